@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# vigil build. Everything generated lands in $(O) (default build/).
+#   make                 build vigild, vigil and the tests
+#   make run             (root) sensor + host endpoint on ./vigil.db, live timeline
+#   make check           (root for the kernel tests) every test
+#   make defconfig | menuconfig | olddefconfig | savedefconfig
+#   make format | check-format
+#   V=1                  show full commands
+
+O ?= build
+override O := $(patsubst %/,%,$(O))
+
+ifeq ("$(origin V)", "command line")
+  VG_V := $(V)
+endif
+Q   := $(if $(filter 1,$(VG_V)),,@)
+say  = $(if $(Q),@printf '  %-8s %s\n' '$(1)' '$(patsubst $(O)/%,%,$(2))';)
+
+CC          ?= cc
+CLANG       ?= clang
+BPFTOOL     ?= bpftool
+PROTOC_C    ?= protoc-c
+CLANG_FMT   ?= clang-format
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+ARCH        := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all run check check-unit check-kern check-format format clean deps \
+	defconfig menuconfig olddefconfig savedefconfig help
+
+all: $(O)/vigild $(O)/vigil
+
+# ---- dependencies: installed by scripts/deps.sh when something is missing
+DEPS_STAMP := $(O)/.deps-ok
+$(DEPS_STAMP): scripts/deps.sh
+	$(Q)mkdir -p $(O)
+	$(Q)scripts/deps.sh
+	$(Q)touch $@
+deps:
+	$(Q)scripts/deps.sh
+
+# ---- Kconfig (kconfig-frontends); see STYLE.md habit 12
+export KCONFIG_CONFIG     := $(abspath $(O))/.config
+export KCONFIG_AUTOHEADER := $(abspath $(O))/include/generated/autoconf.h
+export KCONFIG_AUTOCONFIG := $(abspath $(O))/include/config/auto.conf
+export srctree            := $(CURDIR)
+AUTO_CONF   := $(O)/include/config/auto.conf
+AUTO_HEADER := $(O)/include/generated/autoconf.h
+KCONF_DIRS  := $(O)/include/config $(O)/include/generated
+
+$(O)/.config: | $(DEPS_STAMP)
+	$(call say,DEFCONFIG,$@)
+	$(Q)mkdir -p $(KCONF_DIRS)
+	$(Q)cd $(O) && kconfig-conf -s --alldefconfig $(CURDIR)/Kconfig >/dev/null
+
+$(AUTO_CONF) $(AUTO_HEADER): $(O)/.config Kconfig
+	$(call say,KCONFIG,$(AUTO_HEADER))
+	$(Q)mkdir -p $(KCONF_DIRS)
+	$(Q)cd $(O) && kconfig-conf -s --olddefconfig $(CURDIR)/Kconfig >/dev/null
+	$(Q)touch $(AUTO_CONF) $(AUTO_HEADER)
+
+defconfig: | $(DEPS_STAMP)
+	$(Q)mkdir -p $(KCONF_DIRS)
+	$(Q)cd $(O) && kconfig-conf --alldefconfig $(CURDIR)/Kconfig
+olddefconfig: | $(DEPS_STAMP)
+	$(Q)mkdir -p $(KCONF_DIRS)
+	$(Q)cd $(O) && kconfig-conf --olddefconfig $(CURDIR)/Kconfig
+menuconfig: | $(DEPS_STAMP)
+	$(Q)mkdir -p $(KCONF_DIRS)
+	$(Q)cd $(O) && kconfig-mconf $(CURDIR)/Kconfig
+savedefconfig: $(O)/.config
+	$(Q)cd $(O) && kconfig-conf --savedefconfig defconfig $(CURDIR)/Kconfig
+	@echo "  wrote $(O)/defconfig"
+
+-include $(AUTO_CONF)
+
+# ---- BPF: vmlinux.h, objects with CO-RE relocations, skeleton
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	      -I$(O) -Ikern
+kern-objs-y := proc.bpf.o
+KERN_TMP := $(addprefix $(O)/kern/,$(kern-objs-y:.bpf.o=.tmp.o))
+
+$(O)/vmlinux.h: | $(DEPS_STAMP)
+	$(call say,GEN,$@)
+	$(Q)mkdir -p $(O)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(O)/kern $(O)/user $(O)/lib $(O)/plugin $(O)/schemas $(O)/tests/unit $(O)/tests/kern:
+	$(Q)mkdir -p $@
+
+$(O)/kern/%.tmp.o: kern/%.bpf.c $(O)/vmlinux.h $(AUTO_CONF) | $(O)/kern
+	$(call say,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(O)/kern/vigil.bpf.o: $(KERN_TMP)
+	$(call say,BPFLINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(O)/kern/vigil.skel.h: $(O)/kern/vigil.bpf.o
+	$(call say,GENSKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name vigil_bpf > $@.tmp && mv $@.tmp $@
+
+# ---- protobuf
+$(O)/schemas/vigil.pb-c.c $(O)/schemas/vigil.pb-c.h: schemas/vigil.proto | $(O)/schemas $(DEPS_STAMP)
+	$(call say,PROTOC,$(O)/schemas/vigil.pb-c.c)
+	$(Q)$(PROTOC_C) --proto_path=schemas --c_out=$(O)/schemas $<
+
+# ---- userspace
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+	   -Werror=implicit-function-declaration -D_GNU_SOURCE
+CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Iuser -Iplugin
+LDLIBS_LIB := -lzstd -lprotobuf-c
+GEN_HDRS := $(O)/schemas/vigil.pb-c.h $(AUTO_HEADER)
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o) $(O)/schemas/vigil.pb-c.o
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(USER_SRCS:%.c=$(O)/%.o)
+PLUGIN_SRCS := $(wildcard plugin/*.c)
+PLUGIN_OBJS := $(PLUGIN_SRCS:%.c=$(O)/%.o)
+
+$(O)/%.o: %.c $(GEN_HDRS) | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(O)/schemas/vigil.pb-c.o: $(O)/schemas/vigil.pb-c.c
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(O)/user/bpf.o: $(O)/kern/vigil.skel.h
+
+$(O)/libvigil.a: $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# vigild's objects without its main(), for tests.
+VIGILD_LIB_OBJS := $(filter-out $(O)/user/vigild.o,$(USER_OBJS))
+$(O)/libvigild.a: $(VIGILD_LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/vigild: $(O)/user/vigild.o $(O)/libvigild.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz $(LDLIBS_LIB)
+
+PLUGIN_LIB_OBJS := $(filter-out $(O)/plugin/vigil.o,$(PLUGIN_OBJS))
+$(O)/libvigilhost.a: $(PLUGIN_LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/vigil: $(O)/plugin/vigil.o $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lsqlite3 $(LDLIBS_LIB)
+
+# ---- tests (Criterion)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+KTEST_SRCS := $(wildcard tests/kern/*.c)
+$(O)/tests/unit_tests: $(UNIT_SRCS:%.c=$(O)/%.o) $(O)/libvigild.a $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lbpf -lelf -lz -lsqlite3 $(LDLIBS_LIB)
+
+$(O)/tests/kern_tests: $(KTEST_SRCS:%.c=$(O)/%.o) $(O)/libvigild.a $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lbpf -lelf -lz -lsqlite3 $(LDLIBS_LIB)
+
+TESTS := $(if $(UNIT_SRCS),$(O)/tests/unit_tests) $(if $(KTEST_SRCS),$(O)/tests/kern_tests)
+tests: $(TESTS)
+
+# Criterion forks a process per test; -j1 keeps kernel tests from overlapping.
+check-unit: $(O)/tests/unit_tests
+	$(Q)$(O)/tests/unit_tests --jobs 2
+
+check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil
+	$(Q)if [ "$$(id -u)" != 0 ]; then \
+		echo "make check-kern: the kernel tests load BPF programs and need root (sudo make check); they will report skipped"; fi
+	$(Q)VIGILD=$(abspath $(O)/vigild) VIGIL=$(abspath $(O)/vigil) $(O)/tests/kern_tests --jobs 1
+
+check: all check-format check-unit check-kern
+
+# ---- run: sensor + local host endpoint, live timeline
+run: all
+	$(Q)if [ "$$(id -u)" != 0 ]; then \
+		echo "make run: vigild loads BPF programs and needs root: sudo make run" >&2; exit 1; fi
+	$(Q)echo "vigil: storing in ./vigil.db, showing live events; Ctrl-C stops"
+	$(Q)exec $(O)/vigil host --db vigil.db --print --spawn $(O)/vigild
+
+# ---- formatting
+FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h user/*.c user/*.h plugin/*.c plugin/*.h \
+		      tests/*/*.c tests/*/*.h)
+format:
+	$(Q)$(CLANG_FMT) -i $(FMT_SRCS)
+check-format: | $(DEPS_STAMP)
+	$(call say,FORMAT,sources)
+	$(Q)$(CLANG_FMT) --dry-run --Werror $(FMT_SRCS)
+
+clean:
+	$(Q)rm -rf $(O)
+
+help:
+	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/user/*.d $(O)/plugin/*.d $(O)/tests/*/*.d)

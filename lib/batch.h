@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * A batch on the wire: a vigil.v1.Batch (schemas/vigil.proto), protobuf
+ * encoded, then zstd-compressed as one zstd frame. Shared by vigild and the
+ * host; portable C.
+ */
+#ifndef VG_BATCH_H
+#define VG_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil.pb-c.h"
+
+/* Largest decoded batch the host accepts: bounds decompression bombs. */
+#define VG_BATCH_MAX_DECODED (32u << 20)
+
+/*
+ * Encode and compress b into a malloc'd buffer. 0 and *out/*out_len, or
+ * -ENOMEM / -EMSGSIZE (compressed frame over VG_FRAME_MAX_PAYLOAD) / -EIO.
+ */
+int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size_t *out_len);
+
+/*
+ * Decompress (bounded by VG_BATCH_MAX_DECODED, whatever the frame claims)
+ * and decode a payload. 0 and *out (free with vigil__v1__batch__free_unpacked(*out, NULL)),
+ * or -EFBIG (over the bound), -EBADMSG (not zstd or not a Batch), -ENOMEM.
+ */
+int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out);
+
+/* Bounded zstd decompression into a malloc'd buffer (exposed for tests). */
+int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out, size_t *out_len);
+
+#endif

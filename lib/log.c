@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+const char *vg_prog = "vigil";
+int vg_log_max = VG_INFO;
+
+static const char *const vg_level_tag[] = {
+	[VG_ERROR] = "",
+	[VG_WARN] = "warning: ",
+	[VG_INFO] = "",
+	[VG_DEBUG] = "debug: ",
+};
+
+void vg_vlog(int level, const char *who, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	if (level > vg_log_max)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	if (who)
+		fprintf(stderr, "%s: %s%s: %s\n", vg_prog, vg_level_tag[level], who, msg);
+	else
+		fprintf(stderr, "%s: %s%s\n", vg_prog, vg_level_tag[level], msg);
+}
+
+void vg_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vg_vlog(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+int vg_err(int err, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err < 0)
+		vg_log(VG_ERROR, "%s: %s", msg, strerror(-err));
+	else
+		vg_log(VG_ERROR, "%s", msg);
+	return err;
+}
