@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * One daemon connection on the host: bytes in, frames out of the reader,
+ * each BATCH decoded, stored, then acknowledged. No I/O here: the caller
+ * reads the transport, hands the bytes to vg_conn_input() and writes
+ * out[] back, so the same logic serves sockets, stdio and the Windows
+ * plug-in's pipe. Portable C.
+ */
+#ifndef VG_CONN_H
+#define VG_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "store.h"
+
+struct vg_conn {
+	unsigned id; /* "connection N" in messages */
+	struct vg_frame_reader rd;
+	struct vg_store_peer peer;
+	uint8_t *out; /* ACK frames not yet written to the peer */
+	size_t out_len, out_cap;
+	uint64_t stored, resent; /* batches stored, and resends acknowledged again */
+};
+
+void vg_conn_init(struct vg_conn *c, unsigned id);
+void vg_conn_free(struct vg_conn *c);
+
+/*
+ * Take len bytes from the peer and handle every complete frame in them.
+ * Each stored (or already stored) BATCH appends an ACK to out[], after its
+ * transaction committed. 0 when the connection goes on; a negative errno
+ * (already logged as "connection N: reason (seq S)") when it must be
+ * closed: a malformed or unexpected frame, or a failed store. ACKs queued
+ * before the failure stay in out[] and should still be written.
+ */
+int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_t len);
+
+/* Drop the first n bytes of out[] (written to the peer). */
+void vg_conn_consume(struct vg_conn *c, size_t n);
+
+#endif

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "fmt.h"
+
+void vg_sb_init(struct vg_sb *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void vg_sb_free(struct vg_sb *b)
+{
+	free(b->s);
+	vg_sb_init(b);
+}
+
+void vg_sb_reset(struct vg_sb *b)
+{
+	b->len = 0;
+	if (b->s)
+		b->s[0] = '\0';
+}
+
+static int vg_sb_grow(struct vg_sb *b, size_t more)
+{
+	size_t cap;
+	char *ns;
+
+	if (b->err)
+		return b->err;
+	if (b->len + more + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	ns = realloc(b->s, cap);
+	if (!ns)
+		return b->err = -ENOMEM;
+	b->s = ns;
+	b->cap = cap;
+	return 0;
+}
+
+void vg_sb_addn(struct vg_sb *b, const char *s, size_t n)
+{
+	if (vg_sb_grow(b, n))
+		return;
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void vg_sb_add(struct vg_sb *b, const char *s)
+{
+	vg_sb_addn(b, s, strlen(s));
+}
+
+void vg_sb_printf(struct vg_sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || vg_sb_grow(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+const char *vg_sb_str(const struct vg_sb *b)
+{
+	if (b->err)
+		return NULL;
+	return b->s ? b->s : "";
+}
+
+void vg_json_str(struct vg_sb *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *run = p;
+
+	vg_sb_addn(b, "\"", 1);
+	for (; *p; p++) {
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		vg_sb_addn(b, (const char *)run, (size_t)(p - run));
+		switch (*p) {
+		case '"':
+			vg_sb_add(b, "\\\"");
+			break;
+		case '\\':
+			vg_sb_add(b, "\\\\");
+			break;
+		case '\n':
+			vg_sb_add(b, "\\n");
+			break;
+		case '\t':
+			vg_sb_add(b, "\\t");
+			break;
+		case '\r':
+			vg_sb_add(b, "\\r");
+			break;
+		default:
+			vg_sb_printf(b, "\\u%04x", *p);
+		}
+		run = p + 1;
+	}
+	vg_sb_addn(b, (const char *)run, (size_t)(p - run));
+	vg_sb_addn(b, "\"", 1);
+}
+
+/*
+ * Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil
+ * inverse): no gmtime_r/gmtime_s, so one code path on every platform.
+ */
+static void vg_civil(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+	int64_t era, yy;
+	unsigned doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	yy = (int64_t)yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yy + (*m <= 2));
+}
+
+char *vg_iso_time(char out[VG_ISO_LEN], uint64_t epoch_ns)
+{
+	uint64_t secs = epoch_ns / 1000000000u;
+	unsigned ms = (unsigned)(epoch_ns / 1000000u % 1000u);
+	unsigned sod = (unsigned)(secs % 86400u), m, d;
+	int y;
+
+	vg_civil((int64_t)(secs / 86400u), &y, &m, &d);
+	snprintf(out, VG_ISO_LEN, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", y, m, d, sod / 3600,
+		 sod / 60 % 60, sod % 60, ms);
+	return out;
+}
+
+static int vg_needs_quotes(const char *a)
+{
+	if (!*a)
+		return 1;
+	for (; *a; a++) {
+		if (strchr(" \t\n\r\v\f'\"\\", *a))
+			return 1;
+	}
+	return 0;
+}
+
+void vg_cmdline(struct vg_sb *b, char *const *argv, size_t argc)
+{
+	for (size_t i = 0; i < argc; i++) {
+		const char *a = argv[i] ? argv[i] : "";
+
+		if (i)
+			vg_sb_addn(b, " ", 1);
+		if (!vg_needs_quotes(a)) {
+			vg_sb_add(b, a);
+			continue;
+		}
+		vg_sb_addn(b, "'", 1);
+		for (; *a; a++) {
+			if (*a == '\'')
+				vg_sb_add(b, "'\\''");
+			else
+				vg_sb_addn(b, a, 1);
+		}
+		vg_sb_addn(b, "'", 1);
+	}
+}
+
+const char *vg_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}

@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "events.h"
+#include "host.h"
+#include "log.h"
+#include "store.h"
+
+#define VG_HOST_MAX_CONNS 64
+#define VG_HOST_GRACE_MS 5000
+#define VG_HOST_READ 65536
+
+struct vg_host_conn {
+	int fd;
+	struct vg_conn c;
+};
+
+struct vg_host {
+	const struct vg_host_opts *o;
+	struct vg_store *store;
+	int sfd, lfd;
+	struct vg_host_conn conns[VG_HOST_MAX_CONNS];
+	int nconns;
+	unsigned next_id;
+	int64_t print_cursor;
+	int print;
+	uint8_t *rbuf;
+
+	pid_t child;
+	int child_status;
+	int child_reaped;
+	int conn_closed; /* --spawn: the one connection is gone */
+	int stage; /* 0, 1 SIGTERM sent, 2 SIGKILL sent */
+	int64_t deadline_ms;
+	int stopping; /* --listen: a signal asked us to stop */
+};
+
+static int64_t vg_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void vg_host_print(struct vg_host *h)
+{
+	int n;
+
+	if (!h->print)
+		return;
+	n = vg_events_print(h->store, stdout, h->o->json, 0, h->print_cursor, -1, 0,
+			    &h->print_cursor);
+	if (n == -EPIPE) {
+		/* Storing matters more than showing: keep going without --print. */
+		vg_log(VG_WARN, "stdout closed; no longer printing events");
+		h->print = 0;
+	}
+}
+
+static int vg_host_add(struct vg_host *h, int fd)
+{
+	struct vg_host_conn *hc;
+
+	if (h->nconns == VG_HOST_MAX_CONNS) {
+		vg_log(VG_ERROR, "refusing a connection: %d already open", VG_HOST_MAX_CONNS);
+		close(fd);
+		return -EMFILE;
+	}
+	hc = &h->conns[h->nconns++];
+	hc->fd = fd;
+	vg_conn_init(&hc->c, ++h->next_id);
+	vg_log(VG_DEBUG, "connection %u: open", hc->c.id);
+	return 0;
+}
+
+/* Write queued ACKs without blocking. 0, or -errno when the peer is gone. */
+static int vg_host_flush(struct vg_host_conn *hc)
+{
+	while (hc->c.out_len) {
+		ssize_t n = send(hc->fd, hc->c.out, hc->c.out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		vg_conn_consume(&hc->c, (size_t)n);
+	}
+	return 0;
+}
+
+static void vg_host_close(struct vg_host *h, int i)
+{
+	struct vg_host_conn *hc = &h->conns[i];
+
+	/* The peer may already be gone: best effort, and a lost ACK only means a resend. */
+	vg_host_flush(hc);
+	vg_log(VG_DEBUG, "connection %u: closed (%llu batches stored, %llu resends)", hc->c.id,
+	       (unsigned long long)hc->c.stored, (unsigned long long)hc->c.resent);
+	close(hc->fd);
+	vg_conn_free(&hc->c);
+	h->conns[i] = h->conns[--h->nconns];
+	if (h->o->spawn)
+		h->conn_closed = 1;
+}
+
+/*
+ * Read what the peer sent, store it and queue ACKs. 1 while the connection
+ * stays open, 0 when it was closed (EOF, bad frame, error).
+ */
+static int vg_host_read(struct vg_host *h, int i)
+{
+	struct vg_host_conn *hc = &h->conns[i];
+	int err = 0, eof = 0;
+
+	/* A bounded number of reads per wakeup keeps one busy peer from starving others. */
+	for (int k = 0; k < 16; k++) {
+		ssize_t n = recv(hc->fd, h->rbuf, VG_HOST_READ, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			vg_log(VG_ERROR, "connection %u: read: %s", hc->c.id, strerror(errno));
+			err = -errno;
+			break;
+		}
+		if (n == 0) {
+			eof = 1;
+			break;
+		}
+		err = vg_conn_input(&hc->c, h->store, h->rbuf, (size_t)n);
+		if (err)
+			break;
+	}
+	vg_host_print(h);
+	if (!err && !eof) {
+		err = vg_host_flush(hc);
+		if (!err)
+			return 1;
+		vg_log(VG_DEBUG, "connection %u: write: %s", hc->c.id, strerror(-err));
+	}
+	if (eof && vg_frame_reader_pending(&hc->c.rd))
+		vg_log(VG_WARN, "connection %u: closed inside a frame (%zu bytes unused)", hc->c.id,
+		       vg_frame_reader_pending(&hc->c.rd));
+	vg_host_close(h, i);
+	return 0;
+}
+
+/* Empty every connection's socket buffer: fully received frames get stored. */
+static void vg_host_drain_all(struct vg_host *h)
+{
+	for (int i = h->nconns - 1; i >= 0; i--) {
+		while (i < h->nconns && vg_host_read(h, i))
+			if (recv(h->conns[i].fd, h->rbuf, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+				break;
+	}
+}
+
+static int vg_host_listen(struct vg_host *h, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return vg_err(-ENAMETOOLONG, "listen on %s", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return vg_err(-errno, "socket");
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return vg_err(-EEXIST, "listen on %s: not a socket, not removing it", path);
+		}
+		/* Only a stale socket is removed, never a live host's. */
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+			close(fd);
+			return vg_err(-EADDRINUSE, "listen on %s: another host is listening", path);
+		}
+		close(fd);
+		unlink(path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return vg_err(-errno, "socket");
+	}
+	old = umask(0177);
+	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old);
+	if (!err && chmod(path, 0600))
+		err = -errno;
+	if (!err && listen(fd, 16))
+		err = -errno;
+	if (err) {
+		close(fd);
+		return vg_err(err, "listen on %s", path);
+	}
+	h->lfd = fd;
+	return 0;
+}
+
+static void vg_host_accept(struct vg_host *h)
+{
+	for (;;) {
+		int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				vg_err(-errno, "accept");
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		vg_host_add(h, fd);
+	}
+}
+
+static int vg_host_spawn(struct vg_host *h, const sigset_t *oldmask)
+{
+	const struct vg_host_opts *o = h->o;
+	char pidbuf[24];
+	char **argv;
+	int sv[2];
+	pid_t pid;
+
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+	argv = calloc((size_t)o->spawn_argc + 6, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = (char *)o->spawn;
+	argv[1] = "--transport";
+	argv[2] = "stdio";
+	argv[3] = "--ignore-pid";
+	argv[4] = pidbuf;
+	for (int i = 0; i < o->spawn_argc; i++)
+		argv[5 + i] = o->spawn_argv[i];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		free(argv);
+		return vg_err(-errno, "socketpair");
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		free(argv);
+		return vg_err(err, "fork");
+	}
+	if (pid == 0) {
+		/*
+		 * Its own process group: a terminal ^C reaches only us, and we
+		 * stop vigild with one SIGTERM so it drains instead of seeing
+		 * two signals.
+		 */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		/* dup2() leaves the new descriptors without FD_CLOEXEC. */
+		if (dup2(sv[1], STDIN_FILENO) < 0 || dup2(sv[1], STDOUT_FILENO) < 0) {
+			vg_err(-errno, "dup2");
+			_exit(127);
+		}
+		execv(o->spawn, argv);
+		vg_err(-errno, "exec %s", o->spawn);
+		_exit(127);
+	}
+	free(argv);
+	close(sv[1]);
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK)) {
+		/* Without it a read could block the loop: stop the child and give up. */
+		int err = -errno;
+
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return vg_err(err, "socket flags");
+	}
+	h->child = pid;
+	return vg_host_add(h, sv[0]);
+}
+
+static void vg_host_reap(struct vg_host *h)
+{
+	int status;
+
+	if (h->child <= 0 || h->child_reaped)
+		return;
+	if (waitpid(h->child, &status, WNOHANG) == h->child) {
+		h->child_status = status;
+		h->child_reaped = 1;
+		/* Its socket end may be held by a grandchild: do not wait for EOF forever. */
+		if (!h->conn_closed)
+			h->deadline_ms = vg_mono_ms() + VG_HOST_GRACE_MS;
+	}
+}
+
+/* Ask the child to stop, then insist. */
+static void vg_host_escalate(struct vg_host *h)
+{
+	if (h->child <= 0 || h->child_reaped)
+		return;
+	if (h->stage == 0) {
+		kill(h->child, SIGTERM);
+		h->stage = 1;
+		h->deadline_ms = vg_mono_ms() + VG_HOST_GRACE_MS;
+	} else if (h->stage == 1) {
+		vg_log(VG_WARN, "vigild did not stop; killing it");
+		kill(h->child, SIGKILL);
+		h->stage = 2;
+		h->deadline_ms = 0;
+	}
+}
+
+static void vg_host_signals(struct vg_host *h)
+{
+	struct signalfd_siginfo si;
+
+	while (read(h->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			vg_host_reap(h);
+			continue;
+		}
+		if (h->o->spawn)
+			vg_host_escalate(h);
+		else
+			h->stopping = 1;
+	}
+}
+
+static void vg_host_timeout(struct vg_host *h)
+{
+	if (!h->deadline_ms || vg_mono_ms() < h->deadline_ms)
+		return;
+	h->deadline_ms = 0;
+	if (h->child_reaped) {
+		if (h->nconns) {
+			vg_log(VG_WARN, "vigild exited but its connection stays open; closing it");
+			vg_host_drain_all(h);
+			while (h->nconns)
+				vg_host_close(h, 0);
+		}
+		return;
+	}
+	vg_host_escalate(h);
+}
+
+static int vg_host_child_exit(struct vg_host *h)
+{
+	int st = h->child_status;
+
+	if (WIFEXITED(st)) {
+		if (WEXITSTATUS(st) == 0)
+			return 0;
+		vg_log(VG_ERROR, "vigild exited with status %d", WEXITSTATUS(st));
+		return 1;
+	}
+	if (WIFSIGNALED(st)) {
+		if (WTERMSIG(st) == SIGTERM && h->stage == 1)
+			return 0;
+		if (WTERMSIG(st) == SIGKILL && h->stage == 2) {
+			vg_log(VG_ERROR, "vigild killed after it did not stop within %d s",
+			       VG_HOST_GRACE_MS / 1000);
+			return 1;
+		}
+		vg_log(VG_ERROR, "vigild killed by signal %d (%s)", WTERMSIG(st),
+		       strsignal(WTERMSIG(st)));
+	}
+	return 1;
+}
+
+static int vg_host_loop(struct vg_host *h)
+{
+	struct pollfd pfd[VG_HOST_MAX_CONNS + 2];
+
+	for (;;) {
+		int n = 0, timeout = -1, first;
+
+		if (h->o->spawn && h->conn_closed) {
+			if (h->child_reaped)
+				return vg_host_child_exit(h);
+			/* EOF first: give the child its grace period to exit. */
+			if (!h->deadline_ms)
+				h->deadline_ms = vg_mono_ms() + VG_HOST_GRACE_MS;
+		}
+		if (h->stopping) {
+			vg_host_drain_all(h);
+			return 0;
+		}
+		if (h->deadline_ms) {
+			int64_t left = h->deadline_ms - vg_mono_ms();
+
+			timeout = left > 0 ? (int)left : 0;
+		}
+		pfd[n++] = (struct pollfd){ .fd = h->sfd, .events = POLLIN };
+		if (h->lfd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = h->lfd, .events = POLLIN };
+		first = n;
+		for (int i = 0; i < h->nconns; i++)
+			pfd[n++] = (struct pollfd){
+				.fd = h->conns[i].fd,
+				.events = POLLIN | (h->conns[i].c.out_len ? POLLOUT : 0),
+			};
+		if (poll(pfd, (nfds_t)n, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			return vg_err(-errno, "poll"), 1;
+		}
+		if (pfd[0].revents)
+			vg_host_signals(h);
+		if (h->lfd >= 0 && pfd[1].revents)
+			vg_host_accept(h);
+		/* Backwards: closing a connection moves the last one into its slot. */
+		for (int i = n - 1; i >= first; i--) {
+			int ci = i - first;
+
+			if (!pfd[i].revents)
+				continue;
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				if (!vg_host_read(h, ci))
+					continue;
+			}
+			if ((pfd[i].revents & POLLOUT) && vg_host_flush(&h->conns[ci]))
+				vg_host_close(h, ci);
+		}
+		vg_host_timeout(h);
+	}
+}
+
+int vg_host_run(const struct vg_host_opts *o)
+{
+	struct vg_host h = { .o = o, .sfd = -1, .lfd = -1, .print = o->print };
+	sigset_t mask, oldmask;
+	int ret = 1, err;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &oldmask))
+		return vg_err(-errno, "block signals"), 1;
+	signal(SIGPIPE, SIG_IGN);
+	h.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (h.sfd < 0) {
+		vg_err(-errno, "signalfd");
+		goto out_mask;
+	}
+	h.rbuf = malloc(VG_HOST_READ);
+	if (!h.rbuf) {
+		vg_err(-ENOMEM, "read buffer");
+		goto out_sfd;
+	}
+	err = vg_store_open(&h.store, o->db);
+	if (err) {
+		vg_err(err, "host: cannot open %s", o->db);
+		goto out_buf;
+	}
+	if (h.print) {
+		h.print_cursor = vg_events_last_rowid(h.store);
+		if (h.print_cursor < 0)
+			goto out_store;
+	}
+	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen(&h, o->listen_path);
+	if (err)
+		goto out_store;
+
+	ret = vg_host_loop(&h);
+
+	while (h.nconns)
+		vg_host_close(&h, 0);
+	if (h.lfd >= 0) {
+		close(h.lfd);
+		unlink(o->listen_path);
+	}
+	if (h.child > 0 && !h.child_reaped) {
+		/* Only reached on a loop failure: do not leave vigild behind. */
+		kill(h.child, SIGKILL);
+		waitpid(h.child, NULL, 0);
+	}
+out_store:
+	vg_store_close(h.store);
+out_buf:
+	free(h.rbuf);
+out_sfd:
+	close(h.sfd);
+out_mask:
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	return ret;
+}

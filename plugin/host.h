@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * `vigil host`: the Linux host endpoint. Owns the transport (a socketpair
+ * to a spawned vigild, or a listening unix socket), the signals and the
+ * child; the frame, store and ACK logic is the portable core (conn.h).
+ */
+#ifndef VG_HOST_H
+#define VG_HOST_H
+
+struct vg_host_opts {
+	const char *db;
+	const char *listen_path; /* --listen unix:PATH */
+	const char *spawn; /* --spawn PATH-TO-VIGILD */
+	char **spawn_argv; /* what follows PATH, passed on to vigild */
+	int spawn_argc;
+	int print; /* --print: show each stored event */
+	int json; /* ... as JSON lines */
+};
+
+/* Run until the peer is gone or a signal stops us; the process exit status. */
+int vg_host_run(const struct vg_host_opts *o);
+
+#endif

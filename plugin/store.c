@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compat.h"
+#include "fmt.h"
+#include "log.h"
+#include "store.h"
+
+#define VG_BUSY_TIMEOUT_MS 5000
+
+static const char vg_schema[] =
+	"CREATE TABLE IF NOT EXISTS DeviceProcessEvents ("
+	" Timestamp TEXT NOT NULL,"
+	" DeviceId TEXT NOT NULL,"
+	" DeviceName TEXT,"
+	" ActionType TEXT NOT NULL,"
+	" ReportId INTEGER,"
+	" FileName TEXT,"
+	" FolderPath TEXT,"
+	" SHA256 TEXT,"
+	" ProcessId INTEGER,"
+	" ProcessCommandLine TEXT,"
+	" ProcessCreationTime TEXT,"
+	" AccountName TEXT,"
+	" AccountUid INTEGER,"
+	" ProcessCurrentDirectory TEXT,"
+	" ProcessExitCode INTEGER,"
+	" ProcessParentId INTEGER,"
+	" InitiatingProcessId INTEGER,"
+	" InitiatingProcessFileName TEXT,"
+	" InitiatingProcessFolderPath TEXT,"
+	" InitiatingProcessCommandLine TEXT,"
+	" InitiatingProcessCreationTime TEXT,"
+	" InitiatingProcessAccountName TEXT,"
+	" InitiatingProcessParentId INTEGER,"
+	" InitiatingProcessParentFileName TEXT,"
+	" AdditionalFields TEXT);"
+	"CREATE INDEX IF NOT EXISTS DeviceProcessEvents_Device_Time"
+	" ON DeviceProcessEvents(DeviceId, Timestamp);"
+	"CREATE INDEX IF NOT EXISTS DeviceProcessEvents_Time"
+	" ON DeviceProcessEvents(Timestamp, ReportId);"
+	"CREATE INDEX IF NOT EXISTS DeviceProcessEvents_Pid ON DeviceProcessEvents(ProcessId);"
+	"CREATE TABLE IF NOT EXISTS DeviceInfo ("
+	" Timestamp TEXT NOT NULL,"
+	" DeviceId TEXT NOT NULL,"
+	" DeviceName TEXT,"
+	" ClientVersion TEXT,"
+	" OSPlatform TEXT,"
+	" OSArchitecture TEXT,"
+	" OSVersion TEXT,"
+	" OSDistribution TEXT,"
+	" HostDeviceId TEXT,"
+	" MachineGroup TEXT,"
+	" RegistryDeviceTag TEXT,"
+	" DeviceTags TEXT,"
+	" OnboardingStatus TEXT);"
+	"CREATE INDEX IF NOT EXISTS DeviceInfo_Device_Time ON DeviceInfo(DeviceId, Timestamp);"
+	"CREATE TABLE IF NOT EXISTS SensorCounters ("
+	" DeviceId TEXT NOT NULL,"
+	" EventClass TEXT NOT NULL,"
+	" Seen INTEGER NOT NULL,"
+	" Emitted INTEGER NOT NULL,"
+	" Filtered INTEGER NOT NULL,"
+	" Deduplicated INTEGER NOT NULL,"
+	" RateLimited INTEGER NOT NULL,"
+	" RingbufFull INTEGER NOT NULL,"
+	" EventsLost INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL,"
+	" PRIMARY KEY (DeviceId, EventClass));"
+	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
+	" DeviceId TEXT NOT NULL,"
+	" Seq INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL,"
+	" Events INTEGER NOT NULL,"
+	" PRIMARY KEY (DeviceId, Seq));";
+
+enum vg_stmt {
+	VG_ST_BEGIN,
+	VG_ST_COMMIT,
+	VG_ST_ROLLBACK,
+	VG_ST_FRAME,
+	VG_ST_DEVICE,
+	VG_ST_EVENT,
+	VG_ST_COUNTER,
+	VG_ST_LOST,
+	VG_ST_NR,
+};
+
+static const char *const vg_stmt_sql[VG_ST_NR] = {
+	[VG_ST_BEGIN] = "BEGIN IMMEDIATE",
+	[VG_ST_COMMIT] = "COMMIT",
+	[VG_ST_ROLLBACK] = "ROLLBACK",
+	[VG_ST_FRAME] = "INSERT OR IGNORE INTO ReceivedFrames (DeviceId, Seq, Timestamp, Events)"
+			" VALUES (?, ?, ?, ?)",
+	[VG_ST_DEVICE] = "INSERT INTO DeviceInfo (Timestamp, DeviceId, DeviceName, ClientVersion,"
+			 " OSPlatform, OSArchitecture, OSVersion, OSDistribution, HostDeviceId,"
+			 " MachineGroup, RegistryDeviceTag, DeviceTags, OnboardingStatus)"
+			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'Onboarded')",
+	[VG_ST_EVENT] = "INSERT INTO DeviceProcessEvents (Timestamp, DeviceId, DeviceName,"
+			" ActionType, ReportId, ProcessId, FileName, FolderPath,"
+			" ProcessCommandLine, ProcessCreationTime, AccountName, AccountUid,"
+			" ProcessCurrentDirectory, ProcessExitCode, ProcessParentId,"
+			" InitiatingProcessId, InitiatingProcessFileName,"
+			" InitiatingProcessFolderPath, InitiatingProcessCommandLine,"
+			" InitiatingProcessCreationTime, InitiatingProcessAccountName,"
+			" InitiatingProcessParentId, InitiatingProcessParentFileName,"
+			" AdditionalFields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_COUNTER] = "INSERT INTO SensorCounters (DeviceId, EventClass, Seen, Emitted,"
+			  " Filtered, Deduplicated, RateLimited, RingbufFull, EventsLost,"
+			  " Timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			  " ON CONFLICT (DeviceId, EventClass) DO UPDATE SET"
+			  " Seen = excluded.Seen, Emitted = excluded.Emitted,"
+			  " Filtered = excluded.Filtered,"
+			  " Deduplicated = excluded.Deduplicated,"
+			  " RateLimited = excluded.RateLimited,"
+			  " RingbufFull = excluded.RingbufFull,"
+			  " EventsLost = excluded.EventsLost, Timestamp = excluded.Timestamp",
+	[VG_ST_LOST] = "UPDATE SensorCounters SET EventsLost = ?, Timestamp = ? WHERE DeviceId = ?",
+};
+
+struct vg_store {
+	sqlite3 *db;
+	sqlite3_stmt *st[VG_ST_NR];
+	struct vg_sb tmp; /* command lines and JSON while binding one event */
+	struct vg_sb tmp2;
+	struct vg_sb tmp3;
+};
+
+int vg_sqlite_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+		return -EBADMSG;
+	default:
+		return -EIO;
+	}
+}
+
+uint64_t vg_now_ns(void)
+{
+	struct timespec ts;
+
+	if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
+		return (uint64_t)time(NULL) * 1000000000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int vg_store_fail(struct vg_store *s, int rc, const char *what)
+{
+	int err = vg_sqlite_errno(rc);
+
+	vg_log(VG_ERROR, "store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	return err ? err : -EIO;
+}
+
+void vg_store_close(struct vg_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < VG_ST_NR; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	vg_sb_free(&s->tmp);
+	vg_sb_free(&s->tmp2);
+	vg_sb_free(&s->tmp3);
+	free(s);
+}
+
+static int vg_store_do_open(struct vg_store **out, const char *path, int flags, int writer)
+{
+	struct vg_store *s;
+	char *msg = NULL;
+	int rc, err;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		err = vg_sqlite_errno(rc);
+		/* A read-only open of a missing file says CANTOPEN; say why. */
+		if (rc == SQLITE_CANTOPEN)
+			err = -ENOENT;
+		goto err_close;
+	}
+	sqlite3_busy_timeout(s->db, VG_BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(s->db, 0);
+	if (writer) {
+		rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+				  NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->db, vg_schema, NULL, NULL, &msg);
+		if (rc != SQLITE_OK) {
+			vg_log(VG_ERROR, "store: %s: set up tables: %s", path,
+			       msg ? msg : sqlite3_errstr(rc));
+			sqlite3_free(msg);
+			err = vg_sqlite_errno(rc);
+			goto err_close;
+		}
+		for (int i = 0; i < VG_ST_NR; i++) {
+			rc = sqlite3_prepare_v3(s->db, vg_stmt_sql[i], -1,
+						SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+			if (rc != SQLITE_OK) {
+				err = vg_store_fail(s, rc, "prepare");
+				goto err_close;
+			}
+		}
+	} else {
+		/* Fails with "file is not a database" here rather than at the first query. */
+		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			err = vg_sqlite_errno(rc);
+			goto err_close;
+		}
+	}
+	*out = s;
+	return 0;
+
+err_close:
+	vg_store_close(s);
+	return err ? err : -EIO;
+}
+
+int vg_store_open(struct vg_store **s, const char *path)
+{
+	return vg_store_do_open(s, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 1);
+}
+
+int vg_store_open_existing(struct vg_store **s, const char *path)
+{
+	/*
+	 * Read-write without CREATE: never makes the file, and a reader of a WAL
+	 * database may need to create the -shm file beside it.
+	 */
+	return vg_store_do_open(s, path, SQLITE_OPEN_READWRITE, 0);
+}
+
+sqlite3 *vg_store_db(struct vg_store *s)
+{
+	return s->db;
+}
+
+void vg_store_peer_free(struct vg_store_peer *p)
+{
+	free(p->device_id);
+	free(p->device_name);
+	p->device_id = NULL;
+	p->device_name = NULL;
+}
+
+static int vg_peer_update(struct vg_store_peer *p, const Vigil__V1__DeviceInfo *d)
+{
+	char *id = strdup(d->device_id ? d->device_id : "");
+	char *name = strdup(d->device_name ? d->device_name : "");
+
+	if (!id || !name) {
+		free(id);
+		free(name);
+		return -ENOMEM;
+	}
+	vg_store_peer_free(p);
+	p->device_id = id;
+	p->device_name = name;
+	return 0;
+}
+
+/* Bind text, or NULL for a missing or empty string. */
+static int vg_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (!v || !*v)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static int vg_bind_time(sqlite3_stmt *st, int i, uint64_t ns)
+{
+	char iso[VG_ISO_LEN];
+
+	if (!ns)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, vg_iso_time(iso, ns), -1, SQLITE_TRANSIENT);
+}
+
+static int vg_step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int vg_store_device(struct vg_store *s, const char *now, const Vigil__V1__DeviceInfo *d)
+{
+	sqlite3_stmt *st = s->st[VG_ST_DEVICE];
+	struct vg_sb *tags = &s->tmp;
+
+	vg_sb_reset(tags);
+	vg_sb_add(tags, "[");
+	for (size_t i = 0; i < d->n_tags; i++) {
+		if (i)
+			vg_sb_add(tags, ",");
+		vg_json_str(tags, d->tags[i]);
+	}
+	vg_sb_add(tags, "]");
+	if (vg_sb_err(tags))
+		return SQLITE_NOMEM;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, d->device_id ? d->device_id : "", -1, SQLITE_TRANSIENT);
+	vg_bind_text(st, 3, d->device_name);
+	vg_bind_text(st, 4, d->client_version);
+	vg_bind_text(st, 5, d->os_platform);
+	vg_bind_text(st, 6, d->os_architecture);
+	vg_bind_text(st, 7, d->os_version);
+	vg_bind_text(st, 8, d->os_distribution);
+	/* Empty, not NULL, on plain Linux: the hunting queries test isempty(). */
+	sqlite3_bind_text(st, 9, d->host_device_id ? d->host_device_id : "", -1, SQLITE_TRANSIENT);
+	vg_bind_text(st, 10, d->machine_group);
+	sqlite3_bind_text(st, 11, vg_sb_str(tags), -1, SQLITE_TRANSIENT);
+	return vg_step(st);
+}
+
+static const char *vg_action_type(Vigil__V1__ProcessAction a)
+{
+	switch (a) {
+	case VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED:
+		return "ProcessCreated";
+	case VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED:
+		return "ProcessForked";
+	case VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED:
+		return "ProcessTerminated";
+	default:
+		return NULL;
+	}
+}
+
+static void vg_json_num(struct vg_sb *j, const char *key, uint64_t v)
+{
+	vg_sb_add(j, j->len > 1 ? "," : "");
+	vg_json_str(j, key);
+	vg_sb_printf(j, ":%llu", (unsigned long long)v);
+}
+
+static void vg_additional_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
+{
+	const Vigil__V1__Process *p = pe->process;
+
+	vg_sb_reset(j);
+	vg_sb_add(j, "{");
+	if (p->comm && *p->comm) {
+		vg_json_str(j, "Comm");
+		vg_sb_add(j, ":");
+		vg_json_str(j, p->comm);
+	}
+	if (p->cgroup_id)
+		vg_json_num(j, "CgroupId", p->cgroup_id);
+	if (p->exe_inode)
+		vg_json_num(j, "ExeInode", p->exe_inode);
+	if (p->exe_dev)
+		vg_json_num(j, "ExeDev", p->exe_dev);
+	vg_json_num(j, "Gid", p->gid);
+	vg_json_num(j, "Euid", p->euid);
+	vg_json_num(j, "Egid", p->egid);
+	if (p->argv_truncated)
+		vg_sb_add(j, ",\"ArgvTruncated\":true");
+	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED) {
+		if (pe->exit_signal)
+			vg_json_num(j, "ExitSignal", (uint32_t)pe->exit_signal);
+		if (pe->core_dumped)
+			vg_sb_add(j, ",\"CoreDumped\":true");
+	}
+	vg_json_num(j, "ParentId", p->ppid);
+	vg_sb_add(j, "}");
+}
+
+static int vg_bind_process(sqlite3_stmt *st, int i, struct vg_sb *cmd, const Vigil__V1__Process *p)
+{
+	/* Binds i.. as Id, FileName, FolderPath, CommandLine, CreationTime, AccountName. */
+	vg_sb_reset(cmd);
+	vg_cmdline(cmd, p->argv, p->n_argv);
+	if (vg_sb_err(cmd))
+		return SQLITE_NOMEM;
+	sqlite3_bind_int64(st, i, p->pid);
+	vg_bind_text(st, i + 1, p->exe && *p->exe ? vg_basename(p->exe) : NULL);
+	vg_bind_text(st, i + 2, p->exe);
+	vg_bind_text(st, i + 3, p->n_argv ? vg_sb_str(cmd) : NULL);
+	vg_bind_time(st, i + 4, p->start_time_ns);
+	vg_bind_text(st, i + 5, p->user);
+	return SQLITE_OK;
+}
+
+/* Events this host has a table for; the rest are skipped (newer sensor). */
+static int vg_event_known(const Vigil__V1__Event *ev)
+{
+	return ev->body_case == VIGIL__V1__EVENT__BODY_PROCESS && ev->process &&
+	       ev->process->process && vg_action_type(ev->process->action);
+}
+
+static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
+			  const Vigil__V1__Event *ev)
+{
+	sqlite3_stmt *st = s->st[VG_ST_EVENT];
+	const Vigil__V1__ProcessEvent *pe;
+	const Vigil__V1__Process *p, *pp;
+	const char *action;
+	int rc;
+
+	pe = ev->process;
+	p = pe->process;
+	pp = pe->parent;
+	action = vg_action_type(pe->action);
+
+	if (ev->time_ns)
+		vg_bind_time(st, 1, ev->time_ns);
+	else
+		sqlite3_bind_text(st, 1, "1970-01-01T00:00:00.000Z", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, peer->device_id ? peer->device_id : "", -1, SQLITE_TRANSIENT);
+	vg_bind_text(st, 3, peer->device_name);
+	sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)ev->report_id);
+	/* 6 ProcessId, 7 FileName, 8 FolderPath, 9 CommandLine, 10 CreationTime, 11 AccountName */
+	rc = vg_bind_process(st, 6, &s->tmp, p);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(st, 12, p->uid);
+	vg_bind_text(st, 13, p->cwd);
+	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED)
+		sqlite3_bind_int64(st, 14, pe->exit_signal ? 128 + pe->exit_signal : pe->exit_code);
+	else
+		sqlite3_bind_null(st, 14);
+	sqlite3_bind_int64(st, 15, p->ppid);
+	if (pp) {
+		/* 16 Id, 17 FileName, 18 FolderPath, 19 CommandLine, 20 CreationTime, 21 AccountName */
+		rc = vg_bind_process(st, 16, &s->tmp2, pp);
+		if (rc != SQLITE_OK)
+			return rc;
+		sqlite3_bind_int64(st, 22, pp->ppid);
+	} else {
+		/* The parent message is missing; its pid is still known. */
+		sqlite3_bind_int64(st, 16, p->ppid);
+	}
+	vg_bind_text(st, 23,
+		     pe->grandparent_exe && *pe->grandparent_exe ?
+			     vg_basename(pe->grandparent_exe) :
+			     NULL);
+	vg_additional_fields(&s->tmp3, pe);
+	if (vg_sb_err(&s->tmp3))
+		return SQLITE_NOMEM;
+	sqlite3_bind_text(st, 24, vg_sb_str(&s->tmp3), -1, SQLITE_TRANSIENT);
+	return vg_step(st);
+}
+
+static int vg_store_counters(struct vg_store *s, const char *dev, const char *now,
+			     const Vigil__V1__Batch *b)
+{
+	sqlite3_stmt *st = s->st[VG_ST_COUNTER];
+	int rc;
+
+	for (size_t i = 0; i < b->n_counters; i++) {
+		const Vigil__V1__Counter *c = b->counters[i];
+
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, c->event_class ? c->event_class : "", -1,
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)c->seen);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)c->emitted);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)c->filtered);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)c->deduplicated);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)c->rate_limited);
+		sqlite3_bind_int64(st, 8, (sqlite3_int64)c->ringbuf_full);
+		sqlite3_bind_int64(st, 9, (sqlite3_int64)b->events_lost);
+		sqlite3_bind_text(st, 10, now, -1, SQLITE_TRANSIENT);
+		rc = vg_step(st);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	/* events_lost is per device: keep every class's row current. */
+	st = s->st[VG_ST_LOST];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)b->events_lost);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, dev, -1, SQLITE_TRANSIENT);
+	return vg_step(st);
+}
+
+int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+		   const Vigil__V1__Batch *b)
+{
+	char now[VG_ISO_LEN];
+	const char *dev, *what;
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (b->device) {
+		err = vg_peer_update(peer, b->device);
+		if (err)
+			return err;
+	}
+	dev = peer->device_id ? peer->device_id : "";
+	vg_iso_time(now, vg_now_ns());
+
+	what = "begin transaction";
+	rc = vg_step(s->st[VG_ST_BEGIN]);
+	if (rc != SQLITE_OK)
+		return vg_store_fail(s, rc, what);
+
+	what = "record frame";
+	st = s->st[VG_ST_FRAME];
+	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->n_events);
+	rc = vg_step(st);
+	if (rc != SQLITE_OK)
+		goto err_rollback;
+	if (sqlite3_changes(s->db) == 0) {
+		vg_step(s->st[VG_ST_ROLLBACK]);
+		return 0; /* a resend of a stored batch */
+	}
+
+	what = "store device info";
+	if (b->device) {
+		rc = vg_store_device(s, now, b->device);
+		if (rc != SQLITE_OK)
+			goto err_rollback;
+	}
+	what = "store event";
+	for (size_t i = 0; i < b->n_events; i++) {
+		if (!vg_event_known(b->events[i])) {
+			vg_log(VG_DEBUG,
+			       "store: skipped an event of a kind this host does not know");
+			continue;
+		}
+		rc = vg_store_event(s, peer, b->events[i]);
+		if (rc != SQLITE_OK)
+			goto err_rollback;
+	}
+	what = "store counters";
+	rc = vg_store_counters(s, dev, now, b);
+	if (rc != SQLITE_OK)
+		goto err_rollback;
+
+	what = "commit";
+	rc = vg_step(s->st[VG_ST_COMMIT]);
+	if (rc != SQLITE_OK)
+		goto err_rollback;
+	return 1;
+
+err_rollback:
+	err = vg_store_fail(s, rc, what);
+	vg_step(s->st[VG_ST_ROLLBACK]);
+	return err;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The host's SQLite store: decoded batches become rows under the names of
+ * /work/shared/SCHEMA.md (DeviceProcessEvents, DeviceInfo) plus our
+ * extensions (SensorCounters, ReceivedFrames). Portable C over SQLite.
+ *
+ * Exactly-once: ReceivedFrames holds (DeviceId, Seq) of every stored batch
+ * and is written in the same transaction as the batch's rows, so a resent
+ * batch is recognised and stored once, however often it arrives.
+ */
+#ifndef VG_STORE_H
+#define VG_STORE_H
+
+#include <stdint.h>
+
+#include "vigil.pb-c.h"
+
+struct vg_store;
+struct sqlite3;
+
+/*
+ * What the store remembers about one connection: the device that last
+ * reported on it, whose id and name label later batches without a device.
+ */
+struct vg_store_peer {
+	char *device_id; /* NULL until a batch carries a device */
+	char *device_name;
+};
+
+void vg_store_peer_free(struct vg_store_peer *p);
+
+/*
+ * Open (creating the file and the tables when missing) a store for writing:
+ * WAL mode, a busy timeout, synchronous=FULL since an ACK promises the rows
+ * survive. 0, or a negative errno (the reason is logged).
+ */
+int vg_store_open(struct vg_store **s, const char *path);
+
+/*
+ * Open an existing store for reading (vigil events/stats): never creates
+ * the file. -ENOENT when it does not exist.
+ */
+int vg_store_open_existing(struct vg_store **s, const char *path);
+
+void vg_store_close(struct vg_store *s);
+
+/*
+ * Store one batch in one transaction: its device report, events, counters
+ * and the (DeviceId, seq) pair. 1 when stored, 0 when that pair was already
+ * stored (a resend: nothing written), or a negative errno (nothing written).
+ * Updates peer from b->device, even for a resend.
+ */
+int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+		   const Vigil__V1__Batch *b);
+
+/* The connection, for queries (vigil events/stats). */
+struct sqlite3 *vg_store_db(struct vg_store *s);
+
+/* Map an SQLite result code to a negative errno. */
+int vg_sqlite_errno(int rc);
+
+/* Nanoseconds since the Unix epoch, from the portable C11 clock. */
+uint64_t vg_now_ns(void);
+
+#endif

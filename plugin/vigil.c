@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vigil: the host side on Linux. `vigil host` receives and stores what
+ * vigild sends; `vigil events` and `vigil stats` read the store back.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "host.h"
+#include "log.h"
+#include "store.h"
+
+#define VG_VERSION "0.1.0"
+#define VG_FOLLOW_MS 200
+
+static const char vg_usage_main[] =
+	"usage: vigil <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  host     receive batches from vigild, store them in SQLite, acknowledge them\n"
+	"  events   print the stored process timeline\n"
+	"  stats    print the sensor's accounting counters per device and event class\n"
+	"  help     show this text, or `vigil help COMMAND` for one command\n"
+	"\n"
+	"options:\n"
+	"  -h, --help     show this text\n"
+	"  --version      print the version\n"
+	"\n"
+	"`vigil COMMAND --help` describes the options of each command.\n";
+
+static const char vg_usage_host[] =
+	"usage: vigil host --db FILE (--listen unix:PATH | --spawn PATH-TO-VIGILD [ARGS...])\n"
+	"                  [--print] [--json] [-v]\n"
+	"\n"
+	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
+	"acknowledge it. A resent batch is acknowledged again but stored once.\n"
+	"\n"
+	"  --db FILE            SQLite database (created when missing, WAL mode)\n"
+	"  --listen unix:PATH   accept vigild connections on a unix socket (mode 0600)\n"
+	"  --spawn PATH [ARGS]  start PATH --transport stdio --ignore-pid <our pid> [ARGS]\n"
+	"                       on one end of a socketpair; every later argument goes to\n"
+	"                       vigild. SIGINT/SIGTERM stop vigild, which drains first.\n"
+	"  --print              print each stored event on stdout (the `vigil events` form)\n"
+	"  --json               with --print: one JSON object per line\n"
+	"  -v, --verbose        more diagnostics on stderr\n"
+	"  -h, --help           show this text\n";
+
+static const char vg_usage_events[] =
+	"usage: vigil events --db FILE [--json] [--follow] [--limit N]\n"
+	"\n"
+	"Print the stored DeviceProcessEvents in Timestamp and ReportId order.\n"
+	"\n"
+	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"  --json       one JSON object per line: \"Table\" then every column by name\n"
+	"  --follow     then print new events as they are stored, until SIGINT/SIGTERM\n"
+	"  --limit N    print only the last N stored events\n"
+	"  -h, --help   show this text\n";
+
+static const char vg_usage_stats[] =
+	"usage: vigil stats --db FILE [--json]\n"
+	"\n"
+	"Print the latest SensorCounters per device and event class: seen, emitted,\n"
+	"filtered, deduplicated, rate-limited, ring-buffer-full and events lost, and\n"
+	"whether seen = emitted + filtered + deduplicated + rate-limited + ringbuf-full\n"
+	"holds (ok) or not (MISMATCH).\n"
+	"\n"
+	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"  --json       one JSON object per line\n"
+	"  -h, --help   show this text\n";
+
+static int vg_usage_error(const char *cmd, const char *fmt, const char *what)
+{
+	fprintf(stderr, "vigil: ");
+	fprintf(stderr, fmt, what);
+	fprintf(stderr, "\nTry 'vigil %s--help'.\n", cmd ? cmd : "");
+	return 2;
+}
+
+/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. */
+static int vg_opt_val(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n))
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n])
+		return 0;
+	if (*i + 1 >= argc) {
+		*val = NULL;
+		return 1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+static int vg_is_help(const char *a)
+{
+	return !strcmp(a, "-h") || !strcmp(a, "--help");
+}
+
+static int vg_cmd_host(int argc, char **argv)
+{
+	struct vg_host_opts o = { 0 };
+	const char *val, *listen = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_is_help(a)) {
+			fputs(vg_usage_host, stdout);
+			return 0;
+		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_usage_error("host ", "%s needs a file", "--db");
+			o.db = val;
+		} else if (vg_opt_val(argc, argv, &i, "--listen", &val)) {
+			if (!val)
+				return vg_usage_error("host ", "%s needs an address", "--listen");
+			listen = val;
+		} else if (vg_opt_val(argc, argv, &i, "--spawn", &val)) {
+			if (!val)
+				return vg_usage_error("host ", "%s needs the path of vigild",
+						      "--spawn");
+			o.spawn = val;
+			o.spawn_argv = argv + i + 1;
+			o.spawn_argc = argc - i - 1;
+			break;
+		} else if (!strcmp(a, "--print")) {
+			o.print = 1;
+		} else if (!strcmp(a, "--json")) {
+			o.json = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			vg_log_max = VG_DEBUG;
+		} else {
+			return vg_usage_error("host ", "host: unknown option '%s'", a);
+		}
+	}
+	if (!o.db)
+		return vg_usage_error("host ", "%s: --db FILE is required", "host");
+	if (!!listen == !!o.spawn)
+		return vg_usage_error("host ", "%s: give one of --listen unix:PATH or --spawn PATH",
+				      "host");
+	if (listen) {
+		if (strncmp(listen, "unix:", 5) || !listen[5])
+			return vg_usage_error(
+				"host ", "host: unsupported listen address '%s' (use unix:PATH)",
+				listen);
+		o.listen_path = listen + 5;
+	}
+	if (o.json && !o.print)
+		o.print = 1;
+	return vg_host_run(&o);
+}
+
+static int vg_open_existing(const char *cmd, const char *db, struct vg_store **s)
+{
+	int err = vg_store_open_existing(s, db);
+
+	if (err)
+		vg_err(err, "%s: cannot open %s", cmd, db);
+	return err;
+}
+
+/* Print rows stored after *last every VG_FOLLOW_MS until SIGINT/SIGTERM. */
+static int vg_follow(struct vg_store *s, int json, int64_t last)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	sigset_t mask;
+	int n;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return vg_err(-errno, "block signals");
+	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (pfd.fd < 0)
+		return vg_err(-errno, "signalfd");
+	for (;;) {
+		n = poll(&pfd, 1, VG_FOLLOW_MS);
+		if (n < 0 && errno != EINTR) {
+			n = vg_err(-errno, "poll");
+			break;
+		}
+		if (n > 0) {
+			n = 0; /* a signal: a clean stop */
+			break;
+		}
+		n = vg_events_print(s, stdout, json, 0, last, -1, 0, &last);
+		if (n < 0)
+			break;
+	}
+	close(pfd.fd);
+	return n < 0 ? n : 0;
+}
+
+static int vg_cmd_events(int argc, char **argv)
+{
+	const char *val, *db = NULL;
+	int json = 0, follow = 0, n;
+	long limit = 0;
+	struct vg_store *s;
+	int64_t upto, last = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_is_help(a)) {
+			fputs(vg_usage_events, stdout);
+			return 0;
+		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_usage_error("events ", "%s needs a file", "--db");
+			db = val;
+		} else if (vg_opt_val(argc, argv, &i, "--limit", &val)) {
+			char *end;
+
+			errno = 0;
+			limit = val ? strtol(val, &end, 10) : -1;
+			if (!val || errno || *end || limit <= 0)
+				return vg_usage_error(
+					"events ", "events: --limit needs a positive number%s", "");
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
+			follow = 1;
+		} else {
+			return vg_usage_error("events ", "events: unknown option '%s'", a);
+		}
+	}
+	if (!db)
+		return vg_usage_error("events ", "%s: --db FILE is required", "events");
+	if (vg_open_existing("events", db, &s))
+		return 1;
+	upto = vg_events_last_rowid(s);
+	n = upto < 0 ? (int)upto : vg_events_print(s, stdout, json, 1, 0, upto, limit, &last);
+	if (n >= 0 && follow) {
+		last = upto;
+		n = vg_follow(s, json, last);
+	}
+	vg_store_close(s);
+	/* A closed pipe (vigil events | head) is the reader's choice, not an error. */
+	if (n == -EPIPE)
+		return 0;
+	return n < 0 ? 1 : 0;
+}
+
+static int vg_cmd_stats(int argc, char **argv)
+{
+	const char *val, *db = NULL;
+	struct vg_store *s;
+	int json = 0, err;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_is_help(a)) {
+			fputs(vg_usage_stats, stdout);
+			return 0;
+		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_usage_error("stats ", "%s needs a file", "--db");
+			db = val;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else {
+			return vg_usage_error("stats ", "stats: unknown option '%s'", a);
+		}
+	}
+	if (!db)
+		return vg_usage_error("stats ", "%s: --db FILE is required", "stats");
+	if (vg_open_existing("stats", db, &s))
+		return 1;
+	err = vg_stats_print(s, stdout, json);
+	vg_store_close(s);
+	if (err == -EPIPE)
+		return 0;
+	return err ? 1 : 0;
+}
+
+static int vg_cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(vg_usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "host"))
+		fputs(vg_usage_host, stdout);
+	else if (!strcmp(argv[1], "events"))
+		fputs(vg_usage_events, stdout);
+	else if (!strcmp(argv[1], "stats"))
+		fputs(vg_usage_stats, stdout);
+	else if (!strcmp(argv[1], "help"))
+		fputs(vg_usage_main, stdout);
+	else
+		return vg_usage_error(NULL, "help: unknown command '%s'", argv[1]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	vg_prog = "vigil";
+	if (argc < 2)
+		return vg_usage_error(NULL, "%s", "no command given");
+	cmd = argv[1];
+	if (vg_is_help(cmd))
+		return vg_cmd_help(1, argv + 1);
+	if (!strcmp(cmd, "--version")) {
+		puts("vigil " VG_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "help"))
+		return vg_cmd_help(argc - 1, argv + 1);
+	if (!strcmp(cmd, "host"))
+		return vg_cmd_host(argc - 1, argv + 1);
+	if (!strcmp(cmd, "events"))
+		return vg_cmd_events(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stats"))
+		return vg_cmd_stats(argc - 1, argv + 1);
+	if (cmd[0] == '-')
+		return vg_usage_error(NULL, "unknown option '%s'", cmd);
+	return vg_usage_error(NULL, "unknown command '%s'", cmd);
+}
