@@ -59,6 +59,8 @@ $(AUTO_CONF) $(AUTO_HEADER): $(O)/.config Kconfig
 	$(call say,KCONFIG,$(AUTO_HEADER))
 	$(Q)mkdir -p $(KCONF_DIRS)
 	$(Q)cd $(O) && kconfig-conf -s --olddefconfig $(CURDIR)/Kconfig >/dev/null
+	@# kconfig-frontends 4.11 writes auto.conf and autoconf.h only in silentoldconfig.
+	$(Q)cd $(O) && kconfig-conf -s --silentoldconfig $(CURDIR)/Kconfig </dev/null >/dev/null
 	$(Q)touch $(AUTO_CONF) $(AUTO_HEADER)
 
 defconfig: | $(DEPS_STAMP)
@@ -109,7 +111,7 @@ $(O)/schemas/vigil.pb-c.c $(O)/schemas/vigil.pb-c.h: schemas/vigil.proto | $(O)/
 
 # ---- userspace
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -Werror=implicit-function-declaration -D_GNU_SOURCE
 CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Iuser -Iplugin
 LDLIBS_LIB := -lzstd -lprotobuf-c

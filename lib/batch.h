@@ -16,14 +16,14 @@
 #define VG_BATCH_MAX_DECODED (32u << 20)
 
 /*
- * Encode and compress b into a malloc'd buffer. 0 and *out/*out_len, or
- * -ENOMEM / -EMSGSIZE (compressed frame over VG_FRAME_MAX_PAYLOAD) / -EIO.
+ * Encode and compress b into a malloc'd buffer: 0 with out and out_len set, or
+ * -ENOMEM, -EMSGSIZE (compressed frame over VG_FRAME_MAX_PAYLOAD) or -EIO.
  */
 int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size_t *out_len);
 
 /*
  * Decompress (bounded by VG_BATCH_MAX_DECODED, whatever the frame claims)
- * and decode a payload. 0 and *out (free with vigil__v1__batch__free_unpacked(*out, NULL)),
+ * and decode a payload. 0 and *out, to free with vigil__v1__batch__free_unpacked(),
  * or -EFBIG (over the bound), -EBADMSG (not zstd or not a Batch), -ENOMEM.
  */
 int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out);

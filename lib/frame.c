@@ -54,8 +54,7 @@ static uint32_t vg_frame_crc(const uint8_t raw_hdr[VG_FRAME_HDR_LEN], const void
 	return len ? vg_crc32c(crc, payload, len) : crc;
 }
 
-void vg_frame_hdr_pack(uint8_t out[VG_FRAME_HDR_LEN], struct vg_frame_hdr *h,
-		       const void *payload)
+void vg_frame_hdr_pack(uint8_t out[VG_FRAME_HDR_LEN], struct vg_frame_hdr *h, const void *payload)
 {
 	h->magic = VG_FRAME_MAGIC;
 	h->version = VG_FRAME_VERSION;
@@ -129,8 +128,7 @@ int vg_frame_reader_feed(struct vg_frame_reader *r, const void *data, size_t len
 	return 0;
 }
 
-int vg_frame_reader_next(struct vg_frame_reader *r, struct vg_frame_hdr *h,
-			 const uint8_t **payload)
+int vg_frame_reader_next(struct vg_frame_reader *r, struct vg_frame_hdr *h, const uint8_t **payload)
 {
 	const uint8_t *p = r->buf + r->consumed;
 	size_t avail = r->len - r->consumed;

@@ -26,7 +26,7 @@
 
 enum vg_frame_type {
 	VG_FRAME_BATCH = 1, /* payload: a vigil.v1.Batch, zstd-compressed when F_ZSTD */
-	VG_FRAME_ACK = 2,   /* host -> daemon: every BATCH up to seq is stored; no payload */
+	VG_FRAME_ACK = 2, /* host -> daemon: every BATCH up to seq is stored; no payload */
 };
 
 #define VG_FRAME_F_ZSTD 0x0001u
@@ -44,8 +44,7 @@ struct vg_frame_hdr {
 uint32_t vg_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* Fill in magic, version and crc and write the header bytes. */
-void vg_frame_hdr_pack(uint8_t out[VG_FRAME_HDR_LEN], struct vg_frame_hdr *h,
-		       const void *payload);
+void vg_frame_hdr_pack(uint8_t out[VG_FRAME_HDR_LEN], struct vg_frame_hdr *h, const void *payload);
 
 /*
  * Parse and check a header: 0, or -EBADMSG (bad magic), -EPROTONOSUPPORT

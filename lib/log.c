@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -16,12 +17,24 @@ static const char *const vg_level_tag[] = {
 
 void vg_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char small[1024], *msg = small;
+	va_list copy;
 	size_t n;
+	int len;
 
 	if (level > vg_log_max)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_copy(copy, ap);
+	len = vsnprintf(small, sizeof(small), fmt, ap);
+	/* Verifier logs run to megabytes: print them whole. */
+	if (len >= (int)sizeof(small)) {
+		msg = malloc((size_t)len + 1);
+		if (msg)
+			vsnprintf(msg, (size_t)len + 1, fmt, copy);
+		else
+			msg = small;
+	}
+	va_end(copy);
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
@@ -29,6 +42,8 @@ void vg_vlog(int level, const char *who, const char *fmt, va_list ap)
 		fprintf(stderr, "%s: %s%s: %s\n", vg_prog, vg_level_tag[level], who, msg);
 	else
 		fprintf(stderr, "%s: %s%s\n", vg_prog, vg_level_tag[level], msg);
+	if (msg != small)
+		free(msg);
 }
 
 void vg_log(int level, const char *fmt, ...)

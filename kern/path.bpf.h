@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Absolute paths resolved in the kernel. bpf_d_path() is only allowed from
+ * fentry/LSM programs on an allow-list of hooks, so tracepoints walk the
+ * dentry chain themselves: up d_parent to the root of each mount, then over
+ * to the mount point in the parent mount, until the root of the mount tree.
+ * The result is the path as seen from the mount namespace's root (what
+ * /proc/PID/exe shows outside a chroot).
+ */
+#ifndef VG_PATH_BPF_H
+#define VG_PATH_BPF_H
+
+#include "common.bpf.h"
+
+/* Components walked before a path is marked truncated (mount crossings count). */
+#define VG_PATH_DEPTH 64
+#define VG_NAME_MASK 255 /* NAME_MAX */
+
+#define VG_PATH_TRUNC_BIT (1u << 16)
+
+/*
+ * Write the path of (dentry, vfsmnt) into s->path, ending at
+ * path[VG_PATH_MAX - 1] = '\0'. Returns the offset where it starts, with
+ * VG_PATH_TRUNC_BIT set when the walk gave up before the root. The string is
+ * VG_PATH_MAX - offset bytes long, NUL included, and never longer than
+ * VG_PATH_MAX - 1.
+ *
+ * The loop state lives in the per-CPU map, not in registers: values loaded
+ * from a map are unknown to the verifier, so every iteration starts from the
+ * same abstract state and the mount-crossing branch does not double the
+ * states to explore per iteration ("BPF program is too large" with 2^64
+ * paths otherwise).
+ */
+static __noinline __u32 vg_path_walk(struct dentry *dentry, struct vfsmount *vfsmnt,
+				     struct vg_scratch *s)
+{
+	__u32 trunc = VG_PATH_TRUNC_BIT;
+	__u32 pos;
+	int i;
+
+	if (!s)
+		return 0;
+	/* container_of() with a CO-RE relocated offset: struct mount moves between kernels. */
+	s->w.mnt = (__u64)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	s->w.dentry = (__u64)dentry;
+	s->w.pos = VG_PATH_MAX - 1;
+	s->path[VG_PATH_MAX - 1] = '\0';
+	for (i = 0; i < VG_PATH_DEPTH; i++) {
+		struct mount *mnt = (void *)s->w.mnt;
+		struct dentry *d = (void *)s->w.dentry;
+		struct dentry *root = BPF_CORE_READ(mnt, mnt.mnt_root);
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		const unsigned char *name;
+		__u32 len;
+
+		if (d == root || d == parent) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+			/* The root of the mount tree, or a filesystem root that is not a mount root (detached). */
+			if (d != root || mnt == up) {
+				trunc = 0;
+				break;
+			}
+			s->w.dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+			s->w.mnt = (__u64)up;
+			continue;
+		}
+		len = BPF_CORE_READ(d, d_name.len) & VG_NAME_MASK;
+		name = BPF_CORE_READ(d, d_name.name);
+		pos = s->w.pos;
+		if (len + 2 > pos)
+			break; /* keep pos >= 1 so the length fits VG_PATH_MAX - 1 */
+		pos -= len;
+		bpf_probe_read_kernel(&s->path[pos & (VG_PATH_MAX - 1)], len, name);
+		pos -= 1;
+		s->path[pos & (VG_PATH_MAX - 1)] = '/';
+		s->w.pos = pos;
+		s->w.dentry = (__u64)parent;
+	}
+	pos = s->w.pos & (VG_PATH_MAX - 1);
+	if (pos == VG_PATH_MAX - 1) {
+		pos -= 1;
+		s->path[pos] = '/';
+	}
+	return pos | trunc;
+}
+
+#endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The event ABI between the BPF programs and vigild: one header, included by
+ * the kern/ programs and user/. Fixed-width types only, explicit padding, layouts
+ * asserted on both compilers. Every record starts with struct vg_event_hdr
+ * and carries its size, so a reader can skip types it does not know.
+ * Enumerators are never renumbered.
+ */
+#ifndef VIGIL_ABI_H
+#define VIGIL_ABI_H
+
+#ifndef __VMLINUX_H__ /* BPF side already has __u32 & co. */
+#include <linux/types.h>
+#endif
+
+enum vg_event_type {
+	VG_EV_EXEC = 1,
+	VG_EV_FORK = 2,
+	VG_EV_EXIT = 3,
+	VG_EV_TYPE_MAX,
+};
+
+/* Accounting classes (index of the counters map is class * VG_CNT_MAX + reason). */
+enum vg_class {
+	VG_CLASS_EXEC = 0,
+	VG_CLASS_FORK = 1,
+	VG_CLASS_EXIT = 2,
+	VG_CLASS_MAX,
+};
+
+/*
+ * seen = emitted + filtered + deduplicated + rate_limited + ringbuf_full,
+ * per class. "filtered" also counts the sensor's own processes.
+ */
+enum vg_counter {
+	VG_CNT_SEEN = 0,
+	VG_CNT_EMITTED = 1,
+	VG_CNT_FILTERED = 2,
+	VG_CNT_DEDUP = 3,
+	VG_CNT_RATELIMIT = 4,
+	VG_CNT_RB_FULL = 5,
+	VG_CNT_MAX,
+};
+
+/* Bounds of the variable tail of an exec event. */
+#define VG_PATH_MAX 4096 /* path including its NUL, at most VG_PATH_MAX - 1 bytes */
+#define VG_ARGV_CAP 4095 /* hard cap of the argv run-time limit */
+#define VG_COMM_LEN 16
+
+struct vg_event_hdr {
+	__u16 type; /* enum vg_event_type */
+	__u16 flags; /* VG_F_* */
+	__u32 size; /* whole record incl. tail, bytes */
+	__u64 ts_boot_ns;
+};
+
+#define VG_F_ARGV_TRUNC 0x0001 /* argv cut at the limit */
+#define VG_F_PATH_TRUNC 0x0002 /* a path had more components than the walk allows */
+#define VG_F_CWD_TRUNC 0x0004
+
+/* The task the event is about. */
+struct vg_task {
+	__u32 pid; /* thread id of the task */
+	__u32 tgid; /* process id */
+	__u32 ppid; /* tgid of the real parent */
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 egid;
+	__u32 _pad0;
+	__u64 start_boot_ns; /* process (group leader) start, ns since boot */
+	__u64 cgroup_id;
+	char comm[VG_COMM_LEN];
+};
+
+/*
+ * Exec: after the fixed part come three strings, each NUL-terminated, at
+ * the offsets implied by the lengths: the executable path, the argument
+ * area (argv strings, each NUL-terminated), the working directory.
+ * Each length counts the bytes stored, including NULs.
+ */
+struct vg_exec_event {
+	struct vg_event_hdr hdr;
+	struct vg_task task;
+	__u64 exe_ino;
+	__u32 exe_dev;
+	__u16 path_len;
+	__u16 argv_len;
+	__u16 cwd_len;
+	__u16 _pad1[3];
+	/* char tail[]: path, argv, cwd */
+};
+
+struct vg_fork_event {
+	struct vg_event_hdr hdr;
+	struct vg_task task; /* the new process (child) */
+};
+
+struct vg_exit_event {
+	struct vg_event_hdr hdr;
+	struct vg_task task;
+	__u32 exit_code; /* as wait(2) reports it: status << 8, or signal | 0x80 when core */
+	__u32 _pad2;
+};
+
+_Static_assert(sizeof(struct vg_event_hdr) == 16, "vigil ABI: vg_event_hdr");
+_Static_assert(sizeof(struct vg_task) == 64, "vigil ABI: vg_task");
+_Static_assert(sizeof(struct vg_exec_event) == 104, "vigil ABI: vg_exec_event");
+_Static_assert(sizeof(struct vg_fork_event) == 80, "vigil ABI: vg_fork_event");
+_Static_assert(sizeof(struct vg_exit_event) == 88, "vigil ABI: vg_exit_event");
+
+#endif

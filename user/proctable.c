@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proctable.h"
+
+/* A removed slot: probing goes on past it, inserts may reuse it. */
+static struct vg_proc vg_tombstone;
+#define TOMB (&vg_tombstone)
+
+static size_t vg_hash(uint32_t pid, size_t cap)
+{
+	return (pid * 2654435761u) & (cap - 1);
+}
+
+int vg_pt_init(struct vg_proctable *t, size_t max)
+{
+	memset(t, 0, sizeof(*t));
+	t->cap = 1024;
+	t->max = max;
+	t->slots = calloc(t->cap, sizeof(*t->slots));
+	return t->slots ? 0 : -ENOMEM;
+}
+
+static void vg_proc_free(struct vg_proc *p)
+{
+	free(p->exe);
+	free(p->cwd);
+	free(p->args);
+	free(p);
+}
+
+void vg_pt_free(struct vg_proctable *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i] && t->slots[i] != TOMB)
+			vg_proc_free(t->slots[i]);
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+static struct vg_proc **vg_pt_find(struct vg_proctable *t, uint32_t pid,
+				   struct vg_proc ***free_slot)
+{
+	size_t i = vg_hash(pid, t->cap);
+
+	if (free_slot)
+		*free_slot = NULL;
+	for (size_t n = 0; n < t->cap; n++, i = (i + 1) & (t->cap - 1)) {
+		struct vg_proc **s = &t->slots[i];
+
+		if (!*s) {
+			if (free_slot && !*free_slot)
+				*free_slot = s;
+			return NULL;
+		}
+		if (*s == TOMB) {
+			if (free_slot && !*free_slot)
+				*free_slot = s;
+			continue;
+		}
+		if ((*s)->pid == pid)
+			return s;
+	}
+	return NULL;
+}
+
+static int vg_pt_grow(struct vg_proctable *t)
+{
+	size_t cap = t->used * 4 > t->cap ? t->cap * 2 : t->cap; /* else just clear tombstones */
+	struct vg_proc **old = t->slots;
+	size_t old_cap = t->cap;
+
+	t->slots = calloc(cap, sizeof(*t->slots));
+	if (!t->slots) {
+		t->slots = old;
+		return -ENOMEM;
+	}
+	t->cap = cap;
+	t->filled = t->used;
+	for (size_t i = 0; i < old_cap; i++) {
+		struct vg_proc *p = old[i];
+		size_t j;
+
+		if (!p || p == TOMB)
+			continue;
+		j = vg_hash(p->pid, cap);
+		while (t->slots[j])
+			j = (j + 1) & (cap - 1);
+		t->slots[j] = p;
+	}
+	free(old);
+	return 0;
+}
+
+struct vg_proc *vg_pt_get(struct vg_proctable *t, uint32_t pid)
+{
+	struct vg_proc **s = vg_pt_find(t, pid, NULL);
+
+	return s ? *s : NULL;
+}
+
+struct vg_proc *vg_pt_upsert(struct vg_proctable *t, uint32_t pid)
+{
+	struct vg_proc **s, **slot;
+	struct vg_proc *p;
+
+	s = vg_pt_find(t, pid, &slot);
+	if (s)
+		return *s;
+	if (t->used >= t->max)
+		return NULL;
+	/* Keep the load (tombstones included) under 1/2 so probes stay short. */
+	if ((t->filled + 1) * 2 > t->cap) {
+		if (vg_pt_grow(t))
+			return NULL;
+		vg_pt_find(t, pid, &slot);
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	if (*slot != TOMB)
+		t->filled++;
+	*slot = p;
+	t->used++;
+	return p;
+}
+
+int vg_pt_remove(struct vg_proctable *t, uint32_t pid)
+{
+	struct vg_proc **s = vg_pt_find(t, pid, NULL);
+
+	if (!s)
+		return -ENOENT;
+	vg_proc_free(*s);
+	*s = TOMB;
+	t->used--;
+	return 0;
+}
+
+size_t vg_pt_count(const struct vg_proctable *t)
+{
+	return t->used;
+}
+
+int vg_proc_set_str(char **dst, const char *src)
+{
+	char *n = NULL;
+
+	if (src) {
+		n = strdup(src);
+		if (!n)
+			return -ENOMEM;
+	}
+	free(*dst);
+	*dst = n;
+	return 0;
+}
+
+int vg_proc_set_args(struct vg_proc *p, const char *args, size_t len)
+{
+	char *n = NULL;
+
+	if (len) {
+		n = malloc(len + 1);
+		if (!n)
+			return -ENOMEM;
+		memcpy(n, args, len);
+		n[len] = '\0';
+	}
+	free(p->args);
+	p->args = n;
+	p->args_len = len;
+	return 0;
+}
+
+int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src)
+{
+	if (dst == src)
+		return 0;
+	if (vg_proc_set_str(&dst->exe, src->exe) || vg_proc_set_str(&dst->cwd, src->cwd) ||
+	    vg_proc_set_args(dst, src->args, src->args_len))
+		return -ENOMEM;
+	dst->uid = src->uid;
+	dst->gid = src->gid;
+	dst->euid = src->euid;
+	dst->egid = src->egid;
+	dst->cgroup_id = src->cgroup_id;
+	dst->exe_ino = src->exe_ino;
+	dst->exe_dev = src->exe_dev;
+	dst->argv_truncated = src->argv_truncated;
+	memcpy(dst->comm, src->comm, sizeof(dst->comm));
+	return 0;
+}
+
+static ssize_t vg_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < size - 1) {
+		n = read(fd, buf + total, size - 1 - total);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			total = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	if (total >= 0)
+		buf[total] = '\0';
+	return total;
+}
+
+int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
+{
+	char path[PATH_MAX], buf[4096], link[PATH_MAX];
+	unsigned long long start_ticks = 0;
+	unsigned int ppid = 0;
+	ssize_t n;
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/%u/stat", procfs, pid);
+	n = vg_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ESRCH ? -ENOENT : (int)n;
+	/* comm may hold spaces and parentheses: the fields follow the last ')'. */
+	s = strrchr(buf, ')');
+	if (!s)
+		return -EINVAL;
+	{
+		char *open_paren = strchr(buf, '(');
+		size_t clen = open_paren ? (size_t)(s - open_paren - 1) : 0;
+
+		if (clen >= sizeof(p->comm))
+			clen = sizeof(p->comm) - 1;
+		if (open_paren)
+			memcpy(p->comm, open_paren + 1, clen);
+		p->comm[clen] = '\0';
+	}
+	if (sscanf(s + 2,
+		   "%*c %u %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		   &ppid, &start_ticks) != 2)
+		return -EINVAL;
+	p->ppid = ppid;
+	p->start_boot_ns = start_ticks * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
+
+	snprintf(path, sizeof(path), "%s/%u/status", procfs, pid);
+	if (vg_read_file(path, buf, sizeof(buf)) > 0) {
+		char *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:");
+		unsigned int r, e;
+
+		if (u && sscanf(u + 5, "%u %u", &r, &e) == 2) {
+			p->uid = r;
+			p->euid = e;
+		}
+		if (g && sscanf(g + 5, "%u %u", &r, &e) == 2) {
+			p->gid = r;
+			p->egid = e;
+		}
+	}
+
+	snprintf(path, sizeof(path), "%s/%u/exe", procfs, pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = '\0';
+		if (vg_proc_set_str(&p->exe, link))
+			return -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "%s/%u/cwd", procfs, pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = '\0';
+		if (vg_proc_set_str(&p->cwd, link))
+			return -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "%s/%u/cmdline", procfs, pid);
+	n = vg_read_file(path, buf, sizeof(buf));
+	if (n > 0) {
+		if (buf[n - 1] != '\0')
+			n++; /* vg_read_file() terminated it */
+		if (vg_proc_set_args(p, buf, (size_t)n))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int vg_pt_scan(struct vg_proctable *t, const char *procfs)
+{
+	struct dirent *d;
+	DIR *dir = opendir(procfs);
+	int added = 0;
+
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		struct vg_proc *p;
+		char *end;
+		unsigned long pid = strtoul(d->d_name, &end, 10);
+
+		if (!isdigit((unsigned char)d->d_name[0]) || *end || !pid)
+			continue;
+		p = vg_pt_upsert(t, (uint32_t)pid);
+		if (!p)
+			break;
+		if (vg_pt_read_proc(p, procfs, (uint32_t)pid)) {
+			vg_pt_remove(t, (uint32_t)pid); /* exited meanwhile */
+			continue;
+		}
+		added++;
+	}
+	closedir(dir);
+	return added;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The daemon's event core, free of BPF and I/O so tests can drive it with
+ * hand-made records: turn ring buffer records into protobuf events, keep the
+ * process table current, collect events into the next batch.
+ */
+#ifndef VG_SENSOR_H
+#define VG_SENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "proctable.h"
+#include "users.h"
+#include "vigil.pb-c.h"
+
+struct vg_sensor {
+	struct vg_proctable pt;
+	struct vg_users users;
+	struct vg_arena arena; /* what the pending events point to */
+	Vigil__V1__Event **events; /* pending, in arrival order */
+	size_t nevents, cap;
+	uint64_t next_report_id;
+	int64_t boot_to_epoch_ns; /* add to a boot-time stamp for Unix epoch ns */
+	uint64_t received; /* records handled */
+	uint64_t lost; /* records that became no event: malformed, or no memory */
+};
+
+int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd);
+void vg_sensor_free(struct vg_sensor *s);
+/* Re-read the boot-time to wall-clock offset (clock changes, suspend). */
+void vg_sensor_sync_clock(struct vg_sensor *s);
+/* Handle one record from the ring buffer: 0, or -EBADMSG / -ENOMEM (counted as lost). */
+int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size);
+/* Point b at the pending events (b keeps pointing into s until vg_sensor_batch_done()). */
+void vg_sensor_batch_fill(struct vg_sensor *s, Vigil__V1__Batch *b);
+void vg_sensor_batch_done(struct vg_sensor *s);
+
+#endif

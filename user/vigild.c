@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vigild: load the BPF programs, drain their ring buffer, keep the process
+ * table, and send zstd-compressed protobuf batches to the host.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "batch.h"
+#include "bpf.h"
+#include "device.h"
+#include "include/generated/autoconf.h"
+#include "log.h"
+#include "sender.h"
+#include "sensor.h"
+
+#define VG_MAX_IGNORE 16
+#define VG_MAX_PENDING (64u << 20) /* bytes of unacknowledged frames kept */
+#define VG_FINAL_ACK_MS 3000
+
+struct vg_opts {
+	const char *transport;
+	struct vg_bpf_opts bpf;
+	uint32_t batch_max;
+	uint32_t flush_ms;
+	int zstd_level;
+	uint32_t ignore[VG_MAX_IGNORE];
+	int nignore;
+	const char *device_id, *device_name, *host_device_id, *machine_group;
+	int verbose;
+};
+
+struct vg_daemon {
+	struct vg_opts o;
+	struct vg_bpf bpf;
+	struct ring_buffer *rb;
+	struct vg_sensor sensor;
+	struct vg_sender tx;
+	struct vg_device dev;
+	struct vg_counts sent_counts; /* counters in the last batch sent */
+	int device_sent;
+	int peer_gone;
+	int err;
+};
+
+static void vg_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vigild [OPTIONS]\n"
+		"\n"
+		"The vigil sensor: watches process activity with eBPF and sends\n"
+		"zstd-compressed protobuf batches to the host endpoint. Needs root.\n"
+		"\n"
+		"  --transport T        stdio (frames on stdout, acks on stdin; default)\n"
+		"                       or unix:PATH (connect to `vigil host --listen unix:PATH`)\n"
+		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
+		"                       reports itself)\n"
+		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
+		"  --argv-max N         command line bytes captured per exec (default %d, at most %d)\n"
+		"  --batch N            events per batch (default %d)\n"
+		"  --flush-ms N         longest wait before a batch is sent (default %d)\n"
+		"  --zstd-level N       compression level, 1-19 (default %d)\n"
+		"  --hook H             auto (default), tp_btf or raw_tp: which tracepoint programs\n"
+		"                       to load; auto falls back to raw_tp when tp_btf is refused\n"
+		"  --device-id ID       device id to report (default /etc/machine-id)\n"
+		"  --device-name NAME   device name to report (default the hostname)\n"
+		"  --host-device-id ID  the Windows host this WSL instance runs on\n"
+		"  --machine-group G    machine group to report\n"
+		"  -v, --verbose        debug messages, libbpf's included\n"
+		"  -h, --help           this text\n"
+		"  --version            print the version\n"
+		"\n"
+		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
+		"acknowledgement (3 s at most), exit 0. Also exits when the peer closes.\n",
+		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_BATCH_MAX_EVENTS,
+		CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL);
+}
+
+static int vg_parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		vg_log(VG_ERROR, "%s: '%s' is not a number from %u to %u", opt, s, lo, hi);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+enum {
+	OPT_TRANSPORT = 256,
+	OPT_IGNORE,
+	OPT_RINGBUF,
+	OPT_ARGV,
+	OPT_BATCH,
+	OPT_FLUSH,
+	OPT_ZSTD,
+	OPT_HOOK,
+	OPT_DEVID,
+	OPT_DEVNAME,
+	OPT_HOSTID,
+	OPT_GROUP,
+	OPT_VERSION,
+};
+
+/* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
+static int vg_parse(int argc, char **argv, struct vg_opts *o)
+{
+	static const struct option lo[] = {
+		{ "transport", required_argument, NULL, OPT_TRANSPORT },
+		{ "ignore-pid", required_argument, NULL, OPT_IGNORE },
+		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF },
+		{ "argv-max", required_argument, NULL, OPT_ARGV },
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "flush-ms", required_argument, NULL, OPT_FLUSH },
+		{ "zstd-level", required_argument, NULL, OPT_ZSTD },
+		{ "hook", required_argument, NULL, OPT_HOOK },
+		{ "device-id", required_argument, NULL, OPT_DEVID },
+		{ "device-name", required_argument, NULL, OPT_DEVNAME },
+		{ "host-device-id", required_argument, NULL, OPT_HOSTID },
+		{ "machine-group", required_argument, NULL, OPT_GROUP },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{},
+	};
+	uint32_t v;
+	int c, err = 0;
+
+	o->transport = "stdio";
+	o->bpf.ringbuf_kb = CONFIG_RINGBUF_KB;
+	o->bpf.argv_max = CONFIG_ARGV_MAX;
+	o->bpf.hook = VG_HOOK_AUTO;
+	o->batch_max = CONFIG_BATCH_MAX_EVENTS;
+	o->flush_ms = CONFIG_FLUSH_INTERVAL_MS;
+	o->zstd_level = CONFIG_ZSTD_LEVEL;
+
+	while (!err && (c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+		switch (c) {
+		case OPT_TRANSPORT:
+			o->transport = optarg;
+			break;
+		case OPT_IGNORE:
+			if (o->nignore == VG_MAX_IGNORE) {
+				vg_log(VG_ERROR, "--ignore-pid: at most %d", VG_MAX_IGNORE);
+				return -EINVAL;
+			}
+			err = vg_parse_u32("--ignore-pid", optarg, 1, 0x7fffffff, &v);
+			o->ignore[o->nignore++] = v;
+			break;
+		case OPT_RINGBUF:
+			err = vg_parse_u32("--ringbuf-kb", optarg, 4, 1u << 20, &o->bpf.ringbuf_kb);
+			break;
+		case OPT_ARGV:
+			err = vg_parse_u32("--argv-max", optarg, 1, VG_ARGV_CAP, &o->bpf.argv_max);
+			break;
+		case OPT_BATCH:
+			err = vg_parse_u32("--batch", optarg, 1, 65536, &o->batch_max);
+			break;
+		case OPT_FLUSH:
+			err = vg_parse_u32("--flush-ms", optarg, 1, 60000, &o->flush_ms);
+			break;
+		case OPT_ZSTD:
+			err = vg_parse_u32("--zstd-level", optarg, 1, 19, &v);
+			o->zstd_level = (int)v;
+			break;
+		case OPT_HOOK:
+			if (!strcmp(optarg, "auto"))
+				o->bpf.hook = VG_HOOK_AUTO;
+			else if (!strcmp(optarg, "tp_btf"))
+				o->bpf.hook = VG_HOOK_TP_BTF;
+			else if (!strcmp(optarg, "raw_tp"))
+				o->bpf.hook = VG_HOOK_RAW_TP;
+			else {
+				vg_log(VG_ERROR, "--hook: '%s' is not auto, tp_btf or raw_tp",
+				       optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DEVID:
+			o->device_id = optarg;
+			break;
+		case OPT_DEVNAME:
+			o->device_name = optarg;
+			break;
+		case OPT_HOSTID:
+			o->host_device_id = optarg;
+			break;
+		case OPT_GROUP:
+			o->machine_group = optarg;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'h':
+			vg_usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("vigild %s\n", VG_VERSION);
+			return 1;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!err && optind < argc) {
+		vg_log(VG_ERROR, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return err;
+}
+
+static int vg_counts_changed(const struct vg_counts *a, const struct vg_counts *b)
+{
+	return memcmp(a, b, sizeof(*a)) != 0;
+}
+
+/* Encode what is pending (events, counters, device on first use) and send it. */
+static int vg_flush(struct vg_daemon *d, int force)
+{
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	Vigil__V1__Counter cnt[VG_CLASS_MAX], *cntp[VG_CLASS_MAX];
+	struct vg_counts now;
+	uint8_t *payload;
+	size_t len;
+	int err;
+
+	if (d->peer_gone)
+		return 0;
+	err = vg_bpf_counts(&d->bpf, &now);
+	if (err)
+		return vg_err(err, "read counters");
+	if (!force && !d->sensor.nevents && d->device_sent &&
+	    !vg_counts_changed(&now, &d->sent_counts))
+		return 0;
+
+	vg_sensor_batch_fill(&d->sensor, &b);
+	b.boot_time_ns = (uint64_t)d->sensor.boot_to_epoch_ns;
+	if (!d->device_sent)
+		b.device = &d->dev.pb;
+	for (int c = 0; c < VG_CLASS_MAX; c++) {
+		vigil__v1__counter__init(&cnt[c]);
+		cnt[c].event_class = (char *)vg_class_name(c);
+		cnt[c].seen = now.v[c][VG_CNT_SEEN];
+		cnt[c].emitted = now.v[c][VG_CNT_EMITTED];
+		cnt[c].filtered = now.v[c][VG_CNT_FILTERED];
+		cnt[c].deduplicated = now.v[c][VG_CNT_DEDUP];
+		cnt[c].rate_limited = now.v[c][VG_CNT_RATELIMIT];
+		cnt[c].ringbuf_full = now.v[c][VG_CNT_RB_FULL];
+		cntp[c] = &cnt[c];
+	}
+	b.counters = cntp;
+	b.n_counters = VG_CLASS_MAX;
+	b.events_lost = d->sensor.lost + d->tx.events_evicted;
+
+	err = vg_batch_pack(&b, d->o.zstd_level, &payload, &len);
+	if (err)
+		return vg_err(err, "encode batch of %zu events", d->sensor.nevents);
+	err = vg_sender_send(&d->tx, VG_FRAME_BATCH, VG_FRAME_F_ZSTD, payload, len,
+			     (uint32_t)d->sensor.nevents);
+	free(payload);
+	if (err == -EPIPE || err == -ECONNRESET) {
+		vg_log(VG_INFO, "peer closed the connection");
+		d->peer_gone = 1;
+		return 0;
+	}
+	if (err)
+		return vg_err(err, "send batch");
+	vg_log(VG_DEBUG, "sent batch %llu: %zu events, %zu bytes",
+	       (unsigned long long)d->tx.next_seq - 1, d->sensor.nevents, len);
+	d->device_sent = 1;
+	d->sent_counts = now;
+	vg_sensor_batch_done(&d->sensor);
+	return 0;
+}
+
+static int vg_on_record(void *ctx, void *data, size_t size)
+{
+	struct vg_daemon *d = ctx;
+	int err = vg_sensor_record(&d->sensor, data, size);
+
+	if (err == -EBADMSG)
+		vg_log(VG_WARN, "malformed record of %zu bytes (counted as lost)", size);
+	else if (err)
+		vg_log(VG_WARN, "record dropped: %s (counted as lost)", strerror(-err));
+	if (d->sensor.nevents >= d->o.batch_max) {
+		err = vg_flush(d, 0);
+		if (err) {
+			d->err = err;
+			return err; /* stop consuming; the main loop exits */
+		}
+	}
+	return 0;
+}
+
+static int vg_epoll_add(int ep, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER };
+
+/* After detaching: drain, send the last batch, give the host a moment to acknowledge it. */
+static void vg_shutdown(struct vg_daemon *d)
+{
+	struct timespec start, now;
+
+	vg_bpf_detach(&d->bpf);
+	if (ring_buffer__consume(d->rb) < 0 && !d->err)
+		vg_log(VG_WARN, "final drain of the ring buffer failed");
+	if (vg_flush(d, 1))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!d->peer_gone && !vg_sender_all_acked(&d->tx)) {
+		struct pollfd pfd = { .fd = d->tx.rfd, .events = POLLIN };
+		long left;
+		int err;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = VG_FINAL_ACK_MS - ((now.tv_sec - start.tv_sec) * 1000 +
+					  (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0) {
+			vg_log(VG_WARN, "host did not acknowledge the last %llu frames",
+			       (unsigned long long)(d->tx.next_seq - 1 - d->tx.acked));
+			break;
+		}
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			break;
+		err = vg_sender_read(&d->tx);
+		if (err)
+			break;
+	}
+}
+
+static int vg_run(struct vg_daemon *d)
+{
+	struct epoll_event evs[8];
+	struct itimerspec its = { 0 };
+	sigset_t mask;
+	int ep = -1, sfd = -1, tfd = -1, err, stop = 0;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || tfd < 0 || ep < 0) {
+		err = vg_err(-errno, "set up the event loop");
+		goto out;
+	}
+	its.it_interval.tv_sec = d->o.flush_ms / 1000;
+	its.it_interval.tv_nsec = (long)(d->o.flush_ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	timerfd_settime(tfd, 0, &its, NULL);
+	err = vg_epoll_add(ep, ring_buffer__epoll_fd(d->rb), TAG_RING);
+	err = err ?: vg_epoll_add(ep, sfd, TAG_SIGNAL);
+	err = err ?: vg_epoll_add(ep, tfd, TAG_TIMER);
+	err = err ?: vg_epoll_add(ep, d->tx.rfd, TAG_PEER);
+	if (err) {
+		vg_err(err, "set up the event loop");
+		goto out;
+	}
+
+	/* Announce the device and the starting counters at once. */
+	err = vg_flush(d, 1);
+	while (!err && !stop && !d->peer_gone) {
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = vg_err(-errno, "epoll_wait");
+			break;
+		}
+		for (int i = 0; i < n && !err; i++) {
+			switch (evs[i].data.u64) {
+			case TAG_RING:
+				if (ring_buffer__consume(d->rb) < 0)
+					err = d->err ?: vg_err(-EIO, "drain ring buffer");
+				break;
+			case TAG_TIMER: {
+				uint64_t ticks;
+
+				if (read(tfd, &ticks, sizeof(ticks)) < 0)
+					break;
+				/* Drain first so a quiet ring does not hold events back. */
+				if (ring_buffer__consume(d->rb) < 0)
+					err = d->err ?: vg_err(-EIO, "drain ring buffer");
+				else
+					err = vg_flush(d, 0);
+				vg_sensor_sync_clock(&d->sensor);
+				break;
+			}
+			case TAG_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					break;
+				if (si.ssi_signo == SIGHUP) {
+					vg_log(VG_INFO, "SIGHUP: nothing to reload yet");
+					break;
+				}
+				vg_log(VG_DEBUG, "%s: shutting down", strsignal((int)si.ssi_signo));
+				stop = 1;
+				break;
+			}
+			case TAG_PEER:
+				err = vg_sender_read(&d->tx);
+				if (err == -EPIPE || err == -ECONNRESET) {
+					vg_log(VG_INFO, "peer closed the connection");
+					d->peer_gone = 1;
+					err = 0;
+				}
+				break;
+			}
+		}
+	}
+	if (!err)
+		vg_shutdown(d);
+out:
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct vg_daemon d = { 0 };
+	sigset_t mask;
+	int err;
+
+	vg_prog = "vigild";
+	err = vg_parse(argc, argv, &d.o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	if (d.o.verbose)
+		vg_log_max = VG_DEBUG;
+	vg_bpf_setup_logging(d.o.verbose);
+
+	/* Signals are read from a signalfd in the main loop; a closed peer is EPIPE. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (geteuid() != 0)
+		vg_log(VG_WARN, "not running as root: loading BPF programs will likely fail");
+
+	vg_device_init(&d.dev, d.o.device_id, d.o.device_name, d.o.host_device_id,
+		       d.o.machine_group);
+	err = vg_sender_open(&d.tx, d.o.transport, VG_MAX_PENDING);
+	if (err)
+		return 1;
+
+	d.o.bpf.ignore = d.o.ignore;
+	d.o.bpf.nignore = d.o.nignore;
+	err = vg_bpf_start(&d.bpf, &d.o.bpf);
+	if (err)
+		goto out_tx;
+	/* After attach: a process is either in /proc now or has events coming. */
+	err = vg_sensor_init(&d.sensor, "/proc", "/etc/passwd");
+	if (err) {
+		vg_err(err, "read /proc");
+		goto out_bpf;
+	}
+	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf), vg_on_record, &d, NULL);
+	if (!d.rb) {
+		err = vg_err(-errno, "open ring buffer");
+		goto out_sensor;
+	}
+	vg_log(VG_INFO, "watching processes (%s, ring buffer %u KiB, transport %s)",
+	       vg_hook_name(d.bpf.hook_used), d.bpf.ringbuf_bytes / 1024, d.o.transport);
+
+	err = vg_run(&d);
+
+	ring_buffer__free(d.rb);
+out_sensor:
+	vg_sensor_free(&d.sensor);
+out_bpf:
+	vg_bpf_stop(&d.bpf);
+out_tx:
+	vg_sender_close(&d.tx);
+	return err ? 1 : 0;
+}
