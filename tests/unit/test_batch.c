@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "batch.h"
+#include "frame.h"
+
+static char *argv_sh[] = { "/bin/sh", "-c", "exit 7" };
+static char *argv_bash[] = { "bash" };
+static char *tags[] = { "WSL2", "lab" };
+
+/* One batch with every kind of content, all statically allocated. */
+struct sample {
+	Vigil__V1__Process proc, parent;
+	Vigil__V1__ProcessEvent pe;
+	Vigil__V1__Event ev, *evs[1];
+	Vigil__V1__Counter c_exec, c_exit, *cs[2];
+	Vigil__V1__DeviceInfo dev;
+	Vigil__V1__Batch b;
+};
+
+static void sample_init(struct sample *s)
+{
+	vigil__v1__process__init(&s->proc);
+	s->proc.pid = 4242;
+	s->proc.ppid = 4200;
+	s->proc.start_time_ns = 1795694400123456789ull;
+	s->proc.exe = "/usr/bin/dash";
+	s->proc.n_argv = 3;
+	s->proc.argv = argv_sh;
+	s->proc.argv_truncated = 1;
+	s->proc.cwd = "/tmp";
+	s->proc.uid = 1000;
+	s->proc.gid = 1001;
+	s->proc.euid = 0;
+	s->proc.egid = 1003;
+	s->proc.comm = "sh";
+	s->proc.cgroup_id = 0x1234567890ull;
+	s->proc.exe_inode = 987654321;
+	s->proc.exe_dev = 0x801;
+	s->proc.user = "alice";
+
+	vigil__v1__process__init(&s->parent);
+	s->parent.pid = 4200;
+	s->parent.ppid = 1;
+	s->parent.exe = "/usr/bin/bash";
+	s->parent.n_argv = 1;
+	s->parent.argv = argv_bash;
+
+	vigil__v1__process_event__init(&s->pe);
+	s->pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED;
+	s->pe.process = &s->proc;
+	s->pe.parent = &s->parent;
+	s->pe.exit_code = 7;
+	s->pe.exit_signal = 0;
+	s->pe.core_dumped = 1;
+	s->pe.grandparent_exe = "/sbin/init";
+
+	vigil__v1__event__init(&s->ev);
+	s->ev.report_id = 77;
+	s->ev.time_ns = 1795694400223000000ull;
+	s->ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	s->ev.process = &s->pe;
+	s->evs[0] = &s->ev;
+
+	vigil__v1__counter__init(&s->c_exec);
+	s->c_exec.event_class = "exec";
+	s->c_exec.seen = 100;
+	s->c_exec.emitted = 90;
+	s->c_exec.filtered = 4;
+	s->c_exec.deduplicated = 3;
+	s->c_exec.rate_limited = 2;
+	s->c_exec.ringbuf_full = 1;
+	vigil__v1__counter__init(&s->c_exit);
+	s->c_exit.event_class = "exit";
+	s->c_exit.seen = 5;
+	s->c_exit.emitted = 5;
+	s->cs[0] = &s->c_exec;
+	s->cs[1] = &s->c_exit;
+
+	vigil__v1__device_info__init(&s->dev);
+	s->dev.device_id = "dev-1";
+	s->dev.device_name = "DESKTOP-1";
+	s->dev.client_version = "0.1.0";
+	s->dev.os_platform = "Linux";
+	s->dev.os_architecture = "x86_64";
+	s->dev.os_version = "6.18.0";
+	s->dev.os_distribution = "Debian 12";
+	s->dev.host_device_id = "host-9";
+	s->dev.machine_group = "builders";
+	s->dev.n_tags = 2;
+	s->dev.tags = tags;
+
+	vigil__v1__batch__init(&s->b);
+	s->b.boot_time_ns = 1795690000000000000ull;
+	s->b.device = &s->dev;
+	s->b.n_events = 1;
+	s->b.events = s->evs;
+	s->b.n_counters = 2;
+	s->b.counters = s->cs;
+	s->b.events_lost = 12;
+}
+
+Test(batch, round_trip_every_field)
+{
+	struct sample s;
+	Vigil__V1__Batch *b;
+	uint8_t *z;
+	size_t zlen;
+
+	sample_init(&s);
+	cr_assert_eq(vg_batch_pack(&s.b, 3, &z, &zlen), 0);
+	cr_assert_gt(zlen, 0);
+	cr_assert_eq(vg_batch_unpack(z, zlen, &b), 0);
+	free(z);
+
+	cr_assert_eq(b->boot_time_ns, 1795690000000000000ull);
+	cr_assert_eq(b->events_lost, 12);
+	cr_assert_not_null(b->device);
+	cr_assert_str_eq(b->device->device_id, "dev-1");
+	cr_assert_str_eq(b->device->device_name, "DESKTOP-1");
+	cr_assert_str_eq(b->device->client_version, "0.1.0");
+	cr_assert_str_eq(b->device->os_platform, "Linux");
+	cr_assert_str_eq(b->device->os_architecture, "x86_64");
+	cr_assert_str_eq(b->device->os_version, "6.18.0");
+	cr_assert_str_eq(b->device->os_distribution, "Debian 12");
+	cr_assert_str_eq(b->device->host_device_id, "host-9");
+	cr_assert_str_eq(b->device->machine_group, "builders");
+	cr_assert_eq(b->device->n_tags, 2);
+	cr_assert_str_eq(b->device->tags[0], "WSL2");
+	cr_assert_str_eq(b->device->tags[1], "lab");
+
+	cr_assert_eq(b->n_counters, 2);
+	cr_assert_str_eq(b->counters[0]->event_class, "exec");
+	cr_assert_eq(b->counters[0]->seen, 100);
+	cr_assert_eq(b->counters[0]->emitted, 90);
+	cr_assert_eq(b->counters[0]->filtered, 4);
+	cr_assert_eq(b->counters[0]->deduplicated, 3);
+	cr_assert_eq(b->counters[0]->rate_limited, 2);
+	cr_assert_eq(b->counters[0]->ringbuf_full, 1);
+	cr_assert_str_eq(b->counters[1]->event_class, "exit");
+	cr_assert_eq(b->counters[1]->seen, 5);
+
+	cr_assert_eq(b->n_events, 1);
+	Vigil__V1__Event *ev = b->events[0];
+	cr_assert_eq(ev->report_id, 77);
+	cr_assert_eq(ev->time_ns, 1795694400223000000ull);
+	cr_assert_eq(ev->body_case, VIGIL__V1__EVENT__BODY_PROCESS);
+	Vigil__V1__ProcessEvent *pe = ev->process;
+	cr_assert_eq(pe->action, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED);
+	cr_assert_eq(pe->exit_code, 7);
+	cr_assert_eq(pe->exit_signal, 0);
+	cr_assert(pe->core_dumped);
+	cr_assert_str_eq(pe->grandparent_exe, "/sbin/init");
+	Vigil__V1__Process *p = pe->process;
+	cr_assert_eq(p->pid, 4242);
+	cr_assert_eq(p->ppid, 4200);
+	cr_assert_eq(p->start_time_ns, 1795694400123456789ull);
+	cr_assert_str_eq(p->exe, "/usr/bin/dash");
+	cr_assert_eq(p->n_argv, 3);
+	cr_assert_str_eq(p->argv[0], "/bin/sh");
+	cr_assert_str_eq(p->argv[1], "-c");
+	cr_assert_str_eq(p->argv[2], "exit 7");
+	cr_assert(p->argv_truncated);
+	cr_assert_str_eq(p->cwd, "/tmp");
+	cr_assert_eq(p->uid, 1000);
+	cr_assert_eq(p->gid, 1001);
+	cr_assert_eq(p->euid, 0);
+	cr_assert_eq(p->egid, 1003);
+	cr_assert_str_eq(p->comm, "sh");
+	cr_assert_eq(p->cgroup_id, 0x1234567890ull);
+	cr_assert_eq(p->exe_inode, 987654321);
+	cr_assert_eq(p->exe_dev, 0x801);
+	cr_assert_str_eq(p->user, "alice");
+	cr_assert_not_null(pe->parent);
+	cr_assert_eq(pe->parent->pid, 4200);
+	cr_assert_eq(pe->parent->ppid, 1);
+	cr_assert_str_eq(pe->parent->exe, "/usr/bin/bash");
+	cr_assert_str_eq(pe->parent->argv[0], "bash");
+	vigil__v1__batch__free_unpacked(b, NULL);
+}
+
+Test(batch, empty_batch_round_trip)
+{
+	Vigil__V1__Batch e = VIGIL__V1__BATCH__INIT, *b;
+	uint8_t *z;
+	size_t zlen;
+
+	cr_assert_eq(vg_batch_pack(&e, 1, &z, &zlen), 0);
+	cr_assert_eq(vg_batch_unpack(z, zlen, &b), 0);
+	cr_assert_eq(b->n_events, 0);
+	cr_assert_null(b->device);
+	vigil__v1__batch__free_unpacked(b, NULL);
+	free(z);
+}
+
+/* Compress total zero bytes by streaming a small buffer; declare the size or not. */
+static uint8_t *zeros_zstd(size_t total, int declare, size_t *out_len)
+{
+	static uint8_t zero[1 << 20];
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = 1 << 20, pos = 0;
+	uint8_t *out = malloc(cap);
+
+	cr_assert(cc && out);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 1);
+	if (declare)
+		ZSTD_CCtx_setPledgedSrcSize(cc, total);
+	for (size_t done = 0; done < total; done += sizeof(zero)) {
+		int last = done + sizeof(zero) >= total;
+		ZSTD_inBuffer in = { zero, sizeof(zero), 0 };
+		size_t rem;
+
+		do {
+			ZSTD_outBuffer ob = { out + pos, cap - pos, 0 };
+
+			rem = ZSTD_compressStream2(cc, &ob, &in,
+						   last ? ZSTD_e_end : ZSTD_e_continue);
+			cr_assert(!ZSTD_isError(rem), "%s", ZSTD_getErrorName(rem));
+			pos += ob.pos;
+		} while (last ? rem != 0 : in.pos < in.size);
+	}
+	ZSTD_freeCCtx(cc);
+	*out_len = pos;
+	return out;
+}
+
+/* Cap the address space so that decoding the bomb in full would fail with -ENOMEM. */
+static void cap_memory(size_t extra)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	struct rlimit rl;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = pages * (size_t)sysconf(_SC_PAGESIZE) + extra;
+	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+}
+
+Test(batch, bomb_with_unknown_size_is_efbig)
+{
+	size_t zlen;
+	uint8_t *z = zeros_zstd((size_t)100 << 20, 0, &zlen);
+	Vigil__V1__Batch *b = NULL;
+
+	cr_assert_lt(zlen, (size_t)VG_FRAME_MAX_PAYLOAD, "the bomb must fit in a frame");
+	cr_assert_eq(ZSTD_getFrameContentSize(z, zlen), ZSTD_CONTENTSIZE_UNKNOWN);
+	cap_memory((size_t)80 << 20);
+	cr_assert_eq(vg_batch_unpack(z, zlen, &b), -EFBIG);
+	cr_assert_null(b);
+	free(z);
+}
+
+Test(batch, bomb_with_declared_size_is_efbig)
+{
+	size_t zlen;
+	uint8_t *z = zeros_zstd((size_t)100 << 20, 1, &zlen);
+	Vigil__V1__Batch *b = NULL;
+
+	cr_assert_eq(ZSTD_getFrameContentSize(z, zlen), (unsigned long long)100 << 20);
+	cap_memory((size_t)80 << 20);
+	cr_assert_eq(vg_batch_unpack(z, zlen, &b), -EFBIG);
+	free(z);
+}
+
+Test(batch, garbage_is_ebadmsg)
+{
+	static const uint8_t junk[] = "this is not zstd at all, just words";
+	Vigil__V1__Batch *b = NULL;
+
+	cr_assert_eq(vg_batch_unpack(junk, sizeof(junk), &b), -EBADMSG);
+	cr_assert_eq(vg_batch_unpack(junk, 0, &b), -EBADMSG);
+}
+
+Test(batch, zstd_of_non_protobuf_is_ebadmsg)
+{
+	/* Valid zstd, but the content is no Batch: field 3 (events) with a length past the end. */
+	static const uint8_t raw[] = { 0x1a, 0x7f, 0x01 };
+	uint8_t z[64];
+	size_t zlen = ZSTD_compress(z, sizeof(z), raw, sizeof(raw), 1);
+	Vigil__V1__Batch *b = NULL;
+
+	cr_assert(!ZSTD_isError(zlen));
+	cr_assert_eq(vg_batch_unpack(z, zlen, &b), -EBADMSG);
+}
+
+Test(batch, truncated_zstd_is_ebadmsg)
+{
+	struct sample s;
+	Vigil__V1__Batch *b = NULL;
+	uint8_t *z;
+	size_t zlen;
+
+	sample_init(&s);
+	cr_assert_eq(vg_batch_pack(&s.b, 3, &z, &zlen), 0);
+	for (size_t cut = 1; cut < 8; cut++)
+		cr_assert_eq(vg_batch_unpack(z, zlen - cut, &b), -EBADMSG, "cut %zu", cut);
+	cr_assert_eq(vg_batch_unpack(z, zlen / 2, &b), -EBADMSG);
+	free(z);
+}
+
+Test(batch, trailing_bytes_are_ebadmsg)
+{
+	struct sample s;
+	Vigil__V1__Batch *b = NULL;
+	uint8_t *z, *zz;
+	size_t zlen;
+
+	sample_init(&s);
+	cr_assert_eq(vg_batch_pack(&s.b, 3, &z, &zlen), 0);
+	zz = malloc(zlen + 3);
+	memcpy(zz, z, zlen);
+	memcpy(zz + zlen, "abc", 3);
+	cr_assert_eq(vg_batch_unpack(zz, zlen + 3, &b), -EBADMSG);
+	free(z);
+	free(zz);
+}
+
+Test(batch, unknown_fields_still_decode)
+{
+	struct sample s;
+	Vigil__V1__Batch *b = NULL;
+	size_t len, zlen;
+	uint8_t *raw, z[4096];
+
+	sample_init(&s);
+	len = vigil__v1__batch__get_packed_size(&s.b);
+	raw = malloc(len + 16);
+	vigil__v1__batch__pack(&s.b, raw);
+	/* Field 99 varint 1, then field 100 length-delimited "new". */
+	memcpy(raw + len, "\x98\x06\x01\xa2\x06\x03new", 9);
+	len += 9;
+	zlen = ZSTD_compress(z, sizeof(z), raw, len, 1);
+	cr_assert(!ZSTD_isError(zlen));
+	cr_assert_eq(vg_batch_unpack(z, zlen, &b), 0);
+	cr_assert_eq(b->n_events, 1);
+	cr_assert_eq(b->events[0]->report_id, 77);
+	cr_assert_str_eq(b->events[0]->process->process->exe, "/usr/bin/dash");
+	cr_assert_eq(b->events_lost, 12);
+	cr_assert_str_eq(b->device->device_id, "dev-1");
+	vigil__v1__batch__free_unpacked(b, NULL);
+	free(raw);
+}
