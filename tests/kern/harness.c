@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "harness.h"
+
+static const char *vg_t_bin(const char *env, const char *fallback)
+{
+	const char *v = getenv(env);
+
+	return v && *v ? v : fallback;
+}
+
+static void vg_t_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args)
+{
+	const char *argv[32];
+	int n = 0, fd;
+
+	if (geteuid() != 0)
+		cr_skip_test("kernel tests load BPF programs: run as root (sudo make check)");
+	memset(h, 0, sizeof(*h));
+	snprintf(h->dir, sizeof(h->dir), "/tmp/vg-ktest-XXXXXX");
+	cr_assert_not_null(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(h->db, sizeof(h->db), "%s/t.db", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/host.log", h->dir);
+
+	argv[n++] = vg_t_bin("VIGIL", "build/vigil");
+	argv[n++] = "host";
+	argv[n++] = "--db";
+	argv[n++] = h->db;
+	argv[n++] = "--spawn";
+	argv[n++] = vg_t_bin("VIGILD", "build/vigild");
+	argv[n++] = "--flush-ms";
+	argv[n++] = "50";
+	for (int i = 0; vigild_args && vigild_args[i] && n < 31; i++)
+		argv[n++] = vigild_args[i];
+	argv[n] = NULL;
+
+	h->pid = fork();
+	cr_assert_geq(h->pid, 0, "fork: %s", strerror(errno));
+	if (h->pid == 0) {
+		fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	/* vigild sends its device report once its programs are attached. */
+	cr_assert_geq(vg_t_wait_int(h, 1, 15000, "SELECT count(*) FROM DeviceInfo"), 1,
+		      "the sensor did not report within 15 s (log: %s)", h->log);
+}
+
+int vg_t_host_stop(struct vg_t_host *h, int sig)
+{
+	int status = -1;
+
+	if (h->pid <= 0)
+		return -1;
+	kill(h->pid, sig);
+	for (int i = 0; i < 200; i++) {
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			return status;
+		}
+		vg_t_sleep_ms(50);
+	}
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, &status, 0);
+	h->pid = 0;
+	cr_assert_fail("vigil host did not stop within 10 s of signal %d", sig);
+	return status;
+}
+
+pid_t vg_t_host_child(const struct vg_t_host *h)
+{
+	char path[64];
+	FILE *f;
+	int pid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", h->pid, h->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid;
+}
+
+sqlite3 *vg_t_db_open(const struct vg_t_host *h)
+{
+	sqlite3 *db = NULL;
+
+	cr_assert_eq(sqlite3_open_v2(h->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "open %s",
+		     h->db);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static sqlite3_stmt *vg_t_prepare(sqlite3 *db, const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st = NULL;
+	char *sql = sqlite3_vmprintf(fmt, ap);
+
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+		     sqlite3_errmsg(db));
+	sqlite3_free(sql);
+	return st;
+}
+
+long long vg_t_query_int(sqlite3 *db, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	st = vg_t_prepare(db, fmt, ap);
+	va_end(ap);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+char *vg_t_query_str(sqlite3 *db, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	char *v = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	st = vg_t_prepare(db, fmt, ap);
+	va_end(ap);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+long long vg_t_wait_int(const struct vg_t_host *h, long long want, int timeout_ms, const char *fmt,
+			...)
+{
+	long long v = -1;
+
+	for (int waited = 0; waited <= timeout_ms; waited += 50) {
+		struct stat st;
+
+		if (stat(h->db, &st) == 0) {
+			sqlite3 *db = vg_t_db_open(h);
+			sqlite3_stmt *stmt;
+			char *sql;
+			va_list ap;
+
+			va_start(ap, fmt);
+			sql = sqlite3_vmprintf(fmt, ap);
+			va_end(ap);
+			/* The host creates its tables a moment after the file. */
+			if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+				if (sqlite3_step(stmt) == SQLITE_ROW)
+					v = sqlite3_column_int64(stmt, 0);
+				sqlite3_finalize(stmt);
+			}
+			sqlite3_free(sql);
+			sqlite3_close(db);
+			if (v >= want)
+				return v;
+		}
+		vg_t_sleep_ms(50);
+	}
+	return v;
+}
+
+int vg_t_count_vg_progs(void)
+{
+	__u32 id = 0;
+	int n = 0;
+
+	while (bpf_prog_get_next_id(id, &id) == 0) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_prog_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strncmp(info.name, "vg_", 3))
+			n++;
+		close(fd);
+	}
+	return n;
+}
+
+void vg_t_marker(char *buf, size_t size, const char *tag)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, size, "vg-%s-%d-%ld", tag, getpid(), ts.tv_nsec);
+}

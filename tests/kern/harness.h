@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Kernel integration tests: run the real `vigil host --spawn vigild` as root,
+ * cause real process activity, read what reached SQLite.
+ */
+#ifndef VG_T_HARNESS_H
+#define VG_T_HARNESS_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct vg_t_host {
+	pid_t pid; /* vigil host */
+	char dir[64]; /* temp dir holding the database and the logs */
+	char db[128];
+	char log[128]; /* stderr of host and vigild */
+};
+
+/* Skip the test unless root; start host+vigild (extra vigild args, NULL-terminated). */
+void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args);
+/* Send sig to the host and wait for it; returns its wait status. */
+int vg_t_host_stop(struct vg_t_host *h, int sig);
+/* The vigild child of the host, or 0. */
+pid_t vg_t_host_child(const struct vg_t_host *h);
+
+sqlite3 *vg_t_db_open(const struct vg_t_host *h);
+/* The first column of the first row of a query as an integer (-1 when no row). */
+long long vg_t_query_int(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, as a malloc'd string (NULL when no row or NULL). */
+char *vg_t_query_str(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Poll until the query's integer reaches want or timeout_ms passes; returns the last value. */
+long long vg_t_wait_int(const struct vg_t_host *h, long long want, int timeout_ms, const char *fmt,
+			...) __attribute__((format(printf, 4, 5)));
+
+/* BPF programs currently loaded whose name starts with "vg_". */
+int vg_t_count_vg_progs(void);
+/* A unique marker for argv. */
+void vg_t_marker(char *buf, size_t size, const char *tag);
+
+#endif

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proctable.h"
+
+Test(proctable, insert_get_remove)
+{
+	struct vg_proctable t;
+	struct vg_proc *p;
+
+	cr_assert_eq(vg_pt_init(&t, 100), 0);
+	cr_assert_null(vg_pt_get(&t, 42));
+	p = vg_pt_upsert(&t, 42);
+	cr_assert_not_null(p);
+	cr_assert_eq(p->pid, 42);
+	p->ppid = 7;
+	cr_assert_eq(vg_proc_set_str(&p->exe, "/usr/bin/true"), 0);
+	cr_assert_eq(vg_pt_upsert(&t, 42), p, "upsert of a present pid returns the entry");
+	cr_assert_eq(vg_pt_get(&t, 42)->ppid, 7);
+	cr_assert_str_eq(vg_pt_get(&t, 42)->exe, "/usr/bin/true");
+	cr_assert_eq(vg_pt_count(&t), 1);
+	cr_assert_eq(vg_pt_remove(&t, 42), 0);
+	cr_assert_eq(vg_pt_remove(&t, 42), -ENOENT);
+	cr_assert_null(vg_pt_get(&t, 42));
+	cr_assert_eq(vg_pt_count(&t), 0);
+	vg_pt_free(&t);
+}
+
+/* Growth, tombstones and colliding keys: every live pid stays findable. */
+Test(proctable, churn_keeps_every_live_entry)
+{
+	struct vg_proctable t;
+
+	cr_assert_eq(vg_pt_init(&t, 1u << 20), 0);
+	for (uint32_t round = 0; round < 20; round++) {
+		for (uint32_t i = 0; i < 5000; i++) {
+			struct vg_proc *p = vg_pt_upsert(&t, round * 5000 + i + 1);
+
+			cr_assert_not_null(p);
+			p->ppid = round;
+		}
+		/* Remove all but every tenth of this round. */
+		for (uint32_t i = 0; i < 5000; i++)
+			if (i % 10)
+				cr_assert_eq(vg_pt_remove(&t, round * 5000 + i + 1), 0);
+	}
+	cr_assert_eq(vg_pt_count(&t), 20 * 500);
+	for (uint32_t round = 0; round < 20; round++)
+		for (uint32_t i = 0; i < 5000; i++) {
+			struct vg_proc *p = vg_pt_get(&t, round * 5000 + i + 1);
+
+			if (i % 10) {
+				cr_assert_null(p);
+			} else {
+				cr_assert_not_null(p, "pid %u lost", round * 5000 + i + 1);
+				cr_assert_eq(p->ppid, round);
+			}
+		}
+	cr_assert_lt(t.filled * 2, t.cap + 2, "tombstones not reclaimed");
+	vg_pt_free(&t);
+}
+
+Test(proctable, bounded)
+{
+	struct vg_proctable t;
+
+	cr_assert_eq(vg_pt_init(&t, 3), 0);
+	cr_assert_not_null(vg_pt_upsert(&t, 1));
+	cr_assert_not_null(vg_pt_upsert(&t, 2));
+	cr_assert_not_null(vg_pt_upsert(&t, 3));
+	cr_assert_null(vg_pt_upsert(&t, 4), "table over its bound");
+	cr_assert_not_null(vg_pt_upsert(&t, 2), "present entries stay reachable when full");
+	vg_pt_free(&t);
+}
+
+Test(proctable, copy_image)
+{
+	struct vg_proctable t;
+	struct vg_proc *a, *b;
+
+	cr_assert_eq(vg_pt_init(&t, 10), 0);
+	a = vg_pt_upsert(&t, 1);
+	cr_assert_eq(vg_proc_set_str(&a->exe, "/bin/bash"), 0);
+	cr_assert_eq(vg_proc_set_str(&a->cwd, "/root"), 0);
+	cr_assert_eq(vg_proc_set_args(a, "bash\0-l\0", 8), 0);
+	a->uid = 1000;
+	b = vg_pt_upsert(&t, 2);
+	a = vg_pt_get(&t, 1);
+	cr_assert_eq(vg_proc_copy_image(b, a), 0);
+	cr_assert_str_eq(b->exe, "/bin/bash");
+	cr_assert_str_eq(b->cwd, "/root");
+	cr_assert_eq(b->args_len, 8);
+	cr_assert_eq(memcmp(b->args, "bash\0-l\0", 8), 0);
+	cr_assert_eq(b->uid, 1000);
+	cr_assert_neq(b->exe, a->exe, "deep copy");
+	vg_pt_free(&t);
+}
+
+/* The /proc scan finds this very process with its real executable and cwd. */
+Test(proctable, scan_finds_self)
+{
+	struct vg_proctable t;
+	struct vg_proc *p;
+	char exe[PATH_MAX], cwd[PATH_MAX];
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	cr_assert_gt(n, 0);
+	exe[n] = '\0';
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_eq(vg_pt_init(&t, 1u << 20), 0);
+	cr_assert_gt(vg_pt_scan(&t, "/proc"), 1);
+	p = vg_pt_get(&t, (uint32_t)getpid());
+	cr_assert_not_null(p);
+	cr_assert_str_eq(p->exe, exe);
+	cr_assert_str_eq(p->cwd, cwd);
+	cr_assert_eq(p->ppid, (uint32_t)getppid());
+	cr_assert_eq(p->uid, getuid());
+	cr_assert_gt(p->start_boot_ns, 0);
+	cr_assert_gt(p->args_len, 0);
+	cr_assert_eq(p->args[p->args_len - 1], '\0');
+	cr_assert_eq(vg_pt_scan(&t, "/nonexistent-procfs"), -ENOENT);
+	vg_pt_free(&t);
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The daemon's event core, driven with hand-made ring buffer records. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sensor.h"
+#include "vigil_abi.h"
+
+static struct vg_sensor s;
+
+static void setup(void)
+{
+	FILE *f = fopen("/tmp/vg-test-passwd", "w");
+
+	cr_assert_not_null(f);
+	fputs("root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n", f);
+	fclose(f);
+	/* No /proc scan: the table holds only what the records say. */
+	cr_assert_eq(vg_sensor_init(&s, NULL, "/tmp/vg-test-passwd"), 0);
+}
+
+static void teardown(void)
+{
+	vg_sensor_free(&s);
+	remove("/tmp/vg-test-passwd");
+}
+
+static void task(struct vg_task *t, uint32_t pid, uint32_t ppid, uint32_t uid, const char *comm)
+{
+	memset(t, 0, sizeof(*t));
+	t->pid = t->tgid = pid;
+	t->ppid = ppid;
+	t->uid = t->euid = uid;
+	t->start_boot_ns = 1000;
+	snprintf(t->comm, sizeof(t->comm), "%s", comm);
+}
+
+/* Build an exec record in buf; returns its size. */
+static size_t exec_rec(char *buf, uint32_t pid, uint32_t ppid, uint32_t uid, const char *path,
+		       const char *args, size_t args_len, const char *cwd)
+{
+	struct vg_exec_event *e = (void *)buf;
+	char *tail = (char *)(e + 1);
+	size_t pl = strlen(path) + 1, cl = strlen(cwd) + 1;
+
+	memset(e, 0, sizeof(*e));
+	task(&e->task, pid, ppid, uid, strrchr(path, '/') + 1);
+	e->hdr.type = VG_EV_EXEC;
+	e->hdr.ts_boot_ns = 5000;
+	e->path_len = (uint16_t)pl;
+	e->argv_len = (uint16_t)args_len;
+	e->cwd_len = (uint16_t)cl;
+	memcpy(tail, path, pl);
+	memcpy(tail + pl, args, args_len);
+	memcpy(tail + pl + args_len, cwd, cl);
+	e->hdr.size = (uint32_t)(sizeof(*e) + pl + args_len + cl);
+	return e->hdr.size;
+}
+
+Test(sensor, exec_names_parent_and_grandparent, .init = setup, .fini = teardown)
+{
+	char buf[1024];
+	Vigil__V1__ProcessEvent *pe;
+	size_t n;
+
+	n = exec_rec(buf, 10, 1, 0, "/sbin/init", "init\0", 5, "/");
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+	n = exec_rec(buf, 20, 10, 0, "/usr/bin/bash", "bash\0", 5, "/root");
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+	n = exec_rec(buf, 30, 20, 1000, "/usr/bin/curl", "curl\0-o\0a b\0", 12, "/home/alice");
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+
+	cr_assert_eq(s.nevents, 3);
+	pe = s.events[2]->process;
+	cr_assert_eq(pe->action, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	cr_assert_str_eq(pe->process->exe, "/usr/bin/curl");
+	cr_assert_eq(pe->process->n_argv, 3);
+	cr_assert_str_eq(pe->process->argv[0], "curl");
+	cr_assert_str_eq(pe->process->argv[2], "a b");
+	cr_assert_str_eq(pe->process->cwd, "/home/alice");
+	cr_assert_str_eq(pe->process->user, "alice");
+	cr_assert_eq(pe->process->ppid, 20);
+	cr_assert_not_null(pe->parent);
+	cr_assert_str_eq(pe->parent->exe, "/usr/bin/bash");
+	cr_assert_str_eq(pe->parent->user, "root");
+	cr_assert_str_eq(pe->grandparent_exe, "/sbin/init");
+	cr_assert_eq(s.events[0]->report_id + 2, s.events[2]->report_id, "report ids increase");
+	cr_assert_eq(s.events[2]->time_ns, (uint64_t)(5000 + s.boot_to_epoch_ns));
+}
+
+Test(sensor, fork_inherits_image_exit_decodes_status, .init = setup, .fini = teardown)
+{
+	char buf[1024];
+	struct vg_fork_event f;
+	struct vg_exit_event x;
+	Vigil__V1__ProcessEvent *pe;
+	size_t n;
+
+	n = exec_rec(buf, 20, 1, 0, "/usr/bin/make", "make\0-j2\0", 9, "/src");
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+
+	memset(&f, 0, sizeof(f));
+	f.hdr.type = VG_EV_FORK;
+	f.hdr.size = sizeof(f);
+	task(&f.task, 21, 20, 0, "make");
+	cr_assert_eq(vg_sensor_record(&s, &f, sizeof(f)), 0);
+	pe = s.events[1]->process;
+	cr_assert_eq(pe->action, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED);
+	cr_assert_str_eq(pe->process->exe, "/usr/bin/make", "a child runs its parent's image");
+	cr_assert_str_eq(pe->process->argv[1], "-j2");
+	cr_assert_eq(pe->parent->pid, 20);
+
+	memset(&x, 0, sizeof(x));
+	x.hdr.type = VG_EV_EXIT;
+	x.hdr.size = sizeof(x);
+	task(&x.task, 21, 20, 0, "make");
+	x.exit_code = 3 << 8;
+	cr_assert_eq(vg_sensor_record(&s, &x, sizeof(x)), 0);
+	pe = s.events[2]->process;
+	cr_assert_eq(pe->action, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED);
+	cr_assert_eq(pe->exit_code, 3);
+	cr_assert_eq(pe->exit_signal, 0);
+	cr_assert_null(vg_pt_get(&s.pt, 21), "an exited process leaves the table");
+
+	task(&x.task, 20, 1, 0, "make");
+	x.exit_code = 9 | 0x80; /* SIGKILL, core */
+	cr_assert_eq(vg_sensor_record(&s, &x, sizeof(x)), 0);
+	pe = s.events[3]->process;
+	cr_assert_eq(pe->exit_signal, 9);
+	cr_assert_eq(pe->exit_code, 0);
+	cr_assert(pe->core_dumped);
+
+	vg_sensor_batch_done(&s);
+	cr_assert_eq(s.nevents, 0);
+	cr_assert_eq(s.lost, 0);
+}
+
+Test(sensor, malformed_records_are_counted, .init = setup, .fini = teardown)
+{
+	char buf[1024];
+	struct vg_exec_event *e = (void *)buf;
+	struct vg_event_hdr h = { .type = 99, .size = sizeof(h) };
+	size_t n;
+
+	cr_assert_eq(vg_sensor_record(&s, &h, sizeof(h)), -EBADMSG, "unknown type");
+	cr_assert_eq(vg_sensor_record(&s, buf, 4), -EBADMSG, "short record");
+
+	n = exec_rec(buf, 30, 1, 0, "/bin/x", "x\0", 2, "/");
+	e->path_len = 200; /* lengths past the record */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+
+	n = exec_rec(buf, 30, 1, 0, "/bin/x", "x\0", 2, "/");
+	buf[sizeof(*e) + 6] = 'y'; /* path not NUL-terminated */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+
+	e->hdr.size = (uint32_t)n + 1; /* claims more than it has */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+
+	cr_assert_eq(s.lost, 5);
+	cr_assert_eq(s.nevents, 0);
+}
