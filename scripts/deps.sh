@@ -16,7 +16,7 @@ PKGS=(
 	libsqlite3-dev sqlite3
 	kconfig-frontends libncurses-dev
 	clang-format
-	procps
+	procps bc
 )
 
 if [ "${1:-}" = --list ]; then

@@ -81,6 +81,8 @@ static int vg_bpf_load(struct vg_bpf *b, const struct vg_bpf_opts *o, enum vg_ho
 		return vg_err(-errno, "open BPF object");
 	b->skel->rodata->vg_argv_max = o->argv_max;
 	b->ringbuf_bytes = vg_ringbuf_size(o->ringbuf_kb);
+	/* Wake vigild at a quarter full: room for bursts while it gets scheduled. */
+	b->skel->rodata->vg_wakeup_bytes = b->ringbuf_bytes / 4;
 	err = bpf_map__set_max_entries(b->skel->maps.vg_rb_proc, b->ringbuf_bytes);
 	if (err) {
 		vg_err(err, "size ring buffer to %u bytes", b->ringbuf_bytes);
