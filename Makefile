@@ -173,9 +173,9 @@ $(O)/tests/kern_tests: $(KTEST_SRCS:%.c=$(O)/%.o) $(O)/libvigild.a $(O)/libvigil
 TESTS := $(if $(UNIT_SRCS),$(O)/tests/unit_tests) $(if $(KTEST_SRCS),$(O)/tests/kern_tests)
 tests: $(TESTS)
 
-# Criterion forks a process per test; -j1 keeps kernel tests from overlapping.
-check-unit: $(O)/tests/unit_tests
-	$(Q)$(O)/tests/unit_tests --jobs 2
+# Criterion forks a process per test; tests/kern/main.c runs kernel tests one at a time.
+check-unit: $(O)/tests/unit_tests $(O)/vigil
+	$(Q)VIGIL=$(abspath $(O)/vigil) $(O)/tests/unit_tests --jobs 2
 
 check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil
 	$(Q)if [ "$$(id -u)" != 0 ]; then \

@@ -73,10 +73,11 @@ static const char vg_schema[] =
 	" PRIMARY KEY (DeviceId, EventClass));"
 	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
 	" DeviceId TEXT NOT NULL,"
+	" StreamId INTEGER NOT NULL,"
 	" Seq INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL,"
 	" Events INTEGER NOT NULL,"
-	" PRIMARY KEY (DeviceId, Seq));";
+	" PRIMARY KEY (DeviceId, StreamId, Seq));";
 
 enum vg_stmt {
 	VG_ST_BEGIN,
@@ -94,8 +95,8 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 	[VG_ST_BEGIN] = "BEGIN IMMEDIATE",
 	[VG_ST_COMMIT] = "COMMIT",
 	[VG_ST_ROLLBACK] = "ROLLBACK",
-	[VG_ST_FRAME] = "INSERT OR IGNORE INTO ReceivedFrames (DeviceId, Seq, Timestamp, Events)"
-			" VALUES (?, ?, ?, ?)",
+	[VG_ST_FRAME] = "INSERT OR IGNORE INTO ReceivedFrames (DeviceId, StreamId, Seq, Timestamp,"
+			" Events) VALUES (?, ?, ?, ?, ?)",
 	[VG_ST_DEVICE] = "INSERT INTO DeviceInfo (Timestamp, DeviceId, DeviceName, ClientVersion,"
 			 " OSPlatform, OSArchitecture, OSVersion, OSDistribution, HostDeviceId,"
 			 " MachineGroup, RegistryDeviceTag, DeviceTags, OnboardingStatus)"
@@ -533,9 +534,10 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 	what = "record frame";
 	st = s->st[VG_ST_FRAME];
 	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->n_events);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->stream_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)b->n_events);
 	rc = vg_step(st);
 	if (rc != SQLITE_OK)
 		goto err_rollback;

@@ -4,7 +4,7 @@
  * /work/shared/SCHEMA.md (DeviceProcessEvents, DeviceInfo) plus our
  * extensions (SensorCounters, ReceivedFrames). Portable C over SQLite.
  *
- * Exactly-once: ReceivedFrames holds (DeviceId, Seq) of every stored batch
+ * Exactly-once: ReceivedFrames holds (DeviceId, StreamId, Seq) of every stored batch
  * and is written in the same transaction as the batch's rows, so a resent
  * batch is recognised and stored once, however often it arrives.
  */
@@ -46,7 +46,7 @@ void vg_store_close(struct vg_store *s);
 
 /*
  * Store one batch in one transaction: its device report, events, counters
- * and the (DeviceId, seq) pair. 1 when stored, 0 when that pair was already
+ * and its (DeviceId, StreamId, seq). 1 when stored, 0 when that pair was already
  * stored (a resend: nothing written), or a negative errno (nothing written).
  * Updates peer from b->device, even for a resend.
  */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -50,6 +51,7 @@ struct vg_daemon {
 	struct vg_sender tx;
 	struct vg_device dev;
 	struct vg_counts sent_counts; /* counters in the last batch sent */
+	uint64_t stream_id;
 	int device_sent;
 	int peer_gone;
 	int err;
@@ -251,6 +253,7 @@ static int vg_flush(struct vg_daemon *d, int force)
 
 	vg_sensor_batch_fill(&d->sensor, &b);
 	b.boot_time_ns = (uint64_t)d->sensor.boot_to_epoch_ns;
+	b.stream_id = d->stream_id;
 	if (!d->device_sent)
 		b.device = &d->dev.pb;
 	for (int c = 0; c < VG_CLASS_MAX; c++) {
@@ -471,6 +474,10 @@ int main(int argc, char **argv)
 	if (geteuid() != 0)
 		vg_log(VG_WARN, "not running as root: loading BPF programs will likely fail");
 
+	if (getrandom(&d.stream_id, sizeof(d.stream_id), 0) != sizeof(d.stream_id)) {
+		vg_err(-errno, "getrandom");
+		return 1;
+	}
 	vg_device_init(&d.dev, d.o.device_id, d.o.device_name, d.o.host_device_id,
 		       d.o.machine_group);
 	err = vg_sender_open(&d.tx, d.o.transport, VG_MAX_PENDING);

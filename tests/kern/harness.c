@@ -32,9 +32,6 @@ static void vg_t_sleep_ms(int ms)
 
 void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args)
 {
-	const char *argv[32];
-	int n = 0, fd;
-
 	if (geteuid() != 0)
 		cr_skip_test("kernel tests load BPF programs: run as root (sudo make check)");
 	memset(h, 0, sizeof(*h));
@@ -42,6 +39,13 @@ void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args)
 	cr_assert_not_null(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
 	snprintf(h->db, sizeof(h->db), "%s/t.db", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/host.log", h->dir);
+	vg_t_host_restart(h, vigild_args, 1);
+}
+
+void vg_t_host_restart(struct vg_t_host *h, const char *const *vigild_args, int reports)
+{
+	const char *argv[32];
+	int n = 0, fd;
 
 	argv[n++] = vg_t_bin("VIGIL", "build/vigil");
 	argv[n++] = "host";
@@ -58,7 +62,7 @@ void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args)
 	h->pid = fork();
 	cr_assert_geq(h->pid, 0, "fork: %s", strerror(errno));
 	if (h->pid == 0) {
-		fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0) {
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
@@ -67,7 +71,7 @@ void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args)
 		_exit(127);
 	}
 	/* vigild sends its device report once its programs are attached. */
-	cr_assert_geq(vg_t_wait_int(h, 1, 15000, "SELECT count(*) FROM DeviceInfo"), 1,
+	cr_assert_geq(vg_t_wait_int(h, reports, 15000, "SELECT count(*) FROM DeviceInfo"), reports,
 		      "the sensor did not report within 15 s (log: %s)", h->log);
 }
 

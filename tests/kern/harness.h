@@ -19,6 +19,8 @@ struct vg_t_host {
 
 /* Skip the test unless root; start host+vigild (extra vigild args, NULL-terminated). */
 void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args);
+/* Start host+vigild again on the same database; wait for its device report (the nth). */
+void vg_t_host_restart(struct vg_t_host *h, const char *const *vigild_args, int reports);
 /* Send sig to the host and wait for it; returns its wait status. */
 int vg_t_host_stop(struct vg_t_host *h, int sig);
 /* The vigild child of the host, or 0. */

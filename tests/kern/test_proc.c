@@ -264,3 +264,37 @@ Test(proc, ignored_process_is_filtered_in_kernel, .fini = stop_host, .timeout = 
 	assert_accounting(db);
 	sqlite3_close(db);
 }
+
+/*
+ * A second vigild run numbers its frames from 1 again: its batches must be
+ * stored, not taken for resends of the first run's.
+ */
+Test(proc, restarted_sensor_is_stored, .fini = stop_host, .timeout = 60)
+{
+	char m1[64], m2[64];
+	char *a1[] = { "/bin/true", m1, NULL }, *a2[] = { "/bin/true", m2, NULL };
+	sqlite3 *db;
+	pid_t pid;
+
+	vg_t_host_start(&host, NULL);
+	vg_t_marker(m1, sizeof(m1), "run1");
+	pid = spawn_in(NULL, a1);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+
+	vg_t_host_restart(&host, NULL, 2);
+	vg_t_marker(m2, sizeof(m2), "run2");
+	pid = spawn_in(NULL, a2);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+
+	db = vg_t_db_open(&host);
+	cr_assert_eq(vg_t_query_int(db,
+				    "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType = "
+				    "'ProcessCreated' AND ProcessCommandLine IN ('/bin/true %s', "
+				    "'/bin/true %s')",
+				    m1, m2),
+		     2, "an exec of one of the two runs is missing");
+	cr_assert_eq(vg_t_query_int(db, "SELECT count(DISTINCT StreamId) FROM ReceivedFrames"), 2);
+	sqlite3_close(db);
+}

@@ -289,6 +289,11 @@ Test(store, resend_stored_once)
 	cr_assert_eq(vg_store_batch(st, &other, 5, &s.b), 1);
 	cr_assert_eq(vg_store_batch(st, &other, 5, &s.b), 0);
 	expect("SELECT count(*) FROM DeviceProcessEvents", "3");
+	/* A restarted vigild numbers from 1 again, under a new stream id: stored. */
+	s.b.stream_id = 77;
+	cr_assert_eq(vg_store_batch(st, &other, 5, &s.b), 1);
+	cr_assert_eq(vg_store_batch(st, &other, 5, &s.b), 0);
+	expect("SELECT count(*) FROM DeviceProcessEvents", "4");
 	vg_store_peer_free(&peer);
 	vg_store_peer_free(&other);
 }
