@@ -14,7 +14,7 @@ PKGS=(
 	libprotobuf-c-dev protobuf-c-compiler
 	libcriterion-dev
 	libsqlite3-dev sqlite3
-	kconfig-frontends libncurses-dev
+	kconfig-frontends-nox libncurses-dev
 	clang-format
 	procps bc
 )
@@ -24,11 +24,16 @@ if [ "${1:-}" = --list ]; then
 	exit 0
 fi
 
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		missing+=("$p")
-	fi
+	installed "$p" && continue
+	# kconfig-frontends (with the Qt and GTK front ends) serves as well as -nox.
+	[ "$p" = kconfig-frontends-nox ] && installed kconfig-frontends && continue
+	missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
