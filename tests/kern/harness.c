@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -196,23 +197,51 @@ long long vg_t_wait_int(const struct vg_t_host *h, long long want, int timeout_m
 	return v;
 }
 
-int vg_t_count_vg_progs(void)
+int vg_t_bpf_ids_of(pid_t pid, const char *key, __u32 *ids, int max)
 {
-	__u32 id = 0;
+	char path[64], line[128];
+	struct dirent *d;
+	DIR *dir;
 	int n = 0;
+	size_t klen = strlen(key);
 
-	while (bpf_prog_get_next_id(id, &id) == 0) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_prog_get_fd_by_id(id);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir)) && n < max) {
+		FILE *f;
 
-		if (fd < 0)
+		if (d->d_name[0] == '.')
 			continue;
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strncmp(info.name, "vg_", 3))
-			n++;
-		close(fd);
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", pid, d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f) && n < max)
+			if (!strncmp(line, key, klen) && line[klen] == ':')
+				ids[n++] = (__u32)strtoul(line + klen + 1, NULL, 10);
+		fclose(f);
 	}
+	closedir(dir);
 	return n;
+}
+
+int vg_t_bpf_ids_alive(const char *key, const __u32 *ids, int n)
+{
+	int alive = 0;
+
+	for (int i = 0; i < n; i++) {
+		int fd = !strcmp(key, "link_id") ? bpf_link_get_fd_by_id(ids[i]) :
+			 !strcmp(key, "map_id")	 ? bpf_map_get_fd_by_id(ids[i]) :
+						   bpf_prog_get_fd_by_id(ids[i]);
+
+		if (fd >= 0) {
+			alive++;
+			close(fd);
+		}
+	}
+	return alive;
 }
 
 void vg_t_marker(char *buf, size_t size, const char *tag)

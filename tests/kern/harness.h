@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <linux/types.h>
 
 struct vg_t_host {
 	pid_t pid; /* vigil host */
@@ -35,8 +36,13 @@ char *vg_t_query_str(sqlite3 *db, const char *fmt, ...) __attribute__((format(pr
 long long vg_t_wait_int(const struct vg_t_host *h, long long want, int timeout_ms, const char *fmt,
 			...) __attribute__((format(printf, 4, 5)));
 
-/* BPF programs currently loaded whose name starts with "vg_". */
-int vg_t_count_vg_progs(void);
+/*
+ * BPF object ids (key "prog_id", "link_id" or "map_id") that process pid
+ * holds open, from /proc/PID/fdinfo; returns how many.
+ */
+int vg_t_bpf_ids_of(pid_t pid, const char *key, __u32 *ids, int max);
+/* How many of these ids still name a live object. */
+int vg_t_bpf_ids_alive(const char *key, const __u32 *ids, int n);
 /* A unique marker for argv. */
 void vg_t_marker(char *buf, size_t size, const char *tag);
 
