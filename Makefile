@@ -35,7 +35,7 @@ all: $(O)/vigild $(O)/vigil
 
 # ---- dependencies: installed by scripts/deps.sh when something is missing
 DEPS_STAMP := $(O)/.deps-ok
-$(DEPS_STAMP): scripts/deps.sh
+$(DEPS_STAMP): scripts/deps.sh $(wildcard scripts/deps/*.txt)
 	$(Q)mkdir -p $(O)
 	$(Q)scripts/deps.sh
 	$(Q)touch $@
@@ -182,7 +182,11 @@ check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil
 		echo "make check-kern: the kernel tests load BPF programs and need root (sudo make check); they will report skipped"; fi
 	$(Q)VIGILD=$(abspath $(O)/vigild) VIGIL=$(abspath $(O)/vigil) $(O)/tests/kern_tests --jobs 1
 
-check: all check-format check-unit check-kern
+# Parts of the build with make rules of their own (bench, kernels, Windows, ...)
+# add their test targets to CHECK_TARGETS; `make check` runs them after these.
+CHECK_TARGETS := all check-format check-unit check-kern
+include $(sort $(wildcard mk/*.mk))
+check: $(CHECK_TARGETS)
 
 # ---- bench (root): side by side in one run; QUICK=1 for a smoke run
 $(O)/bench/execloop: bench/execloop.c | $(DEPS_STAMP)

@@ -3,21 +3,14 @@
 #
 # Install every build and test dependency of vigil on Debian bookworm, but
 # only when something is missing: a second run costs a few dpkg queries.
+# The packages are listed in scripts/deps/*.txt (one file per part of the
+# project; '#' starts a comment).
 #   scripts/deps.sh           check, install what is missing (needs root)
 #   scripts/deps.sh --list    print the package list
 set -euo pipefail
+cd "$(dirname "$0")"
 
-PKGS=(
-	make gcc clang llvm pkg-config
-	libbpf-dev bpftool libelf-dev zlib1g-dev
-	libzstd-dev zstd
-	libprotobuf-c-dev protobuf-c-compiler
-	libcriterion-dev
-	libsqlite3-dev sqlite3
-	kconfig-frontends-nox libncurses-dev
-	clang-format
-	procps bc
-)
+mapfile -t PKGS < <(sed -e 's/#.*//' deps/*.txt | tr -s ' \t' '\n\n' | sed '/^$/d' | sort -u)
 
 if [ "${1:-}" = --list ]; then
 	printf '%s\n' "${PKGS[@]}"
