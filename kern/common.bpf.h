@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 
 #include "vigil_abi.h"
 
@@ -23,20 +24,27 @@ struct vg_scratch {
 	char path[VG_PATH_BUF];
 };
 
+/*
+ * Maps every program file uses are defined __weak here: each kern/ program
+ * object carries an identical definition and `bpftool gen object` keeps one.
+ */
+
 /* Per-CPU scratch: records are built here, not on the 512-byte stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct vg_scratch);
-} vg_scratch SEC(".maps");
+} vg_scratch SEC(".maps") __weak;
+
+#define VG_NCOUNTERS (VG_CLASS_MAX * VG_CNT_MAX)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VG_CLASS_MAX *VG_CNT_MAX);
+	__uint(max_entries, VG_NCOUNTERS);
 	__type(key, __u32);
 	__type(value, __u64);
-} vg_counters SEC(".maps");
+} vg_counters SEC(".maps") __weak;
 
 /* Processes never reported: vigild itself and the host that spawned it. */
 struct {
@@ -44,7 +52,27 @@ struct {
 	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, __u8);
-} vg_ignore SEC(".maps");
+} vg_ignore SEC(".maps") __weak;
+
+/*
+ * Ring buffers by priority: file events, the flood-prone class, have their
+ * own, so a burst of them cannot take the room of process, security and
+ * network events. Sizes are set by vigild before load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} vg_rb_proc SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} vg_rb_file SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} vg_rb_net SEC(".maps") __weak;
 
 static __always_inline void vg_count(__u32 class, __u32 reason)
 {
@@ -65,6 +93,53 @@ static __always_inline struct vg_scratch *vg_scratch_get(void)
 static __always_inline int vg_ignored(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&vg_ignore, &tgid) != NULL;
+}
+
+static __always_inline void vg_fill_task(struct vg_task *t, struct task_struct *task)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+
+	t->pid = BPF_CORE_READ(task, pid);
+	t->tgid = BPF_CORE_READ(task, tgid);
+	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	t->uid = BPF_CORE_READ(cred, uid.val);
+	t->gid = BPF_CORE_READ(cred, gid.val);
+	t->euid = BPF_CORE_READ(cred, euid.val);
+	t->egid = BPF_CORE_READ(cred, egid.val);
+	t->_pad0 = 0;
+	/* start_boottime (v5.5) counts suspend, like bpf_ktime_get_boot_ns(). */
+	t->start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	/* Fork: the child is still in its parent's cgroup; other events run as the task. */
+	t->cgroup_id = bpf_get_current_cgroup_id();
+	BPF_CORE_READ_STR_INTO(&t->comm, task, comm);
+}
+
+static __always_inline void vg_hdr(struct vg_event_hdr *h, __u16 type, __u32 size)
+{
+	h->type = type;
+	h->flags = 0;
+	h->size = size;
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+}
+
+/*
+ * Wake vigild only when a ring is a quarter full; otherwise it drains on
+ * its flush timer. A wakeup per record costs the traced workload more than
+ * the program itself: an exec storm ran 16% slower with one, 1-3% without
+ * (bench/exec_cost.sh, 2 CPUs).
+ */
+static __always_inline int vg_submit(void *rb, __u32 class, void *rec, __u64 size)
+{
+	__u64 fill = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) + size;
+	__u64 flags = fill >= bpf_ringbuf_query(rb, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP :
+									    BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_output(rb, rec, size, flags)) {
+		vg_count(class, VG_CNT_RB_FULL);
+		return 0;
+	}
+	vg_count(class, VG_CNT_EMITTED);
+	return 0;
 }
 
 #endif

@@ -85,4 +85,19 @@ static __noinline __u32 vg_path_walk(struct dentry *dentry, struct vfsmount *vfs
 	return pos | trunc;
 }
 
+/* Copy a resolved path (vg_path_walk() result) to ev + off; returns the bytes copied. */
+static __always_inline __u32 vg_put_path(struct vg_scratch *s, __u32 off, __u32 walk)
+{
+	__u32 pos = walk & (VG_PATH_MAX - 1);
+	__u32 len = VG_PATH_MAX - pos;
+
+	/*
+	 * Masks rather than compares: clang may hoist a compare away from the
+	 * access and the verifier then sees an unbounded offset. Offsets stay
+	 * below 16 KiB and lengths below VG_PATH_MAX, so ev[VG_EV_BUF] holds them.
+	 */
+	bpf_probe_read_kernel(&s->ev[off & 16383], len & (VG_PATH_MAX - 1), &s->path[pos]);
+	return len & (VG_PATH_MAX - 1);
+}
+
 #endif

@@ -10,80 +10,13 @@
  * vigild picks one per event and disables the other before load.
  */
 #include "common.bpf.h"
+#include "compat.bpf.h"
 #include "path.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Run-time knobs set by vigild before load. */
 const volatile __u32 vg_argv_max = 2048;
-const volatile __u32 vg_wakeup_bytes = 256 * 1024;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024); /* resized before load */
-} vg_rb_proc SEC(".maps");
-
-static __always_inline void vg_fill_task(struct vg_task *t, struct task_struct *task)
-{
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-
-	t->pid = BPF_CORE_READ(task, pid);
-	t->tgid = BPF_CORE_READ(task, tgid);
-	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	t->uid = BPF_CORE_READ(cred, uid.val);
-	t->gid = BPF_CORE_READ(cred, gid.val);
-	t->euid = BPF_CORE_READ(cred, euid.val);
-	t->egid = BPF_CORE_READ(cred, egid.val);
-	t->_pad0 = 0;
-	/* start_boottime (v5.5, kernel cc4...) counts suspend, like bpf_ktime_get_boot_ns(). */
-	t->start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	/* Fork: the child is still in its parent's cgroup; exec and exit run as the task. */
-	t->cgroup_id = bpf_get_current_cgroup_id();
-	BPF_CORE_READ_STR_INTO(&t->comm, task, comm);
-}
-
-static __always_inline void vg_hdr(struct vg_event_hdr *h, __u16 type, __u32 size)
-{
-	h->type = type;
-	h->flags = 0;
-	h->size = size;
-	h->ts_boot_ns = bpf_ktime_get_boot_ns();
-}
-
-/*
- * Wake vigild only when the ring holds vg_wakeup_bytes; otherwise it drains
- * on its flush timer. A wakeup per record costs the traced workload more
- * than the program itself: an exec storm ran 16% slower with one, 1-3%
- * without (bench/exec_cost.sh, 2 CPUs).
- */
-static __always_inline int vg_submit(__u32 class, void *rec, __u64 size)
-{
-	__u64 flags = bpf_ringbuf_query(&vg_rb_proc, BPF_RB_AVAIL_DATA) + size >= vg_wakeup_bytes ?
-			      BPF_RB_FORCE_WAKEUP :
-			      BPF_RB_NO_WAKEUP;
-
-	if (bpf_ringbuf_output(&vg_rb_proc, rec, size, flags)) {
-		vg_count(class, VG_CNT_RB_FULL);
-		return 0;
-	}
-	vg_count(class, VG_CNT_EMITTED);
-	return 0;
-}
-
-/* Copy a resolved path (vg_path_walk() result) to ev + off; returns the bytes copied. */
-static __always_inline __u32 vg_put_path(struct vg_scratch *s, __u32 off, __u32 walk)
-{
-	__u32 pos = walk & (VG_PATH_MAX - 1);
-	__u32 len = VG_PATH_MAX - pos;
-
-	/*
-	 * Masks rather than compares: clang may hoist a compare away from the
-	 * access and the verifier then sees an unbounded offset. Offsets stay
-	 * below 16 KiB and lengths below VG_PATH_MAX, so ev[VG_EV_BUF] holds them.
-	 */
-	bpf_probe_read_kernel(&s->ev[off & 16383], len & (VG_PATH_MAX - 1), &s->path[pos]);
-	return len & (VG_PATH_MAX - 1);
-}
 
 static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
@@ -112,6 +45,10 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 
 	file = BPF_CORE_READ(bprm, file);
 	e->exe_ino = BPF_CORE_READ(file, f_inode, i_ino);
+	e->cap_effective = vg_cap_effective(task);
+	/* memfd_create() files and deleted files have no link left. */
+	if (BPF_CORE_READ(file, f_inode, __i_nlink) == 0)
+		e->hdr.flags |= VG_F_FILELESS;
 	e->exe_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	walk = vg_path_walk(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), s);
 	if (walk & VG_PATH_TRUNC_BIT)
@@ -148,7 +85,7 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 	e->hdr.type = VG_EV_EXEC;
 	e->hdr.size = off;
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
-	return vg_submit(VG_CLASS_EXEC, e, off & 16383);
+	return vg_submit(&vg_rb_proc, VG_CLASS_EXEC, e, off & 16383);
 }
 
 static __always_inline int vg_fork(struct task_struct *parent, struct task_struct *child)
@@ -166,7 +103,7 @@ static __always_inline int vg_fork(struct task_struct *parent, struct task_struc
 	__builtin_memset(&e, 0, sizeof(e));
 	vg_hdr(&e.hdr, VG_EV_FORK, sizeof(e));
 	vg_fill_task(&e.task, child);
-	return vg_submit(VG_CLASS_FORK, &e, sizeof(e));
+	return vg_submit(&vg_rb_proc, VG_CLASS_FORK, &e, sizeof(e));
 }
 
 static __always_inline int vg_exit(struct task_struct *task)
@@ -188,7 +125,7 @@ static __always_inline int vg_exit(struct task_struct *task)
 	vg_hdr(&e.hdr, VG_EV_EXIT, sizeof(e));
 	vg_fill_task(&e.task, task);
 	e.exit_code = BPF_CORE_READ(task, exit_code);
-	return vg_submit(VG_CLASS_EXIT, &e, sizeof(e));
+	return vg_submit(&vg_rb_proc, VG_CLASS_EXIT, &e, sizeof(e));
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -17,6 +17,9 @@ enum vg_event_type {
 	VG_EV_EXEC = 1,
 	VG_EV_FORK = 2,
 	VG_EV_EXIT = 3,
+	VG_EV_FILE = 4,
+	VG_EV_NET = 5,
+	VG_EV_SEC = 6,
 	VG_EV_TYPE_MAX,
 };
 
@@ -25,6 +28,9 @@ enum vg_class {
 	VG_CLASS_EXEC = 0,
 	VG_CLASS_FORK = 1,
 	VG_CLASS_EXIT = 2,
+	VG_CLASS_FILE = 3,
+	VG_CLASS_NET = 4,
+	VG_CLASS_SEC = 5,
 	VG_CLASS_MAX,
 };
 
@@ -57,6 +63,7 @@ struct vg_event_hdr {
 #define VG_F_ARGV_TRUNC 0x0001 /* argv cut at the limit */
 #define VG_F_PATH_TRUNC 0x0002 /* a path had more components than the walk allows */
 #define VG_F_CWD_TRUNC 0x0004
+#define VG_F_FILELESS 0x0008 /* exec of a memfd or of a file with no link left */
 
 /* The task the event is about. */
 struct vg_task {
@@ -88,6 +95,7 @@ struct vg_exec_event {
 	__u16 argv_len;
 	__u16 cwd_len;
 	__u16 _pad1[3];
+	__u64 cap_effective; /* of the new image */
 	/* char tail[]: path, argv, cwd */
 };
 
@@ -103,9 +111,89 @@ struct vg_exit_event {
 	__u32 _pad2;
 };
 
+enum vg_file_op {
+	VG_FILE_CREATE = 1, /* an open that created the file */
+	VG_FILE_MODIFY = 2, /* opened for write or truncate */
+	VG_FILE_DELETE = 3, /* unlink, rmdir */
+	VG_FILE_RENAME = 4,
+	VG_FILE_CHMOD = 5,
+	VG_FILE_CHOWN = 6,
+	VG_FILE_SENSITIVE_READ = 7, /* opened for read, and on the watch list */
+};
+
+/*
+ * File: two paths, each as a kernel-resolved part and a caller part. When
+ * the kernel could resolve the object itself (an fd), `base` is the whole
+ * path and `rel` is empty; when the object is gone or was never opened
+ * (unlink, rename), `base` is the resolved directory the caller's path is
+ * relative to (cwd or dirfd) and `rel` the path as the caller passed it.
+ * Tail: base, rel, base2, rel2 (rename destination), each NUL-terminated.
+ */
+struct vg_file_event {
+	struct vg_event_hdr hdr;
+	struct vg_task task;
+	__u32 op; /* enum vg_file_op */
+	__u32 mode;
+	__u32 uid; /* chown */
+	__u32 gid;
+	__u32 open_flags;
+	__u32 _pad3;
+	__u64 ino;
+	__u16 base_len;
+	__u16 rel_len;
+	__u16 base2_len;
+	__u16 rel2_len;
+};
+
+enum vg_net_op {
+	VG_NET_CONNECT = 1, /* TCP SYN sent */
+	VG_NET_CONNECTED = 2, /* TCP established (active) */
+	VG_NET_CONNECT_FAIL = 3, /* TCP SYN_SENT -> CLOSE */
+	VG_NET_ACCEPT = 4, /* accept(2) returned a connection */
+	VG_NET_LISTEN = 5,
+	VG_NET_UDP_CONNECT = 6,
+	VG_NET_UDP_SEND = 7, /* first datagram of a socket to a destination */
+};
+
+struct vg_net_event {
+	struct vg_event_hdr hdr;
+	struct vg_task task;
+	__u16 op; /* enum vg_net_op */
+	__u16 proto; /* IPPROTO_TCP, IPPROTO_UDP */
+	__u16 family; /* AF_INET, AF_INET6 */
+	__u16 lport; /* host order */
+	__u16 rport; /* host order */
+	__u16 _pad5[3];
+	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+};
+
+enum vg_sec_op {
+	VG_SEC_SETID = 1, /* set*uid/set*gid changed credentials */
+	VG_SEC_PTRACE = 2, /* PTRACE_ATTACH or PTRACE_SEIZE */
+	VG_SEC_MODULE = 3, /* init_module/finit_module, successful or not */
+	VG_SEC_BPF_LOAD = 4, /* BPF_PROG_LOAD */
+};
+
+/* Security-relevant syscalls; tail: a path (finit_module's file), NUL-terminated. */
+struct vg_sec_event {
+	struct vg_event_hdr hdr;
+	struct vg_task task;
+	__u32 op; /* enum vg_sec_op */
+	__s32 ret;
+	__u32 target; /* ptrace: target pid; setid: syscall nr; bpf: prog type */
+	__u32 arg; /* ptrace: request */
+	char name[16]; /* bpf: program name */
+	__u16 path_len;
+	__u16 _pad6[3];
+};
+
 _Static_assert(sizeof(struct vg_event_hdr) == 16, "vigil ABI: vg_event_hdr");
 _Static_assert(sizeof(struct vg_task) == 64, "vigil ABI: vg_task");
-_Static_assert(sizeof(struct vg_exec_event) == 104, "vigil ABI: vg_exec_event");
+_Static_assert(sizeof(struct vg_exec_event) == 112, "vigil ABI: vg_exec_event");
+_Static_assert(sizeof(struct vg_file_event) == 120, "vigil ABI: vg_file_event");
+_Static_assert(sizeof(struct vg_net_event) == 128, "vigil ABI: vg_net_event");
+_Static_assert(sizeof(struct vg_sec_event) == 120, "vigil ABI: vg_sec_event");
 _Static_assert(sizeof(struct vg_fork_event) == 80, "vigil ABI: vg_fork_event");
 _Static_assert(sizeof(struct vg_exit_event) == 88, "vigil ABI: vg_exit_event");
 

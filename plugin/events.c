@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <inttypes.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compat.h"
@@ -8,25 +9,33 @@
 #include "fmt.h"
 #include "log.h"
 
-int64_t vg_events_last_rowid(struct vg_store *s)
-{
-	sqlite3_stmt *st;
-	int64_t last = 0;
-	int rc;
+const char *const vg_event_tables[VG_EVENT_TABLES] = {
+	"DeviceProcessEvents",
+	"DeviceFileEvents",
+	"DeviceNetworkEvents",
+	"DeviceEvents",
+};
 
-	rc = sqlite3_prepare_v2(vg_store_db(s), "SELECT max(rowid) FROM DeviceProcessEvents", -1,
-				&st, NULL);
-	if (rc != SQLITE_OK) {
-		vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(vg_store_db(s)));
-		return vg_sqlite_errno(rc);
+int vg_events_last(struct vg_store *s, struct vg_cursor *c)
+{
+	for (int t = 0; t < VG_EVENT_TABLES; t++) {
+		char sql[96];
+		sqlite3_stmt *st;
+		int rc;
+
+		snprintf(sql, sizeof(sql), "SELECT max(rowid) FROM %s", vg_event_tables[t]);
+		rc = sqlite3_prepare_v2(vg_store_db(s), sql, -1, &st, NULL);
+		if (rc != SQLITE_OK) {
+			vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(vg_store_db(s)));
+			return vg_sqlite_errno(rc);
+		}
+		rc = sqlite3_step(st);
+		c->row[t] = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW)
+			return vg_sqlite_errno(rc);
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		last = sqlite3_column_int64(st, 0);
-	else
-		last = vg_sqlite_errno(rc);
-	sqlite3_finalize(st);
-	return last;
+	return 0;
 }
 
 /* Terminal-safe text: control bytes become \xNN so argv cannot drive the terminal. */
@@ -150,33 +159,93 @@ static void vg_row_human(struct vg_sb *b, sqlite3_stmt *st)
 	vg_sb_printf(b, "uid %lld)", (long long)vg_int(st, "AccountUid"));
 }
 
+/* "name[pid] <- parent[ppid]" of the initiating process. */
+static void vg_initiator(struct vg_sb *b, sqlite3_stmt *st)
+{
+	const char *name = vg_text(st, "InitiatingProcessFileName");
+	const char *pname = vg_text(st, "InitiatingProcessParentFileName");
+
+	vg_safe(b, name ? name : "?");
+	vg_sb_printf(b, "[%lld] <- ", (long long)vg_int(st, "InitiatingProcessId"));
+	vg_safe(b, pname ? pname : "?");
+	vg_sb_printf(b, "[%lld]", (long long)vg_int(st, "InitiatingProcessParentId"));
+}
+
+/*
+ * 2026-11-26T12:00:00.123Z  FileRenamed        mv[77] <- bash[70]  /tmp/a -> /tmp/b
+ * 2026-11-26T12:00:00.124Z  ConnectionSuccess  curl[80] <- bash[70]  Tcp 127.0.0.1:40000 -> 127.0.0.1:8080
+ * 2026-11-26T12:00:00.125Z  PtraceAttach       gdb[81] <- bash[70]  /usr/bin/sleep {"TargetProcessId":82}
+ */
+static void vg_row_human_other(struct vg_sb *b, sqlite3_stmt *st, int table)
+{
+	const char *action = vg_text(st, "ActionType");
+	const char *path = vg_text(st, "FolderPath");
+	const char *extra = vg_text(st, "AdditionalFields");
+
+	vg_sb_printf(b, "%s  %-18s ", vg_text(st, "Timestamp"), action ? action : "?");
+	vg_initiator(b, st);
+	vg_sb_add(b, "  ");
+	if (table == 2) {
+		vg_sb_printf(b, "%s ", vg_text(st, "Protocol") ? vg_text(st, "Protocol") : "?");
+		vg_safe(b, vg_text(st, "LocalIP") ? vg_text(st, "LocalIP") : "?");
+		vg_sb_printf(b, ":%lld -> ", (long long)vg_int(st, "LocalPort"));
+		vg_safe(b, vg_text(st, "RemoteIP") ? vg_text(st, "RemoteIP") : "?");
+		vg_sb_printf(b, ":%lld", (long long)vg_int(st, "RemotePort"));
+		return;
+	}
+	if (table == 1 && vg_text(st, "PreviousFolderPath")) {
+		vg_safe(b, vg_text(st, "PreviousFolderPath"));
+		vg_sb_add(b, " -> ");
+	}
+	if (path)
+		vg_safe(b, path);
+	if (extra && strcmp(extra, "{}")) {
+		vg_sb_add(b, path ? " " : "");
+		vg_safe(b, extra);
+	}
+}
+
 #define VG_EVENT_COLS                                                                \
 	"rowid AS vg_rowid, *, json_extract(AdditionalFields, '$.Comm') AS vg_comm," \
 	" json_extract(AdditionalFields, '$.ExitSignal') AS vg_signal,"              \
 	" json_extract(AdditionalFields, '$.CoreDumped') AS vg_core"
 
-int vg_events_print(struct vg_store *s, FILE *out, int json, int by_time, int64_t after,
-		    int64_t upto, long limit, int64_t *last)
+struct vg_line {
+	char *ts;
+	int64_t report_id;
+	int table;
+	int64_t rowid;
+	char *text;
+};
+
+static int vg_line_cmp(const void *a, const void *b)
+{
+	const struct vg_line *x = a, *y = b;
+	int c = strcmp(x->ts, y->ts);
+
+	if (c)
+		return c;
+	if (x->report_id != y->report_id)
+		return x->report_id < y->report_id ? -1 : 1;
+	if (x->table != y->table)
+		return x->table - y->table;
+	return x->rowid < y->rowid ? -1 : x->rowid > y->rowid;
+}
+
+/* Read one table's new rows, formatted, into lines. */
+static int vg_read_table(struct vg_store *s, int t, int json, int64_t after, int64_t upto,
+			 struct vg_line **lines, size_t *n, size_t *cap)
 {
 	sqlite3 *db = vg_store_db(s);
-	const char *sql;
+	struct vg_sb text;
 	sqlite3_stmt *st;
-	struct vg_sb line;
-	int rc, n = 0, err = 0;
+	char sql[512];
+	int rc, err = 0;
 
-	if (by_time && limit > 0)
-		sql = "SELECT * FROM (SELECT " VG_EVENT_COLS " FROM DeviceProcessEvents"
-		      " WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)"
-		      " ORDER BY Timestamp DESC, ReportId DESC, rowid DESC LIMIT ?3)"
-		      " ORDER BY Timestamp, ReportId, vg_rowid";
-	else if (by_time)
-		sql = "SELECT " VG_EVENT_COLS " FROM DeviceProcessEvents"
-		      " WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)"
-		      " ORDER BY Timestamp, ReportId, rowid";
-	else
-		sql = "SELECT * FROM (SELECT " VG_EVENT_COLS " FROM DeviceProcessEvents"
-		      " WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)"
-		      " ORDER BY rowid DESC LIMIT ?3) ORDER BY vg_rowid";
+	snprintf(sql, sizeof(sql),
+		 "SELECT " VG_EVENT_COLS " FROM %s WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)"
+		 " ORDER BY rowid",
+		 vg_event_tables[t]);
 	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(db));
@@ -184,38 +253,86 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, int by_time, int64_
 	}
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, upto);
-	sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
-	vg_sb_init(&line);
+	vg_sb_init(&text);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t rowid = sqlite3_column_int64(st, 0);
+		struct vg_line *l;
 
-		vg_sb_reset(&line);
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 256;
+			struct vg_line *nl = realloc(*lines, nc * sizeof(*nl));
+
+			if (!nl) {
+				err = -ENOMEM;
+				break;
+			}
+			*lines = nl;
+			*cap = nc;
+		}
+		vg_sb_reset(&text);
 		if (json)
-			vg_row_json(&line, st, "DeviceProcessEvents");
+			vg_row_json(&text, st, vg_event_tables[t]);
+		else if (t == 0)
+			vg_row_human(&text, st);
 		else
-			vg_row_human(&line, st);
-		vg_sb_add(&line, "\n");
-		if (vg_sb_err(&line)) {
+			vg_row_human_other(&text, st, t);
+		vg_sb_add(&text, "\n");
+		l = &(*lines)[*n];
+		l->ts = strdup(vg_text(st, "Timestamp") ? vg_text(st, "Timestamp") : "");
+		l->report_id = vg_int(st, "ReportId");
+		l->table = t;
+		l->rowid = sqlite3_column_int64(st, 0);
+		l->text = vg_sb_err(&text) ? NULL : strdup(vg_sb_str(&text));
+		if (!l->ts || !l->text) {
+			free(l->ts);
+			free(l->text);
 			err = -ENOMEM;
 			break;
 		}
-		if (fputs(vg_sb_str(&line), out) == EOF) {
-			err = -EPIPE;
-			break;
-		}
-		if (!*last || rowid > *last)
-			*last = rowid;
-		n++;
+		(*n)++;
 	}
 	if (!err && rc != SQLITE_DONE) {
 		vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(db));
 		err = vg_sqlite_errno(rc);
 	}
 	sqlite3_finalize(st);
-	vg_sb_free(&line);
+	vg_sb_free(&text);
+	return err;
+}
+
+int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+		    const struct vg_cursor *upto, long limit, struct vg_cursor *last)
+{
+	struct vg_line *lines = NULL;
+	size_t n = 0, cap = 0, first = 0;
+	int err = 0, printed = 0;
+
+	for (int t = 0; t < VG_EVENT_TABLES && !err; t++)
+		err = vg_read_table(s, t, json, after->row[t], upto ? upto->row[t] : -1, &lines, &n,
+				    &cap);
+	if (!err) {
+		qsort(lines, n, sizeof(*lines), vg_line_cmp);
+		if (limit > 0 && (size_t)limit < n)
+			first = n - (size_t)limit;
+		for (size_t i = first; i < n; i++) {
+			if (fputs(lines[i].text, out) == EOF) {
+				err = -EPIPE;
+				break;
+			}
+			printed++;
+		}
+		/* Everything read is behind the cursor, printed or cut by the limit. */
+		for (size_t i = 0; i < n; i++)
+			if (lines[i].rowid > last->row[lines[i].table])
+				last->row[lines[i].table] = lines[i].rowid;
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(lines[i].ts);
+		free(lines[i].text);
+	}
+	free(lines);
 	if (!err && fflush(out) == EOF)
 		err = -EPIPE;
-	return err ? err : n;
+	return err ? err : printed;
 }
 
 int vg_stats_print(struct vg_store *s, FILE *out, int json)

@@ -11,19 +11,27 @@
 
 #include "store.h"
 
-/* Highest DeviceProcessEvents rowid now stored (0 when none), or a negative errno. */
-int64_t vg_events_last_rowid(struct vg_store *s);
+/* The event tables of the timeline, in the order a cursor holds them. */
+#define VG_EVENT_TABLES 4
+extern const char *const vg_event_tables[VG_EVENT_TABLES];
+
+/* A position in each event table: the highest rowid already read. */
+struct vg_cursor {
+	int64_t row[VG_EVENT_TABLES];
+};
+
+/* The cursor at the end of what is stored now. 0, or a negative errno. */
+int vg_events_last(struct vg_store *s, struct vg_cursor *c);
 
 /*
- * Print stored events with after < rowid <= upto (upto < 0: no upper bound),
- * one line each: the human timeline, or JSON objects when json. by_time
- * orders by Timestamp then ReportId, else by rowid (arrival, for following).
- * limit > 0 keeps only the last limit events of that order. *last gets the
- * highest rowid printed (unchanged when none). Number of events printed, or
- * a negative errno (-EPIPE when out fails).
+ * Print stored events after the after cursor and up to upto (NULL: no upper
+ * bound), one line each, in Timestamp then ReportId order: the human
+ * timeline, or JSON objects (with their "Table") when json. limit > 0 keeps
+ * only the last limit events. *last moves past what was printed. Number of
+ * events printed, or a negative errno (-EPIPE when out fails).
  */
-int vg_events_print(struct vg_store *s, FILE *out, int json, int by_time, int64_t after,
-		    int64_t upto, long limit, int64_t *last);
+int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+		    const struct vg_cursor *upto, long limit, struct vg_cursor *last);
 
 /* vigil stats: one line (or JSON object) per device and event class. 0 or -errno. */
 int vg_stats_print(struct vg_store *s, FILE *out, int json);

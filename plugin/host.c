@@ -37,7 +37,7 @@ struct vg_host {
 	struct vg_host_conn conns[VG_HOST_MAX_CONNS];
 	int nconns;
 	unsigned next_id;
-	int64_t print_cursor;
+	struct vg_cursor print_cursor;
 	int print;
 	uint8_t *rbuf;
 
@@ -64,7 +64,7 @@ static void vg_host_print(struct vg_host *h)
 
 	if (!h->print)
 		return;
-	n = vg_events_print(h->store, stdout, h->o->json, 0, h->print_cursor, -1, 0,
+	n = vg_events_print(h->store, stdout, h->o->json, &h->print_cursor, NULL, 0,
 			    &h->print_cursor);
 	if (n == -EPIPE) {
 		/* Storing matters more than showing: keep going without --print. */
@@ -481,8 +481,7 @@ int vg_host_run(const struct vg_host_opts *o)
 		goto out_buf;
 	}
 	if (h.print) {
-		h.print_cursor = vg_events_last_rowid(h.store);
-		if (h.print_cursor < 0)
+		if (vg_events_last(h.store, &h.print_cursor))
 			goto out_store;
 	}
 	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen(&h, o->listen_path);

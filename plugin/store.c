@@ -59,6 +59,54 @@ static const char vg_schema[] =
 	" DeviceTags TEXT,"
 	" OnboardingStatus TEXT);"
 	"CREATE INDEX IF NOT EXISTS DeviceInfo_Device_Time ON DeviceInfo(DeviceId, Timestamp);"
+	/* DeviceFileEvents, DeviceNetworkEvents, DeviceEvents: the acting process is the initiating one. */
+	"CREATE TABLE IF NOT EXISTS DeviceFileEvents ("
+	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
+	" ActionType TEXT NOT NULL, ReportId INTEGER,"
+	" FileName TEXT, FolderPath TEXT, PreviousFileName TEXT, PreviousFolderPath TEXT,"
+	" FileSize INTEGER, SHA256 TEXT,"
+	" InitiatingProcessId INTEGER,"
+	" InitiatingProcessFileName TEXT,"
+	" InitiatingProcessFolderPath TEXT,"
+	" InitiatingProcessCommandLine TEXT,"
+	" InitiatingProcessCreationTime TEXT,"
+	" InitiatingProcessAccountName TEXT,"
+	" InitiatingProcessAccountUid INTEGER,"
+	" InitiatingProcessParentId INTEGER,"
+	" InitiatingProcessParentFileName TEXT,"
+	" AdditionalFields TEXT);"
+	"CREATE INDEX IF NOT EXISTS DeviceFileEvents_Time ON DeviceFileEvents(Timestamp, ReportId);"
+	"CREATE TABLE IF NOT EXISTS DeviceNetworkEvents ("
+	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
+	" ActionType TEXT NOT NULL, ReportId INTEGER,"
+	" RemoteIP TEXT, RemotePort INTEGER, LocalIP TEXT, LocalPort INTEGER, Protocol TEXT,"
+	" InitiatingProcessId INTEGER,"
+	" InitiatingProcessFileName TEXT,"
+	" InitiatingProcessFolderPath TEXT,"
+	" InitiatingProcessCommandLine TEXT,"
+	" InitiatingProcessCreationTime TEXT,"
+	" InitiatingProcessAccountName TEXT,"
+	" InitiatingProcessAccountUid INTEGER,"
+	" InitiatingProcessParentId INTEGER,"
+	" InitiatingProcessParentFileName TEXT,"
+	" AdditionalFields TEXT);"
+	"CREATE INDEX IF NOT EXISTS DeviceNetworkEvents_Time"
+	" ON DeviceNetworkEvents(Timestamp, ReportId);"
+	"CREATE TABLE IF NOT EXISTS DeviceEvents ("
+	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
+	" ActionType TEXT NOT NULL, ReportId INTEGER,"
+	" FileName TEXT, FolderPath TEXT,"
+	" InitiatingProcessId INTEGER,"
+	" InitiatingProcessFileName TEXT,"
+	" InitiatingProcessFolderPath TEXT,"
+	" InitiatingProcessCommandLine TEXT,"
+	" InitiatingProcessCreationTime TEXT,"
+	" InitiatingProcessAccountName TEXT,"
+	" InitiatingProcessAccountUid INTEGER,"
+	" InitiatingProcessParentId INTEGER,"
+	" InitiatingProcessParentFileName TEXT,"
+	" AdditionalFields TEXT);"
+	"CREATE INDEX IF NOT EXISTS DeviceEvents_Time ON DeviceEvents(Timestamp, ReportId);"
 	"CREATE TABLE IF NOT EXISTS SensorCounters ("
 	" DeviceId TEXT NOT NULL,"
 	" EventClass TEXT NOT NULL,"
@@ -88,6 +136,9 @@ enum vg_stmt {
 	VG_ST_EVENT,
 	VG_ST_COUNTER,
 	VG_ST_LOST,
+	VG_ST_FILE,
+	VG_ST_NET,
+	VG_ST_DEVEV,
 	VG_ST_NR,
 };
 
@@ -122,6 +173,31 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 			  " RingbufFull = excluded.RingbufFull,"
 			  " EventsLost = excluded.EventsLost, Timestamp = excluded.Timestamp",
 	[VG_ST_LOST] = "UPDATE SensorCounters SET EventsLost = ?, Timestamp = ? WHERE DeviceId = ?",
+	/* 1-5 the common columns, then the table's own, then vg_bind_initiating()'s ten. */
+	[VG_ST_FILE] =
+		"INSERT INTO DeviceFileEvents (Timestamp, DeviceId, DeviceName, ActionType,"
+		" ReportId, FileName, FolderPath, PreviousFileName, PreviousFolderPath,"
+		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
+		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
+		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
+		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_NET] =
+		"INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, DeviceName, ActionType,"
+		" ReportId, RemoteIP, RemotePort, LocalIP, LocalPort, Protocol,"
+		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
+		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
+		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
+		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_DEVEV] =
+		"INSERT INTO DeviceEvents (Timestamp, DeviceId, DeviceName, ActionType,"
+		" ReportId, FileName, FolderPath,"
+		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
+		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
+		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
+		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 struct vg_store {
@@ -420,8 +496,125 @@ static int vg_bind_process(sqlite3_stmt *st, int i, struct vg_sb *cmd, const Vig
 /* Events this host has a table for; the rest are skipped (newer sensor). */
 static int vg_event_known(const Vigil__V1__Event *ev)
 {
-	return ev->body_case == VIGIL__V1__EVENT__BODY_PROCESS && ev->process &&
-	       ev->process->process && vg_action_type(ev->process->action);
+	switch (ev->body_case) {
+	case VIGIL__V1__EVENT__BODY_PROCESS:
+		return ev->process && ev->process->process && vg_action_type(ev->process->action);
+	case VIGIL__V1__EVENT__BODY_FILE:
+		return ev->file && ev->file->process && ev->file->action_type && ev->file->path;
+	case VIGIL__V1__EVENT__BODY_NETWORK:
+		return ev->network && ev->network->process && ev->network->action_type;
+	case VIGIL__V1__EVENT__BODY_SECURITY:
+		return ev->security && ev->security->process && ev->security->action_type;
+	default:
+		return 0;
+	}
+}
+
+/* Columns 1-5: Timestamp, DeviceId, DeviceName, ActionType, ReportId. */
+static void vg_bind_common(sqlite3_stmt *st, const struct vg_store_peer *peer,
+			   const Vigil__V1__Event *ev, const char *action)
+{
+	if (ev->time_ns)
+		vg_bind_time(st, 1, ev->time_ns);
+	else
+		sqlite3_bind_text(st, 1, "1970-01-01T00:00:00.000Z", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, peer->device_id ? peer->device_id : "", -1, SQLITE_TRANSIENT);
+	vg_bind_text(st, 3, peer->device_name);
+	sqlite3_bind_text(st, 4, action, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)ev->report_id);
+}
+
+/*
+ * The acting process as InitiatingProcess* columns from i: Id, FileName,
+ * FolderPath, CommandLine, CreationTime, AccountName, AccountUid, ParentId,
+ * ParentFileName, then AdditionalFields (json, may be NULL).
+ */
+static int vg_bind_initiating(struct vg_store *s, sqlite3_stmt *st, int i,
+			      const Vigil__V1__Process *p, const Vigil__V1__Process *parent,
+			      const char *json)
+{
+	int rc = vg_bind_process(st, i, &s->tmp, p);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(st, i + 6, p->uid);
+	sqlite3_bind_int64(st, i + 7, p->ppid);
+	vg_bind_text(st, i + 8,
+		     parent && parent->exe && *parent->exe ? vg_basename(parent->exe) : NULL);
+	vg_bind_text(st, i + 9, json);
+	return SQLITE_OK;
+}
+
+/* Bind a full path as FileName (i) and FolderPath (i + 1). */
+static void vg_bind_path(sqlite3_stmt *st, int i, const char *path)
+{
+	vg_bind_text(st, i, path && *path ? vg_basename(path) : NULL);
+	vg_bind_text(st, i + 1, path);
+}
+
+static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
+			 const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__FileEvent *fe = ev->file;
+	sqlite3_stmt *st = s->st[VG_ST_FILE];
+	struct vg_sb *j = &s->tmp3;
+	int rc;
+
+	vg_sb_reset(j);
+	vg_sb_add(j, "{");
+	if (fe->inode)
+		vg_json_num(j, "Inode", fe->inode);
+	if (fe->mode) {
+		vg_sb_printf(j, "%s\"Mode\":\"%04o\"", j->len > 1 ? "," : "", fe->mode & 07777);
+		if (!strcmp(fe->action_type, "FileModeChanged") && fe->mode & 0111)
+			vg_sb_add(j, ",\"MadeExecutable\":true");
+	}
+	if (!strcmp(fe->action_type, "FileOwnerChanged")) {
+		vg_json_num(j, "OwnerUid", fe->owner_uid);
+		vg_json_num(j, "OwnerGid", fe->owner_gid);
+	}
+	if (fe->open_flags)
+		vg_json_num(j, "OpenFlags", fe->open_flags);
+	if (fe->path_from_caller)
+		vg_sb_add(j, j->len > 1 ? ",\"PathFromCaller\":true" : "\"PathFromCaller\":true");
+	vg_sb_add(j, "}");
+	if (vg_sb_err(j))
+		return SQLITE_NOMEM;
+	vg_bind_common(st, peer, ev, fe->action_type);
+	vg_bind_path(st, 6, fe->path);
+	vg_bind_path(st, 8, fe->previous_path);
+	rc = vg_bind_initiating(s, st, 10, fe->process, fe->parent, vg_sb_str(j));
+	return rc != SQLITE_OK ? rc : vg_step(st);
+}
+
+static int vg_store_network(struct vg_store *s, const struct vg_store_peer *peer,
+			    const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__NetworkEvent *ne = ev->network;
+	sqlite3_stmt *st = s->st[VG_ST_NET];
+	int rc;
+
+	vg_bind_common(st, peer, ev, ne->action_type);
+	vg_bind_text(st, 6, ne->remote_ip);
+	sqlite3_bind_int64(st, 7, ne->remote_port);
+	vg_bind_text(st, 8, ne->local_ip);
+	sqlite3_bind_int64(st, 9, ne->local_port);
+	vg_bind_text(st, 10, ne->protocol);
+	rc = vg_bind_initiating(s, st, 11, ne->process, ne->parent, NULL);
+	return rc != SQLITE_OK ? rc : vg_step(st);
+}
+
+static int vg_store_security(struct vg_store *s, const struct vg_store_peer *peer,
+			     const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__SecurityEvent *se = ev->security;
+	sqlite3_stmt *st = s->st[VG_ST_DEVEV];
+	int rc;
+
+	vg_bind_common(st, peer, ev, se->action_type);
+	vg_bind_path(st, 6, se->file_path);
+	rc = vg_bind_initiating(s, st, 8, se->process, se->parent, se->additional_fields);
+	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
 static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
@@ -559,7 +752,19 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 			       "store: skipped an event of a kind this host does not know");
 			continue;
 		}
-		rc = vg_store_event(s, peer, b->events[i]);
+		switch (b->events[i]->body_case) {
+		case VIGIL__V1__EVENT__BODY_FILE:
+			rc = vg_store_file(s, peer, b->events[i]);
+			break;
+		case VIGIL__V1__EVENT__BODY_NETWORK:
+			rc = vg_store_network(s, peer, b->events[i]);
+			break;
+		case VIGIL__V1__EVENT__BODY_SECURITY:
+			rc = vg_store_security(s, peer, b->events[i]);
+			break;
+		default:
+			rc = vg_store_event(s, peer, b->events[i]);
+		}
 		if (rc != SQLITE_OK)
 			goto err_rollback;
 	}

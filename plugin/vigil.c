@@ -174,7 +174,7 @@ static int vg_open_existing(const char *cmd, const char *db, struct vg_store **s
 }
 
 /* Print rows stored after *last every VG_FOLLOW_MS until SIGINT/SIGTERM. */
-static int vg_follow(struct vg_store *s, int json, int64_t last)
+static int vg_follow(struct vg_store *s, int json, struct vg_cursor last)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	sigset_t mask;
@@ -198,7 +198,7 @@ static int vg_follow(struct vg_store *s, int json, int64_t last)
 			n = 0; /* a signal: a clean stop */
 			break;
 		}
-		n = vg_events_print(s, stdout, json, 0, last, -1, 0, &last);
+		n = vg_events_print(s, stdout, json, &last, NULL, 0, &last);
 		if (n < 0)
 			break;
 	}
@@ -212,7 +212,7 @@ static int vg_cmd_events(int argc, char **argv)
 	int json = 0, follow = 0, n;
 	long limit = 0;
 	struct vg_store *s;
-	int64_t upto, last = 0;
+	struct vg_cursor upto, start = { { 0 } }, last = { { 0 } };
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -244,12 +244,11 @@ static int vg_cmd_events(int argc, char **argv)
 		return vg_usage_error("events ", "%s: --db FILE is required", "events");
 	if (vg_open_existing("events", db, &s))
 		return 1;
-	upto = vg_events_last_rowid(s);
-	n = upto < 0 ? (int)upto : vg_events_print(s, stdout, json, 1, 0, upto, limit, &last);
-	if (n >= 0 && follow) {
-		last = upto;
-		n = vg_follow(s, json, last);
-	}
+	n = vg_events_last(s, &upto);
+	if (!n)
+		n = vg_events_print(s, stdout, json, &start, &upto, limit, &last);
+	if (n >= 0 && follow)
+		n = vg_follow(s, json, upto);
 	vg_store_close(s);
 	/* A closed pipe (vigil events | head) is the reader's choice, not an error. */
 	if (n == -EPIPE)

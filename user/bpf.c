@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -11,11 +13,21 @@
 #include "log.h"
 #include "vigil.skel.h"
 
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
 static int vg_verbose;
+static int vg_quiet_libbpf; /* probing: a refusal is an answer, not a warning */
 
 static int vg_libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 {
 	if (lvl == LIBBPF_DEBUG && !vg_verbose)
+		return 0;
+	if (vg_quiet_libbpf && !vg_verbose)
 		return 0;
 	vg_vlog(lvl == LIBBPF_WARN ? VG_WARN : VG_INFO, NULL, fmt, ap); /* "libbpf: ..." */
 	return 0;
@@ -34,20 +46,100 @@ const char *vg_hook_name(enum vg_hook h)
 		return "tp_btf";
 	case VG_HOOK_RAW_TP:
 		return "raw_tp";
+	case VG_HOOK_NONE:
+		return "none";
 	default:
 		return "auto";
 	}
 }
 
+static const char *const vg_class_names[VG_CLASS_MAX] = {
+	[VG_CLASS_EXEC] = "exec", [VG_CLASS_FORK] = "fork",   [VG_CLASS_EXIT] = "exit",
+	[VG_CLASS_FILE] = "file", [VG_CLASS_NET] = "network", [VG_CLASS_SEC] = "security",
+};
+
 const char *vg_class_name(int cls)
 {
-	static const char *const names[VG_CLASS_MAX] = {
-		[VG_CLASS_EXEC] = "exec",
-		[VG_CLASS_FORK] = "fork",
-		[VG_CLASS_EXIT] = "exit",
-	};
+	return cls >= 0 && cls < VG_CLASS_MAX ? vg_class_names[cls] : "?";
+}
 
-	return cls >= 0 && cls < VG_CLASS_MAX ? names[cls] : "?";
+static const char *const vg_source_names[VG_SRC_MAX] = {
+	[VG_SRC_EXEC] = "exec", [VG_SRC_FORK] = "fork",	  [VG_SRC_EXIT] = "exit",
+	[VG_SRC_FILE] = "file", [VG_SRC_NET] = "network", [VG_SRC_SEC] = "security",
+};
+
+const char *vg_source_name(int src)
+{
+	return src >= 0 && src < VG_SRC_MAX ? vg_source_names[src] : "?";
+}
+
+/* Group names are the attach points, as --deny-hook takes them. */
+static const char *const vg_group_names[VG_GRP_MAX] = {
+	[VG_GRP_EXEC] = "sched_process_exec", [VG_GRP_FORK] = "sched_process_fork",
+	[VG_GRP_EXIT] = "sched_process_exit", [VG_GRP_SYSX] = "sys_exit",
+	[VG_GRP_TCP] = "inet_sock_set_state",
+};
+
+const char *vg_group_name(int grp)
+{
+	return grp >= 0 && grp < VG_GRP_MAX ? vg_group_names[grp] : "?";
+}
+
+int vg_parse_sources(const char *list, unsigned int *out)
+{
+	char buf[256], *save = NULL, *w;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	*out = 0;
+	for (w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		int i;
+
+		if (!strcmp(w, "all")) {
+			*out = (1u << VG_SRC_MAX) - 1;
+			continue;
+		}
+		for (i = 0; i < VG_SRC_MAX && strcmp(w, vg_source_names[i]); i++)
+			;
+		if (i == VG_SRC_MAX) {
+			vg_log(VG_ERROR,
+			       "unknown source '%s' (exec, fork, exit, file, network, security, all)",
+			       w);
+			return -EINVAL;
+		}
+		*out |= 1u << i;
+	}
+	return 0;
+}
+
+int vg_parse_deny(const char *arg, struct vg_bpf_opts *o)
+{
+	char buf[64], *hook;
+	int g;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	hook = strchr(buf, ':');
+	if (hook)
+		*hook++ = '\0';
+	for (g = 0; g < VG_GRP_MAX && strcmp(buf, vg_group_names[g]); g++)
+		;
+	if (g == VG_GRP_MAX) {
+		vg_log(VG_ERROR,
+		       "--deny-hook: unknown attach point '%s' (sched_process_exec, "
+		       "sched_process_fork, sched_process_exit, sys_exit, inet_sock_set_state)",
+		       buf);
+		return -EINVAL;
+	}
+	if (!hook)
+		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP;
+	else if (!strcmp(hook, "tp_btf"))
+		o->deny[g] |= 1u << VG_HOOK_TP_BTF;
+	else if (!strcmp(hook, "raw_tp"))
+		o->deny[g] |= 1u << VG_HOOK_RAW_TP;
+	else {
+		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (tp_btf, raw_tp)", hook);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 uint32_t vg_ringbuf_size(uint32_t kb)
@@ -59,67 +151,251 @@ uint32_t vg_ringbuf_size(uint32_t kb)
 	return (uint32_t)size;
 }
 
-static void vg_bpf_select(struct vigil_bpf *skel, enum vg_hook hook)
+static unsigned int vg_groups_wanted(unsigned int sources)
 {
-	int btf = hook == VG_HOOK_TP_BTF;
+	unsigned int g = 0;
 
-	bpf_program__set_autoload(skel->progs.vg_exec_btf, btf);
-	bpf_program__set_autoload(skel->progs.vg_fork_btf, btf);
-	bpf_program__set_autoload(skel->progs.vg_exit_btf, btf);
-	bpf_program__set_autoload(skel->progs.vg_exec_raw, !btf);
-	bpf_program__set_autoload(skel->progs.vg_fork_raw, !btf);
-	bpf_program__set_autoload(skel->progs.vg_exit_raw, !btf);
+	if (sources & 1u << VG_SRC_EXEC)
+		g |= 1u << VG_GRP_EXEC;
+	if (sources & 1u << VG_SRC_FORK)
+		g |= 1u << VG_GRP_FORK;
+	if (sources & 1u << VG_SRC_EXIT)
+		g |= 1u << VG_GRP_EXIT;
+	if (sources & (1u << VG_SRC_FILE | 1u << VG_SRC_SEC | 1u << VG_SRC_NET))
+		g |= 1u << VG_GRP_SYSX;
+	if (sources & 1u << VG_SRC_NET)
+		g |= 1u << VG_GRP_TCP;
+	return g;
 }
 
-/* open -> configure -> load with one hook family; the caller attaches. */
-static int vg_bpf_load(struct vg_bpf *b, const struct vg_bpf_opts *o, enum vg_hook hook)
+static struct bpf_program *vg_group_prog(struct vigil_bpf *s, int grp, enum vg_hook h)
 {
+	int btf = h == VG_HOOK_TP_BTF;
+
+	switch (grp) {
+	case VG_GRP_EXEC:
+		return btf ? s->progs.vg_exec_btf : s->progs.vg_exec_raw;
+	case VG_GRP_FORK:
+		return btf ? s->progs.vg_fork_btf : s->progs.vg_fork_raw;
+	case VG_GRP_EXIT:
+		return btf ? s->progs.vg_exit_btf : s->progs.vg_exit_raw;
+	case VG_GRP_SYSX:
+		return btf ? s->progs.vg_sysx_btf : s->progs.vg_sysx_raw;
+	default:
+		return btf ? s->progs.vg_tcp_btf : s->progs.vg_tcp_raw;
+	}
+}
+
+static void vg_mask_set(volatile __u64 *mask, long nr)
+{
+	mask[nr / 64] |= 1ull << (nr % 64);
+}
+
+/* The syscalls sys_exit watches for the wanted sources. */
+static void vg_sys_mask(volatile __u64 *mask, unsigned int sources)
+{
+	static const long file[] = {
+		SYS_open,     SYS_openat,    SYS_openat2,  SYS_creat,	  SYS_unlink, SYS_unlinkat,
+		SYS_rmdir,    SYS_rename,    SYS_renameat, SYS_renameat2, SYS_chmod,  SYS_fchmod,
+		SYS_fchmodat, SYS_fchmodat2, SYS_chown,	   SYS_fchown,	  SYS_lchown, SYS_fchownat,
+	};
+	static const long net[] = { SYS_accept, SYS_accept4, SYS_connect,
+				    SYS_sendto, SYS_sendmsg, SYS_sendmmsg };
+	static const long sec[] = { SYS_ptrace,	   SYS_bpf,	 SYS_init_module, SYS_finit_module,
+				    SYS_setuid,	   SYS_setgid,	 SYS_setreuid,	  SYS_setregid,
+				    SYS_setresuid, SYS_setresgid };
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		mask[i] = 0;
+	if (sources & 1u << VG_SRC_FILE)
+		for (i = 0; i < sizeof(file) / sizeof(file[0]); i++)
+			vg_mask_set(mask, file[i]);
+	if (sources & 1u << VG_SRC_NET)
+		for (i = 0; i < sizeof(net) / sizeof(net[0]); i++)
+			vg_mask_set(mask, net[i]);
+	if (sources & 1u << VG_SRC_SEC)
+		for (i = 0; i < sizeof(sec) / sizeof(sec[0]); i++)
+			vg_mask_set(mask, sec[i]);
+}
+
+/* open -> configure -> load with the given hook per group (VG_HOOK_NONE: not loaded). */
+static int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
+		       const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes)
+{
+	struct vigil_bpf *s;
 	int err;
 
-	b->skel = vigil_bpf__open();
-	if (!b->skel)
-		return vg_err(-errno, "open BPF object");
-	b->skel->rodata->vg_argv_max = o->argv_max;
-	b->ringbuf_bytes = vg_ringbuf_size(o->ringbuf_kb);
-	/* Wake vigild at a quarter full: room for bursts while it gets scheduled. */
-	b->skel->rodata->vg_wakeup_bytes = b->ringbuf_bytes / 4;
-	err = bpf_map__set_max_entries(b->skel->maps.vg_rb_proc, b->ringbuf_bytes);
-	if (err) {
-		vg_err(err, "size ring buffer to %u bytes", b->ringbuf_bytes);
-		goto err_destroy;
-	}
-	vg_bpf_select(b->skel, hook);
-	err = vigil_bpf__load(b->skel);
+	s = vigil_bpf__open();
+	if (!s)
+		return -errno;
+	s->rodata->vg_argv_max = o->argv_max;
+	vg_sys_mask(s->rodata->vg_sys_mask, o->sources);
+	err = bpf_map__set_max_entries(s->maps.vg_rb_proc, ring_bytes);
+	err = err ?: bpf_map__set_max_entries(s->maps.vg_rb_file, ring_bytes);
+	err = err   ?:
+		      bpf_map__set_max_entries(s->maps.vg_rb_net,
+					       vg_ringbuf_size(ring_bytes / 4096));
 	if (err)
 		goto err_destroy;
-	b->hook_used = hook;
+	for (int g = 0; g < VG_GRP_MAX; g++) {
+		bpf_program__set_autoload(vg_group_prog(s, g, VG_HOOK_TP_BTF),
+					  hooks[g] == VG_HOOK_TP_BTF);
+		bpf_program__set_autoload(vg_group_prog(s, g, VG_HOOK_RAW_TP),
+					  hooks[g] == VG_HOOK_RAW_TP);
+	}
+	err = vigil_bpf__load(s);
+	if (err)
+		goto err_destroy;
+	*out = s;
 	return 0;
 
 err_destroy:
-	vigil_bpf__destroy(b->skel);
-	b->skel = NULL;
+	vigil_bpf__destroy(s);
 	return err;
+}
+
+/* The hooks to try for a group, in order. */
+static int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[2])
+{
+	int n = 0;
+
+	if (o->hook != VG_HOOK_RAW_TP)
+		c[n++] = VG_HOOK_TP_BTF;
+	if (o->hook != VG_HOOK_TP_BTF)
+		c[n++] = VG_HOOK_RAW_TP;
+	return n;
+}
+
+int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o)
+{
+	unsigned int want = vg_groups_wanted(o->sources);
+	uint32_t ring = vg_ringbuf_size(64);
+	int attached = 0;
+
+	vg_quiet_libbpf = 1;
+	for (int g = 0; g < VG_GRP_MAX; g++) {
+		struct vg_group_state *st = &b->grp[g];
+		enum vg_hook hooks[VG_GRP_MAX], cand[2];
+		int n = vg_candidates(o, g, cand);
+		size_t used = 0;
+
+		st->hook = VG_HOOK_NONE;
+		if (!(want & 1u << g)) {
+			snprintf(st->why, sizeof(st->why), "not wanted (--sources)");
+			continue;
+		}
+		st->why[0] = '\0';
+		for (int i = 0; i < n && st->hook == VG_HOOK_NONE; i++) {
+			struct vigil_bpf *s = NULL;
+			int err;
+
+			if (o->deny[g] & 1u << cand[i]) {
+				used += snprintf(st->why + used, sizeof(st->why) - used,
+						 "%s%s denied by --deny-hook", used ? "; " : "",
+						 vg_hook_name(cand[i]));
+				continue;
+			}
+			for (int k = 0; k < VG_GRP_MAX; k++)
+				hooks[k] = k == g ? cand[i] : VG_HOOK_NONE;
+			err = vg_bpf_load(&s, o, hooks, ring);
+			if (err) {
+				used += snprintf(st->why + used, sizeof(st->why) - used,
+						 "%s%s refused: %s", used ? "; " : "",
+						 vg_hook_name(cand[i]), strerror(-err));
+				continue;
+			}
+			vigil_bpf__destroy(s);
+			st->hook = cand[i];
+			snprintf(st->why + used, sizeof(st->why) - used, "%s%s loads",
+				 used ? "; " : "", vg_hook_name(cand[i]));
+			attached++;
+		}
+		if (used >= sizeof(st->why))
+			st->why[sizeof(st->why) - 1] = '\0';
+	}
+	vg_quiet_libbpf = 0;
+	return attached ? 0 : -ENOTSUP;
+}
+
+int vg_bpf_check_kernel(void)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		vg_log(VG_ERROR,
+		       "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): vigil "
+		       "needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOTSUP;
+	}
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+		vg_log(VG_ERROR, "this kernel has no BPF ring buffers: vigil needs Linux 5.8 or "
+				 "later with CONFIG_BPF_SYSCALL=y (and root)");
+		return -ENOTSUP;
+	}
+	return 0;
 }
 
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o)
 {
-	int err;
+	unsigned int want = vg_groups_wanted(o->sources);
+	enum vg_hook hooks[VG_GRP_MAX];
+	int err, any = 0;
 
 	memset(b, 0, sizeof(*b));
 	b->ncpus = libbpf_num_possible_cpus();
 	if (b->ncpus < 0)
 		return vg_err(b->ncpus, "count possible CPUs");
+	b->ringbuf_bytes = vg_ringbuf_size(o->ringbuf_kb);
 
-	err = vg_bpf_load(b, o, o->hook == VG_HOOK_RAW_TP ? VG_HOOK_RAW_TP : VG_HOOK_TP_BTF);
-	if (err && o->hook == VG_HOOK_AUTO) {
-		vg_log(VG_WARN, "tp_btf programs refused (%s); falling back to raw_tp",
-		       strerror(-err));
-		err = vg_bpf_load(b, o, VG_HOOK_RAW_TP);
+	/* The common case first: every group on its preferred hook, one load. */
+	for (int g = 0; g < VG_GRP_MAX; g++) {
+		enum vg_hook c[2];
+
+		vg_candidates(o, g, c);
+		hooks[g] = want & 1u << g ? c[0] : VG_HOOK_NONE;
+		if (hooks[g] != VG_HOOK_NONE && o->deny[g] & 1u << hooks[g])
+			hooks[g] = VG_HOOK_AUTO; /* needs probing */
+		b->grp[g].hook = hooks[g];
+		snprintf(b->grp[g].why, sizeof(b->grp[g].why), "%s",
+			 hooks[g] == VG_HOOK_NONE ? "not wanted (--sources)" :
+						    "preferred hook loads");
 	}
-	if (err)
-		return vg_err(err, "load BPF programs (-v shows the verifier log)");
+	err = -EAGAIN;
+	for (int g = 0; g < VG_GRP_MAX; g++)
+		if (hooks[g] == VG_HOOK_AUTO)
+			goto probe;
+	vg_quiet_libbpf = 1;
+	err = vg_bpf_load(&b->skel, o, hooks, b->ringbuf_bytes);
+	vg_quiet_libbpf = 0;
+	if (err) {
+probe:
+		vg_log(VG_DEBUG, "one load with preferred hooks failed; probing each attach point");
+		err = vg_bpf_probe(b, o);
+		if (err)
+			return vg_err(err,
+				      "no attach point can be loaded (vigild --probe says why; "
+				      "-v shows the verifier log)");
+		for (int g = 0; g < VG_GRP_MAX; g++)
+			hooks[g] = b->grp[g].hook;
+		err = vg_bpf_load(&b->skel, o, hooks, b->ringbuf_bytes);
+		if (err)
+			return vg_err(err, "load BPF programs (-v shows the verifier log)");
+	}
+	for (int g = 0; g < VG_GRP_MAX; g++) {
+		if (b->grp[g].hook == VG_HOOK_NONE)
+			continue;
+		any = 1;
+		if (want & 1u << g && b->grp[g].why[0] && strstr(b->grp[g].why, "refused"))
+			vg_log(VG_WARN, "%s: %s", vg_group_names[g], b->grp[g].why);
+	}
+	for (int g = 0; g < VG_GRP_MAX; g++)
+		if (want & 1u << g && b->grp[g].hook == VG_HOOK_NONE)
+			vg_log(VG_WARN, "%s not attached (%s): its events are not reported",
+			       vg_group_names[g], b->grp[g].why);
+	if (!any)
+		return vg_err(-ENOTSUP, "nothing to attach");
 
-	err = vg_bpf_ignore_pid(b, (uint32_t)getpid());
+	err = vg_bpf_watch_defaults(b);
+	err = err ?: vg_bpf_ignore_pid(b, (uint32_t)getpid());
 	for (int i = 0; !err && i < o->nignore; i++)
 		err = vg_bpf_ignore_pid(b, o->ignore[i]);
 	if (err)
@@ -129,14 +405,105 @@ int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o)
 		vg_err(err, "attach BPF programs");
 		goto err_destroy;
 	}
-	vg_log(VG_DEBUG, "attached %s programs, ring buffer %u bytes", vg_hook_name(b->hook_used),
-	       b->ringbuf_bytes);
 	return 0;
 
 err_destroy:
 	vigil_bpf__destroy(b->skel);
 	b->skel = NULL;
 	return err;
+}
+
+/*
+ * Credential and key files whose read is reported (SensitiveFileRead), as
+ * (parent directory name, file name); an empty name matches every file of
+ * the directory. Names, not paths: the kernel compares two dentry names.
+ */
+static const char *const vg_watch[][2] = {
+	{ "etc", "shadow" },
+	{ "etc", "gshadow" },
+	{ "etc", "sudoers" },
+	{ ".ssh", "" },
+	{ ".aws", "credentials" },
+	{ ".aws", "config" },
+	{ ".kube", "config" },
+	{ ".docker", "config.json" },
+	{ ".azure", "accessTokens.json" },
+	{ "gcloud", "credentials.db" },
+	{ "gcloud", "application_default_credentials.json" },
+	{ ".gnupg", "" },
+};
+
+int vg_bpf_watch_defaults(struct vg_bpf *b)
+{
+	for (size_t i = 0; i < sizeof(vg_watch) / sizeof(vg_watch[0]); i++) {
+		struct {
+			char dir[16];
+			char name[16];
+		} k = {};
+		uint8_t one = 1;
+		int err;
+
+		strncpy(k.dir, vg_watch[i][0], sizeof(k.dir) - 1);
+		strncpy(k.name, vg_watch[i][1], sizeof(k.name) - 1);
+		err = bpf_map__update_elem(b->skel->maps.vg_sensitive, &k, sizeof(k), &one,
+					   sizeof(one), BPF_ANY);
+		if (err)
+			return vg_err(err, "fill the sensitive file list");
+	}
+	return 0;
+}
+
+static int vg_src_group(int src, int *second)
+{
+	*second = -1;
+	switch (src) {
+	case VG_SRC_EXEC:
+		return VG_GRP_EXEC;
+	case VG_SRC_FORK:
+		return VG_GRP_FORK;
+	case VG_SRC_EXIT:
+		return VG_GRP_EXIT;
+	case VG_SRC_NET:
+		*second = VG_GRP_SYSX; /* accept and UDP */
+		return VG_GRP_TCP;
+	default:
+		return VG_GRP_SYSX;
+	}
+}
+
+void vg_bpf_probe_print(const struct vg_bpf *b, const struct vg_bpf_opts *o, int json)
+{
+	if (!json)
+		printf("%-9s %-9s %-7s %-22s %s\n", "SOURCE", "SUPPORTED", "HOOK", "ATTACH POINT",
+		       "WHY");
+	for (int src = 0; src < VG_SRC_MAX; src++) {
+		int second, g = vg_src_group(src, &second);
+		const struct vg_group_state *st = &b->grp[g];
+		int wanted = !!(o->sources & 1u << src);
+		int ok = wanted && st->hook != VG_HOOK_NONE;
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", wanted ? st->why : "not wanted (--sources)");
+		if (ok && second >= 0 && b->grp[second].hook == VG_HOOK_NONE)
+			snprintf(why, sizeof(why), "%s; accept and UDP need %s: %s", st->why,
+				 vg_group_names[second], b->grp[second].why);
+		if (json) {
+			printf("{\"source\":\"%s\",\"supported\":%s,\"hook\":\"%s\",\"attach_point\":"
+			       "\"%s\",\"fallback\":%s,\"reason\":\"",
+			       vg_source_names[src], ok ? "true" : "false",
+			       vg_hook_name(ok ? st->hook : VG_HOOK_NONE), vg_group_names[g],
+			       ok && st->hook == VG_HOOK_RAW_TP && o->hook != VG_HOOK_RAW_TP ?
+				       "true" :
+				       "false");
+			for (const char *p = why; *p; p++)
+				printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+			printf("\"}\n");
+		} else {
+			printf("%-9s %-9s %-7s %-22s %s\n", vg_source_names[src], ok ? "yes" : "no",
+			       vg_hook_name(ok ? st->hook : VG_HOOK_NONE), vg_group_names[g], why);
+		}
+	}
+	fflush(stdout);
 }
 
 void vg_bpf_detach(struct vg_bpf *b)
@@ -161,9 +528,16 @@ int vg_bpf_ignore_pid(struct vg_bpf *b, uint32_t tgid)
 	return err ? vg_err(err, "ignore pid %u", tgid) : 0;
 }
 
-int vg_bpf_ringbuf_fd(const struct vg_bpf *b)
+int vg_bpf_ringbuf_fd(const struct vg_bpf *b, int which)
 {
-	return bpf_map__fd(b->skel->maps.vg_rb_proc);
+	switch (which) {
+	case 0:
+		return bpf_map__fd(b->skel->maps.vg_rb_proc);
+	case 1:
+		return bpf_map__fd(b->skel->maps.vg_rb_file);
+	default:
+		return bpf_map__fd(b->skel->maps.vg_rb_net);
+	}
 }
 
 int vg_bpf_counts(const struct vg_bpf *b, struct vg_counts *out)

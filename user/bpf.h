@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Loading, attaching and reading the BPF side of vigild. */
+/* Probing, loading, attaching and reading the BPF side of vigild. */
 #ifndef VG_BPF_H
 #define VG_BPF_H
 
@@ -11,22 +11,51 @@ enum vg_hook {
 	VG_HOOK_AUTO = 0, /* tp_btf, falling back to raw_tp when the kernel refuses it */
 	VG_HOOK_TP_BTF,
 	VG_HOOK_RAW_TP,
+	VG_HOOK_NONE, /* not attached */
+};
+
+/* Program groups: each is one attach point with a tp_btf and a raw_tp program. */
+enum vg_group {
+	VG_GRP_EXEC = 0,
+	VG_GRP_FORK,
+	VG_GRP_EXIT,
+	VG_GRP_SYSX, /* sys_exit: file, security, accept and UDP */
+	VG_GRP_TCP, /* inet_sock_set_state: TCP connect, listen */
+	VG_GRP_MAX,
+};
+
+/* What users see and choose: event sources. */
+enum vg_source {
+	VG_SRC_EXEC = 0,
+	VG_SRC_FORK,
+	VG_SRC_EXIT,
+	VG_SRC_FILE,
+	VG_SRC_NET,
+	VG_SRC_SEC,
+	VG_SRC_MAX,
 };
 
 struct vg_bpf_opts {
-	uint32_t ringbuf_kb;
+	uint32_t ringbuf_kb; /* process ring; the file ring has the same size, network a quarter */
 	uint32_t argv_max;
-	enum vg_hook hook;
+	enum vg_hook hook; /* preference for every group */
+	unsigned int sources; /* bit per enum vg_source wanted */
+	unsigned int deny
+		[VG_GRP_MAX]; /* bit per enum vg_hook to treat as refused (tests, --deny-hook) */
 	const uint32_t *ignore; /* tgids never reported (vigild adds itself) */
 	int nignore;
 };
 
 struct vigil_bpf;
-struct ring_buffer;
+
+struct vg_group_state {
+	enum vg_hook hook; /* chosen; VG_HOOK_NONE when not attached */
+	char why[160]; /* why this hook, or why none */
+};
 
 struct vg_bpf {
 	struct vigil_bpf *skel;
-	enum vg_hook hook_used; /* VG_HOOK_TP_BTF or VG_HOOK_RAW_TP once loaded */
+	struct vg_group_state grp[VG_GRP_MAX];
 	uint32_t ringbuf_bytes;
 	int ncpus;
 };
@@ -35,17 +64,40 @@ struct vg_counts {
 	uint64_t v[VG_CLASS_MAX][VG_CNT_MAX];
 };
 
+/*
+ * Probe what the kernel allows, load and attach. A group the kernel refuses
+ * is reported (vg_bpf_probe_print) and the rest keep working; 0 as long as
+ * at least one group is attached, else a negative errno.
+ */
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o);
+/* Probe only: fill b->grp without keeping anything loaded. */
+int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o);
+/* Print the per-source table (--probe); json: one object per line. */
+void vg_bpf_probe_print(const struct vg_bpf *b, const struct vg_bpf_opts *o, int json);
+/*
+ * Check what vigil cannot run without at all (BTF, ring buffers); 0, or a
+ * negative errno after printing the missing feature and the kernel option.
+ */
+int vg_bpf_check_kernel(void);
 /* Detach every program: no new events after this; maps stay readable. */
 void vg_bpf_detach(struct vg_bpf *b);
 void vg_bpf_stop(struct vg_bpf *b);
 int vg_bpf_ignore_pid(struct vg_bpf *b, uint32_t tgid);
-int vg_bpf_ringbuf_fd(const struct vg_bpf *b);
+/* Fill the watch list of credential and key files (SensitiveFileRead). */
+int vg_bpf_watch_defaults(struct vg_bpf *b);
+/* Ring buffer map fds: proc, file, net. */
+int vg_bpf_ringbuf_fd(const struct vg_bpf *b, int which);
 /* Sum the per-CPU counters. */
 int vg_bpf_counts(const struct vg_bpf *b, struct vg_counts *out);
 
 const char *vg_hook_name(enum vg_hook h);
 const char *vg_class_name(int cls);
+const char *vg_source_name(int src);
+const char *vg_group_name(int grp);
+/* Parse "exec,file,..." into source bits; -EINVAL naming the bad word. */
+int vg_parse_sources(const char *list, unsigned int *out);
+/* Parse "GROUP[:HOOK]" into o->deny; -EINVAL when unknown. */
+int vg_parse_deny(const char *arg, struct vg_bpf_opts *o);
 /* Ring buffer size actually used for a requested size: a power of two of at least a page. */
 uint32_t vg_ringbuf_size(uint32_t kb);
 /* Route libbpf's messages through vg_log (debug ones only with verbose). */

@@ -3,6 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "sensor.h"
 #include "vigil_abi.h"
@@ -137,38 +141,63 @@ static int vg_push(struct vg_sensor *s, Vigil__V1__Event *ev)
 }
 
 /* Emit a process event about p (already updated), with its parent from the table. */
-static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessAction action,
-		   const struct vg_proc *p, uint32_t exit_code)
+/* The acting process, its parent and its grandparent's image, as every event carries them. */
+struct vg_lineage {
+	Vigil__V1__Process *process, *parent;
+	char *grandparent_exe;
+};
+
+static int vg_lineage(struct vg_sensor *s, const struct vg_proc *p, struct vg_lineage *l)
 {
-	struct vg_arena *a = &s->arena;
-	Vigil__V1__Event *ev = vg_arena_alloc(a, sizeof(*ev));
-	Vigil__V1__ProcessEvent *pe = vg_arena_alloc(a, sizeof(*pe));
 	const struct vg_proc *parent = vg_pt_get(&s->pt, p->ppid);
 
-	if (!ev || !pe)
-		return -ENOMEM;
-	vigil__v1__event__init(ev);
-	vigil__v1__process_event__init(pe);
-	ev->report_id = s->next_report_id++;
-	ev->time_ns = vg_epoch(s, ts_boot_ns);
-	ev->body_case = VIGIL__V1__EVENT__BODY_PROCESS;
-	ev->process = pe;
-	pe->action = action;
-	pe->process = vg_pb_process(s, p);
-	if (!pe->process)
+	memset(l, 0, sizeof(*l));
+	l->process = vg_pb_process(s, p);
+	if (!l->process)
 		return -ENOMEM;
 	if (parent && parent != p) {
 		const struct vg_proc *gp = vg_pt_get(&s->pt, parent->ppid);
 
-		pe->parent = vg_pb_process(s, parent);
-		if (!pe->parent)
+		l->parent = vg_pb_process(s, parent);
+		if (!l->parent)
 			return -ENOMEM;
 		if (gp && gp->exe) {
-			pe->grandparent_exe = vg_arena_strdup(a, gp->exe);
-			if (!pe->grandparent_exe)
+			l->grandparent_exe = vg_arena_strdup(&s->arena, gp->exe);
+			if (!l->grandparent_exe)
 				return -ENOMEM;
 		}
 	}
+	return 0;
+}
+
+static Vigil__V1__Event *vg_new_event(struct vg_sensor *s, uint64_t ts_boot_ns)
+{
+	Vigil__V1__Event *ev = vg_arena_alloc(&s->arena, sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	vigil__v1__event__init(ev);
+	ev->report_id = s->next_report_id++;
+	ev->time_ns = vg_epoch(s, ts_boot_ns);
+	return ev;
+}
+
+static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessAction action,
+		   const struct vg_proc *p, uint32_t exit_code)
+{
+	Vigil__V1__Event *ev = vg_new_event(s, ts_boot_ns);
+	Vigil__V1__ProcessEvent *pe = vg_arena_alloc(&s->arena, sizeof(*pe));
+	struct vg_lineage l;
+
+	if (!ev || !pe || vg_lineage(s, p, &l))
+		return -ENOMEM;
+	vigil__v1__process_event__init(pe);
+	ev->body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev->process = pe;
+	pe->action = action;
+	pe->process = l.process;
+	pe->parent = l.parent;
+	pe->grandparent_exe = l.grandparent_exe;
 	if (action == VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED) {
 		/* exit_code as wait(2) encodes it */
 		pe->exit_signal = exit_code & 0x7f;
@@ -178,12 +207,46 @@ static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessA
 	return vg_push(s, ev);
 }
 
+static int vg_emit_security(struct vg_sensor *s, uint64_t ts_boot_ns, const struct vg_proc *p,
+			    const char *action, const char *file_path, const char *fields)
+{
+	Vigil__V1__Event *ev = vg_new_event(s, ts_boot_ns);
+	Vigil__V1__SecurityEvent *se = vg_arena_alloc(&s->arena, sizeof(*se));
+	struct vg_lineage l;
+
+	if (!ev || !se || vg_lineage(s, p, &l))
+		return -ENOMEM;
+	vigil__v1__security_event__init(se);
+	ev->body_case = VIGIL__V1__EVENT__BODY_SECURITY;
+	ev->security = se;
+	se->action_type = (char *)action;
+	se->process = l.process;
+	se->parent = l.parent;
+	se->grandparent_exe = l.grandparent_exe;
+	if (file_path && !(se->file_path = vg_arena_strdup(&s->arena, file_path)))
+		return -ENOMEM;
+	if (fields && !(se->additional_fields = vg_arena_strdup(&s->arena, fields)))
+		return -ENOMEM;
+	return vg_push(s, ev);
+}
+
+/* The table entry of the task an event is about, brought up to date with the kernel's view. */
+static struct vg_proc *vg_actor(struct vg_sensor *s, const struct vg_task *t)
+{
+	struct vg_proc *p = vg_pt_upsert(&s->pt, t->tgid);
+
+	if (p)
+		vg_proc_from_task(p, t);
+	return p;
+}
+
 static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t size)
 {
 	const char *tail = (const char *)(e + 1);
 	size_t tail_len = size - sizeof(*e);
 	struct vg_proc *p;
 	const char *path, *argv, *cwd;
+	int err;
 
 	if ((size_t)e->path_len + e->argv_len + e->cwd_len > tail_len || !e->path_len ||
 	    !e->cwd_len || tail[e->path_len - 1] ||
@@ -205,7 +268,21 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	if (vg_proc_set_str(&p->exe, path) || vg_proc_set_str(&p->cwd, cwd) ||
 	    vg_proc_set_args(p, argv, e->argv_len))
 		return -ENOMEM;
-	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, p, 0);
+	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, p, 0);
+	if (!err && e->hdr.flags & VG_F_FILELESS)
+		err = vg_emit_security(s, e->hdr.ts_boot_ns, p, "FilelessExec", path, NULL);
+	if (!err && (e->task.euid != e->task.uid || e->task.egid != e->task.gid)) {
+		char fields[160];
+
+		/* A set-user-ID or set-group-ID image: the exec changed the credentials. */
+		snprintf(fields, sizeof(fields),
+			 "{\"Via\":\"exec\",\"Uid\":%u,\"Euid\":%u,\"Gid\":%u,\"Egid\":%u,"
+			 "\"CapEffective\":\"0x%llx\"}",
+			 e->task.uid, e->task.euid, e->task.gid, e->task.egid,
+			 (unsigned long long)e->cap_effective);
+		err = vg_emit_security(s, e->hdr.ts_boot_ns, p, "PrivilegeChange", path, fields);
+	}
+	return err;
 }
 
 static int vg_on_fork(struct vg_sensor *s, const struct vg_fork_event *e)
@@ -237,6 +314,227 @@ static int vg_on_exit(struct vg_sensor *s, const struct vg_exit_event *e)
 	return err;
 }
 
+int vg_path_join(char *out, size_t size, const char *base, const char *rel)
+{
+	char tmp[2 * VG_PATH_MAX + 2];
+	size_t n = 0;
+	const char *p;
+
+	if (!rel || !*rel)
+		snprintf(tmp, sizeof(tmp), "%s", base ? base : "/");
+	else if (rel[0] == '/')
+		snprintf(tmp, sizeof(tmp), "%s", rel);
+	else
+		snprintf(tmp, sizeof(tmp), "%s/%s", base ? base : "", rel);
+	/* Lexical: "." goes, ".." takes the previous component away, "//" is "/". */
+	out[0] = '\0';
+	for (p = tmp; *p;) {
+		const char *c = p;
+		size_t len;
+
+		while (*c == '/')
+			c++;
+		len = strcspn(c, "/");
+		p = c + len;
+		if (!len || (len == 1 && c[0] == '.'))
+			continue;
+		if (len == 2 && c[0] == '.' && c[1] == '.') {
+			while (n && out[n - 1] != '/')
+				n--;
+			if (n)
+				n--;
+			out[n] = '\0';
+			continue;
+		}
+		if (n + 1 + len + 1 > size)
+			return -ENAMETOOLONG;
+		out[n++] = '/';
+		memcpy(out + n, c, len);
+		n += len;
+		out[n] = '\0';
+	}
+	if (!n) {
+		if (size < 2)
+			return -ENAMETOOLONG;
+		strcpy(out, "/");
+	}
+	return 0;
+}
+
+/* The tail strings of a record: each length counts its NUL; 0 means absent. */
+static int vg_tail_str(const char **cur, const char *end, uint16_t len, const char **out)
+{
+	*out = NULL;
+	if (!len)
+		return 0;
+	if (*cur + len > end || (*cur)[len - 1])
+		return -EBADMSG;
+	*out = *cur;
+	*cur += len;
+	return 0;
+}
+
+static const char *const vg_file_actions[] = {
+	[VG_FILE_CREATE] = "FileCreated",    [VG_FILE_MODIFY] = "FileModified",
+	[VG_FILE_DELETE] = "FileDeleted",    [VG_FILE_RENAME] = "FileRenamed",
+	[VG_FILE_CHMOD] = "FileModeChanged", [VG_FILE_CHOWN] = "FileOwnerChanged",
+};
+
+static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t size)
+{
+	const char *cur = (const char *)(e + 1), *end = (const char *)e + size;
+	const char *base, *rel, *base2, *rel2;
+	char path[2 * VG_PATH_MAX], prev[2 * VG_PATH_MAX];
+	Vigil__V1__Event *ev;
+	Vigil__V1__FileEvent *fe;
+	struct vg_lineage l;
+	struct vg_proc *p;
+
+	if (vg_tail_str(&cur, end, e->base_len, &base) ||
+	    vg_tail_str(&cur, end, e->rel_len, &rel) ||
+	    vg_tail_str(&cur, end, e->base2_len, &base2) ||
+	    vg_tail_str(&cur, end, e->rel2_len, &rel2) || !base || !e->op ||
+	    e->op > VG_FILE_SENSITIVE_READ)
+		return -EBADMSG;
+	if (vg_path_join(path, sizeof(path), base, rel))
+		return -EBADMSG;
+	p = vg_actor(s, &e->task);
+	if (!p)
+		return -ENOMEM;
+	if (e->op == VG_FILE_SENSITIVE_READ)
+		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "SensitiveFileRead", path, NULL);
+
+	ev = vg_new_event(s, e->hdr.ts_boot_ns);
+	fe = vg_arena_alloc(&s->arena, sizeof(*fe));
+	if (!ev || !fe || vg_lineage(s, p, &l))
+		return -ENOMEM;
+	vigil__v1__file_event__init(fe);
+	ev->body_case = VIGIL__V1__EVENT__BODY_FILE;
+	ev->file = fe;
+	fe->action_type = (char *)vg_file_actions[e->op];
+	fe->process = l.process;
+	fe->parent = l.parent;
+	fe->grandparent_exe = l.grandparent_exe;
+	fe->inode = e->ino;
+	fe->mode = e->mode;
+	fe->open_flags = e->open_flags;
+	fe->path_from_caller = rel != NULL;
+	if (e->op == VG_FILE_CHOWN) {
+		fe->owner_uid = e->uid;
+		fe->owner_gid = e->gid;
+	}
+	if (e->op == VG_FILE_RENAME) {
+		/* The event's path is where the file is now; previous_path where it was. */
+		if (!base2 || vg_path_join(prev, sizeof(prev), base2, rel2))
+			return -EBADMSG;
+		fe->previous_path = vg_arena_strdup(&s->arena, path);
+		fe->path = vg_arena_strdup(&s->arena, prev);
+	} else {
+		fe->path = vg_arena_strdup(&s->arena, path);
+	}
+	if (!fe->path || (e->op == VG_FILE_RENAME && !fe->previous_path))
+		return -ENOMEM;
+	return vg_push(s, ev);
+}
+
+static const char *const vg_net_actions[] = {
+	[VG_NET_CONNECT] = "ConnectionAttempt",
+	[VG_NET_CONNECTED] = "ConnectionSuccess",
+	[VG_NET_CONNECT_FAIL] = "ConnectionFailed",
+	[VG_NET_ACCEPT] = "InboundConnectionAccepted",
+	[VG_NET_LISTEN] = "ListeningConnectionCreated",
+	[VG_NET_UDP_CONNECT] = "ConnectionAttempt",
+	[VG_NET_UDP_SEND] = "ConnectionAttempt",
+};
+
+static char *vg_ip(struct vg_arena *a, uint16_t family, const uint8_t addr[16])
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, buf, sizeof(buf)))
+		return NULL;
+	return vg_arena_strdup(a, buf);
+}
+
+static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
+{
+	Vigil__V1__Event *ev;
+	Vigil__V1__NetworkEvent *ne;
+	struct vg_lineage l;
+	struct vg_proc *p;
+
+	if (!e->op || e->op > VG_NET_UDP_SEND || (e->family != AF_INET && e->family != AF_INET6))
+		return -EBADMSG;
+	p = vg_actor(s, &e->task);
+	ev = vg_new_event(s, e->hdr.ts_boot_ns);
+	ne = vg_arena_alloc(&s->arena, sizeof(*ne));
+	if (!p || !ev || !ne || vg_lineage(s, p, &l))
+		return -ENOMEM;
+	vigil__v1__network_event__init(ne);
+	ev->body_case = VIGIL__V1__EVENT__BODY_NETWORK;
+	ev->network = ne;
+	ne->action_type = (char *)vg_net_actions[e->op];
+	ne->process = l.process;
+	ne->parent = l.parent;
+	ne->grandparent_exe = l.grandparent_exe;
+	ne->protocol = e->proto == IPPROTO_UDP ? "Udp" : "Tcp";
+	ne->local_ip = vg_ip(&s->arena, e->family, e->laddr);
+	ne->remote_ip = vg_ip(&s->arena, e->family, e->raddr);
+	ne->local_port = e->lport;
+	ne->remote_port = e->rport;
+	if (!ne->local_ip || !ne->remote_ip)
+		return -ENOMEM;
+	return vg_push(s, ev);
+}
+
+static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t size)
+{
+	const char *cur = (const char *)(e + 1), *end = (const char *)e + size, *path;
+	char fields[256], name[sizeof(e->name) + 1];
+	const struct vg_proc *target;
+	struct vg_proc *p;
+
+	if (vg_tail_str(&cur, end, e->path_len, &path))
+		return -EBADMSG;
+	p = vg_actor(s, &e->task);
+	if (!p)
+		return -ENOMEM;
+	switch (e->op) {
+	case VG_SEC_SETID:
+		snprintf(fields, sizeof(fields),
+			 "{\"Via\":\"syscall\",\"Syscall\":%u,\"Uid\":%u,\"Euid\":%u,\"Gid\":%u,"
+			 "\"Egid\":%u}",
+			 e->target, e->task.uid, e->task.euid, e->task.gid, e->task.egid);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "PrivilegeChange", NULL, fields);
+	case VG_SEC_PTRACE:
+		target = vg_pt_get(&s->pt, e->target);
+		if (target)
+			snprintf(fields, sizeof(fields),
+				 "{\"TargetProcessId\":%u,\"Request\":%u,\"TargetAccountUid\":%u}",
+				 e->target, e->arg, target->uid);
+		else
+			snprintf(fields, sizeof(fields), "{\"TargetProcessId\":%u,\"Request\":%u}",
+				 e->target, e->arg);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "PtraceAttach",
+					target ? target->exe : NULL, fields);
+	case VG_SEC_MODULE:
+		snprintf(fields, sizeof(fields), "{\"Result\":%d}", e->ret);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "KernelModuleLoad", path, fields);
+	case VG_SEC_BPF_LOAD:
+		memcpy(name, e->name, sizeof(e->name));
+		name[sizeof(e->name)] = '\0';
+		for (char *c = name; *c; c++)
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+				*c = '?';
+		snprintf(fields, sizeof(fields),
+			 "{\"ProgramName\":\"%s\",\"ProgramType\":%u,\"Result\":%d}", name,
+			 e->target, e->ret);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "BpfProgramLoad", NULL, fields);
+	default:
+		return -EBADMSG;
+	}
+}
+
 int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size)
 {
 	const struct vg_event_hdr *h = data;
@@ -259,6 +557,21 @@ int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size)
 		if (h->size < sizeof(struct vg_exit_event))
 			goto bad;
 		err = vg_on_exit(s, data);
+		break;
+	case VG_EV_FILE:
+		if (h->size < sizeof(struct vg_file_event))
+			goto bad;
+		err = vg_on_file(s, data, h->size);
+		break;
+	case VG_EV_NET:
+		if (h->size < sizeof(struct vg_net_event))
+			goto bad;
+		err = vg_on_net(s, data);
+		break;
+	case VG_EV_SEC:
+		if (h->size < sizeof(struct vg_sec_event))
+			goto bad;
+		err = vg_on_sec(s, data, h->size);
 		break;
 	default:
 		goto bad; /* a type this vigild does not know */

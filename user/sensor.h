@@ -36,5 +36,10 @@ int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size);
 /* Point b at the pending events (b keeps pointing into s until vg_sensor_batch_done()). */
 void vg_sensor_batch_fill(struct vg_sensor *s, Vigil__V1__Batch *b);
 void vg_sensor_batch_done(struct vg_sensor *s);
+/*
+ * out = base joined with rel (rel as given by a caller: relative to base,
+ * or absolute), normalized lexically. 0, or -ENAMETOOLONG.
+ */
+int vg_path_join(char *out, size_t size, const char *base, const char *rel);
 
 #endif

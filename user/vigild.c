@@ -41,6 +41,7 @@ struct vg_opts {
 	int nignore;
 	const char *device_id, *device_name, *host_device_id, *machine_group;
 	int verbose;
+	int probe, json;
 };
 
 struct vg_daemon {
@@ -76,6 +77,17 @@ static void vg_usage(FILE *f)
 		"  --zstd-level N       compression level, 1-19 (default %d)\n"
 		"  --hook H             auto (default), tp_btf or raw_tp: which tracepoint programs\n"
 		"                       to load; auto falls back to raw_tp when tp_btf is refused\n"
+		"  --sources LIST       event sources to watch, comma-separated: exec, fork, exit,\n"
+		"                       file, network, security, or all (default). file, security\n"
+		"                       and network (accept, UDP) need the sys_exit tracepoint,\n"
+		"                       which adds ~20 ns to every syscall on the machine\n"
+		"  --deny-hook P[:H]    treat attach point P (sched_process_exec, sched_process_fork,\n"
+		"                       sched_process_exit, sys_exit, inet_sock_set_state) as\n"
+		"                       refused, for hook H (tp_btf or raw_tp) or for both; tests\n"
+		"                       the fallback\n"
+		"  --probe              print what this kernel allows per event source (supported,\n"
+		"                       hook chosen, why) and exit; with --json one object per line\n"
+		"  --json               with --probe: JSON lines\n"
 		"  --device-id ID       device id to report (default /etc/machine-id)\n"
 		"  --device-name NAME   device name to report (default the hostname)\n"
 		"  --host-device-id ID  the Windows host this WSL instance runs on\n"
@@ -119,6 +131,10 @@ enum {
 	OPT_HOSTID,
 	OPT_GROUP,
 	OPT_VERSION,
+	OPT_SOURCES,
+	OPT_DENY,
+	OPT_PROBE,
+	OPT_JSON,
 };
 
 /* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
@@ -140,6 +156,10 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "sources", required_argument, NULL, OPT_SOURCES },
+		{ "deny-hook", required_argument, NULL, OPT_DENY },
+		{ "probe", no_argument, NULL, OPT_PROBE },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{},
 	};
 	uint32_t v;
@@ -152,6 +172,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 	o->batch_max = CONFIG_BATCH_MAX_EVENTS;
 	o->flush_ms = CONFIG_FLUSH_INTERVAL_MS;
 	o->zstd_level = CONFIG_ZSTD_LEVEL;
+	o->bpf.sources = (1u << VG_SRC_MAX) - 1;
 
 	while (!err && (c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -206,6 +227,18 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_GROUP:
 			o->machine_group = optarg;
+			break;
+		case OPT_SOURCES:
+			err = vg_parse_sources(optarg, &o->bpf.sources);
+			break;
+		case OPT_DENY:
+			err = vg_parse_deny(optarg, &o->bpf);
+			break;
+		case OPT_PROBE:
+			o->probe = 1;
+			break;
+		case OPT_JSON:
+			o->json = 1;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -352,6 +385,24 @@ static void vg_shutdown(struct vg_daemon *d)
 	}
 }
 
+/* One line saying what is watched and how. */
+static void vg_log_sources(const struct vg_daemon *d)
+{
+	char buf[512];
+	size_t n = 0;
+
+	for (int g = 0; g < VG_GRP_MAX; g++) {
+		if (d->bpf.grp[g].hook == VG_HOOK_NONE)
+			continue;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s/%s", n ? ", " : "",
+				      vg_hook_name(d->bpf.grp[g].hook), vg_group_name(g));
+		if (n >= sizeof(buf))
+			break;
+	}
+	vg_log(VG_INFO, "watching (%s; ring buffers %u KiB; transport %s)", buf,
+	       d->bpf.ringbuf_bytes / 1024, d->o.transport);
+}
+
 static int vg_run(struct vg_daemon *d)
 {
 	struct epoll_event evs[8];
@@ -473,6 +524,13 @@ int main(int argc, char **argv)
 
 	if (geteuid() != 0)
 		vg_log(VG_WARN, "not running as root: loading BPF programs will likely fail");
+	if (vg_bpf_check_kernel())
+		return 1;
+	if (d.o.probe) {
+		err = vg_bpf_probe(&d.bpf, &d.o.bpf);
+		vg_bpf_probe_print(&d.bpf, &d.o.bpf, d.o.json);
+		return err ? 1 : 0;
+	}
 
 	if (getrandom(&d.stream_id, sizeof(d.stream_id), 0) != sizeof(d.stream_id)) {
 		vg_err(-errno, "getrandom");
@@ -495,13 +553,13 @@ int main(int argc, char **argv)
 		vg_err(err, "read /proc");
 		goto out_bpf;
 	}
-	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf), vg_on_record, &d, NULL);
-	if (!d.rb) {
-		err = vg_err(-errno, "open ring buffer");
+	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, 0), vg_on_record, &d, NULL);
+	if (!d.rb || ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, 1), vg_on_record, &d) ||
+	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, 2), vg_on_record, &d)) {
+		err = vg_err(-errno, "open ring buffers");
 		goto out_sensor;
 	}
-	vg_log(VG_INFO, "watching processes (%s, ring buffer %u KiB, transport %s)",
-	       vg_hook_name(d.bpf.hook_used), d.bpf.ringbuf_bytes / 1024, d.o.transport);
+	vg_log_sources(&d);
 
 	err = vg_run(&d);
 

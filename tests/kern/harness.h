@@ -29,12 +29,12 @@ pid_t vg_t_host_child(const struct vg_t_host *h);
 
 sqlite3 *vg_t_db_open(const struct vg_t_host *h);
 /* The first column of the first row of a query as an integer (-1 when no row). */
-long long vg_t_query_int(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+long long vg_t_query_int(sqlite3 *db, const char *fmt, ...);
 /* Same, as a malloc'd string (NULL when no row or NULL). */
-char *vg_t_query_str(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *vg_t_query_str(sqlite3 *db, const char *fmt, ...);
 /* Poll until the query's integer reaches want or timeout_ms passes; returns the last value. */
 long long vg_t_wait_int(const struct vg_t_host *h, long long want, int timeout_ms, const char *fmt,
-			...) __attribute__((format(printf, 4, 5)));
+			...);
 
 /*
  * BPF object ids (key "prog_id", "link_id" or "map_id") that process pid

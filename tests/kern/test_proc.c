@@ -40,8 +40,8 @@ static pid_t spawn_in(const char *cwd, char *const argv[])
 /* Every class balances: seen = emitted + filtered + deduplicated + rate-limited + ring-full. */
 static void assert_accounting(sqlite3 *db)
 {
-	cr_assert_eq(vg_t_query_int(db, "SELECT count(*) FROM SensorCounters"), 3,
-		     "expected counters for exec, fork and exit");
+	cr_assert_eq(vg_t_query_int(db, "SELECT count(*) FROM SensorCounters"), 6,
+		     "expected counters for exec, fork, exit, file, network, security");
 	cr_assert_eq(
 		vg_t_query_int(db, "SELECT count(*) FROM SensorCounters WHERE Seen != "
 				   "Emitted + Filtered + Deduplicated + RateLimited + RingbufFull"),

@@ -379,10 +379,10 @@ static char *print_events(int json, int64_t after)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	int64_t last = 0;
+	struct vg_cursor from = { { after, after, after, after } }, last = { { 0 } };
 
 	cr_assert_not_null(f);
-	cr_assert_geq(vg_events_print(st, f, json, 1, after, -1, 0, &last), 0);
+	cr_assert_geq(vg_events_print(st, f, json, &from, NULL, 0, &last), 0);
 	fclose(f);
 	return buf;
 }

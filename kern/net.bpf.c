@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * TCP connections from inet_sock_set_state: a tracepoint that fires on
+ * state changes only, so it costs nothing on other syscalls. A connection
+ * becomes established (or fails) in softirq context, on whatever task the
+ * CPU was running, so the task that started it is remembered per socket at
+ * SYN_SENT and the later events are attributed to it.
+ */
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define VG_TCP_ESTABLISHED 1
+#define VG_TCP_SYN_SENT 2
+#define VG_TCP_CLOSE 7
+#define VG_TCP_LISTEN 10
+#define VG_IPPROTO_TCP 6
+#define VG_AF_INET6 10
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct vg_task);
+} vg_sk_owner SEC(".maps");
+
+static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
+{
+	struct vg_net_event e;
+	struct vg_task *owner;
+	__u64 key = (__u64)sk;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != VG_IPPROTO_TCP)
+		return 0;
+	__builtin_memset(&e, 0, sizeof(e));
+	if (old == VG_TCP_CLOSE && new == VG_TCP_SYN_SENT)
+		e.op = VG_NET_CONNECT;
+	else if (old == VG_TCP_SYN_SENT && new == VG_TCP_ESTABLISHED)
+		e.op = VG_NET_CONNECTED;
+	else if (old == VG_TCP_SYN_SENT && new == VG_TCP_CLOSE)
+		e.op = VG_NET_CONNECT_FAIL;
+	else if (old == VG_TCP_CLOSE && new == VG_TCP_LISTEN)
+		e.op = VG_NET_LISTEN;
+	else
+		return 0;
+
+	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
+	if (e.op == VG_NET_CONNECT || e.op == VG_NET_LISTEN) {
+		/* connect(2) and listen(2) run in the caller's context. */
+		vg_fill_task(&e.task, (void *)bpf_get_current_task());
+		if (e.op == VG_NET_CONNECT)
+			bpf_map_update_elem(&vg_sk_owner, &key, &e.task, BPF_ANY);
+	} else {
+		owner = bpf_map_lookup_elem(&vg_sk_owner, &key);
+		if (owner)
+			e.task = *owner;
+		else
+			vg_fill_task(&e.task, (void *)bpf_get_current_task());
+		bpf_map_delete_elem(&vg_sk_owner, &key);
+	}
+	if (vg_ignored(e.task.tgid)) {
+		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
+		return 0;
+	}
+	e.proto = VG_IPPROTO_TCP;
+	e.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e.family == VG_AF_INET6) {
+		BPF_CORE_READ_INTO(&e.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e.raddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)e.laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)e.raddr, sk, __sk_common.skc_daddr);
+	}
+	vg_hdr(&e.hdr, VG_EV_NET, sizeof(e));
+	return vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(vg_tcp_btf, struct sock *sk, int oldstate, int newstate)
+{
+	return vg_sk_state(sk, oldstate, newstate);
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(vg_tcp_raw, struct sock *sk, int oldstate, int newstate)
+{
+	return vg_sk_state(sk, oldstate, newstate);
+}

@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * File, socket and security syscalls, from one hook: sys_exit. No VFS or
+ * socket tracepoint carries these events, and fentry/LSM are refused on our
+ * development kernel (DESIGN.md), so a syscall tracepoint it is. Any
+ * syscall tracepoint puts every task on the slow syscall path (~20 ns per
+ * syscall on the test machine), so there is exactly one, the exit: the
+ * pt_regs still hold the arguments there, and the return value says whether
+ * the operation happened. The first thing the program does is a bitmap test
+ * on the syscall number, so syscalls vigil does not watch cost no more.
+ */
+#include "common.bpf.h"
+#include "compat.bpf.h"
+#include "path.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Syscall numbers watched, one bit each; set by vigild from the enabled sources. */
+const volatile __u64 vg_sys_mask[8];
+
+#define VG_AT_FDCWD -100
+#define VG_REL_MAX 2048 /* bytes of a caller's path kept (a power of two) */
+#define VG_O_ACCMODE 3
+#define VG_O_TRUNC 01000
+#define VG_S_IFMT 0170000
+#define VG_S_IFREG 0100000
+#define VG_S_IFSOCK 0140000
+#define VG_AF_INET 2
+#define VG_AF_INET6 10
+#define VG_IPPROTO_TCP 6
+#define VG_IPPROTO_UDP 17
+#define VG_PTRACE_ATTACH 16
+#define VG_PTRACE_SEIZE 0x4206
+#define VG_BPF_PROG_LOAD 5
+
+/* Files whose read is an event: (parent directory name, file name); "" matches any name. */
+struct vg_sens_key {
+	char dir[16];
+	char name[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct vg_sens_key);
+	__type(value, __u8);
+} vg_sensitive SEC(".maps");
+
+/* UDP destinations a socket already sent to: the first datagram is the event. */
+struct vg_udp_key {
+	__u64 sk;
+	__u8 addr[16];
+	__u16 port;
+	__u16 _pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vg_udp_key);
+	__type(value, __u8);
+} vg_udp_seen SEC(".maps");
+
+static __always_inline struct file *vg_fd_file(struct task_struct *task, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* The resolved path of a directory fd, or of the cwd for AT_FDCWD. */
+static __always_inline __u32 vg_dir_walk(struct task_struct *task, int dfd, struct vg_scratch *s)
+{
+	struct file *f;
+
+	if (dfd == VG_AT_FDCWD) {
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+		return vg_path_walk(BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), s);
+	}
+	f = vg_fd_file(task, (__u32)dfd);
+	return vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+}
+
+/* Copy a caller's path string to ev + off; returns the bytes stored (0 when none). */
+static __always_inline __u32 vg_put_user_str(struct vg_scratch *s, __u32 off, const void *ustr)
+{
+	long n;
+
+	if (!ustr)
+		return 0;
+	n = bpf_probe_read_user_str(&s->ev[off & 16383], VG_REL_MAX, ustr);
+	return n > 0 ? (__u32)n & (VG_REL_MAX * 2 - 1) : 0;
+}
+
+static __always_inline struct vg_file_event *vg_file_begin(struct vg_scratch *s,
+							   struct task_struct *task, __u32 op)
+{
+	struct vg_file_event *e = (void *)s->ev;
+
+	__builtin_memset(e, 0, sizeof(*e));
+	vg_fill_task(&e->task, task);
+	e->op = op;
+	return e;
+}
+
+static __always_inline int vg_file_submit(struct vg_scratch *s, struct vg_file_event *e, __u32 off)
+{
+	e->hdr.type = VG_EV_FILE;
+	e->hdr.size = off;
+	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	return vg_submit(&vg_rb_file, VG_CLASS_FILE, e, off & 16383);
+}
+
+/* Is this file on the watch list of credential and key files? */
+static __always_inline int vg_sensitive_file(struct file *f)
+{
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vg_sens_key k = {};
+
+	bpf_probe_read_kernel_str(k.name, sizeof(k.name), BPF_CORE_READ(d, d_name.name));
+	bpf_probe_read_kernel_str(k.dir, sizeof(k.dir), BPF_CORE_READ(d, d_parent, d_name.name));
+	if (bpf_map_lookup_elem(&vg_sensitive, &k))
+		return 1;
+	__builtin_memset(k.name, 0, sizeof(k.name));
+	return bpf_map_lookup_elem(&vg_sensitive, &k) != NULL;
+}
+
+/* open, openat, openat2, creat: the fd names the file, so the kernel resolves it whole. */
+static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vg_scratch *s;
+	struct vg_file_event *e;
+	struct file *f;
+	__u64 flags;
+	__u32 fmode, imode, op, off, walk;
+
+	if (ret < 0)
+		return 0;
+	if (nr == VG_NR_open)
+		flags = vg_sys_arg(regs, 1);
+	else if (nr == VG_NR_creat)
+		flags = 01 | 0100 | 01000; /* O_WRONLY | O_CREAT | O_TRUNC */
+	else if (nr == VG_NR_openat2)
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)vg_sys_arg(regs, 2));
+	else
+		flags = vg_sys_arg(regs, 2);
+
+	f = vg_fd_file(task, (__u64)ret);
+	if (!f)
+		return 0;
+	imode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((imode & VG_S_IFMT) != VG_S_IFREG)
+		return 0; /* devices, pipes, directories: not file events */
+	fmode = BPF_CORE_READ(f, f_mode);
+	if (fmode & VG_FMODE_CREATED)
+		op = VG_FILE_CREATE;
+	else if ((flags & VG_O_ACCMODE) || (flags & VG_O_TRUNC))
+		op = VG_FILE_MODIFY;
+	else if (vg_sensitive_file(f))
+		op = VG_FILE_SENSITIVE_READ;
+	else
+		return 0;
+
+	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
+	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+		return 0;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
+		return 0;
+	}
+	e = vg_file_begin(s, task, op);
+	e->open_flags = (__u32)flags;
+	e->mode = imode;
+	e->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+	if (walk & VG_PATH_TRUNC_BIT)
+		e->hdr.flags |= VG_F_PATH_TRUNC;
+	off = sizeof(*e);
+	e->base_len = vg_put_path(s, off, walk);
+	off += e->base_len;
+	return vg_file_submit(s, e, off);
+}
+
+/*
+ * unlink, rmdir, rename, chmod, chown by path: the object may be gone (or
+ * was never opened), so the kernel resolves the directory the caller's path
+ * is relative to and the event carries the caller's path as given.
+ */
+static __noinline int vg_sys_path_op(struct pt_regs *regs, long ret, __u32 nr)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vg_scratch *s;
+	struct vg_file_event *e;
+	int dfd = VG_AT_FDCWD, dfd2 = VG_AT_FDCWD;
+	const void *p1 = NULL, *p2 = NULL;
+	__u32 op, off, walk, mode = 0, uid = 0, gid = 0;
+	struct file *f = NULL;
+
+	if (ret != 0)
+		return 0;
+	switch (nr) {
+	case VG_NR_unlink:
+	case VG_NR_rmdir:
+		op = VG_FILE_DELETE;
+		p1 = (void *)vg_sys_arg(regs, 0);
+		break;
+	case VG_NR_unlinkat:
+		op = VG_FILE_DELETE;
+		dfd = (int)vg_sys_arg(regs, 0);
+		p1 = (void *)vg_sys_arg(regs, 1);
+		break;
+	case VG_NR_rename:
+		op = VG_FILE_RENAME;
+		p1 = (void *)vg_sys_arg(regs, 0);
+		p2 = (void *)vg_sys_arg(regs, 1);
+		break;
+	case VG_NR_renameat:
+	case VG_NR_renameat2:
+		op = VG_FILE_RENAME;
+		dfd = (int)vg_sys_arg(regs, 0);
+		p1 = (void *)vg_sys_arg(regs, 1);
+		dfd2 = (int)vg_sys_arg(regs, 2);
+		p2 = (void *)vg_sys_arg(regs, 3);
+		break;
+	case VG_NR_chmod:
+		op = VG_FILE_CHMOD;
+		p1 = (void *)vg_sys_arg(regs, 0);
+		mode = (__u32)vg_sys_arg(regs, 1);
+		break;
+	case VG_NR_fchmod:
+		op = VG_FILE_CHMOD;
+		f = vg_fd_file(task, vg_sys_arg(regs, 0));
+		mode = (__u32)vg_sys_arg(regs, 1);
+		break;
+	case VG_NR_fchmodat:
+	case VG_NR_fchmodat2:
+		op = VG_FILE_CHMOD;
+		dfd = (int)vg_sys_arg(regs, 0);
+		p1 = (void *)vg_sys_arg(regs, 1);
+		mode = (__u32)vg_sys_arg(regs, 2);
+		break;
+	case VG_NR_chown:
+	case VG_NR_lchown:
+		op = VG_FILE_CHOWN;
+		p1 = (void *)vg_sys_arg(regs, 0);
+		uid = (__u32)vg_sys_arg(regs, 1);
+		gid = (__u32)vg_sys_arg(regs, 2);
+		break;
+	case VG_NR_fchown:
+		op = VG_FILE_CHOWN;
+		f = vg_fd_file(task, vg_sys_arg(regs, 0));
+		uid = (__u32)vg_sys_arg(regs, 1);
+		gid = (__u32)vg_sys_arg(regs, 2);
+		break;
+	case VG_NR_fchownat:
+		op = VG_FILE_CHOWN;
+		dfd = (int)vg_sys_arg(regs, 0);
+		p1 = (void *)vg_sys_arg(regs, 1);
+		uid = (__u32)vg_sys_arg(regs, 2);
+		gid = (__u32)vg_sys_arg(regs, 3);
+		break;
+	default:
+		return 0;
+	}
+
+	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
+	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+		return 0;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
+		return 0;
+	}
+	e = vg_file_begin(s, task, op);
+	e->mode = mode;
+	e->uid = uid;
+	e->gid = gid;
+	off = sizeof(*e);
+	if (f) {
+		/* fchmod, fchown: the fd names the file itself. */
+		e->ino = BPF_CORE_READ(f, f_inode, i_ino);
+		walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
+				    s);
+	} else {
+		walk = vg_dir_walk(task, dfd, s);
+	}
+	if (walk & VG_PATH_TRUNC_BIT)
+		e->hdr.flags |= VG_F_PATH_TRUNC;
+	e->base_len = vg_put_path(s, off, walk);
+	off += e->base_len;
+	e->rel_len = vg_put_user_str(s, off, p1);
+	off += e->rel_len;
+	if (op == VG_FILE_RENAME) {
+		walk = vg_dir_walk(task, dfd2, s);
+		e->base2_len = vg_put_path(s, off, walk);
+		off += e->base2_len;
+		e->rel2_len = vg_put_user_str(s, off, p2);
+		off += e->rel2_len;
+	}
+	return vg_file_submit(s, e, off);
+}
+
+static __always_inline struct sock *vg_fd_sock(struct task_struct *task, __u64 fd)
+{
+	struct file *f = vg_fd_file(task, fd);
+	struct socket *sock;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & VG_S_IFMT) != VG_S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* Fill the local and remote ends of a net event from a socket. */
+static __always_inline void vg_net_addrs(struct vg_net_event *e, struct sock *sk)
+{
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e->family == VG_AF_INET6) {
+		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)e->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)e->raddr, sk, __sk_common.skc_daddr);
+	}
+}
+
+/* A destination from a caller's sockaddr; 0 when it is one we report. */
+static __always_inline int vg_user_sockaddr(struct vg_net_event *e, const void *uaddr)
+{
+	struct {
+		__u16 family;
+		__u16 port;
+		__u32 v4_or_flowinfo;
+		__u8 v6[16];
+	} sa = {};
+
+	if (bpf_probe_read_user(&sa, sizeof(sa), uaddr))
+		return -1;
+	if (sa.family != VG_AF_INET && sa.family != VG_AF_INET6)
+		return -1;
+	e->family = sa.family;
+	e->rport = bpf_ntohs(sa.port);
+	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+	if (sa.family == VG_AF_INET)
+		__builtin_memcpy(e->raddr, &sa.v4_or_flowinfo, 4);
+	else
+		__builtin_memcpy(e->raddr, sa.v6, 16);
+	return 0;
+}
+
+/* accept (TCP) and UDP connect/send: process context, so the caller is the actor. */
+static __noinline int vg_sys_net(struct pt_regs *regs, long ret, __u32 nr)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vg_net_event e;
+	struct sock *sk;
+	__u16 proto;
+
+	if (ret < 0)
+		return 0;
+	sk = vg_fd_sock(task, nr == VG_NR_accept || nr == VG_NR_accept4 ? (__u64)ret :
+									  vg_sys_arg(regs, 0));
+	if (!sk)
+		return 0;
+	proto = BPF_CORE_READ(sk, sk_protocol);
+	__builtin_memset(&e, 0, sizeof(e));
+	e.proto = proto;
+	vg_net_addrs(&e, sk);
+	if (e.family != VG_AF_INET && e.family != VG_AF_INET6)
+		return 0;
+	if (nr == VG_NR_accept || nr == VG_NR_accept4) {
+		if (proto != VG_IPPROTO_TCP)
+			return 0;
+		e.op = VG_NET_ACCEPT;
+	} else if (proto != VG_IPPROTO_UDP) {
+		return 0; /* TCP connects come from inet_sock_set_state */
+	} else if (nr == VG_NR_connect) {
+		e.op = VG_NET_UDP_CONNECT;
+	} else {
+		struct vg_udp_key k = { .sk = (__u64)sk };
+		const void *uaddr = NULL;
+		__u8 one = 1;
+
+		if (nr == VG_NR_sendto) {
+			uaddr = (void *)vg_sys_arg(regs, 4);
+		} else {
+			/* sendmsg: struct msghdr; sendmmsg: its first struct mmsghdr starts with one. */
+			struct user_msghdr *m = (void *)vg_sys_arg(regs, 1);
+
+			bpf_probe_read_user(&uaddr, sizeof(uaddr), &m->msg_name);
+		}
+		if (uaddr && vg_user_sockaddr(&e, uaddr))
+			return 0;
+		e.op = VG_NET_UDP_SEND;
+		vg_count(VG_CLASS_NET, VG_CNT_SEEN);
+		__builtin_memcpy(k.addr, e.raddr, sizeof(k.addr));
+		k.port = e.rport;
+		if (bpf_map_lookup_elem(&vg_udp_seen, &k)) {
+			vg_count(VG_CLASS_NET, VG_CNT_DEDUP);
+			return 0;
+		}
+		bpf_map_update_elem(&vg_udp_seen, &k, &one, BPF_ANY);
+		goto emit;
+	}
+	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
+emit:
+	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
+		return 0;
+	}
+	vg_hdr(&e.hdr, VG_EV_NET, sizeof(e));
+	vg_fill_task(&e.task, task);
+	return vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
+}
+
+/* Credential changes, ptrace attach, module loads, BPF program loads. */
+static __noinline int vg_sys_sec(struct pt_regs *regs, long ret, __u32 nr)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vg_scratch *s;
+	struct vg_sec_event *e;
+	__u32 off, walk;
+
+	switch (nr) {
+	case VG_NR_ptrace: {
+		__u64 req = vg_sys_arg(regs, 0);
+
+		if (ret != 0 || (req != VG_PTRACE_ATTACH && req != VG_PTRACE_SEIZE))
+			return 0;
+		break;
+	}
+	case VG_NR_bpf:
+		if (vg_sys_arg(regs, 0) != VG_BPF_PROG_LOAD)
+			return 0;
+		break;
+	case VG_NR_init_module:
+	case VG_NR_finit_module:
+		break; /* attempts count, successful or not */
+	default:
+		if (ret != 0)
+			return 0; /* set*id that changed nothing */
+	}
+
+	vg_count(VG_CLASS_SEC, VG_CNT_SEEN);
+	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+		vg_count(VG_CLASS_SEC, VG_CNT_FILTERED);
+		return 0;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_SEC, VG_CNT_RB_FULL);
+		return 0;
+	}
+	e = (void *)s->ev;
+	__builtin_memset(e, 0, sizeof(*e));
+	vg_fill_task(&e->task, task);
+	e->ret = (__s32)ret;
+	off = sizeof(*e);
+	switch (nr) {
+	case VG_NR_ptrace:
+		e->op = VG_SEC_PTRACE;
+		e->arg = (__u32)vg_sys_arg(regs, 0);
+		e->target = (__u32)vg_sys_arg(regs, 1);
+		break;
+	case VG_NR_bpf: {
+		const __u8 *attr = (void *)vg_sys_arg(regs, 1);
+
+		e->op = VG_SEC_BPF_LOAD;
+		bpf_probe_read_user(&e->target, sizeof(e->target), attr); /* prog_type */
+		bpf_probe_read_user(e->name, sizeof(e->name), attr + 48); /* prog_name */
+		e->name[15] = '\0';
+		break;
+	}
+	case VG_NR_init_module:
+		e->op = VG_SEC_MODULE;
+		break;
+	case VG_NR_finit_module: {
+		struct file *f = vg_fd_file(task, vg_sys_arg(regs, 0));
+
+		e->op = VG_SEC_MODULE;
+		if (f) {
+			walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry),
+					    BPF_CORE_READ(f, f_path.mnt), s);
+			e->path_len = vg_put_path(s, off, walk);
+			off += e->path_len;
+		}
+		break;
+	}
+	default:
+		e->op = VG_SEC_SETID;
+		e->target = nr;
+	}
+	e->hdr.type = VG_EV_SEC;
+	e->hdr.size = off;
+	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	return vg_submit(&vg_rb_proc, VG_CLASS_SEC, e, off & 16383);
+}
+
+static __always_inline int vg_sys_exit(struct pt_regs *regs, long ret)
+{
+	__u64 nr = vg_sys_nr(regs);
+
+	if (nr >= 512 || !(vg_sys_mask[nr >> 6] & (1ull << (nr & 63))))
+		return 0;
+	switch (nr) {
+	case VG_NR_open:
+	case VG_NR_openat:
+	case VG_NR_openat2:
+	case VG_NR_creat:
+		return vg_sys_open(regs, ret, nr);
+	case VG_NR_accept:
+	case VG_NR_accept4:
+	case VG_NR_connect:
+	case VG_NR_sendto:
+	case VG_NR_sendmsg:
+	case VG_NR_sendmmsg:
+		return vg_sys_net(regs, ret, nr);
+	case VG_NR_ptrace:
+	case VG_NR_bpf:
+	case VG_NR_init_module:
+	case VG_NR_finit_module:
+	case VG_NR_setuid:
+	case VG_NR_setgid:
+	case VG_NR_setreuid:
+	case VG_NR_setregid:
+	case VG_NR_setresuid:
+	case VG_NR_setresgid:
+		return vg_sys_sec(regs, ret, nr);
+	default:
+		return vg_sys_path_op(regs, ret, nr);
+	}
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vg_sysx_btf, struct pt_regs *regs, long ret)
+{
+	return vg_sys_exit(regs, ret);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(vg_sysx_raw, struct pt_regs *regs, long ret)
+{
+	return vg_sys_exit(regs, ret);
+}
