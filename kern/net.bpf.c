@@ -4,7 +4,10 @@
  * state changes only, so it costs nothing on other syscalls. A connection
  * becomes established (or fails) in softirq context, on whatever task the
  * CPU was running, so the task that started it is remembered per socket at
- * SYN_SENT and the later events are attributed to it.
+ * SYN_SENT and the later events are attributed to it. tcp_v4_connect() and
+ * tcp_v6_connect() enter SYN_SENT before inet_hash_connect() picks the
+ * local port, so a ConnectionAttempt has local port 0; the success or
+ * failure that follows carries it.
  */
 #include "common.bpf.h"
 
