@@ -146,6 +146,23 @@ int vg_pt_remove(struct vg_proctable *t, uint32_t pid)
 	return 0;
 }
 
+size_t vg_pt_sweep_exited(struct vg_proctable *t, uint64_t before)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->cap; i++) {
+		struct vg_proc *p = t->slots[i];
+
+		if (!p || p == TOMB || !p->exited_boot_ns || p->exited_boot_ns >= before)
+			continue;
+		vg_proc_free(p);
+		t->slots[i] = TOMB;
+		t->used--;
+		n++;
+	}
+	return n;
+}
+
 size_t vg_pt_count(const struct vg_proctable *t)
 {
 	return t->used;

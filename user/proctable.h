@@ -19,6 +19,7 @@ struct vg_proc {
 	uint64_t exe_ino;
 	uint32_t exe_dev;
 	int argv_truncated;
+	uint64_t exited_boot_ns; /* when its exit was seen; kept a while for late events */
 	char comm[16];
 	char *exe; /* malloc'd, may be NULL */
 	char *cwd; /* malloc'd, may be NULL */
@@ -45,6 +46,8 @@ struct vg_proc *vg_pt_upsert(struct vg_proctable *t, uint32_t pid);
 /* 0 when removed, -ENOENT when absent. */
 int vg_pt_remove(struct vg_proctable *t, uint32_t pid);
 size_t vg_pt_count(const struct vg_proctable *t);
+/* Remove the processes that exited before `before` (boot-time ns); returns how many. */
+size_t vg_pt_sweep_exited(struct vg_proctable *t, uint64_t before);
 
 /* Replace a string or argument area of p; 0 or -ENOMEM. */
 int vg_proc_set_str(char **dst, const char *src);

@@ -12,6 +12,8 @@
 #include "vigil_abi.h"
 
 #define VG_PROCTABLE_MAX (1u << 20)
+/* How long an exited process stays in the table for events still in other rings. */
+#define VG_EXITED_KEEP_NS (2ull * 1000000000)
 
 int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd)
 {
@@ -22,6 +24,7 @@ int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd)
 	if (err)
 		return err;
 	vg_users_init(&s->users, passwd);
+	s->procfs = procfs;
 	s->next_report_id = 1;
 	vg_sensor_sync_clock(s);
 	if (procfs) {
@@ -235,8 +238,12 @@ static struct vg_proc *vg_actor(struct vg_sensor *s, const struct vg_task *t)
 {
 	struct vg_proc *p = vg_pt_upsert(&s->pt, t->tgid);
 
-	if (p)
-		vg_proc_from_task(p, t);
+	if (!p)
+		return NULL;
+	/* Not seen before (started before the sensor and missed by the scan): ask procfs. */
+	if (!p->exe && s->procfs)
+		vg_pt_read_proc(p, s->procfs, t->tgid);
+	vg_proc_from_task(p, t);
 	return p;
 }
 
@@ -264,6 +271,7 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	vg_proc_from_task(p, &e->task);
 	p->exe_ino = e->exe_ino;
 	p->exe_dev = e->exe_dev;
+	p->exited_boot_ns = 0;
 	p->argv_truncated = !!(e->hdr.flags & VG_F_ARGV_TRUNC);
 	if (vg_proc_set_str(&p->exe, path) || vg_proc_set_str(&p->cwd, cwd) ||
 	    vg_proc_set_args(p, argv, e->argv_len))
@@ -297,6 +305,7 @@ static int vg_on_fork(struct vg_sensor *s, const struct vg_fork_event *e)
 	if (parent && vg_proc_copy_image(child, parent))
 		return -ENOMEM;
 	vg_proc_from_task(child, &e->task);
+	child->exited_boot_ns = 0; /* a reused pid starts a new life */
 	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED, child, 0);
 }
 
@@ -310,7 +319,11 @@ static int vg_on_exit(struct vg_sensor *s, const struct vg_exit_event *e)
 	vg_proc_from_task(p, &e->task);
 	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED, p,
 		      e->exit_code);
-	vg_pt_remove(&s->pt, e->task.tgid);
+	/*
+	 * Keep the entry a while: the file and network rings are drained after
+	 * the process ring, so this process's last file events may come next.
+	 */
+	p->exited_boot_ns = e->hdr.ts_boot_ns ? e->hdr.ts_boot_ns : 1;
 	return err;
 }
 
@@ -595,6 +608,10 @@ void vg_sensor_batch_fill(struct vg_sensor *s, Vigil__V1__Batch *b)
 
 void vg_sensor_batch_done(struct vg_sensor *s)
 {
+	uint64_t now = (uint64_t)vg_clock_ns(CLOCK_BOOTTIME);
+
 	s->nevents = 0;
 	vg_arena_reset(&s->arena);
+	if (now > VG_EXITED_KEEP_NS)
+		vg_pt_sweep_exited(&s->pt, now - VG_EXITED_KEEP_NS);
 }

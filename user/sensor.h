@@ -18,6 +18,7 @@
 struct vg_sensor {
 	struct vg_proctable pt;
 	struct vg_users users;
+	const char *procfs; /* where to look up processes the table misses; may be NULL */
 	struct vg_arena arena; /* what the pending events point to */
 	Vigil__V1__Event **events; /* pending, in arrival order */
 	size_t nevents, cap;

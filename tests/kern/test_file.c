@@ -282,3 +282,43 @@ Test(file, probe_fallback_keeps_other_sources, .timeout = 60)
 	cr_assert(file_no, "--probe does not say the file source is unavailable and why");
 	cr_assert(exec_yes, "--probe does not say exec is still supported");
 }
+
+/*
+ * The file ring is drained after the process ring: a process that writes a
+ * file and exits at once must still be named on its file event.
+ */
+Test(file, short_lived_writer_is_named, .init = setup, .fini = teardown, .timeout = 60)
+{
+	char sh[PATH_MAX], *s;
+	char *argv[] = { "/bin/sh", "-c", "echo x > short-lived.txt", NULL };
+	pid_t pid;
+
+	cr_assert_not_null(realpath("/bin/sh", sh));
+	for (int i = 0; i < 20; i++) {
+		pid = fork();
+		if (pid == 0) {
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	}
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	{
+		sqlite3 *db = vg_t_db_open(&host);
+
+		cr_assert_eq(
+			vg_t_query_int(db,
+				       "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath = "
+				       "'%q' AND InitiatingProcessFolderPath = '%q'",
+				       at("short-lived.txt"), sh),
+			20, "file events of short-lived processes lost their process");
+		s = vg_t_query_str(
+			db,
+			"SELECT InitiatingProcessCommandLine FROM DeviceFileEvents WHERE "
+			"FolderPath = '%q' LIMIT 1",
+			at("short-lived.txt"));
+		cr_assert_str_eq(s, "/bin/sh -c 'echo x > short-lived.txt'");
+		free(s);
+		sqlite3_close(db);
+	}
+}

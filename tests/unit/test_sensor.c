@@ -122,7 +122,9 @@ Test(sensor, fork_inherits_image_exit_decodes_status, .init = setup, .fini = tea
 	cr_assert_eq(pe->action, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED);
 	cr_assert_eq(pe->exit_code, 3);
 	cr_assert_eq(pe->exit_signal, 0);
-	cr_assert_null(vg_pt_get(&s.pt, 21), "an exited process leaves the table");
+	cr_assert_not_null(vg_pt_get(&s.pt, 21), "kept for events still in other rings");
+	cr_assert_eq(vg_pt_sweep_exited(&s.pt, UINT64_MAX), 1);
+	cr_assert_null(vg_pt_get(&s.pt, 21), "an exited process leaves the table once swept");
 
 	task(&x.task, 20, 1, 0, "make");
 	x.exit_code = 9 | 0x80; /* SIGKILL, core */
