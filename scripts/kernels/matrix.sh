@@ -101,6 +101,12 @@ for r in "${results[@]}"; do
 				secs, n
 		}' || fail=1
 done
+echo
+for r in "${results[@]}"; do
+	IFS='|' read -r version where log secs <<<"$r"
+	tr -d '\r' <"$log" | sed -n -e "s/^vgk probe /$version probe: /p" \
+		-e "s/^vgk fallback \([^ ]*\) /$version --hook \1: /p"
+done
 if [ $fail -ne 0 ]; then
 	echo "matrix: FAILED; failing checks:" >&2
 	grep -h '^vgk fail' "$out"/logs/*.log >&2 || true

@@ -10,10 +10,11 @@
  *   vg-ktest [-n N] VIGILD HOOK...    HOOK: auto, tp_btf, raw_tp, ...
  *
  * Lines starting with "vgk " are for scripts/kernels/matrix.sh:
- *   vgk probe <a line of `vigild --probe --json`>
+ *   vgk probe <a line of `vigild --probe --json`, or n/a>
  *   vgk variant <hook> chosen=<what vigild logged> pass=<n> fail=<n>
  *       events=<processes>/<exec>/<fork>/<exit> events of the workload ms=<duration>
  *   vgk prog <hook> <program> <verified insns or n/a>
+ *   vgk fallback <hook> <vigild's line saying which path it refused and why>
  *   vgk fail <hook> <check>: <why>
  * Exit status: 0 when every check of every variant passed, 1 otherwise,
  * 2 on a usage error.
@@ -253,6 +254,9 @@ static void vgk_chosen(struct vgk_run *r)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		char *p = strstr(line, "watching processes (");
+
+		if (strstr(line, "refused") || strstr(line, "falling back"))
+			printf("vgk fallback %s %s", r->hook, line);
 
 		if (p) {
 			p += strlen("watching processes (");
@@ -534,6 +538,22 @@ out:
 	return r.fail || !r.pass;
 }
 
+/* Pass on what `vigild --probe --json` reports, where vigild has it (issue 3). */
+static void vgk_probe(const char *vigild)
+{
+	char cmd[PATH_MAX + 64], line[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --probe --json 2>/dev/null", vigild);
+	f = popen(cmd, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (line[0] == '{' && ++n)
+			printf("vgk probe %s", line);
+	if (!f || pclose(f) != 0 || !n)
+		printf("vgk probe n/a (this vigild has no --probe --json)\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct utsname u;
@@ -574,6 +594,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	uname(&u);
 	printf("vgk kernel %s\n", u.release);
+	vgk_probe(argv[optind]);
 	for (int i = optind + 1; i < argc; i++)
 		failed |= vgk_variant(argv[optind], argv[i]);
 	printf("vgk done %s\n", failed ? "FAIL" : "PASS");
