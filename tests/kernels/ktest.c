@@ -243,7 +243,7 @@ static int vgk_start(struct vgk_run *r, const char *vigild)
 	return 0;
 }
 
-/* The hook vigild reported in "watching processes (HOOK, ...)". */
+/* The hooks vigild reported in "watching (HOOK/POINT, ...; ...)". */
 static void vgk_chosen(struct vgk_run *r)
 {
 	char line[512];
@@ -253,13 +253,13 @@ static void vgk_chosen(struct vgk_run *r)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, "watching processes (");
+		char *p = strstr(line, "watching (");
 
 		if (strstr(line, "refused") || strstr(line, "falling back"))
 			printf("vgk fallback %s %s", r->hook, line);
 
 		if (p) {
-			p += strlen("watching processes (");
+			p += strlen("watching (");
 			p[strcspn(p, ",)")] = '\0';
 			snprintf(r->chosen, sizeof(r->chosen), "%s", p);
 		}
