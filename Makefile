@@ -148,7 +148,7 @@ $(O)/libvigild.a: $(VIGILD_LIB_OBJS)
 
 $(O)/vigild: $(O)/user/vigild.o $(O)/libvigild.a $(O)/libvigil.a
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz $(LDLIBS_LIB)
+	$(Q)$(CC) $(LDFLAGS) $(VIGILD_LDFLAGS) -o $@ $(filter %.o %.a,$^) -lbpf -lelf -lz $(LDLIBS_LIB)
 
 PLUGIN_LIB_OBJS := $(filter-out $(O)/plugin/vigil.o,$(PLUGIN_OBJS))
 $(O)/libvigilhost.a: $(PLUGIN_LIB_OBJS)

@@ -61,21 +61,29 @@ static __noinline __u32 vg_path_walk(struct dentry *dentry, struct vfsmount *vfs
 				trunc = 0;
 				break;
 			}
-			s->w.dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
-			s->w.mnt = (__u64)up;
-			continue;
+			parent = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+		} else {
+			len = BPF_CORE_READ(d, d_name.len) & VG_NAME_MASK;
+			name = BPF_CORE_READ(d, d_name.name);
+			pos = s->w.pos;
+			if (len + 2 > pos)
+				break; /* keep pos >= 1 so the length fits VG_PATH_MAX - 1 */
+			pos -= len;
+			bpf_probe_read_kernel(&s->path[pos & (VG_PATH_MAX - 1)], len, name);
+			pos -= 1;
+			s->path[pos & (VG_PATH_MAX - 1)] = '/';
+			s->w.pos = pos;
 		}
-		len = BPF_CORE_READ(d, d_name.len) & VG_NAME_MASK;
-		name = BPF_CORE_READ(d, d_name.name);
-		pos = s->w.pos;
-		if (len + 2 > pos)
-			break; /* keep pos >= 1 so the length fits VG_PATH_MAX - 1 */
-		pos -= len;
-		bpf_probe_read_kernel(&s->path[pos & (VG_PATH_MAX - 1)], len, name);
-		pos -= 1;
-		s->path[pos & (VG_PATH_MAX - 1)] = '/';
-		s->w.pos = pos;
+		/*
+		 * One block for both branches to continue in: with a `continue` in
+		 * the mount-crossing branch clang put the loop latch above the loop
+		 * header and fell through into it, and older verifiers refuse a
+		 * fall-through back edge even in a bounded loop (5.10 and 6.1: "back-edge from
+		 * insn 436 to 437"; 6.12 accepts it).
+		 */
 		s->w.dentry = (__u64)parent;
+		s->w.mnt = (__u64)mnt;
 	}
 	pos = s->w.pos & (VG_PATH_MAX - 1);
 	if (pos == VG_PATH_MAX - 1) {

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The kernel matrix: boot each Debian cloud kernel under QEMU (TCG) with the
+# initramfs of scripts/kernels/initramfs.sh, run vg-ktest there and, with
+# --native 1, on the running kernel too; print one table; exit 1 if any check
+# failed or any kernel did not finish.
+#   scripts/kernels/matrix.sh --cache DIR --out DIR [--storm N] [--hooks "auto ..."]
+#                             [--native 0|1] [--timeout S] SUITE...
+set -euo pipefail
+
+cache= out= storm=50 hooks="auto tp_btf raw_tp" native=1 tmo=900
+while [ $# -gt 0 ]; do
+	case $1 in
+	--cache) cache=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--storm) storm=$2; shift 2 ;;
+	--hooks) hooks=$2; shift 2 ;;
+	--native) native=$2; shift 2 ;;
+	--timeout) tmo=$2; shift 2 ;;
+	-*) echo "matrix: unknown option '$1'" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+[ -n "$cache" ] && [ -n "$out" ] || { echo "usage: $0 --cache DIR --out DIR [...] SUITE..." >&2; exit 2; }
+case $storm in '' | *[!0-9]*) echo "matrix: --storm '$storm' is not a number" >&2; exit 2 ;; esac
+case $native in 0 | 1) ;; *) echo "matrix: --native is 0 or 1" >&2; exit 2 ;; esac
+[ $# -gt 0 ] || [ "$native" = 1 ] || { echo "matrix: no kernel to test" >&2; exit 2; }
+if [ "$(id -u)" != 0 ]; then
+	echo "matrix: vigild loads BPF programs; run as root (sudo make check-kernels)" >&2
+	exit 1
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+initramfs=$out/initramfs.cpio.gz
+for f in "$initramfs" "$out/vigild" "$out/vg-ktest"; do
+	[ -e "$f" ] || { echo "matrix: $f missing (make check-kernels builds it)" >&2; exit 1; }
+done
+hooks_csv=$(echo $hooks | tr ' ' ',')
+mkdir -p "$out/logs"
+results=()	# "label|where|log|seconds"
+
+if [ $# -gt 0 ]; then
+	t0=$(date +%s.%N)
+	mapfile -t kernels < <("$here/fetch.sh" "$cache" "$@")
+	printf 'matrix: kernels ready in %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
+fi
+for k in ${kernels[@]+"${kernels[@]}"}; do
+	read -r suite version vmlinuz <<<"$k"
+	log=$out/logs/$suite.log
+	echo "matrix: booting $version ($suite) under qemu-system-x86_64 (TCG), log $log"
+	t0=$(date +%s.%N)
+	rc=0
+	# -no-reboot and panic=-1: a kernel panic ends QEMU instead of looping.
+	timeout --kill-after=10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
+		-smp 2 -m 768 -display none -monitor none -no-reboot -serial "file:$log" \
+		-kernel "$vmlinuz" -initrd "$initramfs" \
+		-append "console=ttyS0 quiet panic=-1 vgk.hooks=$hooks_csv vgk.n=$storm" \
+		</dev/null >"$out/logs/$suite.qemu" 2>&1 || rc=$?
+	secs=$(echo "$(date +%s.%N) - $t0" | bc)
+	[ $rc -eq 0 ] || echo "matrix: $suite: qemu exited $rc$([ $rc -eq 124 ] && echo " (timeout ${tmo}s)")" >&2
+	results+=("$version|qemu|$log|$secs")
+done
+if [ "$native" = 1 ]; then
+	log=$out/logs/native.log
+	echo "matrix: running natively on $(uname -r), log $log"
+	t0=$(date +%s.%N)
+	timeout --kill-after=10 "$tmo" "$out/vg-ktest" -n "$storm" "$out/vigild" $hooks \
+		>"$log" 2>&1 </dev/null || true
+	secs=$(echo "$(date +%s.%N) - $t0" | bc)
+	results+=("$(uname -r)|native|$log|$secs")
+fi
+
+fail=0
+printf '\n%-28s %-6s %-7s %-8s %-6s %-16s %-22s %s\n' kernel run --hook chosen tests \
+	'events p/ex/fk/ex' 'verifier insns ex/fk/ex' 'seconds'
+for r in "${results[@]}"; do
+	IFS='|' read -r version where log secs <<<"$r"
+	tr -d '\r' <"$log" | awk -v kernel="$version" -v where="$where" -v secs="$secs" -v logf="$log" '
+		function insns(h, ev,   k) {
+			for (k in prog) if (index(k, h " vg_" ev "_") == 1) return prog[k]
+			return "-"
+		}
+		$1 == "vgk" && $2 == "prog" { prog[$3 " " $4] = $5 }
+		$1 == "vgk" && $2 == "variant" {
+			h = $3; n++
+			split($4, c, "="); split($5, p, "="); split($6, f, "=")
+			split($7, e, "="); split($8, ms, "=")
+			if (f[2] != 0 || p[2] == 0) bad = 1
+			printf "%-28s %-6s %-7s %-8s %-6s %-16s %-22s %.1f\n", kernel, where, h, c[2],
+				p[2] "/" p[2] + f[2], e[2], insns(h, "exec") "/" insns(h, "fork") "/" \
+				insns(h, "exit"), ms[2] / 1000
+		}
+		$1 == "vgk" && $2 == "done" { done = $3 }
+		END {
+			if (done != "PASS" || !n || bad) {
+				printf "%-28s %-6s FAILED (%s); see %s\n", kernel, where,
+					done ? "checks failed" : "vg-ktest did not finish", logf
+				exit 1
+			}
+			printf "%-28s %-6s total %.1f s (boot, load, %d hook variants)\n", kernel, where,
+				secs, n
+		}' || fail=1
+done
+echo
+for r in "${results[@]}"; do
+	IFS='|' read -r version where log secs <<<"$r"
+	tr -d '\r' <"$log" | sed -n -e "s/^vgk probe /$version probe: /p" \
+		-e "s/^vgk fallback \([^ ]*\) /$version --hook \1: /p"
+done
+if [ $fail -ne 0 ]; then
+	echo "matrix: FAILED; failing checks:" >&2
+	grep -h '^vgk fail' "$out"/logs/*.log >&2 || true
+	exit 1
+fi
+echo "matrix: all kernels passed"
