@@ -82,7 +82,7 @@ savedefconfig: $(O)/.config
 # ---- BPF: vmlinux.h, objects with CO-RE relocations, skeleton
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -I$(O) -Ikern
-kern-objs-y := proc.bpf.o sys.bpf.o net.bpf.o
+kern-objs-y := proc.bpf.o sys.bpf.o net.bpf.o flush.bpf.o
 KERN_TMP := $(addprefix $(O)/kern/,$(kern-objs-y:.bpf.o=.tmp.o))
 
 $(O)/vmlinux.h: | $(DEPS_STAMP)

@@ -128,15 +128,30 @@ static __always_inline void vg_hdr(struct vg_event_hdr *h, __u16 type, __u32 siz
  * the program itself: an exec storm ran 16% slower with one, 1-3% without
  * (bench/exec_cost.sh, 2 CPUs).
  */
+enum { VG_RING_PROC, VG_RING_FILE, VG_RING_NET, VG_RING_MAX };
+
+/* Fill of each ring, for vigil stats (vigild reads them and resets the peaks). */
+#ifdef VG_OWN_GLOBALS
+struct vg_ring_fill vg_fill[VG_RING_MAX] = {};
+#else
+extern struct vg_ring_fill vg_fill[VG_RING_MAX];
+#endif
+
 static __always_inline int vg_submit(void *rb, __u32 class, void *rec, __u64 size)
 {
+	__u32 ring = rb == (void *)&vg_rb_file ? VG_RING_FILE :
+		     rb == (void *)&vg_rb_net  ? VG_RING_NET :
+						 VG_RING_PROC;
 	__u64 fill = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) + size;
 	__u64 flags = fill >= bpf_ringbuf_query(rb, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP :
 									    BPF_RB_NO_WAKEUP;
 
+	vg_fill[ring].fill = fill;
+	if (fill > vg_fill[ring].peak)
+		vg_fill[ring].peak = fill;
 	if (bpf_ringbuf_output(rb, rec, size, flags)) {
 		vg_count(class, VG_CNT_RB_FULL);
-		return 0;
+		return -1;
 	}
 	vg_count(class, VG_CNT_EMITTED);
 	return 0;

@@ -10,6 +10,7 @@
  * failure that follows carries it.
  */
 #include "common.bpf.h"
+#include "limit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -65,6 +66,8 @@ static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
 		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 		return 0;
 	}
+	if (vg_rate_check(VG_CLASS_NET, e.task.tgid, bpf_ktime_get_boot_ns()))
+		return 0;
 	e.proto = VG_IPPROTO_TCP;
 	e.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -77,7 +80,8 @@ static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
 		BPF_CORE_READ_INTO((__u32 *)e.raddr, sk, __sk_common.skc_daddr);
 	}
 	vg_hdr(&e.hdr, VG_EV_NET, sizeof(e));
-	return vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
+	vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
+	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")

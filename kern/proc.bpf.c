@@ -9,8 +9,11 @@
  * arguments, the default) and raw_tp (for kernels that refuse tp_btf).
  * vigild picks one per event and disables the other before load.
  */
+/* This object owns the globals the other program files declare extern. */
+#define VG_OWN_GLOBALS
 #include "common.bpf.h"
 #include "compat.bpf.h"
+#include "limit.bpf.h"
 #include "path.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -85,7 +88,8 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 	e->hdr.type = VG_EV_EXEC;
 	e->hdr.size = off;
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
-	return vg_submit(&vg_rb_proc, VG_CLASS_EXEC, e, off & 16383);
+	vg_submit(&vg_rb_proc, VG_CLASS_EXEC, e, off & 16383);
+	return 0;
 }
 
 static __always_inline int vg_fork(struct task_struct *parent, struct task_struct *child)
@@ -103,7 +107,8 @@ static __always_inline int vg_fork(struct task_struct *parent, struct task_struc
 	__builtin_memset(&e, 0, sizeof(e));
 	vg_hdr(&e.hdr, VG_EV_FORK, sizeof(e));
 	vg_fill_task(&e.task, child);
-	return vg_submit(&vg_rb_proc, VG_CLASS_FORK, &e, sizeof(e));
+	vg_submit(&vg_rb_proc, VG_CLASS_FORK, &e, sizeof(e));
+	return 0;
 }
 
 static __always_inline int vg_exit(struct task_struct *task)
@@ -125,7 +130,8 @@ static __always_inline int vg_exit(struct task_struct *task)
 	vg_hdr(&e.hdr, VG_EV_EXIT, sizeof(e));
 	vg_fill_task(&e.task, task);
 	e.exit_code = BPF_CORE_READ(task, exit_code);
-	return vg_submit(&vg_rb_proc, VG_CLASS_EXIT, &e, sizeof(e));
+	vg_submit(&vg_rb_proc, VG_CLASS_EXIT, &e, sizeof(e));
+	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -11,6 +11,7 @@
  */
 #include "common.bpf.h"
 #include "compat.bpf.h"
+#include "limit.bpf.h"
 #include "path.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -22,6 +23,7 @@ const volatile __u64 vg_sys_mask[8];
 #define VG_REL_MAX 2048 /* bytes of a caller's path kept (a power of two) */
 #define VG_O_ACCMODE 3
 #define VG_O_TRUNC 01000
+#define VG_O_APPEND 02000
 #define VG_S_IFMT 0170000
 #define VG_S_IFREG 0100000
 #define VG_S_IFSOCK 0140000
@@ -136,10 +138,13 @@ static __always_inline int vg_sensitive_file(struct file *f)
 static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vg_lim_val *dd = NULL;
+	struct vg_supp supp = {};
 	struct vg_scratch *s;
 	struct vg_file_event *e;
 	struct file *f;
-	__u64 flags;
+	__u64 flags, ino, dev, now;
+	__u32 tgid;
 	__u32 fmode, imode, op, off, walk;
 
 	if (ret < 0)
@@ -170,10 +175,29 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 		return 0;
 
 	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
-	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+	tgid = BPF_CORE_READ(task, tgid);
+	if (vg_ignored(tgid)) {
 		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 		return 0;
 	}
+	ino = BPF_CORE_READ(f, f_inode, i_ino);
+	dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	now = bpf_ktime_get_boot_ns();
+	/* Creates are distinct files; opening one file again and again is the noise. */
+	if (op != VG_FILE_CREATE) {
+		struct vg_lim_key k = {
+			.tgid = tgid,
+			.class = VG_CLASS_FILE,
+			.op = (__u16)op,
+			.obj = ino,
+			.obj2 = dev | (flags & (VG_O_ACCMODE | VG_O_TRUNC | VG_O_APPEND)) << 32,
+		};
+
+		if (vg_dedup_check(VG_CLASS_FILE, &k, now, &dd))
+			return 0;
+	}
+	if (vg_rate_check(VG_CLASS_FILE, tgid, now))
+		return 0; /* the dedup entry keeps its count for a later event or the flush */
 	s = vg_scratch_get();
 	if (!s) {
 		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
@@ -182,14 +206,23 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 	e = vg_file_begin(s, task, op);
 	e->open_flags = (__u32)flags;
 	e->mode = imode;
-	e->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	e->ino = ino;
+	e->dev = dev;
+	if (dd) {
+		vg_take(dd, &supp);
+		e->supp_count = supp.count;
+		e->supp_first_ns = supp.first_ns;
+		e->supp_last_ns = supp.last_ns;
+	}
 	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
 	if (walk & VG_PATH_TRUNC_BIT)
 		e->hdr.flags |= VG_F_PATH_TRUNC;
 	off = sizeof(*e);
 	e->base_len = vg_put_path(s, off, walk);
 	off += e->base_len;
-	return vg_file_submit(s, e, off);
+	if (vg_file_submit(s, e, off) && dd)
+		vg_untake(dd, &supp);
+	return 0;
 }
 
 /*
@@ -279,6 +312,8 @@ static __noinline int vg_sys_path_op(struct pt_regs *regs, long ret, __u32 nr)
 		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 		return 0;
 	}
+	if (vg_rate_check(VG_CLASS_FILE, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return 0;
 	s = vg_scratch_get();
 	if (!s) {
 		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
@@ -310,7 +345,8 @@ static __noinline int vg_sys_path_op(struct pt_regs *regs, long ret, __u32 nr)
 		e->rel2_len = vg_put_user_str(s, off, p2);
 		off += e->rel2_len;
 	}
-	return vg_file_submit(s, e, off);
+	vg_file_submit(s, e, off);
+	return 0;
 }
 
 static __always_inline struct sock *vg_fd_sock(struct task_struct *task, __u64 fd)
@@ -423,9 +459,12 @@ emit:
 		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 		return 0;
 	}
+	if (vg_rate_check(VG_CLASS_NET, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return 0;
 	vg_hdr(&e.hdr, VG_EV_NET, sizeof(e));
 	vg_fill_task(&e.task, task);
-	return vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
+	vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
+	return 0;
 }
 
 /* Credential changes, ptrace attach, module loads, BPF program loads. */
@@ -508,7 +547,8 @@ static __noinline int vg_sys_sec(struct pt_regs *regs, long ret, __u32 nr)
 	e->hdr.type = VG_EV_SEC;
 	e->hdr.size = off;
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
-	return vg_submit(&vg_rb_proc, VG_CLASS_SEC, e, off & 16383);
+	vg_submit(&vg_rb_proc, VG_CLASS_SEC, e, off & 16383);
+	return 0;
 }
 
 static __always_inline int vg_sys_exit(struct pt_regs *regs, long ret)

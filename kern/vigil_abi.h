@@ -20,6 +20,7 @@ enum vg_event_type {
 	VG_EV_FILE = 4,
 	VG_EV_NET = 5,
 	VG_EV_SEC = 6,
+	VG_EV_SUMMARY = 7, /* suppressed events of one key or process, reported by the flush */
 	VG_EV_TYPE_MAX,
 };
 
@@ -139,6 +140,11 @@ struct vg_file_event {
 	__u32 open_flags;
 	__u32 _pad3;
 	__u64 ino;
+	__u64 dev;
+	/* Duplicates of this event (same process, operation, file) suppressed before it. */
+	__u64 supp_count;
+	__u64 supp_first_ns;
+	__u64 supp_last_ns;
 	__u16 base_len;
 	__u16 rel_len;
 	__u16 base2_len;
@@ -188,10 +194,55 @@ struct vg_sec_event {
 	__u16 _pad6[3];
 };
 
+/*
+ * Key of the dedup and rate-limit tables. Dedup: (process, class, op,
+ * object); rate limit: (process, class), op and object zero.
+ */
+struct vg_lim_key {
+	__u32 tgid;
+	__u16 class;
+	__u16 op;
+	__u64 obj; /* file: inode */
+	__u64 obj2; /* file: device */
+};
+
+struct vg_lim_val {
+	__u64 count; /* suppressed since last reported (atomic) */
+	__u64 first_ns; /* of the first suppressed one */
+	__u64 last_ns;
+	__u64 mark_ns; /* dedup: window start; rate limit: theoretical arrival time */
+};
+
+/* What the flush program takes from userspace (vg_flush_arg[0]). */
+struct vg_flush_arg {
+	__u32 map; /* 0 dedup, 1 rate limit */
+	__u32 del; /* delete the entry after reporting it */
+	struct vg_lim_key key;
+};
+
+/* The suppressed count of one dedup key or one process's rate limit, with its time span. */
+struct vg_summary_event {
+	struct vg_event_hdr hdr;
+	struct vg_lim_key key;
+	__u32 reason; /* VG_CNT_DEDUP or VG_CNT_RATELIMIT */
+	__u32 _pad7;
+	__u64 count;
+	__u64 first_ns;
+	__u64 last_ns;
+};
+
+/* Ring buffer fill, written by the programs: current and highest since vigild last read it. */
+struct vg_ring_fill {
+	__u64 fill;
+	__u64 peak;
+};
+
 _Static_assert(sizeof(struct vg_event_hdr) == 16, "vigil ABI: vg_event_hdr");
 _Static_assert(sizeof(struct vg_task) == 64, "vigil ABI: vg_task");
 _Static_assert(sizeof(struct vg_exec_event) == 112, "vigil ABI: vg_exec_event");
-_Static_assert(sizeof(struct vg_file_event) == 120, "vigil ABI: vg_file_event");
+_Static_assert(sizeof(struct vg_file_event) == 152, "vigil ABI: vg_file_event");
+_Static_assert(sizeof(struct vg_lim_key) == 24, "vigil ABI: vg_lim_key");
+_Static_assert(sizeof(struct vg_summary_event) == 72, "vigil ABI: vg_summary_event");
 _Static_assert(sizeof(struct vg_net_event) == 128, "vigil ABI: vg_net_event");
 _Static_assert(sizeof(struct vg_sec_event) == 120, "vigil ABI: vg_sec_event");
 _Static_assert(sizeof(struct vg_fork_event) == 80, "vigil ABI: vg_fork_event");

@@ -335,6 +335,64 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 	return err ? err : printed;
 }
 
+/* Ring buffer fill and the daemon's own counts, after the counters. */
+static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
+{
+	static const char *const sql[2] = {
+		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
+		" FROM SensorRings ORDER BY DeviceId, Ring",
+		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
+		" ORDER BY DeviceId",
+	};
+	static const char *const table[2] = { "SensorRings", "SensorDaemon" };
+	struct vg_sb line;
+	int err = 0;
+
+	vg_sb_init(&line);
+	for (int q = 0; q < 2 && !err; q++) {
+		sqlite3_stmt *st;
+		int rc = sqlite3_prepare_v2(db, sql[q], -1, &st, NULL), rows = 0;
+
+		if (rc != SQLITE_OK) {
+			err = vg_sqlite_errno(rc);
+			break;
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			vg_sb_reset(&line);
+			if (json) {
+				vg_row_json(&line, st, table[q]);
+			} else if (q == 0) {
+				if (!rows)
+					vg_sb_add(&line,
+						  "\nRING      SIZE        FILL        PEAK\n");
+				vg_sb_printf(&line, "%-8s %10lld  %10lld  %10lld",
+					     vg_text(st, "Ring") ? vg_text(st, "Ring") : "?",
+					     (long long)vg_int(st, "SizeBytes"),
+					     (long long)vg_int(st, "FillBytes"),
+					     (long long)vg_int(st, "PeakFillBytes"));
+			} else {
+				long long w = vg_int(st, "Wakeups"), r = vg_int(st, "Records");
+
+				vg_sb_printf(
+					&line,
+					"\nvigild: %lld records in %lld wakeups (%.1f per wakeup), "
+					"%lld suppression summaries",
+					r, w, w ? (double)r / (double)w : 0.0,
+					(long long)vg_int(st, "Summaries"));
+			}
+			vg_sb_add(&line, "\n");
+			if (vg_sb_err(&line) || fputs(vg_sb_str(&line), out) == EOF) {
+				err = vg_sb_err(&line) ? -ENOMEM : -EPIPE;
+				break;
+			}
+			rows++;
+		}
+		sqlite3_finalize(st);
+	}
+	vg_sb_free(&line);
+	return err;
+}
+
 int vg_stats_print(struct vg_store *s, FILE *out, int json)
 {
 	sqlite3 *db = vg_store_db(s);
@@ -408,6 +466,8 @@ int vg_stats_print(struct vg_store *s, FILE *out, int json)
 	if (!err && !rows && !json)
 		fputs("no sensor counters stored yet\n", out);
 	sqlite3_finalize(st);
+	if (!err)
+		err = vg_stats_extra(db, out, json);
 	vg_sb_free(&line);
 	vg_sb_free(&label);
 	if (!err && fflush(out) == EOF)

@@ -107,6 +107,19 @@ static const char vg_schema[] =
 	" InitiatingProcessParentFileName TEXT,"
 	" AdditionalFields TEXT);"
 	"CREATE INDEX IF NOT EXISTS DeviceEvents_Time ON DeviceEvents(Timestamp, ReportId);"
+	/* Extensions: what the kernel held back, ring buffers, the daemon's own counts. */
+	"CREATE TABLE IF NOT EXISTS SuppressedEvents ("
+	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT, ReportId INTEGER,"
+	" Reason TEXT NOT NULL, EventClass TEXT, ActionType TEXT, Count INTEGER NOT NULL,"
+	" FirstTimestamp TEXT, LastTimestamp TEXT, FileName TEXT, FolderPath TEXT,"
+	" InitiatingProcessId INTEGER, InitiatingProcessFileName TEXT,"
+	" InitiatingProcessFolderPath TEXT, InitiatingProcessCommandLine TEXT);"
+	"CREATE TABLE IF NOT EXISTS SensorRings ("
+	" DeviceId TEXT NOT NULL, Ring TEXT NOT NULL, SizeBytes INTEGER, FillBytes INTEGER,"
+	" PeakFillBytes INTEGER, Timestamp TEXT, PRIMARY KEY (DeviceId, Ring));"
+	"CREATE TABLE IF NOT EXISTS SensorDaemon ("
+	" DeviceId TEXT PRIMARY KEY, Wakeups INTEGER, Records INTEGER, Summaries INTEGER,"
+	" Timestamp TEXT);"
 	"CREATE TABLE IF NOT EXISTS SensorCounters ("
 	" DeviceId TEXT NOT NULL,"
 	" EventClass TEXT NOT NULL,"
@@ -139,6 +152,9 @@ enum vg_stmt {
 	VG_ST_FILE,
 	VG_ST_NET,
 	VG_ST_DEVEV,
+	VG_ST_SUPP,
+	VG_ST_RING,
+	VG_ST_DAEMON,
 	VG_ST_NR,
 };
 
@@ -190,6 +206,19 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
 		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (Timestamp, DeviceId, DeviceName, ReportId,"
+		       " Reason, EventClass, ActionType, Count, FirstTimestamp, LastTimestamp,"
+		       " FileName, FolderPath, InitiatingProcessId, InitiatingProcessFileName,"
+		       " InitiatingProcessFolderPath, InitiatingProcessCommandLine)"
+		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_RING] = "INSERT INTO SensorRings (DeviceId, Ring, SizeBytes, FillBytes,"
+		       " PeakFillBytes, Timestamp) VALUES (?, ?, ?, ?, ?, ?)"
+		       " ON CONFLICT (DeviceId, Ring) DO UPDATE SET SizeBytes = excluded.SizeBytes,"
+		       " FillBytes = excluded.FillBytes,"
+		       " PeakFillBytes = max(PeakFillBytes, excluded.PeakFillBytes),"
+		       " Timestamp = excluded.Timestamp",
+	[VG_ST_DAEMON] = "INSERT OR REPLACE INTO SensorDaemon (DeviceId, Wakeups, Records,"
+			 " Summaries, Timestamp) VALUES (?, ?, ?, ?, ?)",
 	[VG_ST_DEVEV] =
 		"INSERT INTO DeviceEvents (Timestamp, DeviceId, DeviceName, ActionType,"
 		" ReportId, FileName, FolderPath,"
@@ -505,6 +534,8 @@ static int vg_event_known(const Vigil__V1__Event *ev)
 		return ev->network && ev->network->process && ev->network->action_type;
 	case VIGIL__V1__EVENT__BODY_SECURITY:
 		return ev->security && ev->security->process && ev->security->action_type;
+	case VIGIL__V1__EVENT__BODY_SUPPRESSION:
+		return ev->suppression && ev->suppression->reason;
 	default:
 		return 0;
 	}
@@ -575,6 +606,15 @@ static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 	}
 	if (fe->open_flags)
 		vg_json_num(j, "OpenFlags", fe->open_flags);
+	if (fe->suppressed) {
+		char iso[VG_ISO_LEN];
+
+		vg_json_num(j, "Suppressed", fe->suppressed);
+		vg_sb_printf(j, ",\"SuppressedFirst\":\"%s\"",
+			     vg_iso_time(iso, fe->suppressed_first_ns));
+		vg_sb_printf(j, ",\"SuppressedLast\":\"%s\"",
+			     vg_iso_time(iso, fe->suppressed_last_ns));
+	}
 	if (fe->path_from_caller)
 		vg_sb_add(j, j->len > 1 ? ",\"PathFromCaller\":true" : "\"PathFromCaller\":true");
 	vg_sb_add(j, "}");
@@ -602,6 +642,70 @@ static int vg_store_network(struct vg_store *s, const struct vg_store_peer *peer
 	vg_bind_text(st, 10, ne->protocol);
 	rc = vg_bind_initiating(s, st, 11, ne->process, ne->parent, NULL);
 	return rc != SQLITE_OK ? rc : vg_step(st);
+}
+
+static int vg_store_suppression(struct vg_store *s, const struct vg_store_peer *peer,
+				const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__Suppression *su = ev->suppression;
+	sqlite3_stmt *st = s->st[VG_ST_SUPP];
+	const Vigil__V1__Process *p = su->process;
+
+	if (ev->time_ns)
+		vg_bind_time(st, 1, ev->time_ns);
+	else
+		sqlite3_bind_text(st, 1, "1970-01-01T00:00:00.000Z", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, peer->device_id ? peer->device_id : "", -1, SQLITE_TRANSIENT);
+	vg_bind_text(st, 3, peer->device_name);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)ev->report_id);
+	vg_bind_text(st, 5, su->reason);
+	vg_bind_text(st, 6, su->event_class);
+	vg_bind_text(st, 7, su->action_type);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)su->count);
+	vg_bind_time(st, 9, su->first_ns);
+	vg_bind_time(st, 10, su->last_ns);
+	vg_bind_path(st, 11, su->path);
+	if (p) {
+		vg_sb_reset(&s->tmp);
+		vg_cmdline(&s->tmp, p->argv, p->n_argv);
+		if (vg_sb_err(&s->tmp))
+			return SQLITE_NOMEM;
+		sqlite3_bind_int64(st, 13, p->pid);
+		vg_bind_text(st, 14, p->exe && *p->exe ? vg_basename(p->exe) : NULL);
+		vg_bind_text(st, 15, p->exe);
+		vg_bind_text(st, 16, p->n_argv ? vg_sb_str(&s->tmp) : NULL);
+	}
+	return vg_step(st);
+}
+
+static int vg_store_sensor_stats(struct vg_store *s, const char *dev, const char *now,
+				 const Vigil__V1__Batch *b)
+{
+	sqlite3_stmt *st = s->st[VG_ST_RING];
+	int rc;
+
+	for (size_t i = 0; i < b->n_rings; i++) {
+		const Vigil__V1__RingStats *r = b->rings[i];
+
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, r->name ? r->name : "", -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)r->size_bytes);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)r->fill_bytes);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)r->peak_fill_bytes);
+		sqlite3_bind_text(st, 6, now, -1, SQLITE_TRANSIENT);
+		rc = vg_step(st);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	if (!b->daemon)
+		return SQLITE_OK;
+	st = s->st[VG_ST_DAEMON];
+	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->daemon->wakeups);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)b->daemon->records);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->daemon->summaries);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+	return vg_step(st);
 }
 
 static int vg_store_security(struct vg_store *s, const struct vg_store_peer *peer,
@@ -762,6 +866,9 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 		case VIGIL__V1__EVENT__BODY_SECURITY:
 			rc = vg_store_security(s, peer, b->events[i]);
 			break;
+		case VIGIL__V1__EVENT__BODY_SUPPRESSION:
+			rc = vg_store_suppression(s, peer, b->events[i]);
+			break;
 		default:
 			rc = vg_store_event(s, peer, b->events[i]);
 		}
@@ -770,6 +877,9 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 	}
 	what = "store counters";
 	rc = vg_store_counters(s, dev, now, b);
+	if (rc != SQLITE_OK)
+		goto err_rollback;
+	rc = vg_store_sensor_stats(s, dev, now, b);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 

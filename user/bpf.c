@@ -224,6 +224,7 @@ static int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		       const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes)
 {
 	struct vigil_bpf *s;
+	uint32_t file_bytes;
 	int err;
 
 	s = vigil_bpf__open();
@@ -231,8 +232,20 @@ static int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		return -errno;
 	s->rodata->vg_argv_max = o->argv_max;
 	vg_sys_mask(s->rodata->vg_sys_mask, o->sources);
+	for (int c = 0; c < VG_CLASS_MAX; c++) {
+		s->rodata->vg_dedup_ns[c] = (uint64_t)o->dedup_ms[c] * 1000000;
+		s->rodata->vg_rl_interval_ns[c] = o->rl[c].rate ? 1000000000ull / o->rl[c].rate : 0;
+		s->rodata->vg_rl_burst[c] = o->rl[c].burst ? o->rl[c].burst : o->rl[c].rate;
+		s->rodata->vg_rlg_interval_ns[c] =
+			o->rlg[c].rate ? 1000000000ull / o->rlg[c].rate : 0;
+		s->rodata->vg_rlg_burst[c] = o->rlg[c].burst ? o->rlg[c].burst : o->rlg[c].rate;
+	}
+	/* Probing loads use small rings (ring_bytes is then a page or so) for every ring. */
+	file_bytes = o->file_ringbuf_kb && ring_bytes >= vg_ringbuf_size(o->ringbuf_kb) ?
+			     vg_ringbuf_size(o->file_ringbuf_kb) :
+			     ring_bytes;
 	err = bpf_map__set_max_entries(s->maps.vg_rb_proc, ring_bytes);
-	err = err ?: bpf_map__set_max_entries(s->maps.vg_rb_file, ring_bytes);
+	err = err ?: bpf_map__set_max_entries(s->maps.vg_rb_file, file_bytes);
 	err = err   ?:
 		      bpf_map__set_max_entries(s->maps.vg_rb_net,
 					       vg_ringbuf_size(ring_bytes / 4096));
@@ -451,6 +464,97 @@ int vg_bpf_watch_defaults(struct vg_bpf *b)
 			return vg_err(err, "fill the sensitive file list");
 	}
 	return 0;
+}
+
+int vg_parse_rate(const char *opt, const char *arg, struct vg_rate r[VG_CLASS_MAX])
+{
+	char cls[32];
+	unsigned long rate, burst = 0;
+	int c, n;
+
+	n = sscanf(arg, "%31[a-z]:%lu:%lu", cls, &rate, &burst);
+	c = !strcmp(cls, "file") ? VG_CLASS_FILE : !strcmp(cls, "network") ? VG_CLASS_NET : -1;
+	if (n < 2 || c < 0 || rate > 100000000 || burst > 100000000) {
+		vg_log(VG_ERROR,
+		       "%s: '%s' is not CLASS:RATE[:BURST] with CLASS file or network "
+		       "(process, security and exec events are never limited)",
+		       opt, arg);
+		return -EINVAL;
+	}
+	r[c].rate = (uint32_t)rate;
+	r[c].burst = (uint32_t)(burst ? burst : 2 * rate);
+	return 0;
+}
+
+/* Run the flush program for one key; returns its result (1 done, <0 ring full). */
+static int vg_flush_key(struct vg_bpf *b, int map, int del, const struct vg_lim_key *k)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run);
+	struct vg_flush_arg arg = { .map = (uint32_t)map, .del = (uint32_t)del, .key = *k };
+	uint32_t zero = 0;
+	int err;
+
+	err = bpf_map__update_elem(b->skel->maps.vg_flush_in, &zero, sizeof(zero), &arg,
+				   sizeof(arg), BPF_ANY);
+	if (err)
+		return err;
+	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.vg_flush), &run);
+	if (err)
+		return -errno;
+	return (int)run.retval;
+}
+
+int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boot_ns, int force,
+		 int (*alive)(void *ctx, uint32_t tgid), void *ctx)
+{
+	struct bpf_map *maps[2] = { b->skel->maps.vg_dedup, b->skel->maps.vg_bucket };
+	int reported = 0;
+
+	for (int m = 0; m < 2; m++) {
+		struct vg_lim_key key, next, *prev = NULL;
+		int fd = bpf_map__fd(maps[m]);
+
+		/* Collect first, act after: deleting while walking restarts the walk. */
+		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+			struct vg_lim_val v;
+			uint64_t idle;
+			int gone, r;
+
+			key = next;
+			prev = &key;
+			if (bpf_map_lookup_elem(fd, &key, &v))
+				continue;
+			gone = !alive(ctx, key.tgid);
+			idle = m == 0 ? (uint64_t)o->dedup_ms[key.class % VG_CLASS_MAX] * 1000000 :
+					1000000000ull;
+			if (!gone && !(v.count && (force || now_boot_ns - v.last_ns >= idle)))
+				continue;
+			r = vg_flush_key(b, m, gone, &key);
+			if (r < 0)
+				return r == -2 ? -ENOBUFS : r;
+			reported += v.count ? 1 : 0;
+			if (gone)
+				prev = NULL; /* the walk goes on from the start: keys were deleted */
+		}
+	}
+	return reported;
+}
+
+void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[3])
+{
+	static const char *const names[3] = { "process", "file", "network" };
+	struct bpf_map *maps[3] = { b->skel->maps.vg_rb_proc, b->skel->maps.vg_rb_file,
+				    b->skel->maps.vg_rb_net };
+
+	for (int i = 0; i < 3; i++) {
+		volatile struct vg_ring_fill *f = &b->skel->bss->vg_fill[i];
+
+		out[i].name = names[i];
+		out[i].size = bpf_map__max_entries(maps[i]);
+		out[i].fill = f->fill;
+		out[i].peak = f->peak;
+		f->peak = 0;
+	}
 }
 
 static int vg_src_group(int src, int *second)

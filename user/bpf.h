@@ -35,13 +35,22 @@ enum vg_source {
 	VG_SRC_MAX,
 };
 
+/* A rate limit: events per second and burst; rate 0 is off. */
+struct vg_rate {
+	uint32_t rate, burst;
+};
+
 struct vg_bpf_opts {
-	uint32_t ringbuf_kb; /* process ring; the file ring has the same size, network a quarter */
+	uint32_t ringbuf_kb; /* process ring; the network ring gets a quarter */
+	uint32_t file_ringbuf_kb; /* file ring */
 	uint32_t argv_max;
+	uint32_t dedup_ms[VG_CLASS_MAX]; /* window per class, 0 is off (file only today) */
+	struct vg_rate rl[VG_CLASS_MAX]; /* per process (file and network only) */
+	struct vg_rate rlg[VG_CLASS_MAX]; /* whole machine */
 	enum vg_hook hook; /* preference for every group */
 	unsigned int sources; /* bit per enum vg_source wanted */
-	unsigned int deny
-		[VG_GRP_MAX]; /* bit per enum vg_hook to treat as refused (tests, --deny-hook) */
+	/* Bit per enum vg_hook to treat as refused (tests, --deny-hook). */
+	unsigned int deny[VG_GRP_MAX];
 	const uint32_t *ignore; /* tgids never reported (vigild adds itself) */
 	int nignore;
 };
@@ -63,6 +72,24 @@ struct vg_bpf {
 struct vg_counts {
 	uint64_t v[VG_CLASS_MAX][VG_CNT_MAX];
 };
+
+struct vg_ring_stat {
+	const char *name;
+	uint64_t size, fill, peak;
+};
+
+/*
+ * Report what the dedup and rate-limit tables hold: entries of processes
+ * that are gone (alive() says 0) are reported and deleted; entries of live
+ * processes are reported when idle for their window, or always when force
+ * (shutdown). Returns the number of summaries written, or a negative errno.
+ */
+int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boot_ns, int force,
+		 int (*alive)(void *ctx, uint32_t tgid), void *ctx);
+/* Ring sizes and fill; resets the peaks. */
+void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[3]);
+/* Parse "CLASS:RATE[:BURST]" (class file or network) into r[class]; -EINVAL otherwise. */
+int vg_parse_rate(const char *opt, const char *arg, struct vg_rate r[VG_CLASS_MAX]);
 
 /*
  * Probe what the kernel allows, load and attach. A group the kernel refuses

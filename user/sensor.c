@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,10 +9,17 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "bpf.h"
 #include "sensor.h"
 #include "vigil_abi.h"
 
 #define VG_PROCTABLE_MAX (1u << 20)
+#define VG_DD_PATHS 4096 /* dedup keys whose path vigild remembers for summaries */
+
+struct vg_dd_path {
+	struct vg_lim_key key;
+	char *path;
+};
 /* How long an exited process stays in the table for events still in other rings. */
 #define VG_EXITED_KEEP_NS (2ull * 1000000000)
 
@@ -23,6 +31,9 @@ int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd)
 	err = vg_pt_init(&s->pt, VG_PROCTABLE_MAX);
 	if (err)
 		return err;
+	s->paths = calloc(VG_DD_PATHS, sizeof(*s->paths));
+	if (!s->paths)
+		return -ENOMEM;
 	vg_users_init(&s->users, passwd);
 	s->procfs = procfs;
 	s->next_report_id = 1;
@@ -41,6 +52,9 @@ void vg_sensor_free(struct vg_sensor *s)
 	vg_users_free(&s->users);
 	vg_arena_free(&s->arena);
 	free(s->events);
+	for (size_t i = 0; s->paths && i < VG_DD_PATHS; i++)
+		free(s->paths[i].path);
+	free(s->paths);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -387,6 +401,33 @@ static int vg_tail_str(const char **cur, const char *end, uint16_t len, const ch
 	return 0;
 }
 
+static struct vg_dd_path *vg_dd_slot(struct vg_sensor *s, const struct vg_lim_key *k)
+{
+	uint64_t h = (k->tgid * 0x9e3779b97f4a7c15ull) ^ (k->obj * 0xc2b2ae3d27d4eb4full) ^
+		     (k->obj2 << 7) ^ k->op;
+
+	return &s->paths[(h ^ (h >> 29)) % VG_DD_PATHS];
+}
+
+/* Remember the path of a dedup key, for a summary that may come later. */
+static void vg_dd_remember(struct vg_sensor *s, const struct vg_file_event *e, const char *path)
+{
+	struct vg_lim_key k = {
+		.tgid = e->task.tgid,
+		.class = VG_CLASS_FILE,
+		.op = (uint16_t)e->op,
+		.obj = e->ino,
+		.obj2 = e->dev | (uint64_t)(e->open_flags & (O_ACCMODE | O_TRUNC | O_APPEND)) << 32
+	};
+	struct vg_dd_path *slot = vg_dd_slot(s, &k);
+
+	if (slot->path && !memcmp(&slot->key, &k, sizeof(k)))
+		return;
+	free(slot->path);
+	slot->key = k;
+	slot->path = strdup(path);
+}
+
 static const char *const vg_file_actions[] = {
 	[VG_FILE_CREATE] = "FileCreated",    [VG_FILE_MODIFY] = "FileModified",
 	[VG_FILE_DELETE] = "FileDeleted",    [VG_FILE_RENAME] = "FileRenamed",
@@ -414,8 +455,16 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	p = vg_actor(s, &e->task);
 	if (!p)
 		return -ENOMEM;
-	if (e->op == VG_FILE_SENSITIVE_READ)
-		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "SensitiveFileRead", path, NULL);
+	if (e->op == VG_FILE_SENSITIVE_READ) {
+		char fields[128];
+
+		vg_dd_remember(s, e, path);
+		if (e->supp_count)
+			snprintf(fields, sizeof(fields), "{\"Suppressed\":%llu}",
+				 (unsigned long long)e->supp_count);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "SensitiveFileRead", path,
+					e->supp_count ? fields : NULL);
+	}
 
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
 	fe = vg_arena_alloc(&s->arena, sizeof(*fe));
@@ -430,6 +479,13 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	fe->grandparent_exe = l.grandparent_exe;
 	fe->inode = e->ino;
 	fe->mode = e->mode;
+	if (e->supp_count) {
+		fe->suppressed = e->supp_count;
+		fe->suppressed_first_ns = vg_epoch(s, e->supp_first_ns);
+		fe->suppressed_last_ns = vg_epoch(s, e->supp_last_ns);
+	}
+	if (e->op == VG_FILE_MODIFY)
+		vg_dd_remember(s, e, path);
 	fe->open_flags = e->open_flags;
 	fe->path_from_caller = rel != NULL;
 	if (e->op == VG_FILE_CHOWN) {
@@ -548,6 +604,42 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 	}
 }
 
+static int vg_on_summary(struct vg_sensor *s, const struct vg_summary_event *e)
+{
+	Vigil__V1__Event *ev = vg_new_event(s, e->hdr.ts_boot_ns);
+	Vigil__V1__Suppression *su = vg_arena_alloc(&s->arena, sizeof(*su));
+	struct vg_proc *p = vg_pt_get(&s->pt, e->key.tgid);
+	struct vg_proc anon = { .pid = e->key.tgid };
+	const struct vg_dd_path *slot;
+
+	if (!ev || !su)
+		return -ENOMEM;
+	if (e->key.class >= VG_CLASS_MAX ||
+	    (e->reason != VG_CNT_DEDUP && e->reason != VG_CNT_RATELIMIT))
+		return -EBADMSG;
+	vigil__v1__suppression__init(su);
+	ev->body_case = VIGIL__V1__EVENT__BODY_SUPPRESSION;
+	ev->suppression = su;
+	su->reason = e->reason == VG_CNT_DEDUP ? "Deduplicated" : "RateLimited";
+	su->event_class = (char *)vg_class_name(e->key.class);
+	su->count = e->count;
+	su->first_ns = e->first_ns ? vg_epoch(s, e->first_ns) : 0;
+	su->last_ns = e->last_ns ? vg_epoch(s, e->last_ns) : 0;
+	if (e->reason == VG_CNT_DEDUP && e->key.class == VG_CLASS_FILE) {
+		su->action_type = e->key.op == VG_FILE_SENSITIVE_READ ?
+					  "SensitiveFileRead" :
+				  e->key.op < sizeof(vg_file_actions) / sizeof(vg_file_actions[0]) ?
+					  (char *)vg_file_actions[e->key.op] :
+					  NULL;
+		slot = vg_dd_slot(s, &e->key);
+		if (slot->path && !memcmp(&slot->key, &e->key, sizeof(e->key)) &&
+		    !(su->path = vg_arena_strdup(&s->arena, slot->path)))
+			return -ENOMEM;
+	}
+	su->process = vg_pb_process(s, p ? p : &anon);
+	return su->process ? vg_push(s, ev) : -ENOMEM;
+}
+
 int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size)
 {
 	const struct vg_event_hdr *h = data;
@@ -585,6 +677,11 @@ int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size)
 		if (h->size < sizeof(struct vg_sec_event))
 			goto bad;
 		err = vg_on_sec(s, data, h->size);
+		break;
+	case VG_EV_SUMMARY:
+		if (h->size < sizeof(struct vg_summary_event))
+			goto bad;
+		err = vg_on_summary(s, data);
 		break;
 	default:
 		goto bad; /* a type this vigild does not know */

@@ -15,6 +15,8 @@
 #include "users.h"
 #include "vigil.pb-c.h"
 
+struct vg_dd_path;
+
 struct vg_sensor {
 	struct vg_proctable pt;
 	struct vg_users users;
@@ -25,6 +27,7 @@ struct vg_sensor {
 	uint64_t next_report_id;
 	int64_t boot_to_epoch_ns; /* add to a boot-time stamp for Unix epoch ns */
 	uint64_t received; /* records handled */
+	struct vg_dd_path *paths; /* dedup key -> path, for summaries (direct-mapped) */
 	uint64_t lost; /* records that became no event: malformed, or no memory */
 };
 

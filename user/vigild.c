@@ -56,7 +56,39 @@ struct vg_daemon {
 	int device_sent;
 	int peer_gone;
 	int err;
+	uint64_t wakeups, records, summaries;
 };
+
+static int vg_alive(void *ctx, uint32_t tgid)
+{
+	return kill((pid_t)tgid, 0) == 0 || errno == EPERM;
+}
+
+static uint64_t vg_boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Have the kernel report what dedup and rate limiting hold back, then drain the reports. */
+static int vg_sweep(struct vg_daemon *d, int force)
+{
+	int n = vg_bpf_sweep(&d->bpf, &d->o.bpf, vg_boot_ns(), force, vg_alive, d);
+
+	if (n == -ENOBUFS) {
+		vg_log(VG_DEBUG,
+		       "process ring full: suppression summaries wait for the next sweep");
+		n = 0;
+	}
+	if (n < 0)
+		return vg_err(n, "report suppressed events");
+	d->summaries += (uint64_t)n;
+	if (n && ring_buffer__consume(d->rb) < 0)
+		return d->err ?: vg_err(-EIO, "drain ring buffer");
+	return 0;
+}
 
 static void vg_usage(FILE *f)
 {
@@ -72,6 +104,12 @@ static void vg_usage(FILE *f)
 		"                       reports itself)\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
 		"  --argv-max N         command line bytes captured per exec (default %d, at most %d)\n"
+		"  --file-ringbuf-kb N  file event ring buffer size in KiB (default %d)\n"
+		"  --dedup-ms N         file event dedup window, 0 is off (default %d)\n"
+		"  --rate-limit C:R[:B] at most R events per second per process of class C (file or\n"
+		"                       network), burst B (default 2R); 0 is off (defaults: file %d,\n"
+		"                       network %d). Process and security events are never limited\n"
+		"  --rate-limit-global C:R[:B]  the same for the whole machine (default file %d)\n"
 		"  --batch N            events per batch (default %d)\n"
 		"  --flush-ms N         longest wait before a batch is sent (default %d)\n"
 		"  --zstd-level N       compression level, 1-19 (default %d)\n"
@@ -98,8 +136,9 @@ static void vg_usage(FILE *f)
 		"\n"
 		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
 		"acknowledgement (3 s at most), exit 0. Also exits when the peer closes.\n",
-		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_BATCH_MAX_EVENTS,
-		CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL);
+		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_FILE_RINGBUF_KB,
+		CONFIG_DEDUP_WINDOW_MS, CONFIG_RATE_FILE, CONFIG_RATE_NET, CONFIG_RATE_FILE_GLOBAL,
+		CONFIG_BATCH_MAX_EVENTS, CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL);
 }
 
 static int vg_parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -135,6 +174,10 @@ enum {
 	OPT_DENY,
 	OPT_PROBE,
 	OPT_JSON,
+	OPT_FILE_RING,
+	OPT_DEDUP,
+	OPT_RATE,
+	OPT_RATE_GLOBAL,
 };
 
 /* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
@@ -160,6 +203,10 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "deny-hook", required_argument, NULL, OPT_DENY },
 		{ "probe", no_argument, NULL, OPT_PROBE },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "file-ringbuf-kb", required_argument, NULL, OPT_FILE_RING },
+		{ "dedup-ms", required_argument, NULL, OPT_DEDUP },
+		{ "rate-limit", required_argument, NULL, OPT_RATE },
+		{ "rate-limit-global", required_argument, NULL, OPT_RATE_GLOBAL },
 		{},
 	};
 	uint32_t v;
@@ -173,6 +220,14 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 	o->flush_ms = CONFIG_FLUSH_INTERVAL_MS;
 	o->zstd_level = CONFIG_ZSTD_LEVEL;
 	o->bpf.sources = (1u << VG_SRC_MAX) - 1;
+	o->bpf.file_ringbuf_kb = CONFIG_FILE_RINGBUF_KB;
+	o->bpf.dedup_ms[VG_CLASS_FILE] = CONFIG_DEDUP_WINDOW_MS;
+	o->bpf.rl[VG_CLASS_FILE].rate = CONFIG_RATE_FILE;
+	o->bpf.rl[VG_CLASS_FILE].burst = 2 * CONFIG_RATE_FILE;
+	o->bpf.rlg[VG_CLASS_FILE].rate = CONFIG_RATE_FILE_GLOBAL;
+	o->bpf.rlg[VG_CLASS_FILE].burst = 2 * CONFIG_RATE_FILE_GLOBAL;
+	o->bpf.rl[VG_CLASS_NET].rate = CONFIG_RATE_NET;
+	o->bpf.rl[VG_CLASS_NET].burst = 2 * CONFIG_RATE_NET;
 
 	while (!err && (c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -236,6 +291,20 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_PROBE:
 			o->probe = 1;
+			break;
+		case OPT_FILE_RING:
+			err = vg_parse_u32("--file-ringbuf-kb", optarg, 4, 1u << 20,
+					   &o->bpf.file_ringbuf_kb);
+			break;
+		case OPT_DEDUP:
+			err = vg_parse_u32("--dedup-ms", optarg, 0, 600000,
+					   &o->bpf.dedup_ms[VG_CLASS_FILE]);
+			break;
+		case OPT_RATE:
+			err = vg_parse_rate("--rate-limit", optarg, o->bpf.rl);
+			break;
+		case OPT_RATE_GLOBAL:
+			err = vg_parse_rate("--rate-limit-global", optarg, o->bpf.rlg);
 			break;
 		case OPT_JSON:
 			o->json = 1;
@@ -303,6 +372,28 @@ static int vg_flush(struct vg_daemon *d, int force)
 	b.counters = cntp;
 	b.n_counters = VG_CLASS_MAX;
 	b.events_lost = d->sensor.lost + d->tx.events_evicted;
+	{
+		static Vigil__V1__RingStats rs[3], *rsp[3];
+		static Vigil__V1__DaemonStats ds;
+		struct vg_ring_stat st[3];
+
+		vg_bpf_ring_stats(&d->bpf, st);
+		for (int i = 0; i < 3; i++) {
+			vigil__v1__ring_stats__init(&rs[i]);
+			rs[i].name = (char *)st[i].name;
+			rs[i].size_bytes = st[i].size;
+			rs[i].fill_bytes = st[i].fill;
+			rs[i].peak_fill_bytes = st[i].peak;
+			rsp[i] = &rs[i];
+		}
+		vigil__v1__daemon_stats__init(&ds);
+		ds.wakeups = d->wakeups;
+		ds.records = d->records;
+		ds.summaries = d->summaries;
+		b.rings = rsp;
+		b.n_rings = 3;
+		b.daemon = &ds;
+	}
 
 	err = vg_batch_pack(&b, d->o.zstd_level, &payload, &len);
 	if (err)
@@ -330,6 +421,7 @@ static int vg_on_record(void *ctx, void *data, size_t size)
 	struct vg_daemon *d = ctx;
 	int err = vg_sensor_record(&d->sensor, data, size);
 
+	d->records++;
 	if (err == -EBADMSG)
 		vg_log(VG_WARN, "malformed record of %zu bytes (counted as lost)", size);
 	else if (err)
@@ -361,6 +453,9 @@ static void vg_shutdown(struct vg_daemon *d)
 	vg_bpf_detach(&d->bpf);
 	if (ring_buffer__consume(d->rb) < 0 && !d->err)
 		vg_log(VG_WARN, "final drain of the ring buffer failed");
+	/* Everything still held back is reported now: counts must add up at the host. */
+	if (vg_sweep(d, 1))
+		vg_log(VG_WARN, "final report of suppressed events failed");
 	if (vg_flush(d, 1))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -448,6 +543,7 @@ static int vg_run(struct vg_daemon *d)
 		for (int i = 0; i < n && !err; i++) {
 			switch (evs[i].data.u64) {
 			case TAG_RING:
+				d->wakeups++;
 				if (ring_buffer__consume(d->rb) < 0)
 					err = d->err ?: vg_err(-EIO, "drain ring buffer");
 				break;
@@ -457,10 +553,11 @@ static int vg_run(struct vg_daemon *d)
 				if (read(tfd, &ticks, sizeof(ticks)) < 0)
 					break;
 				/* Drain first so a quiet ring does not hold events back. */
+				d->wakeups++;
 				if (ring_buffer__consume(d->rb) < 0)
 					err = d->err ?: vg_err(-EIO, "drain ring buffer");
 				else
-					err = vg_flush(d, 0);
+					err = vg_sweep(d, 0) ?: vg_flush(d, 0);
 				vg_sensor_sync_clock(&d->sensor);
 				break;
 			}

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * In-kernel dedup, rate limiting and ring overload: what the kernel holds
+ * back is counted exactly and reaches the host, and the critical classes
+ * get through.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct vg_t_host host;
+static char dir[PATH_MAX];
+
+static void mkdir_tmp(void)
+{
+	char tmpl[] = "/tmp/vg-limit-XXXXXX";
+
+	cr_assert_not_null(mkdtemp(tmpl));
+	cr_assert_not_null(realpath(tmpl, dir));
+}
+
+static void teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	if (host.pid > 0)
+		vg_t_host_stop(&host, SIGTERM);
+	if (dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			cr_log_warn("cleanup of %s failed", dir);
+	}
+}
+
+/* Create n distinct files under dir/prefix*, as fast as possible. */
+static void create_files(const char *prefix, int n)
+{
+	char p[PATH_MAX];
+
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/%s%d", dir, prefix, i);
+		fd = open(p, O_CREAT | O_WRONLY | O_EXCL, 0600);
+		if (fd < 0)
+			_exit(3);
+		close(fd);
+	}
+}
+
+static long long identity_broken(sqlite3 *db)
+{
+	return vg_t_query_int(db, "SELECT count(*) FROM SensorCounters WHERE Seen != Emitted + "
+				  "Filtered + Deduplicated + RateLimited + RingbufFull");
+}
+
+Test(limit, same_file_100k_opens_add_up, .fini = teardown, .timeout = 120)
+{
+	enum { N = 100000 };
+	char path[PATH_MAX];
+	long long rows, carried, summarized;
+	sqlite3 *db;
+
+	vg_t_host_start(&host, NULL);
+	mkdir_tmp();
+	snprintf(path, sizeof(path), "%s/hot", dir);
+	for (int i = 0; i < N; i++) {
+		int fd = open(path, O_WRONLY | O_CREAT, 0600);
+
+		cr_assert_geq(fd, 0);
+		close(fd);
+	}
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	db = vg_t_db_open(&host);
+	/* The first open created the file; the other N - 1 modified it. */
+	cr_assert_eq(
+		vg_t_query_int(db,
+			       "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath = '%q' AND "
+			       "ActionType = 'FileCreated'",
+			       path),
+		1);
+	rows = vg_t_query_int(db,
+			      "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath = '%q' AND "
+			      "ActionType = 'FileModified' AND InitiatingProcessId = %d",
+			      path, getpid());
+	carried = vg_t_query_int(
+		db,
+		"SELECT coalesce(sum(json_extract(AdditionalFields, '$.Suppressed')), "
+		"0) FROM DeviceFileEvents WHERE FolderPath = '%q' AND InitiatingProcessId "
+		"= %d",
+		path, getpid());
+	summarized = vg_t_query_int(db,
+				    "SELECT coalesce(sum(Count), 0) FROM SuppressedEvents WHERE "
+				    "FolderPath = '%q' AND Reason = 'Deduplicated' AND "
+				    "InitiatingProcessId = %d",
+				    path, getpid());
+	cr_log_info("100k opens: %lld events, %lld carried, %lld in summaries", rows, carried,
+		    summarized);
+	cr_assert_leq(rows, 20, "%lld events for one hot file: dedup did not work", rows);
+	cr_assert_eq(rows + carried + summarized, N - 1,
+		     "%lld events + %lld carried + %lld summarized != %d opens", rows, carried,
+		     summarized, N - 1);
+	cr_assert_geq(vg_t_query_int(db, "SELECT Deduplicated FROM SensorCounters WHERE "
+					 "EventClass = 'file'"),
+		      carried + summarized);
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}
+
+Test(limit, flood_is_limited_others_get_through, .fini = teardown, .timeout = 120)
+{
+	static const char *const args[] = { "--rate-limit", "file:500:500", NULL };
+	enum { FLOOD = 20000, CALM = 50, EXECS = 100 };
+	char cond[PATH_MAX + 64];
+	long long flood_rows, flood_limited;
+	pid_t flooder, calm;
+	sqlite3 *db;
+
+	vg_t_host_start(&host, args);
+	mkdir_tmp();
+	flooder = fork();
+	if (flooder == 0) {
+		create_files("flood", FLOOD);
+		_exit(0);
+	}
+	calm = fork();
+	if (calm == 0) {
+		char p[PATH_MAX];
+
+		for (int i = 0; i < CALM; i++) {
+			int fd;
+
+			snprintf(p, sizeof(p), "%s/calm%d", dir, i);
+			fd = open(p, O_CREAT | O_WRONLY | O_EXCL, 0600);
+			if (fd < 0)
+				_exit(3);
+			close(fd);
+			usleep(5000); /* 200 per second: under the limit */
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < EXECS; i++) {
+		char *argv[] = { "/bin/true", "vg-limit-exec", NULL };
+		pid_t p = fork();
+
+		if (p == 0) {
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+	}
+	cr_assert_eq(waitpid(flooder, NULL, 0), flooder);
+	cr_assert_eq(waitpid(calm, NULL, 0), calm);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+
+	db = vg_t_db_open(&host);
+	snprintf(cond, sizeof(cond), "FolderPath LIKE '%s/calm%%'", dir);
+	cr_assert_eq(vg_t_query_int(db,
+				    "SELECT count(*) FROM DeviceFileEvents WHERE %s AND "
+				    "InitiatingProcessId = %d",
+				    cond, calm),
+		     CALM, "the calm process lost file events to another's flood");
+	cr_assert_eq(vg_t_query_int(
+			     db,
+			     "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType = "
+			     "'ProcessCreated' AND ProcessCommandLine = '/bin/true vg-limit-exec' "
+			     "AND ProcessParentId = %d",
+			     getpid()),
+		     EXECS, "exec events were limited");
+	flood_rows =
+		vg_t_query_int(db,
+			       "SELECT count(*) FROM DeviceFileEvents WHERE InitiatingProcessId "
+			       "= %d AND ActionType = 'FileCreated'",
+			       flooder);
+	flood_limited = vg_t_query_int(db,
+				       "SELECT coalesce(sum(Count), 0) FROM SuppressedEvents WHERE "
+				       "Reason = 'RateLimited' AND EventClass = 'file' AND "
+				       "InitiatingProcessId = %d",
+				       flooder);
+	cr_log_info("flood: %lld of %d stored, %lld rate-limited", flood_rows, FLOOD,
+		    flood_limited);
+	cr_assert_lt(flood_rows, FLOOD, "the flood was not limited");
+	cr_assert_eq(flood_rows + flood_limited, FLOOD, "limited events not counted exactly");
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}
+
+/* A tiny file ring and a fast producer: file drops are counted, no exec is lost. */
+Test(limit, ring_overload_spares_critical_classes, .fini = teardown, .timeout = 120)
+{
+	static const char *const args[] = { "--file-ringbuf-kb",
+					    "4",
+					    "--rate-limit",
+					    "file:0",
+					    "--rate-limit-global",
+					    "file:0",
+					    "--flush-ms",
+					    "1000",
+					    NULL };
+	enum { FLOOD = 30000, EXECS = 200 };
+	long long dropped, stored, emitted;
+	pid_t flooder;
+	sqlite3 *db;
+
+	vg_t_host_start(&host, args);
+	mkdir_tmp();
+	flooder = fork();
+	if (flooder == 0) {
+		create_files("o", FLOOD);
+		_exit(0);
+	}
+	for (int i = 0; i < EXECS; i++) {
+		char *argv[] = { "/bin/true", "vg-overload-exec", NULL };
+		pid_t p = fork();
+
+		if (p == 0) {
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+	}
+	cr_assert_eq(waitpid(flooder, NULL, 0), flooder);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+
+	db = vg_t_db_open(&host);
+	dropped = vg_t_query_int(db, "SELECT RingbufFull FROM SensorCounters WHERE EventClass = "
+				     "'file'");
+	emitted = vg_t_query_int(db, "SELECT Emitted FROM SensorCounters WHERE EventClass = "
+				     "'file'");
+	stored = vg_t_query_int(db, "SELECT count(*) FROM DeviceFileEvents");
+	cr_log_info("overload: %lld file events dropped at a full ring, %lld stored", dropped,
+		    stored);
+	cr_assert_gt(dropped, 0, "a 4 KiB ring absorbed %d creates: no overload", FLOOD);
+	cr_assert_eq(stored, emitted, "emitted file events did not all reach the store");
+	cr_assert_eq(vg_t_query_int(db,
+				    "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType = "
+				    "'ProcessCreated' AND ProcessCommandLine = '/bin/true "
+				    "vg-overload-exec'"),
+		     EXECS, "exec events lost to the file flood");
+	cr_assert_eq(vg_t_query_int(db, "SELECT sum(RingbufFull) FROM SensorCounters WHERE "
+					"EventClass IN ('exec', 'fork', 'exit')"),
+		     0);
+	cr_assert_eq(identity_broken(db), 0);
+	cr_assert_gt(vg_t_query_int(db, "SELECT PeakFillBytes FROM SensorRings WHERE Ring = "
+					"'file'"),
+		     0, "ring fill not reported");
+	sqlite3_close(db);
+}
