@@ -59,8 +59,8 @@ static const char vg_alerts_sql[] =
 
 /* Columns copied from an event into its evidence row, when the event has them. */
 static const char *const vg_ev_cols[] = {
-	"Timestamp", "DeviceId",	   "DeviceName", "ActionType", "FileName", "FolderPath",
-	"ProcessId", "ProcessCommandLine", "AccountName", "RemoteIP",   "RemotePort", "ReportId",
+	"Timestamp", "DeviceId",	   "DeviceName",  "ActionType", "FileName",   "FolderPath",
+	"ProcessId", "ProcessCommandLine", "AccountName", "RemoteIP",	"RemotePort", "ReportId",
 };
 #define VG_NEV (sizeof(vg_ev_cols) / sizeof(vg_ev_cols[0]))
 
@@ -175,7 +175,8 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 		}
 		kl = colon ? (size_t)(colon - p) : 0;
 		if (!colon || kl >= sizeof(key)) {
-			vg_sb_printf(errors, "%s:%d:1: expected 'key: value' (title, severity,"
+			vg_sb_printf(errors,
+				     "%s:%d:1: expected 'key: value' (title, severity,"
 				     " category, mitre, description, group, query)\n",
 				     path, line);
 			return -EINVAL;
@@ -184,8 +185,10 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 		key[kl] = 0;
 		if (!strcmp(key, "query")) {
 			if (colon + 1 + strspn(colon + 1, " \t\r") != eol) {
-				vg_sb_printf(errors, "%s:%d:%d: the query starts on the line after"
-					     " 'query:'\n", path, line, (int)kl + 2);
+				vg_sb_printf(errors,
+					     "%s:%d:%d: the query starts on the line after"
+					     " 'query:'\n",
+					     path, line, (int)kl + 2);
 				return -EINVAL;
 			}
 			r->query_line = line;
@@ -204,7 +207,8 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 			slot = &r->description;
 		if (slot) {
 			if (*slot) {
-				vg_sb_printf(errors, "%s:%d:1: '%s' given twice\n", path, line, key);
+				vg_sb_printf(errors, "%s:%d:1: '%s' given twice\n", path, line,
+					     key);
 				return -EINVAL;
 			}
 			*slot = vg_trim_dup(colon + 1, (size_t)(eol - colon - 1));
@@ -233,8 +237,10 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 				g += n + 1;
 			}
 		} else {
-			vg_sb_printf(errors, "%s:%d:1: unknown key '%s' (title, severity, category,"
-				     " mitre, description, group, query)\n", path, line, key);
+			vg_sb_printf(errors,
+				     "%s:%d:1: unknown key '%s' (title, severity, category,"
+				     " mitre, description, group, query)\n",
+				     path, line, key);
 			return -EINVAL;
 		}
 		p = *eol ? eol + 1 : eol;
@@ -250,13 +256,16 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 	}
 	if (strcmp(r->severity, "Informational") && strcmp(r->severity, "Low") &&
 	    strcmp(r->severity, "Medium") && strcmp(r->severity, "High")) {
-		vg_sb_printf(errors, "%s: severity '%s' is not Informational, Low, Medium or High\n",
-			     path, r->severity);
+		vg_sb_printf(errors,
+			     "%s: severity '%s' is not Informational, Low, Medium or High\n", path,
+			     r->severity);
 		return -EINVAL;
 	}
 	if (!vg_valid_technique(r->mitre)) {
-		vg_sb_printf(errors, "%s: mitre '%s' is not an ATT&CK technique id such as T1059"
-			     " or T1059.004\n", path, r->mitre);
+		vg_sb_printf(errors,
+			     "%s: mitre '%s' is not an ATT&CK technique id such as T1059"
+			     " or T1059.004\n",
+			     path, r->mitre);
 		return -EINVAL;
 	}
 	return 0;
@@ -298,15 +307,18 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 	if (err)
 		return err;
 	if (vg_col_index(&q, "_rid") != 0 || vg_col_index(&q, "DeviceId") < 0) {
-		vg_sb_printf(errors, "%s: the query must return the events of its table"
-			     " (where and extend only: no project, summarize or count)\n", r->path);
+		vg_sb_printf(errors,
+			     "%s: the query must return the events of its table"
+			     " (where and extend only: no project, summarize or count)\n",
+			     r->path);
 		vg_kql_query_free(&q);
 		return -EINVAL;
 	}
 	for (int i = 0; i < r->ngroup; i++) {
 		r->group_idx[i] = vg_col_index(&q, r->group[i]);
 		if (r->group_idx[i] < 0) {
-			vg_sb_printf(errors, "%s: group column '%s' is not a column of the result\n",
+			vg_sb_printf(errors,
+				     "%s: group column '%s' is not a column of the result\n",
 				     r->path, r->group[i]);
 			vg_kql_query_free(&q);
 			return -EINVAL;
@@ -384,8 +396,7 @@ static int vg_detect_prepare(struct vg_detect *d)
 		"INSERT INTO DetectionState (TableName, LastRowId) VALUES (?, ?)"
 		" ON CONFLICT (TableName) DO UPDATE SET LastRowId = excluded.LastRowId",
 	};
-	sqlite3_stmt **st[] = { &d->ins_alert, &d->find_alert, &d->ins_ev, &d->get_wm,
-				&d->set_wm };
+	sqlite3_stmt **st[] = { &d->ins_alert, &d->find_alert, &d->ins_ev, &d->get_wm, &d->set_wm };
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		int rc = sqlite3_prepare_v3(d->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, st[i],

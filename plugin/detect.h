@@ -27,8 +27,7 @@ int vg_alerts_schema(struct sqlite3 *db);
  * "file:line:col: message" and a caret on errors (-EINVAL). A rule whose
  * table the store does not have yet waits for it (logged once).
  */
-int vg_detect_open(struct vg_detect **d, struct sqlite3 *db, const char *dir,
-		   struct vg_sb *errors);
+int vg_detect_open(struct vg_detect **d, struct sqlite3 *db, const char *dir, struct vg_sb *errors);
 void vg_detect_close(struct vg_detect *d);
 
 /* Rules loaded, and how many of them wait for a table. */

@@ -18,7 +18,7 @@ enum vg_hunt_format { VG_HUNT_TABLE, VG_HUNT_JSON, VG_HUNT_CSV };
  * gives -EINVAL. Number of rows printed, or a negative errno (-EPIPE when
  * out fails).
  */
-long vg_hunt_run(struct sqlite3 *db, const char *text, const char *origin,
-		 enum vg_hunt_format fmt, FILE *out, FILE *err);
+long vg_hunt_run(struct sqlite3 *db, const char *text, const char *origin, enum vg_hunt_format fmt,
+		 FILE *out, FILE *err);
 
 #endif

@@ -142,7 +142,8 @@ int vg_cmd_hunt(int argc, char **argv)
 			else if (val && !strcmp(val, "csv"))
 				fmt = VG_HUNT_CSV;
 			else
-				return vg_usage("hunt", "--format takes table, json or csv, not '%s'",
+				return vg_usage("hunt",
+						"--format takes table, json or csv, not '%s'",
 						val ? val : "");
 		} else if (!strcmp(a, "--json")) {
 			fmt = VG_HUNT_JSON;

@@ -160,7 +160,8 @@ Test(kql, where_equality_is_case_sensitive_and_tilde_is_not)
 	expect("DeviceProcessEvents | where FileName !~ \"CURL\" | count", "Count\n4\n");
 	/* a NULL FileName is "" and so differs from "curl" */
 	expect("DeviceProcessEvents | where FileName != \"curl\" | count", "Count\n4\n");
-	expect("DeviceProcessEvents | where FileName == \"\" | project ProcessId", "ProcessId\n202\n");
+	expect("DeviceProcessEvents | where FileName == \"\" | project ProcessId",
+	       "ProcessId\n202\n");
 }
 
 Test(kql, string_operators)
@@ -184,8 +185,7 @@ Test(kql, string_operators)
 	       "Count\n4\n");
 	expect("DeviceProcessEvents | where ProcessCommandLine !contains \"http\" | count",
 	       "Count\n4\n");
-	expect("DeviceProcessEvents | where FolderPath !startswith \"/usr\" | count",
-	       "Count\n2\n");
+	expect("DeviceProcessEvents | where FolderPath !startswith \"/usr\" | count", "Count\n2\n");
 }
 
 Test(kql, in_lists_and_tables)
@@ -310,10 +310,12 @@ Test(kql, malformed_queries_report_line_and_column)
 		     "1:29: unsupported operator 'between'", NULL);
 	expect_error("DeviceInfo | where", "1:19: where needs a condition", NULL);
 	expect_error("DeviceInfo | take x", "1:19: take needs a row count (a whole number)", NULL);
-	expect_error("DeviceInfo | where ago(5) > 1", "1:20: ago() needs a timespan such as 1h or 30m",
+	expect_error("DeviceInfo | where ago(5) > 1",
+		     "1:20: ago() needs a timespan such as 1h or 30m", NULL);
+	expect_error("DeviceInfo | where Timestamp > 1h",
+		     "1:30: a timespan is supported only as"
+		     " the argument of ago()",
 		     NULL);
-	expect_error("DeviceInfo | where Timestamp > 1h", "1:30: a timespan is supported only as"
-		     " the argument of ago()", NULL);
 	expect_error("DeviceInfo | where Timestamp > ago(3weeks)",
 		     "1:37: unknown timespan unit 'weeks'", NULL);
 	expect_error("DeviceInfo | where frob(DeviceId)", "1:20: unsupported function 'frob'",
@@ -322,8 +324,10 @@ Test(kql, malformed_queries_report_line_and_column)
 		     "1:20: count() is an aggregation: use it in summarize", NULL);
 	expect_error("DeviceInfo | summarize percentile(DeviceId, 5)",
 		     "1:24: unsupported aggregation 'percentile'", NULL);
-	expect_error("DeviceInfo | project DeviceId, DeviceId", "1:32: duplicate column name"
-		     " 'DeviceId'", NULL);
+	expect_error("DeviceInfo | project DeviceId, DeviceId",
+		     "1:32: duplicate column name"
+		     " 'DeviceId'",
+		     NULL);
 	expect_error("let x = DeviceInfo;", "1:20: no query to run (only let statements)", NULL);
 	expect_error("let x = DeviceInfo", "1:19: the query ends after a let statement", NULL);
 	expect_error("DeviceInfo | where (DeviceId == \"a\"", "1:36: expected ')' to close '('",
@@ -385,7 +389,8 @@ Test(kql, output_formats)
 	size_t ol = 0, el = 0;
 	FILE *fo = open_memstream(&out, &ol), *fe = open_memstream(&err, &el);
 
-	cr_assert_eq(vg_hunt_run(db, "DeviceProcessEvents | where ProcessId == 100 and "
+	cr_assert_eq(vg_hunt_run(db,
+				 "DeviceProcessEvents | where ProcessId == 100 and "
 				 "isnotempty(ProcessCommandLine) | project ProcessId, "
 				 "ProcessCommandLine, X = 1.5",
 				 "q", VG_HUNT_JSON, fo, fe),
@@ -395,7 +400,8 @@ Test(kql, output_formats)
 			      "http://Example.com/a\",\"X\":1.5}\n");
 	free(out);
 	fo = open_memstream(&out, &ol);
-	cr_assert_eq(vg_hunt_run(db, "DeviceInfo | where DeviceId == \"lin1\" | project DeviceId,"
+	cr_assert_eq(vg_hunt_run(db,
+				 "DeviceInfo | where DeviceId == \"lin1\" | project DeviceId,"
 				 " OSPlatform",
 				 "q", VG_HUNT_TABLE, fo, fe),
 		     1);
