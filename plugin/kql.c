@@ -644,6 +644,8 @@ static int vg_is_agg(const char *w)
 }
 
 /* Parse "(a, b, ...)" into args[]; returns how many, or a negative errno. */
+static void vg_args_free(struct vg_ex *args, int n);
+
 static int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args, int max)
 {
 	int n = 0;
@@ -653,16 +655,20 @@ static int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args
 	if (vg_accept_op(k, ")"))
 		return 0;
 	for (;;) {
-		if (n == max)
-			return vg_kq_fail(k, vg_cur(k), "too many arguments");
+		if (n == max) {
+			vg_kq_fail(k, vg_cur(k), "too many arguments");
+			break;
+		}
 		vg_ex_init(&args[n]);
 		if (vg_expr(k, tab, &args[n++]))
-			return k->err;
+			break;
 		if (vg_accept_op(k, ")"))
 			return n;
 		if (vg_expect_op(k, ",", "or ')' between arguments"))
-			return k->err;
+			break;
 	}
+	vg_args_free(args, n);
+	return k->err;
 }
 
 static void vg_args_free(struct vg_ex *args, int n)
