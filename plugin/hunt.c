@@ -138,7 +138,7 @@ static void vg_csv_field(struct vg_sb *b, const char *v)
 {
 	if (!v)
 		return;
-	if (!v[strcspn(v, ",\"\r\n")]) {
+	if (!v[strcspn(v, ",\"\r\n \t")]) {
 		vg_sb_add(b, v);
 		return;
 	}
