@@ -698,6 +698,8 @@ static int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *nam
 		want = 0;
 	else if (!strcmp(f, "iff") || !strcmp(f, "iif"))
 		want = 3;
+	else if (!strcmp(f, "extract_json") || !strcmp(f, "extractjson"))
+		want = 2;
 	else if (strcmp(f, "strcat")) {
 		vg_args_free(a, n);
 		return vg_kq_fail(k, name, "unsupported function '%s'", f);
@@ -744,6 +746,10 @@ static int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *nam
 		vg_sb_add(&x->sql, "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')");
 	else if (!strcmp(f, "iff") || !strcmp(f, "iif"))
 		vg_sb_printf(&x->sql, "(CASE WHEN %s THEN %s ELSE %s END)", A(0), A(1), A(2));
+	else if (!strcmp(f, "extract_json") || !strcmp(f, "extractjson"))
+		/* json_extract() fails the whole query on malformed JSON; Kusto gives empty. */
+		vg_sb_printf(&x->sql, "(CASE WHEN json_valid(%s) THEN json_extract(%s, %s) END)",
+			     A(1), A(1), A(0));
 	else if (!strcmp(f, "strcat")) {
 		vg_sb_add(&x->sql, "(");
 		for (int i = 0; i < n; i++)

@@ -80,7 +80,7 @@ static void setup(void)
 	sql("CREATE TABLE IF NOT EXISTS DeviceNetworkEvents (" COMMON ", RemoteIP TEXT,"
 	    " RemotePort INTEGER, LocalIP TEXT, LocalPort INTEGER, Protocol TEXT)");
 	sql("CREATE TABLE IF NOT EXISTS DeviceEvents (" COMMON ", FileName TEXT, FolderPath TEXT,"
-	    " ProcessId INTEGER, ProcessCommandLine TEXT, AccountName TEXT)");
+	    " InitiatingProcessAccountUid INTEGER)");
 	vg_sb_init(&why);
 	cr_assert_eq(vg_detect_open(&det, db, "rules", &why), 0, "%s", vg_sb_str(&why));
 	vg_sb_free(&why);
@@ -132,11 +132,15 @@ static void netev(const char *dev, const char *action, const char *by, int pid)
 static void devev(const char *dev, const char *action, const char *folder, const char *by, int pid,
 		  const char *account, const char *by_account)
 {
+	/* a ptrace target's account is in AdditionalFields, as vigild sends it */
 	sql("INSERT INTO DeviceEvents (Timestamp, DeviceId, ActionType, ReportId, FolderPath,"
 	    " InitiatingProcessId, InitiatingProcessCreationTime, InitiatingProcessFileName,"
-	    " AccountName, InitiatingProcessAccountName) VALUES"
-	    " (" NOW ", '%s', '%s', %d, '%s', %d, '2026-01-01T00:00:00.000Z', '%s', '%s', '%s')",
-	    dev, action, ++report_id, folder, pid, by, account, by_account);
+	    " AdditionalFields, InitiatingProcessAccountUid) VALUES"
+	    " (" NOW ", '%s', '%s', %d, '%s', %d, '2026-01-01T00:00:00.000Z', '%s', %Q, %s)",
+	    dev, action, ++report_id, folder, pid, by,
+	    *account ? sqlite3_mprintf("{\"TargetProcessId\":9,\"TargetAccountUid\":%s}", account) :
+		       "{}",
+	    *by_account ? by_account : "0");
 }
 
 static long long alerts(const char *rule)
@@ -230,24 +234,24 @@ Test(detect, reverse_shell)
 Test(detect, credential_enumeration)
 {
 	/* ssh reads keys for a living; one file alone is no enumeration */
-	devev("d1", "SensitiveFileRead", "/root/.ssh/id_rsa", "ssh", 60, "", "root");
-	devev("d1", "SensitiveFileRead", "/root/.ssh/id_ed25519", "ssh", 60, "", "root");
-	devev("d1", "SensitiveFileRead", "/etc/shadow", "python3", 61, "", "root");
-	devev("d1", "SensitiveFileRead", "/etc/shadow", "python3", 61, "", "root");
+	devev("d1", "SensitiveFileRead", "/root/.ssh/id_rsa", "ssh", 60, "", "0");
+	devev("d1", "SensitiveFileRead", "/root/.ssh/id_ed25519", "ssh", 60, "", "0");
+	devev("d1", "SensitiveFileRead", "/etc/shadow", "python3", 61, "", "0");
+	devev("d1", "SensitiveFileRead", "/etc/shadow", "python3", 61, "", "0");
 	proc("d1", "ProcessCreated", "/usr/bin/cat", "cat /etc/passwd", "bash");
 	proc("d1", "ProcessCreated", "/usr/bin/ssh-keygen", "ssh-keygen -f /root/.ssh/id_rsa",
 	     "bash");
 	cr_assert_eq(vg_detect_run(det), 0);
 	cr_expect_eq(total_alerts(), 0);
 
-	devev("d1", "SensitiveFileRead", "/root/.aws/credentials", "python3", 61, "", "root");
+	devev("d1", "SensitiveFileRead", "/root/.aws/credentials", "python3", 61, "", "0");
 	cr_assert_eq(vg_detect_run(det), 1);
 	cr_expect_eq(alerts("credential_files"), 1);
 	/* evidence is the rows of this run: the earlier reads were seen before */
 	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
 			  " WHERE a.RuleId = 'credential_files'"),
 		     1);
-	devev("d1", "SensitiveFileRead", "/root/.ssh/id_rsa", "python3", 61, "", "root");
+	devev("d1", "SensitiveFileRead", "/root/.ssh/id_rsa", "python3", 61, "", "0");
 	cr_assert_eq(vg_detect_run(det), 0, "same process: evidence joins the open alert");
 	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
 			  " WHERE a.RuleId = 'credential_files'"),
@@ -261,16 +265,17 @@ Test(detect, credential_enumeration)
 
 Test(detect, ptrace_kernel_fileless)
 {
-	devev("d1", "PtraceAttach", "", "gdb", 70, "alice", "alice");
-	devev("d1", "BpfProgramLoad", "", "vigild", 71, "", "root");
+	devev("d1", "PtraceAttach", "", "gdb", 70, "1000", "1000");
+	devev("d1", "PtraceAttach", "", "gdb", 69, "", "1000"); /* target gone: no uid */
+	devev("d1", "BpfProgramLoad", "", "vigild", 71, "", "0");
 	proc("d1", "ProcessCreated", "/usr/bin/memfd_tool", "memfd_tool", "bash");
 	cr_assert_eq(vg_detect_run(det), 0);
 	cr_expect_eq(total_alerts(), 0);
 
-	devev("d1", "PtraceAttach", "", "gdb", 72, "root", "alice");
-	devev("d1", "KernelModuleLoad", "/root/rk.ko", "insmod", 73, "", "root");
-	devev("d1", "BpfProgramLoad", "", "bpftool", 74, "", "root");
-	devev("d1", "FilelessExec", "/memfd:x (deleted)", "bash", 75, "", "root");
+	devev("d1", "PtraceAttach", "", "gdb", 72, "0", "1000");
+	devev("d1", "KernelModuleLoad", "/root/rk.ko", "insmod", 73, "", "0");
+	devev("d1", "BpfProgramLoad", "", "bpftool", 74, "", "0");
+	devev("d1", "FilelessExec", "/memfd:x (deleted)", "bash", 75, "", "0");
 	proc("d1", "ProcessCreated", "/memfd:payload (deleted)", "payload", "python3");
 	proc("d1", "ProcessCreated", "/home/u/old (deleted)", "old", "bash");
 	cr_assert_eq(vg_detect_run(det), 6);
