@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "detect.h"
+#include "fmt.h"
 #include "events.h"
 #include "host.h"
 #include "log.h"
@@ -33,6 +35,7 @@ struct vg_host_conn {
 struct vg_host {
 	const struct vg_host_opts *o;
 	struct vg_store *store;
+	struct vg_detect *detect;
 	int sfd, lfd;
 	struct vg_host_conn conns[VG_HOST_MAX_CONNS];
 	int nconns;
@@ -153,6 +156,8 @@ static int vg_host_read(struct vg_host *h, int i)
 			break;
 	}
 	vg_host_print(h);
+	if (h->detect && vg_detect_run(h->detect) < 0)
+		vg_log(VG_WARN, "detections failed on this batch; they run again on the next");
 	if (!err && !eof) {
 		err = vg_host_flush(hc);
 		if (!err)
@@ -480,6 +485,21 @@ int vg_host_run(const struct vg_host_opts *o)
 		vg_err(err, "host: cannot open %s", o->db);
 		goto out_buf;
 	}
+	if (o->rules) {
+		struct vg_sb why;
+
+		vg_sb_init(&why);
+		err = vg_detect_open(&h.detect, vg_store_db(h.store), o->rules, &why);
+		if (err) {
+			fputs(vg_sb_str(&why) ?: "", stderr);
+			vg_err(err, "host: cannot load the rules of %s", o->rules);
+			vg_sb_free(&why);
+			goto out_store;
+		}
+		vg_sb_free(&why);
+	} else if (!o->no_rules) {
+		vg_log(VG_WARN, "no rules directory found (see --rules): no detections");
+	}
 	if (h.print) {
 		if (vg_events_last(h.store, &h.print_cursor))
 			goto out_store;
@@ -502,6 +522,7 @@ int vg_host_run(const struct vg_host_opts *o)
 		waitpid(h.child, NULL, 0);
 	}
 out_store:
+	vg_detect_close(h.detect);
 	vg_store_close(h.store);
 out_buf:
 	free(h.rbuf);

@@ -13,6 +13,8 @@ struct vg_host_opts {
 	const char *spawn; /* --spawn PATH-TO-VIGILD */
 	char **spawn_argv; /* what follows PATH, passed on to vigild */
 	int spawn_argc;
+	const char *rules; /* --rules DIR: detection rules, NULL for none */
+	int no_rules;
 	int print; /* --print: show each stored event */
 	int json; /* ... as JSON lines */
 };

@@ -14,6 +14,7 @@
 
 #include "events.h"
 #include "host.h"
+#include "hunt_cli.h"
 #include "log.h"
 #include "store.h"
 
@@ -27,6 +28,8 @@ static const char vg_usage_main[] =
 	"  host     receive batches from vigild, store them in SQLite, acknowledge them\n"
 	"  events   print the stored process timeline\n"
 	"  stats    print the sensor's accounting counters per device and event class\n"
+	"  hunt     run a KQL hunting query over the store\n"
+	"  alerts   print the alerts detections raised, with their evidence\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -37,7 +40,7 @@ static const char vg_usage_main[] =
 
 static const char vg_usage_host[] =
 	"usage: vigil host --db FILE (--listen unix:PATH | --spawn PATH-TO-VIGILD [ARGS...])\n"
-	"                  [--print] [--json] [-v]\n"
+	"                  [--rules DIR | --no-rules] [--print] [--json] [-v]\n"
 	"\n"
 	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
 	"acknowledge it. A resent batch is acknowledged again but stored once.\n"
@@ -47,6 +50,11 @@ static const char vg_usage_host[] =
 	"  --spawn PATH [ARGS]  start PATH --transport stdio --ignore-pid <our pid> [ARGS]\n"
 	"                       on one end of a socketpair; every later argument goes to\n"
 	"                       vigild. SIGINT/SIGTERM stop vigild, which drains first.\n"
+	"  --rules DIR          detection rules (*.rule) evaluated on every stored batch;\n"
+	"                       alerts go to AlertInfo/AlertEvidence (`vigil alerts`).\n"
+	"                       Default: $VIGIL_RULES, the source tree's rules/,\n"
+	"                       /usr/share/vigil/rules. A malformed rule stops the host.\n"
+	"  --no-rules           no detections\n"
 	"  --print              print each stored event on stdout (the `vigil events` form)\n"
 	"  --json               with --print: one JSON object per line\n"
 	"  -v, --verbose        more diagnostics on stderr\n"
@@ -137,6 +145,12 @@ static int vg_cmd_host(int argc, char **argv)
 			o.spawn_argv = argv + i + 1;
 			o.spawn_argc = argc - i - 1;
 			break;
+		} else if (vg_opt_val(argc, argv, &i, "--rules", &val)) {
+			if (!val)
+				return vg_usage_error("host ", "%s needs a directory", "--rules");
+			o.rules = val;
+		} else if (!strcmp(a, "--no-rules")) {
+			o.no_rules = 1;
 		} else if (!strcmp(a, "--print")) {
 			o.print = 1;
 		} else if (!strcmp(a, "--json")) {
@@ -161,6 +175,8 @@ static int vg_cmd_host(int argc, char **argv)
 	}
 	if (o.json && !o.print)
 		o.print = 1;
+	if (!o.rules && !o.no_rules)
+		o.rules = vg_default_rules_dir();
 	return vg_host_run(&o);
 }
 
@@ -301,6 +317,10 @@ static int vg_cmd_help(int argc, char **argv)
 		fputs(vg_usage_events, stdout);
 	else if (!strcmp(argv[1], "stats"))
 		fputs(vg_usage_stats, stdout);
+	else if (!strcmp(argv[1], "hunt"))
+		fputs(vg_usage_hunt, stdout);
+	else if (!strcmp(argv[1], "alerts"))
+		fputs(vg_usage_alerts, stdout);
 	else if (!strcmp(argv[1], "help"))
 		fputs(vg_usage_main, stdout);
 	else
@@ -330,6 +350,10 @@ int main(int argc, char **argv)
 		return vg_cmd_events(argc - 1, argv + 1);
 	if (!strcmp(cmd, "stats"))
 		return vg_cmd_stats(argc - 1, argv + 1);
+	if (!strcmp(cmd, "hunt"))
+		return vg_cmd_hunt(argc - 1, argv + 1);
+	if (!strcmp(cmd, "alerts"))
+		return vg_cmd_alerts(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return vg_usage_error(NULL, "unknown option '%s'", cmd);
 	return vg_usage_error(NULL, "unknown command '%s'", cmd);

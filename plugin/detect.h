@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Detections in the host core. A rule is a readable file (rules/NAME.rule):
+ * a header with title, severity, category and MITRE ATT&CK technique, then
+ * a KQL query (kql.h) over the SCHEMA.md tables. After each stored batch,
+ * every rule runs over the rows its table gained since the last run (a
+ * rowid watermark per table, kept in DetectionState): each row the query
+ * returns is evidence. Rows that agree on the rule's `group` columns (and
+ * device) make one alert, later rows of the same group are added to it.
+ * Alerts go to AlertInfo, evidence to AlertEvidence (the table and rowid
+ * of each event, its ReportId and the columns an analyst looks at first).
+ * Portable C over SQLite; nothing here knows the wire format.
+ */
+#ifndef VG_DETECT_H
+#define VG_DETECT_H
+
+struct sqlite3;
+struct vg_sb;
+struct vg_detect;
+
+/* Create AlertInfo, AlertEvidence and DetectionState when missing. 0 or -errno. */
+int vg_alerts_schema(struct sqlite3 *db);
+
+/*
+ * Load every *.rule file of dir (in name order) for evaluation on db,
+ * creating the alert tables. A malformed rule fails the load with
+ * "file:line:col: message" and a caret on errors (-EINVAL). A rule whose
+ * table the store does not have yet waits for it (logged once).
+ */
+int vg_detect_open(struct vg_detect **d, struct sqlite3 *db, const char *dir, struct vg_sb *errors);
+void vg_detect_close(struct vg_detect *d);
+
+/* Rules loaded, and how many of them wait for a table. */
+int vg_detect_nrules(const struct vg_detect *d, int *waiting);
+
+/*
+ * Evaluate every rule over the rows stored since the last run, in one
+ * transaction with the watermarks. Number of new alerts, or a negative errno.
+ */
+int vg_detect_run(struct vg_detect *d);
+
+#endif

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmt.h"
+#include "hunt.h"
+#include "kql.h"
+#include "log.h"
+#include "store.h"
+
+/* Table cells wider than this are cut with "..." (JSON and CSV never are). */
+#define VG_HUNT_CELL_MAX 120
+
+struct vg_rows {
+	char **cell; /* nrows * ncols strings, NULL for a NULL value */
+	size_t nrows, cap;
+	int ncols;
+};
+
+static void vg_rows_free(struct vg_rows *r)
+{
+	for (size_t i = 0; i < r->nrows * (size_t)r->ncols; i++)
+		free(r->cell[i]);
+	free(r->cell);
+}
+
+static int vg_rows_add(struct vg_rows *r, sqlite3_stmt *st)
+{
+	if (r->nrows == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 64;
+		char **n = realloc(r->cell, nc * (size_t)r->ncols * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		r->cell = n;
+		r->cap = nc;
+	}
+	for (int i = 0; i < r->ncols; i++) {
+		const char *v = (const char *)sqlite3_column_text(st, i);
+		char **c = &r->cell[r->nrows * (size_t)r->ncols + (size_t)i];
+
+		*c = v ? strdup(v) : NULL;
+		if (v && !*c) {
+			for (int j = 0; j < i; j++)
+				free(r->cell[r->nrows * (size_t)r->ncols + (size_t)j]);
+			return -ENOMEM;
+		}
+	}
+	r->nrows++;
+	return 0;
+}
+
+/* Display width of UTF-8 text: one column per code point. */
+static size_t vg_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static void vg_cell_text(struct vg_sb *b, const char *v)
+{
+	size_t w = 0;
+
+	for (const char *p = v; *p; p++) {
+		if (((unsigned char)*p & 0xc0) != 0x80 && ++w > VG_HUNT_CELL_MAX - 3) {
+			vg_sb_add(b, "...");
+			return;
+		}
+		/* A table row is one line. */
+		vg_sb_addn(b, *p == '\n' || *p == '\t' || *p == '\r' ? " " : p, 1);
+	}
+}
+
+static int vg_print_table(FILE *out, const struct vg_kql_query *q, const struct vg_rows *r)
+{
+	size_t *w = calloc((size_t)q->ncols, sizeof(*w));
+	struct vg_sb line, cell;
+	int err = 0;
+
+	if (!w)
+		return -ENOMEM;
+	vg_sb_init(&line);
+	vg_sb_init(&cell);
+	for (int c = 0; c < q->ncols; c++)
+		w[c] = vg_width(q->cols[c]);
+	for (size_t i = 0; i < r->nrows; i++) {
+		for (int c = 0; c < q->ncols; c++) {
+			const char *v = r->cell[i * (size_t)r->ncols + (size_t)c];
+
+			vg_sb_reset(&cell);
+			vg_cell_text(&cell, v ? v : "");
+			if (vg_width(vg_sb_str(&cell) ?: "") > w[c])
+				w[c] = vg_width(vg_sb_str(&cell) ?: "");
+		}
+	}
+	for (size_t i = 0; i <= r->nrows + 1 && !err; i++) {
+		vg_sb_reset(&line);
+		for (int c = 0; c < q->ncols; c++) {
+			const char *v;
+			size_t cw;
+
+			if (i == 1) {
+				for (size_t k = 0; k < w[c]; k++)
+					vg_sb_add(&line, "-");
+				vg_sb_add(&line, c + 1 < q->ncols ? "  " : "");
+				continue;
+			}
+			v = i == 0 ? q->cols[c] : r->cell[(i - 2) * (size_t)r->ncols + (size_t)c];
+			vg_sb_reset(&cell);
+			vg_cell_text(&cell, v ? v : "");
+			vg_sb_add(&line, vg_sb_str(&cell));
+			cw = vg_width(vg_sb_str(&cell) ?: "");
+			if (c + 1 < q->ncols)
+				for (size_t k = cw; k < w[c] + 2; k++)
+					vg_sb_add(&line, " ");
+		}
+		while (line.len && line.s[line.len - 1] == ' ')
+			line.s[--line.len] = 0;
+		vg_sb_add(&line, "\n");
+		if (vg_sb_err(&line) || vg_sb_err(&cell))
+			err = -ENOMEM;
+		else if (fputs(vg_sb_str(&line), out) == EOF)
+			err = -EPIPE;
+	}
+	vg_sb_free(&line);
+	vg_sb_free(&cell);
+	free(w);
+	return err;
+}
+
+static void vg_csv_field(struct vg_sb *b, const char *v)
+{
+	if (!v)
+		return;
+	if (!v[strcspn(v, ",\"\r\n \t")]) {
+		vg_sb_add(b, v);
+		return;
+	}
+	vg_sb_add(b, "\"");
+	for (const char *p = v; *p; p++)
+		vg_sb_add(b, *p == '"' ? "\"\"" : (char[]){ *p, 0 });
+	vg_sb_add(b, "\"");
+}
+
+static void vg_json_value(struct vg_sb *b, sqlite3_stmt *st, int i)
+{
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		vg_sb_add(b, "null");
+		break;
+	case SQLITE_INTEGER:
+		vg_sb_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
+		break;
+	case SQLITE_FLOAT:
+		vg_sb_printf(b, "%.17g", sqlite3_column_double(st, i));
+		break;
+	default:
+		vg_json_str(b, (const char *)sqlite3_column_text(st, i));
+	}
+}
+
+long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt_format fmt,
+		 FILE *out, FILE *errf)
+{
+	struct vg_kql_query q;
+	struct vg_kql_error e;
+	struct vg_rows rows = { 0 };
+	struct vg_sb line;
+	sqlite3_stmt *st = NULL;
+	long n = 0;
+	int err, rc;
+
+	err = vg_kql_register(db);
+	if (err)
+		return vg_err(err, "hunt: register query functions");
+	err = vg_kql_translate(db, text, 0, &q, &e);
+	if (err == -EINVAL) {
+		struct vg_sb msg;
+		char prefix[256];
+
+		vg_sb_init(&msg);
+		snprintf(prefix, sizeof(prefix), "%s:", origin ? origin : "query");
+		vg_kql_error_format(&msg, prefix, text, 0, &e);
+		fputs(vg_sb_str(&msg) ?: "out of memory\n", errf);
+		vg_sb_free(&msg);
+		return err;
+	}
+	if (err)
+		return vg_err(err, "hunt: translate query");
+	vg_log(VG_DEBUG, "hunt: SQL: %s", q.sql);
+	rc = sqlite3_prepare_v2(db, q.sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		vg_log(VG_ERROR, "hunt: the store refused the translated query: %s",
+		       sqlite3_errmsg(db));
+		vg_kql_query_free(&q);
+		return vg_sqlite_errno(rc) ?: -EIO;
+	}
+	rows.ncols = q.ncols;
+	vg_sb_init(&line);
+	if (fmt == VG_HUNT_CSV) {
+		for (int c = 0; c < q.ncols; c++) {
+			vg_sb_add(&line, c ? "," : "");
+			vg_csv_field(&line, q.cols[c]);
+		}
+		vg_sb_add(&line, "\r\n");
+	}
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (fmt == VG_HUNT_TABLE) {
+			err = vg_rows_add(&rows, st);
+			continue;
+		}
+		if (fmt == VG_HUNT_JSON) {
+			vg_sb_add(&line, "{");
+			for (int c = 0; c < q.ncols; c++) {
+				vg_sb_add(&line, c ? "," : "");
+				vg_json_str(&line, q.cols[c]);
+				vg_sb_add(&line, ":");
+				vg_json_value(&line, st, c);
+			}
+			vg_sb_add(&line, "}\n");
+		} else {
+			for (int c = 0; c < q.ncols; c++) {
+				vg_sb_add(&line, c ? "," : "");
+				vg_csv_field(&line, (const char *)sqlite3_column_text(st, c));
+			}
+			vg_sb_add(&line, "\r\n");
+		}
+		if (vg_sb_err(&line))
+			err = -ENOMEM;
+		else if (fputs(vg_sb_str(&line), out) == EOF)
+			err = -EPIPE;
+		vg_sb_reset(&line);
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		vg_log(VG_ERROR, "hunt: query failed: %s", sqlite3_errmsg(db));
+		err = vg_sqlite_errno(rc) ?: -EIO;
+	}
+	if (!err && fmt == VG_HUNT_CSV && !n && fputs(vg_sb_str(&line), out) == EOF)
+		err = -EPIPE;
+	if (!err && fmt == VG_HUNT_TABLE)
+		err = vg_print_table(out, &q, &rows);
+	if (!err && fflush(out))
+		err = -EPIPE;
+	sqlite3_finalize(st);
+	vg_rows_free(&rows);
+	vg_sb_free(&line);
+	vg_kql_query_free(&q);
+	return err ? err : n;
+}

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "alerts.h"
+#include "hunt.h"
+#include "hunt_cli.h"
+#include "log.h"
+#include "store.h"
+
+#ifndef VG_RULES_SRC
+#define VG_RULES_SRC "rules"
+#endif
+#define VG_FOLLOW_MS 200
+#define VG_QUERY_FILE_MAX (1024 * 1024)
+
+const char vg_usage_hunt[] =
+	"usage: vigil hunt --db FILE (QUERY | --file F) [--format table|json|csv] [--json]\n"
+	"\n"
+	"Run a Kusto (KQL) query over the store. Supported: let (tabular and scalar),\n"
+	"pipes, where (==, !=, =~, !~, <, <=, >, >=, in, !in, in~, has, contains,\n"
+	"startswith, endswith and their ! and _cs forms, and, or, not(), isempty(),\n"
+	"isnotempty(), isnull(), ago(), now(), tolower(), strcat(), iff(), ...),\n"
+	"project, extend, distinct (with Name=Column renames), summarize count(),\n"
+	"countif(), dcount(), sum(), min(), max(), avg() by, sort by / order by\n"
+	"(asc|desc, default desc), take / limit, top N by, count. Tables and columns\n"
+	"are those of the store (DeviceProcessEvents, DeviceInfo, AlertInfo, ...).\n"
+	"A query error prints line:column, the line and a caret, and exits 1.\n"
+	"\n"
+	"  --db FILE        SQLite database written by `vigil host` (never created)\n"
+	"  --file F         read the query from F ('-': standard input)\n"
+	"  --format FMT     table (default, aligned columns), json (one object per\n"
+	"                   row per line) or csv (RFC 4180, header row)\n"
+	"  --json           same as --format json\n"
+	"  -v, --verbose    also print the SQL the query became\n"
+	"  -h, --help       show this text\n";
+
+const char vg_usage_alerts[] =
+	"usage: vigil alerts --db FILE [--json] [--follow]\n"
+	"\n"
+	"Print the alerts detections raised (AlertInfo), oldest first, each with its\n"
+	"evidence (AlertEvidence: the table, rowid and ReportId of every event behind\n"
+	"it, its action and command line or path).\n"
+	"\n"
+	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"  --json       one JSON object per alert per line, with an \"Evidence\" array\n"
+	"  --follow     then print new alerts as they are raised, until SIGINT/SIGTERM\n"
+	"  -h, --help   show this text\n";
+
+static int vg_usage(const char *cmd, const char *fmt, const char *what)
+{
+	fprintf(stderr, "vigil: %s: ", cmd);
+	fprintf(stderr, fmt, what);
+	fprintf(stderr, "\nTry 'vigil %s --help'.\n", cmd);
+	return 2;
+}
+
+static int vg_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n))
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n])
+		return 0;
+	*val = *i + 1 < argc ? argv[++*i] : NULL;
+	return 1;
+}
+
+static char *vg_slurp(const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		vg_err(-errno, "hunt: cannot read %s", path);
+		return NULL;
+	}
+	buf = malloc(VG_QUERY_FILE_MAX + 1);
+	if (!buf) {
+		vg_err(-ENOMEM, "hunt: read %s", path);
+		goto out;
+	}
+	n = fread(buf, 1, VG_QUERY_FILE_MAX + 1, f);
+	if (ferror(f) || n > VG_QUERY_FILE_MAX) {
+		vg_log(VG_ERROR, "hunt: %s: %s", path,
+		       ferror(f) ? "read error" : "query larger than 1 MiB");
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	buf[n] = 0;
+	if (strlen(buf) != n) {
+		vg_log(VG_ERROR, "hunt: %s: holds a NUL byte", path);
+		free(buf);
+		buf = NULL;
+	}
+out:
+	if (f != stdin)
+		fclose(f);
+	return buf;
+}
+
+int vg_cmd_hunt(int argc, char **argv)
+{
+	const char *val, *db = NULL, *file = NULL, *query = NULL;
+	enum vg_hunt_format fmt = VG_HUNT_TABLE;
+	struct vg_store *s;
+	char *text = NULL;
+	long n;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(vg_usage_hunt, stdout);
+			return 0;
+		} else if (vg_opt(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_usage("hunt", "%s needs a file", "--db");
+			db = val;
+		} else if (vg_opt(argc, argv, &i, "--file", &val)) {
+			if (!val)
+				return vg_usage("hunt", "%s needs a file", "--file");
+			file = val;
+		} else if (vg_opt(argc, argv, &i, "--format", &val)) {
+			if (val && !strcmp(val, "table"))
+				fmt = VG_HUNT_TABLE;
+			else if (val && !strcmp(val, "json"))
+				fmt = VG_HUNT_JSON;
+			else if (val && !strcmp(val, "csv"))
+				fmt = VG_HUNT_CSV;
+			else
+				return vg_usage("hunt",
+						"--format takes table, json or csv, not '%s'",
+						val ? val : "");
+		} else if (!strcmp(a, "--json")) {
+			fmt = VG_HUNT_JSON;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			vg_log_max = VG_DEBUG;
+		} else if (a[0] == '-' && a[1]) {
+			return vg_usage("hunt", "unknown option '%s'", a);
+		} else if (query) {
+			return vg_usage("hunt", "%s", "give the query as one argument (quote it)");
+		} else {
+			query = a;
+		}
+	}
+	if (!db)
+		return vg_usage("hunt", "%s", "--db FILE is required");
+	if (!!query == !!file)
+		return vg_usage("hunt", "%s", "give one of QUERY or --file F");
+	if (file) {
+		text = vg_slurp(file);
+		if (!text)
+			return 1;
+	}
+	if (vg_store_open_existing(&s, db)) {
+		vg_err(-ENOENT, "hunt: cannot open %s", db);
+		free(text);
+		return 1;
+	}
+	n = vg_hunt_run(vg_store_db(s), text ? text : query, file ? file : "query", fmt, stdout,
+			stderr);
+	vg_store_close(s);
+	free(text);
+	if (n == -EPIPE)
+		return 0;
+	return n < 0 ? 1 : 0;
+}
+
+static volatile sig_atomic_t vg_stop;
+
+static void vg_on_signal(int sig)
+{
+	vg_stop = 1;
+}
+
+int vg_cmd_alerts(int argc, char **argv)
+{
+	const char *val, *db = NULL;
+	int json = 0, follow = 0;
+	struct vg_store *s;
+	int64_t last = 0;
+	long n;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(vg_usage_alerts, stdout);
+			return 0;
+		} else if (vg_opt(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_usage("alerts", "%s needs a file", "--db");
+			db = val;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
+			follow = 1;
+		} else {
+			return vg_usage("alerts", "unknown option '%s'", a);
+		}
+	}
+	if (!db)
+		return vg_usage("alerts", "%s", "--db FILE is required");
+	if (vg_store_open_existing(&s, db)) {
+		vg_err(-ENOENT, "alerts: cannot open %s", db);
+		return 1;
+	}
+	n = vg_alerts_print(vg_store_db(s), stdout, json, 0, &last);
+	if (n >= 0 && follow) {
+		struct sigaction sa = { .sa_handler = vg_on_signal };
+		struct timespec ts = { 0, VG_FOLLOW_MS * 1000000L };
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		while (!vg_stop && n >= 0) {
+			nanosleep(&ts, NULL);
+			n = vg_alerts_print(vg_store_db(s), stdout, json, last, &last);
+		}
+	}
+	vg_store_close(s);
+	if (n == -EPIPE)
+		return 0;
+	return n < 0 ? 1 : 0;
+}
+
+static int vg_is_dir(const char *p)
+{
+	struct stat st;
+
+	return p && *p && !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+const char *vg_default_rules_dir(void)
+{
+	const char *env = getenv("VIGIL_RULES");
+
+	if (env && *env)
+		return env;
+	if (vg_is_dir(VG_RULES_SRC))
+		return VG_RULES_SRC;
+	if (vg_is_dir("/usr/share/vigil/rules"))
+		return "/usr/share/vigil/rules";
+	return NULL;
+}

