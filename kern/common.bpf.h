@@ -95,6 +95,19 @@ static __always_inline int vg_ignored(__u32 tgid)
 	return bpf_map_lookup_elem(&vg_ignore, &tgid) != NULL;
 }
 
+static __always_inline struct file *vg_fd_file(struct task_struct *task, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
 static __always_inline void vg_fill_task(struct vg_task *t, struct task_struct *task)
 {
 	const struct cred *cred = BPF_CORE_READ(task, cred);

@@ -21,6 +21,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Run-time knobs set by vigild before load. */
 const volatile __u32 vg_argv_max = 2048;
 
+static __always_inline int vg_fd_is_sock(struct task_struct *task, __u64 fd)
+{
+	struct file *f = vg_fd_file(task, fd);
+
+	return f && (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) == 0140000; /* S_ISSOCK */
+}
+
 static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
 	struct vg_scratch *s;
@@ -49,6 +56,11 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 	file = BPF_CORE_READ(bprm, file);
 	e->exe_ino = BPF_CORE_READ(file, f_inode, i_ino);
 	e->cap_effective = vg_cap_effective(task);
+	/* A shell whose stdin or stdout is a socket is how reverse shells look. */
+	if (vg_fd_is_sock(task, 0))
+		e->hdr.flags |= VG_F_STDIN_SOCK;
+	if (vg_fd_is_sock(task, 1))
+		e->hdr.flags |= VG_F_STDOUT_SOCK;
 	/* memfd_create() files and deleted files have no link left. */
 	if (BPF_CORE_READ(file, f_inode, __i_nlink) == 0)
 		e->hdr.flags |= VG_F_FILELESS;

@@ -63,19 +63,6 @@ struct {
 	__type(value, __u8);
 } vg_udp_seen SEC(".maps");
 
-static __always_inline struct file *vg_fd_file(struct task_struct *task, __u64 fd)
-{
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
-	struct file *f = NULL;
-
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
-}
-
 /* The resolved path of a directory fd, or of the cwd for AT_FDCWD. */
 static __always_inline __u32 vg_dir_walk(struct task_struct *task, int dfd, struct vg_scratch *s)
 {

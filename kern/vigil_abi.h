@@ -65,6 +65,8 @@ struct vg_event_hdr {
 #define VG_F_PATH_TRUNC 0x0002 /* a path had more components than the walk allows */
 #define VG_F_CWD_TRUNC 0x0004
 #define VG_F_FILELESS 0x0008 /* exec of a memfd or of a file with no link left */
+#define VG_F_STDIN_SOCK 0x0010 /* exec: fd 0 is a socket */
+#define VG_F_STDOUT_SOCK 0x0020 /* exec: fd 1 is a socket */
 
 /* The task the event is about. */
 struct vg_task {

@@ -496,6 +496,10 @@ static void vg_additional_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent 
 	vg_json_num(j, "Egid", p->egid);
 	if (p->argv_truncated)
 		vg_sb_add(j, ",\"ArgvTruncated\":true");
+	if (p->stdin_socket)
+		vg_sb_add(j, ",\"StdinSocket\":true");
+	if (p->stdout_socket)
+		vg_sb_add(j, ",\"StdoutSocket\":true");
 	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED) {
 		if (pe->exit_signal)
 			vg_json_num(j, "ExitSignal", (uint32_t)pe->exit_signal);

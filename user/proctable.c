@@ -214,6 +214,8 @@ int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src)
 	dst->exe_ino = src->exe_ino;
 	dst->exe_dev = src->exe_dev;
 	dst->argv_truncated = src->argv_truncated;
+	dst->stdin_socket = src->stdin_socket;
+	dst->stdout_socket = src->stdout_socket;
 	memcpy(dst->comm, src->comm, sizeof(dst->comm));
 	return 0;
 }

@@ -19,6 +19,7 @@ struct vg_proc {
 	uint64_t exe_ino;
 	uint32_t exe_dev;
 	int argv_truncated;
+	int stdin_socket, stdout_socket; /* at its last exec */
 	uint64_t exited_boot_ns; /* when its exit was seen; kept a while for late events */
 	char comm[16];
 	char *exe; /* malloc'd, may be NULL */

@@ -111,6 +111,8 @@ static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_pr
 	pb->exe_inode = p->exe_ino;
 	pb->exe_dev = p->exe_dev;
 	pb->argv_truncated = p->argv_truncated;
+	pb->stdin_socket = p->stdin_socket;
+	pb->stdout_socket = p->stdout_socket;
 	pb->comm = vg_arena_strdup(a, p->comm);
 	if (p->exe)
 		pb->exe = vg_arena_strdup(a, p->exe);
@@ -287,6 +289,8 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	p->exe_dev = e->exe_dev;
 	p->exited_boot_ns = 0;
 	p->argv_truncated = !!(e->hdr.flags & VG_F_ARGV_TRUNC);
+	p->stdin_socket = !!(e->hdr.flags & VG_F_STDIN_SOCK);
+	p->stdout_socket = !!(e->hdr.flags & VG_F_STDOUT_SOCK);
 	if (vg_proc_set_str(&p->exe, path) || vg_proc_set_str(&p->cwd, cwd) ||
 	    vg_proc_set_args(p, argv, e->argv_len))
 		return -ENOMEM;

@@ -10,6 +10,9 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -116,4 +119,48 @@ Test(sec, sensitive_read_and_fileless_exec, .init = setup, .fini = teardown, .ti
 	cr_assert_eq(waitpid(child, NULL, 0), child);
 	close(mfd);
 	cr_assert_eq(dev_rows("FilelessExec", child, NULL), 1);
+}
+
+/* The kernel looks at fd 0 and 1 at exec: a shell on a TCP socket is flagged, and alerts. */
+Test(sec, shell_with_socket_stdio_is_flagged, .init = setup, .fini = teardown, .timeout = 60)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l, c, a;
+	pid_t child;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(bind(l, (void *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(l, 1), 0);
+	cr_assert_eq(getsockname(l, (void *)&sa, &len), 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(c, (void *)&sa, sizeof(sa)), 0);
+	a = accept(l, NULL, NULL);
+	child = fork();
+	if (child == 0) {
+		char *argv[] = { "/bin/sh", "-c", "exit 0", NULL };
+
+		dup2(a, 0);
+		dup2(a, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	close(a);
+	close(c);
+	close(l);
+	cr_assert_eq(
+		vg_t_wait_int(&host, 1, 5000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND "
+			      "ActionType = 'ProcessCreated' AND json_extract(AdditionalFields, "
+			      "'$.StdinSocket') = 1 AND json_extract(AdditionalFields, "
+			      "'$.StdoutSocket') = 1",
+			      child),
+		1, "shell with socket stdio not flagged");
+	cr_assert_eq(
+		vg_t_wait_int(&host, 1, 10000,
+			      "SELECT count(*) FROM AlertInfo WHERE Title = 'Reverse shell (socket "
+			      "stdio)'"),
+		1, "no reverse shell alert");
 }
