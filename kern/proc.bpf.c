@@ -170,6 +170,21 @@ int BPF_PROG(vg_fork_raw, struct task_struct *parent, struct task_struct *child)
 	return vg_fork(parent, child);
 }
 
+/*
+ * The fentry path for fork, where the kernel allows fentry (vigild probes it;
+ * the 6.18 development kernels refuse it with EPERM and keep the tracepoint).
+ * wake_up_new_task() runs in the parent right after sched_process_fork, once
+ * per new task, so the events are the same. It costs about what tp_btf costs:
+ * it keeps the fast path and its fallback proven on every kernel of the
+ * matrix until file events move to fentry/LSM.
+ */
+SEC("fentry/wake_up_new_task")
+int BPF_PROG(vg_fork_fent, struct task_struct *child)
+{
+	/* bpf_get_current_task_btf() is v5.11+; the probe-read pointer serves BPF_CORE_READ. */
+	return vg_fork((struct task_struct *)bpf_get_current_task(), child);
+}
+
 /* Only the first argument: v6.16 appended `group_dead`, older kernels lack it. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(vg_exit_btf, struct task_struct *p)

@@ -48,6 +48,8 @@ const char *vg_hook_name(enum vg_hook h)
 		return "raw_tp";
 	case VG_HOOK_NONE:
 		return "none";
+	case VG_HOOK_FENTRY:
+		return "fentry";
 	default:
 		return "auto";
 	}
@@ -130,13 +132,15 @@ int vg_parse_deny(const char *arg, struct vg_bpf_opts *o)
 		return -EINVAL;
 	}
 	if (!hook)
-		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP;
+		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP | 1u << VG_HOOK_FENTRY;
 	else if (!strcmp(hook, "tp_btf"))
 		o->deny[g] |= 1u << VG_HOOK_TP_BTF;
 	else if (!strcmp(hook, "raw_tp"))
 		o->deny[g] |= 1u << VG_HOOK_RAW_TP;
+	else if (!strcmp(hook, "fentry"))
+		o->deny[g] |= 1u << VG_HOOK_FENTRY;
 	else {
-		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (tp_btf, raw_tp)", hook);
+		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (fentry, tp_btf, raw_tp)", hook);
 		return -EINVAL;
 	}
 	return 0;
@@ -171,6 +175,9 @@ static unsigned int vg_groups_wanted(unsigned int sources)
 static struct bpf_program *vg_group_prog(struct vigil_bpf *s, int grp, enum vg_hook h)
 {
 	int btf = h == VG_HOOK_TP_BTF;
+
+	if (h == VG_HOOK_FENTRY)
+		return grp == VG_GRP_FORK ? s->progs.vg_fork_fent : NULL;
 
 	switch (grp) {
 	case VG_GRP_EXEC:
@@ -257,6 +264,7 @@ static int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		bpf_program__set_autoload(vg_group_prog(s, g, VG_HOOK_RAW_TP),
 					  hooks[g] == VG_HOOK_RAW_TP);
 	}
+	bpf_program__set_autoload(s->progs.vg_fork_fent, hooks[VG_GRP_FORK] == VG_HOOK_FENTRY);
 	err = vigil_bpf__load(s);
 	if (err)
 		goto err_destroy;
@@ -268,11 +276,13 @@ err_destroy:
 	return err;
 }
 
-/* The hooks to try for a group, in order. */
-static int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[2])
+/* The hooks to try for a group, in order: the fast path first where there is one. */
+static int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3])
 {
 	int n = 0;
 
+	if (g == VG_GRP_FORK && o->hook == VG_HOOK_AUTO)
+		c[n++] = VG_HOOK_FENTRY;
 	if (o->hook != VG_HOOK_RAW_TP)
 		c[n++] = VG_HOOK_TP_BTF;
 	if (o->hook != VG_HOOK_TP_BTF)
@@ -289,7 +299,7 @@ int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o)
 	vg_quiet_libbpf = 1;
 	for (int g = 0; g < VG_GRP_MAX; g++) {
 		struct vg_group_state *st = &b->grp[g];
-		enum vg_hook hooks[VG_GRP_MAX], cand[2];
+		enum vg_hook hooks[VG_GRP_MAX], cand[3];
 		int n = vg_candidates(o, g, cand);
 		size_t used = 0;
 
@@ -361,7 +371,7 @@ int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o)
 
 	/* The common case first: every group on its preferred hook, one load. */
 	for (int g = 0; g < VG_GRP_MAX; g++) {
-		enum vg_hook c[2];
+		enum vg_hook c[3];
 
 		vg_candidates(o, g, c);
 		hooks[g] = want & 1u << g ? c[0] : VG_HOOK_NONE;
@@ -397,8 +407,10 @@ probe:
 		if (b->grp[g].hook == VG_HOOK_NONE)
 			continue;
 		any = 1;
-		if (want & 1u << g && b->grp[g].why[0] && strstr(b->grp[g].why, "refused"))
-			vg_log(VG_WARN, "%s: %s", vg_group_names[g], b->grp[g].why);
+		/* Only a fallback to raw_tp is worth a warning; a refused fast path is expected. */
+		if (want & 1u << g && strstr(b->grp[g].why, "refused"))
+			vg_log(b->grp[g].hook == VG_HOOK_RAW_TP ? VG_WARN : VG_DEBUG, "%s: %s",
+			       vg_group_names[g], b->grp[g].why);
 	}
 	for (int g = 0; g < VG_GRP_MAX; g++)
 		if (want & 1u << g && b->grp[g].hook == VG_HOOK_NONE)

@@ -12,6 +12,7 @@ enum vg_hook {
 	VG_HOOK_TP_BTF,
 	VG_HOOK_RAW_TP,
 	VG_HOOK_NONE, /* not attached */
+	VG_HOOK_FENTRY, /* the fast path, where the kernel allows it (fork today) */
 };
 
 /* Program groups: each is one attach point with a tp_btf and a raw_tp program. */
