@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "bpf.h"
+#include "delivery.h"
 #include "device.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
@@ -28,7 +29,6 @@
 #include "sensor.h"
 
 #define VG_MAX_IGNORE 16
-#define VG_MAX_PENDING (64u << 20) /* bytes of unacknowledged frames kept */
 #define VG_FINAL_ACK_MS 3000
 
 struct vg_opts {
@@ -42,6 +42,7 @@ struct vg_opts {
 	const char *device_id, *device_name, *host_device_id, *machine_group;
 	int verbose;
 	int probe, json;
+	struct vg_delivery dlv;
 };
 
 struct vg_daemon {
@@ -67,7 +68,8 @@ static void vg_usage(FILE *f)
 		"zstd-compressed protobuf batches to the host endpoint. Needs root.\n"
 		"\n"
 		"  --transport T        stdio (frames on stdout, acks on stdin; default)\n"
-		"                       or unix:PATH (connect to `vigil host --listen unix:PATH`)\n"
+		"                       or unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (connect to\n"
+		"                       `vigil host --listen ADDR`; reconnects with backoff)\n"
 		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
 		"                       reports itself)\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
@@ -97,9 +99,11 @@ static void vg_usage(FILE *f)
 		"  --version            print the version\n"
 		"\n"
 		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
-		"acknowledgement (3 s at most), exit 0. Also exits when the peer closes.\n",
+		"acknowledgement (3 s at most), exit 0. With --transport stdio it also\n"
+		"exits when the peer closes; other transports reconnect.\n\n",
 		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_BATCH_MAX_EVENTS,
 		CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL);
+	vg_delivery_usage(f);
 }
 
 static int vg_parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -160,6 +164,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "deny-hook", required_argument, NULL, OPT_DENY },
 		{ "probe", no_argument, NULL, OPT_PROBE },
 		{ "json", no_argument, NULL, OPT_JSON },
+		VG_DELIVERY_LONGOPTS,
 		{},
 	};
 	uint32_t v;
@@ -173,6 +178,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 	o->flush_ms = CONFIG_FLUSH_INTERVAL_MS;
 	o->zstd_level = CONFIG_ZSTD_LEVEL;
 	o->bpf.sources = (1u << VG_SRC_MAX) - 1;
+	vg_delivery_defaults(&o->dlv);
 
 	while (!err && (c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -250,6 +256,8 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			printf("vigild %s\n", VG_VERSION);
 			return 1;
 		default:
+			if (vg_delivery_opt(&o->dlv, c, optarg, &err))
+				break;
 			return -EINVAL;
 		}
 	}
@@ -302,7 +310,7 @@ static int vg_flush(struct vg_daemon *d, int force)
 	}
 	b.counters = cntp;
 	b.n_counters = VG_CLASS_MAX;
-	b.events_lost = d->sensor.lost + d->tx.events_evicted;
+	b.events_lost = d->sensor.lost + vg_sender_events_lost(&d->tx);
 
 	err = vg_batch_pack(&b, d->o.zstd_level, &payload, &len);
 	if (err)
@@ -351,38 +359,17 @@ static int vg_epoll_add(int ep, int fd, uint64_t tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER };
+enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER, TAG_PEER_OUT };
 
 /* After detaching: drain, send the last batch, give the host a moment to acknowledge it. */
 static void vg_shutdown(struct vg_daemon *d)
 {
-	struct timespec start, now;
-
 	vg_bpf_detach(&d->bpf);
 	if (ring_buffer__consume(d->rb) < 0 && !d->err)
 		vg_log(VG_WARN, "final drain of the ring buffer failed");
 	if (vg_flush(d, 1))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!d->peer_gone && !vg_sender_all_acked(&d->tx)) {
-		struct pollfd pfd = { .fd = d->tx.rfd, .events = POLLIN };
-		long left;
-		int err;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = VG_FINAL_ACK_MS - ((now.tv_sec - start.tv_sec) * 1000 +
-					  (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0) {
-			vg_log(VG_WARN, "host did not acknowledge the last %llu frames",
-			       (unsigned long long)(d->tx.next_seq - 1 - d->tx.acked));
-			break;
-		}
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			break;
-		err = vg_sender_read(&d->tx);
-		if (err)
-			break;
-	}
+	vg_delivery_finish(&d->tx, VG_FINAL_ACK_MS);
 }
 
 /* One line saying what is watched and how. */
@@ -428,7 +415,7 @@ static int vg_run(struct vg_daemon *d)
 	err = vg_epoll_add(ep, ring_buffer__epoll_fd(d->rb), TAG_RING);
 	err = err ?: vg_epoll_add(ep, sfd, TAG_SIGNAL);
 	err = err ?: vg_epoll_add(ep, tfd, TAG_TIMER);
-	err = err ?: vg_epoll_add(ep, d->tx.rfd, TAG_PEER);
+	err = err ?: vg_sender_attach(&d->tx, ep, TAG_PEER, TAG_PEER_OUT);
 	if (err) {
 		vg_err(err, "set up the event loop");
 		goto out;
@@ -462,6 +449,7 @@ static int vg_run(struct vg_daemon *d)
 				else
 					err = vg_flush(d, 0);
 				vg_sensor_sync_clock(&d->sensor);
+				vg_sender_tick(&d->tx);
 				break;
 			}
 			case TAG_SIGNAL: {
@@ -484,6 +472,13 @@ static int vg_run(struct vg_daemon *d)
 					d->peer_gone = 1;
 					err = 0;
 				}
+				if (!err && d->tx.stats_requested) {
+					d->tx.stats_requested = 0;
+					err = vg_flush(d, 1);
+				}
+				break;
+			case TAG_PEER_OUT:
+				vg_sender_writable(&d->tx);
 				break;
 			}
 		}
@@ -538,9 +533,11 @@ int main(int argc, char **argv)
 	}
 	vg_device_init(&d.dev, d.o.device_id, d.o.device_name, d.o.host_device_id,
 		       d.o.machine_group);
-	err = vg_sender_open(&d.tx, d.o.transport, VG_MAX_PENDING);
+	d.o.dlv.tx.spec = d.o.transport;
+	d.o.dlv.tx.stream_id = d.stream_id;
+	err = vg_sender_open(&d.tx, &d.o.dlv.tx);
 	if (err)
-		return 1;
+		goto out_tx;
 
 	d.o.bpf.ignore = d.o.ignore;
 	d.o.bpf.nignore = d.o.nignore;
@@ -552,6 +549,11 @@ int main(int argc, char **argv)
 	if (err) {
 		vg_err(err, "read /proc");
 		goto out_bpf;
+	}
+	err = vg_delivery_hello(&d.tx, &d.dev.pb, d.stream_id, (uint64_t)d.sensor.boot_to_epoch_ns);
+	if (err) {
+		vg_err(err, "encode the connection greeting");
+		goto out_sensor;
 	}
 	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, 0), vg_on_record, &d, NULL);
 	if (!d.rb || ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, 1), vg_on_record, &d) ||
