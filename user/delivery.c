@@ -126,12 +126,25 @@ void vg_delivery_finish(struct vg_sender *tx, int ms)
 {
 	int64_t end = vg_ms() + ms;
 
-	while (!vg_sender_all_acked(tx) && vg_sender_connected(tx)) {
+	while (!vg_sender_all_acked(tx)) {
 		struct pollfd pfd = { .fd = tx->rfd, .events = POLLIN };
 		int64_t left = end - vg_ms();
 
 		if (left <= 0)
 			break;
+		if (!vg_sender_connected(tx)) {
+			/* The host may be just coming back: keep trying until the deadline. */
+			if (tx->addr.kind == VG_ADDR_STDIO)
+				break;
+			tx->retry_at_ms =
+				tx->retry_at_ms < vg_ms() + 100 ? tx->retry_at_ms : vg_ms() + 100;
+			vg_sender_tick(tx);
+			if (!vg_sender_connected(tx)) {
+				poll(NULL, 0, 50);
+				continue;
+			}
+			pfd.fd = tx->rfd;
+		}
 		if (tx->want_out && tx->wfd == tx->rfd)
 			pfd.events |= POLLOUT;
 		if (poll(&pfd, 1, left > 100 ? 100 : (int)left) < 0 && errno != EINTR)

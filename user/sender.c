@@ -165,9 +165,10 @@ static int vg_sender_connect(struct vg_sender *s)
 	int fd = vg_addr_connect(&s->addr, VG_CONNECT_TIMEOUT_MS);
 
 	if (fd < 0) {
-		if (s->backoff_ms == VG_BACKOFF_MIN_MS || s->backoff_ms == s->o.backoff_max_ms)
-			vg_log(VG_INFO, "cannot connect to %s: %s; %zu frames wait", s->o.spec,
-			       strerror(-fd), s->q.count);
+		if (!s->connect_failing++)
+			vg_log(VG_INFO,
+			       "cannot connect to %s: %s; %zu frames wait, retrying with backoff",
+			       s->o.spec, strerror(-fd), s->q.count);
 		s->retry_at_ms = vg_now_ms() + s->backoff_ms;
 		s->backoff_ms = s->backoff_ms * 2 > s->o.backoff_max_ms ? s->o.backoff_max_ms :
 									  s->backoff_ms * 2;
@@ -176,6 +177,7 @@ static int vg_sender_connect(struct vg_sender *s)
 	s->rfd = s->wfd = fd;
 	s->owns_fds = 1;
 	s->connects++;
+	s->connect_failing = 0;
 	s->backoff_ms = VG_BACKOFF_MIN_MS;
 	vg_frame_reader_init(&s->rd);
 	vg_queue_rewind(&s->q);

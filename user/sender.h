@@ -46,6 +46,7 @@ struct vg_sender {
 	uint32_t backoff_ms;
 	int64_t retry_at_ms;
 	uint64_t connects, disconnects;
+	unsigned connect_failing; /* attempts since the last success (logged once) */
 
 	/* control channel: what the host asked for */
 	int stats_requested;

@@ -35,7 +35,10 @@ struct vg_seg {
 	int fd;
 	uint64_t size;
 	size_t nlive; /* unacknowledged frames in it */
+	int pinned; /* being evicted: not deleted under the evictor's feet */
 };
+
+static const uint8_t *vg_qent_bytes(struct vg_queue *q, struct vg_qent *e);
 
 static uint8_t *vg_scratch; /* bytes of the spooled-only entry being written */
 static size_t vg_scratch_cap;
@@ -112,7 +115,7 @@ static void vg_qent_drop(struct vg_queue *q, struct vg_qent *e)
 	}
 	if (e->bytes)
 		q->mem_bytes -= e->len;
-	if (e->seg && --e->seg->nlive == 0 && e->seg != q->active)
+	if (e->seg && --e->seg->nlive == 0 && e->seg != q->active && !e->seg->pinned)
 		vg_seg_delete(q, e->seg);
 	q->count--;
 	free(e->bytes);
@@ -261,12 +264,36 @@ static void vg_seg_retire(struct vg_queue *q)
 		vg_seg_delete(q, s);
 }
 
-/* Make room for need more bytes under the cap: the oldest segments go, their frames counted. */
+/* Hold e's bytes in memory (read back from its segment if needed): 0 or -errno. */
+static int vg_qent_to_memory(struct vg_queue *q, struct vg_qent *e)
+{
+	const uint8_t *b;
+
+	if (e->bytes)
+		return 0;
+	b = vg_qent_bytes(q, e);
+	if (!b)
+		return -EIO;
+	e->bytes = malloc(e->len);
+	if (!e->bytes)
+		return -ENOMEM;
+	memcpy(e->bytes, b, e->len);
+	q->mem_bytes += e->len;
+	return 0;
+}
+
+/*
+ * Make room for need more bytes under the cap: the oldest segments go, their
+ * frames counted as lost. Frames of such a segment already written on this
+ * connection may be stored by now: they move to memory instead and leave
+ * with their ACK, so no loss is reported that did not happen.
+ */
 static void vg_spool_make_room(struct vg_queue *q, uint64_t need)
 {
 	while (q->disk_bytes + need > q->disk_max && q->segs) {
 		struct vg_seg *s = q->segs;
 		uint64_t lost = 0;
+		int unsent = 0;
 
 		if (s == q->active) {
 			if (!s->size)
@@ -274,32 +301,18 @@ static void vg_spool_make_room(struct vg_queue *q, uint64_t need)
 			vg_seg_retire(q);
 			continue;
 		}
+		s->pinned = 1;
 		for (struct vg_qent *e = q->head, *n; e; e = n) {
 			n = e->next;
+			unsent |= e == q->unsent;
 			if (e->seg != s)
 				continue;
-			if (vg_qent_busy(q, e)) {
-				/* Being written: keep it in memory, forget its place on disk. */
-				if (!e->bytes && vg_scratch) {
-					e->bytes = malloc(e->len);
-					if (e->bytes) {
-						memcpy(e->bytes, vg_scratch, e->len);
-						q->mem_bytes += e->len;
-					}
-				}
-				if (e->bytes) {
-					e->seg = NULL;
-					s->nlive--;
-					continue;
-				}
+			if ((!unsent || vg_qent_busy(q, e)) && !vg_qent_to_memory(q, e)) {
+				e->seg = NULL;
+				s->nlive--;
+				continue;
 			}
 			lost++;
-			if (s->nlive == 1) {
-				/* Dropping the last frame deletes s: count it first. */
-				vg_qent_evict(q, e);
-				s = NULL;
-				break;
-			}
 			vg_qent_evict(q, e);
 		}
 		if (lost)
@@ -307,8 +320,7 @@ static void vg_spool_make_room(struct vg_queue *q, uint64_t need)
 			       "spool: over its cap of %" PRIu64 " bytes, %" PRIu64
 			       " oldest frames dropped (counted as lost)",
 			       q->disk_max, lost);
-		if (s)
-			vg_seg_delete(q, s);
+		vg_seg_delete(q, s);
 	}
 }
 
@@ -367,18 +379,26 @@ void vg_queue_sync(struct vg_queue *q)
 	q->dirty = 0;
 }
 
-/* Keep memory under its bound: spooled frames drop their bytes, the others go (counted). */
+/*
+ * Keep memory under its bound: spooled frames drop their bytes, the others
+ * go (counted). Only frames not yet written on this connection are dropped:
+ * one written but unacknowledged may be stored already, and counting it lost
+ * too would report a loss that did not happen. Those leave with their ACK.
+ */
 static void vg_queue_trim_memory(struct vg_queue *q)
 {
+	int unsent = 0;
+
 	for (struct vg_qent *e = q->head, *n; e && q->mem_bytes > q->mem_max; e = n) {
 		n = e->next;
+		unsent |= e == q->unsent;
 		if (!e->bytes || vg_qent_busy(q, e) || e == q->tail)
 			continue;
 		if (e->seg) {
 			free(e->bytes);
 			e->bytes = NULL;
 			q->mem_bytes -= e->len;
-		} else {
+		} else if (unsent) {
 			vg_qent_evict(q, e);
 		}
 	}

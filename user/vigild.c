@@ -53,6 +53,7 @@ struct vg_daemon {
 	struct vg_sender tx;
 	struct vg_device dev;
 	struct vg_counts sent_counts; /* counters in the last batch sent */
+	uint64_t sent_lost; /* delivery losses reported in it */
 	uint64_t stream_id;
 	int device_sent;
 	int peer_gone;
@@ -289,7 +290,8 @@ static int vg_flush(struct vg_daemon *d, int force)
 	if (err)
 		return vg_err(err, "read counters");
 	if (!force && !d->sensor.nevents && d->device_sent &&
-	    !vg_counts_changed(&now, &d->sent_counts))
+	    !vg_counts_changed(&now, &d->sent_counts) &&
+	    d->sent_lost == vg_sender_events_lost(&d->tx))
 		return 0;
 
 	vg_sensor_batch_fill(&d->sensor, &b);
@@ -329,6 +331,7 @@ static int vg_flush(struct vg_daemon *d, int force)
 	       (unsigned long long)d->tx.next_seq - 1, d->sensor.nevents, len);
 	d->device_sent = 1;
 	d->sent_counts = now;
+	d->sent_lost = b.events_lost - d->sensor.lost;
 	vg_sensor_batch_done(&d->sensor);
 	return 0;
 }
@@ -368,6 +371,9 @@ static void vg_shutdown(struct vg_daemon *d)
 	if (ring_buffer__consume(d->rb) < 0 && !d->err)
 		vg_log(VG_WARN, "final drain of the ring buffer failed");
 	if (vg_flush(d, 1))
+		return;
+	/* Queueing the last batch may have pushed older frames out: report that too. */
+	if (d->sent_lost != vg_sender_events_lost(&d->tx) && vg_flush(d, 1))
 		return;
 	vg_delivery_finish(&d->tx, VG_FINAL_ACK_MS);
 }
