@@ -66,9 +66,6 @@ int vg_delivery_opt(struct vg_delivery *dv, int c, const char *arg, int *err)
 		*err = vg_num("--backoff-max-ms", arg, 100, 600000, &v);
 		dv->tx.backoff_max_ms = (uint32_t)v;
 		return 1;
-	case VG_OPT_CONTROL:
-		dv->control = arg;
-		return 1;
 	default:
 		return 0;
 	}
@@ -88,8 +85,7 @@ void vg_delivery_usage(FILE *f)
 		"                       (fdatasync each frame)\n"
 		"  --queue-mem-kb N     unacknowledged frames kept in memory (default %u); without\n"
 		"                       a spool, the oldest beyond it are dropped and counted\n"
-		"  --backoff-max-ms N   reconnect backoff ceiling (default 5000; from 100 ms, doubling)\n"
-		"  --control PATH       local control socket (root only): stats, ping\n",
+		"  --backoff-max-ms N   reconnect backoff ceiling (default 5000; from 100 ms, doubling)\n",
 		VG_SPOOL_MAX_DEFAULT >> 20, VG_QUEUE_MEM_DEFAULT >> 10);
 }
 

@@ -19,22 +19,19 @@ enum {
 	VG_OPT_SPOOL_SYNC,
 	VG_OPT_QUEUE_MEM,
 	VG_OPT_BACKOFF_MAX,
-	VG_OPT_CONTROL,
 };
 
-#define VG_DELIVERY_LONGOPTS                                                       \
-	{ "spool", required_argument, NULL, VG_OPT_SPOOL },                        \
-		{ "spool-max-mb", required_argument, NULL, VG_OPT_SPOOL_MAX },     \
-		{ "spool-sync", required_argument, NULL, VG_OPT_SPOOL_SYNC },      \
-		{ "queue-mem-kb", required_argument, NULL, VG_OPT_QUEUE_MEM },     \
-		{ "backoff-max-ms", required_argument, NULL, VG_OPT_BACKOFF_MAX }, \
-	{                                                                          \
-		"control", required_argument, NULL, VG_OPT_CONTROL                 \
-	}
+/* clang-format off */
+#define VG_DELIVERY_LONGOPTS \
+	{ "spool", required_argument, NULL, VG_OPT_SPOOL }, \
+	{ "spool-max-mb", required_argument, NULL, VG_OPT_SPOOL_MAX }, \
+	{ "spool-sync", required_argument, NULL, VG_OPT_SPOOL_SYNC }, \
+	{ "queue-mem-kb", required_argument, NULL, VG_OPT_QUEUE_MEM }, \
+	{ "backoff-max-ms", required_argument, NULL, VG_OPT_BACKOFF_MAX }
+/* clang-format on */
 
 struct vg_delivery {
 	struct vg_sender_opts tx;
-	const char *control; /* local control socket path, or NULL */
 };
 
 void vg_delivery_defaults(struct vg_delivery *dv);
