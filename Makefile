@@ -9,6 +9,10 @@
 #   make format | check-format
 #   V=1                  show full commands
 
+# SANITIZE=1 (mk/delivery.mk): ASan+UBSan build, kept apart from the normal one.
+ifeq ($(SANITIZE),1)
+O ?= build-san
+endif
 O ?= build
 override O := $(patsubst %/,%,$(O))
 

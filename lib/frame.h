@@ -26,7 +26,17 @@
 
 enum vg_frame_type {
 	VG_FRAME_BATCH = 1, /* payload: a vigil.v1.Batch, zstd-compressed when F_ZSTD */
-	VG_FRAME_ACK = 2, /* host -> daemon: every BATCH up to seq is stored; no payload */
+	/*
+	 * host -> daemon: every BATCH of a stream up to seq is stored. Payload:
+	 * the stream id (u64 LE), or empty for the connection's current stream.
+	 */
+	VG_FRAME_ACK = 2,
+	/* Delivery and control channel (lib/wire.h has the payload formats). */
+	VG_FRAME_HELLO = 3, /* daemon -> host, first on each connection: a Batch with the device */
+	VG_FRAME_FILTER = 4, /* host -> daemon: filter update, payload opaque here */
+	VG_FRAME_STATS = 5, /* host -> daemon: send a batch with current counters now */
+	VG_FRAME_PING = 6, /* host -> daemon: connectivity test; seq is echoed in a PONG */
+	VG_FRAME_PONG = 7, /* daemon -> host: answer to PING (and to FILTER: seq applied) */
 };
 
 #define VG_FRAME_F_ZSTD 0x0001u

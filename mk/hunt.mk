@@ -12,8 +12,8 @@ $(O)/fuzz/fuzz_kql: tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c plugin/kql.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c -lsqlite3
 
-.PHONY: check-fuzz
-check-fuzz: $(O)/fuzz/fuzz_kql
+.PHONY: check-fuzz-kql
+check-fuzz-kql: $(O)/fuzz/fuzz_kql
 	$(Q)rm -rf $(O)/fuzz/corpus && mkdir -p $(O)/fuzz/corpus && cp tests/fuzz/corpus/* $(O)/fuzz/corpus/
 	$(Q)echo "  FUZZ     kql translator for $(FUZZ_SECONDS) s"
 	$(Q)$(O)/fuzz/fuzz_kql -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -timeout=10 \
@@ -21,4 +21,4 @@ check-fuzz: $(O)/fuzz/fuzz_kql
 		$(O)/fuzz/corpus 2>$(O)/fuzz/log || { tail -40 $(O)/fuzz/log; exit 1; }
 	$(Q)grep -E 'stat::number_of_executed_units|stat::new_units_added' $(O)/fuzz/log | sed 's/^/  /'
 
-CHECK_TARGETS += check-fuzz
+CHECK_TARGETS += check-fuzz-kql

@@ -6,6 +6,7 @@
 #include "compat.h"
 #include "conn.h"
 #include "log.h"
+#include "wire.h"
 
 void vg_conn_init(struct vg_conn *c, unsigned id)
 {
@@ -33,12 +34,13 @@ void vg_conn_consume(struct vg_conn *c, size_t n)
 	c->out_len -= n;
 }
 
-static int vg_conn_ack(struct vg_conn *c, uint64_t seq)
+static int vg_conn_reserve(struct vg_conn *c, size_t n)
 {
-	struct vg_frame_hdr h = { .type = VG_FRAME_ACK, .seq = seq };
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 16 * VG_ACK_FRAME_LEN;
 
-	if (c->out_len + VG_FRAME_HDR_LEN > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap * 2 : 16 * VG_FRAME_HDR_LEN;
+		while (cap < c->out_len + n)
+			cap *= 2;
 		uint8_t *nb = realloc(c->out, cap);
 
 		if (!nb)
@@ -46,8 +48,65 @@ static int vg_conn_ack(struct vg_conn *c, uint64_t seq)
 		c->out = nb;
 		c->out_cap = cap;
 	}
-	vg_frame_hdr_pack(c->out + c->out_len, &h, NULL);
-	c->out_len += VG_FRAME_HDR_LEN;
+	return 0;
+}
+
+/* ACKs name the batch's stream: a daemon may resend an earlier run's frames. */
+static int vg_conn_ack(struct vg_conn *c, uint64_t stream, uint64_t seq)
+{
+	int err = vg_conn_reserve(c, VG_ACK_FRAME_LEN);
+
+	if (err)
+		return err;
+	vg_wire_ack_pack(c->out + c->out_len, stream, seq);
+	c->out_len += VG_ACK_FRAME_LEN;
+	return 0;
+}
+
+int vg_conn_control(struct vg_conn *c, uint8_t type, uint64_t seq, const void *payload, size_t len)
+{
+	uint8_t *f;
+	size_t flen;
+	int err = vg_wire_frame(type, 0, seq, payload, len, &f, &flen);
+
+	if (err)
+		return err;
+	err = vg_conn_reserve(c, flen);
+	if (!err) {
+		memcpy(c->out + c->out_len, f, flen);
+		c->out_len += flen;
+	}
+	free(f);
+	return err;
+}
+
+static char *vg_dup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+static int vg_conn_hello(struct vg_conn *c, const Vigil__V1__DeviceInfo *d)
+{
+	char *id, *name;
+
+	if (!d->device_id || !*d->device_id)
+		return 0;
+	id = vg_dup(d->device_id);
+	name = vg_dup(d->device_name ? d->device_name : "");
+	if (!id || !name) {
+		free(id);
+		free(name);
+		return -ENOMEM;
+	}
+	vg_store_peer_free(&c->peer);
+	c->peer.device_id = id;
+	c->peer.device_name = name;
+	c->hello = 1;
 	return 0;
 }
 
@@ -56,6 +115,8 @@ static const char *vg_payload_strerror(int err)
 {
 	if (err == -EBADMSG)
 		return "batch payload is not a zstd-compressed vigil.v1.Batch";
+	if (err == -E2BIG)
+		return "batch holds more events, counters or arguments than allowed";
 	return vg_frame_strerror(err);
 }
 
@@ -63,6 +124,7 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 			 const uint8_t *payload)
 {
 	Vigil__V1__Batch *b;
+	uint64_t stream;
 	int err;
 
 	if (h->flags & VG_FRAME_F_ZSTD) {
@@ -72,11 +134,22 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 		b = vigil__v1__batch__unpack(NULL, h->len, payload);
 		err = b ? 0 : -EBADMSG;
 	}
+	if (!err && vg_batch_check(b)) {
+		vigil__v1__batch__free_unpacked(b, NULL);
+		err = -E2BIG;
+	}
 	if (err) {
 		vg_log(VG_ERROR, "connection %u: %s (seq %llu)", c->id, vg_payload_strerror(err),
 		       (unsigned long long)h->seq);
 		return err;
 	}
+	if (h->type == VG_FRAME_HELLO) {
+		/* Names the device for what follows, resent frames of earlier runs included. */
+		err = b->device ? vg_conn_hello(c, b->device) : 0;
+		vigil__v1__batch__free_unpacked(b, NULL);
+		return err;
+	}
+	stream = b->stream_id;
 	err = vg_store_batch(s, &c->peer, h->seq, b);
 	vigil__v1__batch__free_unpacked(b, NULL);
 	if (err < 0) {
@@ -89,7 +162,7 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 		c->stored++;
 	else
 		c->resent++;
-	err = vg_conn_ack(c, h->seq);
+	err = vg_conn_ack(c, stream, h->seq);
 	if (err)
 		vg_log(VG_ERROR, "connection %u: %s (seq %llu)", c->id, vg_frame_strerror(err),
 		       (unsigned long long)h->seq);
@@ -117,7 +190,12 @@ int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_
 			       vg_frame_strerror(ret), (unsigned long long)h.seq);
 			return ret;
 		}
-		if (h.type != VG_FRAME_BATCH) {
+		if (h.type == VG_FRAME_PONG) {
+			c->pongs++;
+			c->last_pong = h.seq;
+			continue;
+		}
+		if (h.type != VG_FRAME_BATCH && h.type != VG_FRAME_HELLO) {
 			vg_log(VG_ERROR, "connection %u: unexpected frame type %u (seq %llu)",
 			       c->id, h.type, (unsigned long long)h.seq);
 			return -EPROTO;

@@ -22,6 +22,8 @@ struct vg_conn {
 	uint8_t *out; /* ACK frames not yet written to the peer */
 	size_t out_len, out_cap;
 	uint64_t stored, resent; /* batches stored, and resends acknowledged again */
+	int hello; /* the daemon said who it is (HELLO) */
+	uint64_t pongs, last_pong; /* answers to PING and FILTER */
 };
 
 void vg_conn_init(struct vg_conn *c, unsigned id);
@@ -36,6 +38,9 @@ void vg_conn_free(struct vg_conn *c);
  * before the failure stay in out[] and should still be written.
  */
 int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_t len);
+
+/* Queue a control frame (FILTER, STATS, PING) for the daemon: 0 or -errno. */
+int vg_conn_control(struct vg_conn *c, uint8_t type, uint64_t seq, const void *payload, size_t len);
 
 /* Drop the first n bytes of out[] (written to the peer). */
 void vg_conn_consume(struct vg_conn *c, size_t n);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "conn.h"
 #include "detect.h"
 #include "fmt.h"
@@ -223,6 +224,18 @@ static int vg_host_listen(struct vg_host *h, const char *path)
 	}
 	h->lfd = fd;
 	return 0;
+}
+
+static int vg_host_listen_addr(struct vg_host *h, const char *spec)
+{
+	struct vg_addr a;
+
+	if (vg_addr_parse(spec, &a))
+		return -EINVAL;
+	if (a.kind == VG_ADDR_UNIX)
+		return vg_host_listen(h, a.path);
+	h->lfd = vg_addr_listen(&a);
+	return h->lfd < 0 ? h->lfd : 0;
 }
 
 static void vg_host_accept(struct vg_host *h)
@@ -504,7 +517,7 @@ int vg_host_run(const struct vg_host_opts *o)
 		if (vg_events_last(h.store, &h.print_cursor))
 			goto out_store;
 	}
-	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen(&h, o->listen_path);
+	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen_addr(&h, o->listen);
 	if (err)
 		goto out_store;
 
@@ -514,7 +527,8 @@ int vg_host_run(const struct vg_host_opts *o)
 		vg_host_close(&h, 0);
 	if (h.lfd >= 0) {
 		close(h.lfd);
-		unlink(o->listen_path);
+		if (o->listen_path)
+			unlink(o->listen_path);
 	}
 	if (h.child > 0 && !h.child_reaped) {
 		/* Only reached on a loop failure: do not leave vigild behind. */

@@ -9,7 +9,8 @@
 
 struct vg_host_opts {
 	const char *db;
-	const char *listen_path; /* --listen unix:PATH */
+	const char *listen; /* --listen ADDR (lib/addr.h) */
+	const char *listen_path; /* its PATH when unix:PATH, removed at exit */
 	const char *spawn; /* --spawn PATH-TO-VIGILD */
 	char **spawn_argv; /* what follows PATH, passed on to vigild */
 	int spawn_argc;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "addr.h"
 #include "host.h"
 #include "hunt_cli.h"
 #include "log.h"
@@ -39,14 +40,15 @@ static const char vg_usage_main[] =
 	"`vigil COMMAND --help` describes the options of each command.\n";
 
 static const char vg_usage_host[] =
-	"usage: vigil host --db FILE (--listen unix:PATH | --spawn PATH-TO-VIGILD [ARGS...])\n"
+	"usage: vigil host --db FILE (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
 	"                  [--rules DIR | --no-rules] [--print] [--json] [-v]\n"
 	"\n"
 	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
 	"acknowledge it. A resent batch is acknowledged again but stored once.\n"
 	"\n"
 	"  --db FILE            SQLite database (created when missing, WAL mode)\n"
-	"  --listen unix:PATH   accept vigild connections on a unix socket (mode 0600)\n"
+	"  --listen ADDR        accept vigild connections on unix:PATH (mode 0600),\n"
+	"                       tcp:HOST:PORT or vsock:CID:PORT\n"
 	"  --spawn PATH [ARGS]  start PATH --transport stdio --ignore-pid <our pid> [ARGS]\n"
 	"                       on one end of a socketpair; every later argument goes to\n"
 	"                       vigild. SIGINT/SIGTERM stop vigild, which drains first.\n"
@@ -167,11 +169,15 @@ static int vg_cmd_host(int argc, char **argv)
 		return vg_usage_error("host ", "%s: give one of --listen unix:PATH or --spawn PATH",
 				      "host");
 	if (listen) {
-		if (strncmp(listen, "unix:", 5) || !listen[5])
+		struct vg_addr a;
+
+		if (vg_addr_parse(listen, &a) || a.kind == VG_ADDR_STDIO)
 			return vg_usage_error(
-				"host ", "host: unsupported listen address '%s' (use unix:PATH)",
+				"host ",
+				"host: unsupported listen address '%s' (unix:PATH, tcp:HOST:PORT, vsock:CID:PORT)",
 				listen);
-		o.listen_path = listen + 5;
+		o.listen = listen;
+		o.listen_path = a.kind == VG_ADDR_UNIX ? listen + 5 : NULL;
 	}
 	if (o.json && !o.print)
 		o.print = 1;

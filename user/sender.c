@@ -1,184 +1,361 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/un.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "sender.h"
+#include "wire.h"
 
-struct vg_pending {
-	struct vg_pending *next;
-	uint64_t seq;
-	uint32_t nevents;
-	size_t len;
-};
+#define VG_BACKOFF_MIN_MS 100
+#define VG_CONNECT_TIMEOUT_MS 500
 
-static int vg_connect_unix(const char *path)
+static int64_t vg_now_ms(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	struct timespec ts;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return vg_err(-ENAMETOOLONG, "unix socket path %s", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return vg_err(-errno, "socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return vg_err(err, "connect to %s", path);
-	}
-	return fd;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int vg_sender_open(struct vg_sender *s, const char *spec, size_t max_pending_bytes)
+/*
+ * Control replies and the HELLO: written between queued frames, never
+ * inside one. One buffer per sender.
+ */
+struct vg_ctl_out {
+	uint8_t *buf;
+	size_t len, off, cap;
+};
+static struct vg_ctl_out vg_ctl;
+
+static int vg_ctl_add(const uint8_t *p, size_t n)
 {
-	memset(s, 0, sizeof(*s));
-	s->next_seq = 1;
-	s->max_pending_bytes = max_pending_bytes;
+	if (vg_ctl.off == vg_ctl.len)
+		vg_ctl.off = vg_ctl.len = 0;
+	if (vg_ctl.len + n > vg_ctl.cap) {
+		size_t cap = vg_ctl.cap ? vg_ctl.cap : 256;
+		uint8_t *nb;
+
+		while (cap < vg_ctl.len + n)
+			cap *= 2;
+		nb = realloc(vg_ctl.buf, cap);
+		if (!nb)
+			return -ENOMEM;
+		vg_ctl.buf = nb;
+		vg_ctl.cap = cap;
+	}
+	memcpy(vg_ctl.buf + vg_ctl.len, p, n);
+	vg_ctl.len += n;
+	return 0;
+}
+
+static int vg_ctl_frame(uint8_t type, uint64_t seq, const void *payload, size_t len)
+{
+	uint8_t *f;
+	size_t flen;
+	int err = vg_wire_frame(type, 0, seq, payload, len, &f, &flen);
+
+	if (err)
+		return err;
+	err = vg_ctl_add(f, flen);
+	free(f);
+	return err;
+}
+
+static void vg_sender_epoll(struct vg_sender *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = s->tag_in };
+
+	if (s->ep < 0 || s->rfd < 0)
+		return;
+	if (s->rfd == s->wfd) {
+		if (s->want_out)
+			ev.events |= EPOLLOUT;
+		epoll_ctl(s->ep, EPOLL_CTL_MOD, s->rfd, &ev);
+		return;
+	}
+	/* stdio over two pipes: stdout joins the set only while it is full. */
+	ev.events = EPOLLOUT;
+	ev.data.u64 = s->tag_out;
+	if (s->want_out)
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->wfd, &ev);
+	else
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->wfd, NULL);
+}
+
+static void vg_sender_disconnect(struct vg_sender *s, const char *why)
+{
+	if (s->rfd < 0)
+		return;
+	if (s->ep >= 0) {
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->rfd, NULL);
+		if (s->wfd != s->rfd)
+			epoll_ctl(s->ep, EPOLL_CTL_DEL, s->wfd, NULL);
+	}
+	if (s->owns_fds)
+		close(s->rfd);
+	s->rfd = s->wfd = -1;
+	s->owns_fds = 0;
+	s->want_out = 0;
+	s->disconnects++;
+	vg_frame_reader_free(&s->rd);
+	vg_ctl.len = vg_ctl.off = 0;
+	if (s->addr.kind == VG_ADDR_STDIO)
+		return;
+	s->retry_at_ms = vg_now_ms() + s->backoff_ms;
+	vg_log(VG_INFO, "%s (%zu frames unacknowledged); reconnecting in %u ms", why, s->q.count,
+	       s->backoff_ms);
+	s->backoff_ms =
+		s->backoff_ms * 2 > s->o.backoff_max_ms ? s->o.backoff_max_ms : s->backoff_ms * 2;
+}
+
+/* Write control bytes and queued frames; 0, or -EPIPE when the connection was lost. */
+static int vg_sender_pump(struct vg_sender *s)
+{
+	int ret;
+
+	if (s->wfd < 0)
+		return 0;
+	for (;;) {
+		if (vg_ctl.off < vg_ctl.len && s->q.wr_off == 0) {
+			ssize_t n = write(s->wfd, vg_ctl.buf + vg_ctl.off, vg_ctl.len - vg_ctl.off);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				ret = 1;
+				goto out;
+			}
+			if (n < 0) {
+				ret = -errno;
+				goto out;
+			}
+			vg_ctl.off += (size_t)n;
+			continue;
+		}
+		if (vg_ctl.off < vg_ctl.len && s->q.wr_off == 0)
+			continue;
+		ret = vg_queue_write(&s->q, s->wfd);
+		if (ret == 0 && vg_ctl.off < vg_ctl.len)
+			continue;
+		break;
+	}
+out:
+	if (ret < 0) {
+		vg_sender_disconnect(s, ret == -EPIPE || ret == -ECONNRESET ?
+						"peer closed the connection" :
+						"write to peer failed");
+		return -EPIPE;
+	}
+	if (s->want_out != (ret == 1)) {
+		s->want_out = ret == 1;
+		vg_sender_epoll(s);
+	}
+	return 0;
+}
+
+static int vg_sender_connect(struct vg_sender *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = s->tag_in };
+	int fd = vg_addr_connect(&s->addr, VG_CONNECT_TIMEOUT_MS);
+
+	if (fd < 0) {
+		if (!s->connect_failing++)
+			vg_log(VG_INFO,
+			       "cannot connect to %s: %s; %zu frames wait, retrying with backoff",
+			       s->o.spec, strerror(-fd), s->q.count);
+		s->retry_at_ms = vg_now_ms() + s->backoff_ms;
+		s->backoff_ms = s->backoff_ms * 2 > s->o.backoff_max_ms ? s->o.backoff_max_ms :
+									  s->backoff_ms * 2;
+		return fd;
+	}
+	s->rfd = s->wfd = fd;
+	s->owns_fds = 1;
+	s->connects++;
+	s->connect_failing = 0;
+	s->backoff_ms = VG_BACKOFF_MIN_MS;
 	vg_frame_reader_init(&s->rd);
-	if (!strcmp(spec, "stdio")) {
+	vg_queue_rewind(&s->q);
+	vg_ctl.len = vg_ctl.off = 0;
+	if (s->hello)
+		vg_ctl_add(s->hello, s->hello_len);
+	if (s->ep >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev);
+	vg_log(VG_INFO, "connected to %s; resending %zu unacknowledged frames", s->o.spec,
+	       s->q.count);
+	return vg_sender_pump(s);
+}
+
+int vg_sender_open(struct vg_sender *s, const struct vg_sender_opts *o)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->o = *o;
+	if (!s->o.backoff_max_ms)
+		s->o.backoff_max_ms = 5000;
+	s->rfd = s->wfd = s->ep = -1;
+	s->next_seq = 1;
+	s->backoff_ms = VG_BACKOFF_MIN_MS;
+	vg_frame_reader_init(&s->rd);
+	vg_queue_init(&s->q, o->mem_max);
+	err = vg_addr_parse(o->spec, &s->addr);
+	if (err)
+		return err;
+	if (o->spool_dir) {
+		err = vg_queue_open_spool(&s->q, o->spool_dir, o->spool_max, o->spool_sync);
+		if (err)
+			return err;
+		if (s->q.frames_recovered)
+			vg_log(VG_INFO,
+			       "spool %s: %" PRIu64 " unacknowledged frames from an earlier "
+			       "run will be sent first",
+			       o->spool_dir, s->q.frames_recovered);
+	}
+	if (s->addr.kind == VG_ADDR_STDIO) {
 		s->rfd = STDIN_FILENO;
 		s->wfd = STDOUT_FILENO;
-	} else if (!strncmp(spec, "unix:", 5)) {
-		int fd = vg_connect_unix(spec + 5);
-
-		if (fd < 0)
-			return fd;
-		s->rfd = s->wfd = fd;
-		s->owns_fds = 1;
-	} else {
-		return vg_err(-EINVAL, "unknown transport '%s' (stdio or unix:PATH)", spec);
+		/*
+		 * Reads and writes are driven by epoll. stdin and stdout may be
+		 * one socket (the plug-in's ExecuteBinary).
+		 */
+		if (fcntl(s->rfd, F_SETFL, fcntl(s->rfd, F_GETFL) | O_NONBLOCK) < 0 ||
+		    fcntl(s->wfd, F_SETFL, fcntl(s->wfd, F_GETFL) | O_NONBLOCK) < 0)
+			return vg_err(-errno, "make the transport non-blocking");
+		return 0;
 	}
-	/*
-	 * Reads are driven by epoll. stdin and stdout may share one open file
-	 * (a socket), so the flag can reach writes too: vg_writev_all() waits
-	 * with poll() on EAGAIN.
-	 */
-	if (fcntl(s->rfd, F_SETFL, fcntl(s->rfd, F_GETFL) | O_NONBLOCK) < 0)
-		return vg_err(-errno, "make the transport non-blocking");
+	/* The first connect is vg_sender_attach()'s, once the HELLO is known. */
 	return 0;
 }
 
 void vg_sender_close(struct vg_sender *s)
 {
-	while (s->head) {
-		struct vg_pending *n = s->head->next;
-
-		free(s->head);
-		s->head = n;
-	}
-	vg_frame_reader_free(&s->rd);
-	if (s->owns_fds)
+	if (s->rfd >= 0 && s->owns_fds)
 		close(s->rfd);
+	s->rfd = s->wfd = -1;
 	s->owns_fds = 0;
+	vg_queue_free(&s->q);
+	vg_frame_reader_free(&s->rd);
+	free(s->hello);
+	free(s->filter);
+	s->hello = s->filter = NULL;
+	free(vg_ctl.buf);
+	memset(&vg_ctl, 0, sizeof(vg_ctl));
 }
 
-static int vg_writev_all(int fd, struct iovec *iov, int cnt)
+int vg_sender_attach(struct vg_sender *s, int ep, uint64_t tag_in, uint64_t tag_out)
 {
-	while (cnt) {
-		ssize_t n = writev(fd, iov, cnt);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag_in };
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				/*
-				 * stdin and stdout may be one socket (the plug-in's
-				 * ExecuteBinary): O_NONBLOCK for reads applies to both.
-				 */
-				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-				if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-					return -errno;
-				continue;
-			}
-			return -errno;
-		}
-		while (cnt && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
+	s->ep = ep;
+	s->tag_in = tag_in;
+	s->tag_out = tag_out;
+	if (s->rfd < 0) {
+		/* Not there yet is fine: frames wait in the queue, vg_sender_tick() retries. */
+		vg_sender_connect(s);
+		return 0;
 	}
-	return 0;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, s->rfd, &ev) < 0)
+		return -errno;
+	vg_sender_epoll(s);
+	return vg_sender_pump(s) < 0 && s->addr.kind == VG_ADDR_STDIO ? -EPIPE : 0;
 }
 
-static void vg_evict(struct vg_sender *s)
+int vg_sender_set_hello(struct vg_sender *s, const void *payload, size_t len)
 {
-	while (s->head && s->pending_bytes > s->max_pending_bytes) {
-		struct vg_pending *p = s->head;
+	uint8_t *f;
+	size_t flen;
+	int err = vg_wire_frame(VG_FRAME_HELLO, 0, 0, payload, len, &f, &flen);
 
-		s->head = p->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->pending_bytes -= p->len;
-		s->events_evicted += p->nevents;
-		free(p);
+	if (err)
+		return err;
+	free(s->hello);
+	s->hello = f;
+	s->hello_len = flen;
+	/* Connected already (stdio, or a connect in vg_sender_open()): say it now. */
+	if (s->wfd >= 0 && !s->q.frames_written && s->q.wr_off == 0) {
+		err = vg_ctl_add(f, flen);
+		if (!err)
+			vg_sender_pump(s);
 	}
+	return err;
 }
 
 int vg_sender_send(struct vg_sender *s, uint8_t type, uint16_t flags, const void *payload,
 		   size_t len, uint32_t nevents)
 {
-	struct vg_frame_hdr h = { .type = type, .flags = flags, .seq = s->next_seq, .len = len };
-	uint8_t raw[VG_FRAME_HDR_LEN];
-	struct iovec iov[2] = { { raw, sizeof(raw) }, { (void *)payload, len } };
-	struct vg_pending *p;
-	int err;
+	uint8_t *f;
+	size_t flen;
+	int err = vg_wire_frame(type, flags, s->next_seq, payload, len, &f, &flen);
 
-	if (len > VG_FRAME_MAX_PAYLOAD)
-		return -EMSGSIZE;
-	vg_frame_hdr_pack(raw, &h, payload);
-	err = vg_writev_all(s->wfd, iov, len ? 2 : 1);
+	if (err)
+		return err;
+	err = vg_queue_push(&s->q, s->o.stream_id, s->next_seq, nevents, f, flen);
+	free(f);
 	if (err)
 		return err;
 	s->next_seq++;
-	/*
-	 * Keep the bookkeeping of what awaits an acknowledgement. Resending
-	 * after a reconnect needs the bytes too: that comes with the spool.
-	 */
-	p = malloc(sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->next = NULL;
-	p->seq = h.seq;
-	p->nevents = nevents;
-	p->len = VG_FRAME_HDR_LEN + len;
-	if (s->tail)
-		s->tail->next = p;
-	else
-		s->head = p;
-	s->tail = p;
-	s->pending_bytes += p->len;
-	vg_evict(s);
+	/* Queued either way; only a closed stdio has nobody to come back to. */
+	if (vg_sender_pump(s) < 0 && s->addr.kind == VG_ADDR_STDIO)
+		return -EPIPE;
 	return 0;
 }
 
-static void vg_ack(struct vg_sender *s, uint64_t seq)
+int vg_sender_writable(struct vg_sender *s)
 {
-	if (seq > s->acked)
-		s->acked = seq;
-	while (s->head && s->head->seq <= s->acked) {
-		struct vg_pending *p = s->head;
+	return vg_sender_pump(s);
+}
 
-		s->head = p->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->pending_bytes -= p->len;
-		free(p);
+/* One frame from the host. 0, or a negative errno: drop the connection. */
+static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
+			   const uint8_t *payload)
+{
+	switch (h->type) {
+	case VG_FRAME_ACK:
+		if (h->len != 0 && h->len != 8) {
+			vg_log(VG_WARN, "peer sent an ACK with a %u-byte payload", h->len);
+			return -EBADMSG;
+		}
+		vg_queue_ack(&s->q, h->len ? vg_le64_get(payload) : s->o.stream_id, h->seq);
+		return 0;
+	case VG_FRAME_STATS:
+		s->stats_requested = 1;
+		return 0;
+	case VG_FRAME_PING:
+		s->pings++;
+		if (h->len > 256) {
+			vg_log(VG_WARN, "peer sent a PING with a %u-byte payload", h->len);
+			return -EBADMSG;
+		}
+		return vg_ctl_frame(VG_FRAME_PONG, h->seq, payload, h->len);
+	case VG_FRAME_FILTER: {
+		uint8_t *copy;
+
+		if (h->len > VG_CONTROL_MAX_PAYLOAD) {
+			vg_log(VG_WARN, "peer sent a %u-byte filter, over the %u-byte bound",
+			       h->len, VG_CONTROL_MAX_PAYLOAD);
+			return -EMSGSIZE;
+		}
+		copy = malloc(h->len ? h->len : 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, payload, h->len);
+		free(s->filter);
+		s->filter = copy;
+		s->filter_len = h->len;
+		s->filter_updates++;
+		vg_log(VG_INFO, "filter update %" PRIu64 " (%u bytes) received", h->seq, h->len);
+		/* Applied (held) as far as this daemon goes: confirm with its seq. */
+		return vg_ctl_frame(VG_FRAME_PONG, h->seq, NULL, 0);
+	}
+	default:
+		vg_log(VG_WARN, "peer sent frame type %u, which vigild does not take", h->type);
+		return -EPROTO;
 	}
 }
 
@@ -190,37 +367,52 @@ int vg_sender_read(struct vg_sender *s)
 	ssize_t n;
 	int err;
 
-	for (;;) {
+	while (s->rfd >= 0) {
 		n = read(s->rfd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -errno;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			err = -errno;
+			vg_sender_disconnect(s, "read from peer failed");
+			return s->addr.kind == VG_ADDR_STDIO ? err : 0;
 		}
-		if (n == 0)
-			return -EPIPE;
+		if (n == 0) {
+			vg_sender_disconnect(s, "peer closed the connection");
+			return s->addr.kind == VG_ADDR_STDIO ? -EPIPE : 0;
+		}
 		err = vg_frame_reader_feed(&s->rd, buf, (size_t)n);
-		if (err)
-			return err;
-		while ((err = vg_frame_reader_next(&s->rd, &h, &payload)) == 1) {
-			if (h.type != VG_FRAME_ACK) {
-				vg_log(VG_WARN,
-				       "peer sent frame type %u, which vigild does not take",
-				       h.type);
-				return -EPROTO;
-			}
-			vg_ack(s, h.seq);
-		}
+		while (!err && (err = vg_frame_reader_next(&s->rd, &h, &payload)) == 1)
+			err = vg_sender_frame(s, &h, payload);
 		if (err < 0) {
-			vg_log(VG_ERROR, "from peer: %s", vg_frame_strerror(err));
-			return err;
+			vg_log(VG_ERROR, "from peer: %s; closing the connection",
+			       vg_frame_strerror(err));
+			vg_sender_disconnect(s, "malformed frame from peer");
+			return s->addr.kind == VG_ADDR_STDIO ? err : 0;
 		}
 	}
+	return vg_sender_pump(s) < 0 && s->addr.kind == VG_ADDR_STDIO ? -EPIPE : 0;
+}
+
+void vg_sender_tick(struct vg_sender *s)
+{
+	if (s->rfd < 0 && s->addr.kind != VG_ADDR_STDIO && vg_now_ms() >= s->retry_at_ms)
+		vg_sender_connect(s);
+	vg_queue_sync(&s->q);
+}
+
+int vg_sender_connected(const struct vg_sender *s)
+{
+	return s->rfd >= 0;
 }
 
 int vg_sender_all_acked(const struct vg_sender *s)
 {
-	return s->acked + 1 >= s->next_seq;
+	return s->q.count == 0;
+}
+
+uint64_t vg_sender_events_lost(const struct vg_sender *s)
+{
+	return s->q.events_evicted;
 }

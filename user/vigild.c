@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "bpf.h"
+#include "delivery.h"
 #include "device.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
@@ -28,7 +29,6 @@
 #include "sensor.h"
 
 #define VG_MAX_IGNORE 16
-#define VG_MAX_PENDING (64u << 20) /* bytes of unacknowledged frames kept */
 #define VG_FINAL_ACK_MS 3000
 
 struct vg_opts {
@@ -42,6 +42,7 @@ struct vg_opts {
 	const char *device_id, *device_name, *host_device_id, *machine_group;
 	int verbose;
 	int probe, json;
+	struct vg_delivery dlv;
 };
 
 struct vg_daemon {
@@ -52,6 +53,7 @@ struct vg_daemon {
 	struct vg_sender tx;
 	struct vg_device dev;
 	struct vg_counts sent_counts; /* counters in the last batch sent */
+	uint64_t sent_lost; /* delivery losses reported in it */
 	uint64_t stream_id;
 	int device_sent;
 	int peer_gone;
@@ -99,7 +101,8 @@ static void vg_usage(FILE *f)
 		"zstd-compressed protobuf batches to the host endpoint. Needs root.\n"
 		"\n"
 		"  --transport T        stdio (frames on stdout, acks on stdin; default)\n"
-		"                       or unix:PATH (connect to `vigil host --listen unix:PATH`)\n"
+		"                       or unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (connect to\n"
+		"                       `vigil host --listen ADDR`; reconnects with backoff)\n"
 		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
 		"                       reports itself)\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
@@ -135,10 +138,12 @@ static void vg_usage(FILE *f)
 		"  --version            print the version\n"
 		"\n"
 		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
-		"acknowledgement (3 s at most), exit 0. Also exits when the peer closes.\n",
+		"acknowledgement (3 s at most), exit 0. With --transport stdio it also\n"
+		"exits when the peer closes; other transports reconnect.\n\n",
 		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_FILE_RINGBUF_KB,
 		CONFIG_DEDUP_WINDOW_MS, CONFIG_RATE_FILE, CONFIG_RATE_NET, CONFIG_RATE_FILE_GLOBAL,
 		CONFIG_BATCH_MAX_EVENTS, CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL);
+	vg_delivery_usage(f);
 }
 
 static int vg_parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -207,6 +212,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "dedup-ms", required_argument, NULL, OPT_DEDUP },
 		{ "rate-limit", required_argument, NULL, OPT_RATE },
 		{ "rate-limit-global", required_argument, NULL, OPT_RATE_GLOBAL },
+		VG_DELIVERY_LONGOPTS,
 		{},
 	};
 	uint32_t v;
@@ -228,6 +234,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 	o->bpf.rlg[VG_CLASS_FILE].burst = 2 * CONFIG_RATE_FILE_GLOBAL;
 	o->bpf.rl[VG_CLASS_NET].rate = CONFIG_RATE_NET;
 	o->bpf.rl[VG_CLASS_NET].burst = 2 * CONFIG_RATE_NET;
+	vg_delivery_defaults(&o->dlv);
 
 	while (!err && (c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -319,6 +326,8 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			printf("vigild %s\n", VG_VERSION);
 			return 1;
 		default:
+			if (vg_delivery_opt(&o->dlv, c, optarg, &err))
+				break;
 			return -EINVAL;
 		}
 	}
@@ -350,7 +359,8 @@ static int vg_flush(struct vg_daemon *d, int force)
 	if (err)
 		return vg_err(err, "read counters");
 	if (!force && !d->sensor.nevents && d->device_sent &&
-	    !vg_counts_changed(&now, &d->sent_counts))
+	    !vg_counts_changed(&now, &d->sent_counts) &&
+	    d->sent_lost == vg_sender_events_lost(&d->tx))
 		return 0;
 
 	vg_sensor_batch_fill(&d->sensor, &b);
@@ -371,7 +381,7 @@ static int vg_flush(struct vg_daemon *d, int force)
 	}
 	b.counters = cntp;
 	b.n_counters = VG_CLASS_MAX;
-	b.events_lost = d->sensor.lost + d->tx.events_evicted;
+	b.events_lost = d->sensor.lost + vg_sender_events_lost(&d->tx);
 	{
 		static Vigil__V1__RingStats rs[3], *rsp[3];
 		static Vigil__V1__DaemonStats ds;
@@ -412,6 +422,7 @@ static int vg_flush(struct vg_daemon *d, int force)
 	       (unsigned long long)d->tx.next_seq - 1, d->sensor.nevents, len);
 	d->device_sent = 1;
 	d->sent_counts = now;
+	d->sent_lost = b.events_lost - d->sensor.lost;
 	vg_sensor_batch_done(&d->sensor);
 	return 0;
 }
@@ -443,13 +454,11 @@ static int vg_epoll_add(int ep, int fd, uint64_t tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER };
+enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER, TAG_PEER_OUT };
 
 /* After detaching: drain, send the last batch, give the host a moment to acknowledge it. */
 static void vg_shutdown(struct vg_daemon *d)
 {
-	struct timespec start, now;
-
 	vg_bpf_detach(&d->bpf);
 	if (ring_buffer__consume(d->rb) < 0 && !d->err)
 		vg_log(VG_WARN, "final drain of the ring buffer failed");
@@ -458,26 +467,10 @@ static void vg_shutdown(struct vg_daemon *d)
 		vg_log(VG_WARN, "final report of suppressed events failed");
 	if (vg_flush(d, 1))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!d->peer_gone && !vg_sender_all_acked(&d->tx)) {
-		struct pollfd pfd = { .fd = d->tx.rfd, .events = POLLIN };
-		long left;
-		int err;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = VG_FINAL_ACK_MS - ((now.tv_sec - start.tv_sec) * 1000 +
-					  (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0) {
-			vg_log(VG_WARN, "host did not acknowledge the last %llu frames",
-			       (unsigned long long)(d->tx.next_seq - 1 - d->tx.acked));
-			break;
-		}
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			break;
-		err = vg_sender_read(&d->tx);
-		if (err)
-			break;
-	}
+	/* Queueing the last batch may have pushed older frames out: report that too. */
+	if (d->sent_lost != vg_sender_events_lost(&d->tx) && vg_flush(d, 1))
+		return;
+	vg_delivery_finish(&d->tx, VG_FINAL_ACK_MS);
 }
 
 /* One line saying what is watched and how. */
@@ -523,7 +516,7 @@ static int vg_run(struct vg_daemon *d)
 	err = vg_epoll_add(ep, ring_buffer__epoll_fd(d->rb), TAG_RING);
 	err = err ?: vg_epoll_add(ep, sfd, TAG_SIGNAL);
 	err = err ?: vg_epoll_add(ep, tfd, TAG_TIMER);
-	err = err ?: vg_epoll_add(ep, d->tx.rfd, TAG_PEER);
+	err = err ?: vg_sender_attach(&d->tx, ep, TAG_PEER, TAG_PEER_OUT);
 	if (err) {
 		vg_err(err, "set up the event loop");
 		goto out;
@@ -559,6 +552,7 @@ static int vg_run(struct vg_daemon *d)
 				else
 					err = vg_sweep(d, 0) ?: vg_flush(d, 0);
 				vg_sensor_sync_clock(&d->sensor);
+				vg_sender_tick(&d->tx);
 				break;
 			}
 			case TAG_SIGNAL: {
@@ -581,6 +575,13 @@ static int vg_run(struct vg_daemon *d)
 					d->peer_gone = 1;
 					err = 0;
 				}
+				if (!err && d->tx.stats_requested) {
+					d->tx.stats_requested = 0;
+					err = vg_flush(d, 1);
+				}
+				break;
+			case TAG_PEER_OUT:
+				vg_sender_writable(&d->tx);
 				break;
 			}
 		}
@@ -635,9 +636,11 @@ int main(int argc, char **argv)
 	}
 	vg_device_init(&d.dev, d.o.device_id, d.o.device_name, d.o.host_device_id,
 		       d.o.machine_group);
-	err = vg_sender_open(&d.tx, d.o.transport, VG_MAX_PENDING);
+	d.o.dlv.tx.spec = d.o.transport;
+	d.o.dlv.tx.stream_id = d.stream_id;
+	err = vg_sender_open(&d.tx, &d.o.dlv.tx);
 	if (err)
-		return 1;
+		goto out_tx;
 
 	d.o.bpf.ignore = d.o.ignore;
 	d.o.bpf.nignore = d.o.nignore;
@@ -649,6 +652,11 @@ int main(int argc, char **argv)
 	if (err) {
 		vg_err(err, "read /proc");
 		goto out_bpf;
+	}
+	err = vg_delivery_hello(&d.tx, &d.dev.pb, d.stream_id, (uint64_t)d.sensor.boot_to_epoch_ns);
+	if (err) {
+		vg_err(err, "encode the connection greeting");
+		goto out_sensor;
 	}
 	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, 0), vg_on_record, &d, NULL);
 	if (!d.rb || ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, 1), vg_on_record, &d) ||

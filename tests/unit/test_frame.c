@@ -15,7 +15,8 @@ static uint8_t *mkframe(uint8_t type, uint64_t seq, const void *payload, uint32_
 
 	cr_assert_not_null(f);
 	vg_frame_hdr_pack(f, &h, payload);
-	memcpy(f + VG_FRAME_HDR_LEN, payload, len);
+	if (len)
+		memcpy(f + VG_FRAME_HDR_LEN, payload, len);
 	*out_len = VG_FRAME_HDR_LEN + len;
 	return f;
 }

@@ -22,6 +22,7 @@
 
 #include "batch.h"
 #include "frame.h"
+#include "wire.h"
 
 static char dir[64], db[128], sock[128], errlog[128];
 
@@ -157,7 +158,7 @@ static void send_all(int fd, const void *p, size_t n)
 static int64_t read_ack(int fd)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	uint8_t raw[VG_FRAME_HDR_LEN];
+	uint8_t raw[VG_ACK_FRAME_LEN];
 	struct vg_frame_hdr h;
 	size_t got = 0;
 
@@ -171,9 +172,11 @@ static int64_t read_ack(int fd)
 		got += (size_t)n;
 	}
 	cr_assert_eq(vg_frame_hdr_unpack(raw, &h), 0);
-	cr_assert_eq(vg_frame_verify(raw, &h, NULL), 0);
 	cr_assert_eq(h.type, VG_FRAME_ACK);
-	cr_assert_eq(h.len, 0);
+	/* The payload names the batch's stream (0 in these batches). */
+	cr_assert_eq(h.len, 8);
+	cr_assert_eq(vg_frame_verify(raw, &h, raw + VG_FRAME_HDR_LEN), 0);
+	cr_assert_eq(vg_le64_get(raw + VG_FRAME_HDR_LEN), 0);
 	return (int64_t)h.seq;
 }
 
@@ -288,8 +291,8 @@ Test(host, spawn_passes_stdio_and_args)
 	snprintf(acks, sizeof(acks), "%s/acks", dir);
 	snprintf(args, sizeof(args), "%s/args", dir);
 	write_frames(frames, 3);
-	snprintf(body, sizeof(body), "echo \"$*\" > %s\ncat %s\nhead -c 72 > %s\nexit 0", args,
-		 frames, acks);
+	snprintf(body, sizeof(body), "echo \"$*\" > %s\ncat %s\nhead -c %d > %s\nexit 0", args,
+		 frames, 3 * VG_ACK_FRAME_LEN, acks);
 	write_fake(fake, body);
 
 	pid = run_vigil(argv);
@@ -304,10 +307,13 @@ Test(host, spawn_passes_stdio_and_args)
 
 		cr_assert_not_null(f);
 		for (uint64_t seq = 1; seq <= 3; seq++) {
+			uint8_t stream[8];
+
 			cr_assert_eq(fread(raw, 1, sizeof(raw), f), sizeof(raw));
 			cr_assert_eq(vg_frame_hdr_unpack(raw, &h), 0);
 			cr_assert_eq(h.type, VG_FRAME_ACK);
 			cr_assert_eq(h.seq, seq);
+			cr_assert_eq(fread(stream, 1, 8, f), 8);
 		}
 		fclose(f);
 	}

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Delivery (issue 5): fuzz targets for the frame and batch decoders, built
+# with clang's libFuzzer and run for a bounded time by `make check`, and the
+# SANITIZE=1 build (ASan + UBSan for everything; objects in build-san/).
+#   make fuzz [FUZZ_SECONDS=20]   run each target that long
+#
+# SANITIZE=1 flags are added here; the Makefile picks O=build-san for it.
+
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS  += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+# libbpf and libelf keep caches until exit by design: report real leaks only.
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+endif
+
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := frame batch
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(O)/tests/fuzz/fuzz_%)
+FUZZ_LIB_SRCS := lib/frame.c lib/batch.c lib/wire.c
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	      -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ilib
+
+$(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)
+	$(call say,FUZZLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(LDLIBS_LIB)
+
+.PHONY: fuzz check-fuzz-wire
+fuzz check-fuzz-wire: $(FUZZ_BINS)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(O)/tests/fuzz/corpus-$$t; \
+		printf '  %-8s %s (%s s)\n' FUZZ $$t $(FUZZ_SECONDS); \
+		$(O)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+			-print_final_stats=0 $(O)/tests/fuzz/corpus-$$t tests/fuzz/seeds-$$t \
+			>$(O)/tests/fuzz/fuzz_$$t.log 2>&1 \
+		|| { tail -40 $(O)/tests/fuzz/fuzz_$$t.log; exit 1; }; \
+		grep -h 'Done [0-9]* runs' $(O)/tests/fuzz/fuzz_$$t.log | sed 's/^/           /'; \
+	done
+
+CHECK_TARGETS += check-fuzz-wire

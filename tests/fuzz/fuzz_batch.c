@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libFuzzer target: arbitrary bytes as a BATCH payload, both as the zstd
+ * frame the host decompresses (bounded) and as an uncompressed Batch; what
+ * decodes is checked against the field bounds and walked.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "wire.h"
+
+static void walk(const Vigil__V1__Batch *b)
+{
+	size_t n = 0;
+
+	if (vg_batch_check(b))
+		return;
+	for (size_t i = 0; i < b->n_events; i++) {
+		const Vigil__V1__Event *e = b->events[i];
+
+		if (e->body_case == VIGIL__V1__EVENT__BODY_PROCESS && e->process &&
+		    e->process->process) {
+			const Vigil__V1__Process *p = e->process->process;
+
+			for (size_t k = 0; k < p->n_argv; k++)
+				n += strlen(p->argv[k]);
+			if (p->exe)
+				n += strlen(p->exe);
+		}
+	}
+	for (size_t i = 0; i < b->n_counters; i++)
+		if (b->counters[i]->event_class)
+			n += strlen(b->counters[i]->event_class);
+	if (n == (size_t)-1)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	Vigil__V1__Batch *b = NULL;
+
+	if (vg_batch_unpack(data, size, &b) == 0) {
+		walk(b);
+		vigil__v1__batch__free_unpacked(b, NULL);
+	}
+	b = vigil__v1__batch__unpack(NULL, size, data);
+	if (b) {
+		walk(b);
+		vigil__v1__batch__free_unpacked(b, NULL);
+	}
+	return 0;
+}
