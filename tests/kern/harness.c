@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -63,6 +64,8 @@ void vg_t_host_restart(struct vg_t_host *h, const char *const *vigild_args, int 
 	h->pid = fork();
 	cr_assert_geq(h->pid, 0, "fork: %s", strerror(errno));
 	if (h->pid == 0) {
+		/* A test that dies or times out takes its host (and so its vigild) along. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0) {
 			dup2(fd, STDOUT_FILENO);
