@@ -123,7 +123,7 @@ LDLIBS_LIB := -lzstd -lprotobuf-c
 GEN_HDRS := $(O)/schemas/vigil.pb-c.h $(AUTO_HEADER)
 
 LIB_SRCS := $(wildcard lib/*.c)
-LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o) $(O)/schemas/vigil.pb-c.o
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o) $(O)/schemas/vigil.pb-c.o $(O)/schemas/vigil_zdict.o
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(USER_SRCS:%.c=$(O)/%.o)
 PLUGIN_SRCS := $(wildcard plugin/*.c)
@@ -133,6 +133,15 @@ $(O)/%.o: %.c $(GEN_HDRS) | $(DEPS_STAMP)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+# The zstd dictionary both sides ship (scripts/train-dict.sh makes it), as a C array.
+$(O)/schemas/vigil_zdict.c: schemas/vigil-v1.zdict | $(O)/schemas $(DEPS_STAMP)
+	$(call say,XXD,$@)
+	$(Q)cd schemas && xxd -i -n vg_zdict vigil-v1.zdict > $(abspath $@).tmp && mv $(abspath $@).tmp $(abspath $@)
+
+$(O)/schemas/vigil_zdict.o: $(O)/schemas/vigil_zdict.c
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(O)/schemas/vigil.pb-c.o: $(O)/schemas/vigil.pb-c.c
 	$(call say,CC,$@)

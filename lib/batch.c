@@ -6,6 +6,41 @@
 #include "compat.h"
 #include "frame.h"
 
+/* schemas/vigil-v1.zdict, embedded at build time (xxd -i). */
+extern unsigned char vg_zdict[];
+extern unsigned int vg_zdict_len;
+
+static int vg_use_dict = 1;
+static ZSTD_CDict *vg_cdict;
+static int vg_cdict_level;
+static ZSTD_DDict *vg_ddict;
+static ZSTD_CCtx *vg_cctx;
+
+void vg_batch_use_dict(int on)
+{
+	vg_use_dict = on;
+}
+
+unsigned int vg_batch_dict_id(void)
+{
+	return ZSTD_getDictID_fromDict(vg_zdict, vg_zdict_len);
+}
+
+/* Compress with the shipped dictionary; the zstd frame records its id. */
+static size_t vg_compress_dict(void *dst, size_t cap, const void *src, size_t len, int level)
+{
+	if (!vg_cctx)
+		vg_cctx = ZSTD_createCCtx();
+	if (!vg_cdict || vg_cdict_level != level) {
+		ZSTD_freeCDict(vg_cdict);
+		vg_cdict = ZSTD_createCDict(vg_zdict, vg_zdict_len, level);
+		vg_cdict_level = level;
+	}
+	if (!vg_cctx || !vg_cdict)
+		return ZSTD_compress(dst, cap, src, len, level);
+	return ZSTD_compress_usingCDict(vg_cctx, dst, cap, src, len, vg_cdict);
+}
+
 int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size_t *out_len)
 {
 	size_t raw_len = vigil__v1__batch__get_packed_size(b);
@@ -21,7 +56,8 @@ int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size
 		return -ENOMEM;
 	}
 	vigil__v1__batch__pack(b, raw);
-	zlen = ZSTD_compress(z, bound, raw, raw_len, zstd_level);
+	zlen = vg_use_dict ? vg_compress_dict(z, bound, raw, raw_len, zstd_level) :
+			     ZSTD_compress(z, bound, raw, raw_len, zstd_level);
 	free(raw);
 	if (ZSTD_isError(zlen)) {
 		free(z);
@@ -42,6 +78,7 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 	ZSTD_inBuffer in = { src, len, 0 };
 	ZSTD_outBuffer ob;
 	unsigned long long claimed;
+	unsigned int dict_id;
 	size_t cap, ret;
 	uint8_t *buf;
 	int err = 0;
@@ -52,6 +89,10 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 		return -EBADMSG;
 	if (claimed != ZSTD_CONTENTSIZE_UNKNOWN && claimed > max)
 		return -EFBIG;
+	/* A frame made with a dictionary names it: only ours can be used. */
+	dict_id = ZSTD_getDictID_fromFrame(src, len);
+	if (dict_id && dict_id != vg_batch_dict_id())
+		return -ENOKEY;
 	cap = claimed == ZSTD_CONTENTSIZE_UNKNOWN ? 64 * 1024 : (size_t)claimed;
 	if (cap == 0)
 		cap = 1;
@@ -63,6 +104,14 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 	}
 	/* Refuse window sizes that would need more memory than the output bound. */
 	ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 25);
+	if (dict_id) {
+		if (!vg_ddict)
+			vg_ddict = ZSTD_createDDict(vg_zdict, vg_zdict_len);
+		if (!vg_ddict || ZSTD_isError(ZSTD_DCtx_refDDict(dctx, vg_ddict))) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
 	ob.dst = buf;
 	ob.size = cap;
 	ob.pos = 0;

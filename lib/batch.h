@@ -28,6 +28,14 @@ int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size
  */
 int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out);
 
+/*
+ * Compress with the zstd dictionary shipped with both sides (on by default).
+ * The frame carries the dictionary id; a frame naming another dictionary is
+ * refused with -ENOKEY, so either side can change it later.
+ */
+void vg_batch_use_dict(int on);
+unsigned int vg_batch_dict_id(void);
+
 /* Bounded zstd decompression into a malloc'd buffer (exposed for tests). */
 int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out, size_t *out_len);
 

@@ -17,6 +17,9 @@
 #ifndef EILSEQ
 #define EILSEQ 84
 #endif
+#ifndef ENOKEY
+#define ENOKEY 126
+#endif
 #ifndef EFBIG
 #define EFBIG 27
 #endif

@@ -168,6 +168,8 @@ const char *vg_frame_strerror(int err)
 		return "frame checksum mismatch";
 	case -EFBIG:
 		return "decompressed payload over the bound";
+	case -ENOKEY:
+		return "payload compressed with an unknown zstd dictionary";
 	case -ENOMEM:
 		return "out of memory";
 	default:

@@ -19,7 +19,7 @@ endif
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := frame batch
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(O)/tests/fuzz/fuzz_%)
-FUZZ_LIB_SRCS := lib/frame.c lib/batch.c lib/wire.c
+FUZZ_LIB_SRCS := lib/frame.c lib/batch.c lib/wire.c $(O)/schemas/vigil_zdict.c
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	      -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ilib
 

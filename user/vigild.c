@@ -4,6 +4,7 @@
  * table, and send zstd-compressed protobuf batches to the host.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ struct vg_opts {
 	uint32_t ignore[VG_MAX_IGNORE];
 	int nignore;
 	const char *device_id, *device_name, *host_device_id, *machine_group;
+	const char *dump_dir; /* --dump-batches: raw batches for training the dictionary */
+	int no_dict;
 	int verbose;
 	int probe, json;
 	struct vg_delivery dlv;
@@ -59,6 +62,7 @@ struct vg_daemon {
 	int peer_gone;
 	int err;
 	uint64_t wakeups, records, summaries;
+	uint64_t dumped;
 };
 
 static int vg_alive(void *ctx, uint32_t tgid)
@@ -133,6 +137,9 @@ static void vg_usage(FILE *f)
 		"  --device-name NAME   device name to report (default the hostname)\n"
 		"  --host-device-id ID  the Windows host this WSL instance runs on\n"
 		"  --machine-group G    machine group to report\n"
+		"  --no-dict            compress batches without the shipped zstd dictionary\n"
+		"  --dump-batches DIR   also write each batch, uncompressed, to DIR (to train the\n"
+		"                       dictionary: scripts/train-dict.sh)\n"
 		"  -v, --verbose        debug messages, libbpf's included\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n"
@@ -183,6 +190,8 @@ enum {
 	OPT_DEDUP,
 	OPT_RATE,
 	OPT_RATE_GLOBAL,
+	OPT_DUMP,
+	OPT_NO_DICT,
 };
 
 /* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
@@ -212,6 +221,8 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "dedup-ms", required_argument, NULL, OPT_DEDUP },
 		{ "rate-limit", required_argument, NULL, OPT_RATE },
 		{ "rate-limit-global", required_argument, NULL, OPT_RATE_GLOBAL },
+		{ "dump-batches", required_argument, NULL, OPT_DUMP },
+		{ "no-dict", no_argument, NULL, OPT_NO_DICT },
 		VG_DELIVERY_LONGOPTS,
 		{},
 	};
@@ -310,6 +321,12 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		case OPT_RATE:
 			err = vg_parse_rate("--rate-limit", optarg, o->bpf.rl);
 			break;
+		case OPT_DUMP:
+			o->dump_dir = optarg;
+			break;
+		case OPT_NO_DICT:
+			o->no_dict = 1;
+			break;
 		case OPT_RATE_GLOBAL:
 			err = vg_parse_rate("--rate-limit-global", optarg, o->bpf.rlg);
 			break;
@@ -336,6 +353,28 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		return -EINVAL;
 	}
 	return err;
+}
+
+/* Write a batch's protobuf, before compression, for scripts/train-dict.sh. */
+static void vg_dump_batch(struct vg_daemon *d, const Vigil__V1__Batch *b)
+{
+	size_t len = vigil__v1__batch__get_packed_size(b);
+	uint8_t *raw = malloc(len ? len : 1);
+	char path[PATH_MAX];
+	FILE *f;
+
+	if (!raw)
+		return;
+	vigil__v1__batch__pack(b, raw);
+	/* The name carries the event count, for the per-event figures. */
+	snprintf(path, sizeof(path), "%s/%020llu-%zu.pb", d->o.dump_dir,
+		 (unsigned long long)++d->dumped, b->n_events);
+	f = fopen(path, "we");
+	if (!f || fwrite(raw, 1, len, f) != len)
+		vg_log(VG_WARN, "--dump-batches: write %s: %s", path, strerror(errno));
+	if (f)
+		fclose(f);
+	free(raw);
 }
 
 static int vg_counts_changed(const struct vg_counts *a, const struct vg_counts *b)
@@ -405,6 +444,8 @@ static int vg_flush(struct vg_daemon *d, int force)
 		b.daemon = &ds;
 	}
 
+	if (d->o.dump_dir)
+		vg_dump_batch(d, &b);
 	err = vg_batch_pack(&b, d->o.zstd_level, &payload, &len);
 	if (err)
 		return vg_err(err, "encode batch of %zu events", d->sensor.nevents);
@@ -611,6 +652,7 @@ int main(int argc, char **argv)
 	if (d.o.verbose)
 		vg_log_max = VG_DEBUG;
 	vg_bpf_setup_logging(d.o.verbose);
+	vg_batch_use_dict(!d.o.no_dict);
 
 	/* Signals are read from a signalfd in the main loop; a closed peer is EPIPE. */
 	sigemptyset(&mask);

@@ -349,3 +349,50 @@ Test(batch, unknown_fields_still_decode)
 	vigil__v1__batch__free_unpacked(b, NULL);
 	free(raw);
 }
+
+/*
+ * The shipped dictionary: frames made with it name it and decode, frames
+ * made without it still decode, and a frame naming another dictionary is
+ * refused rather than decoded into garbage.
+ */
+Test(batch, dictionary_named_in_frame)
+{
+	struct sample s;
+	Vigil__V1__Batch *b;
+	uint8_t *z, *plain;
+	size_t zlen, plen;
+
+	cr_assert_neq(vg_batch_dict_id(), 0, "the shipped dictionary has no id");
+	sample_init(&s);
+	vg_batch_use_dict(1);
+	cr_assert_eq(vg_batch_pack(&s.b, 3, &z, &zlen), 0);
+	cr_assert_eq(ZSTD_getDictID_fromFrame(z, zlen), vg_batch_dict_id());
+	cr_assert_eq(vg_batch_unpack(z, zlen, &b), 0);
+	cr_assert_str_eq(b->device->device_id, "dev-1");
+	vigil__v1__batch__free_unpacked(b, NULL);
+
+	vg_batch_use_dict(0);
+	cr_assert_eq(vg_batch_pack(&s.b, 3, &plain, &plen), 0);
+	vg_batch_use_dict(1);
+	cr_assert_eq(ZSTD_getDictID_fromFrame(plain, plen), 0);
+	cr_assert_lt(zlen, plen, "the dictionary did not shrink a typical batch");
+	cr_assert_eq(vg_batch_unpack(plain, plen, &b), 0);
+	vigil__v1__batch__free_unpacked(b, NULL);
+	free(plain);
+
+	{
+		/*
+		 * Name another dictionary: change the frame header's dictionary id
+		 * field (after the magic, the descriptor byte and, unless single
+		 * segment, the window byte).
+		 */
+		uint8_t fhd = z[4];
+		size_t at = 5 + ((fhd >> 5) & 1 ? 0 : 1);
+
+		cr_assert_neq(fhd & 3, 0, "frame records no dictionary id");
+		z[at] ^= 0x5a;
+		cr_assert_neq(ZSTD_getDictID_fromFrame(z, zlen), vg_batch_dict_id());
+		cr_assert_eq(vg_batch_unpack(z, zlen, &b), -ENOKEY);
+	}
+	free(z);
+}
