@@ -4,7 +4,7 @@
 #   make                 build vigild, vigil and the tests
 #   make run             (root) sensor + host endpoint on ./vigil.db, live timeline
 #   make check           (root for the kernel tests) every test
-#   make bench           (root) exec storm with and without vigil, side by side
+#   make bench           (root) workloads under each sensor, side by side (mk/bench.mk)
 #   make defconfig | menuconfig | olddefconfig | savedefconfig
 #   make format | check-format
 #   V=1                  show full commands
@@ -32,7 +32,7 @@ ARCH        := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all bench run check check-unit check-kern check-format format clean deps \
+.PHONY: all run check check-unit check-kern check-format format clean deps \
 	defconfig menuconfig olddefconfig savedefconfig help
 
 all: $(O)/vigild $(O)/vigil
@@ -200,15 +200,6 @@ check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil
 CHECK_TARGETS := all check-format check-unit check-kern
 include $(sort $(wildcard mk/*.mk))
 check: $(CHECK_TARGETS)
-
-# ---- bench (root): side by side in one run; QUICK=1 for a smoke run
-$(O)/bench/execloop: bench/execloop.c | $(DEPS_STAMP)
-	$(call say,CC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -o $@ $<
-
-bench: all $(O)/bench/execloop
-	$(Q)bench/exec_cost.sh $(O) $(if $(QUICK),200 2,2000 5)
 
 # ---- run: sensor + local host endpoint, live timeline
 run: all

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The micro workloads of `make bench`: run one kind of operation N times,
+ * one after the other, and print "<elapsed ns> <ops>" on stdout.
+ *
+ *   workload open N       open + close of a temporary file
+ *   workload stat N       stat of a temporary file
+ *   workload exec N       fork + exec /bin/true + wait
+ *   workload fork N       fork + _exit + wait (the cheapest process events)
+ *   workload tcp N        connect + accept + close both, on 127.0.0.1
+ *   workload getppid N    getppid(), a syscall no sensor here captures
+ *
+ * With --rate R the operations are paced at R per second (absolute
+ * deadlines, so a late operation does not slow the next ones); the rate
+ * ramp uses it. Usage errors exit 2, failures 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct wl_ctx {
+	char path[64];
+	int lfd;
+	struct sockaddr_in addr;
+};
+
+static int wl_fail(const char *what)
+{
+	fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
+	return -1;
+}
+
+static int wl_open(struct wl_ctx *c)
+{
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return wl_fail(c->path);
+	close(fd);
+	return 0;
+}
+
+static int wl_stat(struct wl_ctx *c)
+{
+	struct stat st;
+
+	return stat(c->path, &st) ? wl_fail(c->path) : 0;
+}
+
+static int wl_wait(pid_t pid)
+{
+	int status;
+
+	if (pid < 0)
+		return wl_fail("fork");
+	if (waitpid(pid, &status, 0) != pid)
+		return wl_fail("waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "workload: child %d failed (status 0x%x)\n", pid, status);
+		return -1;
+	}
+	return 0;
+}
+
+static int wl_exec(struct wl_ctx *c)
+{
+	char *args[] = { "/bin/true", NULL };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execv(args[0], args);
+		_exit(127);
+	}
+	return wl_wait(pid);
+}
+
+static int wl_fork(struct wl_ctx *c)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	return wl_wait(pid);
+}
+
+static int wl_tcp(struct wl_ctx *c)
+{
+	/* Linger 0: close sends RST, so no TIME_WAIT piles up over many runs. */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int cfd, afd;
+
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cfd < 0)
+		return wl_fail("socket");
+	/* The handshake completes in the kernel: connect returns before accept. */
+	if (connect(cfd, (struct sockaddr *)&c->addr, sizeof(c->addr))) {
+		close(cfd);
+		return wl_fail("connect 127.0.0.1");
+	}
+	afd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (afd < 0) {
+		close(cfd);
+		return wl_fail("accept");
+	}
+	setsockopt(afd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(afd);
+	close(cfd);
+	return 0;
+}
+
+static int wl_getppid(struct wl_ctx *c)
+{
+	/* syscall(), so no libc could ever cache it */
+	syscall(SYS_getppid);
+	return 0;
+}
+
+static int wl_tcp_setup(struct wl_ctx *c)
+{
+	socklen_t len = sizeof(c->addr);
+	int one = 1;
+
+	c->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->lfd < 0)
+		return wl_fail("socket");
+	setsockopt(c->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	c->addr.sin_family = AF_INET;
+	c->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(c->lfd, (struct sockaddr *)&c->addr, sizeof(c->addr)) || listen(c->lfd, 128) ||
+	    getsockname(c->lfd, (struct sockaddr *)&c->addr, &len))
+		return wl_fail("listen on 127.0.0.1");
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*op)(struct wl_ctx *c);
+} wl_kinds[] = {
+	{ "open", wl_open }, { "stat", wl_stat }, { "exec", wl_exec },
+	{ "fork", wl_fork }, { "tcp", wl_tcp },	  { "getppid", wl_getppid },
+};
+
+static long long wl_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int wl_usage(void)
+{
+	fprintf(stderr, "usage: workload open|stat|exec|fork|tcp|getppid N [--rate OPS_PER_S]\n");
+	return 2;
+}
+
+static int wl_parse(const char *s, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	if (errno || end == s || *end || *out < 1 || *out > max) {
+		fprintf(stderr, "workload: '%s' is not a number from 1 to %ld\n", s, max);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int (*op)(struct wl_ctx * c) = NULL;
+	struct wl_ctx c = { .lfd = -1 };
+	long n, rate = 0;
+	long long start, end;
+	int fd, ret = 1;
+
+	if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--rate")))
+		return wl_usage();
+	for (size_t i = 0; i < sizeof(wl_kinds) / sizeof(wl_kinds[0]); i++)
+		if (!strcmp(argv[1], wl_kinds[i].name))
+			op = wl_kinds[i].op;
+	if (!op) {
+		fprintf(stderr, "workload: unknown kind '%s'\n", argv[1]);
+		return wl_usage();
+	}
+	if (wl_parse(argv[2], 1000000000L, &n) ||
+	    (argc == 5 && wl_parse(argv[4], 10000000L, &rate)))
+		return 2;
+
+	snprintf(c.path, sizeof(c.path), "/tmp/vg-wl-%d", getpid());
+	fd = open(c.path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return wl_fail(c.path), 1;
+	close(fd);
+	if (op == wl_tcp && wl_tcp_setup(&c))
+		goto out;
+
+	start = wl_ns();
+	for (long i = 0; i < n; i++) {
+		if (rate) {
+			long long due = start + i * 1000000000LL / rate;
+			struct timespec ts = { .tv_sec = due / 1000000000LL,
+					       .tv_nsec = due % 1000000000LL };
+
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+				;
+		}
+		if (op(&c))
+			goto out;
+	}
+	end = wl_ns();
+	printf("%lld %ld\n", end - start, n);
+	ret = 0;
+out:
+	if (c.lfd >= 0)
+		close(c.lfd);
+	unlink(c.path);
+	return ret;
+}

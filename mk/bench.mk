@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make bench [QUICK=1] [ROUNDS=N]   (root) every workload under every sensor
+#                                   configuration, interleaved; see bench/README.md
+# make bench-encode                 userspace only: encode + compress throughput
+#                                   from a capture recorded from /proc
+# make check-bench                  the quick bench once, results under $(O)/bench,
+#                                   no timing asserted (part of make check)
+
+BENCH_RESULTS ?= bench/results
+
+$(O)/bench/workload: bench/workload.c | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $(@:=.d) -o $@ $<
+
+$(O)/bench/encode.o: bench/encode.c $(GEN_HDRS) | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(O)/bench/encode: $(O)/bench/encode.o $(O)/libvigild.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_LIB)
+
+BENCH_BINS := $(O)/bench/workload $(O)/bench/encode
+
+.PHONY: bench bench-encode check-bench
+bench: all $(BENCH_BINS)
+	$(Q)bench/run.sh --build $(O) --results $(BENCH_RESULTS) $(if $(QUICK),--quick) \
+		$(if $(ROUNDS),--rounds $(ROUNDS))
+
+bench-encode: $(O)/bench/encode
+	$(Q)$(O)/bench/encode record $(O)/bench/capture.bin
+	$(Q)$(O)/bench/encode replay $(O)/bench/capture.bin --seconds 3
+
+check-bench: all $(BENCH_BINS)
+	$(Q)if [ "$$(id -u)" != 0 ]; then \
+		echo "make check-bench: needs root (sensors load BPF programs): skipped"; \
+	else bench/run.sh --build $(O) --results $(O)/bench/results --quick; fi
+
+CHECK_TARGETS += check-bench
+
+-include $(wildcard $(O)/bench/*.d)
+
+FMT_SRCS += $(wildcard bench/*.c)
