@@ -305,9 +305,10 @@ if ! [ -d /sys/kernel/tracing/events ]; then
 fi
 audit_enabled_was=$(auditctl -s | awk '$1 == "enabled" {print $2}')
 audit_backlog_was=$(auditctl -s | awk '$1 == "backlog_limit" {print $2}')
-[ "$(auditctl -s | awk '$1 == "pid" {print $2}')" = 0 ] ||
-	die "an audit daemon is already running; stop it first (bench starts its own)"
-[ -z "$(auditctl -l | grep -v '^No rules')" ] || die "audit rules are loaded; bench wants a clean audit state (auditctl -l)"
+audit_busy=$(auditctl -s | awk '$1 == "pid" {print $2}')
+[ "$audit_busy" = 0 ] || echo "bench: an audit daemon (pid $audit_busy) is running: the auditd configuration is skipped (bench starts its own; stop that one to include it)" >&2
+[ -z "$(auditctl -l | grep -v '^No rules')" ] ||
+	echo "bench: audit rules are already loaded (auditctl -l): every configuration pays for them" >&2
 
 mkdir -p "$tmp/audit" "$RESULTS"
 cat >"$tmp/audit/auditd.conf" <<EOF
@@ -344,8 +345,12 @@ FAMILIES=${BENCH_FAMILIES:-$(vigil_families)}
 for f in $FAMILIES; do cat "bench/audit/$f.rules"; done >"$tmp/audit.rules"
 echo "bench: event families captured by every sensor: $FAMILIES" >&2
 
-RUN_CONFIGS=() SAME_AS=()
+RUN_CONFIGS=() SAME_AS=() SHOWN=()
 for c in "${CONFIGS[@]}"; do
+	if [ "$(cfg_field "$c" 2)" = auditd ] && [ "$audit_busy" != 0 ]; then
+		continue
+	fi
+	SHOWN+=("$c")
 	if [ "$(cfg_field "$c" 3)" = - ]; then
 		RUN_CONFIGS+=("$c")
 	else
@@ -432,7 +437,7 @@ jq -s \
 	--arg ts "$TS" --arg kernel "$(uname -r)" --arg cpu "$cpu_model" \
 	--argjson cpus "$(nproc)" --argjson quick "$QUICK" --argjson rounds "$ROUNDS" \
 	--arg families "$FAMILIES" --arg wl "$(printf '%s\n' "${WORKLOADS[@]}")" \
-	--arg cfgs "$(printf '%s\n' "${CONFIGS[@]}")" '
+	--arg cfgs "$(printf '%s\n' "${SHOWN[@]}")" '
 	def median: sort | if length == 0 then null
 		elif length % 2 == 1 then .[length / 2 | floor]
 		else (.[length / 2 - 1] + .[length / 2]) / 2 end;
