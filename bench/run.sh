@@ -45,6 +45,10 @@ tmp=$(mktemp -d /tmp/vg-bench-XXXXXX)
 CELLS=$tmp/cells.jsonl
 : >"$CELLS"
 SETTLE=0.4 # > vigild's flush interval, so what the workload caused is stored
+# Before every timed run, sensor or not: the previous run's teardown (probe
+# detach, SQLite, auditd flush) and a sensor's start (vigild's /proc scan)
+# must not land on one configuration only.
+QUIET=0.3
 host_pid= bt_pid= ad_pid= sensor_pid=
 audit_rules_added=() audit_enabled_was= audit_backlog_was= tracefs_mounted=0
 
@@ -277,6 +281,7 @@ run_cell() {
 	name=$(cfg_field "$cfg" 1)
 	sensor=$(cfg_field "$cfg" 2)
 	sensor_start "$sensor" "$(cfg_args "$cfg")"
+	sleep "$QUIET"
 	cpu0=0
 	[ -n "$sensor_pid" ] && cpu0=$(proc_cpu_ns "$sensor_pid")
 	out=$(run_workload "$kind" "$n") || die "workload $kind $n failed under $name"
@@ -405,6 +410,7 @@ for cfg in "${RUN_CONFIGS[@]}"; do
 	for rate in $RATES; do
 		n=$((rate * STEP_S))
 		sensor_start "$sensor" "$(cfg_args "$cfg")"
+		sleep "$QUIET"
 		out=$("$O/bench/workload" fork "$n" --rate "$rate") || die "ramp workload failed under $name"
 		read -r ns ops <<<"$out"
 		sleep "$SETTLE"
