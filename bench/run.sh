@@ -99,7 +99,7 @@ cfg_args() { echo "$1" | awk '{for (i = 4; i <= NF; i++) printf "%s ", $i}'; }
 
 # ---------------------------------------------------------------- sensor process stats
 # CPU time of every thread of a process, in ns (schedstat: finer than clock ticks).
-proc_cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%.0f", n}'; }
+proc_cpu_ns() { { cat /proc/"$1"/task/*/schedstat 2>/dev/null || true; } | awk '{n += $1} END {printf "%.0f", n}'; }
 proc_hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 proc_wchar() { awk '/^wchar/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
 
@@ -284,20 +284,24 @@ run_cell() {
 	sleep "$QUIET"
 	cpu0=0
 	[ -n "$sensor_pid" ] && cpu0=$(proc_cpu_ns "$sensor_pid")
+	hcpu0=0
+	[ -n "$host_pid" ] && hcpu0=$(proc_cpu_ns "$host_pid")
 	out=$(run_workload "$kind" "$n") || die "workload $kind $n failed under $name"
 	read -r ns ops <<<"$out"
-	cpu1=0 hwm=0
+	cpu1=0 hwm=0 hcpu1=0
 	if [ -n "$sensor_pid" ]; then
 		sleep "$SETTLE"
 		cpu1=$(proc_cpu_ns "$sensor_pid")
+		[ -n "$host_pid" ] && hcpu1=$(proc_cpu_ns "$host_pid")
 		hwm=$(proc_hwm_kb "$sensor_pid")
 	fi
 	counts=$(sensor_stop_counts "$sensor")
 	# shellcheck disable=SC2086
 	set -- $counts
-	printf '{"round":%d,"workload":"%s","config":"%s","ns":%s,"ops":%s,"seen":%s,"captured":%s,"suppressed":%s,"dropped":%s,"bytes":%s,"cpu_s":%s,"rss_kb":%s}\n' \
+	printf '{"round":%d,"workload":"%s","config":"%s","ns":%s,"ops":%s,"seen":%s,"captured":%s,"suppressed":%s,"dropped":%s,"bytes":%s,"cpu_s":%s,"host_cpu_s":%s,"rss_kb":%s}\n' \
 		"$round" "$wname" "$name" "$ns" "$ops" "$1" "$2" "$3" "$4" "$5" \
 		"$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.6f", (b - a) / 1e9}')" \
+		"$(awk -v a="$hcpu0" -v b="$hcpu1" 'BEGIN {printf "%.6f", (b - a) / 1e9}')" \
 		"$([ "$sensor" = none ] && echo null || echo "$hwm")" >>"$CELLS"
 	LAST=$(awk -v n="$ns" -v o="$ops" 'BEGIN {printf "%.0f ns/op", n / o}')
 	[ "$sensor" = none ] || LAST="$LAST, $2 events captured, $4 dropped"
@@ -463,18 +467,21 @@ jq -s \
 		  | [$mine[] | . as $m | ($base[] | select(.round == $m.round)) as $b
 		      | {ratio: ($m.ns / $b.ns), added: (($m.ns - $b.ns) / $m.ops)}] as $pairs
 		  | {
-			workload: $w[0], operation: ($w[5:] | join(" ")), config: $c,
+			workload: $w[0], operation: ($w[4:] | join(" ")), config: $c,
 			same_as: $same[$c],
 			ops: ($mine[0].ops), runs: ($mine | length),
 			ops_per_s: ([$mine[] | .ops / .ns * 1e9] | median | r(0)),
 			ratio: ([$pairs[].ratio] | median | r(3)),
+			ratio_range: (if ($pairs | length) > 1 then [([$pairs[].ratio] | min | r(2)), ([$pairs[].ratio] | max | r(2))] else null end),
 			added_ns_per_op: ([$pairs[].added] | median | r(0)),
-			events_seen: ([$mine[] | .seen | select(. != null)] | median),
-			events_captured: ([$mine[] | .captured | select(. != null)] | median),
-			events_suppressed: ([$mine[] | .suppressed | select(. != null)] | median),
+			events_seen: ([$mine[] | .seen | select(. != null)] | median | r(0)),
+			events_captured: ([$mine[] | .captured | select(. != null)] | median | r(0)),
+			events_suppressed: ([$mine[] | .suppressed | select(. != null)] | median | r(0)),
 			events_dropped: ([$mine[] | .dropped | select(. != null)] | max),
 			sensor_cpu_s_per_m_events: ([$mine[] | select(.captured != null and .captured > 0)
 				| .cpu_s / .captured * 1e6] | median | r(1)),
+			host_cpu_s_per_m_events: ([$mine[] | select(.captured != null and .captured > 0 and .host_cpu_s > 0)
+				| .host_cpu_s / .captured * 1e6] | median | r(1)),
 			sensor_peak_rss_kb: ([$mine[] | .rss_kb | select(. != null)] | max),
 			bytes_per_event: ([$mine[] | select(.captured != null and .captured > 0)
 				| .bytes / .captured] | median | r(1)),
@@ -494,11 +501,11 @@ jq -r '
 	def n: if . == null then "-" else tostring end;
 	def big: if . == null then "-" elif . >= 1e6 then "\(. / 1e5 | round / 10)M"
 		elif . >= 1e4 then "\(. / 1e2 | round / 10)k" else tostring end;
-	"| workload | config | ops/s | ratio | +ns/op | events seen / captured / suppressed / dropped | sensor CPU s per M events | sensor peak RSS MiB | bytes/event |",
+	"| workload | config | ops/s | ratio (range over rounds) | +ns/op | events seen / captured / suppressed / dropped | sensor CPU s per M events | sensor peak RSS MiB | bytes/event |",
 	"| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 	(.cells[] |
 	 if .same_as then "| \(.workload) | \(.config) | = \(.same_as) | | | | | | |"
-	 else "| \(.workload) | \(.config) | \(.ops_per_s | big) | \(.ratio | n) | \(.added_ns_per_op | n) | " +
+	 else "| \(.workload) | \(.config) | \(.ops_per_s | big) | \(.ratio | n)\(if .ratio_range and .config != "none" then " (\(.ratio_range[0])-\(.ratio_range[1]))" else "" end) | \(.added_ns_per_op | n) | " +
 	  (if .config == "none" then "-" else "\(.events_seen | big) / \(.events_captured | big) / \(.events_suppressed | n) / \(.events_dropped | n)" end) +
 	  " | \(.sensor_cpu_s_per_m_events | n) | " +
 	  (if .sensor_peak_rss_kb then "\(.sensor_peak_rss_kb / 1024 * 10 | round / 10)" else "-" end) +
