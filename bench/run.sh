@@ -535,7 +535,7 @@ ncol=$(echo "$ctitles" | wc -w)
 	echo "set style histogram clustered gap 1"
 	echo "set style fill solid 0.8 border -1"
 	echo "set logscale y"
-	echo "set yrange [0.8:*]"
+	echo "set yrange [0.5:*]"
 	echo "set ylabel 'x no sensor'"
 	echo "set grid ytics"
 	echo "set key top left"
