@@ -61,11 +61,11 @@ audit_rules_del() {
 	done
 	audit_rules_added=()
 }
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL
+stop_pid() { # pid [seconds]: TERM, wait (default 5 s), then KILL
 	local p=$1 i
 	[ -n "$p" ] || return 0
 	kill -TERM "$p" 2>/dev/null || return 0
-	for i in $(seq 50); do
+	for i in $(seq $((${2:-5} * 10))); do
 		kill -0 "$p" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -122,7 +122,8 @@ vigil_start() { # extra vigild args
 	fi
 }
 vigil_stop() {
-	stop_pid "$host_pid"
+	# The host may still be storing a burst (SQLite, synchronous=FULL).
+	stop_pid "$host_pid" 30
 	host_pid=
 }
 # seen captured suppressed dropped: counters from `vigil stats`, rows stored in SQLite.
@@ -142,6 +143,7 @@ vigil_families() {
 		/^(exec|fork|exit|proc)/ { f["process"] = 1; next }
 		/(file|open|creat|unlink|rename|write|chmod|chown)/ { f["file"] = 1; next }
 		/(net|tcp|udp|sock|conn|accept|listen)/ { f["net"] = 1; next }
+		/(sec|ptrace|module|bpf|priv)/ { f["security"] = 1; next }
 		{ printf "bench: event class %s has no bpftrace/auditd equivalent yet\n", $0 > "/dev/stderr" }
 		END { for (k in f) print k }' | sort | tr '\n' ' '
 }

@@ -3,7 +3,8 @@
  * The micro workloads of `make bench`: run one kind of operation N times,
  * one after the other, and print "<elapsed ns> <ops>" on stdout.
  *
- *   workload open N       open + close of a temporary file
+ *   workload open N       open for writing + close of a temporary file (a
+ *                         FileModified event for vigil, deduplicated by default)
  *   workload stat N       stat of a temporary file
  *   workload exec N       fork + exec /bin/true + wait
  *   workload fork N       fork + _exit + wait (the cheapest process events)
@@ -41,7 +42,7 @@ static int wl_fail(const char *what)
 
 static int wl_open(struct wl_ctx *c)
 {
-	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	int fd = open(c->path, O_WRONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return wl_fail(c->path);

@@ -21,7 +21,7 @@ $(O)/bench/encode.o: bench/encode.c $(GEN_HDRS) | $(DEPS_STAMP)
 
 $(O)/bench/encode: $(O)/bench/encode.o $(O)/libvigild.a $(O)/libvigil.a
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_LIB)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz $(LDLIBS_LIB)
 
 BENCH_BINS := $(O)/bench/workload $(O)/bench/encode
 
