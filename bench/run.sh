@@ -132,14 +132,14 @@ vigil_counts() {
 	# Every Device*Events table: grows as event families land.
 	captured=$(sqlite3 "$tmp/v.db" "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'Device*Events'" |
 		while read -r t; do sqlite3 "$tmp/v.db" "SELECT count(*) FROM $t"; done | awk '{n += $1} END {print n + 0}')
-	"$O/vigil" stats --db "$tmp/v.db" --json | jq -s --argjson cap "$captured" -r '
+	"$O/vigil" stats --db "$tmp/v.db" --json | jq -s --argjson cap "$captured" -r 'map(select(.Table == "SensorCounters")) |
 		[(map(.Seen) | add // 0), $cap,
 		 (map(.Filtered + .Deduplicated + .RateLimited) | add // 0),
 		 ((map(.RingbufFull) | add // 0) + (map(.EventsLost) | max // 0))] | @tsv'
 }
 # The event classes vigild reports, as families bpftrace and auditd must match.
 vigil_families() {
-	"$O/vigil" stats --db "$tmp/v.db" --json | jq -r '.EventClass' | awk '
+	"$O/vigil" stats --db "$tmp/v.db" --json | jq -r 'select(.EventClass != null) | .EventClass' | awk '
 		/^(exec|fork|exit|proc)/ { f["process"] = 1; next }
 		/(file|open|creat|unlink|rename|write|chmod|chown)/ { f["file"] = 1; next }
 		/(net|tcp|udp|sock|conn|accept|listen)/ { f["net"] = 1; next }
