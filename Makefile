@@ -210,6 +210,7 @@ run: all
 
 # ---- formatting
 FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h user/*.c user/*.h plugin/*.c plugin/*.h \
+		      plugin/win/*.c plugin/win/*.h \
 		      tests/*/*.c tests/*/*.h)
 format:
 	$(Q)$(CLANG_FMT) -i $(FMT_SRCS)

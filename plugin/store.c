@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifndef TIME_UTC
+#include <sys/time.h>
+#endif
 
 #include "compat.h"
 #include "fmt.h"
@@ -270,11 +273,19 @@ int vg_sqlite_errno(int rc)
 
 uint64_t vg_now_ns(void)
 {
+#ifdef TIME_UTC
 	struct timespec ts;
 
 	if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
 		return (uint64_t)time(NULL) * 1000000000u;
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#else
+	/* mingw-w64 on msvcrt.dll has no timespec_get(); its libmingwex has this. */
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+#endif
 }
 
 static int vg_store_fail(struct vg_store *s, int rc, const char *what)

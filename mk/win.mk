@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The Windows host side (issue 9), cross-built with mingw-w64 and run under
+# Wine in the tests:
+#   make plugin-win   build/win/vigilplugin.dll (the WSL plug-in), healthcheck.exe
+#   make check-win    the plug-in under Wine against a real vigild on this side
+# SQLite, zstd and protobuf-c come from Debian's source packages, cross-built
+# once by scripts/win-3p.sh and cached (/var/cache/vigil).
+
+WIN_CROSS ?= x86_64-w64-mingw32-
+WIN_CC    := $(WIN_CROSS)gcc
+WINE      ?= $(firstword $(wildcard /usr/lib/wine/wine64) wine64)
+WIN_O     := $(O)/win
+WIN_3P    := $(WIN_O)/3p
+
+.PHONY: plugin-win check-win
+
+WIN_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
+	      -Wno-missing-field-initializers -Wno-format-truncation -Wno-cast-function-type \
+	      -Werror=implicit-function-declaration -D_WIN32_WINNT=0x0A00 -D__USE_MINGW_ANSI_STDIO=1
+WIN_CPPFLAGS := -I$(WIN_3P)/include -I$(O) -I$(O)/include -I$(O)/schemas -Ilib -Iplugin \
+		-Iplugin/win
+WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32
+
+# The portable core: the same sources as vigil host, built for Windows.
+WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c \
+		 plugin/hoststate.c
+WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o
+
+$(WIN_3P)/.ok: scripts/win-3p.sh | $(DEPS_STAMP)
+	$(call say,WIN3P,$(WIN_3P))
+	$(Q)scripts/win-3p.sh $(WIN_3P)
+
+$(WIN_O)/%.o: %.c $(GEN_HDRS) $(WIN_3P)/.ok
+	$(call say,MINGWCC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(WIN_CC) $(WIN_CPPFLAGS) $(WIN_CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(WIN_O)/schemas/vigil.pb-c.o: $(O)/schemas/vigil.pb-c.c $(WIN_3P)/.ok
+	$(call say,MINGWCC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(WIN_CC) $(WIN_CPPFLAGS) $(WIN_CFLAGS) -c $< -o $@
+
+$(WIN_O)/libvigilcore.a: $(WIN_CORE_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(WIN_CROSS)ar rcs $@ $^
+
+$(WIN_O)/vigilplugin.dll: $(WIN_O)/plugin/win/plugin.o $(WIN_O)/plugin/win/winconf.o \
+			  $(WIN_O)/libvigilcore.a
+	$(call say,MINGWLD,$@)
+	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS)
+
+$(WIN_O)/tests/harness.exe: $(WIN_O)/tests/win/harness.o
+	$(call say,MINGWLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(WIN_CC) -static -o $@ $^ -lws2_32 -ladvapi32
+
+$(WIN_O)/tests/win/harness.o: WIN_CFLAGS += -Wno-format
+
+$(O)/tests/win/relay: tests/win/relay.c | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -o $@ $<
+
+plugin-win: $(WIN_O)/vigilplugin.dll
+
+check-win: plugin-win $(WIN_O)/tests/harness.exe $(O)/tests/win/relay $(O)/vigild $(O)/vigil
+	$(Q)WINE=$(WINE) tests/win/run.sh $(O)
+
+CHECK_TARGETS += check-win
+
+-include $(wildcard $(WIN_O)/*/*.d $(WIN_O)/*/*/*.d $(WIN_O)/*/*/*/*.d)

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * What the host endpoint knows beyond the telemetry itself: whether a VM
+ * runs, when it started, the WSL and plug-in versions, how the sensor
+ * ended, distributions, connectivity and proxy results. Kept as name/value
+ * rows in the store's HostState table (*extension*), written by the plug-in
+ * (or vigil host) and read by healthcheck. Portable C over SQLite.
+ */
+#ifndef VG_HOSTSTATE_H
+#define VG_HOSTSTATE_H
+
+#include <stddef.h>
+
+struct sqlite3;
+
+/* Names of HostState rows. */
+#define VG_HS_VM_STATE "VmState" /* "running" or "stopped" */
+#define VG_HS_VM_STARTED "VmStartedAt" /* ISO 8601 */
+#define VG_HS_WSL_VERSION "WslVersion"
+#define VG_HS_PLUGIN_VERSION "PluginVersion"
+#define VG_HS_CUSTOM_CONFIG "CustomConfiguration" /* "", "kernel", "kernel,cmdline" */
+#define VG_HS_SENSOR "SensorState" /* "starting", "running", "exited: <why>" */
+#define VG_HS_DISTROS "Distributions" /* JSON array of {Name, Flavor, Version} */
+#define VG_HS_CONNECTIVITY "ConnectivityTest" /* "passed: ...", "failed: ..." */
+#define VG_HS_PROXY "Proxy" /* "direct" or host:port */
+#define VG_HS_PROXY_SOURCE "ProxySource"
+#define VG_HS_WARNINGS "Warnings"
+
+/* Create the HostState table when missing. 0 or a negative errno. */
+int vg_hoststate_init(struct sqlite3 *db);
+
+/* Set name to value (NULL deletes it), with the current time. 0 or -errno. */
+int vg_hoststate_set(struct sqlite3 *db, const char *name, const char *value);
+
+/*
+ * Copy the value of name into out (size n, truncated): 1 when present,
+ * 0 when not (out is ""), or a negative errno.
+ */
+int vg_hoststate_get(struct sqlite3 *db, const char *name, char *out, size_t n);
+
+#endif

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The WSL plug-in DLL: WSL calls WSLPluginAPIV1_EntryPoint() when it loads
+ * us, then our hooks as VMs and distributions come and go. On VM start we
+ * run vigild in the VM with ExecuteBinary() and a worker thread pumps its
+ * frames into the portable host core (conn.c, store.c), which stores them
+ * and queues the ACKs the worker writes back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "winconf.h"
+#include "wslplugin.h"
+
+#include "conn.h"
+#include "fmt.h"
+#include "hoststate.h"
+#include "log.h"
+#include "store.h"
+
+/* Custom kernels are refused with this message unless AllowCustomKernel is set. */
+#define VG_MSG_CUSTOM_KERNEL L"Custom kernel/configuration not supported."
+#define VG_LINUX_DIR L"/opt/vigil"
+/* How long OnVMStopping waits for frames still in flight. */
+#define VG_STOP_WAIT_MS 3000
+
+static struct vg_plugin {
+	const struct WSLPluginAPIV1 *api;
+	CRITICAL_SECTION lock; /* the store and HostState, between hooks and worker */
+	struct vg_win_conf conf;
+	struct vg_store *store;
+	SOCKET sock;
+	HANDLE worker;
+	volatile LONG stopping;
+	struct vg_conn conn;
+	struct vg_sb distros; /* JSON array of the distributions seen this VM */
+} vg_pl = { .sock = INVALID_SOCKET };
+
+static HRESULT vg_hr(int err)
+{
+	switch (err) {
+	case 0:
+		return S_OK;
+	case -ENOMEM:
+		return E_OUTOFMEMORY;
+	case -EACCES:
+	case -EPERM:
+		return E_ACCESSDENIED;
+	case -ENOENT:
+		return HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
+	case -EINVAL:
+		return E_INVALIDARG;
+	default:
+		return E_FAIL;
+	}
+}
+
+static void vg_state(const char *name, const char *value)
+{
+	EnterCriticalSection(&vg_pl.lock);
+	if (vg_pl.store)
+		vg_hoststate_set(vg_store_db(vg_pl.store), name, value);
+	LeaveCriticalSection(&vg_pl.lock);
+}
+
+static int vg_send_all(SOCKET s, const uint8_t *p, size_t len)
+{
+	while (len) {
+		int n = send(s, (const char *)p, len > 65536 ? 65536 : (int)len, 0);
+
+		if (n <= 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static DWORD WINAPI vg_worker(void *arg)
+{
+	static char buf[64 * 1024];
+	char why[128] = "";
+	int err = 0;
+
+	for (;;) {
+		int n = recv(vg_pl.sock, buf, sizeof(buf), 0);
+
+		if (n == 0) {
+			snprintf(why, sizeof(why), "exited: the sensor closed its connection");
+			break;
+		}
+		if (n < 0) {
+			snprintf(why, sizeof(why), "exited: receive failed (WSA error %d)",
+				 WSAGetLastError());
+			break;
+		}
+		EnterCriticalSection(&vg_pl.lock);
+		err = vg_conn_input(&vg_pl.conn, vg_pl.store, buf, (size_t)n);
+		LeaveCriticalSection(&vg_pl.lock);
+		/* ACKs queued before a failure are still owed to the sensor. */
+		if (vg_pl.conn.out_len &&
+		    !vg_send_all(vg_pl.sock, vg_pl.conn.out, vg_pl.conn.out_len))
+			vg_conn_consume(&vg_pl.conn, vg_pl.conn.out_len);
+		if (err) {
+			snprintf(why, sizeof(why), "exited: bad stream from the sensor: %s",
+				 strerror(-err));
+			break;
+		}
+		if (vg_pl.conn.stored + vg_pl.conn.resent == 1)
+			vg_state(VG_HS_SENSOR, "running");
+	}
+	/* An end we did not ask for is what healthcheck calls a crashed sensor. */
+	if (!vg_pl.stopping) {
+		vg_log(VG_ERROR, "sensor %s", why + strlen("exited: "));
+		vg_state(VG_HS_SENSOR, why);
+	}
+	return 0;
+}
+
+static int vg_version_ok(const struct WSLVersion *v)
+{
+	if (v->Major != 2)
+		return v->Major > 2;
+	if (v->Minor != 0)
+		return 1;
+	return v->Revision >= 7;
+}
+
+static HRESULT vg_start_sensor(const struct WSLSessionInformation *session)
+{
+	char path[MAX_PATH + 32], name[256], hostid[128];
+	LPCSTR argv[12];
+	int i = 0;
+	HRESULT hr;
+
+	hr = vg_pl.api->MountFolder(session->SessionId, vg_pl.conf.install_dir, VG_LINUX_DIR, TRUE,
+				    L"vigil");
+	if (FAILED(hr)) {
+		vg_log(VG_ERROR, "mount %ls at %ls: HRESULT 0x%08lx", vg_pl.conf.install_dir,
+		       VG_LINUX_DIR, (unsigned long)hr);
+		return hr;
+	}
+	snprintf(path, sizeof(path), "%s", vg_pl.conf.vigild);
+	vg_win_host_name(name, sizeof(name));
+	vg_win_host_device_id(hostid, sizeof(hostid));
+	argv[i++] = path;
+	argv[i++] = "--transport";
+	argv[i++] = "stdio";
+	argv[i++] = "--device-name";
+	argv[i++] = name;
+	if (hostid[0]) {
+		argv[i++] = "--host-device-id";
+		argv[i++] = hostid;
+	}
+	argv[i] = NULL;
+	hr = vg_pl.api->ExecuteBinary(session->SessionId, path, argv, &vg_pl.sock);
+	if (FAILED(hr)) {
+		vg_log(VG_ERROR, "start %s in the VM: HRESULT 0x%08lx", path, (unsigned long)hr);
+		vg_pl.sock = INVALID_SOCKET;
+		return hr;
+	}
+	vg_conn_init(&vg_pl.conn, 1);
+	vg_pl.stopping = 0;
+	vg_pl.worker = CreateThread(NULL, 0, vg_worker, NULL, 0, NULL);
+	if (!vg_pl.worker) {
+		closesocket(vg_pl.sock);
+		vg_pl.sock = INVALID_SOCKET;
+		return HRESULT_FROM_WIN32(GetLastError());
+	}
+	return S_OK;
+}
+
+static void vg_close_store(void)
+{
+	EnterCriticalSection(&vg_pl.lock);
+	vg_store_close(vg_pl.store);
+	vg_pl.store = NULL;
+	LeaveCriticalSection(&vg_pl.lock);
+}
+
+static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
+				const struct WSLVmCreationSettings *settings)
+{
+	DWORD custom = settings ? settings->CustomConfigurationFlags : 0;
+	char ver[48];
+	HRESULT hr;
+	int err;
+
+	vg_win_conf_read(&vg_pl.conf);
+	if ((custom &
+	     (WSLUserConfigurationCustomKernel | WSLUserConfigurationCustomKernelCommandLine)) &&
+	    !vg_pl.conf.allow_custom_kernel) {
+		hr = vg_pl.api->PluginError(VG_MSG_CUSTOM_KERNEL);
+		return FAILED(hr) ? hr : E_ABORT;
+	}
+	err = vg_store_open(&vg_pl.store, vg_pl.conf.db);
+	if (!err)
+		err = vg_hoststate_init(vg_store_db(vg_pl.store));
+	if (err) {
+		vg_log(VG_ERROR, "open store %s: %s", vg_pl.conf.db, strerror(-err));
+		vg_close_store();
+		return vg_hr(err);
+	}
+	snprintf(ver, sizeof(ver), "%u.%u.%u", vg_pl.api->Version.Major, vg_pl.api->Version.Minor,
+		 vg_pl.api->Version.Revision);
+	vg_sb_reset(&vg_pl.distros);
+	vg_state(VG_HS_WSL_VERSION, ver);
+	vg_state(VG_HS_PLUGIN_VERSION, VG_PLUGIN_VERSION);
+	vg_state(VG_HS_CUSTOM_CONFIG,
+		 !custom					       ? "" :
+		 custom == WSLUserConfigurationCustomKernel	       ? "kernel" :
+		 custom == WSLUserConfigurationCustomKernelCommandLine ? "cmdline" :
+									 "kernel,cmdline");
+	vg_state(VG_HS_DISTROS, NULL);
+	vg_state(VG_HS_SENSOR, "starting");
+	vg_state(VG_HS_VM_STARTED, vg_iso_time((char[VG_ISO_LEN]){ 0 }, vg_now_ns()));
+	vg_state(VG_HS_VM_STATE, "running");
+	hr = vg_start_sensor(session);
+	if (FAILED(hr)) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "exited: could not start (HRESULT 0x%08lx)",
+			 (unsigned long)hr);
+		vg_state(VG_HS_SENSOR, why);
+	}
+	return hr;
+}
+
+static HRESULT vg_on_vm_stopping(const struct WSLSessionInformation *session)
+{
+	if (vg_pl.worker) {
+		InterlockedExchange(&vg_pl.stopping, 1);
+		/*
+		 * The sensor sees end of input and exits; frames already on their
+		 * way are still read and stored, then the worker sees the close.
+		 */
+		shutdown(vg_pl.sock, SD_SEND);
+		if (WaitForSingleObject(vg_pl.worker, VG_STOP_WAIT_MS) != WAIT_OBJECT_0) {
+			closesocket(vg_pl.sock);
+			vg_pl.sock = INVALID_SOCKET;
+			WaitForSingleObject(vg_pl.worker, INFINITE);
+		}
+		CloseHandle(vg_pl.worker);
+		vg_pl.worker = NULL;
+		vg_state(VG_HS_SENSOR, "exited: VM stopped");
+	}
+	if (vg_pl.sock != INVALID_SOCKET)
+		closesocket(vg_pl.sock);
+	vg_pl.sock = INVALID_SOCKET;
+	vg_state(VG_HS_VM_STATE, "stopped");
+	vg_close_store();
+	vg_conn_free(&vg_pl.conn);
+	return S_OK;
+}
+
+static HRESULT vg_on_distro_started(const struct WSLSessionInformation *session,
+				    const struct WSLDistributionInformation *d)
+{
+	char name[256], flavor[64], version[64];
+	struct vg_sb *j = &vg_pl.distros;
+
+	vg_win_utf8(d->Name, name, sizeof(name));
+	vg_win_utf8(d->Flavor, flavor, sizeof(flavor));
+	vg_win_utf8(d->Version, version, sizeof(version));
+	if (j->len)
+		j->s[--j->len] = '\0'; /* reopen the array */
+	vg_sb_add(j, j->len ? "," : "[");
+	vg_sb_add(j, "{\"Name\":");
+	vg_json_str(j, name);
+	vg_sb_add(j, ",\"Flavor\":");
+	vg_json_str(j, flavor);
+	vg_sb_add(j, ",\"Version\":");
+	vg_json_str(j, version);
+	vg_sb_add(j, "}]");
+	if (vg_sb_err(j))
+		return E_OUTOFMEMORY;
+	vg_state(VG_HS_DISTROS, vg_sb_str(j));
+	return S_OK;
+}
+
+static HRESULT vg_on_distro_other(const struct WSLSessionInformation *session,
+				  const struct WSLDistributionInformation *d)
+{
+	return S_OK;
+}
+
+__declspec(dllexport) HRESULT
+	WSLPluginAPIV1_EntryPoint(const struct WSLPluginAPIV1 *api, struct WSLPluginHooksV1 *hooks)
+{
+	WSADATA wsa;
+
+	vg_prog = "vigil-plugin";
+	if (!vg_version_ok(&api->Version)) {
+		vg_log(VG_ERROR, "WSL %u.%u.%u is too old: the plug-in needs 2.0.7 or later",
+		       api->Version.Major, api->Version.Minor, api->Version.Revision);
+		return WSL_E_PLUGIN_REQUIRES_UPDATE;
+	}
+	if (WSAStartup(MAKEWORD(2, 2), &wsa))
+		return E_FAIL;
+	vg_pl.api = api;
+	hooks->OnVMStarted = vg_on_vm_started;
+	hooks->OnVMStopping = vg_on_vm_stopping;
+	hooks->OnDistributionStarted = vg_on_distro_started;
+	hooks->OnDistributionStopping = vg_on_distro_other;
+	hooks->OnDistributionRegistered = vg_on_distro_other;
+	hooks->OnDistributionUnregistered = vg_on_distro_other;
+	return S_OK;
+}
+
+BOOL WINAPI DllMain(HINSTANCE inst, DWORD reason, void *reserved)
+{
+	if (reason == DLL_PROCESS_ATTACH) {
+		InitializeCriticalSection(&vg_pl.lock);
+		vg_sb_init(&vg_pl.distros);
+		vg_win_set_module(inst);
+	}
+	return TRUE;
+}

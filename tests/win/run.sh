@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The WSL plug-in DLL under Wine (make check-win): tests/win/harness.exe plays
+# WSL, tests/win/relay plays the VM and runs the real vigild, and the store
+# the DLL writes is read back here with sqlite3.
+#   tests/win/run.sh BUILD-DIR
+set -uo pipefail
+
+O=$(realpath "${1:-build}")
+WINE=${WINE:-/usr/lib/wine/wine64}
+T=$O/win/test
+export WINEPREFIX=$T/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+DLL=$(printf 'Z:%s' "$O/win/vigilplugin.dll" | tr / '\\')
+HARNESS=$O/win/tests/harness.exe
+pass=0 fail=0 skip=0
+
+winpath() { printf 'Z:%s' "$1" | tr / '\\'; }
+ok() { echo "  ok    $1"; pass=$((pass + 1)); }
+bad() { echo "  FAIL  $1"; fail=$((fail + 1)); [ -n "${2:-}" ] && sed 's/^/        | /' "$2"; }
+q() { sqlite3 -cmd '.timeout 5000' "$1" "$2" 2>&1; }
+
+cleanup() {
+	[ -n "${relay_pid:-}" ] && kill "$relay_pid" 2>/dev/null
+	"$(dirname "$WINE")/wineserver" -k 2>/dev/null
+}
+trap cleanup EXIT
+
+rm -rf "$T" && mkdir -p "$T"
+echo "check-win: creating a Wine prefix"
+timeout 120 "$WINE" cmd /c exit >/dev/null 2>&1 || { echo "check-win: wine64 does not run" >&2; exit 1; }
+
+# harness NAME ARGS...: run the harness, output in $T/NAME.out, status in $rc.
+harness() {
+	local name=$1
+	shift
+	# Windows text-mode stdout ends lines with CR LF.
+	timeout 120 "$WINE" "$HARNESS" "$DLL" "$@" 2>&1 | tr -d '\r' >"$T/$name.out"
+	rc=${PIPESTATUS[0]}
+}
+
+# start_relay: the Linux side of ExecuteBinary, port in $port.
+start_relay() {
+	"$O/tests/win/relay" 1 >"$T/relay.out" 2>"$T/relay.err" &
+	relay_pid=$!
+	for _ in $(seq 50); do
+		port=$(awk '/^port/ {print $2}' "$T/relay.out")
+		[ -n "$port" ] && return 0
+		sleep 0.1
+	done
+	echo "check-win: the relay did not start" >&2
+	exit 1
+}
+
+# wait_for DB SQL WANT [SECONDS]: poll until the query prints WANT.
+wait_for() {
+	for _ in $(seq $((${4:-20} * 5))); do
+		[ "$(q "$1" "$2")" = "$3" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+echo "check-win: WSL version check"
+for v in 2.0.6 1.2.5 0.9.9; do
+	harness old --wsl "$v" --custom 1
+	if [ $rc = 3 ] && grep -qx 'entry: 0x8004032a' "$T/old.out" &&
+		! grep -q OnVMStarted "$T/old.out"; then
+		ok "WSL $v: entry point returns WSL_E_PLUGIN_REQUIRES_UPDATE"
+	else
+		bad "WSL $v: expected WSL_E_PLUGIN_REQUIRES_UPDATE (rc $rc)" "$T/old.out"
+	fi
+done
+for v in 2.0.7 2.1.0 3.0.0; do
+	harness new --wsl "$v" --custom 1
+	if grep -qx 'entry: 0x00000000' "$T/new.out"; then
+		ok "WSL $v: entry point accepts it"
+	else
+		bad "WSL $v: entry point refused it" "$T/new.out"
+	fi
+done
+
+echo "check-win: custom kernel refusal"
+for flags in 1 2 3; do
+	harness custom --custom "$flags" --db "$(winpath "$T/custom.db")"
+	if [ $rc = 3 ] && grep -qx 'PluginError: Custom kernel/configuration not supported.' \
+		"$T/custom.out" && ! grep -q ExecuteBinary "$T/custom.out" &&
+		grep -q '^OnVMStarted: 0x8' "$T/custom.out"; then
+		ok "CustomConfigurationFlags=$flags: PluginError with the exact message, VM start fails"
+	else
+		bad "CustomConfigurationFlags=$flags: no refusal (rc $rc)" "$T/custom.out"
+	fi
+done
+
+echo "check-win: events from a real vigild reach the store"
+if [ "$(id -u)" != 0 ]; then
+	echo "  skip  vigild loads BPF programs and needs root"
+	skip=$((skip + 1))
+else
+	db=$T/vigil.db
+	start_relay
+	harness_bg() {
+		timeout 120 "$WINE" "$HARNESS" "$DLL" --relay "$port" --db "$(winpath "$db")" \
+			--install-dir "$(winpath "$O")" --distro Debian,debian,12 \
+			--stop-file "$(winpath "$T/stop")" --timeout 60 2>&1 | tr -d '\r' >"$T/events.out"
+		return "${PIPESTATUS[0]}"
+	}
+	harness_bg &
+	hpid=$!
+	marker=vg-win-$$-$RANDOM
+	if wait_for "$db" "SELECT Value FROM HostState WHERE Name = 'SensorState'" running 30; then
+		ok "the sensor started in the 'VM' and its first batch was stored"
+		for _ in 1 2 3; do /bin/true "$marker"; done
+		if wait_for "$db" "SELECT count(*) > 0 FROM DeviceProcessEvents WHERE ProcessCommandLine = '/bin/true $marker'" 1 20; then
+			ok "workload events are in the store, read from Linux while the DLL writes"
+		else
+			bad "no DeviceProcessEvents row for /bin/true $marker" "$T/relay.err"
+		fi
+	else
+		bad "the sensor never reported (SensorState: $(q "$db" "SELECT Value FROM HostState WHERE Name = 'SensorState'"))" "$T/events.out"
+	fi
+	touch "$T/stop"
+	wait "$hpid"
+	rc=$?
+	if [ $rc = 0 ] && grep -q '^OnVMStopping: 0x00000000' "$T/events.out"; then
+		ok "OnVMStopping flushed and closed"
+	else
+		bad "harness exit $rc" "$T/events.out"
+	fi
+	wait "$relay_pid"
+	relay_pid=
+	if grep -qx 'ExecuteBinary: /opt/vigil/vigild --transport stdio --device-name .* --host-device-id .*' "$T/events.out" &&
+		grep -qx 'MountFolder: .* -> /opt/vigil ro name=vigil' "$T/events.out"; then
+		ok "ExecuteBinary of the mounted vigild with --transport stdio and the host's identity"
+	else
+		bad "unexpected MountFolder/ExecuteBinary calls" "$T/events.out"
+	fi
+	got=$(q "$db" "SELECT OSPlatform, DeviceTags, HostDeviceId != '' FROM DeviceInfo LIMIT 1")
+	if [ "$got" = 'Linux|["WSL2"]|1' ]; then
+		ok "DeviceInfo: Linux, tag WSL2, HostDeviceId set"
+	else
+		bad "DeviceInfo: $got"
+	fi
+	got=$(q "$db" "SELECT Value FROM HostState WHERE Name IN ('VmState', 'Distributions') ORDER BY Name")
+	if [ "$got" = $'[{"Name":"Debian","Flavor":"debian","Version":"12"}]\nstopped' ]; then
+		ok "HostState: distribution recorded, VM stopped"
+	else
+		bad "HostState: $got"
+	fi
+fi
+
+echo "win: $pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]
