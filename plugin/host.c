@@ -21,6 +21,7 @@
 #include "fmt.h"
 #include "events.h"
 #include "host.h"
+#include "hoststate.h"
 #include "log.h"
 #include "store.h"
 
@@ -520,8 +521,11 @@ int vg_host_run(const struct vg_host_opts *o)
 	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen_addr(&h, o->listen);
 	if (err)
 		goto out_store;
+	/* For healthcheck: this host endpoint plays the plug-in's running VM. */
+	vg_hoststate_session(vg_store_db(h.store), 1);
 
 	ret = vg_host_loop(&h);
+	vg_hoststate_session(vg_store_db(h.store), 0);
 
 	while (h.nconns)
 		vg_host_close(&h, 0);

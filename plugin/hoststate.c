@@ -84,3 +84,17 @@ int vg_hoststate_get(sqlite3 *db, const char *name, char *out, size_t n)
 	sqlite3_finalize(st);
 	return ret;
 }
+
+int vg_hoststate_session(sqlite3 *db, int running)
+{
+	char now[VG_ISO_LEN];
+	int err = vg_hoststate_init(db);
+
+	if (!err && running)
+		err = vg_hoststate_set(db, VG_HS_VM_STARTED, vg_iso_time(now, vg_now_ns()));
+	if (!err)
+		err = vg_hoststate_set(db, VG_HS_SENSOR, running ? "starting" : "exited: stopped");
+	if (!err)
+		err = vg_hoststate_set(db, VG_HS_VM_STATE, running ? "running" : "stopped");
+	return err;
+}

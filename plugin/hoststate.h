@@ -38,4 +38,10 @@ int vg_hoststate_set(struct sqlite3 *db, const char *name, const char *value);
  */
 int vg_hoststate_get(struct sqlite3 *db, const char *name, char *out, size_t n);
 
+/*
+ * A host endpoint session begins (running: VmState running, VmStartedAt now,
+ * SensorState starting) or ends (VmState stopped). 0 or -errno.
+ */
+int vg_hoststate_session(struct sqlite3 *db, int running);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "events.h"
 #include "addr.h"
+#include "health.h"
 #include "host.h"
 #include "hunt_cli.h"
 #include "log.h"
@@ -31,6 +32,7 @@ static const char vg_usage_main[] =
 	"  stats    print the sensor's accounting counters per device and event class\n"
 	"  hunt     run a KQL hunting query over the store\n"
 	"  alerts   print the alerts detections raised, with their evidence\n"
+	"  healthcheck  say whether telemetry flows (see `vigil healthcheck --help`)\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -360,6 +362,8 @@ int main(int argc, char **argv)
 		return vg_cmd_hunt(argc - 1, argv + 1);
 	if (!strcmp(cmd, "alerts"))
 		return vg_cmd_alerts(argc - 1, argv + 1);
+	if (!strcmp(cmd, "healthcheck"))
+		return vg_healthcheck_main(argc - 1, argv + 1, NULL, VG_VERSION);
 	if (cmd[0] == '-')
 		return vg_usage_error(NULL, "unknown option '%s'", cmd);
 	return vg_usage_error(NULL, "unknown command '%s'", cmd);

@@ -61,6 +61,55 @@ wait_for() {
 	return 1
 }
 
+# hc NAME ARGS...: healthcheck.exe, output in $T/NAME.hc, status in $rc.
+hc() {
+	local name=$1
+	shift
+	timeout 60 "$WINE" "$O/win/healthcheck.exe" "$@" 2>&1 | tr -d '\r' >"$T/$name.hc"
+	rc=${PIPESTATUS[0]}
+}
+
+# hc_expect NAME WANT-RC WANT-HEALTH ARGS...: one health state test.
+hc_expect() {
+	local name=$1 want_rc=$2 want=$3
+	shift 3
+	hc "$name" --json "$@"
+	if [ "$rc" = "$want_rc" ] && grep -qF "\"Health\":\"$want\"" "$T/$name.hc"; then
+		ok "healthcheck.exe: $want"
+	else
+		bad "healthcheck.exe (rc $rc) should say: $want" "$T/$name.hc"
+	fi
+}
+
+# vm_start NAME DB HARNESS-ARGS...: relay + harness in the background, until
+# the harness says its VM runs; vm_stop ends it, status in $rc.
+vm_start() {
+	local name=$1 db=$2
+	shift 2
+	rm -f "$T/stop"
+	start_relay
+	timeout 120 "$WINE" "$HARNESS" "$DLL" --relay "$port" --db "$(winpath "$db")" \
+		--install-dir "$(winpath "$O")" --stop-file "$(winpath "$T/stop")" \
+		--timeout 60 "$@" >"$T/$name.raw" 2>&1 &
+	vm_pid=$!
+	vm_name=$name
+	for _ in $(seq 300); do
+		grep -q '^running' "$T/$name.raw" 2>/dev/null && return 0
+		kill -0 $vm_pid 2>/dev/null || break
+		sleep 0.1
+	done
+	bad "$name: the harness did not start its VM" "$T/$name.raw"
+	return 1
+}
+vm_stop() {
+	touch "$T/stop"
+	wait "$vm_pid"
+	rc=$?
+	tr -d '\r' <"$T/$vm_name.raw" >"$T/$vm_name.out"
+	wait "$relay_pid"
+	relay_pid=
+}
+
 echo "check-win: WSL version check"
 for v in 2.0.6 1.2.5 0.9.9; do
 	harness old --wsl "$v" --custom 1
@@ -113,6 +162,14 @@ else
 		for _ in 1 2 3; do /bin/true "$marker"; done
 		if wait_for "$db" "SELECT count(*) > 0 FROM DeviceProcessEvents WHERE ProcessCommandLine = '/bin/true $marker'" 1 20; then
 			ok "workload events are in the store, read from Linux while the DLL writes"
+			# No --db: healthcheck.exe finds the store through the plug-in's DbPath value.
+			hc_expect healthy 0 Healthy
+			if grep -q '"WslVersion":"2.0.14"' "$T/healthy.hc" &&
+				grep -Eq '"EventsReceived":[1-9]' "$T/healthy.hc"; then
+				ok "healthcheck.exe --json: WSL version and events received"
+			else
+				bad "healthcheck.exe --json fields" "$T/healthy.hc"
+			fi
 		else
 			bad "no DeviceProcessEvents row for /bin/true $marker" "$T/relay.err"
 		fi
@@ -141,11 +198,49 @@ else
 	else
 		bad "DeviceInfo: $got"
 	fi
+	hc_expect after 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
+		--db "$(winpath "$db")"
+	cp "$db" "$T/drops.db"
+	q "$T/drops.db" "UPDATE HostState SET Value = 'running' WHERE Name = 'VmState';
+		UPDATE HostState SET Value = 'running' WHERE Name = 'SensorState';
+		UPDATE SensorCounters SET RingbufFull = 7 WHERE rowid = (SELECT min(rowid) FROM SensorCounters)"
+	hc_expect drops 3 "Unhealthy: 7 events dropped" --db "$(winpath "$T/drops.db")"
 	got=$(q "$db" "SELECT Value FROM HostState WHERE Name IN ('VmState', 'Distributions') ORDER BY Name")
 	if [ "$got" = $'[{"Name":"Debian","Flavor":"debian","Version":"12"}]\nstopped' ]; then
 		ok "HostState: distribution recorded, VM stopped"
 	else
 		bad "HostState: $got"
+	fi
+fi
+
+echo "check-win: health states"
+hc_expect nostore 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
+	--db "$(winpath "$T/none.db")"
+
+printf '#!/bin/sh\n# a sensor that never sends\nexec cat >/dev/null\n' >"$T/silent.sh"
+printf '#!/bin/sh\necho "fake sensor: crashing" >&2\nexit 1\n' >"$T/crash.sh"
+chmod +x "$T/silent.sh" "$T/crash.sh"
+if vm_start silent "$T/silent.db" --vigild "$T/silent.sh"; then
+	hc_expect waiting 3 "Waiting for telemetry. Try again in 5 minutes" --db "$(winpath "$T/silent.db")"
+	vm_stop
+	hc_expect stopped 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
+		--db "$(winpath "$T/silent.db")"
+fi
+if vm_start crash "$T/crash.db" --vigild "$T/crash.sh"; then
+	wait_for "$T/crash.db" "SELECT Value LIKE 'exited:%' FROM HostState WHERE Name = 'SensorState'" 1 20
+	hc_expect crash 3 "Unhealthy: sensor crashed (the sensor closed its connection)" \
+		--db "$(winpath "$T/crash.db")"
+	vm_stop
+fi
+if vm_start kernel "$T/kernel.db" --vigild "$T/crash.sh" --custom 1 --allow-custom; then
+	wait_for "$T/kernel.db" "SELECT Value LIKE 'exited:%' FROM HostState WHERE Name = 'SensorState'" 1 20
+	hc_expect kernel 3 "Unhealthy: kernel capability missing: the sensor could not run on the custom kernel (the sensor closed its connection)" \
+		--db "$(winpath "$T/kernel.db")"
+	vm_stop
+	if grep -q PluginError "$T/kernel.out"; then
+		bad "AllowCustomKernel=1 still refused the custom kernel" "$T/kernel.out"
+	else
+		ok "AllowCustomKernel=1: a custom kernel is let through to the sensor's own probe"
 	fi
 fi
 

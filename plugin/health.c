@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "fmt.h"
+#include "health.h"
+#include "hoststate.h"
+#include "log.h"
+#include "store.h"
+
+/* One integer (or text) from a query; missing tables read as no rows. */
+static int vg_q(sqlite3 *db, const char *sql, const char *arg, int64_t *num, char *txt, size_t n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (num)
+		*num = 0;
+	if (txt && n)
+		txt[0] = '\0';
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		if (strstr(sqlite3_errmsg(db), "no such table"))
+			return 0;
+		vg_log(VG_ERROR, "healthcheck: %s: %s", sql, sqlite3_errmsg(db));
+		return vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO;
+	}
+	if (arg)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (num)
+			*num = sqlite3_column_int64(st, 0);
+		if (txt && sqlite3_column_text(st, 0))
+			snprintf(txt, n, "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		vg_log(VG_ERROR, "healthcheck: %s: %s", sql, sqlite3_errmsg(db));
+		return vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO;
+	}
+	return 0;
+}
+
+static void vg_health_decide(struct vg_health *h, const char *sensor, const char *custom,
+			     int64_t frames_since_start)
+{
+	if (strcmp(h->vm_state, "running")) {
+		snprintf(h->health, sizeof(h->health), VG_HEALTH_NO_VM);
+		return;
+	}
+	if (!strncmp(sensor, "exited: ", 8)) {
+		/*
+		 * With a custom kernel the administrator allowed, the sensor's own
+		 * capability probe decides: a sensor that ends before sending anything
+		 * there found the kernel lacking.
+		 */
+		if (custom[0] && !frames_since_start)
+			snprintf(h->health, sizeof(h->health),
+				 "Unhealthy: kernel capability missing: the sensor could not run"
+				 " on the custom kernel (%s)",
+				 sensor + 8);
+		else
+			snprintf(h->health, sizeof(h->health), "Unhealthy: sensor crashed (%s)",
+				 sensor + 8);
+		return;
+	}
+	if (!frames_since_start) {
+		snprintf(h->health, sizeof(h->health), VG_HEALTH_WAITING);
+		return;
+	}
+	if (h->dropped) {
+		snprintf(h->health, sizeof(h->health), "Unhealthy: %lld events dropped",
+			 (long long)h->dropped);
+		return;
+	}
+	snprintf(h->health, sizeof(h->health), VG_HEALTH_OK);
+}
+
+int vg_health_read(sqlite3 *db, const char *self_version, struct vg_health *h)
+{
+	char sensor[256] = "", custom[64] = "", started[64] = "";
+	int64_t frames = 0, lost = 0;
+	int err = 0;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->plugin_version, sizeof(h->plugin_version), "%s", self_version);
+	snprintf(h->vm_state, sizeof(h->vm_state), "stopped");
+	if (db) {
+		struct {
+			const char *name;
+			char *out;
+			size_t n;
+		} hs[] = {
+			{ VG_HS_PLUGIN_VERSION, h->plugin_version, sizeof(h->plugin_version) },
+			{ VG_HS_WSL_VERSION, h->wsl_version, sizeof(h->wsl_version) },
+			{ VG_HS_VM_STATE, h->vm_state, sizeof(h->vm_state) },
+			{ VG_HS_VM_STARTED, started, sizeof(started) },
+			{ VG_HS_SENSOR, sensor, sizeof(sensor) },
+			{ VG_HS_CUSTOM_CONFIG, custom, sizeof(custom) },
+			{ VG_HS_CONNECTIVITY, h->connectivity, sizeof(h->connectivity) },
+			{ VG_HS_PROXY, h->proxy, sizeof(h->proxy) },
+			{ VG_HS_PROXY_SOURCE, h->proxy_source, sizeof(h->proxy_source) },
+			{ VG_HS_DISTROS, h->distributions, sizeof(h->distributions) },
+			{ VG_HS_WARNINGS, h->warnings, sizeof(h->warnings) },
+		};
+
+		for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]) && !err; i++) {
+			char keep[64];
+
+			snprintf(keep, sizeof(keep), "%s", hs[i].out);
+			err = vg_hoststate_get(db, hs[i].name, hs[i].out, hs[i].n);
+			if (err == 0 && !hs[i].out[0])
+				snprintf(hs[i].out, hs[i].n, "%s", keep); /* not recorded */
+			err = err < 0 ? err : 0;
+		}
+		if (!err)
+			err = vg_q(db,
+				   "SELECT ClientVersion FROM DeviceInfo"
+				   " ORDER BY Timestamp DESC, rowid DESC LIMIT 1",
+				   NULL, NULL, h->sensor_version, sizeof(h->sensor_version));
+		if (!err)
+			err = vg_q(db, "SELECT COALESCE(SUM(Events), 0) FROM ReceivedFrames", NULL,
+				   &h->received, NULL, 0);
+		if (!err)
+			err = vg_q(db, "SELECT COALESCE(SUM(RingbufFull), 0) FROM SensorCounters",
+				   NULL, &h->dropped, NULL, 0);
+		/* EventsLost is per device, repeated on each of its class rows. */
+		if (!err)
+			err = vg_q(db,
+				   "SELECT COALESCE(SUM(l), 0) FROM (SELECT MAX(EventsLost) AS l"
+				   " FROM SensorCounters GROUP BY DeviceId)",
+				   NULL, &lost, NULL, 0);
+		if (!err)
+			err = vg_q(db, "SELECT MAX(Timestamp) FROM ReceivedFrames", NULL, NULL,
+				   h->last_telemetry, sizeof(h->last_telemetry));
+		if (!err)
+			err = vg_q(db, "SELECT count(*) FROM ReceivedFrames WHERE Timestamp >= ?",
+				   started, &frames, NULL, 0);
+		if (err)
+			return err;
+		h->dropped += lost;
+	}
+	vg_health_decide(h, sensor, custom, frames);
+	return 0;
+}
+
+static const char *vg_or(const char *s, const char *dflt)
+{
+	return s && *s ? s : dflt;
+}
+
+int vg_health_print(const struct vg_health *h, FILE *out, int json)
+{
+	if (json) {
+		struct vg_sb j;
+
+		vg_sb_init(&j);
+		vg_sb_add(&j, "{\"PluginVersion\":");
+		vg_json_str(&j, h->plugin_version);
+		vg_sb_add(&j, ",\"WslVersion\":");
+		vg_json_str(&j, h->wsl_version);
+		vg_sb_add(&j, ",\"SensorVersion\":");
+		vg_json_str(&j, h->sensor_version);
+		vg_sb_add(&j, ",\"Health\":");
+		vg_json_str(&j, h->health);
+		vg_sb_add(&j, ",\"VmState\":");
+		vg_json_str(&j, h->vm_state);
+		vg_sb_add(&j, ",\"LastConnectivityTest\":");
+		vg_json_str(&j, h->connectivity);
+		vg_sb_add(&j, ",\"Proxy\":");
+		vg_json_str(&j, h->proxy);
+		vg_sb_add(&j, ",\"ProxySource\":");
+		vg_json_str(&j, h->proxy_source);
+		vg_sb_printf(&j, ",\"EventsReceived\":%lld,\"EventsDropped\":%lld",
+			     (long long)h->received, (long long)h->dropped);
+		vg_sb_add(&j, ",\"LastTelemetry\":");
+		vg_json_str(&j, h->last_telemetry);
+		vg_sb_printf(&j, ",\"Distributions\":%s", vg_or(h->distributions, "[]"));
+		vg_sb_add(&j, ",\"Warnings\":");
+		vg_json_str(&j, h->warnings);
+		vg_sb_add(&j, "}\n");
+		if (vg_sb_err(&j)) {
+			vg_sb_free(&j);
+			return -ENOMEM;
+		}
+		fputs(vg_sb_str(&j), out);
+		vg_sb_free(&j);
+	} else {
+		fprintf(out, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
+		fprintf(out, "WSL version:            %s\n", vg_or(h->wsl_version, "-"));
+		fprintf(out, "Sensor version:         %s\n", vg_or(h->sensor_version, "-"));
+		fprintf(out, "Health:                 %s\n", h->health);
+		fprintf(out, "Last connectivity test: %s\n", vg_or(h->connectivity, "not run"));
+		fprintf(out, "Proxy:                  %s (%s)\n", vg_or(h->proxy, "direct"),
+			vg_or(h->proxy_source, "default"));
+		fprintf(out, "Events received:        %lld\n", (long long)h->received);
+		fprintf(out, "Events dropped:         %lld\n", (long long)h->dropped);
+		fprintf(out, "Last telemetry:         %s\n", vg_or(h->last_telemetry, "never"));
+		fprintf(out, "Distributions:          %s\n", vg_or(h->distributions, "[]"));
+		if (h->warnings[0])
+			fprintf(out, "Warning:                %s\n", h->warnings);
+	}
+	return fflush(out) || ferror(out) ? -EPIPE : 0;
+}
+
+static const char vg_usage_health[] =
+	"usage: healthcheck [--db FILE] [--json] [--supportBundle]\n"
+	"\n"
+	"Say whether telemetry flows from the WSL VM's sensor to this host: plug-in,\n"
+	"WSL and sensor versions, health, last connectivity test, proxy and where it\n"
+	"came from, events received and dropped, time of the last telemetry.\n"
+	"Exit status 0 when Healthy, 3 when not, 1 on errors, 2 on bad usage.\n"
+	"\n"
+	"  --db FILE        the host's SQLite store\n"
+	"  --json           one JSON object\n"
+	"  --supportBundle  (not yet) write an archive for support and print its path\n"
+	"  -h, --help       show this text\n";
+
+int vg_healthcheck_main(int argc, char **argv, const char *db_default, const char *self_version)
+{
+	const char *path = db_default;
+	struct vg_store *s = NULL;
+	struct vg_health h;
+	int json = 0, err;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+			path = argv[++i];
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(vg_usage_health, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--supportBundle")) {
+			vg_log(VG_ERROR, "healthcheck: --supportBundle is not implemented yet");
+			return 1;
+		} else {
+			fprintf(stderr, "%s: healthcheck: unknown or incomplete option '%s'\n%s",
+				vg_prog, argv[i], vg_usage_health);
+			return 2;
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "%s: healthcheck: --db FILE is required\n%s", vg_prog,
+			vg_usage_health);
+		return 2;
+	}
+	err = vg_store_open_existing(&s, path);
+	if (err && err != -ENOENT) {
+		vg_log(VG_ERROR, "healthcheck: open %s: %s", path, strerror(-err));
+		return 1;
+	}
+	/* No store yet: no VM has ever started the plug-in. */
+	err = vg_health_read(s ? vg_store_db(s) : NULL, self_version, &h);
+	vg_store_close(s);
+	if (err)
+		return 1;
+	if (vg_health_print(&h, stdout, json))
+		return 1;
+	return strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;
+}
