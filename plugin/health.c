@@ -8,6 +8,7 @@
 #include "health.h"
 #include "hoststate.h"
 #include "log.h"
+#include "proxy.h"
 #include "store.h"
 
 /* One integer (or text) from a query; missing tables read as no rows. */
@@ -207,6 +208,23 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json)
 	return fflush(out) || ferror(out) ? -EPIPE : 0;
 }
 
+void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps)
+{
+	struct vg_proxy_choice c;
+	int err = vg_proxy_choose(ps, &c);
+
+	snprintf(h->proxy, sizeof(h->proxy), "%s", c.server[0] ? c.server : "direct");
+	snprintf(h->proxy_source, sizeof(h->proxy_source), "%s", c.source);
+	snprintf(h->warnings, sizeof(h->warnings), "%s", c.warning);
+	if (err) {
+		snprintf(h->proxy, sizeof(h->proxy), "none");
+		if (!strcmp(h->health, VG_HEALTH_OK))
+			snprintf(h->health, sizeof(h->health), "Unhealthy: %s", c.error);
+		snprintf(h->warnings, sizeof(h->warnings), "%s%s%s", c.warning,
+			 c.warning[0] ? "; " : "", c.error);
+	}
+}
+
 static const char vg_usage_health[] =
 	"usage: healthcheck [--db FILE] [--json] [--supportBundle]\n"
 	"\n"
@@ -220,7 +238,8 @@ static const char vg_usage_health[] =
 	"  --supportBundle  (not yet) write an archive for support and print its path\n"
 	"  -h, --help       show this text\n";
 
-int vg_healthcheck_main(int argc, char **argv, const char *db_default, const char *self_version)
+int vg_healthcheck_main(int argc, char **argv, const char *db_default, const char *self_version,
+			const struct vg_proxy_sources *ps)
 {
 	const char *path = db_default;
 	struct vg_store *s = NULL;
@@ -259,6 +278,8 @@ int vg_healthcheck_main(int argc, char **argv, const char *db_default, const cha
 	vg_store_close(s);
 	if (err)
 		return 1;
+	if (ps)
+		vg_health_proxy(&h, ps);
 	if (vg_health_print(&h, stdout, json))
 		return 1;
 	return strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;

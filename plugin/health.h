@@ -16,6 +16,7 @@
 #define VG_HEALTH_WAITING "Waiting for telemetry. Try again in 5 minutes"
 
 struct sqlite3;
+struct vg_proxy_sources;
 
 struct vg_health {
 	char plugin_version[32];
@@ -43,9 +44,17 @@ int vg_health_read(struct sqlite3 *db, const char *self_version, struct vg_healt
 int vg_health_print(const struct vg_health *h, FILE *out, int json);
 
 /*
- * The healthcheck command: [--db FILE] [--json] [--supportBundle]; db_default
- * is used without --db. Exit status: 0 Healthy, 3 not healthy, 1 error, 2 usage.
+ * Show the proxy the platform's sources choose (proxy.h): an unusable
+ * configured proxy makes a Healthy state unhealthy, a legacy value warns.
  */
-int vg_healthcheck_main(int argc, char **argv, const char *db_default, const char *self_version);
+void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps);
+
+/*
+ * The healthcheck command: [--db FILE] [--json] [--supportBundle]; db_default
+ * is used without --db, ps are the proxy sources the platform read.
+ * Exit status: 0 Healthy, 3 not healthy, 1 error, 2 usage.
+ */
+int vg_healthcheck_main(int argc, char **argv, const char *db_default, const char *self_version,
+			const struct vg_proxy_sources *ps);
 
 #endif

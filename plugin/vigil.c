@@ -18,6 +18,7 @@
 #include "host.h"
 #include "hunt_cli.h"
 #include "log.h"
+#include "proxy.h"
 #include "store.h"
 
 #define VG_VERSION "0.1.0"
@@ -336,6 +337,19 @@ static int vg_cmd_help(int argc, char **argv)
 	return 0;
 }
 
+/* The host configuration has no proxy setting yet: the environment decides. */
+static int vg_cmd_healthcheck(int argc, char **argv)
+{
+	static const char *const vars[] = { "https_proxy", "HTTPS_PROXY", "http_proxy",
+					    "HTTP_PROXY" };
+	struct vg_proxy_sources ps = { 0 };
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]) && !ps.env; i++)
+		if (getenv(vars[i]) && *getenv(vars[i]))
+			ps.env = getenv(vars[i]);
+	return vg_healthcheck_main(argc, argv, NULL, VG_VERSION, &ps);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -363,7 +377,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "alerts"))
 		return vg_cmd_alerts(argc - 1, argv + 1);
 	if (!strcmp(cmd, "healthcheck"))
-		return vg_healthcheck_main(argc - 1, argv + 1, NULL, VG_VERSION);
+		return vg_cmd_healthcheck(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return vg_usage_error(NULL, "unknown option '%s'", cmd);
 	return vg_usage_error(NULL, "unknown command '%s'", cmd);

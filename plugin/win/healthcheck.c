@@ -3,12 +3,15 @@
 #include "health.h"
 #include "log.h"
 #include "winconf.h"
+#include "winproxy.h"
 
 int main(int argc, char **argv)
 {
+	struct vg_win_proxy wp;
 	struct vg_win_conf c;
 
 	vg_prog = "healthcheck";
 	vg_win_conf_read(&c);
-	return vg_healthcheck_main(argc, argv, c.db, VG_PLUGIN_VERSION);
+	vg_win_proxy_read(&wp);
+	return vg_healthcheck_main(argc, argv, c.db, VG_PLUGIN_VERSION, &wp.src);
 }

@@ -244,5 +244,34 @@ if vm_start kernel "$T/kernel.db" --vigild "$T/crash.sh" --custom 1 --allow-cust
 	fi
 fi
 
+echo "check-win: proxy choice (TelemetryProxyServer, WinHTTP, Network & Internet, direct)"
+# static | winhttp | user | legacy | Proxy | ProxySource | Warnings (substring)
+while IFS='|' read -r st wh us lg want_proxy want_src want_warn; do
+	[ -z "$st" ] && continue
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static "$st" --winhttp "$wh" --user "$us" \
+		--legacy "$lg" >"$T/proxyset.out" 2>&1 || { bad "proxyset.exe $st $wh $us $lg" "$T/proxyset.out"; continue; }
+	hc proxy --json --db "$(winpath "$T/none.db")"
+	row="static=$st winhttp=$wh user=$us legacy=$lg"
+	if grep -qF "\"Proxy\":\"$want_proxy\",\"ProxySource\":\"$want_src\"" "$T/proxy.hc" &&
+		{ [ "$want_warn" = - ] && grep -qF '"Warnings":""' "$T/proxy.hc" ||
+			{ [ "$want_warn" != - ] && grep -qF "$want_warn" "$T/proxy.hc"; }; }; then
+		ok "proxy $row: $want_proxy from $want_src$([ "$want_warn" = - ] || echo ", warns")"
+	else
+		bad "proxy $row: want $want_proxy from $want_src, warning '$want_warn'" "$T/proxy.hc"
+	fi
+done <<'TABLE'
+-|-|-|-|direct|direct|-
+-|-|user.example:8080|-|user.example:8080|Network & Internet settings|-
+-|wh.example:3128|user.example:8080|-|wh.example:3128|WinHTTP|-
+st.example:8888|wh.example:3128|user.example:8080|-|st.example:8888|TelemetryProxyServer|-
+st.example:8888|-|-|-|st.example:8888|TelemetryProxyServer|-
+-|http=a.example:80;https=b.example:443|-|-|b.example:443|WinHTTP|-
+-|-|-|old.example:9|direct|direct|legacy proxy value 'old.example:9' (DefenderProxyServer) is ignored
+http://st.example:8888/|wh.example:3128|-|old.example:9|st.example:8888|TelemetryProxyServer|DefenderProxyServer) is ignored
+st.example|wh.example:3128|-|-|none|TelemetryProxyServer|TelemetryProxyServer proxy 'st.example': not host:port
+st.example:99999|-|-|-|none|TelemetryProxyServer|bad port
+-|-|-|-|direct|direct|-
+TABLE
+
 echo "win: $pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]
