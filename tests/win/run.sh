@@ -29,6 +29,8 @@ trap cleanup EXIT
 rm -rf "$T" && mkdir -p "$T"
 echo "check-win: creating a Wine prefix"
 timeout 120 "$WINE" cmd /c exit >/dev/null 2>&1 || { echo "check-win: wine64 does not run" >&2; exit 1; }
+# wineboot goes on updating the new prefix in the background: let it finish.
+timeout 120 "$(dirname "$WINE")/wineserver" -w
 
 # harness NAME ARGS...: run the harness, output in $T/NAME.out, status in $rc.
 harness() {
