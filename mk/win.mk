@@ -24,7 +24,8 @@ WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32
 
 # The portable core: the same sources as vigil host, built for Windows.
 WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c \
-		 plugin/hoststate.c plugin/health.c plugin/proxy.c
+		 plugin/hoststate.c plugin/health.c plugin/proxy.c \
+		 plugin/conntest.c
 WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o
 
 $(WIN_3P)/.ok: scripts/win-3p.sh | $(DEPS_STAMP)
@@ -46,9 +47,9 @@ $(WIN_O)/libvigilcore.a: $(WIN_CORE_OBJS)
 	$(Q)rm -f $@ && $(WIN_CROSS)ar rcs $@ $^
 
 $(WIN_O)/vigilplugin.dll: $(WIN_O)/plugin/win/plugin.o $(WIN_O)/plugin/win/winconf.o \
-			  $(WIN_O)/libvigilcore.a
+			  $(WIN_O)/plugin/win/winproxy.o $(WIN_O)/libvigilcore.a
 	$(call say,MINGWLD,$@)
-	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS)
+	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS) -lwinhttp
 
 $(WIN_O)/healthcheck.exe: $(WIN_O)/plugin/win/healthcheck.o $(WIN_O)/plugin/win/winconf.o \
 			  $(WIN_O)/plugin/win/winproxy.o \
@@ -67,14 +68,14 @@ $(WIN_O)/tests/proxyset.exe: $(WIN_O)/tests/win/proxyset.o
 	$(call say,MINGWLD,$@)
 	$(Q)$(WIN_CC) -static -o $@ $^ -ladvapi32 -lwinhttp
 
-$(O)/tests/win/relay: tests/win/relay.c | $(DEPS_STAMP)
+$(O)/tests/win/%: tests/win/%.c | $(DEPS_STAMP)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
 
 plugin-win: $(WIN_O)/vigilplugin.dll $(WIN_O)/healthcheck.exe
 
-check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O)/tests/win/relay $(O)/vigild $(O)/vigil
+check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O)/tests/win/relay $(O)/tests/win/httpd $(O)/vigild $(O)/vigil
 	$(Q)WINE=$(WINE) tests/win/run.sh $(O)
 
 CHECK_TARGETS += check-win

@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "winconf.h"
+#include "winproxy.h"
 #include "wslplugin.h"
 
 #include "conn.h"
+#include "conntest.h"
 #include "fmt.h"
 #include "hoststate.h"
 #include "log.h"
@@ -32,6 +34,8 @@ static struct vg_plugin {
 	struct vg_store *store;
 	SOCKET sock;
 	HANDLE worker;
+	HANDLE conntest; /* the connectivity test, ConnectivityTest seconds after start */
+	HANDLE stop_ev; /* set by OnVMStopping: the connectivity test need not run */
 	volatile LONG stopping;
 	struct vg_conn conn;
 	struct vg_sb distros; /* JSON array of the distributions seen this VM */
@@ -115,6 +119,28 @@ static DWORD WINAPI vg_worker(void *arg)
 		vg_log(VG_ERROR, "sensor %s", why + strlen("exited: "));
 		vg_state(VG_HS_SENSOR, why);
 	}
+	return 0;
+}
+
+static DWORD WINAPI vg_conntest_worker(void *arg)
+{
+	struct vg_proxy_choice c;
+	struct vg_win_proxy wp;
+	char res[640];
+
+	if (WaitForSingleObject(vg_pl.stop_ev, vg_pl.conf.connectivity_test * 1000) != WAIT_TIMEOUT)
+		return 0;
+	vg_win_proxy_read(&wp);
+	if (vg_proxy_choose(&wp.src, &c))
+		snprintf(res, sizeof(res), "failed: %s", c.error);
+	else if (!vg_pl.conf.conn_url[0])
+		snprintf(res, sizeof(res), "failed: no ConnectivityTestUrl configured");
+	else
+		vg_conntest(vg_pl.conf.conn_url, &c, 5000, res, sizeof(res));
+	vg_log(VG_INFO, "connectivity test %s", res);
+	vg_state(VG_HS_PROXY, c.server[0] ? c.server : "direct");
+	vg_state(VG_HS_PROXY_SOURCE, c.source);
+	vg_state(VG_HS_CONNECTIVITY, res);
 	return 0;
 }
 
@@ -217,6 +243,10 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 	vg_state(VG_HS_VM_STARTED, vg_iso_time((char[VG_ISO_LEN]){ 0 }, vg_now_ns()));
 	vg_state(VG_HS_VM_STATE, "running");
 	hr = vg_start_sensor(session);
+	if (SUCCEEDED(hr) && vg_pl.conf.connectivity_test) {
+		ResetEvent(vg_pl.stop_ev);
+		vg_pl.conntest = CreateThread(NULL, 0, vg_conntest_worker, NULL, 0, NULL);
+	}
 	if (FAILED(hr)) {
 		char why[96];
 
@@ -229,6 +259,12 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 
 static HRESULT vg_on_vm_stopping(const struct WSLSessionInformation *session)
 {
+	if (vg_pl.conntest) {
+		SetEvent(vg_pl.stop_ev);
+		WaitForSingleObject(vg_pl.conntest, INFINITE);
+		CloseHandle(vg_pl.conntest);
+		vg_pl.conntest = NULL;
+	}
 	if (vg_pl.worker) {
 		InterlockedExchange(&vg_pl.stopping, 1);
 		/*
@@ -312,6 +348,9 @@ BOOL WINAPI DllMain(HINSTANCE inst, DWORD reason, void *reserved)
 {
 	if (reason == DLL_PROCESS_ATTACH) {
 		InitializeCriticalSection(&vg_pl.lock);
+		vg_pl.stop_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+		if (!vg_pl.stop_ev)
+			return FALSE;
 		vg_sb_init(&vg_pl.distros);
 		vg_win_set_module(inst);
 	}

@@ -76,6 +76,7 @@ void vg_win_conf_read(struct vg_win_conf *c)
 		c->allow_custom_kernel = v != 0;
 	if (!vg_win_reg_dword(L"ConnectivityTest", &v))
 		c->connectivity_test = v;
+	vg_win_reg_str(L"ConnectivityTestUrl", c->conn_url, sizeof(c->conn_url));
 }
 
 void vg_win_host_name(char *out, size_t n)

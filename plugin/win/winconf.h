@@ -19,6 +19,7 @@ struct vg_win_conf {
 	WCHAR install_dir[MAX_PATH]; /* InstallDir: mounted read-only at /opt/vigil */
 	int allow_custom_kernel; /* AllowCustomKernel DWORD */
 	DWORD connectivity_test; /* ConnectivityTest DWORD: seconds after VM start, 0 = off */
+	char conn_url[512]; /* ConnectivityTestUrl: the telemetry backend, http://host:port/path */
 };
 
 /* Fill c from the registry, defaults for what is not set. */

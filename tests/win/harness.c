@@ -9,6 +9,7 @@
  *   harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT] [--db WINPATH]
  *               [--vigild LINUXPATH] [--install-dir WINPATH] [--allow-custom]
  *               [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]
+ *               [--conn-test SECONDS --conn-url URL]
  *
  * Prints what the plug-in did ("entry: 0x...", "PluginError: ...",
  * "ExecuteBinary: ...", "OnVMStarted: 0x...") for tests/win/run.sh to check.
@@ -155,7 +156,8 @@ static void vg_usage(void)
 {
 	fprintf(stderr, "usage: harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT]"
 			" [--db WINPATH] [--vigild PATH] [--install-dir WINPATH] [--allow-custom]"
-			" [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]\n");
+			" [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]"
+			" [--conn-test SECONDS --conn-url URL]\n");
 	exit(2);
 }
 
@@ -168,6 +170,8 @@ int main(int argc, char **argv)
 	WSLPluginAPI_EntryPointV1 entry;
 	const char *stop_file = NULL, *distro = NULL;
 	int timeout = 60, allow = 0;
+	const char *conn_url = "";
+	DWORD conn_test = 0;
 	WSADATA wsa;
 	HMODULE dll;
 	HRESULT hr;
@@ -200,6 +204,10 @@ int main(int argc, char **argv)
 			vg_reg_sz(L"VigildPath", v);
 		} else if (!strcmp(a, "--install-dir")) {
 			vg_reg_sz(L"InstallDir", v);
+		} else if (!strcmp(a, "--conn-test")) {
+			conn_test = (DWORD)atoi(v);
+		} else if (!strcmp(a, "--conn-url")) {
+			conn_url = v;
 		} else if (!strcmp(a, "--distro")) {
 			distro = v;
 		} else if (!strcmp(a, "--stop-file")) {
@@ -210,7 +218,9 @@ int main(int argc, char **argv)
 			vg_usage();
 		}
 	}
-	if (vg_reg_dword(L"AllowCustomKernel", allow)) {
+	if (vg_reg_dword(L"AllowCustomKernel", allow) ||
+	    vg_reg_dword(L"ConnectivityTest", conn_test) ||
+	    vg_reg_sz(L"ConnectivityTestUrl", conn_url)) {
 		fprintf(stderr, "harness: cannot write HKLM\\SOFTWARE\\vigil\n");
 		return 1;
 	}

@@ -275,5 +275,65 @@ st.example:99999|-|-|-|none|TelemetryProxyServer|bad port
 -|-|-|-|direct|direct|-
 TABLE
 
+echo "check-win: connectivity test through a local tinyproxy"
+# start_tinyproxy NAME ALLOW: a tinyproxy on a free loopback port ($tp_port)
+# admitting ALLOW; 127.0.0.1 not admitted makes it refuse us with 403.
+start_tinyproxy() {
+	local name=$1 allow=$2
+	for _ in 1 2 3 4 5; do
+		tp_port=$((20000 + RANDOM % 30000))
+		printf 'User nobody\nGroup nogroup\nPort %s\nListen 127.0.0.1\nTimeout 10\nAllow %s\nLogLevel Info\n' \
+			"$tp_port" "$allow" >"$T/$name.conf"
+		tinyproxy -d -c "$T/$name.conf" >"$T/$name.log" 2>&1 &
+		tp_pids+=($!)
+		for _ in $(seq 30); do
+			grep -q "listening\|Listening\|Setting the various signals" "$T/$name.log" 2>/dev/null && \
+				(echo >"/dev/tcp/127.0.0.1/$tp_port") 2>/dev/null && return 0
+			kill -0 "${tp_pids[-1]}" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	echo "check-win: tinyproxy did not start" >&2
+	cat "$T/$name.log" >&2
+	return 1
+}
+tp_pids=()
+# conn_case NAME PROXY WANT: a VM with ConnectivityTest=1 and TelemetryProxyServer=PROXY.
+conn_case() {
+	local name=$1 proxy=$2 want=$3 got
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static "$proxy" --winhttp - --user - --legacy - \
+		>/dev/null 2>&1
+	vm_start "$name" "$T/$name.db" --vigild "$T/silent.sh" --conn-test 1 --conn-url "$url" || return
+	wait_for "$T/$name.db" "SELECT Value != '' FROM HostState WHERE Name = 'ConnectivityTest'" 1 20
+	hc "$name" --json --db "$(winpath "$T/$name.db")"
+	vm_stop
+	got=$(grep -o '"LastConnectivityTest":"[^"]*"' "$T/$name.hc")
+	if [[ "$got" == "\"LastConnectivityTest\":\"$want"* ]]; then
+		ok "connectivity through $proxy: ${want%%:*}"
+	else
+		bad "connectivity through $proxy: want '$want...', got $got" "$T/$name.hc"
+	fi
+}
+"$O/tests/win/httpd" 5 120 >"$T/httpd.out" 2>"$T/httpd.err" &
+httpd_pid=$!
+sleep 0.2
+url="http://127.0.0.1:$(awk '/^port/ {print $2}' "$T/httpd.out")/vigil-connectivity"
+if start_tinyproxy tp-ok 127.0.0.1 && ok_port=$tp_port &&
+	start_tinyproxy tp-deny 192.0.2.1 && deny_port=$tp_port; then
+	conn_case conn-ok "127.0.0.1:$ok_port" \
+		"passed: $url reachable through proxy 127.0.0.1:$ok_port (HTTP/1."
+	if grep -q '^httpd: GET /vigil-connectivity' "$T/httpd.err"; then
+		ok "the request reached the backend through the proxy"
+	else
+		bad "the backend saw no request" "$T/httpd.err"
+	fi
+	conn_case conn-deny "127.0.0.1:$deny_port" "failed: proxy 127.0.0.1:$deny_port refused: HTTP/1.0 403"
+	conn_case conn-down 127.0.0.1:1 "failed: cannot connect to proxy 127.0.0.1:1: connection refused"
+else
+	bad "tinyproxy"
+fi
+kill "${tp_pids[@]}" "$httpd_pid" 2>/dev/null
+timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
+
 echo "win: $pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]
