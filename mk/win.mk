@@ -13,7 +13,7 @@ WINE      ?= $(firstword $(wildcard /usr/lib/wine/wine64) wine64)
 WIN_O     := $(O)/win
 WIN_3P    := $(WIN_O)/3p
 
-.PHONY: plugin-win check-win
+.PHONY: plugin-win check-win msi check-msi
 
 WIN_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	      -Wno-missing-field-initializers -Wno-format-truncation -Wno-cast-function-type \
@@ -78,6 +78,38 @@ plugin-win: $(WIN_O)/vigilplugin.dll $(WIN_O)/healthcheck.exe
 check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O)/tests/win/relay $(O)/tests/win/httpd $(O)/vigild $(O)/vigil
 	$(Q)WINE=$(WINE) tests/win/run.sh $(O)
 
-CHECK_TARGETS += check-win
+# ---- MSI: the signed DLL, healthcheck.exe and vigild, and the plug-in's
+# registration. WSL loads only signed plug-ins: the test certificate made
+# here stands in for the user's own (MSI_CERT/MSI_KEY to sign with it).
+# MSI_VIGILD: the static vigild once `make STATIC=1` exists (issue 8).
+MSI_VIGILD ?= $(O)/vigild
+MSI_CERT   ?= $(WIN_O)/sign/cert.pem
+MSI_KEY    ?= $(WIN_O)/sign/key.pem
+MSI_VERSION := 0.1.0
+
+$(WIN_O)/sign/cert.pem $(WIN_O)/sign/key.pem: | $(DEPS_STAMP)
+	$(call say,CERT,$(WIN_O)/sign/cert.pem)
+	$(Q)mkdir -p $(WIN_O)/sign
+	$(Q)openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=vigil test signing" \
+		-addext extendedKeyUsage=codeSigning -keyout $(WIN_O)/sign/key.pem \
+		-out $(WIN_O)/sign/cert.pem 2>/dev/null
+
+$(WIN_O)/sign/vigilplugin.dll: $(WIN_O)/vigilplugin.dll $(MSI_CERT) $(MSI_KEY)
+	$(call say,SIGN,$@)
+	$(Q)rm -f $@ && osslsigncode sign -certs $(MSI_CERT) -key $(MSI_KEY) -h sha256 \
+		-n "vigil WSL plug-in" -in $< -out $@ >/dev/null
+
+$(WIN_O)/vigil.msi: plugin/win/vigil.wxs $(WIN_O)/sign/vigilplugin.dll $(WIN_O)/healthcheck.exe \
+		    $(MSI_VIGILD)
+	$(call say,WIXL,$@)
+	$(Q)wixl -a x64 -D Version=$(MSI_VERSION) -D Dll=$(WIN_O)/sign/vigilplugin.dll \
+		-D Healthcheck=$(WIN_O)/healthcheck.exe -D Vigild=$(MSI_VIGILD) -o $@ $<
+
+msi: $(WIN_O)/vigil.msi
+
+check-msi: $(WIN_O)/vigil.msi
+	$(Q)tests/win/msi.sh $(WIN_O)/vigil.msi $(MSI_CERT)
+
+CHECK_TARGETS += check-win check-msi
 
 -include $(wildcard $(WIN_O)/*/*.d $(WIN_O)/*/*/*.d $(WIN_O)/*/*/*/*.d)
