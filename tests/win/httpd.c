@@ -31,13 +31,23 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (count-- > 0) {
 		char req[2048];
+		size_t len = 0;
 		ssize_t n;
 		int c = accept(l, NULL, NULL);
 
 		if (c < 0)
 			return 1;
-		n = read(c, req, sizeof(req) - 1);
-		req[n > 0 ? n : 0] = '\0';
+		/* Read the whole request head: a proxy may send it in pieces. */
+		while (len < sizeof(req) - 1) {
+			n = read(c, req + len, sizeof(req) - 1 - len);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			req[len] = '\0';
+			if (strstr(req, "\r\n\r\n"))
+				break;
+		}
+		req[len] = '\0';
 		req[strcspn(req, "\r\n")] = '\0';
 		fprintf(stderr, "httpd: %s\n", req);
 		if (write(c, ok, sizeof(ok) - 1) < 0)
