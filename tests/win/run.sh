@@ -207,6 +207,15 @@ else
 		UPDATE HostState SET Value = 'running' WHERE Name = 'SensorState';
 		UPDATE SensorCounters SET RingbufFull = 7 WHERE rowid = (SELECT min(rowid) FROM SensorCounters)"
 	hc_expect drops 3 "Unhealthy: 7 events dropped" --db "$(winpath "$T/drops.db")"
+	# The same implementation on Linux, with the proxy from the environment.
+	https_proxy=http://p.example:3128/ "$O/vigil" healthcheck --json --db "$T/drops.db" >"$T/linux.hc" 2>&1
+	rc=$?
+	if [ $rc = 3 ] && grep -qF '"Health":"Unhealthy: 7 events dropped"' "$T/linux.hc" &&
+		grep -qF '"Proxy":"p.example:3128","ProxySource":"environment"' "$T/linux.hc"; then
+		ok "vigil healthcheck on Linux: same state, proxy from https_proxy"
+	else
+		bad "vigil healthcheck on Linux (rc $rc)" "$T/linux.hc"
+	fi
 	got=$(q "$db" "SELECT Value FROM HostState WHERE Name IN ('VmState', 'Distributions') ORDER BY Name")
 	if [ "$got" = $'[{"Name":"Debian","Flavor":"debian","Version":"12"}]\nstopped' ]; then
 		ok "HostState: distribution recorded, VM stopped"
