@@ -226,7 +226,7 @@ void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps)
 }
 
 static const char vg_usage_health[] =
-	"usage: healthcheck [--db FILE] [--json] [--supportBundle]\n"
+	"usage: healthcheck [--db FILE] [--json] [--supportBundle [--out DIR]]\n"
 	"\n"
 	"Say whether telemetry flows from the WSL VM's sensor to this host: plug-in,\n"
 	"WSL and sensor versions, health, last connectivity test, proxy and where it\n"
@@ -235,28 +235,32 @@ static const char vg_usage_health[] =
 	"\n"
 	"  --db FILE        the host's SQLite store\n"
 	"  --json           one JSON object\n"
-	"  --supportBundle  (not yet) write an archive for support and print its path\n"
+	"  --supportBundle  also write a tar archive for support (health, host state,\n"
+	"                   stats, configuration with secrets redacted, sensor probe,\n"
+	"                   recent frames) and print its path\n"
+	"  --out DIR        where the archive goes\n"
 	"  -h, --help       show this text\n";
 
-int vg_healthcheck_main(int argc, char **argv, const char *db_default, const char *self_version,
-			const struct vg_proxy_sources *ps)
+int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *env)
 {
-	const char *path = db_default;
+	const char *path = env->db_default, *dir = env->bundle_dir;
 	struct vg_store *s = NULL;
 	struct vg_health h;
-	int json = 0, err;
+	int json = 0, bundle = 0, err, ret;
+	char out[1024];
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = 1;
 		} else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
 			path = argv[++i];
+		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+			dir = argv[++i];
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(vg_usage_health, stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--supportBundle")) {
-			vg_log(VG_ERROR, "healthcheck: --supportBundle is not implemented yet");
-			return 1;
+			bundle = 1;
 		} else {
 			fprintf(stderr, "%s: healthcheck: unknown or incomplete option '%s'\n%s",
 				vg_prog, argv[i], vg_usage_health);
@@ -274,13 +278,18 @@ int vg_healthcheck_main(int argc, char **argv, const char *db_default, const cha
 		return 1;
 	}
 	/* No store yet: no VM has ever started the plug-in. */
-	err = vg_health_read(s ? vg_store_db(s) : NULL, self_version, &h);
+	err = vg_health_read(s ? vg_store_db(s) : NULL, env->self_version, &h);
+	if (!err && env->proxy)
+		vg_health_proxy(&h, env->proxy);
+	ret = err ? 1 : strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;
+	if (!err && vg_health_print(&h, stdout, json))
+		ret = 1;
+	if (!err && bundle) {
+		if (vg_bundle_write(dir ? dir : ".", s, &h, &env->bundle, out, sizeof(out)))
+			ret = 1;
+		else
+			printf("Support bundle: %s\n", out);
+	}
 	vg_store_close(s);
-	if (err)
-		return 1;
-	if (ps)
-		vg_health_proxy(&h, ps);
-	if (vg_health_print(&h, stdout, json))
-		return 1;
-	return strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;
+	return ret;
 }

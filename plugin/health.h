@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bundle.h"
+
 #define VG_HEALTH_OK "Healthy"
 #define VG_HEALTH_NO_VM "Launch WSL distribution with 'bash' command and retry in 5 minutes"
 #define VG_HEALTH_WAITING "Waiting for telemetry. Try again in 5 minutes"
@@ -49,12 +51,19 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json);
  */
 void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps);
 
+/* What the platform hands the healthcheck command. */
+struct vg_healthcheck_env {
+	const char *db_default; /* without --db; NULL: --db is required */
+	const char *self_version;
+	const char *bundle_dir; /* without --out */
+	const struct vg_proxy_sources *proxy;
+	struct vg_bundle_extra bundle;
+};
+
 /*
- * The healthcheck command: [--db FILE] [--json] [--supportBundle]; db_default
- * is used without --db, ps are the proxy sources the platform read.
+ * The healthcheck command: [--db FILE] [--json] [--supportBundle [--out DIR]].
  * Exit status: 0 Healthy, 3 not healthy, 1 error, 2 usage.
  */
-int vg_healthcheck_main(int argc, char **argv, const char *db_default, const char *self_version,
-			const struct vg_proxy_sources *ps);
+int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *env);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "proxy.h"
 
 /*
@@ -85,6 +86,7 @@ int vg_proxy_choose(const struct vg_proxy_sources *in, struct vg_proxy_choice *o
 			 "legacy proxy value '%s' (DefenderProxyServer) is ignored: set"
 			 " TelemetryProxyServer instead",
 			 in->legacy);
+	vg_redact(out->warning);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		if (!order[i].value || !*order[i].value)
 			continue;
@@ -93,6 +95,7 @@ int vg_proxy_choose(const struct vg_proxy_sources *in, struct vg_proxy_choice *o
 			snprintf(out->error, sizeof(out->error), "%s proxy '%s': %s",
 				 order[i].source, order[i].value, why);
 			out->server[0] = '\0';
+			vg_redact(out->error); /* a proxy URL may carry credentials */
 			return -EINVAL;
 		}
 		return 0;

@@ -202,6 +202,27 @@ else
 	fi
 	hc_expect after 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
 		--db "$(winpath "$db")"
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static http://bob:hunter2@px.example:8080 \
+		>/dev/null 2>&1
+	mkdir -p "$T/bundle"
+	hc bundle --supportBundle --db "$(winpath "$db")" --out "$(winpath "$T/bundle")"
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
+	tarball=$(ls "$T"/bundle/vigil-support-*.tar 2>/dev/null | head -n1)
+	members=$(tar tf "$tarball" 2>/dev/null | sort | tr '\n' ' ')
+	if grep -q '^Support bundle: Z:.*vigil-support-.*\.tar$' "$T/bundle.hc" &&
+		[ "$members" = "MANIFEST config.txt health.json hoststate.txt logs.txt probe.txt spool.txt stats.json " ] &&
+		tar xOf "$tarball" health.json | grep -qF '"Health":"Launch WSL distribution' &&
+		tar xOf "$tarball" stats.json | grep -q '"DeviceId"' &&
+		tar xOf "$tarball" config.txt | grep -qF 'TelemetryProxyServer=http://REDACTED'; then
+		ok "healthcheck.exe --supportBundle: the archive, its path, health, stats, configuration"
+	else
+		bad "healthcheck.exe --supportBundle (members: $members)" "$T/bundle.hc"
+	fi
+	if [ -n "$tarball" ] && ! grep -q hunter2 "$tarball" && ! grep -q hunter2 "$T/bundle.hc"; then
+		ok "no proxy password in the support bundle or the healthcheck output"
+	else
+		bad "the proxy password leaked"
+	fi
 	cp "$db" "$T/drops.db"
 	q "$T/drops.db" "UPDATE HostState SET Value = 'running' WHERE Name = 'VmState';
 		UPDATE HostState SET Value = 'running' WHERE Name = 'SensorState';
