@@ -315,6 +315,8 @@ static int vg_cmd_stats(int argc, char **argv)
 	return err ? 1 : 0;
 }
 
+static int vg_cmd_healthcheck(int argc, char **argv);
+
 static int vg_cmd_help(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -331,6 +333,8 @@ static int vg_cmd_help(int argc, char **argv)
 		fputs(vg_usage_hunt, stdout);
 	else if (!strcmp(argv[1], "alerts"))
 		fputs(vg_usage_alerts, stdout);
+	else if (!strcmp(argv[1], "healthcheck"))
+		return vg_cmd_healthcheck(2, (char *[]){ "healthcheck", "--help", NULL });
 	else if (!strcmp(argv[1], "help"))
 		fputs(vg_usage_main, stdout);
 	else
