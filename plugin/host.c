@@ -518,11 +518,16 @@ int vg_host_run(const struct vg_host_opts *o)
 		if (vg_events_last(h.store, &h.print_cursor))
 			goto out_store;
 	}
-	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen_addr(&h, o->listen);
-	if (err)
-		goto out_store;
-	/* For healthcheck: this host endpoint plays the plug-in's running VM. */
+	/*
+	 * For healthcheck: this host endpoint plays the plug-in's running VM.
+	 * Written before the socket exists, so no peer waits on these commits.
+	 */
 	vg_hoststate_session(vg_store_db(h.store), 1);
+	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen_addr(&h, o->listen);
+	if (err) {
+		vg_hoststate_session(vg_store_db(h.store), 0);
+		goto out_store;
+	}
 
 	ret = vg_host_loop(&h);
 	vg_hoststate_session(vg_store_db(h.store), 0);
