@@ -21,9 +21,11 @@ bad() { echo "  FAIL  $1"; fail=$((fail + 1)); [ -n "${2:-}" ] && sed 's/^/     
 q() { sqlite3 -cmd '.timeout 5000' "$1" "$2" 2>&1; }
 
 cleanup() {
-	[ -n "${relay_pid:-}" ] && kill "$relay_pid" 2>/dev/null
+	# Every relay and helper this run started, whatever state a test left them in.
+	[ ${#bg_pids[@]} -gt 0 ] && kill "${bg_pids[@]}" 2>/dev/null
 	"$(dirname "$WINE")/wineserver" -k 2>/dev/null
 }
+bg_pids=()
 trap cleanup EXIT
 
 rm -rf "$T" && mkdir -p "$T"
@@ -45,6 +47,7 @@ harness() {
 start_relay() {
 	"$O/tests/win/relay" 1 >"$T/relay.out" 2>"$T/relay.err" &
 	relay_pid=$!
+	bg_pids+=("$relay_pid")
 	for _ in $(seq 50); do
 		port=$(awk '/^port/ {print $2}' "$T/relay.out")
 		[ -n "$port" ] && return 0
@@ -316,6 +319,7 @@ start_tinyproxy() {
 			"$tp_port" "$allow" >"$T/$name.conf"
 		tinyproxy -d -c "$T/$name.conf" >"$T/$name.log" 2>&1 &
 		tp_pids+=($!)
+		bg_pids+=($!)
 		for _ in $(seq 30); do
 			grep -q "listening\|Listening\|Setting the various signals" "$T/$name.log" 2>/dev/null && \
 				(echo >"/dev/tcp/127.0.0.1/$tp_port") 2>/dev/null && return 0
@@ -346,6 +350,7 @@ conn_case() {
 }
 "$O/tests/win/httpd" 5 120 >"$T/httpd.out" 2>"$T/httpd.err" &
 httpd_pid=$!
+bg_pids+=("$httpd_pid")
 sleep 0.2
 url="http://127.0.0.1:$(awk '/^port/ {print $2}' "$T/httpd.out")/vigil-connectivity"
 if start_tinyproxy tp-ok 127.0.0.1 && ok_port=$tp_port &&
