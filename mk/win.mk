@@ -26,7 +26,8 @@ WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32
 WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c \
 		 plugin/hoststate.c plugin/health.c plugin/proxy.c \
 		 plugin/conntest.c plugin/bundle.c plugin/events.c
-WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o
+WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o \
+		 $(WIN_O)/schemas/vigil_zdict.o
 
 $(WIN_3P)/.ok: scripts/win-3p.sh | $(DEPS_STAMP)
 	$(call say,WIN3P,$(WIN_3P))
@@ -37,7 +38,7 @@ $(WIN_O)/%.o: %.c $(GEN_HDRS) $(WIN_3P)/.ok
 	$(Q)mkdir -p $(@D)
 	$(Q)$(WIN_CC) $(WIN_CPPFLAGS) $(WIN_CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
-$(WIN_O)/schemas/vigil.pb-c.o: $(O)/schemas/vigil.pb-c.c $(WIN_3P)/.ok
+$(WIN_O)/schemas/%.o: $(O)/schemas/%.c $(WIN_3P)/.ok
 	$(call say,MINGWCC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(WIN_CC) $(WIN_CPPFLAGS) $(WIN_CFLAGS) -c $< -o $@
