@@ -82,8 +82,9 @@ check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O
 # ---- MSI: the signed DLL, healthcheck.exe and vigild, and the plug-in's
 # registration. WSL loads only signed plug-ins: the test certificate made
 # here stands in for the user's own (MSI_CERT/MSI_KEY to sign with it).
-# MSI_VIGILD: the static vigild once `make STATIC=1` exists (issue 8).
-MSI_VIGILD ?= $(O)/vigild
+# MSI_VIGILD: the static vigild (mk/kernels.mk): WSL runs it in the VM root namespace,
+# outside any distribution, so it must not need a distribution's shared libraries.
+MSI_VIGILD ?= $(O)/kernels/vigild
 MSI_CERT   ?= $(WIN_O)/sign/cert.pem
 MSI_KEY    ?= $(WIN_O)/sign/key.pem
 MSI_VERSION := 0.1.0
