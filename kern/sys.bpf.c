@@ -538,10 +538,8 @@ static __noinline int vg_sys_sec(struct pt_regs *regs, long ret, __u32 nr)
 	return 0;
 }
 
-static __always_inline int vg_sys_exit(struct pt_regs *regs, long ret)
+static __always_inline int vg_sys_exit(struct pt_regs *regs, long ret, __u64 nr)
 {
-	__u64 nr = vg_sys_nr(regs);
-
 	if (nr >= 512 || !(vg_sys_mask[nr >> 6] & (1ull << (nr & 63))))
 		return 0;
 	switch (nr) {
@@ -576,11 +574,16 @@ static __always_inline int vg_sys_exit(struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vg_sysx_btf, struct pt_regs *regs, long ret)
 {
-	return vg_sys_exit(regs, ret);
+	/*
+	 * This runs on every syscall of the machine: read the number with a
+	 * direct (BTF-checked, CO-RE relocated) load rather than a probe-read
+	 * helper call. getppid: +95 ns with the helper, see the closing note.
+	 */
+	return vg_sys_exit(regs, ret, regs->orig_ax);
 }
 
 SEC("raw_tp/sys_exit")
 int BPF_PROG(vg_sysx_raw, struct pt_regs *regs, long ret)
 {
-	return vg_sys_exit(regs, ret);
+	return vg_sys_exit(regs, ret, vg_sys_nr(regs));
 }
