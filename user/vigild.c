@@ -22,6 +22,7 @@
 
 #include "batch.h"
 #include "bpf.h"
+#include "control.h"
 #include "delivery.h"
 #include "device.h"
 #include "include/generated/autoconf.h"
@@ -42,6 +43,7 @@ struct vg_opts {
 	int nignore;
 	const char *device_id, *device_name, *host_device_id, *machine_group;
 	const char *dump_dir; /* --dump-batches: raw batches for training the dictionary */
+	const char *control; /* --control PATH: the local root-only control socket */
 	int no_dict;
 	int verbose;
 	int probe, json;
@@ -62,6 +64,7 @@ struct vg_daemon {
 	int peer_gone;
 	int err;
 	uint64_t wakeups, records, summaries;
+	struct vg_control ctl;
 	uint64_t dumped;
 };
 
@@ -137,6 +140,8 @@ static void vg_usage(FILE *f)
 		"  --device-name NAME   device name to report (default the hostname)\n"
 		"  --host-device-id ID  the Windows host this WSL instance runs on\n"
 		"  --machine-group G    machine group to report\n"
+		"  --control PATH       a local control socket (root only, SO_PEERCRED): one command\n"
+		"                       per line: ping, stats (JSON counters), flush, reload\n"
 		"  --no-dict            compress batches without the shipped zstd dictionary\n"
 		"  --dump-batches DIR   also write each batch, uncompressed, to DIR (to train the\n"
 		"                       dictionary: scripts/train-dict.sh)\n"
@@ -192,6 +197,7 @@ enum {
 	OPT_RATE_GLOBAL,
 	OPT_DUMP,
 	OPT_NO_DICT,
+	OPT_CONTROL,
 };
 
 /* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
@@ -223,6 +229,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "rate-limit-global", required_argument, NULL, OPT_RATE_GLOBAL },
 		{ "dump-batches", required_argument, NULL, OPT_DUMP },
 		{ "no-dict", no_argument, NULL, OPT_NO_DICT },
+		{ "control", required_argument, NULL, OPT_CONTROL },
 		VG_DELIVERY_LONGOPTS,
 		{},
 	};
@@ -323,6 +330,9 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_DUMP:
 			o->dump_dir = optarg;
+			break;
+		case OPT_CONTROL:
+			o->control = optarg;
 			break;
 		case OPT_NO_DICT:
 			o->no_dict = 1;
@@ -495,7 +505,52 @@ static int vg_epoll_add(int ep, int fd, uint64_t tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER, TAG_PEER_OUT };
+enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER, TAG_PEER_OUT, TAG_CONTROL };
+
+/* Commands of the local control socket (user/control.h). */
+static int vg_control_cmd(void *ctx, const char *cmd, char *out, size_t size)
+{
+	struct vg_daemon *d = ctx;
+	struct vg_counts now;
+	size_t n = 0;
+
+	if (!strcmp(cmd, "ping")) {
+		snprintf(out, size, "pong");
+	} else if (!strcmp(cmd, "flush")) {
+		snprintf(out, size, vg_flush(d, 1) ? "error: flush failed" : "ok");
+	} else if (!strcmp(cmd, "reload")) {
+		/* The same path as SIGHUP, through the signalfd. */
+		snprintf(out, size, raise(SIGHUP) ? "error: %s" : "ok: reload requested",
+			 strerror(errno));
+	} else if (!strcmp(cmd, "stats")) {
+		if (vg_bpf_counts(&d->bpf, &now)) {
+			snprintf(out, size, "error: cannot read the counters");
+			return 0;
+		}
+		n += (size_t)snprintf(out + n, size - n, "{\"classes\":{");
+		for (int c = 0; c < VG_CLASS_MAX && n < size; c++)
+			n += (size_t)snprintf(
+				out + n, size - n,
+				"%s\"%s\":{\"seen\":%llu,\"emitted\":%llu,\"filtered\":%llu,"
+				"\"deduplicated\":%llu,\"rate_limited\":%llu,\"ringbuf_full\":%llu}",
+				c ? "," : "", vg_class_name(c),
+				(unsigned long long)now.v[c][VG_CNT_SEEN],
+				(unsigned long long)now.v[c][VG_CNT_EMITTED],
+				(unsigned long long)now.v[c][VG_CNT_FILTERED],
+				(unsigned long long)now.v[c][VG_CNT_DEDUP],
+				(unsigned long long)now.v[c][VG_CNT_RATELIMIT],
+				(unsigned long long)now.v[c][VG_CNT_RB_FULL]);
+		if (n < size)
+			snprintf(out + n, size - n,
+				 "},\"records\":%llu,\"wakeups\":%llu,\"events_lost\":%llu}",
+				 (unsigned long long)d->records, (unsigned long long)d->wakeups,
+				 (unsigned long long)(d->sensor.lost +
+						      vg_sender_events_lost(&d->tx)));
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* After detaching: drain, send the last batch, give the host a moment to acknowledge it. */
 static void vg_shutdown(struct vg_daemon *d)
@@ -558,6 +613,8 @@ static int vg_run(struct vg_daemon *d)
 	err = err ?: vg_epoll_add(ep, sfd, TAG_SIGNAL);
 	err = err ?: vg_epoll_add(ep, tfd, TAG_TIMER);
 	err = err ?: vg_sender_attach(&d->tx, ep, TAG_PEER, TAG_PEER_OUT);
+	if (!err && d->ctl.fd >= 0)
+		err = vg_epoll_add(ep, d->ctl.fd, TAG_CONTROL);
 	if (err) {
 		vg_err(err, "set up the event loop");
 		goto out;
@@ -623,6 +680,10 @@ static int vg_run(struct vg_daemon *d)
 				break;
 			case TAG_PEER_OUT:
 				vg_sender_writable(&d->tx);
+				break;
+			case TAG_CONTROL:
+				if (vg_control_serve(&d->ctl, vg_control_cmd, d))
+					vg_log(VG_WARN, "control socket: %s", strerror(errno));
 				break;
 			}
 		}
@@ -708,7 +769,14 @@ int main(int argc, char **argv)
 	}
 	vg_log_sources(&d);
 
+	d.ctl.fd = -1;
+	if (d.o.control && vg_control_open(&d.ctl, d.o.control)) {
+		err = -EINVAL;
+		goto out_rb;
+	}
 	err = vg_run(&d);
+	vg_control_close(&d.ctl);
+out_rb:
 
 	ring_buffer__free(d.rb);
 out_sensor:

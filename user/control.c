@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+
+int vg_control_open(struct vg_control *c, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int err;
+
+	c->fd = -1;
+	c->refused = 0;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return vg_err(-ENAMETOOLONG, "control socket %s", path);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	strcpy(sa.sun_path, path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->fd < 0)
+		return vg_err(-errno, "control socket");
+	unlink(path);
+	/* Created 0600 from the start: no window where others could connect. */
+	old = umask(0177);
+	err = bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old);
+	if (!err && listen(c->fd, 8))
+		err = -errno;
+	if (err) {
+		close(c->fd);
+		c->fd = -1;
+		return vg_err(err, "control socket %s", path);
+	}
+	return 0;
+}
+
+void vg_control_close(struct vg_control *c)
+{
+	if (c->fd < 0)
+		return;
+	close(c->fd);
+	unlink(c->path);
+	c->fd = -1;
+}
+
+static void vg_reply(int fd, const char *msg)
+{
+	size_t len = strlen(msg);
+
+	if (write(fd, msg, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+		vg_log(VG_DEBUG, "control: the client left before the answer");
+}
+
+int vg_control_serve(struct vg_control *c,
+		     int (*handler)(void *ctx, const char *cmd, char *out, size_t size), void *ctx)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct pollfd pfd;
+	char cmd[256], out[4096];
+	ssize_t n;
+	int fd;
+
+	fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != 0) {
+		c->refused++;
+		vg_log(VG_WARN, "control: refused a connection from uid %d (root only)",
+		       len == sizeof(cred) ? (int)cred.uid : -1);
+		vg_reply(fd, "error: root only");
+		close(fd);
+		return 0;
+	}
+	/* One short line; a client that says nothing within a second is dropped. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	n = poll(&pfd, 1, 1000) == 1 ? read(fd, cmd, sizeof(cmd) - 1) : -1;
+	if (n <= 0) {
+		close(fd);
+		return 0;
+	}
+	cmd[n] = '\0';
+	cmd[strcspn(cmd, "\r\n")] = '\0';
+	out[0] = '\0';
+	if (handler(ctx, cmd, out, sizeof(out)))
+		snprintf(out, sizeof(out), "error: unknown command '%.64s'", cmd);
+	vg_reply(fd, out);
+	close(fd);
+	return 0;
+}
