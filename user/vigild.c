@@ -23,6 +23,7 @@
 #include "batch.h"
 #include "bpf.h"
 #include "delivery.h"
+#include "filter.h"
 #include "device.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
@@ -46,6 +47,7 @@ struct vg_opts {
 	int verbose;
 	int probe, json;
 	struct vg_delivery dlv;
+	const char *filters; /* --filters FILE, reloaded on SIGHUP */
 };
 
 struct vg_daemon {
@@ -63,7 +65,40 @@ struct vg_daemon {
 	int err;
 	uint64_t wakeups, records, summaries;
 	uint64_t dumped;
+	struct vg_vf_set *filters; /* the rule set in the kernel (--filters) */
 };
+
+/* (Re)load --filters FILE into the kernel; a file with errors leaves the running set. */
+static int vg_load_filters(struct vg_daemon *d)
+{
+	struct vg_flt_rule rules[VG_FLT_RULES];
+	struct vg_vf_set *set;
+	int err, i;
+
+	if (!d->o.filters)
+		return 0;
+	set = calloc(1, sizeof(*set));
+	if (!set)
+		return -ENOMEM;
+	err = vg_vf_parse_file(set, d->o.filters, stderr);
+	if (err) {
+		free(set);
+		if (err == -EINVAL)
+			return vg_err(err, "%s has errors; filters unchanged", d->o.filters);
+		return vg_err(err, "read %s", d->o.filters);
+	}
+	for (i = 0; i < set->n; i++)
+		rules[i] = set->rules[i].k;
+	err = vg_bpf_filters(&d->bpf, rules, set->n);
+	if (err) {
+		free(set);
+		return err;
+	}
+	free(d->filters);
+	d->filters = set;
+	vg_log(VG_INFO, "filters: %d rules from %s", set->n, d->o.filters);
+	return 0;
+}
 
 static int vg_alive(void *ctx, uint32_t tgid)
 {
@@ -107,6 +142,8 @@ static void vg_usage(FILE *f)
 		"  --transport T        stdio (frames on stdout, acks on stdin; default)\n"
 		"                       or unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (connect to\n"
 		"                       `vigil host --listen ADDR`; reconnects with backoff)\n"
+		"  --filters FILE       filter rules (filters/NAME.vf) judged in the kernel;\n"
+		"                       SIGHUP reloads the file and swaps the set atomically\n"
 		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
 		"                       reports itself)\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
@@ -192,6 +229,7 @@ enum {
 	OPT_RATE_GLOBAL,
 	OPT_DUMP,
 	OPT_NO_DICT,
+	OPT_FILTERS,
 };
 
 /* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
@@ -224,6 +262,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "dump-batches", required_argument, NULL, OPT_DUMP },
 		{ "no-dict", no_argument, NULL, OPT_NO_DICT },
 		VG_DELIVERY_LONGOPTS,
+		{ "filters", required_argument, NULL, OPT_FILTERS },
 		{},
 	};
 	uint32_t v;
@@ -329,6 +368,9 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_RATE_GLOBAL:
 			err = vg_parse_rate("--rate-limit-global", optarg, o->bpf.rlg);
+			break;
+		case OPT_FILTERS:
+			o->filters = optarg;
 			break;
 		case OPT_JSON:
 			o->json = 1;
@@ -602,7 +644,10 @@ static int vg_run(struct vg_daemon *d)
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					break;
 				if (si.ssi_signo == SIGHUP) {
-					vg_log(VG_INFO, "SIGHUP: nothing to reload yet");
+					if (!d->o.filters)
+						vg_log(VG_INFO, "SIGHUP: no --filters file to reload");
+					else
+						vg_load_filters(d); /* errors keep the running set */
 					break;
 				}
 				vg_log(VG_DEBUG, "%s: shutting down", strsignal((int)si.ssi_signo));
@@ -707,8 +752,12 @@ int main(int argc, char **argv)
 		goto out_sensor;
 	}
 	vg_log_sources(&d);
+	err = vg_load_filters(&d);
+	if (err)
+		goto out_rb;
 
 	err = vg_run(&d);
+out_rb:
 
 	ring_buffer__free(d.rb);
 out_sensor:
@@ -717,5 +766,6 @@ out_bpf:
 	vg_bpf_stop(&d.bpf);
 out_tx:
 	vg_sender_close(&d.tx);
+	free(d.filters);
 	return err ? 1 : 0;
 }
