@@ -34,7 +34,8 @@ static __always_inline int vg_flt_span_eq(const __u8 *a, const __u8 *b, const __
 	return d == 0;
 }
 
-static __always_inline int vg_flt_rule_match(const struct vg_flt_rule *r, const struct vg_flt_in *in)
+static __always_inline int vg_flt_rule_match(const struct vg_flt_rule *r,
+					     const struct vg_flt_in *in)
 {
 	__u32 f = r->fields;
 

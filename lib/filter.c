@@ -85,7 +85,7 @@ static int vg_vf_is(const char *w, size_t n, const char *kw)
 }
 
 static const char *const vg_vf_classes[VG_CLASS_MAX] = {
-	[VG_CLASS_EXEC] = "exec", [VG_CLASS_FORK] = "fork",	  [VG_CLASS_EXIT] = "exit",
+	[VG_CLASS_EXEC] = "exec", [VG_CLASS_FORK] = "fork",   [VG_CLASS_EXIT] = "exit",
 	[VG_CLASS_FILE] = "file", [VG_CLASS_NET] = "network", [VG_CLASS_SEC] = "security",
 };
 
@@ -169,7 +169,8 @@ static int vg_vf_number(struct vg_vf_ctx *c, unsigned long max, unsigned long lo
 	*out = strtoull(buf, &end, 10);
 	e = w + (end - buf);
 	if (*end || errno || (max && *out > max)) {
-		vg_vf_diag(c, *end ? e : w, 0, "bad number (0 to %lu)", max ? max : (unsigned long)-1);
+		vg_vf_diag(c, *end ? e : w, 0, "bad number (0 to %lu)",
+			   max ? max : (unsigned long)-1);
 		return -1;
 	}
 	return 0;
@@ -225,8 +226,19 @@ static int vg_vf_cidr(struct vg_vf_ctx *c, struct vg_flt_rule *r)
 	return 0;
 }
 
-enum { VG_VF_F_COMM, VG_VF_F_UID, VG_VF_F_CGROUP, VG_VF_F_OP, VG_VF_F_PATH,
-       VG_VF_F_REMOTE, VG_VF_F_RPORT, VG_VF_F_LPORT, VG_VF_F_EXE, VG_VF_F_PEXE, VG_VF_F_MAX };
+enum {
+	VG_VF_F_COMM,
+	VG_VF_F_UID,
+	VG_VF_F_CGROUP,
+	VG_VF_F_OP,
+	VG_VF_F_PATH,
+	VG_VF_F_REMOTE,
+	VG_VF_F_RPORT,
+	VG_VF_F_LPORT,
+	VG_VF_F_EXE,
+	VG_VF_F_PEXE,
+	VG_VF_F_MAX
+};
 static const char *const vg_vf_fields[VG_VF_F_MAX] = {
 	"comm", "uid", "cgroup", "op", "path", "remote", "rport", "lport", "exe", "parent_exe",
 };
@@ -250,10 +262,11 @@ static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen
 		return -1;
 	}
 	if (f == VG_VF_F_MAX) {
-		vg_vf_diag(c, fw, 0,
-			   "unknown field '%.*s' (comm, uid, cgroup, op, path, remote, rport, lport, "
-			   "exe, parent_exe)",
-			   (int)fn, fw);
+		vg_vf_diag(
+			c, fw, 0,
+			"unknown field '%.*s' (comm, uid, cgroup, op, path, remote, rport, lport, "
+			"exe, parent_exe)",
+			(int)fn, fw);
 		return -1;
 	}
 	on = vg_vf_word(c, &ow);
@@ -289,7 +302,10 @@ static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen
 				   f == VG_VF_F_UID ? " or !=" : "");
 			return -1;
 		}
-		if (vg_vf_number(c, f == VG_VF_F_UID ? 0xffffffffUL : f == VG_VF_F_CGROUP ? 0 : 65535,
+		if (vg_vf_number(c,
+				 f == VG_VF_F_UID    ? 0xffffffffUL :
+				 f == VG_VF_F_CGROUP ? 0 :
+						       65535,
 				 &num))
 			return -1;
 		if (f == VG_VF_F_UID) {
@@ -369,10 +385,11 @@ static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen
 			return -1;
 		len += off;
 		if (f != VG_VF_F_PATH) {
-			vg_vf_diag(c, fw, 1,
-				   "%s cannot be evaluated in the kernel (file and network events do "
-				   "not carry it): the rule is not loaded",
-				   vg_vf_fields[f]);
+			vg_vf_diag(
+				c, fw, 1,
+				"%s cannot be evaluated in the kernel (file and network events do "
+				"not carry it): the rule is not loaded",
+				vg_vf_fields[f]);
 			*kernel_ok = 0;
 			return 0;
 		}
@@ -424,8 +441,8 @@ static int vg_vf_covers(const struct vg_flt_rule *a, const struct vg_flt_rule *b
 
 	if ((a->classes & b->classes) != b->classes)
 		return 0;
-	if ((af & (VG_FM_COMM | VG_FM_UID | VG_FM_NOT_UID | VG_FM_CGROUP | VG_FM_RPORT |
-		   VG_FM_LPORT)) &
+	if ((af &
+	     (VG_FM_COMM | VG_FM_UID | VG_FM_NOT_UID | VG_FM_CGROUP | VG_FM_RPORT | VG_FM_LPORT)) &
 	    ~bf)
 		return 0;
 	if ((af & VG_FM_COMM) && memcmp(a->comm, b->comm, sizeof(a->comm)))
@@ -555,9 +572,10 @@ static void vg_vf_line(struct vg_vf_ctx *c)
 		return;
 	for (i = 0; i < c->set->n; i++) {
 		if (vg_vf_covers(&c->set->rules[i].k, &r)) {
-			vg_vf_diag(c, start, 1,
-				   "rule is shadowed by line %d, which matches everything it matches",
-				   c->set->rules[i].line);
+			vg_vf_diag(
+				c, start, 1,
+				"rule is shadowed by line %d, which matches everything it matches",
+				c->set->rules[i].line);
 			break;
 		}
 	}
@@ -666,7 +684,8 @@ int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size)
 	if (h->type == VG_EV_FILE && size >= sizeof(struct vg_file_event)) {
 		const struct vg_file_event *e = rec;
 		const char *base = (const char *)(e + 1), *rel = base + e->base_len;
-		size_t blen = e->base_len ? e->base_len - 1 : 0, rlen = e->rel_len ? e->rel_len - 1 : 0;
+		size_t blen = e->base_len ? e->base_len - 1 : 0,
+		       rlen = e->rel_len ? e->rel_len - 1 : 0;
 		size_t pos;
 
 		if (sizeof(*e) + e->base_len + e->rel_len > size)

@@ -32,8 +32,7 @@ struct vg_vf_set {
  * diag (NULL: none) as "name:line:col: message", the line and a caret.
  * Returns 0, or -EINVAL when there were errors.
  */
-int vg_vf_parse(struct vg_vf_set *set, const char *name, const char *text, size_t len,
-		FILE *diag);
+int vg_vf_parse(struct vg_vf_set *set, const char *name, const char *text, size_t len, FILE *diag);
 /* The same from a file; -errno when it cannot be read. */
 int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag);
 

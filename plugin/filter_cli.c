@@ -108,8 +108,8 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 		int drop, r;
 
 		if (len > (1 << 16) || fread(rec, 1, len, f) != len) {
-			fprintf(stderr, "vigil: filter: %s: truncated or bad record %llu\n", capture,
-				(unsigned long long)records);
+			fprintf(stderr, "vigil: filter: %s: truncated or bad record %llu\n",
+				capture, (unsigned long long)records);
 			goto out;
 		}
 		records++;
