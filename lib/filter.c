@@ -330,8 +330,7 @@ static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen
 			return -1;
 		}
 		if (list) {
-			vg_vf_word(c, &vw);
-			if (*vw != '(') {
+			if (vg_vf_word(c, &vw) != 1 || *vw != '(') {
 				vg_vf_diag(c, vw, 0, "expected '('");
 				return -1;
 			}

@@ -184,6 +184,8 @@ Test(filter, malformed_input_at_exact_positions)
 	expect_error("drop file where path prefix \"/a\" sample 1/10\n",
 		     "t.vf:1:34: sampling is not supported yet");
 	expect_error("drop file where comm ~ \"a\"\n", "t.vf:1:22: comm takes ==");
+	expect_error("drop file where op in deleted\n", "t.vf:1:23: expected '('");
+	expect_error("drop file where op in (deleted\n", "t.vf:1:31: expected ',' or ')'");
 }
 
 Test(filter, too_many_rules_for_the_maps)
