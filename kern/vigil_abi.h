@@ -239,7 +239,6 @@ struct vg_ring_fill {
 	__u64 peak;
 };
 
-
 /*
  * Filters (filters/NAME.vf, lib/filter.c): rules compiled into two slots of
  * VG_FLT_RULES entries each; the programs read the active slot once per
@@ -277,9 +276,10 @@ struct vg_flt_rule {
 	__u8 _pad0;
 	__u32 ops; /* bit per file/net/sec op value */
 	__u32 uid;
-	__u32 sample; /* drop: keep one in `sample` matches (0/1: drop all) */
+	__u32 sample; /* reserved for per-rule sampling; 0 today */
 	__u16 rport, lport;
-	__u16 pre_len, suf_len; /* bytes of pre[] / suf[] that count; pre_len is the length for == */
+	/* Bytes of pre[] and suf[] that count; pre_len is the whole length for ==. */
+	__u16 pre_len, suf_len;
 	__u32 _pad1;
 	__u64 cgroup;
 	__u8 raddr[16];

@@ -48,6 +48,7 @@ struct vg_opts {
 	int probe, json;
 	struct vg_delivery dlv;
 	const char *filters; /* --filters FILE, reloaded on SIGHUP */
+	const char *record; /* --record FILE: every record received, for vigil filter test */
 };
 
 struct vg_daemon {
@@ -66,6 +67,7 @@ struct vg_daemon {
 	uint64_t wakeups, records, summaries;
 	uint64_t dumped;
 	struct vg_vf_set *filters; /* the rule set in the kernel (--filters) */
+	FILE *record; /* --record FILE */
 };
 
 /* (Re)load --filters FILE into the kernel; a file with errors leaves the running set. */
@@ -144,6 +146,8 @@ static void vg_usage(FILE *f)
 		"                       `vigil host --listen ADDR`; reconnects with backoff)\n"
 		"  --filters FILE       filter rules (filters/NAME.vf) judged in the kernel;\n"
 		"                       SIGHUP reloads the file and swaps the set atomically\n"
+		"  --record FILE        write every record received (before userspace, after\n"
+		"                       kernel filters: run without --filters to capture all)\n"
 		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
 		"                       reports itself)\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
@@ -230,6 +234,7 @@ enum {
 	OPT_DUMP,
 	OPT_NO_DICT,
 	OPT_FILTERS,
+	OPT_RECORD,
 };
 
 /* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
@@ -263,6 +268,7 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "no-dict", no_argument, NULL, OPT_NO_DICT },
 		VG_DELIVERY_LONGOPTS,
 		{ "filters", required_argument, NULL, OPT_FILTERS },
+		{ "record", required_argument, NULL, OPT_RECORD },
 		{},
 	};
 	uint32_t v;
@@ -371,6 +377,9 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_FILTERS:
 			o->filters = optarg;
+			break;
+		case OPT_RECORD:
+			o->record = optarg;
 			break;
 		case OPT_JSON:
 			o->json = 1;
@@ -516,6 +525,17 @@ static int vg_on_record(void *ctx, void *data, size_t size)
 	int err = vg_sensor_record(&d->sensor, data, size);
 
 	d->records++;
+	if (d->record) {
+		uint32_t len = (uint32_t)size;
+
+		/* The capture `vigil filter test --capture` replays: u32 length, then the record. */
+		if (fwrite(&len, sizeof(len), 1, d->record) != 1 ||
+		    fwrite(data, 1, size, d->record) != size) {
+			vg_log(VG_WARN, "--record: write failed; recording stops");
+			fclose(d->record);
+			d->record = NULL;
+		}
+	}
 	if (err == -EBADMSG)
 		vg_log(VG_WARN, "malformed record of %zu bytes (counted as lost)", size);
 	else if (err)
@@ -645,9 +665,11 @@ static int vg_run(struct vg_daemon *d)
 					break;
 				if (si.ssi_signo == SIGHUP) {
 					if (!d->o.filters)
-						vg_log(VG_INFO, "SIGHUP: no --filters file to reload");
+						vg_log(VG_INFO,
+						       "SIGHUP: no --filters file to reload");
 					else
-						vg_load_filters(d); /* errors keep the running set */
+						vg_load_filters(
+							d); /* errors keep the running set */
 					break;
 				}
 				vg_log(VG_DEBUG, "%s: shutting down", strsignal((int)si.ssi_signo));
@@ -755,6 +777,13 @@ int main(int argc, char **argv)
 	err = vg_load_filters(&d);
 	if (err)
 		goto out_rb;
+	if (d.o.record) {
+		d.record = fopen(d.o.record, "we");
+		if (!d.record) {
+			err = vg_err(-errno, "--record %s", d.o.record);
+			goto out_rb;
+		}
+	}
 
 	err = vg_run(&d);
 out_rb:
@@ -766,6 +795,8 @@ out_bpf:
 	vg_bpf_stop(&d.bpf);
 out_tx:
 	vg_sender_close(&d.tx);
+	if (d.record && fclose(d.record))
+		vg_log(VG_WARN, "--record: close failed");
 	free(d.filters);
 	return err ? 1 : 0;
 }
