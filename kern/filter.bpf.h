@@ -60,9 +60,17 @@ static __always_inline int vg_flt_on(void)
 	return vg_flt_cfg.nrules[slot] != 0;
 }
 
-/* 1 when the active rule set drops this event; counts the deciding rule's hit. */
-static __noinline __attribute__((unused)) int vg_flt_judge(struct vg_flt_in *in)
+#ifdef VG_FLT_JUDGE
+/*
+ * 1 when the active rule set drops the input in vg_flt_buf[which]; counts
+ * the deciding rule's hit. A global function, so the verifier checks the
+ * rule loop once per program rather than at every call site (bpf_loop()
+ * would need v5.17); each program file names its own (VG_FLT_JUDGE), as
+ * global functions of different objects must not collide when linked.
+ */
+__noinline int VG_FLT_JUDGE(__u32 which)
 {
+	struct vg_flt_in *in = vg_flt_get(which & 1);
 	__u32 slot, n, i;
 
 	if (!in)
@@ -88,6 +96,8 @@ static __noinline __attribute__((unused)) int vg_flt_judge(struct vg_flt_in *in)
 	}
 	return 0;
 }
+#define vg_flt_judge VG_FLT_JUDGE
+#endif
 
 static __always_inline void vg_flt_task(struct vg_flt_in *in, __u32 cls, __u32 op,
 					const struct vg_task *t)
@@ -104,6 +114,7 @@ static __always_inline void vg_flt_task(struct vg_flt_in *in, __u32 cls, __u32 o
 	in->lport = 0;
 }
 
+#ifdef VG_FLT_JUDGE
 /* A net event: 1 when dropped (counted as filtered). */
 static __always_inline int vg_flt_net(const struct vg_net_event *e, __u32 which)
 {
@@ -119,7 +130,7 @@ static __always_inline int vg_flt_net(const struct vg_net_event *e, __u32 which)
 	in->rport = e->rport;
 	in->lport = e->lport;
 	__builtin_memcpy(in->raddr, e->raddr, 16);
-	if (!vg_flt_judge(in))
+	if (!vg_flt_judge(which))
 		return 0;
 	vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 	return 1;
@@ -175,10 +186,12 @@ static __noinline __attribute__((unused)) int vg_flt_file(struct vg_scratch *s)
 	/* The caller's part ends the path: its last bytes, right-aligned (roff >= VG_FLT_VAL). */
 	bpf_probe_read_kernel(in->tail, VG_FLT_VAL, &s->ev[(roff + rlen - VG_FLT_VAL) & 16383]);
 	in->tail_len = rlen;
-	if (!vg_flt_judge(in))
+	if (!vg_flt_judge(0))
 		return 0;
 	vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 	return 1;
 }
+
+#endif /* VG_FLT_JUDGE */
 
 #endif

@@ -11,6 +11,7 @@
  */
 #include "common.bpf.h"
 #include "limit.bpf.h"
+#define VG_FLT_JUDGE vg_flt_jnet
 #include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -13,6 +13,7 @@
 #include "compat.bpf.h"
 #include "limit.bpf.h"
 #include "path.bpf.h"
+#define VG_FLT_JUDGE vg_flt_jsys
 #include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -562,7 +563,7 @@ static __noinline int vg_sys_sec(struct pt_regs *regs, long ret, __u32 nr)
 
 		if (in) {
 			vg_flt_task(in, VG_CLASS_SEC, e->op, &e->task);
-			if (vg_flt_judge(in)) {
+			if (vg_flt_judge(0)) {
 				vg_count(VG_CLASS_SEC, VG_CNT_FILTERED);
 				return 0;
 			}

@@ -68,6 +68,7 @@ struct vg_daemon {
 	uint64_t dumped;
 	struct vg_vf_set *filters; /* the rule set in the kernel (--filters) */
 	FILE *record; /* --record FILE */
+	uint64_t filter_gen; /* rule sets loaded */
 };
 
 /* (Re)load --filters FILE into the kernel; a file with errors leaves the running set. */
@@ -98,6 +99,7 @@ static int vg_load_filters(struct vg_daemon *d)
 	}
 	free(d->filters);
 	d->filters = set;
+	d->filter_gen++;
 	vg_log(VG_INFO, "filters: %d rules from %s", set->n, d->o.filters);
 	return 0;
 }
@@ -493,6 +495,26 @@ static int vg_flush(struct vg_daemon *d, int force)
 		b.rings = rsp;
 		b.n_rings = 3;
 		b.daemon = &ds;
+	}
+	if (d->filters) {
+		static Vigil__V1__FilterRule fr[VG_FLT_RULES], *frp[VG_FLT_RULES];
+		uint64_t hits[VG_FLT_RULES] = {};
+		int n = d->filters->n;
+
+		vg_bpf_filter_hits(&d->bpf, hits, n);
+		for (int i = 0; i < n; i++) {
+			vigil__v1__filter_rule__init(&fr[i]);
+			fr[i].index = i;
+			fr[i].line = d->filters->rules[i].line;
+			fr[i].rule = d->filters->rules[i].text;
+			fr[i].action =
+				d->filters->rules[i].k.action == VG_FLT_DROP ? "drop" : "keep";
+			fr[i].hits = hits[i];
+			fr[i].generation = d->filter_gen;
+			frp[i] = &fr[i];
+		}
+		b.filter_rules = frp;
+		b.n_filter_rules = n;
 	}
 
 	if (d->o.dump_dir)
