@@ -809,7 +809,6 @@ int main(int argc, char **argv)
 
 	err = vg_run(&d);
 out_rb:
-
 	ring_buffer__free(d.rb);
 out_sensor:
 	vg_sensor_free(&d.sensor);
