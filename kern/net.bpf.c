@@ -11,6 +11,8 @@
  */
 #include "common.bpf.h"
 #include "limit.bpf.h"
+#define VG_FLT_JUDGE vg_flt_jnet
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -66,8 +68,6 @@ static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
 		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 		return 0;
 	}
-	if (vg_rate_check(VG_CLASS_NET, e.task.tgid, bpf_ktime_get_boot_ns()))
-		return 0;
 	e.proto = VG_IPPROTO_TCP;
 	e.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -79,6 +79,11 @@ static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
 		BPF_CORE_READ_INTO((__u32 *)e.laddr, sk, __sk_common.skc_rcv_saddr);
 		BPF_CORE_READ_INTO((__u32 *)e.raddr, sk, __sk_common.skc_daddr);
 	}
+	/* Buffer 1: the handshake completes in softirq, which may interrupt a syscall's judging. */
+	if (vg_flt_net(&e, 1))
+		return 0;
+	if (vg_rate_check(VG_CLASS_NET, e.task.tgid, bpf_ktime_get_boot_ns()))
+		return 0;
 	vg_hdr(&e.hdr, VG_EV_NET, sizeof(e));
 	vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
 	return 0;

@@ -15,6 +15,7 @@
 #include "compat.bpf.h"
 #include "limit.bpf.h"
 #include "path.bpf.h"
+#include "filter.bpf.h" /* owns vg_flt_cfg */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -13,6 +13,8 @@
 #include "compat.bpf.h"
 #include "limit.bpf.h"
 #include "path.bpf.h"
+#define VG_FLT_JUDGE vg_flt_jsys
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -121,6 +123,26 @@ static __always_inline int vg_sensitive_file(struct file *f)
 	return bpf_map_lookup_elem(&vg_sensitive, &k) != NULL;
 }
 
+/* The record of an open, in scratch; returns its size. */
+static __always_inline __u32 vg_open_build(struct vg_scratch *s, struct task_struct *task, __u32 op,
+					   struct file *f, __u64 flags, __u32 imode, __u64 ino,
+					   __u64 dev)
+{
+	struct vg_file_event *e = vg_file_begin(s, task, op);
+	__u32 walk, off;
+
+	e->open_flags = (__u32)flags;
+	e->mode = imode;
+	e->ino = ino;
+	e->dev = dev;
+	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+	if (walk & VG_PATH_TRUNC_BIT)
+		e->hdr.flags |= VG_F_PATH_TRUNC;
+	off = sizeof(*e);
+	e->base_len = vg_put_path(s, off, walk);
+	return off + e->base_len;
+}
+
 /* open, openat, openat2, creat: the fd names the file, so the kernel resolves it whole. */
 static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 {
@@ -132,7 +154,8 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 	struct file *f;
 	__u64 flags, ino, dev, now;
 	__u32 tgid;
-	__u32 fmode, imode, op, off, walk;
+	__u32 fmode, imode, op, off = 0;
+	int filtering;
 
 	if (ret < 0)
 		return 0;
@@ -170,6 +193,18 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 	ino = BPF_CORE_READ(f, f_inode, i_ino);
 	dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 	now = bpf_ktime_get_boot_ns();
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
+		return 0;
+	}
+	/* Filters judge before dedup and rate limits, so dropped noise leaves no summaries. */
+	filtering = vg_flt_on();
+	if (filtering) {
+		off = vg_open_build(s, task, op, f, flags, imode, ino, dev);
+		if (vg_flt_file(s))
+			return 0;
+	}
 	/* Creates are distinct files; opening one file again and again is the noise. */
 	if (op != VG_FILE_CREATE) {
 		struct vg_lim_key k = {
@@ -185,28 +220,15 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 	}
 	if (vg_rate_check(VG_CLASS_FILE, tgid, now))
 		return 0; /* the dedup entry keeps its count for a later event or the flush */
-	s = vg_scratch_get();
-	if (!s) {
-		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
-		return 0;
-	}
-	e = vg_file_begin(s, task, op);
-	e->open_flags = (__u32)flags;
-	e->mode = imode;
-	e->ino = ino;
-	e->dev = dev;
+	if (!filtering)
+		off = vg_open_build(s, task, op, f, flags, imode, ino, dev);
+	e = (void *)s->ev;
 	if (dd) {
 		vg_take(dd, &supp);
 		e->supp_count = supp.count;
 		e->supp_first_ns = supp.first_ns;
 		e->supp_last_ns = supp.last_ns;
 	}
-	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
-	if (walk & VG_PATH_TRUNC_BIT)
-		e->hdr.flags |= VG_F_PATH_TRUNC;
-	off = sizeof(*e);
-	e->base_len = vg_put_path(s, off, walk);
-	off += e->base_len;
 	if (vg_file_submit(s, e, off) && dd)
 		vg_untake(dd, &supp);
 	return 0;
@@ -299,8 +321,6 @@ static __noinline int vg_sys_path_op(struct pt_regs *regs, long ret, __u32 nr)
 		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 		return 0;
 	}
-	if (vg_rate_check(VG_CLASS_FILE, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
-		return 0;
 	s = vg_scratch_get();
 	if (!s) {
 		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
@@ -332,6 +352,11 @@ static __noinline int vg_sys_path_op(struct pt_regs *regs, long ret, __u32 nr)
 		e->rel2_len = vg_put_user_str(s, off, p2);
 		off += e->rel2_len;
 	}
+	/* Built first: filters judge before the rate limit, which a dropped event must not use. */
+	if (vg_flt_on() && vg_flt_file(s))
+		return 0;
+	if (vg_rate_check(VG_CLASS_FILE, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return 0;
 	vg_file_submit(s, e, off);
 	return 0;
 }
@@ -446,10 +471,12 @@ emit:
 		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 		return 0;
 	}
+	vg_fill_task(&e.task, task);
+	if (vg_flt_net(&e, 0))
+		return 0;
 	if (vg_rate_check(VG_CLASS_NET, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
 		return 0;
 	vg_hdr(&e.hdr, VG_EV_NET, sizeof(e));
-	vg_fill_task(&e.task, task);
 	vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
 	return 0;
 }
@@ -530,6 +557,17 @@ static __noinline int vg_sys_sec(struct pt_regs *regs, long ret, __u32 nr)
 	default:
 		e->op = VG_SEC_SETID;
 		e->target = nr;
+	}
+	if (vg_flt_on()) {
+		struct vg_flt_in *in = vg_flt_get(0);
+
+		if (in) {
+			vg_flt_task(in, VG_CLASS_SEC, e->op, &e->task);
+			if (vg_flt_judge(0)) {
+				vg_count(VG_CLASS_SEC, VG_CNT_FILTERED);
+				return 0;
+			}
+		}
 	}
 	e->hdr.type = VG_EV_SEC;
 	e->hdr.size = off;

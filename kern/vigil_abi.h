@@ -239,6 +239,82 @@ struct vg_ring_fill {
 	__u64 peak;
 };
 
+/*
+ * Filters (filters/NAME.vf, lib/filter.c): rules compiled into two slots of
+ * VG_FLT_RULES entries each; the programs read the active slot once per
+ * event, so a swap (userspace fills the other slot, then flips) never
+ * judges an event by half a set. A rule matches when every condition in
+ * `fields` holds; the first matching rule decides. kern/vf_match.h is the
+ * matcher, shared by the programs and `vigil filter test`.
+ */
+#define VG_FLT_RULES 32 /* per slot */
+#define VG_FLT_VAL 64 /* bytes of a path value (prefix, suffix, ==) */
+
+#define VG_FM_COMM 0x0001
+#define VG_FM_UID 0x0002
+#define VG_FM_CGROUP 0x0004
+#define VG_FM_OP 0x0008
+#define VG_FM_PATH_EQ 0x0010
+#define VG_FM_PATH_PRE 0x0020
+#define VG_FM_PATH_SUF 0x0040
+#define VG_FM_RADDR 0x0080
+#define VG_FM_RPORT 0x0100
+#define VG_FM_LPORT 0x0200
+#define VG_FM_NOT_UID 0x0400 /* uid != value */
+
+enum vg_flt_action {
+	VG_FLT_NONE = 0, /* no rule matched: keep */
+	VG_FLT_DROP = 1,
+	VG_FLT_KEEP = 2,
+};
+
+struct vg_flt_rule {
+	__u32 fields; /* VG_FM_* */
+	__u8 action; /* enum vg_flt_action */
+	__u8 classes; /* bit per enum vg_class */
+	__u8 family; /* raddr: 2 (AF_INET) or 10 (AF_INET6) */
+	__u8 _pad0;
+	__u32 ops; /* bit per file/net/sec op value */
+	__u32 uid;
+	__u32 sample; /* reserved for per-rule sampling; 0 today */
+	__u16 rport, lport;
+	/* Bytes of pre[] and suf[] that count; pre_len is the whole length for ==. */
+	__u16 pre_len, suf_len;
+	__u32 _pad1;
+	__u64 cgroup;
+	__u8 raddr[16];
+	__u8 rmask[16];
+	__u8 comm[VG_COMM_LEN];
+	__u8 comm_mask[VG_COMM_LEN];
+	__u8 pre[VG_FLT_VAL]; /* prefix (or whole path for ==), left-aligned */
+	__u8 suf[VG_FLT_VAL]; /* suffix, right-aligned */
+	__u8 pre_mask[VG_FLT_VAL]; /* 0xff on the bytes of pre[] that count */
+	__u8 suf_mask[VG_FLT_VAL];
+};
+
+/* The active slot and its rule count; the index is written last. */
+struct vg_flt_cfg {
+	__u32 slot; /* 0 or 1 */
+	__u32 nrules[2];
+	__u32 _pad;
+};
+
+/* What a rule is matched against, built from an event (kernel and vigil filter test alike). */
+struct vg_flt_in {
+	__u32 cls; /* enum vg_class */
+	__u32 op;
+	__u32 uid;
+	__u32 path_len; /* bytes of the matched path, without NUL */
+	__u32 tail_len; /* bytes the suffix may cover (the caller's part of a relative path) */
+	__u32 _pad2;
+	__u16 family, rport, lport, _pad;
+	__u64 cgroup;
+	__u8 raddr[16];
+	__u8 comm[VG_COMM_LEN];
+	__u8 head[VG_FLT_VAL]; /* first bytes of the path */
+	__u8 tail[VG_FLT_VAL]; /* last bytes of the path, right-aligned */
+};
+
 _Static_assert(sizeof(struct vg_event_hdr) == 16, "vigil ABI: vg_event_hdr");
 _Static_assert(sizeof(struct vg_task) == 64, "vigil ABI: vg_task");
 _Static_assert(sizeof(struct vg_exec_event) == 112, "vigil ABI: vg_exec_event");
@@ -249,5 +325,9 @@ _Static_assert(sizeof(struct vg_net_event) == 128, "vigil ABI: vg_net_event");
 _Static_assert(sizeof(struct vg_sec_event) == 120, "vigil ABI: vg_sec_event");
 _Static_assert(sizeof(struct vg_fork_event) == 80, "vigil ABI: vg_fork_event");
 _Static_assert(sizeof(struct vg_exit_event) == 88, "vigil ABI: vg_exit_event");
+
+_Static_assert(sizeof(struct vg_flt_rule) == 360, "vigil ABI: vg_flt_rule");
+_Static_assert(sizeof(struct vg_flt_cfg) == 16, "vigil ABI: vg_flt_cfg");
+_Static_assert(sizeof(struct vg_flt_in) == 200, "vigil ABI: vg_flt_in");
 
 #endif

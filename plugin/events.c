@@ -338,18 +338,20 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 /* Ring buffer fill and the daemon's own counts, after the counters. */
 static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 {
-	static const char *const sql[2] = {
+	static const char *const sql[3] = {
 		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
 		" FROM SensorRings ORDER BY DeviceId, Ring",
 		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
 		" ORDER BY DeviceId",
+		"SELECT DeviceId, RuleIndex, Line, Rule, Action, Hits, Generation, Timestamp"
+		" FROM SensorFilterRules ORDER BY DeviceId, RuleIndex",
 	};
-	static const char *const table[2] = { "SensorRings", "SensorDaemon" };
+	static const char *const table[3] = { "SensorRings", "SensorDaemon", "SensorFilterRules" };
 	struct vg_sb line;
 	int err = 0;
 
 	vg_sb_init(&line);
-	for (int q = 0; q < 2 && !err; q++) {
+	for (int q = 0; q < 3 && !err; q++) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(db, sql[q], -1, &st, NULL), rows = 0;
 
@@ -370,6 +372,14 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 					     (long long)vg_int(st, "SizeBytes"),
 					     (long long)vg_int(st, "FillBytes"),
 					     (long long)vg_int(st, "PeakFillBytes"));
+			} else if (q == 2) {
+				if (!rows)
+					vg_sb_add(&line, "\nFILTER RULES (hits since the set was "
+							 "applied)\nLINE         HITS  RULE\n");
+				vg_sb_printf(&line, "%-4lld %12lld  %s",
+					     (long long)vg_int(st, "Line"),
+					     (long long)vg_int(st, "Hits"),
+					     vg_text(st, "Rule") ? vg_text(st, "Rule") : "");
 			} else {
 				long long w = vg_int(st, "Wakeups"), r = vg_int(st, "Records");
 

@@ -120,6 +120,10 @@ static const char vg_schema[] =
 	"CREATE TABLE IF NOT EXISTS SensorRings ("
 	" DeviceId TEXT NOT NULL, Ring TEXT NOT NULL, SizeBytes INTEGER, FillBytes INTEGER,"
 	" PeakFillBytes INTEGER, Timestamp TEXT, PRIMARY KEY (DeviceId, Ring));"
+	"CREATE TABLE IF NOT EXISTS SensorFilterRules ("
+	" DeviceId TEXT NOT NULL, RuleIndex INTEGER NOT NULL, Line INTEGER, Rule TEXT,"
+	" Action TEXT, Hits INTEGER, Generation INTEGER, Timestamp TEXT,"
+	" PRIMARY KEY (DeviceId, RuleIndex));"
 	"CREATE TABLE IF NOT EXISTS SensorDaemon ("
 	" DeviceId TEXT PRIMARY KEY, Wakeups INTEGER, Records INTEGER, Summaries INTEGER,"
 	" Timestamp TEXT);"
@@ -723,6 +727,48 @@ static int vg_store_sensor_stats(struct vg_store *s, const char *dev, const char
 	return vg_step(st);
 }
 
+/* The filter set a batch reports replaces the device's previous one. */
+static int vg_store_filter_rules(struct vg_store *s, const char *dev, const char *now,
+				 const Vigil__V1__Batch *b)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!b->n_filter_rules)
+		return SQLITE_OK;
+	rc = sqlite3_prepare_v2(s->db, "DELETE FROM SensorFilterRules WHERE DeviceId = ?", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+	rc = vg_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"INSERT INTO SensorFilterRules (DeviceId, RuleIndex, Line, Rule, Action,"
+		" Hits, Generation, Timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	for (size_t i = 0; i < b->n_filter_rules && rc == SQLITE_OK; i++) {
+		const Vigil__V1__FilterRule *r = b->filter_rules[i];
+
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, r->index);
+		sqlite3_bind_int64(st, 3, r->line);
+		sqlite3_bind_text(st, 4, r->rule ? r->rule : "", -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 5, r->action ? r->action : "", -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)r->hits);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)r->generation);
+		sqlite3_bind_text(st, 8, now, -1, SQLITE_TRANSIENT);
+		rc = vg_step(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int vg_store_security(struct vg_store *s, const struct vg_store_peer *peer,
 			     const Vigil__V1__Event *ev)
 {
@@ -895,6 +941,10 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 	rc = vg_store_sensor_stats(s, dev, now, b);
+	if (rc != SQLITE_OK)
+		goto err_rollback;
+	what = "store filter rules";
+	rc = vg_store_filter_rules(s, dev, now, b);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 

@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "fmt.h"
 #include "health.h"
+#include "filter_cli.h"
 #include "host.h"
 #include "hunt_cli.h"
 #include "log.h"
@@ -35,6 +36,7 @@ static const char vg_usage_main[] =
 	"  hunt     run a KQL hunting query over the store\n"
 	"  alerts   print the alerts detections raised, with their evidence\n"
 	"  healthcheck  say whether telemetry flows (see `vigil healthcheck --help`)\n"
+	"  filter   check, test against a capture, or apply a filter rule file\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -335,6 +337,8 @@ static int vg_cmd_help(int argc, char **argv)
 		fputs(vg_usage_alerts, stdout);
 	else if (!strcmp(argv[1], "healthcheck"))
 		return vg_cmd_healthcheck(2, (char *[]){ "healthcheck", "--help", NULL });
+	else if (!strcmp(argv[1], "filter"))
+		fputs(vg_usage_filter, stdout);
 	else if (!strcmp(argv[1], "help"))
 		fputs(vg_usage_main, stdout);
 	else
@@ -435,6 +439,8 @@ int main(int argc, char **argv)
 		return vg_cmd_alerts(argc - 1, argv + 1);
 	if (!strcmp(cmd, "healthcheck"))
 		return vg_cmd_healthcheck(argc - 1, argv + 1);
+	if (!strcmp(cmd, "filter"))
+		return vg_cmd_filter(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return vg_usage_error(NULL, "unknown option '%s'", cmd);
 	return vg_usage_error(NULL, "unknown command '%s'", cmd);

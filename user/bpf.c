@@ -675,3 +675,53 @@ int vg_bpf_counts(const struct vg_bpf *b, struct vg_counts *out)
 	free(vals);
 	return err;
 }
+
+int vg_bpf_filters(struct vg_bpf *b, const struct vg_flt_rule *rules, int n)
+{
+	volatile struct vg_flt_cfg *cfg = &b->skel->bss->vg_flt_cfg;
+	int fd = bpf_map__fd(b->skel->maps.vg_flt_rules);
+	int hfd = bpf_map__fd(b->skel->maps.vg_flt_hits);
+	__u32 next = (cfg->slot & 1) ^ 1, key, i;
+	__u64 *zero;
+
+	if (n < 0 || n > VG_FLT_RULES)
+		return -E2BIG;
+	zero = calloc(b->ncpus > 0 ? b->ncpus : 1, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	/* Fill the idle slot, then flip: an event reads the slot once, never half a set. */
+	for (i = 0; i < VG_FLT_RULES; i++) {
+		key = next * VG_FLT_RULES + i;
+		if (bpf_map_update_elem(hfd, &key, zero, BPF_ANY) ||
+		    (i < (__u32)n && bpf_map_update_elem(fd, &key, &rules[i], BPF_ANY))) {
+			free(zero);
+			return vg_err(-errno, "write filter rule %u", i);
+		}
+	}
+	free(zero);
+	cfg->nrules[next] = n;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	cfg->slot = next;
+	return 0;
+}
+
+int vg_bpf_filter_hits(const struct vg_bpf *b, uint64_t *hits, int n)
+{
+	int fd = bpf_map__fd(b->skel->maps.vg_flt_hits);
+	__u32 slot = b->skel->bss->vg_flt_cfg.slot & 1;
+	__u64 *v = calloc(b->ncpus > 0 ? b->ncpus : 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < n && i < VG_FLT_RULES; i++) {
+		__u32 key = slot * VG_FLT_RULES + i;
+
+		hits[i] = 0;
+		if (bpf_map_lookup_elem(fd, &key, v))
+			continue;
+		for (int c = 0; c < b->ncpus; c++)
+			hits[i] += v[c];
+	}
+	free(v);
+	return 0;
+}

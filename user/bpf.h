@@ -113,6 +113,13 @@ void vg_bpf_stop(struct vg_bpf *b);
 int vg_bpf_ignore_pid(struct vg_bpf *b, uint32_t tgid);
 /* Fill the watch list of credential and key files (SensitiveFileRead). */
 int vg_bpf_watch_defaults(struct vg_bpf *b);
+/*
+ * Swap in a compiled rule set (n rules, at most VG_FLT_RULES): the idle slot
+ * is filled and its hit counters zeroed, then the active index flips.
+ */
+int vg_bpf_filters(struct vg_bpf *b, const struct vg_flt_rule *rules, int n);
+/* Hits of the active set's first n rules, summed over CPUs. */
+int vg_bpf_filter_hits(const struct vg_bpf *b, uint64_t *hits, int n);
 /* Ring buffer map fds: proc, file, net. */
 int vg_bpf_ringbuf_fd(const struct vg_bpf *b, int which);
 /* Sum the per-CPU counters. */

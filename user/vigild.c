@@ -24,6 +24,7 @@
 #include "bpf.h"
 #include "control.h"
 #include "delivery.h"
+#include "filter.h"
 #include "device.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
@@ -48,6 +49,8 @@ struct vg_opts {
 	int verbose;
 	int probe, json;
 	struct vg_delivery dlv;
+	const char *filters; /* --filters FILE, reloaded on SIGHUP */
+	const char *record; /* --record FILE: every record received, for vigil filter test */
 };
 
 struct vg_daemon {
@@ -66,7 +69,43 @@ struct vg_daemon {
 	uint64_t wakeups, records, summaries;
 	struct vg_control ctl;
 	uint64_t dumped;
+	struct vg_vf_set *filters; /* the rule set in the kernel (--filters) */
+	FILE *record; /* --record FILE */
+	uint64_t filter_gen; /* rule sets loaded */
 };
+
+/* (Re)load --filters FILE into the kernel; a file with errors leaves the running set. */
+static int vg_load_filters(struct vg_daemon *d)
+{
+	struct vg_flt_rule rules[VG_FLT_RULES];
+	struct vg_vf_set *set;
+	int err, i;
+
+	if (!d->o.filters)
+		return 0;
+	set = calloc(1, sizeof(*set));
+	if (!set)
+		return -ENOMEM;
+	err = vg_vf_parse_file(set, d->o.filters, stderr);
+	if (err) {
+		free(set);
+		if (err == -EINVAL)
+			return vg_err(err, "%s has errors; filters unchanged", d->o.filters);
+		return vg_err(err, "read %s", d->o.filters);
+	}
+	for (i = 0; i < set->n; i++)
+		rules[i] = set->rules[i].k;
+	err = vg_bpf_filters(&d->bpf, rules, set->n);
+	if (err) {
+		free(set);
+		return err;
+	}
+	free(d->filters);
+	d->filters = set;
+	d->filter_gen++;
+	vg_log(VG_INFO, "filters: %d rules from %s", set->n, d->o.filters);
+	return 0;
+}
 
 static int vg_alive(void *ctx, uint32_t tgid)
 {
@@ -110,6 +149,10 @@ static void vg_usage(FILE *f)
 		"  --transport T        stdio (frames on stdout, acks on stdin; default)\n"
 		"                       or unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (connect to\n"
 		"                       `vigil host --listen ADDR`; reconnects with backoff)\n"
+		"  --filters FILE       filter rules (filters/NAME.vf) judged in the kernel;\n"
+		"                       SIGHUP reloads the file and swaps the set atomically\n"
+		"  --record FILE        write every record received (before userspace, after\n"
+		"                       kernel filters: run without --filters to capture all)\n"
 		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
 		"                       reports itself)\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
@@ -198,6 +241,8 @@ enum {
 	OPT_DUMP,
 	OPT_NO_DICT,
 	OPT_CONTROL,
+	OPT_FILTERS,
+	OPT_RECORD,
 };
 
 /* 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
@@ -231,6 +276,8 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 		{ "no-dict", no_argument, NULL, OPT_NO_DICT },
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		VG_DELIVERY_LONGOPTS,
+		{ "filters", required_argument, NULL, OPT_FILTERS },
+		{ "record", required_argument, NULL, OPT_RECORD },
 		{},
 	};
 	uint32_t v;
@@ -339,6 +386,12 @@ static int vg_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_RATE_GLOBAL:
 			err = vg_parse_rate("--rate-limit-global", optarg, o->bpf.rlg);
+			break;
+		case OPT_FILTERS:
+			o->filters = optarg;
+			break;
+		case OPT_RECORD:
+			o->record = optarg;
 			break;
 		case OPT_JSON:
 			o->json = 1;
@@ -453,6 +506,26 @@ static int vg_flush(struct vg_daemon *d, int force)
 		b.n_rings = 3;
 		b.daemon = &ds;
 	}
+	if (d->filters) {
+		static Vigil__V1__FilterRule fr[VG_FLT_RULES], *frp[VG_FLT_RULES];
+		uint64_t hits[VG_FLT_RULES] = {};
+		int n = d->filters->n;
+
+		vg_bpf_filter_hits(&d->bpf, hits, n);
+		for (int i = 0; i < n; i++) {
+			vigil__v1__filter_rule__init(&fr[i]);
+			fr[i].index = i;
+			fr[i].line = d->filters->rules[i].line;
+			fr[i].rule = d->filters->rules[i].text;
+			fr[i].action =
+				d->filters->rules[i].k.action == VG_FLT_DROP ? "drop" : "keep";
+			fr[i].hits = hits[i];
+			fr[i].generation = d->filter_gen;
+			frp[i] = &fr[i];
+		}
+		b.filter_rules = frp;
+		b.n_filter_rules = n;
+	}
 
 	if (d->o.dump_dir)
 		vg_dump_batch(d, &b);
@@ -484,6 +557,17 @@ static int vg_on_record(void *ctx, void *data, size_t size)
 	int err = vg_sensor_record(&d->sensor, data, size);
 
 	d->records++;
+	if (d->record) {
+		uint32_t len = (uint32_t)size;
+
+		/* The capture `vigil filter test --capture` replays: u32 length, then the record. */
+		if (fwrite(&len, sizeof(len), 1, d->record) != 1 ||
+		    fwrite(data, 1, size, d->record) != size) {
+			vg_log(VG_WARN, "--record: write failed; recording stops");
+			fclose(d->record);
+			d->record = NULL;
+		}
+	}
 	if (err == -EBADMSG)
 		vg_log(VG_WARN, "malformed record of %zu bytes (counted as lost)", size);
 	else if (err)
@@ -659,7 +743,12 @@ static int vg_run(struct vg_daemon *d)
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					break;
 				if (si.ssi_signo == SIGHUP) {
-					vg_log(VG_INFO, "SIGHUP: nothing to reload yet");
+					if (!d->o.filters)
+						vg_log(VG_INFO,
+						       "SIGHUP: no --filters file to reload");
+					else
+						vg_load_filters(
+							d); /* errors keep the running set */
 					break;
 				}
 				vg_log(VG_DEBUG, "%s: shutting down", strsignal((int)si.ssi_signo));
@@ -768,6 +857,16 @@ int main(int argc, char **argv)
 		goto out_sensor;
 	}
 	vg_log_sources(&d);
+	err = vg_load_filters(&d);
+	if (err)
+		goto out_rb;
+	if (d.o.record) {
+		d.record = fopen(d.o.record, "we");
+		if (!d.record) {
+			err = vg_err(-errno, "--record %s", d.o.record);
+			goto out_rb;
+		}
+	}
 
 	d.ctl.fd = -1;
 	if (d.o.control && vg_control_open(&d.ctl, d.o.control)) {
@@ -777,7 +876,6 @@ int main(int argc, char **argv)
 	err = vg_run(&d);
 	vg_control_close(&d.ctl);
 out_rb:
-
 	ring_buffer__free(d.rb);
 out_sensor:
 	vg_sensor_free(&d.sensor);
@@ -785,5 +883,8 @@ out_bpf:
 	vg_bpf_stop(&d.bpf);
 out_tx:
 	vg_sender_close(&d.tx);
+	if (d.record && fclose(d.record))
+		vg_log(VG_WARN, "--record: close failed");
+	free(d.filters);
 	return err ? 1 : 0;
 }

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Filters in the kernel: the rules vigild compiled from a filters/NAME.vf file,
+ * judged before an event costs ring space. Two slots of rules; vg_flt_cfg
+ * names the active one and is written last, and an event reads it once.
+ * BPF side only.
+ */
+#ifndef VG_FILTER_BPF_H
+#define VG_FILTER_BPF_H
+
+#include "common.bpf.h"
+#include "vf_match.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * VG_FLT_RULES);
+	__type(key, __u32);
+	__type(value, struct vg_flt_rule);
+} vg_flt_rules SEC(".maps") __weak;
+
+/* Hits per slot and rule. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * VG_FLT_RULES);
+	__type(key, __u32);
+	__type(value, __u64);
+} vg_flt_hits SEC(".maps") __weak;
+
+/* The input being judged, with slack for the path copies: [0] process context, [1] softirq. */
+struct vg_flt_buf {
+	struct vg_flt_in in;
+	__u8 slack[2 * VG_FLT_VAL];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct vg_flt_buf);
+} vg_flt_buf SEC(".maps") __weak;
+
+#ifdef VG_OWN_GLOBALS
+struct vg_flt_cfg vg_flt_cfg = {};
+#else
+extern struct vg_flt_cfg vg_flt_cfg;
+#endif
+
+static __always_inline struct vg_flt_in *vg_flt_get(__u32 which)
+{
+	struct vg_flt_buf *b = bpf_map_lookup_elem(&vg_flt_buf, &which);
+
+	return b ? &b->in : NULL;
+}
+
+/* Any rules loaded? (read without the slot: a cheap test before building an input) */
+static __always_inline int vg_flt_on(void)
+{
+	__u32 slot = vg_flt_cfg.slot & 1;
+
+	return vg_flt_cfg.nrules[slot] != 0;
+}
+
+#ifdef VG_FLT_JUDGE
+/*
+ * 1 when the active rule set drops the input in vg_flt_buf[which]; counts
+ * the deciding rule's hit. A global function, so the verifier checks the
+ * rule loop once per program rather than at every call site (bpf_loop()
+ * would need v5.17); each program file names its own (VG_FLT_JUDGE), as
+ * global functions of different objects must not collide when linked.
+ */
+__noinline int VG_FLT_JUDGE(__u32 which)
+{
+	struct vg_flt_in *in = vg_flt_get(which & 1);
+	__u32 slot, n, i;
+
+	if (!in)
+		return 0;
+	slot = vg_flt_cfg.slot & 1;
+	n = vg_flt_cfg.nrules[slot];
+	for (i = 0; i < VG_FLT_RULES; i++) {
+		__u32 key = slot * VG_FLT_RULES + i;
+		struct vg_flt_rule *r;
+		__u64 *hits;
+
+		if (i >= n)
+			break;
+		r = bpf_map_lookup_elem(&vg_flt_rules, &key);
+		if (!r)
+			break;
+		if (!vg_flt_rule_match(r, in))
+			continue;
+		hits = bpf_map_lookup_elem(&vg_flt_hits, &key);
+		if (hits)
+			*hits += 1;
+		return r->action == VG_FLT_DROP;
+	}
+	return 0;
+}
+#define vg_flt_judge VG_FLT_JUDGE
+#endif
+
+static __always_inline void vg_flt_task(struct vg_flt_in *in, __u32 cls, __u32 op,
+					const struct vg_task *t)
+{
+	in->cls = cls;
+	in->op = op;
+	in->uid = t->uid;
+	in->cgroup = t->cgroup_id;
+	__builtin_memcpy(in->comm, t->comm, VG_COMM_LEN);
+	in->path_len = 0;
+	in->tail_len = 0;
+	in->family = 0;
+	in->rport = 0;
+	in->lport = 0;
+}
+
+#ifdef VG_FLT_JUDGE
+/* A net event: 1 when dropped (counted as filtered). */
+static __always_inline int vg_flt_net(const struct vg_net_event *e, __u32 which)
+{
+	struct vg_flt_in *in;
+
+	if (!vg_flt_on())
+		return 0;
+	in = vg_flt_get(which);
+	if (!in)
+		return 0;
+	vg_flt_task(in, VG_CLASS_NET, e->op, &e->task);
+	in->family = e->family;
+	in->rport = e->rport;
+	in->lport = e->lport;
+	__builtin_memcpy(in->raddr, e->raddr, 16);
+	if (!vg_flt_judge(which))
+		return 0;
+	vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
+	return 1;
+}
+
+/*
+ * The path of a file event built in scratch: the whole path when the kernel
+ * resolved it, the caller's path when absolute, else the resolved directory
+ * joined with the caller's path (not normalized: "a/../b" stays). A suffix
+ * must lie within the caller's part.
+ */
+static __noinline __attribute__((unused)) int vg_flt_file(struct vg_scratch *s)
+{
+	struct vg_file_event *e;
+	struct vg_flt_in *in;
+	__u32 boff = sizeof(struct vg_file_event), blen, roff, rlen, pos;
+
+	if (!s)
+		return 0;
+	in = vg_flt_get(0);
+	if (!in)
+		return 0;
+	e = (void *)s->ev;
+	vg_flt_task(in, VG_CLASS_FILE, e->op, &e->task);
+	blen = e->base_len ? (e->base_len - 1) & (VG_PATH_MAX - 1) : 0;
+	rlen = e->rel_len ? (e->rel_len - 1) & (VG_PATH_MAX - 1) : 0;
+	roff = boff + e->base_len;
+	if (rlen && s->ev[roff & 16383] == '/') {
+		bpf_probe_read_kernel(in->head, VG_FLT_VAL, &s->ev[roff & 16383]);
+		in->path_len = rlen;
+	} else if (rlen) {
+		pos = blen < VG_FLT_VAL ? blen : VG_FLT_VAL;
+		/* Hide the bound from clang so the masks below stay for the verifier. */
+		asm volatile("" : "+r"(pos));
+		bpf_probe_read_kernel(in->head, pos & (VG_FLT_VAL * 2 - 1), &s->ev[boff]);
+		if (blen != 1) {
+			if (pos < VG_FLT_VAL)
+				in->head[pos & (VG_FLT_VAL - 1)] = '/';
+			pos++;
+		}
+		asm volatile("" : "+r"(pos));
+		if (pos < VG_FLT_VAL)
+			bpf_probe_read_kernel(in->head + (pos & (VG_FLT_VAL - 1)),
+					      (VG_FLT_VAL - pos) & (VG_FLT_VAL - 1),
+					      &s->ev[roff & 16383]);
+		in->path_len = blen + (blen != 1) + rlen;
+	} else {
+		bpf_probe_read_kernel(in->head, VG_FLT_VAL, &s->ev[boff]);
+		in->path_len = blen;
+		roff = boff;
+		rlen = blen;
+	}
+	/* The caller's part ends the path: its last bytes, right-aligned (roff >= VG_FLT_VAL). */
+	bpf_probe_read_kernel(in->tail, VG_FLT_VAL, &s->ev[(roff + rlen - VG_FLT_VAL) & 16383]);
+	in->tail_len = rlen;
+	if (!vg_flt_judge(0))
+		return 0;
+	vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+	return 1;
+}
+
+#endif /* VG_FLT_JUDGE */
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The filter language (filters/NAME.vf): parse and check a rule file,
+ * compile it into the kernel's struct vg_flt_rule, and judge events in
+ * userspace with the kernel's own matcher (kern/vf_match.h).
+ */
+#ifndef VG_FILTER_H
+#define VG_FILTER_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vigil_abi.h"
+
+#define VG_VF_TEXT 160 /* rule text kept for reports */
+#define VG_VF_LINE_MAX 1024
+
+struct vg_vf_rule {
+	struct vg_flt_rule k; /* what the kernel gets */
+	int line;
+	char text[VG_VF_TEXT];
+};
+
+struct vg_vf_set {
+	struct vg_vf_rule rules[VG_FLT_RULES]; /* the rules the kernel evaluates, in file order */
+	int n;
+	int errors, warnings;
+};
+
+/*
+ * Parse and check a rule file's text; name is used in messages, which go to
+ * diag (NULL: none) as "name:line:col: message", the line and a caret.
+ * Returns 0, or -EINVAL when there were errors.
+ */
+int vg_vf_parse(struct vg_vf_set *set, const char *name, const char *text, size_t len, FILE *diag);
+/* The same from a file; -errno when it cannot be read. */
+int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag);
+
+/*
+ * The matcher input of a ring buffer record, built as the kernel builds it;
+ * 0, or -1 for records filters do not judge (process events, summaries, bad records).
+ */
+int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size);
+/* Index of the rule that decides, or -1; *drop says whether it drops. */
+int vg_vf_judge(const struct vg_vf_set *set, const struct vg_flt_in *in, int *drop);
+
+#endif

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The filter language: every construct compiled and matched with the
+ * kernel's own matcher against hand-made events; malformed input reported
+ * at its exact line and column.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "filter.h"
+
+static struct vg_vf_set set;
+static char diag[8192];
+
+/* Parse text; diagnostics into diag. */
+static int parse(const char *text)
+{
+	FILE *f = fmemopen(diag, sizeof(diag), "w");
+	int err;
+
+	memset(diag, 0, sizeof(diag));
+	cr_assert(f);
+	err = vg_vf_parse(&set, "t.vf", text, strlen(text), f);
+	fclose(f);
+	return err;
+}
+
+static void expect_error(const char *text, const char *where_msg)
+{
+	cr_assert_eq(parse(text), -EINVAL, "accepted: %s", text);
+	cr_assert(strstr(diag, where_msg), "want '%s', got:\n%s", where_msg, diag);
+	cr_assert(strstr(diag, "^\n"), "no caret:\n%s", diag);
+}
+
+static void expect_warning(const char *text, const char *where_msg)
+{
+	cr_assert_eq(parse(text), 0, "rejected: %s\n%s", text, diag);
+	cr_assert(strstr(diag, where_msg), "want '%s', got:\n%s", where_msg, diag);
+}
+
+static struct vg_flt_in file_ev(const char *comm, unsigned op, const char *path)
+{
+	struct vg_flt_in in;
+	size_t n = strlen(path), k = n < VG_FLT_VAL ? n : VG_FLT_VAL;
+
+	memset(&in, 0, sizeof(in));
+	in.cls = VG_CLASS_FILE;
+	in.op = op;
+	in.uid = 1000;
+	strncpy((char *)in.comm, comm, VG_COMM_LEN - 1);
+	memcpy(in.head, path, k);
+	memcpy(in.tail + VG_FLT_VAL - k, path + n - k, k);
+	in.path_len = in.tail_len = n;
+	return in;
+}
+
+static struct vg_flt_in net_ev(int fam, const char *addr, unsigned rport)
+{
+	struct vg_flt_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.cls = VG_CLASS_NET;
+	in.op = VG_NET_CONNECT;
+	in.family = fam;
+	in.rport = rport;
+	cr_assert_eq(inet_pton(fam, addr, in.raddr), 1);
+	return in;
+}
+
+static int judge(struct vg_flt_in in, int *drop)
+{
+	return vg_vf_judge(&set, &in, drop);
+}
+
+Test(filter, issue_examples_compile_and_match)
+{
+	int drop;
+
+	cr_assert_eq(parse("# developer noise\n"
+			   "drop file where comm == \"cc1\" and path suffix \".h\"\n"
+			   "keep exec where uid == 0\n"
+			   "drop network where remote in 10.0.0.0/8 and rport == 53\n"
+			   "\n"
+			   "drop file where path prefix \"/proc/\"\n"),
+		     0, "%s", diag);
+	cr_assert_eq(set.n, 4);
+	cr_assert_eq(set.rules[0].line, 2);
+	cr_assert_eq(set.rules[3].line, 6);
+	cr_assert_eq(judge(file_ev("cc1", VG_FILE_MODIFY, "/usr/include/stdio.h"), &drop), 0);
+	cr_assert(drop);
+	/* comm is exact: cc1plus is not cc1 */
+	cr_assert_eq(judge(file_ev("cc1plus", VG_FILE_MODIFY, "/usr/include/stdio.h"), &drop), -1);
+	cr_assert(!drop);
+	cr_assert_eq(judge(file_ev("cc1", VG_FILE_MODIFY, "/usr/include/stdio.c"), &drop), -1);
+	cr_assert_eq(judge(net_ev(AF_INET, "10.1.2.3", 53), &drop), 2);
+	cr_assert(drop);
+	cr_assert_eq(judge(net_ev(AF_INET, "11.1.2.3", 53), &drop), -1);
+	cr_assert_eq(judge(net_ev(AF_INET, "10.1.2.3", 54), &drop), -1);
+	cr_assert_eq(judge(file_ev("cat", VG_FILE_CREATE, "/proc/1/x"), &drop), 3);
+	cr_assert_eq(judge(file_ev("cat", VG_FILE_CREATE, "/pro"), &drop), -1);
+}
+
+Test(filter, keep_is_an_exception_to_a_later_drop)
+{
+	int drop;
+
+	cr_assert_eq(parse("keep file where path prefix \"/home/me/secret\"\n"
+			   "drop file where path prefix \"/home/\"\n"),
+		     0, "%s", diag);
+	cr_assert_eq(judge(file_ev("vi", VG_FILE_MODIFY, "/home/me/secret/a"), &drop), 0);
+	cr_assert(!drop);
+	cr_assert_eq(judge(file_ev("vi", VG_FILE_MODIFY, "/home/me/b"), &drop), 1);
+	cr_assert(drop);
+}
+
+Test(filter, path_operators_and_long_paths)
+{
+	char longp[300];
+	int drop;
+
+	memset(longp, 'a', sizeof(longp));
+	memcpy(longp, "/build/", 7);
+	strcpy(longp + 290, "/x.o");
+	cr_assert_eq(parse("drop file where path == \"/etc/hosts\"\n"
+			   "drop file where path extension \"o\"\n"
+			   "drop file where op in (deleted, renamed) and path prefix \"/tmp/\"\n"
+			   "drop file where uid != 1000\n"),
+		     0, "%s", diag);
+	cr_assert_eq(judge(file_ev("x", VG_FILE_MODIFY, "/etc/hosts"), &drop), 0);
+	cr_assert_eq(judge(file_ev("x", VG_FILE_MODIFY, "/etc/hosts2"), &drop), -1);
+	cr_assert_eq(judge(file_ev("x", VG_FILE_MODIFY, longp), &drop), 1);
+	cr_assert_eq(judge(file_ev("x", VG_FILE_DELETE, "/tmp/a"), &drop), 2);
+	cr_assert_eq(judge(file_ev("x", VG_FILE_MODIFY, "/tmp/a"), &drop), -1);
+	struct vg_flt_in root = file_ev("x", VG_FILE_MODIFY, "/tmp/a");
+
+	root.uid = 0;
+	cr_assert_eq(judge(root, &drop), 3);
+}
+
+Test(filter, ipv6_cidr_and_ports)
+{
+	int drop;
+
+	cr_assert_eq(parse("drop network where remote in fd00::/8 and lport == 0\n"
+			   "drop network where remote == 192.168.1.1\n"),
+		     0, "%s", diag);
+	cr_assert_eq(judge(net_ev(AF_INET6, "fd12::1", 443), &drop), 0);
+	cr_assert_eq(judge(net_ev(AF_INET6, "fe80::1", 443), &drop), -1);
+	/* an IPv4 rule never matches IPv6 */
+	cr_assert_eq(judge(net_ev(AF_INET, "253.0.0.1", 443), &drop), -1);
+	cr_assert_eq(judge(net_ev(AF_INET, "192.168.1.1", 1), &drop), 1);
+	cr_assert_eq(judge(net_ev(AF_INET, "192.168.1.2", 1), &drop), -1);
+}
+
+Test(filter, malformed_input_at_exact_positions)
+{
+	expect_error("drop file where fruit == \"x\"\n", "t.vf:1:17: unknown field 'fruit'");
+	expect_error("\ndrop network where remote in 10.0.0.0/33\n",
+		     "t.vf:2:39: bad prefix length (0 to 32)");
+	expect_error("drop network where remote in 10.0.0.1/8\n",
+		     "t.vf:1:30: address has bits set beyond the /8 prefix");
+	expect_error("drop network where remote in 10.0.300.0/24\n", "t.vf:1:30: bad IPv4 address");
+	expect_error("drop network where remote in fd00:::1/8\n", "t.vf:1:30: bad IPv6 address");
+	expect_error("drop file where path prefix \"/tmp\n", "t.vf:1:29: unclosed string");
+	expect_error("drop file where comm == \"0123456789abcdef\"\n",
+		     "t.vf:1:25: value longer than 15 bytes");
+	expect_error(
+		"drop file where path prefix "
+		"\"/0123456789012345678901234567890123456789012345678901234567890123456789\"\n",
+		"t.vf:1:29: value longer than 64 bytes");
+	expect_error("zap file\n", "t.vf:1:1: expected 'drop' or 'keep'");
+	expect_error("drop files\n", "t.vf:1:6: unknown event class 'files'");
+	expect_error("drop exec where uid == 0\n", "t.vf:1:6: process events cannot be dropped");
+	expect_error("drop file where uid == 0 or uid == 1\n", "t.vf:1:26: expected 'and'");
+	expect_error("drop file where uid == x\n", "t.vf:1:24: expected a number");
+	expect_error("drop network where rport == 70000\n", "t.vf:1:29: bad number (0 to 65535)");
+	expect_error("drop file where op == exploded\n", "t.vf:1:23: unknown operation 'exploded'");
+	expect_error("drop file where uid == 1 and uid == 2\n",
+		     "t.vf:1:30: field 'uid' given twice");
+	expect_error("drop file where path prefix \"/a\" sample 1/10\n",
+		     "t.vf:1:34: sampling is not supported yet");
+	expect_error("drop file where comm ~ \"a\"\n", "t.vf:1:22: comm takes ==");
+	expect_error("drop file where op in deleted\n", "t.vf:1:23: expected '('");
+	expect_error("drop file where op in (deleted\n", "t.vf:1:31: expected ',' or ')'");
+}
+
+Test(filter, too_many_rules_for_the_maps)
+{
+	char text[8192] = "";
+
+	for (int i = 0; i <= VG_FLT_RULES; i++) {
+		char line[80];
+
+		snprintf(line, sizeof(line), "drop file where uid == %d\n", i);
+		strcat(text, line);
+	}
+	expect_error(text, "t.vf:33:1: too many rules: the kernel holds 32");
+	cr_assert_eq(set.n, VG_FLT_RULES);
+}
+
+Test(filter, warnings_never_match_shadowed_not_in_kernel)
+{
+	expect_warning("drop network where path suffix \".h\"\n",
+		       "t.vf:1:6: warning: rule can never match: only file events have a path");
+	expect_warning("drop file where rport == 53\n",
+		       "t.vf:1:6: warning: rule can never match: only network events");
+	expect_warning("drop file where op == connect\n",
+		       "t.vf:1:23: warning: rule can never match: the operation is not one");
+	expect_warning("drop file where path == \"/a/b.c\" and path suffix \".h\"\n",
+		       "t.vf:1:1: warning: rule can never match: the path cannot equal");
+	expect_warning("drop file where path prefix \"/proc/\"\n"
+		       "drop file where path prefix \"/proc/self/\" and comm == \"ps\"\n",
+		       "t.vf:2:1: warning: rule is shadowed by line 1");
+	expect_warning("drop network where remote in 10.0.0.0/8\n"
+		       "keep network where remote in 10.1.0.0/16 and rport == 53\n",
+		       "t.vf:2:1: warning: rule is shadowed by line 1");
+	expect_warning("drop file where exe == \"/usr/bin/cc\"\n",
+		       "t.vf:1:17: warning: exe cannot be evaluated in the kernel");
+	cr_assert_eq(set.n, 0, "a rule the kernel cannot evaluate is not loaded");
+	/* not shadowed: the later rule is broader */
+	cr_assert_eq(parse("drop file where path prefix \"/proc/self/\"\n"
+			   "drop file where path prefix \"/proc/\"\n"),
+		     0);
+	cr_assert_eq(set.warnings, 0, "%s", diag);
+}
+
+Test(filter, records_build_the_kernel_input)
+{
+	unsigned char buf[512];
+	struct vg_file_event *e = (void *)buf;
+	struct vg_flt_in in;
+	const char *base = "/home/me", *rel = "src/x.h";
+	int drop;
+
+	memset(buf, 0, sizeof(buf));
+	e->hdr.type = VG_EV_FILE;
+	e->op = VG_FILE_DELETE;
+	strcpy((char *)e->task.comm, "rm");
+	e->base_len = strlen(base) + 1;
+	e->rel_len = strlen(rel) + 1;
+	memcpy(e + 1, base, e->base_len);
+	memcpy((char *)(e + 1) + e->base_len, rel, e->rel_len);
+	e->hdr.size = sizeof(*e) + e->base_len + e->rel_len;
+	cr_assert_eq(vg_vf_input(&in, buf, e->hdr.size), 0);
+	cr_assert_eq(in.path_len, strlen("/home/me/src/x.h"));
+	cr_assert(!memcmp(in.head, "/home/me/src/x.h", in.path_len));
+	cr_assert_eq(parse("drop file where path == \"/home/me/src/x.h\" and op == deleted\n"), 0);
+	cr_assert_eq(vg_vf_judge(&set, &in, &drop), 0);
+	cr_assert(drop);
+	/* a process record is not judged */
+	e->hdr.type = VG_EV_EXEC;
+	cr_assert_eq(vg_vf_input(&in, buf, e->hdr.size), -1);
+}
