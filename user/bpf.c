@@ -387,6 +387,27 @@ int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o)
 		if (hooks[g] == VG_HOOK_AUTO)
 			goto probe;
 	vg_quiet_libbpf = 1;
+	/*
+	 * The fast path alone first: a load of one small program tells whether
+	 * this kernel takes fentry, so a refusal does not cost a failed load of
+	 * everything and a probe of every attach point.
+	 */
+	if (hooks[VG_GRP_FORK] == VG_HOOK_FENTRY) {
+		enum vg_hook only[VG_GRP_MAX], c[3];
+		struct vigil_bpf *s = NULL;
+
+		for (int g = 0; g < VG_GRP_MAX; g++)
+			only[g] = g == VG_GRP_FORK ? VG_HOOK_FENTRY : VG_HOOK_NONE;
+		err = vg_bpf_load(&s, o, only, vg_ringbuf_size(64));
+		vigil_bpf__destroy(s);
+		if (err) {
+			vg_candidates(o, VG_GRP_FORK, c);
+			hooks[VG_GRP_FORK] = b->grp[VG_GRP_FORK].hook = c[1];
+			snprintf(b->grp[VG_GRP_FORK].why, sizeof(b->grp[VG_GRP_FORK].why),
+				 "fentry refused: %s; %s loads", strerror(-err),
+				 vg_hook_name(c[1]));
+		}
+	}
 	err = vg_bpf_load(&b->skel, o, hooks, b->ringbuf_bytes);
 	vg_quiet_libbpf = 0;
 	if (err) {
