@@ -22,6 +22,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "store.h"
+#include "top.h"
 
 #define VG_VERSION "0.1.0"
 #define VG_FOLLOW_MS 200
@@ -37,6 +38,7 @@ static const char vg_usage_main[] =
 	"  alerts   print the alerts detections raised, with their evidence\n"
 	"  healthcheck  say whether telemetry flows (see `vigil healthcheck --help`)\n"
 	"  filter   check, test against a capture, or apply a filter rule file\n"
+	"  top      the hottest event sources and filter rules, live\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -319,6 +321,101 @@ static int vg_cmd_stats(int argc, char **argv)
 
 static int vg_cmd_healthcheck(int argc, char **argv);
 
+static const char vg_usage_top[] =
+	"usage: vigil top --db FILE [--window S] [--interval S] [--limit N] [--once] [--json]\n"
+	"\n"
+	"The hottest event sources over the last window (default 10 s): by process, by\n"
+	"executable, by directory of the files touched, by event type, with events per\n"
+	"second; then each filter rule with its hits and hit rate. Refreshes every\n"
+	"interval (default 2 s) until SIGINT/SIGTERM; --once prints one report.\n"
+	"\n"
+	"  --db FILE     SQLite database written by `vigil host` (never created)\n"
+	"  --window S    seconds of events to rank (1-86400, default 10)\n"
+	"  --interval S  seconds between reports (1-3600, default 2)\n"
+	"  --limit N     rows per section (1-1000, default 10)\n"
+	"  --once        one report, then exit\n"
+	"  --json        one JSON object per row, with its Section\n"
+	"  -h, --help    show this text\n";
+
+static int vg_int_opt(const char *opt, const char *val, long lo, long hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = val ? strtol(val, &end, 10) : 0;
+	if (!val || errno || *end || v < lo || v > hi)
+		return vg_usage_error("top ", "top: %s needs a number from 1 to the limit", opt);
+	*out = (int)v;
+	return 0;
+}
+
+static int vg_cmd_top(int argc, char **argv)
+{
+	struct vg_top_opts o = { .window_s = 10, .limit = 10 };
+	const char *val, *db = NULL;
+	int interval = 2, once = 0, err = 0, n;
+	int64_t prev[64];
+	struct pollfd pfd = { .events = POLLIN };
+	struct vg_store *s;
+	sigset_t mask;
+
+	for (int i = 0; i < 64; i++)
+		prev[i] = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_is_help(a)) {
+			fputs(vg_usage_top, stdout);
+			return 0;
+		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_usage_error("top ", "%s needs a file", "--db");
+			db = val;
+		} else if (vg_opt_val(argc, argv, &i, "--window", &val)) {
+			if (vg_int_opt("--window", val, 1, 86400, &o.window_s))
+				return 2;
+		} else if (vg_opt_val(argc, argv, &i, "--interval", &val)) {
+			if (vg_int_opt("--interval", val, 1, 3600, &interval))
+				return 2;
+		} else if (vg_opt_val(argc, argv, &i, "--limit", &val)) {
+			if (vg_int_opt("--limit", val, 1, 1000, &o.limit))
+				return 2;
+		} else if (!strcmp(a, "--once")) {
+			once = 1;
+		} else if (!strcmp(a, "--json")) {
+			o.json = 1;
+		} else {
+			return vg_usage_error("top ", "top: unknown option '%s'", a);
+		}
+	}
+	if (!db)
+		return vg_usage_error("top ", "%s: --db FILE is required", "top");
+	if (vg_open_existing("top", db, &s))
+		return 1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (!once) {
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+		pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	}
+	for (;;) {
+		if (!once && !o.json && isatty(STDOUT_FILENO))
+			fputs("\033[H\033[2J", stdout); /* a fresh screen, like top(1) */
+		err = vg_top_print(s, stdout, &o, vg_now_ns(), prev, 64, interval);
+		if (err || once)
+			break;
+		n = poll(&pfd, 1, interval * 1000);
+		if (n != 0)
+			break; /* a signal (or a poll error): a clean stop */
+	}
+	if (!once)
+		close(pfd.fd);
+	vg_store_close(s);
+	return err == -EPIPE ? 0 : err ? 1 : 0;
+}
+
 static int vg_cmd_help(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -339,6 +436,8 @@ static int vg_cmd_help(int argc, char **argv)
 		return vg_cmd_healthcheck(2, (char *[]){ "healthcheck", "--help", NULL });
 	else if (!strcmp(argv[1], "filter"))
 		fputs(vg_usage_filter, stdout);
+	else if (!strcmp(argv[1], "top"))
+		fputs(vg_usage_top, stdout);
 	else if (!strcmp(argv[1], "help"))
 		fputs(vg_usage_main, stdout);
 	else
@@ -441,6 +540,8 @@ int main(int argc, char **argv)
 		return vg_cmd_healthcheck(argc - 1, argv + 1);
 	if (!strcmp(cmd, "filter"))
 		return vg_cmd_filter(argc - 1, argv + 1);
+	if (!strcmp(cmd, "top"))
+		return vg_cmd_top(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return vg_usage_error(NULL, "unknown option '%s'", cmd);
 	return vg_usage_error(NULL, "unknown command '%s'", cmd);

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "fmt.h"
+#include "log.h"
+#include "top.h"
+
+/* Every event row of the window, as (table, action, process, executable, path). */
+#define VG_TOP_EVENTS                                                                                 \
+	"SELECT 'DeviceProcessEvents' AS T, ActionType AS A, InitiatingProcessFileName AS P,"         \
+	" InitiatingProcessFolderPath AS E, NULL AS F FROM DeviceProcessEvents WHERE Timestamp >= ?1" \
+	" UNION ALL SELECT 'DeviceFileEvents', ActionType, InitiatingProcessFileName,"                \
+	" InitiatingProcessFolderPath, FolderPath FROM DeviceFileEvents WHERE Timestamp >= ?1"        \
+	" UNION ALL SELECT 'DeviceNetworkEvents', ActionType, InitiatingProcessFileName,"             \
+	" InitiatingProcessFolderPath, NULL FROM DeviceNetworkEvents WHERE Timestamp >= ?1"           \
+	" UNION ALL SELECT 'DeviceEvents', ActionType, InitiatingProcessFileName,"                    \
+	" InitiatingProcessFolderPath, FolderPath FROM DeviceEvents WHERE Timestamp >= ?1"
+
+static const struct {
+	const char *title;
+	const char *key; /* an expression over the columns of VG_TOP_EVENTS */
+} vg_top_sections[] = {
+	{ "process", "coalesce(P, '?')" },
+	{ "executable", "coalesce(E, '?')" },
+	/* The directory of a file: its path up to the last '/'. */
+	{ "directory", "rtrim(F, replace(F, '/', ''))" },
+	{ "event type", "T || ' ' || A" },
+};
+
+static int vg_top_section(sqlite3 *db, FILE *out, const struct vg_top_opts *o, const char *since,
+			  int sec)
+{
+	char sql[2048];
+	sqlite3_stmt *st;
+	struct vg_sb line;
+	int rc, rows = 0;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT %s AS K, count(*) AS N FROM (" VG_TOP_EVENTS ") WHERE %s IS NOT NULL"
+		 " GROUP BY K ORDER BY N DESC, K LIMIT ?2",
+		 vg_top_sections[sec].key, vg_top_sections[sec].key);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		vg_log(VG_ERROR, "top: %s", sqlite3_errmsg(db));
+		return vg_sqlite_errno(rc);
+	}
+	sqlite3_bind_text(st, 1, since, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, o->limit);
+	vg_sb_init(&line);
+	if (!o->json)
+		fprintf(out, "\n%-60s %10s %10s\n", vg_top_sections[sec].title, "events", "per s");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		long long n = sqlite3_column_int64(st, 1);
+
+		vg_sb_reset(&line);
+		if (o->json) {
+			vg_sb_add(&line, "{\"Section\":");
+			vg_json_str(&line, vg_top_sections[sec].title);
+			vg_sb_add(&line, ",\"Key\":");
+			vg_json_str(&line, k ? k : "");
+			vg_sb_printf(&line, ",\"Events\":%lld,\"PerSecond\":%.2f}", n,
+				     (double)n / o->window_s);
+			fprintf(out, "%s\n", vg_sb_str(&line));
+		} else {
+			fprintf(out, "%-60.60s %10lld %10.1f\n", k ? k : "", n,
+				(double)n / o->window_s);
+		}
+		rows++;
+	}
+	vg_sb_free(&line);
+	sqlite3_finalize(st);
+	if (!rows && !o->json)
+		fprintf(out, "%-60s\n", "(none)");
+	return rc == SQLITE_DONE ? 0 : vg_sqlite_errno(rc);
+}
+
+/* Filter rules with their hits, and the rate since the previous report. */
+static int vg_top_rules(sqlite3 *db, FILE *out, const struct vg_top_opts *o, int64_t *prev,
+			int nmax, double interval_s)
+{
+	sqlite3_stmt *st;
+	int rc, rows = 0;
+
+	rc = sqlite3_prepare_v2(db,
+				"SELECT RuleIndex, Line, Action, Rule, Hits FROM SensorFilterRules"
+				" ORDER BY DeviceId, RuleIndex",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return 0; /* a store from before filters: no rules to show */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int idx = sqlite3_column_int(st, 0);
+		long long hits = sqlite3_column_int64(st, 4);
+		double rate = -1;
+
+		if (idx >= 0 && idx < nmax && prev) {
+			if (prev[idx] >= 0 && interval_s > 0 && hits >= prev[idx])
+				rate = (double)(hits - prev[idx]) / interval_s;
+			prev[idx] = hits;
+		}
+		if (!rows && !o->json)
+			fprintf(out, "\n%-5s %-5s %-60s %10s %10s\n", "rule", "line", "filter rule",
+				"hits", "per s");
+		if (o->json) {
+			struct vg_sb j;
+
+			vg_sb_init(&j);
+			vg_sb_printf(&j,
+				     "{\"Section\":\"rule\",\"RuleIndex\":%d,\"Line\":%d,\"Rule\":",
+				     idx, sqlite3_column_int(st, 1));
+			vg_json_str(&j, (const char *)sqlite3_column_text(st, 3));
+			vg_sb_printf(&j, ",\"Hits\":%lld", hits);
+			if (rate >= 0)
+				vg_sb_printf(&j, ",\"PerSecond\":%.2f", rate);
+			vg_sb_add(&j, "}");
+			fprintf(out, "%s\n", vg_sb_str(&j));
+			vg_sb_free(&j);
+		} else if (rate >= 0) {
+			fprintf(out, "%-5d %-5d %-60.60s %10lld %10.1f\n", idx,
+				sqlite3_column_int(st, 1), sqlite3_column_text(st, 3), hits, rate);
+		} else {
+			fprintf(out, "%-5d %-5d %-60.60s %10lld %10s\n", idx,
+				sqlite3_column_int(st, 1), sqlite3_column_text(st, 3), hits, "-");
+		}
+		rows++;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int vg_top_print(struct vg_store *s, FILE *out, const struct vg_top_opts *o, uint64_t now_ns,
+		 int64_t *rule_hits_prev, int nrules_max, double interval_s)
+{
+	sqlite3 *db = vg_store_db(s);
+	char since[VG_ISO_LEN], now[VG_ISO_LEN];
+	int err = 0;
+
+	vg_iso_time(since, now_ns - (uint64_t)o->window_s * 1000000000ull);
+	if (!o->json)
+		fprintf(out, "vigil top: events stored since %s (last %d s), at %s\n", since,
+			o->window_s, vg_iso_time(now, now_ns));
+	for (size_t i = 0; !err && i < sizeof(vg_top_sections) / sizeof(vg_top_sections[0]); i++)
+		err = vg_top_section(db, out, o, since, (int)i);
+	if (!err)
+		err = vg_top_rules(db, out, o, rule_hits_prev, nrules_max, interval_s);
+	fflush(out);
+	return err;
+}
