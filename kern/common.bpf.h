@@ -108,6 +108,21 @@ static __always_inline struct file *vg_fd_file(struct task_struct *task, __u64 f
 	return f;
 }
 
+/* Fill the local and remote ends of a net event from a socket. */
+static __always_inline void vg_net_addrs(struct vg_net_event *e, struct sock *sk)
+{
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e->family == 10 /* AF_INET6 */) {
+		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)e->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)e->raddr, sk, __sk_common.skc_daddr);
+	}
+}
+
 static __always_inline void vg_fill_task(struct vg_task *t, struct task_struct *task)
 {
 	const struct cred *cred = BPF_CORE_READ(task, cred);

@@ -21,7 +21,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define VG_TCP_CLOSE 7
 #define VG_TCP_LISTEN 10
 #define VG_IPPROTO_TCP 6
-#define VG_AF_INET6 10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -69,16 +68,7 @@ static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
 		return 0;
 	}
 	e.proto = VG_IPPROTO_TCP;
-	e.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (e.family == VG_AF_INET6) {
-		BPF_CORE_READ_INTO(&e.laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&e.raddr, sk, __sk_common.skc_v6_daddr);
-	} else {
-		BPF_CORE_READ_INTO((__u32 *)e.laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)e.raddr, sk, __sk_common.skc_daddr);
-	}
+	vg_net_addrs(&e, sk);
 	/* Buffer 1: the handshake completes in softirq, which may interrupt a syscall's judging. */
 	if (vg_flt_net(&e, 1))
 		return 0;
