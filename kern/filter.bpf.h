@@ -92,6 +92,9 @@ __noinline int VG_FLT_JUDGE(__u32 which)
 		hits = bpf_map_lookup_elem(&vg_flt_hits, &key);
 		if (hits)
 			*hits += 1;
+		/* sample 1/N: a drop rule keeps the 1st, N+1th, ... match (per CPU). */
+		if (r->action == VG_FLT_DROP && r->sample > 1 && hits && *hits % r->sample == 1)
+			return 0;
 		return r->action == VG_FLT_DROP;
 	}
 	return 0;

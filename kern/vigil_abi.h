@@ -276,7 +276,7 @@ struct vg_flt_rule {
 	__u8 _pad0;
 	__u32 ops; /* bit per file/net/sec op value */
 	__u32 uid;
-	__u32 sample; /* reserved for per-rule sampling; 0 today */
+	__u32 sample; /* drop rules: keep one in `sample` matches (0 or 1: drop all) */
 	__u16 rport, lport;
 	/* Bytes of pre[] and suf[] that count; pre_len is the whole length for ==. */
 	__u16 pre_len, suf_len;

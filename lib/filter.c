@@ -480,6 +480,45 @@ static int vg_vf_covers(const struct vg_flt_rule *a, const struct vg_flt_rule *b
 	return 1;
 }
 
+/*
+ * `sample 1/N` after the conditions of a drop rule: of the events the rule
+ * matches, one in N is kept (counted per CPU in the kernel) and the rest
+ * dropped, so a noisy source stays visible at a known fraction.
+ */
+static int vg_vf_sample(struct vg_vf_ctx *c, const char *at, struct vg_flt_rule *r)
+{
+	const char *w;
+	size_t n;
+	char buf[32];
+	unsigned long v;
+	char *end;
+
+	if (r->action != VG_FLT_DROP) {
+		vg_vf_diag(c, at, 0,
+			   "only a drop rule can sample (keep one in N of what it drops)");
+		return -1;
+	}
+	vg_vf_skip_ws(c);
+	w = c->p;
+	while (c->p < c->end && *c->p != ' ' && *c->p != '\t' && *c->p != '#')
+		c->p++;
+	n = (size_t)(c->p - w);
+	if (n < 3 || n >= sizeof(buf) || w[0] != '1' || w[1] != '/') {
+		vg_vf_diag(c, w, 0, "expected 1/N after 'sample'");
+		return -1;
+	}
+	memcpy(buf, w + 2, n - 2);
+	buf[n - 2] = '\0';
+	errno = 0;
+	v = strtoul(buf, &end, 10);
+	if (errno || *end || v < 2 || v > 1000000) {
+		vg_vf_diag(c, w, 0, "sample 1/N needs N from 2 to 1000000");
+		return -1;
+	}
+	r->sample = (uint32_t)v;
+	return 0;
+}
+
 static void vg_vf_line(struct vg_vf_ctx *c)
 {
 	struct vg_flt_rule r;
@@ -520,9 +559,12 @@ static void vg_vf_line(struct vg_vf_ctx *c)
 		return;
 	}
 	n = vg_vf_word(c, &w);
-	if (n) {
+	if (n && vg_vf_is(w, n, "sample")) {
+		if (vg_vf_sample(c, w, &r))
+			return;
+	} else if (n) {
 		if (!vg_vf_is(w, n, "where")) {
-			vg_vf_diag(c, w, 0, "expected 'where' or the end of the line");
+			vg_vf_diag(c, w, 0, "expected 'where', 'sample' or the end of the line");
 			return;
 		}
 		for (;;) {
@@ -532,8 +574,9 @@ static void vg_vf_line(struct vg_vf_ctx *c)
 			if (!n)
 				break;
 			if (vg_vf_is(w, n, "sample")) {
-				vg_vf_diag(c, w, 0, "sampling is not supported yet");
-				return;
+				if (vg_vf_sample(c, w, &r))
+					return;
+				break;
 			}
 			if (!vg_vf_is(w, n, "and")) {
 				vg_vf_diag(c, w, 0, "expected 'and' or the end of the line");
@@ -719,14 +762,19 @@ int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size)
 	return -1;
 }
 
-int vg_vf_judge(const struct vg_vf_set *set, const struct vg_flt_in *in, int *drop)
+int vg_vf_judge(struct vg_vf_set *set, const struct vg_flt_in *in, int *drop)
 {
 	int i;
 
 	*drop = 0;
 	for (i = 0; i < set->n; i++) {
-		if (vg_flt_rule_match(&set->rules[i].k, in)) {
-			*drop = set->rules[i].k.action == VG_FLT_DROP;
+		const struct vg_flt_rule *r = &set->rules[i].k;
+
+		if (vg_flt_rule_match(r, in)) {
+			/* As the kernel does (per CPU there; one CPU here): keep the 1st, N+1th, ... */
+			set->matched[i]++;
+			*drop = r->action == VG_FLT_DROP &&
+				!(r->sample > 1 && set->matched[i] % r->sample == 1);
 			return i;
 		}
 	}

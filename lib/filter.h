@@ -24,6 +24,7 @@ struct vg_vf_rule {
 struct vg_vf_set {
 	struct vg_vf_rule rules[VG_FLT_RULES]; /* the rules the kernel evaluates, in file order */
 	int n;
+	uint64_t matched[VG_FLT_RULES]; /* replay: matches per rule so far (sampling) */
 	int errors, warnings;
 };
 
@@ -42,6 +43,6 @@ int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag);
  */
 int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size);
 /* Index of the rule that decides, or -1; *drop says whether it drops. */
-int vg_vf_judge(const struct vg_vf_set *set, const struct vg_flt_in *in, int *drop);
+int vg_vf_judge(struct vg_vf_set *set, const struct vg_flt_in *in, int *drop);
 
 #endif

@@ -255,3 +255,25 @@ Test(filter, replay_predicts_the_live_result, .init = setup, .fini = teardown, .
 	cr_assert_eq(identity_broken(db), 0);
 	sqlite3_close(db);
 }
+
+/* sample 1/N in the kernel: one in N matches kept per CPU, the rest dropped and counted. */
+Test(filter, sampling_keeps_one_in_n, .init = setup, .fini = teardown, .timeout = 120)
+{
+	enum { N = 200, EVERY = 10 };
+	long long kept, cpus = sysconf(_SC_NPROCESSORS_CONF);
+	sqlite3 *db;
+
+	write_rules(rules, "drop file where path prefix \"%s/s\" sample 1/10\n", dir);
+	vg_t_host_start(&host, vigild_args);
+	for (int i = 0; i < N; i++)
+		create("s", i);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	db = vg_t_db_open(&host);
+	kept = stored(db, "s");
+	cr_log_info("sample 1/%d of %d creates: %lld kept", EVERY, N, kept);
+	/* Each CPU keeps its 1st, 11th, ... match: N/EVERY kept, up to one more per CPU. */
+	cr_assert(kept >= N / EVERY && kept <= N / EVERY + cpus, "kept %lld of %d", kept, N);
+	cr_assert_eq(vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 1"), N);
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}

@@ -181,8 +181,12 @@ Test(filter, malformed_input_at_exact_positions)
 	expect_error("drop file where op == exploded\n", "t.vf:1:23: unknown operation 'exploded'");
 	expect_error("drop file where uid == 1 and uid == 2\n",
 		     "t.vf:1:30: field 'uid' given twice");
-	expect_error("drop file where path prefix \"/a\" sample 1/10\n",
-		     "t.vf:1:34: sampling is not supported yet");
+	expect_error("drop file where path prefix \"/a\" sample 1/1\n",
+		     "t.vf:1:41: sample 1/N needs N from 2 to 1000000");
+	expect_error("drop file where path prefix \"/a\" sample 10\n",
+		     "t.vf:1:41: expected 1/N after 'sample'");
+	expect_error("keep file where path prefix \"/a\" sample 1/10\n",
+		     "t.vf:1:34: only a drop rule can sample");
 	expect_error("drop file where comm ~ \"a\"\n", "t.vf:1:22: comm takes ==");
 	expect_error("drop file where op in deleted\n", "t.vf:1:23: expected '('");
 	expect_error("drop file where op in (deleted\n", "t.vf:1:31: expected ',' or ')'");
@@ -254,4 +258,21 @@ Test(filter, records_build_the_kernel_input)
 	/* a process record is not judged */
 	e->hdr.type = VG_EV_EXEC;
 	cr_assert_eq(vg_vf_input(&in, buf, e->hdr.size), -1);
+}
+
+/* sample 1/N: a drop rule keeps the 1st, N+1th, ... of its matches, as the kernel does per CPU. */
+Test(filter, sampling_keeps_one_in_n)
+{
+	int drop, kept = 0;
+
+	cr_assert_eq(parse("drop file where path prefix \"/tmp/\" sample 1/4\n"), 0, "%s", diag);
+	cr_assert_eq(set.rules[0].k.sample, 4);
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(judge(file_ev("cc1", VG_FILE_CREATE, "/tmp/x"), &drop), 0);
+		kept += !drop;
+	}
+	cr_assert_eq(kept, 25, "kept %d of 100 with sample 1/4", kept);
+	cr_assert_eq(judge(file_ev("cc1", VG_FILE_CREATE, "/src/x"), &drop), -1);
+	cr_assert_eq(drop, 0);
+	cr_assert_eq(parse("drop file sample 1/2\n"), 0, "%s", diag);
 }
