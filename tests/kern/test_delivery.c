@@ -228,6 +228,22 @@ static void marked(int from, int n, long long *rows, long long *distinct)
 	sqlite3_close(db);
 }
 
+/*
+ * Wait (60 s at most) until every exec from..from+n-1 is stored: a spool
+ * replay or a reconnect backoff can pause the stream for longer than
+ * wait_settled()'s lull on a busy machine.
+ */
+static void wait_marked(int from, int n)
+{
+	long long rows, distinct = 0;
+
+	for (int t = 0; t < 300 && distinct < n; t++) {
+		marked(from, n, &rows, &distinct);
+		if (distinct < n)
+			usleep(200000);
+	}
+}
+
 static void assert_exactly_once(int from, int n)
 {
 	long long rows, distinct;
@@ -308,6 +324,7 @@ Test(delivery, host_killed_and_restarted_mid_stream)
 	usleep(300000);
 	host_start();
 	execs(300, 150);
+	wait_marked(0, 450);
 	wait_settled();
 	vigild_stop();
 	host_kill(SIGTERM);
@@ -331,6 +348,8 @@ Test(delivery, vigild_sigkilled_and_restarted_on_its_spool)
 	host_start();
 	vigild_start(1, NULL);
 	execs(200, 100);
+	wait_marked(0, 100);
+	wait_marked(200, 100);
 	wait_settled();
 	vigild_stop();
 	host_kill(SIGTERM);
@@ -362,6 +381,7 @@ Test(delivery, host_away_for_a_while)
 	execs(200, 100);
 	host_start();
 	execs(300, 100);
+	wait_marked(0, 400);
 	wait_settled();
 	vigild_stop();
 	host_kill(SIGTERM);
@@ -386,10 +406,7 @@ Test(delivery, spool_cap_reached_loss_is_counted)
 	host_start();
 	execs(2500, 50);
 	/* The spool replays first: wait for the new execs, not just for a lull. */
-	vg_t_wait_int(&R.h, 50, 60000,
-		      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType = 'ProcessCreated'"
-		      " AND ProcessCommandLine LIKE '/bin/true %s-25__' ",
-		      R.marker);
+	wait_marked(2500, 50);
 	wait_settled();
 	vigild_stop();
 	host_kill(SIGTERM);
@@ -429,6 +446,7 @@ Test(delivery, spool_on_a_full_tmpfs_loss_is_counted)
 	usleep(300000);
 	host_start();
 	execs(1500, 50);
+	wait_marked(1500, 50);
 	wait_settled();
 	vigild_stop();
 	host_kill(SIGTERM);
