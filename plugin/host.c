@@ -26,7 +26,7 @@
 #include "store.h"
 
 #define VG_HOST_MAX_CONNS 64
-#define VG_HOST_GRACE_MS 5000
+#define VG_HOST_GRACE_MS 12000 /* longer than vigild's final acknowledgement wait */
 #define VG_HOST_READ 65536
 
 struct vg_host_conn {

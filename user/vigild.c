@@ -32,7 +32,7 @@
 #include "sensor.h"
 
 #define VG_MAX_IGNORE 16
-#define VG_FINAL_ACK_MS 3000
+#define VG_FINAL_ACK_MS 8000 /* a busy host storing a backlog needs seconds */
 
 struct vg_opts {
 	const char *transport;
@@ -193,7 +193,7 @@ static void vg_usage(FILE *f)
 		"  --version            print the version\n"
 		"\n"
 		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
-		"acknowledgement (3 s at most), exit 0. With --transport stdio it also\n"
+		"acknowledgement (8 s at most), exit 0. With --transport stdio it also\n"
 		"exits when the peer closes; other transports reconnect.\n\n",
 		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_FILE_RINGBUF_KB,
 		CONFIG_DEDUP_WINDOW_MS, CONFIG_RATE_FILE, CONFIG_RATE_NET, CONFIG_RATE_FILE_GLOBAL,

@@ -86,7 +86,8 @@ int vg_t_host_stop(struct vg_t_host *h, int sig)
 	if (h->pid <= 0)
 		return -1;
 	kill(h->pid, sig);
-	for (int i = 0; i < 200; i++) {
+	/* vigild may wait 8 s for its last acknowledgement, the host 12 s for vigild. */
+	for (int i = 0; i < 400; i++) {
 		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
 			h->pid = 0;
 			return status;
@@ -96,7 +97,7 @@ int vg_t_host_stop(struct vg_t_host *h, int sig)
 	kill(h->pid, SIGKILL);
 	waitpid(h->pid, &status, 0);
 	h->pid = 0;
-	cr_assert_fail("vigil host did not stop within 10 s of signal %d", sig);
+	cr_assert_fail("vigil host did not stop within 20 s of signal %d", sig);
 	return status;
 }
 
