@@ -22,7 +22,7 @@
 
 /* Bounds that keep a hostile query from exhausting the stack or memory. */
 #define VG_KQL_MAX_TEXT (256 * 1024)
-#define VG_KQL_MAX_DEPTH 64
+#define VG_KQL_MAX_DEPTH 24 /* SQLite's own parser stack (100) refused deeper translations */
 
 enum vg_tk { TK_EOF, TK_IDENT, TK_STR, TK_NUM, TK_SPAN, TK_OP };
 
