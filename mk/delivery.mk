@@ -33,7 +33,7 @@ fuzz check-fuzz-wire: $(FUZZ_BINS)
 	$(Q)for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(O)/tests/fuzz/corpus-$$t; \
 		printf '  %-8s %s (%s s)\n' FUZZ $$t $(FUZZ_SECONDS); \
-		$(O)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		$(O)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -rss_limit_mb=2048 \
 			-print_final_stats=0 $(O)/tests/fuzz/corpus-$$t tests/fuzz/seeds-$$t \
 			>$(O)/tests/fuzz/fuzz_$$t.log 2>&1 \
 		|| { tail -40 $(O)/tests/fuzz/fuzz_$$t.log; exit 1; }; \

@@ -12,7 +12,7 @@ $(O)/fuzz/fuzz_vf: tests/fuzz/fuzz_vf.c lib/filter.c lib/filter.h kern/vf_match.
 check-fuzz-vf: $(O)/fuzz/fuzz_vf
 	$(Q)rm -rf $(O)/fuzz/corpus-vf && mkdir -p $(O)/fuzz/corpus-vf && cp tests/fuzz/corpus-vf/* $(O)/fuzz/corpus-vf/
 	$(Q)echo "  FUZZ     filter parser for $(FUZZ_VF_SECONDS) s"
-	$(Q)$(O)/fuzz/fuzz_vf -max_total_time=$(FUZZ_VF_SECONDS) -max_len=2048 -timeout=10 \
+	$(Q)$(O)/fuzz/fuzz_vf -max_total_time=$(FUZZ_VF_SECONDS) -seed=$(FUZZ_SEED) -max_len=2048 -timeout=10 \
 		-rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix=$(O)/fuzz/vf- \
 		$(O)/fuzz/corpus-vf 2>$(O)/fuzz/vf.log || { tail -40 $(O)/fuzz/vf.log; exit 1; }
 	$(Q)grep -E 'stat::number_of_executed_units|stat::new_units_added' $(O)/fuzz/vf.log | sed 's/^/  /'
