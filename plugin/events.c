@@ -83,6 +83,23 @@ static int64_t vg_int(sqlite3_stmt *st, const char *name)
 	return i < 0 ? 0 : sqlite3_column_int64(st, i);
 }
 
+void vg_json_column(struct vg_sb *b, sqlite3_stmt *st, int i)
+{
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		vg_sb_add(b, "null");
+		break;
+	case SQLITE_INTEGER:
+		vg_sb_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
+		break;
+	case SQLITE_FLOAT:
+		vg_sb_printf(b, "%.17g", sqlite3_column_double(st, i));
+		break;
+	default:
+		vg_json_str(b, (const char *)sqlite3_column_text(st, i));
+	}
+}
+
 /* Every column but our own bookkeeping ones, under its name; first the table. */
 static void vg_row_json(struct vg_sb *b, sqlite3_stmt *st, const char *table)
 {
@@ -98,19 +115,7 @@ static void vg_row_json(struct vg_sb *b, sqlite3_stmt *st, const char *table)
 		vg_sb_add(b, ",");
 		vg_json_str(b, name);
 		vg_sb_add(b, ":");
-		switch (sqlite3_column_type(st, i)) {
-		case SQLITE_NULL:
-			vg_sb_add(b, "null");
-			break;
-		case SQLITE_INTEGER:
-			vg_sb_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
-			break;
-		case SQLITE_FLOAT:
-			vg_sb_printf(b, "%.17g", sqlite3_column_double(st, i));
-			break;
-		default:
-			vg_json_str(b, (const char *)sqlite3_column_text(st, i));
-		}
+		vg_json_column(b, st, i);
 	}
 	vg_sb_add(b, "}");
 }

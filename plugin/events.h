@@ -33,6 +33,11 @@ int vg_events_last(struct vg_store *s, struct vg_cursor *c);
 int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
 		    const struct vg_cursor *upto, long limit, struct vg_cursor *last);
 
+struct vg_sb;
+struct sqlite3_stmt;
+/* Column i of the current row as a JSON value (null, number or string). */
+void vg_json_column(struct vg_sb *b, struct sqlite3_stmt *st, int i);
+
 /* vigil stats: one line (or JSON object) per device and event class. 0 or -errno. */
 int vg_stats_print(struct vg_store *s, FILE *out, int json);
 

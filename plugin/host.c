@@ -183,58 +183,13 @@ static void vg_host_drain_all(struct vg_host *h)
 	}
 }
 
-static int vg_host_listen(struct vg_host *h, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-	int fd, err;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return vg_err(-ENAMETOOLONG, "listen on %s", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return vg_err(-errno, "socket");
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return vg_err(-EEXIST, "listen on %s: not a socket, not removing it", path);
-		}
-		/* Only a stale socket is removed, never a live host's. */
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
-			close(fd);
-			return vg_err(-EADDRINUSE, "listen on %s: another host is listening", path);
-		}
-		close(fd);
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return vg_err(-errno, "socket");
-	}
-	old = umask(0177);
-	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
-	umask(old);
-	if (!err && chmod(path, 0600))
-		err = -errno;
-	if (!err && listen(fd, 16))
-		err = -errno;
-	if (err) {
-		close(fd);
-		return vg_err(err, "listen on %s", path);
-	}
-	h->lfd = fd;
-	return 0;
-}
-
 static int vg_host_listen_addr(struct vg_host *h, const char *spec)
 {
 	struct vg_addr a;
 
 	if (vg_addr_parse(spec, &a))
 		return -EINVAL;
-	if (a.kind == VG_ADDR_UNIX)
-		return vg_host_listen(h, a.path);
+	/* unix: refuses a non-socket or a live host's socket, replaces a stale one, mode 0600. */
 	h->lfd = vg_addr_listen(&a);
 	return h->lfd < 0 ? h->lfd : 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fmt.h"
+#include "events.h"
 #include "hunt.h"
 #include "kql.h"
 #include "log.h"
@@ -148,23 +149,6 @@ static void vg_csv_field(struct vg_sb *b, const char *v)
 	vg_sb_add(b, "\"");
 }
 
-static void vg_json_value(struct vg_sb *b, sqlite3_stmt *st, int i)
-{
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
-		vg_sb_add(b, "null");
-		break;
-	case SQLITE_INTEGER:
-		vg_sb_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
-		break;
-	case SQLITE_FLOAT:
-		vg_sb_printf(b, "%.17g", sqlite3_column_double(st, i));
-		break;
-	default:
-		vg_json_str(b, (const char *)sqlite3_column_text(st, i));
-	}
-}
-
 long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt_format fmt,
 		 FILE *out, FILE *errf)
 {
@@ -222,7 +206,7 @@ long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt
 				vg_sb_add(&line, c ? "," : "");
 				vg_json_str(&line, q.cols[c]);
 				vg_sb_add(&line, ":");
-				vg_json_value(&line, st, c);
+				vg_json_column(&line, st, c);
 			}
 			vg_sb_add(&line, "}\n");
 		} else {
