@@ -26,6 +26,18 @@ struct {
 	__type(value, __u64);
 } vg_flt_hits SEC(".maps") __weak;
 
+/*
+ * Each process's executable, for exe and parent_exe (struct vg_flt_exe).
+ * LRU: a process the map lost is judged as of unknown executable (exe
+ * conditions do not match), never as someone else's.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct vg_flt_exe);
+} vg_flt_exe SEC(".maps") __weak;
+
 /* The input being judged, with slack for the path copies: [0] process context, [1] softirq. */
 struct vg_flt_buf {
 	struct vg_flt_in in;
@@ -115,6 +127,18 @@ static __always_inline void vg_flt_task(struct vg_flt_in *in, __u32 cls, __u32 o
 	in->family = 0;
 	in->rport = 0;
 	in->lport = 0;
+	in->exe.len = 0;
+	in->pexe.len = 0;
+	/* Two lookups only while a loaded rule set asks (either slot: a flip may come between). */
+	if (vg_flt_cfg.exe) {
+		struct vg_flt_exe *x = bpf_map_lookup_elem(&vg_flt_exe, &t->tgid);
+
+		if (x)
+			__builtin_memcpy(&in->exe, x, sizeof(*x));
+		x = bpf_map_lookup_elem(&vg_flt_exe, &t->ppid);
+		if (x)
+			__builtin_memcpy(&in->pexe, x, sizeof(*x));
+	}
 }
 
 #ifdef VG_FLT_JUDGE

@@ -22,6 +22,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Run-time knobs set by vigild before load. */
 const volatile __u32 vg_argv_max = 2048;
 
+/* Keep the new image's path for exe and parent_exe filter conditions. */
+static __always_inline void vg_exe_set(__u32 tgid, struct vg_scratch *s, __u32 off, __u32 len)
+{
+	struct vg_flt_exe x = {};
+
+	x.len = len ? len - 1 : 0;
+	bpf_probe_read_kernel(x.head, sizeof(x.head), &s->ev[off & 16383]);
+	bpf_map_update_elem(&vg_flt_exe, &tgid, &x, BPF_ANY);
+}
+
 static __always_inline int vg_fd_is_sock(struct task_struct *task, __u64 fd)
 {
 	struct file *f = vg_fd_file(task, fd);
@@ -71,6 +81,7 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 		e->hdr.flags |= VG_F_PATH_TRUNC;
 	off = sizeof(*e);
 	e->path_len = vg_put_path(s, off, walk);
+	vg_exe_set(tgid, s, off, e->path_len);
 	off += e->path_len;
 
 	mm = BPF_CORE_READ(task, mm);
@@ -109,11 +120,18 @@ static __always_inline int vg_fork(struct task_struct *parent, struct task_struc
 {
 	struct vg_fork_event e;
 
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	struct vg_flt_exe *x;
+
 	/* A new thread shares its tgid with the creator: not a process event. */
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	if (BPF_CORE_READ(child, pid) != ctgid)
 		return 0;
+	/* The child runs its parent's image until it execs. */
+	x = bpf_map_lookup_elem(&vg_flt_exe, &ptgid);
+	if (x)
+		bpf_map_update_elem(&vg_flt_exe, &ctgid, x, BPF_ANY);
 	vg_count(VG_CLASS_FORK, VG_CNT_SEEN);
-	if (vg_ignored(BPF_CORE_READ(parent, tgid))) {
+	if (vg_ignored(ptgid)) {
 		vg_count(VG_CLASS_FORK, VG_CNT_FILTERED);
 		return 0;
 	}
@@ -132,10 +150,13 @@ static __always_inline int vg_exit(struct task_struct *task)
 	 * do_exit() decrements signal->live before this tracepoint: the thread
 	 * that takes it to zero is the last of its process.
 	 */
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	bpf_map_delete_elem(&vg_flt_exe, &tgid);
 	vg_count(VG_CLASS_EXIT, VG_CNT_SEEN);
-	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+	if (vg_ignored(tgid)) {
 		vg_count(VG_CLASS_EXIT, VG_CNT_FILTERED);
 		return 0;
 	}

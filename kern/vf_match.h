@@ -34,6 +34,15 @@ static __always_inline int vg_flt_span_eq(const __u8 *a, const __u8 *b, const __
 	return d == 0;
 }
 
+/* An executable against an == (whole length) or prefix value. */
+static __always_inline int vg_flt_exe_match(const struct vg_flt_exe *x, const __u8 *val,
+					    const __u8 *mask, __u32 len, int eq)
+{
+	if (x->len < len || (eq && x->len != len))
+		return 0;
+	return vg_flt_span_eq(x->head, val, mask);
+}
+
 static __always_inline int vg_flt_rule_match(const struct vg_flt_rule *r,
 					     const struct vg_flt_in *in)
 {
@@ -83,6 +92,12 @@ static __always_inline int vg_flt_rule_match(const struct vg_flt_rule *r,
 		if (!vg_flt_span_eq(in->tail, r->suf, r->suf_mask))
 			return 0;
 	}
+	if ((f & (VG_FM_EXE_EQ | VG_FM_EXE_PRE)) &&
+	    !vg_flt_exe_match(&in->exe, r->exe, r->exe_mask, r->exe_len, f & VG_FM_EXE_EQ))
+		return 0;
+	if ((f & (VG_FM_PEXE_EQ | VG_FM_PEXE_PRE)) &&
+	    !vg_flt_exe_match(&in->pexe, r->pexe, r->pexe_mask, r->pexe_len, f & VG_FM_PEXE_EQ))
+		return 0;
 	return 1;
 }
 

@@ -67,6 +67,8 @@ struct vg_event_hdr {
 #define VG_F_FILELESS 0x0008 /* exec of a memfd or of a file with no link left */
 #define VG_F_STDIN_SOCK 0x0010 /* exec: fd 0 is a socket */
 #define VG_F_STDOUT_SOCK 0x0020 /* exec: fd 1 is a socket */
+#define VG_F_SNAPSHOT \
+	0x0040 /* exec: not an exec, a process running when a --record capture began */
 
 /* The task the event is about. */
 struct vg_task {
@@ -261,6 +263,11 @@ struct vg_ring_fill {
 #define VG_FM_RPORT 0x0100
 #define VG_FM_LPORT 0x0200
 #define VG_FM_NOT_UID 0x0400 /* uid != value */
+#define VG_FM_EXE_EQ 0x0800 /* the process's executable */
+#define VG_FM_EXE_PRE 0x1000
+#define VG_FM_PEXE_EQ 0x2000 /* its parent's executable */
+#define VG_FM_PEXE_PRE 0x4000
+#define VG_FM_EXE_ANY (VG_FM_EXE_EQ | VG_FM_EXE_PRE | VG_FM_PEXE_EQ | VG_FM_PEXE_PRE)
 
 enum vg_flt_action {
 	VG_FLT_NONE = 0, /* no rule matched: keep */
@@ -290,13 +297,32 @@ struct vg_flt_rule {
 	__u8 suf[VG_FLT_VAL]; /* suffix, right-aligned */
 	__u8 pre_mask[VG_FLT_VAL]; /* 0xff on the bytes of pre[] that count */
 	__u8 suf_mask[VG_FLT_VAL];
+	/* exe and parent_exe: == (whole length) or prefix, as pre[] for the path. */
+	__u16 exe_len, pexe_len;
+	__u32 _pad2;
+	__u8 exe[VG_FLT_VAL];
+	__u8 exe_mask[VG_FLT_VAL];
+	__u8 pexe[VG_FLT_VAL];
+	__u8 pexe_mask[VG_FLT_VAL];
+};
+
+/*
+ * A process's executable as the filters see it: the first bytes of its
+ * absolute path and the whole length. The kernel keeps one per process
+ * (vg_flt_exe, keyed by tgid): written at exec, copied at fork, deleted at
+ * exit; vigild seeds the processes that were running before it.
+ */
+struct vg_flt_exe {
+	__u32 len; /* bytes of the path, without NUL; 0: unknown */
+	__u32 _pad;
+	__u8 head[VG_FLT_VAL];
 };
 
 /* The active slot and its rule count; the index is written last. */
 struct vg_flt_cfg {
 	__u32 slot; /* 0 or 1 */
 	__u32 nrules[2];
-	__u32 _pad;
+	__u32 exe; /* bit per slot: its rules test exe or parent_exe */
 };
 
 /* What a rule is matched against, built from an event (kernel and vigil filter test alike). */
@@ -313,6 +339,7 @@ struct vg_flt_in {
 	__u8 comm[VG_COMM_LEN];
 	__u8 head[VG_FLT_VAL]; /* first bytes of the path */
 	__u8 tail[VG_FLT_VAL]; /* last bytes of the path, right-aligned */
+	struct vg_flt_exe exe, pexe; /* of the process and its parent (len 0: unknown) */
 };
 
 _Static_assert(sizeof(struct vg_event_hdr) == 16, "vigil ABI: vg_event_hdr");
@@ -326,8 +353,9 @@ _Static_assert(sizeof(struct vg_sec_event) == 120, "vigil ABI: vg_sec_event");
 _Static_assert(sizeof(struct vg_fork_event) == 80, "vigil ABI: vg_fork_event");
 _Static_assert(sizeof(struct vg_exit_event) == 88, "vigil ABI: vg_exit_event");
 
-_Static_assert(sizeof(struct vg_flt_rule) == 360, "vigil ABI: vg_flt_rule");
+_Static_assert(sizeof(struct vg_flt_rule) == 624, "vigil ABI: vg_flt_rule");
 _Static_assert(sizeof(struct vg_flt_cfg) == 16, "vigil ABI: vg_flt_cfg");
-_Static_assert(sizeof(struct vg_flt_in) == 200, "vigil ABI: vg_flt_in");
+_Static_assert(sizeof(struct vg_flt_exe) == 72, "vigil ABI: vg_flt_exe");
+_Static_assert(sizeof(struct vg_flt_in) == 344, "vigil ABI: vg_flt_in");
 
 #endif

@@ -243,8 +243,8 @@ static const char *const vg_vf_fields[VG_VF_F_MAX] = {
 	"comm", "uid", "cgroup", "op", "path", "remote", "rport", "lport", "exe", "parent_exe",
 };
 
-/* One condition; sets *kernel_ok to 0 for what the kernel cannot evaluate. */
-static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen, int *kernel_ok,
+/* One condition. */
+static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen,
 		      const char **nomatch, const char **nomatch_at)
 {
 	const char *fw, *ow, *vw;
@@ -383,13 +383,32 @@ static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen
 		if (len < 0)
 			return -1;
 		len += off;
+		for (i = 0; i < len; i++)
+			if (val[i] == '\0') {
+				vg_vf_diag(c, vw, 0, "NUL in a path value");
+				return -1;
+			}
 		if (f != VG_VF_F_PATH) {
-			vg_vf_diag(
-				c, fw, 1,
-				"%s cannot be evaluated in the kernel (file and network events do "
-				"not carry it): the rule is not loaded",
-				vg_vf_fields[f]);
-			*kernel_ok = 0;
+			int p = f == VG_VF_F_PEXE;
+
+			if (suf || ext) {
+				vg_vf_diag(c, ow, 0, "%s takes == or prefix", vg_vf_fields[f]);
+				return -1;
+			}
+			memset(p ? r->pexe : r->exe, 0, VG_FLT_VAL);
+			memset(p ? r->pexe_mask : r->exe_mask, 0, VG_FLT_VAL);
+			memcpy(p ? r->pexe : r->exe, val, len);
+			memset(p ? r->pexe_mask : r->exe_mask, 0xff, len);
+			if (p)
+				r->pexe_len = len;
+			else
+				r->exe_len = len;
+			r->fields |= p ? (eq ? VG_FM_PEXE_EQ : VG_FM_PEXE_PRE) :
+					 (eq ? VG_FM_EXE_EQ : VG_FM_EXE_PRE);
+			if (val[0] != '/' && !*nomatch) {
+				*nomatch = "executables are absolute paths";
+				*nomatch_at = vw;
+			}
 			return 0;
 		}
 		if (((eq || pre) && (r->fields & (VG_FM_PATH_EQ | VG_FM_PATH_PRE))) ||
@@ -412,11 +431,6 @@ static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen
 			r->suf_len = len;
 			r->fields |= VG_FM_PATH_SUF;
 		}
-		for (i = 0; i < len; i++)
-			if (val[i] == '\0') {
-				vg_vf_diag(c, vw, 0, "NUL in a path value");
-				return -1;
-			}
 		return 0;
 	}
 	case VG_VF_F_REMOTE:
@@ -430,6 +444,17 @@ static int vg_vf_cond(struct vg_vf_ctx *c, struct vg_flt_rule *r, unsigned *seen
 		return 0;
 	}
 	return -1;
+}
+
+/* Does a's == or prefix value (eq, pre) match every path b's (beq, bpre) matches? */
+static int vg_vf_covers_head(__u32 af, __u32 bf, __u32 eq, __u32 pre, const __u8 *a, __u32 alen,
+			     const __u8 *b, __u32 blen)
+{
+	if ((af & eq) && (!(bf & eq) || alen != blen || memcmp(a, b, alen)))
+		return 0;
+	if ((af & pre) && (!(bf & (eq | pre)) || alen > blen || memcmp(a, b, alen)))
+		return 0;
+	return 1;
 }
 
 /* Does a match everything b matches (so b, after a, never decides)? */
@@ -464,14 +489,13 @@ static int vg_vf_covers(const struct vg_flt_rule *a, const struct vg_flt_rule *b
 			    (b->raddr[i] & a->rmask[i]) != a->raddr[i])
 				return 0;
 	}
-	if (af & VG_FM_PATH_EQ)
-		if (!(bf & VG_FM_PATH_EQ) || a->pre_len != b->pre_len ||
-		    memcmp(a->pre, b->pre, a->pre_len))
-			return 0;
-	if (af & VG_FM_PATH_PRE)
-		if (!(bf & (VG_FM_PATH_EQ | VG_FM_PATH_PRE)) || a->pre_len > b->pre_len ||
-		    memcmp(a->pre, b->pre, a->pre_len))
-			return 0;
+	if (!vg_vf_covers_head(af, bf, VG_FM_PATH_EQ, VG_FM_PATH_PRE, a->pre, a->pre_len, b->pre,
+			       b->pre_len) ||
+	    !vg_vf_covers_head(af, bf, VG_FM_EXE_EQ, VG_FM_EXE_PRE, a->exe, a->exe_len, b->exe,
+			       b->exe_len) ||
+	    !vg_vf_covers_head(af, bf, VG_FM_PEXE_EQ, VG_FM_PEXE_PRE, a->pexe, a->pexe_len, b->pexe,
+			       b->pexe_len))
+		return 0;
 	if (af & VG_FM_PATH_SUF)
 		if (!(bf & VG_FM_PATH_SUF) || a->suf_len > b->suf_len ||
 		    memcmp(a->suf + VG_FLT_VAL - a->suf_len, b->suf + VG_FLT_VAL - a->suf_len,
@@ -525,7 +549,7 @@ static void vg_vf_line(struct vg_vf_ctx *c)
 	const char *w, *cls_at, *start, *nomatch = NULL, *nomatch_at = NULL;
 	size_t n;
 	unsigned seen = 0;
-	int kernel_ok = 1, i, k;
+	int i, k;
 
 	memset(&r, 0, sizeof(r));
 	vg_vf_skip_ws(c);
@@ -568,7 +592,7 @@ static void vg_vf_line(struct vg_vf_ctx *c)
 			return;
 		}
 		for (;;) {
-			if (vg_vf_cond(c, &r, &seen, &kernel_ok, &nomatch, &nomatch_at))
+			if (vg_vf_cond(c, &r, &seen, &nomatch, &nomatch_at))
 				return;
 			n = vg_vf_word(c, &w);
 			if (!n)
@@ -610,8 +634,6 @@ static void vg_vf_line(struct vg_vf_ctx *c)
 		vg_vf_diag(c, nomatch_at, 1, "rule can never match: %s", nomatch);
 	if (r.action == VG_FLT_KEEP && k <= VG_CLASS_EXIT)
 		vg_vf_diag(c, start, 1, "process events are always kept: the rule has no effect");
-	if (!kernel_ok)
-		return;
 	for (i = 0; i < c->set->n; i++) {
 		if (vg_vf_covers(&c->set->rules[i].k, &r)) {
 			vg_vf_diag(
@@ -682,14 +704,114 @@ int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag)
 	return err;
 }
 
-static void vg_vf_task(struct vg_flt_in *in, int cls, __u32 op, const struct vg_task *t)
+#define VG_VF_PROC_BUCKETS 4096
+
+struct vg_vf_proc {
+	struct vg_vf_proc *next;
+	__u32 tgid;
+	struct vg_flt_exe exe;
+};
+
+struct vg_vf_procs {
+	struct vg_vf_proc *b[VG_VF_PROC_BUCKETS];
+};
+
+struct vg_vf_procs *vg_vf_procs_new(void)
 {
+	return calloc(1, sizeof(struct vg_vf_procs));
+}
+
+void vg_vf_procs_free(struct vg_vf_procs *procs)
+{
+	if (!procs)
+		return;
+	for (int i = 0; i < VG_VF_PROC_BUCKETS; i++)
+		while (procs->b[i]) {
+			struct vg_vf_proc *p = procs->b[i];
+
+			procs->b[i] = p->next;
+			free(p);
+		}
+	free(procs);
+}
+
+static struct vg_vf_proc **vg_vf_proc_slot(const struct vg_vf_procs *procs, __u32 tgid)
+{
+	struct vg_vf_proc *const *pp = &procs->b[(tgid * 2654435761u) % VG_VF_PROC_BUCKETS];
+
+	while (*pp && (*pp)->tgid != tgid)
+		pp = &(*pp)->next;
+	return (struct vg_vf_proc **)pp;
+}
+
+static int vg_vf_proc_set(struct vg_vf_procs *procs, __u32 tgid, const struct vg_flt_exe *x)
+{
+	struct vg_vf_proc **pp = vg_vf_proc_slot(procs, tgid);
+
+	if (!*pp) {
+		*pp = calloc(1, sizeof(**pp));
+		if (!*pp)
+			return -ENOMEM;
+		(*pp)->tgid = tgid;
+	}
+	(*pp)->exe = *x;
+	return 0;
+}
+
+int vg_vf_procs_track(struct vg_vf_procs *procs, const void *rec, size_t size)
+{
+	const struct vg_event_hdr *h = rec;
+
+	if (size < sizeof(*h) || h->size > size)
+		return 0;
+	if (h->type == VG_EV_EXEC && size >= sizeof(struct vg_exec_event)) {
+		const struct vg_exec_event *e = rec;
+		const char *path = (const char *)(e + 1);
+		struct vg_flt_exe x = {};
+
+		if (sizeof(*e) + e->path_len > size)
+			return 0;
+		x.len = e->path_len ? (__u32)strnlen(path, e->path_len - 1) : 0;
+		memcpy(x.head, path, x.len < VG_FLT_VAL ? x.len : VG_FLT_VAL);
+		return vg_vf_proc_set(procs, e->task.tgid, &x);
+	}
+	if (h->type == VG_EV_FORK && size >= sizeof(struct vg_fork_event)) {
+		const struct vg_fork_event *e = rec;
+		struct vg_vf_proc *parent = *vg_vf_proc_slot(procs, e->task.ppid);
+
+		return parent ? vg_vf_proc_set(procs, e->task.tgid, &parent->exe) : 0;
+	}
+	if (h->type == VG_EV_EXIT && size >= sizeof(struct vg_exit_event)) {
+		const struct vg_exit_event *e = rec;
+		struct vg_vf_proc **pp = vg_vf_proc_slot(procs, e->task.tgid), *p = *pp;
+
+		if (p) {
+			*pp = p->next;
+			free(p);
+		}
+	}
+	return 0;
+}
+
+static void vg_vf_task(struct vg_flt_in *in, int cls, __u32 op, const struct vg_task *t,
+		       const struct vg_vf_procs *procs)
+{
+	struct vg_vf_proc *p;
+
 	memset(in, 0, sizeof(*in));
 	in->cls = cls;
 	in->op = op;
 	in->uid = t->uid;
 	in->cgroup = t->cgroup_id;
 	memcpy(in->comm, t->comm, VG_COMM_LEN);
+	if (!procs)
+		return;
+	p = *vg_vf_proc_slot(procs, t->tgid);
+	if (p)
+		in->exe = p->exe;
+	p = *vg_vf_proc_slot(procs, t->ppid);
+	if (p)
+		in->pexe = p->exe;
 }
 
 /* head: first bytes of s (len bytes); tail: last bytes of t (tlen), right-aligned. */
@@ -701,7 +823,7 @@ static void vg_vf_tail(struct vg_flt_in *in, const char *t, size_t tlen)
 	in->tail_len = tlen;
 }
 
-int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size)
+int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size, const struct vg_vf_procs *procs)
 {
 	const struct vg_event_hdr *h = rec;
 
@@ -710,7 +832,7 @@ int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size)
 	if (h->type == VG_EV_NET && size >= sizeof(struct vg_net_event)) {
 		const struct vg_net_event *e = rec;
 
-		vg_vf_task(in, VG_CLASS_NET, e->op, &e->task);
+		vg_vf_task(in, VG_CLASS_NET, e->op, &e->task, procs);
 		in->family = e->family;
 		in->rport = e->rport;
 		in->lport = e->lport;
@@ -720,7 +842,7 @@ int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size)
 	if (h->type == VG_EV_SEC && size >= sizeof(struct vg_sec_event)) {
 		const struct vg_sec_event *e = rec;
 
-		vg_vf_task(in, VG_CLASS_SEC, e->op, &e->task);
+		vg_vf_task(in, VG_CLASS_SEC, e->op, &e->task, procs);
 		return 0;
 	}
 	if (h->type == VG_EV_FILE && size >= sizeof(struct vg_file_event)) {
@@ -732,7 +854,7 @@ int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size)
 
 		if (sizeof(*e) + e->base_len + e->rel_len > size)
 			return -1;
-		vg_vf_task(in, VG_CLASS_FILE, e->op, &e->task);
+		vg_vf_task(in, VG_CLASS_FILE, e->op, &e->task, procs);
 		blen = strnlen(base, blen);
 		rlen = strnlen(rel, rlen);
 		if (rlen && rel[0] == '/') {

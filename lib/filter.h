@@ -38,10 +38,23 @@ int vg_vf_parse(struct vg_vf_set *set, const char *name, const char *text, size_
 int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag);
 
 /*
- * The matcher input of a ring buffer record, built as the kernel builds it;
- * 0, or -1 for records filters do not judge (process events, summaries, bad records).
+ * The executables of a replayed capture's processes, kept as the kernel
+ * keeps them for exe and parent_exe: set at exec (and by the snapshot
+ * records a capture begins with), copied at fork, removed at exit.
  */
-int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size);
+struct vg_vf_procs;
+struct vg_vf_procs *vg_vf_procs_new(void);
+void vg_vf_procs_free(struct vg_vf_procs *procs);
+/* Follow one record (in time order); other records are ignored. 0, or -ENOMEM. */
+int vg_vf_procs_track(struct vg_vf_procs *procs, const void *rec, size_t size);
+
+/*
+ * The matcher input of a ring buffer record, built as the kernel builds it,
+ * with the executables from procs (NULL: unknown); 0, or -1 for records
+ * filters do not judge (process events, summaries, bad records).
+ */
+int vg_vf_input(struct vg_flt_in *in, const void *rec, size_t size,
+		const struct vg_vf_procs *procs);
 /* Index of the rule that decides, or -1; *drop says whether it drops. */
 int vg_vf_judge(struct vg_vf_set *set, const struct vg_flt_in *in, int *drop);
 

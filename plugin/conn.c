@@ -193,6 +193,13 @@ int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_
 		if (h.type == VG_FRAME_PONG) {
 			c->pongs++;
 			c->last_pong = h.seq;
+			/* The answer to a FILTER update says how it went. */
+			if (h.len)
+				vg_log(h.len >= 5 && !memcmp(payload, "error", 5) ? VG_WARN :
+										    VG_INFO,
+				       "connection %u: update %llu: %.*s", c->id,
+				       (unsigned long long)h.seq,
+				       (int)(h.len > 2048 ? 2048 : h.len), (const char *)payload);
 			continue;
 		}
 		if (h.type != VG_FRAME_BATCH && h.type != VG_FRAME_HELLO) {

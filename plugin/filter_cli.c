@@ -3,15 +3,21 @@
  * vigil filter check FILE: parse and check a rule file.
  * vigil filter test FILE --capture CAPTURE: replay a vigild --record capture
  * through the kernel's matcher and say what each rule would have dropped.
+ * vigil filter apply FILE --control SOCKET: send FILE to vigild's control
+ * socket; vigild checks it and swaps the set atomically, and answers.
  * vigil filter apply FILE --pid PID: check FILE, copy it over the --filters
- * file of a running vigild and send it SIGHUP (it swaps the set atomically).
+ * file of a running vigild or vigil host and send it SIGHUP (vigild swaps the
+ * set; the host sends it to every connected sensor).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "filter.h"
@@ -21,14 +27,17 @@
 const char vg_usage_filter[] =
 	"usage: vigil filter check FILE [--json]\n"
 	"       vigil filter test FILE --capture CAPTURE [--json]\n"
-	"       vigil filter apply FILE --pid VIGILD-PID\n"
+	"       vigil filter apply FILE (--control SOCKET | --pid PID)\n"
 	"\n"
 	"check   parse FILE; errors and warnings as FILE:LINE:COL with the line and a caret;\n"
 	"        exit 1 on errors\n"
 	"test    replay a capture (vigild --record) through the rules: per rule hits,\n"
 	"        events kept and dropped, bytes saved\n"
-	"apply   check FILE, copy it over the --filters file of the running vigild PID and\n"
-	"        send it SIGHUP: vigild swaps the rule set in the kernel atomically\n";
+	"apply   swap FILE into a running sensor atomically (no event is judged by half a\n"
+	"        rule set, none is lost): --control sends it to vigild's control socket\n"
+	"        (vigild --control SOCKET) and prints vigild's answer; --pid copies it over\n"
+	"        the --filters file of vigild or of `vigil host` (which sends it to every\n"
+	"        connected sensor) and sends that process SIGHUP. Exit 1 on errors.\n";
 
 static int vg_filter_usage(const char *fmt, const char *arg)
 {
@@ -78,43 +87,140 @@ static int vg_filter_check(const char *file, int json)
 	return err ? 1 : 0;
 }
 
+/* Check FILE before it is applied: diagnostics on stderr, nothing on success. 0 or 1. */
+static int vg_filter_valid(const char *file)
+{
+	struct vg_vf_set *set = calloc(1, sizeof(*set));
+	int err = set ? vg_vf_parse_file(set, file, stderr) : -ENOMEM;
+
+	free(set);
+	if (err && err != -EINVAL)
+		fprintf(stderr, "vigil: filter: %s: %s\n", file, strerror(-err));
+	else if (err)
+		fprintf(stderr, "vigil: filter: %s has errors; not applied\n", file);
+	return err ? 1 : 0;
+}
+
 struct vg_rule_stat {
 	uint64_t hits, dropped, bytes;
 };
 
+struct vg_cap_rec {
+	uint64_t ts;
+	size_t off;
+	uint32_t len;
+};
+
+/* Time order, then capture order: the three rings interleave records by drain, not by time. */
+static int vg_cap_cmp(const void *a, const void *b)
+{
+	const struct vg_cap_rec *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Read a whole capture (u32 length, record, ...) and index its records in time order. */
+static int vg_cap_load(const char *capture, unsigned char **data, struct vg_cap_rec **recs,
+		       size_t *nrecs)
+{
+	FILE *f = fopen(capture, "rb");
+	size_t size = 0, cap = 1 << 20, n = 0, ncap = 1024, got;
+	unsigned char *d = malloc(cap);
+	struct vg_cap_rec *r = malloc(ncap * sizeof(*r));
+
+	if (!f || !d || !r) {
+		fprintf(stderr, "vigil: filter: %s: %s\n", capture, strerror(f ? ENOMEM : errno));
+		goto fail;
+	}
+	while ((got = fread(d + size, 1, cap - size, f)) > 0) {
+		size += got;
+		if (size == cap) {
+			unsigned char *nd = realloc(d, cap *= 2);
+
+			if (!nd)
+				goto fail;
+			d = nd;
+		}
+	}
+	for (size_t off = 0; off < size;) {
+		uint32_t len;
+
+		if (size - off < sizeof(len)) {
+			fprintf(stderr, "vigil: filter: %s: truncated at record %zu\n", capture, n);
+			goto fail;
+		}
+		memcpy(&len, d + off, sizeof(len));
+		off += sizeof(len);
+		if (len > (1 << 16) || len < sizeof(struct vg_event_hdr) || len > size - off) {
+			fprintf(stderr, "vigil: filter: %s: truncated or bad record %zu\n", capture,
+				n);
+			goto fail;
+		}
+		if (n == ncap) {
+			struct vg_cap_rec *nr = realloc(r, (ncap *= 2) * sizeof(*r));
+
+			if (!nr)
+				goto fail;
+			r = nr;
+		}
+		r[n].ts = ((const struct vg_event_hdr *)(d + off))->ts_boot_ns;
+		r[n].off = off;
+		r[n].len = len;
+		n++;
+		off += len;
+	}
+	fclose(f);
+	qsort(r, n, sizeof(*r), vg_cap_cmp);
+	*data = d;
+	*recs = r;
+	*nrecs = n;
+	return 0;
+fail:
+	if (f)
+		fclose(f);
+	free(d);
+	free(r);
+	return -1;
+}
+
 static int vg_filter_test(const char *file, const char *capture, int json)
 {
 	struct vg_vf_set *set = calloc(1, sizeof(*set));
+	struct vg_vf_procs *procs = vg_vf_procs_new();
 	struct vg_rule_stat st[VG_FLT_RULES] = {};
 	uint64_t records = 0, judged = 0, kept = 0, dropped = 0, bytes = 0, saved = 0;
-	unsigned char *rec = malloc(1 << 16);
-	FILE *f = NULL;
-	uint32_t len;
+	unsigned char *data = NULL;
+	struct vg_cap_rec *recs = NULL;
+	size_t nrecs = 0;
 	int err = 1;
 
-	if (!set || !rec)
+	if (!set || !procs)
 		goto out;
 	if (vg_vf_parse_file(set, file, stderr)) {
 		fprintf(stderr, "vigil: filter: %s: not usable\n", file);
 		goto out;
 	}
-	f = fopen(capture, "rb");
-	if (!f) {
-		fprintf(stderr, "vigil: filter: %s: %s\n", capture, strerror(errno));
+	if (vg_cap_load(capture, &data, &recs, &nrecs))
 		goto out;
-	}
-	while (fread(&len, sizeof(len), 1, f) == 1) {
+	for (size_t k = 0; k < nrecs; k++) {
+		const unsigned char *rec = data + recs[k].off;
+		uint32_t len = recs[k].len;
 		struct vg_flt_in in;
 		int drop, r;
 
-		if (len > (1 << 16) || fread(rec, 1, len, f) != len) {
-			fprintf(stderr, "vigil: filter: %s: truncated or bad record %llu\n",
-				capture, (unsigned long long)records);
+		if (vg_vf_procs_track(procs, rec, len)) {
+			fprintf(stderr, "vigil: filter: out of memory\n");
 			goto out;
 		}
+		/* A capture opens with the processes already running: not events. */
+		if (((const struct vg_event_hdr *)rec)->flags & VG_F_SNAPSHOT &&
+		    ((const struct vg_event_hdr *)rec)->type == VG_EV_EXEC)
+			continue;
 		records++;
 		bytes += len;
-		if (vg_vf_input(&in, rec, len)) {
+		if (vg_vf_input(&in, rec, len, procs)) {
 			kept++;
 			continue;
 		}
@@ -159,9 +265,9 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 		       (unsigned long long)bytes, (unsigned long long)saved);
 	err = 0;
 out:
-	if (f)
-		fclose(f);
-	free(rec);
+	free(data);
+	free(recs);
+	vg_vf_procs_free(procs);
 	free(set);
 	return err;
 }
@@ -200,16 +306,16 @@ static int vg_filter_apply(const char *file, long pid)
 	size_t n;
 	int err;
 
-	if (vg_filter_check(file, 0))
+	if (vg_filter_valid(file))
 		return 1;
 	err = vg_vigild_filters(pid, target, sizeof(target));
 	if (err) {
-		fprintf(stderr, "vigil: filter: vigild %ld: %s\n", pid,
+		fprintf(stderr, "vigil: filter: process %ld: %s\n", pid,
 			err == -ENOENT ? "was not started with --filters FILE" : strerror(-err));
 		return 1;
 	}
 	if (target[0] != '/') {
-		fprintf(stderr, "vigil: filter: vigild %ld has a relative --filters path '%s'\n",
+		fprintf(stderr, "vigil: filter: process %ld has a relative --filters path '%s'\n",
 			pid, target);
 		return 1;
 	}
@@ -233,11 +339,11 @@ static int vg_filter_apply(const char *file, long pid)
 	in = NULL;
 	/* rename(): vigild reads either the old file or the new one, never a mix. */
 	if (rename(tmp, target) || kill((pid_t)pid, SIGHUP)) {
-		fprintf(stderr, "vigil: filter: apply to vigild %ld: %s\n", pid, strerror(errno));
+		fprintf(stderr, "vigil: filter: apply to process %ld: %s\n", pid, strerror(errno));
 		unlink(tmp);
 		return 1;
 	}
-	printf("applied %s to vigild %ld (%s)\n", file, pid, target);
+	printf("applied %s to process %ld (%s)\n", file, pid, target);
 	return 0;
 fail:
 	if (in)
@@ -248,9 +354,65 @@ fail:
 	return 1;
 }
 
+/* Send FILE to vigild's control socket ("filter\n" and the text); print its answer. */
+static int vg_filter_apply_control(const char *file, const char *sock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd;
+	char *text = NULL, answer[8192];
+	size_t len = 0, alen = 0;
+	FILE *f;
+	int fd = -1, ret = 1;
+	ssize_t n;
+
+	if (vg_filter_valid(file))
+		return 1;
+	if (strlen(sock) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "vigil: filter: %s: path too long\n", sock);
+		return 1;
+	}
+	strcpy(sa.sun_path, sock);
+	f = fopen(file, "r");
+	text = malloc(1 << 20);
+	if (!f || !text) {
+		fprintf(stderr, "vigil: filter: %s: %s\n", file, strerror(f ? ENOMEM : errno));
+		goto out;
+	}
+	len = fread(text, 1, 1 << 20, f);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "vigil: filter: %s: %s\n", sock, strerror(errno));
+		goto out;
+	}
+	if (write(fd, "filter\n", 7) != 7 || write(fd, text, len) != (ssize_t)len ||
+	    shutdown(fd, SHUT_WR)) {
+		fprintf(stderr, "vigil: filter: send to %s: %s\n", sock, strerror(errno));
+		goto out;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (alen < sizeof(answer) - 1 && poll(&pfd, 1, 10000) == 1 &&
+	       (n = read(fd, answer + alen, sizeof(answer) - 1 - alen)) > 0)
+		alen += (size_t)n;
+	answer[alen] = '\0';
+	if (!alen) {
+		fprintf(stderr, "vigil: filter: no answer from %s\n", sock);
+		goto out;
+	}
+	fputs(answer, strncmp(answer, "ok", 2) ? stderr : stdout);
+	ret = strncmp(answer, "ok", 2) ? 1 : 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (f)
+		fclose(f);
+	free(text);
+	return ret;
+}
+
 int vg_cmd_filter(int argc, char **argv)
 {
-	const char *sub, *file = NULL, *capture = NULL;
+	const char *sub, *file = NULL, *capture = NULL, *control = NULL;
 	long pid = 0;
 	int json = 0;
 
@@ -269,6 +431,8 @@ int vg_cmd_filter(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
+		} else if (!strcmp(a, "--control") && i + 1 < argc) {
+			control = argv[++i];
 		} else if (!strcmp(a, "--capture") && i + 1 < argc) {
 			capture = argv[++i];
 		} else if (!strcmp(a, "--pid") && i + 1 < argc) {
@@ -295,9 +459,11 @@ int vg_cmd_filter(int argc, char **argv)
 		return vg_filter_test(file, capture, json);
 	}
 	if (!strcmp(sub, "apply")) {
-		if (!pid)
-			return vg_filter_usage("%s", "apply: --pid VIGILD-PID is required");
-		return vg_filter_apply(file, pid);
+		if (!pid == !control)
+			return vg_filter_usage("%s",
+					       "apply: give one of --control SOCKET or --pid PID");
+		return control ? vg_filter_apply_control(file, control) :
+				 vg_filter_apply(file, pid);
 	}
 	return vg_filter_usage("unknown subcommand '%s' (check, test, apply)", sub);
 }

@@ -20,10 +20,12 @@
 #include "detect.h"
 #include "fmt.h"
 #include "events.h"
+#include "filter.h"
 #include "host.h"
 #include "hoststate.h"
 #include "log.h"
 #include "store.h"
+#include "wire.h"
 
 #define VG_HOST_MAX_CONNS 64
 #define VG_HOST_GRACE_MS 12000 /* longer than vigild's final acknowledgement wait */
@@ -53,6 +55,10 @@ struct vg_host {
 	int stage; /* 0, 1 SIGTERM sent, 2 SIGKILL sent */
 	int64_t deadline_ms;
 	int stopping; /* --listen: a signal asked us to stop */
+
+	char *filters; /* --filters FILE's checked text, pushed to each connection */
+	size_t filters_len;
+	uint64_t filters_gen; /* seq of the FILTER frames: 1 for the first text, +1 per SIGHUP */
 };
 
 static int64_t vg_mono_ms(void)
@@ -78,6 +84,59 @@ static void vg_host_print(struct vg_host *h)
 	}
 }
 
+/* Read and check --filters FILE; on success it replaces the text pushed to sensors. */
+static int vg_host_read_filters(struct vg_host *h)
+{
+	struct vg_vf_set *set = calloc(1, sizeof(*set));
+	FILE *f = fopen(h->o->filters, "r");
+	char *text = malloc(VG_CONTROL_MAX_PAYLOAD + 1);
+	size_t n = 0;
+	int err = 0;
+
+	if (!set || !text) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!f) {
+		err = vg_err(-errno, "--filters %s", h->o->filters);
+		goto out;
+	}
+	n = fread(text, 1, VG_CONTROL_MAX_PAYLOAD + 1, f);
+	if (ferror(f) || n > VG_CONTROL_MAX_PAYLOAD) {
+		err = vg_err(ferror(f) ? -EIO : -EMSGSIZE, "--filters %s", h->o->filters);
+		goto out;
+	}
+	err = vg_vf_parse(set, h->o->filters, text, n, stderr);
+	if (err) {
+		vg_err(err, "--filters %s has errors; not sent", h->o->filters);
+		goto out;
+	}
+	free(h->filters);
+	h->filters = text;
+	h->filters_len = n;
+	h->filters_gen++;
+	text = NULL;
+	vg_log(VG_INFO, "filters: %d rules from %s (update %llu)", set->n, h->o->filters,
+	       (unsigned long long)h->filters_gen);
+out:
+	if (f)
+		fclose(f);
+	free(text);
+	free(set);
+	return err;
+}
+
+/* Queue the filter text for one connection; the sensor answers with a PONG of the same seq. */
+static void vg_host_push_filters(struct vg_host_conn *hc, uint64_t gen, const char *text,
+				 size_t len)
+{
+	int err = vg_conn_control(&hc->c, VG_FRAME_FILTER, gen, text, len);
+
+	if (err)
+		vg_log(VG_ERROR, "connection %u: cannot queue the filters: %s", hc->c.id,
+		       strerror(-err));
+}
+
 static int vg_host_add(struct vg_host *h, int fd)
 {
 	struct vg_host_conn *hc;
@@ -91,6 +150,8 @@ static int vg_host_add(struct vg_host *h, int fd)
 	hc->fd = fd;
 	vg_conn_init(&hc->c, ++h->next_id);
 	vg_log(VG_DEBUG, "connection %u: open", hc->c.id);
+	if (h->filters)
+		vg_host_push_filters(hc, h->filters_gen, h->filters, h->filters_len);
 	return 0;
 }
 
@@ -320,6 +381,20 @@ static void vg_host_signals(struct vg_host *h)
 			vg_host_reap(h);
 			continue;
 		}
+		if (si.ssi_signo == SIGHUP) {
+			if (!h->o->filters) {
+				vg_log(VG_INFO, "SIGHUP: no --filters file to send");
+			} else if (!vg_host_read_filters(h)) {
+				for (int i = 0; i < h->nconns; i++) {
+					vg_host_push_filters(&h->conns[i], h->filters_gen,
+							     h->filters, h->filters_len);
+					if (vg_host_flush(&h->conns[i]))
+						vg_log(VG_WARN, "connection %u: filters not sent",
+						       h->conns[i].c.id);
+				}
+			}
+			continue;
+		}
 		if (h->o->spawn)
 			vg_host_escalate(h);
 		else
@@ -436,6 +511,7 @@ int vg_host_run(const struct vg_host_opts *o)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, &oldmask))
 		return vg_err(-errno, "block signals"), 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -473,6 +549,8 @@ int vg_host_run(const struct vg_host_opts *o)
 		if (vg_events_last(h.store, &h.print_cursor))
 			goto out_store;
 	}
+	if (o->filters && vg_host_read_filters(&h))
+		goto out_store;
 	/*
 	 * For healthcheck: this host endpoint plays the plug-in's running VM.
 	 * Written before the socket exists, so no peer waits on these commits.
@@ -504,6 +582,7 @@ out_store:
 	vg_store_close(h.store);
 out_buf:
 	free(h.rbuf);
+	free(h.filters);
 out_sfd:
 	close(h.sfd);
 out_mask:

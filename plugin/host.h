@@ -16,6 +16,7 @@ struct vg_host_opts {
 	int spawn_argc;
 	const char *rules; /* --rules DIR: detection rules, NULL for none */
 	int no_rules;
+	const char *filters; /* --filters FILE: rule text pushed to every sensor */
 	int print; /* --print: show each stored event */
 	int json; /* ... as JSON lines */
 };

@@ -49,7 +49,7 @@ static const char vg_usage_main[] =
 
 static const char vg_usage_host[] =
 	"usage: vigil host --db FILE (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
-	"                  [--rules DIR | --no-rules] [--print] [--json] [-v]\n"
+	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
 	"\n"
 	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
 	"acknowledge it. A resent batch is acknowledged again but stored once.\n"
@@ -65,6 +65,11 @@ static const char vg_usage_host[] =
 	"                       Default: $VIGIL_RULES, the source tree's rules/,\n"
 	"                       /usr/share/vigil/rules. A malformed rule stops the host.\n"
 	"  --no-rules           no detections\n"
+	"  --filters FILE       filter rules (filters/NAME.vf) sent to every sensor that\n"
+	"                       connects, over the connection; SIGHUP re-reads FILE and\n"
+	"                       sends it again (`vigil filter apply FILE --pid HOST-PID`).\n"
+	"                       Each sensor checks the rules, swaps them in atomically and\n"
+	"                       answers; a FILE with errors is not sent.\n"
 	"  --print              print each stored event on stdout (the `vigil events` form)\n"
 	"  --json               with --print: one JSON object per line\n"
 	"  -v, --verbose        more diagnostics on stderr\n"
@@ -161,6 +166,10 @@ static int vg_cmd_host(int argc, char **argv)
 			o.rules = val;
 		} else if (!strcmp(a, "--no-rules")) {
 			o.no_rules = 1;
+		} else if (vg_opt_val(argc, argv, &i, "--filters", &val)) {
+			if (!val)
+				return vg_usage_error("host ", "%s needs a file", "--filters");
+			o.filters = val;
 		} else if (!strcmp(a, "--print")) {
 			o.print = 1;
 		} else if (!strcmp(a, "--json")) {

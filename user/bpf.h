@@ -118,6 +118,12 @@ int vg_bpf_watch_defaults(struct vg_bpf *b);
  * is filled and its hit counters zeroed, then the active index flips.
  */
 int vg_bpf_filters(struct vg_bpf *b, const struct vg_flt_rule *rules, int n);
+/*
+ * Give the kernel the executable of every process running before the
+ * programs were attached (later ones it learns at exec and fork), for exe
+ * and parent_exe conditions. Returns how many, or a negative errno.
+ */
+int vg_bpf_seed_exe(struct vg_bpf *b, const char *procfs);
 /* Hits of the active set's first n rules, summed over CPUs. */
 int vg_bpf_filter_hits(const struct vg_bpf *b, uint64_t *hits, int n);
 /* Ring buffer map fds: proc, file, net. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,14 +59,42 @@ static void vg_reply(int fd, const char *msg)
 		vg_log(VG_DEBUG, "control: the client left before the answer");
 }
 
+/*
+ * The rest of a command line that has a body (filter): everything up to the
+ * client's end of stream, at most VG_CONTROL_BODY_MAX bytes, each read within
+ * a second. Returns the length or -1.
+ */
+static ssize_t vg_read_body(int fd, char *buf, size_t have)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	for (;;) {
+		if (have == VG_CONTROL_BODY_MAX)
+			return -1;
+		if (poll(&pfd, 1, 1000) != 1)
+			return -1;
+		n = read(fd, buf + have, VG_CONTROL_BODY_MAX - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return (ssize_t)have;
+		have += (size_t)n;
+	}
+}
+
 int vg_control_serve(struct vg_control *c,
-		     int (*handler)(void *ctx, const char *cmd, char *out, size_t size), void *ctx)
+		     int (*handler)(void *ctx, const char *cmd, const char *body, size_t len,
+				    char *out, size_t size),
+		     void *ctx)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct pollfd pfd;
-	char cmd[256], out[4096];
-	ssize_t n;
+	char cmd[256], out[8192], *body = NULL, *nl;
+	ssize_t n, blen = 0;
 	int fd;
 
 	fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
@@ -88,11 +117,30 @@ int vg_control_serve(struct vg_control *c,
 		return 0;
 	}
 	cmd[n] = '\0';
+	nl = memchr(cmd, '\n', (size_t)n);
+	if (nl && nl - cmd == 6 && !memcmp(cmd, "filter", 6)) {
+		/* "filter\n" then the rule text up to the end of the stream */
+		body = malloc(VG_CONTROL_BODY_MAX);
+		if (!body) {
+			close(fd);
+			return 0;
+		}
+		blen = (ssize_t)n - 7;
+		memcpy(body, nl + 1, (size_t)blen);
+		blen = vg_read_body(fd, body, (size_t)blen);
+		if (blen < 0) {
+			vg_reply(fd, "error: filter: the text must end within a second and "
+				     "hold at most 1 MiB");
+			goto out;
+		}
+	}
 	cmd[strcspn(cmd, "\r\n")] = '\0';
 	out[0] = '\0';
-	if (handler(ctx, cmd, out, sizeof(out)))
+	if (handler(ctx, cmd, body, body ? (size_t)blen : 0, out, sizeof(out)))
 		snprintf(out, sizeof(out), "error: unknown command '%.64s'", cmd);
 	vg_reply(fd, out);
+out:
+	free(body);
 	close(fd);
 	return 0;
 }

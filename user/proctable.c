@@ -293,13 +293,8 @@ int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 		}
 	}
 
-	snprintf(path, sizeof(path), "%s/%u/exe", procfs, pid);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n > 0) {
-		link[n] = '\0';
-		if (vg_proc_set_str(&p->exe, link))
-			return -ENOMEM;
-	}
+	if (vg_pt_read_exe(procfs, pid, link, sizeof(link)) > 0 && vg_proc_set_str(&p->exe, link))
+		return -ENOMEM;
 	snprintf(path, sizeof(path), "%s/%u/cwd", procfs, pid);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n > 0) {
@@ -318,30 +313,67 @@ int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 	return 0;
 }
 
-int vg_pt_scan(struct vg_proctable *t, const char *procfs)
+int vg_pt_each_pid(const char *procfs, int (*fn)(void *ctx, uint32_t pid), void *ctx)
 {
 	struct dirent *d;
 	DIR *dir = opendir(procfs);
-	int added = 0;
+	int n = 0, err = 0;
 
 	if (!dir)
 		return -errno;
-	while ((d = readdir(dir))) {
-		struct vg_proc *p;
+	while (err >= 0 && (d = readdir(dir))) {
 		char *end;
 		unsigned long pid = strtoul(d->d_name, &end, 10);
 
-		if (!isdigit((unsigned char)d->d_name[0]) || *end || !pid)
+		if (!isdigit((unsigned char)d->d_name[0]) || *end || !pid || pid > UINT32_MAX)
 			continue;
-		p = vg_pt_upsert(t, (uint32_t)pid);
-		if (!p)
-			break;
-		if (vg_pt_read_proc(p, procfs, (uint32_t)pid)) {
-			vg_pt_remove(t, (uint32_t)pid); /* exited meanwhile */
-			continue;
-		}
-		added++;
+		err = fn(ctx, (uint32_t)pid);
+		n += err == 0;
 	}
 	closedir(dir);
-	return added;
+	return err < 0 ? err : n;
+}
+
+int vg_pt_read_exe(const char *procfs, uint32_t pid, char *buf, size_t size)
+{
+	static const char deleted[] = " (deleted)";
+	char path[64 + PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%u/exe", procfs, pid);
+	n = readlink(path, buf, size - 1);
+	if (n <= 0)
+		return -ENOENT; /* gone, or a kernel thread */
+	buf[n] = '\0';
+	if ((size_t)n > sizeof(deleted) - 1 && !strcmp(buf + n - (sizeof(deleted) - 1), deleted))
+		buf[n -= sizeof(deleted) - 1] = '\0';
+	return (int)n;
+}
+
+struct vg_pt_scan_ctx {
+	struct vg_proctable *t;
+	const char *procfs;
+};
+
+static int vg_pt_scan_one(void *ctx, uint32_t pid)
+{
+	struct vg_pt_scan_ctx *c = ctx;
+	struct vg_proc *p = vg_pt_upsert(c->t, pid);
+
+	if (!p)
+		return -ENOSPC;
+	if (vg_pt_read_proc(p, c->procfs, pid)) {
+		vg_pt_remove(c->t, pid); /* exited meanwhile */
+		return 1;
+	}
+	return 0;
+}
+
+int vg_pt_scan(struct vg_proctable *t, const char *procfs)
+{
+	struct vg_pt_scan_ctx c = { t, procfs };
+	int n = vg_pt_each_pid(procfs, vg_pt_scan_one, &c);
+
+	/* A full table keeps what it holds, as before. */
+	return n == -ENOSPC ? (int)vg_pt_count(t) : n;
 }

@@ -61,6 +61,13 @@ int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src);
  * Returns the number added, or a negative errno when the root cannot be read.
  */
 int vg_pt_scan(struct vg_proctable *t, const char *procfs);
+/*
+ * Call fn for every process under procfs root: fn returns 0 (counted), > 0
+ * (skipped) or < 0 (stop, returned). Returns the count or a negative errno.
+ */
+int vg_pt_each_pid(const char *procfs, int (*fn)(void *ctx, uint32_t pid), void *ctx);
+/* The executable path of procfs/pid, " (deleted)" cut; its length or -ENOENT. */
+int vg_pt_read_exe(const char *procfs, uint32_t pid, char *buf, size_t size);
 /* Fill p from procfs root/pid; 0, or -ENOENT when the process is gone. */
 int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid);
 

@@ -345,18 +345,31 @@ static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 		if (!copy)
 			return -ENOMEM;
 		memcpy(copy, payload, h->len);
+		/* A newer update replaces one not applied yet; the older one is answered as such. */
+		if (s->filter &&
+		    vg_ctl_frame(VG_FRAME_PONG, s->filter_seq, "error: superseded", 17))
+			vg_log(VG_WARN, "cannot answer filter update %" PRIu64, s->filter_seq);
 		free(s->filter);
 		s->filter = copy;
 		s->filter_len = h->len;
+		s->filter_seq = h->seq;
 		s->filter_updates++;
 		vg_log(VG_INFO, "filter update %" PRIu64 " (%u bytes) received", h->seq, h->len);
-		/* Applied (held) as far as this daemon goes: confirm with its seq. */
-		return vg_ctl_frame(VG_FRAME_PONG, h->seq, NULL, 0);
+		return 0; /* vigild applies it and answers (vg_sender_answer) */
 	}
 	default:
 		vg_log(VG_WARN, "peer sent frame type %u, which vigild does not take", h->type);
 		return -EPROTO;
 	}
+}
+
+int vg_sender_answer(struct vg_sender *s, uint64_t seq, const char *text)
+{
+	int err = vg_ctl_frame(VG_FRAME_PONG, seq, text, strlen(text));
+
+	if (err)
+		return err;
+	return vg_sender_pump(s) < 0 && s->addr.kind == VG_ADDR_STDIO ? -EPIPE : 0;
 }
 
 int vg_sender_read(struct vg_sender *s)

@@ -51,8 +51,9 @@ struct vg_sender {
 	/* control channel: what the host asked for */
 	int stats_requested;
 	uint64_t filter_updates; /* FILTER frames received */
-	uint8_t *filter; /* the last one (opaque until the filter language lands) */
+	uint8_t *filter; /* rule text of an update not applied yet (NULL: none), and its seq */
 	size_t filter_len;
+	uint64_t filter_seq;
 	uint64_t pings;
 };
 
@@ -78,6 +79,8 @@ int vg_sender_send(struct vg_sender *s, uint8_t type, uint16_t flags, const void
  * error after which the connection was dropped (malformed stream, logged).
  */
 int vg_sender_read(struct vg_sender *s);
+/* Answer a control frame of the peer (a FILTER update: "ok: ..." or "error: ..."). */
+int vg_sender_answer(struct vg_sender *s, uint64_t seq, const char *text);
 /* The fd can take more: write queued frames. 0 or -EPIPE (disconnected). */
 int vg_sender_writable(struct vg_sender *s);
 /* Periodic: reconnect when due, sync the spool. */

@@ -28,6 +28,7 @@
 #include "device.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
+#include "proctable.h"
 #include "sender.h"
 #include "sensor.h"
 
@@ -74,12 +75,32 @@ struct vg_daemon {
 	uint64_t filter_gen; /* rule sets loaded */
 };
 
+/* Swap a checked rule set into the kernel (it becomes d->filters), or keep the running one. */
+static int vg_use_filters(struct vg_daemon *d, struct vg_vf_set *set, const char *name)
+{
+	struct vg_flt_rule rules[VG_FLT_RULES];
+	int err, i;
+
+	for (i = 0; i < set->n; i++)
+		rules[i] = set->rules[i].k;
+	err = vg_bpf_filters(&d->bpf, rules, set->n);
+	if (err) {
+		free(set);
+		return err;
+	}
+	free(d->filters);
+	d->filters = set;
+	d->filter_gen++;
+	vg_log(VG_INFO, "filters: %d rules from %s (generation %llu)", set->n, name,
+	       (unsigned long long)d->filter_gen);
+	return 0;
+}
+
 /* (Re)load --filters FILE into the kernel; a file with errors leaves the running set. */
 static int vg_load_filters(struct vg_daemon *d)
 {
-	struct vg_flt_rule rules[VG_FLT_RULES];
 	struct vg_vf_set *set;
-	int err, i;
+	int err;
 
 	if (!d->o.filters)
 		return 0;
@@ -93,18 +114,48 @@ static int vg_load_filters(struct vg_daemon *d)
 			return vg_err(err, "%s has errors; filters unchanged", d->o.filters);
 		return vg_err(err, "read %s", d->o.filters);
 	}
-	for (i = 0; i < set->n; i++)
-		rules[i] = set->rules[i].k;
-	err = vg_bpf_filters(&d->bpf, rules, set->n);
-	if (err) {
-		free(set);
-		return err;
+	return vg_use_filters(d, set, d->o.filters);
+}
+
+/*
+ * Rule text from the host (a FILTER frame) or the control socket: check it,
+ * swap it in, and say how it went in out ("ok: ..." or "error: ..." with the
+ * diagnostics); errors leave the running set.
+ */
+static void vg_filter_text(struct vg_daemon *d, const char *name, const char *text, size_t len,
+			   char *out, size_t size)
+{
+	struct vg_vf_set *set = calloc(1, sizeof(*set));
+	char *diag = NULL;
+	size_t dlen = 0;
+	FILE *df = open_memstream(&diag, &dlen);
+	int err;
+
+	if (!set || !df) {
+		snprintf(out, size, "error: out of memory");
+		goto out;
 	}
-	free(d->filters);
-	d->filters = set;
-	d->filter_gen++;
-	vg_log(VG_INFO, "filters: %d rules from %s", set->n, d->o.filters);
-	return 0;
+	err = vg_vf_parse(set, name, text, len, df);
+	fclose(df);
+	df = NULL;
+	if (err) {
+		snprintf(out, size, "error: %d errors; filters unchanged\n%s", set->errors, diag);
+		vg_log(VG_WARN, "filters from %s: %d errors; filters unchanged\n%s", name,
+		       set->errors, diag);
+		goto out;
+	}
+	err = vg_use_filters(d, set, name);
+	set = NULL;
+	if (err)
+		snprintf(out, size, "error: %s; filters unchanged", strerror(-err));
+	else
+		snprintf(out, size, "ok: %d rules, generation %llu%s%s", d->filters->n,
+			 (unsigned long long)d->filter_gen, dlen ? "\n" : "", diag);
+out:
+	if (df)
+		fclose(df);
+	free(diag);
+	free(set);
 }
 
 static int vg_alive(void *ctx, uint32_t tgid)
@@ -184,7 +235,9 @@ static void vg_usage(FILE *f)
 		"  --host-device-id ID  the Windows host this WSL instance runs on\n"
 		"  --machine-group G    machine group to report\n"
 		"  --control PATH       a local control socket (root only, SO_PEERCRED): one command\n"
-		"                       per line: ping, stats (JSON counters), flush, reload\n"
+		"                       per line: ping, stats (JSON counters), flush, reload,\n"
+		"                       filter (then the rule text: checked and swapped in;\n"
+		"                       `vigil filter apply FILE --control PATH`)\n"
 		"  --no-dict            compress batches without the shipped zstd dictionary\n"
 		"  --dump-batches DIR   also write each batch, uncompressed, to DIR (to train the\n"
 		"                       dictionary: scripts/train-dict.sh)\n"
@@ -551,6 +604,37 @@ static int vg_flush(struct vg_daemon *d, int force)
 	return 0;
 }
 
+static int vg_record_write(FILE *f, const void *data, size_t size)
+{
+	uint32_t len = (uint32_t)size;
+
+	return fwrite(&len, sizeof(len), 1, f) == 1 && fwrite(data, 1, size, f) == size ? 0 : -EIO;
+}
+
+/*
+ * A capture opens with the processes already running, as exec records
+ * marked VG_F_SNAPSHOT (time 0), so a replay knows their executables as
+ * the kernel does.
+ */
+static int vg_record_snapshot_one(void *ctx, uint32_t pid)
+{
+	struct {
+		struct vg_exec_event e;
+		char path[4096];
+	} r;
+	int n = vg_pt_read_exe("/proc", pid, r.path, sizeof(r.path));
+
+	if (n < 0)
+		return 1;
+	memset(&r.e, 0, sizeof(r.e));
+	r.e.hdr.type = VG_EV_EXEC;
+	r.e.hdr.flags = VG_F_SNAPSHOT;
+	r.e.task.pid = r.e.task.tgid = pid;
+	r.e.path_len = (__u16)(n + 1);
+	r.e.hdr.size = sizeof(r.e) + r.e.path_len;
+	return vg_record_write(ctx, &r, r.e.hdr.size);
+}
+
 static int vg_on_record(void *ctx, void *data, size_t size)
 {
 	struct vg_daemon *d = ctx;
@@ -558,11 +642,8 @@ static int vg_on_record(void *ctx, void *data, size_t size)
 
 	d->records++;
 	if (d->record) {
-		uint32_t len = (uint32_t)size;
-
 		/* The capture `vigil filter test --capture` replays: u32 length, then the record. */
-		if (fwrite(&len, sizeof(len), 1, d->record) != 1 ||
-		    fwrite(data, 1, size, d->record) != size) {
+		if (vg_record_write(d->record, data, size)) {
 			vg_log(VG_WARN, "--record: write failed; recording stops");
 			fclose(d->record);
 			d->record = NULL;
@@ -592,13 +673,20 @@ static int vg_epoll_add(int ep, int fd, uint64_t tag)
 enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER, TAG_PEER_OUT, TAG_CONTROL };
 
 /* Commands of the local control socket (user/control.h). */
-static int vg_control_cmd(void *ctx, const char *cmd, char *out, size_t size)
+static int vg_control_cmd(void *ctx, const char *cmd, const char *body, size_t len, char *out,
+			  size_t size)
 {
 	struct vg_daemon *d = ctx;
 	struct vg_counts now;
 	size_t n = 0;
 
-	if (!strcmp(cmd, "ping")) {
+	if (!strcmp(cmd, "filter")) {
+		if (!body)
+			snprintf(out, size,
+				 "error: filter: the rule text follows on the next line");
+		else
+			vg_filter_text(d, "control", body, len, out, size);
+	} else if (!strcmp(cmd, "ping")) {
 		snprintf(out, size, "pong");
 	} else if (!strcmp(cmd, "flush")) {
 		snprintf(out, size, vg_flush(d, 1) ? "error: flush failed" : "ok");
@@ -762,6 +850,15 @@ static int vg_run(struct vg_daemon *d)
 					d->peer_gone = 1;
 					err = 0;
 				}
+				if (!err && d->tx.filter) {
+					char answer[4096];
+
+					vg_filter_text(d, "host", (const char *)d->tx.filter,
+						       d->tx.filter_len, answer, sizeof(answer));
+					free(d->tx.filter);
+					d->tx.filter = NULL;
+					err = vg_sender_answer(&d->tx, d->tx.filter_seq, answer);
+				}
 				if (!err && d->tx.stats_requested) {
 					d->tx.stats_requested = 0;
 					err = vg_flush(d, 1);
@@ -845,6 +942,12 @@ int main(int argc, char **argv)
 		vg_err(err, "read /proc");
 		goto out_bpf;
 	}
+	err = vg_bpf_seed_exe(&d.bpf, "/proc");
+	if (err < 0) {
+		vg_err(err, "read /proc");
+		goto out_bpf;
+	}
+	vg_log(VG_DEBUG, "executables of %d running processes given to the kernel", err);
 	err = vg_delivery_hello(&d.tx, &d.dev.pb, d.stream_id, (uint64_t)d.sensor.boot_to_epoch_ns);
 	if (err) {
 		vg_err(err, "encode the connection greeting");
@@ -864,6 +967,10 @@ int main(int argc, char **argv)
 		d.record = fopen(d.o.record, "we");
 		if (!d.record) {
 			err = vg_err(-errno, "--record %s", d.o.record);
+			goto out_rb;
+		}
+		if (vg_pt_each_pid("/proc", vg_record_snapshot_one, d.record) < 0) {
+			err = vg_err(-EIO, "--record %s: write the process snapshot", d.o.record);
 			goto out_rb;
 		}
 	}

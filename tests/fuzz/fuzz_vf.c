@@ -28,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < set.n; i++) {
 		const struct vg_flt_rule *r = &set.rules[i].k;
 
-		if (r->pre_len > VG_FLT_VAL || r->suf_len > VG_FLT_VAL || !r->classes ||
+		if (r->pre_len > VG_FLT_VAL || r->suf_len > VG_FLT_VAL || r->exe_len > VG_FLT_VAL ||
+		    r->pexe_len > VG_FLT_VAL || !r->classes ||
 		    (r->action != VG_FLT_DROP && r->action != VG_FLT_KEEP))
 			abort();
 	}
@@ -37,6 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size)
 		memcpy(in.head, data, size < VG_FLT_VAL ? size : VG_FLT_VAL);
 	in.path_len = in.tail_len = size < VG_FLT_VAL ? size : VG_FLT_VAL;
+	memcpy(in.exe.head, in.head, VG_FLT_VAL);
+	in.exe.len = in.path_len;
+	in.pexe = in.exe;
 	vg_vf_judge(&set, &in, &drop);
 	return 0;
 }

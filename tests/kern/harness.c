@@ -34,6 +34,12 @@ static void vg_t_sleep_ms(int ms)
 
 void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args)
 {
+	vg_t_host_start_args(h, NULL, vigild_args);
+}
+
+void vg_t_host_start_args(struct vg_t_host *h, const char *const *host_args,
+			  const char *const *vigild_args)
+{
 	if (geteuid() != 0)
 		cr_skip_test("kernel tests load BPF programs: run as root (sudo make check)");
 	memset(h, 0, sizeof(*h));
@@ -41,6 +47,7 @@ void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args)
 	cr_assert_not_null(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
 	snprintf(h->db, sizeof(h->db), "%s/t.db", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/host.log", h->dir);
+	h->host_args = host_args;
 	vg_t_host_restart(h, vigild_args, 1);
 }
 
@@ -53,6 +60,8 @@ void vg_t_host_restart(struct vg_t_host *h, const char *const *vigild_args, int 
 	argv[n++] = "host";
 	argv[n++] = "--db";
 	argv[n++] = h->db;
+	for (int i = 0; h->host_args && h->host_args[i] && n < 16; i++)
+		argv[n++] = h->host_args[i];
 	argv[n++] = "--spawn";
 	argv[n++] = vg_t_bin("VIGILD", "build/vigild");
 	argv[n++] = "--flush-ms";

@@ -16,10 +16,14 @@ struct vg_t_host {
 	char dir[64]; /* temp dir holding the database and the logs */
 	char db[128];
 	char log[128]; /* stderr of host and vigild */
+	const char *const *host_args; /* extra `vigil host` arguments, NULL-terminated */
 };
 
 /* Skip the test unless root; start host+vigild (extra vigild args, NULL-terminated). */
 void vg_t_host_start(struct vg_t_host *h, const char *const *vigild_args);
+/* The same with extra arguments for `vigil host` itself. */
+void vg_t_host_start_args(struct vg_t_host *h, const char *const *host_args,
+			  const char *const *vigild_args);
 /* Start host+vigild again on the same database; wait for its device report (the nth). */
 void vg_t_host_restart(struct vg_t_host *h, const char *const *vigild_args, int reports);
 /* Send sig to the host and wait for it; returns its wait status. */

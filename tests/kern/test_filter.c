@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,26 +204,14 @@ static void create_run(const char *tag, int na, int nb)
 	}
 }
 
-/*
- * Record a workload without filters, predict with `vigil filter test`, run
- * the same workload with the filters live: the prediction is the result.
- */
-Test(filter, replay_predicts_the_live_result, .init = setup, .fini = teardown, .timeout = 180)
+/* `vigil filter test rules --capture cap`: the predicted drops of lines 1..n into dropped[1..n]. */
+static void predict(const char *cap, long long *dropped, int n)
 {
-	enum { NA = 300, NB = 200 };
-	char cap[PATH_MAX + 16], cmd[3 * PATH_MAX], line[512];
-	const char *rec_args[] = { "--record", cap, "--rate-limit", "file:0", "--rate-limit-global",
-				   "file:0",   NULL };
-	long long pred_drop = -1, live_a, live_b;
-	sqlite3 *db;
+	char cmd[3 * PATH_MAX], line[512];
 	FILE *p;
 
-	snprintf(cap, sizeof(cap), "%s/cap", dir);
-	write_rules(rules, "drop file where path prefix \"%s/\" and path extension \"a\"\n", dir);
-	vg_t_host_start(&host, rec_args);
-	create_run("rec", NA, NB);
-	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
-
+	for (int l = 1; l <= n; l++)
+		dropped[l] = -1;
 	snprintf(cmd, sizeof(cmd), "%s filter test %s --capture %s --json",
 		 getenv("VIGIL") ? getenv("VIGIL") : "build/vigil", rules, cap);
 	p = popen(cmd, "r");
@@ -229,10 +219,38 @@ Test(filter, replay_predicts_the_live_result, .init = setup, .fini = teardown, .
 	while (fgets(line, sizeof(line), p)) {
 		char *d = strstr(line, "\"dropped\":");
 
-		if (strstr(line, "\"line\":1,") && d)
-			pred_drop = atoll(d + 10);
+		for (int l = 1; l <= n; l++) {
+			char want[32];
+
+			snprintf(want, sizeof(want), "\"line\":%d,", l);
+			if (strstr(line, want) && d)
+				dropped[l] = atoll(d + 10);
+		}
 	}
 	cr_assert_eq(pclose(p), 0);
+}
+
+/*
+ * Record a workload without filters, predict with `vigil filter test`, run
+ * the same workload with the filters live: the prediction is the result.
+ */
+Test(filter, replay_predicts_the_live_result, .init = setup, .fini = teardown, .timeout = 180)
+{
+	enum { NA = 300, NB = 200 };
+	char cap[PATH_MAX + 16];
+	const char *rec_args[] = { "--record", cap, "--rate-limit", "file:0", "--rate-limit-global",
+				   "file:0",   NULL };
+	long long pred[2], pred_drop, live_a, live_b;
+	sqlite3 *db;
+
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	write_rules(rules, "drop file where path prefix \"%s/\" and path extension \"a\"\n", dir);
+	vg_t_host_start(&host, rec_args);
+	create_run("rec", NA, NB);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+
+	predict(cap, pred, 1);
+	pred_drop = pred[1];
 
 	vg_t_host_start(&host, vigild_args);
 	create_run("live", NA, NB);
@@ -274,6 +292,214 @@ Test(filter, sampling_keeps_one_in_n, .init = setup, .fini = teardown, .timeout 
 	/* Each CPU keeps its 1st, 11th, ... match: N/EVERY kept, up to one more per CPU. */
 	cr_assert(kept >= N / EVERY && kept <= N / EVERY + cpus, "kept %lld of %d", kept, N);
 	cr_assert_eq(vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 1"), N);
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}
+
+/*
+ * The exe/parent_exe workload: copies of sh and touch under dir/bin. A copied
+ * sh started before vigild (so the kernel knows it only from vigild's /proc
+ * seed) waits for dir/go, then creates tag-pre1 through its touch copy,
+ * tag-pre2 through /usr/bin/touch and tag-pre3 itself; a copied sh started
+ * after does the same for tag-post1..3. The test process creates tag-kept1
+ * (through /usr/bin/touch) and tag-kept2. Returns the early sh's pid.
+ */
+static pid_t exe_workload_start(const char *tag)
+{
+	char script[4 * PATH_MAX], sh[PATH_MAX + 16];
+	pid_t early;
+
+	snprintf(sh, sizeof(sh), "%s/bin/sh", dir);
+	snprintf(script, sizeof(script),
+		 "while [ ! -e %s/go-%s ]; do sleep 0.02; done; %s/bin/touch %s/%s-pre1; "
+		 "/usr/bin/touch %s/%s-pre2; : > %s/%s-pre3",
+		 dir, tag, dir, dir, tag, dir, tag, dir, tag);
+	early = fork();
+	cr_assert_geq(early, 0);
+	if (early == 0) {
+		execl(sh, "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	return early;
+}
+
+static void exe_workload_finish(const char *tag, pid_t early)
+{
+	char cmd[4 * PATH_MAX];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s/go-%s", dir, tag);
+	create(cmd + strlen(dir) + 1, -1);
+	cr_assert_eq(waitpid(early, &st, 0), early);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	snprintf(cmd, sizeof(cmd),
+		 "%s/bin/sh -c '%s/bin/touch %s/%s-post1; /usr/bin/touch %s/%s-post2; : > "
+		 "%s/%s-post3' && /usr/bin/touch %s/%s-kept1",
+		 dir, dir, dir, tag, dir, tag, dir, tag, dir, tag);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s-kept2", tag);
+	create(cmd, -1);
+}
+
+/*
+ * exe and parent_exe in the kernel, for processes it saw exec and for one
+ * running before vigild; and `vigil filter test` on a capture of the same
+ * workload predicts each rule's drops.
+ */
+Test(filter, exe_and_parent_exe_judged_in_the_kernel, .init = setup, .fini = teardown,
+     .timeout = 180)
+{
+	char cap[PATH_MAX + 16], cmd[3 * PATH_MAX];
+	const char *rec_args[] = { "--record", cap, "--rate-limit", "file:0", "--rate-limit-global",
+				   "file:0",   NULL };
+	long long pred[3] = { -1, -1, -1 }, hits1, hits2;
+	sqlite3 *db;
+	pid_t early;
+
+	snprintf(cmd, sizeof(cmd), "mkdir %s/bin && cp /bin/sh /usr/bin/touch %s/bin/", dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	snprintf(cmd, sizeof(cmd), "%s/bin/", dir);
+	{
+		FILE *f = fopen(rules, "w");
+
+		cr_assert_not_null(f);
+		fprintf(f,
+			"drop file where exe prefix \"%s\"\n"
+			"drop file where parent_exe == \"%ssh\"\n",
+			cmd, cmd);
+		cr_assert_eq(fclose(f), 0);
+	}
+
+	/* Recorded without filters, then replayed. */
+	early = exe_workload_start("rec");
+	vg_t_host_start(&host, rec_args);
+	exe_workload_finish("rec", early);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	predict(cap, pred, 2);
+
+	/* Live, with the rules in the kernel. */
+	early = exe_workload_start("live");
+	vg_t_host_start(&host, vigild_args);
+	exe_workload_finish("live", early);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	db = vg_t_db_open(&host);
+	for (int i = 1; i <= 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "live-pre%d", i);
+		cr_assert_eq(stored(db, name), 0, "%s reached the store", name);
+		snprintf(name, sizeof(name), "live-post%d", i);
+		cr_assert_eq(stored(db, name), 0, "%s reached the store", name);
+	}
+	cr_assert_eq(stored(db, "live-kept1"), 1);
+	cr_assert_eq(stored(db, "live-kept2"), 1);
+	hits1 = vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 1");
+	hits2 = vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 2");
+	cr_log_info("exe rule: %lld hits (predicted %lld dropped); parent_exe rule: %lld (%lld)",
+		    hits1, pred[1], hits2, pred[2]);
+	/* pre1, pre3, post1, post3 by exe; pre2, post2 by parent_exe, and nothing else here. */
+	cr_assert_geq(hits1, 4);
+	cr_assert_geq(hits2, 2);
+	cr_assert_eq(pred[1], hits1, "replay predicted %lld, the kernel dropped %lld", pred[1],
+		     hits1);
+	cr_assert_eq(pred[2], hits2, "replay predicted %lld, the kernel dropped %lld", pred[2],
+		     hits2);
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}
+
+/* Answer of vigild's control socket to "filter\n" TEXT (static buffer). */
+static const char *ask_filter(const char *sock, const char *text)
+{
+	static char buf[8192];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ssize_t n, got = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(write(fd, "filter\n", 7), 7);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	return buf;
+}
+
+/*
+ * `vigil host --filters FILE` sends the rules over the connection; SIGHUP to
+ * the host sends a new FILE (a FILE with errors is not sent, the running
+ * rules stay); `vigil filter apply --control` swaps rules through vigild's
+ * control socket, which checks them first. Each takes effect in the kernel.
+ */
+Test(filter, apply_over_the_control_channel, .init = setup, .fini = teardown, .timeout = 180)
+{
+	enum { N = 40 };
+	char sock[PATH_MAX + 16], other[PATH_MAX + 16], cmd[3 * PATH_MAX];
+	const char *host_args[] = { "--filters", rules, NULL };
+	const char *args[] = { "--control", sock, "--rate-limit", "file:0", "--rate-limit-global",
+			       "file:0",    NULL };
+	const char *a;
+	sqlite3 *db;
+	FILE *p;
+
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	snprintf(other, sizeof(other), "%s/other.vf", dir);
+	write_rules(rules, "drop file where path prefix \"%s/h1-\"\n", dir);
+	vg_t_host_start_args(&host, host_args, args);
+	cr_assert_eq(
+		vg_t_wait_int(&host, 1, 10000,
+			      "SELECT count(*) FROM SensorFilterRules WHERE Rule LIKE '%%h1-%%'"),
+		1, "the host's rules did not reach the sensor");
+	for (int i = 0; i < N; i++)
+		create("h1-a", i);
+
+	/* SIGHUP to the host: the new file goes to the sensor. */
+	write_rules(rules, "drop file where path prefix \"%s/h2-\"\n", dir);
+	cr_assert_eq(kill(host.pid, SIGHUP), 0);
+	cr_assert_eq(
+		vg_t_wait_int(&host, 1, 10000,
+			      "SELECT count(*) FROM SensorFilterRules WHERE Rule LIKE '%%h2-%%'"),
+		1, "the new rules did not reach the sensor");
+	for (int i = 0; i < N; i++) {
+		create("h1-b", i);
+		create("h2-a", i);
+	}
+	/* A file with errors is not sent: the h2- rule stays. */
+	write_rules(rules, "drop file where path prefix \"%s/h3-\" and bogus == 1\n", dir);
+	cr_assert_eq(kill(host.pid, SIGHUP), 0);
+	usleep(300 * 1000);
+	for (int i = 0; i < N; i++)
+		create("h2-b", i);
+
+	/* vigild's control socket checks the text itself and says where it is wrong. */
+	a = ask_filter(sock, "drop file where path prefix \"/x\" and\n");
+	cr_assert(!strncmp(a, "error: 1 errors", 15), "%s", a);
+	cr_assert_not_null(strstr(a, "control:1:"), "%s", a);
+	write_rules(other, "drop file where path prefix \"%s/c-\"\n", dir);
+	snprintf(cmd, sizeof(cmd), "%s filter apply %s --control %s",
+		 getenv("VIGIL") ? getenv("VIGIL") : "build/vigil", other, sock);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(cmd, sizeof(cmd), p));
+	cr_assert_eq(pclose(p), 0);
+	cr_assert(!strncmp(cmd, "ok: 1 rules", 11), "%s", cmd);
+	for (int i = 0; i < N; i++) {
+		create("c-", i);
+		create("h2-c", i);
+	}
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+
+	db = vg_t_db_open(&host);
+	cr_assert_eq(stored(db, "h1-a"), 0, "first rules (from the host) not applied");
+	cr_assert_eq(stored(db, "h1-b"), N, "first rules still applied after SIGHUP");
+	cr_assert_eq(stored(db, "h2-a"), 0, "the host's new rules not applied");
+	cr_assert_eq(stored(db, "h2-b"), 0, "a file with errors replaced the rules");
+	cr_assert_eq(stored(db, "c-"), 0, "apply --control not applied");
+	cr_assert_eq(stored(db, "h2-c"), N, "apply --control left the old rules");
 	cr_assert_eq(identity_broken(db), 0);
 	sqlite3_close(db);
 }

@@ -190,6 +190,9 @@ Test(filter, malformed_input_at_exact_positions)
 	expect_error("drop file where comm ~ \"a\"\n", "t.vf:1:22: comm takes ==");
 	expect_error("drop file where op in deleted\n", "t.vf:1:23: expected '('");
 	expect_error("drop file where op in (deleted\n", "t.vf:1:31: expected ',' or ')'");
+	expect_error("drop file where exe suffix \"/cc1\"\n", "t.vf:1:21: exe takes == or prefix");
+	expect_error("drop file where parent_exe == \"/a\" and parent_exe prefix \"/b\"\n",
+		     "t.vf:1:40: field 'parent_exe' given twice");
 }
 
 Test(filter, too_many_rules_for_the_maps)
@@ -206,7 +209,7 @@ Test(filter, too_many_rules_for_the_maps)
 	cr_assert_eq(set.n, VG_FLT_RULES);
 }
 
-Test(filter, warnings_never_match_shadowed_not_in_kernel)
+Test(filter, warnings_never_match_and_shadowed)
 {
 	expect_warning("drop network where path suffix \".h\"\n",
 		       "t.vf:1:6: warning: rule can never match: only file events have a path");
@@ -222,9 +225,15 @@ Test(filter, warnings_never_match_shadowed_not_in_kernel)
 	expect_warning("drop network where remote in 10.0.0.0/8\n"
 		       "keep network where remote in 10.1.0.0/16 and rport == 53\n",
 		       "t.vf:2:1: warning: rule is shadowed by line 1");
-	expect_warning("drop file where exe == \"/usr/bin/cc\"\n",
-		       "t.vf:1:17: warning: exe cannot be evaluated in the kernel");
-	cr_assert_eq(set.n, 0, "a rule the kernel cannot evaluate is not loaded");
+	expect_warning("drop file where exe == \"cc\"\n",
+		       "t.vf:1:24: warning: rule can never match: executables are absolute paths");
+	expect_warning(
+		"drop file where exe prefix \"/usr/\"\n"
+		"drop file where exe == \"/usr/bin/cc\" and parent_exe prefix \"/usr/bin/\"\n",
+		"t.vf:2:1: warning: rule is shadowed by line 1");
+	expect_warning("drop file where parent_exe prefix \"/usr/bin/make\"\n"
+		       "drop file where parent_exe == \"/usr/bin/make\"\n",
+		       "t.vf:2:1: warning: rule is shadowed by line 1");
 	/* not shadowed: the later rule is broader */
 	cr_assert_eq(parse("drop file where path prefix \"/proc/self/\"\n"
 			   "drop file where path prefix \"/proc/\"\n"),
@@ -249,7 +258,7 @@ Test(filter, records_build_the_kernel_input)
 	memcpy(e + 1, base, e->base_len);
 	memcpy((char *)(e + 1) + e->base_len, rel, e->rel_len);
 	e->hdr.size = sizeof(*e) + e->base_len + e->rel_len;
-	cr_assert_eq(vg_vf_input(&in, buf, e->hdr.size), 0);
+	cr_assert_eq(vg_vf_input(&in, buf, e->hdr.size, NULL), 0);
 	cr_assert_eq(in.path_len, strlen("/home/me/src/x.h"));
 	cr_assert(!memcmp(in.head, "/home/me/src/x.h", in.path_len));
 	cr_assert_eq(parse("drop file where path == \"/home/me/src/x.h\" and op == deleted\n"), 0);
@@ -257,7 +266,93 @@ Test(filter, records_build_the_kernel_input)
 	cr_assert(drop);
 	/* a process record is not judged */
 	e->hdr.type = VG_EV_EXEC;
-	cr_assert_eq(vg_vf_input(&in, buf, e->hdr.size), -1);
+	cr_assert_eq(vg_vf_input(&in, buf, e->hdr.size, NULL), -1);
+}
+
+static size_t exec_rec(unsigned char *buf, __u32 tgid, __u32 ppid, const char *exe)
+{
+	struct vg_exec_event *e = (void *)buf;
+
+	memset(buf, 0, 512);
+	e->hdr.type = VG_EV_EXEC;
+	e->task.tgid = e->task.pid = tgid;
+	e->task.ppid = ppid;
+	e->path_len = strlen(exe) + 1;
+	memcpy(e + 1, exe, e->path_len);
+	e->hdr.size = sizeof(*e) + e->path_len;
+	return e->hdr.size;
+}
+
+static size_t task_rec(unsigned char *buf, __u16 type, __u32 tgid, __u32 ppid)
+{
+	struct vg_file_event *e = (void *)buf; /* fork and exit records are shorter */
+
+	memset(buf, 0, 512);
+	e->hdr.type = type;
+	e->task.tgid = e->task.pid = tgid;
+	e->task.ppid = ppid;
+	strcpy((char *)e->task.comm, "cc1");
+	e->op = VG_FILE_CREATE;
+	e->base_len = sizeof("/tmp/o.s");
+	memcpy(e + 1, "/tmp/o.s", e->base_len);
+	e->hdr.size = type == VG_EV_FILE ? sizeof(*e) + e->base_len : sizeof(struct vg_exit_event);
+	return type == VG_EV_FILE ? e->hdr.size : 512;
+}
+
+/* exe and parent_exe follow exec, fork and exit, as the kernel's map does. */
+Test(filter, exe_and_parent_exe_follow_the_processes)
+{
+	struct vg_vf_procs *procs = vg_vf_procs_new();
+	unsigned char buf[512];
+	struct vg_flt_in in;
+	size_t n;
+	int drop;
+
+	cr_assert(procs);
+	cr_assert_eq(
+		parse("keep file where exe == \"/usr/lib/gcc/cc1\" and parent_exe == \"/usr/bin/gcc\"\n"
+		      "drop file where exe prefix \"/usr/lib/gcc/\"\n"
+		      "drop file where parent_exe prefix \"/usr/bin/ma\"\n"),
+		0, "%s", diag);
+	n = exec_rec(buf, 100, 1, "/usr/bin/make");
+	cr_assert_eq(vg_vf_procs_track(procs, buf, n), 0);
+	/* 101 forks from make, then execs cc1: exe cc1, parent make */
+	n = task_rec(buf, VG_EV_FORK, 101, 100);
+	cr_assert_eq(vg_vf_procs_track(procs, buf, n), 0);
+	n = task_rec(buf, VG_EV_FILE, 101, 100);
+	cr_assert_eq(vg_vf_input(&in, buf, n, procs), 0);
+	cr_assert_eq(in.exe.len, strlen("/usr/bin/make"), "the fork copies the image");
+	cr_assert_eq(judge(in, &drop), 2);
+	cr_assert(drop);
+	n = exec_rec(buf, 101, 100, "/usr/lib/gcc/cc1");
+	vg_vf_procs_track(procs, buf, n);
+	n = task_rec(buf, VG_EV_FILE, 101, 100);
+	vg_vf_input(&in, buf, n, procs);
+	cr_assert_eq(judge(in, &drop), 1);
+	cr_assert(drop);
+	/* a cc1 whose parent is gcc: the keep exception */
+	n = exec_rec(buf, 200, 1, "/usr/bin/gcc");
+	vg_vf_procs_track(procs, buf, n);
+	n = exec_rec(buf, 201, 200, "/usr/lib/gcc/cc1");
+	vg_vf_procs_track(procs, buf, n);
+	n = task_rec(buf, VG_EV_FILE, 201, 200);
+	vg_vf_input(&in, buf, n, procs);
+	cr_assert_eq(judge(in, &drop), 0);
+	cr_assert(!drop);
+	/* "/usr/lib/gcc/cc1" is not == "/usr/lib/gcc/cc1plus", but has its prefix */
+	n = exec_rec(buf, 202, 200, "/usr/lib/gcc/cc1plus");
+	vg_vf_procs_track(procs, buf, n);
+	n = task_rec(buf, VG_EV_FILE, 202, 200);
+	vg_vf_input(&in, buf, n, procs);
+	cr_assert_eq(judge(in, &drop), 1);
+	/* once make exits, its pid is unknown: exe conditions do not match */
+	n = task_rec(buf, VG_EV_EXIT, 100, 1);
+	vg_vf_procs_track(procs, buf, n);
+	n = task_rec(buf, VG_EV_FILE, 300, 100);
+	vg_vf_input(&in, buf, n, procs);
+	cr_assert_eq(in.pexe.len, 0);
+	cr_assert_eq(judge(in, &drop), -1);
+	vg_vf_procs_free(procs);
 }
 
 /* sample 1/N: a drop rule keeps the 1st, N+1th, ... of its matches, as the kernel does per CPU. */
