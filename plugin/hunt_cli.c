@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "alerts.h"
+#include "cli.h"
 #include "hunt.h"
 #include "hunt_cli.h"
 #include "log.h"
@@ -51,31 +52,6 @@ const char vg_usage_alerts[] =
 	"  --json       one JSON object per alert per line, with an \"Evidence\" array\n"
 	"  --follow     then print new alerts as they are raised, until SIGINT/SIGTERM\n"
 	"  -h, --help   show this text\n";
-
-static int vg_usage(const char *cmd, const char *fmt, const char *what)
-{
-	fprintf(stderr, "vigil: %s: ", cmd);
-	fprintf(stderr, fmt, what);
-	fprintf(stderr, "\nTry 'vigil %s --help'.\n", cmd);
-	return 2;
-}
-
-static int vg_opt(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-
-	if (strncmp(a, name, n))
-		return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n])
-		return 0;
-	*val = *i + 1 < argc ? argv[++*i] : NULL;
-	return 1;
-}
 
 static char *vg_slurp(const char *path)
 {
@@ -126,15 +102,15 @@ int vg_cmd_hunt(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(vg_usage_hunt, stdout);
 			return 0;
-		} else if (vg_opt(argc, argv, &i, "--db", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
 			if (!val)
-				return vg_usage("hunt", "%s needs a file", "--db");
+				return vg_cli_usage("hunt", "%s needs a file", "--db");
 			db = val;
-		} else if (vg_opt(argc, argv, &i, "--file", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--file", &val)) {
 			if (!val)
-				return vg_usage("hunt", "%s needs a file", "--file");
+				return vg_cli_usage("hunt", "%s needs a file", "--file");
 			file = val;
-		} else if (vg_opt(argc, argv, &i, "--format", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--format", &val)) {
 			if (val && !strcmp(val, "table"))
 				fmt = VG_HUNT_TABLE;
 			else if (val && !strcmp(val, "json"))
@@ -142,25 +118,26 @@ int vg_cmd_hunt(int argc, char **argv)
 			else if (val && !strcmp(val, "csv"))
 				fmt = VG_HUNT_CSV;
 			else
-				return vg_usage("hunt",
-						"--format takes table, json or csv, not '%s'",
-						val ? val : "");
+				return vg_cli_usage("hunt",
+						    "--format takes table, json or csv, not '%s'",
+						    val ? val : "");
 		} else if (!strcmp(a, "--json")) {
 			fmt = VG_HUNT_JSON;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			vg_log_max = VG_DEBUG;
 		} else if (a[0] == '-' && a[1]) {
-			return vg_usage("hunt", "unknown option '%s'", a);
+			return vg_cli_usage("hunt", "unknown option '%s'", a);
 		} else if (query) {
-			return vg_usage("hunt", "%s", "give the query as one argument (quote it)");
+			return vg_cli_usage("hunt", "%s",
+					    "give the query as one argument (quote it)");
 		} else {
 			query = a;
 		}
 	}
 	if (!db)
-		return vg_usage("hunt", "%s", "--db FILE is required");
+		return vg_cli_usage("hunt", "%s", "--db FILE is required");
 	if (!!query == !!file)
-		return vg_usage("hunt", "%s", "give one of QUERY or --file F");
+		return vg_cli_usage("hunt", "%s", "give one of QUERY or --file F");
 	if (file) {
 		text = vg_slurp(file);
 		if (!text)
@@ -201,20 +178,20 @@ int vg_cmd_alerts(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(vg_usage_alerts, stdout);
 			return 0;
-		} else if (vg_opt(argc, argv, &i, "--db", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
 			if (!val)
-				return vg_usage("alerts", "%s needs a file", "--db");
+				return vg_cli_usage("alerts", "%s needs a file", "--db");
 			db = val;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
 		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
 			follow = 1;
 		} else {
-			return vg_usage("alerts", "unknown option '%s'", a);
+			return vg_cli_usage("alerts", "unknown option '%s'", a);
 		}
 	}
 	if (!db)
-		return vg_usage("alerts", "%s", "--db FILE is required");
+		return vg_cli_usage("alerts", "%s", "--db FILE is required");
 	if (vg_store_open_existing(&s, db)) {
 		vg_err(-ENOENT, "alerts: cannot open %s", db);
 		return 1;

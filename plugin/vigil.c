@@ -12,8 +12,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "events.h"
 #include "addr.h"
+#include "cli.h"
+#include "events.h"
 #include "fmt.h"
 #include "health.h"
 #include "filter_cli.h"
@@ -98,36 +99,6 @@ static const char vg_usage_stats[] =
 	"  --json       one JSON object per line\n"
 	"  -h, --help   show this text\n";
 
-static int vg_usage_error(const char *cmd, const char *fmt, const char *what)
-{
-	fprintf(stderr, "vigil: ");
-	fprintf(stderr, fmt, what);
-	fprintf(stderr, "\nTry 'vigil %s--help'.\n", cmd ? cmd : "");
-	return 2;
-}
-
-/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. */
-static int vg_opt_val(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-
-	if (strncmp(a, name, n))
-		return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n])
-		return 0;
-	if (*i + 1 >= argc) {
-		*val = NULL;
-		return 1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
 static int vg_is_help(const char *a)
 {
 	return !strcmp(a, "-h") || !strcmp(a, "--help");
@@ -144,31 +115,31 @@ static int vg_cmd_host(int argc, char **argv)
 		if (vg_is_help(a)) {
 			fputs(vg_usage_host, stdout);
 			return 0;
-		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
 			if (!val)
-				return vg_usage_error("host ", "%s needs a file", "--db");
+				return vg_cli_usage("host", "%s needs a file", "--db");
 			o.db = val;
-		} else if (vg_opt_val(argc, argv, &i, "--listen", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--listen", &val)) {
 			if (!val)
-				return vg_usage_error("host ", "%s needs an address", "--listen");
+				return vg_cli_usage("host", "%s needs an address", "--listen");
 			listen = val;
-		} else if (vg_opt_val(argc, argv, &i, "--spawn", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--spawn", &val)) {
 			if (!val)
-				return vg_usage_error("host ", "%s needs the path of vigild",
-						      "--spawn");
+				return vg_cli_usage("host", "%s needs the path of vigild",
+						    "--spawn");
 			o.spawn = val;
 			o.spawn_argv = argv + i + 1;
 			o.spawn_argc = argc - i - 1;
 			break;
-		} else if (vg_opt_val(argc, argv, &i, "--rules", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--rules", &val)) {
 			if (!val)
-				return vg_usage_error("host ", "%s needs a directory", "--rules");
+				return vg_cli_usage("host", "%s needs a directory", "--rules");
 			o.rules = val;
 		} else if (!strcmp(a, "--no-rules")) {
 			o.no_rules = 1;
-		} else if (vg_opt_val(argc, argv, &i, "--filters", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--filters", &val)) {
 			if (!val)
-				return vg_usage_error("host ", "%s needs a file", "--filters");
+				return vg_cli_usage("host", "%s needs a file", "--filters");
 			o.filters = val;
 		} else if (!strcmp(a, "--print")) {
 			o.print = 1;
@@ -177,21 +148,20 @@ static int vg_cmd_host(int argc, char **argv)
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			vg_log_max = VG_DEBUG;
 		} else {
-			return vg_usage_error("host ", "host: unknown option '%s'", a);
+			return vg_cli_usage("host", "unknown option '%s'", a);
 		}
 	}
 	if (!o.db)
-		return vg_usage_error("host ", "%s: --db FILE is required", "host");
+		return vg_cli_usage("host", "--db FILE is required");
 	if (!!listen == !!o.spawn)
-		return vg_usage_error("host ", "%s: give one of --listen unix:PATH or --spawn PATH",
-				      "host");
+		return vg_cli_usage("host", "give one of --listen unix:PATH or --spawn PATH");
 	if (listen) {
 		struct vg_addr a;
 
 		if (vg_addr_parse(listen, &a) || a.kind == VG_ADDR_STDIO)
-			return vg_usage_error(
-				"host ",
-				"host: unsupported listen address '%s' (unix:PATH, tcp:HOST:PORT, vsock:CID:PORT)",
+			return vg_cli_usage(
+				"host",
+				"unsupported listen address '%s' (unix:PATH, tcp:HOST:PORT, vsock:CID:PORT)",
 				listen);
 		o.listen = listen;
 		o.listen_path = a.kind == VG_ADDR_UNIX ? listen + 5 : NULL;
@@ -259,28 +229,27 @@ static int vg_cmd_events(int argc, char **argv)
 		if (vg_is_help(a)) {
 			fputs(vg_usage_events, stdout);
 			return 0;
-		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
 			if (!val)
-				return vg_usage_error("events ", "%s needs a file", "--db");
+				return vg_cli_usage("events", "%s needs a file", "--db");
 			db = val;
-		} else if (vg_opt_val(argc, argv, &i, "--limit", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--limit", &val)) {
 			char *end;
 
 			errno = 0;
 			limit = val ? strtol(val, &end, 10) : -1;
 			if (!val || errno || *end || limit <= 0)
-				return vg_usage_error(
-					"events ", "events: --limit needs a positive number%s", "");
+				return vg_cli_usage("events", "--limit needs a positive number");
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
 		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
 			follow = 1;
 		} else {
-			return vg_usage_error("events ", "events: unknown option '%s'", a);
+			return vg_cli_usage("events", "unknown option '%s'", a);
 		}
 	}
 	if (!db)
-		return vg_usage_error("events ", "%s: --db FILE is required", "events");
+		return vg_cli_usage("events", "--db FILE is required");
 	if (vg_open_existing("events", db, &s))
 		return 1;
 	n = vg_events_last(s, &upto);
@@ -307,18 +276,18 @@ static int vg_cmd_stats(int argc, char **argv)
 		if (vg_is_help(a)) {
 			fputs(vg_usage_stats, stdout);
 			return 0;
-		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
 			if (!val)
-				return vg_usage_error("stats ", "%s needs a file", "--db");
+				return vg_cli_usage("stats", "%s needs a file", "--db");
 			db = val;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
 		} else {
-			return vg_usage_error("stats ", "stats: unknown option '%s'", a);
+			return vg_cli_usage("stats", "unknown option '%s'", a);
 		}
 	}
 	if (!db)
-		return vg_usage_error("stats ", "%s: --db FILE is required", "stats");
+		return vg_cli_usage("stats", "--db FILE is required");
 	if (vg_open_existing("stats", db, &s))
 		return 1;
 	err = vg_stats_print(s, stdout, json);
@@ -354,7 +323,7 @@ static int vg_int_opt(const char *opt, const char *val, long lo, long hi, int *o
 	errno = 0;
 	v = val ? strtol(val, &end, 10) : 0;
 	if (!val || errno || *end || v < lo || v > hi)
-		return vg_usage_error("top ", "top: %s needs a number from 1 to the limit", opt);
+		return vg_cli_usage("top", "%s needs a number from 1 to the limit", opt);
 	*out = (int)v;
 	return 0;
 }
@@ -377,17 +346,17 @@ static int vg_cmd_top(int argc, char **argv)
 		if (vg_is_help(a)) {
 			fputs(vg_usage_top, stdout);
 			return 0;
-		} else if (vg_opt_val(argc, argv, &i, "--db", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
 			if (!val)
-				return vg_usage_error("top ", "%s needs a file", "--db");
+				return vg_cli_usage("top", "%s needs a file", "--db");
 			db = val;
-		} else if (vg_opt_val(argc, argv, &i, "--window", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--window", &val)) {
 			if (vg_int_opt("--window", val, 1, 86400, &o.window_s))
 				return 2;
-		} else if (vg_opt_val(argc, argv, &i, "--interval", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--interval", &val)) {
 			if (vg_int_opt("--interval", val, 1, 3600, &interval))
 				return 2;
-		} else if (vg_opt_val(argc, argv, &i, "--limit", &val)) {
+		} else if (vg_cli_opt(argc, argv, &i, "--limit", &val)) {
 			if (vg_int_opt("--limit", val, 1, 1000, &o.limit))
 				return 2;
 		} else if (!strcmp(a, "--once")) {
@@ -395,11 +364,11 @@ static int vg_cmd_top(int argc, char **argv)
 		} else if (!strcmp(a, "--json")) {
 			o.json = 1;
 		} else {
-			return vg_usage_error("top ", "top: unknown option '%s'", a);
+			return vg_cli_usage("top", "unknown option '%s'", a);
 		}
 	}
 	if (!db)
-		return vg_usage_error("top ", "%s: --db FILE is required", "top");
+		return vg_cli_usage("top", "--db FILE is required");
 	if (vg_open_existing("top", db, &s))
 		return 1;
 	sigemptyset(&mask);
@@ -450,7 +419,7 @@ static int vg_cmd_help(int argc, char **argv)
 	else if (!strcmp(argv[1], "help"))
 		fputs(vg_usage_main, stdout);
 	else
-		return vg_usage_error(NULL, "help: unknown command '%s'", argv[1]);
+		return vg_cli_usage(NULL, "help: unknown command '%s'", argv[1]);
 	return 0;
 }
 
@@ -525,7 +494,7 @@ int main(int argc, char **argv)
 
 	vg_prog = "vigil";
 	if (argc < 2)
-		return vg_usage_error(NULL, "%s", "no command given");
+		return vg_cli_usage(NULL, "no command given");
 	cmd = argv[1];
 	if (vg_is_help(cmd))
 		return vg_cmd_help(1, argv + 1);
@@ -552,6 +521,6 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "top"))
 		return vg_cmd_top(argc - 1, argv + 1);
 	if (cmd[0] == '-')
-		return vg_usage_error(NULL, "unknown option '%s'", cmd);
-	return vg_usage_error(NULL, "unknown command '%s'", cmd);
+		return vg_cli_usage(NULL, "unknown option '%s'", cmd);
+	return vg_cli_usage(NULL, "unknown command '%s'", cmd);
 }
