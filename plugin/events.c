@@ -343,23 +343,28 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 /* Ring buffer fill and the daemon's own counts, after the counters. */
 static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 {
-	static const char *const sql[3] = {
+	static const char *const sql[4] = {
 		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
 		" FROM SensorRings ORDER BY DeviceId, Ring",
 		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
 		" ORDER BY DeviceId",
 		"SELECT DeviceId, RuleIndex, Line, Rule, Action, Hits, Generation, Timestamp"
 		" FROM SensorFilterRules ORDER BY DeviceId, RuleIndex",
+		"SELECT DeviceId, Reason, Count, Timestamp FROM HostSkippedEvents"
+		" ORDER BY DeviceId, Reason",
 	};
-	static const char *const table[3] = { "SensorRings", "SensorDaemon", "SensorFilterRules" };
+	static const char *const table[4] = { "SensorRings", "SensorDaemon", "SensorFilterRules",
+					      "HostSkippedEvents" };
 	struct vg_sb line;
 	int err = 0;
 
 	vg_sb_init(&line);
-	for (int q = 0; q < 3 && !err; q++) {
+	for (int q = 0; q < 4 && !err; q++) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(db, sql[q], -1, &st, NULL), rows = 0;
 
+		if (rc != SQLITE_OK && q == 3)
+			continue; /* a database an older host wrote: nothing skipped to show */
 		if (rc != SQLITE_OK) {
 			err = vg_sqlite_errno(rc);
 			break;
@@ -377,6 +382,13 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 					     (long long)vg_int(st, "SizeBytes"),
 					     (long long)vg_int(st, "FillBytes"),
 					     (long long)vg_int(st, "PeakFillBytes"));
+			} else if (q == 3) {
+				if (!rows)
+					vg_sb_add(&line,
+						  "\nEVENTS THE HOST COULD NOT STORE (a newer "
+						  "sensor?)\nCOUNT        REASON\n");
+				vg_sb_printf(&line, "%-12lld %s", (long long)vg_int(st, "Count"),
+					     vg_text(st, "Reason") ? vg_text(st, "Reason") : "");
 			} else if (q == 2) {
 				if (!rows)
 					vg_sb_add(&line, "\nFILTER RULES (hits since the set was "

@@ -139,6 +139,10 @@ static const char vg_schema[] =
 	" EventsLost INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL,"
 	" PRIMARY KEY (DeviceId, EventClass));"
+	/* Events of a batch the host could not store (a newer sensor's kinds, missing parts). */
+	"CREATE TABLE IF NOT EXISTS HostSkippedEvents ("
+	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
 	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
 	" DeviceId TEXT NOT NULL,"
 	" StreamId INTEGER NOT NULL,"
@@ -162,10 +166,14 @@ enum vg_stmt {
 	VG_ST_SUPP,
 	VG_ST_RING,
 	VG_ST_DAEMON,
+	VG_ST_SKIPPED,
 	VG_ST_NR,
 };
 
 static const char *const vg_stmt_sql[VG_ST_NR] = {
+	[VG_ST_SKIPPED] = "INSERT INTO HostSkippedEvents (DeviceId, Reason, Count, Timestamp)"
+			  " VALUES (?, ?, 1, ?) ON CONFLICT (DeviceId, Reason) DO UPDATE SET"
+			  " Count = Count + 1, Timestamp = excluded.Timestamp",
 	[VG_ST_BEGIN] = "BEGIN IMMEDIATE",
 	[VG_ST_COMMIT] = "COMMIT",
 	[VG_ST_ROLLBACK] = "ROLLBACK",
@@ -541,22 +549,40 @@ static int vg_bind_process(sqlite3_stmt *st, int i, struct vg_sb *cmd, const Vig
 	return SQLITE_OK;
 }
 
-/* Events this host has a table for; the rest are skipped (newer sensor). */
-static int vg_event_known(const Vigil__V1__Event *ev)
+/*
+ * NULL for an event this host has a table for; else why it is skipped (a
+ * newer sensor's kind, or a message missing what its table needs), in buf.
+ */
+static const char *vg_event_unknown(const Vigil__V1__Event *ev, char *buf, size_t size)
 {
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_PROCESS:
-		return ev->process && ev->process->process && vg_action_type(ev->process->action);
+		if (!ev->process || !ev->process->process)
+			return "process event without its process";
+		return vg_action_type(ev->process->action) ? NULL :
+							     "process event of an unknown action";
 	case VIGIL__V1__EVENT__BODY_FILE:
-		return ev->file && ev->file->process && ev->file->action_type && ev->file->path;
+		return ev->file && ev->file->process && ev->file->action_type && ev->file->path ?
+			       NULL :
+			       "file event without its process, action or path";
 	case VIGIL__V1__EVENT__BODY_NETWORK:
-		return ev->network && ev->network->process && ev->network->action_type;
+		return ev->network && ev->network->process && ev->network->action_type ?
+			       NULL :
+			       "network event without its process or action";
 	case VIGIL__V1__EVENT__BODY_SECURITY:
-		return ev->security && ev->security->process && ev->security->action_type;
+		return ev->security && ev->security->process && ev->security->action_type ?
+			       NULL :
+			       "security event without its process or action";
 	case VIGIL__V1__EVENT__BODY_SUPPRESSION:
-		return ev->suppression && ev->suppression->reason;
+		return ev->suppression && ev->suppression->reason ? NULL :
+								    "suppression without a reason";
 	default:
-		return 0;
+		if (ev->base.n_unknown_fields) {
+			snprintf(buf, size, "unknown event kind (field %u)",
+				 ev->base.unknown_fields[0].tag);
+			return buf;
+		}
+		return "event without a body";
 	}
 }
 
@@ -912,9 +938,19 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 	}
 	what = "store event";
 	for (size_t i = 0; i < b->n_events; i++) {
-		if (!vg_event_known(b->events[i])) {
-			vg_log(VG_DEBUG,
-			       "store: skipped an event of a kind this host does not know");
+		char why_buf[64];
+		const char *why = vg_event_unknown(b->events[i], why_buf, sizeof(why_buf));
+
+		if (why) {
+			/* Counted with the batch, so a resend does not count it twice. */
+			vg_log(VG_DEBUG, "store: skipped an event: %s", why);
+			st = s->st[VG_ST_SKIPPED];
+			sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+			rc = vg_step(st);
+			if (rc != SQLITE_OK)
+				goto err_rollback;
 			continue;
 		}
 		switch (b->events[i]->body_case) {

@@ -298,6 +298,54 @@ Test(store, resend_stored_once)
 	vg_store_peer_free(&other);
 }
 
+/* What the host cannot store is counted per reason, once per batch even when it is resent. */
+Test(store, skipped_events_are_counted)
+{
+	struct vg_store_peer peer = { 0 };
+	struct sample s;
+	Vigil__V1__Event newer, bodiless, *evs[3];
+	Vigil__V1__ProcessEvent hollow;
+	ProtobufCMessageUnknownField uf = { .tag = 42,
+					    .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT,
+					    .len = 1,
+					    .data = (uint8_t *)"\x01" };
+	char *out;
+	FILE *f;
+	size_t n;
+
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	vigil__v1__event__init(&newer); /* a newer sensor's kind: field 42 */
+	newer.base.n_unknown_fields = 1;
+	newer.base.unknown_fields = &uf;
+	vigil__v1__event__init(&bodiless);
+	vigil__v1__process_event__init(&hollow);
+	evs[0] = &newer;
+	evs[1] = &s.ev;
+	evs[2] = &bodiless;
+	s.b.events = evs;
+	s.b.n_events = 3;
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 1);
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 0);
+	bodiless.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	bodiless.process = &hollow;
+	cr_assert_eq(vg_store_batch(st, &peer, 2, &s.b), 1);
+	expect("SELECT count(*) FROM DeviceProcessEvents", "2");
+	expect("SELECT Count FROM HostSkippedEvents WHERE Reason = 'unknown event kind (field 42)'",
+	       "2");
+	expect("SELECT Count FROM HostSkippedEvents WHERE Reason = 'event without a body'", "1");
+	expect("SELECT Count FROM HostSkippedEvents WHERE Reason = "
+	       "'process event without its process'",
+	       "1");
+	/* vigil stats shows them */
+	f = open_memstream(&out, &n);
+	cr_assert_eq(vg_stats_print(st, f, 0), 0);
+	fclose(f);
+	cr_assert_not_null(strstr(out, "EVENTS THE HOST COULD NOT STORE"), "%s", out);
+	cr_assert_not_null(strstr(out, "2            unknown event kind (field 42)"), "%s", out);
+	free(out);
+	vg_store_peer_free(&peer);
+}
+
 Test(store, batch_without_device_uses_connection_device)
 {
 	struct vg_store_peer peer = { 0 };
