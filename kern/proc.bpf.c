@@ -118,10 +118,9 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 
 static __always_inline int vg_fork(struct task_struct *parent, struct task_struct *child)
 {
-	struct vg_fork_event e;
-
 	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
 	struct vg_flt_exe *x;
+	struct vg_fork_event e;
 
 	/* A new thread shares its tgid with the creator: not a process event. */
 	if (BPF_CORE_READ(child, pid) != ctgid)
@@ -144,14 +143,13 @@ static __always_inline int vg_fork(struct task_struct *parent, struct task_struc
 
 static __always_inline int vg_exit(struct task_struct *task)
 {
+	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct vg_exit_event e;
 
 	/*
 	 * do_exit() decrements signal->live before this tracepoint: the thread
 	 * that takes it to zero is the last of its process.
 	 */
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	bpf_map_delete_elem(&vg_flt_exe, &tgid);
