@@ -215,6 +215,7 @@ static void vg_row_human_other(struct vg_sb *b, sqlite3_stmt *st, int table)
 	" json_extract(AdditionalFields, '$.ExitSignal') AS vg_signal,"              \
 	" json_extract(AdditionalFields, '$.CoreDumped') AS vg_core"
 
+/* One event row, formatted, for the --limit path (at most limit per table in memory). */
 struct vg_line {
 	char *ts;
 	int64_t report_id;
@@ -223,100 +224,220 @@ struct vg_line {
 	char *text;
 };
 
-static int vg_line_cmp(const void *a, const void *b)
+static int vg_order(const char *xts, int64_t xrep, int xt, int64_t xrow, const char *yts,
+		    int64_t yrep, int yt, int64_t yrow)
 {
-	const struct vg_line *x = a, *y = b;
-	int c = strcmp(x->ts, y->ts);
+	int c = strcmp(xts, yts);
 
 	if (c)
 		return c;
-	if (x->report_id != y->report_id)
-		return x->report_id < y->report_id ? -1 : 1;
-	if (x->table != y->table)
-		return x->table - y->table;
-	return x->rowid < y->rowid ? -1 : x->rowid > y->rowid;
+	if (xrep != yrep)
+		return xrep < yrep ? -1 : 1;
+	if (xt != yt)
+		return xt - yt;
+	return xrow < yrow ? -1 : xrow > yrow;
 }
 
-/* Read one table's new rows, formatted, into lines. */
-static int vg_read_table(struct vg_store *s, int t, int json, int64_t after, int64_t upto,
-			 struct vg_line **lines, size_t *n, size_t *cap)
+static int vg_line_cmp(const void *a, const void *b)
 {
-	sqlite3 *db = vg_store_db(s);
-	struct vg_sb text;
-	sqlite3_stmt *st;
+	const struct vg_line *x = a, *y = b;
+
+	return vg_order(x->ts, x->report_id, x->table, x->rowid, y->ts, y->report_id, y->table,
+			y->rowid);
+}
+
+/* The current row of table t as one line of output. */
+static void vg_format_row(struct vg_sb *text, sqlite3_stmt *st, int t, int json)
+{
+	vg_sb_reset(text);
+	if (json)
+		vg_row_json(text, st, vg_event_tables[t]);
+	else if (t == 0)
+		vg_row_human(text, st);
+	else
+		vg_row_human_other(text, st, t);
+	vg_sb_add(text, "\n");
+}
+
+/*
+ * Table t's rows after `after` and up to `upto` (< 0: no bound), in timeline
+ * order, or the newest `limit` of them newest first (limit > 0). SQLite sorts
+ * (spilling to disk for large tables), so no caller holds a whole table.
+ */
+static int vg_range_query(sqlite3 *db, int t, int64_t after, int64_t upto, long limit,
+			  sqlite3_stmt **st)
+{
 	char sql[512];
-	int rc, err = 0;
+	int rc;
 
 	snprintf(sql, sizeof(sql),
 		 "SELECT " VG_EVENT_COLS " FROM %s WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)"
-		 " ORDER BY rowid",
-		 vg_event_tables[t]);
-	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+		 " ORDER BY Timestamp %s, ReportId %s, rowid %s%s",
+		 vg_event_tables[t], limit > 0 ? "DESC" : "", limit > 0 ? "DESC" : "",
+		 limit > 0 ? "DESC" : "", limit > 0 ? " LIMIT ?3" : "");
+	rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
 	if (rc != SQLITE_OK) {
 		vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(db));
 		return vg_sqlite_errno(rc);
 	}
+	sqlite3_bind_int64(*st, 1, after);
+	sqlite3_bind_int64(*st, 2, upto);
+	if (limit > 0)
+		sqlite3_bind_int64(*st, 3, limit);
+	return 0;
+}
+
+/* Move *end to the highest rowid of table t in the range, if higher. */
+static int vg_range_end(sqlite3 *db, int t, int64_t after, int64_t upto, int64_t *end)
+{
+	char sql[160];
+	sqlite3_stmt *st;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT max(rowid) FROM %s WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)",
+		 vg_event_tables[t]);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return vg_sqlite_errno(rc);
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, upto);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    sqlite3_column_int64(st, 0) > *end)
+		*end = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : vg_sqlite_errno(rc);
+}
+
+/* Everything: merge the tables' ordered rows as they come, one row each in memory. */
+static int vg_events_stream(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+			    const struct vg_cursor *upto, struct vg_cursor *last)
+{
+	sqlite3 *db = vg_store_db(s);
+	sqlite3_stmt *st[VG_EVENT_TABLES] = { 0 };
+	int live[VG_EVENT_TABLES] = { 0 }, tcol[VG_EVENT_TABLES], rcol[VG_EVENT_TABLES];
+	int err = 0, printed = 0, rc;
+	struct vg_sb text;
+
 	vg_sb_init(&text);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct vg_line *l;
-
-		if (*n == *cap) {
-			size_t nc = *cap ? *cap * 2 : 256;
-			struct vg_line *nl = realloc(*lines, nc * sizeof(*nl));
-
-			if (!nl) {
-				err = -ENOMEM;
-				break;
-			}
-			*lines = nl;
-			*cap = nc;
+	for (int t = 0; t < VG_EVENT_TABLES && !err; t++) {
+		err = vg_range_query(db, t, after->row[t], upto ? upto->row[t] : -1, 0, &st[t]);
+		if (!err) {
+			tcol[t] = vg_col(st[t], "Timestamp");
+			rcol[t] = vg_col(st[t], "ReportId");
+			rc = sqlite3_step(st[t]);
+			live[t] = rc == SQLITE_ROW;
+			if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+				err = vg_sqlite_errno(rc);
 		}
-		vg_sb_reset(&text);
-		if (json)
-			vg_row_json(&text, st, vg_event_tables[t]);
-		else if (t == 0)
-			vg_row_human(&text, st);
-		else
-			vg_row_human_other(&text, st, t);
-		vg_sb_add(&text, "\n");
-		l = &(*lines)[*n];
-		l->ts = strdup(vg_text(st, "Timestamp") ? vg_text(st, "Timestamp") : "");
-		l->report_id = vg_int(st, "ReportId");
-		l->table = t;
-		l->rowid = sqlite3_column_int64(st, 0);
-		l->text = vg_sb_err(&text) ? NULL : strdup(vg_sb_str(&text));
-		if (!l->ts || !l->text) {
-			free(l->ts);
-			free(l->text);
+	}
+	while (!err) {
+		const char *mts = NULL;
+		int64_t mrep = 0;
+		int m = -1;
+
+		for (int t = 0; t < VG_EVENT_TABLES; t++) {
+			const char *ts;
+			int64_t rep;
+
+			if (!live[t])
+				continue;
+			ts = (const char *)sqlite3_column_text(st[t], tcol[t]);
+			rep = sqlite3_column_int64(st[t], rcol[t]);
+			if (m < 0 || vg_order(ts ? ts : "", rep, t, sqlite3_column_int64(st[t], 0),
+					      mts, mrep, m, sqlite3_column_int64(st[m], 0)) < 0) {
+				m = t;
+				mts = ts ? ts : "";
+				mrep = rep;
+			}
+		}
+		if (m < 0)
+			break;
+		vg_format_row(&text, st[m], m, json);
+		if (vg_sb_err(&text)) {
 			err = -ENOMEM;
 			break;
 		}
-		(*n)++;
+		if (fputs(vg_sb_str(&text), out) == EOF) {
+			err = -EPIPE;
+			break;
+		}
+		printed++;
+		if (sqlite3_column_int64(st[m], 0) > last->row[m])
+			last->row[m] = sqlite3_column_int64(st[m], 0);
+		rc = sqlite3_step(st[m]);
+		live[m] = rc == SQLITE_ROW;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(db));
+			err = vg_sqlite_errno(rc);
+		}
 	}
-	if (!err && rc != SQLITE_DONE) {
-		vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(db));
-		err = vg_sqlite_errno(rc);
-	}
-	sqlite3_finalize(st);
+	for (int t = 0; t < VG_EVENT_TABLES; t++)
+		sqlite3_finalize(st[t]);
 	vg_sb_free(&text);
-	return err;
+	return err ? err : printed;
 }
 
-int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
-		    const struct vg_cursor *upto, long limit, struct vg_cursor *last)
+/* The last limit events: the newest limit of each table, merged; the cursor moves to the end. */
+static int vg_events_tail(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+			  const struct vg_cursor *upto, long limit, struct vg_cursor *last)
 {
+	sqlite3 *db = vg_store_db(s);
 	struct vg_line *lines = NULL;
 	size_t n = 0, cap = 0, first = 0;
-	int err = 0, printed = 0;
+	int err = 0, printed = 0, rc;
+	struct vg_sb text;
 
-	for (int t = 0; t < VG_EVENT_TABLES && !err; t++)
-		err = vg_read_table(s, t, json, after->row[t], upto ? upto->row[t] : -1, &lines, &n,
-				    &cap);
+	vg_sb_init(&text);
+	for (int t = 0; t < VG_EVENT_TABLES && !err; t++) {
+		int64_t hi = upto ? upto->row[t] : -1;
+		sqlite3_stmt *st;
+
+		err = vg_range_query(db, t, after->row[t], hi, limit, &st);
+		if (err)
+			break;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct vg_line *l;
+
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 256;
+				struct vg_line *nl = realloc(lines, nc * sizeof(*nl));
+
+				if (!nl) {
+					err = -ENOMEM;
+					break;
+				}
+				lines = nl;
+				cap = nc;
+			}
+			vg_format_row(&text, st, t, json);
+			l = &lines[n];
+			l->ts = strdup(vg_text(st, "Timestamp") ? vg_text(st, "Timestamp") : "");
+			l->report_id = vg_int(st, "ReportId");
+			l->table = t;
+			l->rowid = sqlite3_column_int64(st, 0);
+			l->text = vg_sb_err(&text) ? NULL : strdup(vg_sb_str(&text));
+			if (!l->ts || !l->text) {
+				free(l->ts);
+				free(l->text);
+				err = -ENOMEM;
+				break;
+			}
+			n++;
+		}
+		if (!err && rc != SQLITE_DONE) {
+			vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(db));
+			err = vg_sqlite_errno(rc);
+		}
+		sqlite3_finalize(st);
+		/* Everything in the range is behind the cursor, printed or cut by the limit. */
+		if (!err)
+			err = vg_range_end(db, t, after->row[t], hi, &last->row[t]);
+	}
 	if (!err) {
 		qsort(lines, n, sizeof(*lines), vg_line_cmp);
-		if (limit > 0 && (size_t)limit < n)
+		if ((size_t)limit < n)
 			first = n - (size_t)limit;
 		for (size_t i = first; i < n; i++) {
 			if (fputs(lines[i].text, out) == EOF) {
@@ -325,19 +446,25 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 			}
 			printed++;
 		}
-		/* Everything read is behind the cursor, printed or cut by the limit. */
-		for (size_t i = 0; i < n; i++)
-			if (lines[i].rowid > last->row[lines[i].table])
-				last->row[lines[i].table] = lines[i].rowid;
 	}
 	for (size_t i = 0; i < n; i++) {
 		free(lines[i].ts);
 		free(lines[i].text);
 	}
 	free(lines);
-	if (!err && fflush(out) == EOF)
-		err = -EPIPE;
+	vg_sb_free(&text);
 	return err ? err : printed;
+}
+
+int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+		    const struct vg_cursor *upto, long limit, struct vg_cursor *last)
+{
+	int n = limit > 0 ? vg_events_tail(s, out, json, after, upto, limit, last) :
+			    vg_events_stream(s, out, json, after, upto, last);
+
+	if (n >= 0 && fflush(out) == EOF)
+		return -EPIPE;
+	return n;
 }
 
 /* Ring buffer fill and the daemon's own counts, after the counters. */
