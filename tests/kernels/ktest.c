@@ -69,6 +69,8 @@ struct vgk_run {
 	int eof;
 	/* the workload */
 	char sh[PATH_MAX], cwd[PATH_MAX];
+	char flt[PATH_MAX], self[PATH_MAX]; /* the filter file; our own executable */
+	int flt_seen[5]; /* file events for /tmp/vgk-flt-HOOK-x1, -y1, -z1, -x2, -y2 */
 	struct vgk_proc *procs;
 	int nprocs;
 	/* results */
@@ -126,12 +128,29 @@ static struct vgk_proc *vgk_find(struct vgk_run *r, uint32_t pid)
 	return NULL;
 }
 
+/* The files of the filter check: x1, y1 and z1 must be dropped in the kernel, x2 and y2 kept. */
+static const char *const vgk_flt_names[5] = { "x1", "y1", "z1", "x2", "y2" };
+
+static void vgk_flt_path(const struct vgk_run *r, int i, char *buf, size_t size)
+{
+	snprintf(buf, size, "/tmp/vgk-flt-%s-%s", r->hook, vgk_flt_names[i]);
+}
+
 static void vgk_on_event(struct vgk_run *r, const Vigil__V1__Event *ev)
 {
 	const Vigil__V1__ProcessEvent *pe = ev->process;
 	const Vigil__V1__Process *p;
 	struct vgk_proc *w;
 
+	if (ev->body_case == VIGIL__V1__EVENT__BODY_FILE && ev->file && ev->file->path) {
+		for (int i = 0; i < 5; i++) {
+			char path[96];
+
+			vgk_flt_path(r, i, path, sizeof(path));
+			r->flt_seen[i] += !strcmp(ev->file->path, path);
+		}
+		return;
+	}
 	if (ev->body_case != VIGIL__V1__EVENT__BODY_PROCESS || !pe || !pe->process)
 		return;
 	p = pe->process;
@@ -231,7 +250,7 @@ static int vgk_start(struct vgk_run *r, const char *vigild)
 		dup2(out[1], 1);
 		dup2(logfd, 2);
 		execl(vigild, vigild, "--transport", "stdio", "--hook", r->hook, "--flush-ms", "50",
-		      (char *)NULL);
+		      "--filters", r->flt, (char *)NULL);
 		fprintf(stderr, "vg-ktest: exec %s: %s\n", vigild, strerror(errno));
 		_exit(127);
 	}
@@ -426,6 +445,68 @@ static void vgk_workload(struct vgk_run *r)
 	vgk_check(r, fields, "storm_fields", "argv, cwd, exe or exit code wrong in the storm");
 }
 
+/*
+ * exe and parent_exe judged in the kernel: sh creates x1 (its exe is sh,
+ * known from its exec) and y1 (its parent is this program, known from
+ * vigild's /proc seed); a forked child of this program creates z1 (its exe
+ * is this program, copied at fork — by fentry where the kernel allows it);
+ * this program creates x2 and y2 (its exe is not sh, its parent is not itself).
+ */
+static int vgk_filter_file(struct vgk_run *r, FILE *f)
+{
+	fprintf(f,
+		"drop file where exe == \"%s\" and path prefix \"/tmp/vgk-flt-%s-x\"\n"
+		"drop file where parent_exe == \"%s\" and path prefix \"/tmp/vgk-flt-%s-y\"\n"
+		"drop file where exe == \"%s\" and path prefix \"/tmp/vgk-flt-%s-z\"\n",
+		r->sh, r->hook, r->self, r->hook, r->self, r->hook);
+	return fclose(f);
+}
+
+static void vgk_filters(struct vgk_run *r)
+{
+	char x1[96], y1[96], cmd[256];
+	long deadline;
+	int status;
+	pid_t pid;
+
+	vgk_flt_path(r, 0, x1, sizeof(x1));
+	vgk_flt_path(r, 1, y1, sizeof(y1));
+	snprintf(cmd, sizeof(cmd), ": > %s; : > %s", x1, y1);
+	pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	pid = fork();
+	if (pid == 0) {
+		char z1[96];
+
+		vgk_flt_path(r, 2, z1, sizeof(z1));
+		_exit(close(open(z1, O_WRONLY | O_CREAT | O_TRUNC, 0600)) ? 1 : 0);
+	}
+	waitpid(pid, &status, 0);
+	for (int i = 3; i < 5; i++) {
+		char path[96];
+		int fd;
+
+		vgk_flt_path(r, i, path, sizeof(path));
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
+	deadline = vgk_ms() + VGK_EVENT_MS;
+	while ((!r->flt_seen[3] || !r->flt_seen[4]) && vgk_ms() < deadline && !r->eof)
+		vgk_pump(r, 100);
+	vgk_pump(r, 200); /* what x1, y1 or z1 would have sent comes with or before them */
+	vgk_check(r, r->flt_seen[3] && r->flt_seen[4], "filter_keeps_others", "x2/y2 events: %d/%d",
+		  r->flt_seen[3], r->flt_seen[4]);
+	vgk_check(r, !r->flt_seen[0] && !r->flt_seen[1] && !r->flt_seen[2], "filter_exe_in_kernel",
+		  "x1/y1/z1 (exe at exec, parent_exe from the seed, exe copied at fork) reached "
+		  "userspace: %d/%d/%d",
+		  r->flt_seen[0], r->flt_seen[1], r->flt_seen[2]);
+}
+
 static void vgk_stop(struct vgk_run *r)
 {
 	long deadline = vgk_ms() + VGK_STOP_MS;
@@ -458,6 +539,7 @@ static void vgk_accounting(struct vgk_run *r)
 	static const char *const cls[] = { "exec", "fork", "exit" };
 	const Vigil__V1__Batch *b = r->last;
 	int found = 0, balanced = 1, matched = 1;
+	uint64_t filtered = 0;
 
 	if (!b) {
 		vgk_check(r, 0, "accounting_identity", "no batch received");
@@ -466,6 +548,8 @@ static void vgk_accounting(struct vgk_run *r)
 	for (size_t i = 0; i < b->n_counters; i++) {
 		const Vigil__V1__Counter *c = b->counters[i];
 
+		if (!strcmp(c->event_class, "file"))
+			filtered = c->filtered;
 		for (int k = 0; k < 3; k++) {
 			if (strcmp(c->event_class, cls[k]))
 				continue;
@@ -484,6 +568,8 @@ static void vgk_accounting(struct vgk_run *r)
 	vgk_check(r, found == 3 && balanced, "accounting_identity",
 		  "counters for %d of 3 classes, identity %s", found,
 		  balanced ? "holds" : "broken or ring full");
+	vgk_check(r, filtered >= 3, "filter_counted", "file events filtered in the kernel: %llu",
+		  (unsigned long long)filtered);
 	vgk_check(r, matched && !b->events_lost, "emitted_equals_received",
 		  "events lost on the way (events_lost %llu)", (unsigned long long)b->events_lost);
 }
@@ -492,9 +578,16 @@ static int vgk_variant(const char *vigild, const char *hook)
 {
 	struct vgk_run r = { .hook = hook };
 	long t0 = vgk_ms(), deadline;
+	FILE *f;
 	int seen[3] = { 0 }, err;
 
 	vg_frame_reader_init(&r.rd);
+	snprintf(r.flt, sizeof(r.flt), "/tmp/vgk-%s.vf", hook);
+	if (!realpath("/bin/sh", r.sh) || !realpath("/proc/self/exe", r.self) ||
+	    !(f = fopen(r.flt, "w")) || vgk_filter_file(&r, f)) {
+		vgk_check(&r, 0, "start", "write %s: %s", r.flt, strerror(errno));
+		goto out;
+	}
 	err = vgk_start(&r, vigild);
 	if (err) {
 		vgk_check(&r, 0, "start", "start %s: %s", vigild, strerror(-err));
@@ -517,6 +610,7 @@ static int vgk_variant(const char *vigild, const char *hook)
 	vgk_find_progs(&r);
 	vgk_print_progs(&r);
 	vgk_workload(&r);
+	vgk_filters(&r);
 	vgk_stop(&r);
 	vgk_accounting(&r);
 	if (r.fail)
