@@ -272,7 +272,7 @@ out:
 	return err;
 }
 
-/* The --filters argument of a running vigild, from its command line. */
+/* The --filters argument of a running vigild or vigil host, from its command line. */
 static int vg_vigild_filters(long pid, char *out, size_t size)
 {
 	char path[64], buf[8192];
@@ -287,6 +287,9 @@ static int vg_vigild_filters(long pid, char *out, size_t size)
 	fclose(f);
 	buf[n] = '\0';
 	for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
+		/* `vigil host --spawn VIGILD ARGS`: what follows is vigild's, not the host's. */
+		if (!strcmp(buf + i, "--spawn"))
+			break;
 		if (!strcmp(buf + i, "--filters") && i + 10 < n) {
 			snprintf(out, size, "%s", buf + i + 10);
 			return 0;
