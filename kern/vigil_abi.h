@@ -249,7 +249,7 @@ struct vg_ring_fill {
  * `fields` holds; the first matching rule decides. kern/vf_match.h is the
  * matcher, shared by the programs and `vigil filter test`.
  */
-#define VG_FLT_RULES 32 /* per slot */
+#define VG_FLT_RULES 64 /* per slot */
 #define VG_FLT_VAL 64 /* bytes of a path value (prefix, suffix, ==) */
 
 #define VG_FM_COMM 0x0001

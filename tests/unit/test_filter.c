@@ -205,7 +205,7 @@ Test(filter, too_many_rules_for_the_maps)
 		snprintf(line, sizeof(line), "drop file where uid == %d\n", i);
 		strcat(text, line);
 	}
-	expect_error(text, "t.vf:33:1: too many rules: the kernel holds 32");
+	expect_error(text, "t.vf:65:1: too many rules: the kernel holds 64");
 	cr_assert_eq(set.n, VG_FLT_RULES);
 }
 
