@@ -105,84 +105,117 @@ struct vg_rule_stat {
 	uint64_t hits, dropped, bytes;
 };
 
+/*
+ * A capture read as a stream, in time order. The three rings interleave
+ * records by drain, not by time, but never by more than a drain cycle (the
+ * flush interval, or a quarter of a ring): a window of VG_CAP_WINDOW_NS
+ * re-sorts them while holding only that much of the capture in memory.
+ */
+#define VG_CAP_WINDOW_NS (5ull * 1000000000ull)
+
 struct vg_cap_rec {
-	uint64_t ts;
-	size_t off;
+	uint64_t ts, n; /* time, then capture order */
 	uint32_t len;
+	unsigned char *data;
 };
 
-/* Time order, then capture order: the three rings interleave records by drain, not by time. */
-static int vg_cap_cmp(const void *a, const void *b)
-{
-	const struct vg_cap_rec *x = a, *y = b;
+struct vg_cap {
+	FILE *f;
+	const char *name;
+	struct vg_cap_rec *heap; /* min-heap on (ts, n) */
+	size_t len, cap;
+	uint64_t n, newest;
+	int eof;
+};
 
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
-	return x->off < y->off ? -1 : x->off > y->off;
+static int vg_cap_before(const struct vg_cap_rec *a, const struct vg_cap_rec *b)
+{
+	return a->ts != b->ts ? a->ts < b->ts : a->n < b->n;
 }
 
-/* Read a whole capture (u32 length, record, ...) and index its records in time order. */
-static int vg_cap_load(const char *capture, unsigned char **data, struct vg_cap_rec **recs,
-		       size_t *nrecs)
+static int vg_cap_push(struct vg_cap *c, struct vg_cap_rec r)
 {
-	FILE *f = fopen(capture, "rb");
-	size_t size = 0, cap = 1 << 20, n = 0, ncap = 1024, got;
-	unsigned char *d = malloc(cap);
-	struct vg_cap_rec *r = malloc(ncap * sizeof(*r));
+	size_t i;
 
-	if (!f || !d || !r) {
-		fprintf(stderr, "vigil: filter: %s: %s\n", capture, strerror(f ? ENOMEM : errno));
-		goto fail;
+	if (c->len == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 1024;
+		struct vg_cap_rec *nh = realloc(c->heap, nc * sizeof(*nh));
+
+		if (!nh)
+			return -ENOMEM;
+		c->heap = nh;
+		c->cap = nc;
 	}
-	while ((got = fread(d + size, 1, cap - size, f)) > 0) {
-		size += got;
-		if (size == cap) {
-			unsigned char *nd = realloc(d, cap *= 2);
-
-			if (!nd)
-				goto fail;
-			d = nd;
-		}
-	}
-	for (size_t off = 0; off < size;) {
-		uint32_t len;
-
-		if (size - off < sizeof(len)) {
-			fprintf(stderr, "vigil: filter: %s: truncated at record %zu\n", capture, n);
-			goto fail;
-		}
-		memcpy(&len, d + off, sizeof(len));
-		off += sizeof(len);
-		if (len > (1 << 16) || len < sizeof(struct vg_event_hdr) || len > size - off) {
-			fprintf(stderr, "vigil: filter: %s: truncated or bad record %zu\n", capture,
-				n);
-			goto fail;
-		}
-		if (n == ncap) {
-			struct vg_cap_rec *nr = realloc(r, (ncap *= 2) * sizeof(*r));
-
-			if (!nr)
-				goto fail;
-			r = nr;
-		}
-		r[n].ts = ((const struct vg_event_hdr *)(d + off))->ts_boot_ns;
-		r[n].off = off;
-		r[n].len = len;
-		n++;
-		off += len;
-	}
-	fclose(f);
-	qsort(r, n, sizeof(*r), vg_cap_cmp);
-	*data = d;
-	*recs = r;
-	*nrecs = n;
+	for (i = c->len++; i && vg_cap_before(&r, &c->heap[(i - 1) / 2]); i = (i - 1) / 2)
+		c->heap[i] = c->heap[(i - 1) / 2];
+	c->heap[i] = r;
 	return 0;
-fail:
-	if (f)
-		fclose(f);
-	free(d);
-	free(r);
-	return -1;
+}
+
+static struct vg_cap_rec vg_cap_pop(struct vg_cap *c)
+{
+	struct vg_cap_rec top = c->heap[0], last = c->heap[--c->len];
+	size_t i = 0;
+
+	for (;;) {
+		size_t k = 2 * i + 1;
+
+		if (k >= c->len)
+			break;
+		if (k + 1 < c->len && vg_cap_before(&c->heap[k + 1], &c->heap[k]))
+			k++;
+		if (!vg_cap_before(&c->heap[k], &last))
+			break;
+		c->heap[i] = c->heap[k];
+		i = k;
+	}
+	if (c->len)
+		c->heap[i] = last;
+	return top;
+}
+
+/* The next record in time order: 1 and *out (free out->data), 0 at the end, -1 on a bad capture. */
+static int vg_cap_next(struct vg_cap *c, struct vg_cap_rec *out)
+{
+	while (!c->eof && (!c->len || c->heap[0].ts + VG_CAP_WINDOW_NS > c->newest)) {
+		struct vg_cap_rec r = { .n = c->n };
+		size_t got = fread(&r.len, 1, sizeof(r.len), c->f);
+
+		if (got == 0 && feof(c->f)) {
+			c->eof = 1;
+			break;
+		}
+		if (got != sizeof(r.len) || r.len > (1 << 16) ||
+		    r.len < sizeof(struct vg_event_hdr) || !(r.data = malloc(r.len)) ||
+		    fread(r.data, 1, r.len, c->f) != r.len) {
+			fprintf(stderr, "vigil: filter: %s: truncated or bad record %llu\n",
+				c->name, (unsigned long long)c->n);
+			free(r.data);
+			return -1;
+		}
+		r.ts = ((const struct vg_event_hdr *)r.data)->ts_boot_ns;
+		if (vg_cap_push(c, r)) {
+			fprintf(stderr, "vigil: filter: out of memory\n");
+			free(r.data);
+			return -1;
+		}
+		if (r.ts > c->newest)
+			c->newest = r.ts;
+		c->n++;
+	}
+	if (!c->len)
+		return 0;
+	*out = vg_cap_pop(c);
+	return 1;
+}
+
+static void vg_cap_close(struct vg_cap *c)
+{
+	while (c->len)
+		free(vg_cap_pop(c).data);
+	free(c->heap);
+	if (c->f)
+		fclose(c->f);
 }
 
 static int vg_filter_test(const char *file, const char *capture, int json)
@@ -191,10 +224,9 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 	struct vg_vf_procs *procs = vg_vf_procs_new();
 	struct vg_rule_stat st[VG_FLT_RULES] = {};
 	uint64_t records = 0, judged = 0, kept = 0, dropped = 0, bytes = 0, saved = 0;
-	unsigned char *data = NULL;
-	struct vg_cap_rec *recs = NULL;
-	size_t nrecs = 0;
-	int err = 1;
+	struct vg_cap cap = { .name = capture };
+	struct vg_cap_rec rec;
+	int err = 1, more;
 
 	if (!set || !procs)
 		goto out;
@@ -202,26 +234,31 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 		fprintf(stderr, "vigil: filter: %s: not usable\n", file);
 		goto out;
 	}
-	if (vg_cap_load(capture, &data, &recs, &nrecs))
+	cap.f = fopen(capture, "rb");
+	if (!cap.f) {
+		fprintf(stderr, "vigil: filter: %s: %s\n", capture, strerror(errno));
 		goto out;
-	for (size_t k = 0; k < nrecs; k++) {
-		const unsigned char *rec = data + recs[k].off;
-		uint32_t len = recs[k].len;
+	}
+	while ((more = vg_cap_next(&cap, &rec)) == 1) {
+		const struct vg_event_hdr *h = (const void *)rec.data;
 		struct vg_flt_in in;
 		int drop, r;
 
-		if (vg_vf_procs_track(procs, rec, len)) {
+		if (vg_vf_procs_track(procs, rec.data, rec.len)) {
+			free(rec.data);
 			fprintf(stderr, "vigil: filter: out of memory\n");
 			goto out;
 		}
 		/* A capture opens with the processes already running: not events. */
-		if (((const struct vg_event_hdr *)rec)->flags & VG_F_SNAPSHOT &&
-		    ((const struct vg_event_hdr *)rec)->type == VG_EV_EXEC)
+		if ((h->flags & VG_F_SNAPSHOT) && h->type == VG_EV_EXEC) {
+			free(rec.data);
 			continue;
+		}
 		records++;
-		bytes += len;
-		if (vg_vf_input(&in, rec, len, procs)) {
+		bytes += rec.len;
+		if (vg_vf_input(&in, rec.data, rec.len, procs)) {
 			kept++;
+			free(rec.data);
 			continue;
 		}
 		judged++;
@@ -230,13 +267,16 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 			st[r].hits++;
 		if (drop) {
 			dropped++;
-			saved += len;
+			saved += rec.len;
 			st[r].dropped++;
-			st[r].bytes += len;
+			st[r].bytes += rec.len;
 		} else {
 			kept++;
 		}
+		free(rec.data);
 	}
+	if (more < 0)
+		goto out;
 	for (int i = 0; i < set->n; i++) {
 		if (json) {
 			printf("{\"line\":%d,\"rule\":", set->rules[i].line);
@@ -265,8 +305,7 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 		       (unsigned long long)bytes, (unsigned long long)saved);
 	err = 0;
 out:
-	free(data);
-	free(recs);
+	vg_cap_close(&cap);
 	vg_vf_procs_free(procs);
 	free(set);
 	return err;
