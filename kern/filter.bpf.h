@@ -72,9 +72,13 @@ static __always_inline int vg_flt_on(void)
 	return vg_flt_cfg.nrules[slot] != 0;
 }
 
+/* A verdict: bit 0 set when the event is dropped, the rest the deciding rule + 1 (0: none). */
+#define VG_FLT_DROPS(v) ((v)&1)
+#define VG_FLT_RULE(v) ((int)((v) >> 1) - 1)
+
 #ifdef VG_FLT_JUDGE
 /*
- * 1 when the active rule set drops the input in vg_flt_buf[which]; counts
+ * The active rule set's verdict on the input in vg_flt_buf[which]; counts
  * the deciding rule's hit. A global function, so the verifier checks the
  * rule loop once per program rather than at every call site (bpf_loop()
  * would need v5.17); each program file names its own (VG_FLT_JUDGE), as
@@ -106,8 +110,8 @@ __noinline int VG_FLT_JUDGE(__u32 which)
 			*hits += 1;
 		/* sample 1/N: a drop rule keeps the 1st, N+1th, ... match (per CPU). */
 		if (r->action == VG_FLT_DROP && r->sample > 1 && hits && *hits % r->sample == 1)
-			return 0;
-		return r->action == VG_FLT_DROP;
+			return (int)(i + 1) << 1;
+		return (int)(i + 1) << 1 | (r->action == VG_FLT_DROP);
 	}
 	return 0;
 }
@@ -157,23 +161,25 @@ static __always_inline int vg_flt_net(const struct vg_net_event *e, __u32 which)
 	in->rport = e->rport;
 	in->lport = e->lport;
 	__builtin_memcpy(in->raddr, e->raddr, 16);
-	if (!vg_flt_judge(which))
+	if (!VG_FLT_DROPS(vg_flt_judge(which)))
 		return 0;
 	vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 	return 1;
 }
 
 /*
- * The path of a file event built in scratch: the whole path when the kernel
- * resolved it, the caller's path when absolute, else the resolved directory
- * joined with the caller's path (not normalized: "a/../b" stays). A suffix
- * must lie within the caller's part.
+ * The verdict on a file event built in scratch (VG_FLT_DROPS: counted as
+ * filtered). Its path: the whole path when the kernel resolved it, the
+ * caller's path when absolute, else the resolved directory joined with the
+ * caller's path (not normalized: "a/../b" stays). A suffix must lie within
+ * the caller's part.
  */
 static __noinline __attribute__((unused)) int vg_flt_file(struct vg_scratch *s)
 {
 	struct vg_file_event *e;
 	struct vg_flt_in *in;
 	__u32 boff = sizeof(struct vg_file_event), blen, roff, rlen, pos;
+	int v;
 
 	if (!s)
 		return 0;
@@ -213,7 +219,28 @@ static __noinline __attribute__((unused)) int vg_flt_file(struct vg_scratch *s)
 	/* The caller's part ends the path: its last bytes, right-aligned (roff >= VG_FLT_VAL). */
 	bpf_probe_read_kernel(in->tail, VG_FLT_VAL, &s->ev[(roff + rlen - VG_FLT_VAL) & 16383]);
 	in->tail_len = rlen;
-	if (!vg_flt_judge(0))
+	v = vg_flt_judge(0);
+	if (VG_FLT_DROPS(v))
+		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+	return v;
+}
+
+/*
+ * A duplicate of an event the same rule set already judged (rule: the
+ * deciding rule's index): count the hit that rule would have had and say,
+ * sampling included, whether it drops the event (then counted as filtered),
+ * without building the event again.
+ */
+static __always_inline int vg_flt_again(int rule)
+{
+	__u32 key = (vg_flt_cfg.slot & 1) * VG_FLT_RULES + ((__u32)rule & (VG_FLT_RULES - 1));
+	struct vg_flt_rule *r = bpf_map_lookup_elem(&vg_flt_rules, &key);
+	__u64 *hits = bpf_map_lookup_elem(&vg_flt_hits, &key);
+
+	if (!r || !hits)
+		return 0;
+	*hits += 1;
+	if (r->action != VG_FLT_DROP || (r->sample > 1 && *hits % r->sample == 1))
 		return 0;
 	vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 	return 1;

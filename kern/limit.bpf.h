@@ -89,35 +89,32 @@ static __always_inline void vg_note_suppressed(struct vg_lim_val *v, __u64 now)
 	v->last_ns = now;
 }
 
-/*
- * 1 when the event is a duplicate (suppressed and counted), 0 to emit it;
- * then *entry is the key's entry (NULL when none), whose suppressed count
- * the emitted event takes with vg_take() once it is sure to be emitted.
- */
-static __always_inline int vg_dedup_check(__u32 class, const struct vg_lim_key *k, __u64 now,
-					  struct vg_lim_val **entry)
+/* The key's dedup entry, made when missing; NULL when dedup is off or the table is full. */
+static __always_inline struct vg_lim_val *vg_dedup_entry(__u32 class, const struct vg_lim_key *k)
 {
-	__u64 win = class < VG_CLASS_MAX ? vg_dedup_ns[class] : 0;
-	struct vg_lim_val *v, nv = {};
+	struct vg_lim_val *v, nv = { .flt_rule = -1 };
 
-	*entry = NULL;
-	if (!win)
-		return 0;
+	if (class >= VG_CLASS_MAX || !vg_dedup_ns[class])
+		return NULL;
 	v = bpf_map_lookup_elem(&vg_dedup, k);
-	if (v) {
-		if (now - v->mark_ns < win) {
-			vg_note_suppressed(v, now);
-			vg_count(class, VG_CNT_DEDUP);
-			return 1;
-		}
-		v->mark_ns = now;
-		*entry = v;
-		return 0;
-	}
-	nv.mark_ns = now;
+	if (v)
+		return v;
 	/* A full table dedups nothing more, and loses nothing. */
 	bpf_map_update_elem(&vg_dedup, k, &nv, BPF_NOEXIST);
-	return 0;
+	return bpf_map_lookup_elem(&vg_dedup, k);
+}
+
+/* Does an event at now fall in the entry's window (a duplicate to suppress)? */
+static __always_inline int vg_dedup_in_window(__u32 class, const struct vg_lim_val *v, __u64 now)
+{
+	return v && class < VG_CLASS_MAX && v->mark_ns && now - v->mark_ns < vg_dedup_ns[class];
+}
+
+/* Suppress a duplicate: counted in the entry (for the next emitted event or a summary) and as such. */
+static __always_inline void vg_dedup_suppress(__u32 class, struct vg_lim_val *v, __u64 now)
+{
+	vg_note_suppressed(v, now);
+	vg_count(class, VG_CNT_DEDUP);
 }
 
 /* Give back what an event took when it could not be emitted after all. */

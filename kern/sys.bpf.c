@@ -153,9 +153,9 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 	struct vg_file_event *e;
 	struct file *f;
 	__u64 flags, ino, dev, now;
-	__u32 tgid;
+	__u32 tgid, gen;
 	__u32 fmode, imode, op, off = 0;
-	int filtering;
+	int filtering, dup = 0, verdict;
 
 	if (ret < 0)
 		return 0;
@@ -198,14 +198,17 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
 		return 0;
 	}
-	/* Filters judge before dedup and rate limits, so dropped noise leaves no summaries. */
+	/*
+	 * Creates are distinct files; opening one file again and again is the
+	 * noise dedup suppresses. Filters judge before dedup and rate limits, so
+	 * dropped noise leaves no summaries: the first event of a window is
+	 * built and judged, and its entry keeps the verdict, so duplicates of a
+	 * dropped event are dropped (and counted for their rule) without
+	 * building their path again, while the same rule set is in force (a
+	 * swap makes the next duplicate judged again).
+	 */
 	filtering = vg_flt_on();
-	if (filtering) {
-		off = vg_open_build(s, task, op, f, flags, imode, ino, dev);
-		if (vg_flt_file(s))
-			return 0;
-	}
-	/* Creates are distinct files; opening one file again and again is the noise. */
+	gen = vg_flt_cfg.slot;
 	if (op != VG_FILE_CREATE) {
 		struct vg_lim_key k = {
 			.tgid = tgid,
@@ -215,8 +218,36 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 			.obj2 = dev | (flags & (VG_O_ACCMODE | VG_O_TRUNC | VG_O_APPEND)) << 32,
 		};
 
-		if (vg_dedup_check(VG_CLASS_FILE, &k, now, &dd))
+		dd = vg_dedup_entry(VG_CLASS_FILE, &k);
+		dup = vg_dedup_in_window(VG_CLASS_FILE, dd, now);
+	}
+	if (filtering) {
+		if (dd && dup && dd->flt_gen == gen) {
+			if (dd->flt_rule >= 0 && vg_flt_again(dd->flt_rule))
+				return 0;
+			vg_dedup_suppress(VG_CLASS_FILE, dd, now);
 			return 0;
+		}
+		off = vg_open_build(s, task, op, f, flags, imode, ino, dev);
+		verdict = vg_flt_file(s);
+		if (dd) {
+			/* After a dropped one, a kept event opens a window of its own: it is emitted. */
+			if (!dup || dd->flt_drop) {
+				dd->mark_ns = now;
+				dup = 0;
+			}
+			dd->flt_gen = gen;
+			dd->flt_rule = (__s16)VG_FLT_RULE(verdict);
+			dd->flt_drop = VG_FLT_DROPS(verdict);
+		}
+		if (VG_FLT_DROPS(verdict))
+			return 0;
+	} else if (dd && !dup) {
+		dd->mark_ns = now;
+	}
+	if (dd && dup) {
+		vg_dedup_suppress(VG_CLASS_FILE, dd, now);
+		return 0;
 	}
 	if (vg_rate_check(VG_CLASS_FILE, tgid, now))
 		return 0; /* the dedup entry keeps its count for a later event or the flush */
@@ -353,7 +384,7 @@ static __noinline int vg_sys_path_op(struct pt_regs *regs, long ret, __u32 nr)
 		off += e->rel2_len;
 	}
 	/* Built first: filters judge before the rate limit, which a dropped event must not use. */
-	if (vg_flt_on() && vg_flt_file(s))
+	if (vg_flt_on() && VG_FLT_DROPS(vg_flt_file(s)))
 		return 0;
 	if (vg_rate_check(VG_CLASS_FILE, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
 		return 0;
@@ -548,7 +579,7 @@ static __noinline int vg_sys_sec(struct pt_regs *regs, long ret, __u32 nr)
 
 		if (in) {
 			vg_flt_task(in, VG_CLASS_SEC, e->op, &e->task);
-			if (vg_flt_judge(0)) {
+			if (VG_FLT_DROPS(vg_flt_judge(0))) {
 				vg_count(VG_CLASS_SEC, VG_CNT_FILTERED);
 				return 0;
 			}

@@ -214,7 +214,16 @@ struct vg_lim_val {
 	__u64 count; /* suppressed since last reported (atomic) */
 	__u64 first_ns; /* of the first suppressed one */
 	__u64 last_ns;
-	__u64 mark_ns; /* dedup: window start; rate limit: theoretical arrival time */
+	__u64 mark_ns; /* dedup: window start (0: none yet); rate limit: theoretical arrival time */
+	/*
+	 * Dedup with filters: the verdict on the key's last judged event, valid
+	 * while vg_flt_cfg.slot still equals flt_gen, so a duplicate in the
+	 * window is judged without building its path again.
+	 */
+	__u32 flt_gen;
+	__s16 flt_rule; /* index of the deciding rule in its slot, -1: none */
+	__u8 flt_drop; /* that event was dropped */
+	__u8 _pad;
 };
 
 /* What the flush program takes from userspace (vg_flush_arg[0]). */
@@ -320,7 +329,7 @@ struct vg_flt_exe {
 
 /* The active slot and its rule count; the index is written last. */
 struct vg_flt_cfg {
-	__u32 slot; /* 0 or 1 */
+	__u32 slot; /* counts swaps: slot & 1 is the active slot, the whole value its generation */
 	__u32 nrules[2];
 	__u32 exe; /* bit per slot: its rules test exe or parent_exe */
 };

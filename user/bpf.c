@@ -742,7 +742,7 @@ int vg_bpf_filters(struct vg_bpf *b, const struct vg_flt_rule *rules, int n)
 	free(zero);
 	cfg->nrules[next] = n;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	cfg->slot = next;
+	cfg->slot = cfg->slot + 1; /* slot & 1 == next; the count is the set's generation */
 	return 0;
 }
 

@@ -503,3 +503,78 @@ Test(filter, apply_over_the_control_channel, .init = setup, .fini = teardown, .t
 	cr_assert_eq(identity_broken(db), 0);
 	sqlite3_close(db);
 }
+
+static void open_write(const char *name, int n)
+{
+	char p[PATH_MAX + 32];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	for (int i = 0; i < n; i++) {
+		int fd = open(p, O_WRONLY | O_CREAT, 0600);
+
+		cr_assert_geq(fd, 0);
+		close(fd);
+	}
+}
+
+static long long file_rows(sqlite3 *db, const char *name, const char *action)
+{
+	return vg_t_query_int(db,
+			      "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath = '%q/%q'"
+			      " AND ActionType = '%q'",
+			      dir, name, action);
+}
+
+static long long summarized(sqlite3 *db, const char *name)
+{
+	return vg_t_query_int(db,
+			      "SELECT coalesce(sum(Count), 0) FROM SuppressedEvents WHERE"
+			      " FolderPath = '%q/%q'",
+			      dir, name);
+}
+
+/*
+ * Opening one file again and again: the first open of a dedup window is
+ * judged, its duplicates keep that verdict — those of a dropped file are
+ * dropped and counted for its rule (no summary), those of a kept file are
+ * deduplicated and summarized — and after a swap the next one is judged
+ * again: the file the new set keeps has its first event emitted.
+ */
+Test(filter, duplicates_keep_the_verdict_of_their_window, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	enum { N = 3000, M = 100 };
+	char sock[PATH_MAX + 16], text[PATH_MAX + 64];
+	const char *args[] = {
+		"--filters",	       rules,	 "--control", sock, "--rate-limit", "file:0",
+		"--rate-limit-global", "file:0", NULL
+	};
+	sqlite3 *db;
+
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	write_rules(rules, "drop file where path prefix \"%s/noisy\"\n", dir);
+	vg_t_host_start(&host, args);
+	open_write("noisy", N + 1); /* created, then N opens for write */
+	open_write("kept", N + 1);
+	cr_assert_eq(vg_t_wait_int(&host, N + 1, 10000,
+				   "SELECT Hits FROM SensorFilterRules WHERE Line = 1"),
+		     N + 1, "the drop rule's hits are not every event of the file");
+	snprintf(text, sizeof(text), "drop file where path prefix \"%s/other\"\n", dir);
+	cr_assert(!strncmp(ask_filter(sock, text), "ok", 2));
+	open_write("noisy", M); /* inside the same dedup window */
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+
+	db = vg_t_db_open(&host);
+	cr_assert_eq(file_rows(db, "noisy", "FileCreated"), 0);
+	cr_assert_eq(file_rows(db, "noisy", "FileModified"), 1,
+		     "after the swap, the first open of the kept file is not emitted");
+	cr_assert_eq(summarized(db, "noisy"), M - 1);
+	cr_assert_eq(file_rows(db, "kept", "FileCreated"), 1);
+	cr_assert_eq(file_rows(db, "kept", "FileModified"), 1);
+	cr_assert_eq(summarized(db, "kept"), N - 1);
+	cr_assert_geq(vg_t_query_int(db, "SELECT Filtered FROM SensorCounters WHERE EventClass ="
+					 " 'file'"),
+		      N + 1);
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}
