@@ -108,10 +108,23 @@ int vg_control_serve(struct vg_control *c,
 		close(fd);
 		return 0;
 	}
-	/* One short line; a client that says nothing within a second is dropped. */
+	/*
+	 * One short line, however the client's writes split it; a client that
+	 * says nothing for a second is dropped.
+	 */
 	pfd.fd = fd;
 	pfd.events = POLLIN;
-	n = poll(&pfd, 1, 1000) == 1 ? read(fd, cmd, sizeof(cmd) - 1) : -1;
+	n = 0;
+	while ((size_t)n < sizeof(cmd) - 1 && !memchr(cmd, '\n', (size_t)n) &&
+	       poll(&pfd, 1, 1000) == 1) {
+		ssize_t r = read(fd, cmd + n, sizeof(cmd) - 1 - (size_t)n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += r;
+	}
 	if (n <= 0) {
 		close(fd);
 		return 0;

@@ -34,6 +34,8 @@ static const char *ask(const char *cmd)
 		close(fd);
 		return NULL;
 	}
+	/* In two writes on purpose: vigild reads up to the newline however it arrives. */
+	signal(SIGPIPE, SIG_IGN);
 	if (write(fd, cmd, strlen(cmd)) < 0 || write(fd, "\n", 1) < 0) {
 		close(fd);
 		return NULL;

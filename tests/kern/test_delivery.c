@@ -445,6 +445,8 @@ Test(delivery, spool_on_a_full_tmpfs_loss_is_counted)
 	execs(0, 1500);
 	usleep(300000);
 	host_start();
+	/* The backlog drains (what 64 KiB held) before the execs that must all arrive. */
+	wait_settled();
 	execs(1500, 50);
 	wait_marked(1500, 50);
 	wait_settled();
