@@ -404,8 +404,10 @@ Test(delivery, spool_cap_reached_loss_is_counted)
 	execs(0, 2500);
 	usleep(300000);
 	host_start();
+	/* The spool replays its backlog before the execs that must all arrive. */
+	wait_settled();
 	execs(2500, 50);
-	/* The spool replays first: wait for the new execs, not just for a lull. */
+	/* A replay can pause for a reconnect: wait for the new execs, not just for a lull. */
 	wait_marked(2500, 50);
 	wait_settled();
 	vigild_stop();
