@@ -106,12 +106,7 @@ __noinline int VG_FLT_JUDGE(__u32 which)
 		if (!vg_flt_rule_match(r, in))
 			continue;
 		hits = bpf_map_lookup_elem(&vg_flt_hits, &key);
-		if (hits)
-			*hits += 1;
-		/* sample 1/N: a drop rule keeps the 1st, N+1th, ... match (per CPU). */
-		if (r->action == VG_FLT_DROP && r->sample > 1 && hits && *hits % r->sample == 1)
-			return (int)(i + 1) << 1;
-		return (int)(i + 1) << 1 | (r->action == VG_FLT_DROP);
+		return (int)(i + 1) << 1 | vg_flt_hit(r, hits);
 	}
 	return 0;
 }
@@ -237,10 +232,7 @@ static __always_inline int vg_flt_again(int rule)
 	struct vg_flt_rule *r = bpf_map_lookup_elem(&vg_flt_rules, &key);
 	__u64 *hits = bpf_map_lookup_elem(&vg_flt_hits, &key);
 
-	if (!r || !hits)
-		return 0;
-	*hits += 1;
-	if (r->action != VG_FLT_DROP || (r->sample > 1 && *hits % r->sample == 1))
+	if (!r || !vg_flt_hit(r, hits))
 		return 0;
 	vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 	return 1;

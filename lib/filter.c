@@ -893,10 +893,7 @@ int vg_vf_judge(struct vg_vf_set *set, const struct vg_flt_in *in, int *drop)
 		const struct vg_flt_rule *r = &set->rules[i].k;
 
 		if (vg_flt_rule_match(r, in)) {
-			/* As the kernel does (per CPU there; one CPU here): keep the 1st, N+1th, ... */
-			set->matched[i]++;
-			*drop = r->action == VG_FLT_DROP &&
-				!(r->sample > 1 && set->matched[i] % r->sample == 1);
+			*drop = vg_flt_hit(r, &set->matched[i]);
 			return i;
 		}
 	}

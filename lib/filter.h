@@ -24,7 +24,7 @@ struct vg_vf_rule {
 struct vg_vf_set {
 	struct vg_vf_rule rules[VG_FLT_RULES]; /* the rules the kernel evaluates, in file order */
 	int n;
-	uint64_t matched[VG_FLT_RULES]; /* replay: matches per rule so far (sampling) */
+	__u64 matched[VG_FLT_RULES]; /* replay: matches per rule so far (sampling) */
 	int errors, warnings;
 };
 
