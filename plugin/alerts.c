@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "events.h"
 #include "fmt.h"
 #include "log.h"
 #include "store.h"
@@ -16,16 +17,7 @@ static void vg_obj(struct vg_sb *b, sqlite3_stmt *st, int from)
 		vg_sb_add(b, i > from ? "," : "");
 		vg_json_str(b, sqlite3_column_name(st, i));
 		vg_sb_add(b, ":");
-		switch (sqlite3_column_type(st, i)) {
-		case SQLITE_NULL:
-			vg_sb_add(b, "null");
-			break;
-		case SQLITE_INTEGER:
-			vg_sb_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
-			break;
-		default:
-			vg_json_str(b, (const char *)sqlite3_column_text(st, i));
-		}
+		vg_json_column(b, st, i);
 	}
 }
 
