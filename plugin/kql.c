@@ -677,41 +677,73 @@ static void vg_args_free(struct vg_ex *args, int n)
 		vg_sb_free(&args[i].sql);
 }
 
+/*
+ * Scalar functions: the number of arguments (-1: one or more) and the SQL,
+ * whose %s take the arguments named by idx, in that order. NULL SQL: built
+ * in vg_call() (strcat, ago).
+ */
+static const struct vg_fn {
+	const char *name;
+	int args;
+	const char *sql;
+	unsigned char idx[3];
+} vg_fns[] = {
+	{ "isempty", 1, "(coalesce(%s, '') = '')" },
+	{ "isnotempty", 1, "(coalesce(%s, '') <> '')" },
+	{ "isnull", 1, "(%s IS NULL)" },
+	{ "isnotnull", 1, "(%s IS NOT NULL)" },
+	{ "not", 1, "(NOT coalesce(%s, 0))" },
+	{ "tolower", 1, "lower(coalesce(%s, ''))" },
+	{ "toupper", 1, "upper(coalesce(%s, ''))" },
+	{ "strlen", 1, "length(coalesce(%s, ''))" },
+	{ "tostring", 1, "coalesce(CAST(%s AS TEXT), '')" },
+	{ "toint", 1, "CAST(%s AS INTEGER)" },
+	{ "tolong", 1, "CAST(%s AS INTEGER)" },
+	{ "todouble", 1, "CAST(%s AS REAL)" },
+	{ "toreal", 1, "CAST(%s AS REAL)" },
+	{ "now", 0, "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now')" },
+	{ "iff", 3, "(CASE WHEN %s THEN %s ELSE %s END)", { 0, 1, 2 } },
+	{ "iif", 3, "(CASE WHEN %s THEN %s ELSE %s END)", { 0, 1, 2 } },
+	/* json_extract() fails the whole query on malformed JSON; Kusto gives empty. */
+	{ "extract_json",
+	  2,
+	  "(CASE WHEN json_valid(%s) THEN json_extract(%s, %s) END)",
+	  { 1, 1, 0 } },
+	{ "extractjson",
+	  2,
+	  "(CASE WHEN json_valid(%s) THEN json_extract(%s, %s) END)",
+	  { 1, 1, 0 } },
+	{ "strcat", -1, NULL },
+	{ "ago", 1, NULL },
+};
+
 static int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *name, struct vg_ex *x)
 {
+	const struct vg_fn *fn = NULL;
 	struct vg_ex a[8];
 	const char *f = name->s;
-	int n, want = -1;
+	int n;
 
 	if (vg_is_agg(f))
 		return vg_kq_fail(k, name, "%s() is an aggregation: use it in summarize", f);
 	n = vg_args(k, tab, a, 8);
 	if (n < 0)
 		return n;
-	if (!strcmp(f, "isempty") || !strcmp(f, "isnotempty") || !strcmp(f, "isnull") ||
-	    !strcmp(f, "isnotnull") || !strcmp(f, "not") || !strcmp(f, "tolower") ||
-	    !strcmp(f, "toupper") || !strcmp(f, "strlen") || !strcmp(f, "tostring") ||
-	    !strcmp(f, "toint") || !strcmp(f, "tolong") || !strcmp(f, "todouble") ||
-	    !strcmp(f, "toreal") || !strcmp(f, "ago"))
-		want = 1;
-	else if (!strcmp(f, "now"))
-		want = 0;
-	else if (!strcmp(f, "iff") || !strcmp(f, "iif"))
-		want = 3;
-	else if (!strcmp(f, "extract_json") || !strcmp(f, "extractjson"))
-		want = 2;
-	else if (strcmp(f, "strcat")) {
+	for (size_t i = 0; i < sizeof(vg_fns) / sizeof(vg_fns[0]) && !fn; i++)
+		if (!strcmp(f, vg_fns[i].name))
+			fn = &vg_fns[i];
+	if (!fn) {
 		vg_args_free(a, n);
 		return vg_kq_fail(k, name, "unsupported function '%s'", f);
 	}
-	if (want >= 0 && n != want) {
+	if (fn->args >= 0 && n != fn->args) {
 		vg_args_free(a, n);
-		return vg_kq_fail(k, name, "%s() takes %d argument%s, not %d", f, want,
-				  want == 1 ? "" : "s", n);
+		return vg_kq_fail(k, name, "%s() takes %d argument%s, not %d", f, fn->args,
+				  fn->args == 1 ? "" : "s", n);
 	}
-	if (!strcmp(f, "strcat") && n == 0) {
+	if (fn->args < 0 && n == 0) {
 		vg_args_free(a, n);
-		return vg_kq_fail(k, name, "strcat() needs at least one argument");
+		return vg_kq_fail(k, name, "%s() needs at least one argument", f);
 	}
 	for (int i = 0; i < n; i++) {
 		if (strcmp(f, "ago") && vg_no_span(k, name, &a[i])) {
@@ -720,43 +752,19 @@ static int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *nam
 		}
 	}
 #define A(i) vg_sb_str(&a[i].sql)
-	if (!strcmp(f, "isempty"))
-		vg_sb_printf(&x->sql, "(coalesce(%s, '') = '')", A(0));
-	else if (!strcmp(f, "isnotempty"))
-		vg_sb_printf(&x->sql, "(coalesce(%s, '') <> '')", A(0));
-	else if (!strcmp(f, "isnull"))
-		vg_sb_printf(&x->sql, "(%s IS NULL)", A(0));
-	else if (!strcmp(f, "isnotnull"))
-		vg_sb_printf(&x->sql, "(%s IS NOT NULL)", A(0));
-	else if (!strcmp(f, "not"))
-		vg_sb_printf(&x->sql, "(NOT coalesce(%s, 0))", A(0));
-	else if (!strcmp(f, "tolower"))
-		vg_sb_printf(&x->sql, "lower(coalesce(%s, ''))", A(0));
-	else if (!strcmp(f, "toupper"))
-		vg_sb_printf(&x->sql, "upper(coalesce(%s, ''))", A(0));
-	else if (!strcmp(f, "strlen"))
-		vg_sb_printf(&x->sql, "length(coalesce(%s, ''))", A(0));
-	else if (!strcmp(f, "tostring"))
-		vg_sb_printf(&x->sql, "coalesce(CAST(%s AS TEXT), '')", A(0));
-	else if (!strcmp(f, "toint") || !strcmp(f, "tolong"))
-		vg_sb_printf(&x->sql, "CAST(%s AS INTEGER)", A(0));
-	else if (!strcmp(f, "todouble") || !strcmp(f, "toreal"))
-		vg_sb_printf(&x->sql, "CAST(%s AS REAL)", A(0));
-	else if (!strcmp(f, "now"))
-		vg_sb_add(&x->sql, "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')");
-	else if (!strcmp(f, "iff") || !strcmp(f, "iif"))
-		vg_sb_printf(&x->sql, "(CASE WHEN %s THEN %s ELSE %s END)", A(0), A(1), A(2));
-	else if (!strcmp(f, "extract_json") || !strcmp(f, "extractjson"))
-		/* json_extract() fails the whole query on malformed JSON; Kusto gives empty. */
-		vg_sb_printf(&x->sql, "(CASE WHEN json_valid(%s) THEN json_extract(%s, %s) END)",
-			     A(1), A(1), A(0));
-	else if (!strcmp(f, "strcat")) {
+	if (fn->sql) {
+		const char *s[3];
+
+		for (int i = 0; i < 3; i++)
+			s[i] = fn->idx[i] < n ? A(fn->idx[i]) : "";
+		vg_sb_printf(&x->sql, fn->sql, s[0], s[1], s[2]);
+	} else if (!strcmp(f, "strcat")) {
 		vg_sb_add(&x->sql, "(");
 		for (int i = 0; i < n; i++)
 			vg_sb_printf(&x->sql, "%scoalesce(CAST(%s AS TEXT), '')", i ? " || " : "",
 				     A(i));
 		vg_sb_add(&x->sql, ")");
-	} else if (!strcmp(f, "ago")) {
+	} else { /* ago */
 		if (a[0].kind != K_SPAN) {
 			vg_args_free(a, n);
 			return vg_kq_fail(k, name, "ago() needs a timespan such as 1h or 30m");
