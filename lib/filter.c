@@ -681,7 +681,7 @@ int vg_vf_parse(struct vg_vf_set *set, const char *name, const char *text, size_
 	return set->errors ? -EINVAL : 0;
 }
 
-int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag)
+int vg_vf_read_file(const char *path, char **text, size_t *len)
 {
 	FILE *f = fopen(path, "r");
 	char *buf;
@@ -690,17 +690,34 @@ int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag)
 
 	if (!f)
 		return -errno;
-	buf = malloc(1 << 20);
+	buf = malloc(VG_VF_FILE_MAX + 1);
 	if (!buf) {
 		fclose(f);
 		return -ENOMEM;
 	}
-	n = fread(buf, 1, 1 << 20, f);
-	err = ferror(f) ? -EIO : 0;
+	n = fread(buf, 1, VG_VF_FILE_MAX + 1, f);
+	err = ferror(f) ? -EIO : n > VG_VF_FILE_MAX ? -EFBIG : 0;
 	fclose(f);
-	if (!err)
-		err = vg_vf_parse(set, path, buf, n, diag);
-	free(buf);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag)
+{
+	char *text;
+	size_t n;
+	int err = vg_vf_read_file(path, &text, &n);
+
+	if (err)
+		return err;
+	err = vg_vf_parse(set, path, text, n, diag);
+	free(text);
 	return err;
 }
 

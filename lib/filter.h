@@ -34,8 +34,12 @@ struct vg_vf_set {
  * Returns 0, or -EINVAL when there were errors.
  */
 int vg_vf_parse(struct vg_vf_set *set, const char *name, const char *text, size_t len, FILE *diag);
-/* The same from a file; -errno when it cannot be read. */
+/* The same from a file; -errno when it cannot be read, -EFBIG when over VG_VF_FILE_MAX. */
 int vg_vf_parse_file(struct vg_vf_set *set, const char *path, FILE *diag);
+
+#define VG_VF_FILE_MAX (1u << 20) /* bytes of a rule file */
+/* A rule file whole: *text (malloc'd, NUL-terminated) and *len; -errno, or -EFBIG when too big. */
+int vg_vf_read_file(const char *path, char **text, size_t *len);
 
 /*
  * The executables of a replayed capture's processes, kept as the kernel

@@ -87,18 +87,31 @@ static int vg_filter_check(const char *file, int json)
 	return err ? 1 : 0;
 }
 
-/* Check FILE before it is applied: diagnostics on stderr, nothing on success. 0 or 1. */
-static int vg_filter_valid(const char *file)
+/*
+ * Read and check FILE before it is applied: diagnostics on stderr, nothing on
+ * success. 0 (and its text in *text, to free, when text is not NULL) or 1.
+ */
+static int vg_filter_valid(const char *file, char **text, size_t *len)
 {
 	struct vg_vf_set *set = calloc(1, sizeof(*set));
-	int err = set ? vg_vf_parse_file(set, file, stderr) : -ENOMEM;
+	char *t = NULL;
+	size_t n = 0;
+	int err = set ? vg_vf_read_file(file, &t, &n) : -ENOMEM;
 
+	if (!err)
+		err = vg_vf_parse(set, file, t, n, stderr);
 	free(set);
 	if (err && err != -EINVAL)
 		fprintf(stderr, "vigil: filter: %s: %s\n", file, strerror(-err));
 	else if (err)
 		fprintf(stderr, "vigil: filter: %s has errors; not applied\n", file);
-	return err ? 1 : 0;
+	if (err || !text) {
+		free(t);
+		return err ? 1 : 0;
+	}
+	*text = t;
+	*len = n;
+	return 0;
 }
 
 struct vg_rule_stat {
@@ -348,7 +361,7 @@ static int vg_filter_apply(const char *file, long pid)
 	size_t n;
 	int err;
 
-	if (vg_filter_valid(file))
+	if (vg_filter_valid(file, NULL, NULL))
 		return 1;
 	err = vg_vigild_filters(pid, target, sizeof(target));
 	if (err) {
@@ -403,24 +416,16 @@ static int vg_filter_apply_control(const char *file, const char *sock)
 	struct pollfd pfd;
 	char *text = NULL, answer[8192];
 	size_t len = 0, alen = 0;
-	FILE *f;
 	int fd = -1, ret = 1;
 	ssize_t n;
 
-	if (vg_filter_valid(file))
-		return 1;
 	if (strlen(sock) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "vigil: filter: %s: path too long\n", sock);
 		return 1;
 	}
+	if (vg_filter_valid(file, &text, &len))
+		return 1;
 	strcpy(sa.sun_path, sock);
-	f = fopen(file, "r");
-	text = malloc(1 << 20);
-	if (!f || !text) {
-		fprintf(stderr, "vigil: filter: %s: %s\n", file, strerror(f ? ENOMEM : errno));
-		goto out;
-	}
-	len = fread(text, 1, 1 << 20, f);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		fprintf(stderr, "vigil: filter: %s: %s\n", sock, strerror(errno));
@@ -446,8 +451,6 @@ static int vg_filter_apply_control(const char *file, const char *sock)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (f)
-		fclose(f);
 	free(text);
 	return ret;
 }

@@ -84,26 +84,22 @@ static void vg_host_print(struct vg_host *h)
 	}
 }
 
+/* vigild takes a FILTER frame up to this size: any rule file fits. */
+_Static_assert(VG_VF_FILE_MAX <= VG_CONTROL_MAX_PAYLOAD, "a rule file must fit a FILTER frame");
+
 /* Read and check --filters FILE; on success it replaces the text pushed to sensors. */
 static int vg_host_read_filters(struct vg_host *h)
 {
 	struct vg_vf_set *set = calloc(1, sizeof(*set));
-	FILE *f = fopen(h->o->filters, "r");
-	char *text = malloc(VG_CONTROL_MAX_PAYLOAD + 1);
+	char *text = NULL;
 	size_t n = 0;
-	int err = 0;
+	int err;
 
-	if (!set || !text) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (!f) {
-		err = vg_err(-errno, "--filters %s", h->o->filters);
-		goto out;
-	}
-	n = fread(text, 1, VG_CONTROL_MAX_PAYLOAD + 1, f);
-	if (ferror(f) || n > VG_CONTROL_MAX_PAYLOAD) {
-		err = vg_err(ferror(f) ? -EIO : -EMSGSIZE, "--filters %s", h->o->filters);
+	if (!set)
+		return -ENOMEM;
+	err = vg_vf_read_file(h->o->filters, &text, &n);
+	if (err) {
+		vg_err(err, "--filters %s", h->o->filters);
 		goto out;
 	}
 	err = vg_vf_parse(set, h->o->filters, text, n, stderr);
@@ -119,8 +115,6 @@ static int vg_host_read_filters(struct vg_host *h)
 	vg_log(VG_INFO, "filters: %d rules from %s (update %llu)", set->n, h->o->filters,
 	       (unsigned long long)h->filters_gen);
 out:
-	if (f)
-		fclose(f);
 	free(text);
 	free(set);
 	return err;

@@ -445,3 +445,18 @@ Test(filter, replay_reorders_and_refuses_a_cut_capture)
 	snprintf(out, sizeof(out), "rm -rf %s", dir);
 	cr_assert_eq(system(out), 0);
 }
+
+/* A rule file over VG_VF_FILE_MAX is refused whole, not parsed as far as it fits. */
+Test(filter, oversized_file_is_refused)
+{
+	char path[] = "/tmp/vg-big-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+
+	cr_assert_not_null(f);
+	for (size_t i = 0; i <= VG_VF_FILE_MAX / 4; i++)
+		fputs("# x\n", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(vg_vf_parse_file(&set, path, NULL), -EFBIG);
+	unlink(path);
+}
