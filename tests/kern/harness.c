@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -263,4 +264,40 @@ void vg_t_marker(char *buf, size_t size, const char *tag)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(buf, size, "vg-%s-%d-%ld", tag, getpid(), ts.tv_nsec);
+}
+
+void vg_t_tmpdir(char *dir, size_t size, const char *tag)
+{
+	char tmpl[PATH_MAX];
+
+	cr_assert_lt(snprintf(tmpl, sizeof(tmpl), "/tmp/%s-XXXXXX", tag), (int)sizeof(tmpl));
+	cr_assert_not_null(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
+	cr_assert_geq(size, (size_t)PATH_MAX);
+	cr_assert_not_null(realpath(tmpl, dir));
+}
+
+void vg_t_rmrf(const char *dir)
+{
+	char cmd[PATH_MAX + 16];
+
+	if (!dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		cr_log_warn("cleanup of %s failed", dir);
+}
+
+void vg_t_execs(const char *arg, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char *argv[] = { "/bin/true", (char *)arg, NULL };
+		pid_t p = fork();
+
+		cr_assert_geq(p, 0);
+		if (p == 0) {
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+	}
 }

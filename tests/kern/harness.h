@@ -47,6 +47,12 @@ long long vg_t_wait_int(const struct vg_t_host *h, long long want, int timeout_m
 int vg_t_bpf_ids_of(pid_t pid, const char *key, __u32 *ids, int max);
 /* How many of these ids still name a live object. */
 int vg_t_bpf_ids_alive(const char *key, const __u32 *ids, int n);
+/* A new directory /tmp/TAG-XXXXXX, its real path into dir. */
+void vg_t_tmpdir(char *dir, size_t size, const char *tag);
+/* Remove dir and everything under it (a warning when that fails); "" is nothing. */
+void vg_t_rmrf(const char *dir);
+/* n fork+execs of /bin/true ARG, one after the other. */
+void vg_t_execs(const char *arg, int n);
 /* A unique marker for argv. */
 void vg_t_marker(char *buf, size_t size, const char *tag);
 

@@ -25,24 +25,15 @@ static char dir[PATH_MAX], rules[PATH_MAX + 16];
 
 static void setup(void)
 {
-	char tmpl[] = "/tmp/vg-filter-XXXXXX";
-
-	cr_assert_not_null(mkdtemp(tmpl));
-	cr_assert_not_null(realpath(tmpl, dir));
+	vg_t_tmpdir(dir, sizeof(dir), "vg-filter");
 	snprintf(rules, sizeof(rules), "%s/rules.vf", dir);
 }
 
 static void teardown(void)
 {
-	char cmd[PATH_MAX + 16];
-
 	if (host.pid > 0)
 		vg_t_host_stop(&host, SIGTERM);
-	if (dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd))
-			cr_log_warn("cleanup of %s failed", dir);
-	}
+	vg_t_rmrf(dir);
 }
 
 static void write_rules(const char *path, const char *fmt, const char *arg)

@@ -22,27 +22,18 @@ static char dir[PATH_MAX];
 
 static void mkdir_tmp(void)
 {
-	char tmpl[] = "/tmp/vg-limit-XXXXXX";
-
-	cr_assert_not_null(mkdtemp(tmpl));
-	cr_assert_not_null(realpath(tmpl, dir));
+	vg_t_tmpdir(dir, sizeof(dir), "vg-limit");
 }
 
 static void teardown(void)
 {
-	char cmd[PATH_MAX + 16];
-
 	if (host.pid > 0)
 		vg_t_host_stop(&host, SIGTERM);
-	if (dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd))
-			cr_log_warn("cleanup of %s failed", dir);
-	}
+	vg_t_rmrf(dir);
 }
 
-/* Create n distinct files under dir/prefix*, as fast as possible. */
-static void create_files(const char *prefix, int n)
+/* Create n distinct files under dir/prefix*, pause_us apart (0: as fast as possible). */
+static void create_files(const char *prefix, int n, unsigned pause_us)
 {
 	char p[PATH_MAX];
 
@@ -54,6 +45,8 @@ static void create_files(const char *prefix, int n)
 		if (fd < 0)
 			_exit(3);
 		close(fd);
+		if (pause_us)
+			usleep(pause_us);
 	}
 }
 
@@ -129,35 +122,15 @@ Test(limit, flood_is_limited_others_get_through, .fini = teardown, .timeout = 12
 	mkdir_tmp();
 	flooder = fork();
 	if (flooder == 0) {
-		create_files("flood", FLOOD);
+		create_files("flood", FLOOD, 0);
 		_exit(0);
 	}
 	calm = fork();
 	if (calm == 0) {
-		char p[PATH_MAX];
-
-		for (int i = 0; i < CALM; i++) {
-			int fd;
-
-			snprintf(p, sizeof(p), "%s/calm%d", dir, i);
-			fd = open(p, O_CREAT | O_WRONLY | O_EXCL, 0600);
-			if (fd < 0)
-				_exit(3);
-			close(fd);
-			usleep(5000); /* 200 per second: under the limit */
-		}
+		create_files("calm", CALM, 5000); /* 200 per second: under the limit */
 		_exit(0);
 	}
-	for (int i = 0; i < EXECS; i++) {
-		char *argv[] = { "/bin/true", "vg-limit-exec", NULL };
-		pid_t p = fork();
-
-		if (p == 0) {
-			execv(argv[0], argv);
-			_exit(127);
-		}
-		waitpid(p, NULL, 0);
-	}
+	vg_t_execs("vg-limit-exec", EXECS);
 	cr_assert_eq(waitpid(flooder, NULL, 0), flooder);
 	cr_assert_eq(waitpid(calm, NULL, 0), calm);
 	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
@@ -215,19 +188,10 @@ Test(limit, ring_overload_spares_critical_classes, .fini = teardown, .timeout = 
 	mkdir_tmp();
 	flooder = fork();
 	if (flooder == 0) {
-		create_files("o", FLOOD);
+		create_files("o", FLOOD, 0);
 		_exit(0);
 	}
-	for (int i = 0; i < EXECS; i++) {
-		char *argv[] = { "/bin/true", "vg-overload-exec", NULL };
-		pid_t p = fork();
-
-		if (p == 0) {
-			execv(argv[0], argv);
-			_exit(127);
-		}
-		waitpid(p, NULL, 0);
-	}
+	vg_t_execs("vg-overload-exec", EXECS);
 	cr_assert_eq(waitpid(flooder, NULL, 0), flooder);
 	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
 
