@@ -60,29 +60,26 @@ static void vg_reply(int fd, const char *msg)
 }
 
 /*
- * The rest of a command line that has a body (filter): everything up to the
- * client's end of stream, at most VG_CONTROL_BODY_MAX bytes, each read within
- * a second. Returns the length or -1.
+ * Read into buf[have..cap), each read within a second, until the client ends
+ * its stream (*eof set), a newline has come when `line`, or buf is full.
+ * Returns the bytes buf holds.
  */
-static ssize_t vg_read_body(int fd, char *buf, size_t have)
+static size_t vg_read_more(int fd, char *buf, size_t have, size_t cap, int line, int *eof)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	ssize_t n;
 
-	for (;;) {
-		if (have == VG_CONTROL_BODY_MAX)
-			return -1;
-		if (poll(&pfd, 1, 1000) != 1)
-			return -1;
-		n = read(fd, buf + have, VG_CONTROL_BODY_MAX - have);
+	*eof = 0;
+	while (have < cap && !(line && memchr(buf, '\n', have)) && poll(&pfd, 1, 1000) == 1) {
+		ssize_t n = read(fd, buf + have, cap - have);
+
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return (ssize_t)have;
+		*eof = n == 0;
+		if (n <= 0)
+			break;
 		have += (size_t)n;
 	}
+	return have;
 }
 
 int vg_control_serve(struct vg_control *c,
@@ -92,10 +89,9 @@ int vg_control_serve(struct vg_control *c,
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct pollfd pfd;
 	char cmd[256], out[8192], *body = NULL, *nl;
-	ssize_t n, blen = 0;
-	int fd;
+	size_t n, blen = 0;
+	int fd, eof;
 
 	fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
@@ -112,25 +108,13 @@ int vg_control_serve(struct vg_control *c,
 	 * One short line, however the client's writes split it; a client that
 	 * says nothing for a second is dropped.
 	 */
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	n = 0;
-	while ((size_t)n < sizeof(cmd) - 1 && !memchr(cmd, '\n', (size_t)n) &&
-	       poll(&pfd, 1, 1000) == 1) {
-		ssize_t r = read(fd, cmd + n, sizeof(cmd) - 1 - (size_t)n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += r;
-	}
-	if (n <= 0) {
+	n = vg_read_more(fd, cmd, 0, sizeof(cmd) - 1, 1, &eof);
+	if (!n) {
 		close(fd);
 		return 0;
 	}
 	cmd[n] = '\0';
-	nl = memchr(cmd, '\n', (size_t)n);
+	nl = memchr(cmd, '\n', n);
 	if (nl && nl - cmd == 6 && !memcmp(cmd, "filter", 6)) {
 		/* "filter\n" then the rule text up to the end of the stream */
 		body = malloc(VG_CONTROL_BODY_MAX);
@@ -138,10 +122,10 @@ int vg_control_serve(struct vg_control *c,
 			close(fd);
 			return 0;
 		}
-		blen = (ssize_t)n - 7;
-		memcpy(body, nl + 1, (size_t)blen);
-		blen = vg_read_body(fd, body, (size_t)blen);
-		if (blen < 0) {
+		blen = n - 7;
+		memcpy(body, nl + 1, blen);
+		blen = vg_read_more(fd, body, blen, VG_CONTROL_BODY_MAX, 0, &eof);
+		if (!eof) {
 			vg_reply(fd, "error: filter: the text must end within a second and "
 				     "hold at most 1 MiB");
 			goto out;
@@ -149,7 +133,7 @@ int vg_control_serve(struct vg_control *c,
 	}
 	cmd[strcspn(cmd, "\r\n")] = '\0';
 	out[0] = '\0';
-	if (handler(ctx, cmd, body, body ? (size_t)blen : 0, out, sizeof(out)))
+	if (handler(ctx, cmd, body, blen, out, sizeof(out)))
 		snprintf(out, sizeof(out), "error: unknown command '%.64s'", cmd);
 	vg_reply(fd, out);
 out:

@@ -117,6 +117,8 @@ static int vg_load_filters(struct vg_daemon *d)
 	return vg_use_filters(d, set, d->o.filters);
 }
 
+_Static_assert(VG_VF_FILE_MAX <= VG_CONTROL_BODY_MAX, "a rule file must fit a control command");
+
 /*
  * Rule text from the host (a FILTER frame) or the control socket: check it,
  * swap it in, and say how it went in out ("ok: ..." or "error: ..." with the
