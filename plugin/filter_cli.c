@@ -22,6 +22,7 @@
 
 #include "filter.h"
 #include "filter_cli.h"
+#include "fmt.h"
 #include "log.h"
 
 const char vg_usage_filter[] =
@@ -47,18 +48,15 @@ static int vg_filter_usage(const char *fmt, const char *arg)
 	return 2;
 }
 
-static void vg_json_str(FILE *f, const char *s)
+/* A JSON string on f, escaped by fmt.c's vg_json_str. */
+static void vg_put_json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
+	struct vg_sb b;
+
+	vg_sb_init(&b);
+	vg_json_str(&b, s);
+	fputs(vg_sb_err(&b) ? "\"\"" : vg_sb_str(&b), f);
+	vg_sb_free(&b);
 }
 
 static int vg_filter_check(const char *file, int json)
@@ -76,7 +74,7 @@ static int vg_filter_check(const char *file, int json)
 	}
 	if (json) {
 		printf("{\"file\":");
-		vg_json_str(stdout, file);
+		vg_put_json_str(stdout, file);
 		printf(",\"rules\":%d,\"errors\":%d,\"warnings\":%d}\n", set->n, set->errors,
 		       set->warnings);
 	} else {
@@ -293,7 +291,7 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 	for (int i = 0; i < set->n; i++) {
 		if (json) {
 			printf("{\"line\":%d,\"rule\":", set->rules[i].line);
-			vg_json_str(stdout, set->rules[i].text);
+			vg_put_json_str(stdout, set->rules[i].text);
 			printf(",\"hits\":%llu,\"dropped\":%llu,\"bytes_saved\":%llu}\n",
 			       (unsigned long long)st[i].hits, (unsigned long long)st[i].dropped,
 			       (unsigned long long)st[i].bytes);
