@@ -353,7 +353,6 @@ static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 		s->filter = copy;
 		s->filter_len = h->len;
 		s->filter_seq = h->seq;
-		s->filter_updates++;
 		vg_log(VG_INFO, "filter update %" PRIu64 " (%u bytes) received", h->seq, h->len);
 		return 0; /* vigild applies it and answers (vg_sender_answer) */
 	}

@@ -50,7 +50,6 @@ struct vg_sender {
 
 	/* control channel: what the host asked for */
 	int stats_requested;
-	uint64_t filter_updates; /* FILTER frames received */
 	uint8_t *filter; /* rule text of an update not applied yet (NULL: none), and its seq */
 	size_t filter_len;
 	uint64_t filter_seq;
