@@ -425,28 +425,26 @@ static int vg_stage_end(const struct vg_tok *t)
 
 /* ---- SQL text */
 
-static void vg_sql_ident(struct vg_sb *b, const char *name)
+/* s between quote characters q, each q inside doubled: SQL's quoting of names and strings. */
+static void vg_sql_quote(struct vg_sb *b, const char *s, char q)
 {
-	vg_sb_add(b, "\"");
-	for (const char *p = name; *p; p++) {
-		if (*p == '"')
-			vg_sb_add(b, "\"\"");
-		else
+	vg_sb_addn(b, &q, 1);
+	for (const char *p = s; *p; p++) {
+		vg_sb_addn(b, p, 1);
+		if (*p == q)
 			vg_sb_addn(b, p, 1);
 	}
-	vg_sb_add(b, "\"");
+	vg_sb_addn(b, &q, 1);
+}
+
+static void vg_sql_ident(struct vg_sb *b, const char *name)
+{
+	vg_sql_quote(b, name, '"');
 }
 
 static void vg_sql_str(struct vg_sb *b, const char *s)
 {
-	vg_sb_add(b, "'");
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'')
-			vg_sb_add(b, "''");
-		else
-			vg_sb_addn(b, p, 1);
-	}
-	vg_sb_add(b, "'");
+	vg_sql_quote(b, s, '\'');
 }
 
 static void vg_cols_free(char **cols, int n)
