@@ -37,14 +37,22 @@ ARCH        := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 all: $(O)/vigild $(O)/vigil
 
-# ---- dependencies: installed by scripts/deps.sh when something is missing
-DEPS_STAMP := $(O)/.deps-ok
-$(DEPS_STAMP): scripts/deps.sh $(wildcard scripts/deps/*.txt)
+# ---- dependencies: scripts/deps.sh installs a part's packages (scripts/deps/PART.txt)
+# when something is missing, once per build directory: building and running need only
+# `base`; the tests, the bench, the kernel matrix and the Windows half install their own.
+deps-stamp = $(O)/.deps-$(1)
+DEPS_STAMP := $(call deps-stamp,base)
+$(O)/.deps-%: scripts/deps.sh scripts/deps/%.txt
 	$(Q)mkdir -p $(O)
-	$(Q)scripts/deps.sh
+	$(Q)scripts/deps.sh $*
 	$(Q)touch $@
 deps:
-	$(Q)scripts/deps.sh
+	$(Q)scripts/deps.sh --all
+
+# Downloads and third-party builds (the Windows libraries, the matrix's kernels) are
+# cached here; .ci/run points it at an empty folder to prove a fresh machine.
+VIGIL_CACHE ?= /var/cache/vigil
+export VIGIL_CACHE
 
 # ---- Kconfig (kconfig-frontends); see STYLE.md habit 12
 export KCONFIG_CONFIG     := $(abspath $(O))/.config
@@ -183,14 +191,17 @@ $(O)/tests/kern_tests: $(KTEST_SRCS:%.c=$(O)/%.o) $(O)/libvigild.a $(O)/libvigil
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lbpf -lelf -lz -lsqlite3 $(LDLIBS_LIB)
 
+# Criterion and the other test tools come with the `test` part of scripts/deps.
+$(UNIT_SRCS:%.c=$(O)/%.o) $(KTEST_SRCS:%.c=$(O)/%.o): | $(call deps-stamp,test)
+
 TESTS := $(if $(UNIT_SRCS),$(O)/tests/unit_tests) $(if $(KTEST_SRCS),$(O)/tests/kern_tests)
 tests: $(TESTS)
 
 # Criterion forks a process per test; tests/kern/main.c runs kernel tests one at a time.
-check-unit: $(O)/tests/unit_tests $(O)/vigil
+check-unit: $(O)/tests/unit_tests $(O)/vigil | $(call deps-stamp,test)
 	$(Q)VIGIL=$(abspath $(O)/vigil) $(O)/tests/unit_tests --jobs 2
 
-check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil
+check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil | $(call deps-stamp,test)
 	$(Q)if [ "$$(id -u)" != 0 ]; then \
 		echo "make check-kern: the kernel tests load BPF programs and need root (sudo make check); they will report skipped"; fi
 	$(Q)VIGILD=$(abspath $(O)/vigild) VIGIL=$(abspath $(O)/vigil) $(O)/tests/kern_tests --jobs 1
@@ -214,7 +225,7 @@ FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h user/*.c user/*.h plugin
 		      tests/*/*.c tests/*/*.h)
 format:
 	$(Q)$(CLANG_FMT) -i $(FMT_SRCS)
-check-format: | $(DEPS_STAMP)
+check-format: | $(call deps-stamp,test)
 	$(call say,FORMAT,sources)
 	$(Q)$(CLANG_FMT) --dry-run --Werror $(FMT_SRCS)
 

@@ -9,12 +9,12 @@
 
 BENCH_RESULTS ?= bench/results
 
-$(O)/bench/workload: bench/workload.c | $(DEPS_STAMP)
+$(O)/bench/workload: bench/workload.c | $(call deps-stamp,bench)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $(@:=.d) -o $@ $<
 
-$(O)/bench/encode.o: bench/encode.c $(GEN_HDRS) | $(DEPS_STAMP)
+$(O)/bench/encode.o: bench/encode.c $(GEN_HDRS) | $(call deps-stamp,bench)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@

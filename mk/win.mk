@@ -5,7 +5,7 @@
 #   make plugin-win   build/win/vigilplugin.dll (the WSL plug-in), healthcheck.exe
 #   make check-win    the plug-in under Wine against a real vigild on this side
 # SQLite, zstd and protobuf-c come from Debian's source packages, cross-built
-# once by scripts/win-3p.sh and cached (/var/cache/vigil).
+# once by scripts/win-3p.sh and cached ($(VIGIL_CACHE)/win-3p).
 
 WIN_CROSS ?= x86_64-w64-mingw32-
 WIN_CC    := $(WIN_CROSS)gcc
@@ -29,7 +29,7 @@ WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c plugin/conn.c plug
 WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o \
 		 $(WIN_O)/schemas/vigil_zdict.o
 
-$(WIN_3P)/.ok: scripts/win-3p.sh | $(DEPS_STAMP)
+$(WIN_3P)/.ok: scripts/win-3p.sh | $(call deps-stamp,win)
 	$(call say,WIN3P,$(WIN_3P))
 	$(Q)scripts/win-3p.sh $(WIN_3P)
 
@@ -69,7 +69,7 @@ $(WIN_O)/tests/proxyset.exe: $(WIN_O)/tests/win/proxyset.o
 	$(call say,MINGWLD,$@)
 	$(Q)$(WIN_CC) -static -o $@ $^ -ladvapi32 -lwinhttp
 
-$(O)/tests/win/%: tests/win/%.c | $(DEPS_STAMP)
+$(O)/tests/win/%: tests/win/%.c | $(call deps-stamp,win)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
@@ -89,7 +89,7 @@ MSI_CERT   ?= $(WIN_O)/sign/cert.pem
 MSI_KEY    ?= $(WIN_O)/sign/key.pem
 MSI_VERSION := 0.1.0
 
-$(WIN_O)/sign/cert.pem $(WIN_O)/sign/key.pem: | $(DEPS_STAMP)
+$(WIN_O)/sign/cert.pem $(WIN_O)/sign/key.pem: | $(call deps-stamp,win)
 	$(call say,CERT,$(WIN_O)/sign/cert.pem)
 	$(Q)mkdir -p $(WIN_O)/sign
 	$(Q)openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=vigil test signing" \
