@@ -252,7 +252,7 @@ Test(filter, net_cidr_ports_op)
 	cr_assert_eq(bpft_net(skel, &e), 1);
 	e = net(AF_INET6, "fe80::1", 443, 40000, VG_NET_CONNECT);
 	cr_assert_eq(bpft_net(skel, &e), 0);
-	e = net(AF_INET6, "::ffff:10.1.2.3", 53, 40000, VG_NET_CONNECT);
+	e = net(AF_INET6, "a01:203::", 53, 40000, VG_NET_CONNECT); /* starts 10.1.2.3 */
 	cr_assert_eq(bpft_net(skel, &e), 0, "an IPv4 rule matched IPv6");
 	e = net(AF_INET, "192.168.1.1", 80, 40000, VG_NET_CONNECT);
 	cr_assert_eq(bpft_net(skel, &e), 1);
@@ -262,6 +262,8 @@ Test(filter, net_cidr_ports_op)
 	cr_assert_eq(bpft_net(skel, &e), 1);
 	e = net(AF_INET, "1.2.3.4", 5555, 8080, VG_NET_CONNECTED);
 	cr_assert_eq(bpft_net(skel, &e), 0, "op");
+	e = net(AF_INET, "1.2.3.4", 5555, 8081, VG_NET_ACCEPT);
+	cr_assert_eq(bpft_net(skel, &e), 0, "lport");
 	e = net(AF_INET, "1.2.3.4", 5555, 8081, VG_NET_UDP_SEND);
 	cr_assert_eq(bpft_net(skel, &e), 1);
 	cr_assert_eq(bpft_hits(skel, 0), 1);
