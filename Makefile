@@ -4,6 +4,7 @@
 #   make                 build vigild, vigil and the tests
 #   make run             (root) sensor + host endpoint on ./vigil.db, live timeline
 #   make check           (root for the kernel tests) every test
+#   make check-bpf       (root) BPF unit tests: kern/ code through BPF_PROG_TEST_RUN
 #   make bench           (root) workloads under each sensor, side by side (mk/bench.mk)
 #   make defconfig | menuconfig | olddefconfig | savedefconfig
 #   make format | check-format
@@ -233,6 +234,6 @@ clean:
 	$(Q)rm -rf $(O)
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/user/*.d $(O)/plugin/*.d $(O)/tests/*/*.d)
