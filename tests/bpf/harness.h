@@ -12,6 +12,11 @@
 #include "bpft.h"
 #include "bpft.skel.h"
 
+/* A verdict of rule i (vg_flt_judge()): kept or dropped; VERDICT_NONE when no rule matched. */
+#define KEEPS(i) (((i) + 1) << 1)
+#define DROPS(i) (((i) + 1) << 1 | 1)
+#define VERDICT_NONE 0
+
 /* Knobs set before load, per class (0: off), as vigild sets them. */
 struct bpft_knobs {
 	__u64 dedup_ns[VG_CLASS_MAX];

@@ -34,11 +34,6 @@ static int file_verdict(const char *comm, __u32 op, const char *base, const char
 	return out.verdict;
 }
 
-/* Verdict of rule i: kept (drop 0) or dropped (1); VERDICT_NONE when no rule matched. */
-#define KEEPS(i) (((i) + 1) << 1)
-#define DROPS(i) (((i) + 1) << 1 | 1)
-#define VERDICT_NONE 0
-
 Test(filter, comm_uid_op)
 {
 	skel = bpft_load(NULL);

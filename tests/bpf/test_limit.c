@@ -39,6 +39,22 @@ static struct vg_lim_val bucket(__u32 tgid, int class)
 	return v;
 }
 
+/* Load with a dedup window on file events, nothing else limited. */
+static void load_dedup(__u64 window_ns)
+{
+	struct bpft_knobs k = { 0 };
+
+	k.dedup_ns[VG_CLASS_FILE] = window_ns;
+	skel = bpft_load(&k);
+}
+
+/* File events counted as filtered and as deduplicated so far. */
+static void expect_counts(__u64 filtered, __u64 dedup)
+{
+	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_FILTERED), filtered);
+	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), dedup);
+}
+
 TestSuite(limit, .fini = fini);
 
 Test(limit, gcra_burst_then_one_per_interval)
@@ -125,12 +141,10 @@ Test(limit, gcra_machine_wide_bucket)
 /* Dedup: a window of 1000 ns on file events, no filters, no rate limit. */
 Test(limit, dedup_window)
 {
-	struct bpft_knobs k = { 0 };
 	struct vgt_file f, g;
 	struct vgt_out out;
 
-	k.dedup_ns[VG_CLASS_FILE] = 1000;
-	skel = bpft_load(&k);
+	load_dedup(1000);
 	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/a", NULL);
 	cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_EMIT);
 	cr_assert_eq(out.supp_count, 0);
@@ -179,7 +193,7 @@ Test(limit, dedup_off)
 	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/a", NULL);
 	cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_EMIT);
 	cr_assert_eq(bpft_open(skel, &f, T0 + 1, &out), VGT_EMIT);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), 0);
+	expect_counts(0, 0);
 }
 
 /* A rate-limited event leaves the dedup entry's count for a later event. */
@@ -207,48 +221,43 @@ Test(limit, dedup_count_survives_rate_limit)
 /* With filters: the window's first event is judged, its duplicates take its verdict. */
 Test(limit, verdict_cache_drop)
 {
-	struct bpft_knobs k = { 0 };
 	struct vgt_file f;
 	struct vgt_out out;
 
-	k.dedup_ns[VG_CLASS_FILE] = 1000;
-	skel = bpft_load(&k);
+	load_dedup(1000);
 	bpft_filters(skel, "drop file where path prefix \"/tmp/noise/\"\n");
 	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/noise/a", NULL);
 	cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_ENDED);
-	cr_assert_eq(out.verdict, 1 << 1 | 1, "rule 0 drops");
-	/* Duplicates: not judged again (no verdict), dropped and counted for rule 0. */
+	cr_assert_eq(out.verdict, DROPS(0), "rule 0 drops");
+	/* Duplicates: not judged again (no verdict), dropped (not deduplicated), counted for rule 0. */
 	cr_assert_eq(bpft_open(skel, &f, T0 + 100, &out), VGT_ENDED);
 	cr_assert_eq(out.verdict, -1, "a duplicate was judged again");
 	cr_assert_eq(bpft_open(skel, &f, T0 + 200, &out), VGT_ENDED);
 	cr_assert_eq(bpft_hits(skel, 0), 3);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_FILTERED), 3);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), 0, "dropped is not dedup");
+	expect_counts(3, 0);
 	/* A swap (same rules, new generation) makes the next duplicate judged afresh. */
 	bpft_reswap(skel);
 	cr_assert_eq(bpft_open(skel, &f, T0 + 300, &out), VGT_ENDED);
-	cr_assert_eq(out.verdict, 1 << 1 | 1);
+	cr_assert_eq(out.verdict, DROPS(0));
 	cr_assert_eq(bpft_hits(skel, 0), 1, "hits of the new slot");
 	cr_assert_eq(bpft_open(skel, &f, T0 + 400, &out), VGT_ENDED);
 	cr_assert_eq(out.verdict, -1);
 	cr_assert_eq(bpft_hits(skel, 0), 2);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_FILTERED), 5);
+	expect_counts(5, 0);
 }
 
 Test(limit, verdict_cache_keep_and_none)
 {
-	struct bpft_knobs k = { 0 };
 	struct vgt_file f, g;
 	struct vgt_out out;
 
-	k.dedup_ns[VG_CLASS_FILE] = 1000;
-	skel = bpft_load(&k);
+	load_dedup(1000);
 	bpft_filters(skel, "keep file where path prefix \"/tmp/keep/\"\n"
 			   "drop file where path prefix \"/tmp/\"\n");
 	/* Kept by rule 0: emitted; its duplicates are deduplicated, counted for rule 0. */
 	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/keep/a", NULL);
 	cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_EMIT);
-	cr_assert_eq(out.verdict, 1 << 1 | 0);
+	cr_assert_eq(out.verdict, KEEPS(0));
 	cr_assert_eq(bpft_open(skel, &f, T0 + 10, &out), VGT_ENDED);
 	cr_assert_eq(out.verdict, -1);
 	cr_assert_eq(bpft_hits(skel, 0), 2);
@@ -262,19 +271,16 @@ Test(limit, verdict_cache_keep_and_none)
 	cr_assert_eq(out.supp_count, 1);
 	cr_assert_eq(bpft_hits(skel, 0), 2);
 	cr_assert_eq(bpft_hits(skel, 1), 0);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), 2);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_FILTERED), 0);
+	expect_counts(0, 2);
 }
 
 /* A kept event after dropped ones opens a window of its own: it is emitted. */
 Test(limit, verdict_cache_kept_after_drop)
 {
-	struct bpft_knobs k = { 0 };
 	struct vgt_file f;
 	struct vgt_out out;
 
-	k.dedup_ns[VG_CLASS_FILE] = 1000;
-	skel = bpft_load(&k);
+	load_dedup(1000);
 	bpft_filters(skel, "drop file where path prefix \"/tmp/\"\n");
 	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/a", NULL);
 	cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_ENDED);
@@ -285,30 +291,26 @@ Test(limit, verdict_cache_kept_after_drop)
 	cr_assert_eq(bpft_open(skel, &f, T0 + 200, &out), VGT_ENDED);
 	cr_assert_eq(bpft_open(skel, &f, T0 + 1100, &out), VGT_EMIT, "window from T0 + 100");
 	cr_assert_eq(out.supp_count, 1);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_FILTERED), 1);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), 1);
+	expect_counts(1, 1);
 }
 
 /* Sampling of a cached drop verdict: the duplicates count for the rule, every Nth is kept. */
 Test(limit, verdict_cache_sampling)
 {
-	struct bpft_knobs k = { 0 };
 	struct vgt_file f;
 	struct vgt_out out;
 
-	k.dedup_ns[VG_CLASS_FILE] = 1000000;
-	skel = bpft_load(&k);
+	load_dedup(1000000);
 	bpft_filters(skel, "drop file where path prefix \"/tmp/\" sample 1/3\n");
 	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/a", NULL);
 	/* Match 1 is sampled: kept and emitted, opening the window. */
 	cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_EMIT);
-	cr_assert_eq(out.verdict, 1 << 1 | 0);
+	cr_assert_eq(out.verdict, KEEPS(0));
 	/* Matches 2 and 3: dropped from the cache; match 4 is kept, so only deduplicated. */
 	cr_assert_eq(bpft_open(skel, &f, T0 + 1, &out), VGT_ENDED);
 	cr_assert_eq(bpft_open(skel, &f, T0 + 2, &out), VGT_ENDED);
 	cr_assert_eq(bpft_open(skel, &f, T0 + 3, &out), VGT_ENDED);
 	cr_assert_eq(out.verdict, -1);
 	cr_assert_eq(bpft_hits(skel, 0), 4);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_FILTERED), 2);
-	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), 1);
+	expect_counts(2, 1);
 }
