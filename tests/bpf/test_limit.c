@@ -138,6 +138,24 @@ Test(limit, gcra_machine_wide_bucket)
 	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_RATELIMIT), 2);
 }
 
+/* A full bucket table limits no new process rather than lose its events silently. */
+Test(limit, gcra_table_full)
+{
+	struct bpft_knobs k = { 0 };
+
+	k.rl_interval_ns[VG_CLASS_FILE] = 1000;
+	k.rl_burst[VG_CLASS_FILE] = 1;
+	k.bucket_entries = 2;
+	skel = bpft_load(&k);
+	cr_assert_eq(rate(VG_CLASS_FILE, 1, T0), 0);
+	cr_assert_eq(rate(VG_CLASS_FILE, 1, T0), 1);
+	cr_assert_eq(rate(VG_CLASS_FILE, 2, T0), 0);
+	cr_assert_eq(rate(VG_CLASS_FILE, 2, T0), 1);
+	cr_assert_eq(rate(VG_CLASS_FILE, 3, T0), 0);
+	cr_assert_eq(rate(VG_CLASS_FILE, 3, T0), 0, "a process without a bucket was limited");
+	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_RATELIMIT), 2);
+}
+
 /* Dedup: a window of 1000 ns on file events, no filters, no rate limit. */
 Test(limit, dedup_window)
 {
@@ -194,6 +212,27 @@ Test(limit, dedup_off)
 	cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_EMIT);
 	cr_assert_eq(bpft_open(skel, &f, T0 + 1, &out), VGT_EMIT);
 	expect_counts(0, 0);
+}
+
+/* A full dedup table deduplicates no new key, and loses none of its events. */
+Test(limit, dedup_table_full)
+{
+	struct bpft_knobs k = { 0 };
+	struct vgt_file f;
+	struct vgt_out out;
+	int i;
+
+	k.dedup_ns[VG_CLASS_FILE] = 1000;
+	k.dedup_entries = 2;
+	skel = bpft_load(&k);
+	for (i = 0; i < 3; i++) {
+		f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/a", NULL);
+		f.ino = (__u64)i;
+		cr_assert_eq(bpft_open(skel, &f, T0, &out), VGT_EMIT);
+		cr_assert_eq(bpft_open(skel, &f, T0 + 1, &out), i < 2 ? VGT_ENDED : VGT_EMIT,
+			     "key %d", i);
+	}
+	expect_counts(0, 2);
 }
 
 /* A rate-limited event leaves the dedup entry's count for a later event. */
