@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Attacker text on the terminal: command lines and file names with ESC, OSC,
+ * newlines, C1 controls and bytes that are not UTF-8 go into a real store
+ * (and raise a real alert); the real `vigil` binary ($VIGIL, else
+ * build/vigil) prints them with hunt, alerts and events, and nothing but
+ * printable UTF-8 and line ends may come out; every JSON line parses (jq)
+ * and is valid UTF-8. Also lib/esc.h's rule itself, and the caret under an
+ * escaped diagnostic line.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "detect.h"
+#include "esc.h"
+#include "filter.h"
+#include "fmt.h"
+#include "kql.h"
+#include "store.h"
+
+/* Everything a terminal or a log reader must not be handed raw. */
+#define EXE "/tmp/\x1b]0;owned\x07x\n\xff\xc2\x9b.sh"
+static char *argv_evil[] = { EXE,
+			     "\x1b[2J\x1b[31mred",
+			     "one\nvigil: forged line",
+			     "bad\xff\xfe\xc0\xafutf8",
+			     "c1\xc2\x9b"
+			     "31m\x9b",
+			     "caf\xc3\xa9" };
+
+static char dir[64], dbpath[128];
+
+static const char *vigil_bin(void)
+{
+	const char *v = getenv("VIGIL");
+
+	return v && *v ? v : "build/vigil";
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	cr_assert_not_null(f, "%s", path);
+	for (;;) {
+		buf = realloc(buf, cap += 65536);
+		n += fread(buf + n, 1, cap - n - 1, f);
+		if (feof(f))
+			break;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/*
+ * Printable UTF-8 and line ends only: no C0 but \n (and \r before \n when
+ * crlf), no DEL, no C1 whether raw or encoded, nothing that is not UTF-8.
+ */
+static void assert_clean(const char *what, const char *s, size_t n, int crlf)
+{
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t len = vg_utf8_seq(s + i, n - i, &cp);
+
+		cr_assert_neq(len, 0, "%s: byte 0x%02x at %zu is not UTF-8:\n%s", what,
+			      (unsigned char)s[i], i, s);
+		cr_assert(cp >= 0x20 || cp == '\n' || (crlf && cp == '\r' && s[i + 1] == '\n'),
+			  "%s: control 0x%02x at %zu:\n%s", what, cp, i, s);
+		cr_assert(cp != 0x7f && (cp < 0x80 || cp > 0x9f), "%s: U+%04X at %zu:\n%s", what,
+			  cp, i, s);
+		i += len;
+	}
+}
+
+/* Run vigil ARGS; its stdout (malloc'd) and stderr checked clean. Exit status in *status. */
+static char *run(int *status, int crlf, char *const argv[])
+{
+	char out[160], err[160], *o, *e;
+	size_t on, en;
+	pid_t pid;
+	int st;
+
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(err, sizeof(err), "%s/err", dir);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), 1);
+		dup2(open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
+		execv(vigil_bin(), argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	o = slurp(out, &on);
+	e = slurp(err, &en);
+	assert_clean(argv[1], o, on, crlf);
+	assert_clean(argv[1], e, en, 0);
+	free(e);
+	return o;
+}
+
+/* Every line of s is JSON jq parses, and (assert_clean ran) valid UTF-8. */
+static void assert_json_lines(const char *s)
+{
+	char path[160], cmd[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/lines.json", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(s, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "jq -e . '%s' >/dev/null 2>&1", path);
+	cr_assert_eq(system(cmd), 0, "not JSON lines:\n%s", s);
+}
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/vigil-escape-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	system(cmd);
+}
+
+TestSuite(escape, .init = setup, .fini = teardown);
+
+Test(escape, the_rule)
+{
+	static const struct {
+		const char *in, *out;
+		int cols;
+	} cases[] = {
+		{ "plain /usr/bin", "plain /usr/bin", 14 },
+		{ "\x1b]0;t\x07", "\\x1b]0;t\\x07", 12 },
+		{ "a\nb\r\tc", "a\\nb\\r\\tc", 9 },
+		{ "\x7f\x01", "\\x7f\\x01", 8 },
+		{ "caf\xc3\xa9 \xe6\x97\xa5", "caf\xc3\xa9 \xe6\x97\xa5", 6 }, /* kept */
+		{ "\xc2\x9b"
+		  "1m",
+		  "\\u009b1m", 8 }, /* C1 as UTF-8 */
+		{ "\x9b\xff", "\\x9b\\xff", 8 }, /* raw C1, never UTF-8 */
+		{ "\xc0\xaf", "\\xc0\\xaf", 8 }, /* overlong '/' */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80", 12 }, /* a surrogate */
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80", 16 }, /* beyond U+10FFFF */
+		{ "\xe6\x97", "\\xe6\\x97", 8 }, /* cut short */
+		{ "back\\slash", "back\\slash", 10 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].in);
+		char out[64];
+
+		cr_assert_eq(vg_esc(out, sizeof(out), cases[i].in, n), strlen(cases[i].out));
+		cr_assert_str_eq(out, cases[i].out, "case %zu", i);
+		cr_assert_eq(vg_esc_cols(cases[i].in, n), cases[i].cols, "case %zu", i);
+	}
+	/* Cut at a whole character, length of the whole form still returned. */
+	{
+		char out[6];
+
+		cr_assert_eq(vg_esc(out, sizeof(out),
+				    "ab\x1b"
+				    "c",
+				    4),
+			     7);
+		cr_assert_str_eq(out, "ab");
+	}
+}
+
+Test(escape, json_is_valid_utf8)
+{
+	struct vg_sb b;
+
+	vg_sb_init(&b);
+	vg_json_str(&b, "a\"\\\n\x1b\x7f\xc2\x9b\x9b\xff\xc0\xaf\xed\xa0\x80 caf\xc3\xa9");
+	cr_assert_str_eq(vg_sb_str(&b), "\"a\\\"\\\\\\n\\u001b\\u007f\\u009b\\ufffd\\ufffd\\ufffd"
+					"\\ufffd\\ufffd\\ufffd\\ufffd caf\xc3\xa9\"");
+	vg_sb_free(&b);
+}
+
+/* The caret stays under the character it points at once the line before it is escaped. */
+Test(escape, diagnostics_caret)
+{
+	static const char text[] = "drop file where comm == \"\x1b[31m\xff\" and bogus x\n";
+	struct vg_vf_set *set = calloc(1, sizeof(*set));
+	char *diag = NULL, *line, *caret;
+	size_t dlen = 0;
+	FILE *f = open_memstream(&diag, &dlen);
+	struct vg_sb b;
+	struct vg_kql_error e = { .line = 2, .col = 12 };
+
+	cr_assert_neq(vg_vf_parse(set, "bad\x1b.vf", text, sizeof(text) - 1, f), 0);
+	fclose(f);
+	assert_clean("filter diagnostics", diag, dlen, 0);
+	cr_assert_not_null(strstr(diag, "bad\\x1b.vf:1:"), "%s", diag);
+	line = strstr(diag, "\n  drop");
+	cr_assert_not_null(line, "%s", diag);
+	line += 3;
+	cr_assert_not_null(strstr(line, "\"\\x1b[31m\\xff\" and bogus"), "%s", diag);
+	caret = strchr(line, '\n') + 3;
+	cr_assert_eq(strchr(caret, '^') - caret, strstr(line, "bogus") - line, "%s", diag);
+	free(diag);
+	free(set);
+
+	/* The same for a query: column 12 of line 2 is the 'n' of "name" after ESC and \xff. */
+	vg_sb_init(&b);
+	snprintf(e.msg, sizeof(e.msg), "unknown column 'x\x1b'");
+	vg_kql_error_format(&b, "q\x07:", "T\n| where \x1b\xff name == 1\n", 0, &e);
+	assert_clean("query diagnostics", b.s, b.len, 0);
+	line = strstr(b.s, "\n  ") + 3;
+	caret = strchr(line, '\n') + 3;
+	cr_assert_eq(strchr(caret, '^') - caret, strstr(line, "name") - line, "%s", b.s);
+	cr_assert_not_null(strstr(b.s, "q\\x07:2:12: unknown column 'x\\x1b'"), "%s", b.s);
+	vg_sb_free(&b);
+}
+
+/* A hostile exec in a real store, a real alert on it, and every printing command over it. */
+Test(escape, hunt_alerts_events_print_nothing_raw)
+{
+	Vigil__V1__Process p = VIGIL__V1__PROCESS__INIT, parent = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[] = { &ev };
+	Vigil__V1__DeviceInfo d = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	struct vg_store_peer peer = { 0 };
+	struct vg_detect *det;
+	struct vg_store *st;
+	struct vg_sb why;
+	char *out;
+	int status;
+
+	if (access(vigil_bin(), X_OK))
+		cr_skip_test("no vigil binary at %s (set VIGIL)", vigil_bin());
+	p.pid = 4242;
+	p.ppid = 4200;
+	p.exe = EXE;
+	p.argv = argv_evil;
+	p.n_argv = sizeof(argv_evil) / sizeof(argv_evil[0]);
+	p.cwd = "/tmp/\x1b[H\n";
+	p.comm = "\x1b[K";
+	parent.pid = 4200;
+	parent.exe = "/usr/bin/\x1b]8;;http://x\x07sh";
+	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
+	pe.process = &p;
+	pe.parent = &parent;
+	ev.report_id = 1;
+	ev.time_ns = 1795694400123000000ull;
+	ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev.process = &pe;
+	d.device_id = "dev\x1b[1m";
+	d.device_name = "host\n\xff";
+	b.device = &d;
+	b.n_events = 1;
+	b.events = evs;
+	cr_assert_eq(vg_store_open(&st, dbpath), 0);
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &b), 1);
+	vg_sb_init(&why);
+	cr_assert_eq(vg_detect_open(&det, vg_store_db(st), "rules", &why), 0, "%s",
+		     vg_sb_str(&why));
+	vg_sb_free(&why);
+	cr_assert_geq(vg_detect_run(det), 1, "exec_from_tmp raised no alert");
+	vg_detect_close(det);
+	vg_store_close(st);
+	vg_store_peer_free(&peer);
+
+	{
+		char *a[] = { "vigil",
+			      "hunt",
+			      "--db",
+			      dbpath,
+			      "DeviceProcessEvents | project FileName, FolderPath,"
+			      " ProcessCommandLine, ProcessCurrentDirectory, DeviceName,"
+			      " InitiatingProcessFileName",
+			      NULL };
+
+		out = run(&status, 0, a);
+		cr_assert_eq(status, 0);
+		cr_assert_not_null(strstr(out, "/tmp/\\x1b]0;owned\\x07x\\n\\xff\\u009b.sh"), "%s",
+				   out);
+		cr_assert_not_null(strstr(out, "\\x1b[2J\\x1b[31mred"), "%s", out);
+		cr_assert_not_null(strstr(out, "host\\n\\xff"), "%s", out);
+		free(out);
+	}
+	{
+		char *a[] = {
+			"vigil", "hunt", "--db", dbpath, "--format", "csv", "DeviceProcessEvents",
+			NULL
+		};
+
+		out = run(&status, 1, a);
+		cr_assert_eq(status, 0);
+		free(out);
+	}
+	{
+		char *a[] = {
+			"vigil", "hunt", "--db", dbpath, "--json", "DeviceProcessEvents", NULL
+		};
+
+		out = run(&status, 0, a);
+		cr_assert_eq(status, 0);
+		assert_json_lines(out);
+		cr_assert_not_null(strstr(out, "\\u001b]0;owned\\u0007x\\n\\ufffd\\u009b.sh"), "%s",
+				   out);
+		free(out);
+	}
+	{
+		char *a[] = { "vigil", "alerts", "--db", dbpath, NULL };
+
+		out = run(&status, 0, a);
+		cr_assert_eq(status, 0);
+		cr_assert_not_null(strstr(out, "Executable run from /tmp"), "%s", out);
+		cr_assert_not_null(strstr(out, "\\x1b[2J\\x1b[31mred"), "%s", out);
+		cr_assert_not_null(strstr(out, "device dev\\x1b[1m"), "%s", out);
+		free(out);
+	}
+	{
+		char *a[] = { "vigil", "alerts", "--db", dbpath, "--json", NULL };
+
+		out = run(&status, 0, a);
+		cr_assert_eq(status, 0);
+		assert_json_lines(out);
+		free(out);
+	}
+	{
+		char *a[] = { "vigil", "events", "--db", dbpath, NULL };
+
+		out = run(&status, 0, a);
+		cr_assert_eq(status, 0);
+		cr_assert_not_null(strstr(out, "c1\\u009b31m\\x9b"), "%s", out);
+		cr_assert_not_null(strstr(out, "'one\\nvigil: forged line'"), "%s", out);
+		cr_assert_not_null(strstr(out, "caf\xc3\xa9"), "%s", out);
+		free(out);
+	}
+	{
+		char *a[] = { "vigil", "events", "--db", dbpath, "--json", NULL };
+
+		out = run(&status, 0, a);
+		cr_assert_eq(status, 0);
+		assert_json_lines(out);
+		free(out);
+	}
+	{
+		char *a[] = { "vigil", "stats", "--db", dbpath, NULL };
+
+		free(run(&status, 0, a));
+	}
+	{
+		/* A query error echoes the query line: escaped, exit 1. */
+		char *a[] = { "vigil",
+			      "hunt",
+			      "--db",
+			      dbpath,
+			      "DeviceProcessEvents | where \x1b]0;x\x07 == 1",
+			      NULL };
+
+		free(run(&status, 0, a));
+		cr_assert_eq(status, 1);
+	}
+}
+
+/* `vigil filter check` of a binary file: diagnostics on stderr, escaped. */
+Test(escape, binary_filter_file)
+{
+	char path[160];
+	FILE *f;
+	int status;
+
+	if (access(vigil_bin(), X_OK))
+		cr_skip_test("no vigil binary at %s (set VIGIL)", vigil_bin());
+	snprintf(path, sizeof(path), "%s/bin.vf", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("\x7f"
+	      "ELF\x02\x01\x01\x1b]0;pwned\x07\n"
+	      "drop file where comm == \"\x1b[2J\" and \xff\xfe\n"
+	      "\x1b[31mkeep\x9b file\r\n",
+	      f);
+	fclose(f);
+	{
+		char *a[] = { "vigil", "filter", "check", path, NULL };
+
+		free(run(&status, 0, a));
+		cr_assert_eq(status, 1);
+	}
+}
