@@ -81,8 +81,11 @@ static void assert_clean(const char *what, const char *s, size_t n, int crlf)
 	}
 }
 
-/* Run vigil ARGS; its stdout (malloc'd) and stderr checked clean. Exit status in *status. */
-static char *run(int *status, int crlf, char *const argv[])
+/*
+ * Run vigil ARGS; its stdout and stderr, both checked clean, go to *out and
+ * *errs (malloc'd). Returns the exit status.
+ */
+static int run(int crlf, char *const argv[], char **out_text, char **err_text)
 {
 	char out[160], err[160], *o, *e;
 	size_t on, en;
@@ -100,13 +103,13 @@ static char *run(int *status, int crlf, char *const argv[])
 		_exit(127);
 	}
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 	o = slurp(out, &on);
 	e = slurp(err, &en);
 	assert_clean(argv[1], o, on, crlf);
 	assert_clean(argv[1], e, en, 0);
-	free(e);
-	return o;
+	*out_text = o;
+	*err_text = e;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
 /* Every line of s is JSON jq parses, and (assert_clean ran) valid UTF-8. */
@@ -231,6 +234,42 @@ Test(escape, diagnostics_caret)
 	vg_sb_free(&b);
 }
 
+/* Each printing command over that store: its exit status and some escaped text it shows. */
+static const struct {
+	const char *cmd, *opt, *query;
+	int status;
+	const char *want[3];
+} cmds[] = {
+	{ "hunt",
+	  NULL,
+	  "DeviceProcessEvents | project FileName, FolderPath, ProcessCommandLine,"
+	  " ProcessCurrentDirectory, DeviceName, InitiatingProcessFileName",
+	  0,
+	  { "/tmp/\\x1b]0;owned\\x07x\\n\\xff\\u009b.sh", "\\x1b[2J\\x1b[31mred",
+	    "host\\n\\xff" } },
+	{ "hunt", "--format=csv", "DeviceProcessEvents", 0, { "\\x1b[2J" } },
+	{ "hunt",
+	  "--json",
+	  "DeviceProcessEvents",
+	  0,
+	  { "\\u001b]0;owned\\u0007x\\n\\ufffd\\u009b.sh" } },
+	{ "alerts",
+	  NULL,
+	  NULL,
+	  0,
+	  { "Executable run from /tmp", "\\x1b[2J\\x1b[31mred", "device dev\\x1b[1m" } },
+	{ "alerts", "--json", NULL, 0, { "\\u001b[2J" } },
+	{ "events",
+	  NULL,
+	  NULL,
+	  0,
+	  { "c1\\u009b31m\\x9b", "'one\\nvigil: forged line'", "caf\xc3\xa9" } },
+	{ "events", "--json", NULL, 0, { "one\\nvigil: forged line" } },
+	{ "stats", NULL, NULL, 0, { "host\\n\\xff", "exec\\x1b[8m" } },
+	/* A query error echoes the query line: escaped, exit 1. */
+	{ "hunt", NULL, "DeviceProcessEvents | where \x1b]0;x\x07 == 1", 1, { "\\x1b]0;x\\x07" } },
+};
+
 /* A hostile exec in a real store, a real alert on it, and every printing command over it. */
 Test(escape, hunt_alerts_events_print_nothing_raw)
 {
@@ -238,12 +277,13 @@ Test(escape, hunt_alerts_events_print_nothing_raw)
 	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
 	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[] = { &ev };
 	Vigil__V1__DeviceInfo d = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Counter c = VIGIL__V1__COUNTER__INIT, *cs[] = { &c };
 	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
 	struct vg_store_peer peer = { 0 };
 	struct vg_detect *det;
 	struct vg_store *st;
 	struct vg_sb why;
-	char *out;
+	char *out, *err;
 	int status;
 
 	if (access(vigil_bin(), X_OK))
@@ -269,6 +309,9 @@ Test(escape, hunt_alerts_events_print_nothing_raw)
 	b.device = &d;
 	b.n_events = 1;
 	b.events = evs;
+	c.event_class = "exec\x1b[8m";
+	b.n_counters = 1;
+	b.counters = cs;
 	cr_assert_eq(vg_store_open(&st, dbpath), 0);
 	cr_assert_eq(vg_store_batch(st, &peer, 1, &b), 1);
 	vg_sb_init(&why);
@@ -280,107 +323,33 @@ Test(escape, hunt_alerts_events_print_nothing_raw)
 	vg_store_close(st);
 	vg_store_peer_free(&peer);
 
-	{
-		char *a[] = { "vigil",
-			      "hunt",
-			      "--db",
-			      dbpath,
-			      "DeviceProcessEvents | project FileName, FolderPath,"
-			      " ProcessCommandLine, ProcessCurrentDirectory, DeviceName,"
-			      " InitiatingProcessFileName",
-			      NULL };
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char *a[] = { "vigil", (char *)cmds[i].cmd, "--db", dbpath, NULL, NULL, NULL };
+		int n = 4;
 
-		out = run(&status, 0, a);
-		cr_assert_eq(status, 0);
-		cr_assert_not_null(strstr(out, "/tmp/\\x1b]0;owned\\x07x\\n\\xff\\u009b.sh"), "%s",
-				   out);
-		cr_assert_not_null(strstr(out, "\\x1b[2J\\x1b[31mred"), "%s", out);
-		cr_assert_not_null(strstr(out, "host\\n\\xff"), "%s", out);
+		if (cmds[i].opt)
+			a[n++] = (char *)cmds[i].opt;
+		if (cmds[i].query)
+			a[n++] = (char *)cmds[i].query;
+		status = run(cmds[i].opt && !strcmp(cmds[i].opt, "--format=csv"), a, &out, &err);
+		cr_assert_eq(status, cmds[i].status, "%s %s: exit %d", cmds[i].cmd,
+			     cmds[i].opt ?: "", status);
+		if (cmds[i].opt && !strcmp(cmds[i].opt, "--json"))
+			assert_json_lines(out);
+		for (int k = 0; k < 3 && cmds[i].want[k]; k++)
+			cr_assert(strstr(out, cmds[i].want[k]) || strstr(err, cmds[i].want[k]),
+				  "%s %s: no %s in:\n%s%s", cmds[i].cmd, cmds[i].opt ?: "",
+				  cmds[i].want[k], out, err);
 		free(out);
-	}
-	{
-		char *a[] = {
-			"vigil", "hunt", "--db", dbpath, "--format", "csv", "DeviceProcessEvents",
-			NULL
-		};
-
-		out = run(&status, 1, a);
-		cr_assert_eq(status, 0);
-		free(out);
-	}
-	{
-		char *a[] = {
-			"vigil", "hunt", "--db", dbpath, "--json", "DeviceProcessEvents", NULL
-		};
-
-		out = run(&status, 0, a);
-		cr_assert_eq(status, 0);
-		assert_json_lines(out);
-		cr_assert_not_null(strstr(out, "\\u001b]0;owned\\u0007x\\n\\ufffd\\u009b.sh"), "%s",
-				   out);
-		free(out);
-	}
-	{
-		char *a[] = { "vigil", "alerts", "--db", dbpath, NULL };
-
-		out = run(&status, 0, a);
-		cr_assert_eq(status, 0);
-		cr_assert_not_null(strstr(out, "Executable run from /tmp"), "%s", out);
-		cr_assert_not_null(strstr(out, "\\x1b[2J\\x1b[31mred"), "%s", out);
-		cr_assert_not_null(strstr(out, "device dev\\x1b[1m"), "%s", out);
-		free(out);
-	}
-	{
-		char *a[] = { "vigil", "alerts", "--db", dbpath, "--json", NULL };
-
-		out = run(&status, 0, a);
-		cr_assert_eq(status, 0);
-		assert_json_lines(out);
-		free(out);
-	}
-	{
-		char *a[] = { "vigil", "events", "--db", dbpath, NULL };
-
-		out = run(&status, 0, a);
-		cr_assert_eq(status, 0);
-		cr_assert_not_null(strstr(out, "c1\\u009b31m\\x9b"), "%s", out);
-		cr_assert_not_null(strstr(out, "'one\\nvigil: forged line'"), "%s", out);
-		cr_assert_not_null(strstr(out, "caf\xc3\xa9"), "%s", out);
-		free(out);
-	}
-	{
-		char *a[] = { "vigil", "events", "--db", dbpath, "--json", NULL };
-
-		out = run(&status, 0, a);
-		cr_assert_eq(status, 0);
-		assert_json_lines(out);
-		free(out);
-	}
-	{
-		char *a[] = { "vigil", "stats", "--db", dbpath, NULL };
-
-		free(run(&status, 0, a));
-	}
-	{
-		/* A query error echoes the query line: escaped, exit 1. */
-		char *a[] = { "vigil",
-			      "hunt",
-			      "--db",
-			      dbpath,
-			      "DeviceProcessEvents | where \x1b]0;x\x07 == 1",
-			      NULL };
-
-		free(run(&status, 0, a));
-		cr_assert_eq(status, 1);
+		free(err);
 	}
 }
 
 /* `vigil filter check` of a binary file: diagnostics on stderr, escaped. */
 Test(escape, binary_filter_file)
 {
-	char path[160];
+	char path[160], *out, *err;
 	FILE *f;
-	int status;
 
 	if (access(vigil_bin(), X_OK))
 		cr_skip_test("no vigil binary at %s (set VIGIL)", vigil_bin());
@@ -396,7 +365,11 @@ Test(escape, binary_filter_file)
 	{
 		char *a[] = { "vigil", "filter", "check", path, NULL };
 
-		free(run(&status, 0, a));
-		cr_assert_eq(status, 1);
+		cr_assert_eq(run(0, a, &out, &err), 1);
+		cr_assert_not_null(strstr(err, "bin.vf:1:1: "), "%s", err);
+		cr_assert_not_null(strstr(err, "\\x7fELF\\x02\\x01\\x01\\x1b]0;pwned\\x07"), "%s",
+				   err);
+		free(out);
+		free(err);
 	}
 }
