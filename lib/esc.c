@@ -96,6 +96,22 @@ size_t vg_esc(char *out, size_t size, const char *s, size_t n)
 	return total;
 }
 
+size_t vg_esc_unsafe_at(const char *s, size_t n)
+{
+	char one[VG_ESC_CHAR_MAX];
+	size_t at = 0;
+
+	while (at < n) {
+		size_t k, used = vg_esc_char(s + at, n - at, one, &k, &(int){ 0 });
+
+		/* An escaped form is always longer than what it stands for. */
+		if (k != used && s[at] != '\n')
+			return at;
+		at += used;
+	}
+	return n;
+}
+
 int vg_esc_cols(const char *s, size_t n)
 {
 	char one[VG_ESC_CHAR_MAX];

@@ -45,4 +45,11 @@ size_t vg_esc(char *out, size_t size, const char *s, size_t n);
 /* Columns taken on a terminal by the printed form of the first n bytes of s. */
 int vg_esc_cols(const char *s, size_t n);
 
+/*
+ * Offset of the first character of s (n bytes) that the rule would not print
+ * as it is, newlines excepted (they end the lines of an output); n when there
+ * is none. For tests and fuzzers judging what was printed.
+ */
+size_t vg_esc_unsafe_at(const char *s, size_t n);
+
 #endif

@@ -146,25 +146,27 @@ TestSuite(escape, .init = setup, .fini = teardown);
 
 Test(escape, the_rule)
 {
+	/* unsafe: what vg_esc_unsafe_at() answers, -1 for "nothing" */
 	static const struct {
 		const char *in, *out;
-		int cols;
+		int cols, unsafe;
 	} cases[] = {
-		{ "plain /usr/bin", "plain /usr/bin", 14 },
-		{ "\x1b]0;t\x07", "\\x1b]0;t\\x07", 12 },
-		{ "a\nb\r\tc", "a\\nb\\r\\tc", 9 },
-		{ "\x7f\x01", "\\x7f\\x01", 8 },
-		{ "caf\xc3\xa9 \xe6\x97\xa5", "caf\xc3\xa9 \xe6\x97\xa5", 6 }, /* kept */
+		{ "plain /usr/bin", "plain /usr/bin", 14, -1 },
+		{ "\x1b]0;t\x07", "\\x1b]0;t\\x07", 12, 0 },
+		{ "a\nb\r\tc", "a\\nb\\r\\tc", 9, 3 }, /* a newline ends an output line */
+		{ "\x7f\x01", "\\x7f\\x01", 8, 0 },
+		{ "caf\xc3\xa9 \xe6\x97\xa5", "caf\xc3\xa9 \xe6\x97\xa5", 6, -1 }, /* kept */
 		{ "\xc2\x9b"
 		  "1m",
-		  "\\u009b1m", 8 }, /* C1 as UTF-8 */
-		{ "\x9b\xff", "\\x9b\\xff", 8 }, /* raw C1, never UTF-8 */
-		{ "\xc0\xaf", "\\xc0\\xaf", 8 }, /* overlong '/' */
-		{ "\xed\xa0\x80", "\\xed\\xa0\\x80", 12 }, /* a surrogate */
-		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80", 16 }, /* beyond U+10FFFF */
-		{ "\xe6\x97", "\\xe6\\x97", 8 }, /* cut short */
-		{ "back\\slash", "back\\slash", 10 },
+		  "\\u009b1m", 8, 0 }, /* C1 as UTF-8 */
+		{ "\x9b\xff", "\\x9b\\xff", 8, 0 }, /* raw C1, never UTF-8 */
+		{ "\xc0\xaf", "\\xc0\\xaf", 8, 0 }, /* overlong '/' */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80", 12, 0 }, /* a surrogate */
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80", 16, 0 }, /* beyond U+10FFFF */
+		{ "ok\xe6\x97", "ok\\xe6\\x97", 10, 2 }, /* cut short */
+		{ "back\\slash", "back\\slash", 10, -1 },
 	};
+	char cut[6];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t n = strlen(cases[i].in);
@@ -173,18 +175,16 @@ Test(escape, the_rule)
 		cr_assert_eq(vg_esc(out, sizeof(out), cases[i].in, n), strlen(cases[i].out));
 		cr_assert_str_eq(out, cases[i].out, "case %zu", i);
 		cr_assert_eq(vg_esc_cols(cases[i].in, n), cases[i].cols, "case %zu", i);
+		cr_assert_eq(vg_esc_unsafe_at(cases[i].in, n),
+			     cases[i].unsafe < 0 ? n : (size_t)cases[i].unsafe, "case %zu", i);
 	}
-	/* Cut at a whole character, length of the whole form still returned. */
-	{
-		char out[6];
-
-		cr_assert_eq(vg_esc(out, sizeof(out),
-				    "ab\x1b"
-				    "c",
-				    4),
-			     7);
-		cr_assert_str_eq(out, "ab");
-	}
+	/* Cut at a whole character, the length of the whole form still returned. */
+	cr_assert_eq(vg_esc(cut, sizeof(cut),
+			    "ab\x1b"
+			    "c",
+			    4),
+		     7);
+	cr_assert_str_eq(cut, "ab");
 }
 
 Test(escape, json_is_valid_utf8)
