@@ -23,7 +23,7 @@ WIN_CPPFLAGS := -I$(WIN_3P)/include -I$(O) -I$(O)/include -I$(O)/schemas -Ilib -
 WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32
 
 # The portable core: the same sources as vigil host, built for Windows.
-WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c \
+WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c lib/esc.c plugin/conn.c plugin/store.c plugin/fmt.c \
 		 plugin/hoststate.c plugin/health.c plugin/proxy.c \
 		 plugin/conntest.c plugin/bundle.c plugin/events.c
 WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o \

@@ -530,7 +530,7 @@ int vg_host_run(const struct vg_host_opts *o)
 		vg_sb_init(&why);
 		err = vg_detect_open(&h.detect, vg_store_db(h.store), o->rules, &why);
 		if (err) {
-			fputs(vg_sb_str(&why) ?: "", stderr);
+			vg_log_lines(VG_ERROR, vg_sb_str(&why)); /* a rule file may hold any byte */
 			vg_err(err, "host: cannot load the rules of %s", o->rules);
 			vg_sb_free(&why);
 			goto out_store;

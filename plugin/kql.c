@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "fmt.h"
 #include "kql.h"
 
@@ -1739,8 +1740,10 @@ void vg_kql_error_format(struct vg_sb *out, const char *prefix, const char *text
 	const char *p = text;
 	int line = 1;
 
-	vg_sb_printf(out, "%s%d:%d: %s\n", prefix ? prefix : "", e->line + line_offset, e->col,
-		     e->msg);
+	vg_sb_safe(out, prefix);
+	vg_sb_printf(out, "%d:%d: ", e->line + line_offset, e->col);
+	vg_sb_safe(out, e->msg);
+	vg_sb_add(out, "\n");
 	while (*p && line < e->line) {
 		if (*p++ == '\n')
 			line++;
@@ -1748,12 +1751,14 @@ void vg_kql_error_format(struct vg_sb *out, const char *prefix, const char *text
 	if (line != e->line || !e->line)
 		return;
 	{
-		size_t n = strcspn(p, "\r\n");
+		/* The line as lib/esc.h prints it, the caret under the same character. */
+		size_t n = strcspn(p, "\r\n"), before = e->col > 0 ? (size_t)e->col - 1 : 0;
+		int pad =
+			before > n ? vg_esc_cols(p, n) + (int)(before - n) : vg_esc_cols(p, before);
 
-		vg_sb_printf(out, "  %.*s\n  ", (int)n, p);
-		for (int i = 1; i < e->col; i++)
-			vg_sb_add(out, (size_t)(i - 1) < n && p[i - 1] == '\t' ? "\t" : " ");
-		vg_sb_add(out, "^\n");
+		vg_sb_add(out, "  ");
+		vg_sb_esc(out, p, n);
+		vg_sb_printf(out, "\n  %*s^\n", pad, "");
 	}
 }
 

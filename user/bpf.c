@@ -27,11 +27,17 @@ static int vg_quiet_libbpf; /* probing: a refusal is an answer, not a warning */
 
 static int vg_libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 {
+	char *text;
+
 	if (lvl == LIBBPF_DEBUG && !vg_verbose)
 		return 0;
 	if (vg_quiet_libbpf && !vg_verbose)
 		return 0;
-	vg_vlog(lvl == LIBBPF_WARN ? VG_WARN : VG_INFO, NULL, fmt, ap); /* "libbpf: ..." */
+	/* "libbpf: ...", and the verifier's log is many lines: one log line each. */
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	vg_log_lines(lvl == LIBBPF_WARN ? VG_WARN : VG_INFO, text);
+	free(text);
 	return 0;
 }
 

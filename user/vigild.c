@@ -142,8 +142,8 @@ static void vg_filter_text(struct vg_daemon *d, const char *name, const char *te
 	df = NULL;
 	if (err) {
 		snprintf(out, size, "error: %d errors; filters unchanged\n%s", set->errors, diag);
-		vg_log(VG_WARN, "filters from %s: %d errors; filters unchanged\n%s", name,
-		       set->errors, diag);
+		vg_log(VG_WARN, "filters from %s: %d errors; filters unchanged", name, set->errors);
+		vg_log_lines(VG_WARN, diag);
 		goto out;
 	}
 	err = vg_use_filters(d, set, name);

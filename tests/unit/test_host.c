@@ -254,6 +254,42 @@ Test(host, listen_acks_and_isolates_a_bad_connection)
 	free(bad);
 }
 
+/* A peer's PONG text is logged under lib/esc.h's rule: it cannot forge a log line. */
+Test(host, pong_payload_logged_escaped)
+{
+	static const char text[] = "error: \x1b]0;pwned\x07\nvigil: connection 9: forged\xff";
+	char addr[140], *log;
+	char *argv[] = { "vigil", "host", "--db", db, "--listen", addr, NULL };
+	struct vg_frame_hdr h = { .type = VG_FRAME_PONG, .seq = 7, .len = sizeof(text) - 1 };
+	uint8_t pong[VG_FRAME_HDR_LEN + sizeof(text)];
+	size_t n1, n2;
+	uint8_t *f1 = mkbatch(1, 1, "dev-P", &n1), *f2 = mkbatch(2, 2, NULL, &n2);
+	pid_t pid;
+	int a;
+
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	pid = run_vigil(argv);
+	a = connect_host();
+	send_all(a, f1, n1);
+	cr_assert_eq(read_ack(a), 1);
+	vg_frame_hdr_pack(pong, &h, text);
+	memcpy(pong + VG_FRAME_HDR_LEN, text, h.len);
+	send_all(a, pong, VG_FRAME_HDR_LEN + h.len);
+	send_all(a, f2, n2); /* its ACK: the PONG before it was handled */
+	cr_assert_eq(read_ack(a), 2);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+	log = slurp(errlog);
+	cr_assert_not_null(strstr(log, "update 7: error: \\x1b]0;pwned\\x07\\nvigil: connection 9:"
+				       " forged\\xff\n"),
+			   "stderr: %s", log);
+	cr_assert_null(strchr(log, '\x1b'), "raw ESC in the log: %s", log);
+	cr_assert_null(strstr(log, "\nvigil: connection 9: forged"), "forged line: %s", log);
+	close(a);
+	free(f1);
+	free(f2);
+}
+
 /* A stand-in for vigild: send the frames in FRAMES, keep the ACKs, exit CODE. */
 static void write_fake(const char *path, const char *body)
 {
