@@ -9,7 +9,7 @@ $(O)/fuzz/fuzz_vf: tests/fuzz/fuzz_vf.c lib/filter.c lib/filter.h lib/esc.c lib/
 		-D_GNU_SOURCE -Ilib -Ikern -o $@ tests/fuzz/fuzz_vf.c lib/filter.c lib/esc.c
 
 .PHONY: check-fuzz-vf
-check-fuzz-vf: $(O)/fuzz/fuzz_vf
+check-fuzz-vf: $(O)/fuzz/fuzz_vf ## fuzz the filter language parser and matcher (FUZZ_SECONDS)
 	$(Q)rm -rf $(O)/fuzz/corpus-vf && mkdir -p $(O)/fuzz/corpus-vf && cp tests/fuzz/corpus-vf/* $(O)/fuzz/corpus-vf/
 	$(Q)echo "  FUZZ     filter parser for $(FUZZ_VF_SECONDS) s"
 	$(Q)$(O)/fuzz/fuzz_vf -max_total_time=$(FUZZ_VF_SECONDS) -seed=$(FUZZ_SEED) -max_len=2048 -timeout=10 \

@@ -15,7 +15,7 @@ $(O)/fuzz/fuzz_kql: tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c lib/esc.c pl
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c lib/esc.c -lsqlite3
 
 .PHONY: check-fuzz-kql
-check-fuzz-kql: $(O)/fuzz/fuzz_kql
+check-fuzz-kql: $(O)/fuzz/fuzz_kql ## fuzz the KQL translator (FUZZ_SECONDS)
 	$(Q)rm -rf $(O)/fuzz/corpus && mkdir -p $(O)/fuzz/corpus && cp tests/fuzz/corpus/* $(O)/fuzz/corpus/
 	$(Q)echo "  FUZZ     kql translator for $(FUZZ_SECONDS) s"
 	$(Q)$(O)/fuzz/fuzz_kql -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -max_len=1024 -timeout=10 \

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The host's SQLite store: decoded batches become rows under the names of
- * /work/shared/SCHEMA.md (DeviceProcessEvents, DeviceInfo) plus our
+ * docs/schema.md (DeviceProcessEvents, DeviceInfo) plus our
  * extensions (SensorCounters, ReceivedFrames). Portable C over SQLite.
  *
  * Exactly-once: ReceivedFrames holds (DeviceId, StreamId, Seq) of every stored batch

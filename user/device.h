@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The identity vigild reports for this machine (DeviceInfo in SCHEMA.md). */
+/* The identity vigild reports for this machine (DeviceInfo in docs/schema.md). */
 #ifndef VG_DEVICE_H
 #define VG_DEVICE_H
 

@@ -2,7 +2,7 @@
 /*
  * Hunting and detections end to end, as root: the real `vigil host
  * --listen` with two real vigild (a WSL instance with a HostDeviceId and a
- * plain Linux machine), real curl and wget, the three SCHEMA.md queries
+ * plain Linux machine), real curl and wget, the three docs/schema.md queries
  * verbatim through `vigil hunt`; then scripts/diy.sh against a live sensor.
  */
 #include <criterion/criterion.h>
@@ -75,7 +75,7 @@ static char *capture(const char *cmd)
 	return out;
 }
 
-/* Run the exact text of a SCHEMA.md query through `vigil hunt --file`. */
+/* Run the exact text of a docs/schema.md query through `vigil hunt --file`. */
 static char *hunt(const char *dir, const char *db, const char *query, const char *fmt)
 {
 	char path[160], cmd[512];

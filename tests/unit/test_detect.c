@@ -2,7 +2,7 @@
 /*
  * The shipped rules (rules/NAME.rule) on recorded event sequences in a real
  * store, with the near misses that must not alert. The file, network and
- * security tables are created here with the SCHEMA.md columns when the
+ * security tables are created here with the docs/schema.md columns when the
  * store does not make them yet.
  */
 #include <criterion/criterion.h>
