@@ -555,7 +555,11 @@ int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boo
 		struct vg_lim_key key, next, *prev = NULL;
 		int fd = bpf_map__fd(maps[m]);
 
-		/* Collect first, act after: deleting while walking restarts the walk. */
+		/*
+		 * Act during the walk. A report leaves the key in place; deleting a gone
+		 * process's keys can make get_next_key lose its place, so the walk then
+		 * starts over (the deleted keys are not met again).
+		 */
 		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 			struct vg_lim_val v;
 			uint64_t idle;
