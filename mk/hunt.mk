@@ -9,10 +9,12 @@ FUZZ_SECONDS ?= 20
 FUZZ_SEED ?= 1
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -D_GNU_SOURCE -Iplugin -Ilib
-$(O)/fuzz/fuzz_kql: tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c plugin/kql.h plugin/fmt.h | $(DEPS_STAMP)
+$(O)/fuzz/fuzz_kql: tests/fuzz/fuzz_kql.c plugin/kql.c plugin/kql_ops.c plugin/fmt.c plugin/kql.h \
+		    plugin/kql_int.h plugin/fmt.h | $(DEPS_STAMP)
 	$(call say,FUZZCC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c -lsqlite3
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_kql.c plugin/kql.c plugin/kql_ops.c \
+		plugin/fmt.c -lsqlite3
 
 .PHONY: check-fuzz-kql
 check-fuzz-kql: $(O)/fuzz/fuzz_kql
