@@ -21,6 +21,7 @@ check-fuzz-kql: $(O)/fuzz/fuzz_kql
 	$(Q)rm -rf $(O)/fuzz/corpus && mkdir -p $(O)/fuzz/corpus && cp tests/fuzz/corpus/* $(O)/fuzz/corpus/
 	$(Q)echo "  FUZZ     kql translator for $(FUZZ_SECONDS) s"
 	$(Q)$(O)/fuzz/fuzz_kql -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -max_len=1024 -timeout=10 \
+		-dict=tests/fuzz/kql.dict \
 		-rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix=$(O)/fuzz/ \
 		$(O)/fuzz/corpus 2>$(O)/fuzz/log || { tail -40 $(O)/fuzz/log; exit 1; }
 	$(Q)grep -E 'stat::number_of_executed_units|stat::new_units_added' $(O)/fuzz/log | sed 's/^/  /'

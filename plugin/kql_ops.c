@@ -307,6 +307,10 @@ int vg_op_union(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op)
 	int nlegs = 0, inner = 0, ncols = 0;
 
 	vg_sb_init(&sql);
+	if (++k->depth > VG_KQL_MAX_DEPTH) { /* union union union ... */
+		vg_kq_fail(k, op, "query nested too deeply");
+		goto out;
+	}
 	if (t->bounded) {
 		vg_kq_fail(k, op, "a rule's query reads only its own table: union is not allowed");
 		goto out;
@@ -395,6 +399,7 @@ out:
 	for (int i = 0; legs && i < nlegs; i++)
 		vg_tab_free(&legs[i].t);
 	free(legs);
+	k->depth--;
 	vg_cols_free(cols, ncols);
 	vg_sb_free(&sql);
 	return k->err;

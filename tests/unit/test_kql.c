@@ -773,3 +773,55 @@ Test(kql, hunting_query_sigma_style_writes_to_tmp)
 	       "lin1,1,\"[\"\"FileModified\"\"]\"\n"
 	       "wsl1,2,\"[\"\"ProcessCreated\"\",\"\"FileCreated\"\"]\"\n");
 }
+
+/* A rule's query (bounded source) may join other tables but its rows stay its own. */
+Test(kql, bounded_rules_join_but_do_not_union)
+{
+	struct vg_kql_query q;
+	struct vg_kql_error e;
+
+	cr_assert_eq(vg_kql_translate(db,
+				      "DeviceProcessEvents | join kind=leftsemi (DeviceInfo"
+				      " | where HostDeviceId == \"win1\") on DeviceId",
+				      VG_KQL_BOUNDED, &q, &e),
+		     0, "%s", e.msg);
+	cr_assert_str_eq(q.cols[0], "_rid");
+	{
+		sqlite3_stmt *s;
+		int n = 0;
+
+		cr_assert_eq(sqlite3_prepare_v2(db, q.sql, -1, &s, NULL), SQLITE_OK);
+		sqlite3_bind_int64(s, 1, 1); /* rows 2..5: wsl1's rows 2 and 5 */
+		sqlite3_bind_int64(s, 2, 5);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			cr_expect_eq(sqlite3_column_int64(s, 0), n ? 5 : 2);
+			n++;
+		}
+		sqlite3_finalize(s);
+		cr_expect_eq(n, 2);
+	}
+	vg_kql_query_free(&q);
+	cr_expect_eq(vg_kql_translate(db, "DeviceProcessEvents | union DeviceInfo", VG_KQL_BOUNDED,
+				      &q, &e),
+		     -EINVAL);
+	cr_expect_str_eq(e.msg, "a rule's query reads only its own table: union is not allowed");
+	cr_expect_eq(vg_kql_translate(db,
+				      "DeviceProcessEvents | join kind=rightanti (DeviceInfo)"
+				      " on DeviceId",
+				      VG_KQL_BOUNDED, &q, &e),
+		     -EINVAL);
+	cr_expect_eq(e.col, 23);
+	cr_expect_eq(vg_kql_translate(db, "union DeviceInfo", VG_KQL_BOUNDED, &q, &e), -EINVAL);
+	cr_expect_str_eq(e.msg, "a rule's query must start from a table, not a union");
+}
+
+Test(kql, nested_unions_are_bounded)
+{
+	char q[4096] = "";
+
+	for (int i = 0; i < 300; i++)
+		strcat(q, "union ");
+	strcat(q, "DeviceInfo");
+	expect_error(q, "1:", NULL);
+	expect("union (union DeviceInfo, DeviceInfo), DeviceInfo | count", "Count\n12\n");
+}
