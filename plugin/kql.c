@@ -431,6 +431,17 @@ void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail)
 	t->sql = n;
 }
 
+/* Wrap the stage in "SELECT head FROM (...)" with the columns *cols, taken (*cols = NULL). */
+void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols)
+{
+	vg_tab_wrap(t, head, "");
+	vg_cols_free(t->cols, t->ncols);
+	t->cols = *cols;
+	t->ncols = *ncols;
+	*cols = NULL;
+	*ncols = 0;
+}
+
 struct vg_let *vg_let_find(struct vg_kq *k, const char *name)
 {
 	for (int i = k->nlets - 1; i >= 0; i--)
@@ -1178,13 +1189,8 @@ static int vg_op_project(struct vg_kq *k, struct vg_tab *t, const struct vg_tok 
 	if (!k->err && !vg_stage_end(vg_cur(k)))
 		vg_kq_fail(k, vg_cur(k), "expected ',' or '|' after a column of %s, found '%s'",
 			   op->s, vg_cur(k)->s ? vg_cur(k)->s : "end of query");
-	if (!k->err) {
-		vg_tab_wrap(t, vg_sb_str(&sel), "");
-		vg_cols_free(t->cols, t->ncols);
-		t->cols = cols;
-		t->ncols = ncols;
-		cols = NULL;
-	}
+	if (!k->err)
+		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_sb_free(&sel);
 	return k->err;
@@ -1222,13 +1228,8 @@ static int vg_op_extend(struct vg_kq *k, struct vg_tab *t)
 		for (int i = 0; i < nnew && !k->err; i++)
 			vg_cols_add(k, &cols, &ncols, newc[i]);
 	}
-	if (!k->err) {
-		vg_tab_wrap(t, vg_sb_str(&sel), "");
-		vg_cols_free(t->cols, t->ncols);
-		t->cols = cols;
-		t->ncols = ncols;
-		cols = NULL;
-	}
+	if (!k->err)
+		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_cols_free(newc, nnew);
 	vg_sb_free(&sel);

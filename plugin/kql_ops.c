@@ -422,13 +422,8 @@ static int vg_reselect(struct vg_kq *k, struct vg_tab *t, char **keep, char **na
 		vg_sql_ident(&sel, names ? names[i] : keep[i]);
 		vg_cols_add(k, &cols, &ncols, names ? names[i] : keep[i]);
 	}
-	if (!k->err) {
-		vg_tab_wrap(t, vg_sb_str(&sel), "");
-		vg_cols_free(t->cols, t->ncols);
-		t->cols = cols;
-		t->ncols = ncols;
-		cols = NULL;
-	}
+	if (!k->err)
+		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_sb_free(&sel);
 	return k->err;
@@ -926,6 +921,39 @@ out:
 
 /* ---- regular expressions: RE2 syntax onto POSIX ERE */
 
+struct vg_re_esc {
+	char c;
+	const char *ere;
+};
+
+/* RE2 escapes and their ERE (glibc has \s \w \b and their negations as they are) */
+static const struct vg_re_esc vg_re_esc[] = {
+	{ 'd', "[0-9]" }, { 'D', "[^0-9]" }, { 's', "\\s" }, { 'S', "\\S" }, { 'w', "\\w" },
+	{ 'W', "\\W" },	  { 'b', "\\b" },    { 'B', "\\B" }, { 'A', "^" },   { 'z', "$" },
+	{ 'n', "\n" },	  { 't', "\t" },     { 'r', "\r" },  { 0, NULL },
+};
+
+/* ... and inside [...], where ERE takes no escapes */
+static const struct vg_re_esc vg_re_esc_br[] = {
+	{ 'd', "0-9" }, { 's', "[:space:]" }, { 'w', "[:alnum:]_" }, { 'n', "\n" },
+	{ 't', "\t" },	{ 'r', "\r" },	      { 0, NULL },
+};
+
+static const char *vg_re_escape(const struct vg_re_esc *t, char c)
+{
+	for (; t->c; t++)
+		if (t->c == c)
+			return t->ere;
+	return NULL;
+}
+
+/* a letter, digit or non-ASCII byte: an escape of it that RE2 has and ERE lacks */
+static int vg_re_word(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (unsigned char)c >= 0x80;
+}
+
 /*
  * Rewrite the RE2 constructs hunting queries use into POSIX ERE (glibc
  * regcomp): a leading (?i), (?:...), \d \D (and \d \s \w in brackets),
@@ -948,50 +976,20 @@ static int vg_re_translate(const char *re, struct vg_sb *out, int *icase, char *
 	}
 	while (*p) {
 		if (*p == '\\') {
+			const char *rep = vg_re_escape(vg_re_esc, p[1]);
 			char c = p[1];
 
-			p += 2;
-			switch (c) {
-			case 'd':
-				vg_sb_add(out, "[0-9]");
-				break;
-			case 'D':
-				vg_sb_add(out, "[^0-9]");
-				break;
-			case 's':
-			case 'S':
-			case 'w':
-			case 'W':
-			case 'b':
-			case 'B':
-				vg_sb_printf(out, "\\%c", c);
-				break;
-			case 'A':
-				vg_sb_add(out, "^");
-				break;
-			case 'z':
-				vg_sb_add(out, "$");
-				break;
-			case 'n':
-				vg_sb_add(out, "\n");
-				break;
-			case 't':
-				vg_sb_add(out, "\t");
-				break;
-			case 'r':
-				vg_sb_add(out, "\r");
-				break;
-			default:
-				if (!c || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-				    (c >= 'A' && c <= 'Z') || (unsigned char)c >= 0x80) {
-					snprintf(
-						err, size,
-						c ? "unsupported escape \\%c in regular expression" :
-						    "regular expression ends in a backslash",
-						c);
-					return -EINVAL;
-				}
-				vg_sb_printf(out, "\\%c", c);
+			p += c ? 2 : 1;
+			if (rep) {
+				vg_sb_add(out, rep);
+			} else if (!c || vg_re_word(c)) {
+				snprintf(err, size,
+					 c ? "unsupported escape \\%c in regular expression" :
+					     "regular expression ends in a backslash",
+					 c);
+				return -EINVAL;
+			} else {
+				vg_sb_printf(out, "\\%c", c); /* escaped punctuation */
 			}
 		} else if (*p == '[') {
 			/* ERE brackets take no escapes: ']' goes first, '-' last */
@@ -1017,33 +1015,25 @@ static int vg_re_translate(const char *re, struct vg_sb *out, int *icase, char *
 					vg_sb_addn(&in, p, (size_t)(e + 2 - p));
 					p = e + 2;
 				} else if (*p == '\\' && p[1]) {
+					const char *rep = vg_re_escape(vg_re_esc_br, p[1]);
 					char c = p[1];
 
 					p += 2;
-					if (c == 'd')
-						vg_sb_add(&in, "0-9");
-					else if (c == 's')
-						vg_sb_add(&in, "[:space:]");
-					else if (c == 'w')
-						vg_sb_add(&in, "[:alnum:]_");
-					else if (c == 'n' || c == 't' || c == 'r')
-						vg_sb_add(&in, c == 'n' ? "\n" :
-							       c == 't' ? "\t" :
-									  "\r");
-					else if (c == ']')
-						rb = 1;
-					else if (c == '-')
-						dash = 1;
-					else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-						 (c >= '0' && c <= '9')) {
+					if (rep) {
+						vg_sb_add(&in, rep);
+					} else if (c == ']' || c == '-') {
+						rb |= c == ']';
+						dash |= c == '-';
+					} else if (vg_re_word(c)) {
 						vg_sb_free(&in);
 						snprintf(err, size,
 							 "unsupported escape \\%c in a bracket"
 							 " expression",
 							 c);
 						return -EINVAL;
-					} else
+					} else {
 						vg_sb_addn(&in, &c, 1);
+					}
 				} else {
 					vg_sb_addn(&in, p++, 1);
 				}

@@ -612,6 +612,11 @@ Test(kql, matches_regex)
 	expect("DeviceProcessEvents | where FolderPath matches regex @\"^/[\\w]+/[a-z\\-]+/w\""
 	       " | project ProcessId | sort by ProcessId asc",
 	       "ProcessId\n101\n201\n");
+	expect("DeviceProcessEvents | where FileName matches regex @\"\\Acurl\\z\" | count",
+	       "Count\n3\n");
+	expect("DeviceProcessEvents | where ProcessCommandLine matches regex @\" [\\-\\]]q\""
+	       " | project ProcessId",
+	       "ProcessId\n201\n");
 	/* a pattern from a column: compiled again for each new pattern */
 	expect("DeviceProcessEvents | where FileName matches regex FileName | count", "Count\n6\n");
 	expect("DeviceProcessEvents | where isnotempty(FileName)"
