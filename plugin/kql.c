@@ -560,9 +560,6 @@ static int vg_tabular_here(struct vg_kq *k)
 
 /* ---- expressions */
 
-int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x);
-int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded);
-
 void vg_ex_init(struct vg_ex *x)
 {
 	memset(x, 0, sizeof(*x));
@@ -593,8 +590,6 @@ int vg_is_agg(const char *w)
 }
 
 /* Parse "(a, b, ...)" into args[]; returns how many, or a negative errno. */
-void vg_args_free(struct vg_ex *args, int n);
-
 int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args, int max)
 {
 	int n = 0;
