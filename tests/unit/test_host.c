@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -379,4 +381,52 @@ Test(host, usage_errors_exit_2)
 	cr_assert_eq(wait_exit(run_vigil(argv3), 5000), 1);
 	cr_assert_not_null(strstr(slurp(errlog), "vigil: events: cannot open"));
 	cr_assert_neq(access(db, F_OK), 0, "events created the database");
+}
+
+/* Beyond loopback, anyone who reaches the port could speak for any device: not without keys. */
+Test(host, tcp_beyond_loopback_needs_keys)
+{
+	char addr[64], keys[160];
+	char *argv[] = { "vigil", "host", "--db", db, "--no-rules", "--listen", addr, NULL };
+	char *argk[] = { "vigil", "host", "--db", db, "--no-rules", "--listen", addr,
+			 "--keys", keys, NULL };
+	FILE *f;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "tcp:0.0.0.0:%d", 20000 + getpid() % 20000);
+	pid = run_vigil(argv);
+	cr_assert_eq(wait_exit(pid, 5000), 1, "stderr: %s", slurp(errlog));
+	cr_assert_not_null(strstr(slurp(errlog), "not a loopback address"), "stderr: %s",
+			   slurp(errlog));
+
+	/* With keys it starts, and stops cleanly. */
+	snprintf(keys, sizeof(keys), "%s/keys", dir);
+	f = fopen(keys, "w");
+	cr_assert_not_null(f);
+	fputs("devA 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", f);
+	fclose(f);
+	chmod(keys, 0640);
+	pid = run_vigil(argk);
+	cr_assert_eq(wait_exit(pid, 5000), 1, "a group-readable key file was taken");
+	cr_assert_not_null(strstr(slurp(errlog), "not readable or writable by group"), "stderr: %s",
+			   slurp(errlog));
+	chmod(keys, 0600);
+	pid = run_vigil(argk);
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons(20000 + getpid() % 20000),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = -1, up = 0;
+
+		for (int t = 0; t < 500 && !up; t++) {
+			fd = socket(AF_INET, SOCK_STREAM, 0);
+			up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			close(fd);
+			if (!up)
+				usleep(10000);
+		}
+		cr_assert(up, "the host with --keys did not listen; stderr: %s", slurp(errlog));
+	}
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
 }
