@@ -9,8 +9,7 @@
 #define VG_AUTH_LABEL_SENSOR "vigil-auth-1 sensor"
 
 int vg_auth_mac(const uint8_t key[VG_AUTH_KEY_LEN], int host, const uint8_t *nonce_d,
-		const uint8_t *nonce_h, const char *id, size_t id_len,
-		uint8_t out[VG_AUTH_MAC_LEN])
+		const uint8_t *nonce_h, const char *id, size_t id_len, uint8_t out[VG_AUTH_MAC_LEN])
 {
 	const char *label = host ? VG_AUTH_LABEL_HOST : VG_AUTH_LABEL_SENSOR;
 	uint8_t msg[32 + 2 * VG_AUTH_NONCE_LEN + 1 + VG_AUTH_ID_MAX];

@@ -313,8 +313,9 @@ static int vg_host_check_listen(struct vg_host *h)
 		h->unix_private = !lstat(h->addr.path, &st) && S_ISSOCK(st.st_mode) &&
 				  (st.st_uid == 0 || st.st_uid == geteuid()) && !(st.st_mode & 077);
 		if (!h->unix_private)
-			vg_log(VG_WARN, "%s is not ours alone (owner %u, mode %o): every peer must "
-					"prove a key",
+			vg_log(VG_WARN,
+			       "%s is not ours alone (owner %u, mode %o): every peer must "
+			       "prove a key",
 			       h->o->listen, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 		return 0;
 	case VG_ADDR_TCP:
@@ -330,8 +331,9 @@ static int vg_host_check_listen(struct vg_host *h)
 			       h->o->listen);
 			return -EPERM;
 		}
-		vg_log(VG_WARN, "--listen %s without --keys: any local user can send events as any "
-				"device",
+		vg_log(VG_WARN,
+		       "--listen %s without --keys: any local user can send events as any "
+		       "device",
 		       h->o->listen);
 		return 0;
 	default:
@@ -383,7 +385,8 @@ static int vg_host_peer(struct vg_host *h, int fd, char *peer, size_t size)
 	if (ss.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer, (socklen_t)size);
 	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, peer, (socklen_t)size);
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, peer,
+			  (socklen_t)size);
 	else if (ss.ss_family == AF_VSOCK)
 		snprintf(peer, size, "cid %u", ((struct sockaddr_vm *)&ss)->svm_cid);
 	/* Loopback tcp without --keys: allowed at start, with a warning. */
@@ -426,7 +429,8 @@ static int vg_host_admit(struct vg_host *h, const char *peer)
 		int mine = !strcmp(hc->peer, peer);
 
 		same += mine;
-		if (pending && mine && (old_same < 0 || hc->opened_ms < h->conns[old_same].opened_ms))
+		if (pending && mine &&
+		    (old_same < 0 || hc->opened_ms < h->conns[old_same].opened_ms))
 			old_same = i;
 		if (pending && (old_any < 0 || hc->opened_ms < h->conns[old_any].opened_ms))
 			old_any = i;
@@ -466,8 +470,9 @@ static void vg_host_accept(struct vg_host *h)
 		}
 		trusted = vg_host_peer(h, fd, peer, sizeof(peer));
 		if (vg_host_admit(h, peer)) {
-			vg_log(VG_ERROR, "refusing a connection from %s: at the per-peer limit (%u) "
-					 "or every slot taken, all by identified sensors",
+			vg_log(VG_ERROR,
+			       "refusing a connection from %s: at the per-peer limit (%u) "
+			       "or every slot taken, all by identified sensors",
 			       peer, h->o->max_per_peer);
 			vg_host_refused(h, VG_HR_LIMIT);
 			close(fd);

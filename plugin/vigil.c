@@ -129,8 +129,7 @@ static int vg_is_help(const char *a)
 	return !strcmp(a, "-h") || !strcmp(a, "--help");
 }
 
-static int vg_int_opt(const char *cmd, const char *opt, const char *val, long lo, long hi,
-		      int *out)
+static int vg_int_opt(const char *cmd, const char *opt, const char *val, long lo, long hi, int *out)
 {
 	char *end;
 	long v;

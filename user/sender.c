@@ -196,8 +196,9 @@ static int vg_sender_connect(struct vg_sender *s)
 
 		memcpy(begin, s->nonce_d, VG_AUTH_NONCE_LEN);
 		memcpy(begin + VG_AUTH_NONCE_LEN, s->key.id, id_len);
-		err = err ?: vg_ctl_frame(VG_FRAME_AUTH, VG_AUTH_BEGIN, begin,
-					  VG_AUTH_NONCE_LEN + id_len);
+		err = err   ?:
+			      vg_ctl_frame(VG_FRAME_AUTH, VG_AUTH_BEGIN, begin,
+					   VG_AUTH_NONCE_LEN + id_len);
 		if (err) {
 			vg_err(err, "handshake");
 			vg_sender_disconnect(s, "cannot begin the handshake");
@@ -368,7 +369,8 @@ static int vg_sender_challenge(struct vg_sender *s, const struct vg_frame_hdr *h
 	if (err)
 		return err;
 	if (!vg_auth_mac_equal(mac, payload + VG_AUTH_NONCE_LEN)) {
-		vg_log(VG_ERROR, "the host did not prove the key of %s: not our host, or another key",
+		vg_log(VG_ERROR,
+		       "the host did not prove the key of %s: not our host, or another key",
 		       s->key.id);
 		return -EACCES;
 	}

@@ -128,15 +128,10 @@ static void rig_teardown(void)
 
 static void host_start(void)
 {
-	char *argv[] = { (char *)bin("VIGIL", "build/vigil"),
-			 "host",
-			 "--db",
-			 R.h.db,
-			 "--listen",
-			 R.addr,
-			 R.keys[0] ? "--keys" : NULL,
-			 R.keys,
-			 NULL };
+	char *argv[] = {
+		(char *)bin("VIGIL", "build/vigil"), "host", "--db", R.h.db, "--listen", R.addr,
+		R.keys[0] ? "--keys" : NULL,	     R.keys, NULL
+	};
 
 	R.h.pid = run(argv, R.h.log);
 }
@@ -506,9 +501,9 @@ Test(delivery, tcp_wrong_key_stores_nothing)
 		usleep(100000);
 	cr_assert(log_has("the host did not prove the key"), "log %s", R.h.log);
 	cr_assert_eq(db_int("SELECT count(*) FROM DeviceInfo WHERE DeviceId = '%s'", R.devid), 0);
-	cr_assert_eq(db_int("SELECT count(*) FROM DeviceProcessEvents WHERE DeviceId = '%s'",
-			    R.devid),
-		     0);
+	cr_assert_eq(
+		db_int("SELECT count(*) FROM DeviceProcessEvents WHERE DeviceId = '%s'", R.devid),
+		0);
 }
 
 static int tcp_connect(void)

@@ -57,8 +57,7 @@ static long long count(const char *sql)
 	sqlite3_stmt *s;
 	long long n = -1;
 
-	cr_assert_eq(sqlite3_prepare_v2(vg_store_db(st), sql, -1, &s, NULL), SQLITE_OK, "%s",
-		     sql);
+	cr_assert_eq(sqlite3_prepare_v2(vg_store_db(st), sql, -1, &s, NULL), SQLITE_OK, "%s", sql);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -146,9 +145,8 @@ static int handshake(struct vg_conn *c, const char *id, const uint8_t *key)
 		key = k->key;
 	cr_assert_eq(vg_random(begin, VG_AUTH_NONCE_LEN), 0);
 	memcpy(begin + VG_AUTH_NONCE_LEN, id, strlen(id));
-	cr_assert_eq(feed(c, VG_FRAME_AUTH, 0, VG_AUTH_BEGIN, begin,
-			  VG_AUTH_NONCE_LEN + strlen(id)),
-		     0);
+	cr_assert_eq(
+		feed(c, VG_FRAME_AUTH, 0, VG_AUTH_BEGIN, begin, VG_AUTH_NONCE_LEN + strlen(id)), 0);
 	/* The host's CHALLENGE: its nonce and its proof over ours. */
 	cr_assert_geq(c->out_len, VG_FRAME_HDR_LEN + VG_AUTH_NONCE_LEN + VG_AUTH_MAC_LEN);
 	cr_assert_eq(vg_frame_hdr_unpack(c->out, &h), 0);

@@ -388,8 +388,8 @@ Test(host, tcp_beyond_loopback_needs_keys)
 {
 	char addr[64], keys[160];
 	char *argv[] = { "vigil", "host", "--db", db, "--no-rules", "--listen", addr, NULL };
-	char *argk[] = { "vigil", "host", "--db", db, "--no-rules", "--listen", addr,
-			 "--keys", keys, NULL };
+	char *argk[] = { "vigil",    "host", "--db",   db,   "--no-rules",
+			 "--listen", addr,   "--keys", keys, NULL };
 	FILE *f;
 	pid_t pid;
 
