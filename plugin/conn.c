@@ -148,8 +148,8 @@ static int vg_conn_auth(struct vg_conn *c, struct vg_store *s, const struct vg_f
 			return vg_conn_refuse(c, s, "no key for the device", shown);
 		memcpy(c->nonce_d, p, VG_AUTH_NONCE_LEN);
 		err = vg_random(c->nonce_h, VG_AUTH_NONCE_LEN);
-		err = err   ?:
-			      vg_auth_mac(c->auth_key->key, 1, c->nonce_d, c->nonce_h, id, id_len,
+		if (!err)
+			err = vg_auth_mac(c->auth_key->key, 1, c->nonce_d, c->nonce_h, id, id_len,
 					  mac);
 		if (err)
 			return vg_err(err, "connection %u: handshake", c->id);

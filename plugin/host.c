@@ -306,7 +306,7 @@ static int vg_host_check_listen(struct vg_host *h)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	struct stat st;
+	struct stat st = { 0 };
 
 	switch (h->addr.kind) {
 	case VG_ADDR_UNIX:

@@ -196,8 +196,8 @@ static int vg_sender_connect(struct vg_sender *s)
 
 		memcpy(begin, s->nonce_d, VG_AUTH_NONCE_LEN);
 		memcpy(begin + VG_AUTH_NONCE_LEN, s->key.id, id_len);
-		err = err   ?:
-			      vg_ctl_frame(VG_FRAME_AUTH, VG_AUTH_BEGIN, begin,
+		if (!err)
+			err = vg_ctl_frame(VG_FRAME_AUTH, VG_AUTH_BEGIN, begin,
 					   VG_AUTH_NONCE_LEN + id_len);
 		if (err) {
 			vg_err(err, "handshake");
@@ -476,6 +476,11 @@ int vg_sender_read(struct vg_sender *s)
 		err = vg_frame_reader_feed(&s->rd, buf, (size_t)n);
 		while (!err && (err = vg_frame_reader_next(&s->rd, &h, &payload)) == 1)
 			err = vg_sender_frame(s, &h, payload);
+		if (err == -EACCES) {
+			/* Logged by vg_sender_challenge(): the host did not prove our key. */
+			vg_sender_disconnect(s, "handshake failed");
+			return 0;
+		}
 		if (err < 0) {
 			vg_log(VG_ERROR, "from peer: %s; closing the connection",
 			       vg_frame_strerror(err));
