@@ -396,19 +396,27 @@ static int vg_host_peer(struct vg_host *h, int fd, char *peer, size_t size)
 static void vg_host_refused(struct vg_host *h, int why)
 {
 	h->refused[why]++;
+	if (!h->refused_flush_ms)
+		h->refused_flush_ms = vg_mono_ms() + 1000;
 }
 
-/* Write the loop's refusal counts: at most once a second (a flood costs no fsync each). */
+/*
+ * Write the loop's refusal counts a second after the first (a flood costs
+ * one transaction a second, not one each), or now.
+ */
 static void vg_host_refused_flush(struct vg_host *h, int now)
 {
-	int64_t t = vg_mono_ms();
-
-	if (!now && t < h->refused_flush_ms)
+	if (!h->refused_flush_ms || (!now && vg_mono_ms() < h->refused_flush_ms))
 		return;
-	h->refused_flush_ms = t + 1000;
+	h->refused_flush_ms = 0;
 	for (int r = 0; r < VG_HR_NR; r++) {
-		if (h->refused[r] && vg_store_refused(h->store, "", vg_hr_reason[r], h->refused[r]))
-			continue; /* logged; tried again next time */
+		if (!h->refused[r])
+			continue;
+		if (vg_store_refused(h->store, "", vg_hr_reason[r], h->refused[r])) {
+			/* Logged; tried again in a second. */
+			h->refused_flush_ms = vg_mono_ms() + 1000;
+			continue;
+		}
 		h->refused[r] = 0;
 	}
 }
@@ -707,7 +715,7 @@ static int vg_host_loop(struct vg_host *h)
 			timeout = left > 0 ? (int)left : 0;
 		}
 		/* The HELLO deadline and idle timeouts are checked each second. */
-		if (h->lfd >= 0 && (h->nconns || h->refused[VG_HR_LIMIT]) &&
+		if (h->lfd >= 0 && (h->nconns || h->refused_flush_ms) &&
 		    (timeout < 0 || timeout > 1000))
 			timeout = 1000;
 		pfd[n++] = (struct pollfd){ .fd = h->sfd, .events = POLLIN };

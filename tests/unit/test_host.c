@@ -430,3 +430,48 @@ Test(host, tcp_beyond_loopback_needs_keys)
 	kill(pid, SIGTERM);
 	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
 }
+
+/*
+ * Whoever can open the unix socket (here: its mode widened after the host
+ * checked it) is not believed unless root: uid 65534 must prove a key.
+ */
+Test(host, unix_peer_not_root_needs_a_key)
+{
+	char addr[140];
+	char *argv[] = { "vigil", "host", "--db", db, "--no-rules", "--listen", addr, NULL };
+	size_t n;
+	uint8_t *f = mkbatch(1, 1, "dev-R", &n);
+	pid_t pid, child;
+	int a, st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another uid");
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	pid = run_vigil(argv);
+	a = connect_host();
+	cr_assert_eq(chmod(dir, 0755), 0);
+	cr_assert_eq(chmod(sock, 0666), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		int b;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		b = connect_host();
+		send_all(b, f, n);
+		_exit(read_ack(b) == -1 ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "uid 65534 got an ACK (status %d)", st);
+	/* Root on the same socket is believed. */
+	send_all(a, f, n);
+	cr_assert_eq(read_ack(a), 1);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+	cr_assert_not_null(strstr(slurp(errlog), "not authenticated"), "stderr: %s", slurp(errlog));
+	cr_assert_eq(count("SELECT count(*) FROM HostRefused WHERE Reason LIKE 'not auth%'"), 1);
+	cr_assert_eq(count("SELECT count(*) FROM DeviceProcessEvents"), 1);
+	close(a);
+	free(f);
+}
