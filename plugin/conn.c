@@ -167,6 +167,9 @@ static int vg_conn_auth(struct vg_conn *c, struct vg_store *s, const struct vg_f
 			return vg_err(err, "connection %u: handshake", c->id);
 		if (!vg_auth_mac_equal(mac, p))
 			return vg_conn_refuse(c, s, "wrong key", kid);
+		/* A trusted peer that said HELLO first cannot become another device either. */
+		if (vg_conn_identified(c) && strcmp(c->peer.device_id, kid))
+			return vg_conn_refuse(c, s, "hello names another device", kid);
 		/* The proven device, and nothing else, from now on. */
 		vg_store_peer_free(&c->peer);
 		c->peer.device_id = vg_dup(kid);

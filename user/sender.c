@@ -497,7 +497,9 @@ void vg_sender_tick(struct vg_sender *s)
 
 	if (s->rfd < 0 && s->addr.kind != VG_ADDR_STDIO && now >= s->retry_at_ms)
 		vg_sender_connect(s);
-	if (s->wfd >= 0 && (!s->keyed || s->authed) && now >= s->keepalive_at_ms) {
+	/* stdio is the host's own socketpair or the plug-in's pipe: no idle timeout there. */
+	if (s->wfd >= 0 && s->addr.kind != VG_ADDR_STDIO && (!s->keyed || s->authed) &&
+	    now >= s->keepalive_at_ms) {
 		s->keepalive_at_ms = now + VG_KEEPALIVE_MS;
 		if (!vg_ctl_frame(VG_FRAME_PING, 0, NULL, 0))
 			vg_sender_pump(s);

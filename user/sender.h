@@ -30,7 +30,11 @@ struct vg_sender_opts {
 	const char *key_file; /* --key FILE: prove this device's key on each connection */
 };
 
-/* A PING at least this often, so the host's idle timeout spares a quiet sensor. */
+/*
+ * A PING this often on a connecting transport (unix, tcp, vsock), so the
+ * host's idle timeout spares a quiet sensor; such a host must know PING
+ * from a daemon (vigil host takes it since the handshake came).
+ */
 #define VG_KEEPALIVE_MS 30000
 
 struct vg_sender {

@@ -475,3 +475,27 @@ Test(host, unix_peer_not_root_needs_a_key)
 	close(a);
 	free(f);
 }
+
+/* A connection that never says who it is is closed at the HELLO deadline, and counted. */
+Test(host, silent_connection_closed_at_the_hello_deadline)
+{
+	char addr[140];
+	char *argv[] = { "vigil",	    "host", "--db", db, "--no-rules", "--listen", addr,
+			 "--hello-timeout", "1",    NULL };
+	struct pollfd pfd = { .events = POLLIN };
+	char c;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	pid = run_vigil(argv);
+	pfd.fd = connect_host();
+	/* Bounded only so a broken host cannot hang the test. */
+	cr_assert_eq(poll(&pfd, 1, 20000), 1, "the host kept a silent connection open");
+	cr_assert_eq(read(pfd.fd, &c, 1), 0);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+	cr_assert_eq(count("SELECT Count FROM HostRefused WHERE DeviceId = ''"
+			   " AND Reason = 'no handshake or hello in time'"),
+		     1, "stderr: %s", slurp(errlog));
+	close(pfd.fd);
+}
