@@ -521,8 +521,8 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 			} else if (q == 4) {
 				if (!rows)
 					vg_sb_add(&line, "\nPEERS AND FRAMES THE HOST REFUSED\n"
-							 "COUNT        DEVICE  REASON\n");
-				vg_sb_printf(&line, "%-12lld %s  %s",
+							 "COUNT        DEVICE           REASON\n");
+				vg_sb_printf(&line, "%-12lld %-16s %s",
 					     (long long)vg_int(st, "Count"),
 					     vg_text(st, "DeviceId") && *vg_text(st, "DeviceId") ?
 						     vg_text(st, "DeviceId") :
