@@ -109,13 +109,19 @@ static const char *vg_conn_printable(char *buf, size_t size, const char *s, size
 
 /*
  * Refuse the peer: log why, count it in HostRefused under the device it
- * proved (or ""), and make the caller close the connection.
+ * proved (a trusted peer: the one it named first; else ""), and make the
+ * caller close the connection.
  */
 static int vg_conn_refuse(struct vg_conn *c, struct vg_store *s, const char *reason,
 			  const char *detail)
 {
-	const char *dev = c->auth_state == 2 ? c->auth_key->id : "";
+	const char *dev = "";
 	int err;
+
+	if (c->auth_state == 2)
+		dev = c->auth_key->id;
+	else if (!c->auth_required && vg_conn_identified(c))
+		dev = c->peer.device_id;
 
 	vg_log(VG_ERROR, "connection %u: refused: %s%s%s", c->id, reason, detail ? ": " : "",
 	       detail ? detail : "");

@@ -283,8 +283,8 @@ Test(auth, trusted_peer_bound_to_its_first_device)
 	cr_assert_eq(feed_batch(&c, 1, 0, "devA", 0, 0), 0);
 	cr_assert_eq(feed_batch(&c, 0, 1, NULL, 1, 4), 0);
 	cr_assert_eq(feed_batch(&c, 0, 2, "devB", 2, 999), -EACCES);
-	cr_assert_eq(count("SELECT Count FROM HostRefused WHERE Reason = 'batch names another "
-			   "device'"),
+	cr_assert_eq(count("SELECT Count FROM HostRefused WHERE DeviceId = 'devA'"
+			   " AND Reason = 'batch names another device'"),
 		     1);
 	cr_assert_eq(count("SELECT count(*) FROM SensorCounters WHERE DeviceId = 'devB'"), 0);
 	cr_assert_eq(count("SELECT count(*) FROM DeviceProcessEvents WHERE DeviceId = 'devA'"), 1);
@@ -293,8 +293,8 @@ Test(auth, trusted_peer_bound_to_its_first_device)
 	conn_init(&c, 2, 0);
 	cr_assert_eq(feed_batch(&c, 1, 0, "devA", 0, 0), 0);
 	cr_assert_eq(handshake(&c, "devB", NULL), -EACCES);
-	cr_assert_eq(count("SELECT Count FROM HostRefused WHERE Reason = 'hello names another "
-			   "device'"),
+	cr_assert_eq(count("SELECT Count FROM HostRefused WHERE DeviceId = 'devA'"
+			   " AND Reason = 'hello names another device'"),
 		     1);
 	vg_conn_free(&c);
 }
