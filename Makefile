@@ -125,7 +125,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -Werror=implicit-function-declaration -D_GNU_SOURCE
 CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Iuser -Iplugin
-LDLIBS_LIB := -lzstd -lprotobuf-c
+LDLIBS_LIB := -lzstd -lprotobuf-c -lnettle
 GEN_HDRS := $(O)/schemas/vigil.pb-c.h $(AUTO_HEADER)
 
 LIB_SRCS := $(wildcard lib/*.c)

@@ -20,10 +20,11 @@ WIN_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	      -Werror=implicit-function-declaration -D_WIN32_WINNT=0x0A00 -D__USE_MINGW_ANSI_STDIO=1
 WIN_CPPFLAGS := -I$(WIN_3P)/include -I$(O) -I$(O)/include -I$(O)/schemas -Ilib -Iplugin \
 		-Iplugin/win
-WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32
+WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32 -lbcrypt
 
 # The portable core: the same sources as vigil host, built for Windows.
-WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c lib/esc.c plugin/conn.c plugin/store.c plugin/fmt.c \
+WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c lib/esc.c lib/auth.c plugin/win/crypto.c \
+		 plugin/conn.c plugin/store.c plugin/fmt.c \
 		 plugin/hoststate.c plugin/health.c plugin/proxy.c \
 		 plugin/conntest.c plugin/bundle.c plugin/events.c
 WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o \

@@ -464,7 +464,7 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 /* Ring buffer fill and the daemon's own counts, after the counters. */
 static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 {
-	static const char *const sql[4] = {
+	static const char *const sql[5] = {
 		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
 		" FROM SensorRings ORDER BY DeviceId, Ring",
 		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
@@ -473,19 +473,21 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 		" FROM SensorFilterRules ORDER BY DeviceId, RuleIndex",
 		"SELECT DeviceId, Reason, Count, Timestamp FROM HostSkippedEvents"
 		" ORDER BY DeviceId, Reason",
+		"SELECT DeviceId, Reason, Count, Timestamp FROM HostRefused"
+		" ORDER BY DeviceId, Reason",
 	};
-	static const char *const table[4] = { "SensorRings", "SensorDaemon", "SensorFilterRules",
-					      "HostSkippedEvents" };
+	static const char *const table[5] = { "SensorRings", "SensorDaemon", "SensorFilterRules",
+					      "HostSkippedEvents", "HostRefused" };
 	struct vg_sb line;
 	int err = 0;
 
 	vg_sb_init(&line);
-	for (int q = 0; q < 4 && !err; q++) {
+	for (int q = 0; q < 5 && !err; q++) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(db, sql[q], -1, &st, NULL), rows = 0;
 
-		if (rc != SQLITE_OK && q == 3)
-			continue; /* a database an older host wrote: nothing skipped to show */
+		if (rc != SQLITE_OK && q >= 3)
+			continue; /* a database an older host wrote: nothing skipped or refused */
 		if (rc != SQLITE_OK) {
 			err = vg_sqlite_errno(rc);
 			break;
@@ -509,6 +511,16 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 						  "\nEVENTS THE HOST COULD NOT STORE (a newer "
 						  "sensor?)\nCOUNT        REASON\n");
 				vg_sb_printf(&line, "%-12lld ", (long long)vg_int(st, "Count"));
+				vg_sb_safe(&line, vg_text(st, "Reason"));
+			} else if (q == 4) {
+				const char *dev = vg_text(st, "DeviceId");
+
+				if (!rows)
+					vg_sb_add(&line, "\nPEERS AND FRAMES THE HOST REFUSED\n"
+							 "COUNT        DEVICE           REASON\n");
+				vg_sb_printf(&line, "%-12lld ", (long long)vg_int(st, "Count"));
+				vg_sb_cell(&line, dev && *dev ? dev : "-", 16, 0);
+				vg_sb_add(&line, " ");
 				vg_sb_safe(&line, vg_text(st, "Reason"));
 			} else if (q == 2) {
 				if (!rows)

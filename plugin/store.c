@@ -148,6 +148,10 @@ static const char vg_schema[] =
 	"CREATE TABLE IF NOT EXISTS HostSkippedEvents ("
 	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
+	/* Peers and frames the host refused (handshake, identity, limits): DeviceId as proven, or "". */
+	"CREATE TABLE IF NOT EXISTS HostRefused ("
+	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
 	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
 	" DeviceId TEXT NOT NULL,"
 	" StreamId INTEGER NOT NULL,"
@@ -1016,4 +1020,27 @@ err_rollback:
 	err = vg_store_fail(s, rc, what);
 	vg_step(s->st[VG_ST_ROLLBACK]);
 	return err;
+}
+
+int vg_store_refused(struct vg_store *s, const char *device, const char *reason, uint64_t n)
+{
+	static const char sql[] =
+		"INSERT INTO HostRefused (DeviceId, Reason, Count, Timestamp) VALUES (?, ?, ?, ?)"
+		" ON CONFLICT (DeviceId, Reason) DO UPDATE SET Count = Count + excluded.Count,"
+		" Timestamp = excluded.Timestamp";
+	char now[VG_ISO_LEN];
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return vg_store_fail(s, rc, "count a refusal");
+	vg_iso_time(now, vg_now_ns());
+	sqlite3_bind_text(st, 1, device ? device : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)n);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : vg_store_fail(s, rc, "count a refusal");
 }
