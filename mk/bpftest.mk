@@ -13,7 +13,7 @@ BPFTEST_OBJS := $(BPFTEST_SRCS:%.c=$(O)/%.o)
 $(O)/tests/bpf:
 	$(Q)mkdir -p $@
 
-$(O)/tests/bpf/%.tmp.o: tests/bpf/%.bpf.c $(O)/vmlinux.h $(AUTO_CONF) | $(O)/tests/bpf
+$(O)/tests/bpf/%.tmp.o: tests/bpf/%.bpf.c | $(O)/vmlinux.h $(O)/tests/bpf
 	$(call say,CLANG,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -Itests/bpf -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
@@ -36,7 +36,7 @@ $(O)/tests/bpf_tests: $(BPFTEST_OBJS) $(O)/libvigil.a
 
 tests: $(O)/tests/bpf_tests
 
-check-bpf: $(O)/tests/bpf_tests | $(call deps-stamp,test)
+check-bpf: $(O)/tests/bpf_tests | $(call deps-stamp,test) ## (root) BPF unit tests: kern/ code run through BPF_PROG_TEST_RUN
 	$(Q)if [ "$$(id -u)" != 0 ]; then \
 		echo "make check-bpf: the BPF unit tests load BPF programs and need root (sudo make check); they will report skipped"; fi
 	$(Q)$(O)/tests/bpf_tests --jobs 2

@@ -42,9 +42,9 @@ $(O)/kernels/initramfs.cpio.gz: scripts/kernels/initramfs.sh $(O)/kernels/vigild
 	$(call say,CPIO,$@)
 	$(Q)scripts/kernels/initramfs.sh $@ $(O)/kernels/vigild $(O)/kernels/vg-ktest
 
-kernels-fetch: | $(call deps-stamp,kernels)
+kernels-fetch: | $(call deps-stamp,kernels) ## download the matrix's Debian kernels into the cache
 	$(Q)scripts/kernels/fetch.sh $(KERNELS_CACHE) $(KERNELS) >/dev/null
 
-check-kernels: $(O)/kernels/initramfs.cpio.gz $(O)/kernels/vigild $(O)/kernels/vg-ktest
+check-kernels: $(O)/kernels/initramfs.cpio.gz $(O)/kernels/vigild $(O)/kernels/vg-ktest ## (root) the kernel matrix: 5.10, 6.1, 6.12 under QEMU and this kernel
 	$(Q)scripts/kernels/matrix.sh --cache $(KERNELS_CACHE) --out $(O)/kernels \
 		--storm $(KTEST_N) --hooks "$(KTEST_HOOKS)" --native $(NATIVE) $(KERNELS)
