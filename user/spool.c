@@ -882,6 +882,8 @@ int vg_queue_open_spool(struct vg_queue *q, const char *dir, uint64_t disk_max,
 	}
 	free(names);
 	/* ... then what the host acknowledged, and what is lost for good ... */
+	for (struct vg_seg *s = q->segs; s; s = s->next)
+		s->pinned = 1;
 	for (size_t i = 0; i < ld.nacks && !err; i++)
 		vg_ack_apply(q, ld.acks[i].stream, ld.acks[i].seq);
 	for (size_t i = 0; i < ld.nbad; i++) {
@@ -889,6 +891,21 @@ int vg_queue_open_spool(struct vg_queue *q, const char *dir, uint64_t disk_max,
 			continue;
 		frames++;
 		events += ld.bad[i].nevents;
+	}
+	/*
+	 * The acks still matter while older segments stay: they go on in a new
+	 * segment before the ones holding them are deleted, so the next open
+	 * neither resends those frames nor counts their damage again.
+	 */
+	for (size_t i = 0; i < ld.nacks && q->count && !err; i++) {
+		uint64_t off;
+
+		if (vg_spool_append(q, VG_REC_ACK, ld.acks[i].stream, ld.acks[i].seq, 0, NULL, 0,
+				    &off))
+			vg_log(VG_WARN,
+			       "spool %s: cannot keep the acks (acknowledged frames "
+			       "will be sent again after a restart)",
+			       dir);
 	}
 	free(ld.acks);
 	free(ld.bad);
@@ -905,7 +922,8 @@ int vg_queue_open_spool(struct vg_queue *q, const char *dir, uint64_t disk_max,
 	/* ... then the segments left with nothing unacknowledged. */
 	for (struct vg_seg *s = q->segs, *nx; s; s = nx) {
 		nx = s->next;
-		if (!s->nlive)
+		s->pinned = 0;
+		if (!s->nlive && s != q->active)
 			vg_seg_delete(q, s);
 	}
 	q->frames_recovered = q->count;
