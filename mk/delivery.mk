@@ -24,7 +24,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
 	      -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ilib
 
 # What a target needs beyond the wire code: the spool loader and the logger.
-FUZZ_EXTRA_spool := user/spool.c lib/log.c
+FUZZ_EXTRA_spool := user/spool.c user/paths.c lib/log.c
 $(O)/tests/fuzz/fuzz_spool: $(FUZZ_EXTRA_spool)
 
 $(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)

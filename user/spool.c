@@ -12,6 +12,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "paths.h"
 #include "spool.h"
 #include "wire.h"
 
@@ -685,14 +686,12 @@ static int vg_seg_open(struct vg_queue *q, const char *name, struct stat *st)
 			close(fd);
 			return vg_err(err, "spool: stat %s/%s", q->dir, name);
 		}
-		if (fd < 0 || !S_ISREG(st->st_mode))
+		if (fd < 0)
 			why = "is not a regular file";
 		else if (st->st_dev != pre.st_dev || st->st_ino != pre.st_ino)
 			why = "changed while being opened";
-		else if (st->st_uid != geteuid())
-			why = "is not owned by vigild's user";
-		else if (st->st_nlink != 1)
-			why = "has other hard links";
+		else
+			why = vg_own_file_problem(st);
 	}
 	if (why) {
 		vg_log(VG_WARN, "spool: %s/%s %s: not loaded, left as it is", q->dir, name, why);
@@ -799,60 +798,22 @@ out:
 	return err;
 }
 
-/*
- * The spool directory: ours alone. vigild runs as root and resends what the
- * spool holds as its own events, so a directory someone else owns or can
- * write to would let them forge events or have root truncate their links.
- */
-static int vg_spool_dir_open(struct vg_queue *q, const char *dir)
-{
-	struct stat st;
-	int fd;
-
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return vg_err(-errno, "spool: create %s", dir);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) && !lstat(dir, &st) &&
-	    S_ISLNK(st.st_mode)) {
-		vg_log(VG_ERROR, "spool %s: is a symbolic link: give the directory itself", dir);
-		return -ELOOP;
-	}
-	if (fd < 0 || fstat(fd, &st)) {
-		int err = -errno;
-
-		if (fd >= 0)
-			close(fd);
-		return vg_err(err, "spool: open %s", dir);
-	}
-	if (st.st_uid != geteuid()) {
-		vg_log(VG_ERROR, "spool %s: owned by uid %u, not by vigild's uid %u: refusing it",
-		       dir, (unsigned)st.st_uid, (unsigned)geteuid());
-		close(fd);
-		return -EPERM;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		vg_log(VG_ERROR,
-		       "spool %s: mode %04o lets its group or others write to it: refusing it "
-		       "(chmod go-w)",
-		       dir, (unsigned)(st.st_mode & 07777));
-		close(fd);
-		return -EPERM;
-	}
-	q->dirfd = fd;
-	return 0;
-}
-
 int vg_queue_open_spool(struct vg_queue *q, const char *dir, uint64_t disk_max,
 			enum vg_spool_sync sync)
 {
 	struct vg_load ld = {};
 	uint64_t frames = 0, events = 0;
 	struct dirent **names = NULL;
-	int n, err;
+	int n, err = 0;
 
-	err = vg_spool_dir_open(q, dir);
-	if (err)
-		return err;
+	/*
+	 * Ours alone: vigild runs as root and resends what the spool holds as
+	 * its own events, so a directory someone else owns or can write to
+	 * would let them forge events or have root truncate their links.
+	 */
+	q->dirfd = vg_dir_open_own("--spool", dir, 1);
+	if (q->dirfd < 0)
+		return q->dirfd;
 	q->dir = strdup(dir);
 	if (!q->dir)
 		return -ENOMEM;

@@ -577,6 +577,15 @@ static void spool_view(struct spool_view *v)
 	closedir(d);
 }
 
+/* Column col of the stored frame f (ReceivedFrames), or -1 when the host has not stored it. */
+static long long frame_col(sqlite3 *db, const char *col, const struct spooled *f)
+{
+	return vg_t_query_int(db,
+			      "SELECT %s FROM ReceivedFrames WHERE DeviceId = '%s' AND StreamId = "
+			      "%lld AND Seq = %lld",
+			      col, R.devid, (long long)f->stream, (long long)f->seq);
+}
+
 /*
  * A write cut short at a chosen point: the newest segment's last record, if
  * it is a frame the host never received, is cut to its first `at` bytes
@@ -715,11 +724,7 @@ Test(delivery, vigild_sigkilled_at_many_points_counts_every_spooled_event, .time
 
 				if (!v.f[i].whole || view_acked(&v, &v.f[i]))
 					continue;
-				row = vg_t_query_int(
-					db,
-					"SELECT rowid FROM ReceivedFrames WHERE DeviceId = "
-					"'%s' AND StreamId = %lld AND Seq = %lld",
-					R.devid, (long long)v.f[i].stream, (long long)v.f[i].seq);
+				row = frame_col(db, "rowid", &v.f[i]);
 				ok = row > 0;
 				if (row > last_rowid)
 					last_rowid = row;
@@ -747,11 +752,7 @@ Test(delivery, vigild_sigkilled_at_many_points_counts_every_spooled_event, .time
 			emitted += v.f[i].nevents;
 			if (!v.f[i].named)
 				continue;
-			ev = vg_t_query_int(
-				db,
-				"SELECT Events FROM ReceivedFrames WHERE DeviceId = '%s' "
-				"AND StreamId = %lld AND Seq = %lld",
-				R.devid, (long long)v.f[i].stream, (long long)v.f[i].seq);
+			ev = frame_col(db, "Events", &v.f[i]);
 			cr_assert(v.f[i].whole || ev < 0,
 				  "round %d: a frame cut short in the spool was stored", r);
 			if (ev > 0)
@@ -785,6 +786,33 @@ Test(delivery, vigild_sigkilled_at_many_points_counts_every_spooled_event, .time
 	cr_assert_gt(cut, 0, "no write was cut short: the loss count went untested");
 }
 
+/* vigild with args must stop (non-zero) and say why (want, in the log). */
+static void vigild_refused(const char *const *args, const char *want)
+{
+	char *argv[16];
+	int n = 0, status = -1;
+	pid_t pid;
+
+	argv[n++] = (char *)bin("VIGILD", "build/vigild");
+	argv[n++] = "--transport";
+	argv[n++] = R.addr;
+	argv[n++] = "--sources";
+	argv[n++] = "exec";
+	for (int i = 0; args[i]; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	pid = run(argv, R.h.log);
+	for (int t = 0; t < 400 && waitpid(pid, &status, WNOHANG) == 0; t++)
+		usleep(50000);
+	if (!WIFEXITED(status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+		  "vigild %s %s ran (status %d, log %s)", args[0], args[1], status, R.h.log);
+	cr_assert(log_has(want), "no \"%s\" in the log %s", want, R.h.log);
+}
+
 /*
  * Issue 15, finding 2: what another user placed in the spool is not
  * vigild's. A segment of real frames handed to uid 65534 is not resent, a
@@ -797,8 +825,7 @@ Test(delivery, spool_of_another_user_is_not_trusted)
 	char seg[300], forged[300], link[300], victim[200];
 	struct stat st, forged_st;
 	long long rows, distinct;
-	int fd, status = -1;
-	pid_t pid;
+	int fd;
 
 	rig_setup("unix");
 	vigild_start(1, NULL); /* no host: the frames stay in the spool */
@@ -841,22 +868,51 @@ Test(delivery, spool_of_another_user_is_not_trusted)
 	/* A spool directory its group or others can write to: refused, non-zero exit. */
 	cr_assert_eq(chmod(R.spool, 0777), 0);
 	{
-		char *argv[] = { (char *)bin("VIGILD", "build/vigild"),
-				 "--transport",
-				 R.addr,
-				 "--spool",
-				 R.spool,
-				 NULL };
+		const char *args[] = { "--spool", R.spool, NULL };
 
-		pid = run(argv, R.h.log);
+		vigild_refused(args, "lets its group or others write to it: refusing it");
 	}
-	for (int t = 0; t < 200 && waitpid(pid, &status, WNOHANG) == 0; t++)
-		usleep(50000);
-	if (status == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+}
+
+/*
+ * The other paths vigild writes to as root: --record through a symlink
+ * (its target left intact), a control socket in a directory anyone can
+ * write to, a --dump-batches directory anyone can write to. Each refused.
+ */
+Test(delivery, paths_others_could_place_are_refused)
+{
+	static const char secret[] = "root's file\n";
+	char victim[200], link[200], open_dir[200], sock[260];
+	struct stat st;
+	int fd;
+
+	rig_setup("unix");
+	snprintf(victim, sizeof(victim), "%s/victim", R.h.dir);
+	fd = open(victim, O_WRONLY | O_CREAT, 0600);
+	cr_assert_eq(write(fd, secret, sizeof(secret)), (ssize_t)sizeof(secret));
+	close(fd);
+	snprintf(link, sizeof(link), "%s/capture", R.h.dir);
+	cr_assert_eq(symlink(victim, link), 0);
+	{
+		const char *args[] = { "--record", link, NULL };
+
+		vigild_refused(args, "is a symbolic link: refusing to write through it");
 	}
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0,
-		  "vigild ran on a world-writable spool (status %d, log %s)", status, R.h.log);
-	cr_assert(log_has("lets its group or others write to it: refusing it"), "log %s", R.h.log);
+	cr_assert_eq(stat(victim, &st), 0);
+	cr_assert_eq(st.st_size, (off_t)sizeof(secret), "--record truncated the symlink's target");
+
+	snprintf(open_dir, sizeof(open_dir), "%s/open", R.h.dir);
+	cr_assert_eq(mkdir(open_dir, 0700), 0);
+	cr_assert_eq(chmod(open_dir, 0777), 0);
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", open_dir);
+	{
+		const char *args[] = { "--control", sock, NULL };
+
+		vigild_refused(args, "lets others replace what is in it: refusing it");
+	}
+	{
+		const char *args[] = { "--dump-batches", open_dir, NULL };
+
+		vigild_refused(args, "lets its group or others write to it: refusing it");
+	}
 }
