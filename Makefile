@@ -124,13 +124,13 @@ $(O)/schemas/vigil.pb-c.c $(O)/schemas/vigil.pb-c.h: schemas/vigil.proto | $(O)/
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -Werror=implicit-function-declaration -D_GNU_SOURCE
-CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Iuser -Iplugin
+CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Idaemon -Iplugin
 LDLIBS_LIB := -lzstd -lprotobuf-c -lnettle
 GEN_HDRS := $(O)/schemas/vigil.pb-c.h $(AUTO_HEADER)
 
 LIB_SRCS := $(wildcard lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o) $(O)/schemas/vigil.pb-c.o $(O)/schemas/vigil_zdict.o
-USER_SRCS := $(wildcard user/*.c)
+USER_SRCS := $(wildcard daemon/*.c)
 USER_OBJS := $(USER_SRCS:%.c=$(O)/%.o)
 PLUGIN_SRCS := $(wildcard plugin/*.c)
 PLUGIN_OBJS := $(PLUGIN_SRCS:%.c=$(O)/%.o)
@@ -153,19 +153,19 @@ $(O)/schemas/vigil.pb-c.o: $(O)/schemas/vigil.pb-c.c
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(O)/user/bpf.o: $(O)/kern/vigil.skel.h
+$(O)/daemon/bpf.o: $(O)/kern/vigil.skel.h
 
 $(O)/libvigil.a: $(LIB_OBJS)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # vigild's objects without its main(), for tests.
-VIGILD_LIB_OBJS := $(filter-out $(O)/user/vigild.o,$(USER_OBJS))
+VIGILD_LIB_OBJS := $(filter-out $(O)/daemon/vigild.o,$(USER_OBJS))
 $(O)/libvigild.a: $(VIGILD_LIB_OBJS)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/vigild: $(O)/user/vigild.o $(O)/libvigild.a $(O)/libvigil.a
+$(O)/vigild: $(O)/daemon/vigild.o $(O)/libvigild.a $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $(VIGILD_LDFLAGS) -o $@ $(filter %.o %.a,$^) -lbpf -lelf -lz $(LDLIBS_LIB)
 
@@ -218,7 +218,7 @@ run: all ## (root) sensor + host endpoint on ./vigil.db, live timeline
 	$(Q)exec $(O)/vigil host --db vigil.db --print --spawn $(O)/vigild
 
 # ---- formatting
-FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h user/*.c user/*.h plugin/*.c plugin/*.h \
+FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h plugin/*.c plugin/*.h \
 		      plugin/win/*.c plugin/win/*.h \
 		      tests/*/*.c tests/*/*.h)
 format: ## clang-format the sources in place
@@ -236,4 +236,4 @@ help: ## this list
 	@sed -n 's/^\([a-z][a-z0-9 -]*\):.*## \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | \
 		awk -F'\t' '{ printf "  %-22s %s\n", $$1, $$2 }'
 
--include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/user/*.d $(O)/plugin/*.d $(O)/tests/*/*.d)
+-include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/daemon/*.d $(O)/plugin/*.d $(O)/tests/*/*.d)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * vigild's userspace work without a kernel: replay ring buffer records
- * through the event core (user/sensor.h) and the batch codec (lib/batch.h),
+ * through the event core (daemon/sensor.h) and the batch codec (lib/batch.h),
  * and report encode + compress throughput.
  *
  *   encode record FILE [PROCFS]   write a capture: for every process in the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The event ABI between the BPF programs and vigild: one header, included by
- * the kern/ programs and user/. Fixed-width types only, explicit padding, layouts
+ * the kern/ programs and daemon/. Fixed-width types only, explicit padding, layouts
  * asserted on both compilers. Every record starts with struct vg_event_hdr
  * and carries its size, so a reader can skip types it does not know.
  * Enumerators are never renumbered.

@@ -25,13 +25,13 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
 	      -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ilib
 
 # What a target needs beyond the wire code: the spool loader and the logger (and its escaper).
-FUZZ_EXTRA_spool := user/spool.c user/paths.c lib/log.c lib/esc.c
+FUZZ_EXTRA_spool := daemon/spool.c daemon/paths.c lib/log.c lib/esc.c
 $(O)/tests/fuzz/fuzz_spool: $(FUZZ_EXTRA_spool)
 
 $(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)
 	$(call say,FUZZLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_FLAGS) -Iuser -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIB_SRCS) \
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -Idaemon -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIB_SRCS) \
 		$(O)/schemas/vigil.pb-c.c $(LDLIBS_LIB)
 
 # The host's connection logic (handshake, identity, store) over an in-memory SQLite.

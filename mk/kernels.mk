@@ -27,7 +27,7 @@ $(O)/.vigild-link: vg-link-mode
 
 STATIC_LIBS := -lbpf -lelf -lz $(LDLIBS_LIB)
 
-$(O)/kernels/vigild: $(O)/user/vigild.o $(O)/libvigild.a $(O)/libvigil.a
+$(O)/kernels/vigild: $(O)/daemon/vigild.o $(O)/libvigild.a $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -static -o $@ $^ $(STATIC_LIBS)

@@ -494,7 +494,7 @@ Test(delivery, spool_on_a_full_tmpfs_loss_is_counted)
 
 /*
  * Crash consistency of the spool (issue 15, finding 1). A spool record as
- * user/spool.h documents it, read here independently of the loader: 40-byte
+ * daemon/spool.h documents it, read here independently of the loader: 40-byte
  * header (magic "VGSP", type 1 frame / 2 ack, stream, seq, nevents, payload
  * length, crc32c, zero), then the payload.
  */

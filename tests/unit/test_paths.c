@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Paths vigild writes to as root (user/paths.h): a file is never written
+ * Paths vigild writes to as root (daemon/paths.h): a file is never written
  * through a symlink or when it is someone else's, and nothing is truncated
  * before that is known; a socket's directory must not let others swap it.
  */

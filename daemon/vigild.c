@@ -684,7 +684,7 @@ static int vg_epoll_add(int ep, int fd, uint64_t tag)
 
 enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER, TAG_PEER, TAG_PEER_OUT, TAG_CONTROL };
 
-/* Commands of the local control socket (user/control.h). */
+/* Commands of the local control socket (daemon/control.h). */
 static int vg_control_cmd(void *ctx, const char *cmd, const char *body, size_t len, char *out,
 			  size_t size)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Frames out, acknowledgements and control frames in, over one transport.
- * Every frame goes through the queue (user/spool.h) and stays there until
+ * Every frame goes through the queue (daemon/spool.h) and stays there until
  * the host acknowledges it, so a lost connection or a restart loses nothing:
  * connecting transports (unix, tcp, vsock) reconnect with backoff and resend
  * what is unacknowledged, in order. Writes never block: while the peer is
