@@ -153,7 +153,7 @@ $(O)/schemas/vigil.pb-c.o: $(O)/schemas/vigil.pb-c.c
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(O)/daemon/bpf.o: $(O)/kern/vigil.skel.h
+$(addprefix $(O)/daemon/,bpf.o probe.o slots.o sweep.o): $(O)/kern/vigil.skel.h
 
 $(O)/libvigil.a: $(LIB_OBJS)
 	$(call say,AR,$@)

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -12,7 +11,7 @@
 
 #include "bpf.h"
 #include "log.h"
-#include "proctable.h"
+#include "names.h"
 #include "vigil.skel.h"
 
 #ifndef SYS_openat2
@@ -47,111 +46,9 @@ void vg_bpf_setup_logging(int verbose)
 	libbpf_set_print(vg_libbpf_log);
 }
 
-const char *vg_hook_name(enum vg_hook h)
+void vg_bpf_quiet(int quiet)
 {
-	switch (h) {
-	case VG_HOOK_TP_BTF:
-		return "tp_btf";
-	case VG_HOOK_RAW_TP:
-		return "raw_tp";
-	case VG_HOOK_NONE:
-		return "none";
-	case VG_HOOK_FENTRY:
-		return "fentry";
-	default:
-		return "auto";
-	}
-}
-
-static const char *const vg_class_names[VG_CLASS_MAX] = {
-	[VG_CLASS_EXEC] = "exec", [VG_CLASS_FORK] = "fork",   [VG_CLASS_EXIT] = "exit",
-	[VG_CLASS_FILE] = "file", [VG_CLASS_NET] = "network", [VG_CLASS_SEC] = "security",
-};
-
-const char *vg_class_name(int cls)
-{
-	return cls >= 0 && cls < VG_CLASS_MAX ? vg_class_names[cls] : "?";
-}
-
-static const char *const vg_source_names[VG_SRC_MAX] = {
-	[VG_SRC_EXEC] = "exec", [VG_SRC_FORK] = "fork",	  [VG_SRC_EXIT] = "exit",
-	[VG_SRC_FILE] = "file", [VG_SRC_NET] = "network", [VG_SRC_SEC] = "security",
-};
-
-const char *vg_source_name(int src)
-{
-	return src >= 0 && src < VG_SRC_MAX ? vg_source_names[src] : "?";
-}
-
-/* Group names are the attach points, as --deny-hook takes them. */
-static const char *const vg_group_names[VG_GRP_MAX] = {
-	[VG_GRP_EXEC] = "sched_process_exec", [VG_GRP_FORK] = "sched_process_fork",
-	[VG_GRP_EXIT] = "sched_process_exit", [VG_GRP_SYSX] = "sys_exit",
-	[VG_GRP_TCP] = "inet_sock_set_state",
-};
-
-const char *vg_group_name(int grp)
-{
-	return grp >= 0 && grp < VG_GRP_MAX ? vg_group_names[grp] : "?";
-}
-
-int vg_parse_sources(const char *list, unsigned int *out)
-{
-	char buf[256], *save = NULL, *w;
-
-	snprintf(buf, sizeof(buf), "%s", list);
-	*out = 0;
-	for (w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-		int i;
-
-		if (!strcmp(w, "all")) {
-			*out = (1u << VG_SRC_MAX) - 1;
-			continue;
-		}
-		for (i = 0; i < VG_SRC_MAX && strcmp(w, vg_source_names[i]); i++)
-			;
-		if (i == VG_SRC_MAX) {
-			vg_log(VG_ERROR,
-			       "unknown source '%s' (exec, fork, exit, file, network, security, all)",
-			       w);
-			return -EINVAL;
-		}
-		*out |= 1u << i;
-	}
-	return 0;
-}
-
-int vg_parse_deny(const char *arg, struct vg_bpf_opts *o)
-{
-	char buf[64], *hook;
-	int g;
-
-	snprintf(buf, sizeof(buf), "%s", arg);
-	hook = strchr(buf, ':');
-	if (hook)
-		*hook++ = '\0';
-	for (g = 0; g < VG_GRP_MAX && strcmp(buf, vg_group_names[g]); g++)
-		;
-	if (g == VG_GRP_MAX) {
-		vg_log(VG_ERROR,
-		       "--deny-hook: unknown attach point '%s' (sched_process_exec, "
-		       "sched_process_fork, sched_process_exit, sys_exit, inet_sock_set_state)",
-		       buf);
-		return -EINVAL;
-	}
-	if (!hook)
-		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP | 1u << VG_HOOK_FENTRY;
-	else if (!strcmp(hook, "tp_btf"))
-		o->deny[g] |= 1u << VG_HOOK_TP_BTF;
-	else if (!strcmp(hook, "raw_tp"))
-		o->deny[g] |= 1u << VG_HOOK_RAW_TP;
-	else if (!strcmp(hook, "fentry"))
-		o->deny[g] |= 1u << VG_HOOK_FENTRY;
-	else {
-		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (fentry, tp_btf, raw_tp)", hook);
-		return -EINVAL;
-	}
-	return 0;
+	vg_quiet_libbpf = quiet;
 }
 
 uint32_t vg_ringbuf_size(uint32_t kb)
@@ -163,7 +60,7 @@ uint32_t vg_ringbuf_size(uint32_t kb)
 	return (uint32_t)size;
 }
 
-static unsigned int vg_groups_wanted(unsigned int sources)
+unsigned int vg_groups_wanted(unsigned int sources)
 {
 	unsigned int g = 0;
 
@@ -235,8 +132,8 @@ static void vg_sys_mask(volatile __u64 *mask, unsigned int sources)
 }
 
 /* open -> configure -> load with the given hook per group (VG_HOOK_NONE: not loaded). */
-static int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
-		       const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes)
+int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
+		const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes)
 {
 	struct vigil_bpf *s;
 	uint32_t file_bytes;
@@ -285,7 +182,7 @@ err_destroy:
 }
 
 /* The hooks to try for a group, in order: the fast path first where there is one. */
-static int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3])
+int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3])
 {
 	int n = 0;
 
@@ -296,57 +193,6 @@ static int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3])
 	if (o->hook != VG_HOOK_TP_BTF)
 		c[n++] = VG_HOOK_RAW_TP;
 	return n;
-}
-
-int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o)
-{
-	unsigned int want = vg_groups_wanted(o->sources);
-	uint32_t ring = vg_ringbuf_size(64);
-	int attached = 0;
-
-	vg_quiet_libbpf = 1;
-	for (int g = 0; g < VG_GRP_MAX; g++) {
-		struct vg_group_state *st = &b->grp[g];
-		enum vg_hook hooks[VG_GRP_MAX], cand[3];
-		int n = vg_candidates(o, g, cand);
-		size_t used = 0;
-
-		st->hook = VG_HOOK_NONE;
-		if (!(want & 1u << g)) {
-			snprintf(st->why, sizeof(st->why), "not wanted (--sources)");
-			continue;
-		}
-		st->why[0] = '\0';
-		for (int i = 0; i < n && st->hook == VG_HOOK_NONE; i++) {
-			struct vigil_bpf *s = NULL;
-			int err;
-
-			if (o->deny[g] & 1u << cand[i]) {
-				used += snprintf(st->why + used, sizeof(st->why) - used,
-						 "%s%s denied by --deny-hook", used ? "; " : "",
-						 vg_hook_name(cand[i]));
-				continue;
-			}
-			for (int k = 0; k < VG_GRP_MAX; k++)
-				hooks[k] = k == g ? cand[i] : VG_HOOK_NONE;
-			err = vg_bpf_load(&s, o, hooks, ring);
-			if (err) {
-				used += snprintf(st->why + used, sizeof(st->why) - used,
-						 "%s%s refused: %s", used ? "; " : "",
-						 vg_hook_name(cand[i]), strerror(-err));
-				continue;
-			}
-			vigil_bpf__destroy(s);
-			st->hook = cand[i];
-			snprintf(st->why + used, sizeof(st->why) - used, "%s%s loads",
-				 used ? "; " : "", vg_hook_name(cand[i]));
-			attached++;
-		}
-		if (used >= sizeof(st->why))
-			st->why[sizeof(st->why) - 1] = '\0';
-	}
-	vg_quiet_libbpf = 0;
-	return attached ? 0 : -ENOTSUP;
 }
 
 int vg_bpf_check_kernel(void)
@@ -439,12 +285,12 @@ probe:
 		/* Only a fallback to raw_tp is worth a warning; a refused fast path is expected. */
 		if (want & 1u << g && strstr(b->grp[g].why, "refused"))
 			vg_log(b->grp[g].hook == VG_HOOK_RAW_TP ? VG_WARN : VG_DEBUG, "%s: %s",
-			       vg_group_names[g], b->grp[g].why);
+			       vg_group_name(g), b->grp[g].why);
 	}
 	for (int g = 0; g < VG_GRP_MAX; g++)
 		if (want & 1u << g && b->grp[g].hook == VG_HOOK_NONE)
 			vg_log(VG_WARN, "%s not attached (%s): its events are not reported",
-			       vg_group_names[g], b->grp[g].why);
+			       vg_group_name(g), b->grp[g].why);
 	if (!any)
 		return vg_err(-ENOTSUP, "nothing to attach");
 
@@ -507,152 +353,20 @@ int vg_bpf_watch_defaults(struct vg_bpf *b)
 	return 0;
 }
 
-int vg_parse_rate(const char *opt, const char *arg, struct vg_rate r[VG_CLASS_MAX])
-{
-	char cls[32];
-	unsigned long rate, burst = 0;
-	int c, n;
-
-	n = sscanf(arg, "%31[a-z]:%lu:%lu", cls, &rate, &burst);
-	c = !strcmp(cls, "file") ? VG_CLASS_FILE : !strcmp(cls, "network") ? VG_CLASS_NET : -1;
-	if (n < 2 || c < 0 || rate > 100000000 || burst > 100000000) {
-		vg_log(VG_ERROR,
-		       "%s: '%s' is not CLASS:RATE[:BURST] with CLASS file or network "
-		       "(process, security and exec events are never limited)",
-		       opt, arg);
-		return -EINVAL;
-	}
-	r[c].rate = (uint32_t)rate;
-	r[c].burst = (uint32_t)(burst ? burst : 2 * rate);
-	return 0;
-}
-
-/* Run the flush program for one key; returns its result (1 done, <0 ring full). */
-static int vg_flush_key(struct vg_bpf *b, int map, int del, const struct vg_lim_key *k)
-{
-	LIBBPF_OPTS(bpf_test_run_opts, run);
-	struct vg_flush_arg arg = { .map = (uint32_t)map, .del = (uint32_t)del, .key = *k };
-	uint32_t zero = 0;
-	int err;
-
-	err = bpf_map__update_elem(b->skel->maps.vg_flush_in, &zero, sizeof(zero), &arg,
-				   sizeof(arg), BPF_ANY);
-	if (err)
-		return err;
-	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.vg_flush), &run);
-	if (err)
-		return -errno;
-	return (int)run.retval;
-}
-
-int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boot_ns, int force,
-		 int (*alive)(void *ctx, uint32_t tgid), void *ctx)
-{
-	struct bpf_map *maps[2] = { b->skel->maps.vg_dedup, b->skel->maps.vg_bucket };
-	int reported = 0;
-
-	for (int m = 0; m < 2; m++) {
-		struct vg_lim_key key, next, *prev = NULL;
-		int fd = bpf_map__fd(maps[m]);
-
-		/*
-		 * Act during the walk. A report leaves the key in place; deleting a gone
-		 * process's keys can make get_next_key lose its place, so the walk then
-		 * starts over (the deleted keys are not met again).
-		 */
-		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-			struct vg_lim_val v;
-			uint64_t idle;
-			int gone, r;
-
-			key = next;
-			prev = &key;
-			if (bpf_map_lookup_elem(fd, &key, &v))
-				continue;
-			gone = !alive(ctx, key.tgid);
-			idle = m == 0 ? (uint64_t)o->dedup_ms[key.class % VG_CLASS_MAX] * 1000000 :
-					1000000000ull;
-			if (!gone && !(v.count && (force || now_boot_ns - v.last_ns >= idle)))
-				continue;
-			r = vg_flush_key(b, m, gone, &key);
-			if (r < 0)
-				return r == -2 ? -ENOBUFS : r;
-			reported += v.count ? 1 : 0;
-			if (gone)
-				prev = NULL; /* the walk goes on from the start: keys were deleted */
-		}
-	}
-	return reported;
-}
-
 void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[3])
 {
-	static const char *const names[3] = { "process", "file", "network" };
-	struct bpf_map *maps[3] = { b->skel->maps.vg_rb_proc, b->skel->maps.vg_rb_file,
-				    b->skel->maps.vg_rb_net };
+	struct bpf_map *maps[VG_RING_MAX] = { b->skel->maps.vg_rb_proc, b->skel->maps.vg_rb_file,
+					      b->skel->maps.vg_rb_net };
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < VG_RING_MAX; i++) {
 		volatile struct vg_ring_fill *f = &b->skel->bss->vg_fill[i];
 
-		out[i].name = names[i];
+		out[i].name = vg_ring_name(i);
 		out[i].size = bpf_map__max_entries(maps[i]);
 		out[i].fill = f->fill;
 		out[i].peak = f->peak;
 		f->peak = 0;
 	}
-}
-
-static int vg_src_group(int src, int *second)
-{
-	*second = -1;
-	switch (src) {
-	case VG_SRC_EXEC:
-		return VG_GRP_EXEC;
-	case VG_SRC_FORK:
-		return VG_GRP_FORK;
-	case VG_SRC_EXIT:
-		return VG_GRP_EXIT;
-	case VG_SRC_NET:
-		*second = VG_GRP_SYSX; /* accept and UDP */
-		return VG_GRP_TCP;
-	default:
-		return VG_GRP_SYSX;
-	}
-}
-
-void vg_bpf_probe_print(const struct vg_bpf *b, const struct vg_bpf_opts *o, int json)
-{
-	if (!json)
-		printf("%-9s %-9s %-7s %-22s %s\n", "SOURCE", "SUPPORTED", "HOOK", "ATTACH POINT",
-		       "WHY");
-	for (int src = 0; src < VG_SRC_MAX; src++) {
-		int second, g = vg_src_group(src, &second);
-		const struct vg_group_state *st = &b->grp[g];
-		int wanted = !!(o->sources & 1u << src);
-		int ok = wanted && st->hook != VG_HOOK_NONE;
-		char why[400];
-
-		snprintf(why, sizeof(why), "%s", wanted ? st->why : "not wanted (--sources)");
-		if (ok && second >= 0 && b->grp[second].hook == VG_HOOK_NONE)
-			snprintf(why, sizeof(why), "%s; accept and UDP need %s: %s", st->why,
-				 vg_group_names[second], b->grp[second].why);
-		if (json) {
-			printf("{\"source\":\"%s\",\"supported\":%s,\"hook\":\"%s\",\"attach_point\":"
-			       "\"%s\",\"fallback\":%s,\"reason\":\"",
-			       vg_source_names[src], ok ? "true" : "false",
-			       vg_hook_name(ok ? st->hook : VG_HOOK_NONE), vg_group_names[g],
-			       ok && st->hook == VG_HOOK_RAW_TP && o->hook != VG_HOOK_RAW_TP ?
-				       "true" :
-				       "false");
-			for (const char *p = why; *p; p++)
-				printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-			printf("\"}\n");
-		} else {
-			printf("%-9s %-9s %-7s %-22s %s\n", vg_source_names[src], ok ? "yes" : "no",
-			       vg_hook_name(ok ? st->hook : VG_HOOK_NONE), vg_group_names[g], why);
-		}
-	}
-	fflush(stdout);
 }
 
 void vg_bpf_detach(struct vg_bpf *b)
@@ -680,9 +394,9 @@ int vg_bpf_ignore_pid(struct vg_bpf *b, uint32_t tgid)
 int vg_bpf_ringbuf_fd(const struct vg_bpf *b, int which)
 {
 	switch (which) {
-	case 0:
+	case VG_RING_PROC:
 		return bpf_map__fd(b->skel->maps.vg_rb_proc);
-	case 1:
+	case VG_RING_FILE:
 		return bpf_map__fd(b->skel->maps.vg_rb_file);
 	default:
 		return bpf_map__fd(b->skel->maps.vg_rb_net);
@@ -707,101 +421,4 @@ int vg_bpf_counts(const struct vg_bpf *b, struct vg_counts *out)
 	}
 	free(vals);
 	return err;
-}
-
-/*
- * Wait until no program still judges an event with the rules of the idle
- * slot, which it may have read as active before the last flip. Programs run
- * under RCU and read the index once per event, so one grace period after
- * the flip is enough: MEMBARRIER_CMD_GLOBAL is synchronize_rcu(). Kernels
- * with nohz_full refuse it; a program runs for microseconds, so 50 ms do.
- */
-static void vg_bpf_grace(void)
-{
-	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
-		usleep(50 * 1000);
-}
-
-int vg_bpf_filters(struct vg_bpf *b, const struct vg_flt_rule *rules, int n)
-{
-	volatile struct vg_flt_cfg *cfg = &b->skel->bss->vg_flt_cfg;
-	int fd = bpf_map__fd(b->skel->maps.vg_flt_rules);
-	int hfd = bpf_map__fd(b->skel->maps.vg_flt_hits);
-	__u32 next = (cfg->slot & 1) ^ 1, key, i, exe = 0;
-	__u64 *zero;
-
-	if (n < 0 || n > VG_FLT_RULES)
-		return -E2BIG;
-	zero = calloc(b->ncpus > 0 ? b->ncpus : 1, sizeof(*zero));
-	if (!zero)
-		return -ENOMEM;
-	for (i = 0; i < (__u32)n; i++)
-		exe |= rules[i].fields & VG_FM_EXE_ANY;
-	/* Fill the idle slot, then flip: an event reads the slot once, never half a set. */
-	vg_bpf_grace();
-	/* Inputs carry the executables while any rule that may be judged tests them. */
-	cfg->exe = exe ? cfg->exe | 1u << next : cfg->exe & ~(1u << next);
-	for (i = 0; i < VG_FLT_RULES; i++) {
-		key = next * VG_FLT_RULES + i;
-		if (bpf_map_update_elem(hfd, &key, zero, BPF_ANY) ||
-		    (i < (__u32)n && bpf_map_update_elem(fd, &key, &rules[i], BPF_ANY))) {
-			free(zero);
-			return vg_err(-errno, "write filter rule %u", i);
-		}
-	}
-	free(zero);
-	cfg->nrules[next] = n;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	cfg->slot = cfg->slot + 1; /* slot & 1 == next; the count is the set's generation */
-	return 0;
-}
-
-struct vg_seed_ctx {
-	int fd;
-	const char *procfs;
-};
-
-static int vg_bpf_seed_one(void *ctx, uint32_t pid)
-{
-	struct vg_seed_ctx *c = ctx;
-	char path[4096];
-	struct vg_flt_exe x = {};
-	int n = vg_pt_read_exe(c->procfs, pid, path, sizeof(path));
-
-	if (n < 0)
-		return 1;
-	x.len = (__u32)n;
-	memcpy(x.head, path, x.len < VG_FLT_VAL ? x.len : VG_FLT_VAL);
-	/* BPF_NOEXIST: an exec the kernel saw since is newer than this readlink. */
-	if (bpf_map_update_elem(c->fd, &pid, &x, BPF_NOEXIST))
-		return 1;
-	return 0;
-}
-
-int vg_bpf_seed_exe(struct vg_bpf *b, const char *procfs)
-{
-	struct vg_seed_ctx c = { bpf_map__fd(b->skel->maps.vg_flt_exe), procfs };
-
-	return vg_pt_each_pid(procfs, vg_bpf_seed_one, &c);
-}
-
-int vg_bpf_filter_hits(const struct vg_bpf *b, uint64_t *hits, int n)
-{
-	int fd = bpf_map__fd(b->skel->maps.vg_flt_hits);
-	__u32 slot = b->skel->bss->vg_flt_cfg.slot & 1;
-	__u64 *v = calloc(b->ncpus > 0 ? b->ncpus : 1, sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	for (int i = 0; i < n && i < VG_FLT_RULES; i++) {
-		__u32 key = slot * VG_FLT_RULES + i;
-
-		hits[i] = 0;
-		if (bpf_map_lookup_elem(fd, &key, v))
-			continue;
-		for (int c = 0; c < b->ncpus; c++)
-			hits[i] += v[c];
-	}
-	free(v);
-	return 0;
 }

@@ -1,40 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Probing, loading, attaching and reading the BPF side of vigild. */
+/*
+ * The BPF side of vigild: loading and attaching (bpf.c), probing what the
+ * kernel allows (probe.c), filter rule slots (slots.c), and the sweep of
+ * what dedup and rate limiting hold back (sweep.c).
+ */
 #ifndef VG_BPF_H
 #define VG_BPF_H
 
 #include <stdint.h>
 
+#include "names.h"
 #include "vigil_abi.h"
-
-enum vg_hook {
-	VG_HOOK_AUTO = 0, /* tp_btf, falling back to raw_tp when the kernel refuses it */
-	VG_HOOK_TP_BTF,
-	VG_HOOK_RAW_TP,
-	VG_HOOK_NONE, /* not attached */
-	VG_HOOK_FENTRY, /* the fast path, where the kernel allows it (fork today) */
-};
-
-/* Program groups: each is one attach point with a tp_btf and a raw_tp program. */
-enum vg_group {
-	VG_GRP_EXEC = 0,
-	VG_GRP_FORK,
-	VG_GRP_EXIT,
-	VG_GRP_SYSX, /* sys_exit: file, security, accept and UDP */
-	VG_GRP_TCP, /* inet_sock_set_state: TCP connect, listen */
-	VG_GRP_MAX,
-};
-
-/* What users see and choose: event sources. */
-enum vg_source {
-	VG_SRC_EXEC = 0,
-	VG_SRC_FORK,
-	VG_SRC_EXIT,
-	VG_SRC_FILE,
-	VG_SRC_NET,
-	VG_SRC_SEC,
-	VG_SRC_MAX,
-};
 
 /* A rate limit: events per second and burst; rate 0 is off. */
 struct vg_rate {
@@ -87,10 +63,8 @@ struct vg_ring_stat {
  */
 int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boot_ns, int force,
 		 int (*alive)(void *ctx, uint32_t tgid), void *ctx);
-/* Ring sizes and fill; resets the peaks. */
-void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[3]);
-/* Parse "CLASS:RATE[:BURST]" (class file or network) into r[class]; -EINVAL otherwise. */
-int vg_parse_rate(const char *opt, const char *arg, struct vg_rate r[VG_CLASS_MAX]);
+/* Ring sizes and fill, by enum vg_ring; resets the peaks. */
+void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[VG_RING_MAX]);
 
 /*
  * Probe what the kernel allows, load and attach. A group the kernel refuses
@@ -126,22 +100,25 @@ int vg_bpf_filters(struct vg_bpf *b, const struct vg_flt_rule *rules, int n);
 int vg_bpf_seed_exe(struct vg_bpf *b, const char *procfs);
 /* Hits of the active set's first n rules, summed over CPUs. */
 int vg_bpf_filter_hits(const struct vg_bpf *b, uint64_t *hits, int n);
-/* Ring buffer map fds: proc, file, net. */
+/* The fd of a ring buffer map (enum vg_ring). */
 int vg_bpf_ringbuf_fd(const struct vg_bpf *b, int which);
 /* Sum the per-CPU counters. */
 int vg_bpf_counts(const struct vg_bpf *b, struct vg_counts *out);
 
-const char *vg_hook_name(enum vg_hook h);
-const char *vg_class_name(int cls);
-const char *vg_source_name(int src);
-const char *vg_group_name(int grp);
-/* Parse "exec,file,..." into source bits; -EINVAL naming the bad word. */
-int vg_parse_sources(const char *list, unsigned int *out);
-/* Parse "GROUP[:HOOK]" into o->deny; -EINVAL when unknown. */
-int vg_parse_deny(const char *arg, struct vg_bpf_opts *o);
 /* Ring buffer size actually used for a requested size: a power of two of at least a page. */
 uint32_t vg_ringbuf_size(uint32_t kb);
 /* Route libbpf's messages through vg_log (debug ones only with verbose). */
 void vg_bpf_setup_logging(int verbose);
+
+/* The loader's steps the prober (probe.c) repeats for each attach point. */
+/* Bit per enum vg_group the sources (bits of enum vg_source) need. */
+unsigned int vg_groups_wanted(unsigned int sources);
+/* The hooks to try for group g, in order; returns how many. */
+int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3]);
+/* Open, configure and load with hooks[g] per group (VG_HOOK_NONE: not loaded). */
+int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
+		const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes);
+/* While probing, libbpf's refusals are answers, not warnings (shown with -v). */
+void vg_bpf_quiet(int quiet);
 
 #endif

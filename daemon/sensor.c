@@ -9,7 +9,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "bpf.h"
+#include "names.h"
 #include "sensor.h"
 #include "vigil_abi.h"
 
