@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf.h"
+#include "esc.h"
 #include "names.h"
 #include "vigil.skel.h"
 
@@ -89,7 +90,7 @@ void vg_bpf_probe_print(const struct vg_bpf *b, const struct vg_bpf_opts *o, int
 		const struct vg_group_state *st = &b->grp[g];
 		int wanted = !!(o->sources & 1u << src);
 		int ok = wanted && st->hook != VG_HOOK_NONE;
-		char why[400];
+		char why[400], esc[VG_ESC_CHAR_MAX * sizeof(why) + 1];
 
 		snprintf(why, sizeof(why), "%s", wanted ? st->why : "not wanted (--sources)");
 		if (ok && second >= 0 && b->grp[second].hook == VG_HOOK_NONE)
@@ -103,9 +104,8 @@ void vg_bpf_probe_print(const struct vg_bpf *b, const struct vg_bpf_opts *o, int
 			       ok && st->hook == VG_HOOK_RAW_TP && o->hook != VG_HOOK_RAW_TP ?
 				       "true" :
 				       "false");
-			for (const char *p = why; *p; p++)
-				printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-			printf("\"}\n");
+			vg_json_esc(esc, sizeof(esc), why, strlen(why));
+			printf("%s\"}\n", esc);
 		} else {
 			printf("%-9s %-9s %-7s %-22s %s\n", vg_source_name(src), ok ? "yes" : "no",
 			       vg_hook_name(ok ? st->hook : VG_HOOK_NONE), vg_group_name(g), why);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "esc.h"
 #include "names.h"
 #include "sensor.h"
 #include "vigil_abi.h"
@@ -563,7 +564,7 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t size)
 {
 	const char *cur = (const char *)(e + 1), *end = (const char *)e + size, *path;
-	char fields[256], name[sizeof(e->name) + 1];
+	char fields[320], name[VG_ESC_CHAR_MAX * sizeof(e->name) + 1];
 	const struct vg_proc *target;
 	struct vg_proc *p;
 
@@ -596,11 +597,7 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 			 e->ret, (unsigned long long)p->exe_ino, p->exe_dev);
 		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "KernelModuleLoad", path, fields);
 	case VG_SEC_BPF_LOAD:
-		memcpy(name, e->name, sizeof(e->name));
-		name[sizeof(e->name)] = '\0';
-		for (char *c = name; *c; c++)
-			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
-				*c = '?';
+		vg_json_esc(name, sizeof(name), e->name, strnlen(e->name, sizeof(e->name)));
 		snprintf(
 			fields, sizeof(fields),
 			"{\"ProgramName\":\"%s\",\"ProgramType\":%u,\"Result\":%d,\"ExeInode\":%llu,"

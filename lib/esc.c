@@ -96,6 +96,76 @@ size_t vg_esc(char *out, size_t size, const char *s, size_t n)
 	return total;
 }
 
+size_t vg_json_run(const char *s, size_t n)
+{
+	size_t at = 0;
+
+	while (at < n) {
+		uint32_t cp = 0;
+		size_t len = vg_utf8_seq(s + at, n - at, &cp);
+
+		if (!len || cp < 0x20 || cp == '"' || cp == '\\' || cp == 0x7f ||
+		    (cp >= 0x80 && cp <= 0x9f))
+			break;
+		at += len;
+	}
+	return at;
+}
+
+size_t vg_json_esc_char(const char *s, size_t n, char out[VG_ESC_CHAR_MAX], size_t *outn)
+{
+	unsigned char c = (unsigned char)s[0];
+	uint32_t cp = 0;
+	size_t len = vg_utf8_seq(s, n, &cp);
+
+	if (len && vg_json_run(s, len) == len) {
+		memcpy(out, s, len);
+		*outn = len;
+		return len;
+	}
+	out[0] = '\\';
+	if (!len) {
+		memcpy(out + 1, "ufffd", 5);
+		*outn = 6;
+		return 1;
+	}
+	if (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r') {
+		out[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : (char)c;
+		*outn = 2;
+		return len;
+	}
+	memcpy(out + 1, "u00", 3);
+	out[4] = vg_hex[cp >> 4];
+	out[5] = vg_hex[cp & 15];
+	*outn = 6;
+	return len;
+}
+
+size_t vg_json_esc(char *out, size_t size, const char *s, size_t n)
+{
+	size_t total = 0, at = 0;
+	char one[VG_ESC_CHAR_MAX];
+	int full = !size;
+
+	while (n) {
+		size_t k, used = vg_json_esc_char(s, n, one, &k);
+
+		/* Cut at a whole character: once one does not fit, nothing more goes in. */
+		if (!full && at + k < size) {
+			memcpy(out + at, one, k);
+			at += k;
+		} else {
+			full = 1;
+		}
+		total += k;
+		s += used;
+		n -= used;
+	}
+	if (size)
+		out[at] = '\0';
+	return total;
+}
+
 size_t vg_esc_unsafe_at(const char *s, size_t n)
 {
 	char one[VG_ESC_CHAR_MAX];

@@ -10,7 +10,7 @@
  * short) becomes \xNN. The result is printable text on one line: it cannot
  * start an escape sequence, move the cursor or begin a new log line.
  * Backslashes are kept as they are: text output is for people, JSON (see
- * vg_json_str) is for programs. Portable C, no allocation.
+ * vg_json_esc below) is for programs. Portable C, no allocation.
  */
 #ifndef VG_ESC_H
 #define VG_ESC_H
@@ -51,5 +51,19 @@ int vg_esc_cols(const char *s, size_t n);
  * is none. For tests and fuzzers judging what was printed.
  */
 size_t vg_esc_unsafe_at(const char *s, size_t n);
+
+/*
+ * The JSON rule, for text inside a JSON string (both sides use it: the
+ * host's JSON output, the daemon's AdditionalFields and --probe --json):
+ * valid UTF-8 is kept except '"' and '\\' (escaped), \n, \r and \t, and
+ * other controls (C0, DEL, C1) as \u00NN; each byte not part of valid
+ * UTF-8 becomes \ufffd. The result is valid JSON string content.
+ */
+/* Length of the prefix of s (n bytes) that the JSON rule keeps as it is. */
+size_t vg_json_run(const char *s, size_t n);
+/* The JSON form of the character at s (n > 0 bytes), as vg_esc_char; returns the bytes taken. */
+size_t vg_json_esc_char(const char *s, size_t n, char out[VG_ESC_CHAR_MAX], size_t *outn);
+/* snprintf-like: the JSON form of s (n bytes), no quotes; out needs at most 6 * n + 1 bytes. */
+size_t vg_json_esc(char *out, size_t size, const char *s, size_t n);
 
 #endif

@@ -124,43 +124,27 @@ void vg_sb_cell(struct vg_sb *b, const char *s, int width, int cut)
 		vg_sb_addn(b, " ", 1);
 }
 
-/*
- * Valid UTF-8 whatever s holds: a byte that is not part of a valid sequence
- * becomes \ufffd (the replacement character); controls, DEL and the C1
- * range are \u escapes, so a JSON line is also safe on a terminal.
- */
+/* The JSON rule is lib/esc.h's, shared with the daemon. */
 void vg_json_str(struct vg_sb *b, const char *s)
 {
-	const char *p = s ? s : "", *run = p;
+	const char *p = s ? s : "";
 	size_t n = strlen(p);
 
 	vg_sb_addn(b, "\"", 1);
 	while (n) {
-		unsigned char c = (unsigned char)*p;
-		uint32_t cp = 0;
-		size_t len = vg_utf8_seq(p, n, &cp);
+		size_t run = vg_json_run(p, n), k, used;
+		char one[VG_ESC_CHAR_MAX];
 
-		if (len && cp >= 0x20 && cp != '"' && cp != '\\' && cp != 0x7f &&
-		    (cp < 0x80 || cp > 0x9f)) {
-			p += len;
-			n -= len;
-			continue;
-		}
-		vg_sb_addn(b, run, (size_t)(p - run));
-		if (!len)
-			vg_sb_add(b, "\\ufffd");
-		else if (c == '"' || c == '\\')
-			vg_sb_printf(b, "\\%c", c);
-		else if (c == '\n' || c == '\t' || c == '\r')
-			vg_sb_add(b, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r");
-		else
-			vg_sb_printf(b, "\\u%04x", (unsigned)cp);
-		len = len ? len : 1;
-		p += len;
-		n -= len;
-		run = p;
+		vg_sb_addn(b, p, run);
+		p += run;
+		n -= run;
+		if (!n)
+			break;
+		used = vg_json_esc_char(p, n, one, &k);
+		vg_sb_addn(b, one, k);
+		p += used;
+		n -= used;
 	}
-	vg_sb_addn(b, run, (size_t)(p - run));
 	vg_sb_addn(b, "\"", 1);
 }
 

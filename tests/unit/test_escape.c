@@ -198,6 +198,34 @@ Test(escape, json_is_valid_utf8)
 	vg_sb_free(&b);
 }
 
+/* The daemon's builder-free JSON form is the host's, quotes aside, and is cut at a whole character. */
+Test(escape, json_esc_is_json_str)
+{
+	static const char *const in[] = {
+		"plain caf\xc3\xa9",
+		"a\"\\\n\r\t\x1b\x7f\xc2\x9b\x9b\xff\xc0\xaf\xed\xa0\x80 x",
+		"",
+	};
+	char out[256], cut[8];
+
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct vg_sb b;
+		size_t n = vg_json_esc(out, sizeof(out), in[i], strlen(in[i]));
+
+		vg_sb_init(&b);
+		vg_json_str(&b, in[i]);
+		cr_assert_eq(n + 2, strlen(vg_sb_str(&b)));
+		cr_assert_eq(strncmp(vg_sb_str(&b) + 1, out, n), 0, "%s vs %s", vg_sb_str(&b), out);
+		vg_sb_free(&b);
+	}
+	cr_assert_eq(vg_json_esc(cut, sizeof(cut),
+				 "ab\x01"
+				 "cd",
+				 5),
+		     10);
+	cr_assert_str_eq(cut, "ab", "\\u0001 does not fit whole: nothing after it either");
+}
+
 /* The caret stays under the character it points at once the line before it is escaped. */
 Test(escape, diagnostics_caret)
 {

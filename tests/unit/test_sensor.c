@@ -163,3 +163,35 @@ Test(sensor, malformed_records_are_counted, .init = setup, .fini = teardown)
 	cr_assert_eq(s.lost, 5);
 	cr_assert_eq(s.nevents, 0);
 }
+
+/*
+ * A BPF program's name goes into AdditionalFields through the JSON rule
+ * (lib/esc.h): a name the kernel allows is kept as it is, anything else is
+ * escaped, so the field stays valid JSON that keeps what the record said.
+ */
+Test(sensor, bpf_load_name_is_json_escaped, .init = setup, .fini = teardown)
+{
+	static const char *const names[][2] = {
+		{ "tprobe", "\"ProgramName\":\"tprobe\"" },
+		{ "a\"b\\c\n\x1b\x7f\xff.d",
+		  "\"ProgramName\":\"a\\\"b\\\\c\\n\\u001b\\u007f\\ufffd.d\"" },
+		{ "0123456789abcdef", "\"ProgramName\":\"0123456789abcdef\"" }, /* all 16 bytes */
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct vg_sec_event e;
+		const char *fields;
+
+		memset(&e, 0, sizeof(e));
+		e.hdr.type = VG_EV_SEC;
+		e.hdr.size = sizeof(e);
+		task(&e.task, 40, 1, 0, "loader");
+		e.op = VG_SEC_BPF_LOAD;
+		e.target = 26;
+		memcpy(e.name, names[i][0], strnlen(names[i][0], sizeof(e.name)));
+		cr_assert_eq(vg_sensor_record(&s, &e, sizeof(e)), 0);
+		cr_assert_str_eq(s.events[i]->security->action_type, "BpfProgramLoad");
+		fields = s.events[i]->security->additional_fields;
+		cr_assert_not_null(strstr(fields, names[i][1]), "%s", fields);
+	}
+}
