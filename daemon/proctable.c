@@ -168,7 +168,7 @@ size_t vg_pt_count(const struct vg_proctable *t)
 	return t->used;
 }
 
-int vg_proc_set_str(char **dst, const char *src)
+static int vg_proc_set_str(char **dst, const char *src)
 {
 	char *n = NULL;
 
@@ -182,7 +182,7 @@ int vg_proc_set_str(char **dst, const char *src)
 	return 0;
 }
 
-int vg_proc_set_args(struct vg_proc *p, const char *args, size_t len)
+static int vg_proc_set_args(struct vg_proc *p, const char *args, size_t len)
 {
 	char *n = NULL;
 
@@ -199,7 +199,7 @@ int vg_proc_set_args(struct vg_proc *p, const char *args, size_t len)
 	return 0;
 }
 
-int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src)
+static int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src)
 {
 	if (dst == src)
 		return 0;
@@ -245,7 +245,8 @@ static ssize_t vg_read_file(const char *path, char *buf, size_t size)
 	return total;
 }
 
-int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
+/* Fill p from procfs root/pid; 0, or -ENOENT when the process is gone. */
+static int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 {
 	char path[PATH_MAX], buf[4096], link[PATH_MAX];
 	unsigned long long start_ticks = 0;
@@ -376,4 +377,102 @@ int vg_pt_scan(struct vg_proctable *t, const char *procfs)
 
 	/* A full table keeps what it holds, as before. */
 	return n == -ENOSPC ? (int)vg_pt_count(t) : n;
+}
+
+/* Update the table entry of a task from the kernel's view of it. */
+static void vg_proc_from_task(struct vg_proc *p, const struct vg_task *t)
+{
+	p->ppid = t->ppid;
+	p->uid = t->uid;
+	p->gid = t->gid;
+	p->euid = t->euid;
+	p->egid = t->egid;
+	p->start_boot_ns = t->start_boot_ns;
+	p->cgroup_id = t->cgroup_id;
+	memcpy(p->comm, t->comm, sizeof(p->comm));
+	p->comm[sizeof(p->comm) - 1] = '\0';
+}
+
+/* p's parent and grandparent's image, from the table. */
+static void vg_pt_lineage(struct vg_proctable *t, const struct vg_proc *p, struct vg_actor *a)
+{
+	const struct vg_proc *parent = vg_pt_get(t, p->ppid);
+
+	a->proc = p;
+	a->parent = NULL;
+	a->grandparent_exe = NULL;
+	if (parent && parent != p) {
+		const struct vg_proc *gp = vg_pt_get(t, parent->ppid);
+
+		a->parent = parent;
+		a->grandparent_exe = gp ? gp->exe : NULL;
+	}
+}
+
+int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char *path,
+	       const char *argv, const char *cwd, struct vg_actor *a)
+{
+	struct vg_proc *p = vg_pt_upsert(t, e->task.tgid);
+
+	if (!p)
+		return -ENOMEM;
+	vg_proc_from_task(p, &e->task);
+	p->exe_ino = e->exe_ino;
+	p->exe_dev = e->exe_dev;
+	p->exited_boot_ns = 0;
+	p->argv_truncated = !!(e->hdr.flags & VG_F_ARGV_TRUNC);
+	p->stdin_socket = !!(e->hdr.flags & VG_F_STDIN_SOCK);
+	p->stdout_socket = !!(e->hdr.flags & VG_F_STDOUT_SOCK);
+	if (vg_proc_set_str(&p->exe, path) || vg_proc_set_str(&p->cwd, cwd) ||
+	    vg_proc_set_args(p, argv, e->argv_len))
+		return -ENOMEM;
+	vg_pt_lineage(t, p, a);
+	return 0;
+}
+
+int vg_pt_fork(struct vg_proctable *t, const struct vg_fork_event *e, struct vg_actor *a)
+{
+	struct vg_proc *child = vg_pt_upsert(t, e->task.tgid);
+	const struct vg_proc *parent;
+
+	if (!child)
+		return -ENOMEM;
+	parent = vg_pt_get(t, e->task.ppid);
+	if (parent && vg_proc_copy_image(child, parent))
+		return -ENOMEM;
+	vg_proc_from_task(child, &e->task);
+	child->exited_boot_ns = 0;
+	vg_pt_lineage(t, child, a);
+	return 0;
+}
+
+int vg_pt_exit(struct vg_proctable *t, const struct vg_exit_event *e, struct vg_actor *a)
+{
+	struct vg_proc *p = vg_pt_upsert(t, e->task.tgid);
+
+	if (!p)
+		return -ENOMEM;
+	vg_proc_from_task(p, &e->task);
+	/*
+	 * Keep the entry a while: the file and network rings are drained after
+	 * the process ring, so this process's last file events may come next.
+	 */
+	p->exited_boot_ns = e->hdr.ts_boot_ns ? e->hdr.ts_boot_ns : 1;
+	vg_pt_lineage(t, p, a);
+	return 0;
+}
+
+int vg_pt_actor(struct vg_proctable *t, const struct vg_task *task, const char *procfs,
+		struct vg_actor *a)
+{
+	struct vg_proc *p = vg_pt_upsert(t, task->tgid);
+
+	if (!p)
+		return -ENOMEM;
+	/* Not seen before (started before the sensor and missed by the scan): ask procfs. */
+	if (!p->exe && procfs)
+		vg_pt_read_proc(p, procfs, task->tgid);
+	vg_proc_from_task(p, task);
+	vg_pt_lineage(t, p, a);
+	return 0;
 }

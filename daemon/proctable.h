@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vigil_abi.h"
+
 struct vg_proc {
 	uint32_t pid;
 	uint32_t ppid;
@@ -36,8 +38,40 @@ struct vg_proctable {
 	size_t max; /* entries kept at most; inserts beyond evict nothing, fail */
 };
 
+/*
+ * What an event carries about the process that caused it: its entry (up to
+ * date with the record), its parent's (NULL when unknown or the process
+ * itself) and its grandparent's executable (NULL when unknown). Valid until
+ * the next change to the table.
+ */
+struct vg_actor {
+	const struct vg_proc *proc, *parent;
+	const char *grandparent_exe;
+};
+
 int vg_pt_init(struct vg_proctable *t, size_t max);
 void vg_pt_free(struct vg_proctable *t);
+
+/*
+ * One call per lifecycle event: each brings the entry up to date with the
+ * record and fills *a for the encoder. 0, or -ENOMEM when the entry cannot
+ * be created or its strings copied (the table is full, or no memory).
+ */
+/* An exec: the image (path, argv strings of argv_len bytes, cwd) is the record's. */
+int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char *path,
+	       const char *argv, const char *cwd, struct vg_actor *a);
+/* A fork: the child runs its parent's image until it execs; a reused pid starts a new life. */
+int vg_pt_fork(struct vg_proctable *t, const struct vg_fork_event *e, struct vg_actor *a);
+/* An exit: the entry stays a while for events still in other rings (vg_pt_sweep_exited). */
+int vg_pt_exit(struct vg_proctable *t, const struct vg_exit_event *e, struct vg_actor *a);
+/*
+ * Any other event (file, network, security): the acting task's entry, read
+ * from procfs (when not NULL) if the table has not seen the process before.
+ */
+int vg_pt_actor(struct vg_proctable *t, const struct vg_task *task, const char *procfs,
+		struct vg_actor *a);
+
+/* The entry for pid, NULL when absent: nothing is created or changed. */
 struct vg_proc *vg_pt_get(struct vg_proctable *t, uint32_t pid);
 /*
  * The entry for pid, created empty when absent (its old contents are kept
@@ -49,12 +83,6 @@ int vg_pt_remove(struct vg_proctable *t, uint32_t pid);
 size_t vg_pt_count(const struct vg_proctable *t);
 /* Remove the processes that exited before `before` (boot-time ns); returns how many. */
 size_t vg_pt_sweep_exited(struct vg_proctable *t, uint64_t before);
-
-/* Replace a string or argument area of p; 0 or -ENOMEM. */
-int vg_proc_set_str(char **dst, const char *src);
-int vg_proc_set_args(struct vg_proc *p, const char *args, size_t len);
-/* Copy the image (exe, args, cwd, comm, creds, inode) of src into dst. */
-int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src);
 
 /*
  * Add every process under procfs root (normally "/proc") to the table.
@@ -68,7 +96,5 @@ int vg_pt_scan(struct vg_proctable *t, const char *procfs);
 int vg_pt_each_pid(const char *procfs, int (*fn)(void *ctx, uint32_t pid), void *ctx);
 /* The executable path of procfs/pid, " (deleted)" cut; its length or -ENOENT. */
 int vg_pt_read_exe(const char *procfs, uint32_t pid, char *buf, size_t size);
-/* Fill p from procfs root/pid; 0, or -ENOENT when the process is gone. */
-int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid);
 
 #endif

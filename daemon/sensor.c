@@ -77,20 +77,6 @@ static uint64_t vg_epoch(const struct vg_sensor *s, uint64_t boot_ns)
 	return (uint64_t)((int64_t)boot_ns + s->boot_to_epoch_ns);
 }
 
-/* Update the table entry of a task from the kernel's view of it. */
-static void vg_proc_from_task(struct vg_proc *p, const struct vg_task *t)
-{
-	p->ppid = t->ppid;
-	p->uid = t->uid;
-	p->gid = t->gid;
-	p->euid = t->euid;
-	p->egid = t->egid;
-	p->start_boot_ns = t->start_boot_ns;
-	p->cgroup_id = t->cgroup_id;
-	memcpy(p->comm, t->comm, sizeof(p->comm));
-	p->comm[sizeof(p->comm) - 1] = '\0';
-}
-
 static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_proc *p)
 {
 	struct vg_arena *a = &s->arena;
@@ -160,29 +146,24 @@ static int vg_push(struct vg_sensor *s, Vigil__V1__Event *ev)
 	return 0;
 }
 
-/* Emit a process event about p (already updated), with its parent from the table. */
 /* The acting process, its parent and its grandparent's image, as every event carries them. */
 struct vg_lineage {
 	Vigil__V1__Process *process, *parent;
 	char *grandparent_exe;
 };
 
-static int vg_lineage(struct vg_sensor *s, const struct vg_proc *p, struct vg_lineage *l)
+static int vg_lineage(struct vg_sensor *s, const struct vg_actor *a, struct vg_lineage *l)
 {
-	const struct vg_proc *parent = vg_pt_get(&s->pt, p->ppid);
-
 	memset(l, 0, sizeof(*l));
-	l->process = vg_pb_process(s, p);
+	l->process = vg_pb_process(s, a->proc);
 	if (!l->process)
 		return -ENOMEM;
-	if (parent && parent != p) {
-		const struct vg_proc *gp = vg_pt_get(&s->pt, parent->ppid);
-
-		l->parent = vg_pb_process(s, parent);
+	if (a->parent) {
+		l->parent = vg_pb_process(s, a->parent);
 		if (!l->parent)
 			return -ENOMEM;
-		if (gp && gp->exe) {
-			l->grandparent_exe = vg_arena_strdup(&s->arena, gp->exe);
+		if (a->grandparent_exe) {
+			l->grandparent_exe = vg_arena_strdup(&s->arena, a->grandparent_exe);
 			if (!l->grandparent_exe)
 				return -ENOMEM;
 		}
@@ -202,14 +183,15 @@ static Vigil__V1__Event *vg_new_event(struct vg_sensor *s, uint64_t ts_boot_ns)
 	return ev;
 }
 
+/* A process event about a's process. */
 static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessAction action,
-		   const struct vg_proc *p, uint32_t exit_code)
+		   const struct vg_actor *a, uint32_t exit_code)
 {
 	Vigil__V1__Event *ev = vg_new_event(s, ts_boot_ns);
 	Vigil__V1__ProcessEvent *pe = vg_arena_alloc(&s->arena, sizeof(*pe));
 	struct vg_lineage l;
 
-	if (!ev || !pe || vg_lineage(s, p, &l))
+	if (!ev || !pe || vg_lineage(s, a, &l))
 		return -ENOMEM;
 	vigil__v1__process_event__init(pe);
 	ev->body_case = VIGIL__V1__EVENT__BODY_PROCESS;
@@ -227,14 +209,14 @@ static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessA
 	return vg_push(s, ev);
 }
 
-static int vg_emit_security(struct vg_sensor *s, uint64_t ts_boot_ns, const struct vg_proc *p,
+static int vg_emit_security(struct vg_sensor *s, uint64_t ts_boot_ns, const struct vg_actor *a,
 			    const char *action, const char *file_path, const char *fields)
 {
 	Vigil__V1__Event *ev = vg_new_event(s, ts_boot_ns);
 	Vigil__V1__SecurityEvent *se = vg_arena_alloc(&s->arena, sizeof(*se));
 	struct vg_lineage l;
 
-	if (!ev || !se || vg_lineage(s, p, &l))
+	if (!ev || !se || vg_lineage(s, a, &l))
 		return -ENOMEM;
 	vigil__v1__security_event__init(se);
 	ev->body_case = VIGIL__V1__EVENT__BODY_SECURITY;
@@ -250,25 +232,11 @@ static int vg_emit_security(struct vg_sensor *s, uint64_t ts_boot_ns, const stru
 	return vg_push(s, ev);
 }
 
-/* The table entry of the task an event is about, brought up to date with the kernel's view. */
-static struct vg_proc *vg_actor(struct vg_sensor *s, const struct vg_task *t)
-{
-	struct vg_proc *p = vg_pt_upsert(&s->pt, t->tgid);
-
-	if (!p)
-		return NULL;
-	/* Not seen before (started before the sensor and missed by the scan): ask procfs. */
-	if (!p->exe && s->procfs)
-		vg_pt_read_proc(p, s->procfs, t->tgid);
-	vg_proc_from_task(p, t);
-	return p;
-}
-
 static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t size)
 {
 	const char *tail = (const char *)(e + 1);
 	size_t tail_len = size - sizeof(*e);
-	struct vg_proc *p;
+	struct vg_actor a;
 	const char *path, *argv, *cwd;
 	int err;
 
@@ -282,22 +250,11 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	argv = tail + e->path_len;
 	cwd = argv + e->argv_len;
 
-	p = vg_pt_upsert(&s->pt, e->task.tgid);
-	if (!p)
+	if (vg_pt_exec(&s->pt, e, path, argv, cwd, &a))
 		return -ENOMEM;
-	vg_proc_from_task(p, &e->task);
-	p->exe_ino = e->exe_ino;
-	p->exe_dev = e->exe_dev;
-	p->exited_boot_ns = 0;
-	p->argv_truncated = !!(e->hdr.flags & VG_F_ARGV_TRUNC);
-	p->stdin_socket = !!(e->hdr.flags & VG_F_STDIN_SOCK);
-	p->stdout_socket = !!(e->hdr.flags & VG_F_STDOUT_SOCK);
-	if (vg_proc_set_str(&p->exe, path) || vg_proc_set_str(&p->cwd, cwd) ||
-	    vg_proc_set_args(p, argv, e->argv_len))
-		return -ENOMEM;
-	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, p, 0);
+	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, &a, 0);
 	if (!err && e->hdr.flags & VG_F_FILELESS)
-		err = vg_emit_security(s, e->hdr.ts_boot_ns, p, "FilelessExec", path, NULL);
+		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "FilelessExec", path, NULL);
 	if (!err && (e->task.euid != e->task.uid || e->task.egid != e->task.gid)) {
 		char fields[160];
 
@@ -307,43 +264,28 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 			 "\"CapEffective\":\"0x%llx\"}",
 			 e->task.uid, e->task.euid, e->task.gid, e->task.egid,
 			 (unsigned long long)e->cap_effective);
-		err = vg_emit_security(s, e->hdr.ts_boot_ns, p, "PrivilegeChange", path, fields);
+		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PrivilegeChange", path, fields);
 	}
 	return err;
 }
 
 static int vg_on_fork(struct vg_sensor *s, const struct vg_fork_event *e)
 {
-	struct vg_proc *child = vg_pt_upsert(&s->pt, e->task.tgid);
-	const struct vg_proc *parent;
+	struct vg_actor a;
 
-	if (!child)
+	if (vg_pt_fork(&s->pt, e, &a))
 		return -ENOMEM;
-	/* The child runs its parent's image until it execs. */
-	parent = vg_pt_get(&s->pt, e->task.ppid);
-	if (parent && vg_proc_copy_image(child, parent))
-		return -ENOMEM;
-	vg_proc_from_task(child, &e->task);
-	child->exited_boot_ns = 0; /* a reused pid starts a new life */
-	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED, child, 0);
+	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED, &a, 0);
 }
 
 static int vg_on_exit(struct vg_sensor *s, const struct vg_exit_event *e)
 {
-	struct vg_proc *p = vg_pt_upsert(&s->pt, e->task.tgid);
-	int err;
+	struct vg_actor a;
 
-	if (!p)
+	if (vg_pt_exit(&s->pt, e, &a))
 		return -ENOMEM;
-	vg_proc_from_task(p, &e->task);
-	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED, p,
-		      e->exit_code);
-	/*
-	 * Keep the entry a while: the file and network rings are drained after
-	 * the process ring, so this process's last file events may come next.
-	 */
-	p->exited_boot_ns = e->hdr.ts_boot_ns ? e->hdr.ts_boot_ns : 1;
-	return err;
+	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED, &a,
+		       e->exit_code);
 }
 
 int vg_path_join(char *out, size_t size, const char *base, const char *rel)
@@ -447,7 +389,7 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	Vigil__V1__Event *ev;
 	Vigil__V1__FileEvent *fe;
 	struct vg_lineage l;
-	struct vg_proc *p;
+	struct vg_actor a;
 
 	if (vg_tail_str(&cur, end, e->base_len, &base) ||
 	    vg_tail_str(&cur, end, e->rel_len, &rel) ||
@@ -457,8 +399,7 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 		return -EBADMSG;
 	if (vg_path_join(path, sizeof(path), base, rel))
 		return -EBADMSG;
-	p = vg_actor(s, &e->task);
-	if (!p)
+	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
 		return -ENOMEM;
 	if (e->op == VG_FILE_SENSITIVE_READ) {
 		char fields[128];
@@ -467,13 +408,13 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 		if (e->supp_count)
 			snprintf(fields, sizeof(fields), "{\"Suppressed\":%llu}",
 				 (unsigned long long)e->supp_count);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "SensitiveFileRead", path,
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "SensitiveFileRead", path,
 					e->supp_count ? fields : NULL);
 	}
 
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
 	fe = vg_arena_alloc(&s->arena, sizeof(*fe));
-	if (!ev || !fe || vg_lineage(s, p, &l))
+	if (!ev || !fe || vg_lineage(s, &a, &l))
 		return -ENOMEM;
 	vigil__v1__file_event__init(fe);
 	ev->body_case = VIGIL__V1__EVENT__BODY_FILE;
@@ -535,14 +476,15 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 	Vigil__V1__Event *ev;
 	Vigil__V1__NetworkEvent *ne;
 	struct vg_lineage l;
-	struct vg_proc *p;
+	struct vg_actor a;
+	int err;
 
 	if (!e->op || e->op > VG_NET_UDP_SEND || (e->family != AF_INET && e->family != AF_INET6))
 		return -EBADMSG;
-	p = vg_actor(s, &e->task);
+	err = vg_pt_actor(&s->pt, &e->task, s->procfs, &a);
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
 	ne = vg_arena_alloc(&s->arena, sizeof(*ne));
-	if (!p || !ev || !ne || vg_lineage(s, p, &l))
+	if (err || !ev || !ne || vg_lineage(s, &a, &l))
 		return -ENOMEM;
 	vigil__v1__network_event__init(ne);
 	ev->body_case = VIGIL__V1__EVENT__BODY_NETWORK;
@@ -566,12 +508,11 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 	const char *cur = (const char *)(e + 1), *end = (const char *)e + size, *path;
 	char fields[320], name[VG_ESC_CHAR_MAX * sizeof(e->name) + 1];
 	const struct vg_proc *target;
-	struct vg_proc *p;
+	struct vg_actor a;
 
 	if (vg_tail_str(&cur, end, e->path_len, &path))
 		return -EBADMSG;
-	p = vg_actor(s, &e->task);
-	if (!p)
+	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
 		return -ENOMEM;
 	switch (e->op) {
 	case VG_SEC_SETID:
@@ -579,7 +520,7 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 			 "{\"Via\":\"syscall\",\"Syscall\":%u,\"Uid\":%u,\"Euid\":%u,\"Gid\":%u,"
 			 "\"Egid\":%u}",
 			 e->target, e->task.uid, e->task.euid, e->task.gid, e->task.egid);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "PrivilegeChange", NULL, fields);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PrivilegeChange", NULL, fields);
 	case VG_SEC_PTRACE:
 		target = vg_pt_get(&s->pt, e->target);
 		if (target)
@@ -589,21 +530,22 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 		else
 			snprintf(fields, sizeof(fields), "{\"TargetProcessId\":%u,\"Request\":%u}",
 				 e->target, e->arg);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "PtraceAttach",
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PtraceAttach",
 					target ? target->exe : NULL, fields);
 	case VG_SEC_MODULE:
 		/* The loader's image (0: unknown), for rules that exclude the sensor by it. */
 		snprintf(fields, sizeof(fields), "{\"Result\":%d,\"ExeInode\":%llu,\"ExeDev\":%u}",
-			 e->ret, (unsigned long long)p->exe_ino, p->exe_dev);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "KernelModuleLoad", path, fields);
+			 e->ret, (unsigned long long)a.proc->exe_ino, a.proc->exe_dev);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "KernelModuleLoad", path, fields);
 	case VG_SEC_BPF_LOAD:
 		vg_json_esc(name, sizeof(name), e->name, strnlen(e->name, sizeof(e->name)));
 		snprintf(
 			fields, sizeof(fields),
 			"{\"ProgramName\":\"%s\",\"ProgramType\":%u,\"Result\":%d,\"ExeInode\":%llu,"
 			"\"ExeDev\":%u}",
-			name, e->target, e->ret, (unsigned long long)p->exe_ino, p->exe_dev);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "BpfProgramLoad", NULL, fields);
+			name, e->target, e->ret, (unsigned long long)a.proc->exe_ino,
+			a.proc->exe_dev);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "BpfProgramLoad", NULL, fields);
 	default:
 		return -EBADMSG;
 	}

@@ -8,9 +8,23 @@
 
 #include "proctable.h"
 
+/* An exec record of pid (parent ppid, user uid) with no tail: vg_pt_exec takes the strings apart. */
+static void exec_rec(struct vg_exec_event *e, uint32_t pid, uint32_t ppid, uint32_t uid,
+		     size_t argv_len)
+{
+	memset(e, 0, sizeof(*e));
+	e->hdr.type = VG_EV_EXEC;
+	e->task.pid = e->task.tgid = pid;
+	e->task.ppid = ppid;
+	e->task.uid = e->task.euid = uid;
+	e->argv_len = (uint16_t)argv_len;
+}
+
 Test(proctable, insert_get_remove)
 {
 	struct vg_proctable t;
+	struct vg_exec_event e;
+	struct vg_actor a;
 	struct vg_proc *p;
 
 	cr_assert_eq(vg_pt_init(&t, 100), 0);
@@ -18,8 +32,8 @@ Test(proctable, insert_get_remove)
 	p = vg_pt_upsert(&t, 42);
 	cr_assert_not_null(p);
 	cr_assert_eq(p->pid, 42);
-	p->ppid = 7;
-	cr_assert_eq(vg_proc_set_str(&p->exe, "/usr/bin/true"), 0);
+	exec_rec(&e, 42, 7, 0, 0);
+	cr_assert_eq(vg_pt_exec(&t, &e, "/usr/bin/true", "", "/", &a), 0);
 	cr_assert_eq(vg_pt_upsert(&t, 42), p, "upsert of a present pid returns the entry");
 	cr_assert_eq(vg_pt_get(&t, 42)->ppid, 7);
 	cr_assert_str_eq(vg_pt_get(&t, 42)->exe, "/usr/bin/true");
@@ -78,20 +92,25 @@ Test(proctable, bounded)
 	vg_pt_free(&t);
 }
 
+/* A forked child runs its parent's image: a deep copy of exe, cwd and argv. */
 Test(proctable, copy_image)
 {
 	struct vg_proctable t;
-	struct vg_proc *a, *b;
+	struct vg_exec_event e;
+	struct vg_fork_event f = { 0 };
+	struct vg_actor act;
+	const struct vg_proc *a, *b;
 
 	cr_assert_eq(vg_pt_init(&t, 10), 0);
-	a = vg_pt_upsert(&t, 1);
-	cr_assert_eq(vg_proc_set_str(&a->exe, "/bin/bash"), 0);
-	cr_assert_eq(vg_proc_set_str(&a->cwd, "/root"), 0);
-	cr_assert_eq(vg_proc_set_args(a, "bash\0-l\0", 8), 0);
-	a->uid = 1000;
-	b = vg_pt_upsert(&t, 2);
+	exec_rec(&e, 1, 0, 1000, 8);
+	cr_assert_eq(vg_pt_exec(&t, &e, "/bin/bash", "bash\0-l\0", "/root", &act), 0);
+	f.task = e.task;
+	f.task.pid = f.task.tgid = 2;
+	f.task.ppid = 1;
+	cr_assert_eq(vg_pt_fork(&t, &f, &act), 0);
 	a = vg_pt_get(&t, 1);
-	cr_assert_eq(vg_proc_copy_image(b, a), 0);
+	b = act.proc;
+	cr_assert_eq(act.parent, a, "the actor's parent is the forking process");
 	cr_assert_str_eq(b->exe, "/bin/bash");
 	cr_assert_str_eq(b->cwd, "/root");
 	cr_assert_eq(b->args_len, 8);
