@@ -67,8 +67,9 @@ int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boo
 void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[VG_RING_MAX]);
 
 /*
- * Probe what the kernel allows, load and attach. A group the kernel refuses
- * is reported (vg_bpf_probe_print) and the rest keep working; 0 as long as
+ * Load with the preferred hooks (probing each attach point when that fails)
+ * and attach. A group the kernel refuses
+ * is logged with the reason and the rest keep working; 0 as long as
  * at least one group is attached, else a negative errno.
  */
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o);

@@ -25,7 +25,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
 	      -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ilib
 
 # What a target needs beyond the wire code: the spool loader and the logger (and its escaper).
-FUZZ_EXTRA_spool := daemon/spool.c daemon/paths.c lib/log.c lib/esc.c
+FUZZ_EXTRA_spool := daemon/spool.c daemon/spool_load.c daemon/paths.c lib/log.c lib/esc.c
 $(O)/tests/fuzz/fuzz_spool: $(FUZZ_EXTRA_spool)
 
 $(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)

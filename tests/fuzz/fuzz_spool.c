@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * libFuzzer target: arbitrary bytes as the segments of a spool left by an
- * earlier run, opened by the real loader (daemon/spool.c) from a real
+ * earlier run, opened by the real loader (daemon/spool_load.c) from a real
  * directory. Byte 0 picks how many segments (1-3, bits 0-1) and whether the
  * recovered frames stay in memory or are read back from the files (bit 7);
  * then a u16 length for each segment but the last, which takes the rest.
