@@ -68,9 +68,9 @@ void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[VG_RING_MAX]);
 
 /*
  * Load with the preferred hooks (probing each attach point when that fails)
- * and attach. A group the kernel refuses
- * is logged with the reason and the rest keep working; 0 as long as
- * at least one group is attached, else a negative errno.
+ * and attach. A group the kernel refuses is logged with the reason and the
+ * rest keep working; 0 as long as at least one group is attached, else a
+ * negative errno.
  */
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o);
 /* Probe only: fill b->grp without keeping anything loaded. */

@@ -71,14 +71,16 @@ size_t vg_esc_char(const char *s, size_t n, char out[VG_ESC_CHAR_MAX], size_t *o
 	return len;
 }
 
-size_t vg_esc(char *out, size_t size, const char *s, size_t n)
+/* snprintf-like, cut at a whole character: the text rule, or the JSON rule when json. */
+static size_t vg_esc_str(char *out, size_t size, const char *s, size_t n, int json)
 {
 	size_t total = 0, at = 0;
 	char one[VG_ESC_CHAR_MAX];
 	int full = !size;
 
 	while (n) {
-		size_t k, used = vg_esc_char(s, n, one, &k, &(int){ 0 });
+		size_t k, used = json ? vg_json_esc_char(s, n, one, &k) :
+					vg_esc_char(s, n, one, &k, &(int){ 0 });
 
 		/* Cut at a whole character: once one does not fit, nothing more goes in. */
 		if (!full && at + k < size) {
@@ -94,6 +96,11 @@ size_t vg_esc(char *out, size_t size, const char *s, size_t n)
 	if (size)
 		out[at] = '\0';
 	return total;
+}
+
+size_t vg_esc(char *out, size_t size, const char *s, size_t n)
+{
+	return vg_esc_str(out, size, s, n, 0);
 }
 
 size_t vg_json_run(const char *s, size_t n)
@@ -143,27 +150,7 @@ size_t vg_json_esc_char(const char *s, size_t n, char out[VG_ESC_CHAR_MAX], size
 
 size_t vg_json_esc(char *out, size_t size, const char *s, size_t n)
 {
-	size_t total = 0, at = 0;
-	char one[VG_ESC_CHAR_MAX];
-	int full = !size;
-
-	while (n) {
-		size_t k, used = vg_json_esc_char(s, n, one, &k);
-
-		/* Cut at a whole character: once one does not fit, nothing more goes in. */
-		if (!full && at + k < size) {
-			memcpy(out + at, one, k);
-			at += k;
-		} else {
-			full = 1;
-		}
-		total += k;
-		s += used;
-		n -= used;
-	}
-	if (size)
-		out[at] = '\0';
-	return total;
+	return vg_esc_str(out, size, s, n, 1);
 }
 
 size_t vg_esc_unsafe_at(const char *s, size_t n)
