@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <zstd.h>
 
 #include "batch.h"
 #include "compat.h"
 #include "frame.h"
+#include "wire.h"
 
 /* schemas/vigil-v1.zdict, embedded at build time (xxd -i). */
 extern unsigned char vg_zdict[];
@@ -157,16 +160,103 @@ out:
 	return err;
 }
 
-int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out)
+#ifdef _WIN32
+#define vg_usable_size _msize
+#else
+#define vg_usable_size malloc_usable_size
+#endif
+
+/*
+ * protobuf-c's memory while it unpacks one batch, held to a budget: defence
+ * in depth behind vg_batch_walk(), which counted the same on the wire before
+ * anything was allocated. What it hands out is plain malloc memory, so the
+ * batch is freed as usual.
+ */
+struct vg_pb_budget {
+	ProtobufCAllocator a;
+	size_t used, peak, limit;
+	int refused;
+};
+
+static void *vg_pb_alloc(void *data, size_t n)
 {
-	uint8_t *raw;
-	size_t raw_len;
+	struct vg_pb_budget *bg = data;
+	void *p;
+	size_t cost;
+
+	if (n > bg->limit) {
+		bg->refused = 1;
+		return NULL;
+	}
+	p = malloc(n ? n : 1);
+	if (!p)
+		return NULL;
+	cost = vg_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
+	if (cost > bg->limit - bg->used) {
+		free(p);
+		bg->refused = 1;
+		return NULL;
+	}
+	bg->used += cost;
+	if (bg->used > bg->peak)
+		bg->peak = bg->used;
+	return p;
+}
+
+static void vg_pb_free(void *data, void *p)
+{
+	struct vg_pb_budget *bg = data;
+
+	if (!p)
+		return;
+	bg->used -= vg_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
+	free(p);
+}
+
+int vg_batch_decode(const uint8_t *payload, size_t len, int zstd, Vigil__V1__Batch **out, char *why,
+		    size_t why_len)
+{
+	struct vg_pb_budget bg = { .a = { vg_pb_alloc, vg_pb_free, &bg } };
+	uint8_t *raw = NULL;
+	size_t raw_len = len;
+	const uint8_t *enc = payload;
 	int err;
 
-	err = vg_zstd_decompress(payload, len, VG_BATCH_MAX_DECODED, &raw, &raw_len);
-	if (err)
-		return err;
-	*out = vigil__v1__batch__unpack(NULL, raw_len, raw);
+	*out = NULL;
+	if (why && why_len)
+		why[0] = 0;
+	if (zstd) {
+		err = vg_zstd_decompress(payload, len, VG_BATCH_MAX_DECODED, &raw, &raw_len);
+		if (err)
+			return err;
+		enc = raw;
+	}
+	bg.limit = vg_batch_unpack_budget(raw_len);
+	err = vg_batch_walk(enc, raw_len, bg.limit, NULL, why, why_len);
+	if (!err) {
+		*out = vigil__v1__batch__unpack(&bg.a, raw_len, enc);
+		if (!*out) {
+			err = bg.refused ? -E2BIG : -EBADMSG;
+			if (bg.refused && why && why_len)
+				snprintf(why, why_len,
+					 "unpacking took more than %zu bytes (the bound for a "
+					 "%zu-byte batch)",
+					 bg.limit, raw_len);
+		}
+	}
+	/* Merged copies of a field could still add up past a bound. */
+	if (!err && vg_batch_check(*out)) {
+		vigil__v1__batch__free_unpacked(*out, NULL);
+		*out = NULL;
+		err = -E2BIG;
+		if (why && why_len)
+			snprintf(why, why_len, "a repeated field is over its bound once unpacked");
+	}
 	free(raw);
-	return *out ? 0 : -EBADMSG;
+	return err;
+}
+
+int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out)
+{
+	return vg_batch_decode(payload, len, 1, out, NULL, 0);
 }

@@ -22,10 +22,18 @@
 int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size_t *out_len);
 
 /*
- * Decompress (bounded by VG_BATCH_MAX_DECODED, whatever the frame claims)
- * and decode a payload. 0 and *out, to free with vigil__v1__batch__free_unpacked(),
- * or -EFBIG (over the bound), -EBADMSG (not zstd or not a Batch), -ENOMEM.
+ * Decode a BATCH or HELLO payload, bounded before anything is allocated for
+ * it: decompress when zstd (bounded by VG_BATCH_MAX_DECODED, whatever the
+ * frame claims), count its repeated fields and what unpacking would cost on
+ * the wire (vg_batch_walk(), lib/wire.h), then unpack with an allocator held
+ * to that budget. 0 and *out, to free with vigil__v1__batch__free_unpacked(),
+ * or -EFBIG (decompressed size over the bound), -E2BIG (a field over its
+ * bound, or over the unpack budget), -EBADMSG (not zstd or not a Batch),
+ * -ENOKEY, -ENOMEM. why (may be NULL) says which field and bound.
  */
+int vg_batch_decode(const uint8_t *payload, size_t len, int zstd, Vigil__V1__Batch **out, char *why,
+		    size_t why_len);
+/* vg_batch_decode() of a zstd payload. */
 int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out);
 
 /*

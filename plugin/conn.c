@@ -116,7 +116,7 @@ static const char *vg_payload_strerror(int err)
 	if (err == -EBADMSG)
 		return "batch payload is not a zstd-compressed vigil.v1.Batch";
 	if (err == -E2BIG)
-		return "batch holds more events, counters or arguments than allowed";
+		return "batch is over a bound";
 	return vg_frame_strerror(err);
 }
 
@@ -125,22 +125,14 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 {
 	Vigil__V1__Batch *b;
 	uint64_t stream;
+	char why[160];
 	int err;
 
-	if (h->flags & VG_FRAME_F_ZSTD) {
-		err = vg_batch_unpack(payload, h->len, &b);
-	} else {
-		/* Uncompressed: the frame bound (VG_FRAME_MAX_PAYLOAD) bounds it. */
-		b = vigil__v1__batch__unpack(NULL, h->len, payload);
-		err = b ? 0 : -EBADMSG;
-	}
-	if (!err && vg_batch_check(b)) {
-		vigil__v1__batch__free_unpacked(b, NULL);
-		err = -E2BIG;
-	}
+	/* Counted on the wire before anything is allocated for it (lib/batch.h). */
+	err = vg_batch_decode(payload, h->len, h->flags & VG_FRAME_F_ZSTD, &b, why, sizeof(why));
 	if (err) {
-		vg_log(VG_ERROR, "connection %u: %s (seq %llu)", c->id, vg_payload_strerror(err),
-		       (unsigned long long)h->seq);
+		vg_log(VG_ERROR, "connection %u: %s%s%s (seq %llu)", c->id,
+		       vg_payload_strerror(err), *why ? ": " : "", why, (unsigned long long)h->seq);
 		return err;
 	}
 	if (h->type == VG_FRAME_HELLO) {

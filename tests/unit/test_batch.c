@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "batch.h"
 #include "frame.h"
+#include "wire.h"
 
 static char *argv_sh[] = { "/bin/sh", "-c", "exit 7" };
 static char *argv_bash[] = { "bash" };
@@ -394,5 +397,245 @@ Test(batch, dictionary_named_in_frame)
 		cr_assert_neq(ZSTD_getDictID_fromFrame(z, zlen), vg_batch_dict_id());
 		cr_assert_eq(vg_batch_unpack(z, zlen, &b), -ENOKEY);
 	}
+	free(z);
+}
+
+/*
+ * Bounded before allocation (issue 15, finding 3): what a frame costs is
+ * counted on the wire, and protobuf-c unpacks under a budget.
+ */
+
+/* zstd of raw (plain, no dictionary), size declared. */
+static uint8_t *zstd_of(const uint8_t *raw, size_t len, size_t *zlen)
+{
+	size_t cap = ZSTD_compressBound(len);
+	uint8_t *z = malloc(cap);
+
+	cr_assert_not_null(z);
+	*zlen = ZSTD_compress(z, cap, raw, len, 3);
+	cr_assert(!ZSTD_isError(*zlen));
+	return z;
+}
+
+/* n copies of pat, back to back. */
+static uint8_t *repeat(const void *pat, size_t plen, size_t n, size_t *len)
+{
+	uint8_t *r = malloc(plen * n + 1);
+
+	cr_assert_not_null(r);
+	for (size_t i = 0; i < n; i++)
+		memcpy(r + i * plen, pat, plen);
+	*len = plen * n;
+	return r;
+}
+
+Test(batch, amplification_frame_refused_before_unpacking)
+{
+	/* The finding: 16.7 million empty events (field 3, length 0) in a 3 KB frame. */
+	size_t len, zlen;
+	uint8_t *raw = repeat("\x1a\x00", 2, VG_BATCH_MAX_DECODED / 2, &len);
+	uint8_t *z = zstd_of(raw, len, &zlen);
+	Vigil__V1__Batch *b = (void *)1;
+	char why[160];
+
+	free(raw);
+	cr_assert_lt(zlen, 8192);
+	/*
+	 * Unpacking it whole takes 1.7 GB: with 96 MiB of address space to spare
+	 * only a refusal before unpacking gets the right error.
+	 */
+	cap_memory((size_t)96 << 20);
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), -E2BIG, "%s", why);
+	cr_assert_null(b);
+	cr_assert_str_eq(why, "Batch.events: more than 65536 entries");
+	free(z);
+}
+
+Test(batch, every_repeated_field_has_a_bound)
+{
+	const ProtobufCMessageDescriptor *todo[16] = { &vigil__v1__batch__descriptor };
+	size_t n = 1, seen = 0;
+
+	/* Every message reachable from Batch (the schema has no cycles). */
+	while (seen < n) {
+		const ProtobufCMessageDescriptor *d = todo[seen++];
+
+		for (unsigned int i = 0; i < d->n_fields; i++) {
+			const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+			if (f->label == PROTOBUF_C_LABEL_REPEATED)
+				cr_expect_gt(vg_batch_bound(d, f->name), 0, "%s.%s has no bound",
+					     d->short_name, f->name);
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				size_t k = 0;
+
+				while (k < n && todo[k] != f->descriptor)
+					k++;
+				cr_assert_lt(k, 16);
+				if (k == n)
+					todo[n++] = f->descriptor;
+			}
+		}
+	}
+}
+
+Test(batch, nested_repeated_fields_are_counted)
+{
+	/* One event whose process holds 4097 arguments. */
+	size_t alen, len = 0, zlen;
+	uint8_t *args = repeat("\x2a\x01x", 3, VG_BATCH_MAX_ARGV + 1, &alen);
+	uint8_t *raw = malloc(alen + 32), *z;
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	/* Batch.events (3) > Event.process (10) > ProcessEvent.process (2) > argv. */
+	raw[len++] = 0x1a;
+	raw[len++] = (uint8_t)(0x80 | ((alen + 6) & 0x7f));
+	raw[len++] = (uint8_t)((alen + 6) >> 7);
+	raw[len++] = 0x52;
+	raw[len++] = (uint8_t)(0x80 | ((alen + 3) & 0x7f));
+	raw[len++] = (uint8_t)((alen + 3) >> 7);
+	raw[len++] = 0x12;
+	raw[len++] = (uint8_t)(0x80 | (alen & 0x7f));
+	raw[len++] = (uint8_t)(alen >> 7);
+	memcpy(raw + len, args, alen);
+	len += alen;
+	z = zstd_of(raw, len, &zlen);
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Process.argv: more than 4096 entries");
+	/* The same bytes uncompressed (a frame without F_ZSTD) are walked alike. */
+	cr_assert_eq(vg_batch_decode(raw, len, 0, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Process.argv: more than 4096 entries");
+	free(z);
+	free(args);
+	free(raw);
+}
+
+Test(batch, duplicate_message_field_refused)
+{
+	/* Batch.device twice: protobuf-c would merge the two, at a cost no encoder asks for. */
+	static const uint8_t raw[] = { 0x12, 0x03, 0x0a, 0x01, 'a', 0x12, 0x03, 0x0a, 0x01, 'b' };
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	cr_assert_eq(vg_batch_decode(raw, sizeof(raw), 0, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Batch.device: appears more than once");
+}
+
+Test(batch, empty_messages_over_the_budget_refused)
+{
+	/* 65536 events (within the bound), each an empty process and parent: 55 times its size. */
+	size_t len, zlen;
+	uint8_t *raw = repeat("\x1a\x08\x52\x06\x12\x00\x1a\x00\x20\x01", 10,
+			      VG_BATCH_MAX_EVENTS_WIRE, &len);
+	uint8_t *z = zstd_of(raw, len, &zlen);
+	Vigil__V1__Batch *b;
+	size_t cost;
+	char why[160];
+
+	cr_assert_eq(vg_batch_walk(raw, len, SIZE_MAX, &cost, NULL, 0), 0);
+	cr_assert_gt(cost, vg_batch_unpack_budget(len));
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_not_null(strstr(why, "unpacking would take more than"), "%s", why);
+	free(raw);
+	free(z);
+}
+
+/* Peak bytes protobuf-c holds while it unpacks, counted as the budget allocator counts them. */
+struct counting {
+	ProtobufCAllocator a;
+	size_t used, peak;
+	unsigned long allocs;
+};
+
+static void *count_alloc(void *data, size_t n)
+{
+	struct counting *c = data;
+	void *p = malloc(n ? n : 1);
+
+	c->allocs++;
+	c->used += malloc_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
+	if (c->used > c->peak)
+		c->peak = c->used;
+	return p;
+}
+
+static void count_free(void *data, void *p)
+{
+	struct counting *c = data;
+
+	if (p)
+		c->used -= malloc_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
+	free(p);
+}
+
+/* The wire walk's estimate never falls short of what unpacking really holds. */
+static void assert_estimate_covers(const uint8_t *raw, size_t len, const char *what)
+{
+	struct counting c = { .a = { count_alloc, count_free, &c } };
+	Vigil__V1__Batch *b;
+	size_t cost;
+
+	cr_assert_eq(vg_batch_walk(raw, len, SIZE_MAX, &cost, NULL, 0), 0, "%s", what);
+	b = vigil__v1__batch__unpack(&c.a, len, raw);
+	cr_assert_not_null(b, "%s", what);
+	cr_assert_geq(cost, c.peak, "%s: walk counted %zu, unpacking held %zu", what, cost, c.peak);
+	vigil__v1__batch__free_unpacked(b, &c.a);
+	cr_assert_eq(c.used, 0);
+}
+
+Test(batch, walk_estimate_covers_real_unpacking)
+{
+	struct sample s;
+	size_t len;
+	uint8_t *raw;
+
+	sample_init(&s);
+	len = vigil__v1__batch__get_packed_size(&s.b);
+	raw = malloc(len);
+	vigil__v1__batch__pack(&s.b, raw);
+	assert_estimate_covers(raw, len, "sample");
+	free(raw);
+	raw = repeat("\x1a\x08\x52\x06\x12\x00\x1a\x00\x20\x01", 10, 1000, &len);
+	assert_estimate_covers(raw, len, "empty messages");
+	free(raw);
+	raw = repeat("\x98\x06\x00", 3, 5000, &len);
+	assert_estimate_covers(raw, len, "unknown fields");
+	free(raw);
+}
+
+/*
+ * The worst vigild can be made to send must decode: a process with 4095
+ * empty arguments (an unprivileged `true "" "" ...`) in every event.
+ */
+Test(batch, argument_heavy_batch_decodes)
+{
+	static char *args[4095];
+	Vigil__V1__Process p = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[512];
+	Vigil__V1__Batch in = VIGIL__V1__BATCH__INIT, *b;
+	uint8_t *z;
+	size_t zlen;
+	char why[160];
+
+	for (int i = 0; i < 4095; i++)
+		args[i] = "";
+	p.exe = "/usr/bin/true";
+	p.argv = args;
+	p.n_argv = 4095;
+	pe.process = &p;
+	pe.parent = &p;
+	ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev.process = &pe;
+	for (int i = 0; i < 512; i++)
+		evs[i] = &ev;
+	in.events = evs;
+	in.n_events = 512;
+	cr_assert_eq(vg_batch_pack(&in, 3, &z, &zlen), 0);
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(b->n_events, 512);
+	cr_assert_eq(b->events[511]->process->parent->n_argv, 4095);
+	vigil__v1__batch__free_unpacked(b, NULL);
 	free(z);
 }
