@@ -7,6 +7,11 @@
 #ifndef TIME_UTC
 #include <sys/time.h>
 #endif
+#ifndef _WIN32
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "compat.h"
 #include "fmt.h"
@@ -247,6 +252,14 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 struct vg_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[VG_ST_NR];
+	/*
+	 * A writer's database file and its WAL, held open to see them deleted
+	 * or replaced under it: SQLite would go on committing to the unlinked
+	 * files, and the host acknowledging what nobody will find.
+	 */
+	char *path;
+	int fd[2];
+	int lost; /* deleted or replaced: nothing is stored or acknowledged any more */
 	struct vg_sb tmp; /* command lines and JSON while binding one event */
 	struct vg_sb tmp2;
 	struct vg_sb tmp3;
@@ -304,7 +317,8 @@ static int vg_store_fail(struct vg_store *s, int rc, const char *what)
 {
 	int err = vg_sqlite_errno(rc);
 
-	vg_log(VG_ERROR, "store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	vg_log(VG_ERROR, "store%s%s: %s: %s", s->path ? " " : "", s->path ? s->path : "", what,
+	       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return err ? err : -EIO;
 }
 
@@ -315,10 +329,84 @@ void vg_store_close(struct vg_store *s)
 	for (int i = 0; i < VG_ST_NR; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+#ifndef _WIN32
+	for (int i = 0; i < 2; i++)
+		if (s->fd[i] >= 0)
+			close(s->fd[i]);
+#endif
+	free(s->path);
 	vg_sb_free(&s->tmp);
 	vg_sb_free(&s->tmp2);
 	vg_sb_free(&s->tmp3);
 	free(s);
+}
+
+/* Keep the database file and its WAL (made by the schema's writes) open, to compare later. */
+static int vg_store_hold(struct vg_store *s, const char *path)
+{
+	size_t n = strlen(path);
+
+	s->path = malloc(n + 5);
+	if (!s->path)
+		return -ENOMEM;
+	memcpy(s->path, path, n + 1);
+#ifndef _WIN32
+	for (int i = 0; i < 2; i++) {
+		if (i)
+			memcpy(s->path + n, "-wal", 5);
+		s->fd[i] = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (s->fd[i] < 0 && (i == 0 || errno != ENOENT)) {
+			int err = -errno;
+
+			s->path[n] = 0;
+			vg_log(VG_ERROR, "store: %s%s: %s", s->path, i ? "-wal" : "",
+			       strerror(-err));
+			return err;
+		}
+	}
+	s->path[n] = 0;
+#endif
+	return 0;
+}
+
+/*
+ * 0 while the database file and its WAL are still the files at their paths;
+ * else -ESTALE, logged once, and the store refuses every batch from then on.
+ */
+static int vg_store_check(struct vg_store *s)
+{
+#ifndef _WIN32
+	for (int i = 0; i < 2 && !s->lost; i++) {
+		const char *what = NULL;
+		struct stat held, now;
+		char p[4096];
+
+		if (s->fd[i] < 0)
+			continue;
+		snprintf(p, sizeof(p), "%s%s", s->path, i ? "-wal" : "");
+		if (fstat(s->fd[i], &held))
+			what = strerror(errno);
+		else if (held.st_nlink == 0)
+			what = "deleted";
+		else if (stat(p, &now))
+			what = errno == ENOENT ? "deleted" : strerror(errno);
+		else if (held.st_dev != now.st_dev || held.st_ino != now.st_ino)
+			what = "replaced by another file";
+		if (what) {
+			s->lost = 1;
+			vg_log(VG_ERROR,
+			       "store: %s %s while the host had it open: what it commits now "
+			       "is lost, so nothing more is acknowledged; restart the host",
+			       p, what);
+		}
+	}
+#endif
+	return s->lost ? -ESTALE : 0;
+}
+
+int vg_store_lost(const struct vg_store *s)
+{
+	return s->lost;
 }
 
 static int vg_store_do_open(struct vg_store **out, const char *path, int flags, int writer)
@@ -331,6 +419,7 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->fd[0] = s->fd[1] = -1;
 	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		err = vg_sqlite_errno(rc);
@@ -361,6 +450,9 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 				goto err_close;
 			}
 		}
+		err = vg_store_hold(s, path);
+		if (err)
+			goto err_close;
 	} else {
 		/* Fails with "file is not a database" here rather than at the first query. */
 		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
@@ -894,8 +986,8 @@ static int vg_store_counters(struct vg_store *s, const char *dev, const char *no
 	return vg_step(st);
 }
 
-int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-		   const Vigil__V1__Batch *b)
+static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			     const Vigil__V1__Batch *b)
 {
 	char now[VG_ISO_LEN];
 	const char *dev, *what;
@@ -994,4 +1086,21 @@ err_rollback:
 	err = vg_store_fail(s, rc, what);
 	vg_step(s->st[VG_ST_ROLLBACK]);
 	return err;
+}
+
+int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+		   const Vigil__V1__Batch *b)
+{
+	int ret;
+
+	if (s->lost)
+		return -ESTALE;
+	ret = vg_store_batch_tx(s, peer, seq, b);
+	/*
+	 * Stored, or known as stored: only true of the file at the path. The
+	 * check comes after the commit, so a deletion during it is seen too.
+	 */
+	if (ret >= 0 && vg_store_check(s))
+		return -ESTALE;
+	return ret;
 }
