@@ -3,8 +3,9 @@
  * What one BATCH payload costs the host to decode: frames built to amplify
  * (small on the wire, huge once decompressed and unpacked) next to a dense
  * batch of real-looking exec events. Each frame is decoded in a child
- * process of its own, as the host decodes it (vg_batch_decode), and the
- * child's peak RSS and decode time are reported.
+ * process of its own, as the host decodes it (vg_batch_open, then one event
+ * at a time as they are stored), and the child's peak RSS and decode time
+ * are reported.
  *
  *   decode [--unbounded] [--json]
  *
@@ -201,7 +202,18 @@ static int run(const uint8_t *z, size_t zlen, int unbounded, long *rss_kb, doubl
 				free(raw);
 			}
 		} else {
-			res.err = vg_batch_decode(z, zlen, 1, &b, res.why, sizeof(res.why));
+			/* As the host stores a batch: one event at a time (plugin/store.c). */
+			struct vg_batch v;
+
+			res.err = vg_batch_open(&v, z, zlen, 1, res.why, sizeof(res.why));
+			for (size_t i = 0; b == NULL && i < v.n_events && !res.err; i++) {
+				Vigil__V1__Event *ev;
+
+				res.err = vg_batch_event(&v, i, &ev);
+				if (!res.err)
+					vigil__v1__event__free_unpacked(ev, NULL);
+			}
+			vg_batch_close(&v);
 		}
 		if (b)
 			vigil__v1__batch__free_unpacked(b, NULL);

@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zstd.h>
 
 #include "batch.h"
@@ -174,8 +175,8 @@ out:
  */
 struct vg_pb_budget {
 	ProtobufCAllocator a;
-	size_t used, peak, limit;
-	int refused;
+	size_t used, limit;
+	int refused, nomem;
 };
 
 static void *vg_pb_alloc(void *data, size_t n)
@@ -189,8 +190,10 @@ static void *vg_pb_alloc(void *data, size_t n)
 		return NULL;
 	}
 	p = malloc(n ? n : 1);
-	if (!p)
+	if (!p) {
+		bg->nomem = 1;
 		return NULL;
+	}
 	cost = vg_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
 	if (cost > bg->limit - bg->used) {
 		free(p);
@@ -198,8 +201,6 @@ static void *vg_pb_alloc(void *data, size_t n)
 		return NULL;
 	}
 	bg->used += cost;
-	if (bg->used > bg->peak)
-		bg->peak = bg->used;
 	return p;
 }
 
@@ -213,46 +214,140 @@ static void vg_pb_free(void *data, void *p)
 	free(p);
 }
 
-int vg_batch_decode(const uint8_t *payload, size_t len, int zstd, Vigil__V1__Batch **out, char *why,
-		    size_t why_len)
+/* protobuf-c's unpack of one message, held to budget: NULL and -E2BIG, -ENOMEM or -EBADMSG. */
+static void *vg_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+			  size_t budget, int *err)
 {
-	struct vg_pb_budget bg = { .a = { vg_pb_alloc, vg_pb_free, &bg } };
-	uint8_t *raw = NULL;
-	size_t raw_len = len;
-	const uint8_t *enc = payload;
+	struct vg_pb_budget bg = { .a = { vg_pb_alloc, vg_pb_free, NULL }, .limit = budget };
+	void *m;
+
+	bg.a.allocator_data = &bg;
+	m = protobuf_c_message_unpack(d, &bg.a, len, p);
+	*err = m ? 0 : bg.refused ? -E2BIG : bg.nomem ? -ENOMEM : -EBADMSG;
+	return m;
+}
+
+int vg_batch_open(struct vg_batch *v, const uint8_t *payload, size_t len, int zstd, char *why,
+		  size_t why_len)
+{
+	struct vg_pb_field f;
+	uint8_t *shell = NULL;
+	size_t off = 0, shell_len = 0, n = 0;
 	int err;
 
-	*out = NULL;
+	memset(v, 0, sizeof(*v));
 	if (why && why_len)
 		why[0] = 0;
+	v->enc = payload;
+	v->len = len;
 	if (zstd) {
-		err = vg_zstd_decompress(payload, len, VG_BATCH_MAX_DECODED, &raw, &raw_len);
+		err = vg_zstd_decompress(payload, len, VG_BATCH_MAX_DECODED, &v->raw, &v->len);
 		if (err)
 			return err;
-		enc = raw;
+		v->enc = v->raw;
 	}
-	bg.limit = vg_batch_unpack_budget(raw_len);
-	err = vg_batch_walk(enc, raw_len, bg.limit, NULL, why, why_len);
-	if (!err) {
-		*out = vigil__v1__batch__unpack(&bg.a, raw_len, enc);
-		if (!*out) {
-			err = bg.refused ? -E2BIG : -EBADMSG;
-			if (bg.refused && why && why_len)
-				snprintf(why, why_len,
-					 "unpacking took more than %zu bytes (the bound for a "
-					 "%zu-byte batch)",
-					 bg.limit, raw_len);
+	v->budget = vg_batch_unpack_budget(v->len);
+	err = vg_batch_walk(v->enc, v->len, v->budget, NULL, why, why_len);
+	if (err)
+		goto err_close;
+	/* Where each event is; everything else is the shell, unpacked now. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			shell = malloc(shell_len ? shell_len : 1);
+			v->ev = malloc((n ? n : 1) * sizeof(*v->ev));
+			if (!shell || !v->ev) {
+				err = -ENOMEM;
+				goto err_close;
+			}
+		}
+		for (off = shell_len = n = 0; off < v->len;) {
+			size_t start = off;
+
+			vg_pb_next(v->enc, v->len, &off, &f); /* the walk checked every field */
+			if (f.number == 3 && f.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+				if (pass) {
+					v->ev[n].off = (size_t)(f.body - v->enc);
+					v->ev[n].len = f.body_len;
+				}
+				n++;
+			} else {
+				if (pass)
+					memcpy(shell + shell_len, v->enc + start, off - start);
+				shell_len += off - start;
+			}
 		}
 	}
-	/* Merged copies of a field could still add up past a bound. */
-	if (!err && vg_batch_check(*out)) {
-		vigil__v1__batch__free_unpacked(*out, NULL);
-		*out = NULL;
+	v->n_events = n;
+	v->b = vg_pb_unpack(&vigil__v1__batch__descriptor, shell, shell_len, v->budget, &err);
+	free(shell);
+	shell = NULL;
+	if (err) {
+		if (err == -E2BIG && why && why_len)
+			snprintf(why, why_len, "unpacking took more than %zu bytes", v->budget);
+		goto err_close;
+	}
+	/* What the walk counted, unless protobuf-c merged copies past a bound. */
+	if (vg_batch_check(v->b)) {
 		err = -E2BIG;
 		if (why && why_len)
 			snprintf(why, why_len, "a repeated field is over its bound once unpacked");
+		goto err_close;
 	}
-	free(raw);
+	return 0;
+
+err_close:
+	free(shell);
+	vg_batch_close(v);
+	return err;
+}
+
+int vg_batch_event(struct vg_batch *v, size_t i, Vigil__V1__Event **ev)
+{
+	int err;
+
+	if (i >= v->n_events)
+		return -ERANGE;
+	*ev = vg_pb_unpack(&vigil__v1__event__descriptor, v->enc + v->ev[i].off, v->ev[i].len,
+			   v->budget, &err);
+	return err;
+}
+
+void vg_batch_close(struct vg_batch *v)
+{
+	if (v->b)
+		vigil__v1__batch__free_unpacked(v->b, NULL);
+	free(v->ev);
+	free(v->raw);
+	memset(v, 0, sizeof(*v));
+}
+
+int vg_batch_decode(const uint8_t *payload, size_t len, int zstd, Vigil__V1__Batch **out, char *why,
+		    size_t why_len)
+{
+	struct vg_batch v;
+	int err;
+
+	*out = NULL;
+	err = vg_batch_open(&v, payload, len, zstd, why, why_len);
+	if (err)
+		return err;
+	v.b->events = v.n_events ? calloc(v.n_events, sizeof(*v.b->events)) : NULL;
+	if (v.n_events && !v.b->events)
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < v.n_events; i++) {
+		err = vg_batch_event(&v, i, &v.b->events[i]);
+		if (!err)
+			v.b->n_events++;
+	}
+	if (!err && vg_batch_check(v.b))
+		err = -E2BIG; /* an event's argv, merged from copies */
+	if (!err) {
+		*out = v.b;
+		v.b = NULL;
+	} else if (err == -E2BIG && why && why_len) {
+		snprintf(why, why_len, "an event took more than %zu bytes to unpack", v.budget);
+	}
+	vg_batch_close(&v);
 	return err;
 }
 

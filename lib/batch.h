@@ -33,6 +33,31 @@ int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size
  */
 int vg_batch_decode(const uint8_t *payload, size_t len, int zstd, Vigil__V1__Batch **out, char *why,
 		    size_t why_len);
+/*
+ * The same, but the events stay encoded until asked for one at a time: what
+ * decoding holds is then the decompressed bytes and one event, however many
+ * events the batch has (the host stores them so). b is the batch without its
+ * events (n_events 0).
+ */
+struct vg_batch {
+	Vigil__V1__Batch *b;
+	size_t n_events;
+	/* private */
+	const uint8_t *enc; /* the encoded Batch: raw, or the payload itself */
+	uint8_t *raw;
+	size_t len, budget;
+	struct vg_batch_span {
+		size_t off, len;
+	} * ev;
+};
+
+/* 0, or an error as vg_batch_decode(); v is then closed. payload must outlive v. */
+int vg_batch_open(struct vg_batch *v, const uint8_t *payload, size_t len, int zstd, char *why,
+		  size_t why_len);
+/* Unpack event i (< v->n_events), to free with vigil__v1__event__free_unpacked(): 0 or -errno. */
+int vg_batch_event(struct vg_batch *v, size_t i, Vigil__V1__Event **ev);
+void vg_batch_close(struct vg_batch *v);
+
 /* vg_batch_decode() of a zstd payload. */
 int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out);
 

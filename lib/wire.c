@@ -151,6 +151,44 @@ static size_t vg_elt_size(ProtobufCType t)
 	}
 }
 
+int vg_pb_next(const uint8_t *p, size_t len, size_t *off, struct vg_pb_field *f)
+{
+	uint64_t key, v;
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	if (vg_varint(p, len, off, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+		return -EBADMSG;
+	f->number = (uint32_t)(key >> 3);
+	f->wire_type = key & 7;
+	switch (f->wire_type) {
+	case PROTOBUF_C_WIRE_TYPE_VARINT:
+		err = vg_varint(p, len, off, &v);
+		break;
+	case PROTOBUF_C_WIRE_TYPE_64BIT:
+		err = len - *off < 8 ? -EBADMSG : 0;
+		*off += err ? 0 : 8;
+		break;
+	case PROTOBUF_C_WIRE_TYPE_32BIT:
+		err = len - *off < 4 ? -EBADMSG : 0;
+		*off += err ? 0 : 4;
+		break;
+	case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+		err = vg_varint(p, len, off, &v);
+		if (!err && v > len - *off)
+			err = -EBADMSG;
+		if (!err) {
+			f->body = p + *off;
+			f->body_len = (size_t)v;
+			*off += f->body_len;
+		}
+		break;
+	default:
+		err = -EBADMSG; /* groups: protobuf-c has none */
+	}
+	return err;
+}
+
 static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *p,
 		       size_t len, unsigned int depth)
 {
@@ -166,38 +204,15 @@ static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, c
 	w->cost += vg_alloc_cost(d->sizeof_message);
 	while (off < len) {
 		const ProtobufCFieldDescriptor *f;
-		size_t start = off, n = 0, idx;
-		uint64_t key, v;
+		struct vg_pb_field pf;
+		size_t start = off, n, idx;
 		int err;
 
-		if (vg_varint(p, len, &off, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
-			return vg_walk_fail(w, -EBADMSG, "%s: no field key at byte %zu",
-					    d->short_name, start);
-		switch (key & 7) {
-		case PROTOBUF_C_WIRE_TYPE_VARINT:
-			err = vg_varint(p, len, &off, &v);
-			break;
-		case PROTOBUF_C_WIRE_TYPE_64BIT:
-			err = len - off < 8 ? -EBADMSG : 0;
-			off += err ? 0 : 8;
-			break;
-		case PROTOBUF_C_WIRE_TYPE_32BIT:
-			err = len - off < 4 ? -EBADMSG : 0;
-			off += err ? 0 : 4;
-			break;
-		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
-			err = vg_varint(p, len, &off, &v);
-			if (!err && v > len - off)
-				err = -EBADMSG;
-			n = err ? 0 : (size_t)v;
-			off += n;
-			break;
-		default:
-			err = -EBADMSG; /* groups: protobuf-c has none */
-		}
+		err = vg_pb_next(p, len, &off, &pf);
 		if (err)
-			return vg_walk_fail(w, err, "%s: field %llu at byte %zu runs past the end",
-					    d->short_name, (unsigned long long)(key >> 3), start);
+			return vg_walk_fail(w, err, "%s: malformed field at byte %zu",
+					    d->short_name, start);
+		n = pf.body_len;
 		/* Fields past the first 16 are scanned into slabs of 32, 64, ... members. */
 		if (++nfields > held) {
 			size_t c = vg_alloc_cost(slab * VG_PBC_SCANNED_MEMBER);
@@ -207,10 +222,12 @@ static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, c
 			held += slab;
 			slab *= 2;
 		}
-		f = protobuf_c_message_descriptor_get_field(d, (unsigned int)(key >> 3));
+		f = protobuf_c_message_descriptor_get_field(d, pf.number);
 		if (!f) {
 			/* Kept as an unknown field: a copy of its bytes. */
-			nunknown++;
+			if (++nunknown > VG_BATCH_MAX_UNKNOWN)
+				return vg_walk_fail(w, -E2BIG, "%s: more than %u unknown fields",
+						    d->short_name, VG_BATCH_MAX_UNKNOWN);
 			w->cost +=
 				sizeof(ProtobufCMessageUnknownField) + vg_alloc_cost(off - start);
 			if (vg_walk_over(w, w->scan + child))
@@ -222,7 +239,7 @@ static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, c
 			if (!count[idx])
 				bound[idx] = vg_batch_bound(d, f->name);
 			/* A packed run of scalars holds at most one element per byte. */
-			count[idx] += (key & 7) == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
+			count[idx] += pf.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
 						      f->type != PROTOBUF_C_TYPE_STRING &&
 						      f->type != PROTOBUF_C_TYPE_BYTES &&
 						      f->type != PROTOBUF_C_TYPE_MESSAGE ?
@@ -237,9 +254,9 @@ static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, c
 			return vg_walk_fail(w, -E2BIG, "%s.%s: appears more than once",
 					    d->short_name, f->name);
 		}
-		if ((key & 7) == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+		if (pf.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
 			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				err = vg_walk_msg(w, f->descriptor, p + off - n, n, depth + 1);
+				err = vg_walk_msg(w, f->descriptor, pf.body, n, depth + 1);
 				if (err)
 					return err;
 				if (w->sub > child)

@@ -28,6 +28,8 @@
 #define VG_BATCH_MAX_TAGS 64
 #define VG_BATCH_MAX_RINGS 16 /* vigild sends 3 */
 #define VG_BATCH_MAX_RULES 256 /* vigild sends its filter set: VG_FLT_RULES (64) */
+/* Fields a message may hold that this schema does not know (a newer sensor's). */
+#define VG_BATCH_MAX_UNKNOWN 1024
 
 /*
  * What unpacking a batch may hold at once, counted as protobuf-c allocates
@@ -64,6 +66,17 @@ void vg_wire_ack_pack(uint8_t out[VG_ACK_FRAME_LEN], uint64_t stream, uint64_t s
  */
 int vg_wire_frame(uint8_t type, uint16_t flags, uint64_t seq, const void *payload, size_t len,
 		  uint8_t **out, size_t *out_len);
+
+/* One field of an encoded protobuf message. */
+struct vg_pb_field {
+	uint32_t number;
+	unsigned int wire_type; /* PROTOBUF_C_WIRE_TYPE_* */
+	const uint8_t *body; /* length-delimited: its bytes */
+	size_t body_len;
+};
+
+/* The field at *off of the message p[0..len): 0 with *off past it, or -EBADMSG. */
+int vg_pb_next(const uint8_t *p, size_t len, size_t *off, struct vg_pb_field *f);
 
 /*
  * Walk an encoded (uncompressed) Batch on the wire, before anything is

@@ -123,13 +123,16 @@ static const char *vg_payload_strerror(int err)
 static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_frame_hdr *h,
 			 const uint8_t *payload)
 {
-	Vigil__V1__Batch *b;
+	struct vg_batch v;
 	uint64_t stream;
 	char why[160];
 	int err;
 
-	/* Counted on the wire before anything is allocated for it (lib/batch.h). */
-	err = vg_batch_decode(payload, h->len, h->flags & VG_FRAME_F_ZSTD, &b, why, sizeof(why));
+	/*
+	 * Counted on the wire before anything is allocated for it, and its
+	 * events unpacked one at a time as they are stored (lib/batch.h).
+	 */
+	err = vg_batch_open(&v, payload, h->len, h->flags & VG_FRAME_F_ZSTD, why, sizeof(why));
 	if (err) {
 		vg_log(VG_ERROR, "connection %u: %s%s%s (seq %llu)", c->id,
 		       vg_payload_strerror(err), *why ? ": " : "", why, (unsigned long long)h->seq);
@@ -137,13 +140,13 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 	}
 	if (h->type == VG_FRAME_HELLO) {
 		/* Names the device for what follows, resent frames of earlier runs included. */
-		err = b->device ? vg_conn_hello(c, b->device) : 0;
-		vigil__v1__batch__free_unpacked(b, NULL);
+		err = v.b->device ? vg_conn_hello(c, v.b->device) : 0;
+		vg_batch_close(&v);
 		return err;
 	}
-	stream = b->stream_id;
-	err = vg_store_batch(s, &c->peer, h->seq, b);
-	vigil__v1__batch__free_unpacked(b, NULL);
+	stream = v.b->stream_id;
+	err = vg_store_batch_view(s, &c->peer, h->seq, &v);
+	vg_batch_close(&v);
 	if (err < 0) {
 		/* No ACK: the daemon keeps the batch and sends it again later. */
 		vg_log(VG_ERROR, "connection %u: cannot store batch (seq %llu): %s", c->id,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #endif
 
+#include "batch.h"
 #include "compat.h"
 #include "fmt.h"
 #include "log.h"
@@ -986,9 +987,41 @@ static int vg_store_counters(struct vg_store *s, const char *dev, const char *no
 	return vg_step(st);
 }
 
-static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-			     const Vigil__V1__Batch *b)
+static int vg_store_one(struct vg_store *s, const struct vg_store_peer *peer, const char *dev,
+			const char *now, const Vigil__V1__Event *ev)
 {
+	char why_buf[64];
+	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	sqlite3_stmt *st;
+
+	if (why) {
+		/* Counted with the batch, so a resend does not count it twice. */
+		vg_log(VG_DEBUG, "store: skipped an event: %s", why);
+		st = s->st[VG_ST_SKIPPED];
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+		return vg_step(st);
+	}
+	switch (ev->body_case) {
+	case VIGIL__V1__EVENT__BODY_FILE:
+		return vg_store_file(s, peer, ev);
+	case VIGIL__V1__EVENT__BODY_NETWORK:
+		return vg_store_network(s, peer, ev);
+	case VIGIL__V1__EVENT__BODY_SECURITY:
+		return vg_store_security(s, peer, ev);
+	case VIGIL__V1__EVENT__BODY_SUPPRESSION:
+		return vg_store_suppression(s, peer, ev);
+	default:
+		return vg_store_event(s, peer, ev);
+	}
+}
+
+/* b with its events, or (b->events NULL) v's events, unpacked one at a time. */
+static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			     const Vigil__V1__Batch *b, struct vg_batch *v)
+{
+	size_t n_events = b->events ? b->n_events : v ? v->n_events : 0;
 	char now[VG_ISO_LEN];
 	const char *dev, *what;
 	sqlite3_stmt *st;
@@ -1013,7 +1046,7 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->stream_id);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
 	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)b->n_events);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)n_events);
 	rc = vg_step(st);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
@@ -1029,38 +1062,24 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 			goto err_rollback;
 	}
 	what = "store event";
-	for (size_t i = 0; i < b->n_events; i++) {
-		char why_buf[64];
-		const char *why = vg_event_unknown(b->events[i], why_buf, sizeof(why_buf));
+	for (size_t i = 0; i < n_events; i++) {
+		Vigil__V1__Event *ev;
 
-		if (why) {
-			/* Counted with the batch, so a resend does not count it twice. */
-			vg_log(VG_DEBUG, "store: skipped an event: %s", why);
-			st = s->st[VG_ST_SKIPPED];
-			sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-			rc = vg_step(st);
-			if (rc != SQLITE_OK)
-				goto err_rollback;
-			continue;
+		if (b->events) {
+			ev = b->events[i];
+		} else {
+			/* One at a time: decoding holds one event, however many the batch has. */
+			err = vg_batch_event(v, i, &ev);
+			if (err) {
+				vg_log(VG_ERROR, "store: event %llu of the batch: %s",
+				       (unsigned long long)i, strerror(-err));
+				vg_step(s->st[VG_ST_ROLLBACK]);
+				return err;
+			}
 		}
-		switch (b->events[i]->body_case) {
-		case VIGIL__V1__EVENT__BODY_FILE:
-			rc = vg_store_file(s, peer, b->events[i]);
-			break;
-		case VIGIL__V1__EVENT__BODY_NETWORK:
-			rc = vg_store_network(s, peer, b->events[i]);
-			break;
-		case VIGIL__V1__EVENT__BODY_SECURITY:
-			rc = vg_store_security(s, peer, b->events[i]);
-			break;
-		case VIGIL__V1__EVENT__BODY_SUPPRESSION:
-			rc = vg_store_suppression(s, peer, b->events[i]);
-			break;
-		default:
-			rc = vg_store_event(s, peer, b->events[i]);
-		}
+		rc = vg_store_one(s, peer, dev, now, ev);
+		if (!b->events)
+			vigil__v1__event__free_unpacked(ev, NULL);
 		if (rc != SQLITE_OK)
 			goto err_rollback;
 	}
@@ -1088,14 +1107,14 @@ err_rollback:
 	return err;
 }
 
-int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-		   const Vigil__V1__Batch *b)
+static int vg_store_batch_do(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			     const Vigil__V1__Batch *b, struct vg_batch *v)
 {
 	int ret;
 
 	if (s->lost)
 		return -ESTALE;
-	ret = vg_store_batch_tx(s, peer, seq, b);
+	ret = vg_store_batch_tx(s, peer, seq, b, v);
 	/*
 	 * Stored, or known as stored: only true of the file at the path. The
 	 * check comes after the commit, so a deletion during it is seen too.
@@ -1103,4 +1122,16 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 	if (ret >= 0 && vg_store_check(s))
 		return -ESTALE;
 	return ret;
+}
+
+int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+		   const Vigil__V1__Batch *b)
+{
+	return vg_store_batch_do(s, peer, seq, b, NULL);
+}
+
+int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			struct vg_batch *v)
+{
+	return vg_store_batch_do(s, peer, seq, v->b, v);
 }

@@ -56,6 +56,14 @@ void vg_store_close(struct vg_store *s);
 int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 		   const Vigil__V1__Batch *b);
 
+/*
+ * The same for a batch whose events are still encoded (lib/batch.h): they
+ * are unpacked, stored and freed one at a time.
+ */
+struct vg_batch;
+int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			struct vg_batch *v);
+
 /* 1 once the store found its files deleted or replaced (vg_store_batch()). */
 int vg_store_lost(const struct vg_store *s);
 

@@ -511,6 +511,21 @@ Test(batch, nested_repeated_fields_are_counted)
 	free(raw);
 }
 
+Test(batch, unknown_fields_are_counted)
+{
+	/* A newer sensor's fields are kept (a copy each): at most 1024 in a message. */
+	size_t len;
+	uint8_t *raw = repeat("\x98\x06\x00", 3, VG_BATCH_MAX_UNKNOWN + 1, &len);
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	cr_assert_eq(vg_batch_decode(raw, len, 0, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Batch: more than 1024 unknown fields");
+	cr_assert_eq(vg_batch_decode(raw, len - 3, 0, &b, why, sizeof(why)), 0, "%s", why);
+	vigil__v1__batch__free_unpacked(b, NULL);
+	free(raw);
+}
+
 Test(batch, duplicate_message_field_refused)
 {
 	/* Batch.device twice: protobuf-c would merge the two, at a cost no encoder asks for. */
@@ -599,7 +614,7 @@ Test(batch, walk_estimate_covers_real_unpacking)
 	raw = repeat("\x1a\x08\x52\x06\x12\x00\x1a\x00\x20\x01", 10, 1000, &len);
 	assert_estimate_covers(raw, len, "empty messages");
 	free(raw);
-	raw = repeat("\x98\x06\x00", 3, 5000, &len);
+	raw = repeat("\x98\x06\x00", 3, VG_BATCH_MAX_UNKNOWN, &len);
 	assert_estimate_covers(raw, len, "unknown fields");
 	free(raw);
 }
@@ -637,5 +652,50 @@ Test(batch, argument_heavy_batch_decodes)
 	cr_assert_eq(b->n_events, 512);
 	cr_assert_eq(b->events[511]->process->parent->n_argv, 4095);
 	vigil__v1__batch__free_unpacked(b, NULL);
+	free(z);
+}
+
+/*
+ * The host unpacks the events one at a time (vg_batch_open/vg_batch_event):
+ * the argument-heavy batch takes 170 MB unpacked whole, but decodes event by
+ * event in 48 MiB of address space.
+ */
+Test(batch, events_unpacked_one_at_a_time)
+{
+	static char *args[4095];
+	Vigil__V1__Process p = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[512];
+	Vigil__V1__Batch in = VIGIL__V1__BATCH__INIT;
+	struct vg_batch v;
+	uint8_t *z;
+	size_t zlen;
+	char why[160];
+
+	for (int i = 0; i < 4095; i++)
+		args[i] = "";
+	p.argv = args;
+	p.n_argv = 4095;
+	pe.process = &p;
+	pe.parent = &p;
+	ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev.process = &pe;
+	for (int i = 0; i < 512; i++)
+		evs[i] = &ev;
+	in.events = evs;
+	in.n_events = 512;
+	cr_assert_eq(vg_batch_pack(&in, 3, &z, &zlen), 0);
+	cap_memory((size_t)48 << 20);
+	cr_assert_eq(vg_batch_open(&v, z, zlen, 1, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(v.n_events, 512);
+	cr_assert_eq(v.b->n_events, 0);
+	for (size_t i = 0; i < v.n_events; i++) {
+		Vigil__V1__Event *e;
+
+		cr_assert_eq(vg_batch_event(&v, i, &e), 0, "event %zu", i);
+		cr_assert_eq(e->process->parent->n_argv, 4095);
+		vigil__v1__event__free_unpacked(e, NULL);
+	}
+	vg_batch_close(&v);
 	free(z);
 }
