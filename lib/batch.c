@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_stableOutBuffer */
 #include <zstd.h>
 
 #include "batch.h"
@@ -76,16 +77,28 @@ int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size
 	return 0;
 }
 
-int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out, size_t *out_len)
+/* Compressed bytes fed at a time when the output is checked as it grows. */
+#define VG_ZSTD_STEP 256
+
+/*
+ * vg_zstd_decompress(), and check (when not NULL) called on what is out so
+ * far each time it doubles, from 64 KiB: nonzero stops decompressing with
+ * that error. The compressed bytes are then fed VG_ZSTD_STEP at a time, and
+ * a frame that declares its size is decompressed straight into one buffer of
+ * that size (zstd keeps no window of its own).
+ */
+static int vg_zstd_inflate(const uint8_t *src, size_t len, size_t max,
+			   int (*check)(void *ctx, const uint8_t *out, size_t len), void *ctx,
+			   uint8_t **out, size_t *out_len)
 {
 	ZSTD_DCtx *dctx;
 	ZSTD_inBuffer in = { src, len, 0 };
 	ZSTD_outBuffer ob;
 	unsigned long long claimed;
 	unsigned int dict_id;
-	size_t cap, ret;
+	size_t cap, ret, next = 64 * 1024;
 	uint8_t *buf;
-	int err = 0;
+	int err = 0, stable;
 
 	/* The frame's claimed size is only a hint for the first allocation. */
 	claimed = ZSTD_getFrameContentSize(src, len);
@@ -108,6 +121,13 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 	}
 	/* Refuse window sizes that would need more memory than the output bound. */
 	ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 25);
+	stable = check && claimed != ZSTD_CONTENTSIZE_UNKNOWN;
+	if (stable && ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_stableOutBuffer, 1))) {
+		err = -EIO;
+		goto out;
+	}
+	if (check && len > VG_ZSTD_STEP)
+		in.size = VG_ZSTD_STEP;
 	if (dict_id) {
 		if (!vg_ddict)
 			vg_ddict = ZSTD_createDDict(vg_zdict, vg_zdict_len);
@@ -125,11 +145,22 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 			err = -EBADMSG;
 			goto out;
 		}
+		if (check && ob.pos >= next) {
+			err = check(ctx, buf, ob.pos);
+			if (err)
+				goto out;
+			while (next <= ob.pos)
+				next *= 2;
+		}
 		if (ret == 0)
 			break; /* frame complete */
 		if (ob.pos == ob.size) {
 			uint8_t *nb;
 
+			if (stable) {
+				err = -EBADMSG; /* more than it declared */
+				goto out;
+			}
 			if (cap >= max) {
 				err = -EFBIG;
 				goto out;
@@ -144,11 +175,14 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 			ob.dst = buf;
 			ob.size = cap;
 		} else if (in.pos == in.size) {
-			err = -EBADMSG; /* truncated frame */
-			goto out;
+			if (in.size == len) {
+				err = -EBADMSG; /* truncated frame */
+				goto out;
+			}
+			in.size = len - in.size > VG_ZSTD_STEP ? in.size + VG_ZSTD_STEP : len;
 		}
 	}
-	if (in.pos != in.size) {
+	if (in.pos != len) {
 		err = -EBADMSG; /* trailing bytes after the zstd frame */
 		goto out;
 	}
@@ -159,6 +193,11 @@ out:
 	ZSTD_freeDCtx(dctx);
 	free(buf);
 	return err;
+}
+
+int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out, size_t *out_len)
+{
+	return vg_zstd_inflate(src, len, max, NULL, NULL, out, out_len);
 }
 
 #ifdef _WIN32
@@ -227,9 +266,32 @@ static void *vg_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p,
 	return m;
 }
 
+struct vg_prefix {
+	size_t budget;
+	char *why;
+	size_t why_len;
+};
+
+/*
+ * What is decompressed so far, up to its last whole top-level field, is a
+ * Batch too: whatever bound it passes, the whole batch passes as well. So a
+ * frame that inflates to 16 million empty events stops at the first 64 KiB.
+ */
+static int vg_batch_prefix_check(void *ctx, const uint8_t *p, size_t len)
+{
+	struct vg_prefix *px = ctx;
+	struct vg_pb_field f;
+	size_t off = 0, whole = 0;
+
+	while (off < len && !vg_pb_next(p, len, &off, &f))
+		whole = off;
+	return vg_batch_walk(p, whole, px->budget, NULL, px->why, px->why_len);
+}
+
 int vg_batch_open(struct vg_batch *v, const uint8_t *payload, size_t len, int zstd, char *why,
 		  size_t why_len)
 {
+	struct vg_prefix px = { vg_batch_unpack_budget(VG_BATCH_MAX_DECODED), why, why_len };
 	struct vg_pb_field f;
 	uint8_t *shell = NULL;
 	size_t off = 0, shell_len = 0, n = 0;
@@ -241,7 +303,12 @@ int vg_batch_open(struct vg_batch *v, const uint8_t *payload, size_t len, int zs
 	v->enc = payload;
 	v->len = len;
 	if (zstd) {
-		err = vg_zstd_decompress(payload, len, VG_BATCH_MAX_DECODED, &v->raw, &v->len);
+		unsigned long long claimed = ZSTD_getFrameContentSize(payload, len);
+
+		if (claimed <= VG_BATCH_MAX_DECODED)
+			px.budget = vg_batch_unpack_budget((size_t)claimed);
+		err = vg_zstd_inflate(payload, len, VG_BATCH_MAX_DECODED, vg_batch_prefix_check,
+				      &px, &v->raw, &v->len);
 		if (err)
 			return err;
 		v->enc = v->raw;

@@ -699,3 +699,23 @@ Test(batch, events_unpacked_one_at_a_time)
 	vg_batch_close(&v);
 	free(z);
 }
+
+/*
+ * What is decompressed so far is walked as it grows: the amplification frame
+ * cut short is refused for its events (seen in its first 64 KiB), not for
+ * its missing end, which decompressing it whole would reach first.
+ */
+Test(batch, amplification_refused_before_decompressing_it_all)
+{
+	size_t len, zlen;
+	uint8_t *raw = repeat("\x1a\x00", 2, VG_BATCH_MAX_DECODED / 2, &len);
+	uint8_t *z = zstd_of(raw, len, &zlen), *out;
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	free(raw);
+	cr_assert_eq(vg_zstd_decompress(z, zlen - 64, VG_BATCH_MAX_DECODED, &out, &len), -EBADMSG);
+	cr_assert_eq(vg_batch_decode(z, zlen - 64, 1, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Batch.events: more than 65536 entries");
+	free(z);
+}
