@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,7 +215,7 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
  */
 struct vg_pb_budget {
 	ProtobufCAllocator a;
-	size_t used, limit;
+	size_t used, peak, limit;
 	int refused, nomem;
 };
 
@@ -240,6 +241,8 @@ static void *vg_pb_alloc(void *data, size_t n)
 		return NULL;
 	}
 	bg->used += cost;
+	if (bg->used > bg->peak)
+		bg->peak = bg->used;
 	return p;
 }
 
@@ -264,6 +267,20 @@ static void *vg_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p,
 	m = protobuf_c_message_unpack(d, &bg.a, len, p);
 	*err = m ? 0 : bg.refused ? -E2BIG : bg.nomem ? -ENOMEM : -EBADMSG;
 	return m;
+}
+
+int vg_batch_unpack_peak(const uint8_t *raw, size_t len, size_t *peak)
+{
+	struct vg_pb_budget bg = { .a = { vg_pb_alloc, vg_pb_free, NULL }, .limit = SIZE_MAX };
+	Vigil__V1__Batch *b;
+
+	bg.a.allocator_data = &bg;
+	b = vigil__v1__batch__unpack(&bg.a, len, raw);
+	if (!b)
+		return -EBADMSG;
+	vigil__v1__batch__free_unpacked(b, &bg.a);
+	*peak = bg.peak;
+	return bg.used ? -EIO : 0;
 }
 
 struct vg_prefix {

@@ -69,6 +69,13 @@ int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out);
 void vg_batch_use_dict(int on);
 unsigned int vg_batch_dict_id(void);
 
+/*
+ * Unpack an encoded Batch whole with nothing refused and free it: 0 and the
+ * most protobuf-c held at once, as the budget counts it (for tests: the wire
+ * walk must never count less), or -EBADMSG.
+ */
+int vg_batch_unpack_peak(const uint8_t *raw, size_t len, size_t *peak);
+
 /* Bounded zstd decompression into a malloc'd buffer (exposed for tests). */
 int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out, size_t *out_len);
 

@@ -309,6 +309,30 @@ static int log_has(const char *s)
 	return found;
 }
 
+/* A tmpfs (mount options opts) at R.h.dir/full, its path into full; the teardown unmounts it. */
+static void tmpfs_mount(char *full, size_t size, const char *opts)
+{
+	snprintf(full, size, "%s/full", R.h.dir);
+	cr_assert_eq(mkdir(full, 0700), 0);
+	cr_assert_eq(mount("tmpfs", full, "tmpfs", 0, opts), 0, "mount tmpfs: %s", strerror(errno));
+	R.tmpfs = 1;
+}
+
+/* Fill dir's filesystem with dir/filler (its path into filler) until ENOSPC. */
+static void fill_up(const char *dir, char *filler, size_t size)
+{
+	static char blk[4096];
+	int fd;
+
+	snprintf(filler, size, "%s/filler", dir);
+	fd = open(filler, O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(fd, 0);
+	while (write(fd, blk, sizeof(blk)) > 0)
+		;
+	cr_assert_eq(errno, ENOSPC);
+	close(fd);
+}
+
 TestSuite(delivery, .fini = rig_teardown, .timeout = 120);
 
 Test(delivery, host_killed_and_restarted_mid_stream)
@@ -423,26 +447,12 @@ Test(delivery, spool_on_a_full_tmpfs_loss_is_counted)
 	const char *extra[] = { "--queue-mem-kb", "64", "--batch", "1", NULL };
 	char full[200], filler[220];
 	long long lost;
-	int fd;
 
 	rig_setup("unix");
-	snprintf(full, sizeof(full), "%s/full", R.h.dir);
-	cr_assert_eq(mkdir(full, 0700), 0);
-	cr_assert_eq(mount("tmpfs", full, "tmpfs", 0, "size=128k"), 0, "mount tmpfs: %s",
-		     strerror(errno));
-	R.tmpfs = 1;
+	tmpfs_mount(full, sizeof(full), "size=128k");
 	snprintf(R.spool, sizeof(R.spool), "%s/spool", full);
 	cr_assert_eq(mkdir(R.spool, 0700), 0);
-	snprintf(filler, sizeof(filler), "%s/filler", full);
-	fd = open(filler, O_WRONLY | O_CREAT, 0600);
-	{
-		static char blk[4096];
-
-		while (write(fd, blk, sizeof(blk)) > 0)
-			;
-		cr_assert_eq(errno, ENOSPC);
-	}
-	close(fd);
+	fill_up(full, filler, sizeof(filler));
 	vigild_start(1, extra);
 	execs(0, 1500);
 	usleep(300000);
@@ -518,15 +528,10 @@ Test(delivery, database_deleted_under_the_host)
 Test(delivery, database_on_a_full_filesystem)
 {
 	char full[200], filler[220], why[260];
-	int fd;
 
 	rig_setup("unix");
-	snprintf(full, sizeof(full), "%s/full", R.h.dir);
-	cr_assert_eq(mkdir(full, 0700), 0);
 	/* Room for the WAL to reach its checkpoint (1000 pages) once the filler is gone. */
-	cr_assert_eq(mount("tmpfs", full, "tmpfs", 0, "size=16m"), 0, "mount tmpfs: %s",
-		     strerror(errno));
-	R.tmpfs = 1;
+	tmpfs_mount(full, sizeof(full), "size=16m");
 	snprintf(R.h.db, sizeof(R.h.db), "%s/t.db", full);
 	host_start();
 	vigild_start(1, NULL);
@@ -534,16 +539,7 @@ Test(delivery, database_on_a_full_filesystem)
 		      "no device report (log %s)", R.h.log);
 	execs(0, 20);
 	wait_marked(0, 20);
-	snprintf(filler, sizeof(filler), "%s/filler", full);
-	fd = open(filler, O_WRONLY | O_CREAT, 0600);
-	{
-		static char blk[4096];
-
-		while (write(fd, blk, sizeof(blk)) > 0)
-			;
-		cr_assert_eq(errno, ENOSPC);
-	}
-	close(fd);
+	fill_up(full, filler, sizeof(filler));
 	execs(20, 200);
 	snprintf(why, sizeof(why), "store %s: commit: database or disk is full", R.h.db);
 	for (int t = 0; t < 200 && !log_has(why); t++)
