@@ -1,12 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # vigil build. Everything generated lands in $(O) (default build/).
-#   make                 build vigild, vigil and the tests
-#   make run             (root) sensor + host endpoint on ./vigil.db, live timeline
-#   make check           (root for the kernel tests) every test
-#   make bench           (root) workloads under each sensor, side by side (mk/bench.mk)
-#   make defconfig | menuconfig | olddefconfig | savedefconfig
-#   make format | check-format
+#   make help            every target, one line each (the `## ` comments on rule lines)
 #   V=1                  show full commands
 
 # SANITIZE=1 (mk/delivery.mk): ASan+UBSan build, kept apart from the normal one.
@@ -35,18 +30,26 @@ ARCH        := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 .PHONY: all run check check-unit check-kern check-format format clean deps \
 	defconfig menuconfig olddefconfig savedefconfig help
 
-all: $(O)/vigild $(O)/vigil
+all: $(O)/vigild $(O)/vigil ## build/vigild and build/vigil (the default)
 
-# ---- dependencies: installed by scripts/deps.sh when something is missing
-DEPS_STAMP := $(O)/.deps-ok
-$(DEPS_STAMP): scripts/deps.sh $(wildcard scripts/deps/*.txt)
+# ---- dependencies: scripts/deps.sh installs a part's packages (scripts/deps/PART.txt)
+# when something is missing, once per build directory: building and running need only
+# `base`; the tests, the bench, the kernel matrix and the Windows half install their own.
+deps-stamp = $(O)/.deps-$(1)
+DEPS_STAMP := $(call deps-stamp,base)
+$(O)/.deps-%: scripts/deps.sh scripts/deps/%.txt
 	$(Q)mkdir -p $(O)
-	$(Q)scripts/deps.sh
+	$(Q)scripts/deps.sh $*
 	$(Q)touch $@
-deps:
-	$(Q)scripts/deps.sh
+deps: ## install every part of scripts/deps (base, test, bench, kernels, win)
+	$(Q)scripts/deps.sh --all
 
-# ---- Kconfig (kconfig-frontends); see STYLE.md habit 12
+# Downloads and third-party builds (the Windows libraries, the matrix's kernels) are
+# cached here; .ci/run points it at an empty folder to prove a fresh machine.
+VIGIL_CACHE ?= /var/cache/vigil
+export VIGIL_CACHE
+
+# ---- Kconfig (kconfig-frontends); see docs/style.md
 export KCONFIG_CONFIG     := $(abspath $(O))/.config
 export KCONFIG_AUTOHEADER := $(abspath $(O))/include/generated/autoconf.h
 export KCONFIG_AUTOCONFIG := $(abspath $(O))/include/config/auto.conf
@@ -68,16 +71,16 @@ $(AUTO_CONF) $(AUTO_HEADER): $(O)/.config Kconfig
 	$(Q)cd $(O) && kconfig-conf -s --silentoldconfig $(CURDIR)/Kconfig </dev/null >/dev/null
 	$(Q)touch $(AUTO_CONF) $(AUTO_HEADER)
 
-defconfig: | $(DEPS_STAMP)
+defconfig: | $(DEPS_STAMP) ## Kconfig defaults into build/.config
 	$(Q)mkdir -p $(KCONF_DIRS)
 	$(Q)cd $(O) && kconfig-conf --alldefconfig $(CURDIR)/Kconfig
-olddefconfig: | $(DEPS_STAMP)
+olddefconfig: | $(DEPS_STAMP) ## new Kconfig options take their defaults
 	$(Q)mkdir -p $(KCONF_DIRS)
 	$(Q)cd $(O) && kconfig-conf --olddefconfig $(CURDIR)/Kconfig
-menuconfig: | $(DEPS_STAMP)
+menuconfig: | $(DEPS_STAMP) ## edit the Kconfig options (kconfig-frontends)
 	$(Q)mkdir -p $(KCONF_DIRS)
 	$(Q)cd $(O) && kconfig-mconf $(CURDIR)/Kconfig
-savedefconfig: $(O)/.config
+savedefconfig: $(O)/.config ## build/defconfig: only the options that differ from the defaults
 	$(Q)cd $(O) && kconfig-conf --savedefconfig defconfig $(CURDIR)/Kconfig
 	@echo "  wrote $(O)/defconfig"
 
@@ -97,7 +100,10 @@ $(O)/vmlinux.h: | $(DEPS_STAMP)
 $(O)/kern $(O)/user $(O)/lib $(O)/plugin $(O)/schemas $(O)/tests/unit $(O)/tests/kern:
 	$(Q)mkdir -p $@
 
-$(O)/kern/%.tmp.o: kern/%.bpf.c $(O)/vmlinux.h $(AUTO_CONF) | $(O)/kern
+# Headers, vmlinux.h included, reach the objects through their depfiles (-MMD): an object is
+# rebuilt when a header it includes changes, and only then. The generated headers must exist
+# before the first compile, hence the order-only prerequisites.
+$(O)/kern/%.tmp.o: kern/%.bpf.c | $(O)/vmlinux.h $(O)/kern
 	$(call say,CLANG,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
@@ -119,7 +125,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -Werror=implicit-function-declaration -D_GNU_SOURCE
 CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Iuser -Iplugin
-LDLIBS_LIB := -lzstd -lprotobuf-c
+LDLIBS_LIB := -lzstd -lprotobuf-c -lnettle
 GEN_HDRS := $(O)/schemas/vigil.pb-c.h $(AUTO_HEADER)
 
 LIB_SRCS := $(wildcard lib/*.c)
@@ -129,7 +135,7 @@ USER_OBJS := $(USER_SRCS:%.c=$(O)/%.o)
 PLUGIN_SRCS := $(wildcard plugin/*.c)
 PLUGIN_OBJS := $(PLUGIN_SRCS:%.c=$(O)/%.o)
 
-$(O)/%.o: %.c $(GEN_HDRS) | $(DEPS_STAMP)
+$(O)/%.o: %.c | $(GEN_HDRS) $(DEPS_STAMP)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
@@ -183,14 +189,17 @@ $(O)/tests/kern_tests: $(KTEST_SRCS:%.c=$(O)/%.o) $(O)/libvigild.a $(O)/libvigil
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lbpf -lelf -lz -lsqlite3 $(LDLIBS_LIB)
 
+# Criterion and the other test tools come with the `test` part of scripts/deps.
+$(UNIT_SRCS:%.c=$(O)/%.o) $(KTEST_SRCS:%.c=$(O)/%.o): | $(call deps-stamp,test)
+
 TESTS := $(if $(UNIT_SRCS),$(O)/tests/unit_tests) $(if $(KTEST_SRCS),$(O)/tests/kern_tests)
-tests: $(TESTS)
+tests: $(TESTS) ## build the unit and kernel test runners
 
 # Criterion forks a process per test; tests/kern/main.c runs kernel tests one at a time.
-check-unit: $(O)/tests/unit_tests $(O)/vigil
+check-unit: $(O)/tests/unit_tests $(O)/vigil | $(call deps-stamp,test) ## the unit tests (Criterion)
 	$(Q)VIGIL=$(abspath $(O)/vigil) $(O)/tests/unit_tests --jobs 2
 
-check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil
+check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil | $(call deps-stamp,test) ## (root) the kernel tests: real BPF programs, real workloads
 	$(Q)if [ "$$(id -u)" != 0 ]; then \
 		echo "make check-kern: the kernel tests load BPF programs and need root (sudo make check); they will report skipped"; fi
 	$(Q)VIGILD=$(abspath $(O)/vigild) VIGIL=$(abspath $(O)/vigil) $(O)/tests/kern_tests --jobs 1
@@ -199,10 +208,10 @@ check-kern: $(O)/tests/kern_tests $(O)/vigild $(O)/vigil
 # add their test targets to CHECK_TARGETS; `make check` runs them after these.
 CHECK_TARGETS := all check-format check-unit check-kern
 include $(sort $(wildcard mk/*.mk))
-check: $(CHECK_TARGETS)
+check: $(CHECK_TARGETS) ## (root) every test: format, unit, kernel, fuzz, BPF, bench, Windows, MSI
 
 # ---- run: sensor + local host endpoint, live timeline
-run: all
+run: all ## (root) sensor + host endpoint on ./vigil.db, live timeline
 	$(Q)if [ "$$(id -u)" != 0 ]; then \
 		echo "make run: vigild loads BPF programs and needs root: sudo make run" >&2; exit 1; fi
 	$(Q)echo "vigil: storing in ./vigil.db, showing live events; Ctrl-C stops"
@@ -212,16 +221,19 @@ run: all
 FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h user/*.c user/*.h plugin/*.c plugin/*.h \
 		      plugin/win/*.c plugin/win/*.h \
 		      tests/*/*.c tests/*/*.h)
-format:
+format: ## clang-format the sources in place
 	$(Q)$(CLANG_FMT) -i $(FMT_SRCS)
-check-format: | $(DEPS_STAMP)
+check-format: | $(call deps-stamp,test) ## fail on any clang-format difference
 	$(call say,FORMAT,sources)
 	$(Q)$(CLANG_FMT) --dry-run --Werror $(FMT_SRCS)
 
-clean:
+clean: ## remove the build directory
 	$(Q)rm -rf $(O)
 
-help:
-	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+# Every target a user runs carries a `## what it does` comment on its rule line.
+help: ## this list
+	@echo 'make [TARGET...] [O=DIR] [V=1]; targets:'
+	@sed -n 's/^\([a-z][a-z0-9 -]*\):.*## \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | \
+		awk -F'\t' '{ printf "  %-22s %s\n", $$1, $$2 }'
 
 -include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/user/*.d $(O)/plugin/*.d $(O)/tests/*/*.d)

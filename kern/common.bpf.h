@@ -154,7 +154,7 @@ static __always_inline void vg_hdr(struct vg_event_hdr *h, __u16 type, __u32 siz
  * Wake vigild only when a ring is a quarter full; otherwise it drains on
  * its flush timer. A wakeup per record costs the traced workload more than
  * the program itself: an exec storm ran 16% slower with one, 1-3% without
- * (bench/exec_cost.sh, 2 CPUs).
+ * (make bench's exec workload, 2 CPUs).
  */
 enum { VG_RING_PROC, VG_RING_FILE, VG_RING_NET, VG_RING_MAX };
 

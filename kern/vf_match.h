@@ -13,18 +13,6 @@
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
-/*
- * A match of rule r: count it in *hits (NULL: not counted) and say whether
- * the rule drops the event. `sample 1/N` keeps a drop rule's 1st, N+1th, ...
- * match: per CPU in the kernel, on one counter in the replay.
- */
-static __always_inline int vg_flt_hit(const struct vg_flt_rule *r, __u64 *hits)
-{
-	if (hits)
-		*hits += 1;
-	return r->action == VG_FLT_DROP && !(r->sample > 1 && hits && *hits % r->sample == 1);
-}
-
 #endif
 
 /* Every value compared here sits at a multiple of 8 bytes in its struct. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "filter.h"
 #include "vf_match.h"
 
@@ -35,9 +36,30 @@ struct vg_vf_ctx {
 static void vg_vf_diag(struct vg_vf_ctx *c, const char *at, int warn, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Text of the rule file (or a name) to diag under lib/esc.h's rule. */
+static void vg_vf_put(FILE *f, const char *s, size_t n)
+{
+	char one[VG_ESC_CHAR_MAX];
+
+	while (n) {
+		size_t k, used = vg_esc_char(s, n, one, &k, &(int){ 0 });
+
+		fwrite(one, 1, k, f);
+		s += used;
+		n -= used;
+	}
+}
+
+/*
+ * "name:line:col: message", the line and a caret under at: the file may hold
+ * any bytes, so all three are printed escaped and the caret counts the
+ * columns of the escaped line. col stays the byte column.
+ */
 static void vg_vf_diag(struct vg_vf_ctx *c, const char *at, int warn, const char *fmt, ...)
 {
-	int col = (int)(at - c->line) + 1;
+	size_t off = (size_t)(at - c->line), shown = off < c->line_len ? off : c->line_len;
+	int col = (int)off + 1, pad;
+	char msg[512];
 	va_list ap;
 
 	if (warn)
@@ -46,11 +68,16 @@ static void vg_vf_diag(struct vg_vf_ctx *c, const char *at, int warn, const char
 		c->set->errors++;
 	if (!c->diag)
 		return;
-	fprintf(c->diag, "%s:%d:%d: %s", c->name, c->lineno, col, warn ? "warning: " : "");
 	va_start(ap, fmt);
-	vfprintf(c->diag, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(c->diag, "\n  %.*s\n  %*s^\n", (int)c->line_len, c->line, col - 1, "");
+	vg_vf_put(c->diag, c->name, strlen(c->name));
+	fprintf(c->diag, ":%d:%d: %s", c->lineno, col, warn ? "warning: " : "");
+	vg_vf_put(c->diag, msg, strlen(msg));
+	fputs("\n  ", c->diag);
+	vg_vf_put(c->diag, c->line, c->line_len);
+	pad = vg_esc_cols(c->line, shown) + (int)(off - shown);
+	fprintf(c->diag, "\n  %*s^\n", pad, "");
 }
 
 static void vg_vf_skip_ws(struct vg_vf_ctx *c)

@@ -35,8 +35,12 @@ enum vg_frame_type {
 	VG_FRAME_HELLO = 3, /* daemon -> host, first on each connection: a Batch with the device */
 	VG_FRAME_FILTER = 4, /* host -> daemon: filter update, payload opaque here */
 	VG_FRAME_STATS = 5, /* host -> daemon: send a batch with current counters now */
-	VG_FRAME_PING = 6, /* host -> daemon: connectivity test; seq is echoed in a PONG */
+	/* host -> daemon: connectivity test, seq echoed in a PONG; daemon -> host: keepalive */
+	VG_FRAME_PING = 6,
 	VG_FRAME_PONG = 7, /* daemon -> host: answer to PING (and to FILTER: seq applied) */
+	/* The keyed handshake (lib/auth.h), before the HELLO where the host asks for it. */
+	VG_FRAME_AUTH = 8, /* daemon -> host: seq 1 nonce and device, seq 2 proof */
+	VG_FRAME_CHALLENGE = 9, /* host -> daemon: nonce and the host's proof */
 };
 
 #define VG_FRAME_F_ZSTD 0x0001u

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "log.h"
 
 const char *vg_prog = "vigil";
@@ -17,7 +18,7 @@ static const char *const vg_level_tag[] = {
 
 void vg_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
-	char small[1024], *msg = small;
+	char small[1024], safe[1024], *msg = small, *out;
 	va_list copy;
 	size_t n;
 	int len;
@@ -38,12 +39,30 @@ void vg_vlog(int level, const char *who, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	if (who)
-		fprintf(stderr, "%s: %s%s: %s\n", vg_prog, vg_level_tag[level], who, msg);
+	/* One line whatever the arguments held: lib/esc.h's rule on the whole message. */
+	out = n < sizeof(safe) / 4 ? safe : malloc(4 * n + 1);
+	if (out)
+		vg_esc(out, out == safe ? sizeof(safe) : 4 * n + 1, msg, n);
 	else
-		fprintf(stderr, "%s: %s%s\n", vg_prog, vg_level_tag[level], msg);
+		vg_esc(out = safe, sizeof(safe), msg, n);
+	if (who)
+		fprintf(stderr, "%s: %s%s: %s\n", vg_prog, vg_level_tag[level], who, out);
+	else
+		fprintf(stderr, "%s: %s%s\n", vg_prog, vg_level_tag[level], out);
+	if (out != safe)
+		free(out);
 	if (msg != small)
 		free(msg);
+}
+
+void vg_log_lines(int level, const char *text)
+{
+	while (text && *text) {
+		size_t n = strcspn(text, "\n");
+
+		vg_log(level, "%.*s", (int)n, text);
+		text += n + (text[n] == '\n');
+	}
 }
 
 void vg_log(int level, const char *fmt, ...)

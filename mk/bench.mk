@@ -11,12 +11,12 @@
 
 BENCH_RESULTS ?= bench/results
 
-$(O)/bench/workload: bench/workload.c | $(DEPS_STAMP)
+$(O)/bench/workload: bench/workload.c | $(call deps-stamp,bench)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $(@:=.d) -o $@ $<
 
-$(O)/bench/encode.o: bench/encode.c $(GEN_HDRS) | $(DEPS_STAMP)
+$(O)/bench/encode.o: bench/encode.c | $(GEN_HDRS) $(call deps-stamp,bench)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
@@ -37,18 +37,18 @@ $(O)/bench/decode: $(O)/bench/decode.o $(O)/libvigil.a
 BENCH_BINS := $(O)/bench/workload $(O)/bench/encode $(O)/bench/decode
 
 .PHONY: bench bench-encode bench-decode check-bench
-bench: all $(BENCH_BINS)
+bench: all $(BENCH_BINS) ## (root) every workload under each sensor, side by side [QUICK=1] [ROUNDS=N]
 	$(Q)bench/run.sh --build $(O) --results $(BENCH_RESULTS) $(if $(QUICK),--quick) \
 		$(if $(ROUNDS),--rounds $(ROUNDS))
 
-bench-encode: $(O)/bench/encode
+bench-encode: $(O)/bench/encode ## userspace encode + compress throughput from a /proc capture
 	$(Q)$(O)/bench/encode record $(O)/bench/capture.bin
 	$(Q)$(O)/bench/encode replay $(O)/bench/capture.bin --seconds 3
 
-bench-decode: $(O)/bench/decode
+bench-decode: $(O)/bench/decode ## userspace only: what a batch made to amplify costs the host to decode
 	$(Q)$(O)/bench/decode
 
-check-bench: all $(BENCH_BINS)
+check-bench: all $(BENCH_BINS) ## (root) the quick bench once, nothing timed asserted
 	$(Q)if [ "$$(id -u)" != 0 ]; then \
 		echo "make check-bench: needs root (sensors load BPF programs): skipped"; \
 	else bench/run.sh --build $(O) --results $(O)/bench/results --quick; fi

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Delivery (issue 5): fuzz targets for the frame and batch decoders, built
-# with clang's libFuzzer and run for a bounded time by `make check`, and the
+# Delivery (issue 5): fuzz targets for the frame and batch decoders and the
+# host's connection logic, built with clang's libFuzzer and run for a bounded
+# time by `make check`, and the
 # SANITIZE=1 build (ASan + UBSan for everything; objects in build-san/).
 #   make fuzz [FUZZ_SECONDS=20]   run each target that long
 #
@@ -17,7 +18,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 endif
 
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := frame batch
+FUZZ_TARGETS := frame batch conn
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(O)/tests/fuzz/fuzz_%)
 FUZZ_LIB_SRCS := lib/frame.c lib/batch.c lib/wire.c $(O)/schemas/vigil_zdict.c
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -27,6 +28,15 @@ $(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.
 	$(call say,FUZZLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(LDLIBS_LIB)
+
+# The host's connection logic (handshake, identity, store) over an in-memory SQLite.
+FUZZ_CONN_SRCS := lib/auth.c lib/crypto.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c
+$(O)/tests/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_LIB_SRCS) $(FUZZ_CONN_SRCS) \
+			   $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)
+	$(call say,FUZZLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -Iplugin -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_CONN_SRCS) \
+		$(O)/schemas/vigil.pb-c.c -lsqlite3 $(LDLIBS_LIB)
 
 .PHONY: fuzz check-fuzz-wire
 fuzz check-fuzz-wire: $(FUZZ_BINS)

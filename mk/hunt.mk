@@ -9,16 +9,19 @@ FUZZ_SECONDS ?= 20
 FUZZ_SEED ?= 1
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -D_GNU_SOURCE -Iplugin -Ilib
-$(O)/fuzz/fuzz_kql: tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c plugin/kql.h plugin/fmt.h | $(DEPS_STAMP)
+$(O)/fuzz/fuzz_kql: tests/fuzz/fuzz_kql.c plugin/kql.c plugin/kql_ops.c plugin/fmt.c lib/esc.c \
+		    plugin/kql.h plugin/kql_int.h plugin/fmt.h lib/esc.h | $(DEPS_STAMP)
 	$(call say,FUZZCC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_kql.c plugin/kql.c plugin/fmt.c -lsqlite3
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_kql.c plugin/kql.c plugin/kql_ops.c \
+		plugin/fmt.c lib/esc.c -lsqlite3
 
 .PHONY: check-fuzz-kql
-check-fuzz-kql: $(O)/fuzz/fuzz_kql
+check-fuzz-kql: $(O)/fuzz/fuzz_kql ## fuzz the KQL translator (FUZZ_SECONDS)
 	$(Q)rm -rf $(O)/fuzz/corpus && mkdir -p $(O)/fuzz/corpus && cp tests/fuzz/corpus/* $(O)/fuzz/corpus/
 	$(Q)echo "  FUZZ     kql translator for $(FUZZ_SECONDS) s"
 	$(Q)$(O)/fuzz/fuzz_kql -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -max_len=1024 -timeout=10 \
+		-dict=tests/fuzz/kql.dict \
 		-rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix=$(O)/fuzz/ \
 		$(O)/fuzz/corpus 2>$(O)/fuzz/log || { tail -40 $(O)/fuzz/log; exit 1; }
 	$(Q)grep -E 'stat::number_of_executed_units|stat::new_units_added' $(O)/fuzz/log | sed 's/^/  /'

@@ -5,14 +5,14 @@
 #   make check-kernels    boot Debian's 5.10, 6.1 and 6.12 cloud kernels in QEMU (TCG)
 #                         and run tests/kernels/ktest.c there and natively (root)
 #   KERNELS="bullseye bookworm trixie"   suites to boot (NATIVE=0 skips the host kernel)
-#   KERNELS_CACHE=/var/cache/vigil/kernels   where kernel packages are cached
+#   KERNELS_CACHE=$(VIGIL_CACHE)/kernels      where kernel packages are cached
 #   KTEST_N=50            short-lived processes per hook variant
 #   KTEST_HOOKS="auto tp_btf raw_tp"     vigild --hook variants to run
 
 .PHONY: check-kernels kernels-fetch vg-link-mode
 
 KERNELS       ?= bullseye bookworm trixie
-KERNELS_CACHE ?= /var/cache/vigil/kernels
+KERNELS_CACHE ?= $(VIGIL_CACHE)/kernels
 KTEST_N       ?= 50
 KTEST_HOOKS   ?= auto tp_btf raw_tp
 NATIVE        ?= 1
@@ -38,13 +38,13 @@ $(O)/kernels/vg-ktest: $(O)/tests/kernels/ktest.o $(O)/libvigil.a
 	$(Q)$(CC) $(LDFLAGS) -static -o $@ $^ $(STATIC_LIBS)
 
 $(O)/kernels/initramfs.cpio.gz: scripts/kernels/initramfs.sh $(O)/kernels/vigild \
-				$(O)/kernels/vg-ktest | $(DEPS_STAMP)
+				$(O)/kernels/vg-ktest | $(call deps-stamp,kernels)
 	$(call say,CPIO,$@)
 	$(Q)scripts/kernels/initramfs.sh $@ $(O)/kernels/vigild $(O)/kernels/vg-ktest
 
-kernels-fetch: | $(DEPS_STAMP)
+kernels-fetch: | $(call deps-stamp,kernels) ## download the matrix's Debian kernels into the cache
 	$(Q)scripts/kernels/fetch.sh $(KERNELS_CACHE) $(KERNELS) >/dev/null
 
-check-kernels: $(O)/kernels/initramfs.cpio.gz $(O)/kernels/vigild $(O)/kernels/vg-ktest
+check-kernels: $(O)/kernels/initramfs.cpio.gz $(O)/kernels/vigild $(O)/kernels/vg-ktest ## (root) the kernel matrix: 5.10, 6.1, 6.12 under QEMU and this kernel
 	$(Q)scripts/kernels/matrix.sh --cache $(KERNELS_CACHE) --out $(O)/kernels \
 		--storm $(KTEST_N) --hooks "$(KTEST_HOOKS)" --native $(NATIVE) $(KERNELS)

@@ -5,7 +5,7 @@
 #   make plugin-win   build/win/vigilplugin.dll (the WSL plug-in), healthcheck.exe
 #   make check-win    the plug-in under Wine against a real vigild on this side
 # SQLite, zstd and protobuf-c come from Debian's source packages, cross-built
-# once by scripts/win-3p.sh and cached (/var/cache/vigil).
+# once by scripts/win-3p.sh and cached ($(VIGIL_CACHE)/win-3p).
 
 WIN_CROSS ?= x86_64-w64-mingw32-
 WIN_CC    := $(WIN_CROSS)gcc
@@ -20,20 +20,21 @@ WIN_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	      -Werror=implicit-function-declaration -D_WIN32_WINNT=0x0A00 -D__USE_MINGW_ANSI_STDIO=1
 WIN_CPPFLAGS := -I$(WIN_3P)/include -I$(O) -I$(O)/include -I$(O)/schemas -Ilib -Iplugin \
 		-Iplugin/win
-WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32
+WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32 -lbcrypt
 
 # The portable core: the same sources as vigil host, built for Windows.
-WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c \
+WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c lib/esc.c lib/auth.c plugin/win/crypto.c \
+		 plugin/conn.c plugin/store.c plugin/fmt.c \
 		 plugin/hoststate.c plugin/health.c plugin/proxy.c \
 		 plugin/conntest.c plugin/bundle.c plugin/events.c
 WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o \
 		 $(WIN_O)/schemas/vigil_zdict.o
 
-$(WIN_3P)/.ok: scripts/win-3p.sh | $(DEPS_STAMP)
+$(WIN_3P)/.ok: scripts/win-3p.sh | $(call deps-stamp,win)
 	$(call say,WIN3P,$(WIN_3P))
 	$(Q)scripts/win-3p.sh $(WIN_3P)
 
-$(WIN_O)/%.o: %.c $(GEN_HDRS) $(WIN_3P)/.ok
+$(WIN_O)/%.o: %.c | $(GEN_HDRS) $(WIN_3P)/.ok
 	$(call say,MINGWCC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(WIN_CC) $(WIN_CPPFLAGS) $(WIN_CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
@@ -69,14 +70,14 @@ $(WIN_O)/tests/proxyset.exe: $(WIN_O)/tests/win/proxyset.o
 	$(call say,MINGWLD,$@)
 	$(Q)$(WIN_CC) -static -o $@ $^ -ladvapi32 -lwinhttp
 
-$(O)/tests/win/%: tests/win/%.c | $(DEPS_STAMP)
+$(O)/tests/win/%: tests/win/%.c | $(call deps-stamp,win)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
 
-plugin-win: $(WIN_O)/vigilplugin.dll $(WIN_O)/healthcheck.exe
+plugin-win: $(WIN_O)/vigilplugin.dll $(WIN_O)/healthcheck.exe ## the WSL plug-in DLL and healthcheck.exe (mingw-w64)
 
-check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O)/tests/win/relay $(O)/tests/win/httpd $(O)/vigild $(O)/vigil
+check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O)/tests/win/relay $(O)/tests/win/httpd $(O)/vigild $(O)/vigil ## the plug-in under Wine against a real vigild
 	$(Q)WINE=$(WINE) tests/win/run.sh $(O)
 
 # ---- MSI: the signed DLL, healthcheck.exe and vigild, and the plug-in's
@@ -89,7 +90,7 @@ MSI_CERT   ?= $(WIN_O)/sign/cert.pem
 MSI_KEY    ?= $(WIN_O)/sign/key.pem
 MSI_VERSION := 0.1.0
 
-$(WIN_O)/sign/cert.pem $(WIN_O)/sign/key.pem: | $(DEPS_STAMP)
+$(WIN_O)/sign/cert.pem $(WIN_O)/sign/key.pem: | $(call deps-stamp,win)
 	$(call say,CERT,$(WIN_O)/sign/cert.pem)
 	$(Q)mkdir -p $(WIN_O)/sign
 	$(Q)openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=vigil test signing" \
@@ -107,9 +108,9 @@ $(WIN_O)/vigil.msi: plugin/win/vigil.wxs $(WIN_O)/sign/vigilplugin.dll $(WIN_O)/
 	$(Q)wixl -a x64 -D Version=$(MSI_VERSION) -D Dll=$(WIN_O)/sign/vigilplugin.dll \
 		-D Healthcheck=$(WIN_O)/healthcheck.exe -D Vigild=$(MSI_VIGILD) -o $@ $<
 
-msi: $(WIN_O)/vigil.msi
+msi: $(WIN_O)/vigil.msi ## build/win/vigil.msi, signed with a test certificate
 
-check-msi: $(WIN_O)/vigil.msi
+check-msi: $(WIN_O)/vigil.msi ## the MSI's tables and signature
 	$(Q)tests/win/msi.sh $(WIN_O)/vigil.msi $(MSI_CERT)
 
 CHECK_TARGETS += check-win check-msi

@@ -69,9 +69,21 @@ long vg_alerts_print(sqlite3 *db, FILE *out, int json, int64_t after, int64_t *l
 			vg_obj(&b, al, 1);
 			vg_sb_add(&b, ",\"Evidence\":[");
 		} else {
-			vg_sb_printf(&b, "%s  %-13s %s  %s  [%s, %s]  device %s\n", vg_col(al, 1),
-				     vg_col(al, 5), vg_col(al, 2), vg_col(al, 3), vg_col(al, 4),
-				     vg_col(al, 7), vg_col(al, 9));
+			/* Escaped: the rules and the events behind them wrote these values. */
+			vg_sb_safe(&b, vg_col(al, 1));
+			vg_sb_add(&b, "  ");
+			vg_sb_cell(&b, vg_col(al, 5), 13, 0);
+			vg_sb_add(&b, " ");
+			vg_sb_safe(&b, vg_col(al, 2));
+			vg_sb_add(&b, "  ");
+			vg_sb_safe(&b, vg_col(al, 3));
+			vg_sb_add(&b, "  [");
+			vg_sb_safe(&b, vg_col(al, 4));
+			vg_sb_add(&b, ", ");
+			vg_sb_safe(&b, vg_col(al, 7));
+			vg_sb_add(&b, "]  device ");
+			vg_sb_safe(&b, vg_col(al, 9));
+			vg_sb_add(&b, "\n");
 		}
 		sqlite3_bind_text(ev, 1, vg_col(al, 2), -1, SQLITE_TRANSIENT);
 		while (sqlite3_step(ev) == SQLITE_ROW) {
@@ -80,11 +92,16 @@ long vg_alerts_print(sqlite3 *db, FILE *out, int json, int64_t after, int64_t *l
 				vg_obj(&b, ev, 0);
 				vg_sb_add(&b, "}");
 			} else {
-				const char *what = *vg_col(ev, 11) ? vg_col(ev, 11) : vg_col(ev, 9);
-
-				vg_sb_printf(&b, "    %s  %s#%lld  %s  %s\n", vg_col(ev, 0),
-					     vg_col(ev, 1), (long long)sqlite3_column_int64(ev, 2),
-					     vg_col(ev, 7), what);
+				vg_sb_add(&b, "    ");
+				vg_sb_safe(&b, vg_col(ev, 0));
+				vg_sb_add(&b, "  ");
+				vg_sb_safe(&b, vg_col(ev, 1));
+				vg_sb_printf(&b, "#%lld", (long long)sqlite3_column_int64(ev, 2));
+				vg_sb_add(&b, "  ");
+				vg_sb_safe(&b, vg_col(ev, 7));
+				vg_sb_add(&b, "  ");
+				vg_sb_safe(&b, vg_col(ev, *vg_col(ev, 11) ? 11 : 9));
+				vg_sb_add(&b, "\n");
 			}
 			nev++;
 		}

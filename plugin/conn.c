@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,103 @@ static char *vg_dup(const char *s)
 	return d;
 }
 
+int vg_conn_identified(const struct vg_conn *c)
+{
+	return c->peer.device_id != NULL;
+}
+
+/* Printable ASCII of a peer's text for a log line, the rest as '?'. */
+static const char *vg_conn_printable(char *buf, size_t size, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && i + 1 < size; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+/*
+ * Refuse the peer: log why, count it in HostRefused under the device it
+ * proved (a trusted peer: the one it named first; else ""), and make the
+ * caller close the connection.
+ */
+static int vg_conn_refuse(struct vg_conn *c, struct vg_store *s, const char *reason,
+			  const char *detail)
+{
+	const char *dev = "";
+	int err;
+
+	if (c->auth_state == 2)
+		dev = c->auth_key->id;
+	else if (!c->auth_required && vg_conn_identified(c))
+		dev = c->peer.device_id;
+
+	vg_log(VG_ERROR, "connection %u: refused: %s%s%s", c->id, reason, detail ? ": " : "",
+	       detail ? detail : "");
+	err = vg_store_refused(s, dev, reason, 1);
+	if (err)
+		vg_log(VG_ERROR, "connection %u: cannot count the refusal: %s", c->id,
+		       strerror(-err));
+	return -EACCES;
+}
+
+/* A HELLO or DeviceInfo naming a device: 1 when it is not the connection's. */
+static int vg_conn_other_device(const struct vg_conn *c, const Vigil__V1__DeviceInfo *d)
+{
+	return vg_conn_identified(c) && strcmp(c->peer.device_id, d->device_id ? d->device_id : "");
+}
+
+static int vg_conn_auth(struct vg_conn *c, struct vg_store *s, const struct vg_frame_hdr *h,
+			const uint8_t *p)
+{
+	uint8_t mac[VG_AUTH_MAC_LEN], ch[VG_AUTH_NONCE_LEN + VG_AUTH_MAC_LEN];
+	const char *id = (const char *)p + VG_AUTH_NONCE_LEN;
+	size_t id_len = h->len > VG_AUTH_NONCE_LEN ? h->len - VG_AUTH_NONCE_LEN : 0;
+	char shown[VG_AUTH_ID_MAX + 1];
+	int err;
+
+	if (h->seq == VG_AUTH_BEGIN && c->auth_state == 0 && id_len && id_len <= VG_AUTH_ID_MAX) {
+		vg_conn_printable(shown, sizeof(shown), id, id_len);
+		c->auth_key = c->keys ? vg_keys_find(c->keys, id, id_len) : NULL;
+		if (!c->auth_key)
+			return vg_conn_refuse(c, s, "no key for the device", shown);
+		memcpy(c->nonce_d, p, VG_AUTH_NONCE_LEN);
+		err = vg_random(c->nonce_h, VG_AUTH_NONCE_LEN);
+		if (!err)
+			err = vg_auth_mac(c->auth_key->key, 1, c->nonce_d, c->nonce_h, id, id_len,
+					  mac);
+		if (err)
+			return vg_err(err, "connection %u: handshake", c->id);
+		memcpy(ch, c->nonce_h, VG_AUTH_NONCE_LEN);
+		memcpy(ch + VG_AUTH_NONCE_LEN, mac, VG_AUTH_MAC_LEN);
+		c->auth_state = 1;
+		return vg_conn_control(c, VG_FRAME_CHALLENGE, 0, ch, sizeof(ch));
+	}
+	if (h->seq == VG_AUTH_PROOF && c->auth_state == 1 && h->len == VG_AUTH_MAC_LEN) {
+		const char *kid = c->auth_key->id;
+
+		err = vg_auth_mac(c->auth_key->key, 0, c->nonce_d, c->nonce_h, kid, strlen(kid),
+				  mac);
+		if (err)
+			return vg_err(err, "connection %u: handshake", c->id);
+		if (!vg_auth_mac_equal(mac, p))
+			return vg_conn_refuse(c, s, "wrong key", kid);
+		/* A trusted peer that said HELLO first cannot become another device either. */
+		if (vg_conn_identified(c) && strcmp(c->peer.device_id, kid))
+			return vg_conn_refuse(c, s, "hello names another device", kid);
+		/* The proven device, and nothing else, from now on. */
+		vg_store_peer_free(&c->peer);
+		c->peer.device_id = vg_dup(kid);
+		if (!c->peer.device_id)
+			return -ENOMEM;
+		c->auth_state = 2;
+		vg_log(VG_INFO, "connection %u: device %s proved its key", c->id, kid);
+		return 0;
+	}
+	return vg_conn_refuse(c, s, "malformed handshake", NULL);
+}
+
 static int vg_conn_hello(struct vg_conn *c, const Vigil__V1__DeviceInfo *d)
 {
 	char *id, *name;
@@ -138,6 +236,22 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 		       vg_payload_strerror(err), *why ? ": " : "", why, (unsigned long long)h->seq);
 		return err;
 	}
+	if (v.b->device && vg_conn_other_device(c, v.b->device)) {
+		char shown[VG_AUTH_ID_MAX + 1], own[VG_AUTH_ID_MAX + 1];
+		char detail[2 * VG_AUTH_ID_MAX + 64];
+		const char *id = v.b->device->device_id ? v.b->device->device_id : "";
+
+		snprintf(detail, sizeof(detail), "%s on a connection of %s (seq %llu)",
+			 vg_conn_printable(shown, sizeof(shown), id, strlen(id)),
+			 vg_conn_printable(own, sizeof(own), c->peer.device_id,
+					   strlen(c->peer.device_id)),
+			 (unsigned long long)h->seq);
+		vg_batch_close(&v);
+		return vg_conn_refuse(c, s,
+				      h->type == VG_FRAME_HELLO ? "hello names another device" :
+								  "batch names another device",
+				      detail);
+	}
 	if (h->type == VG_FRAME_HELLO) {
 		/* Names the device for what follows, resent frames of earlier runs included. */
 		err = v.b->device ? vg_conn_hello(c, v.b->device) : 0;
@@ -185,6 +299,22 @@ int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_
 			       vg_frame_strerror(ret), (unsigned long long)h.seq);
 			return ret;
 		}
+		c->frames++;
+		if (h.type == VG_FRAME_AUTH) {
+			ret = vg_conn_auth(c, s, &h, payload);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (c->auth_required && c->auth_state != 2) {
+			char detail[64];
+
+			snprintf(detail, sizeof(detail), "frame type %u before the handshake",
+				 h.type);
+			return vg_conn_refuse(c, s, "not authenticated (vigild --key)", detail);
+		}
+		if (h.type == VG_FRAME_PING)
+			continue; /* the daemon's keepalive */
 		if (h.type == VG_FRAME_PONG) {
 			c->pongs++;
 			c->last_pong = h.seq;

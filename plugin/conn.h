@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "frame.h"
 #include "store.h"
 
@@ -24,6 +25,18 @@ struct vg_conn {
 	uint64_t stored, resent; /* batches stored, and resends acknowledged again */
 	int hello; /* the daemon said who it is (HELLO) */
 	uint64_t pongs, last_pong; /* answers to PING and FILTER */
+	uint64_t frames; /* frames received (the host's idle timeout watches it) */
+
+	/*
+	 * The keyed handshake (lib/auth.h), set by the transport before the
+	 * first input: keys the host knows (NULL: none), and whether this
+	 * peer must prove one before anything else is taken.
+	 */
+	const struct vg_keys *keys;
+	int auth_required;
+	int auth_state; /* 0 not begun, 1 challenged, 2 proven */
+	const struct vg_key *auth_key; /* the device being, or proven, authenticated */
+	uint8_t nonce_d[VG_AUTH_NONCE_LEN], nonce_h[VG_AUTH_NONCE_LEN];
 };
 
 void vg_conn_init(struct vg_conn *c, unsigned id);
@@ -38,6 +51,13 @@ void vg_conn_free(struct vg_conn *c);
  * before the failure stay in out[] and should still be written.
  */
 int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_t len);
+
+/*
+ * Whether the peer said who it is (HELLO, a DeviceInfo, or a proven key):
+ * from then on the connection's device is fixed, and a HELLO or DeviceInfo
+ * naming another is refused, counted in HostRefused and closes it.
+ */
+int vg_conn_identified(const struct vg_conn *c);
 
 /* Queue a control frame (FILTER, STATS, PING) for the daemon: 0 or -errno. */
 int vg_conn_control(struct vg_conn *c, uint8_t type, uint64_t seq, const void *payload, size_t len);

@@ -673,7 +673,7 @@ int vg_detect_run(struct vg_detect *d)
 			vg_sb_init(&errors);
 			err = vg_rule_compile(d, &d->rules[i], &errors);
 			if (err && err != -EAGAIN)
-				vg_log(VG_ERROR, "%s", vg_sb_str(&errors) ?: "rule error");
+				vg_log_lines(VG_ERROR, vg_sb_str(&errors) ?: "rule error");
 			vg_sb_free(&errors);
 			if (err) {
 				/* A table with other columns than the rule expects. */

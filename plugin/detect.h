@@ -2,7 +2,7 @@
 /*
  * Detections in the host core. A rule is a readable file (rules/NAME.rule):
  * a header with title, severity, category and MITRE ATT&CK technique, then
- * a KQL query (kql.h) over the SCHEMA.md tables. After each stored batch,
+ * a KQL query (kql.h) over the tables of docs/schema.md. After each stored batch,
  * every rule runs over the rows its table gained since the last run (a
  * rowid watermark per table, kept in DetectionState): each row the query
  * returns is evidence. Rows that agree on the rule's `group` columns (and

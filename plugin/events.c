@@ -38,17 +38,6 @@ int vg_events_last(struct vg_store *s, struct vg_cursor *c)
 	return 0;
 }
 
-/* Terminal-safe text: control bytes become \xNN so argv cannot drive the terminal. */
-static void vg_safe(struct vg_sb *b, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			vg_sb_printf(b, "\\x%02x", *p);
-		else
-			vg_sb_addn(b, (const char *)p, 1);
-	}
-}
-
 static int vg_col(sqlite3_stmt *st, const char *name)
 {
 	int n = sqlite3_column_count(st);
@@ -136,10 +125,12 @@ static void vg_row_human(struct vg_sb *b, sqlite3_stmt *st)
 
 	if (!name)
 		name = vg_text(st, "vg_comm");
-	vg_sb_printf(b, "%s  %-18s ", vg_text(st, "Timestamp"), action ? action : "?");
-	vg_safe(b, name ? name : "?");
+	vg_sb_printf(b, "%s  ", vg_text(st, "Timestamp"));
+	vg_sb_cell(b, action ? action : "?", 18, 0);
+	vg_sb_add(b, " ");
+	vg_sb_safe(b, name ? name : "?");
 	vg_sb_printf(b, "[%lld] <- ", (long long)vg_int(st, "ProcessId"));
-	vg_safe(b, pname ? pname : "?");
+	vg_sb_safe(b, pname ? pname : "?");
 	vg_sb_printf(b, "[%lld]", (long long)ppid);
 
 	if (action && !strcmp(action, "ProcessTerminated")) {
@@ -153,12 +144,12 @@ static void vg_row_human(struct vg_sb *b, sqlite3_stmt *st)
 	}
 	if (cmd) {
 		vg_sb_add(b, "  ");
-		vg_safe(b, cmd);
+		vg_sb_safe(b, cmd);
 	}
 	vg_sb_add(b, "  (");
 	if (cwd) {
 		vg_sb_add(b, "cwd ");
-		vg_safe(b, cwd);
+		vg_sb_safe(b, cwd);
 		vg_sb_add(b, ", ");
 	}
 	vg_sb_printf(b, "uid %lld)", (long long)vg_int(st, "AccountUid"));
@@ -170,9 +161,9 @@ static void vg_initiator(struct vg_sb *b, sqlite3_stmt *st)
 	const char *name = vg_text(st, "InitiatingProcessFileName");
 	const char *pname = vg_text(st, "InitiatingProcessParentFileName");
 
-	vg_safe(b, name ? name : "?");
+	vg_sb_safe(b, name ? name : "?");
 	vg_sb_printf(b, "[%lld] <- ", (long long)vg_int(st, "InitiatingProcessId"));
-	vg_safe(b, pname ? pname : "?");
+	vg_sb_safe(b, pname ? pname : "?");
 	vg_sb_printf(b, "[%lld]", (long long)vg_int(st, "InitiatingProcessParentId"));
 }
 
@@ -187,26 +178,29 @@ static void vg_row_human_other(struct vg_sb *b, sqlite3_stmt *st, int table)
 	const char *path = vg_text(st, "FolderPath");
 	const char *extra = vg_text(st, "AdditionalFields");
 
-	vg_sb_printf(b, "%s  %-18s ", vg_text(st, "Timestamp"), action ? action : "?");
+	vg_sb_printf(b, "%s  ", vg_text(st, "Timestamp"));
+	vg_sb_cell(b, action ? action : "?", 18, 0);
+	vg_sb_add(b, " ");
 	vg_initiator(b, st);
 	vg_sb_add(b, "  ");
 	if (table == 2) {
-		vg_sb_printf(b, "%s ", vg_text(st, "Protocol") ? vg_text(st, "Protocol") : "?");
-		vg_safe(b, vg_text(st, "LocalIP") ? vg_text(st, "LocalIP") : "?");
+		vg_sb_safe(b, vg_text(st, "Protocol") ?: "?");
+		vg_sb_add(b, " ");
+		vg_sb_safe(b, vg_text(st, "LocalIP") ? vg_text(st, "LocalIP") : "?");
 		vg_sb_printf(b, ":%lld -> ", (long long)vg_int(st, "LocalPort"));
-		vg_safe(b, vg_text(st, "RemoteIP") ? vg_text(st, "RemoteIP") : "?");
+		vg_sb_safe(b, vg_text(st, "RemoteIP") ? vg_text(st, "RemoteIP") : "?");
 		vg_sb_printf(b, ":%lld", (long long)vg_int(st, "RemotePort"));
 		return;
 	}
 	if (table == 1 && vg_text(st, "PreviousFolderPath")) {
-		vg_safe(b, vg_text(st, "PreviousFolderPath"));
+		vg_sb_safe(b, vg_text(st, "PreviousFolderPath"));
 		vg_sb_add(b, " -> ");
 	}
 	if (path)
-		vg_safe(b, path);
+		vg_sb_safe(b, path);
 	if (extra && strcmp(extra, "{}")) {
 		vg_sb_add(b, path ? " " : "");
-		vg_safe(b, extra);
+		vg_sb_safe(b, extra);
 	}
 }
 
@@ -470,7 +464,7 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 /* Ring buffer fill and the daemon's own counts, after the counters. */
 static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 {
-	static const char *const sql[4] = {
+	static const char *const sql[5] = {
 		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
 		" FROM SensorRings ORDER BY DeviceId, Ring",
 		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
@@ -479,19 +473,21 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 		" FROM SensorFilterRules ORDER BY DeviceId, RuleIndex",
 		"SELECT DeviceId, Reason, Count, Timestamp FROM HostSkippedEvents"
 		" ORDER BY DeviceId, Reason",
+		"SELECT DeviceId, Reason, Count, Timestamp FROM HostRefused"
+		" ORDER BY DeviceId, Reason",
 	};
-	static const char *const table[4] = { "SensorRings", "SensorDaemon", "SensorFilterRules",
-					      "HostSkippedEvents" };
+	static const char *const table[5] = { "SensorRings", "SensorDaemon", "SensorFilterRules",
+					      "HostSkippedEvents", "HostRefused" };
 	struct vg_sb line;
 	int err = 0;
 
 	vg_sb_init(&line);
-	for (int q = 0; q < 4 && !err; q++) {
+	for (int q = 0; q < 5 && !err; q++) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(db, sql[q], -1, &st, NULL), rows = 0;
 
-		if (rc != SQLITE_OK && q == 3)
-			continue; /* a database an older host wrote: nothing skipped to show */
+		if (rc != SQLITE_OK && q >= 3)
+			continue; /* a database an older host wrote: nothing skipped or refused */
 		if (rc != SQLITE_OK) {
 			err = vg_sqlite_errno(rc);
 			break;
@@ -504,8 +500,8 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 				if (!rows)
 					vg_sb_add(&line,
 						  "\nRING      SIZE        FILL        PEAK\n");
-				vg_sb_printf(&line, "%-8s %10lld  %10lld  %10lld",
-					     vg_text(st, "Ring") ? vg_text(st, "Ring") : "?",
+				vg_sb_cell(&line, vg_text(st, "Ring") ?: "?", 8, 0);
+				vg_sb_printf(&line, " %10lld  %10lld  %10lld",
 					     (long long)vg_int(st, "SizeBytes"),
 					     (long long)vg_int(st, "FillBytes"),
 					     (long long)vg_int(st, "PeakFillBytes"));
@@ -514,16 +510,26 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 					vg_sb_add(&line,
 						  "\nEVENTS THE HOST COULD NOT STORE (a newer "
 						  "sensor?)\nCOUNT        REASON\n");
-				vg_sb_printf(&line, "%-12lld %s", (long long)vg_int(st, "Count"),
-					     vg_text(st, "Reason") ? vg_text(st, "Reason") : "");
+				vg_sb_printf(&line, "%-12lld ", (long long)vg_int(st, "Count"));
+				vg_sb_safe(&line, vg_text(st, "Reason"));
+			} else if (q == 4) {
+				const char *dev = vg_text(st, "DeviceId");
+
+				if (!rows)
+					vg_sb_add(&line, "\nPEERS AND FRAMES THE HOST REFUSED\n"
+							 "COUNT        DEVICE           REASON\n");
+				vg_sb_printf(&line, "%-12lld ", (long long)vg_int(st, "Count"));
+				vg_sb_cell(&line, dev && *dev ? dev : "-", 16, 0);
+				vg_sb_add(&line, " ");
+				vg_sb_safe(&line, vg_text(st, "Reason"));
 			} else if (q == 2) {
 				if (!rows)
 					vg_sb_add(&line, "\nFILTER RULES (hits since the set was "
 							 "applied)\nLINE         HITS  RULE\n");
-				vg_sb_printf(&line, "%-4lld %12lld  %s",
+				vg_sb_printf(&line, "%-4lld %12lld  ",
 					     (long long)vg_int(st, "Line"),
-					     (long long)vg_int(st, "Hits"),
-					     vg_text(st, "Rule") ? vg_text(st, "Rule") : "");
+					     (long long)vg_int(st, "Hits"));
+				vg_sb_safe(&line, vg_text(st, "Rule"));
 			} else {
 				long long w = vg_int(st, "Wakeups"), r = vg_int(st, "Records");
 
@@ -551,7 +557,7 @@ int vg_stats_print(struct vg_store *s, FILE *out, int json)
 {
 	sqlite3 *db = vg_store_db(s);
 	sqlite3_stmt *st;
-	struct vg_sb line, label;
+	struct vg_sb line;
 	int rc, err = 0, rows = 0;
 
 	rc = sqlite3_prepare_v2(
@@ -567,7 +573,6 @@ int vg_stats_print(struct vg_store *s, FILE *out, int json)
 		return vg_sqlite_errno(rc);
 	}
 	vg_sb_init(&line);
-	vg_sb_init(&label);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t seen = vg_int(st, "Seen");
 		int64_t sum = vg_int(st, "Emitted") + vg_int(st, "Filtered") +
@@ -590,17 +595,16 @@ int vg_stats_print(struct vg_store *s, FILE *out, int json)
 					     "DEVICE", "CLASS", "SEEN", "EMITTED", "FILTERED",
 					     "DEDUP", "RATELIMITED", "RINGBUFFULL", "LOST",
 					     "ACCOUNTING");
-			vg_sb_reset(&label);
-			vg_safe(&label, name && *name ? name : dev && *dev ? dev : "-");
-			vg_sb_printf(&line, "%-24s ", vg_sb_str(&label) ? vg_sb_str(&label) : "");
-			vg_sb_printf(
-				&line, "%-8s %12lld %12lld %12lld %12lld %12lld %12lld %12lld  %s",
-				vg_text(st, "EventClass"), (long long)seen,
-				(long long)vg_int(st, "Emitted"), (long long)vg_int(st, "Filtered"),
-				(long long)vg_int(st, "Deduplicated"),
-				(long long)vg_int(st, "RateLimited"),
-				(long long)vg_int(st, "RingbufFull"),
-				(long long)vg_int(st, "EventsLost"), ok);
+			vg_sb_cell(&line, name && *name ? name : dev && *dev ? dev : "-", 24, 0);
+			vg_sb_add(&line, " ");
+			vg_sb_cell(&line, vg_text(st, "EventClass"), 8, 0);
+			vg_sb_printf(&line, " %12lld %12lld %12lld %12lld %12lld %12lld %12lld  %s",
+				     (long long)seen, (long long)vg_int(st, "Emitted"),
+				     (long long)vg_int(st, "Filtered"),
+				     (long long)vg_int(st, "Deduplicated"),
+				     (long long)vg_int(st, "RateLimited"),
+				     (long long)vg_int(st, "RingbufFull"),
+				     (long long)vg_int(st, "EventsLost"), ok);
 		}
 		vg_sb_add(&line, "\n");
 		if (vg_sb_err(&line)) {
@@ -623,7 +627,6 @@ int vg_stats_print(struct vg_store *s, FILE *out, int json)
 	if (!err)
 		err = vg_stats_extra(db, out, json);
 	vg_sb_free(&line);
-	vg_sb_free(&label);
 	if (!err && fflush(out) == EOF)
 		err = -EPIPE;
 	return err;

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "esc.h"
 #include "filter.h"
 #include "filter_cli.h"
 #include "fmt.h"
@@ -296,10 +297,13 @@ static int vg_filter_test(const char *file, const char *capture, int json)
 			       (unsigned long long)st[i].hits, (unsigned long long)st[i].dropped,
 			       (unsigned long long)st[i].bytes);
 		} else {
+			char text[4 * VG_VF_TEXT + 1]; /* a quoted value may hold any byte */
+
+			vg_esc(text, sizeof(text), set->rules[i].text, strlen(set->rules[i].text));
 			printf("line %-4d hits %-8llu dropped %-8llu saved %-10llu %s\n",
 			       set->rules[i].line, (unsigned long long)st[i].hits,
 			       (unsigned long long)st[i].dropped, (unsigned long long)st[i].bytes,
-			       set->rules[i].text);
+			       text);
 		}
 	}
 	if (json)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "esc.h"
 #include "fmt.h"
 
 void vg_sb_init(struct vg_sb *b)
@@ -82,38 +83,84 @@ const char *vg_sb_str(const struct vg_sb *b)
 	return b->s ? b->s : "";
 }
 
+void vg_sb_esc(struct vg_sb *b, const char *s, size_t n)
+{
+	char one[VG_ESC_CHAR_MAX];
+
+	while (n) {
+		size_t k, used = vg_esc_char(s, n, one, &k, &(int){ 0 });
+
+		vg_sb_addn(b, one, k);
+		s += used;
+		n -= used;
+	}
+}
+
+void vg_sb_safe(struct vg_sb *b, const char *s)
+{
+	if (s)
+		vg_sb_esc(b, s, strlen(s));
+}
+
+void vg_sb_cell(struct vg_sb *b, const char *s, int width, int cut)
+{
+	char one[VG_ESC_CHAR_MAX];
+	size_t n = s ? strlen(s) : 0;
+	int w = 0;
+
+	while (n) {
+		size_t k;
+		int cols;
+		size_t used = vg_esc_char(s, n, one, &k, &cols);
+
+		if (cut && w + cols > width)
+			break;
+		vg_sb_addn(b, one, k);
+		w += cols;
+		s += used;
+		n -= used;
+	}
+	for (; w < width; w++)
+		vg_sb_addn(b, " ", 1);
+}
+
+/*
+ * Valid UTF-8 whatever s holds: a byte that is not part of a valid sequence
+ * becomes \ufffd (the replacement character); controls, DEL and the C1
+ * range are \u escapes, so a JSON line is also safe on a terminal.
+ */
 void vg_json_str(struct vg_sb *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	const unsigned char *run = p;
+	const char *p = s ? s : "", *run = p;
+	size_t n = strlen(p);
 
 	vg_sb_addn(b, "\"", 1);
-	for (; *p; p++) {
-		if (*p >= 0x20 && *p != '"' && *p != '\\')
+	while (n) {
+		unsigned char c = (unsigned char)*p;
+		uint32_t cp = 0;
+		size_t len = vg_utf8_seq(p, n, &cp);
+
+		if (len && cp >= 0x20 && cp != '"' && cp != '\\' && cp != 0x7f &&
+		    (cp < 0x80 || cp > 0x9f)) {
+			p += len;
+			n -= len;
 			continue;
-		vg_sb_addn(b, (const char *)run, (size_t)(p - run));
-		switch (*p) {
-		case '"':
-			vg_sb_add(b, "\\\"");
-			break;
-		case '\\':
-			vg_sb_add(b, "\\\\");
-			break;
-		case '\n':
-			vg_sb_add(b, "\\n");
-			break;
-		case '\t':
-			vg_sb_add(b, "\\t");
-			break;
-		case '\r':
-			vg_sb_add(b, "\\r");
-			break;
-		default:
-			vg_sb_printf(b, "\\u%04x", *p);
 		}
-		run = p + 1;
+		vg_sb_addn(b, run, (size_t)(p - run));
+		if (!len)
+			vg_sb_add(b, "\\ufffd");
+		else if (c == '"' || c == '\\')
+			vg_sb_printf(b, "\\%c", c);
+		else if (c == '\n' || c == '\t' || c == '\r')
+			vg_sb_add(b, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r");
+		else
+			vg_sb_printf(b, "\\u%04x", (unsigned)cp);
+		len = len ? len : 1;
+		p += len;
+		n -= len;
+		run = p;
 	}
-	vg_sb_addn(b, (const char *)run, (size_t)(p - run));
+	vg_sb_addn(b, run, (size_t)(p - run));
 	vg_sb_addn(b, "\"", 1);
 }
 

@@ -33,8 +33,25 @@ static inline int vg_sb_err(const struct vg_sb *b)
 	return b->err;
 }
 
-/* Append s as a quoted JSON string: ", \ and control characters escaped. */
+/*
+ * Append s as a quoted JSON string, valid UTF-8 whatever s holds: ", \,
+ * control characters, DEL and C1 (U+0080-U+009F) escaped, and each byte
+ * that is not part of valid UTF-8 written as \ufffd.
+ */
 void vg_json_str(struct vg_sb *b, const char *s);
+
+/*
+ * Append text from the monitored machine or a peer (n bytes, or a string
+ * for vg_sb_safe, NULL appending nothing) under lib/esc.h's rule: controls
+ * and bytes that are not UTF-8 written as \n, \xNN, \u0085 ...
+ */
+void vg_sb_esc(struct vg_sb *b, const char *s, size_t n);
+void vg_sb_safe(struct vg_sb *b, const char *s);
+/*
+ * A table cell: s (NULL: "") as vg_sb_safe appends it, padded with spaces to
+ * width columns and, when cut, cut there at a whole character.
+ */
+void vg_sb_cell(struct vg_sb *b, const char *s, int width, int cut);
 
 /* "2026-11-26T12:00:00.123Z" for Unix epoch ns; out needs VG_ISO_LEN bytes. */
 #define VG_ISO_LEN 48

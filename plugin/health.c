@@ -154,6 +154,13 @@ static const char *vg_or(const char *s, const char *dflt)
 	return s && *s ? s : dflt;
 }
 
+static void vg_health_line(struct vg_sb *t, const char *label, const char *value)
+{
+	vg_sb_add(t, label);
+	vg_sb_safe(t, value);
+	vg_sb_add(t, "\n");
+}
+
 int vg_health_print(const struct vg_health *h, FILE *out, int json)
 {
 	if (json) {
@@ -191,19 +198,29 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json)
 		fputs(vg_sb_str(&j), out);
 		vg_sb_free(&j);
 	} else {
-		fprintf(out, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
-		fprintf(out, "WSL version:            %s\n", vg_or(h->wsl_version, "-"));
-		fprintf(out, "Sensor version:         %s\n", vg_or(h->sensor_version, "-"));
-		fprintf(out, "Health:                 %s\n", h->health);
-		fprintf(out, "Last connectivity test: %s\n", vg_or(h->connectivity, "not run"));
-		fprintf(out, "Proxy:                  %s (%s)\n", vg_or(h->proxy, "direct"),
-			vg_or(h->proxy_source, "default"));
-		fprintf(out, "Events received:        %lld\n", (long long)h->received);
-		fprintf(out, "Events dropped:         %lld\n", (long long)h->dropped);
-		fprintf(out, "Last telemetry:         %s\n", vg_or(h->last_telemetry, "never"));
-		fprintf(out, "Distributions:          %s\n", vg_or(h->distributions, "[]"));
+		/* Versions, distributions and warnings come from the sensors: escaped. */
+		struct vg_sb t;
+
+		vg_sb_init(&t);
+		vg_sb_printf(&t, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
+		vg_sb_printf(&t, "WSL version:            %s\n", vg_or(h->wsl_version, "-"));
+		vg_health_line(&t, "Sensor version:         ", vg_or(h->sensor_version, "-"));
+		vg_health_line(&t, "Health:                 ", h->health);
+		vg_health_line(&t, "Last connectivity test: ", vg_or(h->connectivity, "not run"));
+		vg_sb_printf(&t, "Proxy:                  %s (%s)\n", vg_or(h->proxy, "direct"),
+			     vg_or(h->proxy_source, "default"));
+		vg_sb_printf(&t, "Events received:        %lld\n", (long long)h->received);
+		vg_sb_printf(&t, "Events dropped:         %lld\n", (long long)h->dropped);
+		vg_health_line(&t, "Last telemetry:         ", vg_or(h->last_telemetry, "never"));
+		vg_health_line(&t, "Distributions:          ", vg_or(h->distributions, "[]"));
 		if (h->warnings[0])
-			fprintf(out, "Warning:                %s\n", h->warnings);
+			vg_health_line(&t, "Warning:                ", h->warnings);
+		if (vg_sb_err(&t)) {
+			vg_sb_free(&t);
+			return -ENOMEM;
+		}
+		fputs(vg_sb_str(&t), out);
+		vg_sb_free(&t);
 	}
 	return fflush(out) || ferror(out) ? -EPIPE : 0;
 }

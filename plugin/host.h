@@ -19,7 +19,15 @@ struct vg_host_opts {
 	const char *filters; /* --filters FILE: rule text pushed to every sensor */
 	int print; /* --print: show each stored event */
 	int json; /* ... as JSON lines */
+	const char *keys; /* --keys FILE: per-device keys of the handshake (lib/auth.h) */
+	unsigned hello_timeout_s; /* --hello-timeout: handshake and HELLO within this */
+	unsigned idle_timeout_s; /* --idle-timeout: close a connection this long without a frame */
+	unsigned max_per_peer; /* --max-per-peer: connections of one address or uid */
 };
+
+#define VG_HOST_HELLO_TIMEOUT_S 5
+#define VG_HOST_IDLE_TIMEOUT_S 120 /* vigild sends something at least every 30 s */
+#define VG_HOST_MAX_PER_PEER 8
 
 /* Run until the peer is gone or a signal stops us; the process exit status. */
 int vg_host_run(const struct vg_host_opts *o);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "fmt.h"
 #include "events.h"
 #include "hunt.h"
@@ -64,17 +65,25 @@ static size_t vg_width(const char *s)
 	return w;
 }
 
+/* A cell on one line under lib/esc.h's rule, cut with "..." past VG_HUNT_CELL_MAX columns. */
 static void vg_cell_text(struct vg_sb *b, const char *v)
 {
-	size_t w = 0;
+	size_t n = strlen(v), w = 0;
+	char one[VG_ESC_CHAR_MAX];
 
-	for (const char *p = v; *p; p++) {
-		if (((unsigned char)*p & 0xc0) != 0x80 && ++w > VG_HUNT_CELL_MAX - 3) {
+	while (n) {
+		size_t k;
+		int cols;
+		size_t used = vg_esc_char(v, n, one, &k, &cols);
+
+		w += (size_t)cols;
+		if (w > VG_HUNT_CELL_MAX - 3) {
 			vg_sb_add(b, "...");
 			return;
 		}
-		/* A table row is one line. */
-		vg_sb_addn(b, *p == '\n' || *p == '\t' || *p == '\r' ? " " : p, 1);
+		vg_sb_addn(b, one, k);
+		v += used;
+		n -= used;
 	}
 }
 
@@ -135,18 +144,27 @@ static int vg_print_table(FILE *out, const struct vg_kql_query *q, const struct 
 	return err;
 }
 
+/* An RFC 4180 field of text escaped under lib/esc.h's rule, so a record is one line. */
 static void vg_csv_field(struct vg_sb *b, const char *v)
 {
+	struct vg_sb e;
+
 	if (!v)
 		return;
-	if (!v[strcspn(v, ",\"\r\n \t")]) {
+	vg_sb_init(&e);
+	vg_sb_safe(&e, v);
+	v = vg_sb_err(&e) ? "" : vg_sb_str(&e);
+	if (!v[strcspn(v, ",\" ")]) {
 		vg_sb_add(b, v);
-		return;
+	} else {
+		vg_sb_add(b, "\"");
+		for (const char *p = v; *p; p++)
+			vg_sb_add(b, *p == '"' ? "\"\"" : (char[]){ *p, 0 });
+		vg_sb_add(b, "\"");
 	}
-	vg_sb_add(b, "\"");
-	for (const char *p = v; *p; p++)
-		vg_sb_add(b, *p == '"' ? "\"\"" : (char[]){ *p, 0 });
-	vg_sb_add(b, "\"");
+	if (vg_sb_err(&e))
+		b->err = e.err;
+	vg_sb_free(&e);
 }
 
 long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt_format fmt,

@@ -17,67 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "fmt.h"
 #include "kql.h"
+#include "kql_int.h"
 
-/* Bounds that keep a hostile query from exhausting the stack or memory. */
-#define VG_KQL_MAX_TEXT (256 * 1024)
-#define VG_KQL_MAX_DEPTH 24 /* SQLite's own parser stack (100) refused deeper translations */
-
-enum vg_tk { TK_EOF, TK_IDENT, TK_STR, TK_NUM, TK_SPAN, TK_OP };
-
-struct vg_tok {
-	enum vg_tk t;
-	int line, col;
-	int adj; /* no whitespace before it */
-	char *s; /* identifier, operator, number text or decoded string */
-	double span; /* TK_SPAN: seconds */
-};
-
-enum vg_kind { K_ANY, K_STR, K_NUM, K_SPAN };
-
-struct vg_ex {
-	struct vg_sb sql;
-	enum vg_kind kind;
-	double span;
-	const char *colname; /* a bare column reference: its name */
-};
-
-struct vg_tab {
-	struct vg_sb sql;
-	char **cols;
-	int ncols;
-};
-
-struct vg_let {
-	char *name;
-	int tabular;
-	char *sql; /* scalar: expression; tabular: WITH name */
-	enum vg_kind kind;
-	double span;
-	char **cols;
-	int ncols;
-};
-
-struct vg_kq {
-	sqlite3 *db;
-	int flags;
-	struct vg_tok *tk;
-	int ntk, pos;
-	struct vg_kql_error *e;
-	int err;
-	int depth;
-	struct vg_let *lets;
-	int nlets;
-	struct vg_sb with;
-	int nwith;
-	char *main_source;
-};
-
-static int vg_kq_fail(struct vg_kq *k, const struct vg_tok *t, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int vg_kq_fail(struct vg_kq *k, const struct vg_tok *t, const char *fmt, ...)
+int vg_kq_fail(struct vg_kq *k, const struct vg_tok *t, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -92,7 +37,7 @@ static int vg_kq_fail(struct vg_kq *k, const struct vg_tok *t, const char *fmt, 
 	return k->err;
 }
 
-static int vg_kq_oom(struct vg_kq *k)
+int vg_kq_oom(struct vg_kq *k)
 {
 	if (!k->err) {
 		k->err = -ENOMEM;
@@ -167,8 +112,9 @@ static double vg_span_unit(const char *u)
 	return -1;
 }
 
-static const char *const vg_ops[] = { "==", "!=", "=~", "!~", "<=", ">=", "<", ">", "=", "|",
-				      ";",  "(",  ")",	",",  "+",  "-",  "*", "/", "%", "." };
+static const char *const vg_ops[] = { "==", "!=", "=~", "!~", "<=", ">=", "<", ">",
+				      "=",  "|",  ";",	"(",  ")",  ",",  "+", "-",
+				      "*",  "/",  "%",	"..", ".",  "[",  "]" };
 
 static int vg_lex(struct vg_kq *k, const char *text)
 {
@@ -204,7 +150,26 @@ static int vg_lex(struct vg_kq *k, const char *text)
 			return vg_tok_push(k, &cap, &t);
 		}
 		vg_sb_init(&sb);
-		if (vg_is_id0((unsigned char)*p)) {
+		if (k->ntk >= 2 && vg_is_op(&k->tk[k->ntk - 1], "(") &&
+		    vg_is_word(&k->tk[k->ntk - 2], "datetime") && *p != '"' && *p != '\'' &&
+		    *p != ')') {
+			/* datetime(2026-01-31T12:00:00Z): the text up to ')' is the literal */
+			const char *e = p;
+
+			while (*e && *e != ')' && *e != '\n')
+				e++;
+			if (*e != ')') {
+				vg_sb_free(&sb);
+				return vg_kq_fail(k, &t, "unterminated datetime literal");
+			}
+			while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+				e--;
+			vg_sb_addn(&sb, p, (size_t)(e - p));
+			p = e;
+			t.t = TK_STR;
+		} else if (vg_is_id0((unsigned char)*p) ||
+			   (*p == '$' && vg_is_id0((unsigned char)p[1]))) {
+			p++; /* $left, $right of join ... on */
 			while (vg_is_id((unsigned char)*p))
 				p++;
 			/* in~ and !in~ are single operators */
@@ -345,37 +310,7 @@ static int vg_lex(struct vg_kq *k, const char *text)
 
 /* ---- token helpers */
 
-static struct vg_tok *vg_cur(struct vg_kq *k)
-{
-	return &k->tk[k->pos];
-}
-
-static struct vg_tok *vg_peek(struct vg_kq *k, int n)
-{
-	int i = k->pos + n;
-
-	return &k->tk[i < k->ntk ? i : k->ntk - 1];
-}
-
-static int vg_is_op(const struct vg_tok *t, const char *op)
-{
-	return t->t == TK_OP && !strcmp(t->s, op);
-}
-
-static int vg_is_word(const struct vg_tok *t, const char *w)
-{
-	return t->t == TK_IDENT && !strcmp(t->s, w);
-}
-
-static int vg_accept_op(struct vg_kq *k, const char *op)
-{
-	if (!vg_is_op(vg_cur(k), op))
-		return 0;
-	k->pos++;
-	return 1;
-}
-
-static const char *vg_tok_desc(const struct vg_tok *t)
+const char *vg_tok_desc(const struct vg_tok *t)
 {
 	switch (t->t) {
 	case TK_EOF:
@@ -390,7 +325,7 @@ static const char *vg_tok_desc(const struct vg_tok *t)
 	}
 }
 
-static int vg_expect_op(struct vg_kq *k, const char *op, const char *what)
+int vg_expect_op(struct vg_kq *k, const char *op, const char *what)
 {
 	struct vg_tok *t = vg_cur(k);
 	const char *d = vg_tok_desc(t);
@@ -402,7 +337,7 @@ static int vg_expect_op(struct vg_kq *k, const char *op, const char *what)
 	return vg_kq_fail(k, t, "expected '%s' %s, found '%s'", op, what, t->s);
 }
 
-static int vg_expect_ident(struct vg_kq *k, const char *what, struct vg_tok **out)
+int vg_expect_ident(struct vg_kq *k, const char *what, struct vg_tok **out)
 {
 	struct vg_tok *t = vg_cur(k);
 	const char *d = vg_tok_desc(t);
@@ -418,7 +353,7 @@ static int vg_expect_ident(struct vg_kq *k, const char *what, struct vg_tok **ou
 }
 
 /* End of a pipe stage's argument list. */
-static int vg_stage_end(const struct vg_tok *t)
+int vg_stage_end(const struct vg_tok *t)
 {
 	return t->t == TK_EOF || vg_is_op(t, "|") || vg_is_op(t, ";") || vg_is_op(t, ")");
 }
@@ -426,7 +361,7 @@ static int vg_stage_end(const struct vg_tok *t)
 /* ---- SQL text */
 
 /* s between quote characters q, each q inside doubled: SQL's quoting of names and strings. */
-static void vg_sql_quote(struct vg_sb *b, const char *s, char q)
+void vg_sql_quote(struct vg_sb *b, const char *s, char q)
 {
 	vg_sb_addn(b, &q, 1);
 	for (const char *p = s; *p; p++) {
@@ -437,17 +372,17 @@ static void vg_sql_quote(struct vg_sb *b, const char *s, char q)
 	vg_sb_addn(b, &q, 1);
 }
 
-static void vg_sql_ident(struct vg_sb *b, const char *name)
+void vg_sql_ident(struct vg_sb *b, const char *name)
 {
 	vg_sql_quote(b, name, '"');
 }
 
-static void vg_sql_str(struct vg_sb *b, const char *s)
+void vg_sql_str(struct vg_sb *b, const char *s)
 {
 	vg_sql_quote(b, s, '\'');
 }
 
-static void vg_cols_free(char **cols, int n)
+void vg_cols_free(char **cols, int n)
 {
 	if (!cols)
 		return;
@@ -456,7 +391,7 @@ static void vg_cols_free(char **cols, int n)
 	free(cols);
 }
 
-static int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name)
+int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name)
 {
 	char **nc = realloc(*cols, (size_t)(*n + 1) * sizeof(**cols));
 
@@ -470,7 +405,7 @@ static int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name)
 	return 0;
 }
 
-static int vg_cols_find(char **cols, int n, const char *name)
+int vg_cols_find(char **cols, int n, const char *name)
 {
 	for (int i = 0; i < n; i++)
 		if (!strcmp(cols[i], name))
@@ -478,7 +413,7 @@ static int vg_cols_find(char **cols, int n, const char *name)
 	return -1;
 }
 
-static void vg_tab_free(struct vg_tab *t)
+void vg_tab_free(struct vg_tab *t)
 {
 	vg_sb_free(&t->sql);
 	vg_cols_free(t->cols, t->ncols);
@@ -487,7 +422,7 @@ static void vg_tab_free(struct vg_tab *t)
 }
 
 /* Wrap the stage so far: "SELECT <head> FROM (<sql>)" + tail. */
-static void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail)
+void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail)
 {
 	struct vg_sb n;
 
@@ -497,7 +432,18 @@ static void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail)
 	t->sql = n;
 }
 
-static struct vg_let *vg_let_find(struct vg_kq *k, const char *name)
+/* Wrap the stage in "SELECT head FROM (...)" with the columns *cols, taken (*cols = NULL). */
+void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols)
+{
+	vg_tab_wrap(t, head, "");
+	vg_cols_free(t->cols, t->ncols);
+	t->cols = *cols;
+	t->ncols = *ncols;
+	*cols = NULL;
+	*ncols = 0;
+}
+
+struct vg_let *vg_let_find(struct vg_kq *k, const char *name)
 {
 	for (int i = k->nlets - 1; i >= 0; i--)
 		if (!strcmp(k->lets[i].name, name))
@@ -506,7 +452,7 @@ static struct vg_let *vg_let_find(struct vg_kq *k, const char *name)
 }
 
 /* Columns of a real table, or 0 when there is no such table. */
-static int vg_table_cols(struct vg_kq *k, const char *name, char ***cols, int *n)
+int vg_table_cols(struct vg_kq *k, const char *name, char ***cols, int *n)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -546,12 +492,10 @@ static int vg_table_exists(struct vg_kq *k, const char *name)
 
 /* Tabular operators and sources of Kusto that this subset does not have. */
 static const char *const vg_unsupported[] = {
-	"join",		"union",
 	"lookup",	"parse",
 	"parse-where",	"mv-expand",
 	"mv-apply",	"render",
 	"make-series",	"evaluate",
-	"project-away", "project-rename",
 	"project-keep", "project-reorder",
 	"sample",	"sample-distinct",
 	"search",	"find",
@@ -582,7 +526,7 @@ static int vg_is_unsupported(const char *w)
  * A word joined to the next ones by '-' without spaces (project-away,
  * mv-expand), for naming an operator; advances past it.
  */
-static void vg_dashed_word(struct vg_kq *k, char *buf, size_t size)
+void vg_dashed_word(struct vg_kq *k, char *buf, size_t size)
 {
 	struct vg_tok *t = vg_cur(k);
 
@@ -603,6 +547,8 @@ static int vg_tabular_here(struct vg_kq *k)
 	struct vg_tok *t = vg_cur(k), *n = vg_peek(k, 1);
 	struct vg_let *l;
 
+	if (vg_is_word(t, "union"))
+		return 1;
 	if (t->t != TK_IDENT || vg_is_op(n, "("))
 		return 0;
 	if (vg_is_op(n, "|"))
@@ -615,25 +561,28 @@ static int vg_tabular_here(struct vg_kq *k)
 
 /* ---- expressions */
 
-static int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x);
-static int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded);
-
-static void vg_ex_init(struct vg_ex *x)
+void vg_ex_init(struct vg_ex *x)
 {
 	memset(x, 0, sizeof(*x));
 	vg_sb_init(&x->sql);
 }
 
-static int vg_no_span(struct vg_kq *k, const struct vg_tok *t, const struct vg_ex *x)
+int vg_no_span(struct vg_kq *k, const struct vg_tok *t, const struct vg_ex *x)
 {
 	if (x->kind == K_SPAN)
-		return vg_kq_fail(k, t, "a timespan is supported only as the argument of ago()");
+		return vg_kq_fail(k, t,
+				  "a timespan is supported only in ago(), bin(), between and added"
+				  " to or subtracted from a datetime");
+	if (x->kind == K_LIST)
+		return vg_kq_fail(
+			k, t, "a dynamic list is supported only in in (...), has_any and has_all");
 	return 0;
 }
 
-static const char *const vg_aggs[] = { "count", "countif", "dcount", "sum", "min", "max", "avg" };
+static const char *const vg_aggs[] = { "count", "countif",  "dcount",	 "sum",	    "min",    "max",
+				       "avg",	"make_set", "make_list", "arg_max", "arg_min" };
 
-static int vg_is_agg(const char *w)
+int vg_is_agg(const char *w)
 {
 	for (size_t i = 0; i < sizeof(vg_aggs) / sizeof(vg_aggs[0]); i++)
 		if (!strcmp(w, vg_aggs[i]))
@@ -642,9 +591,7 @@ static int vg_is_agg(const char *w)
 }
 
 /* Parse "(a, b, ...)" into args[]; returns how many, or a negative errno. */
-static void vg_args_free(struct vg_ex *args, int n);
-
-static int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args, int max)
+int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args, int max)
 {
 	int n = 0;
 
@@ -669,7 +616,7 @@ static int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args
 	return k->err;
 }
 
-static void vg_args_free(struct vg_ex *args, int n)
+void vg_args_free(struct vg_ex *args, int n)
 {
 	for (int i = 0; i < n; i++)
 		vg_sb_free(&args[i].sql);
@@ -699,7 +646,7 @@ static const struct vg_fn {
 	{ "tolong", 1, "CAST(%s AS INTEGER)" },
 	{ "todouble", 1, "CAST(%s AS REAL)" },
 	{ "toreal", 1, "CAST(%s AS REAL)" },
-	{ "now", 0, "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now')" },
+	{ "now", 0, NULL },
 	{ "iff", 3, "(CASE WHEN %s THEN %s ELSE %s END)", { 0, 1, 2 } },
 	{ "iif", 3, "(CASE WHEN %s THEN %s ELSE %s END)", { 0, 1, 2 } },
 	/* json_extract() fails the whole query on malformed JSON; Kusto gives empty. */
@@ -713,6 +660,8 @@ static const struct vg_fn {
 	  { 1, 1, 0 } },
 	{ "strcat", -1, NULL },
 	{ "ago", 1, NULL },
+	{ "bin", 2, NULL },
+	{ "floor", 2, NULL },
 };
 
 static int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *name, struct vg_ex *x)
@@ -744,7 +693,8 @@ static int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *nam
 		return vg_kq_fail(k, name, "%s() needs at least one argument", f);
 	}
 	for (int i = 0; i < n; i++) {
-		if (strcmp(f, "ago") && vg_no_span(k, name, &a[i])) {
+		if (strcmp(f, "ago") && strcmp(f, "bin") && strcmp(f, "floor") &&
+		    vg_no_span(k, name, &a[i])) {
 			vg_args_free(a, n);
 			return k->err;
 		}
@@ -762,18 +712,24 @@ static int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *nam
 			vg_sb_printf(&x->sql, "%scoalesce(CAST(%s AS TEXT), '')", i ? " || " : "",
 				     A(i));
 		vg_sb_add(&x->sql, ")");
+	} else if (!strcmp(f, "bin") || !strcmp(f, "floor")) {
+		vg_fn_bin(k, name, a, n, x);
+	} else if (!strcmp(f, "now")) {
+		k->dl->now(&x->sql, 0);
+		x->kind = K_TIME;
 	} else { /* ago */
 		if (a[0].kind != K_SPAN) {
 			vg_args_free(a, n);
 			return vg_kq_fail(k, name, "ago() needs a timespan such as 1h or 30m");
 		}
 		/* Timestamps are stored as ISO 8601 text with ms: compare as text. */
-		vg_sb_printf(&x->sql,
-			     "strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '-%.3f seconds')",
-			     a[0].span);
+		k->dl->now(&x->sql, -a[0].span);
+		x->kind = K_TIME;
 	}
 #undef A
 	vg_args_free(a, n);
+	if (k->err)
+		return k->err;
 	return vg_sb_err(&x->sql) ? vg_kq_oom(k) : 0;
 }
 
@@ -821,6 +777,8 @@ static int vg_primary(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 	case TK_IDENT:
 		break;
 	}
+	if ((vg_is_word(t, "datetime") || vg_is_word(t, "dynamic")) && vg_is_op(vg_peek(k, 1), "("))
+		return vg_literal_fn(k, x);
 	if (vg_is_op(vg_peek(k, 1), "(")) {
 		k->pos++;
 		return vg_call(k, tab, t, x);
@@ -874,7 +832,7 @@ static int vg_unary(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x)
 /* Left-associative binary levels: ops[] SQL-equal to themselves. */
 static int vg_binary(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, int level);
 
-static int vg_arith(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, int mul)
+int vg_arith(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, int mul)
 {
 	static const char *const addops[] = { "+", "-" }, *const mulops[] = { "*", "/", "%" };
 	const char *const *ops = mul ? mulops : addops;
@@ -894,8 +852,18 @@ static int vg_arith(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, 
 			return 0;
 		k->pos++;
 		vg_ex_init(&r);
-		if ((mul ? vg_unary(k, tab, &r) : vg_arith(k, tab, &r, 1)) || vg_no_span(k, t, x) ||
-		    vg_no_span(k, t, &r)) {
+		if (mul ? vg_unary(k, tab, &r) : vg_arith(k, tab, &r, 1)) {
+			vg_sb_free(&r.sql);
+			return k->err;
+		}
+		if (!mul && (x->kind == K_SPAN || r.kind == K_SPAN)) {
+			vg_time_arith(k, t, x, &r);
+			vg_sb_free(&r.sql);
+			if (k->err)
+				return k->err;
+			continue;
+		}
+		if (vg_no_span(k, t, x) || vg_no_span(k, t, &r)) {
 			vg_sb_free(&r.sql);
 			return k->err;
 		}
@@ -950,9 +918,21 @@ static int vg_in(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, con
 			struct vg_tok *et = vg_cur(k);
 
 			vg_ex_init(&e);
-			if (!vg_expr(k, tab, &e) && !vg_no_span(k, et, &e))
+			if (!vg_expr(k, tab, &e) && e.kind == K_LIST) {
+				/* in (list) with let list = dynamic([...]): the only element */
+				if (i || !vg_is_op(vg_cur(k), ")"))
+					vg_kq_fail(
+						k, et,
+						"a dynamic list must be the only element of in (...)");
+				else
+					vg_sb_printf(&n,
+						     ci ? "SELECT lower(\"kql_v\") FROM (%s)" :
+							  "SELECT \"kql_v\" FROM (%s)",
+						     vg_sb_str(&e.sql));
+			} else if (!k->err && !vg_no_span(k, et, &e)) {
 				vg_sb_printf(&n, ci ? "%slower(%s)" : "%s%s", i ? ", " : "",
 					     vg_sb_str(&e.sql));
+			}
 			vg_sb_free(&e.sql);
 			if (k->err || vg_accept_op(k, ")"))
 				break;
@@ -1009,11 +989,27 @@ static int vg_compare(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 			if (!strncmp(w, vg_strops[i], l) && (!w[l] || !strcmp(w + l, "_cs")))
 				op = w;
 		}
-		if (!op &&
-		    (!strcmp(w, "between") || !strcmp(w, "matches") || !strcmp(w, "has_any") ||
-		     !strcmp(w, "has_all") || !strcmp(w, "hasprefix") || !strcmp(w, "hassuffix") ||
-		     !strcmp(w, "like") || !strcmp(w, "contains_any")))
+		if (!op && (!strcmp(w, "hasprefix") || !strcmp(w, "hassuffix") ||
+			    !strcmp(w, "like") || !strcmp(w, "contains_any")))
 			return vg_kq_fail(k, t, "unsupported operator '%s'", w);
+	}
+	if (t->t == TK_IDENT || t->t == TK_OP) {
+		const char *w = t->t == TK_OP && t->s[0] == '!' ? t->s + 1 : t->s;
+		int (*fn)(struct vg_kq *, const struct vg_tab *, struct vg_ex *,
+			  const struct vg_tok *) = NULL;
+
+		if (!strcmp(w, "between"))
+			fn = vg_op_between;
+		else if (t->t == TK_IDENT && (!strcmp(w, "has_any") || !strcmp(w, "has_all")))
+			fn = vg_op_has_list;
+		else if (t->t == TK_IDENT && !strcmp(w, "matches"))
+			fn = vg_op_matches;
+		if (fn) {
+			k->pos++;
+			if (fn(k, tab, x, t))
+				return k->err;
+			goto chained;
+		}
 	}
 	if (!op)
 		return 0;
@@ -1072,6 +1068,7 @@ static int vg_compare(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 	x->sql = n;
 	x->kind = K_ANY;
 	x->colname = NULL;
+chained:
 	t = vg_cur(k);
 	if (t->t == TK_OP && (!strcmp(t->s, "==") || !strcmp(t->s, "!=") || !strcmp(t->s, "<") ||
 			      !strcmp(t->s, ">") || !strcmp(t->s, "<=") || !strcmp(t->s, ">=")))
@@ -1109,7 +1106,7 @@ static int vg_binary(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 	return 0;
 }
 
-static int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x)
+int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x)
 {
 	struct vg_tok *t = vg_cur(k);
 
@@ -1129,8 +1126,8 @@ static int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x)
  * "expr AS "Name"" goes to sel, the name to cols. A bare column keeps its
  * name; anything else without a name becomes Column1, Column2, ...
  */
-static int vg_item(struct vg_kq *k, const struct vg_tab *in, struct vg_sb *sel, char ***cols,
-		   int *ncols, int *auto_n)
+int vg_item(struct vg_kq *k, const struct vg_tab *in, struct vg_sb *sel, char ***cols, int *ncols,
+	    int *auto_n)
 {
 	struct vg_tok *name = NULL, *start;
 	char autoname[32];
@@ -1188,13 +1185,8 @@ static int vg_op_project(struct vg_kq *k, struct vg_tab *t, const struct vg_tok 
 	if (!k->err && !vg_stage_end(vg_cur(k)))
 		vg_kq_fail(k, vg_cur(k), "expected ',' or '|' after a column of %s, found '%s'",
 			   op->s, vg_cur(k)->s ? vg_cur(k)->s : "end of query");
-	if (!k->err) {
-		vg_tab_wrap(t, vg_sb_str(&sel), "");
-		vg_cols_free(t->cols, t->ncols);
-		t->cols = cols;
-		t->ncols = ncols;
-		cols = NULL;
-	}
+	if (!k->err)
+		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_sb_free(&sel);
 	return k->err;
@@ -1232,13 +1224,8 @@ static int vg_op_extend(struct vg_kq *k, struct vg_tab *t)
 		for (int i = 0; i < nnew && !k->err; i++)
 			vg_cols_add(k, &cols, &ncols, newc[i]);
 	}
-	if (!k->err) {
-		vg_tab_wrap(t, vg_sb_str(&sel), "");
-		vg_cols_free(t->cols, t->ncols);
-		t->cols = cols;
-		t->ncols = ncols;
-		cols = NULL;
-	}
+	if (!k->err)
+		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_cols_free(newc, nnew);
 	vg_sb_free(&sel);
@@ -1251,7 +1238,9 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 	struct vg_sb aggs, by, sel;
 	char **acols = NULL, **bcols = NULL, **cols = NULL;
 	int na = 0, nb = 0, nc = 0, auto_n = 0;
+	struct vg_argmax am = { 0 };
 
+	vg_sb_init(&am.sel);
 	vg_sb_init(&aggs);
 	vg_sb_init(&by);
 	vg_sb_init(&sel);
@@ -1261,7 +1250,7 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 		char nm[160];
 		int n;
 
-		if (na && vg_expect_op(k, ",", "between aggregations"))
+		if ((na || am.at) && vg_expect_op(k, ",", "between aggregations"))
 			break;
 		if (vg_cur(k)->t == TK_IDENT && vg_is_op(vg_peek(k, 1), "=")) {
 			name = vg_cur(k);
@@ -1276,7 +1265,22 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 			vg_kq_fail(k, f, "unsupported aggregation '%s'", f->s);
 			break;
 		}
+		if (name && !strncmp(f->s, "arg_m", 5)) {
+			vg_kq_fail(k, name, "%s() names its own columns: drop '%s ='", f->s,
+				   name->s);
+			break;
+		}
+		if (am.at || (na && !strncmp(f->s, "arg_m", 5))) {
+			vg_kq_fail(k, f, "%s() must be the only aggregation of its summarize",
+				   am.at ? am.at->s : f->s);
+			break;
+		}
 		k->pos++;
+		if (!strncmp(f->s, "arg_m", 5)) {
+			if (vg_argmax_parse(k, t, f, &am))
+				break;
+			continue;
+		}
 		n = vg_args(k, t, a, 2);
 		if (n < 0)
 			break;
@@ -1290,6 +1294,9 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 			snprintf(nm, sizeof(nm), "%s", name->s);
 		else if (!strcmp(f->s, "count") || !strcmp(f->s, "countif"))
 			snprintf(nm, sizeof(nm), "%s_", f->s);
+		else if (!strncmp(f->s, "make_", 5)) /* Kusto: set_X, list_X */
+			snprintf(nm, sizeof(nm), "%s_%s", f->s + 5,
+				 a[0].colname ? a[0].colname : "");
 		else if (a[0].colname)
 			snprintf(nm, sizeof(nm), "%s_%s", f->s, a[0].colname);
 		else
@@ -1307,6 +1314,8 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 				     vg_sb_str(&a[0].sql));
 		else if (!strcmp(f->s, "dcount"))
 			vg_sb_printf(&aggs, "count(DISTINCT %s)", vg_sb_str(&a[0].sql));
+		else if (!strncmp(f->s, "make_", 5))
+			k->dl->list_agg(&aggs, vg_sb_str(&a[0].sql), !strcmp(f->s, "make_set"));
 		else
 			vg_sb_printf(&aggs, "%s(%s)", f->s, vg_sb_str(&a[0].sql));
 		vg_sb_add(&aggs, " AS ");
@@ -1327,8 +1336,12 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 	}
 	if (!k->err && !vg_stage_end(vg_cur(k)))
 		vg_kq_fail(k, vg_cur(k), "expected ',', 'by' or '|' in summarize");
-	if (!k->err && !na && !nb)
+	if (!k->err && !na && !nb && !am.at)
 		vg_kq_fail(k, vg_cur(k), "summarize needs an aggregation or a by clause");
+	if (!k->err && am.at) {
+		vg_argmax_finish(k, t, &am, vg_sb_str(&by), bcols, nb);
+		goto out;
+	}
 	for (int i = 0; i < na && !k->err; i++)
 		if (vg_cols_find(bcols, nb, acols[i]) >= 0)
 			vg_kq_fail(k, vg_cur(k), "duplicate column name '%s'", acols[i]);
@@ -1356,6 +1369,8 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 		t->ncols = nc;
 		cols = NULL;
 	}
+out:
+	vg_argmax_free(&am);
 	vg_cols_free(cols, nc);
 	vg_cols_free(acols, na);
 	vg_cols_free(bcols, nb);
@@ -1520,20 +1535,31 @@ static int vg_operator(struct vg_kq *k, struct vg_tab *t)
 		t->ncols = 0;
 		return vg_cols_add(k, &t->cols, &t->ncols, "Count");
 	}
+	if (!strcmp(name, "join"))
+		return vg_op_join(k, t, op);
+	if (!strcmp(name, "union"))
+		return vg_op_union(k, t, op);
+	if (!strcmp(name, "project-away"))
+		return vg_op_project_away(k, t, op);
+	if (!strcmp(name, "project-rename"))
+		return vg_op_project_rename(k, t, op);
 	if (vg_is_unsupported(name))
 		return vg_kq_fail(k, op, "unsupported operator '%s'", name);
 	return vg_kq_fail(k, op, "unknown operator '%s'", name);
 }
 
-static int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded)
+/*
+ * The source of a tabular expression: a table, a tabular let or a union,
+ * without the pipes after it (join's and union's operands stop there).
+ */
+int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded)
 {
 	struct vg_tok *src = vg_cur(k);
 	struct vg_let *l;
 
 	memset(t, 0, sizeof(*t));
 	vg_sb_init(&t->sql);
-	if (++k->depth > VG_KQL_MAX_DEPTH)
-		return vg_kq_fail(k, src, "query nested too deeply");
+	t->bounded = bounded;
 	if (src->t != TK_IDENT) {
 		const char *d = vg_tok_desc(src);
 
@@ -1552,6 +1578,12 @@ static int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded)
 					  "a rule's query must start from a table, not a let");
 	} else if (l) {
 		return vg_kq_fail(k, src, "'%s' is a scalar let, not a table", src->s);
+	} else if (vg_is_word(src, "union")) {
+		if (bounded)
+			return vg_kq_fail(k, src,
+					  "a rule's query must start from a table, not a union");
+		k->pos++;
+		return vg_op_union(k, t, src);
 	} else {
 		char name[64];
 
@@ -1575,6 +1607,18 @@ static int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded)
 			vg_sql_ident(&t->sql, src->s);
 		}
 	}
+	return k->err;
+}
+
+int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded)
+{
+	if (++k->depth > VG_KQL_MAX_DEPTH) {
+		memset(t, 0, sizeof(*t));
+		vg_sb_init(&t->sql);
+		return vg_kq_fail(k, vg_cur(k), "query nested too deeply");
+	}
+	if (vg_source(k, t, bounded))
+		return k->err;
 	while (!k->err && vg_accept_op(k, "|"))
 		vg_operator(k, t);
 	k->depth--;
@@ -1649,7 +1693,7 @@ static int vg_let_stmt(struct vg_kq *k)
 int vg_kql_translate(sqlite3 *db, const char *text, int flags, struct vg_kql_query *q,
 		     struct vg_kql_error *e)
 {
-	struct vg_kq k = { .db = db, .flags = flags, .e = e };
+	struct vg_kq k = { .db = db, .flags = flags, .e = e, .dl = &vg_kql_sqlite };
 	struct vg_tab main = { 0 };
 	int have_main = 0;
 
@@ -1739,8 +1783,10 @@ void vg_kql_error_format(struct vg_sb *out, const char *prefix, const char *text
 	const char *p = text;
 	int line = 1;
 
-	vg_sb_printf(out, "%s%d:%d: %s\n", prefix ? prefix : "", e->line + line_offset, e->col,
-		     e->msg);
+	vg_sb_safe(out, prefix);
+	vg_sb_printf(out, "%d:%d: ", e->line + line_offset, e->col);
+	vg_sb_safe(out, e->msg);
+	vg_sb_add(out, "\n");
 	while (*p && line < e->line) {
 		if (*p++ == '\n')
 			line++;
@@ -1748,12 +1794,14 @@ void vg_kql_error_format(struct vg_sb *out, const char *prefix, const char *text
 	if (line != e->line || !e->line)
 		return;
 	{
-		size_t n = strcspn(p, "\r\n");
+		/* The line as lib/esc.h prints it, the caret under the same character. */
+		size_t n = strcspn(p, "\r\n"), before = e->col > 0 ? (size_t)e->col - 1 : 0;
+		int pad =
+			before > n ? vg_esc_cols(p, n) + (int)(before - n) : vg_esc_cols(p, before);
 
-		vg_sb_printf(out, "  %.*s\n  ", (int)n, p);
-		for (int i = 1; i < e->col; i++)
-			vg_sb_add(out, (size_t)(i - 1) < n && p[i - 1] == '\t' ? "\t" : " ");
-		vg_sb_add(out, "^\n");
+		vg_sb_add(out, "  ");
+		vg_sb_esc(out, p, n);
+		vg_sb_printf(out, "\n  %*s^\n", pad, "");
 	}
 }
 
@@ -1838,5 +1886,5 @@ int vg_kql_register(sqlite3 *db)
 		if (rc != SQLITE_OK)
 			return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
 	}
-	return 0;
+	return vg_kql_register_ops(db);
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * A Kusto (KQL) subset translated to one SQLite SELECT over the store:
- * let (tabular and scalar), pipes, where, project, extend, distinct,
- * summarize, sort/order by, take/limit, top, count. Columns are tracked
- * stage by stage against the database's real tables, so a misspelt column
- * or table is reported at its line and column, never left to SQLite.
- * Portable C over SQLite.
+ * let (tabular, scalar and dynamic lists), pipes, where, project,
+ * project-away, project-rename, extend, distinct, summarize (with arg_max,
+ * make_set, ...), join, union, sort/order by, take/limit, top, count.
+ * Columns are tracked stage by stage against the database's real tables,
+ * so a misspelt column or table is reported at its line and column, never
+ * left to SQLite. Portable C over SQLite.
  */
 #ifndef VG_KQL_H
 #define VG_KQL_H
@@ -51,7 +52,10 @@ void vg_kql_query_free(struct vg_kql_query *q);
 void vg_kql_error_format(struct vg_sb *out, const char *prefix, const char *text, int line_offset,
 			 const struct vg_kql_error *e);
 
-/* Register the SQL functions translated queries call (kql_has, ...) on db. 0 or -errno. */
+/*
+ * Register the SQL functions translated queries call (kql_has, ..., kql_bin,
+ * and regexp for REGEXP) on db. 0 or -errno.
+ */
 int vg_kql_register(struct sqlite3 *db);
 
 #endif

@@ -130,6 +130,11 @@ static const char vg_schema[] =
 	" DeviceId TEXT NOT NULL, RuleIndex INTEGER NOT NULL, Line INTEGER, Rule TEXT,"
 	" Action TEXT, Hits INTEGER, Generation INTEGER, Timestamp TEXT,"
 	" PRIMARY KEY (DeviceId, RuleIndex));"
+	/* What each sensor says it runs (DeviceInfo.sensor_exe): rules exclude the sensor by it. */
+	"CREATE TABLE IF NOT EXISTS SensorExecutables ("
+	" DeviceId TEXT NOT NULL, FolderPath TEXT NOT NULL, ExeInode INTEGER NOT NULL,"
+	" ExeDev INTEGER NOT NULL, Timestamp TEXT,"
+	" PRIMARY KEY (DeviceId, FolderPath, ExeInode, ExeDev));"
 	"CREATE TABLE IF NOT EXISTS SensorDaemon ("
 	" DeviceId TEXT PRIMARY KEY, Wakeups INTEGER, Records INTEGER, Summaries INTEGER,"
 	" Timestamp TEXT);"
@@ -147,6 +152,10 @@ static const char vg_schema[] =
 	" PRIMARY KEY (DeviceId, EventClass));"
 	/* Events of a batch the host could not store (a newer sensor's kinds, missing parts). */
 	"CREATE TABLE IF NOT EXISTS HostSkippedEvents ("
+	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
+	/* Peers and frames the host refused (handshake, identity, limits): DeviceId as proven, or "". */
+	"CREATE TABLE IF NOT EXISTS HostRefused ("
 	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
 	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
@@ -543,6 +552,7 @@ static int vg_store_device(struct vg_store *s, const char *now, const Vigil__V1_
 {
 	sqlite3_stmt *st = s->st[VG_ST_DEVICE];
 	struct vg_sb *tags = &s->tmp;
+	int rc;
 
 	vg_sb_reset(tags);
 	vg_sb_add(tags, "[");
@@ -566,7 +576,23 @@ static int vg_store_device(struct vg_store *s, const char *now, const Vigil__V1_
 	sqlite3_bind_text(st, 9, d->host_device_id ? d->host_device_id : "", -1, SQLITE_TRANSIENT);
 	vg_bind_text(st, 10, d->machine_group);
 	sqlite3_bind_text(st, 11, vg_sb_str(tags), -1, SQLITE_TRANSIENT);
-	return vg_step(st);
+	rc = vg_step(st);
+	if (rc != SQLITE_OK || !d->sensor_exe || !*d->sensor_exe || !d->sensor_exe_inode)
+		return rc;
+	rc = sqlite3_prepare_v2(s->db,
+				"INSERT OR REPLACE INTO SensorExecutables (DeviceId, FolderPath,"
+				" ExeInode, ExeDev, Timestamp) VALUES (?, ?, ?, ?, ?)",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, d->device_id ? d->device_id : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, d->sensor_exe, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)d->sensor_exe_inode);
+	sqlite3_bind_int64(st, 4, d->sensor_exe_dev);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+	rc = vg_step(st);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 static const char *vg_action_type(Vigil__V1__ProcessAction a)
@@ -1134,4 +1160,27 @@ int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t
 			struct vg_batch *v)
 {
 	return vg_store_batch_do(s, peer, seq, v->b, v);
+}
+
+int vg_store_refused(struct vg_store *s, const char *device, const char *reason, uint64_t n)
+{
+	static const char sql[] =
+		"INSERT INTO HostRefused (DeviceId, Reason, Count, Timestamp) VALUES (?, ?, ?, ?)"
+		" ON CONFLICT (DeviceId, Reason) DO UPDATE SET Count = Count + excluded.Count,"
+		" Timestamp = excluded.Timestamp";
+	char now[VG_ISO_LEN];
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return vg_store_fail(s, rc, "count a refusal");
+	vg_iso_time(now, vg_now_ns());
+	sqlite3_bind_text(st, 1, device ? device : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)n);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : vg_store_fail(s, rc, "count a refusal");
 }

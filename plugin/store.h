@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The host's SQLite store: decoded batches become rows under the names of
- * /work/shared/SCHEMA.md (DeviceProcessEvents, DeviceInfo) plus our
+ * docs/schema.md (DeviceProcessEvents, DeviceInfo) plus our
  * extensions (SensorCounters, ReceivedFrames). Portable C over SQLite.
  *
  * Exactly-once: ReceivedFrames holds (DeviceId, StreamId, Seq) of every stored batch
@@ -66,6 +66,12 @@ int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t
 
 /* 1 once the store found its files deleted or replaced (vg_store_batch()). */
 int vg_store_lost(const struct vg_store *s);
+
+/*
+ * Count n refusals of a peer or frame (HostRefused): device is the one the
+ * peer proved (or "" before that), reason a short fixed text. 0 or -errno.
+ */
+int vg_store_refused(struct vg_store *s, const char *device, const char *reason, uint64_t n);
 
 /* The connection, for queries (vigil events/stats). */
 struct sqlite3 *vg_store_db(struct vg_store *s);

@@ -66,7 +66,8 @@ static int vg_top_section(sqlite3 *db, FILE *out, const struct vg_top_opts *o, c
 				     (double)n / o->window_s);
 			fprintf(out, "%s\n", vg_sb_str(&line));
 		} else {
-			fprintf(out, "%-60.60s %10lld %10.1f\n", k ? k : "", n,
+			vg_sb_cell(&line, k, 60, 1);
+			fprintf(out, "%s %10lld %10.1f\n", vg_sb_str(&line) ?: "", n,
 				(double)n / o->window_s);
 		}
 		rows++;
@@ -118,12 +119,17 @@ static int vg_top_rules(sqlite3 *db, FILE *out, const struct vg_top_opts *o, int
 			vg_sb_add(&j, "}");
 			fprintf(out, "%s\n", vg_sb_str(&j));
 			vg_sb_free(&j);
-		} else if (rate >= 0) {
-			fprintf(out, "%-5d %-5d %-60.60s %10lld %10.1f\n", idx,
-				sqlite3_column_int(st, 1), sqlite3_column_text(st, 3), hits, rate);
 		} else {
-			fprintf(out, "%-5d %-5d %-60.60s %10lld %10s\n", idx,
-				sqlite3_column_int(st, 1), sqlite3_column_text(st, 3), hits, "-");
+			struct vg_sb rule;
+			char per[32] = "-";
+
+			vg_sb_init(&rule);
+			vg_sb_cell(&rule, (const char *)sqlite3_column_text(st, 3), 60, 1);
+			if (rate >= 0)
+				snprintf(per, sizeof(per), "%.1f", rate);
+			fprintf(out, "%-5d %-5d %s %10lld %10s\n", idx, sqlite3_column_int(st, 1),
+				vg_sb_str(&rule) ?: "", hits, per);
+			vg_sb_free(&rule);
 		}
 		rows++;
 	}

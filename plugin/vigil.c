@@ -18,6 +18,7 @@
 #include "fmt.h"
 #include "health.h"
 #include "filter_cli.h"
+#include "auth.h"
 #include "host.h"
 #include "hunt_cli.h"
 #include "log.h"
@@ -40,6 +41,7 @@ static const char vg_usage_main[] =
 	"  healthcheck  say whether telemetry flows (see `vigil healthcheck --help`)\n"
 	"  filter   check, test against a capture, or apply a filter rule file\n"
 	"  top      the hottest event sources and filter rules, live\n"
+	"  keygen   print a new key line for a device (vigil host --keys, vigild --key)\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -50,6 +52,7 @@ static const char vg_usage_main[] =
 
 static const char vg_usage_host[] =
 	"usage: vigil host --db FILE (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
+	"                  [--keys FILE] [--hello-timeout S] [--idle-timeout S] [--max-per-peer N]\n"
 	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
 	"\n"
 	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
@@ -60,7 +63,21 @@ static const char vg_usage_host[] =
 	"\n"
 	"  --db FILE            SQLite database (created when missing, WAL mode)\n"
 	"  --listen ADDR        accept vigild connections on unix:PATH (mode 0600),\n"
-	"                       tcp:HOST:PORT or vsock:CID:PORT\n"
+	"                       tcp:HOST:PORT or vsock:CID:PORT. Peers prove a key (see\n"
+	"                       --keys), except root or our own user on a unix socket only\n"
+	"                       we can open; tcp beyond loopback and vsock do not start\n"
+	"                       without --keys.\n"
+	"  --keys FILE          per-device keys, lines 'DEVICE-ID KEYHEX' (`vigil keygen`);\n"
+	"                       owned by root, not readable by group or others. A peer\n"
+	"                       proves its device's key (HMAC-SHA256 challenge-response,\n"
+	"                       vigild --key) and can then speak for that device only.\n"
+	"  --hello-timeout S    close a connection that has not proved its key and said\n"
+	"                       HELLO within S seconds (default 5)\n"
+	"  --idle-timeout S     close a connection without a frame for S seconds (35 to\n"
+	"                       86400, default 120; vigild sends a keepalive every 30 s)\n"
+	"  --max-per-peer N     connections of one address, uid or cid (default 8); over\n"
+	"                       it, or with all 64 slots taken, the oldest connection that\n"
+	"                       has not said who it is makes way\n"
 	"  --spawn PATH [ARGS]  start PATH --transport stdio --ignore-pid <our pid> [ARGS]\n"
 	"                       on one end of a socketpair; every later argument goes to\n"
 	"                       vigild. SIGINT/SIGTERM stop vigild, which drains first.\n"
@@ -102,15 +119,42 @@ static const char vg_usage_stats[] =
 	"  --json       one JSON object per line\n"
 	"  -h, --help   show this text\n";
 
+static const char vg_usage_keygen[] =
+	"usage: vigil keygen DEVICE-ID\n"
+	"\n"
+	"Print 'DEVICE-ID KEYHEX': a new random 256-bit key for the device. Append the line\n"
+	"to the host's --keys file and put it alone in the device's vigild --key file; both\n"
+	"files owned by root, mode 0600.\n"
+	"\n"
+	"  -h, --help   show this text\n";
+
 static int vg_is_help(const char *a)
 {
 	return !strcmp(a, "-h") || !strcmp(a, "--help");
 }
 
+static int vg_int_opt(const char *cmd, const char *opt, const char *val, long lo, long hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = val ? strtol(val, &end, 10) : 0;
+	if (!val || errno || *end || v < lo || v > hi)
+		return vg_cli_usage(cmd, "%s needs a number from %ld to %ld", opt, lo, hi);
+	*out = (int)v;
+	return 0;
+}
+
 static int vg_cmd_host(int argc, char **argv)
 {
-	struct vg_host_opts o = { 0 };
+	struct vg_host_opts o = {
+		.hello_timeout_s = VG_HOST_HELLO_TIMEOUT_S,
+		.idle_timeout_s = VG_HOST_IDLE_TIMEOUT_S,
+		.max_per_peer = VG_HOST_MAX_PER_PEER,
+	};
 	const char *val, *listen = NULL;
+	int n;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -144,6 +188,22 @@ static int vg_cmd_host(int argc, char **argv)
 			if (!val)
 				return vg_cli_usage("host", "%s needs a file", "--filters");
 			o.filters = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--keys", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs a file", "--keys");
+			o.keys = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--hello-timeout", &val)) {
+			if (vg_int_opt("host", "--hello-timeout", val, 1, 600, &n))
+				return 2;
+			o.hello_timeout_s = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--idle-timeout", &val)) {
+			if (vg_int_opt("host", "--idle-timeout", val, 35, 86400, &n))
+				return 2;
+			o.idle_timeout_s = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--max-per-peer", &val)) {
+			if (vg_int_opt("host", "--max-per-peer", val, 1, 64, &n))
+				return 2;
+			o.max_per_peer = (unsigned)n;
 		} else if (!strcmp(a, "--print")) {
 			o.print = 1;
 		} else if (!strcmp(a, "--json")) {
@@ -318,16 +378,35 @@ static const char vg_usage_top[] =
 	"  --json        one JSON object per row, with its Section\n"
 	"  -h, --help    show this text\n";
 
-static int vg_int_opt(const char *opt, const char *val, long lo, long hi, int *out)
+static int vg_cmd_keygen(int argc, char **argv)
 {
-	char *end;
-	long v;
+	struct vg_keys k = { 0 };
+	uint8_t key[VG_AUTH_KEY_LEN];
+	char line[VG_AUTH_ID_MAX + 2 * VG_AUTH_KEY_LEN + 2];
+	unsigned bad;
+	int n, err;
 
-	errno = 0;
-	v = val ? strtol(val, &end, 10) : 0;
-	if (!val || errno || *end || v < lo || v > hi)
-		return vg_cli_usage("top", "%s needs a number from 1 to the limit", opt);
-	*out = (int)v;
+	if (argc == 2 && vg_is_help(argv[1])) {
+		fputs(vg_usage_keygen, stdout);
+		return 0;
+	}
+	if (argc != 2)
+		return vg_cli_usage("keygen", "give one DEVICE-ID");
+	err = vg_random(key, sizeof(key));
+	if (err)
+		return vg_err(err, "keygen: random key"), 1;
+	n = snprintf(line, sizeof(line), "%s ", argv[1]);
+	for (size_t i = 0; i < sizeof(key) && n > 0 && (size_t)n + 2 < sizeof(line); i++)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", key[i]);
+	/* The line must read back: the same parser as --keys. */
+	if (n < 0 || (size_t)n + 1 >= sizeof(line) || vg_keys_parse(&k, line, (size_t)n, &bad))
+		return vg_cli_usage("keygen",
+				    "DEVICE-ID must be 1 to %d printable characters without spaces",
+				    VG_AUTH_ID_MAX);
+	vg_keys_free(&k);
+	memset(key, 0, sizeof(key));
+	puts(line);
+	memset(line, 0, sizeof(line));
 	return 0;
 }
 
@@ -354,13 +433,13 @@ static int vg_cmd_top(int argc, char **argv)
 				return vg_cli_usage("top", "%s needs a file", "--db");
 			db = val;
 		} else if (vg_cli_opt(argc, argv, &i, "--window", &val)) {
-			if (vg_int_opt("--window", val, 1, 86400, &o.window_s))
+			if (vg_int_opt("top", "--window", val, 1, 86400, &o.window_s))
 				return 2;
 		} else if (vg_cli_opt(argc, argv, &i, "--interval", &val)) {
-			if (vg_int_opt("--interval", val, 1, 3600, &interval))
+			if (vg_int_opt("top", "--interval", val, 1, 3600, &interval))
 				return 2;
 		} else if (vg_cli_opt(argc, argv, &i, "--limit", &val)) {
-			if (vg_int_opt("--limit", val, 1, 1000, &o.limit))
+			if (vg_int_opt("top", "--limit", val, 1, 1000, &o.limit))
 				return 2;
 		} else if (!strcmp(a, "--once")) {
 			once = 1;
@@ -419,6 +498,8 @@ static int vg_cmd_help(int argc, char **argv)
 		fputs(vg_usage_filter, stdout);
 	else if (!strcmp(argv[1], "top"))
 		fputs(vg_usage_top, stdout);
+	else if (!strcmp(argv[1], "keygen"))
+		fputs(vg_usage_keygen, stdout);
 	else if (!strcmp(argv[1], "help"))
 		fputs(vg_usage_main, stdout);
 	else
@@ -523,6 +604,8 @@ int main(int argc, char **argv)
 		return vg_cmd_filter(argc - 1, argv + 1);
 	if (!strcmp(cmd, "top"))
 		return vg_cmd_top(argc - 1, argv + 1);
+	if (!strcmp(cmd, "keygen"))
+		return vg_cmd_keygen(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return vg_cli_usage(NULL, "unknown option '%s'", cmd);
 	return vg_cli_usage(NULL, "unknown command '%s'", cmd);

@@ -8,10 +8,15 @@
 # writes OUTDIR/include/{sqlite3.h,zstd.h,protobuf-c/protobuf-c.h,...} and
 # OUTDIR/lib/lib{sqlite3,zstd,protobuf-c}.a.
 #
-# Source packages come from a private apt configuration (a deb-src line of
-# our own, lists under the cache), never from the machine's sources. Both the
-# downloads and the built libraries are cached in VIGIL_CACHE (default
-# /var/cache/vigil, else build/), keyed by source version and compiler.
+# Source packages come from a private apt configuration (deb-src lines of
+# our own for the release, its updates and its security suite, lists under
+# the cache), never from the machine's sources. The exact Debian revision of
+# an installed -dev package may not be downloadable as source (a security
+# update's source is not always served): then the newest revision of the same
+# upstream version that is served is built, and the script says so; only when
+# no source of that upstream version exists does it stop. Both the downloads
+# and the built libraries are cached in VIGIL_CACHE (default /var/cache/vigil,
+# else build/), keyed by the installed versions and the compiler.
 set -euo pipefail
 
 out=${1:?usage: win-3p.sh OUTDIR}
@@ -36,6 +41,48 @@ want=("sqlite3=$(srcver libsqlite3-dev)" "libzstd=$(srcver libzstd-dev)"
 for i in "${!want[@]}"; do
 	[ "${want[$i]#*=}" ] || want[$i]=${want[$i]%=}
 done
+# upstream VERSION: the version without its epoch and Debian revision.
+upstream() {
+	local v=${1#*:}
+	case $v in *-*) v=${v%-*} ;; esac
+	echo "$v"
+}
+
+# fetch_source PKG [VERSION]: download PKG's source into $src: VERSION if it
+# is served, else the newest served revision of VERSION's upstream version.
+fetch_source() {
+	local pkg=$1 ver=${2:-} up cands=() c
+	if [ -z "$ver" ]; then
+		if (cd "$src" && "${APT[@]}" source --download-only "$pkg") >>"$cache/apt.log" 2>&1; then
+			echo "$pkg" >>"$src/.built"
+			return 0
+		fi
+		cat "$cache/apt.log" >&2
+		echo "win-3p: apt-get source $pkg failed" >&2
+		exit 1
+	fi
+	up=$(upstream "$ver")
+	# The exact revision first, then the others of the same upstream version, newest first.
+	mapfile -t cands < <(echo "$ver"
+		apt-cache -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+			-o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" showsrc "$pkg" 2>/dev/null |
+			sed -n 's/^Version: //p' | sort -u | sort -rV |
+			while read -r c; do [ "$c" != "$ver" ] && [ "$(upstream "$c")" = "$up" ] && echo "$c"; done)
+	for c in "${cands[@]}"; do
+		if (cd "$src" && "${APT[@]}" source --download-only "$pkg=$c") >>"$cache/apt.log" 2>&1; then
+			[ "$c" = "$ver" ] ||
+				echo "win-3p: $pkg $ver is not served as source; building $c (same upstream version $up)"
+			echo "$pkg=$c" >>"$src/.built"
+			return 0
+		fi
+		# A failed download may leave parts behind; they must not be unpacked.
+		rm -f "$src/${pkg}_"*
+	done
+	cat "$cache/apt.log" >&2
+	echo "win-3p: no source of $pkg $up is served (tried: ${cands[*]}); the mirror's deb-src suites are in $apt_dir/sources.list" >&2
+	exit 1
+}
+
 key=$(printf '%s\n' "${want[@]}" "$("${cross}gcc" -dumpversion)" | sha1sum | cut -c1-12)
 built=$cache/built-$key
 
@@ -45,13 +92,19 @@ if [ ! -f "$built/.ok" ]; then
 	if ! ls "$src"/*.dsc >/dev/null 2>&1 || [ ! -f "$src/.want-$key" ]; then
 		echo "win-3p: fetching Debian source packages: ${want[*]}"
 		. /etc/os-release
-		echo "deb-src http://deb.debian.org/debian ${VERSION_CODENAME:-bookworm} main" \
-			>"$apt_dir/sources.list"
+		suite=${VERSION_CODENAME:-bookworm}
+		mirror=${VG_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+		{
+			echo "deb-src $mirror $suite main"
+			echo "deb-src $mirror $suite-updates main"
+			echo "deb-src ${VG_DEBIAN_SECURITY:-${mirror}-security} $suite-security main"
+		} >"$apt_dir/sources.list"
 		"${APT[@]}" update >"$cache/apt.log" 2>&1 ||
-			{ cat "$cache/apt.log" >&2; echo "win-3p: apt-get update of the deb-src list failed" >&2; exit 1; }
+			{ cat "$cache/apt.log" >&2; echo "win-3p: apt-get update of the deb-src lists failed" >&2; exit 1; }
 		rm -rf "$src" && mkdir -p "$src"
-		(cd "$src" && "${APT[@]}" source --download-only "${want[@]}") >>"$cache/apt.log" 2>&1 ||
-			{ cat "$cache/apt.log" >&2; echo "win-3p: apt-get source ${want[*]} failed" >&2; exit 1; }
+		for w in "${want[@]}"; do
+			fetch_source "${w%%=*}" "${w#*=}"
+		done
 		touch "$src/.want-$key"
 	fi
 
@@ -93,7 +146,7 @@ if [ ! -f "$built/.ok" ]; then
 	"$AR" rcs "$built.tmp/lib/libprotobuf-c.a" "$work/protobuf-c.o"
 	cp "$d/protobuf-c/protobuf-c.h" "$built.tmp/include/protobuf-c/"
 
-	printf '%s\n' "${want[@]}" >"$built.tmp/VERSIONS"
+	cp "$src/.built" "$built.tmp/VERSIONS"
 	touch "$built.tmp/.ok"
 	rm -rf "$built" "$work"
 	mv "$built.tmp" "$built"

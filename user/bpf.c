@@ -27,11 +27,17 @@ static int vg_quiet_libbpf; /* probing: a refusal is an answer, not a warning */
 
 static int vg_libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 {
+	char *text;
+
 	if (lvl == LIBBPF_DEBUG && !vg_verbose)
 		return 0;
 	if (vg_quiet_libbpf && !vg_verbose)
 		return 0;
-	vg_vlog(lvl == LIBBPF_WARN ? VG_WARN : VG_INFO, NULL, fmt, ap); /* "libbpf: ..." */
+	/* "libbpf: ...", and the verifier's log is many lines: one log line each. */
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	vg_log_lines(lvl == LIBBPF_WARN ? VG_WARN : VG_INFO, text);
+	free(text);
 	return 0;
 }
 
@@ -549,7 +555,11 @@ int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boo
 		struct vg_lim_key key, next, *prev = NULL;
 		int fd = bpf_map__fd(maps[m]);
 
-		/* Collect first, act after: deleting while walking restarts the walk. */
+		/*
+		 * Act during the walk. A report leaves the key in place; deleting a gone
+		 * process's keys can make get_next_key lose its place, so the walk then
+		 * starts over (the deleted keys are not met again).
+		 */
 		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 			struct vg_lim_val v;
 			uint64_t idle;

@@ -66,6 +66,9 @@ int vg_delivery_opt(struct vg_delivery *dv, int c, const char *arg, int *err)
 		*err = vg_num("--backoff-max-ms", arg, 100, 600000, &v);
 		dv->tx.backoff_max_ms = (uint32_t)v;
 		return 1;
+	case VG_OPT_KEY:
+		dv->tx.key_file = arg; /* read by vg_sender_open() */
+		return 1;
 	default:
 		return 0;
 	}
@@ -85,7 +88,12 @@ void vg_delivery_usage(FILE *f)
 		"                       (fdatasync each frame)\n"
 		"  --queue-mem-kb N     unacknowledged frames kept in memory (default %u); without\n"
 		"                       a spool, the oldest beyond it are dropped and counted\n"
-		"  --backoff-max-ms N   reconnect backoff ceiling (default 5000; from 100 ms, doubling)\n",
+		"  --backoff-max-ms N   reconnect backoff ceiling (default 5000; from 100 ms, doubling)\n"
+		"  --key FILE           one line 'DEVICE-ID KEYHEX' (`vigil keygen`; owned by root,\n"
+		"                       mode 0600): prove this device's key to the host on each\n"
+		"                       connection before anything is sent, and want the host to\n"
+		"                       prove it first. DEVICE-ID must be this device's id.\n"
+		"                       Needed by a host listening on tcp or vsock with --keys.\n",
 		VG_SPOOL_MAX_DEFAULT >> 20, VG_QUEUE_MEM_DEFAULT >> 10);
 }
 

@@ -19,6 +19,7 @@ enum {
 	VG_OPT_SPOOL_SYNC,
 	VG_OPT_QUEUE_MEM,
 	VG_OPT_BACKOFF_MAX,
+	VG_OPT_KEY,
 };
 
 /* clang-format off */
@@ -27,7 +28,8 @@ enum {
 	{ "spool-max-mb", required_argument, NULL, VG_OPT_SPOOL_MAX }, \
 	{ "spool-sync", required_argument, NULL, VG_OPT_SPOOL_SYNC }, \
 	{ "queue-mem-kb", required_argument, NULL, VG_OPT_QUEUE_MEM }, \
-	{ "backoff-max-ms", required_argument, NULL, VG_OPT_BACKOFF_MAX }
+	{ "backoff-max-ms", required_argument, NULL, VG_OPT_BACKOFF_MAX }, \
+	{ "key", required_argument, NULL, VG_OPT_KEY }
 /* clang-format on */
 
 struct vg_delivery {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -50,6 +52,25 @@ static void vg_os_release(char *dst, size_t size)
 	fclose(f);
 }
 
+/*
+ * This very executable, named as the kernel names the image of the processes
+ * it reports (exe_inode, and exe_dev as the superblock's kernel dev_t).
+ */
+static void vg_sensor_exe(struct vg_device *d)
+{
+	struct stat st;
+	ssize_t n = readlink("/proc/self/exe", d->sensor_exe, sizeof(d->sensor_exe) - 1);
+
+	if (n <= 0 || stat("/proc/self/exe", &st)) {
+		d->sensor_exe[0] = '\0';
+		return;
+	}
+	d->sensor_exe[n] = '\0';
+	d->pb.sensor_exe = d->sensor_exe;
+	d->pb.sensor_exe_inode = st.st_ino;
+	d->pb.sensor_exe_dev = (uint32_t)(major(st.st_dev) << 20 | minor(st.st_dev));
+}
+
 void vg_device_init(struct vg_device *d, const char *device_id, const char *device_name,
 		    const char *host_device_id, const char *machine_group)
 {
@@ -87,6 +108,7 @@ void vg_device_init(struct vg_device *d, const char *device_id, const char *devi
 	pb->os_distribution = d->os_distribution;
 	pb->host_device_id = d->host_device_id;
 	pb->machine_group = d->machine_group;
+	vg_sensor_exe(d);
 	if (d->wsl || d->host_device_id[0]) {
 		d->tags[0] = "WSL2";
 		pb->tags = d->tags;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The identity vigild reports for this machine (DeviceInfo in SCHEMA.md). */
+/* The identity vigild reports for this machine (DeviceInfo in docs/schema.md). */
 #ifndef VG_DEVICE_H
 #define VG_DEVICE_H
 
@@ -15,6 +15,7 @@ struct vg_device {
 	char os_distribution[128];
 	char host_device_id[80];
 	char machine_group[128];
+	char sensor_exe[4096];
 	int wsl;
 	char *tags[1];
 	Vigil__V1__DeviceInfo pb;
@@ -22,7 +23,8 @@ struct vg_device {
 
 /*
  * Fill d from the machine: /etc/machine-id, the hostname, uname, os-release,
- * WSL detection. Non-NULL arguments override what was found.
+ * WSL detection, and vigild's own executable (/proc/self/exe: path, inode,
+ * device). Non-NULL arguments override what was found.
  */
 void vg_device_init(struct vg_device *d, const char *device_id, const char *device_name,
 		    const char *host_device_id, const char *machine_group);

@@ -140,6 +140,10 @@ static int vg_sender_pump(struct vg_sender *s)
 		}
 		if (vg_ctl.off < vg_ctl.len && s->q.wr_off == 0)
 			continue;
+		if (s->keyed && !s->authed) {
+			ret = 0; /* no frame before the host proved the key */
+			break;
+		}
 		ret = vg_queue_write(&s->q, s->wfd);
 		if (ret == 0 && vg_ctl.off < vg_ctl.len)
 			continue;
@@ -182,8 +186,27 @@ static int vg_sender_connect(struct vg_sender *s)
 	vg_frame_reader_init(&s->rd);
 	vg_queue_rewind(&s->q);
 	vg_ctl.len = vg_ctl.off = 0;
-	if (s->hello)
+	s->keepalive_at_ms = vg_now_ms() + VG_KEEPALIVE_MS;
+	s->authed = 0;
+	if (s->keyed) {
+		/* Our nonce and device first; the HELLO follows the host's proof. */
+		uint8_t begin[VG_AUTH_NONCE_LEN + VG_AUTH_ID_MAX];
+		size_t id_len = strlen(s->key.id);
+		int err = vg_random(s->nonce_d, sizeof(s->nonce_d));
+
+		memcpy(begin, s->nonce_d, VG_AUTH_NONCE_LEN);
+		memcpy(begin + VG_AUTH_NONCE_LEN, s->key.id, id_len);
+		if (!err)
+			err = vg_ctl_frame(VG_FRAME_AUTH, VG_AUTH_BEGIN, begin,
+					   VG_AUTH_NONCE_LEN + id_len);
+		if (err) {
+			vg_err(err, "handshake");
+			vg_sender_disconnect(s, "cannot begin the handshake");
+			return err;
+		}
+	} else if (s->hello) {
 		vg_ctl_add(s->hello, s->hello_len);
+	}
 	if (s->ep >= 0)
 		epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev);
 	vg_log(VG_INFO, "connected to %s; resending %zu unacknowledged frames", s->o.spec,
@@ -207,6 +230,24 @@ int vg_sender_open(struct vg_sender *s, const struct vg_sender_opts *o)
 	err = vg_addr_parse(o->spec, &s->addr);
 	if (err)
 		return err;
+	if (o->key_file) {
+		struct vg_keys k;
+
+		if (s->addr.kind == VG_ADDR_STDIO)
+			return vg_err(-EINVAL, "--key: for unix, tcp and vsock transports; "
+					       "stdio is the host's own socketpair");
+		err = vg_keys_load(&k, o->key_file);
+		if (err)
+			return err;
+		if (k.n != 1) {
+			vg_keys_free(&k);
+			return vg_err(-EINVAL, "--key %s: holds %zu keys; want this device's alone",
+				      o->key_file, k.n);
+		}
+		s->key = k.v[0];
+		s->keyed = 1;
+		vg_keys_free(&k);
+	}
 	if (o->spool_dir) {
 		err = vg_queue_open_spool(&s->q, o->spool_dir, o->spool_max, o->spool_sync);
 		if (err)
@@ -246,6 +287,7 @@ void vg_sender_close(struct vg_sender *s)
 	s->hello = s->filter = NULL;
 	free(vg_ctl.buf);
 	memset(&vg_ctl, 0, sizeof(vg_ctl));
+	memset(&s->key, 0, sizeof(s->key));
 }
 
 int vg_sender_attach(struct vg_sender *s, int ep, uint64_t tag_in, uint64_t tag_out)
@@ -278,7 +320,7 @@ int vg_sender_set_hello(struct vg_sender *s, const void *payload, size_t len)
 	s->hello = f;
 	s->hello_len = flen;
 	/* Connected already (stdio, or a connect in vg_sender_open()): say it now. */
-	if (s->wfd >= 0 && !s->q.frames_written && s->q.wr_off == 0) {
+	if (s->wfd >= 0 && !s->q.frames_written && s->q.wr_off == 0 && (!s->keyed || s->authed)) {
 		err = vg_ctl_add(f, flen);
 		if (!err)
 			vg_sender_pump(s);
@@ -312,10 +354,47 @@ int vg_sender_writable(struct vg_sender *s)
 }
 
 /* One frame from the host. 0, or a negative errno: drop the connection. */
+static int vg_sender_challenge(struct vg_sender *s, const struct vg_frame_hdr *h,
+			       const uint8_t *payload)
+{
+	uint8_t mac[VG_AUTH_MAC_LEN];
+	size_t id_len = strlen(s->key.id);
+	int err;
+
+	if (!s->keyed || s->authed || h->len != VG_AUTH_NONCE_LEN + VG_AUTH_MAC_LEN) {
+		vg_log(VG_WARN, "peer sent an unexpected %u-byte CHALLENGE", h->len);
+		return -EPROTO;
+	}
+	err = vg_auth_mac(s->key.key, 1, s->nonce_d, payload, s->key.id, id_len, mac);
+	if (err)
+		return err;
+	if (!vg_auth_mac_equal(mac, payload + VG_AUTH_NONCE_LEN)) {
+		vg_log(VG_ERROR,
+		       "the host did not prove the key of %s: not our host, or another key",
+		       s->key.id);
+		return -EACCES;
+	}
+	err = vg_auth_mac(s->key.key, 0, s->nonce_d, payload, s->key.id, id_len, mac);
+	err = err ?: vg_ctl_frame(VG_FRAME_AUTH, VG_AUTH_PROOF, mac, sizeof(mac));
+	if (!err && s->hello)
+		err = vg_ctl_add(s->hello, s->hello_len);
+	if (err)
+		return err;
+	s->authed = 1;
+	vg_log(VG_INFO, "the host proved the key of %s", s->key.id);
+	return 0;
+}
+
 static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 			   const uint8_t *payload)
 {
+	if (s->keyed && !s->authed && h->type != VG_FRAME_CHALLENGE) {
+		vg_log(VG_WARN, "peer sent frame type %u before the handshake", h->type);
+		return -EPROTO;
+	}
 	switch (h->type) {
+	case VG_FRAME_CHALLENGE:
+		return vg_sender_challenge(s, h, payload);
 	case VG_FRAME_ACK:
 		if (h->len != 0 && h->len != 8) {
 			vg_log(VG_WARN, "peer sent an ACK with a %u-byte payload", h->len);
@@ -397,6 +476,11 @@ int vg_sender_read(struct vg_sender *s)
 		err = vg_frame_reader_feed(&s->rd, buf, (size_t)n);
 		while (!err && (err = vg_frame_reader_next(&s->rd, &h, &payload)) == 1)
 			err = vg_sender_frame(s, &h, payload);
+		if (err == -EACCES) {
+			/* Logged by vg_sender_challenge(): the host did not prove our key. */
+			vg_sender_disconnect(s, "handshake failed");
+			return 0;
+		}
 		if (err < 0) {
 			vg_log(VG_ERROR, "from peer: %s; closing the connection",
 			       vg_frame_strerror(err));
@@ -409,8 +493,17 @@ int vg_sender_read(struct vg_sender *s)
 
 void vg_sender_tick(struct vg_sender *s)
 {
-	if (s->rfd < 0 && s->addr.kind != VG_ADDR_STDIO && vg_now_ms() >= s->retry_at_ms)
+	int64_t now = vg_now_ms();
+
+	if (s->rfd < 0 && s->addr.kind != VG_ADDR_STDIO && now >= s->retry_at_ms)
 		vg_sender_connect(s);
+	/* stdio is the host's own socketpair or the plug-in's pipe: no idle timeout there. */
+	if (s->wfd >= 0 && s->addr.kind != VG_ADDR_STDIO && (!s->keyed || s->authed) &&
+	    now >= s->keepalive_at_ms) {
+		s->keepalive_at_ms = now + VG_KEEPALIVE_MS;
+		if (!vg_ctl_frame(VG_FRAME_PING, 0, NULL, 0))
+			vg_sender_pump(s);
+	}
 	vg_queue_sync(&s->q);
 }
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "frame.h"
 #include "spool.h"
 
@@ -26,7 +27,15 @@ struct vg_sender_opts {
 	enum vg_spool_sync spool_sync;
 	uint64_t stream_id;
 	uint32_t backoff_max_ms; /* reconnect backoff doubles from 100 ms up to this */
+	const char *key_file; /* --key FILE: prove this device's key on each connection */
 };
+
+/*
+ * A PING this often on a connecting transport (unix, tcp, vsock), so the
+ * host's idle timeout spares a quiet sensor; such a host must know PING
+ * from a daemon (vigil host takes it since the handshake came).
+ */
+#define VG_KEEPALIVE_MS 30000
 
 struct vg_sender {
 	struct vg_sender_opts o;
@@ -41,6 +50,13 @@ struct vg_sender {
 	struct vg_frame_reader rd;
 	uint8_t *hello; /* HELLO frame sent first on every connection */
 	size_t hello_len;
+	int64_t keepalive_at_ms;
+
+	/* --key: the handshake (lib/auth.h) comes before the HELLO and the queue. */
+	int keyed;
+	struct vg_key key;
+	int authed; /* on this connection */
+	uint8_t nonce_d[VG_AUTH_NONCE_LEN];
 
 	/* reconnect */
 	uint32_t backoff_ms;

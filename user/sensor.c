@@ -591,7 +591,9 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "PtraceAttach",
 					target ? target->exe : NULL, fields);
 	case VG_SEC_MODULE:
-		snprintf(fields, sizeof(fields), "{\"Result\":%d}", e->ret);
+		/* The loader's image (0: unknown), for rules that exclude the sensor by it. */
+		snprintf(fields, sizeof(fields), "{\"Result\":%d,\"ExeInode\":%llu,\"ExeDev\":%u}",
+			 e->ret, (unsigned long long)p->exe_ino, p->exe_dev);
 		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "KernelModuleLoad", path, fields);
 	case VG_SEC_BPF_LOAD:
 		memcpy(name, e->name, sizeof(e->name));
@@ -599,9 +601,11 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 		for (char *c = name; *c; c++)
 			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
 				*c = '?';
-		snprintf(fields, sizeof(fields),
-			 "{\"ProgramName\":\"%s\",\"ProgramType\":%u,\"Result\":%d}", name,
-			 e->target, e->ret);
+		snprintf(
+			fields, sizeof(fields),
+			"{\"ProgramName\":\"%s\",\"ProgramType\":%u,\"Result\":%d,\"ExeInode\":%llu,"
+			"\"ExeDev\":%u}",
+			name, e->target, e->ret, (unsigned long long)p->exe_ino, p->exe_dev);
 		return vg_emit_security(s, e->hdr.ts_boot_ns, p, "BpfProgramLoad", NULL, fields);
 	default:
 		return -EBADMSG;

@@ -142,8 +142,8 @@ static void vg_filter_text(struct vg_daemon *d, const char *name, const char *te
 	df = NULL;
 	if (err) {
 		snprintf(out, size, "error: %d errors; filters unchanged\n%s", set->errors, diag);
-		vg_log(VG_WARN, "filters from %s: %d errors; filters unchanged\n%s", name,
-		       set->errors, diag);
+		vg_log(VG_WARN, "filters from %s: %d errors; filters unchanged", name, set->errors);
+		vg_log_lines(VG_WARN, diag);
 		goto out;
 	}
 	err = vg_use_filters(d, set, name);
@@ -932,6 +932,12 @@ int main(int argc, char **argv)
 	err = vg_sender_open(&d.tx, &d.o.dlv.tx);
 	if (err)
 		goto out_tx;
+	/* The host takes from us only what names the device the key is for. */
+	if (d.tx.keyed && strcmp(d.tx.key.id, d.dev.pb.device_id)) {
+		err = vg_err(-EINVAL, "--key %s is for device %s, and this is %s (--device-id)",
+			     d.o.dlv.tx.key_file, d.tx.key.id, d.dev.pb.device_id);
+		goto out_tx;
+	}
 
 	d.o.bpf.ignore = d.o.ignore;
 	d.o.bpf.nignore = d.o.nignore;

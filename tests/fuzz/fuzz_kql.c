@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * libFuzzer target for the KQL translator: any input must either be
- * refused with a position inside the text, or become SQL that SQLite
- * accepts. `make check-fuzz` runs it for a bounded time (FUZZ_SECONDS).
+ * refused with a position inside the text (and a diagnostic that prints
+ * safely), or become SQL that SQLite accepts. `make check-fuzz` runs it for a bounded time (FUZZ_SECONDS).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "fmt.h"
 #include "kql.h"
 
@@ -55,6 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		vg_sb_init(&b);
 		vg_kql_error_format(&b, "q:", text, 0, &e);
+		/* Whatever the query held, the diagnostic prints only as it is (lib/esc.h). */
+		if (!vg_sb_err(&b) && vg_esc_unsafe_at(b.s, b.len) != b.len)
+			abort();
 		vg_sb_free(&b);
 	} else if (!err) {
 		sqlite3_stmt *st;

@@ -2,14 +2,16 @@
 /*
  * libFuzzer target for the filter language: any input must either be
  * refused with errors or compile into rules whose values stay in bounds;
- * each compiled rule is run through the matcher. `make check-fuzz-vf` runs
- * it for a bounded time (FUZZ_VF_SECONDS).
+ * each compiled rule is run through the matcher; the diagnostics hold only
+ * printable UTF-8 and newlines, whatever bytes the file held (lib/esc.h).
+ * `make check-fuzz-vf` runs it for a bounded time (FUZZ_VF_SECONDS).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "filter.h"
 #include "vf_match.h"
 
@@ -19,8 +21,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vg_flt_in in;
 	int err, drop;
+	char *diag = NULL;
+	size_t dlen = 0;
+	FILE *df = open_memstream(&diag, &dlen);
 
-	err = vg_vf_parse(&set, "fuzz.vf", (const char *)data, size, NULL);
+	if (!df)
+		abort();
+	err = vg_vf_parse(&set, "fuzz.vf", (const char *)data, size, df);
+	fclose(df);
+	if (vg_esc_unsafe_at(diag, dlen) != dlen)
+		abort();
+	free(diag);
 	if (set.n < 0 || set.n > VG_FLT_RULES)
 		abort();
 	if (err && !set.errors)

@@ -13,17 +13,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "frame.h"
+#include "wire.h"
 
 struct rig {
 	struct vg_t_host h; /* dir, db, log; h.pid is the host */
 	char addr[160], spool[160], devid[64], marker[64];
+	char keys[160], key[160]; /* tcp: the host's --keys and vigild's --key */
+	int port;
 	pid_t vigild;
 	int starts; /* of vigild, to find its 'watching' lines in the log */
 	int tmpfs;
@@ -58,6 +65,20 @@ static pid_t run(char *const argv[], const char *log)
 	return pid;
 }
 
+/* A key file (mode 0600) for R.devid whose key bytes are seed, seed+1, ... */
+static void write_key(const char *path, int seed)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fprintf(f, "%s ", R.devid);
+	for (int i = 0; i < 32; i++)
+		fprintf(f, "%02x", (seed + i) & 0xff);
+	fputc('\n', f);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0600), 0);
+}
+
 static void rig_setup(const char *transport)
 {
 	if (geteuid() != 0)
@@ -68,12 +89,19 @@ static void rig_setup(const char *transport)
 	snprintf(R.h.db, sizeof(R.h.db), "%s/t.db", R.h.dir);
 	snprintf(R.h.log, sizeof(R.h.log), "%s/log", R.h.dir);
 	snprintf(R.spool, sizeof(R.spool), "%s/spool", R.h.dir);
-	if (!strcmp(transport, "unix"))
-		snprintf(R.addr, sizeof(R.addr), "unix:%s/sock", R.h.dir);
-	else
-		snprintf(R.addr, sizeof(R.addr), "tcp:127.0.0.1:%d", 20000 + getpid() % 20000);
 	vg_t_marker(R.devid, sizeof(R.devid), "dev");
 	vg_t_marker(R.marker, sizeof(R.marker), "dlv");
+	if (!strcmp(transport, "unix")) {
+		snprintf(R.addr, sizeof(R.addr), "unix:%s/sock", R.h.dir);
+		return;
+	}
+	/* tcp: every peer proves the device's key. */
+	R.port = 20000 + getpid() % 20000;
+	snprintf(R.addr, sizeof(R.addr), "tcp:127.0.0.1:%d", R.port);
+	snprintf(R.keys, sizeof(R.keys), "%s/keys", R.h.dir);
+	snprintf(R.key, sizeof(R.key), "%s/key", R.h.dir);
+	write_key(R.keys, 0x11);
+	write_key(R.key, 0x11);
 }
 
 static void rig_teardown(void)
@@ -100,13 +128,10 @@ static void rig_teardown(void)
 
 static void host_start(void)
 {
-	char *argv[] = { (char *)bin("VIGIL", "build/vigil"),
-			 "host",
-			 "--db",
-			 R.h.db,
-			 "--listen",
-			 R.addr,
-			 NULL };
+	char *argv[] = {
+		(char *)bin("VIGIL", "build/vigil"), "host", "--db", R.h.db, "--listen", R.addr,
+		R.keys[0] ? "--keys" : NULL,	     R.keys, NULL
+	};
 
 	R.h.pid = run(argv, R.h.log);
 }
@@ -139,6 +164,10 @@ static void vigild_start(int spool, const char *const *extra)
 	if (spool) {
 		argv[n++] = "--spool";
 		argv[n++] = R.spool;
+	}
+	if (R.key[0]) {
+		argv[n++] = "--key";
+		argv[n++] = R.key;
 	}
 	for (int i = 0; extra && extra[i]; i++)
 		argv[n++] = (char *)extra[i];
@@ -468,6 +497,75 @@ Test(delivery, spool_on_a_full_tmpfs_loss_is_counted)
 	cr_assert_gt(lost, 0, "64 KiB of memory held everything: nothing was forced out");
 	assert_exactly_once(1500, 50);
 	cr_assert(log_has("spool: cannot write"), "log %s", R.h.log);
+}
+
+/* A real vigild with another key for its device: the host stores nothing from it. */
+Test(delivery, tcp_wrong_key_stores_nothing)
+{
+	rig_setup("tcp");
+	write_key(R.key, 0x22);
+	host_start();
+	vigild_start(0, NULL);
+	execs(0, 20);
+	for (int t = 0; t < 300 && !log_has("the host did not prove the key"); t++)
+		usleep(100000);
+	cr_assert(log_has("the host did not prove the key"), "log %s", R.h.log);
+	cr_assert_eq(db_int("SELECT count(*) FROM DeviceInfo WHERE DeviceId = '%s'", R.devid), 0);
+	cr_assert_eq(
+		db_int("SELECT count(*) FROM DeviceProcessEvents WHERE DeviceId = '%s'", R.devid),
+		0);
+}
+
+static int tcp_connect(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)R.port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	for (int t = 0; t < 300; t++) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		usleep(10000);
+	}
+	cr_assert_fail("cannot connect to %s", R.addr);
+	return -1;
+}
+
+/*
+ * 64 connections that never say anything held every slot of the host: the
+ * real sensor, connecting after them, must still get its events stored. And
+ * a peer without the key that names the sensor's device is refused, counted.
+ */
+Test(delivery, idle_connections_do_not_stop_the_sensor)
+{
+	int idle[64], spoof;
+	uint8_t *f;
+	size_t flen;
+
+	rig_setup("tcp");
+	host_start();
+	for (int i = 0; i < 64; i++)
+		idle[i] = tcp_connect();
+	spoof = tcp_connect();
+	cr_assert_eq(vg_wire_frame(VG_FRAME_HELLO, 0, 0, NULL, 0, &f, &flen), 0);
+	cr_assert_eq(write(spoof, f, flen), (ssize_t)flen);
+	free(f);
+	vigild_start(0, NULL);
+	execs(0, 50);
+	wait_marked(0, 50);
+	assert_exactly_once(0, 50);
+	cr_assert_geq(vg_t_wait_int(&R.h, 1, 10000,
+				    "SELECT count(*) FROM HostRefused WHERE DeviceId = ''"
+				    " AND Reason LIKE 'not authenticated%%'"),
+		      1, "log %s", R.h.log);
+	cr_assert_eq(db_int("SELECT count(*) FROM DeviceInfo WHERE DeviceId != '%s'", R.devid), 0);
+	for (int i = 0; i < 64; i++)
+		close(idle[i]);
+	close(spoof);
+	vigild_stop();
+	host_kill(SIGTERM);
 }
 
 /* Wait (10 s at most) for the host to exit by itself; its wait status, or -1. */

@@ -2,12 +2,13 @@
 /*
  * Hunting and detections end to end, as root: the real `vigil host
  * --listen` with two real vigild (a WSL instance with a HostDeviceId and a
- * plain Linux machine), real curl and wget, the three SCHEMA.md queries
+ * plain Linux machine), real curl and wget, the three docs/schema.md queries
  * verbatim through `vigil hunt`; then scripts/diy.sh against a live sensor.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "esc.h"
 #include "harness.h"
 
 static const char *bin(const char *env, const char *fallback)
@@ -73,7 +75,7 @@ static char *capture(const char *cmd)
 	return out;
 }
 
-/* Run the exact text of a SCHEMA.md query through `vigil hunt --file`. */
+/* Run the exact text of a docs/schema.md query through `vigil hunt --file`. */
 static char *hunt(const char *dir, const char *db, const char *query, const char *fmt)
 {
 	char path[160], cmd[512];
@@ -253,4 +255,84 @@ Test(hunt, diy_alerts_within_10s_and_a_build_raises_none, .timeout = 120)
 	vg_t_host_stop(&h, SIGTERM);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h.dir);
 	system(cmd);
+}
+
+/* Printable UTF-8 and line ends only: text lib/esc.h's rule leaves as it is. */
+static void expect_printable(const char *what, const char *s)
+{
+	size_t at = vg_esc_unsafe_at(s, strlen(s));
+
+	cr_expect_eq(s[at], '\0', "%s: raw byte 0x%02x at %zu in:\n%s", what, (unsigned char)s[at],
+		     at, s);
+}
+
+/*
+ * A real exec of a program whose file name and arguments hold ESC, OSC,
+ * newlines, a C1 control and bytes that are not UTF-8, seen by the real
+ * sensor, raises a real alert (run from /tmp); hunt, alerts and events print
+ * all of it escaped, and their JSON parses.
+ */
+Test(hunt, attacker_bytes_reach_no_terminal, .timeout = 90)
+{
+	struct vg_t_host h;
+	char dir[PATH_MAX], exe[PATH_MAX + 32], marker[64], cmd[PATH_MAX + 512], *out;
+	const char *vigil = bin("VIGIL", "build/vigil");
+	pid_t pid;
+
+	vg_t_host_start(&h, NULL);
+	vg_t_marker(marker, sizeof(marker), "esc");
+	vg_t_tmpdir(dir, sizeof(dir), "vg-esc");
+	snprintf(exe, sizeof(exe), "%s/vg\x1b]0;pwn\x07\n\xff\xc2\x9b", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "cp /bin/true \"$(printf '%s/vg\\033]0;pwn\\007\\n\\377\\302\\233')\"", dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(access(exe, X_OK), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		char *argv[] = { exe, "\x1b[2J\x1b[31m", "one\nvigil: forged", "\xff\xfe", marker,
+				 NULL };
+
+		execv(exe, argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	cr_assert_eq(vg_t_wait_int(&h, 1, 10000,
+				   "SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING"
+				   " (AlertId) WHERE a.RuleId = 'exec_from_tmp' AND"
+				   " e.ProcessCommandLine LIKE '%%%s%%'",
+				   marker),
+		     1, "no alert for the exec (log %s)", h.log);
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s hunt --db %s 'DeviceProcessEvents | where ProcessCommandLine contains \"%s\""
+		 " | project FileName, FolderPath, ProcessCommandLine' 2>&1",
+		 vigil, h.db, marker);
+	out = capture(cmd);
+	expect_printable("hunt", out);
+	cr_expect_not_null(strstr(out, "vg\\x1b]0;pwn\\x07\\n\\xff\\u009b"), "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "%s alerts --db %s 2>&1", vigil, h.db);
+	out = capture(cmd);
+	expect_printable("alerts", out);
+	cr_expect_not_null(strstr(out, "\\x1b[2J\\x1b[31m 'one\\nvigil: forged' \\xff\\xfe"), "%s",
+			   out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "%s events --db %s 2>&1", vigil, h.db);
+	out = capture(cmd);
+	expect_printable("events", out);
+	free(out);
+	/* JSON: valid UTF-8 (printable), and jq parses every line. */
+	snprintf(cmd, sizeof(cmd),
+		 "(%s hunt --db %s --json 'DeviceProcessEvents' && %s alerts --db %s --json &&"
+		 " %s events --db %s --json) | tee '%s/out.json'",
+		 vigil, h.db, vigil, h.db, vigil, h.db, dir);
+	out = capture(cmd);
+	expect_printable("json", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "jq -e . '%s/out.json' >/dev/null", dir);
+	free(capture(cmd));
+	vg_t_host_stop(&h, SIGTERM);
+	vg_t_rmrf(dir);
+	vg_t_rmrf(h.dir);
 }

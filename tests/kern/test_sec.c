@@ -2,9 +2,11 @@
 /* Security events (DeviceEvents): each caused for real, checked in the store. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/bpf.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -163,4 +165,68 @@ Test(sec, shell_with_socket_stdio_is_flagged, .init = setup, .fini = teardown, .
 			      "SELECT count(*) FROM AlertInfo WHERE Title = 'Reverse shell (socket "
 			      "stdio)'"),
 		1, "no reverse shell alert");
+}
+
+/* Run vigild at path with --probe (it loads BPF programs, attaches none); its pid. */
+static pid_t vigild_probe(const char *path)
+{
+	pid_t pid = fork();
+	int st;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(path, "vigild", "--probe", (char *)NULL);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s --probe failed: %d", path, st);
+	return pid;
+}
+
+/* kernel_load alerts whose evidence is a BpfProgramLoad of process pid. */
+static long long kernel_load_alerts(pid_t pid, long long want)
+{
+	return vg_t_wait_int(&host, want, want ? 10000 : 0,
+			     "SELECT count(*) FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
+			     " JOIN DeviceEvents d ON e.SourceTable = 'DeviceEvents' AND d.rowid ="
+			     " e.SourceRowId WHERE a.RuleId = 'kernel_load' AND d.ActionType ="
+			     " 'BpfProgramLoad' AND d.InitiatingProcessId = %d",
+			     pid);
+}
+
+/*
+ * The sensor is known by its image (path, inode, device), not by its name:
+ * a byte-identical copy of vigild named vigild in another directory loading
+ * BPF raises the alert, the real vigild (another sensor on this kernel) does not.
+ */
+Test(sec, bpf_load_rule_knows_the_sensor_by_its_image, .init = setup, .fini = teardown,
+     .timeout = 90)
+{
+	const char *vigild =
+		getenv("VIGILD") && *getenv("VIGILD") ? getenv("VIGILD") : "build/vigild";
+	char real[PATH_MAX], dir[PATH_MAX], copy[PATH_MAX + 16], cmd[3 * PATH_MAX];
+	pid_t genuine, fake;
+
+	cr_assert_not_null(realpath(vigild, real));
+	cr_assert_eq(vg_t_wait_int(&host, 1, 5000,
+				   "SELECT count(*) FROM SensorExecutables WHERE FolderPath = '%s'",
+				   real),
+		     1, "the sensor did not report its executable");
+	vg_t_tmpdir(dir, sizeof(dir), "vg-fakevigild");
+	snprintf(copy, sizeof(copy), "%s/vigild", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", real, copy);
+	cr_assert_eq(system(cmd), 0);
+
+	genuine = vigild_probe(real);
+	fake = vigild_probe(copy);
+	cr_assert_geq(dev_rows("BpfProgramLoad", genuine, NULL), 1);
+	cr_assert_geq(dev_rows("BpfProgramLoad", fake, NULL), 1);
+	/* Rows are judged in order: once the copy's alert is there, the real one's rows were too. */
+	cr_expect_geq(kernel_load_alerts(fake, 1), 1, "a copy named vigild loaded BPF unnoticed");
+	cr_expect_eq(kernel_load_alerts(genuine, 0), 0, "the real vigild raised an alert");
+	vg_t_rmrf(dir);
 }

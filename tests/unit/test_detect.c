@@ -2,7 +2,7 @@
 /*
  * The shipped rules (rules/NAME.rule) on recorded event sequences in a real
  * store, with the near misses that must not alert. The file, network and
- * security tables are created here with the SCHEMA.md columns when the
+ * security tables are created here with the docs/schema.md columns when the
  * store does not make them yet.
  */
 #include <criterion/criterion.h>
@@ -263,11 +263,23 @@ Test(detect, credential_enumeration)
 	cr_expect_eq(alerts("credential_files_cmdline"), 1);
 }
 
+/* A BPF load by the image at path (inode ino on device 2049), as vigild reports it. */
+static void bpf_load_by(const char *dev, const char *path, int ino, int pid)
+{
+	sql("INSERT INTO DeviceEvents (Timestamp, DeviceId, ActionType, ReportId,"
+	    " InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
+	    " AdditionalFields) VALUES (" NOW ", %Q, 'BpfProgramLoad', %d, %d, %Q, %Q,"
+	    " '{\"ProgramName\":\"p\",\"ExeInode\":%d,\"ExeDev\":2049}')",
+	    dev, ++report_id, pid, strrchr(path, '/') + 1, path, ino);
+}
+
 Test(detect, ptrace_kernel_fileless)
 {
+	/* d2's sensor runs /usr/sbin/vigild, inode 4242: what d1 sees it load is no alert. */
+	sql("INSERT INTO SensorExecutables VALUES ('d2', '/usr/sbin/vigild', 4242, 2049, " NOW ")");
 	devev("d1", "PtraceAttach", "", "gdb", 70, "1000", "1000");
 	devev("d1", "PtraceAttach", "", "gdb", 69, "", "1000"); /* target gone: no uid */
-	devev("d1", "BpfProgramLoad", "", "vigild", 71, "", "0");
+	bpf_load_by("d1", "/usr/sbin/vigild", 4242, 71);
 	proc("d1", "ProcessCreated", "/usr/bin/memfd_tool", "memfd_tool", "bash");
 	cr_assert_eq(vg_detect_run(det), 0);
 	cr_expect_eq(total_alerts(), 0);
@@ -275,12 +287,15 @@ Test(detect, ptrace_kernel_fileless)
 	devev("d1", "PtraceAttach", "", "gdb", 72, "0", "1000");
 	devev("d1", "KernelModuleLoad", "/root/rk.ko", "insmod", 73, "", "0");
 	devev("d1", "BpfProgramLoad", "", "bpftool", 74, "", "0");
+	/* Named vigild, or at its path but another file (replaced, or another mount): alerts. */
+	bpf_load_by("d1", "/tmp/x/vigild", 4242, 76);
+	bpf_load_by("d1", "/usr/sbin/vigild", 4243, 77);
 	devev("d1", "FilelessExec", "/memfd:x (deleted)", "bash", 75, "", "0");
 	proc("d1", "ProcessCreated", "/memfd:payload (deleted)", "payload", "python3");
 	proc("d1", "ProcessCreated", "/home/u/old (deleted)", "old", "bash");
-	cr_assert_eq(vg_detect_run(det), 6);
+	cr_assert_eq(vg_detect_run(det), 8);
 	cr_expect_eq(alerts("ptrace_other_user"), 1);
-	cr_expect_eq(alerts("kernel_load"), 2);
+	cr_expect_eq(alerts("kernel_load"), 4);
 	cr_expect_eq(alerts("fileless_exec_event"), 1);
 	cr_expect_eq(alerts("fileless_exec"), 2);
 }

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -255,6 +257,42 @@ Test(host, listen_acks_and_isolates_a_bad_connection)
 	free(bad);
 }
 
+/* A peer's PONG text is logged under lib/esc.h's rule: it cannot forge a log line. */
+Test(host, pong_payload_logged_escaped)
+{
+	static const char text[] = "error: \x1b]0;pwned\x07\nvigil: connection 9: forged\xff";
+	char addr[140], *log;
+	char *argv[] = { "vigil", "host", "--db", db, "--listen", addr, NULL };
+	struct vg_frame_hdr h = { .type = VG_FRAME_PONG, .seq = 7, .len = sizeof(text) - 1 };
+	uint8_t pong[VG_FRAME_HDR_LEN + sizeof(text)];
+	size_t n1, n2;
+	uint8_t *f1 = mkbatch(1, 1, "dev-P", &n1), *f2 = mkbatch(2, 2, NULL, &n2);
+	pid_t pid;
+	int a;
+
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	pid = run_vigil(argv);
+	a = connect_host();
+	send_all(a, f1, n1);
+	cr_assert_eq(read_ack(a), 1);
+	vg_frame_hdr_pack(pong, &h, text);
+	memcpy(pong + VG_FRAME_HDR_LEN, text, h.len);
+	send_all(a, pong, VG_FRAME_HDR_LEN + h.len);
+	send_all(a, f2, n2); /* its ACK: the PONG before it was handled */
+	cr_assert_eq(read_ack(a), 2);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+	log = slurp(errlog);
+	cr_assert_not_null(strstr(log, "update 7: error: \\x1b]0;pwned\\x07\\nvigil: connection 9:"
+				       " forged\\xff\n"),
+			   "stderr: %s", log);
+	cr_assert_null(strchr(log, '\x1b'), "raw ESC in the log: %s", log);
+	cr_assert_null(strstr(log, "\nvigil: connection 9: forged"), "forged line: %s", log);
+	close(a);
+	free(f1);
+	free(f2);
+}
+
 /* A stand-in for vigild: send the frames in FRAMES, keep the ACKs, exit CODE. */
 static void write_fake(const char *path, const char *body)
 {
@@ -380,6 +418,123 @@ Test(host, usage_errors_exit_2)
 	cr_assert_eq(wait_exit(run_vigil(argv3), 5000), 1);
 	cr_assert_not_null(strstr(slurp(errlog), "vigil: events: cannot open"));
 	cr_assert_neq(access(db, F_OK), 0, "events created the database");
+}
+
+/* Beyond loopback, anyone who reaches the port could speak for any device: not without keys. */
+Test(host, tcp_beyond_loopback_needs_keys)
+{
+	char addr[64], keys[160];
+	char *argv[] = { "vigil", "host", "--db", db, "--no-rules", "--listen", addr, NULL };
+	char *argk[] = { "vigil",    "host", "--db",   db,   "--no-rules",
+			 "--listen", addr,   "--keys", keys, NULL };
+	FILE *f;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "tcp:0.0.0.0:%d", 20000 + getpid() % 20000);
+	pid = run_vigil(argv);
+	cr_assert_eq(wait_exit(pid, 5000), 1, "stderr: %s", slurp(errlog));
+	cr_assert_not_null(strstr(slurp(errlog), "not a loopback address"), "stderr: %s",
+			   slurp(errlog));
+
+	/* With keys it starts, and stops cleanly. */
+	snprintf(keys, sizeof(keys), "%s/keys", dir);
+	f = fopen(keys, "w");
+	cr_assert_not_null(f);
+	fputs("devA 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", f);
+	fclose(f);
+	chmod(keys, 0640);
+	pid = run_vigil(argk);
+	cr_assert_eq(wait_exit(pid, 5000), 1, "a group-readable key file was taken");
+	cr_assert_not_null(strstr(slurp(errlog), "not readable or writable by group"), "stderr: %s",
+			   slurp(errlog));
+	chmod(keys, 0600);
+	pid = run_vigil(argk);
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons(20000 + getpid() % 20000),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = -1, up = 0;
+
+		for (int t = 0; t < 500 && !up; t++) {
+			fd = socket(AF_INET, SOCK_STREAM, 0);
+			up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			close(fd);
+			if (!up)
+				usleep(10000);
+		}
+		cr_assert(up, "the host with --keys did not listen; stderr: %s", slurp(errlog));
+	}
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+}
+
+/*
+ * Whoever can open the unix socket (here: its mode widened after the host
+ * checked it) is not believed unless root: uid 65534 must prove a key.
+ */
+Test(host, unix_peer_not_root_needs_a_key)
+{
+	char addr[140];
+	char *argv[] = { "vigil", "host", "--db", db, "--no-rules", "--listen", addr, NULL };
+	size_t n;
+	uint8_t *f = mkbatch(1, 1, "dev-R", &n);
+	pid_t pid, child;
+	int a, st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another uid");
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	pid = run_vigil(argv);
+	a = connect_host();
+	cr_assert_eq(chmod(dir, 0755), 0);
+	cr_assert_eq(chmod(sock, 0666), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		int b;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		b = connect_host();
+		send_all(b, f, n);
+		_exit(read_ack(b) == -1 ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "uid 65534 got an ACK (status %d)", st);
+	/* Root on the same socket is believed. */
+	send_all(a, f, n);
+	cr_assert_eq(read_ack(a), 1);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+	cr_assert_not_null(strstr(slurp(errlog), "not authenticated"), "stderr: %s", slurp(errlog));
+	cr_assert_eq(count("SELECT count(*) FROM HostRefused WHERE Reason LIKE 'not auth%'"), 1);
+	cr_assert_eq(count("SELECT count(*) FROM DeviceProcessEvents"), 1);
+	close(a);
+	free(f);
+}
+
+/* A connection that never says who it is is closed at the HELLO deadline, and counted. */
+Test(host, silent_connection_closed_at_the_hello_deadline)
+{
+	char addr[140];
+	char *argv[] = { "vigil",	    "host", "--db", db, "--no-rules", "--listen", addr,
+			 "--hello-timeout", "1",    NULL };
+	struct pollfd pfd = { .events = POLLIN };
+	char c;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	pid = run_vigil(argv);
+	pfd.fd = connect_host();
+	/* Bounded only so a broken host cannot hang the test. */
+	cr_assert_eq(poll(&pfd, 1, 20000), 1, "the host kept a silent connection open");
+	cr_assert_eq(read(pfd.fd, &c, 1), 0);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+	cr_assert_eq(count("SELECT Count FROM HostRefused WHERE DeviceId = ''"
+			   " AND Reason = 'no handshake or hello in time'"),
+		     1, "stderr: %s", slurp(errlog));
+	close(pfd.fd);
 }
 
 /*

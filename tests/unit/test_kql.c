@@ -99,7 +99,7 @@ static void expect(const char *q, const char *want)
 	char *got = run(q, &n);
 
 	cr_assert_geq(n, 0, "query failed: %s\n%s", q, got);
-	cr_expect_str_eq(got, want, "query: %s", q);
+	cr_expect_str_eq(got, want, "query: %s\nwant:\n%sgot:\n%s", q, want, got);
 	free(got);
 }
 
@@ -299,22 +299,22 @@ Test(kql, malformed_queries_report_line_and_column)
 	expect_error("DeviceProcessEvents | where Foo == 1", "1:29: unknown column 'Foo'",
 		     "                            ^");
 	expect_error("NoSuchTable | take 1", "1:1: unknown table 'NoSuchTable'", NULL);
-	expect_error("DeviceInfo\n| join (DeviceProcessEvents) on DeviceId",
-		     "2:3: unsupported operator 'join'", "  | join");
+	expect_error("DeviceInfo\n| lookup (DeviceProcessEvents) on DeviceId",
+		     "2:3: unsupported operator 'lookup'", "  | lookup");
 	expect_error("DeviceInfo | mv-expand x", "1:14: unsupported operator 'mv-expand'", NULL);
 	expect_error("DeviceInfo | frobnicate", "1:14: unknown operator 'frobnicate'", NULL);
 	expect_error("DeviceInfo | where DeviceId == \"x", "1:32: unterminated string", NULL);
 	expect_error("DeviceInfo | where DeviceId = \"x\"",
 		     "1:29: '=' is not a comparison: use '=='", NULL);
-	expect_error("DeviceInfo | where DeviceId between (1 .. 2)",
-		     "1:29: unsupported operator 'between'", NULL);
+	expect_error("DeviceInfo | where DeviceId like \"x\"", "1:29: unsupported operator 'like'",
+		     NULL);
 	expect_error("DeviceInfo | where", "1:19: where needs a condition", NULL);
 	expect_error("DeviceInfo | take x", "1:19: take needs a row count (a whole number)", NULL);
 	expect_error("DeviceInfo | where ago(5) > 1",
 		     "1:20: ago() needs a timespan such as 1h or 30m", NULL);
 	expect_error("DeviceInfo | where Timestamp > 1h",
-		     "1:30: a timespan is supported only as"
-		     " the argument of ago()",
+		     "1:30: a timespan is supported only in ago(), bin(), between and added to"
+		     " or subtracted from a datetime",
 		     NULL);
 	expect_error("DeviceInfo | where Timestamp > ago(3weeks)",
 		     "1:37: unknown timespan unit 'weeks'", NULL);
@@ -417,4 +417,424 @@ Test(kql, output_formats)
 	free(out);
 	fclose(fe);
 	free(err);
+}
+
+/* ---- join, union, arg_max, lists, regex, time: the KQL of published hunting queries */
+
+/* Rows of the other event tables for the correlating queries. */
+static void more_events(void)
+{
+	exec_sql("INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, ActionType, ReportId,"
+		 " RemoteIP, RemotePort, InitiatingProcessId, InitiatingProcessFileName) VALUES"
+		 " ('2026-01-01T00:00:30.000Z', 'wsl1', 'ConnectionSuccess', 10, '10.0.0.9', 4444,"
+		 "  101, 'wget'),"
+		 " ('2026-01-01T00:00:31.000Z', 'lin1', 'ConnectionSuccess', 11, '10.0.0.8', 443,"
+		 "  200, 'curl'),"
+		 " ('2026-01-02T00:00:31.000Z', 'lin1', 'ConnectionSuccess', 12, '10.0.0.7', 1337,"
+		 "  200, 'curl')");
+	exec_sql(
+		"INSERT INTO DeviceFileEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+		" FolderPath, InitiatingProcessId) VALUES"
+		" ('2026-01-01T00:00:20.000Z', 'wsl1', 'FileCreated', 20, 'x', '/tmp/x', 100),"
+		" ('2026-01-01T00:00:21.000Z', 'lin1', 'FileCreated', 21, 'y', '/var/log/y', 200),"
+		" ('2026-01-01T00:00:22.000Z', 'lin1', 'FileModified', 22, 'z', '/dev/shm/z', 201)");
+}
+
+Test(kql, join_kinds)
+{
+	expect("DeviceProcessEvents | where FileName == \"wget\"\n"
+	       "| join kind=inner (DeviceInfo | where Timestamp > datetime(2026-01-01T00:00:00.5Z)\n"
+	       "  | project DeviceId, HostDeviceId) on DeviceId\n"
+	       "| project ProcessId, DeviceId, DeviceId1, HostDeviceId | sort by ProcessId asc",
+	       "ProcessId,DeviceId,DeviceId1,HostDeviceId\n101,wsl1,wsl1,win1\n201,lin1,lin1,\n");
+	/* leftouter keeps the left rows without a match, their right columns empty */
+	expect("DeviceInfo | join kind=leftouter (DeviceProcessEvents"
+	       " | where ActionType == \"ProcessTerminated\")"
+	       " on $left.DeviceId == $right.DeviceId | project DeviceId, ProcessId"
+	       " | sort by DeviceId asc",
+	       "DeviceId,ProcessId\nlin1,\nwin9,\nwsl1,100\nwsl1,100\n");
+	expect("DeviceInfo | join kind=leftsemi (DeviceProcessEvents | where FileName == \"Curlish\")"
+	       " on DeviceId | project Timestamp | sort by Timestamp asc",
+	       "Timestamp\n2026-01-01T00:00:00.000Z\n2026-01-01T00:00:02.000Z\n");
+	expect("DeviceInfo | join kind=leftanti DeviceProcessEvents on DeviceId | project DeviceId",
+	       "DeviceId\nwin9\n");
+	expect("DeviceInfo | join kind=rightanti (DeviceProcessEvents) on DeviceId | count",
+	       "Count\n0\n");
+	/* Kusto's default (innerunique) keeps one left row per key; inner keeps them all */
+	expect("DeviceInfo | join (DeviceProcessEvents | where ProcessId == 100) on DeviceId | count",
+	       "Count\n2\n");
+	expect("DeviceInfo | join kind=inner (DeviceProcessEvents | where ProcessId == 100)"
+	       " on DeviceId | count",
+	       "Count\n4\n");
+	/* two keys, and a key with different names on the two sides */
+	expect("DeviceProcessEvents | join kind=inner hint.strategy=shuffle (DeviceProcessEvents\n"
+	       "  | where ActionType == \"ProcessTerminated\" | project Dev = DeviceId, ProcessId,"
+	       " Ended = Timestamp)\n"
+	       "  on $left.DeviceId == $right.Dev, ProcessId | project ReportId, Ended"
+	       " | sort by ReportId asc",
+	       "ReportId,Ended\n1,2026-01-01T00:00:14.000Z\n3,2026-01-01T00:00:14.000Z\n");
+}
+
+Test(kql, union_of_tables_and_subqueries)
+{
+	expect("union DeviceInfo, (DeviceProcessEvents | where ProcessId == 202) | count",
+	       "Count\n5\n");
+	expect("union withsource=Table DeviceInfo, DeviceProcessEvents\n"
+	       "| where DeviceId == \"win9\" or ProcessId == 202\n"
+	       "| project Table, DeviceId, OSPlatform, ProcessId | sort by Table asc",
+	       "Table,DeviceId,OSPlatform,ProcessId\nDeviceInfo,win9,Windows,\n"
+	       "DeviceProcessEvents,lin1,,202\n");
+	expect("union kind=inner DeviceInfo, DeviceProcessEvents | where DeviceId == \"win9\"",
+	       "Timestamp,DeviceId,DeviceName\n2026-01-01T00:00:03.000Z,win9,\n");
+	expect("DeviceInfo | where DeviceId == \"win9\" | union (DeviceInfo"
+	       " | where DeviceId == \"lin1\") | project DeviceId | sort by DeviceId asc",
+	       "DeviceId\nlin1\nwin9\n");
+	expect("let a = DeviceInfo | where OSPlatform == \"Windows\";\n"
+	       "union a, a | summarize count() by DeviceId",
+	       "DeviceId,count_\nwin9,2\n");
+}
+
+Test(kql, arg_max_and_arg_min)
+{
+	expect("DeviceProcessEvents | summarize arg_max(Timestamp, FileName, ProcessId) by DeviceId"
+	       " | sort by DeviceId asc",
+	       "DeviceId,Timestamp,FileName,ProcessId\nlin1,2026-01-01T00:00:16.000Z,,202\n"
+	       "wsl1,2026-01-01T00:00:15.000Z,Curlish,102\n");
+	/* *: every other column of that row, after the by columns and the key */
+	expect("DeviceInfo | summarize arg_max(Timestamp, *) by DeviceId | where DeviceId == \"lin1\"",
+	       "DeviceId,Timestamp,DeviceName,ClientVersion,OSPlatform,OSArchitecture,OSVersion,"
+	       "OSDistribution,HostDeviceId,MachineGroup,RegistryDeviceTag,DeviceTags,"
+	       "OnboardingStatus\nlin1,2026-01-01T00:00:01.000Z,,,Linux,,,,,,,,\n");
+	expect("DeviceProcessEvents | summarize arg_max(Timestamp, *) by DeviceId"
+	       " | project DeviceId, ReportId, ProcessId | sort by DeviceId asc",
+	       "DeviceId,ReportId,ProcessId\nlin1,3,202\nwsl1,4,102\n");
+	expect("DeviceProcessEvents | where isnotempty(FileName)"
+	       " | summarize arg_min(ProcessId, FileName) by DeviceId | sort by DeviceId asc",
+	       "DeviceId,ProcessId,FileName\nlin1,200,curl\nwsl1,100,curl\n");
+	expect("DeviceInfo | summarize arg_max(Timestamp, *) | project Timestamp, DeviceId",
+	       "Timestamp,DeviceId\n2026-01-01T00:00:03.000Z,win9\n");
+	/* a null key is never the largest */
+	expect("DeviceProcessEvents | summarize arg_max(FileName, ProcessId) by DeviceId"
+	       " | sort by DeviceId asc",
+	       "DeviceId,FileName,ProcessId\nlin1,wget,201\nwsl1,wget,101\n");
+}
+
+Test(kql, make_set_and_make_list)
+{
+	expect("DeviceProcessEvents | where DeviceId == \"wsl1\" | sort by Timestamp asc"
+	       " | summarize make_set(FileName), make_list(ProcessId)",
+	       "set_FileName,list_ProcessId\n\"[\"\"curl\"\",\"\"wget\"\",\"\"Curlish\"\"]\","
+	       "\"[100,101,100,102]\"\n");
+	/* nulls are left out; a set has each value once */
+	expect("DeviceProcessEvents | where DeviceId == \"lin1\" | sort by Timestamp asc"
+	       " | summarize Files = make_set(FileName), Uids = make_set(AccountUid) by DeviceId",
+	       "DeviceId,Files,Uids\nlin1,\"[\"\"curl\"\",\"\"wget\"\"]\",\"[1000,0]\"\n");
+}
+
+Test(kql, project_away_and_rename)
+{
+	expect("DeviceInfo | where DeviceId == \"win9\" | project-away Device*, OS*, *Tag*,"
+	       " HostDeviceId, MachineGroup, OnboardingStatus, ClientVersion",
+	       "Timestamp\n2026-01-01T00:00:03.000Z\n");
+	expect("DeviceInfo | where DeviceId == \"win9\" | project DeviceId, OSPlatform"
+	       " | project-rename Platform = OSPlatform, Id = DeviceId",
+	       "Id,Platform\nwin9,Windows\n");
+}
+
+Test(kql, datetime_between_and_bin)
+{
+	expect("DeviceProcessEvents | where Timestamp between (datetime(2026-01-01 00:00:12) .."
+	       " datetime(\"2026-01-01T00:00:13.000Z\")) | project ProcessId | sort by ProcessId asc",
+	       "ProcessId\n200\n201\n");
+	/* a timespan as the upper bound: start .. start + span */
+	expect("DeviceProcessEvents | where Timestamp between (datetime(2026-01-01T00:00:15) .. 1s)"
+	       " | project ProcessId | sort by ProcessId asc",
+	       "ProcessId\n102\n202\n");
+	expect("DeviceProcessEvents | where ProcessId !between (101 .. 201) | project ProcessId"
+	       " | sort by ProcessId asc",
+	       "ProcessId\n100\n100\n202\n");
+	expect("DeviceProcessEvents | where Timestamp > datetime(2026-01-01T00:00:20Z) - 5s"
+	       " | project ProcessId",
+	       "ProcessId\n202\n");
+	expect("DeviceProcessEvents | where ProcessId == 202 | project Later = Timestamp + 1m,"
+	       " Earlier = 1h + Timestamp - 2h",
+	       "Later,Earlier\n2026-01-01T00:01:16.000Z,2025-12-31T23:00:16.000Z\n");
+	expect("DeviceProcessEvents | summarize count() by bin(Timestamp, 5s)"
+	       " | sort by Timestamp asc",
+	       "Timestamp,count_\n2026-01-01T00:00:10.000Z,5\n2026-01-01T00:00:15.000Z,2\n");
+	expect("DeviceProcessEvents | summarize count() by bin(Timestamp, 1d)",
+	       "Timestamp,count_\n2026-01-01T00:00:00.000Z,7\n");
+	expect("DeviceProcessEvents | summarize n = count() by b = bin(ProcessId, 100)"
+	       " | sort by b asc",
+	       "b,n\n100,4\n200,3\n");
+	expect("DeviceInfo | take 1 | project a = bin(-7, 5), b = bin(7.5, 2), c = floor(-0.5, 1),"
+	       " d = bin(7, 0)",
+	       "a,b,c,d\n-10,6.0,-1.0,\n");
+}
+
+Test(kql, has_any_has_all_and_lists)
+{
+	expect("DeviceProcessEvents | where ProcessCommandLine has_any (\"EXAMPLE\", \"version\")"
+	       " | project ProcessId | sort by ProcessId asc",
+	       "ProcessId\n100\n101\n102\n200\n");
+	expect("DeviceProcessEvents | where ProcessCommandLine has_all (\"wget\", \"example\")"
+	       " | project ProcessId",
+	       "ProcessId\n101\n");
+	/* terms, not substrings */
+	expect("DeviceProcessEvents | where ProcessCommandLine has_any (\"exam\", \"vers\") | count",
+	       "Count\n0\n");
+	expect("let tools = dynamic([\"curl\", \"wget\"]);\n"
+	       "DeviceProcessEvents | where ProcessCommandLine has_any (tools)"
+	       " and FileName in (tools) | count",
+	       "Count\n4\n");
+	expect("let t = dynamic([\"CURL\"]); DeviceProcessEvents | where FileName in~ (t) | count",
+	       "Count\n3\n");
+	expect("let pids = dynamic([100, -1, 202]); DeviceProcessEvents | where ProcessId !in (pids)"
+	       " | count",
+	       "Count\n4\n");
+	expect("DeviceProcessEvents | where ProcessCommandLine has_any (dynamic([])) | count",
+	       "Count\n0\n");
+	expect("DeviceProcessEvents | where ProcessCommandLine has_all (dynamic([])) | count",
+	       "Count\n7\n");
+}
+
+Test(kql, matches_regex)
+{
+	expect("DeviceProcessEvents | where ProcessCommandLine matches regex"
+	       " @\"^(curl|wget) .*\\.(com|org)\" | project ProcessId | sort by ProcessId asc",
+	       "ProcessId\n100\n101\n200\n");
+	/* RE2's \d, (?i), (?:...) and lazy quantifiers */
+	expect("DeviceProcessEvents | where tostring(ProcessId) matches regex @\"^20\\d$\" | count",
+	       "Count\n3\n");
+	expect("DeviceProcessEvents | where FileName matches regex \"(?i)^(?:curlISH)+?$\""
+	       " | project ProcessId",
+	       "ProcessId\n102\n");
+	expect("DeviceProcessEvents | where FolderPath matches regex @\"^/[\\w]+/[a-z\\-]+/w\""
+	       " | project ProcessId | sort by ProcessId asc",
+	       "ProcessId\n101\n201\n");
+	expect("DeviceProcessEvents | where FileName matches regex @\"\\Acurl\\z\" | count",
+	       "Count\n3\n");
+	expect("DeviceProcessEvents | where ProcessCommandLine matches regex @\" [\\-\\]]q\""
+	       " | project ProcessId",
+	       "ProcessId\n201\n");
+	/* a pattern from a column: compiled again for each new pattern */
+	expect("DeviceProcessEvents | where FileName matches regex FileName | count", "Count\n6\n");
+	expect("DeviceProcessEvents | where isnotempty(FileName)"
+	       " | where not(FolderPath matches regex strcat(FileName, \"$\")) | count",
+	       "Count\n0\n");
+}
+
+Test(kql, sql_is_never_injected_through_new_operators)
+{
+	expect("DeviceInfo | where DeviceId has_any (\"x'); DROP TABLE DeviceInfo; --\") | count",
+	       "Count\n0\n");
+	expect("DeviceInfo | where DeviceId matches regex \"'); DROP TABLE DeviceInfo; --\""
+	       " | count",
+	       "Count\n0\n");
+	expect("DeviceInfo | count", "Count\n4\n");
+}
+
+Test(kql, new_operators_report_line_and_column)
+{
+	expect_error("DeviceInfo | join kind=sideways (DeviceInfo) on DeviceId",
+		     "1:24: unsupported join kind 'sideways'", NULL);
+	expect_error("DeviceInfo | join (DeviceProcessEvents) on Foo",
+		     "1:44: unknown column 'Foo' on the left side of join", NULL);
+	expect_error(
+		"DeviceInfo | join (DeviceProcessEvents) on $left.DeviceId == $right.OSPlatform",
+		"1:69: unknown column 'OSPlatform' on the right side of join", NULL);
+	expect_error("DeviceInfo | join (DeviceProcessEvents) on $left.DeviceId == $left.DeviceId",
+		     "1:68: a join key compares $left with $right", NULL);
+	expect_error("DeviceInfo | join (DeviceProcessEvents)",
+		     "1:40: expected 'on' and the join's key columns", NULL);
+	expect_error("DeviceInfo\n| join (DeviceProcessEvents | where Nope == 1) on DeviceId",
+		     "2:37: unknown column 'Nope'", "                                    ^");
+	expect_error("union DeviceInfo, NoSuchTable", "1:19: unknown table 'NoSuchTable'", NULL);
+	expect_error("union kind=middle DeviceInfo",
+		     "1:12: union kind is inner or outer, not 'middle'", NULL);
+	expect_error(
+		"union kind=inner (DeviceInfo | project A = DeviceId), (DeviceInfo | project B = DeviceId)",
+		"1:1: union kind=inner: the tables share no column", NULL);
+	expect_error(
+		"DeviceInfo | summarize arg_max(Timestamp) by DeviceId",
+		"1:41: arg_max(Expr, *) or arg_max(Expr, Column, ...) needs the columns to return",
+		NULL);
+	expect_error("DeviceInfo | summarize count(), arg_max(Timestamp, *) by DeviceId",
+		     "1:33: arg_max() must be the only aggregation of its summarize", NULL);
+	expect_error("DeviceInfo | summarize arg_max(Timestamp, *), count() by DeviceId",
+		     "1:47: arg_max() must be the only aggregation of its summarize", NULL);
+	expect_error("DeviceInfo | summarize Last = arg_max(Timestamp, *) by DeviceId",
+		     "1:24: arg_max() names its own columns: drop 'Last ='", NULL);
+	expect_error("DeviceInfo | summarize arg_max(Timestamp, Nope) by DeviceId",
+		     "1:43: unknown column 'Nope'", NULL);
+	expect_error("DeviceInfo | project-away Nope", "1:27: unknown column 'Nope'", NULL);
+	expect_error("DeviceInfo | project-away *", "1:14: project-away removes every column",
+		     NULL);
+	expect_error("DeviceInfo | project-rename A = Nope", "1:33: unknown column 'Nope'", NULL);
+	expect_error("DeviceInfo | project-rename DeviceId = OSPlatform",
+		     "1:29: duplicate column name 'DeviceId'", NULL);
+	expect_error("DeviceInfo | where Timestamp > datetime(2026-02-30)",
+		     "1:41: expected a datetime such as 2026-01-31T12:00:00Z", NULL);
+	expect_error("DeviceInfo | where Timestamp > datetime(2026-01-01",
+		     "1:41: unterminated datetime literal", NULL);
+	expect_error("DeviceInfo | where Timestamp between (1 , 2)",
+		     "1:41: expected '..' between the bounds of between", NULL);
+	expect_error("DeviceInfo | where Timestamp between (1 .. 1h)",
+		     "1:44: a timespan upper bound needs a datetime lower bound", NULL);
+	expect_error("DeviceInfo | where DeviceId has_any (\"a\", 1h)",
+		     "1:43: a timespan is supported only in", NULL);
+	expect_error("let l = dynamic([\"a\"]); DeviceInfo | where DeviceId has_any (\"b\", l)",
+		     "1:67: a dynamic list must be the only element of has_any (...)", NULL);
+	expect_error("let l = dynamic([\"a\"]); DeviceInfo | where DeviceId == l",
+		     "1:53: a dynamic list is supported only in in (...), has_any and has_all",
+		     NULL);
+	expect_error("DeviceInfo | where DeviceId in (dynamic(\"a\"))",
+		     "1:41: expected '[' in dynamic(): only lists", NULL);
+	expect_error("DeviceInfo | where DeviceId matches \"x\"",
+		     "1:37: expected 'regex' after matches", NULL);
+	expect_error("DeviceInfo | where DeviceId matches regex \"a(b\"",
+		     "1:43: bad regular expression: ", NULL);
+	expect_error("DeviceInfo | where DeviceId matches regex \"(?<=a)b\"",
+		     "1:43: unsupported group (?<", NULL);
+	expect_error("DeviceInfo | where DeviceId matches regex @\"\\p{L}\"",
+		     "1:43: unsupported escape \\p in regular expression", NULL);
+	expect_error("DeviceInfo | where DeviceId matches regex \"a{1000}\"",
+		     "1:43: repetition count above 255", NULL);
+	{
+		char q[1200] = "DeviceInfo | where DeviceId matches regex \"";
+		size_t n = strlen(q);
+
+		memset(q + n, 'a', 1030);
+		strcpy(q + n + 1030, "\"");
+		expect_error(q, "1:43: regular expression longer than 1024 bytes", NULL);
+	}
+	expect_error("DeviceInfo | where Timestamp > now() * 1h",
+		     "1:38: a timespan is supported only", NULL);
+	expect_error("DeviceInfo | where Timestamp > \"x\" - 1h",
+		     "1:36: a timespan is added to or subtracted from a datetime only", NULL);
+	expect_error("DeviceInfo | summarize count() by bin(Timestamp, \"x\")",
+		     "1:35: bin() rounds to a number or a timespan", NULL);
+}
+
+/* A pattern that comes from the data and does not compile is a query error, not a crash. */
+Test(kql, bad_regex_from_a_column_fails_the_query)
+{
+	const char *text =
+		"DeviceProcessEvents | where FileName matches regex strcat(\"(\", FileName)"
+		" | count";
+	struct vg_kql_query q;
+	struct vg_kql_error e;
+	sqlite3_stmt *s;
+
+	cr_assert_eq(vg_kql_register(db), 0);
+	/* translated (the pattern is not a literal) ... */
+	cr_assert_eq(vg_kql_translate(db, text, 0, &q, &e), 0, "%s", e.msg);
+	cr_assert_eq(sqlite3_prepare_v2(db, q.sql, -1, &s, NULL), SQLITE_OK);
+	vg_kql_query_free(&q);
+	/* ... and refused by regexp() when it meets the first row */
+	cr_expect_eq(sqlite3_step(s), SQLITE_ERROR);
+	cr_expect_str_eq(sqlite3_errmsg(db), "bad regular expression: Unmatched ( or \\(");
+	sqlite3_finalize(s);
+}
+
+/* Published-style hunting queries (Defender advanced hunting), run unchanged. */
+Test(kql, hunting_query_process_behind_a_c2_port)
+{
+	more_events();
+	expect("// Which process opened a connection to a port used by common C2 frameworks?\n"
+	       "let c2_ports = dynamic([4444, 1337, 8443]);\n"
+	       "DeviceNetworkEvents\n"
+	       "| where Timestamp between (datetime(2026-01-01) .. 1d)\n"
+	       "| where RemotePort in (c2_ports)\n"
+	       "| join kind=inner (\n"
+	       "    DeviceProcessEvents\n"
+	       "    | where ActionType == \"ProcessCreated\"\n"
+	       "    | summarize arg_max(Timestamp, *) by DeviceId, ProcessId\n"
+	       "    ) on $left.DeviceId == $right.DeviceId, $left.InitiatingProcessId == "
+	       "$right.ProcessId\n"
+	       "| project Timestamp, DeviceId, RemoteIP, RemotePort, FileName, ProcessCommandLine",
+	       "Timestamp,DeviceId,RemoteIP,RemotePort,FileName,ProcessCommandLine\n"
+	       "2026-01-01T00:00:30.000Z,wsl1,10.0.0.9,4444,wget,\"wget http://example.com/b\"\n");
+}
+
+Test(kql, hunting_query_download_tools_per_hour)
+{
+	expect("let tools = dynamic([\"curl\", \"wget\"]);\n"
+	       "DeviceProcessEvents\n"
+	       "| where Timestamp > datetime(2025-12-31)\n"
+	       "| where FileName in~ (tools) and ProcessCommandLine has_any (\"http\", \"https\")\n"
+	       "| summarize Runs = count(), Commands = make_set(FileName), FirstSeen = min(Timestamp)\n"
+	       "    by DeviceId, bin(Timestamp, 1h)\n"
+	       "| project-rename Hour = Timestamp\n"
+	       "| project-away FirstSeen\n"
+	       "| sort by DeviceId asc",
+	       "DeviceId,Hour,Runs,Commands\n"
+	       "lin1,2026-01-01T00:00:00.000Z,1,\"[\"\"curl\"\"]\"\n"
+	       "wsl1,2026-01-01T00:00:00.000Z,2,\"[\"\"curl\"\",\"\"wget\"\"]\"\n");
+}
+
+Test(kql, hunting_query_sigma_style_writes_to_tmp)
+{
+	more_events();
+	/* the shape of Sigma's Kusto back end: where clauses of has_any, regex and endswith */
+	expect("union DeviceProcessEvents, DeviceFileEvents\n"
+	       "| where Timestamp between (datetime(2026-01-01T00:00:00Z) .. datetime(2026-01-01T23:59:59Z))\n"
+	       "| where (FolderPath matches regex @\"^/(tmp|dev/shm)/\" or ProcessCommandLine has_any (\"/tmp/x\"))\n"
+	       "| summarize Events = count(), Actions = make_set(ActionType) by DeviceId\n"
+	       "| sort by DeviceId asc",
+	       "DeviceId,Events,Actions\n"
+	       "lin1,1,\"[\"\"FileModified\"\"]\"\n"
+	       "wsl1,2,\"[\"\"ProcessCreated\"\",\"\"FileCreated\"\"]\"\n");
+}
+
+/* A rule's query (bounded source) may join other tables but its rows stay its own. */
+Test(kql, bounded_rules_join_but_do_not_union)
+{
+	struct vg_kql_query q;
+	struct vg_kql_error e;
+
+	cr_assert_eq(vg_kql_translate(db,
+				      "DeviceProcessEvents | join kind=leftsemi (DeviceInfo"
+				      " | where HostDeviceId == \"win1\") on DeviceId",
+				      VG_KQL_BOUNDED, &q, &e),
+		     0, "%s", e.msg);
+	cr_assert_str_eq(q.cols[0], "_rid");
+	{
+		sqlite3_stmt *s;
+		int n = 0;
+
+		cr_assert_eq(sqlite3_prepare_v2(db, q.sql, -1, &s, NULL), SQLITE_OK);
+		sqlite3_bind_int64(s, 1, 1); /* rows 2..5: wsl1's rows 2 and 5 */
+		sqlite3_bind_int64(s, 2, 5);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			cr_expect_eq(sqlite3_column_int64(s, 0), n ? 5 : 2);
+			n++;
+		}
+		sqlite3_finalize(s);
+		cr_expect_eq(n, 2);
+	}
+	vg_kql_query_free(&q);
+	cr_expect_eq(vg_kql_translate(db, "DeviceProcessEvents | union DeviceInfo", VG_KQL_BOUNDED,
+				      &q, &e),
+		     -EINVAL);
+	cr_expect_str_eq(e.msg, "a rule's query reads only its own table: union is not allowed");
+	cr_expect_eq(vg_kql_translate(db,
+				      "DeviceProcessEvents | join kind=rightanti (DeviceInfo)"
+				      " on DeviceId",
+				      VG_KQL_BOUNDED, &q, &e),
+		     -EINVAL);
+	cr_expect_eq(e.col, 23);
+	cr_expect_eq(vg_kql_translate(db, "union DeviceInfo", VG_KQL_BOUNDED, &q, &e), -EINVAL);
+	cr_expect_str_eq(e.msg, "a rule's query must start from a table, not a union");
+}
+
+Test(kql, nested_unions_are_bounded)
+{
+	char q[4096] = "";
+
+	for (int i = 0; i < 300; i++)
+		strcat(q, "union ");
+	strcat(q, "DeviceInfo");
+	expect_error(q, "1:", NULL);
+	expect("union (union DeviceInfo, DeviceInfo), DeviceInfo | count", "Count\n12\n");
 }

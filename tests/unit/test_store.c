@@ -571,7 +571,7 @@ Test(fmt, json_escaping)
 	vg_sb_init(&b);
 	vg_json_str(&b, "a\"b\\c\n\t\x1f\x7f"
 			"é");
-	cr_assert_str_eq(vg_sb_str(&b), "\"a\\\"b\\\\c\\n\\t\\u001f\x7f"
+	cr_assert_str_eq(vg_sb_str(&b), "\"a\\\"b\\\\c\\n\\t\\u001f\\u007f"
 					"é\"");
 	vg_sb_free(&b);
 }

@@ -45,11 +45,14 @@ harness() {
 
 # start_relay: the Linux side of ExecuteBinary, port in $port.
 start_relay() {
+	# The background job truncates relay.out only when it gets to run: remove the last
+	# relay's file first, or its port (closed by now) can be read under load.
+	rm -f "$T/relay.out"
 	"$O/tests/win/relay" 1 >"$T/relay.out" 2>"$T/relay.err" &
 	relay_pid=$!
 	bg_pids+=("$relay_pid")
 	for _ in $(seq 50); do
-		port=$(awk '/^port/ {print $2}' "$T/relay.out")
+		port=$(awk '/^port/ {print $2}' "$T/relay.out" 2>/dev/null)
 		[ -n "$port" ] && return 0
 		sleep 0.1
 	done
@@ -351,7 +354,10 @@ conn_case() {
 "$O/tests/win/httpd" 5 120 >"$T/httpd.out" 2>"$T/httpd.err" &
 httpd_pid=$!
 bg_pids+=("$httpd_pid")
-sleep 0.2
+for _ in $(seq 50); do
+	grep -q '^port' "$T/httpd.out" 2>/dev/null && break
+	sleep 0.1
+done
 url="http://127.0.0.1:$(awk '/^port/ {print $2}' "$T/httpd.out")/vigil-connectivity"
 if start_tinyproxy tp-ok 127.0.0.1 && ok_port=$tp_port &&
 	start_tinyproxy tp-deny 192.0.2.1 && deny_port=$tp_port; then

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The KQL translator's insides, shared by kql.c (lexer, expressions, the
+ * core operators) and kql_ops.c (join, union, arg_max, lists, regex, time).
+ * Not an API: only kql.h is.
+ */
+#ifndef VG_KQL_INT_H
+#define VG_KQL_INT_H
+
+#include <sqlite3.h>
+#include <string.h>
+
+#include "fmt.h"
+
+/* Bounds that keep a hostile query from exhausting the stack or memory. */
+#define VG_KQL_MAX_TEXT (256 * 1024)
+#define VG_KQL_MAX_DEPTH 24 /* SQLite's own parser stack (100) refused deeper translations */
+
+enum vg_tk { TK_EOF, TK_IDENT, TK_STR, TK_NUM, TK_SPAN, TK_OP };
+
+struct vg_tok {
+	enum vg_tk t;
+	int line, col;
+	int adj; /* no whitespace before it */
+	char *s; /* identifier, operator, number text or decoded string */
+	double span; /* TK_SPAN: seconds */
+};
+
+/*
+ * What an expression is known to be. K_TIME: a datetime (ISO 8601 text);
+ * K_LIST: dynamic([...]), its SQL a one-column SELECT of the elements.
+ */
+enum vg_kind { K_ANY, K_STR, K_NUM, K_SPAN, K_TIME, K_LIST };
+
+struct vg_ex {
+	struct vg_sb sql;
+	enum vg_kind kind;
+	double span;
+	const char *colname; /* a bare column reference: its name */
+};
+
+struct vg_tab {
+	struct vg_sb sql;
+	char **cols;
+	int ncols;
+	int bounded; /* reads the rule's bounded source (has "_rid") */
+};
+
+struct vg_let {
+	char *name;
+	int tabular;
+	char *sql; /* scalar: expression; tabular: WITH name */
+	enum vg_kind kind;
+	double span;
+	char **cols;
+	int ncols;
+};
+
+struct vg_kq {
+	sqlite3 *db;
+	int flags;
+	struct vg_tok *tk;
+	int ntk, pos;
+	struct vg_kql_error *e;
+	int err;
+	int depth;
+	struct vg_let *lets;
+	int nlets;
+	struct vg_sb with;
+	int nwith;
+	char *main_source;
+	const struct vg_kql_dialect *dl;
+};
+
+/*
+ * The SQL that differs between databases, one entry per construct: the
+ * translator calls these and never writes such SQL inline, so another
+ * dialect (PostgreSQL) is another table.
+ */
+struct vg_kql_dialect {
+	/* the current time moved by secs seconds, as stored timestamps are written */
+	void (*now)(struct vg_sb *b, double secs);
+	/* datetime x moved by secs seconds */
+	void (*time_add)(struct vg_sb *b, const char *x, double secs);
+	/* datetime x rounded down to a multiple of secs since the epoch */
+	void (*time_bin)(struct vg_sb *b, const char *x, double secs);
+	/* number x rounded down to a multiple of r */
+	void (*num_bin)(struct vg_sb *b, const char *x, const char *r);
+	/* x matches the regular expression re (both SQL) */
+	void (*regex)(struct vg_sb *b, const char *x, const char *re);
+	/* the aggregate JSON array of x's non-null values (distinct: a set) */
+	void (*list_agg)(struct vg_sb *b, const char *x, int distinct);
+};
+
+extern const struct vg_kql_dialect vg_kql_sqlite;
+
+int vg_kq_fail(struct vg_kq *k, const struct vg_tok *t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int vg_kq_oom(struct vg_kq *k);
+
+static inline struct vg_tok *vg_cur(struct vg_kq *k)
+{
+	return &k->tk[k->pos];
+}
+
+static inline struct vg_tok *vg_peek(struct vg_kq *k, int n)
+{
+	int i = k->pos + n;
+
+	return &k->tk[i < k->ntk ? i : k->ntk - 1];
+}
+
+static inline int vg_is_op(const struct vg_tok *t, const char *op)
+{
+	return t->t == TK_OP && !strcmp(t->s, op);
+}
+
+static inline int vg_is_word(const struct vg_tok *t, const char *w)
+{
+	return t->t == TK_IDENT && !strcmp(t->s, w);
+}
+
+static inline int vg_accept_op(struct vg_kq *k, const char *op)
+{
+	if (!vg_is_op(vg_cur(k), op))
+		return 0;
+	k->pos++;
+	return 1;
+}
+
+const char *vg_tok_desc(const struct vg_tok *t);
+int vg_expect_op(struct vg_kq *k, const char *op, const char *what);
+int vg_expect_ident(struct vg_kq *k, const char *what, struct vg_tok **out);
+int vg_stage_end(const struct vg_tok *t);
+void vg_dashed_word(struct vg_kq *k, char *buf, size_t size);
+
+void vg_sql_quote(struct vg_sb *b, const char *s, char q);
+void vg_sql_ident(struct vg_sb *b, const char *name);
+void vg_sql_str(struct vg_sb *b, const char *s);
+
+void vg_cols_free(char **cols, int n);
+int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name);
+int vg_cols_find(char **cols, int n, const char *name);
+void vg_tab_free(struct vg_tab *t);
+void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail);
+void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols);
+struct vg_let *vg_let_find(struct vg_kq *k, const char *name);
+int vg_table_cols(struct vg_kq *k, const char *name, char ***cols, int *n);
+
+void vg_ex_init(struct vg_ex *x);
+int vg_no_span(struct vg_kq *k, const struct vg_tok *t, const struct vg_ex *x);
+int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x);
+/* additive (mul 0) or multiplicative (mul 1) level: a comparison's operand */
+int vg_arith(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, int mul);
+int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args, int max);
+void vg_args_free(struct vg_ex *args, int n);
+int vg_item(struct vg_kq *k, const struct vg_tab *in, struct vg_sb *sel, char ***cols, int *ncols,
+	    int *auto_n);
+int vg_is_agg(const char *w);
+int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded);
+int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded);
+
+/* kql_ops.c: tabular operators */
+int vg_op_join(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
+int vg_op_union(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
+int vg_op_project_away(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
+int vg_op_project_rename(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
+
+/* kql_ops.c: summarize's arg_max/arg_min and make_set/make_list */
+struct vg_argmax {
+	const struct vg_tok *at; /* the arg_max/arg_min token; NULL: none */
+	int max;
+	char *key; /* name of the maximized column */
+	struct vg_sb sel; /* "expr AS name, ..." over the input, key first */
+	char **cols;
+	int ncols;
+	int star;
+};
+int vg_argmax_parse(struct vg_kq *k, const struct vg_tab *t, struct vg_tok *f,
+		    struct vg_argmax *am);
+int vg_argmax_finish(struct vg_kq *k, struct vg_tab *t, struct vg_argmax *am, const char *by,
+		     char **bcols, int nb);
+void vg_argmax_free(struct vg_argmax *am);
+
+/* kql_ops.c: expressions */
+int vg_literal_fn(struct vg_kq *k, struct vg_ex *x); /* datetime(...), dynamic([...]) */
+int vg_fn_bin(struct vg_kq *k, const struct vg_tok *name, struct vg_ex *a, int n, struct vg_ex *x);
+int vg_time_arith(struct vg_kq *k, const struct vg_tok *op, struct vg_ex *x, struct vg_ex *r);
+int vg_op_between(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
+		  const struct vg_tok *op);
+int vg_op_has_list(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
+		   const struct vg_tok *op);
+int vg_op_matches(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
+		  const struct vg_tok *op);
+int vg_kql_register_ops(sqlite3 *db);
+
+#endif
