@@ -189,6 +189,27 @@ int vg_pb_next(const uint8_t *p, size_t len, size_t *off, struct vg_pb_field *f)
 	return err;
 }
 
+/* The wire type a (non-packed) field of type t is encoded with. */
+static unsigned int vg_wire_type(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return PROTOBUF_C_WIRE_TYPE_64BIT;
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return PROTOBUF_C_WIRE_TYPE_32BIT;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+	default:
+		return PROTOBUF_C_WIRE_TYPE_VARINT;
+	}
+}
+
 static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *p,
 		       size_t len, unsigned int depth)
 {
@@ -206,7 +227,7 @@ static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, c
 		const ProtobufCFieldDescriptor *f;
 		struct vg_pb_field pf;
 		size_t start = off, n, idx;
-		int err;
+		int err, packed;
 
 		err = vg_pb_next(p, len, &off, &pf);
 		if (err)
@@ -235,22 +256,28 @@ static int vg_walk_msg(struct vg_walk *w, const ProtobufCMessageDescriptor *d, c
 			continue;
 		}
 		idx = (size_t)(f - d->fields);
+		packed = f->label == PROTOBUF_C_LABEL_REPEATED &&
+			 vg_wire_type(f->type) != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+		if (pf.wire_type != vg_wire_type(f->type) &&
+		    !(packed && pf.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED))
+			return vg_walk_fail(w, -EBADMSG, "%s.%s: wire type %u at byte %zu",
+					    d->short_name, f->name, pf.wire_type, start);
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			if (!count[idx])
 				bound[idx] = vg_batch_bound(d, f->name);
 			/* A packed run of scalars holds at most one element per byte. */
-			count[idx] += pf.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
-						      f->type != PROTOBUF_C_TYPE_STRING &&
-						      f->type != PROTOBUF_C_TYPE_BYTES &&
-						      f->type != PROTOBUF_C_TYPE_MESSAGE ?
-					      n :
-					      1;
+			count[idx] +=
+				packed && pf.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED ? n :
+												 1;
 			if (count[idx] > bound[idx])
 				return vg_walk_fail(w, -E2BIG, "%s.%s: more than %u entries",
 						    d->short_name, f->name, bound[idx]);
 			w->cost += vg_elt_size(f->type);
-		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE && count[idx]++) {
-			/* protobuf-c would merge the copies: a cost no encoder asks for. */
+		} else if (count[idx]++) {
+			/*
+			 * Given twice: no encoder does that, protobuf-c would take the
+			 * last (or merge two messages), and an attacker repeats it.
+			 */
 			return vg_walk_fail(w, -E2BIG, "%s.%s: appears more than once",
 					    d->short_name, f->name);
 		}

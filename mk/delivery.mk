@@ -30,7 +30,7 @@ $(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(LDLIBS_LIB)
 
 # The host's connection logic (handshake, identity, store) over an in-memory SQLite.
-FUZZ_CONN_SRCS := lib/auth.c lib/crypto.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c
+FUZZ_CONN_SRCS := lib/auth.c lib/crypto.c lib/esc.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c
 $(O)/tests/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_LIB_SRCS) $(FUZZ_CONN_SRCS) \
 			   $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)
 	$(call say,FUZZLD,$@)

@@ -361,7 +361,8 @@ static int vg_store_hold(struct vg_store *s, const char *path)
 		return -ENOMEM;
 	memcpy(s->path, path, n + 1);
 #ifndef _WIN32
-	for (int i = 0; i < 2; i++) {
+	/* SQLite's in-memory and temporary databases have no file to lose. */
+	for (int i = 0; i < 2 && n && strcmp(path, ":memory:"); i++) {
 		if (i)
 			memcpy(s->path + n, "-wal", 5);
 		s->fd[i] = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
