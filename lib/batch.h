@@ -24,9 +24,9 @@ int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size
 /*
  * Decode a BATCH or HELLO payload, bounded before anything is allocated for
  * it: decompress when zstd (bounded by VG_BATCH_MAX_DECODED, whatever the
- * frame claims), count its repeated fields and what unpacking would cost on
- * the wire (vg_batch_walk(), lib/wire.h), then unpack with an allocator held
- * to that budget. 0 and *out, to free with vigil__v1__batch__free_unpacked(),
+ * frame claims; what is out so far is walked as it grows), count its fields
+ * and what unpacking would cost on the wire (vg_batch_walk(), lib/wire.h),
+ * then unpack with an allocator held to that budget. 0 and *out, to free with vigil__v1__batch__free_unpacked(),
  * or -EFBIG (decompressed size over the bound), -E2BIG (a field over its
  * bound, or over the unpack budget), -EBADMSG (not zstd or not a Batch),
  * -ENOKEY, -ENOMEM. why (may be NULL) says which field and bound.

@@ -81,11 +81,14 @@ int vg_pb_next(const uint8_t *p, size_t len, size_t *off, struct vg_pb_field *f)
 /*
  * Walk an encoded (uncompressed) Batch on the wire, before anything is
  * allocated for it: count every repeated field of every message against its
- * bound, and add up what protobuf-c would hold at most while it unpacks it
- * (vg_batch_unpack_budget()). 0 with *cost (may be NULL) set; -E2BIG when a repeated field is over its bound, a singular
- * message field appears twice (protobuf-c would merge the copies) or the
- * cost is over budget; -EBADMSG when the bytes are no protobuf message.
- * why (may be NULL) then says where, e.g. "Batch.events: more than 65536".
+ * bound and its unknown fields against VG_BATCH_MAX_UNKNOWN, and add up what
+ * protobuf-c would hold at most while it unpacks it (against budget, see
+ * vg_batch_unpack_budget()). 0 with *cost (may be NULL) set; -E2BIG when a
+ * count or the cost is over its bound, or a field that is not repeated
+ * appears twice (no encoder does; protobuf-c would keep the last or merge);
+ * -EBADMSG when the bytes are no protobuf message or a field has the wrong
+ * wire type. why (may be NULL) then says where, e.g. "Batch.events: more
+ * than 65536 entries".
  */
 int vg_batch_walk(const uint8_t *raw, size_t len, size_t budget, size_t *cost, char *why,
 		  size_t why_len);

@@ -365,7 +365,7 @@ static int vg_store_hold(struct vg_store *s, const char *path)
 	for (int i = 0; i < 2 && n && strcmp(path, ":memory:"); i++) {
 		if (i)
 			memcpy(s->path + n, "-wal", 5);
-		s->fd[i] = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		s->fd[i] = open(s->path, O_RDONLY | O_CLOEXEC);
 		if (s->fd[i] < 0 && (i == 0 || errno != ENOENT)) {
 			int err = -errno;
 
