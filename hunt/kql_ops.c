@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The KQL that hunting queries lean on, over the core in kql.c: join,
- * union, project-away, project-rename, summarize's arg_max/arg_min and
- * make_set/make_list, between, has_any/has_all, matches regex, datetime()
- * and dynamic([...]) literals, bin() and datetime +/- timespan. Every name
- * and literal reaches SQL through vg_sql_ident()/vg_sql_str(); SQL that is
- * SQLite's own goes through the dialect table (vg_kql_sqlite) at the end.
+ * KQL tabular operators on one table: where, project, distinct, extend,
+ * summarize (with arg_max/arg_min, make_set/make_list), sort/order, take,
+ * top, count, project-away, project-rename. Each wraps the stage so far in
+ * "SELECT ... FROM (...)" and sets its columns. join and union: kql_join.c.
  */
 #include <errno.h>
 #include <fnmatch.h>
-#include <regex.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,391 +14,433 @@
 #include "fmt.h"
 #include "kql_int.h"
 
-/* A regular expression longer than this is refused (compiled per statement). */
-#define VG_KQL_MAX_REGEX 1024
-/* {n,m} repetitions above this are refused: regcomp's automaton grows with them. */
-#define VG_KQL_MAX_REPEAT 255
-/* union legs: SQLite refuses compound SELECTs of more than 500 parts. */
-#define VG_KQL_MAX_UNION 64
-
-/* ---- small helpers */
-
-/* A column name not yet in cols: name, else name1, name2, ... (Kusto's join). */
-static void vg_unique_name(char **cols, int n, const char *name, char *out, size_t size)
-{
-	snprintf(out, size, "%s", name);
-	for (int i = 1; vg_cols_find(cols, n, out) >= 0; i++)
-		snprintf(out, size, "%s%d", name, i);
-}
-
-static void vg_tab_set(struct vg_tab *t, struct vg_sb *sql, char **cols, int ncols)
-{
-	vg_sb_free(&t->sql);
-	t->sql = *sql;
-	vg_cols_free(t->cols, t->ncols);
-	t->cols = cols;
-	t->ncols = ncols;
-}
-
-/* A tabular operand of join/union: "(tabular expression)" or a bare table or let. */
-static int vg_operand(struct vg_kq *k, struct vg_tab *t)
-{
-	if (vg_accept_op(k, "(")) {
-		if (vg_tabular(k, t, 0))
-			return k->err;
-		return vg_expect_op(k, ")", "to close the table expression");
-	}
-	return vg_source(k, t, 0);
-}
-
-/* ---- join */
-
-static const struct vg_join_kind {
-	const char *name;
-	const char *sql; /* join keyword; NULL: (NOT) EXISTS */
-	int right; /* the result has the right side's rows (not allowed in rules) */
-	int anti;
-} vg_join_kinds[] = {
-	{ "innerunique", "JOIN", 0, 0 },    { "inner", "JOIN", 0, 0 },
-	{ "leftouter", "LEFT JOIN", 0, 0 }, { "rightouter", "RIGHT JOIN", 1, 0 },
-	{ "fullouter", "FULL JOIN", 1, 0 }, { "leftsemi", NULL, 0, 0 },
-	{ "leftanti", NULL, 0, 1 },	    { "anti", NULL, 0, 1 },
-	{ "leftantisemi", NULL, 0, 1 },	    { "rightsemi", NULL, 1, 0 },
-	{ "rightanti", NULL, 1, 1 },	    { "rightantisemi", NULL, 1, 1 },
-};
-
-/* "kind = X", "hint.strategy = X": the join's parameters before its right side. */
-static int vg_join_params(struct vg_kq *k, const struct vg_join_kind **kind)
-{
-	while (vg_cur(k)->t == TK_IDENT && !vg_stage_end(vg_cur(k))) {
-		struct vg_tok *p = vg_cur(k), *v;
-
-		if (vg_is_word(p, "kind") && vg_is_op(vg_peek(k, 1), "=")) {
-			size_t i;
-
-			k->pos += 2;
-			if (vg_expect_ident(k, "a join kind after kind=", &v))
-				return k->err;
-			for (i = 0; i < sizeof(vg_join_kinds) / sizeof(vg_join_kinds[0]); i++)
-				if (!strcmp(v->s, vg_join_kinds[i].name))
-					break;
-			if (i == sizeof(vg_join_kinds) / sizeof(vg_join_kinds[0]))
-				return vg_kq_fail(k, v, "unsupported join kind '%s'", v->s);
-			*kind = &vg_join_kinds[i];
-		} else if (vg_is_word(p, "hint") && vg_is_op(vg_peek(k, 1), ".")) {
-			/* hint.strategy=shuffle and the like: the database plans the join */
-			k->pos += 2;
-			if (vg_expect_ident(k, "a hint name", &v) ||
-			    vg_expect_op(k, "=", "after the hint name"))
-				return k->err;
-			if (vg_cur(k)->t != TK_IDENT && vg_cur(k)->t != TK_STR &&
-			    vg_cur(k)->t != TK_NUM)
-				return vg_kq_fail(k, vg_cur(k), "expected the hint's value");
-			k->pos++;
-		} else {
-			break;
-		}
-	}
-	return 0;
-}
-
-/* "$left.A" or "$right.B": which side (0 left, 1 right) and the column token. */
-static int vg_join_side(struct vg_kq *k, int *side, struct vg_tok **col)
-{
-	struct vg_tok *s = vg_cur(k);
-
-	if (!vg_is_word(s, "$left") && !vg_is_word(s, "$right"))
-		return vg_kq_fail(k, s, "expected $left.Column or $right.Column in join ... on");
-	*side = s->s[1] == 'r';
-	k->pos++;
-	if (vg_expect_op(k, ".", "after $left/$right"))
-		return k->err;
-	return vg_expect_ident(k, "a column name after $left./$right.", col);
-}
-
-static int vg_join_col(struct vg_kq *k, const struct vg_tab *t, const struct vg_tok *c,
-		       const char *side)
-{
-	if (vg_cols_find(t->cols, t->ncols, c->s) < 0)
-		return vg_kq_fail(k, c, "unknown column '%s' on the %s side of join", c->s, side);
-	return 0;
-}
-
-/* "on A, $left.B == $right.C, ...": " AND "-joined equalities into cond, left keys into lkeys. */
-static int vg_join_on(struct vg_kq *k, const struct vg_tab *l, const struct vg_tab *r,
-		      struct vg_sb *cond, struct vg_sb *lkeys)
-{
-	struct vg_tok *on = vg_cur(k);
-
-	if (!vg_is_word(on, "on"))
-		return vg_kq_fail(k, on, "expected 'on' and the join's key columns");
-	k->pos++;
-	if (vg_stage_end(vg_cur(k)))
-		return vg_kq_fail(k, vg_cur(k), "join ... on needs at least one column");
-	do {
-		struct vg_tok *a, *b;
-
-		if (vg_cur(k)->t == TK_IDENT && vg_cur(k)->s[0] == '$') {
-			int sa, sb;
-
-			if (vg_join_side(k, &sa, &a) ||
-			    vg_expect_op(k, "==", "between join keys") || vg_join_side(k, &sb, &b))
-				return k->err;
-			if (sa == sb)
-				return vg_kq_fail(k, b, "a join key compares $left with $right");
-			if (sa) {
-				struct vg_tok *s = a;
-
-				a = b;
-				b = s;
-			}
-		} else {
-			if (vg_expect_ident(k, "a column name in join ... on", &a))
-				return k->err;
-			b = a;
-		}
-		if (vg_join_col(k, l, a, "left") || vg_join_col(k, r, b, "right"))
-			return k->err;
-		vg_sb_add(cond, cond->len ? " AND \"kql_l\"." : "\"kql_l\".");
-		vg_sql_ident(cond, a->s);
-		vg_sb_add(cond, " = \"kql_r\".");
-		vg_sql_ident(cond, b->s);
-		if (lkeys->len)
-			vg_sb_add(lkeys, ", ");
-		vg_sql_ident(lkeys, a->s);
-	} while (vg_accept_op(k, ",") || (vg_is_word(vg_cur(k), "and") && ++k->pos));
-	if (!vg_stage_end(vg_cur(k)))
-		return vg_kq_fail(k, vg_cur(k), "expected ',' or '|' after a join key");
-	return 0;
-}
-
-int vg_op_join(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op)
-{
-	const struct vg_join_kind *kind = &vg_join_kinds[0];
-	struct vg_tab r = { 0 };
-	struct vg_sb cond, lkeys, left, sql;
-	char **cols = NULL;
-	int ncols = 0;
-
-	vg_sb_init(&cond);
-	vg_sb_init(&lkeys);
-	vg_sb_init(&left);
-	vg_sb_init(&sql);
-	if (vg_join_params(k, &kind))
-		goto out;
-	if (t->bounded && kind->right) {
-		vg_kq_fail(k, op, "a rule's join keeps its own rows: kind=%s is not allowed",
-			   kind->name);
-		goto out;
-	}
-	if (vg_stage_end(vg_cur(k))) {
-		vg_kq_fail(k, vg_cur(k), "join needs a table to join with");
-		goto out;
-	}
-	if (vg_operand(k, &r) || vg_join_on(k, t, &r, &cond, &lkeys))
-		goto out;
-	if (!strcmp(kind->name, "innerunique")) {
-		/* Kusto's default: one left row per key value */
-		vg_sb_printf(&left,
-			     "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY %s) AS"
-			     " \"kql_rn\" FROM (%s)) WHERE \"kql_rn\" = 1",
-			     vg_sb_str(&lkeys), vg_sb_str(&t->sql));
-	} else {
-		vg_sb_add(&left, vg_sb_str(&t->sql));
-	}
-	if (!kind->sql) {
-		const struct vg_tab *keep = kind->right ? &r : t;
-
-		vg_sb_add(&sql, "SELECT ");
-		for (int i = 0; i < keep->ncols && !k->err; i++) {
-			vg_sb_add(&sql, i ? ", " : "");
-			vg_sql_ident(&sql, keep->cols[i]);
-			vg_cols_add(k, &cols, &ncols, keep->cols[i]);
-		}
-		vg_sb_printf(
-			&sql,
-			" FROM (%s) AS \"%s\" WHERE %sEXISTS (SELECT 1 FROM (%s) AS \"%s\" WHERE %s)",
-			kind->right ? vg_sb_str(&r.sql) : vg_sb_str(&left),
-			kind->right ? "kql_r" : "kql_l", kind->anti ? "NOT " : "",
-			kind->right ? vg_sb_str(&left) : vg_sb_str(&r.sql),
-			kind->right ? "kql_l" : "kql_r", vg_sb_str(&cond));
-	} else {
-		vg_sb_add(&sql, "SELECT ");
-		for (int i = 0; i < t->ncols + r.ncols && !k->err; i++) {
-			int right = i >= t->ncols;
-			const char *c = right ? r.cols[i - t->ncols] : t->cols[i];
-			char nm[200];
-
-			vg_unique_name(cols, ncols, c, nm, sizeof(nm));
-			vg_sb_add(&sql, i ? ", " : "");
-			vg_sb_add(&sql, right ? "\"kql_r\"." : "\"kql_l\".");
-			vg_sql_ident(&sql, c);
-			vg_sb_add(&sql, " AS ");
-			vg_sql_ident(&sql, nm);
-			vg_cols_add(k, &cols, &ncols, nm);
-		}
-		vg_sb_printf(&sql, " FROM (%s) AS \"kql_l\" %s (%s) AS \"kql_r\" ON %s",
-			     vg_sb_str(&left), kind->sql, vg_sb_str(&r.sql), vg_sb_str(&cond));
-	}
-	if (!k->err) {
-		vg_tab_set(t, &sql, cols, ncols);
-		vg_sb_init(&sql);
-		cols = NULL;
-		ncols = 0;
-	}
-out:
-	vg_tab_free(&r);
-	vg_cols_free(cols, ncols);
-	vg_sb_free(&cond);
-	vg_sb_free(&lkeys);
-	vg_sb_free(&left);
-	vg_sb_free(&sql);
-	return k->err;
-}
-
-/* ---- union */
-
-struct vg_leg {
-	struct vg_tab t;
-	char name[80]; /* withsource value */
-};
-
-static int vg_union_params(struct vg_kq *k, int *inner, const struct vg_tok **src)
-{
-	while (vg_cur(k)->t == TK_IDENT && vg_is_op(vg_peek(k, 1), "=")) {
-		struct vg_tok *p = vg_cur(k), *v;
-
-		k->pos += 2;
-		if (vg_expect_ident(k, "a value", &v))
-			return k->err;
-		if (vg_is_word(p, "kind")) {
-			if (strcmp(v->s, "inner") && strcmp(v->s, "outer"))
-				return vg_kq_fail(k, v, "union kind is inner or outer, not '%s'",
-						  v->s);
-			*inner = v->s[0] == 'i';
-		} else if (vg_is_word(p, "withsource")) {
-			*src = v;
-		} else if (vg_is_word(p, "isfuzzy")) {
-			if (strcmp(v->s, "false"))
-				return vg_kq_fail(k, v, "isfuzzy=true is not supported");
-		} else {
-			return vg_kq_fail(k, p, "unknown union parameter '%s'", p->s);
-		}
-	}
-	return 0;
-}
+/* ---- tabular operators */
 
 /*
- * union [kind=inner|outer] [withsource=Name] T1, (T2 | ...), ...: the rows
- * of all, with every column of any (outer, the default) or only the columns
- * all share (inner); a missing column is null. With t holding rows already
- * (T | union U), t is the first leg.
+ * One "[Name =] expr" item of project/extend/distinct/summarize by: the SQL
+ * "expr AS "Name"" goes to sel, the name to cols. A bare column keeps its
+ * name; anything else without a name becomes Column1, Column2, ...
  */
-int vg_op_union(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op)
+int vg_item(struct vg_kq *k, const struct vg_tab *in, struct vg_sb *sel, char ***cols, int *ncols,
+	    int *auto_n)
 {
-	const struct vg_tok *srccol = NULL;
-	struct vg_leg *legs = NULL;
-	struct vg_sb sql;
+	struct vg_tok *name = NULL, *start;
+	char autoname[32];
+	const char *nm;
+	struct vg_ex x;
+
+	if (vg_cur(k)->t == TK_IDENT && vg_is_op(vg_peek(k, 1), "=")) {
+		name = vg_cur(k);
+		k->pos += 2;
+	}
+	start = vg_cur(k);
+	vg_ex_init(&x);
+	if (vg_expr(k, in, &x) || vg_no_span(k, start, &x)) {
+		vg_sb_free(&x.sql);
+		return k->err;
+	}
+	if (name) {
+		nm = name->s;
+	} else if (x.colname) {
+		nm = x.colname;
+	} else {
+		snprintf(autoname, sizeof(autoname), "Column%d", ++*auto_n);
+		nm = autoname;
+	}
+	if (vg_cols_find(*cols, *ncols, nm) >= 0) {
+		vg_sb_free(&x.sql);
+		return vg_kq_fail(k, name ? name : start, "duplicate column name '%s'", nm);
+	}
+	vg_sb_printf(sel, "%s%s AS ", *ncols ? ", " : "", vg_sb_str(&x.sql));
+	vg_sql_ident(sel, nm);
+	vg_sb_free(&x.sql);
+	return vg_cols_add(k, cols, ncols, nm);
+}
+
+/* project / distinct: a new column list. */
+static int vg_op_project(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op, int distinct)
+{
+	struct vg_sb sel;
 	char **cols = NULL;
-	int nlegs = 0, inner = 0, ncols = 0;
+	int ncols = 0, auto_n = 0;
 
-	vg_sb_init(&sql);
-	if (++k->depth > VG_KQL_MAX_DEPTH) { /* union union union ... */
-		vg_kq_fail(k, op, "query nested too deeply");
-		goto out;
+	if (distinct && vg_accept_op(k, "*")) {
+		vg_tab_wrap(t, "DISTINCT *", "");
+		return 0;
 	}
-	if (t->bounded) {
-		vg_kq_fail(k, op, "a rule's query reads only its own table: union is not allowed");
-		goto out;
-	}
-	legs = calloc(VG_KQL_MAX_UNION, sizeof(*legs));
-	if (!legs) {
-		vg_kq_oom(k);
-		goto out;
-	}
-	if (vg_union_params(k, &inner, &srccol))
-		goto out;
-	if (t->sql.len) {
-		legs[0].t = *t;
-		snprintf(legs[0].name, sizeof(legs[0].name), "union_arg0");
-		memset(t, 0, sizeof(*t));
-		vg_sb_init(&t->sql);
-		nlegs = 1;
-	}
-	if (vg_stage_end(vg_cur(k))) {
-		vg_kq_fail(k, vg_cur(k), "union needs at least one table");
-		goto out;
-	}
+	if (vg_stage_end(vg_cur(k)))
+		return vg_kq_fail(k, vg_cur(k), "%s needs at least one column", op->s);
+	vg_sb_init(&sel);
+	if (distinct)
+		vg_sb_add(&sel, "DISTINCT ");
 	do {
-		struct vg_tok *lt = vg_cur(k);
-
-		if (nlegs == VG_KQL_MAX_UNION) {
-			vg_kq_fail(k, lt, "union of more than %d tables", VG_KQL_MAX_UNION);
-			goto out;
-		}
-		if (lt->t == TK_IDENT)
-			snprintf(legs[nlegs].name, sizeof(legs[nlegs].name), "%s", lt->s);
-		else
-			snprintf(legs[nlegs].name, sizeof(legs[nlegs].name), "union_arg%d", nlegs);
-		if (vg_operand(k, &legs[nlegs++].t))
-			goto out;
+		if (vg_item(k, t, &sel, &cols, &ncols, &auto_n))
+			break;
 	} while (vg_accept_op(k, ","));
-	if (!vg_stage_end(vg_cur(k))) {
-		vg_kq_fail(k, vg_cur(k), "expected ',' or '|' after a table of union");
-		goto out;
-	}
-	if (srccol && vg_cols_add(k, &cols, &ncols, srccol->s))
-		goto out;
-	for (int i = 0; i < nlegs && !k->err; i++) {
-		for (int c = 0; c < legs[i].t.ncols && !k->err; c++) {
-			const char *nm = legs[i].t.cols[c];
-			int everywhere = 1;
+	if (!k->err && !vg_stage_end(vg_cur(k)))
+		vg_kq_fail(k, vg_cur(k), "expected ',' or '|' after a column of %s, found '%s'",
+			   op->s, vg_cur(k)->s ? vg_cur(k)->s : "end of query");
+	if (!k->err)
+		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
+	vg_cols_free(cols, ncols);
+	vg_sb_free(&sel);
+	return k->err;
+}
 
-			if (vg_cols_find(cols, ncols, nm) >= 0) {
-				if (srccol && !strcmp(nm, srccol->s))
-					vg_kq_fail(k, srccol, "duplicate column name '%s'", nm);
+static int vg_op_extend(struct vg_kq *k, struct vg_tab *t)
+{
+	struct vg_sb sel, add;
+	char **cols = NULL, **newc = NULL;
+	int ncols = 0, nnew = 0, auto_n = 0;
+
+	if (vg_stage_end(vg_cur(k)))
+		return vg_kq_fail(k, vg_cur(k), "extend needs at least one column");
+	vg_sb_init(&sel);
+	vg_sb_init(&add);
+	do {
+		if (vg_item(k, t, &add, &newc, &nnew, &auto_n))
+			break;
+	} while (vg_accept_op(k, ","));
+	if (!k->err && !vg_stage_end(vg_cur(k)))
+		vg_kq_fail(k, vg_cur(k), "expected ',' or '|' after a column of extend");
+	if (!k->err) {
+		/* Keep every old column, in place, unless a new one replaces it. */
+		for (int i = 0; i < t->ncols && !k->err; i++) {
+			if (vg_cols_find(newc, nnew, t->cols[i]) >= 0)
 				continue;
-			}
-			for (int j = 0; j < nlegs && inner; j++)
-				everywhere &=
-					vg_cols_find(legs[j].t.cols, legs[j].t.ncols, nm) >= 0;
-			if (everywhere)
-				vg_cols_add(k, &cols, &ncols, nm);
+			if (ncols)
+				vg_sb_add(&sel, ", ");
+			vg_sql_ident(&sel, t->cols[i]);
+			vg_cols_add(k, &cols, &ncols, t->cols[i]);
+		}
+		if (ncols)
+			vg_sb_add(&sel, ", ");
+		vg_sb_add(&sel, vg_sb_str(&add));
+		for (int i = 0; i < nnew && !k->err; i++)
+			vg_cols_add(k, &cols, &ncols, newc[i]);
+	}
+	if (!k->err)
+		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
+	vg_cols_free(cols, ncols);
+	vg_cols_free(newc, nnew);
+	vg_sb_free(&sel);
+	vg_sb_free(&add);
+	return k->err;
+}
+
+static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
+{
+	struct vg_sb aggs, by, sel;
+	char **acols = NULL, **bcols = NULL, **cols = NULL;
+	int na = 0, nb = 0, nc = 0, auto_n = 0;
+	struct vg_argmax am = { 0 };
+
+	vg_sb_init(&am.sel);
+	vg_sb_init(&aggs);
+	vg_sb_init(&by);
+	vg_sb_init(&sel);
+	while (!vg_is_word(vg_cur(k), "by") && !vg_stage_end(vg_cur(k))) {
+		struct vg_tok *name = NULL, *f;
+		struct vg_ex a[2];
+		char nm[160];
+		int n;
+
+		if ((na || am.at) && vg_expect_op(k, ",", "between aggregations"))
+			break;
+		if (vg_cur(k)->t == TK_IDENT && vg_is_op(vg_peek(k, 1), "=")) {
+			name = vg_cur(k);
+			k->pos += 2;
+		}
+		f = vg_cur(k);
+		if (f->t != TK_IDENT || !vg_is_op(vg_peek(k, 1), "(")) {
+			vg_kq_fail(k, f, "expected an aggregation such as count() in summarize");
+			break;
+		}
+		if (!vg_is_agg(f->s)) {
+			vg_kq_fail(k, f, "unsupported aggregation '%s'", f->s);
+			break;
+		}
+		if (name && !strncmp(f->s, "arg_m", 5)) {
+			vg_kq_fail(k, name, "%s() names its own columns: drop '%s ='", f->s,
+				   name->s);
+			break;
+		}
+		if (am.at || (na && !strncmp(f->s, "arg_m", 5))) {
+			vg_kq_fail(k, f, "%s() must be the only aggregation of its summarize",
+				   am.at ? am.at->s : f->s);
+			break;
+		}
+		k->pos++;
+		if (!strncmp(f->s, "arg_m", 5)) {
+			if (vg_argmax_parse(k, t, f, &am))
+				break;
+			continue;
+		}
+		n = vg_args(k, t, a, 2);
+		if (n < 0)
+			break;
+		if (n != (strcmp(f->s, "count") ? 1 : 0)) {
+			vg_args_free(a, n);
+			vg_kq_fail(k, f, "%s() takes %s", f->s,
+				   strcmp(f->s, "count") ? "one argument" : "no arguments");
+			break;
+		}
+		if (name)
+			snprintf(nm, sizeof(nm), "%s", name->s);
+		else if (!strcmp(f->s, "count") || !strcmp(f->s, "countif"))
+			snprintf(nm, sizeof(nm), "%s_", f->s);
+		else if (!strncmp(f->s, "make_", 5)) /* Kusto: set_X, list_X */
+			snprintf(nm, sizeof(nm), "%s_%s", f->s + 5,
+				 a[0].colname ? a[0].colname : "");
+		else if (a[0].colname)
+			snprintf(nm, sizeof(nm), "%s_%s", f->s, a[0].colname);
+		else
+			snprintf(nm, sizeof(nm), "%s_", f->s);
+		if (vg_cols_find(acols, na, nm) >= 0) {
+			vg_args_free(a, n);
+			vg_kq_fail(k, name ? name : f, "duplicate column name '%s'", nm);
+			break;
+		}
+		vg_sb_add(&aggs, na ? ", " : "");
+		if (!strcmp(f->s, "count"))
+			vg_sb_add(&aggs, "count(*)");
+		else if (!strcmp(f->s, "countif"))
+			vg_sb_printf(&aggs, "sum(CASE WHEN %s THEN 1 ELSE 0 END)",
+				     vg_sb_str(&a[0].sql));
+		else if (!strcmp(f->s, "dcount"))
+			vg_sb_printf(&aggs, "count(DISTINCT %s)", vg_sb_str(&a[0].sql));
+		else if (!strncmp(f->s, "make_", 5))
+			k->dl->list_agg(&aggs, vg_sb_str(&a[0].sql), !strcmp(f->s, "make_set"));
+		else
+			vg_sb_printf(&aggs, "%s(%s)", f->s, vg_sb_str(&a[0].sql));
+		vg_sb_add(&aggs, " AS ");
+		vg_sql_ident(&aggs, nm);
+		vg_args_free(a, n);
+		vg_cols_add(k, &acols, &na, nm);
+	}
+	if (!k->err && vg_is_word(vg_cur(k), "by")) {
+		k->pos++;
+		if (vg_stage_end(vg_cur(k)))
+			vg_kq_fail(k, vg_cur(k), "summarize ... by needs at least one column");
+		while (!k->err) {
+			if (vg_item(k, t, &by, &bcols, &nb, &auto_n))
+				break;
+			if (!vg_accept_op(k, ","))
+				break;
 		}
 	}
-	if (!k->err && !ncols) {
-		vg_kq_fail(k, op, "union kind=inner: the tables share no column");
+	if (!k->err && !vg_stage_end(vg_cur(k)))
+		vg_kq_fail(k, vg_cur(k), "expected ',', 'by' or '|' in summarize");
+	if (!k->err && !na && !nb && !am.at)
+		vg_kq_fail(k, vg_cur(k), "summarize needs an aggregation or a by clause");
+	if (!k->err && am.at) {
+		vg_argmax_finish(k, t, &am, vg_sb_str(&by), bcols, nb);
 		goto out;
 	}
-	for (int i = 0; i < nlegs && !k->err; i++) {
-		vg_sb_add(&sql, i ? " UNION ALL SELECT " : "SELECT ");
-		for (int c = 0; c < ncols; c++) {
-			vg_sb_add(&sql, c ? ", " : "");
-			if (srccol && !c)
-				vg_sql_str(&sql, legs[i].name);
-			else if (vg_cols_find(legs[i].t.cols, legs[i].t.ncols, cols[c]) >= 0)
-				vg_sql_ident(&sql, cols[c]);
-			else
-				vg_sb_add(&sql, "NULL");
-			vg_sb_add(&sql, " AS ");
-			vg_sql_ident(&sql, cols[c]);
-		}
-		vg_sb_printf(&sql, " FROM (%s)", vg_sb_str(&legs[i].t.sql));
-	}
+	for (int i = 0; i < na && !k->err; i++)
+		if (vg_cols_find(bcols, nb, acols[i]) >= 0)
+			vg_kq_fail(k, vg_cur(k), "duplicate column name '%s'", acols[i]);
 	if (!k->err) {
-		vg_tab_set(t, &sql, cols, ncols);
-		vg_sb_init(&sql);
+		struct vg_sb tail;
+
+		vg_sb_init(&tail);
+		vg_sb_add(&sel, vg_sb_str(&by));
+		if (nb && na)
+			vg_sb_add(&sel, ", ");
+		vg_sb_add(&sel, vg_sb_str(&aggs));
+		if (nb) {
+			vg_sb_add(&tail, " GROUP BY ");
+			for (int i = 1; i <= nb; i++)
+				vg_sb_printf(&tail, "%s%d", i > 1 ? ", " : "", i);
+		}
+		vg_tab_wrap(t, vg_sb_str(&sel), vg_sb_str(&tail));
+		vg_sb_free(&tail);
+		for (int i = 0; i < nb && !k->err; i++)
+			vg_cols_add(k, &cols, &nc, bcols[i]);
+		for (int i = 0; i < na && !k->err; i++)
+			vg_cols_add(k, &cols, &nc, acols[i]);
+		vg_cols_free(t->cols, t->ncols);
+		t->cols = cols;
+		t->ncols = nc;
 		cols = NULL;
-		ncols = 0;
 	}
 out:
-	for (int i = 0; legs && i < nlegs; i++)
-		vg_tab_free(&legs[i].t);
-	free(legs);
-	k->depth--;
-	vg_cols_free(cols, ncols);
-	vg_sb_free(&sql);
+	vg_argmax_free(&am);
+	vg_cols_free(cols, nc);
+	vg_cols_free(acols, na);
+	vg_cols_free(bcols, nb);
+	vg_sb_free(&aggs);
+	vg_sb_free(&by);
+	vg_sb_free(&sel);
 	return k->err;
+}
+
+/* "e [asc|desc] [nulls first|last], ..." into " ORDER BY ..." */
+static int vg_order_list(struct vg_kq *k, struct vg_tab *t, struct vg_sb *ord)
+{
+	vg_sb_add(ord, " ORDER BY ");
+	do {
+		struct vg_tok *st = vg_cur(k);
+		struct vg_ex x;
+		int desc = 1;
+
+		vg_ex_init(&x);
+		if (vg_expr(k, t, &x) || vg_no_span(k, st, &x)) {
+			vg_sb_free(&x.sql);
+			return k->err;
+		}
+		if (vg_is_word(vg_cur(k), "asc")) {
+			desc = 0;
+			k->pos++;
+		} else if (vg_is_word(vg_cur(k), "desc")) {
+			k->pos++;
+		}
+		vg_sb_printf(ord, "%s%s %s", ord->len > 10 ? ", " : "", vg_sb_str(&x.sql),
+			     desc ? "DESC" : "ASC");
+		vg_sb_free(&x.sql);
+		if (vg_is_word(vg_cur(k), "nulls")) {
+			k->pos++;
+			if (vg_is_word(vg_cur(k), "first") || vg_is_word(vg_cur(k), "last")) {
+				vg_sb_printf(ord, " NULLS %s",
+					     vg_cur(k)->s[0] == 'f' ? "FIRST" : "LAST");
+				k->pos++;
+			} else {
+				return vg_kq_fail(k, vg_cur(k),
+						  "expected 'first' or 'last' after nulls");
+			}
+		}
+	} while (vg_accept_op(k, ","));
+	if (!vg_stage_end(vg_cur(k)))
+		return vg_kq_fail(k, vg_cur(k), "expected ',', asc, desc or '|' in the sort list");
+	return 0;
+}
+
+/* The row count of take/limit/top: a non-negative integer or a scalar let holding one. */
+static int vg_count_arg(struct vg_kq *k, const char *opname, struct vg_sb *out)
+{
+	struct vg_tok *t = vg_cur(k);
+	struct vg_let *l = t->t == TK_IDENT ? vg_let_find(k, t->s) : NULL;
+
+	if (t->t == TK_NUM && !strchr(t->s, '.')) {
+		vg_sb_add(out, t->s);
+	} else if (l && !l->tabular && l->kind == K_NUM) {
+		vg_sb_printf(out, "(%s)", l->sql);
+	} else {
+		return vg_kq_fail(k, t, "%s needs a row count (a whole number)", opname);
+	}
+	k->pos++;
+	return 0;
+}
+
+int vg_operator(struct vg_kq *k, struct vg_tab *t)
+{
+	struct vg_tok *op = vg_cur(k);
+	char name[64];
+
+	if (op->t != TK_IDENT) {
+		const char *d = vg_tok_desc(op);
+
+		if (d)
+			return vg_kq_fail(k, op, "expected an operator after '|', found %s", d);
+		return vg_kq_fail(k, op, "expected an operator after '|', found '%s'", op->s);
+	}
+	vg_dashed_word(k, name, sizeof(name));
+	if (!strcmp(name, "where")) {
+		struct vg_ex x;
+		struct vg_sb tail;
+
+		if (vg_stage_end(vg_cur(k)))
+			return vg_kq_fail(k, vg_cur(k), "where needs a condition");
+		vg_ex_init(&x);
+		vg_sb_init(&tail);
+		if (!vg_expr(k, t, &x) && !vg_no_span(k, op, &x)) {
+			if (!vg_stage_end(vg_cur(k)))
+				vg_kq_fail(k, vg_cur(k),
+					   "unexpected '%s' after the where condition",
+					   vg_cur(k)->s);
+			vg_sb_printf(&tail, " WHERE %s", vg_sb_str(&x.sql));
+			vg_tab_wrap(t, "*", vg_sb_str(&tail));
+		}
+		vg_sb_free(&x.sql);
+		vg_sb_free(&tail);
+		return k->err;
+	}
+	if (!strcmp(name, "project"))
+		return vg_op_project(k, t, op, 0);
+	if (!strcmp(name, "distinct"))
+		return vg_op_project(k, t, op, 1);
+	if (!strcmp(name, "extend"))
+		return vg_op_extend(k, t);
+	if (!strcmp(name, "summarize"))
+		return vg_op_summarize(k, t);
+	if (!strcmp(name, "sort") || !strcmp(name, "order")) {
+		struct vg_sb ord;
+
+		if (!vg_is_word(vg_cur(k), "by"))
+			return vg_kq_fail(k, vg_cur(k), "expected 'by' after %s", name);
+		k->pos++;
+		vg_sb_init(&ord);
+		if (!vg_order_list(k, t, &ord))
+			vg_tab_wrap(t, "*", vg_sb_str(&ord));
+		vg_sb_free(&ord);
+		return k->err;
+	}
+	if (!strcmp(name, "take") || !strcmp(name, "limit")) {
+		struct vg_sb tail;
+
+		vg_sb_init(&tail);
+		vg_sb_add(&tail, " LIMIT ");
+		if (!vg_count_arg(k, name, &tail)) {
+			if (!vg_stage_end(vg_cur(k)))
+				vg_kq_fail(k, vg_cur(k), "unexpected '%s' after %s", vg_cur(k)->s,
+					   name);
+			else
+				vg_tab_wrap(t, "*", vg_sb_str(&tail));
+		}
+		vg_sb_free(&tail);
+		return k->err;
+	}
+	if (!strcmp(name, "top")) {
+		struct vg_sb n, tail;
+
+		vg_sb_init(&n);
+		vg_sb_init(&tail);
+		if (!vg_count_arg(k, name, &n)) {
+			if (!vg_is_word(vg_cur(k), "by"))
+				vg_kq_fail(k, vg_cur(k), "expected 'by' after top N");
+			else {
+				k->pos++;
+				if (!vg_order_list(k, t, &tail)) {
+					vg_sb_printf(&tail, " LIMIT %s", vg_sb_str(&n));
+					vg_tab_wrap(t, "*", vg_sb_str(&tail));
+				}
+			}
+		}
+		vg_sb_free(&n);
+		vg_sb_free(&tail);
+		return k->err;
+	}
+	if (!strcmp(name, "count")) {
+		if (!vg_stage_end(vg_cur(k)))
+			return vg_kq_fail(k, vg_cur(k), "unexpected '%s' after count",
+					  vg_cur(k)->s);
+		vg_tab_wrap(t, "count(*) AS \"Count\"", "");
+		vg_cols_free(t->cols, t->ncols);
+		t->cols = NULL;
+		t->ncols = 0;
+		return vg_cols_add(k, &t->cols, &t->ncols, "Count");
+	}
+	if (!strcmp(name, "join"))
+		return vg_op_join(k, t, op);
+	if (!strcmp(name, "union"))
+		return vg_op_union(k, t, op);
+	if (!strcmp(name, "project-away"))
+		return vg_op_project_away(k, t, op);
+	if (!strcmp(name, "project-rename"))
+		return vg_op_project_rename(k, t, op);
+	if (vg_is_unsupported(name))
+		return vg_kq_fail(k, op, "unsupported operator '%s'", name);
+	return vg_kq_fail(k, op, "unknown operator '%s'", name);
 }
 
 /* ---- project-away, project-rename */
@@ -632,670 +670,3 @@ int vg_argmax_finish(struct vg_kq *k, struct vg_tab *t, struct vg_argmax *am, co
 	vg_sb_free(&sql);
 	return k->err;
 }
-
-/* ---- literals: datetime(...), dynamic([...]) */
-
-static int vg_digits(const char *p, int n, int *v)
-{
-	*v = 0;
-	for (int i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		*v = *v * 10 + (p[i] - '0');
-	}
-	return 0;
-}
-
-/* "2026-01-31", "2026-01-31 12:00", "2026-01-31T12:00:00.5Z" -> "2026-01-31T12:00:00.500Z" */
-static int vg_parse_datetime(const char *s, char *out, size_t size)
-{
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
-	const char *p = s;
-
-	if (vg_digits(p, 4, &y) || p[4] != '-' || vg_digits(p + 5, 2, &mo) || p[7] != '-' ||
-	    vg_digits(p + 8, 2, &d))
-		return -1;
-	p += 10;
-	if (*p == 'T' || *p == ' ') {
-		if (vg_digits(p + 1, 2, &h) || p[3] != ':' || vg_digits(p + 4, 2, &mi))
-			return -1;
-		p += 6;
-		if (*p == ':') {
-			if (vg_digits(p + 1, 2, &sec))
-				return -1;
-			p += 3;
-			if (*p == '.') {
-				int nd = 0;
-
-				for (p++; *p >= '0' && *p <= '9'; p++, nd++)
-					if (nd < 3)
-						ms = ms * 10 + (*p - '0');
-				if (!nd || nd > 7)
-					return -1;
-				for (; nd < 3; nd++)
-					ms *= 10;
-			}
-		}
-	}
-	if (*p == 'Z')
-		p++;
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 59)
-		return -1;
-	if (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400)))
-		return -1;
-	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, sec, ms);
-	return 0;
-}
-
-/* The SQL of a list: one column "kql_v", a row per element. */
-static void vg_list_sql(struct vg_sb *b, char **elems, int n)
-{
-	if (!n) {
-		vg_sb_add(b, "SELECT NULL AS \"kql_v\" WHERE 1 = 0");
-		return;
-	}
-	vg_sb_add(b, "SELECT \"column1\" AS \"kql_v\" FROM (VALUES ");
-	for (int i = 0; i < n; i++)
-		vg_sb_printf(b, "%s(%s)", i ? ", " : "", elems[i]);
-	vg_sb_add(b, ") AS \"kql_vals\"");
-}
-
-int vg_literal_fn(struct vg_kq *k, struct vg_ex *x)
-{
-	struct vg_tok *f = vg_cur(k), *v;
-
-	k->pos++;
-	if (vg_expect_op(k, "(", "after the function name"))
-		return k->err;
-	v = vg_cur(k);
-	if (!strcmp(f->s, "datetime")) {
-		char iso[40];
-
-		if (v->t != TK_STR || vg_parse_datetime(v->s, iso, sizeof(iso)))
-			return vg_kq_fail(k, v, "expected a datetime such as 2026-01-31T12:00:00Z");
-		k->pos++;
-		vg_sql_str(&x->sql, iso);
-		x->kind = K_TIME;
-	} else { /* dynamic([...]) */
-		char **elems = NULL;
-		int n = 0;
-
-		if (vg_expect_op(k, "[", "in dynamic(): only lists dynamic([...]) are supported"))
-			return k->err;
-		while (!k->err && !vg_accept_op(k, "]")) {
-			struct vg_tok *e = vg_cur(k);
-			struct vg_sb s;
-
-			vg_sb_init(&s);
-			if (n && vg_expect_op(k, ",", "or ']' between list elements"))
-				break;
-			e = vg_cur(k);
-			if (e->t == TK_STR) {
-				vg_sql_str(&s, e->s);
-			} else if (e->t == TK_NUM) {
-				vg_sb_add(&s, e->s);
-			} else if (vg_is_op(e, "-") && vg_peek(k, 1)->t == TK_NUM) {
-				k->pos++;
-				vg_sb_printf(&s, "-%s", vg_cur(k)->s);
-			} else {
-				vg_sb_free(&s);
-				vg_kq_fail(k, e, "a dynamic list holds strings and numbers");
-				break;
-			}
-			k->pos++;
-			if (vg_sb_err(&s))
-				vg_kq_oom(k);
-			else
-				vg_cols_add(k, &elems, &n, vg_sb_str(&s));
-			vg_sb_free(&s);
-		}
-		if (!k->err)
-			vg_list_sql(&x->sql, elems, n);
-		vg_cols_free(elems, n);
-		x->kind = K_LIST;
-	}
-	if (k->err || vg_expect_op(k, ")", "to close the literal"))
-		return k->err;
-	return vg_sb_err(&x->sql) ? vg_kq_oom(k) : 0;
-}
-
-/* ---- scalar operators and functions */
-
-static int vg_replace(struct vg_kq *k, struct vg_ex *x, struct vg_sb *n, enum vg_kind kind)
-{
-	vg_sb_free(&x->sql);
-	x->sql = *n;
-	x->kind = kind;
-	x->colname = NULL;
-	return vg_sb_err(&x->sql) ? vg_kq_oom(k) : 0;
-}
-
-/* bin(x, 10) rounds a number down; bin(Timestamp, 1h) a datetime. floor() is the same. */
-int vg_fn_bin(struct vg_kq *k, const struct vg_tok *name, struct vg_ex *a, int n, struct vg_ex *x)
-{
-	(void)n;
-	if (vg_no_span(k, name, &a[0]))
-		return k->err;
-	if (a[1].kind == K_SPAN) {
-		if (a[1].span < 0.001)
-			return vg_kq_fail(k, name, "%s() needs a timespan of at least 1ms",
-					  name->s);
-		k->dl->time_bin(&x->sql, vg_sb_str(&a[0].sql), a[1].span);
-		x->kind = K_TIME;
-		x->colname = a[0].colname; /* by bin(Timestamp, 1h) is named Timestamp */
-		return 0;
-	}
-	if (a[1].kind == K_STR || a[1].kind == K_LIST || a[1].kind == K_TIME)
-		return vg_kq_fail(k, name, "%s() rounds to a number or a timespan", name->s);
-	k->dl->num_bin(&x->sql, vg_sb_str(&a[0].sql), vg_sb_str(&a[1].sql));
-	x->kind = K_NUM;
-	x->colname = a[0].colname;
-	return 0;
-}
-
-/* a + 1h, a - 1h, 1h + a, 1h + 30m (x op r, into x) */
-int vg_time_arith(struct vg_kq *k, const struct vg_tok *op, struct vg_ex *x, struct vg_ex *r)
-{
-	int plus = vg_is_op(op, "+");
-	struct vg_sb n;
-
-	if (x->kind == K_SPAN && r->kind == K_SPAN) {
-		vg_sb_init(&n);
-		x->span = plus ? x->span + r->span : x->span - r->span;
-		vg_sb_printf(&n, "%.3f", x->span);
-		return vg_replace(k, x, &n, K_SPAN);
-	}
-	if (x->kind == K_SPAN && plus && (r->kind == K_TIME || r->kind == K_ANY)) {
-		vg_sb_init(&n);
-		k->dl->time_add(&n, vg_sb_str(&r->sql), x->span);
-		return vg_replace(k, x, &n, K_TIME);
-	}
-	if (r->kind == K_SPAN && (x->kind == K_TIME || x->kind == K_ANY)) {
-		vg_sb_init(&n);
-		k->dl->time_add(&n, vg_sb_str(&x->sql), plus ? r->span : -r->span);
-		return vg_replace(k, x, &n, K_TIME);
-	}
-	return vg_kq_fail(k, op, "a timespan is added to or subtracted from a datetime only");
-}
-
-/* x between (lo .. hi), x !between (...); hi may be a timespan after lo. */
-int vg_op_between(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
-		  const struct vg_tok *op)
-{
-	struct vg_ex lo, hi;
-	struct vg_tok *ht;
-	struct vg_sb n;
-
-	vg_ex_init(&lo);
-	vg_ex_init(&hi);
-	vg_sb_init(&n);
-	if (vg_no_span(k, op, x) || vg_expect_op(k, "(", "after between") || vg_expr(k, tab, &lo) ||
-	    vg_no_span(k, op, &lo) || vg_expect_op(k, "..", "between the bounds of between"))
-		goto out;
-	ht = vg_cur(k);
-	if (vg_expr(k, tab, &hi) || vg_expect_op(k, ")", "to close between (...)"))
-		goto out;
-	if (hi.kind == K_SPAN) {
-		struct vg_sb h;
-
-		if (lo.kind != K_TIME && lo.kind != K_ANY) {
-			vg_kq_fail(k, ht, "a timespan upper bound needs a datetime lower bound");
-			goto out;
-		}
-		vg_sb_init(&h);
-		k->dl->time_add(&h, vg_sb_str(&lo.sql), hi.span);
-		vg_sb_free(&hi.sql);
-		hi.sql = h;
-		hi.kind = K_TIME;
-	}
-	if (vg_no_span(k, ht, &hi))
-		goto out;
-	vg_sb_printf(
-		&n,
-		op->s[0] == '!' ? "((%s >= %s AND %s <= %s) IS NOT 1)" : "(%s >= %s AND %s <= %s)",
-		vg_sb_str(&x->sql), vg_sb_str(&lo.sql), vg_sb_str(&x->sql), vg_sb_str(&hi.sql));
-	vg_replace(k, x, &n, K_ANY);
-	vg_sb_init(&n);
-out:
-	vg_sb_free(&lo.sql);
-	vg_sb_free(&hi.sql);
-	vg_sb_free(&n);
-	return k->err;
-}
-
-/* x has_any ("a", "b"), x has_all (list): Kusto's term match against any/all elements. */
-int vg_op_has_list(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
-		   const struct vg_tok *op)
-{
-	int all = !strcmp(op->s, "has_all");
-	char **elems = NULL;
-	int ne = 0;
-	struct vg_sb list, n;
-
-	vg_sb_init(&list);
-	vg_sb_init(&n);
-	if (vg_no_span(k, op, x) || vg_expect_op(k, "(", "after has_any/has_all"))
-		goto out;
-	while (!k->err && !vg_accept_op(k, ")")) {
-		struct vg_tok *et;
-		struct vg_ex e;
-
-		if (ne && vg_expect_op(k, ",", "or ')' in the list"))
-			break;
-		et = vg_cur(k);
-		vg_ex_init(&e);
-		if (!vg_expr(k, tab, &e)) {
-			if (e.kind == K_LIST && !ne && vg_is_op(vg_cur(k), ")")) {
-				k->pos++;
-				vg_sb_add(&list, vg_sb_str(&e.sql));
-				vg_sb_free(&e.sql);
-				break;
-			}
-			if (e.kind == K_LIST)
-				vg_kq_fail(k, et,
-					   "a dynamic list must be the only element of %s (...)",
-					   op->s);
-			else if (!vg_no_span(k, et, &e))
-				vg_cols_add(k, &elems, &ne, vg_sb_str(&e.sql));
-		}
-		vg_sb_free(&e.sql);
-	}
-	if (k->err)
-		goto out;
-	if (!list.len)
-		vg_list_sql(&list, elems, ne);
-	/* any: some element is a term of x; all: no element is not */
-	vg_sb_printf(&n,
-		     "(%sEXISTS (SELECT 1 FROM (%s) AS \"kql_list\" WHERE %skql_has(%s, "
-		     "\"kql_list\".\"kql_v\", 0)))",
-		     all ? "NOT " : "", vg_sb_str(&list), all ? "NOT " : "", vg_sb_str(&x->sql));
-	vg_replace(k, x, &n, K_ANY);
-	vg_sb_init(&n);
-out:
-	vg_cols_free(elems, ne);
-	vg_sb_free(&list);
-	vg_sb_free(&n);
-	return k->err;
-}
-
-/* ---- regular expressions: RE2 syntax onto POSIX ERE */
-
-struct vg_re_esc {
-	char c;
-	const char *ere;
-};
-
-/* RE2 escapes and their ERE (glibc has \s \w \b and their negations as they are) */
-static const struct vg_re_esc vg_re_esc[] = {
-	{ 'd', "[0-9]" }, { 'D', "[^0-9]" }, { 's', "\\s" }, { 'S', "\\S" }, { 'w', "\\w" },
-	{ 'W', "\\W" },	  { 'b', "\\b" },    { 'B', "\\B" }, { 'A', "^" },   { 'z', "$" },
-	{ 'n', "\n" },	  { 't', "\t" },     { 'r', "\r" },  { 0, NULL },
-};
-
-/* ... and inside [...], where ERE takes no escapes */
-static const struct vg_re_esc vg_re_esc_br[] = {
-	{ 'd', "0-9" }, { 's', "[:space:]" }, { 'w', "[:alnum:]_" }, { 'n', "\n" },
-	{ 't', "\t" },	{ 'r', "\r" },	      { 0, NULL },
-};
-
-static const char *vg_re_escape(const struct vg_re_esc *t, char c)
-{
-	for (; t->c; t++)
-		if (t->c == c)
-			return t->ere;
-	return NULL;
-}
-
-/* a letter, digit or non-ASCII byte: an escape of it that RE2 has and ERE lacks */
-static int vg_re_word(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (unsigned char)c >= 0x80;
-}
-
-/*
- * Rewrite the RE2 constructs hunting queries use into POSIX ERE (glibc
- * regcomp): a leading (?i), (?:...), \d \D (and \d \s \w in brackets),
- * escaped punctuation in brackets, \A \z, lazy quantifiers (same match or
- * not). What ERE cannot say (look-around, named groups, \p{..}, backrefs)
- * is an error. 0, or -EINVAL with err filled.
- */
-static int vg_re_translate(const char *re, struct vg_sb *out, int *icase, char *err, size_t size)
-{
-	const char *p = re;
-
-	*icase = 0;
-	if (strlen(re) > VG_KQL_MAX_REGEX) {
-		snprintf(err, size, "regular expression longer than %d bytes", VG_KQL_MAX_REGEX);
-		return -EINVAL;
-	}
-	if (!strncmp(p, "(?i)", 4)) {
-		*icase = 1;
-		p += 4;
-	}
-	while (*p) {
-		if (*p == '\\') {
-			const char *rep = vg_re_escape(vg_re_esc, p[1]);
-			char c = p[1];
-
-			p += c ? 2 : 1;
-			if (rep) {
-				vg_sb_add(out, rep);
-			} else if (!c || vg_re_word(c)) {
-				snprintf(err, size,
-					 c ? "unsupported escape \\%c in regular expression" :
-					     "regular expression ends in a backslash",
-					 c);
-				return -EINVAL;
-			} else {
-				vg_sb_printf(out, "\\%c", c); /* escaped punctuation */
-			}
-		} else if (*p == '[') {
-			/* ERE brackets take no escapes: ']' goes first, '-' last */
-			struct vg_sb in;
-			int neg = 0, rb = 0, dash = 0;
-
-			vg_sb_init(&in);
-			p++;
-			if (*p == '^') {
-				neg = 1;
-				p++;
-			}
-			if (*p == ']') {
-				rb = 1;
-				p++;
-			}
-			while (*p && *p != ']') {
-				if (p[0] == '[' && p[1] == ':') {
-					const char *e = strstr(p, ":]");
-
-					if (!e)
-						break;
-					vg_sb_addn(&in, p, (size_t)(e + 2 - p));
-					p = e + 2;
-				} else if (*p == '\\' && p[1]) {
-					const char *rep = vg_re_escape(vg_re_esc_br, p[1]);
-					char c = p[1];
-
-					p += 2;
-					if (rep) {
-						vg_sb_add(&in, rep);
-					} else if (c == ']' || c == '-') {
-						rb |= c == ']';
-						dash |= c == '-';
-					} else if (vg_re_word(c)) {
-						vg_sb_free(&in);
-						snprintf(err, size,
-							 "unsupported escape \\%c in a bracket"
-							 " expression",
-							 c);
-						return -EINVAL;
-					} else {
-						vg_sb_addn(&in, &c, 1);
-					}
-				} else {
-					vg_sb_addn(&in, p++, 1);
-				}
-			}
-			if (*p != ']') {
-				vg_sb_free(&in);
-				snprintf(err, size, "unterminated [ in regular expression");
-				return -EINVAL;
-			}
-			p++;
-			vg_sb_printf(out, "[%s%s%s%s]", neg ? "^" : "", rb ? "]" : "",
-				     vg_sb_str(&in) ?: "", dash ? "-" : "");
-			vg_sb_free(&in);
-		} else if (p[0] == '(' && p[1] == '?') {
-			if (p[2] != ':') {
-				snprintf(err, size,
-					 "unsupported group (?%c in regular expression (only (?:"
-					 " and a leading (?i))",
-					 p[2] ? p[2] : ' ');
-				return -EINVAL;
-			}
-			vg_sb_add(out, "(");
-			p += 3;
-		} else if (*p == '{') {
-			const char *e = p + 1;
-			long v = 0;
-
-			/* {n}, {n,}, {n,m}: bounded counts */
-			while ((*e >= '0' && *e <= '9') || *e == ',') {
-				v = *e == ',' ? 0 : v * 10 + (*e - '0');
-				if (v > VG_KQL_MAX_REPEAT) {
-					snprintf(err, size,
-						 "repetition count above %d in regular expression",
-						 VG_KQL_MAX_REPEAT);
-					return -EINVAL;
-				}
-				e++;
-			}
-			vg_sb_addn(out, p++, 1);
-		} else {
-			vg_sb_addn(out, p, 1);
-			/* lazy quantifiers: *? +? ?? }? match the same strings */
-			if ((*p == '*' || *p == '+' || *p == '?' || *p == '}') && p[1] == '?')
-				p++;
-			p++;
-		}
-	}
-	return 0;
-}
-
-static int vg_re_compile(const char *re, regex_t *rx, char *err, size_t size)
-{
-	struct vg_sb ere;
-	int icase, rc;
-
-	vg_sb_init(&ere);
-	if (vg_re_translate(re, &ere, &icase, err, size)) {
-		vg_sb_free(&ere);
-		return -EINVAL;
-	}
-	if (vg_sb_err(&ere)) {
-		vg_sb_free(&ere);
-		snprintf(err, size, "out of memory");
-		return -ENOMEM;
-	}
-	rc = regcomp(rx, vg_sb_str(&ere) ?: "", REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0));
-	vg_sb_free(&ere);
-	if (rc) {
-		char m[120];
-
-		regerror(rc, rx, m, sizeof(m));
-		snprintf(err, size, "bad regular expression: %s", m);
-		return rc == REG_ESPACE ? -ENOMEM : -EINVAL;
-	}
-	return 0;
-}
-
-/* x matches regex "re": a literal pattern is compiled now, so its mistakes have a position. */
-int vg_op_matches(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
-		  const struct vg_tok *op)
-{
-	struct vg_tok *rt;
-	struct vg_ex r;
-	struct vg_sb n;
-
-	if (!vg_is_word(vg_cur(k), "regex"))
-		return vg_kq_fail(k, vg_cur(k), "expected 'regex' after matches");
-	k->pos++;
-	rt = vg_cur(k);
-	vg_ex_init(&r);
-	vg_sb_init(&n);
-	if (!vg_no_span(k, op, x) && !vg_arith(k, tab, &r, 0) && !vg_no_span(k, rt, &r)) {
-		if (rt->t == TK_STR && vg_cur(k) == rt + 1) {
-			char err[200];
-			regex_t rx;
-
-			if (vg_re_compile(rt->s, &rx, err, sizeof(err)))
-				vg_kq_fail(k, rt, "%s", err);
-			else
-				regfree(&rx);
-		}
-		if (!k->err) {
-			k->dl->regex(&n, vg_sb_str(&x->sql), vg_sb_str(&r.sql));
-			vg_replace(k, x, &n, K_ANY);
-			vg_sb_init(&n);
-		}
-	}
-	vg_sb_free(&r.sql);
-	vg_sb_free(&n);
-	return k->err;
-}
-
-/* ---- SQL functions */
-
-static void vg_re_free(void *p)
-{
-	regfree(p);
-	free(p);
-}
-
-/*
- * regexp(pattern, text): SQLite's "text REGEXP pattern". The compiled
- * pattern is kept with the statement (auxdata) while the pattern argument
- * stays the same, so a column is matched without recompiling per row.
- */
-static void vg_sql_regexp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	const char *re = (const char *)sqlite3_value_text(argv[0]);
-	const char *s = (const char *)sqlite3_value_text(argv[1]);
-	regex_t *rx = sqlite3_get_auxdata(ctx, 0);
-	int fresh = 0;
-
-	(void)argc;
-	if (!re || !s) {
-		sqlite3_result_int(ctx, 0);
-		return;
-	}
-	if (!rx) {
-		char err[200];
-		int rc;
-
-		rx = malloc(sizeof(*rx));
-		if (!rx) {
-			sqlite3_result_error_nomem(ctx);
-			return;
-		}
-		rc = vg_re_compile(re, rx, err, sizeof(err));
-		if (rc) {
-			free(rx);
-			if (rc == -ENOMEM)
-				sqlite3_result_error_nomem(ctx);
-			else
-				sqlite3_result_error(ctx, err, -1);
-			return;
-		}
-		fresh = 1;
-	}
-	sqlite3_result_int(ctx, !regexec(rx, s, 0, NULL, 0));
-	if (fresh) /* SQLite frees it at once if it cannot keep it */
-		sqlite3_set_auxdata(ctx, 0, rx, vg_re_free);
-}
-
-/* kql_bin(x, r): x rounded down to a multiple of r (null for r <= 0). */
-static void vg_sql_bin(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	int tx = sqlite3_value_numeric_type(argv[0]), tr = sqlite3_value_numeric_type(argv[1]);
-
-	(void)argc;
-	if (tx == SQLITE_NULL || tr == SQLITE_NULL || tx == SQLITE_TEXT || tr == SQLITE_TEXT ||
-	    tx == SQLITE_BLOB || tr == SQLITE_BLOB) {
-		sqlite3_result_null(ctx);
-		return;
-	}
-	if (tx == SQLITE_INTEGER && tr == SQLITE_INTEGER) {
-		sqlite3_int64 x = sqlite3_value_int64(argv[0]), r = sqlite3_value_int64(argv[1]);
-		sqlite3_int64 q;
-
-		if (r <= 0) {
-			sqlite3_result_null(ctx);
-			return;
-		}
-		q = x / r;
-		if (x % r && x < 0)
-			q--;
-		sqlite3_result_int64(ctx, q * r);
-	} else {
-		double x = sqlite3_value_double(argv[0]), r = sqlite3_value_double(argv[1]);
-		double q, f;
-
-		if (!(r > 0)) {
-			sqlite3_result_null(ctx);
-			return;
-		}
-		q = x / r;
-		/* floor() without libm: beyond 2^53 every double is whole */
-		f = q > -9e15 && q < 9e15 ? (double)(sqlite3_int64)q : q;
-		if (f > q)
-			f -= 1;
-		sqlite3_result_double(ctx, f * r);
-	}
-}
-
-int vg_kql_register_ops(sqlite3 *db)
-{
-	int rc = sqlite3_create_function(db, "regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-					 vg_sql_regexp, NULL, NULL);
-
-	if (rc == SQLITE_OK)
-		rc = sqlite3_create_function(db, "kql_bin", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-					     NULL, vg_sql_bin, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-	return 0;
-}
-
-/* ---- the SQLite dialect */
-
-#define VG_SQLITE_ISO "'%%Y-%%m-%%dT%%H:%%M:%%fZ'"
-
-static void vg_sqlite_now(struct vg_sb *b, double secs)
-{
-	if (secs)
-		vg_sb_printf(b, "strftime(" VG_SQLITE_ISO ", 'now', '%+.3f seconds')", secs);
-	else
-		vg_sb_printf(b, "strftime(" VG_SQLITE_ISO ", 'now')");
-}
-
-static void vg_sqlite_time_add(struct vg_sb *b, const char *x, double secs)
-{
-	vg_sb_printf(b, "strftime(" VG_SQLITE_ISO ", %s, '%+.3f seconds')", x, secs);
-}
-
-/* via milliseconds since the epoch: julianday() is exact to well under 1 ms today */
-static void vg_sqlite_time_bin(struct vg_sb *b, const char *x, double secs)
-{
-	vg_sb_printf(b,
-		     "strftime(" VG_SQLITE_ISO ", kql_bin(CAST(round((julianday(%s) - 2440587.5)"
-		     " * 86400000.0) AS INTEGER), %lld) / 1000.0, 'unixepoch')",
-		     x, (long long)(secs * 1000 + 0.5));
-}
-
-static void vg_sqlite_num_bin(struct vg_sb *b, const char *x, const char *r)
-{
-	vg_sb_printf(b, "kql_bin(%s, %s)", x, r);
-}
-
-static void vg_sqlite_regex(struct vg_sb *b, const char *x, const char *re)
-{
-	vg_sb_printf(b, "(coalesce(%s, '') REGEXP %s)", x, re);
-}
-
-static void vg_sqlite_list_agg(struct vg_sb *b, const char *x, int distinct)
-{
-	vg_sb_printf(b, "json_group_array(%s%s) FILTER (WHERE %s IS NOT NULL)",
-		     distinct ? "DISTINCT " : "", x, x);
-}
-
-const struct vg_kql_dialect vg_kql_sqlite = {
-	.now = vg_sqlite_now,
-	.time_add = vg_sqlite_time_add,
-	.time_bin = vg_sqlite_time_bin,
-	.num_bin = vg_sqlite_num_bin,
-	.regex = vg_sqlite_regex,
-	.list_agg = vg_sqlite_list_agg,
-};
