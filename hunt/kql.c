@@ -113,13 +113,17 @@ void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols)
 	*ncols = 0;
 }
 
-void vg_tab_set(struct vg_tab *t, struct vg_sb *sql, char **cols, int ncols)
+/* Replace the stage with sql and the columns *cols, both taken (*sql emptied, *cols = NULL). */
+void vg_tab_set(struct vg_tab *t, struct vg_sb *sql, char ***cols, int *ncols)
 {
 	vg_sb_free(&t->sql);
 	t->sql = *sql;
+	vg_sb_init(sql);
 	vg_cols_free(t->cols, t->ncols);
-	t->cols = cols;
-	t->ncols = ncols;
+	t->cols = *cols;
+	t->ncols = *ncols;
+	*cols = NULL;
+	*ncols = 0;
 }
 
 struct vg_let *vg_let_find(struct vg_kq *k, const char *name)

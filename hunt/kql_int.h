@@ -154,7 +154,7 @@ int vg_cols_find(char **cols, int n, const char *name);
 void vg_tab_free(struct vg_tab *t);
 void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail);
 void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols);
-void vg_tab_set(struct vg_tab *t, struct vg_sb *sql, char **cols, int ncols);
+void vg_tab_set(struct vg_tab *t, struct vg_sb *sql, char ***cols, int *ncols);
 struct vg_let *vg_let_find(struct vg_kq *k, const char *name);
 int vg_table_cols(struct vg_kq *k, const char *name, char ***cols, int *n);
 int vg_is_unsupported(const char *w);

@@ -224,12 +224,8 @@ int vg_op_join(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op)
 		vg_sb_printf(&sql, " FROM (%s) AS \"kql_l\" %s (%s) AS \"kql_r\" ON %s",
 			     vg_sb_str(&left), kind->sql, vg_sb_str(&r.sql), vg_sb_str(&cond));
 	}
-	if (!k->err) {
-		vg_tab_set(t, &sql, cols, ncols);
-		vg_sb_init(&sql);
-		cols = NULL;
-		ncols = 0;
-	}
+	if (!k->err)
+		vg_tab_set(t, &sql, &cols, &ncols);
 out:
 	vg_tab_free(&r);
 	vg_cols_free(cols, ncols);
@@ -369,12 +365,8 @@ int vg_op_union(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op)
 		}
 		vg_sb_printf(&sql, " FROM (%s)", vg_sb_str(&legs[i].t.sql));
 	}
-	if (!k->err) {
-		vg_tab_set(t, &sql, cols, ncols);
-		vg_sb_init(&sql);
-		cols = NULL;
-		ncols = 0;
-	}
+	if (!k->err)
+		vg_tab_set(t, &sql, &cols, &ncols);
 out:
 	for (int i = 0; legs && i < nlegs; i++)
 		vg_tab_free(&legs[i].t);

@@ -658,10 +658,7 @@ int vg_argmax_finish(struct vg_kq *k, struct vg_tab *t, struct vg_argmax *am, co
 			     " %s NULLS LAST) AS \"kql_rn\" FROM (SELECT %s FROM (%s)))"
 			     " WHERE \"kql_rn\" = 1",
 			     am->max ? "DESC" : "ASC", vg_sb_str(&in), vg_sb_str(&t->sql));
-		vg_tab_set(t, &sql, cols, ncols);
-		vg_sb_init(&sql);
-		cols = NULL;
-		ncols = 0;
+		vg_tab_set(t, &sql, &cols, &ncols);
 	}
 	vg_cols_free(cols, ncols);
 	vg_sb_free(&in);
