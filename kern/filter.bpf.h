@@ -238,6 +238,53 @@ static __always_inline int vg_flt_again(int rule)
 	return 1;
 }
 
+/*
+ * Dedup with filters, before a file event is built (dd: its dedup entry or
+ * NULL, dup: vg_dedup_in_window(), gen: the vg_flt_cfg.slot read for the
+ * event): a duplicate of an event the same rule set judged takes that
+ * verdict without building its path again, dropped (counted for its rule)
+ * or suppressed as a duplicate. 1 when the event ends here.
+ */
+static __always_inline int vg_dedup_cached(struct vg_lim_val *dd, int dup, __u32 gen, __u64 now)
+{
+	if (!dd || !dup || dd->flt_gen != gen)
+		return 0;
+	if (dd->flt_rule < 0 || !vg_flt_again(dd->flt_rule))
+		vg_dedup_suppress(VG_CLASS_FILE, dd, now);
+	return 1;
+}
+
+/*
+ * Dedup after the filters judged the built event (verdict: vg_flt_file(),
+ * or -1 when no rules are loaded): the entry keeps the verdict for its
+ * duplicates, and a kept event after dropped ones opens a window of its own.
+ * 1 when the event ends here: dropped, or suppressed as a duplicate.
+ */
+static __always_inline int vg_dedup_judged(struct vg_lim_val *dd, int dup, __u32 gen, int verdict,
+					   __u64 now)
+{
+	if (verdict >= 0) {
+		if (dd) {
+			if (!dup || dd->flt_drop) {
+				dd->mark_ns = now;
+				dup = 0;
+			}
+			dd->flt_gen = gen;
+			dd->flt_rule = (__s16)VG_FLT_RULE(verdict);
+			dd->flt_drop = VG_FLT_DROPS(verdict);
+		}
+		if (VG_FLT_DROPS(verdict))
+			return 1;
+	} else if (dd && !dup) {
+		dd->mark_ns = now;
+	}
+	if (dd && dup) {
+		vg_dedup_suppress(VG_CLASS_FILE, dd, now);
+		return 1;
+	}
+	return 0;
+}
+
 #endif /* VG_FLT_JUDGE */
 
 #endif

@@ -108,4 +108,20 @@ static __always_inline __u32 vg_put_path(struct vg_scratch *s, __u32 off, __u32 
 	return len & (VG_PATH_MAX - 1);
 }
 
+#define VG_AT_FDCWD -100
+
+/* The resolved path of a directory fd, or of the cwd for AT_FDCWD. */
+static __always_inline __u32 vg_dir_walk(struct task_struct *task, int dfd, struct vg_scratch *s)
+{
+	struct file *f;
+
+	if (dfd == VG_AT_FDCWD) {
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+		return vg_path_walk(BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), s);
+	}
+	f = vg_fd_file(task, (__u32)dfd);
+	return vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+}
+
 #endif

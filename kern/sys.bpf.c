@@ -21,7 +21,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Syscall numbers watched, one bit each; set by vigild from the enabled sources. */
 const volatile __u64 vg_sys_mask[8];
 
-#define VG_AT_FDCWD -100
 #define VG_REL_MAX 2048 /* bytes of a caller's path kept (a power of two) */
 #define VG_O_ACCMODE 3
 #define VG_O_TRUNC 01000
@@ -64,20 +63,6 @@ struct {
 	__type(key, struct vg_udp_key);
 	__type(value, __u8);
 } vg_udp_seen SEC(".maps");
-
-/* The resolved path of a directory fd, or of the cwd for AT_FDCWD. */
-static __always_inline __u32 vg_dir_walk(struct task_struct *task, int dfd, struct vg_scratch *s)
-{
-	struct file *f;
-
-	if (dfd == VG_AT_FDCWD) {
-		struct fs_struct *fs = BPF_CORE_READ(task, fs);
-
-		return vg_path_walk(BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), s);
-	}
-	f = vg_fd_file(task, (__u32)dfd);
-	return vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
-}
 
 /* Copy a caller's path string to ev + off; returns the bytes stored (0 when none). */
 static __always_inline __u32 vg_put_user_str(struct vg_scratch *s, __u32 off, const void *ustr)
@@ -155,7 +140,7 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 	__u64 flags, ino, dev, now;
 	__u32 tgid, gen;
 	__u32 fmode, imode, op, off = 0;
-	int filtering, dup = 0, verdict;
+	int filtering, dup = 0, verdict = -1;
 
 	if (ret < 0)
 		return 0;
@@ -222,33 +207,13 @@ static __noinline int vg_sys_open(struct pt_regs *regs, long ret, __u32 nr)
 		dup = vg_dedup_in_window(VG_CLASS_FILE, dd, now);
 	}
 	if (filtering) {
-		if (dd && dup && dd->flt_gen == gen) {
-			if (dd->flt_rule >= 0 && vg_flt_again(dd->flt_rule))
-				return 0;
-			vg_dedup_suppress(VG_CLASS_FILE, dd, now);
+		if (vg_dedup_cached(dd, dup, gen, now))
 			return 0;
-		}
 		off = vg_open_build(s, task, op, f, flags, imode, ino, dev);
 		verdict = vg_flt_file(s);
-		if (dd) {
-			/* After a dropped one, a kept event opens a window of its own: it is emitted. */
-			if (!dup || dd->flt_drop) {
-				dd->mark_ns = now;
-				dup = 0;
-			}
-			dd->flt_gen = gen;
-			dd->flt_rule = (__s16)VG_FLT_RULE(verdict);
-			dd->flt_drop = VG_FLT_DROPS(verdict);
-		}
-		if (VG_FLT_DROPS(verdict))
-			return 0;
-	} else if (dd && !dup) {
-		dd->mark_ns = now;
 	}
-	if (dd && dup) {
-		vg_dedup_suppress(VG_CLASS_FILE, dd, now);
+	if (vg_dedup_judged(dd, dup, gen, verdict, now))
 		return 0;
-	}
 	if (vg_rate_check(VG_CLASS_FILE, tgid, now))
 		return 0; /* the dedup entry keeps its count for a later event or the flush */
 	if (!filtering)

@@ -18,19 +18,24 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 endif
 
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := frame batch conn
+FUZZ_TARGETS := frame batch conn spool
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(O)/tests/fuzz/fuzz_%)
 FUZZ_LIB_SRCS := lib/frame.c lib/batch.c lib/wire.c $(O)/schemas/vigil_zdict.c
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	      -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ilib
 
+# What a target needs beyond the wire code: the spool loader and the logger (and its escaper).
+FUZZ_EXTRA_spool := user/spool.c user/paths.c lib/log.c lib/esc.c
+$(O)/tests/fuzz/fuzz_spool: $(FUZZ_EXTRA_spool)
+
 $(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)
 	$(call say,FUZZLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.pb-c.c $(LDLIBS_LIB)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -Iuser -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIB_SRCS) \
+		$(O)/schemas/vigil.pb-c.c $(LDLIBS_LIB)
 
 # The host's connection logic (handshake, identity, store) over an in-memory SQLite.
-FUZZ_CONN_SRCS := lib/auth.c lib/crypto.c lib/esc.c lib/log.c plugin/conn.c plugin/store.c plugin/fmt.c
+FUZZ_CONN_SRCS := lib/auth.c lib/crypto.c lib/log.c lib/esc.c plugin/conn.c plugin/store.c plugin/fmt.c
 $(O)/tests/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_LIB_SRCS) $(FUZZ_CONN_SRCS) \
 			   $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)
 	$(call say,FUZZLD,$@)

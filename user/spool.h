@@ -16,8 +16,18 @@
  *  24 u32 nevents      28 u32 len (payload bytes)   32 u32 crc32c(bytes 0..31, payload)
  *  36 u32 zero
  * A frame record's payload is the frame exactly as sent; an ack record has
- * none. A torn record at the end of a segment (crash mid-write) is cut off
- * when the spool is opened again.
+ * none.
+ *
+ * Opening the spool again reads every record of every segment first, then
+ * applies the acks, then deletes the segments left with nothing
+ * unacknowledged, so no ack can take away a segment still being read. A
+ * damaged stretch followed by whole records is skipped and the loader
+ * carries on after it; a damaged tail (a write cut short) is cut off. The
+ * frames either held are counted lost (frames_evicted, events_evicted) with
+ * the event count their header still gives, or as one event when it gives
+ * none. The directory must belong to vigild's user and be writable by it
+ * alone, else it is refused; a segment that is not a regular file of that
+ * user with one link (a symlink, say) is left alone, not loaded.
  *
  * Nothing leaves silently: what the memory bound (without a spool), the disk
  * cap or a failing disk forces out is counted in frames_evicted and
@@ -63,9 +73,10 @@ struct vg_queue {
 
 void vg_queue_init(struct vg_queue *q, size_t mem_max);
 /*
- * Use dir as spool (created 0700 when missing), holding at most disk_max
- * bytes. Unacknowledged frames of earlier runs join the queue, oldest first.
- * 0 or -errno.
+ * Use dir as spool (created 0700 when missing; refused with -EPERM unless
+ * owned by the euid and not group- or world-writable, -ELOOP when a
+ * symlink), holding at most disk_max bytes. Unacknowledged frames of earlier
+ * runs join the queue, oldest first. 0 or -errno (logged).
  */
 int vg_queue_open_spool(struct vg_queue *q, const char *dir, uint64_t disk_max,
 			enum vg_spool_sync sync);

@@ -4,6 +4,7 @@
  * table, and send zstd-compressed protobuf batches to the host.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "device.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
+#include "paths.h"
 #include "proctable.h"
 #include "sender.h"
 #include "sensor.h"
@@ -72,6 +74,7 @@ struct vg_daemon {
 	uint64_t dumped;
 	struct vg_vf_set *filters; /* the rule set in the kernel (--filters) */
 	FILE *record; /* --record FILE */
+	int dump_fd; /* --dump-batches DIR */
 	uint64_t filter_gen; /* rule sets loaded */
 };
 
@@ -205,7 +208,8 @@ static void vg_usage(FILE *f)
 		"  --filters FILE       filter rules (filters/NAME.vf) judged in the kernel;\n"
 		"                       SIGHUP reloads the file and swaps the set atomically\n"
 		"  --record FILE        write every record received (before userspace, after\n"
-		"                       kernel filters: run without --filters to capture all)\n"
+		"                       kernel filters: run without --filters to capture all);\n"
+		"                       not through a symlink, and only to a file of vigild's user\n"
 		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
 		"                       reports itself)\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
@@ -236,13 +240,14 @@ static void vg_usage(FILE *f)
 		"  --device-name NAME   device name to report (default the hostname)\n"
 		"  --host-device-id ID  the Windows host this WSL instance runs on\n"
 		"  --machine-group G    machine group to report\n"
-		"  --control PATH       a local control socket (root only, SO_PEERCRED): one command\n"
-		"                       per line: ping, stats (JSON counters), flush, reload,\n"
+		"  --control PATH       a local control socket (root only, SO_PEERCRED; in a\n"
+		"                       directory others cannot write to): one command per\n"
+		"                       line: ping, stats (JSON counters), flush, reload,\n"
 		"                       filter (then the rule text: checked and swapped in;\n"
 		"                       `vigil filter apply FILE --control PATH`)\n"
 		"  --no-dict            compress batches without the shipped zstd dictionary\n"
 		"  --dump-batches DIR   also write each batch, uncompressed, to DIR (to train the\n"
-		"                       dictionary: scripts/train-dict.sh)\n"
+		"                       dictionary: scripts/train-dict.sh; DIR vigild's own, 0700)\n"
 		"  -v, --verbose        debug messages, libbpf's included\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n"
@@ -478,20 +483,25 @@ static void vg_dump_batch(struct vg_daemon *d, const Vigil__V1__Batch *b)
 {
 	size_t len = vigil__v1__batch__get_packed_size(b);
 	uint8_t *raw = malloc(len ? len : 1);
-	char path[PATH_MAX];
+	char path[64];
 	FILE *f;
+	int fd;
 
 	if (!raw)
 		return;
 	vigil__v1__batch__pack(b, raw);
 	/* The name carries the event count, for the per-event figures. */
-	snprintf(path, sizeof(path), "%s/%020llu-%zu.pb", d->o.dump_dir,
-		 (unsigned long long)++d->dumped, b->n_events);
-	f = fopen(path, "we");
+	snprintf(path, sizeof(path), "%020llu-%zu.pb", (unsigned long long)++d->dumped,
+		 b->n_events);
+	fd = vg_file_create_own("--dump-batches", d->dump_fd, path);
+	f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f || fwrite(raw, 1, len, f) != len)
-		vg_log(VG_WARN, "--dump-batches: write %s: %s", path, strerror(errno));
+		vg_log(VG_WARN, "--dump-batches: write %s/%s: %s", d->o.dump_dir, path,
+		       strerror(errno));
 	if (f)
 		fclose(f);
+	else if (fd >= 0)
+		close(fd);
 	free(raw);
 }
 
@@ -921,6 +931,7 @@ int main(int argc, char **argv)
 		return err ? 1 : 0;
 	}
 
+	d.dump_fd = -1;
 	if (getrandom(&d.stream_id, sizeof(d.stream_id), 0) != sizeof(d.stream_id)) {
 		vg_err(-errno, "getrandom");
 		return 1;
@@ -972,9 +983,13 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_rb;
 	if (d.o.record) {
-		d.record = fopen(d.o.record, "we");
+		int fd = vg_file_create_own("--record", AT_FDCWD, d.o.record);
+
+		d.record = fd < 0 ? NULL : fdopen(fd, "w");
 		if (!d.record) {
-			err = vg_err(-errno, "--record %s", d.o.record);
+			err = fd < 0 ? fd : vg_err(-errno, "--record %s", d.o.record);
+			if (fd >= 0)
+				close(fd);
 			goto out_rb;
 		}
 		if (vg_pt_each_pid("/proc", vg_record_snapshot_one, d.record) < 0) {
@@ -983,8 +998,16 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (d.o.dump_dir) {
+		d.dump_fd = vg_dir_open_own("--dump-batches", d.o.dump_dir, 0);
+		if (d.dump_fd < 0) {
+			err = d.dump_fd;
+			goto out_rb;
+		}
+	}
 	d.ctl.fd = -1;
-	if (d.o.control && vg_control_open(&d.ctl, d.o.control)) {
+	if (d.o.control && (vg_parent_dir_check("--control", d.o.control) ||
+			    vg_control_open(&d.ctl, d.o.control))) {
 		err = -EINVAL;
 		goto out_rb;
 	}
@@ -1000,6 +1023,8 @@ out_tx:
 	vg_sender_close(&d.tx);
 	if (d.record && fclose(d.record))
 		vg_log(VG_WARN, "--record: close failed");
+	if (d.dump_fd >= 0)
+		close(d.dump_fd);
 	free(d.filters);
 	return err ? 1 : 0;
 }
