@@ -97,7 +97,7 @@ $(O)/vmlinux.h: | $(DEPS_STAMP)
 	$(Q)mkdir -p $(O)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(O)/kern $(O)/user $(O)/lib $(O)/plugin $(O)/schemas $(O)/tests/unit $(O)/tests/kern:
+$(O)/kern $(O)/daemon $(O)/lib $(O)/plugin $(O)/hunt $(O)/schemas $(O)/tests/unit $(O)/tests/kern:
 	$(Q)mkdir -p $@
 
 # Headers, vmlinux.h included, reach the objects through their depfiles (-MMD): an object is
@@ -124,7 +124,7 @@ $(O)/schemas/vigil.pb-c.c $(O)/schemas/vigil.pb-c.h: schemas/vigil.proto | $(O)/
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -Werror=implicit-function-declaration -D_GNU_SOURCE
-CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Idaemon -Iplugin
+CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Idaemon -Iplugin -Ihunt
 LDLIBS_LIB := -lzstd -lprotobuf-c -lnettle
 GEN_HDRS := $(O)/schemas/vigil.pb-c.h $(AUTO_HEADER)
 
@@ -134,6 +134,8 @@ USER_SRCS := $(wildcard daemon/*.c)
 USER_OBJS := $(USER_SRCS:%.c=$(O)/%.o)
 PLUGIN_SRCS := $(wildcard plugin/*.c)
 PLUGIN_OBJS := $(PLUGIN_SRCS:%.c=$(O)/%.o)
+HUNT_SRCS := $(wildcard hunt/*.c)
+HUNT_OBJS := $(HUNT_SRCS:%.c=$(O)/%.o)
 
 $(O)/%.o: %.c | $(GEN_HDRS) $(DEPS_STAMP)
 	$(call say,CC,$@)
@@ -169,7 +171,7 @@ $(O)/vigild: $(O)/daemon/vigild.o $(O)/libvigild.a $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $(VIGILD_LDFLAGS) -o $@ $(filter %.o %.a,$^) -lbpf -lelf -lz $(LDLIBS_LIB)
 
-PLUGIN_LIB_OBJS := $(filter-out $(O)/plugin/vigil.o,$(PLUGIN_OBJS))
+PLUGIN_LIB_OBJS := $(filter-out $(O)/plugin/vigil.o,$(PLUGIN_OBJS)) $(HUNT_OBJS)
 $(O)/libvigilhost.a: $(PLUGIN_LIB_OBJS)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -219,7 +221,7 @@ run: all ## (root) sensor + host endpoint on ./vigil.db, live timeline
 
 # ---- formatting
 FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h plugin/*.c plugin/*.h \
-		      plugin/win/*.c plugin/win/*.h \
+		      hunt/*.c hunt/*.h plugin/win/*.c plugin/win/*.h \
 		      tests/*/*.c tests/*/*.h)
 format: ## clang-format the sources in place
 	$(Q)$(CLANG_FMT) -i $(FMT_SRCS)
@@ -236,4 +238,4 @@ help: ## this list
 	@sed -n 's/^\([a-z][a-z0-9 -]*\):.*## \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | \
 		awk -F'\t' '{ printf "  %-22s %s\n", $$1, $$2 }'
 
--include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/daemon/*.d $(O)/plugin/*.d $(O)/tests/*/*.d)
+-include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/daemon/*.d $(O)/plugin/*.d $(O)/hunt/*.d $(O)/tests/*/*.d)

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_stableOutBuffer */
 #include <zstd.h>
 
 #include "batch.h"
 #include "compat.h"
 #include "frame.h"
+#include "wire.h"
 
 /* schemas/vigil-v1.zdict, embedded at build time (xxd -i). */
 extern unsigned char vg_zdict[];
@@ -72,16 +78,28 @@ int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size
 	return 0;
 }
 
-int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out, size_t *out_len)
+/* Compressed bytes fed at a time when the output is checked as it grows. */
+#define VG_ZSTD_STEP 256
+
+/*
+ * vg_zstd_decompress(), and check (when not NULL) called on what is out so
+ * far each time it doubles, from 64 KiB: nonzero stops decompressing with
+ * that error. The compressed bytes are then fed VG_ZSTD_STEP at a time, and
+ * a frame that declares its size is decompressed straight into one buffer of
+ * that size (zstd keeps no window of its own).
+ */
+static int vg_zstd_inflate(const uint8_t *src, size_t len, size_t max,
+			   int (*check)(void *ctx, const uint8_t *out, size_t len), void *ctx,
+			   uint8_t **out, size_t *out_len)
 {
 	ZSTD_DCtx *dctx;
 	ZSTD_inBuffer in = { src, len, 0 };
 	ZSTD_outBuffer ob;
 	unsigned long long claimed;
 	unsigned int dict_id;
-	size_t cap, ret;
+	size_t cap, ret, next = 64 * 1024;
 	uint8_t *buf;
-	int err = 0;
+	int err = 0, stable;
 
 	/* The frame's claimed size is only a hint for the first allocation. */
 	claimed = ZSTD_getFrameContentSize(src, len);
@@ -104,6 +122,13 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 	}
 	/* Refuse window sizes that would need more memory than the output bound. */
 	ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 25);
+	stable = check && claimed != ZSTD_CONTENTSIZE_UNKNOWN;
+	if (stable && ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_stableOutBuffer, 1))) {
+		err = -EIO;
+		goto out;
+	}
+	if (check && len > VG_ZSTD_STEP)
+		in.size = VG_ZSTD_STEP;
 	if (dict_id) {
 		if (!vg_ddict)
 			vg_ddict = ZSTD_createDDict(vg_zdict, vg_zdict_len);
@@ -121,11 +146,22 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 			err = -EBADMSG;
 			goto out;
 		}
+		if (check && ob.pos >= next) {
+			err = check(ctx, buf, ob.pos);
+			if (err)
+				goto out;
+			while (next <= ob.pos)
+				next *= 2;
+		}
 		if (ret == 0)
 			break; /* frame complete */
 		if (ob.pos == ob.size) {
 			uint8_t *nb;
 
+			if (stable) {
+				err = -EBADMSG; /* more than it declared */
+				goto out;
+			}
 			if (cap >= max) {
 				err = -EFBIG;
 				goto out;
@@ -140,11 +176,14 @@ int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out
 			ob.dst = buf;
 			ob.size = cap;
 		} else if (in.pos == in.size) {
-			err = -EBADMSG; /* truncated frame */
-			goto out;
+			if (in.size == len) {
+				err = -EBADMSG; /* truncated frame */
+				goto out;
+			}
+			in.size = len - in.size > VG_ZSTD_STEP ? in.size + VG_ZSTD_STEP : len;
 		}
 	}
-	if (in.pos != in.size) {
+	if (in.pos != len) {
 		err = -EBADMSG; /* trailing bytes after the zstd frame */
 		goto out;
 	}
@@ -157,16 +196,246 @@ out:
 	return err;
 }
 
-int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out)
+int vg_zstd_decompress(const uint8_t *src, size_t len, size_t max, uint8_t **out, size_t *out_len)
 {
-	uint8_t *raw;
-	size_t raw_len;
+	return vg_zstd_inflate(src, len, max, NULL, NULL, out, out_len);
+}
+
+#ifdef _WIN32
+#define vg_usable_size _msize
+#else
+#define vg_usable_size malloc_usable_size
+#endif
+
+/*
+ * protobuf-c's memory while it unpacks one batch, held to a budget: defence
+ * in depth behind vg_batch_walk(), which counted the same on the wire before
+ * anything was allocated. What it hands out is plain malloc memory, so the
+ * batch is freed as usual.
+ */
+struct vg_pb_budget {
+	ProtobufCAllocator a;
+	size_t used, peak, limit;
+	int refused, nomem;
+};
+
+static void *vg_pb_alloc(void *data, size_t n)
+{
+	struct vg_pb_budget *bg = data;
+	void *p;
+	size_t cost;
+
+	if (n > bg->limit) {
+		bg->refused = 1;
+		return NULL;
+	}
+	p = malloc(n ? n : 1);
+	if (!p) {
+		bg->nomem = 1;
+		return NULL;
+	}
+	cost = vg_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
+	if (cost > bg->limit - bg->used) {
+		free(p);
+		bg->refused = 1;
+		return NULL;
+	}
+	bg->used += cost;
+	if (bg->used > bg->peak)
+		bg->peak = bg->used;
+	return p;
+}
+
+static void vg_pb_free(void *data, void *p)
+{
+	struct vg_pb_budget *bg = data;
+
+	if (!p)
+		return;
+	bg->used -= vg_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
+	free(p);
+}
+
+/* protobuf-c's unpack of one message, held to budget: NULL and -E2BIG, -ENOMEM or -EBADMSG. */
+static void *vg_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+			  size_t budget, int *err)
+{
+	struct vg_pb_budget bg = { .a = { vg_pb_alloc, vg_pb_free, NULL }, .limit = budget };
+	void *m;
+
+	bg.a.allocator_data = &bg;
+	m = protobuf_c_message_unpack(d, &bg.a, len, p);
+	*err = m ? 0 : bg.refused ? -E2BIG : bg.nomem ? -ENOMEM : -EBADMSG;
+	return m;
+}
+
+int vg_batch_unpack_peak(const uint8_t *raw, size_t len, size_t *peak)
+{
+	struct vg_pb_budget bg = { .a = { vg_pb_alloc, vg_pb_free, NULL }, .limit = SIZE_MAX };
+	Vigil__V1__Batch *b;
+
+	bg.a.allocator_data = &bg;
+	b = vigil__v1__batch__unpack(&bg.a, len, raw);
+	if (!b)
+		return -EBADMSG;
+	vigil__v1__batch__free_unpacked(b, &bg.a);
+	*peak = bg.peak;
+	return bg.used ? -EIO : 0;
+}
+
+struct vg_prefix {
+	size_t budget;
+	char *why;
+	size_t why_len;
+};
+
+/*
+ * What is decompressed so far, up to its last whole top-level field, is a
+ * Batch too: whatever bound it passes, the whole batch passes as well. So a
+ * frame that inflates to 16 million empty events stops at the first 64 KiB.
+ */
+static int vg_batch_prefix_check(void *ctx, const uint8_t *p, size_t len)
+{
+	struct vg_prefix *px = ctx;
+	struct vg_pb_field f;
+	size_t off = 0, whole = 0;
+
+	while (off < len && !vg_pb_next(p, len, &off, &f))
+		whole = off;
+	return vg_batch_walk(p, whole, px->budget, NULL, px->why, px->why_len);
+}
+
+int vg_batch_open(struct vg_batch *v, const uint8_t *payload, size_t len, int zstd, char *why,
+		  size_t why_len)
+{
+	struct vg_prefix px = { vg_batch_unpack_budget(VG_BATCH_MAX_DECODED), why, why_len };
+	struct vg_pb_field f;
+	uint8_t *shell = NULL;
+	size_t off = 0, shell_len = 0, n = 0;
 	int err;
 
-	err = vg_zstd_decompress(payload, len, VG_BATCH_MAX_DECODED, &raw, &raw_len);
+	memset(v, 0, sizeof(*v));
+	if (why && why_len)
+		why[0] = 0;
+	v->enc = payload;
+	v->len = len;
+	if (zstd) {
+		unsigned long long claimed = ZSTD_getFrameContentSize(payload, len);
+
+		if (claimed <= VG_BATCH_MAX_DECODED)
+			px.budget = vg_batch_unpack_budget((size_t)claimed);
+		err = vg_zstd_inflate(payload, len, VG_BATCH_MAX_DECODED, vg_batch_prefix_check,
+				      &px, &v->raw, &v->len);
+		if (err)
+			return err;
+		v->enc = v->raw;
+	}
+	v->budget = vg_batch_unpack_budget(v->len);
+	err = vg_batch_walk(v->enc, v->len, v->budget, NULL, why, why_len);
+	if (err)
+		goto err_close;
+	/* Where each event is; everything else is the shell, unpacked now. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			shell = malloc(shell_len ? shell_len : 1);
+			v->ev = malloc((n ? n : 1) * sizeof(*v->ev));
+			if (!shell || !v->ev) {
+				err = -ENOMEM;
+				goto err_close;
+			}
+		}
+		for (off = shell_len = n = 0; off < v->len;) {
+			size_t start = off;
+
+			vg_pb_next(v->enc, v->len, &off, &f); /* the walk checked every field */
+			if (f.number == 3 && f.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+				if (pass) {
+					v->ev[n].off = (size_t)(f.body - v->enc);
+					v->ev[n].len = f.body_len;
+				}
+				n++;
+			} else {
+				if (pass)
+					memcpy(shell + shell_len, v->enc + start, off - start);
+				shell_len += off - start;
+			}
+		}
+	}
+	v->n_events = n;
+	v->b = vg_pb_unpack(&vigil__v1__batch__descriptor, shell, shell_len, v->budget, &err);
+	free(shell);
+	shell = NULL;
+	if (err) {
+		if (err == -E2BIG && why && why_len)
+			snprintf(why, why_len, "unpacking took more than %zu bytes", v->budget);
+		goto err_close;
+	}
+	/* What the walk counted, unless protobuf-c merged copies past a bound. */
+	if (vg_batch_check(v->b)) {
+		err = -E2BIG;
+		if (why && why_len)
+			snprintf(why, why_len, "a repeated field is over its bound once unpacked");
+		goto err_close;
+	}
+	return 0;
+
+err_close:
+	free(shell);
+	vg_batch_close(v);
+	return err;
+}
+
+int vg_batch_event(struct vg_batch *v, size_t i, Vigil__V1__Event **ev)
+{
+	int err;
+
+	if (i >= v->n_events)
+		return -ERANGE;
+	*ev = vg_pb_unpack(&vigil__v1__event__descriptor, v->enc + v->ev[i].off, v->ev[i].len,
+			   v->budget, &err);
+	return err;
+}
+
+void vg_batch_close(struct vg_batch *v)
+{
+	if (v->b)
+		vigil__v1__batch__free_unpacked(v->b, NULL);
+	free(v->ev);
+	free(v->raw);
+	memset(v, 0, sizeof(*v));
+}
+
+int vg_batch_decode(const uint8_t *payload, size_t len, int zstd, Vigil__V1__Batch **out, char *why,
+		    size_t why_len)
+{
+	struct vg_batch v;
+	int err;
+
+	*out = NULL;
+	err = vg_batch_open(&v, payload, len, zstd, why, why_len);
 	if (err)
 		return err;
-	*out = vigil__v1__batch__unpack(NULL, raw_len, raw);
-	free(raw);
-	return *out ? 0 : -EBADMSG;
+	v.b->events = v.n_events ? calloc(v.n_events, sizeof(*v.b->events)) : NULL;
+	if (v.n_events && !v.b->events)
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < v.n_events; i++) {
+		err = vg_batch_event(&v, i, &v.b->events[i]);
+		if (!err)
+			v.b->n_events++;
+	}
+	if (!err && vg_batch_check(v.b))
+		err = -E2BIG; /* an event's argv, merged from copies */
+	if (!err) {
+		*out = v.b;
+		v.b = NULL;
+	} else if (err == -E2BIG && why && why_len) {
+		snprintf(why, why_len, "an event took more than %zu bytes to unpack", v.budget);
+	}
+	vg_batch_close(&v);
+	return err;
+}
+
+int vg_batch_unpack(const uint8_t *payload, size_t len, Vigil__V1__Batch **out)
+{
+	return vg_batch_decode(payload, len, 1, out, NULL, 0);
 }

@@ -23,5 +23,8 @@
 #ifndef EFBIG
 #define EFBIG 27
 #endif
+#ifndef ESTALE
+#define ESTALE 116
+#endif
 
 #endif

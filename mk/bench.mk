@@ -4,6 +4,8 @@
 #                                   configuration, interleaved; see bench/README.md
 # make bench-encode                 userspace only: encode + compress throughput
 #                                   from a capture recorded from /proc
+# make bench-decode                 what a BATCH payload built to amplify costs the
+#                                   host to decode (peak RSS, time), next to a real one
 # make check-bench                  the quick bench once, results under $(O)/bench,
 #                                   no timing asserted (part of make check)
 
@@ -23,9 +25,18 @@ $(O)/bench/encode: $(O)/bench/encode.o $(O)/libvigild.a $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz $(LDLIBS_LIB)
 
-BENCH_BINS := $(O)/bench/workload $(O)/bench/encode
+$(O)/bench/decode.o: bench/decode.c $(GEN_HDRS) | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
-.PHONY: bench bench-encode check-bench
+$(O)/bench/decode: $(O)/bench/decode.o $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_LIB)
+
+BENCH_BINS := $(O)/bench/workload $(O)/bench/encode $(O)/bench/decode
+
+.PHONY: bench bench-encode bench-decode check-bench
 bench: all $(BENCH_BINS) ## (root) every workload under each sensor, side by side [QUICK=1] [ROUNDS=N]
 	$(Q)bench/run.sh --build $(O) --results $(BENCH_RESULTS) $(if $(QUICK),--quick) \
 		$(if $(ROUNDS),--rounds $(ROUNDS))
@@ -33,6 +44,9 @@ bench: all $(BENCH_BINS) ## (root) every workload under each sensor, side by sid
 bench-encode: $(O)/bench/encode ## userspace encode + compress throughput from a /proc capture
 	$(Q)$(O)/bench/encode record $(O)/bench/capture.bin
 	$(Q)$(O)/bench/encode replay $(O)/bench/capture.bin --seconds 3
+
+bench-decode: $(O)/bench/decode ## userspace only: what a batch made to amplify costs the host to decode
+	$(Q)$(O)/bench/decode
 
 check-bench: all $(BENCH_BINS) ## (root) the quick bench once, nothing timed asserted
 	$(Q)if [ "$$(id -u)" != 0 ]; then \

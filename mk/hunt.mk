@@ -8,13 +8,14 @@ FUZZ_SECONDS ?= 20
 # A fixed seed: make check explores the same inputs each run (FUZZ_SEED=0 for a random one).
 FUZZ_SEED ?= 1
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	       -D_GNU_SOURCE -Iplugin -Ilib
-$(O)/fuzz/fuzz_kql: tests/fuzz/fuzz_kql.c plugin/kql.c plugin/kql_ops.c plugin/fmt.c lib/esc.c \
-		    plugin/kql.h plugin/kql_int.h plugin/fmt.h lib/esc.h | $(DEPS_STAMP)
+	       -D_GNU_SOURCE -Ihunt -Iplugin -Ilib
+# The translator: every hunt/kql*.c, so the target follows its files.
+KQL_SRCS := $(wildcard hunt/kql*.c)
+KQL_FUZZ_SRCS := tests/fuzz/fuzz_kql.c $(KQL_SRCS) plugin/fmt.c lib/esc.c
+$(O)/fuzz/fuzz_kql: $(KQL_FUZZ_SRCS) $(wildcard hunt/kql*.h) plugin/fmt.h lib/esc.h | $(DEPS_STAMP)
 	$(call say,FUZZCC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_kql.c plugin/kql.c plugin/kql_ops.c \
-		plugin/fmt.c lib/esc.c -lsqlite3
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $(KQL_FUZZ_SRCS) -lsqlite3
 
 .PHONY: check-fuzz-kql
 check-fuzz-kql: $(O)/fuzz/fuzz_kql ## fuzz the KQL translator (FUZZ_SECONDS)

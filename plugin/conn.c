@@ -214,44 +214,39 @@ static const char *vg_payload_strerror(int err)
 	if (err == -EBADMSG)
 		return "batch payload is not a zstd-compressed vigil.v1.Batch";
 	if (err == -E2BIG)
-		return "batch holds more events, counters or arguments than allowed";
+		return "batch is over a bound";
 	return vg_frame_strerror(err);
 }
 
 static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_frame_hdr *h,
 			 const uint8_t *payload)
 {
-	Vigil__V1__Batch *b;
+	struct vg_batch v;
 	uint64_t stream;
+	char why[160];
 	int err;
 
-	if (h->flags & VG_FRAME_F_ZSTD) {
-		err = vg_batch_unpack(payload, h->len, &b);
-	} else {
-		/* Uncompressed: the frame bound (VG_FRAME_MAX_PAYLOAD) bounds it. */
-		b = vigil__v1__batch__unpack(NULL, h->len, payload);
-		err = b ? 0 : -EBADMSG;
-	}
-	if (!err && vg_batch_check(b)) {
-		vigil__v1__batch__free_unpacked(b, NULL);
-		err = -E2BIG;
-	}
+	/*
+	 * Counted on the wire before anything is allocated for it, and its
+	 * events unpacked one at a time as they are stored (lib/batch.h).
+	 */
+	err = vg_batch_open(&v, payload, h->len, h->flags & VG_FRAME_F_ZSTD, why, sizeof(why));
 	if (err) {
-		vg_log(VG_ERROR, "connection %u: %s (seq %llu)", c->id, vg_payload_strerror(err),
-		       (unsigned long long)h->seq);
+		vg_log(VG_ERROR, "connection %u: %s%s%s (seq %llu)", c->id,
+		       vg_payload_strerror(err), *why ? ": " : "", why, (unsigned long long)h->seq);
 		return err;
 	}
-	if (b->device && vg_conn_other_device(c, b->device)) {
+	if (v.b->device && vg_conn_other_device(c, v.b->device)) {
 		char shown[VG_AUTH_ID_MAX + 1], own[VG_AUTH_ID_MAX + 1];
 		char detail[2 * VG_AUTH_ID_MAX + 64];
-		const char *id = b->device->device_id ? b->device->device_id : "";
+		const char *id = v.b->device->device_id ? v.b->device->device_id : "";
 
 		snprintf(detail, sizeof(detail), "%s on a connection of %s (seq %llu)",
 			 vg_conn_printable(shown, sizeof(shown), id, strlen(id)),
 			 vg_conn_printable(own, sizeof(own), c->peer.device_id,
 					   strlen(c->peer.device_id)),
 			 (unsigned long long)h->seq);
-		vigil__v1__batch__free_unpacked(b, NULL);
+		vg_batch_close(&v);
 		return vg_conn_refuse(c, s,
 				      h->type == VG_FRAME_HELLO ? "hello names another device" :
 								  "batch names another device",
@@ -259,13 +254,13 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 	}
 	if (h->type == VG_FRAME_HELLO) {
 		/* Names the device for what follows, resent frames of earlier runs included. */
-		err = b->device ? vg_conn_hello(c, b->device) : 0;
-		vigil__v1__batch__free_unpacked(b, NULL);
+		err = v.b->device ? vg_conn_hello(c, v.b->device) : 0;
+		vg_batch_close(&v);
 		return err;
 	}
-	stream = b->stream_id;
-	err = vg_store_batch(s, &c->peer, h->seq, b);
-	vigil__v1__batch__free_unpacked(b, NULL);
+	stream = v.b->stream_id;
+	err = vg_store_batch_view(s, &c->peer, h->seq, &v);
+	vg_batch_close(&v);
 	if (err < 0) {
 		/* No ACK: the daemon keeps the batch and sends it again later. */
 		vg_log(VG_ERROR, "connection %u: cannot store batch (seq %llu): %s", c->id,

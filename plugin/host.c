@@ -71,6 +71,7 @@ struct vg_host {
 	int stage; /* 0, 1 SIGTERM sent, 2 SIGKILL sent */
 	int64_t deadline_ms;
 	int stopping; /* --listen: a signal asked us to stop */
+	int store_lost; /* the store's file was deleted or replaced: stop, exit 1 */
 
 	struct vg_addr addr; /* --listen */
 	struct vg_keys keys; /* --keys FILE */
@@ -752,6 +753,19 @@ static int vg_host_loop(struct vg_host *h)
 			vg_host_accept(h);
 		vg_host_sweep(h);
 		vg_host_timeout(h);
+		if (!h->store_lost && vg_store_lost(h->store)) {
+			/*
+			 * Nothing is acknowledged any more: drop the peers (they keep
+			 * their frames to resend), stop vigild, exit 1 (the store logged
+			 * why, naming the file).
+			 */
+			h->store_lost = 1;
+			while (h->nconns)
+				vg_host_close(h, 0);
+			if (!h->o->spawn)
+				return 1;
+			vg_host_escalate(h);
+		}
 	}
 }
 
@@ -818,7 +832,7 @@ int vg_host_run(const struct vg_host_opts *o)
 		goto out_store;
 	}
 
-	ret = vg_host_loop(&h);
+	ret = vg_host_loop(&h) || h.store_lost;
 	vg_host_refused_flush(&h, 1);
 	vg_hoststate_session(vg_store_db(h.store), 0);
 

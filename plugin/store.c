@@ -7,7 +7,13 @@
 #ifndef TIME_UTC
 #include <sys/time.h>
 #endif
+#ifndef _WIN32
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
+#include "batch.h"
 #include "compat.h"
 #include "fmt.h"
 #include "log.h"
@@ -256,6 +262,14 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 struct vg_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[VG_ST_NR];
+	/*
+	 * A writer's database file and its WAL, held open to see them deleted
+	 * or replaced under it: SQLite would go on committing to the unlinked
+	 * files, and the host acknowledging what nobody will find.
+	 */
+	char *path;
+	int fd[2];
+	int lost; /* deleted or replaced: nothing is stored or acknowledged any more */
 	struct vg_sb tmp; /* command lines and JSON while binding one event */
 	struct vg_sb tmp2;
 	struct vg_sb tmp3;
@@ -313,7 +327,8 @@ static int vg_store_fail(struct vg_store *s, int rc, const char *what)
 {
 	int err = vg_sqlite_errno(rc);
 
-	vg_log(VG_ERROR, "store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	vg_log(VG_ERROR, "store%s%s: %s: %s", s->path ? " " : "", s->path ? s->path : "", what,
+	       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return err ? err : -EIO;
 }
 
@@ -324,10 +339,85 @@ void vg_store_close(struct vg_store *s)
 	for (int i = 0; i < VG_ST_NR; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+#ifndef _WIN32
+	for (int i = 0; i < 2; i++)
+		if (s->fd[i] >= 0)
+			close(s->fd[i]);
+#endif
+	free(s->path);
 	vg_sb_free(&s->tmp);
 	vg_sb_free(&s->tmp2);
 	vg_sb_free(&s->tmp3);
 	free(s);
+}
+
+/* Keep the database file and its WAL (made by the schema's writes) open, to compare later. */
+static int vg_store_hold(struct vg_store *s, const char *path)
+{
+	size_t n = strlen(path);
+
+	s->path = malloc(n + 5);
+	if (!s->path)
+		return -ENOMEM;
+	memcpy(s->path, path, n + 1);
+#ifndef _WIN32
+	/* SQLite's in-memory and temporary databases have no file to lose. */
+	for (int i = 0; i < 2 && n && strcmp(path, ":memory:"); i++) {
+		if (i)
+			memcpy(s->path + n, "-wal", 5);
+		s->fd[i] = open(s->path, O_RDONLY | O_CLOEXEC);
+		if (s->fd[i] < 0 && (i == 0 || errno != ENOENT)) {
+			int err = -errno;
+
+			s->path[n] = 0;
+			vg_log(VG_ERROR, "store: %s%s: %s", s->path, i ? "-wal" : "",
+			       strerror(-err));
+			return err;
+		}
+	}
+	s->path[n] = 0;
+#endif
+	return 0;
+}
+
+/*
+ * 0 while the database file and its WAL are still the files at their paths;
+ * else -ESTALE, logged once, and the store refuses every batch from then on.
+ */
+static int vg_store_check(struct vg_store *s)
+{
+#ifndef _WIN32
+	for (int i = 0; i < 2 && !s->lost; i++) {
+		const char *what = NULL;
+		struct stat held, now;
+		char p[4096];
+
+		if (s->fd[i] < 0)
+			continue;
+		snprintf(p, sizeof(p), "%s%s", s->path, i ? "-wal" : "");
+		if (fstat(s->fd[i], &held))
+			what = strerror(errno);
+		else if (held.st_nlink == 0)
+			what = "deleted";
+		else if (stat(p, &now))
+			what = errno == ENOENT ? "deleted" : strerror(errno);
+		else if (held.st_dev != now.st_dev || held.st_ino != now.st_ino)
+			what = "replaced by another file";
+		if (what) {
+			s->lost = 1;
+			vg_log(VG_ERROR,
+			       "store: %s %s while the host had it open: what it commits now "
+			       "is lost, so nothing more is acknowledged; restart the host",
+			       p, what);
+		}
+	}
+#endif
+	return s->lost ? -ESTALE : 0;
+}
+
+int vg_store_lost(const struct vg_store *s)
+{
+	return s->lost;
 }
 
 static int vg_store_do_open(struct vg_store **out, const char *path, int flags, int writer)
@@ -340,6 +430,7 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->fd[0] = s->fd[1] = -1;
 	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		err = vg_sqlite_errno(rc);
@@ -370,6 +461,9 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 				goto err_close;
 			}
 		}
+		err = vg_store_hold(s, path);
+		if (err)
+			goto err_close;
 	} else {
 		/* Fails with "file is not a database" here rather than at the first query. */
 		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
@@ -920,9 +1014,41 @@ static int vg_store_counters(struct vg_store *s, const char *dev, const char *no
 	return vg_step(st);
 }
 
-int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-		   const Vigil__V1__Batch *b)
+static int vg_store_one(struct vg_store *s, const struct vg_store_peer *peer, const char *dev,
+			const char *now, const Vigil__V1__Event *ev)
 {
+	char why_buf[64];
+	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	sqlite3_stmt *st;
+
+	if (why) {
+		/* Counted with the batch, so a resend does not count it twice. */
+		vg_log(VG_DEBUG, "store: skipped an event: %s", why);
+		st = s->st[VG_ST_SKIPPED];
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+		return vg_step(st);
+	}
+	switch (ev->body_case) {
+	case VIGIL__V1__EVENT__BODY_FILE:
+		return vg_store_file(s, peer, ev);
+	case VIGIL__V1__EVENT__BODY_NETWORK:
+		return vg_store_network(s, peer, ev);
+	case VIGIL__V1__EVENT__BODY_SECURITY:
+		return vg_store_security(s, peer, ev);
+	case VIGIL__V1__EVENT__BODY_SUPPRESSION:
+		return vg_store_suppression(s, peer, ev);
+	default:
+		return vg_store_event(s, peer, ev);
+	}
+}
+
+/* b with its events, or (b->events NULL) v's events, unpacked one at a time. */
+static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			     const Vigil__V1__Batch *b, struct vg_batch *v)
+{
+	size_t n_events = b->events ? b->n_events : v ? v->n_events : 0;
 	char now[VG_ISO_LEN];
 	const char *dev, *what;
 	sqlite3_stmt *st;
@@ -947,7 +1073,7 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->stream_id);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
 	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)b->n_events);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)n_events);
 	rc = vg_step(st);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
@@ -963,38 +1089,24 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 			goto err_rollback;
 	}
 	what = "store event";
-	for (size_t i = 0; i < b->n_events; i++) {
-		char why_buf[64];
-		const char *why = vg_event_unknown(b->events[i], why_buf, sizeof(why_buf));
+	for (size_t i = 0; i < n_events; i++) {
+		Vigil__V1__Event *ev;
 
-		if (why) {
-			/* Counted with the batch, so a resend does not count it twice. */
-			vg_log(VG_DEBUG, "store: skipped an event: %s", why);
-			st = s->st[VG_ST_SKIPPED];
-			sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-			rc = vg_step(st);
-			if (rc != SQLITE_OK)
-				goto err_rollback;
-			continue;
+		if (b->events) {
+			ev = b->events[i];
+		} else {
+			/* One at a time: decoding holds one event, however many the batch has. */
+			err = vg_batch_event(v, i, &ev);
+			if (err) {
+				vg_log(VG_ERROR, "store: event %llu of the batch: %s",
+				       (unsigned long long)i, strerror(-err));
+				vg_step(s->st[VG_ST_ROLLBACK]);
+				return err;
+			}
 		}
-		switch (b->events[i]->body_case) {
-		case VIGIL__V1__EVENT__BODY_FILE:
-			rc = vg_store_file(s, peer, b->events[i]);
-			break;
-		case VIGIL__V1__EVENT__BODY_NETWORK:
-			rc = vg_store_network(s, peer, b->events[i]);
-			break;
-		case VIGIL__V1__EVENT__BODY_SECURITY:
-			rc = vg_store_security(s, peer, b->events[i]);
-			break;
-		case VIGIL__V1__EVENT__BODY_SUPPRESSION:
-			rc = vg_store_suppression(s, peer, b->events[i]);
-			break;
-		default:
-			rc = vg_store_event(s, peer, b->events[i]);
-		}
+		rc = vg_store_one(s, peer, dev, now, ev);
+		if (!b->events)
+			vigil__v1__event__free_unpacked(ev, NULL);
 		if (rc != SQLITE_OK)
 			goto err_rollback;
 	}
@@ -1020,6 +1132,35 @@ err_rollback:
 	err = vg_store_fail(s, rc, what);
 	vg_step(s->st[VG_ST_ROLLBACK]);
 	return err;
+}
+
+static int vg_store_batch_do(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			     const Vigil__V1__Batch *b, struct vg_batch *v)
+{
+	int ret;
+
+	if (s->lost)
+		return -ESTALE;
+	ret = vg_store_batch_tx(s, peer, seq, b, v);
+	/*
+	 * Stored, or known as stored: only true of the file at the path. The
+	 * check comes after the commit, so a deletion during it is seen too.
+	 */
+	if (ret >= 0 && vg_store_check(s))
+		return -ESTALE;
+	return ret;
+}
+
+int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+		   const Vigil__V1__Batch *b)
+{
+	return vg_store_batch_do(s, peer, seq, b, NULL);
+}
+
+int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			struct vg_batch *v)
+{
+	return vg_store_batch_do(s, peer, seq, v->b, v);
 }
 
 int vg_store_refused(struct vg_store *s, const char *device, const char *reason, uint64_t n)

@@ -48,10 +48,24 @@ void vg_store_close(struct vg_store *s);
  * Store one batch in one transaction: its device report, events, counters
  * and its (DeviceId, StreamId, seq). 1 when stored, 0 when that pair was already
  * stored (a resend: nothing written), or a negative errno (nothing written).
- * Updates peer from b->device, even for a resend.
+ * Updates peer from b->device, even for a resend. -ESTALE once the database
+ * file or its WAL was deleted or replaced under the store (checked after
+ * each commit): from then on every batch, since nothing committed would
+ * reach the file at the path.
  */
 int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 		   const Vigil__V1__Batch *b);
+
+/*
+ * The same for a batch whose events are still encoded (lib/batch.h): they
+ * are unpacked, stored and freed one at a time.
+ */
+struct vg_batch;
+int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
+			struct vg_batch *v);
+
+/* 1 once the store found its files deleted or replaced (vg_store_batch()). */
+int vg_store_lost(const struct vg_store *s);
 
 /*
  * Count n refusals of a peer or frame (HostRefused): device is the one the

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * libFuzzer target: arbitrary bytes as a BATCH payload, both as the zstd
- * frame the host decompresses (bounded) and as an uncompressed Batch; what
- * decodes is checked against the field bounds and walked.
+ * frame the host decompresses (bounded) and as an uncompressed Batch,
+ * decoded as the host decodes them (vg_batch_decode); what decodes is
+ * checked against the field bounds and walked. And the wire walk must never
+ * count less than protobuf-c then really holds while it unpacks.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +19,7 @@ static void walk(const Vigil__V1__Batch *b)
 	size_t n = 0;
 
 	if (vg_batch_check(b))
-		return;
+		abort(); /* vg_batch_decode() let a batch over a bound through */
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Vigil__V1__Event *e = b->events[i];
 
@@ -40,15 +43,21 @@ static void walk(const Vigil__V1__Batch *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Vigil__V1__Batch *b = NULL;
+	size_t cost, peak;
+	char why[160];
 
-	if (vg_batch_unpack(data, size, &b) == 0) {
-		walk(b);
-		vigil__v1__batch__free_unpacked(b, NULL);
+	for (int zstd = 0; zstd <= 1; zstd++) {
+		if (vg_batch_decode(data, size, zstd, &b, why, sizeof(why)) == 0) {
+			walk(b);
+			vigil__v1__batch__free_unpacked(b, NULL);
+		}
 	}
-	b = vigil__v1__batch__unpack(NULL, size, data);
-	if (b) {
-		walk(b);
-		vigil__v1__batch__free_unpacked(b, NULL);
+	if (vg_batch_walk(data, size, vg_batch_unpack_budget(size), &cost, NULL, 0) == 0) {
+		int err = vg_batch_unpack_peak(data, size, &peak);
+
+		/* The walk counted less than unpacking held, or the budget lost count. */
+		if ((err == 0 && peak > cost) || err == -EIO)
+			abort();
 	}
 	return 0;
 }

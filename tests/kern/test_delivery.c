@@ -341,6 +341,30 @@ static int log_has(const char *s)
 	return found;
 }
 
+/* A tmpfs (mount options opts) at R.h.dir/full, its path into full; the teardown unmounts it. */
+static void tmpfs_mount(char *full, size_t size, const char *opts)
+{
+	snprintf(full, size, "%s/full", R.h.dir);
+	cr_assert_eq(mkdir(full, 0700), 0);
+	cr_assert_eq(mount("tmpfs", full, "tmpfs", 0, opts), 0, "mount tmpfs: %s", strerror(errno));
+	R.tmpfs = 1;
+}
+
+/* Fill dir's filesystem with dir/filler (its path into filler) until ENOSPC. */
+static void fill_up(const char *dir, char *filler, size_t size)
+{
+	static char blk[4096];
+	int fd;
+
+	snprintf(filler, size, "%s/filler", dir);
+	fd = open(filler, O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(fd, 0);
+	while (write(fd, blk, sizeof(blk)) > 0)
+		;
+	cr_assert_eq(errno, ENOSPC);
+	close(fd);
+}
+
 TestSuite(delivery, .fini = rig_teardown, .timeout = 120);
 
 Test(delivery, host_killed_and_restarted_mid_stream)
@@ -455,26 +479,12 @@ Test(delivery, spool_on_a_full_tmpfs_loss_is_counted)
 	const char *extra[] = { "--queue-mem-kb", "64", "--batch", "1", NULL };
 	char full[200], filler[220];
 	long long lost;
-	int fd;
 
 	rig_setup("unix");
-	snprintf(full, sizeof(full), "%s/full", R.h.dir);
-	cr_assert_eq(mkdir(full, 0700), 0);
-	cr_assert_eq(mount("tmpfs", full, "tmpfs", 0, "size=128k"), 0, "mount tmpfs: %s",
-		     strerror(errno));
-	R.tmpfs = 1;
+	tmpfs_mount(full, sizeof(full), "size=128k");
 	snprintf(R.spool, sizeof(R.spool), "%s/spool", full);
 	cr_assert_eq(mkdir(R.spool, 0700), 0);
-	snprintf(filler, sizeof(filler), "%s/filler", full);
-	fd = open(filler, O_WRONLY | O_CREAT, 0600);
-	{
-		static char blk[4096];
-
-		while (write(fd, blk, sizeof(blk)) > 0)
-			;
-		cr_assert_eq(errno, ENOSPC);
-	}
-	close(fd);
+	fill_up(full, filler, sizeof(filler));
 	vigild_start(1, extra);
 	execs(0, 1500);
 	usleep(300000);
@@ -1013,4 +1023,88 @@ Test(delivery, idle_connections_do_not_stop_the_sensor)
 	close(spoof);
 	vigild_stop();
 	host_kill(SIGTERM);
+}
+
+/* Wait (10 s at most) for the host to exit by itself; its wait status, or -1. */
+static int host_exited(void)
+{
+	int st;
+
+	for (int t = 0; t < 200; t++) {
+		if (waitpid(R.h.pid, &st, WNOHANG) == R.h.pid) {
+			R.h.pid = 0;
+			return st;
+		}
+		usleep(50000);
+	}
+	return -1;
+}
+
+/*
+ * Issue 15, finding 5: the database file deleted under a running host. It
+ * used to go on acknowledging into the unlinked file. Now it acknowledges
+ * nothing more and exits 1, naming the file; a host restarted on a fresh
+ * database gets every event emitted after the deletion, from vigild's queue.
+ */
+Test(delivery, database_deleted_under_the_host)
+{
+	char gone[240];
+	int st;
+
+	rig_setup("unix");
+	host_start();
+	vigild_start(1, NULL);
+	cr_assert_geq(vg_t_wait_int(&R.h, 1, 10000, "SELECT count(*) FROM DeviceInfo"), 1,
+		      "no device report (log %s)", R.h.log);
+	execs(0, 100);
+	wait_marked(0, 100);
+	cr_assert_eq(unlink(R.h.db), 0);
+	execs(100, 100);
+	st = host_exited();
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+		  "the host went on after its database was deleted (status %d, log %s)", st,
+		  R.h.log);
+	snprintf(gone, sizeof(gone), "store: %s deleted while the host had it open", R.h.db);
+	cr_assert(log_has(gone), "log %s", R.h.log);
+	host_start();
+	execs(200, 50);
+	wait_marked(100, 150);
+	wait_settled();
+	vigild_stop();
+	host_kill(SIGTERM);
+	assert_exactly_once(100, 150);
+}
+
+/*
+ * The database on a full filesystem: commits fail, nothing is acknowledged
+ * (the error names the file), vigild keeps resending, and once there is
+ * room again every event is stored once and nothing is counted lost.
+ */
+Test(delivery, database_on_a_full_filesystem)
+{
+	char full[200], filler[220], why[260];
+
+	rig_setup("unix");
+	/* Room for the WAL to reach its checkpoint (1000 pages) once the filler is gone. */
+	tmpfs_mount(full, sizeof(full), "size=16m");
+	snprintf(R.h.db, sizeof(R.h.db), "%s/t.db", full);
+	host_start();
+	vigild_start(1, NULL);
+	cr_assert_geq(vg_t_wait_int(&R.h, 1, 10000, "SELECT count(*) FROM DeviceInfo"), 1,
+		      "no device report (log %s)", R.h.log);
+	execs(0, 20);
+	wait_marked(0, 20);
+	fill_up(full, filler, sizeof(filler));
+	execs(20, 200);
+	snprintf(why, sizeof(why), "store %s: commit: database or disk is full", R.h.db);
+	for (int t = 0; t < 200 && !log_has(why); t++)
+		usleep(50000);
+	cr_assert(log_has(why), "no commit failed on a full filesystem (log %s)", R.h.log);
+	cr_assert_eq(unlink(filler), 0);
+	wait_marked(0, 220);
+	wait_settled();
+	vigild_stop();
+	host_kill(SIGTERM);
+	assert_exactly_once(0, 220);
+	cr_assert_eq(assert_counted(), 0);
 }

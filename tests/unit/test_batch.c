@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "batch.h"
 #include "frame.h"
+#include "wire.h"
 
 static char *argv_sh[] = { "/bin/sh", "-c", "exit 7" };
 static char *argv_bash[] = { "bash" };
@@ -394,5 +396,299 @@ Test(batch, dictionary_named_in_frame)
 		cr_assert_neq(ZSTD_getDictID_fromFrame(z, zlen), vg_batch_dict_id());
 		cr_assert_eq(vg_batch_unpack(z, zlen, &b), -ENOKEY);
 	}
+	free(z);
+}
+
+/*
+ * Bounded before allocation (issue 15, finding 3): what a frame costs is
+ * counted on the wire, and protobuf-c unpacks under a budget.
+ */
+
+/* zstd of raw (plain, no dictionary), size declared. */
+static uint8_t *zstd_of(const uint8_t *raw, size_t len, size_t *zlen)
+{
+	size_t cap = ZSTD_compressBound(len);
+	uint8_t *z = malloc(cap);
+
+	cr_assert_not_null(z);
+	*zlen = ZSTD_compress(z, cap, raw, len, 3);
+	cr_assert(!ZSTD_isError(*zlen));
+	return z;
+}
+
+/* n copies of pat, back to back. */
+static uint8_t *repeat(const void *pat, size_t plen, size_t n, size_t *len)
+{
+	uint8_t *r = malloc(plen * n + 1);
+
+	cr_assert_not_null(r);
+	for (size_t i = 0; i < n; i++)
+		memcpy(r + i * plen, pat, plen);
+	*len = plen * n;
+	return r;
+}
+
+Test(batch, amplification_frame_refused_before_unpacking)
+{
+	/* The finding: 16.7 million empty events (field 3, length 0) in a 3 KB frame. */
+	size_t len, zlen;
+	uint8_t *raw = repeat("\x1a\x00", 2, VG_BATCH_MAX_DECODED / 2, &len);
+	uint8_t *z = zstd_of(raw, len, &zlen);
+	Vigil__V1__Batch *b = (void *)1;
+	char why[160];
+
+	free(raw);
+	cr_assert_lt(zlen, 8192);
+	/*
+	 * Unpacking it whole takes 1.7 GB: with 96 MiB of address space to spare
+	 * only a refusal before unpacking gets the right error.
+	 */
+	cap_memory((size_t)96 << 20);
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), -E2BIG, "%s", why);
+	cr_assert_null(b);
+	cr_assert_str_eq(why, "Batch.events: more than 65536 entries");
+	free(z);
+}
+
+Test(batch, every_repeated_field_has_a_bound)
+{
+	const ProtobufCMessageDescriptor *todo[16] = { &vigil__v1__batch__descriptor };
+	size_t n = 1, seen = 0;
+
+	/* Every message reachable from Batch (the schema has no cycles). */
+	while (seen < n) {
+		const ProtobufCMessageDescriptor *d = todo[seen++];
+
+		for (unsigned int i = 0; i < d->n_fields; i++) {
+			const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+			if (f->label == PROTOBUF_C_LABEL_REPEATED)
+				cr_expect_gt(vg_batch_bound(d, f->name), 0, "%s.%s has no bound",
+					     d->short_name, f->name);
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				size_t k = 0;
+
+				while (k < n && todo[k] != f->descriptor)
+					k++;
+				cr_assert_lt(k, 16);
+				if (k == n)
+					todo[n++] = f->descriptor;
+			}
+		}
+	}
+}
+
+Test(batch, nested_repeated_fields_are_counted)
+{
+	/* One event whose process holds 4097 arguments. */
+	size_t alen, len = 0, zlen;
+	uint8_t *args = repeat("\x2a\x01x", 3, VG_BATCH_MAX_ARGV + 1, &alen);
+	uint8_t *raw = malloc(alen + 32), *z;
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	/* Batch.events (3) > Event.process (10) > ProcessEvent.process (2) > argv. */
+	raw[len++] = 0x1a;
+	raw[len++] = (uint8_t)(0x80 | ((alen + 6) & 0x7f));
+	raw[len++] = (uint8_t)((alen + 6) >> 7);
+	raw[len++] = 0x52;
+	raw[len++] = (uint8_t)(0x80 | ((alen + 3) & 0x7f));
+	raw[len++] = (uint8_t)((alen + 3) >> 7);
+	raw[len++] = 0x12;
+	raw[len++] = (uint8_t)(0x80 | (alen & 0x7f));
+	raw[len++] = (uint8_t)(alen >> 7);
+	memcpy(raw + len, args, alen);
+	len += alen;
+	z = zstd_of(raw, len, &zlen);
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Process.argv: more than 4096 entries");
+	/* The same bytes uncompressed (a frame without F_ZSTD) are walked alike. */
+	cr_assert_eq(vg_batch_decode(raw, len, 0, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Process.argv: more than 4096 entries");
+	free(z);
+	free(args);
+	free(raw);
+}
+
+Test(batch, unknown_fields_are_counted)
+{
+	/* A newer sensor's fields are kept (a copy each): at most 1024 in a message. */
+	size_t len;
+	uint8_t *raw = repeat("\x98\x06\x00", 3, VG_BATCH_MAX_UNKNOWN + 1, &len);
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	cr_assert_eq(vg_batch_decode(raw, len, 0, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Batch: more than 1024 unknown fields");
+	cr_assert_eq(vg_batch_decode(raw, len - 3, 0, &b, why, sizeof(why)), 0, "%s", why);
+	vigil__v1__batch__free_unpacked(b, NULL);
+	free(raw);
+}
+
+Test(batch, duplicate_and_mistyped_fields_refused)
+{
+	/* boot_time_ns twice: 16 million of them in a 3 KB frame made protobuf-c scan 500 MB. */
+	static const uint8_t twice[] = { 0x08, 0x01, 0x08, 0x02 };
+	/* boot_time_ns (a varint) given as 1 byte of length-delimited data. */
+	static const uint8_t mistyped[] = { 0x0a, 0x01, 0x01 };
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	cr_assert_eq(vg_batch_decode(twice, sizeof(twice), 0, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Batch.boot_time_ns: appears more than once");
+	cr_assert_eq(vg_batch_decode(mistyped, sizeof(mistyped), 0, &b, why, sizeof(why)),
+		     -EBADMSG);
+	cr_assert_str_eq(why, "Batch.boot_time_ns: wire type 2 at byte 0");
+}
+
+Test(batch, duplicate_message_field_refused)
+{
+	/* Batch.device twice: protobuf-c would merge the two, at a cost no encoder asks for. */
+	static const uint8_t raw[] = { 0x12, 0x03, 0x0a, 0x01, 'a', 0x12, 0x03, 0x0a, 0x01, 'b' };
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	cr_assert_eq(vg_batch_decode(raw, sizeof(raw), 0, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Batch.device: appears more than once");
+}
+
+Test(batch, empty_messages_over_the_budget_refused)
+{
+	/* 65536 events (within the bound), each an empty process and parent: 55 times its size. */
+	size_t len, zlen;
+	uint8_t *raw = repeat("\x1a\x08\x52\x06\x12\x00\x1a\x00\x20\x01", 10,
+			      VG_BATCH_MAX_EVENTS_WIRE, &len);
+	uint8_t *z = zstd_of(raw, len, &zlen);
+	Vigil__V1__Batch *b;
+	size_t cost;
+	char why[160];
+
+	cr_assert_eq(vg_batch_walk(raw, len, SIZE_MAX, &cost, NULL, 0), 0);
+	cr_assert_gt(cost, vg_batch_unpack_budget(len));
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_not_null(strstr(why, "unpacking would take more than"), "%s", why);
+	free(raw);
+	free(z);
+}
+
+/* The wire walk's estimate never falls short of what unpacking really holds. */
+static void assert_estimate_covers(const uint8_t *raw, size_t len, const char *what)
+{
+	size_t cost, peak;
+
+	cr_assert_eq(vg_batch_walk(raw, len, SIZE_MAX, &cost, NULL, 0), 0, "%s", what);
+	cr_assert_eq(vg_batch_unpack_peak(raw, len, &peak), 0, "%s", what);
+	cr_assert_geq(cost, peak, "%s: walk counted %zu, unpacking held %zu", what, cost, peak);
+}
+
+Test(batch, walk_estimate_covers_real_unpacking)
+{
+	struct sample s;
+	size_t len;
+	uint8_t *raw;
+
+	sample_init(&s);
+	len = vigil__v1__batch__get_packed_size(&s.b);
+	raw = malloc(len);
+	vigil__v1__batch__pack(&s.b, raw);
+	assert_estimate_covers(raw, len, "sample");
+	free(raw);
+	raw = repeat("\x1a\x08\x52\x06\x12\x00\x1a\x00\x20\x01", 10, 1000, &len);
+	assert_estimate_covers(raw, len, "empty messages");
+	free(raw);
+	raw = repeat("\x98\x06\x00", 3, VG_BATCH_MAX_UNKNOWN, &len);
+	assert_estimate_covers(raw, len, "unknown fields");
+	free(raw);
+}
+
+/*
+ * The worst vigild can be made to send must decode: a process with 4095
+ * empty arguments (an unprivileged `true "" "" ...`) in every event.
+ */
+/* 512 events whose process and parent have 4095 empty arguments each, packed. */
+static uint8_t *argument_heavy(size_t *zlen)
+{
+	static char *args[4095];
+	Vigil__V1__Process p = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[512];
+	Vigil__V1__Batch in = VIGIL__V1__BATCH__INIT;
+	uint8_t *z;
+
+	for (int i = 0; i < 4095; i++)
+		args[i] = "";
+	p.exe = "/usr/bin/true";
+	p.argv = args;
+	p.n_argv = 4095;
+	pe.process = &p;
+	pe.parent = &p;
+	ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev.process = &pe;
+	for (int i = 0; i < 512; i++)
+		evs[i] = &ev;
+	in.events = evs;
+	in.n_events = 512;
+	cr_assert_eq(vg_batch_pack(&in, 3, &z, zlen), 0);
+	return z;
+}
+
+Test(batch, argument_heavy_batch_decodes)
+{
+	Vigil__V1__Batch *b;
+	size_t zlen;
+	uint8_t *z = argument_heavy(&zlen);
+	char why[160];
+
+	cr_assert_eq(vg_batch_decode(z, zlen, 1, &b, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(b->n_events, 512);
+	cr_assert_eq(b->events[511]->process->parent->n_argv, 4095);
+	vigil__v1__batch__free_unpacked(b, NULL);
+	free(z);
+}
+
+/*
+ * The host unpacks the events one at a time (vg_batch_open/vg_batch_event):
+ * the argument-heavy batch takes 170 MB unpacked whole, but decodes event by
+ * event in 48 MiB of address space.
+ */
+Test(batch, events_unpacked_one_at_a_time)
+{
+	struct vg_batch v;
+	size_t zlen;
+	uint8_t *z = argument_heavy(&zlen);
+	char why[160];
+
+	cap_memory((size_t)48 << 20);
+	cr_assert_eq(vg_batch_open(&v, z, zlen, 1, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(v.n_events, 512);
+	cr_assert_eq(v.b->n_events, 0);
+	for (size_t i = 0; i < v.n_events; i++) {
+		Vigil__V1__Event *e;
+
+		cr_assert_eq(vg_batch_event(&v, i, &e), 0, "event %zu", i);
+		cr_assert_eq(e->process->parent->n_argv, 4095);
+		vigil__v1__event__free_unpacked(e, NULL);
+	}
+	vg_batch_close(&v);
+	free(z);
+}
+
+/*
+ * What is decompressed so far is walked as it grows: the amplification frame
+ * cut short is refused for its events (seen in its first 64 KiB), not for
+ * its missing end, which decompressing it whole would reach first.
+ */
+Test(batch, amplification_refused_before_decompressing_it_all)
+{
+	size_t len, zlen;
+	uint8_t *raw = repeat("\x1a\x00", 2, VG_BATCH_MAX_DECODED / 2, &len);
+	uint8_t *z = zstd_of(raw, len, &zlen), *out;
+	Vigil__V1__Batch *b;
+	char why[160];
+
+	free(raw);
+	cr_assert_eq(vg_zstd_decompress(z, zlen - 64, VG_BATCH_MAX_DECODED, &out, &len), -EBADMSG);
+	cr_assert_eq(vg_batch_decode(z, zlen - 64, 1, &b, why, sizeof(why)), -E2BIG);
+	cr_assert_str_eq(why, "Batch.events: more than 65536 entries");
 	free(z);
 }

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "batch.h"
 #include "frame.h"
@@ -534,4 +535,48 @@ Test(host, silent_connection_closed_at_the_hello_deadline)
 			   " AND Reason = 'no handshake or hello in time'"),
 		     1, "stderr: %s", slurp(errlog));
 	close(pfd.fd);
+}
+
+/*
+ * Issue 15, finding 3: a 3 KB frame that decompresses to 16.7 million empty
+ * events is refused before it is unpacked, the reason logged, the connection
+ * closed; the host goes on serving others.
+ */
+Test(host, amplification_frame_refused_with_reason)
+{
+	char addr[140];
+	char *argv[] = { "vigil", "host", "--db", db, "--listen", addr, NULL };
+	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = 5 };
+	size_t rlen = VG_BATCH_MAX_DECODED, zcap = ZSTD_compressBound(rlen), zlen, n1;
+	uint8_t *raw = malloc(rlen), *f = malloc(VG_FRAME_HDR_LEN + zcap);
+	uint8_t *ok = mkbatch(1, 1, "dev-A", &n1);
+	pid_t pid;
+	int a, b;
+
+	cr_assert(raw && f);
+	for (size_t i = 0; i < rlen; i += 2)
+		memcpy(raw + i, "\x1a\x00", 2);
+	zlen = ZSTD_compress(f + VG_FRAME_HDR_LEN, zcap, raw, rlen, 3);
+	cr_assert(!ZSTD_isError(zlen));
+	free(raw);
+	h.len = (uint32_t)zlen;
+	vg_frame_hdr_pack(f, &h, f + VG_FRAME_HDR_LEN);
+
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	pid = run_vigil(argv);
+	a = connect_host();
+	b = connect_host();
+	send_all(b, f, VG_FRAME_HDR_LEN + zlen);
+	cr_assert_eq(read_ack(b), -1, "the amplification frame was acknowledged");
+	send_all(a, ok, n1);
+	cr_assert_eq(read_ack(a), 1);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "stderr: %s", slurp(errlog));
+	cr_assert_not_null(strstr(slurp(errlog), "batch is over a bound: Batch.events: more than "
+						 "65536 entries (seq 5)"),
+			   "stderr: %s", slurp(errlog));
+	close(a);
+	close(b);
+	free(f);
+	free(ok);
 }

@@ -298,6 +298,56 @@ Test(store, resend_stored_once)
 	vg_store_peer_free(&other);
 }
 
+/*
+ * Issue 15, finding 5: the database file deleted, or replaced, under an open
+ * store. SQLite would go on committing to the unlinked file; the store says
+ * so (-ESTALE) for that batch and every later one, resends included.
+ */
+Test(store, deleted_file_refuses_batches)
+{
+	struct vg_store_peer peer = { 0 };
+	struct sample s;
+
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 1);
+	cr_assert_eq(vg_store_lost(st), 0);
+	cr_assert_eq(unlink(dbpath), 0);
+	cr_assert_eq(vg_store_batch(st, &peer, 2, &s.b), -ESTALE);
+	cr_assert_eq(vg_store_lost(st), 1);
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), -ESTALE, "a resend was acknowledged");
+	vg_store_peer_free(&peer);
+}
+
+Test(store, replaced_file_refuses_batches)
+{
+	struct vg_store_peer peer = { 0 };
+	struct sample s;
+	char other[160];
+	FILE *f;
+
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	f = fopen(other, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	cr_assert_eq(rename(other, dbpath), 0);
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), -ESTALE);
+	vg_store_peer_free(&peer);
+}
+
+Test(store, deleted_wal_refuses_batches)
+{
+	struct vg_store_peer peer = { 0 };
+	struct sample s;
+	char wal[160];
+
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	cr_assert_eq(unlink(wal), 0);
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), -ESTALE);
+	vg_store_peer_free(&peer);
+}
+
 /* What the host cannot store is counted per reason, once per batch even when it is resent. */
 Test(store, skipped_events_are_counted)
 {

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The KQL translator's insides, shared by kql.c (lexer, expressions, the
- * core operators) and kql_ops.c (join, union, arg_max, lists, regex, time).
- * Not an API: only kql.h is.
+ * The KQL translator's insides, shared by its files: kql.c (entry, lets,
+ * pipelines, columns), kql_lex.c (tokens), kql_expr.c (expressions),
+ * kql_fn.c (scalar functions and word operators), kql_ops.c (one-table
+ * operators), kql_join.c (join, union) and kql_sql.c (SQL text, dialect,
+ * run-time functions). Not an API: only kql.h is.
  */
 #ifndef VG_KQL_INT_H
 #define VG_KQL_INT_H
 
+#include <regex.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -92,8 +95,9 @@ struct vg_kql_dialect {
 	void (*list_agg)(struct vg_sb *b, const char *x, int distinct);
 };
 
-extern const struct vg_kql_dialect vg_kql_sqlite;
+extern const struct vg_kql_dialect vg_kql_sqlite; /* kql_sql.c */
 
+/* kql.c: keep the first error (at token t, or out of memory) and return it */
 int vg_kq_fail(struct vg_kq *k, const struct vg_tok *t, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int vg_kq_oom(struct vg_kq *k);
@@ -128,25 +132,37 @@ static inline int vg_accept_op(struct vg_kq *k, const char *op)
 	return 1;
 }
 
+/* kql_lex.c: text into k->tk (k->ntk tokens, the last TK_EOF); 0 or k->err */
+int vg_lex(struct vg_kq *k, const char *text);
 const char *vg_tok_desc(const struct vg_tok *t);
 int vg_expect_op(struct vg_kq *k, const char *op, const char *what);
 int vg_expect_ident(struct vg_kq *k, const char *what, struct vg_tok **out);
 int vg_stage_end(const struct vg_tok *t);
 void vg_dashed_word(struct vg_kq *k, char *buf, size_t size);
 
+/* kql_sql.c */
 void vg_sql_quote(struct vg_sb *b, const char *s, char q);
 void vg_sql_ident(struct vg_sb *b, const char *name);
 void vg_sql_str(struct vg_sb *b, const char *s);
+/* re (RE2 syntax) compiled as POSIX ERE; 0, or -EINVAL/-ENOMEM with err set */
+int vg_re_compile(const char *re, regex_t *rx, char *err, size_t size);
 
+/* kql.c */
 void vg_cols_free(char **cols, int n);
 int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name);
 int vg_cols_find(char **cols, int n, const char *name);
 void vg_tab_free(struct vg_tab *t);
 void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail);
 void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols);
+void vg_tab_set(struct vg_tab *t, struct vg_sb *sql, char ***cols, int *ncols);
 struct vg_let *vg_let_find(struct vg_kq *k, const char *name);
 int vg_table_cols(struct vg_kq *k, const char *name, char ***cols, int *n);
+int vg_is_unsupported(const char *w);
+int vg_tabular_here(struct vg_kq *k);
+int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded);
+int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded);
 
+/* kql_expr.c */
 void vg_ex_init(struct vg_ex *x);
 int vg_no_span(struct vg_kq *k, const struct vg_tok *t, const struct vg_ex *x);
 int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x);
@@ -154,15 +170,15 @@ int vg_expr(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x);
 int vg_arith(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, int mul);
 int vg_args(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *args, int max);
 void vg_args_free(struct vg_ex *args, int n);
+int vg_is_agg(const char *w);
+int vg_literal_fn(struct vg_kq *k, struct vg_ex *x); /* datetime(...), dynamic([...]) */
+/* the SQL of a list: one column "kql_v", a row per element */
+void vg_list_sql(struct vg_sb *b, char **elems, int n);
+
+/* kql_ops.c: one-table operators; vg_operator reads the stage after a '|' */
+int vg_operator(struct vg_kq *k, struct vg_tab *t);
 int vg_item(struct vg_kq *k, const struct vg_tab *in, struct vg_sb *sel, char ***cols, int *ncols,
 	    int *auto_n);
-int vg_is_agg(const char *w);
-int vg_tabular(struct vg_kq *k, struct vg_tab *t, int bounded);
-int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded);
-
-/* kql_ops.c: tabular operators */
-int vg_op_join(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
-int vg_op_union(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
 int vg_op_project_away(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
 int vg_op_project_rename(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
 
@@ -182,8 +198,12 @@ int vg_argmax_finish(struct vg_kq *k, struct vg_tab *t, struct vg_argmax *am, co
 		     char **bcols, int nb);
 void vg_argmax_free(struct vg_argmax *am);
 
-/* kql_ops.c: expressions */
-int vg_literal_fn(struct vg_kq *k, struct vg_ex *x); /* datetime(...), dynamic([...]) */
+/* kql_join.c */
+int vg_op_join(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
+int vg_op_union(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op);
+
+/* kql_fn.c: a call of a scalar function, and the word operators */
+int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *name, struct vg_ex *x);
 int vg_fn_bin(struct vg_kq *k, const struct vg_tok *name, struct vg_ex *a, int n, struct vg_ex *x);
 int vg_time_arith(struct vg_kq *k, const struct vg_tok *op, struct vg_ex *x, struct vg_ex *r);
 int vg_op_between(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
@@ -192,6 +212,5 @@ int vg_op_has_list(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 		   const struct vg_tok *op);
 int vg_op_matches(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 		  const struct vg_tok *op);
-int vg_kql_register_ops(sqlite3 *db);
 
 #endif
