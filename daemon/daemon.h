@@ -64,7 +64,7 @@ struct vg_daemon {
 	uint64_t filter_gen; /* rule sets loaded */
 };
 
-/* Parse the command line into o: 0 to run, 1 to exit 0 (help, version), negative for a usage error. */
+/* The command line into o: 0 to run, 1 to exit 0 (help, version), < 0 for a usage error. */
 int vg_opts_parse(int argc, char **argv, struct vg_opts *o);
 
 /* (Re)load --filters FILE into the kernel; a file with errors leaves the running set. */
