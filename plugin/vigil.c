@@ -110,8 +110,9 @@ static const char vg_usage_events[] =
 static const char vg_usage_stats[] =
 	"usage: vigil stats --db FILE [--json]\n"
 	"\n"
-	"Print the latest SensorCounters per device and event class: seen, emitted,\n"
-	"filtered, deduplicated, rate-limited, ring-buffer-full and events lost, and\n"
+	"Print SensorCounters per device and event class, added up over every vigild\n"
+	"run: seen, emitted, filtered, deduplicated, rate-limited, ring-buffer-full and\n"
+	"events lost, and\n"
 	"whether seen = emitted + filtered + deduplicated + rate-limited + ringbuf-full\n"
 	"holds (ok) or not (MISMATCH).\n"
 	"\n"
