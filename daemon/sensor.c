@@ -209,8 +209,24 @@ static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessA
 	return vg_push(s, ev);
 }
 
+/* A detail of a security event: a number, or text when text is set. */
+struct vg_det {
+	const char *name;
+	long long num;
+	const char *text;
+};
+#define VG_DET_NUM(n, v)                           \
+	{                                          \
+		.name = (n), .num = (long long)(v) \
+	}
+#define VG_DET_TEXT(n, t)                \
+	{                                \
+		.name = (n), .text = (t) \
+	}
+
 static int vg_emit_security(struct vg_sensor *s, uint64_t ts_boot_ns, const struct vg_actor *a,
-			    const char *action, const char *file_path, const char *fields)
+			    const char *action, const char *file_path, const struct vg_det *det,
+			    size_t ndet)
 {
 	Vigil__V1__Event *ev = vg_new_event(s, ts_boot_ns);
 	Vigil__V1__SecurityEvent *se = vg_arena_alloc(&s->arena, sizeof(*se));
@@ -227,10 +243,33 @@ static int vg_emit_security(struct vg_sensor *s, uint64_t ts_boot_ns, const stru
 	se->grandparent_exe = l.grandparent_exe;
 	if (file_path && !(se->file_path = vg_arena_strdup(&s->arena, file_path)))
 		return -ENOMEM;
-	if (fields && !(se->additional_fields = vg_arena_strdup(&s->arena, fields)))
-		return -ENOMEM;
+	/* The host writes them as AdditionalFields: JSON is built on one side only. */
+	if (ndet) {
+		Vigil__V1__Detail *d = vg_arena_alloc(&s->arena, ndet * sizeof(*d));
+
+		se->details = vg_arena_alloc(&s->arena, ndet * sizeof(*se->details));
+		if (!d || !se->details)
+			return -ENOMEM;
+		for (size_t i = 0; i < ndet; i++) {
+			vigil__v1__detail__init(&d[i]);
+			d[i].name = (char *)det[i].name;
+			if (det[i].text) {
+				d[i].value_case = VIGIL__V1__DETAIL__VALUE_TEXT;
+				d[i].text = vg_arena_strdup(&s->arena, det[i].text);
+				if (!d[i].text)
+					return -ENOMEM;
+			} else {
+				d[i].value_case = VIGIL__V1__DETAIL__VALUE_NUMBER;
+				d[i].number = det[i].num;
+			}
+			se->details[i] = &d[i];
+		}
+		se->n_details = ndet;
+	}
 	return vg_push(s, ev);
 }
+
+#define VG_NDET(a) (sizeof(a) / sizeof((a)[0]))
 
 static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t size)
 {
@@ -254,17 +293,19 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 		return -ENOMEM;
 	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, &a, 0);
 	if (!err && e->hdr.flags & VG_F_FILELESS)
-		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "FilelessExec", path, NULL);
+		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "FilelessExec", path, NULL, 0);
 	if (!err && (e->task.euid != e->task.uid || e->task.egid != e->task.gid)) {
-		char fields[160];
+		char cap[24];
 
 		/* A set-user-ID or set-group-ID image: the exec changed the credentials. */
-		snprintf(fields, sizeof(fields),
-			 "{\"Via\":\"exec\",\"Uid\":%u,\"Euid\":%u,\"Gid\":%u,\"Egid\":%u,"
-			 "\"CapEffective\":\"0x%llx\"}",
-			 e->task.uid, e->task.euid, e->task.gid, e->task.egid,
-			 (unsigned long long)e->cap_effective);
-		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PrivilegeChange", path, fields);
+		snprintf(cap, sizeof(cap), "0x%llx", (unsigned long long)e->cap_effective);
+		const struct vg_det det[] = {
+			VG_DET_TEXT("Via", "exec"),	  VG_DET_NUM("Uid", e->task.uid),
+			VG_DET_NUM("Euid", e->task.euid), VG_DET_NUM("Gid", e->task.gid),
+			VG_DET_NUM("Egid", e->task.egid), VG_DET_TEXT("CapEffective", cap),
+		};
+		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PrivilegeChange", path, det,
+				       VG_NDET(det));
 	}
 	return err;
 }
@@ -402,14 +443,11 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
 		return -ENOMEM;
 	if (e->op == VG_FILE_SENSITIVE_READ) {
-		char fields[128];
+		const struct vg_det det[] = { VG_DET_NUM("Suppressed", e->supp_count) };
 
 		vg_dd_remember(s, e, path);
-		if (e->supp_count)
-			snprintf(fields, sizeof(fields), "{\"Suppressed\":%llu}",
-				 (unsigned long long)e->supp_count);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "SensitiveFileRead", path,
-					e->supp_count ? fields : NULL);
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "SensitiveFileRead", path, det,
+					e->supp_count ? 1 : 0);
 	}
 
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
@@ -506,7 +544,6 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t size)
 {
 	const char *cur = (const char *)(e + 1), *end = (const char *)e + size, *path;
-	char fields[320], name[VG_ESC_CHAR_MAX * sizeof(e->name) + 1];
 	const struct vg_proc *target;
 	struct vg_actor a;
 
@@ -515,37 +552,53 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
 		return -ENOMEM;
 	switch (e->op) {
-	case VG_SEC_SETID:
-		snprintf(fields, sizeof(fields),
-			 "{\"Via\":\"syscall\",\"Syscall\":%u,\"Uid\":%u,\"Euid\":%u,\"Gid\":%u,"
-			 "\"Egid\":%u}",
-			 e->target, e->task.uid, e->task.euid, e->task.gid, e->task.egid);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PrivilegeChange", NULL, fields);
-	case VG_SEC_PTRACE:
+	case VG_SEC_SETID: {
+		const struct vg_det det[] = {
+			VG_DET_TEXT("Via", "syscall"),	VG_DET_NUM("Syscall", e->target),
+			VG_DET_NUM("Uid", e->task.uid), VG_DET_NUM("Euid", e->task.euid),
+			VG_DET_NUM("Gid", e->task.gid), VG_DET_NUM("Egid", e->task.egid),
+		};
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PrivilegeChange", NULL, det,
+					VG_NDET(det));
+	}
+	case VG_SEC_PTRACE: {
+		struct vg_det det[] = {
+			VG_DET_NUM("TargetProcessId", e->target),
+			VG_DET_NUM("Request", e->arg),
+			VG_DET_NUM("TargetAccountUid", 0),
+		};
+
 		target = vg_pt_get(&s->pt, e->target);
 		if (target)
-			snprintf(fields, sizeof(fields),
-				 "{\"TargetProcessId\":%u,\"Request\":%u,\"TargetAccountUid\":%u}",
-				 e->target, e->arg, target->uid);
-		else
-			snprintf(fields, sizeof(fields), "{\"TargetProcessId\":%u,\"Request\":%u}",
-				 e->target, e->arg);
+			det[2].num = target->uid;
 		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PtraceAttach",
-					target ? target->exe : NULL, fields);
-	case VG_SEC_MODULE:
+					target ? target->exe : NULL, det, target ? 3 : 2);
+	}
+	case VG_SEC_MODULE: {
 		/* The loader's image (0: unknown), for rules that exclude the sensor by it. */
-		snprintf(fields, sizeof(fields), "{\"Result\":%d,\"ExeInode\":%llu,\"ExeDev\":%u}",
-			 e->ret, (unsigned long long)a.proc->exe_ino, a.proc->exe_dev);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "KernelModuleLoad", path, fields);
-	case VG_SEC_BPF_LOAD:
-		vg_json_esc(name, sizeof(name), e->name, strnlen(e->name, sizeof(e->name)));
-		snprintf(
-			fields, sizeof(fields),
-			"{\"ProgramName\":\"%s\",\"ProgramType\":%u,\"Result\":%d,\"ExeInode\":%llu,"
-			"\"ExeDev\":%u}",
-			name, e->target, e->ret, (unsigned long long)a.proc->exe_ino,
-			a.proc->exe_dev);
-		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "BpfProgramLoad", NULL, fields);
+		const struct vg_det det[] = {
+			VG_DET_NUM("Result", e->ret),
+			VG_DET_NUM("ExeInode", a.proc->exe_ino),
+			VG_DET_NUM("ExeDev", a.proc->exe_dev),
+		};
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "KernelModuleLoad", path, det,
+					VG_NDET(det));
+	}
+	case VG_SEC_BPF_LOAD: {
+		char name[sizeof(e->name) + 1];
+
+		snprintf(name, sizeof(name), "%.*s", (int)strnlen(e->name, sizeof(e->name)),
+			 e->name);
+		const struct vg_det det[] = {
+			VG_DET_TEXT("ProgramName", name),
+			VG_DET_NUM("ProgramType", e->target),
+			VG_DET_NUM("Result", e->ret),
+			VG_DET_NUM("ExeInode", a.proc->exe_ino),
+			VG_DET_NUM("ExeDev", a.proc->exe_dev),
+		};
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "BpfProgramLoad", NULL, det,
+					VG_NDET(det));
+	}
 	default:
 		return -EBADMSG;
 	}

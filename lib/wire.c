@@ -67,6 +67,7 @@ static const struct vg_bound {
 	{ &vigil__v1__batch__descriptor, "filter_rules", VG_BATCH_MAX_RULES },
 	{ &vigil__v1__device_info__descriptor, "tags", VG_BATCH_MAX_TAGS },
 	{ &vigil__v1__process__descriptor, "argv", VG_BATCH_MAX_ARGV },
+	{ &vigil__v1__security_event__descriptor, "details", VG_BATCH_MAX_DETAILS },
 };
 
 uint32_t vg_batch_bound(const ProtobufCMessageDescriptor *msg, const char *field)
@@ -342,6 +343,9 @@ int vg_batch_check(const Vigil__V1__Batch *b)
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Vigil__V1__Event *e = b->events[i];
 
+		if (e->body_case == VIGIL__V1__EVENT__BODY_SECURITY && e->security &&
+		    e->security->n_details > VG_BATCH_MAX_DETAILS)
+			return -E2BIG;
 		if (e->body_case != VIGIL__V1__EVENT__BODY_PROCESS || !e->process)
 			continue;
 		if (vg_process_check(e->process->process) || vg_process_check(e->process->parent))

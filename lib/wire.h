@@ -28,6 +28,7 @@
 #define VG_BATCH_MAX_TAGS 64
 #define VG_BATCH_MAX_RINGS 16 /* vigild sends 3 */
 #define VG_BATCH_MAX_RULES 256 /* vigild sends its filter set: VG_FLT_RULES (64) */
+#define VG_BATCH_MAX_DETAILS 32 /* vigild sends at most 6 per security event */
 /* Fields a message may hold that this schema does not know (a newer sensor's). */
 #define VG_BATCH_MAX_UNKNOWN 1024
 

@@ -950,6 +950,26 @@ static int vg_store_filter_rules(struct vg_store *s, const char *dev, const char
 	return rc;
 }
 
+const char *vg_store_details_json(struct vg_sb *j, const Vigil__V1__SecurityEvent *se)
+{
+	vg_sb_reset(j);
+	vg_sb_add(j, "{");
+	for (size_t i = 0; i < se->n_details; i++) {
+		const Vigil__V1__Detail *d = se->details[i];
+
+		vg_sb_add(j, i ? "," : "");
+		vg_json_str(j, d->name ? d->name : "");
+		if (d->value_case == VIGIL__V1__DETAIL__VALUE_TEXT) {
+			vg_sb_add(j, ":");
+			vg_json_str(j, d->text ? d->text : "");
+		} else {
+			vg_sb_printf(j, ":%lld", (long long)d->number);
+		}
+	}
+	vg_sb_add(j, "}");
+	return vg_sb_str(j);
+}
+
 static int vg_store_security(struct vg_store *s, const struct vg_store_peer *peer,
 			     const Vigil__V1__Event *ev)
 {
@@ -957,9 +977,16 @@ static int vg_store_security(struct vg_store *s, const struct vg_store_peer *pee
 	sqlite3_stmt *st = s->st[VG_ST_DEVEV];
 	int rc;
 
+	const char *json = se->additional_fields; /* an older sensor's, as it sent it */
+
+	if (se->n_details) {
+		json = vg_store_details_json(&s->tmp3, se);
+		if (!json)
+			return SQLITE_NOMEM;
+	}
 	vg_bind_common(st, peer, ev, se->action_type);
 	vg_bind_path(st, 6, se->file_path);
-	rc = vg_bind_initiating(s, st, 8, se->process, se->parent, se->additional_fields);
+	rc = vg_bind_initiating(s, st, 8, se->process, se->parent, json);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 

@@ -73,6 +73,14 @@ int vg_store_lost(const struct vg_store *s);
  */
 int vg_store_refused(struct vg_store *s, const char *device, const char *reason, uint64_t n);
 
+/*
+ * A security event's details as its AdditionalFields JSON object, in j: names
+ * and text through the JSON rule (lib/esc.h), numbers as they are. NULL when
+ * out of memory.
+ */
+struct vg_sb;
+const char *vg_store_details_json(struct vg_sb *j, const Vigil__V1__SecurityEvent *se);
+
 /* The connection, for queries (vigil events/stats). */
 struct sqlite3 *vg_store_db(struct vg_store *s);
 

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "sensor.h"
+#include "store.h"
 #include "vigil_abi.h"
 
 static struct vg_sensor s;
@@ -165,9 +167,10 @@ Test(sensor, malformed_records_are_counted, .init = setup, .fini = teardown)
 }
 
 /*
- * A BPF program's name goes into AdditionalFields through the JSON rule
- * (lib/esc.h): a name the kernel allows is kept as it is, anything else is
- * escaped, so the field stays valid JSON that keeps what the record said.
+ * A BPF program's name reaches the host as the record said it (a detail of
+ * the event), and the host writes it into AdditionalFields through the JSON
+ * rule (lib/esc.h): a name the kernel allows is kept as it is, anything else
+ * is escaped, so the field stays valid JSON that keeps what the record said.
  */
 Test(sensor, bpf_load_name_is_json_escaped, .init = setup, .fini = teardown)
 {
@@ -177,7 +180,9 @@ Test(sensor, bpf_load_name_is_json_escaped, .init = setup, .fini = teardown)
 		  "\"ProgramName\":\"a\\\"b\\\\c\\n\\u001b\\u007f\\ufffd.d\"" },
 		{ "0123456789abcdef", "\"ProgramName\":\"0123456789abcdef\"" }, /* all 16 bytes */
 	};
+	struct vg_sb j;
 
+	vg_sb_init(&j);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		struct vg_sec_event e;
 		const char *fields;
@@ -191,7 +196,13 @@ Test(sensor, bpf_load_name_is_json_escaped, .init = setup, .fini = teardown)
 		memcpy(e.name, names[i][0], strnlen(names[i][0], sizeof(e.name)));
 		cr_assert_eq(vg_sensor_record(&s, &e, sizeof(e)), 0);
 		cr_assert_str_eq(s.events[i]->security->action_type, "BpfProgramLoad");
-		fields = s.events[i]->security->additional_fields;
+		cr_assert_str_empty(s.events[i]->security->additional_fields,
+				    "JSON built by the sensor");
+		cr_assert_str_eq(s.events[i]->security->details[0]->text, names[i][0]);
+		vg_sb_reset(&j);
+		fields = vg_store_details_json(&j, s.events[i]->security);
 		cr_assert_not_null(strstr(fields, names[i][1]), "%s", fields);
+		cr_assert_not_null(strstr(fields, "\"ProgramType\":26"), "%s", fields);
 	}
+	vg_sb_free(&j);
 }
