@@ -2,11 +2,11 @@
 #
 # Filters (issue 6): bounded libFuzzer run of the filter language parser.
 FUZZ_VF_SECONDS ?= 15
-$(O)/fuzz/fuzz_vf: tests/fuzz/fuzz_vf.c lib/filter.c lib/filter.h lib/esc.c lib/esc.h kern/vf_match.h kern/vigil_abi.h | $(DEPS_STAMP)
+$(O)/fuzz/fuzz_vf: tests/fuzz/fuzz_vf.c lib/filter.c lib/filter_replay.c lib/filter.h lib/esc.c lib/esc.h kern/vf_match.h kern/vigil_abi.h | $(DEPS_STAMP)
 	$(call say,FUZZCC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -Ilib -Ikern -o $@ tests/fuzz/fuzz_vf.c lib/filter.c lib/esc.c
+		-D_GNU_SOURCE -Ilib -Ikern -o $@ tests/fuzz/fuzz_vf.c lib/filter.c lib/filter_replay.c lib/esc.c
 
 .PHONY: check-fuzz-vf
 check-fuzz-vf: $(O)/fuzz/fuzz_vf ## fuzz the filter language parser and matcher (FUZZ_SECONDS)
