@@ -25,7 +25,7 @@
 #include "fmt.h"
 #include "events.h"
 #include "filter.h"
-#include "host.h"
+#include "endpoint.h"
 #include "hoststate.h"
 #include "log.h"
 #include "store.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Text helpers of the host core: a growable string, JSON string escaping,
- * ISO 8601 timestamps and shell-style command lines. Portable C (the
+ * ISO 8601 timestamps, shell-style command lines and redacting secrets. Portable C (the
  * Windows plug-in builds it too): no POSIX calls here.
  */
 #ifndef VG_FMT_H
@@ -66,5 +66,12 @@ void vg_cmdline(struct vg_sb *b, char *const *argv, size_t argc);
 
 /* The part after the last '/' (the whole string when there is none). */
 const char *vg_basename(const char *path);
+
+/*
+ * Replace credentials in text, in place: "scheme://user:pass@host" and
+ * "user:pass@host" lose "user:pass", and the value of any name=value line
+ * whose name says key, secret, password or token becomes REDACTED.
+ */
+void vg_redact(char *text);
 
 #endif
