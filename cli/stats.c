@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* vigil stats: the latest SensorCounters per device and event class. */
+/* vigil stats: SensorCounters per device and event class, over every vigild run. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,10 +11,10 @@
 const char vg_usage_stats[] =
 	"usage: vigil stats --db FILE [--json]\n"
 	"\n"
-	"Print the latest SensorCounters per device and event class: seen, emitted,\n"
-	"filtered, deduplicated, rate-limited, ring-buffer-full and events lost, and\n"
-	"whether seen = emitted + filtered + deduplicated + rate-limited + ringbuf-full\n"
-	"holds (ok) or not (MISMATCH).\n"
+	"Print SensorCounters per device and event class, added up over every vigild\n"
+	"run: seen, emitted, filtered, deduplicated, rate-limited, ring-buffer-full and\n"
+	"events lost, and whether seen = emitted + filtered + deduplicated +\n"
+	"rate-limited + ringbuf-full holds (ok) or not (MISMATCH).\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
 	"  --json       one JSON object per line\n"

@@ -151,6 +151,21 @@ static const char vg_schema[] =
 	" Timestamp TEXT NOT NULL,"
 	" PRIMARY KEY (DeviceId, EventClass));"
 	/* Events of a batch the host could not store (a newer sensor's kinds, missing parts). */
+	/*
+	 * The counters of each vigild run (stream): every run counts from zero, so
+	 * SensorCounters, the device's totals, is their sum, and the losses of an
+	 * earlier run stay counted after a restart.
+	 */
+	"CREATE TABLE IF NOT EXISTS SensorCounterStreams ("
+	" DeviceId TEXT NOT NULL, StreamId INTEGER NOT NULL, EventClass TEXT NOT NULL,"
+	" Seen INTEGER NOT NULL, Emitted INTEGER NOT NULL, Filtered INTEGER NOT NULL,"
+	" Deduplicated INTEGER NOT NULL, RateLimited INTEGER NOT NULL,"
+	" RingbufFull INTEGER NOT NULL, EventsLost INTEGER NOT NULL, Timestamp TEXT NOT NULL,"
+	" PRIMARY KEY (DeviceId, StreamId, EventClass));"
+	/* A store written before runs were kept apart: its totals become stream 0. */
+	"INSERT OR IGNORE INTO SensorCounterStreams SELECT DeviceId, 0, EventClass, Seen, Emitted,"
+	" Filtered, Deduplicated, RateLimited, RingbufFull, EventsLost, Timestamp"
+	" FROM SensorCounters WHERE NOT EXISTS (SELECT 1 FROM SensorCounterStreams);"
 	"CREATE TABLE IF NOT EXISTS HostSkippedEvents ("
 	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
@@ -175,6 +190,7 @@ enum vg_stmt {
 	VG_ST_EVENT,
 	VG_ST_COUNTER,
 	VG_ST_LOST,
+	VG_ST_COUNTER_SUM,
 	VG_ST_FILE,
 	VG_ST_NET,
 	VG_ST_DEVEV,
@@ -208,17 +224,36 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 			" InitiatingProcessParentId, InitiatingProcessParentFileName,"
 			" AdditionalFields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
 			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[VG_ST_COUNTER] = "INSERT INTO SensorCounters (DeviceId, EventClass, Seen, Emitted,"
-			  " Filtered, Deduplicated, RateLimited, RingbufFull, EventsLost,"
-			  " Timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-			  " ON CONFLICT (DeviceId, EventClass) DO UPDATE SET"
-			  " Seen = excluded.Seen, Emitted = excluded.Emitted,"
-			  " Filtered = excluded.Filtered,"
-			  " Deduplicated = excluded.Deduplicated,"
-			  " RateLimited = excluded.RateLimited,"
-			  " RingbufFull = excluded.RingbufFull,"
-			  " EventsLost = excluded.EventsLost, Timestamp = excluded.Timestamp",
-	[VG_ST_LOST] = "UPDATE SensorCounters SET EventsLost = ?, Timestamp = ? WHERE DeviceId = ?",
+	/* Counters only grow within a run: a batch stored late does not take them back. */
+	[VG_ST_COUNTER] =
+		"INSERT INTO SensorCounterStreams (DeviceId, StreamId, EventClass, Seen,"
+		" Emitted, Filtered, Deduplicated, RateLimited, RingbufFull, EventsLost,"
+		" Timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		" ON CONFLICT (DeviceId, StreamId, EventClass) DO UPDATE SET"
+		" Seen = max(Seen, excluded.Seen), Emitted = max(Emitted, excluded.Emitted),"
+		" Filtered = max(Filtered, excluded.Filtered),"
+		" Deduplicated = max(Deduplicated, excluded.Deduplicated),"
+		" RateLimited = max(RateLimited, excluded.RateLimited),"
+		" RingbufFull = max(RingbufFull, excluded.RingbufFull),"
+		" EventsLost = max(EventsLost, excluded.EventsLost),"
+		" Timestamp = excluded.Timestamp",
+	/* events_lost is per run: every class's row of the run carries it. */
+	[VG_ST_LOST] = "UPDATE SensorCounterStreams SET EventsLost = max(EventsLost, ?),"
+		       " Timestamp = ? WHERE DeviceId = ? AND StreamId = ?",
+	[VG_ST_COUNTER_SUM] =
+		"INSERT INTO SensorCounters (DeviceId, EventClass, Seen, Emitted,"
+		" Filtered, Deduplicated, RateLimited, RingbufFull, EventsLost,"
+		" Timestamp) SELECT DeviceId, EventClass, sum(Seen), sum(Emitted),"
+		" sum(Filtered), sum(Deduplicated), sum(RateLimited), sum(RingbufFull),"
+		" sum(EventsLost), ? FROM SensorCounterStreams WHERE DeviceId = ?"
+		" GROUP BY DeviceId, EventClass"
+		" ON CONFLICT (DeviceId, EventClass) DO UPDATE SET"
+		" Seen = excluded.Seen, Emitted = excluded.Emitted,"
+		" Filtered = excluded.Filtered,"
+		" Deduplicated = excluded.Deduplicated,"
+		" RateLimited = excluded.RateLimited,"
+		" RingbufFull = excluded.RingbufFull,"
+		" EventsLost = excluded.EventsLost, Timestamp = excluded.Timestamp",
 	/* 1-5 the common columns, then the table's own, then vg_bind_initiating()'s ten. */
 	[VG_ST_FILE] =
 		"INSERT INTO DeviceFileEvents (Timestamp, DeviceId, DeviceName, ActionType,"
@@ -992,25 +1027,32 @@ static int vg_store_counters(struct vg_store *s, const char *dev, const char *no
 		const Vigil__V1__Counter *c = b->counters[i];
 
 		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, c->event_class ? c->event_class : "", -1,
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)b->stream_id);
+		sqlite3_bind_text(st, 3, c->event_class ? c->event_class : "", -1,
 				  SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)c->seen);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)c->emitted);
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)c->filtered);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)c->deduplicated);
-		sqlite3_bind_int64(st, 7, (sqlite3_int64)c->rate_limited);
-		sqlite3_bind_int64(st, 8, (sqlite3_int64)c->ringbuf_full);
-		sqlite3_bind_int64(st, 9, (sqlite3_int64)b->events_lost);
-		sqlite3_bind_text(st, 10, now, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)c->seen);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)c->emitted);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)c->filtered);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)c->deduplicated);
+		sqlite3_bind_int64(st, 8, (sqlite3_int64)c->rate_limited);
+		sqlite3_bind_int64(st, 9, (sqlite3_int64)c->ringbuf_full);
+		sqlite3_bind_int64(st, 10, (sqlite3_int64)b->events_lost);
+		sqlite3_bind_text(st, 11, now, -1, SQLITE_TRANSIENT);
 		rc = vg_step(st);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	/* events_lost is per device: keep every class's row current. */
 	st = s->st[VG_ST_LOST];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)b->events_lost);
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, dev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->stream_id);
+	rc = vg_step(st);
+	if (rc != SQLITE_OK)
+		return rc;
+	st = s->st[VG_ST_COUNTER_SUM];
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, dev, -1, SQLITE_TRANSIENT);
 	return vg_step(st);
 }
 

@@ -459,6 +459,49 @@ Test(store, counters_upsert)
 	vg_store_peer_free(&peer);
 }
 
+/*
+ * Every vigild run counts from zero under a stream of its own: the device's
+ * totals add the runs up, so a restart does not hide an earlier run's losses,
+ * and a batch of a run stored late does not take its counters back.
+ */
+Test(store, counters_add_up_across_runs)
+{
+	struct vg_store_peer peer = { 0 };
+	struct sample s;
+
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	s.b.stream_id = 7;
+	s.c.seen = 20;
+	s.c.emitted = 16;
+	s.c.ringbuf_full = 1;
+	s.b.events_lost = 4;
+	cr_assert_eq(vg_store_batch(st, &peer, 2, &s.b), 1);
+	/* The next run: new stream, its own counts from zero. */
+	s.b.device = NULL;
+	s.b.stream_id = 8;
+	s.c.seen = 3;
+	s.c.emitted = 3;
+	s.c.filtered = s.c.deduplicated = s.c.rate_limited = s.c.ringbuf_full = 0;
+	s.b.events_lost = 0;
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 1);
+	expect("SELECT Seen || ' ' || Emitted || ' ' || RingbufFull || ' ' || EventsLost"
+	       " FROM SensorCounters WHERE DeviceId = 'dev-A'",
+	       "23 19 1 4");
+	/* The first run's earlier batch, resent after the restart. */
+	s.b.stream_id = 7;
+	s.c.seen = 10;
+	s.c.emitted = 10;
+	s.b.events_lost = 2;
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 1);
+	expect("SELECT Seen || ' ' || Emitted || ' ' || RingbufFull || ' ' || EventsLost"
+	       " FROM SensorCounters WHERE DeviceId = 'dev-A'",
+	       "23 19 1 4");
+	expect("SELECT group_concat(StreamId || ':' || EventsLost, ' ') FROM"
+	       " (SELECT * FROM SensorCounterStreams ORDER BY StreamId)",
+	       "7:4 8:0");
+	vg_store_peer_free(&peer);
+}
+
 Test(store, open_existing_never_creates)
 {
 	struct vg_store *s2;
