@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -164,6 +165,21 @@ void vg_json_str(struct vg_sb *b, const char *s)
 	}
 	vg_sb_addn(b, run, (size_t)(p - run));
 	vg_sb_addn(b, "\"", 1);
+}
+
+void vg_json_kv(struct vg_sb *b, const char *key, const char *value)
+{
+	vg_sb_add(b, b->len > 1 ? "," : "");
+	vg_json_str(b, key);
+	vg_sb_add(b, ":");
+	vg_json_str(b, value);
+}
+
+int vg_sb_put(const struct vg_sb *b, FILE *out)
+{
+	if (vg_sb_err(b))
+		return -ENOMEM;
+	return fputs(vg_sb_str(b), out) == EOF ? -EPIPE : 0;
 }
 
 /*

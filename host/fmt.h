@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * A NUL-terminated growing string. An allocation failure is sticky: the
@@ -39,6 +40,15 @@ static inline int vg_sb_err(const struct vg_sb *b)
  * that is not part of valid UTF-8 written as \ufffd.
  */
 void vg_json_str(struct vg_sb *b, const char *s);
+
+/*
+ * Append "key":value (value as vg_json_str writes it) to an object b has
+ * opened with "{", with a comma before it unless it is the first member.
+ */
+void vg_json_kv(struct vg_sb *b, const char *key, const char *value);
+
+/* Write b's text to out: 0, -ENOMEM when b failed to grow, -EPIPE when out fails. */
+int vg_sb_put(const struct vg_sb *b, FILE *out);
 
 /*
  * Append text from the monitored machine or a peer (n bytes, or a string

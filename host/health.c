@@ -163,66 +163,47 @@ static void vg_health_line(struct vg_sb *t, const char *label, const char *value
 
 int vg_health_print(const struct vg_health *h, FILE *out, int json)
 {
-	if (json) {
-		struct vg_sb j;
+	struct vg_sb b;
+	int err;
 
-		vg_sb_init(&j);
-		vg_sb_add(&j, "{\"PluginVersion\":");
-		vg_json_str(&j, h->plugin_version);
-		vg_sb_add(&j, ",\"WslVersion\":");
-		vg_json_str(&j, h->wsl_version);
-		vg_sb_add(&j, ",\"SensorVersion\":");
-		vg_json_str(&j, h->sensor_version);
-		vg_sb_add(&j, ",\"Health\":");
-		vg_json_str(&j, h->health);
-		vg_sb_add(&j, ",\"VmState\":");
-		vg_json_str(&j, h->vm_state);
-		vg_sb_add(&j, ",\"LastConnectivityTest\":");
-		vg_json_str(&j, h->connectivity);
-		vg_sb_add(&j, ",\"Proxy\":");
-		vg_json_str(&j, h->proxy);
-		vg_sb_add(&j, ",\"ProxySource\":");
-		vg_json_str(&j, h->proxy_source);
-		vg_sb_printf(&j, ",\"EventsReceived\":%lld,\"EventsDropped\":%lld",
+	vg_sb_init(&b);
+	if (json) {
+		vg_sb_add(&b, "{");
+		vg_json_kv(&b, "PluginVersion", h->plugin_version);
+		vg_json_kv(&b, "WslVersion", h->wsl_version);
+		vg_json_kv(&b, "SensorVersion", h->sensor_version);
+		vg_json_kv(&b, "Health", h->health);
+		vg_json_kv(&b, "VmState", h->vm_state);
+		vg_json_kv(&b, "LastConnectivityTest", h->connectivity);
+		vg_json_kv(&b, "Proxy", h->proxy);
+		vg_json_kv(&b, "ProxySource", h->proxy_source);
+		vg_sb_printf(&b, ",\"EventsReceived\":%lld,\"EventsDropped\":%lld",
 			     (long long)h->received, (long long)h->dropped);
-		vg_sb_add(&j, ",\"LastTelemetry\":");
-		vg_json_str(&j, h->last_telemetry);
-		vg_sb_printf(&j, ",\"Distributions\":%s", vg_or(h->distributions, "[]"));
-		vg_sb_add(&j, ",\"Warnings\":");
-		vg_json_str(&j, h->warnings);
-		vg_sb_add(&j, "}\n");
-		if (vg_sb_err(&j)) {
-			vg_sb_free(&j);
-			return -ENOMEM;
-		}
-		fputs(vg_sb_str(&j), out);
-		vg_sb_free(&j);
+		vg_json_kv(&b, "LastTelemetry", h->last_telemetry);
+		vg_sb_printf(&b, ",\"Distributions\":%s", vg_or(h->distributions, "[]"));
+		vg_json_kv(&b, "Warnings", h->warnings);
+		vg_sb_add(&b, "}\n");
 	} else {
 		/* Versions, distributions and warnings come from the sensors: escaped. */
-		struct vg_sb t;
-
-		vg_sb_init(&t);
-		vg_sb_printf(&t, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
-		vg_sb_printf(&t, "WSL version:            %s\n", vg_or(h->wsl_version, "-"));
-		vg_health_line(&t, "Sensor version:         ", vg_or(h->sensor_version, "-"));
-		vg_health_line(&t, "Health:                 ", h->health);
-		vg_health_line(&t, "Last connectivity test: ", vg_or(h->connectivity, "not run"));
-		vg_sb_printf(&t, "Proxy:                  %s (%s)\n", vg_or(h->proxy, "direct"),
+		vg_sb_printf(&b, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
+		vg_sb_printf(&b, "WSL version:            %s\n", vg_or(h->wsl_version, "-"));
+		vg_health_line(&b, "Sensor version:         ", vg_or(h->sensor_version, "-"));
+		vg_health_line(&b, "Health:                 ", h->health);
+		vg_health_line(&b, "Last connectivity test: ", vg_or(h->connectivity, "not run"));
+		vg_sb_printf(&b, "Proxy:                  %s (%s)\n", vg_or(h->proxy, "direct"),
 			     vg_or(h->proxy_source, "default"));
-		vg_sb_printf(&t, "Events received:        %lld\n", (long long)h->received);
-		vg_sb_printf(&t, "Events dropped:         %lld\n", (long long)h->dropped);
-		vg_health_line(&t, "Last telemetry:         ", vg_or(h->last_telemetry, "never"));
-		vg_health_line(&t, "Distributions:          ", vg_or(h->distributions, "[]"));
+		vg_sb_printf(&b, "Events received:        %lld\n", (long long)h->received);
+		vg_sb_printf(&b, "Events dropped:         %lld\n", (long long)h->dropped);
+		vg_health_line(&b, "Last telemetry:         ", vg_or(h->last_telemetry, "never"));
+		vg_health_line(&b, "Distributions:          ", vg_or(h->distributions, "[]"));
 		if (h->warnings[0])
-			vg_health_line(&t, "Warning:                ", h->warnings);
-		if (vg_sb_err(&t)) {
-			vg_sb_free(&t);
-			return -ENOMEM;
-		}
-		fputs(vg_sb_str(&t), out);
-		vg_sb_free(&t);
+			vg_health_line(&b, "Warning:                ", h->warnings);
 	}
-	return fflush(out) || ferror(out) ? -EPIPE : 0;
+	err = vg_sb_put(&b, out);
+	vg_sb_free(&b);
+	if (err == -ENOMEM)
+		return err;
+	return fflush(out) || ferror(out) || err ? -EPIPE : 0;
 }
 
 void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps)

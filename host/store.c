@@ -25,6 +25,26 @@
 
 #define VG_BUSY_TIMEOUT_MS 5000
 
+/*
+ * The columns DeviceFileEvents, DeviceNetworkEvents and DeviceEvents start
+ * with, and the acting process's they end with (the text is the schema's as
+ * stored in sqlite_master, unchanged).
+ */
+#define VG_COMMON_DDL                                                        \
+	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT," \
+	" ActionType TEXT NOT NULL, ReportId INTEGER,"
+#define VG_INITIATING_DDL                        \
+	" InitiatingProcessId INTEGER,"          \
+	" InitiatingProcessFileName TEXT,"       \
+	" InitiatingProcessFolderPath TEXT,"     \
+	" InitiatingProcessCommandLine TEXT,"    \
+	" InitiatingProcessCreationTime TEXT,"   \
+	" InitiatingProcessAccountName TEXT,"    \
+	" InitiatingProcessAccountUid INTEGER,"  \
+	" InitiatingProcessParentId INTEGER,"    \
+	" InitiatingProcessParentFileName TEXT," \
+	" AdditionalFields TEXT);"
+
 static const char vg_schema[] =
 	"CREATE TABLE IF NOT EXISTS DeviceProcessEvents ("
 	" Timestamp TEXT NOT NULL,"
@@ -73,52 +93,16 @@ static const char vg_schema[] =
 	" OnboardingStatus TEXT);"
 	"CREATE INDEX IF NOT EXISTS DeviceInfo_Device_Time ON DeviceInfo(DeviceId, Timestamp);"
 	/* DeviceFileEvents, DeviceNetworkEvents, DeviceEvents: the acting process is the initiating one. */
-	"CREATE TABLE IF NOT EXISTS DeviceFileEvents ("
-	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
-	" ActionType TEXT NOT NULL, ReportId INTEGER,"
+	"CREATE TABLE IF NOT EXISTS DeviceFileEvents (" VG_COMMON_DDL
 	" FileName TEXT, FolderPath TEXT, PreviousFileName TEXT, PreviousFolderPath TEXT,"
-	" FileSize INTEGER, SHA256 TEXT,"
-	" InitiatingProcessId INTEGER,"
-	" InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT,"
-	" InitiatingProcessCommandLine TEXT,"
-	" InitiatingProcessCreationTime TEXT,"
-	" InitiatingProcessAccountName TEXT,"
-	" InitiatingProcessAccountUid INTEGER,"
-	" InitiatingProcessParentId INTEGER,"
-	" InitiatingProcessParentFileName TEXT,"
-	" AdditionalFields TEXT);"
+	" FileSize INTEGER, SHA256 TEXT," VG_INITIATING_DDL
 	"CREATE INDEX IF NOT EXISTS DeviceFileEvents_Time ON DeviceFileEvents(Timestamp, ReportId);"
-	"CREATE TABLE IF NOT EXISTS DeviceNetworkEvents ("
-	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
-	" ActionType TEXT NOT NULL, ReportId INTEGER,"
-	" RemoteIP TEXT, RemotePort INTEGER, LocalIP TEXT, LocalPort INTEGER, Protocol TEXT,"
-	" InitiatingProcessId INTEGER,"
-	" InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT,"
-	" InitiatingProcessCommandLine TEXT,"
-	" InitiatingProcessCreationTime TEXT,"
-	" InitiatingProcessAccountName TEXT,"
-	" InitiatingProcessAccountUid INTEGER,"
-	" InitiatingProcessParentId INTEGER,"
-	" InitiatingProcessParentFileName TEXT,"
-	" AdditionalFields TEXT);"
+	"CREATE TABLE IF NOT EXISTS DeviceNetworkEvents (" VG_COMMON_DDL
+	" RemoteIP TEXT, RemotePort INTEGER, LocalIP TEXT, LocalPort INTEGER, Protocol TEXT," VG_INITIATING_DDL
 	"CREATE INDEX IF NOT EXISTS DeviceNetworkEvents_Time"
 	" ON DeviceNetworkEvents(Timestamp, ReportId);"
-	"CREATE TABLE IF NOT EXISTS DeviceEvents ("
-	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
-	" ActionType TEXT NOT NULL, ReportId INTEGER,"
-	" FileName TEXT, FolderPath TEXT,"
-	" InitiatingProcessId INTEGER,"
-	" InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT,"
-	" InitiatingProcessCommandLine TEXT,"
-	" InitiatingProcessCreationTime TEXT,"
-	" InitiatingProcessAccountName TEXT,"
-	" InitiatingProcessAccountUid INTEGER,"
-	" InitiatingProcessParentId INTEGER,"
-	" InitiatingProcessParentFileName TEXT,"
-	" AdditionalFields TEXT);"
+	"CREATE TABLE IF NOT EXISTS DeviceEvents (" VG_COMMON_DDL
+	" FileName TEXT, FolderPath TEXT," VG_INITIATING_DDL
 	"CREATE INDEX IF NOT EXISTS DeviceEvents_Time ON DeviceEvents(Timestamp, ReportId);"
 	/* Extensions: what the kernel held back, ring buffers, the daemon's own counts. */
 	"CREATE TABLE IF NOT EXISTS SuppressedEvents ("

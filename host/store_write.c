@@ -17,6 +17,18 @@
 #include "store.h"
 #include "store_int.h"
 
+/*
+ * The columns every event table starts with (vg_bind_common()) and the acting
+ * process's that DeviceFileEvents, DeviceNetworkEvents and DeviceEvents end
+ * with (vg_bind_initiating()).
+ */
+#define VG_COMMON_COLS "Timestamp, DeviceId, DeviceName, ActionType, ReportId"
+#define VG_INITIATING_COLS                                                              \
+	" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath," \
+	" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"                 \
+	" InitiatingProcessAccountName, InitiatingProcessAccountUid,"                   \
+	" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields"
+
 const char *const vg_stmt_sql[VG_ST_NR] = {
 	[VG_ST_SKIPPED] = "INSERT INTO HostSkippedEvents (DeviceId, Reason, Count, Timestamp)"
 			  " VALUES (?, ?, 1, ?) ON CONFLICT (DeviceId, Reason) DO UPDATE SET"
@@ -30,8 +42,8 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			 " OSPlatform, OSArchitecture, OSVersion, OSDistribution, HostDeviceId,"
 			 " MachineGroup, RegistryDeviceTag, DeviceTags, OnboardingStatus)"
 			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'Onboarded')",
-	[VG_ST_EVENT] = "INSERT INTO DeviceProcessEvents (Timestamp, DeviceId, DeviceName,"
-			" ActionType, ReportId, ProcessId, FileName, FolderPath,"
+	[VG_ST_EVENT] = "INSERT INTO DeviceProcessEvents (" VG_COMMON_COLS
+			", ProcessId, FileName, FolderPath,"
 			" ProcessCommandLine, ProcessCreationTime, AccountName, AccountUid,"
 			" ProcessCurrentDirectory, ProcessExitCode, ProcessParentId,"
 			" InitiatingProcessId, InitiatingProcessFileName,"
@@ -72,24 +84,16 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 		" EventsLost = excluded.EventsLost, Timestamp = excluded.Timestamp",
 	/* 1-5 the common columns, then the table's own, then vg_bind_initiating()'s ten. */
 	[VG_ST_FILE] =
-		"INSERT INTO DeviceFileEvents (Timestamp, DeviceId, DeviceName, ActionType,"
-		" ReportId, FileName, FolderPath, PreviousFileName, PreviousFolderPath,"
-		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
-		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
-		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
-		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
+		"INSERT INTO DeviceFileEvents (" VG_COMMON_COLS ","
+		" FileName, FolderPath, PreviousFileName, PreviousFolderPath," VG_INITIATING_COLS
+		")"
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[VG_ST_NET] =
-		"INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, DeviceName, ActionType,"
-		" ReportId, RemoteIP, RemotePort, LocalIP, LocalPort, Protocol,"
-		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
-		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
-		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
-		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_NET] = "INSERT INTO DeviceNetworkEvents (" VG_COMMON_COLS ","
+		      " RemoteIP, RemotePort, LocalIP, LocalPort, Protocol," VG_INITIATING_COLS ")"
+		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	/* The common five first, as vg_bind_common() binds them. */
-	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (Timestamp, DeviceId, DeviceName, ActionType,"
-		       " ReportId, Reason, EventClass, Count, FirstTimestamp, LastTimestamp,"
+	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (" VG_COMMON_COLS
+		       ", Reason, EventClass, Count, FirstTimestamp, LastTimestamp,"
 		       " FileName, FolderPath, InitiatingProcessId, InitiatingProcessFileName,"
 		       " InitiatingProcessFolderPath, InitiatingProcessCommandLine)"
 		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -101,14 +105,9 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 		       " Timestamp = excluded.Timestamp",
 	[VG_ST_DAEMON] = "INSERT OR REPLACE INTO SensorDaemon (DeviceId, Wakeups, Records,"
 			 " Summaries, Timestamp) VALUES (?, ?, ?, ?, ?)",
-	[VG_ST_DEVEV] =
-		"INSERT INTO DeviceEvents (Timestamp, DeviceId, DeviceName, ActionType,"
-		" ReportId, FileName, FolderPath,"
-		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
-		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
-		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
-		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_DEVEV] = "INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
+			" FileName, FolderPath," VG_INITIATING_COLS ")"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 static int vg_peer_update(struct vg_store_peer *p, const Vigil__V1__DeviceInfo *d)
@@ -227,11 +226,8 @@ static void vg_additional_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent 
 
 	vg_sb_reset(j);
 	vg_sb_add(j, "{");
-	if (p->comm && *p->comm) {
-		vg_json_str(j, "Comm");
-		vg_sb_add(j, ":");
-		vg_json_str(j, p->comm);
-	}
+	if (p->comm && *p->comm)
+		vg_json_kv(j, "Comm", p->comm);
 	if (p->cgroup_id)
 		vg_json_num(j, "CgroupId", p->cgroup_id);
 	if (p->exe_inode)
@@ -445,8 +441,8 @@ static int vg_store_suppression(struct vg_store *s, const struct vg_store_peer *
 	return vg_step(st);
 }
 
-static int vg_store_sensor_stats(struct vg_store *s, const char *dev, const char *now,
-				 const Vigil__V1__Batch *b)
+static int vg_store_rings(struct vg_store *s, const char *dev, const char *now,
+			  const Vigil__V1__Batch *b)
 {
 	sqlite3_stmt *st = s->st[VG_ST_RING];
 	int rc;
@@ -464,9 +460,16 @@ static int vg_store_sensor_stats(struct vg_store *s, const char *dev, const char
 		if (rc != SQLITE_OK)
 			return rc;
 	}
+	return SQLITE_OK;
+}
+
+static int vg_store_daemon(struct vg_store *s, const char *dev, const char *now,
+			   const Vigil__V1__Batch *b)
+{
+	sqlite3_stmt *st = s->st[VG_ST_DAEMON];
+
 	if (!b->daemon)
 		return SQLITE_OK;
-	st = s->st[VG_ST_DAEMON];
 	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->daemon->wakeups);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)b->daemon->records);
@@ -716,7 +719,10 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 	rc = vg_store_counters(s, dev, now, b);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
-	rc = vg_store_sensor_stats(s, dev, now, b);
+	rc = vg_store_rings(s, dev, now, b);
+	if (rc != SQLITE_OK)
+		goto err_rollback;
+	rc = vg_store_daemon(s, dev, now, b);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 	what = "store filter rules";
