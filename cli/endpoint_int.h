@@ -9,8 +9,9 @@
 #include "addr.h"
 #include "auth.h"
 #include "conn.h"
-#include "endpoint.h"
 #include "events.h"
+
+struct vg_host_opts; /* endpoint.h */
 
 #define VG_HOST_MAX_CONNS 64
 #define VG_HOST_GRACE_MS 12000 /* longer than vigild's final acknowledgement wait */

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "endpoint_int.h"
 #include "log.h"
 #include "store.h"
