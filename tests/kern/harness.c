@@ -44,7 +44,8 @@ void vg_t_host_start_args(struct vg_t_host *h, const char *const *host_args,
 	if (geteuid() != 0)
 		cr_skip_test("kernel tests load BPF programs: run as root (sudo make check)");
 	memset(h, 0, sizeof(*h));
-	snprintf(h->dir, sizeof(h->dir), "/tmp/vg-ktest-XXXXXX");
+	cr_assert_lt(snprintf(h->dir, sizeof(h->dir), "%s/vg-ktest-XXXXXX", vg_t_root()),
+		     (int)sizeof(h->dir));
 	cr_assert_not_null(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
 	snprintf(h->db, sizeof(h->db), "%s/t.db", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/host.log", h->dir);
@@ -266,11 +267,19 @@ void vg_t_marker(char *buf, size_t size, const char *tag)
 	snprintf(buf, size, "vg-%s-%d-%ld", tag, getpid(), ts.tv_nsec);
 }
 
+const char *vg_t_root(void)
+{
+	const char *r = getenv("VG_T_ROOT");
+
+	return r && *r ? r : "/tmp";
+}
+
 void vg_t_tmpdir(char *dir, size_t size, const char *tag)
 {
 	char tmpl[PATH_MAX];
 
-	cr_assert_lt(snprintf(tmpl, sizeof(tmpl), "/tmp/%s-XXXXXX", tag), (int)sizeof(tmpl));
+	cr_assert_lt(snprintf(tmpl, sizeof(tmpl), "%s/%s-XXXXXX", vg_t_root(), tag),
+		     (int)sizeof(tmpl));
 	cr_assert_not_null(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
 	cr_assert_geq(size, (size_t)PATH_MAX);
 	cr_assert_not_null(realpath(tmpl, dir));

@@ -48,6 +48,13 @@ int vg_t_bpf_ids_of(pid_t pid, const char *key, __u32 *ids, int max);
 /* How many of these ids still name a live object. */
 int vg_t_bpf_ids_alive(const char *key, const __u32 *ids, int n);
 /* A new directory /tmp/TAG-XXXXXX, its real path into dir. */
+/*
+ * The run's own temp folder (tests/kern/main.c makes it under /tmp and
+ * removes it, mounts and all, once every test has run): every folder, file
+ * and socket a test makes goes under it, so nothing outlives the run even
+ * when a test is killed at its timeout.
+ */
+const char *vg_t_root(void);
 void vg_t_tmpdir(char *dir, size_t size, const char *tag);
 /* Remove dir and everything under it (a warning when that fails); "" is nothing. */
 void vg_t_rmrf(const char *dir);

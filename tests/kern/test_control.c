@@ -57,7 +57,7 @@ Test(control, root_only_commands, .fini = teardown, .timeout = 60)
 	char answer[128] = "";
 	pid_t child;
 
-	snprintf(path, sizeof(path), "/tmp/vg-ctl-%d.sock", getpid());
+	snprintf(path, sizeof(path), "%s/vg-ctl-%d.sock", vg_t_root(), getpid());
 	vg_t_host_start(&host, args);
 	cr_assert_eq(stat(path, &st), 0, "no control socket at %s", path);
 	cr_assert_eq(st.st_mode & 0777, 0600, "control socket mode %o", st.st_mode & 0777);

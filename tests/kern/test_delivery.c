@@ -87,7 +87,7 @@ static void rig_setup(const char *transport)
 	if (geteuid() != 0)
 		cr_skip_test("kernel tests load BPF programs: run as root (sudo make check)");
 	memset(&R, 0, sizeof(R));
-	snprintf(R.h.dir, sizeof(R.h.dir), "/tmp/vg-dlv-XXXXXX");
+	snprintf(R.h.dir, sizeof(R.h.dir), "%s/vg-dlv-XXXXXX", vg_t_root());
 	cr_assert_not_null(mkdtemp(R.h.dir));
 	snprintf(R.h.db, sizeof(R.h.db), "%s/t.db", R.h.dir);
 	snprintf(R.h.log, sizeof(R.h.log), "%s/log", R.h.dir);

@@ -23,12 +23,9 @@ static char dir[PATH_MAX];
 
 static void setup(void)
 {
-	char tmpl[] = "/tmp/vg-file-XXXXXX";
-
 	vg_t_host_start(&host, NULL);
-	cr_assert_not_null(mkdtemp(tmpl));
-	/* The kernel reports resolved paths: compare with the resolved directory. */
-	cr_assert_not_null(realpath(tmpl, dir));
+	/* Resolved, as the kernel reports paths. */
+	vg_t_tmpdir(dir, sizeof(dir), "vg-file");
 	cr_assert_eq(chdir(dir), 0);
 }
 
@@ -235,7 +232,7 @@ Test(file, ground_truth_counts, .init = setup, .fini = teardown, .timeout = 120)
 Test(file, probe_fallback_keeps_other_sources, .timeout = 60)
 {
 	static const char *const args[] = { "--deny-hook", "sys_exit", NULL };
-	char marker[64], tmpl[] = "/tmp/vg-file-XXXXXX";
+	char marker[64], tmpl[PATH_MAX];
 	char *argv[] = { "/bin/true", marker, NULL };
 	pid_t pid;
 	sqlite3 *db;
@@ -244,7 +241,7 @@ Test(file, probe_fallback_keeps_other_sources, .timeout = 60)
 	int file_no = 0, exec_yes = 0;
 
 	vg_t_host_start(&host, args);
-	cr_assert_not_null(mkdtemp(tmpl));
+	vg_t_tmpdir(tmpl, sizeof(tmpl), "vg-file");
 	snprintf(line, sizeof(line), "%s/x", tmpl);
 	touch(line, O_CREAT | O_WRONLY);
 	vg_t_marker(marker, sizeof(marker), "nosys");

@@ -115,7 +115,7 @@ Test(hunt, schema_queries_on_a_wsl_and_a_linux_device, .timeout = 90)
 
 	if (geteuid() != 0)
 		cr_skip_test("kernel tests load BPF programs: run as root (sudo make check)");
-	snprintf(h.dir, sizeof(h.dir), "/tmp/vg-khunt-XXXXXX");
+	snprintf(h.dir, sizeof(h.dir), "%s/vg-khunt-XXXXXX", vg_t_root());
 	cr_assert_not_null(mkdtemp(h.dir));
 	snprintf(h.db, sizeof(h.db), "%s/t.db", h.dir);
 	snprintf(h.log, sizeof(h.log), "%s/log", h.dir);

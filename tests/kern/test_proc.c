@@ -53,7 +53,7 @@ static void assert_accounting(sqlite3 *db)
 
 Test(proc, exec_and_exit_reach_sqlite, .fini = stop_host, .timeout = 60)
 {
-	char marker[64], dir[] = "/tmp/vg-cwd-XXXXXX", sh[PATH_MAX], cmd[256];
+	char marker[64], dir[PATH_MAX], sh[PATH_MAX], cmd[256];
 	char *argv[] = { "/bin/sh", "-c", "exit 7", marker, NULL };
 	char *s;
 	sqlite3 *db;
@@ -62,7 +62,7 @@ Test(proc, exec_and_exit_reach_sqlite, .fini = stop_host, .timeout = 60)
 
 	vg_t_host_start(&host, NULL);
 	vg_t_marker(marker, sizeof(marker), "exit7");
-	cr_assert_not_null(mkdtemp(dir));
+	vg_t_tmpdir(dir, sizeof(dir), "vg-cwd");
 	cr_assert_not_null(realpath("/bin/sh", sh));
 
 	pid = spawn_in(dir, argv);

@@ -574,6 +574,23 @@ static void vgk_accounting(struct vgk_run *r)
 		  "events lost on the way (events_lost %llu)", (unsigned long long)b->events_lost);
 }
 
+/* The variant's files: run natively, they would stay in the machine's /tmp (its log was dumped on failure). */
+static void vgk_cleanup(const struct vgk_run *r)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < 5; i++) {
+		vgk_flt_path(r, i, path, sizeof(path));
+		unlink(path);
+	}
+	if (r->flt[0])
+		unlink(r->flt);
+	if (r->log[0])
+		unlink(r->log);
+	if (r->cwd[0])
+		rmdir(r->cwd);
+}
+
 static int vgk_variant(const char *vigild, const char *hook)
 {
 	struct vgk_run r = { .hook = hook };
@@ -616,6 +633,7 @@ static int vgk_variant(const char *vigild, const char *hook)
 	if (r.fail)
 		vgk_dump_log(&r);
 out:
+	vgk_cleanup(&r);
 	for (int i = 0; i < r.nprocs; i++) {
 		seen[0] += r.procs[i].exec;
 		seen[1] += r.procs[i].fork;
