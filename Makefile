@@ -97,7 +97,7 @@ $(O)/vmlinux.h: | $(DEPS_STAMP)
 	$(Q)mkdir -p $(O)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(O)/kern $(O)/daemon $(O)/lib $(O)/plugin $(O)/hunt $(O)/schemas $(O)/tests/unit $(O)/tests/kern:
+$(O)/kern $(O)/daemon $(O)/lib $(O)/host $(O)/cli $(O)/hunt $(O)/schemas $(O)/tests/unit $(O)/tests/kern:
 	$(Q)mkdir -p $@
 
 # Headers, vmlinux.h included, reach the objects through their depfiles (-MMD): an object is
@@ -124,7 +124,7 @@ $(O)/schemas/vigil.pb-c.c $(O)/schemas/vigil.pb-c.h: schemas/vigil.proto | $(O)/
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -Werror=implicit-function-declaration -D_GNU_SOURCE
-CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Idaemon -Iplugin -Ihunt
+CPPFLAGS += -I$(O) -I$(O)/include -I$(O)/schemas -I$(O)/kern -Ikern -Ilib -Idaemon -Ihost -Icli -Ihunt
 LDLIBS_LIB := -lzstd -lprotobuf-c -lnettle
 GEN_HDRS := $(O)/schemas/vigil.pb-c.h $(AUTO_HEADER)
 
@@ -132,8 +132,10 @@ LIB_SRCS := $(wildcard lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o) $(O)/schemas/vigil.pb-c.o $(O)/schemas/vigil_zdict.o
 USER_SRCS := $(wildcard daemon/*.c)
 USER_OBJS := $(USER_SRCS:%.c=$(O)/%.o)
-PLUGIN_SRCS := $(wildcard plugin/*.c)
-PLUGIN_OBJS := $(PLUGIN_SRCS:%.c=$(O)/%.o)
+HOST_SRCS := $(wildcard host/*.c)
+HOST_OBJS := $(HOST_SRCS:%.c=$(O)/%.o)
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(O)/%.o)
 HUNT_SRCS := $(wildcard hunt/*.c)
 HUNT_OBJS := $(HUNT_SRCS:%.c=$(O)/%.o)
 
@@ -171,12 +173,13 @@ $(O)/vigild: $(O)/daemon/vigild.o $(O)/libvigild.a $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $(VIGILD_LDFLAGS) -o $@ $(filter %.o %.a,$^) -lbpf -lelf -lz $(LDLIBS_LIB)
 
-PLUGIN_LIB_OBJS := $(filter-out $(O)/plugin/vigil.o,$(PLUGIN_OBJS)) $(HUNT_OBJS)
-$(O)/libvigilhost.a: $(PLUGIN_LIB_OBJS)
+# vigil's objects without its main(), for tests.
+HOST_LIB_OBJS := $(HOST_OBJS) $(filter-out $(O)/cli/vigil.o,$(CLI_OBJS)) $(HUNT_OBJS)
+$(O)/libvigilhost.a: $(HOST_LIB_OBJS)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/vigil: $(O)/plugin/vigil.o $(O)/libvigilhost.a $(O)/libvigil.a
+$(O)/vigil: $(O)/cli/vigil.o $(O)/libvigilhost.a $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lsqlite3 $(LDLIBS_LIB)
 
@@ -220,8 +223,8 @@ run: all ## (root) sensor + host endpoint on ./vigil.db, live timeline
 	$(Q)exec $(O)/vigil host --db vigil.db --print --spawn $(O)/vigild
 
 # ---- formatting
-FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h plugin/*.c plugin/*.h \
-		      hunt/*.c hunt/*.h plugin/win/*.c plugin/win/*.h \
+FMT_SRCS = $(wildcard kern/*.c kern/*.h lib/*.c lib/*.h daemon/*.c daemon/*.h host/*.c host/*.h \
+		      cli/*.c cli/*.h hunt/*.c hunt/*.h plugin/*.c plugin/*.h \
 		      tests/*/*.c tests/*/*.h)
 format: ## clang-format the sources in place
 	$(Q)$(CLANG_FMT) -i $(FMT_SRCS)
@@ -238,4 +241,4 @@ help: ## this list
 	@sed -n 's/^\([a-z][a-z0-9 -]*\):.*## \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | \
 		awk -F'\t' '{ printf "  %-22s %s\n", $$1, $$2 }'
 
--include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/daemon/*.d $(O)/plugin/*.d $(O)/hunt/*.d $(O)/tests/*/*.d)
+-include $(wildcard $(O)/kern/*.d $(O)/lib/*.d $(O)/daemon/*.d $(O)/host/*.d $(O)/cli/*.d $(O)/hunt/*.d $(O)/tests/*/*.d)

@@ -209,7 +209,7 @@ static int run(const uint8_t *z, size_t zlen, int unbounded, long *rss_kb, doubl
 				free(raw);
 			}
 		} else {
-			/* As the host stores a batch: one event at a time (plugin/store.c). */
+			/* As the host stores a batch: one event at a time (host/store.c). */
 			struct vg_batch v;
 
 			res.err = vg_batch_open(&v, z, zlen, 1, res.why, sizeof(res.why));

@@ -19,7 +19,7 @@
  *
  * Portable C: the primitives (vg_hmac_sha256, vg_random) come from nettle
  * and getrandom on Linux (lib/crypto.c), from BCrypt on Windows
- * (plugin/win/crypto.c).
+ * (plugin/crypto.c).
  */
 #ifndef VG_AUTH_H
 #define VG_AUTH_H

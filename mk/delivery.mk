@@ -35,12 +35,12 @@ $(O)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) $(O)/schemas/vigil.
 		$(O)/schemas/vigil.pb-c.c $(LDLIBS_LIB)
 
 # The host's connection logic (handshake, identity, store) over an in-memory SQLite.
-FUZZ_CONN_SRCS := lib/auth.c lib/crypto.c lib/log.c lib/esc.c plugin/conn.c plugin/store.c plugin/fmt.c
+FUZZ_CONN_SRCS := lib/auth.c lib/crypto.c lib/log.c lib/esc.c host/conn.c host/store.c host/store_write.c host/fmt.c
 $(O)/tests/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_LIB_SRCS) $(FUZZ_CONN_SRCS) \
 			   $(O)/schemas/vigil.pb-c.c $(GEN_HDRS)
 	$(call say,FUZZLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_FLAGS) -Iplugin -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_CONN_SRCS) \
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -Ihost -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_CONN_SRCS) \
 		$(O)/schemas/vigil.pb-c.c -lsqlite3 $(LDLIBS_LIB)
 
 .PHONY: fuzz check-fuzz-wire

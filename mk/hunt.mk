@@ -1,18 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Hunting and detections (issue 10): where `vigil host` finds the shipped rules.
-$(O)/plugin/hunt_cli.o: CPPFLAGS += -DVG_RULES_SRC='"$(abspath rules)"'
+$(O)/cli/host.o: CPPFLAGS += -DVG_RULES_SRC='"$(abspath rules)"'
 
 # Bounded libFuzzer run of the KQL translator (clang -fsanitize=fuzzer).
 FUZZ_SECONDS ?= 20
 # A fixed seed: make check explores the same inputs each run (FUZZ_SEED=0 for a random one).
 FUZZ_SEED ?= 1
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	       -D_GNU_SOURCE -Ihunt -Iplugin -Ilib
+	       -D_GNU_SOURCE -Ihunt -Ihost -Ilib
 # The translator: every hunt/kql*.c, so the target follows its files.
 KQL_SRCS := $(wildcard hunt/kql*.c)
-KQL_FUZZ_SRCS := tests/fuzz/fuzz_kql.c $(KQL_SRCS) plugin/fmt.c lib/esc.c
-$(O)/fuzz/fuzz_kql: $(KQL_FUZZ_SRCS) $(wildcard hunt/kql*.h) plugin/fmt.h lib/esc.h | $(DEPS_STAMP)
+KQL_FUZZ_SRCS := tests/fuzz/fuzz_kql.c $(KQL_SRCS) host/fmt.c lib/esc.c
+$(O)/fuzz/fuzz_kql: $(KQL_FUZZ_SRCS) $(wildcard hunt/kql*.h) host/fmt.h lib/esc.h | $(DEPS_STAMP)
 	$(call say,FUZZCC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $(KQL_FUZZ_SRCS) -lsqlite3

@@ -18,15 +18,14 @@ WIN_3P    := $(WIN_O)/3p
 WIN_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	      -Wno-missing-field-initializers -Wno-format-truncation -Wno-cast-function-type \
 	      -Werror=implicit-function-declaration -D_WIN32_WINNT=0x0A00 -D__USE_MINGW_ANSI_STDIO=1
-WIN_CPPFLAGS := -I$(WIN_3P)/include -I$(O) -I$(O)/include -I$(O)/schemas -Ilib -Iplugin \
-		-Iplugin/win
+WIN_CPPFLAGS := -I$(WIN_3P)/include -I$(O) -I$(O)/include -I$(O)/schemas -Ilib -Ihost \
+		-Iplugin
 WIN_LIBS := -L$(WIN_3P)/lib -lsqlite3 -lzstd -lprotobuf-c -lws2_32 -ladvapi32 -lbcrypt
 
-# The portable core: the same sources as vigil host, built for Windows.
-WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c lib/esc.c lib/auth.c plugin/win/crypto.c \
-		 plugin/conn.c plugin/store.c plugin/fmt.c \
-		 plugin/hoststate.c plugin/health.c plugin/proxy.c \
-		 plugin/conntest.c plugin/bundle.c plugin/events.c
+# The portable core: host/ (the same sources as vigil host) and the lib/ files
+# it needs, built for Windows; plugin/crypto.c stands in for lib/crypto.c (nettle).
+WIN_CORE_SRCS := lib/frame.c lib/batch.c lib/wire.c lib/log.c lib/esc.c lib/auth.c plugin/crypto.c \
+		 $(wildcard host/*.c)
 WIN_CORE_OBJS := $(WIN_CORE_SRCS:%.c=$(WIN_O)/%.o) $(WIN_O)/schemas/vigil.pb-c.o \
 		 $(WIN_O)/schemas/vigil_zdict.o
 
@@ -48,13 +47,13 @@ $(WIN_O)/libvigilcore.a: $(WIN_CORE_OBJS)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(WIN_CROSS)ar rcs $@ $^
 
-$(WIN_O)/vigilplugin.dll: $(WIN_O)/plugin/win/plugin.o $(WIN_O)/plugin/win/winconf.o \
-			  $(WIN_O)/plugin/win/winproxy.o $(WIN_O)/libvigilcore.a
+$(WIN_O)/vigilplugin.dll: $(WIN_O)/plugin/plugin.o $(WIN_O)/plugin/winconf.o \
+			  $(WIN_O)/plugin/winproxy.o $(WIN_O)/libvigilcore.a
 	$(call say,MINGWLD,$@)
 	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS) -lwinhttp
 
-$(WIN_O)/healthcheck.exe: $(WIN_O)/plugin/win/healthcheck.o $(WIN_O)/plugin/win/winconf.o \
-			  $(WIN_O)/plugin/win/winproxy.o \
+$(WIN_O)/healthcheck.exe: $(WIN_O)/plugin/healthcheck.o $(WIN_O)/plugin/winconf.o \
+			  $(WIN_O)/plugin/winproxy.o \
 			  $(WIN_O)/libvigilcore.a
 	$(call say,MINGWLD,$@)
 	$(Q)$(WIN_CC) -static -o $@ $^ $(WIN_LIBS) -lwinhttp
@@ -102,7 +101,7 @@ $(WIN_O)/sign/vigilplugin.dll: $(WIN_O)/vigilplugin.dll $(MSI_CERT) $(MSI_KEY)
 	$(Q)rm -f $@ && osslsigncode sign -certs $(MSI_CERT) -key $(MSI_KEY) -h sha256 \
 		-n "vigil WSL plug-in" -in $< -out $@ >/dev/null
 
-$(WIN_O)/vigil.msi: plugin/win/vigil.wxs $(WIN_O)/sign/vigilplugin.dll $(WIN_O)/healthcheck.exe \
+$(WIN_O)/vigil.msi: plugin/vigil.wxs $(WIN_O)/sign/vigilplugin.dll $(WIN_O)/healthcheck.exe \
 		    $(MSI_VIGILD)
 	$(call say,WIXL,$@)
 	$(Q)wixl -a x64 -D Version=$(MSI_VERSION) -D Dll=$(WIN_O)/sign/vigilplugin.dll \

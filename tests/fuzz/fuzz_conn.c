@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * libFuzzer target: a peer's frames into the host's connection logic
- * (plugin/conn.c) and an in-memory store. The input is records
+ * (host/conn.c) and an in-memory store. The input is records
  * [type u8][seq u8][len u16 LE][payload], each framed with a valid CRC so
  * the handshake, the identity checks and the batch path are reached. The
  * first byte picks the peer: one that must prove a key and does not, one

@@ -13,7 +13,7 @@
 #include <arpa/inet.h>
 
 #include "filter.h"
-#include "filter_cli.h"
+#include "cli.h"
 
 static struct vg_vf_set set;
 static char diag[8192];

@@ -209,6 +209,70 @@ Test(store, process_created_columns)
 	vg_store_peer_free(&peer);
 }
 
+/*
+ * SuppressedEvents, every column: one summary with its process, one without a
+ * process, an action or a time (NULLs, and the epoch for the missing time).
+ */
+Test(store, suppression_columns)
+{
+	struct vg_store_peer peer = { 0 };
+	Vigil__V1__Suppression su[2];
+	Vigil__V1__Event ev[2], *evs[2] = { &ev[0], &ev[1] };
+	struct sample s;
+
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	for (int i = 0; i < 2; i++) {
+		vigil__v1__suppression__init(&su[i]);
+		vigil__v1__event__init(&ev[i]);
+		ev[i].body_case = VIGIL__V1__EVENT__BODY_SUPPRESSION;
+		ev[i].suppression = &su[i];
+		ev[i].report_id = 20 + (uint64_t)i;
+	}
+	ev[0].time_ns = T0;
+	su[0].reason = "Deduplicated";
+	su[0].event_class = "file";
+	su[0].action_type = "FileModified";
+	su[0].process = &s.proc;
+	su[0].path = "/var/log/syslog";
+	su[0].count = 41;
+	su[0].first_ns = T0 - 2000000000ull;
+	su[0].last_ns = T0 - 1000000000ull;
+	su[1].reason = "RateLimited";
+	su[1].action_type = "";
+	su[1].count = 7;
+	s.b.n_events = 2;
+	s.b.events = evs;
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 1);
+
+#define SUPP(c, id) "SELECT " c " FROM SuppressedEvents WHERE ReportId = " id
+	expect("SELECT count(*) FROM SuppressedEvents", "2");
+	expect(SUPP("Timestamp", "20"), "2026-11-26T12:00:00.123Z");
+	expect(SUPP("DeviceId", "20"), "dev-A");
+	expect(SUPP("DeviceName", "20"), "DESKTOP-A");
+	expect(SUPP("Reason", "20"), "Deduplicated");
+	expect(SUPP("EventClass", "20"), "file");
+	expect(SUPP("ActionType", "20"), "FileModified");
+	expect(SUPP("Count", "20"), "41");
+	expect(SUPP("FirstTimestamp", "20"), "2026-11-26T11:59:58.123Z");
+	expect(SUPP("LastTimestamp", "20"), "2026-11-26T11:59:59.123Z");
+	expect(SUPP("FileName", "20"), "syslog");
+	expect(SUPP("FolderPath", "20"), "/var/log/syslog");
+	expect(SUPP("InitiatingProcessId", "20"), "4242");
+	expect(SUPP("InitiatingProcessFileName", "20"), "dash");
+	expect(SUPP("InitiatingProcessFolderPath", "20"), "/usr/bin/dash");
+	expect(SUPP("InitiatingProcessCommandLine", "20"), "/bin/sh -c 'exit 7'");
+	expect(SUPP("Timestamp", "21"), "1970-01-01T00:00:00.000Z");
+	expect(SUPP("Reason", "21"), "RateLimited");
+	expect(SUPP("Count", "21"), "7");
+	expect(SUPP("quote(EventClass) || quote(ActionType) || quote(FirstTimestamp) ||"
+		    " quote(LastTimestamp) || quote(FileName) || quote(FolderPath) ||"
+		    " quote(InitiatingProcessId) || quote(InitiatingProcessFileName) ||"
+		    " quote(InitiatingProcessFolderPath) || quote(InitiatingProcessCommandLine)",
+		    "21"),
+	       "NULLNULLNULLNULLNULLNULLNULLNULLNULLNULL");
+	vg_store_peer_free(&peer);
+}
+
 Test(store, exit_code_and_signal)
 {
 	struct vg_store_peer peer = { 0 };

@@ -1,23 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/* vigil hunt: a KQL query over the store (hunt/). */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "alerts.h"
 #include "cli.h"
 #include "hunt.h"
-#include "hunt_cli.h"
 #include "log.h"
 #include "store.h"
 
-#ifndef VG_RULES_SRC
-#define VG_RULES_SRC "rules"
-#endif
-#define VG_FOLLOW_MS 200
 #define VG_QUERY_FILE_MAX (1024 * 1024)
 
 const char vg_usage_hunt[] =
@@ -47,19 +39,6 @@ const char vg_usage_hunt[] =
 	"  --json           same as --format json\n"
 	"  -v, --verbose    also print the SQL the query became\n"
 	"  -h, --help       show this text\n";
-
-const char vg_usage_alerts[] =
-	"usage: vigil alerts --db FILE [--json] [--follow]\n"
-	"\n"
-	"Print the alerts detections raised (AlertInfo), oldest first, each with its\n"
-	"evidence (AlertEvidence: the table, rowid and ReportId of every event behind\n"
-	"it, its action and command line or path). Text from the sensors comes out\n"
-	"with controls and bytes that are not UTF-8 escaped (\\x1b, \\n, \\xff).\n"
-	"\n"
-	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
-	"  --json       one JSON object per alert per line, with an \"Evidence\" array\n"
-	"  --follow     then print new alerts as they are raised, until SIGINT/SIGTERM\n"
-	"  -h, --help   show this text\n";
 
 static char *vg_slurp(const char *path)
 {
@@ -107,7 +86,7 @@ int vg_cmd_hunt(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		if (vg_cli_is_help(a)) {
 			fputs(vg_usage_hunt, stdout);
 			return 0;
 		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
@@ -163,81 +142,4 @@ int vg_cmd_hunt(int argc, char **argv)
 	if (n == -EPIPE)
 		return 0;
 	return n < 0 ? 1 : 0;
-}
-
-static volatile sig_atomic_t vg_stop;
-
-static void vg_on_signal(int sig)
-{
-	vg_stop = 1;
-}
-
-int vg_cmd_alerts(int argc, char **argv)
-{
-	const char *val, *db = NULL;
-	int json = 0, follow = 0;
-	struct vg_store *s;
-	int64_t last = 0;
-	long n;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(vg_usage_alerts, stdout);
-			return 0;
-		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
-			if (!val)
-				return vg_cli_usage("alerts", "%s needs a file", "--db");
-			db = val;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
-			follow = 1;
-		} else {
-			return vg_cli_usage("alerts", "unknown option '%s'", a);
-		}
-	}
-	if (!db)
-		return vg_cli_usage("alerts", "%s", "--db FILE is required");
-	if (vg_store_open_existing(&s, db)) {
-		vg_err(-ENOENT, "alerts: cannot open %s", db);
-		return 1;
-	}
-	n = vg_alerts_print(vg_store_db(s), stdout, json, 0, &last);
-	if (n >= 0 && follow) {
-		struct sigaction sa = { .sa_handler = vg_on_signal };
-		struct timespec ts = { 0, VG_FOLLOW_MS * 1000000L };
-
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		while (!vg_stop && n >= 0) {
-			nanosleep(&ts, NULL);
-			n = vg_alerts_print(vg_store_db(s), stdout, json, last, &last);
-		}
-	}
-	vg_store_close(s);
-	if (n == -EPIPE)
-		return 0;
-	return n < 0 ? 1 : 0;
-}
-
-static int vg_is_dir(const char *p)
-{
-	struct stat st;
-
-	return p && *p && !stat(p, &st) && S_ISDIR(st.st_mode);
-}
-
-const char *vg_default_rules_dir(void)
-{
-	const char *env = getenv("VIGIL_RULES");
-
-	if (env && *env)
-		return env;
-	if (vg_is_dir(VG_RULES_SRC))
-		return VG_RULES_SRC;
-	if (vg_is_dir("/usr/share/vigil/rules"))
-		return "/usr/share/vigil/rules";
-	return NULL;
 }

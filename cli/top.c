@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/* vigil top: the report (vg_top_print) and the command that refreshes it. */
+#include <poll.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
+#include "cli.h"
 #include "compat.h"
 #include "fmt.h"
 #include "log.h"
@@ -154,4 +160,86 @@ int vg_top_print(struct vg_store *s, FILE *out, const struct vg_top_opts *o, uin
 		err = vg_top_rules(db, out, o, rule_hits_prev, nrules_max, interval_s);
 	fflush(out);
 	return err;
+}
+
+const char vg_usage_top[] =
+	"usage: vigil top --db FILE [--window S] [--interval S] [--limit N] [--once] [--json]\n"
+	"\n"
+	"The hottest event sources over the last window (default 10 s): by process, by\n"
+	"executable, by directory of the files touched, by event type, with events per\n"
+	"second; then each filter rule with its hits and hit rate. Refreshes every\n"
+	"interval (default 2 s) until SIGINT/SIGTERM; --once prints one report.\n"
+	"\n"
+	"  --db FILE     SQLite database written by `vigil host` (never created)\n"
+	"  --window S    seconds of events to rank (1-86400, default 10)\n"
+	"  --interval S  seconds between reports (1-3600, default 2)\n"
+	"  --limit N     rows per section (1-1000, default 10)\n"
+	"  --once        one report, then exit\n"
+	"  --json        one JSON object per row, with its Section\n"
+	"  -h, --help    show this text\n";
+
+int vg_cmd_top(int argc, char **argv)
+{
+	struct vg_top_opts o = { .window_s = 10, .limit = 10 };
+	const char *val, *db = NULL;
+	int interval = 2, once = 0, err = 0, n;
+	int64_t prev[64];
+	struct pollfd pfd = { .events = POLLIN };
+	struct vg_store *s;
+	sigset_t mask;
+
+	for (int i = 0; i < 64; i++)
+		prev[i] = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_cli_is_help(a)) {
+			fputs(vg_usage_top, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_cli_usage("top", "%s needs a file", "--db");
+			db = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--window", &val)) {
+			if (vg_cli_int("top", "--window", val, 1, 86400, &o.window_s))
+				return 2;
+		} else if (vg_cli_opt(argc, argv, &i, "--interval", &val)) {
+			if (vg_cli_int("top", "--interval", val, 1, 3600, &interval))
+				return 2;
+		} else if (vg_cli_opt(argc, argv, &i, "--limit", &val)) {
+			if (vg_cli_int("top", "--limit", val, 1, 1000, &o.limit))
+				return 2;
+		} else if (!strcmp(a, "--once")) {
+			once = 1;
+		} else if (!strcmp(a, "--json")) {
+			o.json = 1;
+		} else {
+			return vg_cli_usage("top", "unknown option '%s'", a);
+		}
+	}
+	if (!db)
+		return vg_cli_usage("top", "--db FILE is required");
+	if (vg_cli_open_store("top", db, &s))
+		return 1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (!once) {
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+		pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	}
+	for (;;) {
+		if (!once && !o.json && isatty(STDOUT_FILENO))
+			fputs("\033[H\033[2J", stdout); /* a fresh screen, like top(1) */
+		err = vg_top_print(s, stdout, &o, vg_now_ns(), prev, 64, interval);
+		if (err || once)
+			break;
+		n = poll(&pfd, 1, interval * 1000);
+		if (n != 0)
+			break; /* a signal (or a poll error): a clean stop */
+	}
+	if (!once)
+		close(pfd.fd);
+	vg_store_close(s);
+	return err == -EPIPE ? 0 : err ? 1 : 0;
 }

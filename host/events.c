@@ -349,14 +349,9 @@ static int vg_events_stream(struct vg_store *s, FILE *out, int json, const struc
 		if (m < 0)
 			break;
 		vg_format_row(&text, st[m], m, json);
-		if (vg_sb_err(&text)) {
-			err = -ENOMEM;
+		err = vg_sb_put(&text, out);
+		if (err)
 			break;
-		}
-		if (fputs(vg_sb_str(&text), out) == EOF) {
-			err = -EPIPE;
-			break;
-		}
 		printed++;
 		if (sqlite3_column_int64(st[m], 0) > last->row[m])
 			last->row[m] = sqlite3_column_int64(st[m], 0);
@@ -541,10 +536,9 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 					(long long)vg_int(st, "Summaries"));
 			}
 			vg_sb_add(&line, "\n");
-			if (vg_sb_err(&line) || fputs(vg_sb_str(&line), out) == EOF) {
-				err = vg_sb_err(&line) ? -ENOMEM : -EPIPE;
+			err = vg_sb_put(&line, out);
+			if (err)
 				break;
-			}
 			rows++;
 		}
 		sqlite3_finalize(st);
@@ -607,14 +601,9 @@ int vg_stats_print(struct vg_store *s, FILE *out, int json)
 				     (long long)vg_int(st, "EventsLost"), ok);
 		}
 		vg_sb_add(&line, "\n");
-		if (vg_sb_err(&line)) {
-			err = -ENOMEM;
+		err = vg_sb_put(&line, out);
+		if (err)
 			break;
-		}
-		if (fputs(vg_sb_str(&line), out) == EOF) {
-			err = -EPIPE;
-			break;
-		}
 		rows++;
 	}
 	if (!err && rc != SQLITE_DONE) {

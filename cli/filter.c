@@ -22,7 +22,7 @@
 
 #include "esc.h"
 #include "filter.h"
-#include "filter_cli.h"
+#include "cli.h"
 #include "fmt.h"
 #include "log.h"
 

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-#include <ctype.h>
-#include <stddef.h>
+/* healthcheck --supportBundle: the tar archive (bundle.h). */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,57 +13,6 @@
 #include "health.h"
 #include "log.h"
 #include "store.h"
-
-static int vg_secret_name(const char *name, size_t len)
-{
-	static const char *const words[] = { "key", "secret", "password", "passwd", "token" };
-	char low[128];
-
-	if (len >= sizeof(low))
-		len = sizeof(low) - 1;
-	for (size_t i = 0; i < len; i++)
-		low[i] = (char)tolower((unsigned char)name[i]);
-	low[len] = '\0';
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strstr(low, words[i]))
-			return 1;
-	return 0;
-}
-
-void vg_redact(char *text)
-{
-	static const char red[] = "REDACTED";
-	char *line = text;
-
-	/* user:pass@host, with or without a scheme: keep the host. */
-	for (char *at = strchr(text, '@'); at; at = strchr(at + 1, '@')) {
-		char *start = at, *colon = NULL;
-
-		while (start > text && !strchr(" \t\n\"'=,;/", start[-1])) {
-			start--;
-			if (*start == ':' && !colon)
-				colon = start;
-		}
-		if (!colon)
-			continue;
-		memset(start, '*', (size_t)(at - start));
-		memcpy(start, red,
-		       (size_t)(at - start) < sizeof(red) - 1 ? (size_t)(at - start) :
-								sizeof(red) - 1);
-	}
-	/* name=value lines whose name says secret. */
-	while (line && *line) {
-		char *eol = strchr(line, '\n'), *eq = strchr(line, '=');
-
-		if (eq && (!eol || eq < eol) && vg_secret_name(line, (size_t)(eq - line))) {
-			char *v = eq + 1, *end = eol ? eol : v + strlen(v);
-
-			for (char *p = v; p < end; p++)
-				*p = p - v < (ptrdiff_t)sizeof(red) - 1 ? red[p - v] : '*';
-		}
-		line = eol ? eol + 1 : NULL;
-	}
-}
 
 /* One ustar member: 512-byte header, data, padding to 512. */
 static int vg_tar_add(FILE *f, const char *name, const char *data, size_t len, long long mtime)

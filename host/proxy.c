@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bundle.h"
+#include "fmt.h"
 #include "proxy.h"
 
 /*

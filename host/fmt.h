@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Text helpers of the host core: a growable string, JSON string escaping,
- * ISO 8601 timestamps and shell-style command lines. Portable C (the
+ * ISO 8601 timestamps, shell-style command lines and redacting secrets. Portable C (the
  * Windows plug-in builds it too): no POSIX calls here.
  */
 #ifndef VG_FMT_H
@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * A NUL-terminated growing string. An allocation failure is sticky: the
@@ -41,6 +42,15 @@ static inline int vg_sb_err(const struct vg_sb *b)
 void vg_json_str(struct vg_sb *b, const char *s);
 
 /*
+ * Append "key":value (value as vg_json_str writes it) to an object b has
+ * opened with "{", with a comma before it unless it is the first member.
+ */
+void vg_json_kv(struct vg_sb *b, const char *key, const char *value);
+
+/* Write b's text to out: 0, -ENOMEM when b failed to grow, -EPIPE when out fails. */
+int vg_sb_put(const struct vg_sb *b, FILE *out);
+
+/*
  * Append text from the monitored machine or a peer (n bytes, or a string
  * for vg_sb_safe, NULL appending nothing) under lib/esc.h's rule: controls
  * and bytes that are not UTF-8 written as \n, \xNN, \u0085 ...
@@ -66,5 +76,12 @@ void vg_cmdline(struct vg_sb *b, char *const *argv, size_t argc);
 
 /* The part after the last '/' (the whole string when there is none). */
 const char *vg_basename(const char *path);
+
+/*
+ * Replace credentials in text, in place: "scheme://user:pass@host" and
+ * "user:pass@host" lose "user:pass", and the value of any name=value line
+ * whose name says key, secret, password or token becomes REDACTED.
+ */
+void vg_redact(char *text);
 
 #endif

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * healthcheck: one portable implementation behind `healthcheck.exe` on
- * Windows and `vigil healthcheck` on Linux. Reads the store the host side
- * writes (HostState, DeviceInfo, SensorCounters, ReceivedFrames) and says
+ * The health the healthcheck command reports (healthcheck.h). Reads the
+ * store the host side writes (HostState, DeviceInfo, SensorCounters, ReceivedFrames) and says
  * whether telemetry flows, in the words users of the WSL plug-in know.
  */
 #ifndef VG_HEALTH_H
@@ -10,8 +9,6 @@
 
 #include <stdint.h>
 #include <stdio.h>
-
-#include "bundle.h"
 
 #define VG_HEALTH_OK "Healthy"
 #define VG_HEALTH_NO_VM "Launch WSL distribution with 'bash' command and retry in 5 minutes"
@@ -50,20 +47,5 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json);
  * configured proxy makes a Healthy state unhealthy, a legacy value warns.
  */
 void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps);
-
-/* What the platform hands the healthcheck command. */
-struct vg_healthcheck_env {
-	const char *db_default; /* without --db; NULL: --db is required */
-	const char *self_version;
-	const char *bundle_dir; /* without --out */
-	const struct vg_proxy_sources *proxy;
-	struct vg_bundle_extra bundle;
-};
-
-/*
- * The healthcheck command: [--db FILE] [--json] [--supportBundle [--out DIR]].
- * Exit status: 0 Healthy, 3 not healthy, 1 error, 2 usage.
- */
-int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *env);
 
 #endif

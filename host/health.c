@@ -163,66 +163,47 @@ static void vg_health_line(struct vg_sb *t, const char *label, const char *value
 
 int vg_health_print(const struct vg_health *h, FILE *out, int json)
 {
-	if (json) {
-		struct vg_sb j;
+	struct vg_sb b;
+	int err;
 
-		vg_sb_init(&j);
-		vg_sb_add(&j, "{\"PluginVersion\":");
-		vg_json_str(&j, h->plugin_version);
-		vg_sb_add(&j, ",\"WslVersion\":");
-		vg_json_str(&j, h->wsl_version);
-		vg_sb_add(&j, ",\"SensorVersion\":");
-		vg_json_str(&j, h->sensor_version);
-		vg_sb_add(&j, ",\"Health\":");
-		vg_json_str(&j, h->health);
-		vg_sb_add(&j, ",\"VmState\":");
-		vg_json_str(&j, h->vm_state);
-		vg_sb_add(&j, ",\"LastConnectivityTest\":");
-		vg_json_str(&j, h->connectivity);
-		vg_sb_add(&j, ",\"Proxy\":");
-		vg_json_str(&j, h->proxy);
-		vg_sb_add(&j, ",\"ProxySource\":");
-		vg_json_str(&j, h->proxy_source);
-		vg_sb_printf(&j, ",\"EventsReceived\":%lld,\"EventsDropped\":%lld",
+	vg_sb_init(&b);
+	if (json) {
+		vg_sb_add(&b, "{");
+		vg_json_kv(&b, "PluginVersion", h->plugin_version);
+		vg_json_kv(&b, "WslVersion", h->wsl_version);
+		vg_json_kv(&b, "SensorVersion", h->sensor_version);
+		vg_json_kv(&b, "Health", h->health);
+		vg_json_kv(&b, "VmState", h->vm_state);
+		vg_json_kv(&b, "LastConnectivityTest", h->connectivity);
+		vg_json_kv(&b, "Proxy", h->proxy);
+		vg_json_kv(&b, "ProxySource", h->proxy_source);
+		vg_sb_printf(&b, ",\"EventsReceived\":%lld,\"EventsDropped\":%lld",
 			     (long long)h->received, (long long)h->dropped);
-		vg_sb_add(&j, ",\"LastTelemetry\":");
-		vg_json_str(&j, h->last_telemetry);
-		vg_sb_printf(&j, ",\"Distributions\":%s", vg_or(h->distributions, "[]"));
-		vg_sb_add(&j, ",\"Warnings\":");
-		vg_json_str(&j, h->warnings);
-		vg_sb_add(&j, "}\n");
-		if (vg_sb_err(&j)) {
-			vg_sb_free(&j);
-			return -ENOMEM;
-		}
-		fputs(vg_sb_str(&j), out);
-		vg_sb_free(&j);
+		vg_json_kv(&b, "LastTelemetry", h->last_telemetry);
+		vg_sb_printf(&b, ",\"Distributions\":%s", vg_or(h->distributions, "[]"));
+		vg_json_kv(&b, "Warnings", h->warnings);
+		vg_sb_add(&b, "}\n");
 	} else {
 		/* Versions, distributions and warnings come from the sensors: escaped. */
-		struct vg_sb t;
-
-		vg_sb_init(&t);
-		vg_sb_printf(&t, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
-		vg_sb_printf(&t, "WSL version:            %s\n", vg_or(h->wsl_version, "-"));
-		vg_health_line(&t, "Sensor version:         ", vg_or(h->sensor_version, "-"));
-		vg_health_line(&t, "Health:                 ", h->health);
-		vg_health_line(&t, "Last connectivity test: ", vg_or(h->connectivity, "not run"));
-		vg_sb_printf(&t, "Proxy:                  %s (%s)\n", vg_or(h->proxy, "direct"),
+		vg_sb_printf(&b, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
+		vg_sb_printf(&b, "WSL version:            %s\n", vg_or(h->wsl_version, "-"));
+		vg_health_line(&b, "Sensor version:         ", vg_or(h->sensor_version, "-"));
+		vg_health_line(&b, "Health:                 ", h->health);
+		vg_health_line(&b, "Last connectivity test: ", vg_or(h->connectivity, "not run"));
+		vg_sb_printf(&b, "Proxy:                  %s (%s)\n", vg_or(h->proxy, "direct"),
 			     vg_or(h->proxy_source, "default"));
-		vg_sb_printf(&t, "Events received:        %lld\n", (long long)h->received);
-		vg_sb_printf(&t, "Events dropped:         %lld\n", (long long)h->dropped);
-		vg_health_line(&t, "Last telemetry:         ", vg_or(h->last_telemetry, "never"));
-		vg_health_line(&t, "Distributions:          ", vg_or(h->distributions, "[]"));
+		vg_sb_printf(&b, "Events received:        %lld\n", (long long)h->received);
+		vg_sb_printf(&b, "Events dropped:         %lld\n", (long long)h->dropped);
+		vg_health_line(&b, "Last telemetry:         ", vg_or(h->last_telemetry, "never"));
+		vg_health_line(&b, "Distributions:          ", vg_or(h->distributions, "[]"));
 		if (h->warnings[0])
-			vg_health_line(&t, "Warning:                ", h->warnings);
-		if (vg_sb_err(&t)) {
-			vg_sb_free(&t);
-			return -ENOMEM;
-		}
-		fputs(vg_sb_str(&t), out);
-		vg_sb_free(&t);
+			vg_health_line(&b, "Warning:                ", h->warnings);
 	}
-	return fflush(out) || ferror(out) ? -EPIPE : 0;
+	err = vg_sb_put(&b, out);
+	vg_sb_free(&b);
+	if (err == -ENOMEM)
+		return err;
+	return fflush(out) || ferror(out) || err ? -EPIPE : 0;
 }
 
 void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps)
@@ -240,73 +221,4 @@ void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps)
 		snprintf(h->warnings, sizeof(h->warnings), "%s%s%s", c.warning,
 			 c.warning[0] ? "; " : "", c.error);
 	}
-}
-
-static const char vg_usage_health[] =
-	"usage: healthcheck [--db FILE] [--json] [--supportBundle [--out DIR]]\n"
-	"\n"
-	"Say whether telemetry flows from the WSL VM's sensor to this host: plug-in,\n"
-	"WSL and sensor versions, health, last connectivity test, proxy and where it\n"
-	"came from, events received and dropped, time of the last telemetry.\n"
-	"Exit status 0 when Healthy, 3 when not, 1 on errors, 2 on bad usage.\n"
-	"\n"
-	"  --db FILE        the host's SQLite store\n"
-	"  --json           one JSON object\n"
-	"  --supportBundle  also write a tar archive for support (health, host state,\n"
-	"                   stats, configuration with secrets redacted, sensor probe,\n"
-	"                   recent frames) and print its path\n"
-	"  --out DIR        where the archive goes\n"
-	"  -h, --help       show this text\n";
-
-int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *env)
-{
-	const char *path = env->db_default, *dir = env->bundle_dir;
-	struct vg_store *s = NULL;
-	struct vg_health h;
-	int json = 0, bundle = 0, err, ret;
-	char out[1024];
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
-			path = argv[++i];
-		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-			dir = argv[++i];
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(vg_usage_health, stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--supportBundle")) {
-			bundle = 1;
-		} else {
-			fprintf(stderr, "%s: healthcheck: unknown or incomplete option '%s'\n%s",
-				vg_prog, argv[i], vg_usage_health);
-			return 2;
-		}
-	}
-	if (!path) {
-		fprintf(stderr, "%s: healthcheck: --db FILE is required\n%s", vg_prog,
-			vg_usage_health);
-		return 2;
-	}
-	err = vg_store_open_existing(&s, path);
-	if (err && err != -ENOENT) {
-		vg_log(VG_ERROR, "healthcheck: open %s: %s", path, strerror(-err));
-		return 1;
-	}
-	/* No store yet: no VM has ever started the plug-in. */
-	err = vg_health_read(s ? vg_store_db(s) : NULL, env->self_version, &h);
-	if (!err && env->proxy)
-		vg_health_proxy(&h, env->proxy);
-	ret = err ? 1 : strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;
-	if (!err && vg_health_print(&h, stdout, json))
-		ret = 1;
-	if (!err && bundle) {
-		if (vg_bundle_write(dir ? dir : ".", s, &h, &env->bundle, out, sizeof(out)))
-			ret = 1;
-		else
-			printf("Support bundle: %s\n", out);
-	}
-	vg_store_close(s);
-	return ret;
 }

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +151,21 @@ void vg_json_str(struct vg_sb *b, const char *s)
 	vg_sb_addn(b, "\"", 1);
 }
 
+void vg_json_kv(struct vg_sb *b, const char *key, const char *value)
+{
+	vg_sb_add(b, b->len > 1 ? "," : "");
+	vg_json_str(b, key);
+	vg_sb_add(b, ":");
+	vg_json_str(b, value);
+}
+
+int vg_sb_put(const struct vg_sb *b, FILE *out)
+{
+	if (vg_sb_err(b))
+		return -ENOMEM;
+	return fputs(vg_sb_str(b), out) == EOF ? -EPIPE : 0;
+}
+
 /*
  * Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil
  * inverse): no gmtime_r/gmtime_s, so one code path on every platform.
@@ -220,4 +238,55 @@ const char *vg_basename(const char *path)
 	const char *slash = strrchr(path, '/');
 
 	return slash ? slash + 1 : path;
+}
+
+static int vg_secret_name(const char *name, size_t len)
+{
+	static const char *const words[] = { "key", "secret", "password", "passwd", "token" };
+	char low[128];
+
+	if (len >= sizeof(low))
+		len = sizeof(low) - 1;
+	for (size_t i = 0; i < len; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[len] = '\0';
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(low, words[i]))
+			return 1;
+	return 0;
+}
+
+void vg_redact(char *text)
+{
+	static const char red[] = "REDACTED";
+	char *line = text;
+
+	/* user:pass@host, with or without a scheme: keep the host. */
+	for (char *at = strchr(text, '@'); at; at = strchr(at + 1, '@')) {
+		char *start = at, *colon = NULL;
+
+		while (start > text && !strchr(" \t\n\"'=,;/", start[-1])) {
+			start--;
+			if (*start == ':' && !colon)
+				colon = start;
+		}
+		if (!colon)
+			continue;
+		memset(start, '*', (size_t)(at - start));
+		memcpy(start, red,
+		       (size_t)(at - start) < sizeof(red) - 1 ? (size_t)(at - start) :
+								sizeof(red) - 1);
+	}
+	/* name=value lines whose name says secret. */
+	while (line && *line) {
+		char *eol = strchr(line, '\n'), *eq = strchr(line, '=');
+
+		if (eq && (!eol || eq < eol) && vg_secret_name(line, (size_t)(eq - line))) {
+			char *v = eq + 1, *end = eol ? eol : v + strlen(v);
+
+			for (char *p = v; p < end; p++)
+				*p = p - v < (ptrdiff_t)sizeof(red) - 1 ? red[p - v] : '*';
+		}
+		line = eol ? eol + 1 : NULL;
+	}
 }

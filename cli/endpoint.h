@@ -4,8 +4,8 @@
  * to a spawned vigild, or a listening unix socket), the signals and the
  * child; the frame, store and ACK logic is the portable core (conn.h).
  */
-#ifndef VG_HOST_H
-#define VG_HOST_H
+#ifndef VG_ENDPOINT_H
+#define VG_ENDPOINT_H
 
 struct vg_host_opts {
 	const char *db;

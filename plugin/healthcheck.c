@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fmt.h"
-#include "health.h"
+#include "healthcheck.h"
 #include "log.h"
 #include "winconf.h"
 #include "winproxy.h"

@@ -19,13 +19,6 @@ struct vg_bundle_extra {
 };
 
 /*
- * Replace credentials in text, in place: "scheme://user:pass@host" and
- * "user:pass@host" lose "user:pass", and the value of any name=value line
- * whose name says key, secret, password or token becomes REDACTED.
- */
-void vg_redact(char *text);
-
-/*
  * Write dir/vigil-support-<UTC time>.tar holding health.json, hoststate.txt,
  * stats.json, config.txt, probe.txt, logs.txt, spool.txt and MANIFEST.
  * s may be NULL (no store yet). 0 with the path in out, or a negative errno

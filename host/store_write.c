@@ -1,207 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The store's write path: one batch in one transaction. Each table has one
+ * binder (vg_store_<table>) that binds all its columns; the column groups
+ * tables share (the event's common five, a process, the initiating process,
+ * a path) have one helper each.
+ */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#ifndef TIME_UTC
-#include <sys/time.h>
-#endif
-#ifndef _WIN32
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#endif
 
 #include "batch.h"
 #include "compat.h"
 #include "fmt.h"
 #include "log.h"
 #include "store.h"
+#include "store_int.h"
 
-#define VG_BUSY_TIMEOUT_MS 5000
+/*
+ * The columns every event table starts with (vg_bind_common()) and the acting
+ * process's that DeviceFileEvents, DeviceNetworkEvents and DeviceEvents end
+ * with (vg_bind_initiating()).
+ */
+#define VG_COMMON_COLS "Timestamp, DeviceId, DeviceName, ActionType, ReportId"
+#define VG_INITIATING_COLS                                                              \
+	" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath," \
+	" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"                 \
+	" InitiatingProcessAccountName, InitiatingProcessAccountUid,"                   \
+	" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields"
 
-static const char vg_schema[] =
-	"CREATE TABLE IF NOT EXISTS DeviceProcessEvents ("
-	" Timestamp TEXT NOT NULL,"
-	" DeviceId TEXT NOT NULL,"
-	" DeviceName TEXT,"
-	" ActionType TEXT NOT NULL,"
-	" ReportId INTEGER,"
-	" FileName TEXT,"
-	" FolderPath TEXT,"
-	" SHA256 TEXT,"
-	" ProcessId INTEGER,"
-	" ProcessCommandLine TEXT,"
-	" ProcessCreationTime TEXT,"
-	" AccountName TEXT,"
-	" AccountUid INTEGER,"
-	" ProcessCurrentDirectory TEXT,"
-	" ProcessExitCode INTEGER,"
-	" ProcessParentId INTEGER,"
-	" InitiatingProcessId INTEGER,"
-	" InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT,"
-	" InitiatingProcessCommandLine TEXT,"
-	" InitiatingProcessCreationTime TEXT,"
-	" InitiatingProcessAccountName TEXT,"
-	" InitiatingProcessParentId INTEGER,"
-	" InitiatingProcessParentFileName TEXT,"
-	" AdditionalFields TEXT);"
-	"CREATE INDEX IF NOT EXISTS DeviceProcessEvents_Device_Time"
-	" ON DeviceProcessEvents(DeviceId, Timestamp);"
-	"CREATE INDEX IF NOT EXISTS DeviceProcessEvents_Time"
-	" ON DeviceProcessEvents(Timestamp, ReportId);"
-	"CREATE INDEX IF NOT EXISTS DeviceProcessEvents_Pid ON DeviceProcessEvents(ProcessId);"
-	"CREATE TABLE IF NOT EXISTS DeviceInfo ("
-	" Timestamp TEXT NOT NULL,"
-	" DeviceId TEXT NOT NULL,"
-	" DeviceName TEXT,"
-	" ClientVersion TEXT,"
-	" OSPlatform TEXT,"
-	" OSArchitecture TEXT,"
-	" OSVersion TEXT,"
-	" OSDistribution TEXT,"
-	" HostDeviceId TEXT,"
-	" MachineGroup TEXT,"
-	" RegistryDeviceTag TEXT,"
-	" DeviceTags TEXT,"
-	" OnboardingStatus TEXT);"
-	"CREATE INDEX IF NOT EXISTS DeviceInfo_Device_Time ON DeviceInfo(DeviceId, Timestamp);"
-	/* DeviceFileEvents, DeviceNetworkEvents, DeviceEvents: the acting process is the initiating one. */
-	"CREATE TABLE IF NOT EXISTS DeviceFileEvents ("
-	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
-	" ActionType TEXT NOT NULL, ReportId INTEGER,"
-	" FileName TEXT, FolderPath TEXT, PreviousFileName TEXT, PreviousFolderPath TEXT,"
-	" FileSize INTEGER, SHA256 TEXT,"
-	" InitiatingProcessId INTEGER,"
-	" InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT,"
-	" InitiatingProcessCommandLine TEXT,"
-	" InitiatingProcessCreationTime TEXT,"
-	" InitiatingProcessAccountName TEXT,"
-	" InitiatingProcessAccountUid INTEGER,"
-	" InitiatingProcessParentId INTEGER,"
-	" InitiatingProcessParentFileName TEXT,"
-	" AdditionalFields TEXT);"
-	"CREATE INDEX IF NOT EXISTS DeviceFileEvents_Time ON DeviceFileEvents(Timestamp, ReportId);"
-	"CREATE TABLE IF NOT EXISTS DeviceNetworkEvents ("
-	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
-	" ActionType TEXT NOT NULL, ReportId INTEGER,"
-	" RemoteIP TEXT, RemotePort INTEGER, LocalIP TEXT, LocalPort INTEGER, Protocol TEXT,"
-	" InitiatingProcessId INTEGER,"
-	" InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT,"
-	" InitiatingProcessCommandLine TEXT,"
-	" InitiatingProcessCreationTime TEXT,"
-	" InitiatingProcessAccountName TEXT,"
-	" InitiatingProcessAccountUid INTEGER,"
-	" InitiatingProcessParentId INTEGER,"
-	" InitiatingProcessParentFileName TEXT,"
-	" AdditionalFields TEXT);"
-	"CREATE INDEX IF NOT EXISTS DeviceNetworkEvents_Time"
-	" ON DeviceNetworkEvents(Timestamp, ReportId);"
-	"CREATE TABLE IF NOT EXISTS DeviceEvents ("
-	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT,"
-	" ActionType TEXT NOT NULL, ReportId INTEGER,"
-	" FileName TEXT, FolderPath TEXT,"
-	" InitiatingProcessId INTEGER,"
-	" InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT,"
-	" InitiatingProcessCommandLine TEXT,"
-	" InitiatingProcessCreationTime TEXT,"
-	" InitiatingProcessAccountName TEXT,"
-	" InitiatingProcessAccountUid INTEGER,"
-	" InitiatingProcessParentId INTEGER,"
-	" InitiatingProcessParentFileName TEXT,"
-	" AdditionalFields TEXT);"
-	"CREATE INDEX IF NOT EXISTS DeviceEvents_Time ON DeviceEvents(Timestamp, ReportId);"
-	/* Extensions: what the kernel held back, ring buffers, the daemon's own counts. */
-	"CREATE TABLE IF NOT EXISTS SuppressedEvents ("
-	" Timestamp TEXT NOT NULL, DeviceId TEXT NOT NULL, DeviceName TEXT, ReportId INTEGER,"
-	" Reason TEXT NOT NULL, EventClass TEXT, ActionType TEXT, Count INTEGER NOT NULL,"
-	" FirstTimestamp TEXT, LastTimestamp TEXT, FileName TEXT, FolderPath TEXT,"
-	" InitiatingProcessId INTEGER, InitiatingProcessFileName TEXT,"
-	" InitiatingProcessFolderPath TEXT, InitiatingProcessCommandLine TEXT);"
-	"CREATE TABLE IF NOT EXISTS SensorRings ("
-	" DeviceId TEXT NOT NULL, Ring TEXT NOT NULL, SizeBytes INTEGER, FillBytes INTEGER,"
-	" PeakFillBytes INTEGER, Timestamp TEXT, PRIMARY KEY (DeviceId, Ring));"
-	"CREATE TABLE IF NOT EXISTS SensorFilterRules ("
-	" DeviceId TEXT NOT NULL, RuleIndex INTEGER NOT NULL, Line INTEGER, Rule TEXT,"
-	" Action TEXT, Hits INTEGER, Generation INTEGER, Timestamp TEXT,"
-	" PRIMARY KEY (DeviceId, RuleIndex));"
-	/* What each sensor says it runs (DeviceInfo.sensor_exe): rules exclude the sensor by it. */
-	"CREATE TABLE IF NOT EXISTS SensorExecutables ("
-	" DeviceId TEXT NOT NULL, FolderPath TEXT NOT NULL, ExeInode INTEGER NOT NULL,"
-	" ExeDev INTEGER NOT NULL, Timestamp TEXT,"
-	" PRIMARY KEY (DeviceId, FolderPath, ExeInode, ExeDev));"
-	"CREATE TABLE IF NOT EXISTS SensorDaemon ("
-	" DeviceId TEXT PRIMARY KEY, Wakeups INTEGER, Records INTEGER, Summaries INTEGER,"
-	" Timestamp TEXT);"
-	"CREATE TABLE IF NOT EXISTS SensorCounters ("
-	" DeviceId TEXT NOT NULL,"
-	" EventClass TEXT NOT NULL,"
-	" Seen INTEGER NOT NULL,"
-	" Emitted INTEGER NOT NULL,"
-	" Filtered INTEGER NOT NULL,"
-	" Deduplicated INTEGER NOT NULL,"
-	" RateLimited INTEGER NOT NULL,"
-	" RingbufFull INTEGER NOT NULL,"
-	" EventsLost INTEGER NOT NULL,"
-	" Timestamp TEXT NOT NULL,"
-	" PRIMARY KEY (DeviceId, EventClass));"
-	/* Events of a batch the host could not store (a newer sensor's kinds, missing parts). */
-	/*
-	 * The counters of each vigild run (stream): every run counts from zero, so
-	 * SensorCounters, the device's totals, is their sum, and the losses of an
-	 * earlier run stay counted after a restart.
-	 */
-	"CREATE TABLE IF NOT EXISTS SensorCounterStreams ("
-	" DeviceId TEXT NOT NULL, StreamId INTEGER NOT NULL, EventClass TEXT NOT NULL,"
-	" Seen INTEGER NOT NULL, Emitted INTEGER NOT NULL, Filtered INTEGER NOT NULL,"
-	" Deduplicated INTEGER NOT NULL, RateLimited INTEGER NOT NULL,"
-	" RingbufFull INTEGER NOT NULL, EventsLost INTEGER NOT NULL, Timestamp TEXT NOT NULL,"
-	" PRIMARY KEY (DeviceId, StreamId, EventClass));"
-	/* A store written before runs were kept apart: its totals become stream 0. */
-	"INSERT OR IGNORE INTO SensorCounterStreams SELECT DeviceId, 0, EventClass, Seen, Emitted,"
-	" Filtered, Deduplicated, RateLimited, RingbufFull, EventsLost, Timestamp"
-	" FROM SensorCounters WHERE NOT EXISTS (SELECT 1 FROM SensorCounterStreams);"
-	"CREATE TABLE IF NOT EXISTS HostSkippedEvents ("
-	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
-	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
-	/* Peers and frames the host refused (handshake, identity, limits): DeviceId as proven, or "". */
-	"CREATE TABLE IF NOT EXISTS HostRefused ("
-	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
-	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
-	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
-	" DeviceId TEXT NOT NULL,"
-	" StreamId INTEGER NOT NULL,"
-	" Seq INTEGER NOT NULL,"
-	" Timestamp TEXT NOT NULL,"
-	" Events INTEGER NOT NULL,"
-	" PRIMARY KEY (DeviceId, StreamId, Seq));";
-
-enum vg_stmt {
-	VG_ST_BEGIN,
-	VG_ST_COMMIT,
-	VG_ST_ROLLBACK,
-	VG_ST_FRAME,
-	VG_ST_DEVICE,
-	VG_ST_EVENT,
-	VG_ST_COUNTER,
-	VG_ST_LOST,
-	VG_ST_COUNTER_SUM,
-	VG_ST_FILE,
-	VG_ST_NET,
-	VG_ST_DEVEV,
-	VG_ST_SUPP,
-	VG_ST_RING,
-	VG_ST_DAEMON,
-	VG_ST_SKIPPED,
-	VG_ST_NR,
-};
-
-static const char *const vg_stmt_sql[VG_ST_NR] = {
+const char *const vg_stmt_sql[VG_ST_NR] = {
 	[VG_ST_SKIPPED] = "INSERT INTO HostSkippedEvents (DeviceId, Reason, Count, Timestamp)"
 			  " VALUES (?, ?, 1, ?) ON CONFLICT (DeviceId, Reason) DO UPDATE SET"
 			  " Count = Count + 1, Timestamp = excluded.Timestamp",
@@ -214,8 +42,8 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 			 " OSPlatform, OSArchitecture, OSVersion, OSDistribution, HostDeviceId,"
 			 " MachineGroup, RegistryDeviceTag, DeviceTags, OnboardingStatus)"
 			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'Onboarded')",
-	[VG_ST_EVENT] = "INSERT INTO DeviceProcessEvents (Timestamp, DeviceId, DeviceName,"
-			" ActionType, ReportId, ProcessId, FileName, FolderPath,"
+	[VG_ST_EVENT] = "INSERT INTO DeviceProcessEvents (" VG_COMMON_COLS
+			", ProcessId, FileName, FolderPath,"
 			" ProcessCommandLine, ProcessCreationTime, AccountName, AccountUid,"
 			" ProcessCurrentDirectory, ProcessExitCode, ProcessParentId,"
 			" InitiatingProcessId, InitiatingProcessFileName,"
@@ -256,23 +84,16 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 		" EventsLost = excluded.EventsLost, Timestamp = excluded.Timestamp",
 	/* 1-5 the common columns, then the table's own, then vg_bind_initiating()'s ten. */
 	[VG_ST_FILE] =
-		"INSERT INTO DeviceFileEvents (Timestamp, DeviceId, DeviceName, ActionType,"
-		" ReportId, FileName, FolderPath, PreviousFileName, PreviousFolderPath,"
-		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
-		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
-		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
-		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
+		"INSERT INTO DeviceFileEvents (" VG_COMMON_COLS ","
+		" FileName, FolderPath, PreviousFileName, PreviousFolderPath," VG_INITIATING_COLS
+		")"
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[VG_ST_NET] =
-		"INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, DeviceName, ActionType,"
-		" ReportId, RemoteIP, RemotePort, LocalIP, LocalPort, Protocol,"
-		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
-		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
-		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
-		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (Timestamp, DeviceId, DeviceName, ReportId,"
-		       " Reason, EventClass, ActionType, Count, FirstTimestamp, LastTimestamp,"
+	[VG_ST_NET] = "INSERT INTO DeviceNetworkEvents (" VG_COMMON_COLS ","
+		      " RemoteIP, RemotePort, LocalIP, LocalPort, Protocol," VG_INITIATING_COLS ")"
+		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	/* The common five first, as vg_bind_common() binds them. */
+	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (" VG_COMMON_COLS
+		       ", Reason, EventClass, Count, FirstTimestamp, LastTimestamp,"
 		       " FileName, FolderPath, InitiatingProcessId, InitiatingProcessFileName,"
 		       " InitiatingProcessFolderPath, InitiatingProcessCommandLine)"
 		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -284,263 +105,10 @@ static const char *const vg_stmt_sql[VG_ST_NR] = {
 		       " Timestamp = excluded.Timestamp",
 	[VG_ST_DAEMON] = "INSERT OR REPLACE INTO SensorDaemon (DeviceId, Wakeups, Records,"
 			 " Summaries, Timestamp) VALUES (?, ?, ?, ?, ?)",
-	[VG_ST_DEVEV] =
-		"INSERT INTO DeviceEvents (Timestamp, DeviceId, DeviceName, ActionType,"
-		" ReportId, FileName, FolderPath,"
-		" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"
-		" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"
-		" InitiatingProcessAccountName, InitiatingProcessAccountUid,"
-		" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_DEVEV] = "INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
+			" FileName, FolderPath," VG_INITIATING_COLS ")"
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
-
-struct vg_store {
-	sqlite3 *db;
-	sqlite3_stmt *st[VG_ST_NR];
-	/*
-	 * A writer's database file and its WAL, held open to see them deleted
-	 * or replaced under it: SQLite would go on committing to the unlinked
-	 * files, and the host acknowledging what nobody will find.
-	 */
-	char *path;
-	int fd[2];
-	int lost; /* deleted or replaced: nothing is stored or acknowledged any more */
-	struct vg_sb tmp; /* command lines and JSON while binding one event */
-	struct vg_sb tmp2;
-	struct vg_sb tmp3;
-};
-
-int vg_sqlite_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return 0;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_CONSTRAINT:
-		return -EEXIST;
-	case SQLITE_NOTADB:
-	case SQLITE_CORRUPT:
-		return -EBADMSG;
-	default:
-		return -EIO;
-	}
-}
-
-uint64_t vg_now_ns(void)
-{
-#ifdef TIME_UTC
-	struct timespec ts;
-
-	if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
-		return (uint64_t)time(NULL) * 1000000000u;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-#else
-	/* mingw-w64 on msvcrt.dll has no timespec_get(); its libmingwex has this. */
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
-#endif
-}
-
-static int vg_store_fail(struct vg_store *s, int rc, const char *what)
-{
-	int err = vg_sqlite_errno(rc);
-
-	vg_log(VG_ERROR, "store%s%s: %s: %s", s->path ? " " : "", s->path ? s->path : "", what,
-	       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-	return err ? err : -EIO;
-}
-
-void vg_store_close(struct vg_store *s)
-{
-	if (!s)
-		return;
-	for (int i = 0; i < VG_ST_NR; i++)
-		sqlite3_finalize(s->st[i]);
-	sqlite3_close(s->db);
-#ifndef _WIN32
-	for (int i = 0; i < 2; i++)
-		if (s->fd[i] >= 0)
-			close(s->fd[i]);
-#endif
-	free(s->path);
-	vg_sb_free(&s->tmp);
-	vg_sb_free(&s->tmp2);
-	vg_sb_free(&s->tmp3);
-	free(s);
-}
-
-/* Keep the database file and its WAL (made by the schema's writes) open, to compare later. */
-static int vg_store_hold(struct vg_store *s, const char *path)
-{
-	size_t n = strlen(path);
-
-	s->path = malloc(n + 5);
-	if (!s->path)
-		return -ENOMEM;
-	memcpy(s->path, path, n + 1);
-#ifndef _WIN32
-	/* SQLite's in-memory and temporary databases have no file to lose. */
-	for (int i = 0; i < 2 && n && strcmp(path, ":memory:"); i++) {
-		if (i)
-			memcpy(s->path + n, "-wal", 5);
-		s->fd[i] = open(s->path, O_RDONLY | O_CLOEXEC);
-		if (s->fd[i] < 0 && (i == 0 || errno != ENOENT)) {
-			int err = -errno;
-
-			s->path[n] = 0;
-			vg_log(VG_ERROR, "store: %s%s: %s", s->path, i ? "-wal" : "",
-			       strerror(-err));
-			return err;
-		}
-	}
-	s->path[n] = 0;
-#endif
-	return 0;
-}
-
-/*
- * 0 while the database file and its WAL are still the files at their paths;
- * else -ESTALE, logged once, and the store refuses every batch from then on.
- */
-static int vg_store_check(struct vg_store *s)
-{
-#ifndef _WIN32
-	for (int i = 0; i < 2 && !s->lost; i++) {
-		const char *what = NULL;
-		struct stat held, now;
-		char p[4096];
-
-		if (s->fd[i] < 0)
-			continue;
-		snprintf(p, sizeof(p), "%s%s", s->path, i ? "-wal" : "");
-		if (fstat(s->fd[i], &held))
-			what = strerror(errno);
-		else if (held.st_nlink == 0)
-			what = "deleted";
-		else if (stat(p, &now))
-			what = errno == ENOENT ? "deleted" : strerror(errno);
-		else if (held.st_dev != now.st_dev || held.st_ino != now.st_ino)
-			what = "replaced by another file";
-		if (what) {
-			s->lost = 1;
-			vg_log(VG_ERROR,
-			       "store: %s %s while the host had it open: what it commits now "
-			       "is lost, so nothing more is acknowledged; restart the host",
-			       p, what);
-		}
-	}
-#endif
-	return s->lost ? -ESTALE : 0;
-}
-
-int vg_store_lost(const struct vg_store *s)
-{
-	return s->lost;
-}
-
-static int vg_store_do_open(struct vg_store **out, const char *path, int flags, int writer)
-{
-	struct vg_store *s;
-	char *msg = NULL;
-	int rc, err;
-
-	*out = NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->fd[0] = s->fd[1] = -1;
-	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
-	if (rc != SQLITE_OK) {
-		err = vg_sqlite_errno(rc);
-		/* A read-only open of a missing file says CANTOPEN; say why. */
-		if (rc == SQLITE_CANTOPEN)
-			err = -ENOENT;
-		goto err_close;
-	}
-	sqlite3_busy_timeout(s->db, VG_BUSY_TIMEOUT_MS);
-	sqlite3_extended_result_codes(s->db, 0);
-	if (writer) {
-		rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
-				  NULL, NULL, &msg);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(s->db, vg_schema, NULL, NULL, &msg);
-		if (rc != SQLITE_OK) {
-			vg_log(VG_ERROR, "store: %s: set up tables: %s", path,
-			       msg ? msg : sqlite3_errstr(rc));
-			sqlite3_free(msg);
-			err = vg_sqlite_errno(rc);
-			goto err_close;
-		}
-		for (int i = 0; i < VG_ST_NR; i++) {
-			rc = sqlite3_prepare_v3(s->db, vg_stmt_sql[i], -1,
-						SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
-			if (rc != SQLITE_OK) {
-				err = vg_store_fail(s, rc, "prepare");
-				goto err_close;
-			}
-		}
-		err = vg_store_hold(s, path);
-		if (err)
-			goto err_close;
-	} else {
-		/* Fails with "file is not a database" here rather than at the first query. */
-		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			err = vg_sqlite_errno(rc);
-			goto err_close;
-		}
-	}
-	*out = s;
-	return 0;
-
-err_close:
-	vg_store_close(s);
-	return err ? err : -EIO;
-}
-
-int vg_store_open(struct vg_store **s, const char *path)
-{
-	return vg_store_do_open(s, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 1);
-}
-
-int vg_store_open_existing(struct vg_store **s, const char *path)
-{
-	/*
-	 * Read-write without CREATE: never makes the file, and a reader of a WAL
-	 * database may need to create the -shm file beside it.
-	 */
-	return vg_store_do_open(s, path, SQLITE_OPEN_READWRITE, 0);
-}
-
-sqlite3 *vg_store_db(struct vg_store *s)
-{
-	return s->db;
-}
-
-void vg_store_peer_free(struct vg_store_peer *p)
-{
-	free(p->device_id);
-	free(p->device_name);
-	p->device_id = NULL;
-	p->device_name = NULL;
-}
 
 static int vg_peer_update(struct vg_store_peer *p, const Vigil__V1__DeviceInfo *d)
 {
@@ -658,11 +226,8 @@ static void vg_additional_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent 
 
 	vg_sb_reset(j);
 	vg_sb_add(j, "{");
-	if (p->comm && *p->comm) {
-		vg_json_str(j, "Comm");
-		vg_sb_add(j, ":");
-		vg_json_str(j, p->comm);
-	}
+	if (p->comm && *p->comm)
+		vg_json_kv(j, "Comm", p->comm);
 	if (p->cgroup_id)
 		vg_json_num(j, "CgroupId", p->cgroup_id);
 	if (p->exe_inode)
@@ -688,9 +253,13 @@ static void vg_additional_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent 
 	vg_sb_add(j, "}");
 }
 
-static int vg_bind_process(sqlite3_stmt *st, int i, struct vg_sb *cmd, const Vigil__V1__Process *p)
+/* A process's columns: Id, FileName, FolderPath, CommandLine, then CreationTime, AccountName. */
+enum { VG_PROC_COLS_SHORT = 4, VG_PROC_COLS = 6 };
+
+/* Bind p's first ncols columns (VG_PROC_COLS_SHORT or VG_PROC_COLS) from i. */
+static int vg_bind_process(sqlite3_stmt *st, int i, struct vg_sb *cmd, const Vigil__V1__Process *p,
+			   int ncols)
 {
-	/* Binds i.. as Id, FileName, FolderPath, CommandLine, CreationTime, AccountName. */
 	vg_sb_reset(cmd);
 	vg_cmdline(cmd, p->argv, p->n_argv);
 	if (vg_sb_err(cmd))
@@ -699,6 +268,8 @@ static int vg_bind_process(sqlite3_stmt *st, int i, struct vg_sb *cmd, const Vig
 	vg_bind_text(st, i + 1, p->exe && *p->exe ? vg_basename(p->exe) : NULL);
 	vg_bind_text(st, i + 2, p->exe);
 	vg_bind_text(st, i + 3, p->n_argv ? vg_sb_str(cmd) : NULL);
+	if (ncols < VG_PROC_COLS)
+		return SQLITE_OK;
 	vg_bind_time(st, i + 4, p->start_time_ns);
 	vg_bind_text(st, i + 5, p->user);
 	return SQLITE_OK;
@@ -741,7 +312,10 @@ static const char *vg_event_unknown(const Vigil__V1__Event *ev, char *buf, size_
 	}
 }
 
-/* Columns 1-5: Timestamp, DeviceId, DeviceName, ActionType, ReportId. */
+/*
+ * Columns 1-5 of every event table: Timestamp (the epoch when the event has
+ * none), DeviceId, DeviceName, ActionType (NULL: none), ReportId.
+ */
 static void vg_bind_common(sqlite3_stmt *st, const struct vg_store_peer *peer,
 			   const Vigil__V1__Event *ev, const char *action)
 {
@@ -764,7 +338,7 @@ static int vg_bind_initiating(struct vg_store *s, sqlite3_stmt *st, int i,
 			      const Vigil__V1__Process *p, const Vigil__V1__Process *parent,
 			      const char *json)
 {
-	int rc = vg_bind_process(st, i, &s->tmp, p);
+	int rc = vg_bind_process(st, i, &s->tmp, p, VG_PROC_COLS);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -849,37 +423,26 @@ static int vg_store_suppression(struct vg_store *s, const struct vg_store_peer *
 {
 	const Vigil__V1__Suppression *su = ev->suppression;
 	sqlite3_stmt *st = s->st[VG_ST_SUPP];
-	const Vigil__V1__Process *p = su->process;
+	const char *action = su->action_type && *su->action_type ? su->action_type : NULL;
+	int rc;
 
-	if (ev->time_ns)
-		vg_bind_time(st, 1, ev->time_ns);
-	else
-		sqlite3_bind_text(st, 1, "1970-01-01T00:00:00.000Z", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, peer->device_id ? peer->device_id : "", -1, SQLITE_TRANSIENT);
-	vg_bind_text(st, 3, peer->device_name);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)ev->report_id);
-	vg_bind_text(st, 5, su->reason);
-	vg_bind_text(st, 6, su->event_class);
-	vg_bind_text(st, 7, su->action_type);
+	vg_bind_common(st, peer, ev, action);
+	vg_bind_text(st, 6, su->reason);
+	vg_bind_text(st, 7, su->event_class);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)su->count);
 	vg_bind_time(st, 9, su->first_ns);
 	vg_bind_time(st, 10, su->last_ns);
 	vg_bind_path(st, 11, su->path);
-	if (p) {
-		vg_sb_reset(&s->tmp);
-		vg_cmdline(&s->tmp, p->argv, p->n_argv);
-		if (vg_sb_err(&s->tmp))
-			return SQLITE_NOMEM;
-		sqlite3_bind_int64(st, 13, p->pid);
-		vg_bind_text(st, 14, p->exe && *p->exe ? vg_basename(p->exe) : NULL);
-		vg_bind_text(st, 15, p->exe);
-		vg_bind_text(st, 16, p->n_argv ? vg_sb_str(&s->tmp) : NULL);
+	if (su->process) {
+		rc = vg_bind_process(st, 13, &s->tmp, su->process, VG_PROC_COLS_SHORT);
+		if (rc != SQLITE_OK)
+			return rc;
 	}
 	return vg_step(st);
 }
 
-static int vg_store_sensor_stats(struct vg_store *s, const char *dev, const char *now,
-				 const Vigil__V1__Batch *b)
+static int vg_store_rings(struct vg_store *s, const char *dev, const char *now,
+			  const Vigil__V1__Batch *b)
 {
 	sqlite3_stmt *st = s->st[VG_ST_RING];
 	int rc;
@@ -897,9 +460,16 @@ static int vg_store_sensor_stats(struct vg_store *s, const char *dev, const char
 		if (rc != SQLITE_OK)
 			return rc;
 	}
+	return SQLITE_OK;
+}
+
+static int vg_store_daemon(struct vg_store *s, const char *dev, const char *now,
+			   const Vigil__V1__Batch *b)
+{
+	sqlite3_stmt *st = s->st[VG_ST_DAEMON];
+
 	if (!b->daemon)
 		return SQLITE_OK;
-	st = s->st[VG_ST_DAEMON];
 	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->daemon->wakeups);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)b->daemon->records);
@@ -1004,16 +574,9 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 	pp = pe->parent;
 	action = vg_action_type(pe->action);
 
-	if (ev->time_ns)
-		vg_bind_time(st, 1, ev->time_ns);
-	else
-		sqlite3_bind_text(st, 1, "1970-01-01T00:00:00.000Z", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, peer->device_id ? peer->device_id : "", -1, SQLITE_TRANSIENT);
-	vg_bind_text(st, 3, peer->device_name);
-	sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)ev->report_id);
+	vg_bind_common(st, peer, ev, action);
 	/* 6 ProcessId, 7 FileName, 8 FolderPath, 9 CommandLine, 10 CreationTime, 11 AccountName */
-	rc = vg_bind_process(st, 6, &s->tmp, p);
+	rc = vg_bind_process(st, 6, &s->tmp, p, VG_PROC_COLS);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(st, 12, p->uid);
@@ -1025,7 +588,7 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 	sqlite3_bind_int64(st, 15, p->ppid);
 	if (pp) {
 		/* 16 Id, 17 FileName, 18 FolderPath, 19 CommandLine, 20 CreationTime, 21 AccountName */
-		rc = vg_bind_process(st, 16, &s->tmp2, pp);
+		rc = vg_bind_process(st, 16, &s->tmp2, pp, VG_PROC_COLS);
 		if (rc != SQLITE_OK)
 			return rc;
 		sqlite3_bind_int64(st, 22, pp->ppid);
@@ -1183,7 +746,10 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 	rc = vg_store_counters(s, dev, now, b);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
-	rc = vg_store_sensor_stats(s, dev, now, b);
+	rc = vg_store_rings(s, dev, now, b);
+	if (rc != SQLITE_OK)
+		goto err_rollback;
+	rc = vg_store_daemon(s, dev, now, b);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 	what = "store filter rules";

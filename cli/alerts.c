@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* vigil alerts: the alerts detections raised, with their evidence, then --follow. */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alerts.h"
+#include "cli.h"
+#include "log.h"
+#include "store.h"
+
+#define VG_FOLLOW_MS 200
+
+const char vg_usage_alerts[] =
+	"usage: vigil alerts --db FILE [--json] [--follow]\n"
+	"\n"
+	"Print the alerts detections raised (AlertInfo), oldest first, each with its\n"
+	"evidence (AlertEvidence: the table, rowid and ReportId of every event behind\n"
+	"it, its action and command line or path). Text from the sensors comes out\n"
+	"with controls and bytes that are not UTF-8 escaped (\\x1b, \\n, \\xff).\n"
+	"\n"
+	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"  --json       one JSON object per alert per line, with an \"Evidence\" array\n"
+	"  --follow     then print new alerts as they are raised, until SIGINT/SIGTERM\n"
+	"  -h, --help   show this text\n";
+
+static volatile sig_atomic_t vg_stop;
+
+static void vg_on_signal(int sig)
+{
+	vg_stop = 1;
+}
+
+int vg_cmd_alerts(int argc, char **argv)
+{
+	const char *val, *db = NULL;
+	int json = 0, follow = 0;
+	struct vg_store *s;
+	int64_t last = 0;
+	long n;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_cli_is_help(a)) {
+			fputs(vg_usage_alerts, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_cli_usage("alerts", "%s needs a file", "--db");
+			db = val;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
+			follow = 1;
+		} else {
+			return vg_cli_usage("alerts", "unknown option '%s'", a);
+		}
+	}
+	if (!db)
+		return vg_cli_usage("alerts", "%s", "--db FILE is required");
+	if (vg_store_open_existing(&s, db)) {
+		vg_err(-ENOENT, "alerts: cannot open %s", db);
+		return 1;
+	}
+	n = vg_alerts_print(vg_store_db(s), stdout, json, 0, &last);
+	if (n >= 0 && follow) {
+		struct sigaction sa = { .sa_handler = vg_on_signal };
+		struct timespec ts = { 0, VG_FOLLOW_MS * 1000000L };
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		while (!vg_stop && n >= 0) {
+			nanosleep(&ts, NULL);
+			n = vg_alerts_print(vg_store_db(s), stdout, json, last, &last);
+		}
+	}
+	vg_store_close(s);
+	if (n == -EPIPE)
+		return 0;
+	return n < 0 ? 1 : 0;
+}

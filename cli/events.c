@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* vigil events: the stored process timeline, then --follow. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "events.h"
+#include "log.h"
+#include "store.h"
+
+#define VG_FOLLOW_MS 200
+
+const char vg_usage_events[] =
+	"usage: vigil events --db FILE [--json] [--follow] [--limit N]\n"
+	"\n"
+	"Print the stored DeviceProcessEvents in Timestamp and ReportId order.\n"
+	"\n"
+	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"  --json       one JSON object per line: \"Table\" then every column by name\n"
+	"  --follow     then print new events as they are stored, until SIGINT/SIGTERM\n"
+	"  --limit N    print only the last N stored events\n"
+	"  -h, --help   show this text\n";
+
+/* Print rows stored after *last every VG_FOLLOW_MS until SIGINT/SIGTERM. */
+static int vg_follow(struct vg_store *s, int json, struct vg_cursor last)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	sigset_t mask;
+	int n;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return vg_err(-errno, "block signals");
+	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (pfd.fd < 0)
+		return vg_err(-errno, "signalfd");
+	for (;;) {
+		n = poll(&pfd, 1, VG_FOLLOW_MS);
+		if (n < 0 && errno != EINTR) {
+			n = vg_err(-errno, "poll");
+			break;
+		}
+		if (n > 0) {
+			n = 0; /* a signal: a clean stop */
+			break;
+		}
+		n = vg_events_print(s, stdout, json, &last, NULL, 0, &last);
+		if (n < 0)
+			break;
+	}
+	close(pfd.fd);
+	return n < 0 ? n : 0;
+}
+
+int vg_cmd_events(int argc, char **argv)
+{
+	const char *val, *db = NULL;
+	int json = 0, follow = 0, n;
+	long limit = 0;
+	struct vg_store *s;
+	struct vg_cursor upto, start = { { 0 } }, last = { { 0 } };
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_cli_is_help(a)) {
+			fputs(vg_usage_events, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_cli_usage("events", "%s needs a file", "--db");
+			db = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--limit", &val)) {
+			char *end;
+
+			errno = 0;
+			limit = val ? strtol(val, &end, 10) : -1;
+			if (!val || errno || *end || limit <= 0)
+				return vg_cli_usage("events", "--limit needs a positive number");
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
+			follow = 1;
+		} else {
+			return vg_cli_usage("events", "unknown option '%s'", a);
+		}
+	}
+	if (!db)
+		return vg_cli_usage("events", "--db FILE is required");
+	if (vg_cli_open_store("events", db, &s))
+		return 1;
+	n = vg_events_last(s, &upto);
+	if (!n)
+		n = vg_events_print(s, stdout, json, &start, &upto, limit, &last);
+	if (n >= 0 && follow)
+		n = vg_follow(s, json, upto);
+	vg_store_close(s);
+	/* A closed pipe (vigil events | head) is the reader's choice, not an error. */
+	if (n == -EPIPE)
+		return 0;
+	return n < 0 ? 1 : 0;
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* vigil host: options, then the Linux endpoint (endpoint.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "addr.h"
+#include "cli.h"
+#include "endpoint.h"
+#include "log.h"
+
+const char vg_usage_host[] =
+	"usage: vigil host --db FILE (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
+	"                  [--keys FILE] [--hello-timeout S] [--idle-timeout S] [--max-per-peer N]\n"
+	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
+	"\n"
+	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
+	"acknowledge it. A resent batch is acknowledged again but stored once. A batch\n"
+	"that cannot be committed is not acknowledged (vigild sends it again); when\n"
+	"FILE or its WAL is deleted or replaced, the host acknowledges nothing more\n"
+	"and exits 1.\n"
+	"\n"
+	"  --db FILE            SQLite database (created when missing, WAL mode)\n"
+	"  --listen ADDR        accept vigild connections on unix:PATH (mode 0600),\n"
+	"                       tcp:HOST:PORT or vsock:CID:PORT. Peers prove a key (see\n"
+	"                       --keys), except root or our own user on a unix socket only\n"
+	"                       we can open; tcp beyond loopback and vsock do not start\n"
+	"                       without --keys.\n"
+	"  --keys FILE          per-device keys, lines 'DEVICE-ID KEYHEX' (`vigil keygen`);\n"
+	"                       owned by root, not readable by group or others. A peer\n"
+	"                       proves its device's key (HMAC-SHA256 challenge-response,\n"
+	"                       vigild --key) and can then speak for that device only.\n"
+	"  --hello-timeout S    close a connection that has not proved its key and said\n"
+	"                       HELLO within S seconds (default 5)\n"
+	"  --idle-timeout S     close a connection without a frame for S seconds (35 to\n"
+	"                       86400, default 120; vigild sends a keepalive every 30 s)\n"
+	"  --max-per-peer N     connections of one address, uid or cid (default 8); over\n"
+	"                       it, or with all 64 slots taken, the oldest connection that\n"
+	"                       has not said who it is makes way\n"
+	"  --spawn PATH [ARGS]  start PATH --transport stdio --ignore-pid <our pid> [ARGS]\n"
+	"                       on one end of a socketpair; every later argument goes to\n"
+	"                       vigild. SIGINT/SIGTERM stop vigild, which drains first.\n"
+	"  --rules DIR          detection rules (*.rule) evaluated on every stored batch;\n"
+	"                       alerts go to AlertInfo/AlertEvidence (`vigil alerts`).\n"
+	"                       Default: $VIGIL_RULES, the source tree's rules/,\n"
+	"                       /usr/share/vigil/rules. A malformed rule stops the host.\n"
+	"  --no-rules           no detections\n"
+	"  --filters FILE       filter rules (filters/NAME.vf) sent to every sensor that\n"
+	"                       connects, over the connection; SIGHUP re-reads FILE and\n"
+	"                       sends it again (`vigil filter apply FILE --pid HOST-PID`).\n"
+	"                       Each sensor checks the rules, swaps them in atomically and\n"
+	"                       answers; a FILE with errors is not sent.\n"
+	"  --print              print each stored event on stdout (the `vigil events` form)\n"
+	"  --json               with --print: one JSON object per line\n"
+	"  -v, --verbose        more diagnostics on stderr\n"
+	"  -h, --help           show this text\n";
+
+#ifndef VG_RULES_SRC
+#define VG_RULES_SRC "rules"
+#endif
+
+static int vg_is_dir(const char *p)
+{
+	struct stat st;
+
+	return p && *p && !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+/*
+ * The rules directory `vigil host` loads when --rules is not given: $VIGIL_RULES,
+ * else the source tree's rules/ this binary was built from, else
+ * /usr/share/vigil/rules. NULL when none exists.
+ */
+static const char *vg_default_rules_dir(void)
+{
+	const char *env = getenv("VIGIL_RULES");
+
+	if (env && *env)
+		return env;
+	if (vg_is_dir(VG_RULES_SRC))
+		return VG_RULES_SRC;
+	if (vg_is_dir("/usr/share/vigil/rules"))
+		return "/usr/share/vigil/rules";
+	return NULL;
+}
+
+int vg_cmd_host(int argc, char **argv)
+{
+	struct vg_host_opts o = {
+		.hello_timeout_s = VG_HOST_HELLO_TIMEOUT_S,
+		.idle_timeout_s = VG_HOST_IDLE_TIMEOUT_S,
+		.max_per_peer = VG_HOST_MAX_PER_PEER,
+	};
+	const char *val, *listen = NULL;
+	int n;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (vg_cli_is_help(a)) {
+			fputs(vg_usage_host, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--db", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs a file", "--db");
+			o.db = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--listen", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs an address", "--listen");
+			listen = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--spawn", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs the path of vigild",
+						    "--spawn");
+			o.spawn = val;
+			o.spawn_argv = argv + i + 1;
+			o.spawn_argc = argc - i - 1;
+			break;
+		} else if (vg_cli_opt(argc, argv, &i, "--rules", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs a directory", "--rules");
+			o.rules = val;
+		} else if (!strcmp(a, "--no-rules")) {
+			o.no_rules = 1;
+		} else if (vg_cli_opt(argc, argv, &i, "--filters", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs a file", "--filters");
+			o.filters = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--keys", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs a file", "--keys");
+			o.keys = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--hello-timeout", &val)) {
+			if (vg_cli_int("host", "--hello-timeout", val, 1, 600, &n))
+				return 2;
+			o.hello_timeout_s = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--idle-timeout", &val)) {
+			if (vg_cli_int("host", "--idle-timeout", val, 35, 86400, &n))
+				return 2;
+			o.idle_timeout_s = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--max-per-peer", &val)) {
+			if (vg_cli_int("host", "--max-per-peer", val, 1, 64, &n))
+				return 2;
+			o.max_per_peer = (unsigned)n;
+		} else if (!strcmp(a, "--print")) {
+			o.print = 1;
+		} else if (!strcmp(a, "--json")) {
+			o.json = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			vg_log_max = VG_DEBUG;
+		} else {
+			return vg_cli_usage("host", "unknown option '%s'", a);
+		}
+	}
+	if (!o.db)
+		return vg_cli_usage("host", "--db FILE is required");
+	if (!!listen == !!o.spawn)
+		return vg_cli_usage("host", "give one of --listen unix:PATH or --spawn PATH");
+	if (listen) {
+		struct vg_addr a;
+
+		if (vg_addr_parse(listen, &a) || a.kind == VG_ADDR_STDIO)
+			return vg_cli_usage(
+				"host",
+				"unsupported listen address '%s' (unix:PATH, tcp:HOST:PORT, vsock:CID:PORT)",
+				listen);
+		o.listen = listen;
+		o.listen_path = a.kind == VG_ADDR_UNIX ? listen + 5 : NULL;
+	}
+	if (o.json && !o.print)
+		o.print = 1;
+	if (!o.rules && !o.no_rules)
+		o.rules = vg_default_rules_dir();
+	return vg_host_run(&o);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The healthcheck command, one portable implementation behind `healthcheck.exe`
+ * on Windows and `vigil healthcheck` on Linux: the health (health.h), then the
+ * support bundle (bundle.h) when asked. The platform hands in its version,
+ * proxy sources and what the bundle adds.
+ */
+#ifndef VG_HEALTHCHECK_H
+#define VG_HEALTHCHECK_H
+
+#include "bundle.h"
+
+/* What the platform hands the healthcheck command. */
+struct vg_healthcheck_env {
+	const char *db_default; /* without --db; NULL: --db is required */
+	const char *self_version;
+	const char *bundle_dir; /* without --out */
+	const struct vg_proxy_sources *proxy;
+	struct vg_bundle_extra bundle;
+};
+
+/*
+ * The healthcheck command: [--db FILE] [--json] [--supportBundle [--out DIR]].
+ * Exit status: 0 Healthy, 3 not healthy, 1 error, 2 usage.
+ */
+int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *env);
+
+#endif

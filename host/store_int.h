@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* What store.c (schema, life cycle) and store_write.c (the write path) share. */
+#ifndef VG_STORE_INT_H
+#define VG_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "fmt.h"
+
+enum vg_stmt {
+	VG_ST_BEGIN,
+	VG_ST_COMMIT,
+	VG_ST_ROLLBACK,
+	VG_ST_FRAME,
+	VG_ST_DEVICE,
+	VG_ST_EVENT,
+	VG_ST_COUNTER,
+	VG_ST_LOST,
+	VG_ST_COUNTER_SUM,
+	VG_ST_FILE,
+	VG_ST_NET,
+	VG_ST_DEVEV,
+	VG_ST_SUPP,
+	VG_ST_RING,
+	VG_ST_DAEMON,
+	VG_ST_SKIPPED,
+	VG_ST_NR,
+};
+
+/* Each statement's SQL (store_write.c), prepared once when a writer opens the store. */
+extern const char *const vg_stmt_sql[VG_ST_NR];
+
+struct vg_store {
+	sqlite3 *db;
+	sqlite3_stmt *st[VG_ST_NR];
+	/*
+	 * A writer's database file and its WAL, held open to see them deleted
+	 * or replaced under it: SQLite would go on committing to the unlinked
+	 * files, and the host acknowledging what nobody will find.
+	 */
+	char *path;
+	int fd[2];
+	int lost; /* deleted or replaced: nothing is stored or acknowledged any more */
+	struct vg_sb tmp; /* command lines and JSON while binding one event */
+	struct vg_sb tmp2;
+	struct vg_sb tmp3;
+};
+
+/* Log what failed with SQLite's message; the negative errno of rc. */
+int vg_store_fail(struct vg_store *s, int rc, const char *what);
+
+/*
+ * 0 while the database file and its WAL are still the files at their paths;
+ * else -ESTALE, logged once, and the store refuses every batch from then on.
+ */
+int vg_store_check(struct vg_store *s);
+
+#endif
