@@ -55,4 +55,8 @@ int vg_store_fail(struct vg_store *s, int rc, const char *what);
  */
 int vg_store_check(struct vg_store *s);
 
+/* AdditionalFields (store_fields.c), in j: a process event's and a file event's. */
+void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe);
+void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe);
+
 #endif

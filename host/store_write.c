@@ -213,46 +213,6 @@ static const char *vg_action_type(Vigil__V1__ProcessAction a)
 	}
 }
 
-static void vg_json_num(struct vg_sb *j, const char *key, uint64_t v)
-{
-	vg_sb_add(j, j->len > 1 ? "," : "");
-	vg_json_str(j, key);
-	vg_sb_printf(j, ":%llu", (unsigned long long)v);
-}
-
-static void vg_additional_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
-{
-	const Vigil__V1__Process *p = pe->process;
-
-	vg_sb_reset(j);
-	vg_sb_add(j, "{");
-	if (p->comm && *p->comm)
-		vg_json_kv(j, "Comm", p->comm);
-	if (p->cgroup_id)
-		vg_json_num(j, "CgroupId", p->cgroup_id);
-	if (p->exe_inode)
-		vg_json_num(j, "ExeInode", p->exe_inode);
-	if (p->exe_dev)
-		vg_json_num(j, "ExeDev", p->exe_dev);
-	vg_json_num(j, "Gid", p->gid);
-	vg_json_num(j, "Euid", p->euid);
-	vg_json_num(j, "Egid", p->egid);
-	if (p->argv_truncated)
-		vg_sb_add(j, ",\"ArgvTruncated\":true");
-	if (p->stdin_socket)
-		vg_sb_add(j, ",\"StdinSocket\":true");
-	if (p->stdout_socket)
-		vg_sb_add(j, ",\"StdoutSocket\":true");
-	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED) {
-		if (pe->exit_signal)
-			vg_json_num(j, "ExitSignal", (uint32_t)pe->exit_signal);
-		if (pe->core_dumped)
-			vg_sb_add(j, ",\"CoreDumped\":true");
-	}
-	vg_json_num(j, "ParentId", p->ppid);
-	vg_sb_add(j, "}");
-}
-
 /* A process's columns: Id, FileName, FolderPath, CommandLine, then CreationTime, AccountName. */
 enum { VG_PROC_COLS_SHORT = 4, VG_PROC_COLS = 6 };
 
@@ -365,33 +325,7 @@ static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 	struct vg_sb *j = &s->tmp3;
 	int rc;
 
-	vg_sb_reset(j);
-	vg_sb_add(j, "{");
-	if (fe->inode)
-		vg_json_num(j, "Inode", fe->inode);
-	if (fe->mode) {
-		vg_sb_printf(j, "%s\"Mode\":\"%04o\"", j->len > 1 ? "," : "", fe->mode & 07777);
-		if (!strcmp(fe->action_type, "FileModeChanged") && fe->mode & 0111)
-			vg_sb_add(j, ",\"MadeExecutable\":true");
-	}
-	if (!strcmp(fe->action_type, "FileOwnerChanged")) {
-		vg_json_num(j, "OwnerUid", fe->owner_uid);
-		vg_json_num(j, "OwnerGid", fe->owner_gid);
-	}
-	if (fe->open_flags)
-		vg_json_num(j, "OpenFlags", fe->open_flags);
-	if (fe->suppressed) {
-		char iso[VG_ISO_LEN];
-
-		vg_json_num(j, "Suppressed", fe->suppressed);
-		vg_sb_printf(j, ",\"SuppressedFirst\":\"%s\"",
-			     vg_iso_time(iso, fe->suppressed_first_ns));
-		vg_sb_printf(j, ",\"SuppressedLast\":\"%s\"",
-			     vg_iso_time(iso, fe->suppressed_last_ns));
-	}
-	if (fe->path_from_caller)
-		vg_sb_add(j, j->len > 1 ? ",\"PathFromCaller\":true" : "\"PathFromCaller\":true");
-	vg_sb_add(j, "}");
+	vg_file_fields(j, fe);
 	if (vg_sb_err(j))
 		return SQLITE_NOMEM;
 	vg_bind_common(st, peer, ev, fe->action_type);
@@ -520,26 +454,6 @@ static int vg_store_filter_rules(struct vg_store *s, const char *dev, const char
 	return rc;
 }
 
-const char *vg_store_details_json(struct vg_sb *j, const Vigil__V1__SecurityEvent *se)
-{
-	vg_sb_reset(j);
-	vg_sb_add(j, "{");
-	for (size_t i = 0; i < se->n_details; i++) {
-		const Vigil__V1__Detail *d = se->details[i];
-
-		vg_sb_add(j, i ? "," : "");
-		vg_json_str(j, d->name ? d->name : "");
-		if (d->value_case == VIGIL__V1__DETAIL__VALUE_TEXT) {
-			vg_sb_add(j, ":");
-			vg_json_str(j, d->text ? d->text : "");
-		} else {
-			vg_sb_printf(j, ":%lld", (long long)d->number);
-		}
-	}
-	vg_sb_add(j, "}");
-	return vg_sb_str(j);
-}
-
 static int vg_store_security(struct vg_store *s, const struct vg_store_peer *peer,
 			     const Vigil__V1__Event *ev)
 {
@@ -600,7 +514,7 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 		     pe->grandparent_exe && *pe->grandparent_exe ?
 			     vg_basename(pe->grandparent_exe) :
 			     NULL);
-	vg_additional_fields(&s->tmp3, pe);
+	vg_process_fields(&s->tmp3, pe);
 	if (vg_sb_err(&s->tmp3))
 		return SQLITE_NOMEM;
 	sqlite3_bind_text(st, 24, vg_sb_str(&s->tmp3), -1, SQLITE_TRANSIENT);
