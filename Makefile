@@ -4,7 +4,7 @@
 #   make help            every target, one line each (the `## ` comments on rule lines)
 #   V=1                  show full commands
 
-# SANITIZE=1 (mk/delivery.mk): ASan+UBSan build, kept apart from the normal one.
+# SANITIZE=1 (mk/sanitize.mk): ASan+UBSan build, kept apart from the normal one.
 ifeq ($(SANITIZE),1)
 O ?= build-san
 endif

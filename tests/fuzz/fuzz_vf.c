@@ -4,7 +4,7 @@
  * refused with errors or compile into rules whose values stay in bounds;
  * each compiled rule is run through the matcher; the diagnostics hold only
  * printable UTF-8 and newlines, whatever bytes the file held (lib/esc.h).
- * `make check-fuzz-vf` runs it for a bounded time (FUZZ_VF_SECONDS).
+ * `make check-fuzz-vf` runs it for a bounded time (FUZZ_SECONDS).
  */
 #include <stdint.h>
 #include <stdio.h>
