@@ -9,6 +9,7 @@
 #   bench    the sensors vigil is compared with (make bench)
 #   kernels  QEMU and the initramfs tools (make check-kernels)
 #   win      the Windows cross-build, Wine, MSI and signing tools (make check-win)
+#   fleet    PostgreSQL, libpq, libmicrohttpd, libcurl (vigil server, --upstream)
 # The Makefile installs each part with the targets that need it.
 #   scripts/deps.sh [PART...]        install what is missing (needs root); default: base
 #   scripts/deps.sh --all            every part
