@@ -23,6 +23,7 @@ static const char vg_usage_main[] =
 	"  filter   check, test against a capture, or apply a filter rule file\n"
 	"  top      the hottest event sources and filter rules, live\n"
 	"  keygen   print a new key line for a device (vigil host --keys, vigild --key)\n"
+	"  server   the fleet service: batches over HTTPS into PostgreSQL, enrolment\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -40,11 +41,17 @@ static const struct vg_command {
 	int (*fn)(int argc, char **argv);
 	const char *usage;
 } vg_commands[] = {
-	{ "host", vg_cmd_host, vg_usage_host },	      { "events", vg_cmd_events, vg_usage_events },
-	{ "stats", vg_cmd_stats, vg_usage_stats },    { "hunt", vg_cmd_hunt, vg_usage_hunt },
-	{ "alerts", vg_cmd_alerts, vg_usage_alerts }, { "healthcheck", vg_cmd_healthcheck, NULL },
-	{ "filter", vg_cmd_filter, vg_usage_filter }, { "top", vg_cmd_top, vg_usage_top },
-	{ "keygen", vg_cmd_keygen, vg_usage_keygen }, { "help", NULL, vg_usage_main },
+	{ "host", vg_cmd_host, vg_usage_host },
+	{ "events", vg_cmd_events, vg_usage_events },
+	{ "stats", vg_cmd_stats, vg_usage_stats },
+	{ "hunt", vg_cmd_hunt, vg_usage_hunt },
+	{ "alerts", vg_cmd_alerts, vg_usage_alerts },
+	{ "healthcheck", vg_cmd_healthcheck, NULL },
+	{ "filter", vg_cmd_filter, vg_usage_filter },
+	{ "top", vg_cmd_top, vg_usage_top },
+	{ "keygen", vg_cmd_keygen, vg_usage_keygen },
+	{ "server", vg_cmd_server, vg_usage_server },
+	{ "help", NULL, vg_usage_main },
 };
 
 static const struct vg_command *vg_command(const char *name)

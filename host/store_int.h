@@ -59,4 +59,9 @@ int vg_store_check(struct vg_store *s);
 void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe);
 void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe);
 
+/* store_write.c, shared with the fleet server (server/pgstore.c): a process action's ActionType
+ * (NULL: unknown), and why an event has no table (NULL: it has one; buf may hold the reason). */
+const char *vg_action_type(Vigil__V1__ProcessAction a);
+const char *vg_event_unknown(const Vigil__V1__Event *ev, char *buf, size_t size);
+
 #endif

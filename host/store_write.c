@@ -199,7 +199,7 @@ static int vg_store_device(struct vg_store *s, const char *now, const Vigil__V1_
 	return rc;
 }
 
-static const char *vg_action_type(Vigil__V1__ProcessAction a)
+const char *vg_action_type(Vigil__V1__ProcessAction a)
 {
 	switch (a) {
 	case VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED:
@@ -239,7 +239,7 @@ static int vg_bind_process(sqlite3_stmt *st, int i, struct vg_sb *cmd, const Vig
  * NULL for an event this host has a table for; else why it is skipped (a
  * newer sensor's kind, or a message missing what its table needs), in buf.
  */
-static const char *vg_event_unknown(const Vigil__V1__Event *ev, char *buf, size_t size)
+const char *vg_event_unknown(const Vigil__V1__Event *ev, char *buf, size_t size)
 {
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_PROCESS:

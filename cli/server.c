@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* vigil server: the fleet service, its onboarding packages and revocations (server/). */
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/base64.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "server.h"
+
+const char vg_usage_server[] =
+	"usage: vigil server --pg CONNINFO --listen https://ADDR:PORT --cert FILE --key FILE\n"
+	"                    [--threads N] [--max-connections N]\n"
+	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
+	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
+	"\n"
+	"The fleet service: hosts POST their batches over HTTPS (TLS 1.2+) and the server\n"
+	"stores each in PostgreSQL (CONNINFO, a libpq connection string) exactly once, in the\n"
+	"local store's tables, answering only after the commit. The schema is created or\n"
+	"migrated on start. PORT 0 takes a free port (logged). API: GET /v1/health,\n"
+	"POST /v1/enroll, POST /v1/batches (README, \"Fleet server\").\n"
+	"\n"
+	"  --pg CONNINFO        the PostgreSQL database (e.g. 'host=/run/postgresql dbname=vigil')\n"
+	"  --listen URL         https://ADDR:PORT, ADDR an IPv4 address or [IPv6]\n"
+	"  --cert FILE          the server's certificate chain (PEM)\n"
+	"  --key FILE           its private key (PEM)\n"
+	"  --threads N          worker threads, each with its own database connection (default 4)\n"
+	"  --max-connections N  connections held at once; more wait in the backlog (default 256)\n"
+	"\n"
+	"onboard: make a new enrolment secret (stored hashed) and write the onboarding package\n"
+	"FILE (mode 0600): url=, ca_pem= (CA.pem in base64 on one line) and secret= lines.\n"
+	"A host enrols once with it and gets its own token; the server keeps the token's\n"
+	"SHA-256 only.\n"
+	"revoke: the device's token is refused (403) from the next request on.\n"
+	"\n"
+	"  -h, --help           show this text\n";
+
+static int vg_server_onboard(int argc, char **argv)
+{
+	const char *pgc = NULL, *url = NULL, *ca = NULL, *out = NULL, *v;
+	char secret[VG_TOKEN_HEX + 1], why[256];
+	struct vg_pg *pg;
+	char *pem = NULL, *b64 = NULL;
+	size_t n = 0;
+	FILE *f;
+	int fd, err;
+
+	for (int i = 1; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			pgc = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--url", &v)) {
+			url = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--ca", &v)) {
+			ca = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--out", &v)) {
+			out = v;
+		} else {
+			return vg_cli_usage("server onboard", "unknown argument '%s'", argv[i]);
+		}
+	}
+	if (!pgc || !url || !ca || !out)
+		return vg_cli_usage("server onboard", "--pg, --url, --ca and --out are required");
+	if (strncmp(url, "https://", 8) || strpbrk(url, " \t\r\n"))
+		return vg_cli_usage("server onboard", "--url must be https://HOST:PORT");
+	f = fopen(ca, "rb");
+	if (!f)
+		return vg_err(-errno, "server onboard: --ca %s", ca), 1;
+	pem = malloc(1 << 20);
+	if (pem)
+		n = fread(pem, 1, 1 << 20, f);
+	fclose(f);
+	if (!pem || !n || n == 1 << 20 || !memmem(pem, n, "-----BEGIN CERTIFICATE-----", 27)) {
+		free(pem);
+		vg_log(VG_ERROR, "server onboard: --ca %s: not a PEM certificate under 1 MiB", ca);
+		return 1;
+	}
+	b64 = malloc(BASE64_ENCODE_RAW_LENGTH(n) + 1);
+	if (!b64) {
+		free(pem);
+		return vg_err(-ENOMEM, "server onboard"), 1;
+	}
+	base64_encode_raw(b64, n, (const uint8_t *)pem);
+	b64[BASE64_ENCODE_RAW_LENGTH(n)] = 0;
+	free(pem);
+	err = vg_pg_open(&pg, pgc, why, sizeof(why));
+	if (err) {
+		free(b64);
+		vg_log(VG_ERROR, "server onboard: postgresql: %s", why);
+		return 1;
+	}
+	err = vg_pg_migrate(pg);
+	if (!err)
+		err = vg_pg_new_secret(pg, secret);
+	vg_pg_close(pg);
+	if (err) {
+		free(b64);
+		return vg_err(err, "server onboard: new secret"), 1;
+	}
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd < 0 || fchmod(fd, 0600) ? NULL : fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		free(b64);
+		return vg_err(err, "server onboard: %s", out), 1;
+	}
+	fprintf(f, "url=%s\nca_pem=%s\nsecret=%s\n", url, b64, secret);
+	free(b64);
+	if (fclose(f))
+		return vg_err(-errno, "server onboard: %s", out), 1;
+	memset(secret, 0, sizeof(secret));
+	printf("wrote the onboarding package %s\n", out);
+	return 0;
+}
+
+static int vg_server_revoke(int argc, char **argv)
+{
+	const char *pgc = NULL, *dev = NULL, *v;
+	struct vg_pg *pg;
+	char why[256];
+	int err;
+
+	for (int i = 1; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			pgc = v;
+		} else if (argv[i][0] == '-' || dev) {
+			return vg_cli_usage("server revoke", "unknown argument '%s'", argv[i]);
+		} else {
+			dev = argv[i];
+		}
+	}
+	if (!pgc || !dev)
+		return vg_cli_usage("server revoke", "--pg and a DEVICE-ID are required");
+	if (vg_pg_open(&pg, pgc, why, sizeof(why))) {
+		vg_log(VG_ERROR, "server revoke: postgresql: %s", why);
+		return 1;
+	}
+	err = vg_pg_migrate(pg);
+	if (!err)
+		err = vg_pg_revoke(pg, dev);
+	vg_pg_close(pg);
+	if (err == -ENOENT) {
+		vg_log(VG_ERROR, "server revoke: no enrolled device '%s'", dev);
+		return 1;
+	}
+	if (err)
+		return vg_err(err, "server revoke"), 1;
+	printf("revoked %s\n", dev);
+	return 0;
+}
+
+int vg_cmd_server(int argc, char **argv)
+{
+	struct vg_server_opts o = { .threads = 4, .max_conns = 256 };
+	const char *v;
+	int n;
+
+	if (argc > 1 && !strcmp(argv[1], "onboard"))
+		return vg_server_onboard(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "revoke"))
+		return vg_server_revoke(argc - 1, argv + 1);
+	for (int i = 1; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			o.conninfo = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--listen", &v)) {
+			o.listen = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--cert", &v)) {
+			o.cert = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--key", &v)) {
+			o.key = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--threads", &v)) {
+			if (vg_cli_int("server", "--threads", v, 1, 256, &n))
+				return 2;
+			o.threads = (unsigned int)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--max-connections", &v)) {
+			if (vg_cli_int("server", "--max-connections", v, 1, 65536, &n))
+				return 2;
+			o.max_conns = (unsigned int)n;
+		} else {
+			return vg_cli_usage("server", "unknown argument '%s'", argv[i]);
+		}
+	}
+	if (!o.conninfo || !o.listen || !o.cert || !o.key)
+		return vg_cli_usage("server", "--pg, --listen, --cert and --key are required");
+	return vg_server_run(&o) ? 1 : 0;
+}

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The fleet tier (issue 17): `vigil server` (server/: libmicrohttpd with GnuTLS,
+# libpq) is part of the vigil binary. The libraries it links are small and come
+# with `base` (scripts/deps/base.txt), so plain `make` builds it; PostgreSQL itself
+# and certtool, which only the fleet tests run, come with the `fleet` part.
+SERVER_SRCS := $(wildcard server/*.c)
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(O)/%.o)
+FLEET_CPPFLAGS := -Iserver -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+FLEET_LIBS := -lpq -lmicrohttpd -lgnutls -lcurl
+
+# cli/server.c (in libvigilhost.a) calls into server/: one archive holds both, so
+# the link resolves them in any order.
+$(O)/libvigilhost.a: $(SERVER_OBJS)
+$(SERVER_OBJS) $(O)/cli/server.o: CPPFLAGS += $(FLEET_CPPFLAGS)
+
+FMT_SRCS += $(wildcard server/*.c server/*.h)
+
+# ---- tests: the real server, a real PostgreSQL (scripts/pgtest.sh), TLS with a CA
+# made at test time (certtool), requests with the curl binary.
+FLEET_TEST_SRCS := $(wildcard tests/fleet/*.c)
+FLEET_TEST_OBJS := $(FLEET_TEST_SRCS:%.c=$(O)/%.o)
+$(FLEET_TEST_OBJS): CPPFLAGS += $(FLEET_CPPFLAGS)
+$(FLEET_TEST_OBJS): | $(call deps-stamp,test) $(call deps-stamp,fleet)
+
+$(O)/tests/fleet_tests: $(FLEET_TEST_OBJS) $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lsqlite3 $(LDLIBS_LIB) $(FLEET_LIBS)
+
+tests: $(O)/tests/fleet_tests
+
+check-fleet: $(O)/tests/fleet_tests $(O)/vigil | $(call deps-stamp,test) $(call deps-stamp,fleet) ## (root) the fleet tests: vigil server over TLS into a throwaway PostgreSQL
+	$(Q)if [ "$$(id -u)" != 0 ]; then \
+		echo "make check-fleet: the tests run PostgreSQL as the postgres user and need root"; exit 1; fi
+	$(Q)VIGIL=$(abspath $(O)/vigil) VG_SRCDIR=$(CURDIR) $(O)/tests/fleet_tests --jobs 1
+
+CHECK_TARGETS += check-fleet
+.PHONY: check-fleet
+
+-include $(wildcard $(O)/server/*.d)

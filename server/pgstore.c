@@ -1,0 +1,853 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The fleet store's write path in PostgreSQL (libpq): one batch in one
+ * transaction, exactly once by ("DeviceId", "StreamId", "Seq"), the same
+ * rows and AdditionalFields as the local store writes (host/store_write.c,
+ * host/store_fields.c). Every value travels as a query parameter.
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "esc.h"
+#include "fmt.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "store_int.h"
+
+#define VG_PG_MAX_PARAMS 32
+
+struct vg_pg {
+	PGconn *c;
+	struct vg_sb tmp, tmp2, tmp3;
+};
+
+/* One statement's parameters: text, NULL for SQL NULL. */
+struct vg_pp {
+	const char *v[VG_PG_MAX_PARAMS];
+	char num[VG_PG_MAX_PARAMS][VG_ISO_LEN];
+	char *own[VG_PG_MAX_PARAMS]; /* copies made valid UTF-8 */
+	int n;
+};
+
+static void vg_pp_reset(struct vg_pp *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		free(p->own[i]);
+		p->own[i] = NULL;
+	}
+	p->n = 0;
+}
+
+/*
+ * Text as PostgreSQL (UTF8) accepts it: a byte that is not part of valid
+ * UTF-8 (a Linux file name may hold any) becomes \xNN, as lib/esc.h writes
+ * it, so the batch stores instead of failing forever.
+ */
+static void vg_pp_str(struct vg_pp *p, const char *s)
+{
+	size_t n = strlen(s), i = 0, o = 0;
+	uint32_t cp;
+	char *d;
+
+	p->own[p->n] = NULL;
+	while (i < n) {
+		size_t k = vg_utf8_seq(s + i, n - i, &cp);
+
+		if (!k)
+			break;
+		i += k;
+	}
+	if (i == n) {
+		p->v[p->n++] = s;
+		return;
+	}
+	i = 0;
+	d = malloc(4 * n + 1);
+	if (!d) {
+		p->v[p->n++] = "";
+		return;
+	}
+	while (i < n) {
+		size_t k = vg_utf8_seq(s + i, n - i, &cp);
+
+		if (k) {
+			memcpy(d + o, s + i, k);
+			o += k;
+			i += k;
+		} else {
+			o += (size_t)sprintf(d + o, "\\x%02X", (unsigned char)s[i++]);
+		}
+	}
+	d[o] = 0;
+	p->own[p->n] = d;
+	p->v[p->n++] = d;
+}
+
+/* Text, NULL for a missing or empty string (as the local store binds it). */
+static void vg_pp_text(struct vg_pp *p, const char *s)
+{
+	if (!s || !*s) {
+		p->own[p->n] = NULL;
+		p->v[p->n++] = NULL;
+		return;
+	}
+	vg_pp_str(p, s);
+}
+
+static void vg_pp_null(struct vg_pp *p)
+{
+	vg_pp_text(p, NULL);
+}
+
+static void vg_pp_int(struct vg_pp *p, int64_t v)
+{
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)v);
+	p->own[p->n] = NULL;
+	p->v[p->n] = p->num[p->n];
+	p->n++;
+}
+
+static void vg_pp_time(struct vg_pp *p, uint64_t ns)
+{
+	if (!ns) {
+		vg_pp_null(p);
+		return;
+	}
+	vg_iso_time(p->num[p->n], ns);
+	p->own[p->n] = NULL;
+	p->v[p->n] = p->num[p->n];
+	p->n++;
+}
+
+/* Run sql with p's parameters: the result (PQclear it) or NULL (logged). */
+static PGresult *vg_pg_exec(struct vg_pg *pg, const char *what, const char *sql,
+			    struct vg_pp *p)
+{
+	PGresult *r = PQexecParams(pg->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (p)
+		vg_pp_reset(p);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	vg_log(VG_ERROR, "server: postgresql: %s: %s", what,
+	       r ? PQresultErrorMessage(r) : PQerrorMessage(pg->c));
+	PQclear(r);
+	return NULL;
+}
+
+/* 0, or -EIO. */
+static int vg_pg_cmd(struct vg_pg *pg, const char *what, const char *sql, struct vg_pp *p)
+{
+	PGresult *r = vg_pg_exec(pg, what, sql, p);
+
+	PQclear(r);
+	return r ? 0 : -EIO;
+}
+
+static void vg_pg_rollback(struct vg_pg *pg)
+{
+	PQclear(PQexec(pg->c, "ROLLBACK"));
+}
+
+/* A lost connection is made again before the next request. */
+static int vg_pg_ready(struct vg_pg *pg)
+{
+	if (PQstatus(pg->c) != CONNECTION_OK)
+		PQreset(pg->c);
+	return PQstatus(pg->c) == CONNECTION_OK ? 0 : -EIO;
+}
+
+int vg_pg_open(struct vg_pg **out, const char *conninfo, char *why, size_t why_len)
+{
+	struct vg_pg *pg = calloc(1, sizeof(*pg));
+
+	*out = NULL;
+	if (!pg)
+		return -ENOMEM;
+	pg->c = PQconnectdb(conninfo);
+	vg_sb_init(&pg->tmp);
+	vg_sb_init(&pg->tmp2);
+	vg_sb_init(&pg->tmp3);
+	if (PQstatus(pg->c) != CONNECTION_OK) {
+		snprintf(why, why_len, "%s", PQerrorMessage(pg->c));
+		why[strcspn(why, "\n")] = 0;
+		vg_pg_close(pg);
+		return -EIO;
+	}
+	PQclear(PQexec(pg->c, "SET client_min_messages = warning"));
+	*out = pg;
+	return 0;
+}
+
+void vg_pg_close(struct vg_pg *pg)
+{
+	if (!pg)
+		return;
+	PQfinish(pg->c);
+	vg_sb_free(&pg->tmp);
+	vg_sb_free(&pg->tmp2);
+	vg_sb_free(&pg->tmp3);
+	free(pg);
+}
+
+int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len)
+{
+	PGresult *r;
+
+	if (vg_pg_ready(pg)) {
+		snprintf(why, why_len, "%s", PQerrorMessage(pg->c));
+		why[strcspn(why, "\n")] = 0;
+		return -EIO;
+	}
+	r = PQexec(pg->c, "SELECT 1");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(why, why_len, "%s", PQerrorMessage(pg->c));
+		why[strcspn(why, "\n")] = 0;
+		PQclear(r);
+		return -EIO;
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* Several servers may start at once: the migration runs under an advisory lock. */
+#define VG_PG_MIGRATE_LOCK "7415901"
+
+int vg_pg_migrate(struct vg_pg *pg)
+{
+	struct vg_pp p = { 0 };
+	PGresult *r;
+	long have;
+
+	if (vg_pg_cmd(pg, "begin migration", "BEGIN", NULL) ||
+	    vg_pg_cmd(pg, "lock migration", "SELECT pg_advisory_xact_lock(" VG_PG_MIGRATE_LOCK ")",
+		      NULL) ||
+	    vg_pg_cmd(pg, "create SchemaVersion",
+		      "CREATE TABLE IF NOT EXISTS \"SchemaVersion\" (\"Version\" integer PRIMARY KEY,"
+		      " \"Applied\" timestamptz NOT NULL)",
+		      NULL))
+		goto err;
+	r = vg_pg_exec(pg, "read SchemaVersion",
+		       "SELECT coalesce(max(\"Version\"), 0) FROM \"SchemaVersion\"", NULL);
+	if (!r)
+		goto err;
+	have = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	if (have > VG_PG_SCHEMA_VERSION) {
+		vg_log(VG_ERROR, "server: the database has schema version %ld, this server knows %d",
+		       have, VG_PG_SCHEMA_VERSION);
+		goto err;
+	}
+	if (have < 1) {
+		/* Constant DDL, no values: the simple query protocol runs it whole. */
+		r = PQexec(pg->c, vg_pg_schema_sql());
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			vg_log(VG_ERROR, "server: postgresql: create schema: %s",
+			       PQresultErrorMessage(r));
+			PQclear(r);
+			goto err;
+		}
+		PQclear(r);
+		vg_pp_int(&p, 1);
+		if (vg_pg_cmd(pg, "record schema version",
+			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
+			goto err;
+	}
+	if (vg_pg_cmd(pg, "commit migration", "COMMIT", NULL))
+		goto err;
+	return 0;
+err:
+	vg_pg_rollback(pg);
+	return -EIO;
+}
+
+void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1])
+{
+	struct sha256_ctx ctx;
+	uint8_t d[SHA256_DIGEST_SIZE];
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, (const uint8_t *)s);
+	sha256_digest(&ctx, sizeof(d), d);
+	for (size_t i = 0; i < sizeof(d); i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+int vg_random_hex(char out[VG_TOKEN_HEX + 1])
+{
+	uint8_t b[VG_TOKEN_HEX / 2];
+	int err = vg_random(b, sizeof(b));
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < sizeof(b); i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+	return 0;
+}
+
+int vg_pg_new_secret(struct vg_pg *pg, char secret[VG_TOKEN_HEX + 1])
+{
+	char hash[VG_TOKEN_HEX + 1];
+	struct vg_pp p = { 0 };
+	int err = vg_random_hex(secret);
+
+	if (err)
+		return err;
+	vg_sha256_hex(secret, strlen(secret), hash);
+	vg_pp_str(&p, hash);
+	return vg_pg_cmd(pg, "store secret",
+			 "INSERT INTO \"ServerSecrets\" (\"SecretHash\", \"Created\") VALUES ($1, now())",
+			 &p);
+}
+
+int vg_pg_enroll(struct vg_pg *pg, const char *secret, const char *device_id,
+		 const char *device_name, char token[VG_TOKEN_HEX + 1])
+{
+	char hash[VG_TOKEN_HEX + 1];
+	struct vg_pp p = { 0 };
+	PGresult *r;
+	int n, err;
+
+	if (vg_pg_ready(pg))
+		return -EIO;
+	vg_sha256_hex(secret, strlen(secret), hash);
+	vg_pp_str(&p, hash);
+	r = vg_pg_exec(pg, "check secret",
+		       "SELECT 1 FROM \"ServerSecrets\" WHERE \"SecretHash\" = $1", &p);
+	if (!r)
+		return -EIO;
+	n = PQntuples(r);
+	PQclear(r);
+	if (!n)
+		return -EACCES;
+	err = vg_random_hex(token);
+	if (err)
+		return err;
+	vg_sha256_hex(token, strlen(token), hash);
+	vg_pp_str(&p, device_id);
+	vg_pp_text(&p, device_name);
+	vg_pp_str(&p, hash);
+	r = vg_pg_exec(pg, "enrol device",
+		       "INSERT INTO \"EnrolledDevices\" (\"DeviceId\", \"DeviceName\", \"TokenHash\","
+		       " \"Enrolled\") VALUES ($1, $2, $3, now()) ON CONFLICT (\"DeviceId\") DO NOTHING",
+		       &p);
+	if (!r)
+		return -EIO;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n ? 0 : -EEXIST;
+}
+
+int vg_pg_revoke(struct vg_pg *pg, const char *device_id)
+{
+	struct vg_pp p = { 0 };
+	PGresult *r;
+	int n;
+
+	vg_pp_str(&p, device_id);
+	r = vg_pg_exec(pg, "revoke",
+		       "UPDATE \"EnrolledDevices\" SET \"Revoked\" = true, \"RevokedAt\" = now()"
+		       " WHERE \"DeviceId\" = $1",
+		       &p);
+	if (!r)
+		return -EIO;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n ? 0 : -ENOENT;
+}
+
+int vg_pg_token_device(struct vg_pg *pg, const char *token, char *device)
+{
+	char hash[VG_TOKEN_HEX + 1];
+	struct vg_pp p = { 0 };
+	PGresult *r;
+	int ret;
+
+	if (vg_pg_ready(pg))
+		return -EIO;
+	vg_sha256_hex(token, strlen(token), hash);
+	vg_pp_str(&p, hash);
+	r = vg_pg_exec(pg, "look up token",
+		       "SELECT \"DeviceId\", \"Revoked\" FROM \"EnrolledDevices\""
+		       " WHERE \"TokenHash\" = $1",
+		       &p);
+	if (!r)
+		return -EIO;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return -ENOENT;
+	}
+	snprintf(device, VG_DEVICE_ID_MAX + 1, "%s", PQgetvalue(r, 0, 0));
+	ret = PQgetvalue(r, 0, 1)[0] == 't' ? -EACCES : 0;
+	PQclear(r);
+	return ret;
+}
+
+int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason)
+{
+	struct vg_pp p = { 0 };
+
+	if (vg_pg_ready(pg))
+		return -EIO;
+	vg_pp_str(&p, device ? device : "");
+	vg_pp_str(&p, reason);
+	return vg_pg_cmd(pg, "count a refusal",
+			 "INSERT INTO \"ServerRefused\" (\"DeviceId\", \"Reason\", \"Count\","
+			 " \"Timestamp\") VALUES ($1, $2, 1, now()) ON CONFLICT (\"DeviceId\","
+			 " \"Reason\") DO UPDATE SET \"Count\" = \"ServerRefused\".\"Count\" + 1,"
+			 " \"Timestamp\" = excluded.\"Timestamp\"",
+			 &p);
+}
+
+/* ---- the batch: the local store's columns, in the same order */
+
+#define VG_COMMON_COLS "\"Timestamp\", \"DeviceId\", \"DeviceName\", \"ActionType\", \"ReportId\""
+#define VG_INITIATING_COLS                                                                \
+	" \"InitiatingProcessId\", \"InitiatingProcessFileName\","                        \
+	" \"InitiatingProcessFolderPath\", \"InitiatingProcessCommandLine\","             \
+	" \"InitiatingProcessCreationTime\", \"InitiatingProcessAccountName\","           \
+	" \"InitiatingProcessAccountUid\", \"InitiatingProcessParentId\","                \
+	" \"InitiatingProcessParentFileName\", \"AdditionalFields\""
+
+static const char vg_sql_process[] =
+	"INSERT INTO \"DeviceProcessEvents\" (" VG_COMMON_COLS ", \"ProcessId\", \"FileName\","
+	" \"FolderPath\", \"ProcessCommandLine\", \"ProcessCreationTime\", \"AccountName\","
+	" \"AccountUid\", \"ProcessCurrentDirectory\", \"ProcessExitCode\", \"ProcessParentId\","
+	" \"InitiatingProcessId\", \"InitiatingProcessFileName\", \"InitiatingProcessFolderPath\","
+	" \"InitiatingProcessCommandLine\", \"InitiatingProcessCreationTime\","
+	" \"InitiatingProcessAccountName\", \"InitiatingProcessParentId\","
+	" \"InitiatingProcessParentFileName\", \"AdditionalFields\") VALUES ($1, $2, $3, $4, $5,"
+	" $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,"
+	" $24)";
+static const char vg_sql_file[] =
+	"INSERT INTO \"DeviceFileEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
+	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS ") VALUES ($1, $2,"
+	" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+static const char vg_sql_net[] =
+	"INSERT INTO \"DeviceNetworkEvents\" (" VG_COMMON_COLS ", \"RemoteIP\", \"RemotePort\","
+	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS ") VALUES ($1, $2, $3,"
+	" $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+static const char vg_sql_devev[] =
+	"INSERT INTO \"DeviceEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
+	VG_INITIATING_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+	" $14, $15, $16, $17)";
+static const char vg_sql_supp[] =
+	"INSERT INTO \"SuppressedEvents\" (" VG_COMMON_COLS ", \"Reason\", \"EventClass\","
+	" \"Count\", \"FirstTimestamp\", \"LastTimestamp\", \"FileName\", \"FolderPath\","
+	" \"InitiatingProcessId\", \"InitiatingProcessFileName\", \"InitiatingProcessFolderPath\","
+	" \"InitiatingProcessCommandLine\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+	" $11, $12, $13, $14, $15, $16)";
+
+struct vg_pg_tx {
+	struct vg_pg *pg;
+	const Vigil__V1__DeviceInfo *dev;
+	const char *now;
+	struct vg_pp p;
+};
+
+/* Parameters 1-5: Timestamp (the epoch when none), DeviceId, DeviceName, ActionType, ReportId. */
+static void vg_pp_common(struct vg_pg_tx *t, const Vigil__V1__Event *ev, const char *action)
+{
+	if (ev->time_ns)
+		vg_pp_time(&t->p, ev->time_ns);
+	else
+		vg_pp_str(&t->p, "1970-01-01T00:00:00.000Z");
+	vg_pp_str(&t->p, t->dev->device_id);
+	vg_pp_text(&t->p, t->dev->device_name);
+	vg_pp_str(&t->p, action);
+	vg_pp_int(&t->p, (int64_t)ev->report_id);
+}
+
+/* A process's Id, FileName, FolderPath, CommandLine and (full) CreationTime, AccountName. */
+static int vg_pp_process(struct vg_pp *p, struct vg_sb *cmd, const Vigil__V1__Process *pr,
+			 int full)
+{
+	vg_sb_reset(cmd);
+	vg_cmdline(cmd, pr->argv, pr->n_argv);
+	if (vg_sb_err(cmd))
+		return -ENOMEM;
+	vg_pp_int(p, pr->pid);
+	vg_pp_text(p, pr->exe && *pr->exe ? vg_basename(pr->exe) : NULL);
+	vg_pp_text(p, pr->exe);
+	vg_pp_text(p, pr->n_argv ? vg_sb_str(cmd) : NULL);
+	if (full) {
+		vg_pp_time(p, pr->start_time_ns);
+		vg_pp_text(p, pr->user);
+	}
+	return 0;
+}
+
+static int vg_pp_initiating(struct vg_pg_tx *t, const Vigil__V1__Process *pr,
+			    const Vigil__V1__Process *parent, const char *json)
+{
+	int err = vg_pp_process(&t->p, &t->pg->tmp, pr, 1);
+
+	if (err)
+		return err;
+	vg_pp_int(&t->p, pr->uid);
+	vg_pp_int(&t->p, pr->ppid);
+	vg_pp_text(&t->p, parent && parent->exe && *parent->exe ? vg_basename(parent->exe) : NULL);
+	vg_pp_text(&t->p, json);
+	return 0;
+}
+
+static void vg_pp_path(struct vg_pp *p, const char *path)
+{
+	vg_pp_text(p, path && *path ? vg_basename(path) : NULL);
+	vg_pp_text(p, path);
+}
+
+static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__ProcessEvent *pe = ev->process;
+	const Vigil__V1__Process *pr = pe->process, *pp = pe->parent;
+	int err;
+
+	vg_pp_common(t, ev, vg_action_type(pe->action));
+	err = vg_pp_process(&t->p, &t->pg->tmp, pr, 1);
+	if (err)
+		return err;
+	vg_pp_int(&t->p, pr->uid);
+	vg_pp_text(&t->p, pr->cwd);
+	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED)
+		vg_pp_int(&t->p, pe->exit_signal ? 128 + pe->exit_signal : pe->exit_code);
+	else
+		vg_pp_null(&t->p);
+	vg_pp_int(&t->p, pr->ppid);
+	if (pp) {
+		err = vg_pp_process(&t->p, &t->pg->tmp2, pp, 1);
+		if (err)
+			return err;
+		vg_pp_int(&t->p, pp->ppid);
+	} else {
+		vg_pp_int(&t->p, pr->ppid);
+		for (int i = 0; i < 6; i++)
+			vg_pp_null(&t->p);
+	}
+	vg_pp_text(&t->p, pe->grandparent_exe && *pe->grandparent_exe ?
+				  vg_basename(pe->grandparent_exe) :
+				  NULL);
+	vg_process_fields(&t->pg->tmp3, pe);
+	if (vg_sb_err(&t->pg->tmp3))
+		return -ENOMEM;
+	vg_pp_text(&t->p, vg_sb_str(&t->pg->tmp3));
+	return vg_pg_cmd(t->pg, "store a process event", vg_sql_process, &t->p);
+}
+
+static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__FileEvent *fe = ev->file;
+	int err;
+
+	vg_file_fields(&t->pg->tmp3, fe);
+	if (vg_sb_err(&t->pg->tmp3))
+		return -ENOMEM;
+	vg_pp_common(t, ev, fe->action_type);
+	vg_pp_path(&t->p, fe->path);
+	vg_pp_path(&t->p, fe->previous_path);
+	err = vg_pp_initiating(t, fe->process, fe->parent, vg_sb_str(&t->pg->tmp3));
+	return err ? err : vg_pg_cmd(t->pg, "store a file event", vg_sql_file, &t->p);
+}
+
+static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__NetworkEvent *ne = ev->network;
+	int err;
+
+	vg_pp_common(t, ev, ne->action_type);
+	vg_pp_text(&t->p, ne->remote_ip);
+	vg_pp_int(&t->p, ne->remote_port);
+	vg_pp_text(&t->p, ne->local_ip);
+	vg_pp_int(&t->p, ne->local_port);
+	vg_pp_text(&t->p, ne->protocol);
+	err = vg_pp_initiating(t, ne->process, ne->parent, NULL);
+	return err ? err : vg_pg_cmd(t->pg, "store a network event", vg_sql_net, &t->p);
+}
+
+static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__SecurityEvent *se = ev->security;
+	const char *json = se->additional_fields; /* an older sensor's, as it sent it */
+	int err;
+
+	if (se->n_details) {
+		json = vg_store_details_json(&t->pg->tmp3, se);
+		if (!json)
+			return -ENOMEM;
+	}
+	vg_pp_common(t, ev, se->action_type);
+	vg_pp_path(&t->p, se->file_path);
+	err = vg_pp_initiating(t, se->process, se->parent, json);
+	return err ? err : vg_pg_cmd(t->pg, "store a security event", vg_sql_devev, &t->p);
+}
+
+static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	const Vigil__V1__Suppression *su = ev->suppression;
+	int err;
+
+	vg_pp_common(t, ev, su->action_type && *su->action_type ? su->action_type : NULL);
+	/* ActionType may be NULL here: the column allows it. */
+	vg_pp_text(&t->p, su->reason);
+	vg_pp_text(&t->p, su->event_class);
+	vg_pp_int(&t->p, (int64_t)su->count);
+	vg_pp_time(&t->p, su->first_ns);
+	vg_pp_time(&t->p, su->last_ns);
+	vg_pp_path(&t->p, su->path);
+	if (su->process) {
+		err = vg_pp_process(&t->p, &t->pg->tmp, su->process, 0);
+		if (err)
+			return err;
+	} else {
+		for (int i = 0; i < 4; i++)
+			vg_pp_null(&t->p);
+	}
+	return vg_pg_cmd(t->pg, "store a suppression", vg_sql_supp, &t->p);
+}
+
+static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	char why_buf[64];
+	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+
+	if (why) {
+		/* Counted with the batch, so a resend does not count it twice. */
+		vg_pp_str(&t->p, t->dev->device_id);
+		vg_pp_str(&t->p, why);
+		vg_pp_str(&t->p, t->now);
+		return vg_pg_cmd(t->pg, "count a skipped event",
+				 "INSERT INTO \"HostSkippedEvents\" (\"DeviceId\", \"Reason\","
+				 " \"Count\", \"Timestamp\") VALUES ($1, $2, 1, $3)"
+				 " ON CONFLICT (\"DeviceId\", \"Reason\") DO UPDATE SET"
+				 " \"Count\" = \"HostSkippedEvents\".\"Count\" + 1,"
+				 " \"Timestamp\" = excluded.\"Timestamp\"",
+				 &t->p);
+	}
+	switch (ev->body_case) {
+	case VIGIL__V1__EVENT__BODY_FILE:
+		return vg_pg_file(t, ev);
+	case VIGIL__V1__EVENT__BODY_NETWORK:
+		return vg_pg_network(t, ev);
+	case VIGIL__V1__EVENT__BODY_SECURITY:
+		return vg_pg_security(t, ev);
+	case VIGIL__V1__EVENT__BODY_SUPPRESSION:
+		return vg_pg_suppression(t, ev);
+	default:
+		return vg_pg_process(t, ev);
+	}
+}
+
+static int vg_pg_device(struct vg_pg_tx *t)
+{
+	const Vigil__V1__DeviceInfo *d = t->dev;
+	struct vg_sb *tags = &t->pg->tmp;
+
+	vg_sb_reset(tags);
+	vg_sb_add(tags, "[");
+	for (size_t i = 0; i < d->n_tags; i++) {
+		if (i)
+			vg_sb_add(tags, ",");
+		vg_json_str(tags, d->tags[i]);
+	}
+	vg_sb_add(tags, "]");
+	if (vg_sb_err(tags))
+		return -ENOMEM;
+	vg_pp_str(&t->p, t->now);
+	vg_pp_str(&t->p, d->device_id);
+	vg_pp_text(&t->p, d->device_name);
+	vg_pp_text(&t->p, d->client_version);
+	vg_pp_text(&t->p, d->os_platform);
+	vg_pp_text(&t->p, d->os_architecture);
+	vg_pp_text(&t->p, d->os_version);
+	vg_pp_text(&t->p, d->os_distribution);
+	/* Empty, not NULL, on plain Linux: the hunting queries test isempty(). */
+	vg_pp_str(&t->p, d->host_device_id ? d->host_device_id : "");
+	vg_pp_text(&t->p, d->machine_group);
+	vg_pp_str(&t->p, vg_sb_str(tags));
+	return vg_pg_cmd(t->pg, "store device info",
+			 "INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\","
+			 " \"ClientVersion\", \"OSPlatform\", \"OSArchitecture\", \"OSVersion\","
+			 " \"OSDistribution\", \"HostDeviceId\", \"MachineGroup\","
+			 " \"RegistryDeviceTag\", \"DeviceTags\", \"OnboardingStatus\") VALUES ($1,"
+			 " $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 'Onboarded')",
+			 &t->p);
+}
+
+/* Counters only grow within a run; SensorCounters is the sum over the device's runs. */
+static int vg_pg_counters(struct vg_pg_tx *t, const Vigil__V1__Batch *b)
+{
+	const char *dev = t->dev->device_id;
+	int err;
+
+	for (size_t i = 0; i < b->n_counters; i++) {
+		const Vigil__V1__Counter *c = b->counters[i];
+
+		vg_pp_str(&t->p, dev);
+		vg_pp_int(&t->p, (int64_t)b->stream_id);
+		vg_pp_str(&t->p, c->event_class ? c->event_class : "");
+		vg_pp_int(&t->p, (int64_t)c->seen);
+		vg_pp_int(&t->p, (int64_t)c->emitted);
+		vg_pp_int(&t->p, (int64_t)c->filtered);
+		vg_pp_int(&t->p, (int64_t)c->deduplicated);
+		vg_pp_int(&t->p, (int64_t)c->rate_limited);
+		vg_pp_int(&t->p, (int64_t)c->ringbuf_full);
+		vg_pp_int(&t->p, (int64_t)b->events_lost);
+		vg_pp_str(&t->p, t->now);
+		err = vg_pg_cmd(
+			t->pg, "store counters",
+			"INSERT INTO \"SensorCounterStreams\" AS s (\"DeviceId\", \"StreamId\","
+			" \"EventClass\", \"Seen\", \"Emitted\", \"Filtered\", \"Deduplicated\","
+			" \"RateLimited\", \"RingbufFull\", \"EventsLost\", \"Timestamp\") VALUES ($1,"
+			" $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (\"DeviceId\","
+			" \"StreamId\", \"EventClass\") DO UPDATE SET"
+			" \"Seen\" = greatest(s.\"Seen\", excluded.\"Seen\"),"
+			" \"Emitted\" = greatest(s.\"Emitted\", excluded.\"Emitted\"),"
+			" \"Filtered\" = greatest(s.\"Filtered\", excluded.\"Filtered\"),"
+			" \"Deduplicated\" = greatest(s.\"Deduplicated\", excluded.\"Deduplicated\"),"
+			" \"RateLimited\" = greatest(s.\"RateLimited\", excluded.\"RateLimited\"),"
+			" \"RingbufFull\" = greatest(s.\"RingbufFull\", excluded.\"RingbufFull\"),"
+			" \"EventsLost\" = greatest(s.\"EventsLost\", excluded.\"EventsLost\"),"
+			" \"Timestamp\" = excluded.\"Timestamp\"",
+			&t->p);
+		if (err)
+			return err;
+	}
+	vg_pp_int(&t->p, (int64_t)b->events_lost);
+	vg_pp_str(&t->p, t->now);
+	vg_pp_str(&t->p, dev);
+	vg_pp_int(&t->p, (int64_t)b->stream_id);
+	err = vg_pg_cmd(t->pg, "store events lost",
+			"UPDATE \"SensorCounterStreams\" SET \"EventsLost\" = greatest(\"EventsLost\","
+			" $1), \"Timestamp\" = $2 WHERE \"DeviceId\" = $3 AND \"StreamId\" = $4",
+			&t->p);
+	if (err)
+		return err;
+	vg_pp_str(&t->p, t->now);
+	vg_pp_str(&t->p, dev);
+	return vg_pg_cmd(
+		t->pg, "sum counters",
+		"INSERT INTO \"SensorCounters\" (\"DeviceId\", \"EventClass\", \"Seen\", \"Emitted\","
+		" \"Filtered\", \"Deduplicated\", \"RateLimited\", \"RingbufFull\", \"EventsLost\","
+		" \"Timestamp\") SELECT \"DeviceId\", \"EventClass\", sum(\"Seen\"), sum(\"Emitted\"),"
+		" sum(\"Filtered\"), sum(\"Deduplicated\"), sum(\"RateLimited\"), sum(\"RingbufFull\"),"
+		" sum(\"EventsLost\"), $1 FROM \"SensorCounterStreams\" WHERE \"DeviceId\" = $2"
+		" GROUP BY \"DeviceId\", \"EventClass\" ON CONFLICT (\"DeviceId\", \"EventClass\")"
+		" DO UPDATE SET \"Seen\" = excluded.\"Seen\", \"Emitted\" = excluded.\"Emitted\","
+		" \"Filtered\" = excluded.\"Filtered\", \"Deduplicated\" = excluded.\"Deduplicated\","
+		" \"RateLimited\" = excluded.\"RateLimited\", \"RingbufFull\" = excluded.\"RingbufFull\","
+		" \"EventsLost\" = excluded.\"EventsLost\", \"Timestamp\" = excluded.\"Timestamp\"",
+		&t->p);
+}
+
+/*
+ * May the credential of owner write dev's batch? Its own device, or a WSL
+ * instance it runs (HostDeviceId = owner) that is no enrolled host itself and
+ * that no other host has claimed before: 0, -EPERM with why, -EIO.
+ */
+static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, size_t why_len)
+{
+	const Vigil__V1__DeviceInfo *d = t->dev;
+	PGresult *r;
+	int n;
+
+	if (!strcmp(d->device_id, owner))
+		return 0;
+	if (!d->host_device_id || strcmp(d->host_device_id, owner)) {
+		snprintf(why, why_len, "device is not the credential's and not a WSL instance of it");
+		return -EPERM;
+	}
+	vg_pp_str(&t->p, d->device_id);
+	vg_pp_str(&t->p, owner);
+	r = vg_pg_exec(t->pg, "check the device's host",
+		       "SELECT 1 FROM \"EnrolledDevices\" WHERE \"DeviceId\" = $1 UNION ALL"
+		       " SELECT 1 FROM \"DeviceInfo\" WHERE \"DeviceId\" = $1"
+		       " AND \"HostDeviceId\" <> $2 LIMIT 1",
+		       &t->p);
+	if (!r)
+		return -EIO;
+	n = PQntuples(r);
+	PQclear(r);
+	if (n) {
+		snprintf(why, why_len, "device is enrolled itself or runs on another host");
+		return -EPERM;
+	}
+	return 0;
+}
+
+int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+		      char *why, size_t why_len)
+{
+	const Vigil__V1__Batch *b = v->b;
+	struct vg_pg_tx t = { .pg = pg, .dev = b->device };
+	char now[VG_ISO_LEN];
+	PGresult *r;
+	int err, n;
+
+	if (!b->device || !b->device->device_id || !*b->device->device_id) {
+		snprintf(why, why_len, "batch without its device");
+		return -EBADMSG;
+	}
+	if (strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
+		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
+		return -EBADMSG;
+	}
+	if (vg_pg_ready(pg))
+		return -EIO;
+	t.now = vg_iso_time(now, vg_now_ns());
+	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
+		return -EIO;
+	err = vg_pg_authorize(&t, owner, why, why_len);
+	if (err)
+		goto out;
+	vg_pp_str(&t.p, t.dev->device_id);
+	vg_pp_int(&t.p, (int64_t)b->stream_id);
+	vg_pp_int(&t.p, (int64_t)seq);
+	vg_pp_str(&t.p, now);
+	vg_pp_int(&t.p, (int64_t)v->n_events);
+	r = vg_pg_exec(pg, "record frame",
+		       "INSERT INTO \"ReceivedFrames\" (\"DeviceId\", \"StreamId\", \"Seq\","
+		       " \"Timestamp\", \"Events\") VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+		       &t.p);
+	if (!r) {
+		err = -EIO;
+		goto out;
+	}
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (!n) {
+		err = 0; /* a resend of a stored batch */
+		goto out;
+	}
+	err = vg_pg_device(&t);
+	for (size_t i = 0; !err && i < v->n_events; i++) {
+		Vigil__V1__Event *ev;
+
+		err = vg_batch_event(v, i, &ev);
+		if (err) {
+			snprintf(why, why_len, "event %zu: %s", i, strerror(-err));
+			err = -EBADMSG;
+			break;
+		}
+		err = vg_pg_one(&t, ev);
+		vigil__v1__event__free_unpacked(ev, NULL);
+	}
+	if (!err)
+		err = vg_pg_counters(&t, b);
+	if (err) {
+		vg_pp_reset(&t.p);
+		goto out;
+	}
+	if (vg_pg_cmd(pg, "commit", "COMMIT", NULL))
+		return -EIO;
+	return 1;
+out:
+	vg_pg_rollback(pg);
+	return err == -ENOMEM || err == -EPERM || err == -EBADMSG || !err ? err : -EIO;
+}

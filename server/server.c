@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vigil server's HTTPS side: libmicrohttpd with GnuTLS (TLS 1.2 and 1.3
+ * only), a pool of worker threads each with its own PostgreSQL connection,
+ * a bounded number of connections, and three resources:
+ *   GET  /v1/health   the database answers?
+ *   POST /v1/enroll   an enrolment secret for a device's token
+ *   POST /v1/batches  one vigil frame (lib/frame.h) holding one batch
+ * A request body is read up to its bound and no further; a body is decoded
+ * only with lib/'s bounded decoders; a batch is answered 200 only after its
+ * transaction committed. The server keeps no state of its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "fmt.h"
+#include "frame.h"
+#include "log.h"
+#include "server.h"
+
+#define VG_ENROLL_MAX_BODY 4096u
+#define VG_RETRY_AFTER "5"
+#define VG_CT_FRAME "application/vnd.vigil.frame"
+
+enum vg_route { VG_R_ENROLL = 1, VG_R_BATCHES };
+
+struct vg_req {
+	enum vg_route route;
+	uint8_t *buf;
+	size_t len, limit;
+	int too_big;
+	char owner[VG_DEVICE_ID_MAX + 1]; /* the token's device (batches) */
+};
+
+static const char *vg_conninfo;
+/* One PostgreSQL connection per worker thread, made on its first request. */
+static __thread struct vg_pg *vg_tl_pg;
+
+static struct vg_pg *vg_worker_pg(char *why, size_t why_len)
+{
+	if (!vg_tl_pg && vg_pg_open(&vg_tl_pg, vg_conninfo, why, why_len))
+		return NULL;
+	return vg_tl_pg;
+}
+
+static enum MHD_Result vg_reply(struct MHD_Connection *c, unsigned int status,
+				const struct vg_sb *body, int retry)
+{
+	const char *s = vg_sb_str(body);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!s)
+		s = "{\"error\":\"out of memory\"}";
+	r = MHD_create_response_from_buffer(strlen(s), (void *)s, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (retry)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, VG_RETRY_AFTER);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* {"error":"reason"}; 503 and 429 carry Retry-After. */
+static enum MHD_Result vg_fail(struct MHD_Connection *c, unsigned int status, const char *reason)
+{
+	struct vg_sb b;
+	enum MHD_Result ret;
+
+	vg_sb_init(&b);
+	vg_sb_add(&b, "{");
+	vg_json_kv(&b, "error", reason);
+	vg_sb_add(&b, "}");
+	ret = vg_reply(c, status, &b, status == 503 || status == 429);
+	vg_sb_free(&b);
+	return ret;
+}
+
+static const char *vg_peer(struct MHD_Connection *c, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (!ci || getnameinfo(ci->client_addr,
+			       ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+									sizeof(struct sockaddr_in),
+			       buf, size, NULL, 0, NI_NUMERICHOST))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+static enum MHD_Result vg_health(struct MHD_Connection *c)
+{
+	char why[256] = "";
+	struct vg_pg *pg = vg_worker_pg(why, sizeof(why));
+	struct vg_sb b;
+	enum MHD_Result ret;
+	int down = !pg || vg_pg_ping(pg, why, sizeof(why));
+
+	vg_sb_init(&b);
+	vg_sb_add(&b, "{");
+	vg_json_kv(&b, "status", down ? "degraded" : "ok");
+	vg_json_kv(&b, "database", down ? why : "ok");
+	vg_sb_add(&b, "}");
+	ret = vg_reply(c, down ? 503 : 200, &b, down);
+	vg_sb_free(&b);
+	return ret;
+}
+
+/*
+ * The enrolment body: one JSON object whose members are strings, each
+ * without escapes other than \" \\ \/ and without control characters (device
+ * ids and names, a hex secret). Unknown members are refused. 0 or a reason.
+ */
+static const char *vg_enroll_parse(char *s, size_t n, const char *const *keys, const char **vals,
+				   size_t nkeys)
+{
+	size_t i = 0;
+
+#define VG_WS()                                                                               \
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) \
+	i++
+	/* Parse a string at s[i] in place: its start, NUL-terminated, or NULL. */
+	char *str[2];
+
+	VG_WS();
+	if (i >= n || s[i++] != '{')
+		return "body is not a JSON object";
+	VG_WS();
+	if (i < n && s[i] == '}')
+		return "missing members";
+	for (;;) {
+		size_t k;
+
+		for (int w = 0; w < 2; w++) {
+			char *o;
+
+			VG_WS();
+			if (i >= n || s[i] != '"')
+				return w ? "member value is not a string" : "member name is not a string";
+			o = str[w] = &s[++i];
+			for (;;) {
+				if (i >= n)
+					return "unterminated string";
+				if ((unsigned char)s[i] < 0x20)
+					return "control character in a string";
+				if (s[i] == '"')
+					break;
+				if (s[i] == '\\') {
+					if (i + 1 >= n || !strchr("\"\\/", s[i + 1]))
+						return "unsupported escape in a string";
+					i++;
+				}
+				*o++ = s[i++];
+			}
+			i++;
+			*o = 0; /* over the closing quote or an escape already taken */
+			VG_WS();
+			if (!w) {
+				if (i >= n || s[i++] != ':')
+					return "expected ':'";
+			}
+		}
+		for (k = 0; k < nkeys && strcmp(keys[k], str[0]); k++)
+			;
+		if (k == nkeys)
+			return "unknown member";
+		if (vals[k])
+			return "duplicate member";
+		vals[k] = str[1];
+		if (i < n && s[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i < n && s[i] == '}')
+			break;
+		return "expected ',' or '}'";
+	}
+	i++;
+	VG_WS();
+	return i == n ? NULL : "trailing bytes after the object";
+#undef VG_WS
+}
+
+static enum MHD_Result vg_enroll(struct MHD_Connection *c, struct vg_req *q)
+{
+	static const char *const keys[] = { "secret", "device_id", "device_name" };
+	const char *vals[3] = { NULL, NULL, NULL };
+	char token[VG_TOKEN_HEX + 1], why[256] = "", peer[64];
+	const char *bad;
+	struct vg_pg *pg;
+	struct vg_sb b;
+	enum MHD_Result ret;
+	int err;
+
+	bad = q->buf ? vg_enroll_parse((char *)q->buf, q->len, keys, vals, 3) : "empty body";
+	if (!bad && (!vals[0] || !vals[1]))
+		bad = "secret and device_id are required";
+	if (!bad && (!*vals[1] || strlen(vals[1]) > VG_DEVICE_ID_MAX))
+		bad = "device_id empty or too long";
+	if (bad) {
+		vg_log(VG_WARN, "server: %s: enrol: %s", vg_peer(c, peer, sizeof(peer)), bad);
+		return vg_fail(c, 400, bad);
+	}
+	pg = vg_worker_pg(why, sizeof(why));
+	if (!pg)
+		return vg_fail(c, 503, "database unavailable");
+	err = vg_pg_enroll(pg, vals[0], vals[1], vals[2], token);
+	if (err == -EACCES) {
+		vg_log(VG_WARN, "server: %s: enrol %s: bad secret", vg_peer(c, peer, sizeof(peer)),
+		       vals[1]);
+		return vg_fail(c, 401, "bad enrolment secret");
+	}
+	if (err == -EEXIST)
+		return vg_fail(c, 409, "device already enrolled");
+	if (err)
+		return vg_fail(c, 503, "database unavailable");
+	vg_log(VG_INFO, "server: enrolled device %s", vals[1]);
+	vg_sb_init(&b);
+	vg_sb_add(&b, "{");
+	vg_json_kv(&b, "token", token);
+	vg_sb_add(&b, "}");
+	ret = vg_reply(c, 200, &b, 0);
+	vg_sb_free(&b);
+	return ret;
+}
+
+/* The token of a batch request: 0 with q->owner, or the response queued (ret set). */
+static int vg_authorize(struct MHD_Connection *c, struct vg_req *q, enum MHD_Result *ret)
+{
+	const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	char why[256] = "", peer[64];
+	struct vg_pg *pg;
+	size_t n;
+	int err;
+
+	if (!a || strncmp(a, "Bearer ", 7)) {
+		*ret = vg_fail(c, 401, "no bearer token");
+		return -1;
+	}
+	a += 7;
+	n = strlen(a);
+	if (n != VG_TOKEN_HEX || strspn(a, "0123456789abcdef") != n) {
+		*ret = vg_fail(c, 401, "unknown token");
+		return -1;
+	}
+	pg = vg_worker_pg(why, sizeof(why));
+	err = pg ? vg_pg_token_device(pg, a, q->owner) : -EIO;
+	if (!err)
+		return 0;
+	if (err == -ENOENT) {
+		vg_log(VG_WARN, "server: %s: unknown token", vg_peer(c, peer, sizeof(peer)));
+		*ret = vg_fail(c, 401, "unknown token");
+	} else if (err == -EACCES) {
+		vg_log(VG_WARN, "server: %s: revoked token of %s", vg_peer(c, peer, sizeof(peer)),
+		       q->owner);
+		*ret = vg_fail(c, 403, "token revoked");
+	} else {
+		*ret = vg_fail(c, 503, "database unavailable");
+	}
+	return -1;
+}
+
+static enum MHD_Result vg_batch_bad(struct MHD_Connection *c, struct vg_req *q, const char *why)
+{
+	char peer[64];
+
+	vg_log(VG_WARN, "server: %s: refused a batch of %s: %s", vg_peer(c, peer, sizeof(peer)),
+	       q->owner, why);
+	return vg_fail(c, 400, why);
+}
+
+static enum MHD_Result vg_batches(struct MHD_Connection *c, struct vg_req *q)
+{
+	char why[256] = "", peer[64], reason[300];
+	struct vg_frame_hdr h;
+	struct vg_batch v;
+	struct vg_pg *pg;
+	struct vg_sb b;
+	enum MHD_Result ret;
+	int err;
+
+	if (q->len < VG_FRAME_HDR_LEN)
+		return vg_batch_bad(c, q, "body shorter than a frame header");
+	err = vg_frame_hdr_unpack(q->buf, &h);
+	if (err) {
+		snprintf(reason, sizeof(reason), "frame header: %s", vg_frame_strerror(err));
+		return vg_batch_bad(c, q, reason);
+	}
+	if (h.type != VG_FRAME_BATCH)
+		return vg_batch_bad(c, q, "frame is not a BATCH");
+	if (h.len != q->len - VG_FRAME_HDR_LEN)
+		return vg_batch_bad(c, q, "frame length is not the body's");
+	err = vg_frame_verify(q->buf, &h, q->buf + VG_FRAME_HDR_LEN);
+	if (err)
+		return vg_batch_bad(c, q, "frame crc mismatch");
+	err = vg_batch_open(&v, q->buf + VG_FRAME_HDR_LEN, h.len, !!(h.flags & VG_FRAME_F_ZSTD),
+			    why, sizeof(why));
+	if (err) {
+		snprintf(reason, sizeof(reason), "batch: %s%s%s", strerror(-err), *why ? ": " : "",
+			 why);
+		return vg_batch_bad(c, q, reason);
+	}
+	pg = vg_worker_pg(why, sizeof(why));
+	err = pg ? vg_pg_store_batch(pg, q->owner, h.seq, &v, why, sizeof(why)) : -EIO;
+	vg_batch_close(&v);
+	if (err == -EBADMSG)
+		return vg_batch_bad(c, q, why);
+	if (err == -EPERM) {
+		vg_log(VG_WARN, "server: %s: refused a batch of %s: %s",
+		       vg_peer(c, peer, sizeof(peer)), q->owner, why);
+		if (vg_pg_refused(pg, q->owner, "foreign device"))
+			return vg_fail(c, 503, "database unavailable");
+		return vg_fail(c, 403, why);
+	}
+	if (err < 0)
+		return vg_fail(c, 503, "database unavailable: nothing stored");
+	vg_sb_init(&b);
+	vg_sb_add(&b, err ? "{\"stored\":true}" : "{\"stored\":false}");
+	ret = vg_reply(c, 200, &b, 0);
+	vg_sb_free(&b);
+	return ret;
+}
+
+static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct vg_req *q = *con_cls;
+	enum MHD_Result ret;
+
+	if (!q) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		enum vg_route route;
+
+		if (!strcmp(url, "/v1/health")) {
+			if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+				return vg_fail(c, 405, "GET only");
+			return vg_health(c);
+		}
+		if (!strcmp(url, "/v1/enroll"))
+			route = VG_R_ENROLL;
+		else if (!strcmp(url, "/v1/batches"))
+			route = VG_R_BATCHES;
+		else
+			return vg_fail(c, 404, "no such resource");
+		if (strcmp(method, "POST"))
+			return vg_fail(c, 405, "POST only");
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return MHD_NO;
+		q->route = route;
+		q->limit = route == VG_R_ENROLL ? VG_ENROLL_MAX_BODY : VG_SERVER_MAX_BODY;
+		*con_cls = q;
+		/* A declared length over the bound is refused before any of the body is read. */
+		if (cl && strtoull(cl, NULL, 10) > q->limit)
+			return vg_fail(c, 413, "body over the limit");
+		if (route == VG_R_BATCHES) {
+			const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+								     MHD_HTTP_HEADER_CONTENT_TYPE);
+
+			if (vg_authorize(c, q, &ret))
+				return ret;
+			if (!ct || strcmp(ct, VG_CT_FRAME))
+				return vg_fail(c, 415, "Content-Type must be " VG_CT_FRAME);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Past the bound nothing more is kept: the rest is read and dropped. */
+		if (!q->too_big && *upload_size > q->limit - q->len) {
+			q->too_big = 1;
+			free(q->buf);
+			q->buf = NULL;
+		}
+		if (!q->too_big) {
+			if (!q->buf) {
+				q->buf = malloc(q->limit + 1);
+				if (!q->buf)
+					return MHD_NO;
+			}
+			memcpy(q->buf + q->len, upload, *upload_size);
+			q->len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (q->too_big)
+		return vg_fail(c, 413, "body over the limit");
+	return q->route == VG_R_ENROLL ? vg_enroll(c, q) : vg_batches(c, q);
+}
+
+static void vg_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct vg_req *q = *con_cls;
+
+	if (q) {
+		free(q->buf);
+		free(q);
+		*con_cls = NULL;
+	}
+}
+
+static char *vg_read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+	long len;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || len > (1 << 20) ||
+	    fseek(f, 0, SEEK_SET) || !(buf = malloc((size_t)len + 1))) {
+		fclose(f);
+		errno = EFBIG;
+		return NULL;
+	}
+	n = fread(buf, 1, (size_t)len, f);
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* https://ADDR:PORT (ADDR an IPv4 address or [IPv6]) into ss: 0 or -EINVAL. */
+static int vg_parse_listen(const char *url, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	char host[128], *port;
+	const char *p;
+
+	if (strncmp(url, "https://", 8))
+		return -EINVAL;
+	p = url + 8;
+	if (strlen(p) >= sizeof(host))
+		return -EINVAL;
+	strcpy(host, p);
+	port = strrchr(host, ':');
+	if (!port || !port[1] || strchr(port, '/'))
+		return -EINVAL;
+	*port++ = 0;
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+
+		if (n < 3 || host[n - 1] != ']')
+			return -EINVAL;
+		host[n - 1] = 0;
+		memmove(host, host + 1, n - 1);
+	}
+	if (getaddrinfo(host, port, &hints, &ai))
+		return -EINVAL;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sl = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int vg_server_run(const struct vg_server_opts *o)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const union MHD_DaemonInfo *di;
+	struct MHD_Daemon *d;
+	char why[256] = "", *cert, *key;
+	struct vg_pg *pg;
+	unsigned int flags;
+	sigset_t set;
+	int sig, err;
+
+	if (vg_parse_listen(o->listen, &ss, &sl))
+		return vg_err(-EINVAL, "server: --listen %s: expected https://ADDR:PORT", o->listen);
+	cert = vg_read_file(o->cert);
+	if (!cert)
+		return vg_err(-errno, "server: --cert %s", o->cert);
+	key = vg_read_file(o->key);
+	if (!key) {
+		err = vg_err(-errno, "server: --key %s", o->key);
+		free(cert);
+		return err;
+	}
+	vg_conninfo = o->conninfo;
+	err = vg_pg_open(&pg, o->conninfo, why, sizeof(why));
+	if (err) {
+		vg_log(VG_ERROR, "server: postgresql: %s", why);
+		goto out;
+	}
+	err = vg_pg_migrate(pg);
+	vg_pg_close(pg);
+	if (err)
+		goto out;
+
+	/* Workers inherit the mask: the signals reach the sigwait() below. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, vg_handler, NULL, MHD_OPTION_SOCK_ADDR, &ss,
+			     MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+			     MHD_OPTION_HTTPS_PRIORITIES,
+			     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+			     MHD_OPTION_THREAD_POOL_SIZE, o->threads, MHD_OPTION_CONNECTION_LIMIT,
+			     o->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+			     MHD_OPTION_NOTIFY_COMPLETED, vg_completed, NULL, MHD_OPTION_END);
+	if (!d) {
+		err = vg_err(-EADDRNOTAVAIL, "server: could not listen on %s", o->listen);
+		goto out;
+	}
+	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	vg_log(VG_INFO, "server: listening on port %u, %u threads, at most %u connections",
+	       di ? di->port : 0, o->threads, o->max_conns);
+	sigwait(&set, &sig);
+	vg_log(VG_INFO, "server: stopping (signal %d)", sig);
+	MHD_stop_daemon(d);
+	err = 0;
+out:
+	free(cert);
+	free(key);
+	return err;
+}

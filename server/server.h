@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * vigil server: batches from hosts over HTTPS (server.c, libmicrohttpd with
+ * GnuTLS) into PostgreSQL (pgstore.c, libpq; schema in pgschema.c).
+ */
+#ifndef VG_SERVER_H
+#define VG_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+
+/* The schema this server writes; migrated forward on start (SchemaVersion). */
+#define VG_PG_SCHEMA_VERSION 1
+const char *vg_pg_schema_sql(void);
+
+/* Tokens and secrets: 32 random bytes as 64 hex digits; stored as their SHA-256 in hex. */
+#define VG_TOKEN_HEX 64
+#define VG_DEVICE_ID_MAX 128
+
+struct vg_pg;
+
+/* Connect: 0, or -EIO with why set (the server's message). */
+int vg_pg_open(struct vg_pg **pg, const char *conninfo, char *why, size_t why_len);
+void vg_pg_close(struct vg_pg *pg);
+/* Create or migrate the schema to VG_PG_SCHEMA_VERSION: 0 or -EIO (logged). */
+int vg_pg_migrate(struct vg_pg *pg);
+/* 0 when the database answers, else -EIO with why set. */
+int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len);
+
+/* A new enrolment secret (hex, NUL-terminated) stored hashed: 0 or -EIO. */
+int vg_pg_new_secret(struct vg_pg *pg, char secret[VG_TOKEN_HEX + 1]);
+/*
+ * Enrol device_id with secret: 0 and a new token, -EACCES (bad secret),
+ * -EEXIST (already enrolled), -EIO.
+ */
+int vg_pg_enroll(struct vg_pg *pg, const char *secret, const char *device_id,
+		 const char *device_name, char token[VG_TOKEN_HEX + 1]);
+/* 0 (revoked now), -ENOENT (not enrolled), -EIO. */
+int vg_pg_revoke(struct vg_pg *pg, const char *device_id);
+/*
+ * The device a token belongs to: 0 with device (VG_DEVICE_ID_MAX + 1 bytes),
+ * -ENOENT (unknown), -EACCES (revoked; device still set), -EIO.
+ */
+int vg_pg_token_device(struct vg_pg *pg, const char *token, char *device);
+/* Count a refusal of a batch (ServerRefused): 0 or -EIO. */
+int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason);
+
+/*
+ * Store a decoded batch (v) sent as frame seq with the credential of device
+ * `owner`, exactly once: 1 stored, 0 a resend already stored, -EPERM the
+ * batch's device is not the owner's nor a WSL instance of it (why says so),
+ * -EBADMSG (why: what is missing or bad), -EIO (database: nothing stored).
+ */
+int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+		      char *why, size_t why_len);
+
+/* SHA-256 of s in hex (out: 65 bytes). */
+void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1]);
+/* 32 random bytes as hex: 0 or -errno. */
+int vg_random_hex(char out[VG_TOKEN_HEX + 1]);
+
+struct vg_server_opts {
+	const char *conninfo;
+	const char *listen; /* https://ADDR:PORT (PORT 0: any; the one taken is logged) */
+	const char *cert, *key;
+	unsigned int threads;
+	unsigned int max_conns;
+};
+
+/* Serve until SIGINT/SIGTERM: 0, or a negative errno when it could not start. */
+int vg_server_run(const struct vg_server_opts *o);
+
+/* The largest request body: one whole frame (header + VG_FRAME_MAX_PAYLOAD). */
+#define VG_SERVER_MAX_BODY (24u + (4u << 20))
+
+#endif
