@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vigil server end to end on this machine: a throwaway PostgreSQL
+ * (scripts/pgtest.sh), a CA and a server certificate made now with certtool,
+ * the real `vigil server` process, requests with the real curl binary, and
+ * the rows read back from PostgreSQL.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "frame.h"
+
+static char dir[64], conninfo[512], token[128];
+static int port;
+static pid_t server = -1;
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("VG_SRCDIR");
+
+	return s ? s : ".";
+}
+
+static const char *vigil(void)
+{
+	const char *s = getenv("VIGIL");
+
+	return s ? s : "build/vigil";
+}
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	cr_assert_eq(rc, 0, "%s: exit %d", cmd, rc);
+}
+
+/* The first line a command prints, without its newline. */
+static void sh_line(char *out, size_t size, const char *cmd)
+{
+	FILE *p = popen(cmd, "r");
+
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(out, (int)size, p), "%s printed nothing", cmd);
+	out[strcspn(out, "\n")] = 0;
+	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+}
+
+/* Wait for the server's "listening on port N" (not a timing assertion: it waits until it is up). */
+static int server_port(void)
+{
+	char path[128], line[256];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/server.log", dir);
+	for (int tries = 0; tries < 600; tries++) {
+		FILE *f = fopen(path, "r");
+
+		while (f && fgets(line, sizeof(line), f)) {
+			char *p = strstr(line, "listening on port ");
+
+			if (p)
+				n = atoi(p + 18);
+		}
+		if (f)
+			fclose(f);
+		if (n)
+			return n;
+		cr_assert_eq(waitpid(server, NULL, WNOHANG), 0, "vigil server exited; see %s",
+			     path);
+		usleep(100 * 1000);
+	}
+	cr_assert_fail("vigil server did not start; see %s", path);
+	return 0;
+}
+
+static void start_server(void)
+{
+	char log[128];
+
+	snprintf(log, sizeof(log), "%s/server.log", dir);
+	server = fork();
+	cr_assert_neq(server, -1);
+	if (!server) {
+		if (!freopen(log, "w", stderr))
+			_exit(127);
+		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
+		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key", "--threads",
+		      "2", (char *)NULL);
+		_exit(127);
+	}
+	port = server_port();
+}
+
+/*
+ * Each test calls setup() first, in its body: a failure there still runs the
+ * suite's fini (a failed .init would skip it and leave PostgreSQL running).
+ */
+static void setup(void)
+{
+	char cmd[512];
+
+	strcpy(dir, "/tmp/vigil-fleet-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	/* PostgreSQL runs as the postgres user: it passes through this folder. */
+	cr_assert_eq(chmod(dir, 0711), 0);
+	snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh start %s/pg", srcdir(), dir);
+	sh_line(conninfo, sizeof(conninfo), cmd);
+	sh("cd %s && certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null &&"
+	   " printf 'cn = vigil test CA\\nca\\ncert_signing_key\\nexpiration_days = 2\\n' > ca.tmpl &&"
+	   " certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl"
+	   " --outfile ca.pem 2>/dev/null &&"
+	   " certtool --generate-privkey --key-type=ecdsa --outfile srv.key 2>/dev/null &&"
+	   " printf 'cn = 127.0.0.1\\nip_address = 127.0.0.1\\ntls_www_server\\n"
+	   "expiration_days = 2\\n' > srv.tmpl &&"
+	   " certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem"
+	   " --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null",
+	   dir);
+	cr_assert_eq(chdir(dir), 0);
+	start_server();
+	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
+	   " >/dev/null",
+	   vigil(), conninfo, port);
+}
+
+static void cleanup(void)
+{
+	char cmd[512];
+
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
+	if (chdir("/") == 0 && dir[0]) {
+		snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh stop %s/pg; rm -rf '%s'", srcdir(),
+			 dir, dir);
+		if (system(cmd))
+			fprintf(stderr, "cleanup: %s failed\n", cmd);
+		dir[0] = 0;
+	}
+}
+
+static void teardown(void)
+{
+	cleanup();
+}
+
+/*
+ * A request with curl: the HTTP status, the body in body (NUL-terminated).
+ * data: a file to POST (NULL: GET), auth: the bearer token (NULL: none).
+ */
+static int req(const char *path, const char *data, const char *auth, const char *ctype, char *body,
+	       size_t size)
+{
+	char cmd[1024], code[16];
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert ca.pem -o resp.txt -D resp.hdr -w '%%{http_code}' %s%s%s"
+		 " %s%s%s %s%s%s https://127.0.0.1:%d%s",
+		 data ? "--data-binary @" : "", data ? data : "", "",
+		 auth ? "-H 'Authorization: Bearer " : "", auth ? auth : "", auth ? "'" : "",
+		 ctype ? "-H 'Content-Type: " : "", ctype ? ctype : "", ctype ? "'" : "", port,
+		 path);
+	sh_line(code, sizeof(code), cmd);
+	f = fopen("resp.txt", "r");
+	n = f ? fread(body, 1, size - 1, f) : 0;
+	body[n] = 0;
+	if (f)
+		fclose(f);
+	return atoi(code);
+}
+
+static int has_retry_after(void)
+{
+	return system("grep -qi '^Retry-After: [0-9]' resp.hdr") == 0;
+}
+
+static int write_file(const char *name, const void *buf, size_t len)
+{
+	FILE *f = fopen(name, "wb");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(buf, 1, len, f), len);
+	return fclose(f);
+}
+
+static void enroll(const char *dev)
+{
+	char secret[128], body[512], json[512];
+	FILE *f = fopen("ob.txt", "r");
+	char *p;
+
+	cr_assert_not_null(f);
+	while (fgets(secret, sizeof(secret), f) && strncmp(secret, "secret=", 7))
+		;
+	fclose(f);
+	secret[strcspn(secret, "\n")] = 0;
+	snprintf(json, sizeof(json),
+		 "{\"secret\":\"%s\",\"device_id\":\"%s\",\"device_name\":\"N\"}", secret + 7, dev);
+	write_file("enroll.json", json, strlen(json));
+	cr_assert_eq(req("/v1/enroll", "enroll.json", NULL, NULL, body, sizeof(body)), 200, "%s",
+		     body);
+	p = strstr(body, "\"token\":\"");
+	cr_assert_not_null(p, "%s", body);
+	snprintf(token, sizeof(token), "%.64s", p + 9);
+}
+
+/* One value of a query, as text ("" for none). */
+static char *pgq(const char *sql)
+{
+	static char out[512];
+	PGconn *c = PQconnectdb(conninfo);
+	PGresult *r;
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+	snprintf(out, sizeof(out), "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	PQfinish(c);
+	return out;
+}
+
+static char *argv_sh[] = { "/bin/sh", "-c", "exit 7" };
+
+/* A batch of one process event from dev (host: its HostDeviceId), framed as vigild sends it. */
+static void batch_file(const char *name, const char *dev, const char *host, uint64_t seq)
+{
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[1] = { &ev };
+	Vigil__V1__Counter cnt = VIGIL__V1__COUNTER__INIT, *cs[1] = { &cnt };
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq };
+	uint8_t hdr[VG_FRAME_HDR_LEN], *payload;
+	size_t len;
+	FILE *f;
+
+	proc.pid = 4242;
+	proc.ppid = 4200;
+	proc.exe = "/usr/bin/dash";
+	proc.n_argv = 3;
+	proc.argv = argv_sh;
+	proc.user = "root";
+	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
+	pe.process = &proc;
+	ev.report_id = 10;
+	ev.time_ns = 1795694400123000000ull;
+	ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev.process = &pe;
+	cnt.event_class = "exec";
+	cnt.seen = 10;
+	cnt.emitted = 7;
+	di.device_id = (char *)dev;
+	di.device_name = "DESKTOP";
+	di.os_platform = "Linux";
+	di.host_device_id = (char *)host;
+	b.device = &di;
+	b.stream_id = 77;
+	b.n_events = 1;
+	b.events = evs;
+	b.n_counters = 1;
+	b.counters = cs;
+	cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
+	h.len = (uint32_t)len;
+	vg_frame_hdr_pack(hdr, &h, payload);
+	f = fopen(name, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+	cr_assert_eq(fwrite(payload, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+	free(payload);
+}
+
+#define FRAME "application/vnd.vigil.frame"
+
+TestSuite(server, .fini = teardown);
+
+Test(server, health_enroll_and_tokens)
+{
+	char body[4096];
+
+	setup();
+	cr_assert_eq(req("/v1/health", NULL, NULL, NULL, body, sizeof(body)), 200);
+	cr_assert_str_eq(body, "{\"status\":\"ok\",\"database\":\"ok\"}");
+	write_file("bad.json", "{\"secret\":\"nope\",\"device_id\":\"dev-A\"}", 37);
+	cr_assert_eq(req("/v1/enroll", "bad.json", NULL, NULL, body, sizeof(body)), 401, "%s",
+		     body);
+	write_file("junk.json", "{\"secret\":1}", 12);
+	cr_assert_eq(req("/v1/enroll", "junk.json", NULL, NULL, body, sizeof(body)), 400, "%s",
+		     body);
+	enroll("dev-A");
+	cr_assert_eq(strlen(token), 64);
+	/* Only the token's hash is kept. */
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"EnrolledDevices\" WHERE \"TokenHash\" ="
+			     " encode(sha256(convert_to(\"DeviceId\", 'UTF8')), 'hex') OR"
+			     " \"TokenHash\" LIKE '%' || \"DeviceId\""),
+			 "0");
+	{
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM \"EnrolledDevices\" WHERE \"TokenHash\" = '%s'",
+			 token);
+		cr_assert_str_eq(pgq(sql), "0");
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM \"EnrolledDevices\" WHERE \"TokenHash\" ="
+			 " encode(sha256('%s'), 'hex') AND \"DeviceId\" = 'dev-A'",
+			 token);
+		cr_assert_str_eq(pgq(sql), "1");
+	}
+	batch_file("a1.frame", "dev-A", "", 1);
+	cr_assert_eq(req("/v1/batches", "a1.frame", NULL, FRAME, body, sizeof(body)), 401);
+	cr_assert_eq(req("/v1/batches", "a1.frame",
+			 "0000000000000000000000000000000000000000000000000000000000000000", FRAME,
+			 body, sizeof(body)),
+		     401);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "0");
+}
+
+Test(server, batches_exactly_once_and_authorized)
+{
+	char body[4096];
+
+	setup();
+	enroll("dev-A");
+	batch_file("a1.frame", "dev-A", "", 1);
+	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
+	cr_assert_str_eq(body, "{\"stored\":true}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
+	cr_assert_str_eq(pgq("SELECT \"DeviceId\" || '|' || \"ActionType\" || '|' ||"
+			     " \"ProcessCommandLine\" || '|' || \"FileName\" || '|' ||"
+			     " \"Timestamp\" AT TIME ZONE 'UTC' FROM \"DeviceProcessEvents\""),
+			 "dev-A|ProcessCreated|/bin/sh -c 'exit 7'|dash|2026-11-26 12:00:00.123");
+	cr_assert_str_eq(pgq("SELECT \"Seen\" || '/' || \"Emitted\" FROM \"SensorCounters\""
+			     " WHERE \"DeviceId\" = 'dev-A' AND \"EventClass\" = 'exec'"),
+			 "10/7");
+	cr_assert_str_eq(
+		pgq("SELECT \"OSPlatform\" FROM \"DeviceInfo\" WHERE \"DeviceId\" = 'dev-A'"),
+		"Linux");
+
+	/* The resend of a stored batch: acknowledged, not stored twice. */
+	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
+	cr_assert_str_eq(body, "{\"stored\":false}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "1");
+
+	/* The WSL instance this host runs writes through it. */
+	batch_file("w1.frame", "wsl-A", "dev-A", 1);
+	cr_assert_eq(req("/v1/batches", "w1.frame", token, FRAME, body, sizeof(body)), 200, "%s",
+		     body);
+	cr_assert_str_eq(body, "{\"stored\":true}");
+	cr_assert_str_eq(pgq("SELECT \"HostDeviceId\" FROM \"DeviceInfo\" WHERE \"DeviceId\" ="
+			     " 'wsl-A'"),
+			 "dev-A");
+
+	/* Another host's device: refused and counted, nothing stored. */
+	batch_file("b1.frame", "dev-B", "", 1);
+	cr_assert_eq(req("/v1/batches", "b1.frame", token, FRAME, body, sizeof(body)), 403, "%s",
+		     body);
+	cr_assert_eq(req("/v1/batches", "b1.frame", token, FRAME, body, sizeof(body)), 403);
+	cr_assert_str_eq(
+		pgq("SELECT \"Count\" FROM \"ServerRefused\" WHERE \"DeviceId\" = 'dev-A'"), "2");
+	cr_assert_str_eq(
+		pgq("SELECT count(*) FROM \"ReceivedFrames\" WHERE \"DeviceId\" = 'dev-B'"), "0");
+	/* Nor may it claim an enrolled host as its WSL instance. */
+	{
+		char tok_a[128];
+
+		strcpy(tok_a, token);
+		enroll("dev-C");
+		batch_file("c1.frame", "dev-C", "dev-A", 5);
+		cr_assert_eq(req("/v1/batches", "c1.frame", tok_a, FRAME, body, sizeof(body)), 403);
+		strcpy(token, tok_a);
+	}
+
+	/* Revoked: 403 at once. */
+	sh("'%s' server revoke --pg '%s' dev-A >/dev/null", vigil(), conninfo);
+	batch_file("a2.frame", "dev-A", "", 2);
+	cr_assert_eq(req("/v1/batches", "a2.frame", token, FRAME, body, sizeof(body)), 403);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\" WHERE \"Seq\" = 2"), "0");
+}
+
+Test(server, malformed_and_oversized)
+{
+	char body[4096];
+	uint8_t buf[512];
+	FILE *f;
+
+	setup();
+	enroll("dev-A");
+	/* Not a frame, a frame with a bad crc, a frame whose payload is not a batch. */
+	write_file("junk.frame", "hello, server", 13);
+	cr_assert_eq(req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)), 400);
+	cr_assert_not_null(strstr(body, "frame"), "%s", body);
+	batch_file("a1.frame", "dev-A", "", 1);
+	f = fopen("a1.frame", "rb");
+	cr_assert_not_null(f);
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	buf[n - 1] ^= 0xff;
+	write_file("crc.frame", buf, n);
+	cr_assert_eq(req("/v1/batches", "crc.frame", token, FRAME, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"frame crc mismatch\"}");
+	{
+		struct vg_frame_hdr h = {
+			.type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = 3, .len = 8
+		};
+		uint8_t fr[VG_FRAME_HDR_LEN + 8] = { 0 };
+
+		memcpy(fr + VG_FRAME_HDR_LEN, "notzstd!", 8);
+		vg_frame_hdr_pack(fr, &h, fr + VG_FRAME_HDR_LEN);
+		write_file("nz.frame", fr, sizeof(fr));
+		cr_assert_eq(req("/v1/batches", "nz.frame", token, FRAME, body, sizeof(body)), 400);
+		cr_assert_not_null(strstr(body, "batch"), "%s", body);
+	}
+	/* A body over the bound. */
+	sh("head -c %u /dev/zero > big.frame", 24u + (4u << 20) + 1);
+	cr_assert_eq(req("/v1/batches", "big.frame", token, FRAME, body, sizeof(body)), 413);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "0");
+	/* The server serves the others still, and the good batch. */
+	cr_assert_eq(req("/v1/health", NULL, NULL, NULL, body, sizeof(body)), 200);
+	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
+	cr_assert_str_eq(body, "{\"stored\":true}");
+	cr_assert_eq(system("grep -q 'refused a batch of dev-A: frame crc mismatch' server.log"),
+		     0);
+}
+
+Test(server, database_down_is_503)
+{
+	char body[4096];
+
+	setup();
+	enroll("dev-A");
+	batch_file("a1.frame", "dev-A", "", 1);
+	sh("%s/scripts/pgtest.sh stop %s/pg", srcdir(), dir);
+	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 503, "%s",
+		     body);
+	cr_assert(has_retry_after());
+	cr_assert_eq(req("/v1/health", NULL, NULL, NULL, body, sizeof(body)), 503);
+	cr_assert(has_retry_after());
+	cr_assert_not_null(strstr(body, "\"status\":\"degraded\""), "%s", body);
+}
