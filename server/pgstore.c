@@ -461,7 +461,10 @@ static void vg_pp_common(struct vg_pg_tx *t, const Vigil__V1__Event *ev, const c
 		vg_pp_str(&t->p, "1970-01-01T00:00:00.000Z");
 	vg_pp_str(&t->p, t->dev->device_id);
 	vg_pp_text(&t->p, t->dev->device_name);
-	vg_pp_str(&t->p, action);
+	if (action) /* as the local store binds it: "" stays "", only a missing one is NULL */
+		vg_pp_str(&t->p, action);
+	else
+		vg_pp_null(&t->p);
 	vg_pp_int(&t->p, (int64_t)ev->report_id);
 }
 
@@ -593,8 +596,8 @@ static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	const Vigil__V1__Suppression *su = ev->suppression;
 	int err;
 
-	vg_pp_common(t, ev, su->action_type && *su->action_type ? su->action_type : NULL);
 	/* ActionType may be NULL here: the column allows it. */
+	vg_pp_common(t, ev, su->action_type && *su->action_type ? su->action_type : NULL);
 	vg_pp_text(&t->p, su->reason);
 	vg_pp_text(&t->p, su->event_class);
 	vg_pp_int(&t->p, (int64_t)su->count);

@@ -460,3 +460,95 @@ Test(server, database_down_is_503)
 	cr_assert(has_retry_after());
 	cr_assert_not_null(strstr(body, "\"status\":\"degraded\""), "%s", body);
 }
+
+/* The event kinds besides processes, each into its table, and text that is not UTF-8. */
+Test(server, every_event_kind)
+{
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__FileEvent fe = VIGIL__V1__FILE_EVENT__INIT;
+	Vigil__V1__NetworkEvent ne = VIGIL__V1__NETWORK_EVENT__INIT;
+	Vigil__V1__SecurityEvent se = VIGIL__V1__SECURITY_EVENT__INIT;
+	Vigil__V1__Detail det = VIGIL__V1__DETAIL__INIT, *dets[1] = { &det };
+	Vigil__V1__Suppression su = VIGIL__V1__SUPPRESSION__INIT;
+	Vigil__V1__Event ev[5], *evs[5];
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = 9 };
+	uint8_t hdr[VG_FRAME_HDR_LEN], *payload;
+	char body[4096];
+	size_t len;
+	FILE *f;
+
+	setup();
+	enroll("dev-A");
+	proc.pid = 7;
+	proc.exe = "/usr/bin/cp";
+	proc.n_argv = 3;
+	proc.argv = argv_sh;
+	fe.action_type = "FileCreated";
+	fe.process = &proc;
+	fe.path = "/tmp/bad\xff.txt";
+	ne.action_type = "ConnectionSuccess";
+	ne.process = &proc;
+	ne.protocol = "Tcp";
+	ne.remote_ip = "192.0.2.7";
+	ne.remote_port = 443;
+	se.action_type = "KernelModuleLoad";
+	se.process = &proc;
+	se.file_path = "/lib/modules/x.ko";
+	det.name = "ModuleName";
+	det.value_case = VIGIL__V1__DETAIL__VALUE_TEXT;
+	det.text = "x";
+	se.n_details = 1;
+	se.details = dets;
+	su.reason = "RateLimited";
+	su.event_class = "file";
+	su.count = 12;
+	for (int i = 0; i < 5; i++) {
+		vigil__v1__event__init(&ev[i]);
+		ev[i].time_ns = 1795694400123000000ull;
+		ev[i].report_id = 100 + i;
+		evs[i] = &ev[i];
+	}
+	ev[0].body_case = VIGIL__V1__EVENT__BODY_FILE;
+	ev[0].file = &fe;
+	ev[1].body_case = VIGIL__V1__EVENT__BODY_NETWORK;
+	ev[1].network = &ne;
+	ev[2].body_case = VIGIL__V1__EVENT__BODY_SECURITY;
+	ev[2].security = &se;
+	ev[3].body_case = VIGIL__V1__EVENT__BODY_SUPPRESSION;
+	ev[3].suppression = &su;
+	/* ev[4]: no body (a newer sensor's kind): skipped and counted. */
+	di.device_id = "dev-A";
+	b.device = &di;
+	b.stream_id = 78;
+	b.n_events = 5;
+	b.events = evs;
+	cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
+	h.len = (uint32_t)len;
+	vg_frame_hdr_pack(hdr, &h, payload);
+	f = fopen("k.frame", "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+	cr_assert_eq(fwrite(payload, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+	free(payload);
+
+	cr_assert_eq(req("/v1/batches", "k.frame", token, FRAME, body, sizeof(body)), 200, "%s",
+		     body);
+	cr_assert_str_eq(body, "{\"stored\":true}");
+	cr_assert_str_eq(pgq("SELECT \"FileName\" || '|' || \"FolderPath\" || '|' ||"
+			     " \"InitiatingProcessFileName\" FROM \"DeviceFileEvents\""),
+			 "bad\\xFF.txt|/tmp/bad\\xFF.txt|cp");
+	cr_assert_str_eq(pgq("SELECT \"RemoteIP\" || ':' || \"RemotePort\" || ' ' || \"Protocol\""
+			     " FROM \"DeviceNetworkEvents\""),
+			 "192.0.2.7:443 Tcp");
+	cr_assert_str_eq(pgq("SELECT \"ActionType\" || '|' || \"FileName\" || '|' ||"
+			     " \"AdditionalFields\" FROM \"DeviceEvents\""),
+			 "KernelModuleLoad|x.ko|{\"ModuleName\":\"x\"}");
+	cr_assert_str_eq(pgq("SELECT \"Reason\" || '|' || \"Count\" || '|' ||"
+			     " coalesce(\"ActionType\", 'null') FROM \"SuppressedEvents\""),
+			 "RateLimited|12|null");
+	cr_assert_str_eq(pgq("SELECT \"Reason\" || '|' || \"Count\" FROM \"HostSkippedEvents\""),
+			 "event without a body|1");
+}
