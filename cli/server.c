@@ -40,10 +40,26 @@ const char vg_usage_server[] =
 	"\n"
 	"  -h, --help           show this text\n";
 
+/* Open the database and bring its schema up to date: 0, or 1 (logged as "CMD: ..."). */
+static int vg_server_db(const char *cmd, const char *conninfo, struct vg_pg **pg)
+{
+	char why[256];
+
+	if (vg_pg_open(pg, conninfo, why, sizeof(why))) {
+		vg_log(VG_ERROR, "%s: postgresql: %s", cmd, why);
+		return 1;
+	}
+	if (vg_pg_migrate(*pg)) {
+		vg_pg_close(*pg);
+		return 1;
+	}
+	return 0;
+}
+
 static int vg_server_onboard(int argc, char **argv)
 {
 	const char *pgc = NULL, *url = NULL, *ca = NULL, *out = NULL, *v;
-	char secret[VG_TOKEN_HEX + 1], why[256];
+	char secret[VG_TOKEN_HEX + 1];
 	struct vg_pg *pg;
 	char *pem = NULL, *b64 = NULL;
 	size_t n = 0;
@@ -90,15 +106,11 @@ static int vg_server_onboard(int argc, char **argv)
 	base64_encode_raw(b64, n, (const uint8_t *)pem);
 	b64[BASE64_ENCODE_RAW_LENGTH(n)] = 0;
 	free(pem);
-	err = vg_pg_open(&pg, pgc, why, sizeof(why));
-	if (err) {
+	if (vg_server_db("server onboard", pgc, &pg)) {
 		free(b64);
-		vg_log(VG_ERROR, "server onboard: postgresql: %s", why);
 		return 1;
 	}
-	err = vg_pg_migrate(pg);
-	if (!err)
-		err = vg_pg_new_secret(pg, secret);
+	err = vg_pg_new_secret(pg, secret);
 	vg_pg_close(pg);
 	if (err) {
 		free(b64);
@@ -126,7 +138,6 @@ static int vg_server_revoke(int argc, char **argv)
 {
 	const char *pgc = NULL, *dev = NULL, *v;
 	struct vg_pg *pg;
-	char why[256];
 	int err;
 
 	for (int i = 1; i < argc; i++) {
@@ -143,13 +154,9 @@ static int vg_server_revoke(int argc, char **argv)
 	}
 	if (!pgc || !dev)
 		return vg_cli_usage("server revoke", "--pg and a DEVICE-ID are required");
-	if (vg_pg_open(&pg, pgc, why, sizeof(why))) {
-		vg_log(VG_ERROR, "server revoke: postgresql: %s", why);
+	if (vg_server_db("server revoke", pgc, &pg))
 		return 1;
-	}
-	err = vg_pg_migrate(pg);
-	if (!err)
-		err = vg_pg_revoke(pg, dev);
+	err = vg_pg_revoke(pg, dev);
 	vg_pg_close(pg);
 	if (err == -ENOENT) {
 		vg_log(VG_ERROR, "server revoke: no enrolled device '%s'", dev);
