@@ -37,7 +37,7 @@ enum vg_route { VG_R_ENROLL = 1, VG_R_BATCHES };
 struct vg_req {
 	enum vg_route route;
 	uint8_t *buf;
-	size_t len, limit;
+	size_t len, cap, limit;
 	int too_big;
 	char owner[VG_DEVICE_ID_MAX + 1]; /* the token's device (batches) */
 };
@@ -387,10 +387,20 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 			q->buf = NULL;
 		}
 		if (!q->too_big) {
-			if (!q->buf) {
-				q->buf = malloc(q->limit + 1);
-				if (!q->buf)
+			if (q->len + *upload_size > q->cap) {
+				/* Grown as the body arrives, up to the bound: a small body holds little. */
+				size_t cap = q->cap ? q->cap : 64u << 10;
+				uint8_t *p;
+
+				while (cap < q->len + *upload_size)
+					cap *= 2;
+				if (cap > q->limit)
+					cap = q->limit;
+				p = realloc(q->buf, cap);
+				if (!p)
 					return MHD_NO;
+				q->buf = p;
+				q->cap = cap;
 			}
 			memcpy(q->buf + q->len, upload, *upload_size);
 			q->len += *upload_size;

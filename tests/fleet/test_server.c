@@ -21,7 +21,7 @@
 
 static char dir[64], conninfo[512], token[128];
 static int port;
-static pid_t server = -1;
+static pid_t server = -1, server2 = -1;
 
 static const char *srcdir(void)
 {
@@ -62,12 +62,12 @@ static void sh_line(char *out, size_t size, const char *cmd)
 }
 
 /* Wait for the server's "listening on port N" (not a timing assertion: it waits until it is up). */
-static int server_port(void)
+static int server_port(pid_t pid, const char *log)
 {
 	char path[128], line[256];
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/server.log", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, log);
 	for (int tries = 0; tries < 600; tries++) {
 		FILE *f = fopen(path, "r");
 
@@ -81,30 +81,31 @@ static int server_port(void)
 			fclose(f);
 		if (n)
 			return n;
-		cr_assert_eq(waitpid(server, NULL, WNOHANG), 0, "vigil server exited; see %s",
-			     path);
+		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "vigil server exited; see %s", path);
 		usleep(100 * 1000);
 	}
 	cr_assert_fail("vigil server did not start; see %s", path);
 	return 0;
 }
 
-static void start_server(void)
+/* Start `vigil server` on a free port, its log in dir/log. */
+static pid_t spawn_server(const char *log)
 {
-	char log[128];
+	char path[128];
+	pid_t pid;
 
-	snprintf(log, sizeof(log), "%s/server.log", dir);
-	server = fork();
-	cr_assert_neq(server, -1);
-	if (!server) {
-		if (!freopen(log, "w", stderr))
+	snprintf(path, sizeof(path), "%s/%s", dir, log);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (!pid) {
+		if (!freopen(path, "w", stderr))
 			_exit(127);
 		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
 		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key", "--threads",
 		      "2", (char *)NULL);
 		_exit(127);
 	}
-	port = server_port();
+	return pid;
 }
 
 /*
@@ -132,7 +133,8 @@ static void setup(void)
 	   " --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null",
 	   dir);
 	cr_assert_eq(chdir(dir), 0);
-	start_server();
+	server = spawn_server("server.log");
+	port = server_port(server, "server.log");
 	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
 	   " >/dev/null",
 	   vigil(), conninfo, port);
@@ -146,6 +148,11 @@ static void cleanup(void)
 		kill(server, SIGTERM);
 		waitpid(server, NULL, 0);
 		server = -1;
+	}
+	if (server2 > 0) {
+		kill(server2, SIGTERM);
+		waitpid(server2, NULL, 0);
+		server2 = -1;
 	}
 	if (chdir("/") == 0 && dir[0]) {
 		snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh stop %s/pg; rm -rf '%s'", srcdir(),
@@ -200,6 +207,11 @@ static int write_file(const char *name, const void *buf, size_t len)
 	cr_assert_not_null(f);
 	cr_assert_eq(fwrite(buf, 1, len, f), len);
 	return fclose(f);
+}
+
+static void write_str(const char *name, const char *s)
+{
+	write_file(name, s, strlen(s));
 }
 
 static void enroll(const char *dev)
@@ -302,10 +314,10 @@ Test(server, health_enroll_and_tokens)
 	setup();
 	cr_assert_eq(req("/v1/health", NULL, NULL, NULL, body, sizeof(body)), 200);
 	cr_assert_str_eq(body, "{\"status\":\"ok\",\"database\":\"ok\"}");
-	write_file("bad.json", "{\"secret\":\"nope\",\"device_id\":\"dev-A\"}", 37);
+	write_str("bad.json", "{\"secret\":\"nope\",\"device_id\":\"dev-A\"}");
 	cr_assert_eq(req("/v1/enroll", "bad.json", NULL, NULL, body, sizeof(body)), 401, "%s",
 		     body);
-	write_file("junk.json", "{\"secret\":1}", 12);
+	write_str("junk.json", "{\"secret\":1}");
 	cr_assert_eq(req("/v1/enroll", "junk.json", NULL, NULL, body, sizeof(body)), 400, "%s",
 		     body);
 	enroll("dev-A");
@@ -409,7 +421,7 @@ Test(server, malformed_and_oversized)
 	setup();
 	enroll("dev-A");
 	/* Not a frame, a frame with a bad crc, a frame whose payload is not a batch. */
-	write_file("junk.frame", "hello, server", 13);
+	write_str("junk.frame", "hello, server");
 	cr_assert_eq(req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)), 400);
 	cr_assert_not_null(strstr(body, "frame"), "%s", body);
 	batch_file("a1.frame", "dev-A", "", 1);
@@ -551,4 +563,36 @@ Test(server, every_event_kind)
 			 "RateLimited|12|null");
 	cr_assert_str_eq(pgq("SELECT \"Reason\" || '|' || \"Count\" FROM \"HostSkippedEvents\""),
 			 "event without a body|1");
+}
+
+/* The server keeps no state: a second one on the same database knows what the first stored. */
+Test(server, two_servers_one_database)
+{
+	char body[4096];
+	int port1;
+
+	setup();
+	server2 = spawn_server("server2.log");
+	port1 = port;
+	port = server_port(server2, "server2.log");
+	cr_assert_neq(port, port1);
+	enroll("dev-A");
+	batch_file("a1.frame", "dev-A", "", 1);
+	port = port1;
+	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
+	cr_assert_str_eq(body, "{\"stored\":true}");
+	port = server_port(server2, "server2.log");
+	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
+	cr_assert_str_eq(body, "{\"stored\":false}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
+	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "1");
+	/* Enrolment: escapes and a device enrolled twice. */
+	cr_assert_eq(req("/v1/enroll", "enroll.json", NULL, NULL, body, sizeof(body)), 409, "%s",
+		     body);
+	write_str("dup.json", "{\"secret\":\"a\",\"secret\":\"b\",\"device_id\":\"x\"}");
+	cr_assert_eq(req("/v1/enroll", "dup.json", NULL, NULL, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"duplicate member\"}");
+	write_str("esc.json", "{\"secret\":\"a\\u0041\",\"device_id\":\"x\"}");
+	cr_assert_eq(req("/v1/enroll", "esc.json", NULL, NULL, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"unsupported escape in a string\"}");
 }
