@@ -6,7 +6,7 @@
 # besides; tests/fuzz/seeds-NAME/ holds its seed inputs (and seeds-NAME.dict
 # a dictionary, where there is one).
 #   make fuzz [FUZZ_SECONDS=20] [FUZZ_SEED=1]   every target
-#   make check-fuzz-wire | check-fuzz-vf | check-fuzz-kql
+#   make check-fuzz-wire | check-fuzz-vf | check-fuzz-kql | check-fuzz-enroll
 # A fixed seed: make check explores the same inputs each run (FUZZ_SEED=0
 # for a random one).
 
@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 20
 FUZZ_SEED ?= 1
 FUZZ_O := $(O)/tests/fuzz
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	       -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ikern -Ilib -Idaemon -Ihost -Ihunt
+	       -D_GNU_SOURCE -I$(O) -I$(O)/include -I$(O)/schemas -Ikern -Ilib -Idaemon -Ihost -Ihunt -Iserver
 
 FUZZ_WIRE := lib/frame.c lib/batch.c lib/wire.c $(O)/schemas/vigil.pb-c.c \
 	     $(O)/schemas/vigil_zdict.c
@@ -35,9 +35,12 @@ FUZZ_OPTS_vf := -max_len=2048
 FUZZ_SRCS_kql := $(wildcard hunt/kql*.c) host/fmt.c lib/esc.c
 FUZZ_LIBS_kql := -lsqlite3
 FUZZ_OPTS_kql := -max_len=1024
+# vigil server's enrolment body (attacker input before any credential).
+FUZZ_SRCS_enroll := server/enroll_json.c
+FUZZ_OPTS_enroll := -max_len=4096
 
 FUZZ_WIRE_TARGETS := frame batch conn spool
-FUZZ_TARGETS := $(FUZZ_WIRE_TARGETS) vf kql
+FUZZ_TARGETS := $(FUZZ_WIRE_TARGETS) vf kql enroll
 
 # Objects: each source once per build, with its depfile, so a header change
 # rebuilds exactly the targets that include it.
@@ -74,7 +77,7 @@ define fuzz-run
 
 endef
 
-.PHONY: fuzz check-fuzz-wire check-fuzz-vf check-fuzz-kql
+.PHONY: fuzz check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz_%) ## every fuzz target for FUZZ_SECONDS each
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz-run,$(t)))
 check-fuzz-wire: $(FUZZ_WIRE_TARGETS:%=$(FUZZ_O)/fuzz_%) ## fuzz the frame, batch, connection and spool decoders
@@ -83,7 +86,9 @@ check-fuzz-vf: $(FUZZ_O)/fuzz_vf ## fuzz the filter language parser and matcher
 	$(call fuzz-run,vf)
 check-fuzz-kql: $(FUZZ_O)/fuzz_kql ## fuzz the KQL translator
 	$(call fuzz-run,kql)
+check-fuzz-enroll: $(FUZZ_O)/fuzz_enroll ## fuzz vigil server's enrolment body parser
+	$(call fuzz-run,enroll)
 
-CHECK_TARGETS += check-fuzz-wire check-fuzz-vf check-fuzz-kql
+CHECK_TARGETS += check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll
 
 -include $(shell find $(FUZZ_O)/obj -name '*.d' 2>/dev/null)
