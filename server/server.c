@@ -44,14 +44,24 @@ struct vg_req {
 };
 
 static const char *vg_conninfo;
-/* One PostgreSQL connection per worker thread, made on its first request. */
-static __thread struct vg_pg *vg_tl_pg;
+/*
+ * One PostgreSQL connection per worker thread, made on its first request and
+ * closed when the thread ends (the key's destructor).
+ */
+static pthread_key_t vg_pg_key;
+
+static void vg_pg_key_free(void *pg)
+{
+	vg_pg_close(pg);
+}
 
 static struct vg_pg *vg_worker_pg(char *why, size_t why_len)
 {
-	if (!vg_tl_pg && vg_pg_open(&vg_tl_pg, vg_conninfo, why, why_len))
-		return NULL;
-	return vg_tl_pg;
+	struct vg_pg *pg = pthread_getspecific(vg_pg_key);
+
+	if (!pg && !vg_pg_open(&pg, vg_conninfo, why, why_len))
+		pthread_setspecific(vg_pg_key, pg);
+	return pg;
 }
 
 static enum MHD_Result vg_reply(struct MHD_Connection *c, unsigned int status,
@@ -431,6 +441,11 @@ int vg_server_run(const struct vg_server_opts *o)
 		return err;
 	}
 	vg_conninfo = o->conninfo;
+	err = -pthread_key_create(&vg_pg_key, vg_pg_key_free);
+	if (err) {
+		vg_err(err, "server: thread key");
+		goto out;
+	}
 	err = vg_pg_open(&pg, o->conninfo, why, sizeof(why));
 	if (err) {
 		vg_log(VG_ERROR, "server: postgresql: %s", why);

@@ -168,6 +168,9 @@ static void teardown(void)
 	cleanup();
 }
 
+/* One more request header for req(), e.g. "Transfer-Encoding: chunked". */
+static const char *extra_header;
+
 /*
  * A request with curl: the HTTP status, the body in body (NUL-terminated).
  * data: a file to POST (NULL: GET), auth: the bearer token (NULL: none).
@@ -180,12 +183,13 @@ static int req(const char *path, const char *data, const char *auth, const char 
 	size_t n;
 
 	snprintf(cmd, sizeof(cmd),
-		 "curl -sS --cacert ca.pem -o resp.txt -D resp.hdr -w '%%{http_code}' %s%s%s"
-		 " %s%s%s %s%s%s https://127.0.0.1:%d%s",
-		 data ? "--data-binary @" : "", data ? data : "", "",
+		 "curl -sS --cacert ca.pem -o resp.txt -D resp.hdr -w '%%{http_code}' %s%s"
+		 " %s%s%s %s%s%s %s%s%s https://127.0.0.1:%d%s",
+		 data ? "--data-binary @" : "", data ? data : "",
 		 auth ? "-H 'Authorization: Bearer " : "", auth ? auth : "", auth ? "'" : "",
-		 ctype ? "-H 'Content-Type: " : "", ctype ? ctype : "", ctype ? "'" : "", port,
-		 path);
+		 ctype ? "-H 'Content-Type: " : "", ctype ? ctype : "", ctype ? "'" : "",
+		 extra_header ? "-H '" : "", extra_header ? extra_header : "",
+		 extra_header ? "'" : "", port, path);
 	sh_line(code, sizeof(code), cmd);
 	f = fopen("resp.txt", "r");
 	n = f ? fread(body, 1, size - 1, f) : 0;
@@ -448,6 +452,11 @@ Test(server, malformed_and_oversized)
 	/* A body over the bound. */
 	sh("head -c %u /dev/zero > big.frame", 24u + (4u << 20) + 1);
 	cr_assert_eq(req("/v1/batches", "big.frame", token, FRAME, body, sizeof(body)), 413);
+	/* The same without a length up front (chunked): read, dropped past the bound, 413. */
+	extra_header = "Transfer-Encoding: chunked";
+	cr_assert_eq(req("/v1/batches", "big.frame", token, FRAME, body, sizeof(body)), 413);
+	extra_header = NULL;
+	cr_assert_str_eq(body, "{\"error\":\"body over the limit\"}");
 	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "0");
 	/* The server serves the others still, and the good batch. */
 	cr_assert_eq(req("/v1/health", NULL, NULL, NULL, body, sizeof(body)), 200);
