@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,18 +24,30 @@ static char dir[64], conninfo[512], token[128];
 static int port;
 static pid_t server = -1, server2 = -1;
 
+/*
+ * The source tree (VG_SRCDIR, default the working directory) and the vigil
+ * binary (VIGIL, default build/vigil), as absolute paths: the tests chdir.
+ */
+static char src_abs[PATH_MAX], vigil_abs[PATH_MAX];
+
 static const char *srcdir(void)
 {
 	const char *s = getenv("VG_SRCDIR");
 
-	return s ? s : ".";
+	if (!src_abs[0])
+		cr_assert_not_null(realpath(s ? s : ".", src_abs), "VG_SRCDIR: %s",
+				   strerror(errno));
+	return src_abs;
 }
 
 static const char *vigil(void)
 {
 	const char *s = getenv("VIGIL");
 
-	return s ? s : "build/vigil";
+	if (!vigil_abs[0])
+		cr_assert_not_null(realpath(s ? s : "build/vigil", vigil_abs), "VIGIL: %s",
+				   strerror(errno));
+	return vigil_abs;
 }
 
 static void sh(const char *fmt, ...)
@@ -116,6 +129,8 @@ static void setup(void)
 {
 	char cmd[512];
 
+	srcdir();
+	vigil();
 	strcpy(dir, "/tmp/vigil-fleet-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	/* PostgreSQL runs as the postgres user: it passes through this folder. */
