@@ -788,16 +788,17 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 		      char *why, size_t why_len)
 {
 	const Vigil__V1__Batch *b = v->b;
+	Vigil__V1__DeviceInfo known = VIGIL__V1__DEVICE_INFO__INIT;
 	struct vg_pg_tx t = { .pg = pg, .dev = b->device };
-	char now[VG_ISO_LEN];
+	char now[VG_ISO_LEN], dev_id[VG_DEVICE_ID_MAX + 1], dev_name[256];
 	PGresult *r;
 	int err, n;
 
-	if (!b->device || !b->device->device_id || !*b->device->device_id) {
-		snprintf(why, why_len, "batch without its device");
+	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
+		snprintf(why, why_len, "batch with an empty device id");
 		return -EBADMSG;
 	}
-	if (strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
+	if (b->device && strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
 		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
 		return -EBADMSG;
 	}
@@ -806,7 +807,38 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	t.now = vg_iso_time(now, vg_now_ns());
 	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
 		return -EIO;
-	err = vg_pg_authorize(&t, owner, why, why_len);
+	if (b->device) {
+		err = vg_pg_authorize(&t, owner, why, why_len);
+	} else {
+		/*
+		 * vigild names its device in a stream's first batch only: a later
+		 * one is the device's whose batch of the same stream was stored,
+		 * among the owner's own and its WSL instances'.
+		 */
+		vg_pp_int(&t.p, (int64_t)b->stream_id);
+		vg_pp_str(&t.p, owner);
+		r = vg_pg_exec(pg, "find the stream's device",
+			       "SELECT f.\"DeviceId\", (SELECT d.\"DeviceName\" FROM \"DeviceInfo\" d"
+			       " WHERE d.\"DeviceId\" = f.\"DeviceId\" ORDER BY d.\"Timestamp\" DESC"
+			       " LIMIT 1) FROM \"ReceivedFrames\" f WHERE f.\"StreamId\" = $1 AND"
+			       " (f.\"DeviceId\" = $2 OR f.\"DeviceId\" IN (SELECT \"DeviceId\" FROM"
+			       " \"DeviceInfo\" WHERE \"HostDeviceId\" = $2)) LIMIT 1",
+			       &t.p);
+		err = r ? 0 : -EIO;
+		if (r && PQntuples(r) == 1) {
+			snprintf(dev_id, sizeof(dev_id), "%s", PQgetvalue(r, 0, 0));
+			snprintf(dev_name, sizeof(dev_name), "%s", PQgetvalue(r, 0, 1));
+			known.device_id = dev_id;
+			known.device_name = dev_name;
+			t.dev = &known;
+		} else if (r) {
+			snprintf(why, why_len,
+				 "batch without its device, and no batch of stream %llu stored",
+				 (unsigned long long)b->stream_id);
+			err = -EBADMSG;
+		}
+		PQclear(r);
+	}
 	if (err)
 		goto out;
 	vg_pp_str(&t.p, t.dev->device_id);
@@ -828,7 +860,7 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 		err = 0; /* a resend of a stored batch */
 		goto out;
 	}
-	err = vg_pg_device(&t);
+	err = b->device ? vg_pg_device(&t) : 0;
 	for (size_t i = 0; !err && i < v->n_events; i++) {
 		Vigil__V1__Event *ev;
 

@@ -272,7 +272,14 @@ static char *pgq(const char *sql)
 
 static char *argv_sh[] = { "/bin/sh", "-c", "exit 7" };
 
-/* A batch of one process event from dev (host: its HostDeviceId), framed as vigild sends it. */
+/* The stream id of batch_file()'s batches. */
+static uint64_t batch_stream = 77;
+
+/*
+ * A batch of one process event from dev (host: its HostDeviceId; dev NULL: a
+ * batch that names no device, as vigild's after a stream's first), framed as
+ * vigild sends it.
+ */
 static void batch_file(const char *name, const char *dev, const char *host, uint64_t seq)
 {
 	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
@@ -305,8 +312,8 @@ static void batch_file(const char *name, const char *dev, const char *host, uint
 	di.device_name = "DESKTOP";
 	di.os_platform = "Linux";
 	di.host_device_id = (char *)host;
-	b.device = &di;
-	b.stream_id = 77;
+	b.device = dev ? &di : NULL;
+	b.stream_id = batch_stream;
 	b.n_events = 1;
 	b.events = evs;
 	b.n_counters = 1;
@@ -394,6 +401,21 @@ Test(server, batches_exactly_once_and_authorized)
 	cr_assert_str_eq(body, "{\"stored\":false}");
 	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
 	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "1");
+
+	/* A later batch of the stream names no device: it is the stream's. */
+	batch_file("a3.frame", NULL, NULL, 3);
+	cr_assert_eq(req("/v1/batches", "a3.frame", token, FRAME, body, sizeof(body)), 200, "%s",
+		     body);
+	cr_assert_str_eq(body, "{\"stored\":true}");
+	cr_assert_str_eq(pgq("SELECT count(*) || ' ' || min(\"DeviceName\") FROM"
+			     " \"DeviceProcessEvents\" WHERE \"DeviceId\" = 'dev-A'"),
+			 "2 DESKTOP");
+	batch_stream = 78;
+	batch_file("s78.frame", NULL, NULL, 1);
+	batch_stream = 77;
+	cr_assert_eq(req("/v1/batches", "s78.frame", token, FRAME, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"batch without its device, and no batch of stream 78"
+			       " stored\"}");
 
 	/* The WSL instance this host runs writes through it. */
 	batch_file("w1.frame", "wsl-A", "dev-A", 1);
