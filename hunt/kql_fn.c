@@ -218,11 +218,10 @@ int vg_op_between(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 	}
 	if (vg_no_span(k, ht, &hi))
 		goto out;
-	vg_sb_printf(
-		&n,
-		op->s[0] == '!' ? "((%s >= %s AND %s <= %s) %s)" : "(%s >= %s AND %s <= %s)",
-		vg_sb_str(&x->sql), vg_sb_str(&lo.sql), vg_sb_str(&x->sql), vg_sb_str(&hi.sql),
-		k->dl->not_true);
+	vg_sb_printf(&n,
+		     op->s[0] == '!' ? "((%s >= %s AND %s <= %s) %s)" : "(%s >= %s AND %s <= %s)",
+		     vg_sb_str(&x->sql), vg_sb_str(&lo.sql), vg_sb_str(&x->sql), vg_sb_str(&hi.sql),
+		     k->dl->not_true);
 	vg_replace(k, x, &n, K_ANY);
 	vg_sb_init(&n);
 out:

@@ -660,8 +660,8 @@ int vg_argmax_finish(struct vg_kq *k, struct vg_tab *t, struct vg_argmax *am, co
 		vg_sb_printf(&sql,
 			     " %s NULLS LAST) AS \"kql_rn\" FROM (SELECT %s FROM (%s)%s)%s)%s"
 			     " WHERE \"kql_rn\" = 1",
-			     am->max ? "DESC" : "ASC", vg_sb_str(&in), vg_sb_str(&t->sql), k->dl->sub,
-			     k->dl->sub, k->dl->sub);
+			     am->max ? "DESC" : "ASC", vg_sb_str(&in), vg_sb_str(&t->sql),
+			     k->dl->sub, k->dl->sub, k->dl->sub);
 		vg_tab_set(t, &sql, &cols, &ncols);
 	}
 	vg_cols_free(cols, ncols);
