@@ -181,7 +181,7 @@ $(O)/libvigilhost.a: $(HOST_LIB_OBJS)
 
 $(O)/vigil: $(O)/cli/vigil.o $(O)/libvigilhost.a $(O)/libvigil.a
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lsqlite3 $(LDLIBS_LIB)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lsqlite3 $(FLEET_LIBS) $(LDLIBS_LIB)
 
 # ---- tests (Criterion)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
