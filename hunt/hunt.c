@@ -169,15 +169,9 @@ static void vg_csv_field(struct vg_sb *b, const char *v)
 
 /* ---- the rows of SQLite */
 
-struct vg_sqlite_src {
-	struct vg_hunt_src src;
-	sqlite3 *db;
-	sqlite3_stmt *st;
-};
-
 static int vg_sqlite_next(struct vg_hunt_src *src)
 {
-	struct vg_sqlite_src *s = (struct vg_sqlite_src *)src;
+	struct vg_hunt_sqlite *s = (struct vg_hunt_sqlite *)src;
 	int rc = sqlite3_step(s->st);
 
 	if (rc == SQLITE_ROW)
@@ -190,12 +184,21 @@ static int vg_sqlite_next(struct vg_hunt_src *src)
 
 static const char *vg_sqlite_text(struct vg_hunt_src *src, int c)
 {
-	return (const char *)sqlite3_column_text(((struct vg_sqlite_src *)src)->st, c);
+	return (const char *)sqlite3_column_text(((struct vg_hunt_sqlite *)src)->st, c);
 }
 
 static void vg_sqlite_json(struct vg_hunt_src *src, int c, struct vg_sb *b)
 {
-	vg_json_column(b, ((struct vg_sqlite_src *)src)->st, c);
+	vg_json_column(b, ((struct vg_hunt_sqlite *)src)->st, c);
+}
+
+void vg_hunt_sqlite_init(struct vg_hunt_sqlite *s, sqlite3 *db, sqlite3_stmt *st)
+{
+	s->src.next = vg_sqlite_next;
+	s->src.text = vg_sqlite_text;
+	s->src.json = vg_sqlite_json;
+	s->db = db;
+	s->st = st;
 }
 
 /* ---- printing */
@@ -277,8 +280,7 @@ int vg_hunt_error(int err, const char *text, const char *origin, const struct vg
 long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt_format fmt,
 		 FILE *out, FILE *errf)
 {
-	struct vg_sqlite_src s = { .src = { vg_sqlite_next, vg_sqlite_text, vg_sqlite_json },
-				   .db = db };
+	struct vg_hunt_sqlite s;
 	struct vg_kql_query q;
 	struct vg_kql_error e;
 	long n;
@@ -291,6 +293,7 @@ long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt
 	if (err)
 		return vg_hunt_error(err, text, origin, &e, errf);
 	vg_log(VG_DEBUG, "hunt: SQL: %s", q.sql);
+	vg_hunt_sqlite_init(&s, db, NULL);
 	rc = sqlite3_prepare_v2(db, q.sql, -1, &s.st, NULL);
 	if (rc != SQLITE_OK) {
 		vg_log(VG_ERROR, "hunt: the store refused the translated query: %s",

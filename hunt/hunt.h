@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 struct sqlite3;
+struct sqlite3_stmt;
 struct vg_sb;
 struct vg_kql_query;
 struct vg_kql_error;
@@ -33,6 +34,14 @@ struct vg_hunt_src {
 	/* column c of the row as a JSON value into b (numbers unquoted) */
 	void (*json)(struct vg_hunt_src *s, int c, struct vg_sb *b);
 };
+
+/* the rows of a prepared SQLite statement */
+struct vg_hunt_sqlite {
+	struct vg_hunt_src src;
+	struct sqlite3 *db;
+	struct sqlite3_stmt *st;
+};
+void vg_hunt_sqlite_init(struct vg_hunt_sqlite *s, struct sqlite3 *db, struct sqlite3_stmt *st);
 
 /* Print the rows of src under q's column names; rows printed or a negative errno. */
 long vg_hunt_print(struct vg_hunt_src *src, const struct vg_kql_query *q, enum vg_hunt_format fmt,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "esc.h"
 #include "fmt.h"
 #include "hunt.h"
@@ -227,6 +228,31 @@ static const char vg_pg_session[] = "SET default_transaction_read_only = on;"
 				    " SET standard_conforming_strings = on;"
 				    " SET statement_timeout = 0";
 
+/* A read-only session on conninfo, or NULL (logged). */
+static PGconn *vg_pg_open(const char *conninfo, const char *who)
+{
+	PGconn *pg = PQconnectdb(conninfo);
+	PGresult *r;
+	char m[512];
+
+	if (PQstatus(pg) != CONNECTION_OK) {
+		vg_log(VG_ERROR, "%s: cannot connect to PostgreSQL: %s", who,
+		       vg_pg_err(pg, m, sizeof(m)));
+		PQfinish(pg);
+		return NULL;
+	}
+	r = PQexec(pg, vg_pg_session);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		vg_log(VG_ERROR, "%s: setting up the session: %s", who,
+		       vg_pg_err(pg, m, sizeof(m)));
+		PQclear(r);
+		PQfinish(pg);
+		return NULL;
+	}
+	PQclear(r);
+	return pg;
+}
+
 long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
 		    enum vg_hunt_format fmt, FILE *out, FILE *errf)
 {
@@ -235,24 +261,13 @@ long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
 	struct vg_kql_error e;
 	struct vg_pg_cat cat;
 	char m[512];
-	PGconn *pg = PQconnectdb(conninfo);
+	PGconn *pg = vg_pg_open(conninfo, "hunt");
 	PGresult *r = NULL;
 	long n = -EIO;
 	int err;
 
-	if (PQstatus(pg) != CONNECTION_OK) {
-		vg_log(VG_ERROR, "hunt: cannot connect to PostgreSQL: %s",
-		       vg_pg_err(pg, m, sizeof(m)));
-		PQfinish(pg);
+	if (!pg)
 		return -EIO;
-	}
-	r = PQexec(pg, vg_pg_session);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		vg_log(VG_ERROR, "hunt: setting up the session: %s", vg_pg_err(pg, m, sizeof(m)));
-		goto out;
-	}
-	PQclear(r);
-	r = NULL;
 	err = vg_pg_catalog(pg, &cat);
 	if (!err) {
 		err = vg_kql_translate_for(VG_KQL_PG, cat.t, (int)VG_PG_NTABLES, text, 0, &q, &e);
@@ -278,5 +293,79 @@ out:
 	PQclear(r);
 	PQfinish(pg);
 	vg_kql_query_free(&q);
+	return n;
+}
+
+/* ---- vigil alerts --pg */
+
+struct vg_pg_alerts {
+	struct vg_alerts_src src;
+	PGconn *pg;
+	struct vg_pg_src al, ev;
+	const char *ev_sql;
+};
+
+static struct vg_hunt_src *vg_pg_alerts_evidence(struct vg_alerts_src *src, const char *id)
+{
+	struct vg_pg_alerts *s = (struct vg_pg_alerts *)src;
+	char m[512];
+
+	PQclear(s->ev.r);
+	s->ev.r = PQexecParams(s->pg, s->ev_sql, 1, NULL, &id, NULL, NULL, 0);
+	s->ev.row = -1;
+	s->ev.nrows = 0;
+	if (PQresultStatus(s->ev.r) != PGRES_TUPLES_OK) {
+		vg_log(VG_ERROR, "alerts: %s", vg_pg_err(s->pg, m, sizeof(m)));
+		return NULL;
+	}
+	s->ev.nrows = PQntuples(s->ev.r);
+	return &s->ev.src;
+}
+
+long vg_alerts_print_pg(const char *conninfo, FILE *out, int json)
+{
+	struct vg_pg_alerts s = {
+		.src = { .alerts = &s.al.src, .evidence = vg_pg_alerts_evidence },
+		.al = { .src = { vg_pg_next, vg_pg_text, vg_pg_json }, .row = -1 },
+		.ev = { .src = { vg_pg_next, vg_pg_text, vg_pg_json }, .row = -1 },
+	};
+	struct vg_sb aq, eq;
+	long n = -EIO;
+	char m[512];
+
+	s.pg = vg_pg_open(conninfo, "alerts");
+	if (!s.pg)
+		return -EIO;
+	vg_sb_init(&aq);
+	vg_sb_init(&eq);
+	vg_alerts_select(&aq, "NULL", vg_alert_cols, VG_ALERT_NCOLS, "AlertInfo");
+	vg_sb_add(&aq, " ORDER BY \"Timestamp\", \"AlertId\"");
+	vg_alerts_select(&eq, NULL, vg_evidence_cols, VG_EVIDENCE_NCOLS, "AlertEvidence");
+	vg_sb_add(&eq, " WHERE \"AlertId\" = $1"
+		       " ORDER BY \"Timestamp\", \"SourceTable\", \"SourceRowId\"");
+	if (vg_sb_err(&aq) || vg_sb_err(&eq)) {
+		n = -ENOMEM;
+		goto out;
+	}
+	s.ev_sql = vg_sb_str(&eq);
+	s.al.r = PQexecParams(s.pg, vg_sb_str(&aq), 0, NULL, NULL, NULL, NULL, 0);
+	if (PQresultStatus(s.al.r) != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(s.al.r, PG_DIAG_SQLSTATE);
+
+		/* no alert tables: no server with detections has written this database */
+		if (state && !strcmp(state, "42P01"))
+			n = 0;
+		else
+			vg_log(VG_ERROR, "alerts: %s", vg_pg_err(s.pg, m, sizeof(m)));
+		goto out;
+	}
+	s.al.nrows = PQntuples(s.al.r);
+	n = vg_alerts_emit(&s.src, out, json);
+out:
+	PQclear(s.al.r);
+	PQclear(s.ev.r);
+	PQfinish(s.pg);
+	vg_sb_free(&aq);
+	vg_sb_free(&eq);
 	return n;
 }

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alerts.h"
+#include "detect.h"
 #include "fmt.h"
 #include "hunt.h"
 #include "kql.h"
@@ -24,7 +26,8 @@ static char tmp[64], conninfo[256], dbpath[96];
 static struct vg_store *store;
 
 /* The tables the queries read; PostgreSQL gets them with the store's columns. */
-static const char *const tables[] = { "DeviceProcessEvents", "DeviceInfo", "DeviceNetworkEvents" };
+static const char *const tables[] = { "DeviceProcessEvents", "DeviceInfo", "DeviceNetworkEvents",
+				      "AlertInfo", "AlertEvidence" };
 
 static const char *const rows[] = {
 	"INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\", \"OSPlatform\","
@@ -51,6 +54,23 @@ static const char *const rows[] = {
 	" \"RemoteIP\", \"RemotePort\", \"InitiatingProcessId\") VALUES"
 	" ('2026-11-01T10:00:01.000Z', 'wsl-1', 'ConnectionSuccess', '93.184.216.34', 443, 100),"
 	" ('2026-11-01T10:45:01.000Z', 'lin-1', 'ConnectionSuccess', '127.0.0.1', 80, 200)",
+	"INSERT INTO \"AlertInfo\" (\"Timestamp\", \"AlertId\", \"Title\", \"Category\","
+	" \"Severity\", \"DetectionSource\", \"AttackTechniques\", \"RuleId\", \"DeviceId\","
+	" \"GroupKey\") VALUES"
+	" ('2026-11-01T10:00:02.000Z', 'a-1', 'Download run', 'Execution', 'High', 'vigil',"
+	"  'T1105', 'download', 'wsl-1', 'k1'),"
+	" ('2026-11-01T11:00:00.000Z', 'a-2', 'Shell', 'Execution', 'Low', 'vigil', NULL,"
+	"  'shell', 'lin-1', 'k2')",
+	"INSERT INTO \"AlertEvidence\" (\"Timestamp\", \"AlertId\", \"EntityType\","
+	" \"EvidenceRole\", \"DeviceId\", \"ActionType\", \"FileName\", \"FolderPath\","
+	" \"ProcessId\", \"ProcessCommandLine\", \"SourceTable\", \"SourceRowId\","
+	" \"ReportId\") VALUES"
+	" ('2026-11-01T10:00:00.125Z', 'a-1', 'Process', 'Impacted', 'wsl-1', 'ProcessCreated',"
+	"  'curl', '/usr/bin/curl', 100, 'curl -s x', 'DeviceProcessEvents', 1, 1),"
+	" ('2026-11-01T10:30:00.000Z', 'a-1', 'Process', 'Impacted', 'wsl-1', 'ProcessCreated',"
+	"  'wget', '/usr/bin/wget', 101, '', 'DeviceProcessEvents', 2, 2),"
+	" ('2026-11-01T10:45:00.000Z', 'a-2', 'Process', 'Impacted', 'lin-1', 'ProcessCreated',"
+	"  'curl', '/usr/bin/curl', 200, 'curl \"q\"', 'DeviceProcessEvents', 4, 4)",
 };
 
 /*
@@ -115,6 +135,7 @@ static void setup(void)
 	conninfo[strcspn(conninfo, "\n")] = 0;
 	snprintf(dbpath, sizeof(dbpath), "%s/store.db", tmp);
 	cr_assert_eq(vg_store_open(&store, dbpath), 0);
+	cr_assert_eq(vg_alerts_schema(vg_store_db(store)), 0);
 	vg_sb_init(&ddl);
 	pg_ddl(&ddl);
 	pg_exec(vg_sb_str(&ddl));
@@ -421,4 +442,47 @@ Test(fleet_hunt, vigil_hunt_pg_end_to_end)
 	a[na] = 0;
 	cr_expect_str_eq(a, "query:1:20: unknown column 'x'\n  DeviceInfo | where x == 1\n"
 			    "                     ^\nrc=1\n");
+	snprintf(cmd, sizeof(cmd), "%s alerts --pg '%s' --json", vigil, conninfo);
+	p = popen(cmd, "r");
+	na = fread(a, 1, sizeof(a) - 1, p);
+	cr_expect_eq(pclose(p), 0);
+	snprintf(cmd, sizeof(cmd), "%s alerts --db %s --json", vigil, dbpath);
+	p = popen(cmd, "r");
+	nb = fread(b, 1, sizeof(b) - 1, p);
+	cr_expect_eq(pclose(p), 0);
+	a[na] = b[nb] = 0;
+	cr_expect_str_eq(a, b);
+	cr_expect(strstr(a, "\"AlertId\":\"a-2\""), "%s", a);
+}
+
+static char *alerts(int pg, int json)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	int64_t last = 0;
+	long n;
+
+	cr_assert(out);
+	n = pg ? vg_alerts_print_pg(conninfo, out, json) :
+		 vg_alerts_print(vg_store_db(store), out, json, 0, &last);
+	fclose(out);
+	cr_expect_eq(n, 2, "%s: %ld alerts", pg ? "PostgreSQL" : "SQLite", n);
+	return buf;
+}
+
+/* vigil alerts --pg prints what vigil alerts --db does for the same rows */
+Test(fleet_hunt, alerts_same_on_both)
+{
+	for (int json = 0; json < 2; json++) {
+		char *l = alerts(0, json), *p = alerts(1, json);
+
+		cr_expect_str_eq(p, l, "PostgreSQL:\n%s\nSQLite:\n%s", p, l);
+		if (json)
+			cr_expect(strstr(p, "\"SourceRowId\":2,\"ReportId\":2"), "%s", p);
+		else
+			cr_expect(strstr(p, "2026-11-01T10:00:02.000Z  High"), "%s", p);
+		free(l);
+		free(p);
+	}
 }
