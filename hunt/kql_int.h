@@ -105,8 +105,7 @@ struct vg_kql_dialect {
 	void (*strop)(struct vg_sb *b, const char *op, const char *x, const char *n, int cs);
 	/* the SQL template of a scalar function given the default one; NULL: not available */
 	const char *(*fn)(const char *name, const char *sql);
-	/* the SQL template of aggregation f ("sum", "avg", ...) over %s */
-	const char *(*agg)(const char *f);
+	const char *avg; /* the SQL template of avg() over %s */
 	const char *sub; /* after a subquery in FROM: its alias, if the database needs one */
 	const char *is, *is_not; /* null-safe equality */
 	const char *not_true; /* "(cond) <not_true>": false or null */

@@ -211,8 +211,10 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 			vg_sb_printf(&aggs, "count(DISTINCT %s)", vg_sb_str(&a[0].sql));
 		else if (!strncmp(f->s, "make_", 5))
 			k->dl->list_agg(&aggs, vg_sb_str(&a[0].sql), !strcmp(f->s, "make_set"));
+		else if (!strcmp(f->s, "avg"))
+			vg_sb_printf(&aggs, k->dl->avg, vg_sb_str(&a[0].sql));
 		else
-			vg_sb_printf(&aggs, k->dl->agg(f->s), vg_sb_str(&a[0].sql));
+			vg_sb_printf(&aggs, "%s(%s)", f->s, vg_sb_str(&a[0].sql));
 		vg_sb_add(&aggs, " AS ");
 		vg_sql_ident(&aggs, nm);
 		vg_args_free(a, n);

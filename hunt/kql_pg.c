@@ -177,18 +177,6 @@ static const char *vg_pg_fn(const char *name, const char *sql)
 	return sql;
 }
 
-/* avg of integers is numeric on PostgreSQL; SQLite's is a double */
-static const char *vg_pg_agg(const char *f)
-{
-	if (!strcmp(f, "sum"))
-		return "sum(%s)";
-	if (!strcmp(f, "avg"))
-		return "CAST(avg(%s) AS double precision)";
-	if (!strcmp(f, "min"))
-		return "min(%s)";
-	return "max(%s)";
-}
-
 const struct vg_kql_dialect vg_kql_pg = {
 	.name = "PostgreSQL",
 	.now = vg_pg_now,
@@ -199,7 +187,7 @@ const struct vg_kql_dialect vg_kql_pg = {
 	.list_agg = vg_pg_list_agg,
 	.strop = vg_pg_strop,
 	.fn = vg_pg_fn,
-	.agg = vg_pg_agg,
+	.avg = "CAST(avg(%s) AS double precision)",
 	.sub = " AS \"kql_q\"",
 	.is = "IS NOT DISTINCT FROM",
 	.is_not = "IS DISTINCT FROM",

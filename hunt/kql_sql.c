@@ -100,17 +100,6 @@ static const char *vg_sqlite_fn(const char *name, const char *sql)
 	return sql;
 }
 
-static const char *vg_sqlite_agg(const char *f)
-{
-	if (!strcmp(f, "sum"))
-		return "sum(%s)";
-	if (!strcmp(f, "avg"))
-		return "avg(%s)";
-	if (!strcmp(f, "min"))
-		return "min(%s)";
-	return "max(%s)";
-}
-
 const struct vg_kql_dialect vg_kql_sqlite = {
 	.name = "SQLite",
 	.now = vg_sqlite_now,
@@ -121,7 +110,7 @@ const struct vg_kql_dialect vg_kql_sqlite = {
 	.list_agg = vg_sqlite_list_agg,
 	.strop = vg_sqlite_strop,
 	.fn = vg_sqlite_fn,
-	.agg = vg_sqlite_agg,
+	.avg = "avg(%s)",
 	.sub = "",
 	.is = "IS",
 	.is_not = "IS NOT",
