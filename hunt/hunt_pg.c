@@ -113,14 +113,35 @@ struct vg_pg_src {
 	struct vg_hunt_src src;
 	PGresult *r;
 	int row, nrows;
+	PGconn *stream; /* rows one at a time from this connection (single-row mode) */
 	char buf[64];
 };
 
 static int vg_pg_next(struct vg_hunt_src *src)
 {
 	struct vg_pg_src *s = (struct vg_pg_src *)src;
+	char m[512];
 
-	return ++s->row < s->nrows;
+	if (!s->stream)
+		return ++s->row < s->nrows;
+	PQclear(s->r);
+	s->r = PQgetResult(s->stream);
+	s->row = 0;
+	switch (PQresultStatus(s->r)) {
+	case PGRES_SINGLE_TUPLE:
+		return 1;
+	case PGRES_TUPLES_OK: /* the end */
+		PQclear(s->r);
+		while ((s->r = PQgetResult(s->stream)))
+			PQclear(s->r);
+		return 0;
+	default:
+		vg_log(VG_ERROR, "hunt: query failed: %s", vg_pg_err(s->stream, m, sizeof(m)));
+		PQclear(s->r);
+		while ((s->r = PQgetResult(s->stream)))
+			PQclear(s->r);
+		return -EIO;
+	}
 }
 
 /* "2026-11-29 18:00:00.5+00" -> "2026-11-29T18:00:00.500Z", as the store writes times */
@@ -225,8 +246,7 @@ static void vg_pg_json(struct vg_hunt_src *src, int c, struct vg_sb *b)
 /* a session that cannot write, with times in UTC and literal backslashes in strings */
 static const char vg_pg_session[] = "SET default_transaction_read_only = on;"
 				    " SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
-				    " SET standard_conforming_strings = on;"
-				    " SET statement_timeout = 0";
+				    " SET standard_conforming_strings = on";
 
 /* A read-only session on conninfo, or NULL (logged). */
 static PGconn *vg_pg_open(const char *conninfo, const char *who)
@@ -262,7 +282,6 @@ long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
 	struct vg_pg_cat cat;
 	char m[512];
 	PGconn *pg = vg_pg_open(conninfo, "hunt");
-	PGresult *r = NULL;
 	long n = -EIO;
 	int err;
 
@@ -280,17 +299,16 @@ long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
 		goto out;
 	}
 	vg_log(VG_DEBUG, "hunt: SQL: %s", q.sql);
-	/* the extended protocol: one statement, never several */
-	r = PQexecParams(pg, q.sql, 0, NULL, NULL, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+	/* the extended protocol: one statement, never several; rows as they come */
+	if (!PQsendQueryParams(pg, q.sql, 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(pg)) {
 		vg_log(VG_ERROR, "hunt: query failed: %s", vg_pg_err(pg, m, sizeof(m)));
 		goto out;
 	}
-	s.r = r;
-	s.nrows = PQntuples(r);
+	s.stream = pg;
 	n = vg_hunt_print(&s.src, &q, fmt, out);
+	PQclear(s.r);
 out:
-	PQclear(r);
 	PQfinish(pg);
 	vg_kql_query_free(&q);
 	return n;
