@@ -99,8 +99,8 @@ struct vg_kql_dialect {
 	 */
 	int (*regex)(struct vg_sb *b, const char *x, const char *re_sql, const char *lit, char *err,
 		     size_t size);
-	/* the aggregate JSON array of x's non-null values (distinct: a set) */
-	void (*list_agg)(struct vg_sb *b, const char *x, int distinct);
+	/* the aggregate JSON array of x's non-null values (distinct: a set; time: datetimes) */
+	void (*list_agg)(struct vg_sb *b, const char *x, int distinct, int time);
 	/* Kusto's has/contains/startswith/endswith (op) of needle n in x, case-sensitive or not */
 	void (*strop)(struct vg_sb *b, const char *op, const char *x, const char *n, int cs);
 	/* the SQL template of a scalar function given the default one; NULL: not available */

@@ -210,7 +210,10 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 		else if (!strcmp(f->s, "dcount"))
 			vg_sb_printf(&aggs, "count(DISTINCT %s)", vg_sb_str(&a[0].sql));
 		else if (!strncmp(f->s, "make_", 5))
-			k->dl->list_agg(&aggs, vg_sb_str(&a[0].sql), !strcmp(f->s, "make_set"));
+			k->dl->list_agg(
+				&aggs, vg_sb_str(&a[0].sql), !strcmp(f->s, "make_set"),
+				a[0].kind == K_TIME ||
+					(a[0].colname && !strcmp(a[0].colname, "Timestamp")));
 		else if (!strcmp(f->s, "avg"))
 			vg_sb_printf(&aggs, k->dl->avg, vg_sb_str(&a[0].sql));
 		else

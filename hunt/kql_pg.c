@@ -95,13 +95,29 @@ static int vg_pg_regex(struct vg_sb *b, const char *x, const char *re, const cha
 	return 0;
 }
 
-/* array_to_json writes the compact form json_group_array() does; none is [] */
-static void vg_pg_list_agg(struct vg_sb *b, const char *x, int distinct)
+/*
+ * array_to_json writes the compact form json_group_array() does; none is [].
+ * Datetimes as the store writes them, not in JSON's +00:00 form.
+ */
+static void vg_pg_list_agg(struct vg_sb *b, const char *x, int distinct, int time)
 {
+	struct vg_sb v;
+
+	vg_sb_init(&v);
+	if (time)
+		vg_sb_printf(&v,
+			     "to_char(CAST(%s AS timestamptz) AT TIME ZONE 'UTC',"
+			     " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+			     x);
+	else
+		vg_sb_add(&v, x);
 	vg_sb_printf(b,
 		     "coalesce(CAST(array_to_json(array_agg(%s%s) FILTER (WHERE %s IS NOT NULL))"
 		     " AS text), '[]')",
-		     distinct ? "DISTINCT " : "", x, x);
+		     distinct ? "DISTINCT " : "", vg_sb_str(&v) ?: "", x);
+	if (vg_sb_err(&v))
+		b->err = v.err;
+	vg_sb_free(&v);
 }
 
 /*

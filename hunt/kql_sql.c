@@ -82,8 +82,9 @@ static int vg_sqlite_regex(struct vg_sb *b, const char *x, const char *re, const
 	return 0;
 }
 
-static void vg_sqlite_list_agg(struct vg_sb *b, const char *x, int distinct)
+static void vg_sqlite_list_agg(struct vg_sb *b, const char *x, int distinct, int time)
 {
+	(void)time; /* stored as the ISO text they print as */
 	vg_sb_printf(b, "json_group_array(%s%s) FILTER (WHERE %s IS NOT NULL)",
 		     distinct ? "DISTINCT " : "", x, x);
 }

@@ -350,6 +350,21 @@ Test(fleet_hunt, same_rows_on_sqlite_and_postgresql)
 	     " | extend X = iff(ProcessId > 100, \"hi\", \"lo\") | project-away ActionType"
 	     " | project-rename Pid = ProcessId | project Pid, X, R = ReportId * 2 + 1",
 	     0, 4);
+	same("let n = 2; let tools = dynamic([\"curl\", \"wget\"]);\n"
+	     "DeviceProcessEvents | where FileName in (tools) | sort by ProcessId asc | take n"
+	     " | project ProcessId",
+	     1, 2);
+	same("DeviceProcessEvents | distinct *", 0, 6);
+	same("DeviceNetworkEvents | join kind=fullouter (DeviceInfo | project DeviceId, OSPlatform)"
+	     " on DeviceId | project DeviceId, DeviceId1, OSPlatform, RemotePort",
+	     0, 4);
+	same("DeviceNetworkEvents | join kind=innerunique (DeviceProcessEvents) on DeviceId"
+	     " | count",
+	     0, 1);
+	same("union kind=inner DeviceInfo, DeviceNetworkEvents | summarize dcount(DeviceId)", 0, 1);
+	same("DeviceProcessEvents | where Timestamp > datetime(2026-11-01T10:30:00Z)"
+	     " | summarize max(Timestamp), min(FileName), make_list(Timestamp)",
+	     0, 1);
 	same("DeviceProcessEvents | where ProcessId == 100 or ProcessId != ProcessId"
 	     " | project ProcessId, I = toint(\"7\"), D = todouble(ProcessId) / 8",
 	     0, 1);
