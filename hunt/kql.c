@@ -61,18 +61,36 @@ void vg_cols_free(char **cols, int n)
 	free(cols);
 }
 
-int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name)
+int vg_elems_add(struct vg_kq *k, char ***elems, int *n, const char *s)
 {
-	char **nc = realloc(*cols, (size_t)(*n + 1) * sizeof(**cols));
+	char **nc = realloc(*elems, (size_t)(*n + 1) * sizeof(**elems));
 
 	if (!nc)
 		return vg_kq_oom(k);
-	*cols = nc;
-	nc[*n] = strdup(name);
+	*elems = nc;
+	nc[*n] = strdup(s);
 	if (!nc[*n])
 		return vg_kq_oom(k);
 	(*n)++;
 	return 0;
+}
+
+int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name)
+{
+	/* PostgreSQL cuts longer names, so two could become one: refused where written */
+	if (k->dl->max_ident && strlen(name) > k->dl->max_ident) {
+		const struct vg_tok *at = vg_cur(k);
+
+		for (int i = k->pos; i >= 0; i--) {
+			if (k->tk[i].t == TK_IDENT && !strcmp(k->tk[i].s, name)) {
+				at = &k->tk[i];
+				break;
+			}
+		}
+		return vg_kq_fail(k, at, "column name '%.40s...' longer than %zu bytes on %s", name,
+				  k->dl->max_ident, k->dl->name);
+	}
+	return vg_elems_add(k, cols, n, name);
 }
 
 int vg_cols_find(char **cols, int n, const char *name)

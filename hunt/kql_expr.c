@@ -575,7 +575,7 @@ int vg_literal_fn(struct vg_kq *k, struct vg_ex *x)
 			if (vg_sb_err(&s))
 				vg_kq_oom(k);
 			else
-				vg_cols_add(k, &elems, &n, vg_sb_str(&s));
+				vg_elems_add(k, &elems, &n, vg_sb_str(&s));
 			vg_sb_free(&s);
 		}
 		if (!k->err)

@@ -264,7 +264,7 @@ int vg_op_has_list(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 					   "a dynamic list must be the only element of %s (...)",
 					   op->s);
 			else if (!vg_no_span(k, et, &e))
-				vg_cols_add(k, &elems, &ne, vg_sb_str(&e.sql));
+				vg_elems_add(k, &elems, &ne, vg_sb_str(&e.sql));
 		}
 		vg_sb_free(&e.sql);
 	}

@@ -111,6 +111,7 @@ struct vg_kql_dialect {
 	const char *not_true; /* "(cond) <not_true>": false or null */
 	const char *true_sql, *false_sql;
 	int nulls_explicit; /* sort: write Kusto's default NULLS FIRST/LAST out */
+	size_t max_ident; /* longest column name in bytes (0: no limit) */
 	int rowid; /* has rowid (rules' bounded reads) */
 };
 
@@ -178,6 +179,8 @@ int vg_re_translate(const char *re, const struct vg_re_esc *esc, const struct vg
 /* kql.c */
 void vg_cols_free(char **cols, int n);
 int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name);
+/* a string onto a list (a column name goes through vg_cols_add, which checks it) */
+int vg_elems_add(struct vg_kq *k, char ***elems, int *n, const char *s);
 int vg_cols_find(char **cols, int n, const char *name);
 void vg_tab_free(struct vg_tab *t);
 void vg_tab_wrap(struct vg_kq *k, struct vg_tab *t, const char *head, const char *tail);

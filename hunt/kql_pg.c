@@ -211,4 +211,5 @@ const struct vg_kql_dialect vg_kql_pg = {
 	.true_sql = "true",
 	.false_sql = "false",
 	.nulls_explicit = 1,
+	.max_ident = 63, /* NAMEDATALEN - 1 */
 };

@@ -355,6 +355,12 @@ Test(fleet_hunt, same_rows_on_sqlite_and_postgresql)
 	     " | project ProcessId",
 	     1, 2);
 	same("DeviceProcessEvents | distinct *", 0, 6);
+	/* long strings in lists are values, not names: no 63-byte limit */
+	same("DeviceProcessEvents | where ProcessCommandLine has_any (\"evil\", \"a long needle of"
+	     " more than sixty-three bytes, which is fine for a value\") or FileName in"
+	     " (dynamic([\"sh\", \"another long value of more than sixty-three bytes in a"
+	     " dynamic list\"])) | project ProcessId",
+	     0, 2);
 	same("DeviceNetworkEvents | join kind=fullouter (DeviceInfo | project DeviceId, OSPlatform)"
 	     " on DeviceId | project DeviceId, DeviceId1, OSPlatform, RemotePort",
 	     0, 4);
@@ -390,6 +396,11 @@ Test(fleet_kql, refused_on_postgresql_with_positions)
 		  "unsupported group (?= in regular expression (only (?: and a leading (?i))", 1,
 		  52 },
 		{ "AlertInfo | take 1", "unknown table 'AlertInfo'", 1, 1 },
+		{ "DeviceProcessEvents | extend "
+		  "a234567890123456789012345678901234567890123456789012345678901234 = 1",
+		  "column name 'a234567890123456789012345678901234567890...' longer than 63 bytes"
+		  " on PostgreSQL",
+		  1, 30 },
 	};
 	struct vg_kql_query q;
 	struct vg_kql_error e;
