@@ -148,10 +148,11 @@ static int vg_pg_next(struct vg_hunt_src *src)
 static const char *vg_pg_time(char *out, size_t size, const char *v)
 {
 	int ms = 0, nd = 0;
-	const char *p = v + 19;
+	const char *p;
 
 	if (strlen(v) < 19 || v[10] != ' ' || v[4] != '-')
 		return v; /* years past 9999, BC, infinity: as PostgreSQL wrote them */
+	p = v + 19;
 	if (*p == '.')
 		for (p++; *p >= '0' && *p <= '9'; p++, nd++)
 			if (nd < 3)
