@@ -317,10 +317,12 @@ int vg_op_matches(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 			char err[200];
 
 			if (k->dl->regex(&n, vg_sb_str(&x->sql), vg_sb_str(&r.sql), lit, err,
-					 sizeof(err)))
+					 sizeof(err))) {
 				vg_kq_fail(k, rt, "%s", err);
-			else if (!vg_replace(k, x, &n, K_ANY))
-				vg_sb_init(&n);
+			} else {
+				vg_replace(k, x, &n, K_ANY);
+				vg_sb_init(&n); /* x has it now, even out of memory */
+			}
 		}
 	}
 	vg_sb_free(&r.sql);
