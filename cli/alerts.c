@@ -15,7 +15,7 @@
 #define VG_FOLLOW_MS 200
 
 const char vg_usage_alerts[] =
-	"usage: vigil alerts --db FILE [--json] [--follow]\n"
+	"usage: vigil alerts (--db FILE [--follow] | --pg CONNINFO) [--json]\n"
 	"\n"
 	"Print the alerts detections raised (AlertInfo), oldest first, each with its\n"
 	"evidence (AlertEvidence: the table, rowid and ReportId of every event behind\n"
@@ -23,6 +23,8 @@ const char vg_usage_alerts[] =
 	"with controls and bytes that are not UTF-8 escaped (\\x1b, \\n, \\xff).\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"  --pg CONNINFO  the fleet's PostgreSQL instead (libpq conninfo), read-only;\n"
+	"               every alert there, by time (no --follow)\n"
 	"  --json       one JSON object per alert per line, with an \"Evidence\" array\n"
 	"  --follow     then print new alerts as they are raised, until SIGINT/SIGTERM\n"
 	"  -h, --help   show this text\n";
@@ -36,7 +38,7 @@ static void vg_on_signal(int sig)
 
 int vg_cmd_alerts(int argc, char **argv)
 {
-	const char *val, *db = NULL;
+	const char *val, *db = NULL, *pg = NULL;
 	int json = 0, follow = 0;
 	struct vg_store *s;
 	int64_t last = 0;
@@ -52,6 +54,10 @@ int vg_cmd_alerts(int argc, char **argv)
 			if (!val)
 				return vg_cli_usage("alerts", "%s needs a file", "--db");
 			db = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &val)) {
+			if (!val)
+				return vg_cli_usage("alerts", "%s needs a conninfo", "--pg");
+			pg = val;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
 		} else if (!strcmp(a, "--follow") || !strcmp(a, "-f")) {
@@ -60,8 +66,14 @@ int vg_cmd_alerts(int argc, char **argv)
 			return vg_cli_usage("alerts", "unknown option '%s'", a);
 		}
 	}
-	if (!db)
-		return vg_cli_usage("alerts", "%s", "--db FILE is required");
+	if (!db == !pg)
+		return vg_cli_usage("alerts", "%s", "give one of --db FILE or --pg CONNINFO");
+	if (pg) {
+		if (follow)
+			return vg_cli_usage("alerts", "%s", "--follow needs --db");
+		n = vg_alerts_print_pg(pg, stdout, json);
+		return n < 0 && n != -EPIPE ? 1 : 0;
+	}
 	if (vg_store_open_existing(&s, db)) {
 		vg_err(-ENOENT, "alerts: cannot open %s", db);
 		return 1;

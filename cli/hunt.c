@@ -13,7 +13,8 @@
 #define VG_QUERY_FILE_MAX (1024 * 1024)
 
 const char vg_usage_hunt[] =
-	"usage: vigil hunt --db FILE (QUERY | --file F) [--format table|json|csv] [--json]\n"
+	"usage: vigil hunt (--db FILE | --pg CONNINFO) (QUERY | --file F)\n"
+	"                  [--format table|json|csv] [--json]\n"
 	"\n"
 	"Run a Kusto (KQL) query over the store. Supported: let (tabular, scalar and\n"
 	"dynamic([...]) lists), pipes, where (==, !=, =~, !~, <, <=, >, >=, in, !in,\n"
@@ -31,6 +32,10 @@ const char vg_usage_hunt[] =
 	"A query error prints line:column, the line and a caret, and exits 1.\n"
 	"\n"
 	"  --db FILE        SQLite database written by `vigil host` (never created)\n"
+	"  --pg CONNINFO    the fleet's PostgreSQL instead (libpq conninfo such as\n"
+	"                   'host=db dbname=vigil user=hunter'; a password goes in\n"
+	"                   ~/.pgpass or PGPASSWORD), read-only; see\n"
+	"                   README \"Hunting\" for what differs from SQLite\n"
 	"  --file F         read the query from F ('-': standard input)\n"
 	"  --format FMT     table (default, aligned columns), json (one object per\n"
 	"                   row per line) or csv (RFC 4180, header row); table and\n"
@@ -77,7 +82,7 @@ out:
 
 int vg_cmd_hunt(int argc, char **argv)
 {
-	const char *val, *db = NULL, *file = NULL, *query = NULL;
+	const char *val, *db = NULL, *pg = NULL, *file = NULL, *query = NULL;
 	enum vg_hunt_format fmt = VG_HUNT_TABLE;
 	struct vg_store *s;
 	char *text = NULL;
@@ -93,6 +98,10 @@ int vg_cmd_hunt(int argc, char **argv)
 			if (!val)
 				return vg_cli_usage("hunt", "%s needs a file", "--db");
 			db = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &val)) {
+			if (!val)
+				return vg_cli_usage("hunt", "%s needs a conninfo", "--pg");
+			pg = val;
 		} else if (vg_cli_opt(argc, argv, &i, "--file", &val)) {
 			if (!val)
 				return vg_cli_usage("hunt", "%s needs a file", "--file");
@@ -121,14 +130,20 @@ int vg_cmd_hunt(int argc, char **argv)
 			query = a;
 		}
 	}
-	if (!db)
-		return vg_cli_usage("hunt", "%s", "--db FILE is required");
+	if (!db == !pg)
+		return vg_cli_usage("hunt", "%s", "give one of --db FILE or --pg CONNINFO");
 	if (!!query == !!file)
 		return vg_cli_usage("hunt", "%s", "give one of QUERY or --file F");
 	if (file) {
 		text = vg_slurp(file);
 		if (!text)
 			return 1;
+	}
+	if (pg) {
+		n = vg_hunt_run_pg(pg, text ? text : query, file ? file : "query", fmt, stdout,
+				   stderr);
+		free(text);
+		return n < 0 && n != -EPIPE ? 1 : 0;
 	}
 	if (vg_store_open_existing(&s, db)) {
 		vg_err(-ENOENT, "hunt: cannot open %s", db);

@@ -28,7 +28,7 @@ static void vg_rows_free(struct vg_rows *r)
 	free(r->cell);
 }
 
-static int vg_rows_add(struct vg_rows *r, sqlite3_stmt *st)
+static int vg_rows_add(struct vg_rows *r, struct vg_hunt_src *src)
 {
 	if (r->nrows == r->cap) {
 		size_t nc = r->cap ? r->cap * 2 : 64;
@@ -40,7 +40,7 @@ static int vg_rows_add(struct vg_rows *r, sqlite3_stmt *st)
 		r->cap = nc;
 	}
 	for (int i = 0; i < r->ncols; i++) {
-		const char *v = (const char *)sqlite3_column_text(st, i);
+		const char *v = src->text(src, i);
 		char **c = &r->cell[r->nrows * (size_t)r->ncols + (size_t)i];
 
 		*c = v ? strdup(v) : NULL;
@@ -167,70 +167,78 @@ static void vg_csv_field(struct vg_sb *b, const char *v)
 	vg_sb_free(&e);
 }
 
-long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt_format fmt,
-		 FILE *out, FILE *errf)
+/* ---- the rows of SQLite */
+
+static int vg_sqlite_next(struct vg_hunt_src *src)
 {
-	struct vg_kql_query q;
-	struct vg_kql_error e;
+	struct vg_hunt_sqlite *s = (struct vg_hunt_sqlite *)src;
+	int rc = sqlite3_step(s->st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	vg_log(VG_ERROR, "hunt: query failed: %s", sqlite3_errmsg(s->db));
+	return vg_sqlite_errno(rc) ?: -EIO;
+}
+
+static const char *vg_sqlite_text(struct vg_hunt_src *src, int c)
+{
+	return (const char *)sqlite3_column_text(((struct vg_hunt_sqlite *)src)->st, c);
+}
+
+static void vg_sqlite_json(struct vg_hunt_src *src, int c, struct vg_sb *b)
+{
+	vg_json_column(b, ((struct vg_hunt_sqlite *)src)->st, c);
+}
+
+void vg_hunt_sqlite_init(struct vg_hunt_sqlite *s, sqlite3 *db, sqlite3_stmt *st)
+{
+	s->src.next = vg_sqlite_next;
+	s->src.text = vg_sqlite_text;
+	s->src.json = vg_sqlite_json;
+	s->db = db;
+	s->st = st;
+}
+
+/* ---- printing */
+
+long vg_hunt_print(struct vg_hunt_src *src, const struct vg_kql_query *q, enum vg_hunt_format fmt,
+		   FILE *out)
+{
 	struct vg_rows rows = { 0 };
 	struct vg_sb line;
-	sqlite3_stmt *st = NULL;
 	long n = 0;
-	int err, rc;
+	int err = 0, rc;
 
-	err = vg_kql_register(db);
-	if (err)
-		return vg_err(err, "hunt: register query functions");
-	err = vg_kql_translate(db, text, 0, &q, &e);
-	if (err == -EINVAL) {
-		struct vg_sb msg;
-		char prefix[256];
-
-		vg_sb_init(&msg);
-		snprintf(prefix, sizeof(prefix), "%s:", origin ? origin : "query");
-		vg_kql_error_format(&msg, prefix, text, 0, &e);
-		fputs(vg_sb_str(&msg) ?: "out of memory\n", errf);
-		vg_sb_free(&msg);
-		return err;
-	}
-	if (err)
-		return vg_err(err, "hunt: translate query");
-	vg_log(VG_DEBUG, "hunt: SQL: %s", q.sql);
-	rc = sqlite3_prepare_v2(db, q.sql, -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		vg_log(VG_ERROR, "hunt: the store refused the translated query: %s",
-		       sqlite3_errmsg(db));
-		vg_kql_query_free(&q);
-		return vg_sqlite_errno(rc) ?: -EIO;
-	}
-	rows.ncols = q.ncols;
+	rows.ncols = q->ncols;
 	vg_sb_init(&line);
 	if (fmt == VG_HUNT_CSV) {
-		for (int c = 0; c < q.ncols; c++) {
+		for (int c = 0; c < q->ncols; c++) {
 			vg_sb_add(&line, c ? "," : "");
-			vg_csv_field(&line, q.cols[c]);
+			vg_csv_field(&line, q->cols[c]);
 		}
 		vg_sb_add(&line, "\r\n");
 	}
-	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (!err && (rc = src->next(src)) == 1) {
 		n++;
 		if (fmt == VG_HUNT_TABLE) {
-			err = vg_rows_add(&rows, st);
+			err = vg_rows_add(&rows, src);
 			continue;
 		}
 		if (fmt == VG_HUNT_JSON) {
 			vg_sb_add(&line, "{");
-			for (int c = 0; c < q.ncols; c++) {
+			for (int c = 0; c < q->ncols; c++) {
 				vg_sb_add(&line, c ? "," : "");
-				vg_json_str(&line, q.cols[c]);
+				vg_json_str(&line, q->cols[c]);
 				vg_sb_add(&line, ":");
-				vg_json_column(&line, st, c);
+				src->json(src, c, &line);
 			}
 			vg_sb_add(&line, "}\n");
 		} else {
-			for (int c = 0; c < q.ncols; c++) {
+			for (int c = 0; c < q->ncols; c++) {
 				vg_sb_add(&line, c ? "," : "");
-				vg_csv_field(&line, (const char *)sqlite3_column_text(st, c));
+				vg_csv_field(&line, src->text(src, c));
 			}
 			vg_sb_add(&line, "\r\n");
 		}
@@ -240,19 +248,61 @@ long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt
 			err = -EPIPE;
 		vg_sb_reset(&line);
 	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		vg_log(VG_ERROR, "hunt: query failed: %s", sqlite3_errmsg(db));
-		err = vg_sqlite_errno(rc) ?: -EIO;
-	}
+	if (!err && rc < 0)
+		err = rc;
 	if (!err && fmt == VG_HUNT_CSV && !n && fputs(vg_sb_str(&line), out) == EOF)
 		err = -EPIPE;
 	if (!err && fmt == VG_HUNT_TABLE)
-		err = vg_print_table(out, &q, &rows);
+		err = vg_print_table(out, q, &rows);
 	if (!err && fflush(out))
 		err = -EPIPE;
-	sqlite3_finalize(st);
 	vg_rows_free(&rows);
 	vg_sb_free(&line);
-	vg_kql_query_free(&q);
 	return err ? err : n;
+}
+
+int vg_hunt_error(int err, const char *text, const char *origin, const struct vg_kql_error *e,
+		  FILE *errf)
+{
+	struct vg_sb msg;
+	char prefix[256];
+
+	if (err != -EINVAL)
+		return vg_err(err, "hunt: translate query");
+	vg_sb_init(&msg);
+	snprintf(prefix, sizeof(prefix), "%s:", origin ? origin : "query");
+	vg_kql_error_format(&msg, prefix, text, 0, e);
+	fputs(vg_sb_str(&msg) ?: "out of memory\n", errf);
+	vg_sb_free(&msg);
+	return err;
+}
+
+long vg_hunt_run(sqlite3 *db, const char *text, const char *origin, enum vg_hunt_format fmt,
+		 FILE *out, FILE *errf)
+{
+	struct vg_hunt_sqlite s;
+	struct vg_kql_query q;
+	struct vg_kql_error e;
+	long n;
+	int err, rc;
+
+	err = vg_kql_register(db);
+	if (err)
+		return vg_err(err, "hunt: register query functions");
+	err = vg_kql_translate(db, text, 0, &q, &e);
+	if (err)
+		return vg_hunt_error(err, text, origin, &e, errf);
+	vg_log(VG_DEBUG, "hunt: SQL: %s", q.sql);
+	vg_hunt_sqlite_init(&s, db, NULL);
+	rc = sqlite3_prepare_v2(db, q.sql, -1, &s.st, NULL);
+	if (rc != SQLITE_OK) {
+		vg_log(VG_ERROR, "hunt: the store refused the translated query: %s",
+		       sqlite3_errmsg(db));
+		vg_kql_query_free(&q);
+		return vg_sqlite_errno(rc) ?: -EIO;
+	}
+	n = vg_hunt_print(&s.src, &q, fmt, out);
+	sqlite3_finalize(s.st);
+	vg_kql_query_free(&q);
+	return n;
 }

@@ -61,18 +61,36 @@ void vg_cols_free(char **cols, int n)
 	free(cols);
 }
 
-int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name)
+int vg_elems_add(struct vg_kq *k, char ***elems, int *n, const char *s)
 {
-	char **nc = realloc(*cols, (size_t)(*n + 1) * sizeof(**cols));
+	char **nc = realloc(*elems, (size_t)(*n + 1) * sizeof(**elems));
 
 	if (!nc)
 		return vg_kq_oom(k);
-	*cols = nc;
-	nc[*n] = strdup(name);
+	*elems = nc;
+	nc[*n] = strdup(s);
 	if (!nc[*n])
 		return vg_kq_oom(k);
 	(*n)++;
 	return 0;
+}
+
+int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name)
+{
+	/* PostgreSQL cuts longer names, so two could become one: refused where written */
+	if (k->dl->max_ident && strlen(name) > k->dl->max_ident) {
+		const struct vg_tok *at = vg_cur(k);
+
+		for (int i = k->pos; i >= 0; i--) {
+			if (k->tk[i].t == TK_IDENT && !strcmp(k->tk[i].s, name)) {
+				at = &k->tk[i];
+				break;
+			}
+		}
+		return vg_kq_fail(k, at, "column name '%.40s...' longer than %zu bytes on %s", name,
+				  k->dl->max_ident, k->dl->name);
+	}
+	return vg_elems_add(k, cols, n, name);
 }
 
 int vg_cols_find(char **cols, int n, const char *name)
@@ -92,20 +110,21 @@ void vg_tab_free(struct vg_tab *t)
 }
 
 /* Wrap the stage so far: "SELECT <head> FROM (<sql>)" + tail. */
-void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail)
+void vg_tab_wrap(struct vg_kq *k, struct vg_tab *t, const char *head, const char *tail)
 {
 	struct vg_sb n;
 
 	vg_sb_init(&n);
-	vg_sb_printf(&n, "SELECT %s FROM (%s)%s", head, vg_sb_str(&t->sql) ?: "", tail);
+	vg_sb_printf(&n, "SELECT %s FROM (%s)%s%s", head, vg_sb_str(&t->sql) ?: "", k->dl->sub,
+		     tail);
 	vg_sb_free(&t->sql);
 	t->sql = n;
 }
 
 /* Wrap the stage in "SELECT head FROM (...)" with the columns *cols, taken (*cols = NULL). */
-void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols)
+void vg_tab_rewrap(struct vg_kq *k, struct vg_tab *t, const char *head, char ***cols, int *ncols)
 {
-	vg_tab_wrap(t, head, "");
+	vg_tab_wrap(k, t, head, "");
 	vg_cols_free(t->cols, t->ncols);
 	t->cols = *cols;
 	t->ncols = *ncols;
@@ -140,6 +159,16 @@ int vg_table_cols(struct vg_kq *k, const char *name, char ***cols, int *n)
 	sqlite3_stmt *st;
 	int rc;
 
+	if (!k->db) {
+		for (int i = 0; i < k->ntables; i++) {
+			if (strcmp(k->tables[i].name, name))
+				continue;
+			for (int c = 0; c < k->tables[i].ncols && !k->err; c++)
+				vg_cols_add(k, cols, n, k->tables[i].cols[c]);
+			break;
+		}
+		return k->err;
+	}
 	if (!strncmp(name, "sqlite_", 7))
 		return 0;
 	rc = sqlite3_prepare_v2(k->db,
@@ -162,6 +191,12 @@ static int vg_table_exists(struct vg_kq *k, const char *name)
 	sqlite3_stmt *st;
 	int found = 0;
 
+	if (!k->db) {
+		for (int i = 0; i < k->ntables; i++)
+			if (!strcmp(k->tables[i].name, name))
+				return 1;
+		return 0;
+	}
 	if (sqlite3_prepare_v2(k->db,
 			       "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view')"
 			       " AND name = ?1 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
@@ -273,7 +308,10 @@ int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded)
 			return k->err;
 		if (t->ncols == !!bounded)
 			return vg_kq_fail(k, src, "unknown table '%s'", src->s);
-		if (bounded) {
+		if (bounded && !k->dl->rowid) {
+			return vg_kq_fail(k, src, "a rule's query needs SQLite, not %s",
+					  k->dl->name);
+		} else if (bounded) {
 			vg_sb_add(&t->sql, "SELECT rowid AS \"_rid\", * FROM ");
 			vg_sql_ident(&t->sql, src->s);
 			vg_sb_add(&t->sql, " WHERE rowid > ?1 AND rowid <= ?2");
@@ -369,10 +407,10 @@ static int vg_let_stmt(struct vg_kq *k)
 	return vg_expect_op(k, ";", "after the let statement");
 }
 
-int vg_kql_translate(sqlite3 *db, const char *text, int flags, struct vg_kql_query *q,
-		     struct vg_kql_error *e)
+static int vg_kql_run(struct vg_kq *kq, const char *text, int flags, struct vg_kql_query *q,
+		      struct vg_kql_error *e)
 {
-	struct vg_kq k = { .db = db, .flags = flags, .e = e, .dl = &vg_kql_sqlite };
+	struct vg_kq k = *kq;
 	struct vg_tab main = { 0 };
 	int have_main = 0;
 
@@ -446,6 +484,27 @@ out:
 	free(k.lets);
 	free(k.main_source);
 	return k.err;
+}
+
+int vg_kql_translate(sqlite3 *db, const char *text, int flags, struct vg_kql_query *q,
+		     struct vg_kql_error *e)
+{
+	struct vg_kq k = { .db = db, .flags = flags, .e = e, .dl = &vg_kql_sqlite };
+
+	return vg_kql_run(&k, text, flags, q, e);
+}
+
+int vg_kql_translate_for(enum vg_kql_sql dialect, const struct vg_kql_table *tables, int ntables,
+			 const char *text, int flags, struct vg_kql_query *q,
+			 struct vg_kql_error *e)
+{
+	struct vg_kq k = { .tables = tables,
+			   .ntables = ntables,
+			   .flags = flags,
+			   .e = e,
+			   .dl = dialect == VG_KQL_PG ? &vg_kql_pg : &vg_kql_sqlite };
+
+	return vg_kql_run(&k, text, flags, q, e);
 }
 
 void vg_kql_query_free(struct vg_kql_query *q)

@@ -6,7 +6,8 @@
  * make_set, ...), join, union, sort/order by, take/limit, top, count.
  * Columns are tracked stage by stage against the database's real tables,
  * so a misspelt column or table is reported at its line and column, never
- * left to SQLite. Portable C over SQLite.
+ * left to the database. SQLite, or PostgreSQL through a second dialect
+ * (vg_kql_translate_for). Portable C over SQLite.
  */
 #ifndef VG_KQL_H
 #define VG_KQL_H
@@ -43,6 +44,25 @@ struct vg_kql_query {
 int vg_kql_translate(struct sqlite3 *db, const char *text, int flags, struct vg_kql_query *q,
 		     struct vg_kql_error *e);
 void vg_kql_query_free(struct vg_kql_query *q);
+
+/* A table the query may read and its columns, in order. */
+struct vg_kql_table {
+	const char *name;
+	const char *const *cols;
+	int ncols;
+};
+
+enum vg_kql_sql { VG_KQL_SQLITE, VG_KQL_PG };
+
+/*
+ * Translate text for the database dialect (VG_KQL_PG: PostgreSQL 15, whose
+ * tables have the store's names and quoted column names, Timestamp a
+ * timestamptz) against the tables given. What the dialect cannot say is a
+ * query error at its line and column. VG_KQL_BOUNDED needs SQLite.
+ */
+int vg_kql_translate_for(enum vg_kql_sql dialect, const struct vg_kql_table *tables, int ntables,
+			 const char *text, int flags, struct vg_kql_query *q,
+			 struct vg_kql_error *e);
 
 /*
  * Append "prefix line:col: message\n", the query line and a caret under

@@ -126,7 +126,7 @@ static int vg_primary(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 	}
 	k->pos++;
 	if (!strcmp(t->s, "true") || !strcmp(t->s, "false")) {
-		vg_sb_add(&x->sql, t->s[0] == 't' ? "1" : "0");
+		vg_sb_add(&x->sql, t->s[0] == 't' ? k->dl->true_sql : k->dl->false_sql);
 		x->kind = K_NUM;
 		return 0;
 	}
@@ -246,8 +246,8 @@ static int vg_in(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, con
 			else {
 				vg_sb_add(&n, ci ? "SELECT lower(" : "SELECT ");
 				vg_sql_ident(&n, sub.cols[0]);
-				vg_sb_printf(&n, "%s FROM (%s)", ci ? ")" : "",
-					     vg_sb_str(&sub.sql));
+				vg_sb_printf(&n, "%s FROM (%s)%s", ci ? ")" : "",
+					     vg_sb_str(&sub.sql), k->dl->sub);
 			}
 		}
 		vg_tab_free(&sub);
@@ -267,9 +267,9 @@ static int vg_in(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, con
 						"a dynamic list must be the only element of in (...)");
 				else
 					vg_sb_printf(&n,
-						     ci ? "SELECT lower(\"kql_v\") FROM (%s)" :
-							  "SELECT \"kql_v\" FROM (%s)",
-						     vg_sb_str(&e.sql));
+						     ci ? "SELECT lower(\"kql_v\") FROM (%s)%s" :
+							  "SELECT \"kql_v\" FROM (%s)%s",
+						     vg_sb_str(&e.sql), k->dl->sub);
 			} else if (!k->err && !vg_no_span(k, et, &e)) {
 				vg_sb_printf(&n, ci ? "%slower(%s)" : "%s%s", i ? ", " : "",
 					     vg_sb_str(&e.sql));
@@ -286,7 +286,7 @@ static int vg_in(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, con
 		struct vg_sb m;
 
 		vg_sb_init(&m);
-		vg_sb_printf(&m, "(%s IS NOT 1)", vg_sb_str(&n));
+		vg_sb_printf(&m, "(%s %s)", vg_sb_str(&n), k->dl->not_true);
 		vg_sb_free(&n);
 		n = m;
 	}
@@ -387,8 +387,9 @@ static int vg_compare(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 	}
 	vg_sb_init(&n);
 	if (base) {
-		vg_sb_printf(&n, "(%skql_%s(%s, %s, %d))", neg ? "NOT " : "", base,
-			     vg_sb_str(&x->sql), vg_sb_str(&r.sql), cs);
+		vg_sb_printf(&n, "(%s", neg ? "NOT " : "");
+		k->dl->strop(&n, base, vg_sb_str(&x->sql), vg_sb_str(&r.sql), cs);
+		vg_sb_add(&n, ")");
 	} else if (!strcmp(op, "==") || !strcmp(op, "!=")) {
 		int eq = op[0] == '=';
 
@@ -396,8 +397,8 @@ static int vg_compare(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 			vg_sb_printf(&n, "(coalesce(%s, '') %s coalesce(%s, ''))",
 				     vg_sb_str(&x->sql), eq ? "=" : "<>", vg_sb_str(&r.sql));
 		else
-			vg_sb_printf(&n, "(%s %s %s)", vg_sb_str(&x->sql), eq ? "IS" : "IS NOT",
-				     vg_sb_str(&r.sql));
+			vg_sb_printf(&n, "(%s %s %s)", vg_sb_str(&x->sql),
+				     eq ? k->dl->is : k->dl->is_not, vg_sb_str(&r.sql));
 	} else if (!strcmp(op, "=~") || !strcmp(op, "!~")) {
 		vg_sb_printf(&n, "(lower(coalesce(%s, '')) %s lower(coalesce(%s, '')))",
 			     vg_sb_str(&x->sql), op[0] == '=' ? "=" : "<>", vg_sb_str(&r.sql));
@@ -574,7 +575,7 @@ int vg_literal_fn(struct vg_kq *k, struct vg_ex *x)
 			if (vg_sb_err(&s))
 				vg_kq_oom(k);
 			else
-				vg_cols_add(k, &elems, &n, vg_sb_str(&s));
+				vg_elems_add(k, &elems, &n, vg_sb_str(&s));
 			vg_sb_free(&s);
 		}
 		if (!k->err)

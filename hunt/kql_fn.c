@@ -91,11 +91,15 @@ int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *name, stru
 	}
 #define A(i) vg_sb_str(&a[i].sql)
 	if (fn->sql) {
-		const char *s[3];
+		const char *s[3], *sql = k->dl->fn(f, fn->sql);
 
+		if (!sql) {
+			vg_args_free(a, n);
+			return vg_kq_fail(k, name, "%s() is not available on %s", f, k->dl->name);
+		}
 		for (int i = 0; i < 3; i++)
 			s[i] = fn->idx[i] < n ? A(fn->idx[i]) : "";
-		vg_sb_printf(&x->sql, fn->sql, s[0], s[1], s[2]);
+		vg_sb_printf(&x->sql, sql, s[0], s[1], s[2]);
 	} else if (!strcmp(f, "strcat")) {
 		vg_sb_add(&x->sql, "(");
 		for (int i = 0; i < n; i++)
@@ -214,10 +218,10 @@ int vg_op_between(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 	}
 	if (vg_no_span(k, ht, &hi))
 		goto out;
-	vg_sb_printf(
-		&n,
-		op->s[0] == '!' ? "((%s >= %s AND %s <= %s) IS NOT 1)" : "(%s >= %s AND %s <= %s)",
-		vg_sb_str(&x->sql), vg_sb_str(&lo.sql), vg_sb_str(&x->sql), vg_sb_str(&hi.sql));
+	vg_sb_printf(&n,
+		     op->s[0] == '!' ? "((%s >= %s AND %s <= %s) %s)" : "(%s >= %s AND %s <= %s)",
+		     vg_sb_str(&x->sql), vg_sb_str(&lo.sql), vg_sb_str(&x->sql), vg_sb_str(&hi.sql),
+		     k->dl->not_true);
 	vg_replace(k, x, &n, K_ANY);
 	vg_sb_init(&n);
 out:
@@ -260,7 +264,7 @@ int vg_op_has_list(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 					   "a dynamic list must be the only element of %s (...)",
 					   op->s);
 			else if (!vg_no_span(k, et, &e))
-				vg_cols_add(k, &elems, &ne, vg_sb_str(&e.sql));
+				vg_elems_add(k, &elems, &ne, vg_sb_str(&e.sql));
 		}
 		vg_sb_free(&e.sql);
 	}
@@ -269,10 +273,10 @@ int vg_op_has_list(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 	if (!list.len)
 		vg_list_sql(&list, elems, ne);
 	/* any: some element is a term of x; all: no element is not */
-	vg_sb_printf(&n,
-		     "(%sEXISTS (SELECT 1 FROM (%s) AS \"kql_list\" WHERE %skql_has(%s, "
-		     "\"kql_list\".\"kql_v\", 0)))",
-		     all ? "NOT " : "", vg_sb_str(&list), all ? "NOT " : "", vg_sb_str(&x->sql));
+	vg_sb_printf(&n, "(%sEXISTS (SELECT 1 FROM (%s) AS \"kql_list\" WHERE %s",
+		     all ? "NOT " : "", vg_sb_str(&list), all ? "NOT " : "");
+	k->dl->strop(&n, "has", vg_sb_str(&x->sql), "\"kql_list\".\"kql_v\"", 0);
+	vg_sb_add(&n, "))");
 	vg_replace(k, x, &n, K_ANY);
 	vg_sb_init(&n);
 out:
@@ -309,9 +313,16 @@ int vg_op_matches(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 				regfree(&rx);
 		}
 		if (!k->err) {
-			k->dl->regex(&n, vg_sb_str(&x->sql), vg_sb_str(&r.sql));
-			vg_replace(k, x, &n, K_ANY);
-			vg_sb_init(&n);
+			const char *lit = rt->t == TK_STR && vg_cur(k) == rt + 1 ? rt->s : NULL;
+			char err[200];
+
+			if (k->dl->regex(&n, vg_sb_str(&x->sql), vg_sb_str(&r.sql), lit, err,
+					 sizeof(err))) {
+				vg_kq_fail(k, rt, "%s", err);
+			} else {
+				vg_replace(k, x, &n, K_ANY);
+				vg_sb_init(&n); /* x has it now, even out of memory */
+			}
 		}
 	}
 	vg_sb_free(&r.sql);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fmt.h"
+#include "kql.h"
 
 /* Bounds that keep a hostile query from exhausting the stack or memory. */
 #define VG_KQL_MAX_TEXT (256 * 1024)
@@ -60,7 +61,9 @@ struct vg_let {
 };
 
 struct vg_kq {
-	sqlite3 *db;
+	sqlite3 *db; /* the tables: of db, or of tables[] when db is NULL */
+	const struct vg_kql_table *tables;
+	int ntables;
 	int flags;
 	struct vg_tok *tk;
 	int ntk, pos;
@@ -81,6 +84,7 @@ struct vg_kq {
  * dialect (PostgreSQL) is another table.
  */
 struct vg_kql_dialect {
+	const char *name; /* for errors: "SQLite", "PostgreSQL" */
 	/* the current time moved by secs seconds, as stored timestamps are written */
 	void (*now)(struct vg_sb *b, double secs);
 	/* datetime x moved by secs seconds */
@@ -89,13 +93,30 @@ struct vg_kql_dialect {
 	void (*time_bin)(struct vg_sb *b, const char *x, double secs);
 	/* number x rounded down to a multiple of r */
 	void (*num_bin)(struct vg_sb *b, const char *x, const char *r);
-	/* x matches the regular expression re (both SQL) */
-	void (*regex)(struct vg_sb *b, const char *x, const char *re);
-	/* the aggregate JSON array of x's non-null values (distinct: a set) */
-	void (*list_agg)(struct vg_sb *b, const char *x, int distinct);
+	/*
+	 * x matches the regular expression re_sql (both SQL); lit is its text
+	 * when it is a string literal (else NULL). 0, or -EINVAL with err set.
+	 */
+	int (*regex)(struct vg_sb *b, const char *x, const char *re_sql, const char *lit, char *err,
+		     size_t size);
+	/* the aggregate JSON array of x's non-null values (distinct: a set; time: datetimes) */
+	void (*list_agg)(struct vg_sb *b, const char *x, int distinct, int time);
+	/* Kusto's has/contains/startswith/endswith (op) of needle n in x, case-sensitive or not */
+	void (*strop)(struct vg_sb *b, const char *op, const char *x, const char *n, int cs);
+	/* the SQL template of a scalar function given the default one; NULL: not available */
+	const char *(*fn)(const char *name, const char *sql);
+	const char *avg; /* the SQL template of avg() over %s */
+	const char *sub; /* after a subquery in FROM: its alias, if the database needs one */
+	const char *is, *is_not; /* null-safe equality */
+	const char *not_true; /* "(cond) <not_true>": false or null */
+	const char *true_sql, *false_sql;
+	int nulls_explicit; /* sort: write Kusto's default NULLS FIRST/LAST out */
+	size_t max_ident; /* longest column name in bytes (0: no limit) */
+	int rowid; /* has rowid (rules' bounded reads) */
 };
 
 extern const struct vg_kql_dialect vg_kql_sqlite; /* kql_sql.c */
+extern const struct vg_kql_dialect vg_kql_pg; /* kql_pg.c */
 
 /* kql.c: keep the first error (at token t, or out of memory) and return it */
 int vg_kq_fail(struct vg_kq *k, const struct vg_tok *t, const char *fmt, ...)
@@ -146,14 +167,24 @@ void vg_sql_ident(struct vg_sb *b, const char *name);
 void vg_sql_str(struct vg_sb *b, const char *s);
 /* re (RE2 syntax) compiled as POSIX ERE; 0, or -EINVAL/-ENOMEM with err set */
 int vg_re_compile(const char *re, regex_t *rx, char *err, size_t size);
+/* RE2 escapes and what a dialect writes for them */
+struct vg_re_esc {
+	char c;
+	const char *ere;
+};
+/* re (RE2) rewritten with the escape tables esc and esc_br (in brackets); 0 or -EINVAL */
+int vg_re_translate(const char *re, const struct vg_re_esc *esc, const struct vg_re_esc *esc_br,
+		    struct vg_sb *out, int *icase, char *err, size_t size);
 
 /* kql.c */
 void vg_cols_free(char **cols, int n);
 int vg_cols_add(struct vg_kq *k, char ***cols, int *n, const char *name);
+/* a string onto a list (a column name goes through vg_cols_add, which checks it) */
+int vg_elems_add(struct vg_kq *k, char ***elems, int *n, const char *s);
 int vg_cols_find(char **cols, int n, const char *name);
 void vg_tab_free(struct vg_tab *t);
-void vg_tab_wrap(struct vg_tab *t, const char *head, const char *tail);
-void vg_tab_rewrap(struct vg_tab *t, const char *head, char ***cols, int *ncols);
+void vg_tab_wrap(struct vg_kq *k, struct vg_tab *t, const char *head, const char *tail);
+void vg_tab_rewrap(struct vg_kq *k, struct vg_tab *t, const char *head, char ***cols, int *ncols);
 void vg_tab_set(struct vg_tab *t, struct vg_sb *sql, char ***cols, int *ncols);
 struct vg_let *vg_let_find(struct vg_kq *k, const char *name);
 int vg_table_cols(struct vg_kq *k, const char *name, char ***cols, int *n);

@@ -185,8 +185,8 @@ int vg_op_join(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op)
 		/* Kusto's default: one left row per key value */
 		vg_sb_printf(&left,
 			     "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY %s) AS"
-			     " \"kql_rn\" FROM (%s)) WHERE \"kql_rn\" = 1",
-			     vg_sb_str(&lkeys), vg_sb_str(&t->sql));
+			     " \"kql_rn\" FROM (%s)%s)%s WHERE \"kql_rn\" = 1",
+			     vg_sb_str(&lkeys), vg_sb_str(&t->sql), k->dl->sub, k->dl->sub);
 	} else {
 		vg_sb_add(&left, vg_sb_str(&t->sql));
 	}
@@ -363,7 +363,7 @@ int vg_op_union(struct vg_kq *k, struct vg_tab *t, const struct vg_tok *op)
 			vg_sb_add(&sql, " AS ");
 			vg_sql_ident(&sql, cols[c]);
 		}
-		vg_sb_printf(&sql, " FROM (%s)", vg_sb_str(&legs[i].t.sql));
+		vg_sb_printf(&sql, " FROM (%s)%s", vg_sb_str(&legs[i].t.sql), k->dl->sub);
 	}
 	if (!k->err)
 		vg_tab_set(t, &sql, &cols, &ncols);

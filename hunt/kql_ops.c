@@ -65,7 +65,7 @@ static int vg_op_project(struct vg_kq *k, struct vg_tab *t, const struct vg_tok 
 	int ncols = 0, auto_n = 0;
 
 	if (distinct && vg_accept_op(k, "*")) {
-		vg_tab_wrap(t, "DISTINCT *", "");
+		vg_tab_wrap(k, t, "DISTINCT *", "");
 		return 0;
 	}
 	if (vg_stage_end(vg_cur(k)))
@@ -81,7 +81,7 @@ static int vg_op_project(struct vg_kq *k, struct vg_tab *t, const struct vg_tok 
 		vg_kq_fail(k, vg_cur(k), "expected ',' or '|' after a column of %s, found '%s'",
 			   op->s, vg_cur(k)->s ? vg_cur(k)->s : "end of query");
 	if (!k->err)
-		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
+		vg_tab_rewrap(k, t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_sb_free(&sel);
 	return k->err;
@@ -120,7 +120,7 @@ static int vg_op_extend(struct vg_kq *k, struct vg_tab *t)
 			vg_cols_add(k, &cols, &ncols, newc[i]);
 	}
 	if (!k->err)
-		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
+		vg_tab_rewrap(k, t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_cols_free(newc, nnew);
 	vg_sb_free(&sel);
@@ -210,7 +210,12 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 		else if (!strcmp(f->s, "dcount"))
 			vg_sb_printf(&aggs, "count(DISTINCT %s)", vg_sb_str(&a[0].sql));
 		else if (!strncmp(f->s, "make_", 5))
-			k->dl->list_agg(&aggs, vg_sb_str(&a[0].sql), !strcmp(f->s, "make_set"));
+			k->dl->list_agg(
+				&aggs, vg_sb_str(&a[0].sql), !strcmp(f->s, "make_set"),
+				a[0].kind == K_TIME ||
+					(a[0].colname && !strcmp(a[0].colname, "Timestamp")));
+		else if (!strcmp(f->s, "avg"))
+			vg_sb_printf(&aggs, k->dl->avg, vg_sb_str(&a[0].sql));
 		else
 			vg_sb_printf(&aggs, "%s(%s)", f->s, vg_sb_str(&a[0].sql));
 		vg_sb_add(&aggs, " AS ");
@@ -253,7 +258,7 @@ static int vg_op_summarize(struct vg_kq *k, struct vg_tab *t)
 			for (int i = 1; i <= nb; i++)
 				vg_sb_printf(&tail, "%s%d", i > 1 ? ", " : "", i);
 		}
-		vg_tab_wrap(t, vg_sb_str(&sel), vg_sb_str(&tail));
+		vg_tab_wrap(k, t, vg_sb_str(&sel), vg_sb_str(&tail));
 		vg_sb_free(&tail);
 		for (int i = 0; i < nb && !k->err; i++)
 			vg_cols_add(k, &cols, &nc, bcols[i]);
@@ -298,7 +303,10 @@ static int vg_order_list(struct vg_kq *k, struct vg_tab *t, struct vg_sb *ord)
 		vg_sb_printf(ord, "%s%s %s", ord->len > 10 ? ", " : "", vg_sb_str(&x.sql),
 			     desc ? "DESC" : "ASC");
 		vg_sb_free(&x.sql);
-		if (vg_is_word(vg_cur(k), "nulls")) {
+		if (!vg_is_word(vg_cur(k), "nulls") && k->dl->nulls_explicit) {
+			/* Kusto's (and SQLite's) default: nulls sort below everything */
+			vg_sb_add(ord, desc ? " NULLS LAST" : " NULLS FIRST");
+		} else if (vg_is_word(vg_cur(k), "nulls")) {
 			k->pos++;
 			if (vg_is_word(vg_cur(k), "first") || vg_is_word(vg_cur(k), "last")) {
 				vg_sb_printf(ord, " NULLS %s",
@@ -359,7 +367,7 @@ int vg_operator(struct vg_kq *k, struct vg_tab *t)
 					   "unexpected '%s' after the where condition",
 					   vg_cur(k)->s);
 			vg_sb_printf(&tail, " WHERE %s", vg_sb_str(&x.sql));
-			vg_tab_wrap(t, "*", vg_sb_str(&tail));
+			vg_tab_wrap(k, t, "*", vg_sb_str(&tail));
 		}
 		vg_sb_free(&x.sql);
 		vg_sb_free(&tail);
@@ -381,7 +389,7 @@ int vg_operator(struct vg_kq *k, struct vg_tab *t)
 		k->pos++;
 		vg_sb_init(&ord);
 		if (!vg_order_list(k, t, &ord))
-			vg_tab_wrap(t, "*", vg_sb_str(&ord));
+			vg_tab_wrap(k, t, "*", vg_sb_str(&ord));
 		vg_sb_free(&ord);
 		return k->err;
 	}
@@ -395,7 +403,7 @@ int vg_operator(struct vg_kq *k, struct vg_tab *t)
 				vg_kq_fail(k, vg_cur(k), "unexpected '%s' after %s", vg_cur(k)->s,
 					   name);
 			else
-				vg_tab_wrap(t, "*", vg_sb_str(&tail));
+				vg_tab_wrap(k, t, "*", vg_sb_str(&tail));
 		}
 		vg_sb_free(&tail);
 		return k->err;
@@ -412,7 +420,7 @@ int vg_operator(struct vg_kq *k, struct vg_tab *t)
 				k->pos++;
 				if (!vg_order_list(k, t, &tail)) {
 					vg_sb_printf(&tail, " LIMIT %s", vg_sb_str(&n));
-					vg_tab_wrap(t, "*", vg_sb_str(&tail));
+					vg_tab_wrap(k, t, "*", vg_sb_str(&tail));
 				}
 			}
 		}
@@ -424,7 +432,7 @@ int vg_operator(struct vg_kq *k, struct vg_tab *t)
 		if (!vg_stage_end(vg_cur(k)))
 			return vg_kq_fail(k, vg_cur(k), "unexpected '%s' after count",
 					  vg_cur(k)->s);
-		vg_tab_wrap(t, "count(*) AS \"Count\"", "");
+		vg_tab_wrap(k, t, "count(*) AS \"Count\"", "");
 		vg_cols_free(t->cols, t->ncols);
 		t->cols = NULL;
 		t->ncols = 0;
@@ -461,7 +469,7 @@ static int vg_reselect(struct vg_kq *k, struct vg_tab *t, char **keep, char **na
 		vg_cols_add(k, &cols, &ncols, names ? names[i] : keep[i]);
 	}
 	if (!k->err)
-		vg_tab_rewrap(t, vg_sb_str(&sel), &cols, &ncols);
+		vg_tab_rewrap(k, t, vg_sb_str(&sel), &cols, &ncols);
 	vg_cols_free(cols, ncols);
 	vg_sb_free(&sel);
 	return k->err;
@@ -655,9 +663,10 @@ int vg_argmax_finish(struct vg_kq *k, struct vg_tab *t, struct vg_argmax *am, co
 			     vg_sb_str(&out), vg_sb_str(&part));
 		vg_sql_ident(&sql, am->key);
 		vg_sb_printf(&sql,
-			     " %s NULLS LAST) AS \"kql_rn\" FROM (SELECT %s FROM (%s)))"
+			     " %s NULLS LAST) AS \"kql_rn\" FROM (SELECT %s FROM (%s)%s)%s)%s"
 			     " WHERE \"kql_rn\" = 1",
-			     am->max ? "DESC" : "ASC", vg_sb_str(&in), vg_sb_str(&t->sql));
+			     am->max ? "DESC" : "ASC", vg_sb_str(&in), vg_sb_str(&t->sql),
+			     k->dl->sub, k->dl->sub, k->dl->sub);
 		vg_tab_set(t, &sql, &cols, &ncols);
 	}
 	vg_cols_free(cols, ncols);

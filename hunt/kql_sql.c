@@ -72,24 +72,53 @@ static void vg_sqlite_num_bin(struct vg_sb *b, const char *x, const char *r)
 	vg_sb_printf(b, "kql_bin(%s, %s)", x, r);
 }
 
-static void vg_sqlite_regex(struct vg_sb *b, const char *x, const char *re)
+static int vg_sqlite_regex(struct vg_sb *b, const char *x, const char *re, const char *lit,
+			   char *err, size_t size)
 {
+	(void)lit; /* regexp() compiles it at run time */
+	(void)err;
+	(void)size;
 	vg_sb_printf(b, "(coalesce(%s, '') REGEXP %s)", x, re);
+	return 0;
 }
 
-static void vg_sqlite_list_agg(struct vg_sb *b, const char *x, int distinct)
+static void vg_sqlite_list_agg(struct vg_sb *b, const char *x, int distinct, int time)
 {
+	(void)time; /* stored as the ISO text they print as */
 	vg_sb_printf(b, "json_group_array(%s%s) FILTER (WHERE %s IS NOT NULL)",
 		     distinct ? "DISTINCT " : "", x, x);
 }
 
+/* kql_has() and the others: SQL functions registered by vg_kql_register() */
+static void vg_sqlite_strop(struct vg_sb *b, const char *op, const char *x, const char *n, int cs)
+{
+	vg_sb_printf(b, "kql_%s(%s, %s, %d)", op, x, n, cs);
+}
+
+static const char *vg_sqlite_fn(const char *name, const char *sql)
+{
+	(void)name;
+	return sql;
+}
+
 const struct vg_kql_dialect vg_kql_sqlite = {
+	.name = "SQLite",
 	.now = vg_sqlite_now,
 	.time_add = vg_sqlite_time_add,
 	.time_bin = vg_sqlite_time_bin,
 	.num_bin = vg_sqlite_num_bin,
 	.regex = vg_sqlite_regex,
 	.list_agg = vg_sqlite_list_agg,
+	.strop = vg_sqlite_strop,
+	.fn = vg_sqlite_fn,
+	.avg = "avg(%s)",
+	.sub = "",
+	.is = "IS",
+	.is_not = "IS NOT",
+	.not_true = "IS NOT 1",
+	.true_sql = "1",
+	.false_sql = "0",
+	.rowid = 1,
 };
 
 /* A regular expression longer than this is refused (compiled per statement). */
@@ -98,11 +127,6 @@ const struct vg_kql_dialect vg_kql_sqlite = {
 #define VG_KQL_MAX_REPEAT 255
 
 /* ---- regular expressions: RE2 syntax onto POSIX ERE */
-
-struct vg_re_esc {
-	char c;
-	const char *ere;
-};
 
 /* RE2 escapes and their ERE (glibc has \s \w \b and their negations as they are) */
 static const struct vg_re_esc vg_re_esc[] = {
@@ -139,7 +163,8 @@ static int vg_re_word(char c)
  * not). What ERE cannot say (look-around, named groups, \p{..}, backrefs)
  * is an error. 0, or -EINVAL with err filled.
  */
-static int vg_re_translate(const char *re, struct vg_sb *out, int *icase, char *err, size_t size)
+int vg_re_translate(const char *re, const struct vg_re_esc *esc, const struct vg_re_esc *esc_br,
+		    struct vg_sb *out, int *icase, char *err, size_t size)
 {
 	const char *p = re;
 
@@ -154,7 +179,7 @@ static int vg_re_translate(const char *re, struct vg_sb *out, int *icase, char *
 	}
 	while (*p) {
 		if (*p == '\\') {
-			const char *rep = vg_re_escape(vg_re_esc, p[1]);
+			const char *rep = vg_re_escape(esc, p[1]);
 			char c = p[1];
 
 			p += c ? 2 : 1;
@@ -193,7 +218,7 @@ static int vg_re_translate(const char *re, struct vg_sb *out, int *icase, char *
 					vg_sb_addn(&in, p, (size_t)(e + 2 - p));
 					p = e + 2;
 				} else if (*p == '\\' && p[1]) {
-					const char *rep = vg_re_escape(vg_re_esc_br, p[1]);
+					const char *rep = vg_re_escape(esc_br, p[1]);
 					char c = p[1];
 
 					p += 2;
@@ -268,7 +293,7 @@ int vg_re_compile(const char *re, regex_t *rx, char *err, size_t size)
 	int icase, rc;
 
 	vg_sb_init(&ere);
-	if (vg_re_translate(re, &ere, &icase, err, size)) {
+	if (vg_re_translate(re, vg_re_esc, vg_re_esc_br, &ere, &icase, err, size)) {
 		vg_sb_free(&ere);
 		return -EINVAL;
 	}

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # The fleet tier (issue 17): `vigil server` (server/: libmicrohttpd with GnuTLS,
-# libpq) is part of the vigil binary. The libraries it links are small and come
+# libpq) and `vigil hunt/alerts --pg` (hunt/hunt_pg.c, libpq) are part of the
+# vigil binary. The libraries it links are small and come
 # with `base` (scripts/deps/base.txt), so plain `make` builds it; PostgreSQL itself
 # and certtool, which only the fleet tests run, come with the `fleet` part.
 SERVER_SRCS := $(wildcard server/*.c)
@@ -12,7 +13,7 @@ FLEET_LIBS := -lpq -lmicrohttpd -lgnutls -lcurl
 # cli/server.c (in libvigilhost.a) calls into server/: one archive holds both, so
 # the link resolves them in any order.
 $(O)/libvigilhost.a: $(SERVER_OBJS)
-$(SERVER_OBJS) $(O)/cli/server.o: CPPFLAGS += $(FLEET_CPPFLAGS)
+$(SERVER_OBJS) $(O)/cli/server.o $(O)/hunt/hunt_pg.o: CPPFLAGS += $(FLEET_CPPFLAGS)
 
 FMT_SRCS += $(wildcard server/*.c server/*.h)
 
@@ -29,7 +30,7 @@ $(O)/tests/fleet_tests: $(FLEET_TEST_OBJS) $(O)/libvigilhost.a $(O)/libvigil.a
 
 tests: $(O)/tests/fleet_tests
 
-check-fleet: $(O)/tests/fleet_tests $(O)/vigil | $(call deps-stamp,test) $(call deps-stamp,fleet) ## (root) the fleet tests: vigil server over TLS into a throwaway PostgreSQL
+check-fleet: $(O)/tests/fleet_tests $(O)/vigil | $(call deps-stamp,test) $(call deps-stamp,fleet) ## (root) the fleet tests: vigil server over TLS into a throwaway PostgreSQL, KQL on PostgreSQL
 	$(Q)if [ "$$(id -u)" != 0 ]; then \
 		echo "make check-fleet: the tests run PostgreSQL as the postgres user and need root"; exit 1; fi
 	$(Q)VIGIL=$(abspath $(O)/vigil) VG_SRCDIR=$(CURDIR) $(O)/tests/fleet_tests --jobs 1

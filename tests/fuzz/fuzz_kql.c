@@ -2,7 +2,8 @@
 /*
  * libFuzzer target for the KQL translator: any input must either be
  * refused with a position inside the text (and a diagnostic that prints
- * safely), or become SQL that SQLite accepts. `make check-fuzz` runs it for a bounded time (FUZZ_SECONDS).
+ * safely), or become SQL that SQLite accepts. The PostgreSQL dialect
+ * translates the same text (no database to run it here: tests/fleet does). `make check-fuzz` runs it for a bounded time (FUZZ_SECONDS).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -16,6 +17,15 @@
 #include "kql.h"
 
 static sqlite3 *db;
+
+static const char *const vg_pg_info[] = { "Timestamp", "DeviceId", "OSPlatform", "HostDeviceId" };
+static const char *const vg_pg_proc[] = { "Timestamp",	       "DeviceId",   "ActionType",
+					  "FileName",	       "FolderPath", "ProcessId",
+					  "ProcessCommandLine" };
+static const struct vg_kql_table vg_pg_tables[] = {
+	{ "DeviceInfo", vg_pg_info, 4 },
+	{ "DeviceProcessEvents", vg_pg_proc, 7 },
+};
 
 static void vg_fuzz_init(void)
 {
@@ -74,6 +84,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sqlite3_finalize(st);
 		vg_kql_query_free(&q);
 	}
+	err = vg_kql_translate_for(VG_KQL_PG, vg_pg_tables, 2, text, 0, &q, &e);
+	if (err == -EINVAL && (e.line < 1 || e.col < 1 || !e.msg[0]))
+		abort();
+	if (!err)
+		vg_kql_query_free(&q);
 	free(text);
 	return 0;
 }
