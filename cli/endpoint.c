@@ -28,6 +28,7 @@
 #include "detect.h"
 #include "fmt.h"
 #include "events.h"
+#include "upstream.h"
 #include "filter.h"
 #include "endpoint.h"
 #include "endpoint_int.h"
@@ -119,6 +120,12 @@ static void vg_host_filters_to(struct vg_host *h, struct vg_host_conn *hc)
 	vg_host_push_filters(hc, h->filters_gen, h->filters, h->filters_len);
 }
 
+/* conn.h: a stored batch goes on to the upstream sender, its device with it. */
+static void vg_host_upstream(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len)
+{
+	vg_upstream_send(arg, c->peer.device_id, c->peer.device_name, frame, len);
+}
+
 /*
  * Take fd as a connection from peer; trusted: a private socketpair or a
  * root-only unix socket, whose peer need not prove a key.
@@ -140,6 +147,10 @@ int vg_host_add(struct vg_host *h, int fd, const char *peer, int trusted)
 	hc->frames = 0;
 	hc->c.keys = h->keys.n ? &h->keys : NULL;
 	hc->c.auth_required = !trusted;
+	if (h->up) {
+		hc->c.on_stored = vg_host_upstream;
+		hc->c.on_stored_arg = h->up;
+	}
 	vg_log(VG_DEBUG, "connection %u: open (%s%s)", hc->c.id, peer,
 	       trusted ? "" : ", must prove a key");
 	vg_host_filters_to(h, hc);
@@ -431,7 +442,7 @@ static int vg_host_loop(struct vg_host *h)
 			timeout = left > 0 ? (int)left : 0;
 		}
 		/* The HELLO deadline and idle timeouts are checked each second. */
-		if (h->lfd >= 0 && (h->nconns || h->refused_flush_ms) &&
+		if (((h->lfd >= 0 && h->nconns) || h->refused_flush_ms || h->up) &&
 		    (timeout < 0 || timeout > 1000))
 			timeout = 1000;
 		pfd[n++] = (struct pollfd){ .fd = h->sfd, .events = POLLIN };
@@ -467,6 +478,8 @@ static int vg_host_loop(struct vg_host *h)
 		if (h->lfd >= 0 && pfd[1].revents)
 			vg_host_accept(h);
 		vg_host_sweep(h);
+		vg_host_upstream_counts(h);
+		vg_host_refused_flush(h, 0);
 		vg_host_timeout(h);
 		if (!h->store_lost && vg_store_lost(h->store)) {
 			/*
@@ -536,6 +549,8 @@ int vg_host_run(const struct vg_host_opts *o)
 	}
 	if (o->filters && vg_host_read_filters(&h))
 		goto out_store;
+	if (o->upstream && vg_upstream_open(&h.up, o->upstream, o->onboarding, o->db))
+		goto out_store;
 	/*
 	 * For healthcheck: this host endpoint plays the plug-in's running VM.
 	 * Written before the socket exists, so no peer waits on these commits.
@@ -548,6 +563,8 @@ int vg_host_run(const struct vg_host_opts *o)
 	}
 
 	ret = vg_host_loop(&h) || h.store_lost;
+	vg_upstream_stop(h.up);
+	vg_host_upstream_counts(&h);
 	vg_host_refused_flush(&h, 1);
 	vg_hoststate_session(vg_store_db(h.store), 0);
 
@@ -564,6 +581,7 @@ int vg_host_run(const struct vg_host_opts *o)
 		waitpid(h.child, NULL, 0);
 	}
 out_store:
+	vg_upstream_close(h.up);
 	vg_detect_close(h.detect);
 	vg_store_close(h.store);
 out_buf:

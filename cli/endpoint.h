@@ -23,6 +23,8 @@ struct vg_host_opts {
 	unsigned hello_timeout_s; /* --hello-timeout: handshake and HELLO within this */
 	unsigned idle_timeout_s; /* --idle-timeout: close a connection this long without a frame */
 	unsigned max_per_peer; /* --max-per-peer: connections of one address or uid */
+	const char *upstream; /* --upstream URL: vigil server the stored batches go on to */
+	const char *onboarding; /* --onboarding FILE: its CA and enrolment secret */
 };
 
 #define VG_HOST_HELLO_TIMEOUT_S 5

@@ -27,7 +27,7 @@ struct vg_host_conn {
 };
 
 /* Refusals of the connection loop, counted in HostRefused (at most once a second). */
-enum { VG_HR_HELLO, VG_HR_IDLE, VG_HR_LIMIT, VG_HR_NR };
+enum { VG_HR_HELLO, VG_HR_IDLE, VG_HR_LIMIT, VG_HR_UP_REFUSED, VG_HR_UP_OVERFLOW, VG_HR_NR };
 
 struct vg_host {
 	const struct vg_host_opts *o;
@@ -59,6 +59,8 @@ struct vg_host {
 	char *filters; /* --filters FILE's checked text, pushed to each connection */
 	size_t filters_len;
 	uint64_t filters_gen; /* seq of the FILTER frames: 1 for the first text, +1 per SIGHUP */
+
+	struct vg_upstream *up; /* --upstream: the sender (upstream.h), NULL without */
 };
 
 /* CLOCK_MONOTONIC in ms: deadlines and rates. */
@@ -74,5 +76,7 @@ void vg_host_accept(struct vg_host *h);
 void vg_host_sweep(struct vg_host *h);
 /* Count the refusals so far in HostRefused: at most once a second, or now. */
 void vg_host_refused_flush(struct vg_host *h, int now);
+/* Take the upstream sender's dropped frames into those counts. */
+void vg_host_upstream_counts(struct vg_host *h);
 
 #endif

@@ -14,6 +14,7 @@ const char vg_usage_host[] =
 	"usage: vigil host --db FILE (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
 	"                  [--keys FILE] [--hello-timeout S] [--idle-timeout S] [--max-per-peer N]\n"
 	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
+	"                  [--upstream https://HOST:PORT --onboarding FILE]\n"
 	"\n"
 	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
 	"acknowledge it. A resent batch is acknowledged again but stored once. A batch\n"
@@ -51,6 +52,17 @@ const char vg_usage_host[] =
 	"                       sends it again (`vigil filter apply FILE --pid HOST-PID`).\n"
 	"                       Each sensor checks the rules, swaps them in atomically and\n"
 	"                       answers; a FILE with errors is not sent.\n"
+	"  --upstream URL       send every stored batch on to `vigil server` at URL\n"
+	"                       (POST /v1/batches), from a queue in memory (4096 frames,\n"
+	"                       64 MiB): sent again after a doubling wait (or the\n"
+	"                       server's Retry-After) until it answers 200; a frame it\n"
+	"                       refuses (4xx), or pushed out of a full queue, or still\n"
+	"                       queued 5 s after the host stops, is counted in HostRefused.\n"
+	"  --onboarding FILE    with --upstream: the package of `vigil server onboard`\n"
+	"                       (its CA, the only one trusted, and the enrolment secret).\n"
+	"                       The host enrols as the device of the first sensor that\n"
+	"                       sends a batch and keeps the token in DB.token\n"
+	"                       (mode 0600; DB.ca.pem holds a ca_pem= CA) for later runs.\n"
 	"  --print              print each stored event on stdout (the `vigil events` form)\n"
 	"  --json               with --print: one JSON object per line\n"
 	"  -v, --verbose        more diagnostics on stderr\n"
@@ -143,6 +155,15 @@ int vg_cmd_host(int argc, char **argv)
 			if (vg_cli_int("host", "--max-per-peer", val, 1, 64, &n))
 				return 2;
 			o.max_per_peer = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--upstream", &val)) {
+			if (!val || strncmp(val, "https://", 8))
+				return vg_cli_usage("host", "%s needs https://HOST:PORT",
+						    "--upstream");
+			o.upstream = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--onboarding", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs a file", "--onboarding");
+			o.onboarding = val;
 		} else if (!strcmp(a, "--print")) {
 			o.print = 1;
 		} else if (!strcmp(a, "--json")) {
@@ -155,6 +176,8 @@ int vg_cmd_host(int argc, char **argv)
 	}
 	if (!o.db)
 		return vg_cli_usage("host", "--db FILE is required");
+	if (!!o.upstream != !!o.onboarding)
+		return vg_cli_usage("host", "--upstream and --onboarding go together");
 	if (!!listen == !!o.spawn)
 		return vg_cli_usage("host", "give one of --listen unix:PATH or --spawn PATH");
 	if (listen) {

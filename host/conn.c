@@ -271,6 +271,9 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 		c->stored++;
 	else
 		c->resent++;
+	if (c->on_stored) /* the reader keeps the header right before the payload */
+		c->on_stored(c->on_stored_arg, c, payload - VG_FRAME_HDR_LEN,
+			     VG_FRAME_HDR_LEN + (size_t)h->len);
 	err = vg_conn_ack(c, stream, h->seq);
 	if (err)
 		vg_log(VG_ERROR, "connection %u: %s (seq %llu)", c->id, vg_frame_strerror(err),

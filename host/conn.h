@@ -37,6 +37,13 @@ struct vg_conn {
 	int auth_state; /* 0 not begun, 1 challenged, 2 proven */
 	const struct vg_key *auth_key; /* the device being, or proven, authenticated */
 	uint8_t nonce_d[VG_AUTH_NONCE_LEN], nonce_h[VG_AUTH_NONCE_LEN];
+
+	/*
+	 * Optional: called with each BATCH frame as received (header and
+	 * payload, len bytes) once it is stored, or was already, before its ACK.
+	 */
+	void (*on_stored)(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len);
+	void *on_stored_arg;
 };
 
 void vg_conn_init(struct vg_conn *c, unsigned id);

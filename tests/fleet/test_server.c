@@ -18,108 +18,11 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "fixture.h"
 #include "frame.h"
 
-static char dir[64], conninfo[512], token[128];
-static int port;
-static pid_t server = -1, server2 = -1;
-
-/*
- * The source tree (VG_SRCDIR, default the working directory) and the vigil
- * binary (VIGIL, default build/vigil), as absolute paths: the tests chdir.
- */
-static char src_abs[PATH_MAX], vigil_abs[PATH_MAX];
-
-static const char *srcdir(void)
-{
-	const char *s = getenv("VG_SRCDIR");
-
-	if (!src_abs[0])
-		cr_assert_not_null(realpath(s ? s : ".", src_abs), "VG_SRCDIR: %s",
-				   strerror(errno));
-	return src_abs;
-}
-
-static const char *vigil(void)
-{
-	const char *s = getenv("VIGIL");
-
-	if (!vigil_abs[0])
-		cr_assert_not_null(realpath(s ? s : "build/vigil", vigil_abs), "VIGIL: %s",
-				   strerror(errno));
-	return vigil_abs;
-}
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	cr_assert_eq(rc, 0, "%s: exit %d", cmd, rc);
-}
-
-/* The first line a command prints, without its newline. */
-static void sh_line(char *out, size_t size, const char *cmd)
-{
-	FILE *p = popen(cmd, "r");
-
-	cr_assert_not_null(p);
-	cr_assert_not_null(fgets(out, (int)size, p), "%s printed nothing", cmd);
-	out[strcspn(out, "\n")] = 0;
-	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
-}
-
-/* Wait for the server's "listening on port N" (not a timing assertion: it waits until it is up). */
-static int server_port(pid_t pid, const char *log)
-{
-	char path[128], line[256];
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, log);
-	for (int tries = 0; tries < 600; tries++) {
-		FILE *f = fopen(path, "r");
-
-		while (f && fgets(line, sizeof(line), f)) {
-			char *p = strstr(line, "listening on port ");
-
-			if (p)
-				n = atoi(p + 18);
-		}
-		if (f)
-			fclose(f);
-		if (n)
-			return n;
-		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "vigil server exited; see %s", path);
-		usleep(100 * 1000);
-	}
-	cr_assert_fail("vigil server did not start; see %s", path);
-	return 0;
-}
-
-/* Start `vigil server` on a free port, its log in dir/log. */
-static pid_t spawn_server(const char *log)
-{
-	char path[128];
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, log);
-	pid = fork();
-	cr_assert_neq(pid, -1);
-	if (!pid) {
-		if (!freopen(path, "w", stderr))
-			_exit(127);
-		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
-		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key", "--threads",
-		      "2", (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
+static char token[128];
+static pid_t server2 = -1;
 
 /*
  * Each test calls setup() first, in its body: a failure there still runs the
@@ -127,27 +30,7 @@ static pid_t spawn_server(const char *log)
  */
 static void setup(void)
 {
-	char cmd[512];
-
-	srcdir();
-	vigil();
-	strcpy(dir, "/tmp/vigil-fleet-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	/* PostgreSQL runs as the postgres user: it passes through this folder. */
-	cr_assert_eq(chmod(dir, 0711), 0);
-	snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh start %s/pg", srcdir(), dir);
-	sh_line(conninfo, sizeof(conninfo), cmd);
-	sh("cd %s && certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null &&"
-	   " printf 'cn = vigil test CA\\nca\\ncert_signing_key\\nexpiration_days = 2\\n' > ca.tmpl &&"
-	   " certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl"
-	   " --outfile ca.pem 2>/dev/null &&"
-	   " certtool --generate-privkey --key-type=ecdsa --outfile srv.key 2>/dev/null &&"
-	   " printf 'cn = 127.0.0.1\\nip_address = 127.0.0.1\\ntls_www_server\\n"
-	   "expiration_days = 2\\n' > srv.tmpl &&"
-	   " certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem"
-	   " --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null",
-	   dir);
-	cr_assert_eq(chdir(dir), 0);
+	fx_pg_ca();
 	server = spawn_server("server.log");
 	port = server_port(server, "server.log");
 	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
@@ -157,8 +40,6 @@ static void setup(void)
 
 static void cleanup(void)
 {
-	char cmd[512];
-
 	if (server > 0) {
 		kill(server, SIGTERM);
 		waitpid(server, NULL, 0);
@@ -169,13 +50,7 @@ static void cleanup(void)
 		waitpid(server2, NULL, 0);
 		server2 = -1;
 	}
-	if (chdir("/") == 0 && dir[0]) {
-		snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh stop %s/pg; rm -rf '%s'", srcdir(),
-			 dir, dir);
-		if (system(cmd))
-			fprintf(stderr, "cleanup: %s failed\n", cmd);
-		dir[0] = 0;
-	}
+	fx_cleanup_dir();
 }
 
 static void teardown(void)
@@ -252,22 +127,6 @@ static void enroll(const char *dev)
 	p = strstr(body, "\"token\":\"");
 	cr_assert_not_null(p, "%s", body);
 	snprintf(token, sizeof(token), "%.64s", p + 9);
-}
-
-/* One value of a query, as text ("" for none). */
-static char *pgq(const char *sql)
-{
-	static char out[512];
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r;
-
-	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-	r = PQexec(c, sql);
-	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
-	snprintf(out, sizeof(out), "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
-	PQclear(r);
-	PQfinish(c);
-	return out;
 }
 
 static char *argv_sh[] = { "/bin/sh", "-c", "exit 7" };

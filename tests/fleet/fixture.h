@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* What the fleet tests share (fixture.c). Each helper fails the test with a reason. */
+#ifndef VG_FLEET_FIXTURE_H
+#define VG_FLEET_FIXTURE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+extern char dir[64], conninfo[512]; /* the temporary dir, the cluster's conninfo */
+extern int port; /* of `server` */
+extern pid_t server;
+
+const char *srcdir(void);
+const char *vigil(void);
+void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sh_line(char *out, size_t size, const char *cmd);
+int server_port(pid_t pid, const char *log);
+pid_t spawn_server(const char *log);
+void fx_pg_ca(void);
+void fx_cleanup_dir(void);
+char *pgq(const char *sql);
+
+#endif

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * `vigil host --upstream URL --onboarding FILE` end to end: the real vigild
+ * (BPF, root) spawned by the real host, execs of /bin/true with a marker,
+ * and every one of them in the host's SQLite and in the server's PostgreSQL
+ * exactly once, also across a server that is stopped for a while.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+
+static pid_t host = -1;
+static char vigild_abs[PATH_MAX], marker[32], devid[256];
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A number from the host's SQLite (-1 when it cannot be read yet). */
+static long long sq(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long v = -1;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/h.db", dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+static void start_host(void)
+{
+	long long reports = sq("SELECT count(*) FROM DeviceInfo");
+	char url[64];
+
+	if (reports < 0)
+		reports = 0;
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+	host = fork();
+	cr_assert_neq(host, -1);
+	if (!host) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (!freopen("host.log", "a", stderr) || !freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execl(vigil(), "vigil", "host", "--db", "h.db", "--no-rules", "--upstream", url,
+		      "--onboarding", "ob.txt", "-v", "--spawn", vigild_abs, "--flush-ms", "50",
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* vigild reports its device once its programs are attached. */
+	for (int t = 0; t < 300 && sq("SELECT count(*) FROM DeviceInfo") <= reports; t++) {
+		cr_assert_eq(waitpid(host, NULL, WNOHANG), 0, "vigil host exited; see %s/host.log",
+			     dir);
+		sleep_ms(100);
+	}
+	cr_assert_gt(sq("SELECT count(*) FROM DeviceInfo"), reports, "no sensor; see %s/host.log",
+		     dir);
+}
+
+static void stop_host(void)
+{
+	int status;
+
+	if (host <= 0)
+		return;
+	kill(host, SIGTERM);
+	waitpid(host, &status, 0);
+	host = -1;
+}
+
+static void stop_server(void)
+{
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
+}
+
+/* The server again, on the port the host sends to. */
+static void restart_server(void)
+{
+	char listen[64];
+
+	snprintf(listen, sizeof(listen), "https://127.0.0.1:%d", port);
+	for (int t = 0; t < 50; t++) {
+		server = fork();
+		cr_assert_neq(server, -1);
+		if (!server) {
+			if (!freopen("server2.log", "w", stderr))
+				_exit(127);
+			execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen", listen,
+			      "--cert", "srv.pem", "--key", "srv.key", "--threads", "2",
+			      (char *)NULL);
+			_exit(127);
+		}
+		if (server_port(server, "server2.log") == port)
+			return;
+	}
+	cr_assert_fail("the server did not listen on port %d again", port);
+}
+
+static void setup(void)
+{
+	const char *v = getenv("VIGILD");
+	char path[PATH_MAX];
+
+	if (geteuid())
+		cr_skip_test("loads BPF programs and runs PostgreSQL: run as root");
+	snprintf(path, sizeof(path), "%s/build/vigild", srcdir());
+	cr_assert_not_null(realpath(v && *v ? v : path, vigild_abs), "VIGILD: %s", strerror(errno));
+	snprintf(marker, sizeof(marker), "vgup%d", (int)getpid());
+	fx_pg_ca();
+	server = spawn_server("server.log");
+	port = server_port(server, "server.log");
+	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
+	   " >/dev/null",
+	   vigil(), conninfo, port);
+}
+
+static void teardown(void)
+{
+	stop_host();
+	stop_server();
+	fx_cleanup_dir();
+}
+
+TestSuite(upstream, .fini = teardown, .timeout = 300);
+
+/* Exec /bin/true MARKER-i for i in from..from+n-1. */
+static void run_marked(int from, int n)
+{
+	for (int i = from; i < from + n; i++) {
+		char arg[64];
+		pid_t pid;
+
+		snprintf(arg, sizeof(arg), "%s-%d", marker, i);
+		pid = fork();
+		cr_assert_neq(pid, -1);
+		if (!pid) {
+			execl("/bin/true", "/bin/true", arg, (char *)NULL);
+			_exit(127);
+		}
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/* Marked execs in PostgreSQL: rows and distinct command lines. */
+static void pg_marked(long long *rows, long long *distinct)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM \"DeviceProcessEvents\" WHERE \"ActionType\" = "
+		 "'ProcessCreated' AND \"ProcessCommandLine\" LIKE '/bin/true %s-%%'",
+		 marker);
+	*rows = atoll(pgq(sql));
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(DISTINCT \"ProcessCommandLine\") FROM \"DeviceProcessEvents\" WHERE"
+		 " \"ActionType\" = 'ProcessCreated' AND \"ProcessCommandLine\" LIKE "
+		 "'/bin/true %s-%%'",
+		 marker);
+	*distinct = atoll(pgq(sql));
+}
+
+/* Wait (bounded) until n marked execs are in PostgreSQL, then check there are no more. */
+static void pg_wait_marked(long long n)
+{
+	long long rows = 0, distinct = 0;
+
+	for (int t = 0; t < 1200 && distinct < n; t++) {
+		pg_marked(&rows, &distinct);
+		if (distinct < n)
+			sleep_ms(100);
+	}
+	cr_assert_eq(distinct, n, "%lld of %lld marked execs reached PostgreSQL; see %s/host.log",
+		     distinct, n, dir);
+	cr_assert_eq(rows, n, "%lld rows for %lld execs in PostgreSQL", rows, n);
+}
+
+static long long sq_marked(void)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType = 'ProcessCreated'"
+		 " AND ProcessCommandLine LIKE '/bin/true %s-%%'",
+		 marker);
+	return sq(sql);
+}
+
+/* A line of the host's log holding s (waited for, bounded). */
+static int host_log_has(const char *s)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "grep -q -- '%s' host.log", s);
+	return system(cmd) == 0;
+}
+
+Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
+{
+	struct stat st;
+	char sql[256];
+
+	setup();
+	start_host();
+	run_marked(0, 50);
+	pg_wait_marked(50);
+	cr_assert_eq(sq_marked(), 50);
+	/* The token is kept for the next run, private, and the server knows this device. */
+	cr_assert_eq(lstat("h.db.token", &st), 0, "no h.db.token");
+	cr_assert(S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600, "mode %o", st.st_mode);
+	snprintf(devid, sizeof(devid), "%s",
+		 pgq("SELECT \"DeviceId\" FROM \"DeviceProcessEvents\" LIMIT 1"));
+	cr_assert(devid[0]);
+
+	/* The server goes away; the host keeps storing and keeps trying. */
+	stop_server();
+	run_marked(50, 50);
+	for (int t = 0; t < 600 && !host_log_has("upstream https://127.0.0.1"); t++)
+		sleep_ms(100);
+	cr_assert(host_log_has("upstream https://127.0.0.1"),
+		  "the host never found the server gone");
+	for (int t = 0; t < 600 && sq_marked() < 100; t++)
+		sleep_ms(100);
+	cr_assert_eq(sq_marked(), 100);
+	restart_server();
+	pg_wait_marked(100);
+
+	/* A new run reuses the token: enrolling again would be refused (409). */
+	stop_host();
+	start_host();
+	run_marked(100, 10);
+	pg_wait_marked(110);
+	cr_assert_eq(sq_marked(), 110);
+	stop_host();
+	cr_assert(!host_log_has("enrolment of"), "the host enrolled again");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM HostRefused WHERE Reason LIKE 'upstream:%%'");
+	cr_assert_eq(sq(sql), 0, "frames counted as not sent");
+}
+
+Test(upstream, a_refused_frame_is_counted_in_the_store)
+{
+	char cmd[1024];
+	long long refused = 0;
+
+	setup();
+	start_host();
+	run_marked(0, 5);
+	pg_wait_marked(5);
+	snprintf(devid, sizeof(devid), "%s",
+		 pgq("SELECT \"DeviceId\" FROM \"DeviceProcessEvents\" LIMIT 1"));
+	snprintf(cmd, sizeof(cmd), "'%s' server revoke --pg '%s' '%s' >/dev/null", vigil(),
+		 conninfo, devid);
+	sh("%s", cmd);
+	run_marked(5, 5);
+	/* Each refused frame is logged with the server's reason, then counted in HostRefused. */
+	for (int t = 0; t < 600 && !host_log_has("refused (403)"); t++)
+		sleep_ms(100);
+	cr_assert(host_log_has("refused (403)"), "no 403 logged; see %s/host.log", dir);
+	stop_host();
+	refused = sq("SELECT Count FROM HostRefused WHERE Reason = "
+		     "'upstream: frame refused by the server'");
+	cr_assert_geq(refused, 1, "refused frames not counted (%lld)", refused);
+	cr_assert_eq(sq_marked(), 10);
+	{
+		long long rows, distinct;
+
+		pg_marked(&rows, &distinct);
+		cr_assert_eq(rows, 5, "%lld rows after the revocation", rows);
+	}
+}
