@@ -348,7 +348,8 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
 			vg_log(VG_ERROR, "upstream: a frame of no known device before enrolment");
 			return 0;
 		}
-		if (vg_up_wait(u, u->retry_after >= 0 ? u->retry_after * 1000 : wait))
+		/* Retry-After: 0 is not a licence to spin. */
+		if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait))
 			return -1;
 		wait = wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : wait * 2;
 	}

@@ -145,6 +145,17 @@ void fx_pg_ca(void)
 	cr_assert_eq(chdir(dir), 0);
 }
 
+/* fx_pg_ca(), the server on a free port and its onboarding package in ob.txt. */
+void fx_server_onboard(void)
+{
+	fx_pg_ca();
+	server = spawn_server("server.log");
+	port = server_port(server, "server.log");
+	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
+	   " >/dev/null",
+	   vigil(), conninfo, port);
+}
+
 /* Stop the cluster and remove dir (after the processes using it are gone). */
 void fx_cleanup_dir(void)
 {

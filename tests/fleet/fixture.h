@@ -17,6 +17,7 @@ void sh_line(char *out, size_t size, const char *cmd);
 int server_port(pid_t pid, const char *log);
 pid_t spawn_server(const char *log);
 void fx_pg_ca(void);
+void fx_server_onboard(void);
 void fx_cleanup_dir(void);
 char *pgq(const char *sql);
 

@@ -30,12 +30,7 @@ static pid_t server2 = -1;
  */
 static void setup(void)
 {
-	fx_pg_ca();
-	server = spawn_server("server.log");
-	port = server_port(server, "server.log");
-	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
-	   " >/dev/null",
-	   vigil(), conninfo, port);
+	fx_server_onboard();
 }
 
 static void cleanup(void)

@@ -132,12 +132,7 @@ static void setup(void)
 	snprintf(path, sizeof(path), "%s/build/vigild", srcdir());
 	cr_assert_not_null(realpath(v && *v ? v : path, vigild_abs), "VIGILD: %s", strerror(errno));
 	snprintf(marker, sizeof(marker), "vgup%d", (int)getpid());
-	fx_pg_ca();
-	server = spawn_server("server.log");
-	port = server_port(server, "server.log");
-	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
-	   " >/dev/null",
-	   vigil(), conninfo, port);
+	fx_server_onboard();
 }
 
 static void teardown(void)
