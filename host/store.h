@@ -80,6 +80,8 @@ int vg_store_refused(struct vg_store *s, const char *device, const char *reason,
  */
 struct vg_sb;
 const char *vg_store_details_json(struct vg_sb *j, const Vigil__V1__SecurityEvent *se);
+/* A device's tags as DeviceInfo.DeviceTags, a JSON array, in j; NULL when out of memory. */
+const char *vg_device_tags_json(struct vg_sb *j, const Vigil__V1__DeviceInfo *d);
 
 /* The connection, for queries (vigil events/stats). */
 struct sqlite3 *vg_store_db(struct vg_store *s);

@@ -99,3 +99,16 @@ const char *vg_store_details_json(struct vg_sb *j, const Vigil__V1__SecurityEven
 	vg_sb_add(j, "}");
 	return vg_sb_str(j);
 }
+
+const char *vg_device_tags_json(struct vg_sb *j, const Vigil__V1__DeviceInfo *d)
+{
+	vg_sb_reset(j);
+	vg_sb_add(j, "[");
+	for (size_t i = 0; i < d->n_tags; i++) {
+		if (i)
+			vg_sb_add(j, ",");
+		vg_json_str(j, d->tags[i]);
+	}
+	vg_sb_add(j, "]");
+	return vg_sb_str(j);
+}

@@ -158,15 +158,7 @@ static int vg_store_device(struct vg_store *s, const char *now, const Vigil__V1_
 	struct vg_sb *tags = &s->tmp;
 	int rc;
 
-	vg_sb_reset(tags);
-	vg_sb_add(tags, "[");
-	for (size_t i = 0; i < d->n_tags; i++) {
-		if (i)
-			vg_sb_add(tags, ",");
-		vg_json_str(tags, d->tags[i]);
-	}
-	vg_sb_add(tags, "]");
-	if (vg_sb_err(tags))
+	if (!vg_device_tags_json(tags, d))
 		return SQLITE_NOMEM;
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, d->device_id ? d->device_id : "", -1, SQLITE_TRANSIENT);

@@ -652,15 +652,7 @@ static int vg_pg_device(struct vg_pg_tx *t)
 	const Vigil__V1__DeviceInfo *d = t->dev;
 	struct vg_sb *tags = &t->pg->tmp;
 
-	vg_sb_reset(tags);
-	vg_sb_add(tags, "[");
-	for (size_t i = 0; i < d->n_tags; i++) {
-		if (i)
-			vg_sb_add(tags, ",");
-		vg_json_str(tags, d->tags[i]);
-	}
-	vg_sb_add(tags, "]");
-	if (vg_sb_err(tags))
+	if (!vg_device_tags_json(tags, d))
 		return -ENOMEM;
 	vg_pp_str(&t->p, t->now);
 	vg_pp_str(&t->p, d->device_id);
