@@ -2,7 +2,7 @@
 /*
  * File, socket and security syscalls, from one hook: sys_exit. No VFS or
  * socket tracepoint carries these events, and fentry/LSM are refused on our
- * development kernel (README, Kernel matrix), so a syscall tracepoint it is. Any
+ * development kernel (docs/internals.md, Kernel matrix), so a syscall tracepoint it is. Any
  * syscall tracepoint puts every task on the slow syscall path (~20 ns per
  * syscall on the test machine), so there is exactly one, the exit: the
  * pt_regs still hold the arguments there, and the return value says whether
