@@ -32,6 +32,14 @@ int vg_cli_is_help(const char *a);
  */
 int vg_cli_int(const char *cmd, const char *opt, const char *val, long lo, long hi, int *out);
 
+/*
+ * --log-format text|json and --log-level error|warning|info|debug at
+ * argv[*i]: 1 when taken (applied, and put in the environment for a spawned
+ * vigild; *i moves past the value), 2 after a usage error, 0 when argv[*i]
+ * is another option.
+ */
+int vg_cli_log_opt(const char *cmd, int argc, char **argv, int *i);
+
 /* Open an existing store (never created): 0, or a negative errno, logged as "CMD: ...". */
 int vg_cli_open_store(const char *cmd, const char *db, struct vg_store **s);
 

@@ -65,3 +65,29 @@ int vg_cli_open_store(const char *cmd, const char *db, struct vg_store **s)
 		vg_err(err, "%s: cannot open %s", cmd, db);
 	return err;
 }
+
+int vg_cli_log_opt(const char *cmd, int argc, char **argv, int *i)
+{
+	const char *val;
+	int v;
+
+	if (vg_cli_opt(argc, argv, i, "--log-format", &val)) {
+		v = vg_log_format_parse(val);
+		if (v < 0)
+			return vg_cli_usage(cmd, "%s needs text or json", "--log-format");
+		vg_log_json = v;
+		/* A spawned vigild logs the same way. */
+		setenv("VIGIL_LOG_FORMAT", val, 1);
+		return 1;
+	}
+	if (vg_cli_opt(argc, argv, i, "--log-level", &val)) {
+		v = vg_log_level_parse(val);
+		if (v < 0)
+			return vg_cli_usage(cmd, "%s needs error, warning, info or debug",
+					    "--log-level");
+		vg_log_max = v;
+		setenv("VIGIL_LOG_LEVEL", val, 1);
+		return 1;
+	}
+	return 0;
+}

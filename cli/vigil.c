@@ -11,7 +11,7 @@
 #include "log.h"
 
 static const char vg_usage_main[] =
-	"usage: vigil <command> [options]\n"
+	"usage: vigil [--log-format text|json] [--log-level LEVEL] <command> [options]\n"
 	"\n"
 	"commands:\n"
 	"  host     receive batches from vigild, store them in SQLite, acknowledge them\n"
@@ -29,6 +29,10 @@ static const char vg_usage_main[] =
 	"options:\n"
 	"  -h, --help     show this text\n"
 	"  --version      print the version\n"
+	"  --log-format text|json  log lines as text (TIME LEVEL vigil: message) or\n"
+	"                 one JSON object each ($VIGIL_LOG_FORMAT; default text)\n"
+	"  --log-level error|warning|info|debug  the least severe level logged\n"
+	"                 ($VIGIL_LOG_LEVEL; default info)\n"
 	"\n"
 	"`vigil COMMAND --help` describes the options of each command.\n";
 
@@ -83,8 +87,19 @@ int main(int argc, char **argv)
 {
 	const struct vg_command *c;
 	const char *cmd;
+	int ok, i = 1;
 
 	vg_prog = "vigil";
+	if (vg_log_env())
+		vg_log(VG_WARN, "VIGIL_LOG_FORMAT or VIGIL_LOG_LEVEL has no known value; ignored");
+	/* vigil [--log-format F] [--log-level L] COMMAND: for every command. */
+	while (i < argc && (ok = vg_cli_log_opt(NULL, argc, argv, &i))) {
+		if (ok == 2)
+			return 2;
+		i++;
+	}
+	argc -= i - 1;
+	argv += i - 1;
 	if (argc < 2)
 		return vg_cli_usage(NULL, "no command given");
 	cmd = argv[1];

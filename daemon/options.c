@@ -146,6 +146,11 @@ static void vg_usage(FILE *f)
 		"  --dump-batches DIR   also write each batch, uncompressed, to DIR (to train the\n"
 		"                       dictionary: scripts/train-dict.sh; DIR vigild's own, 0700)\n"
 		"  -v, --verbose        debug messages, libbpf's included\n"
+		"  --log-format F       text (TIME LEVEL vigild: message, the default) or json\n"
+		"                       (one object a line); $VIGIL_LOG_FORMAT. Under\n"
+		"                       journald lines carry <N> priorities and no time.\n"
+		"  --log-level L        error, warning, info (default) or debug;\n"
+		"                       $VIGIL_LOG_LEVEL\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n"
 		"\n"
@@ -200,6 +205,8 @@ enum {
 	OPT_CONTROL,
 	OPT_FILTERS,
 	OPT_RECORD,
+	OPT_LOG_FORMAT,
+	OPT_LOG_LEVEL,
 };
 
 int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
@@ -234,6 +241,8 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		VG_DELIVERY_LONGOPTS,
 		{ "filters", required_argument, NULL, OPT_FILTERS },
 		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{},
 	};
 	uint32_t v;
@@ -354,6 +363,19 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case OPT_LOG_FORMAT:
+			if (vg_log_format_parse(optarg) < 0)
+				err = vg_err(-EINVAL, "--log-format needs text or json");
+			else
+				vg_log_json = vg_log_format_parse(optarg);
+			break;
+		case OPT_LOG_LEVEL:
+			if (vg_log_level_parse(optarg) < 0)
+				err = vg_err(-EINVAL,
+					     "--log-level needs error, warning, info or debug");
+			else
+				vg_log_max = vg_log_level_parse(optarg);
 			break;
 		case 'h':
 			vg_usage(stdout);

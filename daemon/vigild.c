@@ -285,6 +285,9 @@ int main(int argc, char **argv)
 	int err;
 
 	vg_prog = "vigild";
+	/* vigil host --log-format/--log-level come this way; our own flags override them. */
+	if (vg_log_env())
+		vg_log(VG_WARN, "VIGIL_LOG_FORMAT or VIGIL_LOG_LEVEL has no known value; ignored");
 	err = vg_opts_parse(argc, argv, &d.o);
 	if (err)
 		return err > 0 ? 0 : 2;
