@@ -8,6 +8,7 @@
 #include "addr.h"
 #include "cli.h"
 #include "endpoint.h"
+#include "hostops.h"
 #include "log.h"
 
 const char vg_usage_host[] =
@@ -15,6 +16,9 @@ const char vg_usage_host[] =
 	"                  [--keys FILE] [--hello-timeout S] [--idle-timeout S] [--max-per-peer N]\n"
 	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
 	"                  [--upstream https://HOST:PORT --onboarding FILE]\n"
+	"                  [--retain-days N] [--max-db-size SIZE] [--retain-interval S]\n"
+	"                  [--metrics ADDR:PORT] [--output SPEC]...\n"
+	"                  [--log-format text|json] [--log-level LEVEL]\n"
 	"\n"
 	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
 	"acknowledge it. A resent batch is acknowledged again but stored once. A batch\n"
@@ -63,6 +67,33 @@ const char vg_usage_host[] =
 	"                       The host enrols as the device of the first sensor that\n"
 	"                       sends a batch and keeps the token in DB.token\n"
 	"                       (mode 0600; DB.ca.pem holds a ca_pem= CA) for later runs.\n"
+	"  --retain-days N      delete event rows (the Device*Events tables,\n"
+	"                       SuppressedEvents, ReceivedFrames) older than N days\n"
+	"  --max-db-size SIZE   then delete the oldest event rows while the store's pages\n"
+	"                       in use exceed SIZE (K, M, G: KiB, MiB, GiB); freed pages\n"
+	"                       are reused, the file does not shrink\n"
+	"  --retain-interval S  seconds between retention passes (default 300; the first\n"
+	"                       runs at start). A pass runs in a thread on its own\n"
+	"                       connection, 512 rows a transaction, so storing batches\n"
+	"                       waits at most one; what it deleted is counted per table\n"
+	"                       in HostCounters (`vigil stats`)\n"
+	"  --metrics ADDR:PORT  serve Prometheus text (0.0.4) at http://ADDR:PORT/metrics\n"
+	"                       (127.0.0.1:9464, [::1]:9464, :9464 for every address):\n"
+	"                       the counters `vigil stats` shows, ring fill, batches,\n"
+	"                       bytes, store latency, alerts, retention, outputs\n"
+	"  --output SPEC        also write every stored event to SPEC (repeatable, up to 8):\n"
+	"                       jsonl:FILE[,max-size=SIZE][,keep=N]  one JSON object a\n"
+	"                         line (the schema's columns and \"Table\"); before a line\n"
+	"                         would take FILE past SIZE (default 100M, 0 never) FILE\n"
+	"                         becomes FILE.1 (FILE.1 FILE.2 ..., N kept, default 5)\n"
+	"                         and a new FILE is opened\n"
+	"                       syslog[:FACILITY]  each event's JSON object as one syslog(3)\n"
+	"                         message, ident vigil, facility daemon by default\n"
+	"                       An event that cannot be written is counted in\n"
+	"                       HostCounters (OutputErrors) and logged.\n"
+	"  --log-format F       text (TIME LEVEL vigil: message) or json; also passed to\n"
+	"                       the spawned vigild. Under journald: <N> priorities.\n"
+	"  --log-level L        error, warning, info (default) or debug\n"
 	"  --print              print each stored event on stdout (the `vigil events` form)\n"
 	"  --json               with --print: one JSON object per line\n"
 	"  -v, --verbose        more diagnostics on stderr\n"
@@ -103,7 +134,9 @@ int vg_cmd_host(int argc, char **argv)
 		.hello_timeout_s = VG_HOST_HELLO_TIMEOUT_S,
 		.idle_timeout_s = VG_HOST_IDLE_TIMEOUT_S,
 		.max_per_peer = VG_HOST_MAX_PER_PEER,
+		.retain_interval_s = VG_HOST_RETAIN_INTERVAL_S,
 	};
+	static struct vg_output outputs[VG_HOST_MAX_OUTPUTS];
 	const char *val, *listen = NULL;
 	int n;
 
@@ -164,12 +197,43 @@ int vg_cmd_host(int argc, char **argv)
 			if (!val)
 				return vg_cli_usage("host", "%s needs a file", "--onboarding");
 			o.onboarding = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--retain-days", &val)) {
+			if (vg_cli_int("host", "--retain-days", val, 1, 100000, &n))
+				return 2;
+			o.retain_days = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--max-db-size", &val)) {
+			if (vg_parse_size(val, &o.max_db_size) || o.max_db_size < (1 << 20))
+				return vg_cli_usage("host",
+						    "%s needs a size of 1M or more (K, M, G)",
+						    "--max-db-size");
+		} else if (vg_cli_opt(argc, argv, &i, "--retain-interval", &val)) {
+			if (vg_cli_int("host", "--retain-interval", val, 1, 86400, &n))
+				return 2;
+			o.retain_interval_s = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--metrics", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs ADDR:PORT", "--metrics");
+			o.metrics = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--output", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs jsonl:FILE or syslog",
+						    "--output");
+			if (o.noutputs == VG_HOST_MAX_OUTPUTS)
+				return vg_cli_usage("host", "at most %d --output",
+						    VG_HOST_MAX_OUTPUTS);
+			if (vg_output_parse(&outputs[o.noutputs], val))
+				return 2;
+			o.outputs = outputs;
+			o.noutputs++;
 		} else if (!strcmp(a, "--print")) {
 			o.print = 1;
 		} else if (!strcmp(a, "--json")) {
 			o.json = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			vg_log_max = VG_DEBUG;
+		} else if ((n = vg_cli_log_opt("host", argc, argv, &i))) {
+			if (n == 2)
+				return 2;
 		} else {
 			return vg_cli_usage("host", "unknown option '%s'", a);
 		}

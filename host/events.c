@@ -459,7 +459,7 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 /* Ring buffer fill and the daemon's own counts, after the counters. */
 static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 {
-	static const char *const sql[5] = {
+	static const char *const sql[6] = {
 		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
 		" FROM SensorRings ORDER BY DeviceId, Ring",
 		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
@@ -470,14 +470,16 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 		" ORDER BY DeviceId, Reason",
 		"SELECT DeviceId, Reason, Count, Timestamp FROM HostRefused"
 		" ORDER BY DeviceId, Reason",
+		"SELECT Name, Label, Count, Timestamp FROM HostCounters ORDER BY Name, Label",
 	};
-	static const char *const table[5] = { "SensorRings", "SensorDaemon", "SensorFilterRules",
-					      "HostSkippedEvents", "HostRefused" };
+	static const char *const table[6] = { "SensorRings",	   "SensorDaemon",
+					      "SensorFilterRules", "HostSkippedEvents",
+					      "HostRefused",	   "HostCounters" };
 	struct vg_sb line;
 	int err = 0;
 
 	vg_sb_init(&line);
-	for (int q = 0; q < 5 && !err; q++) {
+	for (int q = 0; q < 6 && !err; q++) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(db, sql[q], -1, &st, NULL), rows = 0;
 
@@ -517,6 +519,14 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 				vg_sb_cell(&line, dev && *dev ? dev : "-", 16, 0);
 				vg_sb_add(&line, " ");
 				vg_sb_safe(&line, vg_text(st, "Reason"));
+			} else if (q == 5) {
+				if (!rows)
+					vg_sb_add(&line, "\nHOST COUNTERS (retention, outputs)\n"
+							 "COUNT        NAME              LABEL\n");
+				vg_sb_printf(&line, "%-12lld ", (long long)vg_int(st, "Count"));
+				vg_sb_cell(&line, vg_text(st, "Name") ?: "?", 17, 0);
+				vg_sb_add(&line, " ");
+				vg_sb_safe(&line, vg_text(st, "Label"));
 			} else if (q == 2) {
 				if (!rows)
 					vg_sb_add(&line, "\nFILTER RULES (hits since the set was "

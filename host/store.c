@@ -161,6 +161,10 @@ static const char vg_schema[] =
 	"CREATE TABLE IF NOT EXISTS HostRefused ("
 	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
+	/* The host's own counts: rows retention deleted (per table), events an --output wrote or lost. */
+	"CREATE TABLE IF NOT EXISTS HostCounters ("
+	" Name TEXT NOT NULL, Label TEXT NOT NULL, Count INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL, PRIMARY KEY (Name, Label));"
 	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
 	" DeviceId TEXT NOT NULL,"
 	" StreamId INTEGER NOT NULL,"

@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* vigil host's retention thread, metrics endpoint and outputs: see hostops.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "fmt.h"
+#include "hostops.h"
+#include "log.h"
+#include "store.h"
+
+int vg_parse_size(const char *s, int64_t *out)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end);
+		if (!u || !*u)
+			return -EINVAL;
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B')
+			end++;
+		if (*end)
+			return -EINVAL;
+		for (int i = 0; i <= u - units; i++) {
+			if (v > (unsigned long long)INT64_MAX / 1024)
+				return -EINVAL;
+			v *= 1024;
+		}
+	}
+	if (v > (unsigned long long)INT64_MAX)
+		return -EINVAL;
+	*out = (int64_t)v;
+	return 0;
+}
+
+int vg_parse_hostport(const char *spec, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	char host[128], *port;
+
+	if (!spec || strlen(spec) >= sizeof(host))
+		return -EINVAL;
+	strcpy(host, spec);
+	port = strrchr(host, ':');
+	if (!port || !port[1] || strchr(port, '/'))
+		return -EINVAL;
+	*port++ = 0;
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+
+		if (n < 3 || host[n - 1] != ']')
+			return -EINVAL;
+		host[n - 1] = 0;
+		memmove(host, host + 1, n - 1);
+	}
+	if (getaddrinfo(*host ? host : NULL, port, &hints, &ai))
+		return -EINVAL;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sl = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* ---- retention */
+
+struct vg_retainer {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	volatile int stop;
+	sqlite3 *db;
+	struct vg_retain r;
+	unsigned interval_s;
+};
+
+static void *vg_retainer_main(void *arg)
+{
+	struct vg_retainer *rt = arg;
+
+	for (;;) {
+		struct timespec until;
+		int64_t n = vg_retain_pass(rt->db, &rt->r, vg_now_ns());
+
+		if (n > 0)
+			vg_log(VG_INFO, "retention: deleted %lld rows", (long long)n);
+		else if (n < 0)
+			vg_log(VG_WARN, "retention: the pass stopped (%s); next one in %u s",
+			       strerror((int)-n), rt->interval_s);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += rt->interval_s;
+		pthread_mutex_lock(&rt->mu);
+		while (!rt->stop && pthread_cond_timedwait(&rt->cv, &rt->mu, &until) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&rt->mu);
+		if (rt->stop)
+			return NULL;
+	}
+}
+
+int vg_retainer_start(struct vg_retainer **out, const char *db, const struct vg_retain *r,
+		      unsigned interval_s)
+{
+	struct vg_retainer *rt = calloc(1, sizeof(*rt));
+	pthread_condattr_t ca;
+	int rc, err;
+
+	*out = NULL;
+	if (!rt)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(db, &rt->db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
+		err = vg_sqlite_errno(rc);
+		vg_log(VG_ERROR, "retention: %s: %s", db, sqlite3_errstr(rc));
+		sqlite3_close(rt->db);
+		free(rt);
+		return err;
+	}
+	/* The writer of batches waits at most one chunk; we wait for it as long as it takes. */
+	sqlite3_busy_timeout(rt->db, 60000);
+	rt->r = *r;
+	rt->r.stop = &rt->stop;
+	rt->interval_s = interval_s;
+	pthread_mutex_init(&rt->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	err = -pthread_create(&rt->th, NULL, vg_retainer_main, rt);
+	if (err) {
+		vg_err(err, "retention: thread");
+		sqlite3_close(rt->db);
+		free(rt);
+		return err;
+	}
+	*out = rt;
+	return 0;
+}
+
+void vg_retainer_stop(struct vg_retainer *rt)
+{
+	if (!rt)
+		return;
+	pthread_mutex_lock(&rt->mu);
+	rt->stop = 1;
+	pthread_cond_signal(&rt->cv);
+	pthread_mutex_unlock(&rt->mu);
+	pthread_join(rt->th, NULL);
+	sqlite3_close(rt->db);
+	pthread_mutex_destroy(&rt->mu);
+	pthread_cond_destroy(&rt->cv);
+	free(rt);
+}
+
+/* ---- metrics */
+
+struct vg_metrics_server {
+	struct MHD_Daemon *d;
+	struct vg_store *store; /* read side, used by MHD's one thread only */
+	char *db;
+	const struct vg_host_metrics *m;
+};
+
+static enum MHD_Result vg_metrics_reply(struct MHD_Connection *c, unsigned status, const char *type,
+					const char *body, size_t len)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result vg_metrics_handler(void *cls, struct MHD_Connection *c, const char *url,
+					  const char *method, const char *version,
+					  const char *upload, size_t *upload_size, void **state)
+{
+	static const char text[] = "text/plain; charset=utf-8";
+	struct vg_metrics_server *ms = cls;
+	struct vg_sb body;
+	enum MHD_Result ret;
+	int err;
+
+	if (!*state) {
+		/* First call: the headers only. */
+		*state = ms;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0; /* a body is not read */
+		return MHD_YES;
+	}
+	if (strcmp(url, "/metrics"))
+		return vg_metrics_reply(c, MHD_HTTP_NOT_FOUND, text, "not found: try /metrics\n",
+					24);
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return vg_metrics_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, text, "GET only\n", 9);
+	if (!ms->store && vg_store_open_existing(&ms->store, ms->db))
+		ms->store = NULL;
+	vg_sb_init(&body);
+	err = vg_metrics_render(&body, ms->store ? vg_store_db(ms->store) : NULL, ms->m);
+	if (err) {
+		vg_log(VG_WARN, "metrics: %s", strerror(-err));
+		vg_sb_free(&body);
+		return vg_metrics_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, text,
+					"the store could not be read\n", 28);
+	}
+	ret = vg_metrics_reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+			       vg_sb_str(&body), body.len);
+	vg_sb_free(&body);
+	return ret;
+}
+
+int vg_metrics_start(struct vg_metrics_server **out, const char *addr, const char *db,
+		     const struct vg_host_metrics *m)
+{
+	struct vg_metrics_server *ms;
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	socklen_t sl;
+
+	*out = NULL;
+	if (vg_parse_hostport(addr, &ss, &sl))
+		return vg_err(-EINVAL, "--metrics %s: expected ADDR:PORT", addr);
+	ms = calloc(1, sizeof(*ms));
+	if (!ms || !(ms->db = strdup(db))) {
+		free(ms);
+		return -ENOMEM;
+	}
+	ms->m = m;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* One thread: requests are served one at a time, on one read connection. */
+	ms->d = MHD_start_daemon(flags, 0, NULL, NULL, vg_metrics_handler, ms, MHD_OPTION_SOCK_ADDR,
+				 &ss, MHD_OPTION_CONNECTION_LIMIT, 16u,
+				 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!ms->d) {
+		free(ms->db);
+		free(ms);
+		return vg_err(-EADDRNOTAVAIL, "--metrics: could not listen on %s", addr);
+	}
+	vg_log(VG_INFO, "metrics: http://%s/metrics (port %u)", addr, vg_metrics_port(ms));
+	*out = ms;
+	return 0;
+}
+
+unsigned vg_metrics_port(const struct vg_metrics_server *ms)
+{
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info((struct MHD_Daemon *)ms->d, MHD_DAEMON_INFO_BIND_PORT);
+
+	return di ? di->port : 0;
+}
+
+void vg_metrics_stop(struct vg_metrics_server *ms)
+{
+	if (!ms)
+		return;
+	MHD_stop_daemon(ms->d);
+	vg_store_close(ms->store);
+	free(ms->db);
+	free(ms);
+}
+
+/* ---- outputs */
+
+static const struct {
+	const char *name;
+	int facility;
+} vg_facilities[] = {
+	{ "daemon", LOG_DAEMON },     { "user", LOG_USER },	{ "auth", LOG_AUTH },
+	{ "authpriv", LOG_AUTHPRIV }, { "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 },     { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 },
+	{ "local5", LOG_LOCAL5 },     { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+int vg_output_parse(struct vg_output *o, const char *spec)
+{
+	*o = (struct vg_output){ .fd = -1, .max_size = VG_OUT_MAX_SIZE, .keep = VG_OUT_KEEP };
+	if (!strncmp(spec, "syslog", 6) && (!spec[6] || spec[6] == ':')) {
+		o->kind = VG_OUT_SYSLOG;
+		o->facility = LOG_DAEMON;
+		if (spec[6]) {
+			size_t i;
+
+			for (i = 0; i < sizeof(vg_facilities) / sizeof(vg_facilities[0]); i++)
+				if (!strcmp(spec + 7, vg_facilities[i].name))
+					break;
+			if (i == sizeof(vg_facilities) / sizeof(vg_facilities[0]))
+				return vg_err(-EINVAL,
+					      "--output %s: no such facility (daemon, user, auth, "
+					      "authpriv, local0 ... local7)",
+					      spec);
+			o->facility = vg_facilities[i].facility;
+		}
+	} else if (!strncmp(spec, "jsonl:", 6) && spec[6] && spec[6] != ',') {
+		char *opt;
+
+		o->kind = VG_OUT_JSONL;
+		o->path = strdup(spec + 6);
+		if (!o->path)
+			return -ENOMEM;
+		opt = strchr(o->path, ',');
+		if (opt)
+			*opt++ = 0;
+		while (opt && *opt) {
+			char *next = strchr(opt, ',');
+			int64_t v;
+
+			if (next)
+				*next++ = 0;
+			if (!strncmp(opt, "max-size=", 9) && !vg_parse_size(opt + 9, &v) &&
+			    (v == 0 || v >= 4096)) {
+				o->max_size = v;
+			} else if (!strncmp(opt, "keep=", 5) && !vg_parse_size(opt + 5, &v) &&
+				   v <= 1000) {
+				o->keep = (int)v;
+			} else {
+				vg_output_close(o);
+				return vg_err(
+					-EINVAL,
+					"--output %s: '%s' is not max-size=SIZE (0, or 4K and "
+					"more) or keep=N (0 to 1000)",
+					spec, opt);
+			}
+			opt = next;
+		}
+	} else {
+		return vg_err(-EINVAL,
+			      "--output %s: expected jsonl:FILE[,max-size=SIZE,keep=N] or "
+			      "syslog[:FACILITY]",
+			      spec);
+	}
+	o->spec = strdup(spec);
+	if (!o->spec) {
+		vg_output_close(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int vg_output_reopen(struct vg_output *o)
+{
+	struct stat st;
+
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (o->fd < 0)
+		return -errno;
+	o->size = fstat(o->fd, &st) ? 0 : st.st_size;
+	return 0;
+}
+
+int vg_output_open(struct vg_output *o)
+{
+	int err;
+
+	if (o->kind == VG_OUT_SYSLOG) {
+		openlog("vigil", LOG_PID | LOG_NDELAY, o->facility);
+		return 0;
+	}
+	err = vg_output_reopen(o);
+	if (err)
+		vg_err(err, "--output %s", o->spec);
+	return err;
+}
+
+void vg_output_close(struct vg_output *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->kind == VG_OUT_SYSLOG && o->spec)
+		closelog();
+	free(o->path);
+	free(o->spec);
+	o->fd = -1;
+	o->path = o->spec = NULL;
+}
+
+/* FILE.keep-1 ... FILE.1 move up one, FILE becomes FILE.1, a new FILE is opened. */
+static int vg_output_rotate(struct vg_output *o)
+{
+	size_t n = strlen(o->path) + 16;
+	char *from = malloc(n), *to = malloc(n);
+	int err = 0;
+
+	if (!from || !to) {
+		free(from);
+		free(to);
+		return -ENOMEM;
+	}
+	for (int i = o->keep - 1; i >= 1; i--) {
+		snprintf(from, n, "%s.%d", o->path, i);
+		snprintf(to, n, "%s.%d", o->path, i + 1);
+		if (rename(from, to) && errno != ENOENT)
+			err = -errno;
+	}
+	if (o->keep > 0) {
+		snprintf(to, n, "%s.1", o->path);
+		if (rename(o->path, to) && errno != ENOENT)
+			err = -errno;
+	} else if (unlink(o->path) && errno != ENOENT) {
+		err = -errno;
+	}
+	free(from);
+	free(to);
+	/* Reopened even when a rename failed: the lines go on somewhere visible. */
+	return vg_output_reopen(o) ?: err;
+}
+
+int vg_output_line(struct vg_output *o, const char *line, size_t len)
+{
+	int err = 0;
+
+	if (o->kind == VG_OUT_SYSLOG) {
+		/* The event's JSON object is the message; syslog(3) reports no failure. */
+		syslog(LOG_INFO | o->facility, "%.*s",
+		       (int)(len && line[len - 1] == '\n' ? len - 1 : len), line);
+		o->written++;
+		return 0;
+	}
+	if (o->fd < 0 || (o->max_size && o->size && o->size + (int64_t)len > o->max_size))
+		err = vg_output_rotate(o);
+	while (!err && len) {
+		ssize_t w = o->fd >= 0 ? write(o->fd, line, len) : -1;
+
+		if (w < 0) {
+			if (o->fd >= 0 && errno == EINTR)
+				continue;
+			err = o->fd >= 0 ? -errno : -EBADF;
+			break;
+		}
+		o->size += w;
+		line += w;
+		len -= (size_t)w;
+	}
+	if (err) {
+		o->errors++;
+		if (!o->failing)
+			vg_err(err,
+			       "--output %s: events are being lost (counted in "
+			       "OutputErrors)",
+			       o->spec);
+		o->failing = 1;
+		return err;
+	}
+	if (o->failing)
+		vg_log(VG_INFO, "--output %s: writing again", o->spec);
+	o->failing = 0;
+	o->written++;
+	return 0;
+}
+
+int vg_outputs_write(struct vg_output *o, int n, struct vg_store *s, struct vg_cursor *cur)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int events;
+
+	if (!n)
+		return 0;
+	mem = open_memstream(&buf, &len);
+	if (!mem)
+		return -errno;
+	events = vg_events_print(s, mem, 1, cur, NULL, 0, cur);
+	fclose(mem);
+	for (size_t off = 0; events > 0 && off < len;) {
+		const char *nl = memchr(buf + off, '\n', len - off);
+		size_t l = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
+
+		for (int i = 0; i < n; i++)
+			vg_output_line(&o[i], buf + off, l);
+		off += l;
+	}
+	free(buf);
+	return events;
+}
+
+void vg_outputs_count(struct vg_output *o, int n, struct vg_store *s)
+{
+	for (int i = 0; i < n; i++) {
+		if (o[i].written && !vg_host_counter_add(vg_store_db(s), "OutputEvents", o[i].spec,
+							 (int64_t)o[i].written))
+			o[i].written = 0;
+		if (o[i].errors && !vg_host_counter_add(vg_store_db(s), "OutputErrors", o[i].spec,
+							(int64_t)o[i].errors))
+			o[i].errors = 0;
+	}
+}
