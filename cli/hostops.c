@@ -140,7 +140,11 @@ int vg_retainer_start(struct vg_retainer **out, const char *db, const struct vg_
 	}
 	/* The writer of batches waits at most one chunk; we wait for it as long as it takes. */
 	sqlite3_busy_timeout(rt->db, 60000);
+	/* A deletion a power cut undoes is done again by the next pass: no fsync each chunk. */
+	sqlite3_exec(rt->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	rt->r = *r;
+	if (!rt->r.pause_ms)
+		rt->r.pause_ms = VG_RETAIN_PAUSE_MS;
 	rt->r.stop = &rt->stop;
 	rt->interval_s = interval_s;
 	pthread_mutex_init(&rt->mu, NULL);

@@ -147,6 +147,8 @@ int64_t vg_retain_pass(sqlite3 *db, const struct vg_retain *r, uint64_t now_ns)
 				if (n < 0)
 					return n;
 				total += n;
+				if (n == VG_RETAIN_CHUNK && r->pause_ms)
+					sqlite3_sleep(r->pause_ms);
 			} while (n == VG_RETAIN_CHUNK);
 		}
 	}
@@ -159,6 +161,8 @@ int64_t vg_retain_pass(sqlite3 *db, const struct vg_retain *r, uint64_t now_ns)
 		if (n <= 0)
 			return n < 0 ? n : total;
 		total += n;
+		if (r->pause_ms)
+			sqlite3_sleep(r->pause_ms);
 	}
 	return total;
 }

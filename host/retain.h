@@ -16,11 +16,14 @@ struct sqlite3;
 
 /* Rows one DELETE takes at most: a short write lock. */
 #define VG_RETAIN_CHUNK 512
+/* The retention thread's pause between chunks (vigil host). */
+#define VG_RETAIN_PAUSE_MS 5
 
 struct vg_retain {
 	int64_t keep_ms; /* delete event rows older than now - keep_ms; 0: no age limit */
 	int64_t max_bytes; /* pages in use above this: delete the oldest rows; 0: no cap */
 	volatile int *stop; /* optional: set to end a pass between chunks */
+	int pause_ms; /* between chunks: the writer of batches takes the lock first */
 };
 
 /*

@@ -58,3 +58,17 @@ CHECK_TARGETS += check-bench
 -include $(wildcard $(O)/bench/*.d)
 
 FMT_SRCS += $(wildcard bench/*.c)
+
+# make bench-retain: ingestion rate with and without a retention pass beside it (bench/retain.c)
+$(O)/bench/retain.o: bench/retain.c $(GEN_HDRS) | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(O)/bench/retain: $(O)/bench/retain.o $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lsqlite3 -lpthread $(LDLIBS_LIB)
+
+.PHONY: bench-retain
+bench-retain: $(O)/bench/retain ## ingestion rate with and without a retention pass running
+	$(Q)$(O)/bench/retain
