@@ -101,6 +101,9 @@ int vg_flush(struct vg_daemon *d, int force)
 		ds.wakeups = d->wakeups;
 		ds.records = d->records;
 		ds.summaries = d->summaries;
+		ds.queue_frames = d->tx.q.count;
+		ds.queue_mem_bytes = d->tx.q.mem_bytes;
+		ds.spool_bytes = d->tx.q.disk_bytes;
 		b.rings = rsp;
 		b.n_rings = VG_RING_MAX;
 		b.daemon = &ds;

@@ -459,7 +459,7 @@ int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cur
 /* Ring buffer fill and the daemon's own counts, after the counters. */
 static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 {
-	static const char *const sql[6] = {
+	static const char *const sql[7] = {
 		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
 		" FROM SensorRings ORDER BY DeviceId, Ring",
 		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
@@ -471,15 +471,18 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 		"SELECT DeviceId, Reason, Count, Timestamp FROM HostRefused"
 		" ORDER BY DeviceId, Reason",
 		"SELECT Name, Label, Count, Timestamp FROM HostCounters ORDER BY Name, Label",
+		"SELECT DeviceId, Frames, MemBytes, SpoolBytes, Timestamp FROM SensorQueue"
+		" ORDER BY DeviceId",
 	};
-	static const char *const table[6] = { "SensorRings",	   "SensorDaemon",
+	static const char *const table[7] = { "SensorRings",	   "SensorDaemon",
 					      "SensorFilterRules", "HostSkippedEvents",
-					      "HostRefused",	   "HostCounters" };
+					      "HostRefused",	   "HostCounters",
+					      "SensorQueue" };
 	struct vg_sb line;
 	int err = 0;
 
 	vg_sb_init(&line);
-	for (int q = 0; q < 6 && !err; q++) {
+	for (int q = 0; q < 7 && !err; q++) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(db, sql[q], -1, &st, NULL), rows = 0;
 
@@ -519,6 +522,14 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 				vg_sb_cell(&line, dev && *dev ? dev : "-", 16, 0);
 				vg_sb_add(&line, " ");
 				vg_sb_safe(&line, vg_text(st, "Reason"));
+			} else if (q == 6) {
+				vg_sb_printf(
+					&line,
+					"vigild queue: %lld frames unacknowledged, %lld bytes in "
+					"memory, %lld bytes of spool on disk",
+					(long long)vg_int(st, "Frames"),
+					(long long)vg_int(st, "MemBytes"),
+					(long long)vg_int(st, "SpoolBytes"));
 			} else if (q == 5) {
 				if (!rows)
 					vg_sb_add(&line, "\nHOST COUNTERS (retention, outputs)\n"

@@ -131,6 +131,14 @@ static int vg_metrics_store(struct vg_sb *out, sqlite3 *db)
 		{ "vigil_sensor_records_total", "counter", "Records vigild read from rings.", 2 },
 		{ "vigil_sensor_summaries_total", "counter", "Suppression summaries sent.", 3 },
 	};
+	static const struct vg_family queue[] = {
+		{ "vigil_sensor_queue_frames", "gauge",
+		  "Frames the sensor holds unacknowledged (its last batch).", 1 },
+		{ "vigil_sensor_queue_memory_bytes", "gauge", "Bytes of those frames in memory.",
+		  2 },
+		{ "vigil_sensor_spool_bytes", "gauge", "Bytes of the sensor's spool files on disk.",
+		  3 },
+	};
 	static const char *const dev_reason[] = { "device", "reason" };
 	static const struct vg_family refused[] = {
 		{ "vigil_host_refused_total", "counter", "Peers and frames the host refused.", 2 },
@@ -181,6 +189,12 @@ static int vg_metrics_store(struct vg_sb *out, sqlite3 *db)
 			      "SELECT DeviceId, Wakeups, Records, Summaries FROM SensorDaemon"
 			      " ORDER BY DeviceId",
 			      dev, 1, daemon, 3);
+	if (!err)
+		err = vg_metrics_query(
+			out, db,
+			"SELECT DeviceId, Frames, MemBytes, SpoolBytes FROM SensorQueue"
+			" ORDER BY DeviceId",
+			dev, 1, queue, 3);
 	err = err   ?:
 		      vg_metrics_query(out, db,
 				       "SELECT DeviceId, Reason, Count FROM HostRefused"

@@ -126,6 +126,10 @@ static const char vg_schema[] =
 	"CREATE TABLE IF NOT EXISTS SensorDaemon ("
 	" DeviceId TEXT PRIMARY KEY, Wakeups INTEGER, Records INTEGER, Summaries INTEGER,"
 	" Timestamp TEXT);"
+	/* The sensor's send queue as its last batch was made: unacknowledged frames, memory, spool. */
+	"CREATE TABLE IF NOT EXISTS SensorQueue ("
+	" DeviceId TEXT PRIMARY KEY, Frames INTEGER, MemBytes INTEGER, SpoolBytes INTEGER,"
+	" Timestamp TEXT);"
 	"CREATE TABLE IF NOT EXISTS SensorCounters ("
 	" DeviceId TEXT NOT NULL,"
 	" EventClass TEXT NOT NULL,"

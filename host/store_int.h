@@ -24,6 +24,7 @@ enum vg_stmt {
 	VG_ST_RING,
 	VG_ST_DAEMON,
 	VG_ST_SKIPPED,
+	VG_ST_QUEUE,
 	VG_ST_NR,
 };
 

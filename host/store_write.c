@@ -103,6 +103,8 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 		       " FillBytes = excluded.FillBytes,"
 		       " PeakFillBytes = max(PeakFillBytes, excluded.PeakFillBytes),"
 		       " Timestamp = excluded.Timestamp",
+	[VG_ST_QUEUE] = "INSERT OR REPLACE INTO SensorQueue (DeviceId, Frames, MemBytes,"
+			" SpoolBytes, Timestamp) VALUES (?, ?, ?, ?, ?)",
 	[VG_ST_DAEMON] = "INSERT OR REPLACE INTO SensorDaemon (DeviceId, Wakeups, Records,"
 			 " Summaries, Timestamp) VALUES (?, ?, ?, ?, ?)",
 	[VG_ST_DEVEV] = "INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
@@ -393,6 +395,7 @@ static int vg_store_daemon(struct vg_store *s, const char *dev, const char *now,
 			   const Vigil__V1__Batch *b)
 {
 	sqlite3_stmt *st = s->st[VG_ST_DAEMON];
+	int rc;
 
 	if (!b->daemon)
 		return SQLITE_OK;
@@ -400,6 +403,15 @@ static int vg_store_daemon(struct vg_store *s, const char *dev, const char *now,
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->daemon->wakeups);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)b->daemon->records);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->daemon->summaries);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+	rc = vg_step(st);
+	if (rc != SQLITE_OK)
+		return rc;
+	st = s->st[VG_ST_QUEUE];
+	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->daemon->queue_frames);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)b->daemon->queue_mem_bytes);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->daemon->spool_bytes);
 	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
 	return vg_step(st);
 }

@@ -48,6 +48,11 @@ for line in open(sys.argv[2], encoding="utf-8"):
         want[("vigil_sensor_wakeups_total", lab)] = r["Wakeups"]
         want[("vigil_sensor_records_total", lab)] = r["Records"]
         want[("vigil_sensor_summaries_total", lab)] = r["Summaries"]
+    elif t == "SensorQueue":
+        lab = (("device", r["DeviceId"]),)
+        want[("vigil_sensor_queue_frames", lab)] = r["Frames"]
+        want[("vigil_sensor_queue_memory_bytes", lab)] = r["MemBytes"]
+        want[("vigil_sensor_spool_bytes", lab)] = r["SpoolBytes"]
     elif t == "HostCounters" and r["Name"] == "RetentionDeleted":
         want[("vigil_retention_deleted_rows_total", (("table", r["Label"]),))] = r["Count"]
 
@@ -65,6 +70,12 @@ for fam, typ in (("vigil_events_seen", "counter"), ("vigil_ring_fill_bytes", "ga
                  ("vigil_store_batch_seconds", "histogram"), ("vigil_host_batches", "counter")):
     if types.get(fam) != typ:
         print(f"family {fam}: type {types.get(fam)}, want {typ}")
+        bad += 1
+# The sensor reported each kind of number.
+for fam in ("vigil_events_seen_total", "vigil_ring_fill_bytes", "vigil_sensor_records_total",
+            "vigil_sensor_queue_frames"):
+    if not any(k[0] == fam for k in want):
+        print(f"stats has nothing for {fam}")
         bad += 1
 if not want or bad:
     print(f"{bad} differences, {len(want)} values from stats")

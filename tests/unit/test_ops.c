@@ -158,6 +158,7 @@ Test(metrics, counters_labels_and_histogram, .init = setup, .fini = teardown)
 	exec_sql("INSERT INTO SensorCounters VALUES ('d\"1\\\n\x01\xff', 'exec', 10, 7, 1, 1, 1,"
 		 " 0, 2, '2025-11-29T00:00:00.000Z');"
 		 "INSERT INTO SensorRings VALUES ('d1', 'process', 1048576, 100, 2000, 'x');"
+		 "INSERT INTO SensorQueue VALUES ('d1', 3, 4096, 8192, 'x');"
 		 "INSERT INTO HostCounters VALUES ('RetentionDeleted', 'DeviceEvents', 5, 'x');"
 		 "INSERT INTO HostCounters VALUES ('OutputErrors', 'jsonl:/x', 2, 'x');");
 	vg_metrics_batch(&m, 1, 300000, 1000); /* 0.3 ms */
@@ -176,6 +177,10 @@ Test(metrics, counters_labels_and_histogram, .init = setup, .fini = teardown)
 	    "\"exec\",reason=\"ringbuf_full\"} 0");
 	HAS("# TYPE vigil_ring_fill_bytes gauge");
 	HAS("vigil_ring_fill_bytes{device=\"d1\",ring=\"process\"} 100");
+	HAS("# TYPE vigil_sensor_queue_frames gauge");
+	HAS("vigil_sensor_queue_frames{device=\"d1\"} 3");
+	HAS("vigil_sensor_queue_memory_bytes{device=\"d1\"} 4096");
+	HAS("vigil_sensor_spool_bytes{device=\"d1\"} 8192");
 	HAS("vigil_retention_deleted_rows_total{table=\"DeviceEvents\"} 5");
 	HAS("vigil_output_errors_total{output=\"jsonl:/x\"} 2");
 	HAS("vigil_host_batches_total 2");
