@@ -3,11 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -196,6 +200,9 @@ int vg_output_parse(struct vg_output *o, const char *spec)
 	if (!strncmp(spec, "syslog", 6) && (!spec[6] || spec[6] == ':')) {
 		o->kind = VG_OUT_SYSLOG;
 		o->facility = LOG_DAEMON;
+		o->path = strdup(VG_SYSLOG_PATH);
+		if (!o->path)
+			return -ENOMEM;
 		if (spec[6]) {
 			size_t i;
 
@@ -268,12 +275,105 @@ static int vg_output_reopen(struct vg_output *o)
 	return 0;
 }
 
+static int64_t vg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* syslog: a datagram socket connected to the local daemon's /dev/log. */
+static int vg_syslog_connect(struct vg_output *o)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (o->fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", o->path);
+	if (connect(o->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = -errno;
+
+		close(o->fd);
+		o->fd = -1;
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * One event as one datagram, "<PRI>Mmm dd hh:mm:ss vigil[PID]: MESSAGE",
+ * the form syslog(3) sends to /dev/log. Unlike syslog(3) it never blocks
+ * for long: a full queue is waited for up to VG_SYSLOG_WAIT_MS (a live
+ * daemon catching up), not at all while the daemon is failing (a stuck one
+ * would stall storing), and a failure is returned so it is counted.
+ */
+static int vg_syslog_send(struct vg_output *o, const char *msg, size_t len)
+{
+	char hdr[96];
+	struct iovec iov[2];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	time_t t = time(NULL);
+	int64_t deadline = 0;
+	struct tm tm;
+	size_t h;
+
+	localtime_r(&t, &tm);
+	h = (size_t)snprintf(hdr, sizeof(hdr), "<%d>", o->facility | LOG_INFO);
+	h += strftime(hdr + h, sizeof(hdr) - h, "%b %e %H:%M:%S ", &tm);
+	h += (size_t)snprintf(hdr + h, sizeof(hdr) - h, "vigil[%d]: ", (int)getpid());
+	iov[0] = (struct iovec){ hdr, h };
+	iov[1] = (struct iovec){ (void *)msg, len };
+	for (int reconnected = 0;;) {
+		struct pollfd p;
+		int64_t left;
+
+		if (o->fd < 0) {
+			int err = vg_syslog_connect(o);
+
+			if (err)
+				return err;
+			reconnected = 1;
+		}
+		if (sendmsg(o->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			int err = -errno;
+
+			/* The daemon restarted: its socket is a new one. */
+			close(o->fd);
+			o->fd = -1;
+			if (reconnected || (err != -ECONNREFUSED && err != -ENOTCONN))
+				return err;
+			continue;
+		}
+		if (o->failing)
+			return -EAGAIN;
+		if (!deadline)
+			deadline = vg_now_ms() + VG_SYSLOG_WAIT_MS;
+		left = deadline - vg_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		p = (struct pollfd){ .fd = o->fd, .events = POLLOUT };
+		poll(&p, 1, (int)left);
+	}
+}
+
 int vg_output_open(struct vg_output *o)
 {
 	int err;
 
 	if (o->kind == VG_OUT_SYSLOG) {
-		openlog("vigil", LOG_PID | LOG_NDELAY, o->facility);
+		err = vg_syslog_connect(o);
+		/* No syslog daemon yet: each event retries, and is counted when it cannot go. */
+		if (err)
+			vg_err(err, "--output %s: %s (trying again with each event)", o->spec,
+			       o->path);
 		return 0;
 	}
 	err = vg_output_reopen(o);
@@ -286,8 +386,6 @@ void vg_output_close(struct vg_output *o)
 {
 	if (o->fd >= 0)
 		close(o->fd);
-	if (o->kind == VG_OUT_SYSLOG && o->spec)
-		closelog();
 	free(o->path);
 	free(o->spec);
 	o->fd = -1;
@@ -329,16 +427,12 @@ int vg_output_line(struct vg_output *o, const char *line, size_t len)
 {
 	int err = 0;
 
-	if (o->kind == VG_OUT_SYSLOG) {
-		/* The event's JSON object is the message; syslog(3) reports no failure. */
-		syslog(LOG_INFO | o->facility, "%.*s",
-		       (int)(len && line[len - 1] == '\n' ? len - 1 : len), line);
-		o->written++;
-		return 0;
-	}
-	if (o->fd < 0 || (o->max_size && o->size && o->size + (int64_t)len > o->max_size))
+	if (o->kind == VG_OUT_SYSLOG)
+		/* The event's JSON object is the message. */
+		err = vg_syslog_send(o, line, len && line[len - 1] == '\n' ? len - 1 : len);
+	else if (o->fd < 0 || (o->max_size && o->size && o->size + (int64_t)len > o->max_size))
 		err = vg_output_rotate(o);
-	while (!err && len) {
+	while (!err && len && o->kind == VG_OUT_JSONL) {
 		ssize_t w = o->fd >= 0 ? write(o->fd, line, len) : -1;
 
 		if (w < 0) {

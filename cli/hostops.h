@@ -46,22 +46,28 @@ enum { VG_OUT_JSONL, VG_OUT_SYSLOG };
 struct vg_output {
 	int kind;
 	char *spec; /* as given: the label of its counters */
-	char *path; /* jsonl: FILE */
+	char *path; /* jsonl: FILE; syslog: the daemon's socket */
 	int64_t max_size; /* jsonl: rotate before a line would take FILE past this; 0 never */
 	int keep; /* jsonl: FILE.1 ... FILE.keep kept */
 	int facility; /* syslog */
-	int fd;
+	int fd; /* jsonl: FILE; syslog: a datagram socket connected to path */
 	int64_t size; /* of FILE now */
 	uint64_t written, errors; /* not yet in HostCounters */
 	int failing; /* the last write failed: logged once until one succeeds */
 };
 
 #define VG_OUT_MAX_SIZE (100LL << 20)
+#define VG_SYSLOG_PATH "/dev/log"
+/* How long one event waits for a full syslog queue (not while the daemon is failing). */
+#define VG_SYSLOG_WAIT_MS 1000
 #define VG_OUT_KEEP 5
 
 /* Parse --output SPEC into o (jsonl:FILE[,max-size=SIZE][,keep=N] or syslog[:FACILITY]). */
 int vg_output_parse(struct vg_output *o, const char *spec);
-/* Open it (jsonl: FILE for appending; syslog: openlog). 0 or -errno (logged). */
+/*
+ * Open it (jsonl: FILE for appending; syslog: connect to /dev/log, which
+ * may fail now and work later). 0 or -errno (logged).
+ */
 int vg_output_open(struct vg_output *o);
 void vg_output_close(struct vg_output *o);
 /* Write one line (len bytes, its newline included), rotating first when due. 0 or -errno. */

@@ -26,6 +26,7 @@
 #include "enroll_json.h"
 #include "fmt.h"
 #include "frame.h"
+#include "hostops.h"
 #include "log.h"
 #include "server.h"
 
@@ -385,36 +386,10 @@ static char *vg_read_file(const char *path)
 /* https://ADDR:PORT (ADDR an IPv4 address or [IPv6]) into ss: 0 or -EINVAL. */
 static int vg_parse_listen(const char *url, struct sockaddr_storage *ss, socklen_t *sl)
 {
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-				  .ai_socktype = SOCK_STREAM };
-	struct addrinfo *ai;
-	char host[128], *port;
-	const char *p;
-
-	if (strncmp(url, "https://", 8))
+	/* An address is required: ":PORT" (every address) is --metrics' only. */
+	if (strncmp(url, "https://", 8) || url[8] == ':' || strchr(url + 8, '/'))
 		return -EINVAL;
-	p = url + 8;
-	if (strlen(p) >= sizeof(host))
-		return -EINVAL;
-	strcpy(host, p);
-	port = strrchr(host, ':');
-	if (!port || !port[1] || strchr(port, '/'))
-		return -EINVAL;
-	*port++ = 0;
-	if (host[0] == '[') {
-		size_t n = strlen(host);
-
-		if (n < 3 || host[n - 1] != ']')
-			return -EINVAL;
-		host[n - 1] = 0;
-		memmove(host, host + 1, n - 1);
-	}
-	if (getaddrinfo(host, port, &hints, &ai))
-		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*sl = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	return vg_parse_hostport(url + 8, ss, sl);
 }
 
 int vg_server_run(const struct vg_server_opts *o)

@@ -6,11 +6,19 @@
  * retention pass removes the events faked older, counts them, keeps the rest.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -262,4 +270,131 @@ Test(ops, retention_deletes_and_counts_old_events, .timeout = 90)
 	cr_expect_not_null(strstr(out, line), "no '%s' in:\n%s", line, out);
 	free(out);
 	vg_t_rmrf(h.dir);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * --output syslog:local3 with the host in a mount namespace of its own whose
+ * /dev/log is the test's datagram socket (this machine's /dev/log is left
+ * alone); a real vigild outside it connects over --listen. Also
+ * --log-format json: every line host and vigild logged is a JSON object.
+ */
+Test(ops, syslog_output_and_json_logs, .timeout = 90)
+{
+	char dir[PATH_MAX], logsock[PATH_MAX + 8], sock[PATH_MAX + 8], db[PATH_MAX + 8];
+	char hostlog[PATH_MAX + 16], marker[64], want[160], cmd[4 * PATH_MAX], msg[65536];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 1 };
+	int fd, found = 0, status;
+	pid_t host, sensor;
+	char *out;
+
+	if (geteuid() != 0)
+		cr_skip_test("kernel tests load BPF programs: run as root (sudo make check)");
+	vg_t_tmpdir(dir, sizeof(dir), "vg-ops-syslog");
+	snprintf(logsock, sizeof(logsock), "%s/log", dir);
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	snprintf(db, sizeof(db), "%s/t.db", dir);
+	snprintf(hostlog, sizeof(hostlog), "%s/host.log", dir);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_lt(strlen(logsock), sizeof(sa.sun_path));
+	strcpy(sa.sun_path, logsock);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	snprintf(cmd, sizeof(cmd),
+		 "mount --make-rprivate / && mount -t tmpfs -o size=1m tmpfs /dev &&"
+		 " ln -s %s /dev/log && touch /dev/null && exec %s --log-format json host"
+		 " --db %s --listen unix:%s --no-rules --output syslog:local3",
+		 logsock, bin("VIGIL", "build/vigil"), db, sock);
+	{
+		const char *a[] = { "/usr/bin/unshare", "-m", "/bin/sh", "-c", cmd, NULL };
+
+		host = fork();
+		cr_assert_geq(host, 0);
+		if (host == 0) {
+			int lfd = open(hostlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			dup2(lfd, 1);
+			dup2(lfd, 2);
+			execv(a[0], (char **)a);
+			_exit(127);
+		}
+	}
+	for (int i = 0; i < 200 && access(sock, F_OK); i++)
+		usleep(50000);
+	cr_assert_eq(access(sock, F_OK), 0, "the host did not listen (log: %s)", hostlog);
+	{
+		const char *a[] = { bin("VIGILD", "build/vigild"),
+				    "--transport",
+				    sock + 0,
+				    "--flush-ms",
+				    "50",
+				    "--log-format",
+				    "json",
+				    NULL };
+		char spec[PATH_MAX + 8];
+
+		snprintf(spec, sizeof(spec), "unix:%s", sock);
+		a[2] = spec;
+		sensor = fork();
+		cr_assert_geq(sensor, 0);
+		if (sensor == 0) {
+			int lfd = open(hostlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			dup2(lfd, 1);
+			dup2(lfd, 2);
+			execv(a[0], (char **)a);
+			_exit(127);
+		}
+	}
+	vg_t_marker(marker, sizeof(marker), "syslog");
+	snprintf(want, sizeof(want), "\"ProcessCommandLine\":\"/bin/true %s\"", marker);
+	/* Exec every 2 s until the sensor is attached and the event comes round (60 s at most). */
+	for (long t0 = now_ms(), next = t0; !found && now_ms() - t0 < 60000;) {
+		ssize_t n;
+
+		if (now_ms() >= next) {
+			vg_t_execs(marker, 1);
+			next = now_ms() + 2000;
+		}
+		n = recv(fd, msg, sizeof(msg) - 1, 0);
+		if (n <= 0)
+			continue;
+		msg[n] = 0;
+		found = strstr(msg, want) != NULL;
+	}
+	cr_expect(found, "no syslog message with the marked exec (log: %s)", hostlog);
+	if (found) {
+		/* <local3.info> = <19 * 8 + 6>, ident vigil[pid], the event's JSON object. */
+		cr_expect_eq(strncmp(msg, "<158>", 5), 0, "%s", msg);
+		cr_expect_not_null(strstr(msg, " vigil["), "%s", msg);
+		cr_expect_not_null(strstr(msg, "]: {\"Table\":\"DeviceProcessEvents\","), "%s",
+				   msg);
+	}
+	kill(sensor, SIGTERM);
+	waitpid(sensor, &status, 0);
+	kill(host, SIGTERM);
+	waitpid(host, &status, 0);
+	close(fd);
+	/* Every log line of both programs: one JSON object with time, level and prog. */
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import json, sys; ls = [json.loads(l) for l in"
+		 " open(sys.argv[1])]; assert ls and all(set(l) >= {\"time\", \"level\", \"prog\","
+		 " \"msg\"} for l in ls), ls; print(sorted({l[\"prog\"] for l in ls}))' %s 2>&1",
+		 hostlog);
+	out = run(cmd, &status);
+	cr_expect_eq(status, 0, "%s", out);
+	cr_expect_str_eq(out, "['vigil', 'vigild']\n");
+	free(out);
+	vg_t_rmrf(dir);
 }
