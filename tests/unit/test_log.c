@@ -123,3 +123,34 @@ Test(log, vigil_json_lines)
 			   "%s", out);
 	cr_assert_eq(out[strlen(out) - 2], '}', "%s", out);
 }
+
+/* The real binary under "journald": stderr is the stream $JOURNAL_STREAM names. */
+Test(log, vigil_journald_priority)
+{
+	const char *v = getenv("VIGIL");
+	char path[] = "/tmp/vigil-log-XXXXXX", cmd[512], out[1024] = "";
+	struct stat st;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd),
+		 "JOURNAL_STREAM=%llu:%llu %s events --db /nonexistent/x.db 2>>%s; "
+		 "env -u JOURNAL_STREAM %s events --db /nonexistent/x.db 2>>%s",
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		 v && *v ? v : "build/vigil", path, v && *v ? v : "build/vigil", path);
+	cr_assert_neq(system(cmd), 0);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(out, sizeof(out), f));
+	cr_expect_eq(strncmp(out, "<3>error vigil: events: cannot open /nonexistent/x.db", 53), 0,
+		     "%s", out);
+	/* Not the journal: no priority, a time first. */
+	cr_assert_not_null(fgets(out, sizeof(out), f));
+	cr_expect_eq(strncmp(out, "20", 2), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "Z error vigil: events: cannot open"), "%s", out);
+	fclose(f);
+	unlink(path);
+}
