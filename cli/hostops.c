@@ -209,11 +209,13 @@ int vg_output_parse(struct vg_output *o, const char *spec)
 			for (i = 0; i < sizeof(vg_facilities) / sizeof(vg_facilities[0]); i++)
 				if (!strcmp(spec + 7, vg_facilities[i].name))
 					break;
-			if (i == sizeof(vg_facilities) / sizeof(vg_facilities[0]))
+			if (i == sizeof(vg_facilities) / sizeof(vg_facilities[0])) {
+				vg_output_close(o);
 				return vg_err(-EINVAL,
 					      "--output %s: no such facility (daemon, user, auth, "
 					      "authpriv, local0 ... local7)",
 					      spec);
+			}
 			o->facility = vg_facilities[i].facility;
 		}
 	} else if (!strncmp(spec, "jsonl:", 6) && spec[6] && spec[6] != ',') {

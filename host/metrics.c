@@ -103,130 +103,114 @@ static int vg_metrics_query(struct vg_sb *out, sqlite3 *db, const char *sql,
 	return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : vg_sqlite_errno(rc);
 }
 
+/* One query: its rows' first nl columns are the labels, each family takes one more column. */
+struct vg_metrics_q {
+	const char *sql;
+	const char *labels[3];
+	int nl;
+	struct vg_family f[5];
+	int nf;
+};
+
+static const struct vg_metrics_q vg_metrics_qs[] = {
+	{ "SELECT DeviceId, EventClass, Seen, Emitted, Filtered, Deduplicated, RateLimited"
+	  " FROM SensorCounters ORDER BY DeviceId, EventClass",
+	  { "device", "class" },
+	  2,
+	  {
+		  { "vigil_events_seen_total", "counter", "Events the sensor saw.", 2 },
+		  { "vigil_events_emitted_total", "counter", "Events the sensor sent.", 3 },
+		  { "vigil_events_filtered_total", "counter", "Events filter rules dropped.", 4 },
+		  { "vigil_events_deduplicated_total", "counter",
+		    "Events folded into an earlier one.", 5 },
+		  { "vigil_events_limited_total", "counter", "Events over the rate limit.", 6 },
+	  },
+	  5 },
+	{ "SELECT DeviceId, EventClass, 'ringbuf_full', RingbufFull FROM SensorCounters"
+	  " UNION ALL SELECT DeviceId, EventClass, 'lost', EventsLost FROM SensorCounters"
+	  " ORDER BY 1, 2, 3",
+	  { "device", "class", "reason" },
+	  3,
+	  { { "vigil_events_dropped_total", "counter",
+	      "Events lost: ring buffer full, or lost on the way (reason).", 3 } },
+	  1 },
+	{ "SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes FROM SensorRings"
+	  " ORDER BY DeviceId, Ring",
+	  { "device", "ring" },
+	  2,
+	  {
+		  { "vigil_ring_size_bytes", "gauge", "Size of the sensor's ring buffer.", 2 },
+		  { "vigil_ring_fill_bytes", "gauge", "Bytes waiting in the ring buffer.", 3 },
+		  { "vigil_ring_peak_fill_bytes", "gauge", "Highest fill of the ring buffer.", 4 },
+	  },
+	  3 },
+	{ "SELECT DeviceId, Wakeups, Records, Summaries FROM SensorDaemon ORDER BY DeviceId",
+	  { "device" },
+	  1,
+	  {
+		  { "vigil_sensor_wakeups_total", "counter", "Times vigild woke to read rings.",
+		    1 },
+		  { "vigil_sensor_records_total", "counter", "Records vigild read from rings.", 2 },
+		  { "vigil_sensor_summaries_total", "counter", "Suppression summaries sent.", 3 },
+	  },
+	  3 },
+	{ "SELECT DeviceId, Frames, MemBytes, SpoolBytes FROM SensorQueue ORDER BY DeviceId",
+	  { "device" },
+	  1,
+	  {
+		  { "vigil_sensor_queue_frames", "gauge",
+		    "Frames the sensor holds unacknowledged (its last batch).", 1 },
+		  { "vigil_sensor_queue_memory_bytes", "gauge", "Bytes of those frames in memory.",
+		    2 },
+		  { "vigil_sensor_spool_bytes", "gauge",
+		    "Bytes of the sensor's spool files on disk.", 3 },
+	  },
+	  3 },
+	{ "SELECT DeviceId, Reason, Count FROM HostRefused ORDER BY DeviceId, Reason",
+	  { "device", "reason" },
+	  2,
+	  { { "vigil_host_refused_total", "counter", "Peers and frames the host refused.", 2 } },
+	  1 },
+	{ "SELECT DeviceId, Reason, Count FROM HostSkippedEvents ORDER BY DeviceId, Reason",
+	  { "device", "reason" },
+	  2,
+	  { { "vigil_host_skipped_events_total", "counter",
+	      "Events of stored batches the host could not store.", 2 } },
+	  1 },
+	{ "SELECT Label, Count FROM HostCounters WHERE Name = 'RetentionDeleted' ORDER BY Label",
+	  { "table" },
+	  1,
+	  { { "vigil_retention_deleted_rows_total", "counter",
+	      "Rows retention deleted from the store.", 1 } },
+	  1 },
+	{ "SELECT Label, Count FROM HostCounters WHERE Name = 'OutputEvents' ORDER BY Label",
+	  { "output" },
+	  1,
+	  { { "vigil_output_events_total", "counter", "Events an --output wrote.", 1 } },
+	  1 },
+	{ "SELECT Label, Count FROM HostCounters WHERE Name = 'OutputErrors' ORDER BY Label",
+	  { "output" },
+	  1,
+	  { { "vigil_output_errors_total", "counter", "Events an --output failed to write.", 1 } },
+	  1 },
+	{ "SELECT coalesce(Severity, ''), count(*) FROM AlertInfo GROUP BY 1 ORDER BY 1",
+	  { "severity" },
+	  1,
+	  { { "vigil_alerts_total", "counter", "Alerts the detections raised.", 1 } },
+	  1 },
+};
+
 static int vg_metrics_store(struct vg_sb *out, sqlite3 *db)
 {
-	static const char *const dev_class[] = { "device", "class" };
-	static const char *const dev_class_reason[] = { "device", "class", "reason" };
-	static const struct vg_family counters[] = {
-		{ "vigil_events_seen_total", "counter", "Events the sensor saw.", 2 },
-		{ "vigil_events_emitted_total", "counter", "Events the sensor sent.", 3 },
-		{ "vigil_events_filtered_total", "counter", "Events filter rules dropped.", 4 },
-		{ "vigil_events_deduplicated_total", "counter",
-		  "Events folded into an earlier one.", 5 },
-		{ "vigil_events_limited_total", "counter", "Events over the rate limit.", 6 },
-	};
-	static const struct vg_family dropped[] = {
-		{ "vigil_events_dropped_total", "counter",
-		  "Events lost: ring buffer full, or lost on the way (reason).", 3 },
-	};
-	static const char *const dev_ring[] = { "device", "ring" };
-	static const struct vg_family rings[] = {
-		{ "vigil_ring_size_bytes", "gauge", "Size of the sensor's ring buffer.", 2 },
-		{ "vigil_ring_fill_bytes", "gauge", "Bytes waiting in the ring buffer.", 3 },
-		{ "vigil_ring_peak_fill_bytes", "gauge", "Highest fill of the ring buffer.", 4 },
-	};
-	static const char *const dev[] = { "device" };
-	static const struct vg_family daemon[] = {
-		{ "vigil_sensor_wakeups_total", "counter", "Times vigild woke to read rings.", 1 },
-		{ "vigil_sensor_records_total", "counter", "Records vigild read from rings.", 2 },
-		{ "vigil_sensor_summaries_total", "counter", "Suppression summaries sent.", 3 },
-	};
-	static const struct vg_family queue[] = {
-		{ "vigil_sensor_queue_frames", "gauge",
-		  "Frames the sensor holds unacknowledged (its last batch).", 1 },
-		{ "vigil_sensor_queue_memory_bytes", "gauge", "Bytes of those frames in memory.",
-		  2 },
-		{ "vigil_sensor_spool_bytes", "gauge", "Bytes of the sensor's spool files on disk.",
-		  3 },
-	};
-	static const char *const dev_reason[] = { "device", "reason" };
-	static const struct vg_family refused[] = {
-		{ "vigil_host_refused_total", "counter", "Peers and frames the host refused.", 2 },
-	};
-	static const struct vg_family skipped[] = {
-		{ "vigil_host_skipped_events_total", "counter",
-		  "Events of stored batches the host could not store.", 2 },
-	};
-	static const char *const table[] = { "table" };
-	static const struct vg_family retained[] = {
-		{ "vigil_retention_deleted_rows_total", "counter",
-		  "Rows retention deleted from the store.", 1 },
-	};
-	static const char *const output[] = { "output" };
-	static const struct vg_family outs[] = {
-		{ "vigil_output_events_total", "counter", "Events an --output wrote.", 1 },
-	};
-	static const struct vg_family out_errs[] = {
-		{ "vigil_output_errors_total", "counter", "Events an --output failed to write.",
-		  1 },
-	};
-	static const char *const sev[] = { "severity" };
-	static const struct vg_family alerts[] = {
-		{ "vigil_alerts_total", "counter", "Alerts the detections raised.", 1 },
-	};
 	int64_t used;
-	int err;
 
-	err = vg_metrics_query(out, db,
-			       "SELECT DeviceId, EventClass, Seen, Emitted, Filtered, Deduplicated,"
-			       " RateLimited FROM SensorCounters ORDER BY DeviceId, EventClass",
-			       dev_class, 2, counters, 5);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT DeviceId, EventClass, 'ringbuf_full', RingbufFull"
-				       " FROM SensorCounters UNION ALL"
-				       " SELECT DeviceId, EventClass, 'lost', EventsLost"
-				       " FROM SensorCounters ORDER BY 1, 2, 3",
-				       dev_class_reason, 3, dropped, 1);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes"
-				       " FROM SensorRings ORDER BY DeviceId, Ring",
-				       dev_ring, 2, rings, 3);
-	err = err   ?:
-		      vg_metrics_query(
-			      out, db,
-			      "SELECT DeviceId, Wakeups, Records, Summaries FROM SensorDaemon"
-			      " ORDER BY DeviceId",
-			      dev, 1, daemon, 3);
-	if (!err)
-		err = vg_metrics_query(
-			out, db,
-			"SELECT DeviceId, Frames, MemBytes, SpoolBytes FROM SensorQueue"
-			" ORDER BY DeviceId",
-			dev, 1, queue, 3);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT DeviceId, Reason, Count FROM HostRefused"
-				       " ORDER BY DeviceId, Reason",
-				       dev_reason, 2, refused, 1);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT DeviceId, Reason, Count FROM HostSkippedEvents"
-				       " ORDER BY DeviceId, Reason",
-				       dev_reason, 2, skipped, 1);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT Label, Count FROM HostCounters"
-				       " WHERE Name = 'RetentionDeleted' ORDER BY Label",
-				       table, 1, retained, 1);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT Label, Count FROM HostCounters"
-				       " WHERE Name = 'OutputEvents' ORDER BY Label",
-				       output, 1, outs, 1);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT Label, Count FROM HostCounters"
-				       " WHERE Name = 'OutputErrors' ORDER BY Label",
-				       output, 1, out_errs, 1);
-	err = err   ?:
-		      vg_metrics_query(out, db,
-				       "SELECT coalesce(Severity, ''), count(*) FROM AlertInfo"
-				       " GROUP BY 1 ORDER BY 1",
-				       sev, 1, alerts, 1);
-	if (err)
-		return err;
+	for (size_t i = 0; i < sizeof(vg_metrics_qs) / sizeof(vg_metrics_qs[0]); i++) {
+		const struct vg_metrics_q *q = &vg_metrics_qs[i];
+		int err = vg_metrics_query(out, db, q->sql, q->labels, q->nl, q->f, q->nf);
+
+		if (err)
+			return err;
+	}
 	used = vg_retain_used_bytes(db);
 	if (used >= 0) {
 		vg_metrics_head(out, "vigil_store_used_bytes", "gauge",

@@ -317,45 +317,24 @@ Test(ops, syslog_output_and_json_logs, .timeout = 90)
 	{
 		const char *a[] = { "/usr/bin/unshare", "-m", "/bin/sh", "-c", cmd, NULL };
 
-		host = fork();
-		cr_assert_geq(host, 0);
-		if (host == 0) {
-			int lfd = open(hostlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			dup2(lfd, 1);
-			dup2(lfd, 2);
-			execv(a[0], (char **)a);
-			_exit(127);
-		}
+		host = vg_t_spawn(hostlog, a);
 	}
 	for (int i = 0; i < 200 && access(sock, F_OK); i++)
 		usleep(50000);
 	cr_assert_eq(access(sock, F_OK), 0, "the host did not listen (log: %s)", hostlog);
 	{
+		char spec[PATH_MAX + 8];
 		const char *a[] = { bin("VIGILD", "build/vigild"),
 				    "--transport",
-				    sock + 0,
+				    spec,
 				    "--flush-ms",
 				    "50",
 				    "--log-format",
 				    "json",
 				    NULL };
-		char spec[PATH_MAX + 8];
 
 		snprintf(spec, sizeof(spec), "unix:%s", sock);
-		a[2] = spec;
-		sensor = fork();
-		cr_assert_geq(sensor, 0);
-		if (sensor == 0) {
-			int lfd = open(hostlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			dup2(lfd, 1);
-			dup2(lfd, 2);
-			execv(a[0], (char **)a);
-			_exit(127);
-		}
+		sensor = vg_t_spawn(hostlog, a);
 	}
 	vg_t_marker(marker, sizeof(marker), "syslog");
 	snprintf(want, sizeof(want), "\"ProcessCommandLine\":\"/bin/true %s\"", marker);
