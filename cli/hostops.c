@@ -241,12 +241,13 @@ int vg_output_parse(struct vg_output *o, const char *spec)
 				   v <= 1000) {
 				o->keep = (int)v;
 			} else {
+				/* opt points into o->path: say it before that is freed. */
+				vg_log(VG_ERROR,
+				       "--output %s: '%s' is not max-size=SIZE (0, or 4K and more)"
+				       " or keep=N (0 to 1000)",
+				       spec, opt);
 				vg_output_close(o);
-				return vg_err(
-					-EINVAL,
-					"--output %s: '%s' is not max-size=SIZE (0, or 4K and "
-					"more) or keep=N (0 to 1000)",
-					spec, opt);
+				return -EINVAL;
 			}
 			opt = next;
 		}

@@ -305,3 +305,52 @@ Test(output, sizes)
 	cr_expect_eq(vg_parse_size("", &v), -EINVAL);
 	cr_expect_eq(vg_parse_size("99999999999T", &v), -EINVAL);
 }
+
+Test(output, host_and_port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *bad[] = { "9464", "127.0.0.1:", "[::1:9464", "localhost:9464", "1.2.3.4:x",
+			      "1.2.3.4:80/metrics", "" };
+
+	cr_assert_eq(vg_parse_hostport("127.0.0.1:9464", &ss, &sl), 0);
+	cr_expect_eq(ss.ss_family, AF_INET);
+	cr_assert_eq(vg_parse_hostport("[::1]:9464", &ss, &sl), 0);
+	cr_expect_eq(ss.ss_family, AF_INET6);
+	cr_expect_eq(vg_parse_hostport(":9464", &ss, &sl), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(vg_parse_hostport(bad[i], &ss, &sl), -EINVAL, "%s", bad[i]);
+}
+
+/* Bad operator options: a usage error (exit 2) naming the option, before anything starts. */
+Test(output, host_refuses_bad_options)
+{
+	static const char *const cases[][2] = {
+		{ "--retain-days 0", "--retain-days needs a number from 1" },
+		{ "--max-db-size 10K", "--max-db-size needs a size of 1M or more" },
+		{ "--retain-interval x", "--retain-interval needs a number" },
+		{ "--output file:/x", "--output file:/x: expected jsonl:FILE" },
+		{ "--output jsonl:/x,keep=1001", "'keep=1001' is not max-size=SIZE" },
+		{ "--output syslog:kern", "--output syslog:kern: no such facility" },
+		{ "--log-format xml", "--log-format needs text or json" },
+		{ "--log-level loud", "--log-level needs error, warning, info or debug" },
+	};
+	const char *v = getenv("VIGIL");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char cmd[512], out[4096];
+		size_t n;
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd),
+			 "%s host --db /nonexistent/x.db %s --spawn /bin/false 2>&1; echo \"rc=$?\"",
+			 v && *v ? v : "build/vigil", cases[i][0]);
+		p = popen(cmd, "r");
+		cr_assert_not_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = 0;
+		pclose(p);
+		cr_expect_not_null(strstr(out, cases[i][1]), "%s: %s", cases[i][0], out);
+		cr_expect_not_null(strstr(out, "rc=2\n"), "%s: %s", cases[i][0], out);
+	}
+}
