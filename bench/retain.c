@@ -166,9 +166,32 @@ static struct run one(const char *dir, int retain, double seconds, long old)
 	return r;
 }
 
+/* A pass alone, as the thread runs it (5 ms between chunks): rows deleted per second. */
+static double pass_alone(const char *dir, long old)
+{
+	struct vg_retain r = { .keep_ms = 86400000, .pause_ms = VG_RETAIN_PAUSE_MS };
+	struct vg_store *st;
+	char db[4096], cmd[4200];
+	double t0, rate;
+	int64_t n;
+
+	snprintf(db, sizeof(db), "%s/bench-retain.db", dir);
+	snprintf(cmd, sizeof(cmd), "rm -f '%s' '%s-wal' '%s-shm'", db, db, db);
+	if (system(cmd) || vg_store_open(&st, db))
+		exit(1);
+	prefill(st, old);
+	sqlite3_exec(vg_store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	t0 = mono();
+	n = vg_retain_pass(vg_store_db(st), &r, vg_now_ns());
+	rate = (double)n / (mono() - t0);
+	vg_store_close(st);
+	system(cmd);
+	return rate;
+}
+
 int main(int argc, char **argv)
 {
-	double seconds = 5, e[2][16], p[2][16];
+	double seconds = 5, e[2][16], p[2][16], ratio[16];
 	long old = 200000, deleted = 0;
 	int rounds = 3;
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -200,6 +223,10 @@ int main(int argc, char **argv)
 				deleted += x.deleted;
 		}
 	}
+	/* The median of same-round ratios: what survives a machine busy with other work. */
+	for (int r = 0; r < rounds; r++)
+		ratio[r] = e[1][r] / e[0][r];
+	qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
 	for (int k = 0; k < 2; k++) {
 		qsort(e[k], (size_t)rounds, sizeof(double), cmp_double);
 		qsort(p[k], (size_t)rounds, sizeof(double), cmp_double);
@@ -211,7 +238,9 @@ int main(int argc, char **argv)
 	printf("%-22s %14.0f %16.2f\n", "no retention", e[0][rounds / 2], p[0][rounds / 2]);
 	printf("%-22s %14.0f %16.2f\n", "retention pass running", e[1][rounds / 2],
 	       p[1][rounds / 2]);
-	printf("\nrate with retention / without: %.3f; rows the passes deleted: %ld a round\n",
-	       e[1][rounds / 2] / e[0][rounds / 2], deleted / rounds);
+	printf("\nrate with retention / without (median of same-round ratios): %.3f"
+	       " (rounds: %.3f to %.3f)\nrows the passes deleted: %ld a round\n",
+	       ratio[rounds / 2], ratio[0], ratio[rounds - 1], deleted / rounds);
+	printf("a pass alone (no ingestion) deletes %.0f rows/s\n", pass_alone(dir, old));
 	return 0;
 }

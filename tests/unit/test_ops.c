@@ -310,8 +310,8 @@ Test(output, host_and_port)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	const char *bad[] = { "9464", "127.0.0.1:", "[::1:9464", "localhost:9464", "1.2.3.4:x",
-			      "1.2.3.4:80/metrics", "" };
+	const char *bad[] = { "9464",	   "127.0.0.1:",	 "[::1:9464", "localhost:9464",
+			      "1.2.3.4:x", "1.2.3.4:80/metrics", "" };
 
 	cr_assert_eq(vg_parse_hostport("127.0.0.1:9464", &ss, &sl), 0);
 	cr_expect_eq(ss.ss_family, AF_INET);
@@ -342,9 +342,10 @@ Test(output, host_refuses_bad_options)
 		size_t n;
 		FILE *p;
 
-		snprintf(cmd, sizeof(cmd),
-			 "%s host --db /nonexistent/x.db %s --spawn /bin/false 2>&1; echo \"rc=$?\"",
-			 v && *v ? v : "build/vigil", cases[i][0]);
+		snprintf(
+			cmd, sizeof(cmd),
+			"%s host --db /nonexistent/x.db %s --spawn /bin/false 2>&1; echo \"rc=$?\"",
+			v && *v ? v : "build/vigil", cases[i][0]);
 		p = popen(cmd, "r");
 		cr_assert_not_null(p);
 		n = fread(out, 1, sizeof(out) - 1, p);
