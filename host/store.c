@@ -336,6 +336,8 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 				  NULL, NULL, &msg);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(s->db, vg_schema, NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = vg_store_add_columns(s->db);
 		if (rc != SQLITE_OK) {
 			vg_log(VG_ERROR, "store: %s: set up tables: %s", path,
 			       msg ? msg : sqlite3_errstr(rc));

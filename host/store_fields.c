@@ -4,6 +4,7 @@
  * written here for every table from the fields the sensor sends (the sensor
  * never writes JSON), so one file says what each event's object holds.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "store.h"
@@ -111,4 +112,63 @@ const char *vg_device_tags_json(struct vg_sb *j, const Vigil__V1__DeviceInfo *d)
 	}
 	vg_sb_add(j, "]");
 	return vg_sb_str(j);
+}
+
+/*
+ * Columns added after the tables were first written (image digests and
+ * sizes, the container), appended in this order by ALTER TABLE to a store
+ * that lacks them, new or old, so every store has the same column order.
+ */
+#define VG_IMAGE_COLS(t)                                                                     \
+	{ t, "InitiatingProcessSHA256", "TEXT" }, { t, "InitiatingProcessSHA1", "TEXT" },    \
+		{ t, "InitiatingProcessFileSize", "INTEGER" }, { t, "ContainerId", "TEXT" }, \
+	{                                                                                    \
+		t, "ContainerName", "TEXT"                                                   \
+	}
+
+static const struct {
+	const char *table, *column, *type;
+} vg_added_cols[] = {
+	{ "DeviceProcessEvents", "SHA1", "TEXT" },
+	{ "DeviceProcessEvents", "FileSize", "INTEGER" },
+	VG_IMAGE_COLS("DeviceProcessEvents"),
+	VG_IMAGE_COLS("DeviceFileEvents"),
+	VG_IMAGE_COLS("DeviceNetworkEvents"),
+	VG_IMAGE_COLS("DeviceEvents"),
+	{ "SensorDaemon", "Hashed", "INTEGER" },
+	{ "SensorDaemon", "HashCached", "INTEGER" },
+	{ "SensorDaemon", "HashTooLarge", "INTEGER" },
+	{ "SensorDaemon", "HashUnreadable", "INTEGER" },
+	{ "SensorDaemon", "HashGone", "INTEGER" },
+	{ "SensorDaemon", "HashQueueFull", "INTEGER" },
+	{ "SensorDaemon", "HashLate", "INTEGER" },
+};
+
+int vg_store_add_columns(sqlite3 *db)
+{
+	char sql[256];
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; rc == SQLITE_OK && i < sizeof(vg_added_cols) / sizeof(vg_added_cols[0]);
+	     i++) {
+		sqlite3_stmt *st;
+		int have;
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'",
+			 vg_added_cols[i].table, vg_added_cols[i].column);
+		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		rc = sqlite3_step(st);
+		have = rc == SQLITE_ROW;
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK || have)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s",
+			 vg_added_cols[i].table, vg_added_cols[i].column, vg_added_cols[i].type);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	return rc;
 }

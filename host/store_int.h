@@ -44,6 +44,7 @@ struct vg_store {
 	struct vg_sb tmp; /* command lines and JSON while binding one event */
 	struct vg_sb tmp2;
 	struct vg_sb tmp3;
+	unsigned int bad_digests; /* digests of a wrong length in the event being bound */
 };
 
 /* Log what failed with SQLite's message; the negative errno of rc. */
@@ -58,6 +59,12 @@ int vg_store_check(struct vg_store *s);
 /* AdditionalFields (store_fields.c), in j: a process event's and a file event's. */
 void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe);
 void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe);
+
+/*
+ * Append the columns added since the tables were first written to a store
+ * lacking them (store_fields.c); an SQLite result code.
+ */
+int vg_store_add_columns(sqlite3 *db);
 
 /* store_write.c, shared with the fleet server (server/pgstore.c): a process action's ActionType
  * (NULL: unknown), and why an event has no table (NULL: it has one; buf may hold the reason). */
