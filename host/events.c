@@ -462,8 +462,8 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 	static const char *const sql[5] = {
 		"SELECT DeviceId, Ring, SizeBytes, FillBytes, PeakFillBytes, Timestamp"
 		" FROM SensorRings ORDER BY DeviceId, Ring",
-		"SELECT DeviceId, Wakeups, Records, Summaries, Timestamp FROM SensorDaemon"
-		" ORDER BY DeviceId",
+		/* Every column: a store an older host wrote has no hashing counts. */
+		"SELECT * FROM SensorDaemon ORDER BY DeviceId",
 		"SELECT DeviceId, RuleIndex, Line, Rule, Action, Hits, Generation, Timestamp"
 		" FROM SensorFilterRules ORDER BY DeviceId, RuleIndex",
 		"SELECT DeviceId, Reason, Count, Timestamp FROM HostSkippedEvents"
@@ -534,6 +534,19 @@ static int vg_stats_extra(sqlite3 *db, FILE *out, int json)
 					"%lld suppression summaries",
 					r, w, w ? (double)r / (double)w : 0.0,
 					(long long)vg_int(st, "Summaries"));
+				if (vg_has(st, "Hashed"))
+					vg_sb_printf(
+						&line,
+						"\nimage hashes: %lld files hashed, %lld from the "
+						"cache; not hashed: %lld too large, %lld unreadable, "
+						"%lld gone, %lld queue full; %lld events sent late",
+						(long long)vg_int(st, "Hashed"),
+						(long long)vg_int(st, "HashCached"),
+						(long long)vg_int(st, "HashTooLarge"),
+						(long long)vg_int(st, "HashUnreadable"),
+						(long long)vg_int(st, "HashGone"),
+						(long long)vg_int(st, "HashQueueFull"),
+						(long long)vg_int(st, "HashLate"));
 			}
 			vg_sb_add(&line, "\n");
 			err = vg_sb_put(&line, out);

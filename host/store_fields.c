@@ -172,3 +172,34 @@ int vg_store_add_columns(sqlite3 *db)
 	}
 	return rc;
 }
+
+const char *vg_digest_hex(char *out, ProtobufCBinaryData d, size_t want)
+{
+	if (!d.len || d.len != want || want > 32)
+		return NULL;
+	for (size_t k = 0; k < d.len; k++)
+		snprintf(out + 2 * k, 3, "%02x", d.data[k]);
+	return out;
+}
+
+static int vg_process_bad_digests(const Vigil__V1__Process *p)
+{
+	return p && ((p->sha256.len && p->sha256.len != 32) || (p->sha1.len && p->sha1.len != 20));
+}
+
+int vg_event_bad_digests(const Vigil__V1__Event *ev)
+{
+	switch (ev->body_case) {
+	case VIGIL__V1__EVENT__BODY_PROCESS:
+		return vg_process_bad_digests(ev->process->process) ||
+		       vg_process_bad_digests(ev->process->parent);
+	case VIGIL__V1__EVENT__BODY_FILE:
+		return vg_process_bad_digests(ev->file->process);
+	case VIGIL__V1__EVENT__BODY_NETWORK:
+		return vg_process_bad_digests(ev->network->process);
+	case VIGIL__V1__EVENT__BODY_SECURITY:
+		return vg_process_bad_digests(ev->security->process);
+	default:
+		return 0;
+	}
+}

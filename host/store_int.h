@@ -44,7 +44,6 @@ struct vg_store {
 	struct vg_sb tmp; /* command lines and JSON while binding one event */
 	struct vg_sb tmp2;
 	struct vg_sb tmp3;
-	unsigned int bad_digests; /* digests of a wrong length in the event being bound */
 };
 
 /* Log what failed with SQLite's message; the negative errno of rc. */
@@ -65,6 +64,15 @@ void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe);
  * lacking them (store_fields.c); an SQLite result code.
  */
 int vg_store_add_columns(sqlite3 *db);
+
+/* Image digests: d as lowercase hex in out (65 bytes), NULL when absent or not want bytes long. */
+const char *vg_digest_hex(char *out, ProtobufCBinaryData d, size_t want);
+/*
+ * 1 when an event (of a table) carries a digest of a wrong length: only a
+ * broken or forged sensor sends one; the event is stored without it, counted.
+ */
+int vg_event_bad_digests(const Vigil__V1__Event *ev);
+#define VG_BAD_DIGEST_REASON "digest of a wrong length (event stored without it)"
 
 /* store_write.c, shared with the fleet server (server/pgstore.c): a process action's ActionType
  * (NULL: unknown), and why an event has no table (NULL: it has one; buf may hold the reason). */

@@ -319,30 +319,13 @@ static void vg_bind_path(sqlite3_stmt *st, int i, const char *path)
 	vg_bind_text(st, i + 1, path);
 }
 
-/*
- * A digest as lowercase hex, NULL when absent; one of another length (only
- * a broken or forged sensor sends it) is stored as NULL and counted.
- */
-static void vg_bind_digest(struct vg_store *s, sqlite3_stmt *st, int i, ProtobufCBinaryData d,
-			   size_t want)
-{
-	char hex[2 * 32 + 1];
-
-	if (d.len != want) {
-		s->bad_digests += d.len != 0;
-		sqlite3_bind_null(st, i);
-		return;
-	}
-	for (size_t k = 0; k < d.len; k++)
-		snprintf(hex + 2 * k, 3, "%02x", d.data[k]);
-	sqlite3_bind_text(st, i, hex, (int)(2 * d.len), SQLITE_TRANSIENT);
-}
-
 /* An image's SHA256 (i), SHA1 (i + 1) and size (i + 2; NULL when unknown). */
-static void vg_bind_image(struct vg_store *s, sqlite3_stmt *st, int i, const Vigil__V1__Process *p)
+static void vg_bind_image(sqlite3_stmt *st, int i, const Vigil__V1__Process *p)
 {
-	vg_bind_digest(s, st, i, p->sha256, 32);
-	vg_bind_digest(s, st, i + 1, p->sha1, 20);
+	char hex[65];
+
+	vg_bind_text(st, i, vg_digest_hex(hex, p->sha256, 32));
+	vg_bind_text(st, i + 1, vg_digest_hex(hex, p->sha1, 20));
 	if (p->exe_size)
 		sqlite3_bind_int64(st, i + 2, (sqlite3_int64)p->exe_size);
 	else
@@ -353,11 +336,11 @@ static void vg_bind_image(struct vg_store *s, sqlite3_stmt *st, int i, const Vig
  * VG_IMAGE_COLS from i: the initiating process's image (ip, may be NULL),
  * then the container of c (the event's process).
  */
-static void vg_bind_image_cols(struct vg_store *s, sqlite3_stmt *st, int i,
-			       const Vigil__V1__Process *ip, const Vigil__V1__Process *c)
+static void vg_bind_image_cols(sqlite3_stmt *st, int i, const Vigil__V1__Process *ip,
+			       const Vigil__V1__Process *c)
 {
 	if (ip)
-		vg_bind_image(s, st, i, ip);
+		vg_bind_image(st, i, ip);
 	vg_bind_text(st, i + 3, c->container_id);
 	vg_bind_text(st, i + 4, c->container_name);
 }
@@ -377,7 +360,7 @@ static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 	vg_bind_path(st, 6, fe->path);
 	vg_bind_path(st, 8, fe->previous_path);
 	rc = vg_bind_initiating(s, st, 10, fe->process, fe->parent, vg_sb_str(j));
-	vg_bind_image_cols(s, st, 20, fe->process, fe->process);
+	vg_bind_image_cols(st, 20, fe->process, fe->process);
 	if (fe->size)
 		sqlite3_bind_int64(st, 25, (sqlite3_int64)fe->size);
 	return rc != SQLITE_OK ? rc : vg_step(st);
@@ -397,7 +380,7 @@ static int vg_store_network(struct vg_store *s, const struct vg_store_peer *peer
 	sqlite3_bind_int64(st, 9, ne->local_port);
 	vg_bind_text(st, 10, ne->protocol);
 	rc = vg_bind_initiating(s, st, 11, ne->process, ne->parent, NULL);
-	vg_bind_image_cols(s, st, 21, ne->process, ne->process);
+	vg_bind_image_cols(st, 21, ne->process, ne->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -527,7 +510,7 @@ static int vg_store_security(struct vg_store *s, const struct vg_store_peer *pee
 	vg_bind_common(st, peer, ev, se->action_type);
 	vg_bind_path(st, 6, se->file_path);
 	rc = vg_bind_initiating(s, st, 8, se->process, se->parent, json);
-	vg_bind_image_cols(s, st, 18, se->process, se->process);
+	vg_bind_image_cols(st, 18, se->process, se->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -576,8 +559,8 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 		return SQLITE_NOMEM;
 	sqlite3_bind_text(st, 24, vg_sb_str(&s->tmp3), -1, SQLITE_TRANSIENT);
 	/* 25 SHA256, 26 SHA1, 27 FileSize: the process's image; then the parent's and the container. */
-	vg_bind_image(s, st, 25, p);
-	vg_bind_image_cols(s, st, 28, pp, p);
+	vg_bind_image(st, 25, p);
+	vg_bind_image_cols(st, 28, pp, p);
 	return vg_step(st);
 }
 
@@ -640,15 +623,13 @@ static int vg_store_one(struct vg_store *s, const struct vg_store_peer *peer, co
 		sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
 		return vg_step(st);
 	}
-	s->bad_digests = 0;
 	rc = vg_store_kind(s, peer, ev);
-	if (rc != SQLITE_OK || !s->bad_digests)
+	if (rc != SQLITE_OK || !vg_event_bad_digests(ev))
 		return rc;
-	vg_log(VG_DEBUG, "store: an event's digest has the wrong length: stored without it");
+	vg_log(VG_DEBUG, "store: %s", VG_BAD_DIGEST_REASON);
 	st = s->st[VG_ST_SKIPPED];
 	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, "digest of a wrong length (event stored without it)", -1,
-			  SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, VG_BAD_DIGEST_REASON, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
 	return vg_step(st);
 }

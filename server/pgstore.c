@@ -260,6 +260,20 @@ int vg_pg_migrate(struct vg_pg *pg)
 			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
 			goto err;
 	}
+	if (have < 2) {
+		r = PQexec(pg->c, vg_pg_schema_v2_sql());
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			vg_log(VG_ERROR, "server: postgresql: migrate to schema version 2: %s",
+			       PQresultErrorMessage(r));
+			PQclear(r);
+			goto err;
+		}
+		PQclear(r);
+		vg_pp_int(&p, 2);
+		if (vg_pg_cmd(pg, "record schema version",
+			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
+			goto err;
+	}
 	if (vg_pg_cmd(pg, "commit migration", "COMMIT", NULL))
 		goto err;
 	return 0;
@@ -415,6 +429,10 @@ int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason)
 	" \"InitiatingProcessCreationTime\", \"InitiatingProcessAccountName\","           \
 	" \"InitiatingProcessAccountUid\", \"InitiatingProcessParentId\","                \
 	" \"InitiatingProcessParentFileName\", \"AdditionalFields\""
+/* Schema version 2: the initiating image's digests and size, the event's container. */
+#define VG_IMAGE_COLS                                                                   \
+	", \"InitiatingProcessSHA256\", \"InitiatingProcessSHA1\","                          \
+	" \"InitiatingProcessFileSize\", \"ContainerId\", \"ContainerName\""
 
 static const char vg_sql_process[] =
 	"INSERT INTO \"DeviceProcessEvents\" (" VG_COMMON_COLS ", \"ProcessId\", \"FileName\","
@@ -423,21 +441,24 @@ static const char vg_sql_process[] =
 	" \"InitiatingProcessId\", \"InitiatingProcessFileName\", \"InitiatingProcessFolderPath\","
 	" \"InitiatingProcessCommandLine\", \"InitiatingProcessCreationTime\","
 	" \"InitiatingProcessAccountName\", \"InitiatingProcessParentId\","
-	" \"InitiatingProcessParentFileName\", \"AdditionalFields\") VALUES ($1, $2, $3, $4, $5,"
+	" \"InitiatingProcessParentFileName\", \"AdditionalFields\", \"SHA256\", \"SHA1\","
+	" \"FileSize\"" VG_IMAGE_COLS ") VALUES ($1, $2, $3, $4, $5,"
 	" $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,"
-	" $24)";
+	" $24, $25, $26, $27, $28, $29, $30, $31, $32)";
 static const char vg_sql_file[] =
 	"INSERT INTO \"DeviceFileEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
-	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS ") VALUES ($1, $2,"
-	" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS VG_IMAGE_COLS
+	", \"FileSize\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+	" $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 static const char vg_sql_net[] =
 	"INSERT INTO \"DeviceNetworkEvents\" (" VG_COMMON_COLS ", \"RemoteIP\", \"RemotePort\","
-	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS ") VALUES ($1, $2, $3,"
-	" $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS VG_IMAGE_COLS
+	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+	" $18, $19, $20, $21, $22, $23, $24, $25)";
 static const char vg_sql_devev[] =
 	"INSERT INTO \"DeviceEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
-	VG_INITIATING_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	" $14, $15, $16, $17)";
+	VG_INITIATING_COLS VG_IMAGE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+	" $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
 static const char vg_sql_supp[] =
 	"INSERT INTO \"SuppressedEvents\" (" VG_COMMON_COLS ", \"Reason\", \"EventClass\","
 	" \"Count\", \"FirstTimestamp\", \"LastTimestamp\", \"FileName\", \"FolderPath\","
@@ -507,6 +528,38 @@ static void vg_pp_path(struct vg_pp *p, const char *path)
 	vg_pp_text(p, path);
 }
 
+/* A digest as hex (held by p until the command ran), NULL when absent or of a wrong length. */
+static void vg_pp_digest(struct vg_pp *p, ProtobufCBinaryData d, size_t want)
+{
+	char hex[65];
+
+	p->own[p->n] = vg_digest_hex(hex, d, want) ? strdup(hex) : NULL;
+	p->v[p->n] = p->own[p->n];
+	p->n++;
+}
+
+/* An image's SHA256, SHA1 and size (NULL when unknown). */
+static void vg_pp_image(struct vg_pp *p, const Vigil__V1__Process *pr)
+{
+	static const ProtobufCBinaryData none;
+
+	vg_pp_digest(p, pr ? pr->sha256 : none, 32);
+	vg_pp_digest(p, pr ? pr->sha1 : none, 20);
+	if (pr && pr->exe_size)
+		vg_pp_int(p, (int64_t)pr->exe_size);
+	else
+		vg_pp_null(p);
+}
+
+/* VG_IMAGE_COLS: the initiating process's image (ip, may be NULL), the container of c. */
+static void vg_pp_image_cols(struct vg_pp *p, const Vigil__V1__Process *ip,
+			     const Vigil__V1__Process *c)
+{
+	vg_pp_image(p, ip);
+	vg_pp_text(p, c->container_id);
+	vg_pp_text(p, c->container_name);
+}
+
 static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 {
 	const Vigil__V1__ProcessEvent *pe = ev->process;
@@ -541,6 +594,8 @@ static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	if (vg_sb_err(&t->pg->tmp3))
 		return -ENOMEM;
 	vg_pp_text(&t->p, vg_sb_str(&t->pg->tmp3));
+	vg_pp_image(&t->p, pr);
+	vg_pp_image_cols(&t->p, pp, pr);
 	return vg_pg_cmd(t->pg, "store a process event", vg_sql_process, &t->p);
 }
 
@@ -556,6 +611,11 @@ static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_path(&t->p, fe->path);
 	vg_pp_path(&t->p, fe->previous_path);
 	err = vg_pp_initiating(t, fe->process, fe->parent, vg_sb_str(&t->pg->tmp3));
+	vg_pp_image_cols(&t->p, fe->process, fe->process);
+	if (fe->size)
+		vg_pp_int(&t->p, (int64_t)fe->size);
+	else
+		vg_pp_null(&t->p);
 	return err ? err : vg_pg_cmd(t->pg, "store a file event", vg_sql_file, &t->p);
 }
 
@@ -571,6 +631,7 @@ static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_int(&t->p, ne->local_port);
 	vg_pp_text(&t->p, ne->protocol);
 	err = vg_pp_initiating(t, ne->process, ne->parent, NULL);
+	vg_pp_image_cols(&t->p, ne->process, ne->process);
 	return err ? err : vg_pg_cmd(t->pg, "store a network event", vg_sql_net, &t->p);
 }
 
@@ -588,6 +649,7 @@ static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_common(t, ev, se->action_type);
 	vg_pp_path(&t->p, se->file_path);
 	err = vg_pp_initiating(t, se->process, se->parent, json);
+	vg_pp_image_cols(&t->p, se->process, se->process);
 	return err ? err : vg_pg_cmd(t->pg, "store a security event", vg_sql_devev, &t->p);
 }
 
@@ -615,24 +677,24 @@ static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	return vg_pg_cmd(t->pg, "store a suppression", vg_sql_supp, &t->p);
 }
 
-static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+/* One more event of this device not stored (or stored without a part), for why. */
+static int vg_pg_skipped(struct vg_pg_tx *t, const char *why)
 {
-	char why_buf[64];
-	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	/* Counted with the batch, so a resend does not count it twice. */
+	vg_pp_str(&t->p, t->dev->device_id);
+	vg_pp_str(&t->p, why);
+	vg_pp_str(&t->p, t->now);
+	return vg_pg_cmd(t->pg, "count a skipped event",
+			 "INSERT INTO \"HostSkippedEvents\" (\"DeviceId\", \"Reason\","
+			 " \"Count\", \"Timestamp\") VALUES ($1, $2, 1, $3)"
+			 " ON CONFLICT (\"DeviceId\", \"Reason\") DO UPDATE SET"
+			 " \"Count\" = \"HostSkippedEvents\".\"Count\" + 1,"
+			 " \"Timestamp\" = excluded.\"Timestamp\"",
+			 &t->p);
+}
 
-	if (why) {
-		/* Counted with the batch, so a resend does not count it twice. */
-		vg_pp_str(&t->p, t->dev->device_id);
-		vg_pp_str(&t->p, why);
-		vg_pp_str(&t->p, t->now);
-		return vg_pg_cmd(t->pg, "count a skipped event",
-				 "INSERT INTO \"HostSkippedEvents\" (\"DeviceId\", \"Reason\","
-				 " \"Count\", \"Timestamp\") VALUES ($1, $2, 1, $3)"
-				 " ON CONFLICT (\"DeviceId\", \"Reason\") DO UPDATE SET"
-				 " \"Count\" = \"HostSkippedEvents\".\"Count\" + 1,"
-				 " \"Timestamp\" = excluded.\"Timestamp\"",
-				 &t->p);
-	}
+static int vg_pg_kind(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_FILE:
 		return vg_pg_file(t, ev);
@@ -645,6 +707,20 @@ static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	default:
 		return vg_pg_process(t, ev);
 	}
+}
+
+static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	char why_buf[64];
+	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	int err;
+
+	if (why)
+		return vg_pg_skipped(t, why);
+	err = vg_pg_kind(t, ev);
+	if (!err && vg_event_bad_digests(ev))
+		err = vg_pg_skipped(t, VG_BAD_DIGEST_REASON);
+	return err;
 }
 
 static int vg_pg_device(struct vg_pg_tx *t)

@@ -376,7 +376,8 @@ Test(server, database_down_is_503)
 /* The event kinds besides processes, each into its table, and text that is not UTF-8. */
 Test(server, every_event_kind)
 {
-	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT, badproc;
+	uint8_t digest[32];
 	Vigil__V1__FileEvent fe = VIGIL__V1__FILE_EVENT__INIT;
 	Vigil__V1__NetworkEvent ne = VIGIL__V1__NETWORK_EVENT__INIT;
 	Vigil__V1__SecurityEvent se = VIGIL__V1__SECURITY_EVENT__INIT;
@@ -397,11 +398,23 @@ Test(server, every_event_kind)
 	proc.exe = "/usr/bin/cp";
 	proc.n_argv = 3;
 	proc.argv = argv_sh;
+	/* The image's digests (0x00, 0x01, ...), size and container. */
+	for (int i = 0; i < 32; i++)
+		digest[i] = (uint8_t)i;
+	proc.sha256 = (ProtobufCBinaryData){ .len = 32, .data = digest };
+	proc.sha1 = (ProtobufCBinaryData){ .len = 20, .data = digest };
+	proc.exe_size = 4096;
+	proc.container_id = "c0ffee";
+	proc.container_name = "web";
+	/* A forged sensor's digest of 5 bytes: stored without it, counted. */
+	badproc = proc;
+	badproc.sha256.len = 5;
 	fe.action_type = "FileCreated";
 	fe.process = &proc;
 	fe.path = "/tmp/bad\xff.txt";
+	fe.size = 77;
 	ne.action_type = "ConnectionSuccess";
-	ne.process = &proc;
+	ne.process = &badproc;
 	ne.protocol = "Tcp";
 	ne.remote_ip = "192.0.2.7";
 	ne.remote_port = 443;
@@ -461,7 +474,18 @@ Test(server, every_event_kind)
 	cr_assert_str_eq(pgq("SELECT \"Reason\" || '|' || \"Count\" || '|' ||"
 			     " coalesce(\"ActionType\", 'null') FROM \"SuppressedEvents\""),
 			 "RateLimited|12|null");
-	cr_assert_str_eq(pgq("SELECT \"Reason\" || '|' || \"Count\" FROM \"HostSkippedEvents\""),
+	cr_assert_str_eq(
+		pgq("SELECT \"InitiatingProcessSHA256\" || '|' || \"InitiatingProcessSHA1\""
+		    " || '|' || \"InitiatingProcessFileSize\" || '|' || \"ContainerId\" || '|'"
+		    " || \"ContainerName\" || '|' || \"FileSize\" FROM \"DeviceFileEvents\""),
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f|"
+		"000102030405060708090a0b0c0d0e0f10111213|4096|c0ffee|web|77");
+	cr_assert_str_eq(pgq("SELECT coalesce(\"InitiatingProcessSHA256\", 'null') || '|' ||"
+			     " \"InitiatingProcessSHA1\" FROM \"DeviceNetworkEvents\""),
+			 "null|000102030405060708090a0b0c0d0e0f10111213");
+	cr_assert_str_eq(pgq("SELECT string_agg(\"Reason\" || '|' || \"Count\", ';' ORDER BY"
+			     " \"Reason\") FROM \"HostSkippedEvents\""),
+			 "digest of a wrong length (event stored without it)|1;"
 			 "event without a body|1");
 }
 
@@ -485,7 +509,7 @@ Test(server, two_servers_one_database)
 	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
 	cr_assert_str_eq(body, "{\"stored\":false}");
 	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
-	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "1");
+	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "2");
 	/* Enrolment: escapes and a device enrolled twice. */
 	cr_assert_eq(req("/v1/enroll", "enroll.json", NULL, NULL, body, sizeof(body)), 409, "%s",
 		     body);

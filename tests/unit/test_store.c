@@ -661,6 +661,72 @@ Test(store, timeline_json_lines)
 	vg_store_peer_free(&peer);
 }
 
+/* Digests as lowercase hex, sizes, the container; a digest of a wrong length counted. */
+Test(store, image_digests_sizes_and_container)
+{
+	struct vg_store_peer peer = { 0 };
+	struct sample s;
+	uint8_t d[32];
+
+	for (int i = 0; i < 32; i++)
+		d[i] = (uint8_t)(0xa0 + i);
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	s.proc.sha256 = (ProtobufCBinaryData){ .len = 32, .data = d };
+	s.proc.sha1 = (ProtobufCBinaryData){ .len = 20, .data = d };
+	s.proc.exe_size = 125640;
+	s.proc.container_id = "0123abcd";
+	s.proc.container_name = "web-1";
+	s.parent.sha256 = (ProtobufCBinaryData){ .len = 32, .data = d + 0 };
+	s.parent.exe_size = 99;
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 1);
+	expect(COL("SHA256"), "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+	expect(COL("SHA1"), "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3");
+	expect(COL("FileSize"), "125640");
+	expect(COL("InitiatingProcessSHA256"),
+	       "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+	expect(COL("InitiatingProcessSHA1"), NULL);
+	expect(COL("InitiatingProcessFileSize"), "99");
+	expect(COL("ContainerId"), "0123abcd");
+	expect(COL("ContainerName"), "web-1");
+	expect("SELECT count(*) FROM HostSkippedEvents", "0");
+
+	/* A forged 31-byte SHA256: the event is stored, without it, and counted. */
+	s.proc.sha256.len = 31;
+	s.ev.report_id = 11;
+	cr_assert_eq(vg_store_batch(st, &peer, 2, &s.b), 1);
+	expect(COL("count(*)"), "2");
+	expect("SELECT coalesce(SHA256, 'null') || ' ' || SHA1 FROM DeviceProcessEvents"
+	       " WHERE ReportId = 11",
+	       "null a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3");
+	expect("SELECT Reason || ' ' || Count FROM HostSkippedEvents",
+	       "digest of a wrong length (event stored without it) 1");
+	vg_store_peer_free(&peer);
+}
+
+/* A store written before the columns existed gets them appended when opened. */
+Test(store, older_store_gets_the_new_columns)
+{
+	char *err = NULL;
+
+	cr_assert_eq(sqlite3_exec(vg_store_db(st),
+				  "ALTER TABLE DeviceProcessEvents DROP COLUMN ContainerName;"
+				  "ALTER TABLE DeviceProcessEvents DROP COLUMN SHA1;"
+				  "ALTER TABLE SensorDaemon DROP COLUMN HashLate",
+				  NULL, NULL, &err),
+		     SQLITE_OK, "%s", err);
+	expect("SELECT count(*) FROM pragma_table_info('DeviceProcessEvents')"
+	       " WHERE name IN ('SHA1', 'ContainerName')",
+	       "0");
+	vg_store_close(st);
+	cr_assert_eq(vg_store_open(&st, dbpath), 0);
+	expect("SELECT group_concat(name, ',') FROM (SELECT name FROM"
+	       " pragma_table_info('DeviceProcessEvents') WHERE cid >= 25 ORDER BY cid)",
+	       "FileSize,InitiatingProcessSHA256,InitiatingProcessSHA1,InitiatingProcessFileSize,"
+	       "ContainerId,SHA1,ContainerName");
+	expect("SELECT count(*) FROM pragma_table_info('SensorDaemon') WHERE name = 'HashLate'",
+	       "1");
+}
+
 Test(fmt, iso_time)
 {
 	char b[VG_ISO_LEN];
