@@ -606,32 +606,32 @@ static int vg_store_counters(struct vg_store *s, const char *dev, const char *no
 static int vg_store_kind(struct vg_store *s, const struct vg_store_peer *peer,
 			 const Vigil__V1__Event *ev);
 
+/* One more event of this device not stored (or stored without a part), for why. */
+static int vg_store_skipped(struct vg_store *s, const char *dev, const char *now, const char *why)
+{
+	sqlite3_stmt *st = s->st[VG_ST_SKIPPED];
+
+	/* Counted with the batch, so a resend does not count it twice. */
+	vg_log(VG_DEBUG, "store: skipped an event: %s", why);
+	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	return vg_step(st);
+}
+
 static int vg_store_one(struct vg_store *s, const struct vg_store_peer *peer, const char *dev,
 			const char *now, const Vigil__V1__Event *ev)
 {
 	char why_buf[64];
 	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
-	sqlite3_stmt *st;
 	int rc;
 
-	if (why) {
-		/* Counted with the batch, so a resend does not count it twice. */
-		vg_log(VG_DEBUG, "store: skipped an event: %s", why);
-		st = s->st[VG_ST_SKIPPED];
-		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-		return vg_step(st);
-	}
+	if (why)
+		return vg_store_skipped(s, dev, now, why);
 	rc = vg_store_kind(s, peer, ev);
-	if (rc != SQLITE_OK || !vg_event_bad_digests(ev))
-		return rc;
-	vg_log(VG_DEBUG, "store: %s", VG_BAD_DIGEST_REASON);
-	st = s->st[VG_ST_SKIPPED];
-	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, VG_BAD_DIGEST_REASON, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-	return vg_step(st);
+	if (rc == SQLITE_OK && vg_event_bad_digests(ev))
+		rc = vg_store_skipped(s, dev, now, VG_BAD_DIGEST_REASON);
+	return rc;
 }
 
 static int vg_store_kind(struct vg_store *s, const struct vg_store_peer *peer,

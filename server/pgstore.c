@@ -220,6 +220,16 @@ int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len)
 /* Several servers may start at once: the migration runs under an advisory lock. */
 #define VG_PG_MIGRATE_LOCK "7415901"
 
+/* Each schema version's DDL, applied in order to a database at an older one. */
+static const struct {
+	int version;
+	const char *(*sql)(void);
+	const char *what;
+} vg_pg_steps[] = {
+	{ 1, vg_pg_schema_sql, "create schema" },
+	{ 2, vg_pg_schema_v2_sql, "migrate to schema version 2" },
+};
+
 int vg_pg_migrate(struct vg_pg *pg)
 {
 	struct vg_pp p = { 0 };
@@ -245,31 +255,19 @@ int vg_pg_migrate(struct vg_pg *pg)
 		       have, VG_PG_SCHEMA_VERSION);
 		goto err;
 	}
-	if (have < 1) {
+	for (size_t i = 0; i < sizeof(vg_pg_steps) / sizeof(vg_pg_steps[0]); i++) {
+		if (have >= vg_pg_steps[i].version)
+			continue;
 		/* Constant DDL, no values: the simple query protocol runs it whole. */
-		r = PQexec(pg->c, vg_pg_schema_sql());
+		r = PQexec(pg->c, vg_pg_steps[i].sql());
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			vg_log(VG_ERROR, "server: postgresql: create schema: %s",
+			vg_log(VG_ERROR, "server: postgresql: %s: %s", vg_pg_steps[i].what,
 			       PQresultErrorMessage(r));
 			PQclear(r);
 			goto err;
 		}
 		PQclear(r);
-		vg_pp_int(&p, 1);
-		if (vg_pg_cmd(pg, "record schema version",
-			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
-			goto err;
-	}
-	if (have < 2) {
-		r = PQexec(pg->c, vg_pg_schema_v2_sql());
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			vg_log(VG_ERROR, "server: postgresql: migrate to schema version 2: %s",
-			       PQresultErrorMessage(r));
-			PQclear(r);
-			goto err;
-		}
-		PQclear(r);
-		vg_pp_int(&p, 2);
+		vg_pp_int(&p, vg_pg_steps[i].version);
 		if (vg_pg_cmd(pg, "record schema version",
 			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
 			goto err;
