@@ -195,6 +195,7 @@ struct vg_hasher {
 	int stop;
 	uint64_t max_size;
 	uint64_t hashed, unreadable;
+	uint64_t done; /* files the worker finished with, hashed or not */
 };
 
 static void *vg_hasher_main(void *arg)
@@ -238,6 +239,7 @@ static void *vg_hasher_main(void *arg)
 			h->hashed++;
 		}
 		h->busy = 0;
+		h->done++;
 		if (!h->qlen)
 			pthread_cond_broadcast(&h->idle);
 	}
@@ -345,10 +347,11 @@ int vg_hasher_wait(struct vg_hasher *h, int ms)
 	return err ? -ETIMEDOUT : 0;
 }
 
-void vg_hasher_counts(struct vg_hasher *h, uint64_t *hashed, uint64_t *unreadable)
+void vg_hasher_counts(struct vg_hasher *h, uint64_t *hashed, uint64_t *unreadable, uint64_t *done)
 {
 	pthread_mutex_lock(&h->mu);
 	*hashed = h->hashed;
 	*unreadable = h->unreadable;
+	*done = h->done;
 	pthread_mutex_unlock(&h->mu);
 }

@@ -84,8 +84,8 @@ enum vg_hash_state vg_hasher_get(struct vg_hasher *h, const struct vg_hash_key *
 enum vg_hash_state vg_hasher_submit(struct vg_hasher *h, int fd, const struct vg_hash_key *k);
 /* Wait until the worker has nothing queued, at most ms milliseconds; 0 or -ETIMEDOUT. */
 int vg_hasher_wait(struct vg_hasher *h, int ms);
-/* Files the worker read and hashed, and the ones it could not read. */
-void vg_hasher_counts(struct vg_hasher *h, uint64_t *hashed, uint64_t *unreadable);
+/* Files the worker read and hashed, the ones it could not read, and all it finished with. */
+void vg_hasher_counts(struct vg_hasher *h, uint64_t *hashed, uint64_t *unreadable, uint64_t *done);
 
 /* Digests of fd's contents, reading at most max bytes (-EFBIG beyond); 0 or a negative errno. */
 int vg_hash_fd(int fd, uint64_t max, struct vg_hash_val *v, uint64_t *size);

@@ -245,12 +245,19 @@ static int vg_pb_image(struct vg_sensor *s, const struct vg_proc *p, Vigil__V1__
 
 void vg_sensor_hash_settle(struct vg_sensor *s)
 {
+	uint64_t hashed, unreadable, done;
 	struct vg_hash_val v;
 
 	if (!s->hasher || !s->nfills)
 		return;
-	if (s->hash_wait_ms > 0)
-		vg_hasher_wait(s->hasher, s->hash_wait_ms);
+	vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+	if (s->hash_wait_ms > 0 && s->hash_stalled_at != done + 1) {
+		s->hash_stalled_at = 0;
+		if (vg_hasher_wait(s->hasher, s->hash_wait_ms) == -ETIMEDOUT) {
+			vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+			s->hash_stalled_at = done + 1;
+		}
+	}
 	for (size_t i = 0; i < s->nfills; i++) {
 		/* Out of memory here leaves the event without digests: it is still sent. */
 		if (vg_hasher_get(s->hasher, &s->fills[i].key, &v) != VG_HS_DONE ||
@@ -262,11 +269,11 @@ void vg_sensor_hash_settle(struct vg_sensor *s)
 
 void vg_sensor_hash_stats(struct vg_sensor *s, struct vg_hash_stats *out)
 {
-	uint64_t hashed = 0, unreadable = 0;
+	uint64_t hashed = 0, unreadable = 0, done;
 
 	*out = s->hstats;
 	if (s->hasher)
-		vg_hasher_counts(s->hasher, &hashed, &unreadable);
+		vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
 	out->hashed = hashed;
 	out->unreadable += unreadable;
 }

@@ -34,6 +34,12 @@ struct vg_sensor {
 	/* Fidelity vigild adds (hash.h, cgroup.h); each NULL/0 when off, as in unit tests. */
 	struct vg_hasher *hasher; /* image digests */
 	int hash_wait_ms; /* how long a batch waits for the digests its events need */
+	/*
+	 * The worker's finished count when a wait last timed out (+1; 0: it did
+	 * not): a worker stuck on one file (a hung network file system) makes
+	 * one batch wait, not every batch after it.
+	 */
+	uint64_t hash_stalled_at;
 	struct vg_hash_stats hstats;
 	struct vg_hfill *fills; /* pending events' processes whose digests are being computed */
 	size_t nfills, fcap;

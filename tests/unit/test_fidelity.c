@@ -201,7 +201,7 @@ Test(hash, worker_hashes_once_and_remembers)
 	struct vg_hasher *h;
 	struct vg_hash_key k = { .dev = 1, .ino = 42, .size = 3, .mtime_ns = 1 }, big = k;
 	struct vg_hash_val v;
-	uint64_t hashed, unreadable;
+	uint64_t hashed, unreadable, done;
 	char path[64], s[65];
 	int fd = temp_file("abc", path, sizeof(path));
 
@@ -226,9 +226,10 @@ Test(hash, worker_hashes_once_and_remembers)
 	cr_assert_eq(vg_hasher_submit(h, fd, &k), VG_HS_PENDING);
 	cr_assert_eq(vg_hasher_wait(h, 60000), 0);
 	cr_assert_eq(vg_hasher_get(h, &k, NULL), VG_HS_UNREADABLE);
-	vg_hasher_counts(h, &hashed, &unreadable);
+	vg_hasher_counts(h, &hashed, &unreadable, &done);
 	cr_assert_eq(hashed, 1);
 	cr_assert_eq(unreadable, 1);
+	cr_assert_eq(done, 2);
 	vg_hasher_stop(h);
 	unlink(path);
 }
