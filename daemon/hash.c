@@ -274,6 +274,29 @@ int vg_hasher_start(struct vg_hasher **out, uint64_t max_size)
 	return 0;
 }
 
+/* CLOCK_REALTIME ms milliseconds from now, as pthread's timed waits take it. */
+static struct timespec vg_deadline(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/* Join t within ms milliseconds: 0, or -ETIMEDOUT. */
+static int vg_join(pthread_t t, int ms)
+{
+	struct timespec ts = vg_deadline(ms);
+
+	return pthread_timedjoin_np(t, NULL, &ts) ? -ETIMEDOUT : 0;
+}
+
 void vg_hasher_stop(struct vg_hasher *h)
 {
 	if (!h)
@@ -282,7 +305,18 @@ void vg_hasher_stop(struct vg_hasher *h)
 	h->stop = 1;
 	pthread_cond_signal(&h->work);
 	pthread_mutex_unlock(&h->mu);
-	pthread_join(h->thread, NULL);
+	/*
+	 * A read stuck on a hung file system must not keep vigild from exiting:
+	 * cancel it (pread is a cancellation point), and leave what it holds if
+	 * even that does not end it.
+	 */
+	if (vg_join(h->thread, 2000)) {
+		pthread_cancel(h->thread);
+		if (vg_join(h->thread, 1000)) {
+			vg_log(VG_WARN, "hash worker stuck in a read: left behind");
+			return;
+		}
+	}
 	for (unsigned int i = 0; i < h->qlen; i++)
 		close(h->q[(h->qhead + i) % VG_HASH_QUEUE].fd);
 	vg_hcache_free(&h->cache);
@@ -330,16 +364,9 @@ enum vg_hash_state vg_hasher_submit(struct vg_hasher *h, int fd, const struct vg
 
 int vg_hasher_wait(struct vg_hasher *h, int ms)
 {
-	struct timespec ts;
+	struct timespec ts = vg_deadline(ms);
 	int err = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&h->mu);
 	while ((h->qlen || h->busy) && !err)
 		err = pthread_cond_timedwait(&h->idle, &h->mu, &ts);
