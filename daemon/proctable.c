@@ -431,6 +431,7 @@ int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char
 	p->exe_ino = e->exe_ino;
 	p->exe_dev = e->exe_dev;
 	p->hash_state = 0;
+	p->hkey = (struct vg_hash_key){ 0 };
 	p->exited_boot_ns = 0;
 	p->argv_truncated = !!(e->hdr.flags & VG_F_ARGV_TRUNC);
 	p->stdin_socket = !!(e->hdr.flags & VG_F_STDIN_SOCK);

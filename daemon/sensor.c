@@ -146,6 +146,7 @@ static void vg_hash_prepare(struct vg_sensor *s, struct vg_proc *p)
 	if (!s->hasher || p->hash_state)
 		return;
 	p->hash_state = 2;
+	p->hkey = (struct vg_hash_key){ 0 }; /* a previous image's, until this one is opened */
 	if (!p->exe || !p->exe_ino)
 		return; /* kernel threads, fileless images: no file */
 	if (s->procfs) {
@@ -168,8 +169,7 @@ static void vg_hash_prepare(struct vg_sensor *s, struct vg_proc *p)
 	switch (vg_hasher_submit(s->hasher, fd, &p->hkey)) {
 	case VG_HS_ABSENT:
 		s->hstats.queue_full++;
-		p->hash_state = 2;
-		p->hkey.size = (uint64_t)st.st_size;
+		p->hash_state = 2; /* its size is still known */
 		break;
 	case VG_HS_DONE:
 		s->hstats.cached++;
