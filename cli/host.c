@@ -58,6 +58,8 @@ const char vg_usage_host[] =
 	"                       server's Retry-After) until it answers 200; a frame it\n"
 	"                       refuses (4xx), or pushed out of a full queue, or still\n"
 	"                       queued 5 s after the host stops, is counted in HostRefused.\n"
+	"                       URL1,URL2,...: several servers on one database (at most 8);\n"
+	"                       one that does not answer is left for the next at once.\n"
 	"  --onboarding FILE    with --upstream: the package of `vigil server onboard`\n"
 	"                       (its CA, the only one trusted, and the enrolment secret).\n"
 	"                       The host enrols as the device of the first sensor that\n"
