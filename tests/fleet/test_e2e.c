@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Three sensors end to end: three real vigild on this machine with their own
+ * device ids, one of them a WSL2 instance (--host-device-id) of another, each
+ * shipping through its own `vigil host --upstream` to one server. Every event
+ * each host stored is in PostgreSQL exactly once, and the schema's three
+ * hunting queries, read verbatim from docs/schema.md, return the WSL device
+ * and its host through `vigil hunt --pg`.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "hosts.h"
+
+static struct fx_host hosts[3] = { { .pid = -1 }, { .pid = -1 }, { .pid = -1 } };
+static const char *const devs[3] = { "e2e-linux", "e2e-winhost", "e2e-wsl" };
+
+static void teardown(void)
+{
+	for (int i = 0; i < 3; i++)
+		fx_host_stop(&hosts[i]);
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
+	fx_cleanup_dir();
+}
+
+TestSuite(e2e, .fini = teardown, .timeout = 600);
+
+/*
+ * The hunting queries of docs/schema.md ("The hunting queries every release
+ * answers verbatim"), each fenced block into q1.kql, q2.kql, q3.kql.
+ */
+static int schema_queries(void)
+{
+	char path[512], line[512], name[16];
+	FILE *in, *out = NULL;
+	int n = 0, on = 0;
+
+	snprintf(path, sizeof(path), "%s/docs/schema.md", srcdir());
+	in = fopen(path, "r");
+	cr_assert_not_null(in, "%s", path);
+	while (fgets(line, sizeof(line), in)) {
+		if (!strncmp(line, "## ", 3)) {
+			on = strstr(line, "hunting queries") != NULL;
+			continue;
+		}
+		if (!on || strncmp(line, "```", 3)) {
+			if (out)
+				fputs(line, out);
+			continue;
+		}
+		if (out) {
+			fclose(out);
+			out = NULL;
+		} else {
+			snprintf(name, sizeof(name), "q%d.kql", ++n);
+			out = fopen(name, "w");
+			cr_assert_not_null(out);
+		}
+	}
+	fclose(in);
+	cr_assert_null(out, "an unclosed block in %s", path);
+	return n;
+}
+
+/* `vigil hunt --pg` over qN.kql in fmt: its output in out. */
+static void hunt(int n, const char *fmt, char *out, size_t size)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t len;
+
+	snprintf(cmd, sizeof(cmd), "'%s' hunt --pg '%s' --format %s --file q%d.kql", vigil(),
+		 conninfo, fmt, n);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	len = fread(out, 1, size - 1, p);
+	out[len] = 0;
+	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+}
+
+Test(e2e, three_sensors_one_wsl_every_event_once_and_the_schema_queries)
+{
+	static char out[1 << 20];
+	char url[64], *line, *save = NULL;
+	int rows = 0;
+
+	fx_hosts_init();
+	fx_server_onboard();
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+	fx_host_start(&hosts[0], "linux", url, devs[0], NULL);
+	fx_host_start(&hosts[1], "winhost", url, devs[1], NULL);
+	fx_host_start(&hosts[2], "wsl", url, devs[2], devs[1]);
+	/* Every sensor sees every exec on the machine: each device stores each once. */
+	fx_run_marked(0, 30);
+	sh("curl --version >/dev/null");
+	for (int i = 0; i < 3; i++)
+		fx_pg_wait_marked(devs[i], 30);
+	for (int i = 0; i < 3; i++)
+		fx_host_stop(&hosts[i]);
+	for (int i = 0; i < 3; i++)
+		fx_same_in_pg(&hosts[i], devs[i]);
+	cr_assert_str_eq(pgq("SELECT string_agg(DISTINCT \"DeviceTags\", ' ') FROM \"DeviceInfo\""
+			     " WHERE \"DeviceId\" = 'e2e-wsl'"),
+			 "[\"WSL2\"]");
+
+	cr_assert_eq(schema_queries(), 3, "docs/schema.md: not three hunting queries");
+	hunt(1, "csv", out, sizeof(out));
+	cr_assert_str_eq(out, "DeviceId\r\ne2e-wsl\r\n");
+	hunt(2, "csv", out, sizeof(out));
+	cr_assert_str_eq(out, "WSLDeviceId,HostDeviceId\r\ne2e-wsl,e2e-winhost\r\n");
+	/* curl ran once on the machine: the WSL device's row only. */
+	hunt(3, "json", out, sizeof(out));
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		cr_assert_not_null(strstr(line, "\"DeviceId\":\"e2e-wsl\""), "%s", line);
+		cr_assert_not_null(strstr(line, "\"FileName\":\"curl\""), "%s", line);
+		rows++;
+	}
+	cr_assert_geq(rows, 1, "the curl exec of the WSL device not found");
+}
