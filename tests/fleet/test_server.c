@@ -400,6 +400,7 @@ Test(server, every_event_kind)
 	fe.action_type = "FileCreated";
 	fe.process = &proc;
 	fe.path = "/tmp/bad\xff.txt";
+	fe.previous_path = "/tmp/a\tb\nc\\d\re"; /* what COPY's text format escapes */
 	ne.action_type = "ConnectionSuccess";
 	ne.process = &proc;
 	ne.protocol = "Tcp";
@@ -452,6 +453,10 @@ Test(server, every_event_kind)
 	cr_assert_str_eq(pgq("SELECT \"FileName\" || '|' || \"FolderPath\" || '|' ||"
 			     " \"InitiatingProcessFileName\" FROM \"DeviceFileEvents\""),
 			 "bad\\xFF.txt|/tmp/bad\\xFF.txt|cp");
+	cr_assert_str_eq(
+		pgq("SELECT \"PreviousFolderPath\" = E'/tmp/a\\tb\\nc\\\\d\\re' AND"
+		    " \"PreviousFileName\" = E'a\\tb\\nc\\\\d\\re' FROM \"DeviceFileEvents\""),
+		"t");
 	cr_assert_str_eq(pgq("SELECT \"RemoteIP\" || ':' || \"RemotePort\" || ' ' || \"Protocol\""
 			     " FROM \"DeviceNetworkEvents\""),
 			 "192.0.2.7:443 Tcp");
