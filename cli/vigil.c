@@ -24,6 +24,7 @@ static const char vg_usage_main[] =
 	"  top      the hottest event sources and filter rules, live\n"
 	"  keygen   print a new key line for a device (vigil host --keys, vigild --key)\n"
 	"  server   the fleet service: batches over HTTPS into PostgreSQL, enrolment\n"
+	"  devices  the device inventory (a host's store or the fleet's PostgreSQL)\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -51,6 +52,7 @@ static const struct vg_command {
 	{ "top", vg_cmd_top, vg_usage_top },
 	{ "keygen", vg_cmd_keygen, vg_usage_keygen },
 	{ "server", vg_cmd_server, vg_usage_server },
+	{ "devices", vg_cmd_devices, vg_usage_devices },
 	{ "help", NULL, vg_usage_main },
 };
 

@@ -88,6 +88,52 @@ static void hunt(int n, const char *fmt, char *out, size_t size)
 	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
 }
 
+/* The output of a command, whole, into out. */
+static void run_out(const char *cmd, char *out, size_t size)
+{
+	FILE *p = popen(cmd, "r");
+	size_t len;
+
+	cr_assert_not_null(p);
+	len = fread(out, 1, size - 1, p);
+	out[len] = 0;
+	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+}
+
+/*
+ * `vigil devices --pg`: the three devices, the WSL one with its tag and host,
+ * each with the events its host stored; `--db` on a host's own store agrees.
+ */
+static void devices_inventory(void)
+{
+	static char out[1 << 16];
+	char cmd[1024], want[512], *line, *save = NULL;
+	int rows = 0;
+
+	snprintf(cmd, sizeof(cmd), "'%s' devices --pg '%s' --json", vigil(), conninfo);
+	run_out(cmd, out, sizeof(out));
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const struct fx_host *h = &hosts[rows];
+
+		cr_assert_lt(rows, 3, "more than three devices: %s", line);
+		snprintf(want, sizeof(want), "{\"DeviceId\":\"%s\",\"DeviceName\":", devs[rows]);
+		cr_assert(!strncmp(line, want, strlen(want)), "%s", line);
+		snprintf(want, sizeof(want), "\"DeviceTags\":\"%s\",\"HostDeviceId\":\"%s\",",
+			 rows == 2 ? "[\\\"WSL2\\\"]" : "[]", rows == 2 ? devs[1] : "");
+		cr_assert_not_null(strstr(line, want), "%s: no %s", line, want);
+		cr_assert_not_null(strstr(line, "\"Health\":\"active\""), "%s", line);
+		snprintf(want, sizeof(want), "\"Events\":%lld,",
+			 fx_sq(h, "SELECT sum(Events) FROM ReceivedFrames"));
+		cr_assert_not_null(strstr(line, want), "%s: no %s", line, want);
+		rows++;
+	}
+	cr_assert_eq(rows, 3);
+	snprintf(cmd, sizeof(cmd), "'%s' devices --db wsl.db --format csv | cut -d, -f1,7,9",
+		 vigil());
+	run_out(cmd, out, sizeof(out));
+	cr_assert_str_eq(out, "DeviceId,HostDeviceId,Health\ne2e-wsl,e2e-winhost,active\n");
+}
+
 Test(e2e, three_sensors_one_wsl_every_event_once_and_the_schema_queries)
 {
 	static char out[1 << 20];
@@ -126,4 +172,5 @@ Test(e2e, three_sensors_one_wsl_every_event_once_and_the_schema_queries)
 		rows++;
 	}
 	cr_assert_geq(rows, 1, "the curl exec of the WSL device not found");
+	devices_inventory();
 }
