@@ -58,4 +58,11 @@ int vg_hunt_error(int err, const char *text, const char *origin, const struct vg
 long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
 		    enum vg_hunt_format fmt, FILE *out, FILE *err);
 
+/*
+ * vigil events on the fleet's PostgreSQL (hunt_pg.c): the timeline of every
+ * device, or of device (not NULL), as vg_events_print() prints it; limit > 0
+ * the last limit events. Number printed or a negative errno.
+ */
+long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int json, long limit);
+
 #endif

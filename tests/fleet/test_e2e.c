@@ -134,6 +134,22 @@ static void devices_inventory(void)
 	cr_assert_str_eq(out, "DeviceId,HostDeviceId,Health\ne2e-wsl,e2e-winhost,active\n");
 }
 
+/* `vigil events --pg --device` prints the WSL device's timeline as its host's store has it. */
+static void events_timeline(void)
+{
+	char cmd[1024];
+
+	snprintf(
+		cmd, sizeof(cmd),
+		"'%s' events --db wsl.db --json > ev-db.json && '%s' events --pg '%s' --device"
+		" e2e-wsl --json > ev-pg.json && test -s ev-db.json && cmp ev-db.json ev-pg.json &&"
+		" '%s' events --db wsl.db --limit 5 > ev-db.txt && '%s' events --pg '%s' --device"
+		" e2e-wsl --limit 5 > ev-pg.txt && test $(wc -l < ev-pg.txt) = 5 &&"
+		" cmp ev-db.txt ev-pg.txt",
+		vigil(), vigil(), conninfo, vigil(), vigil(), conninfo);
+	sh("%s", cmd);
+}
+
 Test(e2e, three_sensors_one_wsl_every_event_once_and_the_schema_queries)
 {
 	static char out[1 << 20];
@@ -173,4 +189,5 @@ Test(e2e, three_sensors_one_wsl_every_event_once_and_the_schema_queries)
 	}
 	cr_assert_geq(rows, 1, "the curl exec of the WSL device not found");
 	devices_inventory();
+	events_timeline();
 }
