@@ -68,14 +68,10 @@ int vg_cmd_devices(int argc, char **argv)
 				return vg_cli_usage("devices", "%s needs a conninfo", "--pg");
 			pg = val;
 		} else if (vg_cli_opt(argc, argv, &i, "--format", &val)) {
-			if (val && !strcmp(val, "table"))
-				fmt = VG_HUNT_TABLE;
-			else if (val && !strcmp(val, "json"))
-				fmt = VG_HUNT_JSON;
-			else if (val && !strcmp(val, "csv"))
-				fmt = VG_HUNT_CSV;
-			else
-				return vg_cli_usage("devices", "--format takes table, json or csv");
+			if (vg_hunt_format_parse(val, &fmt))
+				return vg_cli_usage("devices",
+						    "--format takes table, json or csv, not '%s'",
+						    val ? val : "");
 		} else if (!strcmp(a, "--json")) {
 			fmt = VG_HUNT_JSON;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {

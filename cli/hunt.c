@@ -107,13 +107,7 @@ int vg_cmd_hunt(int argc, char **argv)
 				return vg_cli_usage("hunt", "%s needs a file", "--file");
 			file = val;
 		} else if (vg_cli_opt(argc, argv, &i, "--format", &val)) {
-			if (val && !strcmp(val, "table"))
-				fmt = VG_HUNT_TABLE;
-			else if (val && !strcmp(val, "json"))
-				fmt = VG_HUNT_JSON;
-			else if (val && !strcmp(val, "csv"))
-				fmt = VG_HUNT_CSV;
-			else
+			if (vg_hunt_format_parse(val, &fmt))
 				return vg_cli_usage("hunt",
 						    "--format takes table, json or csv, not '%s'",
 						    val ? val : "");

@@ -15,6 +15,8 @@ struct vg_kql_query;
 struct vg_kql_error;
 
 enum vg_hunt_format { VG_HUNT_TABLE, VG_HUNT_JSON, VG_HUNT_CSV };
+/* "table", "json" or "csv" (a --format value) into *fmt: 0, or -EINVAL (s may be NULL). */
+int vg_hunt_format_parse(const char *s, enum vg_hunt_format *fmt);
 
 /*
  * Translate and run text on db, print the result on out. A query error is

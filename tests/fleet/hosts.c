@@ -37,6 +37,11 @@ void fx_hosts_init(void)
 	snprintf(marker, sizeof(marker), "vgf%d", (int)getpid());
 }
 
+const char *fx_vigild(void)
+{
+	return vigild_abs;
+}
+
 const char *fx_marker(void)
 {
 	return marker;

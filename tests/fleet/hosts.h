@@ -16,6 +16,7 @@ struct fx_host {
 
 /* Skip the test unless root; find vigild (VIGILD, default build/vigild). */
 void fx_hosts_init(void);
+const char *fx_vigild(void);
 /*
  * Start a host NAME sending to urls (a --upstream list) whose vigild reports
  * device_id (and host_id as its Windows host, tagged WSL2, when not NULL);
