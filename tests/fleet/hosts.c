@@ -111,6 +111,23 @@ void fx_host_start(struct fx_host *h, const char *name, const char *urls, const 
 		     log);
 }
 
+void fx_host_stop_synced(struct fx_host *h, const char *device)
+{
+	char sql[256];
+	long long local, fleet = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM ReceivedFrames WHERE DeviceId = '%s'",
+		 device);
+	local = fx_sq(h, sql);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM \"ReceivedFrames\" WHERE \"DeviceId\" = '%s'", device);
+	for (int t = 0; t < 3000 && (fleet = atoll(pgq(sql))) < local; t++)
+		fx_sleep_ms(100);
+	cr_assert_geq(fleet, local, "%s: %lld of %lld frames reached PostgreSQL", h->name, fleet,
+		      local);
+	fx_host_stop(h);
+}
+
 void fx_host_stop(struct fx_host *h)
 {
 	if (h->pid <= 0)

@@ -26,6 +26,12 @@ void fx_host_start(struct fx_host *h, const char *name, const char *urls, const 
 		   const char *host_id);
 /* SIGTERM and wait: the host drains its upstream queue (5 s at most) first. */
 void fx_host_stop(struct fx_host *h);
+/*
+ * Wait (bounded) until PostgreSQL has as many of device's frames as h had
+ * stored when called, then stop h: what its 5 s drain must still send is
+ * only what came since, however busy the machine's other work keeps vigild.
+ */
+void fx_host_stop_synced(struct fx_host *h, const char *device);
 /* A number from NAME.db (-1 when it cannot be read yet). */
 long long fx_sq(const struct fx_host *h, const char *sql);
 /* Does file (in dir) hold s? */

@@ -174,7 +174,7 @@ Test(e2e, three_sensors_one_wsl_every_event_once_and_the_schema_queries)
 	for (int i = 0; i < 3; i++)
 		fx_pg_wait_marked(devs[i], 30);
 	for (int i = 0; i < 3; i++)
-		fx_host_stop(&hosts[i]);
+		fx_host_stop_synced(&hosts[i], devs[i]);
 	for (int i = 0; i < 3; i++)
 		fx_same_in_pg(&hosts[i], devs[i]);
 	cr_assert_str_eq(pgq("SELECT string_agg(DISTINCT \"DeviceTags\", ' ') FROM \"DeviceInfo\""

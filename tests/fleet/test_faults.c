@@ -109,7 +109,7 @@ Test(faults, postgresql_stopped_for_60s_mid_stream)
 	fx_sleep_ms(30000);
 	fx_pg_resume();
 	fx_pg_wait_marked("fault-a", 60);
-	fx_host_stop(&ha);
+	fx_host_stop_synced(&ha, "fault-a");
 	fx_same_in_pg(&ha, "fault-a");
 }
 
@@ -145,7 +145,7 @@ Test(faults, server_sigkilled_mid_batch)
 	cr_assert_eq(waitpid(execs, NULL, 0), execs);
 	execs = -1;
 	fx_pg_wait_marked("fault-a", 200);
-	fx_host_stop(&ha);
+	fx_host_stop_synced(&ha, "fault-a");
 	fx_same_in_pg(&ha, "fault-a");
 	cr_assert(fx_log_has("a.log", "upstream https://127.0.0.1"),
 		  "the host never missed the killed server");
@@ -168,6 +168,6 @@ Test(faults, one_of_two_servers_killed)
 	fx_pg_wait_marked("fault-a", 40);
 	snprintf(trying, sizeof(trying), "upstream: trying %s", url(port2));
 	cr_assert(fx_log_has("a.log", trying), "the host did not turn to the second server");
-	fx_host_stop(&ha);
+	fx_host_stop_synced(&ha, "fault-a");
 	fx_same_in_pg(&ha, "fault-a");
 }
