@@ -46,7 +46,7 @@ $(O)/bench/ingest: $(O)/bench/ingest.o $(O)/libvigil.a
 BENCH_BINS := $(O)/bench/workload $(O)/bench/encode $(O)/bench/decode $(O)/bench/ingest
 
 .PHONY: bench bench-encode bench-decode check-bench bench-ingest
-bench: all $(BENCH_BINS) ## (root) every workload under each sensor, side by side [QUICK=1] [ROUNDS=N]
+bench: all $(BENCH_BINS) | $(call deps-stamp,fleet) ## (root) every workload under each sensor, side by side [QUICK=1] [ROUNDS=N]
 	$(Q)bench/run.sh --build $(O) --results $(BENCH_RESULTS) $(if $(QUICK),--quick) \
 		$(if $(ROUNDS),--rounds $(ROUNDS))
 	$(Q)bench/ingest.sh --build $(O) $(if $(QUICK),--quick)
