@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "events.h"
 #include "log.h"
 #include "store.h"
@@ -17,11 +18,13 @@
 #define VG_FOLLOW_MS 200
 
 const char vg_usage_events[] =
-	"usage: vigil events --db FILE [--json] [--follow] [--limit N]\n"
+	"usage: vigil events [--db FILE] [--json] [--follow] [--limit N]\n"
 	"\n"
 	"Print the stored DeviceProcessEvents in Timestamp and ReportId order.\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"               default: db= of /etc/vigil/vigil.conf, else\n"
+	"               /var/lib/vigil/vigil.db\n"
 	"  --json       one JSON object per line: \"Table\" then every column by name\n"
 	"  --follow     then print new events as they are stored, until SIGINT/SIGTERM\n"
 	"  --limit N    print only the last N stored events\n"
@@ -94,7 +97,7 @@ int vg_cmd_events(int argc, char **argv)
 		}
 	}
 	if (!db)
-		return vg_cli_usage("events", "--db FILE is required");
+		db = vg_cli_default_db();
 	if (vg_cli_open_store("events", db, &s))
 		return 1;
 	n = vg_events_last(s, &upto);
