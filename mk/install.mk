@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Installing (issue 21): the build's baked-in facts. The configuration and the
-# store have fixed places, as for any system service, whatever PREFIX:
-# /etc/vigil/vigil.conf and /var/lib/vigil.
+# Installing (issue 21): the build's baked-in facts, `make install`, `make deb`,
+# `make check-pkg`. The configuration and the store have fixed places, as for
+# any system service, whatever PREFIX: /etc/vigil/vigil.conf and /var/lib/vigil.
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
 SBINDIR     ?= $(PREFIX)/sbin
@@ -12,7 +12,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 VG_PKG_VERSION := $(shell sed -n 's/^\#define VG_VERSION "\(.*\)"/\1/p' cli/cli.h)
 
-.PHONY: FORCE
+.PHONY: install deb man check-pkg FORCE
 FORCE:
 
 # ---- what --version prints and where the binaries look for their data, rewritten only
@@ -31,6 +31,83 @@ $(VG_BUILD_H): FORCE
 	  printf '#define VG_DATADIR "%s"\n' "$(DATADIR)"; } >$@.tmp; \
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(O)/cli/options.o $(O)/cli/host.o $(O)/daemon/options.o: | $(VG_BUILD_H)
+
+# ---- man pages, from --help by help2man: vigil(1) with every command's --help, vigild(8)
+MAN_PAGES := $(O)/man/vigil.1 $(O)/man/vigild.8
+man: $(MAN_PAGES) ## man pages from --help (help2man) in build/man
+$(O)/man/vigil.1: $(O)/vigil pkg/vigil.h2m | $(call deps-stamp,pkg)
+	$(call say,HELP2MAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q){ cat pkg/vigil.h2m; echo '[COMMANDS]'; \
+	  for c in host events stats hunt alerts top filter healthcheck keygen server; do \
+		printf '.SS vigil %s\n.nf\n' $$c; \
+		$(O)/vigil $$c --help | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"; \
+		printf '.fi\n'; \
+	  done; } >$@.h2m
+	$(Q)help2man --no-info --no-discard-stderr --section=1 --include=$@.h2m \
+		--name='endpoint sensor host side: store, query and hunt the events vigild sends' \
+		--version-string=$(VG_PKG_VERSION) -o $@ $(O)/vigil
+$(O)/man/vigild.8: $(O)/vigild pkg/vigild.h2m | $(call deps-stamp,pkg)
+	$(call say,HELP2MAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)help2man --no-info --section=8 --include=pkg/vigild.h2m \
+		--name='CO-RE eBPF endpoint sensor daemon' \
+		--version-string=$(VG_PKG_VERSION) -o $@ $(O)/vigild
+
+$(O)/pkg/vigil.service: pkg/vigil.service.in
+	$(Q)mkdir -p $(@D)
+	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
+
+# ---- make install: DESTDIR stages (as make deb does); without it, as root, the vigil
+# group and /var/lib/vigil are made as the package's postinst makes them.
+install: all $(MAN_PAGES) $(O)/pkg/vigil.service | $(call deps-stamp,pkg) ## install under PREFIX (/usr/local) into DESTDIR
+	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/rules \
+		$(DESTDIR)$(DATADIR)/filters $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/vigil
+	$(Q)install -m 0755 $(O)/vigil $(DESTDIR)$(BINDIR)/vigil
+	$(Q)install -m 0755 $(O)/vigild $(DESTDIR)$(SBINDIR)/vigild
+	$(Q)install -m 0644 rules/*.rule $(DESTDIR)$(DATADIR)/rules/
+	$(Q)install -m 0644 filters/*.vf filters/README.md $(DESTDIR)$(DATADIR)/filters/
+	$(Q)install -m 0644 $(O)/man/vigil.1 $(DESTDIR)$(MANDIR)/man1/vigil.1
+	$(Q)install -m 0644 $(O)/man/vigild.8 $(DESTDIR)$(MANDIR)/man8/vigild.8
+	$(Q)install -m 0644 pkg/vigil.bash-completion $(DESTDIR)$(BASHCOMPDIR)/vigil
+	$(Q)ln -sf vigil $(DESTDIR)$(BASHCOMPDIR)/vigild
+	$(Q)install -m 0644 $(O)/pkg/vigil.service $(DESTDIR)$(UNITDIR)/vigil.service
+	$(Q)if [ -e $(DESTDIR)/etc/vigil/vigil.conf ]; then \
+		echo "  kept     $(DESTDIR)/etc/vigil/vigil.conf (pkg/vigil.conf is the shipped one)"; \
+	else install -m 0644 pkg/vigil.conf $(DESTDIR)/etc/vigil/vigil.conf; fi
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		getent group vigil >/dev/null || groupadd --system vigil; \
+		install -d -m 2750 -o root -g vigil /var/lib/vigil; \
+	fi
+	@echo "  installed under $(DESTDIR)$(PREFIX); the service: systemctl enable --now vigil"
+
+# ---- make deb: dpkg-buildpackage (debhelper, debian/) in a copy of the tree under
+# build/deb, so that its build and its output stay in the build directory.
+DEB_SRC := $(O)/deb/vigil-$(VG_PKG_VERSION)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILE = $(O)/deb/vigil_$(VG_PKG_VERSION)_$(DEB_ARCH).deb
+deb: | $(call deps-stamp,pkg) $(DEPS_STAMP) ## build/deb/vigil_VERSION_ARCH.deb (dpkg-buildpackage, debhelper)
+	$(Q)rm -rf $(O)/deb && mkdir -p $(DEB_SRC)
+	$(Q)if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
+		git ls-files -z -c -o --exclude-standard | \
+			tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(DEB_SRC); \
+	else \
+		tar --exclude=./$(O) --exclude='./build*' -cf - . | tar -xf - -C $(DEB_SRC); \
+	fi
+	$(Q)c="$$VIGIL_COMMIT"; \
+	if [ -z "$$c" ] && [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
+		c=$$(git rev-parse --short=12 HEAD); \
+		git diff --quiet HEAD -- 2>/dev/null || c="$$c (with uncommitted changes)"; \
+	fi; \
+	cd $(DEB_SRC) && VIGIL_COMMIT="$$c" dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+		{ tail -40 ../build.log; echo "make deb: dpkg-buildpackage failed; the log: $(O)/deb/build.log" >&2; exit 1; }
+	@echo "  built $(DEB_FILE)"
+
+# ---- make check-pkg (root): the package built, listed, installed, run, purged (tests/pkg/run.sh)
+check-pkg: deb | $(call deps-stamp,test) ## (root) the package: contents, unit, install, run as a service would, group access, purge
+	$(Q)tests/pkg/run.sh $(DEB_FILE)
+CHECK_TARGETS += check-pkg
 
 # The configuration file's sections are checked against every command's --help
 # (cli/config.c), which brings `vigil hunt` and its PostgreSQL back end into the
