@@ -93,8 +93,10 @@ static const char *vg_default_rules_dir(void)
 
 	if (env && *env)
 		return env;
+#ifndef VG_PACKAGED /* a package's binary never looks in the tree it was built from */
 	if (vg_is_dir(VG_RULES_SRC))
 		return VG_RULES_SRC;
+#endif
 	if (vg_is_dir(VG_DATADIR "/rules"))
 		return VG_DATADIR "/rules";
 	return NULL;

@@ -31,6 +31,13 @@ $(VG_BUILD_H): FORCE
 	  printf '#define VG_DATADIR "%s"\n' "$(DATADIR)"; } >$@.tmp; \
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(O)/cli/options.o $(O)/cli/host.o $(O)/daemon/options.o: | $(VG_BUILD_H)
+# A packaged build (debian/rules) names no path of the tree it was built from:
+# no source rules directory, and the BPF objects' line info (BTF) relative.
+# dpkg-buildflags maps the paths of the userspace objects.
+ifeq ($(VG_PACKAGED),1)
+$(O)/cli/host.o: CPPFLAGS += -DVG_PACKAGED
+BPF_CFLAGS += -ffile-prefix-map=$(CURDIR)=.
+endif
 
 # ---- man pages, from --help by help2man: vigil(1) with every command's --help, vigild(8)
 MAN_PAGES := $(O)/man/vigil.1 $(O)/man/vigild.8

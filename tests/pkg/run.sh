@@ -85,6 +85,9 @@ fi
 check "conffiles: /etc/vigil/vigil.conf" \
 	test "$(dpkg-deb -f "$deb" Package) $(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)" = \
 	"vigil /etc/vigil/vigil.conf"
+mkdir "$tmp/x" && dpkg-deb -x "$deb" "$tmp/x"
+check "no installed file names the directory it was built in ($(dirname "$deb"))" \
+	sh -c "! grep -rl '$(dirname "$deb")' '$tmp/x'"
 check "Depends names libbpf and SQLite" \
 	sh -c "dpkg-deb -f '$deb' Depends | grep -q 'libbpf1.*libsqlite3'"
 
