@@ -168,8 +168,10 @@ rc=$?
 host_pid=
 check "SIGTERM stops it cleanly (exit status $rc)" test "$rc" = 0
 check "the store and its -wal/-shm are root:vigil 0640" \
-	test "$(stat -c '%U:%G %a' /var/lib/vigil/vigil.db /var/lib/vigil/vigil.db-wal /var/lib/vigil/vigil.db-shm | sort -u)" = \
-	"root:vigil 640"
+	test "$(stat -c '%n %U:%G %a' /var/lib/vigil/vigil.db /var/lib/vigil/vigil.db-wal /var/lib/vigil/vigil.db-shm)" = \
+	"/var/lib/vigil/vigil.db root:vigil 640
+/var/lib/vigil/vigil.db-wal root:vigil 640
+/var/lib/vigil/vigil.db-shm root:vigil 640"
 
 # ---- who may read the store, with no --db
 useradd --system --no-create-home --shell /usr/sbin/nologin -G vigil vigilpkg-in
