@@ -37,8 +37,9 @@ static const char vg_usage_main[] =
 	"none). Before any section, db = FILE: the store every command opens\n"
 	"without --db (default /var/lib/vigil/vigil.db). Then sections [host],\n"
 	"[events], [stats], [hunt], [alerts], [top]: KEY = VALUE or a flag alone, the\n"
-	"keys being the command's long options without dashes; options on the\n"
-	"command line win. A bad line is an error naming FILE:LINE.\n";
+	"keys being the command's long options without dashes; a value on the\n"
+	"command line wins (a flag set in the file stays set). A bad line is an\n"
+	"error naming FILE:LINE.\n";
 
 /*
  * Every command: its name, its entry and its --help text (NULL: the command
