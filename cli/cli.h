@@ -7,6 +7,8 @@
 #ifndef VG_CLI_H
 #define VG_CLI_H
 
+#include <stdio.h>
+
 #define VG_VERSION "0.1.0"
 
 struct vg_store;
@@ -22,6 +24,12 @@ int vg_cli_opt(int argc, char **argv, int *i, const char *name, const char **val
  * no command); returns 2, the exit status of a usage error.
  */
 int vg_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Print --version: the version, the git commit baked in at build time (or
+ * that the tree had no .git) and the libbpf headers built with.
+ */
+void vg_cli_version(FILE *f);
 
 /* Is a "-h" or "--help"? */
 int vg_cli_is_help(const char *a);

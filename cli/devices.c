@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "hunt.h"
 #include "log.h"
 #include "store.h"
@@ -29,7 +30,7 @@ static const char vg_devices_kql[] =
 	"| sort by DeviceId asc\n";
 
 const char vg_usage_devices[] =
-	"usage: vigil devices (--db FILE | --pg CONNINFO) [--format table|json|csv] [--json]\n"
+	"usage: vigil devices ([--db FILE] | --pg CONNINFO) [--format table|json|csv] [--json]\n"
 	"\n"
 	"The device inventory: one row per device that reported (DeviceInfo), with its\n"
 	"latest name, OS, tags (WSL2), HostDeviceId (the Windows host a WSL instance runs\n"
@@ -39,7 +40,8 @@ const char vg_usage_devices[] =
 	"its sensor lost events), \"inactive\" (none for 15 minutes), \"no data\".\n"
 	"`vigil devices -v` prints the KQL query it runs (`vigil hunt` takes it too).\n"
 	"\n"
-	"  --db FILE      SQLite database written by `vigil host` (never created)\n"
+	"  --db FILE      SQLite database written by `vigil host` (never created);\n"
+	"                 default: db= of /etc/vigil/vigil.conf, else /var/lib/vigil/vigil.db\n"
 	"  --pg CONNINFO  the fleet's PostgreSQL (`vigil server`), read-only\n"
 	"  --format FMT   table (default), json (one object per line) or csv\n"
 	"  --json         same as --format json\n"
@@ -80,6 +82,8 @@ int vg_cmd_devices(int argc, char **argv)
 			return vg_cli_usage("devices", "unknown argument '%s'", a);
 		}
 	}
+	if (!db && !pg)
+		db = vg_cli_default_db();
 	if (!db == !pg)
 		return vg_cli_usage("devices", "%s", "give one of --db FILE or --pg CONNINFO");
 	vg_log(VG_DEBUG, "devices: KQL:\n%s", vg_devices_kql);
@@ -87,10 +91,8 @@ int vg_cmd_devices(int argc, char **argv)
 		n = vg_hunt_run_pg(pg, vg_devices_kql, "devices", fmt, stdout, stderr);
 		return n < 0 && n != -EPIPE ? 1 : 0;
 	}
-	if (vg_store_open_existing(&s, db)) {
-		vg_err(-ENOENT, "devices: cannot open %s", db);
+	if (vg_cli_open_store("devices", db, &s))
 		return 1;
-	}
 	n = vg_hunt_run(vg_store_db(s), vg_devices_kql, "devices", fmt, stdout, stderr);
 	vg_store_close(s);
 	return n < 0 && n != -EPIPE ? 1 : 0;

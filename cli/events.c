@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "events.h"
 #include "hunt.h"
 #include "log.h"
@@ -18,13 +19,15 @@
 #define VG_FOLLOW_MS 200
 
 const char vg_usage_events[] =
-	"usage: vigil events --db FILE [--json] [--follow] [--limit N]\n"
+	"usage: vigil events [--db FILE] [--json] [--follow] [--limit N]\n"
 	"       vigil events --pg CONNINFO [--device ID] [--json] [--limit N]\n"
 	"\n"
 	"Print the stored events (DeviceProcessEvents, DeviceFileEvents,\n"
 	"DeviceNetworkEvents, DeviceEvents) in Timestamp and ReportId order.\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"               default: db= of /etc/vigil/vigil.conf, else\n"
+	"               /var/lib/vigil/vigil.db\n"
 	"  --pg CONNINFO  the fleet's PostgreSQL (`vigil server`), read-only: every\n"
 	"               device's events, merged by time (--json names each DeviceId)\n"
 	"  --device ID  with --pg: only this device's events\n"
@@ -107,7 +110,7 @@ int vg_cmd_events(int argc, char **argv)
 			return vg_cli_usage("events", "unknown option '%s'", a);
 		}
 	}
-	if (!db == !pg)
+	if (db && pg)
 		return vg_cli_usage("events", "give one of --db FILE or --pg CONNINFO");
 	if (pg && follow)
 		return vg_cli_usage("events", "--follow reads a host's store: not with --pg");
@@ -118,6 +121,8 @@ int vg_cmd_events(int argc, char **argv)
 
 		return r < 0 && r != -EPIPE ? 1 : 0;
 	}
+	if (!db)
+		db = vg_cli_default_db();
 	if (vg_cli_open_store("events", db, &s))
 		return 1;
 	n = vg_events_last(s, &upto);

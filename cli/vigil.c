@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "log.h"
 
 static const char vg_usage_main[] =
@@ -29,9 +30,17 @@ static const char vg_usage_main[] =
 	"\n"
 	"options:\n"
 	"  -h, --help     show this text\n"
-	"  --version      print the version\n"
+	"  --version      print the version, the git commit and the libbpf built with\n"
 	"\n"
-	"`vigil COMMAND --help` describes the options of each command.\n";
+	"`vigil COMMAND --help` describes the options of each command.\n"
+	"\n"
+	"Configuration: /etc/vigil/vigil.conf ($VIGIL_CONFIG names another; empty:\n"
+	"none). Before any section, db = FILE: the store every command opens\n"
+	"without --db (default /var/lib/vigil/vigil.db). Then sections [host],\n"
+	"[events], [stats], [hunt], [alerts], [top]: KEY = VALUE or a flag alone, the\n"
+	"keys being the command's long options without dashes; a value on the\n"
+	"command line wins (a flag set in the file stays set). A bad line is an\n"
+	"error naming FILE:LINE.\n";
 
 /*
  * Every command: its name, its entry and its --help text (NULL: the command
@@ -93,12 +102,19 @@ int main(int argc, char **argv)
 	if (vg_cli_is_help(cmd))
 		return vg_cmd_help(1, argv + 1);
 	if (!strcmp(cmd, "--version")) {
-		puts("vigil " VG_VERSION);
+		vg_cli_version(stdout);
 		return 0;
 	}
 	c = vg_command(cmd);
+	if (c && c->fn) {
+		int n = argc - 1, err;
+		char **v = argv + 1;
+
+		err = vg_cli_config(cmd, &n, &v);
+		return err ? err : c->fn(n, v);
+	}
 	if (c)
-		return (c->fn ? c->fn : vg_cmd_help)(argc - 1, argv + 1);
+		return vg_cmd_help(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return vg_cli_usage(NULL, "unknown option '%s'", cmd);
 	return vg_cli_usage(NULL, "unknown command '%s'", cmd);
