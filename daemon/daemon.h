@@ -40,6 +40,8 @@ struct vg_opts {
 	struct vg_delivery dlv;
 	const char *filters; /* --filters FILE, reloaded on SIGHUP */
 	const char *record; /* --record FILE: every record received, for vigil filter test */
+	uint32_t hash_max_mb; /* --hash-max-mb: 0 is --no-hash */
+	uint32_t hash_wait_ms; /* --hash-wait-ms */
 };
 
 struct vg_daemon {

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/libbpf.h>
+#include <bpf/libbpf_version.h>
+
 #include "daemon.h"
+#include "generated/vigil_build.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
 #include "names.h"
@@ -152,14 +156,20 @@ static void vg_usage(FILE *f)
 		"  --log-level L        error, warning, info (default) or debug;\n"
 		"                       $VIGIL_LOG_LEVEL\n"
 		"  -h, --help           this text\n"
-		"  --version            print the version\n"
+		"  --hash-max-mb N      SHA256 and SHA1 of executed images up to N MiB (default %llu;\n"
+		"                       larger ones are counted, not hashed)\n"
+		"  --hash-wait-ms N     a batch waits at most N ms for the hashes its events need\n"
+		"                       (default %d; later events of the process carry them)\n"
+		"  --no-hash            do not hash executed images\n"
+		"  --version            print the version, the git commit and libbpf's version\n"
 		"\n"
 		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
 		"acknowledgement (8 s at most), exit 0. With --transport stdio it also\n"
 		"exits when the peer closes; other transports reconnect.\n\n",
 		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_FILE_RINGBUF_KB,
 		CONFIG_DEDUP_WINDOW_MS, CONFIG_RATE_FILE, CONFIG_RATE_NET, CONFIG_RATE_FILE_GLOBAL,
-		CONFIG_BATCH_MAX_EVENTS, CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL);
+		CONFIG_BATCH_MAX_EVENTS, CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL,
+		(unsigned long long)(VG_HASH_MAX_SIZE_DEFAULT >> 20), VG_HASH_WAIT_MS_DEFAULT);
 	vg_delivery_usage(f);
 }
 
@@ -205,6 +215,9 @@ enum {
 	OPT_CONTROL,
 	OPT_FILTERS,
 	OPT_RECORD,
+	OPT_NO_HASH,
+	OPT_HASH_MAX,
+	OPT_HASH_WAIT,
 	OPT_LOG_FORMAT,
 	OPT_LOG_LEVEL,
 };
@@ -241,6 +254,9 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		VG_DELIVERY_LONGOPTS,
 		{ "filters", required_argument, NULL, OPT_FILTERS },
 		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "no-hash", no_argument, NULL, OPT_NO_HASH },
+		{ "hash-max-mb", required_argument, NULL, OPT_HASH_MAX },
+		{ "hash-wait-ms", required_argument, NULL, OPT_HASH_WAIT },
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{},
@@ -265,6 +281,8 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 	o->bpf.rl[VG_CLASS_NET].rate = CONFIG_RATE_NET;
 	o->bpf.rl[VG_CLASS_NET].burst = 2 * CONFIG_RATE_NET;
 	vg_delivery_defaults(&o->dlv);
+	o->hash_max_mb = VG_HASH_MAX_SIZE_DEFAULT >> 20;
+	o->hash_wait_ms = VG_HASH_WAIT_MS_DEFAULT;
 
 	while (!err && (c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -361,6 +379,15 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_NO_HASH:
+			o->hash_max_mb = 0;
+			break;
+		case OPT_HASH_MAX:
+			err = vg_parse_u32("--hash-max-mb", optarg, 1, 65536, &o->hash_max_mb);
+			break;
+		case OPT_HASH_WAIT:
+			err = vg_parse_u32("--hash-wait-ms", optarg, 0, 10000, &o->hash_wait_ms);
+			break;
 		case 'v':
 			o->verbose = 1;
 			break;
@@ -381,7 +408,9 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 			vg_usage(stdout);
 			return 1;
 		case OPT_VERSION:
-			printf("vigild %s\n", VG_VERSION);
+			printf("vigild %s\ncommit %s\nlibbpf %d.%d built with, %s running\n",
+			       VG_VERSION, VG_GIT_COMMIT, LIBBPF_MAJOR_VERSION,
+			       LIBBPF_MINOR_VERSION, libbpf_version_string());
 			return 1;
 		default:
 			if (vg_delivery_opt(&o->dlv, c, optarg, &err))

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "proctable.h"
 
@@ -216,6 +218,8 @@ static int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src)
 	dst->argv_truncated = src->argv_truncated;
 	dst->stdin_socket = src->stdin_socket;
 	dst->stdout_socket = src->stdout_socket;
+	dst->hash_state = src->hash_state;
+	dst->hkey = src->hkey;
 	memcpy(dst->comm, src->comm, sizeof(dst->comm));
 	return 0;
 }
@@ -251,6 +255,7 @@ static int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 	char path[PATH_MAX], buf[4096], link[PATH_MAX];
 	unsigned long long start_ticks = 0;
 	unsigned int ppid = 0;
+	struct stat st;
 	ssize_t n;
 	char *s;
 
@@ -296,6 +301,12 @@ static int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 
 	if (vg_pt_read_exe(procfs, pid, link, sizeof(link)) > 0 && vg_proc_set_str(&p->exe, link))
 		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/%u/exe", procfs, pid);
+	if (!stat(path, &st)) {
+		/* The image the kernel holds, as an exec record names it (kernel dev_t encoding). */
+		p->exe_ino = st.st_ino;
+		p->exe_dev = (uint32_t)(major(st.st_dev) << 20 | minor(st.st_dev));
+	}
 	snprintf(path, sizeof(path), "%s/%u/cwd", procfs, pid);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n > 0) {
@@ -419,6 +430,8 @@ int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char
 	vg_proc_from_task(p, &e->task);
 	p->exe_ino = e->exe_ino;
 	p->exe_dev = e->exe_dev;
+	p->hash_state = 0;
+	p->hkey = (struct vg_hash_key){ 0 };
 	p->exited_boot_ns = 0;
 	p->argv_truncated = !!(e->hdr.flags & VG_F_ARGV_TRUNC);
 	p->stdin_socket = !!(e->hdr.flags & VG_F_STDIN_SOCK);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
 #include "vigil_abi.h"
 
 struct vg_proc {
@@ -28,6 +29,9 @@ struct vg_proc {
 	char *cwd; /* malloc'd, may be NULL */
 	char *args; /* argv strings, each NUL-terminated, args_len bytes in all */
 	size_t args_len;
+	/* Its image as vigild opened it (hash.h): 0 not looked at yet, 1 key known, 2 none. */
+	uint8_t hash_state;
+	struct vg_hash_key hkey; /* hash_state 1: hkey.size is the image's size */
 };
 
 struct vg_proctable {

@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "esc.h"
 #include "names.h"
@@ -21,6 +24,12 @@ struct vg_dd_path {
 	struct vg_lim_key key;
 	char *path;
 };
+/* A process message whose image digests the worker is computing. */
+struct vg_hfill {
+	Vigil__V1__Process *pb;
+	struct vg_hash_key key;
+};
+
 /* How long an exited process stays in the table for events still in other rings. */
 #define VG_EXITED_KEEP_NS (2ull * 1000000000)
 
@@ -47,12 +56,39 @@ int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd)
 	return 0;
 }
 
+int vg_sensor_fidelity(struct vg_sensor *s, uint64_t hash_max, int hash_wait_ms)
+{
+	int err;
+
+	s->stat_files = 1;
+	s->cgroups = malloc(sizeof(*s->cgroups));
+	if (!s->cgroups)
+		return -ENOMEM;
+	if (vg_cgroups_init(s->cgroups, NULL)) {
+		/* No cgroup v2 mount: no container columns, everything else as usual. */
+		vg_cgroups_free(s->cgroups);
+		free(s->cgroups);
+		s->cgroups = NULL;
+	}
+	if (!hash_max)
+		return 0;
+	s->hash_wait_ms = hash_wait_ms;
+	err = vg_hasher_start(&s->hasher, hash_max);
+	return err;
+}
+
 void vg_sensor_free(struct vg_sensor *s)
 {
+	vg_hasher_stop(s->hasher);
+	if (s->cgroups) {
+		vg_cgroups_free(s->cgroups);
+		free(s->cgroups);
+	}
 	vg_pt_free(&s->pt);
 	vg_users_free(&s->users);
 	vg_arena_free(&s->arena);
 	free(s->events);
+	free(s->fills);
 	for (size_t i = 0; s->paths && i < VG_DD_PATHS; i++)
 		free(s->paths[i].path);
 	free(s->paths);
@@ -75,6 +111,171 @@ void vg_sensor_sync_clock(struct vg_sensor *s)
 static uint64_t vg_epoch(const struct vg_sensor *s, uint64_t boot_ns)
 {
 	return (uint64_t)((int64_t)boot_ns + s->boot_to_epoch_ns);
+}
+
+/* The kernel's dev_t encoding of a st_dev, as exe_dev carries it. */
+static uint32_t vg_kdev(dev_t d)
+{
+	return (uint32_t)(major(d) << 20 | minor(d));
+}
+
+/* fd, when it is open on the image (ino, kdev) the kernel named; else closed and -1. */
+static int vg_image_fd(int fd, const struct vg_proc *p, struct stat *st)
+{
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) || st->st_ino != p->exe_ino || vg_kdev(st->st_dev) != p->exe_dev ||
+	    !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * First sight of p's image: open the file the kernel exec'd (/proc/PID/exe
+ * while the process lives, else its path, either only when device and inode
+ * are the kernel's) and hand it to the hasher, unless the cache knows it.
+ */
+static void vg_hash_prepare(struct vg_sensor *s, struct vg_proc *p)
+{
+	char link[64];
+	struct stat st;
+	int fd = -1;
+
+	if (!s->hasher || p->hash_state)
+		return;
+	p->hash_state = 2;
+	p->hkey = (struct vg_hash_key){ 0 }; /* a previous image's, until this one is opened */
+	if (!p->exe || !p->exe_ino)
+		return; /* kernel threads, fileless images: no file */
+	if (s->procfs) {
+		snprintf(link, sizeof(link), "%s/%u/exe", s->procfs, p->pid);
+		fd = vg_image_fd(open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY), p, &st);
+	}
+	if (fd < 0)
+		fd = vg_image_fd(open(p->exe, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), p,
+				 &st);
+	if (fd < 0) {
+		s->hstats.gone++;
+		return;
+	}
+	p->hkey = (struct vg_hash_key){ .dev = st.st_dev,
+					.ino = st.st_ino,
+					.size = (uint64_t)st.st_size,
+					.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+						    st.st_mtim.tv_nsec };
+	p->hash_state = 1;
+	switch (vg_hasher_submit(s->hasher, fd, &p->hkey)) {
+	case VG_HS_ABSENT:
+		s->hstats.queue_full++;
+		p->hash_state = 2; /* its size is still known */
+		break;
+	case VG_HS_DONE:
+		s->hstats.cached++;
+		break;
+	case VG_HS_TOO_LARGE:
+		s->hstats.too_large++;
+		break;
+	case VG_HS_UNREADABLE:
+		s->hstats.unreadable++;
+		break;
+	case VG_HS_PENDING:
+		break;
+	}
+}
+
+static uint8_t *vg_arena_dup(struct vg_arena *a, const void *v, size_t n)
+{
+	uint8_t *d = vg_arena_alloc(a, n);
+
+	if (d)
+		memcpy(d, v, n);
+	return d;
+}
+
+static int vg_pb_digests(struct vg_sensor *s, Vigil__V1__Process *pb, const struct vg_hash_val *v)
+{
+	pb->sha256.data = vg_arena_dup(&s->arena, v->sha256, sizeof(v->sha256));
+	pb->sha1.data = vg_arena_dup(&s->arena, v->sha1, sizeof(v->sha1));
+	if (!pb->sha256.data || !pb->sha1.data)
+		return -ENOMEM;
+	pb->sha256.len = sizeof(v->sha256);
+	pb->sha1.len = sizeof(v->sha1);
+	return 0;
+}
+
+/* What vigild adds about p's image and cgroup: digests, size, container. */
+static int vg_pb_image(struct vg_sensor *s, const struct vg_proc *p, Vigil__V1__Process *pb)
+{
+	struct vg_hash_val v;
+
+	if (s->cgroups) {
+		const struct vg_container *c = vg_cgroup_container(s->cgroups, p->cgroup_id);
+
+		if (c && c->id[0] && !(pb->container_id = vg_arena_strdup(&s->arena, c->id)))
+			return -ENOMEM;
+		if (c && c->name[0] && !(pb->container_name = vg_arena_strdup(&s->arena, c->name)))
+			return -ENOMEM;
+	}
+	if (!s->hasher || !p->hash_state || !p->hkey.ino)
+		return 0;
+	pb->exe_size = p->hkey.size;
+	if (p->hash_state != 1)
+		return 0;
+	switch (vg_hasher_get(s->hasher, &p->hkey, &v)) {
+	case VG_HS_DONE:
+		return vg_pb_digests(s, pb, &v);
+	case VG_HS_PENDING:
+		if (s->nfills == s->fcap) {
+			size_t cap = s->fcap ? s->fcap * 2 : 64;
+			struct vg_hfill *n = realloc(s->fills, cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			s->fills = n;
+			s->fcap = cap;
+		}
+		s->fills[s->nfills++] = (struct vg_hfill){ .pb = pb, .key = p->hkey };
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+void vg_sensor_hash_settle(struct vg_sensor *s)
+{
+	uint64_t hashed, unreadable, done;
+	struct vg_hash_val v;
+
+	if (!s->hasher || !s->nfills)
+		return;
+	vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+	if (s->hash_wait_ms > 0 && s->hash_stalled_at != done + 1) {
+		s->hash_stalled_at = 0;
+		if (vg_hasher_wait(s->hasher, s->hash_wait_ms) == -ETIMEDOUT) {
+			vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+			s->hash_stalled_at = done + 1;
+		}
+	}
+	for (size_t i = 0; i < s->nfills; i++) {
+		/* Out of memory here leaves the event without digests: it is still sent. */
+		if (vg_hasher_get(s->hasher, &s->fills[i].key, &v) != VG_HS_DONE ||
+		    vg_pb_digests(s, s->fills[i].pb, &v))
+			s->hstats.late++;
+	}
+	s->nfills = 0;
+}
+
+void vg_sensor_hash_stats(struct vg_sensor *s, struct vg_hash_stats *out)
+{
+	uint64_t hashed = 0, unreadable = 0, done;
+
+	*out = s->hstats;
+	if (s->hasher)
+		vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+	out->hashed = hashed;
+	out->unreadable += unreadable;
 }
 
 static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_proc *p)
@@ -128,6 +329,8 @@ static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_pr
 	}
 	if (!pb->comm || (p->exe && !pb->exe) || (p->cwd && !pb->cwd))
 		return NULL;
+	if (vg_pb_image(s, p, pb))
+		return NULL;
 	return pb;
 }
 
@@ -155,6 +358,11 @@ struct vg_lineage {
 static int vg_lineage(struct vg_sensor *s, const struct vg_actor *a, struct vg_lineage *l)
 {
 	memset(l, 0, sizeof(*l));
+	if (s->hasher) {
+		vg_hash_prepare(s, vg_pt_get(&s->pt, a->proc->pid));
+		if (a->parent)
+			vg_hash_prepare(s, vg_pt_get(&s->pt, a->parent->pid));
+	}
 	l->process = vg_pb_process(s, a->proc);
 	if (!l->process)
 		return -ENOMEM;
@@ -487,6 +695,14 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	}
 	if (!fe->path || (e->op == VG_FILE_RENAME && !fe->previous_path))
 		return -ENOMEM;
+	if (s->stat_files && e->op != VG_FILE_DELETE && e->ino) {
+		struct stat st;
+
+		/* The size now, of the same file (inode and device): a path reused since is not it. */
+		if (!lstat(fe->path, &st) && st.st_ino == e->ino && vg_kdev(st.st_dev) == e->dev &&
+		    S_ISREG(st.st_mode))
+			fe->size = (uint64_t)st.st_size;
+	}
 	return vg_push(s, ev);
 }
 
@@ -708,6 +924,7 @@ void vg_sensor_batch_done(struct vg_sensor *s)
 	uint64_t now = (uint64_t)vg_clock_ns(CLOCK_BOOTTIME);
 
 	s->nevents = 0;
+	s->nfills = 0;
 	vg_arena_reset(&s->arena);
 	if (now > VG_EXITED_KEEP_NS)
 		vg_pt_sweep_exited(&s->pt, now - VG_EXITED_KEEP_NS);

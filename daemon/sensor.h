@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "cgroup.h"
+#include "hash.h"
 #include "proctable.h"
 #include "users.h"
 #include "vigil.pb-c.h"
@@ -29,14 +31,41 @@ struct vg_sensor {
 	uint64_t received; /* records handled */
 	struct vg_dd_path *paths; /* dedup key -> path, for summaries (direct-mapped) */
 	uint64_t lost; /* records that became no event: malformed, or no memory */
+	/* Fidelity vigild adds (hash.h, cgroup.h); each NULL/0 when off, as in unit tests. */
+	struct vg_hasher *hasher; /* image digests */
+	int hash_wait_ms; /* how long a batch waits for the digests its events need */
+	/*
+	 * The worker's finished count when a wait last timed out (+1; 0: it did
+	 * not): a worker stuck on one file (a hung network file system) makes
+	 * one batch wait, not every batch after it.
+	 */
+	uint64_t hash_stalled_at;
+	struct vg_hash_stats hstats;
+	struct vg_hfill *fills; /* pending events' processes whose digests are being computed */
+	size_t nfills, fcap;
+	struct vg_cgroups *cgroups; /* container of a cgroup id */
+	int stat_files; /* FileSize of file events */
 };
 
 int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd);
+/*
+ * What vigild adds to the kernel's records: FileSize, the container from the
+ * cgroup, and (hash_max > 0) the image digests of files up to hash_max bytes,
+ * a batch waiting at most hash_wait_ms for them. 0 or a negative errno.
+ */
+int vg_sensor_fidelity(struct vg_sensor *s, uint64_t hash_max, int hash_wait_ms);
 void vg_sensor_free(struct vg_sensor *s);
 /* Re-read the boot-time to wall-clock offset (clock changes, suspend). */
 void vg_sensor_sync_clock(struct vg_sensor *s);
 /* Handle one record from the ring buffer: 0, or -EBADMSG / -ENOMEM (counted as lost). */
 int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size);
+/*
+ * Before a batch: wait (at most hash_wait_ms) for the digests pending events
+ * need and fill them in; the ones still not ready are counted late.
+ */
+void vg_sensor_hash_settle(struct vg_sensor *s);
+/* The hashing counters: the worker's and the sensor's. */
+void vg_sensor_hash_stats(struct vg_sensor *s, struct vg_hash_stats *out);
 /* Point b at the pending events (b keeps pointing into s until vg_sensor_batch_done()). */
 void vg_sensor_batch_fill(struct vg_sensor *s, Vigil__V1__Batch *b);
 void vg_sensor_batch_done(struct vg_sensor *s);

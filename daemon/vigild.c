@@ -344,6 +344,11 @@ int main(int argc, char **argv)
 		vg_err(err, "read /proc");
 		goto out_bpf;
 	}
+	err = vg_sensor_fidelity(&d.sensor, (uint64_t)d.o.hash_max_mb << 20, (int)d.o.hash_wait_ms);
+	if (err) {
+		vg_err(err, "start the hash worker");
+		goto out_sensor;
+	}
 	err = vg_bpf_seed_exe(&d.bpf, "/proc");
 	if (err < 0) {
 		vg_err(err, "read /proc");

@@ -4,6 +4,7 @@
  * written here for every table from the fields the sensor sends (the sensor
  * never writes JSON), so one file says what each event's object holds.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "store.h"
@@ -111,4 +112,94 @@ const char *vg_device_tags_json(struct vg_sb *j, const Vigil__V1__DeviceInfo *d)
 	}
 	vg_sb_add(j, "]");
 	return vg_sb_str(j);
+}
+
+/*
+ * Columns added after the tables were first written (image digests and
+ * sizes, the container), appended in this order by ALTER TABLE to a store
+ * that lacks them, new or old, so every store has the same column order.
+ */
+#define VG_IMAGE_COLS(t)                                                                     \
+	{ t, "InitiatingProcessSHA256", "TEXT" }, { t, "InitiatingProcessSHA1", "TEXT" },    \
+		{ t, "InitiatingProcessFileSize", "INTEGER" }, { t, "ContainerId", "TEXT" }, \
+	{                                                                                    \
+		t, "ContainerName", "TEXT"                                                   \
+	}
+
+static const struct {
+	const char *table, *column, *type;
+} vg_added_cols[] = {
+	{ "DeviceProcessEvents", "SHA1", "TEXT" },
+	{ "DeviceProcessEvents", "FileSize", "INTEGER" },
+	VG_IMAGE_COLS("DeviceProcessEvents"),
+	VG_IMAGE_COLS("DeviceFileEvents"),
+	VG_IMAGE_COLS("DeviceNetworkEvents"),
+	VG_IMAGE_COLS("DeviceEvents"),
+	{ "SensorDaemon", "Hashed", "INTEGER" },
+	{ "SensorDaemon", "HashCached", "INTEGER" },
+	{ "SensorDaemon", "HashTooLarge", "INTEGER" },
+	{ "SensorDaemon", "HashUnreadable", "INTEGER" },
+	{ "SensorDaemon", "HashGone", "INTEGER" },
+	{ "SensorDaemon", "HashQueueFull", "INTEGER" },
+	{ "SensorDaemon", "HashLate", "INTEGER" },
+};
+
+int vg_store_add_columns(sqlite3 *db)
+{
+	char sql[256];
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; rc == SQLITE_OK && i < sizeof(vg_added_cols) / sizeof(vg_added_cols[0]);
+	     i++) {
+		sqlite3_stmt *st;
+		int have;
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'",
+			 vg_added_cols[i].table, vg_added_cols[i].column);
+		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		rc = sqlite3_step(st);
+		have = rc == SQLITE_ROW;
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK || have)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s",
+			 vg_added_cols[i].table, vg_added_cols[i].column, vg_added_cols[i].type);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+const char *vg_digest_hex(char *out, ProtobufCBinaryData d, size_t want)
+{
+	if (!d.len || d.len != want || want > 32)
+		return NULL;
+	for (size_t k = 0; k < d.len; k++)
+		snprintf(out + 2 * k, 3, "%02x", d.data[k]);
+	return out;
+}
+
+static int vg_process_bad_digests(const Vigil__V1__Process *p)
+{
+	return p && ((p->sha256.len && p->sha256.len != 32) || (p->sha1.len && p->sha1.len != 20));
+}
+
+int vg_event_bad_digests(const Vigil__V1__Event *ev)
+{
+	switch (ev->body_case) {
+	case VIGIL__V1__EVENT__BODY_PROCESS:
+		return vg_process_bad_digests(ev->process->process) ||
+		       vg_process_bad_digests(ev->process->parent);
+	case VIGIL__V1__EVENT__BODY_FILE:
+		return vg_process_bad_digests(ev->file->process);
+	case VIGIL__V1__EVENT__BODY_NETWORK:
+		return vg_process_bad_digests(ev->network->process);
+	case VIGIL__V1__EVENT__BODY_SECURITY:
+		return vg_process_bad_digests(ev->security->process);
+	default:
+		return 0;
+	}
 }

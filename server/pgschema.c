@@ -4,7 +4,8 @@
  * column names (host/store.c, docs/schema.md) as quoted identifiers, with
  * PostgreSQL types (timestamptz, bigint, text), every unique key led by
  * "DeviceId" so the schema shards by device, and the server's own tables
- * (enrolment, refusals, the schema version). Version 1.
+ * (enrolment, refusals, the schema version). Version 1, then version 2's
+ * columns appended (as the local store appends them).
  */
 #include "server.h"
 
@@ -115,4 +116,24 @@ static const char vg_pg_schema_v1[] =
 const char *vg_pg_schema_sql(void)
 {
 	return vg_pg_schema_v1;
+}
+
+#define VG_PG_ADD(c, type) " ADD COLUMN IF NOT EXISTS \"" c "\" " type
+#define VG_PG_IMAGE(t)                                                                   \
+	"ALTER TABLE \"" t "\"" VG_PG_ADD("InitiatingProcessSHA256", "text") ","            \
+		VG_PG_ADD("InitiatingProcessSHA1", "text") ","                                  \
+		VG_PG_ADD("InitiatingProcessFileSize", "bigint") "," VG_PG_ADD("ContainerId", "text") \
+		"," VG_PG_ADD("ContainerName", "text") ";"
+
+static const char vg_pg_schema_v2[] =
+	"ALTER TABLE \"DeviceProcessEvents\"" VG_PG_ADD("SHA1", "text") ","
+	VG_PG_ADD("FileSize", "bigint") ";"
+	VG_PG_IMAGE("DeviceProcessEvents")
+	VG_PG_IMAGE("DeviceFileEvents")
+	VG_PG_IMAGE("DeviceNetworkEvents")
+	VG_PG_IMAGE("DeviceEvents");
+
+const char *vg_pg_schema_v2_sql(void)
+{
+	return vg_pg_schema_v2;
 }

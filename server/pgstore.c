@@ -3,7 +3,8 @@
  * The fleet store's write path in PostgreSQL (libpq): one batch in one
  * transaction, exactly once by ("DeviceId", "StreamId", "Seq"), the same
  * rows and AdditionalFields as the local store writes (host/store_write.c,
- * host/store_fields.c). Every value travels as a query parameter.
+ * host/store_fields.c). Every value travels as a query parameter, or as a
+ * COPY row (the event tables: one COPY per table and batch, escaped here).
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -22,9 +23,13 @@
 
 #define VG_PG_MAX_PARAMS 32
 
+/* The event tables a batch writes with COPY, one buffer of rows each. */
+enum { VG_CP_PROCESS, VG_CP_FILE, VG_CP_NET, VG_CP_DEVEV, VG_CP_SUPP, VG_CP_N };
+
 struct vg_pg {
 	PGconn *c;
 	struct vg_sb tmp, tmp2, tmp3;
+	struct vg_sb copy[VG_CP_N]; /* COPY text rows of the batch under way */
 };
 
 /* One statement's parameters: text, NULL for SQL NULL. */
@@ -175,6 +180,8 @@ int vg_pg_open(struct vg_pg **out, const char *conninfo, char *why, size_t why_l
 	vg_sb_init(&pg->tmp);
 	vg_sb_init(&pg->tmp2);
 	vg_sb_init(&pg->tmp3);
+	for (int i = 0; i < VG_CP_N; i++)
+		vg_sb_init(&pg->copy[i]);
 	if (PQstatus(pg->c) != CONNECTION_OK) {
 		snprintf(why, why_len, "%s", PQerrorMessage(pg->c));
 		why[strcspn(why, "\n")] = 0;
@@ -194,6 +201,8 @@ void vg_pg_close(struct vg_pg *pg)
 	vg_sb_free(&pg->tmp);
 	vg_sb_free(&pg->tmp2);
 	vg_sb_free(&pg->tmp3);
+	for (int i = 0; i < VG_CP_N; i++)
+		vg_sb_free(&pg->copy[i]);
 	free(pg);
 }
 
@@ -220,6 +229,16 @@ int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len)
 /* Several servers may start at once: the migration runs under an advisory lock. */
 #define VG_PG_MIGRATE_LOCK "7415901"
 
+/* Each schema version's DDL, applied in order to a database at an older one. */
+static const struct {
+	int version;
+	const char *(*sql)(void);
+	const char *what;
+} vg_pg_steps[] = {
+	{ 1, vg_pg_schema_sql, "create schema" },
+	{ 2, vg_pg_schema_v2_sql, "migrate to schema version 2" },
+};
+
 int vg_pg_migrate(struct vg_pg *pg)
 {
 	struct vg_pp p = { 0 };
@@ -245,17 +264,19 @@ int vg_pg_migrate(struct vg_pg *pg)
 		       have, VG_PG_SCHEMA_VERSION);
 		goto err;
 	}
-	if (have < 1) {
+	for (size_t i = 0; i < sizeof(vg_pg_steps) / sizeof(vg_pg_steps[0]); i++) {
+		if (have >= vg_pg_steps[i].version)
+			continue;
 		/* Constant DDL, no values: the simple query protocol runs it whole. */
-		r = PQexec(pg->c, vg_pg_schema_sql());
+		r = PQexec(pg->c, vg_pg_steps[i].sql());
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			vg_log(VG_ERROR, "server: postgresql: create schema: %s",
+			vg_log(VG_ERROR, "server: postgresql: %s: %s", vg_pg_steps[i].what,
 			       PQresultErrorMessage(r));
 			PQclear(r);
 			goto err;
 		}
 		PQclear(r);
-		vg_pp_int(&p, 1);
+		vg_pp_int(&p, vg_pg_steps[i].version);
 		if (vg_pg_cmd(pg, "record schema version",
 			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
 			goto err;
@@ -415,6 +436,10 @@ int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason)
 	" \"InitiatingProcessCreationTime\", \"InitiatingProcessAccountName\","           \
 	" \"InitiatingProcessAccountUid\", \"InitiatingProcessParentId\","                \
 	" \"InitiatingProcessParentFileName\", \"AdditionalFields\""
+/* Schema version 2: the initiating image's digests and size, the event's container. */
+#define VG_IMAGE_COLS                                                                   \
+	", \"InitiatingProcessSHA256\", \"InitiatingProcessSHA1\","                          \
+	" \"InitiatingProcessFileSize\", \"ContainerId\", \"ContainerName\""
 
 static const char vg_sql_process[] =
 	"INSERT INTO \"DeviceProcessEvents\" (" VG_COMMON_COLS ", \"ProcessId\", \"FileName\","
@@ -423,27 +448,109 @@ static const char vg_sql_process[] =
 	" \"InitiatingProcessId\", \"InitiatingProcessFileName\", \"InitiatingProcessFolderPath\","
 	" \"InitiatingProcessCommandLine\", \"InitiatingProcessCreationTime\","
 	" \"InitiatingProcessAccountName\", \"InitiatingProcessParentId\","
-	" \"InitiatingProcessParentFileName\", \"AdditionalFields\") VALUES ($1, $2, $3, $4, $5,"
+	" \"InitiatingProcessParentFileName\", \"AdditionalFields\", \"SHA256\", \"SHA1\","
+	" \"FileSize\"" VG_IMAGE_COLS ") VALUES ($1, $2, $3, $4, $5,"
 	" $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,"
-	" $24)";
+	" $24, $25, $26, $27, $28, $29, $30, $31, $32)";
 static const char vg_sql_file[] =
 	"INSERT INTO \"DeviceFileEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
-	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS ") VALUES ($1, $2,"
-	" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS VG_IMAGE_COLS
+	", \"FileSize\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+	" $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 static const char vg_sql_net[] =
 	"INSERT INTO \"DeviceNetworkEvents\" (" VG_COMMON_COLS ", \"RemoteIP\", \"RemotePort\","
-	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS ") VALUES ($1, $2, $3,"
-	" $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS VG_IMAGE_COLS
+	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+	" $18, $19, $20, $21, $22, $23, $24, $25)";
 static const char vg_sql_devev[] =
 	"INSERT INTO \"DeviceEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
-	VG_INITIATING_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	" $14, $15, $16, $17)";
+	VG_INITIATING_COLS VG_IMAGE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+	" $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
 static const char vg_sql_supp[] =
 	"INSERT INTO \"SuppressedEvents\" (" VG_COMMON_COLS ", \"Reason\", \"EventClass\","
 	" \"Count\", \"FirstTimestamp\", \"LastTimestamp\", \"FileName\", \"FolderPath\","
 	" \"InitiatingProcessId\", \"InitiatingProcessFileName\", \"InitiatingProcessFolderPath\","
 	" \"InitiatingProcessCommandLine\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 	" $11, $12, $13, $14, $15, $16)";
+
+/*
+ * The event tables take their rows by COPY: a statement per row cost a round
+ * trip and an executor start each (PostgreSQL's CPU, not ours, bound ingest).
+ * The COPY column lists are the INSERTs' above, so the two cannot differ.
+ */
+static const char *const vg_copy_insert[VG_CP_N] = { vg_sql_process, vg_sql_file, vg_sql_net,
+						      vg_sql_devev, vg_sql_supp };
+
+/* p's values as one row of COPY's text format into pg->copy[table]: 0 or -ENOMEM. */
+static int vg_pg_row(struct vg_pg *pg, int table, struct vg_pp *p)
+{
+	struct vg_sb *b = &pg->copy[table];
+
+	for (int i = 0; i < p->n; i++) {
+		const char *v = p->v[i], *run;
+
+		if (i)
+			vg_sb_addn(b, "\t", 1);
+		if (!v) {
+			vg_sb_addn(b, "\\N", 2);
+			continue;
+		}
+		/* Backslash, newline, carriage return and tab are escaped; the rest is as is. */
+		for (run = v; *v; v++) {
+			const char *e = *v == '\\' ? "\\\\" :
+					*v == '\n'  ? "\\n" :
+					*v == '\r'  ? "\\r" :
+					*v == '\t'  ? "\\t" :
+						      NULL;
+
+			if (!e)
+				continue;
+			vg_sb_addn(b, run, (size_t)(v - run));
+			vg_sb_addn(b, e, 2);
+			run = v + 1;
+		}
+		vg_sb_addn(b, run, (size_t)(v - run));
+	}
+	vg_sb_addn(b, "\n", 1);
+	vg_pp_reset(p);
+	return vg_sb_err(b);
+}
+
+/* Send each table's rows with one COPY: 0, or -EIO (logged). */
+static int vg_pg_copy_flush(struct vg_pg *pg)
+{
+	for (int i = 0; i < VG_CP_N; i++) {
+		struct vg_sb *b = &pg->copy[i];
+		const char *ins = vg_copy_insert[i] + strlen("INSERT INTO");
+		const char *end = strstr(ins, " VALUES");
+		PGresult *r;
+		int ok;
+
+		if (!b->len)
+			continue;
+		vg_sb_reset(&pg->tmp);
+		vg_sb_add(&pg->tmp, "COPY");
+		vg_sb_addn(&pg->tmp, ins, (size_t)(end - ins));
+		vg_sb_add(&pg->tmp, " FROM STDIN");
+		if (vg_sb_err(&pg->tmp))
+			return -ENOMEM;
+		r = PQexec(pg->c, vg_sb_str(&pg->tmp));
+		ok = PQresultStatus(r) == PGRES_COPY_IN;
+		PQclear(r);
+		ok = ok && PQputCopyData(pg->c, b->s, (int)b->len) == 1;
+		ok = PQputCopyEnd(pg->c, ok ? NULL : "not sent whole") == 1 && ok;
+		while ((r = PQgetResult(pg->c))) {
+			ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
+			PQclear(r);
+		}
+		vg_sb_reset(b);
+		if (!ok) {
+			vg_log(VG_ERROR, "server: postgresql: copy rows: %s", PQerrorMessage(pg->c));
+			return -EIO;
+		}
+	}
+	return 0;
+}
 
 struct vg_pg_tx {
 	struct vg_pg *pg;
@@ -507,6 +614,38 @@ static void vg_pp_path(struct vg_pp *p, const char *path)
 	vg_pp_text(p, path);
 }
 
+/* A digest as hex (held by p until the command ran), NULL when absent or of a wrong length. */
+static void vg_pp_digest(struct vg_pp *p, ProtobufCBinaryData d, size_t want)
+{
+	char hex[65];
+
+	p->own[p->n] = vg_digest_hex(hex, d, want) ? strdup(hex) : NULL;
+	p->v[p->n] = p->own[p->n];
+	p->n++;
+}
+
+/* An image's SHA256, SHA1 and size (NULL when unknown). */
+static void vg_pp_image(struct vg_pp *p, const Vigil__V1__Process *pr)
+{
+	static const ProtobufCBinaryData none;
+
+	vg_pp_digest(p, pr ? pr->sha256 : none, 32);
+	vg_pp_digest(p, pr ? pr->sha1 : none, 20);
+	if (pr && pr->exe_size)
+		vg_pp_int(p, (int64_t)pr->exe_size);
+	else
+		vg_pp_null(p);
+}
+
+/* VG_IMAGE_COLS: the initiating process's image (ip, may be NULL), the container of c. */
+static void vg_pp_image_cols(struct vg_pp *p, const Vigil__V1__Process *ip,
+			     const Vigil__V1__Process *c)
+{
+	vg_pp_image(p, ip);
+	vg_pp_text(p, c->container_id);
+	vg_pp_text(p, c->container_name);
+}
+
 static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 {
 	const Vigil__V1__ProcessEvent *pe = ev->process;
@@ -541,7 +680,9 @@ static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	if (vg_sb_err(&t->pg->tmp3))
 		return -ENOMEM;
 	vg_pp_text(&t->p, vg_sb_str(&t->pg->tmp3));
-	return vg_pg_cmd(t->pg, "store a process event", vg_sql_process, &t->p);
+	vg_pp_image(&t->p, pr);
+	vg_pp_image_cols(&t->p, pp, pr);
+	return vg_pg_row(t->pg, VG_CP_PROCESS, &t->p);
 }
 
 static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -556,7 +697,12 @@ static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_path(&t->p, fe->path);
 	vg_pp_path(&t->p, fe->previous_path);
 	err = vg_pp_initiating(t, fe->process, fe->parent, vg_sb_str(&t->pg->tmp3));
-	return err ? err : vg_pg_cmd(t->pg, "store a file event", vg_sql_file, &t->p);
+	vg_pp_image_cols(&t->p, fe->process, fe->process);
+	if (fe->size)
+		vg_pp_int(&t->p, (int64_t)fe->size);
+	else
+		vg_pp_null(&t->p);
+	return err ? err : vg_pg_row(t->pg, VG_CP_FILE, &t->p);
 }
 
 static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -571,7 +717,8 @@ static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_int(&t->p, ne->local_port);
 	vg_pp_text(&t->p, ne->protocol);
 	err = vg_pp_initiating(t, ne->process, ne->parent, NULL);
-	return err ? err : vg_pg_cmd(t->pg, "store a network event", vg_sql_net, &t->p);
+	vg_pp_image_cols(&t->p, ne->process, ne->process);
+	return err ? err : vg_pg_row(t->pg, VG_CP_NET, &t->p);
 }
 
 static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -588,7 +735,8 @@ static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_common(t, ev, se->action_type);
 	vg_pp_path(&t->p, se->file_path);
 	err = vg_pp_initiating(t, se->process, se->parent, json);
-	return err ? err : vg_pg_cmd(t->pg, "store a security event", vg_sql_devev, &t->p);
+	vg_pp_image_cols(&t->p, se->process, se->process);
+	return err ? err : vg_pg_row(t->pg, VG_CP_DEVEV, &t->p);
 }
 
 static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -612,27 +760,27 @@ static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 		for (int i = 0; i < 4; i++)
 			vg_pp_null(&t->p);
 	}
-	return vg_pg_cmd(t->pg, "store a suppression", vg_sql_supp, &t->p);
+	return vg_pg_row(t->pg, VG_CP_SUPP, &t->p);
 }
 
-static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+/* One more event of this device not stored (or stored without a part), for why. */
+static int vg_pg_skipped(struct vg_pg_tx *t, const char *why)
 {
-	char why_buf[64];
-	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	/* Counted with the batch, so a resend does not count it twice. */
+	vg_pp_str(&t->p, t->dev->device_id);
+	vg_pp_str(&t->p, why);
+	vg_pp_str(&t->p, t->now);
+	return vg_pg_cmd(t->pg, "count a skipped event",
+			 "INSERT INTO \"HostSkippedEvents\" (\"DeviceId\", \"Reason\","
+			 " \"Count\", \"Timestamp\") VALUES ($1, $2, 1, $3)"
+			 " ON CONFLICT (\"DeviceId\", \"Reason\") DO UPDATE SET"
+			 " \"Count\" = \"HostSkippedEvents\".\"Count\" + 1,"
+			 " \"Timestamp\" = excluded.\"Timestamp\"",
+			 &t->p);
+}
 
-	if (why) {
-		/* Counted with the batch, so a resend does not count it twice. */
-		vg_pp_str(&t->p, t->dev->device_id);
-		vg_pp_str(&t->p, why);
-		vg_pp_str(&t->p, t->now);
-		return vg_pg_cmd(t->pg, "count a skipped event",
-				 "INSERT INTO \"HostSkippedEvents\" (\"DeviceId\", \"Reason\","
-				 " \"Count\", \"Timestamp\") VALUES ($1, $2, 1, $3)"
-				 " ON CONFLICT (\"DeviceId\", \"Reason\") DO UPDATE SET"
-				 " \"Count\" = \"HostSkippedEvents\".\"Count\" + 1,"
-				 " \"Timestamp\" = excluded.\"Timestamp\"",
-				 &t->p);
-	}
+static int vg_pg_kind(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_FILE:
 		return vg_pg_file(t, ev);
@@ -645,6 +793,20 @@ static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	default:
 		return vg_pg_process(t, ev);
 	}
+}
+
+static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	char why_buf[64];
+	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	int err;
+
+	if (why)
+		return vg_pg_skipped(t, why);
+	err = vg_pg_kind(t, ev);
+	if (!err && vg_event_bad_digests(ev))
+		err = vg_pg_skipped(t, VG_BAD_DIGEST_REASON);
+	return err;
 }
 
 static int vg_pg_device(struct vg_pg_tx *t)
@@ -866,9 +1028,13 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 		vigil__v1__event__free_unpacked(ev, NULL);
 	}
 	if (!err)
+		err = vg_pg_copy_flush(pg);
+	if (!err)
 		err = vg_pg_counters(&t, b);
 	if (err) {
 		vg_pp_reset(&t.p);
+		for (int i = 0; i < VG_CP_N; i++)
+			vg_sb_reset(&pg->copy[i]);
 		goto out;
 	}
 	if (vg_pg_cmd(pg, "commit", "COMMIT", NULL))

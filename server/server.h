@@ -12,8 +12,10 @@
 #include "batch.h"
 
 /* The schema this server writes; migrated forward on start (SchemaVersion). */
-#define VG_PG_SCHEMA_VERSION 1
+#define VG_PG_SCHEMA_VERSION 2
 const char *vg_pg_schema_sql(void);
+/* Version 2: the image digests and sizes and the container (host/store_fields.c's added columns). */
+const char *vg_pg_schema_v2_sql(void);
 
 /* Tokens and secrets: 32 random bytes as 64 hex digits; stored as their SHA-256 in hex. */
 #define VG_TOKEN_HEX 64
@@ -67,6 +69,7 @@ struct vg_server_opts {
 	const char *cert, *key;
 	unsigned int threads;
 	unsigned int max_conns;
+	unsigned int max_inflight; /* batches between headers and answer; more get 429 */
 };
 
 /* Serve until SIGINT/SIGTERM: 0, or a negative errno when it could not start. */
