@@ -17,12 +17,11 @@
 #include "conn.h"
 #include "conntest.h"
 #include "fmt.h"
+#include "health.h"
 #include "hoststate.h"
 #include "log.h"
 #include "store.h"
 
-/* Custom kernels are refused with this message unless AllowCustomKernel is set. */
-#define VG_MSG_CUSTOM_KERNEL L"Custom kernel/configuration not supported."
 #define VG_LINUX_DIR L"/opt/vigil"
 /* How long OnVMStopping waits for frames still in flight. */
 #define VG_STOP_WAIT_MS 3000
@@ -60,12 +59,84 @@ static HRESULT vg_hr(int err)
 	}
 }
 
+/* Record a HostState row; with no VM running the store is opened for it. */
 static void vg_state(const char *name, const char *value)
 {
+	struct vg_store *s;
+	int err = 0;
+
 	EnterCriticalSection(&vg_pl.lock);
-	if (vg_pl.store)
-		vg_hoststate_set(vg_store_db(vg_pl.store), name, value);
+	s = vg_pl.store;
+	if (!s) {
+		err = vg_store_open(&s, vg_pl.conf.db);
+		if (!err)
+			err = vg_hoststate_init(vg_store_db(s));
+	}
+	if (!err)
+		err = vg_hoststate_set(vg_store_db(s), name, value);
+	if (err)
+		vg_log(VG_ERROR, "record %s in %s: %s", name, vg_pl.conf.db, strerror(-err));
+	if (s != vg_pl.store)
+		vg_store_close(s);
 	LeaveCriticalSection(&vg_pl.lock);
+}
+
+/*
+ * The WSL 1 distributions registered, one name a line, in HostState: no
+ * sensor can watch them (they have no VM), so healthcheck names them with
+ * the command that converts them. WSL keeps each user's distributions under
+ * HKEY_USERS\<SID>\...\Lxss\{GUID} (DistributionName, Version 1 or 2);
+ * the plug-in runs in the WSL service, so it looks under every user.
+ */
+static void vg_find_wsl1(void)
+{
+	struct vg_sb names;
+	WCHAR sid[512];
+	HKEY users;
+
+	vg_sb_init(&names);
+	if (RegOpenKeyExW(HKEY_USERS, NULL, 0, KEY_READ, &users))
+		return;
+	for (DWORD i = 0;; i++) {
+		DWORD n = 256;
+		HKEY lxss;
+
+		if (RegEnumKeyExW(users, i, sid, &n, NULL, NULL, NULL, NULL))
+			break;
+		if (RegOpenKeyExW(users, wcscat(sid, L"\\" VG_LXSS_KEY), 0, KEY_READ, &lxss))
+			continue;
+		for (DWORD j = 0;; j++) {
+			WCHAR guid[64], wname[256];
+			DWORD gl = 64, ver = 0, len = sizeof(ver);
+			char name[256];
+
+			if (RegEnumKeyExW(lxss, j, guid, &gl, NULL, NULL, NULL, NULL))
+				break;
+			if (RegGetValueW(lxss, guid, L"Version", RRF_RT_REG_DWORD, NULL, &ver,
+					 &len) ||
+			    ver != 1)
+				continue;
+			len = sizeof(wname);
+			if (RegGetValueW(lxss, guid, L"DistributionName", RRF_RT_REG_SZ, NULL,
+					 wname, &len))
+				continue;
+			vg_win_utf8(wname, name, sizeof(name));
+			/* One a line: a name cannot split its line. */
+			for (char *p = name; *p; p++)
+				if ((unsigned char)*p < 0x20)
+					*p = '?';
+			vg_sb_printf(&names, "%s%s", names.len ? "\n" : "", name);
+		}
+		RegCloseKey(lxss);
+	}
+	RegCloseKey(users);
+	if (!vg_sb_err(&names)) {
+		if (names.len)
+			vg_log(VG_WARN, "WSL 1 distributions, not monitored: %s",
+			       vg_sb_str(&names));
+		vg_state(VG_HS_WSL1, names.len ? vg_sb_str(&names) : NULL);
+	}
+	vg_sb_free(&names);
 }
 
 static int vg_send_all(SOCKET s, const uint8_t *p, size_t len)
@@ -209,7 +280,6 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 				const struct WSLVmCreationSettings *settings)
 {
 	DWORD custom = settings ? settings->CustomConfigurationFlags : 0;
-	char ver[48];
 	HRESULT hr;
 	int err;
 
@@ -217,7 +287,10 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 	if ((custom &
 	     (WSLUserConfigurationCustomKernel | WSLUserConfigurationCustomKernelCommandLine)) &&
 	    !vg_pl.conf.allow_custom_kernel) {
-		hr = vg_pl.api->PluginError(VG_MSG_CUSTOM_KERNEL);
+		WCHAR msg[128];
+
+		MultiByteToWideChar(CP_UTF8, 0, VG_HEALTH_CUSTOM_KERNEL, -1, msg, 128);
+		hr = vg_pl.api->PluginError(msg);
 		return FAILED(hr) ? hr : E_ABORT;
 	}
 	err = vg_store_open(&vg_pl.store, vg_pl.conf.db);
@@ -228,11 +301,7 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 		vg_close_store();
 		return vg_hr(err);
 	}
-	snprintf(ver, sizeof(ver), "%u.%u.%u", vg_pl.api->Version.Major, vg_pl.api->Version.Minor,
-		 vg_pl.api->Version.Revision);
 	vg_sb_reset(&vg_pl.distros);
-	vg_state(VG_HS_WSL_VERSION, ver);
-	vg_state(VG_HS_PLUGIN_VERSION, VG_PLUGIN_VERSION);
 	vg_state(VG_HS_CUSTOM_CONFIG,
 		 !custom					       ? "" :
 		 custom == WSLUserConfigurationCustomKernel	       ? "kernel" :
@@ -321,10 +390,19 @@ static HRESULT vg_on_distro_other(const struct WSLSessionInformation *session,
 	return S_OK;
 }
 
+/* A distribution (un)registered: the WSL 1 ones may have changed. */
+static HRESULT vg_on_distro_registration(const struct WSLSessionInformation *session,
+					 const struct WSLDistributionInformation *d)
+{
+	vg_find_wsl1();
+	return S_OK;
+}
+
 __declspec(dllexport) HRESULT
 	WSLPluginAPIV1_EntryPoint(const struct WSLPluginAPIV1 *api, struct WSLPluginHooksV1 *hooks)
 {
 	WSADATA wsa;
+	char ver[48];
 
 	vg_prog = "vigil-plugin";
 	if (!vg_version_ok(&api->Version)) {
@@ -335,12 +413,19 @@ __declspec(dllexport) HRESULT
 	if (WSAStartup(MAKEWORD(2, 2), &wsa))
 		return E_FAIL;
 	vg_pl.api = api;
+	/* What healthcheck shows before any VM starts: the versions, the WSL 1 distributions. */
+	vg_win_conf_read(&vg_pl.conf);
+	snprintf(ver, sizeof(ver), "%u.%u.%u", api->Version.Major, api->Version.Minor,
+		 api->Version.Revision);
+	vg_state(VG_HS_WSL_VERSION, ver);
+	vg_state(VG_HS_PLUGIN_VERSION, VG_PLUGIN_VERSION);
+	vg_find_wsl1();
 	hooks->OnVMStarted = vg_on_vm_started;
 	hooks->OnVMStopping = vg_on_vm_stopping;
 	hooks->OnDistributionStarted = vg_on_distro_started;
 	hooks->OnDistributionStopping = vg_on_distro_other;
-	hooks->OnDistributionRegistered = vg_on_distro_other;
-	hooks->OnDistributionUnregistered = vg_on_distro_other;
+	hooks->OnDistributionRegistered = vg_on_distro_registration;
+	hooks->OnDistributionUnregistered = vg_on_distro_registration;
 	return S_OK;
 }
 

@@ -9,7 +9,12 @@
  *   harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT] [--db WINPATH]
  *               [--vigild LINUXPATH] [--install-dir WINPATH] [--allow-custom]
  *               [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]
- *               [--conn-test SECONDS --conn-url URL]
+ *               [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]
+ *               [--load-only]
+ *
+ * The fake registry of distributions (HKCU\...\Lxss, emptied first): --distro
+ * registers a WSL 2 one, --wsl1 a WSL 1 one before the plug-in loads, and
+ * --register-wsl1 one after the VM started, then calls OnDistributionRegistered.
  *
  * Prints what the plug-in did ("entry: 0x...", "PluginError: ...",
  * "ExecuteBinary: ...", "OnVMStarted: 0x...") for tests/win/run.sh to check.
@@ -152,12 +157,37 @@ static int vg_reg_dword(const WCHAR *name, DWORD v)
 	return st ? -1 : 0;
 }
 
+#define VG_LXSS L"Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
+
+/* A distribution in WSL's registry: HKCU\...\Lxss\{GUID n} with its name and version. */
+static int vg_reg_distro(int n, const char *name, DWORD version)
+{
+	WCHAR key[256], w[256];
+	HKEY k;
+	LSTATUS st;
+
+	swprintf(key, 256, VG_LXSS L"\\{6c1e0b2a-0000-4000-8000-%012d}", n);
+	MultiByteToWideChar(CP_UTF8, 0, name, -1, w, 256);
+	st = RegCreateKeyExW(HKEY_CURRENT_USER, key, 0, NULL, 0, KEY_SET_VALUE, NULL, &k, NULL);
+	if (st)
+		return -1;
+	st = RegSetValueExW(k, L"DistributionName", 0, REG_SZ, (const BYTE *)w,
+			    (DWORD)((wcslen(w) + 1) * sizeof(WCHAR)));
+	if (!st)
+		st = RegSetValueExW(k, L"Version", 0, REG_DWORD, (const BYTE *)&version,
+				    sizeof(version));
+	RegCloseKey(k);
+	return st ? -1 : 0;
+}
+
 static void vg_usage(void)
 {
-	fprintf(stderr, "usage: harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT]"
-			" [--db WINPATH] [--vigild PATH] [--install-dir WINPATH] [--allow-custom]"
-			" [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]"
-			" [--conn-test SECONDS --conn-url URL]\n");
+	fprintf(stderr,
+		"usage: harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT]"
+		" [--db WINPATH] [--vigild PATH] [--install-dir WINPATH] [--allow-custom]"
+		" [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]"
+		" [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]"
+		" [--load-only]\n");
 	exit(2);
 }
 
@@ -168,8 +198,10 @@ int main(int argc, char **argv)
 	struct WSLVmCreationSettings settings = { 0 };
 	struct WSLPluginHooksV1 hooks = { 0 };
 	WSLPluginAPI_EntryPointV1 entry;
-	const char *stop_file = NULL, *distro = NULL;
-	int timeout = 60, allow = 0;
+	const char *stop_file = NULL, *distro = NULL, *register_wsl1 = NULL;
+	const char *wsl1[4];
+	int nwsl1 = 0;
+	int timeout = 60, allow = 0, load_only = 0;
 	const char *conn_url = "";
 	DWORD conn_test = 0;
 	WSADATA wsa;
@@ -185,6 +217,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--allow-custom")) {
 			allow = 1;
+			continue;
+		}
+		if (!strcmp(a, "--load-only")) {
+			load_only = 1;
 			continue;
 		}
 		if (!v)
@@ -210,6 +246,10 @@ int main(int argc, char **argv)
 			conn_url = v;
 		} else if (!strcmp(a, "--distro")) {
 			distro = v;
+		} else if (!strcmp(a, "--wsl1") && nwsl1 < 4) {
+			wsl1[nwsl1++] = v;
+		} else if (!strcmp(a, "--register-wsl1")) {
+			register_wsl1 = v;
 		} else if (!strcmp(a, "--stop-file")) {
 			stop_file = v;
 		} else if (!strcmp(a, "--timeout")) {
@@ -224,6 +264,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "harness: cannot write HKLM\\SOFTWARE\\vigil\n");
 		return 1;
 	}
+	RegDeleteTreeW(HKEY_CURRENT_USER, VG_LXSS);
+	for (int i = 0; i < nwsl1; i++)
+		if (vg_reg_distro(10 + i, wsl1[i], 1)) {
+			fprintf(stderr, "harness: cannot write HKCU\\...\\Lxss\n");
+			return 1;
+		}
 	WSAStartup(MAKEWORD(2, 2), &wsa);
 
 	dll = LoadLibraryA(argv[1]);
@@ -240,6 +286,8 @@ int main(int argc, char **argv)
 	printf("entry: 0x%08lx\n", (unsigned long)hr);
 	if (FAILED(hr))
 		return 3;
+	if (load_only)
+		return 0;
 	if (!hooks.OnVMStarted || !hooks.OnVMStopping || !hooks.OnDistributionStarted) {
 		fprintf(stderr, "harness: the entry point left hooks unset\n");
 		return 1;
@@ -266,8 +314,21 @@ int main(int argc, char **argv)
 		d.Name = name;
 		d.Flavor = flavor;
 		d.Version = version;
+		vg_reg_distro(1, buf, 2);
 		hr = hooks.OnDistributionStarted(&session, &d);
 		printf("OnDistributionStarted: 0x%08lx\n", (unsigned long)hr);
+		failed |= FAILED(hr);
+	}
+	if (register_wsl1) {
+		struct WSLDistributionInformation d = { .InitPid = 0 };
+		WCHAR name[64];
+
+		MultiByteToWideChar(CP_UTF8, 0, register_wsl1, -1, name, 64);
+		d.Name = name;
+		vg_reg_distro(20, register_wsl1, 1);
+		hr = hooks.OnDistributionRegistered ? hooks.OnDistributionRegistered(&session, &d) :
+						      E_NOTIMPL;
+		printf("OnDistributionRegistered: 0x%08lx\n", (unsigned long)hr);
 		failed |= FAILED(hr);
 	}
 	printf("running\n");

@@ -140,7 +140,7 @@ done
 echo "check-win: custom kernel refusal"
 for flags in 1 2 3; do
 	harness custom --custom "$flags" --db "$(winpath "$T/custom.db")"
-	if [ $rc = 3 ] && grep -qx 'PluginError: Custom kernel/configuration not supported.' \
+	if [ $rc = 3 ] && grep -qx 'PluginError: Custom Kernel/Configuration not supported.' \
 		"$T/custom.out" && ! grep -q ExecuteBinary "$T/custom.out" &&
 		grep -q '^OnVMStarted: 0x8' "$T/custom.out"; then
 		ok "CustomConfigurationFlags=$flags: PluginError with the exact message, VM start fails"
@@ -254,12 +254,45 @@ fi
 echo "check-win: health states"
 hc_expect nostore 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
 	--db "$(winpath "$T/none.db")"
+"$O/vigil" healthcheck --db "$T/none.db" >"$T/linux-none.hc" 2>&1
+rc=$?
+if [ $rc = 3 ] && grep -qx "Health:                 Start the host endpoint with 'vigil host' and retry in 5 minutes" "$T/linux-none.hc"; then
+	ok "vigil healthcheck on Linux with no store: a Linux host's state, not WSL's"
+else
+	bad "vigil healthcheck on Linux with no store (rc $rc)" "$T/linux-none.hc"
+fi
+
+echo "check-win: WSL version at load, WSL 1 distributions"
+# One WSL 1 distribution in the registry before the plug-in loads, one registered
+# while the VM runs; the WSL 2 one (--distro) is not listed.
+if vm_start wsl1 "$T/wsl1.db" --vigild "$T/silent.sh" --wsl 2.3.26 --wsl1 Ubuntu-18.04 \
+	--distro Debian,debian,12 --register-wsl1 Legacy; then
+	hc wsl1 --db "$(winpath "$T/wsl1.db")"
+	vm_stop
+	if grep -qx 'OnDistributionRegistered: 0x00000000' "$T/wsl1.out" &&
+		grep -qx "Not monitored:          Ubuntu-18.04: WSL 1, not monitored: convert it with 'wsl --set-version Ubuntu-18.04 2'" "$T/wsl1.hc" &&
+		grep -qx "Not monitored:          Legacy: WSL 1, not monitored: convert it with 'wsl --set-version Legacy 2'" "$T/wsl1.hc" &&
+		! grep -q 'Not monitored: .*Debian' "$T/wsl1.hc"; then
+		ok "healthcheck.exe: WSL 1 distributions found at load and on registration, not monitored"
+	else
+		bad "WSL 1 distributions" "$T/wsl1.hc"
+	fi
+fi
+# The entry point only, no VM: the version is recorded at load.
+harness load --wsl 2.0.9 --load-only --db "$(winpath "$T/load.db")"
+hc load --json --db "$(winpath "$T/load.db")"
+if grep -qx 'entry: 0x00000000' "$T/load.out" && grep -qF '"WslVersion":"2.0.9"' "$T/load.hc" &&
+	grep -qF "\"Health\":\"Launch WSL distribution" "$T/load.hc"; then
+	ok "healthcheck.exe: WSL version from plug-in load, before any VM ran"
+else
+	bad "WSL version at load" "$T/load.hc"
+fi
 
 printf '#!/bin/sh\n# a sensor that never sends\nexec cat >/dev/null\n' >"$T/silent.sh"
 printf '#!/bin/sh\necho "fake sensor: crashing" >&2\nexit 1\n' >"$T/crash.sh"
 chmod +x "$T/silent.sh" "$T/crash.sh"
 if vm_start silent "$T/silent.db" --vigild "$T/silent.sh"; then
-	hc_expect waiting 3 "Waiting for telemetry. Try again in 5 minutes" --db "$(winpath "$T/silent.db")"
+	hc_expect waiting 3 "Waiting for telemetry. Try again in 5 minutes." --db "$(winpath "$T/silent.db")"
 	vm_stop
 	hc_expect stopped 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
 		--db "$(winpath "$T/silent.db")"
