@@ -284,7 +284,8 @@ void vg_sender_close(struct vg_sender *s)
 	vg_frame_reader_free(&s->rd);
 	free(s->hello);
 	free(s->filter);
-	s->hello = s->filter = NULL;
+	free(s->distros);
+	s->hello = s->filter = s->distros = NULL;
 	free(vg_ctl.buf);
 	memset(&vg_ctl, 0, sizeof(vg_ctl));
 	memset(&s->key, 0, sizeof(s->key));
@@ -434,6 +435,24 @@ static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 		s->filter_seq = h->seq;
 		vg_log(VG_INFO, "filter update %" PRIu64 " (%u bytes) received", h->seq, h->len);
 		return 0; /* vigild applies it and answers (vg_sender_answer) */
+	}
+	case VG_FRAME_DISTROS: {
+		uint8_t *copy;
+
+		if (h->len > VG_CONTROL_MAX_PAYLOAD) {
+			vg_log(VG_WARN,
+			       "peer sent a %u-byte distribution list, over the %u-byte bound",
+			       h->len, VG_CONTROL_MAX_PAYLOAD);
+			return -EMSGSIZE;
+		}
+		copy = malloc(h->len ? h->len : 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, payload, h->len);
+		free(s->distros); /* each list is whole: a newer one replaces it */
+		s->distros = copy;
+		s->distros_len = h->len;
+		return 0; /* vigild applies it (vg_apply_distros) */
 	}
 	default:
 		vg_log(VG_WARN, "peer sent frame type %u, which vigild does not take", h->type);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "distros.h"
 #include "proctable.h"
 #include "users.h"
 #include "vigil.pb-c.h"
@@ -20,6 +21,7 @@ struct vg_dd_path;
 struct vg_sensor {
 	struct vg_proctable pt;
 	struct vg_users users;
+	struct vg_distros distros; /* WSL: each distribution's PID namespace, name, users */
 	const char *procfs; /* where to look up processes the table misses; may be NULL */
 	struct vg_arena arena; /* what the pending events point to */
 	Vigil__V1__Event **events; /* pending, in arrival order */

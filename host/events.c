@@ -152,7 +152,12 @@ static void vg_row_human(struct vg_sb *b, sqlite3_stmt *st)
 		vg_sb_safe(b, cwd);
 		vg_sb_add(b, ", ");
 	}
-	vg_sb_printf(b, "uid %lld)", (long long)vg_int(st, "AccountUid"));
+	vg_sb_printf(b, "uid %lld", (long long)vg_int(st, "AccountUid"));
+	if (vg_text(st, "Distribution")) {
+		vg_sb_add(b, ", distribution ");
+		vg_sb_safe(b, vg_text(st, "Distribution"));
+	}
+	vg_sb_add(b, ")");
 }
 
 /* "name[pid] <- parent[ppid]" of the initiating process. */
@@ -259,16 +264,17 @@ static void vg_format_row(struct vg_sb *text, sqlite3_stmt *st, int t, int json)
  * (spilling to disk for large tables), so no caller holds a whole table.
  */
 static int vg_range_query(sqlite3 *db, int t, int64_t after, int64_t upto, long limit,
-			  sqlite3_stmt **st)
+			  const char *distro, sqlite3_stmt **st)
 {
-	char sql[512];
+	char sql[600];
 	int rc;
 
 	snprintf(sql, sizeof(sql),
-		 "SELECT " VG_EVENT_COLS " FROM %s WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)"
+		 "SELECT " VG_EVENT_COLS " FROM %s WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)%s"
 		 " ORDER BY Timestamp %s, ReportId %s, rowid %s%s",
-		 vg_event_tables[t], limit > 0 ? "DESC" : "", limit > 0 ? "DESC" : "",
-		 limit > 0 ? "DESC" : "", limit > 0 ? " LIMIT ?3" : "");
+		 vg_event_tables[t], distro ? " AND Distribution = ?4" : "",
+		 limit > 0 ? "DESC" : "", limit > 0 ? "DESC" : "", limit > 0 ? "DESC" : "",
+		 limit > 0 ? " LIMIT ?3" : "");
 	rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
 	if (rc != SQLITE_OK) {
 		vg_log(VG_ERROR, "events: %s", sqlite3_errmsg(db));
@@ -278,6 +284,8 @@ static int vg_range_query(sqlite3 *db, int t, int64_t after, int64_t upto, long 
 	sqlite3_bind_int64(*st, 2, upto);
 	if (limit > 0)
 		sqlite3_bind_int64(*st, 3, limit);
+	if (distro)
+		sqlite3_bind_text(*st, 4, distro, -1, SQLITE_TRANSIENT);
 	return 0;
 }
 
@@ -306,7 +314,8 @@ static int vg_range_end(sqlite3 *db, int t, int64_t after, int64_t upto, int64_t
 
 /* Everything: merge the tables' ordered rows as they come, one row each in memory. */
 static int vg_events_stream(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
-			    const struct vg_cursor *upto, struct vg_cursor *last)
+			    const struct vg_cursor *upto, const char *distro,
+			    struct vg_cursor *last)
 {
 	sqlite3 *db = vg_store_db(s);
 	sqlite3_stmt *st[VG_EVENT_TABLES] = { 0 };
@@ -316,7 +325,8 @@ static int vg_events_stream(struct vg_store *s, FILE *out, int json, const struc
 
 	vg_sb_init(&text);
 	for (int t = 0; t < VG_EVENT_TABLES && !err; t++) {
-		err = vg_range_query(db, t, after->row[t], upto ? upto->row[t] : -1, 0, &st[t]);
+		err = vg_range_query(db, t, after->row[t], upto ? upto->row[t] : -1, 0, distro,
+				     &st[t]);
 		if (!err) {
 			tcol[t] = vg_col(st[t], "Timestamp");
 			rcol[t] = vg_col(st[t], "ReportId");
@@ -370,7 +380,8 @@ static int vg_events_stream(struct vg_store *s, FILE *out, int json, const struc
 
 /* The last limit events: the newest limit of each table, merged; the cursor moves to the end. */
 static int vg_events_tail(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
-			  const struct vg_cursor *upto, long limit, struct vg_cursor *last)
+			  const struct vg_cursor *upto, long limit, const char *distro,
+			  struct vg_cursor *last)
 {
 	sqlite3 *db = vg_store_db(s);
 	struct vg_line *lines = NULL;
@@ -383,7 +394,7 @@ static int vg_events_tail(struct vg_store *s, FILE *out, int json, const struct 
 		int64_t hi = upto ? upto->row[t] : -1;
 		sqlite3_stmt *st;
 
-		err = vg_range_query(db, t, after->row[t], hi, limit, &st);
+		err = vg_range_query(db, t, after->row[t], hi, limit, distro, &st);
 		if (err)
 			break;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -448,8 +459,15 @@ static int vg_events_tail(struct vg_store *s, FILE *out, int json, const struct 
 int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
 		    const struct vg_cursor *upto, long limit, struct vg_cursor *last)
 {
-	int n = limit > 0 ? vg_events_tail(s, out, json, after, upto, limit, last) :
-			    vg_events_stream(s, out, json, after, upto, last);
+	return vg_events_print_in(s, out, json, after, upto, limit, NULL, last);
+}
+
+int vg_events_print_in(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+		       const struct vg_cursor *upto, long limit, const char *distro,
+		       struct vg_cursor *last)
+{
+	int n = limit > 0 ? vg_events_tail(s, out, json, after, upto, limit, distro, last) :
+			    vg_events_stream(s, out, json, after, upto, distro, last);
 
 	if (n >= 0 && fflush(out) == EOF)
 		return -EPIPE;

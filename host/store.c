@@ -169,6 +169,48 @@ static const char vg_schema[] =
 	" Events INTEGER NOT NULL,"
 	" PRIMARY KEY (DeviceId, StreamId, Seq));";
 
+/*
+ * Columns added after the tables first shipped, added to a store that lacks
+ * them (a new one too: one path for both). Distribution: the WSL
+ * distribution the event's process runs in (docs/schema.md).
+ */
+static const char *const vg_added_cols[][2] = {
+	{ "DeviceProcessEvents", "Distribution TEXT" },
+	{ "DeviceFileEvents", "Distribution TEXT" },
+	{ "DeviceNetworkEvents", "Distribution TEXT" },
+	{ "DeviceEvents", "Distribution TEXT" },
+};
+
+static int vg_store_add_cols(sqlite3 *db, char **msg)
+{
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; i < sizeof(vg_added_cols) / sizeof(vg_added_cols[0]) && !rc; i++) {
+		char sql[256];
+		sqlite3_stmt *st;
+		size_t n = strcspn(vg_added_cols[i][1], " ");
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%.*s'",
+			 vg_added_cols[i][0], (int)n, vg_added_cols[i][1]);
+		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			break;
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc == SQLITE_ROW) {
+			rc = SQLITE_OK;
+			continue;
+		}
+		if (rc != SQLITE_DONE)
+			break;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s", vg_added_cols[i][0],
+			 vg_added_cols[i][1]);
+		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+	}
+	return rc;
+}
+
 int vg_sqlite_errno(int rc)
 {
 	switch (rc & 0xff) {
@@ -336,6 +378,8 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 				  NULL, NULL, &msg);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(s->db, vg_schema, NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = vg_store_add_cols(s->db, &msg);
 		if (rc != SQLITE_OK) {
 			vg_log(VG_ERROR, "store: %s: set up tables: %s", path,
 			       msg ? msg : sqlite3_errstr(rc));

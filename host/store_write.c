@@ -23,11 +23,12 @@
  * with (vg_bind_initiating()).
  */
 #define VG_COMMON_COLS "Timestamp, DeviceId, DeviceName, ActionType, ReportId"
-#define VG_INITIATING_COLS                                                              \
-	" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath," \
-	" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"                 \
-	" InitiatingProcessAccountName, InitiatingProcessAccountUid,"                   \
-	" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields"
+#define VG_INITIATING_COLS                                                               \
+	" InitiatingProcessId, InitiatingProcessFileName, InitiatingProcessFolderPath,"  \
+	" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"                  \
+	" InitiatingProcessAccountName, InitiatingProcessAccountUid,"                    \
+	" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields," \
+	" Distribution"
 
 const char *const vg_stmt_sql[VG_ST_NR] = {
 	[VG_ST_SKIPPED] = "INSERT INTO HostSkippedEvents (DeviceId, Reason, Count, Timestamp)"
@@ -50,8 +51,8 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			" InitiatingProcessFolderPath, InitiatingProcessCommandLine,"
 			" InitiatingProcessCreationTime, InitiatingProcessAccountName,"
 			" InitiatingProcessParentId, InitiatingProcessParentFileName,"
-			" AdditionalFields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			" AdditionalFields, Distribution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	/* Counters only grow within a run: a batch stored late does not take them back. */
 	[VG_ST_COUNTER] =
 		"INSERT INTO SensorCounterStreams (DeviceId, StreamId, EventClass, Seen,"
@@ -82,15 +83,15 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 		" RateLimited = excluded.RateLimited,"
 		" RingbufFull = excluded.RingbufFull,"
 		" EventsLost = excluded.EventsLost, Timestamp = excluded.Timestamp",
-	/* 1-5 the common columns, then the table's own, then vg_bind_initiating()'s ten. */
+	/* 1-5 the common columns, then the table's own, then vg_bind_initiating()'s eleven. */
 	[VG_ST_FILE] =
 		"INSERT INTO DeviceFileEvents (" VG_COMMON_COLS ","
 		" FileName, FolderPath, PreviousFileName, PreviousFolderPath," VG_INITIATING_COLS
 		")"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[VG_ST_NET] = "INSERT INTO DeviceNetworkEvents (" VG_COMMON_COLS ","
 		      " RemoteIP, RemotePort, LocalIP, LocalPort, Protocol," VG_INITIATING_COLS ")"
-		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	/* The common five first, as vg_bind_common() binds them. */
 	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (" VG_COMMON_COLS
 		       ", Reason, EventClass, Count, FirstTimestamp, LastTimestamp,"
@@ -107,7 +108,7 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			 " Summaries, Timestamp) VALUES (?, ?, ?, ?, ?)",
 	[VG_ST_DEVEV] = "INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
 			" FileName, FolderPath," VG_INITIATING_COLS ")"
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 static int vg_peer_update(struct vg_store_peer *p, const Vigil__V1__DeviceInfo *d)
@@ -284,7 +285,8 @@ static void vg_bind_common(sqlite3_stmt *st, const struct vg_store_peer *peer,
 /*
  * The acting process as InitiatingProcess* columns from i: Id, FileName,
  * FolderPath, CommandLine, CreationTime, AccountName, AccountUid, ParentId,
- * ParentFileName, then AdditionalFields (json, may be NULL).
+ * ParentFileName, then AdditionalFields (json, may be NULL), then its
+ * Distribution.
  */
 static int vg_bind_initiating(struct vg_store *s, sqlite3_stmt *st, int i,
 			      const Vigil__V1__Process *p, const Vigil__V1__Process *parent,
@@ -299,6 +301,7 @@ static int vg_bind_initiating(struct vg_store *s, sqlite3_stmt *st, int i,
 	vg_bind_text(st, i + 8,
 		     parent && parent->exe && *parent->exe ? vg_basename(parent->exe) : NULL);
 	vg_bind_text(st, i + 9, json);
+	vg_bind_text(st, i + 10, p->distribution && *p->distribution ? p->distribution : NULL);
 	return SQLITE_OK;
 }
 
@@ -510,6 +513,8 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 	if (vg_sb_err(&s->tmp3))
 		return SQLITE_NOMEM;
 	sqlite3_bind_text(st, 24, vg_sb_str(&s->tmp3), -1, SQLITE_TRANSIENT);
+	/* The process the row is about: a child of unshare -p runs in a namespace of its own. */
+	vg_bind_text(st, 25, p->distribution && *p->distribution ? p->distribution : NULL);
 	return vg_step(st);
 }
 

@@ -8,7 +8,8 @@
  *
  *   harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT] [--db WINPATH]
  *               [--vigild LINUXPATH] [--install-dir WINPATH] [--allow-custom]
- *               [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]
+ *               [--distro NAME,FLAVOR,VERSION[,PIDNS,INITPID]]... [--stop-file WINPATH]
+ *               [--timeout S]
  *               [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]
  *               [--load-only]
  *
@@ -185,7 +186,7 @@ static void vg_usage(void)
 	fprintf(stderr,
 		"usage: harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT]"
 		" [--db WINPATH] [--vigild PATH] [--install-dir WINPATH] [--allow-custom]"
-		" [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]"
+		" [--distro NAME,FLAVOR,VERSION[,PIDNS,INITPID]]... [--stop-file WINPATH] [--timeout S]"
 		" [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]"
 		" [--load-only]\n");
 	exit(2);
@@ -198,7 +199,8 @@ int main(int argc, char **argv)
 	struct WSLVmCreationSettings settings = { 0 };
 	struct WSLPluginHooksV1 hooks = { 0 };
 	WSLPluginAPI_EntryPointV1 entry;
-	const char *stop_file = NULL, *distro = NULL, *register_wsl1 = NULL;
+	const char *stop_file = NULL, *distro[4], *register_wsl1 = NULL;
+	int ndistro = 0;
 	const char *wsl1[4];
 	int nwsl1 = 0;
 	int timeout = 60, allow = 0, load_only = 0;
@@ -244,8 +246,8 @@ int main(int argc, char **argv)
 			conn_test = (DWORD)atoi(v);
 		} else if (!strcmp(a, "--conn-url")) {
 			conn_url = v;
-		} else if (!strcmp(a, "--distro")) {
-			distro = v;
+		} else if (!strcmp(a, "--distro") && ndistro < 4) {
+			distro[ndistro++] = v;
 		} else if (!strcmp(a, "--wsl1") && nwsl1 < 4) {
 			wsl1[nwsl1++] = v;
 		} else if (!strcmp(a, "--register-wsl1")) {
@@ -296,25 +298,37 @@ int main(int argc, char **argv)
 	printf("OnVMStarted: 0x%08lx\n", (unsigned long)hr);
 	if (FAILED(hr))
 		return 3;
-	if (distro) {
+	/* Each distribution starts: PIDNS and INITPID default to the VM root's (pid 1). */
+	for (int i = 0; i < ndistro; i++) {
 		struct WSLDistributionInformation d = { .InitPid = 1, .PidNamespace = 4026531836u };
 		WCHAR name[64] = L"", flavor[64] = L"", version[64] = L"";
-		char buf[200], *f, *v;
+		char buf[200], *f, *v, *ns;
 
-		snprintf(buf, sizeof(buf), "%s", distro);
+		snprintf(buf, sizeof(buf), "%s", distro[i]);
 		f = strchr(buf, ',');
 		v = f ? strchr(f + 1, ',') : NULL;
 		if (!f || !v)
 			vg_usage();
 		*f++ = '\0';
 		*v++ = '\0';
+		ns = strchr(v, ',');
+		if (ns) {
+			unsigned long long pidns;
+			unsigned init;
+
+			*ns++ = '\0';
+			if (sscanf(ns, "%llu,%u", &pidns, &init) != 2)
+				vg_usage();
+			d.PidNamespace = pidns;
+			d.InitPid = init;
+		}
 		MultiByteToWideChar(CP_UTF8, 0, buf, -1, name, 64);
 		MultiByteToWideChar(CP_UTF8, 0, f, -1, flavor, 64);
 		MultiByteToWideChar(CP_UTF8, 0, v, -1, version, 64);
 		d.Name = name;
 		d.Flavor = flavor;
 		d.Version = version;
-		vg_reg_distro(1, buf, 2);
+		vg_reg_distro(1 + i, buf, 2);
 		hr = hooks.OnDistributionStarted(&session, &d);
 		printf("OnDistributionStarted: 0x%08lx\n", (unsigned long)hr);
 		failed |= FAILED(hr);

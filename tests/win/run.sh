@@ -251,6 +251,90 @@ else
 	fi
 fi
 
+echo "check-win: distributions in every event"
+# fake_distro NAME USER: a distribution's init, in a PID namespace of its own
+# (unshare -p -f), its root $T/distro-NAME (this machine's /usr bound in, its
+# own /etc/passwd naming uid 4242 USER); its pid in $init, its namespace's
+# inode in $ns.
+fake_distro() {
+	local r=$T/distro-$1 u
+	mkdir -p "$r/usr" "$r/etc" "$r/tmp"
+	for l in bin lib lib64 sbin; do ln -sfn "usr/$l" "$r/$l"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\n%s:x:4242:4242::/tmp:/bin/sh\n' "$2" >"$r/etc/passwd"
+	unshare -p -m -f --kill-child --propagation private /bin/sh -c \
+		"mount --bind /usr '$r/usr' && exec chroot '$r' /usr/bin/sleep 300" &
+	u=$!
+	bg_pids+=("$u")
+	init= ns=
+	for _ in $(seq 50); do
+		init=$(pgrep -P "$u" | head -n1)
+		[ -n "$init" ] && [ "$(readlink "/proc/$init/root")" = "$r" ] && break
+		init=
+		sleep 0.1
+	done
+	[ -n "$init" ] && ns=$(stat -Lc %i "/proc/$init/ns/pid")
+}
+if [ "$(id -u)" != 0 ]; then
+	echo "  skip  vigild loads BPF programs and needs root"
+	skip=$((skip + 1))
+elif getent passwd 4242 >/dev/null; then
+	echo "  skip  uid 4242 has a name on this machine: the test needs it to have none"
+	skip=$((skip + 1))
+else
+	fake_distro Alpha alice
+	a_init=$init a_ns=$ns
+	fake_distro Beta bob
+	b_init=$init b_ns=$ns
+	db=$T/distros.db
+	if [ -z "$a_ns" ] || [ -z "$b_ns" ] || [ "$a_ns" = "$b_ns" ]; then
+		bad "fake distributions: init $a_init ($a_ns), $b_init ($b_ns)"
+	elif vm_start distros "$db" --distro "Alpha,alpine,3.19,$a_ns,$a_init" \
+		--distro "Beta,debian,12,$b_ns,$b_init"; then
+		# DeviceInfo says the distributions once vigild has the list.
+		if wait_for "$db" "SELECT OSDistribution FROM DeviceInfo ORDER BY rowid DESC LIMIT 1" \
+			'Alpha (alpine 3.19), Beta (debian 12)' 30; then
+			ok "DeviceInfo.OSDistribution: the running distributions"
+		else
+			bad "DeviceInfo.OSDistribution: $(q "$db" "SELECT OSDistribution FROM DeviceInfo")" "$T/relay.err"
+		fi
+		mark=vg-distro-$$-$RANDOM
+		# A process in each distribution, as uid 4242, which only their own passwd names.
+		nsenter -t "$a_init" -p -m -r -w -S 4242 -G 4242 /usr/bin/true "$mark-a"
+		nsenter -t "$b_init" -p -m -r -w -S 4242 -G 4242 /usr/bin/true "$mark-b"
+		/usr/bin/true "$mark-root"
+		sel="FROM DeviceProcessEvents WHERE ActionType = 'ProcessCreated' AND ProcessCommandLine LIKE '/usr/bin/true $mark-%'"
+		wait_for "$db" "SELECT count(*) $sel" 3 20
+		got=$(q "$db" "SELECT replace(ProcessCommandLine, '/usr/bin/true $mark-', ''),
+			ifnull(Distribution, '-'), ifnull(AccountName, '-'), AccountUid $sel ORDER BY 1")
+		if [ "$got" = $'a|Alpha|alice|4242\nb|Beta|bob|4242\nroot|-|root|0' ]; then
+			ok "each process's distribution and its account name from that distribution's passwd"
+		else
+			bad "DeviceProcessEvents (command|Distribution|AccountName|uid): $got" "$T/relay.err"
+		fi
+		"$O/vigil" events --db "$db" --json --distribution Beta >"$T/events-beta.json" 2>&1
+		if grep -qF "\"ProcessCommandLine\":\"/usr/bin/true $mark-b\"" "$T/events-beta.json" &&
+			! grep -qF "$mark-a" "$T/events-beta.json" &&
+			! grep -v '"Distribution":"Beta"' "$T/events-beta.json" | grep -q .; then
+			ok "vigil events --distribution Beta: only Beta's events"
+		else
+			bad "vigil events --distribution Beta" "$T/events-beta.json"
+		fi
+		"$O/vigil" hunt --db "$db" --format csv "DeviceProcessEvents
+			| where ActionType == 'ProcessCreated' and Distribution == 'Alpha'
+			| where ProcessCommandLine has '$mark'
+			| project AccountName, ProcessCommandLine" >"$T/hunt-alpha.csv" 2>&1
+		if [ "$(tail -n +2 "$T/hunt-alpha.csv" | tr -d '\r')" = "alice,/usr/bin/true $mark-a" ]; then
+			ok "vigil hunt: where Distribution == 'Alpha'"
+		else
+			bad "vigil hunt on Distribution" "$T/hunt-alpha.csv"
+		fi
+		vm_stop
+	fi
+	kill "${bg_pids[@]}" 2>/dev/null
+	wait 2>/dev/null
+	bg_pids=()
+fi
+
 echo "check-win: health states"
 hc_expect nostore 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
 	--db "$(winpath "$T/none.db")"
