@@ -323,7 +323,7 @@ else
 			| where ActionType == 'ProcessCreated' and Distribution == 'Alpha'
 			| where ProcessCommandLine has '$mark'
 			| project AccountName, ProcessCommandLine" >"$T/hunt-alpha.csv" 2>&1
-		if [ "$(tail -n +2 "$T/hunt-alpha.csv" | tr -d '\r')" = "alice,/usr/bin/true $mark-a" ]; then
+		if [ "$(tail -n +2 "$T/hunt-alpha.csv" | tr -d '\r')" = "alice,\"/usr/bin/true $mark-a\"" ]; then
 			ok "vigil hunt: where Distribution == 'Alpha'"
 		else
 			bad "vigil hunt on Distribution" "$T/hunt-alpha.csv"
