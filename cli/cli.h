@@ -7,6 +7,8 @@
 #ifndef VG_CLI_H
 #define VG_CLI_H
 
+#include <stdio.h>
+
 #define VG_VERSION "0.1.0"
 
 struct vg_store;
@@ -22,6 +24,12 @@ int vg_cli_opt(int argc, char **argv, int *i, const char *name, const char **val
  * no command); returns 2, the exit status of a usage error.
  */
 int vg_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Print --version: the version, the git commit baked in at build time (or
+ * that the tree had no .git) and the libbpf headers built with.
+ */
+void vg_cli_version(FILE *f);
 
 /* Is a "-h" or "--help"? */
 int vg_cli_is_help(const char *a);
@@ -49,9 +57,11 @@ int vg_cmd_filter(int argc, char **argv);
 int vg_cmd_top(int argc, char **argv);
 int vg_cmd_keygen(int argc, char **argv);
 int vg_cmd_server(int argc, char **argv);
+int vg_cmd_devices(int argc, char **argv);
 
 /* Their --help texts (healthcheck's is the portable host/healthcheck.c's). */
 extern const char vg_usage_host[], vg_usage_events[], vg_usage_stats[], vg_usage_hunt[],
 	vg_usage_alerts[], vg_usage_filter[], vg_usage_top[], vg_usage_keygen[], vg_usage_server[];
+extern const char vg_usage_devices[];
 
 #endif

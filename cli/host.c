@@ -7,11 +7,13 @@
 
 #include "addr.h"
 #include "cli.h"
+#include "config.h"
 #include "endpoint.h"
+#include "generated/vigil_build.h"
 #include "log.h"
 
 const char vg_usage_host[] =
-	"usage: vigil host --db FILE (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
+	"usage: vigil host [--db FILE] (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
 	"                  [--keys FILE] [--hello-timeout S] [--idle-timeout S] [--max-per-peer N]\n"
 	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
 	"                  [--upstream https://HOST:PORT --onboarding FILE]\n"
@@ -22,7 +24,8 @@ const char vg_usage_host[] =
 	"FILE or its WAL is deleted or replaced, the host acknowledges nothing more\n"
 	"and exits 1.\n"
 	"\n"
-	"  --db FILE            SQLite database (created when missing, WAL mode)\n"
+	"  --db FILE            SQLite database (created when missing, WAL mode; default:\n"
+	"                       db= of /etc/vigil/vigil.conf, else /var/lib/vigil/vigil.db)\n"
 	"  --listen ADDR        accept vigild connections on unix:PATH (mode 0600),\n"
 	"                       tcp:HOST:PORT or vsock:CID:PORT. Peers prove a key (see\n"
 	"                       --keys), except root or our own user on a unix socket only\n"
@@ -45,7 +48,7 @@ const char vg_usage_host[] =
 	"  --rules DIR          detection rules (*.rule) evaluated on every stored batch;\n"
 	"                       alerts go to AlertInfo/AlertEvidence (`vigil alerts`).\n"
 	"                       Default: $VIGIL_RULES, the source tree's rules/,\n"
-	"                       /usr/share/vigil/rules. A malformed rule stops the host.\n"
+	"                       " VG_DATADIR "/rules. A malformed rule stops the host.\n"
 	"  --no-rules           no detections\n"
 	"  --filters FILE       filter rules (filters/NAME.vf) sent to every sensor that\n"
 	"                       connects, over the connection; SIGHUP re-reads FILE and\n"
@@ -58,6 +61,8 @@ const char vg_usage_host[] =
 	"                       server's Retry-After) until it answers 200; a frame it\n"
 	"                       refuses (4xx), or pushed out of a full queue, or still\n"
 	"                       queued 5 s after the host stops, is counted in HostRefused.\n"
+	"                       URL1,URL2,...: several servers on one database (at most 8);\n"
+	"                       one that does not answer is left for the next at once.\n"
 	"  --onboarding FILE    with --upstream: the package of `vigil server onboard`\n"
 	"                       (its CA, the only one trusted, and the enrolment secret).\n"
 	"                       The host enrols as the device of the first sensor that\n"
@@ -82,7 +87,7 @@ static int vg_is_dir(const char *p)
 /*
  * The rules directory `vigil host` loads when --rules is not given: $VIGIL_RULES,
  * else the source tree's rules/ this binary was built from, else
- * /usr/share/vigil/rules. NULL when none exists.
+ * VG_DATADIR/rules (PREFIX/share/vigil/rules). NULL when none exists.
  */
 static const char *vg_default_rules_dir(void)
 {
@@ -90,10 +95,12 @@ static const char *vg_default_rules_dir(void)
 
 	if (env && *env)
 		return env;
+#ifndef VG_PACKAGED /* a package's binary never looks in the tree it was built from */
 	if (vg_is_dir(VG_RULES_SRC))
 		return VG_RULES_SRC;
-	if (vg_is_dir("/usr/share/vigil/rules"))
-		return "/usr/share/vigil/rules";
+#endif
+	if (vg_is_dir(VG_DATADIR "/rules"))
+		return VG_DATADIR "/rules";
 	return NULL;
 }
 
@@ -175,7 +182,7 @@ int vg_cmd_host(int argc, char **argv)
 		}
 	}
 	if (!o.db)
-		return vg_cli_usage("host", "--db FILE is required");
+		o.db = vg_cli_default_db();
 	if (!!o.upstream != !!o.onboarding)
 		return vg_cli_usage("host", "--upstream and --onboarding go together");
 	if (!!listen == !!o.spawn)

@@ -15,7 +15,7 @@
 
 const char vg_usage_server[] =
 	"usage: vigil server --pg CONNINFO --listen https://ADDR:PORT --cert FILE --key FILE\n"
-	"                    [--threads N] [--max-connections N]\n"
+	"                    [--threads N] [--max-connections N] [--max-inflight N]\n"
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
 	"\n"
@@ -31,6 +31,9 @@ const char vg_usage_server[] =
 	"  --key FILE           its private key (PEM)\n"
 	"  --threads N          worker threads, each with its own database connection (default 4)\n"
 	"  --max-connections N  connections held at once; more wait in the backlog (default 256)\n"
+	"  --max-inflight N     batches received or being stored at once (each body up to\n"
+	"                       4 MiB in memory); more are answered 429 with Retry-After: 1\n"
+	"                       before their body is read (default 64)\n"
 	"\n"
 	"onboard: make a new enrolment secret (stored hashed) and write the onboarding package\n"
 	"FILE (mode 0600): url=, ca_pem= (CA.pem in base64 on one line) and secret= lines.\n"
@@ -170,7 +173,7 @@ static int vg_server_revoke(int argc, char **argv)
 
 int vg_cmd_server(int argc, char **argv)
 {
-	struct vg_server_opts o = { .threads = 4, .max_conns = 256 };
+	struct vg_server_opts o = { .threads = 4, .max_conns = 256, .max_inflight = 64 };
 	const char *v;
 	int n;
 
@@ -198,6 +201,10 @@ int vg_cmd_server(int argc, char **argv)
 			if (vg_cli_int("server", "--max-connections", v, 1, 65536, &n))
 				return 2;
 			o.max_conns = (unsigned int)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--max-inflight", &v)) {
+			if (vg_cli_int("server", "--max-inflight", v, 1, 4096, &n))
+				return 2;
+			o.max_inflight = (unsigned int)n;
 		} else {
 			return vg_cli_usage("server", "unknown argument '%s'", argv[i]);
 		}

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/libbpf.h>
+#include <bpf/libbpf_version.h>
+
 #include "daemon.h"
+#include "generated/vigil_build.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
 #include "names.h"
@@ -147,7 +151,7 @@ static void vg_usage(FILE *f)
 		"                       dictionary: scripts/train-dict.sh; DIR vigild's own, 0700)\n"
 		"  -v, --verbose        debug messages, libbpf's included\n"
 		"  -h, --help           this text\n"
-		"  --version            print the version\n"
+		"  --version            print the version, the git commit and libbpf's version\n"
 		"\n"
 		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
 		"acknowledgement (8 s at most), exit 0. With --transport stdio it also\n"
@@ -359,7 +363,9 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 			vg_usage(stdout);
 			return 1;
 		case OPT_VERSION:
-			printf("vigild %s\n", VG_VERSION);
+			printf("vigild %s\ncommit %s\nlibbpf %d.%d built with, %s running\n",
+			       VG_VERSION, VG_GIT_COMMIT, LIBBPF_MAJOR_VERSION,
+			       LIBBPF_MINOR_VERSION, libbpf_version_string());
 			return 1;
 		default:
 			if (vg_delivery_opt(&o->dlv, c, optarg, &err))

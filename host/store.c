@@ -374,6 +374,13 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 	sqlite3_busy_timeout(s->db, VG_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(s->db, 0);
 	if (writer) {
+		int one = 1;
+
+		/*
+		 * Keep the -wal and -shm files when the host stops: a reader who may
+		 * not write the directory (a member of the group vigil) needs them.
+		 */
+		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
 		rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
 				  NULL, NULL, &msg);
 		if (rc == SQLITE_OK)
@@ -402,6 +409,7 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 		/* Fails with "file is not a database" here rather than at the first query. */
 		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
 		if (rc != SQLITE_OK) {
+			/* READONLY here: a WAL store without its -shm, which we may not create. */
 			err = vg_sqlite_errno(rc);
 			goto err_close;
 		}
@@ -421,11 +429,20 @@ int vg_store_open(struct vg_store **s, const char *path)
 
 int vg_store_open_existing(struct vg_store **s, const char *path)
 {
+#ifndef _WIN32
 	/*
-	 * Read-write without CREATE: never makes the file, and a reader of a WAL
-	 * database may need to create the -shm file beside it.
+	 * The real cause first: SQLite's open says "unable to open" alike for a
+	 * missing file and for one we may not read.
 	 */
-	return vg_store_do_open(s, path, SQLITE_OPEN_READWRITE, 0);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*s = NULL;
+	if (fd < 0)
+		return -errno;
+	close(fd);
+#endif
+	/* Read-only: never makes the file; a reader needs only read access. */
+	return vg_store_do_open(s, path, SQLITE_OPEN_READONLY, 0);
 }
 
 sqlite3 *vg_store_db(struct vg_store *s)

@@ -9,6 +9,7 @@
 #   scripts/pgtest.sh start DIR    print the conninfo on stdout
 #   scripts/pgtest.sh stop DIR     stop it (DIR is left for the caller to remove)
 #   scripts/pgtest.sh conninfo DIR
+#   scripts/pgtest.sh resume DIR   start a stopped cluster again, on its port
 set -euo pipefail
 
 cmd=${1:?usage: pgtest.sh start|stop|conninfo DIR}
@@ -49,11 +50,15 @@ stop)
 	[ -d "$dir/data" ] || exit 0
 	as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 	;;
+resume)
+	as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+		-o "-k $dir -p $(cat "$dir/port") -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+	;;
 conninfo)
 	conninfo
 	;;
 *)
-	echo "usage: pgtest.sh start|stop|conninfo DIR" >&2
+	echo "usage: pgtest.sh start|stop|resume|conninfo DIR" >&2
 	exit 2
 	;;
 esac

@@ -67,6 +67,7 @@ struct vg_server_opts {
 	const char *cert, *key;
 	unsigned int threads;
 	unsigned int max_conns;
+	unsigned int max_inflight; /* batches between headers and answer; more get 429 */
 };
 
 /* Serve until SIGINT/SIGTERM: 0, or a negative errno when it could not start. */

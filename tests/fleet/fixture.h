@@ -20,5 +20,7 @@ void fx_pg_ca(void);
 void fx_server_onboard(void);
 void fx_cleanup_dir(void);
 char *pgq(const char *sql);
+void fx_pg_stop(void);
+void fx_pg_resume(void);
 
 #endif

@@ -400,6 +400,7 @@ Test(server, every_event_kind)
 	fe.action_type = "FileCreated";
 	fe.process = &proc;
 	fe.path = "/tmp/bad\xff.txt";
+	fe.previous_path = "/tmp/a\tb\nc\\d\re"; /* what COPY's text format escapes */
 	ne.action_type = "ConnectionSuccess";
 	ne.process = &proc;
 	ne.protocol = "Tcp";
@@ -452,6 +453,10 @@ Test(server, every_event_kind)
 	cr_assert_str_eq(pgq("SELECT \"FileName\" || '|' || \"FolderPath\" || '|' ||"
 			     " \"InitiatingProcessFileName\" FROM \"DeviceFileEvents\""),
 			 "bad\\xFF.txt|/tmp/bad\\xFF.txt|cp");
+	cr_assert_str_eq(
+		pgq("SELECT \"PreviousFolderPath\" = E'/tmp/a\\tb\\nc\\\\d\\re' AND"
+		    " \"PreviousFileName\" = E'a\\tb\\nc\\\\d\\re' FROM \"DeviceFileEvents\""),
+		"t");
 	cr_assert_str_eq(pgq("SELECT \"RemoteIP\" || ':' || \"RemotePort\" || ' ' || \"Protocol\""
 			     " FROM \"DeviceNetworkEvents\""),
 			 "192.0.2.7:443 Tcp");
@@ -495,4 +500,58 @@ Test(server, two_servers_one_database)
 	write_str("esc.json", "{\"secret\":\"a\\u0041\",\"device_id\":\"x\"}");
 	cr_assert_eq(req("/v1/enroll", "esc.json", NULL, NULL, body, sizeof(body)), 400);
 	cr_assert_str_eq(body, "{\"error\":\"unsupported escape in a string\"}");
+}
+
+/*
+ * Backpressure: with --max-inflight 1, a batch whose body is still arriving
+ * holds the only slot; the next is answered 429 with Retry-After before its
+ * body is read, and once the first connection is gone the slot is free again.
+ */
+Test(server, batches_over_max_inflight_get_429)
+{
+	char body[4096], cmd[1024], pid[32];
+	int seen = 0, freed = 0;
+
+	setup();
+	server2 = fork();
+	cr_assert_neq(server2, -1);
+	if (!server2) {
+		if (!freopen("server2.log", "w", stderr))
+			_exit(127);
+		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
+		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key", "--threads",
+		      "2", "--max-inflight", "1", (char *)NULL);
+		_exit(127);
+	}
+	port = server_port(server2, "server2.log");
+	enroll("dev-A");
+	write_str("junk.frame", "hello, server");
+	cr_assert_eq(req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)), 400);
+	/* 1 MiB at 16 KiB/s: in flight for a minute unless stopped. */
+	sh("head -c 1048576 /dev/zero > slow.frame");
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert ca.pem --limit-rate 16k --data-binary @slow.frame -H"
+		 " 'Authorization: Bearer %s' -H 'Content-Type: " FRAME "' -o /dev/null"
+		 " https://127.0.0.1:%d/v1/batches >/dev/null 2>&1 & echo $!",
+		 token, port);
+	sh_line(pid, sizeof(pid), cmd);
+	for (int t = 0; t < 300 && !seen; t++) {
+		int st = req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body));
+
+		cr_assert(st == 400 || st == 429, "%d %s", st, body);
+		seen = st == 429;
+		if (!seen)
+			usleep(100 * 1000);
+	}
+	cr_assert(seen, "never 429 while a batch was in flight");
+	cr_assert_str_eq(body, "{\"error\":\"server busy: too many batches in flight\"}");
+	cr_assert_eq(system("grep -q '^Retry-After: 1' resp.hdr"), 0, "no Retry-After: 1");
+	cr_assert_eq(kill(atoi(pid), SIGKILL), 0);
+	for (int t = 0; t < 300 && !freed; t++) {
+		freed = req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)) == 400;
+		if (!freed)
+			usleep(100 * 1000);
+	}
+	cr_assert(freed, "the slot stayed taken after the connection closed: %s", body);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "0");
 }

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -576,6 +579,66 @@ Test(store, open_existing_never_creates)
 	cr_assert_neq(access(missing, F_OK), 0);
 	cr_assert_eq(vg_store_open_existing(&s2, dbpath), 0);
 	vg_store_close(s2);
+}
+
+/* vg_store_open_existing(path) as the user nobody, in a child: its result. */
+static int open_as_nobody(const char *path)
+{
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		struct vg_store *s2;
+
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(100);
+		_exit(-vg_store_open_existing(&s2, path));
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	return -WEXITSTATUS(status);
+}
+
+Test(store, open_existing_is_read_only_and_says_why)
+{
+	struct vg_store *s2;
+	char p[200];
+	FILE *f;
+
+	/* The writer keeps its -wal and -shm: a reader who may not make them needs them. */
+	vg_store_close(st);
+	st = NULL;
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	cr_assert_eq(access(p, F_OK), 0, "the -wal went with the writer");
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	cr_assert_eq(access(p, F_OK), 0, "the -shm went with the writer");
+
+	cr_assert_eq(vg_store_open_existing(&s2, dbpath), 0);
+	cr_assert_eq(sqlite3_exec(vg_store_db(s2), "CREATE TABLE t(a)", NULL, NULL, NULL),
+		     SQLITE_READONLY);
+	vg_store_close(s2);
+
+	snprintf(p, sizeof(p), "%s/text.db", dir);
+	f = fopen(p, "w");
+	cr_assert_not_null(f);
+	fputs("not a database, but long enough to have a header of its own....\n", f);
+	fclose(f);
+	cr_assert_eq(vg_store_open_existing(&s2, p), -EBADMSG);
+
+	if (geteuid())
+		return;
+	/* dir is 0700: nobody may not reach the store. */
+	cr_assert_eq(open_as_nobody(dbpath), -EACCES);
+	/* Readable, but its -shm gone and the directory not nobody's to write. */
+	cr_assert_eq(chmod(dir, 0755), 0);
+	cr_assert_eq(chmod(dbpath, 0644), 0);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	cr_assert_eq(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(open_as_nobody(dbpath), -EROFS);
 }
 
 /* Run the printer into memory and return what it wrote. */
