@@ -386,6 +386,22 @@ static int vg_sender_challenge(struct vg_sender *s, const struct vg_frame_hdr *h
 	return 0;
 }
 
+/* A copy of a control payload (FILTER, DISTROS) within its bound, for vigild to apply. */
+static int vg_payload_copy(const struct vg_frame_hdr *h, const uint8_t *payload, const char *what,
+			   uint8_t **out)
+{
+	if (h->len > VG_CONTROL_MAX_PAYLOAD) {
+		vg_log(VG_WARN, "peer sent a %u-byte %s, over the %u-byte bound", h->len, what,
+		       VG_CONTROL_MAX_PAYLOAD);
+		return -EMSGSIZE;
+	}
+	*out = malloc(h->len ? h->len : 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, payload, h->len);
+	return 0;
+}
+
 static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 			   const uint8_t *payload)
 {
@@ -415,16 +431,10 @@ static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 		return vg_ctl_frame(VG_FRAME_PONG, h->seq, payload, h->len);
 	case VG_FRAME_FILTER: {
 		uint8_t *copy;
+		int err = vg_payload_copy(h, payload, "filter", &copy);
 
-		if (h->len > VG_CONTROL_MAX_PAYLOAD) {
-			vg_log(VG_WARN, "peer sent a %u-byte filter, over the %u-byte bound",
-			       h->len, VG_CONTROL_MAX_PAYLOAD);
-			return -EMSGSIZE;
-		}
-		copy = malloc(h->len ? h->len : 1);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, payload, h->len);
+		if (err)
+			return err;
 		/* A newer update replaces one not applied yet; the older one is answered as such. */
 		if (s->filter &&
 		    vg_ctl_frame(VG_FRAME_PONG, s->filter_seq, "error: superseded", 17))
@@ -438,17 +448,10 @@ static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 	}
 	case VG_FRAME_DISTROS: {
 		uint8_t *copy;
+		int err = vg_payload_copy(h, payload, "distribution list", &copy);
 
-		if (h->len > VG_CONTROL_MAX_PAYLOAD) {
-			vg_log(VG_WARN,
-			       "peer sent a %u-byte distribution list, over the %u-byte bound",
-			       h->len, VG_CONTROL_MAX_PAYLOAD);
-			return -EMSGSIZE;
-		}
-		copy = malloc(h->len ? h->len : 1);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, payload, h->len);
+		if (err)
+			return err;
 		free(s->distros); /* each list is whole: a newer one replaces it */
 		s->distros = copy;
 		s->distros_len = h->len;

@@ -52,23 +52,30 @@ static void expect_health(sqlite3 *db, int wsl, const char *want)
 	cr_expect_str_eq(h.health, want);
 }
 
+/* The health a store holding kv (NULL: no store) reads as. */
+static void expect_store_health(const char *const *kv, int wsl, const char *want)
+{
+	sqlite3 *db = kv ? db_with(kv) : NULL;
+
+	expect_health(db, wsl, want);
+	sqlite3_close(db);
+}
+
 Test(health, no_session_wsl_or_linux)
 {
 	static const char *const plugin_loaded[] = { VG_HS_WSL_VERSION, "2.0.14", NULL };
 	static const char *const host_stopped[] = { VG_HS_VM_STATE, "stopped", NULL };
-	sqlite3 *db;
 
 	/* healthcheck.exe with no store yet; vigil healthcheck with none. */
-	expect_health(NULL, 1,
-		      "Launch WSL distribution with 'bash' command and retry in 5 minutes");
-	expect_health(NULL, 0, "Start the host endpoint with 'vigil host' and retry in 5 minutes");
+	expect_store_health(NULL, 1,
+			    "Launch WSL distribution with 'bash' command and retry in 5 minutes");
+	expect_store_health(NULL, 0,
+			    "Start the host endpoint with 'vigil host' and retry in 5 minutes");
 	/* A store the plug-in wrote at load is a WSL host's, whoever reads it. */
-	db = db_with(plugin_loaded);
-	expect_health(db, 0, "Launch WSL distribution with 'bash' command and retry in 5 minutes");
-	sqlite3_close(db);
-	db = db_with(host_stopped);
-	expect_health(db, 0, "Start the host endpoint with 'vigil host' and retry in 5 minutes");
-	sqlite3_close(db);
+	expect_store_health(plugin_loaded, 0,
+			    "Launch WSL distribution with 'bash' command and retry in 5 minutes");
+	expect_store_health(host_stopped, 0,
+			    "Start the host endpoint with 'vigil host' and retry in 5 minutes");
 }
 
 Test(health, waiting_then_crashed)
@@ -77,13 +84,9 @@ Test(health, waiting_then_crashed)
 					       NULL };
 	static const char *const crashed[] = { VG_HS_VM_STATE, "running", VG_HS_SENSOR,
 					       "exited: it ended", NULL };
-	sqlite3 *db = db_with(waiting);
 
-	expect_health(db, 0, "Waiting for telemetry. Try again in 5 minutes.");
-	sqlite3_close(db);
-	db = db_with(crashed);
-	expect_health(db, 1, "Unhealthy: sensor crashed (it ended)");
-	sqlite3_close(db);
+	expect_store_health(waiting, 0, "Waiting for telemetry. Try again in 5 minutes.");
+	expect_store_health(crashed, 1, "Unhealthy: sensor crashed (it ended)");
 }
 
 Test(health, wsl1_distributions_not_monitored)
