@@ -215,6 +215,7 @@ static int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src)
 	dst->cgroup_id = src->cgroup_id;
 	dst->exe_ino = src->exe_ino;
 	dst->exe_dev = src->exe_dev;
+	dst->pidns = src->pidns;
 	dst->argv_truncated = src->argv_truncated;
 	dst->stdin_socket = src->stdin_socket;
 	dst->stdout_socket = src->stdout_socket;
@@ -314,6 +315,15 @@ static int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 		if (vg_proc_set_str(&p->cwd, link))
 			return -ENOMEM;
 	}
+	snprintf(path, sizeof(path), "%s/%u/ns/pid", procfs, pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		unsigned int ns;
+
+		link[n] = '\0';
+		if (sscanf(link, "pid:[%u]", &ns) == 1)
+			p->pidns = ns;
+	}
 	snprintf(path, sizeof(path), "%s/%u/cmdline", procfs, pid);
 	n = vg_read_file(path, buf, sizeof(buf));
 	if (n > 0) {
@@ -400,6 +410,9 @@ static void vg_proc_from_task(struct vg_proc *p, const struct vg_task *t)
 	p->egid = t->egid;
 	p->start_boot_ns = t->start_boot_ns;
 	p->cgroup_id = t->cgroup_id;
+	/* Only exec and fork records carry it; the others keep what the table knows. */
+	if (t->pidns)
+		p->pidns = t->pidns;
 	memcpy(p->comm, t->comm, sizeof(p->comm));
 	p->comm[sizeof(p->comm) - 1] = '\0';
 }

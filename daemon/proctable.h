@@ -21,6 +21,7 @@ struct vg_proc {
 	uint64_t cgroup_id;
 	uint64_t exe_ino;
 	uint32_t exe_dev;
+	uint32_t pidns; /* inode of its PID namespace, 0 when unknown */
 	int argv_truncated;
 	int stdin_socket, stdout_socket; /* at its last exec */
 	uint64_t exited_boot_ns; /* when its exit was seen; kept a while for late events */

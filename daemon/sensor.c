@@ -86,6 +86,7 @@ void vg_sensor_free(struct vg_sensor *s)
 	}
 	vg_pt_free(&s->pt);
 	vg_users_free(&s->users);
+	vg_distros_free(&s->distros);
 	vg_arena_free(&s->arena);
 	free(s->events);
 	free(s->fills);
@@ -282,6 +283,7 @@ static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_pr
 {
 	struct vg_arena *a = &s->arena;
 	Vigil__V1__Process *pb = vg_arena_alloc(a, sizeof(*pb));
+	struct vg_distro *d = vg_distro_of(&s->distros, p->pidns);
 	const char *user;
 	size_t argc = 0;
 
@@ -306,9 +308,12 @@ static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_pr
 		pb->exe = vg_arena_strdup(a, p->exe);
 	if (p->cwd)
 		pb->cwd = vg_arena_strdup(a, p->cwd);
-	user = vg_user_name(&s->users, p->uid);
+	/* In a WSL distribution, its own users: the VM root's /etc/passwd is another system's. */
+	user = vg_user_name(d ? &d->users : &s->users, p->uid);
 	if (user)
 		pb->user = vg_arena_strdup(a, user);
+	if (d)
+		pb->distribution = vg_arena_strdup(a, d->name);
 	for (size_t i = 0; i < p->args_len; i++)
 		argc += p->args[i] == '\0';
 	if (argc) {
@@ -327,7 +332,8 @@ static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_pr
 		}
 		pb->n_argv = argc;
 	}
-	if (!pb->comm || (p->exe && !pb->exe) || (p->cwd && !pb->cwd))
+	if (!pb->comm || (p->exe && !pb->exe) || (p->cwd && !pb->cwd) || (user && !pb->user) ||
+	    (d && !pb->distribution))
 		return NULL;
 	if (vg_pb_image(s, p, pb))
 		return NULL;

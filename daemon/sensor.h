@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "cgroup.h"
+#include "distros.h"
 #include "hash.h"
 #include "proctable.h"
 #include "users.h"
@@ -22,6 +23,7 @@ struct vg_dd_path;
 struct vg_sensor {
 	struct vg_proctable pt;
 	struct vg_users users;
+	struct vg_distros distros; /* WSL: each distribution's PID namespace, name, users */
 	const char *procfs; /* where to look up processes the table misses; may be NULL */
 	struct vg_arena arena; /* what the pending events point to */
 	Vigil__V1__Event **events; /* pending, in arrival order */

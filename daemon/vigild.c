@@ -116,6 +116,36 @@ static int vg_control_cmd(void *ctx, const char *cmd, const char *body, size_t l
 	return 0;
 }
 
+/*
+ * The WSL distributions the host named (a DISTROS frame): events say which
+ * one each process is in, and DeviceInfo.OSDistribution, sent again with
+ * the next batch, lists the running ones. A bad list keeps the last one.
+ */
+static void vg_apply_distros(struct vg_daemon *d)
+{
+	char why[160];
+	int err = vg_distros_set(&d->sensor.distros, d->sensor.procfs ? d->sensor.procfs : "/proc",
+				 (const char *)d->tx.distros, d->tx.distros_len, why, sizeof(why));
+
+	free(d->tx.distros);
+	d->tx.distros = NULL;
+	if (err == -EINVAL) {
+		vg_log(VG_WARN, "distribution list from the host refused: %s", why);
+		return;
+	}
+	if (err) {
+		vg_log(VG_ERROR, "distribution list from the host: %s", strerror(-err));
+		return;
+	}
+	vg_distros_os(&d->sensor.distros, d->dev.os_distribution, sizeof(d->dev.os_distribution));
+	if (!d->dev.os_distribution[0])
+		snprintf(d->dev.os_distribution, sizeof(d->dev.os_distribution), "%s",
+			 d->dev.os_release);
+	d->device_sent = 0;
+	vg_log(VG_INFO, "%zu WSL distributions; running: %s", d->sensor.distros.n,
+	       d->dev.os_distribution);
+}
+
 /* After detaching: drain, send the last batch, give the host a moment to acknowledge it. */
 static void vg_shutdown(struct vg_daemon *d)
 {
@@ -251,6 +281,8 @@ static int vg_run(struct vg_daemon *d)
 					d->tx.filter = NULL;
 					err = vg_sender_answer(&d->tx, d->tx.filter_seq, answer);
 				}
+				if (!err && d->tx.distros)
+					vg_apply_distros(d);
 				if (!err && d->tx.stats_requested) {
 					d->tx.stats_requested = 0;
 					err = vg_flush(d, 1);

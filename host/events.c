@@ -177,7 +177,12 @@ static void vg_row_human(struct vg_sb *b, struct vg_row *r)
 		vg_sb_safe(b, cwd);
 		vg_sb_add(b, ", ");
 	}
-	vg_sb_printf(b, "uid %lld)", (long long)vg_r_int(r, "AccountUid"));
+	vg_sb_printf(b, "uid %lld", (long long)vg_r_int(r, "AccountUid"));
+	if (vg_r_text(r, "Distribution")) {
+		vg_sb_add(b, ", distribution ");
+		vg_sb_safe(b, vg_r_text(r, "Distribution"));
+	}
+	vg_sb_add(b, ")");
 }
 
 /* "name[pid] <- parent[ppid]" of the initiating process. */
@@ -468,16 +473,18 @@ static void vg_stmt_json(struct vg_sb *b, sqlite3_stmt *st, const char *table)
  * order, or the newest `limit` of them newest first (limit > 0). SQLite sorts
  * (spilling to disk for large tables), so no caller holds a whole table.
  */
-static int vg_range_query(struct vg_row_sqlite *s, int t, int64_t after, int64_t upto, long limit)
+static int vg_range_query(struct vg_row_sqlite *s, int t, int64_t after, int64_t upto, long limit,
+			  const char *distro)
 {
-	char sql[512];
+	char sql[600];
 	int rc;
 
 	snprintf(sql, sizeof(sql),
-		 "SELECT " VG_EVENT_COLS " FROM %s WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)"
+		 "SELECT " VG_EVENT_COLS " FROM %s WHERE rowid > ?1 AND (?2 < 0 OR rowid <= ?2)%s"
 		 " ORDER BY Timestamp %s, ReportId %s, rowid %s%s",
-		 vg_event_tables[t], limit > 0 ? "DESC" : "", limit > 0 ? "DESC" : "",
-		 limit > 0 ? "DESC" : "", limit > 0 ? " LIMIT ?3" : "");
+		 vg_event_tables[t], distro ? " AND Distribution = ?4" : "",
+		 limit > 0 ? "DESC" : "", limit > 0 ? "DESC" : "", limit > 0 ? "DESC" : "",
+		 limit > 0 ? " LIMIT ?3" : "");
 	s->r = (struct vg_row){ vg_rs_step, vg_rs_ncols, vg_rs_name, vg_rs_text, vg_rs_json, 0 };
 	rc = sqlite3_prepare_v2(s->db, sql, -1, &s->st, NULL);
 	if (rc != SQLITE_OK) {
@@ -488,6 +495,8 @@ static int vg_range_query(struct vg_row_sqlite *s, int t, int64_t after, int64_t
 	sqlite3_bind_int64(s->st, 2, upto);
 	if (limit > 0)
 		sqlite3_bind_int64(s->st, 3, limit);
+	if (distro)
+		sqlite3_bind_text(s->st, 4, distro, -1, SQLITE_TRANSIENT);
 	return 0;
 }
 
@@ -517,13 +526,21 @@ static int vg_range_end(sqlite3 *db, int t, int64_t after, int64_t upto, int64_t
 int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
 		    const struct vg_cursor *upto, long limit, struct vg_cursor *last)
 {
+	return vg_events_print_in(s, out, json, after, upto, limit, NULL, last);
+}
+
+int vg_events_print_in(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+		       const struct vg_cursor *upto, long limit, const char *distro,
+		       struct vg_cursor *last)
+{
 	struct vg_row_sqlite rs[VG_EVENT_TABLES] = { 0 };
 	struct vg_row *src[VG_EVENT_TABLES] = { 0 };
 	int err = 0, n;
 
 	for (int t = 0; t < VG_EVENT_TABLES && !err; t++) {
 		rs[t].db = vg_store_db(s);
-		err = vg_range_query(&rs[t], t, after->row[t], upto ? upto->row[t] : -1, limit);
+		err = vg_range_query(&rs[t], t, after->row[t], upto ? upto->row[t] : -1, limit,
+				     distro);
 		src[t] = &rs[t].r;
 	}
 	n = err ? err : vg_events_merge(src, out, json, limit, last);

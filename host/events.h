@@ -33,6 +33,11 @@ int vg_events_last(struct vg_store *s, struct vg_cursor *c);
 int vg_events_print(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
 		    const struct vg_cursor *upto, long limit, struct vg_cursor *last);
 
+/* The same, only the events of the WSL distribution distro (the Distribution column). */
+int vg_events_print_in(struct vg_store *s, FILE *out, int json, const struct vg_cursor *after,
+		       const struct vg_cursor *upto, long limit, const char *distro,
+		       struct vg_cursor *last);
+
 struct vg_sb;
 struct sqlite3_stmt;
 

@@ -135,6 +135,11 @@ static const struct {
 	VG_IMAGE_COLS("DeviceFileEvents"),
 	VG_IMAGE_COLS("DeviceNetworkEvents"),
 	VG_IMAGE_COLS("DeviceEvents"),
+	/* The WSL distribution the event's process runs in (docs/schema.md). */
+	{ "DeviceProcessEvents", "Distribution", "TEXT" },
+	{ "DeviceFileEvents", "Distribution", "TEXT" },
+	{ "DeviceNetworkEvents", "Distribution", "TEXT" },
+	{ "DeviceEvents", "Distribution", "TEXT" },
 	{ "SensorDaemon", "Hashed", "INTEGER" },
 	{ "SensorDaemon", "HashCached", "INTEGER" },
 	{ "SensorDaemon", "HashTooLarge", "INTEGER" },

@@ -54,9 +54,9 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			" InitiatingProcessFolderPath, InitiatingProcessCommandLine,"
 			" InitiatingProcessCreationTime, InitiatingProcessAccountName,"
 			" InitiatingProcessParentId, InitiatingProcessParentFileName,"
-			" AdditionalFields, SHA256, SHA1, FileSize" VG_IMAGE_COLS
+			" AdditionalFields, SHA256, SHA1, FileSize" VG_IMAGE_COLS ", Distribution"
 			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	/* Counters only grow within a run: a batch stored late does not take them back. */
 	[VG_ST_COUNTER] =
 		"INSERT INTO SensorCounterStreams (DeviceId, StreamId, EventClass, Seen,"
@@ -91,13 +91,13 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 	[VG_ST_FILE] =
 		"INSERT INTO DeviceFileEvents (" VG_COMMON_COLS ","
 		" FileName, FolderPath, PreviousFileName, PreviousFolderPath," VG_INITIATING_COLS
-			VG_IMAGE_COLS ", FileSize)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			VG_IMAGE_COLS ", FileSize, Distribution)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[VG_ST_NET] = "INSERT INTO DeviceNetworkEvents (" VG_COMMON_COLS ","
 		      " RemoteIP, RemotePort, LocalIP, LocalPort, Protocol," VG_INITIATING_COLS
-			      VG_IMAGE_COLS ")"
+			      VG_IMAGE_COLS ", Distribution)"
 		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		      " ?, ?, ?, ?, ?)",
+		      " ?, ?, ?, ?, ?, ?)",
 	/* The common five first, as vg_bind_common() binds them. */
 	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (" VG_COMMON_COLS
 		       ", Reason, EventClass, Count, FirstTimestamp, LastTimestamp,"
@@ -118,8 +118,8 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[VG_ST_DEVEV] =
 		"INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
-		" FileName, FolderPath," VG_INITIATING_COLS VG_IMAGE_COLS ")"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		" FileName, FolderPath," VG_INITIATING_COLS VG_IMAGE_COLS ", Distribution)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 static int vg_peer_update(struct vg_store_peer *p, const Vigil__V1__DeviceInfo *d)
@@ -347,6 +347,12 @@ static void vg_bind_image_cols(sqlite3_stmt *st, int i, const Vigil__V1__Process
 	vg_bind_text(st, i + 4, c->container_name);
 }
 
+/* The WSL distribution of p, the process the row is about ("" outside one: NULL). */
+static void vg_bind_distribution(sqlite3_stmt *st, int i, const Vigil__V1__Process *p)
+{
+	vg_bind_text(st, i, p->distribution && *p->distribution ? p->distribution : NULL);
+}
+
 static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 			 const Vigil__V1__Event *ev)
 {
@@ -365,6 +371,7 @@ static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 	vg_bind_image_cols(st, 20, fe->process, fe->process);
 	if (fe->size)
 		sqlite3_bind_int64(st, 25, (sqlite3_int64)fe->size);
+	vg_bind_distribution(st, 26, fe->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -383,6 +390,7 @@ static int vg_store_network(struct vg_store *s, const struct vg_store_peer *peer
 	vg_bind_text(st, 10, ne->protocol);
 	rc = vg_bind_initiating(s, st, 11, ne->process, ne->parent, NULL);
 	vg_bind_image_cols(st, 21, ne->process, ne->process);
+	vg_bind_distribution(st, 26, ne->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -523,6 +531,7 @@ static int vg_store_security(struct vg_store *s, const struct vg_store_peer *pee
 	vg_bind_path(st, 6, se->file_path);
 	rc = vg_bind_initiating(s, st, 8, se->process, se->parent, json);
 	vg_bind_image_cols(st, 18, se->process, se->process);
+	vg_bind_distribution(st, 23, se->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -573,6 +582,8 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 	/* 25 SHA256, 26 SHA1, 27 FileSize: the process's image; then the parent's and the container. */
 	vg_bind_image(st, 25, p);
 	vg_bind_image_cols(st, 28, pp, p);
+	/* The process the row is about: a child of unshare -p runs in a namespace of its own. */
+	vg_bind_distribution(st, 33, p);
 	return vg_step(st);
 }
 

@@ -39,6 +39,25 @@ static __always_inline int vg_fd_is_sock(struct task_struct *task, __u64 fd)
 	return f && (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) == 0140000; /* S_ISSOCK */
 }
 
+/*
+ * The inode of task's own PID namespace (what /proc/PID/ns/pid names): the
+ * namespace of its pid at the pid's deepest level. vigild maps it to a WSL
+ * distribution; read here because a short-lived process is gone before
+ * vigild could read /proc.
+ */
+static __always_inline __u32 vg_pidns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid *up;
+
+	if (!pid || level > 32)
+		return 0;
+	up = (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+	     level * bpf_core_type_size(struct upid);
+	return BPF_CORE_READ(up, ns, ns.inum);
+}
+
 static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
 	struct vg_scratch *s;
@@ -62,6 +81,7 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 	}
 	e = (void *)s->ev;
 	vg_fill_task(&e->task, task);
+	e->task.pidns = vg_pidns(task);
 	e->hdr.flags = 0;
 
 	file = BPF_CORE_READ(bprm, file);
@@ -137,6 +157,8 @@ static __always_inline int vg_fork(struct task_struct *parent, struct task_struc
 	__builtin_memset(&e, 0, sizeof(e));
 	vg_hdr(&e.hdr, VG_EV_FORK, sizeof(e));
 	vg_fill_task(&e.task, child);
+	/* unshare(CLONE_NEWPID) or clone(CLONE_NEWPID): the child may be in a new namespace. */
+	e.task.pidns = vg_pidns(child);
 	vg_submit(&vg_rb_proc, VG_CLASS_FORK, &e, sizeof(e));
 	return 0;
 }

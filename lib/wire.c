@@ -51,7 +51,7 @@ int vg_wire_frame(uint8_t type, uint16_t flags, uint64_t seq, const void *payloa
 
 /* Nesting of the schema: Batch > Event > ProcessEvent > Process is 4 deep. */
 #define VG_WALK_MAX_DEPTH 8
-/* Fields of the largest message the walker may meet (Process has 18). */
+/* Fields of the largest message the walker may meet (Process has 24). */
 #define VG_WALK_MAX_FIELDS 32
 /* protobuf-c's ScannedMember: what unpacking holds per field while it scans a message. */
 #define VG_PBC_SCANNED_MEMBER 32
