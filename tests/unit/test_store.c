@@ -785,7 +785,7 @@ Test(store, older_store_gets_the_new_columns)
 	expect("SELECT group_concat(name, ',') FROM (SELECT name FROM"
 	       " pragma_table_info('DeviceProcessEvents') WHERE cid >= 25 ORDER BY cid)",
 	       "FileSize,InitiatingProcessSHA256,InitiatingProcessSHA1,InitiatingProcessFileSize,"
-	       "ContainerId,SHA1,ContainerName");
+	       "ContainerId,Distribution,SHA1,ContainerName");
 	expect("SELECT count(*) FROM pragma_table_info('SensorDaemon') WHERE name = 'HashLate'",
 	       "1");
 }
