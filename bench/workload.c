@@ -5,6 +5,8 @@
  *
  *   workload open N       open for writing + close of a temporary file (a
  *                         FileModified event for vigil, deduplicated by default)
+ *   workload openro N     read-only open + close of the same file (no event: the
+ *                         commonest file syscall of a build, a compiler's headers)
  *   workload stat N       stat of a temporary file
  *   workload exec N       fork + exec /bin/true + wait
  *   workload fork N       fork + _exit + wait (the cheapest process events)
@@ -43,6 +45,16 @@ static int wl_fail(const char *what)
 static int wl_open(struct wl_ctx *c)
 {
 	int fd = open(c->path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return wl_fail(c->path);
+	close(fd);
+	return 0;
+}
+
+static int wl_openro(struct wl_ctx *c)
+{
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return wl_fail(c->path);
@@ -149,6 +161,7 @@ static const struct {
 } wl_kinds[] = {
 	{ "open", wl_open }, { "stat", wl_stat }, { "exec", wl_exec },
 	{ "fork", wl_fork }, { "tcp", wl_tcp },	  { "getppid", wl_getppid },
+	{ "openro", wl_openro },
 };
 
 static long long wl_ns(void)
@@ -161,7 +174,7 @@ static long long wl_ns(void)
 
 static int wl_usage(void)
 {
-	fprintf(stderr, "usage: workload open|stat|exec|fork|tcp|getppid N [--rate OPS_PER_S]\n");
+	fprintf(stderr, "usage: workload open|openro|stat|exec|fork|tcp|getppid N [--rate OPS_PER_S]\n");
 	return 2;
 }
 
