@@ -42,9 +42,9 @@ static int wl_fail(const char *what)
 	return -1;
 }
 
-static int wl_open(struct wl_ctx *c)
+static int wl_open_close(struct wl_ctx *c, int flags)
 {
-	int fd = open(c->path, O_WRONLY | O_CLOEXEC);
+	int fd = open(c->path, flags | O_CLOEXEC);
 
 	if (fd < 0)
 		return wl_fail(c->path);
@@ -52,14 +52,14 @@ static int wl_open(struct wl_ctx *c)
 	return 0;
 }
 
+static int wl_open(struct wl_ctx *c)
+{
+	return wl_open_close(c, O_WRONLY);
+}
+
 static int wl_openro(struct wl_ctx *c)
 {
-	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return wl_fail(c->path);
-	close(fd);
-	return 0;
+	return wl_open_close(c, O_RDONLY);
 }
 
 static int wl_stat(struct wl_ctx *c)
