@@ -5,6 +5,8 @@
  *
  *   workload open N       open for writing + close of a temporary file (a
  *                         FileModified event for vigil, deduplicated by default)
+ *   workload openro N     read-only open + close of the same file (no event: the
+ *                         commonest file syscall of a build, a compiler's headers)
  *   workload stat N       stat of a temporary file
  *   workload exec N       fork + exec /bin/true + wait
  *   workload execnew N    fork + exec + wait of a copy of /bin/true whose mtime
@@ -44,14 +46,24 @@ static int wl_fail(const char *what)
 	return -1;
 }
 
-static int wl_open(struct wl_ctx *c)
+static int wl_open_close(struct wl_ctx *c, int flags)
 {
-	int fd = open(c->path, O_WRONLY | O_CLOEXEC);
+	int fd = open(c->path, flags | O_CLOEXEC);
 
 	if (fd < 0)
 		return wl_fail(c->path);
 	close(fd);
 	return 0;
+}
+
+static int wl_open(struct wl_ctx *c)
+{
+	return wl_open_close(c, O_WRONLY);
+}
+
+static int wl_openro(struct wl_ctx *c)
+{
+	return wl_open_close(c, O_RDONLY);
 }
 
 static int wl_stat(struct wl_ctx *c)
@@ -191,6 +203,7 @@ static const struct {
 	{ "open", wl_open }, { "stat", wl_stat }, { "exec", wl_exec },
 	{ "fork", wl_fork }, { "tcp", wl_tcp },	  { "getppid", wl_getppid },
 	{ "execnew", wl_execnew },
+	{ "openro", wl_openro },
 };
 
 static long long wl_ns(void)
@@ -203,7 +216,8 @@ static long long wl_ns(void)
 
 static int wl_usage(void)
 {
-	fprintf(stderr, "usage: workload open|stat|exec|execnew|fork|tcp|getppid N [--rate OPS_PER_S]\n");
+	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid N [--rate OPS_PER_S]
+");
 	return 2;
 }
 

@@ -60,15 +60,19 @@ static int vg_parse_deny(const char *arg, struct vg_bpf_opts *o)
 		return -EINVAL;
 	}
 	if (!hook)
-		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP | 1u << VG_HOOK_FENTRY;
+		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP | 1u << VG_HOOK_FENTRY |
+			      1u << VG_HOOK_TP;
 	else if (!strcmp(hook, "tp_btf"))
 		o->deny[g] |= 1u << VG_HOOK_TP_BTF;
 	else if (!strcmp(hook, "raw_tp"))
 		o->deny[g] |= 1u << VG_HOOK_RAW_TP;
 	else if (!strcmp(hook, "fentry"))
 		o->deny[g] |= 1u << VG_HOOK_FENTRY;
+	else if (!strcmp(hook, "tp"))
+		o->deny[g] |= 1u << VG_HOOK_TP;
 	else {
-		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (fentry, tp_btf, raw_tp)", hook);
+		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (fentry, tp, tp_btf, raw_tp)",
+		       hook);
 		return -EINVAL;
 	}
 	return 0;
@@ -125,15 +129,16 @@ static void vg_usage(FILE *f)
 		"  --flush-ms N         longest wait before a batch is sent (default %d)\n"
 		"  --zstd-level N       compression level, 1-19 (default %d)\n"
 		"  --hook H             auto (default), tp_btf or raw_tp: which tracepoint programs\n"
-		"                       to load; auto falls back to raw_tp when tp_btf is refused\n"
+		"                       to load; auto takes fentry (fork) and tp (one tracepoint\n"
+		"                       per watched syscall) where allowed, else tp_btf, then raw_tp\n"
 		"  --sources LIST       event sources to watch, comma-separated: exec, fork, exit,\n"
 		"                       file, network, security, or all (default). file, security\n"
-		"                       and network (accept, UDP) need the sys_exit tracepoint,\n"
-		"                       which adds ~20 ns to every syscall on the machine\n"
+		"                       and network (accept, UDP) need syscall exit tracepoints,\n"
+		"                       which put every syscall on the traced path\n"
 		"  --deny-hook P[:H]    treat attach point P (sched_process_exec, sched_process_fork,\n"
 		"                       sched_process_exit, sys_exit, inet_sock_set_state) as\n"
-		"                       refused, for hook H (tp_btf or raw_tp) or for both; tests\n"
-		"                       the fallback\n"
+		"                       refused, for hook H (fentry, tp, tp_btf or raw_tp) or all;\n"
+		"                       tests the fallback\n"
 		"  --probe              print what this kernel allows per event source (supported,\n"
 		"                       hook chosen, why) and exit; with --json one object per line\n"
 		"  --json               with --probe: JSON lines\n"

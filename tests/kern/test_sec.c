@@ -74,9 +74,14 @@ Test(sec, setuid_and_module_and_bpf_load, .init = setup, .fini = teardown, .time
 	cr_assert_eq(waitpid(child, NULL, 0), child);
 	cr_assert_eq(dev_rows("PrivilegeChange", child, NULL), 1);
 
-	/* An attempt counts, whatever the kernel answers: this one fails on the fd. */
+	/*
+	 * An attempt counts, whatever the kernel answers: this one fails on the
+	 * fd. A kernel without module support has no such syscall (ENOSYS) and
+	 * no hook watches it there.
+	 */
 	cr_assert_neq(syscall(SYS_finit_module, -1, "", 0), 0);
-	cr_assert_eq(dev_rows("KernelModuleLoad", getpid(), NULL), 1);
+	cr_assert_eq(dev_rows("KernelModuleLoad", getpid(), NULL),
+		     access("/proc/modules", F_OK) ? 0 : 1);
 
 	memset(&attr, 0, sizeof(attr));
 	attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
