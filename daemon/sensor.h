@@ -29,6 +29,8 @@ struct vg_sensor {
 	uint64_t received; /* records handled */
 	struct vg_dd_path *paths; /* dedup key -> path, for summaries (direct-mapped) */
 	uint64_t lost; /* records that became no event: malformed, or no memory */
+	struct vg_queued **queue; /* records of this drain of the rings, not handled yet */
+	size_t nqueue, qcap;
 };
 
 int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd);
@@ -37,6 +39,17 @@ void vg_sensor_free(struct vg_sensor *s);
 void vg_sensor_sync_clock(struct vg_sensor *s);
 /* Handle one record from the ring buffer: 0, or -EBADMSG / -ENOMEM (counted as lost). */
 int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size);
+/*
+ * The rings are drained one after the other, so a record can arrive after
+ * a later one of another ring (a file written before an exec, read after
+ * the exec). vg_sensor_queue() keeps a copy of each record of one drain;
+ * vg_sensor_settle() handles them in the order they happened (kernel time,
+ * then arrival), calling full(ctx) whenever max events are pending (a
+ * non-zero return stops it and is returned; the rest stay queued).
+ * vg_sensor_queue: 0, or -ENOMEM (counted as lost).
+ */
+int vg_sensor_queue(struct vg_sensor *s, const void *data, size_t size);
+int vg_sensor_settle(struct vg_sensor *s, size_t max, int (*full)(void *ctx), void *ctx);
 /* Point b at the pending events (b keeps pointing into s until vg_sensor_batch_done()). */
 void vg_sensor_batch_fill(struct vg_sensor *s, Vigil__V1__Batch *b);
 void vg_sensor_batch_done(struct vg_sensor *s);

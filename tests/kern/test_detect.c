@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Detection rules on a real sensor: real shells, real connections, the
+ * alerts and evidence that reach the store (rules/, hunt/detect.c).
+ */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "harness.h"
+
+static struct vg_t_host host;
+
+static void setup(void)
+{
+	/* Room for what the rest of a busy machine writes meanwhile: this suite counts exactly. */
+	const char *const args[] = { "--file-ringbuf-kb", "16384", NULL };
+
+	vg_t_host_start(&host, args);
+}
+
+static void teardown(void)
+{
+	if (host.pid > 0)
+		vg_t_host_stop(&host, SIGTERM);
+}
+
+TestSuite(detect, .init = setup, .fini = teardown, .timeout = 120);
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static long long rule_alerts(const char *rule)
+{
+	return vg_t_wait_int(&host, 0, 0, "SELECT count(*) FROM AlertInfo WHERE RuleId = '%s'",
+			     rule);
+}
+
+/*
+ * A shell loop of 1,000 /dev/tcp probes, each in its own subshell, is one
+ * port scan alert with 1,000 evidence rows; a readiness probe (a few
+ * subshells trying one loopback port) raises nothing, and neither raises
+ * "reverse shell".
+ */
+Test(detect, a_1000_port_scan_is_one_alert_with_1000_evidence_rows)
+{
+	/* the readiness probe first: once the scan's alert is complete, its rows were judged */
+	sh("bash -c 'for i in 1 2 3; do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null && break; "
+	   "done; true'");
+	sh("bash -c 'for p in $(seq 41000 41999); do (echo > /dev/tcp/127.0.0.1/$p) "
+	   "2>/dev/null; done; true'");
+	cr_assert_eq(
+		vg_t_wait_int(&host, 1000, 30000,
+			      "SELECT EvidenceCount FROM AlertInfo WHERE RuleId = 'port_scan'"),
+		1000, "log %s", host.log);
+	cr_expect_eq(rule_alerts("port_scan"), 1);
+	cr_expect_eq(vg_t_wait_int(&host, 1000, 0,
+				   "SELECT count(DISTINCT e.SourceRowId) FROM AlertEvidence e JOIN"
+				   " AlertInfo a USING (AlertId) JOIN DeviceNetworkEvents n ON"
+				   " n.rowid = e.SourceRowId WHERE a.RuleId = 'port_scan' AND"
+				   " n.RemotePort BETWEEN 41000 AND 41999 AND n.ActionType ="
+				   " 'ConnectionAttempt'"),
+		     1000);
+	cr_expect_eq(rule_alerts("reverse_shell"), 0);
+	cr_expect_eq(rule_alerts("reverse_shell_net"), 0);
+	/* The sensor sees the whole machine: only alerts about these probes count here. */
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(DISTINCT AlertId) FROM AlertInfo a JOIN AlertEvidence e"
+			      " USING (AlertId) WHERE a.RuleId != 'port_scan' AND"
+			      " (e.RemotePort = 9 OR e.RemotePort BETWEEN 41000 AND 41999 OR"
+			      " e.ProcessCommandLine LIKE '%%/dev/tcp/127.0.0.1/%%')"),
+		0, "alerts besides the scan's");
+}
+
+/* A connected pair of TCP sockets on loopback: *server is the accepted end. */
+static void tcp_pair(int *client, int *server)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert_eq(bind(l, (void *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(l, 1), 0);
+	cr_assert_eq(getsockname(l, (void *)&sa, &len), 0);
+	*client = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(*client, (void *)&sa, sizeof(sa)), 0);
+	*server = accept(l, NULL, NULL);
+	cr_assert_geq(*server, 0);
+	close(l);
+}
+
+/* Run path with argv on a socket as stdin and stdout, "exit 0" waiting on it; its pid. */
+static pid_t run_on_socket(char *const argv[])
+{
+	int c, a, st;
+	pid_t child;
+
+	tcp_pair(&c, &a);
+	cr_assert_eq(write(c, "exit 0\n", 7), 7);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		dup2(a, 0);
+		dup2(a, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %d", argv[0], st);
+	close(a);
+	close(c);
+	return child;
+}
+
+/*
+ * A wrapper script whose stdio is a socket (a plug-in started through a
+ * wrapper, the project's WSL relay test) is no reverse shell; a shell
+ * reading its commands from the socket is.
+ */
+Test(detect, a_wrapper_script_on_a_socket_is_no_reverse_shell)
+{
+	char dir[PATH_MAX], script[PATH_MAX + 16];
+	char *wrapper[] = { script, "--transport", "stdio", NULL };
+	char *shell[] = { "/bin/sh", NULL };
+	pid_t w, s;
+	FILE *f;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-wrapper");
+	snprintf(script, sizeof(script), "%s/plugin-wrapper", dir);
+	f = fopen(script, "w");
+	cr_assert_not_null(f);
+	fputs("#!/bin/sh\nexec /bin/true \"$@\"\n", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(chmod(script, 0755), 0);
+
+	w = run_on_socket(wrapper);
+	s = run_on_socket(shell);
+	cr_assert_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) FROM AlertInfo a JOIN AlertEvidence e USING"
+				   " (AlertId) WHERE a.RuleId = 'reverse_shell_stdio' AND"
+				   " e.ProcessId = %d",
+				   s),
+		     1, "no alert for a shell reading a socket (log %s)", host.log);
+	/* the wrapper ran as the kernel runs scripts: sh SCRIPT, stdio flagged */
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND"
+			      " ActionType = 'ProcessCreated' AND FileName IN ('sh', 'dash') AND"
+			      " json_extract(AdditionalFields, '$.StdinSocket') = 1",
+			      w),
+		1);
+	cr_expect_eq(rule_alerts("reverse_shell_stdio"), 1, "the wrapper raised an alert");
+	cr_expect_eq(rule_alerts("reverse_shell"), 0);
+	vg_t_rmrf(dir);
+}
+
+/*
+ * Attribution at the time of the event: a shell writes a file, then execs
+ * another program. The file event names the shell (image and command line),
+ * not the program it became, however the rings are drained.
+ */
+Test(detect, an_event_before_an_exec_names_the_program_of_its_time)
+{
+	char dir[PATH_MAX];
+	const int n = 50;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-attrib");
+	for (int i = 0; i < n; i++)
+		sh("/bin/sh -c 'echo x > %s/unit%d.service; exec /bin/true vg-attrib-marker'", dir,
+		   i);
+	cr_assert_eq(vg_t_wait_int(&host, n, 30000,
+				   "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath LIKE"
+				   " '%s/unit%%.service' AND ActionType = 'FileCreated'",
+				   dir),
+		     n);
+	cr_expect_eq(vg_t_wait_int(&host, n, 0,
+				   "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath LIKE"
+				   " '%s/unit%%.service' AND ActionType = 'FileCreated' AND"
+				   " InitiatingProcessFileName IN ('sh', 'dash', 'bash') AND"
+				   " InitiatingProcessCommandLine LIKE '%%exec /bin/true%%'",
+				   dir),
+		     n, "file events named after the program the shell exec'd later");
+	vg_t_rmrf(dir);
+}
