@@ -121,6 +121,20 @@ Test(sec, sensitive_read_and_fileless_exec, .init = setup, .fini = teardown, .ti
 	cr_assert_eq(waitpid(child, NULL, 0), child);
 	close(mfd);
 	cr_assert_eq(dev_rows("FilelessExec", child, NULL), 1);
+	/* stored with its memfd name, as /proc/PID/exe shows it, so the rule on the path fires */
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 5000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND"
+			      " ActionType = 'ProcessCreated' AND FolderPath ="
+			      " '/memfd:vg-fileless' AND FileName = 'memfd:vg-fileless'",
+			      child),
+		1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 10000,
+			      "SELECT count(*) FROM AlertInfo a JOIN AlertEvidence e USING"
+			      " (AlertId) WHERE a.RuleId = 'fileless_exec' AND e.ProcessId = %d",
+			      child),
+		1);
 }
 
 /* The kernel looks at fd 0 and 1 at exec: a shell on a TCP socket is flagged, and alerts. */
