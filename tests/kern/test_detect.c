@@ -353,3 +353,52 @@ Test(detect, pipe_to_shell_base64_discovery_and_exfiltration)
 		0, "7 tools raised an alert");
 	vg_t_rmrf(dir);
 }
+
+/*
+ * A script run through its interpreter counts as the script (ScriptPath):
+ * ./x.sh with #! (the kernel runs "sh ./x.sh") and sh y.sh from a temporary
+ * directory run from /tmp, and a script "downloaded" (written by a program
+ * named curl: a copy of /bin/cp), made executable and run is the dropper.
+ * A -c command names no script.
+ */
+Test(detect, a_script_counts_as_the_script_not_its_interpreter)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-script");
+	fake_tool(dir, "curl", "/bin/cp");
+	sh("cd %s && mkdir src && printf '#!/bin/sh\\nexit 0\\n' > src/x.sh &&"
+	   " printf 'exit 0\\n' > src/y.sh && sh -c 'exit 0'",
+	   dir);
+	sh("cd %s && ./curl src/x.sh x.sh && chmod +x x.sh && ./x.sh && sh src/y.sh", dir);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
+			      " 'ProcessCreated' AND json_extract(AdditionalFields, '$.ScriptPath')"
+			      " = '%s/x.sh' AND FileName IN ('sh', 'dash')",
+			      dir),
+		1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
+			      " 'ProcessCreated' AND json_extract(AdditionalFields, '$.ScriptPath')"
+			      " = '%s/src/y.sh'",
+			      dir),
+		1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM AlertInfo a JOIN AlertEvidence e USING"
+			      " (AlertId) WHERE a.RuleId = 'download_exec' AND e.ProcessCommandLine"
+			      " LIKE '%%./x.sh'"),
+		1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "x.sh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "src/y.sh", 1, 30000), 1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE"
+			      " ProcessCommandLine LIKE '%%exit 0%%' AND ProcessCurrentDirectory"
+			      " = '%s' AND json_type(AdditionalFields, '$.ScriptPath') IS NOT NULL",
+			      dir),
+		0);
+	vg_t_rmrf(dir);
+}
