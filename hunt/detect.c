@@ -883,8 +883,6 @@ static int vg_lookback(struct vg_detect *d, const struct vg_rule *r, const char 
 	int rc;
 
 	*from = lo;
-	if (!r->lookback_ms)
-		return SQLITE_OK;
 	vg_iso_time(since, vg_now_ns() - (uint64_t)r->lookback_ms * 1000000);
 	sql = sqlite3_mprintf("SELECT min(rowid) - 1 FROM \"%w\" WHERE Timestamp >= ?", table);
 	if (!sql)
@@ -973,12 +971,28 @@ int vg_detect_run(struct vg_detect *d)
 
 			if (!r->st || strcmp(r->table, table))
 				continue;
-			rc = vg_lookback(d, r, table, lo, &rlo);
-			if (rc != SQLITE_OK)
-				break;
+			/*
+			 * A lookback rule reads its span only when a new row matches:
+			 * no new row is evidence, no older one became evidence either
+			 * (and a batch with no row for its filters costs no window scan).
+			 */
+			rlo = lo;
+			if (r->lookback_ms) {
+				sqlite3_bind_int64(r->st, 1, lo);
+				sqlite3_bind_int64(r->st, 2, hi);
+				rc = sqlite3_step(r->st);
+				sqlite3_reset(r->st);
+				if (rc == SQLITE_ROW)
+					rc = vg_lookback(d, r, table, lo, &rlo);
+				else if (rc == SQLITE_DONE)
+					rlo = hi; /* nothing to read */
+				if (rc != SQLITE_OK && rc != SQLITE_DONE)
+					break;
+				rc = SQLITE_OK;
+			}
 			sqlite3_bind_int64(r->st, 1, rlo);
 			sqlite3_bind_int64(r->st, 2, hi);
-			while ((rc = sqlite3_step(r->st)) == SQLITE_ROW) {
+			while (rlo < hi && (rc = sqlite3_step(r->st)) == SQLITE_ROW) {
 				rc = vg_detect_row(d, r, now, &new_alerts);
 				if (rc != SQLITE_OK)
 					break;
