@@ -39,14 +39,22 @@ static uint64_t vg_boot_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* File and network records one drain takes before it handles what it has. */
+#define VG_DRAIN_BUDGET 4096
+
 static int vg_on_record(void *ctx, void *data, size_t size)
 {
 	struct vg_daemon *d = ctx;
+	const struct vg_event_hdr *h = data;
 
 	d->records++;
 	vg_record(d, data, size);
 	if (vg_sensor_queue(&d->sensor, data, size))
 		vg_log(VG_WARN, "record dropped: no memory (counted as lost)");
+	/* A flood stops here (the record is taken), so the process ring waits for no flood. */
+	if (size >= sizeof(*h) && (h->type == VG_EV_FILE || h->type == VG_EV_NET) &&
+	    d->sensor.nqueue >= VG_DRAIN_BUDGET)
+		return -EAGAIN;
 	return 0;
 }
 
@@ -57,17 +65,24 @@ static int vg_flush_full(void *ctx)
 
 /*
  * Drain every ring, then handle what came in the order it happened. The
- * process ring is drained last: the fork or exec behind a file or network
- * record drained before it is in this drain too, and so is named right.
+ * process ring is drained first, as ever (a flood of file events must not
+ * keep it waiting), and once more after the others: the fork or exec behind
+ * a file or network record drained is in this drain too, and so is named
+ * right. The two ring_buffer objects share the ring's consumer position.
  */
 static int vg_drain(struct vg_daemon *d)
 {
 	uint64_t lost = d->sensor.lost;
-	int err;
+	int err, n, more;
 
-	if (ring_buffer__consume(d->rb) < 0)
-		return d->err ?: vg_err(-EIO, "drain ring buffer");
-	err = vg_sensor_settle(&d->sensor, d->o.batch_max, vg_flush_full, d);
+	do {
+		/* Past the budget: handle this much, then drain again, process ring first. */
+		n = ring_buffer__consume(d->rb);
+		more = n == -EAGAIN;
+		if ((n < 0 && !more) || ring_buffer__consume(d->rb_proc) < 0)
+			return d->err ?: vg_err(-EIO, "drain ring buffer");
+		err = vg_sensor_settle(&d->sensor, d->o.batch_max, vg_flush_full, d);
+	} while (more && !err);
 	if (d->sensor.lost != lost)
 		vg_log(VG_WARN, "%llu records malformed or dropped (counted as lost)",
 		       (unsigned long long)(d->sensor.lost - lost));
@@ -362,11 +377,13 @@ int main(int argc, char **argv)
 		vg_err(err, "encode the connection greeting");
 		goto out_sensor;
 	}
-	/* In drain order: the process ring last (vg_drain). */
-	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, VG_RING_FILE), vg_on_record, &d, NULL);
-	if (!d.rb ||
+	/* In drain order (vg_drain): process, network, file, and the process ring again. */
+	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, VG_RING_PROC), vg_on_record, &d, NULL);
+	d.rb_proc =
+		ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, VG_RING_PROC), vg_on_record, &d, NULL);
+	if (!d.rb || !d.rb_proc ||
 	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, VG_RING_NET), vg_on_record, &d) ||
-	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, VG_RING_PROC), vg_on_record, &d)) {
+	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, VG_RING_FILE), vg_on_record, &d)) {
 		err = vg_err(-errno, "open ring buffers");
 		goto out_sensor;
 	}
@@ -397,6 +414,7 @@ int main(int argc, char **argv)
 	vg_control_close(&d.ctl);
 out_rb:
 	ring_buffer__free(d.rb);
+	ring_buffer__free(d.rb_proc);
 out_sensor:
 	vg_sensor_free(&d.sensor);
 out_bpf:
