@@ -48,6 +48,7 @@ struct vg_daemon {
 	struct vg_opts o;
 	struct vg_bpf bpf;
 	struct ring_buffer *rb;
+	struct ring_buffer *rb_proc; /* the process ring again, drained after the others */
 	struct vg_sensor sensor;
 	struct vg_sender tx;
 	struct vg_device dev;

@@ -33,10 +33,22 @@ int vg_pt_init(struct vg_proctable *t, size_t max)
 
 static void vg_proc_free(struct vg_proc *p)
 {
-	free(p->exe);
-	free(p->cwd);
-	free(p->args);
-	free(p);
+	while (p) {
+		struct vg_proc *prev = p->prev;
+
+		free(p->exe);
+		free(p->cwd);
+		free(p->args);
+		free(p);
+		p = prev;
+	}
+}
+
+/* Free the images older than p (p->prev on). */
+static void vg_proc_cut(struct vg_proc *p)
+{
+	vg_proc_free(p->prev);
+	p->prev = NULL;
 }
 
 void vg_pt_free(struct vg_proctable *t)
@@ -155,7 +167,16 @@ size_t vg_pt_sweep_exited(struct vg_proctable *t, uint64_t before)
 	for (size_t i = 0; i < t->cap; i++) {
 		struct vg_proc *p = t->slots[i];
 
-		if (!p || p == TOMB || !p->exited_boot_ns || p->exited_boot_ns >= before)
+		if (!p || p == TOMB)
+			continue;
+		/* An image replaced before `before` gets no more late events. */
+		for (struct vg_proc *img = p; img->prev; img = img->prev) {
+			if (img->image_boot_ns < before) {
+				vg_proc_cut(img);
+				break;
+			}
+		}
+		if (!p->exited_boot_ns || p->exited_boot_ns >= before)
 			continue;
 		vg_proc_free(p);
 		t->slots[i] = TOMB;
@@ -433,6 +454,34 @@ static void vg_pt_lineage(struct vg_proctable *t, const struct vg_proc *p, struc
 	}
 }
 
+/* Keep p's image as it is before an exec replaces it, for events from before the exec. */
+static void vg_proc_push_image(struct vg_proc *p)
+{
+	struct vg_proc *old, *img;
+	int n = 1;
+
+	if (!p->exe && !p->args)
+		return; /* nothing known to keep */
+	old = calloc(1, sizeof(*old));
+	if (!old)
+		return; /* late events get the new image, as without history */
+	old->pid = p->pid;
+	old->ppid = p->ppid;
+	old->start_boot_ns = p->start_boot_ns;
+	old->image_boot_ns = p->image_boot_ns;
+	if (vg_proc_copy_image(old, p)) {
+		vg_proc_free(old);
+		return;
+	}
+	old->prev = p->prev;
+	p->prev = old;
+	for (img = old; img->prev; img = img->prev)
+		if (++n == VG_PT_IMAGES) {
+			vg_proc_cut(img);
+			break;
+		}
+}
+
 int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char *path,
 	       const char *argv, const char *cwd, struct vg_actor *a)
 {
@@ -440,6 +489,9 @@ int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char
 
 	if (!p)
 		return -ENOMEM;
+	if (!(e->hdr.flags & VG_F_SNAPSHOT) && !p->exited_boot_ns)
+		vg_proc_push_image(p);
+	p->image_boot_ns = e->hdr.ts_boot_ns;
 	vg_proc_from_task(p, &e->task);
 	p->exe_ino = e->exe_ino;
 	p->exe_dev = e->exe_dev;
@@ -464,10 +516,12 @@ int vg_pt_fork(struct vg_proctable *t, const struct vg_fork_event *e, struct vg_
 	if (!child)
 		return -ENOMEM;
 	parent = vg_pt_get(t, e->task.ppid);
+	vg_proc_cut(child); /* a reused pid: the old process's images are not this one's */
 	if (parent && vg_proc_copy_image(child, parent))
 		return -ENOMEM;
 	vg_proc_from_task(child, &e->task);
 	child->exited_boot_ns = 0;
+	child->image_boot_ns = e->hdr.ts_boot_ns;
 	vg_pt_lineage(t, child, a);
 	return 0;
 }
@@ -491,14 +545,27 @@ int vg_pt_exit(struct vg_proctable *t, const struct vg_exit_event *e, struct vg_
 int vg_pt_actor(struct vg_proctable *t, const struct vg_task *task, const char *procfs,
 		struct vg_actor *a)
 {
-	struct vg_proc *p = vg_pt_upsert(t, task->tgid);
+	return vg_pt_actor_at(t, task, 0, procfs, a);
+}
+
+int vg_pt_actor_at(struct vg_proctable *t, const struct vg_task *task, uint64_t ts_boot_ns,
+		   const char *procfs, struct vg_actor *a)
+{
+	struct vg_proc *p = vg_pt_upsert(t, task->tgid), *img;
 
 	if (!p)
 		return -ENOMEM;
 	/* Not seen before (started before the sensor and missed by the scan): ask procfs. */
 	if (!p->exe && procfs)
 		vg_pt_read_proc(p, procfs, task->tgid);
-	vg_proc_from_task(p, task);
-	vg_pt_lineage(t, p, a);
+	/*
+	 * An event from before the process's last exec (its record came after
+	 * the exec's): the image it had then, with the account the event carries.
+	 */
+	img = p;
+	while (ts_boot_ns && img->prev && img->image_boot_ns && ts_boot_ns < img->image_boot_ns)
+		img = img->prev;
+	vg_proc_from_task(img, task);
+	vg_pt_lineage(t, img, a);
 	return 0;
 }

@@ -25,6 +25,8 @@ struct vg_proc {
 	int argv_truncated;
 	int stdin_socket, stdout_socket; /* at its last exec */
 	uint64_t exited_boot_ns; /* when its exit was seen; kept a while for late events */
+	uint64_t image_boot_ns; /* when this image began (exec, or fork); 0: unknown */
+	struct vg_proc *prev; /* the images before its execs, newest first, for late events */
 	char comm[16];
 	char *exe; /* malloc'd, may be NULL */
 	char *cwd; /* malloc'd, may be NULL */
@@ -75,6 +77,15 @@ int vg_pt_exit(struct vg_proctable *t, const struct vg_exit_event *e, struct vg_
  */
 int vg_pt_actor(struct vg_proctable *t, const struct vg_task *task, const char *procfs,
 		struct vg_actor *a);
+/*
+ * The same for an event that happened at ts_boot_ns: a process that has
+ * exec'd since is named with the image, command line and account it had
+ * then (the last VG_PT_IMAGES images of a process are kept for this while
+ * events from before an exec may still come, vg_pt_sweep_exited()).
+ */
+#define VG_PT_IMAGES 4
+int vg_pt_actor_at(struct vg_proctable *t, const struct vg_task *task, uint64_t ts_boot_ns,
+		   const char *procfs, struct vg_actor *a);
 
 /* The entry for pid, NULL when absent: nothing is created or changed. */
 struct vg_proc *vg_pt_get(struct vg_proctable *t, uint32_t pid);
@@ -86,7 +97,10 @@ struct vg_proc *vg_pt_upsert(struct vg_proctable *t, uint32_t pid);
 /* 0 when removed, -ENOENT when absent. */
 int vg_pt_remove(struct vg_proctable *t, uint32_t pid);
 size_t vg_pt_count(const struct vg_proctable *t);
-/* Remove the processes that exited before `before` (boot-time ns); returns how many. */
+/*
+ * Remove the processes that exited before `before` (boot-time ns), and the
+ * earlier images of live ones replaced before it; returns how many processes.
+ */
 size_t vg_pt_sweep_exited(struct vg_proctable *t, uint64_t before);
 
 /*

@@ -90,6 +90,9 @@ void vg_sensor_free(struct vg_sensor *s)
 	vg_arena_free(&s->arena);
 	free(s->events);
 	free(s->fills);
+	for (size_t i = 0; i < s->nqueue; i++)
+		free(s->queue[i]);
+	free(s->queue);
 	for (size_t i = 0; s->paths && i < VG_DD_PATHS; i++)
 		free(s->paths[i].path);
 	free(s->paths);
@@ -654,7 +657,7 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 		return -EBADMSG;
 	if (vg_path_join(path, sizeof(path), base, rel))
 		return -EBADMSG;
-	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
+	if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
 		return -ENOMEM;
 	if (e->op == VG_FILE_SENSITIVE_READ) {
 		const struct vg_det det[] = { VG_DET_NUM("Suppressed", e->supp_count) };
@@ -741,7 +744,7 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 
 	if (!e->op || e->op > VG_NET_UDP_SEND || (e->family != AF_INET && e->family != AF_INET6))
 		return -EBADMSG;
-	err = vg_pt_actor(&s->pt, &e->task, s->procfs, &a);
+	err = vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a);
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
 	ne = vg_arena_alloc(&s->arena, sizeof(*ne));
 	if (err || !ev || !ne || vg_lineage(s, &a, &l))
@@ -771,7 +774,7 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 
 	if (vg_tail_str(&cur, end, e->path_len, &path))
 		return -EBADMSG;
-	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
+	if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
 		return -ENOMEM;
 	switch (e->op) {
 	case VG_SEC_SETID: {
@@ -916,6 +919,74 @@ bad:
 	err = -EBADMSG;
 lost:
 	s->lost++;
+	return err;
+}
+
+struct vg_queued {
+	uint64_t ts;
+	uint64_t seq; /* arrival */
+	size_t size;
+	unsigned char data[];
+};
+
+int vg_sensor_queue(struct vg_sensor *s, const void *data, size_t size)
+{
+	const struct vg_event_hdr *h = data;
+	struct vg_queued *q;
+
+	if (s->nqueue == s->qcap) {
+		size_t cap = s->qcap ? s->qcap * 2 : 1024;
+		struct vg_queued **n = realloc(s->queue, cap * sizeof(*n));
+
+		if (!n)
+			goto lost;
+		s->queue = n;
+		s->qcap = cap;
+	}
+	q = malloc(sizeof(*q) + size);
+	if (!q)
+		goto lost;
+	/* A record too short for a header is judged (and counted) when handled. */
+	q->ts = size >= sizeof(*h) ? h->ts_boot_ns : 0;
+	q->seq = s->nqueue;
+	q->size = size;
+	memcpy(q->data, data, size);
+	s->queue[s->nqueue++] = q;
+	return 0;
+lost:
+	s->lost++;
+	return -ENOMEM;
+}
+
+static int vg_queued_cmp(const void *a, const void *b)
+{
+	const struct vg_queued *x = *(const struct vg_queued *const *)a;
+	const struct vg_queued *y = *(const struct vg_queued *const *)b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int vg_sensor_settle(struct vg_sensor *s, size_t max, int (*full)(void *ctx), void *ctx)
+{
+	size_t i;
+	int err = 0;
+
+	qsort(s->queue, s->nqueue, sizeof(*s->queue), vg_queued_cmp);
+	for (i = 0; i < s->nqueue && !err;) {
+		struct vg_queued *q = s->queue[i++];
+
+		vg_sensor_record(s, q->data, q->size); /* a bad record is counted as lost */
+		free(q);
+		if (s->nevents >= max && full)
+			err = full(ctx);
+	}
+	/* What a failed flush left: kept in order for the next settle. */
+	memmove(s->queue, s->queue + i, (s->nqueue - i) * sizeof(*s->queue));
+	s->nqueue -= i;
+	for (i = 0; i < s->nqueue; i++)
+		s->queue[i]->seq = i;
 	return err;
 }
 

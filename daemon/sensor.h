@@ -47,6 +47,8 @@ struct vg_sensor {
 	size_t nfills, fcap;
 	struct vg_cgroups *cgroups; /* container of a cgroup id */
 	int stat_files; /* FileSize of file events */
+	struct vg_queued **queue; /* records of this drain of the rings, not handled yet */
+	size_t nqueue, qcap;
 };
 
 int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd);
@@ -68,6 +70,17 @@ int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size);
 void vg_sensor_hash_settle(struct vg_sensor *s);
 /* The hashing counters: the worker's and the sensor's. */
 void vg_sensor_hash_stats(struct vg_sensor *s, struct vg_hash_stats *out);
+/*
+ * The rings are drained one after the other, so a record can arrive after
+ * a later one of another ring (a file written before an exec, read after
+ * the exec). vg_sensor_queue() keeps a copy of each record of one drain;
+ * vg_sensor_settle() handles them in the order they happened (kernel time,
+ * then arrival), calling full(ctx) whenever max events are pending (a
+ * non-zero return stops it and is returned; the rest stay queued).
+ * vg_sensor_queue: 0, or -ENOMEM (counted as lost).
+ */
+int vg_sensor_queue(struct vg_sensor *s, const void *data, size_t size);
+int vg_sensor_settle(struct vg_sensor *s, size_t max, int (*full)(void *ctx), void *ctx);
 /* Point b at the pending events (b keeps pointing into s until vg_sensor_batch_done()). */
 void vg_sensor_batch_fill(struct vg_sensor *s, Vigil__V1__Batch *b);
 void vg_sensor_batch_done(struct vg_sensor *s);

@@ -17,6 +17,65 @@ static void vg_json_num(struct vg_sb *j, const char *key, uint64_t v)
 	vg_sb_printf(j, ":%llu", (unsigned long long)v);
 }
 
+/* Interpreters whose first operand is a script file: shells, and the usual script languages. */
+static int vg_interpreter(const char *exe, int *shell)
+{
+	static const char *const shells[] = { "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash" };
+	static const char *const langs[] = { "python", "perl", "ruby", "php", "node", "lua" };
+	const char *base = exe ? strrchr(exe, '/') : NULL;
+
+	base = base ? base + 1 : exe;
+	if (!base)
+		return 0;
+	for (size_t i = 0; i < sizeof(shells) / sizeof(*shells); i++)
+		if (!strcmp(base, shells[i]))
+			return *shell = 1;
+	*shell = 0;
+	/* python3, python3.11, perl5.36: the name, then digits and dots */
+	for (size_t i = 0; i < sizeof(langs) / sizeof(*langs); i++) {
+		size_t n = strlen(langs[i]);
+
+		if (!strncmp(base, langs[i], n) &&
+		    strspn(base + n, "0123456789.") == strlen(base + n))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The script an interpreter runs: its first operand after the options
+ * (sh x.sh, and ./x.sh with #!, which the kernel runs as "sh ./x.sh"), made
+ * absolute with the working directory. NULL for -c/-e/-m code, stdin or no
+ * operand. The options that take an argument are skipped with it.
+ */
+static const char *vg_script_operand(const Vigil__V1__Process *p)
+{
+	int shell;
+
+	if (!vg_interpreter(p->exe, &shell))
+		return NULL;
+	for (size_t i = 1; i < p->n_argv; i++) {
+		const char *a = p->argv[i];
+
+		if (!strcmp(a, "--")) {
+			a = i + 1 < p->n_argv ? p->argv[i + 1] : NULL;
+			return a && strcmp(a, "-") ? a : NULL;
+		}
+		if (a[0] != '-' && !(shell && a[0] == '+'))
+			return *a ? a : NULL;
+		if (!strcmp(a, "-"))
+			return NULL; /* the script comes on stdin */
+		/* inline code: shell -c, perl/ruby/node -e/-E, python -c/-m, php -r */
+		if (a[1] != '-' &&
+		    (shell ? strchr(a + 1, 'c') != NULL : strchr("ceEmr", a[1]) != NULL))
+			return NULL;
+		if (!strcmp(a, "-o") || !strcmp(a, "+o") || !strcmp(a, "-O") || !strcmp(a, "+O") ||
+		    (!shell && (!strcmp(a, "-W") || !strcmp(a, "-X") || !strcmp(a, "-I"))))
+			i++;
+	}
+	return NULL;
+}
+
 void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
 {
 	const Vigil__V1__Process *p = pe->process;
@@ -47,6 +106,24 @@ void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
 			vg_sb_add(j, ",\"CoreDumped\":true");
 	}
 	vg_json_num(j, "ParentId", p->ppid);
+	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED) {
+		const char *script = vg_script_operand(p);
+
+		if (script) {
+			struct vg_sb path;
+
+			vg_sb_init(&path);
+			while (script[0] == '.' && script[1] == '/')
+				script += 2;
+			if (script[0] != '/' && p->cwd && *p->cwd)
+				vg_sb_printf(&path, "%s%s", p->cwd,
+					     p->cwd[strlen(p->cwd) - 1] == '/' ? "" : "/");
+			vg_sb_add(&path, script);
+			if (!vg_sb_err(&path))
+				vg_json_kv(j, "ScriptPath", vg_sb_str(&path));
+			vg_sb_free(&path);
+		}
+	}
 	vg_sb_add(j, "}");
 }
 

@@ -58,6 +58,29 @@ static __always_inline __u32 vg_pidns(struct task_struct *task)
 	return BPF_CORE_READ(up, ns, ns.inum);
 }
 
+/*
+ * A memfd_create() file has a pseudo dentry, its own parent on an internal
+ * mount: the walk finds no name. Its name is "memfd:NAME"; the path is
+ * "/memfd:NAME", as /proc/PID/exe shows it. Returns the new walk result.
+ */
+static __always_inline __u32 vg_pseudo_path(struct dentry *d, struct vg_scratch *s, __u32 walk)
+{
+	__u32 len, pos;
+
+	if (BPF_CORE_READ(d, d_parent) != d)
+		return walk;
+	len = BPF_CORE_READ(d, d_name.len) & VG_NAME_MASK;
+	if (!len)
+		return walk;
+	pos = (VG_PATH_MAX - 2 - len) & (VG_PATH_MAX - 1);
+	if (bpf_probe_read_kernel(&s->path[(pos + 1) & (VG_PATH_MAX - 1)], len & VG_NAME_MASK,
+				  BPF_CORE_READ(d, d_name.name)))
+		return walk;
+	s->path[pos] = '/';
+	s->path[VG_PATH_MAX - 1] = '\0';
+	return pos;
+}
+
 static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
 	struct vg_scratch *s;
@@ -97,6 +120,8 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 		e->hdr.flags |= VG_F_FILELESS;
 	e->exe_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	walk = vg_path_walk(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), s);
+	if (e->hdr.flags & VG_F_FILELESS)
+		walk = vg_pseudo_path(BPF_CORE_READ(file, f_path.dentry), s, walk);
 	if (walk & VG_PATH_TRUNC_BIT)
 		e->hdr.flags |= VG_F_PATH_TRUNC;
 	off = sizeof(*e);

@@ -274,3 +274,62 @@ Test(sensor, image_digests_only_of_the_file_the_kernel_named, .init = setup, .fi
 	cr_assert_eq(s.hstats.late, 0);
 	unlink(path);
 }
+
+static int fulls;
+
+static int count_full(void *ctx)
+{
+	(void)ctx;
+	fulls++;
+	vg_sensor_batch_done(&s);
+	return 0;
+}
+
+/*
+ * Records of one drain are handled in kernel-time order: a record that
+ * came after its process's next exec (another ring) names the image of its
+ * time, and the batch callback runs as events pile up.
+ */
+Test(sensor, queued_records_are_handled_in_time_order, .init = setup, .fini = teardown)
+{
+	char a[512], b[512];
+	struct vg_exec_event *e1 = (void *)a, *e2 = (void *)b;
+	struct vg_sec_event sec;
+	size_t n1 = exec_rec(a, 50, 1, 1000, "/bin/sh", "sh\0", 3, "/");
+	size_t n2 = exec_rec(b, 50, 1, 0, "/usr/bin/true", "true\0", 5, "/");
+
+	e1->hdr.ts_boot_ns = 3000;
+	e2->hdr.ts_boot_ns = 5000;
+	memset(&sec, 0, sizeof(sec));
+	sec.hdr.type = VG_EV_SEC;
+	sec.hdr.size = sizeof(sec);
+	sec.hdr.ts_boot_ns = 4000;
+	task(&sec.task, 50, 1, 1000, "sh");
+	sec.op = VG_SEC_BPF_LOAD;
+
+	/* drained in ring order: both execs (process ring) before the older load */
+	cr_assert_eq(vg_sensor_queue(&s, a, n1), 0);
+	cr_assert_eq(vg_sensor_queue(&s, b, n2), 0);
+	cr_assert_eq(vg_sensor_queue(&s, &sec, sizeof(sec)), 0);
+	cr_assert_eq(s.nevents, 0, "nothing handled before the drain settles");
+	cr_assert_eq(vg_sensor_settle(&s, 1000, NULL, NULL), 0);
+	cr_assert_eq(s.nevents, 3);
+	cr_expect_eq(s.events[0]->body_case, VIGIL__V1__EVENT__BODY_PROCESS);
+	cr_assert_eq(s.events[1]->body_case, VIGIL__V1__EVENT__BODY_SECURITY);
+	cr_expect_str_eq(s.events[1]->security->process->exe, "/bin/sh");
+	cr_expect_eq(s.events[1]->security->process->uid, 1000);
+	cr_expect_str_eq(s.events[2]->process->process->exe, "/usr/bin/true");
+	/* a record after the settled exec, from another drain: still the image of its time */
+	sec.hdr.ts_boot_ns = 4500;
+	cr_assert_eq(vg_sensor_queue(&s, &sec, sizeof(sec)), 0);
+	cr_assert_eq(vg_sensor_settle(&s, 1000, NULL, NULL), 0);
+	cr_expect_str_eq(s.events[3]->security->process->exe, "/bin/sh");
+	vg_sensor_batch_done(&s);
+
+	fulls = 0;
+	cr_assert_eq(vg_sensor_queue(&s, a, n1), 0);
+	cr_assert_eq(vg_sensor_queue(&s, b, n2), 0);
+	cr_assert_eq(vg_sensor_settle(&s, 1, count_full, NULL), 0);
+	cr_expect_eq(fulls, 2);
+	cr_expect_eq(s.nqueue, 0);
+}

@@ -208,6 +208,7 @@ Test(store, process_created_columns)
 	expect(COL("json_type(AdditionalFields, '$.ArgvTruncated')"), NULL);
 	expect(COL("json_type(AdditionalFields, '$.ExitSignal')"), NULL);
 	expect(COL("json_type(AdditionalFields, '$.CoreDumped')"), NULL);
+	expect(COL("json_type(AdditionalFields, '$.ScriptPath')"), NULL); /* sh -c: no script */
 	expect("SELECT Seq || ' ' || Events || ' ' || DeviceId FROM ReceivedFrames", "1 1 dev-A");
 	vg_store_peer_free(&peer);
 }
