@@ -216,8 +216,7 @@ static long long wl_ns(void)
 
 static int wl_usage(void)
 {
-	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid N [--rate OPS_PER_S]
-");
+	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid N [--rate OPS_PER_S]\n");
 	return 2;
 }
 
