@@ -25,7 +25,18 @@
 struct vg_pg {
 	PGconn *c;
 	struct vg_sb tmp, tmp2, tmp3;
+	char schema[192]; /* vg_pg_roles(): current_schema(), quoted */
+	int no_partition; /* the last statement failed for want of a day's partition */
+	int64_t maintained; /* the UTC day (since the epoch) vg_pg_maintain() last ran for */
 };
+
+/* vigil server --retain-days: 0 keeps every day. */
+static int vg_pg_retain_days;
+
+void vg_pg_set_retain_days(int days)
+{
+	vg_pg_retain_days = days;
+}
 
 /* One statement's parameters: text, NULL for SQL NULL. */
 struct vg_pp {
@@ -131,11 +142,20 @@ static PGresult *vg_pg_exec(struct vg_pg *pg, const char *what, const char *sql,
 {
 	PGresult *r = PQexecParams(pg->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
 	if (p)
 		vg_pp_reset(p);
+	pg->no_partition = 0;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
+	/* An event of a day without its partition yet: the caller makes it and tries again. */
+	if (state && !strcmp(state, "23514") &&
+	    strstr(PQresultErrorMessage(r), "no partition of relation")) {
+		pg->no_partition = 1;
+		PQclear(r);
+		return NULL;
+	}
 	vg_log(VG_ERROR, "server: postgresql: %s: %s", what,
 	       r ? PQresultErrorMessage(r) : PQerrorMessage(pg->c));
 	PQclear(r);
@@ -220,12 +240,36 @@ int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len)
 /* Several servers may start at once: the migration runs under an advisory lock. */
 #define VG_PG_MIGRATE_LOCK "7415901"
 
+/* The database's schema version (0: none yet), or -1 (logged). */
+static long vg_pg_version(struct vg_pg *pg)
+{
+	PGresult *r = vg_pg_exec(pg, "look for SchemaVersion",
+				 "SELECT to_regclass('\"SchemaVersion\"') IS NULL", NULL);
+	long have;
+
+	if (!r)
+		return -1;
+	have = PQgetvalue(r, 0, 0)[0] == 't' ? 0 : -2;
+	PQclear(r);
+	if (!have)
+		return 0;
+	r = vg_pg_exec(pg, "read SchemaVersion",
+		       "SELECT coalesce(max(\"Version\"), 0) FROM \"SchemaVersion\"", NULL);
+	if (!r)
+		return -1;
+	have = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return have;
+}
+
 int vg_pg_migrate(struct vg_pg *pg)
 {
 	struct vg_pp p = { 0 };
-	PGresult *r;
-	long have;
+	long have = vg_pg_version(pg);
 
+	/* Up to date: nothing to lock or create, so a role that owns nothing may start. */
+	if (have == VG_PG_SCHEMA_VERSION)
+		return 0;
 	if (vg_pg_cmd(pg, "begin migration", "BEGIN", NULL) ||
 	    vg_pg_cmd(pg, "lock migration", "SELECT pg_advisory_xact_lock(" VG_PG_MIGRATE_LOCK ")",
 		      NULL) ||
@@ -234,31 +278,31 @@ int vg_pg_migrate(struct vg_pg *pg)
 		      " \"Applied\" timestamptz NOT NULL)",
 		      NULL))
 		goto err;
-	r = vg_pg_exec(pg, "read SchemaVersion",
-		       "SELECT coalesce(max(\"Version\"), 0) FROM \"SchemaVersion\"", NULL);
-	if (!r)
+	have = vg_pg_version(pg); /* another server may have migrated it meanwhile */
+	if (have < 0)
 		goto err;
-	have = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
 	if (have > VG_PG_SCHEMA_VERSION) {
 		vg_log(VG_ERROR, "server: the database has schema version %ld, this server knows %d",
 		       have, VG_PG_SCHEMA_VERSION);
 		goto err;
 	}
-	if (have < 1) {
+	for (int v = (int)have + 1; v <= VG_PG_SCHEMA_VERSION; v++) {
 		/* Constant DDL, no values: the simple query protocol runs it whole. */
-		r = PQexec(pg->c, vg_pg_schema_sql());
+		PGresult *r = PQexec(pg->c, vg_pg_schema_step(v));
+
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			vg_log(VG_ERROR, "server: postgresql: create schema: %s",
+			vg_log(VG_ERROR, "server: postgresql: schema version %d: %s", v,
 			       PQresultErrorMessage(r));
 			PQclear(r);
 			goto err;
 		}
 		PQclear(r);
-		vg_pp_int(&p, 1);
+		vg_pp_int(&p, v);
 		if (vg_pg_cmd(pg, "record schema version",
 			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
 			goto err;
+		if (have)
+			vg_log(VG_INFO, "server: schema migrated to version %d", v);
 	}
 	if (vg_pg_cmd(pg, "commit migration", "COMMIT", NULL))
 		goto err;
@@ -266,6 +310,55 @@ int vg_pg_migrate(struct vg_pg *pg)
 err:
 	vg_pg_rollback(pg);
 	return -EIO;
+}
+
+/* The UTC day of a time in ns since the epoch, as days since the epoch and as YYYY-MM-DD. */
+static int64_t vg_pg_day(uint64_t ns, char out[11])
+{
+	int64_t day = (int64_t)(ns / (86400ull * 1000000000ull));
+	char iso[VG_ISO_LEN];
+
+	vg_iso_time(iso, (uint64_t)day * 86400ull * 1000000000ull);
+	snprintf(out, 11, "%.10s", iso);
+	return day;
+}
+
+/* Make the day's partitions of every event table if they are missing: 0 or -EIO. */
+static int vg_pg_partition(struct vg_pg *pg, uint64_t ns)
+{
+	struct vg_pp p = { 0 };
+	char day[11];
+
+	vg_pg_day(ns, day);
+	vg_pp_str(&p, day);
+	return vg_pg_cmd(pg, "make a day's partitions", "SELECT vigil_partition($1::date)", &p);
+}
+
+int vg_pg_maintain(struct vg_pg *pg)
+{
+	uint64_t now = vg_now_ns(), ns_day = 86400ull * 1000000000ull;
+	struct vg_pp p = { 0 };
+	PGresult *r;
+	char day[11];
+	int64_t today = vg_pg_day(now, day);
+
+	/* Today's and tomorrow's partitions ahead of the events. */
+	if (vg_pg_partition(pg, now) || vg_pg_partition(pg, now + ns_day))
+		return -EIO;
+	if (vg_pg_retain_days > 0) {
+		vg_pp_int(&p, vg_pg_retain_days);
+		r = vg_pg_exec(pg, "drop old partitions", "SELECT * FROM vigil_retain($1)", &p);
+		if (!r)
+			return -EIO;
+		for (int i = 0; i < PQntuples(r); i++)
+			vg_log(VG_INFO,
+			       "server: retention: dropped %s of %s (%s rows), older than %d days",
+			       PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+			       vg_pg_retain_days);
+		PQclear(r);
+	}
+	pg->maintained = today;
+	return 0;
 }
 
 void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1])
@@ -666,12 +759,29 @@ static int vg_pg_device(struct vg_pg_tx *t)
 	vg_pp_str(&t->p, d->host_device_id ? d->host_device_id : "");
 	vg_pp_text(&t->p, d->machine_group);
 	vg_pp_str(&t->p, vg_sb_str(tags));
-	return vg_pg_cmd(t->pg, "store device info",
+	if (vg_pg_cmd(t->pg, "store device info",
+		      "INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\","
+		      " \"ClientVersion\", \"OSPlatform\", \"OSArchitecture\", \"OSVersion\","
+		      " \"OSDistribution\", \"HostDeviceId\", \"MachineGroup\","
+		      " \"RegistryDeviceTag\", \"DeviceTags\", \"OnboardingStatus\") VALUES ($1,"
+		      " $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 'Onboarded')",
+		      &t->p))
+		return -EIO;
+	if (!d->host_device_id || !*d->host_device_id)
+		return 0;
+	/*
+	 * A WSL instance's HostDeviceId is its Windows host, which runs no
+	 * sensor of ours: the first time it is named it gets a DeviceInfo row of
+	 * its own (its name as it enrolled, if it did), so it resolves to a device.
+	 */
+	vg_pp_str(&t->p, t->now);
+	vg_pp_str(&t->p, d->host_device_id);
+	return vg_pg_cmd(t->pg, "store the host's device info",
 			 "INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\","
-			 " \"ClientVersion\", \"OSPlatform\", \"OSArchitecture\", \"OSVersion\","
-			 " \"OSDistribution\", \"HostDeviceId\", \"MachineGroup\","
-			 " \"RegistryDeviceTag\", \"DeviceTags\", \"OnboardingStatus\") VALUES ($1,"
-			 " $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 'Onboarded')",
+			 " \"OSPlatform\", \"HostDeviceId\", \"DeviceTags\", \"OnboardingStatus\")"
+			 " SELECT $1, $2, (SELECT \"DeviceName\" FROM \"EnrolledDevices\" WHERE"
+			 " \"DeviceId\" = $2), 'Windows', '', '[]', 'Onboarded' WHERE NOT EXISTS"
+			 " (SELECT 1 FROM \"DeviceInfo\" WHERE \"DeviceId\" = $2)",
 			 &t->p);
 }
 
@@ -776,8 +886,9 @@ static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, siz
 	return 0;
 }
 
-int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-		      char *why, size_t why_len)
+/* As vg_pg_store_batch(), or -EAGAIN: *missing is the time of an event whose day has no partition. */
+static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+			    char *why, size_t why_len, uint64_t *missing)
 {
 	const Vigil__V1__Batch *b = v->b;
 	Vigil__V1__DeviceInfo known = VIGIL__V1__DEVICE_INFO__INIT;
@@ -786,16 +897,6 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	PGresult *r;
 	int err, n;
 
-	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
-		snprintf(why, why_len, "batch with an empty device id");
-		return -EBADMSG;
-	}
-	if (b->device && strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
-		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
-		return -EBADMSG;
-	}
-	if (vg_pg_ready(pg))
-		return -EIO;
 	t.now = vg_iso_time(now, vg_now_ns());
 	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
 		return -EIO;
@@ -855,6 +956,7 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	err = b->device ? vg_pg_device(&t) : 0;
 	for (size_t i = 0; !err && i < v->n_events; i++) {
 		Vigil__V1__Event *ev;
+		uint64_t ns;
 
 		err = vg_batch_event(v, i, &ev);
 		if (err) {
@@ -862,8 +964,13 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 			err = -EBADMSG;
 			break;
 		}
+		ns = ev->time_ns;
 		err = vg_pg_one(&t, ev);
 		vigil__v1__event__free_unpacked(ev, NULL);
+		if (err && pg->no_partition) {
+			*missing = ns;
+			err = -EAGAIN;
+		}
 	}
 	if (!err)
 		err = vg_pg_counters(&t, b);
@@ -876,5 +983,127 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	return 1;
 out:
 	vg_pg_rollback(pg);
-	return err == -ENOMEM || err == -EPERM || err == -EBADMSG || !err ? err : -EIO;
+	return err == -ENOMEM || err == -EPERM || err == -EBADMSG || err == -EAGAIN || !err ? err :
+											   -EIO;
+}
+
+/* The most days without partitions one batch may bring (each costs a retry). */
+#define VG_PG_NEW_DAYS_MAX 32
+
+int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+		      char *why, size_t why_len)
+{
+	const Vigil__V1__Batch *b = v->b;
+	char day[11];
+	uint64_t missing = 0;
+	int err;
+
+	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
+		snprintf(why, why_len, "batch with an empty device id");
+		return -EBADMSG;
+	}
+	if (b->device && strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
+		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
+		return -EBADMSG;
+	}
+	if (vg_pg_ready(pg))
+		return -EIO;
+	/* Once a day per connection: the partitions ahead, and retention. */
+	if (pg->maintained != vg_pg_day(vg_now_ns(), day) && vg_pg_maintain(pg))
+		return -EIO;
+	for (int tries = 0;; tries++) {
+		err = vg_pg_store_once(pg, owner, seq, v, why, why_len, &missing);
+		if (err != -EAGAIN)
+			return err;
+		if (tries == VG_PG_NEW_DAYS_MAX) {
+			snprintf(why, why_len, "events of more than %d days that have no partition yet",
+				 VG_PG_NEW_DAYS_MAX);
+			return -EBADMSG;
+		}
+		if (vg_pg_partition(pg, missing))
+			return -EIO;
+	}
+}
+
+/* ---- roles */
+
+/* What each role may do, on top of USAGE of the schema (each statement ends with the role). */
+static const char *const vg_pg_ingest_grants[] = {
+	"GRANT INSERT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
+	" \"DeviceEvents\", \"SuppressedEvents\", \"AlertInfo\", \"AlertEvidence\" TO ",
+	/* the device checks, exactly once, the stream's device, the counters' upserts */
+	"GRANT SELECT, INSERT ON \"DeviceInfo\", \"ReceivedFrames\", \"EnrolledDevices\" TO ",
+	"GRANT SELECT, INSERT, UPDATE ON \"SensorCounters\", \"SensorCounterStreams\","
+	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
+	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
+	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+};
+static const char *const vg_pg_analyst_grants[] = {
+	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
+	" \"DeviceEvents\", \"SuppressedEvents\", \"DeviceInfo\", \"AlertInfo\", \"AlertEvidence\","
+	" \"SensorCounters\", \"SensorCounterStreams\", \"HostSkippedEvents\", \"ServerRefused\","
+	" \"ReceivedFrames\", \"SchemaVersion\", \"RetentionDropped\" TO ",
+	/* the inventory, without the token hashes */
+	"GRANT SELECT (\"DeviceId\", \"DeviceName\", \"Revoked\", \"Enrolled\", \"RevokedAt\")"
+	" ON \"EnrolledDevices\" TO ",
+};
+
+/* Create role (LOGIN, no password) unless it exists, and grant it its statements: 0 or -EIO. */
+static int vg_pg_role(struct vg_pg *pg, const char *role, const char *const *grants, size_t n)
+{
+	struct vg_pp p = { 0 };
+	char *id = PQescapeIdentifier(pg->c, role, strlen(role));
+	PGresult *r;
+	int err = -EIO, have;
+
+	if (!id)
+		return -ENOMEM;
+	vg_pp_str(&p, role);
+	r = vg_pg_exec(pg, "look up role", "SELECT 1 FROM pg_roles WHERE rolname = $1", &p);
+	if (!r)
+		goto out;
+	have = PQntuples(r);
+	PQclear(r);
+	vg_sb_reset(&pg->tmp);
+	vg_sb_printf(&pg->tmp, "CREATE ROLE %s LOGIN", id);
+	if (!have && vg_pg_cmd(pg, "create role", vg_sb_str(&pg->tmp), NULL))
+		goto out;
+	vg_sb_reset(&pg->tmp);
+	vg_sb_printf(&pg->tmp, "GRANT USAGE ON SCHEMA %s TO %s", pg->schema, id);
+	if (vg_pg_cmd(pg, "grant", vg_sb_str(&pg->tmp), NULL))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		vg_sb_reset(&pg->tmp);
+		vg_sb_add(&pg->tmp, grants[i]);
+		vg_sb_add(&pg->tmp, id);
+		if (vg_sb_err(&pg->tmp) || vg_pg_cmd(pg, "grant", vg_sb_str(&pg->tmp), NULL))
+			goto out;
+	}
+	err = 0;
+out:
+	PQfreemem(id);
+	return err;
+}
+
+int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst)
+{
+	PGresult *r = vg_pg_exec(pg, "current schema", "SELECT quote_ident(current_schema())", NULL);
+	int err;
+
+	if (!r)
+		return -EIO;
+	snprintf(pg->schema, sizeof(pg->schema), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
+		return -EIO;
+	err = vg_pg_role(pg, ingest, vg_pg_ingest_grants,
+			 sizeof(vg_pg_ingest_grants) / sizeof(vg_pg_ingest_grants[0]));
+	if (!err)
+		err = vg_pg_role(pg, analyst, vg_pg_analyst_grants,
+				 sizeof(vg_pg_analyst_grants) / sizeof(vg_pg_analyst_grants[0]));
+	if (!err && vg_pg_cmd(pg, "commit", "COMMIT", NULL))
+		return -EIO;
+	if (err)
+		vg_pg_rollback(pg);
+	return err;
 }

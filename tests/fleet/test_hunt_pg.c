@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * KQL on PostgreSQL against KQL on SQLite: the same rows in a local store and
- * in a throwaway PostgreSQL 15 (scripts/pgtest.sh, root), the same queries,
- * the same result rows. Then the constructs PostgreSQL refuses (with their
+ * in a throwaway PostgreSQL 15 with the fleet's own schema (scripts/pgtest.sh,
+ * root), the same queries, the same result rows. Then the constructs PostgreSQL refuses (with their
  * positions), a quote in a string literal, and `vigil hunt --pg` itself.
  */
 #include <criterion/criterion.h>
@@ -20,14 +20,11 @@
 #include "fmt.h"
 #include "hunt.h"
 #include "kql.h"
+#include "server.h"
 #include "store.h"
 
 static char tmp[64], conninfo[256], dbpath[96];
 static struct vg_store *store;
-
-/* The tables the queries read; PostgreSQL gets them with the store's columns. */
-static const char *const tables[] = { "DeviceProcessEvents", "DeviceInfo", "DeviceNetworkEvents",
-				      "AlertInfo", "AlertEvidence" };
 
 static const char *const rows[] = {
 	"INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\", \"OSPlatform\","
@@ -73,38 +70,6 @@ static const char *const rows[] = {
 	"  'curl', '/usr/bin/curl', 200, 'curl \"q\"', 'DeviceProcessEvents', 4, 4)",
 };
 
-/*
- * The PostgreSQL tables, in one place: the store's columns under their
- * names, Timestamp a timestamptz, INTEGER bigint, the rest text. (The
- * server's vg_pg_schema_sql() replaces this.)
- */
-static void pg_ddl(struct vg_sb *ddl)
-{
-	sqlite3 *db = vg_store_db(store);
-
-	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
-		sqlite3_stmt *st;
-		int n = 0;
-
-		cr_assert_eq(sqlite3_prepare_v2(db, "SELECT name, type FROM pragma_table_info(?1)",
-						-1, &st, NULL),
-			     SQLITE_OK);
-		sqlite3_bind_text(st, 1, tables[t], -1, SQLITE_STATIC);
-		vg_sb_printf(ddl, "CREATE TABLE \"%s\" (", tables[t]);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *name = (const char *)sqlite3_column_text(st, 0);
-			const char *type = (const char *)sqlite3_column_text(st, 1);
-
-			vg_sb_printf(ddl, "%s\"%s\" %s", n++ ? ", " : "", name,
-				     !strcmp(name, "Timestamp") ? "timestamptz" :
-				     !strcmp(type, "INTEGER")	? "bigint" :
-								  "text");
-		}
-		sqlite3_finalize(st);
-		vg_sb_add(ddl, ");\n");
-	}
-}
-
 static void pg_exec(const char *sql)
 {
 	PGconn *pg = PQconnectdb(conninfo);
@@ -119,7 +84,6 @@ static void pg_exec(const char *sql)
 
 static void setup(void)
 {
-	struct vg_sb ddl;
 	char cmd[256];
 	FILE *p;
 
@@ -136,10 +100,9 @@ static void setup(void)
 	snprintf(dbpath, sizeof(dbpath), "%s/store.db", tmp);
 	cr_assert_eq(vg_store_open(&store, dbpath), 0);
 	cr_assert_eq(vg_alerts_schema(vg_store_db(store)), 0);
-	vg_sb_init(&ddl);
-	pg_ddl(&ddl);
-	pg_exec(vg_sb_str(&ddl));
-	vg_sb_free(&ddl);
+	/* The fleet's own schema (server/pgschema.c), and the day the rows are of. */
+	pg_exec(vg_pg_schema_sql());
+	pg_exec("DO $$ BEGIN PERFORM vigil_partition('2026-11-01'); END $$");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char *msg = NULL;
 

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The fleet store's schema in a throwaway PostgreSQL (scripts/pgtest.sh,
+ * root): a version 1 database migrated forward with its rows, day partitions
+ * made on demand (once, with two connections racing) and dropped by
+ * retention, the Windows host's DeviceInfo row, the ingest and analyst roles,
+ * and the bytes an event takes.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "batch.h"
+#include "fixture.h"
+#include "fmt.h"
+#include "hunt.h"
+#include "server.h"
+#include "store.h"
+
+#define NS_DAY (86400ull * 1000000000ull)
+
+static PGconn *connect_as(const char *user)
+{
+	char ci[600], *u;
+	PGconn *c;
+
+	snprintf(ci, sizeof(ci), "%s", conninfo);
+	u = strstr(ci, "user=postgres");
+	cr_assert_not_null(u, "%s", ci);
+	snprintf(u, sizeof(ci) - (size_t)(u - ci), "user=%s", user);
+	c = PQconnectdb(ci);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
+	return c;
+}
+
+/* Run sql on c: its SQLSTATE ("" when it succeeded). */
+static const char *run_state(PGconn *c, const char *sql)
+{
+	static char state[8];
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	snprintf(state, sizeof(state), "%s",
+		 st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? "" :
+		 s						 ? s :
+								   "?");
+	PQclear(r);
+	return state;
+}
+
+static void run_ok(PGconn *c, const char *sql)
+{
+	const char *st = run_state(c, sql);
+
+	cr_assert_str_empty(st, "%s: %s %s", sql, st, PQerrorMessage(c));
+}
+
+static long pgn(const char *sql)
+{
+	return strtol(pgq(sql), NULL, 10);
+}
+
+static struct vg_pg *open_migrated(void)
+{
+	struct vg_pg *pg;
+	char why[256];
+
+	cr_assert_eq(vg_pg_open(&pg, conninfo, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(vg_pg_migrate(pg), 0);
+	return pg;
+}
+
+static char *argv_curl[] = { "curl", "-s", "https://example.com/install.sh" };
+
+/*
+ * Store n process events of dev (host: its HostDeviceId), event i at times[i
+ * % nt], as stream's frame seq with owner's credential: vg_pg_store_batch().
+ */
+static int store(struct vg_pg *pg, const char *owner, const char *dev, const char *host,
+		 uint64_t stream, uint64_t seq, const uint64_t *times, size_t nt, size_t n,
+		 char *why)
+{
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	Vigil__V1__Event *evs = calloc(n, sizeof(*evs)), **pevs = calloc(n, sizeof(*pevs));
+	struct vg_batch v;
+	uint8_t *payload;
+	size_t len;
+	int ret;
+
+	cr_assert(evs && pevs);
+	proc.pid = 4242;
+	proc.ppid = 4200;
+	proc.exe = "/usr/bin/curl";
+	proc.n_argv = 3;
+	proc.argv = argv_curl;
+	proc.user = "dev";
+	proc.cwd = "/home/dev/src/project";
+	proc.start_time_ns = times[0];
+	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
+	pe.process = &proc;
+	for (size_t i = 0; i < n; i++) {
+		vigil__v1__event__init(&evs[i]);
+		evs[i].report_id = seq * 100000 + i;
+		evs[i].time_ns = times[i % nt] + i * 1000;
+		evs[i].body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+		evs[i].process = &pe;
+		pevs[i] = &evs[i];
+	}
+	di.device_id = (char *)dev;
+	di.device_name = "box";
+	di.os_platform = "Linux";
+	di.host_device_id = (char *)host;
+	b.device = &di;
+	b.stream_id = stream;
+	b.n_events = n;
+	b.events = pevs;
+	cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
+	cr_assert_eq(vg_batch_open(&v, payload, len, 1, why, 256), 0, "%s", why);
+	ret = vg_pg_store_batch(pg, owner, seq, &v, why, 256);
+	vg_batch_close(&v);
+	free(payload);
+	free(evs);
+	free(pevs);
+	return ret;
+}
+
+static void setup(void)
+{
+	fx_pg_ca();
+}
+
+static void teardown(void)
+{
+	vg_pg_set_retain_days(0);
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
+	fx_cleanup_dir();
+}
+
+TestSuite(fleet_store, .init = setup, .fini = teardown);
+
+/* A version 1 database (the server before daily partitions) with rows of two days. */
+Test(fleet_store, v1_migrates_with_its_rows)
+{
+	PGconn *c = connect_as("postgres");
+	struct vg_pg *pg;
+	char plan[4096] = "";
+	PGresult *r;
+
+	run_ok(c, vg_pg_schema_step(1));
+	run_ok(c,
+	       "CREATE TABLE \"SchemaVersion\" (\"Version\" integer PRIMARY KEY,"
+	       " \"Applied\" timestamptz NOT NULL); INSERT INTO \"SchemaVersion\" VALUES (1, now())");
+	run_ok(c,
+	       "INSERT INTO \"DeviceProcessEvents\" (\"Timestamp\", \"DeviceId\", \"ActionType\","
+	       " \"ProcessCommandLine\") VALUES ('2026-11-01T10:00:00Z', 'd1', 'ProcessCreated',"
+	       " 'curl -s https://x'), ('2026-11-02T23:59:59.999Z', 'd1', 'ProcessCreated',"
+	       " 'wget y'), ('2026-11-02T00:00:00Z', 'd2', 'ProcessCreated', NULL)");
+	run_ok(c,
+	       "INSERT INTO \"DeviceNetworkEvents\" (\"Timestamp\", \"DeviceId\", \"ActionType\","
+	       " \"RemoteIP\") VALUES ('2026-11-03T01:00:00Z', 'd1', 'ConnectionSuccess', '10.1.2.3')");
+	run_ok(c, "INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\") VALUES (now(), 'd1')");
+
+	pg = open_migrated();
+	vg_pg_close(pg);
+	cr_assert_eq(pgn("SELECT max(\"Version\") FROM \"SchemaVersion\""), VG_PG_SCHEMA_VERSION);
+	cr_assert_str_eq(pgq("SELECT relkind FROM pg_class WHERE relname = 'DeviceProcessEvents'"),
+			 "p");
+	/* Every row kept, each in its day's partition. */
+	cr_assert_str_eq(pgq("SELECT string_agg(tableoid::regclass || ' ' || \"DeviceId\" || ' ' ||"
+			     " coalesce(\"ProcessCommandLine\", '-'), ', ' ORDER BY \"Timestamp\")"
+			     " FROM \"DeviceProcessEvents\""),
+			 "\"DeviceProcessEvents_20261101\" d1 curl -s https://x,"
+			 " \"DeviceProcessEvents_20261102\" d2 -,"
+			 " \"DeviceProcessEvents_20261102\" d1 wget y");
+	cr_assert_str_eq(pgq("SELECT tableoid::regclass || ' ' || \"RemoteIP\""
+			     " FROM \"DeviceNetworkEvents\""),
+			 "\"DeviceNetworkEvents_20261103\" 10.1.2.3");
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceInfo\""), 1);
+	cr_assert_eq(pgn("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_v1'"), 0);
+	/* Every event table has every migrated day (15 = 5 tables x 3 days). */
+	cr_assert_eq(pgn("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid ="
+			 " i.inhrelid WHERE c.relname ~ '_2026110[123]$' AND c.relkind = 'r'"),
+		     15);
+	/* A second start changes nothing. */
+	pg = open_migrated();
+	vg_pg_close(pg);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"SchemaVersion\""), 2);
+
+	/* The hunters' `has` on the command line (hunt/kql_pg.c's expression) takes the trigrams. */
+	run_ok(c, "SET enable_seqscan = off");
+	r = PQexec(c,
+		   "EXPLAIN SELECT * FROM \"DeviceProcessEvents\" WHERE"
+		   " lower(coalesce(CAST(\"ProcessCommandLine\" AS text), '')) ~ 'install\\.sh'");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+	for (int i = 0; i < PQntuples(r); i++)
+		strncat(plan, PQgetvalue(r, i, 0), sizeof(plan) - strlen(plan) - 1);
+	PQclear(r);
+	cr_assert_not_null(
+		strstr(plan, "Bitmap Index Scan on \"DeviceProcessEvents_20261101_lower_idx\""),
+		"%s", plan);
+	PQfinish(c);
+}
+
+/* Today, ten and forty days ago: each day's partitions made as its first event comes. */
+Test(fleet_store, partitions_on_demand_and_retention)
+{
+	uint64_t now = vg_now_ns(), t[3] = { now, now - 10 * NS_DAY, now - 40 * NS_DAY };
+	uint64_t many[40];
+	struct vg_pg *pg = open_migrated();
+	char why[256], q[512], d40[VG_ISO_LEN];
+
+	cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 1, 1, t, 3, 6, why), 1, "%s", why);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 6);
+	cr_assert_eq(pgn("SELECT count(DISTINCT tableoid) FROM \"DeviceProcessEvents\""), 3);
+	/* The resend is still exactly once. */
+	cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 1, 1, t, 3, 6, why), 0, "%s", why);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 6);
+
+	/* One batch may bring at most 32 new days: refused whole, nothing stored. */
+	for (int i = 0; i < 40; i++)
+		many[i] = now - (uint64_t)(100 + i) * NS_DAY;
+	cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 1, 2, many, 40, 40, why), -EBADMSG);
+	cr_assert_not_null(strstr(why, "more than 32 days"), "%s", why);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"ReceivedFrames\""), 1);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 6);
+
+	/* Keep 30 days: the forty-day-old one goes, in every event table, counted. */
+	vg_pg_set_retain_days(30);
+	cr_assert_eq(vg_pg_maintain(pg), 0);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 4);
+	vg_iso_time(d40, t[2]);
+	snprintf(q, sizeof(q),
+		 "SELECT string_agg(\"Table\" || ' ' || \"Rows\", ', ' ORDER BY \"Table\") FROM"
+		 " \"RetentionDropped\" WHERE \"Day\" = '%.10s'",
+		 d40);
+	cr_assert_str_eq(pgq(q), "DeviceEvents 0, DeviceFileEvents 0, DeviceNetworkEvents 0,"
+				 " DeviceProcessEvents 2, SuppressedEvents 0");
+	/* (With the refused batch's empty days: it made their partitions before it gave up.) */
+	cr_assert_eq(pgn("SELECT sum(\"Rows\") FROM \"RetentionDropped\""), 2);
+	/* Today's and tomorrow's partitions are there ahead of their events. */
+	cr_assert_eq(pgn("SELECT count(*) FROM pg_class WHERE relname ="
+			 " 'DeviceFileEvents_' || to_char((now() AT TIME ZONE 'UTC')::date + 1,"
+			 " 'YYYYMMDD')"),
+		     1);
+	vg_pg_close(pg);
+}
+
+/* Two servers making the same day at once: the second waits and finds it made. */
+Test(fleet_store, partition_race_between_two_connections)
+{
+	struct vg_pg *pg = open_migrated();
+	PGconn *a = connect_as("postgres"), *b = connect_as("postgres");
+	PGresult *r;
+
+	vg_pg_close(pg);
+	run_ok(a, "BEGIN");
+	cr_assert_str_eq(PQgetvalue(PQexec(a, "SELECT vigil_partition('2020-02-02')"), 0, 0), "5");
+	cr_assert_eq(PQsendQuery(b, "SELECT vigil_partition('2020-02-02')"), 1);
+	/* b waits for a's lock: it has no result before a commits. */
+	cr_assert_eq(PQconsumeInput(b), 1);
+	cr_assert_eq(PQisBusy(b), 1);
+	run_ok(a, "COMMIT");
+	r = PQgetResult(b);
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(b));
+	cr_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+	while ((r = PQgetResult(b)))
+		PQclear(r);
+	PQfinish(a);
+	PQfinish(b);
+}
+
+/* A WSL instance's Windows host becomes a device of its own, once. */
+Test(fleet_store, windows_host_device_row)
+{
+	uint64_t t = vg_now_ns();
+	struct vg_pg *pg = open_migrated();
+	char why[256];
+
+	cr_assert_eq(store(pg, "wsl-1", "wsl-1", "win-1", 5, 1, &t, 1, 1, why), 1, "%s", why);
+	cr_assert_eq(store(pg, "wsl-1", "wsl-1", "win-1", 6, 1, &t, 1, 1, why), 1, "%s", why);
+	cr_assert_str_eq(
+		pgq("SELECT string_agg(\"DeviceId\" || ' ' || \"OSPlatform\" || ' ' ||"
+		    " \"HostDeviceId\" || ' ' || \"DeviceTags\", ', ' ORDER BY \"DeviceId\")"
+		    " FROM \"DeviceInfo\" WHERE \"OSPlatform\" = 'Windows'"),
+		"win-1 Windows  []");
+	/* The seed's join: the WSL device's host resolves. */
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceInfo\" w JOIN \"DeviceInfo\" h ON"
+			     " h.\"DeviceId\" = w.\"HostDeviceId\" WHERE w.\"DeviceId\" = 'wsl-1'"),
+			 "2");
+	/* A plain Linux device names no host: no row is made for "". */
+	cr_assert_eq(store(pg, "lin-1", "lin-1", "", 7, 1, &t, 1, 1, why), 1, "%s", why);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceInfo\" WHERE \"DeviceId\" = ''"), 0);
+	vg_pg_close(pg);
+}
+
+/* The ingest role writes and cannot read events; the analyst reads and cannot write. */
+Test(fleet_store, roles)
+{
+	uint64_t t[2] = { vg_now_ns(), vg_now_ns() - 3 * NS_DAY };
+	struct vg_pg *pg = open_migrated(), *ing;
+	PGconn *an, *in;
+	char why[256], ci[600], cmd[1024], line[256];
+	char *buf = NULL, *ebuf = NULL;
+	size_t len = 0, elen = 0;
+	FILE *out, *err;
+	long rc;
+
+	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst"), 0);
+	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst"), 0, "twice is fine");
+	vg_pg_close(pg);
+
+	in = connect_as("vigil_ingest");
+	cr_assert_str_eq(run_state(in, "SELECT * FROM \"DeviceProcessEvents\""), "42501");
+	cr_assert_str_eq(run_state(in, "SELECT * FROM \"DeviceNetworkEvents\""), "42501");
+	cr_assert_str_eq(run_state(in, "DELETE FROM \"ReceivedFrames\""), "42501");
+	cr_assert_str_eq(run_state(in, "DROP TABLE \"DeviceEvents\""), "42501");
+	PQfinish(in);
+
+	/* The server's path with the ingest role: a batch, a new day's partitions, the host row. */
+	snprintf(ci, sizeof(ci), "%s", conninfo);
+	*strstr(ci, "user=postgres") = 0;
+	strcat(ci, "user=vigil_ingest");
+	cr_assert_eq(vg_pg_open(&ing, ci, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(vg_pg_migrate(ing), 0, "an up-to-date schema asks nothing of the role");
+	cr_assert_eq(store(ing, "wsl-9", "wsl-9", "win-9", 1, 1, t, 2, 4, why), 1, "%s", why);
+	cr_assert_eq(store(ing, "wsl-9", "wsl-9", "win-9", 1, 1, t, 2, 4, why), 0, "%s", why);
+	vg_pg_close(ing);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 4);
+
+	an = connect_as("vigil_analyst");
+	cr_assert_str_empty(run_state(an, "SELECT * FROM \"DeviceProcessEvents\""));
+	cr_assert_str_empty(
+		run_state(an, "SELECT \"DeviceId\", \"Revoked\" FROM \"EnrolledDevices\""));
+	cr_assert_str_eq(run_state(an, "SELECT \"TokenHash\" FROM \"EnrolledDevices\""), "42501");
+	cr_assert_str_eq(run_state(an, "SELECT * FROM \"ServerSecrets\""), "42501");
+	cr_assert_str_eq(run_state(an, "INSERT INTO \"DeviceProcessEvents\" (\"Timestamp\","
+				       " \"DeviceId\", \"ActionType\") VALUES (now(), 'x', 'y')"),
+			 "42501");
+	cr_assert_str_eq(run_state(an, "DELETE FROM \"DeviceInfo\""), "42501");
+	cr_assert_str_eq(run_state(an, "SELECT vigil_retain(0)"), "42501");
+	cr_assert_str_eq(run_state(an, "SELECT vigil_partition('2020-01-01')"), "42501");
+	PQfinish(an);
+
+	/* Hunting with the analyst role: the translator's SQL, rows of the fleet. */
+	*strstr(ci, "user=vigil_ingest") = 0;
+	strcat(ci, "user=vigil_analyst");
+	out = open_memstream(&buf, &len);
+	err = open_memstream(&ebuf, &elen);
+	rc = vg_hunt_run_pg(ci,
+			    "DeviceProcessEvents | where ProcessCommandLine has 'install.sh'"
+			    " | summarize n = count() by DeviceId",
+			    "q", VG_HUNT_CSV, out, err);
+	fclose(out);
+	fclose(err);
+	cr_assert_geq(rc, 0, "%ld: %s", rc, ebuf);
+	cr_assert_not_null(strstr(buf, "wsl-9,4"), "%s", buf);
+	free(buf);
+	free(ebuf);
+
+	/* vigil server itself starts and serves with the ingest role. */
+	snprintf(conninfo, sizeof(conninfo), "%s", ci);
+	*strstr(conninfo, "user=vigil_analyst") = 0;
+	strcat(conninfo, "user=vigil_ingest");
+	server = spawn_server("ingest.log");
+	port = server_port(server, "ingest.log");
+	snprintf(cmd, sizeof(cmd), "curl -s --cacert ca.pem https://127.0.0.1:%d/v1/health", port);
+	sh_line(line, sizeof(line), cmd);
+	cr_assert_str_eq(line, "{\"status\":\"ok\",\"database\":\"ok\"}");
+	kill(server, SIGTERM);
+	cr_assert_eq(waitpid(server, NULL, 0), server);
+	server = -1;
+}
