@@ -19,6 +19,7 @@ const char vg_usage_server[] =
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
 	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE]\n"
+	"       vigil server shards --pg CONNINFO --shard CONNINFO [--shard CONNINFO]...\n"
 	"\n"
 	"The fleet service: hosts POST their batches over HTTPS (TLS 1.2+) and the server\n"
 	"stores each in PostgreSQL (CONNINFO, a libpq connection string) exactly once, in the\n"
@@ -45,6 +46,9 @@ const char vg_usage_server[] =
 	"INSERT into the event tables and no SELECT of them) for the server's CONNINFO and the\n"
 	"analyst role (default vigil_analyst: SELECT only) for hunt/alerts --pg. Run it as the\n"
 	"schema's owner; a migrated database needs no more from the server's role.\n"
+	"shards: spread the devices' rows over the --shard servers (at most 64), hash partitions\n"
+	"on DeviceId through postgres_fdw; --pg is the coordinator the servers and hunters use.\n"
+	"Run it once, as a superuser, on an empty fleet database, before roles (docs/fleet.md).\n"
 	"\n"
 	"  -h, --help           show this text\n";
 
@@ -210,6 +214,36 @@ static int vg_server_roles(int argc, char **argv)
 	return 0;
 }
 
+#define VG_SHARDS_MAX 64
+
+static int vg_server_shards(int argc, char **argv)
+{
+	const char *pgc = NULL, *shards[VG_SHARDS_MAX], *v;
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			pgc = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--shard", &v)) {
+			if (n == VG_SHARDS_MAX)
+				return vg_cli_usage("server shards", "more than %d --shard",
+						    VG_SHARDS_MAX);
+			shards[n++] = v;
+		} else {
+			return vg_cli_usage("server shards", "unknown argument '%s'", argv[i]);
+		}
+	}
+	if (!pgc || !n)
+		return vg_cli_usage("server shards", "--pg and a --shard are required");
+	if (vg_pg_shards(pgc, shards, n))
+		return 1;
+	printf("%d shards behind the coordinator\n", n);
+	return 0;
+}
+
 /* --retain-days: drop what is past it once before serving (the server does it daily after). */
 static int vg_server_retain(const char *conninfo, int days)
 {
@@ -236,6 +270,8 @@ int vg_cmd_server(int argc, char **argv)
 		return vg_server_revoke(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "roles"))
 		return vg_server_roles(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "shards"))
+		return vg_server_shards(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		if (vg_cli_is_help(argv[i])) {
 			fputs(vg_usage_server, stdout);

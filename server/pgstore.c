@@ -1008,9 +1008,16 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	}
 	if (vg_pg_ready(pg))
 		return -EIO;
-	/* Once a day per connection: the partitions ahead, and retention. */
-	if (pg->maintained != vg_pg_day(vg_now_ns(), day) && vg_pg_maintain(pg))
-		return -EIO;
+	/*
+	 * Once a day per connection: the partitions ahead, and retention. A
+	 * failure waits for tomorrow: a missing day is made when it is needed.
+	 */
+	if (pg->maintained != vg_pg_day(vg_now_ns(), day) && vg_pg_maintain(pg)) {
+		vg_log(VG_WARN, "server: the day's partitions and retention failed; again tomorrow");
+		pg->maintained = vg_pg_day(vg_now_ns(), day);
+		if (vg_pg_ready(pg))
+			return -EIO;
+	}
 	for (int tries = 0;; tries++) {
 		err = vg_pg_store_once(pg, owner, seq, v, why, why_len, &missing);
 		if (err != -EAGAIN)

@@ -44,6 +44,14 @@ void vg_pg_set_retain_days(int days);
  * granted in the current schema: 0 or -EIO (logged).
  */
 int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst);
+/*
+ * Spread the tables of a device's batch over n shard servers (docs/fleet.md):
+ * migrate each shard and the coordinator, then make those tables of the
+ * coordinator hash partitions on "DeviceId" that are postgres_fdw foreign
+ * tables of the shards, and vigil_partition/vigil_retain calls of every
+ * shard. The coordinator's tables must be empty. 0, -EINVAL, -EIO (logged).
+ */
+int vg_pg_shards(const char *coord, const char *const *shards, int n);
 /* 0 when the database answers, else -EIO with why set. */
 int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len);
 

@@ -130,7 +130,7 @@ void fx_pg_ca(void)
 	cr_assert_not_null(mkdtemp(dir));
 	/* PostgreSQL runs as the postgres user: it passes through this folder. */
 	cr_assert_eq(chmod(dir, 0711), 0);
-	snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh start %s/pg", srcdir(), dir);
+	snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh %s %s/pg", srcdir(), fx_pg_start(), dir);
 	sh_line(conninfo, sizeof(conninfo), cmd);
 	sh("cd %s && certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null &&"
 	   " printf 'cn = vigil test CA\\nca\\ncert_signing_key\\nexpiration_days = 2\\n' > ca.tmpl &&"
@@ -143,6 +143,22 @@ void fx_pg_ca(void)
 	   " --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null",
 	   dir);
 	cr_assert_eq(chdir(dir), 0);
+}
+
+int fx_sharded(void)
+{
+	const char *s = getenv("VG_FLEET_SHARDS");
+
+	return s && *s && strcmp(s, "0");
+}
+
+/* The pgtest.sh command that starts the topology (start-sharded runs $VIGIL server shards). */
+const char *fx_pg_start(void)
+{
+	if (!fx_sharded())
+		return "start";
+	cr_assert_eq(setenv("VIGIL", vigil(), 1), 0);
+	return "start-sharded";
 }
 
 /* fx_pg_ca(), the server on a free port and its onboarding package in ob.txt. */

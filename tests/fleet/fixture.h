@@ -20,5 +20,8 @@ void fx_pg_ca(void);
 void fx_server_onboard(void);
 void fx_cleanup_dir(void);
 char *pgq(const char *sql);
+/* VG_FLEET_SHARDS=2: the tests run on a coordinator with two shards (pgtest.sh start-sharded). */
+int fx_sharded(void);
+const char *fx_pg_start(void);
 
 #endif
