@@ -161,6 +161,44 @@ const char *fx_pg_start(void)
 	return "start-sharded";
 }
 
+int fx_post(const char *path, const char *file, const char *token, const char *ctype)
+{
+	char cmd[1024], code[16];
+
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert ca.pem -o resp.txt -D resp.hdr -w '%%{http_code}'"
+		 " --data-binary @%s %s%s%s -H 'Content-Type: %s' https://127.0.0.1:%d%s",
+		 file, token ? "-H 'Authorization: Bearer " : "", token ? token : "",
+		 token ? "'" : "", ctype, port, path);
+	sh_line(code, sizeof(code), cmd);
+	return atoi(code);
+}
+
+void fx_enroll(const char *dev, char *token)
+{
+	char line[256], body[512];
+	FILE *f = fopen("ob.txt", "r");
+	char *p;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) && strncmp(line, "secret=", 7))
+		;
+	fclose(f);
+	line[strcspn(line, "\n")] = 0;
+	f = fopen("enroll.json", "w");
+	cr_assert_not_null(f);
+	fprintf(f, "{\"secret\":\"%s\",\"device_id\":\"%s\",\"device_name\":\"N\"}", line + 7, dev);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(fx_post("/v1/enroll", "enroll.json", NULL, "application/json"), 200);
+	f = fopen("resp.txt", "r");
+	cr_assert_not_null(f);
+	body[fread(body, 1, sizeof(body) - 1, f)] = 0;
+	fclose(f);
+	p = strstr(body, "\"token\":\"");
+	cr_assert_not_null(p, "%s", body);
+	snprintf(token, VG_FX_TOKEN, "%.64s", p + 9);
+}
+
 /* fx_pg_ca(), the server on a free port and its onboarding package in ob.txt. */
 void fx_server_onboard(void)
 {

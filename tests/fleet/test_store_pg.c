@@ -18,6 +18,7 @@
 #include "batch.h"
 #include "fixture.h"
 #include "fmt.h"
+#include "frame.h"
 #include "hunt.h"
 #include "server.h"
 #include "store.h"
@@ -112,23 +113,15 @@ static struct vg_pg *open_migrated(void)
 
 static char *argv_curl[] = { "curl", "-s", "https://example.com/install.sh" };
 
-/*
- * Store n process events of dev (host: its HostDeviceId), event i at times[i
- * % nt], as stream's frame seq with owner's credential: vg_pg_store_batch().
- */
-static int store(struct vg_pg *pg, const char *owner, const char *dev, const char *host,
-		 uint64_t stream, uint64_t seq, const uint64_t *times, size_t nt, size_t n,
-		 char *why)
+/* n process events of dev (host: its HostDeviceId), event i at times[i % nt], packed. */
+static void pack(const char *dev, const char *host, uint64_t stream, uint64_t seq,
+		 const uint64_t *times, size_t nt, size_t n, uint8_t **payload, size_t *len)
 {
 	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
 	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
 	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
 	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
 	Vigil__V1__Event *evs = calloc(n, sizeof(*evs)), **pevs = calloc(n, sizeof(*pevs));
-	struct vg_batch v;
-	uint8_t *payload;
-	size_t len;
-	int ret;
 
 	cr_assert(evs && pevs);
 	proc.pid = 4242;
@@ -157,14 +150,47 @@ static int store(struct vg_pg *pg, const char *owner, const char *dev, const cha
 	b.stream_id = stream;
 	b.n_events = n;
 	b.events = pevs;
-	cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
+	cr_assert_eq(vg_batch_pack(&b, 3, payload, len), 0);
+	free(evs);
+	free(pevs);
+}
+
+/* Store pack()'s batch as frame seq with owner's credential: vg_pg_store_batch(). */
+static int store(struct vg_pg *pg, const char *owner, const char *dev, const char *host,
+		 uint64_t stream, uint64_t seq, const uint64_t *times, size_t nt, size_t n,
+		 char *why)
+{
+	struct vg_batch v;
+	uint8_t *payload;
+	size_t len;
+	int ret;
+
+	pack(dev, host, stream, seq, times, nt, n, &payload, &len);
 	cr_assert_eq(vg_batch_open(&v, payload, len, 1, why, 256), 0, "%s", why);
 	ret = vg_pg_store_batch(pg, owner, seq, &v, why, 256);
 	vg_batch_close(&v);
 	free(payload);
-	free(evs);
-	free(pevs);
 	return ret;
+}
+
+/* pack()'s batch framed as vigild sends it, in file name. */
+static void frame_file(const char *name, const char *dev, uint64_t seq, size_t n)
+{
+	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq };
+	uint8_t hdr[VG_FRAME_HDR_LEN], *payload;
+	uint64_t t = vg_now_ns();
+	size_t len;
+	FILE *f;
+
+	pack(dev, NULL, 1, seq, &t, 1, n, &payload, &len);
+	h.len = (uint32_t)len;
+	vg_frame_hdr_pack(hdr, &h, payload);
+	f = fopen(name, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+	cr_assert_eq(fwrite(payload, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+	free(payload);
 }
 
 static void setup(void)
@@ -423,4 +449,189 @@ Test(fleet_store, roles)
 	kill(server, SIGTERM);
 	cr_assert_eq(waitpid(server, NULL, 0), server);
 	server = -1;
+}
+
+#define FRAME "application/vnd.vigil.frame"
+
+/* A device id of the shard with remainder r (of two). */
+static void device_of_shard(char *dev, size_t size, int r)
+{
+	char sql[256];
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(dev, size, "dev-%d", i);
+		snprintf(sql, sizeof(sql),
+			 "SELECT satisfies_hash_partition('\"ReceivedFrames\"'::regclass, 2, %d,"
+			 " '%s'::text)",
+			 r, dev);
+		if (!strcmp(pgq(sql), "t"))
+			return;
+	}
+	cr_assert_fail("no device of shard %d", r);
+}
+
+/*
+ * One shard stopped for 60 s: its device's batch gets 503 with Retry-After
+ * and is stored once when the shard is back; the other shard's device's
+ * batches are stored all along.
+ */
+Test(fleet_store, a_stopped_shard_loses_nothing)
+{
+	char a[32], b[32], tok_a[VG_FX_TOKEN], tok_b[VG_FX_TOKEN], name[64], q[256];
+
+	if (!fx_sharded())
+		cr_skip_test("a topology with shards (VG_FLEET_SHARDS=2)");
+	fx_server_onboard();
+	device_of_shard(a, sizeof(a), 0);
+	device_of_shard(b, sizeof(b), 1);
+	fx_enroll(a, tok_a);
+	fx_enroll(b, tok_b);
+	frame_file("b1.frame", b, 1, 7);
+	sh("'%s/scripts/pgtest.sh' stop '%s/pg/shard1'", srcdir(), dir);
+	for (int s = 1; s <= 60; s++) {
+		snprintf(name, sizeof(name), "a%d.frame", s);
+		frame_file(name, a, (uint64_t)s, 5);
+		cr_assert_eq(fx_post("/v1/batches", name, tok_a, FRAME), 200, "batch %d of %s", s,
+			     a);
+		sh("grep -q '{\"stored\":true}' resp.txt");
+		if (s % 10 == 1) {
+			cr_assert_eq(fx_post("/v1/batches", "b1.frame", tok_b, FRAME), 503);
+			sh("grep -qi '^Retry-After: [0-9]' resp.hdr");
+		}
+		sleep(1);
+	}
+	sh("'%s/scripts/pgtest.sh' resume '%s/pg/shard1'", srcdir(), dir);
+	cr_assert_eq(fx_post("/v1/batches", "b1.frame", tok_b, FRAME), 200);
+	sh("grep -q '{\"stored\":true}' resp.txt");
+	cr_assert_eq(fx_post("/v1/batches", "b1.frame", tok_b, FRAME), 200);
+	sh("grep -q '{\"stored\":false}' resp.txt");
+	snprintf(q, sizeof(q),
+		 "SELECT string_agg(\"DeviceId\" || ' ' || n, ', ' ORDER BY \"DeviceId\") FROM"
+		 " (SELECT \"DeviceId\", count(*) n FROM \"DeviceProcessEvents\" GROUP BY 1) x");
+	snprintf(name, sizeof(name), "%s 300, %s 7", a, b);
+	if (strcmp(a, b) > 0)
+		snprintf(name, sizeof(name), "%s 7, %s 300", b, a);
+	cr_assert_str_eq(pgq(q), name);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"ReceivedFrames\""), 61);
+}
+
+/*
+ * The bytes an event takes in PostgreSQL (heap, TOAST and indexes of the
+ * event tables' partitions) after 30000 events stored through the ingest path
+ * as a developer workstation sends them: 60% execs (ProcessCreated, with
+ * parent and AdditionalFields), 30% connections, 10% file events, paths and
+ * command lines of the lengths such a machine has. README "Fleet server"
+ * has the capacity table made from it.
+ */
+Test(fleet_store, bytes_per_event)
+{
+	static char *argv_make[] = { "cc",	    "-O2", "-g", "-Wall",
+				     "-Iinclude",   "-c",  "-o", "build/obj/src/parser.o",
+				     "src/parser.c" };
+	enum { N = 30000, PER = 250 };
+	Vigil__V1__Process pr = VIGIL__V1__PROCESS__INIT, pa = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__NetworkEvent ne = VIGIL__V1__NETWORK_EVENT__INIT;
+	Vigil__V1__FileEvent fe = VIGIL__V1__FILE_EVENT__INIT;
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__NetworkEvent nes[PER];
+	Vigil__V1__FileEvent fes[PER];
+	Vigil__V1__Event evs[PER], *pevs[PER];
+	struct vg_pg *pg;
+	uint64_t now = vg_now_ns();
+	char why[256], ip[PER][16], path[PER][96];
+	long bytes, idx;
+
+	if (fx_sharded())
+		cr_skip_test("measured on one PostgreSQL");
+	pg = open_migrated();
+	pr.pid = 31337;
+	pr.ppid = 31000;
+	pr.exe = "/usr/lib/gcc/x86_64-linux-gnu/12/cc1";
+	pr.argv = argv_make;
+	pr.n_argv = 9;
+	pr.cwd = "/home/developer/src/project";
+	pr.user = "developer";
+	pr.uid = 1000;
+	pa = pr;
+	pa.exe = "/usr/bin/make";
+	pa.n_argv = 2;
+	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
+	pe.process = &pr;
+	pe.parent = &pa;
+	pe.grandparent_exe = "/usr/bin/bash";
+	ne.action_type = "ConnectionSuccess";
+	ne.process = &pr;
+	ne.parent = &pa;
+	ne.protocol = "Tcp";
+	ne.local_ip = "172.20.14.3";
+	ne.local_port = 48122;
+	ne.remote_port = 443;
+	fe.action_type = "FileCreated";
+	fe.process = &pr;
+	fe.parent = &pa;
+	di.device_id = "dev-capacity";
+	di.device_name = "DESKTOP-4K2J9QF";
+	di.os_platform = "Linux";
+	for (int s = 0; s < N / PER; s++) {
+		Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+		struct vg_batch v;
+		uint8_t *payload;
+		size_t len;
+
+		for (int i = 0; i < PER; i++) {
+			int k = s * PER + i;
+
+			vigil__v1__event__init(&evs[i]);
+			evs[i].report_id = (uint64_t)k;
+			evs[i].time_ns = now - (uint64_t)(N - k) * 1000000ull;
+			if (k % 10 < 6) {
+				evs[i].body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+				evs[i].process = &pe;
+			} else if (k % 10 < 9) {
+				snprintf(ip[i], sizeof(ip[i]), "140.82.%d.%d", k % 250, k % 97);
+				nes[i] = ne;
+				nes[i].remote_ip = ip[i];
+				evs[i].body_case = VIGIL__V1__EVENT__BODY_NETWORK;
+				evs[i].network = &nes[i];
+			} else {
+				snprintf(path[i], sizeof(path[i]),
+					 "/home/developer/src/project/build/obj/src/unit_%05d.o",
+					 k);
+				fes[i] = fe;
+				fes[i].path = path[i];
+				evs[i].body_case = VIGIL__V1__EVENT__BODY_FILE;
+				evs[i].file = &fes[i];
+			}
+			pevs[i] = &evs[i];
+		}
+		b.device = s ? NULL : &di;
+		b.stream_id = 9;
+		b.events = pevs;
+		b.n_events = PER;
+		cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
+		cr_assert_eq(vg_batch_open(&v, payload, len, 1, why, sizeof(why)), 0, "%s", why);
+		cr_assert_eq(vg_pg_store_batch(pg, "dev-capacity", (uint64_t)s + 1, &v, why,
+					       sizeof(why)),
+			     1, "%s", why);
+		vg_batch_close(&v);
+		free(payload);
+	}
+	vg_pg_close(pg);
+	cr_assert_eq(pgn("SELECT (SELECT count(*) FROM \"DeviceProcessEvents\") + (SELECT count(*)"
+			 " FROM \"DeviceNetworkEvents\") + (SELECT count(*) FROM"
+			 " \"DeviceFileEvents\")"),
+		     N);
+	bytes = pgn(
+		"SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i JOIN"
+		" pg_class p ON p.oid = i.inhparent WHERE p.relname IN ('DeviceProcessEvents',"
+		" 'DeviceFileEvents', 'DeviceNetworkEvents', 'DeviceEvents', 'SuppressedEvents')");
+	idx = pgn(
+		"SELECT sum(pg_indexes_size(i.inhrelid)) FROM pg_inherits i JOIN"
+		" pg_class p ON p.oid = i.inhparent WHERE p.relname IN ('DeviceProcessEvents',"
+		" 'DeviceFileEvents', 'DeviceNetworkEvents', 'DeviceEvents', 'SuppressedEvents')");
+	fprintf(stderr, "fleet_store: %d events: %ld bytes, %ld per event (%ld in indexes)\n", N,
+		bytes, bytes / N, idx / N);
+	/* A row is hundreds of bytes: a kilobyte or more means something is stored twice. */
+	cr_assert(bytes / N > 100 && bytes / N < 1000, "%ld bytes per event", bytes / N);
 }
