@@ -906,17 +906,29 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		/*
 		 * vigild names its device in a stream's first batch only: a later
 		 * one is the device's whose batch of the same stream was stored,
-		 * among the owner's own and its WSL instances'.
+		 * among the owner's own and its WSL instances'. The owner's own
+		 * first, by "DeviceId": on shards that reads the owner's shard only.
 		 */
 		vg_pp_int(&t.p, (int64_t)b->stream_id);
 		vg_pp_str(&t.p, owner);
 		r = vg_pg_exec(pg, "find the stream's device",
 			       "SELECT f.\"DeviceId\", (SELECT d.\"DeviceName\" FROM \"DeviceInfo\" d"
-			       " WHERE d.\"DeviceId\" = f.\"DeviceId\" ORDER BY d.\"Timestamp\" DESC"
-			       " LIMIT 1) FROM \"ReceivedFrames\" f WHERE f.\"StreamId\" = $1 AND"
-			       " (f.\"DeviceId\" = $2 OR f.\"DeviceId\" IN (SELECT \"DeviceId\" FROM"
-			       " \"DeviceInfo\" WHERE \"HostDeviceId\" = $2)) LIMIT 1",
+			       " WHERE d.\"DeviceId\" = $2 ORDER BY d.\"Timestamp\" DESC LIMIT 1)"
+			       " FROM \"ReceivedFrames\" f WHERE f.\"StreamId\" = $1 AND"
+			       " f.\"DeviceId\" = $2 LIMIT 1",
 			       &t.p);
+		if (r && !PQntuples(r)) {
+			PQclear(r);
+			vg_pp_int(&t.p, (int64_t)b->stream_id);
+			vg_pp_str(&t.p, owner);
+			r = vg_pg_exec(pg, "find the stream's device",
+				       "SELECT f.\"DeviceId\", (SELECT d.\"DeviceName\" FROM"
+				       " \"DeviceInfo\" d WHERE d.\"DeviceId\" = f.\"DeviceId\" ORDER BY"
+				       " d.\"Timestamp\" DESC LIMIT 1) FROM \"ReceivedFrames\" f WHERE"
+				       " f.\"StreamId\" = $1 AND f.\"DeviceId\" IN (SELECT \"DeviceId\""
+				       " FROM \"DeviceInfo\" WHERE \"HostDeviceId\" = $2) LIMIT 1",
+				       &t.p);
+		}
 		err = r ? 0 : -EIO;
 		if (r && PQntuples(r) == 1) {
 			snprintf(dev_id, sizeof(dev_id), "%s", PQgetvalue(r, 0, 0));

@@ -146,7 +146,7 @@ static void pack(const char *dev, const char *host, uint64_t stream, uint64_t se
 	di.device_name = "box";
 	di.os_platform = "Linux";
 	di.host_device_id = (char *)host;
-	b.device = &di;
+	b.device = dev ? &di : NULL;
 	b.stream_id = stream;
 	b.n_events = n;
 	b.events = pevs;
@@ -173,7 +173,7 @@ static int store(struct vg_pg *pg, const char *owner, const char *dev, const cha
 	return ret;
 }
 
-/* pack()'s batch framed as vigild sends it, in file name. */
+/* pack()'s batch of stream 1 framed as vigild sends it, in file name (dev NULL: it names none). */
 static void frame_file(const char *name, const char *dev, uint64_t seq, size_t n)
 {
 	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq };
@@ -300,11 +300,32 @@ Test(fleet_store, partitions_on_demand_and_retention)
 	cr_assert_eq(pgn("SELECT count(*) FROM \"ReceivedFrames\""), 1);
 	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 6);
 
-	/* Keep 30 days: the forty-day-old one goes, in every event table, counted. */
-	vg_pg_set_retain_days(30);
-	cr_assert_eq(vg_pg_maintain(pg), 0);
+	/*
+	 * vigil server --retain-days 30: the forty-day-old day goes before it
+	 * listens, in every event table, logged and counted.
+	 */
+	snprintf(q, sizeof(q),
+		 "'%s' server --retain-days 0 --pg x --listen x --cert x --key x 2>/dev/null",
+		 vigil());
+	cr_assert_eq(system(q), 2 << 8);
+	server = fork();
+	cr_assert_neq(server, -1);
+	if (!server) {
+		if (!freopen("retain.log", "w", stderr))
+			_exit(127);
+		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
+		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key",
+		      "--retain-days", "30", (char *)NULL);
+		_exit(127);
+	}
+	server_port(server, "retain.log");
 	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 4);
 	vg_iso_time(d40, t[2]);
+	snprintf(q, sizeof(q),
+		 "grep -q 'retention: dropped DeviceProcessEvents of %.10s (2 rows), older than 30"
+		 " days' retain.log",
+		 d40);
+	sh("%s", q);
 	snprintf(q, sizeof(q),
 		 "SELECT string_agg(\"Table\" || ' ' || \"Rows\", ', ' ORDER BY \"Table\") FROM"
 		 " \"RetentionDropped\" WHERE \"Day\" = '%.10s'",
@@ -500,6 +521,10 @@ Test(fleet_store, a_stopped_shard_loses_nothing)
 		}
 		sleep(1);
 	}
+	/* vigild's later batches name no device: found on the device's own shard. */
+	frame_file("a61.frame", NULL, 61, 5);
+	cr_assert_eq(fx_post("/v1/batches", "a61.frame", tok_a, FRAME), 200);
+	sh("grep -q '{\"stored\":true}' resp.txt");
 	sh("'%s/scripts/pgtest.sh' resume '%s/pg/shard1'", srcdir(), dir);
 	cr_assert_eq(fx_post("/v1/batches", "b1.frame", tok_b, FRAME), 200);
 	sh("grep -q '{\"stored\":true}' resp.txt");
@@ -508,11 +533,11 @@ Test(fleet_store, a_stopped_shard_loses_nothing)
 	snprintf(q, sizeof(q),
 		 "SELECT string_agg(\"DeviceId\" || ' ' || n, ', ' ORDER BY \"DeviceId\") FROM"
 		 " (SELECT \"DeviceId\", count(*) n FROM \"DeviceProcessEvents\" GROUP BY 1) x");
-	snprintf(name, sizeof(name), "%s 300, %s 7", a, b);
+	snprintf(name, sizeof(name), "%s 305, %s 7", a, b);
 	if (strcmp(a, b) > 0)
-		snprintf(name, sizeof(name), "%s 7, %s 300", b, a);
+		snprintf(name, sizeof(name), "%s 7, %s 305", b, a);
 	cr_assert_str_eq(pgq(q), name);
-	cr_assert_eq(pgn("SELECT count(*) FROM \"ReceivedFrames\""), 61);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"ReceivedFrames\""), 62);
 }
 
 /*
