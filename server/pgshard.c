@@ -121,6 +121,7 @@ static int vg_shard_server(PGconn *c, struct vg_sb *b, int i, const char *shard)
 				vg_shard_opt(c, b, &n, o->keyword, o->val);
 	}
 	vg_shard_opt(c, b, &n, "async_capable", "true");
+	vg_shard_opt(c, b, &n, "batch_size", "64"); /* pgstore.c's VG_PG_ROWS rows in one */
 	vg_sb_printf(b, ");CREATE USER MAPPING FOR PUBLIC SERVER vigil_shard_%d OPTIONS (", i);
 	n = 0;
 	if (user)

@@ -21,10 +21,25 @@
 #include "store_int.h"
 
 #define VG_PG_MAX_PARAMS 32
+/* Rows of one event table sent in one INSERT (and by postgres_fdw in one batch to a shard). */
+#define VG_PG_ROWS 64
+
+enum { VG_ROWS_PROCESS, VG_ROWS_FILE, VG_ROWS_NET, VG_ROWS_DEVEV, VG_ROWS_SUPP, VG_ROWS_KINDS };
+
+/* One event table's rows of a batch not sent yet. */
+struct vg_rows {
+	const char *sql; /* the one-row INSERT: the multi-row one is its text to VALUES, repeated */
+	int cols, n;
+	char *v[VG_PG_ROWS * VG_PG_MAX_PARAMS]; /* copies; NULL for SQL NULL */
+	uint64_t ns[VG_PG_ROWS]; /* each row's event time */
+};
 
 struct vg_pg {
 	PGconn *c;
-	struct vg_sb tmp, tmp2, tmp3;
+	struct vg_sb tmp, tmp2, tmp3, sql;
+	struct vg_rows rows[VG_ROWS_KINDS];
+	uint64_t missing[VG_PG_ROWS]; /* no_partition after a flush: the times of its rows */
+	int n_missing;
 	char schema[192]; /* vg_pg_roles(): current_schema(), quoted */
 	int no_partition; /* the last statement failed for want of a day's partition */
 	int64_t maintained; /* the UTC day (since the epoch) vg_pg_maintain() last ran for */
@@ -136,16 +151,14 @@ static void vg_pp_time(struct vg_pp *p, uint64_t ns)
 	p->n++;
 }
 
-/* Run sql with p's parameters: the result (PQclear it) or NULL (logged). */
-static PGresult *vg_pg_exec(struct vg_pg *pg, const char *what, const char *sql,
-			    struct vg_pp *p)
+/* Run sql with n parameters v: the result (PQclear it) or NULL (logged). */
+static PGresult *vg_pg_execv(struct vg_pg *pg, const char *what, const char *sql, int n,
+			     const char *const *v)
 {
-	PGresult *r = PQexecParams(pg->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+	PGresult *r = PQexecParams(pg->c, sql, n, NULL, v, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
-	if (p)
-		vg_pp_reset(p);
 	pg->no_partition = 0;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
@@ -160,6 +173,82 @@ static PGresult *vg_pg_exec(struct vg_pg *pg, const char *what, const char *sql,
 	       r ? PQresultErrorMessage(r) : PQerrorMessage(pg->c));
 	PQclear(r);
 	return NULL;
+}
+
+/* Run sql with p's parameters (p is reset): the result (PQclear it) or NULL (logged). */
+static PGresult *vg_pg_exec(struct vg_pg *pg, const char *what, const char *sql,
+			    struct vg_pp *p)
+{
+	PGresult *r = vg_pg_execv(pg, what, sql, p ? p->n : 0, p ? p->v : NULL);
+
+	if (p)
+		vg_pp_reset(p);
+	return r;
+}
+
+static void vg_rows_clear(struct vg_rows *r)
+{
+	for (int i = 0; i < r->n * r->cols; i++) {
+		free(r->v[i]);
+		r->v[i] = NULL;
+	}
+	r->n = 0;
+}
+
+static void vg_pg_rows_clear(struct vg_pg *pg)
+{
+	for (int k = 0; k < VG_ROWS_KINDS; k++)
+		vg_rows_clear(&pg->rows[k]);
+}
+
+/*
+ * Send kind's rows in one INSERT: 0, -ENOMEM, -EAGAIN (a day has no
+ * partition: pg->missing holds the rows' times), -EIO. The rows are gone.
+ */
+static int vg_pg_flush(struct vg_pg *pg, int kind)
+{
+	struct vg_rows *r = &pg->rows[kind];
+	const char *values;
+	PGresult *res;
+	int err = 0, k = 1;
+
+	if (!r->n)
+		return 0;
+	values = strstr(r->sql, " VALUES (");
+	vg_sb_reset(&pg->sql);
+	vg_sb_addn(&pg->sql, r->sql, (size_t)(values - r->sql) + 8);
+	for (int i = 0; i < r->n; i++) {
+		vg_sb_add(&pg->sql, i ? ", (" : "(");
+		for (int c = 0; c < r->cols; c++)
+			vg_sb_printf(&pg->sql, c ? ", $%d" : "$%d", k++);
+		vg_sb_add(&pg->sql, ")");
+	}
+	if (vg_sb_err(&pg->sql)) {
+		err = -ENOMEM;
+	} else {
+		res = vg_pg_execv(pg, "store events", vg_sb_str(&pg->sql), r->n * r->cols,
+				  (const char *const *)r->v);
+		PQclear(res);
+		if (!res && pg->no_partition) {
+			memcpy(pg->missing, r->ns, (size_t)r->n * sizeof(r->ns[0]));
+			pg->n_missing = r->n;
+			err = -EAGAIN;
+		} else if (!res) {
+			err = -EIO;
+		}
+	}
+	vg_rows_clear(r);
+	return err;
+}
+
+/* Every kind's rows: 0 or as vg_pg_flush(). */
+static int vg_pg_flush_all(struct vg_pg *pg)
+{
+	int err = 0;
+
+	for (int k = 0; !err && k < VG_ROWS_KINDS; k++)
+		err = vg_pg_flush(pg, k);
+	return err;
 }
 
 /* 0, or -EIO. */
@@ -195,6 +284,7 @@ int vg_pg_open(struct vg_pg **out, const char *conninfo, char *why, size_t why_l
 	vg_sb_init(&pg->tmp);
 	vg_sb_init(&pg->tmp2);
 	vg_sb_init(&pg->tmp3);
+	vg_sb_init(&pg->sql);
 	if (PQstatus(pg->c) != CONNECTION_OK) {
 		snprintf(why, why_len, "%s", PQerrorMessage(pg->c));
 		why[strcspn(why, "\n")] = 0;
@@ -214,6 +304,8 @@ void vg_pg_close(struct vg_pg *pg)
 	vg_sb_free(&pg->tmp);
 	vg_sb_free(&pg->tmp2);
 	vg_sb_free(&pg->tmp3);
+	vg_sb_free(&pg->sql);
+	vg_pg_rows_clear(pg);
 	free(pg);
 }
 
@@ -323,15 +415,22 @@ static int64_t vg_pg_day(uint64_t ns, char out[11])
 	return day;
 }
 
-/* Make the day's partitions of every event table if they are missing: 0 or -EIO. */
+/* Make the day's partitions of every event table if they are missing: how many made, or -EIO. */
 static int vg_pg_partition(struct vg_pg *pg, uint64_t ns)
 {
 	struct vg_pp p = { 0 };
+	PGresult *r;
 	char day[11];
+	int n;
 
 	vg_pg_day(ns, day);
 	vg_pp_str(&p, day);
-	return vg_pg_cmd(pg, "make a day's partitions", "SELECT vigil_partition($1::date)", &p);
+	r = vg_pg_exec(pg, "make a day's partitions", "SELECT vigil_partition($1::date)", &p);
+	if (!r)
+		return -EIO;
+	n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
 }
 
 int vg_pg_maintain(struct vg_pg *pg)
@@ -343,7 +442,7 @@ int vg_pg_maintain(struct vg_pg *pg)
 	int64_t today = vg_pg_day(now, day);
 
 	/* Today's and tomorrow's partitions ahead of the events. */
-	if (vg_pg_partition(pg, now) || vg_pg_partition(pg, now + ns_day))
+	if (vg_pg_partition(pg, now) < 0 || vg_pg_partition(pg, now + ns_day) < 0)
 		return -EIO;
 	if (vg_pg_retain_days > 0) {
 		vg_pp_int(&p, vg_pg_retain_days);
@@ -542,8 +641,30 @@ struct vg_pg_tx {
 	struct vg_pg *pg;
 	const Vigil__V1__DeviceInfo *dev;
 	const char *now;
+	uint64_t ns; /* the event's time */
 	struct vg_pp p;
 };
+
+/* Add p's parameters as a row of kind (sql: its one-row INSERT), sent when VG_PG_ROWS wait. */
+static int vg_pg_row(struct vg_pg_tx *t, int kind, const char *sql)
+{
+	struct vg_rows *r = &t->pg->rows[kind];
+	char **v = r->v + r->n * t->p.n;
+	int err = 0;
+
+	r->sql = sql;
+	r->cols = t->p.n;
+	for (int i = 0; i < t->p.n; i++) {
+		v[i] = t->p.v[i] ? strdup(t->p.v[i]) : NULL;
+		if (t->p.v[i] && !v[i])
+			err = -ENOMEM;
+	}
+	r->ns[r->n++] = t->ns;
+	vg_pp_reset(&t->p);
+	if (err)
+		return err;
+	return r->n == VG_PG_ROWS ? vg_pg_flush(t->pg, kind) : 0;
+}
 
 /* Parameters 1-5: Timestamp (the epoch when none), DeviceId, DeviceName, ActionType, ReportId. */
 static void vg_pp_common(struct vg_pg_tx *t, const Vigil__V1__Event *ev, const char *action)
@@ -634,7 +755,7 @@ static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	if (vg_sb_err(&t->pg->tmp3))
 		return -ENOMEM;
 	vg_pp_text(&t->p, vg_sb_str(&t->pg->tmp3));
-	return vg_pg_cmd(t->pg, "store a process event", vg_sql_process, &t->p);
+	return vg_pg_row(t, VG_ROWS_PROCESS, vg_sql_process);
 }
 
 static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -649,7 +770,7 @@ static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_path(&t->p, fe->path);
 	vg_pp_path(&t->p, fe->previous_path);
 	err = vg_pp_initiating(t, fe->process, fe->parent, vg_sb_str(&t->pg->tmp3));
-	return err ? err : vg_pg_cmd(t->pg, "store a file event", vg_sql_file, &t->p);
+	return err ? err : vg_pg_row(t, VG_ROWS_FILE, vg_sql_file);
 }
 
 static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -664,7 +785,7 @@ static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_int(&t->p, ne->local_port);
 	vg_pp_text(&t->p, ne->protocol);
 	err = vg_pp_initiating(t, ne->process, ne->parent, NULL);
-	return err ? err : vg_pg_cmd(t->pg, "store a network event", vg_sql_net, &t->p);
+	return err ? err : vg_pg_row(t, VG_ROWS_NET, vg_sql_net);
 }
 
 static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -681,7 +802,7 @@ static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_common(t, ev, se->action_type);
 	vg_pp_path(&t->p, se->file_path);
 	err = vg_pp_initiating(t, se->process, se->parent, json);
-	return err ? err : vg_pg_cmd(t->pg, "store a security event", vg_sql_devev, &t->p);
+	return err ? err : vg_pg_row(t, VG_ROWS_DEVEV, vg_sql_devev);
 }
 
 static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -705,7 +826,7 @@ static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 		for (int i = 0; i < 4; i++)
 			vg_pp_null(&t->p);
 	}
-	return vg_pg_cmd(t->pg, "store a suppression", vg_sql_supp, &t->p);
+	return vg_pg_row(t, VG_ROWS_SUPP, vg_sql_supp);
 }
 
 static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -886,9 +1007,9 @@ static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, siz
 	return 0;
 }
 
-/* As vg_pg_store_batch(), or -EAGAIN: *missing is the time of an event whose day has no partition. */
+/* As vg_pg_store_batch(), or -EAGAIN: a day has no partition (pg->missing: times to make). */
 static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-			    char *why, size_t why_len, uint64_t *missing)
+			    char *why, size_t why_len)
 {
 	const Vigil__V1__Batch *b = v->b;
 	Vigil__V1__DeviceInfo known = VIGIL__V1__DEVICE_INFO__INIT;
@@ -968,7 +1089,6 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 	err = b->device ? vg_pg_device(&t) : 0;
 	for (size_t i = 0; !err && i < v->n_events; i++) {
 		Vigil__V1__Event *ev;
-		uint64_t ns;
 
 		err = vg_batch_event(v, i, &ev);
 		if (err) {
@@ -976,18 +1096,17 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 			err = -EBADMSG;
 			break;
 		}
-		ns = ev->time_ns;
+		t.ns = ev->time_ns;
 		err = vg_pg_one(&t, ev);
 		vigil__v1__event__free_unpacked(ev, NULL);
-		if (err && pg->no_partition) {
-			*missing = ns;
-			err = -EAGAIN;
-		}
 	}
+	if (!err)
+		err = vg_pg_flush_all(pg);
 	if (!err)
 		err = vg_pg_counters(&t, b);
 	if (err) {
 		vg_pp_reset(&t.p);
+		vg_pg_rows_clear(pg);
 		goto out;
 	}
 	if (vg_pg_cmd(pg, "commit", "COMMIT", NULL))
@@ -1007,8 +1126,7 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 {
 	const Vigil__V1__Batch *b = v->b;
 	char day[11];
-	uint64_t missing = 0;
-	int err;
+	int err, made = 0;
 
 	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
 		snprintf(why, why_len, "batch with an empty device id");
@@ -1030,17 +1148,35 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 		if (vg_pg_ready(pg))
 			return -EIO;
 	}
-	for (int tries = 0;; tries++) {
-		err = vg_pg_store_once(pg, owner, seq, v, why, why_len, &missing);
+	for (;;) {
+		int round = 0;
+
+		err = vg_pg_store_once(pg, owner, seq, v, why, why_len);
 		if (err != -EAGAIN)
 			return err;
-		if (tries == VG_PG_NEW_DAYS_MAX) {
-			snprintf(why, why_len, "events of more than %d days that have no partition yet",
-				 VG_PG_NEW_DAYS_MAX);
-			return -EBADMSG;
+		/* Each day of the rows that failed once. */
+		for (int i = 0; i < pg->n_missing; i++) {
+			int64_t d = vg_pg_day(pg->missing[i], day), seen = 0, n;
+
+			for (int j = 0; !seen && j < i; j++)
+				seen = vg_pg_day(pg->missing[j], day) == d;
+			if (seen)
+				continue;
+			n = vg_pg_partition(pg, pg->missing[i]);
+			if (n < 0)
+				return -EIO;
+			round += n > 0;
+			if (n > 0 && ++made > VG_PG_NEW_DAYS_MAX) {
+				snprintf(why, why_len,
+					 "events of more than %d days that have no partition yet",
+					 VG_PG_NEW_DAYS_MAX);
+				return -EBADMSG;
+			}
 		}
-		if (vg_pg_partition(pg, missing))
+		if (!round) { /* nothing was missing after all: not a loop */
+			vg_log(VG_ERROR, "server: no partition for an event, and none to make");
 			return -EIO;
+		}
 	}
 }
 
