@@ -211,16 +211,25 @@ static void teardown(void)
 
 TestSuite(fleet_store, .init = setup, .fini = teardown);
 
+/* Skip the test when cond: cleaned up first, as a skipped test's .fini does not run. */
+#define SKIP_IF(cond, why)                 \
+	do {                               \
+		if (cond) {                \
+			teardown();        \
+			cr_skip_test(why); \
+		}                          \
+	} while (0)
+
 /* A version 1 database (the server before daily partitions) with rows of two days. */
 Test(fleet_store, v1_migrates_with_its_rows)
 {
-	PGconn *c = connect_as("postgres");
 	struct vg_pg *pg;
 	char plan[4096] = "";
 	PGresult *r;
+	PGconn *c;
 
-	if (fx_sharded())
-		cr_skip_test("a version 1 database is a single PostgreSQL");
+	SKIP_IF(fx_sharded(), "a version 1 database is a single PostgreSQL");
+	c = connect_as("postgres");
 	run_ok(c, vg_pg_schema_step(1));
 	run_ok(c,
 	       "CREATE TABLE \"SchemaVersion\" (\"Version\" integer PRIMARY KEY,"
@@ -500,8 +509,7 @@ Test(fleet_store, a_stopped_shard_loses_nothing)
 {
 	char a[32], b[32], tok_a[VG_FX_TOKEN], tok_b[VG_FX_TOKEN], name[64], q[256];
 
-	if (!fx_sharded())
-		cr_skip_test("a topology with shards (VG_FLEET_SHARDS=2)");
+	SKIP_IF(!fx_sharded(), "a topology with shards (VG_FLEET_SHARDS=2)");
 	fx_server_onboard();
 	device_of_shard(a, sizeof(a), 0);
 	device_of_shard(b, sizeof(b), 1);
@@ -567,8 +575,7 @@ Test(fleet_store, bytes_per_event)
 	char why[256], ip[PER][16], path[PER][96];
 	long bytes, idx;
 
-	if (fx_sharded())
-		cr_skip_test("measured on one PostgreSQL");
+	SKIP_IF(fx_sharded(), "measured on one PostgreSQL");
 	pg = open_migrated();
 	pr.pid = 31337;
 	pr.ppid = 31000;
