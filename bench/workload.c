@@ -5,8 +5,13 @@
  *
  *   workload open N       open for writing + close of a temporary file (a
  *                         FileModified event for vigil, deduplicated by default)
+ *   workload openro N     read-only open + close of the same file (no event: the
+ *                         commonest file syscall of a build, a compiler's headers)
  *   workload stat N       stat of a temporary file
  *   workload exec N       fork + exec /bin/true + wait
+ *   workload execnew N    fork + exec + wait of a copy of /bin/true whose mtime
+ *                         changes before each exec: a new file to vigild's hash
+ *                         cache every time (SHA256 and SHA1 read in full)
  *   workload fork N       fork + _exit + wait (the cheapest process events)
  *   workload tcp N        connect + accept + close both, on 127.0.0.1
  *   workload getppid N    getppid(), a syscall no sensor here captures
@@ -31,6 +36,7 @@
 struct wl_ctx {
 	char path[64];
 	int lfd;
+	long long execs; /* execnew: the copy's mtime (ns) */
 	struct sockaddr_in addr;
 };
 
@@ -40,14 +46,24 @@ static int wl_fail(const char *what)
 	return -1;
 }
 
-static int wl_open(struct wl_ctx *c)
+static int wl_open_close(struct wl_ctx *c, int flags)
 {
-	int fd = open(c->path, O_WRONLY | O_CLOEXEC);
+	int fd = open(c->path, flags | O_CLOEXEC);
 
 	if (fd < 0)
 		return wl_fail(c->path);
 	close(fd);
 	return 0;
+}
+
+static int wl_open(struct wl_ctx *c)
+{
+	return wl_open_close(c, O_WRONLY);
+}
+
+static int wl_openro(struct wl_ctx *c)
+{
+	return wl_open_close(c, O_RDONLY);
 }
 
 static int wl_stat(struct wl_ctx *c)
@@ -82,6 +98,43 @@ static int wl_exec(struct wl_ctx *c)
 		_exit(127);
 	}
 	return wl_wait(pid);
+}
+
+static int wl_execnew(struct wl_ctx *c)
+{
+	struct timespec ts[2];
+	pid_t pid;
+
+	c->execs++;
+	ts[0] = ts[1] = (struct timespec){ .tv_sec = c->execs / 1000000000LL,
+					   .tv_nsec = c->execs % 1000000000LL };
+	if (utimensat(AT_FDCWD, c->path, ts, 0))
+		return wl_fail("utimensat");
+	pid = fork();
+	if (pid == 0) {
+		execl(c->path, c->path, (char *)NULL);
+		_exit(127);
+	}
+	return wl_wait(pid);
+}
+
+/* execnew: the temporary file becomes a copy of /bin/true. */
+static int wl_execnew_setup(struct wl_ctx *c)
+{
+	char buf[65536];
+	int in = open("/bin/true", O_RDONLY | O_CLOEXEC);
+	int out = open(c->path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ssize_t n;
+
+	if (in < 0 || out < 0)
+		return wl_fail("copy /bin/true");
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			return wl_fail("copy /bin/true");
+	close(in);
+	if (close(out) || n < 0 || chmod(c->path, 0700))
+		return wl_fail("copy /bin/true");
+	return 0;
 }
 
 static int wl_fork(struct wl_ctx *c)
@@ -149,6 +202,8 @@ static const struct {
 } wl_kinds[] = {
 	{ "open", wl_open }, { "stat", wl_stat }, { "exec", wl_exec },
 	{ "fork", wl_fork }, { "tcp", wl_tcp },	  { "getppid", wl_getppid },
+	{ "execnew", wl_execnew },
+	{ "openro", wl_openro },
 };
 
 static long long wl_ns(void)
@@ -161,7 +216,8 @@ static long long wl_ns(void)
 
 static int wl_usage(void)
 {
-	fprintf(stderr, "usage: workload open|stat|exec|fork|tcp|getppid N [--rate OPS_PER_S]\n");
+	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid N [--rate OPS_PER_S]
+");
 	return 2;
 }
 
@@ -205,6 +261,8 @@ int main(int argc, char **argv)
 		return wl_fail(c.path), 1;
 	close(fd);
 	if (op == wl_tcp && wl_tcp_setup(&c))
+		goto out;
+	if (op == wl_execnew && wl_execnew_setup(&c))
 		goto out;
 
 	start = wl_ns();

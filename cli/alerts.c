@@ -9,13 +9,14 @@
 
 #include "alerts.h"
 #include "cli.h"
+#include "config.h"
 #include "log.h"
 #include "store.h"
 
 #define VG_FOLLOW_MS 200
 
 const char vg_usage_alerts[] =
-	"usage: vigil alerts (--db FILE [--follow] | --pg CONNINFO) [--json]\n"
+	"usage: vigil alerts ([--db FILE] [--follow] | --pg CONNINFO) [--json]\n"
 	"\n"
 	"Print the alerts detections raised (AlertInfo), oldest first, each with its\n"
 	"evidence (AlertEvidence: the table, rowid and ReportId of every event behind\n"
@@ -23,6 +24,8 @@ const char vg_usage_alerts[] =
 	"with controls and bytes that are not UTF-8 escaped (\\x1b, \\n, \\xff).\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"               default: db= of /etc/vigil/vigil.conf, else\n"
+	"               /var/lib/vigil/vigil.db\n"
 	"  --pg CONNINFO  the fleet's PostgreSQL instead (libpq conninfo), read-only;\n"
 	"               every alert there, by time (no --follow)\n"
 	"  --json       one JSON object per alert per line, with an \"Evidence\" array\n"
@@ -66,6 +69,8 @@ int vg_cmd_alerts(int argc, char **argv)
 			return vg_cli_usage("alerts", "unknown option '%s'", a);
 		}
 	}
+	if (!db && !pg)
+		db = vg_cli_default_db();
 	if (!db == !pg)
 		return vg_cli_usage("alerts", "%s", "give one of --db FILE or --pg CONNINFO");
 	if (pg) {
@@ -74,10 +79,8 @@ int vg_cmd_alerts(int argc, char **argv)
 		n = vg_alerts_print_pg(pg, stdout, json);
 		return n < 0 && n != -EPIPE ? 1 : 0;
 	}
-	if (vg_store_open_existing(&s, db)) {
-		vg_err(-ENOENT, "alerts: cannot open %s", db);
+	if (vg_cli_open_store("alerts", db, &s))
 		return 1;
-	}
 	n = vg_alerts_print(vg_store_db(s), stdout, json, 0, &last);
 	if (n >= 0 && follow) {
 		struct sigaction sa = { .sa_handler = vg_on_signal };

@@ -60,6 +60,29 @@ static void vg_host_print(struct vg_host *h)
 	}
 }
 
+/* --output: what was stored since the last time goes to every output. */
+static void vg_host_outputs(struct vg_host *h)
+{
+	int n;
+
+	if (!h->o->noutputs)
+		return;
+	n = vg_outputs_write(h->o->outputs, h->o->noutputs, h->store, &h->out_cursor);
+	if (n < 0)
+		vg_log(VG_WARN, "outputs: cannot read the stored events: %s", strerror(-n));
+}
+
+/* The outputs' counts into HostCounters: at most once a second, or now. */
+static void vg_host_outputs_count(struct vg_host *h, int now)
+{
+	int64_t t = vg_mono_ms();
+
+	if (!h->o->noutputs || (!now && t - h->out_count_ms < 1000))
+		return;
+	h->out_count_ms = t;
+	vg_outputs_count(h->o->outputs, h->o->noutputs, h->store);
+}
+
 /* vigild takes a FILTER frame up to this size: any rule file fits. */
 _Static_assert(VG_VF_FILE_MAX <= VG_CONTROL_MAX_PAYLOAD, "a rule file must fit a FILTER frame");
 
@@ -120,10 +143,17 @@ static void vg_host_filters_to(struct vg_host *h, struct vg_host_conn *hc)
 	vg_host_push_filters(hc, h->filters_gen, h->filters, h->filters_len);
 }
 
-/* conn.h: a stored batch goes on to the upstream sender, its device with it. */
-static void vg_host_upstream(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len)
+/*
+ * conn.h: a stored batch is measured (--metrics) and goes on to the upstream
+ * sender, its device with it.
+ */
+static void vg_host_stored(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len)
 {
-	vg_upstream_send(arg, c->peer.device_id, c->peer.device_name, frame, len);
+	struct vg_host *h = arg;
+
+	vg_metrics_batch(&h->metrics, c->last_new, c->store_ns, len);
+	if (h->up)
+		vg_upstream_send(h->up, c->peer.device_id, c->peer.device_name, frame, len);
 }
 
 /*
@@ -147,10 +177,9 @@ int vg_host_add(struct vg_host *h, int fd, const char *peer, int trusted)
 	hc->frames = 0;
 	hc->c.keys = h->keys.n ? &h->keys : NULL;
 	hc->c.auth_required = !trusted;
-	if (h->up) {
-		hc->c.on_stored = vg_host_upstream;
-		hc->c.on_stored_arg = h->up;
-	}
+	hc->c.on_stored = vg_host_stored;
+	hc->c.on_stored_arg = h;
+	__atomic_store_n(&h->metrics.connections, (uint64_t)h->nconns, __ATOMIC_RELAXED);
 	vg_log(VG_DEBUG, "connection %u: open (%s%s)", hc->c.id, peer,
 	       trusted ? "" : ", must prove a key");
 	vg_host_filters_to(h, hc);
@@ -186,6 +215,7 @@ void vg_host_close(struct vg_host *h, int i)
 	close(hc->fd);
 	vg_conn_free(&hc->c);
 	h->conns[i] = h->conns[--h->nconns];
+	__atomic_store_n(&h->metrics.connections, (uint64_t)h->nconns, __ATOMIC_RELAXED);
 	if (h->o->spawn)
 		h->conn_closed = 1;
 }
@@ -223,6 +253,7 @@ static int vg_host_read(struct vg_host *h, int i)
 	if (!err && hc->filters_due && hc->c.auth_state == 2)
 		vg_host_filters_to(h, hc);
 	vg_host_print(h);
+	vg_host_outputs(h);
 	if (h->detect && vg_detect_run(h->detect) < 0)
 		vg_log(VG_WARN, "detections failed on this batch; they run again on the next");
 	if (!err && !eof) {
@@ -442,7 +473,8 @@ static int vg_host_loop(struct vg_host *h)
 			timeout = left > 0 ? (int)left : 0;
 		}
 		/* The HELLO deadline and idle timeouts are checked each second. */
-		if (((h->lfd >= 0 && h->nconns) || h->refused_flush_ms || h->up) &&
+		if (((h->lfd >= 0 && h->nconns) || h->refused_flush_ms || h->up ||
+		     h->o->noutputs) &&
 		    (timeout < 0 || timeout > 1000))
 			timeout = 1000;
 		pfd[n++] = (struct pollfd){ .fd = h->sfd, .events = POLLIN };
@@ -480,6 +512,7 @@ static int vg_host_loop(struct vg_host *h)
 		vg_host_sweep(h);
 		vg_host_upstream_counts(h);
 		vg_host_refused_flush(h, 0);
+		vg_host_outputs_count(h, 0);
 		vg_host_timeout(h);
 		if (!h->store_lost && vg_store_lost(h->store)) {
 			/*
@@ -547,8 +580,24 @@ int vg_host_run(const struct vg_host_opts *o)
 		if (vg_events_last(h.store, &h.print_cursor))
 			goto out_store;
 	}
+	if (o->noutputs) {
+		if (vg_events_last(h.store, &h.out_cursor))
+			goto out_store;
+		for (int i = 0; i < o->noutputs; i++)
+			if (vg_output_open(&o->outputs[i]))
+				goto out_store;
+	}
 	if (o->filters && vg_host_read_filters(&h))
 		goto out_store;
+	if (o->metrics && vg_metrics_start(&h.ms, o->metrics, o->db, &h.metrics))
+		goto out_store;
+	if (o->retain_days || o->max_db_size) {
+		struct vg_retain r = { .keep_ms = (int64_t)o->retain_days * 86400000,
+				       .max_bytes = o->max_db_size };
+
+		if (vg_retainer_start(&h.rt, o->db, &r, o->retain_interval_s))
+			goto out_store;
+	}
 	if (o->upstream && vg_upstream_open(&h.up, o->upstream, o->onboarding, o->db))
 		goto out_store;
 	/*
@@ -566,6 +615,7 @@ int vg_host_run(const struct vg_host_opts *o)
 	vg_upstream_stop(h.up);
 	vg_host_upstream_counts(&h);
 	vg_host_refused_flush(&h, 1);
+	vg_host_outputs_count(&h, 1);
 	vg_hoststate_session(vg_store_db(h.store), 0);
 
 	while (h.nconns)
@@ -581,6 +631,10 @@ int vg_host_run(const struct vg_host_opts *o)
 		waitpid(h.child, NULL, 0);
 	}
 out_store:
+	vg_retainer_stop(h.rt);
+	vg_metrics_stop(h.ms);
+	for (int i = 0; i < o->noutputs; i++)
+		vg_output_close(&o->outputs[i]);
 	vg_upstream_close(h.up);
 	vg_detect_close(h.detect);
 	vg_store_close(h.store);

@@ -7,6 +7,10 @@
 #ifndef VG_ENDPOINT_H
 #define VG_ENDPOINT_H
 
+#include <stdint.h>
+
+struct vg_output;
+
 struct vg_host_opts {
 	const char *db;
 	const char *listen; /* --listen ADDR (lib/addr.h) */
@@ -25,11 +29,19 @@ struct vg_host_opts {
 	unsigned max_per_peer; /* --max-per-peer: connections of one address or uid */
 	const char *upstream; /* --upstream URL: vigil server the stored batches go on to */
 	const char *onboarding; /* --onboarding FILE: its CA and enrolment secret */
+	unsigned retain_days; /* --retain-days: event rows older are deleted; 0 keeps them */
+	int64_t max_db_size; /* --max-db-size: the oldest rows go above it; 0 no cap */
+	unsigned retain_interval_s; /* --retain-interval: between retention passes */
+	const char *metrics; /* --metrics ADDR:PORT: Prometheus text at /metrics */
+	struct vg_output *outputs; /* --output: each stored event goes to each (hostops.h) */
+	int noutputs;
 };
 
 #define VG_HOST_HELLO_TIMEOUT_S 5
 #define VG_HOST_IDLE_TIMEOUT_S 120 /* vigild sends something at least every 30 s */
 #define VG_HOST_MAX_PER_PEER 8
+#define VG_HOST_RETAIN_INTERVAL_S 300
+#define VG_HOST_MAX_OUTPUTS 8
 
 /* Run until the peer is gone or a signal stops us; the process exit status. */
 int vg_host_run(const struct vg_host_opts *o);

@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "events.h"
+#include "hostops.h"
 
 struct vg_host_opts; /* endpoint.h */
 
@@ -61,6 +62,12 @@ struct vg_host {
 	uint64_t filters_gen; /* seq of the FILTER frames: 1 for the first text, +1 per SIGHUP */
 
 	struct vg_upstream *up; /* --upstream: the sender (upstream.h), NULL without */
+
+	struct vg_host_metrics metrics; /* what --metrics serves besides the store's counts */
+	struct vg_metrics_server *ms; /* --metrics */
+	struct vg_retainer *rt; /* --retain-days, --max-db-size */
+	struct vg_cursor out_cursor; /* --output: the last event written */
+	int64_t out_count_ms; /* when the outputs' counts last went to HostCounters */
 };
 
 /* CLOCK_MONOTONIC in ms: deadlines and rates. */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "fmt.h"
 #include "healthcheck.h"
 #include "proxy.h"
@@ -21,6 +22,7 @@ int vg_cmd_healthcheck(int argc, char **argv)
 					    "HTTP_PROXY",  "no_proxy",	  "NO_PROXY" };
 	struct vg_proxy_sources ps = { 0 };
 	struct vg_healthcheck_env env = {
+		.db_default = vg_cli_default_db(),
 		.self_version = VG_VERSION,
 		.bundle_dir = ".",
 		.proxy = &ps,

@@ -7,14 +7,20 @@
 
 #include "addr.h"
 #include "cli.h"
+#include "config.h"
 #include "endpoint.h"
+#include "generated/vigil_build.h"
+#include "hostops.h"
 #include "log.h"
 
 const char vg_usage_host[] =
-	"usage: vigil host --db FILE (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
+	"usage: vigil host [--db FILE] (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
 	"                  [--keys FILE] [--hello-timeout S] [--idle-timeout S] [--max-per-peer N]\n"
 	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
 	"                  [--upstream https://HOST:PORT --onboarding FILE]\n"
+	"                  [--retain-days N] [--max-db-size SIZE] [--retain-interval S]\n"
+	"                  [--metrics ADDR:PORT] [--output SPEC]...\n"
+	"                  [--log-format text|json] [--log-level LEVEL]\n"
 	"\n"
 	"Receive framed batches from vigild, store each in one SQLite transaction and\n"
 	"acknowledge it. A resent batch is acknowledged again but stored once. A batch\n"
@@ -22,7 +28,8 @@ const char vg_usage_host[] =
 	"FILE or its WAL is deleted or replaced, the host acknowledges nothing more\n"
 	"and exits 1.\n"
 	"\n"
-	"  --db FILE            SQLite database (created when missing, WAL mode)\n"
+	"  --db FILE            SQLite database (created when missing, WAL mode; default:\n"
+	"                       db= of /etc/vigil/vigil.conf, else /var/lib/vigil/vigil.db)\n"
 	"  --listen ADDR        accept vigild connections on unix:PATH (mode 0600),\n"
 	"                       tcp:HOST:PORT or vsock:CID:PORT. Peers prove a key (see\n"
 	"                       --keys), except root or our own user on a unix socket only\n"
@@ -45,7 +52,7 @@ const char vg_usage_host[] =
 	"  --rules DIR          detection rules (*.rule) evaluated on every stored batch;\n"
 	"                       alerts go to AlertInfo/AlertEvidence (`vigil alerts`).\n"
 	"                       Default: $VIGIL_RULES, the source tree's rules/,\n"
-	"                       /usr/share/vigil/rules. A malformed rule stops the host.\n"
+	"                       " VG_DATADIR "/rules. A malformed rule stops the host.\n"
 	"  --no-rules           no detections\n"
 	"  --filters FILE       filter rules (filters/NAME.vf) sent to every sensor that\n"
 	"                       connects, over the connection; SIGHUP re-reads FILE and\n"
@@ -58,11 +65,41 @@ const char vg_usage_host[] =
 	"                       server's Retry-After) until it answers 200; a frame it\n"
 	"                       refuses (4xx), or pushed out of a full queue, or still\n"
 	"                       queued 5 s after the host stops, is counted in HostRefused.\n"
+	"                       URL1,URL2,...: several servers on one database (at most 8);\n"
+	"                       one that does not answer is left for the next at once.\n"
 	"  --onboarding FILE    with --upstream: the package of `vigil server onboard`\n"
 	"                       (its CA, the only one trusted, and the enrolment secret).\n"
 	"                       The host enrols as the device of the first sensor that\n"
 	"                       sends a batch and keeps the token in DB.token\n"
 	"                       (mode 0600; DB.ca.pem holds a ca_pem= CA) for later runs.\n"
+	"  --retain-days N      delete event rows (the Device*Events tables,\n"
+	"                       SuppressedEvents, ReceivedFrames) older than N days\n"
+	"  --max-db-size SIZE   then delete the oldest event rows while the store's pages\n"
+	"                       in use exceed SIZE (K, M, G: KiB, MiB, GiB); freed pages\n"
+	"                       are reused, the file does not shrink\n"
+	"  --retain-interval S  seconds between retention passes (default 300; the first\n"
+	"                       runs at start). A pass runs in a thread on its own\n"
+	"                       connection, 512 rows a transaction, so storing batches\n"
+	"                       waits at most one; what it deleted is counted per table\n"
+	"                       in HostCounters (`vigil stats`)\n"
+	"  --metrics ADDR:PORT  serve Prometheus text (0.0.4) at http://ADDR:PORT/metrics\n"
+	"                       (127.0.0.1:9464, [::1]:9464, :9464 for every address):\n"
+	"                       the counters `vigil stats` shows, ring fill, batches,\n"
+	"                       bytes, store latency, alerts, retention, outputs\n"
+	"  --output SPEC        also write every stored event to SPEC (repeatable, up to 8):\n"
+	"                       jsonl:FILE[,max-size=SIZE][,keep=N]  one JSON object a\n"
+	"                         line (the schema's columns and \"Table\"); before a line\n"
+	"                         would take FILE past SIZE (default 100M, 0 never) FILE\n"
+	"                         becomes FILE.1 (FILE.1 FILE.2 ..., N kept, default 5)\n"
+	"                         and a new FILE is opened\n"
+	"                       syslog[:FACILITY]  each event's JSON object as one message\n"
+	"                         to /dev/log (syslog(3)'s form, ident vigil, facility\n"
+	"                         daemon by default); waits 1 s at most for a full queue\n"
+	"                       An event that cannot be written is counted in\n"
+	"                       HostCounters (OutputErrors) and logged.\n"
+	"  --log-format F       text (TIME LEVEL vigil: message) or json; also passed to\n"
+	"                       the spawned vigild. Under journald: <N> priorities.\n"
+	"  --log-level L        error, warning, info (default) or debug\n"
 	"  --print              print each stored event on stdout (the `vigil events` form)\n"
 	"  --json               with --print: one JSON object per line\n"
 	"  -v, --verbose        more diagnostics on stderr\n"
@@ -82,7 +119,7 @@ static int vg_is_dir(const char *p)
 /*
  * The rules directory `vigil host` loads when --rules is not given: $VIGIL_RULES,
  * else the source tree's rules/ this binary was built from, else
- * /usr/share/vigil/rules. NULL when none exists.
+ * VG_DATADIR/rules (PREFIX/share/vigil/rules). NULL when none exists.
  */
 static const char *vg_default_rules_dir(void)
 {
@@ -90,10 +127,12 @@ static const char *vg_default_rules_dir(void)
 
 	if (env && *env)
 		return env;
+#ifndef VG_PACKAGED /* a package's binary never looks in the tree it was built from */
 	if (vg_is_dir(VG_RULES_SRC))
 		return VG_RULES_SRC;
-	if (vg_is_dir("/usr/share/vigil/rules"))
-		return "/usr/share/vigil/rules";
+#endif
+	if (vg_is_dir(VG_DATADIR "/rules"))
+		return VG_DATADIR "/rules";
 	return NULL;
 }
 
@@ -103,7 +142,9 @@ int vg_cmd_host(int argc, char **argv)
 		.hello_timeout_s = VG_HOST_HELLO_TIMEOUT_S,
 		.idle_timeout_s = VG_HOST_IDLE_TIMEOUT_S,
 		.max_per_peer = VG_HOST_MAX_PER_PEER,
+		.retain_interval_s = VG_HOST_RETAIN_INTERVAL_S,
 	};
+	static struct vg_output outputs[VG_HOST_MAX_OUTPUTS];
 	const char *val, *listen = NULL;
 	int n;
 
@@ -164,18 +205,49 @@ int vg_cmd_host(int argc, char **argv)
 			if (!val)
 				return vg_cli_usage("host", "%s needs a file", "--onboarding");
 			o.onboarding = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--retain-days", &val)) {
+			if (vg_cli_int("host", "--retain-days", val, 1, 100000, &n))
+				return 2;
+			o.retain_days = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--max-db-size", &val)) {
+			if (vg_parse_size(val, &o.max_db_size) || o.max_db_size < (1 << 20))
+				return vg_cli_usage("host",
+						    "%s needs a size of 1M or more (K, M, G)",
+						    "--max-db-size");
+		} else if (vg_cli_opt(argc, argv, &i, "--retain-interval", &val)) {
+			if (vg_cli_int("host", "--retain-interval", val, 1, 86400, &n))
+				return 2;
+			o.retain_interval_s = (unsigned)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--metrics", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs ADDR:PORT", "--metrics");
+			o.metrics = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--output", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs jsonl:FILE or syslog",
+						    "--output");
+			if (o.noutputs == VG_HOST_MAX_OUTPUTS)
+				return vg_cli_usage("host", "at most %d --output",
+						    VG_HOST_MAX_OUTPUTS);
+			if (vg_output_parse(&outputs[o.noutputs], val))
+				return 2;
+			o.outputs = outputs;
+			o.noutputs++;
 		} else if (!strcmp(a, "--print")) {
 			o.print = 1;
 		} else if (!strcmp(a, "--json")) {
 			o.json = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			vg_log_max = VG_DEBUG;
+		} else if ((n = vg_cli_log_opt("host", argc, argv, &i))) {
+			if (n == 2)
+				return 2;
 		} else {
 			return vg_cli_usage("host", "unknown option '%s'", a);
 		}
 	}
 	if (!o.db)
-		return vg_cli_usage("host", "--db FILE is required");
+		o.db = vg_cli_default_db();
 	if (!!o.upstream != !!o.onboarding)
 		return vg_cli_usage("host", "--upstream and --onboarding go together");
 	if (!!listen == !!o.spawn)

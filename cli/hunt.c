@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "hunt.h"
 #include "log.h"
 #include "store.h"
@@ -13,7 +14,7 @@
 #define VG_QUERY_FILE_MAX (1024 * 1024)
 
 const char vg_usage_hunt[] =
-	"usage: vigil hunt (--db FILE | --pg CONNINFO) (QUERY | --file F)\n"
+	"usage: vigil hunt ([--db FILE] | --pg CONNINFO) (QUERY | --file F)\n"
 	"                  [--format table|json|csv] [--json]\n"
 	"\n"
 	"Run a Kusto (KQL) query over the store. Supported: let (tabular, scalar and\n"
@@ -32,6 +33,8 @@ const char vg_usage_hunt[] =
 	"A query error prints line:column, the line and a caret, and exits 1.\n"
 	"\n"
 	"  --db FILE        SQLite database written by `vigil host` (never created)\n"
+	"                   default: db= of /etc/vigil/vigil.conf, else\n"
+	"                   /var/lib/vigil/vigil.db\n"
 	"  --pg CONNINFO    the fleet's PostgreSQL instead (libpq conninfo such as\n"
 	"                   'host=db dbname=vigil user=hunter'; a password goes in\n"
 	"                   ~/.pgpass or PGPASSWORD), read-only; see\n"
@@ -107,13 +110,7 @@ int vg_cmd_hunt(int argc, char **argv)
 				return vg_cli_usage("hunt", "%s needs a file", "--file");
 			file = val;
 		} else if (vg_cli_opt(argc, argv, &i, "--format", &val)) {
-			if (val && !strcmp(val, "table"))
-				fmt = VG_HUNT_TABLE;
-			else if (val && !strcmp(val, "json"))
-				fmt = VG_HUNT_JSON;
-			else if (val && !strcmp(val, "csv"))
-				fmt = VG_HUNT_CSV;
-			else
+			if (vg_hunt_format_parse(val, &fmt))
 				return vg_cli_usage("hunt",
 						    "--format takes table, json or csv, not '%s'",
 						    val ? val : "");
@@ -130,6 +127,8 @@ int vg_cmd_hunt(int argc, char **argv)
 			query = a;
 		}
 	}
+	if (!db && !pg)
+		db = vg_cli_default_db();
 	if (!db == !pg)
 		return vg_cli_usage("hunt", "%s", "give one of --db FILE or --pg CONNINFO");
 	if (!!query == !!file)
@@ -145,8 +144,7 @@ int vg_cmd_hunt(int argc, char **argv)
 		free(text);
 		return n < 0 && n != -EPIPE ? 1 : 0;
 	}
-	if (vg_store_open_existing(&s, db)) {
-		vg_err(-ENOENT, "hunt: cannot open %s", db);
+	if (vg_cli_open_store("hunt", db, &s)) {
 		free(text);
 		return 1;
 	}

@@ -15,7 +15,8 @@
 
 const char vg_usage_server[] =
 	"usage: vigil server --pg CONNINFO --listen https://ADDR:PORT --cert FILE --key FILE\n"
-	"                    [--threads N] [--max-connections N] [--retain-days N]\n"
+	"                    [--threads N] [--max-connections N] [--max-inflight N]\n"
+	"                    [--retain-days N]\n"
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
 	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE]\n"
@@ -33,6 +34,9 @@ const char vg_usage_server[] =
 	"  --key FILE           its private key (PEM)\n"
 	"  --threads N          worker threads, each with its own database connection (default 4)\n"
 	"  --max-connections N  connections held at once; more wait in the backlog (default 256)\n"
+	"  --max-inflight N     batches received or being stored at once (each body up to\n"
+	"                       4 MiB in memory); more are answered 429 with Retry-After: 1\n"
+	"                       before their body is read (default 64)\n"
 	"  --retain-days N      drop the event tables' day partitions older than N days before\n"
 	"                       today (UTC), on start and daily; logged and counted in\n"
 	"                       RetentionDropped (default: keep every day)\n"
@@ -260,7 +264,7 @@ static int vg_server_retain(const char *conninfo, int days)
 
 int vg_cmd_server(int argc, char **argv)
 {
-	struct vg_server_opts o = { .threads = 4, .max_conns = 256 };
+	struct vg_server_opts o = { .threads = 4, .max_conns = 256, .max_inflight = 64 };
 	const char *v;
 	int n, retain = 0;
 
@@ -295,6 +299,10 @@ int vg_cmd_server(int argc, char **argv)
 		} else if (vg_cli_opt(argc, argv, &i, "--retain-days", &v)) {
 			if (vg_cli_int("server", "--retain-days", v, 1, 36500, &retain))
 				return 2;
+		} else if (vg_cli_opt(argc, argv, &i, "--max-inflight", &v)) {
+			if (vg_cli_int("server", "--max-inflight", v, 1, 4096, &n))
+				return 2;
+			o.max_inflight = (unsigned int)n;
 		} else {
 			return vg_cli_usage("server", "unknown argument '%s'", argv[i]);
 		}

@@ -5,18 +5,24 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "events.h"
 #include "store.h"
 
 const char vg_usage_stats[] =
-	"usage: vigil stats --db FILE [--json]\n"
+	"usage: vigil stats [--db FILE] [--json]\n"
 	"\n"
 	"Print SensorCounters per device and event class, added up over every vigild\n"
 	"run: seen, emitted, filtered, deduplicated, rate-limited, ring-buffer-full and\n"
 	"events lost, and whether seen = emitted + filtered + deduplicated +\n"
 	"rate-limited + ringbuf-full holds (ok) or not (MISMATCH).\n"
+	"Then ring fill, the daemon's counts, filter rule hits, what the host skipped or\n"
+	"refused, and HostCounters: rows retention deleted per table (RetentionDeleted),\n"
+	"events each --output wrote (OutputEvents) or could not (OutputErrors).\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
+	"               default: db= of /etc/vigil/vigil.conf, else\n"
+	"               /var/lib/vigil/vigil.db\n"
 	"  --json       one JSON object per line\n"
 	"  -h, --help   show this text\n";
 
@@ -43,7 +49,7 @@ int vg_cmd_stats(int argc, char **argv)
 		}
 	}
 	if (!db)
-		return vg_cli_usage("stats", "--db FILE is required");
+		db = vg_cli_default_db();
 	if (vg_cli_open_store("stats", db, &s))
 		return 1;
 	err = vg_stats_print(s, stdout, json);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "compat.h"
 #include "fmt.h"
 #include "log.h"
@@ -163,7 +164,7 @@ int vg_top_print(struct vg_store *s, FILE *out, const struct vg_top_opts *o, uin
 }
 
 const char vg_usage_top[] =
-	"usage: vigil top --db FILE [--window S] [--interval S] [--limit N] [--once] [--json]\n"
+	"usage: vigil top [--db FILE] [--window S] [--interval S] [--limit N] [--once] [--json]\n"
 	"\n"
 	"The hottest event sources over the last window (default 10 s): by process, by\n"
 	"executable, by directory of the files touched, by event type, with events per\n"
@@ -171,6 +172,8 @@ const char vg_usage_top[] =
 	"interval (default 2 s) until SIGINT/SIGTERM; --once prints one report.\n"
 	"\n"
 	"  --db FILE     SQLite database written by `vigil host` (never created)\n"
+	"                default: db= of /etc/vigil/vigil.conf, else\n"
+	"                /var/lib/vigil/vigil.db\n"
 	"  --window S    seconds of events to rank (1-86400, default 10)\n"
 	"  --interval S  seconds between reports (1-3600, default 2)\n"
 	"  --limit N     rows per section (1-1000, default 10)\n"
@@ -218,7 +221,7 @@ int vg_cmd_top(int argc, char **argv)
 		}
 	}
 	if (!db)
-		return vg_cli_usage("top", "--db FILE is required");
+		db = vg_cli_default_db();
 	if (vg_cli_open_store("top", db, &s))
 		return 1;
 	sigemptyset(&mask);

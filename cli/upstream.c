@@ -4,6 +4,8 @@
  * only the onboarding package's CA. One frame at a time, in order; a 5xx,
  * 429 or network error sends the same frame again after a doubling wait
  * (Retry-After when the server gives one); another 4xx drops it, counted.
+ * Several servers (URL1,URL2,...): one that does not answer at all is left
+ * for the next at once; a full round without an answer waits as above.
  * Not durable: a frame still queued 5 s after the host stops is counted, not kept.
  */
 #include <curl/curl.h>
@@ -29,6 +31,7 @@
 #define VG_UP_DRAIN_MS 5000 /* at stop, while the server takes what is queued */
 #define VG_UP_TOKEN_MAX 128
 #define VG_UP_RESP_MAX 4096
+#define VG_UP_URLS_MAX 8
 
 struct vg_up_frame {
 	struct vg_up_frame *next;
@@ -38,7 +41,9 @@ struct vg_up_frame {
 };
 
 struct vg_upstream {
-	char *url, *ca_file, *token_file, *secret;
+	char *urls, *url_v[VG_UP_URLS_MAX]; /* the list, split in place */
+	int n_urls, cur; /* the server sent to now */
+	char *ca_file, *token_file, *secret;
 	char token[VG_UP_TOKEN_MAX + 1];
 	pthread_t thread;
 	int started;
@@ -215,7 +220,7 @@ static long vg_up_post(struct vg_upstream *u, const char *path, const char *ctyp
 	long status = 0;
 	CURLcode rc;
 
-	snprintf(url, sizeof(url), "%s%s", u->url, path);
+	snprintf(url, sizeof(url), "%s%s", u->url_v[u->cur], path);
 	snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype);
 	hdrs = curl_slist_append(hdrs, hdr);
 	hdrs = curl_slist_append(hdrs, "Expect:");
@@ -322,10 +327,27 @@ static int vg_up_wait(struct vg_upstream *u, long ms)
 	return stop;
 }
 
+/*
+ * No answer from the server sent to: the next one in the list. 1 when there
+ * is one this round has not tried yet (send again at once), 0 to wait.
+ */
+static int vg_up_failover(struct vg_upstream *u, int *tried)
+{
+	if (u->n_urls < 2)
+		return 0;
+	u->cur = (u->cur + 1) % u->n_urls;
+	vg_log(VG_WARN, "upstream: trying %s", u->url_v[u->cur]);
+	if (++*tried < u->n_urls)
+		return 1;
+	*tried = 0;
+	return 0;
+}
+
 /* Send f until the server stores it (1) or refuses it (0); -1 when stopped. */
 static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
 {
 	long wait = VG_UP_WAIT_MIN_MS, st;
+	int tried = 0;
 
 	for (;;) {
 		if (!u->token[0] && f->device_id[0])
@@ -348,6 +370,8 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
 			vg_log(VG_ERROR, "upstream: a frame of no known device before enrolment");
 			return 0;
 		}
+		if (!st && vg_up_failover(u, &tried))
+			continue;
 		/* Retry-After: 0 is not a licence to spin. */
 		if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait))
 			return -1;
@@ -406,15 +430,31 @@ int vg_upstream_open(struct vg_upstream **up, const char *url, const char *onboa
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
 	pthread_cond_init(&u->idle, NULL);
-	u->url = strdup(url);
+	u->urls = strdup(url);
 	u->token_file = vg_up_strdup(db, ".token");
-	if (!u->url || !u->token_file) {
+	if (!u->urls || !u->token_file) {
 		err = vg_err(-ENOMEM, "upstream");
 		goto fail;
 	}
-	u->url[strcspn(u->url, "\r\n")] = 0;
-	while (*u->url && u->url[strlen(u->url) - 1] == '/')
-		u->url[strlen(u->url) - 1] = 0;
+	for (char *save = NULL, *p = strtok_r(u->urls, ",", &save); p;
+	     p = strtok_r(NULL, ",", &save)) {
+		size_t l = strlen(p);
+
+		while (l && p[l - 1] == '/')
+			p[--l] = 0;
+		if (u->n_urls == VG_UP_URLS_MAX || strncmp(p, "https://", 8) || l <= 8 ||
+		    strpbrk(p, " \t\r\n")) {
+			err = vg_err(-EINVAL,
+				     "--upstream: '%s': at most %d https://HOST:PORT, by commas", p,
+				     VG_UP_URLS_MAX);
+			goto fail;
+		}
+		u->url_v[u->n_urls++] = p;
+	}
+	if (!u->n_urls) {
+		err = vg_err(-EINVAL, "--upstream: no URL");
+		goto fail;
+	}
 	err = vg_up_onboarding(u, onboarding, db);
 	if (!err)
 		err = vg_up_token_load(u);
@@ -532,7 +572,7 @@ void vg_upstream_close(struct vg_upstream *u)
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
 	pthread_cond_destroy(&u->idle);
-	free(u->url);
+	free(u->urls);
 	free(u->ca_file);
 	free(u->token_file);
 	free(u->secret);

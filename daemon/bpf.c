@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -83,6 +86,8 @@ static struct bpf_program *vg_group_prog(struct vigil_bpf *s, int grp, enum vg_h
 
 	if (h == VG_HOOK_FENTRY)
 		return grp == VG_GRP_FORK ? s->progs.vg_fork_fent : NULL;
+	if (h == VG_HOOK_TP)
+		return grp == VG_GRP_SYSX ? s->progs.vg_sysx_tp : NULL;
 
 	switch (grp) {
 	case VG_GRP_EXEC:
@@ -98,37 +103,184 @@ static struct bpf_program *vg_group_prog(struct vigil_bpf *s, int grp, enum vg_h
 	}
 }
 
-static void vg_mask_set(volatile __u64 *mask, long nr)
+/* The syscalls watched per source, by number and by name (the tp hook's tracepoints). */
+#define VG_SC(src, name)                        \
+	{                                       \
+		VG_SRC_##src, SYS_##name, #name \
+	}
+static const struct vg_syscall {
+	int src;
+	long nr;
+	const char *name;
+} vg_syscalls[] = {
+	VG_SC(FILE, open),	  VG_SC(FILE, openat),	  VG_SC(FILE, openat2),
+	VG_SC(FILE, creat),	  VG_SC(FILE, unlink),	  VG_SC(FILE, unlinkat),
+	VG_SC(FILE, rmdir),	  VG_SC(FILE, rename),	  VG_SC(FILE, renameat),
+	VG_SC(FILE, renameat2),	  VG_SC(FILE, chmod),	  VG_SC(FILE, fchmod),
+	VG_SC(FILE, fchmodat),	  VG_SC(FILE, fchmodat2), VG_SC(FILE, chown),
+	VG_SC(FILE, fchown),	  VG_SC(FILE, lchown),	  VG_SC(FILE, fchownat),
+	VG_SC(NET, accept),	  VG_SC(NET, accept4),	  VG_SC(NET, connect),
+	VG_SC(NET, sendto),	  VG_SC(NET, sendmsg),	  VG_SC(NET, sendmmsg),
+	VG_SC(SEC, ptrace),	  VG_SC(SEC, bpf),	  VG_SC(SEC, init_module),
+	VG_SC(SEC, finit_module), VG_SC(SEC, setuid),	  VG_SC(SEC, setgid),
+	VG_SC(SEC, setreuid),	  VG_SC(SEC, setregid),	  VG_SC(SEC, setresuid),
+	VG_SC(SEC, setresgid),
+};
+
+/*
+ * Is a watched syscall one this kernel has? A kernel built without module
+ * support (no /proc/modules) answers init_module and finit_module with
+ * ENOSYS and has no tracepoint for them: no hook watches them there, so
+ * every hook reports the same events.
+ */
+static int vg_syscall_present(const struct vg_syscall *sc)
 {
-	mask[nr / 64] |= 1ull << (nr % 64);
+	if (sc->nr == SYS_init_module || sc->nr == SYS_finit_module)
+		return !access("/proc/modules", F_OK);
+	return 1;
 }
 
 /* The syscalls sys_exit watches for the wanted sources. */
 static void vg_sys_mask(volatile __u64 *mask, unsigned int sources)
 {
-	static const long file[] = {
-		SYS_open,     SYS_openat,    SYS_openat2,  SYS_creat,	  SYS_unlink, SYS_unlinkat,
-		SYS_rmdir,    SYS_rename,    SYS_renameat, SYS_renameat2, SYS_chmod,  SYS_fchmod,
-		SYS_fchmodat, SYS_fchmodat2, SYS_chown,	   SYS_fchown,	  SYS_lchown, SYS_fchownat,
-	};
-	static const long net[] = { SYS_accept, SYS_accept4, SYS_connect,
-				    SYS_sendto, SYS_sendmsg, SYS_sendmmsg };
-	static const long sec[] = { SYS_ptrace,	   SYS_bpf,	 SYS_init_module, SYS_finit_module,
-				    SYS_setuid,	   SYS_setgid,	 SYS_setreuid,	  SYS_setregid,
-				    SYS_setresuid, SYS_setresgid };
-	size_t i;
-
-	for (i = 0; i < 8; i++)
+	for (size_t i = 0; i < 8; i++)
 		mask[i] = 0;
-	if (sources & 1u << VG_SRC_FILE)
-		for (i = 0; i < sizeof(file) / sizeof(file[0]); i++)
-			vg_mask_set(mask, file[i]);
-	if (sources & 1u << VG_SRC_NET)
-		for (i = 0; i < sizeof(net) / sizeof(net[0]); i++)
-			vg_mask_set(mask, net[i]);
-	if (sources & 1u << VG_SRC_SEC)
-		for (i = 0; i < sizeof(sec) / sizeof(sec[0]); i++)
-			vg_mask_set(mask, sec[i]);
+	for (size_t i = 0; i < sizeof(vg_syscalls) / sizeof(vg_syscalls[0]); i++)
+		if (sources & 1u << vg_syscalls[i].src && vg_syscall_present(&vg_syscalls[i]))
+			mask[vg_syscalls[i].nr / 64] |= 1ull << (vg_syscalls[i].nr % 64);
+}
+
+/*
+ * The tp hook attaches through perf events, which name a tracepoint by the
+ * id tracefs shows (libbpf reads it from debugfs's tracing/ when that
+ * exists, else from /sys/kernel/tracing). Where tracefs is not mounted,
+ * vigild mounts it for as long as it loads and attaches, and unmounts it
+ * then: attached programs do not need it.
+ */
+#define VG_TRACEFS "/sys/kernel/tracing"
+static int vg_tracefs_mounted; /* by us, until vg_tracefs_release() */
+
+static const char *vg_tracefs_events(void)
+{
+	return access("/sys/kernel/debug/tracing", F_OK) ? VG_TRACEFS "/events" :
+							   "/sys/kernel/debug/tracing/events";
+}
+
+/* 0 when the syscall tracepoints can be read, else a negative errno. */
+int vg_tracefs_hold(void)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "%s/syscalls", vg_tracefs_events());
+	if (!access(p, F_OK))
+		return 0;
+	if (access(VG_TRACEFS "/events", F_OK)) {
+		if (mount("nodev", VG_TRACEFS, "tracefs", 0, NULL))
+			return -errno;
+		vg_tracefs_mounted = 1;
+		vg_log(VG_DEBUG, "mounted tracefs on %s while attaching", VG_TRACEFS);
+	}
+	return access(p, F_OK) ? -ENOENT : 0;
+}
+
+void vg_tracefs_release(void)
+{
+	if (!vg_tracefs_mounted)
+		return;
+	if (umount2(VG_TRACEFS, MNT_DETACH))
+		vg_log(VG_WARN, "unmount tracefs from %s: %s", VG_TRACEFS, strerror(errno));
+	vg_tracefs_mounted = 0;
+}
+
+/* Is this watched syscall's exit tracepoint one this kernel has (tracefs held)? */
+static int vg_sysx_tp_present(const struct vg_syscall *sc)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/syscalls/sys_exit_%s", vg_tracefs_events(), sc->name);
+	return vg_syscall_present(sc) && !access(path, F_OK);
+}
+
+/*
+ * The tp hook: 0 when tracefs can be read and this kernel has a tracepoint
+ * for at least one watched syscall, else a negative errno. A syscall this
+ * kernel lacks (fchmodat2 before v6.6) has no tracepoint and nothing to
+ * watch.
+ */
+static int vg_sysx_tp_check(unsigned int sources)
+{
+	int err = vg_tracefs_hold();
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < sizeof(vg_syscalls) / sizeof(vg_syscalls[0]); i++)
+		if (sources & 1u << vg_syscalls[i].src && vg_sysx_tp_present(&vg_syscalls[i]))
+			return 0;
+	return -ENOENT;
+}
+
+/* Attach the tp program to the exit tracepoint of every watched syscall this kernel has. */
+static int vg_sysx_tp_attach(struct vg_bpf *b, unsigned int sources)
+{
+	for (size_t i = 0; i < sizeof(vg_syscalls) / sizeof(vg_syscalls[0]); i++) {
+		const struct vg_syscall *sc = &vg_syscalls[i];
+		char tp[64];
+
+		if (!(sources & 1u << sc->src) || !vg_sysx_tp_present(sc))
+			continue;
+		if (b->ntp_links >= VG_TP_LINKS_MAX)
+			return -E2BIG;
+		snprintf(tp, sizeof(tp), "sys_exit_%s", sc->name);
+		b->tp_links[b->ntp_links] =
+			bpf_program__attach_tracepoint(b->skel->progs.vg_sysx_tp, "syscalls", tp);
+		if (!b->tp_links[b->ntp_links])
+			return vg_err(-errno, "attach to tracepoint syscalls/%s", tp);
+		b->ntp_links++;
+	}
+	return 0;
+}
+
+/*
+ * Credential and key files whose read is reported (SensitiveFileRead), as
+ * (parent directory name, file name); an empty name matches every file of
+ * the directory. Names, not paths: the kernel compares two dentry names.
+ */
+static const char *const vg_watch[][2] = {
+	{ "etc", "shadow" },
+	{ "etc", "gshadow" },
+	{ "etc", "sudoers" },
+	{ ".ssh", "" },
+	{ ".aws", "credentials" },
+	{ ".aws", "config" },
+	{ ".kube", "config" },
+	{ ".docker", "config.json" },
+	{ ".azure", "accessTokens.json" },
+	{ "gcloud", "credentials.db" },
+	{ "gcloud", "application_default_credentials.json" },
+	{ ".gnupg", "" },
+};
+
+/* Each watched directory name once, as its length and first 8 bytes (kern/sys.bpf.c). */
+static void vg_sens_dirs(struct vigil_bpf *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(vg_watch) / sizeof(vg_watch[0]); i++) {
+		uint64_t head = 0;
+		uint32_t len = (uint32_t)strlen(vg_watch[i][0]);
+		size_t k;
+
+		memcpy(&head, vg_watch[i][0], len < 8 ? len : 8);
+		for (k = 0; k < n; k++)
+			if (s->rodata->vg_sens_dir[k].len == len &&
+			    s->rodata->vg_sens_dir[k].head == head)
+				break;
+		if (k < n)
+			continue;
+		s->rodata->vg_sens_dir[n].len = len;
+		s->rodata->vg_sens_dir[n].head = head;
+		n++;
+	}
 }
 
 /* open -> configure -> load with the given hook per group (VG_HOOK_NONE: not loaded). */
@@ -144,6 +296,7 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		return -errno;
 	s->rodata->vg_argv_max = o->argv_max;
 	vg_sys_mask(s->rodata->vg_sys_mask, o->sources);
+	vg_sens_dirs(s);
 	for (int c = 0; c < VG_CLASS_MAX; c++) {
 		s->rodata->vg_dedup_ns[c] = (uint64_t)o->dedup_ms[c] * 1000000;
 		s->rodata->vg_rl_interval_ns[c] = o->rl[c].rate ? 1000000000ull / o->rl[c].rate : 0;
@@ -170,6 +323,13 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 					  hooks[g] == VG_HOOK_RAW_TP);
 	}
 	bpf_program__set_autoload(s->progs.vg_fork_fent, hooks[VG_GRP_FORK] == VG_HOOK_FENTRY);
+	bpf_program__set_autoload(s->progs.vg_sysx_tp, hooks[VG_GRP_SYSX] == VG_HOOK_TP);
+	bpf_program__set_autoattach(s->progs.vg_sysx_tp, false); /* vg_sysx_tp_attach() */
+	if (hooks[VG_GRP_SYSX] == VG_HOOK_TP) {
+		err = vg_sysx_tp_check(o->sources);
+		if (err)
+			goto err_destroy;
+	}
 	err = vigil_bpf__load(s);
 	if (err)
 		goto err_destroy;
@@ -188,6 +348,8 @@ int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3])
 
 	if (g == VG_GRP_FORK && o->hook == VG_HOOK_AUTO)
 		c[n++] = VG_HOOK_FENTRY;
+	if (g == VG_GRP_SYSX && o->hook == VG_HOOK_AUTO)
+		c[n++] = VG_HOOK_TP;
 	if (o->hook != VG_HOOK_RAW_TP)
 		c[n++] = VG_HOOK_TP_BTF;
 	if (o->hook != VG_HOOK_TP_BTF)
@@ -211,16 +373,28 @@ int vg_bpf_check_kernel(void)
 	return 0;
 }
 
+static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o);
+
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o)
 {
-	unsigned int want = vg_groups_wanted(o->sources);
-	enum vg_hook hooks[VG_GRP_MAX];
-	int err, any = 0;
+	int err;
 
 	memset(b, 0, sizeof(*b));
 	b->ncpus = libbpf_num_possible_cpus();
 	if (b->ncpus < 0)
 		return vg_err(b->ncpus, "count possible CPUs");
+	err = vg_bpf_start_hooks(b, o);
+	vg_tracefs_release();
+	return err;
+}
+
+/* vg_bpf_start() while tracefs is held. */
+static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o)
+{
+	unsigned int want = vg_groups_wanted(o->sources);
+	enum vg_hook hooks[VG_GRP_MAX];
+	int err, any = 0;
+
 	b->ringbuf_bytes = vg_ringbuf_size(o->ringbuf_kb);
 
 	/* The common case first: every group on its preferred hook, one load. */
@@ -305,6 +479,14 @@ probe:
 		vg_err(err, "attach BPF programs");
 		goto err_destroy;
 	}
+	if (b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP) {
+		err = vg_sysx_tp_attach(b, o->sources);
+		if (err) {
+			vg_bpf_detach(b);
+			vg_bpf_stop(b);
+			return err;
+		}
+	}
 	return 0;
 
 err_destroy:
@@ -312,26 +494,6 @@ err_destroy:
 	b->skel = NULL;
 	return err;
 }
-
-/*
- * Credential and key files whose read is reported (SensitiveFileRead), as
- * (parent directory name, file name); an empty name matches every file of
- * the directory. Names, not paths: the kernel compares two dentry names.
- */
-static const char *const vg_watch[][2] = {
-	{ "etc", "shadow" },
-	{ "etc", "gshadow" },
-	{ "etc", "sudoers" },
-	{ ".ssh", "" },
-	{ ".aws", "credentials" },
-	{ ".aws", "config" },
-	{ ".kube", "config" },
-	{ ".docker", "config.json" },
-	{ ".azure", "accessTokens.json" },
-	{ "gcloud", "credentials.db" },
-	{ "gcloud", "application_default_credentials.json" },
-	{ ".gnupg", "" },
-};
 
 int vg_bpf_watch_defaults(struct vg_bpf *b)
 {
@@ -369,14 +531,54 @@ void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[3])
 	}
 }
 
+/* One after the other: the kernel serializes them anyway. */
+static void *vg_tp_links_destroy(void *arg)
+{
+	struct vg_bpf *b = arg;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < b->ntp_links; i++)
+		bpf_link__destroy(b->tp_links[i]);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	vg_log(VG_DEBUG, "%d syscall tracepoints released in %lld ms", b->ntp_links,
+	       (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	b->ntp_links = 0;
+	return NULL;
+}
+
+/*
+ * Releasing a syscall tracepoint's perf event waits for grace periods
+ * under a kernel mutex (three since v6.13, where syscall tracepoints may
+ * fault): the tp hook's 32 took 2 s on a busy 2-CPU machine. So its program
+ * is switched off first (vg_sysx_off, and one grace period, membarrier's,
+ * for any run still going), and the tracepoints are released in a thread
+ * while vigild drains and sends its last batch; vg_bpf_stop() waits for it.
+ * Nothing is reported after this returns, as before.
+ */
 void vg_bpf_detach(struct vg_bpf *b)
 {
-	if (b->skel)
-		vigil_bpf__detach(b->skel);
+	if (!b->skel)
+		return;
+	if (b->ntp_links && !b->tp_releasing) {
+		__atomic_store_n(&b->skel->bss->vg_sysx_off, 1, __ATOMIC_SEQ_CST);
+		if (syscall(SYS_membarrier, 1 /* MEMBARRIER_CMD_GLOBAL */, 0, 0))
+			vg_log(VG_DEBUG, "membarrier: %s", strerror(errno));
+		if (!pthread_create(&b->tp_release, NULL, vg_tp_links_destroy, b))
+			b->tp_releasing = 1;
+		else
+			vg_tp_links_destroy(b);
+	}
+	vigil_bpf__detach(b->skel);
 }
 
 void vg_bpf_stop(struct vg_bpf *b)
 {
+	if (b->tp_releasing)
+		pthread_join(b->tp_release, NULL);
+	else if (b->ntp_links)
+		vg_tp_links_destroy(b);
+	b->tp_releasing = 0;
 	vigil_bpf__destroy(b->skel);
 	b->skel = NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef VG_BPF_H
 #define VG_BPF_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "names.h"
@@ -33,6 +34,9 @@ struct vg_bpf_opts {
 };
 
 struct vigil_bpf;
+struct bpf_link;
+
+#define VG_TP_LINKS_MAX 64
 
 struct vg_group_state {
 	enum vg_hook hook; /* chosen; VG_HOOK_NONE when not attached */
@@ -44,6 +48,11 @@ struct vg_bpf {
 	struct vg_group_state grp[VG_GRP_MAX];
 	uint32_t ringbuf_bytes;
 	int ncpus;
+	/* The tp hook: one link per watched syscall, released in a thread (vg_bpf_detach). */
+	struct bpf_link *tp_links[VG_TP_LINKS_MAX];
+	int ntp_links;
+	pthread_t tp_release;
+	int tp_releasing;
 };
 
 struct vg_counts {
@@ -73,6 +82,13 @@ void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[VG_RING_MAX]);
  * negative errno.
  */
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o);
+/*
+ * tracefs for the tp hook: 0 when the syscall tracepoints can be read
+ * (mounting it when it is not), else a negative errno; release unmounts
+ * what hold mounted.
+ */
+int vg_tracefs_hold(void);
+void vg_tracefs_release(void);
 /* Probe only: fill b->grp without keeping anything loaded. */
 int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o);
 /* Print the per-source table (--probe); json: one object per line. */
@@ -82,7 +98,10 @@ void vg_bpf_probe_print(const struct vg_bpf *b, const struct vg_bpf_opts *o, int
  * negative errno after printing the missing feature and the kernel option.
  */
 int vg_bpf_check_kernel(void);
-/* Detach every program: no new events after this; maps stay readable. */
+/*
+ * Detach every program: no new events after this; maps stay readable. The
+ * tp hook's tracepoints may still be being released: vg_bpf_stop() waits.
+ */
 void vg_bpf_detach(struct vg_bpf *b);
 void vg_bpf_stop(struct vg_bpf *b);
 int vg_bpf_ignore_pid(struct vg_bpf *b, uint32_t tgid);

@@ -40,12 +40,15 @@ struct vg_opts {
 	struct vg_delivery dlv;
 	const char *filters; /* --filters FILE, reloaded on SIGHUP */
 	const char *record; /* --record FILE: every record received, for vigil filter test */
+	uint32_t hash_max_mb; /* --hash-max-mb: 0 is --no-hash */
+	uint32_t hash_wait_ms; /* --hash-wait-ms */
 };
 
 struct vg_daemon {
 	struct vg_opts o;
 	struct vg_bpf bpf;
 	struct ring_buffer *rb;
+	struct ring_buffer *rb_proc; /* the process ring again, drained after the others */
 	struct vg_sensor sensor;
 	struct vg_sender tx;
 	struct vg_device dev;

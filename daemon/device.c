@@ -94,7 +94,8 @@ void vg_device_init(struct vg_device *d, const char *device_id, const char *devi
 		vg_copy(d->device_name, sizeof(d->device_name), device_name);
 	else if (gethostname(d->device_name, sizeof(d->device_name) - 1))
 		vg_copy(d->device_name, sizeof(d->device_name), "localhost");
-	vg_os_release(d->os_distribution, sizeof(d->os_distribution));
+	vg_os_release(d->os_release, sizeof(d->os_release));
+	vg_copy(d->os_distribution, sizeof(d->os_distribution), d->os_release);
 	vg_copy(d->host_device_id, sizeof(d->host_device_id), host_device_id);
 	vg_copy(d->machine_group, sizeof(d->machine_group), machine_group);
 

@@ -12,7 +12,8 @@ struct vg_device {
 	char device_name[256];
 	char os_version[128];
 	char os_arch[32];
-	char os_distribution[128];
+	char os_distribution[512]; /* /etc/os-release; on WSL, the running distributions */
+	char os_release[128]; /* what /etc/os-release says */
 	char host_device_id[80];
 	char machine_group[128];
 	char sensor_exe[4096];

@@ -15,6 +15,8 @@ const char *vg_hook_name(enum vg_hook h)
 		return "none";
 	case VG_HOOK_FENTRY:
 		return "fentry";
+	case VG_HOOK_TP:
+		return "tp";
 	default:
 		return "auto";
 	}

@@ -14,9 +14,13 @@ enum vg_hook {
 	VG_HOOK_RAW_TP,
 	VG_HOOK_NONE, /* not attached */
 	VG_HOOK_FENTRY, /* the fast path, where the kernel allows it (fork today) */
+	VG_HOOK_TP, /* sys_exit: one tracepoint per watched syscall (syscalls/sys_exit_NAME) */
 };
 
-/* Program groups: each is one attach point with a tp_btf and a raw_tp program. */
+/*
+ * Program groups: each is one attach point with a tp_btf and a raw_tp program
+ * (sys_exit also has one tp program per watched syscall).
+ */
 enum vg_group {
 	VG_GRP_EXEC = 0,
 	VG_GRP_FORK,

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/libbpf.h>
+#include <bpf/libbpf_version.h>
+
 #include "daemon.h"
+#include "generated/vigil_build.h"
 #include "include/generated/autoconf.h"
 #include "log.h"
 #include "names.h"
@@ -56,15 +60,19 @@ static int vg_parse_deny(const char *arg, struct vg_bpf_opts *o)
 		return -EINVAL;
 	}
 	if (!hook)
-		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP | 1u << VG_HOOK_FENTRY;
+		o->deny[g] |= 1u << VG_HOOK_TP_BTF | 1u << VG_HOOK_RAW_TP | 1u << VG_HOOK_FENTRY |
+			      1u << VG_HOOK_TP;
 	else if (!strcmp(hook, "tp_btf"))
 		o->deny[g] |= 1u << VG_HOOK_TP_BTF;
 	else if (!strcmp(hook, "raw_tp"))
 		o->deny[g] |= 1u << VG_HOOK_RAW_TP;
 	else if (!strcmp(hook, "fentry"))
 		o->deny[g] |= 1u << VG_HOOK_FENTRY;
+	else if (!strcmp(hook, "tp"))
+		o->deny[g] |= 1u << VG_HOOK_TP;
 	else {
-		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (fentry, tp_btf, raw_tp)", hook);
+		vg_log(VG_ERROR, "--deny-hook: unknown hook '%s' (fentry, tp, tp_btf, raw_tp)",
+		       hook);
 		return -EINVAL;
 	}
 	return 0;
@@ -121,15 +129,16 @@ static void vg_usage(FILE *f)
 		"  --flush-ms N         longest wait before a batch is sent (default %d)\n"
 		"  --zstd-level N       compression level, 1-19 (default %d)\n"
 		"  --hook H             auto (default), tp_btf or raw_tp: which tracepoint programs\n"
-		"                       to load; auto falls back to raw_tp when tp_btf is refused\n"
+		"                       to load; auto takes fentry (fork) and tp (one tracepoint\n"
+		"                       per watched syscall) where allowed, else tp_btf, then raw_tp\n"
 		"  --sources LIST       event sources to watch, comma-separated: exec, fork, exit,\n"
 		"                       file, network, security, or all (default). file, security\n"
-		"                       and network (accept, UDP) need the sys_exit tracepoint,\n"
-		"                       which adds ~20 ns to every syscall on the machine\n"
+		"                       and network (accept, UDP) need syscall exit tracepoints,\n"
+		"                       which put every syscall on the traced path\n"
 		"  --deny-hook P[:H]    treat attach point P (sched_process_exec, sched_process_fork,\n"
 		"                       sched_process_exit, sys_exit, inet_sock_set_state) as\n"
-		"                       refused, for hook H (tp_btf or raw_tp) or for both; tests\n"
-		"                       the fallback\n"
+		"                       refused, for hook H (fentry, tp, tp_btf or raw_tp) or all;\n"
+		"                       tests the fallback\n"
 		"  --probe              print what this kernel allows per event source (supported,\n"
 		"                       hook chosen, why) and exit; with --json one object per line\n"
 		"  --json               with --probe: JSON lines\n"
@@ -146,15 +155,26 @@ static void vg_usage(FILE *f)
 		"  --dump-batches DIR   also write each batch, uncompressed, to DIR (to train the\n"
 		"                       dictionary: scripts/train-dict.sh; DIR vigild's own, 0700)\n"
 		"  -v, --verbose        debug messages, libbpf's included\n"
+		"  --log-format F       text (TIME LEVEL vigild: message, the default) or json\n"
+		"                       (one object a line); $VIGIL_LOG_FORMAT. Under\n"
+		"                       journald lines carry <N> priorities and no time.\n"
+		"  --log-level L        error, warning, info (default) or debug;\n"
+		"                       $VIGIL_LOG_LEVEL\n"
 		"  -h, --help           this text\n"
-		"  --version            print the version\n"
+		"  --hash-max-mb N      SHA256 and SHA1 of executed images up to N MiB (default %llu;\n"
+		"                       larger ones are counted, not hashed)\n"
+		"  --hash-wait-ms N     a batch waits at most N ms for the hashes its events need\n"
+		"                       (default %d; later events of the process carry them)\n"
+		"  --no-hash            do not hash executed images\n"
+		"  --version            print the version, the git commit and libbpf's version\n"
 		"\n"
 		"SIGINT or SIGTERM: detach, drain, send the last batch, wait for its\n"
 		"acknowledgement (8 s at most), exit 0. With --transport stdio it also\n"
 		"exits when the peer closes; other transports reconnect.\n\n",
 		CONFIG_RINGBUF_KB, CONFIG_ARGV_MAX, VG_ARGV_CAP, CONFIG_FILE_RINGBUF_KB,
 		CONFIG_DEDUP_WINDOW_MS, CONFIG_RATE_FILE, CONFIG_RATE_NET, CONFIG_RATE_FILE_GLOBAL,
-		CONFIG_BATCH_MAX_EVENTS, CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL);
+		CONFIG_BATCH_MAX_EVENTS, CONFIG_FLUSH_INTERVAL_MS, CONFIG_ZSTD_LEVEL,
+		(unsigned long long)(VG_HASH_MAX_SIZE_DEFAULT >> 20), VG_HASH_WAIT_MS_DEFAULT);
 	vg_delivery_usage(f);
 }
 
@@ -200,6 +220,11 @@ enum {
 	OPT_CONTROL,
 	OPT_FILTERS,
 	OPT_RECORD,
+	OPT_NO_HASH,
+	OPT_HASH_MAX,
+	OPT_HASH_WAIT,
+	OPT_LOG_FORMAT,
+	OPT_LOG_LEVEL,
 };
 
 int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
@@ -234,6 +259,11 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		VG_DELIVERY_LONGOPTS,
 		{ "filters", required_argument, NULL, OPT_FILTERS },
 		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "no-hash", no_argument, NULL, OPT_NO_HASH },
+		{ "hash-max-mb", required_argument, NULL, OPT_HASH_MAX },
+		{ "hash-wait-ms", required_argument, NULL, OPT_HASH_WAIT },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{},
 	};
 	uint32_t v;
@@ -256,6 +286,8 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 	o->bpf.rl[VG_CLASS_NET].rate = CONFIG_RATE_NET;
 	o->bpf.rl[VG_CLASS_NET].burst = 2 * CONFIG_RATE_NET;
 	vg_delivery_defaults(&o->dlv);
+	o->hash_max_mb = VG_HASH_MAX_SIZE_DEFAULT >> 20;
+	o->hash_wait_ms = VG_HASH_WAIT_MS_DEFAULT;
 
 	while (!err && (c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
@@ -352,14 +384,38 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_NO_HASH:
+			o->hash_max_mb = 0;
+			break;
+		case OPT_HASH_MAX:
+			err = vg_parse_u32("--hash-max-mb", optarg, 1, 65536, &o->hash_max_mb);
+			break;
+		case OPT_HASH_WAIT:
+			err = vg_parse_u32("--hash-wait-ms", optarg, 0, 10000, &o->hash_wait_ms);
+			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case OPT_LOG_FORMAT:
+			if (vg_log_format_parse(optarg) < 0)
+				err = vg_err(-EINVAL, "--log-format needs text or json");
+			else
+				vg_log_json = vg_log_format_parse(optarg);
+			break;
+		case OPT_LOG_LEVEL:
+			if (vg_log_level_parse(optarg) < 0)
+				err = vg_err(-EINVAL,
+					     "--log-level needs error, warning, info or debug");
+			else
+				vg_log_max = vg_log_level_parse(optarg);
 			break;
 		case 'h':
 			vg_usage(stdout);
 			return 1;
 		case OPT_VERSION:
-			printf("vigild %s\n", VG_VERSION);
+			printf("vigild %s\ncommit %s\nlibbpf %d.%d built with, %s running\n",
+			       VG_VERSION, VG_GIT_COMMIT, LIBBPF_MAJOR_VERSION,
+			       LIBBPF_MINOR_VERSION, libbpf_version_string());
 			return 1;
 		default:
 			if (vg_delivery_opt(&o->dlv, c, optarg, &err))

@@ -43,6 +43,12 @@ int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o)
 			for (int k = 0; k < VG_GRP_MAX; k++)
 				hooks[k] = k == g ? cand[i] : VG_HOOK_NONE;
 			err = vg_bpf_load(&s, o, hooks, ring);
+			if (err == -ENOENT && cand[i] == VG_HOOK_TP) {
+				used += snprintf(st->why + used, sizeof(st->why) - used,
+						 "%stp refused: no syscall tracepoints in tracefs",
+						 used ? "; " : "");
+				continue;
+			}
 			if (err) {
 				used += snprintf(st->why + used, sizeof(st->why) - used,
 						 "%s%s refused: %s", used ? "; " : "",

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "proctable.h"
 
@@ -31,10 +33,22 @@ int vg_pt_init(struct vg_proctable *t, size_t max)
 
 static void vg_proc_free(struct vg_proc *p)
 {
-	free(p->exe);
-	free(p->cwd);
-	free(p->args);
-	free(p);
+	while (p) {
+		struct vg_proc *prev = p->prev;
+
+		free(p->exe);
+		free(p->cwd);
+		free(p->args);
+		free(p);
+		p = prev;
+	}
+}
+
+/* Free the images older than p (p->prev on). */
+static void vg_proc_cut(struct vg_proc *p)
+{
+	vg_proc_free(p->prev);
+	p->prev = NULL;
 }
 
 void vg_pt_free(struct vg_proctable *t)
@@ -153,7 +167,16 @@ size_t vg_pt_sweep_exited(struct vg_proctable *t, uint64_t before)
 	for (size_t i = 0; i < t->cap; i++) {
 		struct vg_proc *p = t->slots[i];
 
-		if (!p || p == TOMB || !p->exited_boot_ns || p->exited_boot_ns >= before)
+		if (!p || p == TOMB)
+			continue;
+		/* An image replaced before `before` gets no more late events. */
+		for (struct vg_proc *img = p; img->prev; img = img->prev) {
+			if (img->image_boot_ns < before) {
+				vg_proc_cut(img);
+				break;
+			}
+		}
+		if (!p->exited_boot_ns || p->exited_boot_ns >= before)
 			continue;
 		vg_proc_free(p);
 		t->slots[i] = TOMB;
@@ -213,9 +236,12 @@ static int vg_proc_copy_image(struct vg_proc *dst, const struct vg_proc *src)
 	dst->cgroup_id = src->cgroup_id;
 	dst->exe_ino = src->exe_ino;
 	dst->exe_dev = src->exe_dev;
+	dst->pidns = src->pidns;
 	dst->argv_truncated = src->argv_truncated;
 	dst->stdin_socket = src->stdin_socket;
 	dst->stdout_socket = src->stdout_socket;
+	dst->hash_state = src->hash_state;
+	dst->hkey = src->hkey;
 	memcpy(dst->comm, src->comm, sizeof(dst->comm));
 	return 0;
 }
@@ -251,6 +277,7 @@ static int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 	char path[PATH_MAX], buf[4096], link[PATH_MAX];
 	unsigned long long start_ticks = 0;
 	unsigned int ppid = 0;
+	struct stat st;
 	ssize_t n;
 	char *s;
 
@@ -296,12 +323,27 @@ static int vg_pt_read_proc(struct vg_proc *p, const char *procfs, uint32_t pid)
 
 	if (vg_pt_read_exe(procfs, pid, link, sizeof(link)) > 0 && vg_proc_set_str(&p->exe, link))
 		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/%u/exe", procfs, pid);
+	if (!stat(path, &st)) {
+		/* The image the kernel holds, as an exec record names it (kernel dev_t encoding). */
+		p->exe_ino = st.st_ino;
+		p->exe_dev = (uint32_t)(major(st.st_dev) << 20 | minor(st.st_dev));
+	}
 	snprintf(path, sizeof(path), "%s/%u/cwd", procfs, pid);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n > 0) {
 		link[n] = '\0';
 		if (vg_proc_set_str(&p->cwd, link))
 			return -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "%s/%u/ns/pid", procfs, pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		unsigned int ns;
+
+		link[n] = '\0';
+		if (sscanf(link, "pid:[%u]", &ns) == 1)
+			p->pidns = ns;
 	}
 	snprintf(path, sizeof(path), "%s/%u/cmdline", procfs, pid);
 	n = vg_read_file(path, buf, sizeof(buf));
@@ -389,6 +431,9 @@ static void vg_proc_from_task(struct vg_proc *p, const struct vg_task *t)
 	p->egid = t->egid;
 	p->start_boot_ns = t->start_boot_ns;
 	p->cgroup_id = t->cgroup_id;
+	/* Only exec and fork records carry it; the others keep what the table knows. */
+	if (t->pidns)
+		p->pidns = t->pidns;
 	memcpy(p->comm, t->comm, sizeof(p->comm));
 	p->comm[sizeof(p->comm) - 1] = '\0';
 }
@@ -409,6 +454,34 @@ static void vg_pt_lineage(struct vg_proctable *t, const struct vg_proc *p, struc
 	}
 }
 
+/* Keep p's image as it is before an exec replaces it, for events from before the exec. */
+static void vg_proc_push_image(struct vg_proc *p)
+{
+	struct vg_proc *old, *img;
+	int n = 1;
+
+	if (!p->exe && !p->args)
+		return; /* nothing known to keep */
+	old = calloc(1, sizeof(*old));
+	if (!old)
+		return; /* late events get the new image, as without history */
+	old->pid = p->pid;
+	old->ppid = p->ppid;
+	old->start_boot_ns = p->start_boot_ns;
+	old->image_boot_ns = p->image_boot_ns;
+	if (vg_proc_copy_image(old, p)) {
+		vg_proc_free(old);
+		return;
+	}
+	old->prev = p->prev;
+	p->prev = old;
+	for (img = old; img->prev; img = img->prev)
+		if (++n == VG_PT_IMAGES) {
+			vg_proc_cut(img);
+			break;
+		}
+}
+
 int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char *path,
 	       const char *argv, const char *cwd, struct vg_actor *a)
 {
@@ -416,9 +489,14 @@ int vg_pt_exec(struct vg_proctable *t, const struct vg_exec_event *e, const char
 
 	if (!p)
 		return -ENOMEM;
+	if (!(e->hdr.flags & VG_F_SNAPSHOT) && !p->exited_boot_ns)
+		vg_proc_push_image(p);
+	p->image_boot_ns = e->hdr.ts_boot_ns;
 	vg_proc_from_task(p, &e->task);
 	p->exe_ino = e->exe_ino;
 	p->exe_dev = e->exe_dev;
+	p->hash_state = 0;
+	p->hkey = (struct vg_hash_key){ 0 };
 	p->exited_boot_ns = 0;
 	p->argv_truncated = !!(e->hdr.flags & VG_F_ARGV_TRUNC);
 	p->stdin_socket = !!(e->hdr.flags & VG_F_STDIN_SOCK);
@@ -438,10 +516,12 @@ int vg_pt_fork(struct vg_proctable *t, const struct vg_fork_event *e, struct vg_
 	if (!child)
 		return -ENOMEM;
 	parent = vg_pt_get(t, e->task.ppid);
+	vg_proc_cut(child); /* a reused pid: the old process's images are not this one's */
 	if (parent && vg_proc_copy_image(child, parent))
 		return -ENOMEM;
 	vg_proc_from_task(child, &e->task);
 	child->exited_boot_ns = 0;
+	child->image_boot_ns = e->hdr.ts_boot_ns;
 	vg_pt_lineage(t, child, a);
 	return 0;
 }
@@ -465,14 +545,27 @@ int vg_pt_exit(struct vg_proctable *t, const struct vg_exit_event *e, struct vg_
 int vg_pt_actor(struct vg_proctable *t, const struct vg_task *task, const char *procfs,
 		struct vg_actor *a)
 {
-	struct vg_proc *p = vg_pt_upsert(t, task->tgid);
+	return vg_pt_actor_at(t, task, 0, procfs, a);
+}
+
+int vg_pt_actor_at(struct vg_proctable *t, const struct vg_task *task, uint64_t ts_boot_ns,
+		   const char *procfs, struct vg_actor *a)
+{
+	struct vg_proc *p = vg_pt_upsert(t, task->tgid), *img;
 
 	if (!p)
 		return -ENOMEM;
 	/* Not seen before (started before the sensor and missed by the scan): ask procfs. */
 	if (!p->exe && procfs)
 		vg_pt_read_proc(p, procfs, task->tgid);
-	vg_proc_from_task(p, task);
-	vg_pt_lineage(t, p, a);
+	/*
+	 * An event from before the process's last exec (its record came after
+	 * the exec's): the image it had then, with the account the event carries.
+	 */
+	img = p;
+	while (ts_boot_ns && img->prev && img->image_boot_ns && ts_boot_ns < img->image_boot_ns)
+		img = img->prev;
+	vg_proc_from_task(img, task);
+	vg_pt_lineage(t, img, a);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
 #include "vigil_abi.h"
 
 struct vg_proc {
@@ -20,14 +21,20 @@ struct vg_proc {
 	uint64_t cgroup_id;
 	uint64_t exe_ino;
 	uint32_t exe_dev;
+	uint32_t pidns; /* inode of its PID namespace, 0 when unknown */
 	int argv_truncated;
 	int stdin_socket, stdout_socket; /* at its last exec */
 	uint64_t exited_boot_ns; /* when its exit was seen; kept a while for late events */
+	uint64_t image_boot_ns; /* when this image began (exec, or fork); 0: unknown */
+	struct vg_proc *prev; /* the images before its execs, newest first, for late events */
 	char comm[16];
 	char *exe; /* malloc'd, may be NULL */
 	char *cwd; /* malloc'd, may be NULL */
 	char *args; /* argv strings, each NUL-terminated, args_len bytes in all */
 	size_t args_len;
+	/* Its image as vigild opened it (hash.h): 0 not looked at yet, 1 key known, 2 none. */
+	uint8_t hash_state;
+	struct vg_hash_key hkey; /* hash_state 1: hkey.size is the image's size */
 };
 
 struct vg_proctable {
@@ -70,6 +77,15 @@ int vg_pt_exit(struct vg_proctable *t, const struct vg_exit_event *e, struct vg_
  */
 int vg_pt_actor(struct vg_proctable *t, const struct vg_task *task, const char *procfs,
 		struct vg_actor *a);
+/*
+ * The same for an event that happened at ts_boot_ns: a process that has
+ * exec'd since is named with the image, command line and account it had
+ * then (the last VG_PT_IMAGES images of a process are kept for this while
+ * events from before an exec may still come, vg_pt_sweep_exited()).
+ */
+#define VG_PT_IMAGES 4
+int vg_pt_actor_at(struct vg_proctable *t, const struct vg_task *task, uint64_t ts_boot_ns,
+		   const char *procfs, struct vg_actor *a);
 
 /* The entry for pid, NULL when absent: nothing is created or changed. */
 struct vg_proc *vg_pt_get(struct vg_proctable *t, uint32_t pid);
@@ -81,7 +97,10 @@ struct vg_proc *vg_pt_upsert(struct vg_proctable *t, uint32_t pid);
 /* 0 when removed, -ENOENT when absent. */
 int vg_pt_remove(struct vg_proctable *t, uint32_t pid);
 size_t vg_pt_count(const struct vg_proctable *t);
-/* Remove the processes that exited before `before` (boot-time ns); returns how many. */
+/*
+ * Remove the processes that exited before `before` (boot-time ns), and the
+ * earlier images of live ones replaced before it; returns how many processes.
+ */
 size_t vg_pt_sweep_exited(struct vg_proctable *t, uint64_t before);
 
 /*

@@ -64,6 +64,7 @@ int vg_flush(struct vg_daemon *d, int force)
 	    d->sent_lost == vg_sender_events_lost(&d->tx))
 		return 0;
 
+	vg_sensor_hash_settle(&d->sensor);
 	vg_sensor_batch_fill(&d->sensor, &b);
 	b.boot_time_ns = (uint64_t)d->sensor.boot_to_epoch_ns;
 	b.stream_id = d->stream_id;
@@ -87,6 +88,7 @@ int vg_flush(struct vg_daemon *d, int force)
 		static Vigil__V1__RingStats rs[VG_RING_MAX], *rsp[VG_RING_MAX];
 		static Vigil__V1__DaemonStats ds;
 		struct vg_ring_stat st[VG_RING_MAX];
+		struct vg_hash_stats hs;
 
 		vg_bpf_ring_stats(&d->bpf, st);
 		for (int i = 0; i < VG_RING_MAX; i++) {
@@ -101,6 +103,17 @@ int vg_flush(struct vg_daemon *d, int force)
 		ds.wakeups = d->wakeups;
 		ds.records = d->records;
 		ds.summaries = d->summaries;
+		vg_sensor_hash_stats(&d->sensor, &hs);
+		ds.hashed = hs.hashed;
+		ds.hash_cached = hs.cached;
+		ds.hash_too_large = hs.too_large;
+		ds.hash_unreadable = hs.unreadable;
+		ds.hash_gone = hs.gone;
+		ds.hash_queue_full = hs.queue_full;
+		ds.hash_late = hs.late;
+		ds.queue_frames = d->tx.q.count;
+		ds.queue_mem_bytes = d->tx.q.mem_bytes;
+		ds.spool_bytes = d->tx.q.disk_bytes;
 		b.rings = rsp;
 		b.n_rings = VG_RING_MAX;
 		b.daemon = &ds;

@@ -284,7 +284,8 @@ void vg_sender_close(struct vg_sender *s)
 	vg_frame_reader_free(&s->rd);
 	free(s->hello);
 	free(s->filter);
-	s->hello = s->filter = NULL;
+	free(s->distros);
+	s->hello = s->filter = s->distros = NULL;
 	free(vg_ctl.buf);
 	memset(&vg_ctl, 0, sizeof(vg_ctl));
 	memset(&s->key, 0, sizeof(s->key));
@@ -385,6 +386,22 @@ static int vg_sender_challenge(struct vg_sender *s, const struct vg_frame_hdr *h
 	return 0;
 }
 
+/* A copy of a control payload (FILTER, DISTROS) within its bound, for vigild to apply. */
+static int vg_payload_copy(const struct vg_frame_hdr *h, const uint8_t *payload, const char *what,
+			   uint8_t **out)
+{
+	if (h->len > VG_CONTROL_MAX_PAYLOAD) {
+		vg_log(VG_WARN, "peer sent a %u-byte %s, over the %u-byte bound", h->len, what,
+		       VG_CONTROL_MAX_PAYLOAD);
+		return -EMSGSIZE;
+	}
+	*out = malloc(h->len ? h->len : 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, payload, h->len);
+	return 0;
+}
+
 static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 			   const uint8_t *payload)
 {
@@ -414,16 +431,10 @@ static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 		return vg_ctl_frame(VG_FRAME_PONG, h->seq, payload, h->len);
 	case VG_FRAME_FILTER: {
 		uint8_t *copy;
+		int err = vg_payload_copy(h, payload, "filter", &copy);
 
-		if (h->len > VG_CONTROL_MAX_PAYLOAD) {
-			vg_log(VG_WARN, "peer sent a %u-byte filter, over the %u-byte bound",
-			       h->len, VG_CONTROL_MAX_PAYLOAD);
-			return -EMSGSIZE;
-		}
-		copy = malloc(h->len ? h->len : 1);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, payload, h->len);
+		if (err)
+			return err;
 		/* A newer update replaces one not applied yet; the older one is answered as such. */
 		if (s->filter &&
 		    vg_ctl_frame(VG_FRAME_PONG, s->filter_seq, "error: superseded", 17))
@@ -434,6 +445,17 @@ static int vg_sender_frame(struct vg_sender *s, const struct vg_frame_hdr *h,
 		s->filter_seq = h->seq;
 		vg_log(VG_INFO, "filter update %" PRIu64 " (%u bytes) received", h->seq, h->len);
 		return 0; /* vigild applies it and answers (vg_sender_answer) */
+	}
+	case VG_FRAME_DISTROS: {
+		uint8_t *copy;
+		int err = vg_payload_copy(h, payload, "distribution list", &copy);
+
+		if (err)
+			return err;
+		free(s->distros); /* each list is whole: a newer one replaces it */
+		s->distros = copy;
+		s->distros_len = h->len;
+		return 0; /* vigild applies it (vg_apply_distros) */
 	}
 	default:
 		vg_log(VG_WARN, "peer sent frame type %u, which vigild does not take", h->type);

@@ -69,6 +69,8 @@ struct vg_sender {
 	uint8_t *filter; /* rule text of an update not applied yet (NULL: none), and its seq */
 	size_t filter_len;
 	uint64_t filter_seq;
+	uint8_t *distros; /* the last DISTROS text not applied yet (NULL: none) */
+	size_t distros_len;
 	uint64_t pings;
 };
 

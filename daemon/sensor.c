@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "esc.h"
 #include "names.h"
@@ -21,6 +24,12 @@ struct vg_dd_path {
 	struct vg_lim_key key;
 	char *path;
 };
+/* A process message whose image digests the worker is computing. */
+struct vg_hfill {
+	Vigil__V1__Process *pb;
+	struct vg_hash_key key;
+};
+
 /* How long an exited process stays in the table for events still in other rings. */
 #define VG_EXITED_KEEP_NS (2ull * 1000000000)
 
@@ -47,12 +56,43 @@ int vg_sensor_init(struct vg_sensor *s, const char *procfs, const char *passwd)
 	return 0;
 }
 
+int vg_sensor_fidelity(struct vg_sensor *s, uint64_t hash_max, int hash_wait_ms)
+{
+	int err;
+
+	s->stat_files = 1;
+	s->cgroups = malloc(sizeof(*s->cgroups));
+	if (!s->cgroups)
+		return -ENOMEM;
+	if (vg_cgroups_init(s->cgroups, NULL)) {
+		/* No cgroup v2 mount: no container columns, everything else as usual. */
+		vg_cgroups_free(s->cgroups);
+		free(s->cgroups);
+		s->cgroups = NULL;
+	}
+	if (!hash_max)
+		return 0;
+	s->hash_wait_ms = hash_wait_ms;
+	err = vg_hasher_start(&s->hasher, hash_max);
+	return err;
+}
+
 void vg_sensor_free(struct vg_sensor *s)
 {
+	vg_hasher_stop(s->hasher);
+	if (s->cgroups) {
+		vg_cgroups_free(s->cgroups);
+		free(s->cgroups);
+	}
 	vg_pt_free(&s->pt);
 	vg_users_free(&s->users);
+	vg_distros_free(&s->distros);
 	vg_arena_free(&s->arena);
 	free(s->events);
+	free(s->fills);
+	for (size_t i = 0; i < s->nqueue; i++)
+		free(s->queue[i]);
+	free(s->queue);
 	for (size_t i = 0; s->paths && i < VG_DD_PATHS; i++)
 		free(s->paths[i].path);
 	free(s->paths);
@@ -77,10 +117,176 @@ static uint64_t vg_epoch(const struct vg_sensor *s, uint64_t boot_ns)
 	return (uint64_t)((int64_t)boot_ns + s->boot_to_epoch_ns);
 }
 
+/* The kernel's dev_t encoding of a st_dev, as exe_dev carries it. */
+static uint32_t vg_kdev(dev_t d)
+{
+	return (uint32_t)(major(d) << 20 | minor(d));
+}
+
+/* fd, when it is open on the image (ino, kdev) the kernel named; else closed and -1. */
+static int vg_image_fd(int fd, const struct vg_proc *p, struct stat *st)
+{
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) || st->st_ino != p->exe_ino || vg_kdev(st->st_dev) != p->exe_dev ||
+	    !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * First sight of p's image: open the file the kernel exec'd (/proc/PID/exe
+ * while the process lives, else its path, either only when device and inode
+ * are the kernel's) and hand it to the hasher, unless the cache knows it.
+ */
+static void vg_hash_prepare(struct vg_sensor *s, struct vg_proc *p)
+{
+	char link[64];
+	struct stat st;
+	int fd = -1;
+
+	if (!s->hasher || p->hash_state)
+		return;
+	p->hash_state = 2;
+	p->hkey = (struct vg_hash_key){ 0 }; /* a previous image's, until this one is opened */
+	if (!p->exe || !p->exe_ino)
+		return; /* kernel threads, fileless images: no file */
+	if (s->procfs) {
+		snprintf(link, sizeof(link), "%s/%u/exe", s->procfs, p->pid);
+		fd = vg_image_fd(open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY), p, &st);
+	}
+	if (fd < 0)
+		fd = vg_image_fd(open(p->exe, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), p,
+				 &st);
+	if (fd < 0) {
+		s->hstats.gone++;
+		return;
+	}
+	p->hkey = (struct vg_hash_key){ .dev = st.st_dev,
+					.ino = st.st_ino,
+					.size = (uint64_t)st.st_size,
+					.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+						    st.st_mtim.tv_nsec };
+	p->hash_state = 1;
+	switch (vg_hasher_submit(s->hasher, fd, &p->hkey)) {
+	case VG_HS_ABSENT:
+		s->hstats.queue_full++;
+		p->hash_state = 2; /* its size is still known */
+		break;
+	case VG_HS_DONE:
+		s->hstats.cached++;
+		break;
+	case VG_HS_TOO_LARGE:
+		s->hstats.too_large++;
+		break;
+	case VG_HS_UNREADABLE:
+		s->hstats.unreadable++;
+		break;
+	case VG_HS_PENDING:
+		break;
+	}
+}
+
+static uint8_t *vg_arena_dup(struct vg_arena *a, const void *v, size_t n)
+{
+	uint8_t *d = vg_arena_alloc(a, n);
+
+	if (d)
+		memcpy(d, v, n);
+	return d;
+}
+
+static int vg_pb_digests(struct vg_sensor *s, Vigil__V1__Process *pb, const struct vg_hash_val *v)
+{
+	pb->sha256.data = vg_arena_dup(&s->arena, v->sha256, sizeof(v->sha256));
+	pb->sha1.data = vg_arena_dup(&s->arena, v->sha1, sizeof(v->sha1));
+	if (!pb->sha256.data || !pb->sha1.data)
+		return -ENOMEM;
+	pb->sha256.len = sizeof(v->sha256);
+	pb->sha1.len = sizeof(v->sha1);
+	return 0;
+}
+
+/* What vigild adds about p's image and cgroup: digests, size, container. */
+static int vg_pb_image(struct vg_sensor *s, const struct vg_proc *p, Vigil__V1__Process *pb)
+{
+	struct vg_hash_val v;
+
+	if (s->cgroups) {
+		const struct vg_container *c = vg_cgroup_container(s->cgroups, p->cgroup_id);
+
+		if (c && c->id[0] && !(pb->container_id = vg_arena_strdup(&s->arena, c->id)))
+			return -ENOMEM;
+		if (c && c->name[0] && !(pb->container_name = vg_arena_strdup(&s->arena, c->name)))
+			return -ENOMEM;
+	}
+	if (!s->hasher || !p->hash_state || !p->hkey.ino)
+		return 0;
+	pb->exe_size = p->hkey.size;
+	if (p->hash_state != 1)
+		return 0;
+	switch (vg_hasher_get(s->hasher, &p->hkey, &v)) {
+	case VG_HS_DONE:
+		return vg_pb_digests(s, pb, &v);
+	case VG_HS_PENDING:
+		if (s->nfills == s->fcap) {
+			size_t cap = s->fcap ? s->fcap * 2 : 64;
+			struct vg_hfill *n = realloc(s->fills, cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			s->fills = n;
+			s->fcap = cap;
+		}
+		s->fills[s->nfills++] = (struct vg_hfill){ .pb = pb, .key = p->hkey };
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+void vg_sensor_hash_settle(struct vg_sensor *s)
+{
+	uint64_t hashed, unreadable, done;
+	struct vg_hash_val v;
+
+	if (!s->hasher || !s->nfills)
+		return;
+	vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+	if (s->hash_wait_ms > 0 && s->hash_stalled_at != done + 1) {
+		s->hash_stalled_at = 0;
+		if (vg_hasher_wait(s->hasher, s->hash_wait_ms) == -ETIMEDOUT) {
+			vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+			s->hash_stalled_at = done + 1;
+		}
+	}
+	for (size_t i = 0; i < s->nfills; i++) {
+		/* Out of memory here leaves the event without digests: it is still sent. */
+		if (vg_hasher_get(s->hasher, &s->fills[i].key, &v) != VG_HS_DONE ||
+		    vg_pb_digests(s, s->fills[i].pb, &v))
+			s->hstats.late++;
+	}
+	s->nfills = 0;
+}
+
+void vg_sensor_hash_stats(struct vg_sensor *s, struct vg_hash_stats *out)
+{
+	uint64_t hashed = 0, unreadable = 0, done;
+
+	*out = s->hstats;
+	if (s->hasher)
+		vg_hasher_counts(s->hasher, &hashed, &unreadable, &done);
+	out->hashed = hashed;
+	out->unreadable += unreadable;
+}
+
 static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_proc *p)
 {
 	struct vg_arena *a = &s->arena;
 	Vigil__V1__Process *pb = vg_arena_alloc(a, sizeof(*pb));
+	struct vg_distro *d = vg_distro_of(&s->distros, p->pidns);
 	const char *user;
 	size_t argc = 0;
 
@@ -105,9 +311,12 @@ static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_pr
 		pb->exe = vg_arena_strdup(a, p->exe);
 	if (p->cwd)
 		pb->cwd = vg_arena_strdup(a, p->cwd);
-	user = vg_user_name(&s->users, p->uid);
+	/* In a WSL distribution, its own users: the VM root's /etc/passwd is another system's. */
+	user = vg_user_name(d ? &d->users : &s->users, p->uid);
 	if (user)
 		pb->user = vg_arena_strdup(a, user);
+	if (d)
+		pb->distribution = vg_arena_strdup(a, d->name);
 	for (size_t i = 0; i < p->args_len; i++)
 		argc += p->args[i] == '\0';
 	if (argc) {
@@ -126,7 +335,10 @@ static Vigil__V1__Process *vg_pb_process(struct vg_sensor *s, const struct vg_pr
 		}
 		pb->n_argv = argc;
 	}
-	if (!pb->comm || (p->exe && !pb->exe) || (p->cwd && !pb->cwd))
+	if (!pb->comm || (p->exe && !pb->exe) || (p->cwd && !pb->cwd) || (user && !pb->user) ||
+	    (d && !pb->distribution))
+		return NULL;
+	if (vg_pb_image(s, p, pb))
 		return NULL;
 	return pb;
 }
@@ -155,6 +367,11 @@ struct vg_lineage {
 static int vg_lineage(struct vg_sensor *s, const struct vg_actor *a, struct vg_lineage *l)
 {
 	memset(l, 0, sizeof(*l));
+	if (s->hasher) {
+		vg_hash_prepare(s, vg_pt_get(&s->pt, a->proc->pid));
+		if (a->parent)
+			vg_hash_prepare(s, vg_pt_get(&s->pt, a->parent->pid));
+	}
 	l->process = vg_pb_process(s, a->proc);
 	if (!l->process)
 		return -ENOMEM;
@@ -440,7 +657,7 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 		return -EBADMSG;
 	if (vg_path_join(path, sizeof(path), base, rel))
 		return -EBADMSG;
-	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
+	if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
 		return -ENOMEM;
 	if (e->op == VG_FILE_SENSITIVE_READ) {
 		const struct vg_det det[] = { VG_DET_NUM("Suppressed", e->supp_count) };
@@ -487,6 +704,14 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	}
 	if (!fe->path || (e->op == VG_FILE_RENAME && !fe->previous_path))
 		return -ENOMEM;
+	if (s->stat_files && e->op != VG_FILE_DELETE && e->ino) {
+		struct stat st;
+
+		/* The size now, of the same file (inode and device): a path reused since is not it. */
+		if (!lstat(fe->path, &st) && st.st_ino == e->ino && vg_kdev(st.st_dev) == e->dev &&
+		    S_ISREG(st.st_mode))
+			fe->size = (uint64_t)st.st_size;
+	}
 	return vg_push(s, ev);
 }
 
@@ -519,7 +744,7 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 
 	if (!e->op || e->op > VG_NET_UDP_SEND || (e->family != AF_INET && e->family != AF_INET6))
 		return -EBADMSG;
-	err = vg_pt_actor(&s->pt, &e->task, s->procfs, &a);
+	err = vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a);
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
 	ne = vg_arena_alloc(&s->arena, sizeof(*ne));
 	if (err || !ev || !ne || vg_lineage(s, &a, &l))
@@ -549,7 +774,7 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 
 	if (vg_tail_str(&cur, end, e->path_len, &path))
 		return -EBADMSG;
-	if (vg_pt_actor(&s->pt, &e->task, s->procfs, &a))
+	if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
 		return -ENOMEM;
 	switch (e->op) {
 	case VG_SEC_SETID: {
@@ -697,6 +922,74 @@ lost:
 	return err;
 }
 
+struct vg_queued {
+	uint64_t ts;
+	uint64_t seq; /* arrival */
+	size_t size;
+	unsigned char data[];
+};
+
+int vg_sensor_queue(struct vg_sensor *s, const void *data, size_t size)
+{
+	const struct vg_event_hdr *h = data;
+	struct vg_queued *q;
+
+	if (s->nqueue == s->qcap) {
+		size_t cap = s->qcap ? s->qcap * 2 : 1024;
+		struct vg_queued **n = realloc(s->queue, cap * sizeof(*n));
+
+		if (!n)
+			goto lost;
+		s->queue = n;
+		s->qcap = cap;
+	}
+	q = malloc(sizeof(*q) + size);
+	if (!q)
+		goto lost;
+	/* A record too short for a header is judged (and counted) when handled. */
+	q->ts = size >= sizeof(*h) ? h->ts_boot_ns : 0;
+	q->seq = s->nqueue;
+	q->size = size;
+	memcpy(q->data, data, size);
+	s->queue[s->nqueue++] = q;
+	return 0;
+lost:
+	s->lost++;
+	return -ENOMEM;
+}
+
+static int vg_queued_cmp(const void *a, const void *b)
+{
+	const struct vg_queued *x = *(const struct vg_queued *const *)a;
+	const struct vg_queued *y = *(const struct vg_queued *const *)b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int vg_sensor_settle(struct vg_sensor *s, size_t max, int (*full)(void *ctx), void *ctx)
+{
+	size_t i;
+	int err = 0;
+
+	qsort(s->queue, s->nqueue, sizeof(*s->queue), vg_queued_cmp);
+	for (i = 0; i < s->nqueue && !err;) {
+		struct vg_queued *q = s->queue[i++];
+
+		vg_sensor_record(s, q->data, q->size); /* a bad record is counted as lost */
+		free(q);
+		if (s->nevents >= max && full)
+			err = full(ctx);
+	}
+	/* What a failed flush left: kept in order for the next settle. */
+	memmove(s->queue, s->queue + i, (s->nqueue - i) * sizeof(*s->queue));
+	s->nqueue -= i;
+	for (i = 0; i < s->nqueue; i++)
+		s->queue[i]->seq = i;
+	return err;
+}
+
 void vg_sensor_batch_fill(struct vg_sensor *s, Vigil__V1__Batch *b)
 {
 	b->events = s->events;
@@ -708,6 +1001,7 @@ void vg_sensor_batch_done(struct vg_sensor *s)
 	uint64_t now = (uint64_t)vg_clock_ns(CLOCK_BOOTTIME);
 
 	s->nevents = 0;
+	s->nfills = 0;
 	vg_arena_reset(&s->arena);
 	if (now > VG_EXITED_KEEP_NS)
 		vg_pt_sweep_exited(&s->pt, now - VG_EXITED_KEEP_NS);

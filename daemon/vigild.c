@@ -39,6 +39,58 @@ static uint64_t vg_boot_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* File and network records one drain takes before it handles what it has. */
+#define VG_DRAIN_BUDGET 4096
+
+static int vg_on_record(void *ctx, void *data, size_t size)
+{
+	struct vg_daemon *d = ctx;
+	const struct vg_event_hdr *h = data;
+
+	d->records++;
+	vg_record(d, data, size);
+	if (vg_sensor_queue(&d->sensor, data, size))
+		vg_log(VG_WARN, "record dropped: no memory (counted as lost)");
+	/* A flood stops here (the record is taken), so the process ring waits for no flood. */
+	if (size >= sizeof(*h) && (h->type == VG_EV_FILE || h->type == VG_EV_NET) &&
+	    d->sensor.nqueue >= VG_DRAIN_BUDGET)
+		return -EAGAIN;
+	return 0;
+}
+
+static int vg_flush_full(void *ctx)
+{
+	return vg_flush(ctx, 0);
+}
+
+/*
+ * Drain every ring, then handle what came in the order it happened. The
+ * process ring is drained first, as ever (a flood of file events must not
+ * keep it waiting), and once more after the others: the fork or exec behind
+ * a file or network record drained is in this drain too, and so is named
+ * right. The two ring_buffer objects share the ring's consumer position.
+ */
+static int vg_drain(struct vg_daemon *d)
+{
+	uint64_t lost = d->sensor.lost;
+	int err, n, more;
+
+	do {
+		/* Past the budget: handle this much, then drain again, process ring first. */
+		n = ring_buffer__consume(d->rb);
+		more = n == -EAGAIN;
+		if ((n < 0 && !more) || ring_buffer__consume(d->rb_proc) < 0)
+			return d->err ?: vg_err(-EIO, "drain ring buffer");
+		err = vg_sensor_settle(&d->sensor, d->o.batch_max, vg_flush_full, d);
+	} while (more && !err);
+	if (d->sensor.lost != lost)
+		vg_log(VG_WARN, "%llu records malformed or dropped (counted as lost)",
+		       (unsigned long long)(d->sensor.lost - lost));
+	if (err)
+		d->err = err; /* the main loop exits */
+	return err;
+}
+
 /* Have the kernel report what dedup and rate limiting hold back, then drain the reports. */
 static int vg_sweep(struct vg_daemon *d, int force)
 {
@@ -52,30 +104,7 @@ static int vg_sweep(struct vg_daemon *d, int force)
 	if (n < 0)
 		return vg_err(n, "report suppressed events");
 	d->summaries += (uint64_t)n;
-	if (n && ring_buffer__consume(d->rb) < 0)
-		return d->err ?: vg_err(-EIO, "drain ring buffer");
-	return 0;
-}
-
-static int vg_on_record(void *ctx, void *data, size_t size)
-{
-	struct vg_daemon *d = ctx;
-	int err = vg_sensor_record(&d->sensor, data, size);
-
-	d->records++;
-	vg_record(d, data, size);
-	if (err == -EBADMSG)
-		vg_log(VG_WARN, "malformed record of %zu bytes (counted as lost)", size);
-	else if (err)
-		vg_log(VG_WARN, "record dropped: %s (counted as lost)", strerror(-err));
-	if (d->sensor.nevents >= d->o.batch_max) {
-		err = vg_flush(d, 0);
-		if (err) {
-			d->err = err;
-			return err; /* stop consuming; the main loop exits */
-		}
-	}
-	return 0;
+	return n ? vg_drain(d) : 0;
 }
 
 static int vg_epoll_add(int ep, int fd, uint64_t tag)
@@ -116,11 +145,41 @@ static int vg_control_cmd(void *ctx, const char *cmd, const char *body, size_t l
 	return 0;
 }
 
+/*
+ * The WSL distributions the host named (a DISTROS frame): events say which
+ * one each process is in, and DeviceInfo.OSDistribution, sent again with
+ * the next batch, lists the running ones. A bad list keeps the last one.
+ */
+static void vg_apply_distros(struct vg_daemon *d)
+{
+	char why[160];
+	int err = vg_distros_set(&d->sensor.distros, d->sensor.procfs ? d->sensor.procfs : "/proc",
+				 (const char *)d->tx.distros, d->tx.distros_len, why, sizeof(why));
+
+	free(d->tx.distros);
+	d->tx.distros = NULL;
+	if (err == -EINVAL) {
+		vg_log(VG_WARN, "distribution list from the host refused: %s", why);
+		return;
+	}
+	if (err) {
+		vg_log(VG_ERROR, "distribution list from the host: %s", strerror(-err));
+		return;
+	}
+	vg_distros_os(&d->sensor.distros, d->dev.os_distribution, sizeof(d->dev.os_distribution));
+	if (!d->dev.os_distribution[0])
+		snprintf(d->dev.os_distribution, sizeof(d->dev.os_distribution), "%s",
+			 d->dev.os_release);
+	d->device_sent = 0;
+	vg_log(VG_INFO, "%zu WSL distributions; running: %s", d->sensor.distros.n,
+	       d->dev.os_distribution);
+}
+
 /* After detaching: drain, send the last batch, give the host a moment to acknowledge it. */
 static void vg_shutdown(struct vg_daemon *d)
 {
 	vg_bpf_detach(&d->bpf);
-	if (ring_buffer__consume(d->rb) < 0 && !d->err)
+	if (vg_drain(d))
 		vg_log(VG_WARN, "final drain of the ring buffer failed");
 	/* Everything still held back is reported now: counts must add up at the host. */
 	if (vg_sweep(d, 1))
@@ -199,8 +258,7 @@ static int vg_run(struct vg_daemon *d)
 			switch (evs[i].data.u64) {
 			case TAG_RING:
 				d->wakeups++;
-				if (ring_buffer__consume(d->rb) < 0)
-					err = d->err ?: vg_err(-EIO, "drain ring buffer");
+				err = vg_drain(d);
 				break;
 			case TAG_TIMER: {
 				uint64_t ticks;
@@ -209,10 +267,7 @@ static int vg_run(struct vg_daemon *d)
 					break;
 				/* Drain first so a quiet ring does not hold events back. */
 				d->wakeups++;
-				if (ring_buffer__consume(d->rb) < 0)
-					err = d->err ?: vg_err(-EIO, "drain ring buffer");
-				else
-					err = vg_sweep(d, 0) ?: vg_flush(d, 0);
+				err = vg_drain(d) ?: vg_sweep(d, 0) ?: vg_flush(d, 0);
 				vg_sensor_sync_clock(&d->sensor);
 				vg_sender_tick(&d->tx);
 				break;
@@ -251,6 +306,8 @@ static int vg_run(struct vg_daemon *d)
 					d->tx.filter = NULL;
 					err = vg_sender_answer(&d->tx, d->tx.filter_seq, answer);
 				}
+				if (!err && d->tx.distros)
+					vg_apply_distros(d);
 				if (!err && d->tx.stats_requested) {
 					d->tx.stats_requested = 0;
 					err = vg_flush(d, 1);
@@ -285,6 +342,9 @@ int main(int argc, char **argv)
 	int err;
 
 	vg_prog = "vigild";
+	/* vigil host --log-format/--log-level come this way; our own flags override them. */
+	if (vg_log_env())
+		vg_log(VG_WARN, "VIGIL_LOG_FORMAT or VIGIL_LOG_LEVEL has no known value; ignored");
 	err = vg_opts_parse(argc, argv, &d.o);
 	if (err)
 		return err > 0 ? 0 : 2;
@@ -307,6 +367,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (d.o.probe) {
 		err = vg_bpf_probe(&d.bpf, &d.o.bpf);
+		vg_tracefs_release();
 		vg_bpf_probe_print(&d.bpf, &d.o.bpf, d.o.json);
 		return err ? 1 : 0;
 	}
@@ -341,6 +402,11 @@ int main(int argc, char **argv)
 		vg_err(err, "read /proc");
 		goto out_bpf;
 	}
+	err = vg_sensor_fidelity(&d.sensor, (uint64_t)d.o.hash_max_mb << 20, (int)d.o.hash_wait_ms);
+	if (err) {
+		vg_err(err, "start the hash worker");
+		goto out_sensor;
+	}
 	err = vg_bpf_seed_exe(&d.bpf, "/proc");
 	if (err < 0) {
 		vg_err(err, "read /proc");
@@ -352,10 +418,13 @@ int main(int argc, char **argv)
 		vg_err(err, "encode the connection greeting");
 		goto out_sensor;
 	}
+	/* In drain order (vg_drain): process, network, file, and the process ring again. */
 	d.rb = ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, VG_RING_PROC), vg_on_record, &d, NULL);
-	if (!d.rb ||
-	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, VG_RING_FILE), vg_on_record, &d) ||
-	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, VG_RING_NET), vg_on_record, &d)) {
+	d.rb_proc =
+		ring_buffer__new(vg_bpf_ringbuf_fd(&d.bpf, VG_RING_PROC), vg_on_record, &d, NULL);
+	if (!d.rb || !d.rb_proc ||
+	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, VG_RING_NET), vg_on_record, &d) ||
+	    ring_buffer__add(d.rb, vg_bpf_ringbuf_fd(&d.bpf, VG_RING_FILE), vg_on_record, &d)) {
 		err = vg_err(-errno, "open ring buffers");
 		goto out_sensor;
 	}
@@ -386,6 +455,7 @@ int main(int argc, char **argv)
 	vg_control_close(&d.ctl);
 out_rb:
 	ring_buffer__free(d.rb);
+	ring_buffer__free(d.rb_proc);
 out_sensor:
 	vg_sensor_free(&d.sensor);
 out_bpf:

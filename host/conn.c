@@ -259,7 +259,10 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 		return err;
 	}
 	stream = v.b->stream_id;
+	c->store_ns = vg_now_ns();
 	err = vg_store_batch_view(s, &c->peer, h->seq, &v);
+	c->store_ns = vg_now_ns() - c->store_ns;
+	c->last_new = err > 0;
 	vg_batch_close(&v);
 	if (err < 0) {
 		/* No ACK: the daemon keeps the batch and sends it again later. */

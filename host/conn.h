@@ -44,6 +44,9 @@ struct vg_conn {
 	 */
 	void (*on_stored)(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len);
 	void *on_stored_arg;
+	/* For on_stored: how long storing the batch took, and whether it was new (not a resend). */
+	uint64_t store_ns;
+	int last_new;
 };
 
 void vg_conn_init(struct vg_conn *c, unsigned id);

@@ -11,6 +11,14 @@
 #include "proxy.h"
 #include "store.h"
 
+const char *const vg_health_texts[] = {
+	VG_HEALTH_OK,	   VG_HEALTH_NO_VM,   VG_HEALTH_NO_HOST,
+	VG_HEALTH_WAITING, VG_HEALTH_CRASHED, VG_HEALTH_KERNEL,
+	VG_HEALTH_DROPPED, VG_HEALTH_PROXY,   VG_HEALTH_CUSTOM_KERNEL,
+	VG_HEALTH_WSL1,
+};
+const unsigned vg_health_ntexts = sizeof(vg_health_texts) / sizeof(vg_health_texts[0]);
+
 /* One integer (or text) from a query; missing tables read as no rows. */
 static int vg_q(sqlite3 *db, const char *sql, const char *arg, int64_t *num, char *txt, size_t n)
 {
@@ -50,7 +58,8 @@ static void vg_health_decide(struct vg_health *h, const char *sensor, const char
 			     int64_t frames_since_start)
 {
 	if (strcmp(h->vm_state, "running")) {
-		snprintf(h->health, sizeof(h->health), VG_HEALTH_NO_VM);
+		snprintf(h->health, sizeof(h->health), "%s",
+			 h->wsl ? VG_HEALTH_NO_VM : VG_HEALTH_NO_HOST);
 		return;
 	}
 	if (!strncmp(sensor, "exited: ", 8)) {
@@ -60,28 +69,23 @@ static void vg_health_decide(struct vg_health *h, const char *sensor, const char
 		 * there found the kernel lacking.
 		 */
 		if (custom[0] && !frames_since_start)
-			snprintf(h->health, sizeof(h->health),
-				 "Unhealthy: kernel capability missing: the sensor could not run"
-				 " on the custom kernel (%s)",
-				 sensor + 8);
+			snprintf(h->health, sizeof(h->health), VG_HEALTH_KERNEL, sensor + 8);
 		else
-			snprintf(h->health, sizeof(h->health), "Unhealthy: sensor crashed (%s)",
-				 sensor + 8);
+			snprintf(h->health, sizeof(h->health), VG_HEALTH_CRASHED, sensor + 8);
 		return;
 	}
 	if (!frames_since_start) {
-		snprintf(h->health, sizeof(h->health), VG_HEALTH_WAITING);
+		snprintf(h->health, sizeof(h->health), "%s", VG_HEALTH_WAITING);
 		return;
 	}
 	if (h->dropped) {
-		snprintf(h->health, sizeof(h->health), "Unhealthy: %lld events dropped",
-			 (long long)h->dropped);
+		snprintf(h->health, sizeof(h->health), VG_HEALTH_DROPPED, (long long)h->dropped);
 		return;
 	}
-	snprintf(h->health, sizeof(h->health), VG_HEALTH_OK);
+	snprintf(h->health, sizeof(h->health), "%s", VG_HEALTH_OK);
 }
 
-int vg_health_read(sqlite3 *db, const char *self_version, struct vg_health *h)
+int vg_health_read(sqlite3 *db, const char *self_version, int wsl, struct vg_health *h)
 {
 	char sensor[256] = "", custom[64] = "", started[64] = "";
 	int64_t frames = 0, lost = 0;
@@ -107,6 +111,7 @@ int vg_health_read(sqlite3 *db, const char *self_version, struct vg_health *h)
 			{ VG_HS_PROXY_SOURCE, h->proxy_source, sizeof(h->proxy_source) },
 			{ VG_HS_DISTROS, h->distributions, sizeof(h->distributions) },
 			{ VG_HS_WARNINGS, h->warnings, sizeof(h->warnings) },
+			{ VG_HS_WSL1, h->wsl1, sizeof(h->wsl1) },
 		};
 
 		for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]) && !err; i++) {
@@ -145,6 +150,7 @@ int vg_health_read(sqlite3 *db, const char *self_version, struct vg_health *h)
 			return err;
 		h->dropped += lost;
 	}
+	h->wsl = wsl || h->wsl_version[0];
 	vg_health_decide(h, sensor, custom, frames);
 	return 0;
 }
@@ -159,6 +165,31 @@ static void vg_health_line(struct vg_sb *t, const char *label, const char *value
 	vg_sb_add(t, label);
 	vg_sb_safe(t, value);
 	vg_sb_add(t, "\n");
+}
+
+/* Each WSL 1 distribution's VG_HEALTH_WSL1 line: as JSON strings, or labelled lines. */
+static void vg_health_wsl1(struct vg_sb *b, const char *names, int json)
+{
+	const char *p = names;
+
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		char name[256], line[640];
+
+		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1),
+			 p);
+		p += n + (p[n] == '\n');
+		if (!name[0])
+			continue;
+		snprintf(line, sizeof(line), VG_HEALTH_WSL1, name, name);
+		if (json) {
+			if (b->len && b->s[b->len - 1] != '[')
+				vg_sb_add(b, ",");
+			vg_json_str(b, line);
+		} else {
+			vg_health_line(b, "Not monitored:          ", line);
+		}
+	}
 }
 
 int vg_health_print(const struct vg_health *h, FILE *out, int json)
@@ -182,7 +213,9 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json)
 		vg_json_kv(&b, "LastTelemetry", h->last_telemetry);
 		vg_sb_printf(&b, ",\"Distributions\":%s", vg_or(h->distributions, "[]"));
 		vg_json_kv(&b, "Warnings", h->warnings);
-		vg_sb_add(&b, "}\n");
+		vg_sb_add(&b, ",\"NotMonitored\":[");
+		vg_health_wsl1(&b, h->wsl1, 1);
+		vg_sb_add(&b, "]}\n");
 	} else {
 		/* Versions, distributions and warnings come from the sensors: escaped. */
 		vg_sb_printf(&b, "Plug-in version:        %s\n", vg_or(h->plugin_version, "-"));
@@ -196,6 +229,7 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json)
 		vg_sb_printf(&b, "Events dropped:         %lld\n", (long long)h->dropped);
 		vg_health_line(&b, "Last telemetry:         ", vg_or(h->last_telemetry, "never"));
 		vg_health_line(&b, "Distributions:          ", vg_or(h->distributions, "[]"));
+		vg_health_wsl1(&b, h->wsl1, 0);
 		if (h->warnings[0])
 			vg_health_line(&b, "Warning:                ", h->warnings);
 	}
@@ -217,7 +251,7 @@ void vg_health_proxy(struct vg_health *h, const struct vg_proxy_sources *ps)
 	if (err) {
 		snprintf(h->proxy, sizeof(h->proxy), "none");
 		if (!strcmp(h->health, VG_HEALTH_OK))
-			snprintf(h->health, sizeof(h->health), "Unhealthy: %s", c.error);
+			snprintf(h->health, sizeof(h->health), VG_HEALTH_PROXY, c.error);
 		snprintf(h->warnings, sizeof(h->warnings), "%s%s%s", c.warning,
 			 c.warning[0] ? "; " : "", c.error);
 	}

@@ -16,9 +16,10 @@
 static const char vg_usage_health[] =
 	"usage: healthcheck [--db FILE] [--json] [--supportBundle [--out DIR]]\n"
 	"\n"
-	"Say whether telemetry flows from the WSL VM's sensor to this host: plug-in,\n"
-	"WSL and sensor versions, health, last connectivity test, proxy and where it\n"
-	"came from, events received and dropped, time of the last telemetry.\n"
+	"Say whether telemetry flows from the sensor (in the WSL VM, or under\n"
+	"`vigil host` on Linux) to this host: plug-in, WSL and sensor versions, health,\n"
+	"last connectivity test, proxy and where it came from, events received and\n"
+	"dropped, time of the last telemetry, WSL 1 distributions (not monitored).\n"
 	"Exit status 0 when Healthy, 3 when not, 1 on errors, 2 on bad usage.\n"
 	"\n"
 	"  --db FILE        the host's SQLite store\n"
@@ -66,7 +67,7 @@ int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *
 		return 1;
 	}
 	/* No store yet: no VM has ever started the plug-in. */
-	err = vg_health_read(s ? vg_store_db(s) : NULL, env->self_version, &h);
+	err = vg_health_read(s ? vg_store_db(s) : NULL, env->self_version, env->wsl, &h);
 	if (!err && env->proxy)
 		vg_health_proxy(&h, env->proxy);
 	ret = err ? 1 : strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;

@@ -14,6 +14,7 @@
 struct vg_healthcheck_env {
 	const char *db_default; /* without --db; NULL: --db is required */
 	const char *self_version;
+	int wsl; /* the WSL plug-in's healthcheck: WSL's health states even without a store */
 	const char *bundle_dir; /* without --out */
 	const struct vg_proxy_sources *proxy;
 	struct vg_bundle_extra bundle;

@@ -25,6 +25,8 @@ struct sqlite3;
 #define VG_HS_PROXY "Proxy" /* "direct" or host:port */
 #define VG_HS_PROXY_SOURCE "ProxySource"
 #define VG_HS_WARNINGS "Warnings"
+/* The names of the WSL 1 distributions registered (not monitored), one a line */
+#define VG_HS_WSL1 "Wsl1Distributions"
 
 /* Create the HostState table when missing. 0 or a negative errno. */
 int vg_hoststate_init(struct sqlite3 *db);

@@ -126,6 +126,10 @@ static const char vg_schema[] =
 	"CREATE TABLE IF NOT EXISTS SensorDaemon ("
 	" DeviceId TEXT PRIMARY KEY, Wakeups INTEGER, Records INTEGER, Summaries INTEGER,"
 	" Timestamp TEXT);"
+	/* The sensor's send queue as its last batch was made: unacknowledged frames, memory, spool. */
+	"CREATE TABLE IF NOT EXISTS SensorQueue ("
+	" DeviceId TEXT PRIMARY KEY, Frames INTEGER, MemBytes INTEGER, SpoolBytes INTEGER,"
+	" Timestamp TEXT);"
 	"CREATE TABLE IF NOT EXISTS SensorCounters ("
 	" DeviceId TEXT NOT NULL,"
 	" EventClass TEXT NOT NULL,"
@@ -161,6 +165,10 @@ static const char vg_schema[] =
 	"CREATE TABLE IF NOT EXISTS HostRefused ("
 	" DeviceId TEXT NOT NULL, Reason TEXT NOT NULL, Count INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL, PRIMARY KEY (DeviceId, Reason));"
+	/* The host's own counts: rows retention deleted (per table), events an --output wrote or lost. */
+	"CREATE TABLE IF NOT EXISTS HostCounters ("
+	" Name TEXT NOT NULL, Label TEXT NOT NULL, Count INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL, PRIMARY KEY (Name, Label));"
 	"CREATE TABLE IF NOT EXISTS ReceivedFrames ("
 	" DeviceId TEXT NOT NULL,"
 	" StreamId INTEGER NOT NULL,"
@@ -332,10 +340,19 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 	sqlite3_busy_timeout(s->db, VG_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(s->db, 0);
 	if (writer) {
+		int one = 1;
+
+		/*
+		 * Keep the -wal and -shm files when the host stops: a reader who may
+		 * not write the directory (a member of the group vigil) needs them.
+		 */
+		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
 		rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
 				  NULL, NULL, &msg);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(s->db, vg_schema, NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = vg_store_add_columns(s->db);
 		if (rc != SQLITE_OK) {
 			vg_log(VG_ERROR, "store: %s: set up tables: %s", path,
 			       msg ? msg : sqlite3_errstr(rc));
@@ -358,6 +375,7 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 		/* Fails with "file is not a database" here rather than at the first query. */
 		rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
 		if (rc != SQLITE_OK) {
+			/* READONLY here: a WAL store without its -shm, which we may not create. */
 			err = vg_sqlite_errno(rc);
 			goto err_close;
 		}
@@ -377,11 +395,20 @@ int vg_store_open(struct vg_store **s, const char *path)
 
 int vg_store_open_existing(struct vg_store **s, const char *path)
 {
+#ifndef _WIN32
 	/*
-	 * Read-write without CREATE: never makes the file, and a reader of a WAL
-	 * database may need to create the -shm file beside it.
+	 * The real cause first: SQLite's open says "unable to open" alike for a
+	 * missing file and for one we may not read.
 	 */
-	return vg_store_do_open(s, path, SQLITE_OPEN_READWRITE, 0);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*s = NULL;
+	if (fd < 0)
+		return -errno;
+	close(fd);
+#endif
+	/* Read-only: never makes the file; a reader needs only read access. */
+	return vg_store_do_open(s, path, SQLITE_OPEN_READONLY, 0);
 }
 
 sqlite3 *vg_store_db(struct vg_store *s)

@@ -37,8 +37,11 @@ void vg_store_peer_free(struct vg_store_peer *p);
 int vg_store_open(struct vg_store **s, const char *path);
 
 /*
- * Open an existing store for reading (vigil events/stats): never creates
- * the file. -ENOENT when it does not exist.
+ * Open an existing store read-only (vigil events/stats/hunt/...): never
+ * creates the file. The cause of a failure: -ENOENT missing, -EACCES not
+ * readable, -EBUSY locked, -EROFS a WAL store whose -shm file is missing and
+ * may not be made (its writer persists it: a writer has not run since),
+ * -EBADMSG not an SQLite database.
  */
 int vg_store_open_existing(struct vg_store **s, const char *path);
 

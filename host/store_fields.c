@@ -4,6 +4,7 @@
  * written here for every table from the fields the sensor sends (the sensor
  * never writes JSON), so one file says what each event's object holds.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "store.h"
@@ -14,6 +15,65 @@ static void vg_json_num(struct vg_sb *j, const char *key, uint64_t v)
 	vg_sb_add(j, j->len > 1 ? "," : "");
 	vg_json_str(j, key);
 	vg_sb_printf(j, ":%llu", (unsigned long long)v);
+}
+
+/* Interpreters whose first operand is a script file: shells, and the usual script languages. */
+static int vg_interpreter(const char *exe, int *shell)
+{
+	static const char *const shells[] = { "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash" };
+	static const char *const langs[] = { "python", "perl", "ruby", "php", "node", "lua" };
+	const char *base = exe ? strrchr(exe, '/') : NULL;
+
+	base = base ? base + 1 : exe;
+	if (!base)
+		return 0;
+	for (size_t i = 0; i < sizeof(shells) / sizeof(*shells); i++)
+		if (!strcmp(base, shells[i]))
+			return *shell = 1;
+	*shell = 0;
+	/* python3, python3.11, perl5.36: the name, then digits and dots */
+	for (size_t i = 0; i < sizeof(langs) / sizeof(*langs); i++) {
+		size_t n = strlen(langs[i]);
+
+		if (!strncmp(base, langs[i], n) &&
+		    strspn(base + n, "0123456789.") == strlen(base + n))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The script an interpreter runs: its first operand after the options
+ * (sh x.sh, and ./x.sh with #!, which the kernel runs as "sh ./x.sh"), made
+ * absolute with the working directory. NULL for -c/-e/-m code, stdin or no
+ * operand. The options that take an argument are skipped with it.
+ */
+static const char *vg_script_operand(const Vigil__V1__Process *p)
+{
+	int shell;
+
+	if (!vg_interpreter(p->exe, &shell))
+		return NULL;
+	for (size_t i = 1; i < p->n_argv; i++) {
+		const char *a = p->argv[i];
+
+		if (!strcmp(a, "--")) {
+			a = i + 1 < p->n_argv ? p->argv[i + 1] : NULL;
+			return a && strcmp(a, "-") ? a : NULL;
+		}
+		if (a[0] != '-' && !(shell && a[0] == '+'))
+			return *a ? a : NULL;
+		if (!strcmp(a, "-"))
+			return NULL; /* the script comes on stdin */
+		/* inline code: shell -c, perl/ruby/node -e/-E, python -c/-m, php -r */
+		if (a[1] != '-' &&
+		    (shell ? strchr(a + 1, 'c') != NULL : strchr("ceEmr", a[1]) != NULL))
+			return NULL;
+		if (!strcmp(a, "-o") || !strcmp(a, "+o") || !strcmp(a, "-O") || !strcmp(a, "+O") ||
+		    (!shell && (!strcmp(a, "-W") || !strcmp(a, "-X") || !strcmp(a, "-I"))))
+			i++;
+	}
+	return NULL;
 }
 
 void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
@@ -46,6 +106,24 @@ void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
 			vg_sb_add(j, ",\"CoreDumped\":true");
 	}
 	vg_json_num(j, "ParentId", p->ppid);
+	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED) {
+		const char *script = vg_script_operand(p);
+
+		if (script) {
+			struct vg_sb path;
+
+			vg_sb_init(&path);
+			while (script[0] == '.' && script[1] == '/')
+				script += 2;
+			if (script[0] != '/' && p->cwd && *p->cwd)
+				vg_sb_printf(&path, "%s%s", p->cwd,
+					     p->cwd[strlen(p->cwd) - 1] == '/' ? "" : "/");
+			vg_sb_add(&path, script);
+			if (!vg_sb_err(&path))
+				vg_json_kv(j, "ScriptPath", vg_sb_str(&path));
+			vg_sb_free(&path);
+		}
+	}
 	vg_sb_add(j, "}");
 }
 
@@ -111,4 +189,99 @@ const char *vg_device_tags_json(struct vg_sb *j, const Vigil__V1__DeviceInfo *d)
 	}
 	vg_sb_add(j, "]");
 	return vg_sb_str(j);
+}
+
+/*
+ * Columns added after the tables were first written (image digests and
+ * sizes, the container), appended in this order by ALTER TABLE to a store
+ * that lacks them, new or old, so every store has the same column order.
+ */
+#define VG_IMAGE_COLS(t)                                                                     \
+	{ t, "InitiatingProcessSHA256", "TEXT" }, { t, "InitiatingProcessSHA1", "TEXT" },    \
+		{ t, "InitiatingProcessFileSize", "INTEGER" }, { t, "ContainerId", "TEXT" }, \
+	{                                                                                    \
+		t, "ContainerName", "TEXT"                                                   \
+	}
+
+static const struct {
+	const char *table, *column, *type;
+} vg_added_cols[] = {
+	{ "DeviceProcessEvents", "SHA1", "TEXT" },
+	{ "DeviceProcessEvents", "FileSize", "INTEGER" },
+	VG_IMAGE_COLS("DeviceProcessEvents"),
+	VG_IMAGE_COLS("DeviceFileEvents"),
+	VG_IMAGE_COLS("DeviceNetworkEvents"),
+	VG_IMAGE_COLS("DeviceEvents"),
+	/* The WSL distribution the event's process runs in (docs/schema.md). */
+	{ "DeviceProcessEvents", "Distribution", "TEXT" },
+	{ "DeviceFileEvents", "Distribution", "TEXT" },
+	{ "DeviceNetworkEvents", "Distribution", "TEXT" },
+	{ "DeviceEvents", "Distribution", "TEXT" },
+	{ "SensorDaemon", "Hashed", "INTEGER" },
+	{ "SensorDaemon", "HashCached", "INTEGER" },
+	{ "SensorDaemon", "HashTooLarge", "INTEGER" },
+	{ "SensorDaemon", "HashUnreadable", "INTEGER" },
+	{ "SensorDaemon", "HashGone", "INTEGER" },
+	{ "SensorDaemon", "HashQueueFull", "INTEGER" },
+	{ "SensorDaemon", "HashLate", "INTEGER" },
+};
+
+int vg_store_add_columns(sqlite3 *db)
+{
+	char sql[256];
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; rc == SQLITE_OK && i < sizeof(vg_added_cols) / sizeof(vg_added_cols[0]);
+	     i++) {
+		sqlite3_stmt *st;
+		int have;
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT 1 FROM pragma_table_info('%s') WHERE name = '%s'",
+			 vg_added_cols[i].table, vg_added_cols[i].column);
+		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		rc = sqlite3_step(st);
+		have = rc == SQLITE_ROW;
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK || have)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s",
+			 vg_added_cols[i].table, vg_added_cols[i].column, vg_added_cols[i].type);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+const char *vg_digest_hex(char *out, ProtobufCBinaryData d, size_t want)
+{
+	if (!d.len || d.len != want || want > 32)
+		return NULL;
+	for (size_t k = 0; k < d.len; k++)
+		snprintf(out + 2 * k, 3, "%02x", d.data[k]);
+	return out;
+}
+
+static int vg_process_bad_digests(const Vigil__V1__Process *p)
+{
+	return p && ((p->sha256.len && p->sha256.len != 32) || (p->sha1.len && p->sha1.len != 20));
+}
+
+int vg_event_bad_digests(const Vigil__V1__Event *ev)
+{
+	switch (ev->body_case) {
+	case VIGIL__V1__EVENT__BODY_PROCESS:
+		return vg_process_bad_digests(ev->process->process) ||
+		       vg_process_bad_digests(ev->process->parent);
+	case VIGIL__V1__EVENT__BODY_FILE:
+		return vg_process_bad_digests(ev->file->process);
+	case VIGIL__V1__EVENT__BODY_NETWORK:
+		return vg_process_bad_digests(ev->network->process);
+	case VIGIL__V1__EVENT__BODY_SECURITY:
+		return vg_process_bad_digests(ev->security->process);
+	default:
+		return 0;
+	}
 }

@@ -24,6 +24,7 @@ enum vg_stmt {
 	VG_ST_RING,
 	VG_ST_DAEMON,
 	VG_ST_SKIPPED,
+	VG_ST_QUEUE,
 	VG_ST_NR,
 };
 
@@ -58,6 +59,21 @@ int vg_store_check(struct vg_store *s);
 /* AdditionalFields (store_fields.c), in j: a process event's and a file event's. */
 void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe);
 void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe);
+
+/*
+ * Append the columns added since the tables were first written to a store
+ * lacking them (store_fields.c); an SQLite result code.
+ */
+int vg_store_add_columns(sqlite3 *db);
+
+/* Image digests: d as lowercase hex in out (65 bytes), NULL when absent or not want bytes long. */
+const char *vg_digest_hex(char *out, ProtobufCBinaryData d, size_t want);
+/*
+ * 1 when an event (of a table) carries a digest of a wrong length: only a
+ * broken or forged sensor sends one; the event is stored without it, counted.
+ */
+int vg_event_bad_digests(const Vigil__V1__Event *ev);
+#define VG_BAD_DIGEST_REASON "digest of a wrong length (event stored without it)"
 
 /* store_write.c, shared with the fleet server (server/pgstore.c): a process action's ActionType
  * (NULL: unknown), and why an event has no table (NULL: it has one; buf may hold the reason). */

@@ -28,6 +28,10 @@
 	" InitiatingProcessCommandLine, InitiatingProcessCreationTime,"                 \
 	" InitiatingProcessAccountName, InitiatingProcessAccountUid,"                   \
 	" InitiatingProcessParentId, InitiatingProcessParentFileName, AdditionalFields"
+/* Appended to every event table (store_fields.c), bound by vg_bind_image_cols(). */
+#define VG_IMAGE_COLS                                                                  \
+	", InitiatingProcessSHA256, InitiatingProcessSHA1, InitiatingProcessFileSize," \
+	" ContainerId, ContainerName"
 
 const char *const vg_stmt_sql[VG_ST_NR] = {
 	[VG_ST_SKIPPED] = "INSERT INTO HostSkippedEvents (DeviceId, Reason, Count, Timestamp)"
@@ -50,8 +54,9 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			" InitiatingProcessFolderPath, InitiatingProcessCommandLine,"
 			" InitiatingProcessCreationTime, InitiatingProcessAccountName,"
 			" InitiatingProcessParentId, InitiatingProcessParentFileName,"
-			" AdditionalFields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			" AdditionalFields, SHA256, SHA1, FileSize" VG_IMAGE_COLS ", Distribution"
+			") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+			" ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	/* Counters only grow within a run: a batch stored late does not take them back. */
 	[VG_ST_COUNTER] =
 		"INSERT INTO SensorCounterStreams (DeviceId, StreamId, EventClass, Seen,"
@@ -86,11 +91,13 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 	[VG_ST_FILE] =
 		"INSERT INTO DeviceFileEvents (" VG_COMMON_COLS ","
 		" FileName, FolderPath, PreviousFileName, PreviousFolderPath," VG_INITIATING_COLS
-		")"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			VG_IMAGE_COLS ", FileSize, Distribution)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[VG_ST_NET] = "INSERT INTO DeviceNetworkEvents (" VG_COMMON_COLS ","
-		      " RemoteIP, RemotePort, LocalIP, LocalPort, Protocol," VG_INITIATING_COLS ")"
-		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		      " RemoteIP, RemotePort, LocalIP, LocalPort, Protocol," VG_INITIATING_COLS
+			      VG_IMAGE_COLS ", Distribution)"
+		      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		      " ?, ?, ?, ?, ?, ?)",
 	/* The common five first, as vg_bind_common() binds them. */
 	[VG_ST_SUPP] = "INSERT INTO SuppressedEvents (" VG_COMMON_COLS
 		       ", Reason, EventClass, Count, FirstTimestamp, LastTimestamp,"
@@ -103,11 +110,16 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 		       " FillBytes = excluded.FillBytes,"
 		       " PeakFillBytes = max(PeakFillBytes, excluded.PeakFillBytes),"
 		       " Timestamp = excluded.Timestamp",
+	[VG_ST_QUEUE] = "INSERT OR REPLACE INTO SensorQueue (DeviceId, Frames, MemBytes,"
+			" SpoolBytes, Timestamp) VALUES (?, ?, ?, ?, ?)",
 	[VG_ST_DAEMON] = "INSERT OR REPLACE INTO SensorDaemon (DeviceId, Wakeups, Records,"
-			 " Summaries, Timestamp) VALUES (?, ?, ?, ?, ?)",
-	[VG_ST_DEVEV] = "INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
-			" FileName, FolderPath," VG_INITIATING_COLS ")"
-			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 " Summaries, Timestamp, Hashed, HashCached, HashTooLarge, HashUnreadable,"
+			 " HashGone, HashQueueFull, HashLate)"
+			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_DEVEV] =
+		"INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
+		" FileName, FolderPath," VG_INITIATING_COLS VG_IMAGE_COLS ", Distribution)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 static int vg_peer_update(struct vg_store_peer *p, const Vigil__V1__DeviceInfo *d)
@@ -309,6 +321,38 @@ static void vg_bind_path(sqlite3_stmt *st, int i, const char *path)
 	vg_bind_text(st, i + 1, path);
 }
 
+/* An image's SHA256 (i), SHA1 (i + 1) and size (i + 2; NULL when unknown). */
+static void vg_bind_image(sqlite3_stmt *st, int i, const Vigil__V1__Process *p)
+{
+	char hex[65];
+
+	vg_bind_text(st, i, vg_digest_hex(hex, p->sha256, 32));
+	vg_bind_text(st, i + 1, vg_digest_hex(hex, p->sha1, 20));
+	if (p->exe_size)
+		sqlite3_bind_int64(st, i + 2, (sqlite3_int64)p->exe_size);
+	else
+		sqlite3_bind_null(st, i + 2);
+}
+
+/*
+ * VG_IMAGE_COLS from i: the initiating process's image (ip, may be NULL),
+ * then the container of c (the event's process).
+ */
+static void vg_bind_image_cols(sqlite3_stmt *st, int i, const Vigil__V1__Process *ip,
+			       const Vigil__V1__Process *c)
+{
+	if (ip)
+		vg_bind_image(st, i, ip);
+	vg_bind_text(st, i + 3, c->container_id);
+	vg_bind_text(st, i + 4, c->container_name);
+}
+
+/* The WSL distribution of p, the process the row is about ("" outside one: NULL). */
+static void vg_bind_distribution(sqlite3_stmt *st, int i, const Vigil__V1__Process *p)
+{
+	vg_bind_text(st, i, p->distribution && *p->distribution ? p->distribution : NULL);
+}
+
 static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 			 const Vigil__V1__Event *ev)
 {
@@ -324,6 +368,10 @@ static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 	vg_bind_path(st, 6, fe->path);
 	vg_bind_path(st, 8, fe->previous_path);
 	rc = vg_bind_initiating(s, st, 10, fe->process, fe->parent, vg_sb_str(j));
+	vg_bind_image_cols(st, 20, fe->process, fe->process);
+	if (fe->size)
+		sqlite3_bind_int64(st, 25, (sqlite3_int64)fe->size);
+	vg_bind_distribution(st, 26, fe->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -341,6 +389,8 @@ static int vg_store_network(struct vg_store *s, const struct vg_store_peer *peer
 	sqlite3_bind_int64(st, 9, ne->local_port);
 	vg_bind_text(st, 10, ne->protocol);
 	rc = vg_bind_initiating(s, st, 11, ne->process, ne->parent, NULL);
+	vg_bind_image_cols(st, 21, ne->process, ne->process);
+	vg_bind_distribution(st, 26, ne->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -393,6 +443,7 @@ static int vg_store_daemon(struct vg_store *s, const char *dev, const char *now,
 			   const Vigil__V1__Batch *b)
 {
 	sqlite3_stmt *st = s->st[VG_ST_DAEMON];
+	int rc;
 
 	if (!b->daemon)
 		return SQLITE_OK;
@@ -400,6 +451,22 @@ static int vg_store_daemon(struct vg_store *s, const char *dev, const char *now,
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->daemon->wakeups);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)b->daemon->records);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->daemon->summaries);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)b->daemon->hashed);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)b->daemon->hash_cached);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)b->daemon->hash_too_large);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)b->daemon->hash_unreadable);
+	sqlite3_bind_int64(st, 10, (sqlite3_int64)b->daemon->hash_gone);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)b->daemon->hash_queue_full);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)b->daemon->hash_late);
+	rc = vg_step(st);
+	if (rc != SQLITE_OK)
+		return rc;
+	st = s->st[VG_ST_QUEUE];
+	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)b->daemon->queue_frames);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)b->daemon->queue_mem_bytes);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)b->daemon->spool_bytes);
 	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
 	return vg_step(st);
 }
@@ -463,6 +530,8 @@ static int vg_store_security(struct vg_store *s, const struct vg_store_peer *pee
 	vg_bind_common(st, peer, ev, se->action_type);
 	vg_bind_path(st, 6, se->file_path);
 	rc = vg_bind_initiating(s, st, 8, se->process, se->parent, json);
+	vg_bind_image_cols(st, 18, se->process, se->process);
+	vg_bind_distribution(st, 23, se->process);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -510,6 +579,11 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 	if (vg_sb_err(&s->tmp3))
 		return SQLITE_NOMEM;
 	sqlite3_bind_text(st, 24, vg_sb_str(&s->tmp3), -1, SQLITE_TRANSIENT);
+	/* 25 SHA256, 26 SHA1, 27 FileSize: the process's image; then the parent's and the container. */
+	vg_bind_image(st, 25, p);
+	vg_bind_image_cols(st, 28, pp, p);
+	/* The process the row is about: a child of unshare -p runs in a namespace of its own. */
+	vg_bind_distribution(st, 33, p);
 	return vg_step(st);
 }
 
@@ -552,22 +626,40 @@ static int vg_store_counters(struct vg_store *s, const char *dev, const char *no
 	return vg_step(st);
 }
 
+static int vg_store_kind(struct vg_store *s, const struct vg_store_peer *peer,
+			 const Vigil__V1__Event *ev);
+
+/* One more event of this device not stored (or stored without a part), for why. */
+static int vg_store_skipped(struct vg_store *s, const char *dev, const char *now, const char *why)
+{
+	sqlite3_stmt *st = s->st[VG_ST_SKIPPED];
+
+	/* Counted with the batch, so a resend does not count it twice. */
+	vg_log(VG_DEBUG, "store: skipped an event: %s", why);
+	sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	return vg_step(st);
+}
+
 static int vg_store_one(struct vg_store *s, const struct vg_store_peer *peer, const char *dev,
 			const char *now, const Vigil__V1__Event *ev)
 {
 	char why_buf[64];
 	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
-	sqlite3_stmt *st;
+	int rc;
 
-	if (why) {
-		/* Counted with the batch, so a resend does not count it twice. */
-		vg_log(VG_DEBUG, "store: skipped an event: %s", why);
-		st = s->st[VG_ST_SKIPPED];
-		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-		return vg_step(st);
-	}
+	if (why)
+		return vg_store_skipped(s, dev, now, why);
+	rc = vg_store_kind(s, peer, ev);
+	if (rc == SQLITE_OK && vg_event_bad_digests(ev))
+		rc = vg_store_skipped(s, dev, now, VG_BAD_DIGEST_REASON);
+	return rc;
+}
+
+static int vg_store_kind(struct vg_store *s, const struct vg_store_peer *peer,
+			 const Vigil__V1__Event *ev)
+{
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_FILE:
 		return vg_store_file(s, peer, ev);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,11 @@ static const char vg_alerts_sql[] =
 	" DeviceId TEXT,"
 	" DeviceName TEXT,"
 	" Description TEXT,"
-	" GroupKey TEXT NOT NULL UNIQUE);"
+	" GroupKey TEXT NOT NULL UNIQUE,"
+	" AlertKey TEXT,"
+	" EvidenceCount INTEGER,"
+	" FirstActivity TEXT,"
+	" LastActivity TEXT);"
 	"CREATE TABLE IF NOT EXISTS AlertEvidence ("
 	" Timestamp TEXT,"
 	" AlertId TEXT NOT NULL,"
@@ -57,6 +62,17 @@ static const char vg_alerts_sql[] =
 	" TableName TEXT PRIMARY KEY,"
 	" LastRowId INTEGER NOT NULL);";
 
+/* Columns a store made by an older vigil lacks, added in place; then their indexes. */
+static const char *const vg_alert_added[] = { "AlertKey TEXT", "EvidenceCount INTEGER",
+					      "FirstActivity TEXT", "LastActivity TEXT" };
+static const char vg_alerts_idx_sql[] =
+	"CREATE INDEX IF NOT EXISTS AlertInfo_Key ON AlertInfo(AlertKey);"
+	"CREATE INDEX IF NOT EXISTS AlertEvidence_Source ON AlertEvidence(SourceTable, SourceRowId);";
+
+/* An alert takes the evidence of its rule, device and process tree for this long. */
+#define VG_RULE_WINDOW_MS (10 * 60 * 1000LL)
+#define VG_RULE_MAX_WINDOW_MS (7 * 24 * 3600 * 1000LL)
+
 /* Columns copied from an event into its evidence row, when the event has them. */
 static const char *const vg_ev_cols[] = {
 	"Timestamp", "DeviceId",	   "DeviceName",  "ActionType", "FileName",   "FolderPath",
@@ -70,6 +86,8 @@ struct vg_rule {
 	char *title, *severity, *category, *mitre, *description;
 	char *group[VG_RULE_MAX_GROUP];
 	int ngroup;
+	int64_t window_ms; /* an alert takes its group's evidence this long after its first */
+	int64_t lookback_ms; /* 0: new rows only; else every row of this span, each once */
 	char *query;
 	int query_line; /* line of the file where the query starts, minus one */
 	int waiting; /* its table is not in the store yet */
@@ -78,6 +96,7 @@ struct vg_rule {
 	char *table;
 	int ev_idx[VG_NEV]; /* result column of each vg_ev_cols, -1 */
 	int group_idx[VG_RULE_MAX_GROUP];
+	int tree_idx[4]; /* vg_tree_cols in the result, -1 */
 	int fallback_cmd; /* InitiatingProcessCommandLine when no ProcessCommandLine */
 };
 
@@ -85,14 +104,64 @@ struct vg_detect {
 	sqlite3 *db;
 	struct vg_rule *rules;
 	int nrules;
-	sqlite3_stmt *ins_alert, *find_alert, *ins_ev, *get_wm, *set_wm;
+	sqlite3_stmt *ins_alert, *find_alert, *upd_alert, *has_ev, *ins_ev, *get_wm, *set_wm;
 };
+
+/*
+ * The process tree an event belongs to, from the columns every event has:
+ * a process running its parent's program (a subshell, a forked worker: it
+ * did not exec) belongs to its parent's tree, any other to its own. So the
+ * probes of a loop of subshells are one tree, the loop's shell.
+ */
+static const char *const vg_tree_cols[4] = {
+	"InitiatingProcessId",
+	"InitiatingProcessParentId",
+	"InitiatingProcessFileName",
+	"InitiatingProcessParentFileName",
+};
+
+/* 1 when table has column col (a name without spaces), 0 when not, -1 on error */
+static int vg_has_column(sqlite3 *db, const char *table, const char *col, size_t len)
+{
+	sqlite3_stmt *st;
+	char sql[96];
+	int found = 0, rc;
+
+	snprintf(sql, sizeof(sql), "SELECT name FROM pragma_table_info('%s')", table);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(st, 0);
+
+		if (n && strlen(n) == len && !strncmp(n, col, len))
+			found = 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? found : -1;
+}
 
 int vg_alerts_schema(sqlite3 *db)
 {
 	char *msg = NULL;
 	int rc = sqlite3_exec(db, vg_alerts_sql, NULL, NULL, &msg);
 
+	for (size_t i = 0; rc == SQLITE_OK && i < sizeof(vg_alert_added) / sizeof(*vg_alert_added);
+	     i++) {
+		const char *c = vg_alert_added[i];
+		char sql[96];
+		int has = vg_has_column(db, "AlertInfo", c, strcspn(c, " "));
+
+		if (has < 0) {
+			rc = sqlite3_errcode(db);
+			break;
+		}
+		if (has)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE AlertInfo ADD COLUMN %s", c);
+		rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, vg_alerts_idx_sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		vg_log(VG_ERROR, "detect: create alert tables: %s", msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
@@ -151,6 +220,31 @@ static int vg_valid_technique(const char *s)
 	}
 }
 
+/* "30s", "10m", "2h", "1d": milliseconds, or -1 */
+static int64_t vg_duration_ms(const char *s)
+{
+	char *end;
+	long long n;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno || n <= 0 || n > 1000000 || !end[0] || end[1])
+		return -1;
+	switch (*end) {
+	case 's':
+		return n * 1000;
+	case 'm':
+		return n * 60 * 1000;
+	case 'h':
+		return n * 3600 * 1000;
+	case 'd':
+		return n * 24 * 3600 * 1000;
+	}
+	return -1;
+}
+
 /*
  * Parse a rule file's text: "key: value" lines (# comments, blank lines),
  * then "query:" and the KQL to the end of the file.
@@ -176,8 +270,8 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 		kl = colon ? (size_t)(colon - p) : 0;
 		if (!colon || kl >= sizeof(key)) {
 			vg_sb_printf(errors,
-				     "%s:%d:1: expected 'key: value' (title, severity,"
-				     " category, mitre, description, group, query)\n",
+				     "%s:%d:1: expected 'key: value' (title, severity, category,"
+				     " mitre, description, group, window, lookback, query)\n",
 				     path, line);
 			return -EINVAL;
 		}
@@ -214,6 +308,22 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 			*slot = vg_trim_dup(colon + 1, (size_t)(eol - colon - 1));
 			if (!*slot)
 				return -ENOMEM;
+		} else if (!strcmp(key, "window") || !strcmp(key, "lookback")) {
+			char *v = vg_trim_dup(colon + 1, (size_t)(eol - colon - 1));
+			int64_t ms = v ? vg_duration_ms(v) : -1;
+
+			if (!v)
+				return -ENOMEM;
+			if (ms < 0 || ms > VG_RULE_MAX_WINDOW_MS) {
+				vg_sb_printf(errors,
+					     "%s:%d:%d: '%s' is not a duration of at most 7d"
+					     " (30s, 10m, 2h, 1d)\n",
+					     path, line, (int)kl + 3, v);
+				free(v);
+				return -EINVAL;
+			}
+			free(v);
+			*(key[0] == 'w' ? &r->window_ms : &r->lookback_ms) = ms;
 		} else if (!strcmp(key, "group")) {
 			const char *g = colon + 1;
 
@@ -239,12 +349,14 @@ static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
 		} else {
 			vg_sb_printf(errors,
 				     "%s:%d:1: unknown key '%s' (title, severity, category,"
-				     " mitre, description, group, query)\n",
+				     " mitre, description, group, window, lookback, query)\n",
 				     path, line, key);
 			return -EINVAL;
 		}
 		p = *eol ? eol + 1 : eol;
 	}
+	if (!r->window_ms)
+		r->window_ms = VG_RULE_WINDOW_MS;
 	if (!r->query) {
 		vg_sb_printf(errors, "%s:%d:1: no 'query:' section\n", path, line + 1);
 		return -EINVAL;
@@ -326,6 +438,8 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 	}
 	for (size_t i = 0; i < VG_NEV; i++)
 		r->ev_idx[i] = vg_col_index(&q, vg_ev_cols[i]);
+	for (int i = 0; i < 4; i++)
+		r->tree_idx[i] = vg_col_index(&q, vg_tree_cols[i]);
 	r->fallback_cmd = vg_col_index(&q, "InitiatingProcessCommandLine");
 	rc = sqlite3_prepare_v3(d->db, q.sql, -1, SQLITE_PREPARE_PERSISTENT, &r->st, NULL);
 	if (rc != SQLITE_OK) {
@@ -383,9 +497,17 @@ static int vg_detect_prepare(struct vg_detect *d)
 {
 	static const char *const sql[] = {
 		"INSERT INTO AlertInfo (Timestamp, Title, Category, Severity, DetectionSource,"
-		" AttackTechniques, RuleId, DeviceId, DeviceName, Description, GroupKey)"
-		" VALUES (?, ?, ?, ?, 'vigil', ?, ?, ?, ?, ?, ?)",
-		"SELECT AlertId FROM AlertInfo WHERE GroupKey = ?",
+		" AttackTechniques, RuleId, DeviceId, DeviceName, Description, GroupKey, AlertKey,"
+		" EvidenceCount, FirstActivity, LastActivity)"
+		" VALUES (?, ?, ?, ?, 'vigil', ?, ?, ?, ?, ?, ?, ?, 1, ?12, ?12)",
+		/* the group's latest alert */
+		"SELECT AlertId, FirstActivity FROM AlertInfo WHERE AlertKey = ?"
+		" ORDER BY rowid DESC LIMIT 1",
+		"UPDATE AlertInfo SET EvidenceCount = EvidenceCount + 1,"
+		" FirstActivity = min(FirstActivity, ?2), LastActivity = max(LastActivity, ?2)"
+		" WHERE AlertId = ?1",
+		"SELECT 1 FROM AlertEvidence e JOIN AlertInfo a USING (AlertId)"
+		" WHERE e.SourceTable = ? AND e.SourceRowId = ? AND a.RuleId = ?",
 		"INSERT INTO AlertEvidence (AlertId, Title, Categories, AttackTechniques,"
 		" DetectionSource, EntityType, EvidenceRole, SourceTable, SourceRowId, Timestamp,"
 		" DeviceId, DeviceName, ActionType, FileName, FolderPath, ProcessId,"
@@ -396,7 +518,8 @@ static int vg_detect_prepare(struct vg_detect *d)
 		"INSERT INTO DetectionState (TableName, LastRowId) VALUES (?, ?)"
 		" ON CONFLICT (TableName) DO UPDATE SET LastRowId = excluded.LastRowId",
 	};
-	sqlite3_stmt **st[] = { &d->ins_alert, &d->find_alert, &d->ins_ev, &d->get_wm, &d->set_wm };
+	sqlite3_stmt **st[] = { &d->ins_alert, &d->find_alert, &d->upd_alert, &d->has_ev,
+				&d->ins_ev,    &d->get_wm,     &d->set_wm };
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		int rc = sqlite3_prepare_v3(d->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, st[i],
@@ -509,6 +632,8 @@ void vg_detect_close(struct vg_detect *d)
 	free(d->rules);
 	sqlite3_finalize(d->ins_alert);
 	sqlite3_finalize(d->find_alert);
+	sqlite3_finalize(d->upd_alert);
+	sqlite3_finalize(d->has_ev);
 	sqlite3_finalize(d->ins_ev);
 	sqlite3_finalize(d->get_wm);
 	sqlite3_finalize(d->set_wm);
@@ -554,14 +679,125 @@ static void vg_bind_col(sqlite3_stmt *dst, int i, sqlite3_stmt *src, int col)
 		sqlite3_bind_value(dst, i, sqlite3_column_value(src, col));
 }
 
-/* One result row of r: find or open its alert, add the evidence row. */
+/* "2026-11-29T17:23:17.123Z" as Unix epoch ms; -1 when it is not that */
+static int64_t vg_iso_ms(const char *t)
+{
+	int y, mo, d, h, mi, sec, ms = 0, n = 0;
+	int64_t days;
+
+	if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    mo < 1 || mo > 12 || d < 1 || d > 31)
+		return -1;
+	if (t[n] == '.' && isdigit((unsigned char)t[n + 1]))
+		ms = (int)strtol(t + n + 1, NULL, 10) % 1000;
+	/* days from civil (proleptic Gregorian), H. Hinnant's algorithm */
+	y -= mo <= 2;
+	{
+		int era = (y >= 0 ? y : y - 399) / 400;
+		int yoe = y - era * 400;
+		int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+		int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+		days = (int64_t)era * 146097 + doe - 719468;
+	}
+	return ((days * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL + ms;
+}
+
+/* The process tree of the current row of r (vg_tree_cols) into key; 0 when it has none. */
+static int vg_tree_key(const struct vg_rule *r, struct vg_sb *key)
+{
+	sqlite3_stmt *q = r->st;
+	const char *f, *pf;
+
+	if (r->tree_idx[0] < 0 || sqlite3_column_type(q, r->tree_idx[0]) == SQLITE_NULL)
+		return 0;
+	f = r->tree_idx[2] < 0 ? NULL : (const char *)sqlite3_column_text(q, r->tree_idx[2]);
+	pf = r->tree_idx[3] < 0 ? NULL : (const char *)sqlite3_column_text(q, r->tree_idx[3]);
+	if (f && pf && !strcmp(f, pf) && r->tree_idx[1] >= 0 &&
+	    sqlite3_column_type(q, r->tree_idx[1]) != SQLITE_NULL)
+		vg_sb_printf(key, "\x1ftree:%lld",
+			     (long long)sqlite3_column_int64(q, r->tree_idx[1]));
+	else
+		vg_sb_printf(key, "\x1ftree:%lld",
+			     (long long)sqlite3_column_int64(q, r->tree_idx[0]));
+	return 1;
+}
+
+/* Open a new alert of r for the current row: its id into *alert_id. */
+static int vg_alert_open(struct vg_detect *d, struct vg_rule *r, const char *now, const char *key,
+			 const char *ts, char **alert_id)
+{
+	sqlite3_stmt *q = r->st, *st = d->ins_alert;
+	int dev = r->ev_idx[1], name = r->ev_idx[2];
+	sqlite3_int64 rid;
+	char *gk, *upd;
+	int rc;
+
+	/* unique per window: the group's key and when its first event happened */
+	if (asprintf(&gk, "%s\x1d%s", key, ts) < 0)
+		return SQLITE_NOMEM;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, r->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->severity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, r->mitre, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, r->id, -1, SQLITE_STATIC);
+	vg_bind_col(st, 7, q, dev);
+	vg_bind_col(st, 8, q, name);
+	if (r->description)
+		sqlite3_bind_text(st, 9, r->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, gk, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 11, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 12, ts, -1, SQLITE_TRANSIENT);
+	free(gk);
+	rc = vg_step_reset(st);
+	if (rc != SQLITE_OK)
+		return rc;
+	rid = sqlite3_last_insert_rowid(d->db);
+	if (asprintf(alert_id, "vg%08lld", (long long)rid) < 0)
+		return SQLITE_NOMEM;
+	if (asprintf(&upd, "UPDATE AlertInfo SET AlertId = '%s' WHERE rowid = %lld", *alert_id,
+		     (long long)rid) < 0)
+		return SQLITE_NOMEM;
+	rc = sqlite3_exec(d->db, upd, NULL, NULL, NULL);
+	free(upd);
+	if (rc == SQLITE_OK)
+		vg_log(VG_INFO, "alert %s: %s (%s, %s) on %s", *alert_id, r->title, r->severity,
+		       r->mitre, (const char *)sqlite3_column_text(q, dev) ?: "?");
+	return rc;
+}
+
+/*
+ * One result row of r: find its alert (same rule, device and process tree,
+ * or group columns, within the rule's window) or open one, add the
+ * evidence row.
+ */
 static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now, int *new_alerts)
 {
 	sqlite3_stmt *q = r->st, *st;
-	int dev = r->ev_idx[1], name = r->ev_idx[2];
+	int dev = r->ev_idx[1], tcol = r->ev_idx[0];
+	const char *ts = tcol >= 0 ? (const char *)sqlite3_column_text(q, tcol) : NULL;
+	int64_t ts_ms = vg_iso_ms(ts);
 	struct vg_sb key;
 	char *alert_id = NULL;
 	int rc;
+
+	if (ts_ms < 0)
+		ts = now, ts_ms = vg_iso_ms(now);
+	if (r->lookback_ms) {
+		/* a row seen by an earlier run may be evidence already */
+		st = d->has_ev;
+		sqlite3_bind_text(st, 1, r->table, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, sqlite3_column_int64(q, 0));
+		sqlite3_bind_text(st, 3, r->id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc == SQLITE_ROW)
+			return SQLITE_OK;
+		if (rc != SQLITE_DONE)
+			return rc;
+	}
 
 	vg_sb_init(&key);
 	vg_sb_printf(&key, "%s\x1f%s", r->id, (const char *)sqlite3_column_text(q, dev) ?: "");
@@ -569,7 +805,7 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 		for (int i = 0; i < r->ngroup; i++)
 			vg_sb_printf(&key, "\x1f%s",
 				     (const char *)sqlite3_column_text(q, r->group_idx[i]) ?: "");
-	} else {
+	} else if (!vg_tree_key(r, &key)) {
 		vg_sb_printf(&key, "\x1f%s:%lld", r->table, (long long)sqlite3_column_int64(q, 0));
 	}
 	if (vg_sb_err(&key))
@@ -577,51 +813,31 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 
 	st = d->find_alert;
 	sqlite3_bind_text(st, 1, vg_sb_str(&key), -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		alert_id = strdup((const char *)sqlite3_column_text(st, 0) ?: "");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t first = vg_iso_ms((const char *)sqlite3_column_text(st, 1));
+
+		/* the alert's window is [first, first + window): a later event opens another */
+		if (first >= 0 && ts_ms < first + r->window_ms && ts_ms > first - r->window_ms)
+			alert_id = strdup((const char *)sqlite3_column_text(st, 0) ?: "");
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (!alert_id) {
-		sqlite3_int64 rid;
-
-		st = d->ins_alert;
-		sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, r->title, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, r->category, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, r->severity, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, r->mitre, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, r->id, -1, SQLITE_STATIC);
-		vg_bind_col(st, 7, q, dev);
-		vg_bind_col(st, 8, q, name);
-		if (r->description)
-			sqlite3_bind_text(st, 9, r->description, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 10, vg_sb_str(&key), -1, SQLITE_TRANSIENT);
+	if (alert_id) {
+		st = d->upd_alert;
+		sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
 		rc = vg_step_reset(st);
-		if (rc != SQLITE_OK) {
-			vg_sb_free(&key);
-			return rc;
-		}
-		rid = sqlite3_last_insert_rowid(d->db);
-		if (asprintf(&alert_id, "vg%08lld", (long long)rid) < 0) {
-			vg_sb_free(&key);
-			return SQLITE_NOMEM;
-		}
-		vg_sb_reset(&key);
-		vg_sb_printf(&key, "UPDATE AlertInfo SET AlertId = '%s' WHERE rowid = %lld",
-			     alert_id, (long long)rid);
-		rc = sqlite3_exec(d->db, vg_sb_str(&key) ?: "", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			free(alert_id);
-			vg_sb_free(&key);
-			return rc;
-		}
-		++*new_alerts;
-		vg_log(VG_INFO, "alert %s: %s (%s, %s) on %s", alert_id, r->title, r->severity,
-		       r->mitre, (const char *)sqlite3_column_text(q, dev) ?: "?");
+	} else {
+		rc = vg_alert_open(d, r, now, vg_sb_str(&key), ts, &alert_id);
+		*new_alerts += rc == SQLITE_OK;
 	}
 	vg_sb_free(&key);
-	if (!alert_id)
-		return SQLITE_NOMEM;
+	if (rc == SQLITE_OK && !alert_id)
+		rc = SQLITE_NOMEM;
+	if (rc != SQLITE_OK) {
+		free(alert_id);
+		return rc;
+	}
 
 	st = d->ins_ev;
 	sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_TRANSIENT);
@@ -658,6 +874,30 @@ static int64_t vg_query_i64(sqlite3 *db, sqlite3_stmt *st, const char *bind, int
 	return v;
 }
 
+/* Where r reads table from: after lo, or from the first row of its lookback span. */
+static int vg_lookback(struct vg_detect *d, const struct vg_rule *r, const char *table, int64_t lo,
+		       int64_t *from)
+{
+	char since[VG_ISO_LEN], *sql;
+	sqlite3_stmt *st;
+	int rc;
+
+	*from = lo;
+	vg_iso_time(since, vg_now_ns() - (uint64_t)r->lookback_ms * 1000000);
+	sql = sqlite3_mprintf("SELECT min(rowid) - 1 FROM \"%w\" WHERE Timestamp >= ?", table);
+	if (!sql)
+		return SQLITE_NOMEM;
+	rc = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, since, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    sqlite3_column_int64(st, 0) < lo)
+		*from = sqlite3_column_int64(st, 0);
+	return sqlite3_finalize(st);
+}
+
 int vg_detect_run(struct vg_detect *d)
 {
 	char now[VG_ISO_LEN];
@@ -688,7 +928,7 @@ int vg_detect_run(struct vg_detect *d)
 	/* Per table: the rows since its watermark, for every rule reading it. */
 	for (int i = 0; i < d->nrules && rc == SQLITE_OK; i++) {
 		const char *table = d->rules[i].table;
-		int64_t lo, hi;
+		int64_t lo, hi, rlo;
 		sqlite3_stmt *mx;
 		char **nd;
 		int seen = 0;
@@ -731,9 +971,28 @@ int vg_detect_run(struct vg_detect *d)
 
 			if (!r->st || strcmp(r->table, table))
 				continue;
-			sqlite3_bind_int64(r->st, 1, lo);
+			/*
+			 * A lookback rule reads its span only when a new row matches:
+			 * no new row is evidence, no older one became evidence either
+			 * (and a batch with no row for its filters costs no window scan).
+			 */
+			rlo = lo;
+			if (r->lookback_ms) {
+				sqlite3_bind_int64(r->st, 1, lo);
+				sqlite3_bind_int64(r->st, 2, hi);
+				rc = sqlite3_step(r->st);
+				sqlite3_reset(r->st);
+				if (rc == SQLITE_ROW)
+					rc = vg_lookback(d, r, table, lo, &rlo);
+				else if (rc == SQLITE_DONE)
+					rlo = hi; /* nothing to read */
+				if (rc != SQLITE_OK && rc != SQLITE_DONE)
+					break;
+				rc = SQLITE_OK;
+			}
+			sqlite3_bind_int64(r->st, 1, rlo);
 			sqlite3_bind_int64(r->st, 2, hi);
-			while ((rc = sqlite3_step(r->st)) == SQLITE_ROW) {
+			while (rlo < hi && (rc = sqlite3_step(r->st)) == SQLITE_ROW) {
 				rc = vg_detect_row(d, r, now, &new_alerts);
 				if (rc != SQLITE_OK)
 					break;

@@ -5,8 +5,9 @@
  * a KQL query (kql.h) over the tables of docs/schema.md. After each stored batch,
  * every rule runs over the rows its table gained since the last run (a
  * rowid watermark per table, kept in DetectionState): each row the query
- * returns is evidence. Rows that agree on the rule's `group` columns (and
- * device) make one alert, later rows of the same group are added to it.
+ * returns is evidence. Rows of one rule, device and process tree (or the
+ * rule's `group` columns) within the rule's window make one alert, with a
+ * count and the times of its first and last event.
  * Alerts go to AlertInfo, evidence to AlertEvidence (the table and rowid
  * of each event, its ReportId and the columns an analyst looks at first).
  * Portable C over SQLite; nothing here knows the wire format.

@@ -192,6 +192,19 @@ static void vg_sqlite_json(struct vg_hunt_src *src, int c, struct vg_sb *b)
 	vg_json_column(b, ((struct vg_hunt_sqlite *)src)->st, c);
 }
 
+int vg_hunt_format_parse(const char *s, enum vg_hunt_format *fmt)
+{
+	static const char *const names[] = { "table", "json", "csv" };
+
+	for (int i = 0; s && i < 3; i++) {
+		if (!strcmp(s, names[i])) {
+			*fmt = (enum vg_hunt_format)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 void vg_hunt_sqlite_init(struct vg_hunt_sqlite *s, sqlite3 *db, sqlite3_stmt *st)
 {
 	s->src.next = vg_sqlite_next;

@@ -15,6 +15,8 @@ struct vg_kql_query;
 struct vg_kql_error;
 
 enum vg_hunt_format { VG_HUNT_TABLE, VG_HUNT_JSON, VG_HUNT_CSV };
+/* "table", "json" or "csv" (a --format value) into *fmt: 0, or -EINVAL (s may be NULL). */
+int vg_hunt_format_parse(const char *s, enum vg_hunt_format *fmt);
 
 /*
  * Translate and run text on db, print the result on out. A query error is
@@ -57,5 +59,12 @@ int vg_hunt_error(int err, const char *text, const char *origin, const struct vg
  */
 long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
 		    enum vg_hunt_format fmt, FILE *out, FILE *err);
+
+/*
+ * vigil events on the fleet's PostgreSQL (hunt_pg.c): the timeline of every
+ * device, or of device (not NULL), as vg_events_print() prints it; limit > 0
+ * the last limit events. Number printed or a negative errno.
+ */
+long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int json, long limit);
 
 #endif

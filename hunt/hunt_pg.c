@@ -14,6 +14,7 @@
 
 #include "alerts.h"
 #include "esc.h"
+#include "events.h"
 #include "fmt.h"
 #include "hunt.h"
 #include "kql.h"
@@ -386,5 +387,114 @@ out:
 	PQfinish(s.pg);
 	vg_sb_free(&aq);
 	vg_sb_free(&eq);
+	return n;
+}
+
+/* ---- vigil events --pg: the timeline through host/events.c's row interface */
+
+#define VG_PG_FETCH 500
+
+struct vg_pg_rows {
+	struct vg_row r;
+	struct vg_pg_src s; /* the fetched block; its text and JSON as the hunt's */
+	PGconn *pg;
+	int table;
+};
+
+static int vg_pgr_step(struct vg_row *r)
+{
+	struct vg_pg_rows *p = (struct vg_pg_rows *)r;
+	char sql[64], m[512];
+
+	if (++p->s.row < p->s.nrows)
+		return 1;
+	PQclear(p->s.r);
+	snprintf(sql, sizeof(sql), "FETCH %d FROM vg_ev%d", VG_PG_FETCH, p->table);
+	p->s.r = PQexec(p->pg, sql);
+	p->s.row = 0;
+	p->s.nrows = 0;
+	if (PQresultStatus(p->s.r) != PGRES_TUPLES_OK) {
+		vg_log(VG_ERROR, "events: %s", vg_pg_err(p->pg, m, sizeof(m)));
+		return -EIO;
+	}
+	p->s.nrows = PQntuples(p->s.r);
+	return p->s.nrows > 0;
+}
+
+static int vg_pgr_ncols(struct vg_row *r)
+{
+	return PQnfields(((struct vg_pg_rows *)r)->s.r);
+}
+
+static const char *vg_pgr_name(struct vg_row *r, int i)
+{
+	return PQfname(((struct vg_pg_rows *)r)->s.r, i);
+}
+
+static const char *vg_pgr_text(struct vg_row *r, int i)
+{
+	return vg_pg_text(&((struct vg_pg_rows *)r)->s.src, i);
+}
+
+static void vg_pgr_json(struct vg_row *r, int i, struct vg_sb *b)
+{
+	vg_pg_json(&((struct vg_pg_rows *)r)->s.src, i, b);
+}
+
+long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int json, long limit)
+{
+	struct vg_pg_rows rows[VG_EVENT_TABLES];
+	struct vg_row *src[VG_EVENT_TABLES];
+	const char *dir = limit > 0 ? "DESC" : "ASC";
+	PGconn *pg = vg_pg_open(conninfo, "events");
+	long n = -EIO;
+	char m[512];
+	struct vg_sb q;
+	PGresult *r;
+
+	if (!pg)
+		return -EIO;
+	vg_sb_init(&q);
+	memset(rows, 0, sizeof(rows));
+	r = PQexec(pg, "BEGIN");
+	PQclear(r);
+	for (int t = 0; t < VG_EVENT_TABLES; t++) {
+		/* The columns vigil events reads from AdditionalFields, as the SQLite path does. */
+		vg_sb_reset(&q);
+		vg_sb_printf(&q,
+			     "DECLARE vg_ev%d NO SCROLL CURSOR FOR SELECT *,"
+			     " \"AdditionalFields\"::jsonb->>'Comm' AS vg_comm,"
+			     " \"AdditionalFields\"::jsonb->>'ExitSignal' AS vg_signal,"
+			     " (\"AdditionalFields\"::jsonb->'CoreDumped' = 'true')::int AS vg_core"
+			     " FROM \"%s\"%s ORDER BY \"Timestamp\" %s, \"ReportId\" %s",
+			     t, vg_event_tables[t], device ? " WHERE \"DeviceId\" = $1" : "", dir,
+			     dir);
+		if (limit > 0)
+			vg_sb_printf(&q, " LIMIT %ld", limit);
+		if (vg_sb_err(&q)) {
+			n = -ENOMEM;
+			goto out;
+		}
+		r = PQexecParams(pg, vg_sb_str(&q), device ? 1 : 0, NULL, &device, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			vg_log(VG_ERROR, "events: %s", vg_pg_err(pg, m, sizeof(m)));
+			PQclear(r);
+			goto out;
+		}
+		PQclear(r);
+		rows[t].r = (struct vg_row){ vg_pgr_step, vg_pgr_ncols, vg_pgr_name,
+					     vg_pgr_text, vg_pgr_json,	0 };
+		rows[t].s = (struct vg_pg_src){ .src = { vg_pg_next, vg_pg_text, vg_pg_json },
+						.row = -1 };
+		rows[t].pg = pg;
+		rows[t].table = t;
+		src[t] = &rows[t].r;
+	}
+	n = vg_events_merge(src, out, json, limit, NULL);
+out:
+	for (int t = 0; t < VG_EVENT_TABLES; t++)
+		PQclear(rows[t].s.r);
+	vg_sb_free(&q);
+	PQfinish(pg);
 	return n;
 }

@@ -134,7 +134,7 @@ static __always_inline void vg_fill_task(struct vg_task *t, struct task_struct *
 	t->gid = BPF_CORE_READ(cred, gid.val);
 	t->euid = BPF_CORE_READ(cred, euid.val);
 	t->egid = BPF_CORE_READ(cred, egid.val);
-	t->_pad0 = 0;
+	t->pidns = 0; /* proc.bpf.c sets it where it matters: exec and fork */
 	/* start_boottime (v5.5) counts suspend, like bpf_ktime_get_boot_ns(). */
 	t->start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	/* Fork: the child is still in its parent's cgroup; other events run as the task. */

@@ -39,6 +39,48 @@ static __always_inline int vg_fd_is_sock(struct task_struct *task, __u64 fd)
 	return f && (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) == 0140000; /* S_ISSOCK */
 }
 
+/*
+ * The inode of task's own PID namespace (what /proc/PID/ns/pid names): the
+ * namespace of its pid at the pid's deepest level. vigild maps it to a WSL
+ * distribution; read here because a short-lived process is gone before
+ * vigild could read /proc.
+ */
+static __always_inline __u32 vg_pidns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid *up;
+
+	if (!pid || level > 32)
+		return 0;
+	up = (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+	     level * bpf_core_type_size(struct upid);
+	return BPF_CORE_READ(up, ns, ns.inum);
+}
+
+/*
+ * A memfd_create() file has a pseudo dentry, its own parent on an internal
+ * mount: the walk finds no name. Its name is "memfd:NAME"; the path is
+ * "/memfd:NAME", as /proc/PID/exe shows it. Returns the new walk result.
+ */
+static __always_inline __u32 vg_pseudo_path(struct dentry *d, struct vg_scratch *s, __u32 walk)
+{
+	__u32 len, pos;
+
+	if (BPF_CORE_READ(d, d_parent) != d)
+		return walk;
+	len = BPF_CORE_READ(d, d_name.len) & VG_NAME_MASK;
+	if (!len)
+		return walk;
+	pos = (VG_PATH_MAX - 2 - len) & (VG_PATH_MAX - 1);
+	if (bpf_probe_read_kernel(&s->path[(pos + 1) & (VG_PATH_MAX - 1)], len & VG_NAME_MASK,
+				  BPF_CORE_READ(d, d_name.name)))
+		return walk;
+	s->path[pos] = '/';
+	s->path[VG_PATH_MAX - 1] = '\0';
+	return pos;
+}
+
 static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
 	struct vg_scratch *s;
@@ -62,6 +104,7 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 	}
 	e = (void *)s->ev;
 	vg_fill_task(&e->task, task);
+	e->task.pidns = vg_pidns(task);
 	e->hdr.flags = 0;
 
 	file = BPF_CORE_READ(bprm, file);
@@ -77,6 +120,8 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 		e->hdr.flags |= VG_F_FILELESS;
 	e->exe_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	walk = vg_path_walk(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), s);
+	if (e->hdr.flags & VG_F_FILELESS)
+		walk = vg_pseudo_path(BPF_CORE_READ(file, f_path.dentry), s, walk);
 	if (walk & VG_PATH_TRUNC_BIT)
 		e->hdr.flags |= VG_F_PATH_TRUNC;
 	off = sizeof(*e);
@@ -137,6 +182,8 @@ static __always_inline int vg_fork(struct task_struct *parent, struct task_struc
 	__builtin_memset(&e, 0, sizeof(e));
 	vg_hdr(&e.hdr, VG_EV_FORK, sizeof(e));
 	vg_fill_task(&e.task, child);
+	/* unshare(CLONE_NEWPID) or clone(CLONE_NEWPID): the child may be in a new namespace. */
+	e.task.pidns = vg_pidns(child);
 	vg_submit(&vg_rb_proc, VG_CLASS_FORK, &e, sizeof(e));
 	return 0;
 }

@@ -79,7 +79,7 @@ struct vg_task {
 	__u32 gid;
 	__u32 euid;
 	__u32 egid;
-	__u32 _pad0;
+	__u32 pidns; /* inode of the process's PID namespace: exec and fork records; 0 in others */
 	__u64 start_boot_ns; /* process (group leader) start, ns since boot */
 	__u64 cgroup_id;
 	char comm[VG_COMM_LEN];

@@ -41,6 +41,12 @@ enum vg_frame_type {
 	/* The keyed handshake (lib/auth.h), before the HELLO where the host asks for it. */
 	VG_FRAME_AUTH = 8, /* daemon -> host: seq 1 nonce and device, seq 2 proof */
 	VG_FRAME_CHALLENGE = 9, /* host -> daemon: nonce and the host's proof */
+	/*
+	 * host -> daemon: the WSL distributions, all of them each time (the WSL
+	 * plug-in): one a line, "PIDNS\tINITPID\tRUNNING\tNAME\tFLAVOR\tVERSION"
+	 * (daemon/distros.h).
+	 */
+	VG_FRAME_DISTROS = 10,
 };
 
 #define VG_FRAME_F_ZSTD 0x0001u

@@ -51,7 +51,7 @@ int vg_wire_frame(uint8_t type, uint16_t flags, uint64_t seq, const void *payloa
 
 /* Nesting of the schema: Batch > Event > ProcessEvent > Process is 4 deep. */
 #define VG_WALK_MAX_DEPTH 8
-/* Fields of the largest message the walker may meet (Process has 18). */
+/* Fields of the largest message the walker may meet (Process has 24). */
 #define VG_WALK_MAX_FIELDS 32
 /* protobuf-c's ScannedMember: what unpacking holds per field while it scans a message. */
 #define VG_PBC_SCANNED_MEMBER 32
@@ -119,12 +119,17 @@ static int vg_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 	return -EBADMSG;
 }
 
-/* What malloc(n) takes (glibc's chunk of n + 8 rounded to 16, at least 32), as the budget allocator counts it. */
+/*
+ * What malloc(n) takes (glibc's chunk of n + 8 rounded to 16, at least 32),
+ * as the budget allocator counts it. From 1 KiB glibc serves best fit from
+ * bins of mixed sizes and hands a chunk out whole when the rest would be
+ * under its 32-byte minimum: 16 bytes more, depending on the heap before.
+ */
 static size_t vg_alloc_cost(size_t n)
 {
 	size_t c = (n + VG_BATCH_ALLOC_OVERHEAD + 15) & ~(size_t)15;
 
-	return c < 32 ? 32 : c;
+	return c < 32 ? 32 : c >= 1024 ? c + 16 : c;
 }
 
 /*

@@ -14,7 +14,7 @@
 #include "vigil.pb-c.h"
 
 #define VG_ACK_FRAME_LEN (VG_FRAME_HDR_LEN + 8)
-/* Largest control payload (FILTER) either side accepts. */
+/* Largest control payload (FILTER, DISTROS) either side accepts. */
 #define VG_CONTROL_MAX_PAYLOAD (1u << 20)
 
 /*

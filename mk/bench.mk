@@ -34,12 +34,25 @@ $(O)/bench/decode: $(O)/bench/decode.o $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_LIB)
 
-BENCH_BINS := $(O)/bench/workload $(O)/bench/encode $(O)/bench/decode
+$(O)/bench/ingest.o: bench/ingest.c $(GEN_HDRS) | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
-.PHONY: bench bench-encode bench-decode check-bench
-bench: all $(BENCH_BINS) ## (root) every workload under each sensor, side by side [QUICK=1] [ROUNDS=N]
+$(O)/bench/ingest: $(O)/bench/ingest.o $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_LIB) -lcurl -lpthread
+
+BENCH_BINS := $(O)/bench/workload $(O)/bench/encode $(O)/bench/decode $(O)/bench/ingest
+
+.PHONY: bench bench-encode bench-decode check-bench bench-ingest
+bench: all $(BENCH_BINS) | $(call deps-stamp,fleet) ## (root) every workload under each sensor, side by side [QUICK=1] [ROUNDS=N]
 	$(Q)bench/run.sh --build $(O) --results $(BENCH_RESULTS) $(if $(QUICK),--quick) \
 		$(if $(ROUNDS),--rounds $(ROUNDS))
+	$(Q)bench/ingest.sh --build $(O) $(if $(QUICK),--quick)
+
+bench-ingest: all $(O)/bench/ingest | $(call deps-stamp,fleet) ## (root) K hosts into vigil server and PostgreSQL: events/s, CPU, bytes/event, latency
+	$(Q)bench/ingest.sh --build $(O) $(if $(QUICK),--quick)
 
 bench-encode: $(O)/bench/encode ## userspace encode + compress throughput from a /proc capture
 	$(Q)$(O)/bench/encode record $(O)/bench/capture.bin
@@ -58,3 +71,17 @@ CHECK_TARGETS += check-bench
 -include $(wildcard $(O)/bench/*.d)
 
 FMT_SRCS += $(wildcard bench/*.c)
+
+# make bench-retain: ingestion rate with and without a retention pass beside it (bench/retain.c)
+$(O)/bench/retain.o: bench/retain.c $(GEN_HDRS) | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(O)/bench/retain: $(O)/bench/retain.o $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lsqlite3 -lpthread $(LDLIBS_LIB)
+
+.PHONY: bench-retain
+bench-retain: $(O)/bench/retain ## ingestion rate with and without a retention pass running
+	$(Q)$(O)/bench/retain

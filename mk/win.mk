@@ -101,11 +101,15 @@ $(WIN_O)/sign/vigilplugin.dll: $(WIN_O)/vigilplugin.dll $(MSI_CERT) $(MSI_KEY)
 	$(Q)rm -f $@ && osslsigncode sign -certs $(MSI_CERT) -key $(MSI_KEY) -h sha256 \
 		-n "vigil WSL plug-in" -in $< -out $@ >/dev/null
 
-$(WIN_O)/vigil.msi: plugin/vigil.wxs $(WIN_O)/sign/vigilplugin.dll $(WIN_O)/healthcheck.exe \
-		    $(MSI_VIGILD)
+# plugin/msi/*.idt: the tables wixl cannot write (vigil.wxs says which).
+$(WIN_O)/vigil.msi: plugin/vigil.wxs $(wildcard plugin/msi/*.idt) $(WIN_O)/sign/vigilplugin.dll \
+		    $(WIN_O)/healthcheck.exe $(MSI_VIGILD)
 	$(call say,WIXL,$@)
-	$(Q)wixl -a x64 -D Version=$(MSI_VERSION) -D Dll=$(WIN_O)/sign/vigilplugin.dll \
-		-D Healthcheck=$(WIN_O)/healthcheck.exe -D Vigild=$(MSI_VIGILD) -o $@ $<
+	$(Q)rm -f $@.tmp && wixl -a x64 -D Version=$(MSI_VERSION) -D Dll=$(WIN_O)/sign/vigilplugin.dll \
+		-D Healthcheck=$(WIN_O)/healthcheck.exe -D Vigild=$(MSI_VIGILD) -o $@.tmp $< && \
+		msibuild $@.tmp $(addprefix -i ,$(wildcard plugin/msi/*.idt)) \
+			-q "INSERT INTO AppSearch (Property, Signature_) VALUES ('WSLSERVICE', 'WslService')" && \
+		mv $@.tmp $@
 
 msi: $(WIN_O)/vigil.msi ## build/win/vigil.msi, signed with a test certificate
 

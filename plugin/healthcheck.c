@@ -47,7 +47,7 @@ static void vg_reg_dump(struct vg_sb *b)
 
 int main(int argc, char **argv)
 {
-	struct vg_healthcheck_env env = { .self_version = VG_PLUGIN_VERSION };
+	struct vg_healthcheck_env env = { .self_version = VG_PLUGIN_VERSION, .wsl = 1 };
 	struct vg_win_proxy wp;
 	struct vg_win_conf c;
 	struct vg_sb cfg;

@@ -17,13 +17,15 @@
 #include "conn.h"
 #include "conntest.h"
 #include "fmt.h"
+#include "frame.h"
+#include "health.h"
 #include "hoststate.h"
 #include "log.h"
 #include "store.h"
 
-/* Custom kernels are refused with this message unless AllowCustomKernel is set. */
-#define VG_MSG_CUSTOM_KERNEL L"Custom kernel/configuration not supported."
 #define VG_LINUX_DIR L"/opt/vigil"
+/* Distributions a VM's map holds at most (vigild takes 64). */
+#define VG_MAX_DISTROS 64
 /* How long OnVMStopping waits for frames still in flight. */
 #define VG_STOP_WAIT_MS 3000
 
@@ -39,6 +41,14 @@ static struct vg_plugin {
 	volatile LONG stopping;
 	struct vg_conn conn;
 	struct vg_sb distros; /* JSON array of the distributions seen this VM */
+	/* The same, with their PID namespaces, for vigild (a DISTROS frame). */
+	struct vg_pl_distro {
+		UINT64 pidns;
+		UINT32 initpid;
+		int running;
+		char name[128], flavor[64], version[64];
+	} map[VG_MAX_DISTROS];
+	int nmap;
 } vg_pl = { .sock = INVALID_SOCKET };
 
 static HRESULT vg_hr(int err)
@@ -60,12 +70,84 @@ static HRESULT vg_hr(int err)
 	}
 }
 
+/* Record a HostState row; with no VM running the store is opened for it. */
 static void vg_state(const char *name, const char *value)
 {
+	struct vg_store *s;
+	int err = 0;
+
 	EnterCriticalSection(&vg_pl.lock);
-	if (vg_pl.store)
-		vg_hoststate_set(vg_store_db(vg_pl.store), name, value);
+	s = vg_pl.store;
+	if (!s) {
+		err = vg_store_open(&s, vg_pl.conf.db);
+		if (!err)
+			err = vg_hoststate_init(vg_store_db(s));
+	}
+	if (!err)
+		err = vg_hoststate_set(vg_store_db(s), name, value);
+	if (err)
+		vg_log(VG_ERROR, "record %s in %s: %s", name, vg_pl.conf.db, strerror(-err));
+	if (s != vg_pl.store)
+		vg_store_close(s);
 	LeaveCriticalSection(&vg_pl.lock);
+}
+
+/*
+ * The WSL 1 distributions registered, one name a line, in HostState: no
+ * sensor can watch them (they have no VM), so healthcheck names them with
+ * the command that converts them. WSL keeps each user's distributions under
+ * HKEY_USERS\<SID>\...\Lxss\{GUID} (DistributionName, Version 1 or 2);
+ * the plug-in runs in the WSL service, so it looks under every user.
+ */
+static void vg_find_wsl1(void)
+{
+	struct vg_sb names;
+	WCHAR sid[512];
+	HKEY users;
+
+	vg_sb_init(&names);
+	if (RegOpenKeyExW(HKEY_USERS, NULL, 0, KEY_READ, &users))
+		return;
+	for (DWORD i = 0;; i++) {
+		DWORD n = 256;
+		HKEY lxss;
+
+		if (RegEnumKeyExW(users, i, sid, &n, NULL, NULL, NULL, NULL))
+			break;
+		if (RegOpenKeyExW(users, wcscat(sid, L"\\" VG_LXSS_KEY), 0, KEY_READ, &lxss))
+			continue;
+		for (DWORD j = 0;; j++) {
+			WCHAR guid[64], wname[256];
+			DWORD gl = 64, ver = 0, len = sizeof(ver);
+			char name[256];
+
+			if (RegEnumKeyExW(lxss, j, guid, &gl, NULL, NULL, NULL, NULL))
+				break;
+			if (RegGetValueW(lxss, guid, L"Version", RRF_RT_REG_DWORD, NULL, &ver,
+					 &len) ||
+			    ver != 1)
+				continue;
+			len = sizeof(wname);
+			if (RegGetValueW(lxss, guid, L"DistributionName", RRF_RT_REG_SZ, NULL,
+					 wname, &len))
+				continue;
+			vg_win_utf8(wname, name, sizeof(name));
+			/* One a line: a name cannot split its line. */
+			for (char *p = name; *p; p++)
+				if ((unsigned char)*p < 0x20)
+					*p = '?';
+			vg_sb_printf(&names, "%s%s", names.len ? "\n" : "", name);
+		}
+		RegCloseKey(lxss);
+	}
+	RegCloseKey(users);
+	if (!vg_sb_err(&names)) {
+		if (names.len)
+			vg_log(VG_WARN, "WSL 1 distributions, not monitored: %s",
+			       vg_sb_str(&names));
+		vg_state(VG_HS_WSL1, names.len ? vg_sb_str(&names) : NULL);
+	}
+	vg_sb_free(&names);
 }
 
 static int vg_send_all(SOCKET s, const uint8_t *p, size_t len)
@@ -78,6 +160,20 @@ static int vg_send_all(SOCKET s, const uint8_t *p, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+/*
+ * Send what the connection has queued for the sensor (ACKs, the DISTROS
+ * frame), with vg_pl.lock held: the worker and the hooks both queue.
+ */
+static int vg_flush_out(void)
+{
+	if (!vg_pl.conn.out_len || vg_pl.sock == INVALID_SOCKET)
+		return 0;
+	if (vg_send_all(vg_pl.sock, vg_pl.conn.out, vg_pl.conn.out_len))
+		return -EPIPE;
+	vg_conn_consume(&vg_pl.conn, vg_pl.conn.out_len);
 	return 0;
 }
 
@@ -101,11 +197,9 @@ static DWORD WINAPI vg_worker(void *arg)
 		}
 		EnterCriticalSection(&vg_pl.lock);
 		err = vg_conn_input(&vg_pl.conn, vg_pl.store, buf, (size_t)n);
-		LeaveCriticalSection(&vg_pl.lock);
 		/* ACKs queued before a failure are still owed to the sensor. */
-		if (vg_pl.conn.out_len &&
-		    !vg_send_all(vg_pl.sock, vg_pl.conn.out, vg_pl.conn.out_len))
-			vg_conn_consume(&vg_pl.conn, vg_pl.conn.out_len);
+		vg_flush_out();
+		LeaveCriticalSection(&vg_pl.lock);
 		if (err) {
 			snprintf(why, sizeof(why), "exited: bad stream from the sensor: %s",
 				 strerror(-err));
@@ -209,7 +303,6 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 				const struct WSLVmCreationSettings *settings)
 {
 	DWORD custom = settings ? settings->CustomConfigurationFlags : 0;
-	char ver[48];
 	HRESULT hr;
 	int err;
 
@@ -217,7 +310,10 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 	if ((custom &
 	     (WSLUserConfigurationCustomKernel | WSLUserConfigurationCustomKernelCommandLine)) &&
 	    !vg_pl.conf.allow_custom_kernel) {
-		hr = vg_pl.api->PluginError(VG_MSG_CUSTOM_KERNEL);
+		WCHAR msg[128];
+
+		MultiByteToWideChar(CP_UTF8, 0, VG_HEALTH_CUSTOM_KERNEL, -1, msg, 128);
+		hr = vg_pl.api->PluginError(msg);
 		return FAILED(hr) ? hr : E_ABORT;
 	}
 	err = vg_store_open(&vg_pl.store, vg_pl.conf.db);
@@ -228,11 +324,8 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 		vg_close_store();
 		return vg_hr(err);
 	}
-	snprintf(ver, sizeof(ver), "%u.%u.%u", vg_pl.api->Version.Major, vg_pl.api->Version.Minor,
-		 vg_pl.api->Version.Revision);
 	vg_sb_reset(&vg_pl.distros);
-	vg_state(VG_HS_WSL_VERSION, ver);
-	vg_state(VG_HS_PLUGIN_VERSION, VG_PLUGIN_VERSION);
+	vg_pl.nmap = 0;
 	vg_state(VG_HS_CUSTOM_CONFIG,
 		 !custom					       ? "" :
 		 custom == WSLUserConfigurationCustomKernel	       ? "kernel" :
@@ -290,34 +383,109 @@ static HRESULT vg_on_vm_stopping(const struct WSLSessionInformation *session)
 	return S_OK;
 }
 
-static HRESULT vg_on_distro_started(const struct WSLSessionInformation *session,
-				    const struct WSLDistributionInformation *d)
+/* One a line for vigild: a name cannot split a line or a field. */
+static void vg_plain(const WCHAR *w, char *out, size_t n)
 {
-	char name[256], flavor[64], version[64];
-	struct vg_sb *j = &vg_pl.distros;
+	vg_win_utf8(w, out, n);
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
 
-	vg_win_utf8(d->Name, name, sizeof(name));
-	vg_win_utf8(d->Flavor, flavor, sizeof(flavor));
-	vg_win_utf8(d->Version, version, sizeof(version));
-	if (j->len)
-		j->s[--j->len] = '\0'; /* reopen the array */
-	vg_sb_add(j, j->len ? "," : "[");
-	vg_sb_add(j, "{\"Name\":");
-	vg_json_str(j, name);
-	vg_sb_add(j, ",\"Flavor\":");
-	vg_json_str(j, flavor);
-	vg_sb_add(j, ",\"Version\":");
-	vg_json_str(j, version);
-	vg_sb_add(j, "}]");
-	if (vg_sb_err(j))
+/*
+ * The distributions of this VM to HostState (a JSON array) and to vigild
+ * (a DISTROS frame, lib/frame.h): with its PID namespace vigild says each
+ * event's distribution and reads the distribution's own users.
+ */
+static HRESULT vg_distros_changed(void)
+{
+	struct vg_sb *j = &vg_pl.distros, f;
+	int err;
+
+	vg_sb_reset(j);
+	vg_sb_init(&f);
+	vg_sb_add(j, "[");
+	for (int i = 0; i < vg_pl.nmap; i++) {
+		const struct vg_pl_distro *e = &vg_pl.map[i];
+
+		vg_sb_add(j, i ? ",{\"Name\":" : "{\"Name\":");
+		vg_json_str(j, e->name);
+		vg_sb_add(j, ",\"Flavor\":");
+		vg_json_str(j, e->flavor);
+		vg_sb_add(j, ",\"Version\":");
+		vg_json_str(j, e->version);
+		vg_sb_add(j, "}");
+		vg_sb_printf(&f, "%llu\t%lu\t%d\t%s\t%s\t%s\n", (unsigned long long)e->pidns,
+			     (unsigned long)e->initpid, e->running, e->name, e->flavor, e->version);
+	}
+	vg_sb_add(j, "]");
+	if (vg_sb_err(j) || vg_sb_err(&f)) {
+		vg_sb_free(&f);
 		return E_OUTOFMEMORY;
+	}
 	vg_state(VG_HS_DISTROS, vg_sb_str(j));
+	EnterCriticalSection(&vg_pl.lock);
+	/* No sensor runs (it could not start): it gets none. */
+	err = vg_pl.sock == INVALID_SOCKET ?
+		      0 :
+		      vg_conn_control(&vg_pl.conn, VG_FRAME_DISTROS, 0, f.s, f.len);
+	if (!err)
+		err = vg_flush_out();
+	LeaveCriticalSection(&vg_pl.lock);
+	vg_sb_free(&f);
+	if (err)
+		vg_log(VG_ERROR, "send the distribution list to the sensor: %s", strerror(-err));
 	return S_OK;
 }
 
-static HRESULT vg_on_distro_other(const struct WSLSessionInformation *session,
-				  const struct WSLDistributionInformation *d)
+static HRESULT vg_on_distro_started(const struct WSLSessionInformation *session,
+				    const struct WSLDistributionInformation *d)
 {
+	struct vg_pl_distro e = { .pidns = d->PidNamespace, .initpid = d->InitPid, .running = 1 };
+	int i;
+
+	vg_plain(d->Name, e.name, sizeof(e.name));
+	vg_plain(d->Flavor, e.flavor, sizeof(e.flavor));
+	vg_plain(d->Version, e.version, sizeof(e.version));
+	if (!e.name[0] || !e.pidns || e.pidns > 0xffffffffu || !e.initpid) {
+		vg_log(VG_WARN, "distribution '%s' (PID namespace %llu, init %lu): not mapped",
+		       e.name, (unsigned long long)e.pidns, (unsigned long)e.initpid);
+		return S_OK;
+	}
+	/* A restarted distribution has a new namespace: its entry is replaced. */
+	for (i = 0; i < vg_pl.nmap && strcmp(vg_pl.map[i].name, e.name); i++)
+		;
+	if (i == VG_MAX_DISTROS) {
+		vg_log(VG_WARN, "more than %d distributions: '%s' not mapped", VG_MAX_DISTROS,
+		       e.name);
+		return S_OK;
+	}
+	vg_pl.map[i] = e;
+	if (i == vg_pl.nmap)
+		vg_pl.nmap++;
+	return vg_distros_changed();
+}
+
+static HRESULT vg_on_distro_stopping(const struct WSLSessionInformation *session,
+				     const struct WSLDistributionInformation *d)
+{
+	char name[128];
+
+	vg_plain(d->Name, name, sizeof(name));
+	for (int i = 0; i < vg_pl.nmap; i++)
+		if (!strcmp(vg_pl.map[i].name, name) && vg_pl.map[i].running) {
+			/* Kept: its processes' last events still name it. */
+			vg_pl.map[i].running = 0;
+			return vg_distros_changed();
+		}
+	return S_OK;
+}
+
+/* A distribution (un)registered: the WSL 1 ones may have changed. */
+static HRESULT vg_on_distro_registration(const struct WSLSessionInformation *session,
+					 const struct WSLDistributionInformation *d)
+{
+	vg_find_wsl1();
 	return S_OK;
 }
 
@@ -325,6 +493,7 @@ __declspec(dllexport) HRESULT
 	WSLPluginAPIV1_EntryPoint(const struct WSLPluginAPIV1 *api, struct WSLPluginHooksV1 *hooks)
 {
 	WSADATA wsa;
+	char ver[48];
 
 	vg_prog = "vigil-plugin";
 	if (!vg_version_ok(&api->Version)) {
@@ -335,12 +504,19 @@ __declspec(dllexport) HRESULT
 	if (WSAStartup(MAKEWORD(2, 2), &wsa))
 		return E_FAIL;
 	vg_pl.api = api;
+	/* What healthcheck shows before any VM starts: the versions, the WSL 1 distributions. */
+	vg_win_conf_read(&vg_pl.conf);
+	snprintf(ver, sizeof(ver), "%u.%u.%u", api->Version.Major, api->Version.Minor,
+		 api->Version.Revision);
+	vg_state(VG_HS_WSL_VERSION, ver);
+	vg_state(VG_HS_PLUGIN_VERSION, VG_PLUGIN_VERSION);
+	vg_find_wsl1();
 	hooks->OnVMStarted = vg_on_vm_started;
 	hooks->OnVMStopping = vg_on_vm_stopping;
 	hooks->OnDistributionStarted = vg_on_distro_started;
-	hooks->OnDistributionStopping = vg_on_distro_other;
-	hooks->OnDistributionRegistered = vg_on_distro_other;
-	hooks->OnDistributionUnregistered = vg_on_distro_other;
+	hooks->OnDistributionStopping = vg_on_distro_stopping;
+	hooks->OnDistributionRegistered = vg_on_distro_registration;
+	hooks->OnDistributionUnregistered = vg_on_distro_registration;
 	return S_OK;
 }
 

@@ -58,8 +58,8 @@ void vg_win_conf_read(struct vg_win_conf *c)
 
 		if (!GetEnvironmentVariableA("ProgramData", pd, sizeof(pd)))
 			snprintf(pd, sizeof(pd), "C:\\ProgramData");
+		/* The installer creates the folder with its access rights (vigil.wxs). */
 		snprintf(c->db, sizeof(c->db), "%s\\vigil\\vigil.db", pd);
-		CreateDirectoryA(strcat(pd, "\\vigil"), NULL);
 	}
 	if (vg_win_reg_str(L"VigildPath", c->vigild, sizeof(c->vigild)))
 		snprintf(c->vigild, sizeof(c->vigild), "/opt/vigil/vigild");

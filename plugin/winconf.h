@@ -12,6 +12,8 @@
 #define VG_PLUGIN_VERSION "0.1.0"
 /* The plug-in's key under HKEY_LOCAL_MACHINE. */
 #define VG_REG_KEY L"SOFTWARE\\vigil"
+/* WSL's distributions, one {GUID} subkey each, under each user's hive. */
+#define VG_LXSS_KEY L"Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
 
 struct vg_win_conf {
 	char db[3 * MAX_PATH]; /* DbPath, UTF-8 (what SQLite takes) */

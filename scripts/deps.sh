@@ -10,6 +10,7 @@
 #   kernels  QEMU and the initramfs tools (make check-kernels)
 #   win      the Windows cross-build, Wine, MSI and signing tools (make check-win)
 #   fleet    PostgreSQL, libpq, libmicrohttpd, libcurl (vigil server, --upstream)
+#   pkg      debhelper, help2man, systemd-analyze (make deb, make install, make check-pkg)
 # The Makefile installs each part with the targets that need it.
 #   scripts/deps.sh [PART...]        install what is missing (needs root); default: base
 #   scripts/deps.sh --all            every part

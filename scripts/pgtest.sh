@@ -12,7 +12,7 @@
 #                                        `vigil server shards` ($VIGIL, default
 #                                        build/vigil): print the coordinator's conninfo
 #   scripts/pgtest.sh stop DIR           stop it, or all three (DIR is left for the caller)
-#   scripts/pgtest.sh resume DIR         start a stopped cluster again on its port
+#   scripts/pgtest.sh resume DIR         start a stopped cluster (or the three) again on its port
 #   scripts/pgtest.sh conninfo DIR
 set -euo pipefail
 
@@ -82,7 +82,13 @@ stop)
 	for d in coord shard0 shard1; do stop "$dir/$d"; done
 	;;
 resume)
-	pg_start "$dir" "$(cat "$dir/port")"
+	# A stopped cluster, or each stopped one of a coordinator and its shards.
+	resume() { as_pg "$bin/pg_ctl" -D "$1/data" status >/dev/null 2>&1 || pg_start "$1" "$(cat "$1/port")"; }
+	if [ -d "$dir/coord" ]; then
+		for d in coord shard0 shard1; do resume "$dir/$d"; done
+	else
+		resume "$dir"
+	fi
 	;;
 conninfo)
 	conninfo "$dir"

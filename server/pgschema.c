@@ -205,8 +205,29 @@
 	/* Not PostgreSQL's default, EXECUTE for everyone: an analyst must not drop days. */ \
 	"REVOKE ALL ON FUNCTION vigil_partition(date), vigil_retain(integer) FROM PUBLIC;"
 
-static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2 };
-static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2;
+#define VG_PG_ADD(c, type) " ADD COLUMN IF NOT EXISTS \"" c "\" " type
+#define VG_PG_IMAGE(t)                                                                   \
+	"ALTER TABLE \"" t "\"" VG_PG_ADD("InitiatingProcessSHA256", "text") ","            \
+		VG_PG_ADD("InitiatingProcessSHA1", "text") ","                                  \
+		VG_PG_ADD("InitiatingProcessFileSize", "bigint") "," VG_PG_ADD("ContainerId", "text") \
+		"," VG_PG_ADD("ContainerName", "text") "," VG_PG_ADD("Distribution", "text") ";"
+
+/*
+ * Version 3: the image digests and sizes and the container (host/store_fields.c's
+ * added columns), and the WSL distribution of the process the row is about.
+ * On a partitioned table ADD COLUMN reaches every day's partition.
+ */
+#define VG_PG_SCHEMA_V3 \
+	"ALTER TABLE \"DeviceProcessEvents\"" VG_PG_ADD("SHA1", "text") "," \
+	VG_PG_ADD("FileSize", "bigint") ";" \
+	VG_PG_IMAGE("DeviceProcessEvents") \
+	VG_PG_IMAGE("DeviceFileEvents") \
+	VG_PG_IMAGE("DeviceNetworkEvents") \
+	VG_PG_IMAGE("DeviceEvents")
+
+static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2,
+								 VG_PG_SCHEMA_V3 };
+static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3;
 
 const char *vg_pg_schema_step(int version)
 {
@@ -217,3 +238,4 @@ const char *vg_pg_schema_sql(void)
 {
 	return vg_pg_schema_all;
 }
+

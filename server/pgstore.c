@@ -3,7 +3,8 @@
  * The fleet store's write path in PostgreSQL (libpq): one batch in one
  * transaction, exactly once by ("DeviceId", "StreamId", "Seq"), the same
  * rows and AdditionalFields as the local store writes (host/store_write.c,
- * host/store_fields.c). Every value travels as a query parameter.
+ * host/store_fields.c). Every value travels as a query parameter, or as a
+ * COPY row (the event tables: one COPY per table and batch, escaped here).
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -20,7 +21,7 @@
 #include "store.h"
 #include "store_int.h"
 
-#define VG_PG_MAX_PARAMS 32
+#define VG_PG_MAX_PARAMS 40
 /* Rows of one event table sent in one INSERT (and by postgres_fdw in one batch to a shard). */
 #define VG_PG_ROWS 64
 
@@ -34,12 +35,32 @@ struct vg_rows {
 	uint64_t ns[VG_PG_ROWS]; /* each row's event time */
 };
 
+/*
+ * How a batch's events reach their tables. On one PostgreSQL: one COPY per
+ * event table and batch, the measured fast path (README: a statement per
+ * row cost a round trip and an executor start each). On a coordinator whose
+ * event tables' partitions are postgres_fdw foreign tables (vigil server
+ * shards): INSERTs of VG_PG_ROWS rows, which postgres_fdw sends to a shard
+ * as one batch (batch_size). COPY does reach foreign partitions, but
+ * PostgreSQL 15's postgres_fdw sends each copied row to its shard as an
+ * INSERT of its own, a network round trip per row (COPY into a foreign
+ * table honours batch_size only from PostgreSQL 16). Both paths take the
+ * same column lists and the same missing-day retry (vg_pg_store_batch).
+ */
+enum { VG_PG_COPY = 1, VG_PG_INSERT };
+
 struct vg_pg {
 	PGconn *c;
 	struct vg_sb tmp, tmp2, tmp3, sql;
-	struct vg_rows rows[VG_ROWS_KINDS];
-	uint64_t missing[VG_PG_ROWS]; /* no_partition after a flush: the times of its rows */
-	int n_missing;
+	struct vg_rows rows[VG_ROWS_KINDS]; /* VG_PG_INSERT: rows not sent yet */
+	struct vg_sb copy[VG_ROWS_KINDS]; /* VG_PG_COPY: COPY text rows of the batch under way */
+	int mode; /* VG_PG_COPY or VG_PG_INSERT, found on the first batch (0 before) */
+	/*
+	 * The times of the rows buffered for COPY; after -EAGAIN (no partition),
+	 * the times of the rows that may have found none.
+	 */
+	uint64_t *ns;
+	size_t n_ns, cap_ns;
 	char schema[192]; /* vg_pg_roles(): current_schema(), quoted */
 	int no_partition; /* the last statement failed for want of a day's partition */
 	int64_t maintained; /* the UTC day (since the epoch) vg_pg_maintain() last ran for */
@@ -151,20 +172,26 @@ static void vg_pp_time(struct vg_pp *p, uint64_t ns)
 	p->n++;
 }
 
+/* An event of a day without its partition yet: the caller makes it and tries again. */
+static int vg_pg_no_partition(const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && !strcmp(state, "23514") &&
+	       strstr(PQresultErrorMessage(r), "no partition of relation");
+}
+
 /* Run sql with n parameters v: the result (PQclear it) or NULL (logged). */
 static PGresult *vg_pg_execv(struct vg_pg *pg, const char *what, const char *sql, int n,
 			     const char *const *v)
 {
 	PGresult *r = PQexecParams(pg->c, sql, n, NULL, v, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
-	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
 	pg->no_partition = 0;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
-	/* An event of a day without its partition yet: the caller makes it and tries again. */
-	if (state && !strcmp(state, "23514") &&
-	    strstr(PQresultErrorMessage(r), "no partition of relation")) {
+	if (vg_pg_no_partition(r)) {
 		pg->no_partition = 1;
 		PQclear(r);
 		return NULL;
@@ -195,15 +222,34 @@ static void vg_rows_clear(struct vg_rows *r)
 	r->n = 0;
 }
 
+/* The rows buffered for the batch under way, sent or not, are dropped. */
 static void vg_pg_rows_clear(struct vg_pg *pg)
 {
-	for (int k = 0; k < VG_ROWS_KINDS; k++)
+	for (int k = 0; k < VG_ROWS_KINDS; k++) {
 		vg_rows_clear(&pg->rows[k]);
+		vg_sb_reset(&pg->copy[k]);
+	}
+}
+
+/* Note a row's time (for the missing-day retry): 0 or -ENOMEM. */
+static int vg_pg_ns_add(struct vg_pg *pg, uint64_t ns)
+{
+	if (pg->n_ns == pg->cap_ns) {
+		size_t cap = pg->cap_ns ? 2 * pg->cap_ns : 256;
+		uint64_t *n = realloc(pg->ns, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		pg->ns = n;
+		pg->cap_ns = cap;
+	}
+	pg->ns[pg->n_ns++] = ns;
+	return 0;
 }
 
 /*
  * Send kind's rows in one INSERT: 0, -ENOMEM, -EAGAIN (a day has no
- * partition: pg->missing holds the rows' times), -EIO. The rows are gone.
+ * partition: pg->ns holds the rows' times), -EIO. The rows are gone.
  */
 static int vg_pg_flush(struct vg_pg *pg, int kind)
 {
@@ -230,9 +276,10 @@ static int vg_pg_flush(struct vg_pg *pg, int kind)
 				  (const char *const *)r->v);
 		PQclear(res);
 		if (!res && pg->no_partition) {
-			memcpy(pg->missing, r->ns, (size_t)r->n * sizeof(r->ns[0]));
-			pg->n_missing = r->n;
-			err = -EAGAIN;
+			pg->n_ns = 0;
+			for (int i = 0; !err && i < r->n; i++)
+				err = vg_pg_ns_add(pg, r->ns[i]);
+			err = err ? err : -EAGAIN;
 		} else if (!res) {
 			err = -EIO;
 		}
@@ -241,13 +288,59 @@ static int vg_pg_flush(struct vg_pg *pg, int kind)
 	return err;
 }
 
-/* Every kind's rows: 0 or as vg_pg_flush(). */
+/*
+ * Send kind's COPY rows with one COPY, its column list the one-row INSERT's:
+ * 0, -ENOMEM, -EAGAIN (a day has no partition: pg->ns holds the batch's
+ * rows' times), -EIO (logged). The rows are gone.
+ */
+static int vg_pg_copy_flush(struct vg_pg *pg, int kind)
+{
+	struct vg_sb *b = &pg->copy[kind];
+	const char *ins = pg->rows[kind].sql, *end;
+	int ok, no_part = 0;
+	PGresult *r;
+
+	if (!b->len)
+		return 0;
+	ins += strlen("INSERT INTO");
+	end = strstr(ins, " VALUES");
+	vg_sb_reset(&pg->sql);
+	vg_sb_add(&pg->sql, "COPY");
+	vg_sb_addn(&pg->sql, ins, (size_t)(end - ins));
+	vg_sb_add(&pg->sql, " FROM STDIN");
+	if (vg_sb_err(&pg->sql) || vg_sb_err(b)) {
+		vg_sb_reset(b);
+		return -ENOMEM;
+	}
+	r = PQexec(pg->c, vg_sb_str(&pg->sql));
+	ok = PQresultStatus(r) == PGRES_COPY_IN;
+	PQclear(r);
+	ok = ok && PQputCopyData(pg->c, b->s, (int)b->len) == 1;
+	ok = PQputCopyEnd(pg->c, ok ? NULL : "not sent whole") == 1 && ok;
+	while ((r = PQgetResult(pg->c))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			no_part = no_part || vg_pg_no_partition(r);
+			ok = 0;
+		}
+		PQclear(r);
+	}
+	vg_sb_reset(b);
+	if (no_part)
+		return -EAGAIN;
+	if (!ok) {
+		vg_log(VG_ERROR, "server: postgresql: copy rows: %s", PQerrorMessage(pg->c));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Every kind's rows, by the connection's mode: 0 or as vg_pg_flush(). */
 static int vg_pg_flush_all(struct vg_pg *pg)
 {
 	int err = 0;
 
 	for (int k = 0; !err && k < VG_ROWS_KINDS; k++)
-		err = vg_pg_flush(pg, k);
+		err = pg->mode == VG_PG_COPY ? vg_pg_copy_flush(pg, k) : vg_pg_flush(pg, k);
 	return err;
 }
 
@@ -285,6 +378,8 @@ int vg_pg_open(struct vg_pg **out, const char *conninfo, char *why, size_t why_l
 	vg_sb_init(&pg->tmp2);
 	vg_sb_init(&pg->tmp3);
 	vg_sb_init(&pg->sql);
+	for (int i = 0; i < VG_ROWS_KINDS; i++)
+		vg_sb_init(&pg->copy[i]);
 	if (PQstatus(pg->c) != CONNECTION_OK) {
 		snprintf(why, why_len, "%s", PQerrorMessage(pg->c));
 		why[strcspn(why, "\n")] = 0;
@@ -306,6 +401,9 @@ void vg_pg_close(struct vg_pg *pg)
 	vg_sb_free(&pg->tmp3);
 	vg_sb_free(&pg->sql);
 	vg_pg_rows_clear(pg);
+	for (int i = 0; i < VG_ROWS_KINDS; i++)
+		vg_sb_free(&pg->copy[i]);
+	free(pg->ns);
 	free(pg);
 }
 
@@ -404,13 +502,15 @@ err:
 	return -EIO;
 }
 
+#define VG_NS_DAY (86400ull * 1000000000ull)
+
 /* The UTC day of a time in ns since the epoch, as days since the epoch and as YYYY-MM-DD. */
 static int64_t vg_pg_day(uint64_t ns, char out[11])
 {
-	int64_t day = (int64_t)(ns / (86400ull * 1000000000ull));
+	int64_t day = (int64_t)(ns / VG_NS_DAY);
 	char iso[VG_ISO_LEN];
 
-	vg_iso_time(iso, (uint64_t)day * 86400ull * 1000000000ull);
+	vg_iso_time(iso, (uint64_t)day * VG_NS_DAY);
 	snprintf(out, 11, "%.10s", iso);
 	return day;
 }
@@ -435,7 +535,7 @@ static int vg_pg_partition(struct vg_pg *pg, uint64_t ns)
 
 int vg_pg_maintain(struct vg_pg *pg)
 {
-	uint64_t now = vg_now_ns(), ns_day = 86400ull * 1000000000ull;
+	uint64_t now = vg_now_ns(), ns_day = VG_NS_DAY;
 	struct vg_pp p = { 0 };
 	PGresult *r;
 	char day[11];
@@ -607,6 +707,12 @@ int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason)
 	" \"InitiatingProcessCreationTime\", \"InitiatingProcessAccountName\","           \
 	" \"InitiatingProcessAccountUid\", \"InitiatingProcessParentId\","                \
 	" \"InitiatingProcessParentFileName\", \"AdditionalFields\""
+/* Schema version 3: the initiating image's digests and size, the event's container. */
+#define VG_IMAGE_COLS                                                                   \
+	", \"InitiatingProcessSHA256\", \"InitiatingProcessSHA1\","                          \
+	" \"InitiatingProcessFileSize\", \"ContainerId\", \"ContainerName\""
+/* Schema version 3 too: the WSL distribution of the process the row is about. */
+#define VG_DISTRIBUTION_COL ", \"Distribution\""
 
 static const char vg_sql_process[] =
 	"INSERT INTO \"DeviceProcessEvents\" (" VG_COMMON_COLS ", \"ProcessId\", \"FileName\","
@@ -615,21 +721,24 @@ static const char vg_sql_process[] =
 	" \"InitiatingProcessId\", \"InitiatingProcessFileName\", \"InitiatingProcessFolderPath\","
 	" \"InitiatingProcessCommandLine\", \"InitiatingProcessCreationTime\","
 	" \"InitiatingProcessAccountName\", \"InitiatingProcessParentId\","
-	" \"InitiatingProcessParentFileName\", \"AdditionalFields\") VALUES ($1, $2, $3, $4, $5,"
+	" \"InitiatingProcessParentFileName\", \"AdditionalFields\", \"SHA256\", \"SHA1\","
+	" \"FileSize\"" VG_IMAGE_COLS VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5,"
 	" $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,"
-	" $24)";
+	" $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
 static const char vg_sql_file[] =
 	"INSERT INTO \"DeviceFileEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
-	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS ") VALUES ($1, $2,"
-	" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS VG_IMAGE_COLS
+	", \"FileSize\"" VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+	" $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
 static const char vg_sql_net[] =
 	"INSERT INTO \"DeviceNetworkEvents\" (" VG_COMMON_COLS ", \"RemoteIP\", \"RemotePort\","
-	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS ") VALUES ($1, $2, $3,"
-	" $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS VG_IMAGE_COLS
+	VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+	" $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
 static const char vg_sql_devev[] =
 	"INSERT INTO \"DeviceEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
-	VG_INITIATING_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	" $14, $15, $16, $17)";
+	VG_INITIATING_COLS VG_IMAGE_COLS VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5, $6,"
+	" $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 static const char vg_sql_supp[] =
 	"INSERT INTO \"SuppressedEvents\" (" VG_COMMON_COLS ", \"Reason\", \"EventClass\","
 	" \"Count\", \"FirstTimestamp\", \"LastTimestamp\", \"FileName\", \"FolderPath\","
@@ -645,7 +754,42 @@ struct vg_pg_tx {
 	struct vg_pp p;
 };
 
-/* Add p's parameters as a row of kind (sql: its one-row INSERT), sent when VG_PG_ROWS wait. */
+/* p's values as one row of COPY's text format at the end of b (see vg_sb_err()). */
+static void vg_copy_row(struct vg_sb *b, const struct vg_pp *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		const char *v = p->v[i], *run;
+
+		if (i)
+			vg_sb_addn(b, "\t", 1);
+		if (!v) {
+			vg_sb_addn(b, "\\N", 2);
+			continue;
+		}
+		/* Backslash, newline, carriage return and tab are escaped; the rest is as is. */
+		for (run = v; *v; v++) {
+			const char *e = *v == '\\' ? "\\\\" :
+					*v == '\n'  ? "\\n" :
+					*v == '\r'  ? "\\r" :
+					*v == '\t'  ? "\\t" :
+						      NULL;
+
+			if (!e)
+				continue;
+			vg_sb_addn(b, run, (size_t)(v - run));
+			vg_sb_addn(b, e, 2);
+			run = v + 1;
+		}
+		vg_sb_addn(b, run, (size_t)(v - run));
+	}
+	vg_sb_addn(b, "\n", 1);
+}
+
+/*
+ * Add p's parameters as a row of kind (sql: its one-row INSERT, whose column
+ * list COPY takes too): buffered for the batch's COPY, or sent when
+ * VG_PG_ROWS wait (VG_PG_INSERT). 0 or as vg_pg_flush().
+ */
 static int vg_pg_row(struct vg_pg_tx *t, int kind, const char *sql)
 {
 	struct vg_rows *r = &t->pg->rows[kind];
@@ -654,6 +798,12 @@ static int vg_pg_row(struct vg_pg_tx *t, int kind, const char *sql)
 
 	r->sql = sql;
 	r->cols = t->p.n;
+	if (t->pg->mode == VG_PG_COPY) {
+		vg_copy_row(&t->pg->copy[kind], &t->p);
+		vg_pp_reset(&t->p);
+		err = vg_sb_err(&t->pg->copy[kind]);
+		return err ? err : vg_pg_ns_add(t->pg, t->ns);
+	}
 	for (int i = 0; i < t->p.n; i++) {
 		v[i] = t->p.v[i] ? strdup(t->p.v[i]) : NULL;
 		if (t->p.v[i] && !v[i])
@@ -721,6 +871,44 @@ static void vg_pp_path(struct vg_pp *p, const char *path)
 	vg_pp_text(p, path);
 }
 
+/* A digest as hex (held by p until the command ran), NULL when absent or of a wrong length. */
+static void vg_pp_digest(struct vg_pp *p, ProtobufCBinaryData d, size_t want)
+{
+	char hex[65];
+
+	p->own[p->n] = vg_digest_hex(hex, d, want) ? strdup(hex) : NULL;
+	p->v[p->n] = p->own[p->n];
+	p->n++;
+}
+
+/* An image's SHA256, SHA1 and size (NULL when unknown). */
+static void vg_pp_image(struct vg_pp *p, const Vigil__V1__Process *pr)
+{
+	static const ProtobufCBinaryData none;
+
+	vg_pp_digest(p, pr ? pr->sha256 : none, 32);
+	vg_pp_digest(p, pr ? pr->sha1 : none, 20);
+	if (pr && pr->exe_size)
+		vg_pp_int(p, (int64_t)pr->exe_size);
+	else
+		vg_pp_null(p);
+}
+
+/* VG_IMAGE_COLS: the initiating process's image (ip, may be NULL), the container of c. */
+static void vg_pp_image_cols(struct vg_pp *p, const Vigil__V1__Process *ip,
+			     const Vigil__V1__Process *c)
+{
+	vg_pp_image(p, ip);
+	vg_pp_text(p, c->container_id);
+	vg_pp_text(p, c->container_name);
+}
+
+/* VG_DISTRIBUTION_COL: the WSL distribution of p ("" outside one: NULL), as the local store. */
+static void vg_pp_distribution(struct vg_pp *p, const Vigil__V1__Process *pr)
+{
+	vg_pp_text(p, pr->distribution);
+}
+
 static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 {
 	const Vigil__V1__ProcessEvent *pe = ev->process;
@@ -755,6 +943,10 @@ static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	if (vg_sb_err(&t->pg->tmp3))
 		return -ENOMEM;
 	vg_pp_text(&t->p, vg_sb_str(&t->pg->tmp3));
+	vg_pp_image(&t->p, pr);
+	vg_pp_image_cols(&t->p, pp, pr);
+	/* The process the row is about: a child of unshare -p runs in a namespace of its own. */
+	vg_pp_distribution(&t->p, pr);
 	return vg_pg_row(t, VG_ROWS_PROCESS, vg_sql_process);
 }
 
@@ -770,6 +962,12 @@ static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_path(&t->p, fe->path);
 	vg_pp_path(&t->p, fe->previous_path);
 	err = vg_pp_initiating(t, fe->process, fe->parent, vg_sb_str(&t->pg->tmp3));
+	vg_pp_image_cols(&t->p, fe->process, fe->process);
+	if (fe->size)
+		vg_pp_int(&t->p, (int64_t)fe->size);
+	else
+		vg_pp_null(&t->p);
+	vg_pp_distribution(&t->p, fe->process);
 	return err ? err : vg_pg_row(t, VG_ROWS_FILE, vg_sql_file);
 }
 
@@ -785,6 +983,8 @@ static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_int(&t->p, ne->local_port);
 	vg_pp_text(&t->p, ne->protocol);
 	err = vg_pp_initiating(t, ne->process, ne->parent, NULL);
+	vg_pp_image_cols(&t->p, ne->process, ne->process);
+	vg_pp_distribution(&t->p, ne->process);
 	return err ? err : vg_pg_row(t, VG_ROWS_NET, vg_sql_net);
 }
 
@@ -802,6 +1002,8 @@ static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_common(t, ev, se->action_type);
 	vg_pp_path(&t->p, se->file_path);
 	err = vg_pp_initiating(t, se->process, se->parent, json);
+	vg_pp_image_cols(&t->p, se->process, se->process);
+	vg_pp_distribution(&t->p, se->process);
 	return err ? err : vg_pg_row(t, VG_ROWS_DEVEV, vg_sql_devev);
 }
 
@@ -829,24 +1031,24 @@ static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	return vg_pg_row(t, VG_ROWS_SUPP, vg_sql_supp);
 }
 
-static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+/* One more event of this device not stored (or stored without a part), for why. */
+static int vg_pg_skipped(struct vg_pg_tx *t, const char *why)
 {
-	char why_buf[64];
-	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	/* Counted with the batch, so a resend does not count it twice. */
+	vg_pp_str(&t->p, t->dev->device_id);
+	vg_pp_str(&t->p, why);
+	vg_pp_str(&t->p, t->now);
+	return vg_pg_cmd(t->pg, "count a skipped event",
+			 "INSERT INTO \"HostSkippedEvents\" (\"DeviceId\", \"Reason\","
+			 " \"Count\", \"Timestamp\") VALUES ($1, $2, 1, $3)"
+			 " ON CONFLICT (\"DeviceId\", \"Reason\") DO UPDATE SET"
+			 " \"Count\" = \"HostSkippedEvents\".\"Count\" + 1,"
+			 " \"Timestamp\" = excluded.\"Timestamp\"",
+			 &t->p);
+}
 
-	if (why) {
-		/* Counted with the batch, so a resend does not count it twice. */
-		vg_pp_str(&t->p, t->dev->device_id);
-		vg_pp_str(&t->p, why);
-		vg_pp_str(&t->p, t->now);
-		return vg_pg_cmd(t->pg, "count a skipped event",
-				 "INSERT INTO \"HostSkippedEvents\" (\"DeviceId\", \"Reason\","
-				 " \"Count\", \"Timestamp\") VALUES ($1, $2, 1, $3)"
-				 " ON CONFLICT (\"DeviceId\", \"Reason\") DO UPDATE SET"
-				 " \"Count\" = \"HostSkippedEvents\".\"Count\" + 1,"
-				 " \"Timestamp\" = excluded.\"Timestamp\"",
-				 &t->p);
-	}
+static int vg_pg_kind(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_FILE:
 		return vg_pg_file(t, ev);
@@ -859,6 +1061,20 @@ static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	default:
 		return vg_pg_process(t, ev);
 	}
+}
+
+static int vg_pg_one(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
+{
+	char why_buf[64];
+	const char *why = vg_event_unknown(ev, why_buf, sizeof(why_buf));
+	int err;
+
+	if (why)
+		return vg_pg_skipped(t, why);
+	err = vg_pg_kind(t, ev);
+	if (!err && vg_event_bad_digests(ev))
+		err = vg_pg_skipped(t, VG_BAD_DIGEST_REASON);
+	return err;
 }
 
 static int vg_pg_device(struct vg_pg_tx *t)
@@ -1007,7 +1223,7 @@ static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, siz
 	return 0;
 }
 
-/* As vg_pg_store_batch(), or -EAGAIN: a day has no partition (pg->missing: times to make). */
+/* As vg_pg_store_batch(), or -EAGAIN: a day has no partition (pg->ns: the rows' times). */
 static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
 			    char *why, size_t why_len)
 {
@@ -1019,6 +1235,7 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 	int err, n;
 
 	t.now = vg_iso_time(now, vg_now_ns());
+	pg->n_ns = 0;
 	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
 		return -EIO;
 	if (b->device) {
@@ -1121,6 +1338,35 @@ out:
 /* The most days without partitions one batch may bring (each costs a retry). */
 #define VG_PG_NEW_DAYS_MAX 32
 
+static int vg_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * COPY, or INSERTs of VG_PG_ROWS rows where the event tables' partitions are
+ * foreign tables (a coordinator of shards; see VG_PG_COPY): 0 or -EIO.
+ */
+static int vg_pg_mode(struct vg_pg *pg)
+{
+	PGresult *r;
+
+	if (pg->mode)
+		return 0;
+	r = vg_pg_exec(pg, "look for shards",
+		       "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON"
+		       " c.oid = i.inhrelid WHERE i.inhparent ="
+		       " to_regclass('\"DeviceProcessEvents\"') AND c.relkind = 'f')",
+		       NULL);
+	if (!r)
+		return -EIO;
+	pg->mode = PQgetvalue(r, 0, 0)[0] == 't' ? VG_PG_INSERT : VG_PG_COPY;
+	PQclear(r);
+	return 0;
+}
+
 int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
 		      char *why, size_t why_len)
 {
@@ -1148,21 +1394,24 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 		if (vg_pg_ready(pg))
 			return -EIO;
 	}
+	if (vg_pg_mode(pg))
+		return -EIO;
 	for (;;) {
 		int round = 0;
 
 		err = vg_pg_store_once(pg, owner, seq, v, why, why_len);
 		if (err != -EAGAIN)
 			return err;
-		/* Each day of the rows that failed once. */
-		for (int i = 0; i < pg->n_missing; i++) {
-			int64_t d = vg_pg_day(pg->missing[i], day), seen = 0, n;
+		/* Each day of the rows that failed once (pg->ns), sorted, once. */
+		for (size_t i = 0; i < pg->n_ns; i++)
+			pg->ns[i] = (uint64_t)vg_pg_day(pg->ns[i], day);
+		qsort(pg->ns, pg->n_ns, sizeof(pg->ns[0]), vg_u64_cmp);
+		for (size_t i = 0; i < pg->n_ns; i++) {
+			int n;
 
-			for (int j = 0; !seen && j < i; j++)
-				seen = vg_pg_day(pg->missing[j], day) == d;
-			if (seen)
+			if (i && pg->ns[i] == pg->ns[i - 1])
 				continue;
-			n = vg_pg_partition(pg, pg->missing[i]);
+			n = vg_pg_partition(pg, pg->ns[i] * VG_NS_DAY);
 			if (n < 0)
 				return -EIO;
 			round += n > 0;

@@ -26,11 +26,13 @@
 #include "enroll_json.h"
 #include "fmt.h"
 #include "frame.h"
+#include "hostops.h"
 #include "log.h"
 #include "server.h"
 
 #define VG_ENROLL_MAX_BODY 4096u
-#define VG_RETRY_AFTER "5"
+#define VG_RETRY_DB "5" /* s: the database is down or failed */
+#define VG_RETRY_BUSY "1" /* s: too many batches in flight */
 #define VG_CT_FRAME "application/vnd.vigil.frame"
 
 enum vg_route { VG_R_ENROLL = 1, VG_R_BATCHES };
@@ -40,10 +42,19 @@ struct vg_req {
 	uint8_t *buf;
 	size_t len, cap, limit;
 	int too_big;
+	int inflight; /* counted in vg_inflight until the request completes */
 	char owner[VG_DEVICE_ID_MAX + 1]; /* the token's device (batches) */
 };
 
 static const char *vg_conninfo;
+/*
+ * Batches in flight: from their accepted headers to their answer (a body is
+ * held in memory meanwhile, up to VG_SERVER_MAX_BODY). Past the bound a new
+ * batch is answered 429 before its body is read: memory stays bounded and
+ * the host sends it again after Retry-After.
+ */
+static unsigned int vg_inflight, vg_max_inflight;
+static pthread_mutex_t vg_inflight_lock = PTHREAD_MUTEX_INITIALIZER;
 /*
  * One PostgreSQL connection per worker thread, made on its first request and
  * closed when the thread ends (the key's destructor).
@@ -64,8 +75,9 @@ static struct vg_pg *vg_worker_pg(char *why, size_t why_len)
 	return pg;
 }
 
+/* retry: the Retry-After value in seconds, or NULL for none. */
 static enum MHD_Result vg_reply(struct MHD_Connection *c, unsigned int status,
-				const struct vg_sb *body, int retry)
+				const struct vg_sb *body, const char *retry)
 {
 	const char *s = vg_sb_str(body);
 	struct MHD_Response *r;
@@ -78,7 +90,7 @@ static enum MHD_Result vg_reply(struct MHD_Connection *c, unsigned int status,
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (retry)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, VG_RETRY_AFTER);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -94,7 +106,8 @@ static enum MHD_Result vg_fail(struct MHD_Connection *c, unsigned int status, co
 	vg_sb_add(&b, "{");
 	vg_json_kv(&b, "error", reason);
 	vg_sb_add(&b, "}");
-	ret = vg_reply(c, status, &b, status == 503 || status == 429);
+	ret = vg_reply(c, status, &b,
+		       status == 503 ? VG_RETRY_DB : status == 429 ? VG_RETRY_BUSY : NULL);
 	vg_sb_free(&b);
 	return ret;
 }
@@ -125,7 +138,7 @@ static enum MHD_Result vg_health(struct MHD_Connection *c)
 	vg_json_kv(&b, "status", down ? "degraded" : "ok");
 	vg_json_kv(&b, "database", down ? why : "ok");
 	vg_sb_add(&b, "}");
-	ret = vg_reply(c, down ? 503 : 200, &b, down);
+	ret = vg_reply(c, down ? 503 : 200, &b, down ? VG_RETRY_DB : NULL);
 	vg_sb_free(&b);
 	return ret;
 }
@@ -168,7 +181,7 @@ static enum MHD_Result vg_enroll(struct MHD_Connection *c, struct vg_req *q)
 	vg_sb_add(&b, "{");
 	vg_json_kv(&b, "token", token);
 	vg_sb_add(&b, "}");
-	ret = vg_reply(c, 200, &b, 0);
+	ret = vg_reply(c, 200, &b, NULL);
 	vg_sb_free(&b);
 	return ret;
 }
@@ -265,7 +278,7 @@ static enum MHD_Result vg_batches(struct MHD_Connection *c, struct vg_req *q)
 		return vg_fail(c, 503, "database unavailable: nothing stored");
 	vg_sb_init(&b);
 	vg_sb_add(&b, err ? "{\"stored\":true}" : "{\"stored\":false}");
-	ret = vg_reply(c, 200, &b, 0);
+	ret = vg_reply(c, 200, &b, NULL);
 	vg_sb_free(&b);
 	return ret;
 }
@@ -312,6 +325,17 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 				return ret;
 			if (!ct || strcmp(ct, VG_CT_FRAME))
 				return vg_fail(c, 415, "Content-Type must be " VG_CT_FRAME);
+			pthread_mutex_lock(&vg_inflight_lock);
+			if (vg_inflight < vg_max_inflight) {
+				vg_inflight++;
+				q->inflight = 1;
+			}
+			pthread_mutex_unlock(&vg_inflight_lock);
+			if (!q->inflight) {
+				vg_log(VG_DEBUG, "server: %u batches in flight, %s told to wait",
+				       vg_max_inflight, q->owner);
+				return vg_fail(c, 429, "server busy: too many batches in flight");
+			}
 		}
 		return MHD_YES;
 	}
@@ -355,6 +379,11 @@ static void vg_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct vg_req *q = *con_cls;
 
 	if (q) {
+		if (q->inflight) {
+			pthread_mutex_lock(&vg_inflight_lock);
+			vg_inflight--;
+			pthread_mutex_unlock(&vg_inflight_lock);
+		}
 		free(q->buf);
 		free(q);
 		*con_cls = NULL;
@@ -385,36 +414,10 @@ static char *vg_read_file(const char *path)
 /* https://ADDR:PORT (ADDR an IPv4 address or [IPv6]) into ss: 0 or -EINVAL. */
 static int vg_parse_listen(const char *url, struct sockaddr_storage *ss, socklen_t *sl)
 {
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-				  .ai_socktype = SOCK_STREAM };
-	struct addrinfo *ai;
-	char host[128], *port;
-	const char *p;
-
-	if (strncmp(url, "https://", 8))
+	/* An address is required: ":PORT" (every address) is --metrics' only. */
+	if (strncmp(url, "https://", 8) || url[8] == ':' || strchr(url + 8, '/'))
 		return -EINVAL;
-	p = url + 8;
-	if (strlen(p) >= sizeof(host))
-		return -EINVAL;
-	strcpy(host, p);
-	port = strrchr(host, ':');
-	if (!port || !port[1] || strchr(port, '/'))
-		return -EINVAL;
-	*port++ = 0;
-	if (host[0] == '[') {
-		size_t n = strlen(host);
-
-		if (n < 3 || host[n - 1] != ']')
-			return -EINVAL;
-		host[n - 1] = 0;
-		memmove(host, host + 1, n - 1);
-	}
-	if (getaddrinfo(host, port, &hints, &ai))
-		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*sl = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	return vg_parse_hostport(url + 8, ss, sl);
 }
 
 int vg_server_run(const struct vg_server_opts *o)
@@ -441,6 +444,7 @@ int vg_server_run(const struct vg_server_opts *o)
 		return err;
 	}
 	vg_conninfo = o->conninfo;
+	vg_max_inflight = o->max_inflight;
 	err = -pthread_key_create(&vg_pg_key, vg_pg_key_free);
 	if (err) {
 		vg_err(err, "server: thread key");
@@ -477,8 +481,10 @@ int vg_server_run(const struct vg_server_opts *o)
 		goto out;
 	}
 	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	vg_log(VG_INFO, "server: listening on port %u, %u threads, at most %u connections",
-	       di ? di->port : 0, o->threads, o->max_conns);
+	vg_log(VG_INFO,
+	       "server: listening on port %u, %u threads, at most %u connections and %u batches"
+	       " in flight",
+	       di ? di->port : 0, o->threads, o->max_conns, o->max_inflight);
 	sigwait(&set, &sig);
 	vg_log(VG_INFO, "server: stopping (signal %d)", sig);
 	MHD_stop_daemon(d);

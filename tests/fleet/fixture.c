@@ -239,3 +239,14 @@ char *pgq(const char *sql)
 	PQfinish(c);
 	return out;
 }
+
+/* Stop the cluster (pg_ctl stop -m fast), or start it again on its port. */
+void fx_pg_stop(void)
+{
+	sh("%s/scripts/pgtest.sh stop %s/pg", srcdir(), dir);
+}
+
+void fx_pg_resume(void)
+{
+	sh("%s/scripts/pgtest.sh resume %s/pg", srcdir(), dir);
+}

@@ -31,5 +31,7 @@ int fx_post(const char *path, const char *file, const char *token, const char *c
 #define VG_FX_TOKEN 65
 void fx_enroll(const char *dev, char *token);
 const char *fx_pg_start(void);
+void fx_pg_stop(void);
+void fx_pg_resume(void);
 
 #endif

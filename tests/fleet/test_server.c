@@ -376,7 +376,8 @@ Test(server, database_down_is_503)
 /* The event kinds besides processes, each into its table, and text that is not UTF-8. */
 Test(server, every_event_kind)
 {
-	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT, badproc;
+	uint8_t digest[32];
 	Vigil__V1__FileEvent fe = VIGIL__V1__FILE_EVENT__INIT;
 	Vigil__V1__NetworkEvent ne = VIGIL__V1__NETWORK_EVENT__INIT;
 	Vigil__V1__SecurityEvent se = VIGIL__V1__SECURITY_EVENT__INIT;
@@ -397,11 +398,26 @@ Test(server, every_event_kind)
 	proc.exe = "/usr/bin/cp";
 	proc.n_argv = 3;
 	proc.argv = argv_sh;
+	/* The image's digests (0x00, 0x01, ...), size and container. */
+	for (int i = 0; i < 32; i++)
+		digest[i] = (uint8_t)i;
+	proc.sha256 = (ProtobufCBinaryData){ .len = 32, .data = digest };
+	proc.sha1 = (ProtobufCBinaryData){ .len = 20, .data = digest };
+	proc.exe_size = 4096;
+	proc.container_id = "c0ffee";
+	proc.container_name = "web";
+	proc.distribution = "Ubuntu-22.04";
+	/* A forged sensor's digest of 5 bytes: stored without it, counted. */
+	badproc = proc;
+	badproc.sha256.len = 5;
+	badproc.distribution = ""; /* outside WSL: NULL, as the local store */
 	fe.action_type = "FileCreated";
 	fe.process = &proc;
 	fe.path = "/tmp/bad\xff.txt";
+	fe.size = 77;
+	fe.previous_path = "/tmp/a\tb\nc\\d\re"; /* what COPY's text format escapes */
 	ne.action_type = "ConnectionSuccess";
-	ne.process = &proc;
+	ne.process = &badproc;
 	ne.protocol = "Tcp";
 	ne.remote_ip = "192.0.2.7";
 	ne.remote_port = 443;
@@ -452,6 +468,10 @@ Test(server, every_event_kind)
 	cr_assert_str_eq(pgq("SELECT \"FileName\" || '|' || \"FolderPath\" || '|' ||"
 			     " \"InitiatingProcessFileName\" FROM \"DeviceFileEvents\""),
 			 "bad\\xFF.txt|/tmp/bad\\xFF.txt|cp");
+	cr_assert_str_eq(
+		pgq("SELECT \"PreviousFolderPath\" = E'/tmp/a\\tb\\nc\\\\d\\re' AND"
+		    " \"PreviousFileName\" = E'a\\tb\\nc\\\\d\\re' FROM \"DeviceFileEvents\""),
+		"t");
 	cr_assert_str_eq(pgq("SELECT \"RemoteIP\" || ':' || \"RemotePort\" || ' ' || \"Protocol\""
 			     " FROM \"DeviceNetworkEvents\""),
 			 "192.0.2.7:443 Tcp");
@@ -461,7 +481,24 @@ Test(server, every_event_kind)
 	cr_assert_str_eq(pgq("SELECT \"Reason\" || '|' || \"Count\" || '|' ||"
 			     " coalesce(\"ActionType\", 'null') FROM \"SuppressedEvents\""),
 			 "RateLimited|12|null");
-	cr_assert_str_eq(pgq("SELECT \"Reason\" || '|' || \"Count\" FROM \"HostSkippedEvents\""),
+	cr_assert_str_eq(
+		pgq("SELECT \"InitiatingProcessSHA256\" || '|' || \"InitiatingProcessSHA1\""
+		    " || '|' || \"InitiatingProcessFileSize\" || '|' || \"ContainerId\" || '|'"
+		    " || \"ContainerName\" || '|' || \"FileSize\" FROM \"DeviceFileEvents\""),
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f|"
+		"000102030405060708090a0b0c0d0e0f10111213|4096|c0ffee|web|77");
+	cr_assert_str_eq(pgq("SELECT coalesce(\"InitiatingProcessSHA256\", 'null') || '|' ||"
+			     " \"InitiatingProcessSHA1\" FROM \"DeviceNetworkEvents\""),
+			 "null|000102030405060708090a0b0c0d0e0f10111213");
+	/* Schema version 3's Distribution: the WSL distribution of the row's process. */
+	cr_assert_str_eq(pgq("SELECT (SELECT \"Distribution\" FROM \"DeviceFileEvents\") || '|' ||"
+			     " (SELECT \"Distribution\" FROM \"DeviceEvents\") || '|' ||"
+			     " (SELECT coalesce(\"Distribution\", 'null') FROM"
+			     " \"DeviceNetworkEvents\")"),
+			 "Ubuntu-22.04|Ubuntu-22.04|null");
+	cr_assert_str_eq(pgq("SELECT string_agg(\"Reason\" || '|' || \"Count\", ';' ORDER BY"
+			     " \"Reason\") FROM \"HostSkippedEvents\""),
+			 "digest of a wrong length (event stored without it)|1;"
 			 "event without a body|1");
 }
 
@@ -485,7 +522,7 @@ Test(server, two_servers_one_database)
 	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
 	cr_assert_str_eq(body, "{\"stored\":false}");
 	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
-	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "2");
+	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "3");
 	/* Enrolment: escapes and a device enrolled twice. */
 	cr_assert_eq(req("/v1/enroll", "enroll.json", NULL, NULL, body, sizeof(body)), 409, "%s",
 		     body);
@@ -495,4 +532,58 @@ Test(server, two_servers_one_database)
 	write_str("esc.json", "{\"secret\":\"a\\u0041\",\"device_id\":\"x\"}");
 	cr_assert_eq(req("/v1/enroll", "esc.json", NULL, NULL, body, sizeof(body)), 400);
 	cr_assert_str_eq(body, "{\"error\":\"unsupported escape in a string\"}");
+}
+
+/*
+ * Backpressure: with --max-inflight 1, a batch whose body is still arriving
+ * holds the only slot; the next is answered 429 with Retry-After before its
+ * body is read, and once the first connection is gone the slot is free again.
+ */
+Test(server, batches_over_max_inflight_get_429)
+{
+	char body[4096], cmd[1024], pid[32];
+	int seen = 0, freed = 0;
+
+	setup();
+	server2 = fork();
+	cr_assert_neq(server2, -1);
+	if (!server2) {
+		if (!freopen("server2.log", "w", stderr))
+			_exit(127);
+		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
+		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key", "--threads",
+		      "2", "--max-inflight", "1", (char *)NULL);
+		_exit(127);
+	}
+	port = server_port(server2, "server2.log");
+	enroll("dev-A");
+	write_str("junk.frame", "hello, server");
+	cr_assert_eq(req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)), 400);
+	/* 1 MiB at 16 KiB/s: in flight for a minute unless stopped. */
+	sh("head -c 1048576 /dev/zero > slow.frame");
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert ca.pem --limit-rate 16k --data-binary @slow.frame -H"
+		 " 'Authorization: Bearer %s' -H 'Content-Type: " FRAME "' -o /dev/null"
+		 " https://127.0.0.1:%d/v1/batches >/dev/null 2>&1 & echo $!",
+		 token, port);
+	sh_line(pid, sizeof(pid), cmd);
+	for (int t = 0; t < 300 && !seen; t++) {
+		int st = req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body));
+
+		cr_assert(st == 400 || st == 429, "%d %s", st, body);
+		seen = st == 429;
+		if (!seen)
+			usleep(100 * 1000);
+	}
+	cr_assert(seen, "never 429 while a batch was in flight");
+	cr_assert_str_eq(body, "{\"error\":\"server busy: too many batches in flight\"}");
+	cr_assert_eq(system("grep -q '^Retry-After: 1' resp.hdr"), 0, "no Retry-After: 1");
+	cr_assert_eq(kill(atoi(pid), SIGKILL), 0);
+	for (int t = 0; t < 300 && !freed; t++) {
+		freed = req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)) == 400;
+		if (!freed)
+			usleep(100 * 1000);
+	}
+	cr_assert(freed, "the slot stayed taken after the connection closed: %s", body);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "0");
 }

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,34 +19,18 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "hosts.h"
 
 static pid_t host = -1;
-static char vigild_abs[PATH_MAX], marker[32], devid[256];
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
+static char devid[256];
+static const char *marker;
 
 /* A number from the host's SQLite (-1 when it cannot be read yet). */
 static long long sq(const char *sql)
 {
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	long long v = -1;
-	char path[128];
+	static const struct fx_host h = { .name = "h" };
 
-	snprintf(path, sizeof(path), "%s/h.db", dir);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	sqlite3_close(db);
-	return v;
+	return fx_sq(&h, sql);
 }
 
 static void start_host(void)
@@ -65,7 +48,7 @@ static void start_host(void)
 		if (!freopen("host.log", "a", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(127);
 		execl(vigil(), "vigil", "host", "--db", "h.db", "--no-rules", "--upstream", url,
-		      "--onboarding", "ob.txt", "-v", "--spawn", vigild_abs, "--flush-ms", "50",
+		      "--onboarding", "ob.txt", "-v", "--spawn", fx_vigild(), "--flush-ms", "50",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -73,7 +56,7 @@ static void start_host(void)
 	for (int t = 0; t < 300 && sq("SELECT count(*) FROM DeviceInfo") <= reports; t++) {
 		cr_assert_eq(waitpid(host, NULL, WNOHANG), 0, "vigil host exited; see %s/host.log",
 			     dir);
-		sleep_ms(100);
+		fx_sleep_ms(100);
 	}
 	cr_assert_gt(sq("SELECT count(*) FROM DeviceInfo"), reports, "no sensor; see %s/host.log",
 		     dir);
@@ -124,14 +107,8 @@ static void restart_server(void)
 
 static void setup(void)
 {
-	const char *v = getenv("VIGILD");
-	char path[PATH_MAX];
-
-	if (geteuid())
-		cr_skip_test("loads BPF programs and runs PostgreSQL: run as root");
-	snprintf(path, sizeof(path), "%s/build/vigild", srcdir());
-	cr_assert_not_null(realpath(v && *v ? v : path, vigild_abs), "VIGILD: %s", strerror(errno));
-	snprintf(marker, sizeof(marker), "vgup%d", (int)getpid());
+	fx_hosts_init();
+	marker = fx_marker();
 	fx_server_onboard();
 }
 
@@ -144,32 +121,12 @@ static void teardown(void)
 
 TestSuite(upstream, .fini = teardown, .timeout = 300);
 
-/* Exec /bin/true MARKER-i for i in from..from+n-1. */
-static void run_marked(int from, int n)
-{
-	for (int i = from; i < from + n; i++) {
-		char arg[64];
-		pid_t pid;
-
-		snprintf(arg, sizeof(arg), "%s-%d", marker, i);
-		pid = fork();
-		cr_assert_neq(pid, -1);
-		if (!pid) {
-			execl("/bin/true", "/bin/true", arg, (char *)NULL);
-			_exit(127);
-		}
-		waitpid(pid, NULL, 0);
-	}
-}
-
-/*
- * Marked execs in PostgreSQL: rows and distinct command lines, in one query
- * (rows keep arriving between two).
- */
+/* Marked execs in PostgreSQL: rows and distinct command lines. */
 static void pg_marked(long long *rows, long long *distinct)
 {
 	char sql[512];
 
+	/* One statement, one snapshot: a row stored between two would miscount. */
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) || ' ' || count(DISTINCT \"ProcessCommandLine\") FROM"
 		 " \"DeviceProcessEvents\" WHERE \"ActionType\" = 'ProcessCreated' AND"
@@ -186,7 +143,7 @@ static void pg_wait_marked(long long n)
 	for (int t = 0; t < 1200 && distinct < n; t++) {
 		pg_marked(&rows, &distinct);
 		if (distinct < n)
-			sleep_ms(100);
+			fx_sleep_ms(100);
 	}
 	cr_assert_eq(distinct, n, "%lld of %lld marked execs reached PostgreSQL; see %s/host.log",
 		     distinct, n, dir);
@@ -220,7 +177,7 @@ Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
 
 	setup();
 	start_host();
-	run_marked(0, 50);
+	fx_run_marked(0, 50);
 	pg_wait_marked(50);
 	cr_assert_eq(sq_marked(), 50);
 	/* The token is kept for the next run, private, and the server knows this device. */
@@ -232,13 +189,13 @@ Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
 
 	/* The server goes away; the host keeps storing and keeps trying. */
 	stop_server();
-	run_marked(50, 50);
+	fx_run_marked(50, 50);
 	for (int t = 0; t < 600 && !host_log_has("upstream https://127.0.0.1"); t++)
-		sleep_ms(100);
+		fx_sleep_ms(100);
 	cr_assert(host_log_has("upstream https://127.0.0.1"),
 		  "the host never found the server gone");
 	for (int t = 0; t < 600 && sq_marked() < 100; t++)
-		sleep_ms(100);
+		fx_sleep_ms(100);
 	cr_assert_eq(sq_marked(), 100);
 	restart_server();
 	pg_wait_marked(100);
@@ -246,7 +203,7 @@ Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
 	/* A new run reuses the token: enrolling again would be refused (409). */
 	stop_host();
 	start_host();
-	run_marked(100, 10);
+	fx_run_marked(100, 10);
 	pg_wait_marked(110);
 	cr_assert_eq(sq_marked(), 110);
 	stop_host();
@@ -263,17 +220,17 @@ Test(upstream, a_refused_frame_is_counted_in_the_store)
 
 	setup();
 	start_host();
-	run_marked(0, 5);
+	fx_run_marked(0, 5);
 	pg_wait_marked(5);
 	snprintf(devid, sizeof(devid), "%s",
 		 pgq("SELECT \"DeviceId\" FROM \"DeviceProcessEvents\" LIMIT 1"));
 	snprintf(cmd, sizeof(cmd), "'%s' server revoke --pg '%s' '%s' >/dev/null", vigil(),
 		 conninfo, devid);
 	sh("%s", cmd);
-	run_marked(5, 5);
+	fx_run_marked(5, 5);
 	/* Each refused frame is logged with the server's reason, then counted in HostRefused. */
 	for (int t = 0; t < 600 && !host_log_has("refused (403)"); t++)
-		sleep_ms(100);
+		fx_sleep_ms(100);
 	cr_assert(host_log_has("refused (403)"), "no 403 logged; see %s/host.log", dir);
 	stop_host();
 	refused = sq("SELECT Count FROM HostRefused WHERE Reason = "

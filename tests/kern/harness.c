@@ -296,6 +296,25 @@ void vg_t_rmrf(const char *dir)
 		cr_log_warn("cleanup of %s failed", dir);
 }
 
+pid_t vg_t_spawn(const char *log, const char *const *argv)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 void vg_t_execs(const char *arg, int n)
 {
 	for (int i = 0; i < n; i++) {

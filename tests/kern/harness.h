@@ -58,6 +58,11 @@ const char *vg_t_root(void);
 void vg_t_tmpdir(char *dir, size_t size, const char *tag);
 /* Remove dir and everything under it (a warning when that fails); "" is nothing. */
 void vg_t_rmrf(const char *dir);
+/*
+ * Start argv (argv[0] a path) with stdout and stderr appended to log; it
+ * gets SIGTERM when the test process dies. Its pid.
+ */
+pid_t vg_t_spawn(const char *log, const char *const *argv);
 /* n fork+execs of /bin/true ARG, one after the other. */
 void vg_t_execs(const char *arg, int n);
 /* A unique marker for argv. */

@@ -319,3 +319,81 @@ Test(file, short_lived_writer_is_named, .init = setup, .fini = teardown, .timeou
 		sqlite3_close(db);
 	}
 }
+
+/* Does the host's log say vigild watches with this hook and attach point ("tp/sys_exit")? */
+static int watching_with(const struct vg_t_host *h, const char *hook_point)
+{
+	char line[1024];
+	int found = 0;
+	FILE *f = fopen(h->log, "r");
+
+	cr_assert_not_null(f, "%s", h->log);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "watching (") && strstr(line, hook_point))
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The tp hook (one program on the exit tracepoint of each watched syscall)
+ * and its fallback (one program on sys_exit) report the same events, field
+ * for field; a read-only open of an ordinary file is none on either.
+ */
+Test(file, tp_hook_and_sys_exit_fallback_report_the_same, .fini = teardown, .timeout = 120)
+{
+	static const char *const deny[] = { "--deny-hook", "sys_exit:tp", NULL };
+	const char *const *variants[] = { NULL, deny };
+	static const char *const hook_point[] = { " tp/sys_exit", " tp_btf/sys_exit" };
+	static const char *const actions[] = { "FileCreated", "FileModified", "FileModeChanged",
+					       "FileDeleted" };
+	char *fields[2];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-file");
+	for (int v = 0; v < 2; v++) {
+		char sub[PATH_MAX], p[PATH_MAX + 8];
+		struct stat st;
+		sqlite3 *db;
+
+		snprintf(sub, sizeof(sub), "%s/v%d", dir, v);
+		cr_assert_eq(mkdir(sub, 0755), 0);
+		snprintf(p, sizeof(p), "%s/a", sub);
+		vg_t_host_start(&host, variants[v]);
+		cr_assert(watching_with(&host, hook_point[v]), "vigild does not watch with%s",
+			  hook_point[v]);
+		touch(p, O_CREAT | O_WRONLY);
+		touch(p, O_WRONLY | O_TRUNC);
+		touch(p, O_RDONLY);
+		cr_assert_eq(chmod(p, 0600), 0);
+		cr_assert_eq(stat(p, &st), 0);
+		cr_assert_eq(unlink(p), 0);
+		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+			cr_assert_eq(rows("DeviceFileEvents", actions[i], p), 1, "%s on%s",
+				     actions[i], hook_point[v]);
+		cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+		db = vg_t_db_open(&host);
+		cr_assert_eq(
+			vg_t_query_int(db,
+				       "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath "
+				       "= '%q'",
+				       p),
+			4, "the read-only open made an event on%s", hook_point[v]);
+		cr_assert_eq(vg_t_query_int(
+				     db,
+				     "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath "
+				     "= '%q' AND json_extract(AdditionalFields, '$.Inode') = %llu",
+				     p, (unsigned long long)st.st_ino),
+			     2, "the opens do not name the file's inode on%s", hook_point[v]);
+		/* Every other field but the times, in action order. */
+		fields[v] = vg_t_query_str(
+			db,
+			"SELECT group_concat(ActionType || '|' || FileName || '|' || "
+			"json_remove(AdditionalFields, '$.Inode'), ';') FROM (SELECT * FROM "
+			"DeviceFileEvents WHERE FolderPath = '%q' ORDER BY Timestamp)",
+			p);
+		sqlite3_close(db);
+	}
+	cr_assert_str_eq(fields[0], fields[1]);
+	free(fields[0]);
+	free(fields[1]);
+}

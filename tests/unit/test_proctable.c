@@ -146,3 +146,59 @@ Test(proctable, scan_finds_self)
 	cr_assert_eq(vg_pt_scan(&t, "/nonexistent-procfs"), -ENOENT);
 	vg_pt_free(&t);
 }
+
+/*
+ * An event whose record comes after a later exec of its process is named
+ * with the image the process had when the event happened, and the account
+ * the event carries; the images kept are bounded and swept.
+ */
+Test(proctable, late_event_names_the_image_of_its_time)
+{
+	struct vg_proctable t;
+	struct vg_exec_event e;
+	struct vg_task task;
+	struct vg_actor a;
+
+	cr_assert_eq(vg_pt_init(&t, 100), 0);
+	exec_rec(&e, 42, 7, 1000, 0);
+	e.hdr.ts_boot_ns = 100;
+	cr_assert_eq(vg_pt_exec(&t, &e, "/bin/sh", "", "/", &a), 0);
+	exec_rec(&e, 42, 7, 0, 0);
+	e.hdr.ts_boot_ns = 200;
+	cr_assert_eq(vg_pt_exec(&t, &e, "/usr/bin/systemctl", "", "/", &a), 0);
+
+	memset(&task, 0, sizeof(task));
+	task.pid = task.tgid = 42;
+	task.ppid = 7;
+	task.uid = 1000;
+	cr_assert_eq(vg_pt_actor_at(&t, &task, 150, NULL, &a), 0);
+	cr_expect_str_eq(a.proc->exe, "/bin/sh");
+	cr_expect_eq(a.proc->uid, 1000);
+	task.uid = 0;
+	cr_assert_eq(vg_pt_actor_at(&t, &task, 250, NULL, &a), 0);
+	cr_expect_str_eq(a.proc->exe, "/usr/bin/systemctl");
+	cr_expect_eq(a.proc->uid, 0);
+	/* before anything the table knows: the oldest image kept */
+	cr_assert_eq(vg_pt_actor_at(&t, &task, 50, NULL, &a), 0);
+	cr_expect_str_eq(a.proc->exe, "/bin/sh");
+
+	/* at most VG_PT_IMAGES images per process */
+	for (int i = 0; i < 10; i++) {
+		exec_rec(&e, 42, 7, 0, 0);
+		e.hdr.ts_boot_ns = 300 + (uint64_t)i;
+		cr_assert_eq(vg_pt_exec(&t, &e, i % 2 ? "/bin/a" : "/bin/b", "", "/", &a), 0);
+	}
+	{
+		int n = 0;
+
+		for (struct vg_proc *p = vg_pt_get(&t, 42); p; p = p->prev)
+			n++;
+		cr_expect_eq(n, VG_PT_IMAGES);
+	}
+	/* replaced before the sweep's horizon: gone */
+	vg_pt_sweep_exited(&t, 1000);
+	cr_expect_null(vg_pt_get(&t, 42)->prev);
+	cr_assert_eq(vg_pt_actor_at(&t, &task, 150, NULL, &a), 0);
+	cr_expect_str_eq(a.proc->exe, "/bin/a");
+	vg_pt_free(&t);
+}

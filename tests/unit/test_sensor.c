@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "fmt.h"
 #include "sensor.h"
@@ -205,4 +208,128 @@ Test(sensor, bpf_load_name_is_json_escaped, .init = setup, .fini = teardown)
 		cr_assert_not_null(strstr(fields, "\"ProgramType\":26"), "%s", fields);
 	}
 	vg_sb_free(&j);
+}
+
+/* Exec of the file at path with the kernel's idea of its inode and device. */
+static size_t exec_of(char *buf, uint32_t pid, const char *path, uint64_t ino, dev_t dev)
+{
+	size_t n = exec_rec(buf, pid, 1, 0, path, "img\0", 4, "/");
+	struct vg_exec_event *e = (void *)buf;
+
+	e->exe_ino = ino;
+	e->exe_dev = (uint32_t)(major(dev) << 20 | minor(dev));
+	return n;
+}
+
+static const uint8_t sha256_abc[32] = {
+	0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+	0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+	0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+};
+
+Test(sensor, image_digests_only_of_the_file_the_kernel_named, .init = setup, .fini = teardown)
+{
+	char buf[1024], path[] = "/tmp/vg-img-XXXXXX", other[] = "/tmp/vg-img2-XXXXXX";
+	Vigil__V1__Process *p;
+	struct stat st;
+	int fd;
+
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "abc", 3), 3);
+	close(fd);
+	cr_assert_eq(stat(path, &st), 0);
+	s.hash_wait_ms = 60000;
+	cr_assert_eq(vg_hasher_start(&s.hasher, 1 << 20), 0);
+
+	/* The file the exec record names: hashed, its size known. */
+	cr_assert_eq(vg_sensor_record(&s, buf, exec_of(buf, 30, path, st.st_ino, st.st_dev)), 0);
+	vg_sensor_hash_settle(&s);
+	p = s.events[0]->process->process;
+	cr_assert_eq(p->sha256.len, 32);
+	cr_assert_arr_eq(p->sha256.data, sha256_abc, 32);
+	cr_assert_eq(p->sha1.len, 20);
+	cr_assert_eq(p->exe_size, 3);
+
+	/* The same process execs an image that is gone: nothing of the previous one. */
+	cr_assert_eq(vg_sensor_record(&s, buf, exec_of(buf, 30, "/nonexistent/img", 999, 1)), 0);
+	vg_sensor_hash_settle(&s);
+	p = s.events[1]->process->process;
+	cr_assert_eq(p->sha256.len, 0);
+	cr_assert_eq(p->exe_size, 0, "the previous image's size");
+	cr_assert_eq(s.hstats.gone, 1);
+
+	/* The path swapped for another file since the exec: not hashed, counted gone. */
+	fd = mkstemp(other);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "xyz!", 4), 4);
+	close(fd);
+	cr_assert_eq(rename(other, path), 0);
+	cr_assert_eq(vg_sensor_record(&s, buf, exec_of(buf, 31, path, st.st_ino, st.st_dev)), 0);
+	vg_sensor_hash_settle(&s);
+	p = s.events[2]->process->process;
+	cr_assert_eq(p->sha256.len, 0, "a swapped path was hashed");
+	cr_assert_eq(p->exe_size, 0);
+	cr_assert_eq(s.hstats.gone, 2);
+	cr_assert_eq(s.hstats.late, 0);
+	unlink(path);
+}
+
+static int fulls;
+
+static int count_full(void *ctx)
+{
+	(void)ctx;
+	fulls++;
+	vg_sensor_batch_done(&s);
+	return 0;
+}
+
+/*
+ * Records of one drain are handled in kernel-time order: a record that
+ * came after its process's next exec (another ring) names the image of its
+ * time, and the batch callback runs as events pile up.
+ */
+Test(sensor, queued_records_are_handled_in_time_order, .init = setup, .fini = teardown)
+{
+	char a[512], b[512];
+	struct vg_exec_event *e1 = (void *)a, *e2 = (void *)b;
+	struct vg_sec_event sec;
+	size_t n1 = exec_rec(a, 50, 1, 1000, "/bin/sh", "sh\0", 3, "/");
+	size_t n2 = exec_rec(b, 50, 1, 0, "/usr/bin/true", "true\0", 5, "/");
+
+	e1->hdr.ts_boot_ns = 3000;
+	e2->hdr.ts_boot_ns = 5000;
+	memset(&sec, 0, sizeof(sec));
+	sec.hdr.type = VG_EV_SEC;
+	sec.hdr.size = sizeof(sec);
+	sec.hdr.ts_boot_ns = 4000;
+	task(&sec.task, 50, 1, 1000, "sh");
+	sec.op = VG_SEC_BPF_LOAD;
+
+	/* drained in ring order: both execs (process ring) before the older load */
+	cr_assert_eq(vg_sensor_queue(&s, a, n1), 0);
+	cr_assert_eq(vg_sensor_queue(&s, b, n2), 0);
+	cr_assert_eq(vg_sensor_queue(&s, &sec, sizeof(sec)), 0);
+	cr_assert_eq(s.nevents, 0, "nothing handled before the drain settles");
+	cr_assert_eq(vg_sensor_settle(&s, 1000, NULL, NULL), 0);
+	cr_assert_eq(s.nevents, 3);
+	cr_expect_eq(s.events[0]->body_case, VIGIL__V1__EVENT__BODY_PROCESS);
+	cr_assert_eq(s.events[1]->body_case, VIGIL__V1__EVENT__BODY_SECURITY);
+	cr_expect_str_eq(s.events[1]->security->process->exe, "/bin/sh");
+	cr_expect_eq(s.events[1]->security->process->uid, 1000);
+	cr_expect_str_eq(s.events[2]->process->process->exe, "/usr/bin/true");
+	/* a record after the settled exec, from another drain: still the image of its time */
+	sec.hdr.ts_boot_ns = 4500;
+	cr_assert_eq(vg_sensor_queue(&s, &sec, sizeof(sec)), 0);
+	cr_assert_eq(vg_sensor_settle(&s, 1000, NULL, NULL), 0);
+	cr_expect_str_eq(s.events[3]->security->process->exe, "/bin/sh");
+	vg_sensor_batch_done(&s);
+
+	fulls = 0;
+	cr_assert_eq(vg_sensor_queue(&s, a, n1), 0);
+	cr_assert_eq(vg_sensor_queue(&s, b, n2), 0);
+	cr_assert_eq(vg_sensor_settle(&s, 1, count_full, NULL), 0);
+	cr_expect_eq(fulls, 2);
+	cr_expect_eq(s.nqueue, 0);
 }

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -205,6 +208,7 @@ Test(store, process_created_columns)
 	expect(COL("json_type(AdditionalFields, '$.ArgvTruncated')"), NULL);
 	expect(COL("json_type(AdditionalFields, '$.ExitSignal')"), NULL);
 	expect(COL("json_type(AdditionalFields, '$.CoreDumped')"), NULL);
+	expect(COL("json_type(AdditionalFields, '$.ScriptPath')"), NULL); /* sh -c: no script */
 	expect("SELECT Seq || ' ' || Events || ' ' || DeviceId FROM ReceivedFrames", "1 1 dev-A");
 	vg_store_peer_free(&peer);
 }
@@ -578,6 +582,66 @@ Test(store, open_existing_never_creates)
 	vg_store_close(s2);
 }
 
+/* vg_store_open_existing(path) as the user nobody, in a child: its result. */
+static int open_as_nobody(const char *path)
+{
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		struct vg_store *s2;
+
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(100);
+		_exit(-vg_store_open_existing(&s2, path));
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	return -WEXITSTATUS(status);
+}
+
+Test(store, open_existing_is_read_only_and_says_why)
+{
+	struct vg_store *s2;
+	char p[200];
+	FILE *f;
+
+	/* The writer keeps its -wal and -shm: a reader who may not make them needs them. */
+	vg_store_close(st);
+	st = NULL;
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	cr_assert_eq(access(p, F_OK), 0, "the -wal went with the writer");
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	cr_assert_eq(access(p, F_OK), 0, "the -shm went with the writer");
+
+	cr_assert_eq(vg_store_open_existing(&s2, dbpath), 0);
+	cr_assert_eq(sqlite3_exec(vg_store_db(s2), "CREATE TABLE t(a)", NULL, NULL, NULL),
+		     SQLITE_READONLY);
+	vg_store_close(s2);
+
+	snprintf(p, sizeof(p), "%s/text.db", dir);
+	f = fopen(p, "w");
+	cr_assert_not_null(f);
+	fputs("not a database, but long enough to have a header of its own....\n", f);
+	fclose(f);
+	cr_assert_eq(vg_store_open_existing(&s2, p), -EBADMSG);
+
+	if (geteuid())
+		return;
+	/* dir is 0700: nobody may not reach the store. */
+	cr_assert_eq(open_as_nobody(dbpath), -EACCES);
+	/* Readable, but its -shm gone and the directory not nobody's to write. */
+	cr_assert_eq(chmod(dir, 0755), 0);
+	cr_assert_eq(chmod(dbpath, 0644), 0);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	cr_assert_eq(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(open_as_nobody(dbpath), -EROFS);
+}
+
 /* Run the printer into memory and return what it wrote. */
 static char *print_events(int json, int64_t after)
 {
@@ -659,6 +723,72 @@ Test(store, timeline_json_lines)
 	cr_assert_not_null(strstr(out, "\\u0001odd\\\"dir"));
 	free(out);
 	vg_store_peer_free(&peer);
+}
+
+/* Digests as lowercase hex, sizes, the container; a digest of a wrong length counted. */
+Test(store, image_digests_sizes_and_container)
+{
+	struct vg_store_peer peer = { 0 };
+	struct sample s;
+	uint8_t d[32];
+
+	for (int i = 0; i < 32; i++)
+		d[i] = (uint8_t)(0xa0 + i);
+	sample_init(&s, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED);
+	s.proc.sha256 = (ProtobufCBinaryData){ .len = 32, .data = d };
+	s.proc.sha1 = (ProtobufCBinaryData){ .len = 20, .data = d };
+	s.proc.exe_size = 125640;
+	s.proc.container_id = "0123abcd";
+	s.proc.container_name = "web-1";
+	s.parent.sha256 = (ProtobufCBinaryData){ .len = 32, .data = d + 0 };
+	s.parent.exe_size = 99;
+	cr_assert_eq(vg_store_batch(st, &peer, 1, &s.b), 1);
+	expect(COL("SHA256"), "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+	expect(COL("SHA1"), "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3");
+	expect(COL("FileSize"), "125640");
+	expect(COL("InitiatingProcessSHA256"),
+	       "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+	expect(COL("InitiatingProcessSHA1"), NULL);
+	expect(COL("InitiatingProcessFileSize"), "99");
+	expect(COL("ContainerId"), "0123abcd");
+	expect(COL("ContainerName"), "web-1");
+	expect("SELECT count(*) FROM HostSkippedEvents", "0");
+
+	/* A forged 31-byte SHA256: the event is stored, without it, and counted. */
+	s.proc.sha256.len = 31;
+	s.ev.report_id = 11;
+	cr_assert_eq(vg_store_batch(st, &peer, 2, &s.b), 1);
+	expect(COL("count(*)"), "2");
+	expect("SELECT coalesce(SHA256, 'null') || ' ' || SHA1 FROM DeviceProcessEvents"
+	       " WHERE ReportId = 11",
+	       "null a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3");
+	expect("SELECT Reason || ' ' || Count FROM HostSkippedEvents",
+	       "digest of a wrong length (event stored without it) 1");
+	vg_store_peer_free(&peer);
+}
+
+/* A store written before the columns existed gets them appended when opened. */
+Test(store, older_store_gets_the_new_columns)
+{
+	char *err = NULL;
+
+	cr_assert_eq(sqlite3_exec(vg_store_db(st),
+				  "ALTER TABLE DeviceProcessEvents DROP COLUMN ContainerName;"
+				  "ALTER TABLE DeviceProcessEvents DROP COLUMN SHA1;"
+				  "ALTER TABLE SensorDaemon DROP COLUMN HashLate",
+				  NULL, NULL, &err),
+		     SQLITE_OK, "%s", err);
+	expect("SELECT count(*) FROM pragma_table_info('DeviceProcessEvents')"
+	       " WHERE name IN ('SHA1', 'ContainerName')",
+	       "0");
+	vg_store_close(st);
+	cr_assert_eq(vg_store_open(&st, dbpath), 0);
+	expect("SELECT group_concat(name, ',') FROM (SELECT name FROM"
+	       " pragma_table_info('DeviceProcessEvents') WHERE cid >= 25 ORDER BY cid)",
+	       "FileSize,InitiatingProcessSHA256,InitiatingProcessSHA1,InitiatingProcessFileSize,"
+	       "ContainerId,Distribution,SHA1,ContainerName");
+	expect("SELECT count(*) FROM pragma_table_info('SensorDaemon') WHERE name = 'HashLate'",
+	       "1");
 }
 
 Test(fmt, iso_time)

@@ -8,8 +8,14 @@
  *
  *   harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT] [--db WINPATH]
  *               [--vigild LINUXPATH] [--install-dir WINPATH] [--allow-custom]
- *               [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]
- *               [--conn-test SECONDS --conn-url URL]
+ *               [--distro NAME,FLAVOR,VERSION[,PIDNS,INITPID]]... [--stop-file WINPATH]
+ *               [--timeout S]
+ *               [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]
+ *               [--load-only]
+ *
+ * The fake registry of distributions (HKCU\...\Lxss, emptied first): --distro
+ * registers a WSL 2 one, --wsl1 a WSL 1 one before the plug-in loads, and
+ * --register-wsl1 one after the VM started, then calls OnDistributionRegistered.
  *
  * Prints what the plug-in did ("entry: 0x...", "PluginError: ...",
  * "ExecuteBinary: ...", "OnVMStarted: 0x...") for tests/win/run.sh to check.
@@ -152,12 +158,37 @@ static int vg_reg_dword(const WCHAR *name, DWORD v)
 	return st ? -1 : 0;
 }
 
+#define VG_LXSS L"Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
+
+/* A distribution in WSL's registry: HKCU\...\Lxss\{GUID n} with its name and version. */
+static int vg_reg_distro(int n, const char *name, DWORD version)
+{
+	WCHAR key[256], w[256];
+	HKEY k;
+	LSTATUS st;
+
+	swprintf(key, 256, VG_LXSS L"\\{6c1e0b2a-0000-4000-8000-%012d}", n);
+	MultiByteToWideChar(CP_UTF8, 0, name, -1, w, 256);
+	st = RegCreateKeyExW(HKEY_CURRENT_USER, key, 0, NULL, 0, KEY_SET_VALUE, NULL, &k, NULL);
+	if (st)
+		return -1;
+	st = RegSetValueExW(k, L"DistributionName", 0, REG_SZ, (const BYTE *)w,
+			    (DWORD)((wcslen(w) + 1) * sizeof(WCHAR)));
+	if (!st)
+		st = RegSetValueExW(k, L"Version", 0, REG_DWORD, (const BYTE *)&version,
+				    sizeof(version));
+	RegCloseKey(k);
+	return st ? -1 : 0;
+}
+
 static void vg_usage(void)
 {
-	fprintf(stderr, "usage: harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT]"
-			" [--db WINPATH] [--vigild PATH] [--install-dir WINPATH] [--allow-custom]"
-			" [--distro NAME,FLAVOR,VERSION] [--stop-file WINPATH] [--timeout S]"
-			" [--conn-test SECONDS --conn-url URL]\n");
+	fprintf(stderr,
+		"usage: harness.exe DLL [--wsl X.Y.Z] [--custom N] [--relay PORT]"
+		" [--db WINPATH] [--vigild PATH] [--install-dir WINPATH] [--allow-custom]"
+		" [--distro NAME,FLAVOR,VERSION[,PIDNS,INITPID]]... [--stop-file WINPATH] [--timeout S]"
+		" [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]"
+		" [--load-only]\n");
 	exit(2);
 }
 
@@ -168,8 +199,11 @@ int main(int argc, char **argv)
 	struct WSLVmCreationSettings settings = { 0 };
 	struct WSLPluginHooksV1 hooks = { 0 };
 	WSLPluginAPI_EntryPointV1 entry;
-	const char *stop_file = NULL, *distro = NULL;
-	int timeout = 60, allow = 0;
+	const char *stop_file = NULL, *distro[4], *register_wsl1 = NULL;
+	int ndistro = 0;
+	const char *wsl1[4];
+	int nwsl1 = 0;
+	int timeout = 60, allow = 0, load_only = 0;
 	const char *conn_url = "";
 	DWORD conn_test = 0;
 	WSADATA wsa;
@@ -185,6 +219,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--allow-custom")) {
 			allow = 1;
+			continue;
+		}
+		if (!strcmp(a, "--load-only")) {
+			load_only = 1;
 			continue;
 		}
 		if (!v)
@@ -208,8 +246,12 @@ int main(int argc, char **argv)
 			conn_test = (DWORD)atoi(v);
 		} else if (!strcmp(a, "--conn-url")) {
 			conn_url = v;
-		} else if (!strcmp(a, "--distro")) {
-			distro = v;
+		} else if (!strcmp(a, "--distro") && ndistro < 4) {
+			distro[ndistro++] = v;
+		} else if (!strcmp(a, "--wsl1") && nwsl1 < 4) {
+			wsl1[nwsl1++] = v;
+		} else if (!strcmp(a, "--register-wsl1")) {
+			register_wsl1 = v;
 		} else if (!strcmp(a, "--stop-file")) {
 			stop_file = v;
 		} else if (!strcmp(a, "--timeout")) {
@@ -224,6 +266,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "harness: cannot write HKLM\\SOFTWARE\\vigil\n");
 		return 1;
 	}
+	RegDeleteTreeW(HKEY_CURRENT_USER, VG_LXSS);
+	for (int i = 0; i < nwsl1; i++)
+		if (vg_reg_distro(10 + i, wsl1[i], 1)) {
+			fprintf(stderr, "harness: cannot write HKCU\\...\\Lxss\n");
+			return 1;
+		}
 	WSAStartup(MAKEWORD(2, 2), &wsa);
 
 	dll = LoadLibraryA(argv[1]);
@@ -240,6 +288,8 @@ int main(int argc, char **argv)
 	printf("entry: 0x%08lx\n", (unsigned long)hr);
 	if (FAILED(hr))
 		return 3;
+	if (load_only)
+		return 0;
 	if (!hooks.OnVMStarted || !hooks.OnVMStopping || !hooks.OnDistributionStarted) {
 		fprintf(stderr, "harness: the entry point left hooks unset\n");
 		return 1;
@@ -248,26 +298,51 @@ int main(int argc, char **argv)
 	printf("OnVMStarted: 0x%08lx\n", (unsigned long)hr);
 	if (FAILED(hr))
 		return 3;
-	if (distro) {
+	/* Each distribution starts: PIDNS and INITPID default to the VM root's (pid 1). */
+	for (int i = 0; i < ndistro; i++) {
 		struct WSLDistributionInformation d = { .InitPid = 1, .PidNamespace = 4026531836u };
 		WCHAR name[64] = L"", flavor[64] = L"", version[64] = L"";
-		char buf[200], *f, *v;
+		char buf[200], *f, *v, *ns;
 
-		snprintf(buf, sizeof(buf), "%s", distro);
+		snprintf(buf, sizeof(buf), "%s", distro[i]);
 		f = strchr(buf, ',');
 		v = f ? strchr(f + 1, ',') : NULL;
 		if (!f || !v)
 			vg_usage();
 		*f++ = '\0';
 		*v++ = '\0';
+		ns = strchr(v, ',');
+		if (ns) {
+			unsigned long long pidns;
+			unsigned init;
+
+			*ns++ = '\0';
+			if (sscanf(ns, "%llu,%u", &pidns, &init) != 2)
+				vg_usage();
+			d.PidNamespace = pidns;
+			d.InitPid = init;
+		}
 		MultiByteToWideChar(CP_UTF8, 0, buf, -1, name, 64);
 		MultiByteToWideChar(CP_UTF8, 0, f, -1, flavor, 64);
 		MultiByteToWideChar(CP_UTF8, 0, v, -1, version, 64);
 		d.Name = name;
 		d.Flavor = flavor;
 		d.Version = version;
+		vg_reg_distro(1 + i, buf, 2);
 		hr = hooks.OnDistributionStarted(&session, &d);
 		printf("OnDistributionStarted: 0x%08lx\n", (unsigned long)hr);
+		failed |= FAILED(hr);
+	}
+	if (register_wsl1) {
+		struct WSLDistributionInformation d = { .InitPid = 0 };
+		WCHAR name[64];
+
+		MultiByteToWideChar(CP_UTF8, 0, register_wsl1, -1, name, 64);
+		d.Name = name;
+		vg_reg_distro(20, register_wsl1, 1);
+		hr = hooks.OnDistributionRegistered ? hooks.OnDistributionRegistered(&session, &d) :
+						      E_NOTIMPL;
+		printf("OnDistributionRegistered: 0x%08lx\n", (unsigned long)hr);
 		failed |= FAILED(hr);
 	}
 	printf("running\n");

@@ -140,7 +140,7 @@ done
 echo "check-win: custom kernel refusal"
 for flags in 1 2 3; do
 	harness custom --custom "$flags" --db "$(winpath "$T/custom.db")"
-	if [ $rc = 3 ] && grep -qx 'PluginError: Custom kernel/configuration not supported.' \
+	if [ $rc = 3 ] && grep -qx 'PluginError: Custom Kernel/Configuration not supported.' \
 		"$T/custom.out" && ! grep -q ExecuteBinary "$T/custom.out" &&
 		grep -q '^OnVMStarted: 0x8' "$T/custom.out"; then
 		ok "CustomConfigurationFlags=$flags: PluginError with the exact message, VM start fails"
@@ -251,15 +251,132 @@ else
 	fi
 fi
 
+echo "check-win: distributions in every event"
+# fake_distro NAME USER: a distribution's init, in a PID namespace of its own
+# (unshare -p -f), its root $T/distro-NAME (this machine's /usr bound in, its
+# own /etc/passwd naming uid 4242 USER); its pid in $init, its namespace's
+# inode in $ns.
+fake_distro() {
+	local r=$T/distro-$1 u
+	mkdir -p "$r/usr" "$r/etc" "$r/tmp"
+	for l in bin lib lib64 sbin; do ln -sfn "usr/$l" "$r/$l"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\n%s:x:4242:4242::/tmp:/bin/sh\n' "$2" >"$r/etc/passwd"
+	unshare -p -m -f --kill-child --propagation private /bin/sh -c \
+		"mount --bind /usr '$r/usr' && exec chroot '$r' /usr/bin/sleep 300" &
+	u=$!
+	bg_pids+=("$u")
+	init= ns=
+	for _ in $(seq 50); do
+		init=$(pgrep -P "$u" | head -n1)
+		[ -n "$init" ] && [ "$(readlink "/proc/$init/root")" = "$r" ] && break
+		init=
+		sleep 0.1
+	done
+	[ -n "$init" ] && ns=$(stat -Lc %i "/proc/$init/ns/pid")
+}
+if [ "$(id -u)" != 0 ]; then
+	echo "  skip  vigild loads BPF programs and needs root"
+	skip=$((skip + 1))
+elif getent passwd 4242 >/dev/null; then
+	echo "  skip  uid 4242 has a name on this machine: the test needs it to have none"
+	skip=$((skip + 1))
+else
+	fake_distro Alpha alice
+	a_init=$init a_ns=$ns
+	fake_distro Beta bob
+	b_init=$init b_ns=$ns
+	db=$T/distros.db
+	if [ -z "$a_ns" ] || [ -z "$b_ns" ] || [ "$a_ns" = "$b_ns" ]; then
+		bad "fake distributions: init $a_init ($a_ns), $b_init ($b_ns)"
+	elif vm_start distros "$db" --distro "Alpha,alpine,3.19,$a_ns,$a_init" \
+		--distro "Beta,debian,12,$b_ns,$b_init"; then
+		# DeviceInfo says the distributions once vigild has the list.
+		if wait_for "$db" "SELECT OSDistribution FROM DeviceInfo ORDER BY rowid DESC LIMIT 1" \
+			'Alpha (alpine 3.19), Beta (debian 12)' 30; then
+			ok "DeviceInfo.OSDistribution: the running distributions"
+		else
+			bad "DeviceInfo.OSDistribution: $(q "$db" "SELECT OSDistribution FROM DeviceInfo")" "$T/relay.err"
+		fi
+		mark=vg-distro-$$-$RANDOM
+		# A process in each distribution, as uid 4242, which only their own passwd names.
+		nsenter -t "$a_init" -p -m -r -w -S 4242 -G 4242 /usr/bin/true "$mark-a"
+		nsenter -t "$b_init" -p -m -r -w -S 4242 -G 4242 /usr/bin/true "$mark-b"
+		/usr/bin/true "$mark-root"
+		sel="FROM DeviceProcessEvents WHERE ActionType = 'ProcessCreated' AND ProcessCommandLine LIKE '/usr/bin/true $mark-%'"
+		wait_for "$db" "SELECT count(*) $sel" 3 20
+		got=$(q "$db" "SELECT replace(ProcessCommandLine, '/usr/bin/true $mark-', ''),
+			ifnull(Distribution, '-'), ifnull(AccountName, '-'), AccountUid $sel ORDER BY 1")
+		if [ "$got" = $'a|Alpha|alice|4242\nb|Beta|bob|4242\nroot|-|root|0' ]; then
+			ok "each process's distribution and its account name from that distribution's passwd"
+		else
+			bad "DeviceProcessEvents (command|Distribution|AccountName|uid): $got" "$T/relay.err"
+		fi
+		"$O/vigil" events --db "$db" --json --distribution Beta >"$T/events-beta.json" 2>&1
+		if grep -qF "\"ProcessCommandLine\":\"/usr/bin/true $mark-b\"" "$T/events-beta.json" &&
+			! grep -qF "$mark-a" "$T/events-beta.json" &&
+			! grep -v '"Distribution":"Beta"' "$T/events-beta.json" | grep -q .; then
+			ok "vigil events --distribution Beta: only Beta's events"
+		else
+			bad "vigil events --distribution Beta" "$T/events-beta.json"
+		fi
+		"$O/vigil" hunt --db "$db" --format csv "DeviceProcessEvents
+			| where ActionType == 'ProcessCreated' and Distribution == 'Alpha'
+			| where ProcessCommandLine has '$mark'
+			| project AccountName, ProcessCommandLine" >"$T/hunt-alpha.csv" 2>&1
+		if [ "$(tail -n +2 "$T/hunt-alpha.csv" | tr -d '\r')" = "alice,\"/usr/bin/true $mark-a\"" ]; then
+			ok "vigil hunt: where Distribution == 'Alpha'"
+		else
+			bad "vigil hunt on Distribution" "$T/hunt-alpha.csv"
+		fi
+		vm_stop
+	fi
+	kill "${bg_pids[@]}" 2>/dev/null
+	wait 2>/dev/null
+	bg_pids=()
+fi
+
 echo "check-win: health states"
 hc_expect nostore 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
 	--db "$(winpath "$T/none.db")"
+"$O/vigil" healthcheck --db "$T/none.db" >"$T/linux-none.hc" 2>&1
+rc=$?
+if [ $rc = 3 ] && grep -qx "Health:                 Start the host endpoint with 'vigil host' and retry in 5 minutes" "$T/linux-none.hc"; then
+	ok "vigil healthcheck on Linux with no store: a Linux host's state, not WSL's"
+else
+	bad "vigil healthcheck on Linux with no store (rc $rc)" "$T/linux-none.hc"
+fi
+
+echo "check-win: WSL version at load, WSL 1 distributions"
+# One WSL 1 distribution in the registry before the plug-in loads, one registered
+# while the VM runs; the WSL 2 one (--distro) is not listed.
+if vm_start wsl1 "$T/wsl1.db" --vigild "$T/silent.sh" --wsl 2.3.26 --wsl1 Ubuntu-18.04 \
+	--distro Debian,debian,12 --register-wsl1 Legacy; then
+	hc wsl1 --db "$(winpath "$T/wsl1.db")"
+	vm_stop
+	if grep -qx 'OnDistributionRegistered: 0x00000000' "$T/wsl1.out" &&
+		grep -qx "Not monitored:          Ubuntu-18.04: WSL 1, not monitored: convert it with 'wsl --set-version Ubuntu-18.04 2'" "$T/wsl1.hc" &&
+		grep -qx "Not monitored:          Legacy: WSL 1, not monitored: convert it with 'wsl --set-version Legacy 2'" "$T/wsl1.hc" &&
+		! grep -q 'Not monitored: .*Debian' "$T/wsl1.hc"; then
+		ok "healthcheck.exe: WSL 1 distributions found at load and on registration, not monitored"
+	else
+		bad "WSL 1 distributions" "$T/wsl1.hc"
+	fi
+fi
+# The entry point only, no VM: the version is recorded at load.
+harness load --wsl 2.0.9 --load-only --db "$(winpath "$T/load.db")"
+hc load --json --db "$(winpath "$T/load.db")"
+if grep -qx 'entry: 0x00000000' "$T/load.out" && grep -qF '"WslVersion":"2.0.9"' "$T/load.hc" &&
+	grep -qF "\"Health\":\"Launch WSL distribution" "$T/load.hc"; then
+	ok "healthcheck.exe: WSL version from plug-in load, before any VM ran"
+else
+	bad "WSL version at load" "$T/load.hc"
+fi
 
 printf '#!/bin/sh\n# a sensor that never sends\nexec cat >/dev/null\n' >"$T/silent.sh"
 printf '#!/bin/sh\necho "fake sensor: crashing" >&2\nexit 1\n' >"$T/crash.sh"
 chmod +x "$T/silent.sh" "$T/crash.sh"
 if vm_start silent "$T/silent.db" --vigild "$T/silent.sh"; then
-	hc_expect waiting 3 "Waiting for telemetry. Try again in 5 minutes" --db "$(winpath "$T/silent.db")"
+	hc_expect waiting 3 "Waiting for telemetry. Try again in 5 minutes." --db "$(winpath "$T/silent.db")"
 	vm_stop
 	hc_expect stopped 3 "Launch WSL distribution with 'bash' command and retry in 5 minutes" \
 		--db "$(winpath "$T/silent.db")"

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make bench-ingest (part of make bench): K hosts on this machine (bench/ingest.c,
+# one thread each) ship batch frames over HTTPS to one `vigil server`, which
+# stores them in a throwaway PostgreSQL (scripts/pgtest.sh). Prints events
+# stored per second, the server's CPU seconds per million events (and
+# PostgreSQL's), bytes per event in PostgreSQL (event tables, their indexes
+# and ReceivedFrames), and p50/p99 from send to commit.
+#   bench/ingest.sh [--build DIR] [--quick] [--hosts K] [--batches N] [--events M] [--threads T]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+O=build
+HOSTS=4 BATCHES=250 EVENTS=500 THREADS=4
+while [ $# -gt 0 ]; do
+	case $1 in
+	--build) O=$2; shift 2 ;;
+	--quick) BATCHES=25; shift ;;
+	--hosts) HOSTS=$2; shift 2 ;;
+	--batches) BATCHES=$2; shift 2 ;;
+	--events) EVENTS=$2; shift 2 ;;
+	--threads) THREADS=$2; shift 2 ;;
+	*) echo "usage: bench/ingest.sh [--build DIR] [--quick] [--hosts K] [--batches N] [--events M] [--threads T]" >&2; exit 2 ;;
+	esac
+done
+O=$(cd "$O" && pwd)
+[ "$(id -u)" = 0 ] || { echo "bench-ingest: PostgreSQL runs as the postgres user: needs root" >&2; exit 1; }
+D=$(mktemp -d /tmp/vigil-ingest-XXXXXX)
+chmod 0711 "$D"
+SPID=
+cleanup() {
+	[ -z "$SPID" ] || { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true; }
+	"$SRC/scripts/pgtest.sh" stop "$D/pg"
+	rm -rf "$D"
+}
+trap cleanup EXIT
+PG=$("$SRC/scripts/pgtest.sh" start "$D/pg")
+cd "$D"
+certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null
+printf 'cn = vigil bench CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
+certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem 2>/dev/null
+certtool --generate-privkey --key-type=ecdsa --outfile srv.key 2>/dev/null
+printf 'cn = 127.0.0.1\nip_address = 127.0.0.1\ntls_www_server\nexpiration_days = 2\n' >srv.tmpl
+certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
+	--load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null
+"$O/vigil" server --pg "$PG" --listen https://127.0.0.1:0 --cert srv.pem --key srv.key \
+	--threads "$THREADS" 2>server.log &
+SPID=$!
+for _ in $(seq 300); do
+	PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' server.log)
+	[ -n "$PORT" ] && break
+	kill -0 "$SPID" || { cat server.log >&2; exit 1; }
+	sleep 0.1
+done
+[ -n "$PORT" ] || { echo "bench-ingest: the server did not start" >&2; exit 1; }
+"$O/vigil" server onboard --pg "$PG" --url "https://127.0.0.1:$PORT" --ca ca.pem --out ob.txt >/dev/null
+SECRET=$(sed -n 's/^secret=//p' ob.txt)
+
+# CPU seconds (user + system) of a process, and of every postgres process.
+cpu() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }
+pgcpu() {
+	local s=0 p
+	for p in $(pgrep -u postgres); do
+		s=$(awk -v s="$s" -v t="$(getconf CLK_TCK)" '{ print s + ($14 + $15) / t }' "/proc/$p/stat" 2>/dev/null || echo "$s")
+	done
+	echo "$s"
+}
+C0=$(cpu "$SPID") P0=$(pgcpu)
+OUT=$("$O/bench/ingest" --url "https://127.0.0.1:$PORT" --ca ca.pem --secret "$SECRET" \
+	--hosts "$HOSTS" --batches "$BATCHES" --events "$EVENTS")
+C1=$(cpu "$SPID") P1=$(pgcpu)
+psql() { runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X -A -t -q "$PG" -c "$1"; }
+STORED=$(psql 'SELECT (SELECT count(*) FROM "DeviceProcessEvents") + (SELECT count(*) FROM "DeviceFileEvents") + (SELECT count(*) FROM "DeviceNetworkEvents")')
+BYTES=$(psql "WITH t(n) AS (VALUES ('DeviceProcessEvents'), ('DeviceFileEvents'), ('DeviceNetworkEvents'), ('ReceivedFrames')) SELECT sum(pg_total_relation_size(x)) FROM (SELECT format('%I', n)::regclass x FROM t UNION SELECT p.relid FROM t, pg_partition_tree(format('%I', n)::regclass) p) s")
+EVENTS_SENT=$(sed 's/.* events=\([0-9]*\).*/\1/' <<<"$OUT")
+[ "$STORED" = "$EVENTS_SENT" ] || { echo "bench-ingest: $EVENTS_SENT events sent, $STORED stored" >&2; exit 1; }
+echo "ingest: $OUT"
+awk -v c0="$C0" -v c1="$C1" -v p0="$P0" -v p1="$P1" -v n="$STORED" -v b="$BYTES" -v t="$THREADS" 'BEGIN {
+	printf "ingest: server threads=%d server_cpu_s_per_M_events=%.1f postgres_cpu_s_per_M_events=%.1f pg_bytes_per_event=%.0f\n",
+		t, (c1 - c0) * 1e6 / n, (p1 - p0) * 1e6 / n, b / n }'

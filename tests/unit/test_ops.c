@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * What vigil host runs for an operator, on real SQLite stores and real
+ * files: a retention pass (age and size cap, counted in HostCounters, the
+ * newest row kept), the Prometheus rendering (exact lines, label escaping),
+ * the jsonl output's rotation and its counted write errors (/dev/full).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmt.h"
+#include "hostops.h"
+#include "log.h"
+#include "metrics.h"
+#include "retain.h"
+#include "store.h"
+
+static char dir[PATH_MAX], dbpath[PATH_MAX + 8];
+static struct vg_store *st;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vigil-ops-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+	cr_assert_eq(vg_store_open(&st, dbpath), 0);
+}
+
+static void teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	vg_store_close(st);
+	st = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+static void exec_sql(const char *sql)
+{
+	char *msg = NULL;
+
+	cr_assert_eq(sqlite3_exec(vg_store_db(st), sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql,
+		     msg ? msg : "");
+}
+
+static long long q_int(const char *sql)
+{
+	sqlite3_stmt *s;
+	long long v = -1;
+
+	cr_assert_eq(sqlite3_prepare_v2(vg_store_db(st), sql, -1, &s, NULL), SQLITE_OK, "%s", sql);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* n process events at ts, each with a payload of pad bytes, command lines "tag-i". */
+static void add_events(const char *table, int n, const char *ts, const char *tag, int pad)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
+		 " INSERT INTO %s (Timestamp, DeviceId, ActionType, %s)"
+		 " SELECT '%s', 'dev', 'X', '%s-' || i || zeroblob(%d) FROM c",
+		 n, table, strcmp(table, "DeviceProcessEvents") ? "FileName" : "ProcessCommandLine",
+		 ts, tag, pad);
+	exec_sql(sql);
+}
+
+static const uint64_t now_ns = 1764446400ull * 1000000000ull; /* 2025-11-29T20:00:00Z */
+
+Test(retain, deletes_what_is_older_and_counts_it, .init = setup, .fini = teardown)
+{
+	struct vg_retain r = { .keep_ms = 86400000 };
+
+	/* More than two chunks of old rows, a few recent ones, old rows in another table. */
+	add_events("DeviceProcessEvents", 1200, "2025-11-27T10:00:00.000Z", "old", 0);
+	add_events("DeviceProcessEvents", 7, "2025-11-29T19:00:00.000Z", "new", 0);
+	add_events("DeviceFileEvents", 3, "2025-11-20T10:00:00.000Z", "oldf", 0);
+	add_events("DeviceFileEvents", 1, "2025-11-29T19:59:00.000Z", "newf", 0);
+	cr_assert_eq(vg_retain_pass(vg_store_db(st), &r, now_ns), 1203);
+	cr_expect_eq(q_int("SELECT count(*) FROM DeviceProcessEvents"), 7);
+	cr_expect_eq(q_int("SELECT count(*) FROM DeviceProcessEvents WHERE ProcessCommandLine"
+			   " LIKE 'new-%'"),
+		     7);
+	cr_expect_eq(q_int("SELECT count(*) FROM DeviceFileEvents"), 1);
+	cr_expect_eq(q_int("SELECT Count FROM HostCounters WHERE Name = 'RetentionDeleted'"
+			   " AND Label = 'DeviceProcessEvents'"),
+		     1200);
+	cr_expect_eq(q_int("SELECT Count FROM HostCounters WHERE Name = 'RetentionDeleted'"
+			   " AND Label = 'DeviceFileEvents'"),
+		     3);
+	/* A second pass finds nothing and counts nothing more. */
+	cr_expect_eq(vg_retain_pass(vg_store_db(st), &r, now_ns), 0);
+	cr_expect_eq(q_int("SELECT sum(Count) FROM HostCounters"), 1203);
+}
+
+/* SQLite would give a deleted newest row's rowid out again: cursors would skip events. */
+Test(retain, keeps_the_newest_row, .init = setup, .fini = teardown)
+{
+	struct vg_retain r = { .keep_ms = 86400000 };
+	long long top;
+
+	add_events("DeviceProcessEvents", 5, "2025-11-01T00:00:00.000Z", "old", 0);
+	top = q_int("SELECT max(rowid) FROM DeviceProcessEvents");
+	cr_assert_eq(vg_retain_pass(vg_store_db(st), &r, now_ns), 4);
+	cr_expect_eq(q_int("SELECT rowid FROM DeviceProcessEvents"), top);
+}
+
+Test(retain, size_cap_takes_the_oldest_first, .init = setup, .fini = teardown)
+{
+	struct vg_retain r = { .max_bytes = 2 << 20 };
+	int64_t before;
+
+	/* 3 MiB of old file events, then 3 MiB of newer process events. */
+	add_events("DeviceFileEvents", 768, "2025-11-28T00:00:00.000Z", "f", 4096);
+	add_events("DeviceProcessEvents", 768, "2025-11-29T00:00:00.000Z", "p", 4096);
+	before = vg_retain_used_bytes(vg_store_db(st));
+	cr_assert_gt(before, 6 << 20);
+	cr_assert_gt(vg_retain_pass(vg_store_db(st), &r, now_ns), 0);
+	cr_expect_leq(vg_retain_used_bytes(vg_store_db(st)), 2 << 20);
+	/* The older table went first, down to its newest row. */
+	cr_expect_eq(q_int("SELECT count(*) FROM DeviceFileEvents"), 1);
+	cr_expect_gt(q_int("SELECT count(*) FROM DeviceProcessEvents"), 0);
+	cr_expect_eq(q_int("SELECT Count FROM HostCounters WHERE Label = 'DeviceFileEvents'"), 767);
+	cr_expect_eq(q_int("SELECT Count FROM HostCounters WHERE Label = 'DeviceProcessEvents'"),
+		     768 - q_int("SELECT count(*) FROM DeviceProcessEvents"));
+}
+
+static char *render(const struct vg_host_metrics *m)
+{
+	struct vg_sb b;
+	char *s;
+
+	vg_sb_init(&b);
+	cr_assert_eq(vg_metrics_render(&b, vg_store_db(st), m), 0);
+	s = strdup(vg_sb_str(&b));
+	vg_sb_free(&b);
+	return s;
+}
+
+Test(metrics, counters_labels_and_histogram, .init = setup, .fini = teardown)
+{
+	struct vg_host_metrics m = { 0 };
+	char *out;
+
+	exec_sql("INSERT INTO SensorCounters VALUES ('d\"1\\\n\x01\xff', 'exec', 10, 7, 1, 1, 1,"
+		 " 0, 2, '2025-11-29T00:00:00.000Z');"
+		 "INSERT INTO SensorRings VALUES ('d1', 'process', 1048576, 100, 2000, 'x');"
+		 "INSERT INTO SensorQueue VALUES ('d1', 3, 4096, 8192, 'x');"
+		 "INSERT INTO HostCounters VALUES ('RetentionDeleted', 'DeviceEvents', 5, 'x');"
+		 "INSERT INTO HostCounters VALUES ('OutputErrors', 'jsonl:/x', 2, 'x');");
+	vg_metrics_batch(&m, 1, 300000, 1000); /* 0.3 ms */
+	vg_metrics_batch(&m, 1, 20000000, 500); /* 20 ms */
+	vg_metrics_batch(&m, 0, 1, 1); /* a resend */
+	out = render(&m);
+#define HAS(line) cr_expect_not_null(strstr(out, line "\n"), "no '%s' in:\n%s", line, out)
+	HAS("# TYPE vigil_events_seen_total counter");
+	HAS("vigil_events_seen_total{device=\"d\\\"1\\\\\\n\xef\xbf\xbd\xef\xbf\xbd\",class=\"exec\"} "
+	    "10");
+	HAS("vigil_events_emitted_total{device=\"d\\\"1\\\\\\n\xef\xbf\xbd\xef\xbf\xbd\",class="
+	    "\"exec\"} 7");
+	HAS("vigil_events_dropped_total{device=\"d\\\"1\\\\\\n\xef\xbf\xbd\xef\xbf\xbd\",class="
+	    "\"exec\",reason=\"lost\"} 2");
+	HAS("vigil_events_dropped_total{device=\"d\\\"1\\\\\\n\xef\xbf\xbd\xef\xbf\xbd\",class="
+	    "\"exec\",reason=\"ringbuf_full\"} 0");
+	HAS("# TYPE vigil_ring_fill_bytes gauge");
+	HAS("vigil_ring_fill_bytes{device=\"d1\",ring=\"process\"} 100");
+	HAS("# TYPE vigil_sensor_queue_frames gauge");
+	HAS("vigil_sensor_queue_frames{device=\"d1\"} 3");
+	HAS("vigil_sensor_queue_memory_bytes{device=\"d1\"} 4096");
+	HAS("vigil_sensor_spool_bytes{device=\"d1\"} 8192");
+	HAS("vigil_retention_deleted_rows_total{table=\"DeviceEvents\"} 5");
+	HAS("vigil_output_errors_total{output=\"jsonl:/x\"} 2");
+	HAS("vigil_host_batches_total 2");
+	HAS("vigil_host_batches_resent_total 1");
+	HAS("vigil_host_received_bytes_total 1500");
+	HAS("# TYPE vigil_store_batch_seconds histogram");
+	HAS("vigil_store_batch_seconds_bucket{le=\"0.0005\"} 1");
+	HAS("vigil_store_batch_seconds_bucket{le=\"0.01\"} 1");
+	HAS("vigil_store_batch_seconds_bucket{le=\"0.025\"} 2");
+	HAS("vigil_store_batch_seconds_bucket{le=\"+Inf\"} 2");
+	HAS("vigil_store_batch_seconds_sum 0.020300000");
+	HAS("vigil_store_batch_seconds_count 2");
+#undef HAS
+	/* Nothing but printable UTF-8 and line ends. */
+	for (const char *p = out; *p; p++)
+		cr_expect(*p == '\n' || (unsigned char)*p >= 0x20, "control byte at %zu",
+			  (size_t)(p - out));
+	free(out);
+}
+
+static long fsize(const char *p)
+{
+	struct stat s;
+
+	return stat(p, &s) ? -1 : (long)s.st_size;
+}
+
+Test(output, jsonl_rotates_by_size, .init = setup, .fini = teardown)
+{
+	struct vg_output o;
+	char spec[PATH_MAX + 64], path[PATH_MAX + 8], line[128], buf[8192];
+	int last = -1;
+
+	snprintf(spec, sizeof(spec), "jsonl:%s/ev.jsonl,max-size=4K,keep=2", dir);
+	cr_assert_eq(vg_output_parse(&o, spec), 0);
+	cr_assert_eq(o.max_size, 4096);
+	cr_assert_eq(o.keep, 2);
+	cr_assert_eq(vg_output_open(&o), 0);
+	/* 200 lines of 100 bytes: 40 a file, so FILE, FILE.1, FILE.2 and the rest gone. */
+	for (int i = 0; i < 200; i++) {
+		snprintf(line, sizeof(line), "{\"n\":%4d,\"pad\":\"%080d\"}\n", i, 0);
+		cr_assert_eq(strlen(line), 100);
+		cr_assert_eq(vg_output_line(&o, line, 100), 0);
+	}
+	cr_expect_eq(o.written, 200);
+	cr_expect_eq(o.errors, 0);
+	vg_output_close(&o);
+	/* Oldest to newest: FILE.2, FILE.1, FILE; whole lines, in order, none past 4K. */
+	for (int k = 2; k >= 0; k--) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/ev.jsonl%s%.0d", dir, k ? "." : "", k);
+		cr_expect_leq(fsize(path), 4096, "%s", path);
+		f = fopen(path, "r");
+		cr_assert_not_null(f, "%s", path);
+		while (fgets(buf, sizeof(buf), f)) {
+			int n;
+
+			cr_assert_eq(sscanf(buf, "{\"n\":%d,", &n), 1, "%s", buf);
+			cr_expect(last < 0 || n == last + 1, "%d after %d", n, last);
+			last = n;
+		}
+		fclose(f);
+	}
+	cr_expect_eq(last, 199);
+	snprintf(path, sizeof(path), "%s/ev.jsonl.3", dir);
+	cr_expect_eq(fsize(path), -1, "keep=2 kept a third file");
+}
+
+Test(output, write_errors_are_counted, .init = setup, .fini = teardown)
+{
+	struct vg_output o;
+	int saved = vg_log_max;
+
+	cr_assert_eq(vg_output_parse(&o, "jsonl:/dev/full,max-size=0"), 0);
+	cr_assert_eq(vg_output_open(&o), 0);
+	vg_log_max = -1;
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(vg_output_line(&o, "{}\n", 3), -ENOSPC);
+	vg_log_max = saved;
+	cr_expect_eq(o.errors, 3);
+	cr_expect_eq(o.written, 0);
+	vg_outputs_count(&o, 1, st);
+	cr_expect_eq(o.errors, 0);
+	cr_expect_eq(q_int("SELECT Count FROM HostCounters WHERE Name = 'OutputErrors'"
+			   " AND Label = 'jsonl:/dev/full,max-size=0'"),
+		     3);
+	vg_output_close(&o);
+}
+
+Test(output, bad_specs)
+{
+	struct vg_output o;
+	const char *bad[] = { "jsonl:",		  "jsonl:,keep=1",    "jsonl:/x,max-size=1",
+			      "jsonl:/x,keep=-1", "jsonl:/x,size=1M", "syslog:kern0",
+			      "file:/x",	  "syslogx" };
+	int saved = vg_log_max;
+
+	vg_log_max = -1;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(vg_output_parse(&o, bad[i]), -EINVAL, "%s", bad[i]);
+	vg_log_max = saved;
+	cr_assert_eq(vg_output_parse(&o, "syslog:local3"), 0);
+	cr_expect_eq(o.kind, VG_OUT_SYSLOG);
+	vg_output_close(&o);
+}
+
+Test(output, sizes)
+{
+	int64_t v;
+
+	cr_expect_eq(vg_parse_size("4096", &v), 0);
+	cr_expect_eq(v, 4096);
+	cr_expect_eq(vg_parse_size("64K", &v), 0);
+	cr_expect_eq(v, 65536);
+	cr_expect_eq(vg_parse_size("10MiB", &v), 0);
+	cr_expect_eq(v, 10 << 20);
+	cr_expect_eq(vg_parse_size("2G", &v), 0);
+	cr_expect_eq(v, 2LL << 30);
+	cr_expect_eq(vg_parse_size("1X", &v), -EINVAL);
+	cr_expect_eq(vg_parse_size("-1", &v), -EINVAL);
+	cr_expect_eq(vg_parse_size("", &v), -EINVAL);
+	cr_expect_eq(vg_parse_size("99999999999T", &v), -EINVAL);
+}
+
+Test(output, host_and_port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *bad[] = { "9464",	   "127.0.0.1:",	 "[::1:9464", "localhost:9464",
+			      "1.2.3.4:x", "1.2.3.4:80/metrics", "" };
+
+	cr_assert_eq(vg_parse_hostport("127.0.0.1:9464", &ss, &sl), 0);
+	cr_expect_eq(ss.ss_family, AF_INET);
+	cr_assert_eq(vg_parse_hostport("[::1]:9464", &ss, &sl), 0);
+	cr_expect_eq(ss.ss_family, AF_INET6);
+	cr_expect_eq(vg_parse_hostport(":9464", &ss, &sl), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(vg_parse_hostport(bad[i], &ss, &sl), -EINVAL, "%s", bad[i]);
+}
+
+/* Bad operator options: a usage error (exit 2) naming the option, before anything starts. */
+Test(output, host_refuses_bad_options)
+{
+	static const char *const cases[][2] = {
+		{ "--retain-days 0", "--retain-days needs a number from 1" },
+		{ "--max-db-size 10K", "--max-db-size needs a size of 1M or more" },
+		{ "--retain-interval x", "--retain-interval needs a number" },
+		{ "--output file:/x", "--output file:/x: expected jsonl:FILE" },
+		{ "--output jsonl:/x,keep=1001", "'keep=1001' is not max-size=SIZE" },
+		{ "--output syslog:kern", "--output syslog:kern: no such facility" },
+		{ "--log-format xml", "--log-format needs text or json" },
+		{ "--log-level loud", "--log-level needs error, warning, info or debug" },
+	};
+	const char *v = getenv("VIGIL");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char cmd[512], out[4096];
+		size_t n;
+		FILE *p;
+
+		snprintf(
+			cmd, sizeof(cmd),
+			"%s host --db /nonexistent/x.db %s --spawn /bin/false 2>&1; echo \"rc=$?\"",
+			v && *v ? v : "build/vigil", cases[i][0]);
+		p = popen(cmd, "r");
+		cr_assert_not_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = 0;
+		pclose(p);
+		cr_expect_not_null(strstr(out, cases[i][1]), "%s: %s", cases[i][0], out);
+		cr_expect_not_null(strstr(out, "rc=2\n"), "%s: %s", cases[i][0], out);
+	}
+}
