@@ -153,6 +153,8 @@ static void batch_file(const char *name, const char *dev, const char *host, uint
 	proc.n_argv = 3;
 	proc.argv = argv_sh;
 	proc.user = "root";
+	/* A WSL instance's process runs in a distribution; a Linux host's in none. */
+	proc.distribution = host && *host ? "Ubuntu-22.04" : "";
 	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
 	pe.process = &proc;
 	ev.report_id = 10;
@@ -279,6 +281,9 @@ Test(server, batches_exactly_once_and_authorized)
 	cr_assert_str_eq(pgq("SELECT \"HostDeviceId\" FROM \"DeviceInfo\" WHERE \"DeviceId\" ="
 			     " 'wsl-A'"),
 			 "dev-A");
+	cr_assert_str_eq(pgq("SELECT string_agg(\"DeviceId\" || ' ' || coalesce(\"Distribution\","
+			     " 'null'), ', ' ORDER BY \"DeviceId\") FROM \"DeviceProcessEvents\""),
+			 "dev-A null, dev-A null, wsl-A Ubuntu-22.04");
 
 	/* Another host's device: refused and counted, nothing stored. */
 	batch_file("b1.frame", "dev-B", "", 1);
