@@ -154,8 +154,11 @@ static void vg_sys_mask(volatile __u64 *mask, unsigned int sources)
  * The tp hook attaches through perf events, which name a tracepoint by the
  * id tracefs shows (libbpf reads it from debugfs's tracing/ when that
  * exists, else from /sys/kernel/tracing). Where tracefs is not mounted,
- * vigild mounts it for as long as it loads and attaches, and unmounts it
- * then: attached programs do not need it.
+ * vigild mounts it on /sys/kernel/tracing, where systemd mounts it at boot,
+ * and leaves it there: unmounting it after the attach let a second vigild
+ * starting at the same moment (three sensors of a test, WSL distributions)
+ * find the tracepoints gone halfway through its own attach, and watch fewer
+ * syscalls than it said.
  */
 #define VG_TRACEFS "/sys/kernel/tracing"
 static int vg_tracefs_mounted; /* by us, until vg_tracefs_release() */
@@ -185,10 +188,8 @@ int vg_tracefs_hold(void)
 
 void vg_tracefs_release(void)
 {
-	if (!vg_tracefs_mounted)
-		return;
-	if (umount2(VG_TRACEFS, MNT_DETACH))
-		vg_log(VG_WARN, "unmount tracefs from %s: %s", VG_TRACEFS, strerror(errno));
+	if (vg_tracefs_mounted)
+		vg_log(VG_DEBUG, "tracefs stays mounted on %s", VG_TRACEFS);
 	vg_tracefs_mounted = 0;
 }
 

@@ -84,8 +84,8 @@ void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[VG_RING_MAX]);
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o);
 /*
  * tracefs for the tp hook: 0 when the syscall tracepoints can be read
- * (mounting it when it is not), else a negative errno; release unmounts
- * what hold mounted.
+ * (mounting it when it is not, and leaving it mounted: a second vigild may
+ * be attaching), else a negative errno; release forgets the hold.
  */
 int vg_tracefs_hold(void);
 void vg_tracefs_release(void);
