@@ -16,8 +16,11 @@
 const char vg_usage_server[] =
 	"usage: vigil server --pg CONNINFO --listen https://ADDR:PORT --cert FILE --key FILE\n"
 	"                    [--threads N] [--max-connections N] [--max-inflight N]\n"
+	"                    [--retain-days N]\n"
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
+	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE]\n"
+	"       vigil server shards --pg CONNINFO --shard CONNINFO [--shard CONNINFO]...\n"
 	"\n"
 	"The fleet service: hosts POST their batches over HTTPS (TLS 1.2+) and the server\n"
 	"stores each in PostgreSQL (CONNINFO, a libpq connection string) exactly once, in the\n"
@@ -34,12 +37,22 @@ const char vg_usage_server[] =
 	"  --max-inflight N     batches received or being stored at once (each body up to\n"
 	"                       4 MiB in memory); more are answered 429 with Retry-After: 1\n"
 	"                       before their body is read (default 64)\n"
+	"  --retain-days N      drop the event tables' day partitions older than N days before\n"
+	"                       today (UTC), on start and daily; logged and counted in\n"
+	"                       RetentionDropped (default: keep every day)\n"
 	"\n"
 	"onboard: make a new enrolment secret (stored hashed) and write the onboarding package\n"
 	"FILE (mode 0600): url=, ca_pem= (CA.pem in base64 on one line) and secret= lines.\n"
 	"A host enrols once with it and gets its own token; the server keeps the token's\n"
 	"SHA-256 only.\n"
 	"revoke: the device's token is refused (403) from the next request on.\n"
+	"roles: create (LOGIN, no password) or update the ingest role (default vigil_ingest:\n"
+	"INSERT into the event tables and no SELECT of them) for the server's CONNINFO and the\n"
+	"analyst role (default vigil_analyst: SELECT only) for hunt/alerts --pg. Run it as the\n"
+	"schema's owner; a migrated database needs no more from the server's role.\n"
+	"shards: spread the devices' rows over the --shard servers (at most 64), hash partitions\n"
+	"on DeviceId through postgres_fdw; --pg is the coordinator the servers and hunters use.\n"
+	"Run it once, as a superuser, on an empty fleet database, before roles (docs/fleet.md).\n"
 	"\n"
 	"  -h, --help           show this text\n";
 
@@ -171,16 +184,98 @@ static int vg_server_revoke(int argc, char **argv)
 	return 0;
 }
 
+static int vg_server_roles(int argc, char **argv)
+{
+	const char *pgc = NULL, *ingest = "vigil_ingest", *analyst = "vigil_analyst", *v;
+	struct vg_pg *pg;
+	int err;
+
+	for (int i = 1; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			pgc = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--ingest", &v)) {
+			ingest = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--analyst", &v)) {
+			analyst = v;
+		} else {
+			return vg_cli_usage("server roles", "unknown argument '%s'", argv[i]);
+		}
+	}
+	if (!pgc)
+		return vg_cli_usage("server roles", "--pg is required");
+	if (!*ingest || !*analyst || !strcmp(ingest, analyst))
+		return vg_cli_usage("server roles", "--ingest and --analyst must be two names");
+	if (vg_server_db("server roles", pgc, &pg))
+		return 1;
+	err = vg_pg_roles(pg, ingest, analyst);
+	vg_pg_close(pg);
+	if (err)
+		return vg_err(err, "server roles"), 1;
+	printf("ingest role %s, analyst role %s\n", ingest, analyst);
+	return 0;
+}
+
+#define VG_SHARDS_MAX 64
+
+static int vg_server_shards(int argc, char **argv)
+{
+	const char *pgc = NULL, *shards[VG_SHARDS_MAX], *v;
+	int n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			pgc = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--shard", &v)) {
+			if (n == VG_SHARDS_MAX)
+				return vg_cli_usage("server shards", "more than %d --shard",
+						    VG_SHARDS_MAX);
+			shards[n++] = v;
+		} else {
+			return vg_cli_usage("server shards", "unknown argument '%s'", argv[i]);
+		}
+	}
+	if (!pgc || !n)
+		return vg_cli_usage("server shards", "--pg and a --shard are required");
+	if (vg_pg_shards(pgc, shards, n))
+		return 1;
+	printf("%d shards behind the coordinator\n", n);
+	return 0;
+}
+
+/* --retain-days: drop what is past it once before serving (the server does it daily after). */
+static int vg_server_retain(const char *conninfo, int days)
+{
+	struct vg_pg *pg;
+	int err;
+
+	vg_pg_set_retain_days(days);
+	if (vg_server_db("server", conninfo, &pg))
+		return 1;
+	err = vg_pg_maintain(pg);
+	vg_pg_close(pg);
+	return err ? 1 : 0;
+}
+
 int vg_cmd_server(int argc, char **argv)
 {
 	struct vg_server_opts o = { .threads = 4, .max_conns = 256, .max_inflight = 64 };
 	const char *v;
-	int n;
+	int n, retain = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "onboard"))
 		return vg_server_onboard(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "revoke"))
 		return vg_server_revoke(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "roles"))
+		return vg_server_roles(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "shards"))
+		return vg_server_shards(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		if (vg_cli_is_help(argv[i])) {
 			fputs(vg_usage_server, stdout);
@@ -201,6 +296,9 @@ int vg_cmd_server(int argc, char **argv)
 			if (vg_cli_int("server", "--max-connections", v, 1, 65536, &n))
 				return 2;
 			o.max_conns = (unsigned int)n;
+		} else if (vg_cli_opt(argc, argv, &i, "--retain-days", &v)) {
+			if (vg_cli_int("server", "--retain-days", v, 1, 36500, &retain))
+				return 2;
 		} else if (vg_cli_opt(argc, argv, &i, "--max-inflight", &v)) {
 			if (vg_cli_int("server", "--max-inflight", v, 1, 4096, &n))
 				return 2;
@@ -211,5 +309,7 @@ int vg_cmd_server(int argc, char **argv)
 	}
 	if (!o.conninfo || !o.listen || !o.cert || !o.key)
 		return vg_cli_usage("server", "--pg, --listen, --cert and --key are required");
+	if (retain && vg_server_retain(o.conninfo, retain))
+		return 1;
 	return vg_server_run(&o) ? 1 : 0;
 }

@@ -30,10 +30,12 @@ $(O)/tests/fleet_tests: $(FLEET_TEST_OBJS) $(O)/libvigilhost.a $(O)/libvigil.a
 
 tests: $(O)/tests/fleet_tests
 
-check-fleet: $(O)/tests/fleet_tests $(O)/vigil $(O)/vigild | $(call deps-stamp,test) $(call deps-stamp,fleet) ## (root) the fleet tests: vigil server over TLS into a throwaway PostgreSQL, KQL on PostgreSQL
+check-fleet: $(O)/tests/fleet_tests $(O)/vigil $(O)/vigild | $(call deps-stamp,test) $(call deps-stamp,fleet) ## (root) the fleet tests: vigil server over TLS into a throwaway PostgreSQL, KQL on PostgreSQL; twice: one PostgreSQL, a coordinator with two shards
 	$(Q)if [ "$$(id -u)" != 0 ]; then \
 		echo "make check-fleet: the tests run PostgreSQL as the postgres user and need root"; exit 1; fi
 	$(Q)VIGIL=$(abspath $(O)/vigil) VIGILD=$(abspath $(O)/vigild) VG_SRCDIR=$(CURDIR) $(O)/tests/fleet_tests --jobs 1
+	@echo "check-fleet: again on a coordinator with two shard servers (VG_FLEET_SHARDS=2)"
+	$(Q)VG_FLEET_SHARDS=2 VIGIL=$(abspath $(O)/vigil) VIGILD=$(abspath $(O)/vigild) VG_SRCDIR=$(CURDIR) $(O)/tests/fleet_tests --jobs 1
 
 CHECK_TARGETS += check-fleet
 .PHONY: check-fleet

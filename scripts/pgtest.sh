@@ -6,59 +6,95 @@
 # on a unix socket in that folder and on 127.0.0.1 at a free port, with a
 # database `vigil`. Nothing of the machine's own clusters is touched. DIR's
 # parent must be one the postgres user can pass through (mode o+x).
-#   scripts/pgtest.sh start DIR    print the conninfo on stdout
-#   scripts/pgtest.sh stop DIR     stop it (DIR is left for the caller to remove)
+#   scripts/pgtest.sh start DIR          print the conninfo on stdout
+#   scripts/pgtest.sh start-sharded DIR  a coordinator (DIR/coord) and two shard
+#                                        clusters (DIR/shard0, DIR/shard1) joined by
+#                                        `vigil server shards` ($VIGIL, default
+#                                        build/vigil): print the coordinator's conninfo
+#   scripts/pgtest.sh stop DIR           stop it, or all three (DIR is left for the caller)
+#   scripts/pgtest.sh resume DIR         start a stopped cluster (or the three) again on its port
 #   scripts/pgtest.sh conninfo DIR
-#   scripts/pgtest.sh resume DIR   start a stopped cluster again, on its port
 set -euo pipefail
 
-cmd=${1:?usage: pgtest.sh start|stop|conninfo DIR}
-dir=${2:?usage: pgtest.sh start|stop|conninfo DIR}
+usage="usage: pgtest.sh start|start-sharded|stop|resume|conninfo DIR"
+cmd=${1:?$usage}
+dir=${2:?$usage}
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 [ -x "$bin/initdb" ] || { echo "pgtest: $bin/initdb missing (scripts/deps.sh fleet installs postgresql-15)" >&2; exit 1; }
 as_pg() { runuser -u postgres -- "$@"; }
 
 conninfo() {
-	echo "host=$dir port=$(cat "$dir/port") dbname=vigil user=postgres"
+	local d=$1
+	[ -d "$d/coord" ] && d=$d/coord
+	echo "host=$d port=$(cat "$d/port") dbname=vigil user=postgres"
+}
+
+pg_start() {
+	as_pg "$bin/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 \
+		-o "-k $1 -p $2 -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+}
+
+start() {
+	local d=$1 port
+	mkdir -p "$d"
+	as_pg test -x "$(dirname "$d")" ||
+		{ echo "pgtest: the postgres user cannot reach $(dirname "$d") (chmod o+x it)" >&2; exit 1; }
+	chown postgres: "$d"
+	chmod 0700 "$d"
+	as_pg "$bin/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 --no-locale >"$d/initdb.log" 2>&1 ||
+		{ cat "$d/initdb.log" >&2; exit 1; }
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 30000))
+		(echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+		echo "$port" >"$d/port"
+		if pg_start "$d" "$port"; then
+			as_pg "$bin/createdb" -h "$d" -p "$port" -U postgres vigil
+			return 0
+		fi
+	done
+	cat "$d/server.log" >&2
+	echo "pgtest: PostgreSQL did not start in $d" >&2
+	exit 1
+}
+
+stop() {
+	[ -d "$1/data" ] || return 0
+	as_pg "$bin/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
 case $cmd in
 start)
+	start "$dir"
+	conninfo "$dir"
+	;;
+start-sharded)
 	mkdir -p "$dir"
-	as_pg test -x "$(dirname "$dir")" ||
-		{ echo "pgtest: the postgres user cannot reach $(dirname "$dir") (chmod o+x it)" >&2; exit 1; }
-	chown postgres: "$dir"
-	chmod 0700 "$dir"
-	as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 ||
-		{ cat "$dir/initdb.log" >&2; exit 1; }
-	for _ in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 30000))
-		(echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
-		echo "$port" >"$dir/port"
-		if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-			-o "-k $dir -p $port -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
-			as_pg "$bin/createdb" -h "$dir" -p "$port" -U postgres vigil
-			conninfo
-			exit 0
-		fi
-	done
-	cat "$dir/server.log" >&2
-	echo "pgtest: PostgreSQL did not start in $dir" >&2
-	exit 1
+	chmod 0711 "$dir"
+	for d in coord shard0 shard1; do start "$dir/$d"; done
+	# The coordinator reaches the shards over TCP, as it would another machine.
+	"${VIGIL:-build/vigil}" server shards --pg "$(conninfo "$dir")" \
+		--shard "host=127.0.0.1 port=$(cat "$dir/shard0/port") dbname=vigil user=postgres" \
+		--shard "host=127.0.0.1 port=$(cat "$dir/shard1/port") dbname=vigil user=postgres" >/dev/null
+	conninfo "$dir"
 	;;
 stop)
-	[ -d "$dir/data" ] || exit 0
-	as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+	stop "$dir"
+	for d in coord shard0 shard1; do stop "$dir/$d"; done
 	;;
 resume)
-	as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-k $dir -p $(cat "$dir/port") -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+	# A stopped cluster, or each stopped one of a coordinator and its shards.
+	resume() { as_pg "$bin/pg_ctl" -D "$1/data" status >/dev/null 2>&1 || pg_start "$1" "$(cat "$1/port")"; }
+	if [ -d "$dir/coord" ]; then
+		for d in coord shard0 shard1; do resume "$dir/$d"; done
+	else
+		resume "$dir"
+	fi
 	;;
 conninfo)
-	conninfo
+	conninfo "$dir"
 	;;
 *)
-	echo "usage: pgtest.sh start|stop|resume|conninfo DIR" >&2
+	echo "$usage" >&2
 	exit 2
 	;;
 esac

@@ -4,8 +4,10 @@
  * column names (host/store.c, docs/schema.md) as quoted identifiers, with
  * PostgreSQL types (timestamptz, bigint, text), every unique key led by
  * "DeviceId" so the schema shards by device, and the server's own tables
- * (enrolment, refusals, the schema version). Version 1, then version 2's
- * columns appended (as the local store appends them).
+ * (enrolment, refusals, the schema version). Each version is a step a
+ * database takes forward in one transaction (pgstore.c, vg_pg_migrate): a new
+ * database takes them all, so the path an old one takes is the one every
+ * test runs.
  */
 #include "server.h"
 
@@ -20,120 +22,220 @@
 	" \"InitiatingProcessParentId\" bigint, \"InitiatingProcessParentFileName\" text," \
 	" \"AdditionalFields\" text);"
 
-static const char vg_pg_schema_v1[] =
-	"CREATE TABLE IF NOT EXISTS \"DeviceProcessEvents\" ("
-	" \"Timestamp\" timestamptz NOT NULL, \"DeviceId\" text NOT NULL, \"DeviceName\" text,"
-	" \"ActionType\" text NOT NULL, \"ReportId\" bigint, \"FileName\" text,"
-	" \"FolderPath\" text, \"SHA256\" text, \"ProcessId\" bigint,"
-	" \"ProcessCommandLine\" text, \"ProcessCreationTime\" timestamptz,"
-	" \"AccountName\" text, \"AccountUid\" bigint, \"ProcessCurrentDirectory\" text,"
-	" \"ProcessExitCode\" bigint, \"ProcessParentId\" bigint,"
-	" \"InitiatingProcessId\" bigint, \"InitiatingProcessFileName\" text,"
-	" \"InitiatingProcessFolderPath\" text, \"InitiatingProcessCommandLine\" text,"
-	" \"InitiatingProcessCreationTime\" timestamptz,"
-	" \"InitiatingProcessAccountName\" text, \"InitiatingProcessParentId\" bigint,"
-	" \"InitiatingProcessParentFileName\" text, \"AdditionalFields\" text);"
-	"CREATE INDEX IF NOT EXISTS \"DeviceProcessEvents_Device_Time\""
-	" ON \"DeviceProcessEvents\" (\"DeviceId\", \"Timestamp\");"
-	"CREATE INDEX IF NOT EXISTS \"DeviceProcessEvents_Time\""
-	" ON \"DeviceProcessEvents\" (\"Timestamp\", \"ReportId\");"
-	"CREATE TABLE IF NOT EXISTS \"DeviceInfo\" ("
-	" \"Timestamp\" timestamptz NOT NULL, \"DeviceId\" text NOT NULL, \"DeviceName\" text,"
-	" \"ClientVersion\" text, \"OSPlatform\" text, \"OSArchitecture\" text,"
-	" \"OSVersion\" text, \"OSDistribution\" text, \"HostDeviceId\" text,"
-	" \"MachineGroup\" text, \"RegistryDeviceTag\" text, \"DeviceTags\" text,"
-	" \"OnboardingStatus\" text);"
-	"CREATE INDEX IF NOT EXISTS \"DeviceInfo_Device_Time\""
-	" ON \"DeviceInfo\" (\"DeviceId\", \"Timestamp\");"
-	"CREATE TABLE IF NOT EXISTS \"DeviceFileEvents\" (" VG_PG_COMMON
-	" \"FileName\" text, \"FolderPath\" text, \"PreviousFileName\" text,"
-	" \"PreviousFolderPath\" text, \"FileSize\" bigint, \"SHA256\" text," VG_PG_INITIATING
-	"CREATE INDEX IF NOT EXISTS \"DeviceFileEvents_Device_Time\""
-	" ON \"DeviceFileEvents\" (\"DeviceId\", \"Timestamp\");"
-	"CREATE TABLE IF NOT EXISTS \"DeviceNetworkEvents\" (" VG_PG_COMMON
-	" \"RemoteIP\" text, \"RemotePort\" bigint, \"LocalIP\" text, \"LocalPort\" bigint,"
-	" \"Protocol\" text," VG_PG_INITIATING
-	"CREATE INDEX IF NOT EXISTS \"DeviceNetworkEvents_Device_Time\""
-	" ON \"DeviceNetworkEvents\" (\"DeviceId\", \"Timestamp\");"
-	"CREATE TABLE IF NOT EXISTS \"DeviceEvents\" (" VG_PG_COMMON
-	" \"FileName\" text, \"FolderPath\" text," VG_PG_INITIATING
-	"CREATE INDEX IF NOT EXISTS \"DeviceEvents_Device_Time\""
-	" ON \"DeviceEvents\" (\"DeviceId\", \"Timestamp\");"
-	"CREATE TABLE IF NOT EXISTS \"SuppressedEvents\" ("
-	" \"Timestamp\" timestamptz NOT NULL, \"DeviceId\" text NOT NULL, \"DeviceName\" text,"
-	" \"ReportId\" bigint, \"Reason\" text NOT NULL, \"EventClass\" text, \"ActionType\" text,"
-	" \"Count\" bigint NOT NULL, \"FirstTimestamp\" timestamptz,"
-	" \"LastTimestamp\" timestamptz, \"FileName\" text, \"FolderPath\" text,"
-	" \"InitiatingProcessId\" bigint, \"InitiatingProcessFileName\" text,"
-	" \"InitiatingProcessFolderPath\" text, \"InitiatingProcessCommandLine\" text);"
-	"CREATE TABLE IF NOT EXISTS \"SensorCounters\" ("
-	" \"DeviceId\" text NOT NULL, \"EventClass\" text NOT NULL, \"Seen\" bigint NOT NULL,"
-	" \"Emitted\" bigint NOT NULL, \"Filtered\" bigint NOT NULL,"
-	" \"Deduplicated\" bigint NOT NULL, \"RateLimited\" bigint NOT NULL,"
-	" \"RingbufFull\" bigint NOT NULL, \"EventsLost\" bigint NOT NULL,"
-	" \"Timestamp\" timestamptz NOT NULL, PRIMARY KEY (\"DeviceId\", \"EventClass\"));"
-	"CREATE TABLE IF NOT EXISTS \"SensorCounterStreams\" ("
-	" \"DeviceId\" text NOT NULL, \"StreamId\" bigint NOT NULL, \"EventClass\" text NOT NULL,"
-	" \"Seen\" bigint NOT NULL, \"Emitted\" bigint NOT NULL, \"Filtered\" bigint NOT NULL,"
-	" \"Deduplicated\" bigint NOT NULL, \"RateLimited\" bigint NOT NULL,"
-	" \"RingbufFull\" bigint NOT NULL, \"EventsLost\" bigint NOT NULL,"
-	" \"Timestamp\" timestamptz NOT NULL,"
-	" PRIMARY KEY (\"DeviceId\", \"StreamId\", \"EventClass\"));"
-	"CREATE TABLE IF NOT EXISTS \"HostSkippedEvents\" ("
-	" \"DeviceId\" text NOT NULL, \"Reason\" text NOT NULL, \"Count\" bigint NOT NULL,"
+/* Version 1: the local store's tables. */
+#define VG_PG_SCHEMA_V1 \
+	"CREATE TABLE IF NOT EXISTS \"DeviceProcessEvents\" (" \
+	" \"Timestamp\" timestamptz NOT NULL, \"DeviceId\" text NOT NULL, \"DeviceName\" text," \
+	" \"ActionType\" text NOT NULL, \"ReportId\" bigint, \"FileName\" text," \
+	" \"FolderPath\" text, \"SHA256\" text, \"ProcessId\" bigint," \
+	" \"ProcessCommandLine\" text, \"ProcessCreationTime\" timestamptz," \
+	" \"AccountName\" text, \"AccountUid\" bigint, \"ProcessCurrentDirectory\" text," \
+	" \"ProcessExitCode\" bigint, \"ProcessParentId\" bigint," \
+	" \"InitiatingProcessId\" bigint, \"InitiatingProcessFileName\" text," \
+	" \"InitiatingProcessFolderPath\" text, \"InitiatingProcessCommandLine\" text," \
+	" \"InitiatingProcessCreationTime\" timestamptz," \
+	" \"InitiatingProcessAccountName\" text, \"InitiatingProcessParentId\" bigint," \
+	" \"InitiatingProcessParentFileName\" text, \"AdditionalFields\" text);" \
+	"CREATE INDEX IF NOT EXISTS \"DeviceProcessEvents_Device_Time\"" \
+	" ON \"DeviceProcessEvents\" (\"DeviceId\", \"Timestamp\");" \
+	"CREATE INDEX IF NOT EXISTS \"DeviceProcessEvents_Time\"" \
+	" ON \"DeviceProcessEvents\" (\"Timestamp\", \"ReportId\");" \
+	"CREATE TABLE IF NOT EXISTS \"DeviceInfo\" (" \
+	" \"Timestamp\" timestamptz NOT NULL, \"DeviceId\" text NOT NULL, \"DeviceName\" text," \
+	" \"ClientVersion\" text, \"OSPlatform\" text, \"OSArchitecture\" text," \
+	" \"OSVersion\" text, \"OSDistribution\" text, \"HostDeviceId\" text," \
+	" \"MachineGroup\" text, \"RegistryDeviceTag\" text, \"DeviceTags\" text," \
+	" \"OnboardingStatus\" text);" \
+	"CREATE INDEX IF NOT EXISTS \"DeviceInfo_Device_Time\"" \
+	" ON \"DeviceInfo\" (\"DeviceId\", \"Timestamp\");" \
+	"CREATE TABLE IF NOT EXISTS \"DeviceFileEvents\" (" VG_PG_COMMON \
+	" \"FileName\" text, \"FolderPath\" text, \"PreviousFileName\" text," \
+	" \"PreviousFolderPath\" text, \"FileSize\" bigint, \"SHA256\" text," VG_PG_INITIATING \
+	"CREATE INDEX IF NOT EXISTS \"DeviceFileEvents_Device_Time\"" \
+	" ON \"DeviceFileEvents\" (\"DeviceId\", \"Timestamp\");" \
+	"CREATE TABLE IF NOT EXISTS \"DeviceNetworkEvents\" (" VG_PG_COMMON \
+	" \"RemoteIP\" text, \"RemotePort\" bigint, \"LocalIP\" text, \"LocalPort\" bigint," \
+	" \"Protocol\" text," VG_PG_INITIATING \
+	"CREATE INDEX IF NOT EXISTS \"DeviceNetworkEvents_Device_Time\"" \
+	" ON \"DeviceNetworkEvents\" (\"DeviceId\", \"Timestamp\");" \
+	"CREATE TABLE IF NOT EXISTS \"DeviceEvents\" (" VG_PG_COMMON \
+	" \"FileName\" text, \"FolderPath\" text," VG_PG_INITIATING \
+	"CREATE INDEX IF NOT EXISTS \"DeviceEvents_Device_Time\"" \
+	" ON \"DeviceEvents\" (\"DeviceId\", \"Timestamp\");" \
+	"CREATE TABLE IF NOT EXISTS \"SuppressedEvents\" (" \
+	" \"Timestamp\" timestamptz NOT NULL, \"DeviceId\" text NOT NULL, \"DeviceName\" text," \
+	" \"ReportId\" bigint, \"Reason\" text NOT NULL, \"EventClass\" text, \"ActionType\" text," \
+	" \"Count\" bigint NOT NULL, \"FirstTimestamp\" timestamptz," \
+	" \"LastTimestamp\" timestamptz, \"FileName\" text, \"FolderPath\" text," \
+	" \"InitiatingProcessId\" bigint, \"InitiatingProcessFileName\" text," \
+	" \"InitiatingProcessFolderPath\" text, \"InitiatingProcessCommandLine\" text);" \
+	"CREATE TABLE IF NOT EXISTS \"SensorCounters\" (" \
+	" \"DeviceId\" text NOT NULL, \"EventClass\" text NOT NULL, \"Seen\" bigint NOT NULL," \
+	" \"Emitted\" bigint NOT NULL, \"Filtered\" bigint NOT NULL," \
+	" \"Deduplicated\" bigint NOT NULL, \"RateLimited\" bigint NOT NULL," \
+	" \"RingbufFull\" bigint NOT NULL, \"EventsLost\" bigint NOT NULL," \
+	" \"Timestamp\" timestamptz NOT NULL, PRIMARY KEY (\"DeviceId\", \"EventClass\"));" \
+	"CREATE TABLE IF NOT EXISTS \"SensorCounterStreams\" (" \
+	" \"DeviceId\" text NOT NULL, \"StreamId\" bigint NOT NULL, \"EventClass\" text NOT NULL," \
+	" \"Seen\" bigint NOT NULL, \"Emitted\" bigint NOT NULL, \"Filtered\" bigint NOT NULL," \
+	" \"Deduplicated\" bigint NOT NULL, \"RateLimited\" bigint NOT NULL," \
+	" \"RingbufFull\" bigint NOT NULL, \"EventsLost\" bigint NOT NULL," \
+	" \"Timestamp\" timestamptz NOT NULL," \
+	" PRIMARY KEY (\"DeviceId\", \"StreamId\", \"EventClass\"));" \
+	"CREATE TABLE IF NOT EXISTS \"HostSkippedEvents\" (" \
+	" \"DeviceId\" text NOT NULL, \"Reason\" text NOT NULL, \"Count\" bigint NOT NULL," \
+	" \"Timestamp\" timestamptz NOT NULL, PRIMARY KEY (\"DeviceId\", \"Reason\"));" \
+	"CREATE TABLE IF NOT EXISTS \"ReceivedFrames\" (" \
+	" \"DeviceId\" text NOT NULL, \"StreamId\" bigint NOT NULL, \"Seq\" bigint NOT NULL," \
+	" \"Timestamp\" timestamptz NOT NULL, \"Events\" bigint NOT NULL," \
+	" PRIMARY KEY (\"DeviceId\", \"StreamId\", \"Seq\"));" \
+	"CREATE TABLE IF NOT EXISTS \"AlertInfo\" (" \
+	" \"Timestamp\" timestamptz NOT NULL, \"AlertId\" text, \"Title\" text NOT NULL," \
+	" \"Category\" text, \"Severity\" text, \"DetectionSource\" text," \
+	" \"AttackTechniques\" text, \"RuleId\" text, \"DeviceId\" text NOT NULL," \
+	" \"DeviceName\" text, \"Description\" text, \"GroupKey\" text NOT NULL," \
+	" UNIQUE (\"DeviceId\", \"GroupKey\"));" \
+	"CREATE TABLE IF NOT EXISTS \"AlertEvidence\" (" \
+	" \"Timestamp\" timestamptz, \"AlertId\" text NOT NULL, \"Title\" text," \
+	" \"Categories\" text, \"AttackTechniques\" text, \"DetectionSource\" text," \
+	" \"EntityType\" text, \"EvidenceRole\" text, \"DeviceId\" text NOT NULL," \
+	" \"DeviceName\" text, \"ActionType\" text, \"FileName\" text, \"FolderPath\" text," \
+	" \"ProcessId\" bigint, \"ProcessCommandLine\" text, \"AccountName\" text," \
+	" \"RemoteIP\" text, \"RemotePort\" bigint, \"SourceTable\" text NOT NULL," \
+	" \"SourceRowId\" bigint NOT NULL, \"ReportId\" bigint);" \
+	"CREATE INDEX IF NOT EXISTS \"AlertEvidence_Alert\"" \
+	" ON \"AlertEvidence\" (\"DeviceId\", \"AlertId\");" \
+	/* The server's own: enrolment secrets and devices (hashes only), refusals. */ \
+	"CREATE TABLE IF NOT EXISTS \"ServerSecrets\" (" \
+	" \"SecretHash\" text PRIMARY KEY, \"Created\" timestamptz NOT NULL);" \
+	"CREATE TABLE IF NOT EXISTS \"EnrolledDevices\" (" \
+	" \"DeviceId\" text PRIMARY KEY, \"DeviceName\" text, \"TokenHash\" text NOT NULL UNIQUE," \
+	" \"Revoked\" boolean NOT NULL DEFAULT false, \"Enrolled\" timestamptz NOT NULL," \
+	" \"RevokedAt\" timestamptz);" \
+	"CREATE TABLE IF NOT EXISTS \"ServerRefused\" (" \
+	" \"DeviceId\" text NOT NULL, \"Reason\" text NOT NULL, \"Count\" bigint NOT NULL," \
 	" \"Timestamp\" timestamptz NOT NULL, PRIMARY KEY (\"DeviceId\", \"Reason\"));"
-	"CREATE TABLE IF NOT EXISTS \"ReceivedFrames\" ("
-	" \"DeviceId\" text NOT NULL, \"StreamId\" bigint NOT NULL, \"Seq\" bigint NOT NULL,"
-	" \"Timestamp\" timestamptz NOT NULL, \"Events\" bigint NOT NULL,"
-	" PRIMARY KEY (\"DeviceId\", \"StreamId\", \"Seq\"));"
-	"CREATE TABLE IF NOT EXISTS \"AlertInfo\" ("
-	" \"Timestamp\" timestamptz NOT NULL, \"AlertId\" text, \"Title\" text NOT NULL,"
-	" \"Category\" text, \"Severity\" text, \"DetectionSource\" text,"
-	" \"AttackTechniques\" text, \"RuleId\" text, \"DeviceId\" text NOT NULL,"
-	" \"DeviceName\" text, \"Description\" text, \"GroupKey\" text NOT NULL,"
-	" UNIQUE (\"DeviceId\", \"GroupKey\"));"
-	"CREATE TABLE IF NOT EXISTS \"AlertEvidence\" ("
-	" \"Timestamp\" timestamptz, \"AlertId\" text NOT NULL, \"Title\" text,"
-	" \"Categories\" text, \"AttackTechniques\" text, \"DetectionSource\" text,"
-	" \"EntityType\" text, \"EvidenceRole\" text, \"DeviceId\" text NOT NULL,"
-	" \"DeviceName\" text, \"ActionType\" text, \"FileName\" text, \"FolderPath\" text,"
-	" \"ProcessId\" bigint, \"ProcessCommandLine\" text, \"AccountName\" text,"
-	" \"RemoteIP\" text, \"RemotePort\" bigint, \"SourceTable\" text NOT NULL,"
-	" \"SourceRowId\" bigint NOT NULL, \"ReportId\" bigint);"
-	"CREATE INDEX IF NOT EXISTS \"AlertEvidence_Alert\""
-	" ON \"AlertEvidence\" (\"DeviceId\", \"AlertId\");"
-	/* The server's own: enrolment secrets and devices (hashes only), refusals. */
-	"CREATE TABLE IF NOT EXISTS \"ServerSecrets\" ("
-	" \"SecretHash\" text PRIMARY KEY, \"Created\" timestamptz NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS \"EnrolledDevices\" ("
-	" \"DeviceId\" text PRIMARY KEY, \"DeviceName\" text, \"TokenHash\" text NOT NULL UNIQUE,"
-	" \"Revoked\" boolean NOT NULL DEFAULT false, \"Enrolled\" timestamptz NOT NULL,"
-	" \"RevokedAt\" timestamptz);"
-	"CREATE TABLE IF NOT EXISTS \"ServerRefused\" ("
-	" \"DeviceId\" text NOT NULL, \"Reason\" text NOT NULL, \"Count\" bigint NOT NULL,"
-	" \"Timestamp\" timestamptz NOT NULL, PRIMARY KEY (\"DeviceId\", \"Reason\"));";
 
-const char *vg_pg_schema_sql(void)
-{
-	return vg_pg_schema_v1;
-}
+/*
+ * Version 2: the event tables partitioned by day (range on "Timestamp", UTC
+ * days), a partition named TABLE_YYYYMMDD. vigil_partition(day) makes a
+ * day's partitions of every event table and vigil_retain(days) drops the
+ * ones older than today - days, each recorded in RetentionDropped with its
+ * rows; both run as the schema's owner (SECURITY DEFINER), so the ingest
+ * role, which owns nothing, can call them, and under one advisory lock, so
+ * servers racing for the same day make it once. The old rows move into the
+ * new tables. The indexes hunters need: device and time, file name, remote
+ * IP, and trigrams of the command line as the KQL translator lowercases it
+ * (hunt/kql_pg.c: `has` is a regular expression on that, which pg_trgm's GIN
+ * index serves).
+ */
+#define VG_PG_EVENT_TABLES \
+	"ARRAY['DeviceProcessEvents', 'DeviceFileEvents', 'DeviceNetworkEvents'," \
+	" 'DeviceEvents', 'SuppressedEvents']"
+#define VG_PG_SCHEMA_V2 \
+	"CREATE EXTENSION IF NOT EXISTS pg_trgm;" \
+	"CREATE TABLE \"RetentionDropped\" (\"Table\" text NOT NULL, \"Day\" date NOT NULL," \
+	" \"Rows\" bigint NOT NULL, \"Timestamp\" timestamptz NOT NULL," \
+	" PRIMARY KEY (\"Table\", \"Day\"));" \
+	"CREATE FUNCTION vigil_partition(day date) RETURNS integer LANGUAGE plpgsql" \
+	" SECURITY DEFINER SET search_path FROM CURRENT AS $$" \
+	" DECLARE t text; p text; n integer := 0;" \
+	" BEGIN" \
+	"  PERFORM pg_advisory_xact_lock(7415902);" \
+	"  FOREACH t IN ARRAY " VG_PG_EVENT_TABLES " LOOP" \
+	"   p := t || '_' || to_char(day, 'YYYYMMDD');" \
+	"   IF to_regclass(quote_ident(p)) IS NULL THEN" \
+	"    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)'," \
+	"     p, t, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');" \
+	"    n := n + 1;" \
+	"   END IF;" \
+	"  END LOOP;" \
+	"  RETURN n;" \
+	" END $$;" \
+	"CREATE FUNCTION vigil_retain(days integer)" \
+	" RETURNS TABLE(\"Table\" text, \"Day\" date, \"Rows\" bigint) LANGUAGE plpgsql" \
+	" SECURITY DEFINER SET search_path FROM CURRENT AS $$" \
+	" DECLARE t text; p text; d date; n bigint;" \
+	" BEGIN" \
+	"  PERFORM pg_advisory_xact_lock(7415902);" \
+	"  FOREACH t IN ARRAY " VG_PG_EVENT_TABLES " LOOP" \
+	"   FOR p IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid" \
+	"    WHERE i.inhparent = to_regclass(quote_ident(t)) AND c.relname ~ '_[0-9]{8}$'" \
+	"    ORDER BY 1 LOOP" \
+	"    d := to_date(right(p, 8), 'YYYYMMDD');" \
+	"    CONTINUE WHEN d >= (now() AT TIME ZONE 'UTC')::date - days;" \
+	"    EXECUTE format('SELECT count(*) FROM %I', p) INTO n;" \
+	"    EXECUTE format('DROP TABLE %I', p);" \
+	"    INSERT INTO \"RetentionDropped\" VALUES (t, d, n, now())" \
+	"     ON CONFLICT ON CONSTRAINT \"RetentionDropped_pkey\" DO UPDATE" \
+	"     SET \"Rows\" = \"RetentionDropped\".\"Rows\" + excluded.\"Rows\"," \
+	"     \"Timestamp\" = excluded.\"Timestamp\";" \
+	"    \"Table\" := t; \"Day\" := d; \"Rows\" := n;" \
+	"    RETURN NEXT;" \
+	"   END LOOP;" \
+	"  END LOOP;" \
+	" END $$;" \
+	"DO $$" \
+	" DECLARE t text; d date;" \
+	" BEGIN" \
+	"  FOREACH t IN ARRAY " VG_PG_EVENT_TABLES " LOOP" \
+	"   EXECUTE format('ALTER TABLE %I RENAME TO %I', t, t || '_v1');" \
+	"   EXECUTE format('CREATE TABLE %I (LIKE %I) PARTITION BY RANGE (\"Timestamp\")'," \
+	"    t, t || '_v1');" \
+	"  END LOOP;" \
+	"  FOREACH t IN ARRAY " VG_PG_EVENT_TABLES " LOOP" \
+	"   FOR d IN EXECUTE format('SELECT DISTINCT (\"Timestamp\" AT TIME ZONE ''UTC'')::date" \
+	" FROM %I', t || '_v1') LOOP" \
+	"    PERFORM vigil_partition(d);" \
+	"   END LOOP;" \
+	"   EXECUTE format('INSERT INTO %I SELECT * FROM %I', t, t || '_v1');" \
+	"   EXECUTE format('DROP TABLE %I', t || '_v1');" \
+	"   EXECUTE format('CREATE INDEX %I ON %I (\"DeviceId\", \"Timestamp\")'," \
+	"    t || '_Device_Time', t);" \
+	"  END LOOP;" \
+	" END $$;" \
+	"CREATE INDEX \"DeviceProcessEvents_Time\"" \
+	" ON \"DeviceProcessEvents\" (\"Timestamp\", \"ReportId\");" \
+	"CREATE INDEX \"DeviceProcessEvents_FileName\" ON \"DeviceProcessEvents\" (\"FileName\");" \
+	"CREATE INDEX \"DeviceProcessEvents_CommandLine\" ON \"DeviceProcessEvents\"" \
+	" USING gin (lower(coalesce(CAST(\"ProcessCommandLine\" AS text), '')) gin_trgm_ops);" \
+	"CREATE INDEX \"DeviceFileEvents_FileName\" ON \"DeviceFileEvents\" (\"FileName\");" \
+	"CREATE INDEX \"DeviceEvents_FileName\" ON \"DeviceEvents\" (\"FileName\");" \
+	"CREATE INDEX \"DeviceNetworkEvents_RemoteIP\" ON \"DeviceNetworkEvents\" (\"RemoteIP\");" \
+	/* Not PostgreSQL's default, EXECUTE for everyone: an analyst must not drop days. */ \
+	"REVOKE ALL ON FUNCTION vigil_partition(date), vigil_retain(integer) FROM PUBLIC;"
 
 #define VG_PG_ADD(c, type) " ADD COLUMN IF NOT EXISTS \"" c "\" " type
 #define VG_PG_IMAGE(t)                                                                   \
 	"ALTER TABLE \"" t "\"" VG_PG_ADD("InitiatingProcessSHA256", "text") ","            \
 		VG_PG_ADD("InitiatingProcessSHA1", "text") ","                                  \
 		VG_PG_ADD("InitiatingProcessFileSize", "bigint") "," VG_PG_ADD("ContainerId", "text") \
-		"," VG_PG_ADD("ContainerName", "text") ";"
+		"," VG_PG_ADD("ContainerName", "text") "," VG_PG_ADD("Distribution", "text") ";"
 
-static const char vg_pg_schema_v2[] =
-	"ALTER TABLE \"DeviceProcessEvents\"" VG_PG_ADD("SHA1", "text") ","
-	VG_PG_ADD("FileSize", "bigint") ";"
-	VG_PG_IMAGE("DeviceProcessEvents")
-	VG_PG_IMAGE("DeviceFileEvents")
-	VG_PG_IMAGE("DeviceNetworkEvents")
-	VG_PG_IMAGE("DeviceEvents");
+/*
+ * Version 3: the image digests and sizes and the container (host/store_fields.c's
+ * added columns), and the WSL distribution of the process the row is about.
+ * On a partitioned table ADD COLUMN reaches every day's partition.
+ */
+#define VG_PG_SCHEMA_V3 \
+	"ALTER TABLE \"DeviceProcessEvents\"" VG_PG_ADD("SHA1", "text") "," \
+	VG_PG_ADD("FileSize", "bigint") ";" \
+	VG_PG_IMAGE("DeviceProcessEvents") \
+	VG_PG_IMAGE("DeviceFileEvents") \
+	VG_PG_IMAGE("DeviceNetworkEvents") \
+	VG_PG_IMAGE("DeviceEvents")
 
-const char *vg_pg_schema_v2_sql(void)
+static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2,
+								 VG_PG_SCHEMA_V3 };
+static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3;
+
+const char *vg_pg_schema_step(int version)
 {
-	return vg_pg_schema_v2;
+	return version >= 1 && version <= VG_PG_SCHEMA_VERSION ? vg_pg_steps[version - 1] : NULL;
 }
+
+const char *vg_pg_schema_sql(void)
+{
+	return vg_pg_schema_all;
+}
+

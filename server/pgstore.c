@@ -21,16 +21,60 @@
 #include "store.h"
 #include "store_int.h"
 
-#define VG_PG_MAX_PARAMS 32
+#define VG_PG_MAX_PARAMS 40
+/* Rows of one event table sent in one INSERT (and by postgres_fdw in one batch to a shard). */
+#define VG_PG_ROWS 64
 
-/* The event tables a batch writes with COPY, one buffer of rows each. */
-enum { VG_CP_PROCESS, VG_CP_FILE, VG_CP_NET, VG_CP_DEVEV, VG_CP_SUPP, VG_CP_N };
+enum { VG_ROWS_PROCESS, VG_ROWS_FILE, VG_ROWS_NET, VG_ROWS_DEVEV, VG_ROWS_SUPP, VG_ROWS_KINDS };
+
+/* One event table's rows of a batch not sent yet. */
+struct vg_rows {
+	const char *sql; /* the one-row INSERT: the multi-row one is its text to VALUES, repeated */
+	int cols, n;
+	char *v[VG_PG_ROWS * VG_PG_MAX_PARAMS]; /* copies; NULL for SQL NULL */
+	uint64_t ns[VG_PG_ROWS]; /* each row's event time */
+};
+
+/*
+ * How a batch's events reach their tables. On one PostgreSQL: one COPY per
+ * event table and batch, the measured fast path (README: a statement per
+ * row cost a round trip and an executor start each). On a coordinator whose
+ * event tables' partitions are postgres_fdw foreign tables (vigil server
+ * shards): INSERTs of VG_PG_ROWS rows, which postgres_fdw sends to a shard
+ * as one batch (batch_size). COPY does reach foreign partitions, but
+ * PostgreSQL 15's postgres_fdw sends each copied row to its shard as an
+ * INSERT of its own, a network round trip per row (COPY into a foreign
+ * table honours batch_size only from PostgreSQL 16): 2,000 rows copied into
+ * a coordinator of two shards were 1,143 INSERT statements on one shard, the
+ * same rows by INSERT 18. Both paths take the same column lists and the same
+ * missing-day retry (vg_pg_store_batch).
+ */
+enum { VG_PG_COPY = 1, VG_PG_INSERT };
 
 struct vg_pg {
 	PGconn *c;
-	struct vg_sb tmp, tmp2, tmp3;
-	struct vg_sb copy[VG_CP_N]; /* COPY text rows of the batch under way */
+	struct vg_sb tmp, tmp2, tmp3, sql;
+	struct vg_rows rows[VG_ROWS_KINDS]; /* VG_PG_INSERT: rows not sent yet */
+	struct vg_sb copy[VG_ROWS_KINDS]; /* VG_PG_COPY: COPY text rows of the batch under way */
+	int mode; /* VG_PG_COPY or VG_PG_INSERT, found on the first batch (0 before) */
+	/*
+	 * The times of the rows buffered for COPY; after -EAGAIN (no partition),
+	 * the times of the rows that may have found none.
+	 */
+	uint64_t *ns;
+	size_t n_ns, cap_ns;
+	char schema[192]; /* vg_pg_roles(): current_schema(), quoted */
+	int no_partition; /* the last statement failed for want of a day's partition */
+	int64_t maintained; /* the UTC day (since the epoch) vg_pg_maintain() last ran for */
 };
+
+/* vigil server --retain-days: 0 keeps every day. */
+static int vg_pg_retain_days;
+
+void vg_pg_set_retain_days(int days)
+{
+	vg_pg_retain_days = days;
+}
 
 /* One statement's parameters: text, NULL for SQL NULL. */
 struct vg_pp {
@@ -130,21 +174,176 @@ static void vg_pp_time(struct vg_pp *p, uint64_t ns)
 	p->n++;
 }
 
-/* Run sql with p's parameters: the result (PQclear it) or NULL (logged). */
-static PGresult *vg_pg_exec(struct vg_pg *pg, const char *what, const char *sql,
-			    struct vg_pp *p)
+/* An event of a day without its partition yet: the caller makes it and tries again. */
+static int vg_pg_no_partition(const PGresult *r)
 {
-	PGresult *r = PQexecParams(pg->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && !strcmp(state, "23514") &&
+	       strstr(PQresultErrorMessage(r), "no partition of relation");
+}
+
+/* Run sql with n parameters v: the result (PQclear it) or NULL (logged). */
+static PGresult *vg_pg_execv(struct vg_pg *pg, const char *what, const char *sql, int n,
+			     const char *const *v)
+{
+	PGresult *r = PQexecParams(pg->c, sql, n, NULL, v, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 
-	if (p)
-		vg_pp_reset(p);
+	pg->no_partition = 0;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
+	if (vg_pg_no_partition(r)) {
+		pg->no_partition = 1;
+		PQclear(r);
+		return NULL;
+	}
 	vg_log(VG_ERROR, "server: postgresql: %s: %s", what,
 	       r ? PQresultErrorMessage(r) : PQerrorMessage(pg->c));
 	PQclear(r);
 	return NULL;
+}
+
+/* Run sql with p's parameters (p is reset): the result (PQclear it) or NULL (logged). */
+static PGresult *vg_pg_exec(struct vg_pg *pg, const char *what, const char *sql,
+			    struct vg_pp *p)
+{
+	PGresult *r = vg_pg_execv(pg, what, sql, p ? p->n : 0, p ? p->v : NULL);
+
+	if (p)
+		vg_pp_reset(p);
+	return r;
+}
+
+static void vg_rows_clear(struct vg_rows *r)
+{
+	for (int i = 0; i < r->n * r->cols; i++) {
+		free(r->v[i]);
+		r->v[i] = NULL;
+	}
+	r->n = 0;
+}
+
+/* The rows buffered for the batch under way, sent or not, are dropped. */
+static void vg_pg_rows_clear(struct vg_pg *pg)
+{
+	for (int k = 0; k < VG_ROWS_KINDS; k++) {
+		vg_rows_clear(&pg->rows[k]);
+		vg_sb_reset(&pg->copy[k]);
+	}
+}
+
+/* Note a row's time (for the missing-day retry): 0 or -ENOMEM. */
+static int vg_pg_ns_add(struct vg_pg *pg, uint64_t ns)
+{
+	if (pg->n_ns == pg->cap_ns) {
+		size_t cap = pg->cap_ns ? 2 * pg->cap_ns : 256;
+		uint64_t *n = realloc(pg->ns, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		pg->ns = n;
+		pg->cap_ns = cap;
+	}
+	pg->ns[pg->n_ns++] = ns;
+	return 0;
+}
+
+/*
+ * Send kind's rows in one INSERT: 0, -ENOMEM, -EAGAIN (a day has no
+ * partition: pg->ns holds the rows' times), -EIO. The rows are gone.
+ */
+static int vg_pg_flush(struct vg_pg *pg, int kind)
+{
+	struct vg_rows *r = &pg->rows[kind];
+	const char *values;
+	PGresult *res;
+	int err = 0, k = 1;
+
+	if (!r->n)
+		return 0;
+	values = strstr(r->sql, " VALUES (");
+	vg_sb_reset(&pg->sql);
+	vg_sb_addn(&pg->sql, r->sql, (size_t)(values - r->sql) + 8);
+	for (int i = 0; i < r->n; i++) {
+		vg_sb_add(&pg->sql, i ? ", (" : "(");
+		for (int c = 0; c < r->cols; c++)
+			vg_sb_printf(&pg->sql, c ? ", $%d" : "$%d", k++);
+		vg_sb_add(&pg->sql, ")");
+	}
+	if (vg_sb_err(&pg->sql)) {
+		err = -ENOMEM;
+	} else {
+		res = vg_pg_execv(pg, "store events", vg_sb_str(&pg->sql), r->n * r->cols,
+				  (const char *const *)r->v);
+		PQclear(res);
+		if (!res && pg->no_partition) {
+			pg->n_ns = 0;
+			for (int i = 0; !err && i < r->n; i++)
+				err = vg_pg_ns_add(pg, r->ns[i]);
+			err = err ? err : -EAGAIN;
+		} else if (!res) {
+			err = -EIO;
+		}
+	}
+	vg_rows_clear(r);
+	return err;
+}
+
+/*
+ * Send kind's COPY rows with one COPY, its column list the one-row INSERT's:
+ * 0, -ENOMEM, -EAGAIN (a day has no partition: pg->ns holds the batch's
+ * rows' times), -EIO (logged). The rows are gone.
+ */
+static int vg_pg_copy_flush(struct vg_pg *pg, int kind)
+{
+	struct vg_sb *b = &pg->copy[kind];
+	const char *ins = pg->rows[kind].sql, *end;
+	int ok, no_part = 0;
+	PGresult *r;
+
+	if (!b->len)
+		return 0;
+	ins += strlen("INSERT INTO");
+	end = strstr(ins, " VALUES");
+	vg_sb_reset(&pg->sql);
+	vg_sb_add(&pg->sql, "COPY");
+	vg_sb_addn(&pg->sql, ins, (size_t)(end - ins));
+	vg_sb_add(&pg->sql, " FROM STDIN");
+	if (vg_sb_err(&pg->sql) || vg_sb_err(b)) {
+		vg_sb_reset(b);
+		return -ENOMEM;
+	}
+	r = PQexec(pg->c, vg_sb_str(&pg->sql));
+	ok = PQresultStatus(r) == PGRES_COPY_IN;
+	PQclear(r);
+	ok = ok && PQputCopyData(pg->c, b->s, (int)b->len) == 1;
+	ok = PQputCopyEnd(pg->c, ok ? NULL : "not sent whole") == 1 && ok;
+	while ((r = PQgetResult(pg->c))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			no_part = no_part || vg_pg_no_partition(r);
+			ok = 0;
+		}
+		PQclear(r);
+	}
+	vg_sb_reset(b);
+	if (no_part)
+		return -EAGAIN;
+	if (!ok) {
+		vg_log(VG_ERROR, "server: postgresql: copy rows: %s", PQerrorMessage(pg->c));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Every kind's rows, by the connection's mode: 0 or as vg_pg_flush(). */
+static int vg_pg_flush_all(struct vg_pg *pg)
+{
+	int err = 0;
+
+	for (int k = 0; !err && k < VG_ROWS_KINDS; k++)
+		err = pg->mode == VG_PG_COPY ? vg_pg_copy_flush(pg, k) : vg_pg_flush(pg, k);
+	return err;
 }
 
 /* 0, or -EIO. */
@@ -180,7 +379,8 @@ int vg_pg_open(struct vg_pg **out, const char *conninfo, char *why, size_t why_l
 	vg_sb_init(&pg->tmp);
 	vg_sb_init(&pg->tmp2);
 	vg_sb_init(&pg->tmp3);
-	for (int i = 0; i < VG_CP_N; i++)
+	vg_sb_init(&pg->sql);
+	for (int i = 0; i < VG_ROWS_KINDS; i++)
 		vg_sb_init(&pg->copy[i]);
 	if (PQstatus(pg->c) != CONNECTION_OK) {
 		snprintf(why, why_len, "%s", PQerrorMessage(pg->c));
@@ -201,8 +401,11 @@ void vg_pg_close(struct vg_pg *pg)
 	vg_sb_free(&pg->tmp);
 	vg_sb_free(&pg->tmp2);
 	vg_sb_free(&pg->tmp3);
-	for (int i = 0; i < VG_CP_N; i++)
+	vg_sb_free(&pg->sql);
+	vg_pg_rows_clear(pg);
+	for (int i = 0; i < VG_ROWS_KINDS; i++)
 		vg_sb_free(&pg->copy[i]);
+	free(pg->ns);
 	free(pg);
 }
 
@@ -229,22 +432,36 @@ int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len)
 /* Several servers may start at once: the migration runs under an advisory lock. */
 #define VG_PG_MIGRATE_LOCK "7415901"
 
-/* Each schema version's DDL, applied in order to a database at an older one. */
-static const struct {
-	int version;
-	const char *(*sql)(void);
-	const char *what;
-} vg_pg_steps[] = {
-	{ 1, vg_pg_schema_sql, "create schema" },
-	{ 2, vg_pg_schema_v2_sql, "migrate to schema version 2" },
-};
+/* The database's schema version (0: none yet), or -1 (logged). */
+static long vg_pg_version(struct vg_pg *pg)
+{
+	PGresult *r = vg_pg_exec(pg, "look for SchemaVersion",
+				 "SELECT to_regclass('\"SchemaVersion\"') IS NULL", NULL);
+	long have;
+
+	if (!r)
+		return -1;
+	have = PQgetvalue(r, 0, 0)[0] == 't' ? 0 : -2;
+	PQclear(r);
+	if (!have)
+		return 0;
+	r = vg_pg_exec(pg, "read SchemaVersion",
+		       "SELECT coalesce(max(\"Version\"), 0) FROM \"SchemaVersion\"", NULL);
+	if (!r)
+		return -1;
+	have = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return have;
+}
 
 int vg_pg_migrate(struct vg_pg *pg)
 {
 	struct vg_pp p = { 0 };
-	PGresult *r;
-	long have;
+	long have = vg_pg_version(pg);
 
+	/* Up to date: nothing to lock or create, so a role that owns nothing may start. */
+	if (have == VG_PG_SCHEMA_VERSION)
+		return 0;
 	if (vg_pg_cmd(pg, "begin migration", "BEGIN", NULL) ||
 	    vg_pg_cmd(pg, "lock migration", "SELECT pg_advisory_xact_lock(" VG_PG_MIGRATE_LOCK ")",
 		      NULL) ||
@@ -253,33 +470,31 @@ int vg_pg_migrate(struct vg_pg *pg)
 		      " \"Applied\" timestamptz NOT NULL)",
 		      NULL))
 		goto err;
-	r = vg_pg_exec(pg, "read SchemaVersion",
-		       "SELECT coalesce(max(\"Version\"), 0) FROM \"SchemaVersion\"", NULL);
-	if (!r)
+	have = vg_pg_version(pg); /* another server may have migrated it meanwhile */
+	if (have < 0)
 		goto err;
-	have = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
 	if (have > VG_PG_SCHEMA_VERSION) {
 		vg_log(VG_ERROR, "server: the database has schema version %ld, this server knows %d",
 		       have, VG_PG_SCHEMA_VERSION);
 		goto err;
 	}
-	for (size_t i = 0; i < sizeof(vg_pg_steps) / sizeof(vg_pg_steps[0]); i++) {
-		if (have >= vg_pg_steps[i].version)
-			continue;
+	for (int v = (int)have + 1; v <= VG_PG_SCHEMA_VERSION; v++) {
 		/* Constant DDL, no values: the simple query protocol runs it whole. */
-		r = PQexec(pg->c, vg_pg_steps[i].sql());
+		PGresult *r = PQexec(pg->c, vg_pg_schema_step(v));
+
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			vg_log(VG_ERROR, "server: postgresql: %s: %s", vg_pg_steps[i].what,
+			vg_log(VG_ERROR, "server: postgresql: schema version %d: %s", v,
 			       PQresultErrorMessage(r));
 			PQclear(r);
 			goto err;
 		}
 		PQclear(r);
-		vg_pp_int(&p, vg_pg_steps[i].version);
+		vg_pp_int(&p, v);
 		if (vg_pg_cmd(pg, "record schema version",
 			      "INSERT INTO \"SchemaVersion\" VALUES ($1, now())", &p))
 			goto err;
+		if (have)
+			vg_log(VG_INFO, "server: schema migrated to version %d", v);
 	}
 	if (vg_pg_cmd(pg, "commit migration", "COMMIT", NULL))
 		goto err;
@@ -287,6 +502,64 @@ int vg_pg_migrate(struct vg_pg *pg)
 err:
 	vg_pg_rollback(pg);
 	return -EIO;
+}
+
+#define VG_NS_DAY (86400ull * 1000000000ull)
+
+/* The UTC day of a time in ns since the epoch, as days since the epoch and as YYYY-MM-DD. */
+static int64_t vg_pg_day(uint64_t ns, char out[11])
+{
+	int64_t day = (int64_t)(ns / VG_NS_DAY);
+	char iso[VG_ISO_LEN];
+
+	vg_iso_time(iso, (uint64_t)day * VG_NS_DAY);
+	snprintf(out, 11, "%.10s", iso);
+	return day;
+}
+
+/* Make the day's partitions of every event table if they are missing: how many made, or -EIO. */
+static int vg_pg_partition(struct vg_pg *pg, uint64_t ns)
+{
+	struct vg_pp p = { 0 };
+	PGresult *r;
+	char day[11];
+	int n;
+
+	vg_pg_day(ns, day);
+	vg_pp_str(&p, day);
+	r = vg_pg_exec(pg, "make a day's partitions", "SELECT vigil_partition($1::date)", &p);
+	if (!r)
+		return -EIO;
+	n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
+int vg_pg_maintain(struct vg_pg *pg)
+{
+	uint64_t now = vg_now_ns(), ns_day = VG_NS_DAY;
+	struct vg_pp p = { 0 };
+	PGresult *r;
+	char day[11];
+	int64_t today = vg_pg_day(now, day);
+
+	/* Today's and tomorrow's partitions ahead of the events. */
+	if (vg_pg_partition(pg, now) < 0 || vg_pg_partition(pg, now + ns_day) < 0)
+		return -EIO;
+	if (vg_pg_retain_days > 0) {
+		vg_pp_int(&p, vg_pg_retain_days);
+		r = vg_pg_exec(pg, "drop old partitions", "SELECT * FROM vigil_retain($1)", &p);
+		if (!r)
+			return -EIO;
+		for (int i = 0; i < PQntuples(r); i++)
+			vg_log(VG_INFO,
+			       "server: retention: dropped %s of %s (%s rows), older than %d days",
+			       PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+			       vg_pg_retain_days);
+		PQclear(r);
+	}
+	pg->maintained = today;
+	return 0;
 }
 
 void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1])
@@ -436,10 +709,12 @@ int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason)
 	" \"InitiatingProcessCreationTime\", \"InitiatingProcessAccountName\","           \
 	" \"InitiatingProcessAccountUid\", \"InitiatingProcessParentId\","                \
 	" \"InitiatingProcessParentFileName\", \"AdditionalFields\""
-/* Schema version 2: the initiating image's digests and size, the event's container. */
+/* Schema version 3: the initiating image's digests and size, the event's container. */
 #define VG_IMAGE_COLS                                                                   \
 	", \"InitiatingProcessSHA256\", \"InitiatingProcessSHA1\","                          \
 	" \"InitiatingProcessFileSize\", \"ContainerId\", \"ContainerName\""
+/* Schema version 3 too: the WSL distribution of the process the row is about. */
+#define VG_DISTRIBUTION_COL ", \"Distribution\""
 
 static const char vg_sql_process[] =
 	"INSERT INTO \"DeviceProcessEvents\" (" VG_COMMON_COLS ", \"ProcessId\", \"FileName\","
@@ -449,23 +724,23 @@ static const char vg_sql_process[] =
 	" \"InitiatingProcessCommandLine\", \"InitiatingProcessCreationTime\","
 	" \"InitiatingProcessAccountName\", \"InitiatingProcessParentId\","
 	" \"InitiatingProcessParentFileName\", \"AdditionalFields\", \"SHA256\", \"SHA1\","
-	" \"FileSize\"" VG_IMAGE_COLS ") VALUES ($1, $2, $3, $4, $5,"
+	" \"FileSize\"" VG_IMAGE_COLS VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5,"
 	" $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,"
-	" $24, $25, $26, $27, $28, $29, $30, $31, $32)";
+	" $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
 static const char vg_sql_file[] =
 	"INSERT INTO \"DeviceFileEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
 	" \"PreviousFileName\", \"PreviousFolderPath\"," VG_INITIATING_COLS VG_IMAGE_COLS
-	", \"FileSize\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-	" $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
+	", \"FileSize\"" VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+	" $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
 static const char vg_sql_net[] =
 	"INSERT INTO \"DeviceNetworkEvents\" (" VG_COMMON_COLS ", \"RemoteIP\", \"RemotePort\","
 	" \"LocalIP\", \"LocalPort\", \"Protocol\"," VG_INITIATING_COLS VG_IMAGE_COLS
-	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-	" $18, $19, $20, $21, $22, $23, $24, $25)";
+	VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+	" $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
 static const char vg_sql_devev[] =
 	"INSERT INTO \"DeviceEvents\" (" VG_COMMON_COLS ", \"FileName\", \"FolderPath\","
-	VG_INITIATING_COLS VG_IMAGE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-	" $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
+	VG_INITIATING_COLS VG_IMAGE_COLS VG_DISTRIBUTION_COL ") VALUES ($1, $2, $3, $4, $5, $6,"
+	" $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 static const char vg_sql_supp[] =
 	"INSERT INTO \"SuppressedEvents\" (" VG_COMMON_COLS ", \"Reason\", \"EventClass\","
 	" \"Count\", \"FirstTimestamp\", \"LastTimestamp\", \"FileName\", \"FolderPath\","
@@ -473,19 +748,17 @@ static const char vg_sql_supp[] =
 	" \"InitiatingProcessCommandLine\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 	" $11, $12, $13, $14, $15, $16)";
 
-/*
- * The event tables take their rows by COPY: a statement per row cost a round
- * trip and an executor start each (PostgreSQL's CPU, not ours, bound ingest).
- * The COPY column lists are the INSERTs' above, so the two cannot differ.
- */
-static const char *const vg_copy_insert[VG_CP_N] = { vg_sql_process, vg_sql_file, vg_sql_net,
-						      vg_sql_devev, vg_sql_supp };
+struct vg_pg_tx {
+	struct vg_pg *pg;
+	const Vigil__V1__DeviceInfo *dev;
+	const char *now;
+	uint64_t ns; /* the event's time */
+	struct vg_pp p;
+};
 
-/* p's values as one row of COPY's text format into pg->copy[table]: 0 or -ENOMEM. */
-static int vg_pg_row(struct vg_pg *pg, int table, struct vg_pp *p)
+/* p's values as one row of COPY's text format at the end of b (see vg_sb_err()). */
+static void vg_copy_row(struct vg_sb *b, const struct vg_pp *p)
 {
-	struct vg_sb *b = &pg->copy[table];
-
 	for (int i = 0; i < p->n; i++) {
 		const char *v = p->v[i], *run;
 
@@ -512,52 +785,38 @@ static int vg_pg_row(struct vg_pg *pg, int table, struct vg_pp *p)
 		vg_sb_addn(b, run, (size_t)(v - run));
 	}
 	vg_sb_addn(b, "\n", 1);
-	vg_pp_reset(p);
-	return vg_sb_err(b);
 }
 
-/* Send each table's rows with one COPY: 0, or -EIO (logged). */
-static int vg_pg_copy_flush(struct vg_pg *pg)
+/*
+ * Add p's parameters as a row of kind (sql: its one-row INSERT, whose column
+ * list COPY takes too): buffered for the batch's COPY, or sent when
+ * VG_PG_ROWS wait (VG_PG_INSERT). 0 or as vg_pg_flush().
+ */
+static int vg_pg_row(struct vg_pg_tx *t, int kind, const char *sql)
 {
-	for (int i = 0; i < VG_CP_N; i++) {
-		struct vg_sb *b = &pg->copy[i];
-		const char *ins = vg_copy_insert[i] + strlen("INSERT INTO");
-		const char *end = strstr(ins, " VALUES");
-		PGresult *r;
-		int ok;
+	struct vg_rows *r = &t->pg->rows[kind];
+	char **v = r->v + r->n * t->p.n;
+	int err = 0;
 
-		if (!b->len)
-			continue;
-		vg_sb_reset(&pg->tmp);
-		vg_sb_add(&pg->tmp, "COPY");
-		vg_sb_addn(&pg->tmp, ins, (size_t)(end - ins));
-		vg_sb_add(&pg->tmp, " FROM STDIN");
-		if (vg_sb_err(&pg->tmp))
-			return -ENOMEM;
-		r = PQexec(pg->c, vg_sb_str(&pg->tmp));
-		ok = PQresultStatus(r) == PGRES_COPY_IN;
-		PQclear(r);
-		ok = ok && PQputCopyData(pg->c, b->s, (int)b->len) == 1;
-		ok = PQputCopyEnd(pg->c, ok ? NULL : "not sent whole") == 1 && ok;
-		while ((r = PQgetResult(pg->c))) {
-			ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
-			PQclear(r);
-		}
-		vg_sb_reset(b);
-		if (!ok) {
-			vg_log(VG_ERROR, "server: postgresql: copy rows: %s", PQerrorMessage(pg->c));
-			return -EIO;
-		}
+	r->sql = sql;
+	r->cols = t->p.n;
+	if (t->pg->mode == VG_PG_COPY) {
+		vg_copy_row(&t->pg->copy[kind], &t->p);
+		vg_pp_reset(&t->p);
+		err = vg_sb_err(&t->pg->copy[kind]);
+		return err ? err : vg_pg_ns_add(t->pg, t->ns);
 	}
-	return 0;
+	for (int i = 0; i < t->p.n; i++) {
+		v[i] = t->p.v[i] ? strdup(t->p.v[i]) : NULL;
+		if (t->p.v[i] && !v[i])
+			err = -ENOMEM;
+	}
+	r->ns[r->n++] = t->ns;
+	vg_pp_reset(&t->p);
+	if (err)
+		return err;
+	return r->n == VG_PG_ROWS ? vg_pg_flush(t->pg, kind) : 0;
 }
-
-struct vg_pg_tx {
-	struct vg_pg *pg;
-	const Vigil__V1__DeviceInfo *dev;
-	const char *now;
-	struct vg_pp p;
-};
 
 /* Parameters 1-5: Timestamp (the epoch when none), DeviceId, DeviceName, ActionType, ReportId. */
 static void vg_pp_common(struct vg_pg_tx *t, const Vigil__V1__Event *ev, const char *action)
@@ -646,6 +905,12 @@ static void vg_pp_image_cols(struct vg_pp *p, const Vigil__V1__Process *ip,
 	vg_pp_text(p, c->container_name);
 }
 
+/* VG_DISTRIBUTION_COL: the WSL distribution of p ("" outside one: NULL), as the local store. */
+static void vg_pp_distribution(struct vg_pp *p, const Vigil__V1__Process *pr)
+{
+	vg_pp_text(p, pr->distribution);
+}
+
 static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 {
 	const Vigil__V1__ProcessEvent *pe = ev->process;
@@ -682,7 +947,9 @@ static int vg_pg_process(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_text(&t->p, vg_sb_str(&t->pg->tmp3));
 	vg_pp_image(&t->p, pr);
 	vg_pp_image_cols(&t->p, pp, pr);
-	return vg_pg_row(t->pg, VG_CP_PROCESS, &t->p);
+	/* The process the row is about: a child of unshare -p runs in a namespace of its own. */
+	vg_pp_distribution(&t->p, pr);
+	return vg_pg_row(t, VG_ROWS_PROCESS, vg_sql_process);
 }
 
 static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -702,7 +969,8 @@ static int vg_pg_file(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 		vg_pp_int(&t->p, (int64_t)fe->size);
 	else
 		vg_pp_null(&t->p);
-	return err ? err : vg_pg_row(t->pg, VG_CP_FILE, &t->p);
+	vg_pp_distribution(&t->p, fe->process);
+	return err ? err : vg_pg_row(t, VG_ROWS_FILE, vg_sql_file);
 }
 
 static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -718,7 +986,8 @@ static int vg_pg_network(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_text(&t->p, ne->protocol);
 	err = vg_pp_initiating(t, ne->process, ne->parent, NULL);
 	vg_pp_image_cols(&t->p, ne->process, ne->process);
-	return err ? err : vg_pg_row(t->pg, VG_CP_NET, &t->p);
+	vg_pp_distribution(&t->p, ne->process);
+	return err ? err : vg_pg_row(t, VG_ROWS_NET, vg_sql_net);
 }
 
 static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -736,7 +1005,8 @@ static int vg_pg_security(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 	vg_pp_path(&t->p, se->file_path);
 	err = vg_pp_initiating(t, se->process, se->parent, json);
 	vg_pp_image_cols(&t->p, se->process, se->process);
-	return err ? err : vg_pg_row(t->pg, VG_CP_DEVEV, &t->p);
+	vg_pp_distribution(&t->p, se->process);
+	return err ? err : vg_pg_row(t, VG_ROWS_DEVEV, vg_sql_devev);
 }
 
 static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
@@ -760,7 +1030,7 @@ static int vg_pg_suppression(struct vg_pg_tx *t, const Vigil__V1__Event *ev)
 		for (int i = 0; i < 4; i++)
 			vg_pp_null(&t->p);
 	}
-	return vg_pg_row(t->pg, VG_CP_SUPP, &t->p);
+	return vg_pg_row(t, VG_ROWS_SUPP, vg_sql_supp);
 }
 
 /* One more event of this device not stored (or stored without a part), for why. */
@@ -828,12 +1098,29 @@ static int vg_pg_device(struct vg_pg_tx *t)
 	vg_pp_str(&t->p, d->host_device_id ? d->host_device_id : "");
 	vg_pp_text(&t->p, d->machine_group);
 	vg_pp_str(&t->p, vg_sb_str(tags));
-	return vg_pg_cmd(t->pg, "store device info",
+	if (vg_pg_cmd(t->pg, "store device info",
+		      "INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\","
+		      " \"ClientVersion\", \"OSPlatform\", \"OSArchitecture\", \"OSVersion\","
+		      " \"OSDistribution\", \"HostDeviceId\", \"MachineGroup\","
+		      " \"RegistryDeviceTag\", \"DeviceTags\", \"OnboardingStatus\") VALUES ($1,"
+		      " $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 'Onboarded')",
+		      &t->p))
+		return -EIO;
+	if (!d->host_device_id || !*d->host_device_id)
+		return 0;
+	/*
+	 * A WSL instance's HostDeviceId is its Windows host, which runs no
+	 * sensor of ours: the first time it is named it gets a DeviceInfo row of
+	 * its own (its name as it enrolled, if it did), so it resolves to a device.
+	 */
+	vg_pp_str(&t->p, t->now);
+	vg_pp_str(&t->p, d->host_device_id);
+	return vg_pg_cmd(t->pg, "store the host's device info",
 			 "INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\","
-			 " \"ClientVersion\", \"OSPlatform\", \"OSArchitecture\", \"OSVersion\","
-			 " \"OSDistribution\", \"HostDeviceId\", \"MachineGroup\","
-			 " \"RegistryDeviceTag\", \"DeviceTags\", \"OnboardingStatus\") VALUES ($1,"
-			 " $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 'Onboarded')",
+			 " \"OSPlatform\", \"HostDeviceId\", \"DeviceTags\", \"OnboardingStatus\")"
+			 " SELECT $1, $2, (SELECT \"DeviceName\" FROM \"EnrolledDevices\" WHERE"
+			 " \"DeviceId\" = $2), 'Windows', '', '[]', 'Onboarded' WHERE NOT EXISTS"
+			 " (SELECT 1 FROM \"DeviceInfo\" WHERE \"DeviceId\" = $2)",
 			 &t->p);
 }
 
@@ -938,8 +1225,9 @@ static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, siz
 	return 0;
 }
 
-int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-		      char *why, size_t why_len)
+/* As vg_pg_store_batch(), or -EAGAIN: a day has no partition (pg->ns: the rows' times). */
+static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+			    char *why, size_t why_len)
 {
 	const Vigil__V1__Batch *b = v->b;
 	Vigil__V1__DeviceInfo known = VIGIL__V1__DEVICE_INFO__INIT;
@@ -948,17 +1236,8 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	PGresult *r;
 	int err, n;
 
-	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
-		snprintf(why, why_len, "batch with an empty device id");
-		return -EBADMSG;
-	}
-	if (b->device && strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
-		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
-		return -EBADMSG;
-	}
-	if (vg_pg_ready(pg))
-		return -EIO;
 	t.now = vg_iso_time(now, vg_now_ns());
+	pg->n_ns = 0;
 	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
 		return -EIO;
 	if (b->device) {
@@ -967,17 +1246,29 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 		/*
 		 * vigild names its device in a stream's first batch only: a later
 		 * one is the device's whose batch of the same stream was stored,
-		 * among the owner's own and its WSL instances'.
+		 * among the owner's own and its WSL instances'. The owner's own
+		 * first, by "DeviceId": on shards that reads the owner's shard only.
 		 */
 		vg_pp_int(&t.p, (int64_t)b->stream_id);
 		vg_pp_str(&t.p, owner);
 		r = vg_pg_exec(pg, "find the stream's device",
 			       "SELECT f.\"DeviceId\", (SELECT d.\"DeviceName\" FROM \"DeviceInfo\" d"
-			       " WHERE d.\"DeviceId\" = f.\"DeviceId\" ORDER BY d.\"Timestamp\" DESC"
-			       " LIMIT 1) FROM \"ReceivedFrames\" f WHERE f.\"StreamId\" = $1 AND"
-			       " (f.\"DeviceId\" = $2 OR f.\"DeviceId\" IN (SELECT \"DeviceId\" FROM"
-			       " \"DeviceInfo\" WHERE \"HostDeviceId\" = $2)) LIMIT 1",
+			       " WHERE d.\"DeviceId\" = $2 ORDER BY d.\"Timestamp\" DESC LIMIT 1)"
+			       " FROM \"ReceivedFrames\" f WHERE f.\"StreamId\" = $1 AND"
+			       " f.\"DeviceId\" = $2 LIMIT 1",
 			       &t.p);
+		if (r && !PQntuples(r)) {
+			PQclear(r);
+			vg_pp_int(&t.p, (int64_t)b->stream_id);
+			vg_pp_str(&t.p, owner);
+			r = vg_pg_exec(pg, "find the stream's device",
+				       "SELECT f.\"DeviceId\", (SELECT d.\"DeviceName\" FROM"
+				       " \"DeviceInfo\" d WHERE d.\"DeviceId\" = f.\"DeviceId\" ORDER BY"
+				       " d.\"Timestamp\" DESC LIMIT 1) FROM \"ReceivedFrames\" f WHERE"
+				       " f.\"StreamId\" = $1 AND f.\"DeviceId\" IN (SELECT \"DeviceId\""
+				       " FROM \"DeviceInfo\" WHERE \"HostDeviceId\" = $2) LIMIT 1",
+				       &t.p);
+		}
 		err = r ? 0 : -EIO;
 		if (r && PQntuples(r) == 1) {
 			snprintf(dev_id, sizeof(dev_id), "%s", PQgetvalue(r, 0, 0));
@@ -1024,17 +1315,17 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 			err = -EBADMSG;
 			break;
 		}
+		t.ns = ev->time_ns;
 		err = vg_pg_one(&t, ev);
 		vigil__v1__event__free_unpacked(ev, NULL);
 	}
 	if (!err)
-		err = vg_pg_copy_flush(pg);
+		err = vg_pg_flush_all(pg);
 	if (!err)
 		err = vg_pg_counters(&t, b);
 	if (err) {
 		vg_pp_reset(&t.p);
-		for (int i = 0; i < VG_CP_N; i++)
-			vg_sb_reset(&pg->copy[i]);
+		vg_pg_rows_clear(pg);
 		goto out;
 	}
 	if (vg_pg_cmd(pg, "commit", "COMMIT", NULL))
@@ -1042,5 +1333,183 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	return 1;
 out:
 	vg_pg_rollback(pg);
-	return err == -ENOMEM || err == -EPERM || err == -EBADMSG || !err ? err : -EIO;
+	return err == -ENOMEM || err == -EPERM || err == -EBADMSG || err == -EAGAIN || !err ? err :
+											   -EIO;
+}
+
+/* The most days without partitions one batch may bring (each costs a retry). */
+#define VG_PG_NEW_DAYS_MAX 32
+
+static int vg_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * COPY, or INSERTs of VG_PG_ROWS rows where the event tables' partitions are
+ * foreign tables (a coordinator of shards; see VG_PG_COPY): 0 or -EIO.
+ */
+static int vg_pg_mode(struct vg_pg *pg)
+{
+	PGresult *r;
+
+	if (pg->mode)
+		return 0;
+	r = vg_pg_exec(pg, "look for shards",
+		       "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON"
+		       " c.oid = i.inhrelid WHERE i.inhparent ="
+		       " to_regclass('\"DeviceProcessEvents\"') AND c.relkind = 'f')",
+		       NULL);
+	if (!r)
+		return -EIO;
+	pg->mode = PQgetvalue(r, 0, 0)[0] == 't' ? VG_PG_INSERT : VG_PG_COPY;
+	PQclear(r);
+	return 0;
+}
+
+int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+		      char *why, size_t why_len)
+{
+	const Vigil__V1__Batch *b = v->b;
+	char day[11];
+	int err, made = 0;
+
+	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
+		snprintf(why, why_len, "batch with an empty device id");
+		return -EBADMSG;
+	}
+	if (b->device && strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
+		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
+		return -EBADMSG;
+	}
+	if (vg_pg_ready(pg))
+		return -EIO;
+	/*
+	 * Once a day per connection: the partitions ahead, and retention. A
+	 * failure waits for tomorrow: a missing day is made when it is needed.
+	 */
+	if (pg->maintained != vg_pg_day(vg_now_ns(), day) && vg_pg_maintain(pg)) {
+		vg_log(VG_WARN, "server: the day's partitions and retention failed; again tomorrow");
+		pg->maintained = vg_pg_day(vg_now_ns(), day);
+		if (vg_pg_ready(pg))
+			return -EIO;
+	}
+	if (vg_pg_mode(pg))
+		return -EIO;
+	for (;;) {
+		int round = 0;
+
+		err = vg_pg_store_once(pg, owner, seq, v, why, why_len);
+		if (err != -EAGAIN)
+			return err;
+		/* Each day of the rows that failed once (pg->ns), sorted, once. */
+		for (size_t i = 0; i < pg->n_ns; i++)
+			pg->ns[i] = (uint64_t)vg_pg_day(pg->ns[i], day);
+		qsort(pg->ns, pg->n_ns, sizeof(pg->ns[0]), vg_u64_cmp);
+		for (size_t i = 0; i < pg->n_ns; i++) {
+			int n;
+
+			if (i && pg->ns[i] == pg->ns[i - 1])
+				continue;
+			n = vg_pg_partition(pg, pg->ns[i] * VG_NS_DAY);
+			if (n < 0)
+				return -EIO;
+			round += n > 0;
+			if (n > 0 && ++made > VG_PG_NEW_DAYS_MAX) {
+				snprintf(why, why_len,
+					 "events of more than %d days that have no partition yet",
+					 VG_PG_NEW_DAYS_MAX);
+				return -EBADMSG;
+			}
+		}
+		if (!round) { /* nothing was missing after all: not a loop */
+			vg_log(VG_ERROR, "server: no partition for an event, and none to make");
+			return -EIO;
+		}
+	}
+}
+
+/* ---- roles */
+
+/* What each role may do, on top of USAGE of the schema (each statement ends with the role). */
+static const char *const vg_pg_ingest_grants[] = {
+	"GRANT INSERT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
+	" \"DeviceEvents\", \"SuppressedEvents\", \"AlertInfo\", \"AlertEvidence\" TO ",
+	/* the device checks, exactly once, the stream's device, the counters' upserts */
+	"GRANT SELECT, INSERT ON \"DeviceInfo\", \"ReceivedFrames\", \"EnrolledDevices\" TO ",
+	"GRANT SELECT, INSERT, UPDATE ON \"SensorCounters\", \"SensorCounterStreams\","
+	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
+	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
+	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+};
+static const char *const vg_pg_analyst_grants[] = {
+	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
+	" \"DeviceEvents\", \"SuppressedEvents\", \"DeviceInfo\", \"AlertInfo\", \"AlertEvidence\","
+	" \"SensorCounters\", \"SensorCounterStreams\", \"HostSkippedEvents\", \"ServerRefused\","
+	" \"ReceivedFrames\", \"SchemaVersion\", \"RetentionDropped\" TO ",
+	/* the inventory, without the token hashes */
+	"GRANT SELECT (\"DeviceId\", \"DeviceName\", \"Revoked\", \"Enrolled\", \"RevokedAt\")"
+	" ON \"EnrolledDevices\" TO ",
+};
+
+/* Create role (LOGIN, no password) unless it exists, and grant it its statements: 0 or -EIO. */
+static int vg_pg_role(struct vg_pg *pg, const char *role, const char *const *grants, size_t n)
+{
+	struct vg_pp p = { 0 };
+	char *id = PQescapeIdentifier(pg->c, role, strlen(role));
+	PGresult *r;
+	int err = -EIO, have;
+
+	if (!id)
+		return -ENOMEM;
+	vg_pp_str(&p, role);
+	r = vg_pg_exec(pg, "look up role", "SELECT 1 FROM pg_roles WHERE rolname = $1", &p);
+	if (!r)
+		goto out;
+	have = PQntuples(r);
+	PQclear(r);
+	vg_sb_reset(&pg->tmp);
+	vg_sb_printf(&pg->tmp, "CREATE ROLE %s LOGIN", id);
+	if (!have && vg_pg_cmd(pg, "create role", vg_sb_str(&pg->tmp), NULL))
+		goto out;
+	vg_sb_reset(&pg->tmp);
+	vg_sb_printf(&pg->tmp, "GRANT USAGE ON SCHEMA %s TO %s", pg->schema, id);
+	if (vg_pg_cmd(pg, "grant", vg_sb_str(&pg->tmp), NULL))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		vg_sb_reset(&pg->tmp);
+		vg_sb_add(&pg->tmp, grants[i]);
+		vg_sb_add(&pg->tmp, id);
+		if (vg_sb_err(&pg->tmp) || vg_pg_cmd(pg, "grant", vg_sb_str(&pg->tmp), NULL))
+			goto out;
+	}
+	err = 0;
+out:
+	PQfreemem(id);
+	return err;
+}
+
+int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst)
+{
+	PGresult *r = vg_pg_exec(pg, "current schema", "SELECT quote_ident(current_schema())", NULL);
+	int err;
+
+	if (!r)
+		return -EIO;
+	snprintf(pg->schema, sizeof(pg->schema), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
+		return -EIO;
+	err = vg_pg_role(pg, ingest, vg_pg_ingest_grants,
+			 sizeof(vg_pg_ingest_grants) / sizeof(vg_pg_ingest_grants[0]));
+	if (!err)
+		err = vg_pg_role(pg, analyst, vg_pg_analyst_grants,
+				 sizeof(vg_pg_analyst_grants) / sizeof(vg_pg_analyst_grants[0]));
+	if (!err && vg_pg_cmd(pg, "commit", "COMMIT", NULL))
+		return -EIO;
+	if (err)
+		vg_pg_rollback(pg);
+	return err;
 }

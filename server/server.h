@@ -12,10 +12,10 @@
 #include "batch.h"
 
 /* The schema this server writes; migrated forward on start (SchemaVersion). */
-#define VG_PG_SCHEMA_VERSION 2
+#define VG_PG_SCHEMA_VERSION 3
+/* The whole schema (every step in order), and the step from version - 1 to version. */
 const char *vg_pg_schema_sql(void);
-/* Version 2: the image digests and sizes and the container (host/store_fields.c's added columns). */
-const char *vg_pg_schema_v2_sql(void);
+const char *vg_pg_schema_step(int version);
 
 /* Tokens and secrets: 32 random bytes as 64 hex digits; stored as their SHA-256 in hex. */
 #define VG_TOKEN_HEX 64
@@ -28,6 +28,30 @@ int vg_pg_open(struct vg_pg **pg, const char *conninfo, char *why, size_t why_le
 void vg_pg_close(struct vg_pg *pg);
 /* Create or migrate the schema to VG_PG_SCHEMA_VERSION: 0 or -EIO (logged). */
 int vg_pg_migrate(struct vg_pg *pg);
+/*
+ * Make today's and tomorrow's partitions and, with vg_pg_set_retain_days(N),
+ * drop the event tables' partitions of days before today - N (each logged and
+ * counted in RetentionDropped): 0 or -EIO. vg_pg_store_batch() runs it on a
+ * connection's first batch of each UTC day, and makes a missing day's
+ * partitions when an event needs them.
+ */
+int vg_pg_maintain(struct vg_pg *pg);
+void vg_pg_set_retain_days(int days);
+/*
+ * The ingest role (INSERT into the event tables, no SELECT of them; what the
+ * device checks, exactly once and the counters need) and the analyst role
+ * (SELECT only), created with LOGIN and no password unless they exist, and
+ * granted in the current schema: 0 or -EIO (logged).
+ */
+int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst);
+/*
+ * Spread the tables of a device's batch over n shard servers (docs/fleet.md):
+ * migrate each shard and the coordinator, then make those tables of the
+ * coordinator hash partitions on "DeviceId" that are postgres_fdw foreign
+ * tables of the shards, and vigil_partition/vigil_retain calls of every
+ * shard. The coordinator's tables must be empty. 0, -EINVAL, -EIO (logged).
+ */
+int vg_pg_shards(const char *coord, const char *const *shards, int n);
 /* 0 when the database answers, else -EIO with why set. */
 int vg_pg_ping(struct vg_pg *pg, char *why, size_t why_len);
 

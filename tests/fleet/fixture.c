@@ -130,7 +130,7 @@ void fx_pg_ca(void)
 	cr_assert_not_null(mkdtemp(dir));
 	/* PostgreSQL runs as the postgres user: it passes through this folder. */
 	cr_assert_eq(chmod(dir, 0711), 0);
-	snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh start %s/pg", srcdir(), dir);
+	snprintf(cmd, sizeof(cmd), "%s/scripts/pgtest.sh %s %s/pg", srcdir(), fx_pg_start(), dir);
 	sh_line(conninfo, sizeof(conninfo), cmd);
 	sh("cd %s && certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null &&"
 	   " printf 'cn = vigil test CA\\nca\\ncert_signing_key\\nexpiration_days = 2\\n' > ca.tmpl &&"
@@ -143,6 +143,60 @@ void fx_pg_ca(void)
 	   " --load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null",
 	   dir);
 	cr_assert_eq(chdir(dir), 0);
+}
+
+int fx_sharded(void)
+{
+	const char *s = getenv("VG_FLEET_SHARDS");
+
+	return s && *s && strcmp(s, "0");
+}
+
+/* The pgtest.sh command that starts the topology (start-sharded runs $VIGIL server shards). */
+const char *fx_pg_start(void)
+{
+	if (!fx_sharded())
+		return "start";
+	cr_assert_eq(setenv("VIGIL", vigil(), 1), 0);
+	return "start-sharded";
+}
+
+int fx_post(const char *path, const char *file, const char *token, const char *ctype)
+{
+	char cmd[1024], code[16];
+
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert ca.pem -o resp.txt -D resp.hdr -w '%%{http_code}'"
+		 " --data-binary @%s %s%s%s -H 'Content-Type: %s' https://127.0.0.1:%d%s",
+		 file, token ? "-H 'Authorization: Bearer " : "", token ? token : "",
+		 token ? "'" : "", ctype, port, path);
+	sh_line(code, sizeof(code), cmd);
+	return atoi(code);
+}
+
+void fx_enroll(const char *dev, char *token)
+{
+	char line[256], body[512];
+	FILE *f = fopen("ob.txt", "r");
+	char *p;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) && strncmp(line, "secret=", 7))
+		;
+	fclose(f);
+	line[strcspn(line, "\n")] = 0;
+	f = fopen("enroll.json", "w");
+	cr_assert_not_null(f);
+	fprintf(f, "{\"secret\":\"%s\",\"device_id\":\"%s\",\"device_name\":\"N\"}", line + 7, dev);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(fx_post("/v1/enroll", "enroll.json", NULL, "application/json"), 200);
+	f = fopen("resp.txt", "r");
+	cr_assert_not_null(f);
+	body[fread(body, 1, sizeof(body) - 1, f)] = 0;
+	fclose(f);
+	p = strstr(body, "\"token\":\"");
+	cr_assert_not_null(p, "%s", body);
+	snprintf(token, VG_FX_TOKEN, "%.64s", p + 9);
 }
 
 /* fx_pg_ca(), the server on a free port and its onboarding package in ob.txt. */

@@ -20,6 +20,17 @@ void fx_pg_ca(void);
 void fx_server_onboard(void);
 void fx_cleanup_dir(void);
 char *pgq(const char *sql);
+/* VG_FLEET_SHARDS=2: the tests run on a coordinator with two shards (pgtest.sh start-sharded). */
+int fx_sharded(void);
+/*
+ * POST file to https://127.0.0.1:port/path (bearer token unless NULL) with
+ * curl: the HTTP status; the body in resp.txt, the headers in resp.hdr.
+ */
+int fx_post(const char *path, const char *file, const char *token, const char *ctype);
+/* Enrol dev with ob.txt's secret: its token in token (VG_FX_TOKEN bytes). */
+#define VG_FX_TOKEN 65
+void fx_enroll(const char *dev, char *token);
+const char *fx_pg_start(void);
 void fx_pg_stop(void);
 void fx_pg_resume(void);
 

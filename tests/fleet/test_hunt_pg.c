@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * KQL on PostgreSQL against KQL on SQLite: the same rows in a local store and
- * in a throwaway PostgreSQL 15 (scripts/pgtest.sh, root), the same queries,
- * the same result rows. Then the constructs PostgreSQL refuses (with their
+ * in a throwaway PostgreSQL 15 with the fleet's own schema (scripts/pgtest.sh,
+ * root), the same queries, the same result rows. Then the constructs PostgreSQL refuses (with their
  * positions), a quote in a string literal, and `vigil hunt --pg` itself.
  */
 #include <criterion/criterion.h>
@@ -17,17 +17,15 @@
 
 #include "alerts.h"
 #include "detect.h"
+#include "fixture.h"
 #include "fmt.h"
 #include "hunt.h"
 #include "kql.h"
+#include "server.h"
 #include "store.h"
 
-static char tmp[64], conninfo[256], dbpath[96];
+static char tmp[64], pgci[256], dbpath[96];
 static struct vg_store *store;
-
-/* The tables the queries read; PostgreSQL gets them with the store's columns. */
-static const char *const tables[] = { "DeviceProcessEvents", "DeviceInfo", "DeviceNetworkEvents",
-				      "AlertInfo", "AlertEvidence" };
 
 static const char *const rows[] = {
 	"INSERT INTO \"DeviceInfo\" (\"Timestamp\", \"DeviceId\", \"DeviceName\", \"OSPlatform\","
@@ -73,41 +71,9 @@ static const char *const rows[] = {
 	"  'curl', '/usr/bin/curl', 200, 'curl \"q\"', 'DeviceProcessEvents', 4, 4)",
 };
 
-/*
- * The PostgreSQL tables, in one place: the store's columns under their
- * names, Timestamp a timestamptz, INTEGER bigint, the rest text. (The
- * server's vg_pg_schema_sql() replaces this.)
- */
-static void pg_ddl(struct vg_sb *ddl)
-{
-	sqlite3 *db = vg_store_db(store);
-
-	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
-		sqlite3_stmt *st;
-		int n = 0;
-
-		cr_assert_eq(sqlite3_prepare_v2(db, "SELECT name, type FROM pragma_table_info(?1)",
-						-1, &st, NULL),
-			     SQLITE_OK);
-		sqlite3_bind_text(st, 1, tables[t], -1, SQLITE_STATIC);
-		vg_sb_printf(ddl, "CREATE TABLE \"%s\" (", tables[t]);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *name = (const char *)sqlite3_column_text(st, 0);
-			const char *type = (const char *)sqlite3_column_text(st, 1);
-
-			vg_sb_printf(ddl, "%s\"%s\" %s", n++ ? ", " : "", name,
-				     !strcmp(name, "Timestamp") ? "timestamptz" :
-				     !strcmp(type, "INTEGER")	? "bigint" :
-								  "text");
-		}
-		sqlite3_finalize(st);
-		vg_sb_add(ddl, ");\n");
-	}
-}
-
 static void pg_exec(const char *sql)
 {
-	PGconn *pg = PQconnectdb(conninfo);
+	PGconn *pg = PQconnectdb(pgci);
 	PGresult *r;
 
 	cr_assert_eq(PQstatus(pg), CONNECTION_OK, "%s", PQerrorMessage(pg));
@@ -119,7 +85,6 @@ static void pg_exec(const char *sql)
 
 static void setup(void)
 {
-	struct vg_sb ddl;
 	char cmd[256];
 	FILE *p;
 
@@ -127,19 +92,19 @@ static void setup(void)
 	snprintf(tmp, sizeof(tmp), "/tmp/vgfleet.XXXXXX");
 	cr_assert(mkdtemp(tmp));
 	cr_assert_eq(chmod(tmp, 0711), 0);
-	snprintf(cmd, sizeof(cmd), "scripts/pgtest.sh start %s/pg", tmp);
+	snprintf(cmd, sizeof(cmd), "scripts/pgtest.sh %s %s/pg", fx_pg_start(), tmp);
 	p = popen(cmd, "r");
 	cr_assert(p);
-	cr_assert(fgets(conninfo, sizeof(conninfo), p), "pgtest.sh start printed nothing");
+	cr_assert(fgets(pgci, sizeof(pgci), p), "pgtest.sh start printed nothing");
 	cr_assert_eq(pclose(p), 0);
-	conninfo[strcspn(conninfo, "\n")] = 0;
+	pgci[strcspn(pgci, "\n")] = 0;
 	snprintf(dbpath, sizeof(dbpath), "%s/store.db", tmp);
 	cr_assert_eq(vg_store_open(&store, dbpath), 0);
 	cr_assert_eq(vg_alerts_schema(vg_store_db(store)), 0);
-	vg_sb_init(&ddl);
-	pg_ddl(&ddl);
-	pg_exec(vg_sb_str(&ddl));
-	vg_sb_free(&ddl);
+	/* The fleet's own schema (server/pgschema.c), and the day the rows are of. */
+	if (!fx_sharded()) /* pgtest.sh start-sharded made it with `vigil server shards` */
+		pg_exec(vg_pg_schema_sql());
+	pg_exec("DO $$ BEGIN PERFORM vigil_partition('2026-11-01'); END $$");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char *msg = NULL;
 
@@ -173,7 +138,7 @@ static char *run(int pg, const char *q, enum vg_hunt_format fmt, long *rc)
 	FILE *out = open_memstream(&buf, &len), *err = open_memstream(&ebuf, &elen);
 
 	cr_assert(out && err);
-	*rc = pg ? vg_hunt_run_pg(conninfo, q, "q", fmt, out, err) :
+	*rc = pg ? vg_hunt_run_pg(pgci, q, "q", fmt, out, err) :
 		   vg_hunt_run(vg_store_db(store), q, "q", fmt, out, err);
 	fclose(out);
 	fclose(err);
@@ -447,8 +412,7 @@ Test(fleet_hunt, vigil_hunt_pg_end_to_end)
 
 	vg_store_close(store);
 	store = NULL;
-	snprintf(cmd, sizeof(cmd), "%s hunt --pg '%s' --format csv \"%s\" | sort", vigil, conninfo,
-		 q);
+	snprintf(cmd, sizeof(cmd), "%s hunt --pg '%s' --format csv \"%s\" | sort", vigil, pgci, q);
 	p = popen(cmd, "r");
 	na = fread(a, 1, sizeof(a) - 1, p);
 	cr_expect_eq(pclose(p), 0);
@@ -461,14 +425,14 @@ Test(fleet_hunt, vigil_hunt_pg_end_to_end)
 			    "wsl-1,2,2026-11-01T10:30:00.000Z\r\n");
 	cr_expect_str_eq(a, b);
 	snprintf(cmd, sizeof(cmd), "%s hunt --pg '%s' 'DeviceInfo | where x == 1' 2>&1; echo rc=$?",
-		 vigil, conninfo);
+		 vigil, pgci);
 	p = popen(cmd, "r");
 	na = fread(a, 1, sizeof(a) - 1, p);
 	pclose(p);
 	a[na] = 0;
 	cr_expect_str_eq(a, "query:1:20: unknown column 'x'\n  DeviceInfo | where x == 1\n"
 			    "                     ^\nrc=1\n");
-	snprintf(cmd, sizeof(cmd), "%s alerts --pg '%s' --json", vigil, conninfo);
+	snprintf(cmd, sizeof(cmd), "%s alerts --pg '%s' --json", vigil, pgci);
 	p = popen(cmd, "r");
 	na = fread(a, 1, sizeof(a) - 1, p);
 	cr_expect_eq(pclose(p), 0);
@@ -490,7 +454,7 @@ static char *alerts(int pg, int json)
 	long n;
 
 	cr_assert(out);
-	n = pg ? vg_alerts_print_pg(conninfo, out, json) :
+	n = pg ? vg_alerts_print_pg(pgci, out, json) :
 		 vg_alerts_print(vg_store_db(store), out, json, 0, &last);
 	fclose(out);
 	cr_expect_eq(n, 2, "%s: %ld alerts", pg ? "PostgreSQL" : "SQLite", n);

@@ -153,6 +153,8 @@ static void batch_file(const char *name, const char *dev, const char *host, uint
 	proc.n_argv = 3;
 	proc.argv = argv_sh;
 	proc.user = "root";
+	/* A WSL instance's process runs in a distribution; a Linux host's in none. */
+	proc.distribution = host && *host ? "Ubuntu-22.04" : "";
 	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
 	pe.process = &proc;
 	ev.report_id = 10;
@@ -279,6 +281,9 @@ Test(server, batches_exactly_once_and_authorized)
 	cr_assert_str_eq(pgq("SELECT \"HostDeviceId\" FROM \"DeviceInfo\" WHERE \"DeviceId\" ="
 			     " 'wsl-A'"),
 			 "dev-A");
+	cr_assert_str_eq(pgq("SELECT string_agg(\"DeviceId\" || ' ' || coalesce(\"Distribution\","
+			     " 'null'), ', ' ORDER BY \"DeviceId\") FROM \"DeviceProcessEvents\""),
+			 "dev-A null, dev-A null, wsl-A Ubuntu-22.04");
 
 	/* Another host's device: refused and counted, nothing stored. */
 	batch_file("b1.frame", "dev-B", "", 1);
@@ -406,9 +411,11 @@ Test(server, every_event_kind)
 	proc.exe_size = 4096;
 	proc.container_id = "c0ffee";
 	proc.container_name = "web";
+	proc.distribution = "Ubuntu-22.04";
 	/* A forged sensor's digest of 5 bytes: stored without it, counted. */
 	badproc = proc;
 	badproc.sha256.len = 5;
+	badproc.distribution = ""; /* outside WSL: NULL, as the local store */
 	fe.action_type = "FileCreated";
 	fe.process = &proc;
 	fe.path = "/tmp/bad\xff.txt";
@@ -488,6 +495,12 @@ Test(server, every_event_kind)
 	cr_assert_str_eq(pgq("SELECT coalesce(\"InitiatingProcessSHA256\", 'null') || '|' ||"
 			     " \"InitiatingProcessSHA1\" FROM \"DeviceNetworkEvents\""),
 			 "null|000102030405060708090a0b0c0d0e0f10111213");
+	/* Schema version 3's Distribution: the WSL distribution of the row's process. */
+	cr_assert_str_eq(pgq("SELECT (SELECT \"Distribution\" FROM \"DeviceFileEvents\") || '|' ||"
+			     " (SELECT \"Distribution\" FROM \"DeviceEvents\") || '|' ||"
+			     " (SELECT coalesce(\"Distribution\", 'null') FROM"
+			     " \"DeviceNetworkEvents\")"),
+			 "Ubuntu-22.04|Ubuntu-22.04|null");
 	cr_assert_str_eq(pgq("SELECT string_agg(\"Reason\" || '|' || \"Count\", ';' ORDER BY"
 			     " \"Reason\") FROM \"HostSkippedEvents\""),
 			 "digest of a wrong length (event stored without it)|1;"
@@ -514,7 +527,7 @@ Test(server, two_servers_one_database)
 	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
 	cr_assert_str_eq(body, "{\"stored\":false}");
 	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
-	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "2");
+	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "3");
 	/* Enrolment: escapes and a device enrolled twice. */
 	cr_assert_eq(req("/v1/enroll", "enroll.json", NULL, NULL, body, sizeof(body)), 409, "%s",
 		     body);
