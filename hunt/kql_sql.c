@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <regex.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -156,6 +157,77 @@ static int vg_re_word(char c)
 	       (unsigned char)c >= 0x80;
 }
 
+/* The expanded size above which a regular expression is refused (see vg_re_cost). */
+#define VG_KQL_MAX_REGEX_COST 20000
+
+/*
+ * An upper bound of the atoms glibc's regcomp builds for re: it copies the
+ * operand of {n,m} m times and of + twice, so nested repetitions multiply
+ * (((a{255}){255}){255} is 16 million copies, ((a+)+)+... doubles per
+ * level) and a short pattern can take gigabytes. Brackets and escapes are
+ * one atom; groups are tracked by parentheses. Saturates at LONG_MAX / 256.
+ */
+static long vg_re_cost(const char *p)
+{
+	const long cap = LONG_MAX / 256;
+	long sum[64] = { 0 }, last = 0;
+	int top = 0;
+
+	for (; *p; p++) {
+		long f = 1;
+
+		if (*p == '\\' && p[1]) {
+			p++;
+			sum[top] += last = 1;
+		} else if (*p == '[') {
+			for (p++; *p && *p != ']'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			if (!*p)
+				break;
+			sum[top] += last = 1;
+		} else if (*p == '(') {
+			if (top == 63)
+				return cap;
+			sum[++top] = 0;
+			last = 0;
+		} else if (*p == ')') {
+			last = top > 0 ? sum[top--] : 0;
+			sum[top] += last;
+		} else if (*p == '+' || (*p == '{' && p[1] >= '0' && p[1] <= '9')) {
+			if (*p == '+') {
+				f = 2;
+			} else {
+				long n = 0, m = -1;
+
+				for (p++; *p >= '0' && *p <= '9'; p++)
+					n = n < 100000 ? n * 10 + (*p - '0') : n;
+				if (*p == ',') {
+					m = n + 1;
+					if (p[1] >= '0' && p[1] <= '9')
+						for (m = 0, p++; *p >= '0' && *p <= '9'; p++)
+							m = m < 100000 ? m * 10 + (*p - '0') : m;
+					else
+						p++;
+				}
+				f = m > n ? m : n > 0 ? n : 1;
+				if (*p != '}')
+					p--;
+			}
+			/* the operand was counted once already */
+			sum[top] += last * (f - 1);
+			last *= f;
+		} else if (*p != '*' && *p != '?' && *p != '|') {
+			sum[top] += last = 1;
+		}
+		if (sum[top] > cap || last > cap)
+			return cap;
+	}
+	while (top > 0)
+		sum[top - 1] += sum[top], top--;
+	return sum[0];
+}
+
 /*
  * Rewrite the RE2 constructs hunting queries use into POSIX ERE (glibc
  * regcomp): a leading (?i), (?:...), \d \D (and \d \s \w in brackets),
@@ -277,12 +349,33 @@ int vg_re_translate(const char *re, const struct vg_re_esc *esc, const struct vg
 			}
 			vg_sb_addn(out, p++, 1);
 		} else {
+			int quant = *p == '*' || *p == '+' || *p == '?' || *p == '}';
+
 			vg_sb_addn(out, p, 1);
 			/* lazy quantifiers: *? +? ?? }? match the same strings */
-			if ((*p == '*' || *p == '+' || *p == '?' || *p == '}') && p[1] == '?')
+			if (quant && p[1] == '?')
 				p++;
 			p++;
+			/*
+			 * A quantifier of a quantifier (a++, a*{2}): RE2 refuses
+			 * it, and glibc's regcomp copies the operand for each
+			 * one, doubling its automaton every time.
+			 */
+			if (quant && (*p == '*' || *p == '+' || *p == '?' || *p == '{')) {
+				snprintf(err, size,
+					 "repetition of a repetition ('%c' after a quantifier) in"
+					 " regular expression",
+					 *p);
+				return -EINVAL;
+			}
 		}
+	}
+	if (vg_re_cost(re) > VG_KQL_MAX_REGEX_COST) {
+		snprintf(err, size,
+			 "regular expression too large once its repetitions are expanded (more"
+			 " than %d atoms): nest fewer counted or + repetitions",
+			 VG_KQL_MAX_REGEX_COST);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -700,6 +700,16 @@ Test(kql, new_operators_report_line_and_column)
 		     "1:43: unsupported escape \\p in regular expression", NULL);
 	expect_error("DeviceInfo | where DeviceId matches regex \"a{1000}\"",
 		     "1:43: repetition count above 255", NULL);
+	/* regcomp copies repeated operands: stacked and nested repetitions are refused */
+	expect_error("DeviceInfo | where DeviceId matches regex @\"[\\w.]+++++++++++\"",
+		     "1:43: repetition of a repetition ('+' after a quantifier)", NULL);
+	expect_error("DeviceInfo | where DeviceId matches regex \"a*{2}\"",
+		     "1:43: repetition of a repetition ('{' after a quantifier)", NULL);
+	expect_error("DeviceInfo | where DeviceId matches regex \"((a{200}){200})\"",
+		     "1:43: regular expression too large once its repetitions are expanded", NULL);
+	expect_error("DeviceInfo | where DeviceId matches regex "
+		     "\"((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)\"",
+		     "1:43: regular expression too large once its repetitions are expanded", NULL);
 	{
 		char q[1200] = "DeviceInfo | where DeviceId matches regex \"";
 		size_t n = strlen(q);
