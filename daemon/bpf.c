@@ -161,7 +161,6 @@ static void vg_sys_mask(volatile __u64 *mask, unsigned int sources)
  * syscalls than it said.
  */
 #define VG_TRACEFS "/sys/kernel/tracing"
-static int vg_tracefs_mounted; /* by us, until vg_tracefs_release() */
 
 static const char *vg_tracefs_events(void)
 {
@@ -180,17 +179,9 @@ int vg_tracefs_hold(void)
 	if (access(VG_TRACEFS "/events", F_OK)) {
 		if (mount("nodev", VG_TRACEFS, "tracefs", 0, NULL))
 			return -errno;
-		vg_tracefs_mounted = 1;
-		vg_log(VG_DEBUG, "mounted tracefs on %s while attaching", VG_TRACEFS);
+		vg_log(VG_DEBUG, "mounted tracefs on %s (it stays mounted)", VG_TRACEFS);
 	}
 	return access(p, F_OK) ? -ENOENT : 0;
-}
-
-void vg_tracefs_release(void)
-{
-	if (vg_tracefs_mounted)
-		vg_log(VG_DEBUG, "tracefs stays mounted on %s", VG_TRACEFS);
-	vg_tracefs_mounted = 0;
 }
 
 /* Is this watched syscall's exit tracepoint one this kernel has (tracefs held)? */
@@ -378,18 +369,14 @@ static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o);
 
 int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o)
 {
-	int err;
-
 	memset(b, 0, sizeof(*b));
 	b->ncpus = libbpf_num_possible_cpus();
 	if (b->ncpus < 0)
 		return vg_err(b->ncpus, "count possible CPUs");
-	err = vg_bpf_start_hooks(b, o);
-	vg_tracefs_release();
-	return err;
+	return vg_bpf_start_hooks(b, o);
 }
 
-/* vg_bpf_start() while tracefs is held. */
+/* vg_bpf_start() once the CPUs are counted. */
 static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o)
 {
 	unsigned int want = vg_groups_wanted(o->sources);

@@ -85,10 +85,9 @@ int vg_bpf_start(struct vg_bpf *b, const struct vg_bpf_opts *o);
 /*
  * tracefs for the tp hook: 0 when the syscall tracepoints can be read
  * (mounting it when it is not, and leaving it mounted: a second vigild may
- * be attaching), else a negative errno; release forgets the hold.
+ * be attaching), else a negative errno.
  */
 int vg_tracefs_hold(void);
-void vg_tracefs_release(void);
 /* Probe only: fill b->grp without keeping anything loaded. */
 int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o);
 /* Print the per-source table (--probe); json: one object per line. */

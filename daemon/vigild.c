@@ -367,7 +367,6 @@ int main(int argc, char **argv)
 		return 1;
 	if (d.o.probe) {
 		err = vg_bpf_probe(&d.bpf, &d.o.bpf);
-		vg_tracefs_release();
 		vg_bpf_probe_print(&d.bpf, &d.o.bpf, d.o.json);
 		return err ? 1 : 0;
 	}

@@ -347,12 +347,6 @@ static void vg_bind_image_cols(sqlite3_stmt *st, int i, const Vigil__V1__Process
 	vg_bind_text(st, i + 4, c->container_name);
 }
 
-/* The WSL distribution of p, the process the row is about ("" outside one: NULL). */
-static void vg_bind_distribution(sqlite3_stmt *st, int i, const Vigil__V1__Process *p)
-{
-	vg_bind_text(st, i, p->distribution && *p->distribution ? p->distribution : NULL);
-}
-
 static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 			 const Vigil__V1__Event *ev)
 {
@@ -371,7 +365,7 @@ static int vg_store_file(struct vg_store *s, const struct vg_store_peer *peer,
 	vg_bind_image_cols(st, 20, fe->process, fe->process);
 	if (fe->size)
 		sqlite3_bind_int64(st, 25, (sqlite3_int64)fe->size);
-	vg_bind_distribution(st, 26, fe->process);
+	vg_bind_text(st, 26, fe->process->distribution);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -390,7 +384,7 @@ static int vg_store_network(struct vg_store *s, const struct vg_store_peer *peer
 	vg_bind_text(st, 10, ne->protocol);
 	rc = vg_bind_initiating(s, st, 11, ne->process, ne->parent, NULL);
 	vg_bind_image_cols(st, 21, ne->process, ne->process);
-	vg_bind_distribution(st, 26, ne->process);
+	vg_bind_text(st, 26, ne->process->distribution);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -531,7 +525,7 @@ static int vg_store_security(struct vg_store *s, const struct vg_store_peer *pee
 	vg_bind_path(st, 6, se->file_path);
 	rc = vg_bind_initiating(s, st, 8, se->process, se->parent, json);
 	vg_bind_image_cols(st, 18, se->process, se->process);
-	vg_bind_distribution(st, 23, se->process);
+	vg_bind_text(st, 23, se->process->distribution);
 	return rc != SQLITE_OK ? rc : vg_step(st);
 }
 
@@ -583,7 +577,7 @@ static int vg_store_event(struct vg_store *s, const struct vg_store_peer *peer,
 	vg_bind_image(st, 25, p);
 	vg_bind_image_cols(st, 28, pp, p);
 	/* The process the row is about: a child of unshare -p runs in a namespace of its own. */
-	vg_bind_distribution(st, 33, p);
+	vg_bind_text(st, 33, p->distribution);
 	return vg_step(st);
 }
 
