@@ -65,12 +65,6 @@ static const char vg_alerts_idx_sql[] =
 	"CREATE INDEX IF NOT EXISTS AlertInfo_Key ON AlertInfo(AlertKey);"
 	"CREATE INDEX IF NOT EXISTS AlertEvidence_Source ON AlertEvidence(SourceTable, SourceRowId);";
 
-/* Columns copied from an event into its evidence row, when the event has them. */
-static const char *const vg_ev_cols[] = {
-	"Timestamp", "DeviceId",	   "DeviceName",  "ActionType", "FileName",   "FolderPath",
-	"ProcessId", "ProcessCommandLine", "AccountName", "RemoteIP",	"RemotePort", "ReportId",
-};
-#define VG_NEV (sizeof(vg_ev_cols) / sizeof(vg_ev_cols[0]))
 
 struct vg_rule {
 	struct vg_rule_def d; /* the file as parsed (rule.c) */
@@ -78,7 +72,7 @@ struct vg_rule {
 	int logged_wait;
 	sqlite3_stmt *st;
 	char *table;
-	int ev_idx[VG_NEV]; /* result column of each vg_ev_cols, -1 */
+	int ev_idx[VG_RULE_NEV]; /* result column of each vg_rule_ev_cols, -1 */
 	int group_idx[VG_RULE_MAX_GROUP];
 	int tree_idx[4]; /* vg_rule_tree_cols in the result, -1 */
 	int fallback_cmd; /* InitiatingProcessCommandLine when no ProcessCommandLine */
@@ -201,8 +195,8 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 			return -EINVAL;
 		}
 	}
-	for (size_t i = 0; i < VG_NEV; i++)
-		r->ev_idx[i] = vg_col_index(&q, vg_ev_cols[i]);
+	for (size_t i = 0; i < VG_RULE_NEV; i++)
+		r->ev_idx[i] = vg_col_index(&q, vg_rule_ev_cols[i]);
 	for (int i = 0; i < 4; i++)
 		r->tree_idx[i] = vg_col_index(&q, vg_rule_tree_cols[i]);
 	r->fallback_cmd = vg_col_index(&q, "InitiatingProcessCommandLine");
@@ -335,16 +329,6 @@ int vg_detect_nrules(const struct vg_detect *d, int *waiting)
 	return d->nrules;
 }
 
-static const char *vg_entity_type(const char *table)
-{
-	if (!strcmp(table, "DeviceProcessEvents"))
-		return "Process";
-	if (!strcmp(table, "DeviceFileEvents"))
-		return "File";
-	if (!strcmp(table, "DeviceNetworkEvents"))
-		return "Ip";
-	return "Event";
-}
 
 static int vg_step_reset(sqlite3_stmt *st)
 {
@@ -489,14 +473,14 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 	sqlite3_bind_text(st, 2, r->d.title, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, r->d.category, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, r->d.mitre, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, vg_entity_type(r->table), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, vg_rule_entity_type(r->table), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, r->table, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, sqlite3_column_int64(q, 0));
-	for (size_t i = 0; i < VG_NEV; i++) {
+	for (size_t i = 0; i < VG_RULE_NEV; i++) {
 		int col = r->ev_idx[i];
 
 		/* A file or network event names the process by its initiating command line. */
-		if (!strcmp(vg_ev_cols[i], "ProcessCommandLine") && col < 0)
+		if (!strcmp(vg_rule_ev_cols[i], "ProcessCommandLine") && col < 0)
 			col = r->fallback_cmd;
 		vg_bind_col(st, 8 + (int)i, q, col);
 	}

@@ -308,13 +308,13 @@ int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded)
 			return k->err;
 		if (t->ncols == !!bounded)
 			return vg_kq_fail(k, src, "unknown table '%s'", src->s);
-		if (bounded && !k->dl->rowid) {
+		if (bounded && !k->dl->bounded_sel) {
 			return vg_kq_fail(k, src, "a rule's query needs SQLite, not %s",
 					  k->dl->name);
 		} else if (bounded) {
-			vg_sb_add(&t->sql, "SELECT rowid AS \"_rid\", * FROM ");
+			vg_sb_add(&t->sql, k->dl->bounded_sel);
 			vg_sql_ident(&t->sql, src->s);
-			vg_sb_add(&t->sql, " WHERE rowid > ?1 AND rowid <= ?2");
+			vg_sb_add(&t->sql, k->dl->bounded_where);
 			free(k->main_source);
 			k->main_source = strdup(src->s);
 		} else {

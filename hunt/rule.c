@@ -373,6 +373,22 @@ int vg_rules_load(const char *dir, struct vg_rule_def **out, int *nout, struct v
 	return 0;
 }
 
+const char *const vg_rule_ev_cols[VG_RULE_NEV] = {
+	"Timestamp", "DeviceId",	   "DeviceName",  "ActionType", "FileName",   "FolderPath",
+	"ProcessId", "ProcessCommandLine", "AccountName", "RemoteIP",	"RemotePort", "ReportId",
+};
+
+const char *vg_rule_entity_type(const char *table)
+{
+	if (!strcmp(table, "DeviceProcessEvents"))
+		return "Process";
+	if (!strcmp(table, "DeviceFileEvents"))
+		return "File";
+	if (!strcmp(table, "DeviceNetworkEvents"))
+		return "Ip";
+	return "Event";
+}
+
 const char *const vg_rule_tree_cols[4] = {
 	"InitiatingProcessId",
 	"InitiatingProcessParentId",

@@ -54,6 +54,12 @@ struct vg_rule_row {
 	long long rid; /* the row's id in its table */
 };
 
+/* Columns copied from an event into its evidence row, when the event has them (in order). */
+#define VG_RULE_NEV 12
+extern const char *const vg_rule_ev_cols[VG_RULE_NEV];
+/* AlertEvidence's EntityType of an event of table */
+const char *vg_rule_entity_type(const char *table);
+
 /* The columns every event has that name its process tree (a row's tree_idx). */
 extern const char *const vg_rule_tree_cols[4];
 

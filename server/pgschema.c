@@ -225,9 +225,40 @@
 	VG_PG_IMAGE("DeviceNetworkEvents") \
 	VG_PG_IMAGE("DeviceEvents")
 
+#define VG_PG_INGEST_ID(t)                                                                 \
+	"ALTER TABLE \"" t "\"" VG_PG_ADD("IngestId", "bigint DEFAULT nextval('\"IngestSeq\"')") \
+	";CREATE INDEX \"" t "_Ingest\" ON \"" t "\" (\"IngestId\");"
+
+/*
+ * Version 4: detections in the server (detect_pg.c). Each event row gets an
+ * "IngestId" from one sequence as it is stored, the detector's cursor (a
+ * rowid does not exist here; docs/fleet.md says why no row committed late
+ * is missed). The sequence is no column's own, so a shard's coordinator
+ * keeps it when its tables become partitioned (pgshard.c copies defaults):
+ * ids are taken on the coordinator and travel to the shards as values.
+ * AlertInfo gets the grouping columns of the local store (hunt/detect.c),
+ * DetectionState the detector's cursor per table, AlertSeq the alerts' ids.
+ */
+#define VG_PG_SCHEMA_V4 \
+	"CREATE SEQUENCE \"IngestSeq\";" \
+	VG_PG_INGEST_ID("DeviceProcessEvents") \
+	VG_PG_INGEST_ID("DeviceFileEvents") \
+	VG_PG_INGEST_ID("DeviceNetworkEvents") \
+	VG_PG_INGEST_ID("DeviceEvents") \
+	"ALTER TABLE \"AlertInfo\"" VG_PG_ADD("AlertKey", "text") "," \
+	VG_PG_ADD("EvidenceCount", "bigint") "," VG_PG_ADD("FirstActivity", "timestamptz") "," \
+	VG_PG_ADD("LastActivity", "timestamptz") ";" \
+	"CREATE INDEX \"AlertInfo_Key\" ON \"AlertInfo\" (\"AlertKey\");" \
+	"CREATE INDEX \"AlertEvidence_Source\" ON \"AlertEvidence\"" \
+	" (\"SourceTable\", \"SourceRowId\");" \
+	"CREATE SEQUENCE \"AlertSeq\";" \
+	"CREATE TABLE \"DetectionState\" (\"TableName\" text PRIMARY KEY," \
+	" \"LastIngestId\" bigint NOT NULL, \"Timestamp\" timestamptz NOT NULL);"
+
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2,
-								 VG_PG_SCHEMA_V3 };
-static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3;
+								 VG_PG_SCHEMA_V3, VG_PG_SCHEMA_V4 };
+static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3
+	VG_PG_SCHEMA_V4;
 
 const char *vg_pg_schema_step(int version)
 {

@@ -1238,8 +1238,19 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 
 	t.now = vg_iso_time(now, vg_now_ns());
 	pg->n_ns = 0;
-	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
+	/*
+	 * Shared, before the rows take their "IngestId"s: the detector takes
+	 * this lock exclusively to know every id up to the sequence's value is
+	 * committed or gone (server/detect_pg.c).
+	 */
+	r = PQexec(pg->c, "BEGIN; SELECT pg_advisory_xact_lock_shared(" VG_PG_INGEST_LOCK ")");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		vg_log(VG_ERROR, "server: postgresql: begin: %s", PQerrorMessage(pg->c));
+		PQclear(r);
+		vg_pg_rollback(pg);
 		return -EIO;
+	}
+	PQclear(r);
 	if (b->device) {
 		err = vg_pg_authorize(&t, owner, why, why_len);
 	} else {
@@ -1443,6 +1454,7 @@ static const char *const vg_pg_ingest_grants[] = {
 	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+	"GRANT USAGE ON SEQUENCE \"IngestSeq\" TO ", /* each event row's "IngestId" */
 };
 static const char *const vg_pg_analyst_grants[] = {
 	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
@@ -1452,6 +1464,14 @@ static const char *const vg_pg_analyst_grants[] = {
 	/* the inventory, without the token hashes */
 	"GRANT SELECT (\"DeviceId\", \"DeviceName\", \"Revoked\", \"Enrolled\", \"RevokedAt\")"
 	" ON \"EnrolledDevices\" TO ",
+	"GRANT SELECT ON \"DetectionState\" TO ",
+};
+/* The detector (detect_pg.c): reads the events, writes the alerts and its cursors only. */
+static const char *const vg_pg_detect_grants[] = {
+	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
+	" \"DeviceEvents\", \"DeviceInfo\", \"SchemaVersion\", \"IngestSeq\" TO ",
+	"GRANT SELECT, INSERT, UPDATE ON \"AlertInfo\", \"AlertEvidence\", \"DetectionState\" TO ",
+	"GRANT USAGE ON SEQUENCE \"AlertSeq\" TO ",
 };
 
 /* Create role (LOGIN, no password) unless it exists, and grant it its statements: 0 or -EIO. */
@@ -1491,7 +1511,7 @@ out:
 	return err;
 }
 
-int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst)
+int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst, const char *detect)
 {
 	PGresult *r = vg_pg_exec(pg, "current schema", "SELECT quote_ident(current_schema())", NULL);
 	int err;
@@ -1507,6 +1527,9 @@ int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst)
 	if (!err)
 		err = vg_pg_role(pg, analyst, vg_pg_analyst_grants,
 				 sizeof(vg_pg_analyst_grants) / sizeof(vg_pg_analyst_grants[0]));
+	if (!err && detect)
+		err = vg_pg_role(pg, detect, vg_pg_detect_grants,
+				 sizeof(vg_pg_detect_grants) / sizeof(vg_pg_detect_grants[0]));
 	if (!err && vg_pg_cmd(pg, "commit", "COMMIT", NULL))
 		return -EIO;
 	if (err)

@@ -261,6 +261,8 @@ Test(fleet_store, v1_migrates_with_its_rows)
 			 "\"DeviceNetworkEvents_20261103\" 10.1.2.3");
 	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceInfo\""), 1);
 	cr_assert_eq(pgn("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_v1'"), 0);
+	/* Each migrated event row has an ingest id of its own, the detector's cursor. */
+	cr_assert_eq(pgn("SELECT count(DISTINCT \"IngestId\") FROM \"DeviceProcessEvents\""), 3);
 	/* Every event table has every migrated day (15 = 5 tables x 3 days). */
 	cr_assert_eq(pgn("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid ="
 			 " i.inhrelid WHERE c.relname ~ '_2026110[123]$' AND c.relkind = 'r'"),
@@ -268,7 +270,7 @@ Test(fleet_store, v1_migrates_with_its_rows)
 	/* A second start changes nothing. */
 	pg = open_migrated();
 	vg_pg_close(pg);
-	cr_assert_eq(pgn("SELECT count(*) FROM \"SchemaVersion\""), 3);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"SchemaVersion\""), VG_PG_SCHEMA_VERSION);
 
 	/* The hunters' `has` on the command line (hunt/kql_pg.c's expression) takes the trigrams. */
 	run_ok(c, "SET enable_seqscan = off");
@@ -415,8 +417,8 @@ Test(fleet_store, roles)
 	FILE *out, *err;
 	long rc;
 
-	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst"), 0);
-	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst"), 0, "twice is fine");
+	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst", NULL), 0);
+	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst", NULL), 0, "twice is fine");
 	vg_pg_close(pg);
 
 	in = connect_as("vigil_ingest");
