@@ -12,10 +12,21 @@
 #include "hunt.h"
 
 const char *const vg_alert_cols[VG_ALERT_NCOLS] = {
-	"Timestamp",	    "AlertId", "Title",	   "Category",	 "Severity",	"DetectionSource",
-	"AttackTechniques", "RuleId",  "DeviceId", "DeviceName", "Description",
+	"Timestamp",
+	"AlertId",
+	"Title",
+	"Category",
+	"Severity",
+	"DetectionSource",
+	"AttackTechniques",
+	"RuleId",
+	"DeviceId",
+	"DeviceName",
+	"Description",
 	/* the grouping: how many events and when the first and the last happened */
-	"EvidenceCount",    "FirstActivity", "LastActivity",
+	"EvidenceCount",
+	"FirstActivity",
+	"LastActivity",
 };
 
 const char *const vg_evidence_cols[VG_EVIDENCE_NCOLS] = {

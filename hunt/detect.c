@@ -65,7 +65,6 @@ static const char vg_alerts_idx_sql[] =
 	"CREATE INDEX IF NOT EXISTS AlertInfo_Key ON AlertInfo(AlertKey);"
 	"CREATE INDEX IF NOT EXISTS AlertEvidence_Source ON AlertEvidence(SourceTable, SourceRowId);";
 
-
 struct vg_rule {
 	struct vg_rule_def d; /* the file as parsed (rule.c) */
 	int waiting; /* its table is not in the store yet */
@@ -328,7 +327,6 @@ int vg_detect_nrules(const struct vg_detect *d, int *waiting)
 		*waiting = w;
 	return d->nrules;
 }
-
 
 static int vg_step_reset(sqlite3_stmt *st)
 {

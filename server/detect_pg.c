@@ -131,9 +131,11 @@ static int vg_dp_translate(void)
 		err = 0;
 		if (!q.sql) {
 			if (!r->logged) {
+				char prefix[300];
+
+				snprintf(prefix, sizeof(prefix), "%s:", r->d.path);
 				vg_sb_init(&msg);
-				vg_kql_error_format(&msg, r->d.path, r->d.query, r->d.query_line,
-						    &e);
+				vg_kql_error_format(&msg, prefix, r->d.query, r->d.query_line, &e);
 				vg_log(VG_WARN, "detect: rule %s does not run on PostgreSQL:", r->d.id);
 				vg_log_lines(VG_WARN, vg_sb_str(&msg) ?: "");
 				vg_sb_free(&msg);

@@ -135,7 +135,8 @@ static void post(const char *token, const char *dev, const char *name, uint64_t 
 		pe[i].process = &proc[i];
 		ev[i].report_id = seq * 10 + (uint64_t)i;
 		/* 2026-11-26T12:00:SEQ.00I: within one window of the rule's 10 minutes */
-		ev[i].time_ns = 1795694400000000000ull + seq * 1000000000ull + (uint64_t)i * 1000000;
+		ev[i].time_ns =
+			1795694400000000000ull + seq * 1000000000ull + (uint64_t)i * 1000000;
 		ev[i].body_case = VIGIL__V1__EVENT__BODY_PROCESS;
 		ev[i].process = &pe[i];
 		evs[i] = &ev[i];
@@ -166,7 +167,7 @@ static long pgn(const char *sql)
 }
 
 /* Every stored process row is behind the detector's cursor. */
-#define CAUGHT_UP                                                                        \
+#define CAUGHT_UP                                                                              \
 	"SELECT coalesce((SELECT \"LastIngestId\" FROM \"DetectionState\" WHERE \"TableName\"" \
 	" = 'DeviceProcessEvents'), 0) >= (SELECT coalesce(max(\"IngestId\"), 0) FROM"         \
 	" \"DeviceProcessEvents\") AND EXISTS (SELECT 1 FROM \"DeviceProcessEvents\")"
@@ -183,14 +184,14 @@ static void wait_for(const char *sql)
 }
 
 /* The marked rows that are not evidence exactly once. */
-#define NOT_ONCE                                                                          \
-	"SELECT count(*) FROM \"DeviceProcessEvents\" p WHERE \"ProcessCommandLine\" LIKE"   \
+#define NOT_ONCE                                                                                \
+	"SELECT count(*) FROM \"DeviceProcessEvents\" p WHERE \"ProcessCommandLine\" LIKE"      \
 	" '%" MARK "%' AND (SELECT count(*) FROM \"AlertEvidence\" e WHERE e.\"SourceTable\" =" \
-	" 'DeviceProcessEvents' AND e.\"SourceRowId\" = p.\"IngestId\" AND e.\"DeviceId\" ="   \
+	" 'DeviceProcessEvents' AND e.\"SourceRowId\" = p.\"IngestId\" AND e.\"DeviceId\" ="    \
 	" p.\"DeviceId\") <> 1"
 
 /* The detector waits for the batches in flight (VG_PG_INGEST_LOCK). */
-#define WAITING                                                                          \
+#define WAITING                                                                                 \
 	"SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 7415903" \
 	" AND mode = 'ExclusiveLock' AND NOT granted)"
 
@@ -221,10 +222,11 @@ Test(detect_pg, a_rule_on_two_devices_two_alerts_each_naming_its_device)
 			 " ON p.\"IngestId\" = e.\"SourceRowId\" WHERE p.\"ProcessCommandLine\""
 			 " NOT LIKE '%" MARK "%'"),
 		     0);
-	cr_assert_str_eq(pgq("SELECT string_agg(to_char(\"FirstActivity\" AT TIME ZONE 'UTC',"
-			     " 'HH24:MI:SS.MS') || '..' || to_char(\"LastActivity\" AT TIME ZONE 'UTC',"
-			     " 'HH24:MI:SS.MS'), ', ' ORDER BY \"DeviceId\") FROM \"AlertInfo\""),
-			 "12:00:01.000..12:00:01.002, 12:00:01.000..12:00:01.001");
+	cr_assert_str_eq(
+		pgq("SELECT string_agg(to_char(\"FirstActivity\" AT TIME ZONE 'UTC',"
+		    " 'HH24:MI:SS.MS') || '..' || to_char(\"LastActivity\" AT TIME ZONE 'UTC',"
+		    " 'HH24:MI:SS.MS'), ', ' ORDER BY \"DeviceId\") FROM \"AlertInfo\""),
+		"12:00:01.000..12:00:01.002, 12:00:01.000..12:00:01.001");
 
 	/* An analyst sees them with vigil alerts --pg, device, name and grouping. */
 	as_role(out, sizeof(out), "vigil_analyst");
@@ -297,8 +299,7 @@ Test(detect_pg, detector_killed_and_restarted_nothing_lost_or_twice)
 		char log[32];
 
 		for (int i = 0; i < 8; i++, seq++)
-			post(ta, "dev-A", "DESKTOP-A", 1, (uint64_t)seq + 1, 1000 + seq * 10, 3,
-			     1);
+			post(ta, "dev-A", "DESKTOP-A", 1, (uint64_t)seq + 1, 1000 + seq * 10, 3, 1);
 		stop(&server, SIGKILL);
 		/* a log of its own: the old one still says which port the dead one had */
 		snprintf(log, sizeof(log), "server-%d.log", round);
