@@ -304,6 +304,14 @@ Test(fleet_hunt, same_rows_on_sqlite_and_postgresql)
 	same("DeviceProcessEvents | where FileName startswith_cs \"CU\" or FolderPath endswith_cs"
 	     " \"/sh\" or ProcessCommandLine contains_cs \"HTTPS\" | project ProcessId",
 	     0, 1);
+	/* contains is LIKE on PostgreSQL: its metacharacters in a needle are literal */
+	same("DeviceProcessEvents | where ProcessCommandLine contains \"_\" or ProcessCommandLine"
+	     " contains \"%\" or ProcessCommandLine contains @\"\\\" or ProcessCommandLine"
+	     " contains \"s_H\" | project ProcessId",
+	     0, 0);
+	same("DeviceProcessEvents | where ProcessCommandLine contains \"S HTTPs://\""
+	     " or ProcessCommandLine contains \"c \\\"echo\" | project ProcessId",
+	     0, 2);
 	same("DeviceProcessEvents | where Timestamp > ago(36500d) and Timestamp < now()"
 	     " | count",
 	     0, 1);

@@ -20,6 +20,7 @@
 #include "fmt.h"
 #include "frame.h"
 #include "hunt.h"
+#include "kql.h"
 #include "server.h"
 #include "store.h"
 
@@ -284,6 +285,31 @@ Test(fleet_store, v1_migrates_with_its_rows)
 	cr_assert_not_null(
 		strstr(plan, "Bitmap Index Scan on \"DeviceProcessEvents_20261101_lower_idx\""),
 		"%s", plan);
+	/* And `contains`, as the translator writes it. */
+	{
+		static const char *const cols[] = { "Timestamp", "DeviceId", "ProcessCommandLine" };
+		const struct vg_kql_table t = { "DeviceProcessEvents", cols, 3 };
+		struct vg_kql_query q;
+		struct vg_kql_error e;
+		char sql[1024];
+
+		cr_assert_eq(vg_kql_translate_for(VG_KQL_PG, &t, 1,
+						  "DeviceProcessEvents | where ProcessCommandLine"
+						  " contains \"Install.sh\"",
+						  0, &q, &e),
+			     0, "%s", e.msg);
+		snprintf(sql, sizeof(sql), "EXPLAIN %s", q.sql);
+		vg_kql_query_free(&q);
+		r = PQexec(c, sql);
+		cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+		plan[0] = 0;
+		for (int i = 0; i < PQntuples(r); i++)
+			strncat(plan, PQgetvalue(r, i, 0), sizeof(plan) - strlen(plan) - 1);
+		PQclear(r);
+		cr_assert_not_null(strstr(plan, "Bitmap Index Scan on"
+						" \"DeviceProcessEvents_20261101_lower_idx\""),
+				   "%s", plan);
+	}
 	PQfinish(c);
 }
 
