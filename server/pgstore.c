@@ -557,6 +557,17 @@ int vg_pg_maintain(struct vg_pg *pg)
 			       PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 			       vg_pg_retain_days);
 		PQclear(r);
+		/* and the exactly-once record of those days' frames, each stream's newest kept */
+		vg_pp_int(&p, vg_pg_retain_days);
+		r = vg_pg_exec(pg, "trim ReceivedFrames", "SELECT vigil_retain_frames($1)", &p);
+		if (!r)
+			return -EIO;
+		if (strcmp(PQgetvalue(r, 0, 0), "0"))
+			vg_log(VG_INFO,
+			       "server: retention: trimmed %s rows of ReceivedFrames, older than %d"
+			       " days",
+			       PQgetvalue(r, 0, 0), vg_pg_retain_days);
+		PQclear(r);
 	}
 	pg->maintained = today;
 	return 0;
@@ -1455,6 +1466,7 @@ static const char *const vg_pg_ingest_grants[] = {
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
 	"GRANT USAGE ON SEQUENCE \"IngestSeq\" TO ", /* each event row's "IngestId" */
+	"GRANT EXECUTE ON FUNCTION vigil_retain_frames(integer) TO ",
 };
 static const char *const vg_pg_analyst_grants[] = {
 	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","

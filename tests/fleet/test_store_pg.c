@@ -378,6 +378,47 @@ Test(fleet_store, partitions_on_demand_and_retention)
 }
 
 /*
+ * --retain-days trims ReceivedFrames as it drops the event days: every frame
+ * stored before the kept days but each stream's newest, so a batch that names
+ * no device still finds its stream's device and a resend of that one is
+ * still refused.
+ */
+Test(fleet_store, received_frames_trimmed_with_the_days)
+{
+	uint64_t now = vg_now_ns();
+	struct vg_pg *pg = open_migrated();
+	char why[256];
+
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 1, seq, &now, 1, 1, why), 1, "%s",
+			     why);
+	cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 2, 1, &now, 1, 1, why), 1, "%s", why);
+	cr_assert_eq(store(pg, "dev-2", "dev-2", NULL, 1, 9, &now, 1, 1, why), 1, "%s", why);
+	/* stored forty days ago, but stream 1's third frame only yesterday */
+	pgq("UPDATE \"ReceivedFrames\" SET \"Timestamp\" = now() - interval '40 days'"
+	    " RETURNING 1");
+	pgq("UPDATE \"ReceivedFrames\" SET \"Timestamp\" = now() - interval '1 day'"
+	    " WHERE \"DeviceId\" = 'dev-1' AND \"StreamId\" = 1 AND \"Seq\" = 3 RETURNING 1");
+	vg_pg_set_retain_days(30);
+	cr_assert_eq(vg_pg_maintain(pg), 0);
+	vg_pg_set_retain_days(0);
+	cr_assert_str_eq(pgq("SELECT string_agg(\"DeviceId\" || ' ' || \"StreamId\" || ' ' ||"
+			     " \"Seq\", ', ' ORDER BY \"DeviceId\", \"StreamId\", \"Seq\")"
+			     " FROM \"ReceivedFrames\""),
+			 "dev-1 1 3, dev-1 2 1, dev-2 1 9");
+	cr_assert_str_eq(pgq("SELECT \"Rows\" FROM \"RetentionDropped\" WHERE \"Table\" ="
+			     " 'ReceivedFrames'"),
+			 "2");
+	/* what is kept still decides */
+	cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 1, 3, &now, 1, 1, why), 0, "%s", why);
+	cr_assert_eq(store(pg, "dev-1", NULL, NULL, 1, 4, &now, 1, 1, why), 1, "%s", why);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\" WHERE \"DeviceId\" ="
+			 " 'dev-1'"),
+		     5);
+	vg_pg_close(pg);
+}
+
+/*
  * Two servers making the same day at once: the second waits and finds it
  * made. (Through a coordinator each shard's part is its own transaction.)
  */
