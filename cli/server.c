@@ -58,7 +58,7 @@ const char vg_usage_server[] =
 	"INSERT into the event tables and no SELECT of them) for the server's CONNINFO and the\n"
 	"analyst role (default vigil_analyst: SELECT only) for hunt/alerts --pg and the\n"
 	"detector's role (default vigil_detect: reads the events, writes only AlertInfo,\n"
-	"AlertEvidence and DetectionState) for --detect. Run it as the\n"
+	"AlertEvidence, DetectionState and DetectionFailed) for --detect. Run it as the\n"
 	"schema's owner; a migrated database needs no more from the server's role.\n"
 	"shards: spread the devices' rows over the --shard servers (at most 64), hash partitions\n"
 	"on DeviceId through postgres_fdw; --pg is the coordinator the servers and hunters use.\n"

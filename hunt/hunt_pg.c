@@ -420,24 +420,34 @@ static int vg_pgr_step(struct vg_row *r)
 	return p->s.nrows > 0;
 }
 
+/* The detector's cursor (server/pgschema.c) is no column of an event: the columns without it. */
+static int vg_pgr_col(struct vg_row *r, int i)
+{
+	int skip = PQfnumber(((struct vg_pg_rows *)r)->s.r, "\"IngestId\"");
+
+	return skip >= 0 && i >= skip ? i + 1 : i;
+}
+
 static int vg_pgr_ncols(struct vg_row *r)
 {
-	return PQnfields(((struct vg_pg_rows *)r)->s.r);
+	PGresult *res = ((struct vg_pg_rows *)r)->s.r;
+
+	return PQnfields(res) - (PQfnumber(res, "\"IngestId\"") >= 0);
 }
 
 static const char *vg_pgr_name(struct vg_row *r, int i)
 {
-	return PQfname(((struct vg_pg_rows *)r)->s.r, i);
+	return PQfname(((struct vg_pg_rows *)r)->s.r, vg_pgr_col(r, i));
 }
 
 static const char *vg_pgr_text(struct vg_row *r, int i)
 {
-	return vg_pg_text(&((struct vg_pg_rows *)r)->s.src, i);
+	return vg_pg_text(&((struct vg_pg_rows *)r)->s.src, vg_pgr_col(r, i));
 }
 
 static void vg_pgr_json(struct vg_row *r, int i, struct vg_sb *b)
 {
-	vg_pg_json(&((struct vg_pg_rows *)r)->s.src, i, b);
+	vg_pg_json(&((struct vg_pg_rows *)r)->s.src, vg_pgr_col(r, i), b);
 }
 
 long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int json, long limit)

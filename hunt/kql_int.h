@@ -117,6 +117,7 @@ struct vg_kql_dialect {
 	 * the table's name and after it; NULL: no bounded reads.
 	 */
 	const char *bounded_sel, *bounded_where;
+	int explicit_cols; /* a table is read by its known columns' names, not * */
 };
 
 extern const struct vg_kql_dialect vg_kql_sqlite; /* kql_sql.c */

@@ -219,6 +219,7 @@ const struct vg_kql_dialect vg_kql_pg = {
 	.nulls_explicit = 1,
 	.max_ident = 63, /* NAMEDATALEN - 1 */
 	/* the fleet's event tables number their rows as they are stored (server/pgschema.c) */
-	.bounded_sel = "SELECT \"IngestId\" AS \"_rid\", * FROM ",
+	.bounded_sel = "SELECT \"IngestId\" AS \"_rid\", ",
+	.explicit_cols = 1,
 	.bounded_where = " WHERE \"IngestId\" > $1 AND \"IngestId\" <= $2",
 };

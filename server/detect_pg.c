@@ -66,6 +66,7 @@ static struct {
 	PGconn *c;
 	int held; /* VG_PG_DETECT_LOCK is this session's */
 	int waiting_logged;
+	char last_error[512];
 	pthread_t thread;
 	int started;
 	pthread_mutex_t lock;
@@ -354,6 +355,53 @@ static int vg_dp_horizon(long long *hi)
 	return -EIO;
 }
 
+/*
+ * Run p's query over the rows of (v[0], v[1]] in a savepoint: its result, or
+ * NULL with the savepoint rolled back (the error logged).
+ */
+static PGresult *vg_dp_query(struct vg_prule *p, const char *const *v)
+{
+	PGresult *r;
+
+	if (vg_dp_cmd("savepoint", "SAVEPOINT vg_rule", 0, NULL))
+		return NULL;
+	r = vg_dp_exec(p->d.id, p->sql, 2, v);
+	if (!r) {
+		char m[512];
+
+		/* the error, for vg_dp_failed(), before the rollback clears it */
+		snprintf(vg_dp.last_error, sizeof(vg_dp.last_error), "%s", vg_dp_err(m, sizeof(m)));
+		PQclear(PQexec(vg_dp.c, "ROLLBACK TO SAVEPOINT vg_rule"));
+		return NULL;
+	}
+	if (vg_dp_cmd("release savepoint", "RELEASE SAVEPOINT vg_rule", 0, NULL)) {
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * p's query failed on the rows of (v[0], v[1]] (a value PostgreSQL refuses
+ * where SQLite carries on: toint() of text that is no number): rather than
+ * hold every rule's detections back, the rule skips these rows and the
+ * loss is counted in DetectionFailed. 0 or -EIO.
+ */
+static int vg_dp_failed(struct vg_prule *p, const char *const *v)
+{
+	const char *f[4] = { p->d.id, v[0], v[1], vg_dp.last_error };
+
+	vg_log(VG_WARN, "detect: rule %s skips the rows of ids %s to %s of %s: %s", p->d.id, v[0],
+	       v[1], p->table, vg_dp.last_error);
+	return vg_dp_cmd("count the rule's failure",
+			 "INSERT INTO \"DetectionFailed\" AS d VALUES ($1, 1, $2, $3, $4, now())"
+			 " ON CONFLICT (\"RuleId\") DO UPDATE SET \"Failures\" = d.\"Failures\" + 1,"
+			 " \"FromIngestId\" = excluded.\"FromIngestId\","
+			 " \"ToIngestId\" = excluded.\"ToIngestId\", \"Error\" = excluded.\"Error\","
+			 " \"Timestamp\" = excluded.\"Timestamp\"",
+			 4, f);
+}
+
 /* Rules reading table over the rows of (lo, hi]. */
 static int vg_dp_table(const char *table, long long lo, long long hi, const char *now,
 		       int *new_alerts)
@@ -376,9 +424,11 @@ static int vg_dp_table(const char *table, long long lo, long long hi, const char
 			char since[VG_ISO_LEN], sql[256];
 			const char *sv[1] = { since };
 
-			r = vg_dp_exec(p->d.id, p->sql, 2, v);
-			if (!r)
-				return -EIO;
+			r = vg_dp_query(p, v);
+			if (!r) {
+				err = PQstatus(vg_dp.c) == CONNECTION_OK ? vg_dp_failed(p, v) : -EIO;
+				continue;
+			}
 			rlo = PQntuples(r) ? lo : hi;
 			PQclear(r);
 			if (rlo == hi)
@@ -395,9 +445,11 @@ static int vg_dp_table(const char *table, long long lo, long long hi, const char
 			PQclear(r);
 			snprintf(los, sizeof(los), "%lld", rlo);
 		}
-		r = vg_dp_exec(p->d.id, p->sql, 2, v);
-		if (!r)
-			return -EIO;
+		r = vg_dp_query(p, v);
+		if (!r) {
+			err = PQstatus(vg_dp.c) == CONNECTION_OK ? vg_dp_failed(p, v) : -EIO;
+			continue;
+		}
 		for (int row = 0; !err && row < PQntuples(r); row++)
 			err = vg_dp_row(p, r, row, now, new_alerts);
 		PQclear(r);

@@ -265,7 +265,8 @@
  * keeps it when its tables become partitioned (pgshard.c copies defaults):
  * ids are taken on the coordinator and travel to the shards as values.
  * AlertInfo gets the grouping columns of the local store (hunt/detect.c),
- * DetectionState the detector's cursor per table, AlertSeq the alerts' ids;
+ * DetectionState the detector's cursor per table, DetectionFailed the rows a
+ * rule's query could not read (counted), AlertSeq the alerts' ids;
  * and ReceivedFrames trimmed by --retain-days (vigil_retain_frames).
  */
 #define VG_PG_SCHEMA_V4 \
@@ -283,6 +284,9 @@
 	"CREATE SEQUENCE \"AlertSeq\";" \
 	"CREATE TABLE \"DetectionState\" (\"TableName\" text PRIMARY KEY," \
 	" \"LastIngestId\" bigint NOT NULL, \"Timestamp\" timestamptz NOT NULL);" \
+	"CREATE TABLE \"DetectionFailed\" (\"RuleId\" text PRIMARY KEY," \
+	" \"Failures\" bigint NOT NULL, \"FromIngestId\" bigint, \"ToIngestId\" bigint," \
+	" \"Error\" text, \"Timestamp\" timestamptz NOT NULL);" \
 	VG_PG_RETAIN_FRAMES
 
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2,

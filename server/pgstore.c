@@ -1476,13 +1476,14 @@ static const char *const vg_pg_analyst_grants[] = {
 	/* the inventory, without the token hashes */
 	"GRANT SELECT (\"DeviceId\", \"DeviceName\", \"Revoked\", \"Enrolled\", \"RevokedAt\")"
 	" ON \"EnrolledDevices\" TO ",
-	"GRANT SELECT ON \"DetectionState\" TO ",
+	"GRANT SELECT ON \"DetectionState\", \"DetectionFailed\" TO ",
 };
-/* The detector (detect_pg.c): reads the events, writes the alerts and its cursors only. */
+/* The detector (detect_pg.c): reads the events, writes the alerts, its cursors and failures. */
 static const char *const vg_pg_detect_grants[] = {
 	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
 	" \"DeviceEvents\", \"DeviceInfo\", \"SchemaVersion\", \"IngestSeq\" TO ",
-	"GRANT SELECT, INSERT, UPDATE ON \"AlertInfo\", \"AlertEvidence\", \"DetectionState\" TO ",
+	"GRANT SELECT, INSERT, UPDATE ON \"AlertInfo\", \"AlertEvidence\", \"DetectionState\","
+	" \"DetectionFailed\" TO ",
 	"GRANT USAGE ON SEQUENCE \"AlertSeq\" TO ",
 };
 

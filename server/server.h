@@ -41,8 +41,8 @@ void vg_pg_set_retain_days(int days);
  * The ingest role (INSERT into the event tables, no SELECT of them; what the
  * device checks, exactly once and the counters need), the analyst role
  * (SELECT only) and, unless NULL, the detector's (detect_pg.c: SELECT of the
- * event tables, INSERT and UPDATE of AlertInfo, AlertEvidence and
- * DetectionState only), created with LOGIN and no password unless they
+ * event tables, INSERT and UPDATE of AlertInfo, AlertEvidence,
+ * DetectionState and DetectionFailed only), created with LOGIN and no password unless they
  * exist, and granted in the current schema: 0 or -EIO (logged).
  */
 int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst, const char *detect);

@@ -15,9 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "batch.h"
 #include "fixture.h"
-#include "frame.h"
 #include "hosts.h"
 
 #define FRAME "application/vnd.vigil.frame"
@@ -25,6 +23,7 @@
 
 static pid_t server2 = -1;
 static char detect_ci[600];
+static int bad_rule; /* setup() adds a rule whose query PostgreSQL fails */
 
 static void stop(pid_t *p, int sig)
 {
@@ -56,21 +55,9 @@ static void as_role(char *out, size_t size, const char *user)
 /* `vigil server --detect` on a free port, its log in dir/log. */
 static pid_t spawn_detect(const char *log)
 {
-	char path[128];
-	pid_t pid;
+	const char *const extra[] = { "--detect", detect_ci, "--rules", "rules", NULL };
 
-	snprintf(path, sizeof(path), "%s/%s", dir, log);
-	pid = fork();
-	cr_assert_neq(pid, -1);
-	if (!pid) {
-		if (!freopen(path, "w", stderr))
-			_exit(127);
-		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
-		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key", "--threads",
-		      "2", "--detect", detect_ci, "--rules", "rules", (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return spawn_server_args(log, extra);
 }
 
 /*
@@ -93,6 +80,15 @@ static void setup(void)
 	      "| where ProcessCommandLine contains \"" MARK "\"\n",
 	      f);
 	cr_assert_eq(fclose(f), 0);
+	if (bad_rule) {
+		/* toint() of a command line: SQLite carries on, PostgreSQL fails the query */
+		f = fopen("rules/bad.rule", "w");
+		cr_assert_not_null(f);
+		fputs("title: Bad\nseverity: Low\ncategory: Execution\nmitre: T1059\nquery:\n"
+		      "DeviceProcessEvents\n| where toint(ProcessCommandLine) > 0\n",
+		      f);
+		cr_assert_eq(fclose(f), 0);
+	}
 	server = spawn_detect("server.log");
 	port = server_port(server, "server.log");
 	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
@@ -115,10 +111,6 @@ static void post(const char *token, const char *dev, const char *name, uint64_t 
 	Vigil__V1__Event ev[8], *evs[8];
 	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
 	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
-	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq };
-	uint8_t hdr[VG_FRAME_HDR_LEN], *payload;
-	size_t len;
-	FILE *f;
 
 	cr_assert(n <= 8);
 	for (int i = 0; i < n; i++) {
@@ -149,15 +141,7 @@ static void post(const char *token, const char *dev, const char *name, uint64_t 
 	b.stream_id = stream;
 	b.n_events = (size_t)n;
 	b.events = evs;
-	cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
-	h.len = (uint32_t)len;
-	vg_frame_hdr_pack(hdr, &h, payload);
-	f = fopen("b.frame", "wb");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
-	cr_assert_eq(fwrite(payload, 1, len, f), len);
-	cr_assert_eq(fclose(f), 0);
-	free(payload);
+	fx_frame_file("b.frame", &b, seq);
 	cr_assert_eq(fx_post("/v1/batches", "b.frame", token, FRAME), 200);
 }
 
@@ -203,6 +187,7 @@ Test(detect_pg, a_rule_on_two_devices_two_alerts_each_naming_its_device)
 	FILE *p;
 	size_t n;
 
+	bad_rule = 1;
 	setup();
 	fx_enroll("dev-A", ta);
 	fx_enroll("dev-B", tb);
@@ -241,7 +226,14 @@ Test(detect_pg, a_rule_on_two_devices_two_alerts_each_naming_its_device)
 		  "%s", out);
 	cr_assert(strstr(out, "device dev-B (DESKTOP-B)  2 events"), "%s", out);
 	cr_assert(fx_log_has("server.log", "this server runs the detections"));
-	cr_assert(fx_log_has("server.log", "detect: 1 of 1 rules run on PostgreSQL"));
+	cr_assert(fx_log_has("server.log", "detect: 2 of 2 rules run on PostgreSQL"));
+	/* The rule PostgreSQL fails skipped those rows, counted; the other was not held back. */
+	cr_assert_str_eq(pgq("SELECT \"RuleId\" || ' ' || (\"Failures\" > 0) || ' ' ||"
+			     " (\"ToIngestId\" > \"FromIngestId\") FROM \"DetectionFailed\""),
+			 "bad true true");
+	cr_assert(strstr(pgq("SELECT \"Error\" FROM \"DetectionFailed\""),
+			 "invalid input syntax for type integer"),
+		  "%s", pgq("SELECT \"Error\" FROM \"DetectionFailed\""));
 }
 
 /* Two detecting servers: one runs the rule, one alert per group; the other takes over. */

@@ -390,7 +390,8 @@ Test(fleet_kql, refused_on_postgresql_with_positions)
 	cr_assert_eq(vg_kql_translate_for(VG_KQL_PG, &t, 1, "DeviceProcessEvents", VG_KQL_BOUNDED,
 					  &q, &e),
 		     0, "%s", e.msg);
-	cr_expect_str_eq(q.sql, "SELECT \"IngestId\" AS \"_rid\", * FROM \"DeviceProcessEvents\""
+	cr_expect_str_eq(q.sql, "SELECT \"IngestId\" AS \"_rid\", \"Timestamp\", \"DeviceId\","
+				" \"FileName\", \"AdditionalFields\" FROM \"DeviceProcessEvents\""
 				" WHERE \"IngestId\" > $1 AND \"IngestId\" <= $2");
 	cr_expect_str_eq(q.cols[0], "_rid");
 	cr_expect_str_eq(q.source, "DeviceProcessEvents");
