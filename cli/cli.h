@@ -52,6 +52,12 @@ int vg_cli_log_opt(const char *cmd, int argc, char **argv, int *i);
 int vg_cli_open_store(const char *cmd, const char *db, struct vg_store **s);
 
 /*
+ * The detection rules' directory when --rules is not given (cli/host.c):
+ * $VIGIL_RULES, the source tree's rules/, VG_DATADIR/rules; NULL: none.
+ */
+const char *vg_cli_rules_dir(void);
+
+/*
  * The commands: argv[0] is the command's name; each returns the process
  * exit status (0, 1 runtime error, 2 usage; healthcheck 3 when not healthy).
  */

@@ -117,11 +117,11 @@ static int vg_is_dir(const char *p)
 }
 
 /*
- * The rules directory `vigil host` loads when --rules is not given: $VIGIL_RULES,
+ * The rules directory `vigil host` and `vigil server --detect` load when --rules is not given: $VIGIL_RULES,
  * else the source tree's rules/ this binary was built from, else
  * VG_DATADIR/rules (PREFIX/share/vigil/rules). NULL when none exists.
  */
-static const char *vg_default_rules_dir(void)
+const char *vg_cli_rules_dir(void)
 {
 	const char *env = getenv("VIGIL_RULES");
 
@@ -266,6 +266,6 @@ int vg_cmd_host(int argc, char **argv)
 	if (o.json && !o.print)
 		o.print = 1;
 	if (!o.rules && !o.no_rules)
-		o.rules = vg_default_rules_dir();
+		o.rules = vg_cli_rules_dir();
 	return vg_host_run(&o);
 }

@@ -16,10 +16,10 @@
 const char vg_usage_server[] =
 	"usage: vigil server --pg CONNINFO --listen https://ADDR:PORT --cert FILE --key FILE\n"
 	"                    [--threads N] [--max-connections N] [--max-inflight N]\n"
-	"                    [--retain-days N]\n"
+	"                    [--retain-days N] [--detect CONNINFO [--rules DIR]]\n"
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
-	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE]\n"
+	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE] [--detect ROLE]\n"
 	"       vigil server shards --pg CONNINFO --shard CONNINFO [--shard CONNINFO]...\n"
 	"\n"
 	"The fleet service: hosts POST their batches over HTTPS (TLS 1.2+) and the server\n"
@@ -40,6 +40,14 @@ const char vg_usage_server[] =
 	"  --retain-days N      drop the event tables' day partitions older than N days before\n"
 	"                       today (UTC), on start and daily; logged and counted in\n"
 	"                       RetentionDropped (default: keep every day)\n"
+	"  --detect CONNINFO    run the detection rules over the fleet's tables, connected\n"
+	"                       as the detector's role (roles --detect); one server of\n"
+	"                       several at a time runs them, another takes over when it\n"
+	"                       stops. Alerts name their device (vigil alerts --pg).\n"
+	"  --rules DIR          the rules (*.rule) --detect runs; a malformed rule stops\n"
+	"                       the server, one PostgreSQL cannot run is logged and left\n"
+	"                       out. Default: $VIGIL_RULES, the source tree's rules/,\n"
+	"                       the installed rules\n"
 	"\n"
 	"onboard: make a new enrolment secret (stored hashed) and write the onboarding package\n"
 	"FILE (mode 0600): url=, ca_pem= (CA.pem in base64 on one line) and secret= lines.\n"
@@ -48,7 +56,9 @@ const char vg_usage_server[] =
 	"revoke: the device's token is refused (403) from the next request on.\n"
 	"roles: create (LOGIN, no password) or update the ingest role (default vigil_ingest:\n"
 	"INSERT into the event tables and no SELECT of them) for the server's CONNINFO and the\n"
-	"analyst role (default vigil_analyst: SELECT only) for hunt/alerts --pg. Run it as the\n"
+	"analyst role (default vigil_analyst: SELECT only) for hunt/alerts --pg and the\n"
+	"detector's role (default vigil_detect: reads the events, writes only AlertInfo,\n"
+	"AlertEvidence, DetectionState and DetectionFailed) for --detect. Run it as the\n"
 	"schema's owner; a migrated database needs no more from the server's role.\n"
 	"shards: spread the devices' rows over the --shard servers (at most 64), hash partitions\n"
 	"on DeviceId through postgres_fdw; --pg is the coordinator the servers and hunters use.\n"
@@ -187,6 +197,7 @@ static int vg_server_revoke(int argc, char **argv)
 static int vg_server_roles(int argc, char **argv)
 {
 	const char *pgc = NULL, *ingest = "vigil_ingest", *analyst = "vigil_analyst", *v;
+	const char *detect = "vigil_detect";
 	struct vg_pg *pg;
 	int err;
 
@@ -200,21 +211,25 @@ static int vg_server_roles(int argc, char **argv)
 			ingest = v;
 		} else if (vg_cli_opt(argc, argv, &i, "--analyst", &v)) {
 			analyst = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--detect", &v)) {
+			detect = v;
 		} else {
 			return vg_cli_usage("server roles", "unknown argument '%s'", argv[i]);
 		}
 	}
 	if (!pgc)
 		return vg_cli_usage("server roles", "--pg is required");
-	if (!*ingest || !*analyst || !strcmp(ingest, analyst))
-		return vg_cli_usage("server roles", "--ingest and --analyst must be two names");
+	if (!ingest || !analyst || !detect || !*ingest || !*analyst || !*detect ||
+	    !strcmp(ingest, analyst) || !strcmp(ingest, detect) || !strcmp(analyst, detect))
+		return vg_cli_usage("server roles",
+				    "--ingest, --analyst and --detect must be three names");
 	if (vg_server_db("server roles", pgc, &pg))
 		return 1;
-	err = vg_pg_roles(pg, ingest, analyst);
+	err = vg_pg_roles(pg, ingest, analyst, detect);
 	vg_pg_close(pg);
 	if (err)
 		return vg_err(err, "server roles"), 1;
-	printf("ingest role %s, analyst role %s\n", ingest, analyst);
+	printf("ingest role %s, analyst role %s, detector role %s\n", ingest, analyst, detect);
 	return 0;
 }
 
@@ -299,6 +314,14 @@ int vg_cmd_server(int argc, char **argv)
 		} else if (vg_cli_opt(argc, argv, &i, "--retain-days", &v)) {
 			if (vg_cli_int("server", "--retain-days", v, 1, 36500, &retain))
 				return 2;
+		} else if (vg_cli_opt(argc, argv, &i, "--detect", &v)) {
+			if (!v || !*v)
+				return vg_cli_usage("server", "%s needs a conninfo", "--detect");
+			o.detect = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--rules", &v)) {
+			if (!v || !*v)
+				return vg_cli_usage("server", "%s needs a directory", "--rules");
+			o.rules = v;
 		} else if (vg_cli_opt(argc, argv, &i, "--max-inflight", &v)) {
 			if (vg_cli_int("server", "--max-inflight", v, 1, 4096, &n))
 				return 2;
@@ -309,6 +332,14 @@ int vg_cmd_server(int argc, char **argv)
 	}
 	if (!o.conninfo || !o.listen || !o.cert || !o.key)
 		return vg_cli_usage("server", "--pg, --listen, --cert and --key are required");
+	if (o.rules && !o.detect)
+		return vg_cli_usage("server", "--rules needs --detect");
+	if (o.detect && !o.rules)
+		o.rules = vg_cli_rules_dir();
+	if (o.detect && !o.rules) {
+		vg_log(VG_ERROR, "server: --detect: no rules directory; give --rules DIR");
+		return 1;
+	}
 	if (retain && vg_server_retain(o.conninfo, retain))
 		return 1;
 	return vg_server_run(&o) ? 1 : 0;

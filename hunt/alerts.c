@@ -12,8 +12,21 @@
 #include "hunt.h"
 
 const char *const vg_alert_cols[VG_ALERT_NCOLS] = {
-	"Timestamp",	    "AlertId", "Title",	   "Category",	 "Severity",	"DetectionSource",
-	"AttackTechniques", "RuleId",  "DeviceId", "DeviceName", "Description",
+	"Timestamp",
+	"AlertId",
+	"Title",
+	"Category",
+	"Severity",
+	"DetectionSource",
+	"AttackTechniques",
+	"RuleId",
+	"DeviceId",
+	"DeviceName",
+	"Description",
+	/* the grouping: how many events and when the first and the last happened */
+	"EvidenceCount",
+	"FirstActivity",
+	"LastActivity",
 };
 
 const char *const vg_evidence_cols[VG_EVIDENCE_NCOLS] = {
@@ -72,6 +85,19 @@ long vg_alerts_emit(struct vg_alerts_src *s, FILE *out, int json)
 			vg_sb_safe(&b, vg_col(al, 7));
 			vg_sb_add(&b, "]  device ");
 			vg_sb_safe(&b, vg_col(al, 9));
+			if (*vg_col(al, 10) && strcmp(vg_col(al, 9), vg_col(al, 10))) {
+				vg_sb_add(&b, " (");
+				vg_sb_safe(&b, vg_col(al, 10));
+				vg_sb_add(&b, ")");
+			}
+			if (*vg_col(al, 12)) {
+				vg_sb_add(&b, "  ");
+				vg_sb_safe(&b, vg_col(al, 12));
+				vg_sb_add(&b, " events ");
+				vg_sb_safe(&b, vg_col(al, 13));
+				vg_sb_add(&b, "..");
+				vg_sb_safe(&b, vg_col(al, 14));
+			}
 			vg_sb_add(&b, "\n");
 		}
 		ev = s->evidence(s, vg_col(al, 2));

@@ -20,7 +20,7 @@ struct sqlite3;
 long vg_alerts_print(struct sqlite3 *db, FILE *out, int json, int64_t after, int64_t *last);
 
 /* AlertInfo's and AlertEvidence's columns as printed, in order */
-#define VG_ALERT_NCOLS 11
+#define VG_ALERT_NCOLS 14
 #define VG_EVIDENCE_NCOLS 15
 extern const char *const vg_alert_cols[VG_ALERT_NCOLS];
 extern const char *const vg_evidence_cols[VG_EVIDENCE_NCOLS];

@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0-only
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -12,10 +10,8 @@
 #include "fmt.h"
 #include "kql.h"
 #include "log.h"
+#include "rule.h"
 #include "store.h"
-
-#define VG_RULE_MAX_BYTES (64 * 1024)
-#define VG_RULE_MAX_GROUP 8
 
 static const char vg_alerts_sql[] =
 	"CREATE TABLE IF NOT EXISTS AlertInfo ("
@@ -69,34 +65,15 @@ static const char vg_alerts_idx_sql[] =
 	"CREATE INDEX IF NOT EXISTS AlertInfo_Key ON AlertInfo(AlertKey);"
 	"CREATE INDEX IF NOT EXISTS AlertEvidence_Source ON AlertEvidence(SourceTable, SourceRowId);";
 
-/* An alert takes the evidence of its rule, device and process tree for this long. */
-#define VG_RULE_WINDOW_MS (10 * 60 * 1000LL)
-#define VG_RULE_MAX_WINDOW_MS (7 * 24 * 3600 * 1000LL)
-
-/* Columns copied from an event into its evidence row, when the event has them. */
-static const char *const vg_ev_cols[] = {
-	"Timestamp", "DeviceId",	   "DeviceName",  "ActionType", "FileName",   "FolderPath",
-	"ProcessId", "ProcessCommandLine", "AccountName", "RemoteIP",	"RemotePort", "ReportId",
-};
-#define VG_NEV (sizeof(vg_ev_cols) / sizeof(vg_ev_cols[0]))
-
 struct vg_rule {
-	char *id; /* file name without .rule */
-	char *path;
-	char *title, *severity, *category, *mitre, *description;
-	char *group[VG_RULE_MAX_GROUP];
-	int ngroup;
-	int64_t window_ms; /* an alert takes its group's evidence this long after its first */
-	int64_t lookback_ms; /* 0: new rows only; else every row of this span, each once */
-	char *query;
-	int query_line; /* line of the file where the query starts, minus one */
+	struct vg_rule_def d; /* the file as parsed (rule.c) */
 	int waiting; /* its table is not in the store yet */
 	int logged_wait;
 	sqlite3_stmt *st;
 	char *table;
-	int ev_idx[VG_NEV]; /* result column of each vg_ev_cols, -1 */
+	int ev_idx[VG_RULE_NEV]; /* result column of each vg_rule_ev_cols, -1 */
 	int group_idx[VG_RULE_MAX_GROUP];
-	int tree_idx[4]; /* vg_tree_cols in the result, -1 */
+	int tree_idx[4]; /* vg_rule_tree_cols in the result, -1 */
 	int fallback_cmd; /* InitiatingProcessCommandLine when no ProcessCommandLine */
 };
 
@@ -105,19 +82,6 @@ struct vg_detect {
 	struct vg_rule *rules;
 	int nrules;
 	sqlite3_stmt *ins_alert, *find_alert, *upd_alert, *has_ev, *ins_ev, *get_wm, *set_wm;
-};
-
-/*
- * The process tree an event belongs to, from the columns every event has:
- * a process running its parent's program (a subshell, a forked worker: it
- * did not exec) belongs to its parent's tree, any other to its own. So the
- * probes of a loop of subshells are one tree, the loop's shell.
- */
-static const char *const vg_tree_cols[4] = {
-	"InitiatingProcessId",
-	"InitiatingProcessParentId",
-	"InitiatingProcessFileName",
-	"InitiatingProcessParentFileName",
 };
 
 /* 1 when table has column col (a name without spaces), 0 when not, -1 on error */
@@ -172,215 +136,9 @@ int vg_alerts_schema(sqlite3 *db)
 
 static void vg_rule_free(struct vg_rule *r)
 {
-	free(r->id);
-	free(r->path);
-	free(r->title);
-	free(r->severity);
-	free(r->category);
-	free(r->mitre);
-	free(r->description);
-	for (int i = 0; i < r->ngroup; i++)
-		free(r->group[i]);
-	free(r->query);
+	vg_rule_def_free(&r->d);
 	free(r->table);
 	sqlite3_finalize(r->st);
-}
-
-static char *vg_trim_dup(const char *s, size_t n)
-{
-	while (n && isspace((unsigned char)*s))
-		s++, n--;
-	while (n && isspace((unsigned char)s[n - 1]))
-		n--;
-	return strndup(s, n);
-}
-
-static int vg_valid_technique(const char *s)
-{
-	/* T1234 or T1234.001, comma-separated */
-	for (;;) {
-		while (*s == ' ')
-			s++;
-		if (s[0] != 'T' || !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]) ||
-		    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
-			return 0;
-		s += 5;
-		if (*s == '.') {
-			if (!isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]) ||
-			    !isdigit((unsigned char)s[3]))
-				return 0;
-			s += 4;
-		}
-		while (*s == ' ')
-			s++;
-		if (!*s)
-			return 1;
-		if (*s++ != ',')
-			return 0;
-	}
-}
-
-/* "30s", "10m", "2h", "1d": milliseconds, or -1 */
-static int64_t vg_duration_ms(const char *s)
-{
-	char *end;
-	long long n;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno || n <= 0 || n > 1000000 || !end[0] || end[1])
-		return -1;
-	switch (*end) {
-	case 's':
-		return n * 1000;
-	case 'm':
-		return n * 60 * 1000;
-	case 'h':
-		return n * 3600 * 1000;
-	case 'd':
-		return n * 24 * 3600 * 1000;
-	}
-	return -1;
-}
-
-/*
- * Parse a rule file's text: "key: value" lines (# comments, blank lines),
- * then "query:" and the KQL to the end of the file.
- */
-static int vg_rule_parse(struct vg_rule *r, const char *path, const char *text,
-			 struct vg_sb *errors)
-{
-	const char *p = text;
-	int line = 0;
-
-	while (*p) {
-		const char *eol = p + strcspn(p, "\n"), *colon;
-		char key[32];
-		char **slot = NULL;
-		size_t kl;
-
-		line++;
-		colon = memchr(p, ':', (size_t)(eol - p));
-		if (*p == '#' || p[strspn(p, " \t\r")] == '\n' || p + strspn(p, " \t\r") == eol) {
-			p = *eol ? eol + 1 : eol;
-			continue;
-		}
-		kl = colon ? (size_t)(colon - p) : 0;
-		if (!colon || kl >= sizeof(key)) {
-			vg_sb_printf(errors,
-				     "%s:%d:1: expected 'key: value' (title, severity, category,"
-				     " mitre, description, group, window, lookback, query)\n",
-				     path, line);
-			return -EINVAL;
-		}
-		memcpy(key, p, kl);
-		key[kl] = 0;
-		if (!strcmp(key, "query")) {
-			if (colon + 1 + strspn(colon + 1, " \t\r") != eol) {
-				vg_sb_printf(errors,
-					     "%s:%d:%d: the query starts on the line after"
-					     " 'query:'\n",
-					     path, line, (int)kl + 2);
-				return -EINVAL;
-			}
-			r->query_line = line;
-			r->query = strdup(*eol ? eol + 1 : "");
-			break;
-		}
-		if (!strcmp(key, "title"))
-			slot = &r->title;
-		else if (!strcmp(key, "severity"))
-			slot = &r->severity;
-		else if (!strcmp(key, "category"))
-			slot = &r->category;
-		else if (!strcmp(key, "mitre"))
-			slot = &r->mitre;
-		else if (!strcmp(key, "description"))
-			slot = &r->description;
-		if (slot) {
-			if (*slot) {
-				vg_sb_printf(errors, "%s:%d:1: '%s' given twice\n", path, line,
-					     key);
-				return -EINVAL;
-			}
-			*slot = vg_trim_dup(colon + 1, (size_t)(eol - colon - 1));
-			if (!*slot)
-				return -ENOMEM;
-		} else if (!strcmp(key, "window") || !strcmp(key, "lookback")) {
-			char *v = vg_trim_dup(colon + 1, (size_t)(eol - colon - 1));
-			int64_t ms = v ? vg_duration_ms(v) : -1;
-
-			if (!v)
-				return -ENOMEM;
-			if (ms < 0 || ms > VG_RULE_MAX_WINDOW_MS) {
-				vg_sb_printf(errors,
-					     "%s:%d:%d: '%s' is not a duration of at most 7d"
-					     " (30s, 10m, 2h, 1d)\n",
-					     path, line, (int)kl + 3, v);
-				free(v);
-				return -EINVAL;
-			}
-			free(v);
-			*(key[0] == 'w' ? &r->window_ms : &r->lookback_ms) = ms;
-		} else if (!strcmp(key, "group")) {
-			const char *g = colon + 1;
-
-			while (g < eol) {
-				size_t n = strcspn(g, ",\n");
-
-				if (g + n > eol)
-					n = (size_t)(eol - g);
-				if (r->ngroup == VG_RULE_MAX_GROUP) {
-					vg_sb_printf(errors, "%s:%d:1: at most %d group columns\n",
-						     path, line, VG_RULE_MAX_GROUP);
-					return -EINVAL;
-				}
-				r->group[r->ngroup] = vg_trim_dup(g, n);
-				if (!r->group[r->ngroup])
-					return -ENOMEM;
-				if (*r->group[r->ngroup])
-					r->ngroup++;
-				else
-					free(r->group[r->ngroup]);
-				g += n + 1;
-			}
-		} else {
-			vg_sb_printf(errors,
-				     "%s:%d:1: unknown key '%s' (title, severity, category,"
-				     " mitre, description, group, window, lookback, query)\n",
-				     path, line, key);
-			return -EINVAL;
-		}
-		p = *eol ? eol + 1 : eol;
-	}
-	if (!r->window_ms)
-		r->window_ms = VG_RULE_WINDOW_MS;
-	if (!r->query) {
-		vg_sb_printf(errors, "%s:%d:1: no 'query:' section\n", path, line + 1);
-		return -EINVAL;
-	}
-	if (!r->title || !r->severity || !r->category || !r->mitre) {
-		vg_sb_printf(errors, "%s:1:1: a rule needs title, severity, category and mitre\n",
-			     path);
-		return -EINVAL;
-	}
-	if (strcmp(r->severity, "Informational") && strcmp(r->severity, "Low") &&
-	    strcmp(r->severity, "Medium") && strcmp(r->severity, "High")) {
-		vg_sb_printf(errors,
-			     "%s: severity '%s' is not Informational, Low, Medium or High\n", path,
-			     r->severity);
-		return -EINVAL;
-	}
-	if (!vg_valid_technique(r->mitre)) {
-		vg_sb_printf(errors,
-			     "%s: mitre '%s' is not an ATT&CK technique id such as T1059"
-			     " or T1059.004\n",
-			     path, r->mitre);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 static int vg_col_index(const struct vg_kql_query *q, const char *name)
@@ -401,10 +159,10 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 	struct vg_kql_error e;
 	int err, rc;
 
-	err = vg_kql_translate(d->db, r->query, VG_KQL_BOUNDED, &q, &e);
+	err = vg_kql_translate(d->db, r->d.query, VG_KQL_BOUNDED, &q, &e);
 	if (err == -EINVAL && !strncmp(e.msg, "unknown table", 13)) {
 		if (!r->logged_wait)
-			vg_log(VG_INFO, "rule %s waits for a table: %s", r->id, e.msg);
+			vg_log(VG_INFO, "rule %s waits for a table: %s", r->d.id, e.msg);
 		r->logged_wait = 1;
 		r->waiting = 1;
 		return -EAGAIN;
@@ -412,8 +170,8 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 	if (err == -EINVAL) {
 		char prefix[300];
 
-		snprintf(prefix, sizeof(prefix), "%s:", r->path);
-		vg_kql_error_format(errors, prefix, r->query, r->query_line, &e);
+		snprintf(prefix, sizeof(prefix), "%s:", r->d.path);
+		vg_kql_error_format(errors, prefix, r->d.query, r->d.query_line, &e);
 		return err;
 	}
 	if (err)
@@ -422,28 +180,28 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 		vg_sb_printf(errors,
 			     "%s: the query must return the events of its table"
 			     " (where and extend only: no project, summarize or count)\n",
-			     r->path);
+			     r->d.path);
 		vg_kql_query_free(&q);
 		return -EINVAL;
 	}
-	for (int i = 0; i < r->ngroup; i++) {
-		r->group_idx[i] = vg_col_index(&q, r->group[i]);
+	for (int i = 0; i < r->d.ngroup; i++) {
+		r->group_idx[i] = vg_col_index(&q, r->d.group[i]);
 		if (r->group_idx[i] < 0) {
 			vg_sb_printf(errors,
 				     "%s: group column '%s' is not a column of the result\n",
-				     r->path, r->group[i]);
+				     r->d.path, r->d.group[i]);
 			vg_kql_query_free(&q);
 			return -EINVAL;
 		}
 	}
-	for (size_t i = 0; i < VG_NEV; i++)
-		r->ev_idx[i] = vg_col_index(&q, vg_ev_cols[i]);
+	for (size_t i = 0; i < VG_RULE_NEV; i++)
+		r->ev_idx[i] = vg_col_index(&q, vg_rule_ev_cols[i]);
 	for (int i = 0; i < 4; i++)
-		r->tree_idx[i] = vg_col_index(&q, vg_tree_cols[i]);
+		r->tree_idx[i] = vg_col_index(&q, vg_rule_tree_cols[i]);
 	r->fallback_cmd = vg_col_index(&q, "InitiatingProcessCommandLine");
 	rc = sqlite3_prepare_v3(d->db, q.sql, -1, SQLITE_PREPARE_PERSISTENT, &r->st, NULL);
 	if (rc != SQLITE_OK) {
-		vg_sb_printf(errors, "%s: the store refused the translated query: %s\n", r->path,
+		vg_sb_printf(errors, "%s: the store refused the translated query: %s\n", r->d.path,
 			     sqlite3_errmsg(d->db));
 		vg_kql_query_free(&q);
 		return -EINVAL;
@@ -452,45 +210,9 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 	q.source = NULL;
 	r->waiting = 0;
 	if (r->logged_wait)
-		vg_log(VG_INFO, "rule %s: table %s is here, rule active", r->id, r->table);
+		vg_log(VG_INFO, "rule %s: table %s is here, rule active", r->d.id, r->table);
 	vg_kql_query_free(&q);
 	return 0;
-}
-
-static int vg_cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *vg_read_file(const char *path, struct vg_sb *errors)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
-
-	if (!f) {
-		vg_sb_printf(errors, "%s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(VG_RULE_MAX_BYTES + 1);
-	if (!buf) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, VG_RULE_MAX_BYTES + 1, f);
-	fclose(f);
-	if (n > VG_RULE_MAX_BYTES) {
-		vg_sb_printf(errors, "%s: larger than %d bytes\n", path, VG_RULE_MAX_BYTES);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = 0;
-	if (strlen(buf) != n) {
-		vg_sb_printf(errors, "%s: holds a NUL byte\n", path);
-		free(buf);
-		return NULL;
-	}
-	return buf;
 }
 
 static int vg_detect_prepare(struct vg_detect *d)
@@ -534,11 +256,9 @@ static int vg_detect_prepare(struct vg_detect *d)
 
 int vg_detect_open(struct vg_detect **out, sqlite3 *db, const char *dir, struct vg_sb *errors)
 {
+	struct vg_rule_def *defs = NULL;
 	struct vg_detect *d;
-	char **names = NULL;
-	int nnames = 0, err;
-	struct dirent *de;
-	DIR *dh;
+	int ndefs = 0, err;
 
 	*out = NULL;
 	d = calloc(1, sizeof(*d));
@@ -550,75 +270,32 @@ int vg_detect_open(struct vg_detect **out, sqlite3 *db, const char *dir, struct 
 		err = vg_alerts_schema(db);
 	if (!err)
 		err = vg_detect_prepare(d);
+	if (!err)
+		err = vg_rules_load(dir, &defs, &ndefs, errors);
 	if (err)
 		goto err_free;
-	dh = opendir(dir);
-	if (!dh) {
-		err = -errno;
-		vg_sb_printf(errors, "%s: %s\n", dir, strerror(errno));
-		goto err_free;
-	}
-	while ((de = readdir(dh))) {
-		size_t l = strlen(de->d_name);
-		char **nn;
-
-		if (l < 6 || strcmp(de->d_name + l - 5, ".rule") || de->d_name[0] == '.')
-			continue;
-		nn = realloc(names, (size_t)(nnames + 1) * sizeof(*nn));
-		if (!nn || !(nn[nnames] = strdup(de->d_name))) {
-			names = nn ? nn : names;
-			closedir(dh);
-			err = -ENOMEM;
-			goto err_names;
-		}
-		names = nn;
-		nnames++;
-	}
-	closedir(dh);
-	qsort(names, (size_t)nnames, sizeof(*names), vg_cmp_names);
-	d->rules = calloc((size_t)nnames + 1, sizeof(*d->rules));
+	d->rules = calloc((size_t)ndefs + 1, sizeof(*d->rules));
 	if (!d->rules) {
 		err = -ENOMEM;
-		goto err_names;
+		goto err_free;
 	}
-	for (int i = 0; i < nnames; i++) {
-		struct vg_rule *r = &d->rules[d->nrules];
-		char *text;
+	for (int i = 0; i < ndefs; i++) {
+		struct vg_rule *r = &d->rules[d->nrules++];
 
-		r->path = malloc(strlen(dir) + strlen(names[i]) + 2);
-		if (!r->path) {
-			err = -ENOMEM;
-			goto err_names;
-		}
-		sprintf(r->path, "%s/%s", dir, names[i]);
-		r->id = strndup(names[i], strlen(names[i]) - 5);
-		d->nrules++;
-		text = vg_read_file(r->path, errors);
-		if (!text) {
-			err = -EINVAL;
-			goto err_names;
-		}
-		err = vg_rule_parse(r, r->path, text, errors);
-		free(text);
-		if (!err) {
-			err = vg_rule_compile(d, r, errors);
-			if (err == -EAGAIN)
-				err = 0;
-		}
+		r->d = defs[i];
+		memset(&defs[i], 0, sizeof(defs[i]));
+		err = vg_rule_compile(d, r, errors);
+		if (err == -EAGAIN)
+			err = 0;
 		if (err)
-			goto err_names;
+			goto err_free;
 	}
-	for (int i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
+	vg_rules_free(defs, ndefs);
 	*out = d;
 	return 0;
 
-err_names:
-	for (int i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
 err_free:
+	vg_rules_free(defs, ndefs);
 	vg_detect_close(d);
 	return err;
 }
@@ -651,17 +328,6 @@ int vg_detect_nrules(const struct vg_detect *d, int *waiting)
 	return d->nrules;
 }
 
-static const char *vg_entity_type(const char *table)
-{
-	if (!strcmp(table, "DeviceProcessEvents"))
-		return "Process";
-	if (!strcmp(table, "DeviceFileEvents"))
-		return "File";
-	if (!strcmp(table, "DeviceNetworkEvents"))
-		return "Ip";
-	return "Event";
-}
-
 static int vg_step_reset(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -679,48 +345,9 @@ static void vg_bind_col(sqlite3_stmt *dst, int i, sqlite3_stmt *src, int col)
 		sqlite3_bind_value(dst, i, sqlite3_column_value(src, col));
 }
 
-/* "2026-11-29T17:23:17.123Z" as Unix epoch ms; -1 when it is not that */
-static int64_t vg_iso_ms(const char *t)
+static const char *vg_sqlite_text(void *st, int col)
 {
-	int y, mo, d, h, mi, sec, ms = 0, n = 0;
-	int64_t days;
-
-	if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-	    mo < 1 || mo > 12 || d < 1 || d > 31)
-		return -1;
-	if (t[n] == '.' && isdigit((unsigned char)t[n + 1]))
-		ms = (int)strtol(t + n + 1, NULL, 10) % 1000;
-	/* days from civil (proleptic Gregorian), H. Hinnant's algorithm */
-	y -= mo <= 2;
-	{
-		int era = (y >= 0 ? y : y - 399) / 400;
-		int yoe = y - era * 400;
-		int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-		int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-		days = (int64_t)era * 146097 + doe - 719468;
-	}
-	return ((days * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL + ms;
-}
-
-/* The process tree of the current row of r (vg_tree_cols) into key; 0 when it has none. */
-static int vg_tree_key(const struct vg_rule *r, struct vg_sb *key)
-{
-	sqlite3_stmt *q = r->st;
-	const char *f, *pf;
-
-	if (r->tree_idx[0] < 0 || sqlite3_column_type(q, r->tree_idx[0]) == SQLITE_NULL)
-		return 0;
-	f = r->tree_idx[2] < 0 ? NULL : (const char *)sqlite3_column_text(q, r->tree_idx[2]);
-	pf = r->tree_idx[3] < 0 ? NULL : (const char *)sqlite3_column_text(q, r->tree_idx[3]);
-	if (f && pf && !strcmp(f, pf) && r->tree_idx[1] >= 0 &&
-	    sqlite3_column_type(q, r->tree_idx[1]) != SQLITE_NULL)
-		vg_sb_printf(key, "\x1ftree:%lld",
-			     (long long)sqlite3_column_int64(q, r->tree_idx[1]));
-	else
-		vg_sb_printf(key, "\x1ftree:%lld",
-			     (long long)sqlite3_column_int64(q, r->tree_idx[0]));
-	return 1;
+	return (const char *)sqlite3_column_text(st, col);
 }
 
 /* Open a new alert of r for the current row: its id into *alert_id. */
@@ -737,15 +364,15 @@ static int vg_alert_open(struct vg_detect *d, struct vg_rule *r, const char *now
 	if (asprintf(&gk, "%s\x1d%s", key, ts) < 0)
 		return SQLITE_NOMEM;
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, r->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, r->category, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, r->severity, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, r->mitre, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->d.title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->d.category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->d.severity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, r->d.mitre, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, r->d.id, -1, SQLITE_STATIC);
 	vg_bind_col(st, 7, q, dev);
 	vg_bind_col(st, 8, q, name);
-	if (r->description)
-		sqlite3_bind_text(st, 9, r->description, -1, SQLITE_STATIC);
+	if (r->d.description)
+		sqlite3_bind_text(st, 9, r->d.description, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, gk, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 11, key, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 12, ts, -1, SQLITE_TRANSIENT);
@@ -762,8 +389,8 @@ static int vg_alert_open(struct vg_detect *d, struct vg_rule *r, const char *now
 	rc = sqlite3_exec(d->db, upd, NULL, NULL, NULL);
 	free(upd);
 	if (rc == SQLITE_OK)
-		vg_log(VG_INFO, "alert %s: %s (%s, %s) on %s", *alert_id, r->title, r->severity,
-		       r->mitre, (const char *)sqlite3_column_text(q, dev) ?: "?");
+		vg_log(VG_INFO, "alert %s: %s (%s, %s) on %s", *alert_id, r->d.title, r->d.severity,
+		       r->d.mitre, (const char *)sqlite3_column_text(q, dev) ?: "?");
 	return rc;
 }
 
@@ -777,19 +404,19 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 	sqlite3_stmt *q = r->st, *st;
 	int dev = r->ev_idx[1], tcol = r->ev_idx[0];
 	const char *ts = tcol >= 0 ? (const char *)sqlite3_column_text(q, tcol) : NULL;
-	int64_t ts_ms = vg_iso_ms(ts);
+	int64_t ts_ms = vg_rule_time_ms(ts);
 	struct vg_sb key;
 	char *alert_id = NULL;
 	int rc;
 
 	if (ts_ms < 0)
-		ts = now, ts_ms = vg_iso_ms(now);
-	if (r->lookback_ms) {
+		ts = now, ts_ms = vg_rule_time_ms(now);
+	if (r->d.lookback_ms) {
 		/* a row seen by an earlier run may be evidence already */
 		st = d->has_ev;
 		sqlite3_bind_text(st, 1, r->table, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, sqlite3_column_int64(q, 0));
-		sqlite3_bind_text(st, 3, r->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, r->d.id, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
@@ -800,24 +427,24 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 	}
 
 	vg_sb_init(&key);
-	vg_sb_printf(&key, "%s\x1f%s", r->id, (const char *)sqlite3_column_text(q, dev) ?: "");
-	if (r->ngroup) {
-		for (int i = 0; i < r->ngroup; i++)
-			vg_sb_printf(&key, "\x1f%s",
-				     (const char *)sqlite3_column_text(q, r->group_idx[i]) ?: "");
-	} else if (!vg_tree_key(r, &key)) {
-		vg_sb_printf(&key, "\x1f%s:%lld", r->table, (long long)sqlite3_column_int64(q, 0));
-	}
+	vg_rule_key(&r->d,
+		    &(struct vg_rule_row){ .text = vg_sqlite_text,
+					   .ctx = q,
+					   .device = dev,
+					   .group_idx = r->group_idx,
+					   .tree_idx = r->tree_idx,
+					   .table = r->table,
+					   .rid = (long long)sqlite3_column_int64(q, 0) },
+		    &key);
 	if (vg_sb_err(&key))
 		return SQLITE_NOMEM;
 
 	st = d->find_alert;
 	sqlite3_bind_text(st, 1, vg_sb_str(&key), -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t first = vg_iso_ms((const char *)sqlite3_column_text(st, 1));
+		int64_t first = vg_rule_time_ms((const char *)sqlite3_column_text(st, 1));
 
-		/* the alert's window is [first, first + window): a later event opens another */
-		if (first >= 0 && ts_ms < first + r->window_ms && ts_ms > first - r->window_ms)
+		if (vg_rule_in_window(&r->d, first, ts_ms))
 			alert_id = strdup((const char *)sqlite3_column_text(st, 0) ?: "");
 	}
 	sqlite3_reset(st);
@@ -841,17 +468,17 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 
 	st = d->ins_ev;
 	sqlite3_bind_text(st, 1, alert_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, r->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, r->category, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, r->mitre, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, vg_entity_type(r->table), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->d.title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->d.category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->d.mitre, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, vg_rule_entity_type(r->table), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, r->table, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, sqlite3_column_int64(q, 0));
-	for (size_t i = 0; i < VG_NEV; i++) {
+	for (size_t i = 0; i < VG_RULE_NEV; i++) {
 		int col = r->ev_idx[i];
 
 		/* A file or network event names the process by its initiating command line. */
-		if (!strcmp(vg_ev_cols[i], "ProcessCommandLine") && col < 0)
+		if (!strcmp(vg_rule_ev_cols[i], "ProcessCommandLine") && col < 0)
 			col = r->fallback_cmd;
 		vg_bind_col(st, 8 + (int)i, q, col);
 	}
@@ -883,7 +510,7 @@ static int vg_lookback(struct vg_detect *d, const struct vg_rule *r, const char 
 	int rc;
 
 	*from = lo;
-	vg_iso_time(since, vg_now_ns() - (uint64_t)r->lookback_ms * 1000000);
+	vg_iso_time(since, vg_now_ns() - (uint64_t)r->d.lookback_ms * 1000000);
 	sql = sqlite3_mprintf("SELECT min(rowid) - 1 FROM \"%w\" WHERE Timestamp >= ?", table);
 	if (!sql)
 		return SQLITE_NOMEM;
@@ -977,7 +604,7 @@ int vg_detect_run(struct vg_detect *d)
 			 * (and a batch with no row for its filters costs no window scan).
 			 */
 			rlo = lo;
-			if (r->lookback_ms) {
+			if (r->d.lookback_ms) {
 				sqlite3_bind_int64(r->st, 1, lo);
 				sqlite3_bind_int64(r->st, 2, hi);
 				rc = sqlite3_step(r->st);
@@ -1000,7 +627,7 @@ int vg_detect_run(struct vg_detect *d)
 			if (rc == SQLITE_DONE)
 				rc = SQLITE_OK;
 			else if (rc != SQLITE_OK)
-				vg_log(VG_ERROR, "rule %s: %s", r->id, sqlite3_errmsg(d->db));
+				vg_log(VG_ERROR, "rule %s: %s", r->d.id, sqlite3_errmsg(d->db));
 			sqlite3_reset(r->st);
 		}
 		if (rc != SQLITE_OK)

@@ -17,6 +17,7 @@
 #include "events.h"
 #include "fmt.h"
 #include "hunt.h"
+#include "hunt_pg.h"
 #include "kql.h"
 #include "log.h"
 
@@ -26,7 +27,8 @@ static const char *const vg_pg_tables[] = {
 	"DeviceInfo",	       "SuppressedEvents", "SensorCounters",	  "SensorCounterStreams",
 	"ReceivedFrames",      "AlertInfo",	   "AlertEvidence",
 };
-#define VG_PG_NTABLES (sizeof(vg_pg_tables) / sizeof(vg_pg_tables[0]))
+_Static_assert(sizeof(vg_pg_tables) / sizeof(vg_pg_tables[0]) == VG_PG_NTABLES,
+	       "hunt_pg.h counts the fleet tables");
 
 /* PostgreSQL type oids (pg_type.dat) */
 #define VG_OID_BOOL 16
@@ -51,12 +53,7 @@ static const char *vg_pg_err(PGconn *pg, char *buf, size_t size)
 	return buf;
 }
 
-struct vg_pg_cat {
-	struct vg_kql_table t[VG_PG_NTABLES];
-	char **cols[VG_PG_NTABLES];
-};
-
-static void vg_pg_cat_free(struct vg_pg_cat *c)
+void vg_pg_cat_free(struct vg_pg_cat *c)
 {
 	for (size_t i = 0; i < VG_PG_NTABLES; i++) {
 		for (int j = 0; j < c->t[i].ncols; j++)
@@ -65,8 +62,7 @@ static void vg_pg_cat_free(struct vg_pg_cat *c)
 	}
 }
 
-/* The columns of the fleet tables that exist, from the database's catalog. */
-static int vg_pg_catalog(PGconn *pg, struct vg_pg_cat *c)
+int vg_pg_catalog(PGconn *pg, struct vg_pg_cat *c)
 {
 	static const char sql[] = "SELECT table_name, column_name FROM information_schema.columns"
 				  " WHERE table_schema = current_schema()"
@@ -87,6 +83,9 @@ static int vg_pg_catalog(PGconn *pg, struct vg_pg_cat *c)
 	for (int row = 0; row < PQntuples(r) && !err; row++) {
 		const char *tn = PQgetvalue(r, row, 0), *cn = PQgetvalue(r, row, 1);
 
+		/* the detector's cursor (server/pgschema.c), not an event's column */
+		if (!strcmp(cn, "IngestId"))
+			continue;
 		for (size_t i = 0; i < VG_PG_NTABLES; i++) {
 			char **n;
 
@@ -421,24 +420,34 @@ static int vg_pgr_step(struct vg_row *r)
 	return p->s.nrows > 0;
 }
 
+/* The detector's cursor (server/pgschema.c) is no column of an event: the columns without it. */
+static int vg_pgr_col(struct vg_row *r, int i)
+{
+	int skip = PQfnumber(((struct vg_pg_rows *)r)->s.r, "\"IngestId\"");
+
+	return skip >= 0 && i >= skip ? i + 1 : i;
+}
+
 static int vg_pgr_ncols(struct vg_row *r)
 {
-	return PQnfields(((struct vg_pg_rows *)r)->s.r);
+	PGresult *res = ((struct vg_pg_rows *)r)->s.r;
+
+	return PQnfields(res) - (PQfnumber(res, "\"IngestId\"") >= 0);
 }
 
 static const char *vg_pgr_name(struct vg_row *r, int i)
 {
-	return PQfname(((struct vg_pg_rows *)r)->s.r, i);
+	return PQfname(((struct vg_pg_rows *)r)->s.r, vg_pgr_col(r, i));
 }
 
 static const char *vg_pgr_text(struct vg_row *r, int i)
 {
-	return vg_pg_text(&((struct vg_pg_rows *)r)->s.src, i);
+	return vg_pg_text(&((struct vg_pg_rows *)r)->s.src, vg_pgr_col(r, i));
 }
 
 static void vg_pgr_json(struct vg_row *r, int i, struct vg_sb *b)
 {
-	vg_pg_json(&((struct vg_pg_rows *)r)->s.src, i, b);
+	vg_pg_json(&((struct vg_pg_rows *)r)->s.src, vg_pgr_col(r, i), b);
 }
 
 long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int json, long limit)

@@ -264,6 +264,28 @@ int vg_tabular_here(struct vg_kq *k)
  * The source of a tabular expression: a table, a tabular let or a union,
  * without the pipes after it (join's and union's operands stop there).
  */
+/*
+ * A table's columns as its source reads them: * where the dialect has no
+ * columns of its own (SQLite), else the table's known columns by name, so
+ * a column the database keeps for itself (PostgreSQL's "IngestId") is not
+ * part of any result.
+ */
+static void vg_source_cols(struct vg_kq *k, struct vg_tab *t)
+{
+	int n = 0;
+
+	if (!k->dl->explicit_cols) {
+		vg_sb_add(&t->sql, "*");
+		return;
+	}
+	for (int i = 0; i < t->ncols; i++) {
+		if (!strcmp(t->cols[i], "_rid"))
+			continue;
+		vg_sb_add(&t->sql, n++ ? ", " : "");
+		vg_sql_ident(&t->sql, t->cols[i]);
+	}
+}
+
 int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded)
 {
 	struct vg_tok *src = vg_cur(k);
@@ -308,17 +330,21 @@ int vg_source(struct vg_kq *k, struct vg_tab *t, int bounded)
 			return k->err;
 		if (t->ncols == !!bounded)
 			return vg_kq_fail(k, src, "unknown table '%s'", src->s);
-		if (bounded && !k->dl->rowid) {
+		if (bounded && !k->dl->bounded_sel) {
 			return vg_kq_fail(k, src, "a rule's query needs SQLite, not %s",
 					  k->dl->name);
 		} else if (bounded) {
-			vg_sb_add(&t->sql, "SELECT rowid AS \"_rid\", * FROM ");
+			vg_sb_add(&t->sql, k->dl->bounded_sel);
+			vg_source_cols(k, t);
+			vg_sb_add(&t->sql, " FROM ");
 			vg_sql_ident(&t->sql, src->s);
-			vg_sb_add(&t->sql, " WHERE rowid > ?1 AND rowid <= ?2");
+			vg_sb_add(&t->sql, k->dl->bounded_where);
 			free(k->main_source);
 			k->main_source = strdup(src->s);
 		} else {
-			vg_sb_add(&t->sql, "SELECT * FROM ");
+			vg_sb_add(&t->sql, "SELECT ");
+			vg_source_cols(k, t);
+			vg_sb_add(&t->sql, " FROM ");
 			vg_sql_ident(&t->sql, src->s);
 		}
 	}

@@ -32,8 +32,8 @@ struct vg_kql_query {
 
 /*
  * VG_KQL_BOUNDED (detection rules): the final pipeline's source table is
- * read as rows with ?1 < rowid <= ?2 only, and gets a leading "_rid" column
- * holding the rowid. Lets and `in (...)` subqueries still see every row.
+ * read as rows with ?1 < rowid <= ?2 only (PostgreSQL: $1 < "IngestId" <= $2),
+ * and gets a leading "_rid" column holding that id. Lets and `in (...)` subqueries still see every row.
  */
 #define VG_KQL_BOUNDED 0x1
 
@@ -58,7 +58,7 @@ enum vg_kql_sql { VG_KQL_SQLITE, VG_KQL_PG };
  * Translate text for the database dialect (VG_KQL_PG: PostgreSQL 15, whose
  * tables have the store's names and quoted column names, Timestamp a
  * timestamptz) against the tables given. What the dialect cannot say is a
- * query error at its line and column. VG_KQL_BOUNDED needs SQLite.
+ * query error at its line and column.
  */
 int vg_kql_translate_for(enum vg_kql_sql dialect, const struct vg_kql_table *tables, int ntables,
 			 const char *text, int flags, struct vg_kql_query *q,

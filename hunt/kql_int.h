@@ -112,7 +112,12 @@ struct vg_kql_dialect {
 	const char *true_sql, *false_sql;
 	int nulls_explicit; /* sort: write Kusto's default NULLS FIRST/LAST out */
 	size_t max_ident; /* longest column name in bytes (0: no limit) */
-	int rowid; /* has rowid (rules' bounded reads) */
+	/*
+	 * A rule's bounded read of its table (VG_KQL_BOUNDED): what comes before
+	 * the table's name and after it; NULL: no bounded reads.
+	 */
+	const char *bounded_sel, *bounded_where;
+	int explicit_cols; /* a table is read by its known columns' names, not * */
 };
 
 extern const struct vg_kql_dialect vg_kql_sqlite; /* kql_sql.c */

@@ -2,7 +2,7 @@
 /*
  * The PostgreSQL 15 dialect of the KQL translator (vg_kql_pg): the tables
  * have the store's names and columns, Timestamp is a timestamptz. Kusto's
- * string operators become position()/starts_with()/a term regex, RE2 a
+ * string operators become LIKE/starts_with()/a term regex, RE2 a
  * PostgreSQL ARE, make_set/make_list array_to_json(array_agg()), subqueries
  * in FROM get the alias PostgreSQL 15 needs. What has no translation here
  * (extract_json) is refused by the translator at its position.
@@ -123,8 +123,9 @@ static void vg_pg_list_agg(struct vg_sb *b, const char *x, int distinct, int tim
 /*
  * has: the needle between term boundaries (a letter or digit at its end
  * needs a non-alphanumeric or the edge next to it), as kql_has() does; the
- * needle's ARE metacharacters escaped. contains/startswith/endswith:
- * position(), starts_with(), right(). Case-insensitive unless cs.
+ * needle's ARE metacharacters escaped. contains: LIKE '%needle%' (the
+ * needle's LIKE metacharacters escaped); startswith/endswith: starts_with(),
+ * right(). Case-insensitive unless cs.
  */
 static void vg_pg_strop(struct vg_sb *b, const char *op, const char *x, const char *n, int cs)
 {
@@ -133,11 +134,16 @@ static void vg_pg_strop(struct vg_sb *b, const char *op, const char *x, const ch
 	snprintf(h, sizeof(h), cs ? "%s" : "lower(%s)", "coalesce(CAST(%s AS text), '')");
 #define H(s) vg_sb_printf(b, h, s)
 	if (!strcmp(op, "contains")) {
-		vg_sb_add(b, "(position(");
-		H(n);
-		vg_sb_add(b, " in ");
+		/*
+		 * LIKE with the needle's \, % and _ escaped: a literal needle makes a
+		 * constant pattern, which the trigram index of the command line
+		 * (server/pgschema.c) serves; position() is read row by row.
+		 */
+		vg_sb_add(b, "(");
 		H(x);
-		vg_sb_add(b, ") > 0)");
+		vg_sb_add(b, " LIKE ('%' || replace(replace(replace(");
+		H(n);
+		vg_sb_add(b, ", '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'))");
 	} else if (!strcmp(op, "startswith")) {
 		vg_sb_add(b, "starts_with(");
 		H(x);
@@ -212,4 +218,8 @@ const struct vg_kql_dialect vg_kql_pg = {
 	.false_sql = "false",
 	.nulls_explicit = 1,
 	.max_ident = 63, /* NAMEDATALEN - 1 */
+	/* the fleet's event tables number their rows as they are stored (server/pgschema.c) */
+	.bounded_sel = "SELECT \"IngestId\" AS \"_rid\", ",
+	.explicit_cols = 1,
+	.bounded_where = " WHERE \"IngestId\" > $1 AND \"IngestId\" <= $2",
 };

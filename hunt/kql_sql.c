@@ -119,7 +119,8 @@ const struct vg_kql_dialect vg_kql_sqlite = {
 	.not_true = "IS NOT 1",
 	.true_sql = "1",
 	.false_sql = "0",
-	.rowid = 1,
+	.bounded_sel = "SELECT rowid AS \"_rid\", ",
+	.bounded_where = " WHERE rowid > ?1 AND rowid <= ?2",
 };
 
 /* A regular expression longer than this is refused (compiled per statement). */

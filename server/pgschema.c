@@ -225,9 +225,74 @@
 	VG_PG_IMAGE("DeviceNetworkEvents") \
 	VG_PG_IMAGE("DeviceEvents")
 
+#define VG_PG_INGEST_ID(t)                                                                 \
+	"ALTER TABLE \"" t "\"" VG_PG_ADD("IngestId", "bigint DEFAULT nextval('\"IngestSeq\"')") \
+	";CREATE INDEX \"" t "_Ingest\" ON \"" t "\" (\"IngestId\");"
+
+/*
+ * vigil_retain_frames(days): the exactly-once record of the frames stored
+ * before today - days (UTC), as vigil_retain drops the event days, but the
+ * newest frame of each stream kept: a batch that names no device finds its
+ * stream's device there (pgstore.c). Counted in RetentionDropped
+ * ("ReceivedFrames", the first day kept). A resend of a trimmed frame would
+ * be stored again: docs/fleet.md says why none comes that late.
+ */
+#define VG_PG_RETAIN_FRAMES \
+	"CREATE FUNCTION vigil_retain_frames(days integer) RETURNS bigint LANGUAGE plpgsql" \
+	" SECURITY DEFINER SET search_path FROM CURRENT AS $$" \
+	" DECLARE n bigint; d date := (now() AT TIME ZONE 'UTC')::date - days;" \
+	" BEGIN" \
+	"  PERFORM pg_advisory_xact_lock(7415902);" \
+	"  DELETE FROM \"ReceivedFrames\" f WHERE f.\"Timestamp\" < d::timestamp AT TIME ZONE 'UTC'" \
+	"   AND EXISTS (SELECT 1 FROM \"ReceivedFrames\" g WHERE g.\"DeviceId\" = f.\"DeviceId\"" \
+	"   AND g.\"StreamId\" = f.\"StreamId\" AND g.\"Seq\" > f.\"Seq\");" \
+	"  GET DIAGNOSTICS n = ROW_COUNT;" \
+	"  IF n > 0 THEN" \
+	"   INSERT INTO \"RetentionDropped\" VALUES ('ReceivedFrames', d, n, now())" \
+	"    ON CONFLICT ON CONSTRAINT \"RetentionDropped_pkey\" DO UPDATE" \
+	"    SET \"Rows\" = \"RetentionDropped\".\"Rows\" + excluded.\"Rows\"," \
+	"    \"Timestamp\" = excluded.\"Timestamp\";" \
+	"  END IF;" \
+	"  RETURN n;" \
+	" END $$;" \
+	"REVOKE ALL ON FUNCTION vigil_retain_frames(integer) FROM PUBLIC;"
+
+/*
+ * Version 4: detections in the server (detect_pg.c). Each event row gets an
+ * "IngestId" from one sequence as it is stored, the detector's cursor (a
+ * rowid does not exist here; docs/fleet.md says why no row committed late
+ * is missed). The sequence is no column's own, so a shard's coordinator
+ * keeps it when its tables become partitioned (pgshard.c copies defaults):
+ * ids are taken on the coordinator and travel to the shards as values.
+ * AlertInfo gets the grouping columns of the local store (hunt/detect.c),
+ * DetectionState the detector's cursor per table, DetectionFailed the rows a
+ * rule's query could not read (counted), AlertSeq the alerts' ids;
+ * and ReceivedFrames trimmed by --retain-days (vigil_retain_frames).
+ */
+#define VG_PG_SCHEMA_V4 \
+	"CREATE SEQUENCE \"IngestSeq\";" \
+	VG_PG_INGEST_ID("DeviceProcessEvents") \
+	VG_PG_INGEST_ID("DeviceFileEvents") \
+	VG_PG_INGEST_ID("DeviceNetworkEvents") \
+	VG_PG_INGEST_ID("DeviceEvents") \
+	"ALTER TABLE \"AlertInfo\"" VG_PG_ADD("AlertKey", "text") "," \
+	VG_PG_ADD("EvidenceCount", "bigint") "," VG_PG_ADD("FirstActivity", "timestamptz") "," \
+	VG_PG_ADD("LastActivity", "timestamptz") ";" \
+	"CREATE INDEX \"AlertInfo_Key\" ON \"AlertInfo\" (\"AlertKey\");" \
+	"CREATE INDEX \"AlertEvidence_Source\" ON \"AlertEvidence\"" \
+	" (\"SourceTable\", \"SourceRowId\");" \
+	"CREATE SEQUENCE \"AlertSeq\";" \
+	"CREATE TABLE \"DetectionState\" (\"TableName\" text PRIMARY KEY," \
+	" \"LastIngestId\" bigint NOT NULL, \"Timestamp\" timestamptz NOT NULL);" \
+	"CREATE TABLE \"DetectionFailed\" (\"RuleId\" text PRIMARY KEY," \
+	" \"Failures\" bigint NOT NULL, \"FromIngestId\" bigint, \"ToIngestId\" bigint," \
+	" \"Error\" text, \"Timestamp\" timestamptz NOT NULL);" \
+	VG_PG_RETAIN_FRAMES
+
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2,
-								 VG_PG_SCHEMA_V3 };
-static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3;
+								 VG_PG_SCHEMA_V3, VG_PG_SCHEMA_V4 };
+static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3
+	VG_PG_SCHEMA_V4;
 
 const char *vg_pg_schema_step(int version)
 {

@@ -177,7 +177,7 @@ int vg_pg_shards(const char *coord, const char *const *shards, int n)
 			     "DO $$ BEGIN IF EXISTS (SELECT 1 FROM \"%s\") THEN RAISE EXCEPTION"
 			     " '\"%s\" holds rows: shard an empty fleet database'; END IF; END $$;"
 			     "ALTER TABLE \"%s\" RENAME TO \"%s_local\";"
-			     "CREATE TABLE \"%s\" (LIKE \"%s_local\") PARTITION BY HASH (\"DeviceId\");"
+			     "CREATE TABLE \"%s\" (LIKE \"%s_local\" INCLUDING DEFAULTS) PARTITION BY HASH (\"DeviceId\");"
 			     "DROP TABLE \"%s_local\";",
 			     name, name, name, name, name, name, name);
 		for (int i = 0; i < n; i++)

@@ -557,6 +557,17 @@ int vg_pg_maintain(struct vg_pg *pg)
 			       PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 			       vg_pg_retain_days);
 		PQclear(r);
+		/* and the exactly-once record of those days' frames, each stream's newest kept */
+		vg_pp_int(&p, vg_pg_retain_days);
+		r = vg_pg_exec(pg, "trim ReceivedFrames", "SELECT vigil_retain_frames($1)", &p);
+		if (!r)
+			return -EIO;
+		if (strcmp(PQgetvalue(r, 0, 0), "0"))
+			vg_log(VG_INFO,
+			       "server: retention: trimmed %s rows of ReceivedFrames, older than %d"
+			       " days",
+			       PQgetvalue(r, 0, 0), vg_pg_retain_days);
+		PQclear(r);
 	}
 	pg->maintained = today;
 	return 0;
@@ -1238,8 +1249,19 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 
 	t.now = vg_iso_time(now, vg_now_ns());
 	pg->n_ns = 0;
-	if (vg_pg_cmd(pg, "begin", "BEGIN", NULL))
+	/*
+	 * Shared, before the rows take their "IngestId"s: the detector takes
+	 * this lock exclusively to know every id up to the sequence's value is
+	 * committed or gone (server/detect_pg.c).
+	 */
+	r = PQexec(pg->c, "BEGIN; SELECT pg_advisory_xact_lock_shared(" VG_PG_INGEST_LOCK ")");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		vg_log(VG_ERROR, "server: postgresql: begin: %s", PQerrorMessage(pg->c));
+		PQclear(r);
+		vg_pg_rollback(pg);
 		return -EIO;
+	}
+	PQclear(r);
 	if (b->device) {
 		err = vg_pg_authorize(&t, owner, why, why_len);
 	} else {
@@ -1443,6 +1465,8 @@ static const char *const vg_pg_ingest_grants[] = {
 	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+	"GRANT USAGE ON SEQUENCE \"IngestSeq\" TO ", /* each event row's "IngestId" */
+	"GRANT EXECUTE ON FUNCTION vigil_retain_frames(integer) TO ",
 };
 static const char *const vg_pg_analyst_grants[] = {
 	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
@@ -1452,6 +1476,15 @@ static const char *const vg_pg_analyst_grants[] = {
 	/* the inventory, without the token hashes */
 	"GRANT SELECT (\"DeviceId\", \"DeviceName\", \"Revoked\", \"Enrolled\", \"RevokedAt\")"
 	" ON \"EnrolledDevices\" TO ",
+	"GRANT SELECT ON \"DetectionState\", \"DetectionFailed\" TO ",
+};
+/* The detector (detect_pg.c): reads the events, writes the alerts, its cursors and failures. */
+static const char *const vg_pg_detect_grants[] = {
+	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
+	" \"DeviceEvents\", \"DeviceInfo\", \"SchemaVersion\", \"IngestSeq\" TO ",
+	"GRANT SELECT, INSERT, UPDATE ON \"AlertInfo\", \"AlertEvidence\", \"DetectionState\","
+	" \"DetectionFailed\" TO ",
+	"GRANT USAGE ON SEQUENCE \"AlertSeq\" TO ",
 };
 
 /* Create role (LOGIN, no password) unless it exists, and grant it its statements: 0 or -EIO. */
@@ -1491,7 +1524,7 @@ out:
 	return err;
 }
 
-int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst)
+int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst, const char *detect)
 {
 	PGresult *r = vg_pg_exec(pg, "current schema", "SELECT quote_ident(current_schema())", NULL);
 	int err;
@@ -1507,6 +1540,9 @@ int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst)
 	if (!err)
 		err = vg_pg_role(pg, analyst, vg_pg_analyst_grants,
 				 sizeof(vg_pg_analyst_grants) / sizeof(vg_pg_analyst_grants[0]));
+	if (!err && detect)
+		err = vg_pg_role(pg, detect, vg_pg_detect_grants,
+				 sizeof(vg_pg_detect_grants) / sizeof(vg_pg_detect_grants[0]));
 	if (!err && vg_pg_cmd(pg, "commit", "COMMIT", NULL))
 		return -EIO;
 	if (err)

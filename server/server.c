@@ -480,6 +480,11 @@ int vg_server_run(const struct vg_server_opts *o)
 		err = vg_err(-EADDRNOTAVAIL, "server: could not listen on %s", o->listen);
 		goto out;
 	}
+	if (o->detect && vg_detect_pg_start(o->detect, o->rules)) {
+		MHD_stop_daemon(d);
+		err = -EINVAL;
+		goto out;
+	}
 	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	vg_log(VG_INFO,
 	       "server: listening on port %u, %u threads, at most %u connections and %u batches"
@@ -487,6 +492,7 @@ int vg_server_run(const struct vg_server_opts *o)
 	       di ? di->port : 0, o->threads, o->max_conns, o->max_inflight);
 	sigwait(&set, &sig);
 	vg_log(VG_INFO, "server: stopping (signal %d)", sig);
+	vg_detect_pg_stop();
 	MHD_stop_daemon(d);
 	err = 0;
 out:

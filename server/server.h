@@ -12,7 +12,7 @@
 #include "batch.h"
 
 /* The schema this server writes; migrated forward on start (SchemaVersion). */
-#define VG_PG_SCHEMA_VERSION 3
+#define VG_PG_SCHEMA_VERSION 4
 /* The whole schema (every step in order), and the step from version - 1 to version. */
 const char *vg_pg_schema_sql(void);
 const char *vg_pg_schema_step(int version);
@@ -39,11 +39,13 @@ int vg_pg_maintain(struct vg_pg *pg);
 void vg_pg_set_retain_days(int days);
 /*
  * The ingest role (INSERT into the event tables, no SELECT of them; what the
- * device checks, exactly once and the counters need) and the analyst role
- * (SELECT only), created with LOGIN and no password unless they exist, and
- * granted in the current schema: 0 or -EIO (logged).
+ * device checks, exactly once and the counters need), the analyst role
+ * (SELECT only) and, unless NULL, the detector's (detect_pg.c: SELECT of the
+ * event tables, INSERT and UPDATE of AlertInfo, AlertEvidence,
+ * DetectionState and DetectionFailed only), created with LOGIN and no password unless they
+ * exist, and granted in the current schema: 0 or -EIO (logged).
  */
-int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst);
+int vg_pg_roles(struct vg_pg *pg, const char *ingest, const char *analyst, const char *detect);
 /*
  * Spread the tables of a device's batch over n shard servers (docs/fleet.md):
  * migrate each shard and the coordinator, then make those tables of the
@@ -82,6 +84,14 @@ int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason);
 int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
 		      char *why, size_t why_len);
 
+/*
+ * Taken shared by each batch's transaction before its rows take their
+ * "IngestId"s, exclusively by the detector (detect_pg.c) for a moment; and
+ * the one the running detector holds (one server's at a time).
+ */
+#define VG_PG_INGEST_LOCK "7415903"
+#define VG_PG_DETECT_LOCK "7415904"
+
 /* SHA-256 of s in hex (out: 65 bytes). */
 void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1]);
 /* 32 random bytes as hex: 0 or -errno. */
@@ -94,7 +104,17 @@ struct vg_server_opts {
 	unsigned int threads;
 	unsigned int max_conns;
 	unsigned int max_inflight; /* batches between headers and answer; more get 429 */
+	const char *detect; /* the detector's conninfo (detect_pg.c), NULL: no detections */
+	const char *rules; /* its rules' directory */
 };
+
+/*
+ * Load the rules of dir (a malformed one fails: -EINVAL, logged) and start
+ * the detector thread on conninfo (detect_pg.c): it runs the detections
+ * while this server holds the fleet's detector lock, else stands by.
+ */
+int vg_detect_pg_start(const char *conninfo, const char *dir);
+void vg_detect_pg_stop(void);
 
 /* Serve until SIGINT/SIGTERM: 0, or a negative errno when it could not start. */
 int vg_server_run(const struct vg_server_opts *o);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "frame.h"
 
 char dir[64], conninfo[512];
 int port;
@@ -98,21 +99,49 @@ int server_port(pid_t pid, const char *log)
 /* Start `vigil server` on a free port, its log in dir/log. */
 pid_t spawn_server(const char *log)
 {
+	return spawn_server_args(log, NULL);
+}
+
+pid_t spawn_server_args(const char *log, const char *const *extra)
+{
+	const char *argv[32] = { "vigil",   "server",	 "--pg",
+				 conninfo,  "--listen",	 "https://127.0.0.1:0",
+				 "--cert",  "srv.pem",	 "--key",
+				 "srv.key", "--threads", "2" };
 	char path[128];
+	int n = 12;
 	pid_t pid;
 
+	for (; extra && *extra && n < 31; extra++)
+		argv[n++] = *extra;
 	snprintf(path, sizeof(path), "%s/%s", dir, log);
 	pid = fork();
 	cr_assert_neq(pid, -1);
 	if (!pid) {
 		if (!freopen(path, "w", stderr))
 			_exit(127);
-		execl(vigil(), "vigil", "server", "--pg", conninfo, "--listen",
-		      "https://127.0.0.1:0", "--cert", "srv.pem", "--key", "srv.key", "--threads",
-		      "2", (char *)NULL);
+		execv(vigil(), (char *const *)argv);
 		_exit(127);
 	}
 	return pid;
+}
+
+void fx_frame_file(const char *name, const Vigil__V1__Batch *b, uint64_t seq)
+{
+	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq };
+	uint8_t hdr[VG_FRAME_HDR_LEN], *payload;
+	size_t len;
+	FILE *f;
+
+	cr_assert_eq(vg_batch_pack(b, 3, &payload, &len), 0);
+	h.len = (uint32_t)len;
+	vg_frame_hdr_pack(hdr, &h, payload);
+	f = fopen(name, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+	cr_assert_eq(fwrite(payload, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+	free(payload);
 }
 
 /*

@@ -4,7 +4,10 @@
 #define VG_FLEET_FIXTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "batch.h"
 
 extern char dir[64], conninfo[512]; /* the temporary dir, the cluster's conninfo */
 extern int port; /* of `server` */
@@ -16,6 +19,10 @@ void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sh_line(char *out, size_t size, const char *cmd);
 int server_port(pid_t pid, const char *log);
 pid_t spawn_server(const char *log);
+/* spawn_server() with more arguments for `vigil server` (extra: NULL-terminated) */
+pid_t spawn_server_args(const char *log, const char *const *extra);
+/* Batch b packed and framed as frame seq, as vigild sends it, into file name. */
+void fx_frame_file(const char *name, const Vigil__V1__Batch *b, uint64_t seq);
 void fx_pg_ca(void);
 void fx_server_onboard(void);
 void fx_cleanup_dir(void);

@@ -304,6 +304,14 @@ Test(fleet_hunt, same_rows_on_sqlite_and_postgresql)
 	same("DeviceProcessEvents | where FileName startswith_cs \"CU\" or FolderPath endswith_cs"
 	     " \"/sh\" or ProcessCommandLine contains_cs \"HTTPS\" | project ProcessId",
 	     0, 1);
+	/* contains is LIKE on PostgreSQL: its metacharacters in a needle are literal */
+	same("DeviceProcessEvents | where ProcessCommandLine contains \"_\" or ProcessCommandLine"
+	     " contains \"%\" or ProcessCommandLine contains @\"\\\" or ProcessCommandLine"
+	     " contains \"s_H\" | project ProcessId",
+	     0, 0);
+	same("DeviceProcessEvents | where ProcessCommandLine contains \"S HTTPs://\""
+	     " or ProcessCommandLine contains \"c \\\"echo\" | project ProcessId",
+	     0, 2);
 	same("DeviceProcessEvents | where Timestamp > ago(36500d) and Timestamp < now()"
 	     " | count",
 	     0, 1);
@@ -378,10 +386,16 @@ Test(fleet_kql, refused_on_postgresql_with_positions)
 		cr_expect_eq(e.col, cases[i].col, "%s: col %d", cases[i].q, e.col);
 		cr_expect_null(q.sql);
 	}
-	cr_expect_eq(vg_kql_translate_for(VG_KQL_PG, &t, 1, "DeviceProcessEvents", VG_KQL_BOUNDED,
+	/* a rule's bounded read on PostgreSQL: the rows stored between two ingest ids */
+	cr_assert_eq(vg_kql_translate_for(VG_KQL_PG, &t, 1, "DeviceProcessEvents", VG_KQL_BOUNDED,
 					  &q, &e),
-		     -EINVAL);
-	cr_expect_str_eq(e.msg, "a rule's query needs SQLite, not PostgreSQL");
+		     0, "%s", e.msg);
+	cr_expect_str_eq(q.sql, "SELECT \"IngestId\" AS \"_rid\", \"Timestamp\", \"DeviceId\","
+				" \"FileName\", \"AdditionalFields\" FROM \"DeviceProcessEvents\""
+				" WHERE \"IngestId\" > $1 AND \"IngestId\" <= $2");
+	cr_expect_str_eq(q.cols[0], "_rid");
+	cr_expect_str_eq(q.source, "DeviceProcessEvents");
+	vg_kql_query_free(&q);
 }
 
 /* a quote and a backslash in a string literal stay in the literal on PostgreSQL */

@@ -142,10 +142,6 @@ static void batch_file(const char *name, const char *dev, const char *host, uint
 	Vigil__V1__Counter cnt = VIGIL__V1__COUNTER__INIT, *cs[1] = { &cnt };
 	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
 	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
-	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq };
-	uint8_t hdr[VG_FRAME_HDR_LEN], *payload;
-	size_t len;
-	FILE *f;
 
 	proc.pid = 4242;
 	proc.ppid = 4200;
@@ -174,15 +170,7 @@ static void batch_file(const char *name, const char *dev, const char *host, uint
 	b.events = evs;
 	b.n_counters = 1;
 	b.counters = cs;
-	cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
-	h.len = (uint32_t)len;
-	vg_frame_hdr_pack(hdr, &h, payload);
-	f = fopen(name, "wb");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
-	cr_assert_eq(fwrite(payload, 1, len, f), len);
-	cr_assert_eq(fclose(f), 0);
-	free(payload);
+	fx_frame_file(name, &b, seq);
 }
 
 #define FRAME "application/vnd.vigil.frame"
@@ -391,11 +379,7 @@ Test(server, every_event_kind)
 	Vigil__V1__Event ev[5], *evs[5];
 	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
 	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
-	struct vg_frame_hdr h = { .type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = 9 };
-	uint8_t hdr[VG_FRAME_HDR_LEN], *payload;
 	char body[4096];
-	size_t len;
-	FILE *f;
 
 	setup();
 	enroll("dev-A");
@@ -457,15 +441,7 @@ Test(server, every_event_kind)
 	b.stream_id = 78;
 	b.n_events = 5;
 	b.events = evs;
-	cr_assert_eq(vg_batch_pack(&b, 3, &payload, &len), 0);
-	h.len = (uint32_t)len;
-	vg_frame_hdr_pack(hdr, &h, payload);
-	f = fopen("k.frame", "wb");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
-	cr_assert_eq(fwrite(payload, 1, len, f), len);
-	cr_assert_eq(fclose(f), 0);
-	free(payload);
+	fx_frame_file("k.frame", &b, 9);
 
 	cr_assert_eq(req("/v1/batches", "k.frame", token, FRAME, body, sizeof(body)), 200, "%s",
 		     body);
@@ -527,7 +503,7 @@ Test(server, two_servers_one_database)
 	cr_assert_eq(req("/v1/batches", "a1.frame", token, FRAME, body, sizeof(body)), 200);
 	cr_assert_str_eq(body, "{\"stored\":false}");
 	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "1");
-	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "3");
+	cr_assert_str_eq(pgq("SELECT max(\"Version\") FROM \"SchemaVersion\""), "4");
 	/* Enrolment: escapes and a device enrolled twice. */
 	cr_assert_eq(req("/v1/enroll", "enroll.json", NULL, NULL, body, sizeof(body)), 409, "%s",
 		     body);

@@ -20,6 +20,7 @@
 #include "fmt.h"
 #include "frame.h"
 #include "hunt.h"
+#include "kql.h"
 #include "server.h"
 #include "store.h"
 
@@ -261,6 +262,8 @@ Test(fleet_store, v1_migrates_with_its_rows)
 			 "\"DeviceNetworkEvents_20261103\" 10.1.2.3");
 	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceInfo\""), 1);
 	cr_assert_eq(pgn("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_v1'"), 0);
+	/* Each migrated event row has an ingest id of its own, the detector's cursor. */
+	cr_assert_eq(pgn("SELECT count(DISTINCT \"IngestId\") FROM \"DeviceProcessEvents\""), 3);
 	/* Every event table has every migrated day (15 = 5 tables x 3 days). */
 	cr_assert_eq(pgn("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid ="
 			 " i.inhrelid WHERE c.relname ~ '_2026110[123]$' AND c.relkind = 'r'"),
@@ -268,7 +271,7 @@ Test(fleet_store, v1_migrates_with_its_rows)
 	/* A second start changes nothing. */
 	pg = open_migrated();
 	vg_pg_close(pg);
-	cr_assert_eq(pgn("SELECT count(*) FROM \"SchemaVersion\""), 3);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"SchemaVersion\""), VG_PG_SCHEMA_VERSION);
 
 	/* The hunters' `has` on the command line (hunt/kql_pg.c's expression) takes the trigrams. */
 	run_ok(c, "SET enable_seqscan = off");
@@ -282,6 +285,31 @@ Test(fleet_store, v1_migrates_with_its_rows)
 	cr_assert_not_null(
 		strstr(plan, "Bitmap Index Scan on \"DeviceProcessEvents_20261101_lower_idx\""),
 		"%s", plan);
+	/* And `contains`, as the translator writes it. */
+	{
+		static const char *const cols[] = { "Timestamp", "DeviceId", "ProcessCommandLine" };
+		const struct vg_kql_table t = { "DeviceProcessEvents", cols, 3 };
+		struct vg_kql_query q;
+		struct vg_kql_error e;
+		char sql[1024];
+
+		cr_assert_eq(vg_kql_translate_for(VG_KQL_PG, &t, 1,
+						  "DeviceProcessEvents | where ProcessCommandLine"
+						  " contains \"Install.sh\"",
+						  0, &q, &e),
+			     0, "%s", e.msg);
+		snprintf(sql, sizeof(sql), "EXPLAIN %s", q.sql);
+		vg_kql_query_free(&q);
+		r = PQexec(c, sql);
+		cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+		plan[0] = 0;
+		for (int i = 0; i < PQntuples(r); i++)
+			strncat(plan, PQgetvalue(r, i, 0), sizeof(plan) - strlen(plan) - 1);
+		PQclear(r);
+		cr_assert_not_null(strstr(plan, "Bitmap Index Scan on"
+						" \"DeviceProcessEvents_20261101_lower_idx\""),
+				   "%s", plan);
+	}
 	PQfinish(c);
 }
 
@@ -346,6 +374,47 @@ Test(fleet_store, partitions_on_demand_and_retention)
 	/* Today's and tomorrow's partitions are there ahead of their events. */
 	cr_assert_eq(day_tables("DeviceFileEvents", now + NS_DAY), fx_sharded() ? 2 : 1);
 	cr_assert_eq(day_tables("%", t[2]), 0);
+	vg_pg_close(pg);
+}
+
+/*
+ * --retain-days trims ReceivedFrames as it drops the event days: every frame
+ * stored before the kept days but each stream's newest, so a batch that names
+ * no device still finds its stream's device and a resend of that one is
+ * still refused.
+ */
+Test(fleet_store, received_frames_trimmed_with_the_days)
+{
+	uint64_t now = vg_now_ns();
+	struct vg_pg *pg = open_migrated();
+	char why[256];
+
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 1, seq, &now, 1, 1, why), 1, "%s",
+			     why);
+	cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 2, 1, &now, 1, 1, why), 1, "%s", why);
+	cr_assert_eq(store(pg, "dev-2", "dev-2", NULL, 1, 9, &now, 1, 1, why), 1, "%s", why);
+	/* stored forty days ago, but stream 1's third frame only yesterday */
+	pgq("UPDATE \"ReceivedFrames\" SET \"Timestamp\" = now() - interval '40 days'"
+	    " RETURNING 1");
+	pgq("UPDATE \"ReceivedFrames\" SET \"Timestamp\" = now() - interval '1 day'"
+	    " WHERE \"DeviceId\" = 'dev-1' AND \"StreamId\" = 1 AND \"Seq\" = 3 RETURNING 1");
+	vg_pg_set_retain_days(30);
+	cr_assert_eq(vg_pg_maintain(pg), 0);
+	vg_pg_set_retain_days(0);
+	cr_assert_str_eq(pgq("SELECT string_agg(\"DeviceId\" || ' ' || \"StreamId\" || ' ' ||"
+			     " \"Seq\", ', ' ORDER BY \"DeviceId\", \"StreamId\", \"Seq\")"
+			     " FROM \"ReceivedFrames\""),
+			 "dev-1 1 3, dev-1 2 1, dev-2 1 9");
+	cr_assert_str_eq(pgq("SELECT \"Rows\" FROM \"RetentionDropped\" WHERE \"Table\" ="
+			     " 'ReceivedFrames'"),
+			 "2");
+	/* what is kept still decides */
+	cr_assert_eq(store(pg, "dev-1", "dev-1", NULL, 1, 3, &now, 1, 1, why), 0, "%s", why);
+	cr_assert_eq(store(pg, "dev-1", NULL, NULL, 1, 4, &now, 1, 1, why), 1, "%s", why);
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\" WHERE \"DeviceId\" ="
+			 " 'dev-1'"),
+		     5);
 	vg_pg_close(pg);
 }
 
@@ -415,8 +484,8 @@ Test(fleet_store, roles)
 	FILE *out, *err;
 	long rc;
 
-	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst"), 0);
-	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst"), 0, "twice is fine");
+	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst", NULL), 0);
+	cr_assert_eq(vg_pg_roles(pg, "vigil_ingest", "vigil_analyst", NULL), 0, "twice is fine");
 	vg_pg_close(pg);
 
 	in = connect_as("vigil_ingest");
