@@ -213,10 +213,15 @@ Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
 	cr_assert_eq(sq(sql), 0, "frames counted as not sent");
 }
 
-Test(upstream, a_refused_frame_is_counted_in_the_store)
+/*
+ * A revoked host keeps its events: they stay in its outbox, PostgreSQL gets
+ * nothing more, no frame is counted as refused, and it does not hammer the
+ * server (one refused attempt, then the 10 minute wait).
+ */
+Test(upstream, a_revoked_host_keeps_its_events)
 {
 	char cmd[1024];
-	long long refused = 0;
+	long long rows, distinct;
 
 	setup();
 	start_host();
@@ -228,19 +233,22 @@ Test(upstream, a_refused_frame_is_counted_in_the_store)
 		 conninfo, devid);
 	sh("%s", cmd);
 	fx_run_marked(5, 5);
-	/* Each refused frame is logged with the server's reason, then counted in HostRefused. */
-	for (int t = 0; t < 600 && !host_log_has("refused (403)"); t++)
+	for (int t = 0; t < 600 && !host_log_has("token (403)"); t++)
 		fx_sleep_ms(100);
-	cr_assert(host_log_has("refused (403)"), "no 403 logged; see %s/host.log", dir);
-	stop_host();
-	refused = sq("SELECT Count FROM HostRefused WHERE Reason = "
-		     "'upstream: frame refused by the server'");
-	cr_assert_geq(refused, 1, "refused frames not counted (%lld)", refused);
+	cr_assert(host_log_has("token (403)"), "no 403 logged; see %s/host.log", dir);
+	for (int t = 0; t < 600 && sq_marked() < 10; t++)
+		fx_sleep_ms(100);
 	cr_assert_eq(sq_marked(), 10);
-	{
-		long long rows, distinct;
-
-		pg_marked(&rows, &distinct);
-		cr_assert_eq(rows, 5, "%lld rows after the revocation", rows);
-	}
+	fx_run_marked(10, 5);
+	for (int t = 0; t < 600 && sq_marked() < 15; t++)
+		fx_sleep_ms(100);
+	stop_host();
+	cr_assert_eq(sq_marked(), 15);
+	cr_assert_gt(sq("SELECT count(*) FROM UpstreamOutbox"), 0, "nothing kept to send");
+	cr_assert_eq(sq("SELECT count(*) FROM HostRefused WHERE Reason LIKE 'upstream:%'"), 0,
+		     "frames of a revoked host counted as refused");
+	cr_assert_eq(system("test $(grep -c 'token (403)' host.log) -eq 1"), 0,
+		     "the host asked again and again; see %s/host.log", dir);
+	pg_marked(&rows, &distinct);
+	cr_assert_eq(rows, 5, "%lld rows after the revocation", rows);
 }
