@@ -11,10 +11,6 @@
 #include "outbox.h"
 #include "store.h"
 
-/* Seconds from an ISO 8601 column to now, computed by SQLite (portable, no timegm). */
-#define VG_OB_AGE(col) \
-	"coalesce(CAST((julianday('now') - julianday(" col ")) * 86400 AS INTEGER), 0)"
-
 /*
  * The numbers of one row of sql (arg bound as ?1 unless NULL) into
  * v[0..n-1], column n as text into txt; a table the store lacks (an older
@@ -76,7 +72,7 @@ int vg_outbox_read(sqlite3 *db, struct vg_outbox_state *o)
 	if (!err)
 		err = vg_ob_row(
 			db,
-			"SELECT count(*), coalesce(sum(Events), 0), " VG_OB_AGE(
+			"SELECT count(*), coalesce(sum(Events), 0), " VG_OUTBOX_AGE(
 				"(SELECT Timestamp FROM UpstreamOutbox ORDER BY Id LIMIT 1)") " FROM UpstreamOutbox",
 			NULL, v, 3, NULL, 0);
 	if (!err) {
@@ -96,7 +92,8 @@ int vg_outbox_read(sqlite3 *db, struct vg_outbox_state *o)
 				o->shipped, sizeof(o->shipped));
 	/* since came from HostState: bound, never pasted into the SQL. */
 	if (!err && o->state[0] && strcmp(o->state, VG_UP_SHIPPING) && o->since[0])
-		err = vg_ob_row(db, "SELECT " VG_OB_AGE("?1"), o->since, &o->failing_s, 1, NULL, 0);
+		err = vg_ob_row(db, "SELECT " VG_OUTBOX_AGE("?1"), o->since, &o->failing_s, 1, NULL,
+				0);
 	return err;
 }
 
@@ -182,7 +179,7 @@ int vg_outbox_print(sqlite3 *db, FILE *out, int json)
 			continue;
 		}
 		if (!rows++)
-			vg_sb_printf(&b, "%-24s %20s %10s %10s %12s %10s %12s\n", "DEVICE",
+			vg_sb_printf(&b, "%-24s %20s %11s %10s %12s %10s %12s\n", "DEVICE",
 				     "STREAM", "SHIPPED SEQ", "FRAMES", "EVENTS", "PENDING",
 				     "PENDING EV");
 		vg_sb_cell(&b, dev && *dev ? dev : "-", 24, 0);

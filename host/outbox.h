@@ -23,6 +23,10 @@ struct sqlite3;
 /* HostCounters Name for what retention removed from the outbox; Label "frames" or "events". */
 #define VG_UP_LOST "UpstreamLost"
 
+/* SQL: the seconds from an ISO 8601 expression to now, by SQLite (portable, no timegm). */
+#define VG_OUTBOX_AGE(expr) \
+	"coalesce(CAST((julianday('now') - julianday(" expr ")) * 86400 AS INTEGER), 0)"
+
 struct vg_outbox_state {
 	char url[256]; /* "" when this store's host never ran with --upstream */
 	char state[16];

@@ -17,6 +17,8 @@
 #include "conn.h"
 #include "fmt.h"
 #include "frame.h"
+#include "hoststate.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "retain.h"
 #include "store.h"
@@ -225,4 +227,61 @@ Test(outbox, size_cap_takes_unshipped_frames_when_they_are_the_oldest)
 	cr_expect_eq(q_int("SELECT Count FROM HostCounters WHERE Name = 'UpstreamLost'"
 			   " AND Label = 'events'"),
 		     2 * (1024 - left));
+}
+
+static char *render(void)
+{
+	struct vg_sb b;
+	char *s;
+
+	vg_sb_init(&b);
+	cr_assert_eq(vg_metrics_render(&b, vg_store_db(st), NULL), 0);
+	s = strdup(vg_sb_str(&b));
+	vg_sb_free(&b);
+	return s;
+}
+
+Test(outbox, metrics_pending_lag_failing_shipped_lost)
+{
+	char *out;
+	const char *p;
+	long long v = -1;
+
+	/* A store no host with --upstream wrote: no samples. */
+	add_frames(2, "2025-11-27T10:00:00.000Z", 3, 1);
+	out = render();
+	cr_expect_null(strstr(out, "vigil_upstream_pending_frames 0"), "%s", out);
+	free(out);
+
+	cr_assert_eq(vg_hoststate_init(vg_store_db(st)), 0);
+	cr_assert_eq(vg_hoststate_set(vg_store_db(st), VG_HS_UPSTREAM, "https://s:1"), 0);
+	cr_assert_eq(vg_hoststate_set(vg_store_db(st), VG_HS_UP_STATE, VG_UP_UNREACHABLE), 0);
+	cr_assert_eq(vg_hoststate_set(vg_store_db(st), VG_HS_UP_SINCE, "2025-11-27T10:00:00.000Z"),
+		     0);
+	add_frames(1, "2025-11-28T10:00:00.000Z", 4, 1);
+	exec_sql(
+		"INSERT INTO UpstreamStreams VALUES ('d', 1, 9, 3, 30, 'x'), ('d', 2, 4, 1, 2, 'x');"
+		"INSERT INTO HostCounters VALUES ('UpstreamLost', 'frames', 4, 'x'),"
+		" ('UpstreamLost', 'events', 12, 'x')");
+	out = render();
+#define HAS(line) cr_expect_not_null(strstr(out, line "\n"), "no '%s' in:\n%s", line, out)
+	HAS("# TYPE vigil_upstream_pending_frames gauge");
+	HAS("vigil_upstream_pending_frames 3");
+	HAS("vigil_upstream_pending_events 10");
+	HAS("vigil_upstream_shipped_frames_total{device=\"d\"} 4");
+	HAS("vigil_upstream_shipped_events_total{device=\"d\"} 32");
+	HAS("vigil_upstream_lost_total{unit=\"events\"} 12");
+	HAS("vigil_upstream_lost_total{unit=\"frames\"} 4");
+#undef HAS
+	/* Ages against the clock: at least since those 2025 dates. */
+	p = strstr(out, "\nvigil_upstream_lag_seconds ");
+	cr_assert_not_null(p, "%s", out);
+	cr_expect_eq(sscanf(p, "\nvigil_upstream_lag_seconds %lld", &v), 1);
+	cr_expect_gt(v, 86400, "lag %lld", v);
+	p = strstr(out, "\nvigil_upstream_failing_seconds{state=\"unreachable\"} ");
+	cr_assert_not_null(p, "%s", out);
+	cr_expect_eq(sscanf(p, "\nvigil_upstream_failing_seconds{state=\"unreachable\"} %lld", &v),
+		     1);
+	cr_expect_gt(v, 86400, "failing %lld", v);
+	free(out);
 }
