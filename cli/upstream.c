@@ -698,7 +698,13 @@ static int vg_up_db_open(struct vg_upstream *u, const char *db, const char *url)
 		return vg_err(vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO, "upstream: open %s",
 			      db);
 	sqlite3_busy_timeout(u->db, VG_UP_BUSY_MS);
-	if (vg_hoststate_init(u->db) || vg_hoststate_set(u->db, VG_HS_UPSTREAM, url))
+	/*
+	 * An earlier run's state says nothing of now: it comes back with the
+	 * first attempt (at once when frames are pending). The last error stays.
+	 */
+	if (vg_hoststate_init(u->db) || vg_hoststate_set(u->db, VG_HS_UPSTREAM, url) ||
+	    vg_hoststate_set(u->db, VG_HS_UP_STATE, NULL) ||
+	    vg_hoststate_set(u->db, VG_HS_UP_SINCE, NULL))
 		return -EIO; /* logged */
 	return 0;
 }
