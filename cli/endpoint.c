@@ -144,16 +144,17 @@ static void vg_host_filters_to(struct vg_host *h, struct vg_host_conn *hc)
 }
 
 /*
- * conn.h: a stored batch is measured (--metrics) and goes on to the upstream
- * sender, its device with it.
+ * conn.h: a stored batch is measured (--metrics); a new one's frame is in
+ * the outbox (vg_store_set_outbox()), for the upstream sender.
  */
 static void vg_host_stored(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len)
 {
 	struct vg_host *h = arg;
 
+	(void)frame;
 	vg_metrics_batch(&h->metrics, c->last_new, c->store_ns, len);
-	if (h->up)
-		vg_upstream_send(h->up, c->peer.device_id, c->peer.device_name, frame, len);
+	if (h->up && c->last_new)
+		vg_upstream_wake(h->up);
 }
 
 /*
@@ -473,8 +474,7 @@ static int vg_host_loop(struct vg_host *h)
 			timeout = left > 0 ? (int)left : 0;
 		}
 		/* The HELLO deadline and idle timeouts are checked each second. */
-		if (((h->lfd >= 0 && h->nconns) || h->refused_flush_ms || h->up ||
-		     h->o->noutputs) &&
+		if (((h->lfd >= 0 && h->nconns) || h->refused_flush_ms || h->o->noutputs) &&
 		    (timeout < 0 || timeout > 1000))
 			timeout = 1000;
 		pfd[n++] = (struct pollfd){ .fd = h->sfd, .events = POLLIN };
@@ -510,7 +510,6 @@ static int vg_host_loop(struct vg_host *h)
 		if (h->lfd >= 0 && pfd[1].revents)
 			vg_host_accept(h);
 		vg_host_sweep(h);
-		vg_host_upstream_counts(h);
 		vg_host_refused_flush(h, 0);
 		vg_host_outputs_count(h, 0);
 		vg_host_timeout(h);
@@ -598,8 +597,11 @@ int vg_host_run(const struct vg_host_opts *o)
 		if (vg_retainer_start(&h.rt, o->db, &r, o->retain_interval_s))
 			goto out_store;
 	}
-	if (o->upstream && vg_upstream_open(&h.up, o->upstream, o->onboarding, o->db))
-		goto out_store;
+	if (o->upstream) {
+		vg_store_set_outbox(h.store, 1);
+		if (vg_upstream_open(&h.up, o->upstream, o->onboarding, o->db))
+			goto out_store;
+	}
 	/*
 	 * For healthcheck: this host endpoint plays the plug-in's running VM.
 	 * Written before the socket exists, so no peer waits on these commits.
@@ -613,7 +615,6 @@ int vg_host_run(const struct vg_host_opts *o)
 
 	ret = vg_host_loop(&h) || h.store_lost;
 	vg_upstream_stop(h.up);
-	vg_host_upstream_counts(&h);
 	vg_host_refused_flush(&h, 1);
 	vg_host_outputs_count(&h, 1);
 	vg_hoststate_session(vg_store_db(h.store), 0);

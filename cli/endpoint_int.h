@@ -28,7 +28,7 @@ struct vg_host_conn {
 };
 
 /* Refusals of the connection loop, counted in HostRefused (at most once a second). */
-enum { VG_HR_HELLO, VG_HR_IDLE, VG_HR_LIMIT, VG_HR_UP_REFUSED, VG_HR_UP_OVERFLOW, VG_HR_NR };
+enum { VG_HR_HELLO, VG_HR_IDLE, VG_HR_LIMIT, VG_HR_NR };
 
 struct vg_host {
 	const struct vg_host_opts *o;
@@ -83,7 +83,5 @@ void vg_host_accept(struct vg_host *h);
 void vg_host_sweep(struct vg_host *h);
 /* Count the refusals so far in HostRefused: at most once a second, or now. */
 void vg_host_refused_flush(struct vg_host *h, int now);
-/* Take the upstream sender's dropped frames into those counts. */
-void vg_host_upstream_counts(struct vg_host *h);
 
 #endif

@@ -20,15 +20,12 @@
 #include "endpoint.h"
 #include "endpoint_int.h"
 #include "log.h"
-#include "upstream.h"
 #include "store.h"
 
 static const char *const vg_hr_reason[VG_HR_NR] = {
 	[VG_HR_HELLO] = "no handshake or hello in time",
 	[VG_HR_IDLE] = "idle timeout",
 	[VG_HR_LIMIT] = "connection limit",
-	[VG_HR_UP_REFUSED] = "upstream: frame refused by the server",
-	[VG_HR_UP_OVERFLOW] = "upstream: queue full or host stopped, frame not sent",
 };
 
 static int vg_host_loopback(const struct sockaddr_storage *ss)
@@ -144,20 +141,6 @@ static void vg_host_refused(struct vg_host *h, int why)
 {
 	h->refused[why]++;
 	if (!h->refused_flush_ms)
-		h->refused_flush_ms = vg_mono_ms() + 1000;
-}
-
-/* The upstream sender's dropped frames, counted with the refusals. */
-void vg_host_upstream_counts(struct vg_host *h)
-{
-	uint64_t refused, overflow;
-
-	if (!h->up)
-		return;
-	vg_upstream_take_dropped(h->up, &refused, &overflow);
-	h->refused[VG_HR_UP_REFUSED] += refused;
-	h->refused[VG_HR_UP_OVERFLOW] += overflow;
-	if ((refused || overflow) && !h->refused_flush_ms)
 		h->refused_flush_ms = vg_mono_ms() + 1000;
 }
 

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "config.h"
 #include "events.h"
+#include "outbox.h"
 #include "store.h"
 
 const char vg_usage_stats[] =
@@ -18,7 +19,12 @@ const char vg_usage_stats[] =
 	"rate-limited + ringbuf-full holds (ok) or not (MISMATCH).\n"
 	"Then ring fill, the daemon's counts, filter rule hits, what the host skipped or\n"
 	"refused, and HostCounters: rows retention deleted per table (RetentionDeleted),\n"
-	"events each --output wrote (OutputEvents) or could not (OutputErrors).\n"
+	"events each --output wrote (OutputEvents) or could not (OutputErrors), frames\n"
+	"and events retention removed before they went upstream (UpstreamLost).\n"
+	"With `vigil host --upstream`: the upstream state (shipping, unreachable or\n"
+	"refused, the last error and since when), frames and events pending, the lag\n"
+	"(the oldest pending frame's age) and, per device and stream, the sequence\n"
+	"number shipped up to, frames and events shipped and pending.\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
 	"               default: db= of /etc/vigil/vigil.conf, else\n"
@@ -53,6 +59,10 @@ int vg_cmd_stats(int argc, char **argv)
 	if (vg_cli_open_store("stats", db, &s))
 		return 1;
 	err = vg_stats_print(s, stdout, json);
+	if (!err)
+		err = vg_outbox_print(vg_store_db(s), stdout, json);
+	if (!err && fflush(stdout) == EOF)
+		err = -EPIPE;
 	vg_store_close(s);
 	if (err == -EPIPE)
 		return 0;

@@ -1,18 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The host's sending side (cli/upstream.h): libcurl over TLS 1.2+, trusting
- * only the onboarding package's CA. One frame at a time, in order; a 5xx,
- * 429 or network error sends the same frame again after a doubling wait
- * (Retry-After when the server gives one); another 4xx drops it, counted.
+ * only the onboarding package's CA.
+ *
+ * The local store is the outbox. The host's store writes each new batch's
+ * frame, as the server takes it, into UpstreamOutbox in the same transaction
+ * as the batch's rows (host/store.h), so what the host stored and what it
+ * still owes upstream cannot disagree, whenever the host stops (SIGTERM,
+ * SIGKILL, power). This thread reads the oldest row (the lowest Id, so each
+ * stream in the order stored), POSTs it, and only after the server's 200
+ * deletes it and advances the stream's watermark (UpstreamStreams) in one
+ * transaction. A crash between the 200 and that commit sends the frame again
+ * on the next run; the server stores it once, by (DeviceId, StreamId, Seq),
+ * so at least once from here is exactly once there. No copy in memory, no
+ * second queue to bound: the outbox is bounded by the store's retention
+ * (host/retain.c), which counts what it removes unshipped (UpstreamLost).
+ *
+ * One frame at a time, in order; a 5xx, 429 or network error sends the same
+ * frame again after a doubling wait (Retry-After when the server gives one);
+ * a credential the server no longer takes (401, 403 token revoked) or an
+ * enrolment it refuses keeps everything and looks again every
+ * VG_UP_RECHECK_MS; another 4xx drops that frame, counted in HostRefused.
  * Several servers (URL1,URL2,...): one that does not answer at all is left
  * for the next at once; a full round without an answer waits as above.
- * Not durable: a frame still queued 5 s after the host stops is counted, not kept.
+ * How it goes is kept in HostState (host/outbox.h) for stats and healthcheck.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +38,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
+#include "hoststate.h"
 #include "log.h"
+#include "outbox.h"
+#include "store.h"
 #include "upstream.h"
 
-#define VG_UP_QUEUE_MAX 4096 /* frames */
-#define VG_UP_QUEUE_BYTES (64u << 20)
 #define VG_UP_WAIT_MIN_MS 250
 #define VG_UP_WAIT_MAX_MS 30000
+#define VG_UP_RECHECK_MS (10 * 60 * 1000) /* a refused credential: look again this rarely */
 #define VG_UP_RETRY_AFTER_MAX 300 /* s */
-#define VG_UP_DRAIN_MS 5000 /* at stop, while the server takes what is queued */
+#define VG_UP_DRAIN_MS 5000 /* at stop, while the server takes what is pending */
 #define VG_UP_TOKEN_MAX 128
 #define VG_UP_RESP_MAX 4096
 #define VG_UP_URLS_MAX 8
+#define VG_UP_BUSY_MS 5000
+#define VG_UP_REFUSED_REASON "upstream: frame refused by the server"
 
+/* The oldest row of UpstreamOutbox, copied out: no read transaction is held while it is sent. */
 struct vg_up_frame {
-	struct vg_up_frame *next;
+	int64_t id, stream, seq, events;
 	char device_id[128], device_name[128];
 	size_t len;
 	uint8_t data[];
@@ -48,17 +72,18 @@ struct vg_upstream {
 	pthread_t thread;
 	int started;
 	pthread_mutex_t lock;
-	pthread_cond_t cond, idle; /* work or stop for the thread; a frame done, for stop */
-	int sending; /* the thread holds a frame */
-	struct vg_up_frame *head, *tail;
-	size_t n, bytes;
-	int stop;
-	uint64_t refused, overflow;
+	pthread_cond_t cond, idle; /* work or stop for the thread; the thread ended, for stop */
+	int work; /* a batch was stored since the thread last looked */
+	int draining; /* stop asked: send what is pending, then end */
+	int done; /* the thread ended */
+	int stop; /* read by libcurl's progress callback too (atomic) */
 
+	sqlite3 *db; /* the thread's own connection to the store */
 	CURL *curl;
 	char resp[VG_UP_RESP_MAX];
 	size_t resp_len;
 	long retry_after; /* s, from the last answer; -1 none */
+	char state[16], error[256]; /* as last written to HostState */
 };
 
 static char *vg_up_strdup(const char *a, const char *b)
@@ -239,8 +264,12 @@ static long vg_up_post(struct vg_upstream *u, const char *path, const char *ctyp
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
 		vg_log(VG_DEBUG, "upstream %s: %ld %s", path, status, u->resp);
-	} else
-		vg_log(VG_WARN, "upstream %s: %s", url, curl_easy_strerror(rc));
+	} else {
+		/* The reason, for the upstream state. */
+		snprintf(u->resp, sizeof(u->resp), "%s", curl_easy_strerror(rc));
+		if (!__atomic_load_n(&u->stop, __ATOMIC_RELAXED))
+			vg_log(VG_WARN, "upstream %s: %s", url, u->resp);
+	}
 	curl_easy_setopt(u->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	return status;
@@ -343,40 +372,259 @@ static int vg_up_failover(struct vg_upstream *u, int *tried)
 	return 0;
 }
 
-/* Send f until the server stores it (1) or refuses it (0); -1 when stopped. */
+/*
+ * How shipping goes, into HostState when it changed: state (outbox.h) and
+ * the error (NULL: the last one stays). Failing since: the first failure
+ * after shipping went well.
+ */
+static void vg_up_state(struct vg_upstream *u, const char *state, const char *error)
+{
+	int failing = strcmp(state, VG_UP_SHIPPING) != 0;
+	char now[VG_ISO_LEN];
+
+	if (failing && (!u->state[0] || !strcmp(u->state, VG_UP_SHIPPING)))
+		vg_hoststate_set(u->db, VG_HS_UP_SINCE, vg_iso_time(now, vg_now_ns()));
+	if (strcmp(u->state, state)) {
+		snprintf(u->state, sizeof(u->state), "%s", state);
+		vg_hoststate_set(u->db, VG_HS_UP_STATE, state);
+	}
+	if (error && strcmp(u->error, error)) {
+		snprintf(u->error, sizeof(u->error), "%s", error);
+		vg_hoststate_set(u->db, VG_HS_UP_ERROR, error);
+	}
+}
+
+/* The server's answer as the error: URL, status and its reason. */
+static void vg_up_answer_error(struct vg_upstream *u, const char *what, long st, const char *state)
+{
+	char e[256];
+
+	snprintf(e, sizeof(e), "%s: %s %ld %.160s", u->url_v[u->cur], what, st, u->resp);
+	vg_up_state(u, state, e);
+}
+
+/* 401, or 403 for the token itself (not for one frame's device): the credential is refused. */
+static int vg_up_credential_refused(const struct vg_upstream *u, long st)
+{
+	return st == 401 || (st == 403 && strstr(u->resp, "token revoked"));
+}
+
+enum { VG_UP_STOPPED = -1, VG_UP_DROPPED, VG_UP_STORED, VG_UP_KEEP };
+
+/*
+ * Send f until the server stores it (VG_UP_STORED) or refuses that frame
+ * (VG_UP_DROPPED); VG_UP_KEEP when it refuses the host (enrolment or
+ * token): the frame stays pending; VG_UP_STOPPED when stopped.
+ */
 static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
 {
 	long wait = VG_UP_WAIT_MIN_MS, st;
 	int tried = 0;
 
 	for (;;) {
-		if (!u->token[0] && f->device_id[0])
+		st = 0;
+		if (!u->token[0] && !f->device_id[0]) {
+			vg_log(VG_ERROR, "upstream: a frame of no known device before enrolment");
+			return VG_UP_DROPPED;
+		}
+		if (!u->token[0]) {
 			st = vg_up_enroll(u, f->device_id, f->device_name);
-		else
-			st = 0;
+			if (st >= 400 && st < 500 && st != 429 && st != 408) {
+				vg_up_answer_error(u, "enrolment refused", st, VG_UP_REFUSED);
+				return VG_UP_KEEP;
+			}
+		}
 		if (u->token[0]) {
 			st = vg_up_post(u, "/v1/batches", "application/vnd.vigil.frame", f->data,
 					f->len, 1);
-			if (st == 200)
-				return 1;
+			if (st == 200) {
+				vg_up_state(u, VG_UP_SHIPPING, NULL);
+				return VG_UP_STORED;
+			}
+			if (vg_up_credential_refused(u, st)) {
+				vg_log(VG_ERROR,
+				       "upstream: the server refuses this host's token (%ld): %s;"
+				       " keeping every frame, looking again in %d minutes",
+				       st, u->resp, VG_UP_RECHECK_MS / 60000);
+				vg_up_answer_error(u, "refused", st, VG_UP_REFUSED);
+				return VG_UP_KEEP;
+			}
 			if (st >= 400 && st < 500 && st != 429 && st != 408) {
 				vg_log(VG_ERROR, "upstream: frame of %s refused (%ld): %s",
 				       f->device_id, st, u->resp);
-				return 0;
+				return VG_UP_DROPPED;
 			}
 			if (st)
 				vg_log(VG_WARN, "upstream: server answered %ld, sending again", st);
-		} else if (!f->device_id[0]) {
-			vg_log(VG_ERROR, "upstream: a frame of no known device before enrolment");
-			return 0;
+		}
+		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED))
+			return VG_UP_STOPPED; /* an attempt cut short says nothing of the server */
+		if (st) {
+			vg_up_answer_error(u, "answered", st, VG_UP_UNREACHABLE);
+		} else {
+			char e[256];
+
+			/* vg_up_post() left curl's reason in resp. */
+			snprintf(e, sizeof(e), "%s: %.160s", u->url_v[u->cur], u->resp);
+			vg_up_state(u, VG_UP_UNREACHABLE, e);
 		}
 		if (!st && vg_up_failover(u, &tried))
 			continue;
 		/* Retry-After: 0 is not a licence to spin. */
 		if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait))
-			return -1;
+			return VG_UP_STOPPED;
 		wait = wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : wait * 2;
 	}
+}
+
+static int vg_up_sql(struct vg_upstream *u, const char *what, int rc)
+{
+	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	vg_log(VG_ERROR, "upstream: %s: %s", what, sqlite3_errmsg(u->db));
+	return vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO;
+}
+
+/* The oldest pending frame into *out: 1, 0 when none, or -errno. */
+static int vg_up_next(struct vg_upstream *u, struct vg_up_frame **out)
+{
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	*out = NULL;
+	rc = sqlite3_prepare_v2(u->db,
+				"SELECT Id, DeviceId, DeviceName, StreamId, Seq, Events, Frame"
+				" FROM UpstreamOutbox ORDER BY Id LIMIT 1",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return vg_up_sql(u, "read the outbox", rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 6);
+		struct vg_up_frame *f = malloc(sizeof(*f) + len);
+		const char *dev = (const char *)sqlite3_column_text(st, 1);
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+
+		if (f) {
+			f->id = sqlite3_column_int64(st, 0);
+			f->stream = sqlite3_column_int64(st, 3);
+			f->seq = sqlite3_column_int64(st, 4);
+			f->events = sqlite3_column_int64(st, 5);
+			snprintf(f->device_id, sizeof(f->device_id), "%s", dev ? dev : "");
+			snprintf(f->device_name, sizeof(f->device_name), "%s", name ? name : "");
+			f->len = len;
+			if (len)
+				memcpy(f->data, sqlite3_column_blob(st, 6), len);
+			*out = f;
+			ret = 1;
+		} else {
+			ret = vg_err(-ENOMEM, "upstream: a frame of %zu bytes", len);
+		}
+		rc = SQLITE_DONE;
+	}
+	if (rc != SQLITE_DONE)
+		ret = vg_up_sql(u, "read the outbox", rc);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int vg_up_exec(struct vg_upstream *u, const char *sql, const struct vg_up_frame *f,
+		      const char *now)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(u->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++) {
+		const char *p = sqlite3_bind_parameter_name(st, i);
+
+		if (!p) /* a number the statement skips */
+			continue;
+		if (!strcmp(p, "?1"))
+			sqlite3_bind_int64(st, i, f->id);
+		else if (!strcmp(p, "?2"))
+			sqlite3_bind_text(st, i, f->device_id, -1, SQLITE_STATIC);
+		else if (!strcmp(p, "?3"))
+			sqlite3_bind_int64(st, i, f->stream);
+		else if (!strcmp(p, "?4"))
+			sqlite3_bind_int64(st, i, f->seq);
+		else if (!strcmp(p, "?5"))
+			sqlite3_bind_int64(st, i, f->events);
+		else if (!strcmp(p, "?6"))
+			sqlite3_bind_text(st, i, now, -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/*
+ * f is done: stored upstream (its stream's watermark advances) or refused
+ * (counted in HostRefused); either way it leaves the outbox, in one
+ * transaction. A frame retention removed meanwhile was counted lost: a
+ * stored one is taken back out of that count. On failure the frame stays
+ * and is sent again (stored once upstream all the same).
+ */
+static void vg_up_done(struct vg_upstream *u, const struct vg_up_frame *f, int stored)
+{
+	static const char del[] = "DELETE FROM UpstreamOutbox WHERE Id = ?1";
+	static const char mark[] =
+		"INSERT INTO UpstreamStreams (DeviceId, StreamId, Seq, Frames, Events, Timestamp)"
+		" VALUES (?2, ?3, ?4, 1, ?5, ?6) ON CONFLICT (DeviceId, StreamId) DO UPDATE SET"
+		" Seq = max(Seq, excluded.Seq), Frames = Frames + 1,"
+		" Events = Events + excluded.Events, Timestamp = excluded.Timestamp";
+	static const char unlost[] =
+		"UPDATE HostCounters SET Count = Count - CASE Label WHEN 'frames' THEN 1 ELSE ?5"
+		" END, Timestamp = ?6 WHERE Name = '" VG_UP_LOST "'";
+	static const char refused[] =
+		"INSERT INTO HostRefused (DeviceId, Reason, Count, Timestamp)"
+		" VALUES (?2, '" VG_UP_REFUSED_REASON "', 1, ?6) ON CONFLICT (DeviceId, Reason)"
+		" DO UPDATE SET Count = Count + 1, Timestamp = excluded.Timestamp";
+	char now[VG_ISO_LEN];
+	int rc, gone;
+
+	vg_iso_time(now, vg_now_ns());
+	rc = sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = vg_up_exec(u, del, f, now);
+	gone = rc == SQLITE_DONE && sqlite3_changes(u->db) == 0;
+	if (rc == SQLITE_DONE && stored)
+		rc = vg_up_exec(u, mark, f, now);
+	if (rc == SQLITE_DONE && stored && gone)
+		rc = vg_up_exec(u, unlost, f, now);
+	if (rc == SQLITE_DONE && !stored && !gone)
+		rc = vg_up_exec(u, refused, f, now);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+		vg_up_sql(u, "mark a frame shipped", rc);
+		sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+/* Nothing pending: wait for a stored batch. 1 when the thread should end. */
+static int vg_up_idle(struct vg_upstream *u)
+{
+	int end;
+
+	pthread_mutex_lock(&u->lock);
+	while (!u->work && !u->draining && !u->stop)
+		pthread_cond_wait(&u->cond, &u->lock);
+	end = u->stop || (u->draining && !u->work);
+	u->work = 0;
+	pthread_mutex_unlock(&u->lock);
+	return end;
+}
+
+static int vg_up_draining(struct vg_upstream *u)
+{
+	int d;
+
+	pthread_mutex_lock(&u->lock);
+	d = u->draining;
+	pthread_mutex_unlock(&u->lock);
+	return d;
 }
 
 static void *vg_up_thread(void *arg)
@@ -385,37 +633,80 @@ static void *vg_up_thread(void *arg)
 
 	for (;;) {
 		struct vg_up_frame *f;
-		int r;
+		int r = vg_up_next(u, &f);
 
-		pthread_mutex_lock(&u->lock);
-		while (!u->stop && !u->head)
-			pthread_cond_wait(&u->cond, &u->lock);
-		if (u->stop) {
-			pthread_mutex_unlock(&u->lock);
-			return NULL;
-		}
-		/* Ours while it is sent: a full queue pushes out only the frames behind it. */
-		f = u->head;
-		u->head = f->next;
-		if (!u->head)
-			u->tail = NULL;
-		u->n--;
-		u->bytes -= f->len;
-		u->sending = 1;
-		pthread_mutex_unlock(&u->lock);
+		if (r == 0 && vg_up_idle(u))
+			break;
+		if (r < 0 && vg_up_wait(u, 1000)) /* the store is busy: later */
+			break;
+		if (r <= 0)
+			continue;
 		r = vg_up_deliver(u, f);
+		if (r == VG_UP_STORED || r == VG_UP_DROPPED)
+			vg_up_done(u, f, r == VG_UP_STORED);
 		free(f);
-		pthread_mutex_lock(&u->lock);
-		if (r < 0)
-			u->overflow++; /* stopped before the server had it */
-		else if (!r)
-			u->refused++;
-		u->sending = 0;
-		pthread_cond_broadcast(&u->idle);
-		pthread_mutex_unlock(&u->lock);
-		if (r < 0)
-			return NULL;
+		if (r == VG_UP_STOPPED)
+			break;
+		/* No hammering a server that refuses us; a stopping host leaves it for its next run. */
+		if (r == VG_UP_KEEP && (vg_up_draining(u) || vg_up_wait(u, VG_UP_RECHECK_MS)))
+			break;
 	}
+	pthread_mutex_lock(&u->lock);
+	u->done = 1;
+	pthread_cond_broadcast(&u->idle);
+	pthread_mutex_unlock(&u->lock);
+	return NULL;
+}
+
+/* libcurl: an attempt under way ends when the host stops. */
+static int vg_up_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct vg_upstream *u = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return __atomic_load_n(&u->stop, __ATOMIC_RELAXED);
+}
+
+/* The one place the curl handle is set up: TLS, the CA, timeouts, callbacks. */
+static int vg_up_curl_init(struct vg_upstream *u)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(u->curl = curl_easy_init()))
+		return vg_err(-ENOMEM, "upstream: libcurl");
+	curl_easy_setopt(u->curl, CURLOPT_CAINFO, u->ca_file);
+	curl_easy_setopt(u->curl, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(u->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(u->curl, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, vg_up_body);
+	curl_easy_setopt(u->curl, CURLOPT_WRITEDATA, u);
+	curl_easy_setopt(u->curl, CURLOPT_HEADERFUNCTION, vg_up_header);
+	curl_easy_setopt(u->curl, CURLOPT_HEADERDATA, u);
+	curl_easy_setopt(u->curl, CURLOPT_XFERINFOFUNCTION, vg_up_progress);
+	curl_easy_setopt(u->curl, CURLOPT_XFERINFODATA, u);
+	curl_easy_setopt(u->curl, CURLOPT_NOPROGRESS, 0L);
+	return 0;
+}
+
+/* The thread's connection to the store the host writes (its tables exist already). */
+static int vg_up_db_open(struct vg_upstream *u, const char *db, const char *url)
+{
+	int rc = sqlite3_open_v2(db, &u->db, SQLITE_OPEN_READWRITE, NULL);
+
+	if (rc != SQLITE_OK)
+		return vg_err(vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO, "upstream: open %s",
+			      db);
+	sqlite3_busy_timeout(u->db, VG_UP_BUSY_MS);
+	/*
+	 * An earlier run's state says nothing of now: it comes back with the
+	 * first attempt (at once when frames are pending). The last error stays.
+	 */
+	if (vg_hoststate_init(u->db) || vg_hoststate_set(u->db, VG_HS_UPSTREAM, url) ||
+	    vg_hoststate_set(u->db, VG_HS_UP_STATE, NULL) ||
+	    vg_hoststate_set(u->db, VG_HS_UP_SINCE, NULL))
+		return -EIO; /* logged */
+	return 0;
 }
 
 int vg_upstream_open(struct vg_upstream **up, const char *url, const char *onboarding,
@@ -458,23 +749,12 @@ int vg_upstream_open(struct vg_upstream **up, const char *url, const char *onboa
 	err = vg_up_onboarding(u, onboarding, db);
 	if (!err)
 		err = vg_up_token_load(u);
+	if (!err)
+		err = vg_up_curl_init(u);
+	if (!err)
+		err = vg_up_db_open(u, db, url);
 	if (err)
 		goto fail;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(u->curl = curl_easy_init())) {
-		err = vg_err(-ENOMEM, "upstream: libcurl");
-		goto fail;
-	}
-	curl_easy_setopt(u->curl, CURLOPT_CAINFO, u->ca_file);
-	curl_easy_setopt(u->curl, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(u->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(u->curl, CURLOPT_TIMEOUT, 120L);
-	curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, vg_up_body);
-	curl_easy_setopt(u->curl, CURLOPT_WRITEDATA, u);
-	curl_easy_setopt(u->curl, CURLOPT_HEADERFUNCTION, vg_up_header);
-	curl_easy_setopt(u->curl, CURLOPT_HEADERDATA, u);
 	err = -pthread_create(&u->thread, NULL, vg_up_thread, u);
 	if (err) {
 		vg_err(err, "upstream: thread");
@@ -488,48 +768,11 @@ fail:
 	return err;
 }
 
-void vg_upstream_send(struct vg_upstream *u, const char *device_id, const char *device_name,
-		      const uint8_t *frame, size_t len)
+void vg_upstream_wake(struct vg_upstream *u)
 {
-	struct vg_up_frame *f = malloc(sizeof(*f) + len);
-
 	pthread_mutex_lock(&u->lock);
-	if (!f) {
-		u->overflow++;
-		pthread_mutex_unlock(&u->lock);
-		return;
-	}
-	snprintf(f->device_id, sizeof(f->device_id), "%s", device_id ? device_id : "");
-	snprintf(f->device_name, sizeof(f->device_name), "%s", device_name ? device_name : "");
-	f->len = len;
-	f->next = NULL;
-	memcpy(f->data, frame, len);
-	while (u->head && (u->n >= VG_UP_QUEUE_MAX || u->bytes + len > VG_UP_QUEUE_BYTES)) {
-		struct vg_up_frame *old = u->head;
-
-		u->head = old->next;
-		u->n--;
-		u->bytes -= old->len;
-		u->overflow++;
-		free(old);
-	}
-	if (u->tail && u->head)
-		u->tail->next = f;
-	else
-		u->head = f;
-	u->tail = f;
-	u->n++;
-	u->bytes += len;
+	u->work = 1;
 	pthread_cond_signal(&u->cond);
-	pthread_mutex_unlock(&u->lock);
-}
-
-void vg_upstream_take_dropped(struct vg_upstream *u, uint64_t *refused, uint64_t *overflow)
-{
-	pthread_mutex_lock(&u->lock);
-	*refused = u->refused;
-	*overflow = u->overflow;
-	u->refused = u->overflow = 0;
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -539,27 +782,19 @@ void vg_upstream_stop(struct vg_upstream *u)
 
 	if (!u || !u->started)
 		return;
-	/* What the host stored last (vigild's drain) gets its chance first. */
+	/* What the host stored last (vigild's drain) gets its chance first; the rest stays pending. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += VG_UP_DRAIN_MS / 1000;
 	pthread_mutex_lock(&u->lock);
-	while ((u->head || u->sending) &&
-	       pthread_cond_timedwait(&u->idle, &u->lock, &ts) != ETIMEDOUT)
+	u->draining = 1;
+	pthread_cond_broadcast(&u->cond);
+	while (!u->done && pthread_cond_timedwait(&u->idle, &u->lock, &ts) != ETIMEDOUT)
 		;
-	u->stop = 1;
-	pthread_cond_signal(&u->cond);
+	__atomic_store_n(&u->stop, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->lock);
 	pthread_join(u->thread, NULL);
 	u->started = 0;
-	while (u->head) {
-		struct vg_up_frame *f = u->head;
-
-		u->head = f->next;
-		u->overflow++;
-		free(f);
-	}
-	u->tail = NULL;
-	u->n = u->bytes = 0;
 }
 
 void vg_upstream_close(struct vg_upstream *u)
@@ -569,6 +804,7 @@ void vg_upstream_close(struct vg_upstream *u)
 	vg_upstream_stop(u);
 	if (u->curl)
 		curl_easy_cleanup(u->curl);
+	sqlite3_close(u->db);
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
 	pthread_cond_destroy(&u->idle);

@@ -260,7 +260,9 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 	}
 	stream = v.b->stream_id;
 	c->store_ns = vg_now_ns();
-	err = vg_store_batch_view(s, &c->peer, h->seq, &v);
+	/* The reader keeps the header right before the payload: the frame as received. */
+	err = vg_store_batch_view(s, &c->peer, h->seq, &v, payload - VG_FRAME_HDR_LEN,
+				  VG_FRAME_HDR_LEN + (size_t)h->len);
 	c->store_ns = vg_now_ns() - c->store_ns;
 	c->last_new = err > 0;
 	vg_batch_close(&v);

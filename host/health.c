@@ -15,7 +15,7 @@ const char *const vg_health_texts[] = {
 	VG_HEALTH_OK,	   VG_HEALTH_NO_VM,   VG_HEALTH_NO_HOST,
 	VG_HEALTH_WAITING, VG_HEALTH_CRASHED, VG_HEALTH_KERNEL,
 	VG_HEALTH_DROPPED, VG_HEALTH_PROXY,   VG_HEALTH_CUSTOM_KERNEL,
-	VG_HEALTH_WSL1,
+	VG_HEALTH_WSL1,	   VG_HEALTH_UP_DOWN, VG_HEALTH_UP_REFUSED,
 };
 const unsigned vg_health_ntexts = sizeof(vg_health_texts) / sizeof(vg_health_texts[0]);
 
@@ -72,6 +72,18 @@ static void vg_health_decide(struct vg_health *h, const char *sensor, const char
 			snprintf(h->health, sizeof(h->health), VG_HEALTH_KERNEL, sensor + 8);
 		else
 			snprintf(h->health, sizeof(h->health), VG_HEALTH_CRASHED, sensor + 8);
+		return;
+	}
+	/* Telemetry that stays here is as much the matter as telemetry that does not come. */
+	if (h->up.url[0] && !strcmp(h->up.state, VG_UP_REFUSED)) {
+		snprintf(h->health, sizeof(h->health), VG_HEALTH_UP_REFUSED, h->up.error,
+			 (long long)h->up.events);
+		return;
+	}
+	if (h->up.url[0] && !strcmp(h->up.state, VG_UP_UNREACHABLE) &&
+	    h->up.failing_s >= VG_HEALTH_UP_GRACE_S) {
+		snprintf(h->health, sizeof(h->health), VG_HEALTH_UP_DOWN,
+			 (long long)(h->up.failing_s / 60), (long long)h->up.events);
 		return;
 	}
 	if (!frames_since_start) {
@@ -146,6 +158,8 @@ int vg_health_read(sqlite3 *db, const char *self_version, int wsl, struct vg_hea
 		if (!err)
 			err = vg_q(db, "SELECT count(*) FROM ReceivedFrames WHERE Timestamp >= ?",
 				   started, &frames, NULL, 0);
+		if (!err)
+			err = vg_outbox_read(db, &h->up);
 		if (err)
 			return err;
 		h->dropped += lost;
@@ -192,6 +206,24 @@ static void vg_health_wsl1(struct vg_sb *b, const char *names, int json)
 	}
 }
 
+/* --upstream: where to, how it goes, what waits and since when it fails. */
+static void vg_health_upstream(struct vg_sb *b, const struct vg_outbox_state *up)
+{
+	vg_sb_add(b, "Upstream:               ");
+	vg_sb_safe(b, up->url);
+	vg_sb_add(b, " (");
+	vg_sb_safe(b, vg_or(up->state, "not started"));
+	vg_sb_printf(b, ")\nUpstream pending:       %lld events in %lld frames, lag %lld s\n",
+		     (long long)up->events, (long long)up->frames, (long long)up->lag_s);
+	if (up->state[0] && strcmp(up->state, VG_UP_SHIPPING)) {
+		vg_sb_add(b, "Upstream error:         ");
+		vg_sb_safe(b, up->error);
+		vg_sb_add(b, " (since ");
+		vg_sb_safe(b, up->since);
+		vg_sb_add(b, ")\n");
+	}
+}
+
 int vg_health_print(const struct vg_health *h, FILE *out, int json)
 {
 	struct vg_sb b;
@@ -211,6 +243,15 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json)
 		vg_sb_printf(&b, ",\"EventsReceived\":%lld,\"EventsDropped\":%lld",
 			     (long long)h->received, (long long)h->dropped);
 		vg_json_kv(&b, "LastTelemetry", h->last_telemetry);
+		vg_json_kv(&b, "Upstream", h->up.url);
+		vg_json_kv(&b, "UpstreamState", h->up.state);
+		vg_json_kv(&b, "UpstreamError", h->up.error);
+		vg_json_kv(&b, "UpstreamErrorSince", h->up.since);
+		vg_sb_printf(&b,
+			     ",\"UpstreamPendingFrames\":%lld,\"UpstreamPendingEvents\":%lld,"
+			     "\"UpstreamLagSeconds\":%lld",
+			     (long long)h->up.frames, (long long)h->up.events,
+			     (long long)h->up.lag_s);
 		vg_sb_printf(&b, ",\"Distributions\":%s", vg_or(h->distributions, "[]"));
 		vg_json_kv(&b, "Warnings", h->warnings);
 		vg_sb_add(&b, ",\"NotMonitored\":[");
@@ -228,6 +269,8 @@ int vg_health_print(const struct vg_health *h, FILE *out, int json)
 		vg_sb_printf(&b, "Events received:        %lld\n", (long long)h->received);
 		vg_sb_printf(&b, "Events dropped:         %lld\n", (long long)h->dropped);
 		vg_health_line(&b, "Last telemetry:         ", vg_or(h->last_telemetry, "never"));
+		if (h->up.url[0])
+			vg_health_upstream(&b, &h->up);
 		vg_health_line(&b, "Distributions:          ", vg_or(h->distributions, "[]"));
 		vg_health_wsl1(&b, h->wsl1, 0);
 		if (h->warnings[0])

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The health the healthcheck command reports (healthcheck.h). Reads the
- * store the host side writes (HostState, DeviceInfo, SensorCounters, ReceivedFrames) and says
+ * store the host side writes (HostState, DeviceInfo, SensorCounters, ReceivedFrames,
+ * the upstream outbox) and says
  * whether telemetry flows, in the words users of the WSL plug-in know.
  */
 #ifndef VG_HEALTH_H
@@ -9,6 +10,8 @@
 
 #include <stdint.h>
 #include <stdio.h>
+
+#include "outbox.h"
 
 /*
  * Every text healthcheck and the plug-in show, as documented (README
@@ -30,6 +33,12 @@
 #define VG_HEALTH_CUSTOM_KERNEL "Custom Kernel/Configuration not supported."
 /* A WSL 1 distribution (name, name): no sensor can watch it. */
 #define VG_HEALTH_WSL1 "%s: WSL 1, not monitored: convert it with 'wsl --set-version %s 2'"
+/* vigil host --upstream: the server unreachable for a minute or more (minutes, events pending). */
+#define VG_HEALTH_UP_DOWN "Unhealthy: upstream unreachable for %lld minutes, %lld events pending"
+/* The server refuses this host (its answer, e.g. "... refused 403 ...token revoked..."). */
+#define VG_HEALTH_UP_REFUSED "Unhealthy: upstream refused this host (%s), %lld events pending"
+/* Seconds without an answer before healthcheck calls the upstream unreachable (a restart is not). */
+#define VG_HEALTH_UP_GRACE_S 60
 
 extern const char *const vg_health_texts[];
 extern const unsigned vg_health_ntexts;
@@ -52,6 +61,7 @@ struct vg_health {
 	char warnings[512];
 	int64_t received, dropped;
 	char last_telemetry[48]; /* ISO 8601, "" when none */
+	struct vg_outbox_state up; /* up.url "": no --upstream */
 };
 
 /*

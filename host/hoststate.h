@@ -27,6 +27,11 @@ struct sqlite3;
 #define VG_HS_WARNINGS "Warnings"
 /* The names of the WSL 1 distributions registered (not monitored), one a line */
 #define VG_HS_WSL1 "Wsl1Distributions"
+/* vigil host --upstream (cli/upstream.c): the servers, and how shipping goes (outbox.h) */
+#define VG_HS_UPSTREAM "Upstream"
+#define VG_HS_UP_STATE "UpstreamState" /* "shipping", "unreachable", "refused" */
+#define VG_HS_UP_ERROR "UpstreamError" /* the last failure, "" when none */
+#define VG_HS_UP_SINCE "UpstreamErrorSince" /* ISO 8601: failing since */
 
 /* Create the HostState table when missing. 0 or a negative errno. */
 int vg_hoststate_init(struct sqlite3 *db);

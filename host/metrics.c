@@ -7,6 +7,7 @@
 #include "esc.h"
 #include "fmt.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "retain.h"
 #include "store.h"
 
@@ -192,6 +193,48 @@ static const struct vg_metrics_q vg_metrics_qs[] = {
 	  { "output" },
 	  1,
 	  { { "vigil_output_errors_total", "counter", "Events an --output failed to write.", 1 } },
+	  1 },
+	/* vigil host --upstream (outbox.h): only a store with HostState Upstream has these. */
+	{ "SELECT * FROM (SELECT count(*), coalesce(sum(Events), 0), " VG_OUTBOX_AGE(
+		  "(SELECT Timestamp FROM UpstreamOutbox ORDER BY Id LIMIT 1)") " FROM UpstreamOutbox)"
+										" WHERE EXISTS (SELECT 1 FROM HostState"
+										" WHERE Name = 'Upstream')",
+	  { NULL },
+	  0,
+	  {
+		  { "vigil_upstream_pending_frames", "gauge", "Frames stored, not yet shipped.",
+		    0 },
+		  { "vigil_upstream_pending_events", "gauge", "Events stored, not yet shipped.",
+		    1 },
+		  { "vigil_upstream_lag_seconds", "gauge",
+		    "Age of the oldest frame not yet shipped (0: none).", 2 },
+	  },
+	  3 },
+	{ "SELECT s.Value, CASE WHEN s.Value = 'shipping' THEN 0 ELSE " VG_OUTBOX_AGE(
+		  "t.Value") " END FROM HostState s LEFT JOIN HostState t"
+			     " ON t.Name = 'UpstreamErrorSince' WHERE s.Name = 'UpstreamState'",
+	  { "state" },
+	  1,
+	  { { "vigil_upstream_failing_seconds", "gauge",
+	      "Seconds the upstream has been failing (state: shipping, unreachable, refused).",
+	      1 } },
+	  1 },
+	{ "SELECT DeviceId, sum(Frames), sum(Events) FROM UpstreamStreams GROUP BY DeviceId"
+	  " ORDER BY DeviceId",
+	  { "device" },
+	  1,
+	  {
+		  { "vigil_upstream_shipped_frames_total", "counter",
+		    "Frames the server stored (200).", 1 },
+		  { "vigil_upstream_shipped_events_total", "counter",
+		    "Events of the frames the server stored.", 2 },
+	  },
+	  2 },
+	{ "SELECT Label, Count FROM HostCounters WHERE Name = 'UpstreamLost' ORDER BY Label",
+	  { "unit" },
+	  1,
+	  { { "vigil_upstream_lost_total", "counter",
+	      "Frames and events retention removed before they were shipped (unit).", 1 } },
 	  1 },
 	{ "SELECT coalesce(Severity, ''), count(*) FROM AlertInfo GROUP BY 1 ORDER BY 1",
 	  { "severity" },

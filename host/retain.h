@@ -5,7 +5,10 @@
  * until the pages in use fit the size cap, in small transactions of their
  * own so the writer of batches waits at most one chunk. What a pass deleted
  * is counted per table in HostCounters (Name 'RetentionDeleted'), in the
- * transaction that deleted it. Portable C over SQLite.
+ * transaction that deleted it. The upstream outbox (UpstreamOutbox, outbox.h)
+ * is bounded the same way: frames older than the cut, or the oldest data when
+ * over the cap, go unshipped, counted as HostCounters UpstreamLost (Label
+ * 'frames' and 'events') and logged. Portable C over SQLite.
  */
 #ifndef VG_RETAIN_H
 #define VG_RETAIN_H

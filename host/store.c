@@ -175,7 +175,22 @@ static const char vg_schema[] =
 	" Seq INTEGER NOT NULL,"
 	" Timestamp TEXT NOT NULL,"
 	" Events INTEGER NOT NULL,"
-	" PRIMARY KEY (DeviceId, StreamId, Seq));";
+	" PRIMARY KEY (DeviceId, StreamId, Seq));"
+	/*
+	 * vigil host --upstream (cli/upstream.c): the outbox, each new batch's
+	 * frame as `vigil server` takes it, written in the batch's transaction
+	 * and deleted once the server answered 200; Id (never reused) is the
+	 * order stored, so each stream's order. UpstreamStreams is the watermark
+	 * per stream: the highest Seq shipped, frames and events shipped.
+	 */
+	"CREATE TABLE IF NOT EXISTS UpstreamOutbox ("
+	" Id INTEGER PRIMARY KEY AUTOINCREMENT, DeviceId TEXT NOT NULL, DeviceName TEXT,"
+	" StreamId INTEGER NOT NULL, Seq INTEGER NOT NULL, Events INTEGER NOT NULL,"
+	" Timestamp TEXT NOT NULL, Frame BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS UpstreamStreams ("
+	" DeviceId TEXT NOT NULL, StreamId INTEGER NOT NULL, Seq INTEGER NOT NULL,"
+	" Frames INTEGER NOT NULL, Events INTEGER NOT NULL, Timestamp TEXT NOT NULL,"
+	" PRIMARY KEY (DeviceId, StreamId));";
 
 int vg_sqlite_errno(int rc)
 {

@@ -61,11 +61,17 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 
 /*
  * The same for a batch whose events are still encoded (lib/batch.h): they
- * are unpacked, stored and freed one at a time.
+ * are unpacked, stored and freed one at a time. With vg_store_set_outbox()
+ * on, frame (its header and payload, as `vigil server` takes it; NULL: none)
+ * goes to UpstreamOutbox in the batch's transaction: a batch is stored with
+ * its frame kept for upstream, or not at all. A resend writes nothing, so
+ * each frame is kept once.
  */
 struct vg_batch;
 int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-			struct vg_batch *v);
+			struct vg_batch *v, const uint8_t *frame, size_t len);
+/* vigil host --upstream: keep each new batch's frame for the sender (cli/upstream.h). */
+void vg_store_set_outbox(struct vg_store *s, int on);
 
 /* 1 once the store found its files deleted or replaced (vg_store_batch()). */
 int vg_store_lost(const struct vg_store *s);

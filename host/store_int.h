@@ -25,6 +25,7 @@ enum vg_stmt {
 	VG_ST_DAEMON,
 	VG_ST_SKIPPED,
 	VG_ST_QUEUE,
+	VG_ST_OUTBOX,
 	VG_ST_NR,
 };
 
@@ -42,6 +43,7 @@ struct vg_store {
 	char *path;
 	int fd[2];
 	int lost; /* deleted or replaced: nothing is stored or acknowledged any more */
+	int outbox; /* vg_store_set_outbox(): new batches' frames go to UpstreamOutbox */
 	struct vg_sb tmp; /* command lines and JSON while binding one event */
 	struct vg_sb tmp2;
 	struct vg_sb tmp3;

@@ -116,6 +116,8 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			 " Summaries, Timestamp, Hashed, HashCached, HashTooLarge, HashUnreadable,"
 			 " HashGone, HashQueueFull, HashLate)"
 			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_OUTBOX] = "INSERT INTO UpstreamOutbox (DeviceId, DeviceName, StreamId, Seq, Events,"
+			 " Timestamp, Frame) VALUES (?, ?, ?, ?, ?, ?, ?)",
 	[VG_ST_DEVEV] =
 		"INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
 		" FileName, FolderPath," VG_INITIATING_COLS VG_IMAGE_COLS ", Distribution)"
@@ -670,7 +672,8 @@ static int vg_store_kind(struct vg_store *s, const struct vg_store_peer *peer,
 
 /* b with its events, or (b->events NULL) v's events, unpacked one at a time. */
 static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-			     const Vigil__V1__Batch *b, struct vg_batch *v)
+			     const Vigil__V1__Batch *b, struct vg_batch *v, const uint8_t *frame,
+			     size_t frame_len)
 {
 	size_t n_events = b->events ? b->n_events : v ? v->n_events : 0;
 	char now[VG_ISO_LEN];
@@ -749,6 +752,22 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 
+	/* In this transaction: a stored batch is always also in the outbox, and once. */
+	what = "keep frame for upstream";
+	if (s->outbox && frame) {
+		st = s->st[VG_ST_OUTBOX];
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_TRANSIENT);
+		vg_bind_text(st, 2, peer->device_name);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)b->stream_id);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)seq);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)n_events);
+		sqlite3_bind_text(st, 6, now, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_blob64(st, 7, frame, frame_len, SQLITE_STATIC);
+		rc = vg_step(st);
+		if (rc != SQLITE_OK)
+			goto err_rollback;
+	}
+
 	what = "commit";
 	rc = vg_step(s->st[VG_ST_COMMIT]);
 	if (rc != SQLITE_OK)
@@ -762,13 +781,14 @@ err_rollback:
 }
 
 static int vg_store_batch_do(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-			     const Vigil__V1__Batch *b, struct vg_batch *v)
+			     const Vigil__V1__Batch *b, struct vg_batch *v, const uint8_t *frame,
+			     size_t frame_len)
 {
 	int ret;
 
 	if (s->lost)
 		return -ESTALE;
-	ret = vg_store_batch_tx(s, peer, seq, b, v);
+	ret = vg_store_batch_tx(s, peer, seq, b, v, frame, frame_len);
 	/*
 	 * Stored, or known as stored: only true of the file at the path. The
 	 * check comes after the commit, so a deletion during it is seen too.
@@ -781,13 +801,18 @@ static int vg_store_batch_do(struct vg_store *s, struct vg_store_peer *peer, uin
 int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 		   const Vigil__V1__Batch *b)
 {
-	return vg_store_batch_do(s, peer, seq, b, NULL);
+	return vg_store_batch_do(s, peer, seq, b, NULL, NULL, 0);
 }
 
 int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
-			struct vg_batch *v)
+			struct vg_batch *v, const uint8_t *frame, size_t len)
 {
-	return vg_store_batch_do(s, peer, seq, v->b, v);
+	return vg_store_batch_do(s, peer, seq, v->b, v, frame, len);
+}
+
+void vg_store_set_outbox(struct vg_store *s, int on)
+{
+	s->outbox = on;
 }
 
 int vg_store_refused(struct vg_store *s, const char *device, const char *reason, uint64_t n)

@@ -24,7 +24,7 @@ const char *fx_vigild(void);
  */
 void fx_host_start(struct fx_host *h, const char *name, const char *urls, const char *device_id,
 		   const char *host_id);
-/* SIGTERM and wait: the host drains its upstream queue (5 s at most) first. */
+/* SIGTERM and wait: the host gives its upstream outbox 5 s to empty first. */
 void fx_host_stop(struct fx_host *h);
 /*
  * Wait (bounded) until PostgreSQL has as many of device's frames as h had

@@ -3,7 +3,9 @@
  * `vigil host --upstream URL --onboarding FILE` end to end: the real vigild
  * (BPF, root) spawned by the real host, execs of /bin/true with a marker,
  * and every one of them in the host's SQLite and in the server's PostgreSQL
- * exactly once, also across a server that is stopped for a while.
+ * exactly once, across a server stopped for over a minute (stats and
+ * healthcheck show what waits), a host SIGKILLed with a backlog, a restart,
+ * and a revoked token (kept locally, nothing more shipped).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -170,6 +172,77 @@ static int host_log_has(const char *s)
 	return system(cmd) == 0;
 }
 
+/* A number member of the {"Table":"Upstream",...} line of `vigil stats --json` (-1: none). */
+static long long stats_num(const char *line, const char *member)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"%s\":", member);
+	p = strstr(line, key);
+	return p ? atoll(p + strlen(key)) : -1;
+}
+
+/* The Upstream line of `vigil stats --json` for h.db into line ("" when it has none). */
+static void stats_upstream(char *line, size_t n)
+{
+	char cmd[512];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' stats --db h.db --json", vigil());
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	line[0] = 0;
+	while (fgets(line, (int)n, p) && !strstr(line, "{\"Table\":\"Upstream\""))
+		line[0] = 0;
+	while (fgetc(p) != EOF)
+		;
+	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+}
+
+/* `vigil healthcheck --db h.db`: its Health line into health, the exit status returned. */
+static int healthcheck(char *health, size_t n)
+{
+	char cmd[512], line[1024];
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' healthcheck --db h.db", vigil());
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	health[0] = 0;
+	while (fgets(line, sizeof(line), p))
+		if (!strncmp(line, "Health:", 7))
+			snprintf(health, n, "%s", line + strspn(line + 7, " ") + 7);
+	st = pclose(p);
+	health[strcspn(health, "\n")] = 0;
+	cr_assert(WIFEXITED(st), "%s did not exit", cmd);
+	return WEXITSTATUS(st);
+}
+
+/* Marked execs that reached PostgreSQL, by distinct command line. */
+static long long pg_distinct(void)
+{
+	long long rows, distinct;
+
+	pg_marked(&rows, &distinct);
+	return distinct;
+}
+
+/*
+ * After the host stopped: PostgreSQL holds every frame shipped (shipped:
+ * stored here and not pending) and none this store does not hold. A frame
+ * the server stored as the host stopped may still be pending here.
+ */
+static void pg_frames_between(long long shipped)
+{
+	long long fleet = atoll(pgq("SELECT count(*) FROM \"ReceivedFrames\""));
+
+	cr_assert_geq(fleet, shipped, "%lld frames in PostgreSQL, %lld shipped", fleet, shipped);
+	cr_assert_leq(fleet, sq("SELECT count(*) FROM ReceivedFrames"),
+		      "%lld frames in PostgreSQL, more than the host stored", fleet);
+}
+
 Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
 {
 	struct stat st;
@@ -213,10 +286,15 @@ Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
 	cr_assert_eq(sq(sql), 0, "frames counted as not sent");
 }
 
-Test(upstream, a_refused_frame_is_counted_in_the_store)
+/*
+ * A revoked host keeps its events: they stay in its outbox, PostgreSQL gets
+ * nothing more, no frame is counted as refused, and it does not hammer the
+ * server (one refused attempt, then the 10 minute wait).
+ */
+Test(upstream, a_revoked_host_keeps_its_events)
 {
-	char cmd[1024];
-	long long refused = 0;
+	char cmd[1024], health[512];
+	long long rows, distinct;
 
 	setup();
 	start_host();
@@ -228,19 +306,143 @@ Test(upstream, a_refused_frame_is_counted_in_the_store)
 		 conninfo, devid);
 	sh("%s", cmd);
 	fx_run_marked(5, 5);
-	/* Each refused frame is logged with the server's reason, then counted in HostRefused. */
-	for (int t = 0; t < 600 && !host_log_has("refused (403)"); t++)
+	for (int t = 0; t < 600 && !host_log_has("token (403)"); t++)
 		fx_sleep_ms(100);
-	cr_assert(host_log_has("refused (403)"), "no 403 logged; see %s/host.log", dir);
-	stop_host();
-	refused = sq("SELECT Count FROM HostRefused WHERE Reason = "
-		     "'upstream: frame refused by the server'");
-	cr_assert_geq(refused, 1, "refused frames not counted (%lld)", refused);
+	cr_assert(host_log_has("token (403)"), "no 403 logged; see %s/host.log", dir);
+	for (int t = 0; t < 600 && sq_marked() < 10; t++)
+		fx_sleep_ms(100);
 	cr_assert_eq(sq_marked(), 10);
-	{
-		long long rows, distinct;
+	fx_run_marked(10, 5);
+	for (int t = 0; t < 600 && sq_marked() < 15; t++)
+		fx_sleep_ms(100);
+	/* healthcheck names the refusal and what is kept. */
+	cr_assert_eq(healthcheck(health, sizeof(health)), 3, "healthcheck: %s", health);
+	cr_assert(strstr(health, "Unhealthy: upstream refused this host (") &&
+			  strstr(health, "refused 403") && strstr(health, "token revoked") &&
+			  strstr(health, "events pending"),
+		  "healthcheck: %s", health);
+	stop_host();
+	cr_assert_eq(sq_marked(), 15);
+	cr_assert_gt(sq("SELECT count(*) FROM UpstreamOutbox"), 0, "nothing kept to send");
+	cr_assert_eq(sq("SELECT count(*) FROM HostRefused WHERE Reason LIKE 'upstream:%'"), 0,
+		     "frames of a revoked host counted as refused");
+	cr_assert_eq(system("test $(grep -c 'token (403)' host.log) -eq 1"), 0,
+		     "the host asked again and again; see %s/host.log", dir);
+	pg_marked(&rows, &distinct);
+	cr_assert_eq(rows, 5, "%lld rows after the revocation", rows);
+}
 
-		pg_marked(&rows, &distinct);
-		cr_assert_eq(rows, 5, "%lld rows after the revocation", rows);
+/*
+ * The server down for over a minute: the host keeps storing, `vigil stats`
+ * shows what waits and how old it is, healthcheck says the upstream is
+ * unreachable with the events pending; then every exec arrives once, the
+ * outbox empties and each frame is shipped once (the watermark's counts).
+ */
+Test(upstream, server_down_a_minute_then_every_event_once)
+{
+	char line[2048], health[512], c;
+	long long pending = -1, lag = -1, frames;
+	int st = -1, down = 0;
+
+	setup();
+	start_host();
+	fx_run_marked(0, 10);
+	pg_wait_marked(10);
+	stop_server();
+	fx_run_marked(10, 30);
+	for (int t = 0; t < 600 && sq_marked() < 40; t++)
+		fx_sleep_ms(100);
+	cr_assert_eq(sq_marked(), 40);
+	/* Pending and lag while it is down (the host found it gone on its first frame). */
+	for (int t = 0; t < 1200 && !down; t++) {
+		stats_upstream(line, sizeof(line));
+		pending = stats_num(line, "PendingEvents");
+		lag = stats_num(line, "LagSeconds");
+		down = pending > 0 && lag > 0 && strstr(line, "unreachable") &&
+		       strstr(line, "Couldn't connect");
+		if (!down)
+			fx_sleep_ms(100);
 	}
+	cr_assert(strstr(line, "\"State\":\"unreachable\""), "stats: %s", line);
+	cr_assert_geq(pending, 30, "stats: %s", line);
+	cr_assert_gt(lag, 0, "stats: %s", line);
+	cr_assert_gt(stats_num(line, "PendingFrames"), 0, "stats: %s", line);
+	cr_assert(strstr(line, "Couldn't connect"), "no reason in stats: %s", line);
+	/* A minute without an answer is unhealthy, with what waits. */
+	for (int t = 0; t < 1200 && !strstr(health, "upstream unreachable for"); t++) {
+		st = healthcheck(health, sizeof(health));
+		if (!strstr(health, "upstream unreachable for"))
+			fx_sleep_ms(100);
+	}
+	/* The machine's other work adds events while it waits: at least those stats saw. */
+	cr_assert_eq(sscanf(health,
+			    "Unhealthy: upstream unreachable for 1 minutes, %lld events pendin%c",
+			    &lag, &c),
+		     2, "healthcheck: %s", health);
+	cr_assert_geq(lag, pending, "healthcheck: %s; stats had %lld pending", health, pending);
+	cr_assert_eq(st, 3);
+	cr_assert_eq(pg_distinct(), 10, "marked execs reached a stopped server");
+
+	restart_server();
+	pg_wait_marked(40);
+	for (int t = 0; t < 600 && stats_num(line, "PendingFrames") != 0; t++) {
+		stats_upstream(line, sizeof(line));
+		if (stats_num(line, "PendingFrames"))
+			fx_sleep_ms(100);
+	}
+	cr_assert_eq(stats_num(line, "PendingFrames"), 0, "stats: %s", line);
+	cr_assert(strstr(line, "\"State\":\"shipping\""), "stats: %s", line);
+	/* Whatever else it says (a busy machine's sensor may drop events), not the upstream. */
+	healthcheck(health, sizeof(health));
+	cr_assert_null(strstr(health, "upstream"), "healthcheck: %s", health);
+	stop_host();
+	/*
+	 * Each frame stored here and not pending (vigild's last batches may
+	 * outlast the 5 s the host gives them at stop) was shipped once: the
+	 * watermark counts every one once, and PostgreSQL holds every one.
+	 */
+	frames = sq("SELECT count(*) FROM ReceivedFrames") -
+		 sq("SELECT count(*) FROM UpstreamOutbox");
+	cr_assert_eq(sq("SELECT sum(Frames) FROM UpstreamStreams"), frames);
+	cr_assert_eq(sq("SELECT sum(Events) FROM UpstreamStreams"),
+		     sq("SELECT sum(Events) FROM ReceivedFrames") -
+			     sq("SELECT coalesce(sum(Events), 0) FROM UpstreamOutbox"));
+	pg_frames_between(frames);
+}
+
+/*
+ * A host SIGKILLed with a backlog (the server down) keeps it in its store:
+ * the next run sends it, and every exec is stored once upstream.
+ */
+Test(upstream, a_backlog_survives_sigkill)
+{
+	long long pending;
+
+	setup();
+	start_host();
+	fx_run_marked(0, 5);
+	pg_wait_marked(5);
+	stop_server();
+	fx_run_marked(5, 25);
+	for (int t = 0; t < 600 && sq_marked() < 30; t++)
+		fx_sleep_ms(100);
+	cr_assert_eq(sq_marked(), 30);
+	pending = sq("SELECT count(*) FROM UpstreamOutbox");
+	cr_assert_gt(pending, 0, "no backlog");
+	kill(host, SIGKILL);
+	waitpid(host, NULL, 0);
+	host = -1;
+	/* The backlog is still there, whole. */
+	cr_assert_geq(sq("SELECT count(*) FROM UpstreamOutbox"), pending);
+	cr_assert_eq(pg_distinct(), 5);
+
+	restart_server();
+	start_host();
+	pg_wait_marked(30);
+	fx_run_marked(30, 5);
+	pg_wait_marked(35);
+	stop_host();
+	cr_assert_eq(sq_marked(), 35);
+	pg_frames_between(sq("SELECT count(*) FROM ReceivedFrames") -
+			  sq("SELECT count(*) FROM UpstreamOutbox"));
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "health.h"
+#include "fmt.h"
 #include "hoststate.h"
+#include "store.h"
 
 /* Every text, in the table's order, as the documentation writes it. */
 static const char *const documented[] = {
@@ -24,6 +26,8 @@ static const char *const documented[] = {
 	"Unhealthy: %s",
 	"Custom Kernel/Configuration not supported.",
 	"%s: WSL 1, not monitored: convert it with 'wsl --set-version %s 2'",
+	"Unhealthy: upstream unreachable for %lld minutes, %lld events pending",
+	"Unhealthy: upstream refused this host (%s), %lld events pending",
 };
 
 Test(health, every_text_as_documented)
@@ -120,4 +124,41 @@ Test(health, wsl1_distributions_not_monitored)
 		  "%s", buf);
 	free(buf);
 	sqlite3_close(db);
+}
+
+/* A running host whose upstream is in state, failing since ago_s seconds, 15 events pending. */
+static void expect_upstream(const char *state, const char *error, int ago_s, const char *want)
+{
+	char since[VG_ISO_LEN];
+	const char *const kv[] = {
+		VG_HS_VM_STATE, "running",	VG_HS_SENSOR, "running",      VG_HS_UPSTREAM,
+		"https://s:1",	VG_HS_UP_STATE, state,	      VG_HS_UP_ERROR, error,
+		VG_HS_UP_SINCE, since,		NULL
+	};
+	sqlite3 *db;
+
+	vg_iso_time(since, vg_now_ns() - (uint64_t)ago_s * 1000000000u);
+	db = db_with(kv);
+	cr_assert_eq(
+		sqlite3_exec(db,
+			     "CREATE TABLE UpstreamOutbox (Id INTEGER PRIMARY KEY, Events INTEGER,"
+			     " Timestamp TEXT); INSERT INTO UpstreamOutbox (Events, Timestamp)"
+			     " VALUES (4, '2026-01-01T00:00:00.000Z'), (5, ''), (6, '')",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	expect_health(db, 0, want);
+	sqlite3_close(db);
+}
+
+Test(health, upstream_unreachable_after_a_minute_or_refused)
+{
+	/* A server restart is no alarm; a minute without an answer is. */
+	expect_upstream("unreachable", "https://s:1: Couldn't connect to server", 30,
+			"Waiting for telemetry. Try again in 5 minutes.");
+	expect_upstream("unreachable", "https://s:1: Couldn't connect to server", 5 * 60 + 10,
+			"Unhealthy: upstream unreachable for 5 minutes, 15 events pending");
+	expect_upstream("refused", "https://s:1: refused 403 {\"error\":\"token revoked\"}", 0,
+			"Unhealthy: upstream refused this host (https://s:1: refused 403"
+			" {\"error\":\"token revoked\"}), 15 events pending");
+	expect_upstream("shipping", "", 600, "Waiting for telemetry. Try again in 5 minutes.");
 }

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The upstream outbox as the store holds it (vigil host --upstream,
+ * cli/upstream.c): frames not yet shipped (UpstreamOutbox), the watermark
+ * per stream (UpstreamStreams), frames retention removed before they were
+ * shipped (HostCounters UpstreamLost), and the sender's state (HostState
+ * Upstream*). What `vigil stats`, healthcheck and --metrics show of it.
+ * Portable C over SQLite.
+ */
+#ifndef VG_OUTBOX_H
+#define VG_OUTBOX_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct sqlite3;
+
+/* Sender states (HostState UpstreamState). */
+#define VG_UP_SHIPPING "shipping" /* the last attempt was stored, or nothing to send */
+#define VG_UP_UNREACHABLE "unreachable" /* no answer, 5xx or 429: sent again soon */
+#define VG_UP_REFUSED "refused" /* token revoked or unknown, enrolment refused: kept, rechecked */
+
+/* HostCounters Name for what retention removed from the outbox; Label "frames" or "events". */
+#define VG_UP_LOST "UpstreamLost"
+
+/* SQL: the seconds from an ISO 8601 expression to now, by SQLite (portable, no timegm). */
+#define VG_OUTBOX_AGE(expr) \
+	"coalesce(CAST((julianday('now') - julianday(" expr ")) * 86400 AS INTEGER), 0)"
+
+struct vg_outbox_state {
+	char url[256]; /* "" when this store's host never ran with --upstream */
+	char state[16];
+	char error[256];
+	char since[32]; /* ISO 8601 */
+	int64_t failing_s; /* seconds since `since` while state is not shipping, else 0 */
+	int64_t frames, events; /* pending */
+	int64_t lag_s; /* age of the oldest pending frame (stored how long ago); 0 when none */
+	int64_t lost_frames, lost_events;
+	char shipped[32]; /* when a frame was last shipped, "" never */
+};
+
+/* Read o from db (a store without the tables reads as never configured). 0 or -errno. */
+int vg_outbox_read(struct sqlite3 *db, struct vg_outbox_state *o);
+
+/*
+ * `vigil stats`' upstream section: the state, pending and lag, then the
+ * watermark per stream; one JSON object per line when json. Nothing when
+ * the store never had --upstream. 0, -EPIPE or -errno.
+ */
+int vg_outbox_print(struct sqlite3 *db, FILE *out, int json);
+
+#endif
