@@ -48,9 +48,10 @@ $(WIN_O)/libvigilcore.a: $(WIN_CORE_OBJS)
 	$(Q)rm -f $@ && $(WIN_CROSS)ar rcs $@ $^
 
 $(WIN_O)/vigilplugin.dll: $(WIN_O)/plugin/plugin.o $(WIN_O)/plugin/winconf.o \
-			  $(WIN_O)/plugin/winproxy.o $(WIN_O)/libvigilcore.a
+			  $(WIN_O)/plugin/winproxy.o $(WIN_O)/plugin/winup.o $(WIN_O)/plugin/winlog.o \
+			  $(WIN_O)/libvigilcore.a
 	$(call say,MINGWLD,$@)
-	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS) -lwinhttp
+	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS) -lwinhttp -lcrypt32
 
 $(WIN_O)/healthcheck.exe: $(WIN_O)/plugin/healthcheck.o $(WIN_O)/plugin/winconf.o \
 			  $(WIN_O)/plugin/winproxy.o \
