@@ -288,7 +288,8 @@ static int vg_wu_session(struct vg_winup *u)
 			      (unsigned long)GetLastError());
 	/* TLS 1.2, what the server requires at least; nothing older. */
 	WinHttpSetOption(u->session, WINHTTP_OPTION_SECURE_PROTOCOLS, &protos, sizeof(protos));
-	WinHttpSetTimeouts(u->session, 10000, 10000, 30000, 120000);
+	/* Bounded: a VM stop waits for the attempt under way. */
+	WinHttpSetTimeouts(u->session, 10000, 10000, 30000, 30000);
 	u->connect = WinHttpConnect(u->session, u->host, u->port, 0);
 	if (!u->connect)
 		return vg_err(-ENOMEM, "upstream: WinHttpConnect (error %lu)",
@@ -328,7 +329,9 @@ static int vg_wu_cert_check(struct vg_winup *u, HINTERNET r)
 		errs = chain->TrustStatus.dwErrorStatus &
 		       ~(CERT_TRUST_IS_UNTRUSTED_ROOT | CERT_TRUST_REVOCATION_STATUS_UNKNOWN |
 			 CERT_TRUST_IS_OFFLINE_REVOCATION);
-		if (!CertCompareCertificate(X509_ASN_ENCODING, root->pCertInfo, u->ca->pCertInfo))
+		/* The very certificate, byte for byte: a look-alike with its name and serial is not it. */
+		if (root->cbCertEncoded != u->ca->cbCertEncoded ||
+		    memcmp(root->pbCertEncoded, u->ca->pbCertEncoded, root->cbCertEncoded))
 			bad = "not issued by the onboarding package's CA";
 		else if (errs)
 			bad = "its chain to the onboarding CA is not valid";
