@@ -43,14 +43,14 @@
 #include "log.h"
 #include "outbox.h"
 #include "store.h"
+#include "upproto.h"
 #include "upstream.h"
 
 #define VG_UP_WAIT_MIN_MS 250
 #define VG_UP_WAIT_MAX_MS 30000
 #define VG_UP_RECHECK_MS (10 * 60 * 1000) /* a refused credential: look again this rarely */
-#define VG_UP_RETRY_AFTER_MAX 300 /* s */
 #define VG_UP_DRAIN_MS 5000 /* at stop, while the server takes what is pending */
-#define VG_UP_TOKEN_MAX 128
+#define VG_UP_TOKEN_MAX VG_UPP_TOKEN_MAX
 #define VG_UP_RESP_MAX 4096
 #define VG_UP_URLS_MAX 8
 #define VG_UP_BUSY_MS 5000
@@ -122,52 +122,46 @@ out:
 	return err;
 }
 
-/* The onboarding package: url=, ca= (a PEM file) or ca_pem= (its base64), secret=. */
+/* The onboarding package (host/upproto.h): ca= (a PEM file) or ca_pem= (its base64), secret=. */
 static int vg_up_onboarding(struct vg_upstream *u, const char *file, const char *db)
 {
-	char line[1 << 16];
-	char *ca_b64 = NULL, *ca = NULL;
-	int lineno = 0, err = 0;
+	struct vg_upp_onboarding ob;
+	char *text = NULL, *name = vg_up_strdup("--onboarding ", file);
+	size_t len = 0;
+	int err = 0;
 	FILE *f = fopen(file, "re");
 
-	if (!f)
-		return vg_err(-errno, "--onboarding %s", file);
-	while (!err && fgets(line, sizeof(line), f)) {
-		size_t l = strcspn(line, "\r\n");
-
-		lineno++;
-		if (line[l] == 0 && !feof(f)) {
-			vg_log(VG_ERROR, "--onboarding %s:%d: line over %zu bytes", file, lineno,
-			       sizeof(line));
-			err = -EINVAL;
-			break;
-		}
-		line[l] = 0;
-		if (!line[0] || line[0] == '#' || !strncmp(line, "url=", 4))
-			continue;
-		if (!strncmp(line, "ca=", 3) && !ca && !ca_b64) {
-			ca = strdup(line + 3);
-		} else if (!strncmp(line, "ca_pem=", 7) && !ca && !ca_b64) {
-			ca_b64 = strdup(line + 7);
-		} else if (!strncmp(line, "secret=", 7) && !u->secret) {
-			u->secret = strdup(line + 7);
-		} else {
-			vg_log(VG_ERROR,
-			       "--onboarding %s:%d: not url=, ca=, ca_pem= or secret= (or given twice)",
-			       file, lineno);
-			err = -EINVAL;
-		}
+	if (!f || !name) {
+		err = vg_err(f ? -ENOMEM : -errno, "--onboarding %s", file);
+		goto out;
 	}
-	fclose(f);
-	if (!err && (!u->secret || !*u->secret || (!ca && !ca_b64))) {
-		vg_log(VG_ERROR, "--onboarding %s: needs secret= and ca= or ca_pem=", file);
+	text = malloc(VG_UPP_ONBOARDING_MAX + 1);
+	if (!text) {
+		err = vg_err(-ENOMEM, "--onboarding %s", file);
+		goto out;
+	}
+	len = fread(text, 1, VG_UPP_ONBOARDING_MAX + 1, f);
+	if (ferror(f) || len > VG_UPP_ONBOARDING_MAX || memchr(text, 0, len)) {
+		vg_log(VG_ERROR, "--onboarding %s: not an onboarding package (%s)", file,
+		       ferror(f)		   ? "read error" :
+		       len > VG_UPP_ONBOARDING_MAX ? "over 1 MiB" :
+						     "a NUL byte");
 		err = -EINVAL;
+		goto out;
 	}
-	if (!err && ca) {
-		u->ca_file = ca;
-		ca = NULL;
-	} else if (!err) {
-		gnutls_datum_t in = { (unsigned char *)ca_b64, (unsigned)strlen(ca_b64) }, out;
+	text[len] = 0;
+	err = vg_upp_onboarding_parse(text, name, &ob);
+	if (err)
+		goto out;
+	u->secret = strdup(ob.secret);
+	if (!u->secret) {
+		err = vg_err(-ENOMEM, "--onboarding %s", file);
+	} else if (ob.ca) {
+		u->ca_file = strdup(ob.ca);
+		err = u->ca_file ? 0 : vg_err(-ENOMEM, "--onboarding %s", file);
+	} else {
+		gnutls_datum_t in = { (unsigned char *)ob.ca_pem, (unsigned)strlen(ob.ca_pem) },
+			       out;
 
 		if (gnutls_base64_decode2(&in, &out) < 0) {
 			vg_log(VG_ERROR, "--onboarding %s: ca_pem= is not base64", file);
@@ -182,8 +176,11 @@ static int vg_up_onboarding(struct vg_upstream *u, const char *file, const char 
 			gnutls_free(out.data);
 		}
 	}
-	free(ca);
-	free(ca_b64);
+out:
+	if (f)
+		fclose(f);
+	free(text);
+	free(name);
 	return err;
 }
 
@@ -201,13 +198,10 @@ static int vg_up_token_load(struct vg_upstream *u)
 		return vg_err(-errno, "read %s", u->token_file);
 	u->token[n] = 0;
 	u->token[strcspn(u->token, "\r\n")] = 0;
-	for (const char *p = u->token; *p; p++) {
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_')) {
-			u->token[0] = 0;
-			vg_log(VG_ERROR, "%s: not a token", u->token_file);
-			return -EINVAL;
-		}
+	if (!vg_upp_token_ok(u->token)) {
+		u->token[0] = 0;
+		vg_log(VG_ERROR, "%s: not a token", u->token_file);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -229,9 +223,10 @@ static size_t vg_up_header(char *p, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 
 	if (n > 12 && !strncasecmp(p, "Retry-After:", 12)) {
-		long s = strtol(p + 12, NULL, 10);
+		char v[32];
 
-		u->retry_after = s < 0 ? 0 : s > VG_UP_RETRY_AFTER_MAX ? VG_UP_RETRY_AFTER_MAX : s;
+		snprintf(v, sizeof(v), "%.*s", (int)(n - 12 < 31 ? n - 12 : 31), p + 12);
+		u->retry_after = vg_upp_retry_after(v);
 	}
 	return n;
 }
@@ -275,38 +270,17 @@ static long vg_up_post(struct vg_upstream *u, const char *path, const char *ctyp
 	return status;
 }
 
-/* s as a JSON string's content: quotes, backslashes and control bytes escaped. */
-static void vg_up_json_str(char *out, size_t size, const char *s)
-{
-	size_t o = 0;
-
-	for (; *s && o + 7 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			o += (size_t)snprintf(out + o, size - o, "\\%c", c);
-		else if (c < 0x20)
-			o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = 0;
-}
-
 /* Enrol as device: 200 keeps the token in DB.token; the status otherwise (0: no answer). */
 static long vg_up_enroll(struct vg_upstream *u, const char *device_id, const char *device_name)
 {
-	char body[2048], id[800], name[800], sec[400];
-	const char *p;
+	char body[4096];
 	long st;
-	size_t n = 0;
 	int err;
 
-	vg_up_json_str(id, sizeof(id), device_id);
-	vg_up_json_str(name, sizeof(name), *device_name ? device_name : device_id);
-	vg_up_json_str(sec, sizeof(sec), u->secret);
-	snprintf(body, sizeof(body),
-		 "{\"secret\":\"%s\",\"device_id\":\"%s\",\"device_name\":\"%s\"}", sec, id, name);
+	if (vg_upp_enroll_body(body, sizeof(body), u->secret, device_id, device_name)) {
+		vg_log(VG_ERROR, "upstream: enrolment of %s: secret or names too long", device_id);
+		return 400;
+	}
 	st = vg_up_post(u, "/v1/enroll", "application/json", body, strlen(body), 0);
 	if (st != 200) {
 		if (st)
@@ -314,20 +288,11 @@ static long vg_up_enroll(struct vg_upstream *u, const char *device_id, const cha
 			       st, u->resp);
 		return st;
 	}
-	p = strstr(u->resp, "\"token\":\"");
-	if (p) {
-		p += 9;
-		while (n < VG_UP_TOKEN_MAX &&
-		       ((p[n] >= '0' && p[n] <= '9') || (p[n] >= 'a' && p[n] <= 'f')))
-			n++;
-	}
-	if (!n || p[n] != '"') {
+	if (vg_upp_enroll_token(u->resp, u->token)) {
 		vg_log(VG_ERROR, "upstream: enrolment answer without a token: %s", u->resp);
 		return 502;
 	}
-	memcpy(u->token, p, n);
-	u->token[n] = 0;
-	err = vg_up_write_private(u->token_file, u->token, n);
+	err = vg_up_write_private(u->token_file, u->token, strlen(u->token));
 	if (err)
 		/* Sent with all the same; a restart cannot enrol again (409), so say so. */
 		vg_err(err, "upstream: cannot keep the token in %s", u->token_file);

@@ -25,6 +25,8 @@ struct sqlite3;
 #define VG_HS_PROXY "Proxy" /* "direct" or host:port */
 #define VG_HS_PROXY_SOURCE "ProxySource"
 #define VG_HS_WARNINGS "Warnings"
+/* The plug-in's sender to vigil server: "ok: ..." or "failing: <why>; counts (URL via proxy)" */
+#define VG_HS_UPSTREAM "Upstream"
 /* The names of the WSL 1 distributions registered (not monitored), one a line */
 #define VG_HS_WSL1 "Wsl1Distributions"
 /* vigil host --upstream (cli/upstream.c): the servers, and how shipping goes (outbox.h) */

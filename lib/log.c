@@ -13,6 +13,7 @@
 const char *vg_prog = "vigil";
 int vg_log_max = VG_INFO;
 int vg_log_json;
+void (*vg_log_sink)(const char *line, size_t len);
 
 static const char *const vg_level_name[] = {
 	[VG_ERROR] = "error",
@@ -190,6 +191,8 @@ void vg_vlog(int level, const char *who, const char *fmt, va_list ap)
 	/* One write per line: lines of several processes on one stderr do not interleave. */
 	fputs(out, stderr);
 	fflush(stderr);
+	if (vg_log_sink)
+		vg_log_sink(out, strlen(out));
 	if (out != line)
 		free(out);
 	if (msg != small)

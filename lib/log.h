@@ -3,6 +3,7 @@
 #define VG_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum vg_log_level {
 	VG_ERROR = 0,
@@ -43,6 +44,8 @@ int vg_log_format_parse(const char *s);
 int vg_log_env(void);
 /* 1 when stderr is the journal's stream ($JOURNAL_STREAM is stderr's device:inode). */
 int vg_log_journald(void);
+/* Where each line also goes, whole (the Windows plug-in's own log file); NULL: stderr only. */
+extern void (*vg_log_sink)(const char *line, size_t len);
 /*
  * snprintf-like: one log line, newline included, as vg_log prints it; who
  * may be NULL. The length of the whole line. For tests.

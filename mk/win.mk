@@ -48,9 +48,10 @@ $(WIN_O)/libvigilcore.a: $(WIN_CORE_OBJS)
 	$(Q)rm -f $@ && $(WIN_CROSS)ar rcs $@ $^
 
 $(WIN_O)/vigilplugin.dll: $(WIN_O)/plugin/plugin.o $(WIN_O)/plugin/winconf.o \
-			  $(WIN_O)/plugin/winproxy.o $(WIN_O)/libvigilcore.a
+			  $(WIN_O)/plugin/winproxy.o $(WIN_O)/plugin/winup.o $(WIN_O)/plugin/winlog.o \
+			  $(WIN_O)/libvigilcore.a
 	$(call say,MINGWLD,$@)
-	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS) -lwinhttp
+	$(Q)$(WIN_CC) -shared -static-libgcc -o $@ $^ $(WIN_LIBS) -lwinhttp -lcrypt32
 
 $(WIN_O)/healthcheck.exe: $(WIN_O)/plugin/healthcheck.o $(WIN_O)/plugin/winconf.o \
 			  $(WIN_O)/plugin/winproxy.o \
@@ -76,7 +77,8 @@ $(O)/tests/win/%: tests/win/%.c | $(call deps-stamp,win)
 
 plugin-win: $(WIN_O)/vigilplugin.dll $(WIN_O)/healthcheck.exe ## the WSL plug-in DLL and healthcheck.exe (mingw-w64)
 
-check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O)/tests/win/relay $(O)/tests/win/httpd $(O)/vigild $(O)/vigil ## the plug-in under Wine against a real vigild
+# The shipping test runs a real vigil server on a throwaway PostgreSQL: the fleet packages too.
+check-win: plugin-win $(WIN_O)/tests/harness.exe $(WIN_O)/tests/proxyset.exe $(O)/tests/win/relay $(O)/tests/win/httpd $(O)/vigild $(O)/vigil | $(call deps-stamp,fleet) ## the plug-in under Wine against a real vigild, shipping to a real vigil server
 	$(Q)WINE=$(WINE) tests/win/run.sh $(O)
 
 # ---- MSI: the signed DLL, healthcheck.exe and vigild, and the plug-in's

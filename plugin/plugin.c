@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "winconf.h"
+#include "winlog.h"
 #include "winproxy.h"
+#include "winup.h"
 #include "wslplugin.h"
 
 #include "conn.h"
@@ -40,6 +42,7 @@ static struct vg_plugin {
 	HANDLE stop_ev; /* set by OnVMStopping: the connectivity test need not run */
 	volatile LONG stopping;
 	struct vg_conn conn;
+	struct vg_winup *up; /* the sender to vigil server, when one is configured */
 	struct vg_sb distros; /* JSON array of the distributions seen this VM */
 	/* The same, with their PID namespaces, for vigild (a DISTROS frame). */
 	struct vg_pl_distro {
@@ -227,10 +230,14 @@ static DWORD WINAPI vg_conntest_worker(void *arg)
 	vg_win_proxy_read(&wp);
 	if (vg_proxy_choose(&wp.src, &c))
 		snprintf(res, sizeof(res), "failed: %s", c.error);
-	else if (!vg_pl.conf.conn_url[0])
-		snprintf(res, sizeof(res), "failed: no ConnectivityTestUrl configured");
-	else
+	else if (vg_pl.conf.conn_url[0])
 		vg_conntest(vg_pl.conf.conn_url, &c, 5000, res, sizeof(res));
+	else if (VG_WIN_UPSTREAM(&vg_pl.conf))
+		/* The server's health endpoint, the way the telemetry goes. */
+		vg_winup_conntest(&vg_pl.conf, res, sizeof(res));
+	else
+		snprintf(res, sizeof(res),
+			 "not run: no server configured (UpstreamUrl, OnboardingPath)");
 	vg_log(VG_INFO, "connectivity test %s", res);
 	vg_state(VG_HS_PROXY, c.server[0] ? c.server : "direct");
 	vg_state(VG_HS_PROXY_SOURCE, c.source);
@@ -245,6 +252,13 @@ static int vg_version_ok(const struct WSLVersion *v)
 	if (v->Minor != 0)
 		return 1;
 	return v->Revision >= 7;
+}
+
+/* conn.h: each stored batch goes on to the server, its device with it (vg_pl.lock held). */
+static void vg_stored(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len)
+{
+	if (vg_pl.up)
+		vg_winup_send(vg_pl.up, c->peer.device_id, c->peer.device_name, frame, len);
 }
 
 static HRESULT vg_start_sensor(const struct WSLSessionInformation *session)
@@ -281,6 +295,7 @@ static HRESULT vg_start_sensor(const struct WSLSessionInformation *session)
 		return hr;
 	}
 	vg_conn_init(&vg_pl.conn, 1);
+	vg_pl.conn.on_stored = vg_stored;
 	vg_pl.stopping = 0;
 	vg_pl.worker = CreateThread(NULL, 0, vg_worker, NULL, 0, NULL);
 	if (!vg_pl.worker) {
@@ -307,6 +322,7 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 	int err;
 
 	vg_win_conf_read(&vg_pl.conf);
+	vg_win_log_open(&vg_pl.conf);
 	if ((custom &
 	     (WSLUserConfigurationCustomKernel | WSLUserConfigurationCustomKernelCommandLine)) &&
 	    !vg_pl.conf.allow_custom_kernel) {
@@ -335,6 +351,10 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 	vg_state(VG_HS_SENSOR, "starting");
 	vg_state(VG_HS_VM_STARTED, vg_iso_time((char[VG_ISO_LEN]){ 0 }, vg_now_ns()));
 	vg_state(VG_HS_VM_STATE, "running");
+	vg_state(VG_HS_UPSTREAM, NULL);
+	/* Not shipping leaves the local store as it was: the VM starts all the same. */
+	if (VG_WIN_UPSTREAM(&vg_pl.conf) && vg_winup_open(&vg_pl.up, &vg_pl.conf, vg_state))
+		vg_log(VG_ERROR, "not shipping to the server: see the lines above");
 	hr = vg_start_sensor(session);
 	if (SUCCEEDED(hr) && vg_pl.conf.connectivity_test) {
 		ResetEvent(vg_pl.stop_ev);
@@ -378,6 +398,9 @@ static HRESULT vg_on_vm_stopping(const struct WSLSessionInformation *session)
 		closesocket(vg_pl.sock);
 	vg_pl.sock = INVALID_SOCKET;
 	vg_state(VG_HS_VM_STATE, "stopped");
+	/* After the sensor's last batches: they get their chance to reach the server. */
+	vg_winup_close(vg_pl.up);
+	vg_pl.up = NULL;
 	vg_close_store();
 	vg_conn_free(&vg_pl.conn);
 	return S_OK;
@@ -506,6 +529,9 @@ __declspec(dllexport) HRESULT
 	vg_pl.api = api;
 	/* What healthcheck shows before any VM starts: the versions, the WSL 1 distributions. */
 	vg_win_conf_read(&vg_pl.conf);
+	vg_win_log_open(&vg_pl.conf);
+	vg_log(VG_INFO, "loaded by WSL %u.%u.%u", api->Version.Major, api->Version.Minor,
+	       api->Version.Revision);
 	snprintf(ver, sizeof(ver), "%u.%u.%u", api->Version.Major, api->Version.Minor,
 		 api->Version.Revision);
 	vg_state(VG_HS_WSL_VERSION, ver);

@@ -74,9 +74,31 @@ void vg_win_conf_read(struct vg_win_conf *c)
 	}
 	if (!vg_win_reg_dword(L"AllowCustomKernel", &v))
 		c->allow_custom_kernel = v != 0;
-	if (!vg_win_reg_dword(L"ConnectivityTest", &v))
+	/* The seed's place first (the plug-in's subkey of WSL's Plugins), then ours. */
+	len = sizeof(v);
+	if (!vg_reg_get(HKEY_LOCAL_MACHINE, VG_REG_PLUGIN_KEY, L"ConnectivityTest",
+			RRF_RT_REG_DWORD, &v, &len) ||
+	    !vg_win_reg_dword(L"ConnectivityTest", &v))
 		c->connectivity_test = v;
 	vg_win_reg_str(L"ConnectivityTestUrl", c->conn_url, sizeof(c->conn_url));
+	vg_win_reg_str(L"UpstreamUrl", c->upstream_url, sizeof(c->upstream_url));
+	len = sizeof(c->onboarding_w);
+	if (!vg_reg_get(HKEY_LOCAL_MACHINE, VG_REG_KEY, L"OnboardingPath", RRF_RT_REG_SZ,
+			c->onboarding_w, &len))
+		vg_win_utf8(c->onboarding_w, c->onboarding, sizeof(c->onboarding));
+	len = sizeof(c->log_w);
+	if (vg_reg_get(HKEY_LOCAL_MACHINE, VG_REG_KEY, L"LogPath", RRF_RT_REG_SZ, c->log_w, &len)) {
+		WCHAR pd[MAX_PATH];
+
+		if (!GetEnvironmentVariableW(L"ProgramData", pd, MAX_PATH))
+			wcscpy(pd, L"C:\\ProgramData");
+		_snwprintf(c->log_w, MAX_PATH, L"%ls\\vigil\\plugin.log", pd);
+		c->log_w[MAX_PATH - 1] = 0;
+	}
+	vg_win_utf8(c->log_w, c->log, sizeof(c->log));
+	c->log_max = 1u << 20;
+	if (!vg_win_reg_dword(L"LogMaxBytes", &v) && v >= 4096)
+		c->log_max = v;
 }
 
 void vg_win_host_name(char *out, size_t n)

@@ -12,6 +12,8 @@
 #define VG_PLUGIN_VERSION "0.1.0"
 /* The plug-in's key under HKEY_LOCAL_MACHINE. */
 #define VG_REG_KEY L"SOFTWARE\\vigil"
+/* The plug-in's subkey under WSL's plug-in registrations, where the seed keeps ConnectivityTest. */
+#define VG_REG_PLUGIN_KEY L"SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Lxss\\Plugins\\vigil"
 /* WSL's distributions, one {GUID} subkey each, under each user's hive. */
 #define VG_LXSS_KEY L"Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
 
@@ -22,7 +24,17 @@ struct vg_win_conf {
 	int allow_custom_kernel; /* AllowCustomKernel DWORD */
 	DWORD connectivity_test; /* ConnectivityTest DWORD: seconds after VM start, 0 = off */
 	char conn_url[512]; /* ConnectivityTestUrl: the telemetry backend, http://host:port/path */
+	char upstream_url
+		[512]; /* UpstreamUrl: `vigil server`, https://host:port ("": the package's url=) */
+	char onboarding[3 * MAX_PATH]; /* OnboardingPath, UTF-8 ("": not shipping) */
+	WCHAR onboarding_w[MAX_PATH];
+	char log[3 * MAX_PATH]; /* LogPath (default %ProgramData%\vigil\plugin.log) */
+	WCHAR log_w[MAX_PATH];
+	DWORD log_max; /* LogMaxBytes: the log's size before it is rotated to .1 */
 };
+
+/* Shipping is configured: an onboarding package or a server URL is set. */
+#define VG_WIN_UPSTREAM(c) ((c)->onboarding[0] || (c)->upstream_url[0])
 
 /* Fill c from the registry, defaults for what is not set. */
 void vg_win_conf_read(struct vg_win_conf *c);

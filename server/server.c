@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -283,6 +284,24 @@ static enum MHD_Result vg_batches(struct MHD_Connection *c, struct vg_req *q)
 	return ret;
 }
 
+/*
+ * The path of a request target: one in absolute-form names the same
+ * resource as its path (RFC 7230 5.3.2: a server must accept it; Wine's
+ * WinHTTP sends it inside a proxy's CONNECT tunnel).
+ */
+static const char *vg_target_path(const char *url)
+{
+	const char *p;
+
+	if (!strncasecmp(url, "https://", 8))
+		p = strchr(url + 8, '/');
+	else if (!strncasecmp(url, "http://", 7))
+		p = strchr(url + 7, '/');
+	else
+		return url;
+	return p ? p : "/";
+}
+
 static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -295,6 +314,7 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		enum vg_route route;
 
+		url = vg_target_path(url);
 		if (!strcmp(url, "/v1/health")) {
 			if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 				return vg_fail(c, 405, "GET only");

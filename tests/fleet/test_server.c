@@ -184,6 +184,17 @@ Test(server, health_enroll_and_tokens)
 	setup();
 	cr_assert_eq(req("/v1/health", NULL, NULL, NULL, body, sizeof(body)), 200);
 	cr_assert_str_eq(body, "{\"status\":\"ok\",\"database\":\"ok\"}");
+	/* A target in absolute form (Wine's WinHTTP sends it in a proxy's tunnel) is its path. */
+	{
+		char cmd[512], code[16];
+
+		snprintf(cmd, sizeof(cmd),
+			 "curl -sS --cacert ca.pem -o resp.txt -w '%%{http_code}' --request-target"
+			 " https://127.0.0.1:%d/v1/health https://127.0.0.1:%d/",
+			 port, port);
+		sh_line(code, sizeof(code), cmd);
+		cr_assert_str_eq(code, "200");
+	}
 	write_str("bad.json", "{\"secret\":\"nope\",\"device_id\":\"dev-A\"}");
 	cr_assert_eq(req("/v1/enroll", "bad.json", NULL, NULL, body, sizeof(body)), 401, "%s",
 		     body);

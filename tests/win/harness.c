@@ -11,7 +11,8 @@
  *               [--distro NAME,FLAVOR,VERSION[,PIDNS,INITPID]]... [--stop-file WINPATH]
  *               [--timeout S]
  *               [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]
- *               [--load-only]
+ *               [--load-only] [--upstream URL] [--onboarding WINPATH] [--log WINPATH]
+ *               [--log-max BYTES]
  *
  * The fake registry of distributions (HKCU\...\Lxss, emptied first): --distro
  * registers a WSL 2 one, --wsl1 a WSL 1 one before the plug-in loads, and
@@ -144,18 +145,33 @@ static int vg_reg_sz(const WCHAR *name, const char *value)
 	return st ? -1 : 0;
 }
 
-static int vg_reg_dword(const WCHAR *name, DWORD v)
+/* A value of the plug-in's key, or none when value is NULL. */
+static int vg_reg_opt(const WCHAR *name, const char *value)
+{
+	LSTATUS st;
+
+	if (value)
+		return vg_reg_sz(name, value);
+	st = RegDeleteKeyValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\vigil", name);
+	return st && st != ERROR_FILE_NOT_FOUND ? -1 : 0;
+}
+
+static int vg_reg_dword_in(const WCHAR *key, const WCHAR *name, DWORD v)
 {
 	HKEY k;
 	LSTATUS st;
 
-	st = RegCreateKeyExW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\vigil", 0, NULL, 0, KEY_SET_VALUE,
-			     NULL, &k, NULL);
+	st = RegCreateKeyExW(HKEY_LOCAL_MACHINE, key, 0, NULL, 0, KEY_SET_VALUE, NULL, &k, NULL);
 	if (st)
 		return -1;
 	st = RegSetValueExW(k, name, 0, REG_DWORD, (const BYTE *)&v, sizeof(v));
 	RegCloseKey(k);
 	return st ? -1 : 0;
+}
+
+static int vg_reg_dword(const WCHAR *name, DWORD v)
+{
+	return vg_reg_dword_in(L"SOFTWARE\\vigil", name, v);
 }
 
 #define VG_LXSS L"Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
@@ -188,6 +204,7 @@ static void vg_usage(void)
 		" [--db WINPATH] [--vigild PATH] [--install-dir WINPATH] [--allow-custom]"
 		" [--distro NAME,FLAVOR,VERSION[,PIDNS,INITPID]]... [--stop-file WINPATH] [--timeout S]"
 		" [--conn-test SECONDS --conn-url URL] [--wsl1 NAME]... [--register-wsl1 NAME]"
+		" [--upstream URL] [--onboarding WINPATH] [--log WINPATH] [--log-max BYTES]"
 		" [--load-only]\n");
 	exit(2);
 }
@@ -204,8 +221,8 @@ int main(int argc, char **argv)
 	const char *wsl1[4];
 	int nwsl1 = 0;
 	int timeout = 60, allow = 0, load_only = 0;
-	const char *conn_url = "";
-	DWORD conn_test = 0;
+	const char *conn_url = "", *upstream = NULL, *onboarding = NULL, *log = NULL;
+	DWORD conn_test = 0, log_max = 0;
 	WSADATA wsa;
 	HMODULE dll;
 	HRESULT hr;
@@ -246,6 +263,14 @@ int main(int argc, char **argv)
 			conn_test = (DWORD)atoi(v);
 		} else if (!strcmp(a, "--conn-url")) {
 			conn_url = v;
+		} else if (!strcmp(a, "--upstream")) {
+			upstream = v;
+		} else if (!strcmp(a, "--onboarding")) {
+			onboarding = v;
+		} else if (!strcmp(a, "--log")) {
+			log = v;
+		} else if (!strcmp(a, "--log-max")) {
+			log_max = (DWORD)atoi(v);
 		} else if (!strcmp(a, "--distro") && ndistro < 4) {
 			distro[ndistro++] = v;
 		} else if (!strcmp(a, "--wsl1") && nwsl1 < 4) {
@@ -260,9 +285,14 @@ int main(int argc, char **argv)
 			vg_usage();
 		}
 	}
+	/* ConnectivityTest where the seed puts it: the plug-in's subkey of WSL's Plugins. */
+	RegDeleteKeyValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\vigil", L"ConnectivityTest");
 	if (vg_reg_dword(L"AllowCustomKernel", allow) ||
-	    vg_reg_dword(L"ConnectivityTest", conn_test) ||
-	    vg_reg_sz(L"ConnectivityTestUrl", conn_url)) {
+	    vg_reg_dword_in(L"SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Lxss\\Plugins\\vigil",
+			    L"ConnectivityTest", conn_test) ||
+	    vg_reg_sz(L"ConnectivityTestUrl", conn_url) || vg_reg_opt(L"UpstreamUrl", upstream) ||
+	    vg_reg_opt(L"OnboardingPath", onboarding) || vg_reg_opt(L"LogPath", log) ||
+	    (log_max ? vg_reg_dword(L"LogMaxBytes", log_max) : vg_reg_opt(L"LogMaxBytes", NULL))) {
 		fprintf(stderr, "harness: cannot write HKLM\\SOFTWARE\\vigil\n");
 		return 1;
 	}

@@ -8,6 +8,7 @@
 set -uo pipefail
 
 O=$(realpath "${1:-build}")
+S=$(cd "$(dirname "$0")/../.." && pwd)
 WINE=${WINE:-/usr/lib/wine/wine64}
 T=$O/win/test
 export WINEPREFIX=$T/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
@@ -24,8 +25,13 @@ cleanup() {
 	# Every relay and helper this run started, whatever state a test left them in.
 	[ ${#bg_pids[@]} -gt 0 ] && kill "${bg_pids[@]}" 2>/dev/null
 	"$(dirname "$WINE")/wineserver" -k 2>/dev/null
+	# The throwaway PostgreSQL clusters and their folders.
+	for d in "${bg_dirs[@]}"; do
+		"$S/scripts/pgtest.sh" stop "$d/pg" >/dev/null 2>&1
+		rm -rf "$d"
+	done
 }
-bg_pids=()
+bg_pids=() bg_dirs=()
 trap cleanup EXIT
 
 rm -rf "$T" && mkdir -p "$T"
@@ -33,6 +39,8 @@ echo "check-win: creating a Wine prefix"
 timeout 120 "$WINE" cmd /c exit >/dev/null 2>&1 || { echo "check-win: wine64 does not run" >&2; exit 1; }
 # wineboot goes on updating the new prefix in the background: let it finish.
 timeout 120 "$(dirname "$WINE")/wineserver" -w
+# What the MSI creates: the store's folder, where the plug-in's log goes by default.
+mkdir -p "$WINEPREFIX/drive_c/ProgramData/vigil"
 
 # harness NAME ARGS...: run the harness, output in $T/NAME.out, status in $rc.
 harness() {
@@ -492,6 +500,160 @@ else
 fi
 kill "${tp_pids[@]}" "$httpd_pid" 2>/dev/null
 timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
+
+echo "check-win: shipping to vigil server on PostgreSQL through tinyproxy"
+# The fleet tests' set-up (tests/fleet/fixture.c), in shell: a throwaway cluster
+# (scripts/pgtest.sh, run as postgres: its folder is mode 0711 under /tmp), a CA
+# and the server's certificate, the server on a free port, an onboarding
+# package. A second CA stands in for someone else's certificate. The server is
+# https://localhost: Wine's certificate name check does not match IP addresses.
+# pgq SQL: one value from the server's database.
+pgq() { psql "$pg_conninfo" -XAtqc "$1" 2>&1; }
+# start_server: `vigil server` on a free port ($srv_port), its log in $F/server.log.
+start_server() {
+	"$O/vigil" server --pg "$pg_conninfo" --listen https://127.0.0.1:0 --cert "$F/srv.pem" \
+		--key "$F/srv.key" --threads 2 2>"$F/server.log" &
+	srv_pid=$!
+	bg_pids+=("$srv_pid")
+	for _ in $(seq 300); do
+		srv_port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$F/server.log" | tail -n1)
+		[ -n "$srv_port" ] && return 0
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "check-win: vigil server did not start" >&2
+	cat "$F/server.log" >&2
+	return 1
+}
+# make_ca NAME: NAME.key and the self-signed NAME.pem in $F.
+make_ca() {
+	certtool --generate-privkey --key-type=ecdsa --outfile "$F/$1.key" 2>/dev/null &&
+		printf 'cn = %s\nca\ncert_signing_key\nexpiration_days = 2\n' "$1" >"$F/$1.tmpl" &&
+		certtool --generate-self-signed --load-privkey "$F/$1.key" --template "$F/$1.tmpl" \
+			--outfile "$F/$1.pem" 2>/dev/null
+}
+# ship_vm NAME ONBOARDING ARGS...: a VM whose plug-in ships to the server, its store $T/NAME.db.
+ship_vm() {
+	local name=$1 ob=$2
+	shift 2
+	# The real vigild (VigildPath stays set from the tests before), time for a loaded machine.
+	vm_start "$name" "$T/$name.db" --vigild /opt/vigil/vigild --timeout 180 --distro Debian,debian,12 \
+		--upstream "https://localhost:$srv_port" --onboarding "$(winpath "$ob")" \
+		--log "$(winpath "$T/$name.log")" "$@"
+}
+if [ "$(id -u)" != 0 ]; then
+	echo "  skip  vigild loads BPF programs and PostgreSQL runs as postgres: needs root"
+	skip=$((skip + 1))
+elif ! F=$(mktemp -d /tmp/vigil-winup-XXXXXX) || ! chmod 0711 "$F" || ! bg_dirs+=("$F") ||
+	! pg_conninfo=$("$S/scripts/pgtest.sh" start "$F/pg" 2>"$F/pg.err"); then
+	bad "a throwaway PostgreSQL (scripts/pgtest.sh)" "$F/pg.err"
+elif ! make_ca ca || ! make_ca other ||
+	! printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nexpiration_days = 2\n' >"$F/srv.tmpl" ||
+	! certtool --generate-privkey --key-type=ecdsa --outfile "$F/srv.key" 2>/dev/null ||
+	! certtool --generate-certificate --load-privkey "$F/srv.key" --load-ca-certificate "$F/ca.pem" \
+		--load-ca-privkey "$F/ca.key" --template "$F/srv.tmpl" --outfile "$F/srv.pem" 2>/dev/null; then
+	bad "the CA and the server's certificate (certtool)"
+elif ! start_server || ! "$O/vigil" server onboard --pg "$pg_conninfo" --url "https://localhost:$srv_port" \
+	--ca "$F/ca.pem" --out "$F/ob.txt" >/dev/null 2>"$F/onboard.err"; then
+	bad "vigil server and its onboarding package" "$F/onboard.err"
+elif start_tinyproxy tp-ship 127.0.0.1; then
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static "127.0.0.1:$tp_port" --winhttp - \
+		--user - --legacy - >/dev/null 2>&1
+	# Someone else's CA in the package: the server is refused before any body (the secret) goes.
+	sed "s|^ca_pem=.*|ca_pem=$(base64 -w0 "$F/other.pem")|" "$F/ob.txt" >"$F/ob-other.txt"
+	if ship_vm ship-other "$F/ob-other.txt"; then
+		wait_for "$T/ship-other.db" "SELECT Value FROM HostState WHERE Name = 'SensorState'" running 60
+		wait_for "$T/ship-other.db" "SELECT Value LIKE 'failing: server certificate of https://localhost:$srv_port refused: not issued by the onboarding package''s CA%' FROM HostState WHERE Name = 'Upstream'" 1 60
+		vm_stop
+		got=$(q "$T/ship-other.db" "SELECT Value FROM HostState WHERE Name = 'Upstream'")
+		if [[ "$got" == "failing: server certificate of https://localhost:$srv_port refused: not issued by the onboarding package's CA;"* ]] &&
+			[ "$(pgq 'SELECT count(*) FROM "EnrolledDevices"')" = 0 ]; then
+			ok "a server certified by another CA is refused, nothing enrolled"
+		else
+			bad "another CA: Upstream '$got', enrolled $(pgq 'SELECT count(*) FROM "EnrolledDevices"')" "$T/ship-other.log"
+		fi
+	fi
+	# The log at LogMaxBytes already: the plug-in's first line moves it to .1.
+	head -c 5000 /dev/zero | tr '\0' x >"$T/ship.log"
+	mark=vg-ship-$$-$RANDOM
+	if ship_vm ship "$F/ob.txt" --conn-test 1 --log-max 4096; then
+		# The workload once the sensor runs (its first batch is stored).
+		wait_for "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'SensorState'" running 60
+		for i in 1 2 3; do /bin/true "$mark-$i"; done
+		sel="FROM \"DeviceProcessEvents\" WHERE \"ActionType\" = 'ProcessCreated' AND \"ProcessCommandLine\" LIKE '/bin/true $mark-%'"
+		for _ in $(seq 300); do
+			[ "$(pgq "SELECT count(*) $sel")" = 3 ] && break
+			sleep 0.2
+		done
+		wait_for "$T/ship.db" "SELECT Value != '' FROM HostState WHERE Name = 'ConnectivityTest'" 1 30
+		hc ship --json --db "$(winpath "$T/ship.db")"
+		mkdir -p "$T/ship-bundle"
+		hc ship-bundle --supportBundle --db "$(winpath "$T/ship.db")" --out "$(winpath "$T/ship-bundle")"
+		vm_stop
+		if [ "$(pgq "SELECT count(*) $sel")" = 3 ]; then
+			ok "the workload's events reached PostgreSQL through the plug-in"
+		else
+			bad "PostgreSQL: $(pgq "SELECT count(*) $sel") of 3 events" "$T/ship.log"
+		fi
+		# Every event of the local store once upstream, after the VM's last batches.
+		dev=$(q "$T/ship.db" "SELECT DeviceId FROM DeviceInfo LIMIT 1")
+		bad_tables=
+		for t in DeviceProcessEvents DeviceFileEvents DeviceNetworkEvents DeviceEvents; do
+			l=$(q "$T/ship.db" "SELECT count(*) FROM $t WHERE DeviceId = '$dev'")
+			p=$(pgq "SELECT count(*) || '/' || count(DISTINCT (\"Timestamp\", \"ReportId\")) FROM \"$t\" WHERE \"DeviceId\" = '$dev'")
+			[ "$p" = "$l/$l" ] || bad_tables+=" $t(local $l, upstream $p)"
+		done
+		if [ -n "$dev" ] && [ -z "$bad_tables" ]; then
+			ok "PostgreSQL holds every stored event exactly once"
+		else
+			bad "events upstream vs local:$bad_tables" "$T/ship.log"
+		fi
+		if grep -q "Request (file descriptor [0-9]*): CONNECT localhost:$srv_port HTTP/1.1" "$T/tp-ship.log" &&
+			grep -q 'Established connection to host "localhost"' "$T/tp-ship.log"; then
+			ok "the traffic went through the proxy (CONNECT localhost:$srv_port)"
+		else
+			bad "no CONNECT in the proxy's log" "$T/tp-ship.log"
+		fi
+		got=$(q "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'Upstream'")
+		if [[ "$got" =~ ^"ok: shipping; "[1-9][0-9]*" batches sent, 0 refused, 0 not sent, 0 pending (https://localhost:$srv_port via 127.0.0.1:$tp_port)"$ ]]; then
+			ok "HostState Upstream: $got"
+		else
+			bad "HostState Upstream: $got" "$T/ship.log"
+		fi
+		if grep -qF "\"LastConnectivityTest\":\"passed: https://localhost:$srv_port/v1/health answered 200 through 127.0.0.1:$tp_port\"" "$T/ship.hc"; then
+			ok "connectivity test: the server's health endpoint through the proxy"
+		else
+			bad "connectivity test against the server" "$T/ship.hc"
+		fi
+		if grep -q 'info vigil-plugin: upstream: enrolled ' "$T/ship.log" &&
+			[ "$(head -c 5000 "$T/ship.log.1" | tr -d x | wc -c)" = 0 ] &&
+			[ "$(wc -c <"$T/ship.log.1")" = 5000 ]; then
+			ok "the plug-in's own log, rotated once past LogMaxBytes"
+		else
+			bad "the plug-in's log file" "$T/ship.log"
+		fi
+		tarball=$(ls "$T"/ship-bundle/vigil-support-*.tar 2>/dev/null | head -n1)
+		if tar xOf "$tarball" logs.txt 2>/dev/null | grep -q 'upstream: enrolled' &&
+			tar xOf "$tarball" hoststate.txt 2>/dev/null | grep -q '^Upstream.*ok: shipping'; then
+			ok "the support bundle holds the plug-in's log and the upstream state"
+		else
+			bad "support bundle: logs.txt or the Upstream state missing" "$T/ship-bundle.hc"
+		fi
+	fi
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
+fi
+
+# No server configured: the connectivity test says so, not "failed".
+if vm_start conn-none "$T/conn-none.db" --vigild "$T/silent.sh" --conn-test 1; then
+	wait_for "$T/conn-none.db" "SELECT Value != '' FROM HostState WHERE Name = 'ConnectivityTest'" 1 20
+	hc conn-none --json --db "$(winpath "$T/conn-none.db")"
+	vm_stop
+	if grep -qF '"LastConnectivityTest":"not run: no server configured (UpstreamUrl, OnboardingPath)"' "$T/conn-none.hc"; then
+		ok "connectivity test with no server configured: says so"
+	else
+		bad "connectivity test with no server" "$T/conn-none.hc"
+	fi
+fi
 
 echo "win: $pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]

@@ -1,0 +1,804 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The plug-in's sender (winup.h): every batch the plug-in stored goes on to
+ * `vigil server` with WinHTTP, one at a time and in order, sent again after
+ * a doubling wait (Retry-After when the server gives one) until the server
+ * acknowledges it; a 4xx other than 408/429 drops it, counted (upproto.h).
+ *
+ * The proxy is the one the seed's order picks (vg_proxy_choose over
+ * winproxy.c's sources), handed to WinHTTP as a named proxy: HTTPS goes
+ * through it with CONNECT.
+ *
+ * TLS trusts only the onboarding package's CA. WinHTTP cannot be given a
+ * root of its own, so each request is told to accept an unknown root
+ * (SECURITY_FLAG_IGNORE_UNKNOWN_CA: WinHTTP still checks the name, the
+ * dates and the signatures) and the chain is checked here, after the
+ * handshake and before any body is sent: the headers go out with
+ * WinHttpSendRequest, the server's certificate is taken
+ * (WINHTTP_OPTION_SERVER_CERT_CONTEXT), CertGetCertificateChain builds its
+ * chain with the CA as an additional store, and the chain must end at that
+ * very CA with no error but the root being unknown to Windows; only then
+ * does WinHttpWriteData send the body (the enrolment secret, the events).
+ * This works the same under Wine (whose WinHTTP builds the request before
+ * its SENDING_REQUEST callback, so a check there could not stop it) and on
+ * Windows. The bearer token is a header: on a new connection to a server
+ * the CA did not certify it can be sent before the check refuses the
+ * server, which is logged as such.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <winsock2.h>
+#include <windows.h>
+#include <wincrypt.h>
+#include <winhttp.h>
+
+#include "hoststate.h"
+#include "log.h"
+#include "proxy.h"
+#include "upproto.h"
+#include "winproxy.h"
+#include "winup.h"
+
+#define VG_WU_QUEUE_MAX 4096 /* frames */
+#define VG_WU_QUEUE_BYTES (64u << 20)
+#define VG_WU_DRAIN_MS 5000
+#define VG_WU_RESP_MAX 4096
+#define VG_WU_STATE_MS 1000 /* HostState's counts, at most once a second */
+
+struct vg_wu_frame {
+	struct vg_wu_frame *next;
+	char device_id[128], device_name[128];
+	size_t len;
+	uint8_t data[];
+};
+
+struct vg_winup {
+	vg_winup_state_fn state;
+	char url[512]; /* https://HOST:PORT, no trailing slash */
+	WCHAR host[256];
+	INTERNET_PORT port;
+	char *secret;
+	PCCERT_CONTEXT ca;
+	HCERTSTORE ca_store;
+	WCHAR token_file[3 * MAX_PATH];
+	char token[VG_UPP_TOKEN_MAX + 1];
+	struct vg_proxy_choice proxy;
+	HINTERNET session, connect;
+
+	HANDLE thread;
+	CRITICAL_SECTION lock;
+	CONDITION_VARIABLE cond, idle;
+	struct vg_wu_frame *head, *tail;
+	size_t n, bytes;
+	int sending, stop;
+	uint64_t sent, refused, overflow;
+	ULONGLONG state_ms;
+	int failing; /* the last attempt failed: HostState says why */
+
+	char resp[VG_WU_RESP_MAX];
+	size_t resp_len;
+	long retry_after;
+	char why[384]; /* why the last request got no answer */
+	char logged[384]; /* the last reason logged */
+};
+
+static const struct {
+	DWORD code;
+	const char *text;
+} vg_wu_errors[] = {
+	{ ERROR_WINHTTP_TIMEOUT, "timed out" },
+	{ ERROR_WINHTTP_NAME_NOT_RESOLVED, "name not resolved" },
+	{ ERROR_WINHTTP_CANNOT_CONNECT, "cannot connect" },
+	{ ERROR_WINHTTP_CONNECTION_ERROR, "connection reset" },
+	{ ERROR_WINHTTP_SECURE_FAILURE, "TLS failure" },
+	{ ERROR_WINHTTP_INVALID_SERVER_RESPONSE, "invalid answer" },
+	{ ERROR_WINHTTP_SECURE_CERT_CN_INVALID, "certificate is for another name" },
+	{ ERROR_WINHTTP_SECURE_CERT_DATE_INVALID, "certificate expired or not yet valid" },
+	{ ERROR_WINHTTP_SECURE_INVALID_CA, "certificate of an unknown CA" },
+};
+
+/* "STEP: reason (WinHTTP error N)" into u->why; 0 (no answer) for the caller to return. */
+static long vg_wu_fail(struct vg_winup *u, const char *step, DWORD err)
+{
+	const char *text = "error";
+
+	for (size_t i = 0; i < sizeof(vg_wu_errors) / sizeof(vg_wu_errors[0]); i++)
+		if (vg_wu_errors[i].code == err)
+			text = vg_wu_errors[i].text;
+	snprintf(u->why, sizeof(u->why), "%s %s%s%s: %s (WinHTTP error %lu)", step, u->url,
+		 u->proxy.server[0] ? " through proxy " : "", u->proxy.server, text,
+		 (unsigned long)err);
+	return 0;
+}
+
+/* A file of at most max bytes, NUL-terminated (*out malloc'd). 0 or a negative errno. */
+static int vg_wu_read_file(const WCHAR *path, size_t max, char **out, size_t *len)
+{
+	HANDLE f = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+			       OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+	LARGE_INTEGER size;
+	DWORD got = 0;
+	char *buf;
+
+	*out = NULL;
+	if (f == INVALID_HANDLE_VALUE)
+		return GetLastError() == ERROR_FILE_NOT_FOUND ||
+				       GetLastError() == ERROR_PATH_NOT_FOUND ?
+			       -ENOENT :
+			       -EACCES;
+	if (!GetFileSizeEx(f, &size) || size.QuadPart > (LONGLONG)max) {
+		CloseHandle(f);
+		return -EFBIG;
+	}
+	buf = malloc((size_t)size.QuadPart + 1);
+	if (!buf) {
+		CloseHandle(f);
+		return -ENOMEM;
+	}
+	if (!ReadFile(f, buf, (DWORD)size.QuadPart, &got, NULL)) {
+		CloseHandle(f);
+		free(buf);
+		return -EIO;
+	}
+	CloseHandle(f);
+	buf[got] = 0;
+	if (memchr(buf, 0, got)) {
+		free(buf);
+		return -EINVAL;
+	}
+	*out = buf;
+	if (len)
+		*len = got;
+	return 0;
+}
+
+/* The CA from PEM text: u->ca and a store holding it. 0 or -EINVAL. */
+static int vg_wu_ca(struct vg_winup *u, const char *pem, const char *name)
+{
+	DWORD len = 0;
+	BYTE *der;
+
+	if (!CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, NULL, &len, NULL, NULL) ||
+	    !(der = malloc(len))) {
+		vg_log(VG_ERROR, "%s: the CA is not a PEM certificate", name);
+		return -EINVAL;
+	}
+	if (CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &len, NULL, NULL))
+		u->ca = CertCreateCertificateContext(X509_ASN_ENCODING, der, len);
+	free(der);
+	u->ca_store = CertOpenStore(CERT_STORE_PROV_MEMORY, 0, 0, 0, NULL);
+	if (!u->ca || !u->ca_store ||
+	    !CertAddCertificateContextToStore(u->ca_store, u->ca, CERT_STORE_ADD_ALWAYS, NULL)) {
+		vg_log(VG_ERROR, "%s: the CA is not a certificate Windows can read", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void vg_wu_wide(const char *s, WCHAR *out, int n)
+{
+	if (!MultiByteToWideChar(CP_UTF8, 0, s, -1, out, n))
+		out[0] = 0;
+}
+
+/*
+ * The onboarding package (OnboardingPath): the secret, the CA (ca_pem= or
+ * a ca= PEM file), and the server when UpstreamUrl does not name one.
+ */
+static int vg_wu_onboarding(struct vg_winup *u, const struct vg_win_conf *c)
+{
+	struct vg_upp_onboarding ob;
+	char name[sizeof(c->onboarding) + 32], *text, *pem = NULL;
+	int err;
+
+	snprintf(name, sizeof(name), "OnboardingPath %s", c->onboarding);
+	if (!c->onboarding[0]) {
+		vg_log(VG_ERROR, "UpstreamUrl is set but OnboardingPath is not");
+		return -EINVAL;
+	}
+	err = vg_wu_read_file(c->onboarding_w, VG_UPP_ONBOARDING_MAX, &text, NULL);
+	if (err)
+		return vg_err(err, "%s", name);
+	err = vg_upp_onboarding_parse(text, name, &ob);
+	if (!err && !c->upstream_url[0] && !ob.url) {
+		vg_log(VG_ERROR, "%s: no url= and no UpstreamUrl", name);
+		err = -EINVAL;
+	}
+	if (!err) {
+		snprintf(u->url, sizeof(u->url), "%s",
+			 c->upstream_url[0] ? c->upstream_url : ob.url);
+		u->secret = strdup(ob.secret);
+		if (!u->secret)
+			err = -ENOMEM;
+	}
+	if (!err && ob.ca_pem) {
+		DWORD len = 0;
+
+		if (!CryptStringToBinaryA(ob.ca_pem, 0, CRYPT_STRING_BASE64, NULL, &len, NULL,
+					  NULL) ||
+		    !(pem = calloc(1, len + 1)) ||
+		    !CryptStringToBinaryA(ob.ca_pem, 0, CRYPT_STRING_BASE64, (BYTE *)pem, &len,
+					  NULL, NULL)) {
+			vg_log(VG_ERROR, "%s: ca_pem= is not base64", name);
+			err = -EINVAL;
+		}
+	} else if (!err) {
+		WCHAR w[MAX_PATH * 2];
+
+		vg_wu_wide(ob.ca, w, MAX_PATH * 2);
+		err = vg_wu_read_file(w, 1 << 20, &pem, NULL);
+		if (err)
+			vg_err(err, "%s: ca=%s", name, ob.ca);
+	}
+	if (!err)
+		err = vg_wu_ca(u, pem, name);
+	free(pem);
+	free(text);
+	return err;
+}
+
+/* https://HOST[:PORT] into host and port; anything else is refused. */
+static int vg_wu_url(struct vg_winup *u)
+{
+	URL_COMPONENTSW uc = { .dwStructSize = sizeof(uc) };
+	WCHAR w[512], path[256];
+	size_t l = strlen(u->url);
+
+	while (l && u->url[l - 1] == '/')
+		u->url[--l] = 0;
+	vg_wu_wide(u->url, w, 512);
+	uc.lpszHostName = u->host;
+	uc.dwHostNameLength = sizeof(u->host) / sizeof(WCHAR);
+	uc.lpszUrlPath = path;
+	uc.dwUrlPathLength = sizeof(path) / sizeof(WCHAR);
+	if (strncmp(u->url, "https://", 8) || strpbrk(u->url, " \t\r\n") ||
+	    !WinHttpCrackUrl(w, 0, 0, &uc) || uc.nScheme != INTERNET_SCHEME_HTTPS || !u->host[0] ||
+	    path[0]) {
+		vg_log(VG_ERROR, "UpstreamUrl '%s': not https://HOST[:PORT]", u->url);
+		return -EINVAL;
+	}
+	u->port = uc.nPort;
+	return 0;
+}
+
+/* The proxy the seed's order picks, WinHTTP's session through it, the connection's target. */
+static int vg_wu_session(struct vg_winup *u)
+{
+	struct vg_win_proxy wp;
+	WCHAR proxy[256];
+	DWORD protos = WINHTTP_FLAG_SECURE_PROTOCOL_TLS1_2;
+
+	vg_win_proxy_read(&wp);
+	if (vg_proxy_choose(&wp.src, &u->proxy)) {
+		vg_log(VG_ERROR, "upstream: %s", u->proxy.error);
+		snprintf(u->why, sizeof(u->why), "%s", u->proxy.error);
+		return -EINVAL;
+	}
+	if (u->proxy.warning[0])
+		vg_log(VG_WARN, "upstream: %s", u->proxy.warning);
+	vg_wu_wide(u->proxy.server, proxy, 256);
+	u->session = WinHttpOpen(
+		L"vigil-plugin",
+		proxy[0] ? WINHTTP_ACCESS_TYPE_NAMED_PROXY : WINHTTP_ACCESS_TYPE_NO_PROXY,
+		proxy[0] ? proxy : WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0);
+	if (!u->session)
+		return vg_err(-ENOMEM, "upstream: WinHttpOpen (error %lu)",
+			      (unsigned long)GetLastError());
+	/* TLS 1.2, what the server requires at least; nothing older. */
+	WinHttpSetOption(u->session, WINHTTP_OPTION_SECURE_PROTOCOLS, &protos, sizeof(protos));
+	/* Bounded: a VM stop waits for the attempt under way. */
+	WinHttpSetTimeouts(u->session, 10000, 10000, 30000, 30000);
+	u->connect = WinHttpConnect(u->session, u->host, u->port, 0);
+	if (!u->connect)
+		return vg_err(-ENOMEM, "upstream: WinHttpConnect (error %lu)",
+			      (unsigned long)GetLastError());
+	vg_log(VG_INFO, "upstream: %s through %s (%s)", u->url,
+	       u->proxy.server[0] ? u->proxy.server : "no proxy", u->proxy.source);
+	return 0;
+}
+
+/*
+ * The server's certificate must chain to the onboarding CA and to nothing
+ * else, and be for the server's name: 0, or -EACCES with u->why saying why.
+ */
+static int vg_wu_cert_check(struct vg_winup *u, HINTERNET r)
+{
+	CERT_CHAIN_PARA para = { .cbSize = sizeof(para) };
+	SSL_EXTRA_CERT_CHAIN_POLICY_PARA ssl = { .cbSize = sizeof(ssl),
+						 .dwAuthType = AUTHTYPE_SERVER,
+						 .fdwChecks = SECURITY_FLAG_IGNORE_UNKNOWN_CA,
+						 .pwszServerName = u->host };
+	CERT_CHAIN_POLICY_PARA pp = { .cbSize = sizeof(pp), .pvExtraPolicyPara = &ssl };
+	CERT_CHAIN_POLICY_STATUS ps = { .cbSize = sizeof(ps) };
+	PCCERT_CHAIN_CONTEXT chain = NULL;
+	PCCERT_CONTEXT leaf = NULL, root;
+	DWORD len = sizeof(leaf), errs;
+	const char *bad = NULL;
+
+	if (!WinHttpQueryOption(r, WINHTTP_OPTION_SERVER_CERT_CONTEXT, &leaf, &len) || !leaf)
+		bad = "no server certificate";
+	else if (!CertGetCertificateChain(NULL, leaf, NULL, u->ca_store, &para, 0, NULL, &chain) ||
+		 !chain->cChain || !chain->rgpChain[0]->cElement)
+		bad = "no certificate chain";
+	if (!bad) {
+		const CERT_SIMPLE_CHAIN *sc = chain->rgpChain[0];
+
+		root = sc->rgpElement[sc->cElement - 1]->pCertContext;
+		errs = chain->TrustStatus.dwErrorStatus &
+		       ~(CERT_TRUST_IS_UNTRUSTED_ROOT | CERT_TRUST_REVOCATION_STATUS_UNKNOWN |
+			 CERT_TRUST_IS_OFFLINE_REVOCATION);
+		/* The very certificate, byte for byte: a look-alike with its name and serial is not it. */
+		if (root->cbCertEncoded != u->ca->cbCertEncoded ||
+		    memcmp(root->pbCertEncoded, u->ca->pbCertEncoded, root->cbCertEncoded))
+			bad = "not issued by the onboarding package's CA";
+		else if (errs)
+			bad = "its chain to the onboarding CA is not valid";
+		else if (!CertVerifyCertificateChainPolicy(CERT_CHAIN_POLICY_SSL, chain, &pp,
+							   &ps) ||
+			 ps.dwError)
+			bad = "not valid for this server";
+	}
+	if (chain)
+		CertFreeCertificateChain(chain);
+	if (leaf)
+		CertFreeCertificateContext(leaf);
+	if (!bad)
+		return 0;
+	snprintf(u->why, sizeof(u->why), "server certificate of %s refused: %s", u->url, bad);
+	return -EACCES;
+}
+
+/*
+ * One request: the HTTP status, or 0 when no answer came (u->why says
+ * why). The body goes only once the server's certificate passed.
+ */
+static long vg_wu_request(struct vg_winup *u, const WCHAR *verb, const char *path,
+			  const char *ctype, const void *body, DWORD len, int auth)
+{
+	DWORD flags = SECURITY_FLAG_IGNORE_UNKNOWN_CA, st = 0, sl = sizeof(st), done = 0;
+	char hdrs[512];
+	WCHAR wpath[256], whdrs[512], ra[32];
+	HINTERNET r;
+
+	u->resp_len = 0;
+	u->resp[0] = 0;
+	u->retry_after = -1;
+	vg_wu_wide(path, wpath, 256);
+	r = WinHttpOpenRequest(u->connect, verb, wpath, NULL, WINHTTP_NO_REFERER,
+			       WINHTTP_DEFAULT_ACCEPT_TYPES, WINHTTP_FLAG_SECURE);
+	if (!r)
+		return vg_wu_fail(u, "open a request to", GetLastError());
+	WinHttpSetOption(r, WINHTTP_OPTION_SECURITY_FLAGS, &flags, sizeof(flags));
+	snprintf(hdrs, sizeof(hdrs), "%s%s%s%s%s", ctype ? "Content-Type: " : "",
+		 ctype ? ctype : "", ctype ? "\r\n" : "", auth ? "Authorization: Bearer " : "",
+		 auth ? u->token : "");
+	vg_wu_wide(hdrs, whdrs, 512);
+	if (!WinHttpSendRequest(r, whdrs[0] ? whdrs : WINHTTP_NO_ADDITIONAL_HEADERS, (DWORD)-1L,
+				WINHTTP_NO_REQUEST_DATA, 0, len, 0)) {
+		vg_wu_fail(u, "connect to", GetLastError());
+		goto out;
+	}
+	if (vg_wu_cert_check(u, r))
+		goto out;
+	while (done < len) {
+		DWORD w = 0;
+
+		if (!WinHttpWriteData(r, (const char *)body + done, len - done, &w) || !w) {
+			vg_wu_fail(u, "send to", GetLastError());
+			goto out;
+		}
+		done += w;
+	}
+	if (!WinHttpReceiveResponse(r, NULL)) {
+		vg_wu_fail(u, "answer from", GetLastError());
+		goto out;
+	}
+	WinHttpQueryHeaders(r, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER,
+			    WINHTTP_HEADER_NAME_BY_INDEX, &st, &sl, WINHTTP_NO_HEADER_INDEX);
+	sl = sizeof(ra);
+	if (WinHttpQueryHeaders(r, WINHTTP_QUERY_RETRY_AFTER, WINHTTP_HEADER_NAME_BY_INDEX, ra, &sl,
+				WINHTTP_NO_HEADER_INDEX)) {
+		char v[32];
+
+		vg_win_utf8(ra, v, sizeof(v));
+		u->retry_after = vg_upp_retry_after(v);
+	}
+	for (;;) {
+		char tmp[1024];
+		DWORD got = 0;
+		size_t room = sizeof(u->resp) - 1 - u->resp_len;
+
+		if (!WinHttpReadData(r, tmp, sizeof(tmp), &got) || !got)
+			break;
+		memcpy(u->resp + u->resp_len, tmp, got < room ? got : room);
+		u->resp_len += got < room ? got : room;
+		u->resp[u->resp_len] = 0;
+	}
+	if (st == 407)
+		snprintf(u->why, sizeof(u->why), "proxy %s wants credentials (407)",
+			 u->proxy.server);
+	vg_log(VG_DEBUG, "upstream %s: %lu %s", path, (unsigned long)st, u->resp);
+out:
+	WinHttpCloseHandle(r);
+	return st == 407 ? 0 : (long)st;
+}
+
+/* Write the token to DB.token through a new file moved over it. */
+static int vg_wu_token_save(struct vg_winup *u)
+{
+	WCHAR tmp[3 * MAX_PATH + 8];
+	DWORD w = 0, len = (DWORD)strlen(u->token);
+	HANDLE f;
+	int ok;
+
+	_snwprintf(tmp, sizeof(tmp) / sizeof(WCHAR), L"%ls.tmp", u->token_file);
+	tmp[sizeof(tmp) / sizeof(WCHAR) - 1] = 0;
+	f = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+	if (f == INVALID_HANDLE_VALUE)
+		return -EACCES;
+	ok = WriteFile(f, u->token, len, &w, NULL) && w == len && FlushFileBuffers(f);
+	CloseHandle(f);
+	if (ok &&
+	    MoveFileExW(tmp, u->token_file, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+		return 0;
+	DeleteFileW(tmp);
+	return -EIO;
+}
+
+static int vg_wu_token_load(struct vg_winup *u)
+{
+	char *t;
+	int err = vg_wu_read_file(u->token_file, VG_UPP_TOKEN_MAX + 2, &t, NULL);
+
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return vg_err(err, "read the upstream token");
+	t[strcspn(t, "\r\n")] = 0;
+	if (!vg_upp_token_ok(t)) {
+		free(t);
+		vg_log(VG_ERROR, "the upstream token file is not a token");
+		return -EINVAL;
+	}
+	snprintf(u->token, sizeof(u->token), "%s", t);
+	free(t);
+	return 0;
+}
+
+/* Enrol as f's device: 200 keeps the token; the status otherwise (0: no answer). */
+static long vg_wu_enroll(struct vg_winup *u, const struct vg_wu_frame *f)
+{
+	char body[4096];
+	long st;
+
+	if (vg_upp_enroll_body(body, sizeof(body), u->secret, f->device_id, f->device_name)) {
+		snprintf(u->why, sizeof(u->why), "enrolment of %s: secret or names too long",
+			 f->device_id);
+		return 400;
+	}
+	st = vg_wu_request(u, L"POST", "/v1/enroll", "application/json", body, (DWORD)strlen(body),
+			   0);
+	SecureZeroMemory(body, sizeof(body));
+	if (st != 200) {
+		if (st)
+			snprintf(u->why, sizeof(u->why), "enrolment of %s refused (%ld): %.200s",
+				 f->device_id, st, u->resp);
+		return st;
+	}
+	if (vg_upp_enroll_token(u->resp, u->token)) {
+		snprintf(u->why, sizeof(u->why), "enrolment answer without a token");
+		return 502;
+	}
+	if (vg_wu_token_save(u))
+		/* Sent with all the same; a restart cannot enrol again (409), so say so. */
+		vg_log(VG_ERROR, "upstream: cannot keep the token next to the store");
+	vg_log(VG_INFO, "upstream: enrolled %s", f->device_id);
+	return 200;
+}
+
+/* HostState's Upstream row: what the sender does and its counts; now, or at most once a second. */
+static void vg_wu_report(struct vg_winup *u, int now)
+{
+	char v[640];
+	ULONGLONG t = GetTickCount64();
+	uint64_t sent, refused, overflow;
+	size_t pending;
+
+	if (!now && t - u->state_ms < VG_WU_STATE_MS)
+		return;
+	u->state_ms = t;
+	EnterCriticalSection(&u->lock);
+	sent = u->sent;
+	refused = u->refused;
+	overflow = u->overflow;
+	pending = u->n + (size_t)u->sending;
+	LeaveCriticalSection(&u->lock);
+	snprintf(v, sizeof(v),
+		 "%s: %s; %llu batches sent, %llu refused, %llu not sent, %llu pending (%s via %s)",
+		 u->failing ? "failing" : "ok", u->failing ? u->why : "shipping",
+		 (unsigned long long)sent, (unsigned long long)refused,
+		 (unsigned long long)overflow, (unsigned long long)pending, u->url,
+		 u->proxy.server[0] ? u->proxy.server : "direct");
+	u->state(VG_HS_UPSTREAM, v);
+}
+
+/* Sleep ms, or until stopped: 1 when stopped. */
+static int vg_wu_wait(struct vg_winup *u, long ms)
+{
+	ULONGLONG end = GetTickCount64() + (ULONGLONG)ms;
+	int stop;
+
+	EnterCriticalSection(&u->lock);
+	while (!u->stop && GetTickCount64() < end)
+		SleepConditionVariableCS(&u->cond, &u->lock, (DWORD)(end - GetTickCount64()));
+	stop = u->stop;
+	LeaveCriticalSection(&u->lock);
+	return stop;
+}
+
+static void vg_wu_failing(struct vg_winup *u, int failing)
+{
+	/* Each new reason once, not each attempt. */
+	if (failing && (!u->failing || strcmp(u->why, u->logged))) {
+		vg_log(VG_WARN, "upstream: %s", u->why);
+		snprintf(u->logged, sizeof(u->logged), "%s", u->why);
+	}
+	if (failing != u->failing) {
+		u->failing = failing;
+		vg_wu_report(u, 1);
+	}
+}
+
+/* Send f until the server stores it (1) or refuses it (0); -1 when stopped. */
+static int vg_wu_deliver(struct vg_winup *u, const struct vg_wu_frame *f)
+{
+	long wait = VG_UPP_WAIT_MIN_MS, st = 0;
+
+	for (;;) {
+		if (!u->token[0])
+			st = vg_wu_enroll(u, f);
+		if (u->token[0]) {
+			st = vg_wu_request(u, L"POST", "/v1/batches", "application/vnd.vigil.frame",
+					   f->data, (DWORD)f->len, 1);
+			switch (vg_upp_verdict(st)) {
+			case VG_UPP_STORED:
+				vg_wu_failing(u, 0);
+				return 1;
+			case VG_UPP_REFUSED:
+				snprintf(u->why, sizeof(u->why),
+					 "batch of %s refused (%ld): %.200s", f->device_id, st,
+					 u->resp);
+				vg_log(VG_ERROR, "upstream: %s", u->why);
+				return 0;
+			case VG_UPP_RETRY:
+				if (st)
+					snprintf(u->why, sizeof(u->why),
+						 "server answered %ld, sending again", st);
+			}
+		} else if (vg_upp_verdict(st) == VG_UPP_REFUSED) {
+			/* A refused enrolment (a wrong secret, 409) needs the operator: say so, keep trying. */
+			vg_log(VG_ERROR, "upstream: %s", u->why);
+		}
+		vg_wu_failing(u, 1);
+		/* Retry-After: 0 is not a licence to spin. */
+		if (vg_wu_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait))
+			return -1;
+		wait = vg_upp_backoff(wait);
+	}
+}
+
+static DWORD WINAPI vg_wu_thread(void *arg)
+{
+	struct vg_winup *u = arg;
+
+	for (;;) {
+		struct vg_wu_frame *f;
+		int r;
+
+		EnterCriticalSection(&u->lock);
+		while (!u->stop && !u->head)
+			SleepConditionVariableCS(&u->cond, &u->lock, INFINITE);
+		if (u->stop) {
+			LeaveCriticalSection(&u->lock);
+			return 0;
+		}
+		/* Ours while it is sent: a full queue pushes out only the frames behind it. */
+		f = u->head;
+		u->head = f->next;
+		if (!u->head)
+			u->tail = NULL;
+		u->n--;
+		u->bytes -= f->len;
+		u->sending = 1;
+		LeaveCriticalSection(&u->lock);
+		r = vg_wu_deliver(u, f);
+		free(f);
+		EnterCriticalSection(&u->lock);
+		if (r > 0)
+			u->sent++;
+		else if (r < 0)
+			u->overflow++; /* stopped before the server had it */
+		else
+			u->refused++;
+		u->sending = 0;
+		WakeAllConditionVariable(&u->idle);
+		LeaveCriticalSection(&u->lock);
+		vg_wu_report(u, r == 0);
+		if (r < 0)
+			return 0;
+	}
+}
+
+static struct vg_winup *vg_wu_new(void)
+{
+	struct vg_winup *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	InitializeCriticalSection(&u->lock);
+	InitializeConditionVariable(&u->cond);
+	InitializeConditionVariable(&u->idle);
+	return u;
+}
+
+static void vg_wu_free(struct vg_winup *u)
+{
+	while (u->head) {
+		struct vg_wu_frame *f = u->head;
+
+		u->head = f->next;
+		free(f);
+	}
+	if (u->connect)
+		WinHttpCloseHandle(u->connect);
+	if (u->session)
+		WinHttpCloseHandle(u->session);
+	if (u->ca)
+		CertFreeCertificateContext(u->ca);
+	if (u->ca_store)
+		CertCloseStore(u->ca_store, 0);
+	if (u->secret) {
+		SecureZeroMemory(u->secret, strlen(u->secret));
+		free(u->secret);
+	}
+	DeleteCriticalSection(&u->lock);
+	free(u);
+}
+
+/* What both the sender and the connectivity test need: the package, the URL, the session. */
+static int vg_wu_setup(struct vg_winup *u, const struct vg_win_conf *c)
+{
+	int err = vg_wu_onboarding(u, c);
+
+	if (!err)
+		err = vg_wu_url(u);
+	if (!err)
+		err = vg_wu_session(u);
+	return err;
+}
+
+int vg_winup_open(struct vg_winup **up, const struct vg_win_conf *c, vg_winup_state_fn state)
+{
+	struct vg_winup *u = vg_wu_new();
+	int err;
+
+	*up = NULL;
+	if (!u)
+		return -ENOMEM;
+	u->state = state;
+	if (!MultiByteToWideChar(CP_UTF8, 0, c->db, -1, u->token_file,
+				 sizeof(u->token_file) / sizeof(WCHAR) - 8))
+		u->token_file[0] = 0;
+	wcscat(u->token_file, L".token");
+	err = vg_wu_setup(u, c);
+	if (!err)
+		err = vg_wu_token_load(u);
+	if (!err) {
+		u->thread = CreateThread(NULL, 0, vg_wu_thread, u, 0, NULL);
+		if (!u->thread)
+			err = -ENOMEM;
+	}
+	if (err) {
+		char v[512];
+
+		snprintf(v, sizeof(v), "failing: not started: %s",
+			 u->why[0] ? u->why : "see the plug-in's log (the configuration)");
+		state(VG_HS_UPSTREAM, v);
+		vg_wu_free(u);
+		return err;
+	}
+	vg_wu_report(u, 1);
+	*up = u;
+	return 0;
+}
+
+void vg_winup_send(struct vg_winup *u, const char *device_id, const char *device_name,
+		   const uint8_t *frame, size_t len)
+{
+	struct vg_wu_frame *f = malloc(sizeof(*f) + len);
+
+	EnterCriticalSection(&u->lock);
+	if (!f) {
+		u->overflow++;
+		LeaveCriticalSection(&u->lock);
+		return;
+	}
+	snprintf(f->device_id, sizeof(f->device_id), "%s", device_id ? device_id : "");
+	snprintf(f->device_name, sizeof(f->device_name), "%s", device_name ? device_name : "");
+	f->len = len;
+	f->next = NULL;
+	memcpy(f->data, frame, len);
+	while (u->head && (u->n >= VG_WU_QUEUE_MAX || u->bytes + len > VG_WU_QUEUE_BYTES)) {
+		struct vg_wu_frame *old = u->head;
+
+		u->head = old->next;
+		u->n--;
+		u->bytes -= old->len;
+		u->overflow++;
+		free(old);
+	}
+	if (u->tail && u->head)
+		u->tail->next = f;
+	else
+		u->head = f;
+	u->tail = f;
+	u->n++;
+	u->bytes += len;
+	WakeConditionVariable(&u->cond);
+	LeaveCriticalSection(&u->lock);
+}
+
+void vg_winup_close(struct vg_winup *u)
+{
+	ULONGLONG end = GetTickCount64() + VG_WU_DRAIN_MS;
+
+	if (!u)
+		return;
+	/* What the sensor stored last (its drain at VM stop) gets its chance first. */
+	EnterCriticalSection(&u->lock);
+	while ((u->head || u->sending) && GetTickCount64() < end)
+		SleepConditionVariableCS(&u->idle, &u->lock, (DWORD)(end - GetTickCount64()));
+	u->stop = 1;
+	WakeAllConditionVariable(&u->cond);
+	LeaveCriticalSection(&u->lock);
+	WaitForSingleObject(u->thread, INFINITE);
+	CloseHandle(u->thread);
+	for (struct vg_wu_frame *f = u->head; f; f = f->next)
+		u->overflow++;
+	u->n = 0;
+	vg_wu_report(u, 1);
+	vg_wu_free(u);
+}
+
+int vg_winup_conntest(const struct vg_win_conf *c, char *res, size_t n)
+{
+	struct vg_winup *u = vg_wu_new();
+	long st;
+	int err;
+
+	if (!u) {
+		snprintf(res, n, "failed: out of memory");
+		return -ENOMEM;
+	}
+	err = vg_wu_setup(u, c);
+	if (err) {
+		snprintf(res, n, "failed: %s",
+			 u->why[0] ? u->why :
+				     "the upstream configuration"
+				     " is not usable (see the log)");
+	} else {
+		st = vg_wu_request(u, L"GET", "/v1/health", NULL, NULL, 0, 0);
+		if (st >= 200 && st < 300)
+			snprintf(res, n, "passed: %s/v1/health answered %ld through %s", u->url, st,
+				 u->proxy.server[0] ? u->proxy.server : "no proxy");
+		else if (st)
+			snprintf(res, n, "failed: %s/v1/health answered %ld", u->url, st);
+		else
+			snprintf(res, n, "failed: %s", u->why);
+		err = st >= 200 && st < 300 ? 0 : -EIO;
+	}
+	vg_wu_free(u);
+	return err;
+}
