@@ -32,3 +32,25 @@ $(O)/server/console.o $(O)/server/console_pages.o: $(CONSOLE_GEN)
 $(O)/server/console.o $(O)/server/console_pages.o: CPPFLAGS += -I$(O)/gen
 
 FMT_SRCS += $(wildcard tests/console/*.c tests/console/*.h)
+
+CONSOLE_TEST_SRCS := $(wildcard tests/console/*.c)
+CONSOLE_TEST_OBJS := $(CONSOLE_TEST_SRCS:%.c=$(O)/%.o)
+CONSOLE_FLEET_OBJS := $(O)/tests/fleet/fixture.o $(O)/tests/fleet/hosts.o
+$(CONSOLE_TEST_OBJS): CPPFLAGS += $(FLEET_CPPFLAGS) -Itests/fleet
+$(CONSOLE_TEST_OBJS): | $(call deps-stamp,test) $(call deps-stamp,fleet)
+
+$(O)/tests/console_tests: $(CONSOLE_TEST_OBJS) $(CONSOLE_FLEET_OBJS) $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lsqlite3 -lnettle $(LDLIBS_LIB) $(FLEET_LIBS)
+
+tests: $(O)/tests/console_tests
+
+check-console: $(O)/tests/console_tests $(O)/vigil $(O)/vigild | $(call deps-stamp,test) $(call deps-stamp,fleet) $(call deps-stamp,console) ## (root) the console in headless Chromium against a real server, PostgreSQL and sensors; screenshots in $(O)/console-shots
+	$(Q)if [ "$$(id -u)" != 0 ]; then \
+		echo "make check-console: the tests run sensors and PostgreSQL and need root"; exit 1; fi
+	$(Q)rm -rf $(O)/console-shots && mkdir -p $(O)/console-shots
+	$(Q)VG_SHOTS=$(abspath $(O)/console-shots) VIGIL=$(abspath $(O)/vigil) VIGILD=$(abspath $(O)/vigild) VG_SRCDIR=$(CURDIR) $(O)/tests/console_tests --jobs 1
+	@echo "check-console: screenshots in $(O)/console-shots/"
+
+CHECK_TARGETS += check-console
+.PHONY: check-console

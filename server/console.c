@@ -524,7 +524,7 @@ static enum MHD_Result vg_send(struct MHD_Connection *c, struct vg_page *p, cons
 				p->ctype ? p->ctype : "text/html; charset=utf-8");
 	MHD_add_response_header(r, "Content-Security-Policy", VG_CSP);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Referrer-Policy", "same-origin");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (p->attachment) {
 		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", p->attachment);

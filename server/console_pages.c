@@ -375,6 +375,8 @@ void vg_page_device(struct MHD_Connection *c, struct vg_page *p)
 			vg_sb_add(b, "<tr class=\"ev");
 			if (*mark && !strcmp(mark, rr))
 				vg_sb_add(b, " mark");
+			vg_sb_add(b, "\" data-action=\"");
+			vg_html(b, PQgetvalue(r, i, 3));
 			vg_sb_add(b, "\" id=\"ev-");
 			vg_html(b, rr);
 			vg_sb_add(b, "\"><td class=\"time\">");
@@ -716,7 +718,7 @@ void vg_page_hunt(struct MHD_Connection *c, struct vg_page *p, const struct vg_s
 		     "<input type=\"hidden\" name=\"csrf\" value=\"");
 	vg_html_esc(b, s->csrf);
 	vg_sb_add(b, "\"><textarea name=\"q\" id=\"q\" rows=\"12\" spellcheck=\"false\">");
-	vg_html(b, query);
+	vg_html_esc(b, query); /* the analyst's own text, lines and all */
 	vg_sb_add(b, "</textarea><div class=\"buttons\">"
 		     "<button name=\"fmt\" value=\"html\" id=\"run\">Run</button>"
 		     "<button name=\"fmt\" value=\"csv\" id=\"csv\">Export CSV</button>"

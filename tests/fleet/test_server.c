@@ -20,6 +20,7 @@
 #include "batch.h"
 #include "fixture.h"
 #include "frame.h"
+#include "server.h"
 
 static char token[128];
 static pid_t server2 = -1;
