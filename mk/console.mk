@@ -54,3 +54,7 @@ check-console: $(O)/tests/console_tests $(O)/vigil $(O)/vigild | $(call deps-sta
 
 CHECK_TARGETS += check-console
 .PHONY: check-console
+
+bench-console: all | $(call deps-stamp,fleet) ## (root) the console's pages timed on a million events in PostgreSQL [EVENTS=N]
+	$(Q)bench/console.sh --build $(O) $(if $(EVENTS),--events $(EVENTS))
+.PHONY: bench-console
