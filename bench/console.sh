@@ -36,13 +36,8 @@ cleanup() {
 trap cleanup EXIT
 PG=$("$SRC/scripts/pgtest.sh" start "$D/pg")
 cd "$D"
-certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null
-printf 'cn = vigil bench CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
-certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem 2>/dev/null
-certtool --generate-privkey --key-type=ecdsa --outfile srv.key 2>/dev/null
-printf 'cn = 127.0.0.1\nip_address = 127.0.0.1\ntls_www_server\nexpiration_days = 2\n' >srv.tmpl
-certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
-	--load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null
+. "$SRC/bench/fleet.sh"
+fleet_tls
 "$O/vigil" server roles --pg "$PG" >/dev/null
 TOKEN=$("$O/vigil" server analyst add bench --pg "$PG")
 psql() { runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X -A -t -q "$PG" -v ON_ERROR_STOP=1 -c "$1"; }
@@ -99,13 +94,7 @@ echo "bench-console: loaded in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.0f
 "$O/vigil" server --pg "$PG" --listen https://127.0.0.1:0 --cert srv.pem --key srv.key \
 	--console-pg "$PG user=vigil_analyst" 2>server.log &
 SPID=$!
-for _ in $(seq 300); do
-	PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' server.log)
-	[ -n "$PORT" ] && break
-	kill -0 "$SPID" || { cat server.log >&2; exit 1; }
-	sleep 0.1
-done
-[ -n "$PORT" ] || { echo "bench-console: the server did not start" >&2; exit 1; }
+fleet_port bench-console
 U=https://127.0.0.1:$PORT
 C=(curl -sS --cacert ca.pem -b jar -c jar)
 "${C[@]}" -o /dev/null --data-urlencode name=bench --data-urlencode "token=$TOKEN" "$U/console/login"

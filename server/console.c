@@ -131,6 +131,29 @@ void vg_html(struct vg_sb *b, const char *s)
 	vg_sb_free(&e);
 }
 
+void vg_htmlf(struct vg_sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	const char *run = fmt;
+
+	va_start(ap, fmt);
+	for (; *fmt; fmt++) {
+		if (*fmt != '%' || !fmt[1] || !strchr("stp", fmt[1]))
+			continue;
+		vg_sb_addn(b, run, (size_t)(fmt - run));
+		fmt++;
+		if (*fmt == 's')
+			vg_html(b, va_arg(ap, const char *));
+		else if (*fmt == 't')
+			vg_html_esc(b, va_arg(ap, const char *));
+		else
+			vg_sb_add(b, va_arg(ap, const char *));
+		run = fmt + 1;
+	}
+	vg_sb_add(b, run);
+	va_end(ap);
+}
+
 void vg_url_arg(struct vg_sb *b, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {

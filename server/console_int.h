@@ -31,6 +31,12 @@ struct vg_session {
  */
 void vg_html(struct vg_sb *b, const char *s);
 void vg_html_esc(struct vg_sb *b, const char *s);
+/*
+ * fmt's text as it is, each %s an argument through vg_html, each %t one
+ * through vg_html_esc, each %p one as it is (markup the page made). Nothing
+ * else is a conversion.
+ */
+void vg_htmlf(struct vg_sb *b, const char *fmt, ...);
 /* s percent-encoded (all but A-Z a-z 0-9 - . _ ~): a URL query value. */
 void vg_url_arg(struct vg_sb *b, const char *s);
 /* A link: <a href="path?k1=v1&k2=v2...">text</a>, values URL-encoded; text through vg_html. */

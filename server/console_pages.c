@@ -136,38 +136,22 @@ void vg_page_devices(struct MHD_Connection *c, struct vg_page *p)
 		if (*name && !strcasestr(r[D_NAME], name) && !strcasestr(r[D_ID], name))
 			continue;
 		shown++;
-		vg_sb_add(b, "<tr class=\"device\" data-id=\"");
-		vg_html_esc(b, r[D_ID]);
-		vg_sb_add(b, "\"><td>");
-		vg_html_esc(b, r[D_NAME]);
-		vg_sb_add(b, "</td><td>");
+		/* the inventory's CSV is escaped text already (hunt.c) */
+		vg_htmlf(b, "<tr class=\"device\" data-id=\"%t\"><td>%t</td><td>", r[D_ID],
+			 r[D_NAME]);
 		vg_dev_link(b, r[D_ID]);
-		vg_sb_add(b, "</td><td>");
-		vg_html_esc(b, r[D_OS]);
-		vg_sb_add(b, " ");
-		vg_html_esc(b, r[D_DISTRO]);
-		vg_sb_add(b, " ");
-		vg_html_esc(b, r[D_OSVER]);
-		vg_sb_add(b, "</td><td class=\"tags\">");
-		vg_html_esc(b, r[D_TAGS]);
-		vg_sb_add(b, "</td><td>");
+		vg_htmlf(b, "</td><td>%t %t %t</td><td class=\"tags\">%t</td><td>", r[D_OS],
+			 r[D_DISTRO], r[D_OSVER], r[D_TAGS]);
 		if (*r[D_HOST])
 			vg_link(b, "host", r[D_HOST], "/console/device", "id", r[D_HOST],
 				(char *)NULL);
 		vg_sb_add(b, "</td><td>");
 		vg_instances(b, &v, r[D_ID]);
-		vg_sb_add(b, "</td><td>");
-		vg_html_esc(b, r[D_VER]);
-		vg_sb_printf(b, "</td><td class=\"health h-%s\">", strchr(r[D_HEALTH], ' ') ? "none" :
-									 r[D_HEALTH]);
-		vg_html_esc(b, r[D_HEALTH]);
-		vg_sb_add(b, "</td><td>");
-		vg_html_esc(b, r[D_SEEN]);
-		vg_sb_add(b, "</td><td class=\"num\">");
-		vg_html_esc(b, r[D_EVENTS]);
-		vg_sb_add(b, "</td><td class=\"num\">");
-		vg_html_esc(b, r[D_DROPPED]);
-		vg_sb_add(b, "</td></tr>\n");
+		vg_htmlf(b,
+			 "</td><td>%t</td><td class=\"health h-%t\">%t</td><td>%t</td>"
+			 "<td class=\"num\">%t</td><td class=\"num\">%t</td></tr>\n",
+			 r[D_VER], strchr(r[D_HEALTH], ' ') ? "none" : r[D_HEALTH], r[D_HEALTH],
+			 r[D_SEEN], r[D_EVENTS], r[D_DROPPED]);
 	}
 	vg_sb_printf(b, "</tbody></table><p class=\"count\" id=\"count\">%d of %d devices</p>",
 		     shown, v.n);
@@ -247,23 +231,12 @@ static void vg_device_head(struct vg_page *p, const char *id)
 
 			if (strcmp(r[D_ID], id))
 				continue;
-			vg_sb_add(b, "<dt>Name</dt><dd>");
-			vg_html_esc(b, r[D_NAME]);
-			vg_sb_add(b, "</dd><dt>OS</dt><dd>");
-			vg_html_esc(b, r[D_OS]);
-			vg_sb_add(b, " ");
-			vg_html_esc(b, r[D_DISTRO]);
-			vg_sb_add(b, " ");
-			vg_html_esc(b, r[D_OSVER]);
-			vg_sb_add(b, "</dd><dt>Tags</dt><dd>");
-			vg_html_esc(b, r[D_TAGS]);
-			vg_sb_add(b, "</dd><dt>Sensor</dt><dd>");
-			vg_html_esc(b, r[D_VER]);
-			vg_sb_add(b, "</dd><dt>Health</dt><dd>");
-			vg_html_esc(b, r[D_HEALTH]);
-			vg_sb_add(b, "</dd><dt>Last seen</dt><dd>");
-			vg_html_esc(b, r[D_SEEN]);
-			vg_sb_add(b, "</dd>");
+			vg_htmlf(b,
+				 "<dt>Name</dt><dd>%t</dd><dt>OS</dt><dd>%t %t %t</dd><dt>Tags</dt>"
+				 "<dd>%t</dd><dt>Sensor</dt><dd>%t</dd><dt>Health</dt><dd>%t</dd>"
+				 "<dt>Last seen</dt><dd>%t</dd>",
+				 r[D_NAME], r[D_OS], r[D_DISTRO], r[D_OSVER], r[D_TAGS], r[D_VER],
+				 r[D_HEALTH], r[D_SEEN]);
 			if (*r[D_HOST]) {
 				vg_sb_add(b, "<dt>Windows host</dt><dd id=\"host\">");
 				vg_dev_link(b, r[D_HOST]);
@@ -372,30 +345,16 @@ void vg_page_device(struct MHD_Connection *c, struct vg_page *p)
 			events++;
 			snprintf(lts, sizeof(lts), "%s", ts);
 			snprintf(lrid, sizeof(lrid), "%s", rr);
-			vg_sb_add(b, "<tr class=\"ev");
-			if (*mark && !strcmp(mark, rr))
-				vg_sb_add(b, " mark");
-			vg_sb_add(b, "\" data-action=\"");
-			vg_html(b, PQgetvalue(r, i, 3));
-			vg_sb_add(b, "\" id=\"ev-");
-			vg_html(b, rr);
-			vg_sb_add(b, "\"><td class=\"time\">");
-			vg_html(b, ts);
-			vg_sb_add(b, "</td><td>");
-			vg_html(b, tb);
-			vg_sb_add(b, "</td><td>");
-			vg_html(b, PQgetvalue(r, i, 3));
-			vg_sb_add(b, "</td><td>");
-			vg_html(b, PQgetvalue(r, i, 5));
-			vg_sb_add(b, "</td><td class=\"detail\"><details><summary>");
-			vg_html(b, PQgetvalue(r, i, 4));
-			vg_sb_add(b, "</summary><table class=\"cols\">");
+			vg_htmlf(b,
+				 "<tr class=\"ev%p\" data-action=\"%s\" id=\"ev-%s\">"
+				 "<td class=\"time\">%s</td><td>%s</td><td>%s</td><td>%s</td>"
+				 "<td class=\"detail\"><details><summary>%s</summary>"
+				 "<table class=\"cols\">",
+				 *mark && !strcmp(mark, rr) ? " mark" : "", PQgetvalue(r, i, 3), rr, ts,
+				 tb, PQgetvalue(r, i, 3), PQgetvalue(r, i, 5), PQgetvalue(r, i, 4));
 		}
-		vg_sb_add(b, "<tr><th>");
-		vg_html(b, PQgetvalue(r, i, 7));
-		vg_sb_add(b, "</th><td>");
-		vg_html(b, PQgetvalue(r, i, 8));
-		vg_sb_add(b, "</td></tr>");
+		vg_htmlf(b, "<tr><th>%s</th><td>%s</td></tr>", PQgetvalue(r, i, 7),
+			 PQgetvalue(r, i, 8));
 		if (i + 1 < PQntuples(r) && vg_same_event(r, i, i + 1))
 			continue;
 		/* the event's last column: its links */
@@ -457,13 +416,9 @@ void vg_page_event(struct MHD_Connection *c, struct vg_page *p)
 	vg_link(b, "timeline", "in the timeline", "/console/device", "id", id, "at", at, "rid", rep,
 		"mark", rep, (char *)NULL);
 	vg_sb_add(b, "</p><table class=\"cols\" id=\"event\">");
-	for (int i = 0; i < PQntuples(r); i++) {
-		vg_sb_add(b, "<tr><th>");
-		vg_html(b, PQgetvalue(r, i, 0));
-		vg_sb_add(b, "</th><td>");
-		vg_html(b, PQgetvalue(r, i, 1));
-		vg_sb_add(b, "</td></tr>");
-	}
+	for (int i = 0; i < PQntuples(r); i++)
+		vg_htmlf(b, "<tr><th>%s</th><td>%s</td></tr>", PQgetvalue(r, i, 0),
+			 PQgetvalue(r, i, 1));
 	vg_sb_add(b, "</table>");
 	PQclear(r);
 	vg_page_tail(p);
@@ -481,15 +436,9 @@ static const char vg_tree_cols[] =
 
 static void vg_tree_item(struct vg_sb *b, const PGresult *r, int i, const char *id, int self)
 {
-	vg_sb_add(b, self ? "<li class=\"self\" id=\"self\">" : "<li>");
-	vg_html(b, PQgetvalue(r, i, 0));
-	vg_sb_add(b, " <b>");
-	vg_html(b, PQgetvalue(r, i, 2));
-	vg_sb_add(b, "</b> <code>");
-	vg_html(b, PQgetvalue(r, i, 3));
-	vg_sb_add(b, "</code> ");
-	vg_html(b, PQgetvalue(r, i, 6));
-	vg_sb_add(b, " ");
+	vg_htmlf(b, "%p%s <b>%s</b> <code>%s</code> %s ",
+		 self ? "<li class=\"self\" id=\"self\">" : "<li>", PQgetvalue(r, i, 0),
+		 PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 6));
 	vg_link(b, "event", PQgetvalue(r, i, 4), "/console/event", "id", id, "table",
 		"DeviceProcessEvents", "report", PQgetvalue(r, i, 5), "at", PQgetvalue(r, i, 4),
 		(char *)NULL);
@@ -542,11 +491,8 @@ void vg_page_tree(struct MHD_Connection *c, struct vg_page *p)
 	vg_page_head(p, "Process tree", "devices");
 	vg_sb_add(b, "<p>");
 	vg_link(b, "dev", id, "/console/device", "id", id, (char *)NULL);
-	vg_sb_add(b, ": process ");
-	vg_html(b, pid);
-	vg_sb_add(b, " at ");
-	vg_html(b, at);
-	vg_sb_add(b, "</p><div class=\"tree\" id=\"tree\">");
+	vg_htmlf(b, ": process %s at %s</p>", pid, at);
+	vg_sb_add(b, "<div class=\"tree\" id=\"tree\">");
 	if (!n)
 		vg_sb_add(b, "<p class=\"note\">Its creation is not in the store (it started before"
 			     " the sensor or its day is past retention).</p><ul><li class=\"self\">"
@@ -615,20 +561,12 @@ void vg_page_alerts(struct MHD_Connection *c, struct vg_page *p)
 	for (int i = 0; i < PQntuples(a); i++) {
 		const char *aid = PQgetvalue(a, i, 1), *dev = PQgetvalue(a, i, 6);
 
-		vg_sb_add(b, "<section class=\"alert\"><h2><span class=\"sev\">");
-		vg_html(b, PQgetvalue(a, i, 2));
-		vg_sb_add(b, "</span> ");
-		vg_html(b, PQgetvalue(a, i, 3));
-		vg_sb_add(b, "</h2><p>");
-		vg_html(b, PQgetvalue(a, i, 0));
-		vg_sb_add(b, " &middot; ");
+		vg_htmlf(b, "<section class=\"alert\"><h2><span class=\"sev\">%s</span> %s</h2><p>%s"
+			    " &middot; ",
+			 PQgetvalue(a, i, 2), PQgetvalue(a, i, 3), PQgetvalue(a, i, 0));
 		vg_dev_link(b, dev);
-		vg_sb_add(b, " &middot; ");
-		vg_html(b, PQgetvalue(a, i, 4));
-		vg_sb_add(b, " ");
-		vg_html(b, PQgetvalue(a, i, 5));
-		vg_sb_add(b, " &middot; ");
-		vg_html(b, aid);
+		vg_htmlf(b, " &middot; %s %s &middot; %s", PQgetvalue(a, i, 4), PQgetvalue(a, i, 5),
+			 aid);
 		vg_sb_add(b, "</p><table class=\"evidence\"><thead><tr><th>Time</th><th>Entity</th>"
 			     "<th>Role</th><th>Action</th><th>File</th><th>Command line</th>"
 			     "<th>Remote</th><th>Event</th></tr></thead><tbody>");
