@@ -699,10 +699,11 @@ static enum MHD_Result vg_get(struct MHD_Connection *c, const char *url)
 	vg_sb_init(&p.b);
 	if (!strcmp(url, "/console/login")) {
 		vg_login_page(&p, NULL);
+	} else if (!strcmp(url, "/") || !strcmp(url, "/console") || !strcmp(url, "/console/")) {
+		/* the session cookie's path is /console: it is checked there */
+		snprintf(p.location, sizeof(p.location), "/console/devices");
 	} else if (!vg_session_get(c, &s, 0)) {
 		snprintf(p.location, sizeof(p.location), "/console/login");
-	} else if (!strcmp(url, "/") || !strcmp(url, "/console") || !strcmp(url, "/console/")) {
-		snprintf(p.location, sizeof(p.location), "/console/devices");
 	} else {
 		vg_cur = &s;
 		for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++)

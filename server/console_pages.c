@@ -161,17 +161,35 @@ void vg_page_devices(struct MHD_Connection *c, struct vg_page *p)
 
 /* ---- a device */
 
-/* The event tables, what the timeline shows of each and the text its filter searches. */
+/*
+ * The text filter's LIKE pattern for $4 (its %, _ and \ taken literally), and
+ * the command line as the trigram index of schema step 2 has it, so a
+ * search of a million rows reads that index, not the rows.
+ */
+#define VG_LIKE_Q                                                                      \
+	"'%' || replace(replace(replace(lower($4), '\\', '\\\\'), '%', '\\%'), '_', '\\_')" \
+	" || '%'"
+#define VG_CMDLINE_TRGM "lower(coalesce(CAST(\"ProcessCommandLine\" AS text), ''))"
+
+/*
+ * The event tables: what the timeline shows of each and what its text
+ * filter matches, each through an index: a command line holding the text,
+ * or a file name or remote address that is the text.
+ */
 static const struct {
-	const char *table, *type, *detail;
+	const char *table, *type, *detail, *match;
 } vg_tables[] = {
 	{ "DeviceProcessEvents", "process",
-	  "concat_ws(' ', \"FolderPath\", '|', \"ProcessCommandLine\")" },
-	{ "DeviceFileEvents", "file", "concat_ws(' ', \"FolderPath\", \"PreviousFolderPath\")" },
+	  "concat_ws(' ', \"FolderPath\", '|', \"ProcessCommandLine\")",
+	  VG_CMDLINE_TRGM " LIKE " VG_LIKE_Q " OR \"FileName\" = $4" },
+	{ "DeviceFileEvents", "file", "concat_ws(' ', \"FolderPath\", \"PreviousFolderPath\")",
+	  "\"FileName\" = $4" },
 	{ "DeviceNetworkEvents", "network",
 	  "concat_ws(' ', \"Protocol\", \"LocalIP\" || ':' || \"LocalPort\", '->',"
-	  " \"RemoteIP\" || ':' || \"RemotePort\")" },
-	{ "DeviceEvents", "other", "concat_ws(' ', \"FolderPath\", \"AdditionalFields\")" },
+	  " \"RemoteIP\" || ':' || \"RemotePort\")",
+	  "\"RemoteIP\" = $4" },
+	{ "DeviceEvents", "other", "concat_ws(' ', \"FolderPath\", \"AdditionalFields\")",
+	  "\"FileName\" = $4" },
 };
 #define VG_NTABLES (sizeof(vg_tables) / sizeof(vg_tables[0]))
 
@@ -202,14 +220,13 @@ static void vg_timeline_sql(struct vg_sb *s, const char *type)
 			     " \"ActionType\" AS act, %s AS detail,"
 			     " \"InitiatingProcessFileName\" AS ipf, %s AS pid, to_json(t) AS j"
 			     " FROM \"%s\" t WHERE \"DeviceId\" = $1 AND ($2 = '' OR"
-			     " (\"Timestamp\", \"ReportId\") < ($2::timestamptz, $3::bigint) OR"
-			     " ($5 = '1' AND \"Timestamp\" = $2::timestamptz AND \"ReportId\" = $3::bigint))"
-			     " AND ($4 = '' OR strpos(lower(concat_ws(' ', \"ActionType\", %s,"
-			     " \"InitiatingProcessCommandLine\")), lower($4)) > 0)"
+			     " (\"Timestamp\", \"ReportId\") < (NULLIF($2, '')::timestamptz, $3::bigint) OR"
+			     " ($5 = '1' AND \"Timestamp\" = NULLIF($2, '')::timestamptz AND \"ReportId\" = $3::bigint))"
+			     " AND ($4 = '' OR %s)"
 			     " ORDER BY \"Timestamp\" DESC, \"ReportId\" DESC LIMIT %d)",
 			     k++ ? " UNION ALL " : "", vg_tables[i].table, vg_tables[i].detail,
 			     i ? "\"InitiatingProcessId\"" : "\"ProcessId\"", vg_tables[i].table,
-			     vg_tables[i].detail, VG_TIMELINE_PAGE + 1);
+			     vg_tables[i].match, VG_TIMELINE_PAGE + 1);
 	}
 	vg_sb_printf(s, ") u ORDER BY ts DESC, rid DESC LIMIT %d)"
 			" SELECT tb, ts, rid, act, detail, ipf, pid, e.key, e.value"
@@ -397,7 +414,7 @@ void vg_page_event(struct MHD_Connection *c, struct vg_page *p)
 	vg_sb_printf(&sql,
 		     "SELECT e.key, e.value FROM (SELECT to_json(t) AS j FROM \"%s\" t"
 		     " WHERE \"DeviceId\" = $1 AND \"ReportId\" = $2::bigint"
-		     " AND ($3 = '' OR \"Timestamp\" = $3::timestamptz) LIMIT 1) s"
+		     " AND ($3 = '' OR \"Timestamp\" = NULLIF($3, '')::timestamptz) LIMIT 1) s"
 		     " CROSS JOIN LATERAL json_each_text(s.j) WITH ORDINALITY e ORDER BY e.ordinality",
 		     table);
 	r = vg_sb_err(&sql) ? NULL : vg_console_q(p, vg_sb_str(&sql), 3, v);
