@@ -24,19 +24,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 O=$(cd "$O" && pwd)
-[ "$(id -u)" = 0 ] || { echo "bench-console: PostgreSQL runs as the postgres user: needs root" >&2; exit 1; }
-D=$(mktemp -d /tmp/vigil-console-XXXXXX)
-chmod 0711 "$D"
-SPID=
-cleanup() {
-	[ -z "$SPID" ] || { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true; }
-	"$SRC/scripts/pgtest.sh" stop "$D/pg"
-	rm -rf "$D"
-}
-trap cleanup EXIT
-PG=$("$SRC/scripts/pgtest.sh" start "$D/pg")
-cd "$D"
 . "$SRC/bench/fleet.sh"
+fleet_pg bench-console console
 fleet_tls
 "$O/vigil" server roles --pg "$PG" >/dev/null
 TOKEN=$("$O/vigil" server analyst add bench --pg "$PG")

@@ -2,6 +2,24 @@
 #
 # What the fleet benches share (sourced by bench/ingest.sh and bench/console.sh).
 
+# As NAME: D, a temporary directory (the working directory now), PG, a throwaway PostgreSQL
+# in it; both go on exit, after the server SPID (when set). Needs root.
+fleet_pg() {
+	[ "$(id -u)" = 0 ] || { echo "$1: PostgreSQL runs as the postgres user: needs root" >&2; exit 1; }
+	D=$(mktemp -d "/tmp/vigil-$2-XXXXXX")
+	chmod 0711 "$D"
+	SPID=
+	trap fleet_cleanup EXIT
+	PG=$("$SRC/scripts/pgtest.sh" start "$D/pg")
+	cd "$D"
+}
+
+fleet_cleanup() {
+	[ -z "$SPID" ] || { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true; }
+	"$SRC/scripts/pgtest.sh" stop "$D/pg"
+	rm -rf "$D"
+}
+
 # A CA and a certificate for 127.0.0.1 in the working directory: ca.pem, srv.pem, srv.key.
 fleet_tls() {
 	certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null
