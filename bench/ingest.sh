@@ -25,35 +25,13 @@ while [ $# -gt 0 ]; do
 	esac
 done
 O=$(cd "$O" && pwd)
-[ "$(id -u)" = 0 ] || { echo "bench-ingest: PostgreSQL runs as the postgres user: needs root" >&2; exit 1; }
-D=$(mktemp -d /tmp/vigil-ingest-XXXXXX)
-chmod 0711 "$D"
-SPID=
-cleanup() {
-	[ -z "$SPID" ] || { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true; }
-	"$SRC/scripts/pgtest.sh" stop "$D/pg"
-	rm -rf "$D"
-}
-trap cleanup EXIT
-PG=$("$SRC/scripts/pgtest.sh" start "$D/pg")
-cd "$D"
-certtool --generate-privkey --key-type=ecdsa --outfile ca.key 2>/dev/null
-printf 'cn = vigil bench CA\nca\ncert_signing_key\nexpiration_days = 2\n' >ca.tmpl
-certtool --generate-self-signed --load-privkey ca.key --template ca.tmpl --outfile ca.pem 2>/dev/null
-certtool --generate-privkey --key-type=ecdsa --outfile srv.key 2>/dev/null
-printf 'cn = 127.0.0.1\nip_address = 127.0.0.1\ntls_www_server\nexpiration_days = 2\n' >srv.tmpl
-certtool --generate-certificate --load-privkey srv.key --load-ca-certificate ca.pem \
-	--load-ca-privkey ca.key --template srv.tmpl --outfile srv.pem 2>/dev/null
+. "$SRC/bench/fleet.sh"
+fleet_pg bench-ingest ingest
+fleet_tls
 "$O/vigil" server --pg "$PG" --listen https://127.0.0.1:0 --cert srv.pem --key srv.key \
 	--threads "$THREADS" 2>server.log &
 SPID=$!
-for _ in $(seq 300); do
-	PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' server.log)
-	[ -n "$PORT" ] && break
-	kill -0 "$SPID" || { cat server.log >&2; exit 1; }
-	sleep 0.1
-done
-[ -n "$PORT" ] || { echo "bench-ingest: the server did not start" >&2; exit 1; }
+fleet_port bench-ingest
 "$O/vigil" server onboard --pg "$PG" --url "https://127.0.0.1:$PORT" --ca ca.pem --out ob.txt >/dev/null
 SECRET=$(sed -n 's/^secret=//p' ob.txt)
 

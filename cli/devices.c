@@ -15,7 +15,7 @@
 #include "store.h"
 
 /* Each device's latest report, its frames and its sensor's losses. */
-static const char vg_devices_kql[] =
+const char vg_devices_kql[] =
 	"DeviceInfo\n"
 	"| summarize arg_max(Timestamp, DeviceName, OSPlatform, OSDistribution, OSVersion,"
 	" DeviceTags, HostDeviceId, ClientVersion) by DeviceId\n"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "console.h"
 #include "log.h"
 #include "server.h"
 
@@ -17,10 +18,12 @@ const char vg_usage_server[] =
 	"usage: vigil server --pg CONNINFO --listen https://ADDR:PORT --cert FILE --key FILE\n"
 	"                    [--threads N] [--max-connections N] [--max-inflight N]\n"
 	"                    [--retain-days N] [--detect CONNINFO [--rules DIR]]\n"
+	"                    [--console-pg CONNINFO]\n"
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
 	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE] [--detect ROLE]\n"
 	"       vigil server shards --pg CONNINFO --shard CONNINFO [--shard CONNINFO]...\n"
+	"       vigil server analyst add|remove --pg CONNINFO NAME\n"
 	"\n"
 	"The fleet service: hosts POST their batches over HTTPS (TLS 1.2+) and the server\n"
 	"stores each in PostgreSQL (CONNINFO, a libpq connection string) exactly once, in the\n"
@@ -48,6 +51,10 @@ const char vg_usage_server[] =
 	"                       the server, one PostgreSQL cannot run is logged and left\n"
 	"                       out. Default: $VIGIL_RULES, the source tree's rules/,\n"
 	"                       the installed rules\n"
+	"  --console-pg CONNINFO  serve the console (https://ADDR:PORT/console/: devices,\n"
+	"                       timelines, hunting, alerts) reading through CONNINFO, the\n"
+	"                       analyst role's (read-only; `roles` makes it); analysts log\n"
+	"                       in with a token from `analyst add` (default: no console)\n"
 	"\n"
 	"onboard: make a new enrolment secret (stored hashed) and write the onboarding package\n"
 	"FILE (mode 0600): url=, ca_pem= (CA.pem in base64 on one line) and secret= lines.\n"
@@ -63,6 +70,8 @@ const char vg_usage_server[] =
 	"shards: spread the devices' rows over the --shard servers (at most 64), hash partitions\n"
 	"on DeviceId through postgres_fdw; --pg is the coordinator the servers and hunters use.\n"
 	"Run it once, as a superuser, on an empty fleet database, before roles (docs/fleet.md).\n"
+	"analyst add: a new console login token for NAME (printed once, kept as its SHA-256;\n"
+	"a NAME that had one gets a new one); remove: NAME can no longer log in.\n"
 	"\n"
 	"  -h, --help           show this text\n";
 
@@ -263,6 +272,53 @@ static int vg_server_shards(int argc, char **argv)
 	return 0;
 }
 
+static int vg_server_analyst(int argc, char **argv)
+{
+	const char *pgc = NULL, *name = NULL, *op = argc > 1 ? argv[1] : "", *v;
+	char token[VG_TOKEN_HEX + 1];
+	struct vg_pg *pg;
+	int err;
+
+	for (int i = 2; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			pgc = v;
+		} else if (argv[i][0] == '-' || name) {
+			return vg_cli_usage("server analyst", "unknown argument '%s'", argv[i]);
+		} else {
+			name = argv[i];
+		}
+	}
+	if (strcmp(op, "add") && strcmp(op, "remove"))
+		return vg_cli_usage("server analyst", "add or remove, not '%s'", op);
+	if (!pgc || !name)
+		return vg_cli_usage("server analyst", "--pg and a NAME are required");
+	if (!*name || strlen(name) > 63 || strpbrk(name, "\x01\x02\x03\x04\x05\x06\x07\x08\t\n\r"))
+		return vg_cli_usage("server analyst", "NAME: 1 to 63 bytes, no control characters");
+	if (vg_server_db("server analyst", pgc, &pg))
+		return 1;
+	vg_pg_close(pg);
+	if (!strcmp(op, "remove")) {
+		err = vg_console_analyst_remove(pgc, name);
+		if (err == -ENOENT) {
+			vg_log(VG_ERROR, "server analyst: no analyst '%s'", name);
+			return 1;
+		}
+		if (err)
+			return vg_err(err, "server analyst remove"), 1;
+		printf("removed %s\n", name);
+		return 0;
+	}
+	err = vg_console_analyst_add(pgc, name, token);
+	if (err)
+		return vg_err(err, "server analyst add"), 1;
+	printf("%s\n", token);
+	memset(token, 0, sizeof(token));
+	return 0;
+}
+
 /* --retain-days: drop what is past it once before serving (the server does it daily after). */
 static int vg_server_retain(const char *conninfo, int days)
 {
@@ -291,6 +347,8 @@ int vg_cmd_server(int argc, char **argv)
 		return vg_server_roles(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "shards"))
 		return vg_server_shards(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "analyst"))
+		return vg_server_analyst(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		if (vg_cli_is_help(argv[i])) {
 			fputs(vg_usage_server, stdout);
@@ -322,6 +380,8 @@ int vg_cmd_server(int argc, char **argv)
 			if (!v || !*v)
 				return vg_cli_usage("server", "%s needs a directory", "--rules");
 			o.rules = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--console-pg", &v)) {
+			o.console_pg = v;
 		} else if (vg_cli_opt(argc, argv, &i, "--max-inflight", &v)) {
 			if (vg_cli_int("server", "--max-inflight", v, 1, 4096, &n))
 				return 2;

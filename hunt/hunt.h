@@ -67,4 +67,7 @@ long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
  */
 long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int json, long limit);
 
+/* vigil devices' inventory query (cli/devices.c); the console's Devices page runs it too. */
+extern const char vg_devices_kql[];
+
 #endif

@@ -289,10 +289,24 @@
 	" \"Error\" text, \"Timestamp\" timestamptz NOT NULL);" \
 	VG_PG_RETAIN_FRAMES
 
-static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2,
-								 VG_PG_SCHEMA_V3, VG_PG_SCHEMA_V4 };
-static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3
-	VG_PG_SCHEMA_V4;
+/*
+ * Version 5: the console's analysts (server/console.c: a login token's
+ * SHA-256, never the token), and the indexes its process tree walks: a
+ * process's creation by its id, its children by their parent's.
+ */
+#define VG_PG_SCHEMA_V5 \
+	"CREATE TABLE IF NOT EXISTS \"ConsoleAnalysts\" (\"Name\" text PRIMARY KEY," \
+	" \"TokenHash\" text NOT NULL, \"Created\" timestamptz NOT NULL);" \
+	"CREATE INDEX IF NOT EXISTS \"DeviceProcessEvents_Device_Pid\"" \
+	" ON \"DeviceProcessEvents\" (\"DeviceId\", \"ProcessId\", \"Timestamp\");" \
+	"CREATE INDEX IF NOT EXISTS \"DeviceProcessEvents_Device_Parent\"" \
+	" ON \"DeviceProcessEvents\" (\"DeviceId\", \"ProcessParentId\", \"Timestamp\");"
+
+static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = {
+	VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2, VG_PG_SCHEMA_V3, VG_PG_SCHEMA_V4, VG_PG_SCHEMA_V5
+};
+static const char vg_pg_schema_all[] =
+	VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3 VG_PG_SCHEMA_V4 VG_PG_SCHEMA_V5;
 
 const char *vg_pg_schema_step(int version)
 {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "console.h"
 #include "enroll_json.h"
 #include "fmt.h"
 #include "frame.h"
@@ -309,6 +310,8 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 	struct vg_req *q = *con_cls;
 	enum MHD_Result ret;
 
+	if (vg_console_url(url))
+		return vg_console(c, url, method, upload, upload_size, con_cls);
 	if (!q) {
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -398,6 +401,8 @@ static void vg_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct vg_req *q = *con_cls;
 
+	if (vg_console_done(con_cls))
+		return;
 	if (q) {
 		if (q->inflight) {
 			pthread_mutex_lock(&vg_inflight_lock);
@@ -464,6 +469,8 @@ int vg_server_run(const struct vg_server_opts *o)
 		return err;
 	}
 	vg_conninfo = o->conninfo;
+	if (o->console_pg)
+		vg_console_init(o->conninfo, o->console_pg);
 	vg_max_inflight = o->max_inflight;
 	err = -pthread_key_create(&vg_pg_key, vg_pg_key_free);
 	if (err) {

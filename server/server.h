@@ -12,7 +12,7 @@
 #include "batch.h"
 
 /* The schema this server writes; migrated forward on start (SchemaVersion). */
-#define VG_PG_SCHEMA_VERSION 4
+#define VG_PG_SCHEMA_VERSION 5
 /* The whole schema (every step in order), and the step from version - 1 to version. */
 const char *vg_pg_schema_sql(void);
 const char *vg_pg_schema_step(int version);
@@ -106,6 +106,7 @@ struct vg_server_opts {
 	unsigned int max_inflight; /* batches between headers and answer; more get 429 */
 	const char *detect; /* the detector's conninfo (detect_pg.c), NULL: no detections */
 	const char *rules; /* its rules' directory */
+	const char *console_pg; /* the analyst role's conninfo: the console; NULL none */
 };
 
 /*

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,15 @@ void fx_server_onboard(void)
 	sh("'%s' server onboard --pg '%s' --url https://127.0.0.1:%d --ca ca.pem --out ob.txt"
 	   " >/dev/null",
 	   vigil(), conninfo, port);
+}
+
+void fx_server_stop(void)
+{
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
 }
 
 /* Stop the cluster and remove dir (after the processes using it are gone). */

@@ -26,6 +26,8 @@ void fx_frame_file(const char *name, const Vigil__V1__Batch *b, uint64_t seq);
 void fx_pg_ca(void);
 void fx_server_onboard(void);
 void fx_cleanup_dir(void);
+/* SIGTERM `server` and wait for it (nothing when it is not running). */
+void fx_server_stop(void);
 char *pgq(const char *sql);
 /* VG_FLEET_SHARDS=2: the tests run on a coordinator with two shards (pgtest.sh start-sharded). */
 int fx_sharded(void);

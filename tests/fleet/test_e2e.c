@@ -25,11 +25,7 @@ static void teardown(void)
 {
 	for (int i = 0; i < 3; i++)
 		fx_host_stop(&hosts[i]);
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-		server = -1;
-	}
+	fx_server_stop();
 	fx_cleanup_dir();
 }
 
