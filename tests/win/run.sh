@@ -338,8 +338,11 @@ else
 		fi
 		vm_stop
 	fi
+	# The namespaces' inits too: unshare's child can outlive a SIGTERM to unshare,
+	# and a bare `wait` would then sit out its sleep 300.
 	kill "${bg_pids[@]}" 2>/dev/null
-	wait 2>/dev/null
+	kill -KILL ${a_init:+"$a_init"} ${b_init:+"$b_init"} 2>/dev/null
+	wait "${bg_pids[@]}" 2>/dev/null
 	bg_pids=()
 fi
 
