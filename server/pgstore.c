@@ -562,6 +562,11 @@ int vg_pg_maintain(struct vg_pg *pg)
 	return 0;
 }
 
+struct pg_conn *vg_pg_conn(struct vg_pg *pg)
+{
+	return pg->c;
+}
+
 void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1])
 {
 	struct sha256_ctx ctx;
@@ -1323,6 +1328,8 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		err = vg_pg_flush_all(pg);
 	if (!err)
 		err = vg_pg_counters(&t, b);
+	if (!err)
+		err = vg_pg_filter_hits(pg, t.dev->device_id, b, t.now, why, why_len);
 	if (err) {
 		vg_pp_reset(&t.p);
 		vg_pg_rows_clear(pg);
@@ -1443,12 +1450,17 @@ static const char *const vg_pg_ingest_grants[] = {
 	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+	/* filter sets: what a host fetches, and the hits its batches report */
+	"GRANT SELECT ON \"FilterSets\", \"DeviceGroups\" TO ",
+	"GRANT SELECT, INSERT, UPDATE ON \"SensorFilterHits\" TO ",
 };
 static const char *const vg_pg_analyst_grants[] = {
 	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
 	" \"DeviceEvents\", \"SuppressedEvents\", \"DeviceInfo\", \"AlertInfo\", \"AlertEvidence\","
 	" \"SensorCounters\", \"SensorCounterStreams\", \"HostSkippedEvents\", \"ServerRefused\","
 	" \"ReceivedFrames\", \"SchemaVersion\", \"RetentionDropped\" TO ",
+	"GRANT SELECT ON \"FilterSets\", \"FilterSetRules\", \"DeviceGroups\","
+	" \"SensorFilterHits\" TO ",
 	/* the inventory, without the token hashes */
 	"GRANT SELECT (\"DeviceId\", \"DeviceName\", \"Revoked\", \"Enrolled\", \"RevokedAt\")"
 	" ON \"EnrolledDevices\" TO ",
