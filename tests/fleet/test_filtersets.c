@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Filter sets from the server: `vigil server filters apply` on a group,
+ * real sensors (vigild, BPF, root) behind real `vigil host --upstream`
+ * processes that fetch their group's set and hand it on, and the per-rule
+ * hits of every sensor back in PostgreSQL. Every sensor on this machine sees
+ * the same file writes, so one workload shows the group's sensors dropping
+ * what the other group's sensor still reports.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "hosts.h"
+
+#define N_DROP 20
+
+static struct fx_host hosts[3];
+static char dev[3][64], wdir[128];
+
+static void teardown(void)
+{
+	for (int i = 0; i < 3; i++)
+		fx_host_stop(&hosts[i]);
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
+	fx_cleanup_dir();
+}
+
+TestSuite(filtersets, .fini = teardown, .timeout = 300);
+
+static void write_str(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	fputs(s, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* Create files SUB/PREFIX-i (i < n) under wdir, each written and closed. */
+static void write_files(const char *sub, const char *prefix, int n)
+{
+	char path[256];
+
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s/%s-%d", wdir, sub, prefix, i);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+		cr_assert_eq(write(fd, "x", 1), 1);
+		close(fd);
+	}
+}
+
+/* File events of device in PostgreSQL whose path holds SUB/PREFIX-. */
+static long long pg_files(const char *device, const char *sub, const char *prefix)
+{
+	char sql[512];
+
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT count(DISTINCT coalesce(\"FolderPath\", '') || '/' || coalesce(\"FileName\","
+		" '')) FROM \"DeviceFileEvents\" WHERE \"DeviceId\" = '%s' AND (coalesce("
+		"\"FolderPath\", '') || '/' || coalesce(\"FileName\", '')) LIKE '%%%s/%s/%s-%%'",
+		device, wdir, sub, prefix);
+	return atoll(pgq(sql));
+}
+
+/* Wait (bounded) until device has n files SUB/PREFIX-* in PostgreSQL. */
+static void pg_wait_files(int h, const char *sub, const char *prefix, long long n)
+{
+	long long got = 0;
+
+	for (int t = 0; t < 1200 && (got = pg_files(dev[h], sub, prefix)) < n; t++)
+		fx_sleep_ms(100);
+	cr_assert_geq(got, n, "%s: %lld of %lld files %s/%s-* in PostgreSQL; see %s/%s.log", dev[h],
+		      got, n, sub, prefix, dir, hosts[h].name);
+}
+
+/* `vigil server ARGS`: its exit status, its output in out.txt and err.txt. */
+static int vs(const char *args)
+{
+	char cmd[2048];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' server %s --pg '%s' >out.txt 2>err.txt", vigil(), args,
+		 conninfo);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Does f (in dir) hold s? */
+static int file_has(const char *f, const char *s)
+{
+	return fx_log_has(f, s);
+}
+
+/* The sensor of host h runs a set of n rules (its batches say so in SensorFilterRules). */
+static void wait_sensor_rules(int h, const char *rule_like, long long n)
+{
+	char sql[512];
+	long long got = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM SensorFilterRules WHERE Rule LIKE '%s'",
+		 rule_like);
+	for (int t = 0; t < 600 && (got = fx_sq(&hosts[h], sql)) != n; t++)
+		fx_sleep_ms(100);
+	cr_assert_eq(got, n, "the sensor of %s does not run the group's set; see %s/%s.log",
+		     hosts[h].name, dir, hosts[h].name);
+}
+
+Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
+{
+	char url[64], set[512], sql[512], out[256];
+	long long hits_a, hits_b;
+
+	fx_hosts_init();
+	fx_server_onboard();
+	snprintf(wdir, sizeof(wdir), "%s/w", dir);
+	cr_assert_eq(mkdir(wdir, 0700), 0);
+	cr_assert_eq(mkdir("w/drop", 0700), 0);
+	cr_assert_eq(mkdir("w/keep", 0700), 0);
+	for (int i = 0; i < 3; i++)
+		snprintf(dev[i], sizeof(dev[i]), "fs-%c-%s", 'a' + i, fx_marker());
+
+	/* a and b are in group lab (before they ever enrolled); c stays in "default". */
+	snprintf(set, sizeof(set), "group %s lab", dev[0]);
+	cr_assert_eq(vs(set), 0);
+	snprintf(set, sizeof(set), "group %s lab", dev[1]);
+	cr_assert_eq(vs(set), 0);
+	cr_assert_eq(vs("group x bad/group"), 2, "a group name with a slash was taken");
+
+	/* A set that does not compile is refused where it is wrong, and nothing is stored. */
+	snprintf(set, sizeof(set),
+		 "# lab\ndrop file where path prefix \"%s/drop/\"\n"
+		 "drop file where pth prefix \"/x\"\n",
+		 wdir);
+	write_str("bad.vf", set);
+	cr_assert_eq(vs("filters apply bad.vf --group lab"), 1);
+	cr_assert(file_has("err.txt", "bad.vf:3:17:"), "no line:col in the refusal");
+	cr_assert_eq(atoll(pgq("SELECT count(*) FROM \"FilterSets\"")), 0);
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "h%c", 'a' + i);
+		fx_host_start(&hosts[i], name, url, dev[i], NULL);
+	}
+	/* Before any set: every sensor reports the writes. */
+	write_files("drop", "before", 5);
+	write_files("keep", "before", 5);
+	for (int i = 0; i < 3; i++) {
+		pg_wait_files(i, "drop", "before", 5);
+		pg_wait_files(i, "keep", "before", 5);
+	}
+
+	snprintf(set, sizeof(set), "# lab\ndrop file where path prefix \"%s/drop/\"\n", wdir);
+	write_str("lab.vf", set);
+	cr_assert_eq(vs("filters apply lab.vf --group lab"), 0);
+	cr_assert(file_has("out.txt", "filter set lab version 1 stored"));
+	/* The same text again is no new version. */
+	cr_assert_eq(vs("filters apply lab.vf --group lab"), 0);
+	cr_assert(file_has("out.txt", "already has this text"));
+	cr_assert_eq(atoll(pgq("SELECT count(*) FROM \"FilterSets\"")), 1);
+
+	/* The group's sensors run it within seconds; the other group's runs none. */
+	snprintf(sql, sizeof(sql), "%%path prefix \"%s/drop/\"%%", wdir);
+	wait_sensor_rules(0, sql, 1);
+	wait_sensor_rules(1, sql, 1);
+	cr_assert(fx_log_has("ha.log", "filters: server group lab version 1 to 1 sensors"));
+	cr_assert_eq(fx_sq(&hosts[2], "SELECT count(*) FROM SensorFilterRules"), 0);
+
+	/* Writes the rule drops: gone from a and b, still reported by c. */
+	write_files("drop", "after", N_DROP);
+	write_files("keep", "after", 5);
+	for (int i = 0; i < 3; i++)
+		pg_wait_files(i, "keep", "after", 5);
+	pg_wait_files(2, "drop", "after", N_DROP);
+	cr_assert_eq(pg_files(dev[0], "drop", "after"), 0, "a's sensor did not drop");
+	cr_assert_eq(pg_files(dev[1], "drop", "after"), 0, "b's sensor did not drop");
+
+	/*
+	 * The server has each rule's hits from every sensor of the group (a
+	 * drop counts at least once per file; c ran no such set).
+	 */
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(\"Hits\"), 0) FROM \"SensorFilterHits\" WHERE \"DeviceId\" ="
+		 " '%s' AND \"Signature\" = (SELECT \"Signature\" FROM \"FilterSets\")",
+		 dev[0]);
+	for (int t = 0; t < 600 && atoll(pgq(sql)) < N_DROP; t++)
+		fx_sleep_ms(100);
+	hits_a = atoll(pgq(sql));
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(\"Hits\"), 0) FROM \"SensorFilterHits\" WHERE \"DeviceId\" ="
+		 " '%s' AND \"Signature\" = (SELECT \"Signature\" FROM \"FilterSets\")",
+		 dev[1]);
+	for (int t = 0; t < 600 && atoll(pgq(sql)) < N_DROP; t++)
+		fx_sleep_ms(100);
+	hits_b = atoll(pgq(sql));
+	cr_assert_geq(hits_a, N_DROP);
+	cr_assert_geq(hits_b, N_DROP);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM \"SensorFilterHits\" WHERE \"DeviceId\" = '%s'", dev[2]);
+	cr_assert_eq(atoll(pgq(sql)), 0);
+
+	/* What `vigil server filters hits` shows: the fleet's sum, from two devices. */
+	cr_assert_eq(vs("filters hits --group lab --json"), 0);
+	sh_line(out, sizeof(out), "cat out.txt");
+	snprintf(set, sizeof(set), "\"RuleIndex\":0,\"Line\":2,\"Action\":\"drop\"");
+	cr_assert(strstr(out, set), "%s", out);
+	cr_assert(strstr(out, "\"Devices\":2,"), "%s", out);
+	{
+		const char *h = strstr(out, "\"Hits\":");
+
+		cr_assert_not_null(h, "%s", out);
+		cr_assert_geq(atoll(h + 7), hits_a + hits_b, "%s", out);
+	}
+	cr_assert_eq(vs("filters hits --group lab --devices"), 0);
+	cr_assert(file_has("out.txt", dev[0]) && file_has("out.txt", dev[1]));
+	cr_assert(!file_has("out.txt", dev[2]));
+
+	/* A bad set for the group afterwards changes nothing: stored set and sensors as they were. */
+	cr_assert_eq(vs("filters apply bad.vf --group lab"), 1);
+	cr_assert(file_has("err.txt", "bad.vf:3:17:"));
+	cr_assert_eq(atoll(pgq("SELECT count(*) FROM \"FilterSets\"")), 1);
+	cr_assert_eq(vs("filters show --group lab"), 0);
+	cr_assert(file_has("out.txt", "/drop/\""));
+	cr_assert(!file_has("out.txt", "pth"));
+	cr_assert_eq(vs("filters list --json"), 0);
+	cr_assert(file_has("out.txt", "\"MachineGroup\":\"lab\",\"Version\":1,\"Rules\":1,"));
+	cr_assert(file_has("out.txt", "\"Devices\":2,"));
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(fx_sq(&hosts[i], "SELECT count(*) FROM SensorFilterRules"), 1);
+}
+
+/* GET /v1/filters with curl's extra arguments: the status; body in resp.txt, headers resp.hdr. */
+static int get(const char *extra)
+{
+	char cmd[1024], out[16];
+
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert ca.pem -o resp.txt -D resp.hdr -w '%%{http_code}' %s"
+		 " https://127.0.0.1:%d/v1/filters",
+		 extra, port);
+	sh_line(out, sizeof(out), cmd);
+	return atoi(out);
+}
+
+/* GET /v1/filters as a host sees it: a token, the group's set, 304 for the ETag it holds. */
+Test(filtersets, the_resource)
+{
+	char token[VG_FX_TOKEN], auth[160], both[400];
+
+	fx_hosts_init();
+	fx_server_onboard();
+	fx_enroll("dev-r", token);
+	snprintf(auth, sizeof(auth), "-H 'Authorization: Bearer %s'", token);
+	snprintf(both, sizeof(both), "%s -H 'If-None-Match: \"default/1\"'", auth);
+
+	cr_assert_eq(get(""), 401);
+	cr_assert_eq(get(auth), 204, "no set yet");
+	cr_assert(file_has("resp.hdr", "X-Vigil-Group: default"));
+	write_str("d.vf", "drop file where path prefix \"/nonexistent/\"\n");
+	cr_assert_eq(vs("filters apply d.vf"), 0);
+	cr_assert_eq(get(auth), 200);
+	cr_assert(file_has("resp.hdr", "ETag: \"default/1\""));
+	cr_assert(file_has("resp.txt", "drop file where path prefix \"/nonexistent/\""));
+	cr_assert_eq(get(both), 304);
+	/* Moved to another group: that group's set (none yet), then its own. */
+	cr_assert_eq(vs("group dev-r other"), 0);
+	cr_assert_eq(get(both), 204);
+	write_str("o.vf", "# other\ndrop file where path prefix \"/other/\"\n");
+	cr_assert_eq(vs("filters apply o.vf --group other"), 0);
+	cr_assert_eq(get(both), 200);
+	cr_assert(file_has("resp.hdr", "ETag: \"other/1\""));
+	cr_assert(file_has("resp.txt", "/other/"));
+	/* A revoked token gets nothing. */
+	cr_assert_eq(vs("revoke dev-r"), 0);
+	cr_assert_eq(get(auth), 403);
+}
