@@ -19,6 +19,7 @@ const char vg_usage_server[] =
 	"                    [--threads N] [--max-connections N] [--max-inflight N]\n"
 	"                    [--retain-days N]\n"
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
+	"                            [--group G]\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
 	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE]\n"
 	"       vigil server shards --pg CONNINFO --shard CONNINFO [--shard CONNINFO]...\n"
@@ -51,7 +52,8 @@ const char vg_usage_server[] =
 	"onboard: make a new enrolment secret (stored hashed) and write the onboarding package\n"
 	"FILE (mode 0600): url=, ca_pem= (CA.pem in base64 on one line) and secret= lines.\n"
 	"A host enrols once with it and gets its own token; the server keeps the token's\n"
-	"SHA-256 only.\n"
+	"SHA-256 only. --group G: the devices that enrol with it are in machine group G\n"
+	"(unless `group` named theirs first).\n"
 	"revoke: the device's token is refused (403) from the next request on.\n"
 	"roles: create (LOGIN, no password) or update the ingest role (default vigil_ingest:\n"
 	"INSERT into the event tables and no SELECT of them) for the server's CONNINFO and the\n"
@@ -89,7 +91,7 @@ static int vg_server_db(const char *cmd, const char *conninfo, struct vg_pg **pg
 
 static int vg_server_onboard(int argc, char **argv)
 {
-	const char *pgc = NULL, *url = NULL, *ca = NULL, *out = NULL, *v;
+	const char *pgc = NULL, *url = NULL, *ca = NULL, *out = NULL, *group = NULL, *v;
 	char secret[VG_TOKEN_HEX + 1];
 	struct vg_pg *pg;
 	char *pem = NULL, *b64 = NULL;
@@ -109,6 +111,12 @@ static int vg_server_onboard(int argc, char **argv)
 			ca = v;
 		} else if (vg_cli_opt(argc, argv, &i, "--out", &v)) {
 			out = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--group", &v)) {
+			if (!v || !vg_group_valid(v))
+				return vg_cli_usage("server onboard",
+						    "--group: 1 to %d of A-Z a-z 0-9 . _ -",
+						    VG_GROUP_MAX);
+			group = v;
 		} else {
 			return vg_cli_usage("server onboard", "unknown argument '%s'", argv[i]);
 		}
@@ -142,6 +150,8 @@ static int vg_server_onboard(int argc, char **argv)
 		return 1;
 	}
 	err = vg_pg_new_secret(pg, secret);
+	if (!err && group)
+		err = vg_pg_secret_group(pg, secret, group);
 	vg_pg_close(pg);
 	if (err) {
 		free(b64);

@@ -178,6 +178,18 @@ out:
 	return err;
 }
 
+int vg_pg_secret_group(struct vg_pg *pg, const char *secret, const char *group)
+{
+	char hash[VG_TOKEN_HEX + 1];
+	const char *v[2] = { hash, group };
+
+	vg_sha256_hex(secret, strlen(secret), hash);
+	return vg_fs_cmd(vg_pg_conn(pg), "set the secret's group",
+			 "UPDATE \"ServerSecrets\" SET \"MachineGroup\" = $2 WHERE"
+			 " \"SecretHash\" = $1",
+			 2, v);
+}
+
 int vg_pg_group_set(struct vg_pg *pg, const char *device, const char *group)
 {
 	const char *v[2] = { device, group };

@@ -229,7 +229,8 @@
  * Version 4: filter sets from the server (server/filtersets.c). Each
  * machine group's sets, versioned, with their rules as the sensor's
  * compiler numbers them and the Signature of that list; each device's
- * group (none: "default"); and the hits each sensor run reports in its
+ * group (none: "default"; a secret of `onboard --group` gives its group to
+ * the devices enrolled with it); and the hits each sensor run reports in its
  * batches (Batch.filter_rules) per rule of the set it runs, named by the
  * same Signature, kept per run and generation as the counters are (the
  * highest seen: a resend changes nothing).
@@ -249,7 +250,8 @@
 	" \"Generation\" bigint NOT NULL, \"RuleIndex\" integer NOT NULL," \
 	" \"Signature\" text NOT NULL, \"Hits\" bigint NOT NULL, \"Timestamp\" timestamptz NOT NULL," \
 	" PRIMARY KEY (\"DeviceId\", \"StreamId\", \"Generation\", \"RuleIndex\"));" \
-	"CREATE INDEX \"SensorFilterHits_Signature\" ON \"SensorFilterHits\" (\"Signature\");"
+	"CREATE INDEX \"SensorFilterHits_Signature\" ON \"SensorFilterHits\" (\"Signature\");" \
+	"ALTER TABLE \"ServerSecrets\" ADD COLUMN \"MachineGroup\" text;"
 
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = { VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2,
 								 VG_PG_SCHEMA_V3, VG_PG_SCHEMA_V4 };

@@ -609,15 +609,15 @@ int vg_pg_new_secret(struct vg_pg *pg, char secret[VG_TOKEN_HEX + 1])
 int vg_pg_enroll(struct vg_pg *pg, const char *secret, const char *device_id,
 		 const char *device_name, char token[VG_TOKEN_HEX + 1])
 {
-	char hash[VG_TOKEN_HEX + 1];
+	char hash[VG_TOKEN_HEX + 1], shash[VG_TOKEN_HEX + 1];
 	struct vg_pp p = { 0 };
 	PGresult *r;
 	int n, err;
 
 	if (vg_pg_ready(pg))
 		return -EIO;
-	vg_sha256_hex(secret, strlen(secret), hash);
-	vg_pp_str(&p, hash);
+	vg_sha256_hex(secret, strlen(secret), shash);
+	vg_pp_str(&p, shash);
 	r = vg_pg_exec(pg, "check secret",
 		       "SELECT 1 FROM \"ServerSecrets\" WHERE \"SecretHash\" = $1", &p);
 	if (!r)
@@ -633,13 +633,20 @@ int vg_pg_enroll(struct vg_pg *pg, const char *secret, const char *device_id,
 	vg_pp_str(&p, device_id);
 	vg_pp_text(&p, device_name);
 	vg_pp_str(&p, hash);
+	vg_pp_str(&p, shash);
+	/* The secret's machine group (onboard --group), unless the device has one already. */
 	r = vg_pg_exec(pg, "enrol device",
-		       "INSERT INTO \"EnrolledDevices\" (\"DeviceId\", \"DeviceName\", \"TokenHash\","
-		       " \"Enrolled\") VALUES ($1, $2, $3, now()) ON CONFLICT (\"DeviceId\") DO NOTHING",
+		       "WITH e AS (INSERT INTO \"EnrolledDevices\" (\"DeviceId\", \"DeviceName\","
+		       " \"TokenHash\", \"Enrolled\") VALUES ($1, $2, $3, now()) ON CONFLICT"
+		       " (\"DeviceId\") DO NOTHING RETURNING \"DeviceId\"), g AS (INSERT INTO"
+		       " \"DeviceGroups\" (\"DeviceId\", \"MachineGroup\", \"Timestamp\") SELECT"
+		       " e.\"DeviceId\", s.\"MachineGroup\", now() FROM e JOIN \"ServerSecrets\" s ON"
+		       " s.\"SecretHash\" = $4 WHERE s.\"MachineGroup\" IS NOT NULL ON CONFLICT"
+		       " (\"DeviceId\") DO NOTHING) SELECT count(*) FROM e",
 		       &p);
 	if (!r)
 		return -EIO;
-	n = atoi(PQcmdTuples(r));
+	n = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return n ? 0 : -EEXIST;
 }
@@ -1451,7 +1458,8 @@ static const char *const vg_pg_ingest_grants[] = {
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
 	/* filter sets: what a host fetches, and the hits its batches report */
-	"GRANT SELECT ON \"FilterSets\", \"DeviceGroups\" TO ",
+	"GRANT SELECT ON \"FilterSets\" TO ",
+	"GRANT SELECT, INSERT ON \"DeviceGroups\" TO ", /* an onboard --group secret's enrolment */
 	"GRANT SELECT, INSERT, UPDATE ON \"SensorFilterHits\" TO ",
 };
 static const char *const vg_pg_analyst_grants[] = {

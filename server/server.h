@@ -100,6 +100,8 @@ int vg_group_valid(const char *g);
  */
 int vg_pg_filters_apply(struct vg_pg *pg, const char *group, const char *name, const char *text,
 			size_t len, FILE *diag, long long *version);
+/* Devices enrolled with secret (hex) get group, unless they have one: 0 or -EIO. */
+int vg_pg_secret_group(struct vg_pg *pg, const char *secret, const char *group);
 /* device's group is now group: 0 or -EIO. */
 int vg_pg_group_set(struct vg_pg *pg, const char *device, const char *group);
 /*

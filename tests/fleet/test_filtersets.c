@@ -291,4 +291,22 @@ Test(filtersets, the_resource)
 	/* A revoked token gets nothing. */
 	cr_assert_eq(vs("revoke dev-r"), 0);
 	cr_assert_eq(get(auth), 403);
+
+	/*
+	 * A package made with --group puts the devices enrolled with it in that
+	 * group, unless one was named for them before.
+	 */
+	snprintf(both, sizeof(both),
+		 "onboard --url https://127.0.0.1:%d --ca ca.pem --out ob.txt --group lab2", port);
+	cr_assert_eq(vs(both), 0);
+	cr_assert_eq(vs("group dev-t pre"), 0);
+	fx_enroll("dev-s", token);
+	snprintf(auth, sizeof(auth), "-H 'Authorization: Bearer %s'", token);
+	cr_assert_eq(get(auth), 204);
+	cr_assert(file_has("resp.hdr", "X-Vigil-Group: lab2"));
+	fx_enroll("dev-t", token);
+	snprintf(auth, sizeof(auth), "-H 'Authorization: Bearer %s'", token);
+	cr_assert_eq(get(auth), 204);
+	cr_assert(file_has("resp.hdr", "X-Vigil-Group: pre"));
+	cr_assert_eq(vs("onboard --url https://x --ca ca.pem --out x.txt --group 'a b'"), 2);
 }
