@@ -175,26 +175,43 @@ static int vg_server_onboard(int argc, char **argv)
 	return 0;
 }
 
-static int vg_server_revoke(int argc, char **argv)
+/*
+ * --pg CONNINFO and exactly n arguments into pos[] (what says which, for the
+ * usage message): 0, -1 when --help was printed, or 2 after the usage error.
+ */
+static int vg_server_args(int argc, char **argv, const char *cmd, const char *what,
+			  const char **pgc, const char **pos, int n)
 {
-	const char *pgc = NULL, *dev = NULL, *v;
-	struct vg_pg *pg;
-	int err;
+	const char *v;
+	int got = 0;
 
+	*pgc = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (vg_cli_is_help(argv[i])) {
 			fputs(vg_usage_server, stdout);
-			return 0;
+			return -1;
 		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
-			pgc = v;
-		} else if (argv[i][0] == '-' || dev) {
-			return vg_cli_usage("server revoke", "unknown argument '%s'", argv[i]);
+			*pgc = v;
+		} else if (argv[i][0] == '-' || got == n) {
+			return vg_cli_usage(cmd, "unknown argument '%s'", argv[i]);
 		} else {
-			dev = argv[i];
+			pos[got++] = argv[i];
 		}
 	}
-	if (!pgc || !dev)
-		return vg_cli_usage("server revoke", "--pg and a DEVICE-ID are required");
+	if (!*pgc || got < n)
+		return vg_cli_usage(cmd, "--pg and %s are required", what);
+	return 0;
+}
+
+static int vg_server_revoke(int argc, char **argv)
+{
+	const char *pgc, *dev;
+	struct vg_pg *pg;
+	int err;
+
+	err = vg_server_args(argc, argv, "server revoke", "a DEVICE-ID", &pgc, &dev, 1);
+	if (err)
+		return err < 0 ? 0 : err;
 	if (vg_server_db("server revoke", pgc, &pg))
 		return 1;
 	err = vg_pg_revoke(pg, dev);
@@ -366,26 +383,16 @@ static int vg_server_filters(int argc, char **argv)
 
 static int vg_server_group(int argc, char **argv)
 {
-	const char *pgc = NULL, *dev = NULL, *group = NULL, *v;
+	const char *pgc, *pos[2], *dev, *group;
 	struct vg_pg *pg;
 	int err;
 
-	for (int i = 1; i < argc; i++) {
-		if (vg_cli_is_help(argv[i])) {
-			fputs(vg_usage_server, stdout);
-			return 0;
-		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
-			pgc = v;
-		} else if (argv[i][0] == '-' || group) {
-			return vg_cli_usage("server group", "unknown argument '%s'", argv[i]);
-		} else if (!dev) {
-			dev = argv[i];
-		} else {
-			group = argv[i];
-		}
-	}
-	if (!pgc || !dev || !group)
-		return vg_cli_usage("server group", "--pg, a DEVICE-ID and a GROUP are required");
+	err = vg_server_args(argc, argv, "server group", "a DEVICE-ID with its GROUP", &pgc, pos,
+			     2);
+	if (err)
+		return err < 0 ? 0 : err;
+	dev = pos[0];
+	group = pos[1];
 	if (!*dev || strlen(dev) > VG_DEVICE_ID_MAX)
 		return vg_cli_usage("server group", "DEVICE-ID: 1 to %d bytes", VG_DEVICE_ID_MAX);
 	if (!vg_group_valid(group))

@@ -264,6 +264,8 @@ static void *vg_upf_thread(void *arg)
 				vg_upf_state(f, st, VG_ERROR, "filters from the server: %s",
 					     st == 401 ? "401, unknown token" :
 							 "403, token revoked");
+				/* The sender may enrol again: the token file is read afresh. */
+				f->token[0] = 0;
 			} else if (st) {
 				char s[16];
 

@@ -42,11 +42,15 @@ int vg_group_valid(const char *g)
 						"0123456789._-") == n;
 }
 
-/* Run sql with n text parameters: the result (PQclear it) or NULL (logged). */
-static PGresult *vg_fs_exec(PGconn *c, const char *what, const char *sql, int n,
-			    const char *const *v)
+/*
+ * Run sql with n parameters v (lens and fmts NULL: all text; a format 1 is
+ * bytes of lens[i]), results in text or, with binary, as bytes: the result
+ * (PQclear it) or NULL (logged).
+ */
+static PGresult *vg_fs_execb(PGconn *c, const char *what, const char *sql, int n,
+			     const char *const *v, const int *lens, const int *fmts, int binary)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+	PGresult *r = PQexecParams(c, sql, n, NULL, v, lens, fmts, binary);
 	ExecStatusType st = PQresultStatus(r);
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -55,6 +59,12 @@ static PGresult *vg_fs_exec(PGconn *c, const char *what, const char *sql, int n,
 	       r ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	PQclear(r);
 	return NULL;
+}
+
+static PGresult *vg_fs_exec(PGconn *c, const char *what, const char *sql, int n,
+			    const char *const *v)
+{
+	return vg_fs_execb(c, what, sql, n, v, NULL, NULL, 0);
 }
 
 static int vg_fs_cmd(PGconn *c, const char *what, const char *sql, int n, const char *const *v)
@@ -130,17 +140,13 @@ int vg_pg_filters_apply(struct vg_pg *pg, const char *group, const char *name, c
 	v[3] = sha;
 	v[4] = sig;
 	v[5] = rules;
-	r = PQexecParams(c,
-			 "INSERT INTO \"FilterSets\" (\"MachineGroup\", \"Version\", \"Text\","
-			 " \"TextSHA256\", \"Signature\", \"Rules\", \"Created\") VALUES ($1, $2,"
-			 " $3::bytea, $4, $5, $6, now())",
-			 6, NULL, v, lens, fmts, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		vg_log(VG_ERROR, "server: postgresql: store the filter set: %s",
-		       PQresultErrorMessage(r));
-		PQclear(r);
+	r = vg_fs_execb(c, "store the filter set",
+			"INSERT INTO \"FilterSets\" (\"MachineGroup\", \"Version\", \"Text\","
+			" \"TextSHA256\", \"Signature\", \"Rules\", \"Created\") VALUES ($1, $2,"
+			" $3::bytea, $4, $5, $6, now())",
+			6, v, lens, fmts, 0);
+	if (!r)
 		goto fail;
-	}
 	PQclear(r);
 	for (int i = 0; i < set->n; i++) {
 		struct vg_sb rule;
@@ -211,20 +217,16 @@ int vg_pg_filters_for(struct vg_pg *pg, const char *device, char *group, long lo
 	int n;
 
 	/* Binary results: the text comes back as its bytes. */
-	r = PQexecParams(c,
-			 "SELECT g.\"MachineGroup\", s.\"Version\", s.\"Text\" FROM (SELECT"
-			 " coalesce((SELECT \"MachineGroup\" FROM \"DeviceGroups\" WHERE"
-			 " \"DeviceId\" = $1), '" VG_GROUP_DEFAULT "') AS \"MachineGroup\") g"
-			 " LEFT JOIN LATERAL (SELECT \"Version\", \"Text\" FROM \"FilterSets\" f WHERE"
-			 " f.\"MachineGroup\" = g.\"MachineGroup\" ORDER BY \"Version\" DESC LIMIT 1)"
-			 " s ON true",
-			 1, NULL, v, NULL, NULL, 1);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		vg_log(VG_ERROR, "server: postgresql: find the device's filter set: %s",
-		       PQresultErrorMessage(r));
-		PQclear(r);
+	r = vg_fs_execb(c, "find the device's filter set",
+			"SELECT g.\"MachineGroup\", s.\"Version\", s.\"Text\" FROM (SELECT"
+			" coalesce((SELECT \"MachineGroup\" FROM \"DeviceGroups\" WHERE"
+			" \"DeviceId\" = $1), '" VG_GROUP_DEFAULT "') AS \"MachineGroup\") g"
+			" LEFT JOIN LATERAL (SELECT \"Version\", \"Text\" FROM \"FilterSets\" f WHERE"
+			" f.\"MachineGroup\" = g.\"MachineGroup\" ORDER BY \"Version\" DESC LIMIT 1)"
+			" s ON true",
+			1, v, NULL, NULL, 1);
+	if (!r)
 		return -EIO;
-	}
 	snprintf(group, VG_GROUP_MAX + 1, "%.*s", PQgetlength(r, 0, 0), PQgetvalue(r, 0, 0));
 	if (PQgetisnull(r, 0, 1)) {
 		PQclear(r);
@@ -445,16 +447,12 @@ int vg_pg_filters_show(struct vg_pg *pg, FILE *out, const char *group, long long
 	if (err)
 		return err;
 	snprintf(ver, sizeof(ver), "%lld", version);
-	r = PQexecParams(c,
-			 "SELECT \"Text\" FROM \"FilterSets\" WHERE \"MachineGroup\" = $1 AND"
-			 " \"Version\" = $2",
-			 2, NULL, v, NULL, NULL, 1);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		vg_log(VG_ERROR, "server: postgresql: read the filter set: %s",
-		       PQresultErrorMessage(r));
-		PQclear(r);
+	r = vg_fs_execb(c, "read the filter set",
+			"SELECT \"Text\" FROM \"FilterSets\" WHERE \"MachineGroup\" = $1 AND"
+			" \"Version\" = $2",
+			2, v, NULL, NULL, 1);
+	if (!r)
 		return -EIO;
-	}
 	if (!PQntuples(r)) {
 		PQclear(r);
 		return -ENOENT;

@@ -23,14 +23,7 @@ static const char *const devs[3] = { "e2e-linux", "e2e-winhost", "e2e-wsl" };
 
 static void teardown(void)
 {
-	for (int i = 0; i < 3; i++)
-		fx_host_stop(&hosts[i]);
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-		server = -1;
-	}
-	fx_cleanup_dir();
+	fx_hosts_teardown(hosts, 3);
 }
 
 TestSuite(e2e, .fini = teardown, .timeout = 600);

@@ -28,14 +28,7 @@ static char dev[3][64], wdir[128];
 
 static void teardown(void)
 {
-	for (int i = 0; i < 3; i++)
-		fx_host_stop(&hosts[i]);
-	if (server > 0) {
-		kill(server, SIGTERM);
-		waitpid(server, NULL, 0);
-		server = -1;
-	}
-	fx_cleanup_dir();
+	fx_hosts_teardown(hosts, 3);
 }
 
 TestSuite(filtersets, .fini = teardown, .timeout = 300);
@@ -122,6 +115,21 @@ static void wait_sensor_rules(int h, const char *rule_like, long long n)
 		     hosts[h].name, dir, hosts[h].name);
 }
 
+/* Wait (bounded) until host h's device has at least n hits of the set in PostgreSQL: its hits. */
+static long long wait_hits(int h, long long n)
+{
+	char sql[512];
+	long long hits = 0;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(\"Hits\"), 0) FROM \"SensorFilterHits\" WHERE \"DeviceId\" ="
+		 " '%s' AND \"Signature\" = (SELECT \"Signature\" FROM \"FilterSets\")",
+		 dev[h]);
+	for (int t = 0; t < 600 && (hits = atoll(pgq(sql))) < n; t++)
+		fx_sleep_ms(100);
+	return hits;
+}
+
 Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 {
 	char url[64], set[512], sql[512], out[256];
@@ -197,20 +205,8 @@ Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 	 * The server has each rule's hits from every sensor of the group (a
 	 * drop counts at least once per file; c ran no such set).
 	 */
-	snprintf(sql, sizeof(sql),
-		 "SELECT coalesce(sum(\"Hits\"), 0) FROM \"SensorFilterHits\" WHERE \"DeviceId\" ="
-		 " '%s' AND \"Signature\" = (SELECT \"Signature\" FROM \"FilterSets\")",
-		 dev[0]);
-	for (int t = 0; t < 600 && atoll(pgq(sql)) < N_DROP; t++)
-		fx_sleep_ms(100);
-	hits_a = atoll(pgq(sql));
-	snprintf(sql, sizeof(sql),
-		 "SELECT coalesce(sum(\"Hits\"), 0) FROM \"SensorFilterHits\" WHERE \"DeviceId\" ="
-		 " '%s' AND \"Signature\" = (SELECT \"Signature\" FROM \"FilterSets\")",
-		 dev[1]);
-	for (int t = 0; t < 600 && atoll(pgq(sql)) < N_DROP; t++)
-		fx_sleep_ms(100);
-	hits_b = atoll(pgq(sql));
+	hits_a = wait_hits(0, N_DROP);
+	hits_b = wait_hits(1, N_DROP);
 	cr_assert_geq(hits_a, N_DROP);
 	cr_assert_geq(hits_b, N_DROP);
 	snprintf(sql, sizeof(sql),
