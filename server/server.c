@@ -505,12 +505,6 @@ struct vg_pg *vg_http_pg(char *why, size_t why_len)
 	return vg_worker_pg(why, why_len);
 }
 
-enum MHD_Result vg_http_reply(struct MHD_Connection *c, unsigned int status,
-			      const struct vg_sb *body, const char *retry)
-{
-	return vg_reply(c, status, body, retry);
-}
-
 enum MHD_Result vg_http_fail(struct MHD_Connection *c, unsigned int status, const char *reason)
 {
 	return vg_fail(c, status, reason);

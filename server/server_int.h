@@ -11,9 +11,6 @@
 
 /* The worker thread's database connection, made on first use: NULL with why set. */
 struct vg_pg *vg_http_pg(char *why, size_t why_len);
-/* Queue status with body (JSON), and Retry-After: retry when not NULL. */
-enum MHD_Result vg_http_reply(struct MHD_Connection *c, unsigned int status,
-			      const struct vg_sb *body, const char *retry);
 /* {"error":"reason"} with status (503 and 429 with their Retry-After). */
 enum MHD_Result vg_http_fail(struct MHD_Connection *c, unsigned int status, const char *reason);
 /*
