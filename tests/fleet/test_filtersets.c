@@ -124,10 +124,9 @@ static void wait_sensor_rules(int h, const char *rule_like, long long n)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM SensorFilterRules WHERE Rule LIKE '%s'",
 		 rule_like);
 	/*
-	 * Bounded generously: vigild reads the host's frames between its sweeps,
-	 * and a sweep (daemon/sweep.c) starts its walk of the dedup map over
-	 * after each gone process, which took minutes on this shared machine
-	 * while other work ran many short-lived processes.
+	 * Bounded generously: vigild reads the host's frames between its drains
+	 * and sweeps, which grow long on a machine busy with other work (a
+	 * sweep once held it for minutes: daemon/sweep.c).
 	 */
 	for (int t = 0; t < 1800 && (got = fx_sq(&hosts[h], sql)) != n; t++)
 		fx_sleep_ms(100);
