@@ -29,6 +29,7 @@
 #include "fmt.h"
 #include "events.h"
 #include "upstream.h"
+#include "upfilters.h"
 #include "filter.h"
 #include "endpoint.h"
 #include "endpoint_int.h"
@@ -119,6 +120,8 @@ out:
 	return err;
 }
 
+static int vg_host_flush(struct vg_host_conn *hc);
+
 /* Queue the filter text for one connection; the sensor answers with a PONG of the same seq. */
 static void vg_host_push_filters(struct vg_host_conn *hc, uint64_t gen, const char *text,
 				 size_t len)
@@ -141,6 +144,37 @@ static void vg_host_filters_to(struct vg_host *h, struct vg_host_conn *hc)
 		return;
 	}
 	vg_host_push_filters(hc, h->filters_gen, h->filters, h->filters_len);
+}
+
+/* Send the filters to every connection (those still in the handshake get them after it). */
+static void vg_host_filters_all(struct vg_host *h)
+{
+	for (int i = 0; i < h->nconns; i++) {
+		vg_host_filters_to(h, &h->conns[i]);
+		if (vg_host_flush(&h->conns[i]))
+			vg_log(VG_WARN, "connection %u: filters not sent", h->conns[i].c.id);
+	}
+}
+
+/*
+ * --upstream: a new set of the host's machine group (checked by
+ * upfilters.c) replaces the text pushed to sensors, as SIGHUP does with
+ * --filters; the later of the two wins.
+ */
+static void vg_host_server_filters(struct vg_host *h)
+{
+	char label[384], *text;
+	size_t len;
+
+	if (!vg_upfilters_take(h->upf, &text, &len, label, sizeof(label)))
+		return;
+	free(h->filters);
+	h->filters = text;
+	h->filters_len = len;
+	h->filters_gen++;
+	vg_log(VG_INFO, "filters: %s to %d sensors (update %llu)", label, h->nconns,
+	       (unsigned long long)h->filters_gen);
+	vg_host_filters_all(h);
 }
 
 /*
@@ -393,12 +427,7 @@ static void vg_host_signals(struct vg_host *h)
 			if (!h->o->filters) {
 				vg_log(VG_INFO, "SIGHUP: no --filters file to send");
 			} else if (!vg_host_read_filters(h)) {
-				for (int i = 0; i < h->nconns; i++) {
-					vg_host_filters_to(h, &h->conns[i]);
-					if (vg_host_flush(&h->conns[i]))
-						vg_log(VG_WARN, "connection %u: filters not sent",
-						       h->conns[i].c.id);
-				}
+				vg_host_filters_all(h);
 			}
 			continue;
 		}
@@ -510,6 +539,7 @@ static int vg_host_loop(struct vg_host *h)
 		if (h->lfd >= 0 && pfd[1].revents)
 			vg_host_accept(h);
 		vg_host_sweep(h);
+		vg_host_server_filters(h);
 		vg_host_refused_flush(h, 0);
 		vg_host_outputs_count(h, 0);
 		vg_host_timeout(h);
@@ -602,6 +632,8 @@ int vg_host_run(const struct vg_host_opts *o)
 		if (vg_upstream_open(&h.up, o->upstream, o->onboarding, o->db))
 			goto out_store;
 	}
+	if (h.up && vg_upfilters_open(&h.upf, h.up))
+		goto out_store;
 	/*
 	 * For healthcheck: this host endpoint plays the plug-in's running VM.
 	 * Written before the socket exists, so no peer waits on these commits.
@@ -614,6 +646,8 @@ int vg_host_run(const struct vg_host_opts *o)
 	}
 
 	ret = vg_host_loop(&h) || h.store_lost;
+	vg_upfilters_close(h.upf);
+	h.upf = NULL;
 	vg_upstream_stop(h.up);
 	vg_host_refused_flush(&h, 1);
 	vg_host_outputs_count(&h, 1);
@@ -636,6 +670,7 @@ out_store:
 	vg_metrics_stop(h.ms);
 	for (int i = 0; i < o->noutputs; i++)
 		vg_output_close(&o->outputs[i]);
+	vg_upfilters_close(h.upf);
 	vg_upstream_close(h.up);
 	vg_detect_close(h.detect);
 	vg_store_close(h.store);

@@ -62,6 +62,7 @@ struct vg_host {
 	uint64_t filters_gen; /* seq of the FILTER frames: 1 for the first text, +1 per SIGHUP */
 
 	struct vg_upstream *up; /* --upstream: the sender (upstream.h), NULL without */
+	struct vg_upfilters *upf; /* --upstream: the group's filter set (upfilters.h) */
 
 	struct vg_host_metrics metrics; /* what --metrics serves besides the store's counts */
 	struct vg_metrics_server *ms; /* --metrics */

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "console.h"
+#include "filter.h"
 #include "log.h"
 #include "server.h"
 
@@ -20,16 +21,23 @@ const char vg_usage_server[] =
 	"                    [--retain-days N] [--detect CONNINFO [--rules DIR]]\n"
 	"                    [--console-pg CONNINFO]\n"
 	"       vigil server onboard --pg CONNINFO --url https://HOST:PORT --ca CA.pem --out FILE\n"
+	"                            [--group G]\n"
 	"       vigil server revoke --pg CONNINFO DEVICE-ID\n"
 	"       vigil server roles --pg CONNINFO [--ingest ROLE] [--analyst ROLE] [--detect ROLE]\n"
 	"       vigil server shards --pg CONNINFO --shard CONNINFO [--shard CONNINFO]...\n"
 	"       vigil server analyst add|remove --pg CONNINFO NAME\n"
+	"       vigil server filters apply --pg CONNINFO FILE [--group G]\n"
+	"       vigil server filters list --pg CONNINFO [--json]\n"
+	"       vigil server filters show --pg CONNINFO [--group G] [--version N]\n"
+	"       vigil server filters hits --pg CONNINFO [--group G] [--version N] [--devices]\n"
+	"                                 [--json]\n"
+	"       vigil server group --pg CONNINFO DEVICE-ID GROUP\n"
 	"\n"
 	"The fleet service: hosts POST their batches over HTTPS (TLS 1.2+) and the server\n"
 	"stores each in PostgreSQL (CONNINFO, a libpq connection string) exactly once, in the\n"
 	"local store's tables, answering only after the commit. The schema is created or\n"
 	"migrated on start. PORT 0 takes a free port (logged). API: GET /v1/health,\n"
-	"POST /v1/enroll, POST /v1/batches (README, \"Fleet server\").\n"
+	"POST /v1/enroll, POST /v1/batches, GET /v1/filters (README, \"Fleet server\").\n"
 	"\n"
 	"  --pg CONNINFO        the PostgreSQL database (e.g. 'host=/run/postgresql dbname=vigil')\n"
 	"  --listen URL         https://ADDR:PORT, ADDR an IPv4 address or [IPv6]\n"
@@ -59,7 +67,8 @@ const char vg_usage_server[] =
 	"onboard: make a new enrolment secret (stored hashed) and write the onboarding package\n"
 	"FILE (mode 0600): url=, ca_pem= (CA.pem in base64 on one line) and secret= lines.\n"
 	"A host enrols once with it and gets its own token; the server keeps the token's\n"
-	"SHA-256 only.\n"
+	"SHA-256 only. --group G: the devices that enrol with it are in machine group G\n"
+	"(unless `group` named theirs first).\n"
 	"revoke: the device's token is refused (403) from the next request on.\n"
 	"roles: create (LOGIN, no password) or update the ingest role (default vigil_ingest:\n"
 	"INSERT into the event tables and no SELECT of them) for the server's CONNINFO and the\n"
@@ -72,6 +81,14 @@ const char vg_usage_server[] =
 	"Run it once, as a superuser, on an empty fleet database, before roles (docs/fleet.md).\n"
 	"analyst add: a new console login token for NAME (printed once, kept as its SHA-256;\n"
 	"a NAME that had one gets a new one); remove: NAME can no longer log in.\n"
+	"filters apply: check FILE (filters/NAME.vf) with the sensor's compiler (errors as\n"
+	"FILE:line:col, nothing stored) and store it as the next version of machine group G\n"
+	"(default \"default\"); the hosts of the group fetch it within seconds and hand it to\n"
+	"their sensors. The same text as the current version stores nothing.\n"
+	"filters list: each group's current version; show: a version's text (default the\n"
+	"latest); hits: each rule's hits summed over every sensor that runs exactly that\n"
+	"version's rules, with the number of devices, or per device (--devices).\n"
+	"group: DEVICE-ID (an enrolled host's id) is in GROUP from its next fetch on.\n"
 	"\n"
 	"  -h, --help           show this text\n";
 
@@ -93,7 +110,7 @@ static int vg_server_db(const char *cmd, const char *conninfo, struct vg_pg **pg
 
 static int vg_server_onboard(int argc, char **argv)
 {
-	const char *pgc = NULL, *url = NULL, *ca = NULL, *out = NULL, *v;
+	const char *pgc = NULL, *url = NULL, *ca = NULL, *out = NULL, *group = NULL, *v;
 	char secret[VG_TOKEN_HEX + 1];
 	struct vg_pg *pg;
 	char *pem = NULL, *b64 = NULL;
@@ -113,6 +130,12 @@ static int vg_server_onboard(int argc, char **argv)
 			ca = v;
 		} else if (vg_cli_opt(argc, argv, &i, "--out", &v)) {
 			out = v;
+		} else if (vg_cli_opt(argc, argv, &i, "--group", &v)) {
+			if (!v || !vg_group_valid(v))
+				return vg_cli_usage("server onboard",
+						    "--group: 1 to %d of A-Z a-z 0-9 . _ -",
+						    VG_GROUP_MAX);
+			group = v;
 		} else {
 			return vg_cli_usage("server onboard", "unknown argument '%s'", argv[i]);
 		}
@@ -146,6 +169,8 @@ static int vg_server_onboard(int argc, char **argv)
 		return 1;
 	}
 	err = vg_pg_new_secret(pg, secret);
+	if (!err && group)
+		err = vg_pg_secret_group(pg, secret, group);
 	vg_pg_close(pg);
 	if (err) {
 		free(b64);
@@ -169,26 +194,43 @@ static int vg_server_onboard(int argc, char **argv)
 	return 0;
 }
 
-static int vg_server_revoke(int argc, char **argv)
+/*
+ * --pg CONNINFO and exactly n arguments into pos[] (what says which, for the
+ * usage message): 0, -1 when --help was printed, or 2 after the usage error.
+ */
+static int vg_server_args(int argc, char **argv, const char *cmd, const char *what,
+			  const char **pgc, const char **pos, int n)
 {
-	const char *pgc = NULL, *dev = NULL, *v;
-	struct vg_pg *pg;
-	int err;
+	const char *v;
+	int got = 0;
 
+	*pgc = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (vg_cli_is_help(argv[i])) {
 			fputs(vg_usage_server, stdout);
-			return 0;
+			return -1;
 		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
-			pgc = v;
-		} else if (argv[i][0] == '-' || dev) {
-			return vg_cli_usage("server revoke", "unknown argument '%s'", argv[i]);
+			*pgc = v;
+		} else if (argv[i][0] == '-' || got == n) {
+			return vg_cli_usage(cmd, "unknown argument '%s'", argv[i]);
 		} else {
-			dev = argv[i];
+			pos[got++] = argv[i];
 		}
 	}
-	if (!pgc || !dev)
-		return vg_cli_usage("server revoke", "--pg and a DEVICE-ID are required");
+	if (!*pgc || got < n)
+		return vg_cli_usage(cmd, "--pg and %s are required", what);
+	return 0;
+}
+
+static int vg_server_revoke(int argc, char **argv)
+{
+	const char *pgc, *dev;
+	struct vg_pg *pg;
+	int err;
+
+	err = vg_server_args(argc, argv, "server revoke", "a DEVICE-ID", &pgc, &dev, 1);
+	if (err)
+		return err < 0 ? 0 : err;
 	if (vg_server_db("server revoke", pgc, &pg))
 		return 1;
 	err = vg_pg_revoke(pg, dev);
@@ -319,6 +361,124 @@ static int vg_server_analyst(int argc, char **argv)
 	return 0;
 }
 
+/* vigil server filters apply|list|show|hits (argv[0] is the verb). */
+static int vg_server_filters(int argc, char **argv)
+{
+	const char *pgc = NULL, *group = VG_GROUP_DEFAULT, *file = NULL, *verb, *v;
+	int json = 0, devices = 0, version = 0, err;
+	char cmd[64];
+	struct vg_pg *pg;
+	char *text = NULL;
+	size_t len = 0;
+	long long applied = 0;
+
+	if (argc < 2 || vg_cli_is_help(argv[1])) {
+		if (argc >= 2) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		}
+		return vg_cli_usage("server filters", "apply, list, show or hits?");
+	}
+	verb = argv[1];
+	if (strcmp(verb, "apply") && strcmp(verb, "list") && strcmp(verb, "show") &&
+	    strcmp(verb, "hits"))
+		return vg_cli_usage("server filters", "unknown command '%s'", verb);
+	snprintf(cmd, sizeof(cmd), "server filters %s", verb);
+	for (int i = 2; i < argc; i++) {
+		if (vg_cli_is_help(argv[i])) {
+			fputs(vg_usage_server, stdout);
+			return 0;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &v)) {
+			pgc = v;
+		} else if (strcmp(verb, "list") && vg_cli_opt(argc, argv, &i, "--group", &v)) {
+			group = v;
+		} else if (strcmp(verb, "apply") && strcmp(verb, "list") &&
+			   vg_cli_opt(argc, argv, &i, "--version", &v)) {
+			if (vg_cli_int(cmd, "--version", v, 1, 2147483647, &version))
+				return 2;
+		} else if (!strcmp(verb, "hits") && !strcmp(argv[i], "--devices")) {
+			devices = 1;
+		} else if ((!strcmp(verb, "hits") || !strcmp(verb, "list")) &&
+			   !strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(verb, "apply") && argv[i][0] != '-' && !file) {
+			file = argv[i];
+		} else {
+			return vg_cli_usage(cmd, "unknown argument '%s'", argv[i]);
+		}
+	}
+	if (!pgc)
+		return vg_cli_usage(cmd, "--pg is required");
+	if (!strcmp(verb, "apply") && !file)
+		return vg_cli_usage(cmd, "which rule FILE?");
+	if (!group || !vg_group_valid(group))
+		return vg_cli_usage(cmd, "--group: 1 to %d of A-Z a-z 0-9 . _ -", VG_GROUP_MAX);
+	if (file) {
+		err = vg_vf_read_file(file, &text, &len);
+		if (err) {
+			vg_err(err, "%s: %s", cmd, file);
+			return 1;
+		}
+	}
+	if (vg_server_db(cmd, pgc, &pg)) {
+		free(text);
+		return 1;
+	}
+	if (!strcmp(verb, "apply")) {
+		err = vg_pg_filters_apply(pg, group, file, text, len, stderr, &applied);
+		if (!err)
+			printf("filter set %s version %lld stored\n", group, applied);
+		else if (err == -EALREADY)
+			printf("filter set %s version %lld already has this text: nothing stored\n",
+			       group, applied);
+		else if (err == -EINVAL)
+			vg_log(VG_ERROR, "%s: %s has errors; nothing stored", cmd, file);
+		if (err == -EALREADY)
+			err = 0;
+	} else if (!strcmp(verb, "list")) {
+		err = vg_pg_filters_list(pg, stdout, json);
+	} else if (!strcmp(verb, "show")) {
+		err = vg_pg_filters_show(pg, stdout, group, version);
+	} else {
+		err = vg_pg_filters_hits(pg, stdout, group, version, devices, json);
+	}
+	vg_pg_close(pg);
+	free(text);
+	if (err == -ENOENT)
+		vg_log(VG_ERROR, "%s: group %s has no filter set%s", cmd, group,
+		       version ? " of that version" : "");
+	else if (err && err != -EINVAL && err != -EPIPE)
+		vg_err(err, "%s", cmd);
+	return err && err != -EPIPE ? 1 : 0;
+}
+
+static int vg_server_group(int argc, char **argv)
+{
+	const char *pgc, *pos[2], *dev, *group;
+	struct vg_pg *pg;
+	int err;
+
+	err = vg_server_args(argc, argv, "server group", "a DEVICE-ID with its GROUP", &pgc, pos,
+			     2);
+	if (err)
+		return err < 0 ? 0 : err;
+	dev = pos[0];
+	group = pos[1];
+	if (!*dev || strlen(dev) > VG_DEVICE_ID_MAX)
+		return vg_cli_usage("server group", "DEVICE-ID: 1 to %d bytes", VG_DEVICE_ID_MAX);
+	if (!vg_group_valid(group))
+		return vg_cli_usage("server group", "GROUP: 1 to %d of A-Z a-z 0-9 . _ -",
+				    VG_GROUP_MAX);
+	if (vg_server_db("server group", pgc, &pg))
+		return 1;
+	err = vg_pg_group_set(pg, dev, group);
+	vg_pg_close(pg);
+	if (err)
+		return vg_err(err, "server group"), 1;
+	printf("%s is in group %s\n", dev, group);
+	return 0;
+}
+
 /* --retain-days: drop what is past it once before serving (the server does it daily after). */
 static int vg_server_retain(const char *conninfo, int days)
 {
@@ -349,6 +509,10 @@ int vg_cmd_server(int argc, char **argv)
 		return vg_server_shards(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "analyst"))
 		return vg_server_analyst(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "filters"))
+		return vg_server_filters(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "group"))
+		return vg_server_group(argc - 1, argv + 1);
 	for (int i = 1; i < argc; i++) {
 		if (vg_cli_is_help(argv[i])) {
 			fputs(vg_usage_server, stdout);

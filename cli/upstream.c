@@ -785,3 +785,12 @@ void vg_upstream_close(struct vg_upstream *u)
 	free(u->secret);
 	free(u);
 }
+
+void vg_upstream_where(const struct vg_upstream *u, const char *const **urls, int *n,
+		       const char **ca_file, const char **token_file)
+{
+	*urls = (const char *const *)u->url_v;
+	*n = u->n_urls;
+	*ca_file = u->ca_file;
+	*token_file = u->token_file;
+}

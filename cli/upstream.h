@@ -34,4 +34,12 @@ void vg_upstream_wake(struct vg_upstream *u);
 void vg_upstream_stop(struct vg_upstream *u);
 void vg_upstream_close(struct vg_upstream *u);
 
+/*
+ * Where the sender goes, for the filter fetcher (upfilters.h): the --upstream
+ * servers (n of them), the CA file curl trusts and the file the token is kept
+ * in once enrolled. Fixed from vg_upstream_open() to vg_upstream_close().
+ */
+void vg_upstream_where(const struct vg_upstream *u, const char *const **urls, int *n,
+		       const char **ca_file, const char **token_file);
+
 #endif

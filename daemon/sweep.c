@@ -37,21 +37,26 @@ int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boo
 	int reported = 0;
 
 	for (int m = 0; m < 2; m++) {
-		struct vg_lim_key key, next, *prev = NULL;
+		struct vg_lim_key key, next;
 		int fd = bpf_map__fd(maps[m]);
+		/* Bounded: keys the kernel adds or evicts meanwhile can restart the walk. */
+		long budget = 2l * (long)bpf_map__max_entries(maps[m]) + 1024;
+		int have = bpf_map_get_next_key(fd, NULL, &next) == 0;
 
 		/*
-		 * Act during the walk. A report leaves the key in place; deleting a gone
-		 * process's keys can make get_next_key lose its place, so the walk then
-		 * starts over (the deleted keys are not met again).
+		 * Act during the walk. The key after this one is taken before this one
+		 * may be deleted (a gone process's keys), so the walk goes on from it
+		 * rather than from the start: starting over after each gone process
+		 * made a sweep quadratic in the map's size, minutes on a machine with
+		 * many short-lived processes, with vigild's main loop held meanwhile.
 		 */
-		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		while (have && budget-- > 0) {
 			struct vg_lim_val v;
 			uint64_t idle;
 			int gone, r;
 
 			key = next;
-			prev = &key;
+			have = bpf_map_get_next_key(fd, &key, &next) == 0;
 			if (bpf_map_lookup_elem(fd, &key, &v))
 				continue;
 			gone = !alive(ctx, key.tgid);
@@ -63,8 +68,6 @@ int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boo
 			if (r < 0)
 				return r == -2 ? -ENOBUFS : r;
 			reported += v.count ? 1 : 0;
-			if (gone)
-				prev = NULL; /* the walk goes on from the start: keys were deleted */
 		}
 	}
 	return reported;

@@ -302,11 +302,40 @@
 	"CREATE INDEX IF NOT EXISTS \"DeviceProcessEvents_Device_Parent\"" \
 	" ON \"DeviceProcessEvents\" (\"DeviceId\", \"ProcessParentId\", \"Timestamp\");"
 
+/*
+ * Version 6: filter sets from the server (server/filtersets.c). Each
+ * machine group's sets, versioned, with their rules as the sensor's
+ * compiler numbers them and the Signature of that list; each device's
+ * group (none: "default"; a secret of `onboard --group` gives its group to
+ * the devices enrolled with it); and the hits each sensor run reports in its
+ * batches (Batch.filter_rules) per rule of the set it runs, named by the
+ * same Signature, kept per run and generation as the counters are (the
+ * highest seen: a resend changes nothing).
+ */
+#define VG_PG_SCHEMA_V6 \
+	"CREATE TABLE \"FilterSets\" (\"MachineGroup\" text NOT NULL, \"Version\" bigint NOT NULL," \
+	" \"Text\" bytea NOT NULL, \"TextSHA256\" text NOT NULL, \"Signature\" text NOT NULL," \
+	" \"Rules\" integer NOT NULL, \"Created\" timestamptz NOT NULL," \
+	" PRIMARY KEY (\"MachineGroup\", \"Version\"));" \
+	"CREATE TABLE \"FilterSetRules\" (\"MachineGroup\" text NOT NULL," \
+	" \"Version\" bigint NOT NULL, \"RuleIndex\" integer NOT NULL, \"Line\" integer NOT NULL," \
+	" \"Action\" text NOT NULL, \"Rule\" text NOT NULL," \
+	" PRIMARY KEY (\"MachineGroup\", \"Version\", \"RuleIndex\"));" \
+	"CREATE TABLE \"DeviceGroups\" (\"DeviceId\" text PRIMARY KEY," \
+	" \"MachineGroup\" text NOT NULL, \"Timestamp\" timestamptz NOT NULL);" \
+	"CREATE TABLE \"SensorFilterHits\" (\"DeviceId\" text NOT NULL, \"StreamId\" bigint NOT NULL," \
+	" \"Generation\" bigint NOT NULL, \"RuleIndex\" integer NOT NULL," \
+	" \"Signature\" text NOT NULL, \"Hits\" bigint NOT NULL, \"Timestamp\" timestamptz NOT NULL," \
+	" PRIMARY KEY (\"DeviceId\", \"StreamId\", \"Generation\", \"RuleIndex\"));" \
+	"CREATE INDEX \"SensorFilterHits_Signature\" ON \"SensorFilterHits\" (\"Signature\");" \
+	"ALTER TABLE \"ServerSecrets\" ADD COLUMN \"MachineGroup\" text;"
+
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = {
-	VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2, VG_PG_SCHEMA_V3, VG_PG_SCHEMA_V4, VG_PG_SCHEMA_V5
+	VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2, VG_PG_SCHEMA_V3,
+	VG_PG_SCHEMA_V4, VG_PG_SCHEMA_V5, VG_PG_SCHEMA_V6,
 };
-static const char vg_pg_schema_all[] =
-	VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3 VG_PG_SCHEMA_V4 VG_PG_SCHEMA_V5;
+static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3
+	VG_PG_SCHEMA_V4 VG_PG_SCHEMA_V5 VG_PG_SCHEMA_V6;
 
 const char *vg_pg_schema_step(int version)
 {

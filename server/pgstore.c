@@ -573,6 +573,11 @@ int vg_pg_maintain(struct vg_pg *pg)
 	return 0;
 }
 
+struct pg_conn *vg_pg_conn(struct vg_pg *pg)
+{
+	return pg->c;
+}
+
 void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1])
 {
 	struct sha256_ctx ctx;
@@ -615,15 +620,15 @@ int vg_pg_new_secret(struct vg_pg *pg, char secret[VG_TOKEN_HEX + 1])
 int vg_pg_enroll(struct vg_pg *pg, const char *secret, const char *device_id,
 		 const char *device_name, char token[VG_TOKEN_HEX + 1])
 {
-	char hash[VG_TOKEN_HEX + 1];
+	char hash[VG_TOKEN_HEX + 1], shash[VG_TOKEN_HEX + 1];
 	struct vg_pp p = { 0 };
 	PGresult *r;
 	int n, err;
 
 	if (vg_pg_ready(pg))
 		return -EIO;
-	vg_sha256_hex(secret, strlen(secret), hash);
-	vg_pp_str(&p, hash);
+	vg_sha256_hex(secret, strlen(secret), shash);
+	vg_pp_str(&p, shash);
 	r = vg_pg_exec(pg, "check secret",
 		       "SELECT 1 FROM \"ServerSecrets\" WHERE \"SecretHash\" = $1", &p);
 	if (!r)
@@ -639,13 +644,20 @@ int vg_pg_enroll(struct vg_pg *pg, const char *secret, const char *device_id,
 	vg_pp_str(&p, device_id);
 	vg_pp_text(&p, device_name);
 	vg_pp_str(&p, hash);
+	vg_pp_str(&p, shash);
+	/* The secret's machine group (onboard --group), unless the device has one already. */
 	r = vg_pg_exec(pg, "enrol device",
-		       "INSERT INTO \"EnrolledDevices\" (\"DeviceId\", \"DeviceName\", \"TokenHash\","
-		       " \"Enrolled\") VALUES ($1, $2, $3, now()) ON CONFLICT (\"DeviceId\") DO NOTHING",
+		       "WITH e AS (INSERT INTO \"EnrolledDevices\" (\"DeviceId\", \"DeviceName\","
+		       " \"TokenHash\", \"Enrolled\") VALUES ($1, $2, $3, now()) ON CONFLICT"
+		       " (\"DeviceId\") DO NOTHING RETURNING \"DeviceId\"), g AS (INSERT INTO"
+		       " \"DeviceGroups\" (\"DeviceId\", \"MachineGroup\", \"Timestamp\") SELECT"
+		       " e.\"DeviceId\", s.\"MachineGroup\", now() FROM e JOIN \"ServerSecrets\" s ON"
+		       " s.\"SecretHash\" = $4 WHERE s.\"MachineGroup\" IS NOT NULL ON CONFLICT"
+		       " (\"DeviceId\") DO NOTHING) SELECT count(*) FROM e",
 		       &p);
 	if (!r)
 		return -EIO;
-	n = atoi(PQcmdTuples(r));
+	n = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return n ? 0 : -EEXIST;
 }
@@ -1345,6 +1357,8 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		err = vg_pg_flush_all(pg);
 	if (!err)
 		err = vg_pg_counters(&t, b);
+	if (!err)
+		err = vg_pg_filter_hits(pg, t.dev->device_id, b, t.now, why, why_len);
 	if (err) {
 		vg_pp_reset(&t.p);
 		vg_pg_rows_clear(pg);
@@ -1465,14 +1479,18 @@ static const char *const vg_pg_ingest_grants[] = {
 	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
-	"GRANT USAGE ON SEQUENCE \"IngestSeq\" TO ", /* each event row's "IngestId" */
-	"GRANT EXECUTE ON FUNCTION vigil_retain_frames(integer) TO ",
+	/* filter sets: what a host fetches, and the hits its batches report */
+	"GRANT SELECT ON \"FilterSets\" TO ",
+	"GRANT SELECT, INSERT ON \"DeviceGroups\" TO ", /* an onboard --group secret's enrolment */
+	"GRANT SELECT, INSERT, UPDATE ON \"SensorFilterHits\" TO ",
 };
 static const char *const vg_pg_analyst_grants[] = {
 	"GRANT SELECT ON \"DeviceProcessEvents\", \"DeviceFileEvents\", \"DeviceNetworkEvents\","
 	" \"DeviceEvents\", \"SuppressedEvents\", \"DeviceInfo\", \"AlertInfo\", \"AlertEvidence\","
 	" \"SensorCounters\", \"SensorCounterStreams\", \"HostSkippedEvents\", \"ServerRefused\","
 	" \"ReceivedFrames\", \"SchemaVersion\", \"RetentionDropped\" TO ",
+	"GRANT SELECT ON \"FilterSets\", \"FilterSetRules\", \"DeviceGroups\","
+	" \"SensorFilterHits\" TO ",
 	/* the inventory, without the token hashes */
 	"GRANT SELECT (\"DeviceId\", \"DeviceName\", \"Revoked\", \"Enrolled\", \"RevokedAt\")"
 	" ON \"EnrolledDevices\" TO ",

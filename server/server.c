@@ -2,10 +2,11 @@
 /*
  * vigil server's HTTPS side: libmicrohttpd with GnuTLS (TLS 1.2 and 1.3
  * only), a pool of worker threads each with its own PostgreSQL connection,
- * a bounded number of connections, and three resources:
+ * a bounded number of connections, and four resources:
  *   GET  /v1/health   the database answers?
  *   POST /v1/enroll   an enrolment secret for a device's token
  *   POST /v1/batches  one vigil frame (lib/frame.h) holding one batch
+ *   GET  /v1/filters  the filter set of the token's machine group (filtersets.c)
  * A request body is read up to its bound and no further; a body is decoded
  * only with lib/'s bounded decoders; a batch is answered 200 only after its
  * transaction committed. The server keeps no state of its own.
@@ -31,6 +32,7 @@
 #include "hostops.h"
 #include "log.h"
 #include "server.h"
+#include "server_int.h"
 
 #define VG_ENROLL_MAX_BODY 4096u
 #define VG_RETRY_DB "5" /* s: the database is down or failed */
@@ -323,6 +325,8 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 				return vg_fail(c, 405, "GET only");
 			return vg_health(c);
 		}
+		if (!strcmp(url, "/v1/filters"))
+			return vg_filters_get(c, method);
 		if (!strcmp(url, "/v1/enroll"))
 			route = VG_R_ENROLL;
 		else if (!strcmp(url, "/v1/batches"))
@@ -525,5 +529,26 @@ int vg_server_run(const struct vg_server_opts *o)
 out:
 	free(cert);
 	free(key);
+	return err;
+}
+
+/* For the resources served elsewhere (server_int.h). */
+struct vg_pg *vg_http_pg(char *why, size_t why_len)
+{
+	return vg_worker_pg(why, why_len);
+}
+
+enum MHD_Result vg_http_fail(struct MHD_Connection *c, unsigned int status, const char *reason)
+{
+	return vg_fail(c, status, reason);
+}
+
+int vg_http_auth(struct MHD_Connection *c, char *owner, enum MHD_Result *ret)
+{
+	struct vg_req q = { 0 };
+	int err = vg_authorize(c, &q, ret);
+
+	if (!err)
+		memcpy(owner, q.owner, sizeof(q.owner));
 	return err;
 }

@@ -8,11 +8,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "batch.h"
 
 /* The schema this server writes; migrated forward on start (SchemaVersion). */
-#define VG_PG_SCHEMA_VERSION 5
+#define VG_PG_SCHEMA_VERSION 6
 /* The whole schema (every step in order), and the step from version - 1 to version. */
 const char *vg_pg_schema_sql(void);
 const char *vg_pg_schema_step(int version);
@@ -91,6 +92,47 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
  */
 #define VG_PG_INGEST_LOCK "7415903"
 #define VG_PG_DETECT_LOCK "7415904"
+ * Filter sets from the server (filtersets.c): versioned per machine group,
+ * checked with the sensor's own compiler (lib/filter.h) before anything is
+ * stored; a device's group is "default" until set.
+ */
+#define VG_GROUP_MAX 64
+#define VG_GROUP_DEFAULT "default"
+/* 1 when g is a group name: 1 to VG_GROUP_MAX of A-Z a-z 0-9 . _ - */
+int vg_group_valid(const char *g);
+/*
+ * Check text (rule file `name`, messages "name:line:col: ..." to diag) and
+ * store it as group's next version: 0 with *version, -EINVAL (errors, nothing
+ * stored), -EALREADY (the text is the group's current version, *version),
+ * -EIO.
+ */
+int vg_pg_filters_apply(struct vg_pg *pg, const char *group, const char *name, const char *text,
+			size_t len, FILE *diag, long long *version);
+/* Devices enrolled with secret (hex) get group, unless they have one: 0 or -EIO. */
+int vg_pg_secret_group(struct vg_pg *pg, const char *secret, const char *group);
+/* device's group is now group: 0 or -EIO. */
+int vg_pg_group_set(struct vg_pg *pg, const char *device, const char *group);
+/*
+ * The current set of device's group: 0 with group (VG_GROUP_MAX + 1 bytes),
+ * *version, *text (malloc'd) and *len; -ENOENT (the group has none: group
+ * set), -EIO.
+ */
+int vg_pg_filters_for(struct vg_pg *pg, const char *device, char *group, long long *version,
+		      char **text, size_t *len);
+/*
+ * Keep the per-rule hits a batch of device reports (Batch.filter_rules), in
+ * the batch's transaction: 0, -EBADMSG (why), -EIO.
+ */
+int vg_pg_filter_hits(struct vg_pg *pg, const char *device, const Vigil__V1__Batch *b,
+		      const char *now, char *why, size_t why_len);
+/* `vigil server filters list|show|hits`: 0, -ENOENT (no such group or version), -EIO. */
+int vg_pg_filters_list(struct vg_pg *pg, FILE *out, int json);
+int vg_pg_filters_show(struct vg_pg *pg, FILE *out, const char *group, long long version);
+int vg_pg_filters_hits(struct vg_pg *pg, FILE *out, const char *group, long long version,
+		       int devices, int json);
+/* The connection under pg (libpq's PGconn), for filtersets.c. */
+struct pg_conn;
+struct pg_conn *vg_pg_conn(struct vg_pg *pg);
 
 /* SHA-256 of s in hex (out: 65 bytes). */
 void vg_sha256_hex(const char *s, size_t len, char out[VG_TOKEN_HEX + 1]);

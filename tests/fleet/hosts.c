@@ -128,6 +128,14 @@ void fx_host_stop_synced(struct fx_host *h, const char *device)
 	fx_host_stop(h);
 }
 
+void fx_hosts_teardown(struct fx_host *hosts, int n)
+{
+	for (int i = 0; i < n; i++)
+		fx_host_stop(&hosts[i]);
+	fx_server_stop();
+	fx_cleanup_dir();
+}
+
 void fx_host_stop(struct fx_host *h)
 {
 	if (h->pid <= 0)

@@ -24,6 +24,8 @@ const char *fx_vigild(void);
  */
 void fx_host_start(struct fx_host *h, const char *name, const char *urls, const char *device_id,
 		   const char *host_id);
+/* A suite's fini: stop the n hosts, the server and the cluster; remove dir. */
+void fx_hosts_teardown(struct fx_host *hosts, int n);
 /* SIGTERM and wait: the host gives its upstream outbox 5 s to empty first. */
 void fx_host_stop(struct fx_host *h);
 /*

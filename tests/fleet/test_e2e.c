@@ -23,10 +23,7 @@ static const char *const devs[3] = { "e2e-linux", "e2e-winhost", "e2e-wsl" };
 
 static void teardown(void)
 {
-	for (int i = 0; i < 3; i++)
-		fx_host_stop(&hosts[i]);
-	fx_server_stop();
-	fx_cleanup_dir();
+	fx_hosts_teardown(hosts, 3);
 }
 
 TestSuite(e2e, .fini = teardown, .timeout = 600);
