@@ -92,6 +92,8 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
  */
 #define VG_PG_INGEST_LOCK "7415903"
 #define VG_PG_DETECT_LOCK "7415904"
+
+/*
  * Filter sets from the server (filtersets.c): versioned per machine group,
  * checked with the sensor's own compiler (lib/filter.h) before anything is
  * stored; a device's group is "default" until set.
