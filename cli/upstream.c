@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "upproxy.h"
 #include "upstream.h"
 
 #define VG_UP_QUEUE_MAX 4096 /* frames */
@@ -232,6 +233,7 @@ static long vg_up_post(struct vg_upstream *u, const char *path, const char *ctyp
 	u->resp[0] = 0;
 	u->retry_after = -1;
 	curl_easy_setopt(u->curl, CURLOPT_URL, url);
+	vg_up_apply_proxy(u->curl, url);
 	curl_easy_setopt(u->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(u->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(u->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -239,8 +241,12 @@ static long vg_up_post(struct vg_upstream *u, const char *path, const char *ctyp
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
 		vg_log(VG_DEBUG, "upstream %s: %ld %s", path, status, u->resp);
-	} else
-		vg_log(VG_WARN, "upstream %s: %s", url, curl_easy_strerror(rc));
+	} else {
+		char why[512];
+
+		vg_up_why(u->curl, rc, url, why, sizeof(why));
+		vg_log(VG_WARN, "upstream %s: %s", url, why);
+	}
 	curl_easy_setopt(u->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	return status;
@@ -577,4 +583,9 @@ void vg_upstream_close(struct vg_upstream *u)
 	free(u->token_file);
 	free(u->secret);
 	free(u);
+}
+
+const char *vg_upstream_ca(const struct vg_upstream *u)
+{
+	return u->ca_file;
 }

@@ -34,4 +34,7 @@ void vg_upstream_take_dropped(struct vg_upstream *u, uint64_t *refused, uint64_t
 void vg_upstream_stop(struct vg_upstream *u);
 void vg_upstream_close(struct vg_upstream *u);
 
+/* The CA file the sender trusts (the package's ca=, or DB.ca.pem). */
+const char *vg_upstream_ca(const struct vg_upstream *u);
+
 #endif

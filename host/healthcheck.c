@@ -20,6 +20,8 @@ static const char vg_usage_health[] =
 	"`vigil host` on Linux) to this host: plug-in, WSL and sensor versions, health,\n"
 	"last connectivity test, proxy and where it came from, events received and\n"
 	"dropped, time of the last telemetry, WSL 1 distributions (not monitored).\n"
+	"On Linux the connectivity test runs now when `vigil host` has a server\n"
+	"(--upstream): GET /v1/health through the route and CA the host uses.\n"
 	"Exit status 0 when Healthy, 3 when not, 1 on errors, 2 on bad usage.\n"
 	"\n"
 	"  --db FILE        the host's SQLite store\n"
@@ -68,7 +70,7 @@ int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *
 	}
 	/* No store yet: no VM has ever started the plug-in. */
 	err = vg_health_read(s ? vg_store_db(s) : NULL, env->self_version, env->wsl, &h);
-	if (!err && env->proxy)
+	if (!err && !(env->conntest && env->conntest(s ? vg_store_db(s) : NULL, &h)) && env->proxy)
 		vg_health_proxy(&h, env->proxy);
 	ret = err ? 1 : strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;
 	if (!err && vg_health_print(&h, stdout, json))

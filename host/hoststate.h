@@ -27,6 +27,9 @@ struct sqlite3;
 #define VG_HS_WARNINGS "Warnings"
 /* The names of the WSL 1 distributions registered (not monitored), one a line */
 #define VG_HS_WSL1 "Wsl1Distributions"
+/* Linux: vigil host's --upstream list and the CA it trusts, for healthcheck's connectivity test */
+#define VG_HS_UPSTREAM "Upstream"
+#define VG_HS_UPSTREAM_CA "UpstreamCa"
 
 /* Create the HostState table when missing. 0 or a negative errno. */
 int vg_hoststate_init(struct sqlite3 *db);
