@@ -422,8 +422,9 @@ Test(proxy, the_order_and_the_route_each_row_takes)
 
 Test(proxy, the_connectivity_test_says_whose_fault_it_is)
 {
-	char px[64], auth[64], out[4096], want[256];
+	char px[64], auth[64], out[4096], want[256], url[64];
 
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
 	tp_start(&tps[0], "tp", 0, 0);
 	tp_start(&tps[1], "tpauth", 1, 0);
 	snprintf(px, sizeof(px), "http://127.0.0.1:%d", tps[0].port);
@@ -448,6 +449,17 @@ Test(proxy, the_connectivity_test_says_whose_fault_it_is)
 		 "failed: proxy 127.0.0.1:%d requires credentials (407 to CONNECT 127.0.0.1:%d)",
 		 tps[1].port, port);
 	cr_expect(!strncmp(json_str(out, "LastConnectivityTest"), want, strlen(want)), "%s", out);
+
+	/* The sender itself logs the 407 of a real host's first send, naming the proxy. */
+	setenv("https_proxy", auth, 1);
+	fx_host_start(&hosts[0], "h407", url, "px-407", NULL);
+	clear_env();
+	snprintf(want, sizeof(want), "proxy 127.0.0.1:%d requires credentials (407 to CONNECT",
+		 tps[1].port);
+	for (int t = 0; t < 600 && !fx_log_has("h407.log", want); t++)
+		fx_sleep_ms(100);
+	cr_expect(fx_log_has("h407.log", want), "%s/h407.log has no '%s'", dir, want);
+	fx_host_stop(&hosts[0]);
 
 	/* PostgreSQL down: the server's 503 and its words. */
 	fx_pg_stop();
