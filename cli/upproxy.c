@@ -22,8 +22,12 @@ const char *const vg_up_proxy_vars[] = { "https_proxy", "HTTPS_PROXY", "all_prox
 
 static const char *vg_up_configured;
 
-/* curl's message of the last failure, per thread (each curl handle is used by one). */
-static __thread char vg_up_errbuf[CURL_ERROR_SIZE];
+/*
+ * curl's message of the last failure. One for the process: the handles
+ * outlive the thread that used them last (a thread's own would dangle at
+ * curl_easy_cleanup), and one thread sends while healthcheck runs its own.
+ */
+static char vg_up_errbuf[CURL_ERROR_SIZE];
 
 void vg_up_proxy_config(const char *proxy)
 {
