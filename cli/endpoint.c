@@ -28,6 +28,7 @@
 #include "detect.h"
 #include "fmt.h"
 #include "events.h"
+#include "upproxy.h"
 #include "upstream.h"
 #include "upfilters.h"
 #include "filter.h"
@@ -639,6 +640,7 @@ int vg_host_run(const struct vg_host_opts *o)
 	 * Written before the socket exists, so no peer waits on these commits.
 	 */
 	vg_hoststate_session(vg_store_db(h.store), 1);
+	vg_up_record(vg_store_db(h.store), o->upstream, h.up ? vg_upstream_ca(h.up) : NULL);
 	err = o->spawn ? vg_host_spawn(&h, &oldmask) : vg_host_listen_addr(&h, o->listen);
 	if (err) {
 		vg_hoststate_session(vg_store_db(h.store), 0);

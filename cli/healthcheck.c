@@ -8,24 +8,56 @@
 #include "cli.h"
 #include "config.h"
 #include "fmt.h"
+#include "health.h"
 #include "healthcheck.h"
+#include "hoststate.h"
 #include "proxy.h"
+#include "upproxy.h"
 
 /*
- * The host configuration has no proxy setting yet: the environment decides.
+ * The connectivity test of the server `vigil host` sends to, through the
+ * route it recorded (its --proxy and environment, not ours). Without a
+ * server: said so, instead of a failure.
+ */
+static int vg_hc_conntest(struct sqlite3 *db, struct vg_health *h)
+{
+	char urls[1024] = "", ca[4096] = "";
+	struct vg_proxy_choice c = { .source = h->proxy_source };
+
+	if (!db || vg_hoststate_get(db, VG_HS_UPSTREAM, urls, sizeof(urls)) <= 0) {
+		if (!h->connectivity[0])
+			snprintf(h->connectivity, sizeof(h->connectivity),
+				 "not run: no server configured (vigil host --upstream URL)");
+		return 0;
+	}
+	vg_hoststate_get(db, VG_HS_UPSTREAM_CA, ca, sizeof(ca));
+	if (strcmp(h->proxy, "direct"))
+		snprintf(c.server, sizeof(c.server), "%s", h->proxy);
+	if (vg_up_conntest(urls, ca, &c, h->connectivity, sizeof(h->connectivity)) &&
+	    !strcmp(h->health, VG_HEALTH_OK)) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "connectivity test %s", h->connectivity);
+		snprintf(h->health, sizeof(h->health), VG_HEALTH_PROXY, why);
+	}
+	return 1;
+}
+
+/*
+ * The proxy shown without a server is the one this environment would pick.
  * The support bundle gets the proxy variables and `vigild --probe` from the
  * vigild beside this vigil, when there is one.
  */
 int vg_cmd_healthcheck(int argc, char **argv)
 {
-	static const char *const vars[] = { "https_proxy", "HTTPS_PROXY", "http_proxy",
-					    "HTTP_PROXY",  "no_proxy",	  "NO_PROXY" };
+	const char *const *vars = vg_up_proxy_vars;
 	struct vg_proxy_sources ps = { 0 };
 	struct vg_healthcheck_env env = {
 		.db_default = vg_cli_default_db(),
 		.self_version = VG_VERSION,
 		.bundle_dir = ".",
 		.proxy = &ps,
+		.conntest = vg_hc_conntest,
 		.bundle.logs = "vigil and vigild log to stderr: see the terminal or service\n"
 			       "manager that ran `vigil host`\n",
 	};
@@ -36,7 +68,7 @@ int vg_cmd_healthcheck(int argc, char **argv)
 
 	vg_sb_init(&cfg);
 	vg_sb_init(&probe);
-	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+	for (size_t i = 0; vars[i]; i++) {
 		const char *v = getenv(vars[i]);
 
 		if (!v || !*v)

@@ -12,12 +12,13 @@
 #include "generated/vigil_build.h"
 #include "hostops.h"
 #include "log.h"
+#include "upproxy.h"
 
 const char vg_usage_host[] =
 	"usage: vigil host [--db FILE] (--listen ADDR | --spawn PATH-TO-VIGILD [ARGS...])\n"
 	"                  [--keys FILE] [--hello-timeout S] [--idle-timeout S] [--max-per-peer N]\n"
 	"                  [--rules DIR | --no-rules] [--filters FILE] [--print] [--json] [-v]\n"
-	"                  [--upstream https://HOST:PORT --onboarding FILE]\n"
+	"                  [--upstream https://HOST:PORT --onboarding FILE [--proxy URL]]\n"
 	"                  [--retain-days N] [--max-db-size SIZE] [--retain-interval S]\n"
 	"                  [--metrics ADDR:PORT] [--output SPEC]...\n"
 	"                  [--log-format text|json] [--log-level LEVEL]\n"
@@ -79,6 +80,11 @@ const char vg_usage_host[] =
 	"                       The host enrols as the device of the first sensor that\n"
 	"                       sends a batch and keeps the token in DB.token\n"
 	"                       (mode 0600; DB.ca.pem holds a ca_pem= CA) for later runs.\n"
+	"  --proxy URL          with --upstream: send through the proxy http://HOST:PORT\n"
+	"                       (HTTPS by CONNECT; no credentials), or direct. Without it:\n"
+	"                       https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY (the first\n"
+	"                       set) unless no_proxy or NO_PROXY names the server, else\n"
+	"                       direct. `vigil healthcheck` shows the route and tests it.\n"
 	"  --retain-days N      delete event rows (the Device*Events tables,\n"
 	"                       SuppressedEvents, ReceivedFrames) and unshipped upstream\n"
 	"                       frames (counted) older than N days\n"
@@ -153,7 +159,7 @@ int vg_cmd_host(int argc, char **argv)
 		.retain_interval_s = VG_HOST_RETAIN_INTERVAL_S,
 	};
 	static struct vg_output outputs[VG_HOST_MAX_OUTPUTS];
-	const char *val, *listen = NULL;
+	const char *val, *listen = NULL, *proxy = NULL;
 	int n;
 
 	for (int i = 1; i < argc; i++) {
@@ -213,6 +219,11 @@ int vg_cmd_host(int argc, char **argv)
 			if (!val)
 				return vg_cli_usage("host", "%s needs a file", "--onboarding");
 			o.onboarding = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--proxy", &val)) {
+			if (!val)
+				return vg_cli_usage("host", "%s needs http://HOST:PORT or direct",
+						    "--proxy");
+			proxy = val;
 		} else if (vg_cli_opt(argc, argv, &i, "--retain-days", &val)) {
 			if (vg_cli_int("host", "--retain-days", val, 1, 100000, &n))
 				return 2;
@@ -258,6 +269,11 @@ int vg_cmd_host(int argc, char **argv)
 		o.db = vg_cli_default_db();
 	if (!!o.upstream != !!o.onboarding)
 		return vg_cli_usage("host", "--upstream and --onboarding go together");
+	if (proxy && !o.upstream)
+		return vg_cli_usage("host", "--proxy goes with --upstream");
+	vg_up_proxy_config(proxy);
+	if (o.upstream && vg_up_check(o.upstream))
+		return 2;
 	if (!!listen == !!o.spawn)
 		return vg_cli_usage("host", "give one of --listen unix:PATH or --spawn PATH");
 	if (listen) {

@@ -27,6 +27,7 @@
 #include "filter.h"
 #include "log.h"
 #include "upfilters.h"
+#include "upproxy.h"
 
 #define VG_UPF_TOKEN_MAX 128
 #define VG_UPF_TAG_MAX 160
@@ -225,6 +226,7 @@ static long vg_upf_fetch(struct vg_upfilters *f)
 	f->too_big = 0;
 	f->etag[0] = f->group[0] = f->version[0] = 0;
 	curl_easy_setopt(f->curl, CURLOPT_URL, url);
+	vg_up_apply_proxy(f->curl, url); /* the telemetry's route (upproxy.h) */
 	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(f->curl);
 	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, NULL);

@@ -44,6 +44,7 @@
 #include "outbox.h"
 #include "store.h"
 #include "upproto.h"
+#include "upproxy.h"
 #include "upstream.h"
 
 #define VG_UP_WAIT_MIN_MS 250
@@ -252,6 +253,7 @@ static long vg_up_post(struct vg_upstream *u, const char *path, const char *ctyp
 	u->resp[0] = 0;
 	u->retry_after = -1;
 	curl_easy_setopt(u->curl, CURLOPT_URL, url);
+	vg_up_apply_proxy(u->curl, url);
 	curl_easy_setopt(u->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(u->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(u->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -260,8 +262,8 @@ static long vg_up_post(struct vg_upstream *u, const char *path, const char *ctyp
 		curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &status);
 		vg_log(VG_DEBUG, "upstream %s: %ld %s", path, status, u->resp);
 	} else {
-		/* The reason, for the upstream state. */
-		snprintf(u->resp, sizeof(u->resp), "%s", curl_easy_strerror(rc));
+		/* The reason, for the upstream state and the log. */
+		vg_up_why(u->curl, rc, url, u->resp, sizeof(u->resp));
 		if (!__atomic_load_n(&u->stop, __ATOMIC_RELAXED))
 			vg_log(VG_WARN, "upstream %s: %s", url, u->resp);
 	}
@@ -793,4 +795,9 @@ void vg_upstream_where(const struct vg_upstream *u, const char *const **urls, in
 	*n = u->n_urls;
 	*ca_file = u->ca_file;
 	*token_file = u->token_file;
+}
+
+const char *vg_upstream_ca(const struct vg_upstream *u)
+{
+	return u->ca_file;
 }

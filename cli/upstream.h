@@ -41,5 +41,7 @@ void vg_upstream_close(struct vg_upstream *u);
  */
 void vg_upstream_where(const struct vg_upstream *u, const char *const **urls, int *n,
 		       const char **ca_file, const char **token_file);
+/* The CA file the sender trusts (the package's ca=, or DB.ca.pem). */
+const char *vg_upstream_ca(const struct vg_upstream *u);
 
 #endif

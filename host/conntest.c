@@ -139,8 +139,18 @@ int vg_conntest(const char *url, const struct vg_proxy_choice *proxy, int timeou
 		return 0;
 	}
 	if (!direct && (code == 403 || code == 407 || code == 502 || code == 503))
-		snprintf(result, n, "failed: proxy %s refused: %s", proxy->server, resp);
+		snprintf(result, n, "failed: proxy %s %s: %s", proxy->server,
+			 vg_conntest_proxy_why(code), resp);
 	else
 		snprintf(result, n, "failed: %s answered: %s", url, resp);
 	return -EACCES;
+}
+
+const char *vg_conntest_proxy_why(int code)
+{
+	if (code == 407)
+		return "requires credentials";
+	if (code >= 500)
+		return "could not reach the server";
+	return "refused";
 }

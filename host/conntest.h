@@ -20,4 +20,11 @@ struct vg_proxy_choice;
 int vg_conntest(const char *url, const struct vg_proxy_choice *proxy, int timeout_ms, char *result,
 		size_t n);
 
+/*
+ * What a proxy's own answer means, for a failed result: "requires
+ * credentials" (407: vigil sends none), "could not reach the server" (5xx
+ * to CONNECT or GET), else "refused".
+ */
+const char *vg_conntest_proxy_why(int code);
+
 #endif

@@ -23,6 +23,8 @@ static const char vg_usage_health[] =
 	"and with `vigil host --upstream` the upstream: state, events pending, lag,\n"
 	"the last error and since when (unhealthy when unreachable for a minute, or\n"
 	"when the server refuses this host's token).\n"
+	"On Linux the connectivity test runs now when `vigil host` has a server\n"
+	"(--upstream): GET /v1/health through the route and CA the host uses.\n"
 	"Exit status 0 when Healthy, 3 when not, 1 on errors, 2 on bad usage.\n"
 	"\n"
 	"  --db FILE        the host's SQLite store\n"
@@ -71,7 +73,7 @@ int vg_healthcheck_main(int argc, char **argv, const struct vg_healthcheck_env *
 	}
 	/* No store yet: no VM has ever started the plug-in. */
 	err = vg_health_read(s ? vg_store_db(s) : NULL, env->self_version, env->wsl, &h);
-	if (!err && env->proxy)
+	if (!err && !(env->conntest && env->conntest(s ? vg_store_db(s) : NULL, &h)) && env->proxy)
 		vg_health_proxy(&h, env->proxy);
 	ret = err ? 1 : strcmp(h.health, VG_HEALTH_OK) ? 3 : 0;
 	if (!err && vg_health_print(&h, stdout, json))

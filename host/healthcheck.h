@@ -10,6 +10,9 @@
 
 #include "bundle.h"
 
+struct sqlite3;
+struct vg_health;
+
 /* What the platform hands the healthcheck command. */
 struct vg_healthcheck_env {
 	const char *db_default; /* without --db; NULL: --db is required */
@@ -17,6 +20,12 @@ struct vg_healthcheck_env {
 	int wsl; /* the WSL plug-in's healthcheck: WSL's health states even without a store */
 	const char *bundle_dir; /* without --out */
 	const struct vg_proxy_sources *proxy;
+	/*
+	 * Linux: run the connectivity test now and put its result (and a failure's
+	 * Unhealthy) in h; 1 when the store names the route, which then stands
+	 * instead of proxy's. NULL: the store's last result is shown.
+	 */
+	int (*conntest)(struct sqlite3 *db, struct vg_health *h);
 	struct vg_bundle_extra bundle;
 };
 

@@ -30,10 +30,11 @@ struct sqlite3;
 /* The names of the WSL 1 distributions registered (not monitored), one a line */
 #define VG_HS_WSL1 "Wsl1Distributions"
 /* vigil host --upstream (cli/upstream.c): the servers, and how shipping goes (outbox.h) */
-#define VG_HS_UPSTREAM "Upstream"
+#define VG_HS_UPSTREAM "Upstream" /* the --upstream list */
 #define VG_HS_UP_STATE "UpstreamState" /* "shipping", "unreachable", "refused" */
 #define VG_HS_UP_ERROR "UpstreamError" /* the last failure, "" when none */
 #define VG_HS_UP_SINCE "UpstreamErrorSince" /* ISO 8601: failing since */
+#define VG_HS_UPSTREAM_CA "UpstreamCa" /* the CA it trusts, for healthcheck's connectivity test */
 
 /* Create the HostState table when missing. 0 or a negative errno. */
 int vg_hoststate_init(struct sqlite3 *db);

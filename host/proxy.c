@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fmt.h"
 #include "proxy.h"
@@ -40,6 +41,10 @@ static int vg_proxy_norm(const char *in, char *out, size_t n, const char **why)
 		*why = "empty";
 		return -EINVAL;
 	}
+	if (strchr(pick, '@')) {
+		*why = "credentials in a proxy URL are not supported";
+		return -EINVAL;
+	}
 	if (!strncmp(pick, "http://", 7))
 		pick += 7;
 	else if (strstr(pick, "://")) {
@@ -72,9 +77,8 @@ int vg_proxy_choose(const struct vg_proxy_sources *in, struct vg_proxy_choice *o
 	const struct {
 		const char *value, *source;
 	} order[] = {
-		{ in->static_server, VG_PROXY_SRC_STATIC },
-		{ in->winhttp, VG_PROXY_SRC_WINHTTP },
-		{ in->user, VG_PROXY_SRC_USER },
+		{ in->config, VG_PROXY_SRC_CONFIG },   { in->static_server, VG_PROXY_SRC_STATIC },
+		{ in->winhttp, VG_PROXY_SRC_WINHTTP }, { in->user, VG_PROXY_SRC_USER },
 		{ in->env, VG_PROXY_SRC_ENV },
 	};
 	const char *why;
@@ -91,6 +95,13 @@ int vg_proxy_choose(const struct vg_proxy_sources *in, struct vg_proxy_choice *o
 		if (!order[i].value || !*order[i].value)
 			continue;
 		out->source = order[i].source;
+		if (order[i].value == in->config && !strcmp(in->config, "direct"))
+			return 0;
+		if (order[i].value == in->env && in->host && in->no_proxy &&
+		    vg_proxy_bypass(in->no_proxy, in->host)) {
+			out->source = VG_PROXY_SRC_NO_PROXY;
+			return 0;
+		}
 		if (vg_proxy_norm(order[i].value, out->server, sizeof(out->server), &why)) {
 			snprintf(out->error, sizeof(out->error), "%s proxy '%s': %s",
 				 order[i].source, order[i].value, why);
@@ -99,6 +110,45 @@ int vg_proxy_choose(const struct vg_proxy_sources *in, struct vg_proxy_choice *o
 			return -EINVAL;
 		}
 		return 0;
+	}
+	return 0;
+}
+
+int vg_proxy_bypass(const char *no_proxy, const char *host)
+{
+	char buf[1024], name[256], *tok, *save = NULL, *c;
+	size_t hl, tl;
+
+	if (strlen(no_proxy) >= sizeof(buf) || strlen(host) >= sizeof(name))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", no_proxy);
+	/* [::1] and ::1 alike; a host name is case-insensitive, with or without its final dot. */
+	snprintf(name, sizeof(name), "%s", host + (host[0] == '['));
+	hl = strlen(name);
+	if (hl && (name[hl - 1] == ']' || name[hl - 1] == '.'))
+		name[--hl] = '\0';
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (!strcmp(tok, "*"))
+			return 1;
+		if (tok[0] == '[') {
+			tok++;
+			c = strchr(tok, ']');
+		} else {
+			c = strchr(tok, ':');
+			if (c && strchr(c + 1, ':'))
+				c = NULL; /* an IPv6 address without brackets */
+		}
+		if (c)
+			*c = '\0';
+		if (tok[0] == '.')
+			tok++;
+		tl = strlen(tok);
+		if (tl && tok[tl - 1] == '.')
+			tok[--tl] = '\0';
+		if (!tl || tl > hl)
+			continue;
+		if (!strcasecmp(name + hl - tl, tok) && (hl == tl || name[hl - tl - 1] == '.'))
+			return 1;
 	}
 	return 0;
 }

@@ -4,8 +4,9 @@
  * sources a thin platform layer reads (Windows: the plug-in's registry key,
  * the WinHTTP default proxy, the Network & Internet settings; Linux: the
  * host configuration and the usual proxy environment variables), in this
- * order: the static TelemetryProxyServer setting, WinHTTP, Network &
- * Internet (or the environment), else direct.
+ * order: the configured proxy (Linux: --proxy), the static
+ * TelemetryProxyServer setting, WinHTTP, Network & Internet (or the
+ * environment, unless no_proxy names the server), else direct.
  */
 #ifndef VG_PROXY_H
 #define VG_PROXY_H
@@ -14,8 +15,11 @@ struct vg_proxy_sources {
 	const char *static_server; /* TelemetryProxyServer, NULL when unset */
 	const char *winhttp; /* WinHTTP named proxy (netsh winhttp set proxy) */
 	const char *user; /* Network & Internet proxy settings, when enabled */
-	const char *env; /* Linux: https_proxy, HTTPS_PROXY, http_proxy, HTTP_PROXY */
+	const char *env; /* Linux: https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY */
 	const char *legacy; /* a leftover DefenderProxyServer-style value: ignored */
+	const char *config; /* Linux: --proxy (proxy = in [host]); "direct": none */
+	const char *no_proxy; /* Linux: no_proxy or NO_PROXY, for env only */
+	const char *host; /* the server's host name, matched against no_proxy */
 };
 
 #define VG_PROXY_SRC_STATIC "TelemetryProxyServer"
@@ -23,6 +27,8 @@ struct vg_proxy_sources {
 #define VG_PROXY_SRC_USER "Network & Internet settings"
 #define VG_PROXY_SRC_ENV "environment"
 #define VG_PROXY_SRC_DIRECT "direct"
+#define VG_PROXY_SRC_CONFIG "configuration"
+#define VG_PROXY_SRC_NO_PROXY "no_proxy"
 
 struct vg_proxy_choice {
 	char server[256]; /* host:port, "" for direct */
@@ -37,5 +43,12 @@ struct vg_proxy_choice {
  * never skipped for a later one.
  */
 int vg_proxy_choose(const struct vg_proxy_sources *in, struct vg_proxy_choice *out);
+
+/*
+ * Does no_proxy (names by commas or blanks, as curl reads it) name host? "*"
+ * names every host, "example.com" and ".example.com" name example.com and
+ * its subdomains, an address names itself; a :port on an entry is ignored.
+ */
+int vg_proxy_bypass(const char *no_proxy, const char *host);
 
 #endif
