@@ -485,7 +485,7 @@ static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o)
 {
 	unsigned int want = vg_groups_wanted(o->sources);
 	enum vg_hook hooks[VG_GRP_MAX];
-	int err, any = 0;
+	int err, any = 0, need_probe = 0;
 
 	b->ringbuf_bytes = vg_ringbuf_size(o->ringbuf_kb);
 
@@ -522,16 +522,25 @@ static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o)
 		err = vg_bpf_load(&s, o, only, vg_ringbuf_size(64));
 		vigil_bpf__destroy(s);
 		for (int g = 0; err && g < VG_GRP_MAX; g++) {
+			int n, i = 1;
+
 			if (hooks[g] != VG_HOOK_FENTRY)
 				continue;
-			vg_candidates(o, g, c);
-			hooks[g] = b->grp[g].hook = c[1];
+			/* The next hook --deny-hook leaves (sys_exit:tp denied: tp_btf). */
+			n = vg_candidates(o, g, c);
+			while (i < n && o->deny[g] & 1u << c[i])
+				i++;
+			if (i == n) {
+				need_probe = 1; /* every other hook denied: probing says so */
+				break;
+			}
+			hooks[g] = b->grp[g].hook = c[i];
 			snprintf(b->grp[g].why, sizeof(b->grp[g].why),
 				 "fentry refused: %s; %s loads", strerror(-err),
-				 vg_hook_name(c[1]));
+				 vg_hook_name(c[i]));
 		}
 	}
-	err = vg_bpf_load(&b->skel, o, hooks, b->ringbuf_bytes);
+	err = need_probe ? -EAGAIN : vg_bpf_load(&b->skel, o, hooks, b->ringbuf_bytes);
 	vg_quiet_libbpf = 0;
 	if (err) {
 probe:
