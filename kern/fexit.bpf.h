@@ -8,8 +8,8 @@
  *
  * A syscall vigil does not watch then runs no vigil code at all, not even
  * the traced-syscall path that any syscall tracepoint puts every task on
- * (the tp hook's cost). A watched one pays a trampoline, about what a
- * tracepoint costs.
+ * (the tp hook's cost). A watched one pays a trampoline instead of the
+ * tracepoint.
  *
  * Why the syscall's own function and not the kernel functions below it
  * that do the work: every hook must report the same events with the same
@@ -28,9 +28,10 @@
  *   new fd is installed; udp_sendmsg()/udpv6_sendmsg() run for in-kernel
  *   senders (tunnels, DNS of NFS) and see no fd, and ip4_datagram_connect()
  *   misses IPv6.
- * BPF LSM hooks (security_file_open and friends) are no cheaper than an
- * fexit trampoline and are active only where the boot's LSM list names bpf,
- * which the stock WSL kernel's does not.
+ * BPF LSM programs (security_file_open and friends) run through the same
+ * trampolines, see the kernel's flags rather than the caller's, and are
+ * active only where the boot's LSM list names bpf, which the stock WSL
+ * kernel's does not: not used.
  *
  * fentry programs are bound to one function when loaded, so there is one
  * program per syscall; each passes its number as a constant, so the
