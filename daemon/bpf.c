@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "bpf.h"
@@ -211,6 +212,106 @@ static int vg_sysx_tp_check(unsigned int sources)
 	return -ENOENT;
 }
 
+/*
+ * Hook fentry (kern/fexit.bpf.h): the fexit program of a watched syscall,
+ * vg_fx_NAME, is loaded where this kernel has the syscall's function
+ * (__x64_sys_NAME in its BTF; fchmodat2 came with v6.6).
+ */
+static struct btf *vg_vmlinux_btf;
+
+static int vg_sysx_fn_present(const struct vg_syscall *sc)
+{
+	char fn[64];
+
+	if (!vg_syscall_present(sc))
+		return 0;
+	if (!vg_vmlinux_btf) {
+		vg_vmlinux_btf = btf__load_vmlinux_btf();
+		if (!vg_vmlinux_btf)
+			return 0;
+	}
+	snprintf(fn, sizeof(fn), "__x64_sys_%s", sc->name);
+	return btf__find_by_name_kind(vg_vmlinux_btf, fn, BTF_KIND_FUNC) > 0;
+}
+
+/*
+ * Is the syscall function's struct pt_regs argument only a forward
+ * declaration in the kernel's BTF (5.10: the verifier then refuses to read
+ * it, and kern/fexit.bpf.h reads the registers from the task's stack)?
+ */
+static int vg_sysx_fn_regs_fwd(const struct vg_syscall *sc)
+{
+	const struct btf_type *t;
+	char fn[64];
+	int id;
+
+	snprintf(fn, sizeof(fn), "__x64_sys_%s", sc->name);
+	id = btf__find_by_name_kind(vg_vmlinux_btf, fn, BTF_KIND_FUNC);
+	t = id > 0 ? btf__type_by_id(vg_vmlinux_btf, btf__type_by_id(vg_vmlinux_btf, id)->type) :
+		     NULL;
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) < 1)
+		return 0;
+	t = btf__type_by_id(vg_vmlinux_btf, btf_params(t)[0].type);
+	if (!t || !btf_is_ptr(t))
+		return 0;
+	/* By hand: btf__resolve_type() takes a forward declaration for void. */
+	do
+		t = btf__type_by_id(vg_vmlinux_btf, t->type);
+	while (t && btf_is_mod(t));
+	return t && btf_is_fwd(t);
+}
+
+static struct bpf_program *vg_sysx_fx_prog(struct vigil_bpf *s, const struct vg_syscall *sc)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "vg_fx_%s", sc->name);
+	return bpf_object__find_program_by_name(s->obj, name);
+}
+
+/*
+ * Load the fexit program of each watched syscall this kernel has, and no
+ * other; -ENOENT when there is none (then nothing to watch this way).
+ */
+static int vg_sysx_fx_select(struct vigil_bpf *s, unsigned int sources, int on)
+{
+	int any = 0;
+
+	for (size_t i = 0; i < sizeof(vg_syscalls) / sizeof(vg_syscalls[0]); i++) {
+		const struct vg_syscall *sc = &vg_syscalls[i];
+		struct bpf_program *p = vg_sysx_fx_prog(s, sc);
+		int load = on && sources & 1u << sc->src && vg_sysx_fn_present(sc);
+
+		if (!p)
+			continue;
+		bpf_program__set_autoload(p, load);
+		bpf_program__set_autoattach(p, false); /* vg_sysx_fx_attach() */
+		if (load)
+			s->rodata->vg_fx_regs_fwd[sc->nr] = (__u8)vg_sysx_fn_regs_fwd(sc);
+		any |= load;
+	}
+	return on && !any ? -ENOENT : 0;
+}
+
+/* Attach the fexit program of every watched syscall loaded (fentry hook). */
+static int vg_sysx_fx_attach(struct vg_bpf *b, unsigned int sources)
+{
+	for (size_t i = 0; i < sizeof(vg_syscalls) / sizeof(vg_syscalls[0]); i++) {
+		const struct vg_syscall *sc = &vg_syscalls[i];
+		struct bpf_program *p = vg_sysx_fx_prog(b->skel, sc);
+
+		if (!p || !bpf_program__autoload(p) || !(sources & 1u << sc->src))
+			continue;
+		if (b->ntp_links >= VG_TP_LINKS_MAX)
+			return -E2BIG;
+		b->tp_links[b->ntp_links] = bpf_program__attach_trace(p);
+		if (!b->tp_links[b->ntp_links])
+			return vg_err(-errno, "attach fexit to __x64_sys_%s", sc->name);
+		b->ntp_links++;
+	}
+	return 0;
+}
+
 /* Attach the tp program to the exit tracepoint of every watched syscall this kernel has. */
 static int vg_sysx_tp_attach(struct vg_bpf *b, unsigned int sources)
 {
@@ -322,6 +423,9 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		if (err)
 			goto err_destroy;
 	}
+	err = vg_sysx_fx_select(s, o->sources, hooks[VG_GRP_SYSX] == VG_HOOK_FENTRY);
+	if (err)
+		goto err_destroy;
 	err = vigil_bpf__load(s);
 	if (err)
 		goto err_destroy;
@@ -334,11 +438,11 @@ err_destroy:
 }
 
 /* The hooks to try for a group, in order: the fast path first where there is one. */
-int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3])
+int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[VG_CAND_MAX])
 {
 	int n = 0;
 
-	if (g == VG_GRP_FORK && o->hook == VG_HOOK_AUTO)
+	if ((g == VG_GRP_FORK || g == VG_GRP_SYSX) && o->hook == VG_HOOK_AUTO)
 		c[n++] = VG_HOOK_FENTRY;
 	if (g == VG_GRP_SYSX && o->hook == VG_HOOK_AUTO)
 		c[n++] = VG_HOOK_TP;
@@ -381,13 +485,13 @@ static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o)
 {
 	unsigned int want = vg_groups_wanted(o->sources);
 	enum vg_hook hooks[VG_GRP_MAX];
-	int err, any = 0;
+	int err, any = 0, need_probe = 0;
 
 	b->ringbuf_bytes = vg_ringbuf_size(o->ringbuf_kb);
 
 	/* The common case first: every group on its preferred hook, one load. */
 	for (int g = 0; g < VG_GRP_MAX; g++) {
-		enum vg_hook c[3];
+		enum vg_hook c[VG_CAND_MAX];
 
 		vg_candidates(o, g, c);
 		hooks[g] = want & 1u << g ? c[0] : VG_HOOK_NONE;
@@ -404,27 +508,39 @@ static int vg_bpf_start_hooks(struct vg_bpf *b, const struct vg_bpf_opts *o)
 			goto probe;
 	vg_quiet_libbpf = 1;
 	/*
-	 * The fast path alone first: a load of one small program tells whether
-	 * this kernel takes fentry, so a refusal does not cost a failed load of
-	 * everything and a probe of every attach point.
+	 * The fast path alone first: a load of one small program (fork's, whether
+	 * fork is watched or not) tells whether this kernel takes fentry, so a
+	 * refusal does not cost a failed load of everything and a probe of every
+	 * attach point.
 	 */
-	if (hooks[VG_GRP_FORK] == VG_HOOK_FENTRY) {
-		enum vg_hook only[VG_GRP_MAX], c[3];
+	if (hooks[VG_GRP_FORK] == VG_HOOK_FENTRY || hooks[VG_GRP_SYSX] == VG_HOOK_FENTRY) {
+		enum vg_hook only[VG_GRP_MAX], c[VG_CAND_MAX];
 		struct vigil_bpf *s = NULL;
 
 		for (int g = 0; g < VG_GRP_MAX; g++)
 			only[g] = g == VG_GRP_FORK ? VG_HOOK_FENTRY : VG_HOOK_NONE;
 		err = vg_bpf_load(&s, o, only, vg_ringbuf_size(64));
 		vigil_bpf__destroy(s);
-		if (err) {
-			vg_candidates(o, VG_GRP_FORK, c);
-			hooks[VG_GRP_FORK] = b->grp[VG_GRP_FORK].hook = c[1];
-			snprintf(b->grp[VG_GRP_FORK].why, sizeof(b->grp[VG_GRP_FORK].why),
+		for (int g = 0; err && g < VG_GRP_MAX; g++) {
+			int n, i = 1;
+
+			if (hooks[g] != VG_HOOK_FENTRY)
+				continue;
+			/* The next hook --deny-hook leaves (sys_exit:tp denied: tp_btf). */
+			n = vg_candidates(o, g, c);
+			while (i < n && o->deny[g] & 1u << c[i])
+				i++;
+			if (i == n) {
+				need_probe = 1; /* every other hook denied: probing says so */
+				break;
+			}
+			hooks[g] = b->grp[g].hook = c[i];
+			snprintf(b->grp[g].why, sizeof(b->grp[g].why),
 				 "fentry refused: %s; %s loads", strerror(-err),
-				 vg_hook_name(c[1]));
+				 vg_hook_name(c[i]));
 		}
 	}
-	err = vg_bpf_load(&b->skel, o, hooks, b->ringbuf_bytes);
+	err = need_probe ? -EAGAIN : vg_bpf_load(&b->skel, o, hooks, b->ringbuf_bytes);
 	vg_quiet_libbpf = 0;
 	if (err) {
 probe:
@@ -467,8 +583,9 @@ probe:
 		vg_err(err, "attach BPF programs");
 		goto err_destroy;
 	}
-	if (b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP) {
-		err = vg_sysx_tp_attach(b, o->sources);
+	if (b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP || b->grp[VG_GRP_SYSX].hook == VG_HOOK_FENTRY) {
+		err = b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP ? vg_sysx_tp_attach(b, o->sources) :
+							       vg_sysx_fx_attach(b, o->sources);
 		if (err) {
 			vg_bpf_detach(b);
 			vg_bpf_stop(b);
@@ -529,7 +646,7 @@ static void *vg_tp_links_destroy(void *arg)
 	for (int i = 0; i < b->ntp_links; i++)
 		bpf_link__destroy(b->tp_links[i]);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	vg_log(VG_DEBUG, "%d syscall tracepoints released in %lld ms", b->ntp_links,
+	vg_log(VG_DEBUG, "%d syscall hooks released in %lld ms", b->ntp_links,
 	       (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	b->ntp_links = 0;
 	return NULL;

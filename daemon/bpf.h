@@ -48,7 +48,10 @@ struct vg_bpf {
 	struct vg_group_state grp[VG_GRP_MAX];
 	uint32_t ringbuf_bytes;
 	int ncpus;
-	/* The tp hook: one link per watched syscall, released in a thread (vg_bpf_detach). */
+	/*
+	 * The tp and fentry hooks of sys_exit: one link per watched syscall,
+	 * released in a thread (vg_bpf_detach).
+	 */
 	struct bpf_link *tp_links[VG_TP_LINKS_MAX];
 	int ntp_links;
 	pthread_t tp_release;
@@ -133,7 +136,8 @@ void vg_bpf_setup_logging(int verbose);
 /* Bit per enum vg_group the sources (bits of enum vg_source) need. */
 unsigned int vg_groups_wanted(unsigned int sources);
 /* The hooks to try for group g, in order; returns how many. */
-int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[3]);
+#define VG_CAND_MAX 4
+int vg_candidates(const struct vg_bpf_opts *o, int g, enum vg_hook c[VG_CAND_MAX]);
 /* Open, configure and load with hooks[g] per group (VG_HOOK_NONE: not loaded). */
 int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes);

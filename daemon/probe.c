@@ -20,7 +20,7 @@ int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o)
 	vg_bpf_quiet(1);
 	for (int g = 0; g < VG_GRP_MAX; g++) {
 		struct vg_group_state *st = &b->grp[g];
-		enum vg_hook hooks[VG_GRP_MAX], cand[3];
+		enum vg_hook hooks[VG_GRP_MAX], cand[VG_CAND_MAX];
 		int n = vg_candidates(o, g, cand);
 		size_t used = 0;
 
@@ -47,6 +47,13 @@ int vg_bpf_probe(struct vg_bpf *b, const struct vg_bpf_opts *o)
 				used += snprintf(st->why + used, sizeof(st->why) - used,
 						 "%stp refused: no syscall tracepoints in tracefs",
 						 used ? "; " : "");
+				continue;
+			}
+			if (err == -ENOENT && cand[i] == VG_HOOK_FENTRY && g == VG_GRP_SYSX) {
+				used += snprintf(
+					st->why + used, sizeof(st->why) - used,
+					"%sfentry refused: no watched syscall function in BTF",
+					used ? "; " : "");
 				continue;
 			}
 			if (err) {

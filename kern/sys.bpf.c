@@ -747,3 +747,6 @@ int vg_sysx_tp(struct vg_sys_exit_rec *ctx)
 	vg_args_btf(&a, regs);
 	return vg_sys_exit(&a, ctx->ret, regs->orig_ax);
 }
+
+/* Hook fentry: fexit on each watched syscall's function, with the same handlers. */
+#include "fexit.bpf.h"

@@ -7,14 +7,16 @@
 #   KERNELS="bullseye bookworm trixie"   suites to boot (NATIVE=0 skips the host kernel)
 #   KERNELS_CACHE=$(VIGIL_CACHE)/kernels      where kernel packages are cached
 #   KTEST_N=50            short-lived processes per hook variant
-#   KTEST_HOOKS="auto tp_btf raw_tp"     vigild --hook variants to run
+#   KTEST_HOOKS="auto tp tp_btf raw_tp"  variants to run (tp: auto with --deny-hook sys_exit:fentry)
+#   KERNELS_WSL=trixie    boot this suite again with the WSL2 kernel's LSM list (empty: no)
 
 .PHONY: check-kernels kernels-fetch vg-link-mode
 
 KERNELS       ?= bullseye bookworm trixie
 KERNELS_CACHE ?= $(VIGIL_CACHE)/kernels
 KTEST_N       ?= 50
-KTEST_HOOKS   ?= auto tp_btf raw_tp
+KTEST_HOOKS   ?= auto tp tp_btf raw_tp
+KERNELS_WSL   ?= trixie
 NATIVE        ?= 1
 
 # Relink vigild when STATIC changes: the stamp's time moves only then.
@@ -47,4 +49,5 @@ kernels-fetch: | $(call deps-stamp,kernels) ## download the matrix's Debian kern
 
 check-kernels: $(O)/kernels/initramfs.cpio.gz $(O)/kernels/vigild $(O)/kernels/vg-ktest ## (root) the kernel matrix: 5.10, 6.1, 6.12 under QEMU and this kernel
 	$(Q)scripts/kernels/matrix.sh --cache $(KERNELS_CACHE) --out $(O)/kernels \
-		--storm $(KTEST_N) --hooks "$(KTEST_HOOKS)" --native $(NATIVE) $(KERNELS)
+		--storm $(KTEST_N) --hooks "$(KTEST_HOOKS)" --native $(NATIVE) \
+		$(if $(KERNELS_WSL),--wsl $(KERNELS_WSL)) $(KERNELS)

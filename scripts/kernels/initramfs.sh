@@ -3,7 +3,7 @@
 #
 # Build the kernel matrix's initramfs: busybox (static), the static vigild
 # and vg-ktest, and an /init that runs vg-ktest with the arguments given on
-# the kernel command line (vgk.hooks=a,b,c vgk.n=N), then powers off.
+# the kernel command line (vgk.hooks=a,b,c vgk.n=N vgk.expect=HOOK), then powers off.
 #   scripts/kernels/initramfs.sh OUT.cpio.gz VIGILD VG-KTEST
 set -euo pipefail
 
@@ -23,7 +23,7 @@ root=$(mktemp -d "${TMPDIR:-/tmp}/vgk-initramfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,run}
 cp "$busybox" "$root/bin/busybox"
-for a in sh mount umount cat echo ls mkdir poweroff sleep uname tr sed; do
+for a in sh mount umount cat echo ls mkdir poweroff sleep uname tr sed ifconfig; do
 	ln -s busybox "$root/bin/$a"
 done
 cp "$vigild" "$root/bin/vigild"
@@ -41,17 +41,19 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
-hooks=auto n=50
+ifconfig lo 127.0.0.1 up # the network ground truth runs on loopback
+hooks=auto n=50 expect=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	vgk.hooks=*) hooks=$(echo "${arg#vgk.hooks=}" | tr , ' ') ;;
 	vgk.n=*) n=${arg#vgk.n=} ;;
+	vgk.expect=*) expect="-e ${arg#vgk.expect=}" ;;
 	esac
 done
 echo "vgk boot $(uname -r) up $(cut -d' ' -f1 /proc/uptime 2>/dev/null || cat /proc/uptime)"
 [ -r /sys/kernel/btf/vmlinux ] && echo "vgk btf yes" || echo "vgk btf no"
 echo "vgk lsm $(cat /sys/kernel/security/lsm 2>/dev/null)"
-/bin/vg-ktest -n "$n" /bin/vigild $hooks
+/bin/vg-ktest -n "$n" $expect /bin/vigild $hooks
 echo "vgk exit $?"
 poweroff -f
 INIT

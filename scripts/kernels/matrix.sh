@@ -6,10 +6,14 @@
 # --native 1, on the running kernel too; print one table; exit 1 if any check
 # failed or any kernel did not finish.
 #   scripts/kernels/matrix.sh --cache DIR --out DIR [--storm N] [--hooks "auto ..."]
-#                             [--native 0|1] [--timeout S] SUITE...
+#                             [--native 0|1] [--wsl SUITE] [--timeout S] SUITE...
+# Every QEMU kernel allows fentry, so there vigild's auto variant must choose
+# it for sys_exit. --wsl boots SUITE's kernel once more with the stock WSL2
+# kernel's LSM list (no bpf), auto variant only: the WSL-like row.
 set -euo pipefail
 
-cache= out= storm=50 hooks="auto tp_btf raw_tp" native=1 tmo=900
+cache= out= storm=50 hooks="auto tp tp_btf raw_tp" native=1 tmo=900 wsl=
+wsl_lsm=landlock,lockdown,yama,loadpin,safesetid,integrity,selinux,apparmor,tomoyo
 while [ $# -gt 0 ]; do
 	case $1 in
 	--cache) cache=$2; shift 2 ;;
@@ -17,6 +21,7 @@ while [ $# -gt 0 ]; do
 	--storm) storm=$2; shift 2 ;;
 	--hooks) hooks=$2; shift 2 ;;
 	--native) native=$2; shift 2 ;;
+	--wsl) wsl=$2; shift 2 ;;
 	--timeout) tmo=$2; shift 2 ;;
 	-*) echo "matrix: unknown option '$1'" >&2; exit 2 ;;
 	*) break ;;
@@ -39,26 +44,44 @@ hooks_csv=$(echo $hooks | tr ' ' ',')
 mkdir -p "$out/logs"
 results=()	# "label|where|log|seconds"
 
+wsl_k= asked=" $* "
+if [ -n "$wsl" ]; then
+	case $asked in *" $wsl "*) ;; *) set -- "$@" "$wsl" ;; esac
+fi
 if [ $# -gt 0 ]; then
 	t0=$(date +%s.%N)
 	mapfile -t kernels < <("$here/fetch.sh" "$cache" "$@")
+	for k in "${kernels[@]}"; do
+		[ "${k%% *}" = "$wsl" ] && wsl_k="$k wsl"
+	done
 	printf 'matrix: kernels ready in %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
 fi
-for k in ${kernels[@]+"${kernels[@]}"}; do
-	read -r suite version vmlinuz <<<"$k"
-	log=$out/logs/$suite.log
-	echo "matrix: booting $version ($suite) under qemu-system-x86_64 (TCG), log $log"
+for k in ${kernels[@]+"${kernels[@]}"} ${wsl_k:+"$wsl_k"}; do
+	read -r suite version vmlinuz row <<<"$k"
+	# A suite fetched for the WSL-like row only has no row of its own.
+	if [ -z "$row" ]; then
+		case $asked in *" $suite "*) ;; *) continue ;; esac
+	fi
+	if [ -n "$row" ]; then
+		# The WSL-like row: the LSM list of the stock WSL2 kernel, the auto variant.
+		log=$out/logs/$suite-wsl.log where=wsl
+		extra="lsm=$wsl_lsm vgk.hooks=auto"
+	else
+		log=$out/logs/$suite.log where=qemu
+		extra="vgk.hooks=$hooks_csv"
+	fi
+	echo "matrix: booting $version ($suite, $where) under qemu-system-x86_64 (TCG), log $log"
 	t0=$(date +%s.%N)
 	rc=0
 	# -no-reboot and panic=-1: a kernel panic ends QEMU instead of looping.
 	timeout --kill-after=10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
 		-smp 2 -m 768 -display none -monitor none -no-reboot -serial "file:$log" \
 		-kernel "$vmlinuz" -initrd "$initramfs" \
-		-append "console=ttyS0 quiet panic=-1 vgk.hooks=$hooks_csv vgk.n=$storm" \
-		</dev/null >"$out/logs/$suite.qemu" 2>&1 || rc=$?
+		-append "console=ttyS0 quiet panic=-1 $extra vgk.n=$storm vgk.expect=fentry" \
+		</dev/null >"${log%.log}.qemu" 2>&1 || rc=$?
 	secs=$(echo "$(date +%s.%N) - $t0" | bc)
 	[ $rc -eq 0 ] || echo "matrix: $suite: qemu exited $rc$([ $rc -eq 124 ] && echo " (timeout ${tmo}s)")" >&2
-	results+=("$version|qemu|$log|$secs")
+	results+=("$version|$where|$log|$secs")
 done
 if [ "$native" = 1 ]; then
 	log=$out/logs/native.log
@@ -71,8 +94,9 @@ if [ "$native" = 1 ]; then
 fi
 
 fail=0
-printf '\n%-28s %-6s %-7s %-8s %-6s %-16s %-22s %s\n' kernel run --hook chosen tests \
-	'events p/ex/fk/ex' 'verifier insns ex/fk/ex' 'seconds'
+printf '\n%-27s %-5s %-7s %-15s %-6s %-14s %-9s %-23s %-19s %s\n' kernel run variant \
+	'chosen fork,sys' tests 'events p/ex/fk/ex' 'gt f/n/s' 'ratio ppid/stat/oc/ro' \
+	'insns ex/fk/ex' 'seconds'
 for r in "${results[@]}"; do
 	IFS='|' read -r version where log secs <<<"$r"
 	tr -d '\r' <"$log" | awk -v kernel="$version" -v where="$where" -v secs="$secs" -v logf="$log" '
@@ -84,27 +108,28 @@ for r in "${results[@]}"; do
 		$1 == "vgk" && $2 == "variant" {
 			h = $3; n++
 			split($4, c, "="); split($5, p, "="); split($6, f, "=")
-			split($7, e, "="); split($8, ms, "=")
+			split($7, e, "="); split($8, ms, "="); split($9, g, "="); split($10, q, "=")
 			if (f[2] != 0 || p[2] == 0) bad = 1
-			printf "%-28s %-6s %-7s %-8s %-6s %-16s %-22s %.1f\n", kernel, where, h, c[2],
-				p[2] "/" p[2] + f[2], e[2], insns(h, "exec") "/" insns(h, "fork") "/" \
-				insns(h, "exit"), ms[2] / 1000
+			printf "%-27s %-5s %-7s %-15s %-6s %-14s %-9s %-23s %-19s %.1f\n", kernel, where,
+				h, c[2], p[2] "/" p[2] + f[2], e[2], g[2], q[2], insns(h, "exec") "/" \
+				insns(h, "fork") "/" insns(h, "exit"), ms[2] / 1000
 		}
 		$1 == "vgk" && $2 == "done" { done = $3 }
 		END {
 			if (done != "PASS" || !n || bad) {
-				printf "%-28s %-6s FAILED (%s); see %s\n", kernel, where,
+				printf "%-27s %-5s FAILED (%s); see %s\n", kernel, where,
 					done ? "checks failed" : "vg-ktest did not finish", logf
 				exit 1
 			}
-			printf "%-28s %-6s total %.1f s (boot, load, %d hook variants)\n", kernel, where,
+			printf "%-27s %-5s total %.1f s (boot, load, %d hook variants)\n", kernel, where,
 				secs, n
 		}' || fail=1
 done
 echo
 for r in "${results[@]}"; do
 	IFS='|' read -r version where log secs <<<"$r"
-	tr -d '\r' <"$log" | sed -n -e "s/^vgk probe /$version probe: /p" \
+	tr -d '\r' <"$log" | sed -n -e "s/^vgk probe /$version $where probe: /p" \
+		-e "s/^vgk lsm /$version $where LSMs: /p" \
 		-e "s/^vgk fallback \([^ ]*\) /$version --hook \1: /p"
 done
 if [ $fail -ne 0 ]; then
