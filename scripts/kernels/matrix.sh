@@ -6,13 +6,14 @@
 # --native 1, on the running kernel too; print one table; exit 1 if any check
 # failed or any kernel did not finish.
 #   scripts/kernels/matrix.sh --cache DIR --out DIR [--storm N] [--hooks "auto ..."]
-#                             [--native 0|1] [--wsl SUITE] [--timeout S] SUITE...
+#                             [--native 0|1] [--wsl SUITE] [--timeout S] [--jobs N] SUITE...
+# --jobs: VMs booted at once (default 2); the native run comes after them, alone.
 # Every QEMU kernel allows fentry, so there vigild's auto variant must choose
 # it for sys_exit. --wsl boots SUITE's kernel once more with the stock WSL2
 # kernel's LSM list (no bpf), auto variant only: the WSL-like row.
 set -euo pipefail
 
-cache= out= storm=50 hooks="auto tp tp_btf raw_tp" native=1 tmo=900 wsl=
+cache= out= storm=50 hooks="auto tp tp_btf raw_tp" native=1 tmo=900 wsl= jobs=2
 wsl_lsm=landlock,lockdown,yama,loadpin,safesetid,integrity,selinux,apparmor,tomoyo
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -23,12 +24,14 @@ while [ $# -gt 0 ]; do
 	--native) native=$2; shift 2 ;;
 	--wsl) wsl=$2; shift 2 ;;
 	--timeout) tmo=$2; shift 2 ;;
+	--jobs) jobs=$2; shift 2 ;;
 	-*) echo "matrix: unknown option '$1'" >&2; exit 2 ;;
 	*) break ;;
 	esac
 done
 [ -n "$cache" ] && [ -n "$out" ] || { echo "usage: $0 --cache DIR --out DIR [...] SUITE..." >&2; exit 2; }
 case $storm in '' | *[!0-9]*) echo "matrix: --storm '$storm' is not a number" >&2; exit 2 ;; esac
+case $jobs in '' | *[!0-9]* | 0) echo "matrix: --jobs '$jobs' is not a positive number" >&2; exit 2 ;; esac
 case $native in 0 | 1) ;; *) echo "matrix: --native is 0 or 1" >&2; exit 2 ;; esac
 [ $# -gt 0 ] || [ "$native" = 1 ] || { echo "matrix: no kernel to test" >&2; exit 2; }
 if [ "$(id -u)" != 0 ]; then
@@ -56,6 +59,21 @@ if [ $# -gt 0 ]; then
 	done
 	printf 'matrix: kernels ready in %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
 fi
+# One VM: boot it, wait for it to power off (or the timeout), note the result in LOG's .result.
+boot_vm() {
+	local suite=$1 version=$2 vmlinuz=$3 where=$4 log=$5 extra=$6 t0 rc=0 secs
+	t0=$(date +%s.%N)
+	# -no-reboot and panic=-1: a kernel panic ends QEMU instead of looping.
+	timeout --kill-after=10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
+		-smp 2 -m 768 -display none -monitor none -no-reboot -serial "file:$log" \
+		-kernel "$vmlinuz" -initrd "$initramfs" \
+		-append "console=ttyS0 quiet panic=-1 $extra vgk.n=$storm vgk.expect=fentry" \
+		</dev/null >"${log%.log}.qemu" 2>&1 || rc=$?
+	secs=$(echo "$(date +%s.%N) - $t0" | bc)
+	[ $rc -eq 0 ] || echo "matrix: $suite: qemu exited $rc$([ $rc -eq 124 ] && echo " (timeout ${tmo}s)")" >&2
+	echo "$version|$where|$log|$secs" >"${log%.log}.result"
+}
+vm_results=()
 for k in ${kernels[@]+"${kernels[@]}"} ${wsl_k:+"$wsl_k"}; do
 	read -r suite version vmlinuz row <<<"$k"
 	# A suite fetched for the WSL-like row only has no row of its own.
@@ -71,17 +89,15 @@ for k in ${kernels[@]+"${kernels[@]}"} ${wsl_k:+"$wsl_k"}; do
 		extra="vgk.hooks=$hooks_csv"
 	fi
 	echo "matrix: booting $version ($suite, $where) under qemu-system-x86_64 (TCG), log $log"
-	t0=$(date +%s.%N)
-	rc=0
-	# -no-reboot and panic=-1: a kernel panic ends QEMU instead of looping.
-	timeout --kill-after=10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
-		-smp 2 -m 768 -display none -monitor none -no-reboot -serial "file:$log" \
-		-kernel "$vmlinuz" -initrd "$initramfs" \
-		-append "console=ttyS0 quiet panic=-1 $extra vgk.n=$storm vgk.expect=fentry" \
-		</dev/null >"${log%.log}.qemu" 2>&1 || rc=$?
-	secs=$(echo "$(date +%s.%N) - $t0" | bc)
-	[ $rc -eq 0 ] || echo "matrix: $suite: qemu exited $rc$([ $rc -eq 124 ] && echo " (timeout ${tmo}s)")" >&2
-	results+=("$version|$where|$log|$secs")
+	rm -f "${log%.log}.result"
+	boot_vm "$suite" "$version" "$vmlinuz" "$where" "$log" "$extra" &
+	vm_results+=("${log%.log}.result")
+	# At most --jobs VMs at once: boot and the verifier are one thread each.
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+done
+wait || true
+for f in ${vm_results[@]+"${vm_results[@]}"}; do
+	if [ -s "$f" ]; then results+=("$(cat "$f")"); else echo "matrix: $f: no result" >&2; fi
 done
 if [ "$native" = 1 ]; then
 	log=$out/logs/native.log
