@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -401,8 +402,9 @@ static Vigil__V1__Event *vg_new_event(struct vg_sensor *s, uint64_t ts_boot_ns)
 }
 
 /* A process event about a's process. */
+/* env: an exec's loader variables (env_len bytes of NUL-terminated strings), else NULL. */
 static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessAction action,
-		   const struct vg_actor *a, uint32_t exit_code)
+		   const struct vg_actor *a, uint32_t exit_code, const char *env, size_t env_len)
 {
 	Vigil__V1__Event *ev = vg_new_event(s, ts_boot_ns);
 	Vigil__V1__ProcessEvent *pe = vg_arena_alloc(&s->arena, sizeof(*pe));
@@ -422,6 +424,16 @@ static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessA
 		pe->exit_signal = exit_code & 0x7f;
 		pe->exit_code = pe->exit_signal ? 0 : (exit_code >> 8) & 0xff;
 		pe->core_dumped = !!(exit_code & 0x80);
+	}
+	for (size_t n = 0; env && n < env_len; n += strlen(env + n) + 1) {
+		char **v = pe->loader_env;
+
+		pe->loader_env = vg_arena_alloc(&s->arena, (pe->n_loader_env + 1) * sizeof(*v));
+		if (!pe->loader_env)
+			return -ENOMEM;
+		if (pe->n_loader_env)
+			memcpy(pe->loader_env, v, pe->n_loader_env * sizeof(*v));
+		pe->loader_env[pe->n_loader_env++] = (char *)env + n;
 	}
 	return vg_push(s, ev);
 }
@@ -493,11 +505,11 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	const char *tail = (const char *)(e + 1);
 	size_t tail_len = size - sizeof(*e);
 	struct vg_actor a;
-	const char *path, *argv, *cwd;
+	const char *path, *argv, *cwd, *env;
 	int err;
 
-	if ((size_t)e->path_len + e->argv_len + e->cwd_len > tail_len || !e->path_len ||
-	    !e->cwd_len || tail[e->path_len - 1] ||
+	if ((size_t)e->path_len + e->argv_len + e->cwd_len + e->env_len > tail_len ||
+	    !e->path_len || !e->cwd_len || tail[e->path_len - 1] ||
 	    tail[e->path_len + e->argv_len + e->cwd_len - 1])
 		return -EBADMSG;
 	if (e->argv_len && tail[e->path_len + e->argv_len - 1])
@@ -505,10 +517,14 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	path = tail;
 	argv = tail + e->path_len;
 	cwd = argv + e->argv_len;
+	env = cwd + e->cwd_len;
+	if (e->env_len && env[e->env_len - 1])
+		return -EBADMSG;
 
 	if (vg_pt_exec(&s->pt, e, path, argv, cwd, &a))
 		return -ENOMEM;
-	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, &a, 0);
+	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, &a, 0, env,
+		      e->env_len);
 	if (!err && e->hdr.flags & VG_F_FILELESS)
 		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "FilelessExec", path, NULL, 0);
 	if (!err && (e->task.euid != e->task.uid || e->task.egid != e->task.gid)) {
@@ -533,7 +549,8 @@ static int vg_on_fork(struct vg_sensor *s, const struct vg_fork_event *e)
 
 	if (vg_pt_fork(&s->pt, e, &a))
 		return -ENOMEM;
-	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED, &a, 0);
+	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED, &a, 0, NULL,
+		       0);
 }
 
 static int vg_on_exit(struct vg_sensor *s, const struct vg_exit_event *e)
@@ -543,7 +560,7 @@ static int vg_on_exit(struct vg_sensor *s, const struct vg_exit_event *e)
 	if (vg_pt_exit(&s->pt, e, &a))
 		return -ENOMEM;
 	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED, &a,
-		       e->exit_code);
+		       e->exit_code, NULL, 0);
 }
 
 int vg_path_join(char *out, size_t size, const char *base, const char *rel)
@@ -634,10 +651,56 @@ static void vg_dd_remember(struct vg_sensor *s, const struct vg_file_event *e, c
 }
 
 static const char *const vg_file_actions[] = {
-	[VG_FILE_CREATE] = "FileCreated",    [VG_FILE_MODIFY] = "FileModified",
-	[VG_FILE_DELETE] = "FileDeleted",    [VG_FILE_RENAME] = "FileRenamed",
-	[VG_FILE_CHMOD] = "FileModeChanged", [VG_FILE_CHOWN] = "FileOwnerChanged",
+	[VG_FILE_CREATE] = "FileCreated",	  [VG_FILE_MODIFY] = "FileModified",
+	[VG_FILE_DELETE] = "FileDeleted",	  [VG_FILE_RENAME] = "FileRenamed",
+	[VG_FILE_CHMOD] = "FileModeChanged",	  [VG_FILE_CHOWN] = "FileOwnerChanged",
+	[VG_FILE_SYMLINK] = "SymlinkCreated",	  [VG_FILE_LINK] = "HardLinkCreated",
+	[VG_FILE_MKDIR] = "DirectoryCreated",	  [VG_FILE_XATTR] = "ExtendedAttributeSet",
+	[VG_FILE_ATTR] = "FileAttributesChanged", [VG_FILE_TIMES] = "FileTimestampChanged",
 };
+
+/* What the operations added after the first ones carry besides the file. */
+static int vg_file_extra(struct vg_sensor *s, const struct vg_file_event *e,
+			 Vigil__V1__FileEvent *fe, const char *base2, const char *rel2)
+{
+	char target[2 * VG_PATH_MAX];
+
+	switch (e->op) {
+	case VG_FILE_SYMLINK:
+		/* the target as given: the kernel stores it unresolved */
+		if (!rel2)
+			return -EBADMSG;
+		fe->link_target = vg_arena_strdup(&s->arena, rel2);
+		return fe->link_target ? 0 : -ENOMEM;
+	case VG_FILE_LINK:
+		if (!base2 || vg_path_join(target, sizeof(target), base2, rel2))
+			return -EBADMSG;
+		fe->link_target = vg_arena_strdup(&s->arena, target);
+		return fe->link_target ? 0 : -ENOMEM;
+	case VG_FILE_XATTR:
+		if (!rel2)
+			return -EBADMSG;
+		fe->attribute_name = vg_arena_strdup(&s->arena, rel2);
+		fe->attribute_size = e->xattr_size;
+		/* VFS_CAP_FLAGS_EFFECTIVE is bit 0 of magic_etc; the revision is the top byte */
+		if (e->cap_magic) {
+			fe->capabilities = e->cap_permitted[0] | (uint64_t)e->cap_permitted[1]
+									 << 32;
+			fe->capabilities_effective = e->cap_magic & 1;
+		}
+		return fe->attribute_name ? 0 : -ENOMEM;
+	case VG_FILE_ATTR:
+		fe->file_flags = e->mode;
+		return 0;
+	case VG_FILE_TIMES:
+		fe->times_given = e->open_flags & (VG_TIMES_ATIME | VG_TIMES_MTIME);
+		fe->access_time_ns = fe->times_given & VG_TIMES_ATIME ? e->atime_ns : 0;
+		fe->modification_time_ns = fe->times_given & VG_TIMES_MTIME ? e->mtime_ns : 0;
+		return fe->times_given ? 0 : -EBADMSG;
+	default:
+		return 0;
+	}
+}
 
 static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t size)
 {
@@ -652,8 +715,7 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	if (vg_tail_str(&cur, end, e->base_len, &base) ||
 	    vg_tail_str(&cur, end, e->rel_len, &rel) ||
 	    vg_tail_str(&cur, end, e->base2_len, &base2) ||
-	    vg_tail_str(&cur, end, e->rel2_len, &rel2) || !base || !e->op ||
-	    e->op > VG_FILE_SENSITIVE_READ)
+	    vg_tail_str(&cur, end, e->rel2_len, &rel2) || !base || !e->op || e->op > VG_FILE_TIMES)
 		return -EBADMSG;
 	if (vg_path_join(path, sizeof(path), base, rel))
 		return -EBADMSG;
@@ -679,16 +741,18 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	fe->parent = l.parent;
 	fe->grandparent_exe = l.grandparent_exe;
 	fe->inode = e->ino;
-	fe->mode = e->mode;
-	if (e->supp_count) {
+	fe->mode = e->op == VG_FILE_ATTR ? 0 : e->mode;
+	if (e->supp_count && e->op <= VG_FILE_SENSITIVE_READ) {
 		fe->suppressed = e->supp_count;
 		fe->suppressed_first_ns = vg_epoch(s, e->supp_first_ns);
 		fe->suppressed_last_ns = vg_epoch(s, e->supp_last_ns);
 	}
 	if (e->op == VG_FILE_MODIFY)
 		vg_dd_remember(s, e, path);
-	fe->open_flags = e->open_flags;
+	fe->open_flags = e->op <= VG_FILE_SENSITIVE_READ ? e->open_flags : 0;
 	fe->path_from_caller = rel != NULL;
+	if (vg_file_extra(s, e, fe, base2, rel2))
+		return -EBADMSG;
 	if (e->op == VG_FILE_CHOWN) {
 		fe->owner_uid = e->uid;
 		fe->owner_gid = e->gid;
@@ -798,6 +862,24 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 			det[2].num = target->uid;
 		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PtraceAttach",
 					target ? target->exe : NULL, det, target ? 3 : 2);
+	}
+	case VG_SEC_SIGNAL: {
+		struct vg_det det[] = {
+			VG_DET_NUM("TargetProcessId", e->target),
+			VG_DET_NUM("Signal", e->arg),
+			VG_DET_TEXT("SignalName", e->arg == SIGKILL ? "SIGKILL" :
+						  e->arg == SIGTERM ? "SIGTERM" :
+						  e->arg == SIGSTOP ? "SIGSTOP" :
+								      "other"),
+			VG_DET_NUM("TargetAccountUid", 0),
+		};
+
+		/* The target's image as it was: an exit that came first leaves its entry a while. */
+		target = vg_pt_get(&s->pt, e->target);
+		if (target)
+			det[3].num = target->uid;
+		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "SignalSent",
+					target ? target->exe : NULL, det, target ? 4 : 3);
 	}
 	case VG_SEC_MODULE: {
 		/* The loader's image (0: unknown), for rules that exclude the sensor by it. */

@@ -46,6 +46,13 @@ const volatile __u64 vg_sys_mask[8];
 #define VG_PTRACE_ATTACH 16
 #define VG_PTRACE_SEIZE 0x4206
 #define VG_BPF_PROG_LOAD 5
+#define VG_FS_IOC_SETFLAGS 0x40086602 /* _IOW('f', 2, long) */
+#define VG_FS_IOC32_SETFLAGS 0x40046602 /* _IOW('f', 2, int) */
+#define VG_UTIME_NOW ((1l << 30) - 1)
+#define VG_UTIME_OMIT ((1l << 30) - 2)
+#define VG_SIGKILL 9
+#define VG_SIGTERM 15
+#define VG_SIGSTOP 19
 
 /*
  * Parent directory names of the files whose read is an event, set by vigild
@@ -314,9 +321,62 @@ static __noinline int vg_sys_open(const struct vg_args *a, long ret, __u32 nr)
 }
 
 /*
- * unlink, rmdir, rename, chmod, chown by path: the object may be gone (or
- * was never opened), so the kernel resolves the directory the caller's path
- * is relative to and the event carries the caller's path as given.
+ * The times utimensat, futimesat, utimes and utime were given, into t (ns
+ * since the epoch); 0 when the caller gave none
+ * (NULL: now, as a plain touch does, or UTIME_NOW and UTIME_OMIT), which is
+ * no event. ts points at two struct timespec (nsec: 1), two struct timeval
+ * (usec: 1000) or, for utime, a struct utimbuf of two seconds (0).
+ */
+struct vg_times {
+	__s64 ns[2]; /* access, modification */
+	__u32 given; /* VG_TIMES_* */
+};
+
+static __always_inline int vg_times_given(struct vg_times *t, const void *ts, int unit)
+{
+	__s64 v[4] = {};
+	int i;
+
+	if (!ts || bpf_probe_read_user(v, unit ? sizeof(v) : 2 * sizeof(v[0]), ts))
+		return 0;
+	if (!unit) {
+		v[2] = v[1];
+		v[1] = v[3] = 0;
+	}
+	for (i = 0; i < 2; i++) {
+		__s64 sec = v[2 * i], sub = v[2 * i + 1];
+
+		if (unit == 1 && (sub == VG_UTIME_NOW || sub == VG_UTIME_OMIT))
+			continue;
+		t->given |= i ? VG_TIMES_MTIME : VG_TIMES_ATIME;
+		t->ns[i & 1] = sec * 1000000000 + sub * unit;
+	}
+	return t->given != 0;
+}
+
+/* setxattr's name (into rel2) and, for security.capability, the value's head, into e. */
+static __always_inline void vg_xattr(struct vg_file_event *e, const char *name, const void *value,
+				     __u64 size)
+{
+	__u64 n[3] = {};
+	__u32 cap[5];
+
+	e->xattr_size = (__u32)size;
+	bpf_probe_read_user_str(n, sizeof(n), name);
+	/* "security.capability" as three little-endian words, NUL-padded */
+	if (n[0] != 0x7974697275636573ull || n[1] != 0x6c6962617061632eull || n[2] != 0x797469ull ||
+	    size < sizeof(cap) || bpf_probe_read_user(cap, sizeof(cap), value))
+		return;
+	e->cap_magic = cap[0];
+	e->cap_permitted[0] = cap[1];
+	e->cap_permitted[1] = cap[3];
+}
+
+/*
+ * unlink, rmdir, rename, chmod, chown, mkdir, link, symlink, setxattr,
+ * chattr and explicit file times by path: the object may be gone (or was
+ * never opened), so the kernel resolves the directory the caller's path is
+ * relative to and the event carries the caller's path as given.
  */
 static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr)
 {
@@ -326,7 +386,10 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	int dfd = VG_AT_FDCWD, dfd2 = VG_AT_FDCWD;
 	const void *p1 = NULL, *p2 = NULL;
 	__u32 op, off, walk, mode = 0, uid = 0, gid = 0;
+	struct vg_times times = {};
+	__u64 xname = 0, xval = 0, xsize = 0;
 	struct file *f = NULL;
+	int base2 = 0;
 
 	if (ret != 0)
 		return 0;
@@ -391,6 +454,84 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 		uid = (__u32)a->a[2];
 		gid = (__u32)a->a[3];
 		break;
+	case VG_NR_mkdir:
+		op = VG_FILE_MKDIR;
+		p1 = (void *)a->a[0];
+		mode = (__u32)a->a[1];
+		break;
+	case VG_NR_mkdirat:
+		op = VG_FILE_MKDIR;
+		dfd = (int)a->a[0];
+		p1 = (void *)a->a[1];
+		mode = (__u32)a->a[2];
+		break;
+	case VG_NR_symlink: /* symlink(target, linkpath): the link is the event's file */
+		op = VG_FILE_SYMLINK;
+		p1 = (void *)a->a[1];
+		p2 = (void *)a->a[0];
+		break;
+	case VG_NR_symlinkat: /* symlinkat(target, newdirfd, linkpath) */
+		op = VG_FILE_SYMLINK;
+		dfd = (int)a->a[1];
+		p1 = (void *)a->a[2];
+		p2 = (void *)a->a[0];
+		break;
+	case VG_NR_link: /* link(oldpath, newpath) */
+		op = VG_FILE_LINK;
+		p1 = (void *)a->a[1];
+		p2 = (void *)a->a[0];
+		base2 = 1;
+		break;
+	case VG_NR_linkat: /* linkat(olddirfd, oldpath, newdirfd, newpath, flags) */
+		op = VG_FILE_LINK;
+		dfd = (int)a->a[2];
+		p1 = (void *)a->a[3];
+		dfd2 = (int)a->a[0];
+		p2 = (void *)a->a[1];
+		base2 = 1;
+		break;
+	case VG_NR_setxattr:
+	case VG_NR_lsetxattr:
+		op = VG_FILE_XATTR;
+		p1 = (void *)a->a[0];
+		goto xattr;
+	case VG_NR_fsetxattr:
+		op = VG_FILE_XATTR;
+		f = vg_fd_file(task, a->a[0]);
+xattr:
+		xname = a->a[1];
+		xval = a->a[2];
+		xsize = a->a[3];
+		p2 = (void *)xname;
+		break;
+	case VG_NR_ioctl: /* FS_IOC_SETFLAGS only (vg_sys_exit) */
+		op = VG_FILE_ATTR;
+		f = vg_fd_file(task, a->a[0]);
+		bpf_probe_read_user(&mode, sizeof(mode), (void *)a->a[2]);
+		break;
+	case VG_NR_utimensat: /* utimensat(dirfd, path or NULL: dirfd itself, times, flags) */
+		op = VG_FILE_TIMES;
+		if (!vg_times_given(&times, (void *)a->a[2], 1))
+			return 0;
+		if (a->a[1])
+			dfd = (int)a->a[0], p1 = (void *)a->a[1];
+		else
+			f = vg_fd_file(task, a->a[0]);
+		break;
+	case VG_NR_futimesat:
+		op = VG_FILE_TIMES;
+		if (!vg_times_given(&times, (void *)a->a[2], 1000))
+			return 0;
+		dfd = (int)a->a[0];
+		p1 = (void *)a->a[1];
+		break;
+	case VG_NR_utimes:
+	case VG_NR_utime:
+		op = VG_FILE_TIMES;
+		if (!vg_times_given(&times, (void *)a->a[1], nr == VG_NR_utimes ? 1000 : 0))
+			return 0;
+		p1 = (void *)a->a[0];
+		break;
 	default:
 		return 0;
 	}
@@ -409,9 +550,16 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	e->mode = mode;
 	e->uid = uid;
 	e->gid = gid;
+	if (op == VG_FILE_TIMES) {
+		e->open_flags = times.given;
+		e->atime_ns = times.ns[0];
+		e->mtime_ns = times.ns[1];
+	} else if (op == VG_FILE_XATTR) {
+		vg_xattr(e, (void *)xname, (void *)xval, xsize);
+	}
 	off = sizeof(*e);
 	if (f) {
-		/* fchmod, fchown: the fd names the file itself. */
+		/* fchmod, fchown, fsetxattr, chattr, futimens: the fd names the file itself. */
 		e->ino = BPF_CORE_READ(f, f_inode, i_ino);
 		walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
 				    s);
@@ -424,10 +572,13 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	off += e->base_len;
 	e->rel_len = vg_put_user_str(s, off, p1);
 	off += e->rel_len;
-	if (op == VG_FILE_RENAME) {
+	if (op == VG_FILE_RENAME || base2) {
 		walk = vg_dir_walk(task, dfd2, s);
 		e->base2_len = vg_put_path(s, off, walk);
 		off += e->base2_len;
+	}
+	if (p2) {
+		/* rename's or link's source, a symlink's target, an attribute's name */
 		e->rel2_len = vg_put_user_str(s, off, p2);
 		off += e->rel2_len;
 	}
@@ -567,6 +718,19 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 	case VG_NR_init_module:
 	case VG_NR_finit_module:
 		break; /* attempts count, successful or not */
+	case VG_NR_kill:
+	case VG_NR_tkill:
+	case VG_NR_tgkill: {
+		/* kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) */
+		__u64 sig = nr == VG_NR_tgkill ? a->a[2] : a->a[1];
+		__s32 pid = (__s32)a->a[0];
+
+		/* delivered, to one other process (not a group: pid <= 0), of a signal that ends or stops it */
+		if (ret != 0 || pid <= 0 || (__u32)pid == bpf_get_current_pid_tgid() >> 32 ||
+		    (sig != VG_SIGKILL && sig != VG_SIGTERM && sig != VG_SIGSTOP))
+			return 0;
+		break;
+	}
 	default:
 		if (ret != 0)
 			return 0; /* set*id that changed nothing */
@@ -617,6 +781,13 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 		}
 		break;
 	}
+	case VG_NR_kill:
+	case VG_NR_tkill:
+	case VG_NR_tgkill:
+		e->op = VG_SEC_SIGNAL;
+		e->target = (__u32)a->a[0];
+		e->arg = (__u32)(nr == VG_NR_tgkill ? a->a[2] : a->a[1]);
+		break;
 	default:
 		e->op = VG_SEC_SETID;
 		e->target = nr;
@@ -632,6 +803,10 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 			}
 		}
 	}
+	/* A script killing its jobs in a loop: signals are limited per process like file events. */
+	if (e->op == VG_SEC_SIGNAL &&
+	    vg_rate_check(VG_CLASS_SEC, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return 0;
 	e->hdr.type = VG_EV_SEC;
 	e->hdr.size = off;
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
@@ -664,7 +839,15 @@ static __always_inline int vg_sys_exit(const struct vg_args *a, long ret, __u64 
 	case VG_NR_setregid:
 	case VG_NR_setresuid:
 	case VG_NR_setresgid:
+	case VG_NR_kill:
+	case VG_NR_tkill:
+	case VG_NR_tgkill:
 		return vg_sys_sec(a, ret, nr);
+	case VG_NR_ioctl:
+		/* The commonest of them (terminals, sockets) end here. */
+		if (a->a[1] != VG_FS_IOC_SETFLAGS && a->a[1] != VG_FS_IOC32_SETFLAGS)
+			return 0;
+		return vg_sys_path_op(a, ret, nr);
 	default:
 		return vg_sys_path_op(a, ret, nr);
 	}
