@@ -798,7 +798,58 @@ static char *vg_ip(struct vg_arena *a, uint16_t family, const uint8_t addr[16])
 	return vg_arena_strdup(a, buf);
 }
 
-static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
+/*
+ * The name of a DNS question (labels as sent, q bytes) as dotted text into
+ * out, and the type after it (-1: cut off); -EBADMSG for what no resolver
+ * sends: a label over 63 bytes, a compression pointer, a name over 253.
+ */
+static int vg_dns_name(const uint8_t *q, size_t n, char *out, size_t size, int *qtype)
+{
+	size_t i = 0, o = 0;
+
+	*qtype = -1;
+	out[0] = '\0';
+	while (i < n && q[i]) {
+		size_t len = q[i++];
+
+		if (len > 63 || i + len > n || o + len + 2 > size || o + len + 1 > 254)
+			return -EBADMSG;
+		if (o)
+			out[o++] = '.';
+		memcpy(out + o, q + i, len);
+		o += len;
+		out[o] = '\0';
+		i += len;
+	}
+	if (i + 3 <= n) /* the name's end, then the type */
+		*qtype = q[i + 1] << 8 | q[i + 2];
+	return 0;
+}
+
+static int vg_on_dns(struct vg_sensor *s, const struct vg_net_event *e, size_t size,
+		     struct vg_actor *a)
+{
+	const uint8_t *q = (const uint8_t *)(e + 1);
+	char name[256], *ip;
+	int qtype;
+
+	if (!e->dns_len || sizeof(*e) + e->dns_len > size || q[e->dns_len - 1] ||
+	    vg_dns_name(q, e->dns_len - 1, name, sizeof(name), &qtype))
+		return -EBADMSG;
+	ip = vg_ip(&s->arena, e->family, e->raddr);
+	if (!ip)
+		return -ENOMEM;
+	const struct vg_det det[] = {
+		VG_DET_TEXT("DnsQueryString", name),
+		VG_DET_TEXT("RemoteIP", ip),
+		VG_DET_NUM("RemotePort", e->rport),
+		VG_DET_NUM("QueryType", qtype),
+	};
+	return vg_emit_security(s, e->hdr.ts_boot_ns, a, "DnsQuery", NULL, det,
+				qtype < 0 ? VG_NDET(det) - 1 : VG_NDET(det));
+}
+
+static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e, size_t size)
 {
 	Vigil__V1__Event *ev;
 	Vigil__V1__NetworkEvent *ne;
@@ -806,8 +857,13 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 	struct vg_actor a;
 	int err;
 
-	if (!e->op || e->op > VG_NET_UDP_SEND || (e->family != AF_INET && e->family != AF_INET6))
+	if (!e->op || e->op > VG_NET_DNS_QUERY || (e->family != AF_INET && e->family != AF_INET6))
 		return -EBADMSG;
+	if (e->op == VG_NET_DNS_QUERY) {
+		if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
+			return -ENOMEM;
+		return vg_on_dns(s, e, size, &a);
+	}
 	err = vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a);
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
 	ne = vg_arena_alloc(&s->arena, sizeof(*ne));
@@ -978,7 +1034,7 @@ int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size)
 	case VG_EV_NET:
 		if (h->size < sizeof(struct vg_net_event))
 			goto bad;
-		err = vg_on_net(s, data);
+		err = vg_on_net(s, data, h->size);
 		break;
 	case VG_EV_SEC:
 		if (h->size < sizeof(struct vg_sec_event))

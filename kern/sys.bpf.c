@@ -626,6 +626,48 @@ static __always_inline int vg_user_sockaddr(struct vg_net_event *e, const void *
 	return 0;
 }
 
+/*
+ * A datagram to port 53: a DNS query, its question (the name as labels,
+ * the type, the class) as the caller sent it, after the 12-byte header.
+ * Every one is an event (the UDP send event is only a socket's first to a
+ * destination), limited per process like the class; vigild parses it.
+ */
+static __always_inline void vg_dns(const struct vg_net_event *ne, const void *buf, __u64 len,
+				   struct task_struct *task)
+{
+	struct vg_scratch *s;
+	struct vg_net_event *e;
+	__u32 n;
+
+	if (len <= 12 || !buf)
+		return;
+	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
+	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
+		return;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_NET, VG_CNT_RB_FULL);
+		return;
+	}
+	e = (void *)s->ev;
+	__builtin_memcpy(e, ne, sizeof(*e));
+	e->op = VG_NET_DNS_QUERY;
+	n = len - 12 < VG_DNS_QUESTION ? (__u32)(len - 12) : VG_DNS_QUESTION;
+	n &= 511;
+	if (bpf_probe_read_user(&s->ev[sizeof(*e)], n, buf + 12))
+		n = 0;
+	s->ev[(sizeof(*e) + n) & 1023] = '\0';
+	e->dns_len = (__u16)(n + 1);
+	if (vg_flt_net(e, 0))
+		return;
+	if (vg_rate_check(VG_CLASS_NET, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return;
+	vg_hdr(&e->hdr, VG_EV_NET, sizeof(*e) + e->dns_len);
+	vg_submit(&vg_rb_net, VG_CLASS_NET, e, (sizeof(*e) + n + 1) & 1023);
+}
+
 /* accept (TCP) and UDP connect/send: process context, so the caller is the actor. */
 static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 {
@@ -655,19 +697,32 @@ static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 		e.op = VG_NET_UDP_CONNECT;
 	} else {
 		struct vg_udp_key k = { .sk = (__u64)sk };
-		const void *uaddr = NULL;
+		const void *uaddr = NULL, *buf = NULL;
+		__u64 len = 0;
 		__u8 one = 1;
 
 		if (nr == VG_NR_sendto) {
 			uaddr = (void *)a->a[4];
+			buf = (void *)a->a[1];
+			len = a->a[2];
 		} else {
 			/* sendmsg: struct msghdr; sendmmsg: its first struct mmsghdr starts with one. */
 			struct user_msghdr *m = (void *)a->a[1];
+			struct iovec *iov = NULL;
 
 			bpf_probe_read_user(&uaddr, sizeof(uaddr), &m->msg_name);
+			bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov);
+			if (iov) {
+				bpf_probe_read_user(&buf, sizeof(buf), &iov->iov_base);
+				bpf_probe_read_user(&len, sizeof(len), &iov->iov_len);
+			}
 		}
 		if (uaddr && vg_user_sockaddr(&e, uaddr))
 			return 0;
+		if (e.rport == 53) {
+			vg_fill_task(&e.task, task);
+			vg_dns(&e, buf, len, task);
+		}
 		e.op = VG_NET_UDP_SEND;
 		vg_count(VG_CLASS_NET, VG_CNT_SEEN);
 		__builtin_memcpy(k.addr, e.raddr, sizeof(k.addr));

@@ -200,7 +200,11 @@ enum vg_net_op {
 	VG_NET_LISTEN = 5,
 	VG_NET_UDP_CONNECT = 6,
 	VG_NET_UDP_SEND = 7, /* first datagram of a socket to a destination */
+	VG_NET_DNS_QUERY = 8, /* a UDP datagram to port 53: tail the question (dns_len) */
 };
+
+/* Bytes of a DNS query's question kept (name and type), after its 12-byte header. */
+#define VG_DNS_QUESTION 260
 
 struct vg_net_event {
 	struct vg_event_hdr hdr;
@@ -210,7 +214,8 @@ struct vg_net_event {
 	__u16 family; /* AF_INET, AF_INET6 */
 	__u16 lport; /* host order */
 	__u16 rport; /* host order */
-	__u16 _pad5[3];
+	__u16 dns_len; /* VG_NET_DNS_QUERY: bytes of the tail, the question as sent and a NUL */
+	__u16 _pad5[2];
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 };

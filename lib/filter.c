@@ -142,6 +142,7 @@ static const struct vg_vf_op vg_vf_ops[] = {
 	{ "listen", VG_CLASS_NET, VG_NET_LISTEN },
 	{ "udp_connect", VG_CLASS_NET, VG_NET_UDP_CONNECT },
 	{ "udp_send", VG_CLASS_NET, VG_NET_UDP_SEND },
+	{ "dns", VG_CLASS_NET, VG_NET_DNS_QUERY },
 	{ "setid", VG_CLASS_SEC, VG_SEC_SETID },
 	{ "ptrace", VG_CLASS_SEC, VG_SEC_PTRACE },
 	{ "module", VG_CLASS_SEC, VG_SEC_MODULE },

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "harness.h"
 
@@ -388,4 +391,99 @@ Test(telemetry, loader_environment_of_an_exec)
 	env[200] = many[0];
 	pid = run_env(env);
 	cr_expect_null(exec_field(pid, "LD_PRELOAD"), "the 281st variable was looked at");
+}
+
+/* A DNS query for name (type qtype) in wire format into buf; its length. */
+static size_t dns_query(uint8_t *buf, const char *name, int qtype)
+{
+	size_t n = 12;
+
+	memset(buf, 0, 12);
+	buf[0] = 0x12;
+	buf[2] = 0x01; /* recursion desired */
+	buf[5] = 1; /* one question */
+	for (const char *p = name; *p;) {
+		size_t len = strcspn(p, ".");
+
+		buf[n++] = (uint8_t)len;
+		memcpy(buf + n, p, len);
+		n += len;
+		p += len + (p[len] == '.');
+	}
+	buf[n++] = 0;
+	buf[n++] = (uint8_t)(qtype >> 8);
+	buf[n++] = (uint8_t)qtype;
+	buf[n++] = 0;
+	buf[n++] = 1; /* IN */
+	return n;
+}
+
+static long long dns_rows(const char *name, int qtype, long long want)
+{
+	return vg_t_wait_int(
+		&host, want, want ? 10000 : 0,
+		"SELECT count(*) FROM DeviceEvents WHERE ActionType = 'DnsQuery' AND"
+		" InitiatingProcessId = %d AND json_extract(AdditionalFields,"
+		" '$.DnsQueryString') = '%q' AND json_extract(AdditionalFields,"
+		" '$.QueryType') = %d AND json_extract(AdditionalFields, '$.RemoteIP')"
+		" = '127.0.0.1' AND json_extract(AdditionalFields, '$.RemotePort') = 53",
+		getpid(), name, qtype);
+}
+
+/*
+ * Every datagram to port 53 is a query event with its name and type (the
+ * same socket asking again included: the connection event is only its
+ * first); sendto, send on a connected socket, sendmsg and sendmmsg alike.
+ * Nothing listens: a query sent is what counts. Port 54 is no query.
+ */
+Test(telemetry, dns_queries_by_name)
+{
+	struct sockaddr_in ns = { .sin_family = AF_INET,
+				  .sin_port = htons(53),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in other = ns;
+	uint8_t q[512], q2[512];
+	struct iovec iov[2];
+	struct mmsghdr mm[2];
+	struct msghdr m = {
+		.msg_name = &ns, .msg_namelen = sizeof(ns), .msg_iov = iov, .msg_iovlen = 1
+	};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), cfd = socket(AF_INET, SOCK_DGRAM, 0);
+	size_t n;
+
+	cr_assert_geq(fd, 0);
+	other.sin_port = htons(54);
+	n = dns_query(q, "vg-one.example", 1);
+	cr_assert_eq(sendto(fd, q, n, 0, (void *)&ns, sizeof(ns)), (ssize_t)n);
+	cr_assert_eq(sendto(fd, q, n, 0, (void *)&ns, sizeof(ns)), (ssize_t)n);
+	cr_assert_eq(sendto(fd, q, n, 0, (void *)&other, sizeof(other)), (ssize_t)n);
+	n = dns_query(q, "vg-two.example", 28);
+	cr_assert_eq(connect(cfd, (void *)&ns, sizeof(ns)), 0);
+	cr_assert_eq(send(cfd, q, n, 0), (ssize_t)n);
+	n = dns_query(q, "vg-three.example", 16);
+	iov[0] = (struct iovec){ q, n };
+	cr_assert_eq(sendmsg(fd, &m, 0), (ssize_t)n);
+	/* as glibc asks for A and AAAA at once: the first is read */
+	n = dns_query(q, "vg-four.example", 1);
+	iov[1] = (struct iovec){ q2, dns_query(q2, "vg-four.example", 28) };
+	iov[0] = (struct iovec){ q, n };
+	memset(mm, 0, sizeof(mm));
+	mm[0].msg_hdr = m;
+	mm[1].msg_hdr = m;
+	mm[1].msg_hdr.msg_iov = &iov[1];
+	cr_assert_eq(sendmmsg(fd, mm, 2, 0), 2);
+	close(fd);
+	close(cfd);
+
+	cr_expect_eq(dns_rows("vg-one.example", 1, 2), 2);
+	cr_expect_eq(dns_rows("vg-two.example", 28, 1), 1);
+	cr_expect_eq(dns_rows("vg-three.example", 16, 1), 1);
+	cr_expect_eq(dns_rows("vg-four.example", 1, 1), 1);
+	barrier("done");
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(*) FROM DeviceEvents WHERE ActionType = 'DnsQuery' AND"
+			      " InitiatingProcessId = %d",
+			      getpid()),
+		5, "a datagram to port 54 was a query");
 }

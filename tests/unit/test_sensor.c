@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/socket.h>
 
 #include "fmt.h"
 #include "sensor.h"
@@ -445,4 +446,53 @@ Test(sensor, loader_environment_of_an_exec, .init = setup, .fini = teardown)
 	cr_expect_null(strstr(js, "/a.so"), "%s", js);
 	cr_expect_null(strstr(js, "\"ParentId\":\"7\""), "%s", js);
 	vg_sb_free(&j);
+}
+
+/* A DNS query record with the question q (n bytes, a NUL added), in buf; its size. */
+static size_t dns_rec(char *buf, const void *q, size_t n)
+{
+	struct vg_net_event *e = (void *)buf;
+
+	memset(e, 0, sizeof(*e));
+	task(&e->task, 70, 1, 0, "resolver");
+	e->hdr.type = VG_EV_NET;
+	e->hdr.ts_boot_ns = 7000;
+	e->op = VG_NET_DNS_QUERY;
+	e->proto = 17;
+	e->family = AF_INET;
+	e->rport = 53;
+	e->raddr[0] = 127;
+	e->raddr[3] = 1;
+	memcpy(buf + sizeof(*e), q, n);
+	buf[sizeof(*e) + n] = '\0';
+	e->dns_len = (uint16_t)(n + 1);
+	e->hdr.size = (uint32_t)(sizeof(*e) + n + 1);
+	return e->hdr.size;
+}
+
+/* The question as resolvers send it is decoded; a compression pointer, a long label are refused. */
+Test(sensor, dns_question_is_decoded_or_refused, .init = setup, .fini = teardown)
+{
+	char buf[1024], long_label[80] = { 70 };
+	struct vg_sb j;
+	size_t n;
+
+	memset(long_label + 1, 'a', 70);
+	n = dns_rec(buf,
+		    "\x02vg\x07"
+		    "example\0\0\x1c\0\x01",
+		    16);
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+	vg_sb_init(&j);
+	vg_store_details_json(&j, s.events[0]->security);
+	cr_expect_str_eq(vg_sb_str(&j), "{\"DnsQueryString\":\"vg.example\",\"RemoteIP\":"
+					"\"127.0.0.1\",\"RemotePort\":53,\"QueryType\":28}");
+	vg_sb_free(&j);
+	n = dns_rec(buf, "\x02vg\xc0\x0c", 5);
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = dns_rec(buf, long_label, 72);
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = dns_rec(buf, "\x05vg", 3); /* a label past the end */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	cr_assert_eq(s.lost, 3);
 }
