@@ -659,6 +659,44 @@ static const char *const vg_file_actions[] = {
 	[VG_FILE_ATTR] = "FileAttributesChanged", [VG_FILE_TIMES] = "FileTimestampChanged",
 };
 
+/*
+ * A shell running a file without #! itself (its execve failed with
+ * ENOEXEC): the process starts the script without an exec, so it is
+ * reported as one, its command line the shell and the file as the shell was
+ * given it, relative to the directory the kernel resolved; the host finds
+ * the script there as for "sh FILE" (ScriptPath).
+ */
+static int vg_on_script(struct vg_sensor *s, const struct vg_file_event *e, struct vg_actor *a,
+			const char *base, const char *rel)
+{
+	Vigil__V1__ProcessEvent *pe;
+	Vigil__V1__Process *p;
+	char **argv;
+	int err;
+
+	if (!rel || !*rel)
+		return -EBADMSG;
+	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, a, 0, NULL,
+		      0);
+	if (err)
+		return err;
+	pe = s->events[s->nevents - 1]->process;
+	p = pe->process;
+	argv = vg_arena_alloc(&s->arena, 2 * sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = p->exe && *p->exe ? p->exe : p->comm;
+	argv[1] = vg_arena_strdup(&s->arena, rel);
+	p->cwd = vg_arena_strdup(&s->arena, base);
+	if (!argv[0] || !argv[1] || !p->cwd)
+		return -ENOMEM;
+	p->argv = argv;
+	p->n_argv = 2;
+	p->argv_truncated = 0;
+	pe->shell_fallback = 1;
+	return 0;
+}
+
 /* What the operations added after the first ones carry besides the file. */
 static int vg_file_extra(struct vg_sensor *s, const struct vg_file_event *e,
 			 Vigil__V1__FileEvent *fe, const char *base2, const char *rel2)
@@ -715,12 +753,15 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	if (vg_tail_str(&cur, end, e->base_len, &base) ||
 	    vg_tail_str(&cur, end, e->rel_len, &rel) ||
 	    vg_tail_str(&cur, end, e->base2_len, &base2) ||
-	    vg_tail_str(&cur, end, e->rel2_len, &rel2) || !base || !e->op || e->op > VG_FILE_TIMES)
+	    vg_tail_str(&cur, end, e->rel2_len, &rel2) || !base || !e->op ||
+	    e->op > VG_FILE_EXEC_SCRIPT)
 		return -EBADMSG;
 	if (vg_path_join(path, sizeof(path), base, rel))
 		return -EBADMSG;
 	if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
 		return -ENOMEM;
+	if (e->op == VG_FILE_EXEC_SCRIPT)
+		return vg_on_script(s, e, &a, base, rel);
 	if (e->op == VG_FILE_SENSITIVE_READ) {
 		const struct vg_det det[] = { VG_DET_NUM("Suppressed", e->supp_count) };
 

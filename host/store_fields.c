@@ -124,6 +124,8 @@ void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
 		if (last)
 			vg_json_kv(j, names[k], last);
 	}
+	if (pe->shell_fallback)
+		vg_sb_add(j, ",\"ShellFallback\":true");
 	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED) {
 		const char *script = vg_script_operand(p);
 

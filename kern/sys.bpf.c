@@ -53,6 +53,7 @@ const volatile __u64 vg_sys_mask[8];
 #define VG_SIGKILL 9
 #define VG_SIGTERM 15
 #define VG_SIGSTOP 19
+#define VG_ENOEXEC 8
 
 /*
  * Parent directory names of the files whose read is an event, set by vigild
@@ -525,6 +526,15 @@ xattr:
 		dfd = (int)a->a[0];
 		p1 = (void *)a->a[1];
 		break;
+	case VG_NR_execve: /* execve(path, argv, envp): failed with ENOEXEC (vg_sys_exit) */
+		op = VG_FILE_EXEC_SCRIPT;
+		p1 = (void *)a->a[0];
+		break;
+	case VG_NR_execveat:
+		op = VG_FILE_EXEC_SCRIPT;
+		dfd = (int)a->a[0];
+		p1 = (void *)a->a[1];
+		break;
 	case VG_NR_utimes:
 	case VG_NR_utime:
 		op = VG_FILE_TIMES;
@@ -898,6 +908,12 @@ static __always_inline int vg_sys_exit(const struct vg_args *a, long ret, __u64 
 	case VG_NR_tkill:
 	case VG_NR_tgkill:
 		return vg_sys_sec(a, ret, nr);
+	case VG_NR_execve:
+	case VG_NR_execveat:
+		/* A file the kernel could not run, which a shell may run itself. */
+		if (ret != -VG_ENOEXEC)
+			return 0;
+		return vg_sys_path_op(a, 0, nr);
 	case VG_NR_ioctl:
 		/* The commonest of them (terminals, sockets) end here. */
 		if (a->a[1] != VG_FS_IOC_SETFLAGS && a->a[1] != VG_FS_IOC32_SETFLAGS)

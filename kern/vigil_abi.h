@@ -138,6 +138,12 @@ enum vg_file_op {
 	VG_FILE_XATTR = 11, /* setxattr, lsetxattr, fsetxattr: rel2 the attribute's name */
 	VG_FILE_ATTR = 12, /* ioctl FS_IOC_SETFLAGS (chattr): mode the new flags */
 	VG_FILE_TIMES = 13, /* utimensat, futimesat, utimes, utime with times given */
+	/*
+	 * execve, execveat that failed with ENOEXEC: a file without #!, which
+	 * a shell (bash, zsh) then runs itself in the same process, no exec
+	 * (vigild reports it as the process starting the script).
+	 */
+	VG_FILE_EXEC_SCRIPT = 14,
 };
 
 /* VG_FILE_TIMES: which times the caller gave (open_flags). */

@@ -135,6 +135,7 @@ static const struct vg_vf_op vg_vf_ops[] = {
 	{ "xattr", VG_CLASS_FILE, VG_FILE_XATTR },
 	{ "attr", VG_CLASS_FILE, VG_FILE_ATTR },
 	{ "times", VG_CLASS_FILE, VG_FILE_TIMES },
+	{ "script", VG_CLASS_FILE, VG_FILE_EXEC_SCRIPT },
 	{ "connect", VG_CLASS_NET, VG_NET_CONNECT },
 	{ "connected", VG_CLASS_NET, VG_NET_CONNECTED },
 	{ "failed", VG_CLASS_NET, VG_NET_CONNECT_FAIL },

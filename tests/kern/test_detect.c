@@ -549,3 +549,38 @@ Test(detect, timestomp_security_tool_killed_and_ld_preload)
 	cr_expect_eq(alerts_for("exec_ld_preload", "vg-near-", 0, 0), 0);
 	vg_t_rmrf(dir);
 }
+
+/*
+ * A script without #! run from a temporary directory: its execve fails with
+ * ENOEXEC and bash runs it itself, in the same process, without an exec.
+ * It is seen as the script all the same (ScriptPath, ShellFallback), so
+ * "run from /tmp" fires once; a script with #! is an ordinary exec.
+ */
+Test(detect, a_script_without_shebang_run_by_bash_is_the_script)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-noshebang");
+	sh("cd %s && printf 'exit 0\\n' > plain.sh && printf '#!/bin/sh\\nexit 0\\n' > bang.sh &&"
+	   " chmod +x plain.sh bang.sh && bash -c './plain.sh; ./bang.sh; true'",
+	   dir);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
+			      " 'ProcessCreated' AND json_extract(AdditionalFields, '$.ScriptPath')"
+			      " = '%s/plain.sh' AND json_extract(AdditionalFields,"
+			      " '$.ShellFallback') = 1 AND FileName = 'bash' AND ProcessCommandLine"
+			      " LIKE '%%bash ./plain.sh'",
+			      dir),
+		1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "plain.sh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "bang.sh", 1, 30000), 1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE"
+			      " json_extract(AdditionalFields, '$.ScriptPath') = '%s/bang.sh' AND"
+			      " json_type(AdditionalFields, '$.ShellFallback') IS NOT NULL",
+			      dir),
+		0);
+	vg_t_rmrf(dir);
+}
