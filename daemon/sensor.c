@@ -927,10 +927,26 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e, size_t s
 	return vg_push(s, ev);
 }
 
+/*
+ * An event about another process (e->target: ptrace, signals): its image as
+ * the file and its uid as the last detail, both left out when vigild does
+ * not know it (an exit that came first leaves its entry a while).
+ */
+static int vg_emit_at_target(struct vg_sensor *s, const struct vg_sec_event *e,
+			     const struct vg_actor *a, const char *action, struct vg_det *det,
+			     size_t ndet)
+{
+	const struct vg_proc *target = vg_pt_get(&s->pt, e->target);
+
+	if (target)
+		det[ndet - 1].num = target->uid;
+	return vg_emit_security(s, e->hdr.ts_boot_ns, a, action, target ? target->exe : NULL, det,
+				target ? ndet : ndet - 1);
+}
+
 static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t size)
 {
 	const char *cur = (const char *)(e + 1), *end = (const char *)e + size, *path;
-	const struct vg_proc *target;
 	struct vg_actor a;
 
 	if (vg_tail_str(&cur, end, e->path_len, &path))
@@ -954,11 +970,7 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 			VG_DET_NUM("TargetAccountUid", 0),
 		};
 
-		target = vg_pt_get(&s->pt, e->target);
-		if (target)
-			det[2].num = target->uid;
-		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PtraceAttach",
-					target ? target->exe : NULL, det, target ? 3 : 2);
+		return vg_emit_at_target(s, e, &a, "PtraceAttach", det, VG_NDET(det));
 	}
 	case VG_SEC_SIGNAL: {
 		struct vg_det det[] = {
@@ -971,12 +983,7 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 			VG_DET_NUM("TargetAccountUid", 0),
 		};
 
-		/* The target's image as it was: an exit that came first leaves its entry a while. */
-		target = vg_pt_get(&s->pt, e->target);
-		if (target)
-			det[3].num = target->uid;
-		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "SignalSent",
-					target ? target->exe : NULL, det, target ? 4 : 3);
+		return vg_emit_at_target(s, e, &a, "SignalSent", det, VG_NDET(det));
 	}
 	case VG_SEC_MODULE: {
 		/* The loader's image (0: unknown), for rules that exclude the sensor by it. */

@@ -468,22 +468,10 @@ Test(detect, systemd_enable_setcap_and_chattr)
 static pid_t start_stored(const char *dir, const char *name)
 {
 	char path[PATH_MAX + 64];
-	pid_t pid;
+	char *const argv[] = { (char *)name, "300", NULL };
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (!pid) {
-		execl(path, name, "300", (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(
-		vg_t_wait_int(&host, 1, 30000,
-			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND"
-			      " ActionType = 'ProcessCreated'",
-			      pid),
-		1);
-	return pid;
+	return vg_t_exec_stored(&host, path, argv, NULL, 0);
 }
 
 /*

@@ -237,20 +237,9 @@ Test(telemetry, explicit_file_times_and_not_a_plain_touch)
 /* Start /bin/sleep and wait until its exec is stored; its pid. */
 static pid_t sleeper(void)
 {
-	pid_t pid = fork();
+	char *const argv[] = { "sleep", "300", NULL };
 
-	cr_assert_geq(pid, 0);
-	if (!pid) {
-		execl("/bin/sleep", "sleep", "300", (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(
-		vg_t_wait_int(&host, 1, 10000,
-			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND"
-			      " ActionType = 'ProcessCreated'",
-			      pid),
-		1);
-	return pid;
+	return vg_t_exec_stored(&host, "/bin/sleep", argv, NULL, 0);
 }
 
 static long long signals(pid_t target, int sig, long long want)
@@ -308,22 +297,9 @@ Test(telemetry, signals_to_another_process)
 /* Run /bin/true with envp; its pid once its exec is stored. */
 static pid_t run_env(char *const envp[])
 {
-	pid_t pid = fork();
-	int st;
+	char *const argv[] = { "true", NULL };
 
-	cr_assert_geq(pid, 0);
-	if (!pid) {
-		execle("/bin/true", "true", (char *)NULL, envp);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert_eq(
-		vg_t_wait_int(&host, 1, 10000,
-			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND"
-			      " ActionType = 'ProcessCreated'",
-			      pid),
-		1);
-	return pid;
+	return vg_t_exec_stored(&host, "/bin/true", argv, envp, 1);
 }
 
 static char *exec_field(pid_t pid, const char *key)
