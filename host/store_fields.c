@@ -226,7 +226,7 @@ static void vg_file_fields_more(struct vg_sb *j, const Vigil__V1__FileEvent *fe)
 			if (b < sizeof(vg_cap_names) / sizeof(*vg_cap_names))
 				vg_sb_add(&caps, vg_cap_names[b]);
 			else
-				vg_sb_printf(&caps, "cap_%zu", b);
+				vg_sb_printf(&caps, "cap_%u", (unsigned int)b);
 		}
 		if (!vg_sb_err(&caps))
 			vg_json_kv(j, "Capabilities", caps.len ? vg_sb_str(&caps) : "");
