@@ -657,6 +657,7 @@ static const char *const vg_file_actions[] = {
 	[VG_FILE_SYMLINK] = "SymlinkCreated",	  [VG_FILE_LINK] = "HardLinkCreated",
 	[VG_FILE_MKDIR] = "DirectoryCreated",	  [VG_FILE_XATTR] = "ExtendedAttributeSet",
 	[VG_FILE_ATTR] = "FileAttributesChanged", [VG_FILE_TIMES] = "FileTimestampChanged",
+	[VG_FILE_IMAGE_LOAD] = "ImageLoaded",
 };
 
 /*
@@ -754,7 +755,7 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	    vg_tail_str(&cur, end, e->rel_len, &rel) ||
 	    vg_tail_str(&cur, end, e->base2_len, &base2) ||
 	    vg_tail_str(&cur, end, e->rel2_len, &rel2) || !base || !e->op ||
-	    e->op > VG_FILE_EXEC_SCRIPT)
+	    e->op > VG_FILE_IMAGE_LOAD)
 		return -EBADMSG;
 	if (vg_path_join(path, sizeof(path), base, rel))
 		return -EBADMSG;

@@ -87,6 +87,7 @@ static __always_inline __u64 vg_cap_effective(struct task_struct *t)
 #define VG_NR_symlinkat 266
 #define VG_NR_utimensat 280
 #define VG_NR_execve 59
+#define VG_NR_mmap 9
 #define VG_NR_execveat 322
 
 static __always_inline __u64 vg_sys_nr(struct pt_regs *regs)

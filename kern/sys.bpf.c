@@ -54,6 +54,8 @@ const volatile __u64 vg_sys_mask[8];
 #define VG_SIGTERM 15
 #define VG_SIGSTOP 19
 #define VG_ENOEXEC 8
+#define VG_PROT_EXEC 4
+#define VG_MAP_ANONYMOUS 0x20
 
 /*
  * Parent directory names of the files whose read is an event, set by vigild
@@ -100,6 +102,23 @@ struct {
 	__type(key, struct vg_udp_key);
 	__type(value, __u8);
 } vg_udp_seen SEC(".maps");
+
+/*
+ * Files an address space mapped executable already: its first mapping of
+ * each is the event. The mm, not the pid: an exec starts a new one, whose
+ * loader maps the same libraries again.
+ */
+struct vg_image_key {
+	__u64 mm;
+	__u64 ino, dev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vg_image_key);
+	__type(value, __u8);
+} vg_image_seen SEC(".maps");
 
 /* Copy a caller's path string to ev + off; returns the bytes stored (0 when none). */
 static __always_inline __u32 vg_put_user_str(struct vg_scratch *s, __u32 off, const void *ustr)
@@ -601,6 +620,61 @@ xattr:
 	return 0;
 }
 
+/*
+ * mmap(addr, len, prot, flags, fd, off) of a file with PROT_EXEC: what the
+ * loader does for each shared library (ld.so, dlopen). A process's first
+ * mapping of a file is the event (vg_image_seen; the next are counted as
+ * deduplicated), judged by the filters and limited like the file class.
+ */
+static __noinline int vg_sys_image(const struct vg_args *a, long ret)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vg_image_key k = { .mm = (__u64)BPF_CORE_READ(task, mm) };
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct vg_file_event *e;
+	struct vg_scratch *s;
+	struct file *f;
+	__u32 off, walk;
+	__u8 one = 1;
+
+	f = vg_fd_file(task, (__u32)a->a[4]);
+	if (!f)
+		return 0;
+	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
+	k.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	k.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	if (bpf_map_lookup_elem(&vg_image_seen, &k)) {
+		vg_count(VG_CLASS_FILE, VG_CNT_DEDUP);
+		return 0;
+	}
+	bpf_map_update_elem(&vg_image_seen, &k, &one, BPF_ANY);
+	if (vg_ignored(tgid)) {
+		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+		return 0;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
+		return 0;
+	}
+	e = vg_file_begin(s, task, VG_FILE_IMAGE_LOAD);
+	e->ino = k.ino;
+	e->dev = k.dev;
+	e->mode = BPF_CORE_READ(f, f_inode, i_mode);
+	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+	if (walk & VG_PATH_TRUNC_BIT)
+		e->hdr.flags |= VG_F_PATH_TRUNC;
+	off = sizeof(*e);
+	e->base_len = vg_put_path(s, off, walk);
+	off += e->base_len;
+	if (vg_flt_on() && VG_FLT_DROPS(vg_flt_file(s)))
+		return 0;
+	if (vg_rate_check(VG_CLASS_FILE, tgid, bpf_ktime_get_boot_ns()))
+		return 0;
+	vg_file_submit(s, e, off);
+	return 0;
+}
+
 static __always_inline struct sock *vg_fd_sock(struct task_struct *task, __u64 fd)
 {
 	struct file *f = vg_fd_file(task, fd);
@@ -908,6 +982,11 @@ static __always_inline int vg_sys_exit(const struct vg_args *a, long ret, __u64 
 	case VG_NR_tkill:
 	case VG_NR_tgkill:
 		return vg_sys_sec(a, ret, nr);
+	case VG_NR_mmap:
+		/* The commonest of them (anonymous memory, data) end here. */
+		if (ret < 0 || !(a->a[2] & VG_PROT_EXEC) || (a->a[3] & VG_MAP_ANONYMOUS))
+			return 0;
+		return vg_sys_image(a, ret);
 	case VG_NR_execve:
 	case VG_NR_execveat:
 		/* A file the kernel could not run, which a shell may run itself. */

@@ -144,6 +144,8 @@ enum vg_file_op {
 	 * (vigild reports it as the process starting the script).
 	 */
 	VG_FILE_EXEC_SCRIPT = 14,
+	/* mmap of a file with PROT_EXEC (a shared library): a process's first of each file */
+	VG_FILE_IMAGE_LOAD = 15,
 };
 
 /* VG_FILE_TIMES: which times the caller gave (open_flags). */

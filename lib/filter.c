@@ -136,6 +136,7 @@ static const struct vg_vf_op vg_vf_ops[] = {
 	{ "attr", VG_CLASS_FILE, VG_FILE_ATTR },
 	{ "times", VG_CLASS_FILE, VG_FILE_TIMES },
 	{ "script", VG_CLASS_FILE, VG_FILE_EXEC_SCRIPT },
+	{ "image", VG_CLASS_FILE, VG_FILE_IMAGE_LOAD },
 	{ "connect", VG_CLASS_NET, VG_NET_CONNECT },
 	{ "connected", VG_CLASS_NET, VG_NET_CONNECTED },
 	{ "failed", VG_CLASS_NET, VG_NET_CONNECT_FAIL },

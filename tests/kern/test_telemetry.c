@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -462,4 +463,63 @@ Test(telemetry, dns_queries_by_name)
 			      " InitiatingProcessId = %d",
 			      getpid()),
 		5, "a datagram to port 54 was a query");
+}
+
+static long long images(const char *folder, long long want)
+{
+	return vg_t_wait_int(
+		&host, want, want ? 10000 : 0,
+		"SELECT count(*) FROM DeviceFileEvents WHERE ActionType = 'ImageLoaded'"
+		" AND FolderPath = '%q' AND InitiatingProcessId = %d",
+		folder, getpid());
+}
+
+/*
+ * A library mapped executable is an ImageLoaded event, once per address
+ * space: mapping it again (as each dlopen() after a dlclose() does) is
+ * counted as deduplicated, not stored; a mapping without PROT_EXEC is none.
+ * A child that execs maps its own: one event of its own.
+ */
+Test(telemetry, image_loads_once_per_address_space)
+{
+	int fd;
+	void *m;
+	pid_t pid;
+
+	cr_assert_eq(system("cp /lib/x86_64-linux-gnu/libm.so.6 vglib.so &&"
+			    " cp /lib/x86_64-linux-gnu/libm.so.6 vgdata.so"),
+		     0);
+	fd = open("vglib.so", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	for (int i = 0; i < 3; i++) {
+		m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+		cr_assert_neq(m, MAP_FAILED);
+		munmap(m, 4096);
+	}
+	close(fd);
+	fd = open("vgdata.so", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	cr_assert_neq(m, MAP_FAILED);
+	munmap(m, 4096);
+	close(fd);
+	cr_expect_eq(images(at("vglib.so"), 1), 1);
+
+	/* the loader of a new image maps its libraries again: LD_PRELOAD's is one of them */
+	{
+		char env[PATH_MAX + 16];
+		char *const envp[] = { env, NULL }, *const argv[] = { "true", NULL };
+
+		snprintf(env, sizeof(env), "LD_PRELOAD=%s", at("vglib.so"));
+		pid = vg_t_exec_stored(&host, "/bin/true", argv, envp, 1);
+	}
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 10000,
+			      "SELECT count(*) FROM DeviceFileEvents WHERE ActionType ="
+			      " 'ImageLoaded' AND FolderPath = '%q' AND InitiatingProcessId = %d",
+			      at("vglib.so"), pid),
+		1);
+	barrier("done");
+	cr_expect_eq(images(at("vglib.so"), 0), 1, "a second mapping was stored");
+	cr_expect_eq(images(at("vgdata.so"), 0), 0, "a mapping without PROT_EXEC was stored");
 }

@@ -381,7 +381,7 @@ Test(sensor, link_attribute_and_time_records, .init = setup, .fini = teardown)
 	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
 	n = file_rec(buf, VG_FILE_TIMES, "/etc", "f", NULL); /* no time given */
 	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
-	n = file_rec(buf, VG_FILE_EXEC_SCRIPT + 1, "/etc", "f", NULL);
+	n = file_rec(buf, VG_FILE_IMAGE_LOAD + 1, "/etc", "f", NULL);
 	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
 	n = file_rec(buf, VG_FILE_EXEC_SCRIPT, "/tmp", "", NULL); /* no script named */
 	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
