@@ -20,9 +20,7 @@ const char vg_usage_alerts[] =
 	"\n"
 	"Print the alerts detections raised (AlertInfo), oldest first, each with its\n"
 	"evidence (AlertEvidence: the table, rowid and ReportId of every event behind\n"
-	"it, its action and command line or path). An alert's line ends in the number\n"
-	"of events behind it: one alert groups its rule's events of one process tree\n"
-	"(a 1,000-port scan is one alert of 1000 events). Text from the sensors comes out\n"
+	"it, its action and command line or path). Text from the sensors comes out\n"
 	"with controls and bytes that are not UTF-8 escaped (\\x1b, \\n, \\xff).\n"
 	"\n"
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
@@ -31,7 +29,6 @@ const char vg_usage_alerts[] =
 	"  --pg CONNINFO  the fleet's PostgreSQL instead (libpq conninfo), read-only;\n"
 	"               every alert there, by time (no --follow)\n"
 	"  --json       one JSON object per alert per line, with an \"Evidence\" array\n"
-	"               and its length, \"EvidenceCount\"\n"
 	"  --follow     then print new alerts as they are raised, until SIGINT/SIGTERM\n"
 	"  -h, --help   show this text\n";
 

@@ -43,21 +43,20 @@ static const char *vg_col(struct vg_hunt_src *st, int i)
 long vg_alerts_emit(struct vg_alerts_src *s, FILE *out, int json)
 {
 	struct vg_hunt_src *al = s->alerts;
-	struct vg_sb b, e; /* the alert, its evidence */
+	struct vg_sb b;
 	long n = 0;
 	int rc, err = 0;
 
 	vg_sb_init(&b);
-	vg_sb_init(&e);
 	while (!err && (rc = al->next(al)) == 1) {
 		struct vg_hunt_src *ev;
 		int nev = 0;
 
 		vg_sb_reset(&b);
-		vg_sb_reset(&e);
 		if (json) {
 			vg_sb_add(&b, "{");
 			vg_obj(&b, al, vg_alert_cols, VG_ALERT_NCOLS, 1);
+			vg_sb_add(&b, ",\"Evidence\":[");
 		} else {
 			/* Escaped: the rules and the events behind them wrote these values. */
 			vg_sb_safe(&b, vg_col(al, 1));
@@ -73,6 +72,7 @@ long vg_alerts_emit(struct vg_alerts_src *s, FILE *out, int json)
 			vg_sb_safe(&b, vg_col(al, 7));
 			vg_sb_add(&b, "]  device ");
 			vg_sb_safe(&b, vg_col(al, 9));
+			vg_sb_add(&b, "\n");
 		}
 		ev = s->evidence(s, vg_col(al, 2));
 		if (!ev) {
@@ -81,20 +81,20 @@ long vg_alerts_emit(struct vg_alerts_src *s, FILE *out, int json)
 		}
 		while ((rc = ev->next(ev)) == 1) {
 			if (json) {
-				vg_sb_add(&e, nev ? ",{" : "{");
-				vg_obj(&e, ev, vg_evidence_cols, VG_EVIDENCE_NCOLS, 0);
-				vg_sb_add(&e, "}");
+				vg_sb_add(&b, nev ? ",{" : "{");
+				vg_obj(&b, ev, vg_evidence_cols, VG_EVIDENCE_NCOLS, 0);
+				vg_sb_add(&b, "}");
 			} else {
-				vg_sb_add(&e, "    ");
-				vg_sb_safe(&e, vg_col(ev, 0));
-				vg_sb_add(&e, "  ");
-				vg_sb_safe(&e, vg_col(ev, 1));
-				vg_sb_printf(&e, "#%s", *vg_col(ev, 2) ? vg_col(ev, 2) : "0");
-				vg_sb_add(&e, "  ");
-				vg_sb_safe(&e, vg_col(ev, 7));
-				vg_sb_add(&e, "  ");
-				vg_sb_safe(&e, vg_col(ev, *vg_col(ev, 11) ? 11 : 9));
-				vg_sb_add(&e, "\n");
+				vg_sb_add(&b, "    ");
+				vg_sb_safe(&b, vg_col(ev, 0));
+				vg_sb_add(&b, "  ");
+				vg_sb_safe(&b, vg_col(ev, 1));
+				vg_sb_printf(&b, "#%s", *vg_col(ev, 2) ? vg_col(ev, 2) : "0");
+				vg_sb_add(&b, "  ");
+				vg_sb_safe(&b, vg_col(ev, 7));
+				vg_sb_add(&b, "  ");
+				vg_sb_safe(&b, vg_col(ev, *vg_col(ev, 11) ? 11 : 9));
+				vg_sb_add(&b, "\n");
 			}
 			nev++;
 		}
@@ -102,14 +102,9 @@ long vg_alerts_emit(struct vg_alerts_src *s, FILE *out, int json)
 			err = rc;
 			break;
 		}
-		/* The group's size: an alert groups its rule's events of one process tree. */
 		if (json)
-			vg_sb_printf(&b, ",\"EvidenceCount\":%d,\"Evidence\":[%s]}\n", nev,
-				     vg_sb_str(&e));
-		else
-			vg_sb_printf(&b, "  %d event%s\n%s", nev, nev == 1 ? "" : "s",
-				     vg_sb_str(&e));
-		if (vg_sb_err(&b) || vg_sb_err(&e))
+			vg_sb_add(&b, "]}\n");
+		if (vg_sb_err(&b))
 			err = -ENOMEM;
 		else if (fputs(vg_sb_str(&b), out) == EOF || fflush(out))
 			err = -EPIPE;
@@ -120,7 +115,6 @@ long vg_alerts_emit(struct vg_alerts_src *s, FILE *out, int json)
 	if (!err && rc < 0)
 		err = rc;
 	vg_sb_free(&b);
-	vg_sb_free(&e);
 	return err ? err : n;
 }
 
