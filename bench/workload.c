@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -179,6 +180,15 @@ static int wl_getppid(struct wl_ctx *c)
 	return 0;
 }
 
+static int wl_ioctl(struct wl_ctx *c)
+{
+	int n;
+
+	/* The commonest ioctl kind (a terminal or socket query): watched, not an event. */
+	syscall(SYS_ioctl, 0, FIONREAD, &n);
+	return 0;
+}
+
 static int wl_tcp_setup(struct wl_ctx *c)
 {
 	socklen_t len = sizeof(c->addr);
@@ -204,6 +214,7 @@ static const struct {
 	{ "fork", wl_fork }, { "tcp", wl_tcp },	  { "getppid", wl_getppid },
 	{ "execnew", wl_execnew },
 	{ "openro", wl_openro },
+	{ "ioctl", wl_ioctl },
 };
 
 static long long wl_ns(void)
@@ -216,7 +227,7 @@ static long long wl_ns(void)
 
 static int wl_usage(void)
 {
-	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid N [--rate OPS_PER_S]\n");
+	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid|ioctl N [--rate OPS_PER_S]\n");
 	return 2;
 }
 

@@ -125,7 +125,13 @@ static const struct vg_syscall {
 	VG_SC(SEC, ptrace),	  VG_SC(SEC, bpf),	  VG_SC(SEC, init_module),
 	VG_SC(SEC, finit_module), VG_SC(SEC, setuid),	  VG_SC(SEC, setgid),
 	VG_SC(SEC, setreuid),	  VG_SC(SEC, setregid),	  VG_SC(SEC, setresuid),
-	VG_SC(SEC, setresgid),
+	VG_SC(SEC, setresgid),	  VG_SC(FILE, mkdir),	  VG_SC(FILE, mkdirat),
+	VG_SC(FILE, link),	  VG_SC(FILE, linkat),	  VG_SC(FILE, symlink),
+	VG_SC(FILE, symlinkat),	  VG_SC(FILE, setxattr),  VG_SC(FILE, lsetxattr),
+	VG_SC(FILE, fsetxattr),	  VG_SC(FILE, ioctl),	  VG_SC(FILE, utimensat),
+	VG_SC(FILE, futimesat),	  VG_SC(FILE, utimes),	  VG_SC(FILE, utime),
+	VG_SC(SEC, kill),	  VG_SC(SEC, tkill),	  VG_SC(SEC, tgkill),
+	VG_SC(FILE, execve),	  VG_SC(FILE, execveat),  VG_SC(FILE, mmap),
 };
 
 /*

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -401,8 +402,9 @@ static Vigil__V1__Event *vg_new_event(struct vg_sensor *s, uint64_t ts_boot_ns)
 }
 
 /* A process event about a's process. */
+/* env: an exec's loader variables (env_len bytes of NUL-terminated strings), else NULL. */
 static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessAction action,
-		   const struct vg_actor *a, uint32_t exit_code)
+		   const struct vg_actor *a, uint32_t exit_code, const char *env, size_t env_len)
 {
 	Vigil__V1__Event *ev = vg_new_event(s, ts_boot_ns);
 	Vigil__V1__ProcessEvent *pe = vg_arena_alloc(&s->arena, sizeof(*pe));
@@ -422,6 +424,16 @@ static int vg_emit(struct vg_sensor *s, uint64_t ts_boot_ns, Vigil__V1__ProcessA
 		pe->exit_signal = exit_code & 0x7f;
 		pe->exit_code = pe->exit_signal ? 0 : (exit_code >> 8) & 0xff;
 		pe->core_dumped = !!(exit_code & 0x80);
+	}
+	for (size_t n = 0; env && n < env_len; n += strlen(env + n) + 1) {
+		char **v = pe->loader_env;
+
+		pe->loader_env = vg_arena_alloc(&s->arena, (pe->n_loader_env + 1) * sizeof(*v));
+		if (!pe->loader_env)
+			return -ENOMEM;
+		if (pe->n_loader_env)
+			memcpy(pe->loader_env, v, pe->n_loader_env * sizeof(*v));
+		pe->loader_env[pe->n_loader_env++] = (char *)env + n;
 	}
 	return vg_push(s, ev);
 }
@@ -493,11 +505,11 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	const char *tail = (const char *)(e + 1);
 	size_t tail_len = size - sizeof(*e);
 	struct vg_actor a;
-	const char *path, *argv, *cwd;
+	const char *path, *argv, *cwd, *env;
 	int err;
 
-	if ((size_t)e->path_len + e->argv_len + e->cwd_len > tail_len || !e->path_len ||
-	    !e->cwd_len || tail[e->path_len - 1] ||
+	if ((size_t)e->path_len + e->argv_len + e->cwd_len + e->env_len > tail_len ||
+	    !e->path_len || !e->cwd_len || tail[e->path_len - 1] ||
 	    tail[e->path_len + e->argv_len + e->cwd_len - 1])
 		return -EBADMSG;
 	if (e->argv_len && tail[e->path_len + e->argv_len - 1])
@@ -505,10 +517,14 @@ static int vg_on_exec(struct vg_sensor *s, const struct vg_exec_event *e, size_t
 	path = tail;
 	argv = tail + e->path_len;
 	cwd = argv + e->argv_len;
+	env = cwd + e->cwd_len;
+	if (e->env_len && env[e->env_len - 1])
+		return -EBADMSG;
 
 	if (vg_pt_exec(&s->pt, e, path, argv, cwd, &a))
 		return -ENOMEM;
-	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, &a, 0);
+	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, &a, 0, env,
+		      e->env_len);
 	if (!err && e->hdr.flags & VG_F_FILELESS)
 		err = vg_emit_security(s, e->hdr.ts_boot_ns, &a, "FilelessExec", path, NULL, 0);
 	if (!err && (e->task.euid != e->task.uid || e->task.egid != e->task.gid)) {
@@ -533,7 +549,8 @@ static int vg_on_fork(struct vg_sensor *s, const struct vg_fork_event *e)
 
 	if (vg_pt_fork(&s->pt, e, &a))
 		return -ENOMEM;
-	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED, &a, 0);
+	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_FORKED, &a, 0, NULL,
+		       0);
 }
 
 static int vg_on_exit(struct vg_sensor *s, const struct vg_exit_event *e)
@@ -543,7 +560,7 @@ static int vg_on_exit(struct vg_sensor *s, const struct vg_exit_event *e)
 	if (vg_pt_exit(&s->pt, e, &a))
 		return -ENOMEM;
 	return vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_TERMINATED, &a,
-		       e->exit_code);
+		       e->exit_code, NULL, 0);
 }
 
 int vg_path_join(char *out, size_t size, const char *base, const char *rel)
@@ -634,10 +651,95 @@ static void vg_dd_remember(struct vg_sensor *s, const struct vg_file_event *e, c
 }
 
 static const char *const vg_file_actions[] = {
-	[VG_FILE_CREATE] = "FileCreated",    [VG_FILE_MODIFY] = "FileModified",
-	[VG_FILE_DELETE] = "FileDeleted",    [VG_FILE_RENAME] = "FileRenamed",
-	[VG_FILE_CHMOD] = "FileModeChanged", [VG_FILE_CHOWN] = "FileOwnerChanged",
+	[VG_FILE_CREATE] = "FileCreated",	  [VG_FILE_MODIFY] = "FileModified",
+	[VG_FILE_DELETE] = "FileDeleted",	  [VG_FILE_RENAME] = "FileRenamed",
+	[VG_FILE_CHMOD] = "FileModeChanged",	  [VG_FILE_CHOWN] = "FileOwnerChanged",
+	[VG_FILE_SYMLINK] = "SymlinkCreated",	  [VG_FILE_LINK] = "HardLinkCreated",
+	[VG_FILE_MKDIR] = "DirectoryCreated",	  [VG_FILE_XATTR] = "ExtendedAttributeSet",
+	[VG_FILE_ATTR] = "FileAttributesChanged", [VG_FILE_TIMES] = "FileTimestampChanged",
+	[VG_FILE_IMAGE_LOAD] = "ImageLoaded",
 };
+
+/*
+ * A shell running a file without #! itself (its execve failed with
+ * ENOEXEC): the process starts the script without an exec, so it is
+ * reported as one, its command line the shell and the file as the shell was
+ * given it, relative to the directory the kernel resolved; the host finds
+ * the script there as for "sh FILE" (ScriptPath).
+ */
+static int vg_on_script(struct vg_sensor *s, const struct vg_file_event *e, struct vg_actor *a,
+			const char *base, const char *rel)
+{
+	Vigil__V1__ProcessEvent *pe;
+	Vigil__V1__Process *p;
+	char **argv;
+	int err;
+
+	if (!rel || !*rel)
+		return -EBADMSG;
+	err = vg_emit(s, e->hdr.ts_boot_ns, VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED, a, 0, NULL,
+		      0);
+	if (err)
+		return err;
+	pe = s->events[s->nevents - 1]->process;
+	p = pe->process;
+	argv = vg_arena_alloc(&s->arena, 2 * sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = p->exe && *p->exe ? p->exe : p->comm;
+	argv[1] = vg_arena_strdup(&s->arena, rel);
+	p->cwd = vg_arena_strdup(&s->arena, base);
+	if (!argv[0] || !argv[1] || !p->cwd)
+		return -ENOMEM;
+	p->argv = argv;
+	p->n_argv = 2;
+	p->argv_truncated = 0;
+	pe->shell_fallback = 1;
+	return 0;
+}
+
+/* What the operations added after the first ones carry besides the file. */
+static int vg_file_extra(struct vg_sensor *s, const struct vg_file_event *e,
+			 Vigil__V1__FileEvent *fe, const char *base2, const char *rel2)
+{
+	char target[2 * VG_PATH_MAX];
+
+	switch (e->op) {
+	case VG_FILE_SYMLINK:
+		/* the target as given: the kernel stores it unresolved */
+		if (!rel2)
+			return -EBADMSG;
+		fe->link_target = vg_arena_strdup(&s->arena, rel2);
+		return fe->link_target ? 0 : -ENOMEM;
+	case VG_FILE_LINK:
+		if (!base2 || vg_path_join(target, sizeof(target), base2, rel2))
+			return -EBADMSG;
+		fe->link_target = vg_arena_strdup(&s->arena, target);
+		return fe->link_target ? 0 : -ENOMEM;
+	case VG_FILE_XATTR:
+		if (!rel2)
+			return -EBADMSG;
+		fe->attribute_name = vg_arena_strdup(&s->arena, rel2);
+		fe->attribute_size = e->xattr_size;
+		/* VFS_CAP_FLAGS_EFFECTIVE is bit 0 of magic_etc; the revision is the top byte */
+		if (e->cap_magic) {
+			fe->capabilities = e->cap_permitted[0] | (uint64_t)e->cap_permitted[1]
+									 << 32;
+			fe->capabilities_effective = e->cap_magic & 1;
+		}
+		return fe->attribute_name ? 0 : -ENOMEM;
+	case VG_FILE_ATTR:
+		fe->file_flags = e->mode;
+		return 0;
+	case VG_FILE_TIMES:
+		fe->times_given = e->open_flags & (VG_TIMES_ATIME | VG_TIMES_MTIME);
+		fe->access_time_ns = fe->times_given & VG_TIMES_ATIME ? e->atime_ns : 0;
+		fe->modification_time_ns = fe->times_given & VG_TIMES_MTIME ? e->mtime_ns : 0;
+		return fe->times_given ? 0 : -EBADMSG;
+	default:
+		return 0;
+	}
+}
 
 static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t size)
 {
@@ -653,12 +755,14 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	    vg_tail_str(&cur, end, e->rel_len, &rel) ||
 	    vg_tail_str(&cur, end, e->base2_len, &base2) ||
 	    vg_tail_str(&cur, end, e->rel2_len, &rel2) || !base || !e->op ||
-	    e->op > VG_FILE_SENSITIVE_READ)
+	    e->op > VG_FILE_IMAGE_LOAD)
 		return -EBADMSG;
 	if (vg_path_join(path, sizeof(path), base, rel))
 		return -EBADMSG;
 	if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
 		return -ENOMEM;
+	if (e->op == VG_FILE_EXEC_SCRIPT)
+		return vg_on_script(s, e, &a, base, rel);
 	if (e->op == VG_FILE_SENSITIVE_READ) {
 		const struct vg_det det[] = { VG_DET_NUM("Suppressed", e->supp_count) };
 
@@ -679,16 +783,18 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	fe->parent = l.parent;
 	fe->grandparent_exe = l.grandparent_exe;
 	fe->inode = e->ino;
-	fe->mode = e->mode;
-	if (e->supp_count) {
+	fe->mode = e->op == VG_FILE_ATTR ? 0 : e->mode;
+	if (e->supp_count && e->op <= VG_FILE_SENSITIVE_READ) {
 		fe->suppressed = e->supp_count;
 		fe->suppressed_first_ns = vg_epoch(s, e->supp_first_ns);
 		fe->suppressed_last_ns = vg_epoch(s, e->supp_last_ns);
 	}
 	if (e->op == VG_FILE_MODIFY)
 		vg_dd_remember(s, e, path);
-	fe->open_flags = e->open_flags;
+	fe->open_flags = e->op <= VG_FILE_SENSITIVE_READ ? e->open_flags : 0;
 	fe->path_from_caller = rel != NULL;
+	if (vg_file_extra(s, e, fe, base2, rel2))
+		return -EBADMSG;
 	if (e->op == VG_FILE_CHOWN) {
 		fe->owner_uid = e->uid;
 		fe->owner_gid = e->gid;
@@ -734,7 +840,58 @@ static char *vg_ip(struct vg_arena *a, uint16_t family, const uint8_t addr[16])
 	return vg_arena_strdup(a, buf);
 }
 
-static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
+/*
+ * The name of a DNS question (labels as sent, q bytes) as dotted text into
+ * out, and the type after it (-1: cut off); -EBADMSG for what no resolver
+ * sends: a label over 63 bytes, a compression pointer, a name over 253.
+ */
+static int vg_dns_name(const uint8_t *q, size_t n, char *out, size_t size, int *qtype)
+{
+	size_t i = 0, o = 0;
+
+	*qtype = -1;
+	out[0] = '\0';
+	while (i < n && q[i]) {
+		size_t len = q[i++];
+
+		if (len > 63 || i + len > n || o + len + 2 > size || o + len + 1 > 254)
+			return -EBADMSG;
+		if (o)
+			out[o++] = '.';
+		memcpy(out + o, q + i, len);
+		o += len;
+		out[o] = '\0';
+		i += len;
+	}
+	if (i + 3 <= n) /* the name's end, then the type */
+		*qtype = q[i + 1] << 8 | q[i + 2];
+	return 0;
+}
+
+static int vg_on_dns(struct vg_sensor *s, const struct vg_net_event *e, size_t size,
+		     struct vg_actor *a)
+{
+	const uint8_t *q = (const uint8_t *)(e + 1);
+	char name[256], *ip;
+	int qtype;
+
+	if (!e->dns_len || sizeof(*e) + e->dns_len > size || q[e->dns_len - 1] ||
+	    vg_dns_name(q, e->dns_len - 1, name, sizeof(name), &qtype))
+		return -EBADMSG;
+	ip = vg_ip(&s->arena, e->family, e->raddr);
+	if (!ip)
+		return -ENOMEM;
+	const struct vg_det det[] = {
+		VG_DET_TEXT("DnsQueryString", name),
+		VG_DET_TEXT("RemoteIP", ip),
+		VG_DET_NUM("RemotePort", e->rport),
+		VG_DET_NUM("QueryType", qtype),
+	};
+	return vg_emit_security(s, e->hdr.ts_boot_ns, a, "DnsQuery", NULL, det,
+				qtype < 0 ? VG_NDET(det) - 1 : VG_NDET(det));
+}
+
+static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e, size_t size)
 {
 	Vigil__V1__Event *ev;
 	Vigil__V1__NetworkEvent *ne;
@@ -742,8 +899,13 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 	struct vg_actor a;
 	int err;
 
-	if (!e->op || e->op > VG_NET_UDP_SEND || (e->family != AF_INET && e->family != AF_INET6))
+	if (!e->op || e->op > VG_NET_DNS_QUERY || (e->family != AF_INET && e->family != AF_INET6))
 		return -EBADMSG;
+	if (e->op == VG_NET_DNS_QUERY) {
+		if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
+			return -ENOMEM;
+		return vg_on_dns(s, e, size, &a);
+	}
 	err = vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a);
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);
 	ne = vg_arena_alloc(&s->arena, sizeof(*ne));
@@ -766,10 +928,26 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e)
 	return vg_push(s, ev);
 }
 
+/*
+ * An event about another process (e->target: ptrace, signals): its image as
+ * the file and its uid as the last detail, both left out when vigild does
+ * not know it (an exit that came first leaves its entry a while).
+ */
+static int vg_emit_at_target(struct vg_sensor *s, const struct vg_sec_event *e,
+			     const struct vg_actor *a, const char *action, struct vg_det *det,
+			     size_t ndet)
+{
+	const struct vg_proc *target = vg_pt_get(&s->pt, e->target);
+
+	if (target)
+		det[ndet - 1].num = target->uid;
+	return vg_emit_security(s, e->hdr.ts_boot_ns, a, action, target ? target->exe : NULL, det,
+				target ? ndet : ndet - 1);
+}
+
 static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t size)
 {
 	const char *cur = (const char *)(e + 1), *end = (const char *)e + size, *path;
-	const struct vg_proc *target;
 	struct vg_actor a;
 
 	if (vg_tail_str(&cur, end, e->path_len, &path))
@@ -793,11 +971,20 @@ static int vg_on_sec(struct vg_sensor *s, const struct vg_sec_event *e, size_t s
 			VG_DET_NUM("TargetAccountUid", 0),
 		};
 
-		target = vg_pt_get(&s->pt, e->target);
-		if (target)
-			det[2].num = target->uid;
-		return vg_emit_security(s, e->hdr.ts_boot_ns, &a, "PtraceAttach",
-					target ? target->exe : NULL, det, target ? 3 : 2);
+		return vg_emit_at_target(s, e, &a, "PtraceAttach", det, VG_NDET(det));
+	}
+	case VG_SEC_SIGNAL: {
+		struct vg_det det[] = {
+			VG_DET_NUM("TargetProcessId", e->target),
+			VG_DET_NUM("Signal", e->arg),
+			VG_DET_TEXT("SignalName", e->arg == SIGKILL ? "SIGKILL" :
+						  e->arg == SIGTERM ? "SIGTERM" :
+						  e->arg == SIGSTOP ? "SIGSTOP" :
+								      "other"),
+			VG_DET_NUM("TargetAccountUid", 0),
+		};
+
+		return vg_emit_at_target(s, e, &a, "SignalSent", det, VG_NDET(det));
 	}
 	case VG_SEC_MODULE: {
 		/* The loader's image (0: unknown), for rules that exclude the sensor by it. */
@@ -896,7 +1083,7 @@ int vg_sensor_record(struct vg_sensor *s, const void *data, size_t size)
 	case VG_EV_NET:
 		if (h->size < sizeof(struct vg_net_event))
 			goto bad;
-		err = vg_on_net(s, data);
+		err = vg_on_net(s, data, h->size);
 		break;
 	case VG_EV_SEC:
 		if (h->size < sizeof(struct vg_sec_event))

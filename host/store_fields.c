@@ -106,6 +106,26 @@ void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
 			vg_sb_add(j, ",\"CoreDumped\":true");
 	}
 	vg_json_num(j, "ParentId", p->ppid);
+	/*
+	 * LD_PRELOAD, LD_LIBRARY_PATH of an exec, under their own names,
+	 * nothing else; the last of each, the one ld.so uses.
+	 */
+	for (size_t k = 0; k < 2; k++) {
+		static const char *const names[] = { "LD_PRELOAD", "LD_LIBRARY_PATH" };
+		size_t n = strlen(names[k]);
+		const char *last = NULL;
+
+		for (size_t i = 0; i < pe->n_loader_env; i++) {
+			const char *v = pe->loader_env[i];
+
+			if (v && !strncmp(v, names[k], n) && v[n] == '=')
+				last = v + n + 1;
+		}
+		if (last)
+			vg_json_kv(j, names[k], last);
+	}
+	if (pe->shell_fallback)
+		vg_sb_add(j, ",\"ShellFallback\":true");
 	if (pe->action == VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED) {
 		const char *script = vg_script_operand(p);
 
@@ -125,6 +145,106 @@ void vg_process_fields(struct vg_sb *j, const Vigil__V1__ProcessEvent *pe)
 		}
 	}
 	vg_sb_add(j, "}");
+}
+
+/* Capability names by bit (include/uapi/linux/capability.h), for setcap's sets. */
+static const char *const vg_cap_names[] = {
+	"cap_chown",
+	"cap_dac_override",
+	"cap_dac_read_search",
+	"cap_fowner",
+	"cap_fsetid",
+	"cap_kill",
+	"cap_setgid",
+	"cap_setuid",
+	"cap_setpcap",
+	"cap_linux_immutable",
+	"cap_net_bind_service",
+	"cap_net_broadcast",
+	"cap_net_admin",
+	"cap_net_raw",
+	"cap_ipc_lock",
+	"cap_ipc_owner",
+	"cap_sys_module",
+	"cap_sys_rawio",
+	"cap_sys_chroot",
+	"cap_sys_ptrace",
+	"cap_sys_pacct",
+	"cap_sys_admin",
+	"cap_sys_boot",
+	"cap_sys_nice",
+	"cap_sys_resource",
+	"cap_sys_time",
+	"cap_sys_tty_config",
+	"cap_mknod",
+	"cap_lease",
+	"cap_audit_write",
+	"cap_audit_control",
+	"cap_setfcap",
+	"cap_mac_override",
+	"cap_mac_admin",
+	"cap_syslog",
+	"cap_wake_alarm",
+	"cap_block_suspend",
+	"cap_audit_read",
+	"cap_perfmon",
+	"cap_bpf",
+	"cap_checkpoint_restore",
+};
+
+/* A time set on a file: ISO when it is after the epoch, else its ns as a number. */
+static void vg_json_time(struct vg_sb *j, const char *key, int64_t ns)
+{
+	char iso[VG_ISO_LEN];
+
+	if (ns < 0) {
+		vg_sb_printf(j, "%s\"%sNs\":%lld", j->len > 1 ? "," : "", key, (long long)ns);
+		return;
+	}
+	vg_sb_printf(j, "%s\"%s\":\"%s\"", j->len > 1 ? "," : "", key,
+		     vg_iso_time(iso, (uint64_t)ns));
+}
+
+/* What the link, attribute and time events carry (docs/schema.md, DeviceFileEvents). */
+static void vg_file_fields_more(struct vg_sb *j, const Vigil__V1__FileEvent *fe)
+{
+	if (fe->link_target && *fe->link_target)
+		vg_json_kv(j, "LinkTarget", fe->link_target);
+	if (fe->attribute_name && *fe->attribute_name) {
+		vg_json_kv(j, "AttributeName", fe->attribute_name);
+		vg_json_num(j, "AttributeSize", fe->attribute_size);
+	}
+	if (fe->capabilities || fe->capabilities_effective) {
+		struct vg_sb caps;
+
+		vg_sb_init(&caps);
+		for (size_t b = 0; b < 64; b++) {
+			if (!(fe->capabilities >> b & 1))
+				continue;
+			if (caps.len)
+				vg_sb_add(&caps, ",");
+			if (b < sizeof(vg_cap_names) / sizeof(*vg_cap_names))
+				vg_sb_add(&caps, vg_cap_names[b]);
+			else
+				vg_sb_printf(&caps, "cap_%u", (unsigned int)b);
+		}
+		if (!vg_sb_err(&caps))
+			vg_json_kv(j, "Capabilities", caps.len ? vg_sb_str(&caps) : "");
+		vg_sb_free(&caps);
+		if (fe->capabilities_effective)
+			vg_sb_add(j, ",\"CapabilitiesEffective\":true");
+	}
+	if (!strcmp(fe->action_type, "FileAttributesChanged")) {
+		vg_sb_printf(j, "%s\"FileFlags\":\"0x%x\"", j->len > 1 ? "," : "", fe->file_flags);
+		if (fe->file_flags & 0x10) /* FS_IMMUTABLE_FL */
+			vg_sb_add(j, ",\"Immutable\":true");
+		if (fe->file_flags & 0x20) /* FS_APPEND_FL */
+			vg_sb_add(j, ",\"AppendOnly\":true");
+	}
+	if (fe->times_given & 1)
+		vg_json_time(j, "AccessTime", fe->access_time_ns);
+	if (fe->times_given & 2)
+		vg_json_time(j, "ModificationTime", fe->modification_time_ns);
 }
 
 void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe)
@@ -155,6 +275,7 @@ void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe)
 	}
 	if (fe->path_from_caller)
 		vg_sb_add(j, j->len > 1 ? ",\"PathFromCaller\":true" : "\"PathFromCaller\":true");
+	vg_file_fields_more(j, fe);
 	vg_sb_add(j, "}");
 }
 

@@ -69,6 +69,26 @@ static __always_inline __u64 vg_cap_effective(struct task_struct *t)
 #define VG_NR_bpf 321
 #define VG_NR_openat2 437
 #define VG_NR_fchmodat2 452
+#define VG_NR_ioctl 16
+#define VG_NR_kill 62
+#define VG_NR_mkdir 83
+#define VG_NR_link 86
+#define VG_NR_symlink 88
+#define VG_NR_utime 132
+#define VG_NR_setxattr 188
+#define VG_NR_lsetxattr 189
+#define VG_NR_fsetxattr 190
+#define VG_NR_tkill 200
+#define VG_NR_tgkill 234
+#define VG_NR_utimes 235
+#define VG_NR_mkdirat 258
+#define VG_NR_futimesat 261
+#define VG_NR_linkat 265
+#define VG_NR_symlinkat 266
+#define VG_NR_utimensat 280
+#define VG_NR_execve 59
+#define VG_NR_mmap 9
+#define VG_NR_execveat 322
 
 static __always_inline __u64 vg_sys_nr(struct pt_regs *regs)
 {

@@ -81,6 +81,43 @@ static __always_inline __u32 vg_pseudo_path(struct dentry *d, struct vg_scratch 
 	return pos;
 }
 
+/*
+ * The loader's variables of the new image's environment (LD_PRELOAD,
+ * LD_LIBRARY_PATH) among its first VG_ENV_SCAN, as "NAME=value" strings at
+ * ev + off, each cut at VG_ENV_VAL bytes; returns the bytes stored. Each
+ * variable is read once whole (its length leads to the next); a variable
+ * longer than VG_PATH_MAX ends the scan.
+ */
+static __always_inline __u32 vg_loader_env(struct mm_struct *mm, struct vg_scratch *s, __u32 off)
+{
+	unsigned long p = BPF_CORE_READ(mm, env_start), end = BPF_CORE_READ(mm, env_end);
+	__u32 len = 0;
+
+	for (int i = 0; i < VG_ENV_SCAN && p < end; i++) {
+		long n = bpf_probe_read_user_str(s->path, VG_PATH_MAX, (void *)p);
+		__u64 w0, w1;
+
+		if (n <= 0)
+			break;
+		w0 = *(__u64 *)s->path;
+		w1 = *(__u64 *)&s->path[8];
+		/* "LD_PRELOAD=" and "LD_LIBRARY_PATH=", as little-endian words */
+		if (len < 2 * VG_ENV_VAL &&
+		    ((w0 == 0x4f4c4552505f444cull && (w1 & 0xffffff) == 0x3d4441) ||
+		     (w0 == 0x415242494c5f444cull && w1 == 0x3d485441505f5952ull))) {
+			long m = bpf_probe_read_kernel_str(&s->ev[(off + len) & 16383], VG_ENV_VAL,
+							   s->path);
+
+			if (m > 0)
+				len += (__u32)m & (2 * VG_ENV_VAL - 1);
+		}
+		if (n >= VG_PATH_MAX)
+			break;
+		p += n;
+	}
+	return len;
+}
+
 static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
 	struct vg_scratch *s;
@@ -152,8 +189,10 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 		e->hdr.flags |= VG_F_CWD_TRUNC;
 	e->cwd_len = vg_put_path(s, off, walk);
 	off += e->cwd_len;
+	e->env_len = vg_loader_env(mm, s, off);
+	off += e->env_len;
 
-	e->_pad1[0] = e->_pad1[1] = e->_pad1[2] = 0;
+	e->_pad1[0] = e->_pad1[1] = 0;
 	e->hdr.type = VG_EV_EXEC;
 	e->hdr.size = off;
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();

@@ -46,6 +46,16 @@ const volatile __u64 vg_sys_mask[8];
 #define VG_PTRACE_ATTACH 16
 #define VG_PTRACE_SEIZE 0x4206
 #define VG_BPF_PROG_LOAD 5
+#define VG_FS_IOC_SETFLAGS 0x40086602 /* _IOW('f', 2, long) */
+#define VG_FS_IOC32_SETFLAGS 0x40046602 /* _IOW('f', 2, int) */
+#define VG_UTIME_NOW ((1l << 30) - 1)
+#define VG_UTIME_OMIT ((1l << 30) - 2)
+#define VG_SIGKILL 9
+#define VG_SIGTERM 15
+#define VG_SIGSTOP 19
+#define VG_ENOEXEC 8
+#define VG_PROT_EXEC 4
+#define VG_MAP_ANONYMOUS 0x20
 
 /*
  * Parent directory names of the files whose read is an event, set by vigild
@@ -92,6 +102,23 @@ struct {
 	__type(key, struct vg_udp_key);
 	__type(value, __u8);
 } vg_udp_seen SEC(".maps");
+
+/*
+ * Files an address space mapped executable already: its first mapping of
+ * each is the event. The mm, not the pid: an exec starts a new one, whose
+ * loader maps the same libraries again.
+ */
+struct vg_image_key {
+	__u64 mm;
+	__u64 ino, dev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vg_image_key);
+	__type(value, __u8);
+} vg_image_seen SEC(".maps");
 
 /* Copy a caller's path string to ev + off; returns the bytes stored (0 when none). */
 static __always_inline __u32 vg_put_user_str(struct vg_scratch *s, __u32 off, const void *ustr)
@@ -314,9 +341,62 @@ static __noinline int vg_sys_open(const struct vg_args *a, long ret, __u32 nr)
 }
 
 /*
- * unlink, rmdir, rename, chmod, chown by path: the object may be gone (or
- * was never opened), so the kernel resolves the directory the caller's path
- * is relative to and the event carries the caller's path as given.
+ * The times utimensat, futimesat, utimes and utime were given, into t (ns
+ * since the epoch); 0 when the caller gave none
+ * (NULL: now, as a plain touch does, or UTIME_NOW and UTIME_OMIT), which is
+ * no event. ts points at two struct timespec (nsec: 1), two struct timeval
+ * (usec: 1000) or, for utime, a struct utimbuf of two seconds (0).
+ */
+struct vg_times {
+	__s64 ns[2]; /* access, modification */
+	__u32 given; /* VG_TIMES_* */
+};
+
+static __always_inline int vg_times_given(struct vg_times *t, const void *ts, int unit)
+{
+	__s64 v[4] = {};
+	int i;
+
+	if (!ts || bpf_probe_read_user(v, unit ? sizeof(v) : 2 * sizeof(v[0]), ts))
+		return 0;
+	if (!unit) {
+		v[2] = v[1];
+		v[1] = v[3] = 0;
+	}
+	for (i = 0; i < 2; i++) {
+		__s64 sec = v[2 * i], sub = v[2 * i + 1];
+
+		if (unit == 1 && (sub == VG_UTIME_NOW || sub == VG_UTIME_OMIT))
+			continue;
+		t->given |= i ? VG_TIMES_MTIME : VG_TIMES_ATIME;
+		t->ns[i & 1] = sec * 1000000000 + sub * unit;
+	}
+	return t->given != 0;
+}
+
+/* setxattr's name (into rel2) and, for security.capability, the value's head, into e. */
+static __always_inline void vg_xattr(struct vg_file_event *e, const char *name, const void *value,
+				     __u64 size)
+{
+	__u64 n[3] = {};
+	__u32 cap[5];
+
+	e->xattr_size = (__u32)size;
+	bpf_probe_read_user_str(n, sizeof(n), name);
+	/* "security.capability" as three little-endian words, NUL-padded */
+	if (n[0] != 0x7974697275636573ull || n[1] != 0x6c6962617061632eull || n[2] != 0x797469ull ||
+	    size < sizeof(cap) || bpf_probe_read_user(cap, sizeof(cap), value))
+		return;
+	e->cap_magic = cap[0];
+	e->cap_permitted[0] = cap[1];
+	e->cap_permitted[1] = cap[3];
+}
+
+/*
+ * unlink, rmdir, rename, chmod, chown, mkdir, link, symlink, setxattr,
+ * chattr and explicit file times by path: the object may be gone (or was
+ * never opened), so the kernel resolves the directory the caller's path is
+ * relative to and the event carries the caller's path as given.
  */
 static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr)
 {
@@ -326,7 +406,10 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	int dfd = VG_AT_FDCWD, dfd2 = VG_AT_FDCWD;
 	const void *p1 = NULL, *p2 = NULL;
 	__u32 op, off, walk, mode = 0, uid = 0, gid = 0;
+	struct vg_times times = {};
+	__u64 xname = 0, xval = 0, xsize = 0;
 	struct file *f = NULL;
+	int base2 = 0;
 
 	if (ret != 0)
 		return 0;
@@ -391,6 +474,93 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 		uid = (__u32)a->a[2];
 		gid = (__u32)a->a[3];
 		break;
+	case VG_NR_mkdir:
+		op = VG_FILE_MKDIR;
+		p1 = (void *)a->a[0];
+		mode = (__u32)a->a[1];
+		break;
+	case VG_NR_mkdirat:
+		op = VG_FILE_MKDIR;
+		dfd = (int)a->a[0];
+		p1 = (void *)a->a[1];
+		mode = (__u32)a->a[2];
+		break;
+	case VG_NR_symlink: /* symlink(target, linkpath): the link is the event's file */
+		op = VG_FILE_SYMLINK;
+		p1 = (void *)a->a[1];
+		p2 = (void *)a->a[0];
+		break;
+	case VG_NR_symlinkat: /* symlinkat(target, newdirfd, linkpath) */
+		op = VG_FILE_SYMLINK;
+		dfd = (int)a->a[1];
+		p1 = (void *)a->a[2];
+		p2 = (void *)a->a[0];
+		break;
+	case VG_NR_link: /* link(oldpath, newpath) */
+		op = VG_FILE_LINK;
+		p1 = (void *)a->a[1];
+		p2 = (void *)a->a[0];
+		base2 = 1;
+		break;
+	case VG_NR_linkat: /* linkat(olddirfd, oldpath, newdirfd, newpath, flags) */
+		op = VG_FILE_LINK;
+		dfd = (int)a->a[2];
+		p1 = (void *)a->a[3];
+		dfd2 = (int)a->a[0];
+		p2 = (void *)a->a[1];
+		base2 = 1;
+		break;
+	case VG_NR_setxattr:
+	case VG_NR_lsetxattr:
+		op = VG_FILE_XATTR;
+		p1 = (void *)a->a[0];
+		goto xattr;
+	case VG_NR_fsetxattr:
+		op = VG_FILE_XATTR;
+		f = vg_fd_file(task, a->a[0]);
+xattr:
+		xname = a->a[1];
+		xval = a->a[2];
+		xsize = a->a[3];
+		p2 = (void *)xname;
+		break;
+	case VG_NR_ioctl: /* FS_IOC_SETFLAGS only (vg_sys_exit) */
+		op = VG_FILE_ATTR;
+		f = vg_fd_file(task, a->a[0]);
+		bpf_probe_read_user(&mode, sizeof(mode), (void *)a->a[2]);
+		break;
+	case VG_NR_utimensat: /* utimensat(dirfd, path or NULL: dirfd itself, times, flags) */
+		op = VG_FILE_TIMES;
+		if (!vg_times_given(&times, (void *)a->a[2], 1))
+			return 0;
+		if (a->a[1])
+			dfd = (int)a->a[0], p1 = (void *)a->a[1];
+		else
+			f = vg_fd_file(task, a->a[0]);
+		break;
+	case VG_NR_futimesat:
+		op = VG_FILE_TIMES;
+		if (!vg_times_given(&times, (void *)a->a[2], 1000))
+			return 0;
+		dfd = (int)a->a[0];
+		p1 = (void *)a->a[1];
+		break;
+	case VG_NR_execve: /* execve(path, argv, envp): failed with ENOEXEC (vg_sys_exit) */
+		op = VG_FILE_EXEC_SCRIPT;
+		p1 = (void *)a->a[0];
+		break;
+	case VG_NR_execveat:
+		op = VG_FILE_EXEC_SCRIPT;
+		dfd = (int)a->a[0];
+		p1 = (void *)a->a[1];
+		break;
+	case VG_NR_utimes:
+	case VG_NR_utime:
+		op = VG_FILE_TIMES;
+		if (!vg_times_given(&times, (void *)a->a[1], nr == VG_NR_utimes ? 1000 : 0))
+			return 0;
+		p1 = (void *)a->a[0];
+		break;
 	default:
 		return 0;
 	}
@@ -409,9 +579,16 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	e->mode = mode;
 	e->uid = uid;
 	e->gid = gid;
+	if (op == VG_FILE_TIMES) {
+		e->open_flags = times.given;
+		e->atime_ns = times.ns[0];
+		e->mtime_ns = times.ns[1];
+	} else if (op == VG_FILE_XATTR) {
+		vg_xattr(e, (void *)xname, (void *)xval, xsize);
+	}
 	off = sizeof(*e);
 	if (f) {
-		/* fchmod, fchown: the fd names the file itself. */
+		/* fchmod, fchown, fsetxattr, chattr, futimens: the fd names the file itself. */
 		e->ino = BPF_CORE_READ(f, f_inode, i_ino);
 		walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
 				    s);
@@ -424,10 +601,13 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	off += e->base_len;
 	e->rel_len = vg_put_user_str(s, off, p1);
 	off += e->rel_len;
-	if (op == VG_FILE_RENAME) {
+	if (op == VG_FILE_RENAME || base2) {
 		walk = vg_dir_walk(task, dfd2, s);
 		e->base2_len = vg_put_path(s, off, walk);
 		off += e->base2_len;
+	}
+	if (p2) {
+		/* rename's or link's source, a symlink's target, an attribute's name */
 		e->rel2_len = vg_put_user_str(s, off, p2);
 		off += e->rel2_len;
 	}
@@ -435,6 +615,61 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	if (vg_flt_on() && VG_FLT_DROPS(vg_flt_file(s)))
 		return 0;
 	if (vg_rate_check(VG_CLASS_FILE, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return 0;
+	vg_file_submit(s, e, off);
+	return 0;
+}
+
+/*
+ * mmap(addr, len, prot, flags, fd, off) of a file with PROT_EXEC: what the
+ * loader does for each shared library (ld.so, dlopen). A process's first
+ * mapping of a file is the event (vg_image_seen; the next are counted as
+ * deduplicated), judged by the filters and limited like the file class.
+ */
+static __noinline int vg_sys_image(const struct vg_args *a, long ret)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vg_image_key k = { .mm = (__u64)BPF_CORE_READ(task, mm) };
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct vg_file_event *e;
+	struct vg_scratch *s;
+	struct file *f;
+	__u32 off, walk;
+	__u8 one = 1;
+
+	f = vg_fd_file(task, (__u32)a->a[4]);
+	if (!f)
+		return 0;
+	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
+	k.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	k.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	if (bpf_map_lookup_elem(&vg_image_seen, &k)) {
+		vg_count(VG_CLASS_FILE, VG_CNT_DEDUP);
+		return 0;
+	}
+	bpf_map_update_elem(&vg_image_seen, &k, &one, BPF_ANY);
+	if (vg_ignored(tgid)) {
+		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+		return 0;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
+		return 0;
+	}
+	e = vg_file_begin(s, task, VG_FILE_IMAGE_LOAD);
+	e->ino = k.ino;
+	e->dev = k.dev;
+	e->mode = BPF_CORE_READ(f, f_inode, i_mode);
+	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+	if (walk & VG_PATH_TRUNC_BIT)
+		e->hdr.flags |= VG_F_PATH_TRUNC;
+	off = sizeof(*e);
+	e->base_len = vg_put_path(s, off, walk);
+	off += e->base_len;
+	if (vg_flt_on() && VG_FLT_DROPS(vg_flt_file(s)))
+		return 0;
+	if (vg_rate_check(VG_CLASS_FILE, tgid, bpf_ktime_get_boot_ns()))
 		return 0;
 	vg_file_submit(s, e, off);
 	return 0;
@@ -475,6 +710,48 @@ static __always_inline int vg_user_sockaddr(struct vg_net_event *e, const void *
 	return 0;
 }
 
+/*
+ * A datagram to port 53: a DNS query, its question (the name as labels,
+ * the type, the class) as the caller sent it, after the 12-byte header.
+ * Every one is an event (the UDP send event is only a socket's first to a
+ * destination), limited per process like the class; vigild parses it.
+ */
+static __always_inline void vg_dns(const struct vg_net_event *ne, const void *buf, __u64 len,
+				   struct task_struct *task)
+{
+	struct vg_scratch *s;
+	struct vg_net_event *e;
+	__u32 n;
+
+	if (len <= 12 || !buf)
+		return;
+	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
+	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
+		return;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_NET, VG_CNT_RB_FULL);
+		return;
+	}
+	e = (void *)s->ev;
+	__builtin_memcpy(e, ne, sizeof(*e));
+	e->op = VG_NET_DNS_QUERY;
+	n = len - 12 < VG_DNS_QUESTION ? (__u32)(len - 12) : VG_DNS_QUESTION;
+	n &= 511;
+	if (bpf_probe_read_user(&s->ev[sizeof(*e)], n, buf + 12))
+		n = 0;
+	s->ev[(sizeof(*e) + n) & 1023] = '\0';
+	e->dns_len = (__u16)(n + 1);
+	if (vg_flt_net(e, 0))
+		return;
+	if (vg_rate_check(VG_CLASS_NET, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return;
+	vg_hdr(&e->hdr, VG_EV_NET, sizeof(*e) + e->dns_len);
+	vg_submit(&vg_rb_net, VG_CLASS_NET, e, (sizeof(*e) + n + 1) & 1023);
+}
+
 /* accept (TCP) and UDP connect/send: process context, so the caller is the actor. */
 static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 {
@@ -504,19 +781,32 @@ static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 		e.op = VG_NET_UDP_CONNECT;
 	} else {
 		struct vg_udp_key k = { .sk = (__u64)sk };
-		const void *uaddr = NULL;
+		const void *uaddr = NULL, *buf = NULL;
+		__u64 len = 0;
 		__u8 one = 1;
 
 		if (nr == VG_NR_sendto) {
 			uaddr = (void *)a->a[4];
+			buf = (void *)a->a[1];
+			len = a->a[2];
 		} else {
 			/* sendmsg: struct msghdr; sendmmsg: its first struct mmsghdr starts with one. */
 			struct user_msghdr *m = (void *)a->a[1];
+			struct iovec *iov = NULL;
 
 			bpf_probe_read_user(&uaddr, sizeof(uaddr), &m->msg_name);
+			bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov);
+			if (iov) {
+				bpf_probe_read_user(&buf, sizeof(buf), &iov->iov_base);
+				bpf_probe_read_user(&len, sizeof(len), &iov->iov_len);
+			}
 		}
 		if (uaddr && vg_user_sockaddr(&e, uaddr))
 			return 0;
+		if (e.rport == 53) {
+			vg_fill_task(&e.task, task);
+			vg_dns(&e, buf, len, task);
+		}
 		e.op = VG_NET_UDP_SEND;
 		vg_count(VG_CLASS_NET, VG_CNT_SEEN);
 		__builtin_memcpy(k.addr, e.raddr, sizeof(k.addr));
@@ -567,6 +857,19 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 	case VG_NR_init_module:
 	case VG_NR_finit_module:
 		break; /* attempts count, successful or not */
+	case VG_NR_kill:
+	case VG_NR_tkill:
+	case VG_NR_tgkill: {
+		/* kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) */
+		__u64 sig = nr == VG_NR_tgkill ? a->a[2] : a->a[1];
+		__s32 pid = (__s32)a->a[0];
+
+		/* delivered, to one other process (not a group: pid <= 0), of a signal that ends or stops it */
+		if (ret != 0 || pid <= 0 || (__u32)pid == bpf_get_current_pid_tgid() >> 32 ||
+		    (sig != VG_SIGKILL && sig != VG_SIGTERM && sig != VG_SIGSTOP))
+			return 0;
+		break;
+	}
 	default:
 		if (ret != 0)
 			return 0; /* set*id that changed nothing */
@@ -617,6 +920,13 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 		}
 		break;
 	}
+	case VG_NR_kill:
+	case VG_NR_tkill:
+	case VG_NR_tgkill:
+		e->op = VG_SEC_SIGNAL;
+		e->target = (__u32)a->a[0];
+		e->arg = (__u32)(nr == VG_NR_tgkill ? a->a[2] : a->a[1]);
+		break;
 	default:
 		e->op = VG_SEC_SETID;
 		e->target = nr;
@@ -632,6 +942,10 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 			}
 		}
 	}
+	/* A script killing its jobs in a loop: signals are limited per process like file events. */
+	if (e->op == VG_SEC_SIGNAL &&
+	    vg_rate_check(VG_CLASS_SEC, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+		return 0;
 	e->hdr.type = VG_EV_SEC;
 	e->hdr.size = off;
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
@@ -664,7 +978,26 @@ static __always_inline int vg_sys_exit(const struct vg_args *a, long ret, __u64 
 	case VG_NR_setregid:
 	case VG_NR_setresuid:
 	case VG_NR_setresgid:
+	case VG_NR_kill:
+	case VG_NR_tkill:
+	case VG_NR_tgkill:
 		return vg_sys_sec(a, ret, nr);
+	case VG_NR_mmap:
+		/* The commonest of them (anonymous memory, data) end here. */
+		if (ret < 0 || !(a->a[2] & VG_PROT_EXEC) || (a->a[3] & VG_MAP_ANONYMOUS))
+			return 0;
+		return vg_sys_image(a, ret);
+	case VG_NR_execve:
+	case VG_NR_execveat:
+		/* A file the kernel could not run, which a shell may run itself. */
+		if (ret != -VG_ENOEXEC)
+			return 0;
+		return vg_sys_path_op(a, 0, nr);
+	case VG_NR_ioctl:
+		/* The commonest of them (terminals, sockets) end here. */
+		if (a->a[1] != VG_FS_IOC_SETFLAGS && a->a[1] != VG_FS_IOC32_SETFLAGS)
+			return 0;
+		return vg_sys_path_op(a, ret, nr);
 	default:
 		return vg_sys_path_op(a, ret, nr);
 	}

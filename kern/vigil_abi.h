@@ -53,6 +53,8 @@ enum vg_counter {
 #define VG_PATH_MAX 4096 /* path including its NUL, at most VG_PATH_MAX - 1 bytes */
 #define VG_ARGV_CAP 4095 /* hard cap of the argv run-time limit */
 #define VG_COMM_LEN 16
+#define VG_ENV_VAL 512 /* bytes kept of one loader variable, NUL included */
+#define VG_ENV_SCAN 256 /* environment variables looked at per exec */
 
 struct vg_event_hdr {
 	__u16 type; /* enum vg_event_type */
@@ -99,9 +101,15 @@ struct vg_exec_event {
 	__u16 path_len;
 	__u16 argv_len;
 	__u16 cwd_len;
-	__u16 _pad1[3];
+	__u16 env_len; /* the loader's variables of the new environment, below */
+	__u16 _pad1[2];
 	__u64 cap_effective; /* of the new image */
-	/* char tail[]: path, argv, cwd */
+	/*
+	 * char tail[]: path, argv, cwd, env. env holds the new image's
+	 * LD_PRELOAD and LD_LIBRARY_PATH as "NAME=value" strings, each
+	 * NUL-terminated and cut at VG_ENV_VAL bytes; the kernel looks at the
+	 * first VG_ENV_SCAN variables of the environment.
+	 */
 };
 
 struct vg_fork_event {
@@ -124,7 +132,25 @@ enum vg_file_op {
 	VG_FILE_CHMOD = 5,
 	VG_FILE_CHOWN = 6,
 	VG_FILE_SENSITIVE_READ = 7, /* opened for read, and on the watch list */
+	VG_FILE_SYMLINK = 8, /* symlink, symlinkat: rel2 the target as the caller gave it */
+	VG_FILE_LINK = 9, /* link, linkat: base2 + rel2 the existing file */
+	VG_FILE_MKDIR = 10, /* mkdir, mkdirat: mode as requested */
+	VG_FILE_XATTR = 11, /* setxattr, lsetxattr, fsetxattr: rel2 the attribute's name */
+	VG_FILE_ATTR = 12, /* ioctl FS_IOC_SETFLAGS (chattr): mode the new flags */
+	VG_FILE_TIMES = 13, /* utimensat, futimesat, utimes, utime with times given */
+	/*
+	 * execve, execveat that failed with ENOEXEC: a file without #!, which
+	 * a shell (bash, zsh) then runs itself in the same process, no exec
+	 * (vigild reports it as the process starting the script).
+	 */
+	VG_FILE_EXEC_SCRIPT = 14,
+	/* mmap of a file with PROT_EXEC (a shared library): a process's first of each file */
+	VG_FILE_IMAGE_LOAD = 15,
 };
+
+/* VG_FILE_TIMES: which times the caller gave (open_flags). */
+#define VG_TIMES_ATIME 1
+#define VG_TIMES_MTIME 2
 
 /*
  * File: two paths, each as a kernel-resolved part and a caller part. When
@@ -147,8 +173,27 @@ struct vg_file_event {
 	__u64 dev;
 	/* Duplicates of this event (same process, operation, file) suppressed before it. */
 	__u64 supp_count;
-	__u64 supp_first_ns;
-	__u64 supp_last_ns;
+	union {
+		struct {
+			__u64 supp_first_ns;
+			__u64 supp_last_ns;
+		};
+		/* VG_FILE_TIMES: the times given, ns since the epoch (VG_TIMES_* in open_flags). */
+		struct {
+			__s64 atime_ns;
+			__s64 mtime_ns;
+		};
+		/*
+		 * VG_FILE_XATTR: the value's size; for security.capability
+		 * (struct vfs_cap_data) its magic_etc (revision and the
+		 * effective bit) and the permitted set's two halves.
+		 */
+		struct {
+			__u32 xattr_size;
+			__u32 cap_magic;
+			__u32 cap_permitted[2];
+		};
+	};
 	__u16 base_len;
 	__u16 rel_len;
 	__u16 base2_len;
@@ -163,7 +208,11 @@ enum vg_net_op {
 	VG_NET_LISTEN = 5,
 	VG_NET_UDP_CONNECT = 6,
 	VG_NET_UDP_SEND = 7, /* first datagram of a socket to a destination */
+	VG_NET_DNS_QUERY = 8, /* a UDP datagram to port 53: tail the question (dns_len) */
 };
+
+/* Bytes of a DNS query's question kept (name and type), after its 12-byte header. */
+#define VG_DNS_QUESTION 260
 
 struct vg_net_event {
 	struct vg_event_hdr hdr;
@@ -173,7 +222,8 @@ struct vg_net_event {
 	__u16 family; /* AF_INET, AF_INET6 */
 	__u16 lport; /* host order */
 	__u16 rport; /* host order */
-	__u16 _pad5[3];
+	__u16 dns_len; /* VG_NET_DNS_QUERY: bytes of the tail, the question as sent and a NUL */
+	__u16 _pad5[2];
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 };
@@ -183,6 +233,8 @@ enum vg_sec_op {
 	VG_SEC_PTRACE = 2, /* PTRACE_ATTACH or PTRACE_SEIZE */
 	VG_SEC_MODULE = 3, /* init_module/finit_module, successful or not */
 	VG_SEC_BPF_LOAD = 4, /* BPF_PROG_LOAD */
+	VG_SEC_SIGNAL =
+		5, /* kill, tkill, tgkill of SIGKILL, SIGTERM or SIGSTOP to another process */
 };
 
 /* Security-relevant syscalls; tail: a path (finit_module's file), NUL-terminated. */
@@ -191,8 +243,8 @@ struct vg_sec_event {
 	struct vg_task task;
 	__u32 op; /* enum vg_sec_op */
 	__s32 ret;
-	__u32 target; /* ptrace: target pid; setid: syscall nr; bpf: prog type */
-	__u32 arg; /* ptrace: request */
+	__u32 target; /* ptrace, signal: target pid; setid: syscall nr; bpf: prog type */
+	__u32 arg; /* ptrace: request; signal: the signal */
 	char name[16]; /* bpf: program name */
 	__u16 path_len;
 	__u16 _pad6[3];

@@ -129,6 +129,14 @@ static const struct vg_vf_op vg_vf_ops[] = {
 	{ "mode", VG_CLASS_FILE, VG_FILE_CHMOD },
 	{ "owner", VG_CLASS_FILE, VG_FILE_CHOWN },
 	{ "read", VG_CLASS_FILE, VG_FILE_SENSITIVE_READ },
+	{ "symlink", VG_CLASS_FILE, VG_FILE_SYMLINK },
+	{ "link", VG_CLASS_FILE, VG_FILE_LINK },
+	{ "mkdir", VG_CLASS_FILE, VG_FILE_MKDIR },
+	{ "xattr", VG_CLASS_FILE, VG_FILE_XATTR },
+	{ "attr", VG_CLASS_FILE, VG_FILE_ATTR },
+	{ "times", VG_CLASS_FILE, VG_FILE_TIMES },
+	{ "script", VG_CLASS_FILE, VG_FILE_EXEC_SCRIPT },
+	{ "image", VG_CLASS_FILE, VG_FILE_IMAGE_LOAD },
 	{ "connect", VG_CLASS_NET, VG_NET_CONNECT },
 	{ "connected", VG_CLASS_NET, VG_NET_CONNECTED },
 	{ "failed", VG_CLASS_NET, VG_NET_CONNECT_FAIL },
@@ -136,10 +144,12 @@ static const struct vg_vf_op vg_vf_ops[] = {
 	{ "listen", VG_CLASS_NET, VG_NET_LISTEN },
 	{ "udp_connect", VG_CLASS_NET, VG_NET_UDP_CONNECT },
 	{ "udp_send", VG_CLASS_NET, VG_NET_UDP_SEND },
+	{ "dns", VG_CLASS_NET, VG_NET_DNS_QUERY },
 	{ "setid", VG_CLASS_SEC, VG_SEC_SETID },
 	{ "ptrace", VG_CLASS_SEC, VG_SEC_PTRACE },
 	{ "module", VG_CLASS_SEC, VG_SEC_MODULE },
 	{ "bpf", VG_CLASS_SEC, VG_SEC_BPF_LOAD },
+	{ "signal", VG_CLASS_SEC, VG_SEC_SIGNAL },
 };
 
 /* A quoted string into out (at most max bytes); its length, or -1 after a diagnostic. */

@@ -68,6 +68,7 @@ static const struct vg_bound {
 	{ &vigil__v1__device_info__descriptor, "tags", VG_BATCH_MAX_TAGS },
 	{ &vigil__v1__process__descriptor, "argv", VG_BATCH_MAX_ARGV },
 	{ &vigil__v1__security_event__descriptor, "details", VG_BATCH_MAX_DETAILS },
+	{ &vigil__v1__process_event__descriptor, "loader_env", VG_BATCH_MAX_LOADER_ENV },
 };
 
 uint32_t vg_batch_bound(const ProtobufCMessageDescriptor *msg, const char *field)
@@ -353,7 +354,8 @@ int vg_batch_check(const Vigil__V1__Batch *b)
 			return -E2BIG;
 		if (e->body_case != VIGIL__V1__EVENT__BODY_PROCESS || !e->process)
 			continue;
-		if (vg_process_check(e->process->process) || vg_process_check(e->process->parent))
+		if (vg_process_check(e->process->process) || vg_process_check(e->process->parent) ||
+		    e->process->n_loader_env > VG_BATCH_MAX_LOADER_ENV)
 			return -E2BIG;
 	}
 	return 0;

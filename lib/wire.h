@@ -29,6 +29,7 @@
 #define VG_BATCH_MAX_RINGS 16 /* vigild sends 3 */
 #define VG_BATCH_MAX_RULES 256 /* vigild sends its filter set: VG_FLT_RULES (64) */
 #define VG_BATCH_MAX_DETAILS 32 /* vigild sends at most 6 per security event */
+#define VG_BATCH_MAX_LOADER_ENV 128 /* vigild sends what fits 1 KiB: at most 86 */
 /* Fields a message may hold that this schema does not know (a newer sensor's). */
 #define VG_BATCH_MAX_UNKNOWN 1024
 

@@ -329,3 +329,24 @@ void vg_t_execs(const char *arg, int n)
 		waitpid(p, NULL, 0);
 	}
 }
+
+pid_t vg_t_exec_stored(const struct vg_t_host *h, const char *path, char *const argv[],
+		       char *const envp[], int wait_exit)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		execve(path, argv, envp ? envp : environ);
+		_exit(127);
+	}
+	if (wait_exit)
+		cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	cr_assert_eq(
+		vg_t_wait_int(h, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ProcessId = %d AND"
+			      " ActionType = 'ProcessCreated'",
+			      pid),
+		1, "the exec of %s was not stored (log %s)", path, h->log);
+	return pid;
+}

@@ -65,6 +65,12 @@ void vg_t_rmrf(const char *dir);
 pid_t vg_t_spawn(const char *log, const char *const *argv);
 /* n fork+execs of /bin/true ARG, one after the other. */
 void vg_t_execs(const char *arg, int n);
+/*
+ * fork + execve(path, argv, envp; NULL: this process's environment), after
+ * its exit when wait_exit; its pid once its ProcessCreated row is stored.
+ */
+pid_t vg_t_exec_stored(const struct vg_t_host *h, const char *path, char *const argv[],
+		       char *const envp[], int wait_exit);
 /* A unique marker for argv. */
 void vg_t_marker(char *buf, size_t size, const char *tag);
 

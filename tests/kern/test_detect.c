@@ -402,3 +402,170 @@ Test(detect, a_script_counts_as_the_script_not_its_interpreter)
 		0);
 	vg_t_rmrf(dir);
 }
+
+/*
+ * Persistence and privilege escalation through the new file telemetry, each
+ * as the public Atomic test does it: systemctl enable (offline, in a
+ * private mount namespace with a tmpfs over /etc/systemd/system), setcap
+ * cap_setuid+ep on a copied binary, chattr +i on a file under /etc (a
+ * tmpfs too). Near misses: the same link made by a program named like a
+ * package manager, a link into a .wants directory elsewhere, a user.*
+ * attribute, chattr +i on a file of the temporary directory, chattr +d on
+ * /etc.
+ */
+Test(detect, systemd_enable_setcap_and_chattr)
+{
+	char dir[PATH_MAX], near[PATH_MAX + 16];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-persist2");
+	fake_tool(dir, "dpkg", "/bin/ln");
+	snprintf(near, sizeof(near), "%s/near", dir);
+	/* near misses first: once the real ones' alerts are there, these were judged */
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/systemd/system &&"
+	   " mkdir /etc/systemd/system/multi-user.target.wants && echo > /etc/vgpkg.service &&"
+	   " %s/dpkg -s /etc/vgpkg.service /etc/systemd/system/multi-user.target.wants/vgpkg.service'",
+	   dir);
+	sh("mkdir -p %s/x.wants && ln -s /bin/true %s/x.wants/vgnear.service", dir, dir);
+	sh("cd %s && cp /bin/true near && setcap -v cap_setuid+ep /bin/true >/dev/null 2>&1;"
+	   " python3 -c 'import os; os.setxattr(\"near\", \"user.vg\", b\"1\")' &&"
+	   " chattr +i near && chattr -i near",
+	   dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+	   " echo x > /etc/vgnear.conf && chattr +d /etc/vgnear.conf'");
+	/* the real ones */
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/systemd/system &&"
+	   " printf \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\""
+	   " > /etc/systemd/system/vgjob.service &&"
+	   " SYSTEMD_OFFLINE=1 systemctl enable vgjob.service 2>/dev/null'");
+	sh("cd %s && cp /bin/true vgcap && setcap cap_setuid+ep vgcap", dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+	   " echo x > /etc/vgjob.conf && chattr +i /etc/vgjob.conf && chattr -i /etc/vgjob.conf'");
+
+	cr_expect_eq(alerts_for("persist_systemd_enable", "multi-user.target.wants/vgjob.service",
+				1, 30000),
+		     1);
+	cr_expect_eq(alerts_for("privesc_setcap", "/vgcap", 1, 30000), 1);
+	cr_expect_eq(alerts_for("evasion_chattr_immutable", "/etc/vgjob.conf", 1, 30000), 1);
+	/* the near misses' events are there: only the rules let them be */
+	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) FROM DeviceFileEvents WHERE ActionType ="
+				   " 'ExtendedAttributeSet' AND FolderPath = '%q' AND"
+				   " json_extract(AdditionalFields, '$.AttributeName') = 'user.vg'",
+				   near),
+		     1);
+	cr_expect_eq(alerts_for("persist_systemd_enable", "vgpkg", 0, 0), 0);
+	cr_expect_eq(alerts_for("persist_systemd_enable", "vgnear", 0, 0), 0);
+	cr_expect_eq(alerts_for("privesc_setcap", "/near", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_chattr_immutable", "/near", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_chattr_immutable", "vgnear.conf", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
+
+/* Start dir/name 300 (a copy of sleep) and wait until its exec is stored; its pid. */
+static pid_t start_stored(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 64];
+	char *const argv[] = { (char *)name, "300", NULL };
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return vg_t_exec_stored(&host, path, argv, NULL, 0);
+}
+
+/*
+ * Defence evasion through the new telemetry, as the Atomic tests do it:
+ * touch -a -t, touch -m -t and touch -acmr on one file (one alert: one
+ * process tree), kill -9 of a security tool (a copy of sleep named falco),
+ * a program run with LD_PRELOAD naming a library in a temporary directory
+ * (a copy of libm: harmless to preload). Near misses: cp -p (times kept on
+ * a copy), a plain touch, kill -9 of another program, LD_PRELOAD of a
+ * system library, LD_LIBRARY_PATH alone.
+ */
+Test(detect, timestomp_security_tool_killed_and_ld_preload)
+{
+	char dir[PATH_MAX];
+	pid_t tool, other;
+	int st;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-evade2");
+	fake_tool(dir, "falco", "/bin/sleep");
+	fake_tool(dir, "vgsleep", "/bin/sleep");
+	fake_tool(dir, "vgpre.so", "/lib/x86_64-linux-gnu/libm.so.6");
+	/* near misses first */
+	sh("cd %s && cp -p /bin/true vgcopy && touch vgplain", dir);
+	other = start_stored(dir, "vgsleep");
+	sh("kill -9 %d", other);
+	cr_assert_eq(waitpid(other, &st, 0), other);
+	sh("LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 /bin/true vg-near-preload &&"
+	   " LD_LIBRARY_PATH=%s /bin/true vg-near-libpath",
+	   dir);
+	/* the real ones */
+	sh("cd %s && echo x > ts.txt && touch -a -t 197001010000.00 ts.txt &&"
+	   " touch -m -t 197001010000.00 ts.txt && touch -acmr /bin/sh ts.txt",
+	   dir);
+	tool = start_stored(dir, "falco");
+	sh("kill -9 %d", tool);
+	cr_assert_eq(waitpid(tool, &st, 0), tool);
+	sh("LD_PRELOAD=%s/vgpre.so /bin/true vg-preload-marker", dir);
+
+	cr_expect_eq(alerts_for("evasion_timestomp", "/ts.txt", 1, 30000), 1);
+	cr_expect_eq(vg_t_wait_int(&host, 3, 30000,
+				   "SELECT EvidenceCount FROM AlertInfo a WHERE RuleId ="
+				   " 'evasion_timestomp' AND EXISTS (SELECT 1 FROM AlertEvidence e"
+				   " WHERE e.AlertId = a.AlertId AND e.FolderPath = '%q/ts.txt')",
+				   dir),
+		     3, "one alert, each touch its evidence");
+	cr_expect_eq(alerts_for("evasion_kill_security_tool", "/falco", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_ld_preload", "vg-preload-marker", 1, 30000), 1);
+	/* the near misses' events are there: only the rules let them be */
+	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) > 0 FROM DeviceFileEvents WHERE ActionType ="
+				   " 'FileTimestampChanged' AND FolderPath = '%q/vgcopy'",
+				   dir),
+		     1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceEvents WHERE ActionType = 'SignalSent'"
+			      " AND json_extract(AdditionalFields, '$.TargetProcessId') = %d",
+			      other),
+		1);
+	cr_expect_eq(alerts_for("evasion_timestomp", "vgcopy", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_timestomp", "vgplain", 0, 0), 0);
+	cr_expect_eq(alerts_for("evasion_kill_security_tool", "vgsleep", 0, 0), 0);
+	cr_expect_eq(alerts_for("exec_ld_preload", "vg-near-", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
+
+/*
+ * A script without #! run from a temporary directory: its execve fails with
+ * ENOEXEC and bash runs it itself, in the same process, without an exec.
+ * It is seen as the script all the same (ScriptPath, ShellFallback), so
+ * "run from /tmp" fires once; a script with #! is an ordinary exec.
+ */
+Test(detect, a_script_without_shebang_run_by_bash_is_the_script)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-noshebang");
+	sh("cd %s && printf 'exit 0\\n' > plain.sh && printf '#!/bin/sh\\nexit 0\\n' > bang.sh &&"
+	   " chmod +x plain.sh bang.sh && bash -c './plain.sh; ./bang.sh; true'",
+	   dir);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 1, 30000,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
+			      " 'ProcessCreated' AND json_extract(AdditionalFields, '$.ScriptPath')"
+			      " = '%s/plain.sh' AND json_extract(AdditionalFields,"
+			      " '$.ShellFallback') = 1 AND FileName = 'bash' AND ProcessCommandLine"
+			      " LIKE '%%bash ./plain.sh'",
+			      dir),
+		1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "plain.sh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "bang.sh", 1, 30000), 1);
+	cr_expect_eq(
+		vg_t_wait_int(&host, 0, 0,
+			      "SELECT count(*) FROM DeviceProcessEvents WHERE"
+			      " json_extract(AdditionalFields, '$.ScriptPath') = '%s/bang.sh' AND"
+			      " json_type(AdditionalFields, '$.ShellFallback') IS NOT NULL",
+			      dir),
+		0);
+	vg_t_rmrf(dir);
+}

@@ -7,10 +7,12 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/socket.h>
 
 #include "fmt.h"
 #include "sensor.h"
 #include "store.h"
+#include "store_int.h"
 #include "vigil_abi.h"
 
 static struct vg_sensor s;
@@ -332,4 +334,167 @@ Test(sensor, queued_records_are_handled_in_time_order, .init = setup, .fini = te
 	cr_assert_eq(vg_sensor_settle(&s, 1, count_full, NULL), 0);
 	cr_expect_eq(fulls, 2);
 	cr_expect_eq(s.nqueue, 0);
+}
+
+/* A file record of op on base + rel, with rel2 (NULL: none), in buf; its size. */
+static size_t file_rec(char *buf, uint32_t op, const char *base, const char *rel, const char *rel2)
+{
+	struct vg_file_event *e = (void *)buf;
+	char *tail = (char *)(e + 1);
+
+	memset(e, 0, sizeof(*e));
+	task(&e->task, 50, 1, 0, "tool");
+	e->hdr.type = VG_EV_FILE;
+	e->hdr.ts_boot_ns = 6000;
+	e->op = op;
+	e->base_len = (uint16_t)(strlen(base) + 1);
+	memcpy(tail, base, e->base_len);
+	tail += e->base_len;
+	e->rel_len = (uint16_t)(strlen(rel) + 1);
+	memcpy(tail, rel, e->rel_len);
+	tail += e->rel_len;
+	if (rel2) {
+		e->rel2_len = (uint16_t)(strlen(rel2) + 1);
+		memcpy(tail, rel2, e->rel2_len);
+		tail += e->rel2_len;
+	}
+	e->hdr.size = (uint32_t)(tail - buf);
+	return e->hdr.size;
+}
+
+/*
+ * The records of links, attributes and times say what they need or are
+ * refused and counted; what they carry reaches AdditionalFields through the
+ * JSON rule, setcap's set by capability name.
+ */
+Test(sensor, link_attribute_and_time_records, .init = setup, .fini = teardown)
+{
+	char buf[1024];
+	struct vg_file_event *e = (void *)buf;
+	struct vg_sb j;
+	size_t n;
+
+	vg_sb_init(&j);
+	n = file_rec(buf, VG_FILE_SYMLINK, "/etc", "l", NULL); /* no target */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = file_rec(buf, VG_FILE_LINK, "/etc", "l", "x"); /* no directory of the target */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = file_rec(buf, VG_FILE_TIMES, "/etc", "f", NULL); /* no time given */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = file_rec(buf, VG_FILE_IMAGE_LOAD + 1, "/etc", "f", NULL);
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = file_rec(buf, VG_FILE_EXEC_SCRIPT, "/tmp", "", NULL); /* no script named */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	cr_assert_eq(s.lost, 5);
+	cr_assert_eq(s.nevents, 0);
+
+	n = file_rec(buf, VG_FILE_SYMLINK, "/etc", "l", "a\"b");
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+	vg_file_fields(&j, s.events[0]->file);
+	cr_expect_str_eq(s.events[0]->file->action_type, "SymlinkCreated");
+	cr_expect_not_null(strstr(vg_sb_str(&j), "\"LinkTarget\":\"a\\\"b\""), "%s", vg_sb_str(&j));
+
+	n = file_rec(buf, VG_FILE_XATTR, "/bin", "x", "security.capability");
+	e->xattr_size = 20;
+	e->cap_magic = 0x02000001; /* revision 2, effective */
+	e->cap_permitted[0] = 1u << 7 | 1u << 13; /* cap_setuid, cap_net_raw */
+	e->cap_permitted[1] = 1u << 8; /* 40: cap_checkpoint_restore */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+	vg_file_fields(&j, s.events[1]->file);
+	cr_expect_not_null(strstr(vg_sb_str(&j),
+				  "\"Capabilities\":\"cap_setuid,cap_net_raw,"
+				  "cap_checkpoint_restore\",\"CapabilitiesEffective\":true"),
+			   "%s", vg_sb_str(&j));
+
+	n = file_rec(buf, VG_FILE_TIMES, "/etc", "f", NULL);
+	e->open_flags = VG_TIMES_MTIME;
+	e->atime_ns = 123; /* not given: not reported */
+	e->mtime_ns = -1000000000;
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+	vg_file_fields(&j, s.events[2]->file);
+	cr_expect_not_null(strstr(vg_sb_str(&j), "\"ModificationTimeNs\":-1000000000"), "%s",
+			   vg_sb_str(&j));
+	cr_expect_null(strstr(vg_sb_str(&j), "AccessTime"), "%s", vg_sb_str(&j));
+	vg_sb_free(&j);
+}
+
+/* An exec's loader variables: NUL-terminated or refused; only the two names, the last of each. */
+Test(sensor, loader_environment_of_an_exec, .init = setup, .fini = teardown)
+{
+	static const char env[] = "LD_PRELOAD=/a.so\0ParentId=7\0LD_PRELOAD=/b\"c.so";
+	char buf[1024];
+	struct vg_exec_event *e = (void *)buf;
+	const char *js;
+	struct vg_sb j;
+	size_t n;
+
+	n = exec_rec(buf, 60, 1, 0, "/bin/x", "x\0", 2, "/");
+	memcpy(buf + n, env, sizeof(env));
+	e->env_len = sizeof(env);
+	e->hdr.size = (uint32_t)(n + sizeof(env));
+	buf[n + sizeof(env) - 1] = 'x'; /* the last one not NUL-terminated */
+	cr_assert_eq(vg_sensor_record(&s, buf, e->hdr.size), -EBADMSG);
+	buf[n + sizeof(env) - 1] = '\0';
+	e->env_len = sizeof(env) + 1; /* past the record */
+	cr_assert_eq(vg_sensor_record(&s, buf, e->hdr.size), -EBADMSG);
+	e->env_len = sizeof(env);
+	cr_assert_eq(vg_sensor_record(&s, buf, e->hdr.size), 0);
+	cr_assert_eq(s.events[0]->process->n_loader_env, 3);
+
+	vg_sb_init(&j);
+	vg_process_fields(&j, s.events[0]->process);
+	js = vg_sb_str(&j);
+	cr_expect_not_null(strstr(js, "\"LD_PRELOAD\":\"/b\\\"c.so\""), "%s", js);
+	cr_expect_null(strstr(js, "/a.so"), "%s", js);
+	cr_expect_null(strstr(js, "\"ParentId\":\"7\""), "%s", js);
+	vg_sb_free(&j);
+}
+
+/* A DNS query record with the question q (n bytes, a NUL added), in buf; its size. */
+static size_t dns_rec(char *buf, const void *q, size_t n)
+{
+	struct vg_net_event *e = (void *)buf;
+
+	memset(e, 0, sizeof(*e));
+	task(&e->task, 70, 1, 0, "resolver");
+	e->hdr.type = VG_EV_NET;
+	e->hdr.ts_boot_ns = 7000;
+	e->op = VG_NET_DNS_QUERY;
+	e->proto = 17;
+	e->family = AF_INET;
+	e->rport = 53;
+	e->raddr[0] = 127;
+	e->raddr[3] = 1;
+	memcpy(buf + sizeof(*e), q, n);
+	buf[sizeof(*e) + n] = '\0';
+	e->dns_len = (uint16_t)(n + 1);
+	e->hdr.size = (uint32_t)(sizeof(*e) + n + 1);
+	return e->hdr.size;
+}
+
+/* The question as resolvers send it is decoded; a compression pointer, a long label are refused. */
+Test(sensor, dns_question_is_decoded_or_refused, .init = setup, .fini = teardown)
+{
+	char buf[1024], long_label[80] = { 70 };
+	struct vg_sb j;
+	size_t n;
+
+	memset(long_label + 1, 'a', 70);
+	n = dns_rec(buf,
+		    "\x02vg\x07"
+		    "example\0\0\x1c\0\x01",
+		    16);
+	cr_assert_eq(vg_sensor_record(&s, buf, n), 0);
+	vg_sb_init(&j);
+	vg_store_details_json(&j, s.events[0]->security);
+	cr_expect_str_eq(vg_sb_str(&j), "{\"DnsQueryString\":\"vg.example\",\"RemoteIP\":"
+					"\"127.0.0.1\",\"RemotePort\":53,\"QueryType\":28}");
+	vg_sb_free(&j);
+	n = dns_rec(buf, "\x02vg\xc0\x0c", 5);
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = dns_rec(buf, long_label, 72);
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	n = dns_rec(buf, "\x05vg", 3); /* a label past the end */
+	cr_assert_eq(vg_sensor_record(&s, buf, n), -EBADMSG);
+	cr_assert_eq(s.lost, 3);
 }
