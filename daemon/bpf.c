@@ -288,8 +288,12 @@ static int vg_sysx_fx_select(struct vigil_bpf *s, unsigned int sources, int on)
 		struct bpf_program *p = vg_sysx_fx_prog(s, sc);
 		int load = on && sources & 1u << sc->src && vg_sysx_fn_present(sc);
 
-		if (!p)
+		if (!p) {
+			/* Every watched syscall has its VG_FX() line in kern/fexit.bpf.h. */
+			if (load)
+				return vg_err(-ENOENT, "fentry: no program vg_fx_%s", sc->name);
 			continue;
+		}
 		bpf_program__set_autoload(p, load);
 		bpf_program__set_autoattach(p, false); /* vg_sysx_fx_attach() */
 		if (load)
