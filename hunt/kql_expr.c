@@ -219,6 +219,7 @@ int vg_arith(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, int mul
 		}
 		x->kind = K_ANY;
 		x->colname = NULL;
+		x->json = 0;
 		vg_sb_free(&r.sql);
 	}
 }
@@ -294,6 +295,7 @@ static int vg_in(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x, con
 	x->sql = n;
 	x->kind = K_ANY;
 	x->colname = NULL;
+	x->json = 0;
 	return k->err;
 }
 
@@ -393,7 +395,10 @@ static int vg_compare(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 	} else if (!strcmp(op, "==") || !strcmp(op, "!=")) {
 		int eq = op[0] == '=';
 
-		if (x->kind == K_STR || r.kind == K_STR)
+		if (k->dl->json_eq && (x->json || r.json) && x->kind != K_STR && r.kind != K_STR)
+			k->dl->json_eq(&n, vg_sb_str(x->json ? &x->sql : &r.sql),
+				       vg_sb_str(x->json ? &r.sql : &x->sql), eq);
+		else if (x->kind == K_STR || r.kind == K_STR)
 			vg_sb_printf(&n, "(coalesce(%s, '') %s coalesce(%s, ''))",
 				     vg_sb_str(&x->sql), eq ? "=" : "<>", vg_sb_str(&r.sql));
 		else
@@ -410,6 +415,7 @@ static int vg_compare(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x
 	x->sql = n;
 	x->kind = K_ANY;
 	x->colname = NULL;
+	x->json = 0;
 chained:
 	t = vg_cur(k);
 	if (t->t == TK_OP && (!strcmp(t->s, "==") || !strcmp(t->s, "!=") || !strcmp(t->s, "<") ||
@@ -444,6 +450,7 @@ static int vg_binary(struct vg_kq *k, const struct vg_tab *tab, struct vg_ex *x,
 		x->sql = n;
 		x->kind = K_ANY;
 		x->colname = NULL;
+		x->json = 0;
 	}
 	return 0;
 }

@@ -100,6 +100,7 @@ int vg_call(struct vg_kq *k, const struct vg_tab *tab, struct vg_tok *name, stru
 		for (int i = 0; i < 3; i++)
 			s[i] = fn->idx[i] < n ? A(fn->idx[i]) : "";
 		vg_sb_printf(&x->sql, sql, s[0], s[1], s[2]);
+		x->json = !strcmp(f, "extract_json") || !strcmp(f, "extractjson");
 	} else if (!strcmp(f, "strcat")) {
 		vg_sb_add(&x->sql, "(");
 		for (int i = 0; i < n; i++)

@@ -41,6 +41,7 @@ struct vg_ex {
 	enum vg_kind kind;
 	double span;
 	const char *colname; /* a bare column reference: its name */
+	int json; /* extract_json()'s value, whose type the database's JSON decides */
 };
 
 struct vg_tab {
@@ -105,6 +106,12 @@ struct vg_kql_dialect {
 	void (*strop)(struct vg_sb *b, const char *op, const char *x, const char *n, int cs);
 	/* the SQL template of a scalar function given the default one; NULL: not available */
 	const char *(*fn)(const char *name, const char *sql);
+	/*
+	 * extract_json()'s value json ==/!= (eq) a non-string other; NULL: as
+	 * any two values. PostgreSQL's value is text, which a boolean or number
+	 * does not compare with.
+	 */
+	void (*json_eq)(struct vg_sb *b, const char *json, const char *other, int eq);
 	const char *avg; /* the SQL template of avg() over %s */
 	const char *sub; /* after a subquery in FROM: its alias, if the database needs one */
 	const char *is, *is_not; /* null-safe equality */

@@ -4,8 +4,8 @@
  * have the store's names and columns, Timestamp is a timestamptz. Kusto's
  * string operators become LIKE/starts_with()/a term regex, RE2 a
  * PostgreSQL ARE, make_set/make_list array_to_json(array_agg()), subqueries
- * in FROM get the alias PostgreSQL 15 needs. What has no translation here
- * (extract_json) is refused by the translator at its position.
+ * in FROM get the alias PostgreSQL 15 needs, extract_json the schema's
+ * vigil_json() (server/pgschema.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -173,6 +173,9 @@ static void vg_pg_strop(struct vg_sb *b, const char *op, const char *x, const ch
 #undef H
 }
 
+/* the document once (its second %s is printed empty), then the path */
+#define VG_PG_JSON "vigil_json(CAST(%s AS text), %.0s%s)"
+
 /* Text functions cast their argument: PostgreSQL does not coalesce a number with ''. */
 static const struct {
 	const char *name, *sql;
@@ -187,8 +190,9 @@ static const struct {
 	{ "tolong", "CAST(%s AS bigint)" },
 	{ "todouble", "CAST(%s AS double precision)" },
 	{ "toreal", "CAST(%s AS double precision)" },
-	{ "extract_json", NULL }, /* no json_valid() before PostgreSQL 16 */
-	{ "extractjson", NULL },
+	/* SQLite's json_extract() as text: the schema's vigil_json() (server/pgschema.c) */
+	{ "extract_json", VG_PG_JSON },
+	{ "extractjson", VG_PG_JSON },
 };
 
 static const char *vg_pg_fn(const char *name, const char *sql)
@@ -197,6 +201,21 @@ static const char *vg_pg_fn(const char *name, const char *sql)
 		if (!strcmp(name, vg_pg_fns[i].name))
 			return vg_pg_fns[i].sql;
 	return sql;
+}
+
+/*
+ * extract_json()'s text == a boolean or number: true is the 1 and false the
+ * 0 the value gives for JSON's true and false, a number its text.
+ */
+static void vg_pg_json_eq(struct vg_sb *b, const char *json, const char *other, int eq)
+{
+	const char *o = !strcmp(other, "true") ? "'1'" : !strcmp(other, "false") ? "'0'" : NULL;
+
+	vg_sb_printf(b, "(%s %s ", json, eq ? "IS NOT DISTINCT FROM" : "IS DISTINCT FROM");
+	if (o)
+		vg_sb_printf(b, "%s)", o);
+	else
+		vg_sb_printf(b, "CAST(%s AS text))", other);
 }
 
 const struct vg_kql_dialect vg_kql_pg = {
@@ -209,6 +228,7 @@ const struct vg_kql_dialect vg_kql_pg = {
 	.list_agg = vg_pg_list_agg,
 	.strop = vg_pg_strop,
 	.fn = vg_pg_fn,
+	.json_eq = vg_pg_json_eq,
 	.avg = "CAST(avg(%s) AS double precision)",
 	.sub = " AS \"kql_q\"",
 	.is = "IS NOT DISTINCT FROM",

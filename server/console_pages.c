@@ -292,9 +292,61 @@ static void vg_accounting(struct vg_page *p, const char *id)
 		}
 		vg_sb_add(b, "</tr>");
 	}
-	vg_sb_add(b, "</tbody></table>\n<p class=\"note\">Filter rules' hits stay in each host's"
-		     " store (SensorFilterRules; <code>vigil filter</code>): hosts do not ship them"
-		     " to the fleet.</p>\n");
+	vg_sb_add(b, "</tbody></table>\n");
+	PQclear(r);
+}
+
+/*
+ * The hits of the filter rules the device's sensors ran (SensorFilterHits:
+ * each run's highest, added up), each rule by its set's Signature and index
+ * in FilterSetRules: of the set of the device's group with that Signature
+ * when there is one, else the newest version of any group's. A Signature no
+ * set of the server has (the host's own --filters) is shown as such, with
+ * its hits: nothing reported is left off.
+ */
+static void vg_filter_hits(struct vg_page *p, const char *id)
+{
+	static const char sql[] =
+		"WITH h AS (SELECT \"Signature\", \"RuleIndex\", sum(\"Hits\") AS n,"
+		" max(\"Timestamp\") AS t FROM \"SensorFilterHits\" WHERE \"DeviceId\" = $1"
+		" GROUP BY 1, 2),"
+		" s AS (SELECT DISTINCT ON (\"Signature\") \"Signature\", \"MachineGroup\","
+		" \"Version\" FROM \"FilterSets\" WHERE \"Signature\" IN (SELECT \"Signature\""
+		" FROM h) ORDER BY \"Signature\", \"MachineGroup\" = coalesce((SELECT"
+		" \"MachineGroup\" FROM \"DeviceGroups\" WHERE \"DeviceId\" = $1), 'default')"
+		" DESC, \"Version\" DESC)"
+		" SELECT s.\"MachineGroup\", s.\"Version\", h.\"Signature\", h.\"RuleIndex\","
+		" r.\"Line\", r.\"Action\", r.\"Rule\", h.n, h.t FROM h LEFT JOIN s USING"
+		" (\"Signature\") LEFT JOIN \"FilterSetRules\" r ON r.\"MachineGroup\" ="
+		" s.\"MachineGroup\" AND r.\"Version\" = s.\"Version\" AND r.\"RuleIndex\" ="
+		" h.\"RuleIndex\" ORDER BY s.\"MachineGroup\" NULLS LAST, s.\"Version\" DESC,"
+		" h.\"Signature\", h.\"RuleIndex\"";
+	PGresult *r = vg_console_q(p, sql, 1, &id);
+	struct vg_sb *b = &p->b;
+
+	if (!r)
+		return;
+	vg_sb_add(b, "<h2>Filter rules</h2><table id=\"filter-hits\"><thead><tr>"
+		     "<th>Set</th><th>Rule</th><th>Line</th><th>Action</th><th>Filter rule</th>"
+		     "<th>Hits</th><th>As of</th></tr></thead><tbody>");
+	for (int i = 0; i < PQntuples(r); i++) {
+		int known = !PQgetisnull(r, i, 0), ruled = !PQgetisnull(r, i, 6);
+
+		vg_sb_add(b, "<tr><td class=\"set\">");
+		if (known)
+			vg_htmlf(b, "%s version %s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+		else
+			vg_htmlf(b, "not from the server (signature %s)", PQgetvalue(r, i, 2));
+		vg_htmlf(b,
+			 "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
+			 "<td class=\"action\">%s</td><td class=\"rule\"><code>%s</code></td>"
+			 "<td class=\"num hits\">%s</td><td>%s</td></tr>",
+			 PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
+			 ruled ? PQgetvalue(r, i, 6) : "", PQgetvalue(r, i, 7), PQgetvalue(r, i, 8));
+	}
+	vg_sb_printf(b, "</tbody></table><p class=\"count\" id=\"filter-count\">%d filter rules"
+			" reported</p>\n",
+		     PQntuples(r));
 	PQclear(r);
 }
 
@@ -338,6 +390,7 @@ void vg_page_device(struct MHD_Connection *c, struct vg_page *p)
 		return;
 	}
 	vg_accounting(p, id);
+	vg_filter_hits(p, id);
 	vg_sb_add(b, "<h2>Timeline</h2><form class=\"filter\" method=\"get\">"
 		     "<input type=\"hidden\" name=\"id\" value=\"");
 	vg_html(b, id);

@@ -330,12 +330,34 @@
 	"CREATE INDEX \"SensorFilterHits_Signature\" ON \"SensorFilterHits\" (\"Signature\");" \
 	"ALTER TABLE \"ServerSecrets\" ADD COLUMN \"MachineGroup\" text;"
 
+/*
+ * Version 7: extract_json() of the KQL translator (hunt/kql_pg.c) as the
+ * SQLite store's json_extract() behind json_valid() has it: a text that is
+ * not JSON (PostgreSQL 15 has no json_valid()) gives NULL and the query
+ * goes on; the path strict, as SQLite's (a missing key or an array is not
+ * looked through); a string unquoted, a boolean 1 or 0, null NULL, an
+ * object or array its JSON text. A path that is not one fails the query.
+ */
+#define VG_PG_SCHEMA_V7 \
+	"CREATE FUNCTION vigil_json(doc text, path text) RETURNS text LANGUAGE plpgsql" \
+	" IMMUTABLE STRICT PARALLEL SAFE AS $$" \
+	" DECLARE p jsonpath := CAST('strict ' || path AS jsonpath); j jsonb;" \
+	" BEGIN" \
+	"  BEGIN j := CAST(doc AS jsonb);" \
+	"  EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN" \
+	"   RETURN NULL;" \
+	"  END;" \
+	"  j := jsonb_path_query_first(j, p, '{}', true);" \
+	"  RETURN CASE jsonb_typeof(j) WHEN 'boolean' THEN CASE WHEN CAST(j AS boolean)" \
+	"   THEN '1' ELSE '0' END ELSE j #>> '{}' END;" \
+	" END $$;"
+
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = {
 	VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2, VG_PG_SCHEMA_V3,
-	VG_PG_SCHEMA_V4, VG_PG_SCHEMA_V5, VG_PG_SCHEMA_V6,
+	VG_PG_SCHEMA_V4, VG_PG_SCHEMA_V5, VG_PG_SCHEMA_V6, VG_PG_SCHEMA_V7,
 };
 static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3
-	VG_PG_SCHEMA_V4 VG_PG_SCHEMA_V5 VG_PG_SCHEMA_V6;
+	VG_PG_SCHEMA_V4 VG_PG_SCHEMA_V5 VG_PG_SCHEMA_V6 VG_PG_SCHEMA_V7;
 
 const char *vg_pg_schema_step(int version)
 {

@@ -1479,6 +1479,7 @@ static const char *const vg_pg_ingest_grants[] = {
 	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+	"GRANT USAGE ON SEQUENCE \"IngestSeq\" TO ", /* each event row's "IngestId" */
 	/* filter sets: what a host fetches, and the hits its batches report */
 	"GRANT SELECT ON \"FilterSets\" TO ",
 	"GRANT SELECT, INSERT ON \"DeviceGroups\" TO ", /* an onboard --group secret's enrolment */

@@ -6,14 +6,18 @@
  * driven through chromedriver (webdriver.c), logs in as an analyst and uses
  * the pages as a person does: filter the inventory to WSL2 and follow the
  * host link, find a marked exec in a timeline, run a hunt with a mistake,
- * open an alert's evidence, and read a command line full of markup as text.
+ * open an alert's evidence, read a command line full of markup as text, and
+ * see the WSL device's filter rule (a set applied to its group) with its hits.
  * Each page's screenshot goes to $VG_SHOTS (make check-console: build/console-shots).
  */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,6 +233,83 @@ static void planted_text(void)
 	wd_shot("planted");
 }
 
+#define IP_DROP "127.0.0.79"
+#define N_DROP 10
+
+/*
+ * The WSL device in group con (before it enrols) and a set for the group
+ * that drops its connections to IP_DROP: the winhost's sensor, in
+ * "default", runs none.
+ */
+static void apply_filter_set(void)
+{
+	FILE *f = fopen("con.vf", "w");
+
+	cr_assert_not_null(f);
+	fputs("# console\ndrop network where remote == " IP_DROP "\n", f);
+	cr_assert_eq(fclose(f), 0);
+	sh("'%s' server group %s con --pg '%s' >/dev/null", vigil(), devs[1], conninfo);
+	sh("'%s' server filters apply con.vf --group con --pg '%s' >/dev/null", vigil(), conninfo);
+}
+
+/* Once the WSL device's sensor runs the set: N_DROP connections it drops, their hits in PostgreSQL. */
+static void filter_hits_made(void)
+{
+	char sql[256];
+	long long hits = 0;
+
+	for (int t = 0; t < 1800 && fx_sq(&hosts[1], "SELECT count(*) FROM SensorFilterRules") != 1;
+	     t++)
+		fx_sleep_ms(100);
+	cr_assert_eq(fx_sq(&hosts[1], "SELECT count(*) FROM SensorFilterRules"), 1,
+		     "the sensor of %s does not run its group's set", devs[1]);
+	for (int i = 0; i < N_DROP; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)(22000 + i)) };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(inet_pton(AF_INET, IP_DROP, &sa.sin_addr), 1);
+		cr_assert_neq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0,
+			      IP_DROP " listens");
+		close(fd);
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(\"Hits\"), 0) FROM \"SensorFilterHits\" WHERE \"DeviceId\" ="
+		 " '%s'",
+		 devs[1]);
+	for (int t = 0; t < 600 && (hits = atoll(pgq(sql))) < N_DROP; t++)
+		fx_sleep_ms(100);
+	cr_assert_geq(hits, N_DROP, "%lld hits of %s in PostgreSQL", hits, devs[1]);
+}
+
+/* The WSL device's page: its one filter rule, its action and its hits as PostgreSQL has them. */
+static void filter_rules(void)
+{
+	char sql[256], want[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT 'con version 1|0|2|drop|' || (SELECT \"Rule\" FROM \"FilterSetRules\")"
+		 " || '|' || sum(\"Hits\") FROM \"SensorFilterHits\" WHERE \"DeviceId\" = '%s'",
+		 devs[1]);
+	snprintf(want, sizeof(want), "%s", pgq(sql));
+	cr_assert(strstr(want, "|drop|drop network where remote == " IP_DROP "|") ||
+			  strstr(want, "|drop|remote == " IP_DROP "|"),
+		  "%s", want);
+	go("/console/device?id=con-wsl");
+	wd_wait("return document.getElementById('filter-hits') != null;");
+	cr_assert_str_eq(
+		wd_js("return Array.from(document.querySelectorAll('#filter-hits tbody tr'))"
+		      ".map(r => Array.from(r.cells).slice(0, 6).map(c => c.textContent)"
+		      ".join('|')).join('\\n');"),
+		want);
+	wd_shot("filter-hits");
+	go("/console/device?id=con-winhost");
+	wd_wait("return document.getElementById('filter-hits') != null;");
+	cr_assert_str_eq(wd_js("return document.getElementById('filter-count').textContent;"),
+			 "0 filter rules reported");
+}
+
 /* A query with a mistake shows where it is; a saved query of docs/schema.md runs. */
 static void hunting(void)
 {
@@ -291,6 +372,7 @@ Test(console, browser_inventory_timeline_hunting_alerts_and_markup_as_text)
 
 	fx_hosts_init();
 	start_server();
+	apply_filter_set();
 	snprintf(cmd, sizeof(cmd), "'%s' server analyst add alice --pg '%s'", vigil(), conninfo);
 	sh_line(token, sizeof(token), cmd);
 	cr_assert_eq(strlen(token), 64, "%s", token);
@@ -301,6 +383,7 @@ Test(console, browser_inventory_timeline_hunting_alerts_and_markup_as_text)
 	fx_run_marked(0, 3);
 	for (int i = 0; i < 2; i++)
 		fx_pg_wait_marked(devs[i], 3);
+	filter_hits_made();
 	for (int i = 0; i < 2; i++)
 		fx_host_stop_synced(&hosts[i], devs[i]);
 	plant_alerts();
@@ -312,4 +395,5 @@ Test(console, browser_inventory_timeline_hunting_alerts_and_markup_as_text)
 	planted_text();
 	hunting();
 	alerts();
+	filter_rules();
 }

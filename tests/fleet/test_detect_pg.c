@@ -53,9 +53,11 @@ static void as_role(char *out, size_t size, const char *user)
 }
 
 /* `vigil server --detect` on a free port, its log in dir/log. */
+static const char *rules_dir = "rules"; /* setup()'s, or the shipped ones */
+
 static pid_t spawn_detect(const char *log)
 {
-	const char *const extra[] = { "--detect", detect_ci, "--rules", "rules", NULL };
+	const char *const extra[] = { "--detect", detect_ci, "--rules", rules_dir, NULL };
 
 	return spawn_server_args(log, extra);
 }
@@ -380,4 +382,71 @@ Test(detect_pg, the_detect_role_cannot_write_event_tables)
 		PQclear(r);
 	}
 	PQfinish(c);
+}
+
+/*
+ * The shipped rules: all but the two that need the host's SensorExecutables
+ * run (extract_json() is the schema's vigil_json()); a set-user-ID chmod,
+ * seen through extract_json("$.Mode"), is an alert, a plain one is not, and
+ * no rule fails on the rows.
+ */
+Test(detect_pg, shipped_rules_run_extract_json_on_postgresql)
+{
+	static char rules[600];
+	static char *argv_chmod[] = { "chmod", "4755", "/tmp/vg-suid" };
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__FileEvent fe[2];
+	Vigil__V1__Event ev[2], *evs[2];
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	char ta[VG_FX_TOKEN];
+
+	snprintf(rules, sizeof(rules), "%s/rules", srcdir());
+	rules_dir = rules;
+	setup();
+	cr_assert(fx_log_has("server.log", "detect: 30 of 32 rules run on PostgreSQL"));
+	cr_assert(fx_log_has("server.log", "detect: rule kernel_load does not run on PostgreSQL:"));
+	cr_assert(fx_log_has("server.log",
+			     "detect: rule kernel_load_attempt does not run on PostgreSQL:"));
+	fx_enroll("dev-A", ta);
+	proc.pid = 4242;
+	proc.ppid = 1;
+	proc.exe = "/usr/bin/chmod";
+	proc.n_argv = 3;
+	proc.argv = argv_chmod;
+	proc.user = "root";
+	for (int i = 0; i < 2; i++) {
+		vigil__v1__file_event__init(&fe[i]);
+		vigil__v1__event__init(&ev[i]);
+		fe[i].action_type = "FileModeChanged";
+		fe[i].process = &proc;
+		fe[i].path = i ? "/tmp/vg-plain" : "/tmp/vg-suid";
+		fe[i].mode = i ? 0100755 : 0104755;
+		ev[i].report_id = 100 + (uint64_t)i;
+		ev[i].time_ns = 1795694400000000000ull + (uint64_t)i * 1000000;
+		ev[i].body_case = VIGIL__V1__EVENT__BODY_FILE;
+		ev[i].file = &fe[i];
+		evs[i] = &ev[i];
+	}
+	di.device_id = "dev-A";
+	di.device_name = "DESKTOP-A";
+	di.os_platform = "Linux";
+	di.host_device_id = "";
+	b.device = &di;
+	b.stream_id = 1;
+	b.n_events = 2;
+	b.events = evs;
+	fx_frame_file("b.frame", &b, 1);
+	cr_assert_eq(fx_post("/v1/batches", "b.frame", ta, FRAME), 200);
+	wait_for(
+		"SELECT coalesce((SELECT \"LastIngestId\" FROM \"DetectionState\" WHERE"
+		" \"TableName\" = 'DeviceFileEvents'), 0) >= (SELECT coalesce(max(\"IngestId\"), 0)"
+		" FROM \"DeviceFileEvents\") AND EXISTS (SELECT 1 FROM \"DeviceFileEvents\")");
+	cr_assert_str_eq(pgq("SELECT string_agg(e.\"FolderPath\", ' ') FROM \"AlertEvidence\" e"
+			     " JOIN \"AlertInfo\" a USING (\"AlertId\") WHERE a.\"RuleId\" ="
+			     " 'privesc_setid_chmod'"),
+			 "/tmp/vg-suid");
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DetectionFailed\""), 0, "%s",
+		     pgq("SELECT string_agg(\"RuleId\" || ': ' || \"Error\", '; ')"
+			 " FROM \"DetectionFailed\""));
 }

@@ -349,6 +349,64 @@ Test(fleet_hunt, same_rows_on_sqlite_and_postgresql)
 	     0, 1);
 }
 
+/*
+ * extract_json() as the rules use it: the same rows from SQLite's
+ * json_extract() and the schema's vigil_json(); a text that is not JSON, an
+ * array where an object is looked for, a JSON null and a NULL give nothing
+ * and fail nothing.
+ */
+Test(fleet_hunt, extract_json_same_on_sqlite_and_postgresql)
+{
+	static const char ins[] =
+		"INSERT INTO \"DeviceFileEvents\" (\"Timestamp\", \"DeviceId\", \"ActionType\","
+		" \"ReportId\", \"FileName\", \"AdditionalFields\") VALUES"
+		" ('2026-11-01T10:00:00.000Z', 'lin-1', 'FileModified', 11, 'a',"
+		"  '{\"Mode\":\"4755\",\"OpenFlags\":577,\"StdinSocket\":true,"
+		"\"StdoutSocket\":true,\"ScriptPath\":\"/tmp/x.sh\",\"Result\":0}'),"
+		" ('2026-11-01T10:00:01.000Z', 'lin-1', 'FileModified', 12, 'b',"
+		"  '{\"Mode\":\"0644\",\"OpenFlags\":0,\"StdinSocket\":false,\"StdoutSocket\":true}'),"
+		" ('2026-11-01T10:00:02.000Z', 'lin-1', 'FileModified', 13, 'c', 'not json {'),"
+		" ('2026-11-01T10:00:03.000Z', 'lin-1', 'FileModified', 14, 'd', NULL),"
+		" ('2026-11-01T10:00:04.000Z', 'lin-1', 'FileModified', 15, 'e', '[{\"Mode\":\"4755\"}]'),"
+		" ('2026-11-01T10:00:05.000Z', 'lin-1', 'FileModified', 16, 'f',"
+		"  '{\"Mode\":null,\"Result\":-1}')";
+	char *msg = NULL;
+
+	cr_assert_eq(sqlite3_exec(vg_store_db(store), ins, NULL, NULL, &msg), SQLITE_OK, "%s", msg);
+	pg_exec(ins);
+	/* reverse_shell_stdio.rule, privesc_setid_chmod.rule, ptrace_other_user.rule */
+	same("DeviceFileEvents | where extract_json(\"$.StdinSocket\", AdditionalFields) == true"
+	     " and extract_json(\"$.StdoutSocket\", AdditionalFields) == true | project ReportId",
+	     0, 1);
+	same("DeviceFileEvents | where extract_json(\"$.StdinSocket\", AdditionalFields) != true"
+	     " | project ReportId",
+	     0, 5);
+	same("DeviceFileEvents | where extract_json(\"$.StdinSocket\", AdditionalFields) == false"
+	     " | project ReportId",
+	     0, 1);
+	same("DeviceFileEvents | where extract_json(\"$.Mode\", AdditionalFields)"
+	     " matches regex \"^[4-7][0-7][0-7][0-7]$\" | project ReportId",
+	     0, 1);
+	same("DeviceFileEvents | where toint(extract_json(\"$.Result\", AdditionalFields)) < 0"
+	     " | project ReportId",
+	     0, 1);
+	same("DeviceFileEvents | where extract_json(\"$.OpenFlags\", AdditionalFields) == 577"
+	     " | project ReportId",
+	     0, 1);
+	/* evasion_history.rule, download_exec.rule */
+	same("DeviceFileEvents | where floor(toint(extract_json(\"$.OpenFlags\", AdditionalFields)), 512)"
+	     " != floor(toint(extract_json(\"$.OpenFlags\", AdditionalFields)), 1024)"
+	     " | project ReportId",
+	     0, 1);
+	same("DeviceFileEvents | extend Image = iff(isnotempty(tostring(extractjson("
+	     "\"$.ScriptPath\", AdditionalFields))), tostring(extract_json(\"$.ScriptPath\","
+	     " AdditionalFields)), FileName) | project ReportId, Image,"
+	     " M = extract_json(\"$.Mode\", AdditionalFields),"
+	     " S = tostring(extract_json(\"$.StdinSocket\", AdditionalFields)),"
+	     " F = tostring(extract_json(\"$.OpenFlags\", AdditionalFields))",
+	     0, 6);
+}
+
 /* what PostgreSQL cannot run is a query error at its position, never SQL */
 Test(fleet_kql, refused_on_postgresql_with_positions)
 {
@@ -359,8 +417,6 @@ Test(fleet_kql, refused_on_postgresql_with_positions)
 		const char *q, *msg;
 		int line, col;
 	} cases[] = {
-		{ "DeviceProcessEvents\n| extend j = extract_json(\"$.a\", AdditionalFields)",
-		  "extract_json() is not available on PostgreSQL", 2, 14 },
 		{ "DeviceProcessEvents | where FileName matches regex FileName",
 		  "matches regex takes a string literal on PostgreSQL", 1, 52 },
 		{ "DeviceProcessEvents | where FileName matches regex @\"[a\\\\]\"",
