@@ -30,7 +30,6 @@
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,16 +53,6 @@
 #define VG_UP_TOKEN_MAX VG_UPP_TOKEN_MAX
 #define VG_UP_RESP_MAX 4096
 #define VG_UP_URLS_MAX 8
-#define VG_UP_BUSY_MS 5000
-#define VG_UP_REFUSED_REASON "upstream: frame refused by the server"
-
-/* The oldest row of UpstreamOutbox, copied out: no read transaction is held while it is sent. */
-struct vg_up_frame {
-	int64_t id, stream, seq, events;
-	char device_id[128], device_name[128];
-	size_t len;
-	uint8_t data[];
-};
 
 struct vg_upstream {
 	char *urls, *url_v[VG_UP_URLS_MAX]; /* the list, split in place */
@@ -79,12 +68,11 @@ struct vg_upstream {
 	int done; /* the thread ended */
 	int stop; /* read by libcurl's progress callback too (atomic) */
 
-	sqlite3 *db; /* the thread's own connection to the store */
+	struct vg_outbox_sender ob; /* the thread's own connection to the store */
 	CURL *curl;
 	char resp[VG_UP_RESP_MAX];
 	size_t resp_len;
 	long retry_after; /* s, from the last answer; -1 none */
-	char state[16], error[256]; /* as last written to HostState */
 };
 
 static char *vg_up_strdup(const char *a, const char *b)
@@ -339,41 +327,13 @@ static int vg_up_failover(struct vg_upstream *u, int *tried)
 	return 0;
 }
 
-/*
- * How shipping goes, into HostState when it changed: state (outbox.h) and
- * the error (NULL: the last one stays). Failing since: the first failure
- * after shipping went well.
- */
-static void vg_up_state(struct vg_upstream *u, const char *state, const char *error)
-{
-	int failing = strcmp(state, VG_UP_SHIPPING) != 0;
-	char now[VG_ISO_LEN];
-
-	if (failing && (!u->state[0] || !strcmp(u->state, VG_UP_SHIPPING)))
-		vg_hoststate_set(u->db, VG_HS_UP_SINCE, vg_iso_time(now, vg_now_ns()));
-	if (strcmp(u->state, state)) {
-		snprintf(u->state, sizeof(u->state), "%s", state);
-		vg_hoststate_set(u->db, VG_HS_UP_STATE, state);
-	}
-	if (error && strcmp(u->error, error)) {
-		snprintf(u->error, sizeof(u->error), "%s", error);
-		vg_hoststate_set(u->db, VG_HS_UP_ERROR, error);
-	}
-}
-
 /* The server's answer as the error: URL, status and its reason. */
 static void vg_up_answer_error(struct vg_upstream *u, const char *what, long st, const char *state)
 {
 	char e[256];
 
 	snprintf(e, sizeof(e), "%s: %s %ld %.160s", u->url_v[u->cur], what, st, u->resp);
-	vg_up_state(u, state, e);
-}
-
-/* 401, or 403 for the token itself (not for one frame's device): the credential is refused. */
-static int vg_up_credential_refused(const struct vg_upstream *u, long st)
-{
-	return st == 401 || (st == 403 && strstr(u->resp, "token revoked"));
+	vg_outbox_state(&u->ob, state, e);
 }
 
 enum { VG_UP_STOPPED = -1, VG_UP_DROPPED, VG_UP_STORED, VG_UP_KEEP };
@@ -383,7 +343,7 @@ enum { VG_UP_STOPPED = -1, VG_UP_DROPPED, VG_UP_STORED, VG_UP_KEEP };
  * (VG_UP_DROPPED); VG_UP_KEEP when it refuses the host (enrolment or
  * token): the frame stays pending; VG_UP_STOPPED when stopped.
  */
-static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
+static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 {
 	long wait = VG_UP_WAIT_MIN_MS, st;
 	int tried = 0;
@@ -405,10 +365,10 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
 			st = vg_up_post(u, "/v1/batches", "application/vnd.vigil.frame", f->data,
 					f->len, 1);
 			if (st == 200) {
-				vg_up_state(u, VG_UP_SHIPPING, NULL);
+				vg_outbox_state(&u->ob, VG_UP_SHIPPING, NULL);
 				return VG_UP_STORED;
 			}
-			if (vg_up_credential_refused(u, st)) {
+			if (vg_upp_credential_refused(st, u->resp)) {
 				vg_log(VG_ERROR,
 				       "upstream: the server refuses this host's token (%ld): %s;"
 				       " keeping every frame, looking again in %d minutes",
@@ -433,7 +393,7 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
 
 			/* vg_up_post() left curl's reason in resp. */
 			snprintf(e, sizeof(e), "%s: %.160s", u->url_v[u->cur], u->resp);
-			vg_up_state(u, VG_UP_UNREACHABLE, e);
+			vg_outbox_state(&u->ob, VG_UP_UNREACHABLE, e);
 		}
 		if (!st && vg_up_failover(u, &tried))
 			continue;
@@ -441,132 +401,6 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_up_frame *f)
 		if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait))
 			return VG_UP_STOPPED;
 		wait = wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : wait * 2;
-	}
-}
-
-static int vg_up_sql(struct vg_upstream *u, const char *what, int rc)
-{
-	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	vg_log(VG_ERROR, "upstream: %s: %s", what, sqlite3_errmsg(u->db));
-	return vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO;
-}
-
-/* The oldest pending frame into *out: 1, 0 when none, or -errno. */
-static int vg_up_next(struct vg_upstream *u, struct vg_up_frame **out)
-{
-	sqlite3_stmt *st;
-	int rc, ret = 0;
-
-	*out = NULL;
-	rc = sqlite3_prepare_v2(u->db,
-				"SELECT Id, DeviceId, DeviceName, StreamId, Seq, Events, Frame"
-				" FROM UpstreamOutbox ORDER BY Id LIMIT 1",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return vg_up_sql(u, "read the outbox", rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		size_t len = (size_t)sqlite3_column_bytes(st, 6);
-		struct vg_up_frame *f = malloc(sizeof(*f) + len);
-		const char *dev = (const char *)sqlite3_column_text(st, 1);
-		const char *name = (const char *)sqlite3_column_text(st, 2);
-
-		if (f) {
-			f->id = sqlite3_column_int64(st, 0);
-			f->stream = sqlite3_column_int64(st, 3);
-			f->seq = sqlite3_column_int64(st, 4);
-			f->events = sqlite3_column_int64(st, 5);
-			snprintf(f->device_id, sizeof(f->device_id), "%s", dev ? dev : "");
-			snprintf(f->device_name, sizeof(f->device_name), "%s", name ? name : "");
-			f->len = len;
-			if (len)
-				memcpy(f->data, sqlite3_column_blob(st, 6), len);
-			*out = f;
-			ret = 1;
-		} else {
-			ret = vg_err(-ENOMEM, "upstream: a frame of %zu bytes", len);
-		}
-		rc = SQLITE_DONE;
-	}
-	if (rc != SQLITE_DONE)
-		ret = vg_up_sql(u, "read the outbox", rc);
-	sqlite3_finalize(st);
-	return ret;
-}
-
-static int vg_up_exec(struct vg_upstream *u, const char *sql, const struct vg_up_frame *f,
-		      const char *now)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(u->db, sql, -1, &st, NULL);
-
-	if (rc != SQLITE_OK)
-		return rc;
-	for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++) {
-		const char *p = sqlite3_bind_parameter_name(st, i);
-
-		if (!p) /* a number the statement skips */
-			continue;
-		if (!strcmp(p, "?1"))
-			sqlite3_bind_int64(st, i, f->id);
-		else if (!strcmp(p, "?2"))
-			sqlite3_bind_text(st, i, f->device_id, -1, SQLITE_STATIC);
-		else if (!strcmp(p, "?3"))
-			sqlite3_bind_int64(st, i, f->stream);
-		else if (!strcmp(p, "?4"))
-			sqlite3_bind_int64(st, i, f->seq);
-		else if (!strcmp(p, "?5"))
-			sqlite3_bind_int64(st, i, f->events);
-		else if (!strcmp(p, "?6"))
-			sqlite3_bind_text(st, i, now, -1, SQLITE_STATIC);
-	}
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
-}
-
-/*
- * f is done: stored upstream (its stream's watermark advances) or refused
- * (counted in HostRefused); either way it leaves the outbox, in one
- * transaction. A frame retention removed meanwhile was counted lost: a
- * stored one is taken back out of that count. On failure the frame stays
- * and is sent again (stored once upstream all the same).
- */
-static void vg_up_done(struct vg_upstream *u, const struct vg_up_frame *f, int stored)
-{
-	static const char del[] = "DELETE FROM UpstreamOutbox WHERE Id = ?1";
-	static const char mark[] =
-		"INSERT INTO UpstreamStreams (DeviceId, StreamId, Seq, Frames, Events, Timestamp)"
-		" VALUES (?2, ?3, ?4, 1, ?5, ?6) ON CONFLICT (DeviceId, StreamId) DO UPDATE SET"
-		" Seq = max(Seq, excluded.Seq), Frames = Frames + 1,"
-		" Events = Events + excluded.Events, Timestamp = excluded.Timestamp";
-	static const char unlost[] =
-		"UPDATE HostCounters SET Count = Count - CASE Label WHEN 'frames' THEN 1 ELSE ?5"
-		" END, Timestamp = ?6 WHERE Name = '" VG_UP_LOST "'";
-	static const char refused[] =
-		"INSERT INTO HostRefused (DeviceId, Reason, Count, Timestamp)"
-		" VALUES (?2, '" VG_UP_REFUSED_REASON "', 1, ?6) ON CONFLICT (DeviceId, Reason)"
-		" DO UPDATE SET Count = Count + 1, Timestamp = excluded.Timestamp";
-	char now[VG_ISO_LEN];
-	int rc, gone;
-
-	vg_iso_time(now, vg_now_ns());
-	rc = sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = vg_up_exec(u, del, f, now);
-	gone = rc == SQLITE_DONE && sqlite3_changes(u->db) == 0;
-	if (rc == SQLITE_DONE && stored)
-		rc = vg_up_exec(u, mark, f, now);
-	if (rc == SQLITE_DONE && stored && gone)
-		rc = vg_up_exec(u, unlost, f, now);
-	if (rc == SQLITE_DONE && !stored && !gone)
-		rc = vg_up_exec(u, refused, f, now);
-	if (rc == SQLITE_DONE)
-		rc = sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-		vg_up_sql(u, "mark a frame shipped", rc);
-		sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 }
 
@@ -599,8 +433,8 @@ static void *vg_up_thread(void *arg)
 	struct vg_upstream *u = arg;
 
 	for (;;) {
-		struct vg_up_frame *f;
-		int r = vg_up_next(u, &f);
+		struct vg_outbox_frame *f;
+		int r = vg_outbox_next(&u->ob, &f);
 
 		if (r == 0 && vg_up_idle(u))
 			break;
@@ -610,7 +444,7 @@ static void *vg_up_thread(void *arg)
 			continue;
 		r = vg_up_deliver(u, f);
 		if (r == VG_UP_STORED || r == VG_UP_DROPPED)
-			vg_up_done(u, f, r == VG_UP_STORED);
+			vg_outbox_done(&u->ob, f, r == VG_UP_STORED);
 		free(f);
 		if (r == VG_UP_STOPPED)
 			break;
@@ -653,32 +487,6 @@ static int vg_up_curl_init(struct vg_upstream *u)
 	curl_easy_setopt(u->curl, CURLOPT_XFERINFOFUNCTION, vg_up_progress);
 	curl_easy_setopt(u->curl, CURLOPT_XFERINFODATA, u);
 	curl_easy_setopt(u->curl, CURLOPT_NOPROGRESS, 0L);
-	return 0;
-}
-
-/* The thread's connection to the store the host writes (its tables exist already). */
-static int vg_up_db_open(struct vg_upstream *u, const char *db, const char *url)
-{
-	int rc = sqlite3_open_v2(db, &u->db, SQLITE_OPEN_READWRITE, NULL);
-
-	if (rc != SQLITE_OK)
-		return vg_err(vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO, "upstream: open %s",
-			      db);
-	sqlite3_busy_timeout(u->db, VG_UP_BUSY_MS);
-	/*
-	 * No fsync per shipped frame: a delete lost with the power only sends
-	 * that frame again, and the server stores it once. (The batches' own
-	 * commits keep synchronous=FULL on the host's connection.)
-	 */
-	sqlite3_exec(u->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-	/*
-	 * An earlier run's state says nothing of now: it comes back with the
-	 * first attempt (at once when frames are pending). The last error stays.
-	 */
-	if (vg_hoststate_init(u->db) || vg_hoststate_set(u->db, VG_HS_UPSTREAM, url) ||
-	    vg_hoststate_set(u->db, VG_HS_UP_STATE, NULL) ||
-	    vg_hoststate_set(u->db, VG_HS_UP_SINCE, NULL))
-		return -EIO; /* logged */
 	return 0;
 }
 
@@ -725,7 +533,7 @@ int vg_upstream_open(struct vg_upstream **up, const char *url, const char *onboa
 	if (!err)
 		err = vg_up_curl_init(u);
 	if (!err)
-		err = vg_up_db_open(u, db, url);
+		err = vg_outbox_sender_open(&u->ob, db, url);
 	if (err)
 		goto fail;
 	err = -pthread_create(&u->thread, NULL, vg_up_thread, u);
@@ -777,7 +585,7 @@ void vg_upstream_close(struct vg_upstream *u)
 	vg_upstream_stop(u);
 	if (u->curl)
 		curl_easy_cleanup(u->curl);
-	sqlite3_close(u->db);
+	vg_outbox_sender_close(&u->ob);
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
 	pthread_cond_destroy(&u->idle);

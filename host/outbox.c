@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fmt.h"
@@ -195,4 +196,177 @@ int vg_outbox_print(sqlite3 *db, FILE *out, int json)
 		err = vg_sb_put(&b, out);
 	vg_sb_free(&b);
 	return err;
+}
+
+/* The sender's side: see outbox.h. */
+
+#define VG_OB_BUSY_MS 5000
+
+static int vg_ob_sql(struct vg_outbox_sender *s, const char *what, int rc)
+{
+	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	vg_log(VG_ERROR, "upstream: %s: %s", what, sqlite3_errmsg(s->db));
+	return vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO;
+}
+
+int vg_outbox_sender_open(struct vg_outbox_sender *s, const char *path, const char *url)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK)
+		return vg_err(vg_sqlite_errno(rc) ? vg_sqlite_errno(rc) : -EIO, "upstream: open %s",
+			      path);
+	sqlite3_busy_timeout(s->db, VG_OB_BUSY_MS);
+	/*
+	 * No fsync per shipped frame: a delete lost with the power only sends
+	 * that frame again, and the server stores it once. (The batches' own
+	 * commits keep synchronous=FULL on the host's connection.)
+	 */
+	sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	/*
+	 * An earlier run's state says nothing of now: it comes back with the
+	 * first attempt (at once when frames are pending). The last error stays.
+	 */
+	if (vg_hoststate_init(s->db) || vg_hoststate_set(s->db, VG_HS_UPSTREAM, url) ||
+	    vg_hoststate_set(s->db, VG_HS_UP_STATE, NULL) ||
+	    vg_hoststate_set(s->db, VG_HS_UP_SINCE, NULL))
+		return -EIO; /* logged */
+	return 0;
+}
+
+void vg_outbox_sender_close(struct vg_outbox_sender *s)
+{
+	sqlite3_close(s->db);
+	s->db = NULL;
+}
+
+int vg_outbox_next(struct vg_outbox_sender *s, struct vg_outbox_frame **out)
+{
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	*out = NULL;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT Id, DeviceId, DeviceName, StreamId, Seq, Events, Frame"
+				" FROM UpstreamOutbox ORDER BY Id LIMIT 1",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return vg_ob_sql(s, "read the outbox", rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 6);
+		struct vg_outbox_frame *f = malloc(sizeof(*f) + len);
+		const char *dev = (const char *)sqlite3_column_text(st, 1);
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+
+		if (f) {
+			f->id = sqlite3_column_int64(st, 0);
+			f->stream = sqlite3_column_int64(st, 3);
+			f->seq = sqlite3_column_int64(st, 4);
+			f->events = sqlite3_column_int64(st, 5);
+			snprintf(f->device_id, sizeof(f->device_id), "%s", dev ? dev : "");
+			snprintf(f->device_name, sizeof(f->device_name), "%s", name ? name : "");
+			f->len = len;
+			if (len)
+				memcpy(f->data, sqlite3_column_blob(st, 6), len);
+			*out = f;
+			ret = 1;
+		} else {
+			ret = vg_err(-ENOMEM, "upstream: a frame of %llu bytes",
+				     (unsigned long long)len);
+		}
+		rc = SQLITE_DONE;
+	}
+	if (rc != SQLITE_DONE)
+		ret = vg_ob_sql(s, "read the outbox", rc);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int vg_ob_exec(sqlite3 *db, const char *sql, const struct vg_outbox_frame *f,
+		      const char *now)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++) {
+		const char *p = sqlite3_bind_parameter_name(st, i);
+
+		if (!p) /* a number the statement skips */
+			continue;
+		if (!strcmp(p, "?1"))
+			sqlite3_bind_int64(st, i, f->id);
+		else if (!strcmp(p, "?2"))
+			sqlite3_bind_text(st, i, f->device_id, -1, SQLITE_STATIC);
+		else if (!strcmp(p, "?3"))
+			sqlite3_bind_int64(st, i, f->stream);
+		else if (!strcmp(p, "?4"))
+			sqlite3_bind_int64(st, i, f->seq);
+		else if (!strcmp(p, "?5"))
+			sqlite3_bind_int64(st, i, f->events);
+		else if (!strcmp(p, "?6"))
+			sqlite3_bind_text(st, i, now, -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+void vg_outbox_done(struct vg_outbox_sender *s, const struct vg_outbox_frame *f, int stored)
+{
+	static const char del[] = "DELETE FROM UpstreamOutbox WHERE Id = ?1";
+	static const char mark[] =
+		"INSERT INTO UpstreamStreams (DeviceId, StreamId, Seq, Frames, Events, Timestamp)"
+		" VALUES (?2, ?3, ?4, 1, ?5, ?6) ON CONFLICT (DeviceId, StreamId) DO UPDATE SET"
+		" Seq = max(Seq, excluded.Seq), Frames = Frames + 1,"
+		" Events = Events + excluded.Events, Timestamp = excluded.Timestamp";
+	static const char unlost[] =
+		"UPDATE HostCounters SET Count = Count - CASE Label WHEN 'frames' THEN 1 ELSE ?5"
+		" END, Timestamp = ?6 WHERE Name = '" VG_UP_LOST "'";
+	static const char refused[] =
+		"INSERT INTO HostRefused (DeviceId, Reason, Count, Timestamp)"
+		" VALUES (?2, '" VG_UP_REFUSED_REASON "', 1, ?6) ON CONFLICT (DeviceId, Reason)"
+		" DO UPDATE SET Count = Count + 1, Timestamp = excluded.Timestamp";
+	char now[VG_ISO_LEN];
+	int rc, gone;
+
+	vg_iso_time(now, vg_now_ns());
+	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = vg_ob_exec(s->db, del, f, now);
+	gone = rc == SQLITE_DONE && sqlite3_changes(s->db) == 0;
+	if (rc == SQLITE_DONE && stored)
+		rc = vg_ob_exec(s->db, mark, f, now);
+	if (rc == SQLITE_DONE && stored && gone)
+		rc = vg_ob_exec(s->db, unlost, f, now);
+	if (rc == SQLITE_DONE && !stored && !gone)
+		rc = vg_ob_exec(s->db, refused, f, now);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+		vg_ob_sql(s, "mark a frame shipped", rc);
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+void vg_outbox_state(struct vg_outbox_sender *s, const char *state, const char *error)
+{
+	int failing = strcmp(state, VG_UP_SHIPPING) != 0;
+	char now[VG_ISO_LEN];
+
+	if (failing && (!s->state[0] || !strcmp(s->state, VG_UP_SHIPPING)))
+		vg_hoststate_set(s->db, VG_HS_UP_SINCE, vg_iso_time(now, vg_now_ns()));
+	if (strcmp(s->state, state)) {
+		snprintf(s->state, sizeof(s->state), "%s", state);
+		vg_hoststate_set(s->db, VG_HS_UP_STATE, state);
+	}
+	if (error && strcmp(s->error, error)) {
+		snprintf(s->error, sizeof(s->error), "%s", error);
+		vg_hoststate_set(s->db, VG_HS_UP_ERROR, error);
+	}
 }

@@ -49,4 +49,56 @@ int vg_outbox_read(struct sqlite3 *db, struct vg_outbox_state *o);
  */
 int vg_outbox_print(struct sqlite3 *db, FILE *out, int json);
 
+/*
+ * The sender's side, for both senders (cli/upstream.c with libcurl,
+ * plugin/winup.c with WinHTTP): each works on its own connection to the
+ * store, reads the oldest pending frame, sends it, and only after the
+ * server's answer marks it done.
+ */
+
+/* The oldest row of UpstreamOutbox, copied out: no read transaction is held while it is sent. */
+struct vg_outbox_frame {
+	int64_t id, stream, seq, events;
+	char device_id[128], device_name[128];
+	size_t len;
+	uint8_t data[];
+};
+
+/* What the sender last wrote to HostState, so it writes only changes. */
+struct vg_outbox_sender {
+	struct sqlite3 *db; /* the sender's own connection */
+	char state[16], error[256];
+};
+
+/*
+ * Open the sender's connection to the store at path (its tables exist
+ * already: the host opened it with vg_store_set_outbox()) and record url
+ * in HostState; the earlier run's state is cleared (the last error stays).
+ * 0 or -errno, logged.
+ */
+int vg_outbox_sender_open(struct vg_outbox_sender *s, const char *path, const char *url);
+void vg_outbox_sender_close(struct vg_outbox_sender *s);
+
+/* The oldest pending frame into *out (malloc'd): 1, 0 when none, or -errno. */
+int vg_outbox_next(struct vg_outbox_sender *s, struct vg_outbox_frame **out);
+
+/*
+ * f is done: stored upstream (its stream's watermark advances) or refused
+ * (counted in HostRefused with reason); either way it leaves the outbox,
+ * in one transaction. A frame retention removed meanwhile was counted
+ * lost: a stored one is taken back out of that count. On failure the frame
+ * stays and is sent again (stored once upstream all the same).
+ */
+void vg_outbox_done(struct vg_outbox_sender *s, const struct vg_outbox_frame *f, int stored);
+
+/*
+ * How shipping goes, into HostState when it changed: state (VG_UP_*) and
+ * the error (NULL: the last one stays). Failing since: the first failure
+ * after shipping went well.
+ */
+void vg_outbox_state(struct vg_outbox_sender *s, const char *state, const char *error);
+
+/* HostRefused Reason for a frame the server refused. */
+#define VG_UP_REFUSED_REASON "upstream: frame refused by the server"
+
 #endif

@@ -129,6 +129,11 @@ enum vg_upp_verdict vg_upp_verdict(long st)
 	return VG_UPP_RETRY;
 }
 
+int vg_upp_credential_refused(long st, const char *body)
+{
+	return st == 401 || (st == 403 && strstr(body, "token revoked"));
+}
+
 long vg_upp_backoff(long wait)
 {
 	return wait * 2 > VG_UPP_WAIT_MAX_MS ? VG_UPP_WAIT_MAX_MS : wait * 2;

@@ -50,6 +50,12 @@ enum vg_upp_verdict {
 };
 enum vg_upp_verdict vg_upp_verdict(long status);
 
+/*
+ * 401, or 403 for the token itself (not for one frame's device): the
+ * server refuses this host's credential; its frames are kept, not dropped.
+ */
+int vg_upp_credential_refused(long status, const char *body);
+
 /* The wait after wait_ms: doubled, at most VG_UPP_WAIT_MAX_MS. */
 long vg_upp_backoff(long wait_ms);
 

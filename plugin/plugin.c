@@ -254,11 +254,12 @@ static int vg_version_ok(const struct WSLVersion *v)
 	return v->Revision >= 7;
 }
 
-/* conn.h: each stored batch goes on to the server, its device with it (vg_pl.lock held). */
+/* conn.h: a batch was stored, and with it its frame in the outbox: the sender looks (vg_pl.lock held). */
 static void vg_stored(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len)
 {
+	(void)arg, (void)c, (void)frame, (void)len;
 	if (vg_pl.up)
-		vg_winup_send(vg_pl.up, c->peer.device_id, c->peer.device_name, frame, len);
+		vg_winup_wake(vg_pl.up);
 }
 
 static HRESULT vg_start_sensor(const struct WSLSessionInformation *session)
@@ -352,7 +353,14 @@ static HRESULT vg_on_vm_started(const struct WSLSessionInformation *session,
 	vg_state(VG_HS_VM_STARTED, vg_iso_time((char[VG_ISO_LEN]){ 0 }, vg_now_ns()));
 	vg_state(VG_HS_VM_STATE, "running");
 	vg_state(VG_HS_UPSTREAM, NULL);
-	/* Not shipping leaves the local store as it was: the VM starts all the same. */
+	/*
+	 * Shipping: each batch's frame goes to the outbox in the batch's
+	 * transaction, kept there until the server has it, across VM and
+	 * service restarts. A sender that cannot start leaves them pending
+	 * (health says why): the VM starts all the same.
+	 */
+	if (VG_WIN_UPSTREAM(&vg_pl.conf))
+		vg_store_set_outbox(vg_pl.store, 1);
 	if (VG_WIN_UPSTREAM(&vg_pl.conf) && vg_winup_open(&vg_pl.up, &vg_pl.conf, vg_state))
 		vg_log(VG_ERROR, "not shipping to the server: see the lines above");
 	hr = vg_start_sensor(session);

@@ -1,9 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The plug-in's sender (winup.h): every batch the plug-in stored goes on to
- * `vigil server` with WinHTTP, one at a time and in order, sent again after
- * a doubling wait (Retry-After when the server gives one) until the server
- * acknowledges it; a 4xx other than 408/429 drops it, counted (upproto.h).
+ * The plug-in's sender (winup.h): the local store is the outbox, as for
+ * `vigil host --upstream` (cli/upstream.c). The plug-in's store writes each
+ * batch's frame into UpstreamOutbox in the batch's own transaction
+ * (vg_store_set_outbox()); this thread, on its own connection, sends the
+ * oldest pending frame to `vigil server` with WinHTTP and only after the
+ * server's 200 takes it out and advances the stream's watermark
+ * (host/outbox.h). A VM stop, a service restart or a crash leaves what is
+ * pending in the store, sent on the next start, stored once upstream. One
+ * frame at a time, in order; no answer, 5xx, 408 or 429 sends it again after
+ * a doubling wait (Retry-After when the server gives one); a credential the
+ * server no longer takes (401, 403 token revoked) or an enrolment it refuses
+ * keeps everything and looks again every VG_WU_RECHECK_MS; another 4xx drops
+ * that frame, counted in HostRefused. How it goes is in HostState
+ * (Upstream*, host/outbox.h), for healthcheck and `vigil stats`.
  *
  * The proxy is the one the seed's order picks (vg_proxy_choose over
  * winproxy.c's sources), handed to WinHTTP as a named proxy: HTTPS goes
@@ -34,25 +44,19 @@
 #include <wincrypt.h>
 #include <winhttp.h>
 
+#include "fmt.h"
 #include "hoststate.h"
 #include "log.h"
+#include "outbox.h"
 #include "proxy.h"
+#include "store.h"
 #include "upproto.h"
 #include "winproxy.h"
 #include "winup.h"
 
-#define VG_WU_QUEUE_MAX 4096 /* frames */
-#define VG_WU_QUEUE_BYTES (64u << 20)
 #define VG_WU_DRAIN_MS 5000
 #define VG_WU_RESP_MAX 4096
-#define VG_WU_STATE_MS 1000 /* HostState's counts, at most once a second */
-
-struct vg_wu_frame {
-	struct vg_wu_frame *next;
-	char device_id[128], device_name[128];
-	size_t len;
-	uint8_t data[];
-};
+#define VG_WU_RECHECK_MS (10 * 60 * 1000) /* a refused credential: look again this rarely */
 
 struct vg_winup {
 	vg_winup_state_fn state;
@@ -70,12 +74,11 @@ struct vg_winup {
 	HANDLE thread;
 	CRITICAL_SECTION lock;
 	CONDITION_VARIABLE cond, idle;
-	struct vg_wu_frame *head, *tail;
-	size_t n, bytes;
-	int sending, stop;
-	uint64_t sent, refused, overflow;
-	ULONGLONG state_ms;
-	int failing; /* the last attempt failed: HostState says why */
+	int work; /* a batch was stored since the thread last looked */
+	int draining; /* VM stop: send what is pending, then end */
+	int done; /* the thread ended */
+	int stop;
+	struct vg_outbox_sender ob; /* the thread's own connection to the store */
 
 	char resp[VG_WU_RESP_MAX];
 	size_t resp_len;
@@ -468,7 +471,7 @@ static int vg_wu_token_load(struct vg_winup *u)
 }
 
 /* Enrol as f's device: 200 keeps the token; the status otherwise (0: no answer). */
-static long vg_wu_enroll(struct vg_winup *u, const struct vg_wu_frame *f)
+static long vg_wu_enroll(struct vg_winup *u, const struct vg_outbox_frame *f)
 {
 	char body[4096];
 	long st;
@@ -498,32 +501,6 @@ static long vg_wu_enroll(struct vg_winup *u, const struct vg_wu_frame *f)
 	return 200;
 }
 
-/* HostState's Upstream row: what the sender does and its counts; now, or at most once a second. */
-static void vg_wu_report(struct vg_winup *u, int now)
-{
-	char v[640];
-	ULONGLONG t = GetTickCount64();
-	uint64_t sent, refused, overflow;
-	size_t pending;
-
-	if (!now && t - u->state_ms < VG_WU_STATE_MS)
-		return;
-	u->state_ms = t;
-	EnterCriticalSection(&u->lock);
-	sent = u->sent;
-	refused = u->refused;
-	overflow = u->overflow;
-	pending = u->n + (size_t)u->sending;
-	LeaveCriticalSection(&u->lock);
-	snprintf(v, sizeof(v),
-		 "%s: %s; %llu batches sent, %llu refused, %llu not sent, %llu pending (%s via %s)",
-		 u->failing ? "failing" : "ok", u->failing ? u->why : "shipping",
-		 (unsigned long long)sent, (unsigned long long)refused,
-		 (unsigned long long)overflow, (unsigned long long)pending, u->url,
-		 u->proxy.server[0] ? u->proxy.server : "direct");
-	u->state(VG_HS_UPSTREAM, v);
-}
-
 /* Sleep ms, or until stopped: 1 when stopped. */
 static int vg_wu_wait(struct vg_winup *u, long ms)
 {
@@ -538,55 +515,100 @@ static int vg_wu_wait(struct vg_winup *u, long ms)
 	return stop;
 }
 
-static void vg_wu_failing(struct vg_winup *u, int failing)
+/* Each new reason for no answer once in the log, not each attempt; HostState says it all along. */
+static void vg_wu_unreachable(struct vg_winup *u)
 {
-	/* Each new reason once, not each attempt. */
-	if (failing && (!u->failing || strcmp(u->why, u->logged))) {
+	if (strcmp(u->why, u->logged)) {
 		vg_log(VG_WARN, "upstream: %s", u->why);
 		snprintf(u->logged, sizeof(u->logged), "%s", u->why);
 	}
-	if (failing != u->failing) {
-		u->failing = failing;
-		vg_wu_report(u, 1);
-	}
+	vg_outbox_state(&u->ob, VG_UP_UNREACHABLE, u->why);
 }
 
-/* Send f until the server stores it (1) or refuses it (0); -1 when stopped. */
-static int vg_wu_deliver(struct vg_winup *u, const struct vg_wu_frame *f)
+enum { VG_WU_STOPPED = -1, VG_WU_DROPPED, VG_WU_STORED, VG_WU_KEEP };
+
+/*
+ * Send f until the server stores it (VG_WU_STORED) or refuses that frame
+ * (VG_WU_DROPPED); VG_WU_KEEP when it refuses the host (enrolment or
+ * token): the frame stays pending; VG_WU_STOPPED when stopped.
+ */
+static int vg_wu_deliver(struct vg_winup *u, const struct vg_outbox_frame *f)
 {
-	long wait = VG_UPP_WAIT_MIN_MS, st = 0;
+	long wait = VG_UPP_WAIT_MIN_MS, st;
 
 	for (;;) {
-		if (!u->token[0])
+		st = 0;
+		if (!u->token[0] && !f->device_id[0]) {
+			vg_log(VG_ERROR, "upstream: a frame of no known device before enrolment");
+			return VG_WU_DROPPED;
+		}
+		if (!u->token[0]) {
 			st = vg_wu_enroll(u, f);
+			if (st && vg_upp_verdict(st) == VG_UPP_REFUSED) {
+				/* A wrong secret, 409: the operator's to fix; kept meanwhile. */
+				vg_log(VG_ERROR, "upstream: %s", u->why);
+				vg_outbox_state(&u->ob, VG_UP_REFUSED, u->why);
+				return VG_WU_KEEP;
+			}
+		}
 		if (u->token[0]) {
 			st = vg_wu_request(u, L"POST", "/v1/batches", "application/vnd.vigil.frame",
 					   f->data, (DWORD)f->len, 1);
-			switch (vg_upp_verdict(st)) {
-			case VG_UPP_STORED:
-				vg_wu_failing(u, 0);
-				return 1;
-			case VG_UPP_REFUSED:
-				snprintf(u->why, sizeof(u->why),
-					 "batch of %s refused (%ld): %.200s", f->device_id, st,
-					 u->resp);
-				vg_log(VG_ERROR, "upstream: %s", u->why);
-				return 0;
-			case VG_UPP_RETRY:
-				if (st)
-					snprintf(u->why, sizeof(u->why),
-						 "server answered %ld, sending again", st);
+			if (st == 200) {
+				vg_outbox_state(&u->ob, VG_UP_SHIPPING, NULL);
+				return VG_WU_STORED;
 			}
-		} else if (vg_upp_verdict(st) == VG_UPP_REFUSED) {
-			/* A refused enrolment (a wrong secret, 409) needs the operator: say so, keep trying. */
-			vg_log(VG_ERROR, "upstream: %s", u->why);
+			if (vg_upp_credential_refused(st, u->resp)) {
+				snprintf(u->why, sizeof(u->why), "%s: refused %ld %.160s", u->url,
+					 st, u->resp);
+				vg_log(VG_ERROR,
+				       "upstream: the server refuses this host's token (%s);"
+				       " keeping every frame, looking again in %d minutes",
+				       u->why, VG_WU_RECHECK_MS / 60000);
+				vg_outbox_state(&u->ob, VG_UP_REFUSED, u->why);
+				return VG_WU_KEEP;
+			}
+			if (st && vg_upp_verdict(st) == VG_UPP_REFUSED) {
+				vg_log(VG_ERROR, "upstream: batch of %s refused (%ld): %.200s",
+				       f->device_id, st, u->resp);
+				return VG_WU_DROPPED;
+			}
+			if (st)
+				snprintf(u->why, sizeof(u->why), "%s: answered %ld %.160s", u->url,
+					 st, u->resp);
 		}
-		vg_wu_failing(u, 1);
+		if (vg_wu_wait(u, 0))
+			return VG_WU_STOPPED; /* an attempt cut short says nothing of the server */
+		vg_wu_unreachable(u);
 		/* Retry-After: 0 is not a licence to spin. */
 		if (vg_wu_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait))
-			return -1;
+			return VG_WU_STOPPED;
 		wait = vg_upp_backoff(wait);
 	}
+}
+
+/* Nothing pending: wait for a stored batch. 1 when the thread should end. */
+static int vg_wu_idle(struct vg_winup *u)
+{
+	int end;
+
+	EnterCriticalSection(&u->lock);
+	while (!u->work && !u->draining && !u->stop)
+		SleepConditionVariableCS(&u->cond, &u->lock, INFINITE);
+	end = u->stop || (u->draining && !u->work);
+	u->work = 0;
+	LeaveCriticalSection(&u->lock);
+	return end;
+}
+
+static int vg_wu_draining(struct vg_winup *u)
+{
+	int d;
+
+	EnterCriticalSection(&u->lock);
+	d = u->draining;
+	LeaveCriticalSection(&u->lock);
+	return d;
 }
 
 static DWORD WINAPI vg_wu_thread(void *arg)
@@ -594,41 +616,30 @@ static DWORD WINAPI vg_wu_thread(void *arg)
 	struct vg_winup *u = arg;
 
 	for (;;) {
-		struct vg_wu_frame *f;
-		int r;
+		struct vg_outbox_frame *f;
+		int r = vg_outbox_next(&u->ob, &f);
 
-		EnterCriticalSection(&u->lock);
-		while (!u->stop && !u->head)
-			SleepConditionVariableCS(&u->cond, &u->lock, INFINITE);
-		if (u->stop) {
-			LeaveCriticalSection(&u->lock);
-			return 0;
-		}
-		/* Ours while it is sent: a full queue pushes out only the frames behind it. */
-		f = u->head;
-		u->head = f->next;
-		if (!u->head)
-			u->tail = NULL;
-		u->n--;
-		u->bytes -= f->len;
-		u->sending = 1;
-		LeaveCriticalSection(&u->lock);
+		if (r == 0 && vg_wu_idle(u))
+			break;
+		if (r < 0 && vg_wu_wait(u, 1000)) /* the store is busy: later */
+			break;
+		if (r <= 0)
+			continue;
 		r = vg_wu_deliver(u, f);
+		if (r == VG_WU_STORED || r == VG_WU_DROPPED)
+			vg_outbox_done(&u->ob, f, r == VG_WU_STORED);
 		free(f);
-		EnterCriticalSection(&u->lock);
-		if (r > 0)
-			u->sent++;
-		else if (r < 0)
-			u->overflow++; /* stopped before the server had it */
-		else
-			u->refused++;
-		u->sending = 0;
-		WakeAllConditionVariable(&u->idle);
-		LeaveCriticalSection(&u->lock);
-		vg_wu_report(u, r == 0);
-		if (r < 0)
-			return 0;
+		if (r == VG_WU_STOPPED)
+			break;
+		/* No hammering a server that refuses us; a stopping VM leaves it for the next start. */
+		if (r == VG_WU_KEEP && (vg_wu_draining(u) || vg_wu_wait(u, VG_WU_RECHECK_MS)))
+			break;
 	}
+	EnterCriticalSection(&u->lock);
+	u->done = 1;
+	WakeAllConditionVariable(&u->idle);
+	LeaveCriticalSection(&u->lock);
+	return 0;
 }
 
 static struct vg_winup *vg_wu_new(void)
@@ -645,12 +656,7 @@ static struct vg_winup *vg_wu_new(void)
 
 static void vg_wu_free(struct vg_winup *u)
 {
-	while (u->head) {
-		struct vg_wu_frame *f = u->head;
-
-		u->head = f->next;
-		free(f);
-	}
+	vg_outbox_sender_close(&u->ob);
 	if (u->connect)
 		WinHttpCloseHandle(u->connect);
 	if (u->session)
@@ -695,6 +701,13 @@ int vg_winup_open(struct vg_winup **up, const struct vg_win_conf *c, vg_winup_st
 	err = vg_wu_setup(u, c);
 	if (!err)
 		err = vg_wu_token_load(u);
+	if (!err)
+		err = vg_outbox_sender_open(&u->ob, c->db, u->url);
+	/* The route the telemetry takes, beside the server (the connectivity test writes the same). */
+	if (!err && (vg_hoststate_set(u->ob.db, VG_HS_PROXY,
+				      u->proxy.server[0] ? u->proxy.server : "direct") ||
+		     vg_hoststate_set(u->ob.db, VG_HS_PROXY_SOURCE, u->proxy.source)))
+		err = -EIO;
 	if (!err) {
 		u->thread = CreateThread(NULL, 0, vg_wu_thread, u, 0, NULL);
 		if (!u->thread)
@@ -703,49 +716,24 @@ int vg_winup_open(struct vg_winup **up, const struct vg_win_conf *c, vg_winup_st
 	if (err) {
 		char v[512];
 
-		snprintf(v, sizeof(v), "failing: not started: %s",
+		/* Not shipping: the frames stay pending in the store, health says why. */
+		snprintf(v, sizeof(v), "not started: %s",
 			 u->why[0] ? u->why : "see the plug-in's log (the configuration)");
-		state(VG_HS_UPSTREAM, v);
+		state(VG_HS_UPSTREAM, u->url[0] ? u->url : c->upstream_url);
+		state(VG_HS_UP_STATE, VG_UP_REFUSED);
+		state(VG_HS_UP_SINCE, vg_iso_time((char[VG_ISO_LEN]){ 0 }, vg_now_ns()));
+		state(VG_HS_UP_ERROR, v);
 		vg_wu_free(u);
 		return err;
 	}
-	vg_wu_report(u, 1);
 	*up = u;
 	return 0;
 }
 
-void vg_winup_send(struct vg_winup *u, const char *device_id, const char *device_name,
-		   const uint8_t *frame, size_t len)
+void vg_winup_wake(struct vg_winup *u)
 {
-	struct vg_wu_frame *f = malloc(sizeof(*f) + len);
-
 	EnterCriticalSection(&u->lock);
-	if (!f) {
-		u->overflow++;
-		LeaveCriticalSection(&u->lock);
-		return;
-	}
-	snprintf(f->device_id, sizeof(f->device_id), "%s", device_id ? device_id : "");
-	snprintf(f->device_name, sizeof(f->device_name), "%s", device_name ? device_name : "");
-	f->len = len;
-	f->next = NULL;
-	memcpy(f->data, frame, len);
-	while (u->head && (u->n >= VG_WU_QUEUE_MAX || u->bytes + len > VG_WU_QUEUE_BYTES)) {
-		struct vg_wu_frame *old = u->head;
-
-		u->head = old->next;
-		u->n--;
-		u->bytes -= old->len;
-		u->overflow++;
-		free(old);
-	}
-	if (u->tail && u->head)
-		u->tail->next = f;
-	else
-		u->head = f;
-	u->tail = f;
-	u->n++;
-	u->bytes += len;
+	u->work = 1;
 	WakeConditionVariable(&u->cond);
 	LeaveCriticalSection(&u->lock);
 }
@@ -756,19 +744,17 @@ void vg_winup_close(struct vg_winup *u)
 
 	if (!u)
 		return;
-	/* What the sensor stored last (its drain at VM stop) gets its chance first. */
+	/* What the sensor stored last (its drain at VM stop) gets its chance first; the rest stays pending. */
 	EnterCriticalSection(&u->lock);
-	while ((u->head || u->sending) && GetTickCount64() < end)
+	u->draining = 1;
+	WakeAllConditionVariable(&u->cond);
+	while (!u->done && GetTickCount64() < end)
 		SleepConditionVariableCS(&u->idle, &u->lock, (DWORD)(end - GetTickCount64()));
 	u->stop = 1;
 	WakeAllConditionVariable(&u->cond);
 	LeaveCriticalSection(&u->lock);
 	WaitForSingleObject(u->thread, INFINITE);
 	CloseHandle(u->thread);
-	for (struct vg_wu_frame *f = u->head; f; f = f->next)
-		u->overflow++;
-	u->n = 0;
-	vg_wu_report(u, 1);
 	vg_wu_free(u);
 }
 

@@ -15,23 +15,24 @@
 
 struct vg_winup;
 
-/* Where the sender reports its state: HostState name and value (NULL: delete). */
+/* Where a sender that could not start says why: HostState name and value (NULL: delete). */
 typedef void (*vg_winup_state_fn)(const char *name, const char *value);
 
 /*
  * Read the onboarding package (OnboardingPath), the token of an earlier
- * enrolment (DB.token) and start the sender thread. 0 or a negative errno
- * (logged, and recorded in HostState as Upstream).
+ * enrolment (DB.token) and start the sender thread, which ships the
+ * store's outbox (c->db, opened with vg_store_set_outbox()) on its own
+ * connection, what earlier runs left pending first. 0 or a negative errno
+ * (logged, and recorded in HostState as Upstream*, host/outbox.h).
  */
 int vg_winup_open(struct vg_winup **u, const struct vg_win_conf *c, vg_winup_state_fn state);
 
-/* Queue a copy of one batch frame of device; the oldest goes when the queue is full (counted). */
-void vg_winup_send(struct vg_winup *u, const char *device_id, const char *device_name,
-		   const uint8_t *frame, size_t len);
+/* A batch was stored (and so is in the outbox): the sender looks. */
+void vg_winup_wake(struct vg_winup *u);
 
 /*
- * Stop once the queue is empty, or after 5 s; what is left is counted as
- * not sent. Then free u. NULL is fine.
+ * Stop once the outbox is empty, or after 5 s; what is left stays pending
+ * in the store for the next start. Then free u. NULL is fine.
  */
 void vg_winup_close(struct vg_winup *u);
 

@@ -535,12 +535,18 @@ make_ca() {
 		certtool --generate-self-signed --load-privkey "$F/$1.key" --template "$F/$1.tmpl" \
 			--outfile "$F/$1.pem" 2>/dev/null
 }
-# ship_vm NAME ONBOARDING ARGS...: a VM whose plug-in ships to the server, its store $T/NAME.db.
+# stop_server: the server ends (the hosts' frames wait in their outboxes).
+stop_server() {
+	kill "$srv_pid" 2>/dev/null
+	wait "$srv_pid" 2>/dev/null
+}
+# ship_vm NAME ONBOARDING ARGS...: a VM whose plug-in ships to the server, its store $T/NAME.db
+# ($ship_db instead when set: the same store across VM restarts).
 ship_vm() {
 	local name=$1 ob=$2
 	shift 2
 	# The real vigild (VigildPath stays set from the tests before), time for a loaded machine.
-	vm_start "$name" "$T/$name.db" --vigild /opt/vigil/vigild --timeout 180 --distro Debian,debian,12 \
+	vm_start "$name" "${ship_db:-$T/$name.db}" --vigild /opt/vigil/vigild --timeout 180 --distro Debian,debian,12 \
 		--upstream "https://localhost:$srv_port" --onboarding "$(winpath "$ob")" \
 		--log "$(winpath "$T/$name.log")" "$@"
 }
@@ -566,12 +572,13 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 	sed "s|^ca_pem=.*|ca_pem=$(base64 -w0 "$F/other.pem")|" "$F/ob.txt" >"$F/ob-other.txt"
 	if ship_vm ship-other "$F/ob-other.txt"; then
 		wait_for "$T/ship-other.db" "SELECT Value FROM HostState WHERE Name = 'SensorState'" running 60
-		wait_for "$T/ship-other.db" "SELECT Value LIKE 'failing: server certificate of https://localhost:$srv_port refused: not issued by the onboarding package''s CA%' FROM HostState WHERE Name = 'Upstream'" 1 60
+		wait_for "$T/ship-other.db" "SELECT Value LIKE 'server certificate of https://localhost:$srv_port refused: not issued by the onboarding package''s CA%' FROM HostState WHERE Name = 'UpstreamError'" 1 60
 		vm_stop
-		got=$(q "$T/ship-other.db" "SELECT Value FROM HostState WHERE Name = 'Upstream'")
-		if [[ "$got" == "failing: server certificate of https://localhost:$srv_port refused: not issued by the onboarding package's CA;"* ]] &&
+		got=$(q "$T/ship-other.db" "SELECT group_concat(Value, ' | ') FROM (SELECT Value FROM HostState WHERE Name IN ('UpstreamState', 'UpstreamError') ORDER BY Name DESC)")
+		if [ "$got" = "unreachable | server certificate of https://localhost:$srv_port refused: not issued by the onboarding package's CA" ] &&
+			[ "$(q "$T/ship-other.db" 'SELECT count(*) > 0 FROM UpstreamOutbox')" = 1 ] &&
 			[ "$(pgq 'SELECT count(*) FROM "EnrolledDevices"')" = 0 ]; then
-			ok "a server certified by another CA is refused, nothing enrolled"
+			ok "a server certified by another CA is refused, nothing enrolled, the frames kept"
 		else
 			bad "another CA: Upstream '$got', enrolled $(pgq 'SELECT count(*) FROM "EnrolledDevices"')" "$T/ship-other.log"
 		fi
@@ -598,30 +605,19 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 		else
 			bad "PostgreSQL: $(pgq "SELECT count(*) $sel") of 3 events" "$T/ship.log"
 		fi
-		# Every event of the local store once upstream, after the VM's last batches.
-		dev=$(q "$T/ship.db" "SELECT DeviceId FROM DeviceInfo LIMIT 1")
-		bad_tables=
-		for t in DeviceProcessEvents DeviceFileEvents DeviceNetworkEvents DeviceEvents; do
-			l=$(q "$T/ship.db" "SELECT count(*) FROM $t WHERE DeviceId = '$dev'")
-			p=$(pgq "SELECT count(*) || '/' || count(DISTINCT (\"Timestamp\", \"ReportId\")) FROM \"$t\" WHERE \"DeviceId\" = '$dev'")
-			[ "$p" = "$l/$l" ] || bad_tables+=" $t(local $l, upstream $p)"
-		done
-		if [ -n "$dev" ] && [ -z "$bad_tables" ]; then
-			ok "PostgreSQL holds every stored event exactly once"
-		else
-			bad "events upstream vs local:$bad_tables" "$T/ship.log"
-		fi
 		if grep -q "Request (file descriptor [0-9]*): CONNECT localhost:$srv_port HTTP/1.1" "$T/tp-ship.log" &&
 			grep -q 'Established connection to host "localhost"' "$T/tp-ship.log"; then
 			ok "the traffic went through the proxy (CONNECT localhost:$srv_port)"
 		else
 			bad "no CONNECT in the proxy's log" "$T/tp-ship.log"
 		fi
-		got=$(q "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'Upstream'")
-		if [[ "$got" =~ ^"ok: shipping; "[1-9][0-9]*" batches sent, 0 refused, 0 not sent, 0 pending (https://localhost:$srv_port via 127.0.0.1:$tp_port)"$ ]]; then
-			ok "HostState Upstream: $got"
+		got=$(q "$T/ship.db" "SELECT group_concat(Value, ' | ') FROM (SELECT Value FROM HostState WHERE Name IN ('Upstream', 'UpstreamState') ORDER BY Name)")
+		if [ "$got" = "https://localhost:$srv_port | shipping" ] &&
+			[ "$(q "$T/ship.db" 'SELECT count(*) FROM UpstreamOutbox')" = 0 ] &&
+			[ "$(q "$T/ship.db" 'SELECT sum(Frames) > 0 FROM UpstreamStreams')" = 1 ]; then
+			ok "HostState Upstream: $got, the outbox empty, the watermark kept"
 		else
-			bad "HostState Upstream: $got" "$T/ship.log"
+			bad "HostState Upstream: '$got', outbox $(q "$T/ship.db" 'SELECT count(*) FROM UpstreamOutbox')" "$T/ship.log"
 		fi
 		if grep -qF "\"LastConnectivityTest\":\"passed: https://localhost:$srv_port/v1/health answered 200 through 127.0.0.1:$tp_port\"" "$T/ship.hc"; then
 			ok "connectivity test: the server's health endpoint through the proxy"
@@ -637,10 +633,55 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 		fi
 		tarball=$(ls "$T"/ship-bundle/vigil-support-*.tar 2>/dev/null | head -n1)
 		if tar xOf "$tarball" logs.txt 2>/dev/null | grep -q 'upstream: enrolled' &&
-			tar xOf "$tarball" hoststate.txt 2>/dev/null | grep -q '^Upstream.*ok: shipping'; then
+			tar xOf "$tarball" hoststate.txt 2>/dev/null | grep -q '^UpstreamState.*shipping'; then
 			ok "the support bundle holds the plug-in's log and the upstream state"
 		else
 			bad "support bundle: logs.txt or the Upstream state missing" "$T/ship-bundle.hc"
+		fi
+		# The server down: the batches wait in the store's outbox, through a
+		# restart of the plug-in (VM stop, start), and reach the server once
+		# it is back, each once.
+		stop_server
+		mark2=vg-down-$$-$RANDOM
+		sel2="FROM \"DeviceProcessEvents\" WHERE \"ActionType\" = 'ProcessCreated' AND \"ProcessCommandLine\" LIKE '/bin/true $mark2-%'"
+		if ship_db=$T/ship.db ship_vm ship-down "$F/ob.txt"; then
+			wait_for "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'SensorState'" running 60
+			for i in 1 2 3; do /bin/true "$mark2-$i"; done
+			wait_for "$T/ship.db" "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType = 'ProcessCreated' AND ProcessCommandLine LIKE '/bin/true $mark2-%'" 3 60
+			wait_for "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'UpstreamState'" unreachable 60
+			hc ship-down --json --db "$(winpath "$T/ship.db")"
+			vm_stop
+			pending=$(q "$T/ship.db" "SELECT count(*) FROM UpstreamOutbox")
+			if grep -q '"UpstreamState":"unreachable"' "$T/ship-down.hc" &&
+				grep -q '"UpstreamPendingEvents":[1-9]' "$T/ship-down.hc" &&
+				[ "$pending" -gt 0 ] 2>/dev/null; then
+				ok "server down: healthcheck shows unreachable and the pending events; $pending frames kept past the VM stop"
+			else
+				bad "server down: pending '$pending'" "$T/ship-down.hc"
+			fi
+		fi
+		if start_server && ship_db=$T/ship.db ship_vm ship-up "$F/ob.txt"; then
+			wait_for "$T/ship.db" "SELECT count(*) FROM UpstreamOutbox" 0 120
+			vm_stop
+			if [ "$(pgq "SELECT count(*) $sel2")" = 3 ] &&
+				[ "$(q "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'UpstreamState'")" = shipping ]; then
+				ok "the backlog of a plug-in restarted while the server was down reached PostgreSQL"
+			else
+				bad "after the restart: PostgreSQL has $(pgq "SELECT count(*) $sel2") of 3 events" "$T/ship-up.log"
+			fi
+		fi
+		# Every event of the local store once upstream, the backlog included.
+		dev=$(q "$T/ship.db" "SELECT DeviceId FROM DeviceInfo LIMIT 1")
+		bad_tables=
+		for t in DeviceProcessEvents DeviceFileEvents DeviceNetworkEvents DeviceEvents; do
+			l=$(q "$T/ship.db" "SELECT count(*) FROM $t WHERE DeviceId = '$dev'")
+			p=$(pgq "SELECT count(*) || '/' || count(DISTINCT (\"Timestamp\", \"ReportId\")) FROM \"$t\" WHERE \"DeviceId\" = '$dev'")
+			[ "$p" = "$l/$l" ] || bad_tables+=" $t(local $l, upstream $p)"
+		done
+		if [ -n "$dev" ] && [ -z "$bad_tables" ]; then
+			ok "PostgreSQL holds every stored event exactly once"
+		else
+			bad "events upstream vs local:$bad_tables" "$T/ship.log"
 		fi
 	fi
 	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
