@@ -6,6 +6,7 @@
  * its own role, and the alerts read back from PostgreSQL and `vigil alerts --pg`.
  */
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
@@ -399,12 +400,18 @@ Test(detect_pg, shipped_rules_run_extract_json_on_postgresql)
 	Vigil__V1__Event ev[2], *evs[2];
 	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
 	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
-	char ta[VG_FX_TOKEN];
+	char ta[VG_FX_TOKEN], want[96];
+	glob_t g;
 
+	snprintf(rules, sizeof(rules), "%s/rules/*.rule", srcdir());
+	cr_assert_eq(glob(rules, 0, NULL, &g), 0);
+	snprintf(want, sizeof(want), "detect: %zu of %zu rules run on PostgreSQL", g.gl_pathc - 2,
+		 g.gl_pathc);
+	globfree(&g);
 	snprintf(rules, sizeof(rules), "%s/rules", srcdir());
 	rules_dir = rules;
 	setup();
-	cr_assert(fx_log_has("server.log", "detect: 30 of 32 rules run on PostgreSQL"));
+	cr_assert(fx_log_has("server.log", want), "server.log lacks '%s'", want);
 	cr_assert(fx_log_has("server.log", "detect: rule kernel_load does not run on PostgreSQL:"));
 	cr_assert(fx_log_has("server.log",
 			     "detect: rule kernel_load_attempt does not run on PostgreSQL:"));
