@@ -61,11 +61,18 @@ static __always_inline int vg_fexit(__u64 *ctx, __u32 nr)
 	if (vg_fx_regs_fwd[nr & 511]) {
 		struct task_struct *t = (void *)bpf_get_current_task();
 		char *top = (char *)BPF_CORE_READ(t, stack) + VG_THREAD_SIZE;
-		struct pt_regs r;
+		/*
+		 * Field by field, not a copy of struct pt_regs on the stack: its
+		 * 168 bytes on top of the handler's frames pass 5.10's 512-byte
+		 * limit for the combined stack (accept's path).
+		 */
+		struct pt_regs *r = (void *)(top - bpf_core_type_size(struct pt_regs));
 
-		if (bpf_probe_read_kernel(&r, sizeof(r), top - bpf_core_type_size(struct pt_regs)))
-			return 0;
-		vg_args_btf(&a, &r);
+		a.a[0] = BPF_CORE_READ(r, di);
+		a.a[1] = BPF_CORE_READ(r, si);
+		a.a[2] = BPF_CORE_READ(r, dx);
+		a.a[3] = BPF_CORE_READ(r, r10);
+		a.a[4] = BPF_CORE_READ(r, r8);
 	} else {
 		vg_args_btf(&a, (struct pt_regs *)ctx[0]);
 	}
