@@ -343,7 +343,7 @@ Test(filter, exe_and_parent_exe_judged_in_the_kernel, .init = setup, .fini = tea
 	char cap[PATH_MAX + 16], cmd[3 * PATH_MAX];
 	const char *rec_args[] = { "--record", cap, "--rate-limit", "file:0", "--rate-limit-global",
 				   "file:0",   NULL };
-	long long pred[3] = { -1, -1, -1 }, hits1, hits2;
+	long long pred[4] = { -1, -1, -1, -1 }, hits1, hits2;
 	sqlite3 *db;
 	pid_t early;
 
@@ -355,7 +355,15 @@ Test(filter, exe_and_parent_exe_judged_in_the_kernel, .init = setup, .fini = tea
 		FILE *f = fopen(rules, "w");
 
 		cr_assert_not_null(f);
+		/*
+		 * Line 1 takes the library loads (ImageLoaded) first: how many a
+		 * process shows depends on the kernel's per-address-space LRU,
+		 * which the machine's other loads evict from, so the record and
+		 * the live run need not see the same number. Lines 2 and 3 are
+		 * what this test is about.
+		 */
 		fprintf(f,
+			"drop file where op == image\n"
 			"drop file where exe prefix \"%s\"\n"
 			"drop file where parent_exe == \"%ssh\"\n",
 			cmd, cmd);
@@ -367,7 +375,7 @@ Test(filter, exe_and_parent_exe_judged_in_the_kernel, .init = setup, .fini = tea
 	vg_t_host_start(&host, rec_args);
 	exe_workload_finish("rec", early);
 	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
-	predict(cap, pred, 2);
+	predict(cap, pred, 3);
 
 	/* Live, with the rules in the kernel. */
 	early = exe_workload_start("live");
@@ -385,16 +393,16 @@ Test(filter, exe_and_parent_exe_judged_in_the_kernel, .init = setup, .fini = tea
 	}
 	cr_assert_eq(stored(db, "live-kept1"), 1);
 	cr_assert_eq(stored(db, "live-kept2"), 1);
-	hits1 = vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 1");
-	hits2 = vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 2");
+	hits1 = vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 2");
+	hits2 = vg_t_query_int(db, "SELECT Hits FROM SensorFilterRules WHERE Line = 3");
 	cr_log_info("exe rule: %lld hits (predicted %lld dropped); parent_exe rule: %lld (%lld)",
-		    hits1, pred[1], hits2, pred[2]);
+		    hits1, pred[2], hits2, pred[3]);
 	/* pre1, pre3, post1, post3 by exe; pre2, post2 by parent_exe, and nothing else here. */
 	cr_assert_geq(hits1, 4);
 	cr_assert_geq(hits2, 2);
-	cr_assert_eq(pred[1], hits1, "replay predicted %lld, the kernel dropped %lld", pred[1],
+	cr_assert_eq(pred[2], hits1, "replay predicted %lld, the kernel dropped %lld", pred[2],
 		     hits1);
-	cr_assert_eq(pred[2], hits2, "replay predicted %lld, the kernel dropped %lld", pred[2],
+	cr_assert_eq(pred[3], hits2, "replay predicted %lld, the kernel dropped %lld", pred[3],
 		     hits2);
 	cr_assert_eq(identity_broken(db), 0);
 	sqlite3_close(db);
