@@ -315,12 +315,7 @@ int vg_upfilters_open(struct vg_upfilters **out, const struct vg_upstream *u)
 		err = vg_err(-ENOMEM, "upstream filters: libcurl");
 		goto fail;
 	}
-	curl_easy_setopt(f->curl, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(f->curl, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(f->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(f->curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(f->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	vg_up_tls(f->curl, ca, 10);
 	curl_easy_setopt(f->curl, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, vg_upf_body);
 	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, f);

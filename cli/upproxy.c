@@ -100,6 +100,16 @@ int vg_up_apply_proxy(CURL *curl, const char *url)
 	return 0;
 }
 
+void vg_up_tls(CURL *curl, const char *ca, long connect_s)
+{
+	curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, connect_s);
+}
+
 int vg_up_check(const char *urls)
 {
 	char buf[4096], *save = NULL;
@@ -207,12 +217,7 @@ static int vg_up_health(CURL *curl, const char *url, const char *ca,
 	snprintf(full, sizeof(full), "%s/v1/health", url);
 	curl_easy_reset(curl);
 	curl_easy_setopt(curl, CURLOPT_URL, full);
-	curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+	vg_up_tls(curl, ca, 5);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 15L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, vg_up_keep);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);

@@ -35,6 +35,13 @@ int vg_up_route(const char *url, struct vg_proxy_choice *c);
  */
 int vg_up_apply_proxy(CURL *curl, const char *url);
 
+/*
+ * The TLS every upstream transfer uses: only the onboarding package's CA
+ * (ca) trusted, TLS 1.2 or later, https only, no signals (curl runs in
+ * threads), connect_s seconds to connect.
+ */
+void vg_up_tls(CURL *curl, const char *ca, long connect_s);
+
 /* Each URL of a --upstream list has a usable route: 0, or -EINVAL logged. */
 int vg_up_check(const char *urls);
 

@@ -473,12 +473,7 @@ static int vg_up_curl_init(struct vg_upstream *u)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(u->curl = curl_easy_init()))
 		return vg_err(-ENOMEM, "upstream: libcurl");
-	curl_easy_setopt(u->curl, CURLOPT_CAINFO, u->ca_file);
-	curl_easy_setopt(u->curl, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(u->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	vg_up_tls(u->curl, u->ca_file, 10);
 	curl_easy_setopt(u->curl, CURLOPT_TIMEOUT, 120L);
 	curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, vg_up_body);
 	curl_easy_setopt(u->curl, CURLOPT_WRITEDATA, u);
