@@ -64,7 +64,7 @@ static const struct vg_fn {
  * number, one it fixes in part the alternation of its numbers, the rest any
  * octet. Both dialects run it as they run `matches regex`. 0 or -EINVAL.
  */
-static int vg_ipv4_range_re(const char *s, struct vg_sb *re)
+int vg_ipv4_range_re(const char *s, struct vg_sb *re)
 {
 	static const char any[] = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
 	unsigned int o[4], bits = 32;

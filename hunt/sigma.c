@@ -511,22 +511,6 @@ static void vg_sg_match(struct vg_sb *b, const char *col, char *pat, int mods)
 	}
 }
 
-/* Is v (a text value) the dotted quad of an IPv4 address or range? */
-static int vg_sg_cidr_ok(const char *v)
-{
-	unsigned int o[4], bits = 32;
-	int n = 0;
-
-	if (!isdigit((unsigned char)*v) ||
-	    sscanf(v, "%3u.%3u.%3u.%3u%n", &o[0], &o[1], &o[2], &o[3], &n) != 4)
-		return 0;
-	if (v[n] == '/' && isdigit((unsigned char)v[n + 1]) && strlen(v + n + 1) <= 2)
-		bits = (unsigned int)atoi(v + n + 1);
-	else if (v[n])
-		return 0;
-	return o[0] < 256 && o[1] < 256 && o[2] < 256 && o[3] < 256 && bits <= 32;
-}
-
 /* One value v of a field (column col) as a KQL term appended to b. */
 static int vg_sg_value(struct vg_sg *g, struct vg_sb *b, const char *col, int mods, const char *cmp,
 		       const struct vg_yn *v)
@@ -585,7 +569,13 @@ static int vg_sg_value(struct vg_sg *g, struct vg_sb *b, const char *col, int mo
 		if (strchr(v->s, ':'))
 			return vg_sg_failn(g, v, "'%s': IPv6 ranges are not supported (IPv4 only)",
 					   v->s);
-		if (!vg_sg_cidr_ok(v->s))
+		struct vg_sb re;
+		int bad;
+
+		vg_sb_init(&re);
+		bad = vg_ipv4_range_re(v->s, &re);
+		vg_sb_free(&re);
+		if (bad)
 			return vg_sg_failn(g, v, "'%s' is not an IPv4 range such as 10.0.0.0/8",
 					   v->s);
 		vg_sb_printf(b, "ipv4_is_in_range(%s, ", col);
@@ -796,7 +786,7 @@ static int vg_sg_glob(const char *pat, const char *s)
 	return *s && (*pat == '?' || *pat == *s) && vg_sg_glob(pat + 1, s + 1);
 }
 
-static int vg_sg_or(struct vg_sg_cond *c, struct vg_sb *b, int depth);
+static int vg_sg_or(struct vg_sg_cond *c, struct vg_sb *b, int depth, int level);
 
 static int vg_sg_atom(struct vg_sg_cond *c, struct vg_sb *b, int depth)
 {
@@ -815,7 +805,7 @@ static int vg_sg_atom(struct vg_sg_cond *c, struct vg_sb *b, int depth)
 	if (!strcmp(c->tok, "(")) {
 		vg_sg_lex(c);
 		vg_sb_add(b, "(");
-		if (vg_sg_or(c, b, depth + 1))
+		if (vg_sg_or(c, b, depth + 1, 0))
 			return g->err;
 		if (strcmp(c->tok, ")"))
 			return vg_sg_cfail(c, "expected ')'%s", "");
@@ -871,30 +861,19 @@ static int vg_sg_atom(struct vg_sg_cond *c, struct vg_sb *b, int depth)
 	return 0;
 }
 
-static int vg_sg_and(struct vg_sg_cond *c, struct vg_sb *b, int depth)
+/* level 0: or of level 1; level 1: and of atoms (and binds tighter) */
+static int vg_sg_or(struct vg_sg_cond *c, struct vg_sb *b, int depth, int level)
 {
-	if (vg_sg_atom(c, b, depth))
-		return c->g->err;
-	while (!strcmp(c->tok, "and")) {
-		vg_sg_lex(c);
-		vg_sb_add(b, " and ");
-		if (vg_sg_atom(c, b, depth))
-			return c->g->err;
-	}
-	return 0;
-}
+	const char *op = level ? "and" : "or";
 
-static int vg_sg_or(struct vg_sg_cond *c, struct vg_sb *b, int depth)
-{
-	if (vg_sg_and(c, b, depth))
-		return c->g->err;
-	while (!strcmp(c->tok, "or")) {
-		vg_sg_lex(c);
-		vg_sb_add(b, " or ");
-		if (vg_sg_and(c, b, depth))
+	for (;;) {
+		if (level ? vg_sg_atom(c, b, depth) : vg_sg_or(c, b, depth, 1))
 			return c->g->err;
+		if (strcmp(c->tok, op))
+			return 0;
+		vg_sg_lex(c);
+		vg_sb_printf(b, " %s ", op);
 	}
-	return 0;
 }
 
 static int vg_sg_condition(struct vg_sg *g, struct vg_sb *b, const struct vg_yn *cond)
@@ -912,7 +891,7 @@ static int vg_sg_condition(struct vg_sg *g, struct vg_sb *b, const struct vg_yn 
 	c.s = c.p = cond->s;
 	c.off = cond->col - 1 + !cond->plain;
 	vg_sg_lex(&c);
-	if (vg_sg_or(&c, b, 0))
+	if (vg_sg_or(&c, b, 0, 0))
 		return g->err;
 	if (!strcmp(c.tok, "|"))
 		return vg_sg_cfail(&c, "aggregations ('| count() ...') are not supported%s", "");
