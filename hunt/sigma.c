@@ -294,6 +294,32 @@ static int vg_y_int(const struct vg_yn *n)
 	return strspn(s, "0123456789") == strlen(s);
 }
 
+/* Columns that hold numbers: a quoted '4444' is compared as the number there. */
+static const char *const vg_sg_num_cols[] = { "ProcessId", "InitiatingProcessId",
+					      "InitiatingProcessParentId", "LocalPort",
+					      "RemotePort" };
+
+/* Is v a number for column col (a plain one anywhere, a quoted one in a number column)? */
+static int vg_sg_num(const char *col, const struct vg_yn *v)
+{
+	if (vg_y_int(v))
+		return 1;
+	if (v->t != Y_SCALAR || !v->len || v->len > 18 || strspn(v->s, "0123456789") != v->len)
+		return 0;
+	for (size_t i = 0; i < sizeof(vg_sg_num_cols) / sizeof(vg_sg_num_cols[0]); i++)
+		if (!strcmp(col, vg_sg_num_cols[i]))
+			return 1;
+	return 0;
+}
+
+/* A number's digits without leading zeros (a KQL number) */
+static const char *vg_sg_digits(const char *s)
+{
+	while (s[0] == '0' && s[1])
+		s++;
+	return s;
+}
+
 /* A scalar the header takes as text (of at most max bytes), or NULL with the error set. */
 static const char *vg_y_text(struct vg_sg *g, const struct vg_yn *n, const char *key, size_t max)
 {
@@ -536,14 +562,14 @@ static int vg_sg_value(struct vg_sg *g, struct vg_sb *b, const char *col, int mo
 		return vg_sg_failn(g, v, "a boolean value (%s) matches no column of vigil's schema",
 				   v->s);
 	if (mods & M_CMP) {
-		if (!vg_y_int(v))
+		if (!vg_sg_num(col, v))
 			return vg_sg_failn(g, v, "|%s takes a number", cmp);
 		vg_sb_printf(b, "%s %s %s", col,
 			     !strcmp(cmp, "gt")	 ? ">" :
 			     !strcmp(cmp, "gte") ? ">=" :
 			     !strcmp(cmp, "lt")	 ? "<" :
 						   "<=",
-			     v->s);
+			     vg_sg_digits(v->s));
 		return 0;
 	}
 	if (mods & M_RE) {
@@ -583,8 +609,9 @@ static int vg_sg_value(struct vg_sg *g, struct vg_sb *b, const char *col, int mo
 		vg_sb_add(b, ")");
 		return 0;
 	}
-	if (vg_y_int(v) && !(mods & (M_CONTAINS | M_STARTS | M_ENDS))) {
-		vg_sb_printf(b, "%s == %s", col, v->s);
+	if (vg_sg_num(col, v) && !(mods & (M_CONTAINS | M_STARTS | M_ENDS))) {
+		vg_sb_printf(b, "%s == %s", col,
+			     v->s + strspn(v->s, "0") - (v->s[strspn(v->s, "0")] == 0));
 		return 0;
 	}
 	{
@@ -599,9 +626,9 @@ static int vg_sg_value(struct vg_sg *g, struct vg_sb *b, const char *col, int mo
 }
 
 /* A plain value matched for equality, case-insensitively: one of an in~ list. */
-static int vg_sg_plain_eq(const struct vg_yn *v, int mods)
+static int vg_sg_plain_eq(const char *col, const struct vg_yn *v, int mods)
 {
-	if (mods || v->t != Y_SCALAR || vg_y_null(v) || vg_y_int(v))
+	if (mods || v->t != Y_SCALAR || vg_y_null(v) || vg_sg_num(col, v))
 		return 0;
 	for (const char *s = v->s; *s; s++)
 		if (*s == '*' || *s == '?' || *s == '\\' || (unsigned char)*s < 0x20)
@@ -678,13 +705,13 @@ static int vg_sg_item(struct vg_sg *g, struct vg_sb *b, const struct vg_yn *key,
 	if (!val->n)
 		return vg_sg_failn(g, val, "an empty list of values");
 	for (int i = 0; i < val->n; i++)
-		neq += !(mods & M_ALL) && vg_sg_plain_eq(val->kid[i], mods);
+		neq += !(mods & M_ALL) && vg_sg_plain_eq(col, val->kid[i], mods);
 	wrap = (neq > 1) + val->n - (neq > 1 ? neq : 0) > 1;
 	vg_sb_add(b, wrap ? "(" : "");
 	if (neq > 1) {
 		vg_sb_printf(b, "%s in~ (", col);
 		for (int i = 0, j = 0; i < val->n; i++) {
-			if (!vg_sg_plain_eq(val->kid[i], mods))
+			if (!vg_sg_plain_eq(col, val->kid[i], mods))
 				continue;
 			vg_sb_add(b, j++ ? ", " : "");
 			vg_sg_str(b, val->kid[i]->s);
@@ -693,7 +720,7 @@ static int vg_sg_item(struct vg_sg *g, struct vg_sb *b, const struct vg_yn *key,
 		n++;
 	}
 	for (int i = 0; i < val->n && !g->err; i++) {
-		if (neq > 1 && vg_sg_plain_eq(val->kid[i], mods))
+		if (neq > 1 && vg_sg_plain_eq(col, val->kid[i], mods))
 			continue;
 		vg_sb_add(b, n++ ? mods & M_ALL ? " and " : " or " : "");
 		vg_sg_value(g, b, col, mods, cmp, val->kid[i]);

@@ -322,6 +322,13 @@ Test(sigma, modifiers)
 	expect_ids("network_connection",
 		   "    sel:\n        SourcePort|gte: 50001\n    condition: sel\n",
 		   "LocalPort >= 50001", "7");
+	/* a quoted number is a number in a column of numbers, text elsewhere */
+	expect_ids("network_connection",
+		   "    sel:\n        DestinationPort:\n            - '04444'\n            - '80'\n"
+		   "    condition: sel\n",
+		   "(RemotePort == 4444 or RemotePort == 80)", "6,7,9");
+	expect_ids("process_creation", "    sel:\n        CommandLine: '3'\n    condition: sel\n",
+		   "ProcessCommandLine =~ \"3\"", "");
 	expect_ids(
 		"network_connection",
 		"    sel:\n        SourcePort|lt: 50000\n        Protocol: udp\n    condition: sel\n",
