@@ -72,10 +72,12 @@ int vg_cmd_top(int argc, char **argv);
 int vg_cmd_keygen(int argc, char **argv);
 int vg_cmd_server(int argc, char **argv);
 int vg_cmd_devices(int argc, char **argv);
+int vg_cmd_rules(int argc, char **argv);
 
 /* Their --help texts (healthcheck's is the portable host/healthcheck.c's). */
 extern const char vg_usage_host[], vg_usage_events[], vg_usage_stats[], vg_usage_hunt[],
 	vg_usage_alerts[], vg_usage_filter[], vg_usage_top[], vg_usage_keygen[], vg_usage_server[];
 extern const char vg_usage_devices[];
+extern const char vg_usage_rules[];
 
 #endif

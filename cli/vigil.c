@@ -26,6 +26,7 @@ static const char vg_usage_main[] =
 	"  keygen   print a new key line for a device (vigil host --keys, vigild --key)\n"
 	"  server   the fleet service: batches over HTTPS into PostgreSQL, enrolment\n"
 	"  devices  the device inventory (a host's store or the fleet's PostgreSQL)\n"
+	"  rules    import-sigma: Sigma rules (YAML) as detection rules\n"
 	"  help     show this text, or `vigil help COMMAND` for one command\n"
 	"\n"
 	"options:\n"
@@ -66,6 +67,7 @@ static const struct vg_command {
 	{ "keygen", vg_cmd_keygen, vg_usage_keygen },
 	{ "server", vg_cmd_server, vg_usage_server },
 	{ "devices", vg_cmd_devices, vg_usage_devices },
+	{ "rules", vg_cmd_rules, vg_usage_rules },
 	{ "help", NULL, vg_usage_main },
 };
 

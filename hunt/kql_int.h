@@ -173,6 +173,9 @@ int vg_expect_ident(struct vg_kq *k, const char *what, struct vg_tok **out);
 int vg_stage_end(const struct vg_tok *t);
 void vg_dashed_word(struct vg_kq *k, char *buf, size_t size);
 
+/* kql_fn.c: a literal IPv4 address or range ("10.0.0.0/8") as a regular expression; 0 or -EINVAL */
+int vg_ipv4_range_re(const char *s, struct vg_sb *re);
+
 /* kql_sql.c */
 void vg_sql_quote(struct vg_sb *b, const char *s, char q);
 void vg_sql_ident(struct vg_sb *b, const char *name);

@@ -46,7 +46,7 @@ $(O)/man/vigil.1: $(O)/vigil pkg/vigil.h2m | $(call deps-stamp,pkg)
 	$(call say,HELP2MAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q){ cat pkg/vigil.h2m; echo '[COMMANDS]'; \
-	  for c in host events stats hunt alerts top filter healthcheck keygen server; do \
+	  for c in host events stats hunt alerts top filter healthcheck keygen server rules; do \
 		printf '.SS vigil %s\n.nf\n' $$c; \
 		$(O)/vigil $$c --help | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"; \
 		printf '.fi\n'; \

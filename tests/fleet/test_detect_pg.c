@@ -55,6 +55,8 @@ static void as_role(char *out, size_t size, const char *user)
 
 /* `vigil server --detect` on a free port, its log in dir/log. */
 static const char *rules_dir = "rules"; /* setup()'s, or the shipped ones */
+/* A Sigma rule setup() imports (vigil rules import-sigma) into sigma/ to detect with. */
+static const char *sigma_rule;
 
 static pid_t spawn_detect(const char *log)
 {
@@ -91,6 +93,15 @@ static void setup(void)
 		      "DeviceProcessEvents\n| where toint(ProcessCommandLine) > 0\n",
 		      f);
 		cr_assert_eq(fclose(f), 0);
+	}
+	if (sigma_rule) {
+		cr_assert_eq(mkdir("sigma", 0755), 0);
+		f = fopen("sigma_mark.yml", "w");
+		cr_assert_not_null(f);
+		fputs(sigma_rule, f);
+		cr_assert_eq(fclose(f), 0);
+		sh("'%s' rules import-sigma -o sigma sigma_mark.yml 2>/dev/null", vigil());
+		rules_dir = "sigma";
 	}
 	server = spawn_detect("server.log");
 	port = server_port(server, "server.log");
@@ -456,4 +467,39 @@ Test(detect_pg, shipped_rules_run_extract_json_on_postgresql)
 	cr_assert_eq(pgn("SELECT count(*) FROM \"DetectionFailed\""), 0, "%s",
 		     pgq("SELECT string_agg(\"RuleId\" || ': ' || \"Error\", '; ')"
 			 " FROM \"DetectionFailed\""));
+}
+
+/*
+ * A Sigma rule brought in by `vigil rules import-sigma` runs on PostgreSQL
+ * as on SQLite: the marked processes are its evidence, the plain one is not.
+ */
+Test(detect_pg, an_imported_sigma_rule_runs_on_postgresql)
+{
+	char ta[VG_FX_TOKEN];
+
+	sigma_rule = "title: Marked shell\n"
+		     "tags: [attack.execution, attack.t1059.004]\n"
+		     "logsource: {product: linux, category: process_creation}\n"
+		     "detection:\n"
+		     "    sel_img:\n"
+		     "        Image|endswith: /DASH\n"
+		     "        ParentProcessId: '100'\n"
+		     "    sel_cli:\n"
+		     "        CommandLine|contains|all: ['" MARK "', ' -c ']\n"
+		     "        CommandLine|re: '^/bin/(ba|da)?sh '\n"
+		     "    filter:\n"
+		     "        CommandLine: ['true', '/bin/sh -c true']\n"
+		     "    condition: all of sel_* and not filter\n"
+		     "level: critical\n";
+	setup();
+	cr_assert(fx_log_has("server.log", "detect: 1 of 1 rules run on PostgreSQL"));
+	fx_enroll("dev-A", ta);
+	post(ta, "dev-A", "DESKTOP-A", 1, 1, 100, 3, 1);
+	wait_for(CAUGHT_UP);
+	cr_assert_str_eq(
+		pgq("SELECT count(*) || ' ' || min(a.\"Severity\") FROM \"AlertEvidence\" e"
+		    " JOIN \"AlertInfo\" a USING (\"AlertId\") WHERE a.\"RuleId\" ="
+		    " 'sigma_mark'"),
+		"2 High");
+	cr_assert_eq(pgn("SELECT count(*) FROM \"DetectionFailed\""), 0);
 }

@@ -276,6 +276,13 @@ Test(fleet_hunt, same_rows_on_sqlite_and_postgresql)
 	same("DeviceProcessEvents | where ProcessCommandLine matches regex @\"\\d\\.sh$\""
 	     " or FileName matches regex \"^b(?:a|o)sh\" | project ProcessId",
 	     0, 1);
+	/* Sigma's |cidr, as its Kusto back end writes it */
+	same("DeviceNetworkEvents | where ipv4_is_in_range(RemoteIP, \"127.0.0.0/8\") or"
+	     " ipv4_is_in_range(RemoteIP, \"93.184.216.0/22\") | project RemotePort",
+	     0, 2);
+	same("DeviceNetworkEvents | where not(ipv4_is_in_range(RemoteIP, \"93.184.0.0/16\"))"
+	     " | project RemotePort",
+	     0, 1);
 	same("DeviceProcessEvents | summarize make_set(FileName), make_list(ProcessId) by DeviceId",
 	     0, 3);
 	same("union DeviceInfo, (DeviceProcessEvents | project DeviceId, Timestamp)"

@@ -848,3 +848,61 @@ Test(kql, nested_unions_are_bounded)
 	expect_error(q, "1:", NULL);
 	expect("union (union DeviceInfo, DeviceInfo), DeviceInfo | count", "Count\n12\n");
 }
+
+/* What Sigma's Kusto back end writes for a `|cidr` value: a literal range, to the bit. */
+Test(kql, ipv4_is_in_range)
+{
+	exec_sql(
+		"INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, ActionType, ReportId,"
+		" RemoteIP, LocalIP) VALUES"
+		" ('2026-01-01T00:00:20.000Z', 'lin1', 'ConnectionSuccess', 10, '172.16.0.1', '10.1.2.3'),"
+		" ('2026-01-01T00:00:21.000Z', 'lin1', 'ConnectionSuccess', 11, '172.31.255.255', '10.1.2.30'),"
+		" ('2026-01-01T00:00:22.000Z', 'lin1', 'ConnectionSuccess', 12, '172.32.0.1', '10.1.2.3'),"
+		" ('2026-01-01T00:00:23.000Z', 'lin1', 'ConnectionSuccess', 13, '172.15.9.9', 'fe80::1'),"
+		" ('2026-01-01T00:00:24.000Z', 'lin1', 'ConnectionSuccess', 14, '172.16.0.256', NULL)");
+	expect("DeviceNetworkEvents | where ipv4_is_in_range(RemoteIP, \"172.16.0.0/12\")"
+	       " | project ReportId",
+	       "ReportId\n10\n11\n");
+	expect("DeviceNetworkEvents | where not(ipv4_is_in_range(RemoteIP, \"172.16.0.0/12\"))"
+	       " | project ReportId",
+	       "ReportId\n12\n13\n14\n");
+	expect("DeviceNetworkEvents | where ipv4_is_in_range(LocalIP, \"10.1.2.3\") | count",
+	       "Count\n2\n");
+	expect("DeviceNetworkEvents | where ipv4_is_in_range(LocalIP, \"10.1.2.0/27\") | count",
+	       "Count\n3\n");
+	expect("DeviceNetworkEvents | where ipv4_is_in_range(LocalIP, \"0.0.0.0/0\") | count",
+	       "Count\n3\n");
+	expect_error("DeviceNetworkEvents | where ipv4_is_in_range(RemoteIP, \"172.16.0.0/33\")",
+		     "1:56: '172.16.0.0/33' is not an IPv4 address or range", NULL);
+	expect_error("DeviceNetworkEvents | where ipv4_is_in_range(RemoteIP, \"10.0.0.300\")",
+		     "1:56: '10.0.0.300' is not", NULL);
+	expect_error("DeviceNetworkEvents | where ipv4_is_in_range(RemoteIP, LocalIP)",
+		     "1:29: ipv4_is_in_range() takes its range as a string literal", NULL);
+}
+
+/*
+ * The shapes Sigma's Kusto back end writes for the Defender tables
+ * (pySigma-backend-kusto, microsoft_xdr): each runs unchanged.
+ */
+Test(kql, sigma_backend_output_runs_unchanged)
+{
+	expect("DeviceProcessEvents\n"
+	       "| where (FolderPath endswith \"/curl\" and ProcessCommandLine contains \" -o \")"
+	       " and (not(ProcessCommandLine contains \"example.org\"))\n| project ReportId",
+	       "ReportId\n1\n");
+	expect("DeviceProcessEvents\n"
+	       "| where ProcessCommandLine in~ (\"WGET -Q X\", \"none\") or"
+	       " ProcessCommandLine startswith \"curlish\"\n| project ProcessId",
+	       "ProcessId\n201\n102\n");
+	expect("DeviceProcessEvents\n"
+	       "| where (ProcessCommandLine matches regex \"(?i)^curl .*example\\\\.(com|org)\" or"
+	       " FileName =~ \"WGET\") and ProcessId =~ \"200\"\n| project ProcessId",
+	       "ProcessId\n200\n");
+	expect("DeviceProcessEvents\n"
+	       "| where FolderPath startswith_cs \"/usr/bin/\" and ProcessCommandLine contains_cs"
+	       " \"Example\" and (ProcessCommandLine has_any (\"http\", \"ftp\"))\n| project ProcessId",
+	       "ProcessId\n100\n");
+	expect("DeviceProcessEvents\n| where isnull(ProcessCommandLine) or"
+	       " (AccountUid == 1000 and ProcessCommandLine endswith_cs \".org\")\n| project ProcessId",
+	       "ProcessId\n200\n100\n202\n");
+}
