@@ -344,6 +344,86 @@ static int vg_sysx_tp_attach(struct vg_bpf *b, unsigned int sources)
 }
 
 /*
+ * The syscalls whose entry is watched too (kern/sys.bpf.c, vg_sys_enter):
+ * a chattr's and an fd's explicit times' old values, read before the
+ * syscall changes them. With fentry, the fentry program vg_fn_NAME; with
+ * the tracepoint hooks (tp, tp_btf, raw_tp), vg_sysn_tp on the entry
+ * tracepoint of each (no sys_enter program for every syscall of the
+ * machine: only these two run it). Only their events' old values depend on
+ * it: where tracefs cannot be had, tp_btf and raw_tp report the same events
+ * without them.
+ */
+static const char *const vg_sys_enters[] = { "ioctl", "utimensat" };
+
+static const struct vg_syscall *vg_syscall_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(vg_syscalls) / sizeof(vg_syscalls[0]); i++)
+		if (!strcmp(vg_syscalls[i].name, name))
+			return &vg_syscalls[i];
+	return NULL;
+}
+
+static void vg_sysn_select(struct vigil_bpf *s, unsigned int sources, enum vg_hook h)
+{
+	int file = !!(sources & 1u << VG_SRC_FILE);
+
+	for (size_t i = 0; i < sizeof(vg_sys_enters) / sizeof(vg_sys_enters[0]); i++) {
+		const struct vg_syscall *sc = vg_syscall_named(vg_sys_enters[i]);
+		char name[64];
+		struct bpf_program *p;
+
+		snprintf(name, sizeof(name), "vg_fn_%s", vg_sys_enters[i]);
+		p = bpf_object__find_program_by_name(s->obj, name);
+		bpf_program__set_autoload(p, file && h == VG_HOOK_FENTRY && sc &&
+						     vg_sysx_fn_present(sc));
+		bpf_program__set_autoattach(p, false); /* vg_sysn_attach() */
+	}
+	bpf_program__set_autoload(
+		s->progs.vg_sysn_tp,
+		file && (h == VG_HOOK_TP || h == VG_HOOK_TP_BTF || h == VG_HOOK_RAW_TP));
+	bpf_program__set_autoattach(s->progs.vg_sysn_tp, false);
+}
+
+/* Attach the entry programs vg_sysn_select() loaded. */
+static int vg_sysn_attach(struct vg_bpf *b)
+{
+	int tp = bpf_program__autoload(b->skel->progs.vg_sysn_tp);
+	char path[192];
+
+	if (tp && vg_tracefs_hold()) {
+		vg_log(VG_INFO, "no tracefs: the flags and times a chattr or futimens replace are"
+				" not reported");
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(vg_sys_enters) / sizeof(vg_sys_enters[0]); i++) {
+		const char *n = vg_sys_enters[i];
+		struct bpf_program *p;
+
+		if (b->ntp_links >= VG_TP_LINKS_MAX)
+			return -E2BIG;
+		if (tp) {
+			snprintf(path, sizeof(path), "%s/syscalls/sys_enter_%s",
+				 vg_tracefs_events(), n);
+			if (access(path, F_OK))
+				continue;
+			snprintf(path, sizeof(path), "sys_enter_%s", n);
+			b->tp_links[b->ntp_links] = bpf_program__attach_tracepoint(
+				b->skel->progs.vg_sysn_tp, "syscalls", path);
+		} else {
+			snprintf(path, sizeof(path), "vg_fn_%s", n);
+			p = bpf_object__find_program_by_name(b->skel->obj, path);
+			if (!p || !bpf_program__autoload(p))
+				continue;
+			b->tp_links[b->ntp_links] = bpf_program__attach_trace(p);
+		}
+		if (!b->tp_links[b->ntp_links])
+			return vg_err(-errno, "attach to the entry of %s", n);
+		b->ntp_links++;
+	}
+	return 0;
+}
+
+/*
  * Credential and key files whose read is reported (SensitiveFileRead), as
  * (parent directory name, file name); an empty name matches every file of
  * the directory. Names, not paths: the kernel compares two dentry names.
@@ -436,6 +516,7 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 	err = vg_sysx_fx_select(s, o->sources, hooks[VG_GRP_SYSX] == VG_HOOK_FENTRY);
 	if (err)
 		goto err_destroy;
+	vg_sysn_select(s, o->sources, hooks[VG_GRP_SYSX]);
 	err = vigil_bpf__load(s);
 	if (err)
 		goto err_destroy;
@@ -596,11 +677,13 @@ probe:
 	if (b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP || b->grp[VG_GRP_SYSX].hook == VG_HOOK_FENTRY) {
 		err = b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP ? vg_sysx_tp_attach(b, o->sources) :
 							       vg_sysx_fx_attach(b, o->sources);
-		if (err) {
-			vg_bpf_detach(b);
-			vg_bpf_stop(b);
-			return err;
-		}
+	}
+	if (b->grp[VG_GRP_SYSX].hook != VG_HOOK_NONE)
+		err = err ?: vg_sysn_attach(b);
+	if (err) {
+		vg_bpf_detach(b);
+		vg_bpf_stop(b);
+		return err;
 	}
 	return 0;
 

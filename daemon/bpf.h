@@ -36,7 +36,7 @@ struct vg_bpf_opts {
 struct vigil_bpf;
 struct bpf_link;
 
-#define VG_TP_LINKS_MAX 64
+#define VG_TP_LINKS_MAX 96
 
 struct vg_group_state {
 	enum vg_hook hook; /* chosen; VG_HOOK_NONE when not attached */

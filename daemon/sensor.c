@@ -730,11 +730,20 @@ static int vg_file_extra(struct vg_sensor *s, const struct vg_file_event *e,
 		return fe->attribute_name ? 0 : -ENOMEM;
 	case VG_FILE_ATTR:
 		fe->file_flags = e->mode;
+		fe->previous_known = !!(e->open_flags & VG_OLD_KNOWN);
+		fe->previous_file_flags =
+			fe->previous_known ? e->old_flags & (VG_FS_IMMUTABLE_FL | VG_FS_APPEND_FL) :
+					     0;
 		return 0;
 	case VG_FILE_TIMES:
 		fe->times_given = e->open_flags & (VG_TIMES_ATIME | VG_TIMES_MTIME);
 		fe->access_time_ns = fe->times_given & VG_TIMES_ATIME ? e->atime_ns : 0;
 		fe->modification_time_ns = fe->times_given & VG_TIMES_MTIME ? e->mtime_ns : 0;
+		fe->previous_known = !!(e->open_flags & VG_OLD_KNOWN);
+		if (fe->previous_known) {
+			fe->previous_access_time_ns = e->old_atime_ns;
+			fe->previous_modification_time_ns = e->old_mtime_ns;
+		}
 		return fe->times_given ? 0 : -EBADMSG;
 	default:
 		return 0;

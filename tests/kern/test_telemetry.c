@@ -186,10 +186,20 @@ Test(telemetry, xattr_capabilities_chattr)
 	cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
 	close(fd);
 	cr_assert_eq(rows("FileAttributesChanged", at("f"), 2), 2);
+	/* each with the flags before it: +i on a file that was not, -i on one that was */
 	cr_expect_eq(vg_t_wait_int(&host, 1, 0,
 				   "SELECT count(*) FROM DeviceFileEvents WHERE ActionType ="
 				   " 'FileAttributesChanged' AND FolderPath = '%q' AND"
-				   " json_extract(AdditionalFields, '$.Immutable') = 1",
+				   " json_extract(AdditionalFields, '$.Immutable') = 1 AND"
+				   " json_extract(AdditionalFields, '$.OldImmutable') = 0 AND"
+				   " json_extract(AdditionalFields, '$.OldAppendOnly') = 0",
+				   at("f")),
+		     1);
+	cr_expect_eq(vg_t_wait_int(&host, 1, 0,
+				   "SELECT count(*) FROM DeviceFileEvents WHERE ActionType ="
+				   " 'FileAttributesChanged' AND FolderPath = '%q' AND"
+				   " json_extract(AdditionalFields, '$.Immutable') IS NULL AND"
+				   " json_extract(AdditionalFields, '$.OldImmutable') = 1",
 				   at("f")),
 		     1);
 	barrier("done");
@@ -205,10 +215,19 @@ Test(telemetry, explicit_file_times_and_not_a_plain_touch)
 	int fd;
 	char *j;
 
+	struct timespec ts2[2] = { { 100, 0 }, { 200, 0 } };
+
 	touch("f");
 	touch("g");
 	touch("h");
+	touch("k");
 	cr_assert_eq(utimensat(AT_FDCWD, "f", ts, 0), 0);
+	/* k: times by path, then by fd (as touch -t does): the second knows the first's */
+	cr_assert_eq(utimensat(AT_FDCWD, "k", ts, 0), 0);
+	fd = open("k", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(futimens(fd, ts2), 0);
+	close(fd);
 	cr_assert_eq(utimensat(AT_FDCWD, "f", NULL, 0), 0); /* touch: now, no event */
 	fd = open("g", O_RDONLY);
 	cr_assert_geq(fd, 0);
@@ -220,10 +239,19 @@ Test(telemetry, explicit_file_times_and_not_a_plain_touch)
 	j = fields("FileTimestampChanged", at("f"));
 	has(j, "\"AccessTime\":\"1970-01-01T00:00:00.000Z\"");
 	has(j, "\"ModificationTime\":\"1970-01-02T00:00:00.005Z\"");
+	cr_expect_null(strstr(j, "Previous"), "by path, the old times are not known: %s", j);
+	free(j);
+	cr_expect_eq(rows("FileTimestampChanged", at("k"), 2), 2);
+	j = fields("FileTimestampChanged", at("k"));
+	has(j, "\"AccessTime\":\"1970-01-01T00:01:40.000Z\"");
+	has(j, "\"ModificationTime\":\"1970-01-01T00:03:20.000Z\"");
+	has(j, "\"PreviousAccessTime\":\"1970-01-01T00:00:00.000Z\"");
+	has(j, "\"PreviousModificationTime\":\"1970-01-02T00:00:00.005Z\"");
 	free(j);
 	cr_expect_eq(rows("FileTimestampChanged", at("g"), 1), 1);
 	j = fields("FileTimestampChanged", at("g"));
 	has(j, "\"ModificationTime\":\"1970-01-01T01:00:00.000Z\"");
+	has(j, "\"PreviousModificationTime\":\"");
 	cr_expect_null(strstr(j, "AccessTime"), "%s", j);
 	free(j);
 	cr_expect_eq(rows("FileTimestampChanged", at("h"), 1), 1);

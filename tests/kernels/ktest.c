@@ -169,7 +169,11 @@ static void vgk_ground_event(struct vgk_run *r, const Vigil__V1__Event *ev)
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_FILE:
 		p = ev->file->process;
-		if (ev->file->previous_path && ev->file->previous_path[0])
+		if (ev->file->previous_known && ev->file->times_given)
+			snprintf(buf, sizeof(buf), "file %s %s was %lld", ev->file->action_type,
+				 ev->file->path,
+				 (long long)ev->file->previous_modification_time_ns);
+		else if (ev->file->previous_path && ev->file->previous_path[0])
 			snprintf(buf, sizeof(buf), "file %s %s <- %s", ev->file->action_type,
 				 ev->file->path, ev->file->previous_path);
 		else
@@ -622,6 +626,7 @@ static int vgk_loopback(int type, struct sockaddr_in *sa)
  */
 static int vgk_ground_child(const char *dir, int pfd)
 {
+	struct timespec times[4] = { { 1, 0 }, { 86400, 5 }, { 2, 0 }, { 172800, 0 } };
 	struct sockaddr_in l, u;
 	int ls, c, a, us, u1, u2, fd, pipefd[2];
 	uint16_t ports[2];
@@ -653,6 +658,11 @@ static int vgk_ground_child(const char *dir, int pfd)
 	fd = open(".ssh/id_vgk", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || close(fd))
 		return 17;
+	/* times by path (the old ones not known), then by fd (known: the entry read them) */
+	fd = open("t", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || utimensat(AT_FDCWD, "t", times, 0) || futimens(fd, times + 2) || close(fd) ||
+	    unlink("t"))
+		return 23;
 	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (listen(ls, 1) || c < 0 || connect(c, (struct sockaddr *)&l, sizeof(l)))
 		return 18;
@@ -732,7 +742,7 @@ static int vgk_ground_all(const struct vgk_run *r, char **want, int nwant)
 
 static void vgk_ground(struct vgk_run *r, int counts[3])
 {
-	char tmpl[] = "/tmp/vgk-gt-XXXXXX", dir[PATH_MAX], ssh[PATH_MAX + 8], *want[16];
+	char tmpl[] = "/tmp/vgk-gt-XXXXXX", dir[PATH_MAX], ssh[PATH_MAX + 8], *want[32];
 	uint16_t ports[2] = { 0, 0 };
 	int pfd[2], status = -1, nwant = 0;
 	long deadline;
@@ -763,6 +773,10 @@ static void vgk_ground(struct vgk_run *r, int counts[3])
 	VGK_WANT("file FileDeleted %s/b", dir);
 	VGK_WANT("file FileCreated %s/.ssh/id_vgk", dir);
 	VGK_WANT("sec SensitiveFileRead %s/.ssh/id_vgk", dir);
+	VGK_WANT("file FileCreated %s/t", dir);
+	VGK_WANT("file FileTimestampChanged %s/t", dir);
+	VGK_WANT("file FileTimestampChanged %s/t was 86400000000005", dir);
+	VGK_WANT("file FileDeleted %s/t", dir);
 	VGK_WANT("net ListeningConnectionCreated Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net ConnectionAttempt Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net ConnectionSuccess Tcp 127.0.0.1:%u", ports[0]);
