@@ -147,6 +147,9 @@ VG_FX(tgkill)
 VG_FX(execve)
 VG_FX(execveat)
 VG_FX(mmap)
+VG_FX(recvfrom)
+VG_FX(recvmsg)
+VG_FX(recvmmsg)
 
 /*
  * The entry side (vg_sys_enter): fentry on the syscalls whose old values

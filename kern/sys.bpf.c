@@ -889,6 +889,150 @@ static __always_inline void vg_dns(const struct vg_net_event *ne, const void *bu
 	vg_submit(&vg_rb_net, VG_CLASS_NET, e, (sizeof(*e) + n + 1) & 1023);
 }
 
+/*
+ * DNS replies: a process that sent a query waits for its answer on the same
+ * socket. The query path marks the process (vg_dns_wait, by tgid: the
+ * thread that reads the answer may be another) and the socket
+ * (vg_dns_socks), each until VG_DNS_WAIT_NS after its last query (glibc's
+ * default timeout). recvfrom, recvmsg and recvmmsg are among the commonest
+ * syscalls of a desktop: their exit looks up the process once and ends
+ * there unless it has a query in flight.
+ */
+#define VG_DNS_WAIT_NS (5ull * 1000000000)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* tgid */
+	__type(value, __u64); /* boot ns until which a reply is looked for */
+} vg_dns_wait SEC(".maps");
+
+/* A socket's last query: until when, and its resolver (the reply's sender unless told). */
+struct vg_dns_sock {
+	__u64 until;
+	__u8 addr[16];
+	__u16 port, family;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct vg_dns_sock);
+} vg_dns_socks SEC(".maps");
+
+static __always_inline void vg_dns_expect(struct sock *sk, __u32 tgid, const struct vg_net_event *q)
+{
+	struct vg_dns_sock v = { .until = bpf_ktime_get_boot_ns() + VG_DNS_WAIT_NS,
+				 .port = q->rport,
+				 .family = q->family };
+	__u64 k = (__u64)sk;
+
+	__builtin_memcpy(v.addr, q->raddr, sizeof(v.addr));
+	bpf_map_update_elem(&vg_dns_wait, &tgid, &v.until, BPF_ANY);
+	bpf_map_update_elem(&vg_dns_socks, &k, &v, BPF_ANY);
+}
+
+/*
+ * recvfrom(fd, buf, len, flags, src, srclen), recvmsg(fd, msg, flags),
+ * recvmmsg(fd, msgvec, vlen, flags, timeout): the first VG_DNS_REPLY bytes
+ * of the (first) datagram received on a socket that sent a query, which
+ * vigild parses (lib/dns.c). recvmmsg's first message only, as sendmmsg's
+ * first query only; a reply spread over several iovecs, the first only.
+ */
+static __noinline int vg_sys_recv(const struct vg_args *a, long ret, __u32 nr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *until = bpf_map_lookup_elem(&vg_dns_wait, &tgid);
+	struct vg_dns_sock *q;
+	struct task_struct *task;
+	const void *buf = NULL, *src = NULL;
+	struct vg_net_event *e;
+	struct vg_scratch *s;
+	struct sock *sk;
+	__u64 now, k, full = 0, cap = 0;
+	__u32 n;
+
+	if (!until)
+		return 0; /* the common case: no query in flight */
+	now = bpf_ktime_get_boot_ns();
+	if (now > *until) {
+		bpf_map_delete_elem(&vg_dns_wait, &tgid);
+		return 0;
+	}
+	if (ret <= 0)
+		return 0;
+	task = (void *)bpf_get_current_task();
+	sk = vg_fd_sock(task, a->a[0]);
+	k = (__u64)sk;
+	q = sk ? bpf_map_lookup_elem(&vg_dns_socks, &k) : NULL;
+	if (!q || now > q->until)
+		return 0;
+	if (nr == VG_NR_recvfrom) {
+		buf = (void *)a->a[1];
+		cap = a->a[2];
+		src = (void *)a->a[4];
+		full = (__u64)ret;
+	} else {
+		/* recvmmsg: struct mmsghdr is a struct msghdr, then the message's length */
+		struct user_msghdr *m = (void *)a->a[1];
+		struct iovec *iov = NULL;
+		__u32 mlen = 0;
+
+		bpf_probe_read_user(&src, sizeof(src), &m->msg_name);
+		bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov);
+		if (iov) {
+			bpf_probe_read_user(&buf, sizeof(buf), &iov->iov_base);
+			bpf_probe_read_user(&cap, sizeof(cap), &iov->iov_len);
+		}
+		if (nr == VG_NR_recvmmsg) {
+			bpf_probe_read_user(&mlen, sizeof(mlen), (void *)(m + 1));
+			full = mlen;
+		} else {
+			full = (__u64)ret;
+		}
+	}
+	if (!buf || !full)
+		return 0;
+	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
+	if (vg_ignored(tgid)) {
+		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
+		return 0;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_NET, VG_CNT_RB_FULL);
+		return 0;
+	}
+	e = (void *)s->ev;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->op = VG_NET_DNS_ANSWER;
+	e->proto = VG_IPPROTO_UDP;
+	vg_net_addrs(e, sk);
+	/* the sender, as the kernel filled it in; else the resolver the query went to */
+	if (!src || vg_user_sockaddr(e, src)) {
+		e->family = q->family;
+		e->rport = q->port;
+		__builtin_memcpy(e->raddr, q->addr, sizeof(e->raddr));
+	}
+	vg_fill_task(&e->task, task);
+	n = full < cap ? (__u32)full : (__u32)cap;
+	if (n > VG_DNS_REPLY)
+		n = VG_DNS_REPLY;
+	if (bpf_probe_read_user(&s->ev[sizeof(*e)], n & 1023, buf))
+		n = 0;
+	e->dns_len = (__u16)n;
+	e->dns_full = full > 0xffff ? 0xffff : (__u16)full;
+	if (vg_flt_net(e, 0))
+		return 0;
+	if (vg_rate_check(VG_CLASS_NET, tgid, now))
+		return 0;
+	vg_hdr(&e->hdr, VG_EV_NET, sizeof(*e) + n);
+	vg_submit(&vg_rb_net, VG_CLASS_NET, e, (sizeof(*e) + n) & 1023);
+	return 0;
+}
+
 /* accept (TCP) and UDP connect/send: process context, so the caller is the actor. */
 static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 {
@@ -941,6 +1085,7 @@ static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 		if (uaddr && vg_user_sockaddr(&e, uaddr))
 			return 0;
 		if (e.rport == 53) {
+			vg_dns_expect(sk, BPF_CORE_READ(task, tgid), &e);
 			vg_fill_task(&e.task, task);
 			vg_dns(&e, buf, len, task);
 		}
@@ -1105,6 +1250,10 @@ static __always_inline int vg_sys_exit(const struct vg_args *a, long ret, __u64 
 	case VG_NR_sendmsg:
 	case VG_NR_sendmmsg:
 		return vg_sys_net(a, ret, nr);
+	case VG_NR_recvfrom:
+	case VG_NR_recvmsg:
+	case VG_NR_recvmmsg:
+		return vg_sys_recv(a, ret, nr);
 	case VG_NR_ptrace:
 	case VG_NR_bpf:
 	case VG_NR_init_module:

@@ -227,7 +227,16 @@ enum vg_net_op {
 	VG_NET_UDP_CONNECT = 6,
 	VG_NET_UDP_SEND = 7, /* first datagram of a socket to a destination */
 	VG_NET_DNS_QUERY = 8, /* a UDP datagram to port 53: tail the question (dns_len) */
+	/*
+	 * A datagram received on a socket that sent a query (within
+	 * VG_DNS_WAIT_NS): tail the reply's first bytes (dns_len of dns_full),
+	 * raddr/rport the sender when the caller asked for it, else the peer.
+	 */
+	VG_NET_DNS_ANSWER = 9,
 };
+
+/* Bytes of a DNS reply kept: the classic UDP limit, which most answers fit. */
+#define VG_DNS_REPLY 512
 
 /* Bytes of a DNS query's question kept (name and type), after its 12-byte header. */
 #define VG_DNS_QUESTION 260
@@ -241,7 +250,8 @@ struct vg_net_event {
 	__u16 lport; /* host order */
 	__u16 rport; /* host order */
 	__u16 dns_len; /* VG_NET_DNS_QUERY: bytes of the tail, the question as sent and a NUL */
-	__u16 _pad5[2];
+	__u16 dns_full; /* VG_NET_DNS_ANSWER: the reply's size (dns_len: the bytes kept) */
+	__u16 _pad5;
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 };

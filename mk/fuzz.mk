@@ -6,7 +6,7 @@
 # besides; tests/fuzz/seeds-NAME/ holds its seed inputs (and seeds-NAME.dict
 # a dictionary, where there is one).
 #   make fuzz [FUZZ_SECONDS=20] [FUZZ_SEED=1]   every target
-#   make check-fuzz-wire | check-fuzz-vf | check-fuzz-kql | check-fuzz-enroll
+#   make check-fuzz-wire | check-fuzz-vf | check-fuzz-kql | check-fuzz-enroll | check-fuzz-dns
 # A fixed seed: make check explores the same inputs each run (FUZZ_SEED=0
 # for a random one).
 
@@ -38,9 +38,12 @@ FUZZ_OPTS_kql := -max_len=1024
 # vigil server's enrolment body (attacker input before any credential).
 FUZZ_SRCS_enroll := server/enroll_json.c
 FUZZ_OPTS_enroll := -max_len=4096
+# DNS replies as a monitored process received them (vigild parses them).
+FUZZ_SRCS_dns := lib/dns.c
+FUZZ_OPTS_dns := -max_len=600
 
 FUZZ_WIRE_TARGETS := frame batch conn spool
-FUZZ_TARGETS := $(FUZZ_WIRE_TARGETS) vf kql enroll
+FUZZ_TARGETS := $(FUZZ_WIRE_TARGETS) vf kql enroll dns
 
 # Objects: each source once per build, with its depfile, so a header change
 # rebuilds exactly the targets that include it.
@@ -77,7 +80,7 @@ define fuzz-run
 
 endef
 
-.PHONY: fuzz check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll
+.PHONY: fuzz check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll check-fuzz-dns
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz_%) ## every fuzz target for FUZZ_SECONDS each
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz-run,$(t)))
 check-fuzz-wire: $(FUZZ_WIRE_TARGETS:%=$(FUZZ_O)/fuzz_%) ## fuzz the frame, batch, connection and spool decoders
@@ -88,7 +91,9 @@ check-fuzz-kql: $(FUZZ_O)/fuzz_kql ## fuzz the KQL translator
 	$(call fuzz-run,kql)
 check-fuzz-enroll: $(FUZZ_O)/fuzz_enroll ## fuzz vigil server's enrolment body parser
 	$(call fuzz-run,enroll)
+check-fuzz-dns: $(FUZZ_O)/fuzz_dns ## fuzz the DNS reply parser
+	$(call fuzz-run,dns)
 
-CHECK_TARGETS += check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll
+CHECK_TARGETS += check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll check-fuzz-dns
 
 -include $(shell find $(FUZZ_O)/obj -name '*.d' 2>/dev/null)

@@ -196,6 +196,16 @@ static void vgk_ground_event(struct vgk_run *r, const Vigil__V1__Event *ev)
 		snprintf(buf, sizeof(buf), "sec %s%s%s", ev->security->action_type,
 			 ev->security->file_path && ev->security->file_path[0] ? " " : "",
 			 ev->security->file_path ? ev->security->file_path : "");
+		/* a DNS reply with its question and addresses */
+		for (size_t i = 0; !strcmp(ev->security->action_type, "DnsResponse") &&
+				   i < ev->security->n_details;
+		     i++) {
+			const Vigil__V1__Detail *d = ev->security->details[i];
+
+			if (!strcmp(d->name, "DnsQueryString") || !strcmp(d->name, "IPAddresses"))
+				snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " %s",
+					 d->text ? d->text : "?");
+		}
 		break;
 	default:
 		return;
@@ -618,6 +628,49 @@ static int vgk_loopback(int type, struct sockaddr_in *sa)
 }
 
 /*
+ * A DNS query to a resolver a child plays on 127.0.83.53:53 (the child's
+ * events are not the ground truth's: another pid) and its reply with one A
+ * answer, read by recv.
+ */
+static int vgk_dns(void)
+{
+	static const uint8_t q[] = { 0x42, 0x42, 1,   0, 0,   1,   0,	0,   0, 0, 0, 0, 3,
+				     'v',  'g',	 'k', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1 };
+	static const uint8_t an[] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7 };
+	struct sockaddr_in ns = { .sin_family = AF_INET,
+				  .sin_port = htons(53),
+				  .sin_addr.s_addr = htonl(0x7f005335) };
+	int srv = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int cl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint8_t b[128];
+	int st = -1;
+	pid_t p;
+
+	if (srv < 0 || cl < 0 || bind(srv, (struct sockaddr *)&ns, sizeof(ns)))
+		return -1;
+	p = fork();
+	if (p == 0) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(srv, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
+
+		if (n != sizeof(q))
+			_exit(1);
+		b[2] |= 0x80;
+		b[7] = 1;
+		memcpy(b + n, an, sizeof(an));
+		n += sizeof(an);
+		_exit(sendto(srv, b, (size_t)n, 0, (struct sockaddr *)&from, fl) != n);
+	}
+	close(srv);
+	if (p < 0 || sendto(cl, q, sizeof(q), 0, (struct sockaddr *)&ns, sizeof(ns)) != sizeof(q) ||
+	    recv(cl, b, sizeof(b), 0) != sizeof(q) + sizeof(an) || waitpid(p, &st, 0) != p || st)
+		return -1;
+	close(cl);
+	return 0;
+}
+
+/*
  * The ground truth's process (a fork of this program, so its events name
  * it by pid): one of each file, network and security operation vigil
  * reports, plus a read-only open and a second datagram to one destination,
@@ -674,6 +727,8 @@ static int vgk_ground_child(const char *dir, int pfd)
 	    sendto(u1, "y", 1, 0, (struct sockaddr *)&u, sizeof(u)) != 1 ||
 	    connect(u2, (struct sockaddr *)&u, sizeof(u)))
 		return 19;
+	if (vgk_dns())
+		return 24;
 	if (setuid(0) || pipe(pipefd))
 		return 20;
 	g = fork();
@@ -783,6 +838,9 @@ static void vgk_ground(struct vgk_run *r, int counts[3])
 	VGK_WANT("net InboundConnectionAccepted Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net ConnectionAttempt Udp 127.0.0.1:%u", ports[1]);
 	VGK_WANT("net ConnectionAttempt Udp 127.0.0.1:%u", ports[1]);
+	VGK_WANT("net ConnectionAttempt Udp 127.0.83.53:53");
+	VGK_WANT("sec DnsQuery");
+	VGK_WANT("sec DnsResponse vgk.test 192.0.2.7");
 	VGK_WANT("sec PrivilegeChange");
 	VGK_WANT("sec PtraceAttach %s", r->self); /* the target is a fork of this program */
 #undef VGK_WANT
