@@ -727,3 +727,60 @@ Test(telemetry, image_loads_once_per_address_space)
 	cr_expect_eq(images(at("vglib.so"), 0), 1, "a second mapping was stored");
 	cr_expect_eq(images(at("vgdata.so"), 0), 0, "a mapping without PROT_EXEC was stored");
 }
+
+static void setup_sens(void)
+{
+	static const char *const args[] = { "--sensitive-read", "/etc/vg-keytab",
+					    "--sensitive-read", "~/vg-secrets/", NULL };
+
+	vg_t_host_start(&host, args);
+	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
+	cr_assert_eq(chdir(dir), 0);
+}
+
+static long long sens_reads(const char *folder, long long want)
+{
+	return vg_t_wait_int(
+		&host, want, want ? 10000 : 0,
+		"SELECT count(*) FROM DeviceEvents WHERE ActionType = 'SensitiveFileRead'"
+		" AND FolderPath = '%q' AND InitiatingProcessId = %d",
+		folder, getpid());
+}
+
+static void read_file(const char *path)
+{
+	int fd;
+
+	touch(path);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s", path);
+	close(fd);
+}
+
+/*
+ * --sensitive-read adds files to the built-in list, matched as it is (the
+ * parent directory's name and the file's; DIR/: any file of DIR): their
+ * read-only opens are SensitiveFileRead, and their neighbours' are nothing.
+ */
+Test(sensitive, reads_of_added_paths, .init = setup_sens, .fini = teardown, .timeout = 60)
+{
+	cr_assert_eq(mkdir("etc", 0700), 0);
+	cr_assert_eq(mkdir("vg-secrets", 0700), 0);
+	cr_assert_eq(mkdir("vg-secrets2", 0700), 0);
+	read_file("etc/vg-keytab");
+	read_file("etc/vg-keytab2");
+	read_file("vg-secrets/token");
+	read_file("vg-secrets/other");
+	read_file("vg-secrets2/token");
+	cr_expect_eq(sens_reads(at("etc/vg-keytab"), 1), 1);
+	cr_expect_eq(sens_reads(at("vg-secrets/token"), 1), 1);
+	cr_expect_eq(sens_reads(at("vg-secrets/other"), 1), 1);
+	barrier("done");
+	cr_expect_eq(sens_reads(at("etc/vg-keytab2"), 0), 0);
+	cr_expect_eq(sens_reads(at("vg-secrets2/token"), 0), 0);
+	cr_expect_eq(vg_t_wait_int(&host, 0, 0,
+				   "SELECT count(*) FROM DeviceEvents WHERE ActionType ="
+				   " 'SensitiveFileRead' AND InitiatingProcessId = %d",
+				   getpid()),
+		     3);
+}
