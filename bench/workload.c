@@ -15,6 +15,8 @@
  *   workload fork N       fork + _exit + wait (the cheapest process events)
  *   workload tcp N        connect + accept + close both, on 127.0.0.1
  *   workload getppid N    getppid(), a syscall no sensor here captures
+ *   workload recv N       recvmsg on an empty UDP socket (EAGAIN), as an event
+ *                         loop drains its sockets: watched for DNS replies, no event
  *
  * With --rate R the operations are paced at R per second (absolute
  * deadlines, so a late operation does not slow the next ones); the rate
@@ -189,6 +191,28 @@ static int wl_ioctl(struct wl_ctx *c)
 	return 0;
 }
 
+static int wl_recv(struct wl_ctx *c)
+{
+	char b[64];
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	/* Nothing queued: the syscall and its exit hook, nothing else. */
+	if (syscall(SYS_recvmsg, c->lfd, &m, MSG_DONTWAIT) >= 0 || errno != EAGAIN)
+		return wl_fail("recvmsg");
+	return 0;
+}
+
+static int wl_recv_setup(struct wl_ctx *c)
+{
+	c->lfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	c->addr.sin_family = AF_INET;
+	c->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (c->lfd < 0 || bind(c->lfd, (struct sockaddr *)&c->addr, sizeof(c->addr)))
+		return wl_fail("a UDP socket on 127.0.0.1");
+	return 0;
+}
+
 static int wl_tcp_setup(struct wl_ctx *c)
 {
 	socklen_t len = sizeof(c->addr);
@@ -215,6 +239,7 @@ static const struct {
 	{ "execnew", wl_execnew },
 	{ "openro", wl_openro },
 	{ "ioctl", wl_ioctl },
+	{ "recv", wl_recv },
 };
 
 static long long wl_ns(void)
@@ -227,7 +252,7 @@ static long long wl_ns(void)
 
 static int wl_usage(void)
 {
-	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid|ioctl N [--rate OPS_PER_S]\n");
+	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid|ioctl|recv N [--rate OPS_PER_S]\n");
 	return 2;
 }
 
@@ -273,6 +298,8 @@ int main(int argc, char **argv)
 	if (op == wl_tcp && wl_tcp_setup(&c))
 		goto out;
 	if (op == wl_execnew && wl_execnew_setup(&c))
+		goto out;
+	if (op == wl_recv && wl_recv_setup(&c))
 		goto out;
 
 	start = wl_ns();

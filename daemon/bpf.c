@@ -132,6 +132,7 @@ static const struct vg_syscall {
 	VG_SC(FILE, futimesat),	  VG_SC(FILE, utimes),	  VG_SC(FILE, utime),
 	VG_SC(SEC, kill),	  VG_SC(SEC, tkill),	  VG_SC(SEC, tgkill),
 	VG_SC(FILE, execve),	  VG_SC(FILE, execveat),  VG_SC(FILE, mmap),
+	VG_SC(NET, recvfrom),	  VG_SC(NET, recvmsg),	  VG_SC(NET, recvmmsg),
 };
 
 /*
@@ -344,6 +345,86 @@ static int vg_sysx_tp_attach(struct vg_bpf *b, unsigned int sources)
 }
 
 /*
+ * The syscalls whose entry is watched too (kern/sys.bpf.c, vg_sys_enter):
+ * a chattr's and an fd's explicit times' old values, read before the
+ * syscall changes them. With fentry, the fentry program vg_fn_NAME; with
+ * the tracepoint hooks (tp, tp_btf, raw_tp), vg_sysn_tp on the entry
+ * tracepoint of each (no sys_enter program for every syscall of the
+ * machine: only these two run it). Only their events' old values depend on
+ * it: where tracefs cannot be had, tp_btf and raw_tp report the same events
+ * without them.
+ */
+static const char *const vg_sys_enters[] = { "ioctl", "utimensat" };
+
+static const struct vg_syscall *vg_syscall_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(vg_syscalls) / sizeof(vg_syscalls[0]); i++)
+		if (!strcmp(vg_syscalls[i].name, name))
+			return &vg_syscalls[i];
+	return NULL;
+}
+
+static void vg_sysn_select(struct vigil_bpf *s, unsigned int sources, enum vg_hook h)
+{
+	int file = !!(sources & 1u << VG_SRC_FILE);
+
+	for (size_t i = 0; i < sizeof(vg_sys_enters) / sizeof(vg_sys_enters[0]); i++) {
+		const struct vg_syscall *sc = vg_syscall_named(vg_sys_enters[i]);
+		char name[64];
+		struct bpf_program *p;
+
+		snprintf(name, sizeof(name), "vg_fn_%s", vg_sys_enters[i]);
+		p = bpf_object__find_program_by_name(s->obj, name);
+		bpf_program__set_autoload(p, file && h == VG_HOOK_FENTRY && sc &&
+						     vg_sysx_fn_present(sc));
+		bpf_program__set_autoattach(p, false); /* vg_sysn_attach() */
+	}
+	bpf_program__set_autoload(
+		s->progs.vg_sysn_tp,
+		file && (h == VG_HOOK_TP || h == VG_HOOK_TP_BTF || h == VG_HOOK_RAW_TP));
+	bpf_program__set_autoattach(s->progs.vg_sysn_tp, false);
+}
+
+/* Attach the entry programs vg_sysn_select() loaded. */
+static int vg_sysn_attach(struct vg_bpf *b)
+{
+	int tp = bpf_program__autoload(b->skel->progs.vg_sysn_tp);
+	char path[192];
+
+	if (tp && vg_tracefs_hold()) {
+		vg_log(VG_INFO, "no tracefs: the flags and times a chattr or futimens replace are"
+				" not reported");
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(vg_sys_enters) / sizeof(vg_sys_enters[0]); i++) {
+		const char *n = vg_sys_enters[i];
+		struct bpf_program *p;
+
+		if (b->ntp_links >= VG_TP_LINKS_MAX)
+			return -E2BIG;
+		if (tp) {
+			snprintf(path, sizeof(path), "%s/syscalls/sys_enter_%s",
+				 vg_tracefs_events(), n);
+			if (access(path, F_OK))
+				continue;
+			snprintf(path, sizeof(path), "sys_enter_%s", n);
+			b->tp_links[b->ntp_links] = bpf_program__attach_tracepoint(
+				b->skel->progs.vg_sysn_tp, "syscalls", path);
+		} else {
+			snprintf(path, sizeof(path), "vg_fn_%s", n);
+			p = bpf_object__find_program_by_name(b->skel->obj, path);
+			if (!p || !bpf_program__autoload(p))
+				continue;
+			b->tp_links[b->ntp_links] = bpf_program__attach_trace(p);
+		}
+		if (!b->tp_links[b->ntp_links])
+			return vg_err(-errno, "attach to the entry of %s", n);
+		b->ntp_links++;
+	}
+	return 0;
+}
+
+/*
  * Credential and key files whose read is reported (SensitiveFileRead), as
  * (parent directory name, file name); an empty name matches every file of
  * the directory. Names, not paths: the kernel compares two dentry names.
@@ -363,27 +444,96 @@ static const char *const vg_watch[][2] = {
 	{ ".gnupg", "" },
 };
 
-/* Each watched directory name once, as its length and first 8 bytes (kern/sys.bpf.c). */
-static void vg_sens_dirs(struct vigil_bpf *s)
+#define VG_NWATCH (sizeof(vg_watch) / sizeof(vg_watch[0]))
+#define VG_SENS_DIRS 16 /* kern/sys.bpf.c: vg_sens_dir's slots */
+
+/* The directory name of entry i: the built-in list's, then --sensitive-read's. */
+static const char *vg_sens_dir_of(const struct vg_bpf_opts *o, size_t i)
 {
+	return i < VG_NWATCH ? vg_watch[i][0] : o->sens[i - VG_NWATCH].dir;
+}
+
+/*
+ * Each watched directory name once, as its length and first 8 bytes
+ * (kern/sys.bpf.c), into dirs when given; how many there are.
+ */
+struct vg_sens_dir_slot {
+	__u64 head;
+	__u32 len, _pad;
+};
+
+static size_t vg_sens_dirs(const struct vg_bpf_opts *o, volatile struct vg_sens_dir_slot *dirs)
+{
+	struct {
+		uint64_t head;
+		uint32_t len;
+	} seen[VG_SENS_DIRS + 1];
 	size_t n = 0;
 
-	for (size_t i = 0; i < sizeof(vg_watch) / sizeof(vg_watch[0]); i++) {
+	for (size_t i = 0; i < VG_NWATCH + (size_t)o->nsens && n <= VG_SENS_DIRS; i++) {
+		const char *d = vg_sens_dir_of(o, i);
 		uint64_t head = 0;
-		uint32_t len = (uint32_t)strlen(vg_watch[i][0]);
+		uint32_t len = (uint32_t)strlen(d);
 		size_t k;
 
-		memcpy(&head, vg_watch[i][0], len < 8 ? len : 8);
+		memcpy(&head, d, len < 8 ? len : 8);
 		for (k = 0; k < n; k++)
-			if (s->rodata->vg_sens_dir[k].len == len &&
-			    s->rodata->vg_sens_dir[k].head == head)
+			if (seen[k].len == len && seen[k].head == head)
 				break;
 		if (k < n)
 			continue;
-		s->rodata->vg_sens_dir[n].len = len;
-		s->rodata->vg_sens_dir[n].head = head;
+		seen[n].len = len;
+		seen[n].head = head;
+		if (dirs && n < VG_SENS_DIRS) {
+			dirs[n].len = len;
+			dirs[n].head = head;
+		}
 		n++;
 	}
+	return n;
+}
+
+int vg_bpf_sens_add(struct vg_bpf_opts *o, const char *path)
+{
+	struct vg_sens_entry *e = &o->sens[o->nsens];
+	const char *end = path + strlen(path), *name, *dir;
+	size_t nlen, dlen;
+
+	if (o->nsens == VG_SENS_EXTRA)
+		return vg_err(-EINVAL, "--sensitive-read: at most %d", VG_SENS_EXTRA);
+	/* the last component (empty after a trailing /), then its parent's */
+	name = end;
+	while (name > path && name[-1] != '/')
+		name--;
+	nlen = (size_t)(end - name);
+	dir = name > path ? name - 1 : path;
+	while (dir > path && dir[-1] != '/')
+		dir--;
+	dlen = (size_t)(name > path ? name - 1 - dir : 0);
+	if (!dlen || (dlen == 1 && *dir == '.') || (dlen == 2 && !strncmp(dir, "..", 2)) ||
+	    (nlen == 1 && *name == '.') || (nlen == 2 && !strncmp(name, "..", 2)))
+		return vg_err(-EINVAL,
+			      "--sensitive-read %s: give the file's directory and name (DIR/NAME,"
+			      " /etc/krb5.keytab), or DIR/ for every file of DIR",
+			      path);
+	if (dlen >= sizeof(e->dir) || nlen >= sizeof(e->name))
+		return vg_err(-EINVAL,
+			      "--sensitive-read %s: the kernel compares names of at most %zu bytes",
+			      path, sizeof(e->dir) - 1);
+	memset(e, 0, sizeof(*e));
+	memcpy(e->dir, dir, dlen);
+	memcpy(e->name, name, nlen);
+	o->nsens++;
+	if (vg_sens_dirs(o, NULL) > VG_SENS_DIRS) {
+		static const struct vg_bpf_opts none;
+
+		o->nsens--;
+		return vg_err(-EINVAL,
+			      "--sensitive-read %s: at most %d directory names in all, the built-in"
+			      " list's %zu included",
+			      path, VG_SENS_DIRS, vg_sens_dirs(&none, NULL));
+	}
+	return 0;
 }
 
 /* open -> configure -> load with the given hook per group (VG_HOOK_NONE: not loaded). */
@@ -399,7 +549,7 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		return -errno;
 	s->rodata->vg_argv_max = o->argv_max;
 	vg_sys_mask(s->rodata->vg_sys_mask, o->sources);
-	vg_sens_dirs(s);
+	vg_sens_dirs(o, (volatile struct vg_sens_dir_slot *)s->rodata->vg_sens_dir);
 	for (int c = 0; c < VG_CLASS_MAX; c++) {
 		s->rodata->vg_dedup_ns[c] = (uint64_t)o->dedup_ms[c] * 1000000;
 		s->rodata->vg_rl_interval_ns[c] = o->rl[c].rate ? 1000000000ull / o->rl[c].rate : 0;
@@ -436,6 +586,7 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 	err = vg_sysx_fx_select(s, o->sources, hooks[VG_GRP_SYSX] == VG_HOOK_FENTRY);
 	if (err)
 		goto err_destroy;
+	vg_sysn_select(s, o->sources, hooks[VG_GRP_SYSX]);
 	err = vigil_bpf__load(s);
 	if (err)
 		goto err_destroy;
@@ -582,7 +733,7 @@ probe:
 	if (!any)
 		return vg_err(-ENOTSUP, "nothing to attach");
 
-	err = vg_bpf_watch_defaults(b);
+	err = vg_bpf_watch_defaults(b, o);
 	err = err ?: vg_bpf_ignore_pid(b, (uint32_t)getpid());
 	for (int i = 0; !err && i < o->nignore; i++)
 		err = vg_bpf_ignore_pid(b, o->ignore[i]);
@@ -596,11 +747,13 @@ probe:
 	if (b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP || b->grp[VG_GRP_SYSX].hook == VG_HOOK_FENTRY) {
 		err = b->grp[VG_GRP_SYSX].hook == VG_HOOK_TP ? vg_sysx_tp_attach(b, o->sources) :
 							       vg_sysx_fx_attach(b, o->sources);
-		if (err) {
-			vg_bpf_detach(b);
-			vg_bpf_stop(b);
-			return err;
-		}
+	}
+	if (b->grp[VG_GRP_SYSX].hook != VG_HOOK_NONE)
+		err = err ?: vg_sysn_attach(b);
+	if (err) {
+		vg_bpf_detach(b);
+		vg_bpf_stop(b);
+		return err;
 	}
 	return 0;
 
@@ -610,9 +763,9 @@ err_destroy:
 	return err;
 }
 
-int vg_bpf_watch_defaults(struct vg_bpf *b)
+int vg_bpf_watch_defaults(struct vg_bpf *b, const struct vg_bpf_opts *o)
 {
-	for (size_t i = 0; i < sizeof(vg_watch) / sizeof(vg_watch[0]); i++) {
+	for (size_t i = 0; i < VG_NWATCH + (size_t)o->nsens; i++) {
 		struct {
 			char dir[16];
 			char name[16];
@@ -620,8 +773,9 @@ int vg_bpf_watch_defaults(struct vg_bpf *b)
 		uint8_t one = 1;
 		int err;
 
-		strncpy(k.dir, vg_watch[i][0], sizeof(k.dir) - 1);
-		strncpy(k.name, vg_watch[i][1], sizeof(k.name) - 1);
+		strncpy(k.dir, vg_sens_dir_of(o, i), sizeof(k.dir) - 1);
+		strncpy(k.name, i < VG_NWATCH ? vg_watch[i][1] : o->sens[i - VG_NWATCH].name,
+			sizeof(k.name) - 1);
 		err = bpf_map__update_elem(b->skel->maps.vg_sensitive, &k, sizeof(k), &one,
 					   sizeof(one), BPF_ANY);
 		if (err)

@@ -18,6 +18,8 @@ struct vg_rate {
 	uint32_t rate, burst;
 };
 
+#define VG_SENS_EXTRA 32 /* --sensitive-read entries */
+
 struct vg_bpf_opts {
 	uint32_t ringbuf_kb; /* process ring; the network ring gets a quarter */
 	uint32_t file_ringbuf_kb; /* file ring */
@@ -31,12 +33,25 @@ struct vg_bpf_opts {
 	unsigned int deny[VG_GRP_MAX];
 	const uint32_t *ignore; /* tgids never reported (vigild adds itself) */
 	int nignore;
+	/* --sensitive-read: files whose read is reported besides the built-in list */
+	struct vg_sens_entry {
+		char dir[16], name[16]; /* parent directory's name; file name ("": any) */
+	} sens[VG_SENS_EXTRA];
+	int nsens;
 };
+
+/*
+ * Add a --sensitive-read PATH to o: the last two components, the parent
+ * directory's name and the file's ("DIR/": every file of DIR). 0, or
+ * -EINVAL after saying why (a name over 15 bytes, too many entries or
+ * directory names).
+ */
+int vg_bpf_sens_add(struct vg_bpf_opts *o, const char *path);
 
 struct vigil_bpf;
 struct bpf_link;
 
-#define VG_TP_LINKS_MAX 64
+#define VG_TP_LINKS_MAX 96
 
 struct vg_group_state {
 	enum vg_hook hook; /* chosen; VG_HOOK_NONE when not attached */
@@ -108,7 +123,7 @@ void vg_bpf_detach(struct vg_bpf *b);
 void vg_bpf_stop(struct vg_bpf *b);
 int vg_bpf_ignore_pid(struct vg_bpf *b, uint32_t tgid);
 /* Fill the watch list of credential and key files (SensitiveFileRead). */
-int vg_bpf_watch_defaults(struct vg_bpf *b);
+int vg_bpf_watch_defaults(struct vg_bpf *b, const struct vg_bpf_opts *o);
 /*
  * Swap in a compiled rule set (n rules, at most VG_FLT_RULES): the idle slot
  * is filled and its hit counters zeroed, then the active index flips.

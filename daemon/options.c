@@ -117,6 +117,10 @@ static void vg_usage(FILE *f)
 		"                       not through a symlink, and only to a file of vigild's user\n"
 		"  --ignore-pid PID     never report this process (repeatable; vigild never\n"
 		"                       reports itself)\n"
+		"  --sensitive-read PATH  report reads of this file too (SensitiveFileRead;\n"
+		"                       repeatable, up to 32): matched as the built-in list is,\n"
+		"                       by the parent directory's name and the file's name, each\n"
+		"                       at most 15 bytes; DIR/ for every file of DIR\n"
 		"  --ringbuf-kb N       ring buffer size in KiB (default %d, rounded up to a power of two)\n"
 		"  --argv-max N         command line bytes captured per exec (default %d, at most %d)\n"
 		"  --file-ringbuf-kb N  file event ring buffer size in KiB (default %d)\n"
@@ -226,6 +230,7 @@ enum {
 	OPT_HASH_WAIT,
 	OPT_LOG_FORMAT,
 	OPT_LOG_LEVEL,
+	OPT_SENS_READ,
 };
 
 int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
@@ -265,6 +270,7 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		{ "hash-wait-ms", required_argument, NULL, OPT_HASH_WAIT },
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "sensitive-read", required_argument, NULL, OPT_SENS_READ },
 		{},
 	};
 	uint32_t v;
@@ -302,6 +308,9 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 			}
 			err = vg_parse_u32("--ignore-pid", optarg, 1, 0x7fffffff, &v);
 			o->ignore[o->nignore++] = v;
+			break;
+		case OPT_SENS_READ:
+			err = vg_bpf_sens_add(&o->bpf, optarg);
 			break;
 		case OPT_RINGBUF:
 			err = vg_parse_u32("--ringbuf-kb", optarg, 4, 1u << 20, &o->bpf.ringbuf_kb);

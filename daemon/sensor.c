@@ -13,7 +13,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "esc.h"
+#include "log.h"
 #include "names.h"
 #include "sensor.h"
 #include "vigil_abi.h"
@@ -730,11 +732,20 @@ static int vg_file_extra(struct vg_sensor *s, const struct vg_file_event *e,
 		return fe->attribute_name ? 0 : -ENOMEM;
 	case VG_FILE_ATTR:
 		fe->file_flags = e->mode;
+		fe->previous_known = !!(e->open_flags & VG_OLD_KNOWN);
+		fe->previous_file_flags =
+			fe->previous_known ? e->old_flags & (VG_FS_IMMUTABLE_FL | VG_FS_APPEND_FL) :
+					     0;
 		return 0;
 	case VG_FILE_TIMES:
 		fe->times_given = e->open_flags & (VG_TIMES_ATIME | VG_TIMES_MTIME);
 		fe->access_time_ns = fe->times_given & VG_TIMES_ATIME ? e->atime_ns : 0;
 		fe->modification_time_ns = fe->times_given & VG_TIMES_MTIME ? e->mtime_ns : 0;
+		fe->previous_known = !!(e->open_flags & VG_OLD_KNOWN);
+		if (fe->previous_known) {
+			fe->previous_access_time_ns = e->old_atime_ns;
+			fe->previous_modification_time_ns = e->old_mtime_ns;
+		}
 		return fe->times_given ? 0 : -EBADMSG;
 	default:
 		return 0;
@@ -891,6 +902,101 @@ static int vg_on_dns(struct vg_sensor *s, const struct vg_net_event *e, size_t s
 				qtype < 0 ? VG_NDET(det) - 1 : VG_NDET(det));
 }
 
+/*
+ * The answers of r as text, into the arena: what 'A' the addresses ("a,b"),
+ * 'C' the canonical names, '*' every answer ("NAME TYPE DATA; ...").
+ */
+static char *vg_dns_list(struct vg_arena *arena, const struct vg_dns_reply *r, char what)
+{
+	char *buf = NULL, *out;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int first = 1;
+
+	if (!f)
+		return NULL;
+	for (unsigned int i = 0; i < r->nanswers; i++) {
+		const struct vg_dns_answer *an = &r->an[i];
+
+		if ((what == 'A' && an->type == 5) || (what == 'C' && an->type != 5))
+			continue;
+		if (!first)
+			fputs(what == '*' ? "; " : ",", f);
+		first = 0;
+		if (what == '*')
+			fprintf(f, "%s %s %s", an->name, vg_dns_type_name(an->type), an->data);
+		else
+			fputs(an->data, f);
+	}
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	out = vg_arena_strdup(arena, buf);
+	free(buf);
+	return out;
+}
+
+/*
+ * A reply to a query the process sent (DnsResponse): the question, the
+ * response code and the A, AAAA and CNAME answers. A reply the parser
+ * refuses (lib/dns.c: pointer loops, lengths past the end) is no event and
+ * counted as lost, as a malformed query is.
+ */
+static int vg_on_dns_answer(struct vg_sensor *s, const struct vg_net_event *e, size_t size,
+			    struct vg_actor *a)
+{
+	static const char *const rcodes[] = { "NOERROR",  "FORMERR", "SERVFAIL",
+					      "NXDOMAIN", "NOTIMP",  "REFUSED" };
+	struct vg_det det[16];
+	struct vg_dns_reply *r;
+	char *ip, *addrs, *names, *all;
+	size_t n = 0;
+	int err;
+
+	if (sizeof(*e) + e->dns_len > size || e->dns_len > e->dns_full)
+		return -EBADMSG;
+	r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	err = vg_dns_reply_parse((const uint8_t *)(e + 1), e->dns_len, e->dns_full, r);
+	if (err) {
+		vg_log(VG_DEBUG, "a DNS reply to pid %u refused: %s at byte %zu", e->task.tgid,
+		       r->why, r->at);
+		free(r);
+		return err;
+	}
+	ip = vg_ip(&s->arena, e->family, e->raddr);
+	addrs = vg_dns_list(&s->arena, r, 'A');
+	names = vg_dns_list(&s->arena, r, 'C');
+	all = vg_dns_list(&s->arena, r, '*');
+	if (!ip || !addrs || !names || !all) {
+		free(r);
+		return -ENOMEM;
+	}
+	det[n++] = (struct vg_det)VG_DET_TEXT("DnsQueryString", r->qname);
+	if (r->qtype >= 0)
+		det[n++] = (struct vg_det)VG_DET_NUM("QueryType", r->qtype);
+	det[n++] = (struct vg_det)VG_DET_NUM("ResponseCode", r->rcode);
+	if (r->rcode < VG_NDET(rcodes))
+		det[n++] = (struct vg_det)VG_DET_TEXT("ResponseCodeName", rcodes[r->rcode]);
+	det[n++] = (struct vg_det)VG_DET_TEXT("IPAddresses", addrs);
+	det[n++] = (struct vg_det)VG_DET_TEXT("CanonicalNames", names);
+	det[n++] = (struct vg_det)VG_DET_TEXT("Answers", all);
+	det[n++] = (struct vg_det)VG_DET_NUM("AnswerCount", r->ancount);
+	if (r->others)
+		det[n++] = (struct vg_det)VG_DET_NUM("OtherAnswers", r->others);
+	det[n++] = (struct vg_det)VG_DET_TEXT("RemoteIP", ip);
+	det[n++] = (struct vg_det)VG_DET_NUM("RemotePort", e->rport);
+	if (r->truncated)
+		det[n++] = (struct vg_det)VG_DET_NUM("Truncated", 1);
+	if (r->cut)
+		det[n++] = (struct vg_det)VG_DET_NUM("AnswersCut", 1);
+	err = vg_emit_security(s, e->hdr.ts_boot_ns, a, "DnsResponse", NULL, det, n);
+	free(r);
+	return err;
+}
+
 static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e, size_t size)
 {
 	Vigil__V1__Event *ev;
@@ -899,12 +1005,13 @@ static int vg_on_net(struct vg_sensor *s, const struct vg_net_event *e, size_t s
 	struct vg_actor a;
 	int err;
 
-	if (!e->op || e->op > VG_NET_DNS_QUERY || (e->family != AF_INET && e->family != AF_INET6))
+	if (!e->op || e->op > VG_NET_DNS_ANSWER || (e->family != AF_INET && e->family != AF_INET6))
 		return -EBADMSG;
-	if (e->op == VG_NET_DNS_QUERY) {
+	if (e->op == VG_NET_DNS_QUERY || e->op == VG_NET_DNS_ANSWER) {
 		if (vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a))
 			return -ENOMEM;
-		return vg_on_dns(s, e, size, &a);
+		return e->op == VG_NET_DNS_QUERY ? vg_on_dns(s, e, size, &a) :
+						   vg_on_dns_answer(s, e, size, &a);
 	}
 	err = vg_pt_actor_at(&s->pt, &e->task, e->hdr.ts_boot_ns, s->procfs, &a);
 	ev = vg_new_event(s, e->hdr.ts_boot_ns);

@@ -240,11 +240,21 @@ static void vg_file_fields_more(struct vg_sb *j, const Vigil__V1__FileEvent *fe)
 			vg_sb_add(j, ",\"Immutable\":true");
 		if (fe->file_flags & 0x20) /* FS_APPEND_FL */
 			vg_sb_add(j, ",\"AppendOnly\":true");
+		/* before: both, true or false, when known; neither when not */
+		if (fe->previous_known)
+			vg_sb_printf(j, ",\"OldImmutable\":%s,\"OldAppendOnly\":%s",
+				     fe->previous_file_flags & 0x10 ? "true" : "false",
+				     fe->previous_file_flags & 0x20 ? "true" : "false");
 	}
 	if (fe->times_given & 1)
 		vg_json_time(j, "AccessTime", fe->access_time_ns);
 	if (fe->times_given & 2)
 		vg_json_time(j, "ModificationTime", fe->modification_time_ns);
+	/* the times the given ones replaced, when known */
+	if (fe->previous_known && fe->times_given & 1)
+		vg_json_time(j, "PreviousAccessTime", fe->previous_access_time_ns);
+	if (fe->previous_known && fe->times_given & 2)
+		vg_json_time(j, "PreviousModificationTime", fe->previous_modification_time_ns);
 }
 
 void vg_file_fields(struct vg_sb *j, const Vigil__V1__FileEvent *fe)

@@ -89,6 +89,9 @@ static __always_inline __u64 vg_cap_effective(struct task_struct *t)
 #define VG_NR_execve 59
 #define VG_NR_mmap 9
 #define VG_NR_execveat 322
+#define VG_NR_recvfrom 45
+#define VG_NR_recvmsg 47
+#define VG_NR_recvmmsg 299
 
 static __always_inline __u64 vg_sys_nr(struct pt_regs *regs)
 {

@@ -52,12 +52,9 @@ const volatile __u8 vg_fx_regs_fwd[512];
 
 #define VG_THREAD_SIZE 16384
 
-static __always_inline int vg_fexit(__u64 *ctx, __u32 nr)
+/* The caller's arguments from the syscall function's struct pt_regs (ctx[0]). */
+static __always_inline void vg_fx_args(struct vg_args *a, __u64 *ctx, __u32 nr)
 {
-	struct vg_args a;
-
-	if (vg_sysx_off)
-		return 0;
 	if (vg_fx_regs_fwd[nr & 511]) {
 		struct task_struct *t = (void *)bpf_get_current_task();
 		char *top = (char *)BPF_CORE_READ(t, stack) + VG_THREAD_SIZE;
@@ -68,14 +65,23 @@ static __always_inline int vg_fexit(__u64 *ctx, __u32 nr)
 		 */
 		struct pt_regs *r = (void *)(top - bpf_core_type_size(struct pt_regs));
 
-		a.a[0] = BPF_CORE_READ(r, di);
-		a.a[1] = BPF_CORE_READ(r, si);
-		a.a[2] = BPF_CORE_READ(r, dx);
-		a.a[3] = BPF_CORE_READ(r, r10);
-		a.a[4] = BPF_CORE_READ(r, r8);
+		a->a[0] = BPF_CORE_READ(r, di);
+		a->a[1] = BPF_CORE_READ(r, si);
+		a->a[2] = BPF_CORE_READ(r, dx);
+		a->a[3] = BPF_CORE_READ(r, r10);
+		a->a[4] = BPF_CORE_READ(r, r8);
 	} else {
-		vg_args_btf(&a, (struct pt_regs *)ctx[0]);
+		vg_args_btf(a, (struct pt_regs *)ctx[0]);
 	}
+}
+
+static __always_inline int vg_fexit(__u64 *ctx, __u32 nr)
+{
+	struct vg_args a;
+
+	if (vg_sysx_off)
+		return 0;
+	vg_fx_args(&a, ctx, nr);
 	return vg_sys_exit(&a, (long)ctx[1], nr);
 }
 
@@ -141,5 +147,28 @@ VG_FX(tgkill)
 VG_FX(execve)
 VG_FX(execveat)
 VG_FX(mmap)
+VG_FX(recvfrom)
+VG_FX(recvmsg)
+VG_FX(recvmmsg)
+
+/*
+ * The entry side (vg_sys_enter): fentry on the syscalls whose old values
+ * an event reports; vigild finds them as vg_fn_NAME and loads them with
+ * the fexit programs (daemon/bpf.c, vg_sys_enters).
+ */
+#define VG_FN(name)                                    \
+	SEC("fentry/__x64_sys_" #name)                 \
+	int vg_fn_##name(__u64 *ctx)                   \
+	{                                              \
+		struct vg_args a;                      \
+                                                       \
+		if (vg_sysx_off)                       \
+			return 0;                      \
+		vg_fx_args(&a, ctx, VG_NR_##name);     \
+		return vg_sys_enter(&a, VG_NR_##name); \
+	}
+
+VG_FN(ioctl)
+VG_FN(utimensat)
 
 #endif

@@ -374,6 +374,141 @@ static __always_inline int vg_times_given(struct vg_times *t, const void *ts, in
 	return t->given != 0;
 }
 
+/*
+ * What a chattr or an fd's explicit times replace: read at the syscall's
+ * entry (vg_sys_enter), where the file still has them, and taken at its
+ * exit by the same thread (vg_old_take). By thread: a thread is in one
+ * syscall at a time; a stale entry (the call failed) is replaced by the
+ * thread's next one, and the LRU bounds the rest.
+ */
+struct vg_old {
+	__u64 ino; /* the file the fd named at entry: the exit's must be the same */
+	__u32 nr;
+	__u32 flags; /* VG_FS_IMMUTABLE_FL, VG_FS_APPEND_FL from the inode's i_flags */
+	__s64 ns[2]; /* access, modification */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct vg_old);
+} vg_old_vals SEC(".maps");
+
+#define VG_AT_EMPTY_PATH 0x1000
+#define VG_S_APPEND 4 /* the kernel's i_flags (include/linux/fs.h), unchanged since 2.6 */
+#define VG_S_IMMUTABLE 8
+
+/*
+ * struct inode's times: struct timespec64 i_atime, i_mtime until v6.6;
+ * __i_atime, __i_mtime from v6.7 (kernel 12cd44023651); seconds and
+ * nanoseconds apart from v6.11 (kernel 3aa63a569c64).
+ */
+struct inode___ts64 {
+	struct timespec64 i_atime;
+	struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___ts64u {
+	struct timespec64 __i_atime;
+	struct timespec64 __i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___sec {
+	__s64 i_atime_sec;
+	__s64 i_mtime_sec;
+	__u32 i_atime_nsec;
+	__u32 i_mtime_nsec;
+} __attribute__((preserve_access_index));
+
+static __always_inline void vg_inode_times(struct inode *inode, __s64 ns[2])
+{
+	struct inode___sec *s = (void *)inode;
+	struct inode___ts64u *u = (void *)inode;
+	struct inode___ts64 *o = (void *)inode;
+	struct timespec64 t[2] = {};
+
+	if (bpf_core_field_exists(s->i_atime_sec)) {
+		ns[0] = BPF_CORE_READ(s, i_atime_sec) * 1000000000 + BPF_CORE_READ(s, i_atime_nsec);
+		ns[1] = BPF_CORE_READ(s, i_mtime_sec) * 1000000000 + BPF_CORE_READ(s, i_mtime_nsec);
+		return;
+	}
+	if (bpf_core_field_exists(u->__i_atime)) {
+		BPF_CORE_READ_INTO(&t[0], u, __i_atime);
+		BPF_CORE_READ_INTO(&t[1], u, __i_mtime);
+	} else {
+		BPF_CORE_READ_INTO(&t[0], o, i_atime);
+		BPF_CORE_READ_INTO(&t[1], o, i_mtime);
+	}
+	ns[0] = t[0].tv_sec * 1000000000 + t[0].tv_nsec;
+	ns[1] = t[1].tv_sec * 1000000000 + t[1].tv_nsec;
+}
+
+/*
+ * At the entry of ioctl and utimensat (each hook's entry program, below):
+ * the inode flags a FS_IOC_SETFLAGS replaces, and the times an fd's
+ * explicit times replace (futimens: no path, or AT_EMPTY_PATH with ""). A
+ * path is resolved inside the syscall, which BPF cannot do ahead of it (and
+ * a walk of its own could find another file than the kernel's), so its old
+ * times are not known. Every other ioctl ends at the first test.
+ */
+static __noinline int vg_sys_enter(const struct vg_args *a, __u32 nr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct vg_old o = { .nr = nr };
+	struct inode *inode;
+	struct file *f;
+	__u32 iflags;
+	char c = 1;
+
+	if (nr == VG_NR_ioctl) {
+		if (a->a[1] != VG_FS_IOC_SETFLAGS && a->a[1] != VG_FS_IOC32_SETFLAGS)
+			return 0;
+	} else if (nr == VG_NR_utimensat) {
+		if (!a->a[2])
+			return 0; /* now: no event */
+		if (a->a[1] && (!(a->a[3] & VG_AT_EMPTY_PATH) ||
+				bpf_probe_read_user(&c, sizeof(c), (void *)a->a[1]) || c))
+			return 0;
+	} else {
+		return 0;
+	}
+	f = vg_cur_fd_file(a->a[0]);
+	if (!f)
+		return 0;
+	inode = BPF_CORE_READ(f, f_inode);
+	o.ino = BPF_CORE_READ(inode, i_ino);
+	if (nr == VG_NR_ioctl) {
+		iflags = BPF_CORE_READ(inode, i_flags);
+		o.flags = (iflags & VG_S_IMMUTABLE ? VG_FS_IMMUTABLE_FL : 0) |
+			  (iflags & VG_S_APPEND ? VG_FS_APPEND_FL : 0);
+	} else {
+		vg_inode_times(inode, o.ns);
+	}
+	bpf_map_update_elem(&vg_old_vals, &id, &o, BPF_ANY);
+	return 0;
+}
+
+/* At the exit: the values vg_sys_enter read for this thread's call on file f, into e. */
+static __always_inline void vg_old_take(struct vg_file_event *e, struct file *f, __u32 nr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct vg_old *o = bpf_map_lookup_elem(&vg_old_vals, &id);
+
+	if (!o)
+		return;
+	if (o->nr == nr && o->ino == BPF_CORE_READ(f, f_inode, i_ino)) {
+		e->open_flags |= VG_OLD_KNOWN;
+		if (nr == VG_NR_ioctl) {
+			e->old_flags = o->flags;
+		} else {
+			e->old_atime_ns = o->ns[0];
+			e->old_mtime_ns = o->ns[1];
+		}
+	}
+	bpf_map_delete_elem(&vg_old_vals, &id);
+}
+
 /* setxattr's name (into rel2) and, for security.capability, the value's head, into e. */
 static __always_inline void vg_xattr(struct vg_file_event *e, const char *name, const void *value,
 				     __u64 size)
@@ -587,6 +722,8 @@ xattr:
 		vg_xattr(e, (void *)xname, (void *)xval, xsize);
 	}
 	off = sizeof(*e);
+	if (f && (op == VG_FILE_ATTR || op == VG_FILE_TIMES))
+		vg_old_take(e, f, nr);
 	if (f) {
 		/* fchmod, fchown, fsetxattr, chattr, futimens: the fd names the file itself. */
 		e->ino = BPF_CORE_READ(f, f_inode, i_ino);
@@ -752,6 +889,150 @@ static __always_inline void vg_dns(const struct vg_net_event *ne, const void *bu
 	vg_submit(&vg_rb_net, VG_CLASS_NET, e, (sizeof(*e) + n + 1) & 1023);
 }
 
+/*
+ * DNS replies: a process that sent a query waits for its answer on the same
+ * socket. The query path marks the process (vg_dns_wait, by tgid: the
+ * thread that reads the answer may be another) and the socket
+ * (vg_dns_socks), each until VG_DNS_WAIT_NS after its last query (glibc's
+ * default timeout). recvfrom, recvmsg and recvmmsg are among the commonest
+ * syscalls of a desktop: their exit looks up the process once and ends
+ * there unless it has a query in flight.
+ */
+#define VG_DNS_WAIT_NS (5ull * 1000000000)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* tgid */
+	__type(value, __u64); /* boot ns until which a reply is looked for */
+} vg_dns_wait SEC(".maps");
+
+/* A socket's last query: until when, and its resolver (the reply's sender unless told). */
+struct vg_dns_sock {
+	__u64 until;
+	__u8 addr[16];
+	__u16 port, family;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct vg_dns_sock);
+} vg_dns_socks SEC(".maps");
+
+static __always_inline void vg_dns_expect(struct sock *sk, __u32 tgid, const struct vg_net_event *q)
+{
+	struct vg_dns_sock v = { .until = bpf_ktime_get_boot_ns() + VG_DNS_WAIT_NS,
+				 .port = q->rport,
+				 .family = q->family };
+	__u64 k = (__u64)sk;
+
+	__builtin_memcpy(v.addr, q->raddr, sizeof(v.addr));
+	bpf_map_update_elem(&vg_dns_wait, &tgid, &v.until, BPF_ANY);
+	bpf_map_update_elem(&vg_dns_socks, &k, &v, BPF_ANY);
+}
+
+/*
+ * recvfrom(fd, buf, len, flags, src, srclen), recvmsg(fd, msg, flags),
+ * recvmmsg(fd, msgvec, vlen, flags, timeout): the first VG_DNS_REPLY bytes
+ * of the (first) datagram received on a socket that sent a query, which
+ * vigild parses (lib/dns.c). recvmmsg's first message only, as sendmmsg's
+ * first query only; a reply spread over several iovecs, the first only.
+ */
+static __noinline int vg_sys_recv(const struct vg_args *a, long ret, __u32 nr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *until = bpf_map_lookup_elem(&vg_dns_wait, &tgid);
+	struct vg_dns_sock *q;
+	struct task_struct *task;
+	const void *buf = NULL, *src = NULL;
+	struct vg_net_event *e;
+	struct vg_scratch *s;
+	struct sock *sk;
+	__u64 now, k, full = 0, cap = 0;
+	__u32 n;
+
+	if (!until)
+		return 0; /* the common case: no query in flight */
+	now = bpf_ktime_get_boot_ns();
+	if (now > *until) {
+		bpf_map_delete_elem(&vg_dns_wait, &tgid);
+		return 0;
+	}
+	if (ret <= 0)
+		return 0;
+	task = (void *)bpf_get_current_task();
+	sk = vg_fd_sock(task, a->a[0]);
+	k = (__u64)sk;
+	q = sk ? bpf_map_lookup_elem(&vg_dns_socks, &k) : NULL;
+	if (!q || now > q->until)
+		return 0;
+	if (nr == VG_NR_recvfrom) {
+		buf = (void *)a->a[1];
+		cap = a->a[2];
+		src = (void *)a->a[4];
+		full = (__u64)ret;
+	} else {
+		/* recvmmsg: struct mmsghdr is a struct msghdr, then the message's length */
+		struct user_msghdr *m = (void *)a->a[1];
+		struct iovec *iov = NULL;
+		__u32 mlen = 0;
+
+		bpf_probe_read_user(&src, sizeof(src), &m->msg_name);
+		bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov);
+		if (iov) {
+			bpf_probe_read_user(&buf, sizeof(buf), &iov->iov_base);
+			bpf_probe_read_user(&cap, sizeof(cap), &iov->iov_len);
+		}
+		if (nr == VG_NR_recvmmsg) {
+			bpf_probe_read_user(&mlen, sizeof(mlen), (void *)(m + 1));
+			full = mlen;
+		} else {
+			full = (__u64)ret;
+		}
+	}
+	if (!buf || !full)
+		return 0;
+	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
+	if (vg_ignored(tgid)) {
+		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
+		return 0;
+	}
+	s = vg_scratch_get();
+	if (!s) {
+		vg_count(VG_CLASS_NET, VG_CNT_RB_FULL);
+		return 0;
+	}
+	e = (void *)s->ev;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->op = VG_NET_DNS_ANSWER;
+	e->proto = VG_IPPROTO_UDP;
+	vg_net_addrs(e, sk);
+	/* the sender, as the kernel filled it in; else the resolver the query went to */
+	if (!src || vg_user_sockaddr(e, src)) {
+		e->family = q->family;
+		e->rport = q->port;
+		__builtin_memcpy(e->raddr, q->addr, sizeof(e->raddr));
+	}
+	vg_fill_task(&e->task, task);
+	n = full < cap ? (__u32)full : (__u32)cap;
+	if (n > VG_DNS_REPLY)
+		n = VG_DNS_REPLY;
+	if (bpf_probe_read_user(&s->ev[sizeof(*e)], n & 1023, buf))
+		n = 0;
+	e->dns_len = (__u16)n;
+	e->dns_full = full > 0xffff ? 0xffff : (__u16)full;
+	if (vg_flt_net(e, 0))
+		return 0;
+	if (vg_rate_check(VG_CLASS_NET, tgid, now))
+		return 0;
+	vg_hdr(&e->hdr, VG_EV_NET, sizeof(*e) + n);
+	vg_submit(&vg_rb_net, VG_CLASS_NET, e, (sizeof(*e) + n) & 1023);
+	return 0;
+}
+
 /* accept (TCP) and UDP connect/send: process context, so the caller is the actor. */
 static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 {
@@ -804,6 +1085,7 @@ static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 		if (uaddr && vg_user_sockaddr(&e, uaddr))
 			return 0;
 		if (e.rport == 53) {
+			vg_dns_expect(sk, BPF_CORE_READ(task, tgid), &e);
 			vg_fill_task(&e.task, task);
 			vg_dns(&e, buf, len, task);
 		}
@@ -968,6 +1250,10 @@ static __always_inline int vg_sys_exit(const struct vg_args *a, long ret, __u64 
 	case VG_NR_sendmsg:
 	case VG_NR_sendmmsg:
 		return vg_sys_net(a, ret, nr);
+	case VG_NR_recvfrom:
+	case VG_NR_recvmsg:
+	case VG_NR_recvmmsg:
+		return vg_sys_recv(a, ret, nr);
 	case VG_NR_ptrace:
 	case VG_NR_bpf:
 	case VG_NR_init_module:
@@ -1079,6 +1365,39 @@ int vg_sysx_tp(struct vg_sys_exit_rec *ctx)
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	vg_args_btf(&a, regs);
 	return vg_sys_exit(&a, ctx->ret, regs->orig_ax);
+}
+
+/* A syscalls/sys_enter_NAME record: struct trace_entry, the number, the arguments. */
+struct vg_sys_enter_rec {
+	__u64 ent;
+	int nr;
+	__u64 args[6];
+};
+
+/*
+ * The entry side of the tp, tp_btf and raw_tp hooks (vg_sys_enter): one
+ * program on the entry tracepoints of ioctl and utimensat only, which
+ * vigild attaches (daemon/bpf.c); no other syscall runs it. Its record
+ * carries the arguments, so it needs no bpf_task_pt_regs().
+ */
+SEC("tp/syscalls/sys_enter_ioctl")
+int vg_sysn_tp(struct vg_sys_enter_rec *ctx)
+{
+	struct vg_args a = {};
+
+	if (vg_sysx_off)
+		return 0;
+	/*
+	 * The kernel refuses to attach a program that reads past a record's
+	 * end, and ioctl's has three arguments: utimensat's fourth is read with
+	 * a helper, which that check does not see.
+	 */
+	a.a[0] = ctx->args[0];
+	a.a[1] = ctx->args[1];
+	a.a[2] = ctx->args[2];
+	if (ctx->nr == VG_NR_utimensat)
+		bpf_probe_read_kernel(&a.a[3], sizeof(a.a[3]), &ctx->args[3]);
+	return vg_sys_enter(&a, (__u32)ctx->nr);
 }
 
 /* Hook fentry: fexit on each watched syscall's function, with the same handlers. */

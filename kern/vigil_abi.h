@@ -151,6 +151,15 @@ enum vg_file_op {
 /* VG_FILE_TIMES: which times the caller gave (open_flags). */
 #define VG_TIMES_ATIME 1
 #define VG_TIMES_MTIME 2
+/*
+ * VG_FILE_ATTR, VG_FILE_TIMES (open_flags): the values before the change
+ * are known (old_flags; old_atime_ns, old_mtime_ns), read at the syscall's
+ * entry where an fd named the file.
+ */
+#define VG_OLD_KNOWN 4
+/* old_flags: what the kernel's i_flags said of FS_IMMUTABLE_FL and FS_APPEND_FL (only those) */
+#define VG_FS_IMMUTABLE_FL 0x10
+#define VG_FS_APPEND_FL 0x20
 
 /*
  * File: two paths, each as a kernel-resolved part and a caller part. When
@@ -178,10 +187,19 @@ struct vg_file_event {
 			__u64 supp_first_ns;
 			__u64 supp_last_ns;
 		};
-		/* VG_FILE_TIMES: the times given, ns since the epoch (VG_TIMES_* in open_flags). */
+		/*
+		 * VG_FILE_TIMES: the times given, ns since the epoch (VG_TIMES_* in
+		 * open_flags), and the file's times before (VG_OLD_KNOWN).
+		 */
 		struct {
 			__s64 atime_ns;
 			__s64 mtime_ns;
+			__s64 old_atime_ns;
+			__s64 old_mtime_ns;
+		};
+		/* VG_FILE_ATTR: the flags before (VG_OLD_KNOWN; VG_FS_* bits only) */
+		struct {
+			__u32 old_flags;
 		};
 		/*
 		 * VG_FILE_XATTR: the value's size; for security.capability
@@ -209,7 +227,16 @@ enum vg_net_op {
 	VG_NET_UDP_CONNECT = 6,
 	VG_NET_UDP_SEND = 7, /* first datagram of a socket to a destination */
 	VG_NET_DNS_QUERY = 8, /* a UDP datagram to port 53: tail the question (dns_len) */
+	/*
+	 * A datagram received on a socket that sent a query (within
+	 * VG_DNS_WAIT_NS): tail the reply's first bytes (dns_len of dns_full),
+	 * raddr/rport the sender when the caller asked for it, else the peer.
+	 */
+	VG_NET_DNS_ANSWER = 9,
 };
+
+/* Bytes of a DNS reply kept: the classic UDP limit, which most answers fit. */
+#define VG_DNS_REPLY 512
 
 /* Bytes of a DNS query's question kept (name and type), after its 12-byte header. */
 #define VG_DNS_QUESTION 260
@@ -223,7 +250,8 @@ struct vg_net_event {
 	__u16 lport; /* host order */
 	__u16 rport; /* host order */
 	__u16 dns_len; /* VG_NET_DNS_QUERY: bytes of the tail, the question as sent and a NUL */
-	__u16 _pad5[2];
+	__u16 dns_full; /* VG_NET_DNS_ANSWER: the reply's size (dns_len: the bytes kept) */
+	__u16 _pad5;
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 };
@@ -406,7 +434,7 @@ struct vg_flt_in {
 _Static_assert(sizeof(struct vg_event_hdr) == 16, "vigil ABI: vg_event_hdr");
 _Static_assert(sizeof(struct vg_task) == 64, "vigil ABI: vg_task");
 _Static_assert(sizeof(struct vg_exec_event) == 112, "vigil ABI: vg_exec_event");
-_Static_assert(sizeof(struct vg_file_event) == 152, "vigil ABI: vg_file_event");
+_Static_assert(sizeof(struct vg_file_event) == 168, "vigil ABI: vg_file_event");
 _Static_assert(sizeof(struct vg_lim_key) == 24, "vigil ABI: vg_lim_key");
 _Static_assert(sizeof(struct vg_summary_event) == 72, "vigil ABI: vg_summary_event");
 _Static_assert(sizeof(struct vg_net_event) == 128, "vigil ABI: vg_net_event");

@@ -145,6 +145,7 @@ static const struct vg_vf_op vg_vf_ops[] = {
 	{ "udp_connect", VG_CLASS_NET, VG_NET_UDP_CONNECT },
 	{ "udp_send", VG_CLASS_NET, VG_NET_UDP_SEND },
 	{ "dns", VG_CLASS_NET, VG_NET_DNS_QUERY },
+	{ "dns_answer", VG_CLASS_NET, VG_NET_DNS_ANSWER },
 	{ "setid", VG_CLASS_SEC, VG_SEC_SETID },
 	{ "ptrace", VG_CLASS_SEC, VG_SEC_PTRACE },
 	{ "module", VG_CLASS_SEC, VG_SEC_MODULE },

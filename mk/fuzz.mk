@@ -6,7 +6,8 @@
 # besides; tests/fuzz/seeds-NAME/ holds its seed inputs (and seeds-NAME.dict
 # a dictionary, where there is one).
 #   make fuzz [FUZZ_SECONDS=20] [FUZZ_SEED=1]   every target
-#   make check-fuzz-wire | check-fuzz-vf | check-fuzz-kql | check-fuzz-enroll | check-fuzz-sigma
+#   make check-fuzz-wire | check-fuzz-vf | check-fuzz-kql | check-fuzz-enroll | check-fuzz-sigma |
+#   check-fuzz-dns
 # A fixed seed: make check explores the same inputs each run (FUZZ_SEED=0
 # for a random one).
 
@@ -38,6 +39,9 @@ FUZZ_OPTS_kql := -max_len=1024
 # vigil server's enrolment body (attacker input before any credential).
 FUZZ_SRCS_enroll := server/enroll_json.c
 FUZZ_OPTS_enroll := -max_len=4096
+# DNS replies as a monitored process received them (vigild parses them).
+FUZZ_SRCS_dns := lib/dns.c
+FUZZ_OPTS_dns := -max_len=600
 
 # Sigma rules (YAML) to vigil rules.
 FUZZ_SRCS_sigma := hunt/sigma.c $(wildcard hunt/kql*.c) host/fmt.c lib/esc.c
@@ -45,7 +49,7 @@ FUZZ_LIBS_sigma := -lsqlite3 -lyaml
 FUZZ_OPTS_sigma := -max_len=4096
 
 FUZZ_WIRE_TARGETS := frame batch conn spool
-FUZZ_TARGETS := $(FUZZ_WIRE_TARGETS) vf kql enroll sigma
+FUZZ_TARGETS := $(FUZZ_WIRE_TARGETS) vf kql enroll sigma dns
 
 # Objects: each source once per build, with its depfile, so a header change
 # rebuilds exactly the targets that include it.
@@ -82,7 +86,8 @@ define fuzz-run
 
 endef
 
-.PHONY: fuzz check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll check-fuzz-sigma
+.PHONY: fuzz check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll check-fuzz-sigma \
+	check-fuzz-dns
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ_O)/fuzz_%) ## every fuzz target for FUZZ_SECONDS each
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz-run,$(t)))
 check-fuzz-wire: $(FUZZ_WIRE_TARGETS:%=$(FUZZ_O)/fuzz_%) ## fuzz the frame, batch, connection and spool decoders
@@ -95,7 +100,10 @@ check-fuzz-enroll: $(FUZZ_O)/fuzz_enroll ## fuzz vigil server's enrolment body p
 	$(call fuzz-run,enroll)
 check-fuzz-sigma: $(FUZZ_O)/fuzz_sigma ## fuzz the Sigma rule importer
 	$(call fuzz-run,sigma)
+check-fuzz-dns: $(FUZZ_O)/fuzz_dns ## fuzz the DNS reply parser
+	$(call fuzz-run,dns)
 
-CHECK_TARGETS += check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll check-fuzz-sigma
+CHECK_TARGETS += check-fuzz-wire check-fuzz-vf check-fuzz-kql check-fuzz-enroll check-fuzz-sigma \
+	check-fuzz-dns
 
 -include $(shell find $(FUZZ_O)/obj -name '*.d' 2>/dev/null)

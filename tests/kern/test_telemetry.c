@@ -186,10 +186,20 @@ Test(telemetry, xattr_capabilities_chattr)
 	cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
 	close(fd);
 	cr_assert_eq(rows("FileAttributesChanged", at("f"), 2), 2);
+	/* each with the flags before it: +i on a file that was not, -i on one that was */
 	cr_expect_eq(vg_t_wait_int(&host, 1, 0,
 				   "SELECT count(*) FROM DeviceFileEvents WHERE ActionType ="
 				   " 'FileAttributesChanged' AND FolderPath = '%q' AND"
-				   " json_extract(AdditionalFields, '$.Immutable') = 1",
+				   " json_extract(AdditionalFields, '$.Immutable') = 1 AND"
+				   " json_extract(AdditionalFields, '$.OldImmutable') = 0 AND"
+				   " json_extract(AdditionalFields, '$.OldAppendOnly') = 0",
+				   at("f")),
+		     1);
+	cr_expect_eq(vg_t_wait_int(&host, 1, 0,
+				   "SELECT count(*) FROM DeviceFileEvents WHERE ActionType ="
+				   " 'FileAttributesChanged' AND FolderPath = '%q' AND"
+				   " json_extract(AdditionalFields, '$.Immutable') IS NULL AND"
+				   " json_extract(AdditionalFields, '$.OldImmutable') = 1",
 				   at("f")),
 		     1);
 	barrier("done");
@@ -205,10 +215,19 @@ Test(telemetry, explicit_file_times_and_not_a_plain_touch)
 	int fd;
 	char *j;
 
+	struct timespec ts2[2] = { { 100, 0 }, { 200, 0 } };
+
 	touch("f");
 	touch("g");
 	touch("h");
+	touch("k");
 	cr_assert_eq(utimensat(AT_FDCWD, "f", ts, 0), 0);
+	/* k: times by path, then by fd (as touch -t does): the second knows the first's */
+	cr_assert_eq(utimensat(AT_FDCWD, "k", ts, 0), 0);
+	fd = open("k", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(futimens(fd, ts2), 0);
+	close(fd);
 	cr_assert_eq(utimensat(AT_FDCWD, "f", NULL, 0), 0); /* touch: now, no event */
 	fd = open("g", O_RDONLY);
 	cr_assert_geq(fd, 0);
@@ -220,10 +239,19 @@ Test(telemetry, explicit_file_times_and_not_a_plain_touch)
 	j = fields("FileTimestampChanged", at("f"));
 	has(j, "\"AccessTime\":\"1970-01-01T00:00:00.000Z\"");
 	has(j, "\"ModificationTime\":\"1970-01-02T00:00:00.005Z\"");
+	cr_expect_null(strstr(j, "Previous"), "by path, the old times are not known: %s", j);
+	free(j);
+	cr_expect_eq(rows("FileTimestampChanged", at("k"), 2), 2);
+	j = fields("FileTimestampChanged", at("k"));
+	has(j, "\"AccessTime\":\"1970-01-01T00:01:40.000Z\"");
+	has(j, "\"ModificationTime\":\"1970-01-01T00:03:20.000Z\"");
+	has(j, "\"PreviousAccessTime\":\"1970-01-01T00:00:00.000Z\"");
+	has(j, "\"PreviousModificationTime\":\"1970-01-02T00:00:00.005Z\"");
 	free(j);
 	cr_expect_eq(rows("FileTimestampChanged", at("g"), 1), 1);
 	j = fields("FileTimestampChanged", at("g"));
 	has(j, "\"ModificationTime\":\"1970-01-01T01:00:00.000Z\"");
+	has(j, "\"PreviousModificationTime\":\"");
 	cr_expect_null(strstr(j, "AccessTime"), "%s", j);
 	free(j);
 	cr_expect_eq(rows("FileTimestampChanged", at("h"), 1), 1);
@@ -465,6 +493,182 @@ Test(telemetry, dns_queries_by_name)
 		5, "a datagram to port 54 was a query");
 }
 
+/* A resource record into b at n: name (wire form, pointers allowed), type, data; the new end. */
+static size_t rr(uint8_t *b, size_t n, const void *name, size_t nlen, int type, const void *rd,
+		 size_t rdlen)
+{
+	static const uint8_t rest[] = { 0, 1, 0, 0, 0x0e, 0x10 }; /* IN, TTL 3600 */
+
+	memcpy(b + n, name, nlen);
+	n += nlen;
+	b[n++] = (uint8_t)(type >> 8);
+	b[n++] = (uint8_t)type;
+	memcpy(b + n, rest, sizeof(rest));
+	n += sizeof(rest);
+	b[n++] = (uint8_t)(rdlen >> 8);
+	b[n++] = (uint8_t)rdlen;
+	memcpy(b + n, rd, rdlen);
+	return n + rdlen;
+}
+
+/* The reply to query q (n bytes): QR set, the rcode and ancount given; answers appended by rr(). */
+static size_t reply_head(uint8_t *b, const uint8_t *q, size_t n, int rcode, int ancount)
+{
+	memcpy(b, q, n);
+	b[2] |= 0x80;
+	b[3] = (uint8_t)(0x80 | rcode); /* recursion available */
+	b[7] = (uint8_t)ancount;
+	return n;
+}
+
+static long long responses(const char *where, long long want)
+{
+	return vg_t_wait_int(
+		&host, want, want ? 10000 : 0,
+		"SELECT count(*) FROM DeviceEvents WHERE ActionType = 'DnsResponse' AND"
+		" InitiatingProcessId = %d%s",
+		getpid(), where);
+}
+
+static char *response_fields(const char *name)
+{
+	sqlite3 *db = vg_t_db_open(&host);
+	char *v = vg_t_query_str(db,
+				 "SELECT AdditionalFields FROM DeviceEvents WHERE ActionType ="
+				 " 'DnsResponse' AND json_extract(AdditionalFields,"
+				 " '$.DnsQueryString') = '%q' ORDER BY rowid DESC LIMIT 1",
+				 name);
+
+	sqlite3_close(db);
+	cr_assert_not_null(v, "DnsResponse %s", name);
+	return v;
+}
+
+/*
+ * Replies to the queries a process sent, from a resolver the test plays on
+ * 127.0.0.1:53: A through a CNAME whose name points back into the reply
+ * (recvfrom), AAAA (recvmsg), NXDOMAIN (recvmmsg); each its answers
+ * exactly. A reply with a pointer loop and one whose answer is cut short
+ * are refused and counted as lost, and the sensor goes on. A datagram to
+ * a socket that asked nothing, and the resolver's own receives, are no
+ * reply.
+ */
+Test(telemetry, dns_answers_from_a_local_resolver)
+{
+	struct sockaddr_in ns = { .sin_family = AF_INET,
+				  .sin_port = htons(53),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	static const uint8_t real[] = "\4real\2vg\7example", ptr_q[] = { 0xc0, 12 };
+	static const uint8_t a1[] = { 10, 1, 2, 3 }, a2[] = { 10, 1, 2, 4 };
+	static const uint8_t six[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	uint8_t q[512], r[512], in[512], loop[2], ptr_real[2];
+	struct iovec iov = { in, sizeof(in) };
+	struct mmsghdr mm = { .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int srv = socket(AF_INET, SOCK_DGRAM, 0), cl = socket(AF_INET, SOCK_DGRAM, 0);
+	int other = socket(AF_INET, SOCK_DGRAM, 0);
+	long long lost0, lost;
+	size_t n, k, qn;
+	char *j;
+
+	cr_assert(srv >= 0 && cl >= 0 && other >= 0);
+	if (bind(srv, (void *)&ns, sizeof(ns)))
+		cr_skip_test("127.0.0.1:53 is taken: %s", strerror(errno));
+	lost0 = vg_t_wait_int(&host, 0, 0,
+			      "SELECT COALESCE(max(EventsLost), 0) FROM SensorCounters");
+
+	/* A: CNAME to real.vg.example (its name a pointer to the question), then two A */
+	qn = dns_query(q, "vg-a.example", 1);
+	cr_assert_eq(sendto(cl, q, qn, 0, (void *)&ns, sizeof(ns)), (ssize_t)qn);
+	cr_assert_eq(recvfrom(srv, in, sizeof(in), 0, (void *)&from, &flen), (ssize_t)qn);
+	n = reply_head(r, q, qn, 0, 3);
+	k = n + 12; /* the CNAME's rdata: after its name pointer and fixed fields */
+	n = rr(r, n, ptr_q, 2, 5, real, sizeof(real));
+	ptr_real[0] = 0xc0;
+	ptr_real[1] = (uint8_t)k;
+	n = rr(r, n, ptr_real, 2, 1, a1, 4);
+	n = rr(r, n, ptr_real, 2, 1, a2, 4);
+	cr_assert_eq(sendto(srv, r, n, 0, (void *)&from, flen), (ssize_t)n);
+	cr_assert_eq(recvfrom(cl, in, sizeof(in), 0, NULL, NULL), (ssize_t)n);
+
+	/* AAAA, read with recvmsg */
+	qn = dns_query(q, "vg-six.example", 28);
+	cr_assert_eq(sendto(cl, q, qn, 0, (void *)&ns, sizeof(ns)), (ssize_t)qn);
+	cr_assert_eq(recvfrom(srv, in, sizeof(in), 0, (void *)&from, &flen), (ssize_t)qn);
+	n = reply_head(r, q, qn, 0, 1);
+	n = rr(r, n, ptr_q, 2, 28, six, 16);
+	cr_assert_eq(sendto(srv, r, n, 0, (void *)&from, flen), (ssize_t)n);
+	cr_assert_eq(recvmsg(cl, &m, 0), (ssize_t)n);
+
+	/* NXDOMAIN, read with recvmmsg */
+	qn = dns_query(q, "vg-none.example", 1);
+	cr_assert_eq(sendto(cl, q, qn, 0, (void *)&ns, sizeof(ns)), (ssize_t)qn);
+	cr_assert_eq(recvfrom(srv, in, sizeof(in), 0, (void *)&from, &flen), (ssize_t)qn);
+	n = reply_head(r, q, qn, 3, 0);
+	cr_assert_eq(sendto(srv, r, n, 0, (void *)&from, flen), (ssize_t)n);
+	cr_assert_eq(recvmmsg(cl, &mm, 1, 0, NULL), 1);
+
+	/* a name that points at itself, then an answer count past the reply's end */
+	qn = dns_query(q, "vg-loop.example", 1);
+	cr_assert_eq(sendto(cl, q, qn, 0, (void *)&ns, sizeof(ns)), (ssize_t)qn);
+	cr_assert_eq(recvfrom(srv, in, sizeof(in), 0, (void *)&from, &flen), (ssize_t)qn);
+	n = reply_head(r, q, qn, 0, 1);
+	loop[0] = (uint8_t)(0xc0 | n >> 8);
+	loop[1] = (uint8_t)n;
+	n = rr(r, n, loop, 2, 1, a1, 4);
+	cr_assert_eq(sendto(srv, r, n, 0, (void *)&from, flen), (ssize_t)n);
+	cr_assert_eq(recvfrom(cl, in, sizeof(in), 0, NULL, NULL), (ssize_t)n);
+	n = reply_head(r, q, qn, 0, 2);
+	n = rr(r, n, ptr_q, 2, 1, a1, 4);
+	cr_assert_eq(sendto(srv, r, n, 0, (void *)&from, flen), (ssize_t)n);
+	cr_assert_eq(recvfrom(cl, in, sizeof(in), 0, NULL, NULL), (ssize_t)n);
+
+	/* a socket that asked nothing receives a datagram from port 53: no reply */
+	cr_assert_eq(connect(other, (void *)&ns, sizeof(ns)), 0);
+	flen = sizeof(from);
+	cr_assert_eq(getsockname(other, (void *)&from, &flen), 0);
+	cr_assert_eq(sendto(srv, r, n, 0, (void *)&from, flen), (ssize_t)n);
+	cr_assert_eq(recv(other, in, sizeof(in), 0), (ssize_t)n);
+	close(other);
+	close(cl);
+	close(srv);
+
+	cr_expect_eq(responses(" AND json_extract(AdditionalFields, '$.DnsQueryString') ="
+			       " 'vg-a.example'",
+			       1),
+		     1);
+	j = response_fields("vg-a.example");
+	has(j, "\"QueryType\":1");
+	has(j, "\"ResponseCode\":0");
+	has(j, "\"ResponseCodeName\":\"NOERROR\"");
+	has(j, "\"IPAddresses\":\"10.1.2.3,10.1.2.4\"");
+	has(j, "\"CanonicalNames\":\"real.vg.example\"");
+	has(j, "\"Answers\":\"vg-a.example CNAME real.vg.example; real.vg.example A 10.1.2.3;"
+	       " real.vg.example A 10.1.2.4\"");
+	has(j, "\"AnswerCount\":3");
+	has(j, "\"RemoteIP\":\"127.0.0.1\"");
+	has(j, "\"RemotePort\":53");
+	free(j);
+	j = response_fields("vg-six.example");
+	has(j, "\"QueryType\":28");
+	has(j, "\"IPAddresses\":\"2001:db8::1\"");
+	has(j, "\"CanonicalNames\":\"\"");
+	free(j);
+	j = response_fields("vg-none.example");
+	has(j, "\"ResponseCode\":3");
+	has(j, "\"ResponseCodeName\":\"NXDOMAIN\"");
+	has(j, "\"IPAddresses\":\"\"");
+	has(j, "\"AnswerCount\":0");
+	free(j);
+	barrier("done");
+	cr_expect_eq(responses("", 0), 3, "a malformed reply, or a datagram no query asked for");
+	lost = vg_t_wait_int(&host, lost0 + 2, 10000,
+			     "SELECT COALESCE(max(EventsLost), 0) FROM SensorCounters");
+	cr_expect_eq(lost, lost0 + 2, "the two malformed replies are counted as lost");
+}
+
 static long long images(const char *folder, long long want)
 {
 	return vg_t_wait_int(
@@ -522,4 +726,61 @@ Test(telemetry, image_loads_once_per_address_space)
 	barrier("done");
 	cr_expect_eq(images(at("vglib.so"), 0), 1, "a second mapping was stored");
 	cr_expect_eq(images(at("vgdata.so"), 0), 0, "a mapping without PROT_EXEC was stored");
+}
+
+static void setup_sens(void)
+{
+	static const char *const args[] = { "--sensitive-read", "/etc/vg-keytab",
+					    "--sensitive-read", "~/vg-secrets/", NULL };
+
+	vg_t_host_start(&host, args);
+	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
+	cr_assert_eq(chdir(dir), 0);
+}
+
+static long long sens_reads(const char *folder, long long want)
+{
+	return vg_t_wait_int(
+		&host, want, want ? 10000 : 0,
+		"SELECT count(*) FROM DeviceEvents WHERE ActionType = 'SensitiveFileRead'"
+		" AND FolderPath = '%q' AND InitiatingProcessId = %d",
+		folder, getpid());
+}
+
+static void read_file(const char *path)
+{
+	int fd;
+
+	touch(path);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s", path);
+	close(fd);
+}
+
+/*
+ * --sensitive-read adds files to the built-in list, matched as it is (the
+ * parent directory's name and the file's; DIR/: any file of DIR): their
+ * read-only opens are SensitiveFileRead, and their neighbours' are nothing.
+ */
+Test(sensitive, reads_of_added_paths, .init = setup_sens, .fini = teardown, .timeout = 60)
+{
+	cr_assert_eq(mkdir("etc", 0700), 0);
+	cr_assert_eq(mkdir("vg-secrets", 0700), 0);
+	cr_assert_eq(mkdir("vg-secrets2", 0700), 0);
+	read_file("etc/vg-keytab");
+	read_file("etc/vg-keytab2");
+	read_file("vg-secrets/token");
+	read_file("vg-secrets/other");
+	read_file("vg-secrets2/token");
+	cr_expect_eq(sens_reads(at("etc/vg-keytab"), 1), 1);
+	cr_expect_eq(sens_reads(at("vg-secrets/token"), 1), 1);
+	cr_expect_eq(sens_reads(at("vg-secrets/other"), 1), 1);
+	barrier("done");
+	cr_expect_eq(sens_reads(at("etc/vg-keytab2"), 0), 0);
+	cr_expect_eq(sens_reads(at("vg-secrets2/token"), 0), 0);
+	cr_expect_eq(vg_t_wait_int(&host, 0, 0,
+				   "SELECT count(*) FROM DeviceEvents WHERE ActionType ="
+				   " 'SensitiveFileRead' AND InitiatingProcessId = %d",
+				   getpid()),
+		     3);
 }

@@ -169,7 +169,11 @@ static void vgk_ground_event(struct vgk_run *r, const Vigil__V1__Event *ev)
 	switch (ev->body_case) {
 	case VIGIL__V1__EVENT__BODY_FILE:
 		p = ev->file->process;
-		if (ev->file->previous_path && ev->file->previous_path[0])
+		if (ev->file->previous_known && ev->file->times_given)
+			snprintf(buf, sizeof(buf), "file %s %s was %lld", ev->file->action_type,
+				 ev->file->path,
+				 (long long)ev->file->previous_modification_time_ns);
+		else if (ev->file->previous_path && ev->file->previous_path[0])
 			snprintf(buf, sizeof(buf), "file %s %s <- %s", ev->file->action_type,
 				 ev->file->path, ev->file->previous_path);
 		else
@@ -192,6 +196,16 @@ static void vgk_ground_event(struct vgk_run *r, const Vigil__V1__Event *ev)
 		snprintf(buf, sizeof(buf), "sec %s%s%s", ev->security->action_type,
 			 ev->security->file_path && ev->security->file_path[0] ? " " : "",
 			 ev->security->file_path ? ev->security->file_path : "");
+		/* a DNS reply with its question and addresses */
+		for (size_t i = 0; !strcmp(ev->security->action_type, "DnsResponse") &&
+				   i < ev->security->n_details;
+		     i++) {
+			const Vigil__V1__Detail *d = ev->security->details[i];
+
+			if (!strcmp(d->name, "DnsQueryString") || !strcmp(d->name, "IPAddresses"))
+				snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " %s",
+					 d->text ? d->text : "?");
+		}
 		break;
 	default:
 		return;
@@ -614,6 +628,49 @@ static int vgk_loopback(int type, struct sockaddr_in *sa)
 }
 
 /*
+ * A DNS query to a resolver a child plays on 127.0.83.53:53 (the child's
+ * events are not the ground truth's: another pid) and its reply with one A
+ * answer, read by recv.
+ */
+static int vgk_dns(void)
+{
+	static const uint8_t q[] = { 0x42, 0x42, 1,   0, 0,   1,   0,	0,   0, 0, 0, 0, 3,
+				     'v',  'g',	 'k', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1 };
+	static const uint8_t an[] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7 };
+	struct sockaddr_in ns = { .sin_family = AF_INET,
+				  .sin_port = htons(53),
+				  .sin_addr.s_addr = htonl(0x7f005335) };
+	int srv = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int cl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint8_t b[128];
+	int st = -1;
+	pid_t p;
+
+	if (srv < 0 || cl < 0 || bind(srv, (struct sockaddr *)&ns, sizeof(ns)))
+		return -1;
+	p = fork();
+	if (p == 0) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(srv, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
+
+		if (n != sizeof(q))
+			_exit(1);
+		b[2] |= 0x80;
+		b[7] = 1;
+		memcpy(b + n, an, sizeof(an));
+		n += sizeof(an);
+		_exit(sendto(srv, b, (size_t)n, 0, (struct sockaddr *)&from, fl) != n);
+	}
+	close(srv);
+	if (p < 0 || sendto(cl, q, sizeof(q), 0, (struct sockaddr *)&ns, sizeof(ns)) != sizeof(q) ||
+	    recv(cl, b, sizeof(b), 0) != sizeof(q) + sizeof(an) || waitpid(p, &st, 0) != p || st)
+		return -1;
+	close(cl);
+	return 0;
+}
+
+/*
  * The ground truth's process (a fork of this program, so its events name
  * it by pid): one of each file, network and security operation vigil
  * reports, plus a read-only open and a second datagram to one destination,
@@ -622,6 +679,7 @@ static int vgk_loopback(int type, struct sockaddr_in *sa)
  */
 static int vgk_ground_child(const char *dir, int pfd)
 {
+	struct timespec times[4] = { { 1, 0 }, { 86400, 5 }, { 2, 0 }, { 172800, 0 } };
 	struct sockaddr_in l, u;
 	int ls, c, a, us, u1, u2, fd, pipefd[2];
 	uint16_t ports[2];
@@ -653,6 +711,11 @@ static int vgk_ground_child(const char *dir, int pfd)
 	fd = open(".ssh/id_vgk", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || close(fd))
 		return 17;
+	/* times by path (the old ones not known), then by fd (known: the entry read them) */
+	fd = open("t", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || utimensat(AT_FDCWD, "t", times, 0) || futimens(fd, times + 2) || close(fd) ||
+	    unlink("t"))
+		return 23;
 	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (listen(ls, 1) || c < 0 || connect(c, (struct sockaddr *)&l, sizeof(l)))
 		return 18;
@@ -664,6 +727,8 @@ static int vgk_ground_child(const char *dir, int pfd)
 	    sendto(u1, "y", 1, 0, (struct sockaddr *)&u, sizeof(u)) != 1 ||
 	    connect(u2, (struct sockaddr *)&u, sizeof(u)))
 		return 19;
+	if (vgk_dns())
+		return 24;
 	if (setuid(0) || pipe(pipefd))
 		return 20;
 	g = fork();
@@ -732,7 +797,7 @@ static int vgk_ground_all(const struct vgk_run *r, char **want, int nwant)
 
 static void vgk_ground(struct vgk_run *r, int counts[3])
 {
-	char tmpl[] = "/tmp/vgk-gt-XXXXXX", dir[PATH_MAX], ssh[PATH_MAX + 8], *want[16];
+	char tmpl[] = "/tmp/vgk-gt-XXXXXX", dir[PATH_MAX], ssh[PATH_MAX + 8], *want[32];
 	uint16_t ports[2] = { 0, 0 };
 	int pfd[2], status = -1, nwant = 0;
 	long deadline;
@@ -763,12 +828,19 @@ static void vgk_ground(struct vgk_run *r, int counts[3])
 	VGK_WANT("file FileDeleted %s/b", dir);
 	VGK_WANT("file FileCreated %s/.ssh/id_vgk", dir);
 	VGK_WANT("sec SensitiveFileRead %s/.ssh/id_vgk", dir);
+	VGK_WANT("file FileCreated %s/t", dir);
+	VGK_WANT("file FileTimestampChanged %s/t", dir);
+	VGK_WANT("file FileTimestampChanged %s/t was 86400000000005", dir);
+	VGK_WANT("file FileDeleted %s/t", dir);
 	VGK_WANT("net ListeningConnectionCreated Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net ConnectionAttempt Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net ConnectionSuccess Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net InboundConnectionAccepted Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net ConnectionAttempt Udp 127.0.0.1:%u", ports[1]);
 	VGK_WANT("net ConnectionAttempt Udp 127.0.0.1:%u", ports[1]);
+	VGK_WANT("net ConnectionAttempt Udp 127.0.83.53:53");
+	VGK_WANT("sec DnsQuery");
+	VGK_WANT("sec DnsResponse vgk.test 192.0.2.7");
 	VGK_WANT("sec PrivilegeChange");
 	VGK_WANT("sec PtraceAttach %s", r->self); /* the target is a fork of this program */
 #undef VGK_WANT
