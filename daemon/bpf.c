@@ -132,7 +132,7 @@ static const struct vg_syscall {
 	VG_SC(FILE, futimesat),	  VG_SC(FILE, utimes),	  VG_SC(FILE, utime),
 	VG_SC(SEC, kill),	  VG_SC(SEC, tkill),	  VG_SC(SEC, tgkill),
 	VG_SC(FILE, execve),	  VG_SC(FILE, execveat),  VG_SC(FILE, mmap),
-	VG_SC(NET, recvfrom),	  VG_SC(NET, recvmsg),	  VG_SC(NET, recvmmsg),
+	VG_SC(DNSR, recvfrom),	  VG_SC(DNSR, recvmsg),	  VG_SC(DNSR, recvmmsg),
 };
 
 /*

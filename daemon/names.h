@@ -41,6 +41,14 @@ enum vg_source {
 	VG_SRC_MAX,
 };
 
+/*
+ * Not a source of its own but a bit of the same mask: the receive calls
+ * (recvfrom, recvmsg, recvmmsg) watched for the replies to DNS queries, part
+ * of network. Set with network unless --no-dns-replies: watching them puts
+ * every receive of the machine on the traced path under the tp hook.
+ */
+#define VG_SRC_DNSR 31
+
 /* The ring buffers, in the order vigild drains them. */
 enum vg_ring {
 	VG_RING_PROC = 0,

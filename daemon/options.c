@@ -140,6 +140,10 @@ static void vg_usage(FILE *f)
 		"                       file, network, security, or all (default). file, security\n"
 		"                       and network (accept, UDP) need fentry or syscall exit\n"
 		"                       tracepoints, which put every syscall on the traced path\n"
+		"  --no-dns-replies     do not watch recvfrom, recvmsg and recvmmsg for the replies\n"
+		"                       to DNS queries (no DnsResponse events; queries are still\n"
+		"                       reported): under the tp hook each watched syscall takes\n"
+		"                       the traced path, and receives are among the commonest\n"
 		"  --deny-hook P[:H]    treat attach point P (sched_process_exec, sched_process_fork,\n"
 		"                       sched_process_exit, sys_exit, inet_sock_set_state) as\n"
 		"                       refused, for hook H (fentry, tp, tp_btf or raw_tp) or all;\n"
@@ -231,6 +235,7 @@ enum {
 	OPT_LOG_FORMAT,
 	OPT_LOG_LEVEL,
 	OPT_SENS_READ,
+	OPT_NO_DNSR,
 };
 
 int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
@@ -271,10 +276,11 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "sensitive-read", required_argument, NULL, OPT_SENS_READ },
+		{ "no-dns-replies", no_argument, NULL, OPT_NO_DNSR },
 		{},
 	};
 	uint32_t v;
-	int c, err = 0;
+	int c, err = 0, no_dnsr = 0;
 
 	o->transport = "stdio";
 	o->bpf.ringbuf_kb = CONFIG_RINGBUF_KB;
@@ -397,6 +403,9 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		case OPT_NO_HASH:
 			o->hash_max_mb = 0;
 			break;
+		case OPT_NO_DNSR:
+			no_dnsr = 1;
+			break;
 		case OPT_HASH_MAX:
 			err = vg_parse_u32("--hash-max-mb", optarg, 1, 65536, &o->hash_max_mb);
 			break;
@@ -437,5 +446,7 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		vg_log(VG_ERROR, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
+	if (o->bpf.sources & 1u << VG_SRC_NET && !no_dnsr)
+		o->bpf.sources |= 1u << VG_SRC_DNSR;
 	return err;
 }

@@ -784,3 +784,46 @@ Test(sensitive, reads_of_added_paths, .init = setup_sens, .fini = teardown, .tim
 				   getpid()),
 		     3);
 }
+
+static void setup_nodnsr(void)
+{
+	static const char *const args[] = { "--no-dns-replies", NULL };
+
+	vg_t_host_start(&host, args);
+	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
+	cr_assert_eq(chdir(dir), 0);
+}
+
+/*
+ * --no-dns-replies: the receive calls are not watched (under the tp hook
+ * each would take the traced path), so a reply is no DnsResponse; the
+ * query that asked for it is still a DnsQuery.
+ */
+Test(no_dns_replies, queries_still_reported, .init = setup_nodnsr, .fini = teardown, .timeout = 60)
+{
+	struct sockaddr_in ns = { .sin_family = AF_INET,
+				  .sin_port = htons(53),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	static const uint8_t ptr_q[] = { 0xc0, 12 }, a1[] = { 10, 1, 2, 3 };
+	uint8_t q[512], r[512], in[512];
+	int srv = socket(AF_INET, SOCK_DGRAM, 0), cl = socket(AF_INET, SOCK_DGRAM, 0);
+	size_t n, qn;
+
+	cr_assert(srv >= 0 && cl >= 0);
+	if (bind(srv, (void *)&ns, sizeof(ns)))
+		cr_skip_test("127.0.0.1:53 is taken: %s", strerror(errno));
+	qn = dns_query(q, "vg-quiet.example", 1);
+	cr_assert_eq(sendto(cl, q, qn, 0, (void *)&ns, sizeof(ns)), (ssize_t)qn);
+	cr_assert_eq(recvfrom(srv, in, sizeof(in), 0, (void *)&from, &flen), (ssize_t)qn);
+	n = reply_head(r, q, qn, 0, 1);
+	n = rr(r, n, ptr_q, 2, 1, a1, 4);
+	cr_assert_eq(sendto(srv, r, n, 0, (void *)&from, flen), (ssize_t)n);
+	cr_assert_eq(recvfrom(cl, in, sizeof(in), 0, NULL, NULL), (ssize_t)n);
+	close(srv);
+	close(cl);
+	cr_expect_eq(dns_rows("vg-quiet.example", 1, 1), 1, "the query was not reported");
+	barrier("done");
+	cr_expect_eq(responses("", 0), 0, "a reply was reported with --no-dns-replies");
+}
