@@ -298,12 +298,14 @@ int vg_pg_filter_hits(struct vg_pg *pg, const char *device, const Vigil__V1__Bat
 	v[6] = now;
 	err = vg_fs_cmd(vg_pg_conn(pg), "store filter rule hits",
 			"INSERT INTO \"SensorFilterHits\" AS h (\"DeviceId\", \"StreamId\","
-			" \"Generation\", \"RuleIndex\", \"Signature\", \"Hits\", \"Timestamp\")"
-			" SELECT $1, $2, $3, u.i, $4, u.n, $7 FROM unnest($5::integer[],"
-			" $6::bigint[]) AS u(i, n) ON CONFLICT (\"DeviceId\", \"StreamId\","
-			" \"Generation\", \"RuleIndex\") DO UPDATE SET"
-			" \"Hits\" = greatest(h.\"Hits\", excluded.\"Hits\"),"
-			" \"Timestamp\" = excluded.\"Timestamp\"",
+			" \"Generation\", \"RuleIndex\", \"Signature\", \"Hits\", \"Timestamp\","
+			" \"LastHit\") SELECT $1, $2, $3, u.i, $4, u.n, $7, CASE WHEN u.n > 0 THEN"
+			" $7::timestamptz END FROM unnest($5::integer[], $6::bigint[]) AS u(i, n)"
+			" ON CONFLICT (\"DeviceId\", \"StreamId\", \"Generation\", \"RuleIndex\")"
+			" DO UPDATE SET \"Hits\" = greatest(h.\"Hits\", excluded.\"Hits\"),"
+			" \"Timestamp\" = excluded.\"Timestamp\", \"LastHit\" = CASE WHEN"
+			" excluded.\"Hits\" > h.\"Hits\" THEN excluded.\"Timestamp\" ELSE"
+			" h.\"LastHit\" END",
 			7, v);
 out:
 	vg_sb_free(&s);

@@ -568,6 +568,18 @@ int vg_pg_maintain(struct vg_pg *pg)
 			       " days",
 			       PQgetvalue(r, 0, 0), vg_pg_retain_days);
 		PQclear(r);
+		/* and the hits of sensor runs over since, each device's newest of each rule kept */
+		vg_pp_int(&p, vg_pg_retain_days);
+		r = vg_pg_exec(pg, "trim SensorFilterHits", "SELECT vigil_retain_filter_hits($1)",
+			       &p);
+		if (!r)
+			return -EIO;
+		if (strcmp(PQgetvalue(r, 0, 0), "0"))
+			vg_log(VG_INFO,
+			       "server: retention: trimmed %s rows of SensorFilterHits, older than %d"
+			       " days",
+			       PQgetvalue(r, 0, 0), vg_pg_retain_days);
+		PQclear(r);
 	}
 	pg->maintained = today;
 	return 0;
@@ -1479,6 +1491,9 @@ static const char *const vg_pg_ingest_grants[] = {
 	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+	/* --retain-days: the exactly-once record's and the filter hits' trims */
+	"GRANT EXECUTE ON FUNCTION vigil_retain_frames(integer),"
+	" vigil_retain_filter_hits(integer) TO ",
 	"GRANT USAGE ON SEQUENCE \"IngestSeq\" TO ", /* each event row's "IngestId" */
 	/* filter sets: what a host fetches, and the hits its batches report */
 	"GRANT SELECT ON \"FilterSets\" TO ",

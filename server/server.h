@@ -13,7 +13,7 @@
 #include "batch.h"
 
 /* The schema this server writes; migrated forward on start (SchemaVersion). */
-#define VG_PG_SCHEMA_VERSION 7
+#define VG_PG_SCHEMA_VERSION 8
 /* The whole schema (every step in order), and the step from version - 1 to version. */
 const char *vg_pg_schema_sql(void);
 const char *vg_pg_schema_step(int version);
