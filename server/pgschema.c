@@ -229,6 +229,18 @@
 	"ALTER TABLE \"" t "\"" VG_PG_ADD("IngestId", "bigint DEFAULT nextval('\"IngestSeq\"')") \
 	";CREATE INDEX \"" t "_Ingest\" ON \"" t "\" (\"IngestId\");"
 
+/* A trim's end: the rows it deleted (n) counted in RetentionDropped as table, day d. */
+#define VG_PG_TRIMMED(table) \
+	"  GET DIAGNOSTICS n = ROW_COUNT;" \
+	"  IF n > 0 THEN" \
+	"   INSERT INTO \"RetentionDropped\" VALUES ('" table "', d, n, now())" \
+	"    ON CONFLICT ON CONSTRAINT \"RetentionDropped_pkey\" DO UPDATE" \
+	"    SET \"Rows\" = \"RetentionDropped\".\"Rows\" + excluded.\"Rows\"," \
+	"    \"Timestamp\" = excluded.\"Timestamp\";" \
+	"  END IF;" \
+	"  RETURN n;" \
+	" END $$;"
+
 /*
  * vigil_retain_frames(days): the exactly-once record of the frames stored
  * before today - days (UTC), as vigil_retain drops the event days, but the
@@ -246,15 +258,7 @@
 	"  DELETE FROM \"ReceivedFrames\" f WHERE f.\"Timestamp\" < d::timestamp AT TIME ZONE 'UTC'" \
 	"   AND EXISTS (SELECT 1 FROM \"ReceivedFrames\" g WHERE g.\"DeviceId\" = f.\"DeviceId\"" \
 	"   AND g.\"StreamId\" = f.\"StreamId\" AND g.\"Seq\" > f.\"Seq\");" \
-	"  GET DIAGNOSTICS n = ROW_COUNT;" \
-	"  IF n > 0 THEN" \
-	"   INSERT INTO \"RetentionDropped\" VALUES ('ReceivedFrames', d, n, now())" \
-	"    ON CONFLICT ON CONSTRAINT \"RetentionDropped_pkey\" DO UPDATE" \
-	"    SET \"Rows\" = \"RetentionDropped\".\"Rows\" + excluded.\"Rows\"," \
-	"    \"Timestamp\" = excluded.\"Timestamp\";" \
-	"  END IF;" \
-	"  RETURN n;" \
-	" END $$;" \
+	VG_PG_TRIMMED("ReceivedFrames") \
 	"REVOKE ALL ON FUNCTION vigil_retain_frames(integer) FROM PUBLIC;"
 
 /*
@@ -381,15 +385,7 @@
 	"   AND g.\"Signature\" = f.\"Signature\" AND g.\"RuleIndex\" = f.\"RuleIndex\"" \
 	"   AND (g.\"Timestamp\", g.\"StreamId\", g.\"Generation\") >" \
 	"   (f.\"Timestamp\", f.\"StreamId\", f.\"Generation\"));" \
-	"  GET DIAGNOSTICS n = ROW_COUNT;" \
-	"  IF n > 0 THEN" \
-	"   INSERT INTO \"RetentionDropped\" VALUES ('SensorFilterHits', d, n, now())" \
-	"    ON CONFLICT ON CONSTRAINT \"RetentionDropped_pkey\" DO UPDATE" \
-	"    SET \"Rows\" = \"RetentionDropped\".\"Rows\" + excluded.\"Rows\"," \
-	"    \"Timestamp\" = excluded.\"Timestamp\";" \
-	"  END IF;" \
-	"  RETURN n;" \
-	" END $$;" \
+	VG_PG_TRIMMED("SensorFilterHits") \
 	"REVOKE ALL ON FUNCTION vigil_retain_filter_hits(integer) FROM PUBLIC;"
 
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = {

@@ -236,17 +236,6 @@ static const char *out_line(const char *const *has)
 	return all ? line : "";
 }
 
-/* The number after "key": in a JSON line (-1 when absent). */
-static long long json_num(const char *line, const char *key)
-{
-	char k[64];
-	const char *p;
-
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	p = strstr(line, k);
-	return p ? atoll(p + strlen(k)) : -1;
-}
-
 Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 {
 	char url[64], set[512], sql[512], out[256];
@@ -381,9 +370,9 @@ Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 		cr_assert(strstr(l, "\"Line\":2,\"Action\":\"drop\",\"Rule\":\"drop network where"
 				    " remote == " IP_DROP "\""),
 			  "%s", l);
-		cr_assert_eq(json_num(l, "Devices"), 2, "%s", l);
-		cr_assert_geq(json_num(l, "Hits"), before, "%s", l);
-		cr_assert_leq(json_num(l, "Hits"), after, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Devices"), 2, "%s", l);
+		cr_assert_geq(fx_json_num(l, "Hits"), before, "%s", l);
+		cr_assert_leq(fx_json_num(l, "Hits"), after, "%s", l);
 		cr_assert(strstr(l, "\"LastHit\":\"20"), "%s", l);
 		/* every device's events, by device first */
 		for (int i = 0; i < 3; i++) {
@@ -399,16 +388,16 @@ Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 		cr_assert_eq(vpg("stats", "--json"), 0, "see %s/err.txt", dir);
 		after = lab_hits();
 		l = out_line(lab);
-		cr_assert_eq(json_num(l, "Devices"), 2, "%s", l);
-		cr_assert_geq(json_num(l, "Hits"), before, "%s", l);
-		cr_assert_leq(json_num(l, "Hits"), after, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Devices"), 2, "%s", l);
+		cr_assert_geq(fx_json_num(l, "Hits"), before, "%s", l);
+		cr_assert_leq(fx_json_num(l, "Hits"), after, "%s", l);
 		l = out_line(other);
-		cr_assert_eq(json_num(l, "Devices"), 1, "%s", l);
-		cr_assert_eq(json_num(l, "Hits"), 1000000, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Devices"), 1, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Hits"), 1000000, "%s", l);
 		l = out_line(devices);
-		cr_assert_eq(json_num(l, "Enrolled"), 4, "%s", l);
-		cr_assert_eq(json_num(l, "Revoked"), 0, "%s", l);
-		cr_assert_eq(json_num(l, "Reporting"), 4, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Enrolled"), 4, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Revoked"), 0, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Reporting"), 4, "%s", l);
 		cr_assert_eq(vpg("stats", ""), 0);
 		cr_assert(file_has("out.txt", "FILTER SETS"));
 		/* One source: --db and --pg together are a usage error. */
