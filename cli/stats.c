@@ -158,7 +158,7 @@ const char vg_usage_stats[] =
 	"  --db FILE    SQLite database written by `vigil host` (never created)\n"
 	"               default: db= of /etc/vigil/vigil.conf, else\n"
 	"               /var/lib/vigil/vigil.db\n"
-	"  --pg CONNINFO  the fleet's PostgreSQL, read-only: the analyst role's\n"
+	"  --pg CONNINFO the fleet's PostgreSQL, read-only: the analyst role's\n"
 	"               conninfo (`vigil server roles`)\n"
 	"  --json       one JSON object per line\n"
 	"  -h, --help   show this text\n";
