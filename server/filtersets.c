@@ -437,6 +437,16 @@ int vg_pg_filters_list(struct vg_pg *pg, FILE *out, int json)
 	" \"Rules\" FROM \"FilterSets\" ORDER BY \"MachineGroup\", \"Version\" DESC)"
 #define VG_FS_ISO(e) "coalesce(to_char(" e " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
 
+/* A last hit ("" for none: null) and the end of the JSON object. */
+static void vg_fs_json_last(struct vg_sb *b, const char *t)
+{
+	if (*t)
+		vg_json_str(b, t);
+	else
+		vg_sb_add(b, "null");
+	vg_sb_add(b, "}");
+}
+
 int vg_pg_fleet_rules(struct pg_conn *c, FILE *out, int limit, int json)
 {
 	char lim[24];
@@ -471,11 +481,7 @@ int vg_pg_fleet_rules(struct pg_conn *c, FILE *out, int limit, int json)
 			vg_json_str(&b, PQgetvalue(r, i, 5));
 			vg_sb_printf(&b, ",\"Devices\":%s,\"Hits\":%s,\"LastHit\":",
 				     PQgetvalue(r, i, 6), PQgetvalue(r, i, 7));
-			if (*PQgetvalue(r, i, 8))
-				vg_json_str(&b, PQgetvalue(r, i, 8));
-			else
-				vg_sb_add(&b, "null");
-			vg_sb_add(&b, "}");
+			vg_fs_json_last(&b, PQgetvalue(r, i, 8));
 		} else {
 			struct vg_sb set;
 
@@ -550,11 +556,7 @@ int vg_pg_fleet_sets(struct pg_conn *c, FILE *out, int json)
 				     "\"LastHit\":",
 				     server ? PQgetvalue(r, i, 1) : "null", PQgetvalue(r, i, 2),
 				     PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
-			if (*PQgetvalue(r, i, 5))
-				vg_json_str(&b, PQgetvalue(r, i, 5));
-			else
-				vg_sb_add(&b, "null");
-			vg_sb_add(&b, "}");
+			vg_fs_json_last(&b, PQgetvalue(r, i, 5));
 		} else {
 			vg_sb_cell(&b, server ? PQgetvalue(r, i, 0) : "(other rule lists)", 24, 1);
 			vg_sb_printf(&b, " %8s %6s %8s %14s  %s", server ? PQgetvalue(r, i, 1) : "-",
