@@ -86,8 +86,9 @@ const char vg_usage_server[] =
 	"(default \"default\"); the hosts of the group fetch it within seconds and hand it to\n"
 	"their sensors. The same text as the current version stores nothing.\n"
 	"filters list: each group's current version; show: a version's text (default the\n"
-	"latest); hits: each rule's hits summed over every sensor that runs exactly that\n"
-	"version's rules, with the number of devices, or per device (--devices).\n"
+	"latest); hits: each rule's hits summed over every sensor of the group's devices\n"
+	"that runs exactly that version's rules, with the number of devices, or per\n"
+	"device (--devices); `vigil top --pg` ranks every group's rules by them.\n"
 	"group: DEVICE-ID (an enrolled host's id) is in GROUP from its next fetch on.\n"
 	"\n"
 	"  -h, --help           show this text\n";

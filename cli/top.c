@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* vigil top: the report (vg_top_print) and the command that refreshes it. */
+#include <errno.h>
+#include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -12,7 +14,9 @@
 #include "config.h"
 #include "compat.h"
 #include "fmt.h"
+#include "hunt.h"
 #include "log.h"
+#include "server.h"
 #include "top.h"
 
 /* Every event row of the window, as (table, action, process, executable, path). */
@@ -37,6 +41,32 @@ static const struct {
 	{ "event type", "T || ' ' || A" },
 };
 
+/* A section's heading (first) and one of its rows. */
+static void vg_top_head(FILE *out, const struct vg_top_opts *o, const char *title)
+{
+	if (!o->json)
+		fprintf(out, "\n%-60s %10s %10s\n", title, "events", "per s");
+}
+
+static void vg_top_row(FILE *out, const struct vg_top_opts *o, struct vg_sb *line,
+		       const char *title, const char *k, long long n)
+{
+	vg_sb_reset(line);
+	if (o->json) {
+		vg_sb_add(line, "{\"Section\":");
+		vg_json_str(line, title);
+		vg_sb_add(line, ",\"Key\":");
+		vg_json_str(line, k ? k : "");
+		vg_sb_printf(line, ",\"Events\":%lld,\"PerSecond\":%.2f}", n,
+			     (double)n / o->window_s);
+		fprintf(out, "%s\n", vg_sb_str(line));
+	} else {
+		vg_sb_cell(line, k, 60, 1);
+		fprintf(out, "%s %10lld %10.1f\n", vg_sb_str(line) ?: "", n,
+			(double)n / o->window_s);
+	}
+}
+
 static int vg_top_section(sqlite3 *db, FILE *out, const struct vg_top_opts *o, const char *since,
 			  int sec)
 {
@@ -57,26 +87,10 @@ static int vg_top_section(sqlite3 *db, FILE *out, const struct vg_top_opts *o, c
 	sqlite3_bind_text(st, 1, since, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 2, o->limit);
 	vg_sb_init(&line);
-	if (!o->json)
-		fprintf(out, "\n%-60s %10s %10s\n", vg_top_sections[sec].title, "events", "per s");
+	vg_top_head(out, o, vg_top_sections[sec].title);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		long long n = sqlite3_column_int64(st, 1);
-
-		vg_sb_reset(&line);
-		if (o->json) {
-			vg_sb_add(&line, "{\"Section\":");
-			vg_json_str(&line, vg_top_sections[sec].title);
-			vg_sb_add(&line, ",\"Key\":");
-			vg_json_str(&line, k ? k : "");
-			vg_sb_printf(&line, ",\"Events\":%lld,\"PerSecond\":%.2f}", n,
-				     (double)n / o->window_s);
-			fprintf(out, "%s\n", vg_sb_str(&line));
-		} else {
-			vg_sb_cell(&line, k, 60, 1);
-			fprintf(out, "%s %10lld %10.1f\n", vg_sb_str(&line) ?: "", n,
-				(double)n / o->window_s);
-		}
+		vg_top_row(out, o, &line, vg_top_sections[sec].title,
+			   (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
 		rows++;
 	}
 	vg_sb_free(&line);
@@ -163,17 +177,96 @@ int vg_top_print(struct vg_store *s, FILE *out, const struct vg_top_opts *o, uin
 	return err;
 }
 
+/*
+ * The fleet's report (--pg): the same sections over every device's events in
+ * PostgreSQL, by device first, then the rules of every group's current
+ * filter set by their hits across the group's devices (server/filtersets.c).
+ */
+#define VG_TOP_PG_EVENTS(t, f)                                                                  \
+	"SELECT '" t "' AS \"T\", \"ActionType\" AS \"A\", \"DeviceId\" AS \"D\","              \
+	" \"InitiatingProcessFileName\" AS \"P\", \"InitiatingProcessFolderPath\" AS \"E\", " f \
+	" AS \"F\" FROM \"" t "\" WHERE \"Timestamp\" >= $1::timestamptz"
+#define VG_TOP_PG_PROC VG_TOP_PG_EVENTS("DeviceProcessEvents", "NULL")
+#define VG_TOP_PG_FILE VG_TOP_PG_EVENTS("DeviceFileEvents", "\"FolderPath\"")
+#define VG_TOP_PG_NET VG_TOP_PG_EVENTS("DeviceNetworkEvents", "NULL")
+#define VG_TOP_PG_DEV VG_TOP_PG_EVENTS("DeviceEvents", "\"FolderPath\"")
+#define VG_TOP_PG_ALL                                                           \
+	VG_TOP_PG_PROC " UNION ALL " VG_TOP_PG_FILE " UNION ALL " VG_TOP_PG_NET \
+		       " UNION ALL " VG_TOP_PG_DEV
+
+static const struct {
+	const char *title;
+	const char *key; /* over the columns of VG_TOP_PG_EVENTS */
+} vg_top_pg_sections[] = {
+	{ "device", "\"D\"" },
+	{ "process", "coalesce(\"P\", '?')" },
+	{ "executable", "coalesce(\"E\", '?')" },
+	{ "directory", "rtrim(\"F\", replace(\"F\", '/', ''))" },
+	{ "event type", "\"T\" || ' ' || \"A\"" },
+};
+
+static int vg_top_pg_print(PGconn *pg, FILE *out, const struct vg_top_opts *o, uint64_t now_ns)
+{
+	char since[VG_ISO_LEN], now[VG_ISO_LEN], sql[2048], lim[16];
+	const char *v[2] = { since, lim };
+	struct vg_sb line;
+	int err = 0;
+
+	vg_iso_time(since, now_ns - (uint64_t)o->window_s * 1000000000ull);
+	snprintf(lim, sizeof(lim), "%d", o->limit);
+	if (!o->json)
+		fprintf(out, "vigil top: the fleet's events since %s (last %d s), at %s\n", since,
+			o->window_s, vg_iso_time(now, now_ns));
+	vg_sb_init(&line);
+	for (size_t sec = 0;
+	     !err && sec < sizeof(vg_top_pg_sections) / sizeof(vg_top_pg_sections[0]); sec++) {
+		PGresult *r;
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT %s AS \"K\", count(*) AS \"N\" FROM (" VG_TOP_PG_ALL ") e"
+			 " WHERE %s IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2::integer",
+			 vg_top_pg_sections[sec].key, vg_top_pg_sections[sec].key);
+		r = PQexecParams(pg, sql, 2, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			vg_log(VG_ERROR, "top: postgresql: %s", PQresultErrorMessage(r));
+			PQclear(r);
+			err = -EIO;
+			break;
+		}
+		vg_top_head(out, o, vg_top_pg_sections[sec].title);
+		for (int i = 0; i < PQntuples(r); i++)
+			vg_top_row(out, o, &line, vg_top_pg_sections[sec].title,
+				   PQgetvalue(r, i, 0), atoll(PQgetvalue(r, i, 1)));
+		if (!PQntuples(r) && !o->json)
+			fprintf(out, "%-60s\n", "(none)");
+		PQclear(r);
+	}
+	vg_sb_free(&line);
+	if (!err)
+		err = vg_pg_fleet_rules(pg, out, o->limit, o->json);
+	if (fflush(out) == EOF && !err)
+		err = -EPIPE;
+	return err;
+}
+
 const char vg_usage_top[] =
-	"usage: vigil top [--db FILE] [--window S] [--interval S] [--limit N] [--once] [--json]\n"
+	"usage: vigil top ([--db FILE] | --pg CONNINFO) [--window S] [--interval S] [--limit N]\n"
+	"                 [--once] [--json]\n"
 	"\n"
 	"The hottest event sources over the last window (default 10 s): by process, by\n"
 	"executable, by directory of the files touched, by event type, with events per\n"
 	"second; then each filter rule with its hits and hit rate. Refreshes every\n"
 	"interval (default 2 s) until SIGINT/SIGTERM; --once prints one report.\n"
+	"With --pg, the fleet's: the same sections over every device's events, by device\n"
+	"first; then the rules of each machine group's current filter set (`vigil server\n"
+	"filters apply`) by hits, summed over the devices now in the group, with how many\n"
+	"of them report the rule and when a batch last brought more hits (last hit).\n"
 	"\n"
 	"  --db FILE     SQLite database written by `vigil host` (never created)\n"
 	"                default: db= of /etc/vigil/vigil.conf, else\n"
 	"                /var/lib/vigil/vigil.db\n"
+	"  --pg CONNINFO the fleet's PostgreSQL (`vigil server`), read-only: the\n"
+	"                analyst role's conninfo (`vigil server roles`)\n"
 	"  --window S    seconds of events to rank (1-86400, default 10)\n"
 	"  --interval S  seconds between reports (1-3600, default 2)\n"
 	"  --limit N     rows per section (1-1000, default 10)\n"
@@ -184,11 +277,12 @@ const char vg_usage_top[] =
 int vg_cmd_top(int argc, char **argv)
 {
 	struct vg_top_opts o = { .window_s = 10, .limit = 10 };
-	const char *val, *db = NULL;
+	const char *val, *db = NULL, *pgc = NULL;
 	int interval = 2, once = 0, err = 0, n;
+	struct vg_store *s = NULL;
+	PGconn *pg = NULL;
 	int64_t prev[64];
 	struct pollfd pfd = { .events = POLLIN };
-	struct vg_store *s;
 	sigset_t mask;
 
 	for (int i = 0; i < 64; i++)
@@ -203,6 +297,10 @@ int vg_cmd_top(int argc, char **argv)
 			if (!val)
 				return vg_cli_usage("top", "%s needs a file", "--db");
 			db = val;
+		} else if (vg_cli_opt(argc, argv, &i, "--pg", &val)) {
+			if (!val)
+				return vg_cli_usage("top", "%s needs a conninfo", "--pg");
+			pgc = val;
 		} else if (vg_cli_opt(argc, argv, &i, "--window", &val)) {
 			if (vg_cli_int("top", "--window", val, 1, 86400, &o.window_s))
 				return 2;
@@ -220,10 +318,18 @@ int vg_cmd_top(int argc, char **argv)
 			return vg_cli_usage("top", "unknown option '%s'", a);
 		}
 	}
-	if (!db)
-		db = vg_cli_default_db();
-	if (vg_cli_open_store("top", db, &s))
-		return 1;
+	if (db && pgc)
+		return vg_cli_usage("top", "%s", "give one of --db FILE or --pg CONNINFO");
+	if (pgc) {
+		pg = vg_hunt_pg_open(pgc, "top");
+		if (!pg)
+			return 1;
+	} else {
+		if (!db)
+			db = vg_cli_default_db();
+		if (vg_cli_open_store("top", db, &s))
+			return 1;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -234,7 +340,10 @@ int vg_cmd_top(int argc, char **argv)
 	for (;;) {
 		if (!once && !o.json && isatty(STDOUT_FILENO))
 			fputs("\033[H\033[2J", stdout); /* a fresh screen, like top(1) */
-		err = vg_top_print(s, stdout, &o, vg_now_ns(), prev, 64, interval);
+		if (pg)
+			err = vg_top_pg_print(pg, stdout, &o, vg_now_ns());
+		else
+			err = vg_top_print(s, stdout, &o, vg_now_ns(), prev, 64, interval);
 		if (err || once)
 			break;
 		n = poll(&pfd, 1, interval * 1000);
@@ -243,6 +352,8 @@ int vg_cmd_top(int argc, char **argv)
 	}
 	if (!once)
 		close(pfd.fd);
-	vg_store_close(s);
+	if (s)
+		vg_store_close(s);
+	PQfinish(pg);
 	return err == -EPIPE ? 0 : err ? 1 : 0;
 }

@@ -67,6 +67,12 @@ long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
  */
 long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int json, long limit);
 
+/*
+ * A session on conninfo that cannot write, times in UTC (the one every --pg
+ * command reads through), or NULL (logged as "who: ..."); PQfinish it.
+ */
+struct pg_conn *vg_hunt_pg_open(const char *conninfo, const char *who);
+
 /* vigil devices' inventory query (cli/devices.c); the console's Devices page runs it too. */
 extern const char vg_devices_kql[];
 

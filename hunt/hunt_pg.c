@@ -250,7 +250,7 @@ static const char vg_pg_session[] = "SET default_transaction_read_only = on;"
 				    " SET standard_conforming_strings = on";
 
 /* A read-only session on conninfo, or NULL (logged). */
-static PGconn *vg_pg_open(const char *conninfo, const char *who)
+PGconn *vg_hunt_pg_open(const char *conninfo, const char *who)
 {
 	PGconn *pg = PQconnectdb(conninfo);
 	PGresult *r;
@@ -282,7 +282,7 @@ long vg_hunt_run_pg(const char *conninfo, const char *text, const char *origin,
 	struct vg_kql_error e;
 	struct vg_pg_cat cat;
 	char m[512];
-	PGconn *pg = vg_pg_open(conninfo, "hunt");
+	PGconn *pg = vg_hunt_pg_open(conninfo, "hunt");
 	long n = -EIO;
 	int err;
 
@@ -352,7 +352,7 @@ long vg_alerts_print_pg(const char *conninfo, FILE *out, int json)
 	long n = -EIO;
 	char m[512];
 
-	s.pg = vg_pg_open(conninfo, "alerts");
+	s.pg = vg_hunt_pg_open(conninfo, "alerts");
 	if (!s.pg)
 		return -EIO;
 	vg_sb_init(&aq);
@@ -455,7 +455,7 @@ long vg_events_print_pg(const char *conninfo, const char *device, FILE *out, int
 	struct vg_pg_rows rows[VG_EVENT_TABLES];
 	struct vg_row *src[VG_EVENT_TABLES];
 	const char *dir = limit > 0 ? "DESC" : "ASC";
-	PGconn *pg = vg_pg_open(conninfo, "events");
+	PGconn *pg = vg_hunt_pg_open(conninfo, "events");
 	long n = -EIO;
 	char m[512];
 	struct vg_sb q;

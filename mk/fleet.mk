@@ -13,7 +13,7 @@ FLEET_LIBS := -lpq -lmicrohttpd -lgnutls -lcurl
 # cli/server.c (in libvigilhost.a) calls into server/: one archive holds both, so
 # the link resolves them in any order.
 $(O)/libvigilhost.a: $(SERVER_OBJS)
-$(SERVER_OBJS) $(O)/cli/server.o $(O)/hunt/hunt_pg.o: CPPFLAGS += $(FLEET_CPPFLAGS)
+$(SERVER_OBJS) $(O)/cli/server.o $(O)/hunt/hunt_pg.o $(O)/cli/top.o $(O)/cli/stats.o: CPPFLAGS += $(FLEET_CPPFLAGS)
 
 FMT_SRCS += $(wildcard server/*.c server/*.h)
 

@@ -298,12 +298,14 @@ int vg_pg_filter_hits(struct vg_pg *pg, const char *device, const Vigil__V1__Bat
 	v[6] = now;
 	err = vg_fs_cmd(vg_pg_conn(pg), "store filter rule hits",
 			"INSERT INTO \"SensorFilterHits\" AS h (\"DeviceId\", \"StreamId\","
-			" \"Generation\", \"RuleIndex\", \"Signature\", \"Hits\", \"Timestamp\")"
-			" SELECT $1, $2, $3, u.i, $4, u.n, $7 FROM unnest($5::integer[],"
-			" $6::bigint[]) AS u(i, n) ON CONFLICT (\"DeviceId\", \"StreamId\","
-			" \"Generation\", \"RuleIndex\") DO UPDATE SET"
-			" \"Hits\" = greatest(h.\"Hits\", excluded.\"Hits\"),"
-			" \"Timestamp\" = excluded.\"Timestamp\"",
+			" \"Generation\", \"RuleIndex\", \"Signature\", \"Hits\", \"Timestamp\","
+			" \"LastHit\") SELECT $1, $2, $3, u.i, $4, u.n, $7, CASE WHEN u.n > 0 THEN"
+			" $7::timestamptz END FROM unnest($5::integer[], $6::bigint[]) AS u(i, n)"
+			" ON CONFLICT (\"DeviceId\", \"StreamId\", \"Generation\", \"RuleIndex\")"
+			" DO UPDATE SET \"Hits\" = greatest(h.\"Hits\", excluded.\"Hits\"),"
+			" \"Timestamp\" = excluded.\"Timestamp\", \"LastHit\" = CASE WHEN"
+			" excluded.\"Hits\" > h.\"Hits\" THEN excluded.\"Timestamp\" ELSE"
+			" h.\"LastHit\" END",
 			7, v);
 out:
 	vg_sb_free(&s);
@@ -418,6 +420,158 @@ int vg_pg_filters_list(struct vg_pg *pg, FILE *out, int json)
 	return 0;
 }
 
+/*
+ * Joined to a set s and its rule r: the hits rows of that rule from the
+ * devices now in s's group (DeviceGroups; none: default) whose sensors run
+ * exactly s's rules (Signature). A device of another group running the same
+ * rules (the same file applied there, or its host's own --filters) counts
+ * for its own group, never for this one.
+ */
+#define VG_FS_HITS_OF(s, r)                                                                      \
+	"(\"SensorFilterHits\" h LEFT JOIN \"DeviceGroups\" g USING (\"DeviceId\")) ON"            \
+	" h.\"Signature\" = " s ".\"Signature\" AND h.\"RuleIndex\" = " r ".\"RuleIndex\" AND" \
+	" coalesce(g.\"MachineGroup\", '" VG_GROUP_DEFAULT "') = " s ".\"MachineGroup\""
+/* Each group's current set. */
+#define VG_FS_CURRENT                                                                     \
+	"(SELECT DISTINCT ON (\"MachineGroup\") \"MachineGroup\", \"Version\", \"Signature\","   \
+	" \"Rules\" FROM \"FilterSets\" ORDER BY \"MachineGroup\", \"Version\" DESC)"
+#define VG_FS_ISO(e) "coalesce(to_char(" e " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+
+/* A last hit ("" for none: null) and the end of the JSON object. */
+static void vg_fs_json_last(struct vg_sb *b, const char *t)
+{
+	if (*t)
+		vg_json_str(b, t);
+	else
+		vg_sb_add(b, "null");
+	vg_sb_add(b, "}");
+}
+
+int vg_pg_fleet_rules(struct pg_conn *c, FILE *out, int limit, int json)
+{
+	char lim[24];
+	const char *v[1] = { lim };
+	struct vg_sb b;
+	PGresult *r;
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	r = vg_fs_exec(c, "read the fleet's filter hits",
+		       "SELECT s.\"MachineGroup\", s.\"Version\", r.\"RuleIndex\", r.\"Line\","
+		       " r.\"Action\", r.\"Rule\", count(DISTINCT h.\"DeviceId\"),"
+		       " coalesce(sum(h.\"Hits\"), 0), " VG_FS_ISO("max(h.\"LastHit\")") " FROM"
+		       " " VG_FS_CURRENT " s JOIN \"FilterSetRules\" r USING (\"MachineGroup\","
+		       " \"Version\") LEFT JOIN " VG_FS_HITS_OF("s", "r") " GROUP BY 1, 2, 3, 4, 5, 6"
+		       " ORDER BY 8 DESC, 1, 3 LIMIT $1",
+		       1, v);
+	if (!r)
+		return -EIO;
+	vg_sb_init(&b);
+	if (!json)
+		fprintf(out, "\n%-16s %4s %-5s %-6s %-40s %7s %12s  %s\n", "filter set", "rule",
+			"line", "action", "filter rule", "devices", "hits", "last hit");
+	for (int i = 0; i < PQntuples(r); i++) {
+		vg_sb_reset(&b);
+		if (json) {
+			vg_sb_add(&b, "{\"Section\":\"fleet rule\",\"MachineGroup\":");
+			vg_json_str(&b, PQgetvalue(r, i, 0));
+			vg_sb_printf(&b, ",\"Version\":%s,\"RuleIndex\":%s,\"Line\":%s,\"Action\":",
+				     PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+			vg_json_str(&b, PQgetvalue(r, i, 4));
+			vg_sb_add(&b, ",\"Rule\":");
+			vg_json_str(&b, PQgetvalue(r, i, 5));
+			vg_sb_printf(&b, ",\"Devices\":%s,\"Hits\":%s,\"LastHit\":",
+				     PQgetvalue(r, i, 6), PQgetvalue(r, i, 7));
+			vg_fs_json_last(&b, PQgetvalue(r, i, 8));
+		} else {
+			struct vg_sb set;
+
+			vg_sb_init(&set);
+			vg_sb_printf(&set, "%s v%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+			vg_sb_cell(&b, vg_sb_str(&set) ?: "", 16, 1);
+			vg_sb_free(&set);
+			vg_sb_printf(&b, " %4s %-5s %-6s ", PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+				     PQgetvalue(r, i, 4));
+			vg_sb_cell(&b, PQgetvalue(r, i, 5), 40, 1);
+			vg_sb_printf(&b, " %7s %12s  %s", PQgetvalue(r, i, 6), PQgetvalue(r, i, 7),
+				     *PQgetvalue(r, i, 8) ? PQgetvalue(r, i, 8) : "-");
+		}
+		vg_sb_add(&b, "\n");
+		if (vg_sb_put(&b, out))
+			break;
+	}
+	if (!PQntuples(r) && !json)
+		fprintf(out, "(no filter sets on the server)\n");
+	vg_sb_free(&b);
+	PQclear(r);
+	return ferror(out) ? -EPIPE : 0;
+}
+
+int vg_pg_fleet_sets(struct pg_conn *c, FILE *out, int json)
+{
+	struct vg_sb b;
+	PGresult *r;
+
+	/*
+	 * Each group's current set with its devices and hits, then (group NULL)
+	 * every other rule list sensors report: an older version, a set of
+	 * another group than the device's, a host's own --filters. Nothing
+	 * reported is left off.
+	 */
+	r = vg_fs_exec(c, "read the fleet's filter sets",
+		       "SELECT s.\"MachineGroup\", s.\"Version\", s.\"Rules\","
+		       " count(DISTINCT h.\"DeviceId\"), coalesce(sum(h.\"Hits\"), 0),"
+		       " " VG_FS_ISO("max(h.\"LastHit\")") " FROM " VG_FS_CURRENT " s LEFT JOIN"
+		       " (\"SensorFilterHits\" h LEFT JOIN \"DeviceGroups\" g USING (\"DeviceId\"))"
+		       " ON h.\"Signature\" = s.\"Signature\" AND coalesce(g.\"MachineGroup\", '"
+		       VG_GROUP_DEFAULT "') = s.\"MachineGroup\" GROUP BY 1, 2, 3"
+		       " UNION ALL SELECT NULL, NULL, count(DISTINCT (h.\"Signature\","
+		       " h.\"RuleIndex\")), count(DISTINCT h.\"DeviceId\"), coalesce(sum(h.\"Hits\"),"
+		       " 0), " VG_FS_ISO("max(h.\"LastHit\")") " FROM \"SensorFilterHits\" h LEFT"
+		       " JOIN \"DeviceGroups\" g USING (\"DeviceId\") WHERE NOT EXISTS (SELECT 1"
+		       " FROM " VG_FS_CURRENT " s WHERE s.\"Signature\" = h.\"Signature\" AND"
+		       " s.\"MachineGroup\" = coalesce(g.\"MachineGroup\", '" VG_GROUP_DEFAULT "'))"
+		       " ORDER BY 1 NULLS LAST",
+		       0, NULL);
+	if (!r)
+		return -EIO;
+	vg_sb_init(&b);
+	if (!json)
+		fprintf(out, "\nFILTER SETS (current version of each group; hits of its devices)\n"
+			     "%-24s %8s %6s %8s %14s  %s\n",
+			"GROUP", "VERSION", "RULES", "DEVICES", "HITS", "LAST HIT");
+	for (int i = 0; i < PQntuples(r); i++) {
+		int server = !PQgetisnull(r, i, 0);
+
+		vg_sb_reset(&b);
+		if (!server && !strcmp(PQgetvalue(r, i, 3), "0"))
+			continue;
+		if (json) {
+			vg_sb_add(&b, "{\"Section\":\"filter set\",\"MachineGroup\":");
+			if (server)
+				vg_json_str(&b, PQgetvalue(r, i, 0));
+			else
+				vg_sb_add(&b, "null");
+			vg_sb_printf(&b,
+				     ",\"Version\":%s,\"Rules\":%s,\"Devices\":%s,\"Hits\":%s,"
+				     "\"LastHit\":",
+				     server ? PQgetvalue(r, i, 1) : "null", PQgetvalue(r, i, 2),
+				     PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+			vg_fs_json_last(&b, PQgetvalue(r, i, 5));
+		} else {
+			vg_sb_cell(&b, server ? PQgetvalue(r, i, 0) : "(other rule lists)", 24, 1);
+			vg_sb_printf(&b, " %8s %6s %8s %14s  %s", server ? PQgetvalue(r, i, 1) : "-",
+				     PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+				     *PQgetvalue(r, i, 5) ? PQgetvalue(r, i, 5) : "-");
+		}
+		vg_sb_add(&b, "\n");
+		if (vg_sb_put(&b, out))
+			break;
+	}
+	vg_sb_free(&b);
+	PQclear(r);
+	return ferror(out) ? -EPIPE : 0;
+}
+
 /* The version to show: version, or the group's latest when 0. 0, -ENOENT, -EIO. */
 static int vg_fs_version(PGconn *c, const char *group, long long *version)
 {
@@ -481,21 +635,20 @@ int vg_pg_filters_hits(struct vg_pg *pg, FILE *out, const char *group, long long
 	snprintf(ver, sizeof(ver), "%lld", version);
 	/*
 	 * Each device's hits of a rule: the sum over its sensor runs (and
-	 * generations) that ran exactly this version's rules.
+	 * generations) that ran exactly this version's rules, for the devices
+	 * now in the group.
 	 */
 	r = vg_fs_exec(
 		c, "read the hits",
 		devices ? "SELECT r.\"RuleIndex\", r.\"Line\", r.\"Action\", r.\"Rule\", h.\"DeviceId\","
 			  " sum(h.\"Hits\") FROM \"FilterSets\" s JOIN \"FilterSetRules\" r USING"
-			  " (\"MachineGroup\", \"Version\") JOIN \"SensorFilterHits\" h ON"
-			  " h.\"Signature\" = s.\"Signature\" AND h.\"RuleIndex\" = r.\"RuleIndex\""
-			  " WHERE s.\"MachineGroup\" = $1 AND s.\"Version\" = $2"
+			  " (\"MachineGroup\", \"Version\") JOIN " VG_FS_HITS_OF("s", "r") " WHERE"
+			  " s.\"MachineGroup\" = $1 AND s.\"Version\" = $2"
 			  " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 5" :
 			  "SELECT r.\"RuleIndex\", r.\"Line\", r.\"Action\", r.\"Rule\","
 			  " count(DISTINCT h.\"DeviceId\"), coalesce(sum(h.\"Hits\"), 0) FROM"
 			  " \"FilterSets\" s JOIN \"FilterSetRules\" r USING (\"MachineGroup\","
-			  " \"Version\") LEFT JOIN \"SensorFilterHits\" h ON h.\"Signature\" ="
-			  " s.\"Signature\" AND h.\"RuleIndex\" = r.\"RuleIndex\" WHERE"
+			  " \"Version\") LEFT JOIN " VG_FS_HITS_OF("s", "r") " WHERE"
 			  " s.\"MachineGroup\" = $1 AND s.\"Version\" = $2 GROUP BY 1, 2, 3, 4"
 			  " ORDER BY 1",
 		2, v);

@@ -229,6 +229,18 @@
 	"ALTER TABLE \"" t "\"" VG_PG_ADD("IngestId", "bigint DEFAULT nextval('\"IngestSeq\"')") \
 	";CREATE INDEX \"" t "_Ingest\" ON \"" t "\" (\"IngestId\");"
 
+/* A trim's end: the rows it deleted (n) counted in RetentionDropped as table, day d. */
+#define VG_PG_TRIMMED(table) \
+	"  GET DIAGNOSTICS n = ROW_COUNT;" \
+	"  IF n > 0 THEN" \
+	"   INSERT INTO \"RetentionDropped\" VALUES ('" table "', d, n, now())" \
+	"    ON CONFLICT ON CONSTRAINT \"RetentionDropped_pkey\" DO UPDATE" \
+	"    SET \"Rows\" = \"RetentionDropped\".\"Rows\" + excluded.\"Rows\"," \
+	"    \"Timestamp\" = excluded.\"Timestamp\";" \
+	"  END IF;" \
+	"  RETURN n;" \
+	" END $$;"
+
 /*
  * vigil_retain_frames(days): the exactly-once record of the frames stored
  * before today - days (UTC), as vigil_retain drops the event days, but the
@@ -246,15 +258,7 @@
 	"  DELETE FROM \"ReceivedFrames\" f WHERE f.\"Timestamp\" < d::timestamp AT TIME ZONE 'UTC'" \
 	"   AND EXISTS (SELECT 1 FROM \"ReceivedFrames\" g WHERE g.\"DeviceId\" = f.\"DeviceId\"" \
 	"   AND g.\"StreamId\" = f.\"StreamId\" AND g.\"Seq\" > f.\"Seq\");" \
-	"  GET DIAGNOSTICS n = ROW_COUNT;" \
-	"  IF n > 0 THEN" \
-	"   INSERT INTO \"RetentionDropped\" VALUES ('ReceivedFrames', d, n, now())" \
-	"    ON CONFLICT ON CONSTRAINT \"RetentionDropped_pkey\" DO UPDATE" \
-	"    SET \"Rows\" = \"RetentionDropped\".\"Rows\" + excluded.\"Rows\"," \
-	"    \"Timestamp\" = excluded.\"Timestamp\";" \
-	"  END IF;" \
-	"  RETURN n;" \
-	" END $$;" \
+	VG_PG_TRIMMED("ReceivedFrames") \
 	"REVOKE ALL ON FUNCTION vigil_retain_frames(integer) FROM PUBLIC;"
 
 /*
@@ -352,12 +356,44 @@
 	"   THEN '1' ELSE '0' END ELSE j #>> '{}' END;" \
 	" END $$;"
 
+/*
+ * Version 8: the fleet's filter hits over time. "LastHit": when a batch
+ * last reported more hits for the row than it had (NULL while it has none),
+ * for `vigil top --pg`. vigil_retain_filter_hits(days), run by
+ * --retain-days after vigil_retain_frames: the rows of sensor runs that
+ * reported nothing since before today - days (UTC), except each device's
+ * newest row of each rule of each rule list (Signature), counted in
+ * RetentionDropped ("SensorFilterHits", the first day kept). Deleting,
+ * rather than adding old runs into one row, keeps the totals from ever
+ * counting twice: a run's row holds its counter's highest value, and a
+ * batch of a trimmed run that still arrives (a host back after a long
+ * outage) makes that row again with the same value, where a sum would have
+ * it twice. What the totals lose is the hits of runs over before the kept
+ * days, counted by row.
+ */
+#define VG_PG_SCHEMA_V8 \
+	"ALTER TABLE \"SensorFilterHits\" ADD COLUMN \"LastHit\" timestamptz;" \
+	"UPDATE \"SensorFilterHits\" SET \"LastHit\" = \"Timestamp\" WHERE \"Hits\" > 0;" \
+	"CREATE FUNCTION vigil_retain_filter_hits(days integer) RETURNS bigint LANGUAGE plpgsql" \
+	" SECURITY DEFINER SET search_path FROM CURRENT AS $$" \
+	" DECLARE n bigint; d date := (now() AT TIME ZONE 'UTC')::date - days;" \
+	" BEGIN" \
+	"  PERFORM pg_advisory_xact_lock(7415902);" \
+	"  DELETE FROM \"SensorFilterHits\" f" \
+	"   WHERE f.\"Timestamp\" < d::timestamp AT TIME ZONE 'UTC'" \
+	"   AND EXISTS (SELECT 1 FROM \"SensorFilterHits\" g WHERE g.\"DeviceId\" = f.\"DeviceId\"" \
+	"   AND g.\"Signature\" = f.\"Signature\" AND g.\"RuleIndex\" = f.\"RuleIndex\"" \
+	"   AND (g.\"Timestamp\", g.\"StreamId\", g.\"Generation\") >" \
+	"   (f.\"Timestamp\", f.\"StreamId\", f.\"Generation\"));" \
+	VG_PG_TRIMMED("SensorFilterHits") \
+	"REVOKE ALL ON FUNCTION vigil_retain_filter_hits(integer) FROM PUBLIC;"
+
 static const char *const vg_pg_steps[VG_PG_SCHEMA_VERSION] = {
-	VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2, VG_PG_SCHEMA_V3,
-	VG_PG_SCHEMA_V4, VG_PG_SCHEMA_V5, VG_PG_SCHEMA_V6, VG_PG_SCHEMA_V7,
+	VG_PG_SCHEMA_V1, VG_PG_SCHEMA_V2, VG_PG_SCHEMA_V3, VG_PG_SCHEMA_V4,
+	VG_PG_SCHEMA_V5, VG_PG_SCHEMA_V6, VG_PG_SCHEMA_V7, VG_PG_SCHEMA_V8,
 };
 static const char vg_pg_schema_all[] = VG_PG_SCHEMA_V1 VG_PG_SCHEMA_V2 VG_PG_SCHEMA_V3
-	VG_PG_SCHEMA_V4 VG_PG_SCHEMA_V5 VG_PG_SCHEMA_V6 VG_PG_SCHEMA_V7;
+	VG_PG_SCHEMA_V4 VG_PG_SCHEMA_V5 VG_PG_SCHEMA_V6 VG_PG_SCHEMA_V7 VG_PG_SCHEMA_V8;
 
 const char *vg_pg_schema_step(int version)
 {

@@ -535,6 +535,12 @@ static int vg_pg_partition(struct vg_pg *pg, uint64_t ns)
 	return n;
 }
 
+/* The tables --retain-days trims (not partitioned by day), and the function that does. */
+static const char *const vg_pg_trims[][2] = {
+	{ "ReceivedFrames", "SELECT vigil_retain_frames($1)" },
+	{ "SensorFilterHits", "SELECT vigil_retain_filter_hits($1)" },
+};
+
 int vg_pg_maintain(struct vg_pg *pg)
 {
 	uint64_t now = vg_now_ns(), ns_day = VG_NS_DAY;
@@ -557,17 +563,22 @@ int vg_pg_maintain(struct vg_pg *pg)
 			       PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 			       vg_pg_retain_days);
 		PQclear(r);
-		/* and the exactly-once record of those days' frames, each stream's newest kept */
-		vg_pp_int(&p, vg_pg_retain_days);
-		r = vg_pg_exec(pg, "trim ReceivedFrames", "SELECT vigil_retain_frames($1)", &p);
-		if (!r)
-			return -EIO;
-		if (strcmp(PQgetvalue(r, 0, 0), "0"))
-			vg_log(VG_INFO,
-			       "server: retention: trimmed %s rows of ReceivedFrames, older than %d"
-			       " days",
-			       PQgetvalue(r, 0, 0), vg_pg_retain_days);
-		PQclear(r);
+		/*
+		 * and the exactly-once record of those days' frames, each stream's
+		 * newest kept; the hits of sensor runs over since, each device's
+		 * newest of each rule kept
+		 */
+		for (size_t t = 0; t < sizeof(vg_pg_trims) / sizeof(vg_pg_trims[0]); t++) {
+			vg_pp_int(&p, vg_pg_retain_days);
+			r = vg_pg_exec(pg, vg_pg_trims[t][0], vg_pg_trims[t][1], &p);
+			if (!r)
+				return -EIO;
+			if (strcmp(PQgetvalue(r, 0, 0), "0"))
+				vg_log(VG_INFO,
+				       "server: retention: trimmed %s rows of %s, older than %d days",
+				       PQgetvalue(r, 0, 0), vg_pg_trims[t][0], vg_pg_retain_days);
+			PQclear(r);
+		}
 	}
 	pg->maintained = today;
 	return 0;
@@ -1479,6 +1490,9 @@ static const char *const vg_pg_ingest_grants[] = {
 	" \"HostSkippedEvents\", \"ServerRefused\" TO ",
 	"GRANT SELECT ON \"ServerSecrets\", \"SchemaVersion\" TO ",
 	"GRANT EXECUTE ON FUNCTION vigil_partition(date), vigil_retain(integer) TO ",
+	/* --retain-days: the exactly-once record's and the filter hits' trims */
+	"GRANT EXECUTE ON FUNCTION vigil_retain_frames(integer),"
+	" vigil_retain_filter_hits(integer) TO ",
 	"GRANT USAGE ON SEQUENCE \"IngestSeq\" TO ", /* each event row's "IngestId" */
 	/* filter sets: what a host fetches, and the hits its batches report */
 	"GRANT SELECT ON \"FilterSets\" TO ",

@@ -13,7 +13,7 @@
 #include "batch.h"
 
 /* The schema this server writes; migrated forward on start (SchemaVersion). */
-#define VG_PG_SCHEMA_VERSION 7
+#define VG_PG_SCHEMA_VERSION 8
 /* The whole schema (every step in order), and the step from version - 1 to version. */
 const char *vg_pg_schema_sql(void);
 const char *vg_pg_schema_step(int version);
@@ -134,6 +134,16 @@ int vg_pg_filters_hits(struct vg_pg *pg, FILE *out, const char *group, long long
 		       int devices, int json);
 /* The connection under pg (libpq's PGconn), for filtersets.c. */
 struct pg_conn;
+/*
+ * The fleet's view of the filter sets (filtersets.c), on any connection
+ * that may read them (the analyst role's): `vigil top --pg`'s rules of every
+ * group's current set by hits, at most limit, with the devices of the group
+ * reporting them and the last hit; `vigil stats --pg`'s sets with their
+ * devices and hits, and the rule lists no set of the server has. 0, -EIO,
+ * -EPIPE.
+ */
+int vg_pg_fleet_rules(struct pg_conn *c, FILE *out, int limit, int json);
+int vg_pg_fleet_sets(struct pg_conn *c, FILE *out, int json);
 struct pg_conn *vg_pg_conn(struct vg_pg *pg);
 
 /* SHA-256 of s in hex (out: 65 bytes). */

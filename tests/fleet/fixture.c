@@ -289,3 +289,13 @@ void fx_pg_resume(void)
 {
 	sh("%s/scripts/pgtest.sh resume %s/pg", srcdir(), dir);
 }
+
+long long fx_json_num(const char *line, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(line, k);
+	return p ? atoll(p + strlen(k)) : -1;
+}

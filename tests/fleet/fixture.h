@@ -42,5 +42,7 @@ void fx_enroll(const char *dev, char *token);
 const char *fx_pg_start(void);
 void fx_pg_stop(void);
 void fx_pg_resume(void);
+/* The number after "key": in a JSON line (-1 when absent). */
+long long fx_json_num(const char *line, const char *key);
 
 #endif

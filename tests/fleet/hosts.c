@@ -2,6 +2,7 @@
 /* Real sensors for the fleet tests (hosts.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -227,4 +228,118 @@ void fx_same_in_pg(const struct fx_host *h, const char *device)
 	cr_assert_gt(local, 1000000, "no frames");
 	cr_assert_eq(fx_sq(h, "SELECT count(*) FROM HostRefused WHERE Reason LIKE 'upstream:%'"), 0,
 		     "%s counted frames as not sent", h->name);
+}
+
+/* Rows of two numbers, sorted: what each side holds of a device's events or frames. */
+struct fx_keys {
+	long long (*k)[2];
+	size_t n, cap;
+};
+
+static void fx_keys_add(struct fx_keys *ks, long long a, long long b)
+{
+	if (ks->n == ks->cap) {
+		ks->cap = ks->cap ? 2 * ks->cap : 1024;
+		ks->k = realloc(ks->k, ks->cap * sizeof(*ks->k));
+		cr_assert_not_null(ks->k);
+	}
+	ks->k[ks->n][0] = a;
+	ks->k[ks->n][1] = b;
+	ks->n++;
+}
+
+static int fx_keys_cmp(const void *x, const void *y)
+{
+	const long long *a = x, *b = y;
+
+	return a[0] != b[0] ? (a[0] > b[0]) - (a[0] < b[0]) : (a[1] > b[1]) - (a[1] < b[1]);
+}
+
+/* sql's rows (two integer columns, NULL as -1) in h's store (h) or PostgreSQL (h NULL), sorted. */
+static void fx_keys_read(struct fx_keys *ks, const struct fx_host *h, const char *sql)
+{
+	memset(ks, 0, sizeof(*ks));
+	if (h) {
+		char path[128];
+		sqlite3 *db;
+		sqlite3_stmt *st;
+		int rc;
+
+		snprintf(path, sizeof(path), "%s/%s.db", dir, h->name);
+		cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+			     sqlite3_errmsg(db));
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			fx_keys_add(ks,
+				    sqlite3_column_type(st, 0) == SQLITE_NULL ?
+					    -1 :
+					    sqlite3_column_int64(st, 0),
+				    sqlite3_column_type(st, 1) == SQLITE_NULL ?
+					    -1 :
+					    sqlite3_column_int64(st, 1));
+		cr_assert_eq(rc, SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	} else {
+		PGconn *c = PQconnectdb(conninfo);
+		PGresult *r;
+
+		cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+		r = PQexec(c, sql);
+		cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+		for (int i = 0; i < PQntuples(r); i++)
+			fx_keys_add(ks, PQgetisnull(r, i, 0) ? -1 : atoll(PQgetvalue(r, i, 0)),
+				    PQgetisnull(r, i, 1) ? -1 : atoll(PQgetvalue(r, i, 1)));
+		PQclear(r);
+		PQfinish(c);
+	}
+	qsort(ks->k, ks->n, sizeof(*ks->k), fx_keys_cmp);
+}
+
+void fx_each_once_in_pg(const struct fx_host *h, const char *device)
+{
+	static const struct {
+		const char *table, *key,
+			*pkey; /* the key: ReportId, or the frame's stream and seq */
+	} t[] = {
+		{ "DeviceProcessEvents", "ReportId, 0", "\"ReportId\", 0" },
+		{ "DeviceFileEvents", "ReportId, 0", "\"ReportId\", 0" },
+		{ "DeviceNetworkEvents", "ReportId, 0", "\"ReportId\", 0" },
+		{ "DeviceEvents", "ReportId, 0", "\"ReportId\", 0" },
+		{ "SuppressedEvents", "ReportId, 0", "\"ReportId\", 0" },
+		{ "ReceivedFrames", "StreamId, Seq", "\"StreamId\", \"Seq\"" },
+	};
+	char sql[512];
+	struct fx_keys local, fleet;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t a = 0, b = 0;
+
+		snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE DeviceId = '%s'", t[i].key,
+			 t[i].table, device);
+		fx_keys_read(&local, h, sql);
+		snprintf(sql, sizeof(sql), "SELECT %s FROM \"%s\" WHERE \"DeviceId\" = '%s'",
+			 t[i].pkey, t[i].table, device);
+		fx_keys_read(&fleet, NULL, sql);
+		/* The first difference of the sorted lists, named. */
+		while (a < local.n && b < fleet.n && !fx_keys_cmp(local.k[a], fleet.k[b])) {
+			a++;
+			b++;
+		}
+		if (a < local.n || b < fleet.n) {
+			int in_local = a < local.n &&
+				       (b == fleet.n || fx_keys_cmp(local.k[a], fleet.k[b]) < 0);
+			const long long *k = in_local ? local.k[a] : fleet.k[b];
+
+			cr_assert_fail("%s of %s: %zu rows in %s.db, %zu in PostgreSQL; the first"
+				       " difference: (%lld, %lld) %s",
+				       t[i].table, device, local.n, h->name, fleet.n, k[0], k[1],
+				       in_local ? "is missing in PostgreSQL" :
+						  "is in PostgreSQL once more than in the store");
+		}
+		if (!strcmp(t[i].table, "ReceivedFrames"))
+			cr_assert_gt(local.n, 0, "%s: no frames in %s.db", device, h->name);
+		free(local.k);
+		free(fleet.k);
+	}
 }

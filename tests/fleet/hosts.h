@@ -51,4 +51,12 @@ void fx_pg_wait_marked(const char *device, long long n);
  */
 void fx_same_in_pg(const struct fx_host *h, const char *device);
 
+/*
+ * After h stopped with its outbox empty: every event of device in h's store
+ * is in PostgreSQL exactly once, and nothing else, compared as sets (the
+ * events' ReportId per table, the frames' StreamId and Seq): the first
+ * difference is named.
+ */
+void fx_each_once_in_pg(const struct fx_host *h, const char *device);
+
 #endif

@@ -160,6 +160,82 @@ static long long wait_hits(int h, long long n)
 	return hits;
 }
 
+/*
+ * A batch from device dev (enrolled now) whose sensor runs rules exactly
+ * lab's version 1 (a host's own --filters with the same file), with hits.
+ */
+static void post_same_rules(const char *dev, uint64_t hits)
+{
+	Vigil__V1__FilterRule fr = VIGIL__V1__FILTER_RULE__INIT, *frs[1] = { &fr };
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	char token[VG_FX_TOKEN];
+
+	fx_enroll(dev, token);
+	fr.index = 0;
+	fr.line = 2;
+	fr.rule = "drop network where remote == " IP_DROP;
+	fr.action = "drop";
+	fr.hits = hits;
+	fr.generation = 1;
+	di.device_id = (char *)dev;
+	di.device_name = (char *)dev;
+	di.os_platform = "Linux";
+	b.device = &di;
+	b.stream_id = 4711;
+	b.n_filter_rules = 1;
+	b.filter_rules = frs;
+	fx_frame_file("same.frame", &b, 1);
+	cr_assert_eq(fx_post("/v1/batches", "same.frame", token, "application/vnd.vigil.frame"),
+		     200);
+}
+
+/* The sum of the hits of devices a and b for lab's set in PostgreSQL. */
+static long long lab_hits(void)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(\"Hits\"), 0) FROM \"SensorFilterHits\" WHERE \"DeviceId\" IN"
+		 " ('%s', '%s') AND \"Signature\" = (SELECT \"Signature\" FROM \"FilterSets\" WHERE"
+		 " \"MachineGroup\" = 'lab')",
+		 dev[0], dev[1]);
+	return atoll(pgq(sql));
+}
+
+/* `vigil CMD --pg CONNINFO-as-analyst ARGS` into out.txt (err.txt): its exit status. */
+static int vpg(const char *cmd, const char *args)
+{
+	char ci[600], line[2048];
+	int st;
+
+	snprintf(ci, sizeof(ci), "%s", conninfo);
+	cr_assert_not_null(strstr(ci, "user=postgres"), "%s", ci);
+	*strstr(ci, "user=postgres") = 0;
+	strcat(ci, "user=vigil_analyst");
+	snprintf(line, sizeof(line), "'%s' %s --pg '%s' %s >out.txt 2>err.txt", vigil(), cmd, ci,
+		 args);
+	st = system(line);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The line of out.txt that holds every one of the strings (NULL-terminated), or "". */
+static const char *out_line(const char *const *has)
+{
+	static char line[4096];
+	FILE *f = fopen("out.txt", "r");
+	int all = 0;
+
+	cr_assert_not_null(f);
+	while (!all && fgets(line, sizeof(line), f)) {
+		all = 1;
+		for (const char *const *h = has; *h; h++)
+			all &= strstr(line, *h) != NULL;
+	}
+	fclose(f);
+	return all ? line : "";
+}
+
 Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 {
 	char url[64], set[512], sql[512], out[256];
@@ -238,6 +314,20 @@ Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 		 "SELECT count(*) FROM \"SensorFilterHits\" WHERE \"DeviceId\" = '%s'", dev[2]);
 	cr_assert_eq(atoll(pgq(sql)), 0);
 
+	/*
+	 * A device of another group whose sensor runs exactly the set's rules
+	 * (the same Signature) counts for its own group, never for lab.
+	 */
+	snprintf(set, sizeof(set), "group %s-x other", fx_marker());
+	cr_assert_eq(vs(set), 0);
+	snprintf(set, sizeof(set), "%s-x", fx_marker());
+	post_same_rules(set, 1000000);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM \"SensorFilterHits\" h JOIN \"FilterSets\" s USING"
+		 " (\"Signature\") WHERE h.\"DeviceId\" = '%s' AND s.\"MachineGroup\" = 'lab'",
+		 set);
+	cr_assert_eq(atoll(pgq(sql)), 1, "the other group's device does not run lab's rules");
+
 	/* What `vigil server filters hits` shows: the fleet's sum, from two devices. */
 	cr_assert_eq(vs("filters hits --group lab --json"), 0);
 	sh_line(out, sizeof(out), "cat out.txt");
@@ -253,6 +343,67 @@ Test(filtersets, a_group_set_reaches_its_sensors_and_their_hits_the_server)
 	cr_assert_eq(vs("filters hits --group lab --devices"), 0);
 	cr_assert(file_has("out.txt", dev[0]) && file_has("out.txt", dev[1]));
 	cr_assert(!file_has("out.txt", dev[2]));
+	cr_assert(!file_has("out.txt", set), "the other group's device counted for lab");
+
+	/*
+	 * The fleet's `vigil top` and `vigil stats`, read as the analyst role:
+	 * lab's rule with the hits of a and b summed (what PostgreSQL held just
+	 * before and after), two devices, a last hit; x's million is not in it.
+	 */
+	cr_assert_eq(vs("roles"), 0);
+	{
+		static const char *const rule[] = { "\"Section\":\"fleet rule\"",
+						    "\"MachineGroup\":\"lab\"", "\"RuleIndex\":0",
+						    NULL };
+		static const char *const lab[] = { "\"Section\":\"filter set\"",
+						   "\"MachineGroup\":\"lab\"", NULL };
+		static const char *const other[] = { "\"Section\":\"filter set\"",
+						     "\"MachineGroup\":null", NULL };
+		static const char *const devices[] = { "\"Section\":\"devices\"", NULL };
+		static const char *const text[] = { "lab v1", IP_DROP, NULL };
+		long long before = lab_hits(), after;
+		const char *l;
+
+		cr_assert_eq(vpg("top", "--once --json --window 86400"), 0, "see %s/err.txt", dir);
+		after = lab_hits();
+		l = out_line(rule);
+		cr_assert(strstr(l, "\"Line\":2,\"Action\":\"drop\",\"Rule\":\"drop network where"
+				    " remote == " IP_DROP "\""),
+			  "%s", l);
+		cr_assert_eq(fx_json_num(l, "Devices"), 2, "%s", l);
+		cr_assert_geq(fx_json_num(l, "Hits"), before, "%s", l);
+		cr_assert_leq(fx_json_num(l, "Hits"), after, "%s", l);
+		cr_assert(strstr(l, "\"LastHit\":\"20"), "%s", l);
+		/* every device's events, by device first */
+		for (int i = 0; i < 3; i++) {
+			const char *const d[] = { "\"Section\":\"device\"", dev[i], NULL };
+
+			cr_assert_str_neq(out_line(d), "",
+					  "%s has no events in top's device section", dev[i]);
+		}
+		cr_assert_eq(vpg("top", "--once"), 0);
+		cr_assert_str_neq(out_line(text), "", "no lab v1 row in top's text");
+
+		before = lab_hits();
+		cr_assert_eq(vpg("stats", "--json"), 0, "see %s/err.txt", dir);
+		after = lab_hits();
+		l = out_line(lab);
+		cr_assert_eq(fx_json_num(l, "Devices"), 2, "%s", l);
+		cr_assert_geq(fx_json_num(l, "Hits"), before, "%s", l);
+		cr_assert_leq(fx_json_num(l, "Hits"), after, "%s", l);
+		l = out_line(other);
+		cr_assert_eq(fx_json_num(l, "Devices"), 1, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Hits"), 1000000, "%s", l);
+		l = out_line(devices);
+		cr_assert_eq(fx_json_num(l, "Enrolled"), 4, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Revoked"), 0, "%s", l);
+		cr_assert_eq(fx_json_num(l, "Reporting"), 4, "%s", l);
+		cr_assert_eq(vpg("stats", ""), 0);
+		cr_assert(file_has("out.txt", "FILTER SETS"));
+		/* One source: --db and --pg together are a usage error. */
+		cr_assert_eq(vpg("top", "--db x.db --once"), 2);
+		cr_assert_eq(vpg("stats", "--db x.db"), 2);
+	}
 
 	/* A bad set for the group afterwards changes nothing: stored set and sensors as they were. */
 	cr_assert_eq(vs("filters apply bad.vf --group lab"), 1);

@@ -419,6 +419,46 @@ Test(fleet_store, received_frames_trimmed_with_the_days)
 }
 
 /*
+ * --retain-days trims SensorFilterHits: the rows of sensor runs that
+ * reported nothing since before the kept days, except each device's newest
+ * of each rule of each rule list; counted in RetentionDropped.
+ */
+Test(fleet_store, filter_hits_trimmed_with_the_days)
+{
+	struct vg_pg *pg = open_migrated();
+	/* (device, stream, generation, rule, signature, hits, days ago) */
+	static const char rows[] =
+		"('dev-1', 1, 1, 0, 'A', 5, 40), ('dev-1', 1, 1, 1, 'A', 6, 40),"
+		" ('dev-1', 2, 1, 0, 'A', 2, 1), ('dev-1', 2, 1, 1, 'A', 3, 1),"
+		" ('dev-1', 1, 2, 0, 'B', 7, 40),"
+		" ('dev-2', 8, 1, 0, 'A', 1, 50), ('dev-2', 9, 1, 0, 'A', 4, 45)";
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO \"SensorFilterHits\" (\"DeviceId\", \"StreamId\", \"Generation\","
+		 " \"RuleIndex\", \"Signature\", \"Hits\", \"Timestamp\") SELECT d, s, g, r, sig,"
+		 " n, now() - make_interval(days => a) FROM (VALUES %s) AS v(d, s, g, r, sig, n, a)"
+		 " RETURNING 1",
+		 rows);
+	pgq(sql);
+	vg_pg_set_retain_days(30);
+	cr_assert_eq(vg_pg_maintain(pg), 0);
+	cr_assert_eq(vg_pg_maintain(pg), 0, "a second pass trims nothing more");
+	vg_pg_set_retain_days(0);
+	/* dev-1's first run of A and dev-2's older run go; B's only run and dev-2's newest stay. */
+	cr_assert_str_eq(
+		pgq("SELECT string_agg(\"DeviceId\" || ' ' || \"Signature\" || ' ' ||"
+		    " \"StreamId\" || ' ' || \"RuleIndex\" || ' ' || \"Hits\", ', ' ORDER BY"
+		    " \"DeviceId\", \"Signature\", \"StreamId\", \"RuleIndex\") FROM"
+		    " \"SensorFilterHits\""),
+		"dev-1 A 2 0 2, dev-1 A 2 1 3, dev-1 B 1 0 7, dev-2 A 9 0 4");
+	cr_assert_str_eq(pgq("SELECT \"Rows\" FROM \"RetentionDropped\" WHERE \"Table\" ="
+			     " 'SensorFilterHits'"),
+			 "3");
+	vg_pg_close(pg);
+}
+
+/*
  * Two servers making the same day at once: the second waits and finds it
  * made. (Through a coordinator each shard's part is its own transaction.)
  */
@@ -503,6 +543,10 @@ Test(fleet_store, roles)
 	cr_assert_eq(vg_pg_migrate(ing), 0, "an up-to-date schema asks nothing of the role");
 	cr_assert_eq(store(ing, "wsl-9", "wsl-9", "win-9", 1, 1, t, 2, 4, why), 1, "%s", why);
 	cr_assert_eq(store(ing, "wsl-9", "wsl-9", "win-9", 1, 1, t, 2, 4, why), 0, "%s", why);
+	/* and --retain-days' every trim (SECURITY DEFINER functions granted to it alone) */
+	vg_pg_set_retain_days(30);
+	cr_assert_eq(vg_pg_maintain(ing), 0, "retention as the ingest role");
+	vg_pg_set_retain_days(0);
 	vg_pg_close(ing);
 	cr_assert_eq(pgn("SELECT count(*) FROM \"DeviceProcessEvents\""), 4);
 
@@ -517,6 +561,7 @@ Test(fleet_store, roles)
 			 "42501");
 	cr_assert_str_eq(run_state(an, "DELETE FROM \"DeviceInfo\""), "42501");
 	cr_assert_str_eq(run_state(an, "SELECT vigil_retain(0)"), "42501");
+	cr_assert_str_eq(run_state(an, "SELECT vigil_retain_filter_hits(0)"), "42501");
 	cr_assert_str_eq(run_state(an, "SELECT vigil_partition('2020-01-01')"), "42501");
 	PQfinish(an);
 

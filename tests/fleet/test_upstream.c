@@ -172,17 +172,6 @@ static int host_log_has(const char *s)
 	return system(cmd) == 0;
 }
 
-/* A number member of the {"Table":"Upstream",...} line of `vigil stats --json` (-1: none). */
-static long long stats_num(const char *line, const char *member)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\"%s\":", member);
-	p = strstr(line, key);
-	return p ? atoll(p + strlen(key)) : -1;
-}
-
 /* The Upstream line of `vigil stats --json` for h.db into line ("" when it has none). */
 static void stats_upstream(char *line, size_t n)
 {
@@ -356,8 +345,8 @@ Test(upstream, server_down_a_minute_then_every_event_once)
 	/* Pending and lag while it is down (the host found it gone on its first frame). */
 	for (int t = 0; t < 1200 && !down; t++) {
 		stats_upstream(line, sizeof(line));
-		pending = stats_num(line, "PendingEvents");
-		lag = stats_num(line, "LagSeconds");
+		pending = fx_json_num(line, "PendingEvents");
+		lag = fx_json_num(line, "LagSeconds");
 		down = pending > 0 && lag > 0 && strstr(line, "unreachable") &&
 		       strstr(line, "Couldn't connect");
 		if (!down)
@@ -366,7 +355,7 @@ Test(upstream, server_down_a_minute_then_every_event_once)
 	cr_assert(strstr(line, "\"State\":\"unreachable\""), "stats: %s", line);
 	cr_assert_geq(pending, 30, "stats: %s", line);
 	cr_assert_gt(lag, 0, "stats: %s", line);
-	cr_assert_gt(stats_num(line, "PendingFrames"), 0, "stats: %s", line);
+	cr_assert_gt(fx_json_num(line, "PendingFrames"), 0, "stats: %s", line);
 	cr_assert(strstr(line, "Couldn't connect"), "no reason in stats: %s", line);
 	/* A minute without an answer is unhealthy, with what waits. */
 	for (int t = 0; t < 1200 && !strstr(health, "upstream unreachable for"); t++) {
@@ -385,12 +374,12 @@ Test(upstream, server_down_a_minute_then_every_event_once)
 
 	restart_server();
 	pg_wait_marked(40);
-	for (int t = 0; t < 600 && stats_num(line, "PendingFrames") != 0; t++) {
+	for (int t = 0; t < 600 && fx_json_num(line, "PendingFrames") != 0; t++) {
 		stats_upstream(line, sizeof(line));
-		if (stats_num(line, "PendingFrames"))
+		if (fx_json_num(line, "PendingFrames"))
 			fx_sleep_ms(100);
 	}
-	cr_assert_eq(stats_num(line, "PendingFrames"), 0, "stats: %s", line);
+	cr_assert_eq(fx_json_num(line, "PendingFrames"), 0, "stats: %s", line);
 	cr_assert(strstr(line, "\"State\":\"shipping\""), "stats: %s", line);
 	/* Whatever else it says (a busy machine's sensor may drop events), not the upstream. */
 	healthcheck(health, sizeof(health));
