@@ -485,8 +485,8 @@ for sink in vigild sqlite; do
 		st=0
 		ceiling_step "$sink" "$rate" || st=$?
 		if [ "$st" = 0 ]; then lo=$rate; rate=$((rate * 2)); continue; fi
-		if [ "$st" = 2 ]; then limit="generator limit"; fi
-		[ "$st" = 1 ] && hi=$rate
+		# At the generator's limit with no drops: held, but the sensor was not the bottleneck.
+		if [ "$st" = 2 ]; then lo=$rate limit="generator limit"; else hi=$rate; fi
 		break
 	done
 	b=0
@@ -562,7 +562,7 @@ jq -s \
 		ramp: [ $ramp[] ],
 		max_zero_drop_events_per_s: ([ $limits[] | .config as $k | . as $l
 		  | [$ramp[] | select(.sink == $k)] as $steps
-		  | ([$steps[] | select(.target_ops_s == $l.lo)][0]) as $ok
+		  | ([$steps[] | select(.dropped == 0)] | max_by(.achieved_ops_s)) as $ok
 		  | ([$steps[] | select(.target_ops_s == $l.hi)][0]) as $bad
 		  | {key: $k, value: {
 			events_per_s: (if $ok then $ok.achieved_ops_s else 0 end),
@@ -592,6 +592,7 @@ jq -r '
 	  ([.max_zero_drop_events_per_s | to_entries[] | "into \(if .key == "sqlite" then "vigil host and SQLite" else "vigild alone" end) \(.value.events_per_s | n)" +
 	    (if .value.first_drop then " (drops at \(.value.first_drop.target_ops_s)/s: ring buffer full \(.value.first_drop.ringbuf_full), queue over 1 MiB \(.value.first_drop.events_lost); vigild \(.value.first_drop.sensor_cpu) CPU" +
 	      (if .value.first_drop.host_cpu then ", host \(.value.first_drop.host_cpu) CPU" else "" end) + ", machine \(.value.first_drop.machine_busy * 100 | round)% busy)"
+	     elif .value.limited_by == "generator limit" then " or more (the generator could not keep the pace: the sensor was not the limit)"
 	     else " (\(.value.limited_by))" end)] | join("; ")),
 	"",
 	"Encode+compress, userspace only: \(.encode.events_per_s) events/s, protobuf \(.encode.protobuf_mb_per_s) MB/s in, \(.encode.wire_mb_per_s) MB/s out, \(.encode.wire_bytes_per_event) bytes/event (batch \(.encode.batch), zstd \(.encode.zstd_level)).",
