@@ -324,6 +324,10 @@ audit_busy=$(auditctl -s | awk '$1 == "pid" {print $2}')
 [ -z "$(auditctl -l | grep -v '^No rules')" ] ||
 	echo "bench: audit rules are already loaded (auditctl -l): every configuration pays for them" >&2
 
+# Sensors already running (other vigild, bpftrace) run their programs on every workload here too.
+OTHERS=$({ pgrep -x vigild || true; pgrep -x bpftrace || true; } | wc -l)
+[ "$OTHERS" = 0 ] || echo "bench: $OTHERS other vigild or bpftrace processes are running: every configuration pays for their programs, and the ceiling for their events" >&2
+
 mkdir -p "$tmp/audit" "$RESULTS"
 cat >"$tmp/audit/auditd.conf" <<EOF
 log_file = $tmp/audit/audit.log
@@ -516,7 +520,7 @@ jq -s \
 	--argjson encode "$ENCODE" \
 	--argjson same "$same_json" \
 	--arg ts "$TS" --arg kernel "$(uname -r)" --arg cpu "$cpu_model" \
-	--arg load0 "$LOAD0" --arg load1 "$(cut -d' ' -f1-3 /proc/loadavg)" \
+	--arg load0 "$LOAD0" --arg load1 "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson others "$OTHERS" \
 	--argjson cpus "$(nproc)" --argjson quick "$QUICK" --argjson rounds "$ROUNDS" \
 	--arg families "$FAMILIES" --arg wl "$(printf '%s\n' "${WORKLOADS[@]}")" \
 	--arg cfgs "$(printf '%s\n' "${SHOWN[@]}")" '
@@ -529,7 +533,8 @@ jq -s \
 	| ($cfgs | split("\n") | map(select(length > 0) | split(" ") | map(select(length > 0)) | .[0])) as $cnames
 	| {
 		timestamp: $ts, quick: ($quick == 1), rounds: $rounds,
-		machine: {kernel: $kernel, cpu: $cpu, cpus: $cpus, loadavg_start: $load0, loadavg_end: $load1},
+		machine: {kernel: $kernel, cpu: $cpu, cpus: $cpus, loadavg_start: $load0, loadavg_end: $load1,
+			other_sensors: $others},
 		families: ($families | split(" ") | map(select(length > 0))),
 		same_as: $same,
 		cells: [ $wls[] as $w | $cnames[] as $c
@@ -597,7 +602,7 @@ jq -r '
 	"",
 	"Encode+compress, userspace only: \(.encode.events_per_s) events/s, protobuf \(.encode.protobuf_mb_per_s) MB/s in, \(.encode.wire_mb_per_s) MB/s out, \(.encode.wire_bytes_per_event) bytes/event (batch \(.encode.batch), zstd \(.encode.zstd_level)).",
 	"",
-	"\(.rounds) round(s)\(if .quick then " (QUICK)" else "" end), \(.machine.cpus) CPUs (\(.machine.cpu)), Linux \(.machine.kernel), load average \(.machine.loadavg_start) at the start, \(.machine.loadavg_end) at the end; event families: \(.families | join(", ")).",
+	"\(.rounds) round(s)\(if .quick then " (QUICK)" else "" end), \(.machine.cpus) CPUs (\(.machine.cpu)), Linux \(.machine.kernel), load average \(.machine.loadavg_start) at the start, \(.machine.loadavg_end) at the end\(if .machine.other_sensors > 0 then ", \(.machine.other_sensors) other sensor processes running" else "" end); event families: \(.families | join(", ")).",
 	(.same_as | to_entries[] | "\(.key) = \(.value): the same configuration today (no filter language yet), not run twice.")
 ' "$OUT.json" >"$OUT.md"
 
