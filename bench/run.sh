@@ -99,6 +99,10 @@ mapfile -t CONFIGS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' bench/configs.txt
 mapfile -t WORKLOADS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' bench/workloads.txt)
 cfg_field() { echo "$1" | awk -v f="$2" '{print $f}'; }
 cfg_args() { echo "$1" | awk '{for (i = 4; i <= NF; i++) printf "%s ", $i}'; }
+# The zero-drop ceiling runs vigil-raw's vigild arguments (no dedup, no rate limits).
+raw=$(sed -e 's/#.*//' bench/configs.txt | awk '$1 == "vigil-raw"')
+[ -n "$raw" ] || die "bench/configs.txt has no vigil-raw line (the zero-drop ceiling runs its vigild arguments)"
+C_ARGS="$(cfg_args "$raw")--queue-mem-kb 1024 --control $tmp/ctl"
 
 # ---------------------------------------------------------------- sensor process stats
 # CPU time of every thread of a process, in ns (schedstat: finer than clock ticks).
@@ -425,9 +429,6 @@ if [ "$QUICK" = 1 ]; then C_START=50000 C_STEP_S=1 C_BISECT=1; else C_START=2500
 C_MAX=3200000
 # The generator's files: in a tmpfs, no disk in the measurement.
 shm=$(mktemp -d /dev/shm/vg-bench-XXXXXX)
-raw=$(printf '%s\n' "${CONFIGS[@]}" | awk '$1 == "vigil-raw"')
-[ -n "$raw" ] || die "bench/configs.txt has no vigil-raw line (the ceiling runs its vigild arguments)"
-C_ARGS="$(cfg_args "$raw")--queue-mem-kb 1024 --control $tmp/ctl"
 ceiling_start() { # sink
 	local i
 	rm -f "$tmp/ctl"
