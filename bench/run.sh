@@ -598,7 +598,7 @@ jq -r '
 	  ([.max_zero_drop_events_per_s | to_entries[] | "into \(if .key == "sqlite" then "vigil host and SQLite" else "vigild alone" end) \(.value.events_per_s | n)" +
 	    (if .value.first_drop then " (drops at \(.value.first_drop.target_ops_s)/s: ring buffer full \(.value.first_drop.ringbuf_full), queue over 1 MiB \(.value.first_drop.events_lost); vigild \(.value.first_drop.sensor_cpu) CPU" +
 	      (if .value.first_drop.host_cpu then ", host \(.value.first_drop.host_cpu) CPU" else "" end) + ", machine \(.value.first_drop.machine_busy * 100 | round)% busy)"
-	     elif .value.limited_by == "generator limit" then " or more (the generator could not keep the pace: the sensor was not the limit)"
+	     elif .value.limited_by == "generator limit" then " or more (the generator fell below the pace with no drop: a lower bound)"
 	     else " (\(.value.limited_by))" end)] | join("; ")),
 	"",
 	"Encode+compress, userspace only: \(.encode.events_per_s) events/s, protobuf \(.encode.protobuf_mb_per_s) MB/s in, \(.encode.wire_mb_per_s) MB/s out, \(.encode.wire_bytes_per_event) bytes/event (batch \(.encode.batch), zstd \(.encode.zstd_level)).",
