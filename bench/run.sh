@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # make bench: every workload (bench/workloads.txt) under every sensor
-# configuration (bench/configs.txt), interleaved, several rounds; then a rate
-# ramp per sensor and the userspace encode benchmark. Prints a progress line
-# per run and a table; writes RESULTS/<timestamp>.json, .md and .png.
+# configuration (bench/configs.txt), interleaved, several rounds; then the
+# zero-drop ceiling (vigild alone, and into SQLite) and the userspace encode
+# benchmark. Prints a progress line per run and a table; writes
+# RESULTS/<timestamp>.json, .md and .png.
 # See bench/README.md for the method.
 #   bench/run.sh [--build DIR] [--results DIR] [--quick] [--rounds N]
 set -euo pipefail
@@ -33,7 +34,7 @@ done
 [ -n "$ROUNDS" ] || ROUNDS=$([ "$QUICK" = 1 ] && echo 1 || echo 5)
 O=$(cd "$O" && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench: the sensors load BPF programs and audit rules: needs root (sudo make bench)" >&2; exit 1; }
-for b in "$O/vigil" "$O/vigild" "$O/bench/workload" "$O/bench/encode"; do
+for b in "$O/vigil" "$O/vigild" "$O/bench/workload" "$O/bench/encode" "$O/bench/flood" "$O/bench/sink"; do
 	[ -x "$b" ] || { echo "bench: $b is missing: run it through make bench" >&2; exit 1; }
 done
 for t in jq sqlite3 gnuplot bpftrace auditd auditctl; do
@@ -41,6 +42,7 @@ for t in jq sqlite3 gnuplot bpftrace auditd auditctl; do
 done
 
 TS=$(date -u +%Y%m%dT%H%M%SZ)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d /tmp/vg-bench-XXXXXX)
 CELLS=$tmp/cells.jsonl
 : >"$CELLS"
@@ -49,7 +51,7 @@ SETTLE=0.4 # > vigild's flush interval, so what the workload caused is stored
 # detach, SQLite, auditd flush) and a sensor's start (vigild's /proc scan)
 # must not land on one configuration only.
 QUIET=0.3
-host_pid= bt_pid= ad_pid= sensor_pid=
+host_pid= bt_pid= ad_pid= sensor_pid= shm=
 audit_rules_added=() audit_enabled_was= audit_backlog_was= tracefs_mounted=0
 
 # ---------------------------------------------------------------- cleanup
@@ -81,6 +83,7 @@ cleanup() {
 	if [ -n "$audit_backlog_was" ]; then auditctl -b "$audit_backlog_was" >/dev/null 2>&1 || true; fi
 	[ "$tracefs_mounted" = 1 ] && umount /sys/kernel/tracing 2>/dev/null || true
 	rm -rf "$tmp"
+	[ -z "$shm" ] || rm -rf "$shm"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -96,6 +99,10 @@ mapfile -t CONFIGS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' bench/configs.txt
 mapfile -t WORKLOADS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' bench/workloads.txt)
 cfg_field() { echo "$1" | awk -v f="$2" '{print $f}'; }
 cfg_args() { echo "$1" | awk '{for (i = 4; i <= NF; i++) printf "%s ", $i}'; }
+# The zero-drop ceiling runs vigil-raw's vigild arguments (no dedup, no rate limits).
+raw=$(sed -e 's/#.*//' bench/configs.txt | awk '$1 == "vigil-raw"')
+[ -n "$raw" ] || die "bench/configs.txt has no vigil-raw line (the zero-drop ceiling runs its vigild arguments)"
+C_ARGS="$(cfg_args "$raw")--queue-mem-kb 1024 --control $tmp/ctl"
 
 # ---------------------------------------------------------------- sensor process stats
 # CPU time of every thread of a process, in ns (schedstat: finer than clock ticks).
@@ -321,6 +328,10 @@ audit_busy=$(auditctl -s | awk '$1 == "pid" {print $2}')
 [ -z "$(auditctl -l | grep -v '^No rules')" ] ||
 	echo "bench: audit rules are already loaded (auditctl -l): every configuration pays for them" >&2
 
+# Sensors already running (other vigild, bpftrace) run their programs on every workload here too.
+OTHERS=$({ pgrep -x vigild || true; pgrep -x bpftrace || true; } | wc -l)
+[ "$OTHERS" = 0 ] || echo "bench: $OTHERS other vigild or bpftrace processes are running: every configuration pays for their programs, and the ceiling for their events" >&2
+
 mkdir -p "$tmp/audit" "$RESULTS"
 cat >"$tmp/audit/auditd.conf" <<EOF
 log_file = $tmp/audit/audit.log
@@ -401,35 +412,98 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-# ---------------------------------------------------------------- rate ramp
-# Paced fork+exit (two process events per operation) at rising rates, each
-# step under a fresh sensor, until it drops events or the generator cannot
-# keep the pace. Highest rate with zero drops, in events captured per second.
+# ---------------------------------------------------------------- zero-drop ceiling
+# bench/flood makes file events vigil never suppresses (fchmod of a file per
+# thread, two threads per CPU) at a paced rate, under vigil-raw's vigild
+# arguments (no dedup, no rate limits), each step under a fresh sensor,
+# draining into two sinks: bench/sink (vigild alone: every batch acknowledged
+# and thrown away) and vigil host with SQLite. The rate doubles until the
+# first counted drop (ring buffer full, or vigild's queue of unacknowledged
+# frames over 1 MiB: the host is behind), or until the generator cannot keep
+# 90% of the pace; then bisects. The ceiling is the highest rate whose step
+# held STEP_S seconds with zero drops, in events/s.
 RAMP=$tmp/ramp.jsonl
 : >"$RAMP"
-if [ "$QUICK" = 1 ]; then RATES="2000 8000"; STEP_S=1; else RATES="1000 2000 4000 8000 16000 32000 64000"; STEP_S=3; fi
-for cfg in "${RUN_CONFIGS[@]}"; do
-	name=$(cfg_field "$cfg" 1)
-	sensor=$(cfg_field "$cfg" 2)
-	[ "$sensor" = none ] && continue
-	limit="top of the ramp"
-	for rate in $RATES; do
-		n=$((rate * STEP_S))
-		sensor_start "$sensor" "$(cfg_args "$cfg")"
-		sleep "$QUIET"
-		out=$("$O/bench/workload" fork "$n" --rate "$rate") || die "ramp workload failed under $name"
-		read -r ns ops <<<"$out"
-		sleep "$SETTLE"
-		read -r seen cap supp drop bytes <<<"$(sensor_stop_counts "$sensor")"
-		achieved=$(awk -v n="$ops" -v t="$ns" 'BEGIN {printf "%.0f", n / (t / 1e9)}')
-		printf '{"config":"%s","target_ops_s":%d,"achieved_ops_s":%d,"seconds":%.3f,"seen":%d,"captured":%d,"dropped":%d}\n' \
-			"$name" "$rate" "$achieved" "$(awk -v t="$ns" 'BEGIN {print t / 1e9}')" "$seen" "$cap" "$drop" >>"$RAMP"
-		printf 'bench: ramp %-9s %6d forks/s asked, %6d done: %d events captured, %d dropped\n' \
-			"$name" "$rate" "$achieved" "$cap" "$drop" >&2
-		if [ "$drop" -gt 0 ]; then limit="drops at $rate forks/s"; break; fi
-		if [ "$achieved" -lt $((rate * 9 / 10)) ]; then limit="generator limit"; break; fi
+: >"$tmp/ramp-limit.jsonl"
+if [ "$QUICK" = 1 ]; then C_START=50000 C_STEP_S=1 C_BISECT=1; else C_START=25000 C_STEP_S=4 C_BISECT=3; fi
+C_MAX=3200000
+# The generator's files: in a tmpfs, no disk in the measurement.
+shm=$(mktemp -d /dev/shm/vg-bench-XXXXXX)
+ceiling_start() { # sink
+	local i
+	rm -f "$tmp/ctl"
+	if [ "$1" = sqlite ]; then
+		vigil_start "$C_ARGS"
+	else
+		# shellcheck disable=SC2086
+		"$O/bench/sink" "$O/vigild" $C_ARGS >>"$tmp/vigil.log" 2>&1 &
+		host_pid=$!
+		for i in $(seq 100); do
+			[ -S "$tmp/ctl" ] && break
+			kill -0 "$host_pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		sensor_pid=$(ps -o pid= --ppid "$host_pid" | head -1 | tr -d ' ')
+	fi
+	for i in $(seq 100); do
+		[ -S "$tmp/ctl" ] && return 0
+		kill -0 "$host_pid" 2>/dev/null || break
+		sleep 0.05
 	done
-	printf '{"config":"%s","limit":"%s"}\n' "$name" "$limit" >>"$tmp/ramp-limit.jsonl"
+	cat "$tmp/vigil.log" >&2
+	die "vigild's control socket did not appear (log above)"
+}
+# One step: sink rate; appends a JSON line to RAMP; returns 1 on drops, 2 at the generator's limit.
+ceiling_step() {
+	local sink=$1 rate=$2 out stored=null drop c
+	ceiling_start "$sink"
+	sleep "$QUIET"
+	out=$("$O/bench/flood" chmod "$rate" "$C_STEP_S" --dir "$shm" --control "$tmp/ctl" --sensor "$sensor_pid" \
+		$([ "$sink" = sqlite ] && echo "--host $host_pid")) || die "flood failed ($sink, $rate/s)"
+	if [ "$sink" = sqlite ]; then
+		vigil_stop
+		# Rows stored, and drops the host was told of (SensorCounters).
+		c=$(vigil_counts)
+		stored=$(echo "$c" | cut -f2)
+		out=$(echo "$out" | jq -c --argjson st "$stored" --argjson d "$(echo "$c" | cut -f4)" \
+			'. + {stored: $st, dropped_stored: $d}')
+	else
+		stop_pid "$host_pid" 30
+		host_pid=
+	fi
+	out=$(echo "$out" | jq -c --arg s "$sink" '. + {sink: $s,
+		dropped: ([.ringbuf_full + .events_lost, .dropped_stored // 0] | max)}')
+	echo "$out" >>"$RAMP"
+	drop=$(echo "$out" | jq .dropped)
+	printf 'bench: ceiling %-6s %8d events/s asked, %8.0f done: %d emitted, %d dropped (ring full %d, queue %d); vigild %.2f CPU%s, machine %.0f%% busy\n' \
+		"$sink" "$rate" "$(echo "$out" | jq .achieved_ops_s)" "$(echo "$out" | jq .emitted)" "$drop" \
+		"$(echo "$out" | jq .ringbuf_full)" "$(echo "$out" | jq .events_lost)" "$(echo "$out" | jq .sensor_cpu)" \
+		"$(echo "$out" | jq -r 'if .host_cpu then ", host \(.host_cpu) CPU" else "" end')" \
+		"$(echo "$out" | jq '.machine_busy * 100')" >&2
+	[ "$drop" -gt 0 ] && return 1
+	[ "$(echo "$out" | jq --argjson r "$rate" '.achieved_ops_s < $r * 0.9')" = true ] && return 2
+	return 0
+}
+for sink in vigild sqlite; do
+	lo=0 hi=0 rate=$C_START limit="top of the ramp ($C_MAX/s)"
+	while [ "$rate" -le "$C_MAX" ]; do
+		st=0
+		ceiling_step "$sink" "$rate" || st=$?
+		if [ "$st" = 0 ]; then lo=$rate; rate=$((rate * 2)); continue; fi
+		# At the generator's limit with no drops: held, but the sensor was not the bottleneck.
+		if [ "$st" = 2 ]; then lo=$rate limit="generator limit"; else hi=$rate; fi
+		break
+	done
+	b=0
+	while [ "$hi" -gt 0 ] && [ "$b" -lt "$C_BISECT" ] && [ $((hi - lo)) -gt $((hi / 16)) ]; do
+		mid=$(((lo + hi) / 2000 * 1000))
+		b=$((b + 1))
+		st=0
+		ceiling_step "$sink" "$mid" || st=$?
+		if [ "$st" = 0 ]; then lo=$mid; else hi=$mid; fi
+	done
+	[ "$hi" -gt 0 ] && limit="drops at $hi/s"
+	printf '{"config":"%s","limit":"%s","lo":%d,"hi":%d}\n' "$sink" "$limit" "$lo" "$hi" >>"$tmp/ramp-limit.jsonl"
 done
 
 # ---------------------------------------------------------------- encode micro-benchmark
@@ -447,6 +521,7 @@ jq -s \
 	--argjson encode "$ENCODE" \
 	--argjson same "$same_json" \
 	--arg ts "$TS" --arg kernel "$(uname -r)" --arg cpu "$cpu_model" \
+	--arg load0 "$LOAD0" --arg load1 "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson others "$OTHERS" \
 	--argjson cpus "$(nproc)" --argjson quick "$QUICK" --argjson rounds "$ROUNDS" \
 	--arg families "$FAMILIES" --arg wl "$(printf '%s\n' "${WORKLOADS[@]}")" \
 	--arg cfgs "$(printf '%s\n' "${SHOWN[@]}")" '
@@ -459,7 +534,8 @@ jq -s \
 	| ($cfgs | split("\n") | map(select(length > 0) | split(" ") | map(select(length > 0)) | .[0])) as $cnames
 	| {
 		timestamp: $ts, quick: ($quick == 1), rounds: $rounds,
-		machine: {kernel: $kernel, cpu: $cpu, cpus: $cpus},
+		machine: {kernel: $kernel, cpu: $cpu, cpus: $cpus, loadavg_start: $load0, loadavg_end: $load1,
+			other_sensors: $others},
 		families: ($families | split(" ") | map(select(length > 0))),
 		same_as: $same,
 		cells: [ $wls[] as $w | $cnames[] as $c
@@ -490,11 +566,16 @@ jq -s \
 			runs_raw: $mine
 		  } ],
 		ramp: [ $ramp[] ],
-		max_zero_drop_events_per_s: ([ $ramp[] ] | group_by(.config) | map({
-			key: .[0].config,
-			value: {events_per_s: ([.[] | select(.dropped == 0) | .captured / .seconds] | max | r(0)),
-				limited_by: (.[0].config as $c | [$limits[] | select(.config == $c) | .limit][0])}
-		}) | from_entries),
+		max_zero_drop_events_per_s: ([ $limits[] | .config as $k | . as $l
+		  | [$ramp[] | select(.sink == $k)] as $steps
+		  | ([$steps[] | select(.dropped == 0)] | max_by(.achieved_ops_s)) as $ok
+		  | ([$steps[] | select(.target_ops_s == $l.hi)][0]) as $bad
+		  | {key: $k, value: {
+			events_per_s: (if $ok then $ok.achieved_ops_s else 0 end),
+			limited_by: $l.limit,
+			at_ceiling: (if $ok then $ok | {sensor_cpu, host_cpu, machine_busy} else null end),
+			first_drop: (if $bad then $bad | {target_ops_s, achieved_ops_s, ringbuf_full, events_lost,
+				sensor_cpu, host_cpu, machine_busy} else null end)}} ] | from_entries),
 		encode: $encode
 	}' "$CELLS" >"$OUT.json"
 
@@ -513,12 +594,16 @@ jq -r '
 	  (if .sensor_peak_rss_kb then "\(.sensor_peak_rss_kb / 1024 * 10 | round / 10)" else "-" end) +
 	  " | \(.bytes_per_event | n) |" end),
 	"",
-	"Highest sustained rate with zero drops (paced fork+exit ramp, events captured/s): " +
-	  ([.max_zero_drop_events_per_s | to_entries[] | "\(.key) \(.value.events_per_s | n) (\(.value.limited_by))"] | join(", ")),
+	"Highest sustained rate with zero drops (file events from \(.machine.cpus * 2) threads, no dedup or rate limits, events/s): " +
+	  ([.max_zero_drop_events_per_s | to_entries[] | "into \(if .key == "sqlite" then "vigil host and SQLite" else "vigild alone" end) \(.value.events_per_s | n)" +
+	    (if .value.first_drop then " (drops at \(.value.first_drop.target_ops_s)/s: ring buffer full \(.value.first_drop.ringbuf_full), queue over 1 MiB \(.value.first_drop.events_lost); vigild \(.value.first_drop.sensor_cpu) CPU" +
+	      (if .value.first_drop.host_cpu then ", host \(.value.first_drop.host_cpu) CPU" else "" end) + ", machine \(.value.first_drop.machine_busy * 100 | round)% busy)"
+	     elif .value.limited_by == "generator limit" then " or more (the generator fell below the pace with no drop: a lower bound)"
+	     else " (\(.value.limited_by))" end)] | join("; ")),
 	"",
 	"Encode+compress, userspace only: \(.encode.events_per_s) events/s, protobuf \(.encode.protobuf_mb_per_s) MB/s in, \(.encode.wire_mb_per_s) MB/s out, \(.encode.wire_bytes_per_event) bytes/event (batch \(.encode.batch), zstd \(.encode.zstd_level)).",
 	"",
-	"\(.rounds) round(s)\(if .quick then " (QUICK)" else "" end), \(.machine.cpus) CPUs (\(.machine.cpu)), Linux \(.machine.kernel); event families: \(.families | join(", ")).",
+	"\(.rounds) round(s)\(if .quick then " (QUICK)" else "" end), \(.machine.cpus) CPUs (\(.machine.cpu)), Linux \(.machine.kernel), load average \(.machine.loadavg_start) at the start, \(.machine.loadavg_end) at the end\(if .machine.other_sensors > 0 then ", \(.machine.other_sensors) other sensor processes running" else "" end); event families: \(.families | join(", ")).",
 	(.same_as | to_entries[] | "\(.key) = \(.value): the same configuration today (no filter language yet), not run twice.")
 ' "$OUT.json" >"$OUT.md"
 

@@ -17,6 +17,13 @@
  *   workload getppid N    getppid(), a syscall no sensor here captures
  *   workload recv N       recvmsg on an empty UDP socket (EAGAIN), as an event
  *                         loop drains its sockets: watched for DNS replies, no event
+ *   workload ioctl N      ioctl FIONREAD on a pipe: an ioctl vigil watches the
+ *                         syscall of (for chattr's FS_IOC_SETFLAGS) but does not report
+ *   workload mmapx N      mmap PROT_READ|PROT_EXEC + munmap of the first page of a
+ *                         library this process has mapped already (libc): a repeated
+ *                         load, which vigil's image LRU absorbs (no event)
+ *   workload mmapro N     mmap PROT_READ + munmap of the same page (no event: not
+ *                         executable)
  *
  * With --rate R the operations are paced at R per second (absolute
  * deadlines, so a late operation does not slow the next ones); the rate
@@ -29,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -39,6 +47,7 @@
 struct wl_ctx {
 	char path[64];
 	int lfd;
+	int fd; /* ioctl: a pipe's read end; mmapx, mmapro: the library */
 	long long execs; /* execnew: the copy's mtime (ns) */
 	struct sockaddr_in addr;
 };
@@ -186,8 +195,38 @@ static int wl_ioctl(struct wl_ctx *c)
 {
 	int n;
 
-	/* The commonest ioctl kind (a terminal or socket query): watched, not an event. */
-	syscall(SYS_ioctl, 0, FIONREAD, &n);
+	/* The commonest ioctl kind (a terminal, pipe or socket query): watched, not an event. */
+	return ioctl(c->fd, FIONREAD, &n) ? wl_fail("ioctl FIONREAD") : 0;
+}
+
+static int wl_mmap(struct wl_ctx *c, int prot)
+{
+	void *p = mmap(NULL, 4096, prot, MAP_PRIVATE, c->fd, 0);
+
+	if (p == MAP_FAILED)
+		return wl_fail("mmap");
+	return munmap(p, 4096) ? wl_fail("munmap") : 0;
+}
+
+static int wl_mmapx(struct wl_ctx *c)
+{
+	return wl_mmap(c, PROT_READ | PROT_EXEC);
+}
+
+static int wl_mmapro(struct wl_ctx *c)
+{
+	return wl_mmap(c, PROT_READ);
+}
+
+/* ioctl: a pipe whose read end is queried. */
+static int wl_ioctl_setup(struct wl_ctx *c)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		return wl_fail("pipe");
+	c->fd = p[0];
+	c->lfd = p[1]; /* closed at the end like the listener */
 	return 0;
 }
 
@@ -211,6 +250,33 @@ static int wl_recv_setup(struct wl_ctx *c)
 	if (c->lfd < 0 || bind(c->lfd, (struct sockaddr *)&c->addr, sizeof(c->addr)))
 		return wl_fail("a UDP socket on 127.0.0.1");
 	return 0;
+}
+
+/* mmapx, mmapro: the file of the first executable mapping that is not this program (libc). */
+static int wl_mmap_setup(struct wl_ctx *c)
+{
+	char line[512], self[256], *path = NULL, *p;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (n < 0 || !f)
+		return wl_fail("/proc/self");
+	self[n] = 0;
+	while (!path && fgets(line, sizeof(line), f)) {
+		p = strchr(line, '/');
+		if (!strstr(line, " r-xp ") || !p)
+			continue;
+		p[strcspn(p, "\n")] = 0;
+		if (strcmp(p, self))
+			path = p;
+	}
+	fclose(f);
+	if (!path) {
+		fprintf(stderr, "workload: no library mapped executable in /proc/self/maps\n");
+		return -1;
+	}
+	c->fd = open(path, O_RDONLY | O_CLOEXEC);
+	return c->fd < 0 ? wl_fail(path) : 0;
 }
 
 static int wl_tcp_setup(struct wl_ctx *c)
@@ -240,6 +306,8 @@ static const struct {
 	{ "openro", wl_openro },
 	{ "ioctl", wl_ioctl },
 	{ "recv", wl_recv },
+	{ "mmapx", wl_mmapx },
+	{ "mmapro", wl_mmapro },
 };
 
 static long long wl_ns(void)
@@ -252,7 +320,7 @@ static long long wl_ns(void)
 
 static int wl_usage(void)
 {
-	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid|ioctl|recv N [--rate OPS_PER_S]\n");
+	fprintf(stderr, "usage: workload open|openro|stat|exec|execnew|fork|tcp|getppid|ioctl|mmapx|mmapro|recv N [--rate OPS_PER_S]\n");
 	return 2;
 }
 
@@ -272,7 +340,7 @@ static int wl_parse(const char *s, long max, long *out)
 int main(int argc, char **argv)
 {
 	int (*op)(struct wl_ctx * c) = NULL;
-	struct wl_ctx c = { .lfd = -1 };
+	struct wl_ctx c = { .lfd = -1, .fd = -1 };
 	long n, rate = 0;
 	long long start, end;
 	int fd, ret = 1;
@@ -301,6 +369,10 @@ int main(int argc, char **argv)
 		goto out;
 	if (op == wl_recv && wl_recv_setup(&c))
 		goto out;
+	if (op == wl_ioctl && wl_ioctl_setup(&c))
+		goto out;
+	if ((op == wl_mmapx || op == wl_mmapro) && wl_mmap_setup(&c))
+		goto out;
 
 	start = wl_ns();
 	for (long i = 0; i < n; i++) {
@@ -321,6 +393,8 @@ int main(int argc, char **argv)
 out:
 	if (c.lfd >= 0)
 		close(c.lfd);
+	if (c.fd >= 0)
+		close(c.fd);
 	unlink(c.path);
 	return ret;
 }

@@ -43,7 +43,23 @@ $(O)/bench/ingest: $(O)/bench/ingest.o $(O)/libvigil.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_LIB) -lcurl -lpthread
 
-BENCH_BINS := $(O)/bench/workload $(O)/bench/encode $(O)/bench/decode $(O)/bench/ingest
+# The zero-drop ceiling: the event generator and the acknowledging sink (vigild alone).
+$(O)/bench/flood: bench/flood.c | $(call deps-stamp,bench)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $(@:=.d) -o $@ $< -lpthread
+
+$(O)/bench/sink.o: bench/sink.c | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(O)/bench/sink: $(O)/bench/sink.o $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_LIB)
+
+BENCH_BINS := $(O)/bench/workload $(O)/bench/encode $(O)/bench/decode $(O)/bench/ingest \
+	$(O)/bench/flood $(O)/bench/sink
 
 .PHONY: bench bench-encode bench-decode check-bench bench-ingest
 bench: all $(BENCH_BINS) | $(call deps-stamp,fleet) ## (root) every workload under each sensor, side by side [QUICK=1] [ROUNDS=N]
