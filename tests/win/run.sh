@@ -560,7 +560,10 @@ elif ! make_ca ca || ! make_ca other ||
 	! printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nexpiration_days = 2\n' >"$F/srv.tmpl" ||
 	! certtool --generate-privkey --key-type=ecdsa --outfile "$F/srv.key" 2>/dev/null ||
 	! certtool --generate-certificate --load-privkey "$F/srv.key" --load-ca-certificate "$F/ca.pem" \
-		--load-ca-privkey "$F/ca.key" --template "$F/srv.tmpl" --outfile "$F/srv.pem" 2>/dev/null; then
+		--load-ca-privkey "$F/ca.key" --template "$F/srv.tmpl" --outfile "$F/srv.pem" 2>/dev/null ||
+	! certtool --generate-privkey --key-type=ecdsa --outfile "$F/imp.key" 2>/dev/null ||
+	! certtool --generate-certificate --load-privkey "$F/imp.key" --load-ca-certificate "$F/other.pem" \
+		--load-ca-privkey "$F/other.key" --template "$F/srv.tmpl" --outfile "$F/imp.pem" 2>/dev/null; then
 	bad "the CA and the server's certificate (certtool)"
 elif ! start_server || ! "$O/vigil" server onboard --pg "$pg_conninfo" --url "https://localhost:$srv_port" \
 	--ca "$F/ca.pem" --out "$F/ob.txt" >/dev/null 2>"$F/onboard.err"; then
@@ -682,6 +685,38 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 			ok "PostgreSQL holds every stored event exactly once"
 		else
 			bad "events upstream vs local:$bad_tables" "$T/ship.log"
+		fi
+		# An impostor: a certificate for the right name from another CA, this
+		# store (its token) sent to it. openssl s_server records what it
+		# receives (its stdin a FIFO this shell holds open): the plug-in
+		# connects, but neither the token nor a body reaches it.
+		imp_token=$(cat "$T/ship.db.token" 2>/dev/null)
+		rm -f "$F/imp.in" && mkfifo "$F/imp.in"
+		imp_port=$((20000 + RANDOM % 30000))
+		openssl s_server -accept "127.0.0.1:$imp_port" -cert "$F/imp.pem" -key "$F/imp.key" \
+			-quiet <"$F/imp.in" >"$F/imp.recv" 2>"$F/imp.err" &
+		imp_pid=$!
+		bg_pids+=("$imp_pid")
+		exec 9>"$F/imp.in"
+		imp_url=https://localhost:$imp_port
+		if [ -n "$imp_token" ] && ship_db=$T/ship.db ship_vm ship-imp "$F/ob.txt" --upstream "$imp_url"; then
+			wait_for "$T/ship.db" "SELECT Value LIKE 'server certificate of $imp_url refused: not issued by the onboarding package''s CA%' FROM HostState WHERE Name = 'UpstreamError'" 1 60
+			vm_stop
+		fi
+		exec 9>&-
+		kill "$imp_pid" 2>/dev/null
+		wait "$imp_pid" 2>/dev/null
+		# Only request heads may be there: a line of anything else is a body.
+		# (Wine's WinHTTP writes the absolute URL in a request through a proxy.)
+		imp_line="POST ($imp_url)?/v1/batches HTTP/1\\.[01]"
+		if grep -Eq "^$imp_line" "$F/imp.recv" &&
+			! grep -qiF -e authorization -e "$imp_token" "$F/imp.recv" &&
+			! tr -d '\r' <"$F/imp.recv" | grep -Evq "^($imp_line|[A-Za-z-]+: .*|)\$" &&
+			grep -qF "upstream: server certificate of $imp_url refused: not issued by the onboarding package's CA" "$T/ship-imp.log"; then
+			ok "an impostor for the server's name got neither the token nor a body; the plug-in logged the refusal"
+		else
+			bad "the impostor's recording (token ${imp_token:0:6}...)" "$F/imp.recv"
+			sed 's/^/        | /' "$T/ship-imp.log" 2>/dev/null | tail -n 5
 		fi
 	fi
 	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
