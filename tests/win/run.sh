@@ -411,35 +411,6 @@ if vm_start kernel "$T/kernel.db" --vigild "$T/crash.sh" --custom 1 --allow-cust
 fi
 
 echo "check-win: proxy choice (TelemetryProxyServer, WinHTTP, Network & Internet, direct)"
-# static | winhttp | user | legacy | Proxy | ProxySource | Warnings (substring)
-while IFS='|' read -r st wh us lg want_proxy want_src want_warn; do
-	[ -z "$st" ] && continue
-	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static "$st" --winhttp "$wh" --user "$us" \
-		--legacy "$lg" >"$T/proxyset.out" 2>&1 || { bad "proxyset.exe $st $wh $us $lg" "$T/proxyset.out"; continue; }
-	hc proxy --json --db "$(winpath "$T/none.db")"
-	row="static=$st winhttp=$wh user=$us legacy=$lg"
-	if grep -qF "\"Proxy\":\"$want_proxy\",\"ProxySource\":\"$want_src\"" "$T/proxy.hc" &&
-		{ [ "$want_warn" = - ] && grep -qF '"Warnings":""' "$T/proxy.hc" ||
-			{ [ "$want_warn" != - ] && grep -qF "$want_warn" "$T/proxy.hc"; }; }; then
-		ok "proxy $row: $want_proxy from $want_src$([ "$want_warn" = - ] || echo ", warns")"
-	else
-		bad "proxy $row: want $want_proxy from $want_src, warning '$want_warn'" "$T/proxy.hc"
-	fi
-done <<'TABLE'
--|-|-|-|direct|direct|-
--|-|user.example:8080|-|user.example:8080|Network & Internet settings|-
--|wh.example:3128|user.example:8080|-|wh.example:3128|WinHTTP|-
-st.example:8888|wh.example:3128|user.example:8080|-|st.example:8888|TelemetryProxyServer|-
-st.example:8888|-|-|-|st.example:8888|TelemetryProxyServer|-
--|http=a.example:80;https=b.example:443|-|-|b.example:443|WinHTTP|-
--|-|-|old.example:9|direct|direct|legacy proxy value 'old.example:9' (DefenderProxyServer) is ignored
-http://st.example:8888/|wh.example:3128|-|old.example:9|st.example:8888|TelemetryProxyServer|DefenderProxyServer) is ignored
-st.example|wh.example:3128|-|-|none|TelemetryProxyServer|TelemetryProxyServer proxy 'st.example': not host:port
-st.example:99999|-|-|-|none|TelemetryProxyServer|bad port
--|-|-|-|direct|direct|-
-TABLE
-
-echo "check-win: connectivity test through a local tinyproxy"
 # start_tinyproxy NAME ALLOW: a tinyproxy on a free loopback port ($tp_port)
 # admitting ALLOW; 127.0.0.1 not admitted makes it refuse us with 403.
 start_tinyproxy() {
@@ -462,6 +433,63 @@ start_tinyproxy() {
 	cat "$T/$name.log" >&2
 	return 1
 }
+# One live tinyproxy per source, each with its own log: in the table @P@ is
+# TelemetryProxyServer under the host EDR's policy key, @O@ the plug-in key's
+# TelemetryProxyServer (its override), @W@ the WinHTTP proxy, @U@ the Network
+# & Internet settings. The table runs twice: here, what healthcheck.exe says;
+# with the server running (below), the route the plug-in's traffic takes.
+declare -A px_port px_lines
+tp_pids=()
+for s in P O W U; do
+	start_tinyproxy "tp-$s" 127.0.0.1 || exit 1
+	px_port[$s]=$tp_port
+done
+tp_pids=()
+# px_sub TEXT: TEXT with each @X@ replaced by that proxy's address.
+px_sub() {
+	local v=$1 s
+	for s in P O W U; do v=${v//@$s@/127.0.0.1:${px_port[$s]}}; done
+	printf '%s' "$v"
+}
+# px_set POLICY OVERRIDE WINHTTP USER LEGACY: set the sources ("-": unset).
+px_set() {
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --policy "$(px_sub "$1")" \
+		--static "$(px_sub "$2")" --winhttp "$(px_sub "$3")" --user "$(px_sub "$4")" \
+		--legacy "$5" >"$T/proxyset.out" 2>&1 ||
+		{ bad "proxyset.exe $*" "$T/proxyset.out"; return 1; }
+}
+# policy | override | winhttp | user | legacy | Proxy | ProxySource | Warnings (substring)
+PROXY_TABLE=$(cat <<'TABLE'
+-|-|-|-|-|direct|direct|-
+-|-|-|@U@|-|@U@|Network & Internet settings|-
+-|-|@W@|@U@|-|@W@|WinHTTP|-
+@P@|-|@W@|@U@|-|@P@|TelemetryProxyServer|-
+@P@|@O@|@W@|@U@|-|@O@|TelemetryProxyServer (plug-in key)|-
+-|@O@|-|-|-|@O@|TelemetryProxyServer (plug-in key)|-
+-|-|http=127.0.0.1:1;https=@W@|@U@|-|@W@|WinHTTP|-
+-|-|-|-|old.example:9|direct|direct|legacy proxy value 'old.example:9' (DefenderProxyServer) is ignored
+http://@P@/|-|@W@|-|old.example:9|@P@|TelemetryProxyServer|DefenderProxyServer) is ignored
+-|st.example|@W@|-|-|none|TelemetryProxyServer (plug-in key)|TelemetryProxyServer (plug-in key) proxy 'st.example': not host:port
+st.example:99999|-|@W@|-|-|none|TelemetryProxyServer|bad port
+TABLE
+)
+while IFS='|' read -r po st wh us lg want_proxy want_src want_warn; do
+	[ -z "$po" ] && continue
+	px_set "$po" "$st" "$wh" "$us" "$lg" || continue
+	want_proxy=$(px_sub "$want_proxy")
+	hc proxy --json --db "$(winpath "$T/none.db")"
+	row="policy=$po override=$st winhttp=$wh user=$us legacy=$lg"
+	if grep -qF "\"Proxy\":\"$want_proxy\",\"ProxySource\":\"$want_src\"" "$T/proxy.hc" &&
+		{ [ "$want_warn" = - ] && grep -qF '"Warnings":""' "$T/proxy.hc" ||
+			{ [ "$want_warn" != - ] && grep -qF "$want_warn" "$T/proxy.hc"; }; }; then
+		ok "proxy $row: $want_proxy from $want_src$([ "$want_warn" = - ] || echo ", warns")"
+	else
+		bad "proxy $row: want $want_proxy from $want_src, warning '$want_warn'" "$T/proxy.hc"
+	fi
+done <<<"$PROXY_TABLE"
+px_set - - - - -
+
+echo "check-win: connectivity test through a local tinyproxy"
 tp_pids=()
 # conn_case NAME PROXY WANT: a VM with ConnectivityTest=1 and TelemetryProxyServer=PROXY.
 conn_case() {
@@ -718,6 +746,46 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 			bad "the impostor's recording (token ${imp_token:0:6}...)" "$F/imp.recv"
 			sed 's/^/        | /' "$T/ship-imp.log" 2>/dev/null | tail -n 5
 		fi
+		# The proxy table again, each row's plug-in shipping to the server:
+		# the CONNECT is in the log of exactly the proxy the row names (in
+		# none for direct), the row's workload arrives upstream; an unusable
+		# proxy setting starts no sender and nothing leaves.
+		n=0
+		while IFS='|' read -r po st wh us lg want_proxy want_src want_warn; do
+			[ -z "$po" ] && continue
+			n=$((n + 1))
+			px_set "$po" "$st" "$wh" "$us" "$lg" || continue
+			want_proxy=$(px_sub "$want_proxy")
+			row="policy=$po override=$st winhttp=$wh user=$us legacy=$lg"
+			for s in P O W U; do px_lines[$s]=$(wc -l <"$T/tp-$s.log"); done
+			mark=vg-route-$$-$n
+			sel="FROM \"DeviceProcessEvents\" WHERE \"ActionType\" = 'ProcessCreated' AND \"ProcessCommandLine\" = '/bin/true $mark'"
+			ship_db=$T/ship.db ship_vm "route-$n" "$F/ob.txt" || continue
+			wait_for "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'SensorState'" running 60
+			# (SensorState can be the last VM's: the workload again until it is seen.)
+			for i in $(seq 300); do
+				[ "$want_proxy" = none ] && break
+				[ $((i % 10)) = 1 ] && /bin/true "$mark"
+				[ "$(pgq "SELECT count(*) > 0 $sel")" = t ] && break
+				sleep 0.2
+			done
+			vm_stop
+			got= want=
+			for s in P O W U; do
+				tail -n "+$((px_lines[$s] + 1))" "$T/tp-$s.log" |
+					grep -q "CONNECT localhost:$srv_port HTTP" && got+=" $(px_sub "@$s@")"
+			done
+			case $want_proxy in direct | none) ;; *) want=" $want_proxy" ;; esac
+			arrived=$(pgq "SELECT count(*) > 0 $sel") via=${want# }
+			state=$(q "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'UpstreamError'")
+			if [ "$got" = "$want" ] && { [ "$want_proxy" != none ] && [ "$arrived" = t ] ||
+				{ [ "$want_proxy" = none ] && [[ "$state" == "not started: "*"$want_warn"* ]]; }; }; then
+				ok "route $row: $([ "$want_proxy" = none ] && echo "nothing sent ($want_src unusable)" || echo "through ${via:-no proxy}, the events upstream")"
+			else
+				bad "route $row: want CONNECT through '${want# }', got '${got# }'; events upstream $arrived; UpstreamError '$state'" "$T/route-$n.log"
+			fi
+		done <<<"$PROXY_TABLE"
+		px_set - - - - -
 	fi
 	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
 fi
