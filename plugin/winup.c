@@ -573,15 +573,26 @@ static int vg_wu_token_load(struct vg_winup *u)
 	return 0;
 }
 
-/* Enrol as f's device: 200 keeps the token; the status otherwise (0: no answer). */
+/*
+ * Enrol as the Windows host, its MachineGuid and name: the frames of its WSL
+ * devices name it as their HostDeviceId, and the server takes them from the
+ * host's credential (server/pgstore.c, vg_pg_authorize). Without a
+ * MachineGuid, as f's device. 200 keeps the token; the status otherwise (0:
+ * no answer).
+ */
 static long vg_wu_enroll(struct vg_winup *u, const struct vg_outbox_frame *f)
 {
-	char body[4096];
+	char body[4096], id[128], name[256];
 	long st;
 
-	if (vg_upp_enroll_body(body, sizeof(body), u->secret, f->device_id, f->device_name)) {
-		snprintf(u->why, sizeof(u->why), "enrolment of %s: secret or names too long",
-			 f->device_id);
+	vg_win_host_device_id(id, sizeof(id));
+	vg_win_host_name(name, sizeof(name));
+	if (!id[0]) {
+		snprintf(id, sizeof(id), "%s", f->device_id);
+		snprintf(name, sizeof(name), "%s", f->device_name);
+	}
+	if (vg_upp_enroll_body(body, sizeof(body), u->secret, id, name)) {
+		snprintf(u->why, sizeof(u->why), "enrolment of %s: secret or names too long", id);
 		return 400;
 	}
 	st = vg_wu_request(u, L"POST", "/v1/enroll", "application/json", body, (DWORD)strlen(body),
@@ -590,7 +601,7 @@ static long vg_wu_enroll(struct vg_winup *u, const struct vg_outbox_frame *f)
 	if (st != 200) {
 		if (st)
 			snprintf(u->why, sizeof(u->why), "enrolment of %s refused (%ld): %.200s",
-				 f->device_id, st, u->resp);
+				 id, st, u->resp);
 		return st;
 	}
 	if (vg_upp_enroll_token(u->resp, u->token)) {
@@ -600,7 +611,7 @@ static long vg_wu_enroll(struct vg_winup *u, const struct vg_outbox_frame *f)
 	if (vg_wu_token_save(u))
 		/* Sent with all the same; a restart cannot enrol again (409), so say so. */
 		vg_log(VG_ERROR, "upstream: cannot keep the token next to the store");
-	vg_log(VG_INFO, "upstream: enrolled %s", f->device_id);
+	vg_log(VG_INFO, "upstream: enrolled %s (%s)", id, name);
 	return 200;
 }
 

@@ -636,6 +636,21 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 		else
 			bad "PostgreSQL: $(pgq "SELECT count(*) $sel") of 3 events" "$T/ship.log"
 		fi
+		# The plug-in enrolled as the Windows host (its MachineGuid, the WSL
+		# device's HostDeviceId): the server stores the WSL device's batches
+		# under the host's credential, and the host's DeviceInfo row has the
+		# name it enrolled with.
+		wsl_dev=$(q "$T/ship.db" "SELECT DeviceId FROM DeviceInfo LIMIT 1")
+		host_dev=$(q "$T/ship.db" "SELECT HostDeviceId FROM DeviceInfo LIMIT 1")
+		got=$(pgq "SELECT string_agg(\"DeviceId\", ',') FROM \"EnrolledDevices\"")
+		host_row=$(pgq "SELECT \"OSPlatform\" || '|' || (\"DeviceName\" = (SELECT \"DeviceName\" FROM \"EnrolledDevices\" WHERE \"DeviceId\" = '$host_dev')) FROM \"DeviceInfo\" WHERE \"DeviceId\" = '$host_dev' LIMIT 1")
+		if [ -n "$host_dev" ] && [ "$host_dev" != "$wsl_dev" ] && [ "$got" = "$host_dev" ] &&
+			[ "$host_row" = 'Windows|true' ] &&
+			[ "$(pgq "SELECT count(*) > 0 FROM \"DeviceInfo\" WHERE \"DeviceId\" = '$wsl_dev' AND \"HostDeviceId\" = '$host_dev'")" = t ]; then
+			ok "the plug-in enrolled as its Windows host; the WSL device's events are stored under it"
+		else
+			bad "enrolled '$got', want the host '$host_dev' (WSL device '$wsl_dev'); host DeviceInfo '$host_row'" "$T/ship.log"
+		fi
 		if grep -q "Request (file descriptor [0-9]*): CONNECT localhost:$srv_port HTTP/1.1" "$T/tp-ship.log" &&
 			grep -q 'Established connection to host "localhost"' "$T/tp-ship.log"; then
 			ok "the traffic went through the proxy (CONNECT localhost:$srv_port)"
