@@ -77,8 +77,10 @@ int vg_proxy_choose(const struct vg_proxy_sources *in, struct vg_proxy_choice *o
 	const struct {
 		const char *value, *source;
 	} order[] = {
-		{ in->config, VG_PROXY_SRC_CONFIG },   { in->static_server, VG_PROXY_SRC_STATIC },
-		{ in->winhttp, VG_PROXY_SRC_WINHTTP }, { in->user, VG_PROXY_SRC_USER },
+		{ in->config, VG_PROXY_SRC_CONFIG },
+		{ in->static_server, in->static_source ? in->static_source : VG_PROXY_SRC_STATIC },
+		{ in->winhttp, VG_PROXY_SRC_WINHTTP },
+		{ in->user, VG_PROXY_SRC_USER },
 		{ in->env, VG_PROXY_SRC_ENV },
 	};
 	const char *why;

@@ -13,6 +13,7 @@
 
 struct vg_proxy_sources {
 	const char *static_server; /* TelemetryProxyServer, NULL when unset */
+	const char *static_source; /* where it was read, NULL: VG_PROXY_SRC_STATIC */
 	const char *winhttp; /* WinHTTP named proxy (netsh winhttp set proxy) */
 	const char *user; /* Network & Internet proxy settings, when enabled */
 	const char *env; /* Linux: https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY */
@@ -23,6 +24,7 @@ struct vg_proxy_sources {
 };
 
 #define VG_PROXY_SRC_STATIC "TelemetryProxyServer"
+#define VG_PROXY_SRC_STATIC_OVERRIDE "TelemetryProxyServer (plug-in key)"
 #define VG_PROXY_SRC_WINHTTP "WinHTTP"
 #define VG_PROXY_SRC_USER "Network & Internet settings"
 #define VG_PROXY_SRC_ENV "environment"

@@ -14,6 +14,8 @@
 #define VG_REG_KEY L"SOFTWARE\\vigil"
 /* The plug-in's subkey under WSL's plug-in registrations, where the seed keeps ConnectivityTest. */
 #define VG_REG_PLUGIN_KEY L"SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Lxss\\Plugins\\vigil"
+/* Where the host EDR's static proxy policy (TelemetryProxyServer) is kept. */
+#define VG_REG_POLICY_KEY L"SOFTWARE\\Policies\\Microsoft\\Windows\\DataCollection"
 /* WSL's distributions, one {GUID} subkey each, under each user's hive. */
 #define VG_LXSS_KEY L"Software\\Microsoft\\Windows\\CurrentVersion\\Lxss"
 

@@ -22,18 +22,25 @@
  * TLS trusts only the onboarding package's CA. WinHTTP cannot be given a
  * root of its own, so each request is told to accept an unknown root
  * (SECURITY_FLAG_IGNORE_UNKNOWN_CA: WinHTTP still checks the name, the
- * dates and the signatures) and the chain is checked here, after the
- * handshake and before any body is sent: the headers go out with
- * WinHttpSendRequest, the server's certificate is taken
- * (WINHTTP_OPTION_SERVER_CERT_CONTEXT), CertGetCertificateChain builds its
- * chain with the CA as an additional store, and the chain must end at that
- * very CA with no error but the root being unknown to Windows; only then
- * does WinHttpWriteData send the body (the enrolment secret, the events).
- * This works the same under Wine (whose WinHTTP builds the request before
- * its SENDING_REQUEST callback, so a check there could not stop it) and on
- * Windows. The bearer token is a header: on a new connection to a server
- * the CA did not certify it can be sent before the check refuses the
- * server, which is logged as such.
+ * dates and the signatures) and the chain is checked here
+ * (vg_wu_cert_check: WINHTTP_OPTION_SERVER_CERT_CONTEXT,
+ * CertGetCertificateChain with the CA as an additional store; the chain
+ * must end at that very CA with no error but the root being unknown to
+ * Windows). Neither the token nor a body reaches a server that fails it:
+ * - the status callback checks the certificate in SENDING_REQUEST, before
+ *   the request goes out, and closes the request handle if it fails, which
+ *   stops the request on Windows;
+ * - Wine's WinHTTP builds the request before that callback and sends it
+ *   even so: a request that opens a new connection therefore goes without
+ *   the token (the callback takes the Authorization header out at
+ *   CONNECTING_TO_SERVER, before the handshake) and ends before its body;
+ *   a GET of /v1/health opens a connection, checked and read to the end,
+ *   which goes back to WinHTTP's pool, and the request goes again on it.
+ *   Only connections whose certificate passed reach the pool (the others
+ *   are closed with their request), so the token only ever travels on one;
+ * - the body (the enrolment secret, the events) goes with WinHttpWriteData
+ *   after WinHttpSendRequest returned and the check passed.
+ * Redirects are off: one would take the token elsewhere.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -353,38 +360,106 @@ static int vg_wu_cert_check(struct vg_winup *u, HINTERNET r)
 	return -EACCES;
 }
 
+/* One request's state, the context value its status callback gets. */
+struct vg_wu_req {
+	struct vg_winup *u;
+	int auth; /* it carries the bearer token */
+	int fresh; /* it opened a new connection, and the token was taken out */
+	int checked; /* the certificate was checked before the request went out */
+	int refused; /* ... and refused, or the token could not be held back: r is closed */
+};
+
+/*
+ * WinHTTP's status callback (synchronous: on the sending thread). A new
+ * connection (CONNECTING_TO_SERVER, before its handshake and before the
+ * request is built) gets no token: its certificate is not known yet. Before
+ * each request goes out (SENDING_REQUEST, the place Microsoft documents for
+ * this) the certificate is checked, and a request to a server the package's
+ * CA did not certify is closed there.
+ */
+static void CALLBACK vg_wu_status(HINTERNET h, DWORD_PTR ctx, DWORD status, void *info, DWORD len)
+{
+	struct vg_wu_req *q = (struct vg_wu_req *)ctx;
+
+	if (!q || q->refused)
+		return;
+	if (status == WINHTTP_CALLBACK_STATUS_CONNECTING_TO_SERVER && q->auth) {
+		q->fresh = 1;
+		if (WinHttpAddRequestHeaders(h, L"Authorization:", (DWORD)-1L,
+					     WINHTTP_ADDREQ_FLAG_REPLACE) ||
+		    GetLastError() == ERROR_WINHTTP_HEADER_NOT_FOUND)
+			return;
+		snprintf(q->u->why, sizeof(q->u->why),
+			 "request to %s not sent: the token could not be held back (error %lu)",
+			 q->u->url, (unsigned long)GetLastError());
+	} else if (status == WINHTTP_CALLBACK_STATUS_SENDING_REQUEST) {
+		q->checked = 1;
+		if (!vg_wu_cert_check(q->u, h))
+			return;
+	} else {
+		return;
+	}
+	q->refused = 1;
+	WinHttpCloseHandle(h);
+}
+
 /*
  * One request: the HTTP status, or 0 when no answer came (u->why says
- * why). The body goes only once the server's certificate passed.
+ * why). The body goes only once the server's certificate passed; the token
+ * only on a connection whose certificate passed before (*fresh set when
+ * the request opened a new one: it went without the token and was ended).
  */
-static long vg_wu_request(struct vg_winup *u, const WCHAR *verb, const char *path,
-			  const char *ctype, const void *body, DWORD len, int auth)
+static long vg_wu_send(struct vg_winup *u, const WCHAR *verb, const char *path, const char *ctype,
+		       const void *body, DWORD len, int auth, int *fresh)
 {
 	DWORD flags = SECURITY_FLAG_IGNORE_UNKNOWN_CA, st = 0, sl = sizeof(st), done = 0;
+	DWORD noredir = WINHTTP_DISABLE_REDIRECTS;
+	struct vg_wu_req q = { .u = u, .auth = auth };
 	char hdrs[512];
 	WCHAR wpath[256], whdrs[512], ra[32];
 	HINTERNET r;
+	BOOL sent;
 
 	u->resp_len = 0;
 	u->resp[0] = 0;
 	u->retry_after = -1;
+	*fresh = 0;
 	vg_wu_wide(path, wpath, 256);
 	r = WinHttpOpenRequest(u->connect, verb, wpath, NULL, WINHTTP_NO_REFERER,
 			       WINHTTP_DEFAULT_ACCEPT_TYPES, WINHTTP_FLAG_SECURE);
 	if (!r)
 		return vg_wu_fail(u, "open a request to", GetLastError());
 	WinHttpSetOption(r, WINHTTP_OPTION_SECURITY_FLAGS, &flags, sizeof(flags));
+	/* A redirect would take the token elsewhere: the server never sends one. */
+	WinHttpSetOption(r, WINHTTP_OPTION_DISABLE_FEATURE, &noredir, sizeof(noredir));
+	if (WinHttpSetStatusCallback(r, vg_wu_status,
+				     WINHTTP_CALLBACK_FLAG_CONNECT_TO_SERVER |
+					     WINHTTP_CALLBACK_FLAG_SEND_REQUEST,
+				     0) == WINHTTP_INVALID_STATUS_CALLBACK) {
+		vg_wu_fail(u, "watch a request to", GetLastError());
+		goto out;
+	}
 	snprintf(hdrs, sizeof(hdrs), "%s%s%s%s%s", ctype ? "Content-Type: " : "",
 		 ctype ? ctype : "", ctype ? "\r\n" : "", auth ? "Authorization: Bearer " : "",
 		 auth ? u->token : "");
 	vg_wu_wide(hdrs, whdrs, 512);
-	if (!WinHttpSendRequest(r, whdrs[0] ? whdrs : WINHTTP_NO_ADDITIONAL_HEADERS, (DWORD)-1L,
-				WINHTTP_NO_REQUEST_DATA, 0, len, 0)) {
+	sent = WinHttpSendRequest(r, whdrs[0] ? whdrs : WINHTTP_NO_ADDITIONAL_HEADERS, (DWORD)-1L,
+				  WINHTTP_NO_REQUEST_DATA, 0, len, (DWORD_PTR)&q);
+	SecureZeroMemory(hdrs, sizeof(hdrs));
+	SecureZeroMemory(whdrs, sizeof(whdrs));
+	if (q.refused)
+		return 0; /* the callback closed r: Windows stops the request there, Wine sends it without the token */
+	if (!sent) {
 		vg_wu_fail(u, "connect to", GetLastError());
 		goto out;
 	}
-	if (vg_wu_cert_check(u, r))
+	/* No SENDING_REQUEST seen: the check before any body, all the same. */
+	if (!q.checked && vg_wu_cert_check(u, r))
 		goto out;
+	if (q.fresh) {
+		*fresh = 1;
+		goto out;
+	}
 	while (done < len) {
 		DWORD w = 0;
 
@@ -408,6 +483,7 @@ static long vg_wu_request(struct vg_winup *u, const WCHAR *verb, const char *pat
 		vg_win_utf8(ra, v, sizeof(v));
 		u->retry_after = vg_upp_retry_after(v);
 	}
+	/* Read to the end: the connection goes back to WinHTTP's pool, checked. */
 	for (;;) {
 		char tmp[1024];
 		DWORD got = 0;
@@ -426,6 +502,33 @@ static long vg_wu_request(struct vg_winup *u, const WCHAR *verb, const char *pat
 out:
 	WinHttpCloseHandle(r);
 	return st == 407 ? 0 : (long)st;
+}
+
+/*
+ * One request, as vg_wu_send(). A request with the token that needed a new
+ * connection went without it and ended before its body: a GET of the
+ * health endpoint opens one (its certificate checked, its answer read to
+ * the end, back in the pool), and the request goes again on it.
+ */
+static long vg_wu_request(struct vg_winup *u, const WCHAR *verb, const char *path,
+			  const char *ctype, const void *body, DWORD len, int auth)
+{
+	int fresh;
+	long st = vg_wu_send(u, verb, path, ctype, body, len, auth, &fresh);
+
+	if (!fresh)
+		return st;
+	if (!vg_wu_send(u, L"GET", "/v1/health", NULL, NULL, 0, 0, &fresh))
+		return 0;
+	st = vg_wu_send(u, verb, path, ctype, body, len, auth, &fresh);
+	if (fresh) {
+		snprintf(u->why, sizeof(u->why),
+			 "%s closes each connection: the token goes only on one whose"
+			 " certificate was checked before",
+			 u->url);
+		return 0;
+	}
+	return st;
 }
 
 /* Write the token to DB.token through a new file moved over it. */
@@ -470,15 +573,26 @@ static int vg_wu_token_load(struct vg_winup *u)
 	return 0;
 }
 
-/* Enrol as f's device: 200 keeps the token; the status otherwise (0: no answer). */
+/*
+ * Enrol as the Windows host, its MachineGuid and name: the frames of its WSL
+ * devices name it as their HostDeviceId, and the server takes them from the
+ * host's credential (server/pgstore.c, vg_pg_authorize). Without a
+ * MachineGuid, as f's device. 200 keeps the token; the status otherwise (0:
+ * no answer).
+ */
 static long vg_wu_enroll(struct vg_winup *u, const struct vg_outbox_frame *f)
 {
-	char body[4096];
+	char body[4096], id[128], name[256];
 	long st;
 
-	if (vg_upp_enroll_body(body, sizeof(body), u->secret, f->device_id, f->device_name)) {
-		snprintf(u->why, sizeof(u->why), "enrolment of %s: secret or names too long",
-			 f->device_id);
+	vg_win_host_device_id(id, sizeof(id));
+	vg_win_host_name(name, sizeof(name));
+	if (!id[0]) {
+		snprintf(id, sizeof(id), "%s", f->device_id);
+		snprintf(name, sizeof(name), "%s", f->device_name);
+	}
+	if (vg_upp_enroll_body(body, sizeof(body), u->secret, id, name)) {
+		snprintf(u->why, sizeof(u->why), "enrolment of %s: secret or names too long", id);
 		return 400;
 	}
 	st = vg_wu_request(u, L"POST", "/v1/enroll", "application/json", body, (DWORD)strlen(body),
@@ -487,7 +601,7 @@ static long vg_wu_enroll(struct vg_winup *u, const struct vg_outbox_frame *f)
 	if (st != 200) {
 		if (st)
 			snprintf(u->why, sizeof(u->why), "enrolment of %s refused (%ld): %.200s",
-				 f->device_id, st, u->resp);
+				 id, st, u->resp);
 		return st;
 	}
 	if (vg_upp_enroll_token(u->resp, u->token)) {
@@ -497,7 +611,7 @@ static long vg_wu_enroll(struct vg_winup *u, const struct vg_outbox_frame *f)
 	if (vg_wu_token_save(u))
 		/* Sent with all the same; a restart cannot enrol again (409), so say so. */
 		vg_log(VG_ERROR, "upstream: cannot keep the token next to the store");
-	vg_log(VG_INFO, "upstream: enrolled %s", f->device_id);
+	vg_log(VG_INFO, "upstream: enrolled %s (%s)", id, name);
 	return 200;
 }
 

@@ -39,7 +39,7 @@
 #define VG_RETRY_BUSY "1" /* s: too many batches in flight */
 #define VG_CT_FRAME "application/vnd.vigil.frame"
 
-enum vg_route { VG_R_ENROLL = 1, VG_R_BATCHES };
+enum vg_route { VG_R_ENROLL = 1, VG_R_BATCHES, VG_R_HEALTH };
 
 struct vg_req {
 	enum vg_route route;
@@ -323,7 +323,18 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 		if (!strcmp(url, "/v1/health")) {
 			if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 				return vg_fail(c, 405, "GET only");
-			return vg_health(c);
+			/*
+			 * Answered on the next call, the request whole: MHD keeps
+			 * the connection open then (an answer on the first call
+			 * closes it), and a host's checked connection can carry its
+			 * token next (plugin/winup.c).
+			 */
+			q = calloc(1, sizeof(*q));
+			if (!q)
+				return MHD_NO;
+			q->route = VG_R_HEALTH;
+			*con_cls = q;
+			return MHD_YES;
 		}
 		if (!strcmp(url, "/v1/filters"))
 			return vg_filters_get(c, method);
@@ -397,6 +408,8 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (q->too_big)
 		return vg_fail(c, 413, "body over the limit");
+	if (q->route == VG_R_HEALTH)
+		return vg_health(c);
 	return q->route == VG_R_ENROLL ? vg_enroll(c, q) : vg_batches(c, q);
 }
 

@@ -2,9 +2,11 @@
 /*
  * Sets the proxy sources healthcheck.exe reads, for the table-driven proxy
  * tests under Wine. Each option takes a value or "-" (unset):
- *   proxyset.exe --static V --winhttp V --user V --legacy V
- * --static and --legacy are TelemetryProxyServer and DefenderProxyServer
- * under HKLM\SOFTWARE\vigil; --winhttp goes through
+ *   proxyset.exe --policy V --static V --winhttp V --user V --legacy V
+ * --policy is TelemetryProxyServer under the host EDR's policy key
+ * (HKLM\SOFTWARE\Policies\Microsoft\Windows\DataCollection); --static
+ * and --legacy are TelemetryProxyServer and DefenderProxyServer under
+ * HKLM\SOFTWARE\vigil; --winhttp goes through
  * WinHttpSetDefaultProxyConfiguration() (what netsh winhttp set proxy
  * does); --user writes the Network & Internet settings (the
  * DefaultConnectionSettings blob WinHttpGetIEProxyConfigForCurrentUser reads).
@@ -16,16 +18,16 @@
 #include <string.h>
 
 #define VG_KEY L"SOFTWARE\\vigil"
+#define VG_POLICY_KEY L"SOFTWARE\\Policies\\Microsoft\\Windows\\DataCollection"
 #define VG_CONN_KEY L"Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections"
 
-static int vg_plugin_value(const WCHAR *name, const char *v)
+static int vg_plugin_value(const WCHAR *key, const WCHAR *name, const char *v)
 {
 	WCHAR w[512];
 	LSTATUS st;
 	HKEY k;
 
-	st = RegCreateKeyExW(HKEY_LOCAL_MACHINE, VG_KEY, 0, NULL, 0, KEY_ALL_ACCESS, NULL, &k,
-			     NULL);
+	st = RegCreateKeyExW(HKEY_LOCAL_MACHINE, key, 0, NULL, 0, KEY_ALL_ACCESS, NULL, &k, NULL);
 	if (st)
 		return -1;
 	if (!strcmp(v, "-")) {
@@ -90,9 +92,11 @@ int main(int argc, char **argv)
 		const char *v = argv[i + 1];
 
 		if (!strcmp(argv[i], "--static"))
-			err |= vg_plugin_value(L"TelemetryProxyServer", v);
+			err |= vg_plugin_value(VG_KEY, L"TelemetryProxyServer", v);
+		else if (!strcmp(argv[i], "--policy"))
+			err |= vg_plugin_value(VG_POLICY_KEY, L"TelemetryProxyServer", v);
 		else if (!strcmp(argv[i], "--legacy"))
-			err |= vg_plugin_value(L"DefenderProxyServer", v);
+			err |= vg_plugin_value(VG_KEY, L"DefenderProxyServer", v);
 		else if (!strcmp(argv[i], "--winhttp"))
 			err |= vg_winhttp(v);
 		else if (!strcmp(argv[i], "--user"))

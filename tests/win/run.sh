@@ -411,35 +411,6 @@ if vm_start kernel "$T/kernel.db" --vigild "$T/crash.sh" --custom 1 --allow-cust
 fi
 
 echo "check-win: proxy choice (TelemetryProxyServer, WinHTTP, Network & Internet, direct)"
-# static | winhttp | user | legacy | Proxy | ProxySource | Warnings (substring)
-while IFS='|' read -r st wh us lg want_proxy want_src want_warn; do
-	[ -z "$st" ] && continue
-	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static "$st" --winhttp "$wh" --user "$us" \
-		--legacy "$lg" >"$T/proxyset.out" 2>&1 || { bad "proxyset.exe $st $wh $us $lg" "$T/proxyset.out"; continue; }
-	hc proxy --json --db "$(winpath "$T/none.db")"
-	row="static=$st winhttp=$wh user=$us legacy=$lg"
-	if grep -qF "\"Proxy\":\"$want_proxy\",\"ProxySource\":\"$want_src\"" "$T/proxy.hc" &&
-		{ [ "$want_warn" = - ] && grep -qF '"Warnings":""' "$T/proxy.hc" ||
-			{ [ "$want_warn" != - ] && grep -qF "$want_warn" "$T/proxy.hc"; }; }; then
-		ok "proxy $row: $want_proxy from $want_src$([ "$want_warn" = - ] || echo ", warns")"
-	else
-		bad "proxy $row: want $want_proxy from $want_src, warning '$want_warn'" "$T/proxy.hc"
-	fi
-done <<'TABLE'
--|-|-|-|direct|direct|-
--|-|user.example:8080|-|user.example:8080|Network & Internet settings|-
--|wh.example:3128|user.example:8080|-|wh.example:3128|WinHTTP|-
-st.example:8888|wh.example:3128|user.example:8080|-|st.example:8888|TelemetryProxyServer|-
-st.example:8888|-|-|-|st.example:8888|TelemetryProxyServer|-
--|http=a.example:80;https=b.example:443|-|-|b.example:443|WinHTTP|-
--|-|-|old.example:9|direct|direct|legacy proxy value 'old.example:9' (DefenderProxyServer) is ignored
-http://st.example:8888/|wh.example:3128|-|old.example:9|st.example:8888|TelemetryProxyServer|DefenderProxyServer) is ignored
-st.example|wh.example:3128|-|-|none|TelemetryProxyServer|TelemetryProxyServer proxy 'st.example': not host:port
-st.example:99999|-|-|-|none|TelemetryProxyServer|bad port
--|-|-|-|direct|direct|-
-TABLE
-
-echo "check-win: connectivity test through a local tinyproxy"
 # start_tinyproxy NAME ALLOW: a tinyproxy on a free loopback port ($tp_port)
 # admitting ALLOW; 127.0.0.1 not admitted makes it refuse us with 403.
 start_tinyproxy() {
@@ -462,6 +433,63 @@ start_tinyproxy() {
 	cat "$T/$name.log" >&2
 	return 1
 }
+# One live tinyproxy per source, each with its own log: in the table @P@ is
+# TelemetryProxyServer under the host EDR's policy key, @O@ the plug-in key's
+# TelemetryProxyServer (its override), @W@ the WinHTTP proxy, @U@ the Network
+# & Internet settings. The table runs twice: here, what healthcheck.exe says;
+# with the server running (below), the route the plug-in's traffic takes.
+declare -A px_port px_lines
+tp_pids=()
+for s in P O W U; do
+	start_tinyproxy "tp-$s" 127.0.0.1 || exit 1
+	px_port[$s]=$tp_port
+done
+tp_pids=()
+# px_sub TEXT: TEXT with each @X@ replaced by that proxy's address.
+px_sub() {
+	local v=$1 s
+	for s in P O W U; do v=${v//@$s@/127.0.0.1:${px_port[$s]}}; done
+	printf '%s' "$v"
+}
+# px_set POLICY OVERRIDE WINHTTP USER LEGACY: set the sources ("-": unset).
+px_set() {
+	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --policy "$(px_sub "$1")" \
+		--static "$(px_sub "$2")" --winhttp "$(px_sub "$3")" --user "$(px_sub "$4")" \
+		--legacy "$5" >"$T/proxyset.out" 2>&1 ||
+		{ bad "proxyset.exe $*" "$T/proxyset.out"; return 1; }
+}
+# policy | override | winhttp | user | legacy | Proxy | ProxySource | Warnings (substring)
+PROXY_TABLE=$(cat <<'TABLE'
+-|-|-|-|-|direct|direct|-
+-|-|-|@U@|-|@U@|Network & Internet settings|-
+-|-|@W@|@U@|-|@W@|WinHTTP|-
+@P@|-|@W@|@U@|-|@P@|TelemetryProxyServer|-
+@P@|@O@|@W@|@U@|-|@O@|TelemetryProxyServer (plug-in key)|-
+-|@O@|-|-|-|@O@|TelemetryProxyServer (plug-in key)|-
+-|-|http=127.0.0.1:1;https=@W@|@U@|-|@W@|WinHTTP|-
+-|-|-|-|old.example:9|direct|direct|legacy proxy value 'old.example:9' (DefenderProxyServer) is ignored
+http://@P@/|-|@W@|-|old.example:9|@P@|TelemetryProxyServer|DefenderProxyServer) is ignored
+-|st.example|@W@|-|-|none|TelemetryProxyServer (plug-in key)|TelemetryProxyServer (plug-in key) proxy 'st.example': not host:port
+st.example:99999|-|@W@|-|-|none|TelemetryProxyServer|bad port
+TABLE
+)
+while IFS='|' read -r po st wh us lg want_proxy want_src want_warn; do
+	[ -z "$po" ] && continue
+	px_set "$po" "$st" "$wh" "$us" "$lg" || continue
+	want_proxy=$(px_sub "$want_proxy")
+	hc proxy --json --db "$(winpath "$T/none.db")"
+	row="policy=$po override=$st winhttp=$wh user=$us legacy=$lg"
+	if grep -qF "\"Proxy\":\"$want_proxy\",\"ProxySource\":\"$want_src\"" "$T/proxy.hc" &&
+		{ [ "$want_warn" = - ] && grep -qF '"Warnings":""' "$T/proxy.hc" ||
+			{ [ "$want_warn" != - ] && grep -qF "$want_warn" "$T/proxy.hc"; }; }; then
+		ok "proxy $row: $want_proxy from $want_src$([ "$want_warn" = - ] || echo ", warns")"
+	else
+		bad "proxy $row: want $want_proxy from $want_src, warning '$want_warn'" "$T/proxy.hc"
+	fi
+done <<<"$PROXY_TABLE"
+px_set - - - - -
+
+echo "check-win: connectivity test through a local tinyproxy"
 tp_pids=()
 # conn_case NAME PROXY WANT: a VM with ConnectivityTest=1 and TelemetryProxyServer=PROXY.
 conn_case() {
@@ -560,7 +588,10 @@ elif ! make_ca ca || ! make_ca other ||
 	! printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nexpiration_days = 2\n' >"$F/srv.tmpl" ||
 	! certtool --generate-privkey --key-type=ecdsa --outfile "$F/srv.key" 2>/dev/null ||
 	! certtool --generate-certificate --load-privkey "$F/srv.key" --load-ca-certificate "$F/ca.pem" \
-		--load-ca-privkey "$F/ca.key" --template "$F/srv.tmpl" --outfile "$F/srv.pem" 2>/dev/null; then
+		--load-ca-privkey "$F/ca.key" --template "$F/srv.tmpl" --outfile "$F/srv.pem" 2>/dev/null ||
+	! certtool --generate-privkey --key-type=ecdsa --outfile "$F/imp.key" 2>/dev/null ||
+	! certtool --generate-certificate --load-privkey "$F/imp.key" --load-ca-certificate "$F/other.pem" \
+		--load-ca-privkey "$F/other.key" --template "$F/srv.tmpl" --outfile "$F/imp.pem" 2>/dev/null; then
 	bad "the CA and the server's certificate (certtool)"
 elif ! start_server || ! "$O/vigil" server onboard --pg "$pg_conninfo" --url "https://localhost:$srv_port" \
 	--ca "$F/ca.pem" --out "$F/ob.txt" >/dev/null 2>"$F/onboard.err"; then
@@ -604,6 +635,21 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 			ok "the workload's events reached PostgreSQL through the plug-in"
 		else
 			bad "PostgreSQL: $(pgq "SELECT count(*) $sel") of 3 events" "$T/ship.log"
+		fi
+		# The plug-in enrolled as the Windows host (its MachineGuid, the WSL
+		# device's HostDeviceId): the server stores the WSL device's batches
+		# under the host's credential, and the host's DeviceInfo row has the
+		# name it enrolled with.
+		wsl_dev=$(q "$T/ship.db" "SELECT DeviceId FROM DeviceInfo LIMIT 1")
+		host_dev=$(q "$T/ship.db" "SELECT HostDeviceId FROM DeviceInfo LIMIT 1")
+		got=$(pgq "SELECT string_agg(\"DeviceId\", ',') FROM \"EnrolledDevices\"")
+		host_row=$(pgq "SELECT \"OSPlatform\" || '|' || (\"DeviceName\" = (SELECT \"DeviceName\" FROM \"EnrolledDevices\" WHERE \"DeviceId\" = '$host_dev')) FROM \"DeviceInfo\" WHERE \"DeviceId\" = '$host_dev' LIMIT 1")
+		if [ -n "$host_dev" ] && [ "$host_dev" != "$wsl_dev" ] && [ "$got" = "$host_dev" ] &&
+			[ "$host_row" = 'Windows|true' ] &&
+			[ "$(pgq "SELECT count(*) > 0 FROM \"DeviceInfo\" WHERE \"DeviceId\" = '$wsl_dev' AND \"HostDeviceId\" = '$host_dev'")" = t ]; then
+			ok "the plug-in enrolled as its Windows host; the WSL device's events are stored under it"
+		else
+			bad "enrolled '$got', want the host '$host_dev' (WSL device '$wsl_dev'); host DeviceInfo '$host_row'" "$T/ship.log"
 		fi
 		if grep -q "Request (file descriptor [0-9]*): CONNECT localhost:$srv_port HTTP/1.1" "$T/tp-ship.log" &&
 			grep -q 'Established connection to host "localhost"' "$T/tp-ship.log"; then
@@ -683,6 +729,78 @@ elif start_tinyproxy tp-ship 127.0.0.1; then
 		else
 			bad "events upstream vs local:$bad_tables" "$T/ship.log"
 		fi
+		# An impostor: a certificate for the right name from another CA, this
+		# store (its token) sent to it. openssl s_server records what it
+		# receives (its stdin a FIFO this shell holds open): the plug-in
+		# connects, but neither the token nor a body reaches it.
+		imp_token=$(cat "$T/ship.db.token" 2>/dev/null)
+		rm -f "$F/imp.in" && mkfifo "$F/imp.in"
+		imp_port=$((20000 + RANDOM % 30000))
+		openssl s_server -accept "127.0.0.1:$imp_port" -cert "$F/imp.pem" -key "$F/imp.key" \
+			-quiet <"$F/imp.in" >"$F/imp.recv" 2>"$F/imp.err" &
+		imp_pid=$!
+		bg_pids+=("$imp_pid")
+		exec 9>"$F/imp.in"
+		imp_url=https://localhost:$imp_port
+		if [ -n "$imp_token" ] && ship_db=$T/ship.db ship_vm ship-imp "$F/ob.txt" --upstream "$imp_url"; then
+			wait_for "$T/ship.db" "SELECT Value LIKE 'server certificate of $imp_url refused: not issued by the onboarding package''s CA%' FROM HostState WHERE Name = 'UpstreamError'" 1 60
+			vm_stop
+		fi
+		exec 9>&-
+		kill "$imp_pid" 2>/dev/null
+		wait "$imp_pid" 2>/dev/null
+		# Only request heads may be there: a line of anything else is a body.
+		# (Wine's WinHTTP writes the absolute URL in a request through a proxy.)
+		imp_line="POST ($imp_url)?/v1/batches HTTP/1\\.[01]"
+		if grep -Eq "^$imp_line" "$F/imp.recv" &&
+			! grep -qiF -e authorization -e "$imp_token" "$F/imp.recv" &&
+			! tr -d '\r' <"$F/imp.recv" | grep -Evq "^($imp_line|[A-Za-z-]+: .*|)\$" &&
+			grep -qF "upstream: server certificate of $imp_url refused: not issued by the onboarding package's CA" "$T/ship-imp.log"; then
+			ok "an impostor for the server's name got neither the token nor a body; the plug-in logged the refusal"
+		else
+			bad "the impostor's recording (token ${imp_token:0:6}...)" "$F/imp.recv"
+			sed 's/^/        | /' "$T/ship-imp.log" 2>/dev/null | tail -n 5
+		fi
+		# The proxy table again, each row's plug-in shipping to the server:
+		# the CONNECT is in the log of exactly the proxy the row names (in
+		# none for direct), the row's workload arrives upstream; an unusable
+		# proxy setting starts no sender and nothing leaves.
+		n=0
+		while IFS='|' read -r po st wh us lg want_proxy want_src want_warn; do
+			[ -z "$po" ] && continue
+			n=$((n + 1))
+			px_set "$po" "$st" "$wh" "$us" "$lg" || continue
+			want_proxy=$(px_sub "$want_proxy")
+			row="policy=$po override=$st winhttp=$wh user=$us legacy=$lg"
+			for s in P O W U; do px_lines[$s]=$(wc -l <"$T/tp-$s.log"); done
+			mark=vg-route-$$-$n
+			sel="FROM \"DeviceProcessEvents\" WHERE \"ActionType\" = 'ProcessCreated' AND \"ProcessCommandLine\" = '/bin/true $mark'"
+			ship_db=$T/ship.db ship_vm "route-$n" "$F/ob.txt" || continue
+			wait_for "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'SensorState'" running 60
+			# (SensorState can be the last VM's: the workload again until it is seen.)
+			for i in $(seq 300); do
+				[ "$want_proxy" = none ] && break
+				[ $((i % 10)) = 1 ] && /bin/true "$mark"
+				[ "$(pgq "SELECT count(*) > 0 $sel")" = t ] && break
+				sleep 0.2
+			done
+			vm_stop
+			got= want=
+			for s in P O W U; do
+				tail -n "+$((px_lines[$s] + 1))" "$T/tp-$s.log" |
+					grep -q "CONNECT localhost:$srv_port HTTP" && got+=" $(px_sub "@$s@")"
+			done
+			case $want_proxy in direct | none) ;; *) want=" $want_proxy" ;; esac
+			arrived=$(pgq "SELECT count(*) > 0 $sel") via=${want# }
+			state=$(q "$T/ship.db" "SELECT Value FROM HostState WHERE Name = 'UpstreamError'")
+			if [ "$got" = "$want" ] && { [ "$want_proxy" != none ] && [ "$arrived" = t ] ||
+				{ [ "$want_proxy" = none ] && [[ "$state" == "not started: "*"$want_warn"* ]]; }; }; then
+				ok "route $row: $([ "$want_proxy" = none ] && echo "nothing sent ($want_src unusable)" || echo "through ${via:-no proxy}, the events upstream")"
+			else
+				bad "route $row: want CONNECT through '${want# }', got '${got# }'; events upstream $arrived; UpstreamError '$state'" "$T/route-$n.log"
+			fi
+		done <<<"$PROXY_TABLE"
+		px_set - - - - -
 	fi
 	timeout 60 "$WINE" "$O/win/tests/proxyset.exe" --static - >/dev/null 2>&1
 fi
