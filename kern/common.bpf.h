@@ -20,6 +20,7 @@ struct vg_scratch {
 		__u64 dentry, mnt;
 		__u32 pos, _pad;
 	} w; /* vg_path_walk() loop state */
+	__u64 win[10]; /* neighbouring kernel fields read at once (kern/sys.bpf.c, vg_win_read) */
 	char ev[VG_EV_BUF];
 	char path[VG_PATH_BUF];
 };

@@ -173,32 +173,85 @@ static __always_inline struct file *vg_cur_fd_file(__u64 fd)
 	return vg_fd_file((void *)bpf_get_current_task(), fd);
 }
 
-/* Could a file in directory d be on the watch list? (exact on names up to 8 bytes) */
-static __always_inline int vg_sensitive_dir(struct dentry *d)
+/*
+ * Copy the bytes of *src from field offset lo to hi (CO-RE offsets, which
+ * the verifier sees as constants) into win (size bytes) in one read: 0 when
+ * done, -1 when the span does not fit (another kernel's layout), and the
+ * caller then reads field by field. lo is rounded down to 8 bytes, so every
+ * field is as aligned in the window (on the stack) as in the struct. On
+ * the test machine each helper call costs tens of ns (its return, and those
+ * of the functions it calls, go through the kernel's return thunk: AMD's
+ * SRSO "safe RET"), so neighbouring fields are one read, not one each.
+ * The window is in the per-CPU scratch, not on the stack: 5.10 allows 512
+ * bytes for the stack of a program and the subprograms it calls together.
+ */
+static __always_inline int vg_win_read(__u64 *win, __u32 size, const void *src, __u64 lo, __u64 hi)
+{
+	if (lo & 7 || hi <= lo || hi - lo > size)
+		return -1;
+	if (bpf_probe_read_kernel(win, hi - lo, (const char *)src + lo))
+		__builtin_memset(win, 0, size);
+	return 0;
+}
+
+#define VG_WIN sizeof(((struct vg_scratch *)0)->win)
+#define VG_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VG_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VG_WIN_LO(a) ((a) & ~7ull)
+/* The field at CO-RE offset off of a window read from lo, of the given type. */
+#define VG_WIN_GET(type, win, lo, off) (*(type *)((char *)(win) + ((off) - (lo))))
+
+/*
+ * Could a file in directory d be on the watch list? (exact on names up to
+ * 8 bytes) The parent's name, its length and, when it is stored in the
+ * dentry itself (every name short enough to be watched), its first bytes
+ * come from one read of the parent: d_name, d_inode and the inline name
+ * that follows it.
+ */
+static __always_inline int vg_sensitive_dir(struct dentry *d, struct vg_scratch *s)
 {
 	struct dentry *p = BPF_CORE_READ(d, d_parent);
-	struct qstr q = {};
+	__u64 o_len = bpf_core_field_offset(struct dentry, d_name.len);
+	__u64 o_name = bpf_core_field_offset(struct dentry, d_name.name);
+	__u64 o_inl = bpf_core_field_offset(struct dentry, d_inode) + 8;
+	__u64 lo = VG_WIN_LO(VG_MIN(o_len, o_name)),
+	      hi = VG_MAX(o_len + 4, VG_MAX(o_name, o_inl) + 8);
 	__u64 head = 0;
+	const unsigned char *name;
+	__u32 len;
 	int i;
 
-	if (bpf_core_read(&q, sizeof(q), &p->d_name))
+	if (!p)
 		return 0;
-	bpf_probe_read_kernel(&head, sizeof(head), q.name);
-	if (q.len < 8)
-		head &= (1ull << (q.len * 8)) - 1;
+	if (s && !vg_win_read(s->win, VG_WIN, p, lo, hi)) {
+		len = VG_WIN_GET(__u32, s->win, lo, o_len);
+		name = VG_WIN_GET(const unsigned char *, s->win, lo, o_name);
+		if (name == (const unsigned char *)p + o_inl)
+			head = VG_WIN_GET(__u64, s->win, lo, o_inl);
+		else
+			bpf_probe_read_kernel(&head, sizeof(head), name);
+	} else {
+		struct qstr q = {};
+
+		if (bpf_core_read(&q, sizeof(q), &p->d_name))
+			return 0;
+		len = q.len;
+		bpf_probe_read_kernel(&head, sizeof(head), q.name);
+	}
+	if (len < 8)
+		head &= (1ull << (len * 8)) - 1;
 	for (i = 0; i < VG_SENS_DIRS; i++)
-		if (vg_sens_dir[i].len && vg_sens_dir[i].len == q.len &&
-		    vg_sens_dir[i].head == head)
+		if (vg_sens_dir[i].len && vg_sens_dir[i].len == len && vg_sens_dir[i].head == head)
 			return 1;
 	return 0;
 }
 
 /* Is this file (its dentry d) on the watch list of credential and key files? */
-static __always_inline int vg_sensitive_file(struct dentry *d)
+static __always_inline int vg_sensitive_file(struct dentry *d, struct vg_scratch *s)
 {
 	struct vg_sens_key k = {};
 
-	if (!vg_sensitive_dir(d))
+	if (!vg_sensitive_dir(d, s))
 		return 0;
 	bpf_probe_read_kernel_str(k.name, sizeof(k.name), BPF_CORE_READ(d, d_name.name));
 	bpf_probe_read_kernel_str(k.dir, sizeof(k.dir), BPF_CORE_READ(d, d_parent, d_name.name));
@@ -209,11 +262,11 @@ static __always_inline int vg_sensitive_file(struct dentry *d)
 }
 
 /* The record of an open, in scratch; returns its size. */
-static __always_inline __u32 vg_open_build(struct vg_scratch *s, struct task_struct *task, __u32 op,
-					   struct file *f, __u64 flags, __u32 imode, __u64 ino,
-					   __u64 dev)
+static __always_inline __u32 vg_open_build(struct vg_scratch *s, __u32 op, struct file *f,
+					   __u64 flags, __u32 imode, __u64 ino, __u64 dev)
 {
-	struct vg_file_event *e = vg_file_begin(s, task, op);
+	/* The task only here: a duplicate ends before, with one helper call less. */
+	struct vg_file_event *e = vg_file_begin(s, (void *)bpf_get_current_task(), op);
 	__u32 walk, off;
 
 	e->open_flags = (__u32)flags;
@@ -228,71 +281,113 @@ static __always_inline __u32 vg_open_build(struct vg_scratch *s, struct task_str
 	return off + e->base_len;
 }
 
-/* open, openat, openat2, creat: the fd names the file, so the kernel resolves it whole. */
-static __noinline int vg_sys_open(const struct vg_args *a, long ret, __u32 nr)
-{
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct vg_lim_val *dd = NULL;
-	struct vg_supp supp = {};
-	struct vg_scratch *s;
-	struct vg_file_event *e;
-	struct inode *inode;
+/* What the inline part of an open read of its file, for vg_sys_open(). */
+struct vg_open_pre {
 	struct file *f;
-	__u64 flags, ino, dev, now;
-	__u32 tgid, gen;
-	__u32 fmode, imode, op, off = 0;
-	int filtering, dup = 0, verdict = -1;
+	struct inode *inode;
+	struct dentry *dentry;
+	__u64 flags;
+	__u32 fmode, _pad;
+};
+
+/*
+ * The first part of an open, inline in each hook's program (no call into
+ * a subprogram for what ends here): its flags, its file's f_mode, f_inode
+ * and dentry in one read, and a read-only open (no O_CREAT: nothing was
+ * created), which is an event only for a watched credential or key file,
+ * decided by its directory's name before anything else is read. 1 when
+ * vg_sys_open() must look further. p is the caller's, never its address
+ * passed on: inlined, it stays in registers.
+ */
+static __always_inline int vg_open_pre(const struct vg_args *a, long ret, __u32 nr,
+				       struct vg_open_pre *p)
+{
+	__u64 o_mode = bpf_core_field_offset(struct file, f_mode);
+	__u64 o_inode = bpf_core_field_offset(struct file, f_inode);
+	__u64 o_dentry = bpf_core_field_offset(struct file, f_path.dentry);
+	__u64 lo = VG_WIN_LO(VG_MIN(o_mode, VG_MIN(o_inode, o_dentry)));
+	__u64 hi = VG_MAX(o_mode + 4, VG_MAX(o_inode, o_dentry) + 8);
+	struct vg_scratch *s;
+	struct file *f;
 
 	if (ret < 0)
 		return 0;
-	if (nr == VG_NR_open)
-		flags = a->a[1];
-	else if (nr == VG_NR_creat)
-		flags = 01 | 0100 | 01000; /* O_WRONLY | O_CREAT | O_TRUNC */
-	else if (nr == VG_NR_openat2)
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)a->a[2]);
-	else
-		flags = a->a[2];
+	if (nr == VG_NR_open) {
+		p->flags = a->a[1];
+	} else if (nr == VG_NR_creat) {
+		p->flags = 01 | 0100 | 01000; /* O_WRONLY | O_CREAT | O_TRUNC */
+	} else if (nr == VG_NR_openat2) {
+		__u64 fl = 0;
+
+		bpf_probe_read_user(&fl, sizeof(fl), (void *)a->a[2]);
+		p->flags = fl;
+	} else {
+		p->flags = a->a[2];
+	}
 
 	f = vg_cur_fd_file((__u64)ret);
 	if (!f)
 		return 0;
-	/*
-	 * A read-only open (no O_CREAT: nothing was created) is an event only
-	 * for a watched credential or key file, so its directory's name decides
-	 * first, before anything else of the file is read.
-	 */
-	if (!(flags & (VG_O_ACCMODE | VG_O_TRUNC | VG_O_CREAT)) &&
-	    !vg_sensitive_dir(BPF_CORE_READ(f, f_path.dentry)))
+	p->f = f;
+	s = vg_scratch_get();
+	if (s && !vg_win_read(s->win, VG_WIN, f, lo, hi)) {
+		p->fmode = VG_WIN_GET(__u32, s->win, lo, o_mode);
+		p->inode = VG_WIN_GET(struct inode *, s->win, lo, o_inode);
+		p->dentry = VG_WIN_GET(struct dentry *, s->win, lo, o_dentry);
+	} else {
+		p->fmode = BPF_CORE_READ(f, f_mode);
+		p->inode = BPF_CORE_READ(f, f_inode);
+		p->dentry = BPF_CORE_READ(f, f_path.dentry);
+	}
+	if (!(p->flags & (VG_O_ACCMODE | VG_O_TRUNC | VG_O_CREAT)) &&
+	    !vg_sensitive_dir(p->dentry, s))
 		return 0;
-	inode = BPF_CORE_READ(f, f_inode);
-	imode = BPF_CORE_READ(inode, i_mode);
+	return 1;
+}
+
+/* open, openat, openat2, creat: the fd names the file, so the kernel resolves it whole. */
+static __noinline int vg_sys_open(struct file *f, struct inode *inode, struct dentry *dentry,
+				  __u64 flags, __u32 fmode)
+{
+	__u64 o_imode = bpf_core_field_offset(struct inode, i_mode);
+	__u64 o_sb = bpf_core_field_offset(struct inode, i_sb);
+	__u64 o_ino = bpf_core_field_offset(struct inode, i_ino);
+	__u64 lo = VG_WIN_LO(VG_MIN(o_imode, VG_MIN(o_sb, o_ino)));
+	__u64 hi = VG_MAX(o_imode + 2, VG_MAX(o_sb, o_ino) + 8);
+	struct vg_lim_val *dd = NULL;
+	struct vg_supp supp = {};
+	struct vg_scratch *s = vg_scratch_get();
+	struct vg_file_event *e;
+	struct super_block *sb;
+	__u64 ino, dev, now;
+	__u32 tgid, gen;
+	__u32 imode, op, off = 0;
+	int filtering, dup = 0, verdict = -1;
+
+	if (s && !vg_win_read(s->win, VG_WIN, inode, lo, hi)) {
+		imode = VG_WIN_GET(__u16, s->win, lo, o_imode);
+		sb = VG_WIN_GET(struct super_block *, s->win, lo, o_sb);
+		ino = VG_WIN_GET(__u64, s->win, lo, o_ino);
+	} else {
+		imode = BPF_CORE_READ(inode, i_mode);
+		sb = BPF_CORE_READ(inode, i_sb);
+		ino = BPF_CORE_READ(inode, i_ino);
+	}
 	if ((imode & VG_S_IFMT) != VG_S_IFREG)
 		return 0; /* devices, pipes, directories: not file events */
-	fmode = BPF_CORE_READ(f, f_mode);
 	if (fmode & VG_FMODE_CREATED)
 		op = VG_FILE_CREATE;
 	else if ((flags & VG_O_ACCMODE) || (flags & VG_O_TRUNC))
 		op = VG_FILE_MODIFY;
-	else if (vg_sensitive_file(BPF_CORE_READ(f, f_path.dentry)))
+	else if (vg_sensitive_file(dentry, s))
 		op = VG_FILE_SENSITIVE_READ;
 	else
 		return 0;
 
 	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
 	tgid = bpf_get_current_pid_tgid() >> 32; /* task's tgid, without a probe read */
-	if (vg_ignored(tgid)) {
-		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
-		return 0;
-	}
-	ino = BPF_CORE_READ(inode, i_ino);
-	dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	dev = BPF_CORE_READ(sb, s_dev);
 	now = bpf_ktime_get_boot_ns();
-	s = vg_scratch_get();
-	if (!s) {
-		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
-		return 0;
-	}
 	/*
 	 * Creates are distinct files; opening one file again and again is the
 	 * noise dedup suppresses. Filters judge before dedup and rate limits, so
@@ -301,10 +396,14 @@ static __noinline int vg_sys_open(const struct vg_args *a, long ret, __u32 nr)
 	 * dropped event are dropped (and counted for their rule) without
 	 * building their path again, while the same rule set is in force (a
 	 * swap makes the next duplicate judged again).
+	 *
+	 * A duplicate costs one map lookup: the entry is looked up before the
+	 * ignore list, as an entry is made only for a process not on it, and
+	 * the list is filled before the programs attach and never changes.
 	 */
 	filtering = vg_flt_on();
 	gen = vg_flt_cfg.slot;
-	if (op != VG_FILE_CREATE) {
+	if (op != VG_FILE_CREATE && vg_dedup_ns[VG_CLASS_FILE]) {
 		struct vg_lim_key k = {
 			.tgid = tgid,
 			.class = VG_CLASS_FILE,
@@ -313,13 +412,27 @@ static __noinline int vg_sys_open(const struct vg_args *a, long ret, __u32 nr)
 			.obj2 = dev | (flags & (VG_O_ACCMODE | VG_O_TRUNC | VG_O_APPEND)) << 32,
 		};
 
-		dd = vg_dedup_entry(VG_CLASS_FILE, &k);
+		dd = bpf_map_lookup_elem(&vg_dedup, &k);
+		if (!dd) {
+			if (vg_ignored(tgid)) {
+				vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+				return 0;
+			}
+			dd = vg_dedup_entry(VG_CLASS_FILE, &k);
+		}
 		dup = vg_dedup_in_window(VG_CLASS_FILE, dd, now);
+	} else if (vg_ignored(tgid)) {
+		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
+		return 0;
+	}
+	if (!s) {
+		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
+		return 0;
 	}
 	if (filtering) {
 		if (vg_dedup_cached(dd, dup, gen, now))
 			return 0;
-		off = vg_open_build(s, task, op, f, flags, imode, ino, dev);
+		off = vg_open_build(s, op, f, flags, imode, ino, dev);
 		verdict = vg_flt_file(s);
 	}
 	if (vg_dedup_judged(dd, dup, gen, verdict, now))
@@ -327,7 +440,7 @@ static __noinline int vg_sys_open(const struct vg_args *a, long ret, __u32 nr)
 	if (vg_rate_check(VG_CLASS_FILE, tgid, now))
 		return 0; /* the dedup entry keeps its count for a later event or the flush */
 	if (!filtering)
-		off = vg_open_build(s, task, op, f, flags, imode, ino, dev);
+		off = vg_open_build(s, op, f, flags, imode, ino, dev);
 	e = (void *)s->ev;
 	if (dd) {
 		vg_take(dd, &supp);
@@ -1241,8 +1354,13 @@ static __always_inline int vg_sys_exit(const struct vg_args *a, long ret, __u64 
 	case VG_NR_open:
 	case VG_NR_openat:
 	case VG_NR_openat2:
-	case VG_NR_creat:
-		return vg_sys_open(a, ret, nr);
+	case VG_NR_creat: {
+		struct vg_open_pre p = {};
+
+		if (!vg_open_pre(a, ret, nr, &p))
+			return 0;
+		return vg_sys_open(p.f, p.inode, p.dentry, p.flags, p.fmode);
+	}
 	case VG_NR_accept:
 	case VG_NR_accept4:
 	case VG_NR_connect:
