@@ -653,3 +653,32 @@ Test(detect, a_package_maintainer_script_is_not_an_attack)
 		cr_expect_eq(alerts_for(rules[i], pkg, 0, 0), 0, "%s", rules[i]);
 	vg_t_rmrf(dir);
 }
+
+/*
+ * A supervisor stopping the security tool it started (vigil host its
+ * vigild; here a shell its child, a copy of sleep named falco) is how the
+ * tool ends, not an attack; another process killing it is one.
+ */
+Test(detect, a_parent_stopping_its_security_tool_is_no_attack)
+{
+	char dir[PATH_MAX];
+	pid_t tool;
+	int st;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-parent");
+	fake_tool(dir, "falco", "/bin/sleep");
+	fake_tool(dir, "auditd", "/bin/sleep");
+	/* near miss: the shell that started it stops it (kill is the shell's own) */
+	sh("cd %s && sh -c './falco 300 & sleep 0.2; kill -TERM $!; wait $! || true'", dir);
+	tool = start_stored(dir, "auditd");
+	sh("kill -TERM %d", tool);
+	cr_assert_eq(waitpid(tool, &st, 0), tool);
+	cr_expect_eq(alerts_for("evasion_kill_security_tool", "/auditd", 1, 30000), 1);
+	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) > 0 FROM DeviceEvents WHERE ActionType ="
+				   " 'SignalSent' AND FolderPath = '%q/falco'",
+				   dir),
+		     1);
+	cr_expect_eq(alerts_for("evasion_kill_security_tool", "/falco", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
