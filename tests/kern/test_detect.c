@@ -682,3 +682,24 @@ Test(detect, a_parent_stopping_its_security_tool_is_no_attack)
 	cr_expect_eq(alerts_for("evasion_kill_security_tool", "/falco", 0, 0), 0);
 	vg_t_rmrf(dir);
 }
+
+/*
+ * A repository cloned into /tmp and its scripts run (a developer's
+ * checkout) is no payload run from /tmp; a script copied out of it there
+ * and run is.
+ */
+Test(detect, a_git_checkout_in_tmp_is_the_developers_own)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-clone");
+	sh("cd %s && git init -q origin && cd origin && printf '#!/bin/sh\\nexit 0\\n' > run.sh &&"
+	   " chmod +x run.sh && git add run.sh && git -c user.name=vg -c user.email=vg@localhost"
+	   " commit -qm x && cd .. && git clone -q origin clone && ./clone/run.sh vg-clone-near &&"
+	   " sh clone/run.sh vg-clone-near",
+	   dir);
+	sh("cd %s && cp clone/run.sh copied.sh && ./copied.sh vg-clone-copy", dir);
+	cr_expect_eq(alerts_for("exec_from_tmp", "/copied.sh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "/clone/run.sh", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
