@@ -322,7 +322,9 @@ fi
 # cgroup of the row's process (an exec's own) or of its initiating process
 # (that process's exec or fork row).
 #   own        scripts/quietday.allow lists its rule with a marker one of its
-#              rows names (path or command line), and every row was acted by
+#              rows names (its path and command line, or its source row's
+#              acting image, command line and AdditionalFields), and every
+#              row was acted by
 #              a process of a test suite's cgroup: a test's own
 #   elsewhere  no row was acted by a process of this run: the rest of the
 #              machine (other people's work on a shared one): printed, counted
@@ -331,6 +333,11 @@ allow=$here/scripts/quietday.allow
 sql_ids() { local IFS=,; echo "${*:-NULL}"; }
 allow_rows=$(sed -e 's/#.*//' "$allow" | awk 'NF >= 2 { printf "%s(%s, %s)", (n++ ? ", " : ""), q($1), q($2) }
 	function q(s) { gsub("\x27", "\x27\x27", s); return "\x27" s "\x27" }')
+icl_of() { # icl_of TABLE: what an evidence row of TABLE says besides its path and command line
+	echo "(SELECT coalesce(f.InitiatingProcessFolderPath, '') || ' ' || coalesce(f.InitiatingProcessCommandLine, '')
+	  || ' ' || coalesce(f.AdditionalFields, '')
+	  FROM $1 f WHERE e.SourceTable = '$1' AND f.rowid = e.SourceRowId)"
+}
 cg_of() { # cg_of TABLE: the acting process's cgroup for an evidence row of TABLE
 	echo "(SELECT json_extract(p.AdditionalFields, '\$.CgroupId') FROM DeviceProcessEvents p
 	  JOIN $1 f ON f.rowid = e.SourceRowId WHERE e.SourceTable = '$1'
@@ -340,7 +347,9 @@ cg_of() { # cg_of TABLE: the acting process's cgroup for an evidence row of TABL
 q "CREATE TEMP TABLE allow (RuleId TEXT, Mark TEXT);
 ${allow_rows:+INSERT INTO allow VALUES $allow_rows;}
 CREATE TEMP TABLE ev AS SELECT e.AlertId, a.RuleId,
-	coalesce(e.FolderPath, '') || ' ' || coalesce(e.ProcessCommandLine, '') AS Text,
+	coalesce(e.FolderPath, '') || ' ' || coalesce(e.ProcessCommandLine, '') || ' ' ||
+	coalesce($(icl_of DeviceProcessEvents), $(icl_of DeviceFileEvents), $(icl_of DeviceNetworkEvents),
+		 $(icl_of DeviceEvents), '') AS Text,
 	coalesce((SELECT json_extract(p.AdditionalFields, '\$.CgroupId') FROM DeviceProcessEvents p
 		  WHERE e.SourceTable = 'DeviceProcessEvents' AND p.rowid = e.SourceRowId),
 		 $(cg_of DeviceFileEvents), $(cg_of DeviceNetworkEvents), $(cg_of DeviceEvents)) AS Cg
