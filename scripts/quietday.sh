@@ -231,9 +231,12 @@ make_pkg() {
 }
 
 package_day() {
-	local p pkgs=()
+	local p v pkgs=()
+	# The installed version, not the candidate (a reinstall would upgrade), when apt knows it.
 	for p in "${REINSTALL[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && pkgs+=("$p")
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || continue
+		v=$(dpkg-query -W -f='${Version}' "$p")
+		apt-cache show "$p=$v" >/dev/null 2>&1 && pkgs+=("$p=$v")
 	done
 	# No service starts during the install (invoke-rc.d asks policy-rc.d), as scripts/deps.sh.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
