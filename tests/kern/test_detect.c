@@ -569,3 +569,137 @@ Test(detect, a_script_without_shebang_run_by_bash_is_the_script)
 		0);
 	vg_t_rmrf(dir);
 }
+
+/* Install (dpkg, through apt-get: it waits for the package lock) the .deb at path, or purge name. */
+static int apt(const char *what, const char *arg)
+{
+	char cmd[PATH_MAX + 256];
+
+	snprintf(cmd, sizeof(cmd),
+		 "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 %s '%s'"
+		 " </dev/null >/dev/null 2>&1",
+		 what, arg);
+	return system(cmd);
+}
+
+/*
+ * A package's maintainer scripts do what an attacker does, run by dpkg: a
+ * postinst calls setcap, chmod u+s, update-alternatives, deb-systemd-helper
+ * and systemctl enable, and writes a PAM file (as libgstreamer1.0-0,
+ * iproute2, debhelper's scripts and pam-auth-update do). Installed for real
+ * (a package built here with dpkg-deb), none of it alerts; the same
+ * commands from a shell, on copies in the temporary directory, do.
+ */
+Test(detect, a_package_maintainer_script_is_not_an_attack)
+{
+	static const char *const rules[] = {
+		"privesc_setcap",    "privesc_setid_chmod", "persist_systemd_enable",
+		"evasion_timestomp", "persist_pam",
+	};
+	const char *const pkg = "vgtest-maint";
+	char dir[PATH_MAX], deb[PATH_MAX + 32];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-maint");
+	snprintf(deb, sizeof(deb), "%s/%s.deb", dir, pkg);
+	apt("purge", pkg); /* a run killed before its purge */
+	sh("cd %s && mkdir -p p/DEBIAN p/usr/lib/%s p/lib/systemd/system &&"
+	   " cp /bin/true p/usr/lib/%s/helper && cp /bin/true p/usr/lib/%s/helper2 &&"
+	   " printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n'"
+	   " > p/lib/systemd/system/%s.service &&"
+	   " printf 'Package: %s\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: vigil"
+	   " <vigil@localhost>\\nDescription: vigil detect test\\n' > p/DEBIAN/control",
+	   dir, pkg, pkg, pkg, pkg, pkg);
+	sh("cd %s && printf '#!/bin/sh\\nset -e\\nif [ \"$1\" = configure ]; then\\n"
+	   "setcap cap_net_raw+ep /usr/lib/%s/helper\\nchmod u+s /usr/lib/%s/helper2\\n"
+	   "update-alternatives --quiet --install /usr/bin/%s %s /usr/lib/%s/helper 10\\n"
+	   "deb-systemd-helper enable %s.service >/dev/null || true\\n"
+	   "SYSTEMD_OFFLINE=1 systemctl enable %s.service >/dev/null 2>&1 || true\\n"
+	   "echo \"# %s\" > /etc/pam.d/%s\\nfi\\n' > p/DEBIAN/postinst &&"
+	   " printf '#!/bin/sh\\nset -e\\nupdate-alternatives --quiet --remove %s /usr/lib/%s/helper\\n"
+	   "SYSTEMD_OFFLINE=1 systemctl disable %s.service >/dev/null 2>&1 || true\\n' > p/DEBIAN/prerm &&"
+	   " printf '#!/bin/sh\\nrm -f /etc/pam.d/%s /etc/systemd/system/multi-user.target.wants/%s.service\\n"
+	   "deb-systemd-helper purge %s.service >/dev/null 2>&1 || true\\n' > p/DEBIAN/postrm &&"
+	   " chmod 755 p/DEBIAN/postinst p/DEBIAN/prerm p/DEBIAN/postrm &&"
+	   " dpkg-deb -Zgzip --root-owner-group -b p %s >/dev/null",
+	   dir, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, deb);
+	/* the near miss first: once the shell's alerts are there, it was judged */
+	cr_assert_eq(apt("install", deb), 0, "apt-get install %s", deb);
+	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) > 0 FROM DeviceFileEvents WHERE ActionType ="
+				   " 'ExtendedAttributeSet' AND FolderPath = '/usr/lib/%s/helper'",
+				   pkg),
+		     1);
+	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) > 0 FROM DeviceFileEvents WHERE FolderPath ="
+				   " '/etc/pam.d/%s'",
+				   pkg),
+		     1);
+	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) > 0 FROM DeviceFileEvents WHERE ActionType ="
+				   " 'SymlinkCreated' AND FolderPath LIKE '%%.wants/%s.service'",
+				   pkg),
+		     1);
+	cr_expect_eq(apt("purge", pkg), 0, "apt-get purge %s", pkg);
+	/* the same, by hand */
+	sh("cd %s && cp /bin/true vghand && cp /bin/true vghand2 &&"
+	   " sh -c 'setcap cap_net_raw+ep vghand && chmod u+s vghand2'",
+	   dir);
+	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/pam.d &&"
+	   " echo \"# vghand\" > /etc/pam.d/vghand'");
+	cr_expect_eq(alerts_for("privesc_setcap", "/vghand", 1, 30000), 1);
+	cr_expect_eq(alerts_for("privesc_setid_chmod", "/vghand2", 1, 30000), 1);
+	cr_expect_eq(alerts_for("persist_pam", "/etc/pam.d/vghand", 1, 30000), 1);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		cr_expect_eq(alerts_for(rules[i], pkg, 0, 0), 0, "%s", rules[i]);
+	vg_t_rmrf(dir);
+}
+
+/*
+ * A supervisor stopping the security tool it started (vigil host its
+ * vigild; here a shell its child, a copy of sleep named falco) is how the
+ * tool ends, not an attack; another process killing it is one.
+ */
+Test(detect, a_parent_stopping_its_security_tool_is_no_attack)
+{
+	char dir[PATH_MAX];
+	pid_t tool;
+	int st;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-parent");
+	fake_tool(dir, "falco", "/bin/sleep");
+	fake_tool(dir, "auditd", "/bin/sleep");
+	/* near miss: the shell that started it stops it (kill is the shell's own) */
+	sh("cd %s && sh -c './falco 300 & sleep 0.2; kill -TERM $!; wait $! || true'", dir);
+	tool = start_stored(dir, "auditd");
+	sh("kill -TERM %d", tool);
+	cr_assert_eq(waitpid(tool, &st, 0), tool);
+	cr_expect_eq(alerts_for("evasion_kill_security_tool", "/auditd", 1, 30000), 1);
+	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
+				   "SELECT count(*) > 0 FROM DeviceEvents WHERE ActionType ="
+				   " 'SignalSent' AND FolderPath = '%q/falco'",
+				   dir),
+		     1);
+	cr_expect_eq(alerts_for("evasion_kill_security_tool", "/falco", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
+
+/*
+ * A repository cloned into /tmp and its scripts run (a developer's
+ * checkout) is no payload run from /tmp; a script copied out of it there
+ * and run is.
+ */
+Test(detect, a_git_checkout_in_tmp_is_the_developers_own)
+{
+	char dir[PATH_MAX];
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-clone");
+	sh("cd %s && git init -q origin && cd origin && printf '#!/bin/sh\\nexit 0\\n' > run.sh &&"
+	   " chmod +x run.sh && git add run.sh && git -c user.name=vg -c user.email=vg@localhost"
+	   " commit -qm x && cd .. && git clone -q origin clone && ./clone/run.sh vg-clone-near &&"
+	   " sh clone/run.sh vg-clone-near",
+	   dir);
+	sh("cd %s && cp clone/run.sh copied.sh && ./copied.sh vg-clone-copy", dir);
+	cr_expect_eq(alerts_for("exec_from_tmp", "/copied.sh", 1, 30000), 1);
+	cr_expect_eq(alerts_for("exec_from_tmp", "/clone/run.sh", 0, 0), 0);
+	vg_t_rmrf(dir);
+}
