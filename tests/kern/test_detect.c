@@ -57,14 +57,35 @@ static long long rule_alerts(const char *rule)
 /*
  * A shell loop of 1,000 /dev/tcp probes, each in its own subshell, is one
  * port scan alert with 1,000 evidence rows; a readiness probe (a few
- * subshells trying one loopback port) raises nothing, and neither raises
- * "reverse shell".
+ * subshells trying one loopback port) raises nothing, nor does a loop
+ * connecting to 25 servers that listen (a test suite reaching its own
+ * servers), and none raises "reverse shell".
  */
 Test(detect, a_1000_port_scan_is_one_alert_with_1000_evidence_rows)
 {
-	/* the readiness probe first: once the scan's alert is complete, its rows were judged */
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char cmd[1024] = "bash -c 'for p in";
+	int l[25];
+
+	/* the near misses first: once the scan's alert is complete, their rows were judged */
 	sh("bash -c 'for i in 1 2 3; do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null && break; "
 	   "done; true'");
+	for (int i = 0; i < 25; i++) {
+		socklen_t len = sizeof(sa);
+
+		sa.sin_port = 0;
+		l[i] = socket(AF_INET, SOCK_STREAM, 0);
+		cr_assert_eq(bind(l[i], (void *)&sa, sizeof(sa)), 0);
+		cr_assert_eq(listen(l[i], 4), 0);
+		cr_assert_eq(getsockname(l[i], (void *)&sa, &len), 0);
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %d", ntohs(sa.sin_port));
+	}
+	snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd),
+		 "; do (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null; done; true'");
+	sh("%s", cmd);
+	for (int i = 0; i < 25; i++)
+		close(l[i]);
 	sh("bash -c 'for p in $(seq 41000 41999); do (echo > /dev/tcp/127.0.0.1/$p) "
 	   "2>/dev/null; done; true'");
 	cr_assert_eq(

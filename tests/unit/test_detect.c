@@ -390,15 +390,22 @@ Test(detect, rule_for_a_missing_table_waits_for_it)
 }
 
 /* A connection attempt by pid (child of ppid) at ts (NULL: now). */
+/* What a probe's attempt comes to: refused by default, as a closed port's. */
+static const char *probe_outcome = "ConnectionFailed";
+
 static void probe(const char *ts, const char *ip, int port, int pid, const char *by, int ppid,
 		  const char *parent_by)
 {
-	sql("INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, ActionType, ReportId, RemoteIP,"
-	    " RemotePort, Protocol, InitiatingProcessId, InitiatingProcessFileName,"
-	    " InitiatingProcessParentId, InitiatingProcessParentFileName) VALUES"
-	    " (%s, 'd1', 'ConnectionAttempt', %d, %Q, %d, 'Tcp', %d, %Q, %d, %Q)",
-	    ts ? sqlite3_mprintf("%Q", ts) : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", ++report_id,
-	    ip, port, pid, by, ppid, parent_by);
+	static const char *const what[] = { "ConnectionAttempt", NULL };
+
+	for (int i = 0; i < 2; i++)
+		sql("INSERT INTO DeviceNetworkEvents (Timestamp, DeviceId, ActionType, ReportId,"
+		    " RemoteIP, RemotePort, Protocol, InitiatingProcessId, InitiatingProcessFileName,"
+		    " InitiatingProcessParentId, InitiatingProcessParentFileName) VALUES"
+		    " (%s, 'd1', %Q, %d, %Q, %d, 'Tcp', %d, %Q, %d, %Q)",
+		    ts ? sqlite3_mprintf("%Q", ts) : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+		    what[i] ? what[i] : probe_outcome, ++report_id, ip, port, pid, by, ppid,
+		    parent_by);
 }
 
 static long long alert_col(const char *rule, const char *col)
@@ -437,17 +444,22 @@ Test(detect, subshells_of_one_shell_are_one_alert_with_a_count)
 }
 
 /*
- * Loopback probes are no reverse shell; 20 ports of one address by one tree
- * are a port scan whose evidence is every attempt, those of earlier runs too.
+ * Loopback probes are no reverse shell; 20 refused ports of one address by
+ * one tree are a port scan whose evidence is every attempt, those of earlier
+ * runs too; connections to 25 ports that listen are none.
  */
 Test(detect, port_scan_counts_every_probe_and_a_probe_is_no_reverse_shell)
 {
 	for (int i = 0; i < 19; i++)
 		probe(NULL, "127.0.0.1", 1000 + i, 600 + i, "bash", 599, "bash");
 	probe(NULL, "::1", 5432, 700, "bash", 1, "make");
-	/* 19 ports, and 20 ports by different trees */
+	/* 19 ports, and 20 ports by different trees, and 25 listening ports reached by one tree */
 	for (int i = 0; i < 20; i++)
 		probe(NULL, "127.0.0.1", 2000 + i, 800 + i, "nc", 799 + i, "bash");
+	probe_outcome = "ConnectionSuccess";
+	for (int i = 0; i < 25; i++)
+		probe(NULL, "127.0.0.1", 3000 + i, 900 + i, "bash", 899, "bash");
+	probe_outcome = "ConnectionFailed";
 	cr_assert_eq(vg_detect_run(det), 0);
 	cr_expect_eq(total_alerts(), 0);
 	probe(NULL, "127.0.0.1", 1019, 619, "bash", 599, "bash");
