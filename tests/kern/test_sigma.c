@@ -19,24 +19,6 @@ static char dir[4096];
 
 TestSuite(sigma_e2e, .timeout = 120);
 
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-static const char *vigil(void)
-{
-	const char *v = getenv("VIGIL");
-
-	return v && *v ? v : "build/vigil";
-}
-
 /* A rule written for this test, in Sigma's format: base64 decoding a staged .b64 payload. */
 static const char sigma_rule[] =
 	"title: Staged base64 payload decoded\n"
@@ -79,35 +61,35 @@ Test(sigma_e2e, an_imported_rule_alerts_on_its_workload_and_not_on_near_misses)
 	vg_t_tmpdir(dir, sizeof(dir), "vg-sigma");
 	vg_t_marker(marker, sizeof(marker), "sigma");
 	snprintf(rules, sizeof(rules), "%s/rules", dir);
-	sh("mkdir %s", rules);
+	vg_t_sh("mkdir %s", rules);
 	snprintf(yml, sizeof(yml), "%s/staged_b64.yml", dir);
 	f = fopen(yml, "w");
 	cr_assert_not_null(f);
 	fprintf(f, sigma_rule, marker);
 	fclose(f);
-	sh("%s rules import-sigma -o %s %s", vigil(), rules, yml);
+	vg_t_sh("%s rules import-sigma -o %s %s", vg_t_bin("VIGIL", "build/vigil"), rules, yml);
 	host_args[1] = rules;
 	vg_t_host_start_args(&host, host_args, NULL);
 	cr_assert_eq(vg_t_wait_int(&host, 0, 0, "SELECT count(*) FROM AlertInfo"), 0);
 
-	sh("echo aGVsbG8K > %s/%s.b64 && echo aGVsbG8K > %s/keep-%s.b64 &&"
-	   " echo aGVsbG8K > %s/%s.txt",
-	   dir, marker, dir, marker, dir, marker);
+	vg_t_sh("echo aGVsbG8K > %s/%s.b64 && echo aGVsbG8K > %s/keep-%s.b64 &&"
+		" echo aGVsbG8K > %s/%s.txt",
+		dir, marker, dir, marker, dir, marker);
 	/* near misses first: once the real one's alert is in, their rows were judged */
-	sh("base64 %s/%s.b64 >/dev/null", dir, marker); /* encodes: no -d */
-	sh("base64 -d %s/%s.txt >/dev/null", dir, marker); /* not a .b64 */
-	sh("base64 -d %s/keep-%s.b64 >/dev/null", dir, marker); /* the filter */
-	sh("cat %s/%s.b64 | base64 -d >/dev/null", dir, marker); /* no file operand */
+	vg_t_sh("base64 %s/%s.b64 >/dev/null", dir, marker); /* encodes: no -d */
+	vg_t_sh("base64 -d %s/%s.txt >/dev/null", dir, marker); /* not a .b64 */
+	vg_t_sh("base64 -d %s/keep-%s.b64 >/dev/null", dir, marker); /* the filter */
+	vg_t_sh("cat %s/%s.b64 | base64 -d >/dev/null", dir, marker); /* no file operand */
 	{
 		char upper[64];
 
 		for (size_t i = 0; i <= strlen(marker); i++)
 			upper[i] = (char)(marker[i] >= 'a' && marker[i] <= 'z' ? marker[i] - 32 :
 										 marker[i]);
-		sh("cp %s/%s.b64 %s/%s.b64 && base64 -d %s/%s.b64 >/dev/null", dir, marker, dir,
-		   upper, dir, upper); /* |cased: not the marker */
+		vg_t_sh("cp %s/%s.b64 %s/%s.b64 && base64 -d %s/%s.b64 >/dev/null", dir, marker,
+			dir, upper, dir, upper); /* |cased: not the marker */
 	}
-	sh("base64 -d %s/%s.b64 >/dev/null", dir, marker);
+	vg_t_sh("base64 -d %s/%s.b64 >/dev/null", dir, marker);
 
 	cr_assert_eq(vg_t_wait_int(&host, 1, 30000,
 				   "SELECT count(*) FROM AlertInfo WHERE RuleId = 'staged_b64'"),
@@ -125,7 +107,8 @@ Test(sigma_e2e, an_imported_rule_alerts_on_its_workload_and_not_on_near_misses)
 			      dir, marker),
 		1, "the evidence is not the decode");
 
-	snprintf(cmd, sizeof(cmd), "%s alerts --db %s 2>&1", vigil(), host.db);
+	snprintf(cmd, sizeof(cmd), "%s alerts --db %s 2>&1", vg_t_bin("VIGIL", "build/vigil"),
+		 host.db);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	while (fgets(cmd, sizeof(cmd), p))
