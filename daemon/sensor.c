@@ -821,10 +821,23 @@ static int vg_on_file(struct vg_sensor *s, const struct vg_file_event *e, size_t
 	}
 	if (!fe->path || (e->op == VG_FILE_RENAME && !fe->previous_path))
 		return -ENOMEM;
-	if (s->stat_files && e->op != VG_FILE_DELETE && e->ino) {
+	/*
+	 * Only records that name the device (the opens, an image's mmap) can
+	 * pass the check below: those made from an fd (fchmod, fchown,
+	 * fsetxattr, chattr, futimens) carry the inode alone, and no mounted
+	 * file system has device 0, so they would pay a path lookup that
+	 * always fails (a third of vigild's time in a flood of fchmod).
+	 */
+	if (s->stat_files && e->op != VG_FILE_DELETE && e->ino && e->dev) {
 		struct stat st;
 
-		/* The size now, of the same file (inode and device): a path reused since is not it. */
+		/*
+		 * The size now, of the same file (inode and device): a path reused
+		 * since is not it. Asked of the file system and not read by the
+		 * kernel (i_size) because an open's event is made when the open
+		 * returns, before the writes that follow it: the kernel's size
+		 * then is the size before them (0 after O_TRUNC or a create).
+		 */
 		if (!lstat(fe->path, &st) && st.st_ino == e->ino && vg_kdev(st.st_dev) == e->dev &&
 		    S_ISREG(st.st_mode))
 			fe->size = (uint64_t)st.st_size;
