@@ -82,8 +82,10 @@ boot_vm() {
 	case $cpus in *icount*) clock=icount ;; *) clock=wall ;; esac
 	echo "$version|$where|$log|$secs|$clock" >"${log%.log}.result"
 }
-vm_results=()
-for k in ${kernels[@]+"${kernels[@]}"} ${wsl_k:+"$wsl_k"}; do
+vm_results=() wsl_result=
+# The WSL-like row boots first: with --icount (one vCPU) it is the longest, and
+# started last it would end alone; its row still prints last.
+for k in ${wsl_k:+"$wsl_k"} ${kernels[@]+"${kernels[@]}"}; do
 	read -r suite version vmlinuz row <<<"$k"
 	# A suite fetched for the WSL-like row only has no row of its own.
 	if [ -z "$row" ]; then
@@ -105,12 +107,12 @@ for k in ${kernels[@]+"${kernels[@]}"} ${wsl_k:+"$wsl_k"}; do
 	echo "matrix: booting $version ($suite, $where, $cpus) under qemu-system-x86_64 (TCG), log $log"
 	rm -f "${log%.log}.result"
 	boot_vm "$suite" "$version" "$vmlinuz" "$where" "$log" "$extra" "$cpus" &
-	vm_results+=("${log%.log}.result")
+	if [ "$where" = wsl ]; then wsl_result=${log%.log}.result; else vm_results+=("${log%.log}.result"); fi
 	# At most --jobs VMs at once: boot and the verifier are one thread each.
 	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
 done
 wait || true
-for f in ${vm_results[@]+"${vm_results[@]}"}; do
+for f in ${vm_results[@]+"${vm_results[@]}"} ${wsl_result:+"$wsl_result"}; do
 	if [ -s "$f" ]; then results+=("$(cat "$f")"); else echo "matrix: $f: no result" >&2; fi
 done
 if [ "$native" = 1 ]; then
@@ -159,13 +161,13 @@ done
 # rounds and their range (rounds 0: one measurement, before and after
 # vigild), and how many times vigil's syscall programs ran per call (exact,
 # counted by the kernel with vigild stopped; - where not counted).
-printf '\n%-27s %-5s %-7s %-7s %-6s %-6s %-18s %-18s %-18s %-18s %s\n' kernel run variant \
+printf '\n%-27s %-5s %-7s %-7s %-6s %-6s %-19s %-19s %-19s %-19s %s\n' kernel run variant \
 	sys_exit clock rounds getppid stat open+close read-only 'runs/call ppid/stat/oc/ro'
 for r in "${results[@]}"; do
 	IFS='|' read -r version where log secs clock <<<"$r"
 	tr -d '\r' <"$log" | awk -v kernel="$version" -v where="$where" -v clock="$clock" '
 		$1 == "vgk" && $2 == "ratio" {
-			q[$3 " " $4] = $6 == $7 ? sprintf("%.3f", $5) : sprintf("%.3f (%.2f-%.2f)", $5, $6, $7)
+			q[$3 " " $4] = $8 ? sprintf("%.3f (%.3f-%.3f)", $5, $6, $7) : sprintf("%.3f", $5)
 		}
 		$1 == "vgk" && $2 == "runs" { counted[$3] = 1 }
 		$1 == "vgk" && $2 == "variant" {
@@ -174,7 +176,7 @@ for r in "${results[@]}"; do
 				if ($i ~ /^rounds=/) rounds = substr($i, 8)
 				if ($i ~ /^runs=/ && counted[h]) runs = substr($i, 6)
 			}
-			printf "%-27s %-5s %-7s %-7s %-6s %-6s %-18s %-18s %-18s %-18s %s\n", kernel, where,
+			printf "%-27s %-5s %-7s %-7s %-6s %-6s %-19s %-19s %-19s %-19s %s\n", kernel, where,
 				h, c[2], clock, rounds, q[h " getppid"], q[h " stat"], q[h " open_close"],
 				q[h " ro_open_close"], runs
 		}'
