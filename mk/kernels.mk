@@ -9,6 +9,8 @@
 #   KTEST_N=50            short-lived processes per hook variant
 #   KTEST_HOOKS="auto tp tp_btf raw_tp"  variants to run (tp: auto with --deny-hook sys_exit:fentry)
 #   KERNELS_WSL=trixie    boot this suite again with the WSL2 kernel's LSM list (empty: no)
+#   KERNELS_ICOUNT=wsl    rows booted with one vCPU and QEMU's instruction-counted clock, where
+#                         the cost ratios do not move with the host's load: wsl, all or none
 
 .PHONY: check-kernels kernels-fetch vg-link-mode
 
@@ -17,6 +19,7 @@ KERNELS_CACHE ?= $(VIGIL_CACHE)/kernels
 KTEST_N       ?= 50
 KTEST_HOOKS   ?= auto tp tp_btf raw_tp
 KERNELS_WSL   ?= trixie
+KERNELS_ICOUNT ?= wsl
 NATIVE        ?= 1
 
 # Relink vigild when STATIC changes: the stamp's time moves only then.
@@ -49,5 +52,5 @@ kernels-fetch: | $(call deps-stamp,kernels) ## download the matrix's Debian kern
 
 check-kernels: $(O)/kernels/initramfs.cpio.gz $(O)/kernels/vigild $(O)/kernels/vg-ktest ## (root) the kernel matrix: 5.10, 6.1, 6.12 under QEMU and this kernel
 	$(Q)scripts/kernels/matrix.sh --cache $(KERNELS_CACHE) --out $(O)/kernels \
-		--storm $(KTEST_N) --hooks "$(KTEST_HOOKS)" --native $(NATIVE) \
+		--storm $(KTEST_N) --hooks "$(KTEST_HOOKS)" --native $(NATIVE) --icount $(or $(KERNELS_ICOUNT),none) \
 		$(if $(KERNELS_WSL),--wsl $(KERNELS_WSL)) $(KERNELS)

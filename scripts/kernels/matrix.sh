@@ -6,14 +6,19 @@
 # --native 1, on the running kernel too; print one table; exit 1 if any check
 # failed or any kernel did not finish.
 #   scripts/kernels/matrix.sh --cache DIR --out DIR [--storm N] [--hooks "auto ..."]
-#                             [--native 0|1] [--wsl SUITE] [--timeout S] [--jobs N] SUITE...
+#                             [--native 0|1] [--wsl SUITE] [--icount wsl|all|none]
+#                             [--timeout S] [--jobs N] SUITE...
 # --jobs: VMs booted at once (default 2); the native run comes after them, alone.
+# --icount: the rows booted with one vCPU and QEMU's instruction-counted
+# clock (-icount shift=0: one ns of guest time per guest instruction), where
+# the cost ratios are ratios of instructions executed, whatever the host's
+# load; the other rows have two vCPUs and the host's clock (default: wsl).
 # Every QEMU kernel allows fentry, so there vigild's auto variant must choose
 # it for sys_exit. --wsl boots SUITE's kernel once more with the stock WSL2
 # kernel's LSM list (no bpf), auto variant only: the WSL-like row.
 set -euo pipefail
 
-cache= out= storm=50 hooks="auto tp tp_btf raw_tp" native=1 tmo=900 wsl= jobs=2
+cache= out= storm=50 hooks="auto tp tp_btf raw_tp" native=1 tmo=900 wsl= jobs=2 icount=wsl
 wsl_lsm=landlock,lockdown,yama,loadpin,safesetid,integrity,selinux,apparmor,tomoyo
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -25,6 +30,7 @@ while [ $# -gt 0 ]; do
 	--wsl) wsl=$2; shift 2 ;;
 	--timeout) tmo=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
+	--icount) icount=$2; shift 2 ;;
 	-*) echo "matrix: unknown option '$1'" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -33,6 +39,7 @@ done
 case $storm in '' | *[!0-9]*) echo "matrix: --storm '$storm' is not a number" >&2; exit 2 ;; esac
 case $jobs in '' | *[!0-9]* | 0) echo "matrix: --jobs '$jobs' is not a positive number" >&2; exit 2 ;; esac
 case $native in 0 | 1) ;; *) echo "matrix: --native is 0 or 1" >&2; exit 2 ;; esac
+case $icount in wsl | all | none) ;; *) echo "matrix: --icount is wsl, all or none" >&2; exit 2 ;; esac
 [ $# -gt 0 ] || [ "$native" = 1 ] || { echo "matrix: no kernel to test" >&2; exit 2; }
 if [ "$(id -u)" != 0 ]; then
 	echo "matrix: vigild loads BPF programs; run as root (sudo make check-kernels)" >&2
@@ -45,7 +52,7 @@ for f in "$initramfs" "$out/vigild" "$out/vg-ktest"; do
 done
 hooks_csv=$(echo $hooks | tr ' ' ',')
 mkdir -p "$out/logs"
-results=()	# "label|where|log|seconds"
+results=()	# "label|where|log|seconds|clock"
 
 wsl_k= asked=" $* "
 if [ -n "$wsl" ]; then
@@ -61,20 +68,24 @@ if [ $# -gt 0 ]; then
 fi
 # One VM: boot it, wait for it to power off (or the timeout), note the result in LOG's .result.
 boot_vm() {
-	local suite=$1 version=$2 vmlinuz=$3 where=$4 log=$5 extra=$6 t0 rc=0 secs
+	local suite=$1 version=$2 vmlinuz=$3 where=$4 log=$5 extra=$6 cpus=$7 t0 rc=0 secs clock
 	t0=$(date +%s.%N)
 	# -no-reboot and panic=-1: a kernel panic ends QEMU instead of looping.
+	# shellcheck disable=SC2086 # cpus holds several options
 	timeout --kill-after=10 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
-		-smp 2 -m 768 -display none -monitor none -no-reboot -serial "file:$log" \
+		$cpus -m 768 -display none -monitor none -no-reboot -serial "file:$log" \
 		-kernel "$vmlinuz" -initrd "$initramfs" \
 		-append "console=ttyS0 quiet panic=-1 $extra vgk.n=$storm vgk.expect=fentry" \
 		</dev/null >"${log%.log}.qemu" 2>&1 || rc=$?
 	secs=$(echo "$(date +%s.%N) - $t0" | bc)
 	[ $rc -eq 0 ] || echo "matrix: $suite: qemu exited $rc$([ $rc -eq 124 ] && echo " (timeout ${tmo}s)")" >&2
-	echo "$version|$where|$log|$secs" >"${log%.log}.result"
+	case $cpus in *icount*) clock=icount ;; *) clock=wall ;; esac
+	echo "$version|$where|$log|$secs|$clock" >"${log%.log}.result"
 }
-vm_results=()
-for k in ${kernels[@]+"${kernels[@]}"} ${wsl_k:+"$wsl_k"}; do
+vm_results=() wsl_result=
+# The WSL-like row boots first: with --icount (one vCPU) it is the longest, and
+# started last it would end alone; its row still prints last.
+for k in ${wsl_k:+"$wsl_k"} ${kernels[@]+"${kernels[@]}"}; do
 	read -r suite version vmlinuz row <<<"$k"
 	# A suite fetched for the WSL-like row only has no row of its own.
 	if [ -z "$row" ]; then
@@ -88,15 +99,20 @@ for k in ${kernels[@]+"${kernels[@]}"} ${wsl_k:+"$wsl_k"}; do
 		log=$out/logs/$suite.log where=qemu
 		extra="vgk.hooks=$hooks_csv"
 	fi
-	echo "matrix: booting $version ($suite, $where) under qemu-system-x86_64 (TCG), log $log"
+	# icount runs one vCPU: QEMU hangs bringing up a second one under it.
+	cpus="-smp 2"
+	if [ "$icount" = all ] || { [ "$icount" = wsl ] && [ "$where" = wsl ]; }; then
+		cpus="-smp 1 -icount shift=0"
+	fi
+	echo "matrix: booting $version ($suite, $where, $cpus) under qemu-system-x86_64 (TCG), log $log"
 	rm -f "${log%.log}.result"
-	boot_vm "$suite" "$version" "$vmlinuz" "$where" "$log" "$extra" &
-	vm_results+=("${log%.log}.result")
+	boot_vm "$suite" "$version" "$vmlinuz" "$where" "$log" "$extra" "$cpus" &
+	if [ "$where" = wsl ]; then wsl_result=${log%.log}.result; else vm_results+=("${log%.log}.result"); fi
 	# At most --jobs VMs at once: boot and the verifier are one thread each.
 	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
 done
 wait || true
-for f in ${vm_results[@]+"${vm_results[@]}"}; do
+for f in ${vm_results[@]+"${vm_results[@]}"} ${wsl_result:+"$wsl_result"}; do
 	if [ -s "$f" ]; then results+=("$(cat "$f")"); else echo "matrix: $f: no result" >&2; fi
 done
 if [ "$native" = 1 ]; then
@@ -106,7 +122,7 @@ if [ "$native" = 1 ]; then
 	timeout --kill-after=10 "$tmo" "$out/vg-ktest" -n "$storm" "$out/vigild" $hooks \
 		>"$log" 2>&1 </dev/null || true
 	secs=$(echo "$(date +%s.%N) - $t0" | bc)
-	results+=("$(uname -r)|native|$log|$secs")
+	results+=("$(uname -r)|native|$log|$secs|wall")
 fi
 
 fail=0
@@ -114,7 +130,7 @@ printf '\n%-27s %-5s %-7s %-15s %-6s %-14s %-9s %-23s %-19s %s\n' kernel run var
 	'chosen fork,sys' tests 'events p/ex/fk/ex' 'gt f/n/s' 'ratio ppid/stat/oc/ro' \
 	'insns ex/fk/ex' 'seconds'
 for r in "${results[@]}"; do
-	IFS='|' read -r version where log secs <<<"$r"
+	IFS='|' read -r version where log secs clock <<<"$r"
 	tr -d '\r' <"$log" | awk -v kernel="$version" -v where="$where" -v secs="$secs" -v logf="$log" '
 		function insns(h, ev,   k) {
 			for (k in prog) if (index(k, h " vg_" ev "_") == 1) return prog[k]
@@ -141,9 +157,33 @@ for r in "${results[@]}"; do
 				secs, n
 		}' || fail=1
 done
+# The sensor's cost per loop: with/without, the median of the interleaved
+# rounds and their range (rounds 0: one measurement, before and after
+# vigild), and how many times vigil's syscall programs ran per call (exact,
+# counted by the kernel with vigild stopped; - where not counted).
+printf '\n%-27s %-5s %-7s %-7s %-6s %-6s %-19s %-19s %-19s %-19s %s\n' kernel run variant \
+	sys_exit clock rounds getppid stat open+close read-only 'runs/call ppid/stat/oc/ro'
+for r in "${results[@]}"; do
+	IFS='|' read -r version where log secs clock <<<"$r"
+	tr -d '\r' <"$log" | awk -v kernel="$version" -v where="$where" -v clock="$clock" '
+		$1 == "vgk" && $2 == "ratio" {
+			q[$3 " " $4] = $8 ? sprintf("%.3f (%.3f-%.3f)", $5, $6, $7) : sprintf("%.3f", $5)
+		}
+		$1 == "vgk" && $2 == "runs" { counted[$3] = 1 }
+		$1 == "vgk" && $2 == "variant" {
+			h = $3; rounds = 0; runs = "-"; split($4, c, "="); sub(/^[^,]*,/, "", c[2])
+			for (i = 11; i <= NF; i++) {
+				if ($i ~ /^rounds=/) rounds = substr($i, 8)
+				if ($i ~ /^runs=/ && counted[h]) runs = substr($i, 6)
+			}
+			printf "%-27s %-5s %-7s %-7s %-6s %-6s %-19s %-19s %-19s %-19s %s\n", kernel, where,
+				h, c[2], clock, rounds, q[h " getppid"], q[h " stat"], q[h " open_close"],
+				q[h " ro_open_close"], runs
+		}'
+done
 echo
 for r in "${results[@]}"; do
-	IFS='|' read -r version where log secs <<<"$r"
+	IFS='|' read -r version where log secs clock <<<"$r"
 	tr -d '\r' <"$log" | sed -n -e "s/^vgk probe /$version $where probe: /p" \
 		-e "s/^vgk lsm /$version $where LSMs: /p" \
 		-e "s/^vgk fallback \([^ ]*\) /$version --hook \1: /p"

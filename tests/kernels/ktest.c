@@ -7,7 +7,7 @@
  * workload and checks that exactly its events arrive with the right fields,
  * that the accounting identity holds, and that vigild releases its programs.
  *
- *   vg-ktest [-n N] [-e HOOK] VIGILD VARIANT...
+ *   vg-ktest [-n N] [-e HOOK] [-q] VIGILD VARIANT...
  *
  * VARIANT: auto, tp_btf or raw_tp (vigild --hook), or tp: --hook auto with
  * --deny-hook sys_exit:fentry, which forces the per-syscall tracepoints
@@ -24,19 +24,34 @@
  * ground truth, once vigild is idle; printed, never asserted: QEMU inflates
  * absolute times, a ratio in one VM compares).
  *
+ * -q (the matrix's VMs, where nothing else runs): where sys_exit's hook is
+ * fentry, the with/without ratios come from interleaved rounds in which the
+ * sensor is switched off and on (vgk_rounds); and for every variant the
+ * kernel counts which of vigild's programs run during each loop
+ * (vgk_runs). Those counts are exact, and asserted: under fentry and tp
+ * getppid and stat run none of vigil's syscall programs, under tp_btf and
+ * raw_tp exactly one per call.
+ *
  * Lines starting with "vgk " are for scripts/kernels/matrix.sh:
  *   vgk probe <a line of `vigild --probe --json`, or n/a>
  *   vgk variant <hook> chosen=<fork's hook>,<sys_exit's hook> pass=<n> fail=<n>
  *       events=<processes>/<exec>/<fork>/<exit> events of the workload ms=<duration>
  *       ground=<file>/<network>/<security> events of the ground truth
  *       ratio=<getppid>/<stat>/<open+close>/<read-only open+close> (with/without)
- *   vgk cost <hook> <syscall> <ns without> <ns with>
+ *       rounds=<interleaved rounds, 0: one measurement before and after vigild>
+ *       runs=<syscall program runs per call, the same four; 0 where not counted>
+ *   vgk cost <hook> <syscall> <ns without> <ns with> (before and after vigild / with it)
+ *   vgk ratio <hook> <syscall> <median> <lowest> <highest> <rounds>
+ *   vgk round <hook> <i> <ns without>/<ns with> for each of the four
+ *   vgk runs <hook> <syscall> calls=<n> sys=<runs> other=<runs> ns_per_run=<ns>
+ *   vgk run <hook> <syscall> <program> <runs> <ns per run>
  *   vgk prog <hook> <program> <verified insns or n/a>
  *   vgk fallback <hook> <vigild's line saying which path it refused and why>
  *   vgk fail <hook> <check>: <why>
  * Exit status: 0 when every check of every variant passed, 1 otherwise,
  * 2 on a usage error.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -63,7 +78,7 @@
 #include "batch.h"
 #include "frame.h"
 
-#define VGK_MAX_PROGS 32
+#define VGK_MAX_PROGS 160
 #define VGK_STORM_MAX 1000
 #define VGK_START_MS 240000 /* TCG: loading and verifying takes a minute on 5.10 (fentry) */
 #define VGK_EVENT_MS 30000
@@ -71,6 +86,7 @@
 #define VGK_RELEASE_MS 10000
 #define VGK_GT_MAX 64
 #define VGK_COSTS 4
+#define VGK_ROUNDS 7
 
 /* What the ground-truth workload expects to see for one process. */
 struct vgk_proc {
@@ -106,10 +122,17 @@ struct vgk_run {
 	char chosen[64];
 	__u32 prog_ids[VGK_MAX_PROGS];
 	int nprogs;
+	/* -q: the interleaved rounds and the program runs (vgk_rounds, vgk_runs) */
+	int stat_fd[VGK_MAX_PROGS]; /* vigild's fdinfo of each program, or -1 */
+	char prog_name[VGK_MAX_PROGS][BPF_OBJ_NAME_LEN];
+	double round[VGK_ROUNDS][2][VGK_COSTS]; /* ns per call, without and with */
+	int nrounds;
+	double runs[VGK_COSTS]; /* syscall programs' runs per call, exact */
 };
 
 static int vgk_storm = 50;
 static const char *vgk_expect; /* -e: the auto variant's sys_exit hook */
+static int vgk_quiet; /* -q: nothing else runs here (vgk_rounds, vgk_runs) */
 
 static long vgk_ms(void)
 {
@@ -404,31 +427,57 @@ static void vgk_dump_log(struct vgk_run *r)
 		fclose(f);
 }
 
-static int vgk_has_id(const struct vgk_run *r, __u32 id)
-{
-	for (int i = 0; i < r->nprogs; i++)
-		if (r->prog_ids[i] == id)
-			return 1;
-	return 0;
-}
-
-/* The programs vigild holds, by id, from /proc/PID/fdinfo (a link fd names its program too). */
+/*
+ * The programs vigild holds, by id, from /proc/PID/fdinfo (a link fd names
+ * its program too). A program's own fd says run_cnt there: that fdinfo is
+ * kept open, so vgk_sample() reads the counts with pread() alone, a syscall
+ * vigil does not watch.
+ */
 static void vgk_find_progs(struct vgk_run *r)
 {
 	char path[64], line[128];
+	struct dirent *de;
+	DIR *dir;
 
-	for (int fd = 0; fd < 256 && r->nprogs < VGK_MAX_PROGS; fd++) {
+	for (int i = 0; i < VGK_MAX_PROGS; i++)
+		r->stat_fd[i] = -1;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", r->vigild);
+	dir = opendir(path);
+	while (dir && (de = readdir(dir)) && r->nprogs < VGK_MAX_PROGS) {
+		unsigned int id = 0;
+		int own = 0, k;
 		FILE *f;
-		unsigned int id;
 
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", r->vigild, fd);
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%.16s", r->vigild, de->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "prog_id: %u", &id) == 1 && !vgk_has_id(r, id))
-				r->prog_ids[r->nprogs++] = id;
+		while (fgets(line, sizeof(line), f)) {
+			sscanf(line, "prog_id: %u", &id);
+			own |= !strncmp(line, "run_cnt:", 8);
+		}
 		fclose(f);
+		if (!id)
+			continue;
+		for (k = 0; k < r->nprogs && r->prog_ids[k] != id; k++)
+			;
+		if (k == r->nprogs)
+			r->prog_ids[r->nprogs++] = id;
+		if (own && r->stat_fd[k] < 0)
+			r->stat_fd[k] = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+static void vgk_close_stats(struct vgk_run *r)
+{
+	for (int i = 0; i < VGK_MAX_PROGS; i++) {
+		if (r->stat_fd[i] >= 0)
+			close(r->stat_fd[i]);
+		r->stat_fd[i] = -1;
 	}
 }
 
@@ -446,7 +495,9 @@ static void vgk_print_progs(struct vgk_run *r)
 		memset(&info, 0, sizeof(info));
 		if (fd < 0)
 			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !strncmp(info.name, "vg_", 3)) {
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			memcpy(r->prog_name[i], info.name, sizeof(r->prog_name[i]));
+		if (!strncmp(r->prog_name[i], "vg_", 3)) {
 			if (len >= offsetof(struct bpf_prog_info, verified_insns) +
 					   sizeof(info.verified_insns))
 				printf("vgk prog %s %s %u\n", r->hook, info.name,
@@ -854,6 +905,10 @@ static void vgk_ground(struct vgk_run *r, int counts[3])
 	vgk_ground_check(r, "sec ", want, nwant, &counts[2]);
 	for (int i = 0; i < nwant; i++)
 		free(want[i]);
+	/* The key file the ground truth made: run natively, the directory stayed in /tmp. */
+	strncat(ssh, "/id_vgk", sizeof(ssh) - strlen(ssh) - 1);
+	unlink(ssh);
+	*strrchr(ssh, '/') = 0;
 	rmdir(ssh);
 	rmdir(dir);
 }
@@ -867,14 +922,73 @@ static double vgk_now_ns(void)
 }
 
 /*
- * ns per call of getppid, stat, a modifying open+close of one file (after
- * the first, duplicates: the dedup hit path) and a read-only open+close;
- * the best of 3 rounds. Without the sensor it runs before vigild starts
- * and after it stopped, and the faster counts. The sensor's events go nowhere while this runs: the
- * pump reads them between rounds.
+ * What the sensor costs on four loops: getppid and stat (syscalls vigil
+ * does not watch), a modifying open+close of one file (after the first,
+ * duplicates: the dedup hit path) and a read-only open+close (watched, no
+ * event). Each loop is short (25-75 ms under TCG), so a round of all four
+ * with and without the sensor takes about a second.
  */
 static const char *const vgk_cost_names[VGK_COSTS] = { "getppid", "stat", "open_close",
 						       "ro_open_close" };
+static const int vgk_iters[VGK_COSTS] = { 50000, 5000, 2500, 2500 };
+
+static void vgk_cost_path(const struct vgk_run *r, char *buf, size_t size)
+{
+	snprintf(buf, size, "/tmp/vgk-cost-%s", r->hook);
+}
+
+/* Loop k, once: only its own syscalls run between the caller's two clock (or count) reads. */
+static void vgk_loop(int k, const char *path)
+{
+	struct stat st;
+
+	for (int i = 0; i < vgk_iters[k]; i++) {
+		switch (k) {
+		case 0:
+			(void)getppid();
+			break;
+		case 1:
+			(void)stat("/tmp", &st);
+			break;
+		case 2:
+			close(open(path, O_WRONLY | O_CLOEXEC));
+			break;
+		default:
+			close(open(path, O_RDONLY | O_CLOEXEC));
+		}
+	}
+}
+
+/* ns per call of loop k, the best of runs runs; with pump, the sensor's events are read between them. */
+static double vgk_cost(struct vgk_run *r, int k, int runs, int pump)
+{
+	double best = 0;
+	char path[64];
+
+	vgk_cost_path(r, path, sizeof(path));
+	for (int run = 0; run < runs; run++) {
+		double t0 = vgk_now_ns(), ns;
+
+		vgk_loop(k, path);
+		ns = (vgk_now_ns() - t0) / vgk_iters[k];
+		if (!best || ns < best)
+			best = ns;
+		if (pump)
+			vgk_pump(r, 0);
+	}
+	return best;
+}
+
+/* Every loop's cost, the best of 3 runs (the sensor's events go nowhere while a loop runs). */
+static void vgk_costs(struct vgk_run *r, double out[VGK_COSTS], int pump)
+{
+	char path[64];
+
+	vgk_cost_path(r, path, sizeof(path));
+	close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	for (int k = 0; k < VGK_COSTS; k++)
+		out[k] = vgk_cost(r, k, 3, pump);
+}
 
 /* CPU ticks vigild has used (utime + stime), or -1. */
 static long vgk_cpu_ticks(pid_t pid)
@@ -921,42 +1035,282 @@ static void vgk_settle(struct vgk_run *r)
 	}
 }
 
-static void vgk_costs(struct vgk_run *r, double out[VGK_COSTS])
+/* Run counts of vigild's programs, from the fdinfo vgk_find_progs() kept open. */
+struct vgk_sample {
+	unsigned long long cnt[VGK_MAX_PROGS], ns[VGK_MAX_PROGS];
+};
+
+static void vgk_sample(const struct vgk_run *r, struct vgk_sample *s)
 {
-	static const int iters[VGK_COSTS] = { 100000, 20000, 10000, 10000 };
-	char path[64];
-	struct stat st;
+	char buf[512];
 
-	snprintf(path, sizeof(path), "/tmp/vgk-cost-%s", r->hook);
-	close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-	for (int k = 0; k < VGK_COSTS; k++) {
-		out[k] = 0;
-		for (int round = 0; round < 3; round++) {
-			double t0 = vgk_now_ns(), ns;
+	for (int i = 0; i < r->nprogs; i++) {
+		ssize_t n = r->stat_fd[i] >= 0 ? pread(r->stat_fd[i], buf, sizeof(buf) - 1, 0) : -1;
+		const char *p;
 
-			for (int i = 0; i < iters[k]; i++) {
-				switch (k) {
-				case 0:
-					(void)getppid();
-					break;
-				case 1:
-					(void)stat("/tmp", &st);
-					break;
-				case 2:
-					close(open(path, O_WRONLY | O_CLOEXEC));
-					break;
-				default:
-					close(open(path, O_RDONLY | O_CLOEXEC));
-				}
-			}
-			ns = (vgk_now_ns() - t0) / iters[k];
-			if (!out[k] || ns < out[k])
-				out[k] = ns;
-			if (r->vigild > 0)
-				vgk_pump(r, 0);
-		}
+		s->cnt[i] = s->ns[i] = 0;
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		if ((p = strstr(buf, "run_time_ns:")))
+			s->ns[i] = strtoull(p + 12, NULL, 10);
+		if ((p = strstr(buf, "run_cnt:")))
+			s->cnt[i] = strtoull(p + 8, NULL, 10);
 	}
-	unlink(path);
+}
+
+/* The programs that run on syscalls (vg_fx_, vg_fn_: fentry; vg_sysx_, vg_sysn_: the others). */
+static int vgk_sys_prog(const struct vgk_run *r, int i)
+{
+	const char *n = r->prog_name[i];
+
+	return !strncmp(n, "vg_fx_", 6) || !strncmp(n, "vg_fn_", 6) || !strncmp(n, "vg_sysx_", 8) ||
+	       !strncmp(n, "vg_sysn_", 8);
+}
+
+/* Stop (SIGSTOP) or continue vigild, and wait until it has. 0 or -errno. */
+static int vgk_pause(struct vgk_run *r, int stop)
+{
+	int status;
+
+	if (kill(r->vigild, stop ? SIGSTOP : SIGCONT) ||
+	    waitpid(r->vigild, &status, stop ? WUNTRACED : WCONTINUED) != r->vigild)
+		return -errno;
+	return (stop ? WIFSTOPPED(status) : WIFCONTINUED(status)) ? 0 : -ECHILD;
+}
+
+/*
+ * Which of vigild's programs run during each loop, and for how long, as
+ * the kernel counts them (BPF_ENABLE_STATS: run_cnt and run_time_ns per
+ * program): exact, where vigild is stopped (its own timer's bpf() calls
+ * would run vg_fx_bpf) and nothing else runs (-q, the matrix's VMs: the
+ * counts are the whole machine's). Reading the counts is pread() alone;
+ * what two reads in a row add (a sys_exit program runs on those preads
+ * too) is subtracted. Under fentry and tp a syscall vigil does not watch
+ * must run none of the syscall programs; a sys_exit program (tp_btf,
+ * raw_tp) runs exactly once per syscall.
+ */
+static void vgk_runs(struct vgk_run *r, const char *sysx)
+{
+	unsigned long long sys[VGK_COSTS] = { 0 };
+	struct vgk_sample s[4];
+	char path[64];
+	int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	if (stats < 0 || vgk_pause(r, 1)) {
+		vgk_check(r, 0, "runs_counted", "bpf_enable_stats or SIGSTOP: %s", strerror(errno));
+		if (stats >= 0)
+			close(stats);
+		return;
+	}
+	vgk_cost_path(r, path, sizeof(path));
+	for (int k = 0; k < VGK_COSTS; k++) {
+		unsigned long long other = 0, ns = 0;
+
+		vgk_sample(r, &s[0]);
+		vgk_sample(r, &s[1]);
+		vgk_sample(r, &s[2]);
+		vgk_loop(k, path);
+		vgk_sample(r, &s[3]);
+		for (int i = 0; i < r->nprogs; i++) {
+			unsigned long long n =
+				(s[3].cnt[i] - s[2].cnt[i]) - (s[1].cnt[i] - s[0].cnt[i]);
+			unsigned long long t =
+				(s[3].ns[i] - s[2].ns[i]) - (s[1].ns[i] - s[0].ns[i]);
+
+			if (!n)
+				continue;
+			printf("vgk run %s %s %s %llu %.0f\n", r->hook, vgk_cost_names[k],
+			       r->prog_name[i], n, (double)t / n);
+			if (vgk_sys_prog(r, i)) {
+				sys[k] += n;
+				ns += t;
+			} else {
+				other += n;
+			}
+		}
+		r->runs[k] = (double)sys[k] / vgk_iters[k];
+		printf("vgk runs %s %s calls=%d sys=%llu other=%llu ns_per_run=%.0f\n", r->hook,
+		       vgk_cost_names[k], vgk_iters[k], sys[k], other,
+		       sys[k] ? (double)ns / sys[k] : 0);
+	}
+	close(stats);
+	if (vgk_pause(r, 0))
+		vgk_check(r, 0, "runs_counted", "SIGCONT: %s", strerror(errno));
+	if (!strcmp(sysx, "fentry") || !strcmp(sysx, "tp"))
+		vgk_check(
+			r, !sys[0] && !sys[1], "unwatched_runs_nothing",
+			"vigil's syscall programs ran %llu times during %d getppid and %llu during "
+			"%d stat (vgk run lines say which)",
+			sys[0], vgk_iters[0], sys[1], vgk_iters[1]);
+	else
+		vgk_check(r,
+			  sys[0] == (unsigned long long)vgk_iters[0] &&
+				  sys[1] == (unsigned long long)vgk_iters[1],
+			  "sys_exit_runs_once", "%llu runs in %d getppid, %llu in %d stat", sys[0],
+			  vgk_iters[0], sys[1], vgk_iters[1]);
+	vgk_check(r,
+		  sys[2] >= (unsigned long long)vgk_iters[2] &&
+			  sys[3] >= (unsigned long long)vgk_iters[3],
+		  "watched_runs", "%llu runs in %d open+close, %llu in %d read-only", sys[2],
+		  vgk_iters[2], sys[3], vgk_iters[3]);
+}
+
+/*
+ * The sensor's cost on the four loops, decided in one VM (-q): VGK_ROUNDS
+ * rounds; in each, every loop is timed without the sensor and right after
+ * with it, or the other way round (alternating by round and loop, so a
+ * drift of the guest's speed falls on both sides), the best of 2 runs
+ * each; then per loop the median of the rounds' with/without ratios and
+ * their range. Under TCG the guest's speed follows the host's load from
+ * one tenth of a second to the next, so the two sides of a ratio are
+ * measured next to each other, not a round apart.
+ *
+ * Without: vigild stopped (SIGSTOP) and kernel.ftrace_enabled 0, which
+ * patches every fentry and fexit trampoline out of the kernel's text, so
+ * the watched syscalls' functions run their own code again; the run counts
+ * of vigil's syscall programs must be zero in the without measurements
+ * (check baseline_runs_nothing: the fexit on openat does not run). What
+ * stays attached are the tp_btf programs on the scheduler and
+ * inet_sock_set_state, which none of these loops reaches (vgk_runs), and
+ * vigild's memory. Starting vigild afresh for each round would be the
+ * plainer baseline, but loading and verifying its programs takes 20-60 s
+ * per start under TCG, and a tracing or perf link is detached only by
+ * closing it, which only vigild can. Only fentry can be switched off so:
+ * the other hooks keep the measurement before vigild starts and after it
+ * stopped (r->cost).
+ */
+struct vgk_toggle {
+	int ft; /* /proc/sys/kernel/ftrace_enabled */
+	int stats; /* BPF_ENABLE_STATS while without */
+	int off; /* without the sensor now */
+	int stopped; /* vigild stopped by us */
+	struct vgk_sample a; /* the counts when it went off */
+	unsigned long long stray, other; /* programs run while off: syscall ones, others */
+};
+
+/*
+ * Switch the sensor off (vigild stopped, ftrace off) or back on. 0 or
+ * -errno; a switch off that failed halfway is undone by the switch on.
+ */
+static int vgk_switch(struct vgk_run *r, struct vgk_toggle *t, int off)
+{
+	struct vgk_sample b;
+	int err = 0;
+	long until;
+
+	if (t->off == off)
+		return 0;
+	t->off = off;
+	if (off) {
+		t->stopped = !(err = vgk_pause(r, 1));
+		if (!err && pwrite(t->ft, "0\n", 2, 0) != 2)
+			err = -errno;
+		if (!err && (t->stats = bpf_enable_stats(BPF_STATS_RUN_TIME)) < 0)
+			err = -errno;
+		vgk_sample(r, &t->a);
+		return err;
+	}
+	vgk_sample(r, &b);
+	for (int k = 0; k < r->nprogs; k++) {
+		if (vgk_sys_prog(r, k))
+			t->stray += b.cnt[k] - t->a.cnt[k];
+		else
+			t->other += b.cnt[k] - t->a.cnt[k];
+	}
+	if (t->stats >= 0)
+		close(t->stats);
+	t->stats = -1;
+	if (pwrite(t->ft, "1\n", 2, 0) != 2)
+		err = -errno;
+	if (t->stopped && vgk_pause(r, 0))
+		err = err ?: -errno;
+	t->stopped = 0;
+	/* What vigild's timer owes after the stop (one flush, its batch) is done before a loop. */
+	for (until = vgk_ms() + 100; vgk_ms() < until;)
+		vgk_pump(r, 20);
+	return err;
+}
+
+static void vgk_rounds(struct vgk_run *r)
+{
+	struct vgk_toggle t = { .ft = open("/proc/sys/kernel/ftrace_enabled", O_WRONLY | O_CLOEXEC),
+				.stats = -1 };
+	char path[64];
+	int err = 0, back;
+
+	/*
+	 * 5.10 refuses (EBUSY): its BPF trampolines share one ftrace_ops
+	 * flagged permanent (direct_ops); 6.1 and 6.12 accept it. Those rows
+	 * keep the measurement before and after vigild.
+	 */
+	if (t.ft < 0 || pwrite(t.ft, "0\n", 2, 0) != 2) {
+		printf("vgk note %s: no interleaved rounds: kernel.ftrace_enabled 0: %s\n", r->hook,
+		       strerror(errno));
+		if (t.ft >= 0)
+			close(t.ft);
+		return;
+	}
+	if (pwrite(t.ft, "1\n", 2, 0) != 2) {
+		vgk_check(r, 0, "rounds", "kernel.ftrace_enabled back to 1: %s", strerror(errno));
+		close(t.ft);
+		return;
+	}
+	vgk_cost_path(r, path, sizeof(path));
+	close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	for (int i = 0; i < VGK_ROUNDS && !err; i++) {
+		for (int k = 0; k < VGK_COSTS && !err; k++) {
+			for (int half = 0; half < 2 && !err; half++) {
+				int with = (i + k) & 1 ? !half : half;
+
+				err = vgk_switch(r, &t, !with);
+				if (!err)
+					r->round[i][with][k] = vgk_cost(r, k, 2, with);
+			}
+		}
+		printf("vgk round %s %d", r->hook, i);
+		for (int k = 0; k < VGK_COSTS; k++)
+			printf(" %.0f/%.0f", r->round[i][0][k], r->round[i][1][k]);
+		putchar('\n');
+	}
+	back = vgk_switch(r, &t, 0);
+	err = err ?: back;
+	close(t.ft);
+	if (err) {
+		vgk_check(r, 0, "rounds", "switching the sensor off or on: %s", strerror(-err));
+		return;
+	}
+	r->nrounds = VGK_ROUNDS;
+	printf("vgk note %s: without the sensor, its other programs ran %llu times (scheduler, "
+	       "TCP state: not these loops)\n",
+	       r->hook, t.other);
+	vgk_check(r, !t.stray, "baseline_runs_nothing",
+		  "vigil's syscall programs ran %llu times while vigild was stopped and ftrace off",
+		  t.stray);
+}
+
+static int vgk_dblcmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Loop k's with/without ratio: the median of the rounds (and their range), else the one measurement. */
+static double vgk_ratio(const struct vgk_run *r, int k, double *lo, double *hi)
+{
+	double q[VGK_ROUNDS];
+
+	if (!r->nrounds) {
+		*lo = *hi = r->cost[0][k] ? r->cost[1][k] / r->cost[0][k] : 0;
+		return *lo;
+	}
+	for (int i = 0; i < r->nrounds; i++)
+		q[i] = r->round[i][0][k] ? r->round[i][1][k] / r->round[i][0][k] : 0;
+	qsort(q, (size_t)r->nrounds, sizeof(*q), vgk_dblcmp);
+	*lo = q[0];
+	*hi = q[r->nrounds - 1];
+	return q[r->nrounds / 2];
 }
 
 static void vgk_stop(struct vgk_run *r)
@@ -1035,6 +1389,8 @@ static void vgk_cleanup(const struct vgk_run *r)
 		vgk_flt_path(r, i, path, sizeof(path));
 		unlink(path);
 	}
+	vgk_cost_path(r, path, sizeof(path));
+	unlink(path);
 	if (r->flt[0])
 		unlink(r->flt);
 	if (r->log[0])
@@ -1049,7 +1405,8 @@ static int vgk_variant(const char *vigild, const char *hook)
 	long t0 = vgk_ms(), deadline;
 	FILE *f;
 	int seen[3] = { 0 }, ground[3] = { 0 }, err;
-	double after[VGK_COSTS];
+	double after[VGK_COSTS], lo[VGK_COSTS], hi[VGK_COSTS], mid[VGK_COSTS];
+	const char *sysx;
 
 	vg_frame_reader_init(&r.rd);
 	snprintf(r.flt, sizeof(r.flt), "/tmp/vgk-%s.vf", hook);
@@ -1058,7 +1415,7 @@ static int vgk_variant(const char *vigild, const char *hook)
 		vgk_check(&r, 0, "start", "write %s: %s", r.flt, strerror(errno));
 		goto out;
 	}
-	vgk_costs(&r, r.cost[0]); /* no sensor yet */
+	vgk_costs(&r, r.cost[0], 0); /* no sensor yet */
 	err = vgk_start(&r, vigild);
 	if (err) {
 		vgk_check(&r, 0, "start", "start %s: %s", vigild, strerror(-err));
@@ -1085,17 +1442,21 @@ static int vgk_variant(const char *vigild, const char *hook)
 	vgk_ground(&r, ground);
 	/* With the sensor: once vigild is idle, so the loops measure the hook, not its start-up. */
 	vgk_settle(&r);
-	vgk_costs(&r, r.cost[1]);
-	if (vgk_expect && !strcmp(hook, "auto")) {
-		const char *sysx = strchr(r.chosen, ',');
-
-		vgk_check(&r, sysx && !strcmp(sysx + 1, vgk_expect), "auto_chooses",
-			  "sys_exit on %s, expected %s", sysx ? sysx + 1 : "?", vgk_expect);
+	vgk_costs(&r, r.cost[1], 1);
+	sysx = strchr(r.chosen, ',') ? strchr(r.chosen, ',') + 1 : "?";
+	if (vgk_expect && !strcmp(hook, "auto"))
+		vgk_check(&r, !strcmp(sysx, vgk_expect), "auto_chooses",
+			  "sys_exit on %s, expected %s", sysx, vgk_expect);
+	if (vgk_quiet) {
+		if (!strcmp(sysx, "fentry"))
+			vgk_rounds(&r);
+		vgk_runs(&r, sysx);
 	}
+	vgk_close_stats(&r);
 	vgk_stop(&r);
 	vgk_accounting(&r);
 	/* Without the sensor again: the faster of before and after (TCG translates code on first use). */
-	vgk_costs(&r, after);
+	vgk_costs(&r, after, 0);
 	for (int k = 0; k < VGK_COSTS; k++)
 		if (after[k] < r.cost[0][k])
 			r.cost[0][k] = after[k];
@@ -1108,17 +1469,18 @@ out:
 		seen[1] += r.procs[i].fork;
 		seen[2] += r.procs[i].exit;
 	}
-	for (int k = 0; k < VGK_COSTS; k++)
+	for (int k = 0; k < VGK_COSTS; k++) {
 		printf("vgk cost %s %s %.0f %.0f\n", hook, vgk_cost_names[k], r.cost[0][k],
 		       r.cost[1][k]);
+		mid[k] = vgk_ratio(&r, k, &lo[k], &hi[k]);
+		printf("vgk ratio %s %s %.3f %.3f %.3f %d\n", hook, vgk_cost_names[k], mid[k],
+		       lo[k], hi[k], r.nrounds);
+	}
 	printf("vgk variant %s chosen=%s pass=%d fail=%d events=%d/%d/%d/%d ms=%ld "
-	       "ground=%d/%d/%d ratio=%.2f/%.2f/%.2f/%.2f\n",
+	       "ground=%d/%d/%d ratio=%.2f/%.2f/%.2f/%.2f rounds=%d runs=%g/%g/%g/%g\n",
 	       hook, r.chosen[0] ? r.chosen : "-", r.pass, r.fail, r.nprocs, seen[0], seen[1],
-	       seen[2], vgk_ms() - t0, ground[0], ground[1], ground[2],
-	       r.cost[0][0] ? r.cost[1][0] / r.cost[0][0] : 0,
-	       r.cost[0][1] ? r.cost[1][1] / r.cost[0][1] : 0,
-	       r.cost[0][2] ? r.cost[1][2] / r.cost[0][2] : 0,
-	       r.cost[0][3] ? r.cost[1][3] / r.cost[0][3] : 0);
+	       seen[2], vgk_ms() - t0, ground[0], ground[1], ground[2], mid[0], mid[1], mid[2],
+	       mid[3], r.nrounds, r.runs[0], r.runs[1], r.runs[2], r.runs[3]);
 	fflush(stdout);
 	if (r.last)
 		vigil__v1__batch__free_unpacked(r.last, NULL);
@@ -1152,8 +1514,11 @@ int main(int argc, char **argv)
 	unsigned long n;
 	char *end;
 
-	while ((c = getopt(argc, argv, "n:e:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:e:qh")) != -1) {
 		switch (c) {
+		case 'q':
+			vgk_quiet = 1;
+			break;
 		case 'e':
 			vgk_expect = optarg;
 			break;
@@ -1167,14 +1532,14 @@ int main(int argc, char **argv)
 			vgk_storm = (int)n;
 			break;
 		case 'h':
-			printf("usage: vg-ktest [-n N] [-e HOOK] VIGILD VARIANT...\n");
+			printf("usage: vg-ktest [-n N] [-e HOOK] [-q] VIGILD VARIANT...\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
 	if (argc - optind < 2) {
-		fprintf(stderr, "usage: vg-ktest [-n N] [-e HOOK] VIGILD VARIANT...\n");
+		fprintf(stderr, "usage: vg-ktest [-n N] [-e HOOK] [-q] VIGILD VARIANT...\n");
 		return 2;
 	}
 	if (access(argv[optind], X_OK)) {
