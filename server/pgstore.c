@@ -1259,32 +1259,22 @@ static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, siz
 	return 0;
 }
 
-/* As vg_pg_store_batch(), or -EAGAIN: a day has no partition (pg->ns: the rows' times). */
-static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-			    char *why, size_t why_len)
+/*
+ * One frame's rows inside the request's transaction (begun): 1 stored, 0 a
+ * resend already stored, -EPERM, -EBADMSG (why), -EAGAIN (a day has no
+ * partition), -ENOMEM or -EIO. On an error the frame's statements are the
+ * caller's to roll back.
+ */
+static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+			    const char *now, char *why, size_t why_len)
 {
 	const Vigil__V1__Batch *b = v->b;
 	Vigil__V1__DeviceInfo known = VIGIL__V1__DEVICE_INFO__INIT;
-	struct vg_pg_tx t = { .pg = pg, .dev = b->device };
-	char now[VG_ISO_LEN], dev_id[VG_DEVICE_ID_MAX + 1], dev_name[256];
+	struct vg_pg_tx t = { .pg = pg, .dev = b->device, .now = now };
+	char dev_id[VG_DEVICE_ID_MAX + 1], dev_name[256];
 	PGresult *r;
 	int err, n;
 
-	t.now = vg_iso_time(now, vg_now_ns());
-	pg->n_ns = 0;
-	/*
-	 * Shared, before the rows take their "IngestId"s: the detector takes
-	 * this lock exclusively to know every id up to the sequence's value is
-	 * committed or gone (server/detect_pg.c).
-	 */
-	r = PQexec(pg->c, "BEGIN; SELECT pg_advisory_xact_lock_shared(" VG_PG_INGEST_LOCK ")");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		vg_log(VG_ERROR, "server: postgresql: begin: %s", PQerrorMessage(pg->c));
-		PQclear(r);
-		vg_pg_rollback(pg);
-		return -EIO;
-	}
-	PQclear(r);
 	if (b->device) {
 		err = vg_pg_authorize(&t, owner, why, why_len);
 	} else {
@@ -1330,7 +1320,7 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		PQclear(r);
 	}
 	if (err)
-		goto out;
+		return err;
 	vg_pp_str(&t.p, t.dev->device_id);
 	vg_pp_int(&t.p, (int64_t)b->stream_id);
 	vg_pp_int(&t.p, (int64_t)seq);
@@ -1340,16 +1330,12 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		       "INSERT INTO \"ReceivedFrames\" (\"DeviceId\", \"StreamId\", \"Seq\","
 		       " \"Timestamp\", \"Events\") VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
 		       &t.p);
-	if (!r) {
-		err = -EIO;
-		goto out;
-	}
+	if (!r)
+		return -EIO;
 	n = atoi(PQcmdTuples(r));
 	PQclear(r);
-	if (!n) {
-		err = 0; /* a resend of a stored batch */
-		goto out;
-	}
+	if (!n)
+		return 0; /* a resend of a stored batch */
 	err = b->device ? vg_pg_device(&t) : 0;
 	for (size_t i = 0; !err && i < v->n_events; i++) {
 		Vigil__V1__Event *ev;
@@ -1364,24 +1350,102 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		err = vg_pg_one(&t, ev);
 		vigil__v1__event__free_unpacked(ev, NULL);
 	}
-	if (!err)
+	/* COPY's rows wait for the request's end (vg_pg_store_once). */
+	if (!err && pg->mode != VG_PG_COPY)
 		err = vg_pg_flush_all(pg);
 	if (!err)
 		err = vg_pg_counters(&t, b);
 	if (!err)
 		err = vg_pg_filter_hits(pg, t.dev->device_id, b, t.now, why, why_len);
-	if (err) {
+	if (err)
 		vg_pp_reset(&t.p);
-		vg_pg_rows_clear(pg);
-		goto out;
-	}
-	if (vg_pg_cmd(pg, "commit", "COMMIT", NULL))
+	return err ? err : 1;
+}
+
+/* COPY text held for the request before it is sent: a bound on a worker's memory. */
+#define VG_PG_COPY_HOLD (8u << 20)
+
+static size_t vg_pg_copy_len(const struct vg_pg *pg)
+{
+	size_t n = 0;
+
+	for (int k = 0; k < VG_ROWS_KINDS; k++)
+		n += pg->copy[k].len;
+	return n;
+}
+
+/*
+ * The frames of one request in one transaction, as vg_pg_store_frames(), or
+ * -EAGAIN: a day has no partition (pg->ns: the rows' times). With several
+ * frames each has a savepoint: one refused (-EPERM, -EBADMSG) is rolled back
+ * alone and the others stay. A database error rolls back everything.
+ */
+static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f, size_t n)
+{
+	char now[VG_ISO_LEN];
+	size_t stored = 0;
+	PGresult *r;
+	int err = 0;
+
+	vg_iso_time(now, vg_now_ns());
+	pg->n_ns = 0;
+	/*
+	 * Shared, before the rows take their "IngestId"s: the detector takes
+	 * this lock exclusively to know every id up to the sequence's value is
+	 * committed or gone (server/detect_pg.c).
+	 */
+	r = PQexec(pg->c, "BEGIN; SELECT pg_advisory_xact_lock_shared(" VG_PG_INGEST_LOCK ")");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		vg_log(VG_ERROR, "server: postgresql: begin: %s", PQerrorMessage(pg->c));
+		PQclear(r);
+		vg_pg_rollback(pg);
 		return -EIO;
-	return 1;
-out:
+	}
+	PQclear(r);
+	for (size_t i = 0; !err && i < n; i++) {
+		size_t mark[VG_ROWS_KINDS], ns_mark = pg->n_ns;
+		int rc;
+
+		if (!f[i].v)
+			continue; /* refused before */
+		if (n > 1 && vg_pg_cmd(pg, "savepoint", "SAVEPOINT vg_frame", NULL)) {
+			err = -EIO;
+			break;
+		}
+		for (int k = 0; k < VG_ROWS_KINDS; k++)
+			mark[k] = pg->copy[k].len;
+		f[i].why[0] = 0;
+		rc = vg_pg_frame_rows(pg, owner, f[i].seq, f[i].v, now, f[i].why,
+				      sizeof(f[i].why));
+		if (rc >= 0) {
+			f[i].result = rc;
+			stored += (size_t)rc;
+			if (vg_pg_copy_len(pg) > VG_PG_COPY_HOLD)
+				err = vg_pg_flush_all(pg);
+			continue;
+		}
+		if (rc != -EPERM && rc != -EBADMSG) {
+			err = rc;
+			break;
+		}
+		/* This frame's rows and statements go; the others' stay. */
+		f[i].result = rc;
+		for (int k = 0; k < VG_ROWS_KINDS; k++) {
+			vg_rows_clear(&pg->rows[k]);
+			pg->copy[k].len = mark[k];
+		}
+		pg->n_ns = ns_mark;
+		if (n > 1 && vg_pg_cmd(pg, "roll a frame back", "ROLLBACK TO SAVEPOINT vg_frame",
+				       NULL))
+			err = -EIO;
+	}
+	if (!err && stored)
+		err = vg_pg_flush_all(pg);
+	if (!err && stored)
+		return vg_pg_cmd(pg, "commit", "COMMIT", NULL) ? -EIO : 0;
+	vg_pg_rows_clear(pg);
 	vg_pg_rollback(pg);
-	return err == -ENOMEM || err == -EPERM || err == -EBADMSG || err == -EAGAIN || !err ? err :
-											   -EIO;
+	return err == -ENOMEM || err == -EAGAIN || !err ? err : -EIO;
 }
 
 /* The most days without partitions one batch may bring (each costs a retry). */
@@ -1416,13 +1480,9 @@ static int vg_pg_mode(struct vg_pg *pg)
 	return 0;
 }
 
-int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-		      char *why, size_t why_len)
+/* A frame's batch names a device id the store can hold: 0, or -EBADMSG with why. */
+static int vg_pg_device_ok(const Vigil__V1__Batch *b, char *why, size_t why_len)
 {
-	const Vigil__V1__Batch *b = v->b;
-	char day[11];
-	int err, made = 0;
-
 	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
 		snprintf(why, why_len, "batch with an empty device id");
 		return -EBADMSG;
@@ -1430,6 +1490,21 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	if (b->device && strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
 		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
 		return -EBADMSG;
+	}
+	return 0;
+}
+
+int vg_pg_store_frames(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f, size_t n,
+		       char *why, size_t why_len)
+{
+	char day[11];
+	int err, made = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].v && vg_pg_device_ok(f[i].v->b, f[i].why, sizeof(f[i].why))) {
+			f[i].result = -EBADMSG;
+			f[i].v = NULL;
+		}
 	}
 	if (vg_pg_ready(pg))
 		return -EIO;
@@ -1448,7 +1523,7 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	for (;;) {
 		int round = 0;
 
-		err = vg_pg_store_once(pg, owner, seq, v, why, why_len);
+		err = vg_pg_store_once(pg, owner, f, n);
 		if (err != -EAGAIN)
 			return err;
 		/* Each day of the rows that failed once (pg->ns), sorted, once. */
@@ -1476,6 +1551,19 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 			return -EIO;
 		}
 	}
+}
+
+int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+		      char *why, size_t why_len)
+{
+	struct vg_pg_frame f = { .seq = seq, .v = v };
+	int err = vg_pg_store_frames(pg, owner, &f, 1, why, why_len);
+
+	if (err)
+		return err;
+	if (f.result < 0)
+		snprintf(why, why_len, "%s", f.why);
+	return f.result;
 }
 
 /* ---- roles */
