@@ -1205,8 +1205,12 @@ static int vg_pg_counters(struct vg_pg_tx *t, const Vigil__V1__Batch *b)
 			"UPDATE \"SensorCounterStreams\" SET \"EventsLost\" = greatest(\"EventsLost\","
 			" $1), \"Timestamp\" = $2 WHERE \"DeviceId\" = $3 AND \"StreamId\" = $4",
 			&t->p);
-	if (err)
-		return err;
+	return err;
+}
+
+/* SensorCounters of dev: the sums over its streams' (after its frames' vg_pg_counters()). */
+static int vg_pg_counters_sum(struct vg_pg_tx *t, const char *dev)
+{
 	vg_pp_str(&t->p, t->now);
 	vg_pp_str(&t->p, dev);
 	return vg_pg_cmd(
@@ -1265,18 +1269,29 @@ static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, siz
  * partition), -ENOMEM or -EIO. On an error the frame's statements are the
  * caller's to roll back.
  */
-static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-			    const char *now, char *why, size_t why_len)
+static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f,
+			    const struct vg_pg_frame *same, const char *now)
 {
-	const Vigil__V1__Batch *b = v->b;
+	const Vigil__V1__Batch *b = f->v->b;
+	struct vg_batch *v = f->v;
 	Vigil__V1__DeviceInfo known = VIGIL__V1__DEVICE_INFO__INIT;
 	struct vg_pg_tx t = { .pg = pg, .dev = b->device, .now = now };
-	char dev_id[VG_DEVICE_ID_MAX + 1], dev_name[256];
+	char *dev_id = f->dev, *dev_name = f->dev_name, *why = f->why;
+	size_t why_len = sizeof(f->why);
+	uint64_t seq = f->seq;
 	PGresult *r;
 	int err, n;
 
 	if (b->device) {
 		err = vg_pg_authorize(&t, owner, why, why_len);
+	} else if (same) {
+		/* The stream's device as an earlier frame of this request found it: no query. */
+		snprintf(dev_id, sizeof(f->dev), "%s", same->dev);
+		snprintf(dev_name, sizeof(f->dev_name), "%s", same->dev_name);
+		known.device_id = dev_id;
+		known.device_name = dev_name;
+		t.dev = &known;
+		err = 0;
 	} else {
 		/*
 		 * vigild names its device in a stream's first batch only: a later
@@ -1306,8 +1321,8 @@ static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		}
 		err = r ? 0 : -EIO;
 		if (r && PQntuples(r) == 1) {
-			snprintf(dev_id, sizeof(dev_id), "%s", PQgetvalue(r, 0, 0));
-			snprintf(dev_name, sizeof(dev_name), "%s", PQgetvalue(r, 0, 1));
+			snprintf(dev_id, sizeof(f->dev), "%s", PQgetvalue(r, 0, 0));
+			snprintf(dev_name, sizeof(f->dev_name), "%s", PQgetvalue(r, 0, 1));
 			known.device_id = dev_id;
 			known.device_name = dev_name;
 			t.dev = &known;
@@ -1321,6 +1336,11 @@ static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, uint64_t seq, s
 	}
 	if (err)
 		return err;
+	if (t.dev != &known) {
+		snprintf(dev_id, sizeof(f->dev), "%s", t.dev->device_id);
+		snprintf(dev_name, sizeof(f->dev_name), "%s",
+			 t.dev->device_name ? t.dev->device_name : "");
+	}
 	vg_pp_str(&t.p, t.dev->device_id);
 	vg_pp_int(&t.p, (int64_t)b->stream_id);
 	vg_pp_int(&t.p, (int64_t)seq);
@@ -1362,6 +1382,22 @@ static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, uint64_t seq, s
 	return err ? err : 1;
 }
 
+/*
+ * The latest frame before f[i] in the request that found (or named) the
+ * device of f[i]'s stream, or NULL: a later frame of a stream names no device.
+ */
+static const struct vg_pg_frame *vg_pg_same_stream(const struct vg_pg_frame *f, size_t i)
+{
+	uint64_t stream = f[i].v->b->stream_id;
+
+	if (f[i].v->b->device)
+		return NULL;
+	while (i--)
+		if (f[i].v && f[i].result >= 0 && f[i].dev[0] && f[i].v->b->stream_id == stream)
+			return &f[i];
+	return NULL;
+}
+
 /* COPY text held for the request before it is sent: a bound on a worker's memory. */
 #define VG_PG_COPY_HOLD (8u << 20)
 
@@ -1376,11 +1412,15 @@ static size_t vg_pg_copy_len(const struct vg_pg *pg)
 
 /*
  * The frames of one request in one transaction, as vg_pg_store_frames(), or
- * -EAGAIN: a day has no partition (pg->ns: the rows' times). With several
- * frames each has a savepoint: one refused (-EPERM, -EBADMSG) is rolled back
- * alone and the others stay. A database error rolls back everything.
+ * -EAGAIN: a day has no partition (pg->ns: the rows' times). With savepoints
+ * (sp), each frame has one: a frame refused (-EPERM, -EBADMSG) is rolled back
+ * alone and the others stay. Without, a refusal among several frames rolls
+ * back everything and asks for the savepoints (-ERESTART): a savepoint is a
+ * round trip and a subtransaction per frame, and refusals are rare. A
+ * database error rolls back everything.
  */
-static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f, size_t n)
+static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f, size_t n,
+			    int sp)
 {
 	char now[VG_ISO_LEN];
 	size_t stored = 0;
@@ -1408,15 +1448,15 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_fr
 
 		if (!f[i].v)
 			continue; /* refused before */
-		if (n > 1 && vg_pg_cmd(pg, "savepoint", "SAVEPOINT vg_frame", NULL)) {
+		if (sp && vg_pg_cmd(pg, "savepoint", "SAVEPOINT vg_frame", NULL)) {
 			err = -EIO;
 			break;
 		}
 		for (int k = 0; k < VG_ROWS_KINDS; k++)
 			mark[k] = pg->copy[k].len;
 		f[i].why[0] = 0;
-		rc = vg_pg_frame_rows(pg, owner, f[i].seq, f[i].v, now, f[i].why,
-				      sizeof(f[i].why));
+		f[i].dev[0] = 0;
+		rc = vg_pg_frame_rows(pg, owner, &f[i], vg_pg_same_stream(f, i), now);
 		if (rc >= 0) {
 			f[i].result = rc;
 			stored += (size_t)rc;
@@ -1428,6 +1468,10 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_fr
 			err = rc;
 			break;
 		}
+		if (n > 1 && !sp) {
+			err = -ERESTART;
+			break;
+		}
 		/* This frame's rows and statements go; the others' stay. */
 		f[i].result = rc;
 		for (int k = 0; k < VG_ROWS_KINDS; k++) {
@@ -1435,17 +1479,28 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_fr
 			pg->copy[k].len = mark[k];
 		}
 		pg->n_ns = ns_mark;
-		if (n > 1 && vg_pg_cmd(pg, "roll a frame back", "ROLLBACK TO SAVEPOINT vg_frame",
-				       NULL))
+		if (sp && vg_pg_cmd(pg, "roll a frame back", "ROLLBACK TO SAVEPOINT vg_frame", NULL))
 			err = -EIO;
 	}
 	if (!err && stored)
 		err = vg_pg_flush_all(pg);
+	/* Each device's counters summed once per request, after all its frames'. */
+	for (size_t i = 0; !err && i < n; i++) {
+		struct vg_pg_tx t = { .pg = pg, .now = now };
+		size_t j = 0;
+
+		if (!f[i].v || f[i].result != 1)
+			continue;
+		while (j < i && (!f[j].v || f[j].result != 1 || strcmp(f[j].dev, f[i].dev)))
+			j++;
+		if (j == i)
+			err = vg_pg_counters_sum(&t, f[i].dev);
+	}
 	if (!err && stored)
 		return vg_pg_cmd(pg, "commit", "COMMIT", NULL) ? -EIO : 0;
 	vg_pg_rows_clear(pg);
 	vg_pg_rollback(pg);
-	return err == -ENOMEM || err == -EAGAIN || !err ? err : -EIO;
+	return err == -ENOMEM || err == -EAGAIN || err == -ERESTART || !err ? err : -EIO;
 }
 
 /* The most days without partitions one batch may bring (each costs a retry). */
@@ -1498,7 +1553,7 @@ int vg_pg_store_frames(struct vg_pg *pg, const char *owner, struct vg_pg_frame *
 		       char *why, size_t why_len)
 {
 	char day[11];
-	int err, made = 0;
+	int err, made = 0, sp = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if (f[i].v && vg_pg_device_ok(f[i].v->b, f[i].why, sizeof(f[i].why))) {
@@ -1523,7 +1578,11 @@ int vg_pg_store_frames(struct vg_pg *pg, const char *owner, struct vg_pg_frame *
 	for (;;) {
 		int round = 0;
 
-		err = vg_pg_store_once(pg, owner, f, n);
+		err = vg_pg_store_once(pg, owner, f, n, sp);
+		if (err == -ERESTART) { /* a frame refused among others: again, each on its own */
+			sp = 1;
+			continue;
+		}
 		if (err != -EAGAIN)
 			return err;
 		/* Each day of the rows that failed once (pg->ns), sorted, once. */
