@@ -343,6 +343,29 @@ static void vg_up_answer_error(struct vg_upstream *u, const char *what, long st,
 	vg_outbox_state(&u->ob, state, e);
 }
 
+/* No 200: the state says why, the server's answer or curl's reason (vg_up_post() left it in resp). */
+static void vg_up_failed(struct vg_upstream *u, long st)
+{
+	char e[256];
+
+	if (st) {
+		vg_up_answer_error(u, "answered", st, VG_UP_UNREACHABLE);
+		return;
+	}
+	snprintf(e, sizeof(e), "%s: %.160s", u->url_v[u->cur], u->resp);
+	vg_outbox_state(&u->ob, VG_UP_UNREACHABLE, e);
+}
+
+/* The server refuses this host's credential (401, 403 token revoked): every frame is kept. */
+static void vg_up_host_refused(struct vg_upstream *u, long st)
+{
+	vg_log(VG_ERROR,
+	       "upstream: the server refuses this host's token (%ld): %s;"
+	       " keeping every frame, looking again in %d minutes",
+	       st, u->resp, VG_UP_RECHECK_MS / 60000);
+	vg_up_answer_error(u, "refused", st, VG_UP_REFUSED);
+}
+
 enum { VG_UP_STOPPED = -1, VG_UP_DROPPED, VG_UP_STORED, VG_UP_KEEP, VG_UP_SINGLE };
 
 /*
@@ -375,11 +398,7 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 				return VG_UP_STORED;
 			}
 			if (vg_upp_credential_refused(st, u->resp)) {
-				vg_log(VG_ERROR,
-				       "upstream: the server refuses this host's token (%ld): %s;"
-				       " keeping every frame, looking again in %d minutes",
-				       st, u->resp, VG_UP_RECHECK_MS / 60000);
-				vg_up_answer_error(u, "refused", st, VG_UP_REFUSED);
+				vg_up_host_refused(u, st);
 				return VG_UP_KEEP;
 			}
 			if (st >= 400 && st < 500 && st != 429 && st != 408) {
@@ -392,15 +411,7 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 		}
 		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED))
 			return VG_UP_STOPPED; /* an attempt cut short says nothing of the server */
-		if (st) {
-			vg_up_answer_error(u, "answered", st, VG_UP_UNREACHABLE);
-		} else {
-			char e[256];
-
-			/* vg_up_post() left curl's reason in resp. */
-			snprintf(e, sizeof(e), "%s: %.160s", u->url_v[u->cur], u->resp);
-			vg_outbox_state(&u->ob, VG_UP_UNREACHABLE, e);
-		}
+		vg_up_failed(u, st);
 		if (!st && vg_up_failover(u, &tried))
 			continue;
 		/* Retry-After: 0 is not a licence to spin. */
@@ -455,11 +466,7 @@ static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *con
 			vg_log(VG_WARN, "upstream: an answer to %d frames that is not one: %.160s",
 			       n, u->resp);
 		} else if (vg_upp_credential_refused(st, u->resp)) {
-			vg_log(VG_ERROR,
-			       "upstream: the server refuses this host's token (%ld): %s;"
-			       " keeping every frame, looking again in %d minutes",
-			       st, u->resp, VG_UP_RECHECK_MS / 60000);
-			vg_up_answer_error(u, "refused", st, VG_UP_REFUSED);
+			vg_up_host_refused(u, st);
 			ret = VG_UP_KEEP;
 			break;
 		} else if (st >= 400 && st < 500 && st != 429 && st != 408) {
@@ -483,14 +490,7 @@ static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *con
 			ret = VG_UP_STOPPED;
 			break;
 		}
-		if (st) {
-			vg_up_answer_error(u, "answered", st, VG_UP_UNREACHABLE);
-		} else {
-			char e[256];
-
-			snprintf(e, sizeof(e), "%s: %.160s", u->url_v[u->cur], u->resp);
-			vg_outbox_state(&u->ob, VG_UP_UNREACHABLE, e);
-		}
+		vg_up_failed(u, st);
 		if (!st && vg_up_failover(u, &tried)) {
 			if (u->single[u->cur]) {
 				ret = VG_UP_SINGLE;

@@ -1208,6 +1208,76 @@ static int vg_pg_counters(struct vg_pg_tx *t, const Vigil__V1__Batch *b)
 	return err;
 }
 
+/* Is f[i] a stored frame of f[last]'s device and stream? */
+static int vg_pg_same_dev_stream(const struct vg_pg_frame *f, size_t i, size_t last)
+{
+	return f[i].v && f[i].result == 1 && f[i].v->b->stream_id == f[last].v->b->stream_id &&
+	       !strcmp(f[i].dev, f[last].dev);
+}
+
+#define VG_MAX_TO(a, b) ((a) = (a) > (b) ? (a) : (b))
+
+/*
+ * The counters of the request's stored frames f[0..last] of f[last]'s device
+ * and stream as one batch holding each class's highest values: counters only
+ * grow within a stream and vg_pg_counters() keeps the greatest, so this is
+ * what storing each frame's would leave, for one statement per class and
+ * request instead of per frame. 0 or -errno.
+ */
+static int vg_pg_counters_merged(struct vg_pg *pg, const struct vg_pg_frame *f, size_t last,
+				 const char *now)
+{
+	Vigil__V1__Batch m = VIGIL__V1__BATCH__INIT;
+	Vigil__V1__DeviceInfo d = VIGIL__V1__DEVICE_INFO__INIT;
+	struct vg_pg_tx t = { .pg = pg, .now = now, .dev = &d };
+	Vigil__V1__Counter *c, **cp;
+	size_t cap = 1;
+	int err;
+
+	for (size_t i = 0; i <= last; i++)
+		cap += vg_pg_same_dev_stream(f, i, last) ? f[i].v->b->n_counters : 0;
+	c = calloc(cap, sizeof(*c));
+	cp = calloc(cap, sizeof(*cp));
+	if (!c || !cp) {
+		free(c);
+		free(cp);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i <= last; i++) {
+		const Vigil__V1__Batch *b = f[i].v ? f[i].v->b : NULL;
+
+		if (!vg_pg_same_dev_stream(f, i, last))
+			continue;
+		VG_MAX_TO(m.events_lost, b->events_lost);
+		for (size_t k = 0; k < b->n_counters; k++) {
+			const Vigil__V1__Counter *x = b->counters[k];
+			const char *cls = x->event_class ? x->event_class : "";
+			size_t j = 0;
+
+			while (j < m.n_counters && strcmp(c[j].event_class, cls))
+				j++;
+			if (j == m.n_counters) {
+				vigil__v1__counter__init(&c[j]);
+				c[j].event_class = (char *)cls;
+				cp[m.n_counters++] = &c[j];
+			}
+			VG_MAX_TO(c[j].seen, x->seen);
+			VG_MAX_TO(c[j].emitted, x->emitted);
+			VG_MAX_TO(c[j].filtered, x->filtered);
+			VG_MAX_TO(c[j].deduplicated, x->deduplicated);
+			VG_MAX_TO(c[j].rate_limited, x->rate_limited);
+			VG_MAX_TO(c[j].ringbuf_full, x->ringbuf_full);
+		}
+	}
+	m.stream_id = f[last].v->b->stream_id;
+	m.counters = cp;
+	d.device_id = (char *)f[last].dev;
+	err = vg_pg_counters(&t, &m);
+	free(c);
+	free(cp);
+	return err;
+}
+
 /* SensorCounters of dev: the sums over its streams' (after its frames' vg_pg_counters()). */
 static int vg_pg_counters_sum(struct vg_pg_tx *t, const char *dev)
 {
@@ -1373,8 +1443,7 @@ static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, struct vg_pg_fr
 	/* COPY's rows wait for the request's end (vg_pg_store_once). */
 	if (!err && pg->mode != VG_PG_COPY)
 		err = vg_pg_flush_all(pg);
-	if (!err)
-		err = vg_pg_counters(&t, b);
+	/* The counters go once per stream and request (vg_pg_counters_merged()). */
 	if (!err)
 		err = vg_pg_filter_hits(pg, t.dev->device_id, b, t.now, why, why_len);
 	if (err)
@@ -1484,6 +1553,17 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_fr
 	}
 	if (!err && stored)
 		err = vg_pg_flush_all(pg);
+	/* Each stream's counters once per request, at its last stored frame. */
+	for (size_t i = 0; !err && i < n; i++) {
+		size_t j = i + 1;
+
+		if (!vg_pg_same_dev_stream(f, i, i))
+			continue;
+		while (j < n && !vg_pg_same_dev_stream(f, j, i))
+			j++;
+		if (j == n)
+			err = vg_pg_counters_merged(pg, f, i, now);
+	}
 	/* Each device's counters summed once per request, after all its frames'. */
 	for (size_t i = 0; !err && i < n; i++) {
 		struct vg_pg_tx t = { .pg = pg, .now = now };

@@ -175,6 +175,34 @@ static void batch_file(const char *name, const char *dev, const char *host, uint
 	fx_frame_file(name, &b, seq);
 }
 
+/* src with its last byte flipped, into dst: a frame whose crc does not match. */
+static void crc_broken_file(const char *src, const char *dst)
+{
+	uint8_t buf[512];
+	FILE *f = fopen(src, "rb");
+	size_t n;
+
+	cr_assert_not_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	cr_assert_gt(n, VG_FRAME_HDR_LEN);
+	buf[n - 1] ^= 0xff;
+	write_file(dst, buf, n);
+}
+
+/* A whole frame, crc and all, whose payload is no zstd batch. */
+static void not_zstd_file(const char *name, uint64_t seq)
+{
+	struct vg_frame_hdr h = {
+		.type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq, .len = 8
+	};
+	uint8_t fr[VG_FRAME_HDR_LEN + 8] = { 0 };
+
+	memcpy(fr + VG_FRAME_HDR_LEN, "notzstd!", 8);
+	vg_frame_hdr_pack(fr, &h, fr + VG_FRAME_HDR_LEN);
+	write_file(name, fr, sizeof(fr));
+}
+
 #define FRAME "application/vnd.vigil.frame"
 
 TestSuite(server, .fini = teardown);
@@ -316,8 +344,6 @@ Test(server, batches_exactly_once_and_authorized)
 Test(server, malformed_and_oversized)
 {
 	char body[4096];
-	uint8_t buf[512];
-	FILE *f;
 
 	setup();
 	enroll("dev-A");
@@ -326,26 +352,12 @@ Test(server, malformed_and_oversized)
 	cr_assert_eq(req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)), 400);
 	cr_assert_not_null(strstr(body, "frame"), "%s", body);
 	batch_file("a1.frame", "dev-A", "", 1);
-	f = fopen("a1.frame", "rb");
-	cr_assert_not_null(f);
-	size_t n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	buf[n - 1] ^= 0xff;
-	write_file("crc.frame", buf, n);
+	crc_broken_file("a1.frame", "crc.frame");
 	cr_assert_eq(req("/v1/batches", "crc.frame", token, FRAME, body, sizeof(body)), 400);
 	cr_assert_str_eq(body, "{\"error\":\"frame crc mismatch\"}");
-	{
-		struct vg_frame_hdr h = {
-			.type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = 3, .len = 8
-		};
-		uint8_t fr[VG_FRAME_HDR_LEN + 8] = { 0 };
-
-		memcpy(fr + VG_FRAME_HDR_LEN, "notzstd!", 8);
-		vg_frame_hdr_pack(fr, &h, fr + VG_FRAME_HDR_LEN);
-		write_file("nz.frame", fr, sizeof(fr));
-		cr_assert_eq(req("/v1/batches", "nz.frame", token, FRAME, body, sizeof(body)), 400);
-		cr_assert_not_null(strstr(body, "batch"), "%s", body);
-	}
+	not_zstd_file("nz.frame", 3);
+	cr_assert_eq(req("/v1/batches", "nz.frame", token, FRAME, body, sizeof(body)), 400);
+	cr_assert_not_null(strstr(body, "batch"), "%s", body);
 	/* A body over the bound. */
 	sh("head -c %u /dev/zero > big.frame", 24u + (4u << 20) + 1);
 	cr_assert_eq(req("/v1/batches", "big.frame", token, FRAME, body, sizeof(body)), 413);
@@ -390,9 +402,6 @@ static void cat_files(const char *out, ...)
 Test(server, several_frames_in_one_request)
 {
 	char body[8192], sql[256];
-	uint8_t buf[512];
-	size_t n;
-	FILE *f;
 
 	setup();
 	enroll("dev-A");
@@ -420,22 +429,8 @@ Test(server, several_frames_in_one_request)
 	/* A frame with a bad crc and one whose batch is no batch, between good ones. */
 	batch_file("a4.frame", NULL, NULL, 4);
 	batch_file("a5.frame", NULL, NULL, 5);
-	f = fopen("a5.frame", "rb");
-	cr_assert_not_null(f);
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	buf[n - 1] ^= 0xff;
-	write_file("a5crc.frame", buf, n);
-	{
-		struct vg_frame_hdr h = {
-			.type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = 6, .len = 8
-		};
-		uint8_t fr[VG_FRAME_HDR_LEN + 8] = { 0 };
-
-		memcpy(fr + VG_FRAME_HDR_LEN, "notzstd!", 8);
-		vg_frame_hdr_pack(fr, &h, fr + VG_FRAME_HDR_LEN);
-		write_file("a6nz.frame", fr, sizeof(fr));
-	}
+	crc_broken_file("a5.frame", "a5crc.frame");
+	not_zstd_file("a6nz.frame", 6);
 	batch_file("a7.frame", NULL, NULL, 7);
 	cat_files("bad.frames", "a4.frame", "a5crc.frame", "a6nz.frame", "a7.frame", NULL);
 	cr_assert_eq(req("/v1/batches", "bad.frames", token, FRAMES, body, sizeof(body)), 200, "%s",
