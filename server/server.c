@@ -343,7 +343,10 @@ static int vg_frames_one(struct vg_req *q, size_t *off, struct vg_pg_frame *f,
  * so by its place and the others are stored. A body whose framing breaks
  * (a header unreadable, a length past the end, more than VG_UPP_FRAMES_MAX
  * frames) is refused whole (400 naming the frame's index): what follows
- * cannot be trusted to be frames. Database errors as for one frame: 503,
+ * cannot be trusted to be frames. Frames that decode to more than one
+ * batch's bound together (VG_BATCH_MAX_DECODED) are refused whole (413: the
+ * host sends them one per request), so a request holds at most twice what
+ * one frame may. Database errors as for one frame: 503,
  * nothing stored.
  */
 static enum MHD_Result vg_frames(struct MHD_Connection *c, struct vg_req *q)
@@ -351,7 +354,7 @@ static enum MHD_Result vg_frames(struct MHD_Connection *c, struct vg_req *q)
 	struct vg_pg_frame *f = calloc(VG_UPP_FRAMES_MAX, sizeof(*f));
 	struct vg_batch *v = calloc(VG_UPP_FRAMES_MAX, sizeof(*v));
 	char why[256] = "", reason[300], peer[64];
-	size_t n = 0, off = 0;
+	size_t n = 0, off = 0, decoded = 0;
 	struct vg_pg *pg;
 	struct vg_sb b;
 	enum MHD_Result ret;
@@ -372,7 +375,18 @@ static enum MHD_Result vg_frames(struct MHD_Connection *c, struct vg_req *q)
 		}
 		if (vg_frames_one(q, &off, &f[n], &v[n], why, sizeof(why)))
 			err = snprintf(reason, sizeof(reason), "frame %zu: %s", n, why);
+		decoded += f[n].v ? f[n].v->len : 0;
 		n++;
+		if (!err && decoded > VG_BATCH_MAX_DECODED) {
+			/* One batch's bound for them all: a request holds no more than one frame's. */
+			snprintf(reason, sizeof(reason),
+				 "frames decoding to over %u MiB together: send fewer",
+				 VG_BATCH_MAX_DECODED >> 20);
+			vg_log(VG_WARN, "server: %s: refused a body of %s: %s",
+			       vg_peer(c, peer, sizeof(peer)), q->owner, reason);
+			ret = vg_fail(c, 413, reason);
+			goto out;
+		}
 	}
 	if (err) {
 		ret = vg_batch_bad(c, q, reason);

@@ -500,6 +500,60 @@ Test(server, several_frames_in_one_request)
 		     0);
 }
 
+/*
+ * Frames that each decode within a batch's bound (32 MiB) but together past
+ * it: the request is refused whole (413), nothing stored, whatever the 4 MiB
+ * of zstd they came in.
+ */
+Test(server, several_frames_decoding_over_the_bound)
+{
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[1] = { &ev };
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	char body[4096], name[32], *arg = malloc(5u << 20), *argv1[1] = { arg };
+	char cmd[512] = "cat";
+
+	setup();
+	enroll("dev-A");
+	cr_assert_not_null(arg);
+	memset(arg, 'A', (5u << 20) - 1);
+	arg[(5u << 20) - 1] = 0;
+	proc.pid = 4242;
+	proc.exe = "/usr/bin/dash";
+	proc.n_argv = 1;
+	proc.argv = argv1;
+	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
+	pe.process = &proc;
+	ev.time_ns = 1795694400123000000ull;
+	ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev.process = &pe;
+	di.device_id = "dev-A";
+	di.os_platform = "Linux";
+	b.stream_id = 90;
+	b.n_events = 1;
+	b.events = evs;
+	/* Seven frames of a 5 MiB command line each: 35 MiB decoded, a few KiB sent. */
+	for (int i = 1; i <= 7; i++) {
+		b.device = i == 1 ? &di : NULL;
+		snprintf(name, sizeof(name), "big%d.frame", i);
+		fx_frame_file(name, &b, (uint64_t)i);
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", name);
+	}
+	free(arg);
+	sh("%s > big.frames; test $(stat -c %%s big.frames) -lt 100000", cmd);
+	cr_assert_eq(req("/v1/batches", "big.frames", token, FRAMES, body, sizeof(body)), 413, "%s",
+		     body);
+	cr_assert_str_eq(body, "{\"error\":\"frames decoding to over 32 MiB together: send"
+			       " fewer\"}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "0");
+	/* Each alone is taken. */
+	cr_assert_eq(req("/v1/batches", "big1.frame", token, FRAME, body, sizeof(body)), 200, "%s",
+		     body);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "1");
+}
+
 Test(server, database_down_is_503)
 {
 	char body[4096];
