@@ -6,13 +6,16 @@
 # stores them in a throwaway PostgreSQL (scripts/pgtest.sh). Prints events
 # stored per second, the server's CPU seconds per million events (and
 # PostgreSQL's), bytes per event in PostgreSQL (event tables, their indexes
-# and ReceivedFrames), and p50/p99 from send to commit.
+# and ReceivedFrames), and p50/p99 from send to commit; once per --per-request
+# value, in one run on one server and database (default "1 64": one frame per
+# request as the Windows plug-in sends, then 64 as `vigil host` sends a backlog).
 #   bench/ingest.sh [--build DIR] [--quick] [--hosts K] [--batches N] [--events M] [--threads T]
+#                   [--per-request "P1 P2 ..."]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 O=build
-HOSTS=4 BATCHES=250 EVENTS=500 THREADS=4
+HOSTS=4 BATCHES=250 EVENTS=500 THREADS=4 PER="1 64"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) O=$2; shift 2 ;;
@@ -21,7 +24,8 @@ while [ $# -gt 0 ]; do
 	--batches) BATCHES=$2; shift 2 ;;
 	--events) EVENTS=$2; shift 2 ;;
 	--threads) THREADS=$2; shift 2 ;;
-	*) echo "usage: bench/ingest.sh [--build DIR] [--quick] [--hosts K] [--batches N] [--events M] [--threads T]" >&2; exit 2 ;;
+	--per-request) PER=$2; shift 2 ;;
+	*) echo "usage: bench/ingest.sh [--build DIR] [--quick] [--hosts K] [--batches N] [--events M] [--threads T] [--per-request \"P1 P2\"]" >&2; exit 2 ;;
 	esac
 done
 O=$(cd "$O" && pwd)
@@ -44,16 +48,22 @@ pgcpu() {
 	done
 	echo "$s"
 }
-C0=$(cpu "$SPID") P0=$(pgcpu)
-OUT=$("$O/bench/ingest" --url "https://127.0.0.1:$PORT" --ca ca.pem --secret "$SECRET" \
-	--hosts "$HOSTS" --batches "$BATCHES" --events "$EVENTS")
-C1=$(cpu "$SPID") P1=$(pgcpu)
 psql() { runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X -A -t -q "$PG" -c "$1"; }
-STORED=$(psql 'SELECT (SELECT count(*) FROM "DeviceProcessEvents") + (SELECT count(*) FROM "DeviceFileEvents") + (SELECT count(*) FROM "DeviceNetworkEvents")')
+stored() { psql 'SELECT (SELECT count(*) FROM "DeviceProcessEvents") + (SELECT count(*) FROM "DeviceFileEvents") + (SELECT count(*) FROM "DeviceNetworkEvents")'; }
+for P in $PER; do
+	S0=$(stored)
+	C0=$(cpu "$SPID") P0=$(pgcpu)
+	OUT=$("$O/bench/ingest" --url "https://127.0.0.1:$PORT" --ca ca.pem --secret "$SECRET" \
+		--hosts "$HOSTS" --batches "$BATCHES" --events "$EVENTS" --per-request "$P" --tag "p$P")
+	C1=$(cpu "$SPID") P1=$(pgcpu)
+	STORED=$(( $(stored) - S0 ))
+	EVENTS_SENT=$(sed 's/.* events=\([0-9]*\).*/\1/' <<<"$OUT")
+	[ "$STORED" = "$EVENTS_SENT" ] || { echo "bench-ingest: $EVENTS_SENT events sent, $STORED stored" >&2; exit 1; }
+	echo "ingest: $OUT"
+	awk -v c0="$C0" -v c1="$C1" -v p0="$P0" -v p1="$P1" -v n="$STORED" -v t="$THREADS" -v p="$P" 'BEGIN {
+		printf "ingest: per_request=%d server threads=%d server_cpu_s_per_M_events=%.1f postgres_cpu_s_per_M_events=%.1f\n",
+			p, t, (c1 - c0) * 1e6 / n, (p1 - p0) * 1e6 / n }'
+done
+STORED=$(stored)
 BYTES=$(psql "WITH t(n) AS (VALUES ('DeviceProcessEvents'), ('DeviceFileEvents'), ('DeviceNetworkEvents'), ('ReceivedFrames')) SELECT sum(pg_total_relation_size(x)) FROM (SELECT format('%I', n)::regclass x FROM t UNION SELECT p.relid FROM t, pg_partition_tree(format('%I', n)::regclass) p) s")
-EVENTS_SENT=$(sed 's/.* events=\([0-9]*\).*/\1/' <<<"$OUT")
-[ "$STORED" = "$EVENTS_SENT" ] || { echo "bench-ingest: $EVENTS_SENT events sent, $STORED stored" >&2; exit 1; }
-echo "ingest: $OUT"
-awk -v c0="$C0" -v c1="$C1" -v p0="$P0" -v p1="$P1" -v n="$STORED" -v b="$BYTES" -v t="$THREADS" 'BEGIN {
-	printf "ingest: server threads=%d server_cpu_s_per_M_events=%.1f postgres_cpu_s_per_M_events=%.1f pg_bytes_per_event=%.0f\n",
-		t, (c1 - c0) * 1e6 / n, (p1 - p0) * 1e6 / n, b / n }'
+awk -v n="$STORED" -v b="$BYTES" 'BEGIN { printf "ingest: pg_bytes_per_event=%.0f (every run)\n", b / n }'

@@ -16,11 +16,16 @@
  * second queue to bound: the outbox is bounded by the store's retention
  * (host/retain.c), which counts what it removes unshipped (UpstreamLost).
  *
- * One frame at a time, in order; a 5xx, 429 or network error sends the same
- * frame again after a doubling wait (Retry-After when the server gives one);
+ * What is pending goes in order, up to VG_UPP_FRAMES_MAX frames per request
+ * (VG_UPP_CT_FRAMES; one frame per request to a server that answers that
+ * 415, an older one); the answer's acknowledged frames leave the outbox in
+ * one transaction. A 5xx, 429 or network error sends the same frames again
+ * after a doubling wait (Retry-After when the server gives one);
  * a credential the server no longer takes (401, 403 token revoked) or an
  * enrolment it refuses keeps everything and looks again every
- * VG_UP_RECHECK_MS; another 4xx drops that frame, counted in HostRefused.
+ * VG_UP_RECHECK_MS; another 4xx of a frame (or of its place in the answer to
+ * several) drops that frame, counted in HostRefused. Another 4xx of the
+ * whole request of several sends those frames one per request instead.
  * Several servers (URL1,URL2,...): one that does not answer at all is left
  * for the next at once; a full round without an answer waits as above.
  * How it goes is kept in HostState (host/outbox.h) for stats and healthcheck.
@@ -51,12 +56,14 @@
 #define VG_UP_RECHECK_MS (10 * 60 * 1000) /* a refused credential: look again this rarely */
 #define VG_UP_DRAIN_MS 5000 /* at stop, while the server takes what is pending */
 #define VG_UP_TOKEN_MAX VG_UPP_TOKEN_MAX
-#define VG_UP_RESP_MAX 4096
+#define VG_UP_RESP_MAX 65536 /* the answer to VG_UPP_FRAMES_MAX frames, their reasons too */
 #define VG_UP_URLS_MAX 8
 
 struct vg_upstream {
 	char *urls, *url_v[VG_UP_URLS_MAX]; /* the list, split in place */
 	int n_urls, cur; /* the server sent to now */
+	/* 1: the server answered several frames with 415 (an older one): one frame per request */
+	unsigned char single[VG_UP_URLS_MAX];
 	char *ca_file, *token_file, *secret;
 	char token[VG_UP_TOKEN_MAX + 1];
 	pthread_t thread;
@@ -336,7 +343,30 @@ static void vg_up_answer_error(struct vg_upstream *u, const char *what, long st,
 	vg_outbox_state(&u->ob, state, e);
 }
 
-enum { VG_UP_STOPPED = -1, VG_UP_DROPPED, VG_UP_STORED, VG_UP_KEEP };
+/* No 200: the state says why, the server's answer or curl's reason (vg_up_post() left it in resp). */
+static void vg_up_failed(struct vg_upstream *u, long st)
+{
+	char e[256];
+
+	if (st) {
+		vg_up_answer_error(u, "answered", st, VG_UP_UNREACHABLE);
+		return;
+	}
+	snprintf(e, sizeof(e), "%s: %.160s", u->url_v[u->cur], u->resp);
+	vg_outbox_state(&u->ob, VG_UP_UNREACHABLE, e);
+}
+
+/* The server refuses this host's credential (401, 403 token revoked): every frame is kept. */
+static void vg_up_host_refused(struct vg_upstream *u, long st)
+{
+	vg_log(VG_ERROR,
+	       "upstream: the server refuses this host's token (%ld): %s;"
+	       " keeping every frame, looking again in %d minutes",
+	       st, u->resp, VG_UP_RECHECK_MS / 60000);
+	vg_up_answer_error(u, "refused", st, VG_UP_REFUSED);
+}
+
+enum { VG_UP_STOPPED = -1, VG_UP_DROPPED, VG_UP_STORED, VG_UP_KEEP, VG_UP_SINGLE };
 
 /*
  * Send f until the server stores it (VG_UP_STORED) or refuses that frame
@@ -362,18 +392,13 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 			}
 		}
 		if (u->token[0]) {
-			st = vg_up_post(u, "/v1/batches", "application/vnd.vigil.frame", f->data,
-					f->len, 1);
+			st = vg_up_post(u, "/v1/batches", VG_UPP_CT_FRAME, f->data, f->len, 1);
 			if (st == 200) {
 				vg_outbox_state(&u->ob, VG_UP_SHIPPING, NULL);
 				return VG_UP_STORED;
 			}
 			if (vg_upp_credential_refused(st, u->resp)) {
-				vg_log(VG_ERROR,
-				       "upstream: the server refuses this host's token (%ld): %s;"
-				       " keeping every frame, looking again in %d minutes",
-				       st, u->resp, VG_UP_RECHECK_MS / 60000);
-				vg_up_answer_error(u, "refused", st, VG_UP_REFUSED);
+				vg_up_host_refused(u, st);
 				return VG_UP_KEEP;
 			}
 			if (st >= 400 && st < 500 && st != 429 && st != 408) {
@@ -386,15 +411,7 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 		}
 		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED))
 			return VG_UP_STOPPED; /* an attempt cut short says nothing of the server */
-		if (st) {
-			vg_up_answer_error(u, "answered", st, VG_UP_UNREACHABLE);
-		} else {
-			char e[256];
-
-			/* vg_up_post() left curl's reason in resp. */
-			snprintf(e, sizeof(e), "%s: %.160s", u->url_v[u->cur], u->resp);
-			vg_outbox_state(&u->ob, VG_UP_UNREACHABLE, e);
-		}
+		vg_up_failed(u, st);
 		if (!st && vg_up_failover(u, &tried))
 			continue;
 		/* Retry-After: 0 is not a licence to spin. */
@@ -402,6 +419,93 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 			return VG_UP_STOPPED;
 		wait = wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : wait * 2;
 	}
+}
+
+/*
+ * Send fv[0..n-1] in one request (VG_UPP_CT_FRAMES) until the server answers
+ * for each (VG_UP_STORED, stored[i] 1 stored, 0 refused), refuses the host
+ * (VG_UP_KEEP), or the request as a whole (VG_UP_SINGLE: send them one per
+ * request; after a 415 to every request to this server). VG_UP_STOPPED.
+ */
+static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *const *fv, int n,
+			      int *stored)
+{
+	long wait = VG_UP_WAIT_MIN_MS, st, status[VG_UPP_FRAMES_MAX];
+	size_t len = 0;
+	uint8_t *body;
+	int tried = 0, ret;
+
+	if (!u->token[0])
+		return VG_UP_SINGLE; /* the enrolment goes with the first frame's device */
+	for (int i = 0; i < n; i++)
+		len += fv[i]->len;
+	body = malloc(len);
+	if (!body)
+		return VG_UP_SINGLE;
+	len = 0;
+	for (int i = 0; i < n; i++) {
+		memcpy(body + len, fv[i]->data, fv[i]->len);
+		len += fv[i]->len;
+	}
+	for (;;) {
+		st = vg_up_post(u, "/v1/batches", VG_UPP_CT_FRAMES, body, len, 1);
+		if (st == 200 && !vg_upp_frames_answer(u->resp, status, (size_t)n)) {
+			for (int i = 0; i < n; i++) {
+				stored[i] = status[i] == 200;
+				if (!stored[i])
+					vg_log(VG_ERROR, "upstream: frame of %s refused (%ld)",
+					       fv[i]->device_id, status[i]);
+			}
+			vg_log(VG_DEBUG, "upstream: %d frames in one request", n);
+			vg_outbox_state(&u->ob, VG_UP_SHIPPING, NULL);
+			ret = VG_UP_STORED;
+			break;
+		}
+		if (st == 200) {
+			/* Nothing is taken as acknowledged: sent again, stored once there. */
+			vg_log(VG_WARN, "upstream: an answer to %d frames that is not one: %.160s",
+			       n, u->resp);
+		} else if (vg_upp_credential_refused(st, u->resp)) {
+			vg_up_host_refused(u, st);
+			ret = VG_UP_KEEP;
+			break;
+		} else if (st >= 400 && st < 500 && st != 429 && st != 408) {
+			if (st == 415) {
+				u->single[u->cur] = 1;
+				vg_log(VG_INFO,
+				       "upstream: %s takes one frame per request (415 to several)",
+				       u->url_v[u->cur]);
+			} else {
+				vg_log(VG_WARN,
+				       "upstream: %d frames refused together (%ld): %s; sending them"
+				       " one by one",
+				       n, st, u->resp);
+			}
+			ret = VG_UP_SINGLE;
+			break;
+		} else if (st) {
+			vg_log(VG_WARN, "upstream: server answered %ld, sending again", st);
+		}
+		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
+			ret = VG_UP_STOPPED;
+			break;
+		}
+		vg_up_failed(u, st);
+		if (!st && vg_up_failover(u, &tried)) {
+			if (u->single[u->cur]) {
+				ret = VG_UP_SINGLE;
+				break;
+			}
+			continue;
+		}
+		if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait)) {
+			ret = VG_UP_STOPPED;
+			break;
+		}
+		wait = wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : wait * 2;
+	}
+	free(body);
+	return ret;
 }
 
 /* Nothing pending: wait for a stored batch. 1 when the thread should end. */
@@ -433,19 +537,33 @@ static void *vg_up_thread(void *arg)
 	struct vg_upstream *u = arg;
 
 	for (;;) {
-		struct vg_outbox_frame *f;
-		int r = vg_outbox_next(&u->ob, &f);
+		struct vg_outbox_frame *fv[VG_UPP_FRAMES_MAX];
+		int stored[VG_UPP_FRAMES_MAX], done = 0, r;
+		int n = vg_outbox_next_n(&u->ob, fv, u->single[u->cur] ? 1 : VG_UPP_FRAMES_MAX,
+					 VG_UPP_BODY_MAX);
 
-		if (r == 0 && vg_up_idle(u))
+		if (n == 0 && vg_up_idle(u))
 			break;
-		if (r < 0 && vg_up_wait(u, 1000)) /* the store is busy: later */
+		if (n < 0 && vg_up_wait(u, 1000)) /* the store is busy: later */
 			break;
-		if (r <= 0)
+		if (n <= 0)
 			continue;
-		r = vg_up_deliver(u, f);
-		if (r == VG_UP_STORED || r == VG_UP_DROPPED)
-			vg_outbox_done(&u->ob, f, r == VG_UP_STORED);
-		free(f);
+		r = n > 1 ? vg_up_deliver_many(u, fv, n, stored) : VG_UP_SINGLE;
+		if (r == VG_UP_STORED)
+			done = n;
+		/* One frame per request: each in order until one is neither stored nor refused. */
+		while (r == VG_UP_SINGLE && done < n) {
+			int one = vg_up_deliver(u, fv[done]);
+
+			if (one == VG_UP_STORED || one == VG_UP_DROPPED)
+				stored[done++] = one == VG_UP_STORED;
+			else
+				r = one;
+		}
+		if (done)
+			vg_outbox_done_n(&u->ob, fv, stored, done);
+		for (int i = 0; i < n; i++)
+			free(fv[i]);
 		if (r == VG_UP_STOPPED)
 			break;
 		/* No hammering a server that refuses us; a stopping host leaves it for its next run. */

@@ -243,47 +243,63 @@ void vg_outbox_sender_close(struct vg_outbox_sender *s)
 	s->db = NULL;
 }
 
-int vg_outbox_next(struct vg_outbox_sender *s, struct vg_outbox_frame **out)
+int vg_outbox_next_n(struct vg_outbox_sender *s, struct vg_outbox_frame **out, int max,
+		     size_t max_bytes)
 {
 	sqlite3_stmt *st;
-	int rc, ret = 0;
+	size_t bytes = 0;
+	int rc, n = 0, err = 0;
 
-	*out = NULL;
 	rc = sqlite3_prepare_v2(s->db,
 				"SELECT Id, DeviceId, DeviceName, StreamId, Seq, Events, Frame"
-				" FROM UpstreamOutbox ORDER BY Id LIMIT 1",
+				" FROM UpstreamOutbox ORDER BY Id LIMIT ?1",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return vg_ob_sql(s, "read the outbox", rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	sqlite3_bind_int(st, 1, max);
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		size_t len = (size_t)sqlite3_column_bytes(st, 6);
-		struct vg_outbox_frame *f = malloc(sizeof(*f) + len);
 		const char *dev = (const char *)sqlite3_column_text(st, 1);
 		const char *name = (const char *)sqlite3_column_text(st, 2);
+		struct vg_outbox_frame *f;
 
-		if (f) {
-			f->id = sqlite3_column_int64(st, 0);
-			f->stream = sqlite3_column_int64(st, 3);
-			f->seq = sqlite3_column_int64(st, 4);
-			f->events = sqlite3_column_int64(st, 5);
-			snprintf(f->device_id, sizeof(f->device_id), "%s", dev ? dev : "");
-			snprintf(f->device_name, sizeof(f->device_name), "%s", name ? name : "");
-			f->len = len;
-			if (len)
-				memcpy(f->data, sqlite3_column_blob(st, 6), len);
-			*out = f;
-			ret = 1;
-		} else {
-			ret = vg_err(-ENOMEM, "upstream: a frame of %llu bytes",
+		/* The first always; the next ones while the body stays in bounds. */
+		if (n && bytes + len > max_bytes)
+			break;
+		f = malloc(sizeof(*f) + len);
+		if (!f) {
+			err = vg_err(-ENOMEM, "upstream: a frame of %llu bytes",
 				     (unsigned long long)len);
+			break;
 		}
+		f->id = sqlite3_column_int64(st, 0);
+		f->stream = sqlite3_column_int64(st, 3);
+		f->seq = sqlite3_column_int64(st, 4);
+		f->events = sqlite3_column_int64(st, 5);
+		snprintf(f->device_id, sizeof(f->device_id), "%s", dev ? dev : "");
+		snprintf(f->device_name, sizeof(f->device_name), "%s", name ? name : "");
+		f->len = len;
+		if (len)
+			memcpy(f->data, sqlite3_column_blob(st, 6), len);
+		out[n++] = f;
+		bytes += len;
 		rc = SQLITE_DONE;
 	}
-	if (rc != SQLITE_DONE)
-		ret = vg_ob_sql(s, "read the outbox", rc);
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = vg_ob_sql(s, "read the outbox", rc);
 	sqlite3_finalize(st);
-	return ret;
+	if (err) {
+		while (n)
+			free(out[--n]);
+		return err;
+	}
+	return n;
+}
+
+int vg_outbox_next(struct vg_outbox_sender *s, struct vg_outbox_frame **out)
+{
+	*out = NULL;
+	return vg_outbox_next_n(s, out, 1, 0);
 }
 
 static int vg_ob_exec(sqlite3 *db, const char *sql, const struct vg_outbox_frame *f,
@@ -317,7 +333,8 @@ static int vg_ob_exec(sqlite3 *db, const char *sql, const struct vg_outbox_frame
 	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
-void vg_outbox_done(struct vg_outbox_sender *s, const struct vg_outbox_frame *f, int stored)
+void vg_outbox_done_n(struct vg_outbox_sender *s, struct vg_outbox_frame *const *fv,
+		      const int *stored, int n)
 {
 	static const char del[] = "DELETE FROM UpstreamOutbox WHERE Id = ?1";
 	static const char mark[] =
@@ -333,25 +350,38 @@ void vg_outbox_done(struct vg_outbox_sender *s, const struct vg_outbox_frame *f,
 		" VALUES (?2, '" VG_UP_REFUSED_REASON "', 1, ?6) ON CONFLICT (DeviceId, Reason)"
 		" DO UPDATE SET Count = Count + 1, Timestamp = excluded.Timestamp";
 	char now[VG_ISO_LEN];
-	int rc, gone;
+	int rc;
 
 	vg_iso_time(now, vg_now_ns());
 	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
+	rc = rc == SQLITE_OK ? SQLITE_DONE : rc;
+	/* Every frame of the answer in one transaction: one commit for the lot. */
+	for (int i = 0; i < n && rc == SQLITE_DONE; i++) {
+		const struct vg_outbox_frame *f = fv[i];
+		int gone;
+
 		rc = vg_ob_exec(s->db, del, f, now);
-	gone = rc == SQLITE_DONE && sqlite3_changes(s->db) == 0;
-	if (rc == SQLITE_DONE && stored)
-		rc = vg_ob_exec(s->db, mark, f, now);
-	if (rc == SQLITE_DONE && stored && gone)
-		rc = vg_ob_exec(s->db, unlost, f, now);
-	if (rc == SQLITE_DONE && !stored && !gone)
-		rc = vg_ob_exec(s->db, refused, f, now);
+		gone = rc == SQLITE_DONE && sqlite3_changes(s->db) == 0;
+		if (rc == SQLITE_DONE && stored[i])
+			rc = vg_ob_exec(s->db, mark, f, now);
+		if (rc == SQLITE_DONE && stored[i] && gone)
+			rc = vg_ob_exec(s->db, unlost, f, now);
+		if (rc == SQLITE_DONE && !stored[i] && !gone)
+			rc = vg_ob_exec(s->db, refused, f, now);
+	}
 	if (rc == SQLITE_DONE)
 		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-		vg_ob_sql(s, "mark a frame shipped", rc);
+		vg_ob_sql(s, "mark frames shipped", rc);
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	}
+}
+
+void vg_outbox_done(struct vg_outbox_sender *s, const struct vg_outbox_frame *f, int stored)
+{
+	struct vg_outbox_frame *fv[1] = { (struct vg_outbox_frame *)f };
+
+	vg_outbox_done_n(s, fv, &stored, 1);
 }
 
 void vg_outbox_state(struct vg_outbox_sender *s, const char *state, const char *error)

@@ -81,6 +81,13 @@ void vg_outbox_sender_close(struct vg_outbox_sender *s);
 
 /* The oldest pending frame into *out (malloc'd): 1, 0 when none, or -errno. */
 int vg_outbox_next(struct vg_outbox_sender *s, struct vg_outbox_frame **out);
+/*
+ * The oldest pending frames, in order, into out[] (each malloc'd): at most
+ * max, and past the first no more than max_bytes of frames in all. How
+ * many (0 when none), or -errno (none kept).
+ */
+int vg_outbox_next_n(struct vg_outbox_sender *s, struct vg_outbox_frame **out, int max,
+		     size_t max_bytes);
 
 /*
  * f is done: stored upstream (its stream's watermark advances) or refused
@@ -90,6 +97,9 @@ int vg_outbox_next(struct vg_outbox_sender *s, struct vg_outbox_frame **out);
  * stays and is sent again (stored once upstream all the same).
  */
 void vg_outbox_done(struct vg_outbox_sender *s, const struct vg_outbox_frame *f, int stored);
+/* As vg_outbox_done() for fv[0..n-1] (stored[i] each), all in one transaction. */
+void vg_outbox_done_n(struct vg_outbox_sender *s, struct vg_outbox_frame *const *fv,
+		      const int *stored, int n);
 
 /*
  * How shipping goes, into HostState when it changed: state (VG_UP_*) and

@@ -151,3 +151,52 @@ long vg_upp_retry_after(const char *v)
 		return -1;
 	return s < 0 ? 0 : s > VG_UPP_RETRY_AFTER_MAX ? VG_UPP_RETRY_AFTER_MAX : s;
 }
+
+/* Past the JSON string that starts at s (its opening quote): the byte after its closing one, or NULL. */
+static const char *vg_upp_skip_str(const char *s)
+{
+	for (s++; *s; s++) {
+		if (*s == '\\' && s[1])
+			s++;
+		else if (*s == '"')
+			return s + 1;
+	}
+	return NULL;
+}
+
+int vg_upp_frames_answer(const char *resp, long *status, size_t n)
+{
+	const char *p = strstr(resp, "{\"frames\":[");
+	size_t i = 0;
+
+	if (!p)
+		return -EBADMSG;
+	p += 11;
+	while (*p != ']') {
+		if (i == n || (i && *p++ != ','))
+			return -EBADMSG;
+		if (!strncmp(p, "{\"stored\":true}", 15)) {
+			status[i++] = 200;
+			p += 15;
+		} else if (!strncmp(p, "{\"stored\":false}", 16)) {
+			status[i++] = 200;
+			p += 16;
+		} else if (!strncmp(p, "{\"status\":", 10)) {
+			char *end;
+			long st = strtol(p + 10, &end, 10);
+
+			if (end == p + 10 || st < 400 || st > 499)
+				return -EBADMSG;
+			status[i++] = st;
+			/* The rest of the member: strings skipped whole (a reason may hold a brace). */
+			for (p = end; p && *p && *p != '}';)
+				p = *p == '"' ? vg_upp_skip_str(p) : p + 1;
+			if (!p || *p != '}')
+				return -EBADMSG;
+			p++;
+		} else {
+			return -EBADMSG;
+		}
+	}
+	return i == n ? 0 : -EBADMSG;
+}

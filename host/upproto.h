@@ -42,6 +42,26 @@ int vg_upp_enroll_token(const char *resp, char *token);
 /* A kept token is letters, digits, '-' and '_' only (it goes into a header): 1 when it is. */
 int vg_upp_token_ok(const char *token);
 
+/*
+ * POST /v1/batches: one frame (VG_UPP_CT_FRAME, the Windows plug-in's and
+ * older hosts'), or with VG_UPP_CT_FRAMES up to VG_UPP_FRAMES_MAX frames back
+ * to back, each its own header and batch, VG_UPP_BODY_MAX bytes in all (the
+ * one frame's bound: a server holds no more per request either way). The
+ * answer to several: 200 {"frames":[...]}, one member per frame in order:
+ * {"stored":true}, {"stored":false} (a resend) or {"status":4xx,"error":"..."}.
+ */
+#define VG_UPP_CT_FRAME "application/vnd.vigil.frame"
+#define VG_UPP_CT_FRAMES "application/vnd.vigil.frames"
+#define VG_UPP_FRAMES_MAX 64
+#define VG_UPP_BODY_MAX (24u + (4u << 20))
+
+/*
+ * The answer to VG_UPP_CT_FRAMES (its body, NUL-terminated) into status[0..n-1]:
+ * 200 stored (or stored before), else the frame's 4xx. 0, or -EBADMSG when
+ * the answer is not n such members.
+ */
+int vg_upp_frames_answer(const char *resp, long *status, size_t n);
+
 /* What the server's answer to a batch (HTTP status; 0: no answer) means. */
 enum vg_upp_verdict {
 	VG_UPP_STORED, /* 200: stored (or already was) */

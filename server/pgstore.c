@@ -1205,8 +1205,82 @@ static int vg_pg_counters(struct vg_pg_tx *t, const Vigil__V1__Batch *b)
 			"UPDATE \"SensorCounterStreams\" SET \"EventsLost\" = greatest(\"EventsLost\","
 			" $1), \"Timestamp\" = $2 WHERE \"DeviceId\" = $3 AND \"StreamId\" = $4",
 			&t->p);
-	if (err)
-		return err;
+	return err;
+}
+
+/* Is f[i] a stored frame of f[last]'s device and stream? */
+static int vg_pg_same_dev_stream(const struct vg_pg_frame *f, size_t i, size_t last)
+{
+	return f[i].v && f[i].result == 1 && f[i].v->b->stream_id == f[last].v->b->stream_id &&
+	       !strcmp(f[i].dev, f[last].dev);
+}
+
+#define VG_MAX_TO(a, b) ((a) = (a) > (b) ? (a) : (b))
+
+/*
+ * The counters of the request's stored frames f[0..last] of f[last]'s device
+ * and stream as one batch holding each class's highest values: counters only
+ * grow within a stream and vg_pg_counters() keeps the greatest, so this is
+ * what storing each frame's would leave, for one statement per class and
+ * request instead of per frame. 0 or -errno.
+ */
+static int vg_pg_counters_merged(struct vg_pg *pg, const struct vg_pg_frame *f, size_t last,
+				 const char *now)
+{
+	Vigil__V1__Batch m = VIGIL__V1__BATCH__INIT;
+	Vigil__V1__DeviceInfo d = VIGIL__V1__DEVICE_INFO__INIT;
+	struct vg_pg_tx t = { .pg = pg, .now = now, .dev = &d };
+	Vigil__V1__Counter *c, **cp;
+	size_t cap = 1;
+	int err;
+
+	for (size_t i = 0; i <= last; i++)
+		cap += vg_pg_same_dev_stream(f, i, last) ? f[i].v->b->n_counters : 0;
+	c = calloc(cap, sizeof(*c));
+	cp = calloc(cap, sizeof(*cp));
+	if (!c || !cp) {
+		free(c);
+		free(cp);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i <= last; i++) {
+		const Vigil__V1__Batch *b = f[i].v ? f[i].v->b : NULL;
+
+		if (!vg_pg_same_dev_stream(f, i, last))
+			continue;
+		VG_MAX_TO(m.events_lost, b->events_lost);
+		for (size_t k = 0; k < b->n_counters; k++) {
+			const Vigil__V1__Counter *x = b->counters[k];
+			const char *cls = x->event_class ? x->event_class : "";
+			size_t j = 0;
+
+			while (j < m.n_counters && strcmp(c[j].event_class, cls))
+				j++;
+			if (j == m.n_counters) {
+				vigil__v1__counter__init(&c[j]);
+				c[j].event_class = (char *)cls;
+				cp[m.n_counters++] = &c[j];
+			}
+			VG_MAX_TO(c[j].seen, x->seen);
+			VG_MAX_TO(c[j].emitted, x->emitted);
+			VG_MAX_TO(c[j].filtered, x->filtered);
+			VG_MAX_TO(c[j].deduplicated, x->deduplicated);
+			VG_MAX_TO(c[j].rate_limited, x->rate_limited);
+			VG_MAX_TO(c[j].ringbuf_full, x->ringbuf_full);
+		}
+	}
+	m.stream_id = f[last].v->b->stream_id;
+	m.counters = cp;
+	d.device_id = (char *)f[last].dev;
+	err = vg_pg_counters(&t, &m);
+	free(c);
+	free(cp);
+	return err;
+}
+
+/* SensorCounters of dev: the sums over its streams' (after its frames' vg_pg_counters()). */
+static int vg_pg_counters_sum(struct vg_pg_tx *t, const char *dev)
+{
 	vg_pp_str(&t->p, t->now);
 	vg_pp_str(&t->p, dev);
 	return vg_pg_cmd(
@@ -1259,34 +1333,35 @@ static int vg_pg_authorize(struct vg_pg_tx *t, const char *owner, char *why, siz
 	return 0;
 }
 
-/* As vg_pg_store_batch(), or -EAGAIN: a day has no partition (pg->ns: the rows' times). */
-static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-			    char *why, size_t why_len)
+/*
+ * One frame's rows inside the request's transaction (begun): 1 stored, 0 a
+ * resend already stored, -EPERM, -EBADMSG (why), -EAGAIN (a day has no
+ * partition), -ENOMEM or -EIO. On an error the frame's statements are the
+ * caller's to roll back.
+ */
+static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f,
+			    const struct vg_pg_frame *same, const char *now)
 {
-	const Vigil__V1__Batch *b = v->b;
+	const Vigil__V1__Batch *b = f->v->b;
+	struct vg_batch *v = f->v;
 	Vigil__V1__DeviceInfo known = VIGIL__V1__DEVICE_INFO__INIT;
-	struct vg_pg_tx t = { .pg = pg, .dev = b->device };
-	char now[VG_ISO_LEN], dev_id[VG_DEVICE_ID_MAX + 1], dev_name[256];
+	struct vg_pg_tx t = { .pg = pg, .dev = b->device, .now = now };
+	char *dev_id = f->dev, *dev_name = f->dev_name, *why = f->why;
+	size_t why_len = sizeof(f->why);
+	uint64_t seq = f->seq;
 	PGresult *r;
 	int err, n;
 
-	t.now = vg_iso_time(now, vg_now_ns());
-	pg->n_ns = 0;
-	/*
-	 * Shared, before the rows take their "IngestId"s: the detector takes
-	 * this lock exclusively to know every id up to the sequence's value is
-	 * committed or gone (server/detect_pg.c).
-	 */
-	r = PQexec(pg->c, "BEGIN; SELECT pg_advisory_xact_lock_shared(" VG_PG_INGEST_LOCK ")");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		vg_log(VG_ERROR, "server: postgresql: begin: %s", PQerrorMessage(pg->c));
-		PQclear(r);
-		vg_pg_rollback(pg);
-		return -EIO;
-	}
-	PQclear(r);
 	if (b->device) {
 		err = vg_pg_authorize(&t, owner, why, why_len);
+	} else if (same) {
+		/* The stream's device as an earlier frame of this request found it: no query. */
+		snprintf(dev_id, sizeof(f->dev), "%s", same->dev);
+		snprintf(dev_name, sizeof(f->dev_name), "%s", same->dev_name);
+		known.device_id = dev_id;
+		known.device_name = dev_name;
+		t.dev = &known;
+		err = 0;
 	} else {
 		/*
 		 * vigild names its device in a stream's first batch only: a later
@@ -1316,8 +1391,8 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		}
 		err = r ? 0 : -EIO;
 		if (r && PQntuples(r) == 1) {
-			snprintf(dev_id, sizeof(dev_id), "%s", PQgetvalue(r, 0, 0));
-			snprintf(dev_name, sizeof(dev_name), "%s", PQgetvalue(r, 0, 1));
+			snprintf(dev_id, sizeof(f->dev), "%s", PQgetvalue(r, 0, 0));
+			snprintf(dev_name, sizeof(f->dev_name), "%s", PQgetvalue(r, 0, 1));
 			known.device_id = dev_id;
 			known.device_name = dev_name;
 			t.dev = &known;
@@ -1330,7 +1405,12 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		PQclear(r);
 	}
 	if (err)
-		goto out;
+		return err;
+	if (t.dev != &known) {
+		snprintf(dev_id, sizeof(f->dev), "%s", t.dev->device_id);
+		snprintf(dev_name, sizeof(f->dev_name), "%s",
+			 t.dev->device_name ? t.dev->device_name : "");
+	}
 	vg_pp_str(&t.p, t.dev->device_id);
 	vg_pp_int(&t.p, (int64_t)b->stream_id);
 	vg_pp_int(&t.p, (int64_t)seq);
@@ -1340,16 +1420,12 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		       "INSERT INTO \"ReceivedFrames\" (\"DeviceId\", \"StreamId\", \"Seq\","
 		       " \"Timestamp\", \"Events\") VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
 		       &t.p);
-	if (!r) {
-		err = -EIO;
-		goto out;
-	}
+	if (!r)
+		return -EIO;
 	n = atoi(PQcmdTuples(r));
 	PQclear(r);
-	if (!n) {
-		err = 0; /* a resend of a stored batch */
-		goto out;
-	}
+	if (!n)
+		return 0; /* a resend of a stored batch */
 	err = b->device ? vg_pg_device(&t) : 0;
 	for (size_t i = 0; !err && i < v->n_events; i++) {
 		Vigil__V1__Event *ev;
@@ -1364,24 +1440,147 @@ static int vg_pg_store_once(struct vg_pg *pg, const char *owner, uint64_t seq, s
 		err = vg_pg_one(&t, ev);
 		vigil__v1__event__free_unpacked(ev, NULL);
 	}
-	if (!err)
+	/* COPY's rows wait for the request's end (vg_pg_store_once). */
+	if (!err && pg->mode != VG_PG_COPY)
 		err = vg_pg_flush_all(pg);
-	if (!err)
-		err = vg_pg_counters(&t, b);
+	/* The counters go once per stream and request (vg_pg_counters_merged()). */
 	if (!err)
 		err = vg_pg_filter_hits(pg, t.dev->device_id, b, t.now, why, why_len);
-	if (err) {
+	if (err)
 		vg_pp_reset(&t.p);
-		vg_pg_rows_clear(pg);
-		goto out;
-	}
-	if (vg_pg_cmd(pg, "commit", "COMMIT", NULL))
+	return err ? err : 1;
+}
+
+/*
+ * The latest frame before f[i] in the request that found (or named) the
+ * device of f[i]'s stream, or NULL: a later frame of a stream names no device.
+ */
+static const struct vg_pg_frame *vg_pg_same_stream(const struct vg_pg_frame *f, size_t i)
+{
+	uint64_t stream = f[i].v->b->stream_id;
+
+	if (f[i].v->b->device)
+		return NULL;
+	while (i--)
+		if (f[i].v && f[i].result >= 0 && f[i].dev[0] && f[i].v->b->stream_id == stream)
+			return &f[i];
+	return NULL;
+}
+
+/* COPY text held for the request before it is sent: a bound on a worker's memory. */
+#define VG_PG_COPY_HOLD (8u << 20)
+
+static size_t vg_pg_copy_len(const struct vg_pg *pg)
+{
+	size_t n = 0;
+
+	for (int k = 0; k < VG_ROWS_KINDS; k++)
+		n += pg->copy[k].len;
+	return n;
+}
+
+/*
+ * The frames of one request in one transaction, as vg_pg_store_frames(), or
+ * -EAGAIN: a day has no partition (pg->ns: the rows' times). With savepoints
+ * (sp), each frame has one: a frame refused (-EPERM, -EBADMSG) is rolled back
+ * alone and the others stay. Without, a refusal among several frames rolls
+ * back everything and asks for the savepoints (-ERESTART): a savepoint is a
+ * round trip and a subtransaction per frame, and refusals are rare. A
+ * database error rolls back everything.
+ */
+static int vg_pg_store_once(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f, size_t n,
+			    int sp)
+{
+	char now[VG_ISO_LEN];
+	size_t stored = 0;
+	PGresult *r;
+	int err = 0;
+
+	vg_iso_time(now, vg_now_ns());
+	pg->n_ns = 0;
+	/*
+	 * Shared, before the rows take their "IngestId"s: the detector takes
+	 * this lock exclusively to know every id up to the sequence's value is
+	 * committed or gone (server/detect_pg.c).
+	 */
+	r = PQexec(pg->c, "BEGIN; SELECT pg_advisory_xact_lock_shared(" VG_PG_INGEST_LOCK ")");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		vg_log(VG_ERROR, "server: postgresql: begin: %s", PQerrorMessage(pg->c));
+		PQclear(r);
+		vg_pg_rollback(pg);
 		return -EIO;
-	return 1;
-out:
+	}
+	PQclear(r);
+	for (size_t i = 0; !err && i < n; i++) {
+		size_t mark[VG_ROWS_KINDS], ns_mark = pg->n_ns;
+		int rc;
+
+		if (!f[i].v)
+			continue; /* refused before */
+		if (sp && vg_pg_cmd(pg, "savepoint", "SAVEPOINT vg_frame", NULL)) {
+			err = -EIO;
+			break;
+		}
+		for (int k = 0; k < VG_ROWS_KINDS; k++)
+			mark[k] = pg->copy[k].len;
+		f[i].why[0] = 0;
+		f[i].dev[0] = 0;
+		rc = vg_pg_frame_rows(pg, owner, &f[i], vg_pg_same_stream(f, i), now);
+		if (rc >= 0) {
+			f[i].result = rc;
+			stored += (size_t)rc;
+			if (vg_pg_copy_len(pg) > VG_PG_COPY_HOLD)
+				err = vg_pg_flush_all(pg);
+			continue;
+		}
+		if (rc != -EPERM && rc != -EBADMSG) {
+			err = rc;
+			break;
+		}
+		if (n > 1 && !sp) {
+			err = -ERESTART;
+			break;
+		}
+		/* This frame's rows and statements go; the others' stay. */
+		f[i].result = rc;
+		for (int k = 0; k < VG_ROWS_KINDS; k++) {
+			vg_rows_clear(&pg->rows[k]);
+			pg->copy[k].len = mark[k];
+		}
+		pg->n_ns = ns_mark;
+		if (sp && vg_pg_cmd(pg, "roll a frame back", "ROLLBACK TO SAVEPOINT vg_frame", NULL))
+			err = -EIO;
+	}
+	if (!err && stored)
+		err = vg_pg_flush_all(pg);
+	/* Each stream's counters once per request, at its last stored frame. */
+	for (size_t i = 0; !err && i < n; i++) {
+		size_t j = i + 1;
+
+		if (!vg_pg_same_dev_stream(f, i, i))
+			continue;
+		while (j < n && !vg_pg_same_dev_stream(f, j, i))
+			j++;
+		if (j == n)
+			err = vg_pg_counters_merged(pg, f, i, now);
+	}
+	/* Each device's counters summed once per request, after all its frames'. */
+	for (size_t i = 0; !err && i < n; i++) {
+		struct vg_pg_tx t = { .pg = pg, .now = now };
+		size_t j = 0;
+
+		if (!f[i].v || f[i].result != 1)
+			continue;
+		while (j < i && (!f[j].v || f[j].result != 1 || strcmp(f[j].dev, f[i].dev)))
+			j++;
+		if (j == i)
+			err = vg_pg_counters_sum(&t, f[i].dev);
+	}
+	if (!err && stored)
+		return vg_pg_cmd(pg, "commit", "COMMIT", NULL) ? -EIO : 0;
+	vg_pg_rows_clear(pg);
 	vg_pg_rollback(pg);
-	return err == -ENOMEM || err == -EPERM || err == -EBADMSG || err == -EAGAIN || !err ? err :
-											   -EIO;
+	return err == -ENOMEM || err == -EAGAIN || err == -ERESTART || !err ? err : -EIO;
 }
 
 /* The most days without partitions one batch may bring (each costs a retry). */
@@ -1416,13 +1615,9 @@ static int vg_pg_mode(struct vg_pg *pg)
 	return 0;
 }
 
-int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
-		      char *why, size_t why_len)
+/* A frame's batch names a device id the store can hold: 0, or -EBADMSG with why. */
+static int vg_pg_device_ok(const Vigil__V1__Batch *b, char *why, size_t why_len)
 {
-	const Vigil__V1__Batch *b = v->b;
-	char day[11];
-	int err, made = 0;
-
 	if (b->device && (!b->device->device_id || !*b->device->device_id)) {
 		snprintf(why, why_len, "batch with an empty device id");
 		return -EBADMSG;
@@ -1430,6 +1625,21 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	if (b->device && strlen(b->device->device_id) > VG_DEVICE_ID_MAX) {
 		snprintf(why, why_len, "device id over %d bytes", VG_DEVICE_ID_MAX);
 		return -EBADMSG;
+	}
+	return 0;
+}
+
+int vg_pg_store_frames(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f, size_t n,
+		       char *why, size_t why_len)
+{
+	char day[11];
+	int err, made = 0, sp = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].v && vg_pg_device_ok(f[i].v->b, f[i].why, sizeof(f[i].why))) {
+			f[i].result = -EBADMSG;
+			f[i].v = NULL;
+		}
 	}
 	if (vg_pg_ready(pg))
 		return -EIO;
@@ -1448,7 +1658,11 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 	for (;;) {
 		int round = 0;
 
-		err = vg_pg_store_once(pg, owner, seq, v, why, why_len);
+		err = vg_pg_store_once(pg, owner, f, n, sp);
+		if (err == -ERESTART) { /* a frame refused among others: again, each on its own */
+			sp = 1;
+			continue;
+		}
 		if (err != -EAGAIN)
 			return err;
 		/* Each day of the rows that failed once (pg->ns), sorted, once. */
@@ -1476,6 +1690,19 @@ int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct 
 			return -EIO;
 		}
 	}
+}
+
+int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
+		      char *why, size_t why_len)
+{
+	struct vg_pg_frame f = { .seq = seq, .v = v };
+	int err = vg_pg_store_frames(pg, owner, &f, 1, why, why_len);
+
+	if (err)
+		return err;
+	if (f.result < 0)
+		snprintf(why, why_len, "%s", f.why);
+	return f.result;
 }
 
 /* ---- roles */

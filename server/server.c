@@ -5,7 +5,8 @@
  * a bounded number of connections, and four resources:
  *   GET  /v1/health   the database answers?
  *   POST /v1/enroll   an enrolment secret for a device's token
- *   POST /v1/batches  one vigil frame (lib/frame.h) holding one batch
+ *   POST /v1/batches  one vigil frame (lib/frame.h) holding one batch, or
+ *                     several back to back (host/upproto.h, VG_UPP_CT_FRAMES)
  *   GET  /v1/filters  the filter set of the token's machine group (filtersets.c)
  * A request body is read up to its bound and no further; a body is decoded
  * only with lib/'s bounded decoders; a batch is answered 200 only after its
@@ -33,11 +34,14 @@
 #include "log.h"
 #include "server.h"
 #include "server_int.h"
+#include "upproto.h"
 
 #define VG_ENROLL_MAX_BODY 4096u
 #define VG_RETRY_DB "5" /* s: the database is down or failed */
 #define VG_RETRY_BUSY "1" /* s: too many batches in flight */
-#define VG_CT_FRAME "application/vnd.vigil.frame"
+#define VG_CT_FRAME VG_UPP_CT_FRAME
+
+_Static_assert(VG_UPP_BODY_MAX == VG_SERVER_MAX_BODY, "one bound for a request's body");
 
 enum vg_route { VG_R_ENROLL = 1, VG_R_BATCHES, VG_R_HEALTH };
 
@@ -47,6 +51,7 @@ struct vg_req {
 	size_t len, cap, limit;
 	int too_big;
 	int inflight; /* counted in vg_inflight until the request completes */
+	int multi; /* batches: VG_UPP_CT_FRAMES, several frames */
 	char owner[VG_DEVICE_ID_MAX + 1]; /* the token's device (batches) */
 };
 
@@ -288,6 +293,146 @@ static enum MHD_Result vg_batches(struct MHD_Connection *c, struct vg_req *q)
 }
 
 /*
+ * One frame of a request of several at off: its header, whole and inside
+ * the body, else the request's framing is broken past it (-1, why). Then
+ * the frame itself: its type, crc and batch, else f->why (f->v stays NULL).
+ */
+static int vg_frames_one(struct vg_req *q, size_t *off, struct vg_pg_frame *f,
+			 struct vg_batch *v, char *why, size_t why_len)
+{
+	const uint8_t *p = q->buf + *off;
+	struct vg_frame_hdr h;
+	char bwhy[200] = "";
+	int err;
+
+	if (q->len - *off < VG_FRAME_HDR_LEN) {
+		snprintf(why, why_len, "shorter than a frame header");
+		return -1;
+	}
+	err = vg_frame_hdr_unpack(p, &h);
+	if (err) {
+		snprintf(why, why_len, "frame header: %s", vg_frame_strerror(err));
+		return -1;
+	}
+	if (h.len > q->len - *off - VG_FRAME_HDR_LEN) {
+		snprintf(why, why_len, "frame length past the body's end");
+		return -1;
+	}
+	*off += VG_FRAME_HDR_LEN + h.len;
+	f->seq = h.seq;
+	f->result = -EBADMSG;
+	if (h.type != VG_FRAME_BATCH) {
+		snprintf(f->why, sizeof(f->why), "frame is not a BATCH");
+	} else if (vg_frame_verify(p, &h, p + VG_FRAME_HDR_LEN)) {
+		snprintf(f->why, sizeof(f->why), "frame crc mismatch");
+	} else if ((err = vg_batch_open(v, p + VG_FRAME_HDR_LEN, h.len,
+					!!(h.flags & VG_FRAME_F_ZSTD), bwhy, sizeof(bwhy)))) {
+		snprintf(f->why, sizeof(f->why), "batch: %s%s%s", strerror(-err),
+			 *bwhy ? ": " : "", bwhy);
+	} else {
+		f->v = v;
+		f->result = 0;
+	}
+	return 0;
+}
+
+/*
+ * Several frames (VG_UPP_CT_FRAMES): each decoded with the bounded decoders
+ * before any is stored, then stored in one transaction, each answered in
+ * order. A frame refused (400 malformed, 403 another device's) is answered
+ * so by its place and the others are stored. A body whose framing breaks
+ * (a header unreadable, a length past the end, more than VG_UPP_FRAMES_MAX
+ * frames) is refused whole (400 naming the frame's index): what follows
+ * cannot be trusted to be frames. Frames that decode to more than one
+ * batch's bound together (VG_BATCH_MAX_DECODED) are refused whole (413: the
+ * host sends them one per request), so a request holds at most twice what
+ * one frame may. Database errors as for one frame: 503,
+ * nothing stored.
+ */
+static enum MHD_Result vg_frames(struct MHD_Connection *c, struct vg_req *q)
+{
+	struct vg_pg_frame *f = calloc(VG_UPP_FRAMES_MAX, sizeof(*f));
+	struct vg_batch *v = calloc(VG_UPP_FRAMES_MAX, sizeof(*v));
+	char why[256] = "", reason[300], peer[64];
+	size_t n = 0, off = 0, decoded = 0;
+	struct vg_pg *pg;
+	struct vg_sb b;
+	enum MHD_Result ret;
+	int err = 0;
+
+	if (!f || !v) {
+		free(f);
+		free(v);
+		return vg_fail(c, 503, "out of memory: nothing stored");
+	}
+	if (!q->len)
+		err = snprintf(reason, sizeof(reason), "empty body");
+	while (!err && off < q->len) {
+		if (n == VG_UPP_FRAMES_MAX) {
+			err = snprintf(reason, sizeof(reason), "more than %d frames",
+				       VG_UPP_FRAMES_MAX);
+			break;
+		}
+		if (vg_frames_one(q, &off, &f[n], &v[n], why, sizeof(why)))
+			err = snprintf(reason, sizeof(reason), "frame %zu: %s", n, why);
+		decoded += f[n].v ? f[n].v->len : 0;
+		n++;
+		if (!err && decoded > VG_BATCH_MAX_DECODED) {
+			/* One batch's bound for them all: a request holds no more than one frame's. */
+			snprintf(reason, sizeof(reason),
+				 "frames decoding to over %u MiB together: send fewer",
+				 VG_BATCH_MAX_DECODED >> 20);
+			vg_log(VG_WARN, "server: %s: refused a body of %s: %s",
+			       vg_peer(c, peer, sizeof(peer)), q->owner, reason);
+			ret = vg_fail(c, 413, reason);
+			goto out;
+		}
+	}
+	if (err) {
+		ret = vg_batch_bad(c, q, reason);
+		goto out;
+	}
+	pg = vg_worker_pg(why, sizeof(why));
+	err = pg ? vg_pg_store_frames(pg, q->owner, f, n, why, sizeof(why)) : -EIO;
+	if (err == -EBADMSG) {
+		ret = vg_batch_bad(c, q, why);
+		goto out;
+	}
+	if (err) {
+		ret = vg_fail(c, 503, "database unavailable: nothing stored");
+		goto out;
+	}
+	vg_sb_init(&b);
+	vg_sb_add(&b, "{\"frames\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			vg_sb_add(&b, ",");
+		if (f[i].result >= 0) {
+			vg_sb_add(&b, f[i].result ? "{\"stored\":true}" : "{\"stored\":false}");
+			continue;
+		}
+		vg_log(VG_WARN, "server: %s: refused frame %zu of %zu of %s: %s",
+		       vg_peer(c, peer, sizeof(peer)), i, n, q->owner, f[i].why);
+		/* Counted as a refusal of one frame is (its answer says 403 all the same). */
+		if (f[i].result == -EPERM && vg_pg_refused(pg, q->owner, "foreign device"))
+			vg_log(VG_WARN, "server: could not count a refused frame of %s", q->owner);
+		vg_sb_printf(&b, "{\"status\":%d", f[i].result == -EPERM ? 403 : 400);
+		vg_json_kv(&b, "error", f[i].why);
+		vg_sb_add(&b, "}");
+	}
+	vg_sb_add(&b, "]}");
+	ret = vg_reply(c, 200, &b, NULL);
+	vg_sb_free(&b);
+out:
+	for (size_t i = 0; i < n; i++)
+		if (f[i].v)
+			vg_batch_close(f[i].v);
+	free(f);
+	free(v);
+	return ret;
+}
+
+/*
  * The path of a request target: one in absolute-form names the same
  * resource as its path (RFC 7230 5.3.2: a server must accept it; Wine's
  * WinHTTP sends it inside a proxy's CONNECT tunnel).
@@ -361,8 +506,11 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 
 			if (vg_authorize(c, q, &ret))
 				return ret;
-			if (!ct || strcmp(ct, VG_CT_FRAME))
-				return vg_fail(c, 415, "Content-Type must be " VG_CT_FRAME);
+			q->multi = ct && !strcmp(ct, VG_UPP_CT_FRAMES);
+			if (!q->multi && (!ct || strcmp(ct, VG_CT_FRAME)))
+				return vg_fail(c, 415,
+					       "Content-Type must be " VG_CT_FRAME
+					       " or " VG_UPP_CT_FRAMES);
 			pthread_mutex_lock(&vg_inflight_lock);
 			if (vg_inflight < vg_max_inflight) {
 				vg_inflight++;
@@ -410,7 +558,9 @@ static enum MHD_Result vg_handler(void *cls, struct MHD_Connection *c, const cha
 		return vg_fail(c, 413, "body over the limit");
 	if (q->route == VG_R_HEALTH)
 		return vg_health(c);
-	return q->route == VG_R_ENROLL ? vg_enroll(c, q) : vg_batches(c, q);
+	if (q->route == VG_R_ENROLL)
+		return vg_enroll(c, q);
+	return q->multi ? vg_frames(c, q) : vg_batches(c, q);
 }
 
 static void vg_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -85,6 +85,27 @@ int vg_pg_refused(struct vg_pg *pg, const char *device, const char *reason);
 int vg_pg_store_batch(struct vg_pg *pg, const char *owner, uint64_t seq, struct vg_batch *v,
 		      char *why, size_t why_len);
 
+/* One frame of a request of several (POST /v1/batches, VG_UPP_CT_FRAMES). */
+struct vg_pg_frame {
+	uint64_t seq;
+	struct vg_batch *v; /* NULL: refused before it was stored (result and why say so) */
+	int result; /* as vg_pg_store_batch(): 1, 0, -EPERM or -EBADMSG */
+	char why[256];
+	char dev[VG_DEVICE_ID_MAX + 1], dev_name[256]; /* the frame's device, once found */
+};
+
+/*
+ * Store frames f[0..n-1] (in order: a stream's later frame may follow its
+ * first in the same request) in one transaction, each exactly once as
+ * vg_pg_store_batch(): 0 with each frame's result, committed when any was
+ * stored (a refused frame is rolled back alone: after a refusal the request
+ * is stored again with a savepoint per frame); -EIO
+ * (nothing stored), or -EBADMSG with why when the frames bring more days
+ * without partitions than one request may make (nothing stored).
+ */
+int vg_pg_store_frames(struct vg_pg *pg, const char *owner, struct vg_pg_frame *f, size_t n,
+		       char *why, size_t why_len);
+
 /*
  * Taken shared by each batch's transaction before its rows take their
  * "IngestId"s, exclusively by the detector (detect_pg.c) for a moment; and

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -174,6 +175,34 @@ static void batch_file(const char *name, const char *dev, const char *host, uint
 	fx_frame_file(name, &b, seq);
 }
 
+/* src with its last byte flipped, into dst: a frame whose crc does not match. */
+static void crc_broken_file(const char *src, const char *dst)
+{
+	uint8_t buf[512];
+	FILE *f = fopen(src, "rb");
+	size_t n;
+
+	cr_assert_not_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	cr_assert_gt(n, VG_FRAME_HDR_LEN);
+	buf[n - 1] ^= 0xff;
+	write_file(dst, buf, n);
+}
+
+/* A whole frame, crc and all, whose payload is no zstd batch. */
+static void not_zstd_file(const char *name, uint64_t seq)
+{
+	struct vg_frame_hdr h = {
+		.type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = seq, .len = 8
+	};
+	uint8_t fr[VG_FRAME_HDR_LEN + 8] = { 0 };
+
+	memcpy(fr + VG_FRAME_HDR_LEN, "notzstd!", 8);
+	vg_frame_hdr_pack(fr, &h, fr + VG_FRAME_HDR_LEN);
+	write_file(name, fr, sizeof(fr));
+}
+
 #define FRAME "application/vnd.vigil.frame"
 
 TestSuite(server, .fini = teardown);
@@ -315,8 +344,6 @@ Test(server, batches_exactly_once_and_authorized)
 Test(server, malformed_and_oversized)
 {
 	char body[4096];
-	uint8_t buf[512];
-	FILE *f;
 
 	setup();
 	enroll("dev-A");
@@ -325,26 +352,12 @@ Test(server, malformed_and_oversized)
 	cr_assert_eq(req("/v1/batches", "junk.frame", token, FRAME, body, sizeof(body)), 400);
 	cr_assert_not_null(strstr(body, "frame"), "%s", body);
 	batch_file("a1.frame", "dev-A", "", 1);
-	f = fopen("a1.frame", "rb");
-	cr_assert_not_null(f);
-	size_t n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	buf[n - 1] ^= 0xff;
-	write_file("crc.frame", buf, n);
+	crc_broken_file("a1.frame", "crc.frame");
 	cr_assert_eq(req("/v1/batches", "crc.frame", token, FRAME, body, sizeof(body)), 400);
 	cr_assert_str_eq(body, "{\"error\":\"frame crc mismatch\"}");
-	{
-		struct vg_frame_hdr h = {
-			.type = VG_FRAME_BATCH, .flags = VG_FRAME_F_ZSTD, .seq = 3, .len = 8
-		};
-		uint8_t fr[VG_FRAME_HDR_LEN + 8] = { 0 };
-
-		memcpy(fr + VG_FRAME_HDR_LEN, "notzstd!", 8);
-		vg_frame_hdr_pack(fr, &h, fr + VG_FRAME_HDR_LEN);
-		write_file("nz.frame", fr, sizeof(fr));
-		cr_assert_eq(req("/v1/batches", "nz.frame", token, FRAME, body, sizeof(body)), 400);
-		cr_assert_not_null(strstr(body, "batch"), "%s", body);
-	}
+	not_zstd_file("nz.frame", 3);
+	cr_assert_eq(req("/v1/batches", "nz.frame", token, FRAME, body, sizeof(body)), 400);
+	cr_assert_not_null(strstr(body, "batch"), "%s", body);
 	/* A body over the bound. */
 	sh("head -c %u /dev/zero > big.frame", 24u + (4u << 20) + 1);
 	cr_assert_eq(req("/v1/batches", "big.frame", token, FRAME, body, sizeof(body)), 413);
@@ -360,6 +373,185 @@ Test(server, malformed_and_oversized)
 	cr_assert_str_eq(body, "{\"stored\":true}");
 	cr_assert_eq(system("grep -q 'refused a batch of dev-A: frame crc mismatch' server.log"),
 		     0);
+}
+
+#define FRAMES "application/vnd.vigil.frames"
+
+/* The files (NULL-terminated) back to back into out: a body of several frames. */
+static void cat_files(const char *out, ...)
+{
+	char cmd[1024] = "cat";
+	const char *f;
+	va_list ap;
+
+	va_start(ap, out);
+	while ((f = va_arg(ap, const char *)))
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", f);
+	va_end(ap);
+	sh("%s > %s", cmd, out);
+}
+
+/*
+ * Several frames in one request: stored in order in one transaction, each
+ * exactly once and answered by its place; a malformed frame or another
+ * device's in the middle is refused alone (400, 403 by index) and the others
+ * are stored; a body whose framing breaks, or with more frames than the
+ * bound, is refused whole with nothing stored; a body over the byte bound is
+ * refused from its headers.
+ */
+Test(server, several_frames_in_one_request)
+{
+	char body[8192], sql[256];
+
+	setup();
+	enroll("dev-A");
+	/* The stream's first frame names the device, the next two do not: the same request. */
+	batch_file("a1.frame", "dev-A", "", 1);
+	batch_file("a2.frame", NULL, NULL, 2);
+	batch_file("a3.frame", NULL, NULL, 3);
+	cat_files("a123.frames", "a1.frame", "a2.frame", "a3.frame", NULL);
+	cr_assert_eq(req("/v1/batches", "a123.frames", token, FRAMES, body, sizeof(body)), 200,
+		     "%s", body);
+	cr_assert_str_eq(body,
+			 "{\"frames\":[{\"stored\":true},{\"stored\":true},{\"stored\":true}]}");
+	cr_assert_str_eq(pgq("SELECT string_agg(\"Seq\"::text, ',' ORDER BY \"Seq\") ||"
+			     " ' ' || count(DISTINCT \"Timestamp\") FROM \"ReceivedFrames\""),
+			 "1,2,3 1", "one request, one transaction");
+	cr_assert_str_eq(pgq("SELECT count(*) || ' ' || min(\"DeviceId\") FROM"
+			     " \"DeviceProcessEvents\""),
+			 "3 dev-A");
+	/* The same request again: every frame acknowledged, none stored twice. */
+	cr_assert_eq(req("/v1/batches", "a123.frames", token, FRAMES, body, sizeof(body)), 200);
+	cr_assert_str_eq(body,
+			 "{\"frames\":[{\"stored\":false},{\"stored\":false},{\"stored\":false}]}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "3");
+
+	/* A frame with a bad crc and one whose batch is no batch, between good ones. */
+	batch_file("a4.frame", NULL, NULL, 4);
+	batch_file("a5.frame", NULL, NULL, 5);
+	crc_broken_file("a5.frame", "a5crc.frame");
+	not_zstd_file("a6nz.frame", 6);
+	batch_file("a7.frame", NULL, NULL, 7);
+	cat_files("bad.frames", "a4.frame", "a5crc.frame", "a6nz.frame", "a7.frame", NULL);
+	cr_assert_eq(req("/v1/batches", "bad.frames", token, FRAMES, body, sizeof(body)), 200, "%s",
+		     body);
+	cr_assert_str_eq(body, "{\"frames\":[{\"stored\":true},{\"status\":400,\"error\":\"frame"
+			       " crc mismatch\"},{\"status\":400,\"error\":\"batch: Bad"
+			       " message\"},{\"stored\":true}]}");
+	cr_assert_str_eq(pgq("SELECT string_agg(\"Seq\"::text, ',' ORDER BY \"Seq\") FROM"
+			     " \"ReceivedFrames\""),
+			 "1,2,3,4,7");
+
+	/* Another host's device in the middle: 403 at its place, counted; the others stored. */
+	batch_file("a8.frame", NULL, NULL, 8);
+	batch_file("b1.frame", "dev-B", "", 1);
+	batch_file("a9.frame", NULL, NULL, 9);
+	cat_files("foreign.frames", "a8.frame", "b1.frame", "a9.frame", NULL);
+	cr_assert_eq(req("/v1/batches", "foreign.frames", token, FRAMES, body, sizeof(body)), 200,
+		     "%s", body);
+	cr_assert_str_eq(body, "{\"frames\":[{\"stored\":true},{\"status\":403,\"error\":\"device"
+			       " is not the credential's and not a WSL instance of it\"},"
+			       "{\"stored\":true}]}");
+	cr_assert_str_eq(pgq("SELECT string_agg(\"DeviceId\" || ':' || \"Seq\", ',' ORDER BY"
+			     " \"Seq\") FROM \"ReceivedFrames\" WHERE \"Seq\" >= 8"),
+			 "dev-A:8,dev-A:9");
+	cr_assert_str_eq(
+		pgq("SELECT \"Count\" FROM \"ServerRefused\" WHERE \"DeviceId\" = 'dev-A'"), "1");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"DeviceProcessEvents\""), "7");
+
+	/* The framing breaks after a good frame: refused whole, the good one not stored either. */
+	batch_file("a10.frame", NULL, NULL, 10);
+	write_str("junk.bin", "these thirty bytes are no frame");
+	cat_files("broken.frames", "a10.frame", "junk.bin", NULL);
+	cr_assert_eq(req("/v1/batches", "broken.frames", token, FRAMES, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"frame 1: frame header: bad frame magic\"}");
+	/* A frame cut short at the end. */
+	sh("head -c -3 a10.frame > cut.frame");
+	cat_files("cut.frames", "a10.frame", "cut.frame", NULL);
+	cr_assert_eq(req("/v1/batches", "cut.frames", token, FRAMES, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"frame 1: frame length past the body's end\"}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\" WHERE \"Seq\" = 10"), "0");
+	/* More frames than the bound (64). */
+	sh("for i in $(seq 65); do cat a10.frame; done > many.frames");
+	cr_assert_eq(req("/v1/batches", "many.frames", token, FRAMES, body, sizeof(body)), 400);
+	cr_assert_str_eq(body, "{\"error\":\"more than 64 frames\"}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\" WHERE \"Seq\" = 10"), "0");
+	/* 64 are taken: the same frame 64 times is stored once. */
+	sh("for i in $(seq 64); do cat a10.frame; done > many.frames");
+	cr_assert_eq(req("/v1/batches", "many.frames", token, FRAMES, body, sizeof(body)), 200);
+	cr_assert_eq(strncmp(body, "{\"frames\":[{\"stored\":true},{\"stored\":false},", 44), 0,
+		     "%s", body);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\" WHERE \"Seq\" = 10"), "1");
+
+	/*
+	 * A body declared over the bound is refused from its headers: the
+	 * answer comes though the 4 MiB it announces never do.
+	 */
+	extra_header = "Content-Length: 4194329";
+	cr_assert_eq(req("/v1/batches", "a10.frame", token, FRAMES, body, sizeof(body)), 413);
+	extra_header = NULL;
+	cr_assert_str_eq(body, "{\"error\":\"body over the limit\"}");
+	/* An unknown type still says which it takes. */
+	cr_assert_eq(req("/v1/batches", "a10.frame", token, "text/plain", body, sizeof(body)), 415);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"DeviceProcessEvents\"");
+	cr_assert_str_eq(pgq(sql), "8");
+	cr_assert_eq(system("grep -q 'refused frame 1 of 4 of dev-A: frame crc mismatch'"
+			    " server.log"),
+		     0);
+}
+
+/*
+ * Frames that each decode within a batch's bound (32 MiB) but together past
+ * it: the request is refused whole (413), nothing stored, whatever the 4 MiB
+ * of zstd they came in.
+ */
+Test(server, several_frames_decoding_over_the_bound)
+{
+	Vigil__V1__Process proc = VIGIL__V1__PROCESS__INIT;
+	Vigil__V1__ProcessEvent pe = VIGIL__V1__PROCESS_EVENT__INIT;
+	Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evs[1] = { &ev };
+	Vigil__V1__DeviceInfo di = VIGIL__V1__DEVICE_INFO__INIT;
+	Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+	char body[4096], name[32], *arg = malloc(5u << 20), *argv1[1] = { arg };
+	char cmd[512] = "cat";
+
+	setup();
+	enroll("dev-A");
+	cr_assert_not_null(arg);
+	memset(arg, 'A', (5u << 20) - 1);
+	arg[(5u << 20) - 1] = 0;
+	proc.pid = 4242;
+	proc.exe = "/usr/bin/dash";
+	proc.n_argv = 1;
+	proc.argv = argv1;
+	pe.action = VIGIL__V1__PROCESS_ACTION__PROCESS_CREATED;
+	pe.process = &proc;
+	ev.time_ns = 1795694400123000000ull;
+	ev.body_case = VIGIL__V1__EVENT__BODY_PROCESS;
+	ev.process = &pe;
+	di.device_id = "dev-A";
+	di.os_platform = "Linux";
+	b.stream_id = 90;
+	b.n_events = 1;
+	b.events = evs;
+	/* Seven frames of a 5 MiB command line each: 35 MiB decoded, a few KiB sent. */
+	for (int i = 1; i <= 7; i++) {
+		b.device = i == 1 ? &di : NULL;
+		snprintf(name, sizeof(name), "big%d.frame", i);
+		fx_frame_file(name, &b, (uint64_t)i);
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", name);
+	}
+	free(arg);
+	sh("%s > big.frames; test $(stat -c %%s big.frames) -lt 100000", cmd);
+	cr_assert_eq(req("/v1/batches", "big.frames", token, FRAMES, body, sizeof(body)), 413, "%s",
+		     body);
+	cr_assert_str_eq(body, "{\"error\":\"frames decoding to over 32 MiB together: send"
+			       " fewer\"}");
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "0");
+	/* Each alone is taken. */
+	cr_assert_eq(req("/v1/batches", "big1.frame", token, FRAME, body, sizeof(body)), 200, "%s",
+		     body);
+	cr_assert_str_eq(pgq("SELECT count(*) FROM \"ReceivedFrames\""), "1");
 }
 
 Test(server, database_down_is_503)

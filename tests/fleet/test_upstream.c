@@ -24,6 +24,8 @@
 #include "hosts.h"
 
 static pid_t host = -1;
+/* vigild's --batch under start_host(): its default, unless a test wants many frames. */
+static const char *host_batch = "512";
 static char devid[256];
 static const char *marker;
 
@@ -51,7 +53,7 @@ static void start_host(void)
 			_exit(127);
 		execl(vigil(), "vigil", "host", "--db", "h.db", "--no-rules", "--upstream", url,
 		      "--onboarding", "ob.txt", "-v", "--spawn", fx_vigild(), "--flush-ms", "50",
-		      (char *)NULL);
+		      "--batch", host_batch, (char *)NULL);
 		_exit(127);
 	}
 	/* vigild reports its device once its programs are attached. */
@@ -432,6 +434,46 @@ Test(upstream, a_backlog_survives_sigkill)
 	pg_wait_marked(35);
 	stop_host();
 	cr_assert_eq(sq_marked(), 35);
+	pg_frames_between(sq("SELECT count(*) FROM ReceivedFrames") -
+			  sq("SELECT count(*) FROM UpstreamOutbox"));
+}
+
+/*
+ * A backlog of thousands of frames (vigild sending batches of 4 events while
+ * the server is down; 1 made the machine's other work, every exec and exit
+ * of a parallel build its own frame, outgrow what a loaded machine drains
+ * in the time allowed) ships in far fewer requests than frames:
+ * the frames of one request are one transaction at the server, so they share
+ * one ReceivedFrames "Timestamp" (the server's clock as it stored them), and
+ * the distinct timestamps count the requests that stored something.
+ */
+Test(upstream, a_backlog_of_thousands_ships_in_far_fewer_requests)
+{
+	long long backlog, frames, requests;
+
+	setup();
+	host_batch = "4";
+	start_host();
+	fx_run_marked(0, 5);
+	pg_wait_marked(5);
+	stop_server();
+	fx_run_marked(5, 1500);
+	for (int t = 0; t < 1800 && sq_marked() < 1505; t++)
+		fx_sleep_ms(100);
+	cr_assert_eq(sq_marked(), 1505);
+	backlog = sq("SELECT count(*) FROM UpstreamOutbox");
+	cr_assert_geq(backlog, 700, "a backlog of %lld frames only", backlog);
+	restart_server();
+	pg_wait_marked(1505);
+	stop_host();
+	host_batch = "512";
+	frames = atoll(pgq("SELECT count(*) FROM \"ReceivedFrames\""));
+	requests = atoll(pgq("SELECT count(DISTINCT \"Timestamp\") FROM \"ReceivedFrames\""));
+	cr_assert_geq(frames, backlog, "%lld frames in PostgreSQL, %lld were pending", frames,
+		      backlog);
+	cr_assert_lt(requests * 4, frames, "%lld frames in %lld requests", frames, requests);
+	cr_log_info("upstream: %lld frames (%lld pending at the restart) in %lld requests", frames,
+		    backlog, requests);
 	pg_frames_between(sq("SELECT count(*) FROM ReceivedFrames") -
 			  sq("SELECT count(*) FROM UpstreamOutbox"));
 }

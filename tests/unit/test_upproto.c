@@ -85,3 +85,30 @@ Test(upproto, verdicts_and_waits)
 	cr_assert_eq(vg_upp_retry_after("99999"), VG_UPP_RETRY_AFTER_MAX);
 	cr_assert_eq(vg_upp_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), -1);
 }
+
+/* The answer to several frames, as server/server.c writes it, and what is not one. */
+Test(upproto, frames_answer_per_frame_in_order)
+{
+	long st[4];
+
+	cr_assert_eq(
+		vg_upp_frames_answer("{\"frames\":[{\"stored\":true},{\"status\":400,\"error\":"
+				     "\"a } and a \\\" in it\"},{\"stored\":false},"
+				     "{\"status\":403,\"error\":\"device\"}]}",
+				     st, 4),
+		0);
+	cr_assert_eq(st[0], 200);
+	cr_assert_eq(st[1], 400);
+	cr_assert_eq(st[2], 200);
+	cr_assert_eq(st[3], 403);
+	/* Fewer or more members than frames sent, a status that is no refusal, junk: none. */
+	cr_assert_eq(vg_upp_frames_answer("{\"frames\":[{\"stored\":true}]}", st, 2), -EBADMSG);
+	cr_assert_eq(
+		vg_upp_frames_answer("{\"frames\":[{\"stored\":true},{\"stored\":true}]}", st, 1),
+		-EBADMSG);
+	cr_assert_eq(vg_upp_frames_answer("{\"frames\":[{\"status\":503}]}", st, 1), -EBADMSG);
+	cr_assert_eq(vg_upp_frames_answer("{\"frames\":[{\"status\":400,\"error\":\"cut", st, 1),
+		     -EBADMSG);
+	cr_assert_eq(vg_upp_frames_answer("{\"stored\":true}", st, 1), -EBADMSG);
+	cr_assert_eq(vg_upp_frames_answer("{\"frames\":[{\"stored\":maybe}]}", st, 1), -EBADMSG);
+}
