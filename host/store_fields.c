@@ -388,10 +388,16 @@ int vg_store_add_columns(sqlite3 *db)
 
 const char *vg_digest_hex(char *out, ProtobufCBinaryData d, size_t want)
 {
+	static const char hex[] = "0123456789abcdef";
+
 	if (!d.len || d.len != want || want > 32)
 		return NULL;
-	for (size_t k = 0; k < d.len; k++)
-		snprintf(out + 2 * k, 3, "%02x", d.data[k]);
+	/* By hand: snprintf() per byte was a tenth of the host's time per stored event. */
+	for (size_t k = 0; k < d.len; k++) {
+		out[2 * k] = hex[d.data[k] >> 4];
+		out[2 * k + 1] = hex[d.data[k] & 15];
+	}
+	out[2 * d.len] = '\0';
 	return out;
 }
 
