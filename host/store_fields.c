@@ -12,9 +12,17 @@
 
 static void vg_json_num(struct vg_sb *j, const char *key, uint64_t v)
 {
+	char buf[24], *o = buf + sizeof(buf);
+
+	/* By hand, not vg_sb_printf(): several a stored event. */
+	*--o = '\0';
+	do
+		*--o = (char)('0' + v % 10);
+	while (v /= 10);
+	*--o = ':';
 	vg_sb_add(j, j->len > 1 ? "," : "");
 	vg_json_str(j, key);
-	vg_sb_printf(j, ":%llu", (unsigned long long)v);
+	vg_sb_add(j, o);
 }
 
 /* Interpreters whose first operand is a script file: shells, and the usual script languages. */
