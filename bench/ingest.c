@@ -12,16 +12,25 @@
  * after its transaction committed), p50 and p99.
  *   ingest --url https://HOST:PORT --ca CA.pem --secret S [--hosts K]
  *          [--batches N] [--events M] [--per-request P] [--tag T]
+ * With --unix PATH instead, each host is a sensor connected to `vigil host
+ * --listen unix:PATH` (SQLite): it writes its frames as vigild does, without
+ * waiting, and the latency is from the first frame sent to each ACK (the
+ * host acknowledges a batch after its commit).
+ *   ingest --unix PATH [--hosts K] [--batches N] [--events M] [--tag T]
  */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "frame.h"
+#include "wire.h"
 
 struct host {
 	pthread_t t;
@@ -36,7 +45,7 @@ struct host {
 	int failed;
 };
 
-static const char *url, *ca, *secret, *tag = "bench";
+static const char *url, *ca, *secret, *unix_path, *tag = "bench";
 static int n_hosts = 4, n_batches = 100, n_events = 500, per_request = 1;
 
 static double now_s(void)
@@ -251,6 +260,55 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* --unix: every frame written at once, then the ACKs read (the host queues them meanwhile). */
+static void *run_unix(void *arg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct host *h = arg;
+	uint8_t ack[VG_ACK_FRAME_LEN];
+	size_t got = 0;
+	double t0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", unix_path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("ingest: connect");
+		h->failed = 1;
+	}
+	pthread_barrier_wait(&go);
+	t0 = now_s();
+	for (int i = 0; !h->failed && i < n_batches; i++) {
+		for (size_t off = 0; off < h->lens[i];) {
+			ssize_t n = write(fd, h->frames[i] + off, h->lens[i] - off);
+
+			if (n <= 0) {
+				perror("ingest: write");
+				h->failed = 1;
+				break;
+			}
+			off += (size_t)n;
+		}
+	}
+	/* ACKs come in order, one per batch; each one's latency from the first frame sent. */
+	for (int i = 0; !h->failed && i < n_batches; i++) {
+		while (got < sizeof(ack)) {
+			ssize_t n = read(fd, ack + got, sizeof(ack) - got);
+
+			if (n <= 0) {
+				fprintf(stderr, "ingest: %s: the host closed after %d ACKs\n", h->dev, i);
+				h->failed = 1;
+				break;
+			}
+			got += (size_t)n;
+		}
+		got = 0;
+		h->lat[i] = now_s() - t0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -272,6 +330,8 @@ int main(int argc, char **argv)
 			ca = argv[i + 1];
 		else if (!strcmp(argv[i], "--secret"))
 			secret = argv[i + 1];
+		else if (!strcmp(argv[i], "--unix"))
+			unix_path = argv[i + 1];
 		else if (!strcmp(argv[i], "--tag"))
 			tag = argv[i + 1];
 		else if (!strcmp(argv[i], "--hosts"))
@@ -283,14 +343,17 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--per-request"))
 			per_request = atoi(argv[i + 1]);
 		else
-			die("usage: ingest --url URL --ca CA --secret S [--hosts K] [--batches N]"
-			    " [--events M] [--per-request P] [--tag T]");
+			die("usage: ingest (--url URL --ca CA --secret S | --unix PATH) [--hosts K]"
+			    " [--batches N] [--events M] [--per-request P] [--tag T]");
 	}
-	if (!url || !ca || !secret || n_hosts < 1 || n_hosts > 256 || n_batches < 1 ||
-	    n_events < 1 || n_events > 5000 || per_request < 1 || per_request > 64)
-		die("--url, --ca, --secret needed; 1-256 hosts, 1-5000 events a batch, 1-64 frames"
-		    " a request");
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((!unix_path && (!url || !ca || !secret)) || n_hosts < 1 || n_hosts > 256 ||
+	    n_batches < 1 || n_events < 1 || n_events > 5000 || per_request < 1 || per_request > 64)
+		die("--url, --ca, --secret (or --unix) needed; 1-256 hosts, 1-5000 events a batch,"
+		    " 1-64 frames a request");
+	if (unix_path && per_request != 1)
+		die("--unix writes frames as vigild does: one at a time (no --per-request)");
+	if (!unix_path)
+		curl_global_init(CURL_GLOBAL_DEFAULT);
 	hs = calloc((size_t)n_hosts, sizeof(*hs));
 	all = calloc((size_t)n_hosts * (size_t)n_batches, sizeof(*all));
 	if (!hs || !all)
@@ -330,7 +393,7 @@ int main(int argc, char **argv)
 	}
 	pthread_barrier_init(&go, NULL, (unsigned)n_hosts + 1);
 	for (int k = 0; k < n_hosts; k++)
-		pthread_create(&hs[k].t, NULL, run, &hs[k]);
+		pthread_create(&hs[k].t, NULL, unix_path ? run_unix : run, &hs[k]);
 	pthread_barrier_wait(&go);
 	t0 = now_s();
 	for (int k = 0; k < n_hosts; k++)

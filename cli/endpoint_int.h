@@ -17,6 +17,7 @@ struct vg_host_opts; /* endpoint.h */
 #define VG_HOST_MAX_CONNS 64
 #define VG_HOST_GRACE_MS 12000 /* longer than vigild's final acknowledgement wait */
 #define VG_HOST_READ 65536
+#define VG_HOST_DETECT_MS 1000 /* the detections run at most once a second while batches arrive */
 
 struct vg_host_conn {
 	int fd;
@@ -69,6 +70,8 @@ struct vg_host {
 	struct vg_retainer *rt; /* --retain-days, --max-db-size */
 	struct vg_cursor out_cursor; /* --output: the last event written */
 	int64_t out_count_ms; /* when the outputs' counts last went to HostCounters */
+	int detect_due; /* batches stored since the detections last ran */
+	int64_t detect_ms; /* when they last ran */
 };
 
 /* CLOCK_MONOTONIC in ms: deadlines and rates. */

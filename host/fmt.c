@@ -195,8 +195,26 @@ char *vg_iso_time(char out[VG_ISO_LEN], uint64_t epoch_ns)
 	int y;
 
 	vg_civil((int64_t)(secs / 86400u), &y, &m, &d);
-	snprintf(out, VG_ISO_LEN, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", y, m, d, sod / 3600,
-		 sod / 60 % 60, sod % 60, ms);
+	/*
+	 * By hand: the store formats several a stored event, and snprintf() was
+	 * 3% of its time. Epoch ns in 64 bits end in 2554: four year digits.
+	 */
+	{
+		unsigned f[7] = { (unsigned)y, m, d, sod / 3600, sod / 60 % 60, sod % 60, ms };
+		static const char sep[] = "--T::.Z";
+		char *o = out;
+
+		for (int i = 0; i < 7; i++) {
+			if (i == 0 || i == 6)
+				*o++ = (char)('0' + f[i] / (i ? 100 : 1000) % 10);
+			if (i == 0)
+				*o++ = (char)('0' + f[i] / 100 % 10);
+			*o++ = (char)('0' + f[i] / 10 % 10);
+			*o++ = (char)('0' + f[i] % 10);
+			*o++ = sep[i];
+		}
+		*o = '\0';
+	}
 	return out;
 }
 

@@ -24,6 +24,9 @@
 #include "store_int.h"
 
 #define VG_BUSY_TIMEOUT_MS 5000
+#define VG_STORE_CACHE_KB 65536 /* the writer's page cache, at most (SQLite's default: 2000) */
+#define VG_STR_(x) #x
+#define VG_STR(x) VG_STR_(x)
 
 /*
  * The columns DeviceFileEvents, DeviceNetworkEvents and DeviceEvents start
@@ -362,7 +365,14 @@ static int vg_store_do_open(struct vg_store **out, const char *path, int flags, 
 		 * not write the directory (a member of the group vigil) needs them.
 		 */
 		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-		rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+		/*
+		 * The page cache holds what the detections read after each batch
+		 * (every rule reads the new rows again): at SQLite's default 2 MiB
+		 * each rule read them back from the file, a page at a time.
+		 */
+		rc = sqlite3_exec(s->db,
+				  "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+				  " PRAGMA cache_size = -" VG_STR(VG_STORE_CACHE_KB) ";",
 				  NULL, NULL, &msg);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(s->db, vg_schema, NULL, NULL, &msg);

@@ -12,9 +12,17 @@
 
 static void vg_json_num(struct vg_sb *j, const char *key, uint64_t v)
 {
+	char buf[24], *o = buf + sizeof(buf);
+
+	/* By hand, not vg_sb_printf(): several a stored event. */
+	*--o = '\0';
+	do
+		*--o = (char)('0' + v % 10);
+	while (v /= 10);
+	*--o = ':';
 	vg_sb_add(j, j->len > 1 ? "," : "");
 	vg_json_str(j, key);
-	vg_sb_printf(j, ":%llu", (unsigned long long)v);
+	vg_sb_add(j, o);
 }
 
 /* Interpreters whose first operand is a script file: shells, and the usual script languages. */
@@ -388,10 +396,16 @@ int vg_store_add_columns(sqlite3 *db)
 
 const char *vg_digest_hex(char *out, ProtobufCBinaryData d, size_t want)
 {
+	static const char hex[] = "0123456789abcdef";
+
 	if (!d.len || d.len != want || want > 32)
 		return NULL;
-	for (size_t k = 0; k < d.len; k++)
-		snprintf(out + 2 * k, 3, "%02x", d.data[k]);
+	/* By hand: snprintf() per byte was a tenth of the host's time per stored event. */
+	for (size_t k = 0; k < d.len; k++) {
+		out[2 * k] = hex[d.data[k] >> 4];
+		out[2 * k + 1] = hex[d.data[k] & 15];
+	}
+	out[2 * d.len] = '\0';
 	return out;
 }
 

@@ -140,12 +140,26 @@ static int vg_peer_update(struct vg_store_peer *p, const Vigil__V1__DeviceInfo *
 	return 0;
 }
 
-/* Bind text, or NULL for a missing or empty string. */
+/*
+ * Bind text, or NULL for a missing or empty string. Not copied: v (the
+ * event's own strings, the store's tmp buffers) must stay as it is until the
+ * statement's vg_step(), which clears the bindings; a binder that fails
+ * before it leaves them to vg_store_unbind().
+ */
 static int vg_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
 	if (!v || !*v)
 		return sqlite3_bind_null(st, i);
-	return sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* After a failed batch: no statement keeps a binding to what the batch held. */
+static void vg_store_unbind(struct vg_store *s)
+{
+	for (int i = 0; i < VG_ST_NR; i++) {
+		sqlite3_reset(s->st[i]);
+		sqlite3_clear_bindings(s->st[i]);
+	}
 }
 
 static int vg_bind_time(sqlite3_stmt *st, int i, uint64_t ns)
@@ -328,8 +342,15 @@ static void vg_bind_image(sqlite3_stmt *st, int i, const Vigil__V1__Process *p)
 {
 	char hex[65];
 
-	vg_bind_text(st, i, vg_digest_hex(hex, p->sha256, 32));
-	vg_bind_text(st, i + 1, vg_digest_hex(hex, p->sha1, 20));
+	/* Copied: hex is gone before the statement runs. */
+	if (vg_digest_hex(hex, p->sha256, 32))
+		sqlite3_bind_text(st, i, hex, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+	if (vg_digest_hex(hex, p->sha1, 20))
+		sqlite3_bind_text(st, i + 1, hex, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i + 1);
 	if (p->exe_size)
 		sqlite3_bind_int64(st, i + 2, (sqlite3_int64)p->exe_size);
 	else
@@ -728,6 +749,7 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 				vg_log(VG_ERROR, "store: event %llu of the batch: %s",
 				       (unsigned long long)i, strerror(-err));
 				vg_step(s->st[VG_ST_ROLLBACK]);
+				vg_store_unbind(s);
 				return err;
 			}
 		}
@@ -777,6 +799,7 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 err_rollback:
 	err = vg_store_fail(s, rc, what);
 	vg_step(s->st[VG_ST_ROLLBACK]);
+	vg_store_unbind(s);
 	return err;
 }
 

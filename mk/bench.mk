@@ -67,8 +67,8 @@ bench: all $(BENCH_BINS) | $(call deps-stamp,fleet) ## (root) every workload und
 		$(if $(ROUNDS),--rounds $(ROUNDS))
 	$(Q)bench/ingest.sh --build $(O) $(if $(QUICK),--quick)
 
-bench-ingest: all $(O)/bench/ingest | $(call deps-stamp,fleet) ## (root) K hosts into vigil server and PostgreSQL: events/s, CPU, bytes/event, latency
-	$(Q)bench/ingest.sh --build $(O) $(if $(QUICK),--quick)
+bench-ingest: all $(O)/bench/ingest | $(call deps-stamp,fleet) ## (root) K hosts into vigil server and PostgreSQL [SQLITE=1: into vigil host]: events/s, CPU, bytes/event, latency
+	$(Q)bench/ingest.sh --build $(O) $(if $(QUICK),--quick) $(if $(SQLITE),--sqlite)
 
 bench-encode: $(O)/bench/encode ## userspace encode + compress throughput from a /proc capture
 	$(Q)$(O)/bench/encode record $(O)/bench/capture.bin

@@ -714,3 +714,32 @@ Test(detect, a_git_checkout_in_tmp_is_the_developers_own)
 	cr_expect_eq(alerts_for("exec_from_tmp", "/clone/run.sh", 0, 0), 0);
 	vg_t_rmrf(dir);
 }
+
+/*
+ * The host runs the detections at most once a second while batches arrive;
+ * what the last batches stored is evaluated when it stops all the same: a
+ * set-user-ID chmod right before SIGTERM is an alert in the store it leaves.
+ */
+Test(detect, the_last_batch_before_a_stop_is_evaluated)
+{
+	char dir[PATH_MAX];
+	sqlite3 *db;
+
+	vg_t_tmpdir(dir, sizeof(dir), "vg-last");
+	/*
+	 * Batches arriving all along (a new file every 10 ms, still going when
+	 * the host is told to stop), so the chmod's is stored between two runs.
+	 */
+	vg_t_sh("cd %s && cp /bin/true lastsh && { for i in $(seq 300); do echo x > b$i;"
+		" sleep 0.01; done & echo $! > busy.pid; } && sleep 1.5 && chmod 4755 lastsh",
+		dir);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	vg_t_sh("kill $(cat %s/busy.pid) 2>/dev/null; true", dir);
+	db = vg_t_db_open(&host);
+	cr_expect_eq(vg_t_query_int(db, "SELECT count(*) FROM AlertInfo a JOIN AlertEvidence e"
+					" USING (AlertId) WHERE a.RuleId = 'privesc_setid_chmod'"
+					" AND e.FolderPath LIKE '%%/vg-last%%/lastsh'"),
+		     1);
+	sqlite3_close(db);
+	vg_t_rmrf(dir);
+}
