@@ -366,6 +366,31 @@ static void vg_up_host_refused(struct vg_upstream *u, long st)
 	vg_up_answer_error(u, "refused", st, VG_UP_REFUSED);
 }
 
+/* A 4xx that sending the same again will not change (not 408, 429). */
+static int vg_up_final(long st)
+{
+	return st >= 400 && st < 500 && st != 429 && st != 408;
+}
+
+/*
+ * No answer that settles it: 1 when stopped, else 0 once it may be sent again
+ * (at once to the next server when this one did not answer, else after the
+ * doubling *wait or the server's Retry-After).
+ */
+static int vg_up_again(struct vg_upstream *u, long st, int *tried, long *wait)
+{
+	if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED))
+		return 1; /* an attempt cut short says nothing of the server */
+	vg_up_failed(u, st);
+	if (!st && vg_up_failover(u, tried))
+		return 0;
+	/* Retry-After: 0 is not a licence to spin. */
+	if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : *wait))
+		return 1;
+	*wait = *wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : *wait * 2;
+	return 0;
+}
+
 enum { VG_UP_STOPPED = -1, VG_UP_DROPPED, VG_UP_STORED, VG_UP_KEEP, VG_UP_SINGLE };
 
 /*
@@ -386,7 +411,7 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 		}
 		if (!u->token[0]) {
 			st = vg_up_enroll(u, f->device_id, f->device_name);
-			if (st >= 400 && st < 500 && st != 429 && st != 408) {
+			if (vg_up_final(st)) {
 				vg_up_answer_error(u, "enrolment refused", st, VG_UP_REFUSED);
 				return VG_UP_KEEP;
 			}
@@ -401,7 +426,7 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 				vg_up_host_refused(u, st);
 				return VG_UP_KEEP;
 			}
-			if (st >= 400 && st < 500 && st != 429 && st != 408) {
+			if (vg_up_final(st)) {
 				vg_log(VG_ERROR, "upstream: frame of %s refused (%ld): %s",
 				       f->device_id, st, u->resp);
 				return VG_UP_DROPPED;
@@ -409,15 +434,8 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
 			if (st)
 				vg_log(VG_WARN, "upstream: server answered %ld, sending again", st);
 		}
-		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED))
-			return VG_UP_STOPPED; /* an attempt cut short says nothing of the server */
-		vg_up_failed(u, st);
-		if (!st && vg_up_failover(u, &tried))
-			continue;
-		/* Retry-After: 0 is not a licence to spin. */
-		if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait))
+		if (vg_up_again(u, st, &tried, &wait))
 			return VG_UP_STOPPED;
-		wait = wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : wait * 2;
 	}
 }
 
@@ -469,7 +487,7 @@ static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *con
 			vg_up_host_refused(u, st);
 			ret = VG_UP_KEEP;
 			break;
-		} else if (st >= 400 && st < 500 && st != 429 && st != 408) {
+		} else if (vg_up_final(st)) {
 			if (st == 415) {
 				u->single[u->cur] = 1;
 				vg_log(VG_INFO,
@@ -486,23 +504,15 @@ static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *con
 		} else if (st) {
 			vg_log(VG_WARN, "upstream: server answered %ld, sending again", st);
 		}
-		if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
+		if (vg_up_again(u, st, &tried, &wait)) {
 			ret = VG_UP_STOPPED;
 			break;
 		}
-		vg_up_failed(u, st);
-		if (!st && vg_up_failover(u, &tried)) {
-			if (u->single[u->cur]) {
-				ret = VG_UP_SINGLE;
-				break;
-			}
-			continue;
-		}
-		if (vg_up_wait(u, u->retry_after > 0 ? u->retry_after * 1000 : wait)) {
-			ret = VG_UP_STOPPED;
+		/* Only a failover changes the server: one an older one, one frame per request. */
+		if (u->single[u->cur]) {
+			ret = VG_UP_SINGLE;
 			break;
 		}
-		wait = wait * 2 > VG_UP_WAIT_MAX_MS ? VG_UP_WAIT_MAX_MS : wait * 2;
 	}
 	free(body);
 	return ret;
