@@ -234,6 +234,23 @@ static void pg_frames_between(long long shipped)
 		      "%lld frames in PostgreSQL, more than the host stored", fleet);
 }
 
+/*
+ * The host started; its first `shipped` marked execs in PostgreSQL, then the
+ * server stopped and `more` marked execs in the host's store only (waiting at
+ * most `tenths` tenths of a second for them).
+ */
+static void ship_then_store_only(int shipped, int more, int tenths)
+{
+	start_host();
+	fx_run_marked(0, shipped);
+	pg_wait_marked(shipped);
+	stop_server();
+	fx_run_marked(shipped, more);
+	for (int t = 0; t < tenths && sq_marked() < shipped + more; t++)
+		fx_sleep_ms(100);
+	cr_assert_eq(sq_marked(), shipped + more);
+}
+
 Test(upstream, every_exec_once_across_a_server_outage_and_a_host_restart)
 {
 	struct stat st;
@@ -336,14 +353,7 @@ Test(upstream, server_down_a_minute_then_every_event_once)
 	int st = -1, down = 0;
 
 	setup();
-	start_host();
-	fx_run_marked(0, 10);
-	pg_wait_marked(10);
-	stop_server();
-	fx_run_marked(10, 30);
-	for (int t = 0; t < 600 && sq_marked() < 40; t++)
-		fx_sleep_ms(100);
-	cr_assert_eq(sq_marked(), 40);
+	ship_then_store_only(10, 30, 600);
 	/* Pending and lag while it is down (the host found it gone on its first frame). */
 	for (int t = 0; t < 1200 && !down; t++) {
 		stats_upstream(line, sizeof(line));
@@ -410,14 +420,7 @@ Test(upstream, a_backlog_survives_sigkill)
 	long long pending;
 
 	setup();
-	start_host();
-	fx_run_marked(0, 5);
-	pg_wait_marked(5);
-	stop_server();
-	fx_run_marked(5, 25);
-	for (int t = 0; t < 600 && sq_marked() < 30; t++)
-		fx_sleep_ms(100);
-	cr_assert_eq(sq_marked(), 30);
+	ship_then_store_only(5, 25, 600);
 	pending = sq("SELECT count(*) FROM UpstreamOutbox");
 	cr_assert_gt(pending, 0, "no backlog");
 	kill(host, SIGKILL);
@@ -453,14 +456,7 @@ Test(upstream, a_backlog_of_thousands_ships_in_far_fewer_requests)
 
 	setup();
 	host_batch = "4";
-	start_host();
-	fx_run_marked(0, 5);
-	pg_wait_marked(5);
-	stop_server();
-	fx_run_marked(5, 1500);
-	for (int t = 0; t < 1800 && sq_marked() < 1505; t++)
-		fx_sleep_ms(100);
-	cr_assert_eq(sq_marked(), 1505);
+	ship_then_store_only(5, 1500, 1800);
 	backlog = sq("SELECT count(*) FROM UpstreamOutbox");
 	cr_assert_geq(backlog, 700, "a backlog of %lld frames only", backlog);
 	restart_server();
