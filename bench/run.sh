@@ -111,11 +111,11 @@ proc_hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 
 proc_wchar() { awk '/^wchar/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
 
 # ---------------------------------------------------------------- vigil
-vigil_start() { # extra vigild args
+vigil_start() { # extra vigild args [niceness]
 	local i
 	rm -f "$tmp/v.db"*
 	# shellcheck disable=SC2086
-	"$O/vigil" host --db "$tmp/v.db" --spawn "$O/vigild" $1 >>"$tmp/vigil.log" 2>&1 &
+	nice -n "${2:-0}" "$O/vigil" host --db "$tmp/v.db" --spawn "$O/vigild" $1 >>"$tmp/vigil.log" 2>&1 &
 	host_pid=$!
 	for i in $(seq 100); do
 		[ "$(sqlite3 "$tmp/v.db" 'SELECT count(*) FROM DeviceInfo' 2>/dev/null || echo 0)" -ge 1 ] && break
@@ -426,6 +426,9 @@ RAMP=$tmp/ramp.jsonl
 : >"$RAMP"
 : >"$tmp/ramp-limit.jsonl"
 if [ "$QUICK" = 1 ]; then C_START=50000 C_STEP_S=1 C_BISECT=1; else C_START=25000 C_STEP_S=4 C_BISECT=3; fi
+# The sensor as the unit runs it (pkg/vigil.service.in's Nice=); the generator at the caller's.
+C_NICE=$(sed -n 's/^Nice=//p' pkg/vigil.service.in)
+[[ $C_NICE =~ ^-?[0-9]+$ ]] || die "pkg/vigil.service.in has no Nice= line"
 C_MAX=3200000
 # The generator's files: in a tmpfs, no disk in the measurement.
 shm=$(mktemp -d /dev/shm/vg-bench-XXXXXX)
@@ -433,10 +436,10 @@ ceiling_start() { # sink
 	local i
 	rm -f "$tmp/ctl"
 	if [ "$1" = sqlite ]; then
-		vigil_start "$C_ARGS"
+		vigil_start "$C_ARGS" "$C_NICE"
 	else
 		# shellcheck disable=SC2086
-		"$O/bench/sink" "$O/vigild" $C_ARGS >>"$tmp/vigil.log" 2>&1 &
+		nice -n "$C_NICE" "$O/bench/sink" "$O/vigild" $C_ARGS >>"$tmp/vigil.log" 2>&1 &
 		host_pid=$!
 		for i in $(seq 100); do
 			[ -S "$tmp/ctl" ] && break
@@ -522,7 +525,7 @@ jq -s \
 	--argjson same "$same_json" \
 	--arg ts "$TS" --arg kernel "$(uname -r)" --arg cpu "$cpu_model" \
 	--arg load0 "$LOAD0" --arg load1 "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson others "$OTHERS" \
-	--argjson cpus "$(nproc)" --argjson quick "$QUICK" --argjson rounds "$ROUNDS" \
+	--argjson cpus "$(nproc)" --argjson quick "$QUICK" --argjson rounds "$ROUNDS" --argjson cnice "$C_NICE" \
 	--arg families "$FAMILIES" --arg wl "$(printf '%s\n' "${WORKLOADS[@]}")" \
 	--arg cfgs "$(printf '%s\n' "${SHOWN[@]}")" '
 	def median: sort | if length == 0 then null
@@ -565,7 +568,7 @@ jq -s \
 				| .bytes / .captured] | median | r(1)),
 			runs_raw: $mine
 		  } ],
-		ramp: [ $ramp[] ],
+		ramp: [ $ramp[] ], ramp_sensor_nice: $cnice,
 		max_zero_drop_events_per_s: ([ $limits[] | .config as $k | . as $l
 		  | [$ramp[] | select(.sink == $k)] as $steps
 		  | ([$steps[] | select(.dropped == 0)] | max_by(.achieved_ops_s)) as $ok
@@ -594,7 +597,7 @@ jq -r '
 	  (if .sensor_peak_rss_kb then "\(.sensor_peak_rss_kb / 1024 * 10 | round / 10)" else "-" end) +
 	  " | \(.bytes_per_event | n) |" end),
 	"",
-	"Highest sustained rate with zero drops (file events from \(.machine.cpus * 2) threads, no dedup or rate limits, events/s): " +
+	"Highest sustained rate with zero drops (file events from \(.machine.cpus * 2) threads, no dedup or rate limits, the sensor at nice \(.ramp_sensor_nice) as the unit runs it, events/s): " +
 	  ([.max_zero_drop_events_per_s | to_entries[] | "into \(if .key == "sqlite" then "vigil host and SQLite" else "vigild alone" end) \(.value.events_per_s | n)" +
 	    (if .value.first_drop then " (drops at \(.value.first_drop.target_ops_s)/s: ring buffer full \(.value.first_drop.ringbuf_full), queue over 1 MiB \(.value.first_drop.events_lost); vigild \(.value.first_drop.sensor_cpu) CPU" +
 	      (if .value.first_drop.host_cpu then ", host \(.value.first_drop.host_cpu) CPU" else "" end) + ", machine \(.value.first_drop.machine_busy * 100 | round)% busy)"
