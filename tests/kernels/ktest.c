@@ -330,6 +330,9 @@ static int vgk_pump(struct vgk_run *r, int ms)
 	while (!err && (err = vg_frame_reader_next(&r->rd, &h, &payload)) == 1) {
 		Vigil__V1__Batch *b;
 
+		/* The HELLO that starts the stream names the device: nothing to record or acknowledge. */
+		if (h.type == VG_FRAME_HELLO)
+			continue;
 		err = h.type == VG_FRAME_BATCH ? vg_batch_unpack(payload, h.len, &b) : -EBADMSG;
 		if (err)
 			break;
