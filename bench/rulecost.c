@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "detect.h"
+#include "bench.h"
 #include "fmt.h"
 #include "log.h"
 #include "store.h"
@@ -49,29 +50,6 @@ static struct vg_store_peer peer;
 static uint64_t seq, rid;
 static Vigil__V1__Process flood_p, ld_p, curl_p, chmod_p, shell_p;
 static char *argv_run[] = { "./x" };
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static double median[MAX_RULES]; /* of each rule's ms per run */
 
@@ -238,10 +216,10 @@ int main(int argc, char **argv)
 	if (!path_index &&
 	    sqlite3_exec(vg_store_db(st), "DROP INDEX DeviceFileEvents_Path", NULL, NULL, NULL))
 		fprintf(stderr, "rulecost: no FolderPath index to drop\n");
-	c0 = cpu_s();
+	c0 = bench_s(CLOCK_PROCESS_CPUTIME_ID);
 	flood(0, rows);
 	flush();
-	c1 = cpu_s();
+	c1 = bench_s(CLOCK_PROCESS_CPUTIME_ID);
 	printf("rulecost: %ld flood file events (and %ld others) stored: %.2f CPU s per million"
 	       " (FolderPath index: %s)\n",
 	       rows, (rows + 999) / 1000 * 9, (c1 - c0) * 1e6 / (double)rows,
@@ -276,12 +254,12 @@ int main(int argc, char **argv)
 		exec_ev("/tmp/build-%ld/t", r + 1);
 		exec_ev("/home/u/dl-%ld", r + 1);
 		flush();
-		t0 = mono_s();
+		t0 = bench_s(CLOCK_MONOTONIC);
 		if (vg_detect_run(det) < 0) {
 			fprintf(stderr, "rulecost: the detections failed\n");
 			return 1;
 		}
-		run_ms[r] = (mono_s() - t0) * 1e3;
+		run_ms[r] = (bench_s(CLOCK_MONOTONIC) - t0) * 1e3;
 		for (int i = 0; i < nrules; i++) {
 			const char *id;
 			uint64_t ns;
@@ -291,11 +269,11 @@ int main(int argc, char **argv)
 		}
 	}
 	for (int i = 0; i < nrules; i++) {
-		qsort(rule_ms[i], (size_t)rounds, sizeof(double), cmp_double);
+		qsort(rule_ms[i], (size_t)rounds, sizeof(double), bench_cmp_double);
 		median[i] = rule_ms[i][rounds / 2];
 		order[i] = i;
 	}
-	qsort(run_ms, (size_t)rounds, sizeof(double), cmp_double);
+	qsort(run_ms, (size_t)rounds, sizeof(double), bench_cmp_double);
 	qsort(order, (size_t)nrules, sizeof(*order), cmp_median);
 	printf("rulecost: a run over %ld new flood events and 23 execs on top of them: %.1f ms"
 	       " (median of %d; %.1f to %.1f)\n",
