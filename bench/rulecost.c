@@ -3,7 +3,7 @@
  * bench/rulecost: what each detection rule costs a run of `vigil host`'s
  * detections (hunt/detect.c) when the store holds a flood of file events.
  * A new store (the host's schema, its write path vg_store_batch) takes N
- * file events of the `bench/flood chmod` kind (FileModified of 8 files in
+ * file events of the `bench/flood chmod` kind (FileModeChanged of 8 files in
  * /dev/shm by one process, stamped now) with ordinary activity every 1000:
  * a linker writing a program under /tmp that then runs, curl downloading a
  * file that is chmod'ed, a few execs from /usr/bin. The CPU it took is
@@ -154,7 +154,7 @@ static void proc_init(Vigil__V1__Process *p, const char *exe, uint32_t pid)
 static void flood(long from, long count)
 {
 	for (long k = from; k < from + count; k++) {
-		file_ev("FileModified", &flood_p, "/dev/shm/vigil-flood-1/t%ld", k % 8);
+		file_ev("FileModeChanged", &flood_p, "/dev/shm/vigil-flood-1/t%ld", k % 8);
 		if (k % 1000)
 			continue;
 		file_ev("FileCreated", &ld_p, "/tmp/build-%ld/t", k / 1000);
