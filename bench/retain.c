@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "bench.h"
 #include "fmt.h"
 #include "hostops.h"
 #include "log.h"
@@ -32,21 +33,6 @@ struct run {
 	double p99_ms; /* of one batch's store */
 	long long deleted;
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void prefill(struct vg_store *st, long old)
 {
@@ -125,8 +111,8 @@ static struct run one(const char *dir, int retain, double seconds, long old)
 		if (vg_retainer_start(&rt, db, &rr, 1))
 			exit(1);
 	}
-	t0 = mono();
-	while (mono() - t0 < seconds) {
+	t0 = bench_s(CLOCK_MONOTONIC);
+	while (bench_s(CLOCK_MONOTONIC) - t0 < seconds) {
 		double s;
 		uint64_t now = vg_now_ns();
 
@@ -134,7 +120,7 @@ static struct run one(const char *dir, int retain, double seconds, long old)
 			ev[i].report_id = rid++;
 			ev[i].time_ns = now;
 		}
-		s = mono();
+		s = bench_s(CLOCK_MONOTONIC);
 		if (vg_store_batch(st, &peer, ++seq, &b) != 1) {
 			fprintf(stderr, "retain: a batch was not stored\n");
 			exit(1);
@@ -145,11 +131,11 @@ static struct run one(const char *dir, int retain, double seconds, long old)
 			if (!lat)
 				exit(1);
 		}
-		lat[nlat++] = mono() - s;
+		lat[nlat++] = bench_s(CLOCK_MONOTONIC) - s;
 	}
-	r.events_per_s = (double)(seq * PER_BATCH) / (mono() - t0);
+	r.events_per_s = (double)(seq * PER_BATCH) / (bench_s(CLOCK_MONOTONIC) - t0);
 	vg_retainer_stop(rt);
-	qsort(lat, nlat, sizeof(*lat), cmp_double);
+	qsort(lat, nlat, sizeof(*lat), bench_cmp_double);
 	r.p99_ms = nlat ? lat[nlat * 99 / 100] * 1e3 : 0;
 	if (sqlite3_prepare_v2(vg_store_db(st),
 			       "SELECT coalesce(sum(Count), 0) FROM HostCounters"
@@ -181,9 +167,9 @@ static double pass_alone(const char *dir, long old)
 		exit(1);
 	prefill(st, old);
 	sqlite3_exec(vg_store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-	t0 = mono();
+	t0 = bench_s(CLOCK_MONOTONIC);
 	n = vg_retain_pass(vg_store_db(st), &r, vg_now_ns());
-	rate = (double)n / (mono() - t0);
+	rate = (double)n / (bench_s(CLOCK_MONOTONIC) - t0);
 	vg_store_close(st);
 	system(cmd);
 	return rate;
@@ -207,7 +193,8 @@ int main(int argc, char **argv)
 			dir = argv[i + 1];
 	}
 	if (rounds < 1 || rounds > 16 || seconds <= 0 || old < 1) {
-		fprintf(stderr, "usage: retain [--seconds S] [--old N] [--rounds 1-16] [--dir DIR]\n");
+		fprintf(stderr,
+			"usage: retain [--seconds S] [--old N] [--rounds 1-16] [--dir DIR]\n");
 		return 2;
 	}
 	vg_log_max = VG_WARN;
@@ -226,10 +213,10 @@ int main(int argc, char **argv)
 	/* The median of same-round ratios: what survives a machine busy with other work. */
 	for (int r = 0; r < rounds; r++)
 		ratio[r] = e[1][r] / e[0][r];
-	qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
+	qsort(ratio, (size_t)rounds, sizeof(double), bench_cmp_double);
 	for (int k = 0; k < 2; k++) {
-		qsort(e[k], (size_t)rounds, sizeof(double), cmp_double);
-		qsort(p[k], (size_t)rounds, sizeof(double), cmp_double);
+		qsort(e[k], (size_t)rounds, sizeof(double), bench_cmp_double);
+		qsort(p[k], (size_t)rounds, sizeof(double), bench_cmp_double);
 	}
 	printf("ingestion into SQLite, %d events a batch, %.0f s a run, %d rounds (medians),\n"
 	       "on a store holding %ld rows older than a day:\n\n",

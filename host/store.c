@@ -100,6 +100,8 @@ static const char vg_schema[] =
 	" FileName TEXT, FolderPath TEXT, PreviousFileName TEXT, PreviousFolderPath TEXT,"
 	" FileSize INTEGER, SHA256 TEXT," VG_INITIATING_DDL
 	"CREATE INDEX IF NOT EXISTS DeviceFileEvents_Time ON DeviceFileEvents(Timestamp, ReportId);"
+	/* the rules' probe of a path's history (exec_from_tmp, download_exec) */
+	"CREATE INDEX IF NOT EXISTS DeviceFileEvents_Path ON DeviceFileEvents(FolderPath);"
 	"CREATE TABLE IF NOT EXISTS DeviceNetworkEvents (" VG_COMMON_DDL
 	" RemoteIP TEXT, RemotePort INTEGER, LocalIP TEXT, LocalPort INTEGER, Protocol TEXT," VG_INITIATING_DDL
 	"CREATE INDEX IF NOT EXISTS DeviceNetworkEvents_Time"

@@ -75,6 +75,7 @@ struct vg_rule {
 	int group_idx[VG_RULE_MAX_GROUP];
 	int tree_idx[4]; /* vg_rule_tree_cols in the result, -1 */
 	int fallback_cmd; /* InitiatingProcessCommandLine when no ProcessCommandLine */
+	uint64_t cost_ns; /* what its query and rows took in the last run (0: did not run) */
 };
 
 struct vg_detect {
@@ -317,6 +318,15 @@ void vg_detect_close(struct vg_detect *d)
 	free(d);
 }
 
+int vg_detect_rule_cost(const struct vg_detect *d, int i, const char **id, uint64_t *ns)
+{
+	if (i < 0 || i >= d->nrules)
+		return -ENOENT;
+	*id = d->rules[i].d.id;
+	*ns = d->rules[i].cost_ns;
+	return 0;
+}
+
 int vg_detect_nrules(const struct vg_detect *d, int *waiting)
 {
 	int w = 0;
@@ -534,6 +544,7 @@ int vg_detect_run(struct vg_detect *d)
 
 	vg_iso_time(now, vg_now_ns());
 	for (int i = 0; i < d->nrules; i++) {
+		d->rules[i].cost_ns = 0;
 		if (d->rules[i].waiting) {
 			struct vg_sb errors;
 
@@ -596,8 +607,12 @@ int vg_detect_run(struct vg_detect *d)
 		for (int j = i; j < d->nrules && rc == SQLITE_OK; j++) {
 			struct vg_rule *r = &d->rules[j];
 
+			uint64_t t0;
+			int nrows = 0;
+
 			if (!r->st || strcmp(r->table, table))
 				continue;
+			t0 = vg_now_ns();
 			/*
 			 * A lookback rule reads its span only when a new row matches:
 			 * no new row is evidence, no older one became evidence either
@@ -620,6 +635,7 @@ int vg_detect_run(struct vg_detect *d)
 			sqlite3_bind_int64(r->st, 1, rlo);
 			sqlite3_bind_int64(r->st, 2, hi);
 			while (rlo < hi && (rc = sqlite3_step(r->st)) == SQLITE_ROW) {
+				nrows++;
 				rc = vg_detect_row(d, r, now, &new_alerts);
 				if (rc != SQLITE_OK)
 					break;
@@ -629,6 +645,12 @@ int vg_detect_run(struct vg_detect *d)
 			else if (rc != SQLITE_OK)
 				vg_log(VG_ERROR, "rule %s: %s", r->d.id, sqlite3_errmsg(d->db));
 			sqlite3_reset(r->st);
+			r->cost_ns = vg_now_ns() - t0;
+			if (r->cost_ns >= 1000000)
+				vg_log(VG_DEBUG,
+				       "rule %s: %.1f ms over rows %lld..%lld, %d returned",
+				       r->d.id, (double)r->cost_ns / 1e6, (long long)rlo + 1,
+				       (long long)hi, nrows);
 		}
 		if (rc != SQLITE_OK)
 			break;

@@ -15,6 +15,8 @@
 #ifndef VG_DETECT_H
 #define VG_DETECT_H
 
+#include <stdint.h>
+
 struct sqlite3;
 struct vg_sb;
 struct vg_detect;
@@ -33,6 +35,14 @@ void vg_detect_close(struct vg_detect *d);
 
 /* Rules loaded, and how many of them wait for a table. */
 int vg_detect_nrules(const struct vg_detect *d, int *waiting);
+
+/*
+ * Rule i (0 .. vg_detect_nrules() - 1): its id, and what its query and its
+ * rows' alerts took in the last vg_detect_run() (0 when it did not run: no
+ * new row in its table). 0, or -ENOENT past the last rule. A rule that
+ * takes 1 ms or more is logged at debug level (--log-level debug) each run.
+ */
+int vg_detect_rule_cost(const struct vg_detect *d, int i, const char **id, uint64_t *ns);
 
 /*
  * Evaluate every rule over the rows stored since the last run, in one

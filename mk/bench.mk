@@ -101,3 +101,17 @@ $(O)/bench/retain: $(O)/bench/retain.o $(O)/libvigilhost.a $(O)/libvigil.a
 .PHONY: bench-retain
 bench-retain: $(O)/bench/retain ## ingestion rate with and without a retention pass running
 	$(Q)$(O)/bench/retain
+
+# make bench-rulecost: each detection rule's ms per run over a store holding a file-event flood (bench/rulecost.c)
+$(O)/bench/rulecost.o: bench/rulecost.c $(GEN_HDRS) | $(DEPS_STAMP)
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(O)/bench/rulecost: $(O)/bench/rulecost.o $(O)/libvigilhost.a $(O)/libvigil.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lsqlite3 -lpthread $(LDLIBS_LIB)
+
+.PHONY: bench-rulecost
+bench-rulecost: $(O)/bench/rulecost ## each rule's ms per detection run over a store holding a million flood file events
+	$(Q)$(O)/bench/rulecost
