@@ -733,60 +733,63 @@ Test(gcommit, frames_of_one_read_share_a_commit_then_are_acked, .init = setup, .
 	free(buf);
 }
 
-Test(gcommit, a_failed_batch_is_undone_alone, .init = setup, .fini = teardown)
+/*
+ * Frames 1..5 in one read, the third failing at its event (after its
+ * ReceivedFrames row) by RAISE(kind): the ACKs queued, into acks; how many.
+ */
+static int gc_fault(const char *kind, struct gc_seen *g, uint64_t *acks, int max)
 {
 	static const uint64_t seqs[] = { 1, 2, 3, 4, 5 };
-	uint64_t acks[8];
-	struct gc_seen g;
+	char sql[200];
 	struct vg_conn c;
 	size_t total;
 	uint8_t *buf = gc_frames(seqs, 5, &total);
+	int n;
 
-	/* The third frame fails at its event, after its ReceivedFrames row. */
-	exec_sql("CREATE TEMP TRIGGER gc_fault BEFORE INSERT ON DeviceProcessEvents"
-		 " WHEN NEW.ReportId = 3 BEGIN SELECT RAISE(ABORT, 'test fault'); END");
-	gc_conn(&c, &g);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TEMP TRIGGER gc_fault BEFORE INSERT ON DeviceProcessEvents"
+		 " WHEN NEW.ReportId = 3 BEGIN SELECT RAISE(%s, 'test fault'); END",
+		 kind);
+	exec_sql(sql);
+	gc_conn(&c, g);
 	cr_assert_lt(vg_conn_input(&c, st, buf, total), 0);
+	n = gc_acks(&c, acks, max);
+	sqlite3_commit_hook(vg_store_db(st), NULL, NULL);
+	g->c = NULL;
+	vg_conn_free(&c);
+	free(buf);
+	exec_sql("DROP TRIGGER gc_fault");
+	return n;
+}
+
+Test(gcommit, a_failed_batch_is_undone_alone, .init = setup, .fini = teardown)
+{
+	uint64_t acks[8];
+	struct gc_seen g;
+
 	/* 1 and 2 committed together and ACKed; 3 undone (its frame row too); 4, 5 not read. */
+	cr_assert_eq(gc_fault("ABORT", &g, acks, 8), 2);
 	cr_assert_eq(g.commits, 1);
 	cr_expect_eq(g.acks_at[0], 0);
-	cr_assert_eq(gc_acks(&c, acks, 8), 2);
 	cr_expect_eq(acks[0], 1);
 	cr_expect_eq(acks[1], 2);
 	cr_expect_eq(g.stored, 2);
 	gc_assert_stored_once(2);
-	sqlite3_commit_hook(vg_store_db(st), NULL, NULL);
-	vg_conn_free(&c);
-	free(buf);
 	/* The daemon sends all five again: each stored once. */
-	exec_sql("DROP TRIGGER gc_fault");
 	gc_resend_all(5);
 }
 
 Test(gcommit, a_transaction_rolled_back_by_an_error_acks_nothing, .init = setup, .fini = teardown)
 {
-	static const uint64_t seqs[] = { 1, 2, 3, 4, 5 };
 	uint64_t acks[8];
 	struct gc_seen g;
-	struct vg_conn c;
-	size_t total;
-	uint8_t *buf = gc_frames(seqs, 5, &total);
 
 	/* As SQLite does on a full disk or an I/O error: the whole transaction is gone. */
-	exec_sql("CREATE TEMP TRIGGER gc_fault BEFORE INSERT ON DeviceProcessEvents"
-		 " WHEN NEW.ReportId = 3 BEGIN SELECT RAISE(ROLLBACK, 'test fault'); END");
-	gc_conn(&c, &g);
-	cr_assert_lt(vg_conn_input(&c, st, buf, total), 0);
+	cr_assert_eq(gc_fault("ROLLBACK", &g, acks, 8), 0, "ACKed what is not stored");
 	cr_expect_eq(g.commits, 0);
-	cr_assert_eq(gc_acks(&c, acks, 8), 0, "ACKed what is not stored");
 	cr_expect_eq(g.stored, 0);
-	cr_expect_eq(c.stored, 0);
 	cr_assert_eq(q_int("SELECT count(*) FROM ReceivedFrames"), 0);
 	cr_assert_eq(q_int("SELECT count(*) FROM DeviceProcessEvents"), 0);
-	sqlite3_commit_hook(vg_store_db(st), NULL, NULL);
-	vg_conn_free(&c);
-	free(buf);
-	exec_sql("DROP TRIGGER gc_fault");
 	gc_resend_all(5);
 }
 
