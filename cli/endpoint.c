@@ -246,8 +246,9 @@ void vg_host_close(struct vg_host *h, int i)
 
 	/* The peer may already be gone: best effort, and a lost ACK only means a resend. */
 	vg_host_flush(hc);
-	vg_log(VG_DEBUG, "connection %u: closed (%llu batches stored, %llu resends)", hc->c.id,
-	       (unsigned long long)hc->c.stored, (unsigned long long)hc->c.resent);
+	vg_log(VG_DEBUG, "connection %u: closed (%llu batches stored, %llu resends, %llu commits)",
+	       hc->c.id, (unsigned long long)hc->c.stored, (unsigned long long)hc->c.resent,
+	       (unsigned long long)hc->c.commits);
 	close(hc->fd);
 	vg_conn_free(&hc->c);
 	h->conns[i] = h->conns[--h->nconns];
@@ -264,7 +265,7 @@ static int vg_host_read(struct vg_host *h, int i)
 {
 	struct vg_host_conn *hc = &h->conns[i];
 	uint64_t stored = hc->c.stored;
-	int err = 0, eof = 0;
+	int err = 0, eof = 0, in;
 
 	/* A bounded number of reads per wakeup keeps one busy peer from starving others. */
 	for (int k = 0; k < 16; k++) {
@@ -283,10 +284,15 @@ static int vg_host_read(struct vg_host *h, int i)
 			eof = 1;
 			break;
 		}
-		err = vg_conn_input(&hc->c, h->store, h->rbuf, (size_t)n);
+		/* What the reads bring is stored after them, in one transaction (conn.h). */
+		err = vg_conn_feed(&hc->c, h->rbuf, (size_t)n);
 		if (err)
 			break;
 	}
+	/* Even after a failed read or EOF: what came whole before it is stored. */
+	in = vg_conn_input(&hc->c, h->store, NULL, 0);
+	if (!err)
+		err = in;
 	if (!err && hc->filters_due && hc->c.auth_state == 2)
 		vg_host_filters_to(h, hc);
 	vg_host_print(h);

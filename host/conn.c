@@ -218,11 +218,12 @@ static const char *vg_payload_strerror(int err)
 	return vg_frame_strerror(err);
 }
 
+/* Store one BATCH in the open group, as pending until it commits; or take a HELLO. */
 static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_frame_hdr *h,
 			 const uint8_t *payload)
 {
 	struct vg_batch v;
-	uint64_t stream;
+	uint64_t stream, t;
 	char why[160];
 	int err;
 
@@ -259,12 +260,10 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 		return err;
 	}
 	stream = v.b->stream_id;
-	c->store_ns = vg_now_ns();
+	t = vg_now_ns();
 	/* The reader keeps the header right before the payload: the frame as received. */
 	err = vg_store_batch_view(s, &c->peer, h->seq, &v, payload - VG_FRAME_HDR_LEN,
 				  VG_FRAME_HDR_LEN + (size_t)h->len);
-	c->store_ns = vg_now_ns() - c->store_ns;
-	c->last_new = err > 0;
 	vg_batch_close(&v);
 	if (err < 0) {
 		/* No ACK: the daemon keeps the batch and sends it again later. */
@@ -272,31 +271,108 @@ static int vg_conn_batch(struct vg_conn *c, struct vg_store *s, const struct vg_
 		       (unsigned long long)h->seq, strerror(-err));
 		return err;
 	}
-	if (err)
-		c->stored++;
-	else
-		c->resent++;
-	if (c->on_stored) /* the reader keeps the header right before the payload */
-		c->on_stored(c->on_stored_arg, c, payload - VG_FRAME_HDR_LEN,
-			     VG_FRAME_HDR_LEN + (size_t)h->len);
-	err = vg_conn_ack(c, stream, h->seq);
-	if (err)
-		vg_log(VG_ERROR, "connection %u: %s (seq %llu)", c->id, vg_frame_strerror(err),
-		       (unsigned long long)h->seq);
-	return err;
+	/* ACKed once the group committed (vg_conn_group_end()). */
+	c->group[c->group_n++] = (struct vg_conn_pending){
+		.frame = payload - VG_FRAME_HDR_LEN,
+		.len = VG_FRAME_HDR_LEN + (size_t)h->len,
+		.stream = stream,
+		.seq = h->seq,
+		.ns = vg_now_ns() - t,
+		.is_new = err > 0,
+	};
+	c->group_bytes += VG_FRAME_HDR_LEN + (size_t)h->len;
+	return 0;
 }
 
-int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_t len)
+/*
+ * Commit the open group, then for each of its batches in order: count it,
+ * on_stored, ACK. Nothing is ACKed when the commit failed.
+ */
+static int vg_conn_group_end(struct vg_conn *c, struct vg_store *s)
+{
+	int n = c->group_n, err, ret = 0;
+	uint64_t t = vg_now_ns();
+
+	c->group_n = 0;
+	c->group_bytes = 0;
+	err = vg_store_group_end(s);
+	if (err) {
+		/* No ACK: the daemon keeps the batches and sends them again later. */
+		if (n)
+			vg_log(VG_ERROR,
+			       "connection %u: cannot store batches (seq %llu to %llu): %s", c->id,
+			       (unsigned long long)c->group[0].seq,
+			       (unsigned long long)c->group[n - 1].seq, strerror(-err));
+		return err;
+	}
+	c->commits++;
+	t = vg_now_ns() - t;
+	for (int i = 0; i < n; i++) {
+		const struct vg_conn_pending *p = &c->group[i];
+
+		if (p->is_new)
+			c->stored++;
+		else
+			c->resent++;
+		c->store_ns = p->ns + t;
+		c->last_new = p->is_new;
+		if (c->on_stored)
+			c->on_stored(c->on_stored_arg, c, p->frame, p->len);
+		/* An ACK not queued only means a resend, found stored. */
+		err = vg_conn_ack(c, p->stream, p->seq);
+		if (err && !ret) {
+			vg_log(VG_ERROR, "connection %u: %s (seq %llu)", c->id,
+			       vg_frame_strerror(err), (unsigned long long)p->seq);
+			ret = err;
+		}
+	}
+	return ret;
+}
+
+/* Store one BATCH or HELLO frame: a BATCH in the open group (one begun if none is). */
+static int vg_conn_grouped(struct vg_conn *c, struct vg_store *s, const struct vg_frame_hdr *h,
+			   const uint8_t *payload)
+{
+	int err;
+
+	if (h->type == VG_FRAME_BATCH && !c->group_n) {
+		err = vg_store_group_begin(s);
+		if (err) {
+			vg_log(VG_ERROR, "connection %u: cannot store batch (seq %llu): %s", c->id,
+			       (unsigned long long)h->seq, strerror(-err));
+			return err;
+		}
+	}
+	err = vg_conn_batch(c, s, h, payload);
+	/* A group with nothing in it (its first batch failed) has nothing to commit. */
+	if (h->type == VG_FRAME_BATCH && !c->group_n) {
+		int end = vg_store_group_end(s);
+
+		return err ? err : end;
+	}
+	if (err)
+		return err;
+	if (c->group_n == VG_CONN_GROUP_FRAMES || c->group_bytes >= VG_CONN_GROUP_BYTES)
+		return vg_conn_group_end(c, s);
+	return 0;
+}
+
+int vg_conn_feed(struct vg_conn *c, const void *data, size_t len)
+{
+	int ret = vg_frame_reader_feed(&c->rd, data, len);
+
+	if (ret)
+		vg_log(VG_ERROR, "connection %u: %s", c->id, vg_frame_strerror(ret));
+	return ret;
+}
+
+/* Each frame in the reader, until none is whole or one closes the connection. */
+static int vg_conn_frames(struct vg_conn *c, struct vg_store *s)
 {
 	struct vg_frame_hdr h;
 	const uint8_t *payload;
 	int ret;
 
-	ret = vg_frame_reader_feed(&c->rd, data, len);
-	if (ret) {
-		vg_log(VG_ERROR, "connection %u: %s", c->id, vg_frame_strerror(ret));
-		return ret;
-	}
 	for (;;) {
 		memset(&h, 0, sizeof(h));
 		ret = vg_frame_reader_next(&c->rd, &h, &payload);
@@ -308,6 +384,12 @@ int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_
 			return ret;
 		}
 		c->frames++;
+		/* Only BATCH frames in a row share a transaction: anything else comes after it. */
+		if (h.type != VG_FRAME_BATCH && c->group_n) {
+			ret = vg_conn_group_end(c, s);
+			if (ret)
+				return ret;
+		}
 		if (h.type == VG_FRAME_AUTH) {
 			ret = vg_conn_auth(c, s, &h, payload);
 			if (ret)
@@ -340,8 +422,20 @@ int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_
 			       c->id, h.type, (unsigned long long)h.seq);
 			return -EPROTO;
 		}
-		ret = vg_conn_batch(c, s, &h, payload);
+		ret = vg_conn_grouped(c, s, &h, payload);
 		if (ret)
 			return ret;
 	}
+}
+
+int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_t len)
+{
+	int ret = len ? vg_conn_feed(c, data, len) : 0, end;
+
+	if (ret)
+		return ret;
+	ret = vg_conn_frames(c, s);
+	/* The frames stored before a failure are still committed and ACKed. */
+	end = c->group_n ? vg_conn_group_end(c, s) : 0;
+	return ret ? ret : end;
 }

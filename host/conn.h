@@ -16,6 +16,24 @@
 #include "frame.h"
 #include "store.h"
 
+/*
+ * Group commit: the BATCH frames one vg_conn_input() call finds whole are
+ * stored in one transaction, at most this many frames and bytes of frames
+ * at a time, so that one commit's wait (and the ACKs held for it) stays
+ * short.
+ */
+#define VG_CONN_GROUP_FRAMES 32
+#define VG_CONN_GROUP_BYTES (2u << 20)
+
+/* A frame of the open group, stored (or found stored) but not yet committed. */
+struct vg_conn_pending {
+	const uint8_t *frame; /* header and payload, in the reader */
+	size_t len;
+	uint64_t stream, seq;
+	uint64_t ns; /* storing it took */
+	int is_new; /* 0: a resend of a stored batch */
+};
+
 struct vg_conn {
 	unsigned id; /* "connection N" in messages */
 	struct vg_frame_reader rd;
@@ -44,23 +62,46 @@ struct vg_conn {
 	 */
 	void (*on_stored)(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len);
 	void *on_stored_arg;
-	/* For on_stored: how long storing the batch took, and whether it was new (not a resend). */
+	/*
+	 * For on_stored: how long storing the batch took (its own statements
+	 * and the commit of its group), and whether it was new (not a resend).
+	 */
 	uint64_t store_ns;
 	int last_new;
+
+	/* The group being stored (vg_conn_input()): ACKed once it committed. */
+	struct vg_conn_pending group[VG_CONN_GROUP_FRAMES];
+	int group_n;
+	size_t group_bytes;
+	uint64_t commits; /* transactions committed (groups, each of one or more batches) */
 };
 
 void vg_conn_init(struct vg_conn *c, unsigned id);
 void vg_conn_free(struct vg_conn *c);
 
 /*
- * Take len bytes from the peer and handle every complete frame in them.
- * Each stored (or already stored) BATCH appends an ACK to out[], after its
+ * Take len bytes from the peer (none: only what vg_conn_feed() gave) and
+ * handle every complete frame in the reader. The BATCH frames in a row are
+ * stored in one transaction (up to VG_CONN_GROUP_FRAMES and _BYTES; any
+ * other frame ends the group first), and each stored (or already stored)
+ * one appends an ACK to out[] and runs on_stored once, in order, after that
  * transaction committed. 0 when the connection goes on; a negative errno
  * (already logged as "connection N: reason (seq S)") when it must be
- * closed: a malformed or unexpected frame, or a failed store. ACKs queued
- * before the failure stay in out[] and should still be written.
+ * closed: a malformed or unexpected frame, or a failed store. A batch that
+ * fails is undone alone: the group's batches before it are committed and
+ * ACKed, it and what follows are not (the daemon sends them again). When
+ * the commit fails, or an error rolled the whole transaction back, none of
+ * the group is ACKed. ACKs queued before the failure stay in out[] and
+ * should still be written.
  */
 int vg_conn_input(struct vg_conn *c, struct vg_store *s, const void *data, size_t len);
+
+/*
+ * Only add len bytes to the reader, to be handled by the next
+ * vg_conn_input(): a transport that has several reads ready stores them
+ * in one group. 0, or a negative errno (logged).
+ */
+int vg_conn_feed(struct vg_conn *c, const void *data, size_t len);
 
 /*
  * Whether the peer said who it is (HELLO, a DeviceInfo, or a proven key):

@@ -283,7 +283,7 @@ static void vg_metrics_host(struct vg_sb *out, const struct vg_host_metrics *m)
 	vg_sb_printf(out, "vigil_host_connections %llu\n",
 		     (unsigned long long)VG_LOAD(m->connections));
 	vg_metrics_head(out, "vigil_store_batch_seconds", "histogram",
-			"Time to store one batch in SQLite (one transaction).");
+			"Time to store one batch in SQLite, its group's commit included.");
 	for (int b = 0; b <= VG_METRICS_BUCKETS; b++) {
 		cum += VG_LOAD(m->store_le[b]);
 		if (b < VG_METRICS_BUCKETS)

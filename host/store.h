@@ -48,8 +48,8 @@ int vg_store_open_existing(struct vg_store **s, const char *path);
 void vg_store_close(struct vg_store *s);
 
 /*
- * Store one batch in one transaction: its device report, events, counters
- * and its (DeviceId, StreamId, seq). 1 when stored, 0 when that pair was already
+ * Store one batch in one transaction (in a group: the group's, below): its
+ * device report, events, counters and its (DeviceId, StreamId, seq). 1 when stored, 0 when that pair was already
  * stored (a resend: nothing written), or a negative errno (nothing written).
  * Updates peer from b->device, even for a resend. -ESTALE once the database
  * file or its WAL was deleted or replaced under the store (checked after
@@ -70,6 +70,20 @@ int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 struct vg_batch;
 int vg_store_batch_view(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 			struct vg_batch *v, const uint8_t *frame, size_t len);
+/*
+ * Group commit: the batches stored between vg_store_group_begin() and
+ * vg_store_group_end() share one transaction, so one commit (one fsync)
+ * makes them all durable. Each is a savepoint of its own: one that fails is
+ * undone alone (a negative errno from vg_store_batch_view()) and the others
+ * stay. None of them is stored until vg_store_group_end() returned 0: only
+ * then may they be acknowledged. It returns -ESTALE as vg_store_batch()
+ * does, or another negative errno when the commit failed or an error
+ * (a full disk, an I/O error) had rolled the whole transaction back: then
+ * none of the group is stored. 0 when no group is open.
+ */
+int vg_store_group_begin(struct vg_store *s);
+int vg_store_group_end(struct vg_store *s);
+
 /* vigil host --upstream: keep each new batch's frame for the sender (cli/upstream.h). */
 void vg_store_set_outbox(struct vg_store *s, int on);
 

@@ -26,6 +26,9 @@ enum vg_stmt {
 	VG_ST_SKIPPED,
 	VG_ST_QUEUE,
 	VG_ST_OUTBOX,
+	VG_ST_SAVEPOINT, /* group commit: each batch of a group is a savepoint of its own */
+	VG_ST_RELEASE,
+	VG_ST_ROLLBACK_TO,
 	VG_ST_NR,
 };
 
@@ -44,6 +47,8 @@ struct vg_store {
 	int fd[2];
 	int lost; /* deleted or replaced: nothing is stored or acknowledged any more */
 	int outbox; /* vg_store_set_outbox(): new batches' frames go to UpstreamOutbox */
+	int group; /* inside vg_store_group_begin() .. vg_store_group_end() */
+	int group_batches; /* batches the group took (stored, or found stored) */
 	struct vg_sb tmp; /* command lines and JSON while binding one event */
 	struct vg_sb tmp2;
 	struct vg_sb tmp3;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The store's write path: one batch in one transaction. Each table has one
+ * The store's write path: one batch in one transaction, or several in one
+ * (vg_store_group_begin(), each a savepoint). Each table has one
  * binder (vg_store_<table>) that binds all its columns; the column groups
  * tables share (the event's common five, a process, the initiating process,
  * a path) have one helper each.
@@ -118,6 +119,9 @@ const char *const vg_stmt_sql[VG_ST_NR] = {
 			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[VG_ST_OUTBOX] = "INSERT INTO UpstreamOutbox (DeviceId, DeviceName, StreamId, Seq, Events,"
 			 " Timestamp, Frame) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	[VG_ST_SAVEPOINT] = "SAVEPOINT vg_batch",
+	[VG_ST_RELEASE] = "RELEASE vg_batch",
+	[VG_ST_ROLLBACK_TO] = "ROLLBACK TO vg_batch",
 	[VG_ST_DEVEV] =
 		"INSERT INTO DeviceEvents (" VG_COMMON_COLS ","
 		" FileName, FolderPath," VG_INITIATING_COLS VG_IMAGE_COLS ", Distribution)"
@@ -691,6 +695,25 @@ static int vg_store_kind(struct vg_store *s, const struct vg_store_peer *peer,
 	}
 }
 
+/*
+ * Undo the batch being stored: its transaction, or in a group its savepoint
+ * only (the group's earlier batches stay). An error may have rolled back the
+ * whole transaction already (SQLite does on a full disk, an I/O error, out of
+ * memory): then there is no savepoint left, and vg_store_group_end() finds
+ * the group gone.
+ */
+static void vg_store_undo(struct vg_store *s)
+{
+	if (!s->group) {
+		vg_step(s->st[VG_ST_ROLLBACK]);
+		return;
+	}
+	if (sqlite3_get_autocommit(s->db))
+		return;
+	vg_step(s->st[VG_ST_ROLLBACK_TO]);
+	vg_step(s->st[VG_ST_RELEASE]);
+}
+
 /* b with its events, or (b->events NULL) v's events, unpacked one at a time. */
 static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,
 			     const Vigil__V1__Batch *b, struct vg_batch *v, const uint8_t *frame,
@@ -710,8 +733,9 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 	dev = peer->device_id ? peer->device_id : "";
 	vg_iso_time(now, vg_now_ns());
 
-	what = "begin transaction";
-	rc = vg_step(s->st[VG_ST_BEGIN]);
+	/* In a group (vg_store_group_begin()), a savepoint: a failed batch undoes only its own rows. */
+	what = s->group ? "begin batch" : "begin transaction";
+	rc = vg_step(s->st[s->group ? VG_ST_SAVEPOINT : VG_ST_BEGIN]);
 	if (rc != SQLITE_OK)
 		return vg_store_fail(s, rc, what);
 
@@ -726,8 +750,8 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 	if (sqlite3_changes(s->db) == 0) {
-		vg_step(s->st[VG_ST_ROLLBACK]);
-		return 0; /* a resend of a stored batch */
+		vg_store_undo(s);
+		return 0; /* a resend of a stored batch (or of one earlier in the group) */
 	}
 
 	what = "store device info";
@@ -748,8 +772,8 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 			if (err) {
 				vg_log(VG_ERROR, "store: event %llu of the batch: %s",
 				       (unsigned long long)i, strerror(-err));
-				vg_step(s->st[VG_ST_ROLLBACK]);
 				vg_store_unbind(s);
+				vg_store_undo(s);
 				return err;
 			}
 		}
@@ -790,16 +814,16 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 			goto err_rollback;
 	}
 
-	what = "commit";
-	rc = vg_step(s->st[VG_ST_COMMIT]);
+	what = s->group ? "end batch" : "commit";
+	rc = vg_step(s->st[s->group ? VG_ST_RELEASE : VG_ST_COMMIT]);
 	if (rc != SQLITE_OK)
 		goto err_rollback;
 	return 1;
 
 err_rollback:
 	err = vg_store_fail(s, rc, what);
-	vg_step(s->st[VG_ST_ROLLBACK]);
 	vg_store_unbind(s);
+	vg_store_undo(s);
 	return err;
 }
 
@@ -812,13 +836,56 @@ static int vg_store_batch_do(struct vg_store *s, struct vg_store_peer *peer, uin
 	if (s->lost)
 		return -ESTALE;
 	ret = vg_store_batch_tx(s, peer, seq, b, v, frame, frame_len);
+	if (ret >= 0 && s->group)
+		s->group_batches++;
 	/*
 	 * Stored, or known as stored: only true of the file at the path. The
-	 * check comes after the commit, so a deletion during it is seen too.
+	 * check comes after the commit, so a deletion during it is seen too
+	 * (a group's: vg_store_group_end()).
 	 */
-	if (ret >= 0 && vg_store_check(s))
+	if (ret >= 0 && !s->group && vg_store_check(s))
 		return -ESTALE;
 	return ret;
+}
+
+int vg_store_group_begin(struct vg_store *s)
+{
+	int rc;
+
+	if (s->lost)
+		return -ESTALE;
+	rc = vg_step(s->st[VG_ST_BEGIN]);
+	if (rc != SQLITE_OK)
+		return vg_store_fail(s, rc, "begin transaction");
+	s->group = 1;
+	s->group_batches = 0;
+	return 0;
+}
+
+int vg_store_group_end(struct vg_store *s)
+{
+	int rc, err;
+
+	if (!s->group)
+		return 0;
+	s->group = 0;
+	if (sqlite3_get_autocommit(s->db)) {
+		if (!s->group_batches)
+			return 0; /* its only batch failed: nothing else was lost */
+		vg_log(VG_ERROR,
+		       "store %s: an error rolled back the transaction: none of its %d batches is"
+		       " stored",
+		       s->path ? s->path : "", s->group_batches);
+		return -EIO;
+	}
+	rc = vg_step(s->st[VG_ST_COMMIT]);
+	if (rc != SQLITE_OK) {
+		err = vg_store_fail(s, rc, "commit");
+		vg_store_unbind(s);
+		vg_step(s->st[VG_ST_ROLLBACK]);
+		return err;
+	}
+	return vg_store_check(s);
 }
 
 int vg_store_batch(struct vg_store *s, struct vg_store_peer *peer, uint64_t seq,

@@ -184,6 +184,7 @@ static DWORD WINAPI vg_worker(void *arg)
 {
 	static char buf[64 * 1024];
 	char why[128] = "";
+	uint64_t took;
 	int err = 0;
 
 	for (;;) {
@@ -199,6 +200,7 @@ static DWORD WINAPI vg_worker(void *arg)
 			break;
 		}
 		EnterCriticalSection(&vg_pl.lock);
+		took = vg_pl.conn.stored + vg_pl.conn.resent;
 		err = vg_conn_input(&vg_pl.conn, vg_pl.store, buf, (size_t)n);
 		/* ACKs queued before a failure are still owed to the sensor. */
 		vg_flush_out();
@@ -208,7 +210,8 @@ static DWORD WINAPI vg_worker(void *arg)
 				 strerror(-err));
 			break;
 		}
-		if (vg_pl.conn.stored + vg_pl.conn.resent == 1)
+		/* The first batches: one read may bring several, stored together (conn.h). */
+		if (!took && vg_pl.conn.stored + vg_pl.conn.resent)
 			vg_state(VG_HS_SENSOR, "running");
 	}
 	/* An end we did not ask for is what healthcheck calls a crashed sensor. */

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Delivery under faults, with the real vigild and `vigil host --listen`
- * (delivery_rig.h): the host killed and restarted mid-stream, vigild
- * SIGKILLed and restarted on its spool, the host away for a while, the spool
- * cap reached, the spool on a full tmpfs, a wrong key, idle connections, the
- * database deleted or full (test_spool.c has the spool's own tests). Each
- * ends with every event stored exactly once, or with the loss counted
- * exactly (stored events + EventsLost = emitted).
+ * (delivery_rig.h): the host killed and restarted mid-stream or while
+ * storing a backlog, vigild SIGKILLed and restarted on its spool, the host
+ * away for a while, the spool cap reached, the spool on a full tmpfs, a
+ * wrong key, idle connections, the database deleted or full (test_spool.c
+ * has the spool's own tests). Each ends with every event stored exactly
+ * once, or with the loss counted exactly (stored events + EventsLost =
+ * emitted).
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -53,6 +54,38 @@ Test(delivery, host_killed_and_restarted_mid_stream)
 	dlv_assert_exactly_once(0, 450);
 	cr_assert_eq(dlv_assert_counted(), 0);
 	cr_assert(dlv_log_has("reconnecting"), "no reconnect logged (log %s)", dlv.h.log);
+}
+
+/*
+ * Group commit (host/conn.h) under a backlog: the host stopped while vigild
+ * sends small batches, so they pile up in its socket and it reads many at
+ * once when it goes on, then killed while storing them. What it had not
+ * committed was not acknowledged: after a restart every event is stored
+ * exactly once.
+ */
+Test(delivery, host_killed_while_storing_a_backlog)
+{
+	static const char *const small[] = { "--batch", "4", NULL };
+
+	dlv_rig_setup("unix");
+	dlv_host_start();
+	dlv_vigild_start(1, small);
+	cr_assert_geq(vg_t_wait_int(&dlv.h, 1, 10000, "SELECT count(*) FROM DeviceInfo"), 1,
+		      "no device report (log %s)", dlv.h.log);
+	kill(dlv.h.pid, SIGSTOP);
+	dlv_execs(0, 300);
+	usleep(300000); /* vigild's last batches reach the socket */
+	kill(dlv.h.pid, SIGCONT);
+	usleep(5000);
+	dlv_host_kill(SIGKILL);
+	dlv_host_start();
+	dlv_execs(300, 50);
+	dlv_wait_marked(0, 350);
+	dlv_wait_settled();
+	dlv_vigild_stop();
+	dlv_host_kill(SIGTERM);
+	dlv_assert_exactly_once(0, 350);
+	cr_assert_eq(dlv_assert_counted(), 0);
 }
 
 Test(delivery, vigild_sigkilled_and_restarted_on_its_spool)

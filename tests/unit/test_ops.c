@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -572,4 +573,292 @@ Test(outbox, metrics_pending_lag_failing_shipped_lost, .init = setup, .fini = te
 		     1);
 	cr_expect_gt(v, 86400, "failing %lld", v);
 	free(out);
+}
+
+/*
+ * Group commit (conn.h): the batch frames one read brings are stored in one
+ * transaction and each ACKed, and on_stored, only after it committed; a
+ * batch that fails is undone alone, a transaction an error rolled back
+ * ACKs nothing, and a host that dies mid-group has stored nothing of it.
+ * Faults are SQLite's own: a TEMP trigger raising an error, or calling a
+ * function that ends the process, on one event of one frame.
+ */
+struct gc_seen {
+	int commits; /* commits of the store's connection */
+	size_t acks_at[4]; /* ACKs queued when each committed */
+	int stored; /* on_stored calls */
+	uint64_t seq[64];
+	int commits_then[64], new_then[64];
+	const struct vg_conn *c;
+};
+
+static int gc_commit(void *arg)
+{
+	struct gc_seen *g = arg;
+
+	if (g->commits < 4)
+		g->acks_at[g->commits] = g->c->out_len / VG_ACK_FRAME_LEN;
+	g->commits++;
+	return 0;
+}
+
+static void gc_stored(void *arg, const struct vg_conn *c, const uint8_t *frame, size_t len)
+{
+	struct gc_seen *g = arg;
+	struct vg_frame_hdr h;
+
+	cr_assert_lt(g->stored, 64);
+	cr_assert_eq(vg_frame_hdr_unpack(frame, &h), 0);
+	cr_assert_eq(len, VG_FRAME_HDR_LEN + (size_t)h.len);
+	g->seq[g->stored] = h.seq;
+	g->commits_then[g->stored] = g->commits;
+	g->new_then[g->stored++] = c->last_new;
+}
+
+/* A trusted connection watched by g; the commit hook on the store's connection. */
+static void gc_conn(struct vg_conn *c, struct gc_seen *g)
+{
+	memset(g, 0, sizeof(*g));
+	vg_conn_init(c, 1);
+	g->c = c;
+	c->on_stored = gc_stored;
+	c->on_stored_arg = g;
+	sqlite3_commit_hook(vg_store_db(st), gc_commit, g);
+}
+
+/* The frames of seqs, one after another in one buffer (as one read brings them). */
+static uint8_t *gc_frames(const uint64_t *seqs, int n, size_t *total)
+{
+	uint8_t *buf = NULL;
+
+	*total = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len;
+		uint8_t *f = mkframe(seqs[i], "dev-1", 1 + (int)(seqs[i] % 4), &len);
+
+		buf = realloc(buf, *total + len);
+		cr_assert_not_null(buf);
+		memcpy(buf + *total, f, len);
+		*total += len;
+		free(f);
+	}
+	return buf;
+}
+
+/* The seqs of the ACKs c queued, in order, into acks; how many. */
+static int gc_acks(const struct vg_conn *c, uint64_t *acks, int max)
+{
+	int n = (int)(c->out_len / VG_ACK_FRAME_LEN);
+	struct vg_frame_hdr h;
+
+	cr_assert_eq(c->out_len % VG_ACK_FRAME_LEN, 0);
+	cr_assert_leq(n, max);
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(vg_frame_hdr_unpack(c->out + i * VG_ACK_FRAME_LEN, &h), 0);
+		cr_assert_eq(h.type, VG_FRAME_ACK);
+		acks[i] = h.seq;
+	}
+	return n;
+}
+
+/* Events stored of the frames 1..n (1 + seq % 4 each), each exactly once. */
+static void gc_assert_stored_once(int n)
+{
+	long long events = 0;
+
+	for (int s = 1; s <= n; s++)
+		events += 1 + s % 4;
+	cr_assert_eq(q_int("SELECT count(*) FROM ReceivedFrames"), n);
+	cr_assert_eq(q_int("SELECT count(DISTINCT Seq) FROM ReceivedFrames"), n);
+	cr_assert_eq(q_int("SELECT max(Seq) FROM ReceivedFrames"), n);
+	cr_assert_eq(q_int("SELECT count(*) FROM DeviceProcessEvents"), events);
+}
+
+/* Feed frames 1..n in one read to a fresh connection: all stored once, all ACKed in order. */
+static void gc_resend_all(int n)
+{
+	uint64_t seqs[64], acks[64];
+	struct gc_seen g;
+	struct vg_conn c;
+	size_t total;
+	uint8_t *buf;
+
+	for (int i = 0; i < n; i++)
+		seqs[i] = (uint64_t)i + 1;
+	buf = gc_frames(seqs, n, &total);
+	gc_conn(&c, &g);
+	cr_assert_eq(vg_conn_input(&c, st, buf, total), 0);
+	cr_assert_eq(gc_acks(&c, acks, 64), n);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(acks[i], seqs[i]);
+	gc_assert_stored_once(n);
+	sqlite3_commit_hook(vg_store_db(st), NULL, NULL);
+	vg_conn_free(&c);
+	free(buf);
+}
+
+Test(gcommit, frames_of_one_read_share_a_commit_then_are_acked, .init = setup, .fini = teardown)
+{
+	uint64_t seqs[41], acks[64];
+	struct gc_seen g;
+	struct vg_conn c;
+	size_t total;
+	uint8_t *buf;
+
+	/* 40 new frames and a resend of seq 2: over one group's VG_CONN_GROUP_FRAMES (32). */
+	for (int i = 0; i < 40; i++)
+		seqs[i] = (uint64_t)i + 1;
+	seqs[40] = 2;
+	buf = gc_frames(seqs, 41, &total);
+	gc_conn(&c, &g);
+	cr_assert_eq(vg_conn_input(&c, st, buf, total), 0);
+	cr_assert_eq(g.commits, 2, "%d commits", g.commits);
+	/* Each group's ACKs come after its commit: none before the first, 32 before the second. */
+	cr_expect_eq(g.acks_at[0], 0);
+	cr_expect_eq(g.acks_at[1], 32);
+	cr_assert_eq(gc_acks(&c, acks, 64), 41);
+	cr_assert_eq(g.stored, 41);
+	for (int i = 0; i < 41; i++) {
+		cr_expect_eq(acks[i], seqs[i], "ACK %d", i);
+		cr_expect_eq(g.seq[i], seqs[i], "on_stored %d", i);
+		/* The first 32 after the first commit, the other 9 after the second. */
+		cr_expect_eq(g.commits_then[i], i < 32 ? 1 : 2, "on_stored %d", i);
+		cr_expect_eq(g.new_then[i], i < 40, "on_stored %d", i);
+	}
+	cr_expect_eq(c.stored, 40);
+	cr_expect_eq(c.resent, 1);
+	gc_assert_stored_once(40);
+	sqlite3_commit_hook(vg_store_db(st), NULL, NULL);
+	vg_conn_free(&c);
+	free(buf);
+}
+
+/*
+ * Frames 1..5 in one read, the third failing at its event (after its
+ * ReceivedFrames row) by RAISE(kind): the ACKs queued, into acks; how many.
+ */
+static int gc_fault(const char *kind, struct gc_seen *g, uint64_t *acks, int max)
+{
+	static const uint64_t seqs[] = { 1, 2, 3, 4, 5 };
+	char sql[200];
+	struct vg_conn c;
+	size_t total;
+	uint8_t *buf = gc_frames(seqs, 5, &total);
+	int n;
+
+	snprintf(sql, sizeof(sql),
+		 "CREATE TEMP TRIGGER gc_fault BEFORE INSERT ON DeviceProcessEvents"
+		 " WHEN NEW.ReportId = 3 BEGIN SELECT RAISE(%s, 'test fault'); END",
+		 kind);
+	exec_sql(sql);
+	gc_conn(&c, g);
+	cr_assert_lt(vg_conn_input(&c, st, buf, total), 0);
+	n = gc_acks(&c, acks, max);
+	sqlite3_commit_hook(vg_store_db(st), NULL, NULL);
+	g->c = NULL;
+	vg_conn_free(&c);
+	free(buf);
+	exec_sql("DROP TRIGGER gc_fault");
+	return n;
+}
+
+Test(gcommit, a_failed_batch_is_undone_alone, .init = setup, .fini = teardown)
+{
+	uint64_t acks[8];
+	struct gc_seen g;
+
+	/* 1 and 2 committed together and ACKed; 3 undone (its frame row too); 4, 5 not read. */
+	cr_assert_eq(gc_fault("ABORT", &g, acks, 8), 2);
+	cr_assert_eq(g.commits, 1);
+	cr_expect_eq(g.acks_at[0], 0);
+	cr_expect_eq(acks[0], 1);
+	cr_expect_eq(acks[1], 2);
+	cr_expect_eq(g.stored, 2);
+	gc_assert_stored_once(2);
+	/* The daemon sends all five again: each stored once. */
+	gc_resend_all(5);
+}
+
+Test(gcommit, a_transaction_rolled_back_by_an_error_acks_nothing, .init = setup, .fini = teardown)
+{
+	uint64_t acks[8];
+	struct gc_seen g;
+
+	/* As SQLite does on a full disk or an I/O error: the whole transaction is gone. */
+	cr_assert_eq(gc_fault("ROLLBACK", &g, acks, 8), 0, "ACKed what is not stored");
+	cr_expect_eq(g.commits, 0);
+	cr_expect_eq(g.stored, 0);
+	cr_assert_eq(q_int("SELECT count(*) FROM ReceivedFrames"), 0);
+	cr_assert_eq(q_int("SELECT count(*) FROM DeviceProcessEvents"), 0);
+	gc_resend_all(5);
+}
+
+/* The host's end mid-group: what it had queued to send, on the pipe, then gone. */
+static struct vg_conn *gc_dying;
+static int gc_pipe;
+
+static void gc_die(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint64_t n = gc_dying->out_len;
+
+	(void)ctx;
+	(void)argc;
+	(void)argv;
+	if (write(gc_pipe, &n, sizeof(n)) != sizeof(n))
+		_exit(1);
+	_exit(9);
+}
+
+static void gc_setup_dir(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vigil-ops-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+}
+
+Test(gcommit, host_dead_mid_group_loses_nothing, .init = gc_setup_dir, .fini = teardown)
+{
+	static const uint64_t seqs[] = { 1, 2, 3, 4, 5 };
+	uint64_t queued = 99;
+	int p[2], status;
+	size_t total;
+	uint8_t *buf = gc_frames(seqs, 5, &total);
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* The host: its own store, ended by the fourth frame's event. */
+		struct vg_conn c;
+
+		close(p[0]);
+		gc_pipe = p[1];
+		if (vg_store_open(&st, dbpath) ||
+		    sqlite3_create_function(vg_store_db(st), "gc_die", 0, SQLITE_UTF8, NULL, gc_die,
+					    NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(vg_store_db(st),
+				 "CREATE TEMP TRIGGER gc_fault BEFORE INSERT ON"
+				 " DeviceProcessEvents WHEN NEW.ReportId = 4"
+				 " BEGIN SELECT gc_die(); END",
+				 NULL, NULL, NULL) != SQLITE_OK)
+			_exit(1);
+		vg_conn_init(&c, 1);
+		gc_dying = &c;
+		vg_conn_input(&c, st, buf, total);
+		_exit(2); /* not reached: the fourth frame ends it */
+	}
+	close(p[1]);
+	cr_assert_eq(read(p[0], &queued, sizeof(queued)), (ssize_t)sizeof(queued));
+	close(p[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 9, "status %d", status);
+	/* Nothing ACKed, nothing committed: the daemon still holds all five. */
+	cr_expect_eq(queued, 0, "%llu bytes of ACKs queued before the commit",
+		     (unsigned long long)queued);
+	cr_assert_eq(vg_store_open(&st, dbpath), 0);
+	cr_assert_eq(q_int("SELECT count(*) FROM ReceivedFrames"), 0);
+	cr_assert_eq(q_int("SELECT count(*) FROM DeviceProcessEvents"), 0);
+	gc_resend_all(5);
+	free(buf);
 }
