@@ -109,6 +109,13 @@ int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boo
 		 int (*alive)(void *ctx, uint32_t tgid), void *ctx);
 /* Free what the sweep keeps (vg_bpf_stop does). */
 void vg_bpf_sweep_free(struct vg_bpf *b);
+/*
+ * Nothing held back waits for a sweep; fresh: and nothing was held back
+ * since the last one (reads the counters).
+ */
+int vg_bpf_sweep_idle(struct vg_bpf *b, int fresh);
+/* Tell the programs vigild sleeps (wake it for the next record) or not. */
+void vg_bpf_asleep(struct vg_bpf *b, int asleep);
 /* Ring sizes and fill, by enum vg_ring; resets the peaks. */
 void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[VG_RING_MAX]);
 

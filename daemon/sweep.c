@@ -285,3 +285,20 @@ void vg_bpf_sweep_free(struct vg_bpf *b)
 	b->sweep.keys = NULL;
 	b->sweep.vals = NULL;
 }
+
+int vg_bpf_sweep_idle(struct vg_bpf *b, int fresh)
+{
+	struct vg_counts c;
+
+	if (b->sweep.due_ns != UINT64_MAX)
+		return 0;
+	if (!fresh)
+		return 1;
+	return !vg_bpf_counts(b, &c) && vg_held(&c) == b->sweep.held;
+}
+
+void vg_bpf_asleep(struct vg_bpf *b, int asleep)
+{
+	/* Sequentially consistent: ordered before the drain that follows (see kern/common.bpf.h). */
+	__atomic_store_n(&b->skel->bss->vg_asleep, (uint32_t)asleep, __ATOMIC_SEQ_CST);
+}
