@@ -848,6 +848,7 @@ void vg_bpf_stop(struct vg_bpf *b)
 	else if (b->ntp_links)
 		vg_tp_links_destroy(b);
 	b->tp_releasing = 0;
+	vg_bpf_sweep_free(b);
 	vigil_bpf__destroy(b->skel);
 	b->skel = NULL;
 }
@@ -876,13 +877,27 @@ int vg_bpf_ringbuf_fd(const struct vg_bpf *b, int which)
 
 int vg_bpf_counts(const struct vg_bpf *b, struct vg_counts *out)
 {
-	uint64_t *vals = calloc((size_t)b->ncpus, sizeof(*vals));
-	int err = 0;
+	enum { N = VG_CLASS_MAX * VG_CNT_MAX };
+	uint64_t *vals = calloc((size_t)b->ncpus * N, sizeof(*vals));
+	uint32_t keys[N], n = N, cursor;
+	int err;
 
 	if (!vals)
 		return -ENOMEM;
 	memset(out, 0, sizeof(*out));
-	for (uint32_t key = 0; key < VG_CLASS_MAX * VG_CNT_MAX; key++) {
+	/* Every counter in one syscall (kernels since 5.6), else one a counter. */
+	err = bpf_map_lookup_batch(bpf_map__fd(b->skel->maps.vg_counters), NULL, &cursor, keys,
+				   vals, &n, NULL);
+	if ((!err || err == -ENOENT) && n == N) {
+		for (uint32_t i = 0; i < N; i++)
+			for (int c = 0; c < b->ncpus; c++)
+				out->v[keys[i] / VG_CNT_MAX % VG_CLASS_MAX][keys[i] % VG_CNT_MAX] +=
+					vals[(size_t)i * (size_t)b->ncpus + (size_t)c];
+		free(vals);
+		return 0;
+	}
+	err = 0;
+	for (uint32_t key = 0; key < N; key++) {
 		err = bpf_map__lookup_elem(b->skel->maps.vg_counters, &key, sizeof(key), vals,
 					   sizeof(*vals) * (size_t)b->ncpus, 0);
 		if (err)

@@ -58,6 +58,20 @@ struct vg_group_state {
 	char why[160]; /* why this hook, or why none */
 };
 
+/* What the sweep (sweep.c) keeps from one flush tick to the next. */
+struct vg_sweep {
+	uint64_t held; /* deduplicated + rate-limited, all classes, at the last look */
+	uint64_t looked_ns; /* boot time of the last look */
+	uint64_t exits; /* processes exited, at the last walk */
+	uint64_t walked_ns; /* boot time of the last walk */
+	uint64_t due_ns; /* walk by then: something held back falls due */
+	uint64_t walks; /* walks of the tables so far */
+	int walked, no_batch;
+	uint32_t chunk; /* entries keys and vals hold */
+	struct vg_lim_key *keys;
+	struct vg_lim_val *vals;
+};
+
 struct vg_bpf {
 	struct vigil_bpf *skel;
 	struct vg_group_state grp[VG_GRP_MAX];
@@ -71,6 +85,7 @@ struct vg_bpf {
 	int ntp_links;
 	pthread_t tp_release;
 	int tp_releasing;
+	struct vg_sweep sweep;
 };
 
 struct vg_counts {
@@ -86,10 +101,21 @@ struct vg_ring_stat {
  * Report what the dedup and rate-limit tables hold: entries of processes
  * that are gone (alive() says 0) are reported and deleted; entries of live
  * processes are reported when idle for their window, or always when force
- * (shutdown). Returns the number of summaries written, or a negative errno.
+ * (shutdown). The tables are walked only when that can find something (a
+ * process exited, an entry falls due) or force. Returns the number of
+ * summaries written, or a negative errno.
  */
 int vg_bpf_sweep(struct vg_bpf *b, const struct vg_bpf_opts *o, uint64_t now_boot_ns, int force,
 		 int (*alive)(void *ctx, uint32_t tgid), void *ctx);
+/* Free what the sweep keeps (vg_bpf_stop does). */
+void vg_bpf_sweep_free(struct vg_bpf *b);
+/*
+ * Nothing held back waits for a sweep; fresh: and nothing was held back
+ * since the last one (reads the counters).
+ */
+int vg_bpf_sweep_idle(struct vg_bpf *b, int fresh);
+/* Tell the programs vigild sleeps (wake it for the next record) or not. */
+void vg_bpf_asleep(struct vg_bpf *b, int asleep);
 /* Ring sizes and fill, by enum vg_ring; resets the peaks. */
 void vg_bpf_ring_stats(struct vg_bpf *b, struct vg_ring_stat out[VG_RING_MAX]);
 

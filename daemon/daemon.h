@@ -22,12 +22,14 @@
 #include "sensor.h"
 
 #define VG_MAX_IGNORE 16
+#define VG_IDLE_MS 2000 /* --idle-ms default (vigild --help says it too) */
 
 struct vg_opts {
 	const char *transport;
 	struct vg_bpf_opts bpf;
 	uint32_t batch_max;
 	uint32_t flush_ms;
+	uint32_t idle_ms; /* --idle-ms: the flush timer once idle (vigild.c); 0: never */
 	int zstd_level;
 	uint32_t ignore[VG_MAX_IGNORE];
 	int nignore;
@@ -65,6 +67,8 @@ struct vg_daemon {
 	FILE *record; /* --record FILE */
 	int dump_fd; /* --dump-batches DIR */
 	uint64_t filter_gen; /* rule sets loaded */
+	int asleep; /* idle: flush timer slowed, the kernel wakes us (vigild.c) */
+	uint64_t tick_records; /* records at the end of the last tick */
 };
 
 /* The command line into o: 0 to run, 1 to exit 0 (help, version), < 0 for a usage error. */

@@ -131,6 +131,9 @@ static void vg_usage(FILE *f)
 		"  --rate-limit-global C:R[:B]  the same for the whole machine (default file %d)\n"
 		"  --batch N            events per batch (default %d)\n"
 		"  --flush-ms N         longest wait before a batch is sent (default %d)\n"
+		"  --idle-ms N          the flush timer's period once a tick found nothing to do;\n"
+		"                       the next record or held-back event wakes vigild at once\n"
+		"                       (default 2000; 0 or not above --flush-ms: never idle)\n"
 		"  --zstd-level N       compression level, 1-19 (default %d)\n"
 		"  --hook H             auto (default), tp_btf or raw_tp: which tracepoint programs\n"
 		"                       to load; auto takes fentry (fork; fexit on each watched\n"
@@ -236,6 +239,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_SENS_READ,
 	OPT_NO_DNSR,
+	OPT_IDLE,
 };
 
 int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
@@ -277,6 +281,7 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "sensitive-read", required_argument, NULL, OPT_SENS_READ },
 		{ "no-dns-replies", no_argument, NULL, OPT_NO_DNSR },
+		{ "idle-ms", required_argument, NULL, OPT_IDLE },
 		{},
 	};
 	uint32_t v;
@@ -288,6 +293,7 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 	o->bpf.hook = VG_HOOK_AUTO;
 	o->batch_max = CONFIG_BATCH_MAX_EVENTS;
 	o->flush_ms = CONFIG_FLUSH_INTERVAL_MS;
+	o->idle_ms = VG_IDLE_MS;
 	o->zstd_level = CONFIG_ZSTD_LEVEL;
 	o->bpf.sources = (1u << VG_SRC_MAX) - 1;
 	o->bpf.file_ringbuf_kb = CONFIG_FILE_RINGBUF_KB;
@@ -329,6 +335,9 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_FLUSH:
 			err = vg_parse_u32("--flush-ms", optarg, 1, 60000, &o->flush_ms);
+			break;
+		case OPT_IDLE:
+			err = vg_parse_u32("--idle-ms", optarg, 0, 3600000, &o->idle_ms);
 			break;
 		case OPT_ZSTD:
 			err = vg_parse_u32("--zstd-level", optarg, 1, 19, &v);

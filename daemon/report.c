@@ -184,8 +184,10 @@ int vg_report_stats(struct vg_daemon *d, char *out, size_t size)
 			(unsigned long long)now.v[c][VG_CNT_RB_FULL]);
 	if (n < size)
 		snprintf(out + n, size - n,
-			 "},\"records\":%llu,\"wakeups\":%llu,\"events_lost\":%llu}",
+			 "},\"records\":%llu,\"wakeups\":%llu,\"events_lost\":%llu,"
+			 "\"asleep\":%d,\"sweeps\":%llu}",
 			 (unsigned long long)d->records, (unsigned long long)d->wakeups,
-			 (unsigned long long)(d->sensor.lost + vg_sender_events_lost(&d->tx)));
+			 (unsigned long long)(d->sensor.lost + vg_sender_events_lost(&d->tx)),
+			 d->asleep, (unsigned long long)d->bpf.sweep.walks);
 	return 0;
 }

@@ -47,6 +47,9 @@ static int vg_on_record(void *ctx, void *data, size_t size)
 	struct vg_daemon *d = ctx;
 	const struct vg_event_hdr *h = data;
 
+	/* The kernel woke us from the idle sleep: no event. */
+	if (size >= sizeof(*h) && h->type == VG_EV_WAKE)
+		return 0;
 	d->records++;
 	vg_record(d, data, size);
 	if (vg_sensor_queue(&d->sensor, data, size))
@@ -105,6 +108,57 @@ static int vg_sweep(struct vg_daemon *d, int force)
 		return vg_err(n, "report suppressed events");
 	d->summaries += (uint64_t)n;
 	return n ? vg_drain(d) : 0;
+}
+
+static void vg_timer_every(int tfd, uint32_t ms)
+{
+	struct itimerspec its = { 0 };
+
+	its.it_interval.tv_sec = ms / 1000;
+	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	timerfd_settime(tfd, 0, &its, NULL);
+}
+
+static void vg_wake_up(struct vg_daemon *d, int tfd)
+{
+	vg_bpf_asleep(&d->bpf, 0);
+	d->asleep = 0;
+	vg_sensor_sync_clock(&d->sensor);
+	vg_timer_every(tfd, d->o.flush_ms);
+}
+
+/*
+ * The end of a flush tick. A tick that took no record (nor did any ring
+ * wakeup since the last tick), sent no frame, and left nothing queued,
+ * unacknowledged or held back for a sweep was idle: vigild then slows its
+ * timer to --idle-ms and has the kernel wake it for the next record or
+ * event held back (kern/common.bpf.h vg_wake), so an idle sensor costs a
+ * machine a wakeup every 2 s instead of 5 a second. A busy tick wakes it.
+ */
+static int vg_tick_end(struct vg_daemon *d, int tfd, uint64_t seq)
+{
+	int idle = d->records == d->tick_records && d->tx.next_seq == seq && !d->sensor.nevents &&
+		   vg_sender_connected(&d->tx) && vg_sender_all_acked(&d->tx) &&
+		   vg_bpf_sweep_idle(&d->bpf, 0) && d->o.idle_ms > d->o.flush_ms;
+	int err;
+
+	d->tick_records = d->records;
+	if (!idle && d->asleep)
+		vg_wake_up(d, tfd);
+	if (!idle || d->asleep)
+		return 0;
+	/* Asleep first, then look again: a record the kernel saw us awake for is in the rings. */
+	vg_bpf_asleep(&d->bpf, 1);
+	err = vg_drain(d);
+	if (err || d->records != d->tick_records || !vg_bpf_sweep_idle(&d->bpf, 1)) {
+		vg_bpf_asleep(&d->bpf, 0);
+		d->tick_records = d->records;
+		return err;
+	}
+	d->asleep = 1;
+	vg_timer_every(tfd, d->o.idle_ms);
+	return 0;
 }
 
 static int vg_epoll_add(int ep, int fd, uint64_t tag)
@@ -213,7 +267,6 @@ static void vg_log_sources(const struct vg_daemon *d)
 static int vg_run(struct vg_daemon *d)
 {
 	struct epoll_event evs[8];
-	struct itimerspec its = { 0 };
 	sigset_t mask;
 	int ep = -1, sfd = -1, tfd = -1, err, stop = 0;
 
@@ -228,10 +281,7 @@ static int vg_run(struct vg_daemon *d)
 		err = vg_err(-errno, "set up the event loop");
 		goto out;
 	}
-	its.it_interval.tv_sec = d->o.flush_ms / 1000;
-	its.it_interval.tv_nsec = (long)(d->o.flush_ms % 1000) * 1000000;
-	its.it_value = its.it_interval;
-	timerfd_settime(tfd, 0, &its, NULL);
+	vg_timer_every(tfd, d->o.flush_ms);
 	err = vg_epoll_add(ep, ring_buffer__epoll_fd(d->rb), TAG_RING);
 	err = err ?: vg_epoll_add(ep, sfd, TAG_SIGNAL);
 	err = err ?: vg_epoll_add(ep, tfd, TAG_TIMER);
@@ -257,11 +307,13 @@ static int vg_run(struct vg_daemon *d)
 		for (int i = 0; i < n && !err; i++) {
 			switch (evs[i].data.u64) {
 			case TAG_RING:
+				if (d->asleep)
+					vg_wake_up(d, tfd);
 				d->wakeups++;
 				err = vg_drain(d);
 				break;
 			case TAG_TIMER: {
-				uint64_t ticks;
+				uint64_t ticks, seq = d->tx.next_seq;
 
 				if (read(tfd, &ticks, sizeof(ticks)) < 0)
 					break;
@@ -270,6 +322,7 @@ static int vg_run(struct vg_daemon *d)
 				err = vg_drain(d) ?: vg_sweep(d, 0) ?: vg_flush(d, 0);
 				vg_sensor_sync_clock(&d->sensor);
 				vg_sender_tick(&d->tx);
+				err = err ?: vg_tick_end(d, tfd, seq);
 				break;
 			}
 			case TAG_SIGNAL: {

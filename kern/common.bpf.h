@@ -166,6 +166,29 @@ struct vg_ring_fill vg_fill[VG_RING_MAX] = {};
 extern struct vg_ring_fill vg_fill[VG_RING_MAX];
 #endif
 
+/*
+ * Set by vigild while it has nothing to do and its flush timer runs slow
+ * (daemon/vigild.c): the next record, or the next event held back, wakes
+ * it at once with a header-only VG_EV_WAKE record. Read after the record's
+ * commit (a full barrier), and vigild drains the rings after setting it, so
+ * either the kernel sees it set or vigild sees the record.
+ */
+#ifdef VG_OWN_GLOBALS
+__u32 vg_asleep = 0;
+#else
+extern __u32 vg_asleep;
+#endif
+
+static __always_inline void vg_wake(void *rb)
+{
+	struct vg_event_hdr h;
+
+	if (!*(volatile __u32 *)&vg_asleep)
+		return;
+	vg_hdr(&h, VG_EV_WAKE, sizeof(h));
+	bpf_ringbuf_output(rb, &h, sizeof(h), BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline int vg_submit(void *rb, __u32 class, void *rec, __u64 size)
 {
 	__u32 ring = rb == (void *)&vg_rb_file ? VG_RING_FILE :
@@ -183,6 +206,8 @@ static __always_inline int vg_submit(void *rb, __u32 class, void *rec, __u64 siz
 		return -1;
 	}
 	vg_count(class, VG_CNT_EMITTED);
+	if (flags == BPF_RB_NO_WAKEUP)
+		vg_wake(rb);
 	return 0;
 }
 

@@ -87,6 +87,12 @@ static __always_inline void vg_note_suppressed(struct vg_lim_val *v, __u64 now)
 	if (!v->first_ns)
 		v->first_ns = now;
 	v->last_ns = now;
+	/*
+	 * A sleeping vigild must report it once idle. After the atomic add (a
+	 * full barrier on x86), so the class counter, counted before this, is
+	 * seen by vigild once it has gone to sleep, or it is woken.
+	 */
+	vg_wake(&vg_rb_proc);
 }
 
 /* The key's dedup entry, made when missing; NULL when dedup is off or the table is full. */
@@ -113,8 +119,8 @@ static __always_inline int vg_dedup_in_window(__u32 class, const struct vg_lim_v
 /* Suppress a duplicate: counted in the entry (for the next emitted event or a summary) and as such. */
 static __always_inline void vg_dedup_suppress(__u32 class, struct vg_lim_val *v, __u64 now)
 {
-	vg_note_suppressed(v, now);
 	vg_count(class, VG_CNT_DEDUP);
+	vg_note_suppressed(v, now);
 }
 
 /* Give back what an event took when it could not be emitted after all. */
@@ -170,8 +176,8 @@ static __always_inline int vg_rate_check(__u32 class, __u32 tgid, __u64 now)
 	}
 	if (ok)
 		return 0;
-	vg_note_suppressed(v, now);
 	vg_count(class, VG_CNT_RATELIMIT);
+	vg_note_suppressed(v, now);
 	return 1;
 }
 

@@ -21,6 +21,7 @@ enum vg_event_type {
 	VG_EV_NET = 5,
 	VG_EV_SEC = 6,
 	VG_EV_SUMMARY = 7, /* suppressed events of one key or process, reported by the flush */
+	VG_EV_WAKE = 8, /* header only: wakes vigild from its idle sleep; no event */
 	VG_EV_TYPE_MAX,
 };
 

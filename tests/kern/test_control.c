@@ -97,3 +97,44 @@ Test(control, root_only_commands, .fini = teardown, .timeout = 60)
 	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
 	cr_assert_neq(stat(path, &st), 0, "control socket left behind");
 }
+
+/*
+ * With nothing to do vigild sleeps: its flush timer slows to --idle-ms (10
+ * minutes here) and the kernel wakes it for the next record. A privilege
+ * change reaches the store long before that timer would have fired.
+ */
+Test(control, idle_sleep_woken_by_record, .fini = teardown, .timeout = 120)
+{
+	const char *args[] = { "--control", path,     "--sources", "security",
+			       "--idle-ms", "600000", NULL };
+	const char *a = NULL;
+	pid_t child;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/vg-ctl-%d.sock", vg_t_root(), getpid());
+	vg_t_host_start(&host, args);
+	for (int i = 0; i < 600; i++) {
+		a = ask("stats");
+		if (a && strstr(a, "\"asleep\":1"))
+			break;
+		usleep(100 * 1000);
+	}
+	cr_assert(a && strstr(a, "\"asleep\":1"), "vigild never went idle: %s", a ? a : "");
+	child = fork();
+	if (child == 0)
+		_exit(setresuid(0, 0, 0) ? 1 : 0);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	cr_assert_eq(vg_t_wait_int(&host, 1, 60000,
+				   "SELECT count(*) FROM DeviceEvents WHERE ActionType = "
+				   "'PrivilegeChange' AND InitiatingProcessId = %d",
+				   child),
+		     1, "the record did not wake the sleeping sensor (log: %s)", host.log);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	db = vg_t_db_open(&host);
+	cr_assert_eq(vg_t_query_int(db,
+				    "SELECT count(*) FROM DeviceEvents WHERE ActionType = "
+				    "'PrivilegeChange' AND InitiatingProcessId = %d",
+				    child),
+		     1);
+	sqlite3_close(db);
+}

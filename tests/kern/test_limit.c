@@ -219,3 +219,124 @@ Test(limit, ring_overload_spares_critical_classes, .fini = teardown, .timeout = 
 		     0, "ring fill not reported");
 	sqlite3_close(db);
 }
+
+/*
+ * A child that creates n files under dir/prefix* and opens each twice more
+ * at once: created, modified, and one duplicate held back per file, so the
+ * dedup table holds n entries with a count each (more than the sweep reads
+ * in one chunk). It stays until *release is written to, or exits when
+ * release is NULL. Its pid once it is done opening.
+ */
+static pid_t hold_back(const char *prefix, int n, int *release)
+{
+	int done[2], hold[2];
+	pid_t pid;
+	char c;
+
+	cr_assert_eq(pipe(done), 0);
+	cr_assert_eq(pipe(hold), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		char p[PATH_MAX];
+
+		close(done[0]);
+		close(hold[1]);
+		for (int i = 0; i < n; i++) {
+			snprintf(p, sizeof(p), "%s/%s%d", dir, prefix, i);
+			for (int r = 0; r < 3; r++) {
+				int fd = open(p, O_CREAT | O_WRONLY, 0600);
+
+				if (fd < 0)
+					_exit(3);
+				close(fd);
+			}
+		}
+		if (write(done[1], "d", 1) != 1)
+			_exit(4);
+		if (release && read(hold[0], &c, 1) < 0)
+			_exit(5);
+		_exit(0);
+	}
+	close(done[1]);
+	close(hold[0]);
+	cr_assert_eq(read(done[0], &c, 1), 1, "the child failed to open its files");
+	close(done[0]);
+	if (release)
+		*release = hold[1];
+	else
+		close(hold[1]);
+	return pid;
+}
+
+#define HELD_SQL                                                                                  \
+	"SELECT coalesce(sum(Count), 0) FROM SuppressedEvents WHERE Reason = 'Deduplicated' AND " \
+	"InitiatingProcessId = %d"
+
+/*
+ * A running process's duplicates are reported once idle for the dedup
+ * window, while vigild runs (its flush timer walks the tables only when
+ * something can be due), each exactly once: not again at shutdown.
+ */
+Test(limit, held_back_reported_while_running, .fini = teardown, .timeout = 120)
+{
+	static const char *const args[] = {
+		"--dedup-ms", "1000", "--rate-limit", "file:0", "--rate-limit-global",
+		"file:0",     NULL
+	};
+	enum { N = 1500 };
+	int release, status;
+	pid_t child;
+	sqlite3 *db;
+
+	vg_t_host_start(&host, args);
+	mkdir_tmp();
+	child = hold_back("live", N, &release);
+	cr_assert_eq(vg_t_wait_int(&host, N, 60000, HELD_SQL, child), N,
+		     "the duplicates of a running process were not all reported (log: %s)",
+		     host.log);
+	close(release);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert_eq(status, 0);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	db = vg_t_db_open(&host);
+	cr_assert_eq(vg_t_query_int(db, HELD_SQL, child), N, "reported again at shutdown");
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}
+
+/*
+ * A process that exits has its duplicates reported while vigild runs, long
+ * before its 10-minute window: its exit makes the next flush tick walk the
+ * tables, and its entries are reported and deleted mid-walk.
+ */
+Test(limit, gone_process_reported_while_running, .fini = teardown, .timeout = 120)
+{
+	static const char *const args[] = { "--dedup-ms",
+					    "600000",
+					    "--rate-limit",
+					    "file:0",
+					    "--rate-limit",
+					    "network:0",
+					    "--rate-limit-global",
+					    "file:0",
+					    NULL };
+	enum { N = 1500 };
+	int status;
+	pid_t child;
+	sqlite3 *db;
+
+	vg_t_host_start(&host, args);
+	mkdir_tmp();
+	child = hold_back("gone", N, NULL);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert_eq(status, 0);
+	cr_assert_eq(vg_t_wait_int(&host, N, 60000, HELD_SQL, child), N,
+		     "the duplicates of an exited process were not all reported (log: %s)",
+		     host.log);
+	cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
+	db = vg_t_db_open(&host);
+	cr_assert_eq(vg_t_query_int(db, HELD_SQL, child), N, "reported again at shutdown");
+	cr_assert_eq(identity_broken(db), 0);
+	sqlite3_close(db);
+}
