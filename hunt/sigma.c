@@ -803,14 +803,34 @@ static int vg_sg_cfail(struct vg_sg_cond *c, const char *fmt, const char *arg)
 	return vg_sg_fail(c->g, c->node->line, c->tok_col, fmt, arg);
 }
 
-/* fnmatch-like: * and ? in a selection name pattern */
+/*
+ * fnmatch-like: * and ? in a selection name pattern. Only the last * is
+ * ever returned to (a later * matching more cannot need an earlier one to
+ * match differently), so a rule's pattern costs at most its length times the
+ * name's: trying every split at every * was exponential in the stars
+ * ("*a*a*a...b" against "aaaa...", found by fuzz_sigma).
+ */
 static int vg_sg_glob(const char *pat, const char *s)
 {
-	if (!*pat)
-		return !*s;
-	if (*pat == '*')
-		return vg_sg_glob(pat + 1, s) || (*s && vg_sg_glob(pat, s + 1));
-	return *s && (*pat == '?' || *pat == *s) && vg_sg_glob(pat + 1, s + 1);
+	const char *star = NULL, *from = NULL;
+
+	while (*s) {
+		if (*pat == '*') {
+			star = pat++;
+			from = s;
+		} else if (*pat && (*pat == '?' || *pat == *s)) {
+			pat++;
+			s++;
+		} else if (star) {
+			pat = star + 1;
+			s = ++from;
+		} else {
+			return 0;
+		}
+	}
+	while (*pat == '*')
+		pat++;
+	return !*pat;
 }
 
 static int vg_sg_or(struct vg_sg_cond *c, struct vg_sb *b, int depth, int level);

@@ -380,6 +380,31 @@ Test(sigma, conditions)
 	expect_ids("process_creation", det, NULL, "2,3,5");
 	snprintf(det, sizeof(det), "%s    condition: not not sel_cli\n", sels);
 	expect_ids("process_creation", det, NULL, "1");
+	/* ? and * in a name pattern; a * that must give back what it took */
+	snprintf(det, sizeof(det), "%s    condition: 1 of ?el_i*g and 1 of *_*l*\n", sels);
+	expect_ids("process_creation", det, NULL, "1");
+	snprintf(det, sizeof(det), "%s    condition: 1 of s*l*i\n", sels);
+	expect_ids("process_creation", det, NULL, "1");
+}
+
+/*
+ * Name patterns with many stars against a long name: each star tried at
+ * every split took exponential time (fuzz_sigma's timeout); this one did
+ * not finish in minutes, and must still match or not exactly.
+ */
+Test(sigma, name_pattern_with_many_stars)
+{
+	static const char sel[] = "    aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:\n"
+				  "        Image|endswith: /base64\n";
+	char det[1024];
+
+	snprintf(det, sizeof(det),
+		 "%s    condition: 1 of *a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ab\n", sel);
+	expect_fail_det("process_creation", det,
+			"13:21: no selection matches '*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ab'");
+	snprintf(det, sizeof(det),
+		 "%s    condition: 1 of *a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a\n", sel);
+	expect_ids("process_creation", det, "FolderPath endswith \"/base64\"", "1,2");
 }
 
 /* What has no translation: an error at its line and column, nothing written. */
