@@ -81,6 +81,13 @@ unsigned int vg_groups_wanted(unsigned int sources)
 	return g;
 }
 
+/* The tp hook's program: vg_sysx_tpd (plain loads) where it is loaded, else vg_sysx_tp. */
+static struct bpf_program *vg_sysx_tp_prog(struct vigil_bpf *s)
+{
+	return bpf_program__autoload(s->progs.vg_sysx_tpd) ? s->progs.vg_sysx_tpd :
+							     s->progs.vg_sysx_tp;
+}
+
 static struct bpf_program *vg_group_prog(struct vigil_bpf *s, int grp, enum vg_hook h)
 {
 	int btf = h == VG_HOOK_TP_BTF;
@@ -88,7 +95,7 @@ static struct bpf_program *vg_group_prog(struct vigil_bpf *s, int grp, enum vg_h
 	if (h == VG_HOOK_FENTRY)
 		return grp == VG_GRP_FORK ? s->progs.vg_fork_fent : NULL;
 	if (h == VG_HOOK_TP)
-		return grp == VG_GRP_SYSX ? s->progs.vg_sysx_tp : NULL;
+		return grp == VG_GRP_SYSX ? vg_sysx_tp_prog(s) : NULL;
 
 	switch (grp) {
 	case VG_GRP_EXEC:
@@ -226,19 +233,25 @@ static int vg_sysx_tp_check(unsigned int sources)
  */
 static struct btf *vg_vmlinux_btf;
 
+/* Does the kernel's BTF have this function (read once)? */
+static int vg_kernel_has_fn(const char *fn)
+{
+	if (!vg_vmlinux_btf) {
+		vg_vmlinux_btf = btf__load_vmlinux_btf();
+		if (!vg_vmlinux_btf)
+			return 0;
+	}
+	return btf__find_by_name_kind(vg_vmlinux_btf, fn, BTF_KIND_FUNC) > 0;
+}
+
 static int vg_sysx_fn_present(const struct vg_syscall *sc)
 {
 	char fn[64];
 
 	if (!vg_syscall_present(sc))
 		return 0;
-	if (!vg_vmlinux_btf) {
-		vg_vmlinux_btf = btf__load_vmlinux_btf();
-		if (!vg_vmlinux_btf)
-			return 0;
-	}
 	snprintf(fn, sizeof(fn), "__x64_sys_%s", sc->name);
-	return btf__find_by_name_kind(vg_vmlinux_btf, fn, BTF_KIND_FUNC) > 0;
+	return vg_kernel_has_fn(fn);
 }
 
 /*
@@ -336,7 +349,7 @@ static int vg_sysx_tp_attach(struct vg_bpf *b, unsigned int sources)
 			return -E2BIG;
 		snprintf(tp, sizeof(tp), "sys_exit_%s", sc->name);
 		b->tp_links[b->ntp_links] =
-			bpf_program__attach_tracepoint(b->skel->progs.vg_sysx_tp, "syscalls", tp);
+			bpf_program__attach_tracepoint(vg_sysx_tp_prog(b->skel), "syscalls", tp);
 		if (!b->tp_links[b->ntp_links])
 			return vg_err(-errno, "attach to tracepoint syscalls/%s", tp);
 		b->ntp_links++;
@@ -537,8 +550,35 @@ int vg_bpf_sens_add(struct vg_bpf_opts *o, const char *path)
 }
 
 /* open -> configure -> load with the given hook per group (VG_HOOK_NONE: not loaded). */
+static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
+			  const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes, int direct);
+
+/*
+ * Load with the hooks given. For the tp hook, vg_sysx_tpd first where the
+ * kernel has what it calls; should this kernel's verifier refuse it,
+ * vg_sysx_tp (the same events, its file read by helper calls).
+ */
 int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes)
+{
+	int err;
+
+	/* vg_sysx_tpd calls bpf_rdonly_cast(), a kfunc from v6.2. */
+	if (hooks[VG_GRP_SYSX] == VG_HOOK_TP && vg_kernel_has_fn("bpf_rdonly_cast")) {
+		err = vg_bpf_load_as(out, o, hooks, ring_bytes, 1);
+		if (!err)
+			return 0;
+		vg_log(VG_INFO,
+		       "tp hook: the kernel refused the program that reads an open's "
+		       "file by plain loads (%s); the one that reads it by helper calls "
+		       "instead",
+		       strerror(-err));
+	}
+	return vg_bpf_load_as(out, o, hooks, ring_bytes, 0);
+}
+
+static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
+			  const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes, int direct)
 {
 	struct vigil_bpf *s;
 	uint32_t file_bytes;
@@ -576,8 +616,10 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 					  hooks[g] == VG_HOOK_RAW_TP);
 	}
 	bpf_program__set_autoload(s->progs.vg_fork_fent, hooks[VG_GRP_FORK] == VG_HOOK_FENTRY);
-	bpf_program__set_autoload(s->progs.vg_sysx_tp, hooks[VG_GRP_SYSX] == VG_HOOK_TP);
+	bpf_program__set_autoload(s->progs.vg_sysx_tp, hooks[VG_GRP_SYSX] == VG_HOOK_TP && !direct);
+	bpf_program__set_autoload(s->progs.vg_sysx_tpd, hooks[VG_GRP_SYSX] == VG_HOOK_TP && direct);
 	bpf_program__set_autoattach(s->progs.vg_sysx_tp, false); /* vg_sysx_tp_attach() */
+	bpf_program__set_autoattach(s->progs.vg_sysx_tpd, false);
 	if (hooks[VG_GRP_SYSX] == VG_HOOK_TP) {
 		err = vg_sysx_tp_check(o->sources);
 		if (err)

@@ -201,6 +201,17 @@ static __always_inline int vg_win_read(__u64 *win, __u32 size, const void *src, 
 /* The field at CO-RE offset off of a window read from lo, of the given type. */
 #define VG_WIN_GET(type, win, lo, off) (*(type *)((char *)(win) + ((off) - (lo))))
 
+/* Is a directory of this name's length and first 8 bytes on the watch list? */
+static __always_inline int vg_sens_dir_match(__u32 len, __u64 head)
+{
+	if (len < 8)
+		head &= (1ull << (len * 8)) - 1;
+	for (int i = 0; i < VG_SENS_DIRS; i++)
+		if (vg_sens_dir[i].len && vg_sens_dir[i].len == len && vg_sens_dir[i].head == head)
+			return 1;
+	return 0;
+}
+
 /*
  * Could a file in directory d be on the watch list? (exact on names up to
  * 8 bytes) The parent's name, its length and, when it is stored in the
@@ -219,7 +230,6 @@ static __always_inline int vg_sensitive_dir(struct dentry *d, struct vg_scratch 
 	__u64 head = 0;
 	const unsigned char *name;
 	__u32 len;
-	int i;
 
 	if (!p)
 		return 0;
@@ -238,12 +248,7 @@ static __always_inline int vg_sensitive_dir(struct dentry *d, struct vg_scratch 
 		len = q.len;
 		bpf_probe_read_kernel(&head, sizeof(head), q.name);
 	}
-	if (len < 8)
-		head &= (1ull << (len * 8)) - 1;
-	for (i = 0; i < VG_SENS_DIRS; i++)
-		if (vg_sens_dir[i].len && vg_sens_dir[i].len == len && vg_sens_dir[i].head == head)
-			return 1;
-	return 0;
+	return vg_sens_dir_match(len, head);
 }
 
 /* Is this file (its dentry d) on the watch list of credential and key files? */
@@ -281,6 +286,22 @@ static __always_inline __u32 vg_open_build(struct vg_scratch *s, __u32 op, struc
 	return off + e->base_len;
 }
 
+/* An open's flags, from its arguments. */
+static __always_inline __u64 vg_open_flags(const struct vg_args *a, __u32 nr)
+{
+	__u64 fl = 0;
+
+	if (nr == VG_NR_open)
+		return a->a[1];
+	if (nr == VG_NR_creat)
+		return 01 | 0100 | 01000; /* O_WRONLY | O_CREAT | O_TRUNC */
+	if (nr == VG_NR_openat2) {
+		bpf_probe_read_user(&fl, sizeof(fl), (void *)a->a[2]);
+		return fl;
+	}
+	return a->a[2];
+}
+
 /* What the inline part of an open read of its file, for vg_sys_open(). */
 struct vg_open_pre {
 	struct file *f;
@@ -312,19 +333,7 @@ static __always_inline int vg_open_pre(const struct vg_args *a, long ret, __u32 
 
 	if (ret < 0)
 		return 0;
-	if (nr == VG_NR_open) {
-		p->flags = a->a[1];
-	} else if (nr == VG_NR_creat) {
-		p->flags = 01 | 0100 | 01000; /* O_WRONLY | O_CREAT | O_TRUNC */
-	} else if (nr == VG_NR_openat2) {
-		__u64 fl = 0;
-
-		bpf_probe_read_user(&fl, sizeof(fl), (void *)a->a[2]);
-		p->flags = fl;
-	} else {
-		p->flags = a->a[2];
-	}
-
+	p->flags = vg_open_flags(a, nr);
 	f = vg_cur_fd_file((__u64)ret);
 	if (!f)
 		return 0;
@@ -343,6 +352,80 @@ static __always_inline int vg_open_pre(const struct vg_args *a, long ret, __u32 
 	    !vg_sensitive_dir(p->dentry, s))
 		return 0;
 	return 1;
+}
+
+/*
+ * bpf_rdonly_cast() (v6.2): a pointer the verifier takes as a kernel
+ * struct of the given BTF type, read by plain loads it turns into
+ * exception-table loads, with no helper call. Weak: on older kernels
+ * vg_sysx_tpd is not loaded (daemon/bpf.c), and nothing else calls it.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/*
+ * vg_open_pre() by plain loads, for vg_sysx_tpd: a read-only open that is
+ * no event (the commonest file syscall) makes no helper call after its
+ * flags (bpf_task_pt_regs). Each helper call costs tens of ns on a CPU
+ * whose returns go through a return thunk; this path made five.
+ */
+static __always_inline int vg_open_pre_direct(struct task_struct *t, const struct vg_args *a,
+					      long ret, __u32 nr, struct vg_open_pre *p)
+{
+	__u64 o_inl = bpf_core_field_offset(struct dentry, d_inode) + 8;
+	struct fdtable *fdt;
+	struct dentry *d;
+	struct kiocb *slot;
+	struct file *f;
+	const unsigned char *name;
+	__u64 head = 0, inl;
+	__u32 len;
+
+	if (ret < 0)
+		return 0;
+	p->flags = vg_open_flags(a, nr);
+	fdt = t->files->fdt;
+	if ((__u64)ret >= fdt->max_fds)
+		return 0;
+	/*
+	 * The slot fdt->fd[ret] is a pointer to a pointer, which the verifier
+	 * lets no plain load follow: it is read as the first member of a
+	 * struct whose first member is a struct file * (kiocb's ki_filp, first
+	 * since 2.6). The offset is CO-RE's, so another layout still reads the
+	 * slot.
+	 */
+	slot = bpf_rdonly_cast((const char *)fdt->fd + (__u64)ret * sizeof(void *) -
+				       bpf_core_field_offset(struct kiocb, ki_filp),
+			       bpf_core_type_id_kernel(struct kiocb));
+	f = slot->ki_filp;
+	if (!f)
+		return 0;
+	p->f = f;
+	p->fmode = f->f_mode;
+	p->inode = f->f_inode;
+	p->dentry = f->f_path.dentry;
+	if (p->flags & (VG_O_ACCMODE | VG_O_TRUNC | VG_O_CREAT))
+		return 1;
+	/* vg_sensitive_dir(), read the same way. */
+	d = p->dentry->d_parent;
+	if (!d)
+		return 0;
+	len = d->d_name.len;
+	name = d->d_name.name;
+	/*
+	 * Compared as a number the compiler cannot see through: knowing the two
+	 * equal, it would load through name, which the verifier does not take
+	 * for the pointer it equals (6.12 refused the program so).
+	 */
+	inl = (__u64)d + o_inl;
+	asm volatile("" : "+r"(inl));
+	if ((__u64)name == inl) {
+		head = *(const __u64 *)((const char *)d + o_inl);
+		asm volatile(""
+			     : "+r"(head)); /* a load of its own, not shared with the read below */
+	} else {
+		bpf_probe_read_kernel(&head, sizeof(head), name);
+	}
+	return vg_sens_dir_match(len, head);
 }
 
 /* open, openat, openat2, creat: the fd names the file, so the kernel resolves it whole. */
@@ -1483,6 +1566,58 @@ int vg_sysx_tp(struct vg_sys_exit_rec *ctx)
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	vg_args_btf(&a, regs);
 	return vg_sys_exit(&a, ctx->ret, regs->orig_ax);
+}
+
+/*
+ * Where a task's registers are, from its stack's base: task_pt_regs() is
+ * the same sum for every task of a running kernel (the stack's size, the
+ * registers' size), so vg_sysx_tpd learns it from the first
+ * bpf_task_pt_regs() and then reads the registers by plain loads.
+ */
+__u64 vg_regs_off = 0;
+
+/*
+ * Hook tp where the kernel has bpf_rdonly_cast() (v6.2): vg_sysx_tp with
+ * its opens read by plain loads (vg_open_pre_direct); vigild loads one or
+ * the other (daemon/bpf.c) and attaches it the same way.
+ */
+SEC("tp/syscalls/sys_exit_openat")
+int vg_sysx_tpd(struct vg_sys_exit_rec *ctx)
+{
+	struct task_struct *t;
+	struct vg_args a;
+	struct pt_regs *regs;
+	__u64 nr, off;
+
+	if (vg_sysx_off)
+		return 0;
+	t = bpf_get_current_task_btf();
+	off = vg_regs_off;
+	if (off) {
+		regs = bpf_rdonly_cast((const char *)t->stack + off,
+				       bpf_core_type_id_kernel(struct pt_regs));
+	} else {
+		__u64 at = 0, stack = (__u64)t->stack;
+
+		regs = (struct pt_regs *)bpf_task_pt_regs(t);
+		/* The address as a number, which no verifier before 6.18 lets a subtraction make. */
+		bpf_probe_read_kernel(&at, sizeof(at), &regs);
+		if (at > stack && at - stack < (1u << 20))
+			vg_regs_off = at - stack;
+	}
+	nr = regs->orig_ax;
+	if (nr == VG_NR_open || nr == VG_NR_openat || nr == VG_NR_openat2 || nr == VG_NR_creat) {
+		struct vg_open_pre p = {};
+
+		/* An open's flags are in its second or third argument: no more is read. */
+		a.a[1] = regs->si;
+		a.a[2] = regs->dx;
+		if (!vg_open_pre_direct(t, &a, ctx->ret, nr, &p))
+			return 0;
+		return vg_sys_open(p.f, p.inode, p.dentry, p.flags, p.fmode);
+	}
+	vg_args_btf(&a, regs);
+	return vg_sys_exit(&a, ctx->ret, nr);
 }
 
 /* A syscalls/sys_enter_NAME record: struct trace_entry, the number, the arguments. */

@@ -777,7 +777,8 @@ Test(server, batches_over_max_inflight_get_429)
 	cr_assert(seen, "never 429 while a batch was in flight (slow upload started %d times)",
 		  restarts + 1);
 	if (restarts)
-		cr_log_info("the slow upload was told 429 %d times, by a probe holding the slot", restarts);
+		cr_log_info("the slow upload was told 429 %d times, by a probe holding the slot",
+			    restarts);
 	cr_assert_str_eq(body, "{\"error\":\"server busy: too many batches in flight\"}");
 	cr_assert_eq(system("grep -q '^Retry-After: 1' resp.hdr"), 0, "no Retry-After: 1");
 	cr_assert_eq(kill(atoi(pid), SIGKILL), 0);

@@ -340,6 +340,31 @@ static int watching_with(const struct vg_t_host *h, const char *hook_point)
  * and its fallback (one program on sys_exit) report the same events, field
  * for field; a read-only open of an ordinary file is none on either.
  */
+/* Does this kernel have bpf_rdonly_cast(), so that the tp hook is vg_sysx_tpd (daemon/bpf.c)? */
+static int kernel_has_rdonly_cast(void)
+{
+	return !system("bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | "
+		       "grep -q \"FUNC 'bpf_rdonly_cast'\"");
+}
+
+/* Is a BPF program of this name loaded? */
+static int prog_loaded(const char *name)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "bpftool prog show 2>/dev/null | grep -q ' name %s '", name);
+	return !system(cmd);
+}
+
+/*
+ * The tp hook (vg_sysx_tpd where the kernel has bpf_rdonly_cast: an open's
+ * file, flags and directory read by plain loads) and the raw sys_exit
+ * fallback (vg_sysx_btf: helper calls) report the same rows: creates,
+ * writes, a read-only open that truncates (its flags are all that say so),
+ * a chmod, a delete; a read of a watched key directory's file; and no row
+ * for read-only opens, one of them in a directory whose name is too long to
+ * be stored in the dentry.
+ */
 Test(file, tp_hook_and_sys_exit_fallback_report_the_same, .fini = teardown, .timeout = 120)
 {
 	static const char *const deny[] = { "--deny-hook", "sys_exit:tp", NULL };
@@ -351,25 +376,51 @@ Test(file, tp_hook_and_sys_exit_fallback_report_the_same, .fini = teardown, .tim
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-file");
 	for (int v = 0; v < 2; v++) {
-		char sub[PATH_MAX], p[PATH_MAX + 8];
+		char sub[PATH_MAX], p[PATH_MAX + 8], tr[PATH_MAX + 8], key[PATH_MAX + 16],
+			lng[PATH_MAX + 64];
 		struct stat st;
 		sqlite3 *db;
 
 		snprintf(sub, sizeof(sub), "%s/v%d", dir, v);
 		cr_assert_eq(mkdir(sub, 0755), 0);
 		snprintf(p, sizeof(p), "%s/a", sub);
+		snprintf(key, sizeof(key), "%s/.ssh", sub);
+		cr_assert_eq(mkdir(key, 0700), 0);
+		snprintf(key, sizeof(key), "%s/.ssh/id_vg", sub);
+		snprintf(lng, sizeof(lng),
+			 "%s/a-directory-name-longer-than-any-dentry-keeps-inline", sub);
+		cr_assert_eq(mkdir(lng, 0755), 0);
+		strcat(lng, "/b");
+		snprintf(tr, sizeof(tr), "%s/t", sub);
+		touch(key, O_CREAT | O_WRONLY);
+		touch(lng, O_CREAT | O_WRONLY);
+		touch(tr, O_CREAT | O_WRONLY);
 		vg_t_host_start(&host, variants[v]);
 		cr_assert(watching_with(&host, hook_point[v]), "vigild does not watch with%s",
 			  hook_point[v]);
+		if (v == 0 && kernel_has_rdonly_cast())
+			cr_assert(prog_loaded("vg_sysx_tpd"),
+				  "this kernel has bpf_rdonly_cast, yet the tp hook is not "
+				  "vg_sysx_tpd");
 		touch(p, O_CREAT | O_WRONLY);
 		touch(p, O_WRONLY | O_TRUNC);
 		touch(p, O_RDONLY);
+		touch(tr, O_RDONLY | O_TRUNC);
+		touch(lng, O_RDONLY);
+		touch(key, O_RDONLY);
 		cr_assert_eq(chmod(p, 0600), 0);
 		cr_assert_eq(stat(p, &st), 0);
 		cr_assert_eq(unlink(p), 0);
 		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
 			cr_assert_eq(rows("DeviceFileEvents", actions[i], p), 1, "%s on%s",
 				     actions[i], hook_point[v]);
+		cr_assert_eq(rows("DeviceFileEvents", "FileModified", tr), 1,
+			     "O_RDONLY|O_TRUNC on%s", hook_point[v]);
+		cr_assert_eq(vg_t_wait_int(&host, 1, 5000,
+					   "SELECT count(*) FROM DeviceEvents WHERE ActionType = "
+					   "'SensitiveFileRead' AND FolderPath = '%q'",
+					   key),
+			     1, "the key's read on%s", hook_point[v]);
 		cr_assert_eq(vg_t_host_stop(&host, SIGTERM), 0);
 		db = vg_t_db_open(&host);
 		cr_assert_eq(
@@ -378,6 +429,12 @@ Test(file, tp_hook_and_sys_exit_fallback_report_the_same, .fini = teardown, .tim
 				       "= '%q'",
 				       p),
 			4, "the read-only open made an event on%s", hook_point[v]);
+		cr_assert_eq(
+			vg_t_query_int(db,
+				       "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath "
+				       "= '%q' OR FolderPath = '%q'",
+				       lng, key),
+			0, "a read-only open made an event on%s", hook_point[v]);
 		cr_assert_eq(vg_t_query_int(
 				     db,
 				     "SELECT count(*) FROM DeviceFileEvents WHERE FolderPath "
