@@ -428,34 +428,24 @@ static __always_inline int vg_open_pre_direct(struct task_struct *t, const struc
 	return vg_sens_dir_match(len, head);
 }
 
-/* open, openat, openat2, creat: the fd names the file, so the kernel resolves it whole. */
-static __noinline int vg_sys_open(struct file *f, struct inode *inode, struct dentry *dentry,
-				  __u64 flags, __u32 fmode)
+/*
+ * open, openat, openat2, creat: the fd names the file, so the kernel
+ * resolves it whole. The file's inode fields are the caller's: imode, ino,
+ * and its super block's device read from sb, or dev when sb is NULL (tpd);
+ * s is the scratch or NULL.
+ */
+static __always_inline int vg_sys_open_body(struct file *f, struct dentry *dentry, __u64 flags,
+					    __u32 fmode, __u32 imode, __u64 ino,
+					    struct super_block *sb, __u64 dev, struct vg_scratch *s)
 {
-	__u64 o_imode = bpf_core_field_offset(struct inode, i_mode);
-	__u64 o_sb = bpf_core_field_offset(struct inode, i_sb);
-	__u64 o_ino = bpf_core_field_offset(struct inode, i_ino);
-	__u64 lo = VG_WIN_LO(VG_MIN(o_imode, VG_MIN(o_sb, o_ino)));
-	__u64 hi = VG_MAX(o_imode + 2, VG_MAX(o_sb, o_ino) + 8);
 	struct vg_lim_val *dd = NULL;
 	struct vg_supp supp = {};
-	struct vg_scratch *s = vg_scratch_get();
 	struct vg_file_event *e;
-	struct super_block *sb;
-	__u64 ino, dev, now;
+	__u64 now;
 	__u32 tgid, gen;
-	__u32 imode, op, off = 0;
+	__u32 op, off = 0;
 	int filtering, dup = 0, verdict = -1;
 
-	if (s && !vg_win_read(s->win, VG_WIN, inode, lo, hi)) {
-		imode = VG_WIN_GET(__u16, s->win, lo, o_imode);
-		sb = VG_WIN_GET(struct super_block *, s->win, lo, o_sb);
-		ino = VG_WIN_GET(__u64, s->win, lo, o_ino);
-	} else {
-		imode = BPF_CORE_READ(inode, i_mode);
-		sb = BPF_CORE_READ(inode, i_sb);
-		ino = BPF_CORE_READ(inode, i_ino);
-	}
 	if ((imode & VG_S_IFMT) != VG_S_IFREG)
 		return 0; /* devices, pipes, directories: not file events */
 	if (fmode & VG_FMODE_CREATED)
@@ -469,7 +459,8 @@ static __noinline int vg_sys_open(struct file *f, struct inode *inode, struct de
 
 	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
 	tgid = bpf_get_current_pid_tgid() >> 32; /* task's tgid, without a probe read */
-	dev = BPF_CORE_READ(sb, s_dev);
+	if (sb)
+		dev = BPF_CORE_READ(sb, s_dev);
 	now = bpf_ktime_get_boot_ns();
 	/*
 	 * Creates are distinct files; opening one file again and again is the
@@ -534,6 +525,46 @@ static __noinline int vg_sys_open(struct file *f, struct inode *inode, struct de
 	if (vg_file_submit(s, e, off) && dd)
 		vg_untake(dd, &supp);
 	return 0;
+}
+
+/* vg_sys_open_body() with the inode's fields read by probe reads (every hook but tpd). */
+static __noinline int vg_sys_open(struct file *f, struct inode *inode, struct dentry *dentry,
+				  __u64 flags, __u32 fmode)
+{
+	__u64 o_imode = bpf_core_field_offset(struct inode, i_mode);
+	__u64 o_sb = bpf_core_field_offset(struct inode, i_sb);
+	__u64 o_ino = bpf_core_field_offset(struct inode, i_ino);
+	__u64 lo = VG_WIN_LO(VG_MIN(o_imode, VG_MIN(o_sb, o_ino)));
+	__u64 hi = VG_MAX(o_imode + 2, VG_MAX(o_sb, o_ino) + 8);
+	struct vg_scratch *s = vg_scratch_get();
+	struct super_block *sb;
+	__u32 imode;
+	__u64 ino;
+
+	if (s && !vg_win_read(s->win, VG_WIN, inode, lo, hi)) {
+		imode = VG_WIN_GET(__u16, s->win, lo, o_imode);
+		sb = VG_WIN_GET(struct super_block *, s->win, lo, o_sb);
+		ino = VG_WIN_GET(__u64, s->win, lo, o_ino);
+	} else {
+		imode = BPF_CORE_READ(inode, i_mode);
+		sb = BPF_CORE_READ(inode, i_sb);
+		ino = BPF_CORE_READ(inode, i_ino);
+	}
+	if ((imode & VG_S_IFMT) != VG_S_IFREG)
+		return 0;
+	return vg_sys_open_body(f, dentry, flags, fmode, imode, ino, sb, 0, s);
+}
+
+/*
+ * vg_sys_open_body() for vg_sysx_tpd, which read the inode by plain loads:
+ * flags and f_mode in one argument, the device and i_mode in another (five
+ * at most).
+ */
+static __noinline int vg_sys_open_known(struct file *f, struct dentry *dentry, __u64 ino,
+					__u64 flags_fmode, __u64 dev_imode)
+{
+	return vg_sys_open_body(f, dentry, (__u32)flags_fmode, flags_fmode >> 32, dev_imode >> 32,
+				ino, NULL, (__u32)dev_imode, vg_scratch_get());
 }
 
 /*
@@ -1612,9 +1643,18 @@ int vg_sysx_tpd(struct vg_sys_exit_rec *ctx)
 		/* An open's flags are in its second or third argument: no more is read. */
 		a.a[1] = regs->si;
 		a.a[2] = regs->dx;
+		struct inode *inode;
+		__u32 imode;
+
 		if (!vg_open_pre_direct(t, &a, ctx->ret, nr, &p))
 			return 0;
-		return vg_sys_open(p.f, p.inode, p.dentry, p.flags, p.fmode);
+		inode = p.inode;
+		imode = inode->i_mode;
+		if ((imode & VG_S_IFMT) != VG_S_IFREG)
+			return 0;
+		return vg_sys_open_known(p.f, p.dentry, inode->i_ino,
+					 (__u32)p.flags | (__u64)p.fmode << 32,
+					 inode->i_sb->s_dev | (__u64)imode << 32);
 	}
 	vg_args_btf(&a, regs);
 	return vg_sys_exit(&a, ctx->ret, nr);
