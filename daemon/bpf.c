@@ -561,20 +561,27 @@ static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes)
 {
-	int err;
+	/* Known once the helper-read program loaded where it did not: not verified again. */
+	static int tpd_refused;
+	int err, tpd_err = 0;
 
 	/* vg_sysx_tpd calls bpf_rdonly_cast(), a kfunc from v6.2. */
-	if (hooks[VG_GRP_SYSX] == VG_HOOK_TP && vg_kernel_has_fn("bpf_rdonly_cast")) {
-		err = vg_bpf_load_as(out, o, hooks, ring_bytes, 1);
-		if (!err)
+	if (hooks[VG_GRP_SYSX] == VG_HOOK_TP && !tpd_refused &&
+	    vg_kernel_has_fn("bpf_rdonly_cast")) {
+		tpd_err = vg_bpf_load_as(out, o, hooks, ring_bytes, 1);
+		if (!tpd_err)
 			return 0;
+	}
+	err = vg_bpf_load_as(out, o, hooks, ring_bytes, 0);
+	if (tpd_err && !err) {
+		tpd_refused = 1;
 		vg_log(VG_INFO,
 		       "tp hook: the kernel refused the program that reads an open's "
 		       "file by plain loads (%s); the one that reads it by helper calls "
 		       "instead",
-		       strerror(-err));
+		       strerror(-tpd_err));
 	}
-	return vg_bpf_load_as(out, o, hooks, ring_bytes, 0);
+	return err;
 }
 
 static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,

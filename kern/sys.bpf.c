@@ -550,8 +550,6 @@ static __noinline int vg_sys_open(struct file *f, struct inode *inode, struct de
 		sb = BPF_CORE_READ(inode, i_sb);
 		ino = BPF_CORE_READ(inode, i_ino);
 	}
-	if ((imode & VG_S_IFMT) != VG_S_IFREG)
-		return 0;
 	return vg_sys_open_body(f, dentry, flags, fmode, imode, ino, sb, 0, s);
 }
 
@@ -1639,17 +1637,17 @@ int vg_sysx_tpd(struct vg_sys_exit_rec *ctx)
 	nr = regs->orig_ax;
 	if (nr == VG_NR_open || nr == VG_NR_openat || nr == VG_NR_openat2 || nr == VG_NR_creat) {
 		struct vg_open_pre p = {};
+		struct inode *inode;
+		__u32 imode;
 
 		/* An open's flags are in its second or third argument: no more is read. */
 		a.a[1] = regs->si;
 		a.a[2] = regs->dx;
-		struct inode *inode;
-		__u32 imode;
-
 		if (!vg_open_pre_direct(t, &a, ctx->ret, nr, &p))
 			return 0;
 		inode = p.inode;
 		imode = inode->i_mode;
+		/* As vg_sys_open_body() would, but without the call: /dev/null, /proc, pipes. */
 		if ((imode & VG_S_IFMT) != VG_S_IFREG)
 			return 0;
 		return vg_sys_open_known(p.f, p.dentry, inode->i_ino,

@@ -335,11 +335,6 @@ static int watching_with(const struct vg_t_host *h, const char *hook_point)
 	return found;
 }
 
-/*
- * The tp hook (one program on the exit tracepoint of each watched syscall)
- * and its fallback (one program on sys_exit) report the same events, field
- * for field; a read-only open of an ordinary file is none on either.
- */
 /* Does this kernel have bpf_rdonly_cast(), so that the tp hook is vg_sysx_tpd (daemon/bpf.c)? */
 static int kernel_has_rdonly_cast(void)
 {
@@ -357,9 +352,10 @@ static int prog_loaded(const char *name)
 }
 
 /*
- * The tp hook (vg_sysx_tpd where the kernel has bpf_rdonly_cast: an open's
- * file, flags and directory read by plain loads) and the raw sys_exit
- * fallback (vg_sysx_btf: helper calls) report the same rows: creates,
+ * The tp hook (one program on the exit tracepoint of each watched syscall:
+ * vg_sysx_tpd where the kernel has bpf_rdonly_cast, an open's file, flags
+ * and directory read by plain loads) and its fallback (one program on
+ * sys_exit, vg_sysx_btf: helper calls) report the same rows, field for field: creates,
  * writes, a read-only open that truncates (its flags are all that say so),
  * a chmod, a delete; a read of a watched key directory's file; and no row
  * for read-only opens, one of them in a directory whose name is too long to
