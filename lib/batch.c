@@ -49,19 +49,18 @@ static size_t vg_compress_dict(void *dst, size_t cap, const void *src, size_t le
 
 int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size_t *out_len)
 {
-	size_t raw_len = vigil__v1__batch__get_packed_size(b);
-	size_t bound = ZSTD_compressBound(raw_len);
+	size_t raw_len, bound, zlen;
 	uint8_t *raw, *z;
-	size_t zlen;
+	int err = vg_pb_pack(&b->base, &raw, &raw_len);
 
-	raw = malloc(raw_len ? raw_len : 1);
+	if (err)
+		return err;
+	bound = ZSTD_compressBound(raw_len);
 	z = malloc(bound);
-	if (!raw || !z) {
+	if (!z) {
 		free(raw);
-		free(z);
 		return -ENOMEM;
 	}
-	vigil__v1__batch__pack(b, raw);
 	zlen = vg_use_dict ? vg_compress_dict(z, bound, raw, raw_len, zstd_level) :
 			     ZSTD_compress(z, bound, raw, raw_len, zstd_level);
 	free(raw);

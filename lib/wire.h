@@ -98,6 +98,13 @@ int vg_batch_walk(const uint8_t *raw, size_t len, size_t budget, size_t *cost, c
 /* The bound of a repeated field (by its name in the .proto), 0 for none. */
 uint32_t vg_batch_bound(const ProtobufCMessageDescriptor *msg, const char *field);
 
+/*
+ * m encoded as protobuf_c_message_pack() encodes it (the same bytes), into
+ * a malloc'd buffer, sizing each nested message once instead of once per
+ * level above it: 0, or -ENOMEM, or -EMSGSIZE (over 4 GiB).
+ */
+int vg_pb_pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_len);
+
 /* 0 when every repeated field of b is within the bounds above, else -E2BIG. */
 int vg_batch_check(const Vigil__V1__Batch *b);
 

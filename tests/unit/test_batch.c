@@ -692,3 +692,205 @@ Test(batch, amplification_refused_before_decompressing_it_all)
 	cr_assert_str_eq(why, "Batch.events: more than 65536 entries");
 	free(z);
 }
+
+/*
+ * vg_pb_pack() writes protobuf-c's bytes: random messages of every type
+ * reachable from Batch (every field set or not, zero, negative, empty,
+ * oneofs, nested to the schema's depth, unknown fields), packed both ways.
+ */
+struct rnd {
+	uint64_t s;
+	void *held[8192];
+	size_t n;
+};
+
+static uint64_t rnd_next(struct rnd *r)
+{
+	r->s ^= r->s << 13;
+	r->s ^= r->s >> 7;
+	r->s ^= r->s << 17;
+	return r->s;
+}
+
+static void *rnd_alloc(struct rnd *r, size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+
+	cr_assert_not_null(p);
+	cr_assert_lt(r->n, sizeof(r->held) / sizeof(r->held[0]));
+	r->held[r->n++] = p;
+	return p;
+}
+
+static const char *const rnd_strs[] = { "", "x", "/usr/bin/dash", "caf\xc3\xa9 \"quoted\"\n",
+					"a string of more than one hundred and twenty-seven bytes, "
+					"so that its length takes two bytes of varint on the wire "
+					"..............." };
+
+static ProtobufCMessage *rnd_msg(struct rnd *r, const ProtobufCMessageDescriptor *d, int depth);
+
+static void rnd_value(struct rnd *r, const ProtobufCFieldDescriptor *f, void *v, int depth,
+		      int in_array)
+{
+	uint64_t x = rnd_next(r);
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		*(const char **)v = !in_array && x % 7 == 0 ? NULL : rnd_strs[x % 5];
+		break;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		*(ProtobufCMessage **)v = (!in_array && x % 5 == 0) || depth > 5 ?
+						  NULL :
+						  rnd_msg(r, f->descriptor, depth + 1);
+		if (in_array && !*(ProtobufCMessage **)v)
+			*(ProtobufCMessage **)v = rnd_msg(r, f->descriptor, 99);
+		break;
+	case PROTOBUF_C_TYPE_BYTES: {
+		ProtobufCBinaryData *b = v;
+
+		b->len = x % 3 ? x % 200 : 0;
+		b->data = b->len ? (uint8_t *)rnd_strs[4] : NULL;
+		break;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		*(protobuf_c_boolean *)v = x % 2;
+		break;
+	case PROTOBUF_C_TYPE_ENUM:
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FLOAT: {
+		/* zero, small, large, negative */
+		uint32_t w = x % 4 == 0 ? 0 :
+			     x % 4 == 1 ? (uint32_t)(x >> 40) % 300 :
+					  (uint32_t)(x >> 8);
+
+		memcpy(v, &w, 4);
+		break;
+	}
+	default: {
+		uint64_t w = x % 4 == 0 ? 0 : x % 4 == 1 ? (x >> 40) % 300 : rnd_next(r);
+
+		memcpy(v, &w, 8);
+	}
+	}
+}
+
+static size_t rnd_elt(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	default:
+		return 4;
+	}
+}
+
+static ProtobufCMessage *rnd_msg(struct rnd *r, const ProtobufCMessageDescriptor *d, int depth)
+{
+	ProtobufCMessage *m = rnd_alloc(r, d->sizeof_message);
+
+	d->message_init(m);
+	if (depth > 5)
+		return m; /* an empty message: still written, as a length of 0 */
+	for (unsigned int i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char *member = (char *)m + f->offset;
+		uint64_t x = rnd_next(r);
+
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = x % 4 == 0 ? 0 : x % 5, es = rnd_elt(f->type);
+			char *a = rnd_alloc(r, n * es);
+
+			for (size_t k = 0; k < n; k++)
+				rnd_value(r, f, a + k * es, depth, 1);
+			*(void **)member = a;
+			*(size_t *)((char *)m + f->quantifier_offset) = n;
+		} else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			/* The members of a oneof share their place: the last one set is the case. */
+			if (x % 3 == 0) {
+				rnd_value(r, f, member, depth, 0);
+				*(uint32_t *)((char *)m + f->quantifier_offset) = f->id;
+			}
+		} else if (x % 4) {
+			rnd_value(r, f, member, depth, 0);
+			if (f->label == PROTOBUF_C_LABEL_OPTIONAL)
+				*(protobuf_c_boolean *)((char *)m + f->quantifier_offset) =
+					x % 3 != 0;
+		}
+	}
+	if (rnd_next(r) % 8 == 0) {
+		ProtobufCMessageUnknownField *u = rnd_alloc(r, 2 * sizeof(*u));
+
+		u[0] = (ProtobufCMessageUnknownField){ 900, PROTOBUF_C_WIRE_TYPE_VARINT, 1,
+						       (uint8_t *)"\x05" };
+		u[1] = (ProtobufCMessageUnknownField){ 70000, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+						       4,
+						       (uint8_t *)"\x03"
+								  "abc" };
+		m->unknown_fields = u;
+		m->n_unknown_fields = 1 + rnd_next(r) % 2;
+	}
+	return m;
+}
+
+Test(batch, pb_pack_writes_protobuf_c_bytes)
+{
+	const ProtobufCMessageDescriptor *todo[16] = { &vigil__v1__batch__descriptor };
+	size_t n = 1, seen = 0, compared = 0, oneof_set = 0;
+	struct rnd r = { .s = 0x9e3779b97f4a7c15ull };
+
+	while (seen < n) {
+		const ProtobufCMessageDescriptor *d = todo[seen++];
+
+		for (unsigned int i = 0; i < d->n_fields; i++) {
+			const ProtobufCFieldDescriptor *f = &d->fields[i];
+			size_t k = 0;
+
+			if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+				continue;
+			while (k < n && todo[k] != f->descriptor)
+				k++;
+			cr_assert_lt(k, 16);
+			if (k == n)
+				todo[n++] = f->descriptor;
+		}
+		for (int round = 0; round < 300; round++) {
+			ProtobufCMessage *m = rnd_msg(&r, d, round % 7 == 0 ? 6 : 0);
+			size_t want_len = protobuf_c_message_get_packed_size(m), got_len = 0;
+			uint8_t *want = malloc(want_len + 1), *got = NULL;
+
+			cr_assert_not_null(want);
+			cr_assert_eq(protobuf_c_message_pack(m, want), want_len);
+			cr_assert_eq(vg_pb_pack(m, &got, &got_len), 0);
+			cr_assert_eq(got_len, want_len, "%s, round %d: %zu bytes, protobuf-c %zu",
+				     d->short_name, round, got_len, want_len);
+			cr_assert_eq(memcmp(got, want, want_len), 0, "%s, round %d: other bytes",
+				     d->short_name, round);
+			for (unsigned int i = 0; i < d->n_fields; i++)
+				if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+				    *(uint32_t *)((char *)m + d->fields[i].quantifier_offset))
+					oneof_set++;
+			compared += want_len;
+			free(want);
+			free(got);
+			while (r.n)
+				free(r.held[--r.n]);
+		}
+	}
+	cr_assert_gt(n, 8, "only %zu message types reached", n);
+	cr_assert_gt(oneof_set, 100, "the oneofs were hardly set (%zu)", oneof_set);
+	cr_log_info("%zu message types, %zu bytes compared", n, compared);
+}
