@@ -82,10 +82,12 @@ int vg_batch_pack(const Vigil__V1__Batch *b, int zstd_level, uint8_t **out, size
 
 /*
  * vg_zstd_decompress(), and check (when not NULL) called on what is out so
- * far each time it doubles, from 64 KiB: nonzero stops decompressing with
- * that error. The compressed bytes are then fed VG_ZSTD_STEP at a time, and
- * a frame that declares its size is decompressed straight into one buffer of
- * that size (zstd keeps no window of its own).
+ * far each time it grows fourfold, from 1 MiB: nonzero stops decompressing
+ * with that error. (Most of vigild's batches are smaller: they are walked
+ * once, whole, afterwards; a bomb is refused by the time four times its first
+ * prefix that fails the check is out.) The compressed bytes are then fed
+ * VG_ZSTD_STEP at a time, and a frame that declares its size is decompressed
+ * straight into one buffer of that size (zstd keeps no window of its own).
  */
 static int vg_zstd_inflate(const uint8_t *src, size_t len, size_t max,
 			   int (*check)(void *ctx, const uint8_t *out, size_t len), void *ctx,
@@ -96,7 +98,7 @@ static int vg_zstd_inflate(const uint8_t *src, size_t len, size_t max,
 	ZSTD_outBuffer ob;
 	unsigned long long claimed;
 	unsigned int dict_id;
-	size_t cap, ret, next = 64 * 1024;
+	size_t cap, ret, next = 1024 * 1024;
 	uint8_t *buf;
 	int err = 0, stable;
 
@@ -150,7 +152,7 @@ static int vg_zstd_inflate(const uint8_t *src, size_t len, size_t max,
 			if (err)
 				goto out;
 			while (next <= ob.pos)
-				next *= 2;
+				next *= 4;
 		}
 		if (ret == 0)
 			break; /* frame complete */
@@ -291,7 +293,7 @@ struct vg_prefix {
 /*
  * What is decompressed so far, up to its last whole top-level field, is a
  * Batch too: whatever bound it passes, the whole batch passes as well. So a
- * frame that inflates to 16 million empty events stops at the first 64 KiB.
+ * frame that inflates to 16 million empty events stops at the first MiB.
  */
 static int vg_batch_prefix_check(void *ctx, const uint8_t *p, size_t len)
 {

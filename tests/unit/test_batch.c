@@ -675,7 +675,7 @@ Test(batch, events_unpacked_one_at_a_time)
 
 /*
  * What is decompressed so far is walked as it grows: the amplification frame
- * cut short is refused for its events (seen in its first 64 KiB), not for
+ * cut short is refused for its events (seen in its first MiB), not for
  * its missing end, which decompressing it whole would reach first.
  */
 Test(batch, amplification_refused_before_decompressing_it_all)
