@@ -3,8 +3,9 @@
  * libFuzzer target: arbitrary bytes as a BATCH payload, both as the zstd
  * frame the host decompresses (bounded) and as an uncompressed Batch,
  * decoded as the host decodes them (vg_batch_decode); what decodes is
- * checked against the field bounds and walked. And the wire walk must never
- * count less than protobuf-c then really holds while it unpacks.
+ * checked against the field bounds, walked, and packed again by vg_pb_pack()
+ * (protobuf-c's bytes). And the wire walk must never count less than
+ * protobuf-c then really holds while it unpacks.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -40,6 +41,21 @@ static void walk(const Vigil__V1__Batch *b)
 		abort();
 }
 
+/* What decoded, packed again by vigild's encoder, is protobuf-c's bytes. */
+static void repack(const Vigil__V1__Batch *b)
+{
+	size_t want_len = vigil__v1__batch__get_packed_size(b), got_len;
+	uint8_t *want = malloc(want_len ? want_len : 1), *got;
+
+	if (!want || vg_pb_pack(&b->base, &got, &got_len))
+		abort();
+	vigil__v1__batch__pack(b, want);
+	if (got_len != want_len || memcmp(got, want, want_len))
+		abort();
+	free(want);
+	free(got);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Vigil__V1__Batch *b = NULL;
@@ -49,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int zstd = 0; zstd <= 1; zstd++) {
 		if (vg_batch_decode(data, size, zstd, &b, why, sizeof(why)) == 0) {
 			walk(b);
+			repack(b);
 			vigil__v1__batch__free_unpacked(b, NULL);
 		}
 	}
