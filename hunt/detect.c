@@ -75,6 +75,8 @@ struct vg_rule {
 	int group_idx[VG_RULE_MAX_GROUP];
 	int tree_idx[4]; /* vg_rule_tree_cols in the result, -1 */
 	int fallback_cmd; /* InitiatingProcessCommandLine when no ProcessCommandLine */
+	char **acts; /* the ActionTypes its rows can have (vg_kql_query.actions), or none */
+	int nacts;
 	uint64_t cost_ns; /* what its query and rows took in the last run (0: did not run) */
 };
 
@@ -139,7 +141,67 @@ static void vg_rule_free(struct vg_rule *r)
 {
 	vg_rule_def_free(&r->d);
 	free(r->table);
+	for (int i = 0; i < r->nacts; i++)
+		free(r->acts[i]);
+	free(r->acts);
 	sqlite3_finalize(r->st);
+}
+
+/*
+ * The ActionTypes among rows lo+1..hi of table, into seen (strings to free):
+ * their number, or -1 when there are more than max (or no such column).
+ * One read of the new rows, where a rule that wants none of them would
+ * have read them all for nothing.
+ */
+#define VG_DETECT_MAX_ACTS 32
+static int vg_new_actions(sqlite3 *db, const char *table, int64_t lo, int64_t hi, char **seen,
+			  int max, int *rc)
+{
+	struct vg_sb sql;
+	sqlite3_stmt *st = NULL;
+	int n = 0, r;
+
+	vg_sb_init(&sql);
+	vg_sb_printf(&sql,
+		     "SELECT DISTINCT ActionType FROM \"%s\" WHERE rowid > ?1 AND rowid <= ?2",
+		     table);
+	r = sqlite3_prepare_v2(db, vg_sb_str(&sql) ?: "", -1, &st, NULL);
+	vg_sb_free(&sql);
+	if (r != SQLITE_OK)
+		return -1; /* the rules run as they are */
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(st, 0);
+
+		if (n == max || !a || !(seen[n] = strdup(a))) {
+			while (n > 0)
+				free(seen[--n]);
+			n = -1;
+			break;
+		}
+		n++;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		*rc = r;
+		while (n > 0)
+			free(seen[--n]);
+		n = -1;
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Whether a row of one of the rule's ActionTypes is among seen (nseen < 0: unknown, so yes). */
+static int vg_rule_may_match(const struct vg_rule *r, char **seen, int nseen)
+{
+	if (!r->nacts || nseen < 0)
+		return 1;
+	for (int i = 0; i < r->nacts; i++)
+		for (int j = 0; j < nseen; j++)
+			if (!strcmp(r->acts[i], seen[j]))
+				return 1;
+	return 0;
 }
 
 static int vg_col_index(const struct vg_kql_query *q, const char *name)
@@ -209,6 +271,13 @@ static int vg_rule_compile(struct vg_detect *d, struct vg_rule *r, struct vg_sb 
 	}
 	r->table = q.source;
 	q.source = NULL;
+	r->acts = q.actions;
+	r->nacts = q.nactions;
+	q.actions = NULL;
+	q.nactions = 0;
+	if (r->nacts)
+		vg_log(VG_DEBUG, "rule %s: rows of %d ActionType(s) only, the first %s", r->d.id,
+		       r->nacts, r->acts[0]);
 	r->waiting = 0;
 	if (r->logged_wait)
 		vg_log(VG_INFO, "rule %s: table %s is here, rule active", r->d.id, r->table);
@@ -568,14 +637,14 @@ int vg_detect_run(struct vg_detect *d)
 		const char *table = d->rules[i].table;
 		int64_t lo, hi, rlo;
 		sqlite3_stmt *mx;
-		char **nd;
-		int seen = 0;
+		char **nd, *seen[VG_DETECT_MAX_ACTS];
+		int dup = 0, need = 0, nseen;
 
 		if (!d->rules[i].st)
 			continue;
 		for (int j = 0; j < ndone; j++)
-			seen |= !strcmp(done[j], table);
-		if (seen)
+			dup |= !strcmp(done[j], table);
+		if (dup)
 			continue;
 		nd = realloc(done, (size_t)(ndone + 1) * sizeof(*nd));
 		if (!nd) {
@@ -604,13 +673,20 @@ int vg_detect_run(struct vg_detect *d)
 		}
 		if (hi <= lo)
 			continue;
+		for (int j = i; j < d->nrules; j++)
+			need |= d->rules[j].st && d->rules[j].nacts &&
+				!strcmp(d->rules[j].table, table);
+		nseen = need ? vg_new_actions(d->db, table, lo, hi, seen, VG_DETECT_MAX_ACTS, &rc) :
+			       -1;
+		if (rc != SQLITE_OK)
+			break;
 		for (int j = i; j < d->nrules && rc == SQLITE_OK; j++) {
 			struct vg_rule *r = &d->rules[j];
 
 			uint64_t t0;
 			int nrows = 0;
 
-			if (!r->st || strcmp(r->table, table))
+			if (!r->st || strcmp(r->table, table) || !vg_rule_may_match(r, seen, nseen))
 				continue;
 			t0 = vg_now_ns();
 			/*
@@ -652,6 +728,8 @@ int vg_detect_run(struct vg_detect *d)
 				       r->d.id, (double)r->cost_ns / 1e6, (long long)rlo + 1,
 				       (long long)hi, nrows);
 		}
+		while (nseen > 0)
+			free(seen[--nseen]);
 		if (rc != SQLITE_OK)
 			break;
 		sqlite3_bind_text(d->set_wm, 1, table, -1, SQLITE_TRANSIENT);

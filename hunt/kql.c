@@ -433,12 +433,67 @@ static int vg_let_stmt(struct vg_kq *k)
 	return vg_expect_op(k, ";", "after the let statement");
 }
 
+/*
+ * The ActionType values the pipeline at token i must begin with (see struct
+ * vg_kql_query), into q; nothing when it begins otherwise.
+ */
+static int vg_main_actions(struct vg_kq *k, int i, struct vg_kql_query *q)
+{
+	const struct vg_tok *t = k->tk;
+	char **acts = NULL;
+	int n = 0, depth = 0, ok = 0;
+
+	if (i + 5 >= k->ntk || t[i].t != TK_IDENT || !k->main_source ||
+	    strcmp(t[i].s, k->main_source) || !vg_is_op(&t[i + 1], "|") ||
+	    !vg_is_word(&t[i + 2], "where") || t[i + 3].t != TK_IDENT ||
+	    strcmp(t[i + 3].s, "ActionType"))
+		return 0;
+	i += 4;
+	if (vg_is_op(&t[i], "==") && t[i + 1].t == TK_STR) {
+		if (vg_elems_add(k, &acts, &n, t[i + 1].s))
+			goto out;
+		i += 2;
+	} else if (t[i].t == TK_IDENT && !strcmp(t[i].s, "in") && vg_is_op(&t[i + 1], "(")) {
+		for (i += 2; i < k->ntk && t[i].t == TK_STR; i += 2) {
+			if (vg_elems_add(k, &acts, &n, t[i].s))
+				goto out;
+			if (!vg_is_op(&t[i + 1], ","))
+				break;
+		}
+		if (i >= k->ntk || t[i].t != TK_STR || !vg_is_op(&t[i + 1], ")"))
+			goto out;
+		i += 2;
+	} else {
+		return 0;
+	}
+	/* The rest of the where: `and` terms only, whatever they hold in parentheses. */
+	if (!vg_stage_end(&t[i]) && !vg_is_word(&t[i], "and"))
+		goto out;
+	for (; i < k->ntk && !(depth == 0 && vg_stage_end(&t[i])); i++) {
+		if (vg_is_op(&t[i], "(") || vg_is_op(&t[i], "["))
+			depth++;
+		else if (vg_is_op(&t[i], ")") || vg_is_op(&t[i], "]"))
+			depth--;
+		else if (depth == 0 && vg_is_word(&t[i], "or"))
+			goto out;
+	}
+	ok = 1;
+out:
+	if (ok) {
+		q->actions = acts;
+		q->nactions = n;
+	} else {
+		vg_cols_free(acts, n);
+	}
+	return k->err;
+}
+
 static int vg_kql_run(struct vg_kq *kq, const char *text, int flags, struct vg_kql_query *q,
 		      struct vg_kql_error *e)
 {
 	struct vg_kq k = *kq;
 	struct vg_tab main = { 0 };
-	int have_main = 0;
+	int have_main = 0, main_at = 0;
 
 	memset(q, 0, sizeof(*q));
 	memset(e, 0, sizeof(*e));
@@ -465,6 +520,7 @@ static int vg_kql_run(struct vg_kq *kq, const char *text, int flags, struct vg_k
 			vg_kq_fail(&k, t, "only one query statement is supported (after the lets)");
 			break;
 		}
+		main_at = k.pos;
 		if (vg_tabular(&k, &main, flags & VG_KQL_BOUNDED))
 			break;
 		have_main = 1;
@@ -490,6 +546,8 @@ static int vg_kql_run(struct vg_kq *kq, const char *text, int flags, struct vg_k
 		}
 		q->sql = sql.s;
 	}
+	if (vg_main_actions(&k, main_at, q))
+		goto out;
 	q->cols = main.cols;
 	q->ncols = main.ncols;
 	main.cols = NULL;
@@ -538,6 +596,7 @@ void vg_kql_query_free(struct vg_kql_query *q)
 	free(q->sql);
 	vg_cols_free(q->cols, q->ncols);
 	free(q->source);
+	vg_cols_free(q->actions, q->nactions);
 	memset(q, 0, sizeof(*q));
 }
 

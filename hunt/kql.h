@@ -28,6 +28,13 @@ struct vg_kql_query {
 	char **cols; /* result column names, in order */
 	int ncols;
 	char *source; /* the table the final pipeline reads (NULL: a let) */
+	/*
+	 * VG_KQL_BOUNDED: when the final pipeline begins `Table | where ActionType == "A"` or
+	 * `... in ("A", "B")`, alone or joined by `and` (no `or` at that level):
+	 * those values; no row of another ActionType can be in the result.
+	 */
+	char **actions;
+	int nactions;
 };
 
 /*

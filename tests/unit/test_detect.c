@@ -828,3 +828,37 @@ Test(detect, no_rule_reads_a_window_of_file_events)
 	/* exec_from_tmp's build check, download_exec's download and mode change */
 	cr_expect_eq(probes, 3);
 }
+
+static uint64_t rule_cost(const char *rule)
+{
+	const char *id;
+	uint64_t ns;
+
+	for (int i = 0; vg_detect_rule_cost(det, i, &id, &ns) == 0; i++)
+		if (!strcmp(id, rule))
+			return ns;
+	cr_assert_fail("no rule %s", rule);
+	return 0;
+}
+
+/*
+ * A rule whose query begins `where ActionType == / in (...)` is not run
+ * when no new row has one of them (one read of the new rows' ActionTypes
+ * instead of one per rule); it runs, and alerts, when one has.
+ */
+Test(detect, a_rule_for_other_action_types_is_not_run)
+{
+	fileev("d1", "FileModeChanged", "/tmp/x", "chmod");
+	cr_assert_geq(vg_detect_run(det), 0);
+	cr_expect_eq(rule_cost("persist_cron"), 0, "persist_cron ran over a FileModeChanged");
+	cr_expect_eq(rule_cost("persist_pam"), 0);
+	cr_expect_gt(rule_cost("privesc_setid_chmod"), 0, "the FileModeChanged rule did not run");
+	/* evasion_history begins with its paths: it reads every new row */
+	cr_expect_gt(rule_cost("evasion_history"), 0);
+	fileev("d1", "FileModeChanged", "/tmp/y", "chmod");
+	fileev("d1", "FileCreated", "/etc/cron.d/backdoor", "vim");
+	cr_assert_geq(vg_detect_run(det), 1);
+	cr_expect_gt(rule_cost("persist_cron"), 0);
+	cr_expect_eq(alerts("persist_cron"), 1);
+	cr_expect_eq(rule_cost("persist_systemd_enable"), 0); /* SymlinkCreated only */
+}

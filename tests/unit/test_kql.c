@@ -906,3 +906,52 @@ Test(kql, sigma_backend_output_runs_unchanged)
 	       " (AccountUid == 1000 and ProcessCommandLine endswith_cs \".org\")\n| project ProcessId",
 	       "ProcessId\n200\n100\n202\n");
 }
+
+/* The ActionTypes a query's rows can have, when its first where says (detections skip the rest). */
+Test(kql, actions_the_first_where_requires)
+{
+	static const struct {
+		const char *q, *want; /* want: the values joined by ',', "" for none */
+	} cases[] = {
+		{ "DeviceProcessEvents | where ActionType == \"ProcessCreated\"",
+		  "ProcessCreated" },
+		{ "DeviceFileEvents | where ActionType in (\"FileCreated\", \"FileModified\")"
+		  " and FolderPath startswith \"/etc/\" | where FileName != \"x\"",
+		  "FileCreated,FileModified" },
+		{ "DeviceProcessEvents | where ActionType == \"ProcessCreated\" and (FileName =="
+		  " \"a\" or FileName == \"b\")",
+		  "ProcessCreated" },
+		{ "let x = DeviceFileEvents | where ActionType == \"FileDeleted\" | project FolderPath;"
+		  " DeviceProcessEvents | where ActionType == \"ProcessCreated\"",
+		  "ProcessCreated" },
+		/* an `or` at the where's own level: rows of other ActionTypes pass it */
+		{ "DeviceProcessEvents | where ActionType == \"ProcessCreated\" or FileName == \"a\"",
+		  "" },
+		{ "DeviceProcessEvents | where ActionType == \"ProcessCreated\" and FileName == \"a\""
+		  " or FileName == \"b\"",
+		  "" },
+		{ "DeviceProcessEvents | where FileName == \"a\" and ActionType == \"ProcessCreated\"",
+		  "" },
+		{ "DeviceProcessEvents | where (ActionType == \"ProcessCreated\")", "" },
+		{ "DeviceProcessEvents | where ActionType =~ \"processcreated\"", "" },
+		{ "DeviceProcessEvents | where ActionType in~ (\"ProcessCreated\")", "" },
+		{ "DeviceProcessEvents | where ActionType != \"ProcessCreated\"", "" },
+		{ "DeviceProcessEvents | extend A = 1 | where ActionType == \"ProcessCreated\"",
+		  "" },
+		{ "DeviceProcessEvents | where ActionType in (\"a\", FileName)", "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vg_kql_query q;
+		struct vg_kql_error e;
+		char got[256] = "";
+
+		cr_assert_eq(vg_kql_translate(db, cases[i].q, VG_KQL_BOUNDED, &q, &e), 0, "%s: %s",
+			     cases[i].q, e.msg);
+		for (int k = 0; k < q.nactions; k++)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", k ? "," : "",
+				 q.actions[k]);
+		cr_expect_str_eq(got, cases[i].want, "%s", cases[i].q);
+		vg_kql_query_free(&q);
+	}
+}
