@@ -174,16 +174,14 @@ static int vg_new_actions(sqlite3 *db, const char *table, int64_t lo, int64_t hi
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(st, 0);
 
-		if (n == max || !a || !(seen[n] = strdup(a))) {
-			while (n > 0)
-				free(seen[--n]);
-			n = -1;
+		if (n == max || !a || !(seen[n] = strdup(a)))
 			break;
-		}
 		n++;
 	}
-	if (r != SQLITE_ROW && r != SQLITE_DONE) {
-		*rc = r;
+	/* Stopped early (too many, a NULL, no memory: still a row) or an error. */
+	if (r != SQLITE_DONE) {
+		if (r != SQLITE_ROW)
+			*rc = r;
 		while (n > 0)
 			free(seen[--n]);
 		n = -1;
