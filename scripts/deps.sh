@@ -19,7 +19,7 @@
 # Installing never leaves a service enabled or running that was not before:
 # services are kept from starting during the install (policy-rc.d), and a unit
 # that a package enabled is disabled again (auditd enables itself; make bench
-# starts an audit daemon of its own and stops it).
+# starts an audit daemon of its own and stops it). Concurrent runs take turns.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -49,6 +49,15 @@ fi
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
+
+# Two parts installed at once (make -j2 on a fresh machine builds several
+# targets that each need one) would race for dpkg's lock and for policy-rc.d:
+# installs take turns, and each decides what is missing once it holds the lock.
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p /run/lock
+	exec 9>/run/lock/vigil-deps.lock
+	flock 9
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
