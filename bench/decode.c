@@ -217,8 +217,6 @@ static int run(const uint8_t *z, size_t zlen, int unbounded, long *rss_kb, doubl
 				Vigil__V1__Event *ev;
 
 				res.err = vg_batch_event(&v, i, &ev);
-				if (!res.err)
-					vigil__v1__event__free_unpacked(ev, NULL);
 			}
 			vg_batch_close(&v);
 		}

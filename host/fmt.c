@@ -218,26 +218,19 @@ char *vg_iso_time(char out[VG_ISO_LEN], uint64_t epoch_ns)
 	return out;
 }
 
-static int vg_needs_quotes(const char *a)
-{
-	if (!*a)
-		return 1;
-	for (; *a; a++) {
-		if (strchr(" \t\n\r\v\f'\"\\", *a))
-			return 1;
-	}
-	return 0;
-}
+/* What a shell would split or unquote: such an argument is quoted. */
+#define VG_SHELL_SPECIAL " \t\n\r\v\f'\"\\"
 
 void vg_cmdline(struct vg_sb *b, char *const *argv, size_t argc)
 {
 	for (size_t i = 0; i < argc; i++) {
 		const char *a = argv[i] ? argv[i] : "";
+		size_t plain = strcspn(a, VG_SHELL_SPECIAL); /* one pass, by table */
 
 		if (i)
 			vg_sb_addn(b, " ", 1);
-		if (!vg_needs_quotes(a)) {
-			vg_sb_add(b, a);
+		if (*a && !a[plain]) {
+			vg_sb_addn(b, a, plain);
 			continue;
 		}
 		vg_sb_addn(b, "'", 1);

@@ -778,8 +778,6 @@ static int vg_store_batch_tx(struct vg_store *s, struct vg_store_peer *peer, uin
 			}
 		}
 		rc = vg_store_one(s, peer, dev, now, ev);
-		if (!b->events)
-			vigil__v1__event__free_unpacked(ev, NULL);
 		if (rc != SQLITE_OK)
 			goto err_rollback;
 	}

@@ -49,12 +49,16 @@ struct vg_batch {
 	struct vg_batch_span {
 		size_t off, len;
 	} * ev;
+	struct vg_batch_chunk *chunks; /* the current event's memory */
 };
 
 /* 0, or an error as vg_batch_decode(); v is then closed. payload must outlive v. */
 int vg_batch_open(struct vg_batch *v, const uint8_t *payload, size_t len, int zstd, char *why,
 		  size_t why_len);
-/* Unpack event i (< v->n_events), to free with vigil__v1__event__free_unpacked(): 0 or -errno. */
+/*
+ * Unpack event i (< v->n_events): 0 or -errno. The event lives in v's memory
+ * until the next vg_batch_event() or vg_batch_close(); it is not freed.
+ */
 int vg_batch_event(struct vg_batch *v, size_t i, Vigil__V1__Event **ev);
 void vg_batch_close(struct vg_batch *v);
 

@@ -1438,7 +1438,6 @@ static int vg_pg_frame_rows(struct vg_pg *pg, const char *owner, struct vg_pg_fr
 		}
 		t.ns = ev->time_ns;
 		err = vg_pg_one(&t, ev);
-		vigil__v1__event__free_unpacked(ev, NULL);
 	}
 	/* COPY's rows wait for the request's end (vg_pg_store_once). */
 	if (!err && pg->mode != VG_PG_COPY)

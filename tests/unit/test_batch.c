@@ -667,7 +667,6 @@ Test(batch, events_unpacked_one_at_a_time)
 
 		cr_assert_eq(vg_batch_event(&v, i, &e), 0, "event %zu", i);
 		cr_assert_eq(e->process->parent->n_argv, 4095);
-		vigil__v1__event__free_unpacked(e, NULL);
 	}
 	vg_batch_close(&v);
 	free(z);
