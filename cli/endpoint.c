@@ -25,7 +25,6 @@
 #include "addr.h"
 #include "auth.h"
 #include "conn.h"
-#include "detect.h"
 #include "fmt.h"
 #include "events.h"
 #include "upproxy.h"
@@ -298,7 +297,7 @@ static int vg_host_read(struct vg_host *h, int i)
 	vg_host_print(h);
 	vg_host_outputs(h);
 	if (hc->c.stored != stored)
-		h->detect_due = 1;
+		vg_detector_due(h->dt);
 	if (!err && !eof) {
 		err = vg_host_flush(hc);
 		if (!err)
@@ -310,41 +309,6 @@ static int vg_host_read(struct vg_host *h, int i)
 		       vg_frame_reader_pending(&hc->c.rd));
 	vg_host_close(h, i);
 	return 0;
-}
-
-/*
- * The detections over what was stored since they last ran: at once when they
- * last ran VG_HOST_DETECT_MS ago or more (or force), else once that much has
- * passed (the loop's poll wakes for it). Each run has a cost of its own,
- * whatever it reads (every rule's statement, the lookback queries, a commit),
- * which a run per batch paid up to a hundred times a second under load.
- */
-static void vg_host_detect(struct vg_host *h, int force)
-{
-	int64_t now;
-
-	if (!h->detect || !h->detect_due)
-		return;
-	now = vg_mono_ms();
-	if (!force && now - h->detect_ms < VG_HOST_DETECT_MS)
-		return;
-	h->detect_due = 0;
-	h->detect_ms = now;
-	if (vg_detect_run(h->detect) < 0)
-		vg_log(VG_WARN, "detections failed on these batches; they run again on the next");
-}
-
-/* The poll timeout (-1: none) shortened to when the detections are due. */
-static int vg_host_detect_timeout(struct vg_host *h, int timeout)
-{
-	int64_t left;
-
-	if (!h->detect || !h->detect_due)
-		return timeout;
-	left = h->detect_ms + VG_HOST_DETECT_MS - vg_mono_ms();
-	if (left < 0)
-		left = 0;
-	return timeout < 0 || timeout > left ? (int)left : timeout;
 }
 
 /* Empty every connection's socket buffer: fully received frames get stored. */
@@ -538,7 +502,6 @@ static int vg_host_loop(struct vg_host *h)
 		}
 		if (h->stopping) {
 			vg_host_drain_all(h);
-			vg_host_detect(h, 1);
 			return 0;
 		}
 		if (h->deadline_ms) {
@@ -550,7 +513,6 @@ static int vg_host_loop(struct vg_host *h)
 		if (((h->lfd >= 0 && h->nconns) || h->refused_flush_ms || h->o->noutputs) &&
 		    (timeout < 0 || timeout > 1000))
 			timeout = 1000;
-		timeout = vg_host_detect_timeout(h, timeout);
 		pfd[n++] = (struct pollfd){ .fd = h->sfd, .events = POLLIN };
 		if (h->lfd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = h->lfd, .events = POLLIN };
@@ -583,7 +545,6 @@ static int vg_host_loop(struct vg_host *h)
 		/* After the loop above: making room moves connections between slots. */
 		if (h->lfd >= 0 && pfd[1].revents)
 			vg_host_accept(h);
-		vg_host_detect(h, 0);
 		vg_host_sweep(h);
 		vg_host_server_filters(h);
 		vg_host_refused_flush(h, 0);
@@ -640,7 +601,7 @@ int vg_host_run(const struct vg_host_opts *o)
 		struct vg_sb why;
 
 		vg_sb_init(&why);
-		err = vg_detect_open(&h.detect, vg_store_db(h.store), o->rules, &why);
+		err = vg_detector_start(&h.dt, o->db, o->rules, &why);
 		if (err) {
 			vg_log_lines(VG_ERROR, vg_sb_str(&why)); /* a rule file may hold any byte */
 			vg_err(err, "host: cannot load the rules of %s", o->rules);
@@ -693,8 +654,8 @@ int vg_host_run(const struct vg_host_opts *o)
 	}
 
 	ret = vg_host_loop(&h) || h.store_lost;
-	if (!h.store_lost)
-		vg_host_detect(&h, 1); /* what the last batches stored */
+	vg_detector_stop(h.dt, !h.store_lost); /* a last run over what the last batches stored */
+	h.dt = NULL;
 	vg_upfilters_close(h.upf);
 	h.upf = NULL;
 	vg_upstream_stop(h.up);
@@ -721,7 +682,7 @@ out_store:
 		vg_output_close(&o->outputs[i]);
 	vg_upfilters_close(h.upf);
 	vg_upstream_close(h.up);
-	vg_detect_close(h.detect);
+	vg_detector_stop(h.dt, 0);
 	vg_store_close(h.store);
 out_buf:
 	free(h.rbuf);

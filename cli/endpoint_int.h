@@ -17,7 +17,6 @@ struct vg_host_opts; /* endpoint.h */
 #define VG_HOST_MAX_CONNS 64
 #define VG_HOST_GRACE_MS 12000 /* longer than vigild's final acknowledgement wait */
 #define VG_HOST_READ 65536
-#define VG_HOST_DETECT_MS 1000 /* the detections run at most once a second while batches arrive */
 
 struct vg_host_conn {
 	int fd;
@@ -34,7 +33,7 @@ enum { VG_HR_HELLO, VG_HR_IDLE, VG_HR_LIMIT, VG_HR_NR };
 struct vg_host {
 	const struct vg_host_opts *o;
 	struct vg_store *store;
-	struct vg_detect *detect;
+	struct vg_detector *dt; /* the detections' thread (cli/hostops.h) */
 	int sfd, lfd;
 	struct vg_host_conn conns[VG_HOST_MAX_CONNS];
 	int nconns;
@@ -70,8 +69,6 @@ struct vg_host {
 	struct vg_retainer *rt; /* --retain-days, --max-db-size */
 	struct vg_cursor out_cursor; /* --output: the last event written */
 	int64_t out_count_ms; /* when the outputs' counts last went to HostCounters */
-	int detect_due; /* batches stored since the detections last ran */
-	int64_t detect_ms; /* when they last ran */
 };
 
 /* CLOCK_MONOTONIC in ms: deadlines and rates. */

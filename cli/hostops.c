@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detect.h"
 #include "events.h"
 #include "fmt.h"
 #include "hostops.h"
@@ -124,17 +125,37 @@ static void *vg_retainer_main(void *arg)
 	}
 }
 
+/*
+ * A side thread's connection to db, which waits for the writer of batches as
+ * long as it takes (that one holds the lock a transaction at a time), and its
+ * lock and condition (on the monotonic clock). An SQLite result code.
+ */
+static int vg_side_open(sqlite3 **conn, const char *db, pthread_mutex_t *mu, pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int rc = sqlite3_open_v2(db, conn, SQLITE_OPEN_READWRITE, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_busy_timeout(*conn, 60000);
+	pthread_mutex_init(mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return SQLITE_OK;
+}
+
 int vg_retainer_start(struct vg_retainer **out, const char *db, const struct vg_retain *r,
 		      unsigned interval_s)
 {
 	struct vg_retainer *rt = calloc(1, sizeof(*rt));
-	pthread_condattr_t ca;
 	int rc, err;
 
 	*out = NULL;
 	if (!rt)
 		return -ENOMEM;
-	rc = sqlite3_open_v2(db, &rt->db, SQLITE_OPEN_READWRITE, NULL);
+	rc = vg_side_open(&rt->db, db, &rt->mu, &rt->cv);
 	if (rc != SQLITE_OK) {
 		err = vg_sqlite_errno(rc);
 		vg_log(VG_ERROR, "retention: %s: %s", db, sqlite3_errstr(rc));
@@ -142,8 +163,7 @@ int vg_retainer_start(struct vg_retainer **out, const char *db, const struct vg_
 		free(rt);
 		return err;
 	}
-	/* The writer of batches waits at most one chunk; we wait for it as long as it takes. */
-	sqlite3_busy_timeout(rt->db, 60000);
+	/* The writer of batches waits at most one chunk of ours. */
 	/* A deletion a power cut undoes is done again by the next pass: no fsync each chunk. */
 	sqlite3_exec(rt->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	rt->r = *r;
@@ -151,11 +171,6 @@ int vg_retainer_start(struct vg_retainer **out, const char *db, const struct vg_
 		rt->r.pause_ms = VG_RETAIN_PAUSE_MS;
 	rt->r.stop = &rt->stop;
 	rt->interval_s = interval_s;
-	pthread_mutex_init(&rt->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&rt->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	err = -pthread_create(&rt->th, NULL, vg_retainer_main, rt);
 	if (err) {
 		vg_err(err, "retention: thread");
@@ -180,6 +195,140 @@ void vg_retainer_stop(struct vg_retainer *rt)
 	pthread_mutex_destroy(&rt->mu);
 	pthread_cond_destroy(&rt->cv);
 	free(rt);
+}
+
+/* ---- detections */
+
+struct vg_detector {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int due; /* batches stored since the last run began */
+	int stop, final;
+	sqlite3 *db;
+	struct vg_detect *d;
+};
+
+static int64_t vg_detector_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* cv's deadline ms from now */
+static void vg_cv_deadline(struct timespec *t, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
+static void *vg_detector_main(void *arg)
+{
+	struct vg_detector *dt = arg;
+	int64_t last = vg_detector_ms() - VG_DETECT_EVERY_MS;
+	int again = 0;
+
+	pthread_mutex_lock(&dt->mu);
+	for (;;) {
+		while (!dt->due && !dt->stop)
+			pthread_cond_wait(&dt->cv, &dt->mu);
+		/* Once a second while batches arrive; at once when behind, or for the last run. */
+		while (dt->due && !dt->stop && !again) {
+			int64_t left = last + VG_DETECT_EVERY_MS - vg_detector_ms();
+			struct timespec until;
+
+			if (left <= 0)
+				break;
+			vg_cv_deadline(&until, left);
+			pthread_cond_timedwait(&dt->cv, &dt->mu, &until);
+		}
+		if (!dt->due || (dt->stop && !dt->final))
+			break;
+		dt->due = 0;
+		pthread_mutex_unlock(&dt->mu);
+		if (vg_detect_run(dt->d) < 0)
+			vg_log(VG_WARN,
+			       "detections failed on these batches; they run again on the next");
+		last = vg_detector_ms();
+		again = vg_detect_behind(dt->d);
+		pthread_mutex_lock(&dt->mu);
+		dt->due |= again;
+	}
+	pthread_mutex_unlock(&dt->mu);
+	return NULL;
+}
+
+int vg_detector_start(struct vg_detector **out, const char *db, const char *rules,
+		      struct vg_sb *why)
+{
+	struct vg_detector *dt = calloc(1, sizeof(*dt));
+	int rc, err;
+
+	*out = NULL;
+	if (!dt)
+		return -ENOMEM;
+	rc = vg_side_open(&dt->db, db, &dt->mu, &dt->cv);
+	if (rc != SQLITE_OK) {
+		err = vg_sqlite_errno(rc);
+		vg_sb_printf(why, "%s: %s", db, sqlite3_errstr(rc));
+		sqlite3_close(dt->db);
+		free(dt);
+		return err;
+	}
+	/* What the rules read is what was just stored: in the WAL and the kernel's page cache. */
+	sqlite3_exec(dt->db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
+	err = vg_detect_open(&dt->d, dt->db, rules, why);
+	if (!err) {
+		err = -pthread_create(&dt->th, NULL, vg_detector_main, dt);
+		if (err)
+			vg_sb_printf(why, "detections: thread: %s", strerror(-err));
+	}
+	if (err) {
+		vg_detect_close(dt->d);
+		sqlite3_close(dt->db);
+		pthread_mutex_destroy(&dt->mu);
+		pthread_cond_destroy(&dt->cv);
+		free(dt);
+		return err;
+	}
+	*out = dt;
+	return 0;
+}
+
+void vg_detector_due(struct vg_detector *dt)
+{
+	if (!dt)
+		return;
+	pthread_mutex_lock(&dt->mu);
+	if (!dt->due) {
+		dt->due = 1;
+		pthread_cond_signal(&dt->cv);
+	}
+	pthread_mutex_unlock(&dt->mu);
+}
+
+void vg_detector_stop(struct vg_detector *dt, int final)
+{
+	if (!dt)
+		return;
+	pthread_mutex_lock(&dt->mu);
+	dt->stop = 1;
+	dt->final = final;
+	pthread_cond_signal(&dt->cv);
+	pthread_mutex_unlock(&dt->mu);
+	pthread_join(dt->th, NULL);
+	vg_detect_close(dt->d);
+	sqlite3_close(dt->db);
+	pthread_mutex_destroy(&dt->mu);
+	pthread_cond_destroy(&dt->cv);
+	free(dt);
 }
 
 /* ---- outputs */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * What vigil host runs beside the connection loop for an operator:
- * retention (--retain-days, --max-db-size) in a thread with its own SQLite
- * connection, the Prometheus endpoint (--metrics, libmicrohttpd's thread),
+ * the detections and retention (--retain-days, --max-db-size), each in a
+ * thread with its own SQLite connection, the Prometheus endpoint (--metrics, libmicrohttpd's thread),
  * and the outputs a SIEM shipper takes (--output jsonl:FILE, syslog).
  */
 #ifndef VG_HOSTOPS_H
@@ -30,6 +30,24 @@ struct vg_retainer;
 int vg_retainer_start(struct vg_retainer **rt, const char *db, const struct vg_retain *r,
 		      unsigned interval_s);
 void vg_retainer_stop(struct vg_retainer *rt);
+
+/* ---- detections */
+/*
+ * The rules of dir (hunt/detect.h) run in a thread with a connection of its
+ * own to db: at most once every VG_DETECT_EVERY_MS while batches arrive, at
+ * once while a run left rows behind. Its reads do not stop the writer of
+ * batches; its writes (alerts, evidence, watermarks) hold it a short
+ * transaction. A rule that does not load fails the start: 0, or -errno with
+ * why (file:line:col and a caret for a rule).
+ */
+#define VG_DETECT_EVERY_MS 1000
+struct vg_detector;
+struct vg_sb;
+int vg_detector_start(struct vg_detector **dt, const char *db, const char *dir, struct vg_sb *why);
+/* Batches were stored: the next run is due. */
+void vg_detector_due(struct vg_detector *dt);
+/* final: one last run over what was stored first. Then the thread ends and dt is freed. */
+void vg_detector_stop(struct vg_detector *dt, int final);
 
 /* ---- metrics */
 struct vg_metrics_server;

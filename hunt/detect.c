@@ -10,6 +10,7 @@
 #include "fmt.h"
 #include "kql.h"
 #include "log.h"
+#include "retain.h"
 #include "rule.h"
 #include "store.h"
 
@@ -78,6 +79,15 @@ struct vg_rule {
 	char **acts; /* the ActionTypes its rows can have (vg_kql_query.actions), or none */
 	int nacts;
 	uint64_t cost_ns; /* what its query and rows took in the last run (0: did not run) */
+	struct vg_hit *hits; /* the rows its query returned this run (vg_detect_run) */
+	size_t nhits, hits_cap;
+	uint64_t capped; /* rows past VG_DETECT_MAX_HITS this run */
+	int ran; /* its query ran this run */
+};
+
+/* One result row of a rule's query, copied out of the read (the values' own copies). */
+struct vg_hit {
+	sqlite3_value **v;
 };
 
 struct vg_detect {
@@ -85,6 +95,15 @@ struct vg_detect {
 	struct vg_rule *rules;
 	int nrules;
 	sqlite3_stmt *ins_alert, *find_alert, *upd_alert, *has_ev, *ins_ev, *get_wm, *set_wm;
+	struct vg_span {
+		const char *table;
+		int64_t hi; /* the watermark it moves to, when moved */
+		int moved;
+	} * spans; /* per table of a rule this run */
+	int nspans, nmoved;
+	size_t nhits; /* rows the rules returned this run */
+	int behind; /* the last run stopped short of the newest rows */
+	uint64_t capped; /* rows rules returned past VG_DETECT_MAX_HITS, not made evidence */
 };
 
 /* 1 when table has column col (a name without spaces), 0 when not, -1 on error */
@@ -137,8 +156,54 @@ int vg_alerts_schema(sqlite3 *db)
 	return 0;
 }
 
+static void vg_hits_free(struct vg_rule *r)
+{
+	int ncol = r->st ? sqlite3_column_count(r->st) : 0;
+
+	for (size_t i = 0; i < r->nhits; i++) {
+		for (int c = 0; c < ncol; c++)
+			sqlite3_value_free(r->hits[i].v[c]);
+		free(r->hits[i].v);
+	}
+	r->nhits = 0;
+}
+
+/* Keep the row st is on: SQLITE_OK, or SQLITE_NOMEM. */
+static int vg_hit_add(struct vg_rule *r)
+{
+	int ncol = sqlite3_column_count(r->st);
+	struct vg_hit *h;
+
+	if (r->nhits == r->hits_cap) {
+		size_t cap = r->hits_cap ? r->hits_cap * 2 : 16;
+
+		h = realloc(r->hits, cap * sizeof(*h));
+		if (!h)
+			return SQLITE_NOMEM;
+		r->hits = h;
+		r->hits_cap = cap;
+	}
+	h = &r->hits[r->nhits];
+	h->v = calloc((size_t)ncol, sizeof(*h->v));
+	if (!h->v)
+		return SQLITE_NOMEM;
+	for (int c = 0; c < ncol; c++) {
+		h->v[c] = sqlite3_value_dup(sqlite3_column_value(r->st, c));
+		if (!h->v[c]) {
+			while (c--)
+				sqlite3_value_free(h->v[c]);
+			free(h->v);
+			return SQLITE_NOMEM;
+		}
+	}
+	r->nhits++;
+	return SQLITE_OK;
+}
+
 static void vg_rule_free(struct vg_rule *r)
 {
+	vg_hits_free(r);
+	free(r->hits);
 	vg_rule_def_free(&r->d);
 	free(r->table);
 	for (int i = 0; i < r->nacts; i++)
@@ -382,6 +447,7 @@ void vg_detect_close(struct vg_detect *d)
 	sqlite3_finalize(d->ins_ev);
 	sqlite3_finalize(d->get_wm);
 	sqlite3_finalize(d->set_wm);
+	free(d->spans);
 	free(d);
 }
 
@@ -414,24 +480,24 @@ static int vg_step_reset(sqlite3_stmt *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static void vg_bind_col(sqlite3_stmt *dst, int i, sqlite3_stmt *src, int col)
+static void vg_bind_col(sqlite3_stmt *dst, int i, const struct vg_hit *h, int col)
 {
 	if (col < 0)
 		sqlite3_bind_null(dst, i);
 	else
-		sqlite3_bind_value(dst, i, sqlite3_column_value(src, col));
+		sqlite3_bind_value(dst, i, h->v[col]);
 }
 
-static const char *vg_sqlite_text(void *st, int col)
+static const char *vg_hit_text(void *h, int col)
 {
-	return (const char *)sqlite3_column_text(st, col);
+	return (const char *)sqlite3_value_text(((struct vg_hit *)h)->v[col]);
 }
 
-/* Open a new alert of r for the current row: its id into *alert_id. */
-static int vg_alert_open(struct vg_detect *d, struct vg_rule *r, const char *now, const char *key,
-			 const char *ts, char **alert_id)
+/* Open a new alert of r for row q: its id into *alert_id. */
+static int vg_alert_open(struct vg_detect *d, struct vg_rule *r, struct vg_hit *q, const char *now,
+			 const char *key, const char *ts, char **alert_id)
 {
-	sqlite3_stmt *q = r->st, *st = d->ins_alert;
+	sqlite3_stmt *st = d->ins_alert;
 	int dev = r->ev_idx[1], name = r->ev_idx[2];
 	sqlite3_int64 rid;
 	char *gk, *upd;
@@ -467,7 +533,7 @@ static int vg_alert_open(struct vg_detect *d, struct vg_rule *r, const char *now
 	free(upd);
 	if (rc == SQLITE_OK)
 		vg_log(VG_INFO, "alert %s: %s (%s, %s) on %s", *alert_id, r->d.title, r->d.severity,
-		       r->d.mitre, (const char *)sqlite3_column_text(q, dev) ?: "?");
+		       r->d.mitre, dev >= 0 ? vg_hit_text(q, dev) ?: "?" : "?");
 	return rc;
 }
 
@@ -476,11 +542,13 @@ static int vg_alert_open(struct vg_detect *d, struct vg_rule *r, const char *now
  * or group columns, within the rule's window) or open one, add the
  * evidence row.
  */
-static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now, int *new_alerts)
+static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, struct vg_hit *q, const char *now,
+			 int *new_alerts)
 {
-	sqlite3_stmt *q = r->st, *st;
+	sqlite3_stmt *st;
 	int dev = r->ev_idx[1], tcol = r->ev_idx[0];
-	const char *ts = tcol >= 0 ? (const char *)sqlite3_column_text(q, tcol) : NULL;
+	const char *ts = tcol >= 0 ? vg_hit_text(q, tcol) : NULL;
+	int64_t rid = sqlite3_value_int64(q->v[0]);
 	int64_t ts_ms = vg_rule_time_ms(ts);
 	struct vg_sb key;
 	char *alert_id = NULL;
@@ -492,7 +560,7 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 		/* a row seen by an earlier run may be evidence already */
 		st = d->has_ev;
 		sqlite3_bind_text(st, 1, r->table, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, sqlite3_column_int64(q, 0));
+		sqlite3_bind_int64(st, 2, rid);
 		sqlite3_bind_text(st, 3, r->d.id, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
@@ -505,13 +573,13 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 
 	vg_sb_init(&key);
 	vg_rule_key(&r->d,
-		    &(struct vg_rule_row){ .text = vg_sqlite_text,
+		    &(struct vg_rule_row){ .text = vg_hit_text,
 					   .ctx = q,
 					   .device = dev,
 					   .group_idx = r->group_idx,
 					   .tree_idx = r->tree_idx,
 					   .table = r->table,
-					   .rid = (long long)sqlite3_column_int64(q, 0) },
+					   .rid = (long long)rid },
 		    &key);
 	if (vg_sb_err(&key))
 		return SQLITE_NOMEM;
@@ -532,7 +600,7 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 		sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
 		rc = vg_step_reset(st);
 	} else {
-		rc = vg_alert_open(d, r, now, vg_sb_str(&key), ts, &alert_id);
+		rc = vg_alert_open(d, r, q, now, vg_sb_str(&key), ts, &alert_id);
 		*new_alerts += rc == SQLITE_OK;
 	}
 	vg_sb_free(&key);
@@ -550,7 +618,7 @@ static int vg_detect_row(struct vg_detect *d, struct vg_rule *r, const char *now
 	sqlite3_bind_text(st, 4, r->d.mitre, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, vg_rule_entity_type(r->table), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, r->table, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, sqlite3_column_int64(q, 0));
+	sqlite3_bind_int64(st, 7, rid);
 	for (size_t i = 0; i < VG_RULE_NEV; i++) {
 		int col = r->ev_idx[i];
 
@@ -602,56 +670,94 @@ static int vg_lookback(struct vg_detect *d, const struct vg_rule *r, const char 
 	return sqlite3_finalize(st);
 }
 
-int vg_detect_run(struct vg_detect *d)
+/*
+ * A run reads, then writes. The rule queries run in one read transaction (a
+ * snapshot, which the writer of batches does not wait for: the host gives the
+ * detections a connection and a thread of their own) and the rows they return
+ * are kept; then one short write transaction makes the alerts and evidence
+ * and moves the watermarks. A run reads at most VG_DETECT_SPAN new rows of a
+ * table (the next run, at once, reads on) and keeps at most
+ * VG_DETECT_MAX_HITS rows in all, which bounds its memory and how long the
+ * writer of batches may wait for its write (about 20 us a row): the rows past
+ * it are not made evidence, and are counted (HostCounters
+ * DetectionRowsCapped, by rule) and logged.
+ */
+#define VG_DETECT_SPAN 100000
+#define VG_DETECT_MAX_HITS 50000
+
+/* Run rule r over rows rlo+1..hi (its lookback span), keeping what it returns. */
+static int vg_rule_read(struct vg_detect *d, struct vg_rule *r, const char *table, int64_t lo,
+			int64_t hi)
 {
-	char now[VG_ISO_LEN];
-	int new_alerts = 0, rc = SQLITE_OK, err = 0;
-	char **done = NULL;
-	int ndone = 0;
+	int64_t rlo = lo;
+	uint64_t over = 0;
+	int rc = SQLITE_OK;
 
-	vg_iso_time(now, vg_now_ns());
-	for (int i = 0; i < d->nrules; i++) {
-		d->rules[i].cost_ns = 0;
-		if (d->rules[i].waiting) {
-			struct vg_sb errors;
-
-			vg_sb_init(&errors);
-			err = vg_rule_compile(d, &d->rules[i], &errors);
-			if (err && err != -EAGAIN)
-				vg_log_lines(VG_ERROR, vg_sb_str(&errors) ?: "rule error");
-			vg_sb_free(&errors);
-			if (err) {
-				/* A table with other columns than the rule expects. */
-				d->rules[i].waiting = err == -EAGAIN;
-				err = 0;
-			}
-		}
+	/*
+	 * A lookback rule reads its span only when a new row matches: no new
+	 * row is evidence, no older one became evidence either (and a batch
+	 * with no row for its filters costs no window scan).
+	 */
+	if (r->d.lookback_ms) {
+		sqlite3_bind_int64(r->st, 1, lo);
+		sqlite3_bind_int64(r->st, 2, hi);
+		rc = sqlite3_step(r->st);
+		sqlite3_reset(r->st);
+		if (rc == SQLITE_ROW)
+			rc = vg_lookback(d, r, table, lo, &rlo);
+		else if (rc == SQLITE_DONE)
+			rlo = hi; /* nothing to read */
+		if (rc != SQLITE_OK && rc != SQLITE_DONE)
+			return rc;
+		rc = SQLITE_OK;
 	}
-	rc = sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		goto out;
+	sqlite3_bind_int64(r->st, 1, rlo);
+	sqlite3_bind_int64(r->st, 2, hi);
+	while (rlo < hi && (rc = sqlite3_step(r->st)) == SQLITE_ROW) {
+		if (d->nhits < VG_DETECT_MAX_HITS) {
+			rc = vg_hit_add(r);
+			d->nhits += rc == SQLITE_OK;
+		} else {
+			over++;
+		}
+		if (rc != SQLITE_ROW && rc != SQLITE_OK)
+			break;
+	}
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = SQLITE_OK;
+	else if (rc != SQLITE_OK)
+		vg_log(VG_ERROR, "rule %s: %s", r->d.id, sqlite3_errmsg(d->db));
+	sqlite3_reset(r->st);
+	if (over) {
+		vg_log(VG_WARN,
+		       "rule %s: %llu rows past the %d a run makes evidence of (counted, not evidence)",
+		       r->d.id, (unsigned long long)over, VG_DETECT_MAX_HITS);
+		d->capped += over;
+		r->capped += over;
+	}
+	return rc;
+}
+
+/* The read: every rule's rows since its table's watermark, into r->hits and d->spans. */
+static int vg_detect_read(struct vg_detect *d)
+{
+	int rc = sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
+
 	/* Per table: the rows since its watermark, for every rule reading it. */
 	for (int i = 0; i < d->nrules && rc == SQLITE_OK; i++) {
 		const char *table = d->rules[i].table;
-		int64_t lo, hi, rlo;
+		int64_t lo, hi;
 		sqlite3_stmt *mx;
-		char **nd, *seen[VG_DETECT_MAX_ACTS];
+		char *seen[VG_DETECT_MAX_ACTS];
+		struct vg_span *ns;
 		int dup = 0, need = 0, nseen;
 
 		if (!d->rules[i].st)
 			continue;
-		for (int j = 0; j < ndone; j++)
-			dup |= !strcmp(done[j], table);
+		for (int j = 0; j < d->nspans; j++)
+			dup |= !strcmp(d->spans[j].table, table);
 		if (dup)
 			continue;
-		nd = realloc(done, (size_t)(ndone + 1) * sizeof(*nd));
-		if (!nd) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		done = nd;
-		done[ndone++] = (char *)table;
-
 		lo = vg_query_i64(d->db, d->get_wm, table, &rc);
 		if (rc != SQLITE_OK)
 			break;
@@ -669,8 +775,20 @@ int vg_detect_run(struct vg_detect *d)
 			if (rc != SQLITE_OK)
 				break;
 		}
+		if (hi - lo > VG_DETECT_SPAN) {
+			hi = lo + VG_DETECT_SPAN;
+			d->behind = 1;
+		}
+		ns = realloc(d->spans, (size_t)(d->nspans + 1) * sizeof(*ns));
+		if (!ns) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		d->spans = ns;
+		d->spans[d->nspans++] = (struct vg_span){ table, hi, hi > lo };
 		if (hi <= lo)
 			continue;
+		d->nmoved++;
 		for (int j = i; j < d->nrules; j++)
 			need |= d->rules[j].st && d->rules[j].nacts &&
 				!strcmp(d->rules[j].table, table);
@@ -680,69 +798,110 @@ int vg_detect_run(struct vg_detect *d)
 			break;
 		for (int j = i; j < d->nrules && rc == SQLITE_OK; j++) {
 			struct vg_rule *r = &d->rules[j];
-
 			uint64_t t0;
-			int nrows = 0;
 
 			if (!r->st || strcmp(r->table, table) || !vg_rule_may_match(r, seen, nseen))
 				continue;
 			t0 = vg_now_ns();
-			/*
-			 * A lookback rule reads its span only when a new row matches:
-			 * no new row is evidence, no older one became evidence either
-			 * (and a batch with no row for its filters costs no window scan).
-			 */
-			rlo = lo;
-			if (r->d.lookback_ms) {
-				sqlite3_bind_int64(r->st, 1, lo);
-				sqlite3_bind_int64(r->st, 2, hi);
-				rc = sqlite3_step(r->st);
-				sqlite3_reset(r->st);
-				if (rc == SQLITE_ROW)
-					rc = vg_lookback(d, r, table, lo, &rlo);
-				else if (rc == SQLITE_DONE)
-					rlo = hi; /* nothing to read */
-				if (rc != SQLITE_OK && rc != SQLITE_DONE)
-					break;
-				rc = SQLITE_OK;
-			}
-			sqlite3_bind_int64(r->st, 1, rlo);
-			sqlite3_bind_int64(r->st, 2, hi);
-			while (rlo < hi && (rc = sqlite3_step(r->st)) == SQLITE_ROW) {
-				nrows++;
-				rc = vg_detect_row(d, r, now, &new_alerts);
-				if (rc != SQLITE_OK)
-					break;
-			}
-			if (rc == SQLITE_DONE)
-				rc = SQLITE_OK;
-			else if (rc != SQLITE_OK)
-				vg_log(VG_ERROR, "rule %s: %s", r->d.id, sqlite3_errmsg(d->db));
-			sqlite3_reset(r->st);
+			rc = vg_rule_read(d, r, table, lo, hi);
 			r->cost_ns = vg_now_ns() - t0;
-			if (r->cost_ns >= 1000000)
-				vg_log(VG_DEBUG,
-				       "rule %s: %.1f ms over rows %lld..%lld, %d returned",
-				       r->d.id, (double)r->cost_ns / 1e6, (long long)rlo + 1,
-				       (long long)hi, nrows);
+			r->ran = 1;
 		}
 		while (nseen > 0)
 			free(seen[--nseen]);
-		if (rc != SQLITE_OK)
-			break;
-		sqlite3_bind_text(d->set_wm, 1, table, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(d->set_wm, 2, hi);
+	}
+	/* Only read: the end of the snapshot. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+	else
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* The write: alerts and evidence of the rows the read kept, the watermarks. */
+static int vg_detect_write(struct vg_detect *d, const char *now, int *new_alerts)
+{
+	int rc = SQLITE_OK;
+
+	if (!d->nmoved)
+		return SQLITE_OK;
+	rc = sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	for (int i = 0; i < d->nrules && rc == SQLITE_OK; i++) {
+		struct vg_rule *r = &d->rules[i];
+		uint64_t t0 = vg_now_ns();
+
+		for (size_t k = 0; k < r->nhits && rc == SQLITE_OK; k++)
+			rc = vg_detect_row(d, r, &r->hits[k], now, new_alerts);
+		if (r->capped && rc == SQLITE_OK)
+			rc = vg_host_counter_add(d->db, "DetectionRowsCapped", r->d.id,
+						 (int64_t)r->capped) ?
+				     SQLITE_IOERR :
+				     SQLITE_OK;
+		if (!r->ran)
+			continue;
+		r->cost_ns += vg_now_ns() - t0;
+		if (r->cost_ns >= 1000000)
+			vg_log(VG_DEBUG, "rule %s: %.1f ms, %zu rows returned", r->d.id,
+			       (double)r->cost_ns / 1e6, r->nhits);
+	}
+	for (int i = 0; i < d->nspans && rc == SQLITE_OK; i++) {
+		if (!d->spans[i].moved)
+			continue;
+		sqlite3_bind_text(d->set_wm, 1, d->spans[i].table, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(d->set_wm, 2, d->spans[i].hi);
 		rc = vg_step_reset(d->set_wm);
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int vg_detect_run(struct vg_detect *d)
+{
+	char now[VG_ISO_LEN];
+	int new_alerts = 0, rc = SQLITE_OK, err = 0;
+
+	vg_iso_time(now, vg_now_ns());
+	d->behind = 0;
+	for (int i = 0; i < d->nrules; i++) {
+		d->rules[i].cost_ns = 0;
+		if (d->rules[i].waiting) {
+			struct vg_sb errors;
+
+			vg_sb_init(&errors);
+			err = vg_rule_compile(d, &d->rules[i], &errors);
+			if (err && err != -EAGAIN)
+				vg_log_lines(VG_ERROR, vg_sb_str(&errors) ?: "rule error");
+			vg_sb_free(&errors);
+			if (err) {
+				/* A table with other columns than the rule expects. */
+				d->rules[i].waiting = err == -EAGAIN;
+				err = 0;
+			}
+		}
+	}
+	rc = vg_detect_read(d);
+	if (rc == SQLITE_OK)
+		rc = vg_detect_write(d, now, &new_alerts);
 	if (rc != SQLITE_OK) {
 		vg_log(VG_ERROR, "detect: %s", sqlite3_errmsg(d->db));
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+		d->behind = 0; /* not at once: the next batch or the next second */
 	}
-out:
-	free(done);
+	for (int i = 0; i < d->nrules; i++) {
+		vg_hits_free(&d->rules[i]);
+		d->rules[i].ran = 0;
+		d->rules[i].capped = 0;
+	}
+	d->nspans = d->nmoved = 0;
+	d->nhits = 0;
 	if (rc != SQLITE_OK)
 		err = vg_sqlite_errno(rc) ?: -EIO;
 	return err ? err : new_alerts;
+}
+
+int vg_detect_behind(const struct vg_detect *d)
+{
+	return d && d->behind;
 }

@@ -45,9 +45,14 @@ int vg_detect_nrules(const struct vg_detect *d, int *waiting);
 int vg_detect_rule_cost(const struct vg_detect *d, int i, const char **id, uint64_t *ns);
 
 /*
- * Evaluate every rule over the rows stored since the last run, in one
- * transaction with the watermarks. Number of new alerts, or a negative errno.
+ * Evaluate every rule over the rows stored since the last run: the rules'
+ * queries in one read transaction, then their alerts and evidence in one
+ * write transaction with the watermarks (so a writer on another connection
+ * waits only for the write). Number of new alerts, or a negative errno.
  */
 int vg_detect_run(struct vg_detect *d);
+
+/* 1 when the last run read only part of the new rows of a table (it reads at most 100,000): run again. */
+int vg_detect_behind(const struct vg_detect *d);
 
 #endif

@@ -862,3 +862,108 @@ Test(detect, a_rule_for_other_action_types_is_not_run)
 	cr_expect_eq(alerts("persist_cron"), 1);
 	cr_expect_eq(rule_cost("persist_systemd_enable"), 0); /* SymlinkCreated only */
 }
+
+/*
+ * The rules read in a snapshot and write afterwards: a batch stored on
+ * another connection while they run (here from inside a rule's query, by
+ * SQLite's progress callback) is not kept waiting, and the next run reads it.
+ */
+static sqlite3 *writer;
+static int writer_rc = -1;
+
+static int store_meanwhile(void *unused)
+{
+	(void)unused;
+	/* inside the run's transaction: the rules are reading */
+	if (writer_rc == -1 && !sqlite3_get_autocommit(db))
+		writer_rc = sqlite3_exec(
+			writer,
+			"BEGIN IMMEDIATE; INSERT INTO DeviceProcessEvents (Timestamp, DeviceId,"
+			" ActionType, ReportId, FileName, FolderPath, ProcessId, ProcessCommandLine,"
+			" InitiatingProcessFileName) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
+			" 'd1', 'ProcessCreated', 900, 'during', '/tmp/during', 900, 'during', 'sh');"
+			" COMMIT",
+			NULL, NULL, NULL);
+	return 0;
+}
+
+Test(detect, batches_are_stored_while_the_rules_read)
+{
+	const char *evidence =
+		"SELECT count(*) FROM AlertEvidence e JOIN DeviceProcessEvents p"
+		" ON p.rowid = e.SourceRowId AND e.SourceTable = 'DeviceProcessEvents'"
+		" WHERE p.FolderPath = '%s'";
+
+	proc("d1", "ProcessCreated", "/tmp/before", "before", "bash");
+	cr_assert_eq(sqlite3_open_v2(dbpath, &writer, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(writer, 0); /* busy at once, not after a wait */
+	sqlite3_progress_handler(db, 1, store_meanwhile, NULL);
+	cr_assert_geq(vg_detect_run(det), 1);
+	sqlite3_progress_handler(db, 0, NULL, NULL);
+	cr_expect_eq(writer_rc, SQLITE_OK, "no batch could be stored while the rules ran: %s",
+		     sqlite3_errstr(writer_rc));
+	cr_assert_geq(vg_detect_run(det), 0);
+	cr_expect_eq(qint(evidence, "/tmp/before"), 1);
+	cr_expect_eq(qint(evidence, "/tmp/during"), 1, "the row stored meanwhile was not read");
+	sqlite3_close(writer);
+}
+
+/* A rules directory in the test's folder with one rule, loaded on the store. */
+static struct vg_detect *one_rule(const char *name, const char *text)
+{
+	struct vg_detect *d;
+	struct vg_sb why;
+	char path[192];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/rules", dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/rules/%s.rule", dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/rules", dir);
+	vg_sb_init(&why);
+	cr_assert_eq(vg_detect_open(&d, db, path, &why), 0, "%s", vg_sb_str(&why));
+	vg_sb_free(&why);
+	return d;
+}
+
+/*
+ * A run reads at most 100,000 new rows of a table (and says it is behind),
+ * and makes evidence of at most 50,000 rows: the rest are counted by rule in
+ * HostCounters, not lost from view; the next run goes on where it stopped.
+ */
+Test(detect, a_run_is_bounded_and_what_it_leaves_is_counted)
+{
+	struct vg_detect *d =
+		one_rule("every_exec", "title: Every exec\nseverity: Low\n"
+				       "category: Execution\nmitre: T1204\ngroup: DeviceId\n"
+				       "query:\nDeviceProcessEvents\n"
+				       "| where ActionType == \"ProcessCreated\"\n");
+
+	sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100005)"
+	    " INSERT INTO DeviceProcessEvents (Timestamp, DeviceId, ActionType, ReportId, FileName,"
+	    " FolderPath, ProcessId, ProcessCommandLine, InitiatingProcessFileName)"
+	    " SELECT " NOW ", 'd1', 'ProcessCreated', i, 'x', '/usr/bin/x', 4242, 'x', 'bash'"
+	    " FROM n");
+	cr_assert_geq(vg_detect_run(d), 1, "%s", "no alert");
+	cr_expect_eq(qint("SELECT count(*) FROM AlertInfo"), 1, "one process: one alert");
+	cr_expect_eq(vg_detect_behind(d), 1);
+	cr_expect_eq(qint("SELECT LastRowId FROM DetectionState"
+			  " WHERE TableName = 'DeviceProcessEvents'"),
+		     100000);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence"), 50000);
+	cr_expect_eq(qint("SELECT Count FROM HostCounters WHERE Name = 'DetectionRowsCapped'"
+			  " AND Label = 'every_exec'"),
+		     50000);
+	cr_assert_eq(vg_detect_run(d), 0);
+	cr_expect_eq(vg_detect_behind(d), 0);
+	cr_expect_eq(qint("SELECT LastRowId FROM DetectionState"
+			  " WHERE TableName = 'DeviceProcessEvents'"),
+		     100005);
+	cr_expect_eq(qint("SELECT count(*) FROM AlertEvidence"), 50005);
+	cr_expect_eq(qint("SELECT sum(EvidenceCount) FROM AlertInfo"), 50005);
+	vg_detect_close(d);
+}
