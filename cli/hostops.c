@@ -274,6 +274,15 @@ int vg_detector_start(struct vg_detector **out, const char *db, const char *rule
 	*out = NULL;
 	if (!dt)
 		return -ENOMEM;
+	/* A connection of our own to an in-memory or temporary database would be another database. */
+	if (!*db || !strcmp(db, ":memory:") || strstr(db, "mode=memory")) {
+		vg_sb_printf(why,
+			     "detections read the store from a connection of their own: "
+			     "--db '%s' is not a file they can open (--no-rules)",
+			     db);
+		free(dt);
+		return -EINVAL;
+	}
 	rc = vg_side_open(&dt->db, db, &dt->mu, &dt->cv);
 	if (rc != SQLITE_OK) {
 		err = vg_sqlite_errno(rc);

@@ -862,3 +862,29 @@ Test(gcommit, host_dead_mid_group_loses_nothing, .init = gc_setup_dir, .fini = t
 	gc_resend_all(5);
 	free(buf);
 }
+
+/*
+ * The detections read from a connection of their own: an in-memory store
+ * would be another database to it, so the host says so instead of running
+ * rules that never see a row; without rules it runs.
+ */
+Test(output, in_memory_store_runs_without_rules_only)
+{
+	const char *v = getenv("VIGIL");
+	char cmd[512], out[4096];
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s host --db :memory: --spawn /bin/true 2>&1; echo \"rc=$?\";"
+		 " %s host --db :memory: --no-rules --spawn /bin/true 2>&1; echo \"rc=$?\"",
+		 v && *v ? v : "build/vigil", v && *v ? v : "build/vigil");
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	pclose(p);
+	cr_expect_not_null(strstr(out, "--db ':memory:' is not a file they can open (--no-rules)"),
+			   "%s", out);
+	cr_expect_not_null(strstr(out, "rc=1\nrc=0\n"), "%s", out);
+}
