@@ -91,12 +91,68 @@ int vg_parse_hostport(const char *spec, struct sockaddr_storage *ss, socklen_t *
 
 /* ---- retention */
 
-struct vg_retainer {
+/*
+ * A side thread of the host (the retention, the detections): a connection of
+ * its own to the store, which waits for the writer of batches as long as it
+ * takes (that one holds the lock a transaction at a time), a lock and a
+ * condition on the monotonic clock, and the flag that stops it.
+ */
+struct vg_side {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	volatile int stop;
 	sqlite3 *db;
+};
+
+/* Open s's connection to db and make its lock and condition. An SQLite result code. */
+static int vg_side_open(struct vg_side *s, const char *db)
+{
+	pthread_condattr_t ca;
+	int rc = sqlite3_open_v2(db, &s->db, SQLITE_OPEN_READWRITE, NULL);
+
+	if (rc != SQLITE_OK) {
+		sqlite3_close(s->db);
+		s->db = NULL;
+		return rc;
+	}
+	sqlite3_busy_timeout(s->db, 60000);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return SQLITE_OK;
+}
+
+/* Undo vg_side_open(), after the thread ended or when it never started. */
+static void vg_side_close(struct vg_side *s)
+{
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+}
+
+/* Stop the thread and wait for it (then vg_side_close(), once its statements are finalized). */
+static void vg_side_stop(struct vg_side *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->th, NULL);
+}
+
+static int64_t vg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct vg_retainer {
+	struct vg_side s;
 	struct vg_retain r;
 	unsigned interval_s;
 };
@@ -107,7 +163,7 @@ static void *vg_retainer_main(void *arg)
 
 	for (;;) {
 		struct timespec until;
-		int64_t n = vg_retain_pass(rt->db, &rt->r, vg_now_ns());
+		int64_t n = vg_retain_pass(rt->s.db, &rt->r, vg_now_ns());
 
 		if (n > 0)
 			vg_log(VG_INFO, "retention: deleted %lld rows", (long long)n);
@@ -116,34 +172,14 @@ static void *vg_retainer_main(void *arg)
 			       strerror((int)-n), rt->interval_s);
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += rt->interval_s;
-		pthread_mutex_lock(&rt->mu);
-		while (!rt->stop && pthread_cond_timedwait(&rt->cv, &rt->mu, &until) != ETIMEDOUT)
+		pthread_mutex_lock(&rt->s.mu);
+		while (!rt->s.stop &&
+		       pthread_cond_timedwait(&rt->s.cv, &rt->s.mu, &until) != ETIMEDOUT)
 			;
-		pthread_mutex_unlock(&rt->mu);
-		if (rt->stop)
+		pthread_mutex_unlock(&rt->s.mu);
+		if (rt->s.stop)
 			return NULL;
 	}
-}
-
-/*
- * A side thread's connection to db, which waits for the writer of batches as
- * long as it takes (that one holds the lock a transaction at a time), and its
- * lock and condition (on the monotonic clock). An SQLite result code.
- */
-static int vg_side_open(sqlite3 **conn, const char *db, pthread_mutex_t *mu, pthread_cond_t *cv)
-{
-	pthread_condattr_t ca;
-	int rc = sqlite3_open_v2(db, conn, SQLITE_OPEN_READWRITE, NULL);
-
-	if (rc != SQLITE_OK)
-		return rc;
-	sqlite3_busy_timeout(*conn, 60000);
-	pthread_mutex_init(mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(cv, &ca);
-	pthread_condattr_destroy(&ca);
-	return SQLITE_OK;
 }
 
 int vg_retainer_start(struct vg_retainer **out, const char *db, const struct vg_retain *r,
@@ -155,26 +191,24 @@ int vg_retainer_start(struct vg_retainer **out, const char *db, const struct vg_
 	*out = NULL;
 	if (!rt)
 		return -ENOMEM;
-	rc = vg_side_open(&rt->db, db, &rt->mu, &rt->cv);
+	rc = vg_side_open(&rt->s, db);
 	if (rc != SQLITE_OK) {
 		err = vg_sqlite_errno(rc);
 		vg_log(VG_ERROR, "retention: %s: %s", db, sqlite3_errstr(rc));
-		sqlite3_close(rt->db);
 		free(rt);
 		return err;
 	}
-	/* The writer of batches waits at most one chunk of ours. */
 	/* A deletion a power cut undoes is done again by the next pass: no fsync each chunk. */
-	sqlite3_exec(rt->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	sqlite3_exec(rt->s.db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	rt->r = *r;
 	if (!rt->r.pause_ms)
 		rt->r.pause_ms = VG_RETAIN_PAUSE_MS;
-	rt->r.stop = &rt->stop;
+	rt->r.stop = &rt->s.stop;
 	rt->interval_s = interval_s;
-	err = -pthread_create(&rt->th, NULL, vg_retainer_main, rt);
+	err = -pthread_create(&rt->s.th, NULL, vg_retainer_main, rt);
 	if (err) {
 		vg_err(err, "retention: thread");
-		sqlite3_close(rt->db);
+		vg_side_close(&rt->s);
 		free(rt);
 		return err;
 	}
@@ -186,36 +220,19 @@ void vg_retainer_stop(struct vg_retainer *rt)
 {
 	if (!rt)
 		return;
-	pthread_mutex_lock(&rt->mu);
-	rt->stop = 1;
-	pthread_cond_signal(&rt->cv);
-	pthread_mutex_unlock(&rt->mu);
-	pthread_join(rt->th, NULL);
-	sqlite3_close(rt->db);
-	pthread_mutex_destroy(&rt->mu);
-	pthread_cond_destroy(&rt->cv);
+	vg_side_stop(&rt->s);
+	vg_side_close(&rt->s);
 	free(rt);
 }
 
 /* ---- detections */
 
 struct vg_detector {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct vg_side s;
 	int due; /* batches stored since the last run began */
-	int stop, final;
-	sqlite3 *db;
+	int final; /* at stop: one last run over what is due */
 	struct vg_detect *d;
 };
-
-static int64_t vg_detector_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* cv's deadline ms from now */
 static void vg_cv_deadline(struct timespec *t, int64_t ms)
@@ -232,36 +249,36 @@ static void vg_cv_deadline(struct timespec *t, int64_t ms)
 static void *vg_detector_main(void *arg)
 {
 	struct vg_detector *dt = arg;
-	int64_t last = vg_detector_ms() - VG_DETECT_EVERY_MS;
+	int64_t last = vg_now_ms() - VG_DETECT_EVERY_MS;
 	int again = 0;
 
-	pthread_mutex_lock(&dt->mu);
+	pthread_mutex_lock(&dt->s.mu);
 	for (;;) {
-		while (!dt->due && !dt->stop)
-			pthread_cond_wait(&dt->cv, &dt->mu);
+		while (!dt->due && !dt->s.stop)
+			pthread_cond_wait(&dt->s.cv, &dt->s.mu);
 		/* Once a second while batches arrive; at once when behind, or for the last run. */
-		while (dt->due && !dt->stop && !again) {
-			int64_t left = last + VG_DETECT_EVERY_MS - vg_detector_ms();
+		while (dt->due && !dt->s.stop && !again) {
+			int64_t left = last + VG_DETECT_EVERY_MS - vg_now_ms();
 			struct timespec until;
 
 			if (left <= 0)
 				break;
 			vg_cv_deadline(&until, left);
-			pthread_cond_timedwait(&dt->cv, &dt->mu, &until);
+			pthread_cond_timedwait(&dt->s.cv, &dt->s.mu, &until);
 		}
-		if (!dt->due || (dt->stop && !dt->final))
+		if (!dt->due || (dt->s.stop && !dt->final))
 			break;
 		dt->due = 0;
-		pthread_mutex_unlock(&dt->mu);
+		pthread_mutex_unlock(&dt->s.mu);
 		if (vg_detect_run(dt->d) < 0)
 			vg_log(VG_WARN,
 			       "detections failed on these batches; they run again on the next");
-		last = vg_detector_ms();
+		last = vg_now_ms();
 		again = vg_detect_behind(dt->d);
-		pthread_mutex_lock(&dt->mu);
+		pthread_mutex_lock(&dt->s.mu);
 		dt->due |= again;
 	}
-	pthread_mutex_unlock(&dt->mu);
+	pthread_mutex_unlock(&dt->s.mu);
 	return NULL;
 }
 
@@ -283,27 +300,23 @@ int vg_detector_start(struct vg_detector **out, const char *db, const char *rule
 		free(dt);
 		return -EINVAL;
 	}
-	rc = vg_side_open(&dt->db, db, &dt->mu, &dt->cv);
+	rc = vg_side_open(&dt->s, db);
 	if (rc != SQLITE_OK) {
-		err = vg_sqlite_errno(rc);
 		vg_sb_printf(why, "%s: %s", db, sqlite3_errstr(rc));
-		sqlite3_close(dt->db);
 		free(dt);
-		return err;
+		return vg_sqlite_errno(rc);
 	}
 	/* What the rules read is what was just stored: in the WAL and the kernel's page cache. */
-	sqlite3_exec(dt->db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
-	err = vg_detect_open(&dt->d, dt->db, rules, why);
+	sqlite3_exec(dt->s.db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
+	err = vg_detect_open(&dt->d, dt->s.db, rules, why);
 	if (!err) {
-		err = -pthread_create(&dt->th, NULL, vg_detector_main, dt);
+		err = -pthread_create(&dt->s.th, NULL, vg_detector_main, dt);
 		if (err)
 			vg_sb_printf(why, "detections: thread: %s", strerror(-err));
 	}
 	if (err) {
 		vg_detect_close(dt->d);
-		sqlite3_close(dt->db);
-		pthread_mutex_destroy(&dt->mu);
-		pthread_cond_destroy(&dt->cv);
+		vg_side_close(&dt->s);
 		free(dt);
 		return err;
 	}
@@ -315,28 +328,24 @@ void vg_detector_due(struct vg_detector *dt)
 {
 	if (!dt)
 		return;
-	pthread_mutex_lock(&dt->mu);
+	pthread_mutex_lock(&dt->s.mu);
 	if (!dt->due) {
 		dt->due = 1;
-		pthread_cond_signal(&dt->cv);
+		pthread_cond_signal(&dt->s.cv);
 	}
-	pthread_mutex_unlock(&dt->mu);
+	pthread_mutex_unlock(&dt->s.mu);
 }
 
 void vg_detector_stop(struct vg_detector *dt, int final)
 {
 	if (!dt)
 		return;
-	pthread_mutex_lock(&dt->mu);
-	dt->stop = 1;
-	dt->final = final;
-	pthread_cond_signal(&dt->cv);
-	pthread_mutex_unlock(&dt->mu);
-	pthread_join(dt->th, NULL);
+	pthread_mutex_lock(&dt->s.mu);
+	dt->final = final; /* read by the thread once it sees the stop */
+	pthread_mutex_unlock(&dt->s.mu);
+	vg_side_stop(&dt->s);
 	vg_detect_close(dt->d);
-	sqlite3_close(dt->db);
-	pthread_mutex_destroy(&dt->mu);
-	pthread_cond_destroy(&dt->cv);
+	vg_side_close(&dt->s);
 	free(dt);
 }
 
@@ -434,14 +443,6 @@ static int vg_output_reopen(struct vg_output *o)
 		return -errno;
 	o->size = fstat(o->fd, &st) ? 0 : st.st_size;
 	return 0;
-}
-
-static int64_t vg_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* syslog: a datagram socket connected to the local daemon's /dev/log. */
