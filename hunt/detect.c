@@ -103,7 +103,6 @@ struct vg_detect {
 	int nspans, nmoved;
 	size_t nhits; /* rows the rules returned this run */
 	int behind; /* the last run stopped short of the newest rows */
-	uint64_t capped; /* rows rules returned past VG_DETECT_MAX_HITS, not made evidence */
 };
 
 /* 1 when table has column col (a name without spaces), 0 when not, -1 on error */
@@ -732,7 +731,6 @@ static int vg_rule_read(struct vg_detect *d, struct vg_rule *r, const char *tabl
 		vg_log(VG_WARN,
 		       "rule %s: %llu rows past the %d a run makes evidence of (counted, not evidence)",
 		       r->d.id, (unsigned long long)over, VG_DETECT_MAX_HITS);
-		d->capped += over;
 		r->capped += over;
 	}
 	return rc;
