@@ -219,7 +219,21 @@ struct vg_pb_budget {
 	ProtobufCAllocator a;
 	size_t used, peak, limit;
 	int refused, nomem;
+	struct vg_batch *v; /* vg_arena_alloc(): whose chunks */
 };
+
+/* Charge cost to bg: 0, or -1 (refused) when it would pass the limit. */
+static int vg_pb_charge(struct vg_pb_budget *bg, size_t cost)
+{
+	if (cost > bg->limit - bg->used) {
+		bg->refused = 1;
+		return -1;
+	}
+	bg->used += cost;
+	if (bg->used > bg->peak)
+		bg->peak = bg->used;
+	return 0;
+}
 
 static void *vg_pb_alloc(void *data, size_t n)
 {
@@ -237,14 +251,10 @@ static void *vg_pb_alloc(void *data, size_t n)
 		return NULL;
 	}
 	cost = vg_usable_size(p) + VG_BATCH_ALLOC_OVERHEAD;
-	if (cost > bg->limit - bg->used) {
+	if (vg_pb_charge(bg, cost)) {
 		free(p);
-		bg->refused = 1;
 		return NULL;
 	}
-	bg->used += cost;
-	if (bg->used > bg->peak)
-		bg->peak = bg->used;
 	return p;
 }
 
@@ -258,17 +268,25 @@ static void vg_pb_free(void *data, void *p)
 	free(p);
 }
 
-/* protobuf-c's unpack of one message, held to budget: NULL and -E2BIG, -ENOMEM or -EBADMSG. */
+/* protobuf-c's unpack of one message with bg's allocator: NULL and -E2BIG, -ENOMEM or -EBADMSG. */
+static void *vg_pb_unpack_with(struct vg_pb_budget *bg, const ProtobufCMessageDescriptor *d,
+			       const uint8_t *p, size_t len, int *err)
+{
+	void *m;
+
+	bg->a.allocator_data = bg;
+	m = protobuf_c_message_unpack(d, &bg->a, len, p);
+	*err = m ? 0 : bg->refused ? -E2BIG : bg->nomem ? -ENOMEM : -EBADMSG;
+	return m;
+}
+
+/* The same, in malloc'd memory held to budget. */
 static void *vg_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 			  size_t budget, int *err)
 {
 	struct vg_pb_budget bg = { .a = { vg_pb_alloc, vg_pb_free, NULL }, .limit = budget };
-	void *m;
 
-	bg.a.allocator_data = &bg;
-	m = protobuf_c_message_unpack(d, &bg.a, len, p);
-	*err = m ? 0 : bg.refused ? -E2BIG : bg.nomem ? -ENOMEM : -EBADMSG;
-	return m;
+	return vg_pb_unpack_with(&bg, d, p, len, err);
 }
 
 int vg_batch_unpack_peak(const uint8_t *raw, size_t len, size_t *peak)
@@ -404,16 +422,9 @@ struct vg_batch_chunk {
 	max_align_t data[];
 };
 
-struct vg_arena {
-	ProtobufCAllocator a;
-	struct vg_batch *v;
-	size_t used, limit;
-	int refused, nomem;
-};
-
 static void *vg_arena_alloc(void *data, size_t n)
 {
-	struct vg_arena *ar = data;
+	struct vg_pb_budget *ar = data;
 	struct vg_batch_chunk *c = ar->v->chunks, *nc;
 	size_t cost;
 	uint8_t *p;
@@ -423,16 +434,15 @@ static void *vg_arena_alloc(void *data, size_t n)
 		return NULL;
 	}
 	cost = 8 + ((n + 7) & ~(size_t)7);
-	if (cost > ar->limit - ar->used) {
-		ar->refused = 1;
+	if (vg_pb_charge(ar, cost))
 		return NULL;
-	}
 	if (!c || c->cap - c->used < cost) {
 		/* A large one gets a chunk of its own, behind the chunk being filled. */
 		size_t cap = cost > VG_ARENA_CHUNK / 4 ? cost : VG_ARENA_CHUNK;
 
 		nc = malloc(sizeof(*nc) + cap);
 		if (!nc) {
+			ar->used -= cost;
 			ar->nomem = 1;
 			return NULL;
 		}
@@ -450,14 +460,13 @@ static void *vg_arena_alloc(void *data, size_t n)
 	p = (uint8_t *)c->data + c->used;
 	c->used += cost;
 	memcpy(p, &cost, sizeof(cost));
-	ar->used += cost;
 	return p + 8;
 }
 
 /* Counted back (protobuf-c frees what it unpacked so far on an error); the memory waits for the next event. */
 static void vg_arena_free(void *data, void *p)
 {
-	struct vg_arena *ar = data;
+	struct vg_pb_budget *ar = data;
 	size_t cost;
 
 	if (!p)
@@ -486,20 +495,18 @@ static void vg_batch_chunks_reset(struct vg_batch *v, int keep)
 
 int vg_batch_event(struct vg_batch *v, size_t i, Vigil__V1__Event **ev)
 {
-	struct vg_arena ar = { .a = { vg_arena_alloc, vg_arena_free, NULL },
-			       .v = v,
-			       .limit = v->budget };
+	struct vg_pb_budget ar = { .a = { vg_arena_alloc, vg_arena_free, NULL },
+				   .limit = v->budget,
+				   .v = v };
+	int err;
 
 	*ev = NULL;
 	if (i >= v->n_events)
 		return -ERANGE;
 	vg_batch_chunks_reset(v, 1);
-	ar.a.allocator_data = &ar;
-	*ev = (Vigil__V1__Event *)protobuf_c_message_unpack(&vigil__v1__event__descriptor, &ar.a,
-							    v->ev[i].len, v->enc + v->ev[i].off);
-	if (*ev)
-		return 0;
-	return ar.refused ? -E2BIG : ar.nomem ? -ENOMEM : -EBADMSG;
+	*ev = vg_pb_unpack_with(&ar, &vigil__v1__event__descriptor, v->enc + v->ev[i].off,
+				v->ev[i].len, &err);
+	return err;
 }
 
 void vg_batch_close(struct vg_batch *v)
