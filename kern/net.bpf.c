@@ -52,7 +52,7 @@ static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
 	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
 	if (e.op == VG_NET_CONNECT || e.op == VG_NET_LISTEN) {
 		/* connect(2) and listen(2) run in the caller's context. */
-		vg_fill_task(&e.task, (void *)bpf_get_current_task());
+		vg_fill_cur(&e.task);
 		if (e.op == VG_NET_CONNECT)
 			bpf_map_update_elem(&vg_sk_owner, &key, &e.task, BPF_ANY);
 	} else {
@@ -60,7 +60,7 @@ static __always_inline int vg_sk_state(struct sock *sk, int old, int new)
 		if (owner)
 			e.task = *owner;
 		else
-			vg_fill_task(&e.task, (void *)bpf_get_current_task());
+			vg_fill_cur(&e.task);
 		bpf_map_delete_elem(&vg_sk_owner, &key);
 	}
 	if (vg_ignored(e.task.tgid)) {

@@ -31,9 +31,34 @@
  * states to explore per iteration ("BPF program is too large" with 2^64
  * paths otherwise).
  */
+/* The current mount's root, parent and mount point into s->w: one read where they neighbour. */
+static __always_inline void vg_walk_mount(struct vg_scratch *s, struct mount *mnt)
+{
+	__u64 o_root = bpf_core_field_offset(struct mount, mnt.mnt_root);
+	__u64 o_up = bpf_core_field_offset(struct mount, mnt_parent);
+	__u64 o_mp = bpf_core_field_offset(struct mount, mnt_mountpoint);
+	__u64 lo = VG_WIN_LO(VG_MIN(o_root, VG_MIN(o_up, o_mp)));
+	__u64 hi = VG_MAX(o_root, VG_MAX(o_up, o_mp)) + 8;
+
+	if (!vg_win_read(s->win, VG_WIN, mnt, lo, hi)) {
+		s->w.root = VG_WIN_GET(__u64, s->win, lo, o_root);
+		s->w.up = VG_WIN_GET(__u64, s->win, lo, o_up);
+		s->w.mountpoint = VG_WIN_GET(__u64, s->win, lo, o_mp);
+	} else {
+		s->w.root = (__u64)BPF_CORE_READ(mnt, mnt.mnt_root);
+		s->w.up = (__u64)BPF_CORE_READ(mnt, mnt_parent);
+		s->w.mountpoint = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+	}
+}
+
 static __noinline __u32 vg_path_walk(struct dentry *dentry, struct vfsmount *vfsmnt,
 				     struct vg_scratch *s)
 {
+	__u64 o_parent = bpf_core_field_offset(struct dentry, d_parent);
+	__u64 o_len = bpf_core_field_offset(struct dentry, d_name.len);
+	__u64 o_name = bpf_core_field_offset(struct dentry, d_name.name);
+	__u64 lo = VG_WIN_LO(VG_MIN(o_parent, VG_MIN(o_len, o_name)));
+	__u64 hi = VG_MAX(o_len + 4, VG_MAX(o_parent, o_name) + 8);
 	__u32 trunc = VG_PATH_TRUNC_BIT;
 	__u32 pos;
 	int i;
@@ -45,27 +70,45 @@ static __noinline __u32 vg_path_walk(struct dentry *dentry, struct vfsmount *vfs
 	s->w.dentry = (__u64)dentry;
 	s->w.pos = VG_PATH_MAX - 1;
 	s->path[VG_PATH_MAX - 1] = '\0';
+	vg_walk_mount(s, (void *)s->w.mnt);
+	/*
+	 * Per component, one read of the dentry's parent and name (neighbours)
+	 * and one of the name's bytes; per mount, one of its root, parent and
+	 * mount point: a helper call costs tens of ns where returns go through
+	 * the return thunk (vg_win_read), and a file four components deep under
+	 * two mounts was 31 reads, now 13.
+	 */
 	for (i = 0; i < VG_PATH_DEPTH; i++) {
 		struct mount *mnt = (void *)s->w.mnt;
 		struct dentry *d = (void *)s->w.dentry;
-		struct dentry *root = BPF_CORE_READ(mnt, mnt.mnt_root);
-		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		struct dentry *parent;
 		const unsigned char *name;
 		__u32 len;
 
-		if (d == root || d == parent) {
-			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (!vg_win_read(s->win, VG_WIN, d, lo, hi)) {
+			parent = VG_WIN_GET(struct dentry *, s->win, lo, o_parent);
+			len = VG_WIN_GET(__u32, s->win, lo, o_len);
+			name = VG_WIN_GET(const unsigned char *, s->win, lo, o_name);
+		} else {
+			parent = BPF_CORE_READ(d, d_parent);
+			len = BPF_CORE_READ(d, d_name.len);
+			name = BPF_CORE_READ(d, d_name.name);
+		}
+		if (!parent)
+			break; /* unreadable: truncated */
+		if ((__u64)d == s->w.root || d == parent) {
+			struct mount *up = (void *)s->w.up;
 
 			/* The root of the mount tree, or a filesystem root that is not a mount root (detached). */
-			if (d != root || mnt == up) {
+			if ((__u64)d != s->w.root || mnt == up) {
 				trunc = 0;
 				break;
 			}
-			parent = BPF_CORE_READ(mnt, mnt_mountpoint);
+			parent = (void *)s->w.mountpoint;
 			mnt = up;
+			vg_walk_mount(s, mnt);
 		} else {
-			len = BPF_CORE_READ(d, d_name.len) & VG_NAME_MASK;
-			name = BPF_CORE_READ(d, d_name.name);
+			len &= VG_NAME_MASK;
 			pos = s->w.pos;
 			if (len + 2 > pos)
 				break; /* keep pos >= 1 so the length fits VG_PATH_MAX - 1 */
@@ -91,6 +134,20 @@ static __noinline __u32 vg_path_walk(struct dentry *dentry, struct vfsmount *vfs
 		s->path[pos] = '/';
 	}
 	return pos | trunc;
+}
+
+/* vg_path_walk() of a file's path: its mount and dentry are neighbours, one read. */
+static __always_inline __u32 vg_file_walk(struct file *f, struct vg_scratch *s)
+{
+	__u64 o_mnt = bpf_core_field_offset(struct file, f_path.mnt);
+	__u64 o_dentry = bpf_core_field_offset(struct file, f_path.dentry);
+	__u64 lo = VG_WIN_LO(VG_MIN(o_mnt, o_dentry));
+	__u64 hi = VG_MAX(o_mnt, o_dentry) + 8;
+
+	if (s && !vg_win_read(s->win, VG_WIN, f, lo, hi))
+		return vg_path_walk(VG_WIN_GET(struct dentry *, s->win, lo, o_dentry),
+				    VG_WIN_GET(struct vfsmount *, s->win, lo, o_mnt), s);
+	return vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
 }
 
 /* Copy a resolved path (vg_path_walk() result) to ev + off; returns the bytes copied. */
@@ -120,8 +177,8 @@ static __always_inline __u32 vg_dir_walk(struct task_struct *task, int dfd, stru
 
 		return vg_path_walk(BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), s);
 	}
-	f = vg_fd_file(task, (__u32)dfd);
-	return vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+	f = vg_cur_fd_file((__u32)dfd);
+	return vg_file_walk(f, s);
 }
 
 #endif

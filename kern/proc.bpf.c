@@ -156,7 +156,7 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 	if (BPF_CORE_READ(file, f_inode, __i_nlink) == 0)
 		e->hdr.flags |= VG_F_FILELESS;
 	e->exe_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	walk = vg_path_walk(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), s);
+	walk = vg_file_walk(file, s);
 	if (e->hdr.flags & VG_F_FILELESS)
 		walk = vg_pseudo_path(BPF_CORE_READ(file, f_path.dentry), s, walk);
 	if (walk & VG_PATH_TRUNC_BIT)

@@ -131,13 +131,12 @@ static __always_inline __u32 vg_put_user_str(struct vg_scratch *s, __u32 off, co
 	return n > 0 ? (__u32)n & (VG_REL_MAX * 2 - 1) : 0;
 }
 
-static __always_inline struct vg_file_event *vg_file_begin(struct vg_scratch *s,
-							   struct task_struct *task, __u32 op)
+static __always_inline struct vg_file_event *vg_file_begin(struct vg_scratch *s, __u32 op)
 {
 	struct vg_file_event *e = (void *)s->ev;
 
 	__builtin_memset(e, 0, sizeof(*e));
-	vg_fill_task(&e->task, task);
+	vg_fill_cur(&e->task);
 	e->op = op;
 	return e;
 }
@@ -149,57 +148,6 @@ static __always_inline int vg_file_submit(struct vg_scratch *s, struct vg_file_e
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
 	return vg_submit(&vg_rb_file, VG_CLASS_FILE, e, off & 16383);
 }
-
-/*
- * The current task's file of fd. Every watched open comes through here, so
- * where the kernel has bpf_get_current_task_btf() (v5.11) the chain down to
- * the fd array is plain loads the verifier checks, and only the slot itself
- * is a helper call (a read-only open: 387 -> 270 ns per run, bpf_stats on
- * a busy 2-CPU VM).
- */
-static __always_inline struct file *vg_cur_fd_file(__u64 fd)
-{
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
-		struct task_struct *t = bpf_get_current_task_btf();
-		struct fdtable *fdt = t->files->fdt;
-		struct file **fds, *f = NULL;
-
-		if (fd >= fdt->max_fds)
-			return NULL;
-		fds = fdt->fd;
-		bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-		return f;
-	}
-	return vg_fd_file((void *)bpf_get_current_task(), fd);
-}
-
-/*
- * Copy the bytes of *src from field offset lo to hi (CO-RE offsets, which
- * the verifier sees as constants) into win (size bytes) in one read: 0 when
- * done, -1 when the span does not fit (another kernel's layout), and the
- * caller then reads field by field. lo is rounded down to 8 bytes, so every
- * field is as aligned in the window (on the stack) as in the struct. On
- * the test machine each helper call costs tens of ns (its return, and those
- * of the functions it calls, go through the kernel's return thunk: AMD's
- * SRSO "safe RET"), so neighbouring fields are one read, not one each.
- * The window is in the per-CPU scratch, not on the stack: 5.10 allows 512
- * bytes for the stack of a program and the subprograms it calls together.
- */
-static __always_inline int vg_win_read(__u64 *win, __u32 size, const void *src, __u64 lo, __u64 hi)
-{
-	if (lo & 7 || hi <= lo || hi - lo > size)
-		return -1;
-	if (bpf_probe_read_kernel(win, hi - lo, (const char *)src + lo))
-		__builtin_memset(win, 0, size);
-	return 0;
-}
-
-#define VG_WIN sizeof(((struct vg_scratch *)0)->win)
-#define VG_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define VG_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define VG_WIN_LO(a) ((a) & ~7ull)
-/* The field at CO-RE offset off of a window read from lo, of the given type. */
-#define VG_WIN_GET(type, win, lo, off) (*(type *)((char *)(win) + ((off) - (lo))))
 
 /* Is a directory of this name's length and first 8 bytes on the watch list? */
 static __always_inline int vg_sens_dir_match(__u32 len, __u64 head)
@@ -271,14 +219,14 @@ static __always_inline __u32 vg_open_build(struct vg_scratch *s, __u32 op, struc
 					   __u64 flags, __u32 imode, __u64 ino, __u64 dev)
 {
 	/* The task only here: a duplicate ends before, with one helper call less. */
-	struct vg_file_event *e = vg_file_begin(s, (void *)bpf_get_current_task(), op);
+	struct vg_file_event *e = vg_file_begin(s, op);
 	__u32 walk, off;
 
 	e->open_flags = (__u32)flags;
 	e->mode = imode;
 	e->ino = ino;
 	e->dev = dev;
-	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+	walk = vg_file_walk(f, s);
 	if (walk & VG_PATH_TRUNC_BIT)
 		e->hdr.flags |= VG_F_PATH_TRUNC;
 	off = sizeof(*e);
@@ -804,7 +752,7 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 		break;
 	case VG_NR_fchmod:
 		op = VG_FILE_CHMOD;
-		f = vg_fd_file(task, a->a[0]);
+		f = vg_cur_fd_file(a->a[0]);
 		mode = (__u32)a->a[1];
 		break;
 	case VG_NR_fchmodat:
@@ -823,7 +771,7 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 		break;
 	case VG_NR_fchown:
 		op = VG_FILE_CHOWN;
-		f = vg_fd_file(task, a->a[0]);
+		f = vg_cur_fd_file(a->a[0]);
 		uid = (__u32)a->a[1];
 		gid = (__u32)a->a[2];
 		break;
@@ -877,7 +825,7 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 		goto xattr;
 	case VG_NR_fsetxattr:
 		op = VG_FILE_XATTR;
-		f = vg_fd_file(task, a->a[0]);
+		f = vg_cur_fd_file(a->a[0]);
 xattr:
 		xname = a->a[1];
 		xval = a->a[2];
@@ -886,7 +834,7 @@ xattr:
 		break;
 	case VG_NR_ioctl: /* FS_IOC_SETFLAGS only (vg_sys_exit) */
 		op = VG_FILE_ATTR;
-		f = vg_fd_file(task, a->a[0]);
+		f = vg_cur_fd_file(a->a[0]);
 		bpf_probe_read_user(&mode, sizeof(mode), (void *)a->a[2]);
 		break;
 	case VG_NR_utimensat: /* utimensat(dirfd, path or NULL: dirfd itself, times, flags) */
@@ -896,7 +844,7 @@ xattr:
 		if (a->a[1])
 			dfd = (int)a->a[0], p1 = (void *)a->a[1];
 		else
-			f = vg_fd_file(task, a->a[0]);
+			f = vg_cur_fd_file(a->a[0]);
 		break;
 	case VG_NR_futimesat:
 		op = VG_FILE_TIMES;
@@ -926,7 +874,7 @@ xattr:
 	}
 
 	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
-	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+	if (vg_ignored(vg_cur_tgid())) {
 		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 		return 0;
 	}
@@ -935,7 +883,7 @@ xattr:
 		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
 		return 0;
 	}
-	e = vg_file_begin(s, task, op);
+	e = vg_file_begin(s, op);
 	e->mode = mode;
 	e->uid = uid;
 	e->gid = gid;
@@ -952,8 +900,7 @@ xattr:
 	if (f) {
 		/* fchmod, fchown, fsetxattr, chattr, futimens: the fd names the file itself. */
 		e->ino = BPF_CORE_READ(f, f_inode, i_ino);
-		walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
-				    s);
+		walk = vg_file_walk(f, s);
 	} else {
 		walk = vg_dir_walk(task, dfd, s);
 	}
@@ -976,7 +923,7 @@ xattr:
 	/* Built first: filters judge before the rate limit, which a dropped event must not use. */
 	if (vg_flt_on() && VG_FLT_DROPS(vg_flt_file(s)))
 		return 0;
-	if (vg_rate_check(VG_CLASS_FILE, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+	if (vg_rate_check(VG_CLASS_FILE, vg_cur_tgid(), bpf_ktime_get_boot_ns()))
 		return 0;
 	vg_file_submit(s, e, off);
 	return 0;
@@ -999,7 +946,7 @@ static __noinline int vg_sys_image(const struct vg_args *a, long ret)
 	__u32 off, walk;
 	__u8 one = 1;
 
-	f = vg_fd_file(task, (__u32)a->a[4]);
+	f = vg_cur_fd_file((__u32)a->a[4]);
 	if (!f)
 		return 0;
 	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
@@ -1019,11 +966,11 @@ static __noinline int vg_sys_image(const struct vg_args *a, long ret)
 		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
 		return 0;
 	}
-	e = vg_file_begin(s, task, VG_FILE_IMAGE_LOAD);
+	e = vg_file_begin(s, VG_FILE_IMAGE_LOAD);
 	e->ino = k.ino;
 	e->dev = k.dev;
 	e->mode = BPF_CORE_READ(f, f_inode, i_mode);
-	walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), s);
+	walk = vg_file_walk(f, s);
 	if (walk & VG_PATH_TRUNC_BIT)
 		e->hdr.flags |= VG_F_PATH_TRUNC;
 	off = sizeof(*e);
@@ -1039,7 +986,7 @@ static __noinline int vg_sys_image(const struct vg_args *a, long ret)
 
 static __always_inline struct sock *vg_fd_sock(struct task_struct *task, __u64 fd)
 {
-	struct file *f = vg_fd_file(task, fd);
+	struct file *f = vg_cur_fd_file(fd);
 	struct socket *sock;
 
 	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & VG_S_IFMT) != VG_S_IFSOCK)
@@ -1088,7 +1035,7 @@ static __always_inline void vg_dns(const struct vg_net_event *ne, const void *bu
 	if (len <= 12 || !buf)
 		return;
 	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
-	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+	if (vg_ignored(vg_cur_tgid())) {
 		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 		return;
 	}
@@ -1108,7 +1055,7 @@ static __always_inline void vg_dns(const struct vg_net_event *ne, const void *bu
 	e->dns_len = (__u16)(n + 1);
 	if (vg_flt_net(e, 0))
 		return;
-	if (vg_rate_check(VG_CLASS_NET, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+	if (vg_rate_check(VG_CLASS_NET, vg_cur_tgid(), bpf_ktime_get_boot_ns()))
 		return;
 	vg_hdr(&e->hdr, VG_EV_NET, sizeof(*e) + e->dns_len);
 	vg_submit(&vg_rb_net, VG_CLASS_NET, e, (sizeof(*e) + n + 1) & 1023);
@@ -1241,7 +1188,7 @@ static __noinline int vg_sys_recv(const struct vg_args *a, long ret, __u32 nr)
 		e->rport = q->port;
 		__builtin_memcpy(e->raddr, q->addr, sizeof(e->raddr));
 	}
-	vg_fill_task(&e->task, task);
+	vg_fill_cur(&e->task);
 	n = full < cap ? (__u32)full : (__u32)cap;
 	if (n > VG_DNS_REPLY)
 		n = VG_DNS_REPLY;
@@ -1310,8 +1257,8 @@ static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 		if (uaddr && vg_user_sockaddr(&e, uaddr))
 			return 0;
 		if (e.rport == 53) {
-			vg_dns_expect(sk, BPF_CORE_READ(task, tgid), &e);
-			vg_fill_task(&e.task, task);
+			vg_dns_expect(sk, vg_cur_tgid(), &e);
+			vg_fill_cur(&e.task);
 			vg_dns(&e, buf, len, task);
 		}
 		e.op = VG_NET_UDP_SEND;
@@ -1327,14 +1274,14 @@ static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 	}
 	vg_count(VG_CLASS_NET, VG_CNT_SEEN);
 emit:
-	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+	if (vg_ignored(vg_cur_tgid())) {
 		vg_count(VG_CLASS_NET, VG_CNT_FILTERED);
 		return 0;
 	}
-	vg_fill_task(&e.task, task);
+	vg_fill_cur(&e.task);
 	if (vg_flt_net(&e, 0))
 		return 0;
-	if (vg_rate_check(VG_CLASS_NET, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+	if (vg_rate_check(VG_CLASS_NET, vg_cur_tgid(), bpf_ktime_get_boot_ns()))
 		return 0;
 	vg_hdr(&e.hdr, VG_EV_NET, sizeof(e));
 	vg_submit(&vg_rb_net, VG_CLASS_NET, &e, sizeof(e));
@@ -1344,7 +1291,6 @@ emit:
 /* Credential changes, ptrace attach, module loads, BPF program loads. */
 static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
 	struct vg_scratch *s;
 	struct vg_sec_event *e;
 	__u32 off, walk;
@@ -1383,7 +1329,7 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 	}
 
 	vg_count(VG_CLASS_SEC, VG_CNT_SEEN);
-	if (vg_ignored(BPF_CORE_READ(task, tgid))) {
+	if (vg_ignored(vg_cur_tgid())) {
 		vg_count(VG_CLASS_SEC, VG_CNT_FILTERED);
 		return 0;
 	}
@@ -1394,7 +1340,7 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 	}
 	e = (void *)s->ev;
 	__builtin_memset(e, 0, sizeof(*e));
-	vg_fill_task(&e->task, task);
+	vg_fill_cur(&e->task);
 	e->ret = (__s32)ret;
 	off = sizeof(*e);
 	switch (nr) {
@@ -1416,12 +1362,11 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 		e->op = VG_SEC_MODULE;
 		break;
 	case VG_NR_finit_module: {
-		struct file *f = vg_fd_file(task, a->a[0]);
+		struct file *f = vg_cur_fd_file(a->a[0]);
 
 		e->op = VG_SEC_MODULE;
 		if (f) {
-			walk = vg_path_walk(BPF_CORE_READ(f, f_path.dentry),
-					    BPF_CORE_READ(f, f_path.mnt), s);
+			walk = vg_file_walk(f, s);
 			e->path_len = vg_put_path(s, off, walk);
 			off += e->path_len;
 		}
@@ -1451,7 +1396,7 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 	}
 	/* A script killing its jobs in a loop: signals are limited per process like file events. */
 	if (e->op == VG_SEC_SIGNAL &&
-	    vg_rate_check(VG_CLASS_SEC, BPF_CORE_READ(task, tgid), bpf_ktime_get_boot_ns()))
+	    vg_rate_check(VG_CLASS_SEC, vg_cur_tgid(), bpf_ktime_get_boot_ns()))
 		return 0;
 	e->hdr.type = VG_EV_SEC;
 	e->hdr.size = off;
