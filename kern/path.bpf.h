@@ -18,19 +18,6 @@
 
 #define VG_PATH_TRUNC_BIT (1u << 16)
 
-/*
- * Write the path of (dentry, vfsmnt) into s->path, ending at
- * path[VG_PATH_MAX - 1] = '\0'. Returns the offset where it starts, with
- * VG_PATH_TRUNC_BIT set when the walk gave up before the root. The string is
- * VG_PATH_MAX - offset bytes long, NUL included, and never longer than
- * VG_PATH_MAX - 1.
- *
- * The loop state lives in the per-CPU map, not in registers: values loaded
- * from a map are unknown to the verifier, so every iteration starts from the
- * same abstract state and the mount-crossing branch does not double the
- * states to explore per iteration ("BPF program is too large" with 2^64
- * paths otherwise).
- */
 /* The current mount's root, parent and mount point into s->w: one read where they neighbour. */
 static __always_inline void vg_walk_mount(struct vg_scratch *s, struct mount *mnt)
 {
@@ -51,6 +38,19 @@ static __always_inline void vg_walk_mount(struct vg_scratch *s, struct mount *mn
 	}
 }
 
+/*
+ * Write the path of (dentry, vfsmnt) into s->path, ending at
+ * path[VG_PATH_MAX - 1] = '\0'. Returns the offset where it starts, with
+ * VG_PATH_TRUNC_BIT set when the walk gave up before the root. The string is
+ * VG_PATH_MAX - offset bytes long, NUL included, and never longer than
+ * VG_PATH_MAX - 1.
+ *
+ * The loop state lives in the per-CPU map, not in registers: values loaded
+ * from a map are unknown to the verifier, so every iteration starts from the
+ * same abstract state and the mount-crossing branch does not double the
+ * states to explore per iteration ("BPF program is too large" with 2^64
+ * paths otherwise).
+ */
 static __noinline __u32 vg_path_walk(struct dentry *dentry, struct vfsmount *vfsmnt,
 				     struct vg_scratch *s)
 {

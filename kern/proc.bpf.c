@@ -126,7 +126,7 @@ static __always_inline int vg_exec(struct task_struct *task, struct linux_binprm
 	struct fs_struct *fs;
 	struct mm_struct *mm;
 	unsigned long arg_start, arg_end;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = vg_cur_tgid();
 	__u32 off, walk, alen, max;
 
 	vg_count(VG_CLASS_EXEC, VG_CNT_SEEN);

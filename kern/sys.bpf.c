@@ -406,7 +406,7 @@ static __always_inline int vg_sys_open_body(struct file *f, struct dentry *dentr
 		return 0;
 
 	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
-	tgid = bpf_get_current_pid_tgid() >> 32; /* task's tgid, without a probe read */
+	tgid = vg_cur_tgid(); /* without a probe read */
 	if (sb)
 		dev = BPF_CORE_READ(sb, s_dev);
 	now = bpf_ktime_get_boot_ns();
@@ -939,7 +939,7 @@ static __noinline int vg_sys_image(const struct vg_args *a, long ret)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct vg_image_key k = { .mm = (__u64)BPF_CORE_READ(task, mm) };
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = vg_cur_tgid();
 	struct vg_file_event *e;
 	struct vg_scratch *s;
 	struct file *f;
@@ -984,7 +984,7 @@ static __noinline int vg_sys_image(const struct vg_args *a, long ret)
 	return 0;
 }
 
-static __always_inline struct sock *vg_fd_sock(struct task_struct *task, __u64 fd)
+static __always_inline struct sock *vg_fd_sock(__u64 fd)
 {
 	struct file *f = vg_cur_fd_file(fd);
 	struct socket *sock;
@@ -1025,8 +1025,7 @@ static __always_inline int vg_user_sockaddr(struct vg_net_event *e, const void *
  * Every one is an event (the UDP send event is only a socket's first to a
  * destination), limited per process like the class; vigild parses it.
  */
-static __always_inline void vg_dns(const struct vg_net_event *ne, const void *buf, __u64 len,
-				   struct task_struct *task)
+static __always_inline void vg_dns(const struct vg_net_event *ne, const void *buf, __u64 len)
 {
 	struct vg_scratch *s;
 	struct vg_net_event *e;
@@ -1115,10 +1114,9 @@ static __always_inline void vg_dns_expect(struct sock *sk, __u32 tgid, const str
  */
 static __noinline int vg_sys_recv(const struct vg_args *a, long ret, __u32 nr)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = vg_cur_tgid();
 	__u64 *until = bpf_map_lookup_elem(&vg_dns_wait, &tgid);
 	struct vg_dns_sock *q;
-	struct task_struct *task;
 	const void *buf = NULL, *src = NULL;
 	struct vg_net_event *e;
 	struct vg_scratch *s;
@@ -1135,8 +1133,7 @@ static __noinline int vg_sys_recv(const struct vg_args *a, long ret, __u32 nr)
 	}
 	if (ret <= 0)
 		return 0;
-	task = (void *)bpf_get_current_task();
-	sk = vg_fd_sock(task, a->a[0]);
+	sk = vg_fd_sock(a->a[0]);
 	k = (__u64)sk;
 	q = sk ? bpf_map_lookup_elem(&vg_dns_socks, &k) : NULL;
 	if (!q || now > q->until)
@@ -1208,14 +1205,13 @@ static __noinline int vg_sys_recv(const struct vg_args *a, long ret, __u32 nr)
 /* accept (TCP) and UDP connect/send: process context, so the caller is the actor. */
 static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
 	struct vg_net_event e;
 	struct sock *sk;
 	__u16 proto;
 
 	if (ret < 0)
 		return 0;
-	sk = vg_fd_sock(task, nr == VG_NR_accept || nr == VG_NR_accept4 ? (__u64)ret : a->a[0]);
+	sk = vg_fd_sock(nr == VG_NR_accept || nr == VG_NR_accept4 ? (__u64)ret : a->a[0]);
 	if (!sk)
 		return 0;
 	proto = BPF_CORE_READ(sk, sk_protocol);
@@ -1259,7 +1255,7 @@ static __noinline int vg_sys_net(const struct vg_args *a, long ret, __u32 nr)
 		if (e.rport == 53) {
 			vg_dns_expect(sk, vg_cur_tgid(), &e);
 			vg_fill_cur(&e.task);
-			vg_dns(&e, buf, len, task);
+			vg_dns(&e, buf, len);
 		}
 		e.op = VG_NET_UDP_SEND;
 		vg_count(VG_CLASS_NET, VG_CNT_SEEN);
@@ -1318,7 +1314,7 @@ static __noinline int vg_sys_sec(const struct vg_args *a, long ret, __u32 nr)
 		__s32 pid = (__s32)a->a[0];
 
 		/* delivered, to one other process (not a group: pid <= 0), of a signal that ends or stops it */
-		if (ret != 0 || pid <= 0 || (__u32)pid == bpf_get_current_pid_tgid() >> 32 ||
+		if (ret != 0 || pid <= 0 || (__u32)pid == vg_cur_tgid() ||
 		    (sig != VG_SIGKILL && sig != VG_SIGTERM && sig != VG_SIGSTOP))
 			return 0;
 		break;
