@@ -584,6 +584,22 @@ int vg_bpf_load(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 	return err;
 }
 
+/*
+ * A jiffy in ns: the coarse clocks tick with them (their resolution is the
+ * kernel's TICK_NSEC). 0 when it does not look like one (1 us to 100 ms):
+ * duplicates then read the clock (kern/limit.bpf.h, vg_dedup_est).
+ */
+static uint64_t vg_tick_ns(void)
+{
+	struct timespec r;
+	uint64_t ns;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &r))
+		return 0;
+	ns = (uint64_t)r.tv_sec * 1000000000ull + (uint64_t)r.tv_nsec;
+	return ns >= 1000 && ns <= 100000000 ? ns : 0;
+}
+
 static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 			  const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes, int direct)
 {
@@ -597,6 +613,7 @@ static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 	s->rodata->vg_argv_max = o->argv_max;
 	vg_sys_mask(s->rodata->vg_sys_mask, o->sources);
 	vg_sens_dirs(o, (volatile struct vg_sens_dir_slot *)s->rodata->vg_sens_dir);
+	s->rodata->vg_tick_ns = vg_tick_ns();
 	for (int c = 0; c < VG_CLASS_MAX; c++) {
 		s->rodata->vg_dedup_ns[c] = (uint64_t)o->dedup_ms[c] * 1000000;
 		s->rodata->vg_rl_interval_ns[c] = o->rl[c].rate ? 1000000000ull / o->rl[c].rate : 0;

@@ -22,6 +22,8 @@ struct vg_scratch {
 		__u32 pos, _pad;
 	} w; /* vg_path_walk() loop state */
 	__u64 win[10]; /* neighbouring kernel fields read at once (vg_win_read) */
+	__u64 clk_ns, clk_j; /* this CPU's last clock read and the jiffies then (vg_clock) */
+	__u32 clk_est, _pad2; /* the event's time is vg_dedup_est()'s, not the clock's */
 	char ev[VG_EV_BUF];
 	char path[VG_PATH_BUF];
 };

@@ -33,12 +33,14 @@ const volatile __u64 vg_rl_interval_ns[VG_CLASS_MAX] = {}; /* 1e9 / events per s
 const volatile __u64 vg_rl_burst[VG_CLASS_MAX] = {};
 const volatile __u64 vg_rlg_interval_ns[VG_CLASS_MAX] = {}; /* whole machine */
 const volatile __u64 vg_rlg_burst[VG_CLASS_MAX] = {};
+const volatile __u64 vg_tick_ns = 0; /* a jiffy (the coarse clocks' resolution); 0: unknown */
 #else
 extern const volatile __u64 vg_dedup_ns[VG_CLASS_MAX];
 extern const volatile __u64 vg_rl_interval_ns[VG_CLASS_MAX];
 extern const volatile __u64 vg_rl_burst[VG_CLASS_MAX];
 extern const volatile __u64 vg_rlg_interval_ns[VG_CLASS_MAX];
 extern const volatile __u64 vg_rlg_burst[VG_CLASS_MAX];
+extern const volatile __u64 vg_tick_ns;
 #endif
 
 struct {
@@ -114,6 +116,61 @@ static __always_inline struct vg_lim_val *vg_dedup_entry(__u32 class, const stru
 static __always_inline int vg_dedup_in_window(__u32 class, const struct vg_lim_val *v, __u64 now)
 {
 	return v && class < VG_CLASS_MAX && v->mark_ns && now - v->mark_ns < vg_dedup_ns[class];
+}
+
+/* Note a clock read (now, at jiffies j) on this CPU for vg_dedup_est(); returns now. */
+static __always_inline __u64 vg_clock_note(struct vg_scratch *s, __u64 now, __u64 j)
+{
+	if (s) {
+		s->clk_ns = now;
+		s->clk_j = j;
+		s->clk_est = 0;
+	}
+	return now;
+}
+
+/* The clock (boot time), noted with the jiffies j read just before. */
+static __always_inline __u64 vg_clock(struct vg_scratch *s, __u64 j)
+{
+	return vg_clock_note(s, bpf_ktime_get_boot_ns(), j);
+}
+
+/*
+ * The time of an event on dedup entry v at jiffies j (bpf_jiffies64(),
+ * which the verifier inlines as a load) when it is certainly a duplicate
+ * in v's window, without reading the clock: a bound from this CPU's last
+ * clock read (vg_clock) and the ticks since. 0 when not certain (read the
+ * clock): no window start, a window whose dropped event may open another
+ * (flt_drop), the tick unknown, or the upper bound past the window.
+ *
+ * bpf_ktime_get_boot_ns() cost a duplicate open 80 ns of its 210 on the
+ * test VM (its calls return through a Safe RET thunk): a build opening the
+ * same files over and over pays that per open. The window stays exact,
+ * as the upper bound decides it; what an estimate gives up is the
+ * precision of the times a summary reports (first_ns, last_ns): whole
+ * ticks (4 ms at HZ=250), never later than the event, never before the
+ * window's start. Jiffies do not count a suspend: a duplicate just after
+ * a resume may be suppressed in the window it had before (and counted).
+ */
+static __always_inline __u64 vg_dedup_est(__u32 class, const struct vg_lim_val *v,
+					  const struct vg_scratch *s, __u64 j)
+{
+	__u64 tick = vg_tick_ns, d, hi, lo;
+
+	if (!v || !s || !tick || class >= VG_CLASS_MAX || !v->mark_ns || v->flt_drop || !s->clk_ns)
+		return 0;
+	/*
+	 * Since the clock read, between d - 2 and d + 2 ticks passed: a tick
+	 * each side for when jiffies moved, one for an update behind.
+	 */
+	d = j - s->clk_j;
+	if (d > (1ull << 32))
+		return 0;
+	hi = s->clk_ns + (d + 2) * tick;
+	if (hi < v->mark_ns || hi - v->mark_ns >= vg_dedup_ns[class])
+		return 0;
+	lo = s->clk_ns + (d > 2 ? (d - 2) * tick : 0);
+	return lo > v->mark_ns ? lo : v->mark_ns;
 }
 
 /* Suppress a duplicate: counted in the entry (for the next emitted event or a summary) and as such. */

@@ -141,11 +141,13 @@ static __always_inline struct vg_file_event *vg_file_begin(struct vg_scratch *s,
 	return e;
 }
 
-static __always_inline int vg_file_submit(struct vg_scratch *s, struct vg_file_event *e, __u32 off)
+/* ts: the clock read for the event's rate limit, which needs no second read (80 ns here). */
+static __always_inline int vg_file_submit(struct vg_scratch *s, struct vg_file_event *e, __u32 off,
+					  __u64 ts)
 {
 	e->hdr.type = VG_EV_FILE;
 	e->hdr.size = off;
-	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->hdr.ts_boot_ns = ts;
 	return vg_submit(&vg_rb_file, VG_CLASS_FILE, e, off & 16383);
 }
 
@@ -380,17 +382,18 @@ static __always_inline int vg_open_pre_direct(struct task_struct *t, const struc
  * open, openat, openat2, creat: the fd names the file, so the kernel
  * resolves it whole. The file's inode fields are the caller's: imode, ino,
  * and its super block's device read from sb, or dev when sb is NULL (tpd);
- * s is the scratch or NULL.
+ * tgid the caller's or 0 (read here); s is the scratch or NULL.
  */
 static __always_inline int vg_sys_open_body(struct file *f, struct dentry *dentry, __u64 flags,
 					    __u32 fmode, __u32 imode, __u64 ino,
-					    struct super_block *sb, __u64 dev, struct vg_scratch *s)
+					    struct super_block *sb, __u64 dev, __u32 tgid,
+					    struct vg_scratch *s)
 {
 	struct vg_lim_val *dd = NULL;
 	struct vg_supp supp = {};
 	struct vg_file_event *e;
-	__u64 now;
-	__u32 tgid, gen;
+	__u64 now, j;
+	__u32 gen;
 	__u32 op, off = 0;
 	int filtering, dup = 0, verdict = -1;
 
@@ -406,10 +409,20 @@ static __always_inline int vg_sys_open_body(struct file *f, struct dentry *dentr
 		return 0;
 
 	vg_count(VG_CLASS_FILE, VG_CNT_SEEN);
-	tgid = vg_cur_tgid(); /* without a probe read */
+	if (!tgid)
+		tgid = vg_cur_tgid(); /* without a probe read */
 	if (sb)
 		dev = BPF_CORE_READ(sb, s_dev);
-	now = bpf_ktime_get_boot_ns();
+	/*
+	 * Before dedup: a scratch the verifier knows is there keeps the clock's
+	 * branches from doubling its walk of what follows (6.1's went past its
+	 * limit of a million instructions).
+	 */
+	if (!s) {
+		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
+		return 0;
+	}
+	j = bpf_jiffies64();
 	/*
 	 * Creates are distinct files; opening one file again and again is the
 	 * noise dedup suppresses. Filters judge before dedup and rate limits, so
@@ -442,14 +455,18 @@ static __always_inline int vg_sys_open_body(struct file *f, struct dentry *dentr
 			}
 			dd = vg_dedup_entry(VG_CLASS_FILE, &k);
 		}
+		/* A duplicate in its window: no clock read (s->clk_est says so). */
+		now = vg_dedup_est(VG_CLASS_FILE, dd, s, j);
+		if (!now)
+			now = vg_clock(s, j);
+		else
+			s->clk_est = 1;
 		dup = vg_dedup_in_window(VG_CLASS_FILE, dd, now);
 	} else if (vg_ignored(tgid)) {
 		vg_count(VG_CLASS_FILE, VG_CNT_FILTERED);
 		return 0;
-	}
-	if (!s) {
-		vg_count(VG_CLASS_FILE, VG_CNT_RB_FULL);
-		return 0;
+	} else {
+		now = vg_clock(s, j);
 	}
 	if (filtering) {
 		if (vg_dedup_cached(dd, dup, gen, now))
@@ -459,6 +476,13 @@ static __always_inline int vg_sys_open_body(struct file *f, struct dentry *dentr
 	}
 	if (vg_dedup_judged(dd, dup, gen, verdict, now))
 		return 0;
+	/*
+	 * Emitted after all (a verdict changed meanwhile): the event's time is
+	 * the clock's. A flag in memory, not a variable: the verifier would
+	 * walk what follows once for each of its values (over its limit).
+	 */
+	if (s->clk_est)
+		now = vg_clock(s, j);
 	if (vg_rate_check(VG_CLASS_FILE, tgid, now))
 		return 0; /* the dedup entry keeps its count for a later event or the flush */
 	if (!filtering)
@@ -470,7 +494,7 @@ static __always_inline int vg_sys_open_body(struct file *f, struct dentry *dentr
 		e->supp_first_ns = supp.first_ns;
 		e->supp_last_ns = supp.last_ns;
 	}
-	if (vg_file_submit(s, e, off) && dd)
+	if (vg_file_submit(s, e, off, now) && dd)
 		vg_untake(dd, &supp);
 	return 0;
 }
@@ -498,19 +522,23 @@ static __noinline int vg_sys_open(struct file *f, struct inode *inode, struct de
 		sb = BPF_CORE_READ(inode, i_sb);
 		ino = BPF_CORE_READ(inode, i_ino);
 	}
-	return vg_sys_open_body(f, dentry, flags, fmode, imode, ino, sb, 0, s);
+	return vg_sys_open_body(f, dentry, flags, fmode, imode, ino, sb, 0, 0, s);
 }
 
 /*
- * vg_sys_open_body() for vg_sysx_tpd, which read the inode by plain loads:
- * flags and f_mode in one argument, the device and i_mode in another (five
- * at most).
+ * vg_sys_open_body() for vg_sysx_tpd, which read the inode and the task by
+ * plain loads (five arguments at most): the flags and the tgid in one
+ * (which spares a helper call), the device, i_mode and whether the open
+ * created the file (VG_OPEN_CREATED) in another.
  */
+#define VG_OPEN_CREATED (1ull << 48)
 static __noinline int vg_sys_open_known(struct file *f, struct dentry *dentry, __u64 ino,
-					__u64 flags_fmode, __u64 dev_imode)
+					__u64 flags_tgid, __u64 dev_imode)
 {
-	return vg_sys_open_body(f, dentry, (__u32)flags_fmode, flags_fmode >> 32, dev_imode >> 32,
-				ino, NULL, (__u32)dev_imode, vg_scratch_get());
+	return vg_sys_open_body(f, dentry, (__u32)flags_tgid,
+				dev_imode & VG_OPEN_CREATED ? VG_FMODE_CREATED : 0,
+				(__u16)(dev_imode >> 32), ino, NULL, (__u32)dev_imode,
+				flags_tgid >> 32, vg_scratch_get());
 }
 
 /*
@@ -715,7 +743,7 @@ static __noinline int vg_sys_path_op(const struct vg_args *a, long ret, __u32 nr
 	const void *p1 = NULL, *p2 = NULL;
 	__u32 op, off, walk, mode = 0, uid = 0, gid = 0;
 	struct vg_times times = {};
-	__u64 xname = 0, xval = 0, xsize = 0;
+	__u64 xname = 0, xval = 0, xsize = 0, now;
 	struct file *f = NULL;
 	int base2 = 0;
 
@@ -923,9 +951,10 @@ xattr:
 	/* Built first: filters judge before the rate limit, which a dropped event must not use. */
 	if (vg_flt_on() && VG_FLT_DROPS(vg_flt_file(s)))
 		return 0;
-	if (vg_rate_check(VG_CLASS_FILE, vg_cur_tgid(), bpf_ktime_get_boot_ns()))
+	now = bpf_ktime_get_boot_ns();
+	if (vg_rate_check(VG_CLASS_FILE, vg_cur_tgid(), now))
 		return 0;
-	vg_file_submit(s, e, off);
+	vg_file_submit(s, e, off, now);
 	return 0;
 }
 
@@ -944,6 +973,7 @@ static __noinline int vg_sys_image(const struct vg_args *a, long ret)
 	struct vg_scratch *s;
 	struct file *f;
 	__u32 off, walk;
+	__u64 now;
 	__u8 one = 1;
 
 	f = vg_cur_fd_file((__u32)a->a[4]);
@@ -978,9 +1008,10 @@ static __noinline int vg_sys_image(const struct vg_args *a, long ret)
 	off += e->base_len;
 	if (vg_flt_on() && VG_FLT_DROPS(vg_flt_file(s)))
 		return 0;
-	if (vg_rate_check(VG_CLASS_FILE, tgid, bpf_ktime_get_boot_ns()))
+	now = bpf_ktime_get_boot_ns();
+	if (vg_rate_check(VG_CLASS_FILE, tgid, now))
 		return 0;
-	vg_file_submit(s, e, off);
+	vg_file_submit(s, e, off, now);
 	return 0;
 }
 
@@ -1578,6 +1609,7 @@ int vg_sysx_tpd(struct vg_sys_exit_rec *ctx)
 	nr = regs->orig_ax;
 	if (nr == VG_NR_open || nr == VG_NR_openat || nr == VG_NR_openat2 || nr == VG_NR_creat) {
 		struct vg_open_pre p = {};
+		__u64 flags_tgid, dev_imode;
 		struct inode *inode;
 		__u32 imode;
 
@@ -1591,9 +1623,11 @@ int vg_sysx_tpd(struct vg_sys_exit_rec *ctx)
 		/* As vg_sys_open_body() would, but without the call: /dev/null, /proc, pipes. */
 		if ((imode & VG_S_IFMT) != VG_S_IFREG)
 			return 0;
-		return vg_sys_open_known(p.f, p.dentry, inode->i_ino,
-					 (__u32)p.flags | (__u64)p.fmode << 32,
-					 inode->i_sb->s_dev | (__u64)imode << 32);
+		flags_tgid = (__u32)p.flags | (__u64)(__u32)t->tgid << 32;
+		dev_imode = inode->i_sb->s_dev | (__u64)(imode & 0xffff) << 32;
+		if (p.fmode & VG_FMODE_CREATED)
+			dev_imode |= VG_OPEN_CREATED;
+		return vg_sys_open_known(p.f, p.dentry, inode->i_ino, flags_tgid, dev_imode);
 	}
 	vg_args_btf(&a, regs);
 	return vg_sys_exit(&a, ctx->ret, nr);

@@ -74,6 +74,7 @@ int vgt_open(void *ctx)
 	struct vgt_out *out;
 	int dup = 0, verdict = -1;
 	__u32 zero = 0, gen;
+	__u64 now;
 
 	in = bpf_map_lookup_elem(&vgt_file_in, &zero);
 	out = bpf_map_lookup_elem(&vgt_out, &zero);
@@ -94,10 +95,19 @@ int vgt_open(void *ctx)
 		};
 
 		dd = vg_dedup_entry(VG_CLASS_FILE, &k);
-		dup = vg_dedup_in_window(VG_CLASS_FILE, dd, in->now);
+		/* As the sensor: a duplicate in its window takes the estimate, not the clock. */
+		now = vg_dedup_est(VG_CLASS_FILE, dd, s, in->j);
+		if (!now)
+			now = vg_clock_note(s, in->now, in->j);
+		else
+			s->clk_est = 1;
+		dup = vg_dedup_in_window(VG_CLASS_FILE, dd, now);
+	} else {
+		now = vg_clock_note(s, in->now, in->j);
 	}
+	out->now = now;
 	if (vg_flt_on()) {
-		if (vg_dedup_cached(dd, dup, gen, in->now))
+		if (vg_dedup_cached(dd, dup, gen, now))
 			return VGT_ENDED;
 		e = (void *)s->ev;
 		__builtin_memset(e, 0, sizeof(*e));
@@ -109,9 +119,12 @@ int vgt_open(void *ctx)
 		verdict = vg_flt_file(s);
 		out->verdict = verdict;
 	}
-	if (vg_dedup_judged(dd, dup, gen, verdict, in->now))
+	if (vg_dedup_judged(dd, dup, gen, verdict, now))
 		return VGT_ENDED;
-	if (vg_rate_check(VG_CLASS_FILE, in->task.tgid, in->now))
+	if (s->clk_est)
+		now = vg_clock_note(s, in->now, in->j);
+	out->now = now;
+	if (vg_rate_check(VG_CLASS_FILE, in->task.tgid, now))
 		return VGT_LIMITED;
 	if (dd) {
 		vg_take(dd, &supp);

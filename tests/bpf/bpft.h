@@ -16,6 +16,7 @@ struct vgt_file {
 	__u32 op; /* enum vg_file_op */
 	__u16 base_len, rel_len; /* as in struct vg_file_event, NULs included */
 	__u64 now; /* the event's time (bpf_ktime_get_boot_ns() in the sensor) */
+	__u64 j; /* jiffies then (bpf_jiffies64()), for vg_dedup_est() */
 	__u64 ino, dev; /* dedup key */
 	char tail[VGT_TAIL]; /* base, then rel */
 };
@@ -25,6 +26,7 @@ struct vgt_out {
 	__s32 verdict; /* vg_flt_file()'s, or -1 when the event was not judged */
 	__u32 walk; /* vg_path_walk()'s result */
 	__u64 supp_count, supp_first_ns, supp_last_ns; /* what an emitted event carries */
+	__u64 now; /* the time vgt_open gave the event: the clock's (in now) or vg_dedup_est()'s */
 	char path[VG_PATH_MAX]; /* vgt_path: the resolved path, NUL-terminated */
 };
 

@@ -54,6 +54,7 @@ struct bpft_bpf *bpft_load(const struct bpft_knobs *k)
 		memcpy((void *)skel->rodata->vg_rlg_interval_ns, k->rlg_interval_ns,
 		       sizeof(k->rlg_interval_ns));
 		memcpy((void *)skel->rodata->vg_rlg_burst, k->rlg_burst, sizeof(k->rlg_burst));
+		skel->rodata->vg_tick_ns = k->tick_ns;
 		if (k->dedup_entries)
 			cr_assert_eq(
 				bpf_map__set_max_entries(skel->maps.vg_dedup, k->dedup_entries), 0);

@@ -23,6 +23,7 @@ struct bpft_knobs {
 	__u64 rl_interval_ns[VG_CLASS_MAX], rl_burst[VG_CLASS_MAX];
 	__u64 rlg_interval_ns[VG_CLASS_MAX], rlg_burst[VG_CLASS_MAX];
 	__u32 dedup_entries, bucket_entries; /* table sizes (0: as built) */
+	__u64 tick_ns; /* a jiffy (vg_tick_ns); 0: duplicates read the clock */
 };
 
 /* Skip the test unless root; pin to one CPU (per-CPU counts); open, set knobs, load. */

@@ -202,6 +202,81 @@ Test(limit, dedup_window)
 	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), 3);
 }
 
+/* An event at time now (ns, what the clock would read) and jiffies j; returns its fate. */
+static int open_at(struct vgt_file *f, __u64 now, __u64 j, struct vgt_out *out)
+{
+	f->j = j;
+	return bpft_open(skel, f, now, out);
+}
+
+#define MS 1000000ull
+#define J0 5000ull /* jiffies at T0 */
+
+/* Load with a dedup window of 1 s on file events and a tick of 4 ms (HZ=250). */
+static void load_estimate(void)
+{
+	struct bpft_knobs k = { 0 };
+
+	k.dedup_ns[VG_CLASS_FILE] = 1000 * MS;
+	k.tick_ns = 4 * MS;
+	skel = bpft_load(&k);
+}
+
+/*
+ * Duplicates in their window take a time from this CPU's last clock read
+ * and the jiffies since (4 ms a tick here) instead of reading the clock:
+ * never later than the event, never before the window's start. The window
+ * stays exact: where the upper bound (two ticks on) reaches its end, the
+ * clock is read.
+ */
+Test(limit, dedup_estimate)
+{
+	struct vgt_file f;
+	struct vgt_out out;
+
+	load_estimate();
+	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/a", NULL);
+	cr_assert_eq(open_at(&f, T0, J0, &out), VGT_EMIT);
+	cr_assert_eq(out.now, T0, "a new key reads the clock");
+	/* 10 ticks on (40 ms by the clock): at least 8 ticks passed. */
+	cr_assert_eq(open_at(&f, T0 + 40 * MS, J0 + 10, &out), VGT_ENDED);
+	cr_assert_eq(out.now, T0 + 32 * MS, "estimate %llu", (unsigned long long)out.now);
+	/* 247 ticks on: at most 249 (996 ms), inside the window. */
+	cr_assert_eq(open_at(&f, T0 + 990 * MS, J0 + 247, &out), VGT_ENDED);
+	cr_assert_eq(out.now, T0 + 980 * MS);
+	/* 248 ticks on: 1000 ms possible, so the clock decides (999 ms: still inside). */
+	cr_assert_eq(open_at(&f, T0 + 999 * MS, J0 + 248, &out), VGT_ENDED);
+	cr_assert_eq(out.now, T0 + 999 * MS, "the clock read near the window's end");
+	/* Past the window by the clock: emitted with what was suppressed, its time the clock's. */
+	cr_assert_eq(open_at(&f, T0 + 1010 * MS, J0 + 251, &out), VGT_EMIT);
+	cr_assert_eq(out.now, T0 + 1010 * MS);
+	cr_assert_eq(out.supp_count, 3);
+	cr_assert_eq(out.supp_first_ns, T0 + 32 * MS);
+	cr_assert_eq(out.supp_last_ns, T0 + 999 * MS);
+	/* In the same tick as the window's start: the start itself, never before it. */
+	cr_assert_eq(open_at(&f, T0 + 1011 * MS, J0 + 251, &out), VGT_ENDED);
+	cr_assert_eq(out.now, T0 + 1010 * MS);
+	cr_assert_eq(bpft_counter(skel, VG_CLASS_FILE, VG_CNT_DEDUP), 4);
+}
+
+/* The dropped event's duplicates read the clock: a kept one after it opens a window. */
+Test(limit, dedup_estimate_not_after_a_drop)
+{
+	struct vgt_file f;
+	struct vgt_out out;
+
+	load_estimate();
+	bpft_filters(skel, "drop file where path prefix \"/tmp/noise/\"\n");
+	f = bpft_file(10, "w", VG_FILE_MODIFY, "/tmp/noise/a", NULL);
+	cr_assert_eq(open_at(&f, T0, J0, &out), VGT_ENDED);
+	cr_assert_eq(open_at(&f, T0 + 40 * MS, J0 + 10, &out), VGT_ENDED);
+	cr_assert_eq(out.now, T0 + 40 * MS, "the clock, not an estimate");
+	/* Rules without the drop: the next one is kept, at the clock's time. */
+	bpft_filters(skel, "drop file where path prefix \"/tmp/other/\"\n");
+	cr_assert_eq(open_at(&f, T0 + 80 * MS, J0 + 20, &out), VGT_EMIT);
+	cr_assert_eq(out.now, T0 + 80 * MS);
+}
+
 Test(limit, dedup_off)
 {
 	struct vgt_file f;
