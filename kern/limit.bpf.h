@@ -147,9 +147,9 @@ static __always_inline __u64 vg_clock(struct vg_scratch *s, __u64 j)
  * test VM (its calls return through a Safe RET thunk): a build opening the
  * same files over and over pays that per open. The window stays exact,
  * as the upper bound decides it; what an estimate gives up is the
- * precision of the times a summary reports (first_ns, last_ns): whole
- * ticks (4 ms at HZ=250), never later than the event, never before the
- * window's start. Jiffies do not count a suspend: a duplicate just after
+ * precision of the times a summary reports (first_ns, last_ns): exact to
+ * within 4 ticks (16 ms at HZ=250), never later than the event, never
+ * before the window's start. Jiffies do not count a suspend: a duplicate just after
  * a resume may be suppressed in the window it had before (and counted).
  */
 static __always_inline __u64 vg_dedup_est(__u32 class, const struct vg_lim_val *v,
