@@ -149,8 +149,9 @@ static __always_inline __u64 vg_clock(struct vg_scratch *s, __u64 j)
  * as the upper bound decides it; what an estimate gives up is the
  * precision of the times a summary reports (first_ns, last_ns): exact to
  * within 4 ticks (16 ms at HZ=250), never later than the event, never
- * before the window's start. Jiffies do not count a suspend: a duplicate just after
- * a resume may be suppressed in the window it had before (and counted).
+ * before the window's start. Jiffies do not count a suspend: a duplicate
+ * just after a resume may be suppressed in the window it had before (and
+ * counted).
  */
 static __always_inline __u64 vg_dedup_est(__u32 class, const struct vg_lim_val *v,
 					  const struct vg_scratch *s, __u64 j)
@@ -164,7 +165,7 @@ static __always_inline __u64 vg_dedup_est(__u32 class, const struct vg_lim_val *
 	 * each side for when jiffies moved, one for an update behind.
 	 */
 	d = j - s->clk_j;
-	if (d > (1ull << 32))
+	if (d > (1ull << 32)) /* keeps (d + 2) * tick from overflowing */
 		return 0;
 	hi = s->clk_ns + (d + 2) * tick;
 	if (hi < v->mark_ns || hi - v->mark_ns >= vg_dedup_ns[class])
