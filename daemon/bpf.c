@@ -468,14 +468,16 @@ static const char *vg_sens_dir_of(const struct vg_bpf_opts *o, size_t i)
 
 /*
  * Each watched directory name once, as its length and first 8 bytes
- * (kern/sys.bpf.c), into dirs when given; how many there are.
+ * (kern/sys.bpf.c), into dirs and its bit into *bloom when given; how many
+ * there are.
  */
 struct vg_sens_dir_slot {
 	__u64 head;
 	__u32 len, _pad;
 };
 
-static size_t vg_sens_dirs(const struct vg_bpf_opts *o, volatile struct vg_sens_dir_slot *dirs)
+static size_t vg_sens_dirs(const struct vg_bpf_opts *o, volatile struct vg_sens_dir_slot *dirs,
+			   uint64_t *bloom)
 {
 	struct {
 		uint64_t head;
@@ -501,6 +503,8 @@ static size_t vg_sens_dirs(const struct vg_bpf_opts *o, volatile struct vg_sens_
 			dirs[n].len = len;
 			dirs[n].head = head;
 		}
+		if (bloom)
+			*bloom |= 1ull << VG_SENS_DIR_BIT(len, head);
 		n++;
 	}
 	return n;
@@ -537,14 +541,14 @@ int vg_bpf_sens_add(struct vg_bpf_opts *o, const char *path)
 	memcpy(e->dir, dir, dlen);
 	memcpy(e->name, name, nlen);
 	o->nsens++;
-	if (vg_sens_dirs(o, NULL) > VG_SENS_DIRS) {
+	if (vg_sens_dirs(o, NULL, NULL) > VG_SENS_DIRS) {
 		static const struct vg_bpf_opts none;
 
 		o->nsens--;
 		return vg_err(-EINVAL,
 			      "--sensitive-read %s: at most %d directory names in all, the built-in"
 			      " list's %zu included",
-			      path, VG_SENS_DIRS, vg_sens_dirs(&none, NULL));
+			      path, VG_SENS_DIRS, vg_sens_dirs(&none, NULL, NULL));
 	}
 	return 0;
 }
@@ -604,6 +608,7 @@ static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 			  const enum vg_hook hooks[VG_GRP_MAX], uint32_t ring_bytes, int direct)
 {
 	struct vigil_bpf *s;
+	uint64_t bloom = 0;
 	uint32_t file_bytes;
 	int err;
 
@@ -612,7 +617,8 @@ static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 		return -errno;
 	s->rodata->vg_argv_max = o->argv_max;
 	vg_sys_mask(s->rodata->vg_sys_mask, o->sources);
-	vg_sens_dirs(o, (volatile struct vg_sens_dir_slot *)s->rodata->vg_sens_dir);
+	vg_sens_dirs(o, (volatile struct vg_sens_dir_slot *)s->rodata->vg_sens_dir, &bloom);
+	s->rodata->vg_sens_dir_bloom = bloom;
 	s->rodata->vg_tick_ns = vg_tick_ns();
 	for (int c = 0; c < VG_CLASS_MAX; c++) {
 		s->rodata->vg_dedup_ns[c] = (uint64_t)o->dedup_ms[c] * 1000000;

@@ -70,6 +70,13 @@ const volatile struct {
 	__u32 len, _pad;
 } vg_sens_dir[VG_SENS_DIRS];
 
+/*
+ * One bit per watched name (VG_SENS_DIR_BIT): a directory whose bit is clear
+ * is not on the list, which most are, so the slots are compared only for
+ * about one directory in eight.
+ */
+const volatile __u64 vg_sens_dir_bloom;
+
 /* The first five syscall arguments, read once by each hook's program. */
 struct vg_args {
 	__u64 a[5];
@@ -156,6 +163,8 @@ static __always_inline int vg_sens_dir_match(__u32 len, __u64 head)
 {
 	if (len < 8)
 		head &= (1ull << (len * 8)) - 1;
+	if (!((vg_sens_dir_bloom >> VG_SENS_DIR_BIT(len, head)) & 1))
+		return 0;
 	for (int i = 0; i < VG_SENS_DIRS; i++)
 		if (vg_sens_dir[i].len && vg_sens_dir[i].len == len && vg_sens_dir[i].head == head)
 			return 1;

@@ -25,6 +25,13 @@ enum vg_event_type {
 	VG_EV_TYPE_MAX,
 };
 
+/*
+ * The bit of the 64-bit filter vg_sens_dir_bloom (kern/sys.bpf.c) that a
+ * watched directory name sets: its length and first 8 bytes (zero past a
+ * shorter name), hashed. vigild sets the bits, the programs test them.
+ */
+#define VG_SENS_DIR_BIT(len, head) ((((__u64)(head) + (__u64)(len)) * 0x9e3779b97f4a7c15ull) >> 58)
+
 /* Accounting classes (index of the counters map is class * VG_CNT_MAX + reason). */
 enum vg_class {
 	VG_CLASS_EXEC = 0,
