@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "detect.h"
 #include "events.h"
 #include "fmt.h"
@@ -234,18 +235,6 @@ struct vg_detector {
 	struct vg_detect *d;
 };
 
-/* cv's deadline ms from now */
-static void vg_cv_deadline(struct timespec *t, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (t->tv_nsec >= 1000000000) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000;
-	}
-}
-
 static void *vg_detector_main(void *arg)
 {
 	struct vg_detector *dt = arg;
@@ -263,7 +252,7 @@ static void *vg_detector_main(void *arg)
 
 			if (left <= 0)
 				break;
-			vg_cv_deadline(&until, left);
+			until = vg_deadline_ms(CLOCK_MONOTONIC, left);
 			pthread_cond_timedwait(&dt->s.cv, &dt->s.mu, &until);
 		}
 		if (!dt->due || (dt->s.stop && !dt->final))

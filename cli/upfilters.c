@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "filter.h"
 #include "log.h"
 #include "upfilters.h"
@@ -278,13 +279,7 @@ static void *vg_upf_thread(void *arg)
 			if (!st && f->n_urls > 1)
 				f->cur = (f->cur + 1) % f->n_urls;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += VG_UPF_POLL_MS / 1000;
-		ts.tv_nsec += (VG_UPF_POLL_MS % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = vg_deadline_ms(CLOCK_REALTIME, VG_UPF_POLL_MS);
 		pthread_mutex_lock(&f->lock);
 		while (!f->stop && pthread_cond_timedwait(&f->cond, &f->lock, &ts) != ETIMEDOUT)
 			;

@@ -10,6 +10,7 @@
 #include <nettle/sha1.h>
 #include <nettle/sha2.h>
 
+#include "deadline.h"
 #include "hash.h"
 #include "log.h"
 
@@ -274,25 +275,10 @@ int vg_hasher_start(struct vg_hasher **out, uint64_t max_size)
 	return 0;
 }
 
-/* CLOCK_REALTIME ms milliseconds from now, as pthread's timed waits take it. */
-static struct timespec vg_deadline(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 /* Join t within ms milliseconds: 0, or -ETIMEDOUT. */
 static int vg_join(pthread_t t, int ms)
 {
-	struct timespec ts = vg_deadline(ms);
+	struct timespec ts = vg_deadline_ms(CLOCK_REALTIME, ms);
 
 	return pthread_timedjoin_np(t, NULL, &ts) ? -ETIMEDOUT : 0;
 }
@@ -364,7 +350,7 @@ enum vg_hash_state vg_hasher_submit(struct vg_hasher *h, int fd, const struct vg
 
 int vg_hasher_wait(struct vg_hasher *h, int ms)
 {
-	struct timespec ts = vg_deadline(ms);
+	struct timespec ts = vg_deadline_ms(CLOCK_REALTIME, ms);
 	int err = 0;
 
 	pthread_mutex_lock(&h->mu);
