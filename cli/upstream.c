@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "fmt.h"
 #include "hoststate.h"
 #include "log.h"
@@ -300,16 +301,9 @@ static long vg_up_enroll(struct vg_upstream *u, const char *device_id, const cha
 /* Sleep ms, or until stopped: 1 when stopped. */
 static int vg_up_wait(struct vg_upstream *u, long ms)
 {
-	struct timespec ts;
+	struct timespec ts = vg_deadline_ms(CLOCK_REALTIME, ms);
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&u->lock);
 	while (!u->stop && pthread_cond_timedwait(&u->cond, &u->lock, &ts) != ETIMEDOUT)
 		;
@@ -444,9 +438,13 @@ static int vg_up_deliver(struct vg_upstream *u, const struct vg_outbox_frame *f)
  * for each (VG_UP_STORED, stored[i] 1 stored, 0 refused), refuses the host
  * (VG_UP_KEEP), or the request as a whole (VG_UP_SINGLE: send them one per
  * request; after a 415 to every request to this server). VG_UP_STOPPED.
+ * *done: how many frames from the first have their answer (stored[]); n
+ * after VG_UP_STORED, fewer after VG_UP_SINGLE when a frame was answered
+ * "later" (408, 429): it and those after it go one per request, each
+ * retried as a single frame is (a stored one is stored once).
  */
 static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *const *fv, int n,
-			      int *stored)
+			      int *stored, int *done)
 {
 	long wait = VG_UP_WAIT_MIN_MS, st, status[VG_UPP_FRAMES_MAX];
 	size_t len = 0;
@@ -468,7 +466,8 @@ static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *con
 	for (;;) {
 		st = vg_up_post(u, "/v1/batches", VG_UPP_CT_FRAMES, body, len, 1);
 		if (st == 200 && !vg_upp_frames_answer(u->resp, status, (size_t)n)) {
-			for (int i = 0; i < n; i++) {
+			*done = (int)vg_upp_frames_final(status, (size_t)n);
+			for (int i = 0; i < *done; i++) {
 				stored[i] = status[i] == 200;
 				if (!stored[i])
 					vg_log(VG_ERROR, "upstream: frame of %s refused (%ld)",
@@ -476,7 +475,15 @@ static int vg_up_deliver_many(struct vg_upstream *u, struct vg_outbox_frame *con
 			}
 			vg_log(VG_DEBUG, "upstream: %d frames in one request", n);
 			vg_outbox_state(&u->ob, VG_UP_SHIPPING, NULL);
-			ret = VG_UP_STORED;
+			if (*done == n) {
+				ret = VG_UP_STORED;
+				break;
+			}
+			vg_log(VG_WARN,
+			       "upstream: frame of %s not taken yet (%ld); it and the %d after it"
+			       " go one per request",
+			       fv[*done]->device_id, status[*done], n - *done - 1);
+			ret = VG_UP_SINGLE;
 			break;
 		}
 		if (st == 200) {
@@ -558,9 +565,7 @@ static void *vg_up_thread(void *arg)
 			break;
 		if (n <= 0)
 			continue;
-		r = n > 1 ? vg_up_deliver_many(u, fv, n, stored) : VG_UP_SINGLE;
-		if (r == VG_UP_STORED)
-			done = n;
+		r = n > 1 ? vg_up_deliver_many(u, fv, n, stored, &done) : VG_UP_SINGLE;
 		/* One frame per request: each in order until one is neither stored nor refused. */
 		while (r == VG_UP_SINGLE && done < n) {
 			int one = vg_up_deliver(u, fv[done]);
@@ -687,8 +692,7 @@ void vg_upstream_stop(struct vg_upstream *u)
 	if (!u || !u->started)
 		return;
 	/* What the host stored last (vigild's drain) gets its chance first; the rest stays pending. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += VG_UP_DRAIN_MS / 1000;
+	ts = vg_deadline_ms(CLOCK_REALTIME, VG_UP_DRAIN_MS);
 	pthread_mutex_lock(&u->lock);
 	u->draining = 1;
 	pthread_cond_broadcast(&u->cond);

@@ -129,6 +129,15 @@ enum vg_upp_verdict vg_upp_verdict(long st)
 	return VG_UPP_RETRY;
 }
 
+size_t vg_upp_frames_final(const long *status, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && vg_upp_verdict(status[i]) != VG_UPP_RETRY)
+		i++;
+	return i;
+}
+
 int vg_upp_credential_refused(long st, const char *body)
 {
 	return st == 401 || (st == 403 && strstr(body, "token revoked"));

@@ -71,6 +71,13 @@ enum vg_upp_verdict {
 enum vg_upp_verdict vg_upp_verdict(long status);
 
 /*
+ * How many of the n answers in status[] (vg_upp_frames_answer) lead up to
+ * the first that is not final (408, 429: vg_upp_verdict's RETRY): those
+ * frames are done, stored or refused; the rest are sent again.
+ */
+size_t vg_upp_frames_final(const long *status, size_t n);
+
+/*
  * 401, or 403 for the token itself (not for one frame's device): the
  * server refuses this host's credential; its frames are kept, not dropped.
  */

@@ -86,6 +86,24 @@ Test(upproto, verdicts_and_waits)
 	cr_assert_eq(vg_upp_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), -1);
 }
 
+/*
+ * Per frame, 408 and 429 mean "later", as they do for a request: the frames
+ * up to the first such are done (stored or refused), it and the rest are sent again.
+ */
+Test(upproto, frames_final_stops_at_the_first_later)
+{
+	long st[5] = { 200, 400, 200, 429, 200 };
+
+	cr_assert_eq(vg_upp_frames_final(st, 5), 3);
+	st[3] = 408;
+	cr_assert_eq(vg_upp_frames_final(st, 5), 3);
+	st[3] = 403;
+	cr_assert_eq(vg_upp_frames_final(st, 5), 5);
+	st[0] = 429;
+	cr_assert_eq(vg_upp_frames_final(st, 5), 0);
+	cr_assert_eq(vg_upp_frames_final(st, 0), 0);
+}
+
 /* The answer to several frames, as server/server.c writes it, and what is not one. */
 Test(upproto, frames_answer_per_frame_in_order)
 {
