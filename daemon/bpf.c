@@ -360,11 +360,14 @@ static int vg_sysx_tp_attach(struct vg_bpf *b, unsigned int sources)
 /*
  * The syscalls whose entry is watched too (kern/sys.bpf.c, vg_sys_enter):
  * a chattr's and an fd's explicit times' old values, read before the
- * syscall changes them. With fentry, the fentry program vg_fn_NAME; with
- * the tracepoint hooks (tp, tp_btf, raw_tp), vg_sysn_tp on the entry
- * tracepoint of each (no sys_enter program for every syscall of the
- * machine: only these two run it). Only their events' old values depend on
- * it: where tracefs cannot be had, tp_btf and raw_tp report the same events
+ * syscall changes them. With fentry, the fentry program vg_fn_NAME: only
+ * these two syscalls pay for it. With the tracepoint hooks (tp, tp_btf,
+ * raw_tp), vg_sysn_tp on the entry tracepoint of each, only with
+ * --old-values: an entry tracepoint, even one, puts the kernel's
+ * sys_enter probe on every syscall of the machine (getppid: +15 ns, a
+ * third of the sensor's cost on a syscall it does not watch, measured on
+ * 6.18). Only their events' old values depend on it: without it (or
+ * where tracefs cannot be had for tp_btf and raw_tp) the same events come
  * without them.
  */
 static const char *const vg_sys_enters[] = { "ioctl", "utimensat" };
@@ -377,9 +380,9 @@ static const struct vg_syscall *vg_syscall_named(const char *name)
 	return NULL;
 }
 
-static void vg_sysn_select(struct vigil_bpf *s, unsigned int sources, enum vg_hook h)
+static void vg_sysn_select(struct vigil_bpf *s, const struct vg_bpf_opts *o, enum vg_hook h)
 {
-	int file = !!(sources & 1u << VG_SRC_FILE);
+	int file = !!(o->sources & 1u << VG_SRC_FILE);
 
 	for (size_t i = 0; i < sizeof(vg_sys_enters) / sizeof(vg_sys_enters[0]); i++) {
 		const struct vg_syscall *sc = vg_syscall_named(vg_sys_enters[i]);
@@ -394,7 +397,8 @@ static void vg_sysn_select(struct vigil_bpf *s, unsigned int sources, enum vg_ho
 	}
 	bpf_program__set_autoload(
 		s->progs.vg_sysn_tp,
-		file && (h == VG_HOOK_TP || h == VG_HOOK_TP_BTF || h == VG_HOOK_RAW_TP));
+		file && o->old_values &&
+			(h == VG_HOOK_TP || h == VG_HOOK_TP_BTF || h == VG_HOOK_RAW_TP));
 	bpf_program__set_autoattach(s->progs.vg_sysn_tp, false);
 }
 
@@ -658,7 +662,7 @@ static int vg_bpf_load_as(struct vigil_bpf **out, const struct vg_bpf_opts *o,
 	err = vg_sysx_fx_select(s, o->sources, hooks[VG_GRP_SYSX] == VG_HOOK_FENTRY);
 	if (err)
 		goto err_destroy;
-	vg_sysn_select(s, o->sources, hooks[VG_GRP_SYSX]);
+	vg_sysn_select(s, o, hooks[VG_GRP_SYSX]);
 	err = vigil_bpf__load(s);
 	if (err)
 		goto err_destroy;

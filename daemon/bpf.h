@@ -29,6 +29,12 @@ struct vg_bpf_opts {
 	struct vg_rate rlg[VG_CLASS_MAX]; /* whole machine */
 	enum vg_hook hook; /* preference for every group */
 	unsigned int sources; /* bit per enum vg_source wanted */
+	/*
+	 * --old-values: read what a chattr or futimens replaces at the entry
+	 * of those syscalls under the tracepoint hooks too (with fentry always:
+	 * there only they pay; a syscall entry tracepoint costs every syscall).
+	 */
+	int old_values;
 	/* Bit per enum vg_hook to treat as refused (tests, --deny-hook). */
 	unsigned int deny[VG_GRP_MAX];
 	const uint32_t *ignore; /* tgids never reported (vigild adds itself) */

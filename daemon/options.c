@@ -147,6 +147,11 @@ static void vg_usage(FILE *f)
 		"                       to DNS queries (no DnsResponse events; queries are still\n"
 		"                       reported): under the tp hook each watched syscall takes\n"
 		"                       the traced path, and receives are among the commonest\n"
+		"  --old-values         report what a chattr or futimens replaces (OldImmutable,\n"
+		"                       PreviousModificationTime...) under the tracepoint hooks\n"
+		"                       too, read at those syscalls' entry tracepoints, which put\n"
+		"                       a probe on the entry of every syscall (+15 ns each\n"
+		"                       measured); with fentry always (only those two pay)\n"
 		"  --deny-hook P[:H]    treat attach point P (sched_process_exec, sched_process_fork,\n"
 		"                       sched_process_exit, sys_exit, inet_sock_set_state) as\n"
 		"                       refused, for hook H (fentry, tp, tp_btf or raw_tp) or all;\n"
@@ -239,6 +244,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_SENS_READ,
 	OPT_NO_DNSR,
+	OPT_OLD_VALUES,
 	OPT_IDLE,
 };
 
@@ -281,6 +287,7 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "sensitive-read", required_argument, NULL, OPT_SENS_READ },
 		{ "no-dns-replies", no_argument, NULL, OPT_NO_DNSR },
+		{ "old-values", no_argument, NULL, OPT_OLD_VALUES },
 		{ "idle-ms", required_argument, NULL, OPT_IDLE },
 		{},
 	};
@@ -414,6 +421,9 @@ int vg_opts_parse(int argc, char **argv, struct vg_opts *o)
 			break;
 		case OPT_NO_DNSR:
 			no_dnsr = 1;
+			break;
+		case OPT_OLD_VALUES:
+			o->bpf.old_values = 1;
 			break;
 		case OPT_HASH_MAX:
 			err = vg_parse_u32("--hash-max-mb", optarg, 1, 65536, &o->hash_max_mb);

@@ -51,6 +51,16 @@ static void teardown(void)
 
 TestSuite(telemetry, .init = setup, .fini = teardown, .timeout = 60);
 
+/* The inode flags and file times tests: what the syscalls replace too, whatever the hook. */
+static void setup_oldv(void)
+{
+	static const char *const args[] = { "--old-values", NULL };
+
+	vg_t_host_start(&host, args);
+	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
+	cr_assert_eq(chdir(dir), 0);
+}
+
 static char *at(const char *rel)
 {
 	static char buf[4][PATH_MAX];
@@ -150,13 +160,26 @@ Test(telemetry, symlink_hard_link_and_mkdir)
 	cr_expect_eq(rows("DirectoryCreated", at("sub"), 0), 1);
 }
 
-Test(telemetry, xattr_capabilities_chattr)
+/* chattr +FLAG, then -FLAG, on the file of fd: what FS_IOC_SETFLAGS is asked. */
+static void chattr_on_off(int fd, int flag)
+{
+	int flags;
+
+	cr_assert_eq(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0);
+	flags |= flag;
+	cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0, "chattr 0x%x: %s", flag,
+		     strerror(errno));
+	flags &= ~flag;
+	cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
+}
+
+Test(telemetry, xattr_capabilities_chattr, .init = setup_oldv)
 {
 	struct vfs_cap_data cap = {
 		.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE,
 		.data[0].permitted = 1u << CAP_SETUID | 1u << CAP_NET_RAW,
 	};
-	int fd, flags;
+	int fd;
 	char *j;
 
 	touch("f");
@@ -179,11 +202,7 @@ Test(telemetry, xattr_capabilities_chattr)
 	/* chattr +i, then -i (so the file can go): two events; reading the flags is none */
 	fd = open("f", O_RDONLY);
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0);
-	flags |= FS_IMMUTABLE_FL;
-	cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0, "chattr +i: %s", strerror(errno));
-	flags &= ~FS_IMMUTABLE_FL;
-	cr_assert_eq(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
+	chattr_on_off(fd, FS_IMMUTABLE_FL);
 	close(fd);
 	cr_assert_eq(rows("FileAttributesChanged", at("f"), 2), 2);
 	/* each with the flags before it: +i on a file that was not, -i on one that was */
@@ -207,7 +226,7 @@ Test(telemetry, xattr_capabilities_chattr)
 	cr_expect_eq(rows("ExtendedAttributeSet", at("f"), 0), 1);
 }
 
-Test(telemetry, explicit_file_times_and_not_a_plain_touch)
+Test(telemetry, explicit_file_times_and_not_a_plain_touch, .init = setup_oldv)
 {
 	struct timespec ts[2] = { { 0, 0 }, { 86400, 5000000 } };
 	struct timespec omit[2] = { { 0, UTIME_OMIT }, { 3600, 0 } };
@@ -261,6 +280,55 @@ Test(telemetry, explicit_file_times_and_not_a_plain_touch)
 	free(j);
 	barrier("done");
 	cr_expect_eq(rows("FileTimestampChanged", at("f"), 0), 1, "a plain touch was recorded");
+}
+
+/* The hook `vigild --probe --json` chooses for the file source: "fentry", "tp"... */
+static void file_hook(char *out, size_t size)
+{
+	char cmd[PATH_MAX + 64], line[512], *h;
+	FILE *p;
+
+	out[0] = 0;
+	snprintf(cmd, sizeof(cmd), "%s --probe --json 2>/dev/null",
+		 vg_t_bin("VIGILD", "build/vigild"));
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, "\"source\":\"file\"") && (h = strstr(line, "\"hook\":\"")))
+			snprintf(out, size, "%.*s", (int)strcspn(h + 8, "\""), h + 8);
+	cr_assert_eq(pclose(p), 0);
+	cr_assert(out[0], "vigild --probe --json named no hook for the file source");
+}
+
+/*
+ * Without --old-values the same events come, with what they replaced only
+ * where reading it costs no other syscall (fentry): under the tracepoint
+ * hooks it would take an entry tracepoint, which every syscall pays.
+ */
+Test(telemetry, old_values_only_with_fentry_by_default)
+{
+	struct timespec ts[2] = { { 100, 0 }, { 200, 0 } };
+	char hook[32], *j;
+	int fd, fentry;
+
+	file_hook(hook, sizeof(hook));
+	fentry = !strcmp(hook, "fentry");
+	touch("f");
+	fd = open("f", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	chattr_on_off(fd, FS_APPEND_FL);
+	cr_assert_eq(futimens(fd, ts), 0);
+	close(fd);
+	cr_assert_eq(rows("FileAttributesChanged", at("f"), 2), 2);
+	j = fields("FileAttributesChanged", at("f"));
+	cr_expect_eq(strstr(j, "\"OldAppendOnly\":true") != NULL, fentry, "hook %s: %s", hook, j);
+	free(j);
+	cr_assert_eq(rows("FileTimestampChanged", at("f"), 1), 1);
+	j = fields("FileTimestampChanged", at("f"));
+	has(j, "\"ModificationTime\":\"1970-01-01T00:03:20.000Z\"");
+	cr_expect_eq(strstr(j, "\"PreviousModificationTime\"") != NULL, fentry, "hook %s: %s", hook,
+		     j);
+	free(j);
 }
 
 /* Start /bin/sleep and wait until its exec is stored; its pid. */

@@ -885,7 +885,15 @@ static void vgk_ground(struct vgk_run *r, int counts[3])
 	VGK_WANT("sec SensitiveFileRead %s/.ssh/id_vgk", dir);
 	VGK_WANT("file FileCreated %s/t", dir);
 	VGK_WANT("file FileTimestampChanged %s/t", dir);
-	VGK_WANT("file FileTimestampChanged %s/t was 86400000000005", dir);
+	/*
+	 * The futimens knows the times it replaced where they are read at no
+	 * other syscall's cost: with fentry (vigild --old-values asks it of the
+	 * tracepoint hooks too).
+	 */
+	if (strstr(r->chosen, ",fentry"))
+		VGK_WANT("file FileTimestampChanged %s/t was 86400000000005", dir);
+	else
+		VGK_WANT("file FileTimestampChanged %s/t", dir);
 	VGK_WANT("file FileDeleted %s/t", dir);
 	VGK_WANT("net ListeningConnectionCreated Tcp 127.0.0.1:%u", ports[0]);
 	VGK_WANT("net ConnectionAttempt Tcp 127.0.0.1:%u", ports[0]);
