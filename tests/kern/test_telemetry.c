@@ -34,11 +34,17 @@
 static struct vg_t_host host;
 static char dir[PATH_MAX];
 
-static void setup(void)
+/* vigil host with vigild's extra arguments (NULL: none), and a temp folder as the cwd. */
+static void start_in_dir(const char *const *args)
 {
-	vg_t_host_start(&host, NULL);
+	vg_t_host_start(&host, args);
 	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
 	cr_assert_eq(chdir(dir), 0);
+}
+
+static void setup(void)
+{
+	start_in_dir(NULL);
 }
 
 static void teardown(void)
@@ -56,9 +62,7 @@ static void setup_oldv(void)
 {
 	static const char *const args[] = { "--old-values", NULL };
 
-	vg_t_host_start(&host, args);
-	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
-	cr_assert_eq(chdir(dir), 0);
+	start_in_dir(args);
 }
 
 static char *at(const char *rel)
@@ -801,9 +805,7 @@ static void setup_sens(void)
 	static const char *const args[] = { "--sensitive-read", "/etc/vg-keytab",
 					    "--sensitive-read", "~/vg-secrets/", NULL };
 
-	vg_t_host_start(&host, args);
-	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
-	cr_assert_eq(chdir(dir), 0);
+	start_in_dir(args);
 }
 
 static long long sens_reads(const char *folder, long long want)
@@ -857,9 +859,7 @@ static void setup_nodnsr(void)
 {
 	static const char *const args[] = { "--no-dns-replies", NULL };
 
-	vg_t_host_start(&host, args);
-	vg_t_tmpdir(dir, sizeof(dir), "vg-telemetry");
-	cr_assert_eq(chdir(dir), 0);
+	start_in_dir(args);
 }
 
 /*
