@@ -1652,8 +1652,10 @@ struct vg_sys_enter_rec {
 /*
  * The entry side of the tp, tp_btf and raw_tp hooks (vg_sys_enter): one
  * program on the entry tracepoints of ioctl and utimensat only, which
- * vigild attaches (daemon/bpf.c); no other syscall runs it. Its record
- * carries the arguments, so it needs no bpf_task_pt_regs().
+ * vigild loads and attaches with --old-values (vg_sysn_select() in
+ * daemon/bpf.c: any syscall entry tracepoint makes the kernel run its
+ * entry probe on every syscall). Its record carries the arguments, so it
+ * needs no bpf_task_pt_regs().
  */
 SEC("tp/syscalls/sys_enter_ioctl")
 int vg_sysn_tp(struct vg_sys_enter_rec *ctx)

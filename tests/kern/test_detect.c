@@ -580,15 +580,21 @@ Test(detect, a_script_without_shebang_run_by_bash_is_the_script)
 	vg_t_rmrf(dir);
 }
 
-/* Install (dpkg, through apt-get: it waits for the package lock) the .deb at path, or purge name. */
-static int apt(const char *what, const char *arg)
+/*
+ * Install (dpkg, through apt-get: it waits for the package lock) the .deb at
+ * path, or purge name; apt-get's output goes to dir/apt.log, and to standard
+ * error when it fails (say, "dpkg was interrupted" on a machine where an
+ * earlier install was killed), so the failed run's log says why.
+ */
+static int apt(const char *dir, const char *what, const char *arg)
 {
-	char cmd[PATH_MAX + 256];
+	char cmd[3 * PATH_MAX];
 
 	snprintf(cmd, sizeof(cmd),
 		 "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 %s '%s'"
-		 " </dev/null >/dev/null 2>&1",
-		 what, arg);
+		 " </dev/null >'%s/apt.log' 2>&1 || { st=$?; echo 'apt-get %s %s:' >&2;"
+		 " tail -n 20 '%s/apt.log' >&2; exit $st; }",
+		 what, arg, dir, what, arg, dir);
 	return system(cmd);
 }
 
@@ -611,7 +617,8 @@ Test(detect, a_package_maintainer_script_is_not_an_attack)
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-maint");
 	snprintf(deb, sizeof(deb), "%s/%s.deb", dir, pkg);
-	apt("purge", pkg); /* a run killed before its purge */
+	if (system("dpkg -s vgtest-maint >/dev/null 2>&1") == 0)
+		apt(dir, "purge", pkg); /* a run killed before its purge */
 	vg_t_sh("cd %s && mkdir -p p/DEBIAN p/usr/lib/%s p/lib/systemd/system &&"
 		" cp /bin/true p/usr/lib/%s/helper && cp /bin/true p/usr/lib/%s/helper2 &&"
 		" printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n'"
@@ -634,7 +641,7 @@ Test(detect, a_package_maintainer_script_is_not_an_attack)
 		dir, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg, pkg,
 		deb);
 	/* the near miss first: once the shell's alerts are there, it was judged */
-	cr_assert_eq(apt("install", deb), 0, "apt-get install %s", deb);
+	cr_assert_eq(apt(dir, "install", deb), 0, "apt-get install %s", deb);
 	cr_expect_eq(vg_t_wait_int(&host, 1, 30000,
 				   "SELECT count(*) > 0 FROM DeviceFileEvents WHERE ActionType ="
 				   " 'ExtendedAttributeSet' AND FolderPath = '/usr/lib/%s/helper'",
@@ -650,7 +657,7 @@ Test(detect, a_package_maintainer_script_is_not_an_attack)
 				   " 'SymlinkCreated' AND FolderPath LIKE '%%.wants/%s.service'",
 				   pkg),
 		     1);
-	cr_expect_eq(apt("purge", pkg), 0, "apt-get purge %s", pkg);
+	cr_expect_eq(apt(dir, "purge", pkg), 0, "apt-get purge %s", pkg);
 	/* the same, by hand */
 	vg_t_sh("cd %s && cp /bin/true vghand && cp /bin/true vghand2 &&"
 		" sh -c 'setcap cap_net_raw+ep vghand && chmod u+s vghand2'",
