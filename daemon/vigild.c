@@ -402,11 +402,12 @@ int main(int argc, char **argv)
 	 * when the fentry check load is refused, 16 MiB for the verifier's log
 	 * of its retry. glibc's dynamic threshold then moves up to their size,
 	 * so what the next loads allocate comes from the heap and stays there:
-	 * 23 of vigild's 35 MiB resident for as long as it ran, 12 MiB of it
-	 * free. With the thresholds fixed, 4 MiB or more is mapped and given
+	 * 22.2 of vigild's 34.7 MiB resident for as long as it ran, 10.9 MiB of
+	 * it free. With the thresholds fixed, 4 MiB or more is mapped and given
 	 * back when freed, and at most 8 MiB (the batch buffers the loop reuses)
-	 * is kept free at the heap's top: 21-23.5 MiB resident at the peak and
-	 * after, also at 400k file events/s (README, "vigild's resident memory").
+	 * is kept free at the heap's top: 21.1-23.1 MiB resident at the peak
+	 * and after, also at 400k file events/s (README, "vigild's resident
+	 * memory").
 	 */
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 8 << 20);

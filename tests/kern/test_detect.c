@@ -613,11 +613,12 @@ Test(detect, a_package_maintainer_script_is_not_an_attack)
 		"evasion_timestomp", "persist_pam",
 	};
 	const char *const pkg = "vgtest-maint";
-	char dir[PATH_MAX], deb[PATH_MAX + 32];
+	char dir[PATH_MAX], deb[PATH_MAX + 32], installed[64];
 
 	vg_t_tmpdir(dir, sizeof(dir), "vg-maint");
 	snprintf(deb, sizeof(deb), "%s/%s.deb", dir, pkg);
-	if (system("dpkg -s vgtest-maint >/dev/null 2>&1") == 0)
+	snprintf(installed, sizeof(installed), "dpkg -s '%s' >/dev/null 2>&1", pkg);
+	if (system(installed) == 0)
 		apt(dir, "purge", pkg); /* a run killed before its purge */
 	vg_t_sh("cd %s && mkdir -p p/DEBIAN p/usr/lib/%s p/lib/systemd/system &&"
 		" cp /bin/true p/usr/lib/%s/helper && cp /bin/true p/usr/lib/%s/helper2 &&"
